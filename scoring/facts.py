@@ -1,0 +1,96 @@
+"""Plain records the store hands to the scoring functions: one per order, live session, video,
+ad-spend day, product launch and inventory count. Amounts are Decimal in the record's own currency;
+times are timezone-aware."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RefundFact:
+    amount: Decimal          # money given back, in the order's currency
+    at: datetime             # when the refund completed
+    returned_units: int = 0  # goods that came back (0 for a refund without return)
+
+
+@dataclass(frozen=True, slots=True)
+class LineFact:
+    product_id: int
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFact:
+    order_id: int
+    currency: str
+    merchandise: Decimal     # goods after seller and platform discounts; no shipping, no tax
+    units: int
+    created_at: datetime
+    paid_at: datetime | None = None
+    shipped_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    refunds: tuple[RefundFact, ...] = ()
+    lines: tuple[LineFact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFact:
+    started_at: datetime
+    ended_at: datetime
+    currency: str
+    gmv: Decimal
+    viewers: int             # unique viewers
+    views: int
+    watch_seconds: int       # total seconds watched by all viewers
+    interactions: int        # likes + comments + shares
+    new_followers: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostFact:
+    published_at: datetime
+    views: int
+    likes: int
+    add_to_cart: int
+    orders: int
+    new_followers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AdFact:
+    day: date
+    currency: str
+    spend: Decimal
+    clicks: int
+    impressions: int
+    attributed_gmv: Decimal
+    live_room_visitors: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFact:
+    product_id: int
+    launched_on: date
+    units_received: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryFact:
+    day: date
+    units_on_hand: int
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Everything one member (or one team, for a lead) did that the metrics read."""
+
+    orders: tuple[OrderFact, ...] = ()
+    lives: tuple[LiveFact, ...] = ()
+    posts: tuple[PostFact, ...] = ()
+    ads: tuple[AdFact, ...] = ()
+    products: tuple[ProductFact, ...] = ()
+    inventory: tuple[InventoryFact, ...] = ()
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,305 @@
+"""The metric catalog: every KPI kpibot can score, each with its written definition.
+
+A metric reads an `Activity` inside a `Window` as of `now` and returns a Decimal, or None where the
+number is undefined (a rate over nothing). Money metrics come back in the reporting currency, each
+amount converted at the rate of its own local day. docs/metrics.md is generated from this catalog.
+
+Which orders count ("counted orders"): an order counts in the window when its counting moment lies in
+the window and not after `now`. The counting moment is the payment time, or the shipping time when the
+organisation counts at shipment (`[org] count_orders_at`). Unpaid or unshipped orders do not count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from scoring.facts import Activity, OrderFact
+from scoring.fx import FxTable
+from scoring.periods import Window
+from scoring.rules import CountOrdersAt, Rules
+
+
+class Unit(StrEnum):
+    MONEY = "money"      # reporting currency
+    COUNT = "count"
+    RATIO = "ratio"      # 0.25 = 25 %
+    SECONDS = "seconds"
+    DAYS = "days"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    window: Window
+    now: datetime
+    rules: Rules
+    fx: FxTable
+
+    def to_reporting(self, amount: Decimal, currency: str, moment_or_day: datetime | date) -> Decimal:
+        day = (
+            self.window.local_day(moment_or_day) if isinstance(moment_or_day, datetime) else moment_or_day
+        )
+        return self.fx.convert(amount, currency, self.rules.reporting_currency, day)
+
+    def happened(self, moment: datetime | None) -> bool:
+        """In the window, and not after `now`."""
+        return moment is not None and self.window.contains(moment) and moment <= self.now
+
+    def until_now(self, moment: datetime | None) -> bool:
+        return moment is not None and moment <= self.now
+
+    def day_reached(self, day: date) -> bool:
+        return self.window.first_day <= day <= min(self.window.last_day, self.window.local_day(self.now))
+
+    def elapsed_days(self) -> int:
+        today = self.window.local_day(self.now)
+        if today < self.window.first_day:
+            return 0
+        return (min(today, self.window.last_day) - self.window.first_day).days + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    key: str
+    names: dict[str, str]             # display name by language
+    unit: Unit
+    lower_is_better: bool
+    cumulative: bool                  # adds up over time: its target scales with the period, pace applies
+    definition: str
+    compute: Callable[[Activity, Context], Decimal | None]
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang, self.names["en"])
+
+
+def _ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
+    return None if denominator == 0 else Decimal(numerator) / Decimal(denominator)
+
+
+def counting_moment(order: OrderFact, rules: Rules) -> datetime | None:
+    return order.paid_at if rules.count_orders_at is CountOrdersAt.PAID else order.shipped_at
+
+
+def counted_orders(activity: Activity, ctx: Context) -> Iterable[OrderFact]:
+    return (o for o in activity.orders if ctx.happened(counting_moment(o, ctx.rules)))
+
+
+def kept_orders(activity: Activity, ctx: Context) -> list[OrderFact]:
+    """Counted orders that were not cancelled by `now`."""
+    return [o for o in counted_orders(activity, ctx) if not ctx.until_now(o.cancelled_at)]
+
+
+def _order_value(order: OrderFact, ctx: Context, amount: Decimal) -> Decimal:
+    moment = counting_moment(order, ctx.rules)
+    assert moment is not None
+    return ctx.to_reporting(amount, order.currency, moment)
+
+
+def _refunded(order: OrderFact, ctx: Context) -> Decimal:
+    """Money refunded on the order by `now`, capped at its merchandise value."""
+    total = sum((r.amount for r in order.refunds if ctx.until_now(r.at)), Decimal(0))
+    return min(total, order.merchandise)
+
+
+def gmv(a: Activity, ctx: Context) -> Decimal:
+    return sum((_order_value(o, ctx, o.merchandise) for o in counted_orders(a, ctx)), Decimal(0))
+
+
+def net_gmv(a: Activity, ctx: Context) -> Decimal:
+    total = Decimal(0)
+    for o in kept_orders(a, ctx):
+        value = o.merchandise - (_refunded(o, ctx) if ctx.rules.net_refunds else Decimal(0))
+        total += _order_value(o, ctx, value)
+    return total
+
+
+def orders(a: Activity, ctx: Context) -> Decimal:
+    return Decimal(len(kept_orders(a, ctx)))
+
+
+def average_order_value(a: Activity, ctx: Context) -> Decimal | None:
+    kept = kept_orders(a, ctx)
+    return _ratio(sum((_order_value(o, ctx, o.merchandise) for o in kept), Decimal(0)), len(kept))
+
+
+def refund_rate(a: Activity, ctx: Context) -> Decimal | None:
+    kept = kept_orders(a, ctx)
+    refunded = sum((_order_value(o, ctx, _refunded(o, ctx)) for o in kept), Decimal(0))
+    return _ratio(refunded, sum((_order_value(o, ctx, o.merchandise) for o in kept), Decimal(0)))
+
+
+def return_rate(a: Activity, ctx: Context) -> Decimal | None:
+    kept = kept_orders(a, ctx)
+    returned = sum(min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at))) for o in kept)
+    return _ratio(returned, sum(o.units for o in kept))
+
+
+def _ads(a: Activity, ctx: Context) -> list:
+    return [ad for ad in a.ads if ctx.day_reached(ad.day)]
+
+
+def _spend(a: Activity, ctx: Context) -> Decimal:
+    return sum((ctx.to_reporting(ad.spend, ad.currency, ad.day) for ad in _ads(a, ctx)), Decimal(0))
+
+
+def roi(a: Activity, ctx: Context) -> Decimal | None:
+    attributed = sum((ctx.to_reporting(ad.attributed_gmv, ad.currency, ad.day) for ad in _ads(a, ctx)),
+                     Decimal(0))
+    return _ratio(attributed, _spend(a, ctx))
+
+
+def cpc(a: Activity, ctx: Context) -> Decimal | None:
+    return _ratio(_spend(a, ctx), sum(ad.clicks for ad in _ads(a, ctx)))
+
+
+def cost_per_visitor(a: Activity, ctx: Context) -> Decimal | None:
+    return _ratio(_spend(a, ctx), sum(ad.live_room_visitors for ad in _ads(a, ctx)))
+
+
+def _lives(a: Activity, ctx: Context) -> list:
+    return [s for s in a.lives if ctx.happened(s.started_at)]
+
+
+def live_sessions(a: Activity, ctx: Context) -> Decimal:
+    return Decimal(len(_lives(a, ctx)))
+
+
+def gmv_per_live(a: Activity, ctx: Context) -> Decimal | None:
+    lives = _lives(a, ctx)
+    total = sum((ctx.to_reporting(s.gmv, s.currency, s.started_at) for s in lives), Decimal(0))
+    return _ratio(total, len(lives))
+
+
+def avg_watch_time(a: Activity, ctx: Context) -> Decimal | None:
+    lives = _lives(a, ctx)
+    return _ratio(sum(s.watch_seconds for s in lives), sum(s.viewers for s in lives))
+
+
+def interaction_rate(a: Activity, ctx: Context) -> Decimal | None:
+    lives = _lives(a, ctx)
+    return _ratio(sum(s.interactions for s in lives), sum(s.viewers for s in lives))
+
+
+def _posts(a: Activity, ctx: Context) -> list:
+    return [p for p in a.posts if ctx.happened(p.published_at)]
+
+
+def videos_published(a: Activity, ctx: Context) -> Decimal:
+    return Decimal(len(_posts(a, ctx)))
+
+
+def video_views(a: Activity, ctx: Context) -> Decimal:
+    return Decimal(sum(p.views for p in _posts(a, ctx)))
+
+
+def add_to_cart_rate(a: Activity, ctx: Context) -> Decimal | None:
+    posts = _posts(a, ctx)
+    return _ratio(sum(p.add_to_cart for p in posts), sum(p.views for p in posts))
+
+
+def new_followers(a: Activity, ctx: Context) -> Decimal:
+    return Decimal(sum(s.new_followers for s in _lives(a, ctx)) + sum(p.new_followers for p in _posts(a, ctx)))
+
+
+def _launched(a: Activity, ctx: Context) -> list:
+    return [p for p in a.products if ctx.day_reached(p.launched_on)]
+
+
+def _units_sold_by_product(a: Activity, ctx: Context) -> dict[int, int]:
+    sold: dict[int, int] = {}
+    for o in kept_orders(a, ctx):
+        for line in o.lines:
+            sold[line.product_id] = sold.get(line.product_id, 0) + line.units
+    return sold
+
+
+def new_product_sell_through(a: Activity, ctx: Context) -> Decimal | None:
+    launched = _launched(a, ctx)
+    sold = _units_sold_by_product(a, ctx)
+    units_sold = sum(min(sold.get(p.product_id, 0), p.units_received) for p in launched)
+    return _ratio(units_sold, sum(p.units_received for p in launched))
+
+
+def new_sku_hit_rate(a: Activity, ctx: Context) -> Decimal | None:
+    launched = _launched(a, ctx)
+    sold = _units_sold_by_product(a, ctx)
+    hits = sum(1 for p in launched if sold.get(p.product_id, 0) >= ctx.rules.new_sku_hit_units)
+    return _ratio(hits, len(launched))
+
+
+def inventory_turnover_days(a: Activity, ctx: Context) -> Decimal | None:
+    counts = [i.units_on_hand for i in a.inventory if ctx.day_reached(i.day)]
+    days = ctx.elapsed_days()
+    units_sold = sum(o.units for o in kept_orders(a, ctx))
+    if not counts or days == 0 or units_sold == 0:
+        return None
+    average_stock = Decimal(sum(counts)) / len(counts)
+    return average_stock / (Decimal(units_sold) / days)
+
+
+def _m(key: str, en: str, zh: str, unit: Unit, lower: bool, cumulative: bool, definition: str,
+       fn: Callable[[Activity, Context], Decimal | None]) -> Metric:
+    return Metric(key, {"en": en, "zh": zh}, unit, lower, cumulative, " ".join(definition.split()), fn)
+
+
+CATALOG: dict[str, Metric] = {m.key: m for m in (
+    _m("gmv", "GMV (platform)", "平台GMV", Unit.MONEY, False, True,
+       """Merchandise value (after seller and platform discounts, without shipping and tax) of all counted
+       orders, including orders cancelled or refunded later. This is the number the platform shows.""", gmv),
+    _m("net_gmv", "Net GMV", "实际GMV", Unit.MONEY, False, True,
+       """Merchandise value of counted orders that were not cancelled, less the money refunded on them so far
+       (each order's refunds are capped at its value) when [org] net_refunds is true. Each amount converts
+       at the rate of the order's counting day.""", net_gmv),
+    _m("orders", "Orders", "订单数", Unit.COUNT, False, True,
+       "Number of counted orders that were not cancelled.", orders),
+    _m("aov", "Average order value", "客单价", Unit.MONEY, False, False,
+       "Merchandise value of counted, not cancelled orders divided by their number.", average_order_value),
+    _m("refund_rate", "Refund rate", "退款率", Unit.RATIO, True, False,
+       """Money refunded so far on counted, not cancelled orders divided by their merchandise value.""",
+       refund_rate),
+    _m("return_rate", "Return rate", "退货率", Unit.RATIO, True, False,
+       "Units returned so far on counted, not cancelled orders divided by the units those orders sold.",
+       return_rate),
+    _m("roi", "ROI", "投产比ROI", Unit.RATIO, False, False,
+       "GMV the ad platform attributes to the ads divided by ad spend, over ad days in the window.", roi),
+    _m("cpc", "CPC", "点击成本CPC", Unit.MONEY, True, False,
+       "Ad spend divided by ad clicks, over ad days in the window.", cpc),
+    _m("cost_per_visitor", "Cost per live-room visitor", "直播间进人成本", Unit.MONEY, True, False,
+       "Ad spend divided by the live-room visitors the ads brought, over ad days in the window.",
+       cost_per_visitor),
+    _m("live_sessions", "Live sessions", "直播场次", Unit.COUNT, False, True,
+       "Live sessions that started in the window.", live_sessions),
+    _m("gmv_per_live", "GMV per live session", "场均GMV", Unit.MONEY, False, False,
+       """GMV the platform reports for the live sessions that started in the window, divided by their
+       number; each session converts at the rate of its start day.""", gmv_per_live),
+    _m("avg_watch_time", "Average watch time", "平均观看时长", Unit.SECONDS, False, False,
+       "Seconds watched in those live sessions divided by their unique viewers.", avg_watch_time),
+    _m("interaction_rate", "Interaction rate", "互动率", Unit.RATIO, False, False,
+       "Likes, comments and shares in those live sessions divided by their unique viewers.",
+       interaction_rate),
+    _m("videos_published", "Videos published", "发布视频数", Unit.COUNT, False, True,
+       "Videos published in the window.", videos_published),
+    _m("video_views", "Video views", "视频播放量", Unit.COUNT, False, True,
+       "Views so far of the videos published in the window.", video_views),
+    _m("add_to_cart_rate", "Add-to-cart rate", "加购率", Unit.RATIO, False, False,
+       "Add-to-carts from the videos published in the window divided by their views.", add_to_cart_rate),
+    _m("new_followers", "New followers", "新增粉丝", Unit.COUNT, False, True,
+       "Followers gained in the live sessions and from the videos of the window.", new_followers),
+    _m("new_product_sell_through", "New-product sell-through", "新品动销率", Unit.RATIO, False, False,
+       """Units of the products launched in the window sold in counted, not cancelled orders of the window,
+       divided by the units received of those products (each product's sold units capped at its stock).""",
+       new_product_sell_through),
+    _m("new_sku_hit_rate", "New SKU hit rate", "新品爆款率", Unit.RATIO, False, False,
+       """Share of the products launched in the window that sold at least [scoring] new_sku_hit_units units
+       in counted, not cancelled orders of the window.""", new_sku_hit_rate),
+    _m("inventory_turnover_days", "Inventory turnover days", "库存周转天数", Unit.DAYS, True, False,
+       """Average units on hand over the inventory counts of the window divided by the average units sold per
+       elapsed day in counted, not cancelled orders.""", inventory_turnover_days),
+)}
+
+
+def compute(key: str, activity: Activity, ctx: Context) -> Decimal | None:
+    return CATALOG[key].compute(activity, ctx)

@@ -1,0 +1,103 @@
+"""Reporting windows (day, ISO week, month) in a member's own time zone.
+
+A window is a half-open interval [start, end) of aware datetimes. `elapsed_fraction` says how much of
+it has passed at `now`; pace compares the actual against the target times that fraction.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class PeriodKind(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    kind: PeriodKind
+    first_day: date   # first local calendar day in the window
+    last_day: date    # last local calendar day in the window (inclusive)
+    tz: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, time(), self.zone)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last_day + timedelta(days=1), time(), self.zone)
+
+    def days(self) -> list[date]:
+        return [self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def local_day(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+    def elapsed_fraction(self, now: datetime) -> Decimal:
+        """Share of the window's length that has passed at `now`, in [0, 1].
+
+        Measured in real elapsed seconds, so a 23-hour daylight-saving day counts as it is lived.
+        """
+        total = Decimal((self.end - self.start).total_seconds())
+        passed = Decimal((min(max(now, self.start), self.end) - self.start).total_seconds())
+        return passed / total
+
+    @property
+    def label(self) -> str:
+        if self.kind is PeriodKind.MONTH:
+            return self.first_day.strftime("%Y-%m")
+        if self.kind is PeriodKind.WEEK:
+            year, week, _ = self.first_day.isocalendar()
+            return f"{year}-W{week:02d}"
+        return self.first_day.isoformat()
+
+
+def local_today(now: datetime, tz: str) -> date:
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def window_for(kind: PeriodKind, now: datetime, tz: str) -> Window:
+    """The day, ISO week (Monday to Sunday) or calendar month that contains `now` in `tz`."""
+    today = local_today(now, tz)
+    if kind is PeriodKind.DAY:
+        return Window(kind, today, today, tz)
+    if kind is PeriodKind.WEEK:
+        monday = today - timedelta(days=today.weekday())
+        return Window(kind, monday, monday + timedelta(days=6), tz)
+    return month_window(today.year, today.month, tz)
+
+
+def month_window(year: int, month: int, tz: str) -> Window:
+    last = calendar.monthrange(year, month)[1]
+    return Window(PeriodKind.MONTH, date(year, month, 1), date(year, month, last), tz)
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """'2026-11' -> (2026, 11); ValueError with a clear message otherwise."""
+    try:
+        year_s, month_s = text.split("-")
+        year, month = int(year_s), int(month_s)
+        if len(year_s) != 4 or not 1 <= month <= 12:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"period must look like YYYY-MM, got {text!r}") from None
+    return year, month
+
+
+def days_in_month(day: date) -> int:
+    return calendar.monthrange(day.year, day.month)[1]

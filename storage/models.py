@@ -1,0 +1,407 @@
+"""The store's tables (SQLModel). Money columns are integer minor units named `*_minor`, always beside a
+`currency` column; times are aware UTC (`UTCDateTime`); rates and weights are exact decimals.
+
+Schema changes go through Alembic (storage/migrations); `kpibot db upgrade` applies them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import ExactDecimal, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _money() -> Any:
+    return Field(default=0, sa_type=BigInteger, nullable=False)
+
+
+# --- people ------------------------------------------------------------------------------------------
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisation"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    locale: str = Field(max_length=16)
+    stage: str = Field(default="growth", max_length=16)  # cold_start | growth | stable
+    country: str | None = Field(default=None, max_length=2)
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+    __table_args__ = (
+        UniqueConstraint("org_id", "code"),
+        UniqueConstraint("org_id", "feishu_open_id"),
+        UniqueConstraint("org_id", "dingtalk_staff_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    code: str = Field(max_length=64)               # the id people type: host1, lead1 ...
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)               # host | ad_buyer | operator | selector | lead | manager | admin
+    timezone: str = Field(max_length=64)
+    locale: str = Field(max_length=16)             # en | zh-CN ...
+    country: str | None = Field(default=None, max_length=2)
+    feishu_open_id: str | None = Field(default=None, max_length=64)
+    feishu_union_id: str | None = Field(default=None, max_length=64)
+    dingtalk_staff_id: str | None = Field(default=None, max_length=64)
+    trial_until: date | None = None                # scores before this day are shown as not binding
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- shops and catalogue -------------------------------------------------------------------------------
+
+class Shop(SQLModel, table=True):
+    __tablename__ = "shop"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    platform: str = Field(max_length=32)           # tiktok_shop | shopee | amazon | shopify | temu | shein | file
+    platform_shop_id: str | None = Field(default=None, max_length=128)
+    region: str = Field(max_length=8)              # country code the shop sells in
+    currency: str = Field(max_length=3)
+    timezone: str = Field(max_length=64)
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "product"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_product_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", index=True)
+    platform_product_id: str = Field(max_length=128)
+    name: str = Field(max_length=500)
+    launched_on: date | None = None
+    units_received: int = 0                        # stock received since launch, for sell-through
+    selector_member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+
+
+class Sku(SQLModel, table=True):
+    __tablename__ = "sku"
+    __table_args__ = (UniqueConstraint("product_id", "platform_sku_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    platform_sku_id: str = Field(max_length=128)
+    seller_sku: str | None = Field(default=None, max_length=128)
+    name: str = Field(max_length=500)
+    currency: str = Field(max_length=3)
+    unit_cost_minor: int = _money()
+
+
+class InventorySnapshot(SQLModel, table=True):
+    __tablename__ = "inventory_snapshot"
+    __table_args__ = (UniqueConstraint("sku_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    sku_id: int = Field(foreign_key="sku.id", index=True)
+    day: date
+    units_on_hand: int
+
+
+# --- creators and links ---------------------------------------------------------------------------------
+
+class Creator(SQLModel, table=True):
+    __tablename__ = "creator"
+    __table_args__ = (UniqueConstraint("org_id", "platform", "handle"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    handle: str = Field(max_length=128)
+    platform: str = Field(max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+    commission_rate: Decimal = Field(default=Decimal(0), sa_type=ExactDecimal)  # 0.15 = 15 %
+    member_id: int | None = Field(default=None, foreign_key="member.id")  # when the creator is on staff
+
+
+class PromoCode(SQLModel, table=True):
+    __tablename__ = "promo_code"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    creator_id: int = Field(foreign_key="creator.id", index=True)
+    code: str = Field(max_length=64)
+    shop_id: int | None = Field(default=None, foreign_key="shop.id")  # None: valid in every shop
+
+
+class TrackedLink(SQLModel, table=True):
+    __tablename__ = "tracked_link"
+    __table_args__ = (UniqueConstraint("org_id", "utm_campaign", "utm_content"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    creator_id: int = Field(foreign_key="creator.id", index=True)
+    product_url: str = Field(max_length=2000)
+    utm_source: str = Field(max_length=128)
+    utm_medium: str = Field(max_length=128)
+    utm_campaign: str = Field(max_length=128)
+    utm_content: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- live, content, ads -----------------------------------------------------------------------------------
+
+class LiveSession(SQLModel, table=True):
+    __tablename__ = "live_session"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_session_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", index=True)
+    host_member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    platform_session_id: str = Field(max_length=128)
+    title: str | None = Field(default=None, max_length=500)
+    started_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    ended_at: datetime = Field(sa_type=UTCDateTime)
+    viewers: int = 0
+    views: int = 0
+    watch_seconds: int = Field(default=0, sa_type=BigInteger)
+    interactions: int = 0
+    new_followers: int = 0
+    currency: str = Field(max_length=3)
+    gmv_minor: int = _money()
+
+
+class ContentPost(SQLModel, table=True):
+    __tablename__ = "content_post"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_post_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", index=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    creator_id: int | None = Field(default=None, foreign_key="creator.id", index=True)
+    platform_post_id: str = Field(max_length=128)
+    kind: str = Field(default="video", max_length=16)
+    published_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    views: int = Field(default=0, sa_type=BigInteger)
+    likes: int = 0
+    comments: int = 0
+    shares: int = 0
+    add_to_cart: int = 0
+    orders: int = 0
+    new_followers: int = 0
+
+
+class AdSpend(SQLModel, table=True):
+    __tablename__ = "ad_spend"
+    __table_args__ = (UniqueConstraint("shop_id", "campaign_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", index=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)  # the ad buyer
+    campaign_id: str = Field(max_length=128)
+    day: date = Field(index=True)                  # in the shop's time zone, as the ad platform reports
+    currency: str = Field(max_length=3)
+    spend_minor: int = _money()
+    clicks: int = 0
+    impressions: int = Field(default=0, sa_type=BigInteger)
+    live_room_visitors: int = 0
+    attributed_gmv_minor: int = _money()
+
+
+# --- orders -------------------------------------------------------------------------------------------------
+
+class Order(SQLModel, table=True):
+    __tablename__ = "shop_order"  # "order" is an SQL keyword
+    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", index=True)
+    platform_order_id: str = Field(max_length=128)
+    status: str = Field(max_length=32)
+    currency: str = Field(max_length=3)
+    subtotal_minor: int = _money()                 # goods before discounts
+    discount_minor: int = _money()                 # seller + platform discounts
+    merchandise_minor: int = _money()              # goods after discounts: the GMV base
+    shipping_minor: int = _money()
+    tax_minor: int = _money()
+    total_minor: int = _money()                    # what the buyer paid
+    refunded_minor: int = _money()                 # sum of completed refunds, kept in step with `refund`
+    units: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    paid_at: datetime | None = _when(index=True)
+    shipped_at: datetime | None = _when(index=True)
+    delivered_at: datetime | None = _when()
+    cancelled_at: datetime | None = _when()
+    platform_updated_at: datetime | None = _when()
+    # who is credited: the host of the live session or the author of the video that sold it
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    live_session_id: int | None = Field(default=None, foreign_key="live_session.id")
+    content_post_id: int | None = Field(default=None, foreign_key="content_post.id")
+    # creator attribution and the rule that decided it (affiliate | promo_code | tracked_link)
+    creator_id: int | None = Field(default=None, foreign_key="creator.id", index=True)
+    attribution_rule: str | None = Field(default=None, max_length=16)
+    promo_code: str | None = Field(default=None, max_length=64)
+    buyer_ref: str | None = Field(default=None, max_length=128)  # platform buyer id, hashed
+    is_sample: bool = False
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_line"
+    __table_args__ = (UniqueConstraint("order_id", "platform_line_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="shop_order.id", index=True)
+    platform_line_id: str = Field(max_length=128)
+    product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
+    sku_id: int | None = Field(default=None, foreign_key="sku.id")
+    quantity: int = 1
+    currency: str = Field(max_length=3)
+    unit_price_minor: int = _money()               # after discounts
+    amount_minor: int = _money()                   # quantity x unit price
+
+
+class Refund(SQLModel, table=True):
+    __tablename__ = "refund"
+    __table_args__ = (UniqueConstraint("order_id", "platform_refund_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="shop_order.id", index=True)
+    platform_refund_id: str = Field(max_length=128)
+    kind: str = Field(max_length=24)               # refund | return_and_refund | cancellation
+    status: str = Field(max_length=32)             # requested | completed | rejected
+    currency: str = Field(max_length=3)
+    amount_minor: int = _money()
+    returned_units: int = 0
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    completed_at: datetime | None = _when()
+
+
+# --- money -------------------------------------------------------------------------------------------------
+
+class FxRateRow(SQLModel, table=True):
+    __tablename__ = "fx_rate"
+    __table_args__ = (UniqueConstraint("day", "base", "quote"),)
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    base: str = Field(max_length=3)
+    quote: str = Field(max_length=3)
+    rate: Decimal = Field(sa_type=ExactDecimal)    # 1 base = rate quote
+    source: str = Field(default="manual", max_length=32)
+
+
+# --- KPI -----------------------------------------------------------------------------------------------------
+
+class KpiTemplate(SQLModel, table=True):
+    __tablename__ = "kpi_template"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    stage: str | None = Field(default=None, max_length=16)
+    trial: bool = False
+    active: bool = True
+
+
+class KpiTemplateMetric(SQLModel, table=True):
+    __tablename__ = "kpi_template_metric"
+    __table_args__ = (UniqueConstraint("template_id", "metric_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="kpi_template.id", index=True)
+    metric_key: str = Field(max_length=48)
+    weight: Decimal = Field(sa_type=ExactDecimal)  # percentage points
+    position: int = 0
+
+
+class Target(SQLModel, table=True):
+    """A monthly target. Exactly one of team_id / member_id is set for team and member targets; neither for
+    the company's. Money targets are in the reporting currency."""
+
+    __tablename__ = "target"
+    __table_args__ = (UniqueConstraint("org_id", "subject", "period", "metric_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    scope: str = Field(max_length=8)               # company | team | member
+    # "company", "team:<id>" or "member:<id>": one non-null key, because SQL unique constraints treat NULLs
+    # as distinct and would let two targets for the same member and metric in
+    subject: str = Field(max_length=32)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    period: str = Field(max_length=7)              # YYYY-MM
+    metric_key: str = Field(max_length=48)
+    value: Decimal = Field(sa_type=ExactDecimal)
+    set_by_member_id: int | None = Field(default=None, foreign_key="member.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ScoreSnapshot(SQLModel, table=True):
+    __tablename__ = "score_snapshot"
+    __table_args__ = (UniqueConstraint("member_id", "period", "as_of_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    period: str = Field(max_length=10)
+    as_of_day: date
+    template_name: str = Field(max_length=64)
+    score: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    grade: str | None = Field(default=None, max_length=4)
+    binding: bool = True
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Appeal(SQLModel, table=True):
+    __tablename__ = "appeal"
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    snapshot_id: int | None = Field(default=None, foreign_key="score_snapshot.id")
+    metric_key: str | None = Field(default=None, max_length=48)
+    reason: str = Field(max_length=2000)
+    status: str = Field(default="pending", max_length=16)  # pending | approved | rejected
+    approver_member_id: int | None = Field(default=None, foreign_key="member.id")
+    decision_note: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = _when()
+
+
+# --- operations ---------------------------------------------------------------------------------------------
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=128)             # member code, "system" or a job name
+    action: str = Field(max_length=64)
+    entity: str = Field(max_length=64)
+    entity_id: str | None = Field(default=None, max_length=128)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SyncCursor(SQLModel, table=True):
+    __tablename__ = "sync_cursor"
+    __table_args__ = (UniqueConstraint("shop_id", "resource"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", index=True)
+    resource: str = Field(max_length=32)           # orders | returns | affiliate_orders | lives | ads ...
+    cursor: str | None = Field(default=None, max_length=512)
+    high_water: datetime | None = _when()          # newest platform update time fully stored
+    last_success_at: datetime | None = _when()
+    failures: int = 0
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Platform events already handled, so a redelivery (also after a restart) does nothing."""
+
+    __tablename__ = "processed_event"
+    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    event_id: str = Field(max_length=128)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
