@@ -70,6 +70,7 @@ class Metric:
     cumulative: bool                  # adds up over time: its target scales with the period, pace applies
     definition: str
     compute: Callable[[Activity, Context], Decimal | None]
+    reads: frozenset[str]             # the Activity fields it reads, so the store loads only those
 
     def name(self, lang: str) -> str:
         return self.names.get(lang, self.names["en"])
@@ -240,9 +241,20 @@ def inventory_turnover_days(a: Activity, ctx: Context) -> Decimal | None:
     return average_stock / (Decimal(units_sold) / days)
 
 
+_READS: dict[str, str] = {
+    "gmv": "orders", "net_gmv": "orders", "orders": "orders", "aov": "orders", "refund_rate": "orders",
+    "return_rate": "orders", "roi": "ads", "cpc": "ads", "cost_per_visitor": "ads", "live_sessions": "lives",
+    "gmv_per_live": "lives", "avg_watch_time": "lives", "interaction_rate": "lives", "videos_published": "posts",
+    "video_views": "posts", "add_to_cart_rate": "posts", "new_followers": "lives posts",
+    "new_product_sell_through": "products orders lines", "new_sku_hit_rate": "products orders lines",
+    "inventory_turnover_days": "inventory orders",
+}
+
+
 def _m(key: str, en: str, zh: str, unit: Unit, lower: bool, cumulative: bool, definition: str,
        fn: Callable[[Activity, Context], Decimal | None]) -> Metric:
-    return Metric(key, {"en": en, "zh": zh}, unit, lower, cumulative, " ".join(definition.split()), fn)
+    return Metric(key, {"en": en, "zh": zh}, unit, lower, cumulative, " ".join(definition.split()), fn,
+                  frozenset(_READS[key].split()))
 
 
 CATALOG: dict[str, Metric] = {m.key: m for m in (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -53,8 +53,10 @@ class Window:
 
         Measured in real elapsed seconds, so a 23-hour daylight-saving day counts as it is lived.
         """
-        total = Decimal((self.end - self.start).total_seconds())
-        passed = Decimal((min(max(now, self.start), self.end) - self.start).total_seconds())
+        # Subtract in UTC: Python subtracts aware datetimes of the same zone by wall clock, ignoring DST.
+        start, end = self.start.astimezone(UTC), self.end.astimezone(UTC)
+        total = Decimal((end - start).total_seconds())
+        passed = Decimal((min(max(now.astimezone(UTC), start), end) - start).total_seconds())
         return passed / total
 
     @property

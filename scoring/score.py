@@ -17,6 +17,7 @@ Definitions (also in docs/metrics.md):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -65,12 +66,14 @@ def window_target(metric: Metric, monthly: Mapping[tuple[int, int], Decimal], da
     if not metric.cumulative:
         last = days[-1]
         return monthly.get((last.year, last.month))
+    days_per_month = Counter((d.year, d.month) for d in days)
     total = Decimal(0)
-    for day in days:
-        month_target = monthly.get((day.year, day.month))
+    for (year, month), count in sorted(days_per_month.items()):
+        month_target = monthly.get((year, month))
         if month_target is None:
             return None
-        total += month_target / days_in_month(day)
+        # share by whole days: a full month gives back its target exactly
+        total += month_target * count / days_in_month(date(year, month, 1))
     return total
 
 

@@ -1,0 +1,50 @@
+"""Builds the long-lived services from the configuration."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from bot.config import Config
+from cards.chart_cache import ChartCache
+from commands.context import App
+from storage.demo import has_demo, seed_demo
+from storage.engine import make_engine
+from storage.migrate import ensure_schema
+from storage.queries import has_organisation
+
+log = logging.getLogger(__name__)
+
+
+def clock_from_env() -> Callable[[], datetime]:
+    """The real clock, or a fixed instant from KPIBOT_NOW (ISO 8601 with offset) for reproducible demos."""
+    fixed = os.environ.get("KPIBOT_NOW")
+    if not fixed:
+        return lambda: datetime.now(UTC)
+    moment = datetime.fromisoformat(fixed)
+    if moment.tzinfo is None:
+        raise ValueError("KPIBOT_NOW needs a UTC offset, e.g. 2026-11-22T12:00:00+00:00")
+    return lambda: moment
+
+
+def build_app(config: Config) -> App:
+    engine = make_engine(config.store.url)
+    ensure_schema(engine)
+    return App(engine=engine, rules=config.rules, org_timezone=config.org.timezone, org_locale=config.org.locale,
+               charts=ChartCache())
+
+
+def seed_demo_if_empty(app: App, now: datetime) -> bool:
+    """Seed the demo organisation into a store that has no organisation yet; True when it did."""
+    with Session(app.engine) as session:
+        if has_organisation(session) or has_demo(session):
+            return False
+        summary = seed_demo(session, now.astimezone(ZoneInfo(app.org_timezone)).date())
+        session.commit()
+    log.info("seeded the demo organisation: %s", summary)
+    return True

@@ -1,0 +1,232 @@
+"""The `kpibot` command line. Exit codes: 0 success, 1 failure, 2 bad arguments or configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.app import build_app, clock_from_env, seed_demo_if_empty
+from bot.config import Config, ConfigError, load_config
+from bot.dispatch import Dispatcher
+from bot.platforms.console import Console
+from commands.context import App
+from commands.scorecards import Inputs, score_member
+from scoring.metrics import Unit
+from scoring.money import exponent
+from scoring.periods import month_window, parse_month
+from scoring.templates import TemplateError
+from storage.demo import has_demo, seed_demo
+from storage.migrate import upgrade
+from storage.models import Member
+from storage.queries import active_members, member_by_code, team_of
+
+log = logging.getLogger("kpibot")
+
+
+class UsageError(Exception):
+    """Bad arguments: printed as one line, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./config.toml if present)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    p = argparse.ArgumentParser(prog="kpibot", parents=[common],
+                                description="KPI bot for cross-border e-commerce teams on Feishu and DingTalk.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("demo", parents=[common], help="talk to the bot on the console, demo data seeded if empty")
+    chat = sub.add_parser("chat", parents=[common], help="one exchange: print the card, write its chart")
+    chat.add_argument("--as", dest="user", required=True, metavar="ID", help="member id, e.g. host1")
+    chat.add_argument("text", help='what the user types, e.g. "/mykpi week"')
+    kpi = sub.add_parser("kpi", parents=[common], help="a member's metrics, score and grade for a month")
+    kpi.add_argument("--member", required=True, metavar="ID")
+    kpi.add_argument("--period", metavar="YYYY-MM", help="default: the member's current month")
+    kpi.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("run", parents=[common], help="the long-running bot process")
+    sub.add_parser("seed-demo", parents=[common], help="load the demo organisation into the configured store")
+    db = sub.add_parser("db", parents=[common], help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    members = sub.add_parser("members", parents=[common], help="list members or bind platform ids")
+    msub = members.add_subparsers(dest="action", required=True, metavar="ACTION")
+    msub.add_parser("list", parents=[common], help="members with their platform ids")
+    bind = msub.add_parser("bind", parents=[common], help="link a Feishu open_id or DingTalk staffId")
+    bind.add_argument("member", metavar="MEMBER-ID")
+    bind.add_argument("--feishu", metavar="OPEN_ID")
+    bind.add_argument("--dingtalk", metavar="STAFF_ID")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        return _run(args, config)
+    except (ConfigError, UsageError) as exc:
+        print(f"kpibot: {exc}", file=sys.stderr)
+        return 2
+    except TemplateError as exc:
+        print(f"kpibot: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"kpibot: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "db":
+        from storage.engine import make_engine
+
+        before, after = upgrade(make_engine(config.store.url))
+        print(f"schema {'created' if before is None else 'upgraded from ' + before} -> {after}"
+              if before != after else f"schema is current ({after})")
+        return 0
+    clock = clock_from_env()
+    app = build_app(config)
+    if args.command == "seed-demo":
+        with Session(app.engine) as session:
+            if has_demo(session):
+                print("the demo organisation is already in the store")
+                return 0
+            summary = seed_demo(session, clock().date())
+            session.commit()
+        print(f"seeded: {summary}")
+        return 0
+    if args.command == "members":
+        return _members(app, args)
+    if args.command == "kpi":
+        return _kpi(app, args, clock)
+    console = Console(Dispatcher(app, clock), Path(config.charts.dir), sys.stdout)
+    if args.command == "chat":
+        seed_demo_if_empty(app, clock())
+        _card, paths = console.exchange(args.user, args.text)
+        for path in paths.values():
+            print(f"chart: {Path(path).resolve()}")
+        return 0
+    if args.command == "demo":
+        if seed_demo_if_empty(app, clock()):
+            print("Seeded the demo organisation (members host1, host2, host3, buyer1, operator1, selector1, "
+                  "lead1, lead2, manager1, admin1).")
+        console.repl("host1")
+        return 0
+    if args.command == "run":
+        return _serve(app, config, console)
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _serve(app: App, config: Config, console: Console) -> int:
+    configured = [name for name, section in (("feishu", config.feishu), ("dingtalk", config.dingtalk)) if section]
+    if configured:
+        print(f"kpibot: {', '.join(configured)} configured in {config.source}, but this build has no adapter for "
+              "it yet; remove the section to run the console", file=sys.stderr)
+        return 2
+    console.repl("host1")
+    return 0
+
+
+def _members(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        if args.action == "list":
+            for m in active_members(session):
+                print(f"{m.code:<12} {m.role:<9} {m.name:<24} feishu={m.feishu_open_id or '-'} "
+                      f"dingtalk={m.dingtalk_staff_id or '-'}")
+            return 0
+        member = member_by_code(session, args.member)
+        if member is None:
+            raise UsageError(f"no member {args.member!r} (see: kpibot members list)")
+        if not args.feishu and not args.dingtalk:
+            raise UsageError("give --feishu OPEN_ID and/or --dingtalk STAFF_ID")
+        if args.feishu:
+            member.feishu_open_id = args.feishu
+        if args.dingtalk:
+            member.dingtalk_staff_id = args.dingtalk
+        session.add(member)
+        session.commit()
+        print(f"bound {member.code}: feishu={member.feishu_open_id or '-'} dingtalk={member.dingtalk_staff_id or '-'}")
+    return 0
+
+
+def _kpi(app: App, args: argparse.Namespace, clock: Any) -> int:
+    now = clock()
+    with Session(app.engine) as session:
+        member = member_by_code(session, args.member)
+        if member is None:
+            raise UsageError(f"no member {args.member!r} (see: kpibot members list)")
+        if args.period:
+            year, month = parse_month(args.period)
+        else:
+            local = now.astimezone(month_window(now.year, now.month, member.timezone).zone)
+            year, month = local.year, local.month
+        window = month_window(year, month, member.timezone)
+        inputs = Inputs.load(session, app.rules, now)
+        score = score_member(session, inputs, member, team_of(session, member), window)
+    report = kpi_report(member, score.scorecard, window.label, app.rules.reporting_currency, score.template)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(_kpi_text(report))
+    return 0
+
+
+def _amount(value: Decimal | None, unit: Unit, currency: str) -> Any:
+    if value is None:
+        return None
+    if unit is Unit.MONEY:
+        q = Decimal(1).scaleb(-exponent(currency))
+        return {"amount": str(value.quantize(q, rounding=ROUND_HALF_UP)), "currency": currency}
+    places = {Unit.RATIO: "0.0001", Unit.SECONDS: "0.1", Unit.DAYS: "0.01", Unit.COUNT: "1"}[unit]
+    return str(value.quantize(Decimal(places), rounding=ROUND_HALF_UP))
+
+
+def _ratio(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+def kpi_report(member: Member, card: Any, period: str, currency: str, template: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"member": member.code, "name": member.name, "role": member.role, "period": period}
+    if card is None:
+        return {**base, "template": None, "score": None, "grade": None, "binding": None, "metrics": []}
+    return {
+        **base, "template": template.name, "score": str(card.score) if card.score is not None else None,
+        "grade": card.grade, "binding": card.binding, "reporting_currency": currency,
+        "metrics": [{
+            "key": r.metric.key, "name": r.metric.names["en"], "unit": str(r.metric.unit),
+            "lower_is_better": r.metric.lower_is_better, "weight": str(r.weight),
+            "actual": _amount(r.actual, r.metric.unit, currency), "target": _amount(r.target, r.metric.unit, currency),
+            "achievement": _ratio(r.achievement), "pace": _ratio(r.pace), "scored": _ratio(r.scored),
+        } for r in card.results],
+    }
+
+
+def _kpi_text(report: dict[str, Any]) -> str:
+    lines = [f"{report['name']} ({report['member']}, {report['role']}) · {report['period']}"]
+    if report["template"] is None:
+        return lines[0] + "\nno KPI template for this role"
+    lines.append(f"template {report['template']} · score {report['score'] or '—'} · grade {report['grade'] or '—'}"
+                 + ("" if report["binding"] else " · trial, not binding"))
+
+    def show(v: Any) -> str:
+        return "—" if v is None else (f"{v['amount']} {v['currency']}" if isinstance(v, dict) else v)
+
+    def pct(v: str | None) -> str:
+        return "—" if v is None else f"{(Decimal(v) * 100).quantize(Decimal('0.1'))}%"
+
+    lines.append(f"{'metric':<28}{'weight':>7}{'actual':>20}{'target':>20}{'achieved':>10}{'pace':>9}")
+    for m in report["metrics"]:
+        lines.append(f"{m['name']:<28}{m['weight'] + '%':>7}{show(m['actual']):>20}{show(m['target']):>20}"
+                     f"{pct(m['achievement']):>10}{pct(m['pace']):>9}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""Configuration: a TOML file (or built-in defaults) plus secrets from the environment.
+
+Every problem becomes a `ConfigError` naming the key and the file, which the CLI prints as one line
+with exit code 2. Unknown keys are errors too: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scoring.money import CURRENCY_EXPONENTS
+from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
+
+DEFAULT_FILE = Path("config.toml")
+BUILT_IN = "<built-in defaults>"
+
+# Secrets may come from the environment instead of the file; the environment wins.
+SECRET_ENV = {
+    ("feishu", "app_id"): "KPIBOT_FEISHU_APP_ID",
+    ("feishu", "app_secret"): "KPIBOT_FEISHU_APP_SECRET",
+    ("dingtalk", "client_id"): "KPIBOT_DINGTALK_CLIENT_ID",
+    ("dingtalk", "client_secret"): "KPIBOT_DINGTALK_CLIENT_SECRET",
+    ("store", "url"): "KPIBOT_STORE_URL",
+}
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source, self.key, self.problem = source, key, problem
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str = "sqlite:///kpibot.db"
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    name: str = "My team"
+    reporting_currency: str = "USD"
+    timezone: str = "Asia/Shanghai"
+    locale: str = "en"
+    count_orders_at: CountOrdersAt = CountOrdersAt.PAID
+    net_refunds: bool = True
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    achievement_cap: Decimal = Decimal("1.5")
+    grade_bands: tuple[tuple[str, Decimal], ...] = DEFAULT_GRADE_BANDS
+    new_sku_hit_units: int = 30
+
+
+@dataclass(frozen=True)
+class FeishuConfig:
+    app_id: str
+    app_secret: str
+    domain: str = "https://open.feishu.cn"
+
+
+@dataclass(frozen=True)
+class DingTalkConfig:
+    client_id: str
+    client_secret: str
+    endpoint: str = "https://api.dingtalk.com"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    refresh_minutes: int = 30
+    score_time: str = "06:00"
+
+
+@dataclass(frozen=True)
+class ChartsConfig:
+    dir: str = "kpibot-charts"
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str = BUILT_IN
+    store: StoreConfig = field(default_factory=StoreConfig)
+    org: OrgConfig = field(default_factory=OrgConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    feishu: FeishuConfig | None = None
+    dingtalk: DingTalkConfig | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    charts: ChartsConfig = field(default_factory=ChartsConfig)
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(
+            reporting_currency=self.org.reporting_currency,
+            count_orders_at=self.org.count_orders_at,
+            net_refunds=self.org.net_refunds,
+            achievement_cap=self.scoring.achievement_cap,
+            grade_bands=self.scoring.grade_bands,
+            new_sku_hit_units=self.scoring.new_sku_hit_units,
+        )
+
+
+class _Reader:
+    """Reads one table of the file, remembering which keys it consumed."""
+
+    def __init__(self, source: str, section: str, table: dict[str, Any]) -> None:
+        self.source, self.section, self.table, self.used = source, section, table, set()
+
+    def key(self, name: str) -> str:
+        return f"[{self.section}] {name}"
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.key(name), problem)
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
+        self.used.add(name)
+        env = SECRET_ENV.get((self.section, name))
+        if env and os.environ.get(env):
+            return os.environ[env]
+        if name not in self.table:
+            if required:
+                hint = f" (or set {env})" if env else ""
+                raise self.fail(name, f"missing{hint}")
+            return default
+        value = self.table[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = {"str": "a string", "int": "a whole number", "bool": "true or false", "dict": "a table",
+                     "float": "a number"}
+            wanted = " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
+            raise self.fail(name, f"must be {wanted}, got {value!r}")
+        return value
+
+    def finish(self) -> None:
+        extra = sorted(set(self.table) - self.used)
+        if extra:
+            raise self.fail(extra[0], "unknown key")
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load `path`, else ./config.toml when it exists, else the built-in defaults."""
+    if path is None:
+        if not DEFAULT_FILE.exists():
+            return parse_config({}, BUILT_IN)
+        path = DEFAULT_FILE
+    path = Path(path)
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, "file", "not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "syntax", str(exc)) from None
+    return parse_config(data, source)
+
+
+def parse_config(data: dict[str, Any], source: str) -> Config:
+    sections = {"store", "org", "scoring", "feishu", "dingtalk", "schedule", "charts"}
+    for name, value in data.items():
+        if name not in sections:
+            raise ConfigError(source, f"[{name}]", "unknown section")
+        if not isinstance(value, dict):
+            raise ConfigError(source, f"[{name}]", "must be a table")
+
+    def reader(name: str) -> _Reader:
+        return _Reader(source, name, data.get(name, {}))
+
+    r = reader("store")
+    store = StoreConfig(url=r.get("url", str, StoreConfig.url))
+    r.finish()
+
+    r = reader("org")
+    currency = r.get("reporting_currency", str, OrgConfig.reporting_currency)
+    if currency not in CURRENCY_EXPONENTS:
+        raise r.fail("reporting_currency", f"unknown currency {currency!r}")
+    tz = _zone(r, "timezone", r.get("timezone", str, OrgConfig.timezone))
+    locale = r.get("locale", str, OrgConfig.locale)
+    if locale.split("-")[0] not in ("en", "zh"):
+        raise r.fail("locale", f"must be en or zh-CN, got {locale!r}")
+    count_at = r.get("count_orders_at", str, "paid")
+    if count_at not in {c.value for c in CountOrdersAt}:
+        raise r.fail("count_orders_at", f'must be "paid" or "shipped", got {count_at!r}')
+    org = OrgConfig(name=r.get("name", str, OrgConfig.name), reporting_currency=currency, timezone=tz,
+                    locale=locale, count_orders_at=CountOrdersAt(count_at),
+                    net_refunds=r.get("net_refunds", bool, True))
+    r.finish()
+
+    r = reader("scoring")
+    cap = _decimal(r, "achievement_cap", r.get("achievement_cap", (int, float, str), "1.5"))
+    if cap <= 0:
+        raise r.fail("achievement_cap", "must be positive")
+    grades_raw = r.get("grades", dict, None)
+    bands = DEFAULT_GRADE_BANDS
+    if grades_raw is not None:
+        bands = tuple(sorted(((g, _decimal(r, f"grades.{g}", v)) for g, v in grades_raw.items()),
+                             key=lambda b: b[1], reverse=True))
+        if not bands or bands[-1][1] != 0:
+            raise r.fail("grades", "the lowest grade must start at 0, e.g. D = 0")
+    hit_units = r.get("new_sku_hit_units", int, 30)
+    scoring = ScoringConfig(achievement_cap=cap, grade_bands=bands, new_sku_hit_units=hit_units)
+    r.finish()
+
+    feishu = None
+    if "feishu" in data or os.environ.get("KPIBOT_FEISHU_APP_ID"):
+        r = reader("feishu")
+        feishu = FeishuConfig(app_id=r.get("app_id", str, required=True),
+                              app_secret=r.get("app_secret", str, required=True),
+                              domain=r.get("domain", str, "https://open.feishu.cn"))
+        r.finish()
+
+    dingtalk = None
+    if "dingtalk" in data or os.environ.get("KPIBOT_DINGTALK_CLIENT_ID"):
+        r = reader("dingtalk")
+        dingtalk = DingTalkConfig(client_id=r.get("client_id", str, required=True),
+                                  client_secret=r.get("client_secret", str, required=True),
+                                  endpoint=r.get("endpoint", str, "https://api.dingtalk.com"))
+        r.finish()
+
+    r = reader("schedule")
+    minutes = r.get("refresh_minutes", int, 30)
+    if minutes < 1:
+        raise r.fail("refresh_minutes", "must be at least 1")
+    score_time = r.get("score_time", str, "06:00")
+    if not _is_hhmm(score_time):
+        raise r.fail("score_time", f'must be "HH:MM", got {score_time!r}')
+    schedule = ScheduleConfig(refresh_minutes=minutes, score_time=score_time)
+    r.finish()
+
+    r = reader("charts")
+    charts = ChartsConfig(dir=r.get("dir", str, ChartsConfig.dir))
+    r.finish()
+
+    return Config(source, store, org, scoring, feishu, dingtalk, schedule, charts)
+
+
+def _zone(r: _Reader, name: str, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail(name, f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+    return value
+
+
+def _decimal(r: _Reader, name: str, value: object) -> Decimal:
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise r.fail(name, f"must be a number, got {value!r}") from None
+
+
+def _is_hhmm(text: str) -> bool:
+    parts = text.split(":")
+    return (len(parts) == 2 and all(p.isdigit() and len(p) == 2 for p in parts)
+            and int(parts[0]) < 24 and int(parts[1]) < 60)

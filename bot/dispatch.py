@@ -1,0 +1,101 @@
+"""Message text or a card click -> command -> Card. Platform-neutral; adapters call it and send the card.
+
+Order of the chain: parse -> who is it -> may they -> run -> any failure becomes a short card in the
+caller's language (never a traceback) and a log line with context.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from bot.parse import parse
+from cards.i18n import lang_of, t
+from cards.model import Card, Text, Tone
+from commands.context import App, Caller, Request, UserError
+from commands.permissions import at_least
+from commands.registry import COMMANDS, lookup
+from commands.spec import Command
+from commands.whoami import unbound_card
+from storage.queries import find_member
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    platform: str               # console | feishu | dingtalk
+    user_id: str
+    text: str
+    is_group: bool = False
+    mentioned: bool = False     # the bot was @-mentioned (groups answer only then)
+    event_id: str | None = None
+
+
+def _reply(title_key: str | None, text: str, lang: str, tone: Tone = Tone.WARN) -> Card:
+    return Card(t(lang, title_key) if title_key else "kpibot", (Text(text),), tone, lang)
+
+
+class Dispatcher:
+    def __init__(self, app: App, clock: Callable[[], datetime] | None = None) -> None:
+        self.app = app
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def handle_message(self, msg: Incoming) -> Card | None:
+        """The card to answer with, or None when the bot should stay silent."""
+        if msg.is_group and not msg.mentioned:
+            return None
+        parsed = parse(msg.text)
+        if parsed is None:
+            return None
+        return self.run(msg.platform, msg.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash)
+
+    def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...]) -> Card:
+        """A card button click carries (command, args) back here; it passes the same checks as typing."""
+        return self.run(platform, user_id, command, args, had_slash=True)
+
+    def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool) -> Card:
+        lang = lang_of(self.app.org_locale)
+        try:
+            with Session(self.app.engine) as session:
+                member = find_member(session, platform, user_id)
+            if member is not None:
+                lang = lang_of(member.locale)
+            command = lookup(name)
+            if command is None:
+                return self._unknown(name, had_slash, lang)
+            if command.needs_member and member is None:
+                return unbound_card(platform, user_id, lang)
+            if member is not None and command.min_role and not at_least(member.role, command.min_role):
+                return _reply(None, t(lang, "error.forbidden", command=f"/{command.name}",
+                                      role=t(lang, f"role.{command.min_role}"),
+                                      your_role=t(lang, f"role.{member.role}")), lang)
+            request = Request(command.name, args, Caller(platform, user_id, member), lang, self.clock(), self.app)
+            return command.handler(request)
+        except UserError as exc:
+            return _reply(None, t(lang, exc.key, **exc.values), lang)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("command failed ref=%s platform=%s user=%s command=%s args=%s",
+                          ref, platform, user_id, name, args)
+            return _reply(None, t(lang, "error.internal", ref=ref), lang, Tone.BAD)
+
+    @staticmethod
+    def _unknown(name: str, had_slash: bool, lang: str) -> Card:
+        if not had_slash:
+            return _reply(None, t(lang, "error.not_a_command"), lang, Tone.INFO)
+        known = [c.name for c in COMMANDS] + [a for c in COMMANDS for a in c.aliases]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        suggestion = t(lang, "error.did_you_mean", command=f"/{_canonical(close[0])}") if close else ""
+        return _reply(None, t(lang, "error.unknown_command", command=f"/{name}", suggestion=suggestion), lang)
+
+
+def _canonical(name: str) -> str:
+    cmd: Command | None = lookup(name)
+    return cmd.name if cmd else name

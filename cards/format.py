@@ -1,0 +1,35 @@
+"""How numbers look on a card: money with its currency, ratios as percentages, seconds as m:ss."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from scoring.metrics import Unit
+from scoring.money import exponent
+
+
+def _q(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def money(value: Decimal, currency: str) -> str:
+    return f"{_q(value, exponent(currency)):,} {currency}"
+
+
+def percent(ratio: Decimal | None, places: int = 0) -> str:
+    return "—" if ratio is None else f"{_q(ratio * 100, places):,}%"
+
+
+def metric_value(value: Decimal | None, unit: Unit, currency: str, lang: str) -> str:
+    if value is None:
+        return "—"
+    if unit is Unit.MONEY:
+        return money(value, currency)
+    if unit is Unit.RATIO:
+        return percent(value, 1)
+    if unit is Unit.SECONDS:
+        total = int(_q(value, 0))
+        return f"{total // 60}分{total % 60:02d}秒" if lang == "zh" else f"{total // 60}m {total % 60:02d}s"
+    if unit is Unit.DAYS:
+        return f"{_q(value, 1)} 天" if lang == "zh" else f"{_q(value, 1)} days"
+    return f"{_q(value, 0):,}"

@@ -1,0 +1,164 @@
+"""Card builders for scores: the member's /mykpi card, the team table and the ranking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from cards.chart_cache import ChartCache
+from cards.charts import ProgressChart
+from cards.format import metric_value, percent
+from cards.i18n import t
+from cards.model import Block, Button, Buttons, Card, Fields, Note, Progress, Table, Text, Tone
+from scoring.metrics import CATALOG, Unit
+from scoring.score import MetricResult, Scorecard
+
+AHEAD, BEHIND = Decimal("1.05"), Decimal("0.95")
+
+
+def tone_for(grade: str | None) -> Tone:
+    return {"S": Tone.GOOD, "A": Tone.GOOD, "B": Tone.INFO, "C": Tone.WARN, "D": Tone.BAD}.get(grade or "",
+                                                                                             Tone.NEUTRAL)
+
+
+def pace_word(pace: Decimal | None, lang: str) -> str:
+    if pace is None:
+        return ""
+    if pace >= AHEAD:
+        return t(lang, "mykpi.ahead")
+    return t(lang, "mykpi.behind") if pace < BEHIND else t(lang, "mykpi.on_track")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline metric's month: today and so far against target, with the cumulative series."""
+
+    key: str
+    month_label: str
+    day_labels: tuple[str, ...]
+    cumulative: list[Decimal | None]
+    target: Decimal | None
+    today: Decimal | None
+    today_target: Decimal | None
+
+
+def metric_progress(r: MetricResult, currency: str, lang: str) -> Progress:
+    m = r.metric
+    label = f"{m.name(lang)} ({r.weight}%)"
+    actual = metric_value(r.actual, m.unit, currency, lang)
+    if r.target is None:
+        return Progress(label, None, f"{actual} · {t(lang, 'mykpi.no_target')}")
+    parts = [f"{actual} / {metric_value(r.target, m.unit, currency, lang)}"]
+    if r.achievement is not None:
+        parts.append(f"{t(lang, 'mykpi.achievement')} {percent(r.achievement)}")
+    if r.pace is not None:
+        parts.append(f"{t(lang, 'mykpi.pace')} {percent(r.pace)} {pace_word(r.pace, lang)}")
+    elif m.lower_is_better and r.actual is not None:
+        parts.append("↓")
+    return Progress(label, r.achievement, " · ".join(parts))
+
+
+def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
+                     result: MetricResult | None) -> list[tuple[str, str]]:
+    unit = CATALOG[h.key].unit
+    name = CATALOG[h.key].name(lang)
+
+    def against(value: Decimal | None, target: Decimal | None) -> str:
+        text = metric_value(value, unit, currency, lang)
+        if target is None:
+            return f"{text} · {t(lang, 'mykpi.no_target')}"
+        ratio = value / target if (value is not None and target) else None
+        return f"{text} / {metric_value(target, unit, currency, lang)} ({percent(ratio)})"
+
+    rows = [(f"{t(lang, 'mykpi.today')} · {name}", against(h.today, h.today_target))]
+    if result is not None:
+        rows.append((f"{t(lang, 'mykpi.period_total', period=period_name)} · {name}",
+                     against(result.actual, result.target)))
+        if result.pace is not None:
+            rows.append((t(lang, "mykpi.pace"), f"{percent(result.pace)} {pace_word(result.pace, lang)} · "
+                         + t(lang, "mykpi.expected", value=metric_value(result.expected, unit, currency, lang))))
+    return rows
+
+
+def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Scorecard, headline: Headline,
+               rank: tuple[int, int] | None, currency: str, trial_until: date | None, as_of: datetime, tz: str,
+               charts: ChartCache) -> Card:
+    result = next((r for r in card.results if r.metric.key == headline.key), None)
+    blocks: list[Block] = [
+        Fields((
+            (t(lang, "mykpi.score"), "—" if card.score is None else f"{card.score}"),
+            (t(lang, "mykpi.grade"), card.grade or "—"),
+            (t(lang, "mykpi.rank"), t(lang, "mykpi.rank_value", pos=rank[0], total=rank[1]) if rank else "—"),
+        )),
+        Fields(tuple(_headline_fields(headline, currency, lang, period_name, result))),
+    ]
+    blocks.extend(metric_progress(r, currency, lang) for r in card.results)
+    not_scored = [r.metric.name(lang) for r in card.results if r.scored is None]
+    if not_scored:
+        blocks.append(Note(t(lang, "mykpi.not_scored", metrics=", ".join(not_scored))))
+    if not card.binding:
+        blocks.append(Note(t(lang, "mykpi.trial", day=trial_until.isoformat()) if trial_until
+                           else t(lang, "mykpi.template_trial", name=card.template.name)))
+    if headline.cumulative and headline.target is not None:
+        metric = CATALOG[headline.key]
+        chart = ProgressChart(
+            title=t(lang, "mykpi.chart_title", name=name, period=headline.month_label, metric=metric.name(lang)),
+            day_labels=headline.day_labels,
+            cumulative=tuple(None if v is None else float(v) for v in headline.cumulative),  # drawing only
+            target_total=float(headline.target),
+            unit=currency if metric.unit is Unit.MONEY else "",
+            target_label=t(lang, "mykpi.chart_target"), actual_label=t(lang, "mykpi.chart_actual"),
+        )
+        blocks.append(charts.image(chart, chart.title))
+    blocks.append(Note(t(lang, "mykpi.as_of", time=as_of.strftime("%Y-%m-%d %H:%M"), tz=tz,
+                         template=card.template.name)))
+    blocks.append(Buttons((
+        Button(t(lang, "button.day"), "mykpi", ("day",), primary=period == "day"),
+        Button(t(lang, "button.week"), "mykpi", ("week",), primary=period == "week"),
+        Button(t(lang, "button.month"), "mykpi", ("month",), primary=period == "month"),
+        Button(t(lang, "button.refresh"), "mykpi", (period,)),
+    )))
+    title = t(lang, "mykpi.title", name=name, period=period_name)
+    return Card(title, tuple(blocks), tone_for(card.grade), lang)
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    name: str
+    role: str
+    score: Decimal | None
+    grade: str | None
+    key_metric: str
+    lagging: bool
+
+
+def team_card(*, title: str, lang: str, rows: list[TeamRow], summary: list[tuple[str, str]]) -> Card:
+    ordered = sorted(rows, key=lambda r: (r.score is None, -(r.score or 0), r.name))
+    table = Table(
+        (t(lang, "team.member"), t(lang, "team.role"), t(lang, "team.score"), t(lang, "team.grade"),
+         t(lang, "team.key_metric"), t(lang, "team.status")),
+        tuple((r.name, t(lang, f"role.{r.role}"), "—" if r.score is None else str(r.score), r.grade or "—",
+               r.key_metric, "⚠ " + t(lang, "team.lagging") if r.lagging else t(lang, "team.ok")) for r in ordered),
+    )
+    lagging = [r.name for r in ordered if r.lagging]
+    message = t(lang, "team.lagging_summary", names=", ".join(lagging)) if lagging else t(lang, "team.nobody_lagging")
+    blocks: list[Block] = [Fields(tuple(summary))] if summary else []
+    blocks += [table, Text(message, strong=bool(lagging))]
+    return Card(title, tuple(blocks), Tone.WARN if lagging else Tone.GOOD, lang)
+
+
+def rank_card(*, title: str, lang: str, rows: list[tuple[str, str, Decimal | None, str | None]],
+              highlight: str | None) -> Card:
+    """rows: (name, team, score, grade); `highlight` marks the caller's own row."""
+    scored = sorted((r for r in rows if r[2] is not None), key=lambda r: (-(r[2] or 0), r[0]))
+    if not scored:
+        return Card(title, (Text(t(lang, "rank.empty")),), Tone.NEUTRAL, lang)
+    table_rows = []
+    for name, team, score, grade in scored:
+        position = 1 + sum(1 for r in scored if (r[2] or 0) > (score or 0))
+        mark = " ◀" if name == highlight else ""
+        table_rows.append((str(position), name + mark, team, str(score), grade or "—"))
+    headers = (t(lang, "rank.position"), t(lang, "team.member"), t(lang, "whoami.team"), t(lang, "team.score"),
+               t(lang, "team.grade"))
+    return Card(title, (Table(headers, tuple(table_rows)),), Tone.INFO, lang)

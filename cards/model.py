@@ -1,0 +1,88 @@
+"""The neutral card every command returns; each platform has a renderer for it.
+
+Text in a card is plain text as the user should read it. Renderers escape it for their markup, so a name
+or a reason someone typed can never break or inject card markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Tone(StrEnum):
+    """Header colour: Feishu and DingTalk map it to their own palettes."""
+
+    NEUTRAL = "neutral"
+    GOOD = "good"
+    WARN = "warn"
+    BAD = "bad"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+    strong: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    label: str
+    ratio: Decimal | None       # 1 = 100 %; None = no target
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    png: bytes
+    key: str                    # content hash: an unchanged chart keeps its key (and its uploaded image)
+    alt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    command: str
+    args: tuple[str, ...] = ()
+    primary: bool = False
+
+    @property
+    def as_text(self) -> str:
+        return " ".join(("/" + self.command, *self.args))
+
+
+@dataclass(frozen=True, slots=True)
+class Buttons:
+    buttons: tuple[Button, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    text: str
+
+
+Block = Text | Fields | Progress | Table | Image | Buttons | Note
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    title: str
+    blocks: tuple[Block, ...] = field(default=())
+    tone: Tone = Tone.NEUTRAL
+    lang: str = "en"
+
+    def images(self) -> list[Image]:
+        return [b for b in self.blocks if isinstance(b, Image)]

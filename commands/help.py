@@ -1,0 +1,29 @@
+"""/help: the commands the caller may use, each with one line."""
+
+from __future__ import annotations
+
+from cards.i18n import t
+from cards.model import Card, Note, Table, Tone
+from commands.context import Request
+from commands.permissions import at_least
+from commands.spec import Command
+
+
+def handle(req: Request) -> Card:
+    from commands.registry import COMMANDS  # the registry imports this module
+
+    lang = req.lang
+    role = req.caller.member.role if req.caller.member else None
+    rows = []
+    for cmd in COMMANDS:
+        if cmd.min_role and (role is None or not at_least(role, cmd.min_role)):
+            continue
+        if cmd.needs_member and role is None:
+            continue
+        alias = next((a for a in cmd.aliases if not a.isascii()), "")
+        rows.append((cmd.usage, f"/{alias}" if alias else "", t(lang, cmd.help_key)))
+    return Card(t(lang, "help.title"), (Table(("", "", ""), tuple(rows)), Note(t(lang, "help.footer"))),
+                Tone.INFO, lang)
+
+
+SPEC = Command("help", ("帮助", "h", "?"), "help.help", "/help", handle, needs_member=False)

@@ -1,0 +1,47 @@
+"""/mykpi [day|week|month]: the caller's numbers against target, pace, score, grade, rank and a chart."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from cards.i18n import t
+from cards.kpi_cards import Headline, mykpi_card
+from cards.model import Card, Text, Tone
+from commands.context import Request
+from commands.periods import parse_period
+from commands.scorecards import Inputs, month_series, rank_in, score_current, team_scores
+from commands.spec import Command
+from storage.queries import team_of
+
+USAGE = "/mykpi [day|week|month]"
+
+
+def handle(req: Request) -> Card:
+    kind = parse_period(req.args, USAGE)
+    member = req.member
+    lang = req.lang
+    with Session(req.app.engine) as session:
+        inputs = Inputs.load(session, req.app.rules, req.now)
+        team = team_of(session, member)
+        mine = score_current(session, inputs, member, team, kind)
+        if mine.scorecard is None:
+            role = t(lang, f"role.{member.role}")
+            return Card(t(lang, "mykpi.title", name=member.name, period=t(lang, f"period.{kind}")),
+                        (Text(t(lang, "mykpi.no_template", role=role)),), Tone.NEUTRAL, lang)
+        peers = team_scores(session, inputs, team, kind) if team else [mine]
+        series = month_series(mine, inputs)
+    assert series is not None
+    headline = Headline(
+        key=series.key, month_label=series.window.label,
+        day_labels=tuple(str(d.day) for d in series.window.days()), cumulative=series.cumulative,
+        target=series.target, today=series.today, today_target=series.today_target,
+    )
+    return mykpi_card(
+        name=member.name, lang=lang, period=str(kind), period_name=t(lang, f"period.{kind}"),
+        card=mine.scorecard, headline=headline, rank=rank_in(peers, member),
+        currency=req.app.rules.reporting_currency, trial_until=member.trial_until,
+        as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.app.charts,
+    )
+
+
+SPEC = Command("mykpi", ("我的kpi", "我的业绩", "kpi"), "help.mykpi", USAGE, handle)

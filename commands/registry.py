@@ -1,0 +1,24 @@
+"""All commands, looked up by name or alias."""
+
+from __future__ import annotations
+
+from commands import help as help_command
+from commands import mykpi, rank, team, whoami
+from commands.spec import Command
+
+COMMANDS: tuple[Command, ...] = (mykpi.SPEC, team.SPEC, rank.SPEC, whoami.SPEC, help_command.SPEC)
+
+_BY_NAME: dict[str, Command] = {}
+for _cmd in COMMANDS:
+    for _name in (_cmd.name, *_cmd.aliases):
+        if _name in _BY_NAME:
+            raise RuntimeError(f"command name {_name!r} is used twice")
+        _BY_NAME[_name] = _cmd
+
+
+def lookup(name: str) -> Command | None:
+    return _BY_NAME.get(name.lower())
+
+
+def names() -> list[str]:
+    return list(_BY_NAME)

@@ -1,0 +1,20 @@
+"""The description of one command: its names, who may run it, and the function that builds its card."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cards.model import Card
+from commands.context import Request
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    aliases: tuple[str, ...]      # other names, e.g. Chinese ones, lower-case
+    help_key: str                 # cards.i18n key of the one-line description
+    usage: str                    # e.g. "/mykpi [day|week|month]"
+    handler: Callable[[Request], Card]
+    min_role: str | None = None   # None: every bound member
+    needs_member: bool = True     # False: also answers people who are not bound (e.g. /whoami, /help)

@@ -1,0 +1,84 @@
+"""/team [name]: each member's score and headline achievement this month, with who is behind pace.
+
+Leads see their own team; managers and admins any team (by code or name).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from cards.format import metric_value, percent
+from cards.i18n import t
+from cards.kpi_cards import TeamRow, team_card
+from cards.model import Card
+from commands.context import Request, UserError
+from commands.permissions import at_least
+from commands.scorecards import Inputs, MemberScore, headline_metric, month_key, team_scores
+from commands.spec import Command
+from scoring.metrics import CATALOG, Context
+from scoring.periods import PeriodKind, window_for
+from scoring.score import window_target
+from storage.activity import load_team_activity
+from storage.models import Team
+from storage.queries import find_team, monthly_targets, team_of, teams
+
+USAGE = "/team [team]"
+LAG_PACE = Decimal("0.9")   # behind: headline pace under 90 %, or grade C/D
+LAG_GRADES = ("C", "D")
+
+
+def resolve_team(session: Session, req: Request) -> Team:
+    member = req.member
+    own = team_of(session, member)
+    if not req.args:
+        if own is None:
+            raise UserError("error.no_team", name="—", teams=", ".join(x.code for x in teams(session)))
+        return own
+    wanted = find_team(session, " ".join(req.args))
+    if wanted is None:
+        raise UserError("error.no_team", name=" ".join(req.args), teams=", ".join(x.code for x in teams(session)))
+    if not at_least(member.role, "manager") and (own is None or wanted.id != own.id):
+        raise UserError("error.other_team")
+    return wanted
+
+
+def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
+    card = score.scorecard
+    name, role = score.member.name, score.member.role
+    if card is None or score.template is None:
+        return TeamRow(name, role, None, None, "—", False)
+    head = card.result(headline_metric(score.template))
+    key_metric = f"{head.metric.name(lang)} {percent(head.achievement)}"
+    if head.pace is not None:
+        key_metric += f" · {t(lang, 'mykpi.pace')} {percent(head.pace)}"
+    lagging = (head.pace is not None and head.pace < LAG_PACE) or card.grade in LAG_GRADES
+    return TeamRow(name, role, card.score, card.grade, key_metric, lagging)
+
+
+def handle(req: Request) -> Card:
+    lang, currency = req.lang, req.app.rules.reporting_currency
+    with Session(req.app.engine) as session:
+        team = resolve_team(session, req)
+        inputs = Inputs.load(session, req.app.rules, req.now)
+        scores = team_scores(session, inputs, team, PeriodKind.MONTH)
+        window = window_for(PeriodKind.MONTH, req.now, team.timezone)
+        ctx = Context(window, req.now, req.app.rules, inputs.fx)
+        summary = []
+        targets = monthly_targets(session, f"team:{team.id}", [month_key(window.first_day)])
+        activity = load_team_activity(session, team.id or 0, window.start, window.end, {"orders"})
+        for key in ("net_gmv", "orders"):
+            metric = CATALOG[key]
+            actual = metric.compute(activity, ctx)
+            target = window_target(metric, targets.get(key, {}), window.days())
+            text = metric_value(actual, metric.unit, currency, lang)
+            if target:
+                text += f" / {metric_value(target, metric.unit, currency, lang)} ({percent(actual / target)})"
+            summary.append((t(lang, "team.total", metric=metric.name(lang)), text))
+    rows = [row_for(s, lang, currency) for s in scores]
+    return team_card(title=t(lang, "team.title", team=team.name, period=window.label), lang=lang, rows=rows,
+                     summary=summary)
+
+
+SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role="lead")

@@ -1,0 +1,182 @@
+"""Loads what a member (or, for a lead, their team) did in a time range as scoring facts.
+
+Scope by role:
+- host: orders credited to them (their live sessions and videos), their live sessions and videos.
+- ad_buyer: their ad-spend rows; the team's shops' orders.
+- operator: the team's shops' orders, products and inventory.
+- selector: the products they selected; the team's shops' orders.
+- lead: everything in the team's shops.
+Only the fact kinds a template reads are loaded (`needs`), so a host's card does not read inventory.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlmodel import Session
+
+from scoring.facts import (
+    Activity,
+    AdFact,
+    InventoryFact,
+    LineFact,
+    LiveFact,
+    OrderFact,
+    PostFact,
+    ProductFact,
+    RefundFact,
+)
+from scoring.money import from_minor
+from storage.models import (
+    AdSpend,
+    ContentPost,
+    InventorySnapshot,
+    LiveSession,
+    Member,
+    Order,
+    OrderLine,
+    Product,
+    Refund,
+    Shop,
+    Sku,
+)
+
+ALL_FACTS = frozenset({"orders", "lines", "lives", "posts", "ads", "products", "inventory"})
+
+
+def team_shop_ids(session: Session, team_id: int | None) -> list[int]:
+    if team_id is None:
+        return []
+    return list(session.execute(select(Shop.id).where(Shop.team_id == team_id)).scalars())
+
+
+def load_activity(session: Session, member: Member, start: datetime, end: datetime,
+                  needs: Iterable[str] = ALL_FACTS) -> Activity:
+    """Facts of one member in [start, end). Orders are those paid or shipped in the range, with all their
+    refunds."""
+    return _load(session, member.role, member.id, member.team_id, start, end, frozenset(needs))
+
+
+def load_team_activity(session: Session, team_id: int, start: datetime, end: datetime,
+                       needs: Iterable[str] = ALL_FACTS) -> Activity:
+    """Everything in the team's shops in [start, end), as a lead sees it."""
+    return _load(session, "lead", None, team_id, start, end, frozenset(needs))
+
+
+def _load(session: Session, role: str, member_id: int | None, team_id: int | None, start: datetime,
+          end: datetime, wanted: frozenset[str]) -> Activity:
+    shops = team_shop_ids(session, team_id)
+    by_member = role == "host"
+    day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
+
+    orders: tuple[OrderFact, ...] = ()
+    if "orders" in wanted:
+        owner = Order.member_id == member_id if by_member else Order.shop_id.in_(shops)  # type: ignore[union-attr]
+        orders = _orders(session, owner, start, end, with_lines="lines" in wanted)
+    lives: tuple[LiveFact, ...] = ()
+    if "lives" in wanted:
+        who = LiveSession.host_member_id == member_id if by_member else LiveSession.shop_id.in_(shops)  # type: ignore[attr-defined]
+        lives = _lives(session, who, start, end)
+    posts: tuple[PostFact, ...] = ()
+    if "posts" in wanted:
+        who = ContentPost.member_id == member_id if by_member else ContentPost.shop_id.in_(shops)  # type: ignore[attr-defined]
+        posts = _posts(session, who, start, end)
+    ads: tuple[AdFact, ...] = ()
+    if "ads" in wanted:
+        who = AdSpend.shop_id.in_(shops) if role == "lead" else AdSpend.member_id == member_id  # type: ignore[attr-defined]
+        ads = _ads(session, who, day_from, day_to)
+    products: tuple[ProductFact, ...] = ()
+    if "products" in wanted:
+        who = Product.selector_member_id == member_id if role == "selector" else Product.shop_id.in_(shops)  # type: ignore[attr-defined]
+        products = _products(session, who, day_from, day_to)
+    inventory: tuple[InventoryFact, ...] = ()
+    if "inventory" in wanted:
+        inventory = _inventory(session, shops, day_from, day_to)
+    return Activity(orders=orders, lives=lives, posts=posts, ads=ads, products=products, inventory=inventory)
+
+
+def _orders(session: Session, owner: ColumnElement[bool], start: datetime, end: datetime,
+            with_lines: bool) -> tuple[OrderFact, ...]:
+    in_range = or_(and_(Order.paid_at >= start, Order.paid_at < end),  # type: ignore[operator]
+                   and_(Order.shipped_at >= start, Order.shipped_at < end))  # type: ignore[operator]
+    rows = session.execute(
+        select(Order.id, Order.currency, Order.merchandise_minor, Order.units, Order.created_at, Order.paid_at,
+               Order.shipped_at, Order.cancelled_at).where(owner, in_range)
+    ).all()
+    ids = [r[0] for r in rows]
+    refunds: dict[int, list[RefundFact]] = defaultdict(list)
+    lines: dict[int, list[LineFact]] = defaultdict(list)
+    for chunk in _chunks(ids, 5000):
+        for oid, cur, amount, returned, at in session.execute(
+            select(Refund.order_id, Refund.currency, Refund.amount_minor, Refund.returned_units, Refund.completed_at)
+            .where(Refund.order_id.in_(chunk), Refund.status == "completed")  # type: ignore[attr-defined]
+        ):
+            refunds[oid].append(RefundFact(from_minor(amount, cur), at, returned))
+        if with_lines:
+            for oid, pid, qty in session.execute(
+                select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity)
+                .where(OrderLine.order_id.in_(chunk), OrderLine.product_id.is_not(None))  # type: ignore[attr-defined,union-attr]
+            ):
+                lines[oid].append(LineFact(pid, qty))
+    return tuple(
+        OrderFact(oid, cur, from_minor(merch, cur), units, created, paid, shipped, cancelled,
+                  tuple(refunds.get(oid, ())), tuple(lines.get(oid, ())))
+        for oid, cur, merch, units, created, paid, shipped, cancelled in rows
+    )
+
+
+def _lives(session: Session, who: ColumnElement[bool], start: datetime, end: datetime) -> tuple[LiveFact, ...]:
+    rows = session.execute(
+        select(LiveSession.started_at, LiveSession.ended_at, LiveSession.currency, LiveSession.gmv_minor,
+               LiveSession.viewers, LiveSession.views, LiveSession.watch_seconds, LiveSession.interactions,
+               LiveSession.new_followers)
+        .where(who, LiveSession.started_at >= start, LiveSession.started_at < end)  # type: ignore[operator]
+    )
+    return tuple(LiveFact(s, e, cur, from_minor(g, cur), vw, v, w, i, f) for s, e, cur, g, vw, v, w, i, f in rows)
+
+
+def _posts(session: Session, who: ColumnElement[bool], start: datetime, end: datetime) -> tuple[PostFact, ...]:
+    rows = session.execute(
+        select(ContentPost.published_at, ContentPost.views, ContentPost.likes, ContentPost.add_to_cart,
+               ContentPost.orders, ContentPost.new_followers)
+        .where(who, ContentPost.published_at >= start, ContentPost.published_at < end)  # type: ignore[operator]
+    )
+    return tuple(PostFact(*row) for row in rows)
+
+
+def _ads(session: Session, who: ColumnElement[bool], day_from: date, day_to: date) -> tuple[AdFact, ...]:
+    rows = session.execute(
+        select(AdSpend.day, AdSpend.currency, AdSpend.spend_minor, AdSpend.clicks, AdSpend.impressions,
+               AdSpend.attributed_gmv_minor, AdSpend.live_room_visitors)
+        .where(who, AdSpend.day >= day_from, AdSpend.day <= day_to)  # type: ignore[operator]
+    )
+    return tuple(AdFact(d, cur, from_minor(s, cur), c, i, from_minor(g, cur), v) for d, cur, s, c, i, g, v in rows)
+
+
+def _products(session: Session, who: ColumnElement[bool], day_from: date, day_to: date) -> tuple[ProductFact, ...]:
+    rows = session.execute(
+        select(Product.id, Product.launched_on, Product.units_received)
+        .where(who, Product.launched_on >= day_from, Product.launched_on <= day_to)  # type: ignore[operator]
+    )
+    return tuple(ProductFact(*row) for row in rows)
+
+
+def _inventory(session: Session, shops: list[int], day_from: date, day_to: date) -> tuple[InventoryFact, ...]:
+    totals: dict[date, int] = defaultdict(int)
+    rows = session.execute(
+        select(InventorySnapshot.day, InventorySnapshot.units_on_hand)
+        .join(Sku, Sku.id == InventorySnapshot.sku_id).join(Product, Product.id == Sku.product_id)
+        .where(Product.shop_id.in_(shops), InventorySnapshot.day >= day_from,  # type: ignore[attr-defined]
+               InventorySnapshot.day <= day_to)  # type: ignore[operator]
+    )
+    for day, units in rows:
+        totals[day] += units
+    return tuple(InventoryFact(d, u) for d, u in sorted(totals.items()))
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,95 @@
+"""Reads the commands need, returning model rows or scoring values. One place for each query."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from scoring.fx import FxRate, FxTable
+from scoring.templates import Role, Stage, Template, WeightedMetric
+from storage.models import FxRateRow, KpiTemplate, KpiTemplateMetric, Member, Organisation, Target, Team
+
+PLATFORMS = ("console", "feishu", "dingtalk")
+
+
+def find_member(session: Session, platform: str, user_id: str) -> Member | None:
+    """The active member behind a platform identity: console ids are member codes, Feishu ids are open_id
+    (or union_id), DingTalk ids are staffId."""
+    if platform == "console":
+        cond = Member.code == user_id
+    elif platform == "feishu":
+        cond = (Member.feishu_open_id == user_id) | (Member.feishu_union_id == user_id)
+    elif platform == "dingtalk":
+        cond = Member.dingtalk_staff_id == user_id
+    else:
+        raise ValueError(f"unknown platform {platform!r}")
+    return session.execute(select(Member).where(cond, Member.active)).scalars().first()  # type: ignore[arg-type]
+
+
+def member_by_code(session: Session, code: str) -> Member | None:
+    return session.execute(select(Member).where(Member.code == code)).scalars().first()
+
+
+def team_of(session: Session, member: Member) -> Team | None:
+    return session.get(Team, member.team_id) if member.team_id is not None else None
+
+
+def teams(session: Session) -> list[Team]:
+    return list(session.execute(select(Team).order_by(Team.code)).scalars())
+
+
+def find_team(session: Session, name: str) -> Team | None:
+    """By code or name, case-insensitively."""
+    wanted = name.strip().casefold()
+    return next((t for t in teams(session) if wanted in (t.code.casefold(), t.name.casefold())), None)
+
+
+def team_members(session: Session, team_id: int) -> list[Member]:
+    return list(session.execute(
+        select(Member).where(Member.team_id == team_id, Member.active).order_by(Member.code)  # type: ignore[arg-type]
+    ).scalars())
+
+
+def active_members(session: Session) -> list[Member]:
+    return list(session.execute(select(Member).where(Member.active).order_by(Member.code)).scalars())  # type: ignore[arg-type]
+
+
+def has_organisation(session: Session) -> bool:
+    return session.execute(select(Organisation.id).limit(1)).first() is not None
+
+
+def load_templates(session: Session) -> list[Template]:
+    """Active templates, validated: a template whose weights do not sum to 100 % raises TemplateError."""
+    rows = session.execute(select(KpiTemplate).where(KpiTemplate.active)).scalars().all()  # type: ignore[arg-type]
+    metrics: dict[int, list[KpiTemplateMetric]] = defaultdict(list)
+    for m in session.execute(select(KpiTemplateMetric).order_by(KpiTemplateMetric.position)).scalars():
+        metrics[m.template_id].append(m)
+    return [
+        Template(t.name, Role(t.role), tuple(WeightedMetric(m.metric_key, m.weight) for m in metrics[t.id or 0]),
+                 Stage(t.stage) if t.stage else None, t.trial).validate()
+        for t in rows
+    ]
+
+
+def monthly_targets(session: Session, subject: str, periods: list[str]) -> dict[str, dict[tuple[int, int], Decimal]]:
+    """Targets of one subject ("member:7", "team:2", "company") by metric, then by (year, month)."""
+    out: dict[str, dict[tuple[int, int], Decimal]] = defaultdict(dict)
+    rows = session.execute(
+        select(Target.metric_key, Target.period, Target.value)
+        .where(Target.subject == subject, Target.period.in_(periods))  # type: ignore[attr-defined]
+    )
+    for key, period, value in rows:
+        year, month = period.split("-")
+        out[key][(int(year), int(month))] = value
+    return dict(out)
+
+
+def fx_table(session: Session, until: date) -> FxTable:
+    rows = session.execute(
+        select(FxRateRow.day, FxRateRow.base, FxRateRow.quote, FxRateRow.rate).where(FxRateRow.day <= until)
+    )
+    return FxTable([FxRate(d, b, q, r) for d, b, q, r in rows])

@@ -1,0 +1,44 @@
+"""The design's direction, enforced: scoring/ stays pure, and nothing below bot/ knows the platforms."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+FORBIDDEN = {
+    "scoring": {"bot", "storage", "commands", "cards", "httpx", "sqlmodel", "sqlalchemy", "requests", "lark_oapi",
+                "dingtalk_stream", "socket", "urllib", "os", "pathlib", "io"},
+    "storage": {"bot", "commands", "cards", "lark_oapi", "dingtalk_stream"},
+    "commands": {"bot", "lark_oapi", "dingtalk_stream", "httpx"},
+    "cards": {"bot", "commands", "storage", "sqlmodel", "sqlalchemy", "lark_oapi", "dingtalk_stream"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_layers_import_only_downwards(package: str) -> None:
+    offenders = {f: sorted(names & FORBIDDEN[package]) for f, names in imported_modules(package).items()
+                 if names & FORBIDDEN[package]}
+    assert offenders == {}
+
+
+def test_the_check_sees_imports() -> None:
+    # guards the guard: the scan must find what scoring/metrics.py really imports
+    assert "scoring" in imported_modules("scoring")["scoring/metrics.py"]
