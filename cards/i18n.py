@@ -38,6 +38,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "kpibot members bind <member-id> --{platform} {user_id}",
         "zh": "kpibot members bind <成员ID> --{platform} {user_id}",
     },
+    "unbound.how_console": {
+        "en": "On the console your id is your member id: kpibot chat --as <member-id> (list them: kpibot members list)",
+        "zh": "控制台里你的 ID 就是成员 ID：kpibot chat --as <成员ID>（查看全部：kpibot members list）",
+    },
     # roles
     "role.host": {"en": "host", "zh": "主播"},
     "role.ad_buyer": {"en": "ad buyer", "zh": "投手"},

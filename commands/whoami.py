@@ -16,7 +16,8 @@ def unbound_card(platform: str, user_id: str, lang: str) -> Card:
     return Card(t(lang, "unbound.title"), (
         Fields(((t(lang, "whoami.platform"), platform_name), (t(lang, "whoami.user_id"), user_id))),
         Text(t(lang, "unbound.body", platform=platform_name, user_id=user_id)),
-        Text(t(lang, "unbound.how", platform=platform, user_id=user_id)),
+        Text(t(lang, "unbound.how_console") if platform == "console"
+             else t(lang, "unbound.how", platform=platform, user_id=user_id)),
     ), Tone.WARN, lang)
 
 

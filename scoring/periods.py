@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 
@@ -20,30 +21,35 @@ class PeriodKind(StrEnum):
     MONTH = "month"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Window:
     kind: PeriodKind
     first_day: date   # first local calendar day in the window
     last_day: date    # last local calendar day in the window (inclusive)
     tz: str
 
-    @property
+    @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
-    @property
+    @cached_property
     def start(self) -> datetime:
         return datetime.combine(self.first_day, time(), self.zone)
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         return datetime.combine(self.last_day + timedelta(days=1), time(), self.zone)
+
+    @cached_property
+    def _utc_bounds(self) -> tuple[datetime, datetime]:
+        return self.start.astimezone(UTC), self.end.astimezone(UTC)
 
     def days(self) -> list[date]:
         return [self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
 
     def contains(self, moment: datetime) -> bool:
-        return self.start <= moment < self.end
+        start, end = self._utc_bounds
+        return start <= moment < end
 
     def local_day(self, moment: datetime) -> date:
         return moment.astimezone(self.zone).date()
@@ -54,7 +60,7 @@ class Window:
         Measured in real elapsed seconds, so a 23-hour daylight-saving day counts as it is lived.
         """
         # Subtract in UTC: Python subtracts aware datetimes of the same zone by wall clock, ignoring DST.
-        start, end = self.start.astimezone(UTC), self.end.astimezone(UTC)
+        start, end = self._utc_bounds
         total = Decimal((end - start).total_seconds())
         passed = Decimal((min(max(now.astimezone(UTC), start), end) - start).total_seconds())
         return passed / total

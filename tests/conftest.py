@@ -1,0 +1,78 @@
+"""Shared fixtures: a fresh store on SQLite and on a real PostgreSQL server, and a seeded demo store.
+
+PostgreSQL comes from scripts/test-postgres.sh (run by .ci/run). Tests marked `postgres` FAIL, never skip,
+when the server is missing, so a green run always means both backends were exercised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.dispatch import Dispatcher
+from cards.chart_cache import ChartCache
+from commands.context import App
+from scoring.rules import Rules
+from storage.demo import seed_demo
+from storage.engine import make_engine
+from storage.migrate import upgrade
+
+PG_URL = os.environ.get("KPIBOT_TEST_PG_URL", "postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test")
+DEMO_TODAY = date(2026, 11, 22)
+DEMO_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)   # 20:00 in Shanghai, 04:00 in Los Angeles
+
+
+def _fresh_postgres() -> Engine:
+    engine = make_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    except Exception as exc:  # a missing server must fail loudly, not skip
+        pytest.fail(f"PostgreSQL test server not reachable at {PG_URL} ({exc.__class__.__name__}); "
+                    "run: bash scripts/test-postgres.sh", pytrace=False)
+    return engine
+
+
+def fresh_engine(backend: str, folder: Path) -> Engine:
+    if backend == "sqlite":
+        return make_engine(f"sqlite:///{folder / 'kpibot.db'}")
+    return _fresh_postgres()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty, migrated store on each backend."""
+    eng = fresh_engine(request.param, tmp_path)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The demo organisation seeded for 2026-11-22 into SQLite, shared read-only by the command tests."""
+    eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+    upgrade(eng)
+    with Session(eng) as session:
+        seed_demo(session, DEMO_TODAY)
+        session.commit()
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_app(demo_engine: Engine) -> App:
+    return App(engine=demo_engine, rules=Rules(), org_timezone="Asia/Shanghai", org_locale="en", charts=ChartCache())
+
+
+@pytest.fixture
+def dispatcher(demo_app: App) -> Dispatcher:
+    return Dispatcher(demo_app, clock=lambda: DEMO_NOW)

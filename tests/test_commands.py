@@ -1,0 +1,199 @@
+"""Commands through the dispatcher against the seeded demo store (2026-11-22, 12:00 UTC)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.dispatch import Dispatcher, Incoming
+from cards.chart_cache import ChartCache
+from cards.model import Buttons, Card, Fields, Progress, Table, Text
+from cards.render_text import render_text
+from commands.context import App
+from commands.scorecards import Inputs, score_current
+from scoring.periods import PeriodKind
+from scoring.rules import Rules
+from storage.engine import make_engine
+from storage.queries import member_by_code, team_of
+from tests.conftest import DEMO_NOW
+
+
+def say(d: Dispatcher, user: str, text_: str, platform: str = "console") -> Card:
+    card = d.handle_message(Incoming(platform, user, text_))
+    assert card is not None
+    return card
+
+
+def fields(card: Card) -> dict[str, str]:
+    return {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
+
+
+def texts(card: Card) -> str:
+    return render_text(card)
+
+
+def host1_net_gmv_minor(engine: Engine) -> int:
+    """Independent of the scoring code: host1's November (Los Angeles time) net GMV in cents, by plain SQL
+    rows and integer arithmetic. November starts at 07:00 UTC on 1 Nov (PDT, UTC-7)."""
+    start, now = "2026-11-01 07:00:00", DEMO_NOW.strftime("%Y-%m-%d %H:%M:%S")
+    with engine.connect() as c:
+        rows = c.execute(text(
+            "SELECT o.id, o.merchandise_minor, o.currency FROM shop_order o JOIN member m ON m.id = o.member_id "
+            "WHERE m.code = 'host1' AND o.paid_at >= :start AND o.paid_at <= :now "
+            "AND (o.cancelled_at IS NULL OR o.cancelled_at > :now)"), {"start": start, "now": now}).all()
+        refunds = dict(c.execute(text(
+            "SELECT order_id, SUM(amount_minor) FROM refund WHERE status = 'completed' AND completed_at <= :now "
+            "GROUP BY order_id"), {"now": now}).all())
+    assert {r[2] for r in rows} == {"USD"}
+    return sum(amount - min(refunds.get(oid, 0), amount) for oid, amount, _ in rows)
+
+
+def test_mykpi_shows_the_members_numbers_from_the_store(dispatcher: Dispatcher, demo_engine: Engine) -> None:
+    card = say(dispatcher, "host1", "/mykpi")
+    assert card.title == "Lin Xiaoyu 林小雨 · This month KPI"
+    f = fields(card)
+    cents = host1_net_gmv_minor(demo_engine)
+    assert f["This month so far · Net GMV"].startswith(f"{Decimal(cents) / 100:,.2f} USD / ")
+    with Session(demo_engine) as s:
+        member = member_by_code(s, "host1")
+        assert member is not None
+        score = score_current(s, Inputs.load(s, Rules(), DEMO_NOW), member, team_of(s, member), PeriodKind.MONTH)
+    assert score.scorecard is not None
+    assert f["Score"] == str(score.scorecard.score)
+    assert f["Grade"] == score.scorecard.grade
+    assert f["Rank in team"].endswith(" of 6")          # 6 members with a KPI template in live-us
+    progress = [b.label for b in card.blocks if isinstance(b, Progress)]
+    assert progress == ["Net GMV (40%)", "GMV per live session (20%)", "Average watch time (15%)",
+                        "Interaction rate (15%)", "Refund rate (10%)"]
+    images = card.images()
+    assert len(images) == 1 and images[0].png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert images[0].alt == "Lin Xiaoyu 林小雨 · 2026-11 Net GMV"
+    buttons = next(b for b in card.blocks if isinstance(b, Buttons)).buttons
+    assert [(b.command, b.args) for b in buttons] == [("mykpi", ("day",)), ("mykpi", ("week",)),
+                                                      ("mykpi", ("month",)), ("mykpi", ("month",))]
+
+
+@pytest.mark.parametrize("typed", ["／mykpi", "@bot /mykpi", "/MYKPI", "/我的KPI", "/mykpi month", "/kpi 本月"])
+def test_the_same_card_however_it_is_typed(dispatcher: Dispatcher, typed: str) -> None:
+    assert say(dispatcher, "host1", typed) == say(dispatcher, "host1", "/mykpi")
+
+
+def test_an_unchanged_chart_is_not_drawn_again(demo_app: App) -> None:
+    app = App(demo_app.engine, demo_app.rules, demo_app.org_timezone, demo_app.org_locale, ChartCache())
+    d = Dispatcher(app, clock=lambda: DEMO_NOW)
+    first = say(d, "host1", "/mykpi").images()[0]
+    second = say(d, "host1", "/mykpi").images()[0]
+    assert (first.key, app.charts.renders) == (second.key, 1)
+
+
+def test_week_and_day_views_and_chinese_member(dispatcher: Dispatcher) -> None:
+    assert say(dispatcher, "host1", "/mykpi week").title == "Lin Xiaoyu 林小雨 · This week KPI"
+    assert say(dispatcher, "host1", "/mykpi day").title == "Lin Xiaoyu 林小雨 · Today KPI"
+    zh = say(dispatcher, "host2", "/我的KPI 本周")
+    assert zh.title == "Wang Fang 王芳 · 本周KPI"
+    assert {"得分", "等级", "团队排名"} <= set(fields(zh))
+    # host2's team is in the cold-start stage: a process-KPI template
+    assert "直播场次 (25%)" in [b.label for b in zh.blocks if isinstance(b, Progress)]
+
+
+def test_a_member_in_trial_sees_that_the_score_is_not_binding(dispatcher: Dispatcher) -> None:
+    assert "Trial period until 2026-12-12: this score is shown for calibration and is not binding." in \
+        texts(say(dispatcher, "host3", "/mykpi"))
+
+
+def test_mistakes_get_short_helpful_replies(dispatcher: Dispatcher) -> None:
+    assert texts(say(dispatcher, "host1", "/mykpii")).splitlines()[2] == \
+        "I don't know /mykpii. Did you mean /mykpi? Type /help to see what I can do."
+    assert texts(say(dispatcher, "host1", "/mykpi yearly")).splitlines()[2] == \
+        "I couldn't read that: yearly. Try: /mykpi [day|week|month]"
+    assert texts(say(dispatcher, "host1", "hello")).splitlines()[2] == \
+        "Commands start with /, for example /mykpi. Type /help for the list."
+    assert texts(say(dispatcher, "host2", "/团队")).splitlines()[2] == "/team 仅限组长及以上使用，你的角色是主播。"
+    assert texts(say(dispatcher, "manager1", "/mykpi")).splitlines()[2] == \
+        "你的角色（经理）没有个人 KPI 模板。可以试试 /team 或 /rank。"
+
+
+def test_unbound_people_learn_their_id_and_how_to_get_linked(dispatcher: Dispatcher) -> None:
+    card = say(dispatcher, "ou_stranger", "/mykpi", platform="feishu")
+    assert card.title == "You're not linked to kpibot yet"
+    assert "kpibot members bind <member-id> --feishu ou_stranger" in texts(card)
+    assert "Your DingTalk id is staff9." in texts(say(dispatcher, "staff9", "/mykpi", platform="dingtalk"))
+    console = texts(say(dispatcher, "nobody", "/mykpi"))
+    assert "Your console id is nobody." in console
+    assert "kpibot chat --as <member-id>" in console
+    # /whoami answers everyone; bound people see their binding
+    me = fields(say(dispatcher, "ou_host1", "/whoami", platform="feishu"))
+    assert (me["Member"], me["Feishu open_id"], me["DingTalk staffId"]) == ("Lin Xiaoyu 林小雨 (host1)", "ou_host1",
+                                                                            "host1")
+
+
+def test_groups_answer_only_when_mentioned(dispatcher: Dispatcher) -> None:
+    assert dispatcher.handle_message(Incoming("feishu", "ou_host1", "/mykpi", is_group=True)) is None
+    card = dispatcher.handle_message(Incoming("feishu", "ou_host1", "@_user_1 /mykpi", is_group=True,
+                                              mentioned=True))
+    assert card is not None and card.title == "Lin Xiaoyu 林小雨 · This month KPI"
+
+
+def test_team_for_leads_and_managers(dispatcher: Dispatcher) -> None:
+    card = say(dispatcher, "lead1", "/team")
+    assert card.title == "直播一组 Live US/UK · 2026-11"
+    table = next(b for b in card.blocks if isinstance(b, Table))
+    assert sorted(r[0] for r in table.rows) == sorted(["Lin Xiaoyu 林小雨", "Emily Carter", "Chen Hao 陈浩",
+                                                       "Zhao Lei 赵磊", "Liu Yang 刘洋", "Sun Li 孙丽"])
+    scores = [Decimal(r[2]) for r in table.rows if r[2] != "—"]
+    assert scores == sorted(scores, reverse=True)
+    lagging = [r[0] for r in table.rows if r[5].startswith("⚠")]
+    summary = next(b for b in card.blocks if isinstance(b, Text)).text
+    assert summary == ("进度落后：" + ", ".join(lagging) if lagging else "暂无成员进度落后。")
+    assert texts(say(dispatcher, "lead1", "/team shopee-id")).splitlines()[2] == "你只能查看自己的团队。"
+    other = say(dispatcher, "manager1", "/team shopee-id")
+    assert other.title == "Shopee 印尼组 · 2026-11"
+    assert "没有名为 mars 的团队" in texts(say(dispatcher, "manager1", "/team mars"))
+
+
+def test_rank_lists_the_team_by_score(dispatcher: Dispatcher) -> None:
+    card = say(dispatcher, "host1", "/rank")
+    table = next(b for b in card.blocks if isinstance(b, Table))
+    positions = [int(r[0]) for r in table.rows]
+    assert positions == sorted(positions) and positions[0] == 1
+    assert sum(1 for r in table.rows if r[1].endswith("◀")) == 1
+
+
+def test_a_card_button_runs_the_same_command(dispatcher: Dispatcher) -> None:
+    assert dispatcher.handle_action("console", "host1", "mykpi", ("week",)) == say(dispatcher, "host1", "/mykpi week")
+
+
+def test_a_broken_store_gives_an_apology_with_a_reference_not_a_traceback(
+        tmp_path: object, caplog: pytest.LogCaptureFixture) -> None:
+    broken = make_engine(f"sqlite:///{tmp_path}/no-schema.db")   # never migrated: every query fails
+    d = Dispatcher(App(broken, Rules(), "Asia/Shanghai", "zh-CN", ChartCache()),
+                   clock=lambda: datetime(2026, 11, 22, tzinfo=UTC))
+    out = texts(say(d, "host1", "/mykpi"))
+    assert out.startswith("kpibot\n======\n抱歉，系统出了点问题，已记录（编号 ")
+    assert "Traceback" not in out and "sqlite" not in out.lower()
+    ref = out.split("编号 ")[1][:8]
+    assert f"command failed ref={ref} platform=console user=host1 command=mykpi" in caplog.text
+
+
+def test_help_lists_what_the_caller_may_use(dispatcher: Dispatcher) -> None:
+    host = [r[0] for b in say(dispatcher, "host1", "/help").blocks if isinstance(b, Table) for r in b.rows]
+    lead = [r[0] for b in say(dispatcher, "lead1", "/帮助").blocks if isinstance(b, Table) for r in b.rows]
+    stranger = [r[0] for b in say(dispatcher, "x", "/help").blocks if isinstance(b, Table) for r in b.rows]
+    assert host == ["/mykpi [day|week|month]", "/rank [day|week|month]", "/whoami", "/help"]
+    assert lead == ["/mykpi [day|week|month]", "/team [team]", "/rank [day|week|month]", "/whoami", "/help"]
+    assert stranger == ["/whoami", "/help"]
+
+
+def test_every_kpi_role_gets_a_scored_card_with_one_chart(dispatcher: Dispatcher) -> None:
+    for user in ("host1", "host2", "host3", "buyer1", "operator1", "selector1", "lead1", "lead2"):
+        card = say(dispatcher, user, "/mykpi")
+        images = card.images()
+        assert len(images) == 1 and images[0].png[:8] == b"\x89PNG\r\n\x1a\n", user
+        f = fields(card)
+        score = Decimal(f.get("Score") or f["得分"])
+        assert Decimal(0) <= score <= Decimal(150), user

@@ -1,0 +1,162 @@
+"""The store on SQLite and on PostgreSQL: schema, exact values, constraints and the fact loader."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import Session, SQLModel
+
+from scoring.facts import LineFact, RefundFact
+from storage.activity import load_activity, load_team_activity
+from storage.migrate import current_revision, head_revision, upgrade
+from storage.models import (
+    FxRateRow,
+    LiveSession,
+    Member,
+    Order,
+    OrderLine,
+    Organisation,
+    Product,
+    Refund,
+    Shop,
+    Target,
+    Team,
+)
+from storage.queries import find_member, fx_table, monthly_targets
+
+T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
+
+
+def test_migrations_create_every_table_and_are_idempotent(engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert tables == set(SQLModel.metadata.tables) | {"alembic_version"}
+    assert current_revision(engine) == head_revision()
+    assert upgrade(engine) == (head_revision(), head_revision())
+
+
+def _org(session: Session) -> tuple[Organisation, Team, Shop, Member, Member]:
+    org = Organisation(code="o", name="Org")
+    session.add(org)
+    session.flush()
+    team = Team(org_id=org.id, code="t", name="Team", timezone="Asia/Jakarta", locale="en")
+    session.add(team)
+    session.flush()
+    shop = Shop(org_id=org.id, team_id=team.id, code="s", name="Shop", platform="shopee", region="ID",
+                currency="IDR", timezone="Asia/Jakarta")
+    host = Member(org_id=org.id, team_id=team.id, code="h", name="Host 主播", role="host", timezone="Asia/Jakarta",
+                  locale="zh-CN", feishu_open_id="ou_h", dingtalk_staff_id="h")
+    other = Member(org_id=org.id, team_id=team.id, code="h2", name="Other", role="host", timezone="Asia/Jakarta",
+                   locale="en")
+    session.add_all([shop, host, other])
+    session.flush()
+    return org, team, shop, host, other
+
+
+def test_money_dates_and_rates_round_trip_exactly(engine: Engine) -> None:
+    with Session(engine) as s:
+        _, _, shop, host, _ = _org(s)
+        big = 1_234_567_890_123  # 12,345,678,901.23 IDR in minor units: beyond 32 bits
+        s.add(Order(shop_id=shop.id, platform_order_id="A1", status="COMPLETED", currency="IDR",
+                    merchandise_minor=big, total_minor=big, created_at=T0,
+                    paid_at=datetime(2026, 11, 10, 19, 30, tzinfo=timezone(timedelta(hours=7))), member_id=host.id))
+        s.add(FxRateRow(day=date(2026, 11, 10), base="USD", quote="IDR", rate=Decimal("15823.456789")))
+        s.commit()
+    with Session(engine) as s:
+        o = s.execute(select(Order)).scalar_one()
+        assert o.merchandise_minor == big
+        assert o.paid_at == datetime(2026, 11, 10, 12, 30, tzinfo=UTC)   # stored as UTC, read back aware
+        assert o.paid_at.tzinfo == UTC
+        assert s.execute(select(FxRateRow.rate)).scalar_one() == Decimal("15823.456789")
+
+
+def test_naive_datetimes_and_float_rates_are_refused(engine: Engine) -> None:
+    with Session(engine) as s:
+        _, _, shop, _, _ = _org(s)
+        s.add(Order(shop_id=shop.id, platform_order_id="N1", status="UNPAID", currency="IDR",
+                    created_at=datetime(2026, 11, 10, 12)))
+        with pytest.raises(StatementError, match="naive datetime"):
+            s.flush()
+        s.rollback()
+        s.add(FxRateRow(day=date(2026, 11, 10), base="USD", quote="IDR", rate=15823.4))  # type: ignore[arg-type]
+        with pytest.raises(StatementError, match="float given"):
+            s.flush()
+
+
+def test_an_order_id_is_unique_per_shop(engine: Engine) -> None:
+    with Session(engine) as s:
+        _, _, shop, _, _ = _org(s)
+        for _ in range(2):
+            s.add(Order(shop_id=shop.id, platform_order_id="DUP", status="UNPAID", currency="IDR", created_at=T0))
+        with pytest.raises(IntegrityError):
+            s.flush()
+
+
+def test_a_member_has_one_target_per_metric_and_month(engine: Engine) -> None:
+    with Session(engine) as s:
+        org, _, _, host, _ = _org(s)
+        for value in ("100", "200"):
+            s.add(Target(org_id=org.id, scope="member", subject=f"member:{host.id}", member_id=host.id,
+                         period="2026-11", metric_key="net_gmv", value=Decimal(value)))
+        with pytest.raises(IntegrityError):
+            s.flush()
+
+
+def test_identities_and_queries(engine: Engine) -> None:
+    with Session(engine) as s:
+        org, _, _, host, _ = _org(s)
+        s.add(Target(org_id=org.id, scope="member", subject=f"member:{host.id}", member_id=host.id, period="2026-11",
+                     metric_key="net_gmv", value=Decimal("2500.50")))
+        s.add(FxRateRow(day=date(2026, 11, 1), base="USD", quote="IDR", rate=Decimal("16000")))
+        s.commit()
+        assert find_member(s, "feishu", "ou_h").code == "h"  # type: ignore[union-attr]
+        assert find_member(s, "dingtalk", "h").code == "h"  # type: ignore[union-attr]
+        assert find_member(s, "console", "h2").code == "h2"  # type: ignore[union-attr]
+        assert find_member(s, "feishu", "ou_nobody") is None
+        assert monthly_targets(s, f"member:{host.id}", ["2026-11"]) == {"net_gmv": {(2026, 11): Decimal("2500.50")}}
+        assert fx_table(s, date(2026, 11, 30)).rate("IDR", "USD", date(2026, 11, 5)) == Decimal(1) / Decimal(16000)
+
+
+def test_load_activity_scopes_by_role_and_range(engine: Engine) -> None:
+    with Session(engine) as s:
+        _, team, shop, host, other = _org(s)
+        live = LiveSession(shop_id=shop.id, host_member_id=host.id, platform_session_id="L1", started_at=T0,
+                           ended_at=T0 + timedelta(hours=2), viewers=100, views=150, watch_seconds=6000,
+                           interactions=9, new_followers=4, currency="IDR", gmv_minor=30_000_000)
+        product = Product(shop_id=shop.id, platform_product_id="P1", name="Lamp 台灯")
+        s.add_all([live, product])
+        s.flush()
+
+        def add_order(oid: str, member: Member, paid: datetime | None, amount: int) -> Order:
+            o = Order(shop_id=shop.id, platform_order_id=oid, status="COMPLETED", currency="IDR",
+                      merchandise_minor=amount, total_minor=amount, units=2, created_at=T0, paid_at=paid,
+                      member_id=member.id)
+            s.add(o)
+            s.flush()
+            s.add(OrderLine(order_id=o.id, platform_line_id=f"{oid}-1", product_id=product.id, quantity=2,
+                            currency="IDR", unit_price_minor=amount // 2, amount_minor=amount))
+            return o
+
+        mine = add_order("O1", host, T0, 10_000_000)
+        add_order("O2", other, T0, 20_000_000)                              # another host's order
+        add_order("O3", host, T0 - timedelta(days=40), 40_000_000)          # outside the range
+        add_order("O4", host, None, 50_000_000)                             # never paid
+        s.add(Refund(order_id=mine.id, platform_refund_id="R1", kind="refund", status="completed", currency="IDR",
+                     amount_minor=2_500_000, returned_units=0, requested_at=T0, completed_at=T0 + timedelta(days=1)))
+        s.add(Refund(order_id=mine.id, platform_refund_id="R2", kind="refund", status="rejected", currency="IDR",
+                     amount_minor=9_999_900, requested_at=T0))
+        s.commit()
+
+        start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+        act = load_activity(s, host, start, end)
+        assert [o.merchandise for o in act.orders] == [Decimal("100000.00")]
+        assert act.orders[0].refunds == (RefundFact(Decimal("25000.00"), T0 + timedelta(days=1), 0),)
+        assert act.orders[0].lines == (LineFact(product.id, 2),)  # type: ignore[arg-type]
+        assert [lv.gmv for lv in act.lives] == [Decimal("300000.00")]
+        assert load_activity(s, host, start, end, needs={"lives"}).orders == ()
+        team_act = load_team_activity(s, team.id, start, end, needs={"orders"})  # type: ignore[arg-type]
+        assert sorted(o.merchandise for o in team_act.orders) == [Decimal("100000.00"), Decimal("200000.00")]
