@@ -36,11 +36,17 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./config.toml if present)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
-    p = argparse.ArgumentParser(prog="kpibot", parents=[common],
-                                description="KPI bot for cross-border e-commerce teams on Feishu and DingTalk.")
+    def options(parser: argparse.ArgumentParser, default: object) -> argparse.ArgumentParser:
+        parser.add_argument("--config", metavar="FILE", default=default,
+                            help="TOML configuration (default: ./config.toml if present)")
+        parser.add_argument("-v", "--verbose", action="store_true", default=default or False,
+                            help="log debug details to stderr")
+        return parser
+
+    # Accepted before or after the subcommand; the subcommand's copy must not reset what came before it.
+    common = options(argparse.ArgumentParser(add_help=False), argparse.SUPPRESS)
+    p = options(argparse.ArgumentParser(
+        prog="kpibot", description="KPI bot for cross-border e-commerce teams on Feishu and DingTalk."), None)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("demo", parents=[common], help="talk to the bot on the console, demo data seeded if empty")

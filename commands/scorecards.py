@@ -16,7 +16,7 @@ from scoring.rules import Rules
 from scoring.score import Scorecard, rank, scorecard, window_target
 from scoring.series import cumulative_series
 from scoring.templates import Role, Stage, Template, select_template
-from storage.activity import load_activity
+from storage.activity import FactCache, load_activity
 from storage.models import Member, Team
 from storage.queries import fx_table, load_templates, monthly_targets, team_members
 
@@ -29,10 +29,12 @@ class Inputs:
     templates: list[Template]
     fx: FxTable
     now: datetime
+    facts: FactCache
 
     @classmethod
     def load(cls, session: Session, rules: Rules, now: datetime) -> Inputs:
-        return cls(rules, load_templates(session), fx_table(session, now.date() + timedelta(days=1)), now)
+        return cls(rules, load_templates(session), fx_table(session, now.date() + timedelta(days=1)), now,
+                   FactCache())
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
         return MemberScore(member, window, None, None, Activity(), {})
     month = month_window(window.last_day.year, window.last_day.month, window.tz)
     needs = frozenset().union(*(CATALOG[m.key].reads for m in template.metrics))
-    activity = load_activity(session, member, min(window.start, month.start), max(window.end, month.end), needs)
+    activity = load_activity(session, member, min(window.start, month.start), max(window.end, month.end), needs,
+                             inputs.facts)
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     targets = monthly_targets(session, f"member:{member.id}", periods)
     now = min(inputs.now, window.end)

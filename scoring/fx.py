@@ -43,6 +43,7 @@ class FxTable:
             self._days[pair] = [p[0] for p in points]
             self._rates[pair] = [p[1] for p in points]
         self._currencies = {c for pair in series for c in pair}
+        self._memo: dict[tuple[str, str, date], Decimal] = {}
 
     def _on_or_before(self, base: str, quote: str, day: date) -> Decimal | None:
         days = self._days.get((base, quote))
@@ -55,6 +56,12 @@ class FxTable:
         """How many `quote` one `base` buys on `day`."""
         if base == quote:
             return Decimal(1)
+        key = (base, quote, day)
+        if key not in self._memo:
+            self._memo[key] = self._lookup(base, quote, day)
+        return self._memo[key]
+
+    def _lookup(self, base: str, quote: str, day: date) -> Decimal:
         direct = self._on_or_before(base, quote, day)
         if direct is not None:
             return direct

@@ -12,7 +12,7 @@ Only the fact kinds a template reads are loaded (`needs`), so a host's card does
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select
@@ -53,21 +53,34 @@ def team_shop_ids(session: Session, team_id: int | None) -> list[int]:
     return list(session.execute(select(Shop.id).where(Shop.team_id == team_id)).scalars())
 
 
+class FactCache:
+    """Memo of loads within one request: the members of a team who are scored on the team's orders (ad
+    buyer, operator, selector, lead) share one read of them instead of one each."""
+
+    def __init__(self) -> None:
+        self._orders: dict[tuple[object, ...], tuple[OrderFact, ...]] = {}
+
+    def orders(self, key: tuple[object, ...], load: Callable[[], tuple[OrderFact, ...]]) -> tuple[OrderFact, ...]:
+        if key not in self._orders:
+            self._orders[key] = load()
+        return self._orders[key]
+
+
 def load_activity(session: Session, member: Member, start: datetime, end: datetime,
-                  needs: Iterable[str] = ALL_FACTS) -> Activity:
+                  needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None) -> Activity:
     """Facts of one member in [start, end). Orders are those paid or shipped in the range, with all their
     refunds."""
-    return _load(session, member.role, member.id, member.team_id, start, end, frozenset(needs))
+    return _load(session, member.role, member.id, member.team_id, start, end, frozenset(needs), cache)
 
 
 def load_team_activity(session: Session, team_id: int, start: datetime, end: datetime,
-                       needs: Iterable[str] = ALL_FACTS) -> Activity:
+                       needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None) -> Activity:
     """Everything in the team's shops in [start, end), as a lead sees it."""
-    return _load(session, "lead", None, team_id, start, end, frozenset(needs))
+    return _load(session, "lead", None, team_id, start, end, frozenset(needs), cache)
 
 
 def _load(session: Session, role: str, member_id: int | None, team_id: int | None, start: datetime,
-          end: datetime, wanted: frozenset[str]) -> Activity:
+          end: datetime, wanted: frozenset[str], cache: FactCache | None) -> Activity:
     shops = team_shop_ids(session, team_id)
     by_member = role == "host"
     day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
@@ -75,7 +88,10 @@ def _load(session: Session, role: str, member_id: int | None, team_id: int | Non
     orders: tuple[OrderFact, ...] = ()
     if "orders" in wanted:
         owner = Order.member_id == member_id if by_member else Order.shop_id.in_(shops)  # type: ignore[union-attr]
-        orders = _orders(session, owner, start, end, with_lines="lines" in wanted)
+        with_lines = "lines" in wanted
+        key = ("member", member_id) if by_member else ("team", team_id)
+        orders = (cache or FactCache()).orders((*key, start, end, with_lines),
+                                               lambda: _orders(session, owner, start, end, with_lines))
     lives: tuple[LiveFact, ...] = ()
     if "lives" in wanted:
         who = LiveSession.host_member_id == member_id if by_member else LiveSession.shop_id.in_(shops)  # type: ignore[attr-defined]

@@ -1,0 +1,118 @@
+"""The `kpibot` command as a newcomer runs it: real subprocesses in an empty directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NOW = "2026-11-22T12:00:00+00:00"
+
+
+def kpibot(cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+           ) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "KPIBOT_NOW": NOW, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=full_env, input=stdin,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty directory; the first `chat` seeds the demo into ./kpibot.db there."""
+    return tmp_path_factory.mktemp("newcomer")
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_chat_mykpi_in_an_empty_directory(workdir: Path) -> None:
+    run = kpibot(workdir, "chat", "--as", "host1", "/mykpi")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    out = run.stdout
+    assert out.startswith("Lin Xiaoyu 林小雨 · This month KPI\n")
+    for word in ("Score", "Grade", "Rank in team", "Net GMV", "Achievement", "Pace", " USD / "):
+        assert word in out, word
+    chart_lines = [line for line in out.splitlines() if line.startswith("chart: ")]
+    assert len(chart_lines) == 1
+    path = Path(chart_lines[0].removeprefix("chart: "))
+    assert path.is_absolute() and path.parent == workdir / "kpibot-charts"
+    assert png_size(path) == (720, 400)
+    assert (workdir / "kpibot.db").exists()
+
+
+def test_kpi_json_agrees_with_the_card(workdir: Path) -> None:
+    card = kpibot(workdir, "chat", "--as", "host1", "/mykpi").stdout
+    score_line = next(line for line in card.splitlines() if line.startswith("Score"))
+    run = kpibot(workdir, "kpi", "--member", "host1", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert (report["member"], report["period"], report["template"]) == ("host1", "2026-11", "host")
+    assert score_line.split()[-1] == report["score"]
+    net = next(m for m in report["metrics"] if m["key"] == "net_gmv")
+    assert set(net["actual"]) == {"amount", "currency"} and net["actual"]["currency"] == "USD"
+    assert f"{net['actual']['amount'].replace(',', '')}" in card.replace(",", "")
+    assert [m["key"] for m in report["metrics"]] == ["net_gmv", "gmv_per_live", "avg_watch_time",
+                                                     "interaction_rate", "refund_rate"]
+    text = kpibot(workdir, "kpi", "--member", "host1", "--period", "2026-10")
+    assert text.returncode == 0 and text.stdout.splitlines()[0] == "Lin Xiaoyu 林小雨 (host1, host) · 2026-10"
+
+
+def test_unbound_and_bad_arguments(workdir: Path) -> None:
+    nobody = kpibot(workdir, "chat", "--as", "nobody", "/mykpi")
+    assert nobody.returncode == 0
+    assert nobody.stdout.startswith("You're not linked to kpibot yet\n")
+    assert "Your console id is nobody." in nobody.stdout
+    missing = kpibot(workdir, "chat", "/mykpi")
+    assert missing.returncode == 2 and "the following arguments are required: --as" in missing.stderr
+    period = kpibot(workdir, "kpi", "--member", "host1", "--period", "2026-13")
+    assert (period.returncode, period.stderr) == (2, "kpibot: period must look like YYYY-MM, got '2026-13'\n")
+    ghost = kpibot(workdir, "kpi", "--member", "ghost")
+    assert (ghost.returncode, ghost.stderr) == (2, "kpibot: no member 'ghost' (see: kpibot members list)\n")
+
+
+def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[org]\ncount_orders_at = "delivered"\n', encoding="utf-8")
+    run = kpibot(tmp_path, "--config", "bad.toml", "chat", "--as", "host1", "/mykpi")
+    assert run.returncode == 2
+    assert run.stderr == ('kpibot: bad.toml: [org] count_orders_at: must be "paid" or "shipped", '
+                          "got 'delivered'\n")
+    assert run.stdout == ""
+    assert not (tmp_path / "kpibot.db").exists()
+
+
+def test_db_upgrade_members_and_run(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[store]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
+    assert kpibot(tmp_path, "db", "upgrade").stdout == "schema created -> 0001\n"
+    assert kpibot(tmp_path, "db", "upgrade").stdout == "schema is current (0001)\n"
+    assert kpibot(tmp_path, "seed-demo").stdout.startswith("seeded: DemoSummary(")
+    assert kpibot(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
+    bound = kpibot(tmp_path, "members", "bind", "host1", "--feishu", "ou_real_1")
+    assert bound.stdout == "bound host1: feishu=ou_real_1 dingtalk=host1\n"
+    listed = kpibot(tmp_path, "members", "list").stdout.splitlines()
+    assert len(listed) == 10
+    assert "feishu=ou_real_1" in next(line for line in listed if line.startswith("host1 "))
+    (tmp_path / "feishu.toml").write_text('[feishu]\napp_id = "cli_x"\napp_secret = "s"\n', encoding="utf-8")
+    run = kpibot(tmp_path, "run", "--config", "feishu.toml")
+    assert run.returncode == 2 and "no adapter for it yet" in run.stderr
+    assert "s\n" not in run.stderr.replace("adapters\n", "")  # the secret is never echoed
+
+
+def test_demo_prompt_switches_users(workdir: Path) -> None:
+    run = kpibot(workdir, "demo", stdin="/mykpi week\n:as lead1\n/team\n/nonsense\n:quit\n")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "kpibot console — you are host1." in out
+    assert "Lin Xiaoyu 林小雨 · This week KPI" in out
+    assert "you are now lead1" in out
+    assert "直播一组 Live US/UK · 2026-11" in out
+    assert "我不认识 /nonsense。" in out

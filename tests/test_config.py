@@ -1,0 +1,86 @@
+"""Configuration: defaults, the example file, environment secrets, and one clear line per mistake."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, parse_config
+from scoring.rules import CountOrdersAt
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "kpibot.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config()
+    assert config.source == "<built-in defaults>"
+    assert config.store.url == "sqlite:///kpibot.db"
+    assert (config.org.reporting_currency, config.org.count_orders_at, config.org.net_refunds) == \
+        ("USD", CountOrdersAt.PAID, True)
+    assert config.feishu is None and config.dingtalk is None
+
+
+def test_config_toml_in_the_current_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.toml").write_text('[org]\nreporting_currency = "CNY"\n', encoding="utf-8")
+    assert load_config().org.reporting_currency == "CNY"
+
+
+def test_the_example_file_is_valid_and_documents_every_section() -> None:
+    config = load_config(ROOT / "config.example.toml")
+    assert config.scoring.achievement_cap == Decimal("1.5")
+    assert [g for g, _ in config.scoring.grade_bands] == ["S", "A", "B", "C", "D"]
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]"):
+        assert section in text
+
+
+def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPIBOT_FEISHU_APP_ID", "cli_env")
+    monkeypatch.setenv("KPIBOT_FEISHU_APP_SECRET", "s3cret")
+    config = load_config(write(tmp_path, '[feishu]\ndomain = "http://127.0.0.1:9"\n'))
+    assert config.feishu is not None
+    assert (config.feishu.app_id, config.feishu.app_secret, config.feishu.domain) == \
+        ("cli_env", "s3cret", "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(("body", "key", "problem"), [
+    ('[org]\ncount_orders_at = "delivered"\n', "[org] count_orders_at", 'must be "paid" or "shipped"'),
+    ('[org]\nreporting_currency = "XYZ"\n', "[org] reporting_currency", "unknown currency 'XYZ'"),
+    ('[org]\ntimezone = "Mars/Olympus"\n', "[org] timezone", "unknown time zone 'Mars/Olympus'"),
+    ("[org]\nnet_refunds = \"yes\"\n", "[org] net_refunds", "must be true or false, got 'yes'"),
+    ("[org]\nnet_refund = true\n", "[org] net_refund", "unknown key"),
+    ("[stroe]\nurl = \"x\"\n", "[stroe]", "unknown section"),
+    ("[feishu]\napp_id = \"cli_x\"\n", "[feishu] app_secret", "missing (or set KPIBOT_FEISHU_APP_SECRET)"),
+    ("[schedule]\nrefresh_minutes = 0\n", "[schedule] refresh_minutes", "must be at least 1"),
+    ("[schedule]\nscore_time = \"25:00\"\n", "[schedule] score_time", 'must be "HH:MM"'),
+    ("[scoring]\ngrades = { A = 90, B = 10 }\n", "[scoring] grades", "the lowest grade must start at 0"),
+    ("[scoring]\nachievement_cap = \"lots\"\n", "[scoring] achievement_cap", "must be a number"),
+    ("[org\n", "syntax", "Expected ']'"),
+])
+def test_each_mistake_names_the_key_and_the_file(tmp_path: Path, body: str, key: str, problem: str) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"{path}: {key}: ")
+
+
+def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_grades_are_sorted_by_floor() -> None:
+    config = parse_config({"scoring": {"grades": {"D": 0, "A": 90, "B": 75}}}, "x.toml")
+    assert config.rules.grade_bands == (("A", Decimal(90)), ("B", Decimal(75)), ("D", Decimal(0)))
