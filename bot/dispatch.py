@@ -23,6 +23,7 @@ from commands.permissions import at_least
 from commands.registry import COMMANDS, lookup
 from commands.spec import Command
 from commands.whoami import unbound_card
+from scoring.templates import TemplateError
 from storage.queries import find_member
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class Dispatcher:
             return command.handler(request)
         except UserError as exc:
             return _reply(None, t(lang, exc.key, **exc.values), lang)
+        except TemplateError as exc:
+            log.error("invalid KPI template platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
+            return _reply(None, t(lang, "error.template", problem=str(exc)), lang)
         except Exception:
             ref = uuid.uuid4().hex[:8]
             log.exception("command failed ref=%s platform=%s user=%s command=%s args=%s",

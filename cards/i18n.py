@@ -26,6 +26,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{command} is for {role} and above; you are {your_role}.",
         "zh": "{command} 仅限{role}及以上使用，你的角色是{your_role}。",
     },
+    "error.template": {
+        "en": "The KPI setup has a problem an admin must fix: {problem}",
+        "zh": "KPI 考核配置有误，请管理员修正：{problem}",
+    },
     "error.other_team": {"en": "You can only see your own team.", "zh": "你只能查看自己的团队。"},
     "error.no_team": {"en": "No team called {name}. Teams: {teams}.", "zh": "没有名为 {name} 的团队。现有团队：{teams}。"},
     "error.not_in_team": {"en": "You are not in a team yet.", "zh": "你还没有加入团队。"},
@@ -56,6 +60,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "period.month": {"en": "This month", "zh": "本月"},
     # /help
     "help.title": {"en": "kpibot commands", "zh": "kpibot 命令"},
+    "help.command": {"en": "Command", "zh": "命令"},
+    "help.alias": {"en": "Also", "zh": "中文"},
+    "help.what": {"en": "What it does", "zh": "说明"},
     "help.mykpi": {"en": "your numbers, score and rank", "zh": "我的业绩、得分和排名"},
     "help.team": {"en": "your team's members and who is behind", "zh": "团队成员达成情况与落后预警"},
     "help.rank": {"en": "the ranking in your team", "zh": "团队排名"},

@@ -22,8 +22,8 @@ def handle(req: Request) -> Card:
             continue
         alias = next((a for a in cmd.aliases if not a.isascii()), "")
         rows.append((cmd.usage, f"/{alias}" if alias else "", t(lang, cmd.help_key)))
-    return Card(t(lang, "help.title"), (Table(("", "", ""), tuple(rows)), Note(t(lang, "help.footer"))),
-                Tone.INFO, lang)
+    headers = (t(lang, "help.command"), t(lang, "help.alias"), t(lang, "help.what"))
+    return Card(t(lang, "help.title"), (Table(headers, tuple(rows)), Note(t(lang, "help.footer"))), Tone.INFO, lang)
 
 
 SPEC = Command("help", ("帮助", "h", "?"), "help.help", "/help", handle, needs_member=False)

@@ -197,3 +197,25 @@ def test_every_kpi_role_gets_a_scored_card_with_one_chart(dispatcher: Dispatcher
         f = fields(card)
         score = Decimal(f.get("Score") or f["得分"])
         assert Decimal(0) <= score <= Decimal(150), user
+
+
+def test_a_broken_template_in_the_store_is_explained(tmp_path: object) -> None:
+    from datetime import date
+
+    from storage.demo import seed_demo
+    from storage.migrate import upgrade
+    from storage.models import KpiTemplateMetric
+
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    upgrade(engine)
+    with Session(engine) as s:
+        seed_demo(s, date(2026, 11, 22))
+        s.commit()
+        row = s.execute(text("SELECT m.id FROM kpi_template_metric m JOIN kpi_template t ON t.id = m.template_id "
+                             "WHERE t.name = 'host' AND m.metric_key = 'refund_rate'")).scalar_one()
+        s.get(KpiTemplateMetric, row).weight = Decimal(5)  # type: ignore[union-attr]
+        s.commit()
+    d = Dispatcher(App(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: DEMO_NOW)
+    assert texts(say(d, "host1", "/mykpi")).splitlines()[2] == (
+        "The KPI setup has a problem an admin must fix: KPI template 'host': weights sum to 95%, "
+        "they must sum to 100%")
