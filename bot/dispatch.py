@@ -23,6 +23,7 @@ from commands.permissions import at_least
 from commands.registry import COMMANDS, lookup
 from commands.spec import Command
 from commands.whoami import unbound_card
+from scoring.fx import MissingRate
 from scoring.templates import TemplateError
 from storage.queries import find_member
 
@@ -81,6 +82,9 @@ class Dispatcher:
             return command.handler(request)
         except UserError as exc:
             return _reply(None, t(lang, exc.key, **exc.values), lang)
+        except MissingRate as exc:
+            log.error("missing FX rate platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
+            return _reply(None, t(lang, "error.fx", problem=str(exc)), lang)
         except TemplateError as exc:
             log.error("invalid KPI template platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
             return _reply(None, t(lang, "error.template", problem=str(exc)), lang)

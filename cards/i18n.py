@@ -32,7 +32,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "error.other_team": {"en": "You can only see your own team.", "zh": "你只能查看自己的团队。"},
     "error.no_team": {"en": "No team called {name}. Teams: {teams}.", "zh": "没有名为 {name} 的团队。现有团队：{teams}。"},
-    "error.not_in_team": {"en": "You are not in a team yet.", "zh": "你还没有加入团队。"},
+    "error.not_in_team": {
+        "en": "You are not in a team yet, and your KPIs are your team's numbers. Ask an admin to add you to one.",
+        "zh": "你还没有加入团队，而你的 KPI 按团队数据计算。请管理员把你加入团队。",
+    },
+    "error.which_team": {"en": "Which team? Try /team <team>. Teams: {teams}.", "zh": "查看哪个团队？试试 /team <团队>。现有团队：{teams}。"},
+    "error.fx": {
+        "en": "An exchange rate is missing, so amounts cannot be converted: {problem}. Ask an admin to add it.",
+        "zh": "缺少汇率，无法换算金额：{problem}。请管理员补充汇率。",
+    },
     "unbound.title": {"en": "You're not linked to kpibot yet", "zh": "你的账号还未绑定 kpibot"},
     "unbound.body": {
         "en": "Your {platform} id is {user_id}. Ask an admin to link it to your member id:",

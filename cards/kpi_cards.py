@@ -12,9 +12,7 @@ from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Progress, Table, Text, Tone
 from scoring.metrics import CATALOG, Unit
-from scoring.score import MetricResult, Scorecard
-
-AHEAD, BEHIND = Decimal("1.05"), Decimal("0.95")
+from scoring.score import MetricResult, Scorecard, pace_status
 
 
 def tone_for(grade: str | None) -> Tone:
@@ -23,11 +21,8 @@ def tone_for(grade: str | None) -> Tone:
 
 
 def pace_word(pace: Decimal | None, lang: str) -> str:
-    if pace is None:
-        return ""
-    if pace >= AHEAD:
-        return t(lang, "mykpi.ahead")
-    return t(lang, "mykpi.behind") if pace < BEHIND else t(lang, "mykpi.on_track")
+    status = pace_status(pace)
+    return t(lang, f"mykpi.{status}") if status else ""
 
 
 @dataclass(frozen=True)

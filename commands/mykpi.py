@@ -7,7 +7,7 @@ from sqlmodel import Session
 from cards.i18n import t
 from cards.kpi_cards import Headline, mykpi_card
 from cards.model import Card, Text, Tone
-from commands.context import Request
+from commands.context import Request, UserError
 from commands.periods import parse_period
 from commands.scorecards import Inputs, month_series, rank_in, score_current, team_scores
 from commands.spec import Command
@@ -28,6 +28,8 @@ def handle(req: Request) -> Card:
             role = t(lang, f"role.{member.role}")
             return Card(t(lang, "mykpi.title", name=member.name, period=t(lang, f"period.{kind}")),
                         (Text(t(lang, "mykpi.no_template", role=role)),), Tone.NEUTRAL, lang)
+        if team is None and member.role != "host":
+            raise UserError("error.not_in_team")  # their numbers are their team's shops'
         peers = team_scores(session, inputs, team, kind) if team else [mine]
         series = month_series(mine, inputs)
     assert series is not None

@@ -24,13 +24,14 @@ def handle(req: Request) -> Card:
         inputs = Inputs.load(session, req.app.rules, req.now)
         own = team_of(session, req.member)
         scope = [own] if own else teams(session)
+        tz = own.timezone if own else req.app.org_timezone   # one window for everyone compared
         rows = []
         for team in scope:
             for m in team_members(session, team.id or 0):
-                s = score_current(session, inputs, m, team, kind)
+                s = score_current(session, inputs, m, team, kind, tz)
                 if s.scorecard is not None:
                     rows.append((m.name, team.name, s.scorecard.score, s.scorecard.grade))
-    label = window_for(kind, req.now, req.member.timezone).label
+    label = window_for(kind, req.now, tz).label
     title = t(lang, "rank.title", scope=own.name if own else t(lang, "rank.all"), period=label)
     return rank_card(title=title, lang=lang, rows=rows, highlight=req.member.name)
 

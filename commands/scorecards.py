@@ -11,9 +11,9 @@ from sqlmodel import Session
 from scoring.facts import Activity
 from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
-from scoring.periods import PeriodKind, Window, local_today, month_window, window_for
+from scoring.periods import PeriodKind, Window, month_window, window_for
 from scoring.rules import Rules
-from scoring.score import Scorecard, rank, scorecard, window_target
+from scoring.score import Scorecard, anchor_day, rank, scorecard, window_target
 from scoring.series import cumulative_series
 from scoring.templates import Role, Stage, Template, select_template
 from storage.activity import FactCache, load_activity
@@ -47,7 +47,7 @@ class MemberScore:
     month_targets: dict[str, dict[tuple[int, int], Decimal]]
 
     def context(self, inputs: Inputs, window: Window | None = None) -> Context:
-        return Context(window or self.window, min(inputs.now, (window or self.window).end), inputs.rules, inputs.fx)
+        return Context(window or self.window, inputs.now, inputs.rules, inputs.fx)
 
 
 def template_for(member: Member, team: Team | None, inputs: Inputs) -> Template | None:
@@ -58,8 +58,9 @@ def template_for(member: Member, team: Team | None, inputs: Inputs) -> Template 
     return select_template(inputs.templates, role, Stage(team.stage) if team else None)
 
 
-def in_trial(member: Member, now: datetime) -> bool:
-    return member.trial_until is not None and local_today(now, member.timezone) < member.trial_until
+def in_trial(member: Member, window: Window, now: datetime) -> bool:
+    """Trial status for the period, judged on its anchor day (today, or its last day once it is over)."""
+    return member.trial_until is not None and anchor_day(window, now) < member.trial_until
 
 
 def month_key(day: date) -> str:
@@ -67,30 +68,36 @@ def month_key(day: date) -> str:
 
 
 def score_member(session: Session, inputs: Inputs, member: Member, team: Team | None, window: Window) -> MemberScore:
-    """Score `member` in `window`. Facts are loaded for the window and its month together, so the month
-    chart and the period card come from one read."""
+    """Score `member` in `window` as of `inputs.now` (a past window still sees refunds that came later).
+    Facts are loaded for the window and its anchor month together, so the chart and the card share a read."""
     template = template_for(member, team, inputs)
     if template is None:
         return MemberScore(member, window, None, None, Activity(), {})
-    month = month_window(window.last_day.year, window.last_day.month, window.tz)
+    month = anchor_month(window, inputs.now)
     needs = frozenset().union(*(CATALOG[m.key].reads for m in template.metrics))
     activity = load_activity(session, member, min(window.start, month.start), max(window.end, month.end), needs,
                              inputs.facts)
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     targets = monthly_targets(session, f"member:{member.id}", periods)
-    now = min(inputs.now, window.end)
-    card = scorecard(template, activity, Context(window, now, inputs.rules, inputs.fx), targets,
-                     in_trial(member, inputs.now))
+    card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx), targets,
+                     in_trial(member, window, inputs.now))
     return MemberScore(member, window, template, card, activity, targets)
 
 
+def anchor_month(window: Window, now: datetime) -> Window:
+    day = anchor_day(window, now)
+    return month_window(day.year, day.month, window.tz)
+
+
 def score_current(session: Session, inputs: Inputs, member: Member, team: Team | None,
-                  kind: PeriodKind) -> MemberScore:
-    return score_member(session, inputs, member, team, window_for(kind, inputs.now, member.timezone))
+                  kind: PeriodKind, tz: str | None = None) -> MemberScore:
+    """The current day, week or month in `tz` (default: the member's own zone)."""
+    return score_member(session, inputs, member, team, window_for(kind, inputs.now, tz or member.timezone))
 
 
 def team_scores(session: Session, inputs: Inputs, team: Team, kind: PeriodKind) -> list[MemberScore]:
-    return [score_current(session, inputs, m, team, kind) for m in team_members(session, team.id or 0)]
+    """Everyone on the same window, in the team's time zone, so that the rows compare like with like."""
+    return [score_current(session, inputs, m, team, kind, team.timezone) for m in team_members(session, team.id or 0)]
 
 
 def rank_in(scores: list[MemberScore], member: Member) -> tuple[int, int] | None:
@@ -116,23 +123,20 @@ class MonthSeries:
 
 
 def month_series(score: MemberScore, inputs: Inputs) -> MonthSeries | None:
-    """The headline metric's cumulative daily values over the month of the score's window."""
+    """The headline metric's cumulative daily values over the anchor month of the score's window."""
     if score.template is None:
         return None
     key = headline_metric(score.template)
     metric = CATALOG[key]
-    w = score.window
-    month = month_window(w.last_day.year, w.last_day.month, w.tz)
+    month = anchor_month(score.window, inputs.now)
     ctx = score.context(inputs, month)
     monthly = score.month_targets.get(key, {})
     target = window_target(metric, monthly, month.days())
     if not metric.cumulative:
         return MonthSeries(month, key, [], target, None, None)
     series = cumulative_series(key, score.activity, ctx)
-    today = local_today(ctx.now, w.tz)
-    today_value = None
-    if month.first_day <= today <= month.last_day:
-        i = (today - month.first_day).days
-        today_value = (series[i] or Decimal(0)) - (series[i - 1] or Decimal(0) if i > 0 else Decimal(0))
-    day_window = window_for(PeriodKind.DAY, ctx.now, w.tz)
-    return MonthSeries(month, key, series, target, today_value, window_target(metric, monthly, day_window.days()))
+    today = anchor_day(month, inputs.now)
+    i = (today - month.first_day).days
+    today_value = (series[i] or Decimal(0)) - ((series[i - 1] or Decimal(0)) if i > 0 else Decimal(0))
+    day = Window(PeriodKind.DAY, today, today, month.tz)
+    return MonthSeries(month, key, series, target, today_value, window_target(metric, monthly, day.days()))

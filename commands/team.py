@@ -5,8 +5,6 @@ Leads see their own team; managers and admins any team (by code or name).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from sqlmodel import Session
 
 from cards.format import metric_value, percent
@@ -19,14 +17,13 @@ from commands.scorecards import Inputs, MemberScore, headline_metric, month_key,
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, window_for
-from scoring.score import window_target
+from scoring.score import pace_status, window_target
 from storage.activity import load_team_activity
 from storage.models import Team
 from storage.queries import find_team, monthly_targets, team_of, teams
 
 USAGE = "/team [team]"
-LAG_PACE = Decimal("0.9")   # behind: headline pace under 90 %, or grade C/D
-LAG_GRADES = ("C", "D")
+LAG_GRADES = ("C", "D")   # behind: headline pace behind (see scoring.score.pace_status), or one of these
 
 
 def resolve_team(session: Session, req: Request) -> Team:
@@ -34,7 +31,7 @@ def resolve_team(session: Session, req: Request) -> Team:
     own = team_of(session, member)
     if not req.args:
         if own is None:
-            raise UserError("error.no_team", name="—", teams=", ".join(x.code for x in teams(session)))
+            raise UserError("error.which_team", teams=", ".join(x.code for x in teams(session)))
         return own
     wanted = find_team(session, " ".join(req.args))
     if wanted is None:
@@ -53,7 +50,7 @@ def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
     key_metric = f"{head.metric.name(lang)} {percent(head.achievement)}"
     if head.pace is not None:
         key_metric += f" · {t(lang, 'mykpi.pace')} {percent(head.pace)}"
-    lagging = (head.pace is not None and head.pace < LAG_PACE) or card.grade in LAG_GRADES
+    lagging = pace_status(head.pace) == "behind" or card.grade in LAG_GRADES
     return TeamRow(name, role, card.score, card.grade, key_metric, lagging)
 
 

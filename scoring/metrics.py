@@ -1,8 +1,9 @@
 """The metric catalog: every KPI kpibot can score, each with its written definition.
 
 A metric reads an `Activity` inside a `Window` as of `now` and returns a Decimal, or None where the
-number is undefined (a rate over nothing). Money metrics come back in the reporting currency, each
-amount converted at the rate of its own local day. docs/metrics.md is generated from this catalog.
+number is undefined (a rate over nothing). Money metrics come back in the reporting currency, each amount
+converted at the rate of its own day (the UTC calendar day of the event, so that every viewer, in any
+time zone, sees the same amount; ad spend at the ad platform's reporting day).
 
 Which orders count ("counted orders"): an order counts in the window when its counting moment lies in
 the window and not after `now`. The counting moment is the payment time, or the shipping time when the
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -39,9 +40,7 @@ class Context:
     fx: FxTable
 
     def to_reporting(self, amount: Decimal, currency: str, moment_or_day: datetime | date) -> Decimal:
-        day = (
-            self.window.local_day(moment_or_day) if isinstance(moment_or_day, datetime) else moment_or_day
-        )
+        day = moment_or_day.astimezone(UTC).date() if isinstance(moment_or_day, datetime) else moment_or_day
         return self.fx.convert(amount, currency, self.rules.reporting_currency, day)
 
     def happened(self, moment: datetime | None) -> bool:
@@ -71,6 +70,7 @@ class Metric:
     definition: str
     compute: Callable[[Activity, Context], Decimal | None]
     reads: frozenset[str]             # the Activity fields it reads, so the store loads only those
+    month_to_date: bool = False       # measured over the month so far, whatever period is shown
 
     def name(self, lang: str) -> str:
         return self.names.get(lang, self.names["en"])
@@ -126,14 +126,21 @@ def average_order_value(a: Activity, ctx: Context) -> Decimal | None:
     return _ratio(sum((_order_value(o, ctx, o.merchandise) for o in kept), Decimal(0)), len(kept))
 
 
+def matured_orders(a: Activity, ctx: Context) -> list[OrderFact]:
+    """Kept orders counted at least `refund_maturity_days` before `now`: refunds take days to arrive, so a
+    rate over younger orders would look better than it is."""
+    cutoff = ctx.now - timedelta(days=ctx.rules.refund_maturity_days)
+    return [o for o in kept_orders(a, ctx) if (counting_moment(o, ctx.rules) or ctx.now) <= cutoff]
+
+
 def refund_rate(a: Activity, ctx: Context) -> Decimal | None:
-    kept = kept_orders(a, ctx)
+    kept = matured_orders(a, ctx)
     refunded = sum((_order_value(o, ctx, _refunded(o, ctx)) for o in kept), Decimal(0))
     return _ratio(refunded, sum((_order_value(o, ctx, o.merchandise) for o in kept), Decimal(0)))
 
 
 def return_rate(a: Activity, ctx: Context) -> Decimal | None:
-    kept = kept_orders(a, ctx)
+    kept = matured_orders(a, ctx)
     returned = sum(min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at))) for o in kept)
     return _ratio(returned, sum(o.units for o in kept))
 
@@ -241,6 +248,10 @@ def inventory_turnover_days(a: Activity, ctx: Context) -> Decimal | None:
     return average_stock / (Decimal(units_sold) / days)
 
 
+# Grow with the length of the window without adding up day by day: a day's or a week's value means nothing
+# against a monthly target, so they are always measured over the month so far.
+_MONTH_TO_DATE = frozenset({"new_product_sell_through", "new_sku_hit_rate"})
+
 _READS: dict[str, str] = {
     "gmv": "orders", "net_gmv": "orders", "orders": "orders", "aov": "orders", "refund_rate": "orders",
     "return_rate": "orders", "roi": "ads", "cpc": "ads", "cost_per_visitor": "ads", "live_sessions": "lives",
@@ -254,7 +265,7 @@ _READS: dict[str, str] = {
 def _m(key: str, en: str, zh: str, unit: Unit, lower: bool, cumulative: bool, definition: str,
        fn: Callable[[Activity, Context], Decimal | None]) -> Metric:
     return Metric(key, {"en": en, "zh": zh}, unit, lower, cumulative, " ".join(definition.split()), fn,
-                  frozenset(_READS[key].split()))
+                  frozenset(_READS[key].split()), month_to_date=key in _MONTH_TO_DATE)
 
 
 CATALOG: dict[str, Metric] = {m.key: m for m in (
@@ -270,11 +281,12 @@ CATALOG: dict[str, Metric] = {m.key: m for m in (
     _m("aov", "Average order value", "客单价", Unit.MONEY, False, False,
        "Merchandise value of counted, not cancelled orders divided by their number.", average_order_value),
     _m("refund_rate", "Refund rate", "退款率", Unit.RATIO, True, False,
-       """Money refunded so far on counted, not cancelled orders divided by their merchandise value.""",
-       refund_rate),
+       """Money refunded so far on counted, not cancelled orders divided by their merchandise value; only
+       orders counted at least [scoring] refund_maturity_days (14) before now, because refunds take days to
+       arrive.""", refund_rate),
     _m("return_rate", "Return rate", "退货率", Unit.RATIO, True, False,
-       "Units returned so far on counted, not cancelled orders divided by the units those orders sold.",
-       return_rate),
+       """Units returned so far on counted, not cancelled orders divided by the units those orders sold; only
+       orders counted at least [scoring] refund_maturity_days before now.""", return_rate),
     _m("roi", "ROI", "投产比ROI", Unit.RATIO, False, False,
        "GMV the ad platform attributes to the ads divided by ad spend, over ad days in the window.", roi),
     _m("cpc", "CPC", "点击成本CPC", Unit.MONEY, True, False,
@@ -301,12 +313,12 @@ CATALOG: dict[str, Metric] = {m.key: m for m in (
     _m("new_followers", "New followers", "新增粉丝", Unit.COUNT, False, True,
        "Followers gained in the live sessions and from the videos of the window.", new_followers),
     _m("new_product_sell_through", "New-product sell-through", "新品动销率", Unit.RATIO, False, False,
-       """Units of the products launched in the window sold in counted, not cancelled orders of the window,
-       divided by the units received of those products (each product's sold units capped at its stock).""",
-       new_product_sell_through),
+       """Measured over the month so far: units of the products launched in the month sold in its counted, not
+       cancelled orders, divided by the units received of those products (each product's sold units capped
+       at its stock).""", new_product_sell_through),
     _m("new_sku_hit_rate", "New SKU hit rate", "新品爆款率", Unit.RATIO, False, False,
-       """Share of the products launched in the window that sold at least [scoring] new_sku_hit_units units
-       in counted, not cancelled orders of the window.""", new_sku_hit_rate),
+       """Measured over the month so far: share of the products launched in the month that sold at least
+       [scoring] new_sku_hit_units units in its counted, not cancelled orders.""", new_sku_hit_rate),
     _m("inventory_turnover_days", "Inventory turnover days", "库存周转天数", Unit.DAYS, True, False,
        """Average units on hand over the inventory counts of the window divided by the average units sold per
        elapsed day in counted, not cancelled orders.""", inventory_turnover_days),

@@ -29,10 +29,13 @@ class Rules:
     achievement_cap: Decimal = Decimal("1.5")      # 150 %
     grade_bands: tuple[tuple[str, Decimal], ...] = field(default=DEFAULT_GRADE_BANDS)
     new_sku_hit_units: int = 30                    # units a new product must sell to count as a hit
+    refund_maturity_days: int = 14                 # refund/return rates only read orders at least this old
 
     def __post_init__(self) -> None:
-        if self.achievement_cap <= 0:
-            raise ValueError("achievement_cap must be positive")
+        if not self.achievement_cap.is_finite() or self.achievement_cap <= 0:
+            raise ValueError("achievement_cap must be a positive number")
+        if self.refund_maturity_days < 0:
+            raise ValueError("refund_maturity_days must not be negative")
         floors = [b for _, b in self.grade_bands]
         if not floors or floors != sorted(floors, reverse=True) or floors[-1] != 0:
             raise ValueError("grade bands must be listed from the highest floor down to a last band at 0")

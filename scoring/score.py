@@ -1,35 +1,52 @@
 """From actuals and targets to achievement, pace, a weighted score, a grade and a rank.
 
 Definitions (also in docs/metrics.md):
-- Target for a window: a cumulative metric's monthly target is spread evenly over the month's days, and
-  a window's target is the sum over its days (so a week that spans two months takes a share of each).
-  A level metric (a rate, an average) keeps its monthly target as it is.
-- Expected by now: a cumulative target times the share of the window that has passed, measured in the
-  member's own time zone. Pace = actual / expected.
-- Achievement: for a cumulative metric, actual / expected by now (at the end of the window that is the full
-  target); for a level metric where higher is better, actual / target; where lower is better,
-  2 - actual / target (at target 100 %, at zero 200 %, at twice the target 0 %). Achievement is floored at
-  0 and capped at `Rules.achievement_cap` (default 150 %).
-- Score: the weighted mean of the achievements of the metrics that have a target and a value, times 100,
-  rounded half-up to one decimal. Metrics without target or value are listed as not scored and the
-  remaining weights are rescaled to 100 %. The grade is the first band whose floor the score reaches.
+- Anchor day: the member's local today, or the window's last day for a window that is over. Level targets,
+  month-measured metrics and trial status are taken for the anchor day's month.
+- Target for a window: a cumulative metric's monthly target is shared out by whole days, and a window's
+  target is the sum of its days' shares (a week that spans two months takes a share of each). A level
+  metric (a rate, an average) keeps the target of the anchor day's month.
+- Expected by now: a cumulative target times the share of the window that has passed, in the member's own
+  time zone. Pace = actual / expected by now.
+- Achievement (shown): actual / target for the window; for a lower-is-better metric 2 - actual / target
+  (100 % on target, 200 % at zero, 0 % at twice the target).
+- Scored achievement: for a cumulative metric its pace (at the end of the window, actual / target); for a
+  level metric its achievement. Floored at 0 and capped at `Rules.achievement_cap` (default 150 %).
+- A metric with a target but no value: when higher is better, the activity it measures did not happen
+  (no live session, no ad spend, no launch) and it scores 0; when lower is better, there was nothing to go
+  wrong (no order old enough to be refunded) and it is left out. A metric without a target is left out.
+  Left-out metrics are listed on the card and the remaining weights are rescaled to 100 %.
+- Score: the weighted mean of the scored achievements times 100, rounded half-up to one decimal. The grade
+  is the first band whose floor the score reaches.
+- Pace status: ahead from 105 %, behind under 95 %, on track between.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context, Metric
-from scoring.periods import days_in_month
+from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.templates import Template
 
 ONE = Decimal(1)
+AHEAD_FROM = Decimal("1.05")
+BEHIND_UNDER = Decimal("0.95")
+
+
+def pace_status(pace: Decimal | None) -> str | None:
+    """"ahead", "behind" or "on_track"; None without a pace."""
+    if pace is None:
+        return None
+    if pace >= AHEAD_FROM:
+        return "ahead"
+    return "behind" if pace < BEHIND_UNDER else "on_track"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +56,8 @@ class MetricResult:
     actual: Decimal | None
     target: Decimal | None          # for the window
     expected: Decimal | None        # cumulative metrics: target x elapsed share
-    achievement: Decimal | None     # uncapped
-    scored: Decimal | None          # floored, capped; None = not scored
+    achievement: Decimal | None     # against the window's target, uncapped
+    scored: Decimal | None          # what the score uses: floored, capped; None = left out
 
     @property
     def pace(self) -> Decimal | None:
@@ -61,11 +78,13 @@ class Scorecard:
         return next(r for r in self.results if r.metric.key == key)
 
 
-def window_target(metric: Metric, monthly: Mapping[tuple[int, int], Decimal], days: list[date]) -> Decimal | None:
-    """The target for a window of local days, from monthly targets keyed by (year, month)."""
+def window_target(metric: Metric, monthly: Mapping[tuple[int, int], Decimal], days: list[date],
+                  anchor: date | None = None) -> Decimal | None:
+    """The target for a window of local days, from monthly targets keyed by (year, month). A level metric
+    takes the target of the anchor day's month (default: the window's last day)."""
     if not metric.cumulative:
-        last = days[-1]
-        return monthly.get((last.year, last.month))
+        day = anchor or days[-1]
+        return monthly.get((day.year, day.month))
     days_per_month = Counter((d.year, d.month) for d in days)
     total = Decimal(0)
     for (year, month), count in sorted(days_per_month.items()):
@@ -92,14 +111,16 @@ def clamp(value: Decimal, cap: Decimal) -> Decimal:
 def score_metric(metric: Metric, weight: Decimal, actual: Decimal | None, target: Decimal | None,
                  elapsed: Decimal, rules: Rules) -> MetricResult:
     expected = target * elapsed if (target is not None and metric.cumulative) else None
-    basis = expected if metric.cumulative else target
-    ach = achievement(metric, actual, basis) if (actual is not None and basis is not None) else None
-    if metric.cumulative and target is not None and actual is not None and target != 0:
-        ach_shown = actual / target
+    shown = achievement(metric, actual, target) if (actual is not None and target is not None) else None
+    if metric.cumulative:
+        basis = expected
+        raw = achievement(metric, actual, basis) if (actual is not None and basis) else None
     else:
-        ach_shown = ach
-    scored = clamp(ach, rules.achievement_cap) if ach is not None else None
-    return MetricResult(metric, weight, actual, target, expected, ach_shown, scored)
+        raw = shown
+    if raw is None and actual is None and target is not None and not metric.lower_is_better:
+        raw = Decimal(0)  # the measured activity did not happen
+    scored = clamp(raw, rules.achievement_cap) if raw is not None else None
+    return MetricResult(metric, weight, actual, target, expected, shown, scored)
 
 
 def weighted_score(results: tuple[MetricResult, ...]) -> Decimal | None:
@@ -117,16 +138,25 @@ def grade_for(score: Decimal | None, rules: Rules) -> str | None:
     return next(grade for grade, floor in rules.grade_bands if score >= floor)
 
 
+def anchor_day(window: Window, now: datetime) -> date:
+    """The member's local today, or the window's last day once the window is over."""
+    return min(window.local_day(now), window.last_day)
+
+
 def scorecard(template: Template, activity: Activity, ctx: Context,
               monthly_targets: Mapping[str, Mapping[tuple[int, int], Decimal]], in_trial: bool) -> Scorecard:
-    """Score one member's activity in `ctx.window` against monthly targets keyed by metric."""
-    elapsed = ctx.window.elapsed_fraction(ctx.now)
-    days = ctx.window.days()
+    """Score one member's activity in `ctx.window` against monthly targets keyed by metric. Metrics measured
+    over the month (`Metric.month_to_date`) use the anchor day's month whatever the window."""
+    window = ctx.window
+    anchor = anchor_day(window, ctx.now)
+    month_ctx = replace(ctx, window=month_window(anchor.year, anchor.month, window.tz))
     results = []
     for wm in template.metrics:
         metric = CATALOG[wm.key]
-        actual = metric.compute(activity, ctx)
-        target = window_target(metric, monthly_targets.get(wm.key, {}), days)
+        mctx = month_ctx if metric.month_to_date else ctx
+        actual = metric.compute(activity, mctx)
+        target = window_target(metric, monthly_targets.get(wm.key, {}), mctx.window.days(), anchor)
+        elapsed = mctx.window.elapsed_fraction(ctx.now)
         results.append(score_metric(metric, wm.weight, actual, target, elapsed, ctx.rules))
     final = tuple(results)
     score = weighted_score(final)

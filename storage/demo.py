@@ -857,12 +857,14 @@ def _sku_stock(demo: _Demo, p: _Product, sold: dict[tuple[int, date], int]) -> I
 
 
 def _ads(demo: _Demo) -> None:
-    """buyer1's daily live-room campaigns on the two TikTok shops; today's row covers the hours so far."""
-    rng, buyer = demo.rng, _id(demo.members["buyer1"])
+    """Daily live-room campaigns: buyer1's on the two TikTok shops, and the Shopee team's (run by its lead,
+    as small teams do) in IDR; today's row covers the hours so far."""
+    rng = demo.rng
     rows: list[dict[str, Any]] = []
-    for code, campaign, spend_range in (("tts-us", "cmp-us-live", (15000, 60000)),
-                                        ("tts-uk", "cmp-uk-live", (8000, 30000))):
-        shop = demo.shops[code]
+    for code, campaign, spend_range, owner in (("tts-us", "cmp-us-live", (15000, 60000), "buyer1"),
+                                               ("tts-uk", "cmp-uk-live", (8000, 30000), "buyer1"),
+                                               ("shopee-id", "cmp-id-live", (150_000_000, 450_000_000), "lead2")):
+        shop, buyer = demo.shops[code], _id(demo.members[owner])
         for day in demo.days:
             start = _local_midnight(day, shop.zone)
             share = min(1.0, (demo.cutoff - start).total_seconds() / 86400)

@@ -106,7 +106,7 @@ def test_summary_is_in_the_expected_range(seeded: tuple[Engine, DemoSummary]) ->
     assert 10_000 <= summary.orders <= 20_000
     assert 150 <= summary.live_sessions <= 270
     assert 100 <= summary.posts <= 180
-    assert summary.ad_days == 2 * 90
+    assert summary.ad_days == 3 * 90   # two TikTok shops (buyer1) and Shopee ID (lead2)
 
 
 def test_host3_is_in_calibration(session: Session) -> None:

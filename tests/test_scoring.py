@@ -58,8 +58,20 @@ def test_fx_uses_the_days_rate_else_the_latest_earlier_one_and_inverse_and_cross
     assert FX.rate("GBP", "USD", date(2026, 11, 10)) == D("1.30")
     assert FX.convert(D("160000"), "IDR", "USD", date(2026, 11, 5)) == D("10")  # inverse of 16000
     assert FX.rate("GBP", "CNY", date(2026, 11, 10)) == D("1.30") * D("7.20")   # cross through USD = 9.36
-    with pytest.raises(MissingRate, match="GBP->USD rate on or before 2026-10-31"):
+    with pytest.raises(MissingRate, match="no GBP->USD exchange rate on or before 2026-10-31"):
         FX.rate("GBP", "USD", date(2026, 10, 31))
+
+
+def test_fx_prefers_the_stored_pair_and_the_freshest_route_and_refuses_stale_rates() -> None:
+    both_ways = [FxRate(date(2026, 11, 1), "GBP", "USD", D("1.25")), FxRate(date(2026, 11, 1), "USD", "GBP", D("0.7"))]
+    assert FxTable(both_ways).rate("GBP", "USD", date(2026, 11, 2)) == D("1.25")
+    assert FxTable(list(reversed(both_ways))).rate("GBP", "USD", date(2026, 11, 2)) == D("1.25")
+    stale_direct = [FxRate(date(2026, 10, 1), "IDR", "USD", D("0.00007")),
+                    FxRate(date(2026, 11, 1), "IDR", "CNY", D("0.00045")),
+                    FxRate(date(2026, 11, 1), "CNY", "USD", D("0.14"))]
+    assert FxTable(stale_direct).rate("IDR", "USD", date(2026, 11, 2)) == D("0.00045") * D("0.14")
+    with pytest.raises(MissingRate, match="the newest GBP->USD exchange rate for 2026-12-15 is from 2026-11-01"):
+        FxTable(both_ways).rate("GBP", "USD", date(2026, 12, 15))
 
 
 # --- order metrics ------------------------------------------------------------------------------------
@@ -208,8 +220,10 @@ def test_pace_and_mid_month_score_in_the_members_time_zone() -> None:
     assert gmv.achievement == D("0.6")              # 1800 of the full 3000
     orders = card.result("orders")
     assert orders.pace == D("0.5")                  # 3 of an expected 6
-    # 60*1.2 + 20*0.5 + 20*1.5 (no refunds: capped) = 112 -> A; trial: not binding
-    assert card.score == D("112.0")
+    # refund rate: no order is 14 days old yet, so it is left out (lower is better: nothing went wrong yet)
+    assert card.result("refund_rate").scored is None
+    # (60*1.2 + 20*0.5) / 80 = 1.025 -> 102.5, A; trial: not binding
+    assert card.score == D("102.5")
     assert card.grade == "A"
     assert card.binding is False
 
@@ -227,14 +241,42 @@ def test_achievement_is_capped() -> None:
     assert capped.score == D("114.0")               # 50*1.2 + 30*1 + 20*1.2
 
 
-def test_metrics_without_target_or_value_are_left_out_and_weights_rescaled() -> None:
-    tpl = Template("t", Role.HOST, (WeightedMetric("net_gmv", D(50)), WeightedMetric("roi", D(30)),
-                                    WeightedMetric("orders", D(20)))).validate()
-    act = Activity(orders=(order(1, "90", at(2)),))
-    targets = {"net_gmv": {(2026, 11): D("100")}, "roi": {(2026, 11): D("3")}}  # no orders target; no ads
+def test_missing_activity_scores_zero_missing_target_or_young_orders_are_left_out() -> None:
+    tpl = Template("t", Role.HOST, (WeightedMetric("net_gmv", D(40)), WeightedMetric("roi", D(30)),
+                                    WeightedMetric("refund_rate", D(20)), WeightedMetric("orders", D(10)))).validate()
+    act = Activity(orders=(order(1, "90", at(25)),))   # 5 days before the end of the month: not matured
+    targets = {"net_gmv": {(2026, 11): D("100")}, "roi": {(2026, 11): D("3")},
+               "refund_rate": {(2026, 11): D("0.05")}}  # no orders target
     card = scorecard(tpl, act, ctx(), targets, False)
-    assert [r.metric.key for r in card.results if r.scored is None] == ["roi", "orders"]
-    assert card.score == D("90.0")                   # only net_gmv scores: 0.9 at 100 % weight
+    assert card.result("roi").scored == D("0")          # no ad spend at all: the activity did not happen
+    assert [r.metric.key for r in card.results if r.scored is None] == ["refund_rate", "orders"]
+    assert card.score == D("51.4")                      # (40*0.9 + 30*0) / 70 = 0.51428...
+
+
+def test_product_metrics_are_measured_over_the_month_even_in_a_week_view() -> None:
+    from scoring.facts import LineFact, ProductFact
+
+    tpl = Template("t", Role.SELECTOR, (WeightedMetric("new_sku_hit_rate", D(50)),
+                                        WeightedMetric("new_product_sell_through", D(30)),
+                                        WeightedMetric("net_gmv", D(20)))).validate()
+    products = (ProductFact(1, date(2026, 11, 2), 100), ProductFact(2, date(2026, 11, 3), 100))
+    sales = tuple(OrderFact(i, "USD", D("10"), 1, at(4), at(4), lines=(LineFact(1, 1),)) for i in range(40))
+    act = Activity(orders=sales, products=products)
+    targets = {"new_sku_hit_rate": {(2026, 11): D("0.5")}, "new_product_sell_through": {(2026, 11): D("0.2")},
+               "net_gmv": {(2026, 11): D("3000")}}
+    week = window_for(PeriodKind.WEEK, at(18), UTC_TZ)   # 16-22 Nov: no launch and no sale in it
+    card = scorecard(tpl, act, ctx(week, at(18)), targets, False)
+    assert card.result("new_sku_hit_rate").actual == D("0.5")          # product 1 sold 40 >= 30, product 2 none
+    assert card.result("new_product_sell_through").actual == D("0.2")  # 40 sold of 200 received
+
+
+def test_a_week_spanning_two_months_takes_level_targets_from_the_month_of_today() -> None:
+    tpl = Template("t", Role.HOST, (WeightedMetric("net_gmv", D(40)), WeightedMetric("aov", D(30)),
+                                    WeightedMetric("orders", D(30)))).validate()
+    week = window_for(PeriodKind.WEEK, at(28, month=10), UTC_TZ)        # 26 Oct - 1 Nov
+    targets = {"aov": {(2026, 10): D("50"), (2026, 11): D("80")}}
+    card = scorecard(tpl, Activity(), ctx(week, at(28, month=10)), targets, False)
+    assert card.result("aov").target == D("50")
 
 
 def test_grade_bands_and_rank() -> None:
