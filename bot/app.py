@@ -40,7 +40,8 @@ def build_app(config: Config) -> App:
 
 
 def seed_demo_if_empty(app: App, now: datetime) -> bool:
-    """Seed the demo organisation into a store that has no organisation yet; True when it did."""
+    """Seed the demo organisation into a store that has no organisation yet; True when it did. The demo's
+    "today" is the organisation's local date."""
     with Session(app.engine) as session:
         if has_organisation(session) or has_demo(session):
             return False

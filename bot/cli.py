@@ -19,14 +19,15 @@ from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
 from commands.context import App
 from commands.scorecards import Inputs, score_member
+from scoring.fx import MissingRate
 from scoring.metrics import Unit
 from scoring.money import exponent
 from scoring.periods import month_window, parse_month
 from scoring.templates import TemplateError
-from storage.demo import has_demo, seed_demo
+from storage.demo import has_demo
 from storage.migrate import upgrade
 from storage.models import Member
-from storage.queries import active_members, member_by_code, team_of
+from storage.queries import active_members, find_member, member_by_code, team_of
 
 log = logging.getLogger("kpibot")
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"kpibot: {exc}", file=sys.stderr)
         return 2
-    except TemplateError as exc:
+    except (TemplateError, MissingRate) as exc:
         print(f"kpibot: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
@@ -104,9 +105,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
             if has_demo(session):
                 print("the demo organisation is already in the store")
                 return 0
-            summary = seed_demo(session, clock().date())
-            session.commit()
-        print(f"seeded: {summary}")
+        if not seed_demo_if_empty(app, clock()):
+            raise UsageError(f"the store at {config.store.url} already holds an organisation; the demo goes only "
+                             "into an empty store")
+        print("seeded the demo organisation")
         return 0
     if args.command == "members":
         return _members(app, args)
@@ -152,6 +154,10 @@ def _members(app: App, args: argparse.Namespace) -> int:
             raise UsageError(f"no member {args.member!r} (see: kpibot members list)")
         if not args.feishu and not args.dingtalk:
             raise UsageError("give --feishu OPEN_ID and/or --dingtalk STAFF_ID")
+        for platform, user_id in (("feishu", args.feishu), ("dingtalk", args.dingtalk)):
+            holder = find_member(session, platform, user_id) if user_id else None
+            if holder is not None and holder.id != member.id:
+                raise UsageError(f"{platform} id {user_id} is already bound to {holder.code}")
         if args.feishu:
             member.feishu_open_id = args.feishu
         if args.dingtalk:

@@ -242,7 +242,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
 def _zone(r: _Reader, name: str, value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder: IsADirectoryError
         raise r.fail(name, f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
     return value
 
@@ -251,7 +251,10 @@ def _decimal(r: _Reader, name: str, value: object) -> Decimal:
     try:
         if isinstance(value, bool):
             raise InvalidOperation
-        return Decimal(str(value))
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise InvalidOperation
+        return number
     except InvalidOperation:
         raise r.fail(name, f"must be a number, got {value!r}") from None
 

@@ -100,10 +100,10 @@ def parse_month(text: str) -> tuple[int, int]:
     try:
         year_s, month_s = text.split("-")
         year, month = int(year_s), int(month_s)
-        if len(year_s) != 4 or not 1 <= month <= 12:
+        if len(year_s) != 4 or not 1970 <= year <= 9998 or not 1 <= month <= 12:
             raise ValueError
     except ValueError:
-        raise ValueError(f"period must look like YYYY-MM, got {text!r}") from None
+        raise ValueError(f"period must look like YYYY-MM (1970-9998), got {text!r}") from None
     return year, month
 
 

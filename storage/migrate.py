@@ -30,14 +30,14 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; returns (before, after)."""
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the schema to `revision` (default the newest); returns (before, after)."""
     before = current_revision(engine)
     cfg = _config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    return before, head_revision()
+        command.upgrade(cfg, revision)
+    return before, current_revision(engine)
 
 
 def ensure_schema(engine: Engine) -> None:

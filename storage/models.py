@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import ExactDecimal, UTCDateTime
@@ -321,12 +321,27 @@ class KpiTemplateMetric(SQLModel, table=True):
     position: int = 0
 
 
+# The subject key must agree with the scope and the ids (SQLite and PostgreSQL both read this SQL).
+TARGET_SUBJECT_RULE = (
+    "(scope = 'company' AND team_id IS NULL AND member_id IS NULL AND subject = 'company')"
+    " OR (scope = 'team' AND team_id IS NOT NULL AND member_id IS NULL"
+    " AND subject = 'team:' || CAST(team_id AS VARCHAR))"
+    " OR (scope = 'member' AND member_id IS NOT NULL AND team_id IS NULL"
+    " AND subject = 'member:' || CAST(member_id AS VARCHAR))"
+)
+TARGET_PERIOD_RULE = "length(period) = 7 AND substr(period, 5, 1) = '-'"
+
+
 class Target(SQLModel, table=True):
     """A monthly target. Exactly one of team_id / member_id is set for team and member targets; neither for
-    the company's. Money targets are in the reporting currency."""
+    the company's (enforced by CHECK constraints). Money targets are in the reporting currency."""
 
     __tablename__ = "target"
-    __table_args__ = (UniqueConstraint("org_id", "subject", "period", "metric_key"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "subject", "period", "metric_key"),
+        CheckConstraint(TARGET_SUBJECT_RULE, name="ck_target_subject"),
+        CheckConstraint(TARGET_PERIOD_RULE, name="ck_target_period"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     scope: str = Field(max_length=8)               # company | team | member

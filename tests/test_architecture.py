@@ -17,8 +17,14 @@ def imported_modules(package: str) -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom):
+                if node.level == 0 and node.module:
+                    names.add(node.module.split(".")[0])
+                elif node.level > 0:  # "from ..storage import x" inside scoring/ climbs to the top
+                    parts = path.relative_to(ROOT).parts[:-1]
+                    base = parts[: len(parts) - (node.level - 1)]
+                    target = (*base, *(node.module or "").split(".")) if node.module else base
+                    names.add(target[0] if target else "")
         found[str(path.relative_to(ROOT))] = names
     return found
 
@@ -42,3 +48,12 @@ def test_layers_import_only_downwards(package: str) -> None:
 def test_the_check_sees_imports() -> None:
     # guards the guard: the scan must find what scoring/metrics.py really imports
     assert "scoring" in imported_modules("scoring")["scoring/metrics.py"]
+
+
+def test_relative_imports_are_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.test_architecture as me
+
+    (tmp_path / "scoring").mkdir()
+    (tmp_path / "scoring" / "x.py").write_text("from ..storage import models\nfrom . import fx\n", encoding="utf-8")
+    monkeypatch.setattr(me, "ROOT", tmp_path)
+    assert me.imported_modules("scoring")["scoring/x.py"] == {"storage", "scoring"}

@@ -74,8 +74,10 @@ def test_unbound_and_bad_arguments(workdir: Path) -> None:
     assert "Your console id is nobody." in nobody.stdout
     missing = kpibot(workdir, "chat", "/mykpi")
     assert missing.returncode == 2 and "the following arguments are required: --as" in missing.stderr
-    period = kpibot(workdir, "kpi", "--member", "host1", "--period", "2026-13")
-    assert (period.returncode, period.stderr) == (2, "kpibot: period must look like YYYY-MM, got '2026-13'\n")
+    for bad in ("2026-13", "9999-12", "26-11"):
+        period = kpibot(workdir, "kpi", "--member", "host1", "--period", bad)
+        assert (period.returncode, period.stderr) == (2, f"kpibot: period must look like YYYY-MM (1970-9998), "
+                                                         f"got '{bad}'\n")
     ghost = kpibot(workdir, "kpi", "--member", "ghost")
     assert (ghost.returncode, ghost.stderr) == (2, "kpibot: no member 'ghost' (see: kpibot members list)\n")
 
@@ -92,19 +94,21 @@ def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_db_upgrade_members_and_run(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[store]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
-    assert kpibot(tmp_path, "db", "upgrade").stdout == "schema created -> 0001\n"
-    assert kpibot(tmp_path, "db", "upgrade").stdout == "schema is current (0001)\n"
-    assert kpibot(tmp_path, "seed-demo").stdout.startswith("seeded: DemoSummary(")
+    assert kpibot(tmp_path, "db", "upgrade").stdout == "schema created -> 0002\n"
+    assert kpibot(tmp_path, "db", "upgrade").stdout == "schema is current (0002)\n"
+    assert kpibot(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
     assert kpibot(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
     bound = kpibot(tmp_path, "members", "bind", "host1", "--feishu", "ou_real_1")
     assert bound.stdout == "bound host1: feishu=ou_real_1 dingtalk=host1\n"
+    taken = kpibot(tmp_path, "members", "bind", "host2", "--feishu", "ou_real_1")
+    assert (taken.returncode, taken.stderr) == (2, "kpibot: feishu id ou_real_1 is already bound to host1\n")
     listed = kpibot(tmp_path, "members", "list").stdout.splitlines()
     assert len(listed) == 10
     assert "feishu=ou_real_1" in next(line for line in listed if line.startswith("host1 "))
-    (tmp_path / "feishu.toml").write_text('[feishu]\napp_id = "cli_x"\napp_secret = "s"\n', encoding="utf-8")
-    run = kpibot(tmp_path, "run", "--config", "feishu.toml")
+    (tmp_path / "feishu.toml").write_text('[feishu]\napp_id = "cli_x"\n', encoding="utf-8")
+    run = kpibot(tmp_path, "run", "--config", "feishu.toml", env={"KPIBOT_FEISHU_APP_SECRET": "S3CRET-9f2c"})
     assert run.returncode == 2 and "no adapter for it yet" in run.stderr
-    assert "s\n" not in run.stderr.replace("adapters\n", "")  # the secret is never echoed
+    assert "S3CRET" not in run.stderr + run.stdout  # the secret is never echoed
 
 
 def test_demo_prompt_switches_users(workdir: Path) -> None:
@@ -116,3 +120,14 @@ def test_demo_prompt_switches_users(workdir: Path) -> None:
     assert "you are now lead1" in out
     assert "直播一组 Live US/UK · 2026-11" in out
     assert "我不认识 /nonsense。" in out
+
+
+def test_seed_demo_refuses_a_store_with_a_real_organisation(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert kpibot(tmp_path, "db", "upgrade").returncode == 0
+    with sqlite3.connect(tmp_path / "kpibot.db") as db:
+        db.execute("INSERT INTO organisation (code, name, created_at) VALUES ('acme', 'Acme', '2026-01-01 00:00:00')")
+    run = kpibot(tmp_path, "seed-demo")
+    assert (run.returncode, run.stderr) == (2, "kpibot: the store at sqlite:///kpibot.db already holds an "
+                                               "organisation; the demo goes only into an empty store\n")

@@ -219,3 +219,112 @@ def test_a_broken_template_in_the_store_is_explained(tmp_path: object) -> None:
     assert texts(say(d, "host1", "/mykpi")).splitlines()[2] == (
         "The KPI setup has a problem an admin must fix: KPI template 'host': weights sum to 95%, "
         "they must sum to 100%")
+
+
+# --- regressions from the first review ----------------------------------------------------------------------
+
+def _demo_copy(tmp_path: object) -> Engine:
+    """A private demo store for tests that change data."""
+    from datetime import date
+
+    from storage.demo import seed_demo
+    from storage.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path}/copy.db")
+    upgrade(engine)
+    with Session(engine) as s:
+        seed_demo(s, date(2026, 11, 22))
+        s.commit()
+    return engine
+
+
+def test_members_without_a_team_and_team_without_a_name(tmp_path: object) -> None:
+    engine = _demo_copy(tmp_path)
+    with engine.begin() as c:
+        c.execute(text("UPDATE member SET team_id = NULL WHERE code = 'operator1'"))
+    d = Dispatcher(App(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: DEMO_NOW)
+    assert texts(say(d, "operator1", "/mykpi")).splitlines()[2] == \
+        "你还没有加入团队，而你的 KPI 按团队数据计算。请管理员把你加入团队。"
+    assert texts(say(d, "manager1", "/team")).splitlines()[2] == \
+        "查看哪个团队？试试 /team <团队>。现有团队：live-us, shopee-id。"
+
+
+def test_a_missing_exchange_rate_is_explained(tmp_path: object) -> None:
+    engine = _demo_copy(tmp_path)
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM fx_rate WHERE base = 'GBP' OR quote = 'GBP'"))
+    d = Dispatcher(App(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: DEMO_NOW)
+    out = texts(say(d, "host3", "/mykpi")).splitlines()[2]
+    assert out.startswith("An exchange rate is missing, so amounts cannot be converted: no GBP->USD exchange rate "
+                          "on or before 2026-11-")
+
+
+def test_a_past_month_counts_refunds_that_came_after_it(tmp_path: object) -> None:
+    from commands.scorecards import score_member
+    from scoring.periods import month_window
+
+    engine = _demo_copy(tmp_path)
+
+    def october_net(now: datetime) -> Decimal:
+        with Session(engine) as s:
+            m = member_by_code(s, "host1")
+            assert m is not None
+            score = score_member(s, Inputs.load(s, Rules(), now), m, team_of(s, m),
+                                 month_window(2026, 10, m.timezone))
+            assert score.scorecard is not None
+            return score.scorecard.result("net_gmv").actual  # type: ignore[return-value]
+
+    early = datetime(2026, 11, 5, tzinfo=UTC)
+    before, before_early = october_net(DEMO_NOW), october_net(early)
+    with engine.begin() as c:  # a full refund on 10 Nov of an October order of host1
+        oid, amount = c.execute(text(
+            "SELECT o.id, o.merchandise_minor FROM shop_order o JOIN member m ON m.id = o.member_id "
+            "WHERE m.code = 'host1' AND o.paid_at >= '2026-10-10' AND o.paid_at < '2026-10-20' "
+            "AND o.cancelled_at IS NULL AND o.refunded_minor = 0 ORDER BY o.id LIMIT 1")).one()
+        c.execute(text("INSERT INTO refund (order_id, platform_refund_id, kind, status, currency, amount_minor, "
+                       "returned_units, requested_at, completed_at) VALUES (:o, 'late', 'refund', 'completed', 'USD', "
+                       ":a, 0, '2026-11-09 00:00:00', '2026-11-10 00:00:00')"), {"o": oid, "a": amount})
+    assert october_net(DEMO_NOW) == before - Decimal(amount) / 100
+    assert october_net(early) == before_early   # not known yet on 5 Nov
+
+
+def test_a_week_across_two_months_charts_the_month_of_today(demo_app: App) -> None:
+    d = Dispatcher(demo_app, clock=lambda: datetime(2026, 10, 29, 20, tzinfo=UTC))  # week 26 Oct - 1 Nov
+    card = say(d, "host1", "/mykpi week")
+    assert card.images()[0].alt == "Lin Xiaoyu 林小雨 · 2026-10 Net GMV"
+    day = fields(say(d, "host1", "/mykpi day"))["Today so far · Net GMV"]  # the day view's own total
+    week_today = fields(card)["Today · Net GMV"]
+    assert week_today.split(" / ")[0] == day.split(" / ")[0]
+
+
+def test_team_rows_share_one_window_in_the_teams_zone(demo_app: App) -> None:
+    # 03:00 UTC on 1 Nov: still October in Los Angeles and London, already November in Shanghai.
+    d = Dispatcher(demo_app, clock=lambda: datetime(2026, 11, 1, 3, tzinfo=UTC))
+    card = say(d, "lead1", "/team")      # the team lives in America/Los_Angeles: October for everyone
+    assert card.title == "直播一组 Live US/UK · 2026-10"
+    table = next(b for b in card.blocks if isinstance(b, Table))
+    from commands.scorecards import score_member
+    from scoring.periods import month_window
+
+    with Session(demo_app.engine) as s:
+        inputs = Inputs.load(s, Rules(), datetime(2026, 11, 1, 3, tzinfo=UTC))
+        expected = {}
+        for code in ("host1", "host3", "buyer1", "operator1", "selector1", "lead1"):
+            m = member_by_code(s, code)
+            assert m is not None
+            sc = score_member(s, inputs, m, team_of(s, m), month_window(2026, 10, "America/Los_Angeles")).scorecard
+            assert sc is not None
+            expected[m.name] = str(sc.score)
+    assert {r[0]: r[2] for r in table.rows} == expected
+
+
+def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: App) -> None:
+    from commands.scorecards import score_member
+    from scoring.periods import month_window
+
+    with Session(demo_app.engine) as s:
+        m = member_by_code(s, "host3")          # trial until 2026-12-12
+        assert m is not None
+        later = Inputs.load(s, Rules(), datetime(2026, 12, 20, tzinfo=UTC))
+        november = score_member(s, later, m, team_of(s, m), month_window(2026, 11, m.timezone))
+        assert november.scorecard is not None and november.scorecard.binding is False

@@ -65,6 +65,8 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     ("[schedule]\nscore_time = \"25:00\"\n", "[schedule] score_time", 'must be "HH:MM"'),
     ("[scoring]\ngrades = { A = 90, B = 10 }\n", "[scoring] grades", "the lowest grade must start at 0"),
     ("[scoring]\nachievement_cap = \"lots\"\n", "[scoring] achievement_cap", "must be a number"),
+    ("[scoring]\nachievement_cap = nan\n", "[scoring] achievement_cap", "must be a number"),
+    ('[org]\ntimezone = "Asia"\n', "[org] timezone", "unknown time zone 'Asia'"),
     ("[org\n", "syntax", "Expected ']'"),
 ])
 def test_each_mistake_names_the_key_and_the_file(tmp_path: Path, body: str, key: str, problem: str) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlmodel import Session, SQLModel
 
 from scoring.facts import LineFact, RefundFact
@@ -160,3 +161,49 @@ def test_load_activity_scopes_by_role_and_range(engine: Engine) -> None:
         assert load_activity(s, host, start, end, needs={"lives"}).orders == ()
         team_act = load_team_activity(s, team.id, start, end, needs={"orders"})  # type: ignore[arg-type]
         assert sorted(o.merchandise for o in team_act.orders) == [Decimal("100000.00"), Decimal("200000.00")]
+
+
+@pytest.mark.parametrize(("scope", "subject", "team", "member", "period"), [
+    ("member", "member:1", False, True, "2026-11"),     # subject names another member than member_id
+    ("member", "member:{m}", True, True, "2026-11"),    # both ids set
+    ("team", "team:{t}", True, False, "2026-11-01"),    # period is not YYYY-MM
+    ("company", "company", True, False, "2026-11"),     # a company target with a team
+])
+def test_targets_must_be_consistent(engine: Engine, scope: str, subject: str, team: bool, member: bool,
+                                    period: str) -> None:
+    with Session(engine) as s:
+        org, t, _, _, other = _org(s)
+        s.add(Target(org_id=org.id, scope=scope, subject=subject.format(m=other.id, t=t.id),
+                     team_id=t.id if team else None, member_id=other.id if member else None, period=period,
+                     metric_key="net_gmv", value=Decimal(1)))
+        with pytest.raises((IntegrityError, DataError)):  # PostgreSQL refuses the long period by its length
+            s.flush()
+
+
+def test_consistent_targets_are_accepted(engine: Engine) -> None:
+    with Session(engine) as s:
+        org, t, _, host, _ = _org(s)
+        s.add_all([
+            Target(org_id=org.id, scope="company", subject="company", period="2026-11", metric_key="orders",
+                   value=Decimal(9)),
+            Target(org_id=org.id, scope="team", subject=f"team:{t.id}", team_id=t.id, period="2026-11",
+                   metric_key="orders", value=Decimal(9)),
+            Target(org_id=org.id, scope="member", subject=f"member:{host.id}", member_id=host.id, period="2026-11",
+                   metric_key="orders", value=Decimal(9)),
+        ])
+        s.flush()
+
+
+def test_an_existing_store_upgrades_and_keeps_its_data(tmp_path: Path) -> None:
+    from storage.engine import make_engine
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    assert upgrade(eng, "0001") == (None, "0001")
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO organisation (code, name, created_at) VALUES ('o', 'O', '2026-01-01 00:00:00')"))
+        c.execute(text("INSERT INTO target (org_id, scope, subject, period, metric_key, value, updated_at) "
+                       "VALUES (1, 'company', 'company', '2026-11', 'net_gmv', '123.45', '2026-11-01 00:00:00')"))
+    assert upgrade(eng) == ("0001", head_revision())
+    with Session(eng) as s:
+        assert s.execute(select(Target.value)).scalar_one() == Decimal("123.45")
+    eng.dispose()
