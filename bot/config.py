@@ -56,6 +56,7 @@ class ScoringConfig:
     achievement_cap: Decimal = Decimal("1.5")
     grade_bands: tuple[tuple[str, Decimal], ...] = DEFAULT_GRADE_BANDS
     new_sku_hit_units: int = 30
+    refund_maturity_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Config:
             achievement_cap=self.scoring.achievement_cap,
             grade_bands=self.scoring.grade_bands,
             new_sku_hit_units=self.scoring.new_sku_hit_units,
+            refund_maturity_days=self.scoring.refund_maturity_days,
         )
 
 
@@ -203,7 +205,13 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         if not bands or bands[-1][1] != 0:
             raise r.fail("grades", "the lowest grade must start at 0, e.g. D = 0")
     hit_units = r.get("new_sku_hit_units", int, 30)
-    scoring = ScoringConfig(achievement_cap=cap, grade_bands=bands, new_sku_hit_units=hit_units)
+    if hit_units < 1:
+        raise r.fail("new_sku_hit_units", "must be at least 1")
+    maturity = r.get("refund_maturity_days", int, 14)
+    if not 0 <= maturity <= 90:
+        raise r.fail("refund_maturity_days", "must be between 0 and 90")
+    scoring = ScoringConfig(achievement_cap=cap, grade_bands=bands, new_sku_hit_units=hit_units,
+                            refund_maturity_days=maturity)
     r.finish()
 
     feishu = None

@@ -11,9 +11,11 @@ from commands.context import Request, UserError
 from commands.periods import parse_period
 from commands.scorecards import Inputs, month_series, rank_in, score_current, team_scores
 from commands.spec import Command
+from scoring.periods import window_for
 from storage.queries import team_of
 
 USAGE = "/mykpi [day|week|month]"
+TEAM_SCOPED_ROLES = frozenset({"ad_buyer", "operator", "selector", "lead"})  # scored on the team's shops
 
 
 def handle(req: Request) -> Card:
@@ -23,14 +25,16 @@ def handle(req: Request) -> Card:
     with Session(req.app.engine) as session:
         inputs = Inputs.load(session, req.app.rules, req.now)
         team = team_of(session, member)
-        mine = score_current(session, inputs, member, team, kind)
+        if team is None and member.role in TEAM_SCOPED_ROLES:
+            raise UserError("error.not_in_team")  # their numbers are their team's shops'
+        peers = team_scores(session, inputs, team, kind) if team else []
+        own_window = window_for(kind, inputs.now, member.timezone)
+        mine = next((p for p in peers if p.member.id == member.id and p.window == own_window), None) \
+            or score_current(session, inputs, member, team, kind)
         if mine.scorecard is None:
             role = t(lang, f"role.{member.role}")
             return Card(t(lang, "mykpi.title", name=member.name, period=t(lang, f"period.{kind}")),
                         (Text(t(lang, "mykpi.no_template", role=role)),), Tone.NEUTRAL, lang)
-        if team is None and member.role != "host":
-            raise UserError("error.not_in_team")  # their numbers are their team's shops'
-        peers = team_scores(session, inputs, team, kind) if team else [mine]
         series = month_series(mine, inputs)
     assert series is not None
     headline = Headline(
@@ -40,7 +44,7 @@ def handle(req: Request) -> Card:
     )
     return mykpi_card(
         name=member.name, lang=lang, period=str(kind), period_name=t(lang, f"period.{kind}"),
-        card=mine.scorecard, headline=headline, rank=rank_in(peers, member),
+        card=mine.scorecard, headline=headline, rank=rank_in(peers or [mine], member),
         currency=req.app.rules.reporting_currency, trial_until=member.trial_until,
         as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.app.charts,
     )

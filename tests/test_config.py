@@ -38,6 +38,7 @@ def test_config_toml_in_the_current_directory_is_read(tmp_path: Path, monkeypatc
 def test_the_example_file_is_valid_and_documents_every_section() -> None:
     config = load_config(ROOT / "config.example.toml")
     assert config.scoring.achievement_cap == Decimal("1.5")
+    assert config.rules.refund_maturity_days == 14
     assert [g for g, _ in config.scoring.grade_bands] == ["S", "A", "B", "C", "D"]
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]"):
@@ -66,6 +67,7 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     ("[scoring]\ngrades = { A = 90, B = 10 }\n", "[scoring] grades", "the lowest grade must start at 0"),
     ("[scoring]\nachievement_cap = \"lots\"\n", "[scoring] achievement_cap", "must be a number"),
     ("[scoring]\nachievement_cap = nan\n", "[scoring] achievement_cap", "must be a number"),
+    ("[scoring]\nrefund_maturity_days = -1\n", "[scoring] refund_maturity_days", "must be between 0 and 90"),
     ('[org]\ntimezone = "Asia"\n', "[org] timezone", "unknown time zone 'Asia'"),
     ("[org\n", "syntax", "Expected ']'"),
 ])
