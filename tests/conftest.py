@@ -76,3 +76,20 @@ def demo_app(demo_engine: Engine) -> App:
 @pytest.fixture
 def dispatcher(demo_app: App) -> Dispatcher:
     return Dispatcher(demo_app, clock=lambda: DEMO_NOW)
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Iterator[Engine]:
+    """A private demo store (SQLite) for tests that change data."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'copy.db'}")
+    upgrade(eng)
+    with Session(eng) as session:
+        seed_demo(session, DEMO_TODAY)
+        session.commit()
+    yield eng
+    eng.dispose()
+
+
+def dispatcher_for(engine: Engine, locale: str = "en", now: datetime = DEMO_NOW) -> Dispatcher:
+    """A dispatcher over `engine` with default rules, the demo's home zone and a fixed clock."""
+    return Dispatcher(App(engine, Rules(), "Asia/Shanghai", locale, ChartCache()), clock=lambda: now)

@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
-from cards.chart_cache import ChartCache
 from cards.model import Buttons, Card, Fields, Progress, Table, Text
 from cards.render_text import render_text
 from commands.context import App
@@ -20,7 +19,7 @@ from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from storage.engine import make_engine
 from storage.queries import member_by_code, team_of
-from tests.conftest import DEMO_NOW
+from tests.conftest import DEMO_NOW, dispatcher_for
 
 
 def say(d: Dispatcher, user: str, text_: str, platform: str = "console") -> Card:
@@ -84,8 +83,8 @@ def test_the_same_card_however_it_is_typed(dispatcher: Dispatcher, typed: str) -
 
 
 def test_an_unchanged_chart_is_not_drawn_again(demo_app: App) -> None:
-    app = App(demo_app.engine, demo_app.rules, demo_app.org_timezone, demo_app.org_locale, ChartCache())
-    d = Dispatcher(app, clock=lambda: DEMO_NOW)
+    d = dispatcher_for(demo_app.engine)
+    app = d.app
     first = say(d, "host1", "/mykpi").images()[0]
     second = say(d, "host1", "/mykpi").images()[0]
     assert (first.key, app.charts.renders) == (second.key, 1)
@@ -171,8 +170,7 @@ def test_a_card_button_runs_the_same_command(dispatcher: Dispatcher) -> None:
 def test_a_broken_store_gives_an_apology_with_a_reference_not_a_traceback(
         tmp_path: object, caplog: pytest.LogCaptureFixture) -> None:
     broken = make_engine(f"sqlite:///{tmp_path}/no-schema.db")   # never migrated: every query fails
-    d = Dispatcher(App(broken, Rules(), "Asia/Shanghai", "zh-CN", ChartCache()),
-                   clock=lambda: datetime(2026, 11, 22, tzinfo=UTC))
+    d = dispatcher_for(broken, locale="zh-CN")
     out = texts(say(d, "host1", "/mykpi"))
     assert out.startswith("kpibot\n======\n抱歉，系统出了点问题，已记录（编号 ")
     assert "Traceback" not in out and "sqlite" not in out.lower()
@@ -199,71 +197,45 @@ def test_every_kpi_role_gets_a_scored_card_with_one_chart(dispatcher: Dispatcher
         assert Decimal(0) <= score <= Decimal(150), user
 
 
-def test_a_broken_template_in_the_store_is_explained(tmp_path: object) -> None:
-    from datetime import date
-
-    from storage.demo import seed_demo
-    from storage.migrate import upgrade
+def test_a_broken_template_in_the_store_is_explained(demo_copy: Engine) -> None:
     from storage.models import KpiTemplateMetric
 
-    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
-    upgrade(engine)
-    with Session(engine) as s:
-        seed_demo(s, date(2026, 11, 22))
-        s.commit()
+    with Session(demo_copy) as s:
         row = s.execute(text("SELECT m.id FROM kpi_template_metric m JOIN kpi_template t ON t.id = m.template_id "
                              "WHERE t.name = 'host' AND m.metric_key = 'refund_rate'")).scalar_one()
         s.get(KpiTemplateMetric, row).weight = Decimal(5)  # type: ignore[union-attr]
         s.commit()
-    d = Dispatcher(App(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: DEMO_NOW)
-    assert texts(say(d, "host1", "/mykpi")).splitlines()[2] == (
+    assert texts(say(dispatcher_for(demo_copy), "host1", "/mykpi")).splitlines()[2] == (
         "The KPI setup has a problem an admin must fix: KPI template 'host': weights sum to 95%, "
         "they must sum to 100%")
 
 
 # --- regressions from the first review ----------------------------------------------------------------------
 
-def _demo_copy(tmp_path: object) -> Engine:
-    """A private demo store for tests that change data."""
-    from datetime import date
-
-    from storage.demo import seed_demo
-    from storage.migrate import upgrade
-
-    engine = make_engine(f"sqlite:///{tmp_path}/copy.db")
-    upgrade(engine)
-    with Session(engine) as s:
-        seed_demo(s, date(2026, 11, 22))
-        s.commit()
-    return engine
-
-
-def test_members_without_a_team_and_team_without_a_name(tmp_path: object) -> None:
-    engine = _demo_copy(tmp_path)
-    with engine.begin() as c:
+def test_members_without_a_team_and_team_without_a_name(demo_copy: Engine) -> None:
+    with demo_copy.begin() as c:
         c.execute(text("UPDATE member SET team_id = NULL WHERE code = 'operator1'"))
-    d = Dispatcher(App(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: DEMO_NOW)
+    d = dispatcher_for(demo_copy)
     assert texts(say(d, "operator1", "/mykpi")).splitlines()[2] == \
         "你还没有加入团队，而你的 KPI 按团队数据计算。请管理员把你加入团队。"
     assert texts(say(d, "manager1", "/team")).splitlines()[2] == \
         "查看哪个团队？试试 /team <团队>。现有团队：live-us, shopee-id。"
 
 
-def test_a_missing_exchange_rate_is_explained(tmp_path: object) -> None:
-    engine = _demo_copy(tmp_path)
-    with engine.begin() as c:
+def test_a_missing_exchange_rate_is_explained(demo_copy: Engine) -> None:
+    with demo_copy.begin() as c:
         c.execute(text("DELETE FROM fx_rate WHERE base = 'GBP' OR quote = 'GBP'"))
-    d = Dispatcher(App(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: DEMO_NOW)
+    d = dispatcher_for(demo_copy)
     out = texts(say(d, "host3", "/mykpi")).splitlines()[2]
     assert out.startswith("An exchange rate is missing, so amounts cannot be converted: no GBP->USD exchange rate "
                           "on or before 2026-11-")
 
 
-def test_a_past_month_counts_refunds_that_came_after_it(tmp_path: object) -> None:
+def test_a_past_month_counts_refunds_that_came_after_it(demo_copy: Engine) -> None:
     from commands.scorecards import score_member
     from scoring.periods import month_window
 
-    engine = _demo_copy(tmp_path)
+    engine = demo_copy
 
     def october_net(now: datetime) -> Decimal:
         with Session(engine) as s:
