@@ -11,9 +11,9 @@ COMMANDS: tuple[Command, ...] = (mykpi.SPEC, team.SPEC, rank.SPEC, whoami.SPEC, 
 _BY_NAME: dict[str, Command] = {}
 for _cmd in COMMANDS:
     for _name in (_cmd.name, *_cmd.aliases):
-        if _name in _BY_NAME:
+        if _name.lower() in _BY_NAME:
             raise RuntimeError(f"command name {_name!r} is used twice")
-        _BY_NAME[_name] = _cmd
+        _BY_NAME[_name.lower()] = _cmd  # looked up lower-case; shown as written
 
 
 def lookup(name: str) -> Command | None:

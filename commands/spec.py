@@ -12,7 +12,7 @@ from commands.context import Request
 @dataclass(frozen=True)
 class Command:
     name: str
-    aliases: tuple[str, ...]      # other names, e.g. Chinese ones, lower-case
+    aliases: tuple[str, ...]      # other names, e.g. Chinese ones, as they are shown in /help
     help_key: str                 # cards.i18n key of the one-line description
     usage: str                    # e.g. "/mykpi [day|week|month]"
     handler: Callable[[Request], Card]
