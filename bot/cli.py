@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -114,7 +116,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         return _members(app, args)
     if args.command == "kpi":
         return _kpi(app, args, clock)
-    console = Console(Dispatcher(app, clock), Path(config.charts.dir), sys.stdout)
+    dispatcher = Dispatcher(app, clock)
+    console = Console(dispatcher, Path(config.charts.dir), sys.stdout)
     if args.command == "chat":
         seed_demo_if_empty(app, clock())
         _card, paths = console.exchange(args.user, args.text)
@@ -128,17 +131,31 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         console.repl("host1")
         return 0
     if args.command == "run":
-        return _serve(app, config, console)
+        return _serve(app, config, console, dispatcher)
     raise UsageError(f"unknown command {args.command}")
 
 
-def _serve(app: App, config: Config, console: Console) -> int:
-    configured = [name for name, section in (("feishu", config.feishu), ("dingtalk", config.dingtalk)) if section]
-    if configured:
-        print(f"kpibot: {', '.join(configured)} configured in {config.source}, but this build has no adapter for "
-              "it yet; remove the section to run the console", file=sys.stderr)
+def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -> int:
+    """The long-running process: the configured chat platforms until SIGTERM or Ctrl-C, else the console."""
+    if config.dingtalk is not None:
+        print(f"kpibot: [dingtalk] is configured in {config.source}, but this build has no DingTalk adapter yet; "
+              "remove the section", file=sys.stderr)
         return 2
-    console.repl("host1")
+    if config.feishu is None:
+        console.repl("host1")
+        return 0
+    from bot.platforms.feishu import FeishuAdapter
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    adapter = FeishuAdapter(config.feishu, dispatcher, app.engine)
+    adapter.start()
+    print(f"kpibot: connected to Feishu at {config.feishu.domain} as app {config.feishu.app_id}; "
+          "stop with Ctrl-C or SIGTERM", flush=True)
+    stop.wait()
+    adapter.stop()
+    print("kpibot: stopped", flush=True)
     return 0
 
 

@@ -105,9 +105,9 @@ def test_db_upgrade_members_and_run(tmp_path: Path) -> None:
     listed = kpibot(tmp_path, "members", "list").stdout.splitlines()
     assert len(listed) == 10
     assert "feishu=ou_real_1" in next(line for line in listed if line.startswith("host1 "))
-    (tmp_path / "feishu.toml").write_text('[feishu]\napp_id = "cli_x"\n', encoding="utf-8")
-    run = kpibot(tmp_path, "run", "--config", "feishu.toml", env={"KPIBOT_FEISHU_APP_SECRET": "S3CRET-9f2c"})
-    assert run.returncode == 2 and "no adapter for it yet" in run.stderr
+    (tmp_path / "ding.toml").write_text('[dingtalk]\nclient_id = "ding_x"\n', encoding="utf-8")
+    run = kpibot(tmp_path, "run", "--config", "ding.toml", env={"KPIBOT_DINGTALK_CLIENT_SECRET": "S3CRET-9f2c"})
+    assert run.returncode == 2 and "no DingTalk adapter yet" in run.stderr
     assert "S3CRET" not in run.stderr + run.stdout  # the secret is never echoed
 
 

@@ -1,0 +1,263 @@
+"""Feishu (Lark) adapter: events over the SDK's long connection, answers over the REST API.
+
+- Ack first, work after: the SDK runs handlers on its connection loop, so a message handler only hands
+  the event to a worker pool and returns; the worker answers through the reply API.
+- A redelivered event gets no second answer: handled ids are recorded in the store, and every reply is
+  sent with the event's message_id as Feishu's idempotency uuid, so even two concurrent deliveries
+  produce one message.
+- A card click must be answered within 3 s: the worker gets 2.5 s to build the new card; past that the
+  click is acknowledged with a toast and the card is patched when ready. A click by anyone but the person
+  the card was made for is refused.
+- Outgoing calls keep to Feishu's limits (50/s per app, 5/s per chat) and retry rate-limit and server
+  errors with exponential backoff (tenacity); the last failure is logged with context, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import lark_oapi as lark
+import lark_oapi.ws.client as lark_ws_client
+from lark_oapi.api.im.v1 import (
+    CreateImageRequest,
+    CreateImageRequestBody,
+    P2ImMessageReceiveV1,
+    PatchMessageRequest,
+    PatchMessageRequestBody,
+    ReplyMessageRequest,
+    ReplyMessageRequestBody,
+)
+from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger, P2CardActionTriggerResponse
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from bot.config import FeishuConfig
+from bot.dispatch import Dispatcher, Incoming
+from bot.ratelimit import RateLimiter
+from cards.i18n import lang_of, t
+from cards.model import Card
+from cards.render_feishu import card_content, render_feishu
+from storage.events import is_processed, mark_processed
+from storage.queries import find_member
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "feishu"
+# Rate-limit codes seen in the SDK and Feishu's docs: app/tenant frequency limits and chat throttling.
+RATE_LIMIT_CODES = frozenset({99991400, 99991402, 11020, 11021, 230020})
+CLICK_BUDGET_S = 2.5
+
+
+class Retryable(Exception):
+    """A Feishu answer worth trying again (rate limit or server error)."""
+
+
+class FeishuAdapter:
+    def __init__(self, config: FeishuConfig, dispatcher: Dispatcher, engine: Engine, workers: int = 8,
+                 attempts: int = 5, backoff_s: float = 0.2) -> None:
+        self.config, self.dispatcher, self.engine = config, dispatcher, engine
+        self.rest = (lark.Client.builder().app_id(config.app_id).app_secret(config.app_secret)
+                     .domain(config.domain).log_level(lark.LogLevel.WARNING).build())
+        handler = (lark.EventDispatcherHandler.builder("", "")
+                   .register_p2_im_message_receive_v1(self._on_message)
+                   .register_p2_card_action_trigger(self._on_card_action).build())
+        self.ws = lark.ws.Client(config.app_id, config.app_secret, event_handler=handler, domain=config.domain,
+                                 log_level=lark.LogLevel.WARNING)
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="feishu")
+        self.app_limit, self.chat_limit = RateLimiter(50), RateLimiter(5)
+        self.attempts, self.backoff_s = attempts, backoff_s
+        self._image_keys: dict[str, str] = {}
+        self._image_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in a background thread. The SDK keeps one module-level loop and blocks in start(), so the
+        thread gets a loop of its own and hands it to the SDK."""
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            lark_ws_client.loop = loop
+            self._loop = loop
+            ready.set()
+            try:
+                self.ws.start()
+            except RuntimeError:  # the loop was stopped by stop()
+                pass
+            except Exception:
+                log.exception("feishu long connection ended")
+
+        self._thread = threading.Thread(target=run, name="feishu-ws", daemon=True)
+        self._thread.start()
+        ready.wait(5)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the work in hand, then close the connection (the SDK has no stop of its own)."""
+        self.pool.shutdown(wait=True, cancel_futures=False)
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            self.ws._auto_reconnect = False
+            try:
+                asyncio.run_coroutine_threadsafe(self.ws._disconnect(), loop).result(timeout)
+            except Exception:
+                log.warning("feishu: disconnect did not finish cleanly", exc_info=True)
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- messages --------------------------------------------------------------------------------------
+
+    def _on_message(self, data: P2ImMessageReceiveV1) -> None:
+        self.pool.submit(self._guarded, self.handle_message, data)
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception:
+            log.exception("feishu: handling failed")
+            return None
+
+    def handle_message(self, data: P2ImMessageReceiveV1) -> None:
+        header, event = data.header, data.event
+        message, sender = event.message, event.sender
+        event_id, message_id = header.event_id, message.message_id
+        if is_processed(self.engine, PLATFORM, event_id) or is_processed(self.engine, PLATFORM, message_id):
+            log.info("feishu: duplicate delivery event=%s message=%s ignored", event_id, message_id)
+            return
+        open_id = sender.sender_id.open_id
+        text = _text_of(message.message_type, message.content)
+        is_group = message.chat_type != "p2p"
+        incoming = Incoming(PLATFORM, open_id, text, is_group=is_group, mentioned=bool(message.mentions),
+                            event_id=event_id)
+        card = self.dispatcher.handle_message(incoming) if text is not None else None
+        if card is not None:
+            content = card_content(card, self.upload_images(card, message.chat_id), owner=open_id)
+            self.reply(message_id, message.chat_id, content, in_thread=is_group)
+        mark_processed(self.engine, PLATFORM, event_id, message_id)
+
+    def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool) -> str | None:
+        body = (ReplyMessageRequestBody.builder().msg_type("interactive").content(content)
+                .reply_in_thread(in_thread).uuid(message_id[:50]).build())
+        request = ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
+        resp = self._call(chat_id, f"reply to {message_id}", lambda: self.rest.im.v1.message.reply(request))
+        return resp.data.message_id if resp is not None and resp.data is not None else None
+
+    def patch(self, message_id: str, chat_id: str, content: str) -> bool:
+        body = PatchMessageRequestBody.builder().content(content).build()
+        request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
+        return self._call(chat_id, f"patch {message_id}", lambda: self.rest.im.v1.message.patch(request)) is not None
+
+    def upload_images(self, card: Card, chat_id: str) -> dict[str, str]:
+        """Feishu image_keys for the card's charts; a chart already uploaded is not uploaded again."""
+        keys: dict[str, str] = {}
+        for image in card.images():
+            with self._image_lock:
+                known = self._image_keys.get(image.key)
+            if known is None:
+                def upload(png: bytes = image.png) -> Any:
+                    body = CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()
+                    return self.rest.im.v1.image.create(CreateImageRequest.builder().request_body(body).build())
+
+                resp = self._call(chat_id, f"upload chart {image.key[:12]}", upload)
+                if resp is None or resp.data is None:
+                    continue
+                known = resp.data.image_key
+                with self._image_lock:
+                    self._image_keys[image.key] = known
+            keys[image.key] = known
+        return keys
+
+    # --- card clicks ----------------------------------------------------------------------------------
+
+    def _on_card_action(self, data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
+        event = data.event
+        operator = event.operator.open_id
+        value = event.action.value or {}
+        message_id, chat_id = event.context.open_message_id, event.context.open_chat_id
+        lang = self._lang_of(operator)
+        command, args, owner = value.get("command"), value.get("args", []), value.get("owner")
+        if not isinstance(command, str) or not isinstance(args, list):
+            return _toast("error", t(lang, "feishu.stale_button"))
+        if owner and owner != operator:
+            return _toast("warning", t(lang, "feishu.not_yours"))
+        future: Future[dict[str, Any] | None] = self.pool.submit(
+            self._guarded, self._click_card, operator, command, tuple(str(a) for a in args), chat_id)
+        try:
+            card_json = future.result(timeout=CLICK_BUDGET_S)
+        except FutureTimeout:
+            future.add_done_callback(lambda f: self._patch_later(f, message_id, chat_id))
+            return _toast("info", t(lang, "feishu.updating"))
+        if card_json is None:
+            return _toast("error", t(lang, "feishu.click_failed"))
+        return P2CardActionTriggerResponse({"toast": {"type": "success", "content": t(lang, "feishu.updated")},
+                                            "card": {"type": "raw", "data": card_json}})
+
+    def _click_card(self, operator: str, command: str, args: tuple[str, ...], chat_id: str) -> dict[str, Any]:
+        card = self.dispatcher.handle_action(PLATFORM, operator, command, args)
+        return render_feishu(card, self.upload_images(card, chat_id), owner=operator)
+
+    def _patch_later(self, future: Future[dict[str, Any] | None], message_id: str, chat_id: str) -> None:
+        card_json = future.result()
+        if card_json is not None:
+            self.patch(message_id, chat_id, json.dumps(card_json, ensure_ascii=False))
+
+    def _lang_of(self, open_id: str) -> str:
+        with Session(self.engine) as session:
+            member = find_member(session, PLATFORM, open_id)
+        return lang_of(member.locale if member else self.dispatcher.app.org_locale)
+
+    # --- outgoing calls ---------------------------------------------------------------------------------
+
+    def _call(self, chat_id: str, what: str, send: Callable[[], Any]) -> Any | None:
+        """Send within the rate limits, retrying rate-limit and server errors; None after the last try."""
+        def attempt() -> Any:
+            self.app_limit.acquire("app")
+            self.chat_limit.acquire(chat_id)
+            resp = send()
+            if resp.success():
+                return resp
+            status = resp.raw.status_code if resp.raw is not None else 0
+            if resp.code in RATE_LIMIT_CODES or status == 429 or status >= 500:
+                raise Retryable(f"code={resp.code} status={status} msg={resp.msg}")
+            log.error("feishu: %s refused: code=%s msg=%s log_id=%s", what, resp.code, resp.msg, resp.get_log_id())
+            return None
+
+        try:
+            for tried in Retrying(retry=retry_if_exception_type(Retryable), stop=stop_after_attempt(self.attempts),
+                                  wait=wait_exponential_jitter(initial=self.backoff_s, max=5.0), reraise=False):
+                with tried:
+                    return attempt()
+        except RetryError as exc:
+            log.error("feishu: %s failed after %d tries: %s", what, self.attempts, exc.last_attempt.exception())
+        return None
+
+
+def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:
+    return P2CardActionTriggerResponse({"toast": {"type": kind, "content": text}})
+
+
+def _text_of(message_type: str, content: str) -> str | None:
+    """The text of a text or rich-text (post) message; None for anything else (stickers, images)."""
+    try:
+        body = json.loads(content)
+    except (TypeError, ValueError):
+        return None
+    if message_type == "text":
+        return str(body.get("text", ""))
+    if message_type == "post":
+        post = body.get("content") or next(iter(body.values()), {}).get("content", [])
+        return " ".join(str(el.get("text", "")) for line in post for el in line if isinstance(el, dict))
+    return None
