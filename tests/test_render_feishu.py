@@ -1,0 +1,52 @@
+"""The neutral card as Feishu card JSON 2.0."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
+from cards.render_feishu import card_content, escape, render_feishu
+
+CARD = Card("Lin Xiaoyu 林小雨 · This month KPI", (
+    Fields((("Score", "113.0"), ("Grade", "A"))),
+    Progress("Net GMV (40%)", Decimal("0.5"), "100.00 USD / 200.00 USD"),
+    Table(("Member", "Score"), (("Sun Li 孙丽", "77.2"),)),
+    Image(b"\x89PNG...", "chartkey", "chart alt"),
+    Note("As of 2026-11-22"),
+    Buttons((Button("Week", "mykpi", ("week",), primary=True), Button("Refresh", "mykpi", ("month",)))),
+), Tone.GOOD, "en")
+
+
+def test_structure_of_a_kpi_card() -> None:
+    out = render_feishu(CARD, {"chartkey": "img_v3_abc"}, owner="ou_host1")
+    assert out["schema"] == "2.0"
+    assert out["config"]["update_multi"] is True
+    assert out["header"] == {"title": {"tag": "plain_text", "content": "Lin Xiaoyu 林小雨 · This month KPI"},
+                             "template": "green"}
+    tags = [e["tag"] for e in out["body"]["elements"]]
+    assert tags == ["markdown", "markdown", "table", "img", "markdown", "column_set"]
+    assert out["body"]["elements"][0]["content"] == "**Score**　113.0\n**Grade**　A"
+    assert out["body"]["elements"][1]["content"] == \
+        "**Net GMV \\(40%\\)**\n`[██████████░░░░░░░░░░]`  100.00 USD / 200.00 USD"
+    assert out["body"]["elements"][2]["rows"] == [{"c0": "Sun Li 孙丽", "c1": "77.2"}]
+    assert out["body"]["elements"][3]["img_key"] == "img_v3_abc"
+    buttons = [c["elements"][0] for c in out["body"]["elements"][5]["columns"]]
+    def callback(*args: str) -> list[dict]:
+        return [{"type": "callback", "value": {"command": "mykpi", "args": list(args), "owner": "ou_host1"}}]
+
+    assert [(b["text"]["content"], b["type"], b["behaviors"]) for b in buttons] == [
+        ("Week", "primary", callback("week")), ("Refresh", "default", callback("month"))]
+
+
+def test_an_image_that_was_not_uploaded_is_left_out() -> None:
+    tags = [e["tag"] for e in render_feishu(CARD, {})["body"]["elements"]]
+    assert "img" not in tags
+
+
+def test_user_text_cannot_inject_markup() -> None:
+    assert escape("<at id=all></at>") == "&lt;at id=all&gt;&lt;/at&gt;"
+    assert escape("**boss** [x](http://e)") == "\\*\\*boss\\*\\* \\[x\\]\\(http://e\\)"
+    card = Card("t", (Text("<at id=all></at> **hi**"),))
+    content = json.loads(card_content(card, {}))
+    assert content["body"]["elements"][0]["content"] == "&lt;at id=all&gt;&lt;/at&gt; \\*\\*hi\\*\\*"
