@@ -236,8 +236,9 @@ class FeishuAdapter:
             return None
 
         try:
+            backoff = wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s)
             for tried in Retrying(retry=retry_if_exception_type(Retryable), stop=stop_after_attempt(self.attempts),
-                                  wait=wait_exponential_jitter(initial=self.backoff_s, max=5.0), reraise=False):
+                                  wait=backoff, reraise=False):
                 with tried:
                     return attempt()
         except RetryError as exc:

@@ -1,0 +1,175 @@
+"""Feishu end to end: the real lark-oapi clients, our adapter and a real store, against the fake Feishu."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.config import FeishuConfig
+from bot.dispatch import Dispatcher
+from bot.platforms.feishu import FeishuAdapter
+from cards.chart_cache import ChartCache
+from cards.render_feishu import escape
+from commands.context import App
+from scoring.rules import Rules
+from storage.demo import seed_demo
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from tests.conftest import DEMO_NOW, DEMO_TODAY
+from tests.fakes.feishu import FakeFeishu
+
+QUIET_S = 1.0   # how long "no reply" is waited for
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('feishu') / 'kpibot.db'}")
+    upgrade(engine)
+    with Session(engine) as s:
+        seed_demo(s, DEMO_TODAY)
+        s.commit()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeFeishu]:
+    server = FakeFeishu().start()
+    yield server
+    server.stop()
+    assert server.protocol_errors == []   # the client never broke a rule of the long-connection protocol
+
+
+def make_adapter(fake: FakeFeishu, store: Engine) -> FeishuAdapter:
+    app = App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
+    config = FeishuConfig(app_id=fake.app_id, app_secret=fake.app_secret, domain=fake.base_url)
+    return FeishuAdapter(config, Dispatcher(app, clock=lambda: DEMO_NOW), store, backoff_s=0.01)
+
+
+def connect(fake: FakeFeishu, store: Engine) -> FeishuAdapter:
+    before = fake.connections
+    bot = make_adapter(fake, store)
+    bot.start()
+    fake.wait_for(lambda: fake.connections > before, timeout=30)
+    return bot
+
+
+@pytest.fixture
+def adapter(fake: FakeFeishu, store: Engine) -> Iterator[FeishuAdapter]:
+    bot = connect(fake, store)
+    yield bot
+    bot.stop()
+
+
+def replies_to(fake: FakeFeishu, message_id: str) -> list[dict]:
+    return [m for m in fake.messages if m.get("reply_to") == message_id]
+
+
+def card_text(card: dict) -> str:
+    return json.dumps(card, ensure_ascii=False)
+
+
+def test_mykpi_in_a_private_chat_gets_one_card_with_the_chart(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
+    event = fake.message_event("ou_host1", "/mykpi", message_id="om_p2p_1")
+    started = time.monotonic()
+    ack = fake.push_event(event)
+    assert ack["code"] == 200
+    assert time.monotonic() - started < 1.0          # acknowledged before the work is done
+    fake.wait_for(lambda: len(replies_to(fake, "om_p2p_1")) == 1)
+    reply = replies_to(fake, "om_p2p_1")[0]
+    assert reply["msg_type"] == "interactive"
+    card = reply["content"]
+    assert card["header"]["title"]["content"] == "Lin Xiaoyu 林小雨 · This month KPI"
+    images = [e for e in card["body"]["elements"] if e["tag"] == "img"]
+    assert len(images) == 1 and images[0]["img_key"] in fake.images
+    assert fake.images[images[0]["img_key"]][:8] == b"\x89PNG\r\n\x1a\n"
+    expected = adapter.dispatcher.handle_action("feishu", "ou_host1", "mykpi", ())
+    fields = dict(next(b for b in expected.blocks if hasattr(b, "items") and "Score" in dict(b.items)).items)
+    assert f"**Score**　{fields['Score']}" in card_text(card)
+
+
+def test_a_redelivered_event_is_answered_once_also_after_reconnect_and_restart(
+        fake: FakeFeishu, adapter: FeishuAdapter, store: Engine) -> None:
+    event = fake.message_event("ou_host2", "/我的KPI", message_id="om_dup_1", event_id="ev_dup_1")
+    fake.push_event(event)
+    fake.wait_for(lambda: len(replies_to(fake, "om_dup_1")) == 1)
+    fake.push_event(event)
+    connections = fake.connections
+    fake.drop_connection()
+    fake.wait_for(lambda: fake.connections == connections + 1, timeout=30)
+    fake.push_event(event)
+    time.sleep(QUIET_S)
+    assert len(replies_to(fake, "om_dup_1")) == 1
+    # a new process on the same store: still no second answer
+    adapter.stop()
+    restarted = connect(fake, store)
+    try:
+        fake.push_event(event)
+        time.sleep(QUIET_S)
+        assert len(replies_to(fake, "om_dup_1")) == 1
+    finally:
+        restarted.stop()
+
+
+def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
+    fake.push_event(fake.message_event("ou_host1", "/mykpi", chat_type="group", chat_id="oc_team",
+                                       message_id="om_group_quiet"))
+    fake.push_event(fake.message_event("ou_host1", "/mykpi", chat_type="group", chat_id="oc_team",
+                                       mentions_bot=True, message_id="om_group_at"))
+    fake.wait_for(lambda: len(replies_to(fake, "om_group_at")) == 1)
+    time.sleep(QUIET_S)
+    assert replies_to(fake, "om_group_quiet") == []
+    assert replies_to(fake, "om_group_at")[0]["reply_in_thread"] is True
+
+
+def test_an_unbound_sender_learns_their_open_id(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
+    fake.push_event(fake.message_event("ou_stranger", "/mykpi", message_id="om_stranger"))
+    fake.wait_for(lambda: len(replies_to(fake, "om_stranger")) == 1)
+    card = replies_to(fake, "om_stranger")[0]["content"]
+    assert card["header"]["title"]["content"] == "You're not linked to kpibot yet"
+    markdown = [e["content"] for e in card["body"]["elements"] if e["tag"] == "markdown"]
+    assert escape("kpibot members bind <member-id> --feishu ou_stranger") in markdown
+
+
+def test_a_button_click_updates_the_card_and_a_strangers_click_is_refused(
+        fake: FakeFeishu, adapter: FeishuAdapter) -> None:
+    fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_click_src"))
+    fake.wait_for(lambda: len(replies_to(fake, "om_click_src")) == 1)
+    card_id = replies_to(fake, "om_click_src")[0]["message_id"]
+    value = {"command": "mykpi", "args": ["week"], "owner": "ou_host1"}
+    started = time.monotonic()
+    ack = fake.push_event(fake.card_action_event("ou_host1", value, open_message_id=card_id))
+    assert time.monotonic() - started < 3.0
+    assert ack["code"] == 200
+    assert ack["data"]["toast"] == {"type": "success", "content": "Updated"}
+    assert ack["data"]["card"]["type"] == "raw"
+    assert ack["data"]["card"]["data"]["header"]["title"]["content"] == "Lin Xiaoyu 林小雨 · This week KPI"
+    refused = fake.push_event(fake.card_action_event("ou_host2", value, open_message_id=card_id))
+    assert refused["data"] == {"toast": {"type": "warning", "content": "这是别人的卡片。发送 /mykpi 获取你自己的。"}}
+    forged = fake.push_event(fake.card_action_event("ou_host1", {"cmd": "rm -rf"}, open_message_id=card_id))
+    assert forged["data"] == {"toast": {"type": "error",
+                                        "content": "This button is no longer valid. Send the command again."}}
+    assert fake.patches == []
+
+
+def test_rate_limited_replies_are_retried_and_delivered_once(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
+    fake.fail_next(2, code=99991400, http_status=429, path_contains="/om_limited/reply")
+    fake.push_event(fake.message_event("ou_host1", "/rank", message_id="om_limited"))
+    fake.wait_for(lambda: len(replies_to(fake, "om_limited")) == 1)
+    attempts = [c for c in fake.calls if c.path.endswith("/om_limited/reply")]
+    assert [c.code for c in attempts] == [99991400, 99991400, 0]
+    time.sleep(QUIET_S)
+    assert len(replies_to(fake, "om_limited")) == 1
+
+
+def test_an_unchanged_chart_is_uploaded_once(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
+    uploads = len([c for c in fake.calls if c.path == "/open-apis/im/v1/images"])
+    for i in range(2):
+        fake.push_event(fake.message_event("ou_host3", "/mykpi", message_id=f"om_chart_{i}"))
+        fake.wait_for(lambda i=i: len(replies_to(fake, f"om_chart_{i}")) == 1)
+    assert len([c for c in fake.calls if c.path == "/open-apis/im/v1/images"]) == uploads + 1
