@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -173,3 +174,36 @@ def test_an_unchanged_chart_is_uploaded_once(fake: FakeFeishu, adapter: FeishuAd
         fake.push_event(fake.message_event("ou_host3", "/mykpi", message_id=f"om_chart_{i}"))
         fake.wait_for(lambda i=i: len(replies_to(fake, f"om_chart_{i}")) == 1)
     assert len([c for c in fake.calls if c.path == "/open-apis/im/v1/images"]) == uploads + 1
+
+
+def test_kpibot_run_serves_feishu_survives_a_reconnect_and_stops_on_sigterm(
+        fake: FakeFeishu, store: Engine, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{store.url.render_as_string(hide_password=False)}"\n'
+                      f'[feishu]\napp_id = "{fake.app_id}"\ndomain = "{fake.base_url}"\n', encoding="utf-8")
+    env = {**os.environ, "KPIBOT_FEISHU_APP_SECRET": fake.app_secret, "KPIBOT_NOW": DEMO_NOW.isoformat()}
+    before = fake.connections
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        fake.wait_for(lambda: fake.connections > before, timeout=60)
+        fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_run_1"))
+        fake.wait_for(lambda: len(replies_to(fake, "om_run_1")) == 1, timeout=30)
+        fake.drop_connection()
+        fake.wait_for(lambda: fake.connections > before + 1, timeout=30)
+        fake.push_event(fake.message_event("ou_host1", "/whoami", message_id="om_run_2"))
+        fake.wait_for(lambda: len(replies_to(fake, "om_run_2")) == 1, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "kpibot: stopped"
+    assert fake.app_secret not in out + err
+    assert "Traceback" not in err

@@ -95,7 +95,7 @@ class FeishuAdapter:
             ready.set()
             try:
                 self.ws.start()
-            except RuntimeError:  # the loop was stopped by stop()
+            except (RuntimeError, asyncio.CancelledError):  # stop() ended the loop and its tasks
                 pass
             except Exception:
                 log.exception("feishu long connection ended")
@@ -105,18 +105,35 @@ class FeishuAdapter:
         ready.wait(5)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the work in hand, then close the connection (the SDK has no stop of its own)."""
+        """Finish the work in hand, then close the connection and end the SDK's tasks (it has no stop)."""
         self.pool.shutdown(wait=True, cancel_futures=False)
         loop = self._loop
         if loop is not None and loop.is_running():
             self.ws._auto_reconnect = False
+            logging.getLogger("Lark").setLevel(logging.CRITICAL)  # it reports our own close as an error
             try:
-                asyncio.run_coroutine_threadsafe(self.ws._disconnect(), loop).result(timeout)
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
             except Exception:
-                log.warning("feishu: disconnect did not finish cleanly", exc_info=True)
-            loop.call_soon_threadsafe(loop.stop)
+                log.warning("feishu: the connection did not close cleanly", exc_info=True)
+            if loop.is_running():
+                loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout)
+
+    async def _shutdown(self) -> None:
+        """Cancel the SDK's receive and ping tasks first (so it does not treat our close as a failure),
+        close the socket, then end the task its blocking start() waits on."""
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        blocking = [t for t in tasks if t.get_coro().__name__ == "_select"]  # type: ignore[union-attr]
+        workers = [t for t in tasks if t not in blocking]
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        if self.ws._conn is not None:
+            await self.ws._conn.close()
+        for task in blocking:
+            task.cancel()
 
     # --- messages --------------------------------------------------------------------------------------
 
