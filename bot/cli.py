@@ -27,6 +27,7 @@ from scoring.money import exponent
 from scoring.periods import month_window, parse_month
 from scoring.templates import TemplateError
 from storage.demo import has_demo
+from storage.member_import import ImportProblem, import_members
 from storage.migrate import upgrade
 from storage.models import Member
 from storage.queries import active_members, find_member, member_by_code, team_of
@@ -71,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     bind.add_argument("member", metavar="MEMBER-ID")
     bind.add_argument("--feishu", metavar="OPEN_ID")
     bind.add_argument("--dingtalk", metavar="STAFF_ID")
+    imp = msub.add_parser("import", parents=[common], help="create or update members from a CSV file")
+    imp.add_argument("file", metavar="FILE.csv")
     return p
 
 
@@ -113,7 +116,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         print("seeded the demo organisation")
         return 0
     if args.command == "members":
-        return _members(app, args)
+        return _members(app, args, config)
     if args.command == "kpi":
         return _kpi(app, args, clock)
     dispatcher = Dispatcher(app, clock)
@@ -159,8 +162,16 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
     return 0
 
 
-def _members(app: App, args: argparse.Namespace) -> int:
+def _members(app: App, args: argparse.Namespace, config: Config) -> int:
     with Session(app.engine) as session:
+        if args.action == "import":
+            try:
+                result = import_members(session, Path(args.file), app.org_timezone, app.org_locale, config.org.name)
+            except ImportProblem as exc:
+                raise UsageError(f"nothing imported: {exc}") from None
+            session.commit()
+            print(f"imported {args.file}: {result.created} new, {result.updated} updated")
+            return 0
         if args.action == "list":
             for m in active_members(session):
                 print(f"{m.code:<12} {m.role:<9} {m.name:<24} feishu={m.feishu_open_id or '-'} "

@@ -1,0 +1,121 @@
+"""Import members from a CSV file (`kpibot members import FILE`), with their Feishu and DingTalk ids.
+
+Columns (header row, any order): member, name, role, team, timezone, locale, feishu_open_id,
+feishu_union_id, dingtalk_staff_id. `member` is required; a new member also needs name and role. An
+existing member (same id) is updated with the non-empty cells. Every row is checked before anything is
+written, and the import is all-or-nothing: a file with a bad row changes nothing and names the line.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from storage.models import Member, Organisation, Team
+
+COLUMNS = ("member", "name", "role", "team", "timezone", "locale", "feishu_open_id", "feishu_union_id",
+           "dingtalk_staff_id")
+ROLES = ("host", "ad_buyer", "operator", "selector", "lead", "manager", "admin")
+IDENTITIES = ("feishu_open_id", "feishu_union_id", "dingtalk_staff_id")
+
+
+class ImportProblem(ValueError):
+    """What is wrong with the file, with line numbers."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+
+
+def import_members(session: Session, path: Path, default_timezone: str, default_locale: str,
+                   org_name: str) -> ImportResult:
+    rows = _read(path)
+    org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
+    if org is None:
+        org = Organisation(code="default", name=org_name)
+        session.add(org)
+        session.flush()
+    teams = {t.code: t for t in session.execute(select(Team).where(Team.org_id == org.id)).scalars()}
+    members = {m.code: m for m in session.execute(select(Member).where(Member.org_id == org.id)).scalars()}
+    problems: list[str] = []
+    claimed: dict[tuple[str, str], str] = {
+        (field, getattr(m, field)): m.code for m in members.values() for field in IDENTITIES if getattr(m, field)}
+    plan: list[tuple[int, dict[str, str]]] = []
+    for line, row in rows:
+        code = row.get("member", "")
+        if not code:
+            problems.append(f"line {line}: member id is empty")
+            continue
+        existing = members.get(code)
+        if existing is None and not (row.get("name") and row.get("role")):
+            problems.append(f"line {line}: new member {code} needs a name and a role")
+        if row.get("role") and row["role"] not in ROLES:
+            problems.append(f"line {line}: role {row['role']!r} is not one of {', '.join(ROLES)}")
+        if row.get("team") and row["team"] not in teams:
+            problems.append(f"line {line}: no team {row['team']!r} (teams: {', '.join(sorted(teams)) or 'none'})")
+        if row.get("timezone") and not _zone_ok(row["timezone"]):
+            problems.append(f"line {line}: unknown time zone {row['timezone']!r}")
+        if row.get("locale") and row["locale"].split("-")[0] not in ("en", "zh"):
+            problems.append(f"line {line}: locale must be en or zh-CN, got {row['locale']!r}")
+        for field in IDENTITIES:
+            value = row.get(field)
+            if value:
+                holder = claimed.setdefault((field, value), code)
+                if holder != code:
+                    problems.append(f"line {line}: {field} {value} already belongs to {holder}")
+        plan.append((line, row))
+    if problems:
+        raise ImportProblem("; ".join(problems))
+    created = updated = 0
+    for _, row in plan:
+        member = members.get(row["member"])
+        if member is None:
+            member = Member(org_id=org.id, code=row["member"], name=row["name"], role=row["role"],
+                            timezone=row.get("timezone") or default_timezone,
+                            locale=row.get("locale") or default_locale)
+            members[member.code] = member
+            created += 1
+        else:
+            updated += 1
+        for field in ("name", "role", "timezone", "locale", *IDENTITIES):
+            if row.get(field):
+                setattr(member, field, row[field])
+        if row.get("team"):
+            member.team_id = teams[row["team"]].id
+        session.add(member)
+    session.flush()
+    return ImportResult(created, updated)
+
+
+def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # Excel writes a BOM
+    except FileNotFoundError:
+        raise ImportProblem(f"{path}: file not found") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    unknown = [h for h in header if h not in COLUMNS]
+    if "member" not in header or unknown:
+        raise ImportProblem(f"{path}: the header must name the columns {', '.join(COLUMNS)} (member is required)"
+                            + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    rows = []
+    for i, raw in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        if any(row.values()):
+            rows.append((i, row))
+    return rows
+
+
+def _zone_ok(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True

@@ -1,0 +1,62 @@
+"""Members imported from CSV with their platform ids: all or nothing, problems named by line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from storage.member_import import ImportProblem, import_members
+from storage.models import Member, Team
+from storage.queries import find_member
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "members.csv"
+    path.write_text(text, encoding="utf-8-sig")
+    return path
+
+
+def test_new_and_existing_members(demo_copy: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "member,name,role,team,timezone,locale,feishu_open_id,dingtalk_staff_id\n"
+                           "host9,Zhang Wei 张伟,host,live-us,America/New_York,zh-CN,ou_9f8e,staff_9\n"
+                           "host1,,,,,,ou_real_host1,\n"
+                           ",,,,,,,\n")
+    with Session(demo_copy) as s:
+        result = import_members(s, path, "Asia/Shanghai", "en", "Demo")
+        s.commit()
+        assert (result.created, result.updated) == (1, 1)
+        new = find_member(s, "feishu", "ou_9f8e")
+        assert new is not None
+        team = s.get(Team, new.team_id)
+        assert (new.code, new.name, new.role, new.timezone, new.locale, new.dingtalk_staff_id, team.code) == (  # type: ignore[union-attr]
+            "host9", "Zhang Wei 张伟", "host", "America/New_York", "zh-CN", "staff_9", "live-us")
+        host1 = find_member(s, "feishu", "ou_real_host1")
+        assert host1 is not None and (host1.code, host1.name, host1.dingtalk_staff_id) == (
+            "host1", "Lin Xiaoyu 林小雨", "host1")
+
+
+def test_a_bad_file_changes_nothing_and_names_each_line(demo_copy: Engine, tmp_path: Path) -> None:
+    path = write(tmp_path, "member,name,role,team,timezone,feishu_open_id\n"
+                           "newbie,New Person,streamer,live-us,Asia/Shanghai,ou_new\n"
+                           "other,Other,host,mars,Mars/Base,ou_host2\n"
+                           "lonely,,,,,\n")
+    with Session(demo_copy) as s:
+        before = len(s.execute(select(Member)).all())
+        with pytest.raises(ImportProblem) as caught:
+            import_members(s, path, "Asia/Shanghai", "en", "Demo")
+        s.rollback()
+        assert str(caught.value) == (
+            "line 2: role 'streamer' is not one of host, ad_buyer, operator, selector, lead, manager, admin; "
+            "line 3: no team 'mars' (teams: live-us, shopee-id); line 3: unknown time zone 'Mars/Base'; "
+            "line 3: feishu_open_id ou_host2 already belongs to host2; "
+            "line 4: new member lonely needs a name and a role")
+        assert len(s.execute(select(Member)).all()) == before
+
+
+def test_a_header_without_member_is_refused(demo_copy: Engine, tmp_path: Path) -> None:
+    with Session(demo_copy) as s, pytest.raises(ImportProblem, match=r"\(member is required\); unknown: open_id$"):
+        import_members(s, write(tmp_path, "name,open_id\nA,ou_1\n"), "Asia/Shanghai", "en", "Demo")
