@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from bot.card_cache import CardCache
 from bot.parse import parse
 from cards.i18n import lang_of, t
 from cards.model import Card, Text, Tone
@@ -45,9 +46,11 @@ def _reply(title_key: str | None, text: str, lang: str, tone: Tone = Tone.WARN) 
 
 
 class Dispatcher:
-    def __init__(self, app: App, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, app: App, clock: Callable[[], datetime] | None = None,
+                 cache: CardCache | None = None) -> None:
         self.app = app
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.cache = cache if cache is not None else CardCache()
 
     def handle_message(self, msg: Incoming) -> Card | None:
         """The card to answer with, or None when the bot should stay silent."""
@@ -78,8 +81,16 @@ class Dispatcher:
                 return _reply(None, t(lang, "error.forbidden", command=f"/{command.name}",
                                       role=t(lang, f"role.{command.min_role}"),
                                       your_role=t(lang, f"role.{member.role}")), lang)
-            request = Request(command.name, args, Caller(platform, user_id, member), lang, self.clock(), self.app)
-            return command.handler(request)
+            now = self.clock()
+            request = Request(command.name, args, Caller(platform, user_id, member), lang, now, self.app)
+            if not command.cacheable or member is None or member.id is None:
+                return command.handler(request)
+            key = self.cache.key(command.name, tuple(a.lower() for a in args), member.id, lang, now)
+            card = self.cache.get(key)
+            if card is None:
+                card = command.handler(request)
+                self.cache.put(key, card)
+            return card
         except UserError as exc:
             return _reply(None, t(lang, exc.key, **exc.values), lang)
         except MissingRate as exc:

@@ -50,4 +50,4 @@ def handle(req: Request) -> Card:
     )
 
 
-SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle)
+SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True)

@@ -36,4 +36,4 @@ def handle(req: Request) -> Card:
     return rank_card(title=title, lang=lang, rows=rows, highlight=req.member.name)
 
 
-SPEC = Command("rank", ("排名", "排行", "排行榜"), "help.rank", USAGE, handle)
+SPEC = Command("rank", ("排名", "排行", "排行榜"), "help.rank", USAGE, handle, cacheable=True)

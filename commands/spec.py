@@ -18,3 +18,4 @@ class Command:
     handler: Callable[[Request], Card]
     min_role: str | None = None   # None: every bound member
     needs_member: bool = True     # False: also answers people who are not bound (e.g. /whoami, /help)
+    cacheable: bool = False       # a read-only answer worth keeping for the minute (bot.card_cache)

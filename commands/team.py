@@ -78,4 +78,4 @@ def handle(req: Request) -> Card:
                      summary=summary)
 
 
-SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role="lead")
+SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role="lead", cacheable=True)

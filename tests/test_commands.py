@@ -300,3 +300,20 @@ def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: App) -> None
         later = Inputs.load(s, Rules(), datetime(2026, 12, 20, tzinfo=UTC))
         november = score_member(s, later, m, team_of(s, m), month_window(2026, 11, m.timezone))
         assert november.scorecard is not None and november.scorecard.binding is False
+
+
+def test_answers_are_kept_for_the_minute_they_were_computed_in(demo_app: App) -> None:
+    from datetime import timedelta
+
+    clock = [DEMO_NOW]
+    d = Dispatcher(demo_app, clock=lambda: clock[0])
+    first = say(d, "host1", "/mykpi")
+    assert say(d, "host1", "/MYKPI") is first                  # same command, member, language and minute
+    assert (d.cache.hits, d.cache.misses) == (1, 1)
+    assert say(d, "host3", "/mykpi") is not first               # someone else
+    assert say(d, "host1", "/mykpi week") is not first          # other arguments
+    clock[0] = DEMO_NOW + timedelta(seconds=59)
+    assert say(d, "host1", "/mykpi") is first
+    clock[0] = DEMO_NOW + timedelta(minutes=1)
+    assert say(d, "host1", "/mykpi") is not first               # a new minute is computed afresh
+    assert say(d, "host1", "/whoami") is not say(d, "host1", "/whoami")  # cheap answers are not kept

@@ -1,6 +1,6 @@
 """Benchmark: how fast the console answers, on the demo store. Prints figures; asserts nothing.
 
-    python tests/benchmarks/bench_mykpi.py [--runs 50] [--store URL]
+    python -m tests.benchmarks.bench_mykpi [--runs 50] [--store URL]
 
 Measures seeding, chart rendering, and end-to-end dispatcher latency (parse -> identity -> store ->
 scoring -> card, chart cached after the first) for /mykpi, /team and /rank.
