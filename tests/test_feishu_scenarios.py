@@ -122,9 +122,13 @@ def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeFeishu, adapter:
                                        message_id="om_group_quiet"))
     fake.push_event(fake.message_event("ou_host1", "/mykpi", chat_type="group", chat_id="oc_team",
                                        mentions_bot=True, message_id="om_group_at"))
+    fake.push_event(fake.message_event("ou_host1", "/mykpi", chat_type="group", chat_id="oc_team",
+                                       mentions_other="ou_host2", message_id="om_group_other"))
     fake.wait_for(lambda: len(replies_to(fake, "om_group_at")) == 1)
     time.sleep(QUIET_S)
+    assert adapter.bot_open_id == "ou_bot"
     assert replies_to(fake, "om_group_quiet") == []
+    assert replies_to(fake, "om_group_other") == []   # @-mentioning a colleague is not talking to the bot
     assert replies_to(fake, "om_group_at")[0]["reply_in_thread"] is True
 
 

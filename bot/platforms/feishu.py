@@ -79,12 +79,14 @@ class FeishuAdapter:
         self._image_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self.bot_open_id: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Connect in a background thread. The SDK keeps one module-level loop and blocks in start(), so the
-        thread gets a loop of its own and hands it to the SDK."""
+        """Learn the bot's own open_id, then connect in a background thread. The SDK keeps one module-level
+        loop and blocks in start(), so the thread gets a loop of its own and hands it to the SDK."""
+        self.bot_open_id = self._fetch_bot_open_id()
         ready = threading.Event()
 
         def run() -> None:
@@ -103,6 +105,26 @@ class FeishuAdapter:
         self._thread = threading.Thread(target=run, name="feishu-ws", daemon=True)
         self._thread.start()
         ready.wait(5)
+
+    def _fetch_bot_open_id(self) -> str | None:
+        """The bot's open_id, to tell its @-mentions from other people's in group chats."""
+        request = (lark.BaseRequest.builder().http_method(lark.HttpMethod.GET).uri("/open-apis/bot/v3/info")
+                   .token_types({lark.AccessTokenType.TENANT}).build())
+        resp = self._call("bot-info", "read the bot's identity", lambda: self.rest.request(request))
+        try:
+            open_id = json.loads(resp.raw.content)["bot"]["open_id"] if resp is not None else None
+        except (KeyError, TypeError, ValueError):
+            open_id = None
+        if not open_id:
+            log.warning("feishu: the bot's open_id is unknown; in groups any @-mention will count as one to the bot")
+        return open_id
+
+    def mentions_bot(self, mentions: list[Any] | None) -> bool:
+        if not mentions:
+            return False
+        if self.bot_open_id is None:
+            return True
+        return any(m.id is not None and m.id.open_id == self.bot_open_id for m in mentions)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the work in hand, then close the connection and end the SDK's tasks (it has no stop)."""
@@ -157,8 +179,8 @@ class FeishuAdapter:
         open_id = sender.sender_id.open_id
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
-        incoming = Incoming(PLATFORM, open_id, text, is_group=is_group, mentioned=bool(message.mentions),
-                            event_id=event_id)
+        incoming = Incoming(PLATFORM, open_id, text, is_group=is_group,
+                            mentioned=self.mentions_bot(message.mentions), event_id=event_id)
         card = self.dispatcher.handle_message(incoming) if text is not None else None
         if card is not None:
             content = card_content(card, self.upload_images(card, message.chat_id), owner=open_id)

@@ -611,9 +611,15 @@ class FakeFeishu:
             route = "reply"
         elif (m := re.fullmatch(r"/open-apis/im/v1/messages/([^/]+)", path)) and method == "PATCH":
             route = "patch"
+        elif path == "/open-apis/bot/v3/info" and method == "GET":
+            route = "bot_info"
         if route is None:
             return 404, {"code": 404, "msg": "not found"}
         self._check_token(request)
+        if route == "bot_info":  # the bot's own identity: tells its @-mentions from other people's
+            return 200, {"code": 0, "msg": "ok", "bot": {"activate_status": 2, "app_name": "kpibot",
+                                                           "avatar_url": "", "ip_white_list": [],
+                                                           "open_id": BOT_OPEN_ID}}
         if route == "image":
             return self._image(request, parts, body_error)
         if body_error:
@@ -861,13 +867,18 @@ class FakeFeishu:
     # ------------------------------------------------------------------ payload helpers
     def message_event(self, open_id: str, text: str, chat_type: str = "p2p", chat_id: str = "oc_chat1",
                       mentions_bot: bool = False, event_id: str | None = None,
-                      message_id: str | None = None) -> dict:
-        """An ``im.message.receive_v1`` schema-2.0 event, shaped as Feishu sends it."""
+                      message_id: str | None = None, mentions_other: str | None = None) -> dict:
+        """An ``im.message.receive_v1`` schema-2.0 event, shaped as Feishu sends it. `mentions_other` is the
+        open_id of a person (not the bot) @-mentioned instead."""
         now = _now_ms()
         mentions = []
         if mentions_bot:
             mentions = [{"key": "@_user_1", "id": {"open_id": BOT_OPEN_ID, "union_id": BOT_UNION_ID, "user_id": ""},
                          "name": "kpibot", "tenant_key": TENANT_KEY}]
+        elif mentions_other:
+            mentions = [{"key": "@_user_1", "id": {"open_id": mentions_other, "union_id": "", "user_id": ""},
+                         "name": "someone", "tenant_key": TENANT_KEY}]
+        mentioned = mentions_bot or bool(mentions_other)
         return {
             "schema": "2.0",
             "header": {"event_id": event_id or secrets.token_hex(16), "event_type": "im.message.receive_v1",
@@ -879,7 +890,7 @@ class FakeFeishu:
                 "message": {"message_id": message_id or _rid("om_"), "root_id": "", "parent_id": "",
                             "create_time": now, "update_time": now, "chat_id": chat_id, "chat_type": chat_type,
                             "message_type": "text",
-                            "content": json.dumps({"text": f"@_user_1 {text}" if mentions_bot else text},
+                            "content": json.dumps({"text": f"@_user_1 {text}" if mentioned else text},
                                                   ensure_ascii=False),
                             "mentions": mentions},
             },
