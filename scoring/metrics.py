@@ -13,7 +13,7 @@ organisation counts at shipment (`[org] count_orders_at`). Unpaid or unshipped o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -38,6 +38,9 @@ class Context:
     now: datetime
     rules: Rules
     fx: FxTable
+    # per-activity views computed once for this context (several metrics read the same kept orders)
+    _views: dict[int, tuple[Activity, list[KeptOrder]]] = field(default_factory=dict, init=False, repr=False,
+                                                                 compare=False)
 
     def to_reporting(self, amount: Decimal, currency: str, moment_or_day: datetime | date) -> Decimal:
         day = moment_or_day.astimezone(UTC).date() if isinstance(moment_or_day, datetime) else moment_or_day
@@ -88,9 +91,35 @@ def counted_orders(activity: Activity, ctx: Context) -> Iterable[OrderFact]:
     return (o for o in activity.orders if ctx.happened(counting_moment(o, ctx.rules)))
 
 
+@dataclass(frozen=True, slots=True)
+class KeptOrder:
+    """A counted, not cancelled order with its amounts in the reporting currency (at its counting day)."""
+
+    order: OrderFact
+    moment: datetime
+    value: Decimal      # merchandise
+    refunded: Decimal   # refunded by now, capped at the merchandise
+
+
+def kept_view(activity: Activity, ctx: Context) -> list[KeptOrder]:
+    """Counted orders that were not cancelled by `now`, converted once per context."""
+    hit = ctx._views.get(id(activity))
+    if hit is not None and hit[0] is activity:
+        return hit[1]
+    kept = []
+    for o in activity.orders:
+        moment = counting_moment(o, ctx.rules)
+        if moment is None or not ctx.happened(moment) or ctx.until_now(o.cancelled_at):
+            continue
+        rate = ctx.fx.rate(o.currency, ctx.rules.reporting_currency, moment.astimezone(UTC).date())
+        kept.append(KeptOrder(o, moment, o.merchandise * rate, _refunded(o, ctx) * rate))
+    ctx._views[id(activity)] = (activity, kept)
+    return kept
+
+
 def kept_orders(activity: Activity, ctx: Context) -> list[OrderFact]:
     """Counted orders that were not cancelled by `now`."""
-    return [o for o in counted_orders(activity, ctx) if not ctx.until_now(o.cancelled_at)]
+    return [k.order for k in kept_view(activity, ctx)]
 
 
 def _order_value(order: OrderFact, ctx: Context, amount: Decimal) -> Decimal:
@@ -110,37 +139,33 @@ def gmv(a: Activity, ctx: Context) -> Decimal:
 
 
 def net_gmv(a: Activity, ctx: Context) -> Decimal:
-    total = Decimal(0)
-    for o in kept_orders(a, ctx):
-        value = o.merchandise - (_refunded(o, ctx) if ctx.rules.net_refunds else Decimal(0))
-        total += _order_value(o, ctx, value)
-    return total
+    net = ctx.rules.net_refunds
+    return sum((k.value - k.refunded if net else k.value for k in kept_view(a, ctx)), Decimal(0))
 
 
 def orders(a: Activity, ctx: Context) -> Decimal:
-    return Decimal(len(kept_orders(a, ctx)))
+    return Decimal(len(kept_view(a, ctx)))
 
 
 def average_order_value(a: Activity, ctx: Context) -> Decimal | None:
-    kept = kept_orders(a, ctx)
-    return _ratio(sum((_order_value(o, ctx, o.merchandise) for o in kept), Decimal(0)), len(kept))
+    kept = kept_view(a, ctx)
+    return _ratio(sum((k.value for k in kept), Decimal(0)), len(kept))
 
 
-def matured_orders(a: Activity, ctx: Context) -> list[OrderFact]:
+def matured_orders(a: Activity, ctx: Context) -> list[KeptOrder]:
     """Kept orders counted at least `refund_maturity_days` before `now`: refunds take days to arrive, so a
     rate over younger orders would look better than it is."""
     cutoff = ctx.now - timedelta(days=ctx.rules.refund_maturity_days)
-    return [o for o in kept_orders(a, ctx) if (counting_moment(o, ctx.rules) or ctx.now) <= cutoff]
+    return [k for k in kept_view(a, ctx) if k.moment <= cutoff]
 
 
 def refund_rate(a: Activity, ctx: Context) -> Decimal | None:
     kept = matured_orders(a, ctx)
-    refunded = sum((_order_value(o, ctx, _refunded(o, ctx)) for o in kept), Decimal(0))
-    return _ratio(refunded, sum((_order_value(o, ctx, o.merchandise) for o in kept), Decimal(0)))
+    return _ratio(sum((k.refunded for k in kept), Decimal(0)), sum((k.value for k in kept), Decimal(0)))
 
 
 def return_rate(a: Activity, ctx: Context) -> Decimal | None:
-    kept = matured_orders(a, ctx)
+    kept = [k.order for k in matured_orders(a, ctx)]
     returned = sum(min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at))) for o in kept)
     return _ratio(returned, sum(o.units for o in kept))
 
