@@ -153,10 +153,19 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     adapter = FeishuAdapter(config.feishu, dispatcher, app.engine)
-    adapter.start()
+    try:
+        adapter.start()
+    except ConnectionError as exc:
+        print(f"kpibot: {exc}", file=sys.stderr)
+        adapter.stop()
+        return 1
     print(f"kpibot: connected to Feishu at {config.feishu.domain} as app {config.feishu.app_id}; "
           "stop with Ctrl-C or SIGTERM", flush=True)
-    stop.wait()
+    while not stop.wait(2):
+        if not adapter.alive():
+            print("kpibot: the Feishu long connection ended for good (see the log); exiting", file=sys.stderr)
+            adapter.stop()
+            return 1
     adapter.stop()
     print("kpibot: stopped", flush=True)
     return 0

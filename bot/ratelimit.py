@@ -14,6 +14,10 @@ class RateLimiter:
         self.limit, self.per, self.clock, self.sleep = limit, per, clock, sleep
         self._stamps: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._calls = 0
+
+    def keys(self) -> int:
+        return len(self._stamps)
 
     def acquire(self, key: str = "") -> float:
         """Wait until a call under `key` is allowed; returns the seconds waited."""
@@ -21,6 +25,10 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self.clock()
+                self._calls += 1
+                if self._calls % 1024 == 0:  # forget keys (chats) that have been quiet for a window
+                    for idle in [k for k, v in self._stamps.items() if not v or v[-1] <= now - self.per]:
+                        del self._stamps[idle]
                 stamps = self._stamps[key]
                 while stamps and stamps[0] <= now - self.per:
                     stamps.popleft()

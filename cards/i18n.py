@@ -150,7 +150,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "feishu.stale_button": {"en": "This button is no longer valid. Send the command again.", "zh": "此按钮已失效，请重新发送命令。"},
     "feishu.not_yours": {"en": "This card belongs to someone else. Send /mykpi to get your own.", "zh": "这是别人的卡片。发送 /mykpi 获取你自己的。"},
     "feishu.updating": {"en": "Updating…", "zh": "正在更新…"},
-    "feishu.updated": {"en": "Updated", "zh": "已更新"},
     "feishu.click_failed": {"en": "Sorry, that did not work. Please try again.", "zh": "抱歉，操作失败，请重试。"},
     "platform.console": {"en": "console", "zh": "控制台"},
     "platform.feishu": {"en": "Feishu", "zh": "飞书"},

@@ -143,6 +143,9 @@ def team_card(*, title: str, lang: str, rows: list[TeamRow], summary: list[tuple
     return Card(title, tuple(blocks), Tone.WARN if lagging else Tone.GOOD, lang)
 
 
+RANK_ROWS = 20   # a card has a size limit (30 KB on Feishu): the top rows, plus the caller's own
+
+
 def rank_card(*, title: str, lang: str, rows: list[tuple[str, str, Decimal | None, str | None]],
               highlight: str | None) -> Card:
     """rows: (name, team, score, grade); `highlight` marks the caller's own row."""
@@ -150,7 +153,9 @@ def rank_card(*, title: str, lang: str, rows: list[tuple[str, str, Decimal | Non
     if not scored:
         return Card(title, (Text(t(lang, "rank.empty")),), Tone.NEUTRAL, lang)
     table_rows = []
-    for name, team, score, grade in scored:
+    for i, (name, team, score, grade) in enumerate(scored):
+        if i >= RANK_ROWS and name != highlight:
+            continue
         position = 1 + sum(1 for r in scored if (r[2] or 0) > (score or 0))
         mark = " ◀" if name == highlight else ""
         table_rows.append((str(position), name + mark, team, str(score), grade or "—"))

@@ -18,13 +18,16 @@ from cards.render_text import bar
 TEMPLATES: dict[Tone, str] = {
     Tone.GOOD: "green", Tone.INFO: "blue", Tone.WARN: "orange", Tone.BAD: "red", Tone.NEUTRAL: "grey",
 }
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~\[\]()#+\-!|{}>])")
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~\[\]()#+\-!|{}>=:])")   # ":" breaks emoji shortcodes
+_ORDERED_LIST = re.compile(r"^(\d+)\.(?=\s|$)")
 
 
 def escape(text: str) -> str:
-    """Plain text -> Feishu markdown that shows exactly that text."""
+    """Plain text -> Feishu markdown (CommonMark) that shows exactly that text, on one line."""
+    text = " ".join(text.splitlines())   # a newline could start a heading ("===") or a list
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    text = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    return _ORDERED_LIST.sub(r"\1\\.", text)
 
 
 def _markdown(content: str, size: str | None = None) -> dict[str, Any]:
@@ -46,11 +49,13 @@ def _table(t: Table) -> dict[str, Any]:
             "header_style": {"bold": True, "background_style": "grey"}, "columns": columns, "rows": rows}
 
 
-def _buttons(b: Buttons, owner: str | None) -> dict[str, Any]:
+def _buttons(b: Buttons, owner: str | None, lang: str | None) -> dict[str, Any]:
     def button(label: str, command: str, args: tuple[str, ...], primary: bool) -> dict[str, Any]:
         value: dict[str, Any] = {"command": command, "args": list(args)}
         if owner:
             value["owner"] = owner
+        if lang:
+            value["lang"] = lang   # the click's toast speaks it without a lookup
         return {"tag": "button", "text": {"tag": "plain_text", "content": label},
                 "type": "primary" if primary else "default", "size": "small",
                 "behaviors": [{"type": "callback", "value": value}]}
@@ -60,7 +65,8 @@ def _buttons(b: Buttons, owner: str | None) -> dict[str, Any]:
         for x in b.buttons]}
 
 
-def _element(block: Block, image_keys: Mapping[str, str], owner: str | None) -> dict[str, Any] | None:
+def _element(block: Block, image_keys: Mapping[str, str], owner: str | None,
+             lang: str | None) -> dict[str, Any] | None:
     match block:
         case Text(text=text, strong=strong):
             return _markdown(f"**{escape(text)}**" if strong else escape(text))
@@ -77,15 +83,17 @@ def _element(block: Block, image_keys: Mapping[str, str], owner: str | None) -> 
             return {"tag": "img", "img_key": image_key, "alt": {"tag": "plain_text", "content": alt},
                     "scale_type": "fit_horizontal", "preview": True}
         case Buttons():
-            return _buttons(block, owner)
+            return _buttons(block, owner, lang)
         case Note(text=text):
             return _markdown(escape(text), size="notation")
     return None
 
 
-def render_feishu(card: Card, image_keys: Mapping[str, str], owner: str | None = None) -> dict[str, Any]:
-    """The card as Feishu JSON 2.0. `image_keys` maps neutral image keys to uploaded Feishu image_keys."""
-    elements = [e for b in card.blocks if (e := _element(b, image_keys, owner)) is not None]
+def render_feishu(card: Card, image_keys: Mapping[str, str], owner: str | None = None,
+                  lang: str | None = None) -> dict[str, Any]:
+    """The card as Feishu JSON 2.0. `image_keys` maps neutral image keys to uploaded Feishu image_keys;
+    buttons carry the `owner`'s open_id and the `lang` of the card."""
+    elements = [e for b in card.blocks if (e := _element(b, image_keys, owner, lang)) is not None]
     return {
         "schema": "2.0",
         "config": {"update_multi": True, "width_mode": "fill", "locales": ["zh_cn", "en_us"]},
@@ -94,6 +102,7 @@ def render_feishu(card: Card, image_keys: Mapping[str, str], owner: str | None =
     }
 
 
-def card_content(card: Card, image_keys: Mapping[str, str], owner: str | None = None) -> str:
+def card_content(card: Card, image_keys: Mapping[str, str], owner: str | None = None,
+                 lang: str | None = None) -> str:
     """The `content` string of an interactive message."""
-    return json.dumps(render_feishu(card, image_keys, owner), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(render_feishu(card, image_keys, owner, lang), ensure_ascii=False, separators=(",", ":"))

@@ -106,13 +106,15 @@ def test_a_redelivered_event_is_answered_once_also_after_reconnect_and_restart(
     fake.push_event(event)
     time.sleep(QUIET_S)
     assert len(replies_to(fake, "om_dup_1")) == 1
+    # answered once: not just deduplicated by Feishu's uuid, the bot did not reply again at all
+    assert len([c for c in fake.calls if c.path.endswith("/om_dup_1/reply")]) == 1
     # a new process on the same store: still no second answer
     adapter.stop()
     restarted = connect(fake, store)
     try:
         fake.push_event(event)
         time.sleep(QUIET_S)
-        assert len(replies_to(fake, "om_dup_1")) == 1
+        assert len([c for c in fake.calls if c.path.endswith("/om_dup_1/reply")]) == 1
     finally:
         restarted.stop()
 
@@ -145,21 +147,45 @@ def test_a_button_click_updates_the_card_and_a_strangers_click_is_refused(
         fake: FakeFeishu, adapter: FeishuAdapter) -> None:
     fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_click_src"))
     fake.wait_for(lambda: len(replies_to(fake, "om_click_src")) == 1)
-    card_id = replies_to(fake, "om_click_src")[0]["message_id"]
-    value = {"command": "mykpi", "args": ["week"], "owner": "ou_host1"}
+    sent = replies_to(fake, "om_click_src")[0]
+    card_id = sent["message_id"]
+    buttons = [c["elements"][0] for e in sent["content"]["body"]["elements"] if e["tag"] == "column_set"
+               for c in e["columns"]]
+    week = next(b for b in buttons if b["text"]["content"] == "Week")["behaviors"][0]["value"]
+    assert week == {"command": "mykpi", "args": ["week"], "owner": "ou_host1", "lang": "en"}
+    patches = len(fake.patches)
     started = time.monotonic()
-    ack = fake.push_event(fake.card_action_event("ou_host1", value, open_message_id=card_id))
-    assert time.monotonic() - started < 3.0
-    assert ack["code"] == 200
-    assert ack["data"]["toast"] == {"type": "success", "content": "Updated"}
-    assert ack["data"]["card"]["type"] == "raw"
-    assert ack["data"]["card"]["data"]["header"]["title"]["content"] == "Lin Xiaoyu 林小雨 · This week KPI"
-    refused = fake.push_event(fake.card_action_event("ou_host2", value, open_message_id=card_id))
-    assert refused["data"] == {"toast": {"type": "warning", "content": "这是别人的卡片。发送 /mykpi 获取你自己的。"}}
+    ack = fake.push_event(fake.card_action_event("ou_host1", week, open_message_id=card_id))
+    assert time.monotonic() - started < 1.0            # answered at once; the card follows by PATCH
+    assert ack == {"code": 200, "data": {"toast": {"type": "info", "content": "Updating…"}},
+                   "biz_rt": ack["biz_rt"]}
+    fake.wait_for(lambda: len(fake.patches) == patches + 1)
+    patched = fake.patches[-1]
+    assert patched["message_id"] == card_id
+    assert patched["content"]["header"]["title"]["content"] == "Lin Xiaoyu 林小雨 · This week KPI"
+    refused = fake.push_event(fake.card_action_event("ou_host2", week, open_message_id=card_id))
+    assert refused["data"] == {"toast": {"type": "warning",
+                                         "content": "This card belongs to someone else. Send /mykpi to get your own."}}
     forged = fake.push_event(fake.card_action_event("ou_host1", {"cmd": "rm -rf"}, open_message_id=card_id))
     assert forged["data"] == {"toast": {"type": "error",
                                         "content": "This button is no longer valid. Send the command again."}}
-    assert fake.patches == []
+    time.sleep(QUIET_S)
+    assert len(fake.patches) == patches + 1            # refused and forged clicks change nothing
+
+
+def test_a_late_answer_to_an_older_click_does_not_overwrite_a_newer_one(
+        fake: FakeFeishu, adapter: FeishuAdapter) -> None:
+    fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_two_clicks"))
+    fake.wait_for(lambda: len(replies_to(fake, "om_two_clicks")) == 1)
+    card_id = replies_to(fake, "om_two_clicks")[0]["message_id"]
+    patches = len(fake.patches)
+    for period in ("week", "day"):
+        fake.push_event(fake.card_action_event(
+            "ou_host1", {"command": "mykpi", "args": [period], "owner": "ou_host1"}, open_message_id=card_id))
+    fake.wait_for(lambda: any(p["message_id"] == card_id for p in fake.patches[patches:]))
+    time.sleep(QUIET_S)
+    titles = [p["content"]["header"]["title"]["content"] for p in fake.patches[patches:] if p["message_id"] == card_id]
+    assert titles[-1] == "Lin Xiaoyu 林小雨 · Today KPI"
 
 
 def test_rate_limited_replies_are_retried_and_delivered_once(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
@@ -211,3 +237,22 @@ def test_kpibot_run_serves_feishu_survives_a_reconnect_and_stops_on_sigterm(
     assert out.splitlines()[-1] == "kpibot: stopped"
     assert fake.app_secret not in out + err
     assert "Traceback" not in err
+
+
+def test_a_member_bound_by_union_id_only_is_recognised(fake: FakeFeishu, adapter: FeishuAdapter,
+                                                       store: Engine) -> None:
+    from sqlalchemy import text
+
+    with store.begin() as c:
+        c.execute(text("UPDATE member SET feishu_open_id = NULL, feishu_union_id = 'on_host3' WHERE code = 'host3'"))
+    try:
+        fake.push_event(fake.message_event("ou_host3", "/whoami", message_id="om_union"))  # union_id on_host3
+        fake.wait_for(lambda: len(replies_to(fake, "om_union")) == 1)
+        card = replies_to(fake, "om_union")[0]["content"]
+        assert card["header"]["title"]["content"] == "Who am I"
+        markdown = "\n".join(e["content"] for e in card["body"]["elements"] if e["tag"] == "markdown")
+        assert f"**Member**　{escape('Emily Carter (host3)')}" in markdown.splitlines()
+    finally:
+        with store.begin() as c:
+            c.execute(text("UPDATE member SET feishu_open_id = 'ou_host3', feishu_union_id = NULL "
+                           "WHERE code = 'host3'"))

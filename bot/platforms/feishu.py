@@ -5,9 +5,10 @@
 - A redelivered event gets no second answer: handled ids are recorded in the store, and every reply is
   sent with the event's message_id as Feishu's idempotency uuid, so even two concurrent deliveries
   produce one message.
-- A card click must be answered within 3 s: the worker gets 2.5 s to build the new card; past that the
-  click is acknowledged with a toast and the card is patched when ready. A click by anyone but the person
-  the card was made for is refused.
+- The SDK runs handlers on its connection loop, so nothing blocks there: a card click is answered at once
+  with a toast (well inside Feishu's 3 s) and the card is patched in place when the worker has built it;
+  a patch from an older click never overwrites a newer one. A click by anyone but the person the card was
+  made for is refused. The loop never touches the store: the language rides in the button value.
 - Outgoing calls keep to Feishu's limits (50/s per app, 5/s per chat) and retry rate-limit and server
   errors with exponential backoff (tenacity); the last failure is logged with context, never raised.
 """
@@ -19,9 +20,10 @@ import io
 import json
 import logging
 import threading
+import time
+from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import lark_oapi as lark
@@ -43,9 +45,9 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher, Incoming
 from bot.ratelimit import RateLimiter
-from cards.i18n import lang_of, t
+from cards.i18n import LANGS, lang_of, t
 from cards.model import Card
-from cards.render_feishu import card_content, render_feishu
+from cards.render_feishu import card_content
 from storage.events import is_processed, mark_processed
 from storage.queries import find_member
 
@@ -54,7 +56,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "feishu"
 # Rate-limit codes seen in the SDK and Feishu's docs: app/tenant frequency limits and chat throttling.
 RATE_LIMIT_CODES = frozenset({99991400, 99991402, 11020, 11021, 230020})
-CLICK_BUDGET_S = 2.5
+CONNECT_TIMEOUT_S = 30.0
 
 
 class Retryable(Exception):
@@ -73,10 +75,14 @@ class FeishuAdapter:
         self.ws = lark.ws.Client(config.app_id, config.app_secret, event_handler=handler, domain=config.domain,
                                  log_level=lark.LogLevel.WARNING)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="feishu")
-        self.app_limit, self.chat_limit = RateLimiter(50), RateLimiter(5)
+        self.app_limit, self.app_minute_limit, self.chat_limit = RateLimiter(50), RateLimiter(1000, 60), RateLimiter(5)
         self.attempts, self.backoff_s = attempts, backoff_s
         self._image_keys: dict[str, str] = {}
         self._image_lock = threading.Lock()
+        self._upload_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._click_seq: dict[str, int] = {}
+        self._click_lock = threading.Lock()
+        self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.bot_open_id: str | None = None
@@ -105,6 +111,15 @@ class FeishuAdapter:
         self._thread = threading.Thread(target=run, name="feishu-ws", daemon=True)
         self._thread.start()
         ready.wait(5)
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while self.ws._conn is None:  # the SDK's own connection object: set once the socket is open
+            if not self.alive() or time.monotonic() > deadline:
+                raise ConnectionError(f"could not open the Feishu long connection at {self.config.domain} "
+                                      "(see the log above)")
+            time.sleep(0.05)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _fetch_bot_open_id(self) -> str | None:
         """The bot's open_id, to tell its @-mentions from other people's in group chats."""
@@ -127,8 +142,9 @@ class FeishuAdapter:
         return any(m.id is not None and m.id.open_id == self.bot_open_id for m in mentions)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the work in hand, then close the connection and end the SDK's tasks (it has no stop)."""
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        """Stop taking events, close the connection and end the SDK's tasks (it has no stop of its own),
+        then finish the work in hand."""
+        self._closing = True
         loop = self._loop
         if loop is not None and loop.is_running():
             self.ws._auto_reconnect = False
@@ -141,6 +157,7 @@ class FeishuAdapter:
                 loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout)
+        self.pool.shutdown(wait=True, cancel_futures=False)
 
     async def _shutdown(self) -> None:
         """Cancel the SDK's receive and ping tasks first (so it does not treat our close as a failure),
@@ -160,7 +177,8 @@ class FeishuAdapter:
     # --- messages --------------------------------------------------------------------------------------
 
     def _on_message(self, data: P2ImMessageReceiveV1) -> None:
-        self.pool.submit(self._guarded, self.handle_message, data)
+        if not self._closing:  # while closing, the event stays unhandled and Feishu redelivers it
+            self.pool.submit(self._guarded, self.handle_message, data)
 
     def _guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -177,15 +195,25 @@ class FeishuAdapter:
             log.info("feishu: duplicate delivery event=%s message=%s ignored", event_id, message_id)
             return
         open_id = sender.sender_id.open_id
+        user_id = self.known_id(open_id, sender.sender_id.union_id)
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
-        incoming = Incoming(PLATFORM, open_id, text, is_group=is_group,
+        incoming = Incoming(PLATFORM, user_id, text, is_group=is_group,
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id)
         card = self.dispatcher.handle_message(incoming) if text is not None else None
         if card is not None:
-            content = card_content(card, self.upload_images(card, message.chat_id), owner=open_id)
+            content = card_content(card, self.upload_images(card, message.chat_id), owner=open_id,
+                                   lang=card.lang)
             self.reply(message_id, message.chat_id, content, in_thread=is_group)
         mark_processed(self.engine, PLATFORM, event_id, message_id)
+
+    def known_id(self, open_id: str, union_id: str | None) -> str:
+        """The id the person is bound by: their open_id, or their union_id when only that is bound."""
+        with Session(self.engine) as session:
+            if find_member(session, PLATFORM, open_id) is None and union_id \
+                    and find_member(session, PLATFORM, union_id) is not None:
+                return union_id
+        return open_id
 
     def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool) -> str | None:
         body = (ReplyMessageRequestBody.builder().msg_type("interactive").content(content)
@@ -203,60 +231,63 @@ class FeishuAdapter:
         """Feishu image_keys for the card's charts; a chart already uploaded is not uploaded again."""
         keys: dict[str, str] = {}
         for image in card.images():
-            with self._image_lock:
-                known = self._image_keys.get(image.key)
-            if known is None:
-                def upload(png: bytes = image.png) -> Any:
-                    body = CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()
-                    return self.rest.im.v1.image.create(CreateImageRequest.builder().request_body(body).build())
-
-                resp = self._call(chat_id, f"upload chart {image.key[:12]}", upload)
-                if resp is None or resp.data is None:
-                    continue
-                known = resp.data.image_key
+            with self._upload_locks[image.key]:  # two askers of one chart wait for one upload
                 with self._image_lock:
-                    self._image_keys[image.key] = known
+                    known = self._image_keys.get(image.key)
+                if known is None:
+                    def upload(png: bytes = image.png) -> Any:
+                        body = CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()
+                        return self.rest.im.v1.image.create(CreateImageRequest.builder().request_body(body).build())
+
+                    resp = self._call(chat_id, f"upload chart {image.key[:12]}", upload)
+                    if resp is None or resp.data is None:
+                        continue
+                    known = resp.data.image_key
+                    with self._image_lock:
+                        self._image_keys[image.key] = known
             keys[image.key] = known
         return keys
 
     # --- card clicks ----------------------------------------------------------------------------------
 
     def _on_card_action(self, data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
-        event = data.event
-        operator = event.operator.open_id
-        value = event.action.value or {}
-        message_id, chat_id = event.context.open_message_id, event.context.open_chat_id
-        lang = self._lang_of(operator)
-        command, args, owner = value.get("command"), value.get("args", []), value.get("owner")
-        if not isinstance(command, str) or not isinstance(args, list):
-            return _toast("error", t(lang, "feishu.stale_button"))
-        if owner and owner != operator:
-            return _toast("warning", t(lang, "feishu.not_yours"))
-        future: Future[dict[str, Any] | None] = self.pool.submit(
-            self._guarded, self._click_card, operator, command, tuple(str(a) for a in args), chat_id)
+        """Runs on the SDK's loop: answers at once, never blocks, never raises."""
+        lang = lang_of(self.dispatcher.app.org_locale)
         try:
-            card_json = future.result(timeout=CLICK_BUDGET_S)
-        except FutureTimeout:
-            future.add_done_callback(lambda f: self._patch_later(f, message_id, chat_id))
+            event = data.event
+            value = (event.action.value if event.action is not None else None) or {}
+            if value.get("lang") in LANGS:
+                lang = value["lang"]
+            operator = event.operator.open_id if event.operator is not None else None
+            message_id = event.context.open_message_id if event.context is not None else None
+            chat_id = (event.context.open_chat_id if event.context is not None else None) or ""
+            command, args, owner = value.get("command"), value.get("args", []), value.get("owner")
+            if not (operator and message_id and isinstance(command, str) and isinstance(args, list)):
+                return _toast("error", t(lang, "feishu.stale_button"))
+            if owner and owner != operator:
+                return _toast("warning", t(lang, "feishu.not_yours"))
+            if self._closing:
+                return _toast("info", t(lang, "feishu.click_failed"))
+            with self._click_lock:
+                seq = self._click_seq.get(message_id, 0) + 1
+                self._click_seq[message_id] = seq
+            union_id = event.operator.union_id if event.operator is not None else None
+            self.pool.submit(self._guarded, self._click_then_patch, operator, union_id, command,
+                             tuple(str(a) for a in args), message_id, chat_id, seq)
             return _toast("info", t(lang, "feishu.updating"))
-        if card_json is None:
+        except Exception:
+            log.exception("feishu: card click could not be handled")
             return _toast("error", t(lang, "feishu.click_failed"))
-        return P2CardActionTriggerResponse({"toast": {"type": "success", "content": t(lang, "feishu.updated")},
-                                            "card": {"type": "raw", "data": card_json}})
 
-    def _click_card(self, operator: str, command: str, args: tuple[str, ...], chat_id: str) -> dict[str, Any]:
-        card = self.dispatcher.handle_action(PLATFORM, operator, command, args)
-        return render_feishu(card, self.upload_images(card, chat_id), owner=operator)
-
-    def _patch_later(self, future: Future[dict[str, Any] | None], message_id: str, chat_id: str) -> None:
-        card_json = future.result()
-        if card_json is not None:
-            self.patch(message_id, chat_id, json.dumps(card_json, ensure_ascii=False))
-
-    def _lang_of(self, open_id: str) -> str:
-        with Session(self.engine) as session:
-            member = find_member(session, PLATFORM, open_id)
-        return lang_of(member.locale if member else self.dispatcher.app.org_locale)
+    def _click_then_patch(self, operator: str, union_id: str | None, command: str, args: tuple[str, ...],
+                          message_id: str, chat_id: str, seq: int) -> None:
+        card = self.dispatcher.handle_action(PLATFORM, self.known_id(operator, union_id), command, args)
+        content = card_content(card, self.upload_images(card, chat_id), owner=operator, lang=card.lang)
+        with self._click_lock:
+            if self._click_seq.get(message_id) != seq:
+                log.info("feishu: a newer click on %s was answered; this one is dropped", message_id)
+                return
+        self.patch(message_id, chat_id, content)
 
     # --- outgoing calls ---------------------------------------------------------------------------------
 
@@ -264,8 +295,12 @@ class FeishuAdapter:
         """Send within the rate limits, retrying rate-limit and server errors; None after the last try."""
         def attempt() -> Any:
             self.app_limit.acquire("app")
+            self.app_minute_limit.acquire("app")
             self.chat_limit.acquire(chat_id)
-            resp = send()
+            try:
+                resp = send()
+            except Exception as exc:  # unreachable host, an HTML error page, a token that could not be fetched
+                raise Retryable(f"{exc.__class__.__name__}: {exc}") from exc
             if resp.success():
                 return resp
             status = resp.raw.status_code if resp.raw is not None else 0
