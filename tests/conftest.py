@@ -56,14 +56,20 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture(scope="session")
-def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """The demo organisation seeded for 2026-11-22 into SQLite, shared read-only by the command tests."""
-    eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+def seeded_demo(path: Path) -> Engine:
+    """A SQLite store at `path`, migrated, holding the demo organisation seeded for 2026-11-22."""
+    eng = make_engine(f"sqlite:///{path}")
     upgrade(eng)
     with Session(eng) as session:
         seed_demo(session, DEMO_TODAY)
         session.commit()
+    return eng
+
+
+@pytest.fixture(scope="session")
+def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The demo store shared read-only by the command tests."""
+    eng = seeded_demo(tmp_path_factory.mktemp("demo") / "demo.db")
     yield eng
     eng.dispose()
 
@@ -80,12 +86,8 @@ def dispatcher(demo_app: App) -> Dispatcher:
 
 @pytest.fixture
 def demo_copy(tmp_path: Path) -> Iterator[Engine]:
-    """A private demo store (SQLite) for tests that change data."""
-    eng = make_engine(f"sqlite:///{tmp_path / 'copy.db'}")
-    upgrade(eng)
-    with Session(eng) as session:
-        seed_demo(session, DEMO_TODAY)
-        session.commit()
+    """A private demo store for tests that change data."""
+    eng = seeded_demo(tmp_path / "copy.db")
     yield eng
     eng.dispose()
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher
@@ -18,10 +17,7 @@ from cards.chart_cache import ChartCache
 from cards.render_feishu import escape
 from commands.context import App
 from scoring.rules import Rules
-from storage.demo import seed_demo
-from storage.engine import make_engine
-from storage.migrate import upgrade
-from tests.conftest import DEMO_NOW, DEMO_TODAY
+from tests.conftest import DEMO_NOW, seeded_demo
 from tests.fakes.feishu import FakeFeishu
 
 QUIET_S = 1.0   # how long "no reply" is waited for
@@ -29,11 +25,8 @@ QUIET_S = 1.0   # how long "no reply" is waited for
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('feishu') / 'kpibot.db'}")
-    upgrade(engine)
-    with Session(engine) as s:
-        seed_demo(s, DEMO_TODAY)
-        s.commit()
+    """A writable demo store: the adapter records handled events."""
+    engine = seeded_demo(tmp_path_factory.mktemp("feishu") / "kpibot.db")
     yield engine
     engine.dispose()
 
