@@ -249,3 +249,20 @@ def test_a_member_bound_by_union_id_only_is_recognised(fake: FakeFeishu, adapter
         with store.begin() as c:
             c.execute(text("UPDATE member SET feishu_open_id = 'ou_host3', feishu_union_id = NULL "
                            "WHERE code = 'host3'"))
+
+
+def test_a_message_arriving_while_shutting_down_is_refused_so_feishu_redelivers_it(
+        fake: FakeFeishu, store: Engine) -> None:
+    bot = connect(fake, store)
+    bot._closing = True       # the first step of stop(): the connection is still open
+    try:
+        ack = fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_closing"))
+        assert ack["code"] == 500
+    finally:
+        bot.stop()
+    later = connect(fake, store)
+    try:
+        fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_closing"))
+        fake.wait_for(lambda: len(replies_to(fake, "om_closing")) == 1)
+    finally:
+        later.stop()

@@ -177,8 +177,10 @@ class FeishuAdapter:
     # --- messages --------------------------------------------------------------------------------------
 
     def _on_message(self, data: P2ImMessageReceiveV1) -> None:
-        if not self._closing:  # while closing, the event stays unhandled and Feishu redelivers it
-            self.pool.submit(self._guarded, self.handle_message, data)
+        if self._closing:
+            # raising makes the SDK ack with code 500, so Feishu delivers the event again later
+            raise ConnectionAbortedError("kpibot is shutting down; Feishu will redeliver this event")
+        self.pool.submit(self._guarded, self.handle_message, data)
 
     def _guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
