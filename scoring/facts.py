@@ -4,7 +4,7 @@ times are timezone-aware."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -93,4 +93,3 @@ class Activity:
     ads: tuple[AdFact, ...] = ()
     products: tuple[ProductFact, ...] = ()
     inventory: tuple[InventoryFact, ...] = ()
-    extra: dict[str, object] = field(default_factory=dict)

@@ -35,7 +35,6 @@ from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.templates import Template
 
-ONE = Decimal(1)
 AHEAD_FROM = Decimal("1.05")
 BEHIND_UNDER = Decimal("0.95")
 

@@ -13,8 +13,6 @@ from scoring.fx import FxRate, FxTable
 from scoring.templates import Role, Stage, Template, WeightedMetric
 from storage.models import FxRateRow, KpiTemplate, KpiTemplateMetric, Member, Organisation, Target, Team
 
-PLATFORMS = ("console", "feishu", "dingtalk")
-
 
 def find_member(session: Session, platform: str, user_id: str) -> Member | None:
     """The active member behind a platform identity: console ids are member codes, Feishu ids are open_id

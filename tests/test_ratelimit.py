@@ -29,3 +29,15 @@ def test_five_per_second_per_chat_and_keys_are_independent() -> None:
     assert clock.slept == [0.75]
     clock.now += 1.0
     assert [limiter.acquire("oc_a") for _ in range(4)] == [0.0] * 4
+
+
+def test_chats_that_went_quiet_are_forgotten() -> None:
+    clock = Clock()
+    limiter = RateLimiter(5, 1.0, clock=clock, sleep=clock.sleep)
+    for i in range(1000):
+        limiter.acquire(f"oc_{i}")
+    assert limiter.keys() == 1000
+    clock.now += 2.0                       # every chat has been quiet for longer than the window
+    for _ in range(24):                    # the 1024th acquisition sweeps idle keys
+        limiter.acquire("oc_busy")
+    assert limiter.keys() == 1             # only the chat still inside its window
