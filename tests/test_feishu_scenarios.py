@@ -254,7 +254,7 @@ def test_a_member_bound_by_union_id_only_is_recognised(fake: FakeFeishu, adapter
 def test_a_message_arriving_while_shutting_down_is_refused_so_feishu_redelivers_it(
         fake: FakeFeishu, store: Engine) -> None:
     bot = connect(fake, store)
-    bot._closing = True       # the first step of stop(): the connection is still open
+    bot.pool.close()          # the first step of stop(): the connection is still open
     try:
         ack = fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_closing"))
         assert ack["code"] == 500

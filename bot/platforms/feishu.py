@@ -21,9 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import lark_oapi as lark
@@ -31,6 +29,8 @@ import lark_oapi.ws.client as lark_ws_client
 from lark_oapi.api.im.v1 import (
     CreateImageRequest,
     CreateImageRequestBody,
+    CreateMessageRequest,
+    CreateMessageRequestBody,
     P2ImMessageReceiveV1,
     PatchMessageRequest,
     PatchMessageRequestBody,
@@ -40,16 +40,24 @@ from lark_oapi.api.im.v1 import (
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger, P2CardActionTriggerResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher, Incoming
+from bot.platforms.common import (
+    ClickOrder,
+    ImageUploads,
+    Retryable,
+    ShuttingDown,
+    WorkerPool,
+    first_delivery,
+    with_retries,
+)
 from bot.ratelimit import RateLimiter
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card
 from cards.render_feishu import card_content
-from storage.events import is_processed, mark_processed
-from storage.queries import find_member
+from storage.events import mark_processed
+from storage.queries import bound_id
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +65,6 @@ PLATFORM = "feishu"
 # Rate-limit codes seen in the SDK and Feishu's docs: app/tenant frequency limits and chat throttling.
 RATE_LIMIT_CODES = frozenset({99991400, 99991402, 11020, 11021, 230020})
 CONNECT_TIMEOUT_S = 30.0
-
-
-class Retryable(Exception):
-    """A Feishu answer worth trying again (rate limit or server error)."""
 
 
 class FeishuAdapter:
@@ -74,15 +78,11 @@ class FeishuAdapter:
                    .register_p2_card_action_trigger(self._on_card_action).build())
         self.ws = lark.ws.Client(config.app_id, config.app_secret, event_handler=handler, domain=config.domain,
                                  log_level=lark.LogLevel.WARNING)
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="feishu")
+        self.pool = WorkerPool(PLATFORM, workers)
         self.app_limit, self.app_minute_limit, self.chat_limit = RateLimiter(50), RateLimiter(1000, 60), RateLimiter(5)
         self.attempts, self.backoff_s = attempts, backoff_s
-        self._image_keys: dict[str, str] = {}
-        self._image_lock = threading.Lock()
-        self._upload_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._click_seq: dict[str, int] = {}
-        self._click_lock = threading.Lock()
-        self._closing = False
+        self.images = ImageUploads(self._upload_image)
+        self.clicks = ClickOrder()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.bot_open_id: str | None = None
@@ -144,7 +144,7 @@ class FeishuAdapter:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking events, close the connection and end the SDK's tasks (it has no stop of its own),
         then finish the work in hand."""
-        self._closing = True
+        self.pool.close()
         loop = self._loop
         if loop is not None and loop.is_running():
             self.ws._auto_reconnect = False
@@ -157,7 +157,7 @@ class FeishuAdapter:
                 loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout)
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        self.pool.drain()
 
     async def _shutdown(self) -> None:
         """Cancel the SDK's receive and ping tasks first (so it does not treat our close as a failure),
@@ -177,23 +177,14 @@ class FeishuAdapter:
     # --- messages --------------------------------------------------------------------------------------
 
     def _on_message(self, data: P2ImMessageReceiveV1) -> None:
-        if self._closing:
-            # raising makes the SDK ack with code 500, so Feishu delivers the event again later
-            raise ConnectionAbortedError("kpibot is shutting down; Feishu will redeliver this event")
-        self.pool.submit(self._guarded, self.handle_message, data)
-
-    def _guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except Exception:
-            log.exception("feishu: handling failed")
-            return None
+        # while closing, submit raises: the SDK acks with code 500 and Feishu delivers the event again later
+        self.pool.submit(self.handle_message, data)
 
     def handle_message(self, data: P2ImMessageReceiveV1) -> None:
         header, event = data.header, data.event
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
-        if is_processed(self.engine, PLATFORM, event_id) or is_processed(self.engine, PLATFORM, message_id):
+        if not first_delivery(self.engine, PLATFORM, event_id, message_id):
             log.info("feishu: duplicate delivery event=%s message=%s ignored", event_id, message_id)
             return
         open_id = sender.sender_id.open_id
@@ -204,7 +195,7 @@ class FeishuAdapter:
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id)
         card = self.dispatcher.handle_message(incoming) if text is not None else None
         if card is not None:
-            content = card_content(card, self.upload_images(card, message.chat_id), owner=open_id,
+            content = card_content(card, self.images.keys_for(card, message.chat_id), owner=open_id,
                                    lang=card.lang)
             self.reply(message_id, message.chat_id, content, in_thread=is_group)
         mark_processed(self.engine, PLATFORM, event_id, message_id)
@@ -212,10 +203,7 @@ class FeishuAdapter:
     def known_id(self, open_id: str, union_id: str | None) -> str:
         """The id the person is bound by: their open_id, or their union_id when only that is bound."""
         with Session(self.engine) as session:
-            if find_member(session, PLATFORM, open_id) is None and union_id \
-                    and find_member(session, PLATFORM, union_id) is not None:
-                return union_id
-        return open_id
+            return bound_id(session, PLATFORM, open_id, union_id)
 
     def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool) -> str | None:
         body = (ReplyMessageRequestBody.builder().msg_type("interactive").content(content)
@@ -229,26 +217,29 @@ class FeishuAdapter:
         request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
         return self._call(chat_id, f"patch {message_id}", lambda: self.rest.im.v1.message.patch(request)) is not None
 
-    def upload_images(self, card: Card, chat_id: str) -> dict[str, str]:
-        """Feishu image_keys for the card's charts; a chart already uploaded is not uploaded again."""
-        keys: dict[str, str] = {}
-        for image in card.images():
-            with self._upload_locks[image.key]:  # two askers of one chart wait for one upload
-                with self._image_lock:
-                    known = self._image_keys.get(image.key)
-                if known is None:
-                    def upload(png: bytes = image.png) -> Any:
-                        body = CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()
-                        return self.rest.im.v1.image.create(CreateImageRequest.builder().request_body(body).build())
+    def _upload_image(self, png: bytes, chat_id: str) -> str | None:
+        def upload() -> Any:
+            body = CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()
+            return self.rest.im.v1.image.create(CreateImageRequest.builder().request_body(body).build())
 
-                    resp = self._call(chat_id, f"upload chart {image.key[:12]}", upload)
-                    if resp is None or resp.data is None:
-                        continue
-                    known = resp.data.image_key
-                    with self._image_lock:
-                        self._image_keys[image.key] = known
-            keys[image.key] = known
-        return keys
+        resp = self._call(chat_id, "upload a chart", upload)
+        return resp.data.image_key if resp is not None and resp.data is not None else None
+
+    # --- proactive sends (digests, alerts) -----------------------------------------------------------------
+
+    def send_to_chat(self, chat_id: str, card: Card) -> bool:
+        return self._create(chat_id, "chat_id", card)
+
+    def send_to_user(self, user_id: str, card: Card) -> bool:
+        return self._create(user_id, "open_id", card)
+
+    def _create(self, receive_id: str, id_type: str, card: Card) -> bool:
+        content = card_content(card, self.images.keys_for(card, receive_id), lang=card.lang)
+        body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type("interactive")
+                .content(content).build())
+        request = CreateMessageRequest.builder().receive_id_type(id_type).request_body(body).build()
+        return self._call(receive_id, f"send to {id_type} {receive_id}",
+                          lambda: self.rest.im.v1.message.create(request)) is not None
 
     # --- card clicks ----------------------------------------------------------------------------------
 
@@ -265,30 +256,27 @@ class FeishuAdapter:
             chat_id = (event.context.open_chat_id if event.context is not None else None) or ""
             command, args, owner = value.get("command"), value.get("args", []), value.get("owner")
             if not (operator and message_id and isinstance(command, str) and isinstance(args, list)):
-                return _toast("error", t(lang, "feishu.stale_button"))
+                return _toast("error", t(lang, "click.stale"))
             if owner and owner != operator:
-                return _toast("warning", t(lang, "feishu.not_yours"))
-            if self._closing:
-                return _toast("info", t(lang, "feishu.click_failed"))
-            with self._click_lock:
-                seq = self._click_seq.get(message_id, 0) + 1
-                self._click_seq[message_id] = seq
+                return _toast("warning", t(lang, "click.not_yours"))
             union_id = event.operator.union_id if event.operator is not None else None
-            self.pool.submit(self._guarded, self._click_then_patch, operator, union_id, command,
-                             tuple(str(a) for a in args), message_id, chat_id, seq)
-            return _toast("info", t(lang, "feishu.updating"))
+            seq = self.clicks.next(message_id)
+            self.pool.submit(self._click_then_patch, operator, union_id, command, tuple(str(a) for a in args),
+                             message_id, chat_id, seq)
+            return _toast("info", t(lang, "click.updating"))
+        except ShuttingDown:
+            return _toast("info", t(lang, "click.failed"))
         except Exception:
             log.exception("feishu: card click could not be handled")
-            return _toast("error", t(lang, "feishu.click_failed"))
+            return _toast("error", t(lang, "click.failed"))
 
     def _click_then_patch(self, operator: str, union_id: str | None, command: str, args: tuple[str, ...],
                           message_id: str, chat_id: str, seq: int) -> None:
         card = self.dispatcher.handle_action(PLATFORM, self.known_id(operator, union_id), command, args)
-        content = card_content(card, self.upload_images(card, chat_id), owner=operator, lang=card.lang)
-        with self._click_lock:
-            if self._click_seq.get(message_id) != seq:
-                log.info("feishu: a newer click on %s was answered; this one is dropped", message_id)
-                return
+        content = card_content(card, self.images.keys_for(card, chat_id), owner=operator, lang=card.lang)
+        if not self.clicks.is_newest(message_id, seq):
+            log.info("feishu: a newer click on %s was answered; this one is dropped", message_id)
+            return
         self.patch(message_id, chat_id, content)
 
     # --- outgoing calls ---------------------------------------------------------------------------------
@@ -311,15 +299,7 @@ class FeishuAdapter:
             log.error("feishu: %s refused: code=%s msg=%s log_id=%s", what, resp.code, resp.msg, resp.get_log_id())
             return None
 
-        try:
-            backoff = wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s)
-            for tried in Retrying(retry=retry_if_exception_type(Retryable), stop=stop_after_attempt(self.attempts),
-                                  wait=backoff, reraise=False):
-                with tried:
-                    return attempt()
-        except RetryError as exc:
-            log.error("feishu: %s failed after %d tries: %s", what, self.attempts, exc.last_attempt.exception())
-        return None
+        return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
 
 
 def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:

@@ -1,0 +1,141 @@
+"""What every chat adapter does the same way, whatever the platform.
+
+- Ack first, work after: an SDK delivers events on its connection loop, which must never wait on the store
+  or the network, so the adapter hands each event to a `WorkerPool` and acks at once. While shutting down
+  the pool refuses new work, so the platform delivers the event again instead of it being lost.
+- A redelivered event is answered once: `first_delivery` checks every id of the event against the store.
+- A chart is uploaded once per platform: `ImageUploads` keeps the platform's key for each chart.
+- A click on a card may be overtaken by a newer click on the same card: `ClickOrder` lets only the newest
+  one update it.
+- Outgoing calls retry what the platform says is worth retrying (`Retryable`: rate limits, server errors,
+  transport failures) with exponential backoff and jitter (tenacity); the last failure is logged, not raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.engine import Engine
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from cards.model import Card
+from storage.events import is_processed
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Retryable(Exception):
+    """A platform answer worth trying again (rate limit, server error, transport failure)."""
+
+
+class ShuttingDown(Exception):
+    """Raised to an SDK while the adapter closes: the SDK acks with an error and the platform redelivers."""
+
+
+class Messenger(Protocol):
+    """Sends a card without a message to answer: digests, alerts, approvals."""
+
+    platform: str
+
+    def send_to_chat(self, chat_id: str, card: Card) -> bool: ...
+
+    def send_to_user(self, user_id: str, card: Card) -> bool: ...
+
+
+class WorkerPool:
+    """Threads that do the slow part of handling an event, so the connection loop only acks."""
+
+    def __init__(self, platform: str, workers: int) -> None:
+        self.platform = platform
+        self.closing = False
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=platform)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.closing:
+            raise ShuttingDown(f"kpibot is shutting down; {self.platform} will deliver this again")
+        self._pool.submit(self._guarded, fn, *args)
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%s: handling failed in %s", self.platform, getattr(fn, "__name__", fn))
+
+    def close(self) -> None:
+        """Refuse new work (call before closing the connection)."""
+        self.closing = True
+
+    def drain(self) -> None:
+        """Finish the work in hand."""
+        self.closing = True
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+def first_delivery(engine: Engine, platform: str, *ids: str | None) -> bool:
+    """False when any id of the event (event id, message id) was handled already."""
+    return not any(is_processed(engine, platform, i) for i in ids if i)
+
+
+class ImageUploads:
+    """The platform's key for each chart, uploaded once: two askers of one chart wait for one upload."""
+
+    def __init__(self, upload: Callable[[bytes, str], str | None]) -> None:
+        self._upload = upload          # (png, chat the upload is for) -> the platform's key, None if it failed
+        self._keys: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._per_image: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    def keys_for(self, card: Card, chat_id: str) -> dict[str, str]:
+        """Neutral image key -> platform key for the card's charts; a failed upload is left out."""
+        keys: dict[str, str] = {}
+        for image in card.images():
+            with self._lock:
+                per_image = self._per_image[image.key]
+            with per_image:
+                with self._lock:
+                    known = self._keys.get(image.key)
+                if known is None:
+                    known = self._upload(image.png, chat_id)
+                    if known is None:
+                        continue
+                    with self._lock:
+                        self._keys[image.key] = known
+            keys[image.key] = known
+        return keys
+
+
+class ClickOrder:
+    """Numbers the clicks on each card so that only the newest one updates it."""
+
+    def __init__(self) -> None:
+        self._seq: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def next(self, card_id: str) -> int:
+        with self._lock:
+            seq = self._seq.get(card_id, 0) + 1
+            self._seq[card_id] = seq
+            return seq
+
+    def is_newest(self, card_id: str, seq: int) -> bool:
+        with self._lock:
+            return self._seq.get(card_id) == seq
+
+
+def with_retries(platform: str, what: str, attempt: Callable[[], T], attempts: int, backoff_s: float) -> T | None:
+    """Run `attempt` until it returns; it raises `Retryable` to be tried again. None after the last try."""
+    try:
+        backoff = wait_exponential_jitter(multiplier=backoff_s, max=5.0, jitter=backoff_s)
+        for tried in Retrying(retry=retry_if_exception_type(Retryable), stop=stop_after_attempt(attempts),
+                              wait=backoff, reraise=False):
+            with tried:
+                return attempt()
+    except RetryError as exc:
+        log.error("%s: %s failed after %d tries: %s", platform, what, attempts, exc.last_attempt.exception())
+    return None
