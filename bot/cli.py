@@ -139,36 +139,54 @@ def _run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -> int:
-    """The long-running process: the configured chat platforms until SIGTERM or Ctrl-C, else the console."""
+    """The long-running process: every configured chat platform at once until SIGTERM or Ctrl-C; the console
+    when none is configured. If any connection ends for good, the process stops and exits non-zero."""
+    adapters: list[Any] = []
+    if config.feishu is not None:
+        from bot.platforms.feishu import FeishuAdapter
+
+        adapters.append(FeishuAdapter(config.feishu, dispatcher, app.engine))
     if config.dingtalk is not None:
-        print(f"kpibot: [dingtalk] is configured in {config.source}, but this build has no DingTalk adapter yet; "
-              "remove the section", file=sys.stderr)
-        return 2
-    if config.feishu is None:
+        from bot.platforms.dingtalk import DingTalkAdapter
+
+        adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, app.engine))
+    if not adapters:
         console.repl("host1")
         return 0
-    from bot.platforms.feishu import FeishuAdapter
-
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    adapter = FeishuAdapter(config.feishu, dispatcher, app.engine)
+    started: list[Any] = []
     try:
-        adapter.start()
+        for adapter in adapters:
+            adapter.start()
+            started.append(adapter)
+            print(f"kpibot: connected to {_where(adapter.platform, config)}", flush=True)
     except ConnectionError as exc:
         print(f"kpibot: {exc}", file=sys.stderr)
-        adapter.stop()
-        return 1
-    print(f"kpibot: connected to Feishu at {config.feishu.domain} as app {config.feishu.app_id}; "
-          "stop with Ctrl-C or SIGTERM", flush=True)
-    while not stop.wait(2):
-        if not adapter.alive():
-            print("kpibot: the Feishu long connection ended for good (see the log); exiting", file=sys.stderr)
+        for adapter in adapters:
             adapter.stop()
-            return 1
-    adapter.stop()
+        return 1
+    print("kpibot: serving; stop with Ctrl-C or SIGTERM", flush=True)
+    code = 0
+    while not stop.wait(2):
+        dead = [a.platform for a in started if not a.alive()]
+        if dead:
+            print(f"kpibot: the {', '.join(dead)} connection ended for good (see the log); exiting", file=sys.stderr)
+            code = 1
+            break
+    for adapter in started:
+        adapter.stop()
     print("kpibot: stopped", flush=True)
-    return 0
+    return code
+
+
+def _where(platform: str, config: Config) -> str:
+    if platform == "feishu" and config.feishu is not None:
+        return f"Feishu at {config.feishu.domain} as app {config.feishu.app_id}"
+    if platform == "dingtalk" and config.dingtalk is not None:
+        return f"DingTalk at {config.dingtalk.endpoint} as app {config.dingtalk.client_id}"
+    return platform
 
 
 def _members(app: App, args: argparse.Namespace, config: Config) -> int:

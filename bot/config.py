@@ -68,9 +68,16 @@ class FeishuConfig:
 
 @dataclass(frozen=True)
 class DingTalkConfig:
-    client_id: str
+    client_id: str                       # the app's AppKey (Client ID)
     client_secret: str
-    endpoint: str = "https://api.dingtalk.com"
+    endpoint: str = "https://api.dingtalk.com"          # Stream gateway, token, cards, robot messages
+    media_endpoint: str = "https://oapi.dingtalk.com"   # media upload (charts) lives on the older host
+    card_template_id: str | None = None  # kpibot's card template; without it cards go out as markdown
+    robot_code: str | None = None        # defaults to client_id (an app robot's robotCode is its AppKey)
+
+    @property
+    def robot(self) -> str:
+        return self.robot_code or self.client_id
 
 
 @dataclass(frozen=True)
@@ -227,7 +234,11 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         r = reader("dingtalk")
         dingtalk = DingTalkConfig(client_id=r.get("client_id", str, required=True),
                                   client_secret=r.get("client_secret", str, required=True),
-                                  endpoint=r.get("endpoint", str, "https://api.dingtalk.com"))
+                                  endpoint=_url(r, "endpoint", r.get("endpoint", str, DingTalkConfig.endpoint)),
+                                  media_endpoint=_url(r, "media_endpoint",
+                                                      r.get("media_endpoint", str, DingTalkConfig.media_endpoint)),
+                                  card_template_id=r.get("card_template_id", str) or None,
+                                  robot_code=r.get("robot_code", str) or None)
         r.finish()
 
     r = reader("schedule")
@@ -253,6 +264,12 @@ def _zone(r: _Reader, name: str, value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder: IsADirectoryError
         raise r.fail(name, f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
     return value
+
+
+def _url(r: _Reader, name: str, value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise r.fail(name, f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
 
 
 def _decimal(r: _Reader, name: str, value: object) -> Decimal:

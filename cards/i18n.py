@@ -147,6 +147,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "whoami.feishu": {"en": "Feishu open_id", "zh": "飞书 open_id"},
     "whoami.dingtalk": {"en": "DingTalk staffId", "zh": "钉钉 staffId"},
     "whoami.none": {"en": "not linked", "zh": "未绑定"},
+    "card.rows_hidden": {"en": "{n} more rows are not shown (message size limit).", "zh": "另有 {n} 行未显示（消息长度限制）。"},
+    "card.shortened": {"en": "This card was shortened to fit the message size limit.", "zh": "为符合消息长度限制，此卡片已缩短。"},
     "click.stale": {"en": "This button is no longer valid. Send the command again.", "zh": "此按钮已失效，请重新发送命令。"},
     "click.not_yours": {"en": "This card belongs to someone else. Send /mykpi to get your own.", "zh": "这是别人的卡片。发送 /mykpi 获取你自己的。"},
     "click.updating": {"en": "Updating…", "zh": "正在更新…"},

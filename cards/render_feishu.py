@@ -1,35 +1,22 @@
 """Feishu (Lark) card JSON 2.0 from a neutral card.
 
-Everything users typed ends up in markdown, so every text is escaped: a name like "<at id=all></at>" or
-"**boss**" shows as written instead of pinging everyone or turning bold. Buttons carry (command, args)
-and the open_id of the person the card was made for, so a click can be checked against its owner.
+Every text is escaped (cards.markdown). Buttons carry (command, args) and the open_id of the person the
+card was made for, so a click can be checked against its owner.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from cards.markdown import escape
 from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
 from cards.render_text import bar
 
 TEMPLATES: dict[Tone, str] = {
     Tone.GOOD: "green", Tone.INFO: "blue", Tone.WARN: "orange", Tone.BAD: "red", Tone.NEUTRAL: "grey",
 }
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_~\[\]()#+\-!|{}>=:])")   # ":" breaks emoji shortcodes
-_ORDERED_LIST = re.compile(r"^(\d+)\.(?=\s|$)")
-
-
-def escape(text: str) -> str:
-    """Plain text -> Feishu markdown (CommonMark) that shows exactly that text, on one line."""
-    text = " ".join(text.splitlines())   # a newline could start a heading ("===") or a list
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
-    return _ORDERED_LIST.sub(r"\1\\.", text)
-
-
 def _markdown(content: str, size: str | None = None) -> dict[str, Any]:
     element: dict[str, Any] = {"tag": "markdown", "content": content}
     if size:

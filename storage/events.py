@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -10,19 +9,18 @@ from sqlmodel import Session
 from storage.models import ProcessedEvent
 
 
-def is_processed(engine: Engine, platform: str, event_id: str) -> bool:
+def claim(engine: Engine, platform: str, *event_ids: str | None) -> bool:
+    """Record all the ids of one event in one transaction: True for the first delivery, False when any of
+    them was claimed before (a redelivery, also one handled at the same moment by another worker or process).
+    Adapters that ack before they answer claim first, so two deliveries can never both answer."""
+    ids = sorted({i for i in event_ids if i})
+    if not ids:
+        raise ValueError("an event needs at least one id")
     with Session(engine) as session:
-        found = session.execute(select(ProcessedEvent.id).where(
-            ProcessedEvent.platform == platform, ProcessedEvent.event_id == event_id)).first()
-        return found is not None
-
-
-def mark_processed(engine: Engine, platform: str, *event_ids: str) -> None:
-    """Record the ids; an id recorded already (a concurrent duplicate) is fine."""
-    for event_id in event_ids:
-        with Session(engine) as session:
-            session.add(ProcessedEvent(platform=platform, event_id=event_id))
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
+        session.add_all(ProcessedEvent(platform=platform, event_id=i) for i in ids)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return False
+    return True

@@ -14,7 +14,7 @@ from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
-from cards.render_feishu import escape
+from cards.markdown import escape
 from commands.context import App
 from scoring.rules import Rules
 from tests.conftest import DEMO_NOW, seeded_demo

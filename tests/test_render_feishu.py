@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from cards.markdown import escape
 from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
-from cards.render_feishu import card_content, escape, render_feishu
+from cards.render_feishu import card_content, render_feishu
 
 CARD = Card("Lin Xiaoyu 林小雨 · This month KPI", (
     Fields((("Score", "113.0"), ("Grade", "A"))),

@@ -3,7 +3,8 @@
 - Ack first, work after: an SDK delivers events on its connection loop, which must never wait on the store
   or the network, so the adapter hands each event to a `WorkerPool` and acks at once. While shutting down
   the pool refuses new work, so the platform delivers the event again instead of it being lost.
-- A redelivered event is answered once: `first_delivery` checks every id of the event against the store.
+- A redelivered event is answered once: the worker claims the event's ids in the store before answering
+  (storage.events.claim).
 - A chart is uploaded once per platform: `ImageUploads` keeps the platform's key for each chart.
 - A click on a card may be overtaken by a newer click on the same card: `ClickOrder` lets only the newest
   one update it.
@@ -20,11 +21,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.engine import Engine
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from cards.model import Card
-from storage.events import is_processed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,11 +74,6 @@ class WorkerPool:
         """Finish the work in hand."""
         self.closing = True
         self._pool.shutdown(wait=True, cancel_futures=False)
-
-
-def first_delivery(engine: Engine, platform: str, *ids: str | None) -> bool:
-    """False when any id of the event (event id, message id) was handled already."""
-    return not any(is_processed(engine, platform, i) for i in ids if i)
 
 
 class ImageUploads:

@@ -49,14 +49,13 @@ from bot.platforms.common import (
     Retryable,
     ShuttingDown,
     WorkerPool,
-    first_delivery,
     with_retries,
 )
 from bot.ratelimit import RateLimiter
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card
 from cards.render_feishu import card_content
-from storage.events import mark_processed
+from storage.events import claim
 from storage.queries import bound_id
 
 log = logging.getLogger(__name__)
@@ -68,6 +67,8 @@ CONNECT_TIMEOUT_S = 30.0
 
 
 class FeishuAdapter:
+    platform = PLATFORM
+
     def __init__(self, config: FeishuConfig, dispatcher: Dispatcher, engine: Engine, workers: int = 8,
                  attempts: int = 5, backoff_s: float = 0.2) -> None:
         self.config, self.dispatcher, self.engine = config, dispatcher, engine
@@ -184,7 +185,7 @@ class FeishuAdapter:
         header, event = data.header, data.event
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
-        if not first_delivery(self.engine, PLATFORM, event_id, message_id):
+        if not claim(self.engine, PLATFORM, event_id, message_id):
             log.info("feishu: duplicate delivery event=%s message=%s ignored", event_id, message_id)
             return
         open_id = sender.sender_id.open_id
@@ -198,7 +199,6 @@ class FeishuAdapter:
             content = card_content(card, self.images.keys_for(card, message.chat_id), owner=open_id,
                                    lang=card.lang)
             self.reply(message_id, message.chat_id, content, in_thread=is_group)
-        mark_processed(self.engine, PLATFORM, event_id, message_id)
 
     def known_id(self, open_id: str, union_id: str | None) -> str:
         """The id the person is bound by: their open_id, or their union_id when only that is bound."""

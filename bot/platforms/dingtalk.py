@@ -1,0 +1,347 @@
+"""DingTalk adapter: bot messages and card clicks over the Stream connection, answers over the REST API.
+
+It keeps the guarantees of the Feishu adapter, with the parts they share in bot.platforms.common:
+- Ack first, work after: a frame is acked as soon as it is handed to the worker pool; while shutting
+  down the frame is refused (code 500) so DingTalk delivers it again.
+- One answer per message: the worker claims the frame's messageId and the message's msgId in the store
+  before it answers, so a redelivery (also to another process) is dropped.
+- Senders are known by staffId (`members bind --dingtalk`); an unbound sender is told their id. In groups
+  the bot answers only when it is @-mentioned.
+- Answers: a card with a chart or buttons goes out as an interactive card (kpibot's card template,
+  callbackType STREAM so its clicks come back over this connection) with the chart uploaded as media;
+  anything else, and every card when no template is configured, is markdown through the message's
+  sessionWebhook while it is valid, else through the robot message APIs.
+- A click runs the button's command as the clicker and puts the new card data in place; a newer click
+  wins. A click by anyone but the card's owner leaves the card as it is and tells the clicker privately.
+
+The SDK is the transport: its frames, handler acks and routing are used as they are, but the connection
+loop is kpibot's own (`_StreamClient.run`), because the SDK's start() opens the gateway with a blocking
+call on the event loop against a URL fixed at import, never stops, and sleeps 10 s before reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote_plus
+
+import dingtalk_stream
+import httpx
+import websockets
+from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, CardCallbackMessage, ChatbotMessage
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.config import DingTalkConfig
+from bot.dispatch import Dispatcher, Incoming
+from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool
+from bot.platforms.dingtalk_api import DingTalkApi
+from cards.i18n import LANGS, lang_of, t
+from cards.model import Buttons, Card, Note, Tone
+from cards.render_dingtalk import fit_card_params, fit_markdown, render_card_params, render_markdown
+from storage.events import claim
+from storage.queries import bound_id
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "dingtalk"
+BOT_TOPIC = ChatbotMessage.TOPIC                      # /v1.0/im/bot/messages/get
+CARD_TOPIC = CallbackHandler.TOPIC_CARD_CALLBACK      # /v1.0/card/instances/callback
+CONNECT_TIMEOUT_S = 30.0
+WEBHOOK_MARGIN_MS = 60_000                            # a webhook this close to expiry is not used
+RECONNECT_MAX_S = 10.0
+
+
+class _Frames(CallbackHandler):
+    """Hands a CALLBACK frame to the adapter; the SDK turns the (code, response) into the ack."""
+
+    def __init__(self, on_frame: Any) -> None:
+        super().__init__()
+        self.on_frame = on_frame
+
+    async def process(self, message: CallbackMessage) -> tuple[int, Any]:
+        return self.on_frame(message)
+
+
+class _StreamClient(dingtalk_stream.DingTalkStreamClient):
+    """The SDK's client with a connection loop that never blocks the event loop and can be stopped."""
+
+    def __init__(self, config: DingTalkConfig, http: httpx.Client) -> None:
+        super().__init__(dingtalk_stream.Credential(config.client_id, config.client_secret), logger=log)
+        self.config, self.http = config, http
+        self.stopping = False
+        self.connected = threading.Event()
+        self.connections = 0
+        self.refused: str | None = None     # the gateway refused the app: retrying cannot help
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def open_connection(self) -> dict[str, Any] | None:
+        """POST the gateway for a WebSocket endpoint and a one-time ticket (runs in a thread)."""
+        topics = [{"type": "CALLBACK", "topic": topic} for topic in self.callback_handler_map]
+        body = {"clientId": self.credential.client_id, "clientSecret": self.credential.client_secret,
+                "subscriptions": topics, "ua": "kpibot", "localIp": ""}
+        try:
+            resp = self.http.post(f"{self.config.endpoint}/v1.0/gateway/connections/open", json=body)
+            answer = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("dingtalk: opening the stream connection failed: %s: %s", exc.__class__.__name__, exc)
+            return None
+        if resp.status_code == 200 and isinstance(answer, dict) and "endpoint" in answer and "ticket" in answer:
+            return answer
+        code = answer.get("code") if isinstance(answer, dict) else None
+        problem = f"the DingTalk gateway refused the connection: HTTP {resp.status_code} {code or ''}".strip()
+        if resp.status_code in (400, 401, 403):
+            self.refused = problem + " (check [dingtalk] client_id and client_secret)"
+        log.error("dingtalk: %s", problem)
+        return None
+
+    async def run(self) -> None:
+        self.pre_start()
+        delay = 0.2
+        while not self.stopping:
+            connection = await asyncio.to_thread(self.open_connection)
+            if self.refused is not None:
+                return
+            if connection is None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                continue
+            uri = f'{connection["endpoint"]}?ticket={quote_plus(str(connection["ticket"]))}'
+            try:
+                async with websockets.connect(uri, open_timeout=CONNECT_TIMEOUT_S, max_size=None) as websocket:
+                    self.websocket = websocket
+                    self.connections += 1
+                    self.connected.set()
+                    delay = 0.2
+                    async for raw in websocket:
+                        self._route(raw)
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+                if not self.stopping:
+                    log.warning("dingtalk: stream connection lost: %s: %s", exc.__class__.__name__, exc)
+            finally:
+                self.connected.clear()
+                self.websocket = None
+            if not self.stopping:
+                await asyncio.sleep(delay)   # DingTalk asks to reconnect at once after "disconnect"
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    def _route(self, raw: str | bytes) -> None:
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            log.error("dingtalk: a frame that is not JSON was ignored (%d bytes)", len(raw))
+            return
+        task = asyncio.get_running_loop().create_task(self.background_task(frame))
+        self._tasks.add(task)          # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
+
+
+class DingTalkAdapter:
+    platform = PLATFORM
+
+    def __init__(self, config: DingTalkConfig, dispatcher: Dispatcher, engine: Engine, workers: int = 8,
+                 attempts: int = 5, backoff_s: float = 0.2) -> None:
+        self.config, self.dispatcher, self.engine = config, dispatcher, engine
+        self.api = DingTalkApi(config, attempts=attempts, backoff_s=backoff_s)
+        self.stream = _StreamClient(config, self.api.http)
+        self.stream.register_callback_handler(BOT_TOPIC, _Frames(self._on_message))
+        self.stream.register_callback_handler(CARD_TOPIC, _Frames(self._on_card_click))
+        self.pool = WorkerPool(PLATFORM, workers)
+        self.images = ImageUploads(lambda png, _chat: self.api.upload_image(png))
+        self.clicks = ClickOrder()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Future[None] | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in a background thread with its own event loop; returns once the stream is open."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            self._task = loop.create_task(self.stream.run())
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._task)
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="dingtalk-stream", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while not self.stream.connected.wait(0.05):
+            if self.stream.refused is not None:
+                raise ConnectionError(self.stream.refused)
+            if not self.alive() or time.monotonic() > deadline:
+                raise ConnectionError(f"could not open the DingTalk stream connection at {self.config.endpoint} "
+                                      "(see the log above)")
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Refuse new frames, close the connection, then finish the work in hand."""
+        self.pool.close()
+        self.stream.stopping = True
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.pool.drain()
+        self.api.close()
+
+    # --- messages --------------------------------------------------------------------------------------
+
+    def _on_message(self, frame: CallbackMessage) -> tuple[int, Any]:
+        """Runs on the connection loop: hand over and ack."""
+        try:
+            self.pool.submit(self.handle_message, frame.headers.message_id, frame.data)
+        except ShuttingDown:
+            return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
+        return AckMessage.STATUS_OK, "OK"
+
+    def handle_message(self, frame_id: str | None, data: dict[str, Any]) -> None:
+        msg = ChatbotMessage.from_dict(data)
+        if not claim(self.engine, PLATFORM, frame_id, msg.message_id):
+            log.info("dingtalk: duplicate delivery frame=%s msgId=%s ignored", frame_id, msg.message_id)
+            return
+        user_id = self.known_id(msg.sender_staff_id, msg.sender_id)
+        is_group = msg.conversation_type == "2"
+        mentioned = bool(msg.is_in_at_list) or any(u.dingtalk_id == msg.chatbot_user_id for u in msg.at_users or [])
+        text = _text_of(msg)
+        incoming = Incoming(PLATFORM, user_id, text or "", is_group=is_group, mentioned=mentioned,
+                            event_id=msg.message_id)
+        card = self.dispatcher.handle_message(incoming) if text is not None else None
+        if card is not None:
+            self.answer(msg, card, owner=user_id)
+
+    def known_id(self, staff_id: str | None, sender_id: str | None) -> str:
+        """staffId for people of the organisation; the dingtalk id for anyone without one."""
+        with Session(self.engine) as session:
+            return bound_id(session, PLATFORM, staff_id, sender_id)
+
+    def answer(self, msg: ChatbotMessage, card: Card, owner: str) -> bool:
+        is_group = msg.conversation_type == "2"
+        group = msg.conversation_id if is_group else None
+        if self._wants_card(card):
+            out_track_id = "kpibot-" + hashlib.sha256(f"{msg.message_id}".encode()).hexdigest()[:40]
+            return self._send_card(card, out_track_id, group=group, user=None if is_group else owner, owner=owner)
+        card = fit_markdown(card)
+        title, text = render_markdown(card, self.images.keys_for(card, msg.conversation_id or ""))
+        expires = int(msg.session_webhook_expired_time or 0)
+        if msg.session_webhook and expires > time.time() * 1000 + WEBHOOK_MARGIN_MS:
+            body = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+            return self.api.reply_by_session(msg.session_webhook, body, group)
+        param = {"title": title, "text": text}
+        if group is not None:
+            return self.api.send_to_group(group, "sampleMarkdown", param)
+        return self.api.send_to_users([owner], "sampleMarkdown", param)
+
+    # --- proactive sends (digests, alerts, approvals) ------------------------------------------------------
+
+    def send_to_chat(self, chat_id: str, card: Card) -> bool:
+        return self._push(card, group=chat_id, user=None)
+
+    def send_to_user(self, user_id: str, card: Card) -> bool:
+        return self._push(card, group=None, user=user_id)
+
+    def _push(self, card: Card, group: str | None, user: str | None) -> bool:
+        if self._wants_card(card):
+            return self._send_card(card, "kpibot-" + uuid.uuid4().hex, group=group, user=user, owner=user)
+        card = fit_markdown(card)
+        title, text = render_markdown(card, self.images.keys_for(card, group or user or ""))
+        if group is not None:
+            return self.api.send_to_group(group, "sampleMarkdown", {"title": title, "text": text})
+        return self.api.send_to_users([str(user)], "sampleMarkdown", {"title": title, "text": text})
+
+    def _wants_card(self, card: Card) -> bool:
+        interactive = any(isinstance(b, Buttons) for b in card.blocks) or bool(card.images())
+        return interactive and self.config.card_template_id is not None
+
+    def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
+                   owner: str | None) -> bool:
+        card = fit_card_params(card)
+        params = render_card_params(card, self.images.keys_for(card, group or user or ""), owner=owner,
+                                    lang=card.lang)
+        return self.api.create_card(out_track_id, params) and self.api.deliver_card(out_track_id, group, user)
+
+    # --- card clicks ----------------------------------------------------------------------------------
+
+    def _on_card_click(self, frame: CallbackMessage) -> tuple[int, Any]:
+        """Runs on the connection loop: never blocks, never raises; the card is updated by a worker."""
+        try:
+            self.pool.submit(self.handle_click, frame.headers.message_id, frame.data)
+        except ShuttingDown:
+            return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
+        return AckMessage.STATUS_OK, {}
+
+    def handle_click(self, frame_id: str | None, data: dict[str, Any]) -> None:
+        lang = lang_of(self.dispatcher.app.org_locale)
+        try:
+            click = CardCallbackMessage.from_dict(data)
+            params = (click.content.get("cardPrivateData") or {}).get("params") or {}
+        except (ValueError, AttributeError, TypeError):
+            log.warning("dingtalk: a card click that could not be read was ignored")
+            return
+        if not claim(self.engine, PLATFORM, frame_id):
+            return
+        if params.get("lang") in LANGS:
+            lang = params["lang"]
+        user, out_track_id = click.user_id, click.card_instance_id
+        command, args, owner = params.get("command"), _args(params.get("args")), params.get("owner")
+        if not user or not out_track_id:
+            log.warning("dingtalk: a card click without a user or a card was ignored")
+            return
+        if not isinstance(command, str) or args is None:
+            self._tell(user, lang, "click.stale")
+            return
+        if owner and owner != user:
+            log.info("dingtalk: %s clicked a card made for %s; refused", user, owner)
+            self._tell(user, lang, "click.not_yours")
+            return
+        seq = self.clicks.next(out_track_id)
+        card = self.dispatcher.handle_action(PLATFORM, self.known_id(user, None), command, args)
+        card = fit_card_params(card)
+        params_out = render_card_params(card, self.images.keys_for(card, user), owner=user, lang=card.lang)
+        if not self.clicks.is_newest(out_track_id, seq):
+            log.info("dingtalk: a newer click on %s was answered; this one is dropped", out_track_id)
+            return
+        self.api.update_card(out_track_id, params_out)
+
+    def _tell(self, staff_id: str, lang: str, key: str) -> None:
+        note = Card("kpibot", (Note(t(lang, key)),), Tone.WARN, lang)
+        self.send_to_user(staff_id, note)
+
+
+def _args(value: Any) -> tuple[str, ...] | None:
+    """A button's args: a list, or the JSON text of one (a card template may pass variables as text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError:
+            return None
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(str(a) for a in value)
+    return None
+
+
+def _text_of(msg: ChatbotMessage) -> str | None:
+    """The text of a text or rich-text message; None for anything else (pictures, files)."""
+    if msg.message_type == "text" and msg.text is not None:
+        return str(msg.text.content or "")
+    if msg.message_type == "richText" and msg.rich_text_content is not None:
+        return " ".join(str(part.get("text", "")) for part in msg.rich_text_content.rich_text_list
+                        if isinstance(part, dict) and "text" in part)
+    return None

@@ -1,0 +1,198 @@
+"""The DingTalk REST calls kpibot makes, over httpx with timeouts, from worker threads (never the loop).
+
+The SDK's own helpers use blocking `requests` without timeouts against hosts fixed at import, and swallow
+every error, so kpibot calls the APIs itself: every base URL comes from config (`endpoint`,
+`media_endpoint`), the access token is cached and refreshed five minutes before it expires (and at once
+when DingTalk says it is invalid), and throttling or server errors are retried with backoff.
+
+Two error styles: the new API (api.dingtalk.com, `/v1.0/...`) answers with an HTTP status and
+{code, message, requestid}; the older hosts (session webhooks, oapi media upload) answer HTTP 200 with
+{errcode, errmsg}. Limits: at most 20 messages a minute into one group (DingTalk throttles the robot in that
+group for 10 minutes after that, error 130101), so group sends wait their turn here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from bot.config import DingTalkConfig
+from bot.platforms.common import Retryable, with_retries
+from bot.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+# httpx logs every URL at INFO; webhook and upload URLs carry a session or an access token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+PLATFORM = "dingtalk"
+TOKEN_MARGIN_S = 300
+THROTTLED_ERRCODES = frozenset({130101, -1})          # "send too fast"; "system busy"
+TOKEN_ERRCODES = frozenset({40014, 42001})            # invalid / expired access_token (older hosts)
+
+
+class DingTalkApi:
+    def __init__(self, config: DingTalkConfig, attempts: int = 5, backoff_s: float = 0.2,
+                 timeout_s: float = 10.0) -> None:
+        self.config = config
+        self.attempts, self.backoff_s = attempts, backoff_s
+        self.http = httpx.Client(timeout=timeout_s, headers={"Accept": "application/json"})
+        self.app_limit = RateLimiter(20)                 # DingTalk's default of 20 calls/s per app and API
+        self.group_limit = RateLimiter(20, 60)           # 20 messages a minute into one group
+        self._token: tuple[str, float] | None = None     # (token, monotonic time to refresh at)
+        self._token_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- token ---------------------------------------------------------------------------------------
+
+    def access_token(self) -> str:
+        """The app's access token, fetched once and shared by all workers until it nears expiry."""
+        with self._token_lock:
+            if self._token is not None and time.monotonic() < self._token[1]:
+                return self._token[0]
+            try:
+                resp = self.http.post(f"{self.config.endpoint}/v1.0/oauth2/accessToken",
+                                      json={"appKey": self.config.client_id, "appSecret": self.config.client_secret})
+            except httpx.HTTPError as exc:
+                raise Retryable(f"access token: {exc.__class__.__name__}: {exc}") from exc
+            body = _json(resp)
+            if resp.status_code != 200 or "accessToken" not in body:
+                problem = f"access token refused: HTTP {resp.status_code} {body.get('code')} {body.get('message')}"
+                if resp.status_code == 429 or resp.status_code >= 500:
+                    raise Retryable(problem)
+                raise PermissionError(problem)
+            ttl = float(body.get("expireIn", 7200))
+            self._token = (str(body["accessToken"]), time.monotonic() + max(ttl - TOKEN_MARGIN_S, ttl / 2))
+            return self._token[0]
+
+    def forget_token(self) -> None:
+        with self._token_lock:
+            self._token = None
+
+    # --- the calls -------------------------------------------------------------------------------------
+
+    def reply_by_session(self, webhook: str, body: dict[str, Any], group: str | None) -> bool:
+        """A text or markdown reply through the message's sessionWebhook (no token needed)."""
+        return self._legacy("reply through the session webhook", group,
+                            lambda: self.http.post(webhook, json=body)) is not None
+
+    def upload_image(self, png: bytes) -> str | None:
+        """The media_id of an uploaded PNG (charts), None when the upload failed."""
+        def send() -> httpx.Response:
+            return self.http.post(f"{self.config.media_endpoint}/media/upload",
+                                  params={"access_token": self.access_token()}, data={"type": "image"},
+                                  files={"media": ("chart.png", png, "image/png")})
+
+        body = self._legacy("upload a chart", None, send)
+        return str(body["media_id"]) if body is not None and body.get("media_id") else None
+
+    def create_card(self, out_track_id: str, params: dict[str, str]) -> bool:
+        body = {"cardTemplateId": self.config.card_template_id, "outTrackId": out_track_id,
+                "cardData": {"cardParamMap": params}, "callbackType": "STREAM",
+                "imGroupOpenSpaceModel": {"supportForward": True}, "imRobotOpenSpaceModel": {"supportForward": True}}
+        return self._openapi("POST", "/v1.0/card/instances", body, f"create card {out_track_id}") is not None
+
+    def deliver_card(self, out_track_id: str, group: str | None, user: str | None) -> bool:
+        """Into a group (conversationId) or a one-to-one chat with the robot (staffId)."""
+        body: dict[str, Any] = {"outTrackId": out_track_id, "userIdType": 1}
+        if group is not None:
+            body["openSpaceId"] = f"dtv1.card//IM_GROUP.{group}"
+            body["imGroupOpenDeliverModel"] = {"robotCode": self.config.robot}
+        else:
+            body["openSpaceId"] = f"dtv1.card//IM_ROBOT.{user}"
+            body["imRobotOpenDeliverModel"] = {"spaceType": "IM_ROBOT"}
+        return self._openapi("POST", "/v1.0/card/instances/deliver", body, f"deliver card {out_track_id}",
+                             group=group) is not None
+
+    def update_card(self, out_track_id: str, params: dict[str, str]) -> bool:
+        body = {"outTrackId": out_track_id, "cardData": {"cardParamMap": params},
+                "cardUpdateOptions": {"updateCardDataByKey": False}}
+        return self._openapi("PUT", "/v1.0/card/instances", body, f"update card {out_track_id}") is not None
+
+    def send_to_group(self, conversation_id: str, msg_key: str, msg_param: dict[str, Any]) -> bool:
+        body = {"robotCode": self.config.robot, "openConversationId": conversation_id, "msgKey": msg_key,
+                "msgParam": json.dumps(msg_param, ensure_ascii=False)}
+        return self._openapi("POST", "/v1.0/robot/groupMessages/send", body, f"send to group {conversation_id}",
+                             group=conversation_id) is not None
+
+    def send_to_users(self, staff_ids: list[str], msg_key: str, msg_param: dict[str, Any]) -> bool:
+        body = {"robotCode": self.config.robot, "userIds": staff_ids, "msgKey": msg_key,
+                "msgParam": json.dumps(msg_param, ensure_ascii=False)}
+        return self._openapi("POST", "/v1.0/robot/oToMessages/batchSend", body,
+                             f"send to {len(staff_ids)} user(s)") is not None
+
+    # --- error handling ----------------------------------------------------------------------------------
+
+    def _openapi(self, method: str, path: str, body: dict[str, Any], what: str,
+                 group: str | None = None) -> dict[str, Any] | None:
+        """A new-style API call; the parsed answer, None when DingTalk refused it or every try failed."""
+        def attempt() -> dict[str, Any] | None:
+            self._wait_turn(group)
+            headers = {"x-acs-dingtalk-access-token": self.access_token()}
+            try:
+                resp = self.http.request(method, f"{self.config.endpoint}{path}", json=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise Retryable(f"{exc.__class__.__name__}: {exc}") from exc
+            answer = _json(resp)
+            code = str(answer.get("code", ""))
+            if resp.status_code == 200:
+                if not answer and resp.content.strip():
+                    raise Retryable(f"HTTP 200 with a body that is not JSON: {resp.text[:120]!r}")
+                return answer
+            problem = f"HTTP {resp.status_code} code={code} message={answer.get('message')} " \
+                      f"requestid={answer.get('requestid')}"
+            if resp.status_code == 401 or code == "InvalidAuthentication":
+                self.forget_token()
+                raise Retryable(problem)
+            if resp.status_code == 429 or resp.status_code >= 500 or "QpsLimit" in code or "Throttling" in code:
+                raise Retryable(problem)
+            log.error("dingtalk: %s refused: %s", what, problem)
+            return None
+
+        return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
+
+    def _legacy(self, what: str, group: str | None, send: Any) -> dict[str, Any] | None:
+        """An older-style call (HTTP 200 with errcode): session webhooks and the media upload."""
+        def attempt() -> dict[str, Any] | None:
+            self._wait_turn(group)
+            try:
+                resp = send()
+            except httpx.HTTPError as exc:
+                raise Retryable(f"{exc.__class__.__name__}: {exc}") from exc
+            answer = _json(resp)
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise Retryable(f"HTTP {resp.status_code}")
+            if not answer:
+                raise Retryable(f"HTTP {resp.status_code} with a body that is not JSON: {resp.text[:120]!r}")
+            errcode = answer.get("errcode", 0)
+            if errcode == 0:
+                return answer
+            problem = f"errcode={errcode} errmsg={answer.get('errmsg')}"
+            if errcode in TOKEN_ERRCODES:
+                self.forget_token()
+                raise Retryable(problem)
+            if errcode in THROTTLED_ERRCODES:
+                raise Retryable(problem)
+            log.error("dingtalk: %s refused: %s", what, problem)
+            return None
+
+        return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
+
+    def _wait_turn(self, group: str | None) -> None:
+        self.app_limit.acquire("app")
+        if group is not None:
+            self.group_limit.acquire(group)
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
