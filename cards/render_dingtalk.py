@@ -10,7 +10,8 @@ Two shapes, both from the same blocks:
   {text, type, params}) and `lang`. A button's click carries `params` back: {command, args, owner, lang}.
 
 Every text users could have typed is escaped (cards.markdown). DingTalk refuses bodies over 20,000 bytes,
-so `fit_markdown` and `fit_card_params` shorten a long card (cards.fit) rather than lose it.
+and robot messages whose msgParam is over 15,000 bytes, so `fit_markdown` and `fit_card_params` shorten a
+long card (cards.fit) rather than lose it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from cards.markdown import escape
 from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
 from cards.render_text import bar
 
-MAX_BODY_BYTES = 20_000
+MAX_BODY_BYTES = 20_000       # a session-webhook body, a card's parameters
+MAX_MARKDOWN_BYTES = 15_000   # a robot message's msgParam; markdown keeps to it whichever way it is sent
 TONE_COLOURS: dict[Tone, str] = {
     Tone.GOOD: "green", Tone.INFO: "blue", Tone.WARN: "orange", Tone.BAD: "red", Tone.NEUTRAL: "grey",
 }
@@ -89,7 +91,7 @@ def _size(payload: object) -> int:
     return len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
 
 
-def fit_markdown(card: Card, limit: int = MAX_BODY_BYTES) -> Card:
+def fit_markdown(card: Card, limit: int = MAX_MARKDOWN_BYTES) -> Card:
     """The card, shortened if needed so its markdown message stays under DingTalk's body limit."""
     def size(c: Card) -> int:
         title, text = render_markdown(c, _placeholders(c))

@@ -103,14 +103,11 @@ class SdkStream:
                 await asyncio.wait(tasks, timeout=0.2)
             raise AssertionError(f"SDK tasks survive cancellation: {tasks}")
 
-        async def shutdown_and_stop() -> None:
-            try:
-                await shutdown()
-            finally:
-                asyncio.get_running_loop().stop()
-
         if self.thread.is_alive():
-            asyncio.run_coroutine_threadsafe(shutdown_and_stop(), self.loop).result(15)
+            try:
+                asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(15)
+            finally:
+                self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         assert not self.thread.is_alive(), "the SDK's thread did not stop"
 

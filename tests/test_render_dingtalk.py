@@ -7,7 +7,14 @@ from decimal import Decimal
 
 from cards.fit import fit
 from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
-from cards.render_dingtalk import MAX_BODY_BYTES, fit_card_params, fit_markdown, render_card_params, render_markdown
+from cards.render_dingtalk import (
+    MAX_BODY_BYTES,
+    MAX_MARKDOWN_BYTES,
+    fit_card_params,
+    fit_markdown,
+    render_card_params,
+    render_markdown,
+)
 
 CARD = Card("Lin Xiaoyu 林小雨 · This month KPI", (
     Fields((("Score", "113.0"), ("Grade", "A"))),
@@ -80,12 +87,12 @@ def test_a_long_card_is_summarised_under_the_limit_keeping_the_top_rows() -> Non
     assert short.blocks[-1] == Note(f"{2000 - kept} more rows are not shown (message size limit).")
     _, text = render_markdown(short, {})
     assert len(json.dumps({"msgtype": "markdown", "markdown": {"title": "Ranking", "text": text}},
-                          ensure_ascii=False).encode()) <= MAX_BODY_BYTES
+                          ensure_ascii=False).encode()) <= MAX_MARKDOWN_BYTES
     one_more = Card("Ranking", (Text("Top"), Table(table.headers, card.blocks[1].rows[:kept + 1]),  # type: ignore[union-attr]
                                 Note(f"{2000 - kept - 1} more rows are not shown (message size limit).")))
     assert len(json.dumps({"msgtype": "markdown", "markdown": {"title": "Ranking",
                                                                "text": render_markdown(one_more, {})[1]}},
-                          ensure_ascii=False).encode()) > MAX_BODY_BYTES    # the most rows that fit are kept
+                          ensure_ascii=False).encode()) > MAX_MARKDOWN_BYTES   # the most rows that fit are kept
     assert fit_card_params(card).blocks[-1].text.endswith("more rows are not shown (message size limit).")  # type: ignore[union-attr]
 
 

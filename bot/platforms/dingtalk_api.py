@@ -31,7 +31,9 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PLATFORM = "dingtalk"
 TOKEN_MARGIN_S = 300
-THROTTLED_ERRCODES = frozenset({130101, -1})          # "send too fast"; "system busy"
+GROUP_LIMIT = 20
+GROUP_WINDOW_S = 62.0    # DingTalk's minute, counted from arrival: a margin for the time a request travels
+THROTTLED_ERRCODES = frozenset({130101, 90002, 90018, -1})   # "send too fast"; call-rate limits; "system busy"
 TOKEN_ERRCODES = frozenset({40014, 42001})            # invalid / expired access_token (older hosts)
 
 
@@ -42,7 +44,7 @@ class DingTalkApi:
         self.attempts, self.backoff_s = attempts, backoff_s
         self.http = httpx.Client(timeout=timeout_s, headers={"Accept": "application/json"})
         self.app_limit = RateLimiter(20)                 # DingTalk's default of 20 calls/s per app and API
-        self.group_limit = RateLimiter(20, 60)           # 20 messages a minute into one group
+        self.group_limit = RateLimiter(GROUP_LIMIT, GROUP_WINDOW_S)   # 20 messages a minute into one group
         self._token: tuple[str, float] | None = None     # (token, monotonic time to refresh at)
         self._token_lock = threading.Lock()
 

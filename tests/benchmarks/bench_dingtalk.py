@@ -1,0 +1,120 @@
+"""Benchmark: /mykpi over the DingTalk Stream connection, against a bare dingtalk-stream handler. Prints figures.
+
+    python -m tests.benchmarks.bench_dingtalk [--events 100] [--orders 100000]
+
+The same store as bench_feishu (the demo grown to about --orders orders) and the fake DingTalk. Measures the
+time from pushing a bot message to its answer reaching the chat: first for the SDK's own client with a
+`ChatbotHandler` that replies a fixed text through the sessionWebhook (the floor), then for kpibot's adapter
+(an interactive card: chart uploaded once, card created and delivered; the card kept for the minute as in
+production), then with the card cache cleared before every message (every answer computed from the store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import threading
+import time
+from typing import Any
+
+import dingtalk_stream
+from dingtalk_stream import AckMessage, ChatbotHandler, ChatbotMessage, DingTalkStreamClient
+
+from bot.config import DingTalkConfig
+from bot.dispatch import Dispatcher
+from bot.platforms.dingtalk import DingTalkAdapter
+from cards.chart_cache import ChartCache
+from commands.context import App
+from scoring.rules import Rules
+from tests.benchmarks.bench_feishu import NOW, build_store
+from tests.benchmarks.bench_mykpi import percentile
+from tests.fakes.dingtalk import FakeDingTalk
+
+
+class _BareHandler(ChatbotHandler):
+    async def process(self, callback: Any) -> tuple[int, str]:
+        message = ChatbotMessage.from_dict(callback.data)
+        await asyncio.to_thread(self.reply_text, "ok", message)
+        return AckMessage.STATUS_OK, "OK"
+
+
+class BareSdk:
+    """The SDK's client as its README runs it, in a thread of its own; stop() cancels its loop's tasks."""
+
+    def __init__(self, fake: FakeDingTalk) -> None:
+        DingTalkStreamClient.OPEN_CONNECTION_API = fake.base_url + "/v1.0/gateway/connections/open"
+        self.client = DingTalkStreamClient(dingtalk_stream.Credential(fake.client_id, fake.client_secret))
+        self.client.register_callback_handler(ChatbotMessage.TOPIC, _BareHandler())
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+            self.loop.run_until_complete(self.client.start())
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """The SDK's start() catches the first CancelledError and sleeps 10 s before reconnecting, so cancel
+        until its loop ends."""
+        def cancel_all() -> None:
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+        while self.thread.is_alive():
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(cancel_all)
+            self.thread.join(0.2)
+
+
+def measure(fake: FakeDingTalk, bot: Any, events: int, tag: str, reset: Any = None) -> list[float]:
+    before = fake.connections
+    bot.start()
+    fake.wait_for(lambda: fake.connections > before, timeout=30)
+    latencies = []
+    for i in range(events + 1):
+        if reset is not None:
+            reset()
+        count = len([d for d in fake.delivered if d.target == "host1"])
+        started = time.perf_counter()
+        fake.push_message_nowait(fake.bot_message("host1", "/mykpi", msg_id=f"msg_{tag}_{i}"))
+        fake.wait_for(lambda c=count: len([d for d in fake.delivered if d.target == "host1"]) > c, timeout=30)
+        if i:  # the first one draws and uploads the chart
+            latencies.append((time.perf_counter() - started) * 1000)
+    bot.stop()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--orders", type=int, default=100_000)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    engine, total = build_store(args.orders)
+    print(f"store: {total} orders (SQLite) built in {time.perf_counter() - t0:.1f} s")
+    with FakeDingTalk(group_limit=10 ** 6) as fake:
+        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
+                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
+
+        def adapter() -> DingTalkAdapter:
+            app = App(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
+            return DingTalkAdapter(config, Dispatcher(app, clock=lambda: NOW), engine)
+
+        bare = measure(fake, BareSdk(fake), args.events, "bare")
+        ours = measure(fake, adapter(), args.events, "kpibot")
+        cold_bot = adapter()
+        cold = measure(fake, cold_bot, max(10, args.events // 5), "cold", reset=cold_bot.dispatcher.cache.clear)
+    for name, values in (("bare dingtalk-stream", bare), ("kpibot /mykpi", ours), ("kpibot /mykpi, no cache", cold)):
+        print(f"{name:24} p50 {percentile(values, 0.5):7.1f} ms  p99 {percentile(values, 0.99):7.1f} ms  "
+              f"mean {statistics.mean(values):7.1f} ms  ({len(values)} events)")
+    p50_ratio = percentile(ours, 0.5) / percentile(bare, 0.5)
+    p99_ratio = percentile(ours, 0.99) / percentile(bare, 0.99)
+    print(f"ratio kpibot/bare: p50 {p50_ratio:.1f}x  p99 {p99_ratio:.1f}x  (target: p99 within 1.5x and under 300 ms)")
+
+
+if __name__ == "__main__":
+    main()

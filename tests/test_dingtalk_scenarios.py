@@ -1,0 +1,322 @@
+"""DingTalk end to end: the real dingtalk-stream frames and handlers, our adapter and a real store, against
+the fake DingTalk."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot.config import DingTalkConfig
+from bot.dispatch import Dispatcher
+from bot.platforms.dingtalk import DingTalkAdapter
+from bot.platforms.dingtalk_api import GROUP_WINDOW_S
+from cards.chart_cache import ChartCache
+from cards.model import Card, Table, Text, Tone
+from commands.context import App
+from scoring.rules import Rules
+from tests.conftest import DEMO_NOW, seeded_demo
+from tests.fakes.dingtalk import Delivered, FakeDingTalk
+
+QUIET_S = 1.0          # how long "no reply" is waited for
+TEMPLATE = "kpibot_card.schema"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A writable demo store (staffIds are the member codes: host1, lead1, ...)."""
+    engine = seeded_demo(tmp_path_factory.mktemp("dingtalk") / "kpibot.db")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeDingTalk]:
+    server = FakeDingTalk().start()
+    yield server
+    server.stop()
+    assert server.protocol_errors == []   # the client never broke a rule of the Stream protocol
+
+
+def config_for(fake: FakeDingTalk, template: str | None = TEMPLATE) -> DingTalkConfig:
+    return DingTalkConfig(client_id=fake.client_id, client_secret=fake.client_secret, endpoint=fake.base_url,
+                          media_endpoint=fake.base_url, card_template_id=template)
+
+
+def connect(fake: FakeDingTalk, store: Engine, template: str | None = TEMPLATE) -> DingTalkAdapter:
+    app = App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
+    bot = DingTalkAdapter(config_for(fake, template), Dispatcher(app, clock=lambda: DEMO_NOW), store, backoff_s=0.01)
+    before = fake.connections
+    bot.start()
+    fake.wait_for(lambda: fake.connections > before, timeout=30)
+    return bot
+
+
+@pytest.fixture
+def adapter(fake: FakeDingTalk, store: Engine) -> Iterator[DingTalkAdapter]:
+    bot = connect(fake, store)
+    yield bot
+    bot.stop()
+
+
+def to(fake: FakeDingTalk, target: str, since: int = 0) -> list[Delivered]:
+    return [d for d in fake.delivered[since:] if d.target == target]
+
+
+def test_mykpi_from_host1_gets_one_card_with_the_chart_and_the_members_numbers(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    started = time.monotonic()
+    ack = fake.push_message(fake.bot_message("host1", "/mykpi", msg_id="msg_mykpi_1"))
+    assert ack["code"] == 200 and json.loads(ack["data"]) == {"response": "OK"}
+    assert time.monotonic() - started < 1.0          # acknowledged before the work is done
+    fake.wait_for(lambda: len(to(fake, "host1", since)) == 1)
+    delivered = to(fake, "host1", since)[0]
+    assert (delivered.via, delivered.space, delivered.msg_key) == ("card", "user", TEMPLATE)
+    card = fake.cards[delivered.out_track_id or ""]
+    assert card.callback_type == "STREAM" and card.spaces == ["dtv1.card//IM_ROBOT.host1"]
+    params = card.params
+    assert params["title"] == "Lin Xiaoyu 林小雨 · This month KPI"
+    assert fake.media[params["chart"]][:8] == b"\x89PNG\r\n\x1a\n"
+    expected = adapter.dispatcher.handle_action("dingtalk", "host1", "mykpi", ())
+    fields = dict(next(b for b in expected.blocks if hasattr(b, "items") and "Score" in dict(b.items)).items)
+    assert f"**Score**：{fields['Score']}" in params["body"]
+    buttons = json.loads(params["buttons"])
+    assert [(b["text"], b["params"]) for b in buttons] == [
+        (label, {"command": "mykpi", "args": [arg], "owner": "host1", "lang": "en"})
+        for label, arg in (("Today", "day"), ("Week", "week"), ("Month", "month"), ("Refresh", "month"))]
+    time.sleep(QUIET_S)
+    assert len(to(fake, "host1", since)) == 1        # one answer, not two
+
+
+def test_a_redelivery_and_a_disconnect_frame_give_a_reconnect_and_no_second_answer(
+        fake: FakeDingTalk, adapter: DingTalkAdapter, store: Engine) -> None:
+    since = len(fake.delivered)
+    message = fake.bot_message("host2", "/help", msg_id="msg_dup_1")
+    fake.push_message(message, message_id="frame_dup_1")
+    fake.wait_for(lambda: len(to(fake, "host2", since)) == 1)
+    fake.redeliver("frame_dup_1")
+    connections = fake.connections
+    fake.send_disconnect()
+    fake.wait_for(lambda: fake.connections == connections + 1, timeout=30, what="a reconnect after disconnect")
+    fake.push_message(message, message_id="frame_dup_2")          # same msgId in a new frame
+    time.sleep(QUIET_S)
+    assert len(to(fake, "host2", since)) == 1
+    # a new process on the same store: still no second answer
+    adapter.stop()
+    restarted = connect(fake, store)
+    try:
+        fake.push_message(message, message_id="frame_dup_1")
+        time.sleep(QUIET_S)
+        assert len(to(fake, "host2", since)) == 1
+    finally:
+        restarted.stop()
+
+
+def test_plain_answers_go_through_the_session_webhook_as_escaped_markdown(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("host3", "/pay**me**", msg_id="msg_escape"))
+    fake.wait_for(lambda: len(to(fake, "host3", since)) == 1)
+    reply = to(fake, "host3", since)[0]
+    assert (reply.via, reply.msg_key) == ("session", "markdown")
+    assert "/pay\\*\\*me\\*\\*" in reply.content["text"]
+    assert "**me**" not in reply.content["text"]
+
+
+def test_unbound_senders_are_told_their_staff_id_and_how_to_bind_it(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("stranger7", "/mykpi", msg_id="msg_unbound"))
+    fake.wait_for(lambda: len(to(fake, "stranger7", since)) == 1)
+    text = to(fake, "stranger7", since)[0].content["text"]
+    assert "stranger7" in text and "members bind" in text
+
+
+def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("host1", "/help", conversation_type="2", conversation_id="cid_team",
+                                       at_bot=False, msg_id="msg_group_quiet"))
+    fake.push_message(fake.bot_message("host1", "/help", conversation_type="2", conversation_id="cid_team",
+                                       msg_id="msg_group_at"))
+    fake.wait_for(lambda: len(to(fake, "cid_team", since)) == 1)
+    time.sleep(QUIET_S)
+    replies = to(fake, "cid_team", since)
+    assert len(replies) == 1 and (replies[0].via, replies[0].space) == ("session", "group")
+
+
+def test_an_expired_session_webhook_falls_back_to_the_robot_apis_with_a_cached_token(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since, calls = len(fake.delivered), len(fake.calls)
+    fake.push_message(fake.bot_message("lead1", "/help", webhook_ttl_s=5, msg_id="msg_expired_1"))
+    fake.push_message(fake.bot_message("lead1", "/help", conversation_type="2", conversation_id="cid_leads",
+                                       webhook_ttl_s=5, msg_id="msg_expired_2"))
+    fake.wait_for(lambda: len(to(fake, "lead1", since)) == 1 and len(to(fake, "cid_leads", since)) == 1)
+    assert to(fake, "lead1", since)[0].via == "oto_send"
+    assert to(fake, "cid_leads", since)[0].via == "group_send"
+    assert to(fake, "cid_leads", since)[0].msg_key == "sampleMarkdown"
+    token_calls = [c for c in fake.calls[calls:] if c.path == "/v1.0/oauth2/accessToken"]
+    assert len(token_calls) <= 1                     # cached: the two sends share one token
+    fake.expire_tokens()                             # DingTalk revokes it: the next send fetches a new one
+    fake.push_message(fake.bot_message("lead1", "/help", webhook_ttl_s=5, msg_id="msg_expired_3"))
+    fake.wait_for(lambda: len(to(fake, "lead1", since)) == 2)
+    assert len([c for c in fake.calls[calls:] if c.path == "/v1.0/oauth2/accessToken"]) == len(token_calls) + 1
+
+
+def test_a_click_by_the_owner_updates_the_card_and_a_click_by_anyone_else_is_refused(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("host1", "/mykpi", msg_id="msg_click_1"))
+    fake.wait_for(lambda: len(to(fake, "host1", since)) == 1)
+    out_track_id = to(fake, "host1", since)[0].out_track_id or ""
+    card = fake.cards[out_track_id]
+    week = next(b for b in json.loads(card.params["buttons"]) if b["params"]["args"] == ["week"])
+    ack = fake.card_click(out_track_id, "host2", week["params"])          # not the owner
+    assert ack["code"] == 200
+    fake.wait_for(lambda: len(to(fake, "host2", since)) == 1)
+    refusal = to(fake, "host2", since)[0]
+    assert refusal.via == "oto_send" and "belongs to someone else" in refusal.content["text"]
+    assert len(card.history) == 1                                           # unchanged
+    fake.card_click(out_track_id, "host1", week["params"])
+    fake.wait_for(lambda: len(card.history) == 2)
+    assert card.params["title"] == "Lin Xiaoyu 林小雨 · This week KPI"
+    assert len(to(fake, "host1", since)) == 1                               # updated in place, not re-sent
+
+
+def test_throttled_group_sends_are_retried_and_delivered_once(fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    fake.throttle_next(2, path_contains="/robot/sendBySession")
+    fake.push_message(fake.bot_message("host1", "/help", conversation_type="2", conversation_id="cid_busy",
+                                       msg_id="msg_throttled"))
+    fake.wait_for(lambda: len(to(fake, "cid_busy", since)) == 1)
+    assert len(fake.throttled) >= 2
+    throttled_here = [c for c in fake.calls if c.path == "/robot/sendBySession" and c.code == 130101]
+    assert len(throttled_here) >= 2
+    time.sleep(QUIET_S)
+    assert len(to(fake, "cid_busy", since)) == 1
+    # proactive sends to a group keep to 20 a minute: the 21st waits instead of being throttled
+    # a 2 s window keeps the test fast; the adapter keeps the same 2 s margin for travel time as in production
+    adapter.api.group_limit.per = 2.0 + (GROUP_WINDOW_S - 60)
+    throttled_before = len(fake.throttled)
+    fake_limit_window = fake.group_window_s
+    fake.group_window_s = 2.0
+    try:
+        card = Card("Digest", (Text("hello"),), Tone.INFO, "en")
+        for _ in range(21):
+            assert adapter.send_to_chat("cid_digest", card)
+    finally:
+        fake.group_window_s = fake_limit_window
+    assert len(to(fake, "cid_digest", since)) == 21 and len(fake.throttled) == throttled_before
+
+
+def test_a_long_card_is_summarised_under_the_body_limit(fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    rows = tuple((str(i), f"成员 member {i:04d}", "99.9") for i in range(1, 1501))
+    card = Card("Ranking", (Table(("#", "Member", "Score"), rows),), Tone.INFO, "en")
+    since = len(fake.delivered)
+    assert adapter.send_to_chat("cid_long", card)
+    sent = to(fake, "cid_long", since)[0]
+    assert sent.via == "group_send"
+    assert "more rows are not shown" in sent.content["text"]
+    assert "成员 member 0001" in sent.content["text"]
+
+
+def test_without_a_card_template_mykpi_is_markdown_with_the_chart(fake: FakeDingTalk, store: Engine) -> None:
+    bot = connect(fake, store, template=None)
+    try:
+        since = len(fake.delivered)
+        fake.push_message(fake.bot_message("host3", "/mykpi", msg_id="msg_no_template"))
+        fake.wait_for(lambda: len(to(fake, "host3", since)) == 1)
+        reply = to(fake, "host3", since)[0]
+        assert (reply.via, reply.msg_key) == ("session", "markdown")
+        media_id = reply.content["text"].split("](", 1)[1].split(")", 1)[0]
+        assert fake.media[media_id][:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        bot.stop()
+
+
+def test_a_message_arriving_while_shutting_down_is_refused_so_dingtalk_redelivers_it(
+        fake: FakeDingTalk, store: Engine) -> None:
+    bot = connect(fake, store)
+    since = len(fake.delivered)
+    bot.pool.close()          # the first step of stop(): the connection is still open
+    try:
+        ack = fake.push_message(fake.bot_message("operator1", "/help", msg_id="msg_closing"),
+                                message_id="frame_closing")
+        assert ack["code"] == 500
+    finally:
+        bot.stop()
+    later = connect(fake, store)
+    try:
+        fake.redeliver("frame_closing")
+        fake.wait_for(lambda: len(to(fake, "operator1", since)) == 1)
+    finally:
+        later.stop()
+
+
+def test_wrong_credentials_stop_at_once_with_a_clear_error(fake: FakeDingTalk, store: Engine) -> None:
+    app = App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
+    bot = DingTalkAdapter(replace(config_for(fake), client_secret="wrong"), Dispatcher(app), store)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="refused the connection: HTTP 401"):
+        bot.start()
+    assert time.monotonic() - started < 5
+    bot.stop()
+
+
+def test_kpibot_run_serves_feishu_and_dingtalk_at_once_and_stops_on_sigterm(
+        fake: FakeDingTalk, store: Engine, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.fakes.feishu import FakeFeishu
+
+    with FakeFeishu() as feishu:
+        config = tmp_path / "kpibot.toml"
+        config.write_text(
+            f'[store]\nurl = "{store.url.render_as_string(hide_password=False)}"\n'
+            f'[feishu]\napp_id = "{feishu.app_id}"\ndomain = "{feishu.base_url}"\n'
+            f'[dingtalk]\nclient_id = "{fake.client_id}"\nendpoint = "{fake.base_url}"\n'
+            f'media_endpoint = "{fake.base_url}"\ncard_template_id = "{TEMPLATE}"\n', encoding="utf-8")
+        env = {**os.environ, "KPIBOT_FEISHU_APP_SECRET": feishu.app_secret,
+               "KPIBOT_DINGTALK_CLIENT_SECRET": fake.client_secret, "KPIBOT_NOW": DEMO_NOW.isoformat()}
+        before = fake.connections
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            fake.wait_for(lambda: fake.connections > before, timeout=60)
+            feishu.wait_for(lambda: feishu.connections > 0, timeout=60)
+            since = len(fake.delivered)
+            fake.push_message(fake.bot_message("selector1", "/help", msg_id="msg_run_1"))
+            fake.wait_for(lambda: len(to(fake, "selector1", since)) == 1, timeout=30)
+            feishu.push_event(feishu.message_event("ou_selector1", "/help", message_id="om_run_1"))
+            feishu.wait_for(lambda: any(m.get("reply_to") == "om_run_1" for m in feishu.messages), timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "connected to Feishu" in out and "connected to DingTalk" in out and out.endswith("kpibot: stopped\n")
+        assert fake.client_secret not in out + err and feishu.app_secret not in out + err
+
+
+def test_kpibot_run_with_a_wrong_dingtalk_secret_exits_non_zero_without_echoing_it(
+        fake: FakeDingTalk, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[dingtalk]\nclient_id = "{fake.client_id}"\n'
+                      f'endpoint = "{fake.base_url}"\n', encoding="utf-8")
+    env = {**os.environ, "KPIBOT_DINGTALK_CLIENT_SECRET": "S3CRET-9f2c"}
+    run = subprocess.run([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "check [dingtalk] client_id and client_secret" in run.stderr
+    assert "S3CRET" not in run.stderr + run.stdout
