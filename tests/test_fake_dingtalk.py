@@ -94,6 +94,7 @@ class SdkStream:
     def stop(self) -> None:
         async def shutdown() -> None:
             me = asyncio.current_task()
+            tasks: list[asyncio.Task] = []
             for _ in range(50):
                 tasks = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
                 if not tasks:
@@ -145,7 +146,7 @@ def _api(fake: FakeDingTalk, method: str, path: str, body: dict, token: str | No
     return httpx.request(method, fake.base_url + path, json=body, headers=headers)
 
 
-def _group_send(fake: FakeDingTalk, token: str, cid: str, content: str = "hi") -> httpx.Response:
+def _group_send(fake: FakeDingTalk, token: str | None, cid: str, content: str = "hi") -> httpx.Response:
     return _api(fake, "POST", "/v1.0/robot/groupMessages/send",
                 {"msgParam": json.dumps({"content": content}), "msgKey": "sampleText", "openConversationId": cid,
                  "robotCode": fake.robot_code}, token)
@@ -356,7 +357,7 @@ def test_token_issue_expiry_and_auth_errors() -> None:
         token = r.json()["accessToken"]
         assert _group_send(fake, token, "cid_a").status_code == 200
 
-        r = _group_send(fake, None, "cid_a")   # type: ignore[arg-type]
+        r = _group_send(fake, None, "cid_a")
         assert r.status_code == 400 and r.json()["code"] == "AuthenticationFailed.MissingParameter"
         assert r.json()["message"] == "缺少参数：x-acs-dingtalk-access-token"
         time.sleep(1.1)
@@ -599,6 +600,6 @@ def test_sdk_access_token_comes_from_the_fake(stream: tuple[FakeDingTalk, SdkStr
     fake, sdk = stream
     token = sdk.client.get_access_token()
     assert token in fake.tokens and fake.calls[-1].json == {"appKey": "ding_test", "appSecret": "secret_test"}
-    # parse_qs proves the session webhook is a plain query URL the SDK-free adapter can POST to
+    # the session webhook is a plain URL on the fake whose only query parameter is the session key
     webhook = fake.bot_message("staff_1", "x")["sessionWebhook"]
     assert list(parse_qs(urlsplit(webhook).query)) == ["session"]

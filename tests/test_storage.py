@@ -22,6 +22,7 @@ from storage.models import (
     Order,
     OrderLine,
     Organisation,
+    ProcessedEvent,
     Product,
     Refund,
     Shop,
@@ -207,3 +208,22 @@ def test_an_existing_store_upgrades_and_keeps_its_data(tmp_path: Path) -> None:
     with Session(eng) as s:
         assert s.execute(select(Target.value)).scalar_one() == Decimal("123.45")
     eng.dispose()
+
+
+def test_an_event_is_claimed_once_also_by_concurrent_workers(engine: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.events import claim
+
+    assert claim(engine, "dingtalk", "frame-1", "msg-1") is True
+    assert claim(engine, "dingtalk", "frame-2", "msg-1") is False      # same message in a new frame
+    assert claim(engine, "dingtalk", "frame-1", None) is False         # same frame
+    assert claim(engine, "feishu", "frame-1") is True                  # ids are per platform
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: claim(engine, "feishu", "ev-race", "om-race"), range(16)))
+    assert results.count(True) == 1
+    with Session(engine) as session:
+        rows = session.execute(select(ProcessedEvent.event_id).where(ProcessedEvent.platform == "dingtalk")).all()
+    assert sorted(r[0] for r in rows) == ["frame-1", "msg-1"]          # a refused claim leaves nothing behind
+    with pytest.raises(ValueError, match="at least one id"):
+        claim(engine, "dingtalk", None)

@@ -10,10 +10,20 @@ Usage::
                             fake.base_url + "/v1.0/gateway/connections/open")
         ...start the SDK client (stream.py reads that CLASS attribute at call time)...
         fake.wait_connected()
-        ack = fake.push_message(fake.bot_message("staff_1", "/mykpi", conversation_type="2"))
+        data = fake.bot_message("staff_1", "/mykpi", conversation_type="2")
+        ack = fake.push_message(data)      # blocks until the client acks
         json.loads(ack["data"])            # {"response": <what the handler returned>}
         httpx.post(data["sessionWebhook"], json={"msgtype": "text", "text": {"content": "hi"}})
         fake.delivered[-1]                 # Delivered(via="session", space="group", target="cid_group_1", ...)
+
+REST calls go to ``fake.base_url`` with a token from ``POST /v1.0/oauth2/accessToken``. The SDK's own REST
+helpers read the module constant ``DINGTALK_OPENAPI_ENDPOINT`` that ``dingtalk_stream.stream`` and
+``dingtalk_stream.card_replier`` each imported: patch both to ``fake.base_url`` to use them.
+
+Inspection: ``calls`` (every HTTP request and its answer), ``delivered`` (every message that reached a chat),
+``cards`` (outTrackId -> CardInstance with params/history/spaces), ``media`` (media_id -> bytes), ``throttled``
+(requests refused with the throttle answer), ``protocol_errors`` (bad acks), ``acks`` (frame messageId -> acks),
+``connections``, ``subscriptions``, ``tickets_used``, ``rejected_handshakes``, ``tokens``.
 
 Endpoints
 ---------
@@ -52,8 +62,12 @@ oapi-style (HTTP 200 with ``{"errcode", "errmsg"}``):
 
 Errors
 ------
-Verified against real answers quoted in public issue trackers / probe logs (see the report that came with
-this file); everything marked UNVERIFIED is this fake's best guess.
+"Verified" codes were seen in real answers quoted publicly: a probe log of api.dingtalk.com (token
+``invalidClientIdOrSecret``, ``InvalidAuthentication``, ``AuthenticationFailed.MissingParameter``, oapi
+``40035``), zfanswer/dify-on-dingtalk#28 (gateway ``authFailed``), aliyun/alibabacloud-php-sdk#36
+(``Missingbody``), agentscope-ai/QwenPaw#2221 (session webhook ``300001``), satorijs/satori#240 (oapi ``40014``
+with HTTP 200), DingTalk's groupMessages/send reference (msgParam at most 15,000 bytes) and its
+call-frequency-limit page (``90002``). Everything marked UNVERIFIED is this fake's best guess.
 
 * gateway, wrong clientId/clientSecret: HTTP 401 ``{"code": "authFailed", "message": "鉴权失败"}``;
   missing fields / malformed subscriptions: HTTP 400 ``MissingParameter`` / ``InvalidParameter`` (UNVERIFIED).
