@@ -43,7 +43,7 @@ class DingTalkApi:
         self.config = config
         self.attempts, self.backoff_s = attempts, backoff_s
         self.http = httpx.Client(timeout=timeout_s, headers={"Accept": "application/json"})
-        self.app_limit = RateLimiter(20)                 # DingTalk's default of 20 calls/s per app and API
+        self.api_limit = RateLimiter(20)                 # DingTalk's default: 20 calls a second per app and API
         self.group_limit = RateLimiter(GROUP_LIMIT, GROUP_WINDOW_S)   # 20 messages a minute into one group
         self._token: tuple[str, float] | None = None     # (token, monotonic time to refresh at)
         self._token_lock = threading.Lock()
@@ -81,7 +81,7 @@ class DingTalkApi:
 
     def reply_by_session(self, webhook: str, body: dict[str, Any], group: str | None) -> bool:
         """A text or markdown reply through the message's sessionWebhook (no token needed)."""
-        return self._legacy("reply through the session webhook", group,
+        return self._legacy("reply through the session webhook", "/robot/sendBySession", group,
                             lambda: self.http.post(webhook, json=body)) is not None
 
     def upload_image(self, png: bytes) -> str | None:
@@ -91,7 +91,7 @@ class DingTalkApi:
                                   params={"access_token": self.access_token()}, data={"type": "image"},
                                   files={"media": ("chart.png", png, "image/png")})
 
-        body = self._legacy("upload a chart", None, send)
+        body = self._legacy("upload a chart", "/media/upload", None, send)
         return str(body["media_id"]) if body is not None and body.get("media_id") else None
 
     def create_card(self, out_track_id: str, params: dict[str, str]) -> bool:
@@ -135,7 +135,7 @@ class DingTalkApi:
                  group: str | None = None) -> dict[str, Any] | None:
         """A new-style API call; the parsed answer, None when DingTalk refused it or every try failed."""
         def attempt() -> dict[str, Any] | None:
-            self._wait_turn(group)
+            self._wait_turn(path, group)
             headers = {"x-acs-dingtalk-access-token": self.access_token()}
             try:
                 resp = self.http.request(method, f"{self.config.endpoint}{path}", json=body, headers=headers)
@@ -159,10 +159,10 @@ class DingTalkApi:
 
         return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
 
-    def _legacy(self, what: str, group: str | None, send: Any) -> dict[str, Any] | None:
+    def _legacy(self, what: str, api: str, group: str | None, send: Any) -> dict[str, Any] | None:
         """An older-style call (HTTP 200 with errcode): session webhooks and the media upload."""
         def attempt() -> dict[str, Any] | None:
-            self._wait_turn(group)
+            self._wait_turn(api, group)
             try:
                 resp = send()
             except httpx.HTTPError as exc:
@@ -186,8 +186,8 @@ class DingTalkApi:
 
         return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
 
-    def _wait_turn(self, group: str | None) -> None:
-        self.app_limit.acquire("app")
+    def _wait_turn(self, api: str, group: str | None) -> None:
+        self.api_limit.acquire(api)
         if group is not None:
             self.group_limit.acquire(group)
 
