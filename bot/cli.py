@@ -176,6 +176,8 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
             code = 1
             break
     for adapter in started:
+        adapter.pool.close()   # every platform stops taking events before any of them drains its work
+    for adapter in started:
         adapter.stop()
     print("kpibot: stopped", flush=True)
     return code

@@ -24,8 +24,9 @@ from cards.markdown import escape
 from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
 from cards.render_text import bar
 
-MAX_BODY_BYTES = 20_000       # a session-webhook body, a card's parameters
+MAX_BODY_BYTES = 20_000       # DingTalk's limit for a request body
 MAX_MARKDOWN_BYTES = 15_000   # a robot message's msgParam; markdown keeps to it whichever way it is sent
+MAX_CARD_PARAMS_BYTES = MAX_BODY_BYTES - 1_000   # the create request wraps the parameters (ids, options)
 TONE_COLOURS: dict[Tone, str] = {
     Tone.GOOD: "green", Tone.INFO: "blue", Tone.WARN: "orange", Tone.BAD: "red", Tone.NEUTRAL: "grey",
 }
@@ -99,6 +100,6 @@ def fit_markdown(card: Card, limit: int = MAX_MARKDOWN_BYTES) -> Card:
     return fit(card, size, limit)
 
 
-def fit_card_params(card: Card, limit: int = MAX_BODY_BYTES) -> Card:
+def fit_card_params(card: Card, limit: int = MAX_CARD_PARAMS_BYTES) -> Card:
     """The card, shortened if needed so its card parameters stay under DingTalk's body limit."""
     return fit(card, lambda c: _size(render_card_params(c, _placeholders(c), owner="x" * 40)), limit)

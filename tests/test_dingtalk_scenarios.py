@@ -48,9 +48,10 @@ def config_for(fake: FakeDingTalk, template: str | None = TEMPLATE) -> DingTalkC
                           media_endpoint=fake.base_url, card_template_id=template)
 
 
-def connect(fake: FakeDingTalk, store: Engine, template: str | None = TEMPLATE) -> DingTalkAdapter:
+def connect(fake: FakeDingTalk, store: Engine, template: str | None = TEMPLATE, workers: int = 8) -> DingTalkAdapter:
     app = App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
-    bot = DingTalkAdapter(config_for(fake, template), Dispatcher(app, clock=lambda: DEMO_NOW), store, backoff_s=0.01)
+    bot = DingTalkAdapter(config_for(fake, template), Dispatcher(app, clock=lambda: DEMO_NOW), store,
+                          workers=workers, backoff_s=0.01)
     before = fake.connections
     bot.start()
     fake.wait_for(lambda: fake.connections > before, timeout=30)
@@ -320,3 +321,101 @@ def test_kpibot_run_with_a_wrong_dingtalk_secret_exits_non_zero_without_echoing_
     assert run.returncode == 1
     assert "check [dingtalk] client_id and client_secret" in run.stderr
     assert "S3CRET" not in run.stderr + run.stdout
+
+
+def test_the_ack_comes_before_the_answer(fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    fake.delay_next(1, 2.0, path_contains="/v1.0/card/instances")
+    since = len(fake.delivered)
+    started = time.monotonic()
+    fake.push_message(fake.bot_message("host2", "/mykpi", msg_id="msg_ack_first"))
+    acked = time.monotonic() - started
+    fake.wait_for(lambda: len(to(fake, "host2", since)) == 1)
+    answered = time.monotonic() - started
+    assert acked < 1.0 and answered >= 2.0
+
+
+def test_the_newest_click_wins_even_when_an_older_update_is_slow(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("host1", "/mykpi", msg_id="msg_click_race"))
+    fake.wait_for(lambda: len(to(fake, "host1", since)) == 1)
+    out_track_id = to(fake, "host1", since)[0].out_track_id or ""
+    card = fake.cards[out_track_id]
+    buttons = {b["params"]["args"][0]: b["params"] for b in json.loads(card.params["buttons"])}
+    fake.delay_next(1, 1.5, path_contains="/v1.0/card/instances")       # the first update is slow
+    fake.card_click(out_track_id, "host1", buttons["week"])
+    time.sleep(0.6)                                                       # the week update is on its way
+    fake.card_click(out_track_id, "host1", buttons["day"])
+    fake.wait_for(lambda: card.params["title"] == "Lin Xiaoyu 林小雨 · Today KPI", timeout=15)
+    time.sleep(2.0)
+    assert card.params["title"] == "Lin Xiaoyu 林小雨 · Today KPI"         # the older click did not land on top
+
+
+def test_a_dropped_socket_is_reopened_and_the_next_message_answered(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    connections = fake.connections
+    fake.drop_connection()
+    fake.wait_for(lambda: fake.connections == connections + 1 and fake.connected(), timeout=30)
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("buyer1", "/help", msg_id="msg_after_drop"))
+    fake.wait_for(lambda: len(to(fake, "buyer1", since)) == 1)
+
+
+def test_a_refused_session_webhook_falls_back_to_the_robot_api(fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    message = fake.bot_message("lead2", "/help", msg_id="msg_bad_session")
+    message["sessionWebhook"] = f"{fake.base_url}/robot/sendBySession?session=unknown"   # DingTalk: 300001
+    fake.push_message(message)
+    fake.wait_for(lambda: len(to(fake, "lead2", since)) == 1)
+    assert to(fake, "lead2", since)[0].via == "oto_send"
+
+
+def test_a_card_that_cannot_be_created_goes_out_as_markdown(fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    since = len(fake.delivered)
+    fake.fail_next(1, path_contains="/v1.0/card/instances", http_status=400, code="InvalidParameter")
+    fake.push_message(fake.bot_message("host3", "/mykpi", msg_id="msg_card_refused"))
+    fake.wait_for(lambda: len(to(fake, "host3", since)) == 1)
+    reply = to(fake, "host3", since)[0]
+    assert (reply.via, reply.msg_key) == ("session", "markdown")
+    assert "Week：/mykpi week" in reply.content["text"]
+
+
+def test_a_busy_group_is_answered_in_its_turn_without_holding_up_other_chats(
+        fake: FakeDingTalk, store: Engine) -> None:
+    from bot.ratelimit import RateLimiter
+
+    bot = connect(fake, store, workers=1)            # one worker: a wait in it would hold up everyone
+    bot.api.group_limit = RateLimiter(2, 3.0)       # 2 a window instead of 20, for a fast test
+    try:
+        since = len(fake.delivered)
+        for i in range(3):
+            fake.push_message(fake.bot_message("host1", "/help", conversation_type="2", conversation_id="cid_busy2",
+                                               msg_id=f"msg_busy_{i}"))
+        fake.wait_for(lambda: len(to(fake, "cid_busy2", since)) == 2)
+        started = time.monotonic()
+        fake.push_message(fake.bot_message("host2", "/help", msg_id="msg_not_held_up"))
+        fake.wait_for(lambda: len(to(fake, "host2", since)) == 1)
+        assert time.monotonic() - started < 1.5         # a one-to-one answer does not queue behind the group
+        assert len(to(fake, "cid_busy2", since)) == 2   # the third group answer is still waiting for its slot
+        fake.wait_for(lambda: len(to(fake, "cid_busy2", since)) == 3, timeout=10)
+        times = [d.time for d in to(fake, "cid_busy2", since)]
+        assert times[2] - times[0] >= 2.9               # never 3 within the window
+        assert fake.throttled == [] or all(c.path != "/robot/sendBySession" or "cid_busy2" not in str(c.json)
+                                           for c in fake.throttled)
+    finally:
+        bot.stop()
+
+
+def test_a_long_interactive_card_stays_under_the_request_body_limit(
+        fake: FakeDingTalk, adapter: DingTalkAdapter) -> None:
+    from cards.model import Button, Buttons
+
+    rows = tuple((str(i), f"成员 member {i:04d}", "99.9") for i in range(1, 3001))
+    card = Card("Ranking", (Table(("#", "Member", "Score"), rows), Buttons((Button("Refresh", "rank"),))),
+                Tone.INFO, "en")
+    calls = len(fake.calls)
+    assert adapter.send_to_chat("cid_long_card", card)
+    create = next(c for c in fake.calls[calls:] if c.method == "POST" and c.path == "/v1.0/card/instances")
+    assert len(json.dumps(create.json, ensure_ascii=False).encode()) <= 20_000
+    params = create.json["cardData"]["cardParamMap"]
+    assert "成员 member 0001" in params["body"] and "more rows are not shown" in params["body"]

@@ -41,3 +41,13 @@ def test_chats_that_went_quiet_are_forgotten() -> None:
     for _ in range(24):                    # the 1024th acquisition sweeps idle keys
         limiter.acquire("oc_busy")
     assert limiter.keys() == 1             # only the chat still inside its window
+
+
+def test_booked_slots_queue_up_without_waiting_and_keep_the_window() -> None:
+    clock = Clock()
+    limiter = RateLimiter(2, 60.0, clock=clock, sleep=clock.sleep)
+    assert [limiter.reserve("cid") for _ in range(5)] == [0.0, 0.0, 60.0, 60.0, 120.0]
+    assert clock.slept == []                       # nobody slept: the callers schedule their sends
+    clock.now += 30.0
+    assert limiter.reserve("cid") == 90.0          # behind the bookings already made, in order
+    assert limiter.acquire("other") == 0.0

@@ -104,3 +104,25 @@ def test_fit_keeps_exactly_as_many_rows_as_fit() -> None:
     assert len(next(b for b in short.blocks if isinstance(b, Table)).rows) == 17
     assert short.blocks[-1] == Note("33 more rows are not shown (message size limit).")
     assert fit(card, size, 100 + 10 * 50) is card
+
+
+def test_every_table_keeps_its_top_rows_when_two_long_tables_share_a_card() -> None:
+    ranking = Table(("#", "Member"), tuple((str(i), f"member {i:04d}") for i in range(1, 5001)))
+    wide = Table(("SKU", "Title", "Units", "GMV"), tuple((f"SKU-{i}", "长标题 long product title " * 3, "9", "99.00")
+                                                         for i in range(1, 301)))
+    card = Card("Digest", (ranking, wide), Tone.INFO, "en")
+    short = fit_markdown(card)
+    kept = [len(b.rows) for b in short.blocks if isinstance(b, Table)]
+    assert len(kept) == 2 and kept[0] == kept[1] > 0                 # the same cap for both: neither vanishes
+    assert short.blocks[-1] == Note(f"{5000 + 300 - 2 * kept[0]} more rows are not shown (message size limit).")
+
+
+def test_one_huge_text_is_shortened_and_the_chart_and_buttons_stay() -> None:
+    card = Card("Note", (Text("长" * 20_000), Image(b"png", "k", "chart"),
+                         Buttons((Button("Week", "mykpi", ("week",)),))), Tone.INFO, "en")
+    short = fit_card_params(card)
+    text = short.blocks[0]
+    assert isinstance(text, Text) and text.text.endswith("…") and 1000 < len(text.text) < 20_000
+    assert short.blocks[1:] == card.blocks[1:]
+    params = render_card_params(short, {"k": "@" + "m" * 40}, owner="x" * 40)
+    assert len(json.dumps(params, ensure_ascii=False).encode()) <= MAX_BODY_BYTES - 1_000

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -48,17 +49,55 @@ class Messenger(Protocol):
 
 
 class WorkerPool:
-    """Threads that do the slow part of handling an event, so the connection loop only acks."""
+    """Threads that do the slow part of handling an event, so the connection loop only acks.
 
-    def __init__(self, platform: str, workers: int) -> None:
+    The queue is bounded: beyond `max_pending` events the pool refuses (the SDK then acks with an error and
+    the platform delivers again later) instead of acking work it may not finish before a restart. Work can
+    also be deferred (`submit_later`, for a group that has used its messages for the minute) without holding
+    a thread while it waits. `drain` finishes queued and deferred work within a deadline and logs what it
+    could not finish.
+    """
+
+    def __init__(self, platform: str, workers: int, max_pending: int = 500) -> None:
         self.platform = platform
         self.closing = False
+        self.max_pending = max_pending
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=platform)
+        self._lock = threading.Lock()
+        self._pending: set[Future[None]] = set()
+        self._timers: set[threading.Timer] = set()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         if self.closing:
             raise ShuttingDown(f"kpibot is shutting down; {self.platform} will deliver this again")
-        self._pool.submit(self._guarded, fn, *args)
+        with self._lock:
+            if len(self._pending) >= self.max_pending:
+                raise ShuttingDown(f"{self.platform}: {len(self._pending)} events are waiting; this one is "
+                                   "refused so that it is delivered again later")
+        self._run(fn, *args)
+
+    def submit_later(self, delay_s: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn` on a worker after `delay_s` seconds; accepted work, so it runs even while closing."""
+        def fire() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+            self._run(fn, *args)
+
+        timer = threading.Timer(delay_s, fire)
+        timer.daemon = True
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        future = self._pool.submit(self._guarded, fn, *args)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
 
     def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
@@ -70,10 +109,23 @@ class WorkerPool:
         """Refuse new work (call before closing the connection)."""
         self.closing = True
 
-    def drain(self) -> None:
-        """Finish the work in hand."""
+    def drain(self, deadline_s: float = 70.0) -> None:
+        """Finish the work in hand, deferred work included, for at most `deadline_s` seconds."""
         self.closing = True
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        deadline = time.monotonic() + deadline_s
+        while True:
+            with self._lock:
+                timers, pending = list(self._timers), list(self._pending)
+            if not timers and not pending:
+                break
+            if time.monotonic() >= deadline:
+                log.error("%s: stopped with %d answers unsent (%d deferred); they were acknowledged and are lost",
+                          self.platform, len(pending), len(timers))
+                for timer in timers:
+                    timer.cancel()
+                break
+            time.sleep(0.02)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ImageUploads:
@@ -105,10 +157,13 @@ class ImageUploads:
 
 
 class ClickOrder:
-    """Numbers the clicks on each card so that only the newest one updates it."""
+    """Only the newest click on a card updates it. Clicks are numbered where they arrive (the connection
+    loop, in arrival order); the update of the newest runs under a per-card lock, so an older click that
+    finishes later can never land on top of it."""
 
     def __init__(self) -> None:
         self._seq: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._lock = threading.Lock()
 
     def next(self, card_id: str) -> int:
@@ -117,9 +172,16 @@ class ClickOrder:
             self._seq[card_id] = seq
             return seq
 
-    def is_newest(self, card_id: str, seq: int) -> bool:
+    def update_if_newest(self, card_id: str, seq: int, update: Callable[[], object]) -> bool:
+        """Run `update` if click `seq` is still the newest on the card; False when a newer one came."""
         with self._lock:
-            return self._seq.get(card_id) == seq
+            card_lock = self._locks[card_id]
+        with card_lock:
+            with self._lock:
+                if self._seq.get(card_id) != seq:
+                    return False
+            update()
+            return True
 
 
 def with_retries(platform: str, what: str, attempt: Callable[[], T], attempts: int, backoff_s: float) -> T | None:

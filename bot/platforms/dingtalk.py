@@ -57,6 +57,12 @@ CARD_TOPIC = CallbackHandler.TOPIC_CARD_CALLBACK      # /v1.0/card/instances/cal
 CONNECT_TIMEOUT_S = 30.0
 WEBHOOK_MARGIN_MS = 60_000                            # a webhook this close to expiry is not used
 RECONNECT_MAX_S = 10.0
+HEALTHY_S = 30.0                                      # a connection that lived this long resets the backoff
+INLINE_WAIT_S = 0.5                                   # a group slot this close is waited for in the worker
+# The SDK reports every ping as an "unknown topic" warning; it gets a logger of its own that only speaks up
+# about errors.
+sdk_log = logging.getLogger(__name__ + ".sdk")
+sdk_log.setLevel(logging.ERROR)
 
 
 class _Frames(CallbackHandler):
@@ -74,11 +80,12 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
     """The SDK's client with a connection loop that never blocks the event loop and can be stopped."""
 
     def __init__(self, config: DingTalkConfig, http: httpx.Client) -> None:
-        super().__init__(dingtalk_stream.Credential(config.client_id, config.client_secret), logger=log)
+        super().__init__(dingtalk_stream.Credential(config.client_id, config.client_secret), logger=sdk_log)
         self.config, self.http = config, http
         self.stopping = False
         self.connected = threading.Event()
         self.connections = 0
+        self.frames = 0
         self.refused: str | None = None     # the gateway refused the app: retrying cannot help
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -89,17 +96,22 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
                 "subscriptions": topics, "ua": "kpibot", "localIp": ""}
         try:
             resp = self.http.post(f"{self.config.endpoint}/v1.0/gateway/connections/open", json=body)
-            answer = resp.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except httpx.HTTPError as exc:
             log.warning("dingtalk: opening the stream connection failed: %s: %s", exc.__class__.__name__, exc)
             return None
+        try:
+            answer = resp.json()
+        except ValueError:
+            answer = None
         if resp.status_code == 200 and isinstance(answer, dict) and "endpoint" in answer and "ticket" in answer:
             return answer
         code = answer.get("code") if isinstance(answer, dict) else None
-        problem = f"the DingTalk gateway refused the connection: HTTP {resp.status_code} {code or ''}".strip()
         if resp.status_code in (400, 401, 403):
-            self.refused = problem + " (check [dingtalk] client_id and client_secret)"
-        log.error("dingtalk: %s", problem)
+            self.refused = (f"the DingTalk gateway refused the connection: HTTP {resp.status_code} {code or ''}"
+                            " (check [dingtalk] client_id and client_secret)")
+            log.error("dingtalk: %s", self.refused)
+        else:
+            log.warning("dingtalk: the gateway is unavailable: HTTP %s %s; trying again", resp.status_code, code or "")
         return None
 
     async def run(self) -> None:
@@ -114,12 +126,12 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
             uri = f'{connection["endpoint"]}?ticket={quote_plus(str(connection["ticket"]))}'
+            opened, frames = time.monotonic(), self.frames
             try:
                 async with websockets.connect(uri, open_timeout=CONNECT_TIMEOUT_S, max_size=None) as websocket:
                     self.websocket = websocket
                     self.connections += 1
                     self.connected.set()
-                    delay = 0.2
                     async for raw in websocket:
                         self._route(raw)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
@@ -128,11 +140,20 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
             finally:
                 self.connected.clear()
                 self.websocket = None
+            if self.frames > frames or time.monotonic() - opened >= HEALTHY_S:
+                delay = 0.2      # it worked for a while: reconnect at once, as DingTalk asks after "disconnect"
             if not self.stopping:
-                await asyncio.sleep(delay)   # DingTalk asks to reconnect at once after "disconnect"
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
+    async def cancel_tasks(self) -> None:
+        """End the frame handlers still running (their frames were acked or will be redelivered)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _route(self, raw: str | bytes) -> None:
+        self.frames += 1
         try:
             frame = json.loads(raw)
         except ValueError:
@@ -172,6 +193,7 @@ class DingTalkAdapter:
             self._task = loop.create_task(self.stream.run())
             with contextlib.suppress(asyncio.CancelledError):
                 loop.run_until_complete(self._task)
+            loop.run_until_complete(self.stream.cancel_tasks())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="dingtalk-stream", daemon=True)
@@ -230,22 +252,24 @@ class DingTalkAdapter:
         with Session(self.engine) as session:
             return bound_id(session, PLATFORM, staff_id, sender_id)
 
-    def answer(self, msg: ChatbotMessage, card: Card, owner: str) -> bool:
-        is_group = msg.conversation_type == "2"
-        group = msg.conversation_id if is_group else None
-        if self._wants_card(card):
-            out_track_id = "kpibot-" + hashlib.sha256(f"{msg.message_id}".encode()).hexdigest()[:40]
-            return self._send_card(card, out_track_id, group=group, user=None if is_group else owner, owner=owner)
-        card = fit_markdown(card)
-        title, text = render_markdown(card, self.images.keys_for(card, msg.conversation_id or ""))
-        expires = int(msg.session_webhook_expired_time or 0)
-        if msg.session_webhook and expires > time.time() * 1000 + WEBHOOK_MARGIN_MS:
-            body = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
-            return self.api.reply_by_session(msg.session_webhook, body, group)
-        param = {"title": title, "text": text}
-        if group is not None:
-            return self.api.send_to_group(group, "sampleMarkdown", param)
-        return self.api.send_to_users([owner], "sampleMarkdown", param)
+    def answer(self, msg: ChatbotMessage, card: Card, owner: str) -> None:
+        """Answer where the message came from. Group answers take their turn in the group's 20 a minute."""
+        group = msg.conversation_id if msg.conversation_type == "2" else None
+        out_track_id = "kpibot-" + hashlib.sha256(str(msg.message_id).encode()).hexdigest()[:40]
+
+        def send() -> None:
+            if self._wants_card(card) and self._send_card(card, out_track_id, group=group,
+                                                          user=None if group else owner, owner=owner):
+                return
+            title, text = self._markdown(card, msg.conversation_id or owner)
+            expires = int(msg.session_webhook_expired_time or 0)
+            if msg.session_webhook and expires > time.time() * 1000 + WEBHOOK_MARGIN_MS and \
+                    self.api.reply_by_session(msg.session_webhook, {"msgtype": "markdown",
+                                                                    "markdown": {"title": title, "text": text}}):
+                return
+            self._send_markdown(title, text, group=group, user=None if group else owner)
+
+        self._in_turn(group, send, wait=False)
 
     # --- proactive sends (digests, alerts, approvals) ------------------------------------------------------
 
@@ -256,13 +280,37 @@ class DingTalkAdapter:
         return self._push(card, group=None, user=user_id)
 
     def _push(self, card: Card, group: str | None, user: str | None) -> bool:
-        if self._wants_card(card):
-            return self._send_card(card, "kpibot-" + uuid.uuid4().hex, group=group, user=user, owner=user)
+        """Called from a job's thread: waits for the group's turn and says whether the card went out."""
+        def send() -> bool:
+            if self._wants_card(card) and self._send_card(card, "kpibot-" + uuid.uuid4().hex, group=group,
+                                                          user=user, owner=user):
+                return True
+            title, text = self._markdown(card, group or user or "")
+            return self._send_markdown(title, text, group=group, user=user)
+
+        return self._in_turn(group, send, wait=True)
+
+    def _in_turn(self, group: str | None, send: Any, wait: bool) -> Any:
+        """Run `send` in the group's next free slot (20 messages a minute per group). A worker does not sit
+        out a long wait: the send is scheduled for its slot and the worker moves on."""
+        delay = self.api.group_limit.reserve(group) if group is not None else 0.0
+        if delay > INLINE_WAIT_S and not wait:
+            log.info("dingtalk: group %s has used its messages for the minute; answering in %.0f s", group, delay)
+            self.pool.submit_later(delay, send)
+            return None
+        if delay > 0:
+            time.sleep(delay)
+        return send()
+
+    def _markdown(self, card: Card, chat: str) -> tuple[str, str]:
         card = fit_markdown(card)
-        title, text = render_markdown(card, self.images.keys_for(card, group or user or ""))
+        return render_markdown(card, self.images.keys_for(card, chat))
+
+    def _send_markdown(self, title: str, text: str, group: str | None, user: str | None) -> bool:
+        param = {"title": title, "text": text}
         if group is not None:
-            return self.api.send_to_group(group, "sampleMarkdown", {"title": title, "text": text})
-        return self.api.send_to_users([str(user)], "sampleMarkdown", {"title": title, "text": text})
+            return self.api.send_to_group(group, "sampleMarkdown", param)
+        return self.api.send_to_users([str(user)], "sampleMarkdown", param)
 
     def _wants_card(self, card: Card) -> bool:
         interactive = any(isinstance(b, Buttons) for b in card.blocks) or bool(card.images())
@@ -270,6 +318,7 @@ class DingTalkAdapter:
 
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
                    owner: str | None) -> bool:
+        """An interactive card; False (and the caller falls back to markdown) when it could not be sent."""
         card = fit_card_params(card)
         params = render_card_params(card, self.images.keys_for(card, group or user or ""), owner=owner,
                                     lang=card.lang)
@@ -278,49 +327,43 @@ class DingTalkAdapter:
     # --- card clicks ----------------------------------------------------------------------------------
 
     def _on_card_click(self, frame: CallbackMessage) -> tuple[int, Any]:
-        """Runs on the connection loop: never blocks, never raises; the card is updated by a worker."""
-        try:
-            self.pool.submit(self.handle_click, frame.headers.message_id, frame.data)
-        except ShuttingDown:
-            return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
-        return AckMessage.STATUS_OK, {}
-
-    def handle_click(self, frame_id: str | None, data: dict[str, Any]) -> None:
+        """Runs on the connection loop, so clicks are numbered in the order they arrive; never blocks (no
+        store, no network), never raises. The card is updated by a worker. A redelivered click is simply
+        run again: the card ends the same."""
         lang = lang_of(self.dispatcher.app.org_locale)
         try:
-            click = CardCallbackMessage.from_dict(data)
+            click = CardCallbackMessage.from_dict(frame.data)
             params = (click.content.get("cardPrivateData") or {}).get("params") or {}
+            if not isinstance(params, dict):
+                raise TypeError("params is not an object")
+            if params.get("lang") in LANGS:
+                lang = params["lang"]
+            user, out_track_id = click.user_id, click.card_instance_id
+            command, args, owner = params.get("command"), _args(params.get("args")), params.get("owner")
+            if not user or not out_track_id:
+                log.warning("dingtalk: a card click without a user or a card was ignored")
+            elif not isinstance(command, str) or args is None:
+                self.pool.submit(self._tell, user, lang, "click.stale")
+            elif owner and owner != user:
+                log.info("dingtalk: %s clicked a card made for %s; refused", user, owner)
+                self.pool.submit(self._tell, user, lang, "click.not_yours")
+            else:
+                seq = self.clicks.next(out_track_id)
+                self.pool.submit(self.handle_click, user, command, args, out_track_id, seq)
+        except ShuttingDown:
+            return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
         except (ValueError, AttributeError, TypeError):
             log.warning("dingtalk: a card click that could not be read was ignored")
-            return
-        if not claim(self.engine, PLATFORM, frame_id):
-            return
-        if params.get("lang") in LANGS:
-            lang = params["lang"]
-        user, out_track_id = click.user_id, click.card_instance_id
-        command, args, owner = params.get("command"), _args(params.get("args")), params.get("owner")
-        if not user or not out_track_id:
-            log.warning("dingtalk: a card click without a user or a card was ignored")
-            return
-        if not isinstance(command, str) or args is None:
-            self._tell(user, lang, "click.stale")
-            return
-        if owner and owner != user:
-            log.info("dingtalk: %s clicked a card made for %s; refused", user, owner)
-            self._tell(user, lang, "click.not_yours")
-            return
-        seq = self.clicks.next(out_track_id)
-        card = self.dispatcher.handle_action(PLATFORM, self.known_id(user, None), command, args)
-        card = fit_card_params(card)
-        params_out = render_card_params(card, self.images.keys_for(card, user), owner=user, lang=card.lang)
-        if not self.clicks.is_newest(out_track_id, seq):
+        return AckMessage.STATUS_OK, {}
+
+    def handle_click(self, user: str, command: str, args: tuple[str, ...], out_track_id: str, seq: int) -> None:
+        card = fit_card_params(self.dispatcher.handle_action(PLATFORM, self.known_id(user, None), command, args))
+        params = render_card_params(card, self.images.keys_for(card, user), owner=user, lang=card.lang)
+        if not self.clicks.update_if_newest(out_track_id, seq, lambda: self.api.update_card(out_track_id, params)):
             log.info("dingtalk: a newer click on %s was answered; this one is dropped", out_track_id)
-            return
-        self.api.update_card(out_track_id, params_out)
 
     def _tell(self, staff_id: str, lang: str, key: str) -> None:
-        note = Card("kpibot", (Note(t(lang, key)),), Tone.WARN, lang)
-        self.send_to_user(staff_id, note)
+        self.send_to_user(staff_id, Card("kpibot", (Note(t(lang, key)),), Tone.WARN, lang))
 
 
 def _args(value: Any) -> tuple[str, ...] | None:

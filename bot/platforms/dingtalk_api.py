@@ -7,8 +7,9 @@ when DingTalk says it is invalid), and throttling or server errors are retried w
 
 Two error styles: the new API (api.dingtalk.com, `/v1.0/...`) answers with an HTTP status and
 {code, message, requestid}; the older hosts (session webhooks, oapi media upload) answer HTTP 200 with
-{errcode, errmsg}. Limits: at most 20 messages a minute into one group (DingTalk throttles the robot in that
-group for 10 minutes after that, error 130101), so group sends wait their turn here.
+{errcode, errmsg}. Limits: 20 calls a second per API; at most 20 messages a minute into one group
+(DingTalk throttles the robot in that group for 10 minutes after that, error 130101): `group_limit` books
+those slots, and the adapter schedules a group's sends for their slot (bot.platforms.dingtalk).
 """
 
 from __future__ import annotations
@@ -73,25 +74,27 @@ class DingTalkApi:
             self._token = (str(body["accessToken"]), time.monotonic() + max(ttl - TOKEN_MARGIN_S, ttl / 2))
             return self._token[0]
 
-    def forget_token(self) -> None:
+    def forget_token(self, token: str) -> None:
+        """DingTalk refused `token`: fetch a new one next time (unless another worker already did)."""
         with self._token_lock:
-            self._token = None
+            if self._token is not None and self._token[0] == token:
+                self._token = None
 
     # --- the calls -------------------------------------------------------------------------------------
 
-    def reply_by_session(self, webhook: str, body: dict[str, Any], group: str | None) -> bool:
+    def reply_by_session(self, webhook: str, body: dict[str, Any]) -> bool:
         """A text or markdown reply through the message's sessionWebhook (no token needed)."""
-        return self._legacy("reply through the session webhook", "/robot/sendBySession", group,
-                            lambda: self.http.post(webhook, json=body)) is not None
+        return self._legacy("reply through the session webhook", "/robot/sendBySession",
+                            lambda: (self.http.post(webhook, json=body), None)) is not None
 
     def upload_image(self, png: bytes) -> str | None:
         """The media_id of an uploaded PNG (charts), None when the upload failed."""
-        def send() -> httpx.Response:
-            return self.http.post(f"{self.config.media_endpoint}/media/upload",
-                                  params={"access_token": self.access_token()}, data={"type": "image"},
-                                  files={"media": ("chart.png", png, "image/png")})
+        def send() -> tuple[httpx.Response, str]:
+            token = self.access_token()
+            return self.http.post(f"{self.config.media_endpoint}/media/upload", params={"access_token": token},
+                                  data={"type": "image"}, files={"media": ("chart.png", png, "image/png")}), token
 
-        body = self._legacy("upload a chart", "/media/upload", None, send)
+        body = self._legacy("upload a chart", "/media/upload", send)
         return str(body["media_id"]) if body is not None and body.get("media_id") else None
 
     def create_card(self, out_track_id: str, params: dict[str, str]) -> bool:
@@ -101,16 +104,23 @@ class DingTalkApi:
         return self._openapi("POST", "/v1.0/card/instances", body, f"create card {out_track_id}") is not None
 
     def deliver_card(self, out_track_id: str, group: str | None, user: str | None) -> bool:
-        """Into a group (conversationId) or a one-to-one chat with the robot (staffId)."""
+        """Into a group (conversationId) or a one-to-one chat with the robot (staffId); the answer lists
+        each space with its own success flag."""
         body: dict[str, Any] = {"outTrackId": out_track_id, "userIdType": 1}
         if group is not None:
             body["openSpaceId"] = f"dtv1.card//IM_GROUP.{group}"
             body["imGroupOpenDeliverModel"] = {"robotCode": self.config.robot}
         else:
             body["openSpaceId"] = f"dtv1.card//IM_ROBOT.{user}"
-            body["imRobotOpenDeliverModel"] = {"spaceType": "IM_ROBOT"}
-        return self._openapi("POST", "/v1.0/card/instances/deliver", body, f"deliver card {out_track_id}",
-                             group=group) is not None
+            body["imRobotOpenDeliverModel"] = {"spaceType": "IM_ROBOT", "robotCode": self.config.robot}
+        answer = self._openapi("POST", "/v1.0/card/instances/deliver", body, f"deliver card {out_track_id}")
+        if answer is None:
+            return False
+        failed = [r for r in answer.get("result") or [] if isinstance(r, dict) and not r.get("success", True)]
+        if failed:
+            log.error("dingtalk: card %s was not delivered: %s", out_track_id,
+                      "; ".join(f"{r.get('spaceId')}: {r.get('errorMsg')}" for r in failed))
+        return not failed
 
     def update_card(self, out_track_id: str, params: dict[str, str]) -> bool:
         body = {"outTrackId": out_track_id, "cardData": {"cardParamMap": params},
@@ -120,23 +130,31 @@ class DingTalkApi:
     def send_to_group(self, conversation_id: str, msg_key: str, msg_param: dict[str, Any]) -> bool:
         body = {"robotCode": self.config.robot, "openConversationId": conversation_id, "msgKey": msg_key,
                 "msgParam": json.dumps(msg_param, ensure_ascii=False)}
-        return self._openapi("POST", "/v1.0/robot/groupMessages/send", body, f"send to group {conversation_id}",
-                             group=conversation_id) is not None
+        return self._openapi("POST", "/v1.0/robot/groupMessages/send", body,
+                             f"send to group {conversation_id}") is not None
 
     def send_to_users(self, staff_ids: list[str], msg_key: str, msg_param: dict[str, Any]) -> bool:
         body = {"robotCode": self.config.robot, "userIds": staff_ids, "msgKey": msg_key,
                 "msgParam": json.dumps(msg_param, ensure_ascii=False)}
-        return self._openapi("POST", "/v1.0/robot/oToMessages/batchSend", body,
-                             f"send to {len(staff_ids)} user(s)") is not None
+        answer = self._openapi("POST", "/v1.0/robot/oToMessages/batchSend", body,
+                               f"send to {len(staff_ids)} user(s)", retry_if=_flow_controlled)
+        if answer is None:
+            return False
+        if answer.get("invalidStaffIdList"):
+            log.error("dingtalk: not sent to unknown staffIds %s", answer["invalidStaffIdList"])
+            return False
+        return True
 
     # --- error handling ----------------------------------------------------------------------------------
 
     def _openapi(self, method: str, path: str, body: dict[str, Any], what: str,
-                 group: str | None = None) -> dict[str, Any] | None:
-        """A new-style API call; the parsed answer, None when DingTalk refused it or every try failed."""
+                 retry_if: Any = None) -> dict[str, Any] | None:
+        """A new-style API call; the parsed answer, None when DingTalk refused it or every try failed.
+        `retry_if(answer)` names a problem in a 200 answer that is worth another try."""
         def attempt() -> dict[str, Any] | None:
-            self._wait_turn(path, group)
-            headers = {"x-acs-dingtalk-access-token": self.access_token()}
+            self.api_limit.acquire(path)
+            token = self.access_token()
+            headers = {"x-acs-dingtalk-access-token": token}
             try:
                 resp = self.http.request(method, f"{self.config.endpoint}{path}", json=body, headers=headers)
             except httpx.HTTPError as exc:
@@ -146,11 +164,14 @@ class DingTalkApi:
             if resp.status_code == 200:
                 if not answer and resp.content.strip():
                     raise Retryable(f"HTTP 200 with a body that is not JSON: {resp.text[:120]!r}")
+                problem = retry_if(answer) if retry_if is not None else None
+                if problem:
+                    raise Retryable(problem)
                 return answer
             problem = f"HTTP {resp.status_code} code={code} message={answer.get('message')} " \
                       f"requestid={answer.get('requestid')}"
             if resp.status_code == 401 or code == "InvalidAuthentication":
-                self.forget_token()
+                self.forget_token(token)
                 raise Retryable(problem)
             if resp.status_code == 429 or resp.status_code >= 500 or "QpsLimit" in code or "Throttling" in code:
                 raise Retryable(problem)
@@ -159,12 +180,13 @@ class DingTalkApi:
 
         return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
 
-    def _legacy(self, what: str, api: str, group: str | None, send: Any) -> dict[str, Any] | None:
-        """An older-style call (HTTP 200 with errcode): session webhooks and the media upload."""
+    def _legacy(self, what: str, api: str, send: Any) -> dict[str, Any] | None:
+        """An older-style call (HTTP 200 with errcode): session webhooks and the media upload. `send`
+        returns the response and the access token it used (None when it needs none)."""
         def attempt() -> dict[str, Any] | None:
-            self._wait_turn(api, group)
+            self.api_limit.acquire(api)
             try:
-                resp = send()
+                resp, token = send()
             except httpx.HTTPError as exc:
                 raise Retryable(f"{exc.__class__.__name__}: {exc}") from exc
             answer = _json(resp)
@@ -176,8 +198,8 @@ class DingTalkApi:
             if errcode == 0:
                 return answer
             problem = f"errcode={errcode} errmsg={answer.get('errmsg')}"
-            if errcode in TOKEN_ERRCODES:
-                self.forget_token()
+            if errcode in TOKEN_ERRCODES and token is not None:
+                self.forget_token(token)
                 raise Retryable(problem)
             if errcode in THROTTLED_ERRCODES:
                 raise Retryable(problem)
@@ -186,10 +208,11 @@ class DingTalkApi:
 
         return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
 
-    def _wait_turn(self, api: str, group: str | None) -> None:
-        self.api_limit.acquire(api)
-        if group is not None:
-            self.group_limit.acquire(group)
+
+def _flow_controlled(answer: dict[str, Any]) -> str | None:
+    """batchSend answers 200 but lists the people DingTalk held back for flow control: try them again."""
+    held = answer.get("flowControlledStaffIdList")
+    return f"flow controlled: {held}" if held else None
 
 
 def _json(resp: httpx.Response) -> dict[str, Any]:

@@ -274,10 +274,8 @@ class FeishuAdapter:
                           message_id: str, chat_id: str, seq: int) -> None:
         card = self.dispatcher.handle_action(PLATFORM, self.known_id(operator, union_id), command, args)
         content = card_content(card, self.images.keys_for(card, chat_id), owner=operator, lang=card.lang)
-        if not self.clicks.is_newest(message_id, seq):
+        if not self.clicks.update_if_newest(message_id, seq, lambda: self.patch(message_id, chat_id, content)):
             log.info("feishu: a newer click on %s was answered; this one is dropped", message_id)
-            return
-        self.patch(message_id, chat_id, content)
 
     # --- outgoing calls ---------------------------------------------------------------------------------
 
