@@ -12,25 +12,30 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.app import build_app, clock_from_env, seed_demo_if_empty
 from bot.config import Config, ConfigError, load_config
 from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
+from bot.scheduler import start_scheduler
 from commands.context import App
 from commands.scorecards import Inputs, score_member
 from scoring.fx import MissingRate
 from scoring.metrics import Unit
 from scoring.money import exponent
 from scoring.periods import month_window, parse_month
+from scoring.sendtime import parse_hhmm
 from scoring.templates import TemplateError
 from storage.demo import has_demo
 from storage.member_import import ImportProblem, import_members
 from storage.migrate import upgrade
-from storage.models import Member
-from storage.queries import active_members, find_member, member_by_code, team_of
+from storage.models import DigestSubscription, Member, Team
+from storage.queries import active_members, find_member, find_team, member_by_code, team_of, teams
 
 log = logging.getLogger("kpibot")
 
@@ -74,6 +79,21 @@ def _parser() -> argparse.ArgumentParser:
     bind.add_argument("--dingtalk", metavar="STAFF_ID")
     imp = msub.add_parser("import", parents=[common], help="create or update members from a CSV file")
     imp.add_argument("file", metavar="FILE.csv")
+    digest = sub.add_parser("digest", parents=[common], help="daily digest subscriptions of group chats")
+    dsub = digest.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dsub.add_parser("list", parents=[common], help="the subscriptions")
+    subscribe = dsub.add_parser("subscribe", parents=[common], help="send a team's digest to a chat every day")
+    subscribe.add_argument("team", metavar="TEAM", help="team code or name")
+    subscribe.add_argument("--platform", required=True, choices=["feishu", "dingtalk"])
+    subscribe.add_argument("--chat", required=True, metavar="CHAT_ID",
+                           help="Feishu chat_id (oc_...) or DingTalk openConversationId (cid...)")
+    subscribe.add_argument("--time", required=True, metavar="HH:MM", help="local send time")
+    subscribe.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: the team's)")
+    subscribe.add_argument("--lang", choices=["en", "zh"], help="default: the team's")
+    subscribe.add_argument("--finance", action="store_true", help="show members' money figures in this chat")
+    subscribe.add_argument("--no-weekly", action="store_true", help="no weekly report on Mondays")
+    unsubscribe = dsub.add_parser("unsubscribe", parents=[common], help="stop a subscription")
+    unsubscribe.add_argument("id", type=int, metavar="ID")
     return p
 
 
@@ -117,6 +137,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         return 0
     if args.command == "members":
         return _members(app, args, config)
+    if args.command == "digest":
+        return _digest(app, args)
     if args.command == "kpi":
         return _kpi(app, args, clock)
     dispatcher = Dispatcher(app, clock)
@@ -167,6 +189,7 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
         for adapter in adapters:
             adapter.stop()
         return 1
+    scheduler = start_scheduler(app, {a.platform: a for a in started}, dispatcher.clock)
     print("kpibot: serving; stop with Ctrl-C or SIGTERM", flush=True)
     code = 0
     while not stop.wait(2):
@@ -175,6 +198,7 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
             print(f"kpibot: the {', '.join(dead)} connection ended for good (see the log); exiting", file=sys.stderr)
             code = 1
             break
+    scheduler.shutdown(wait=True)   # a digest being sent finishes first
     for adapter in started:
         adapter.pool.close()   # every platform stops taking events before any of them drains its work
     for adapter in started:
@@ -189,6 +213,47 @@ def _where(platform: str, config: Config) -> str:
     if platform == "dingtalk" and config.dingtalk is not None:
         return f"DingTalk at {config.dingtalk.endpoint} as app {config.dingtalk.client_id}"
     return platform
+
+
+def _digest(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        if args.action == "subscribe":
+            team = find_team(session, args.team)
+            if team is None:
+                raise UsageError(f"no team {args.team!r}; teams: {', '.join(x.code for x in teams(session))}")
+            try:
+                parse_hhmm(args.time)
+                ZoneInfo(args.tz or team.timezone)
+            except (ValueError, ZoneInfoNotFoundError, OSError) as exc:
+                raise UsageError(f"--time must be HH:MM and --tz an IANA zone ({exc})") from None
+            sub = DigestSubscription(team_id=team.id or 0, platform=args.platform, chat_id=args.chat,
+                                     send_time=args.time, timezone=args.tz or team.timezone,
+                                     locale=args.lang or team.locale, finance=args.finance, weekly=not args.no_weekly)
+            session.add(sub)
+            try:
+                session.commit()
+            except IntegrityError:
+                raise UsageError(f"{args.platform} chat {args.chat} already gets the digest of {team.code}") from None
+            print(f"subscription {sub.id}: {team.code} -> {args.platform} {args.chat} at {sub.send_time} "
+                  f"{sub.timezone} ({sub.locale}{', finance' if sub.finance else ''}"
+                  f"{', weekly on Mondays' if sub.weekly else ''})")
+            return 0
+        if args.action == "unsubscribe":
+            found = session.get(DigestSubscription, args.id)
+            if found is None or not found.active:
+                raise UsageError(f"no active subscription {args.id}")
+            found.active = False
+            session.commit()
+            print(f"subscription {args.id} stopped")
+            return 0
+        rows = session.execute(select(DigestSubscription, Team).join(Team)
+                               .where(DigestSubscription.active)).all()  # type: ignore[arg-type]
+        for sub, team in rows:
+            print(f"{sub.id:<4} {team.code:<10} {sub.platform:<9} {sub.chat_id:<24} {sub.send_time} {sub.timezone} "
+                  f"{sub.locale}{' finance' if sub.finance else ''}{' weekly' if sub.weekly else ''}")
+        if not rows:
+            print("no subscriptions")
+        return 0
 
 
 def _members(app: App, args: argparse.Namespace, config: Config) -> int:

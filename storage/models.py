@@ -420,3 +420,41 @@ class ProcessedEvent(SQLModel, table=True):
     platform: str = Field(max_length=16)
     event_id: str = Field(max_length=128)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+# --- scheduled messages ----------------------------------------------------------------------------------
+
+class DigestSubscription(SQLModel, table=True):
+    """A chat that gets a team's digest every day at a local time (and a weekly report on Mondays)."""
+
+    __tablename__ = "digest_subscription"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "team_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    platform: str = Field(max_length=16)           # feishu | dingtalk
+    chat_id: str = Field(max_length=128)           # Feishu chat_id; DingTalk openConversationId
+    send_time: str = Field(max_length=5)           # "HH:MM", local to `timezone`
+    timezone: str = Field(max_length=64)
+    locale: str = Field(max_length=16)
+    finance: bool = False                          # members' money figures are shown only in such chats
+    weekly: bool = True                            # also the weekly report, on Mondays at the same time
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ScheduledSend(SQLModel, table=True):
+    """One scheduled message for one local day, claimed before it is sent: the unique key makes it go out
+    once, whatever the number of scheduler processes; a failed send is released so a later tick retries."""
+
+    __tablename__ = "scheduled_send"
+    __table_args__ = (UniqueConstraint("kind", "subject", "local_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)               # digest | weekly | lag_alert
+    subject: str = Field(max_length=64)            # "subscription:<id>", "member:<id>"
+    local_day: date
+    status: str = Field(default="sending", max_length=8)   # sending | sent | failed
+    claimed_by: str = Field(max_length=64)         # the process that claimed it
+    claimed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = _when()
+    attempts: int = 1
+    error: str | None = Field(default=None, max_length=500)

@@ -1,0 +1,79 @@
+"""The digest job: every tick, each subscription whose local send time has come today gets its team's
+digest (and on Mondays the weekly report), exactly once.
+
+Exactly once: each (kind, subscription, local day) is claimed in the store before it is built and sent
+(storage.schedule), so two scheduler processes, a restart, or a tick that runs late never send it twice;
+a send the platform did not accept is released and retried by the next tick. A digest missed while the
+bot was down goes out at the first tick after it is back, if it is still the same day in the team's zone
+(scoring.sendtime). Cards are built once per tick for each (team, language, finance, kind), however many
+chats subscribe to them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.platforms.common import Messenger
+from cards.i18n import lang_of
+from cards.model import Card
+from commands.context import App
+from commands.digest import build_digest
+from scoring.sendtime import due_day, parse_hhmm
+from storage.models import DigestSubscription, Team
+from storage.schedule import claim_send, finish_send
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sent:
+    subscription_id: int
+    kind: str            # digest | weekly
+    day: date
+    ok: bool
+
+
+def run_due_digests(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> list[Sent]:
+    with Session(app.engine) as session:
+        subscriptions = list(session.execute(
+            select(DigestSubscription).where(DigestSubscription.active)).scalars())  # type: ignore[arg-type]
+    built: dict[tuple[int, str, bool, bool], Card] = {}
+    results = []
+    for sub in subscriptions:
+        messenger = messengers.get(sub.platform)
+        if messenger is None:
+            continue        # that platform is not connected in this process
+        day = due_day(now, parse_hhmm(sub.send_time), sub.timezone)
+        if day is None:
+            continue
+        kinds = [("digest", False)] + ([("weekly", True)] if sub.weekly and day.weekday() == 0 else [])
+        for kind, weekly in kinds:
+            subject = f"subscription:{sub.id}"
+            if not claim_send(app.engine, kind, subject, day, instance, now):
+                continue
+            ok, error = False, None
+            try:
+                key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
+                if key not in built:
+                    with Session(app.engine) as session:
+                        team = session.get(Team, sub.team_id)
+                        if team is None:
+                            raise LookupError(f"team {sub.team_id} no longer exists")
+                        built[key] = build_digest(session, app, team, key[1], now, sub.finance, weekly)
+                ok = messenger.send_to_chat(sub.chat_id, built[key])
+                if not ok:
+                    error = f"{sub.platform} did not accept the message"
+            except Exception as exc:
+                log.exception("digest %s for subscription %s on %s failed", kind, sub.id, day)
+                error = f"{exc.__class__.__name__}: {exc}"
+            finish_send(app.engine, kind, subject, day, instance, now, error)
+            results.append(Sent(sub.id or 0, kind, day, ok))
+            log.info("digest %s for subscription %s (%s %s) on %s: %s", kind, sub.id, sub.platform, sub.chat_id,
+                     day, "sent" if ok else error)
+    return results

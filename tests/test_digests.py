@@ -1,0 +1,270 @@
+"""Daily digests: when they are due (daylight saving, three zones), exactly once with two schedulers and
+across restarts, retried after a failure, the Monday weekly report, finance figures only where allowed, and
+delivery through the real adapters to the fake Feishu and the fake DingTalk."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.config import DingTalkConfig, FeishuConfig
+from bot.dispatch import Dispatcher
+from bot.jobs.digests import run_due_digests
+from bot.platforms.dingtalk import DingTalkAdapter
+from bot.platforms.feishu import FeishuAdapter
+from cards.chart_cache import ChartCache
+from cards.model import Fields, Image, Table
+from commands.context import App
+from commands.digest import build_digest
+from scoring.rules import Rules
+from scoring.sendtime import due_day, send_moment
+from storage.models import DigestSubscription, ScheduledSend, Team
+from storage.queries import find_team
+from tests.conftest import seeded_demo
+from tests.fakes.dingtalk import FakeDingTalk
+from tests.fakes.feishu import FakeFeishu
+
+LA, SHANGHAI, JAKARTA = "America/Los_Angeles", "Asia/Shanghai", "Asia/Jakarta"
+
+
+def utc(text_: str) -> datetime:
+    return datetime.fromisoformat(text_).replace(tzinfo=UTC)
+
+
+def test_send_moments_follow_daylight_saving_in_los_angeles() -> None:
+    nine = time(9, 0)
+    assert send_moment(date(2026, 3, 7), nine, LA) == utc("2026-03-07T17:00")    # PST, UTC-8
+    assert send_moment(date(2026, 3, 8), nine, LA) == utc("2026-03-08T16:00")    # PDT from 02:00 that day
+    assert send_moment(date(2026, 10, 31), nine, LA) == utc("2026-10-31T16:00")
+    assert send_moment(date(2026, 11, 1), nine, LA) == utc("2026-11-01T17:00")   # PST again
+    assert send_moment(date(2026, 3, 8), time(2, 30), LA) == utc("2026-03-08T10:30")   # skipped: 03:30 PDT
+    assert send_moment(date(2026, 11, 1), time(1, 30), LA) == utc("2026-11-01T08:30")  # repeated: the first
+    assert due_day(utc("2026-03-08T15:59"), nine, LA) is None
+    assert due_day(utc("2026-03-08T16:00"), nine, LA) == date(2026, 3, 8)
+    assert due_day(utc("2026-03-09T06:59"), nine, LA) == date(2026, 3, 8)        # 23:59 local: still due
+    assert due_day(utc("2026-03-09T07:00"), nine, LA) is None                    # the next local day, too early
+    assert due_day(utc("2026-11-23T00:59"), nine, SHANGHAI) is None
+    assert due_day(utc("2026-11-23T01:00"), nine, SHANGHAI) == date(2026, 11, 23)
+    assert due_day(utc("2026-11-23T01:59"), nine, JAKARTA) is None
+    assert due_day(utc("2026-11-23T02:00"), nine, JAKARTA) == date(2026, 11, 23)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = seeded_demo(tmp_path_factory.mktemp("digests") / "kpibot.db")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def app(store: Engine) -> App:
+    return App(store, Rules(), SHANGHAI, "en", ChartCache())
+
+
+@pytest.fixture(scope="module")
+def feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
+    with FakeFeishu() as fake:
+        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), Dispatcher(app), store,
+                                backoff_s=0.01)
+        adapter.start()
+        yield fake, adapter
+        adapter.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_subscriptions(store: Engine) -> None:
+    with store.begin() as c:
+        c.execute(text("DELETE FROM scheduled_send"))
+        c.execute(text("DELETE FROM digest_subscription"))
+
+
+def subscribe(store: Engine, team: str, chat: str, at: str, tz: str, platform: str = "feishu",
+              finance: bool = False, weekly: bool = True, locale: str = "en") -> int:
+    with Session(store) as session:
+        found = find_team(session, team)
+        assert found is not None
+        sub = DigestSubscription(team_id=found.id or 0, platform=platform, chat_id=chat, send_time=at, timezone=tz,
+                                 locale=locale, finance=finance, weekly=weekly)
+        session.add(sub)
+        session.commit()
+        return sub.id or 0
+
+
+def sent_to(fake: FakeFeishu, chat: str) -> list[dict]:
+    return [m for m in fake.messages if m.get("chat_id") == chat and m.get("kind") == "create"]
+
+
+def title_of(message: dict) -> str:
+    return str(message["content"]["header"]["title"]["content"])
+
+
+def test_shanghai_and_jakarta_teams_get_their_digest_at_their_own_nine(
+        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    fake, adapter = feishu
+    subscribe(store, "live-us", "oc_sh", "09:00", SHANGHAI)
+    subscribe(store, "shopee-id", "oc_jkt", "09:00", JAKARTA, locale="zh")
+    messengers = {"feishu": adapter}
+    assert run_due_digests(app, messengers, utc("2026-11-22T00:59"), "a") == []
+    assert [s.kind for s in run_due_digests(app, messengers, utc("2026-11-22T01:00"), "a")] == ["digest"]
+    assert len(sent_to(fake, "oc_sh")) == 1 and sent_to(fake, "oc_jkt") == []
+    assert run_due_digests(app, messengers, utc("2026-11-22T01:30"), "a") == []
+    run_due_digests(app, messengers, utc("2026-11-22T02:00"), "a")
+    assert len(sent_to(fake, "oc_jkt")) == 1 and len(sent_to(fake, "oc_sh")) == 1
+    assert title_of(sent_to(fake, "oc_sh")[0]) == "直播一组 Live US/UK · daily digest 2026-11-21"   # LA's day
+    assert title_of(sent_to(fake, "oc_jkt")[0]) == "Shopee 印尼组 · 日报 2026-11-22"
+
+
+def test_the_digest_follows_daylight_saving_in_los_angeles(
+        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    fake, adapter = feishu
+    subscribe(store, "live-us", "oc_la", "09:00", LA)
+    messengers = {"feishu": adapter}
+    assert run_due_digests(app, messengers, utc("2026-11-01T16:30"), "a") == []      # 08:30 PST
+    assert len(run_due_digests(app, messengers, utc("2026-11-01T17:00"), "a")) == 1   # 09:00 PST
+    assert run_due_digests(app, messengers, utc("2026-10-31T16:00"), "a")[0].day == date(2026, 10, 31)  # PDT
+    assert len(sent_to(fake, "oc_la")) == 2
+
+
+def test_exactly_once_with_two_schedulers_and_after_a_restart(
+        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    fake, adapter = feishu
+    subscribe(store, "shopee-id", "oc_twice", "09:00", JAKARTA, weekly=False)
+    now = utc("2026-11-22T02:05")
+    barrier = threading.Barrier(2)
+    results: dict[str, list] = {}
+
+    def scheduler(name: str) -> None:
+        barrier.wait()
+        results[name] = run_due_digests(app, {"feishu": adapter}, now, name)
+
+    threads = [threading.Thread(target=scheduler, args=(n,)) for n in ("replica-1", "replica-2")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert sorted(len(r) for r in results.values()) == [0, 1]
+    assert len(sent_to(fake, "oc_twice")) == 1
+    assert run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T09:00"), "after-restart") == []
+    assert len(sent_to(fake, "oc_twice")) == 1
+
+
+def test_a_digest_missed_while_down_goes_out_on_recovery_the_same_day_only(
+        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    fake, adapter = feishu
+    subscribe(store, "shopee-id", "oc_down", "09:00", JAKARTA, weekly=False)
+    # down from 08:00 to 23:30 Jakarta time on the 20th: it goes out at 23:30, once
+    assert [s.day for s in run_due_digests(app, {"feishu": adapter}, utc("2026-11-20T16:30"), "a")] == \
+        [date(2026, 11, 20)]
+    # down all of the 21st, back at 08:00 on the 22nd: nothing for the 21st, and the 22nd's waits for 09:00
+    assert run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T01:00"), "a") == []
+    assert [s.day for s in run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T02:00"), "a")] == \
+        [date(2026, 11, 22)]
+    with Session(store) as session:
+        days = sorted(r.local_day for r in session.execute(select(ScheduledSend)).scalars())
+    assert days == [date(2026, 11, 20), date(2026, 11, 22)]
+    assert len(sent_to(fake, "oc_down")) == 2
+
+
+def test_a_failed_send_is_retried_by_the_next_tick(
+        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    fake, adapter = feishu
+    subscribe(store, "shopee-id", "oc_retry", "09:00", JAKARTA, weekly=False)
+    fake.fail_next(adapter.attempts, path_contains="/im/v1/messages")     # every try of this tick fails
+    first = run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T02:00"), "a")
+    assert [s.ok for s in first] == [False] and sent_to(fake, "oc_retry") == []
+    with Session(store) as session:
+        row = session.execute(select(ScheduledSend)).scalar_one()
+        assert (row.status, row.attempts) == ("failed", 1)
+    second = run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T02:01"), "a")
+    assert [s.ok for s in second] == [True] and len(sent_to(fake, "oc_retry")) == 1
+    with Session(store) as session:
+        row = session.execute(select(ScheduledSend)).scalar_one()
+        assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_monday_also_brings_the_weekly_report_for_last_week(
+        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    fake, adapter = feishu
+    subscribe(store, "live-us", "oc_monday", "09:00", LA)
+    monday = utc("2026-11-23T17:00")     # Monday 09:00 PST
+    assert sorted(s.kind for s in run_due_digests(app, {"feishu": adapter}, monday, "a")) == ["digest", "weekly"]
+    titles = sorted(title_of(m) for m in sent_to(fake, "oc_monday"))
+    assert titles == ["直播一组 Live US/UK · daily digest 2026-11-23",
+                      "直播一组 Live US/UK · weekly report 2026-11-16 – 2026-11-22"]
+
+
+def _team_net_gmv_by_hand(store: Engine, team: str, start: datetime, end: datetime) -> Decimal:
+    """Net GMV of a team's orders paid in [start, end), from the raw rows: merchandise less refunds (capped at
+    the merchandise), cancelled orders left out, converted at the rate of the UTC paid day."""
+    with store.connect() as c:
+        rates = {(date.fromisoformat(str(r.day)), r.base, r.quote): Decimal(str(r.rate)) for r in c.execute(text(
+            "SELECT day, base, quote, rate FROM fx_rate"))}
+        rows = c.execute(text(
+            "SELECT o.currency, o.paid_at, o.merchandise_minor, o.refunded_minor FROM shop_order o "
+            "JOIN shop s ON s.id = o.shop_id JOIN team t ON t.id = s.team_id "
+            "WHERE t.code = :team AND o.cancelled_at IS NULL AND o.paid_at IS NOT NULL"), {"team": team}).all()
+    total = Decimal(0)
+    for currency, paid_at, merchandise, refunded in rows:
+        paid = paid_at if isinstance(paid_at, datetime) else datetime.fromisoformat(str(paid_at))
+        paid = paid.replace(tzinfo=UTC) if paid.tzinfo is None else paid
+        if not start <= paid < end:
+            continue
+        net = Decimal(merchandise - min(refunded, merchandise)).scaleb(-2 if currency != "IDR" else 0)
+        if currency != "USD":
+            day = paid.astimezone(UTC).date()
+            rate = max(((d, r) for (d, b, q), r in rates.items() if b == currency and q == "USD" and d <= day),
+                       default=None)
+            if rate is None:
+                inverse = max((d, r) for (d, b, q), r in rates.items() if b == "USD" and q == currency and d <= day)
+                net = net / inverse[1]
+            else:
+                net = net * rate[1]
+        total += net
+    return total
+
+
+def test_the_digest_numbers_and_finance_figures_only_in_finance_chats(app: App, store: Engine) -> None:
+    now = utc("2026-11-22T17:00")      # 09:00 in Los Angeles
+    zone = ZoneInfo(LA)
+    with Session(store) as session:
+        team = session.execute(select(Team).where(Team.code == "live-us")).scalar_one()
+        plain = build_digest(session, app, team, "en", now)
+        finance = build_digest(session, app, team, "en", now, finance=True)
+    fields = dict(next(b for b in plain.blocks if isinstance(b, Fields)).items)
+    month_start = datetime(2026, 11, 1, tzinfo=zone)
+    expected = _team_net_gmv_by_hand(store, "live-us", month_start, now)
+    shown = fields["Team Net GMV"].split(" USD")[0].replace(",", "")
+    assert Decimal(shown) == expected.quantize(Decimal("0.01"))
+    members_plain = next(b for b in plain.blocks if isinstance(b, Table))
+    members_finance = next(b for b in finance.blocks if isinstance(b, Table))
+    assert "Net GMV" not in members_plain.headers and "Net GMV" in members_finance.headers
+    assert len(members_plain.rows) == 6 and all("USD" not in " ".join(r) for r in members_plain.rows)
+    assert all(r[3].endswith(" USD") for r in members_finance.rows)
+    assert next(b for b in plain.blocks if isinstance(b, Image)).png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_scheduled_digest_reaches_a_dingtalk_group_as_a_card_with_its_chart(app: App, store: Engine) -> None:
+    subscribe(store, "shopee-id", "cid_leads", "09:00", JAKARTA, platform="dingtalk", locale="zh")
+    with FakeDingTalk() as fake:
+        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
+                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
+        adapter = DingTalkAdapter(config, Dispatcher(app), store, backoff_s=0.01)
+        adapter.start()
+        try:
+            assert [s.ok for s in run_due_digests(app, {"dingtalk": adapter}, utc("2026-11-22T02:00"), "a")] == [True]
+        finally:
+            adapter.stop()
+        delivered = [d for d in fake.delivered if d.target == "cid_leads"]
+        assert len(delivered) == 1 and delivered[0].via == "card" and delivered[0].space == "group"
+        params = fake.cards[delivered[0].out_track_id or ""].params
+        assert params["title"] == "Shopee 印尼组 · 日报 2026-11-22"
+        assert fake.media[params["chart"]][:8] == b"\x89PNG\r\n\x1a\n"
+        assert fake.throttled == []
