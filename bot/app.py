@@ -36,7 +36,7 @@ def build_app(config: Config) -> App:
     engine = make_engine(config.store.url)
     ensure_schema(engine)
     return App(engine=engine, rules=config.rules, org_timezone=config.org.timezone, org_locale=config.org.locale,
-               charts=ChartCache())
+               charts=ChartCache(), alerts=config.alerts)
 
 
 def seed_demo_if_empty(app: App, now: datetime) -> bool:

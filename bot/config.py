@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from scoring.alerts import AlertRules, in_quiet_hours
 from scoring.money import CURRENCY_EXPONENTS
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
 
@@ -101,6 +103,7 @@ class Config:
     dingtalk: DingTalkConfig | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     charts: ChartsConfig = field(default_factory=ChartsConfig)
+    alerts: AlertRules = field(default_factory=AlertRules)
 
     @property
     def rules(self) -> Rules:
@@ -170,7 +173,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    sections = {"store", "org", "scoring", "feishu", "dingtalk", "schedule", "charts"}
+    sections = {"store", "org", "scoring", "feishu", "dingtalk", "schedule", "charts", "alerts"}
     for name, value in data.items():
         if name not in sections:
             raise ConfigError(source, f"[{name}]", "unknown section")
@@ -251,11 +254,30 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     schedule = ScheduleConfig(refresh_minutes=minutes, score_time=score_time)
     r.finish()
 
+    r = reader("alerts")
+    margin = _decimal(r, "behind_margin", r.get("behind_margin", (int, float, str), "0.10"))
+    if not 0 <= margin < 1:
+        raise r.fail("behind_margin", f"must be at least 0 and below 1, got {margin}")
+    from_day = r.get("from_day", int, 5)
+    if not 1 <= from_day <= 28:
+        raise r.fail("from_day", f"must be a day of the month from 1 to 28, got {from_day}")
+    times = {}
+    for name, default in (("time", "18:00"), ("quiet_start", "22:00"), ("quiet_end", "08:00")):
+        value = r.get(name, str, default)
+        if not _is_hhmm(value):
+            raise r.fail(name, f'must be "HH:MM", got {value!r}')
+        times[name] = time(int(value[:2]), int(value[3:]))
+    alerts = AlertRules(enabled=r.get("enabled", bool, True), behind_margin=margin, from_day=from_day,
+                        at=times["time"], quiet_start=times["quiet_start"], quiet_end=times["quiet_end"])
+    if in_quiet_hours(alerts.at, alerts):
+        raise r.fail("time", "falls in the quiet hours, so no alert would ever go out")
+    r.finish()
+
     r = reader("charts")
     charts = ChartsConfig(dir=r.get("dir", str, ChartsConfig.dir))
     r.finish()
 
-    return Config(source, store, org, scoring, feishu, dingtalk, schedule, charts)
+    return Config(source, store, org, scoring, feishu, dingtalk, schedule, charts, alerts)
 
 
 def _zone(r: _Reader, name: str, value: str) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.jobs.alerts import run_lag_alerts
 from bot.jobs.digests import run_due_digests
 from bot.platforms.common import Messenger
 from commands.context import App
@@ -33,14 +34,17 @@ def start_scheduler(app: App, messengers: Mapping[str, Messenger], clock: Callab
                     tick_s: float = TICK_S) -> BackgroundScheduler:
     instance = instance_id()
 
-    def digests() -> None:
-        try:
-            run_due_digests(app, messengers, clock(), instance)
-        except Exception:
-            log.exception("the digest job failed; it runs again at the next tick")
+    def job(name: str, run: Callable[..., object]) -> Callable[[], None]:
+        def tick() -> None:
+            try:
+                run(app, messengers, clock(), instance)
+            except Exception:
+                log.exception("the %s job failed; it runs again at the next tick", name)
+        return tick
 
     scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(digests, "interval", seconds=tick_s, id="digests", coalesce=True, max_instances=1,
-                      next_run_time=datetime.now(UTC), misfire_grace_time=None)
+    for name, run in (("digests", run_due_digests), ("lag-alerts", run_lag_alerts)):
+        scheduler.add_job(job(name, run), "interval", seconds=tick_s, id=name, coalesce=True, max_instances=1,
+                          next_run_time=datetime.now(UTC), misfire_grace_time=None)
     scheduler.start()
     return scheduler

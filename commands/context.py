@@ -5,12 +5,13 @@ Commands read the store and call scoring; they never send anything. They return 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
 from cards.chart_cache import ChartCache
+from scoring.alerts import AlertRules
 from scoring.rules import Rules
 from storage.models import Member
 
@@ -24,6 +25,7 @@ class App:
     org_timezone: str
     org_locale: str
     charts: ChartCache
+    alerts: AlertRules = field(default_factory=AlertRules)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def test_the_example_file_is_valid_and_documents_every_section() -> None:
     assert config.rules.refund_maturity_days == 14
     assert [g for g, _ in config.scoring.grade_bands] == ["S", "A", "B", "C", "D"]
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]"):
+    for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]", "[alerts]"):
         assert section in text
 
 

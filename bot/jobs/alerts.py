@@ -1,0 +1,97 @@
+"""The lag-alert job: a member behind pace (scoring.alerts) gets a private nudge at the alert time in their
+own zone, at most once a day, never in the quiet hours; their team's leads get one summary a day of who was
+nudged. Each send is claimed in the store first (storage.schedule), like the digests, so two schedulers or
+a restart never send one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from bot.platforms.common import Messenger
+from cards.alert_cards import lead_summary_card, nudge_card
+from cards.i18n import lang_of
+from cards.model import Card
+from commands.context import App
+from commands.scorecards import Inputs, headline_metric, score_current
+from scoring.alerts import days_left, in_quiet_hours, is_lagging
+from scoring.periods import PeriodKind
+from scoring.score import MetricResult
+from scoring.sendtime import due_day
+from storage.models import Member
+from storage.queries import team_members, teams
+from storage.schedule import claim_send, finish_send
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Alerted:
+    kind: str            # lag_alert | lag_summary
+    who: str             # member code
+    day: date
+    ok: bool
+
+
+def send_private(messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
+    """To the member on the first connected platform they are bound on; None when there is none."""
+    for platform, user_id in (("feishu", member.feishu_open_id), ("dingtalk", member.dingtalk_staff_id)):
+        if user_id and platform in messengers:
+            return messengers[platform].send_to_user(user_id, card)
+    return None
+
+
+def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> list[Alerted]:
+    rules = app.alerts
+    if not rules.enabled:
+        return []
+    results: list[Alerted] = []
+    currency = app.rules.reporting_currency
+    with Session(app.engine) as session:
+        inputs = Inputs.load(session, app.rules, now)
+        for team in teams(session):
+            members = team_members(session, team.id or 0)
+            lagging: list[tuple[Member, MetricResult]] = []
+            for member in members:
+                day = due_day(now, rules.at, member.timezone)
+                if day is None or in_quiet_hours(now.astimezone(ZoneInfo(member.timezone)).time(), rules) \
+                        or day.day < rules.from_day:
+                    continue
+                score = score_current(session, inputs, member, team, PeriodKind.MONTH)
+                if score.scorecard is None or score.template is None:
+                    continue
+                head = score.scorecard.result(headline_metric(score.template))
+                if not is_lagging(head.pace, day, rules):
+                    continue
+                lagging.append((member, head))
+                subject = f"member:{member.id}"
+                if not claim_send(app.engine, "lag_alert", subject, day, instance, now):
+                    continue
+                card = nudge_card(lang=lang_of(member.locale), name=member.name, result=head,
+                                  days_left=days_left(day, score.window.last_day), currency=currency)
+                ok = send_private(messengers, member, card)
+                finish_send(app.engine, "lag_alert", subject, day, instance, now,
+                            None if ok else "no connected platform took it")
+                results.append(Alerted("lag_alert", member.code, day, bool(ok)))
+            if not lagging:
+                continue
+            team_day = now.astimezone(ZoneInfo(team.timezone)).date()
+            subject = f"team:{team.id}"
+            if not claim_send(app.engine, "lag_summary", subject, team_day, instance, now):
+                continue
+            sent = False
+            for lead in (m for m in members if m.role == "lead"):
+                card = lead_summary_card(lang=lang_of(lead.locale), team=team.name,
+                                         rows=[(m.name, r) for m, r in lagging])
+                sent = bool(send_private(messengers, lead, card)) or sent
+                results.append(Alerted("lag_summary", lead.code, team_day, sent))
+            finish_send(app.engine, "lag_summary", subject, team_day, instance, now,
+                        None if sent else "no lead could be reached")
+    log.info("lag alerts at %s: %d sent", now.isoformat(), sum(r.ok for r in results))
+    return results
