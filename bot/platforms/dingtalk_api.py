@@ -44,7 +44,7 @@ class DingTalkApi:
         self.config = config
         self.attempts, self.backoff_s = attempts, backoff_s
         self.http = httpx.Client(timeout=timeout_s, headers={"Accept": "application/json"})
-        self.api_limit = RateLimiter(20)                 # DingTalk's default: 20 calls a second per app and API
+        self.api_limit = RateLimiter(20, 1.1)            # DingTalk's 20 calls a second per API, with a margin
         self.group_limit = RateLimiter(GROUP_LIMIT, GROUP_WINDOW_S)   # 20 messages a minute into one group
         self._token: tuple[str, float] | None = None     # (token, monotonic time to refresh at)
         self._token_lock = threading.Lock()
