@@ -355,7 +355,7 @@ def _draw_members(ax: Axes, chart: DigestChart, texts: _Texts, names: Sequence[s
     colors = [_WARN_COLOR if lagging else _ACTUAL_COLOR for _, _, lagging in chart.members]
 
     # Room beyond the longest bar (and before a negative one) for its percentage label.
-    (left, bottom), (right, top) = ax.get_window_extent().get_points()
+    (left, _), (right, top) = ax.get_window_extent().get_points()
     label_px = max([texts.width(text, name_pt) for text in labels] or [0.0]) + _LABEL_OFFSET_PX + 4
     room = min(label_px / (right - left), 0.3)
     data_hi, data_lo = max([100.0, *ends]), min([0.0, *ends])
