@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from cards.charts import ProgressChart, chart_key, render_progress_chart
+from cards.digest_chart import DigestChart, digest_chart_key, render_digest_chart
 from cards.model import Image
+
+Chart = ProgressChart | DigestChart
+
+
+def _key_and_render(chart: Chart) -> tuple[str, Callable[[], bytes]]:
+    """The chart's content key and how to draw it, by its type."""
+    # Digest keys hash a "kind" field, so the two kinds never share a key in the one store.
+    if isinstance(chart, ProgressChart):
+        return chart_key(chart), lambda: render_progress_chart(chart)
+    if isinstance(chart, DigestChart):
+        return digest_chart_key(chart), lambda: render_digest_chart(chart)
+    raise TypeError(f"ChartCache cannot draw a {type(chart).__name__}")
 
 
 class ChartCache:
@@ -16,14 +30,14 @@ class ChartCache:
         self._lock = threading.Lock()
         self.renders = 0
 
-    def image(self, chart: ProgressChart, alt: str) -> Image:
-        key = chart_key(chart)
+    def image(self, chart: Chart, alt: str) -> Image:
+        key, render = _key_and_render(chart)
         with self._lock:
             png = self._items.get(key)
             if png is not None:
                 self._items.move_to_end(key)
                 return Image(png, key, alt)
-        png = render_progress_chart(chart)
+        png = render()
         with self._lock:
             self.renders += 1
             self._items[key] = png

@@ -217,7 +217,7 @@ def _team_net_gmv_by_hand(store: Engine, team: str, start: datetime, end: dateti
         paid = paid.replace(tzinfo=UTC) if paid.tzinfo is None else paid
         if not start <= paid < end:
             continue
-        net = Decimal(merchandise - min(refunded, merchandise)).scaleb(-2 if currency != "IDR" else 0)
+        net = Decimal(merchandise - min(refunded, merchandise)).scaleb(-2)     # USD and GBP: cents and pence
         if currency != "USD":
             day = paid.astimezone(UTC).date()
             rate = max(((d, r) for (d, b, q), r in rates.items() if b == currency and q == "USD" and d <= day),

@@ -1,0 +1,119 @@
+"""Commission plans and what they pay (pure).
+
+A plan pays on one basis, measured in the reporting currency (net GMV, gross profit) or in a count (new
+customers, paid per customer), through tiers that start at thresholds:
+- tiered (marginal): each tier's rate applies to the part of the amount inside that tier, like income tax;
+- accelerator (whole amount): the rate of the highest tier reached applies to the whole amount, so crossing
+  a threshold lifts everything already earned.
+An optional cap limits what one period pays. Amounts stay exact Decimals; what is paid is rounded half up to
+the currency's minor unit at the end, once.
+
+Refunds after payout claw back: a closed period is measured again with the refunds that arrived since,
+and whatever it paid above what it now earns is taken from the next statement. A statement never hides a
+clawback: when it exceeds what the period earns, the payable amount is negative and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from scoring.money import exponent
+
+
+class PlanKind(StrEnum):
+    TIERED = "tiered"
+    ACCELERATOR = "accelerator"
+
+
+class Basis(StrEnum):
+    NET_GMV = "net_gmv"
+    GROSS_PROFIT = "gross_profit"
+    NEW_CUSTOMERS = "new_customers"
+
+
+@dataclass(frozen=True)
+class Tier:
+    threshold: Decimal      # where the tier starts (money in the plan's currency, or a count)
+    rate: Decimal           # 0.03 = 3 % of money; for new customers, money per customer
+
+
+class PlanError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    role: str
+    basis: Basis
+    kind: PlanKind
+    tiers: tuple[Tier, ...]
+    currency: str
+    cap: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not self.tiers or self.tiers[0].threshold != 0:
+            raise PlanError(f"plan {self.name}: the first tier must start at 0")
+        thresholds = [t.threshold for t in self.tiers]
+        if thresholds != sorted(set(thresholds)):
+            raise PlanError(f"plan {self.name}: tier thresholds must rise strictly")
+        if any(t.rate < 0 for t in self.tiers):
+            raise PlanError(f"plan {self.name}: a rate cannot be negative")
+        if self.cap is not None and self.cap < 0:
+            raise PlanError(f"plan {self.name}: the cap cannot be negative")
+
+
+def earned(plan: Plan, amount: Decimal) -> Decimal:
+    """What `amount` of the basis earns in one period, exact (before rounding), capped."""
+    if amount <= 0:
+        return Decimal(0)
+    if plan.kind is PlanKind.ACCELERATOR:
+        rate = next(t.rate for t in reversed(plan.tiers) if amount >= t.threshold)
+        total = amount * rate
+    else:
+        total = Decimal(0)
+        bounds = [t.threshold for t in plan.tiers[1:]] + [None]
+        for tier, upper in zip(plan.tiers, bounds, strict=True):
+            if amount <= tier.threshold:
+                break
+            top = amount if upper is None else min(amount, upper)
+            total += (top - tier.threshold) * tier.rate
+    return min(total, plan.cap) if plan.cap is not None else total
+
+
+def paid_amount(plan: Plan, amount: Decimal) -> Decimal:
+    """`earned`, rounded half up to the plan currency's minor unit: what a payout pays."""
+    return _round(earned(plan, amount), plan.currency)
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A period already paid: what it paid, and its basis measured again today (refunds since included)."""
+
+    period: str
+    paid: Decimal
+    amount_now: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    basis_amount: Decimal
+    earned: Decimal          # this period, rounded
+    capped: bool
+    clawback: Decimal        # taken back for closed periods (>= 0)
+    payable: Decimal         # earned - clawback; negative when the clawback is larger
+    next_tier: Tier | None   # the next threshold to reach, for "x more to the next rate"
+
+
+def statement(plan: Plan, amount: Decimal, closed: tuple[Closed, ...] = ()) -> Statement:
+    now = paid_amount(plan, amount)
+    clawback = sum((max(Decimal(0), c.paid - paid_amount(plan, c.amount_now)) for c in closed), Decimal(0))
+    uncapped = earned(replace(plan, cap=None), amount)
+    next_tier = next((t for t in plan.tiers if t.threshold > amount), None)
+    return Statement(amount, now, plan.cap is not None and uncapped > plan.cap, clawback, now - clawback, next_tier)
+
+
+def _round(value: Decimal, currency: str) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_UP)
