@@ -14,8 +14,9 @@ pixels up front and added to the figure as plain artists: no Axes, no Ticks, no 
 draw pass. A digest has ~80 strings (30 names, 30 percentages, ticks, titles); matplotlib's ``Text``
 lays each string out twice per draw (to measure it, then to draw it), so the strings are drawn by
 one small artist straight through ``renderer.draw_text``, their widths measured once and remembered
-across renders (names and labels repeat from one day's digest to the next). A missing glyph still
-warns, as that happens in the renderer.
+across renders (names and labels repeat from one day's digest to the next). matplotlib reports a
+missing glyph when it measures a string, so the warnings of a measurement are remembered with its
+width and raised again on every render that draws the string.
 """
 
 from __future__ import annotations
@@ -220,6 +221,7 @@ class _Texts(Artist):
         if measured is None:
             if len(_measured) >= _MEASURED_MAX:
                 _measured.clear()
+            # catch_warnings is process-wide: brief, and only on a miss (under _render_lock when rendering).
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 width = self._measurer.get_text_width_height_descent(text, self._prop(size), ismath=False)[0]
@@ -324,9 +326,9 @@ class _Sheet:
 def _encode_png(rgba: np.ndarray) -> bytes:
     """RGB PNG of an RGBA pixel array (the alpha is opaque white background anyway).
 
-    Written directly rather than through Pillow: Pillow tries every PNG row filter on every row,
-    which costs more than the compression; unfiltered rows at zlib level 1 take a third less time
-    and come out about as small for a flat-colour chart.
+    Written directly rather than through Pillow, which picks a PNG filter per row by trying them
+    all: unfiltered rows at zlib level 1 encode about a quarter faster here (14 vs 19 ms for
+    30 members) and come out as small (115 KB) for a flat-colour chart.
     """
     height, width, _ = rgba.shape
     rows = np.empty((height, 1 + width * 3), dtype=np.uint8)
@@ -439,6 +441,7 @@ def _draw_members(sheet: _Sheet, chart: DigestChart, top: float) -> None:
 
     # Room beyond the longest bar (and before a negative one) for its percentage label.
     label_px = max([texts.width(text, name_pt) for text in labels] or [0.0]) + _LABEL_OFFSET_PX + 4
+    label_px = max(label_px, texts.width("100%", _TICK_PT - 1) / 2 + 2)  # the "100%" above its line
     room = min(label_px / (right - left), 0.3)
     data_hi, data_lo = max([100.0, *ends]), min([0.0, *ends])
     span = (data_hi - data_lo) / (1.0 - (2 if data_lo < 0 else 1) * room)

@@ -50,6 +50,19 @@ def test_chat_mykpi_in_an_empty_directory(workdir: Path) -> None:
     assert (workdir / "kpibot.db").exists()
 
 
+def test_chat_digest_prints_the_leads_digest_and_writes_its_chart(workdir: Path) -> None:
+    run = kpibot(workdir, "chat", "--as", "lead1", "/digest")
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    out = run.stdout
+    assert out.startswith("直播一组 Live US/UK · 日报 2026-11-2")       # lead1 reads Chinese; the team's local day
+    for word in ("团队实际GMV", "昨日", "热销商品", "达人贡献", "进度落后："):
+        assert word in out, word
+    path = Path(next(line for line in out.splitlines() if line.startswith("chart: ")).removeprefix("chart: "))
+    assert png_size(path) == (720, 675)                                # six members in the bars panel
+    host = kpibot(workdir, "chat", "--as", "host1", "/digest")
+    assert "/digest is for" in host.stdout and "lead" in host.stdout   # a host may not ask for it
+
+
 def test_kpi_json_agrees_with_the_card(workdir: Path) -> None:
     card = kpibot(workdir, "chat", "--as", "host1", "/mykpi").stdout
     score_line = next(line for line in card.splitlines() if line.startswith("Score"))

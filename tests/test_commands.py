@@ -183,7 +183,7 @@ def test_help_lists_what_the_caller_may_use(dispatcher: Dispatcher) -> None:
     lead = [r[0] for b in say(dispatcher, "lead1", "/帮助").blocks if isinstance(b, Table) for r in b.rows]
     stranger = [r[0] for b in say(dispatcher, "x", "/help").blocks if isinstance(b, Table) for r in b.rows]
     assert host == ["/mykpi [day|week|month]", "/rank [day|week|month]", "/whoami", "/help"]
-    assert lead == ["/mykpi [day|week|month]", "/team [team]", "/rank [day|week|month]", "/whoami", "/help"]
+    assert lead == ["/mykpi [day|week|month]", "/team [team]", "/digest", "/rank [day|week|month]", "/whoami", "/help"]
     assert stranger == ["/whoami", "/help"]
 
 
