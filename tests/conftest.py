@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,13 +17,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher
+from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from commands.context import App
 from scoring.rules import Rules
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
+from tests.fakes.feishu import FakeFeishu
 
 PG_URL = os.environ.get("KPIBOT_TEST_PG_URL", "postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test")
 DEMO_TODAY = date(2026, 11, 22)
@@ -95,3 +99,16 @@ def demo_copy(tmp_path: Path) -> Iterator[Engine]:
 def dispatcher_for(engine: Engine, locale: str = "en", now: datetime = DEMO_NOW) -> Dispatcher:
     """A dispatcher over `engine` with default rules, the demo's home zone and a fixed clock."""
     return Dispatcher(App(engine, Rules(), "Asia/Shanghai", locale, ChartCache()), clock=lambda: now)
+
+
+@contextmanager
+def connected_feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
+    """A fake Feishu and the real adapter connected to it, answering from `store` (for the scheduled jobs)."""
+    with FakeFeishu() as fake:
+        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), Dispatcher(app), store,
+                                backoff_s=0.01)
+        adapter.start()
+        try:
+            yield fake, adapter
+        finally:
+            adapter.stop()

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.config import DingTalkConfig, FeishuConfig
+from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher
 from bot.jobs.digests import run_due_digests
 from bot.platforms.dingtalk import DingTalkAdapter
@@ -28,7 +28,7 @@ from scoring.rules import Rules
 from scoring.sendtime import due_day, send_moment
 from storage.models import DigestSubscription, ScheduledSend, Team
 from storage.queries import find_team
-from tests.conftest import seeded_demo
+from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
 
@@ -71,12 +71,8 @@ def app(store: Engine) -> App:
 
 @pytest.fixture(scope="module")
 def feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
-    with FakeFeishu() as fake:
-        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), Dispatcher(app), store,
-                                backoff_s=0.01)
-        adapter.start()
-        yield fake, adapter
-        adapter.stop()
+    with connected_feishu(store, app) as connected:
+        yield connected
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.config import FeishuConfig
-from bot.dispatch import Dispatcher
 from bot.jobs.alerts import run_lag_alerts
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
@@ -23,7 +21,7 @@ from scoring.alerts import AlertRules, in_quiet_hours, is_lagging
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from storage.queries import member_by_code, team_of
-from tests.conftest import seeded_demo
+from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.feishu import FakeFeishu
 
 
@@ -57,12 +55,8 @@ def app(store: Engine) -> App:
 
 @pytest.fixture(scope="module")
 def feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
-    with FakeFeishu() as fake:
-        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), Dispatcher(app), store,
-                                backoff_s=0.01)
-        adapter.start()
-        yield fake, adapter
-        adapter.stop()
+    with connected_feishu(store, app) as connected:
+        yield connected
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ from cards.digest_chart import DigestChart, render_digest_chart
 from commands.context import App
 from scoring.rules import Rules
 from storage.models import DigestSubscription, Team
+from tests.benchmarks.bench_mykpi import render_times
 from tests.conftest import seeded_demo
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
@@ -90,12 +91,7 @@ def main() -> None:
                          cumulative=tuple(float(d * 2000) if d <= 22 else None for d in range(1, 31)),
                          target_total=88800.0, unit="USD",
                          members=tuple((f"成员 Member {i}", 0.5 + i / 40, i % 3 == 0) for i in range(12)))
-    render_digest_chart(sample)
-    times = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        render_digest_chart(sample)
-        times.append((time.perf_counter() - t0) * 1000)
+    times = render_times(lambda: render_digest_chart(sample), 10)
     print(f"digest chart render: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms (10 renders)")
 
 
