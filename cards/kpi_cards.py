@@ -128,8 +128,13 @@ class TeamRow:
     lagging: bool
 
 
+def team_order(row: TeamRow) -> tuple[bool, Decimal, str]:
+    """Best score first, unscored last, then by name."""
+    return row.score is None, -(row.score or 0), row.name
+
+
 def team_card(*, title: str, lang: str, rows: list[TeamRow], summary: list[tuple[str, str]]) -> Card:
-    ordered = sorted(rows, key=lambda r: (r.score is None, -(r.score or 0), r.name))
+    ordered = sorted(rows, key=team_order)
     table = Table(
         (t(lang, "team.member"), t(lang, "team.role"), t(lang, "team.score"), t(lang, "team.grade"),
          t(lang, "team.key_metric"), t(lang, "team.status")),

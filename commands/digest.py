@@ -21,15 +21,16 @@ from sqlmodel import Session
 from cards.digest_chart import DigestChart
 from cards.format import metric_value, money, percent
 from cards.i18n import t
-from cards.kpi_cards import pace_word
+from cards.kpi_cards import TeamRow, pace_word, team_order
 from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table, Text, Tone
 from commands.context import App, Request
 from commands.scorecards import Inputs, MemberScore, headline_metric, month_key, score_member
 from commands.spec import Command
-from commands.team import resolve_team, row_for
+from commands.team import resolve_team, row_for, total_text
+from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, window_for
-from scoring.score import window_target
+from scoring.score import score_metric, window_target
 from scoring.series import cumulative_series
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
@@ -57,31 +58,27 @@ def build_digest(session: Session, app: App, team: Team, lang: str, now: datetim
                                   {"orders"})
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     team_targets = monthly_targets(session, f"team:{team.id}", periods).get(HEADLINE, {})
-    actual = metric.compute(activity, ctx) or Decimal(0)
-    target = window_target(metric, team_targets, window.days())
-    elapsed = window.elapsed_fraction(now)
-    total = money(actual, currency) + (f" / {money(target, currency)} ({percent(actual / target)})" if target else "")
-    fields = [(t(lang, "team.total", metric=metric.name(lang)), total)]
-    if target and elapsed > 0:
-        pace = actual / (target * elapsed)
-        fields.append((t(lang, "mykpi.pace"), f"{percent(pace)} · {pace_word(pace, lang)}"))
+    team_total = score_metric(metric, Decimal(100), metric.compute(activity, ctx) or Decimal(0),
+                              window_target(metric, team_targets, window.days()), window.elapsed_fraction(now), rules)
+    fields = [(t(lang, "team.total", metric=metric.name(lang)), total_text(team_total, currency, lang))]
+    if team_total.pace is not None:
+        fields.append((t(lang, "mykpi.pace"), f"{percent(team_total.pace)} · {pace_word(team_total.pace, lang)}"))
     if not weekly:
         fields.append((t(lang, "digest.yesterday"), _yesterday(activity, ctx, now, team, currency, lang)))
     scores = [score_member(session, inputs, m, team, window) for m in team_members(session, team.id or 0)]
-    rows = sorted((row_for(s, lang, currency) for s in scores),
-                  key=lambda r: (r.score is None, -(r.score or 0), r.name))
+    ranked = sorted(((s, row_for(s, lang, currency)) for s in scores), key=lambda pair: team_order(pair[1]))
     head = [t(lang, "team.member"), t(lang, "team.score"), t(lang, "team.key_metric"), t(lang, "team.status")]
     if finance:
         head.insert(3, metric.name(lang))
     member_rows = []
-    by_name = {s.member.name: s for s in scores}
-    for r in rows:
+    for score, r in ranked:
         cells = [r.name, "—" if r.score is None else f"{r.score} {r.grade or ''}".strip(), r.key_metric,
                  "⚠ " + t(lang, "team.lagging") if r.lagging else t(lang, "team.ok")]
         if finance:
-            cells.insert(3, metric_value(_member_net(by_name[r.name], inputs, window), metric.unit, currency, lang))
+            net = metric.compute(score.activity, Context(window, now, rules, inputs.fx))
+            cells.insert(3, metric_value(net, metric.unit, currency, lang))
         member_rows.append(tuple(cells))
-    lagging = [r.name for r in rows if r.lagging]
+    lagging = [r.name for _, r in ranked if r.lagging]
     blocks: list[Block] = [Fields(tuple(fields)), Table(tuple(head), tuple(member_rows)),
                            Text(t(lang, "team.lagging_summary", names=", ".join(lagging)) if lagging
                                 else t(lang, "team.nobody_lagging"), strong=bool(lagging))]
@@ -92,27 +89,23 @@ def build_digest(session: Session, app: App, team: Team, lang: str, now: datetim
         if leaders:
             blocks.append(_leaders_table(t(lang, key), leaders, currency, lang))
     blocks.append(_chart(app, team, lang, month, activity, Context(month, now, rules, inputs.fx),
-                         window_target(metric, team_targets, month.days()), rows, scores, currency))
+                         window_target(metric, team_targets, month.days()), ranked, currency))
     as_of = now.astimezone(window.zone).strftime("%Y-%m-%d %H:%M")
     blocks.append(Note(t(lang, "digest.as_of", time=as_of, tz=team.timezone)))
     blocks.append(Buttons((Button(t(lang, "button.refresh"), "digest"),)))
     return Card(title, tuple(blocks), Tone.WARN if lagging else Tone.GOOD, lang)
 
 
-def _yesterday(activity: object, ctx: Context, now: datetime, team: Team, currency: str, lang: str) -> str:
+def _yesterday(activity: Activity, ctx: Context, now: datetime, team: Team, currency: str, lang: str) -> str:
     today = window_for(PeriodKind.DAY, now, team.timezone)
     yesterday = window_for(PeriodKind.DAY, today.start - timedelta(hours=12), team.timezone)
     before = window_for(PeriodKind.DAY, yesterday.start - timedelta(hours=12), team.timezone)
     metric = CATALOG[HEADLINE]
-    value = metric.compute(activity, Context(yesterday, now, ctx.rules, ctx.fx)) or Decimal(0)  # type: ignore[arg-type]
-    prior = metric.compute(activity, Context(before, now, ctx.rules, ctx.fx)) or Decimal(0)  # type: ignore[arg-type]
+    value = metric.compute(activity, Context(yesterday, now, ctx.rules, ctx.fx)) or Decimal(0)
+    prior = metric.compute(activity, Context(before, now, ctx.rules, ctx.fx)) or Decimal(0)
     change = "" if not prior else f" ({'+' if value >= prior else ''}{percent(value / prior - 1, 1)} " \
                                   f"{t(lang, 'digest.vs_day_before')})"
     return money(value, currency) + change
-
-
-def _member_net(score: MemberScore, inputs: Inputs, window: Window) -> Decimal | None:
-    return CATALOG[HEADLINE].compute(score.activity, Context(window, inputs.now, inputs.rules, inputs.fx))
 
 
 def _leaders_table(title: str, leaders: list[Leader], currency: str, lang: str) -> Table:
@@ -120,13 +113,11 @@ def _leaders_table(title: str, leaders: list[Leader], currency: str, lang: str) 
                  tuple((x.name, f"{x.orders:,}", f"{x.units:,}", money(x.net, currency)) for x in leaders))
 
 
-def _chart(app: App, team: Team, lang: str, month: Window, activity: object, ctx: Context, target: Decimal | None,
-           rows: list, scores: list[MemberScore], currency: str) -> Image:
-    series = cumulative_series(HEADLINE, activity, ctx)  # type: ignore[arg-type]
+def _chart(app: App, team: Team, lang: str, month: Window, activity: Activity, ctx: Context, target: Decimal | None,
+           ranked: list[tuple[MemberScore, TeamRow]], currency: str) -> Image:
+    series = cumulative_series(HEADLINE, activity, ctx)
     achievements = []
-    by_name = {s.member.name: s for s in scores}
-    for r in rows:
-        s = by_name[r.name]
+    for s, r in ranked:
         head = s.scorecard.result(headline_metric(s.template)) if s.scorecard and s.template else None
         ratio = head.achievement if head is not None else None
         achievements.append((r.name, None if ratio is None else float(ratio), r.lagging))

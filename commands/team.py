@@ -5,6 +5,8 @@ Leads see their own team; managers and admins any team (by code or name).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlmodel import Session
 
 from cards.format import metric_value, percent
@@ -17,7 +19,7 @@ from commands.scorecards import Inputs, MemberScore, headline_metric, month_key,
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, window_for
-from scoring.score import pace_status, window_target
+from scoring.score import MetricResult, pace_status, score_metric, window_target
 from storage.activity import load_team_activity
 from storage.models import Team
 from storage.queries import find_team, monthly_targets, team_of, teams
@@ -54,6 +56,15 @@ def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
     return TeamRow(name, role, card.score, card.grade, key_metric, lagging)
 
 
+def total_text(result: MetricResult, currency: str, lang: str) -> str:
+    """"actual / target (achievement)", or the actual alone without a target."""
+    unit = result.metric.unit
+    text = metric_value(result.actual, unit, currency, lang)
+    if result.target and result.achievement is not None:
+        text += f" / {metric_value(result.target, unit, currency, lang)} ({percent(result.achievement)})"
+    return text
+
+
 def handle(req: Request) -> Card:
     lang, currency = req.lang, req.app.rules.reporting_currency
     with Session(req.app.engine) as session:
@@ -67,12 +78,10 @@ def handle(req: Request) -> Card:
         activity = load_team_activity(session, team.id or 0, window.start, window.end, {"orders"})
         for key in ("net_gmv", "orders"):
             metric = CATALOG[key]
-            actual = metric.compute(activity, ctx)
-            target = window_target(metric, targets.get(key, {}), window.days())
-            text = metric_value(actual, metric.unit, currency, lang)
-            if target:
-                text += f" / {metric_value(target, metric.unit, currency, lang)} ({percent(actual / target)})"
-            summary.append((t(lang, "team.total", metric=metric.name(lang)), text))
+            result = score_metric(metric, Decimal(100), metric.compute(activity, ctx),
+                                  window_target(metric, targets.get(key, {}), window.days()),
+                                  window.elapsed_fraction(req.now), req.app.rules)
+            summary.append((t(lang, "team.total", metric=metric.name(lang)), total_text(result, currency, lang)))
     rows = [row_for(s, lang, currency) for s in scores]
     return team_card(title=t(lang, "team.title", team=team.name, period=window.label), lang=lang, rows=rows,
                      summary=summary)

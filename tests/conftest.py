@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
+from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Tone
 from commands.context import App
 from scoring.rules import Rules
 from storage.demo import seed_demo
@@ -99,6 +101,17 @@ def demo_copy(tmp_path: Path) -> Iterator[Engine]:
 def dispatcher_for(engine: Engine, locale: str = "en", now: datetime = DEMO_NOW) -> Dispatcher:
     """A dispatcher over `engine` with default rules, the demo's home zone and a fixed clock."""
     return Dispatcher(App(engine, Rules(), "Asia/Shanghai", locale, ChartCache()), clock=lambda: now)
+
+
+# One card with every kind of block, for the renderer tests of each platform.
+SAMPLE_CARD = Card("Lin Xiaoyu 林小雨 · This month KPI", (
+    Fields((("Score", "113.0"), ("Grade", "A"))),
+    Progress("Net GMV (40%)", Decimal("0.5"), "100.00 USD / 200.00 USD"),
+    Table(("Member", "Score"), (("Sun Li 孙丽", "77.2"),)),
+    Image(b"\x89PNG...", "chartkey", "chart alt"),
+    Note("As of 2026-11-22"),
+    Buttons((Button("Week", "mykpi", ("week",), primary=True), Button("Refresh", "mykpi", ("month",)))),
+), Tone.GOOD, "en")
 
 
 @contextmanager

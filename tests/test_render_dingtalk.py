@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 from cards.fit import fit
-from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
+from cards.model import Button, Buttons, Card, Image, Note, Table, Text, Tone
 from cards.render_dingtalk import (
     MAX_BODY_BYTES,
     MAX_MARKDOWN_BYTES,
@@ -15,15 +14,9 @@ from cards.render_dingtalk import (
     render_card_params,
     render_markdown,
 )
+from tests.conftest import SAMPLE_CARD
 
-CARD = Card("Lin Xiaoyu 林小雨 · This month KPI", (
-    Fields((("Score", "113.0"), ("Grade", "A"))),
-    Progress("Net GMV (40%)", Decimal("0.5"), "100.00 USD / 200.00 USD"),
-    Table(("Member", "Score"), (("Sun Li 孙丽", "77.2"),)),
-    Image(b"\x89PNG...", "chartkey", "chart alt"),
-    Note("As of 2026-11-22"),
-    Buttons((Button("Week", "mykpi", ("week",), primary=True), Button("Refresh", "mykpi", ("month",)))),
-), Tone.GOOD, "en")
+CARD = SAMPLE_CARD   # the same card the Feishu renderer is tested with
 
 
 def test_markdown_has_every_block_with_the_chart_as_media_and_buttons_as_commands() -> None:

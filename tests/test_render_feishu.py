@@ -6,17 +6,11 @@ import json
 from decimal import Decimal
 
 from cards.markdown import escape
-from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
+from cards.model import Card, Table, Text
 from cards.render_feishu import card_content, render_feishu
+from tests.conftest import SAMPLE_CARD
 
-CARD = Card("Lin Xiaoyu 林小雨 · This month KPI", (
-    Fields((("Score", "113.0"), ("Grade", "A"))),
-    Progress("Net GMV (40%)", Decimal("0.5"), "100.00 USD / 200.00 USD"),
-    Table(("Member", "Score"), (("Sun Li 孙丽", "77.2"),)),
-    Image(b"\x89PNG...", "chartkey", "chart alt"),
-    Note("As of 2026-11-22"),
-    Buttons((Button("Week", "mykpi", ("week",), primary=True), Button("Refresh", "mykpi", ("month",)))),
-), Tone.GOOD, "en")
+CARD = SAMPLE_CARD
 
 
 def test_structure_of_a_kpi_card() -> None:

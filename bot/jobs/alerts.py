@@ -85,13 +85,14 @@ def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime,
             subject = f"team:{team.id}"
             if not claim_send(app.engine, "lag_summary", subject, team_day, instance, now):
                 continue
-            sent = False
+            reached = []
             for lead in (m for m in members if m.role == "lead"):
                 card = lead_summary_card(lang=lang_of(lead.locale), team=team.name,
                                          rows=[(m.name, r) for m, r in lagging])
-                sent = bool(send_private(messengers, lead, card)) or sent
-                results.append(Alerted("lag_summary", lead.code, team_day, sent))
+                ok = bool(send_private(messengers, lead, card))
+                reached.append(ok)
+                results.append(Alerted("lag_summary", lead.code, team_day, ok))
             finish_send(app.engine, "lag_summary", subject, team_day, instance, now,
-                        None if sent else "no lead could be reached")
+                        None if any(reached) else "no lead could be reached")
     log.info("lag alerts at %s: %d sent", now.isoformat(), sum(r.ok for r in results))
     return results

@@ -84,7 +84,6 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
         self.config, self.http = config, http
         self.stopping = False
         self.connected = threading.Event()
-        self.connections = 0
         self.frames = 0
         self.refused: str | None = None     # the gateway refused the app: retrying cannot help
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -130,7 +129,6 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
             try:
                 async with websockets.connect(uri, open_timeout=CONNECT_TIMEOUT_S, max_size=None) as websocket:
                     self.websocket = websocket
-                    self.connections += 1
                     self.connected.set()
                     async for raw in websocket:
                         self._route(raw)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import statistics
 import threading
 import time
 from typing import Any
@@ -30,8 +29,7 @@ from bot.platforms.dingtalk import DingTalkAdapter
 from cards.chart_cache import ChartCache
 from commands.context import App
 from scoring.rules import Rules
-from tests.benchmarks.bench_feishu import NOW, build_store
-from tests.benchmarks.bench_mykpi import percentile
+from tests.benchmarks.bench_feishu import NOW, build_store, print_against_bare
 from tests.fakes.dingtalk import FakeDingTalk
 
 PACE_PER_S = 15
@@ -113,12 +111,7 @@ def main() -> None:
         ours = measure(fake, adapter(), args.events, "kpibot")
         cold_bot = adapter()
         cold = measure(fake, cold_bot, max(10, args.events // 5), "cold", reset=cold_bot.dispatcher.cache.clear)
-    for name, values in (("bare dingtalk-stream", bare), ("kpibot /mykpi", ours), ("kpibot /mykpi, no cache", cold)):
-        print(f"{name:24} p50 {percentile(values, 0.5):7.1f} ms  p99 {percentile(values, 0.99):7.1f} ms  "
-              f"mean {statistics.mean(values):7.1f} ms  ({len(values)} events)")
-    p50_ratio = percentile(ours, 0.5) / percentile(bare, 0.5)
-    p99_ratio = percentile(ours, 0.99) / percentile(bare, 0.99)
-    print(f"ratio kpibot/bare: p50 {p50_ratio:.1f}x  p99 {p99_ratio:.1f}x  (target: p99 within 1.5x and under 300 ms)")
+    print_against_bare("bare dingtalk-stream", bare, ours, cold)
 
 
 if __name__ == "__main__":
