@@ -1,0 +1,219 @@
+"""The neutral records every source yields, whatever the platform or file they come from.
+
+Money is `Decimal` in the record's own currency (major units: "12.34", never float); times are aware UTC
+datetimes. A source converts its platform's shape into these and nothing else; the writer turns them into
+rows (minor units, foreign keys), idempotently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+
+class OrderStatus(StrEnum):
+    """Platform statuses folded into the life cycle the metrics read."""
+
+    UNPAID = "unpaid"
+    PAID = "paid"              # paid, waiting to ship (TikTok AWAITING_SHIPMENT, Shopee READY_TO_SHIP ...)
+    SHIPPED = "shipped"        # handed to the carrier, in transit
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class RefundKind(StrEnum):
+    REFUND = "refund"
+    RETURN_AND_REFUND = "return_and_refund"
+    CANCELLATION = "cancellation"
+
+
+class RefundStatus(StrEnum):
+    REQUESTED = "requested"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecord:
+    platform_line_id: str
+    platform_product_id: str
+    platform_sku_id: str
+    product_name: str
+    quantity: int
+    unit_price: Decimal        # after discounts
+    amount: Decimal            # quantity x unit price
+    seller_sku: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRecord:
+    platform_refund_id: str
+    kind: RefundKind
+    status: RefundStatus
+    currency: str
+    amount: Decimal
+    requested_at: datetime
+    completed_at: datetime | None = None
+    returned_units: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A customer's visit before an order (Shopify customerJourneySummary), for tracked-link attribution."""
+
+    at: datetime | None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_content: str | None = None
+    landing_page: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    platform_order_id: str
+    status: OrderStatus
+    currency: str
+    subtotal: Decimal          # goods before discounts
+    discount: Decimal          # seller + platform discounts
+    merchandise: Decimal       # goods after discounts: the GMV base
+    shipping: Decimal
+    tax: Decimal
+    total: Decimal             # what the buyer paid
+    created_at: datetime
+    updated_at: datetime       # the platform's update time: the incremental cursor
+    paid_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    lines: tuple[LineRecord, ...] = ()
+    refunds: tuple[RefundRecord, ...] = ()   # when the platform returns them with the order
+    buyer_ref: str | None = None             # platform buyer id (the writer hashes it)
+    is_sample: bool = False
+    promo_codes: tuple[str, ...] = ()
+    visits: tuple[Visit, ...] = ()
+
+    @property
+    def units(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRecord:
+    """A refund, return or cancellation fetched on its own (TikTok returns/cancellations search)."""
+
+    platform_order_id: str
+    refund: RefundRecord
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AffiliateRecord:
+    """One creator-credited line of an order, from the platform's affiliate data."""
+
+    platform_order_id: str
+    platform_product_id: str
+    creator_handle: str
+    content_type: str          # SHOP | VIDEO | LIVE | PRE_LIVE | PROMOTION_PAGE | LINKSHARE
+    content_id: str | None
+    commission_rate: Decimal   # 0.155 = 15.5 %
+    currency: str
+    amount: Decimal            # price x quantity credited to the creator
+    quantity: int
+    refunded_quantity: int
+    status: str                # PROCESSING | COMPLETED | CANCELLED | FROZEN | DEDUCTED
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRecord:
+    platform_session_id: str
+    host_handle: str | None    # the platform account that streamed; members map to it
+    title: str | None
+    started_at: datetime
+    ended_at: datetime
+    currency: str
+    gmv: Decimal
+    viewers: int
+    views: int
+    watch_seconds: int         # total seconds watched (average viewing duration x viewers)
+    interactions: int          # likes + comments + shares
+    new_followers: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    platform_post_id: str
+    author_handle: str | None
+    published_at: datetime
+    views: int
+    likes: int = 0
+    comments: int = 0
+    shares: int = 0
+    add_to_cart: int = 0
+    orders: int = 0
+    new_followers: int = 0
+    kind: str = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class AdSpendRecord:
+    campaign_id: str
+    day: date                  # the ad platform's reporting day
+    currency: str
+    spend: Decimal
+    clicks: int
+    impressions: int
+    live_room_visitors: int = 0
+    attributed_gmv: Decimal = Decimal(0)
+    buyer_ref: str | None = None   # the ad account owner, matched to a member by code
+
+
+Record = OrderRecord | ReturnRecord | AffiliateRecord | LiveRecord | PostRecord | AdSpendRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of one resource. `resume` is the opaque token that fetches the NEXT page (None after the
+    last page); `high_water` is the newest platform update time contained in this page, or None."""
+
+    resource: str
+    records: Sequence[Record]
+    resume: str | None
+    high_water: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None                 # access token expiry (UTC)
+    refresh_expires_at: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # e.g. TikTok shop_cipher
+
+
+class TokenStore(Protocol):
+    """Where a source keeps its tokens. `save` must be atomic: a single-use refresh token (Shopee) that is
+    used but not saved loses the shop."""
+
+    def load(self) -> Tokens | None: ...
+
+    def save(self, tokens: Tokens) -> None: ...
+
+
+class Source(Protocol):
+    """A shop's API client. `pages` yields the pages of `resource` changed in [since, until) (update time),
+    starting after `resume` when given, so an interrupted run picks up where it stopped."""
+
+    resources: tuple[str, ...]
+
+    def pages(self, resource: str, since: datetime | None, until: datetime,
+              resume: str | None = None) -> Iterator[Page]: ...
+
+    def close(self) -> None: ...
