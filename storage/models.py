@@ -71,6 +71,7 @@ class Member(SQLModel, table=True):
     feishu_union_id: str | None = Field(default=None, max_length=64)
     dingtalk_staff_id: str | None = Field(default=None, max_length=64)
     trial_until: date | None = None                # scores before this day are shown as not binding
+    finance: bool = False                          # may see other members' commission (finance staff)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -357,6 +358,25 @@ class Target(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class CountryBaseline(SQLModel, table=True):
+    """A team's monthly baseline in one country it sells in (orders of its shops in that region). A team
+    without a target of its own for the metric is measured against the sum of its countries' baselines."""
+
+    __tablename__ = "country_baseline"
+    __table_args__ = (
+        UniqueConstraint("team_id", "country", "period", "metric_key"),
+        CheckConstraint(TARGET_PERIOD_RULE, name="ck_country_baseline_period"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    country: str = Field(max_length=2)             # ISO 3166 alpha-2, as Shop.region
+    period: str = Field(max_length=7)              # YYYY-MM
+    metric_key: str = Field(max_length=48)         # cumulative metrics only (they add up across countries)
+    value: Decimal = Field(sa_type=ExactDecimal)
+    set_by_member_id: int | None = Field(default=None, foreign_key="member.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class ScoreSnapshot(SQLModel, table=True):
     __tablename__ = "score_snapshot"
     __table_args__ = (UniqueConstraint("member_id", "period", "as_of_day"),)
@@ -384,6 +404,43 @@ class Appeal(SQLModel, table=True):
     decision_note: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_at: datetime | None = _when()
+
+
+# --- commission -------------------------------------------------------------------------------------------
+
+class CommissionPlan(SQLModel, table=True):
+    """A role's commission plan (scoring.commission.Plan). Tiers are [[threshold, rate], ...] as decimal
+    strings; the threshold and cap are in the plan's currency (a count for new customers)."""
+
+    __tablename__ = "commission_plan"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    basis: str = Field(max_length=16)              # net_gmv | gross_profit | new_customers
+    kind: str = Field(max_length=16)               # tiered | accelerator
+    currency: str = Field(max_length=3)
+    tiers: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cap: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    active: bool = True
+
+
+class CommissionPayout(SQLModel, table=True):
+    """What a member was paid for a closed month: the base of clawbacks when refunds arrive later."""
+
+    __tablename__ = "commission_payout"
+    __table_args__ = (UniqueConstraint("member_id", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    period: str = Field(max_length=7)              # YYYY-MM
+    plan_name: str = Field(max_length=64)
+    basis_amount: Decimal = Field(sa_type=ExactDecimal)   # as measured when paid
+    earned_minor: int = _money()                   # the month's own commission
+    clawback_minor: int = _money()                 # taken back for earlier months in this payout
+    paid_minor: int = Field(default=0, sa_type=BigInteger, nullable=False)  # earned - clawback (may be < 0)
+    currency: str = Field(max_length=3)
+    paid_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 # --- operations ---------------------------------------------------------------------------------------------
