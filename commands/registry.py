@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from commands import digest, mykpi, rank, team, whoami
+from commands import digest, mykpi, rank, target, team, whoami
 from commands import help as help_command
 from commands.spec import Command
 
-COMMANDS: tuple[Command, ...] = (mykpi.SPEC, team.SPEC, digest.SPEC, rank.SPEC, whoami.SPEC, help_command.SPEC)
+COMMANDS: tuple[Command, ...] = (mykpi.SPEC, team.SPEC, digest.SPEC, rank.SPEC, target.SPEC, whoami.SPEC,
+                                 help_command.SPEC)
 
 _BY_NAME: dict[str, Command] = {}
 for _cmd in COMMANDS:

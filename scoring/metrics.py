@@ -352,3 +352,13 @@ CATALOG: dict[str, Metric] = {m.key: m for m in (
 
 def compute(key: str, activity: Activity, ctx: Context) -> Decimal | None:
     return CATALOG[key].compute(activity, ctx)
+
+
+def lookup_metric(name: str) -> Metric | None:
+    """A metric by its key or its English or Chinese name, ignoring case, spaces and dashes."""
+    def norm(text: str) -> str:
+        return "".join(text.casefold().replace("-", "_").split())
+
+    wanted = norm(name)
+    return next((m for m in CATALOG.values() if wanted in {norm(m.key), *(norm(n) for n in m.names.values())}),
+                None)

@@ -47,10 +47,14 @@ from storage.models import (
 ALL_FACTS = frozenset({"orders", "lines", "lives", "posts", "ads", "products", "inventory"})
 
 
-def team_shop_ids(session: Session, team_id: int | None) -> list[int]:
+def team_shop_ids(session: Session, team_id: int | None, country: str | None = None) -> list[int]:
+    """The team's shops; only those selling in `country` (Shop.region) when given."""
     if team_id is None:
         return []
-    return list(session.execute(select(Shop.id).where(Shop.team_id == team_id)).scalars())
+    query = select(Shop.id).where(Shop.team_id == team_id)
+    if country is not None:
+        query = query.where(Shop.region == country)
+    return list(session.execute(query).scalars())
 
 
 class FactCache:
@@ -70,18 +74,19 @@ def load_activity(session: Session, member: Member, start: datetime, end: dateti
                   needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None) -> Activity:
     """Facts of one member in [start, end). Orders are those paid or shipped in the range, with all their
     refunds."""
-    return _load(session, member.role, member.id, member.team_id, start, end, frozenset(needs), cache)
+    return _load(session, member.role, member.id, member.team_id, start, end, frozenset(needs), cache, None)
 
 
 def load_team_activity(session: Session, team_id: int, start: datetime, end: datetime,
-                       needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None) -> Activity:
-    """Everything in the team's shops in [start, end), as a lead sees it."""
-    return _load(session, "lead", None, team_id, start, end, frozenset(needs), cache)
+                       needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None,
+                       country: str | None = None) -> Activity:
+    """Everything in the team's shops in [start, end), as a lead sees it; in one country's shops when given."""
+    return _load(session, "lead", None, team_id, start, end, frozenset(needs), cache, country)
 
 
 def _load(session: Session, role: str, member_id: int | None, team_id: int | None, start: datetime,
-          end: datetime, wanted: frozenset[str], cache: FactCache | None) -> Activity:
-    shops = team_shop_ids(session, team_id)
+          end: datetime, wanted: frozenset[str], cache: FactCache | None, country: str | None) -> Activity:
+    shops = team_shop_ids(session, team_id, country)
     by_member = role == "host"
     day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
 
@@ -89,7 +94,7 @@ def _load(session: Session, role: str, member_id: int | None, team_id: int | Non
     if "orders" in wanted:
         owner = Order.member_id == member_id if by_member else Order.shop_id.in_(shops)  # type: ignore[union-attr]
         with_lines = "lines" in wanted
-        key = ("member", member_id) if by_member else ("team", team_id)
+        key = ("member", member_id) if by_member else ("team", team_id, country)
         orders = (cache or FactCache()).orders((*key, start, end, with_lines),
                                                lambda: _orders(session, owner, start, end, with_lines))
     lives: tuple[LiveFact, ...] = ()

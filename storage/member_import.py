@@ -1,4 +1,4 @@
-"""Import members from a CSV file (`kpibot members import FILE`), with their Feishu and DingTalk ids.
+"""Import members from a CSV or XLSX file (`kpibot members import FILE`), with their Feishu and DingTalk ids.
 
 Columns (header row, any order): member, name, role, team, timezone, locale, feishu_open_id,
 feishu_union_id, dingtalk_staff_id. `member` is required; a new member also needs name and role. An
@@ -8,7 +8,6 @@ written, and the import is all-or-nothing: a file with a bad row changes nothing
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from storage.models import Member, Organisation, Team
+from storage.tabular import TableProblem, read_table
 
 COLUMNS = ("member", "name", "role", "team", "timezone", "locale", "feishu_open_id", "feishu_union_id",
            "dingtalk_staff_id")
@@ -96,20 +96,13 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
 
 def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Excel writes a BOM
-    except FileNotFoundError:
-        raise ImportProblem(f"{path}: file not found") from None
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    unknown = [h for h in header if h not in COLUMNS]
+        header, rows = read_table(path)
+    except TableProblem as exc:
+        raise ImportProblem(str(exc)) from None
+    unknown = [h for h in header if h and h not in COLUMNS]
     if "member" not in header or unknown:
         raise ImportProblem(f"{path}: the header must name the columns {', '.join(COLUMNS)} (member is required)"
                             + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
-    rows = []
-    for i, raw in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-        if any(row.values()):
-            rows.append((i, row))
     return rows
 
 

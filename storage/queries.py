@@ -11,7 +11,16 @@ from sqlmodel import Session
 
 from scoring.fx import FxRate, FxTable
 from scoring.templates import Role, Stage, Template, WeightedMetric
-from storage.models import FxRateRow, KpiTemplate, KpiTemplateMetric, Member, Organisation, Target, Team
+from storage.models import (
+    CountryBaseline,
+    FxRateRow,
+    KpiTemplate,
+    KpiTemplateMetric,
+    Member,
+    Organisation,
+    Target,
+    Team,
+)
 
 
 def find_member(session: Session, platform: str, user_id: str) -> Member | None:
@@ -82,17 +91,42 @@ def load_templates(session: Session) -> list[Template]:
     ]
 
 
-def monthly_targets(session: Session, subject: str, periods: list[str]) -> dict[str, dict[tuple[int, int], Decimal]]:
-    """Targets of one subject ("member:7", "team:2", "company") by metric, then by (year, month)."""
+def monthly_targets(session: Session, subject: str, periods: list[str],
+                    baselines: bool = True) -> dict[str, dict[tuple[int, int], Decimal]]:
+    """Targets of one subject ("member:7", "team:2", "company") by metric, then by (year, month). A team
+    month without a target of its own for a metric takes the sum of its country baselines (unless
+    `baselines` is false)."""
     out: dict[str, dict[tuple[int, int], Decimal]] = defaultdict(dict)
     rows = session.execute(
         select(Target.metric_key, Target.period, Target.value)
         .where(Target.subject == subject, Target.period.in_(periods))  # type: ignore[attr-defined]
     )
     for key, period, value in rows:
-        year, month = period.split("-")
-        out[key][(int(year), int(month))] = value
+        out[key][_year_month(period)] = value
+    if baselines and subject.startswith("team:"):
+        for key, by_month in country_baselines(session, int(subject[5:]), periods).items():
+            for month, by_country in by_month.items():
+                out[key].setdefault(month, sum(by_country.values(), Decimal(0)))
     return dict(out)
+
+
+def country_baselines(session: Session, team_id: int,
+                      periods: list[str]) -> dict[str, dict[tuple[int, int], dict[str, Decimal]]]:
+    """A team's country baselines by metric, then (year, month), then country."""
+    out: dict[str, dict[tuple[int, int], dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+    rows = session.execute(
+        select(CountryBaseline.metric_key, CountryBaseline.period, CountryBaseline.country, CountryBaseline.value)
+        .where(CountryBaseline.team_id == team_id, CountryBaseline.period.in_(periods))  # type: ignore[attr-defined]
+        .order_by(CountryBaseline.country)
+    )
+    for key, period, country, value in rows:
+        out[key][_year_month(period)][country] = value
+    return {k: dict(v) for k, v in out.items()}
+
+
+def _year_month(period: str) -> tuple[int, int]:
+    year, month = period.split("-")
+    return int(year), int(month)
 
 
 def fx_table(session: Session, until: date) -> FxTable:
