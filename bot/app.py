@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from bot.config import Config
 from cards.chart_cache import ChartCache
+from commands.commission import close_month
 from commands.context import App
+from commands.scorecards import Inputs
 from storage.demo import has_demo, seed_demo
 from storage.engine import make_engine
 from storage.migrate import ensure_schema
@@ -45,7 +47,13 @@ def seed_demo_if_empty(app: App, now: datetime) -> bool:
     with Session(app.engine) as session:
         if has_organisation(session) or has_demo(session):
             return False
-        summary = seed_demo(session, now.astimezone(ZoneInfo(app.org_timezone)).date())
+        today = now.astimezone(ZoneInfo(app.org_timezone)).date()
+        summary = seed_demo(session, today)
+        session.commit()
+        # last month's commission paid on the 1st, so later refunds show as this month's clawbacks
+        last = today.replace(day=1) - timedelta(days=1)
+        payday = datetime.combine(today.replace(day=1), time(10), ZoneInfo(app.org_timezone)).astimezone(UTC)
+        close_month(session, Inputs.load(session, app.rules, payday), last.year, last.month)
         session.commit()
     log.info("seeded the demo organisation: %s", summary)
     return True

@@ -70,8 +70,7 @@ def earned(plan: Plan, amount: Decimal) -> Decimal:
     if amount <= 0:
         return Decimal(0)
     if plan.kind is PlanKind.ACCELERATOR:
-        rate = next(t.rate for t in reversed(plan.tiers) if amount >= t.threshold)
-        total = amount * rate
+        total = amount * rate_at(plan, amount)
     else:
         total = Decimal(0)
         bounds = [t.threshold for t in plan.tiers[1:]] + [None]
@@ -90,7 +89,8 @@ def paid_amount(plan: Plan, amount: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class Closed:
-    """A period already paid: what it paid, and its basis measured again today (refunds since included)."""
+    """A period already paid: what it still keeps (its commission less what later statements already took
+    back), and its basis measured again today (refunds since included)."""
 
     period: str
     paid: Decimal
@@ -107,12 +107,24 @@ class Statement:
     next_tier: Tier | None   # the next threshold to reach, for "x more to the next rate"
 
 
+def clawback(plan: Plan, closed: Closed) -> Decimal:
+    """What to take back for one closed period: what it keeps above what its basis earns today (>= 0)."""
+    return max(Decimal(0), closed.paid - paid_amount(plan, closed.amount_now))
+
+
+def rate_at(plan: Plan, amount: Decimal) -> Decimal:
+    """The rate that applies to the next unit of the basis at `amount` (the whole amount's, for an
+    accelerator)."""
+    return next(t.rate for t in reversed(plan.tiers) if amount >= t.threshold)
+
+
 def statement(plan: Plan, amount: Decimal, closed: tuple[Closed, ...] = ()) -> Statement:
     now = paid_amount(plan, amount)
-    clawback = sum((max(Decimal(0), c.paid - paid_amount(plan, c.amount_now)) for c in closed), Decimal(0))
+    clawback_total = sum((clawback(plan, c) for c in closed), Decimal(0))
     uncapped = earned(replace(plan, cap=None), amount)
     next_tier = next((t for t in plan.tiers if t.threshold > amount), None)
-    return Statement(amount, now, plan.cap is not None and uncapped > plan.cap, clawback, now - clawback, next_tier)
+    return Statement(amount, now, plan.cap is not None and uncapped > plan.cap, clawback_total, now - clawback_total,
+                     next_tier)
 
 
 def _round(value: Decimal, currency: str) -> Decimal:

@@ -20,6 +20,8 @@ class RefundFact:
 class LineFact:
     product_id: int
     units: int
+    cost: Decimal | None = None      # cost of goods of the line (SKU unit cost x units), None when unknown
+    cost_currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class OrderFact:
     cancelled_at: datetime | None = None
     refunds: tuple[RefundFact, ...] = ()
     lines: tuple[LineFact, ...] = ()
+    new_customer: bool = False       # the buyer's first paid order in any of the organisation's shops
 
 
 @dataclass(frozen=True, slots=True)

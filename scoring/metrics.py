@@ -170,6 +170,22 @@ def return_rate(a: Activity, ctx: Context) -> Decimal | None:
     return _ratio(returned, sum(o.units for o in kept))
 
 
+def gross_profit(a: Activity, ctx: Context) -> Decimal:
+    kept = net_gmv(a, ctx)
+    for k in kept_view(a, ctx):
+        o = k.order
+        returned = min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at)))
+        kept_share = Decimal(o.units - returned) / o.units if o.units else Decimal(1)
+        for line in o.lines:
+            if line.cost is not None and line.cost_currency is not None:
+                kept -= ctx.to_reporting(line.cost * kept_share, line.cost_currency, k.moment)
+    return kept
+
+
+def new_customers(a: Activity, ctx: Context) -> Decimal:
+    return Decimal(sum(1 for k in kept_view(a, ctx) if k.order.new_customer))
+
+
 def _ads(a: Activity, ctx: Context) -> list:
     return [ad for ad in a.ads if ctx.day_reached(ad.day)]
 
@@ -278,7 +294,8 @@ def inventory_turnover_days(a: Activity, ctx: Context) -> Decimal | None:
 _MONTH_TO_DATE = frozenset({"new_product_sell_through", "new_sku_hit_rate"})
 
 _READS: dict[str, str] = {
-    "gmv": "orders", "net_gmv": "orders", "orders": "orders", "aov": "orders", "refund_rate": "orders",
+    "gmv": "orders", "net_gmv": "orders", "orders": "orders", "gross_profit": "orders lines",
+    "new_customers": "orders buyers", "aov": "orders", "refund_rate": "orders",
     "return_rate": "orders", "roi": "ads", "cpc": "ads", "cost_per_visitor": "ads", "live_sessions": "lives",
     "gmv_per_live": "lives", "avg_watch_time": "lives", "interaction_rate": "lives", "videos_published": "posts",
     "video_views": "posts", "add_to_cart_rate": "posts", "new_followers": "lives posts",
@@ -301,6 +318,14 @@ CATALOG: dict[str, Metric] = {m.key: m for m in (
        """Merchandise value of counted orders that were not cancelled, less the money refunded on them so far
        (each order's refunds are capped at its value) when [org] net_refunds is true. Each amount converts
        at the rate of the order's counting day.""", net_gmv),
+    _m("gross_profit", "Gross profit", "毛利", Unit.MONEY, False, True,
+       """Net GMV less the cost of the goods kept: each counted, not cancelled order's lines at their SKU's unit
+       cost times quantity, scaled by the share of the order's units not returned by now, converted at the
+       rate of the order's counting day. A SKU without a known cost counts at zero cost.""", gross_profit),
+    _m("new_customers", "New customers", "新客数", Unit.COUNT, False, True,
+       """Counted, not cancelled orders that are their buyer's first paid order in any of the organisation's
+       shops (buyers told apart by the platform's buyer id); a buyer counts once, with that first order.""",
+       new_customers),
     _m("orders", "Orders", "订单数", Unit.COUNT, False, True,
        "Number of counted orders that were not cancelled.", orders),
     _m("aov", "Average order value", "客单价", Unit.MONEY, False, False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlmodel import Session
@@ -44,7 +45,8 @@ from storage.models import (
     Sku,
 )
 
-ALL_FACTS = frozenset({"orders", "lines", "lives", "posts", "ads", "products", "inventory"})
+T = TypeVar("T")
+ALL_FACTS = frozenset({"orders", "lines", "buyers", "lives", "posts", "ads", "products", "inventory"})
 
 
 def team_shop_ids(session: Session, team_id: int | None, country: str | None = None) -> list[int]:
@@ -93,10 +95,10 @@ def _load(session: Session, role: str, member_id: int | None, team_id: int | Non
     orders: tuple[OrderFact, ...] = ()
     if "orders" in wanted:
         owner = Order.member_id == member_id if by_member else Order.shop_id.in_(shops)  # type: ignore[union-attr]
-        with_lines = "lines" in wanted
+        with_lines, with_buyers = "lines" in wanted, "buyers" in wanted
         key = ("member", member_id) if by_member else ("team", team_id, country)
-        orders = (cache or FactCache()).orders((*key, start, end, with_lines),
-                                               lambda: _orders(session, owner, start, end, with_lines))
+        orders = (cache or FactCache()).orders((*key, start, end, with_lines, with_buyers),
+                                               lambda: _orders(session, owner, start, end, with_lines, with_buyers))
     lives: tuple[LiveFact, ...] = ()
     if "lives" in wanted:
         who = LiveSession.host_member_id == member_id if by_member else LiveSession.shop_id.in_(shops)  # type: ignore[attr-defined]
@@ -120,14 +122,15 @@ def _load(session: Session, role: str, member_id: int | None, team_id: int | Non
 
 
 def _orders(session: Session, owner: ColumnElement[bool], start: datetime, end: datetime,
-            with_lines: bool) -> tuple[OrderFact, ...]:
+            with_lines: bool, with_buyers: bool) -> tuple[OrderFact, ...]:
     in_range = or_(and_(Order.paid_at >= start, Order.paid_at < end),  # type: ignore[operator]
                    and_(Order.shipped_at >= start, Order.shipped_at < end))  # type: ignore[operator]
     rows = session.execute(
         select(Order.id, Order.currency, Order.merchandise_minor, Order.units, Order.created_at, Order.paid_at,
-               Order.shipped_at, Order.cancelled_at).where(owner, in_range)
+               Order.shipped_at, Order.cancelled_at, Order.buyer_ref).where(owner, in_range)
     ).all()
     ids = [r[0] for r in rows]
+    firsts = _first_orders(session, {r[8] for r in rows if r[8]}) if with_buyers else set()
     refunds: dict[int, list[RefundFact]] = defaultdict(list)
     lines: dict[int, list[LineFact]] = defaultdict(list)
     for chunk in _chunks(ids, 5000):
@@ -137,16 +140,33 @@ def _orders(session: Session, owner: ColumnElement[bool], start: datetime, end: 
         ):
             refunds[oid].append(RefundFact(from_minor(amount, cur), at, returned))
         if with_lines:
-            for oid, pid, qty in session.execute(
-                select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity)
+            for oid, pid, qty, cost, cost_cur in session.execute(
+                select(OrderLine.order_id, OrderLine.product_id, OrderLine.quantity, Sku.unit_cost_minor,
+                       Sku.currency)
+                .outerjoin(Sku, Sku.id == OrderLine.sku_id)
                 .where(OrderLine.order_id.in_(chunk), OrderLine.product_id.is_not(None))  # type: ignore[attr-defined,union-attr]
             ):
-                lines[oid].append(LineFact(pid, qty))
+                known = cost_cur is not None and cost
+                lines[oid].append(LineFact(pid, qty, from_minor(cost * qty, cost_cur) if known else None,
+                                           cost_cur if known else None))
     return tuple(
         OrderFact(oid, cur, from_minor(merch, cur), units, created, paid, shipped, cancelled,
-                  tuple(refunds.get(oid, ())), tuple(lines.get(oid, ())))
-        for oid, cur, merch, units, created, paid, shipped, cancelled in rows
+                  tuple(refunds.get(oid, ())), tuple(lines.get(oid, ())), oid in firsts)
+        for oid, cur, merch, units, created, paid, shipped, cancelled, _ in rows
     )
+
+
+def _first_orders(session: Session, buyers: set[str]) -> set[int]:
+    """Ids of each buyer's first paid order anywhere in the store (the earliest; the lowest id on a tie)."""
+    first: dict[str, tuple[datetime, int]] = {}
+    for chunk in _chunks(sorted(buyers), 2000):
+        for buyer, paid, oid in session.execute(
+            select(Order.buyer_ref, Order.paid_at, Order.id)
+            .where(Order.buyer_ref.in_(chunk), Order.paid_at.is_not(None))  # type: ignore[union-attr]
+        ):
+            if buyer not in first or (paid, oid) < first[buyer]:
+                first[buyer] = (paid, oid)
+    return {oid for _, oid in first.values()}
 
 
 def _lives(session: Session, who: ColumnElement[bool], start: datetime, end: datetime) -> tuple[LiveFact, ...]:
@@ -198,6 +218,6 @@ def _inventory(session: Session, shops: list[int], day_from: date, day_to: date)
     return tuple(InventoryFact(d, u) for d, u in sorted(totals.items()))
 
 
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
+from scoring.commission import Basis, Plan, PlanKind, Tier
 from scoring.facts import Activity, OrderFact
 from scoring.fx import FxRate, FxTable
 from scoring.metrics import CATALOG, Context
@@ -30,6 +31,7 @@ from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.templates import DEFAULT_TEMPLATES, Role, Stage, Template, select_template
 from storage.activity import load_activity, load_team_activity
+from storage.commission import save_plan
 from storage.models import (
     AdSpend,
     ContentPost,
@@ -298,6 +300,26 @@ class _Demo:
         return [self.first_day + timedelta(days=i) for i in range((self.today - self.first_day).days + 1)]
 
 
+def _plan(name: str, role: str, basis: Basis, kind: PlanKind, currency: str, cap: str | None,
+          *tiers: tuple[str, str]) -> Plan:
+    return Plan(name, role, basis, kind, tuple(Tier(Decimal(a), Decimal(b)) for a, b in tiers), currency,
+                Decimal(cap) if cap else None)
+
+
+DEMO_PLANS: tuple[Plan, ...] = (
+    _plan("host-gmv", "host", Basis.NET_GMV, PlanKind.TIERED, "USD", "4000",
+          ("0", "0.02"), ("20000", "0.03"), ("50000", "0.05")),
+    _plan("buyer-profit", "ad_buyer", Basis.GROSS_PROFIT, PlanKind.ACCELERATOR, "CNY", None,
+          ("0", "0.01"), ("100000", "0.015"), ("300000", "0.02")),
+    _plan("operator-profit", "operator", Basis.GROSS_PROFIT, PlanKind.TIERED, "USD", None,
+          ("0", "0.005"), ("50000", "0.01")),
+    _plan("selector-new-customers", "selector", Basis.NEW_CUSTOMERS, PlanKind.TIERED, "USD", "1500",
+          ("0", "0.50"), ("200", "1.00")),
+    _plan("lead-gmv", "lead", Basis.NET_GMV, PlanKind.ACCELERATOR, "USD", None,
+          ("0", "0.005"), ("80000", "0.008"), ("120000", "0.01")),
+)
+
+
 # --- public API -------------------------------------------------------------------------------------------
 
 def has_demo(session: Session) -> bool:
@@ -323,6 +345,8 @@ def seed_demo(session: Session, today: date, *, seed: int = 7) -> DemoSummary:
     templates = _templates(demo)
     session.flush()
     _targets(demo, templates)
+    for plan in DEMO_PLANS:
+        save_plan(session, _id(demo.org), plan)
     session.flush()
     return DemoSummary(
         org_id=_id(demo.org), members=len(demo.members), shops=len(demo.shops), orders=len(demo.drafts),

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("earned_minor", sa.BigInteger(), nullable=False),
         sa.Column("clawback_minor", sa.BigInteger(), nullable=False),
         sa.Column("paid_minor", sa.BigInteger(), nullable=False),
+        sa.Column("clawed_back_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
         sa.Column("paid_at", storage.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["member_id"], ["member.id"]),
