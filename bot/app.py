@@ -50,9 +50,10 @@ def seed_demo_if_empty(app: App, now: datetime) -> bool:
         today = now.astimezone(ZoneInfo(app.org_timezone)).date()
         summary = seed_demo(session, today)
         session.commit()
-        # last month's commission paid on the 1st, so later refunds show as this month's clawbacks
+        # last month's commission paid on the 2nd (the month is over in every zone by then), so refunds
+        # that came later show as this month's clawbacks
         last = today.replace(day=1) - timedelta(days=1)
-        payday = datetime.combine(today.replace(day=1), time(10), ZoneInfo(app.org_timezone)).astimezone(UTC)
+        payday = min(now, datetime.combine(today.replace(day=2), time(10), ZoneInfo(app.org_timezone)))
         close_month(session, Inputs.load(session, app.rules, payday), last.year, last.month)
         session.commit()
     log.info("seeded the demo organisation: %s", summary)

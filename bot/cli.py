@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -23,19 +24,23 @@ from bot.config import Config, ConfigError, load_config
 from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
 from bot.scheduler import start_scheduler
+from commands.commission import close_month
 from commands.context import App
 from commands.scorecards import Inputs, score_member
+from scoring.commission import Basis, Plan, PlanKind, Tier
 from scoring.fx import MissingRate
 from scoring.metrics import Unit
-from scoring.money import exponent
+from scoring.money import exponent, from_minor
 from scoring.periods import month_window, parse_month
 from scoring.sendtime import parse_hhmm
 from scoring.templates import TemplateError
+from storage.commission import load_plans, save_plan
 from storage.demo import has_demo
 from storage.member_import import ImportProblem, import_members
 from storage.migrate import upgrade
-from storage.models import DigestSubscription, Member, Team
-from storage.queries import active_members, find_member, find_team, member_by_code, team_of, teams
+from storage.models import DigestSubscription, KpiTemplate, Member, Organisation, Team
+from storage.queries import active_members, find_member, find_team, load_templates, member_by_code, team_of, teams
+from storage.target_import import import_targets
 
 log = logging.getLogger("kpibot")
 
@@ -79,6 +84,39 @@ def _parser() -> argparse.ArgumentParser:
     bind.add_argument("--dingtalk", metavar="STAFF_ID")
     imp = msub.add_parser("import", parents=[common], help="create or update members from a CSV file")
     imp.add_argument("file", metavar="FILE.csv")
+    trial = msub.add_parser("trial", parents=[common], help="a member's trial: scores shown but not binding")
+    trial.add_argument("member", metavar="MEMBER-ID")
+    trial_when = trial.add_mutually_exclusive_group(required=True)
+    trial_when.add_argument("--until", metavar="YYYY-MM-DD", help="binding again from this day")
+    trial_when.add_argument("--off", action="store_true", help="end the trial now")
+    finance = msub.add_parser("finance", parents=[common], help="let a member see others' commission")
+    finance.add_argument("member", metavar="MEMBER-ID")
+    finance.add_argument("allowed", choices=["on", "off"])
+    templates = sub.add_parser("templates", parents=[common], help="KPI templates")
+    tsub = templates.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tsub.add_parser("list", parents=[common], help="templates with their weights")
+    ttrial = tsub.add_parser("trial", parents=[common], help="a template's trial: its scores are not binding")
+    ttrial.add_argument("name")
+    ttrial.add_argument("state", choices=["on", "off"])
+    targets = sub.add_parser("targets", parents=[common], help="monthly targets and country baselines")
+    gsub = targets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    gimp = gsub.add_parser("import", parents=[common], help="set targets from a CSV or XLSX file")
+    gimp.add_argument("file", metavar="FILE")
+    commission = sub.add_parser("commission", parents=[common], help="commission plans and month closing")
+    csub = commission.add_subparsers(dest="action", required=True, metavar="ACTION")
+    csub.add_parser("plans", parents=[common], help="the plans")
+    cplan = csub.add_parser("plan", parents=[common], help="create or replace a role's plan")
+    cplan.add_argument("name")
+    cplan.add_argument("--role", required=True, choices=["host", "ad_buyer", "operator", "selector", "lead",
+                                                          "manager", "admin"])
+    cplan.add_argument("--basis", required=True, choices=["net_gmv", "gross_profit", "new_customers"])
+    cplan.add_argument("--kind", required=True, choices=["tiered", "accelerator"])
+    cplan.add_argument("--currency", required=True, metavar="ISO")
+    cplan.add_argument("--tier", required=True, action="append", metavar="FROM:RATE",
+                       help="e.g. --tier 0:0.02 --tier 20000:0.03 (for new customers RATE is money per customer)")
+    cplan.add_argument("--cap", metavar="AMOUNT")
+    close = csub.add_parser("close", parents=[common], help="record a finished month's payouts")
+    close.add_argument("period", metavar="YYYY-MM")
     digest = sub.add_parser("digest", parents=[common], help="daily digest subscriptions of group chats")
     dsub = digest.add_subparsers(dest="action", required=True, metavar="ACTION")
     dsub.add_parser("list", parents=[common], help="the subscriptions")
@@ -141,6 +179,12 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         return _digest(app, args)
     if args.command == "kpi":
         return _kpi(app, args, clock)
+    if args.command == "templates":
+        return _templates(app, args)
+    if args.command == "targets":
+        return _targets(app, args)
+    if args.command == "commission":
+        return _commission(app, args, clock)
     dispatcher = Dispatcher(app, clock)
     console = Console(dispatcher, Path(config.charts.dir), sys.stdout)
     if args.command == "chat":
@@ -266,14 +310,29 @@ def _members(app: App, args: argparse.Namespace, config: Config) -> int:
             session.commit()
             print(f"imported {args.file}: {result.created} new, {result.updated} updated")
             return 0
+        if args.action == "trial":
+            found = _member(session, args.member)
+            try:
+                found.trial_until = None if args.off else date.fromisoformat(args.until)
+            except ValueError:
+                raise UsageError(f"--until must be YYYY-MM-DD, got {args.until!r}") from None
+            session.add(found)
+            session.commit()
+            print(f"{found.code}: " + (f"in trial until {found.trial_until}" if found.trial_until else "no trial"))
+            return 0
+        if args.action == "finance":
+            found = _member(session, args.member)
+            found.finance = args.allowed == "on"
+            session.add(found)
+            session.commit()
+            print(f"{found.code}: sees " + ("others' commission" if found.finance else "only their own commission"))
+            return 0
         if args.action == "list":
             for m in active_members(session):
                 print(f"{m.code:<12} {m.role:<9} {m.name:<24} feishu={m.feishu_open_id or '-'} "
                       f"dingtalk={m.dingtalk_staff_id or '-'}")
             return 0
-        member = member_by_code(session, args.member)
-        if member is None:
-            raise UsageError(f"no member {args.member!r} (see: kpibot members list)")
+        member = _member(session, args.member)
         if not args.feishu and not args.dingtalk:
             raise UsageError("give --feishu OPEN_ID and/or --dingtalk STAFF_ID")
         for platform, user_id in (("feishu", args.feishu), ("dingtalk", args.dingtalk)):
@@ -290,12 +349,87 @@ def _members(app: App, args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _member(session: Session, code: str) -> Member:
+    found = member_by_code(session, code)
+    if found is None:
+        raise UsageError(f"no member {code!r} (see: kpibot members list)")
+    return found
+
+
+def _templates(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        if args.action == "trial":
+            row = session.execute(select(KpiTemplate).where(KpiTemplate.name == args.name)).scalars().first()
+            if row is None:
+                raise UsageError(f"no template {args.name!r} (see: kpibot templates list)")
+            row.trial = args.state == "on"
+            session.add(row)
+            session.commit()
+            print(f"template {row.name}: " + ("in trial, scores not binding" if row.trial else "binding"))
+            return 0
+        for tpl in load_templates(session):
+            weights = ", ".join(f"{m.key} {m.weight}%" for m in tpl.metrics)
+            print(f"{tpl.name:<18} {tpl.role:<9} {tpl.stage or 'any stage':<11} {'trial ' if tpl.trial else ''}"
+                  f"{weights}")
+    return 0
+
+
+def _targets(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
+        if org is None:
+            raise UsageError("the store has no organisation yet (import members first)")
+        try:
+            result = import_targets(session, Path(args.file), org.id or 0, None)
+        except ImportProblem as exc:
+            raise UsageError(f"nothing imported: {exc}") from None
+        session.commit()
+    print(f"imported {args.file}: {result.targets} targets, {result.baselines} country baselines")
+    return 0
+
+
+def _commission(app: App, args: argparse.Namespace, clock: Any) -> int:
+    with Session(app.engine) as session:
+        if args.action == "plan":
+            org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
+            if org is None:
+                raise UsageError("the store has no organisation yet (import members first)")
+            try:
+                tiers = tuple(Tier(Decimal(a), Decimal(b)) for a, b in (x.split(":", 1) for x in args.tier))
+                plan = Plan(args.name, args.role, Basis(args.basis), PlanKind(args.kind), tiers,
+                            args.currency.upper(), Decimal(args.cap) if args.cap else None)
+                exponent(plan.currency)
+            except (ValueError, ArithmeticError) as exc:
+                raise UsageError(f"the plan is not valid: {exc}") from None
+            save_plan(session, org.id or 0, plan)
+            session.commit()
+            print(f"plan {plan.name} saved for {plan.role}s")
+            return 0
+        if args.action == "close":
+            year, month = parse_month(args.period)
+            paid = close_month(session, Inputs.load(session, app.rules, clock()), year, month)
+            session.commit()
+            for payout in paid:
+                member = session.get(Member, payout.member_id)
+                print(f"{member.code if member else payout.member_id:<12} {payout.plan_name:<24} "
+                      f"{from_minor(payout.paid_minor, payout.currency)} {payout.currency}"
+                      + (f" (after {from_minor(payout.clawback_minor, payout.currency)} taken back)"
+                         if payout.clawback_minor else ""))
+            print(f"{args.period}: {len(paid)} payouts recorded")
+            return 0
+        plans = load_plans(session)
+        for name, plan in plans.by_name.items():
+            tiers = ", ".join(f"from {t.threshold}: {t.rate}" for t in plan.tiers)
+            print(f"{name:<24} {plan.role:<9} {plan.kind.value:<12} {plan.basis.value:<14} {plan.currency} "
+                  f"{'active' if name in plans.active else 'inactive'} [{tiers}]"
+                  + (f" cap {plan.cap}" if plan.cap is not None else ""))
+    return 0
+
+
 def _kpi(app: App, args: argparse.Namespace, clock: Any) -> int:
     now = clock()
     with Session(app.engine) as session:
-        member = member_by_code(session, args.member)
-        if member is None:
-            raise UsageError(f"no member {args.member!r} (see: kpibot members list)")
+        member = _member(session, args.member)
         if args.period:
             year, month = parse_month(args.period)
         else:

@@ -77,7 +77,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "target.split_parent": {"en": "Share out the company's target (to teams) or a team's (to its members).", "zh": "只能分解公司目标（到团队）或团队目标（到成员）。"},
     "target.split_no_target": {"en": "{who} has no {metric} target for {month} to share out; set it first.", "zh": "{who} 在 {month} 没有 {metric} 目标可分解，请先设置。"},
     "target.split_nobody": {"en": "{who} has nobody to share the target among.", "zh": "{who} 没有可分配目标的成员。"},
-    "target.split_weights": {"en": "Give a weight for everyone, e.g. host1=2 host2=1. Unknown: {unknown}. Missing: {missing}.", "zh": "请为每个人给出权重，例如 host1=2 host2=1。无法识别：{unknown}。缺少：{missing}。"},
+    "target.split_weights": {"en": "Give a weight for everyone. Unknown: {unknown}. Missing: {missing}. Example: host1=2 host2=1.", "zh": "请为每个人给出权重。无法识别：{unknown}。缺少：{missing}。例如 host1=2 host2=1。"},
     "commission.title": {"en": "Commission · {name} · {month}", "zh": "提成 · {name} · {month}"},
     "commission.plan": {"en": "Plan", "zh": "方案"},
     "commission.kind_tiered": {"en": "tiered (each tier's rate on its part)", "zh": "分段累进（各段按各自比例）"},

@@ -16,10 +16,12 @@ Definitions (also in docs/metrics.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from fractions import Fraction
 from typing import TypeVar
 
 from scoring.periods import days_in_month
@@ -41,10 +43,11 @@ def split(total: Decimal, weights: Mapping[K, Decimal], quantum: Decimal) -> dic
     weight_sum = sum(weights.values(), Decimal(0))
     if weight_sum == 0:
         raise SplitError("the weights are all zero")
-    units = (total / quantum).to_integral_value(rounding=ROUND_FLOOR)
-    exact = {k: units * w / weight_sum for k, w in weights.items()}
-    floors = {k: v.to_integral_value(rounding=ROUND_FLOOR) for k, v in exact.items()}
-    left = int(units - sum(floors.values(), Decimal(0)))
+    units = int((total / quantum).to_integral_value(rounding=ROUND_FLOOR))
+    # exact fractions: equal remainders must compare equal, whatever Decimal's precision would round
+    exact = {k: Fraction(units) * Fraction(w) / Fraction(weight_sum) for k, w in weights.items()}
+    floors = {k: math.floor(v) for k, v in exact.items()}
+    left = units - sum(floors.values())
     order = list(weights)
     by_remainder = sorted(order, key=lambda k: (-(exact[k] - floors[k]), order.index(k)))
     for k in by_remainder[:left]:
