@@ -1,12 +1,14 @@
-"""docs/metrics.md, generated from the metric catalog and the scoring rules so the two never drift.
+"""docs/metrics.md, generated from the metric catalog, the scoring, target and commission rules so the two never drift.
 
 Regenerate with: python -m cards.metric_docs > docs/metrics.md
 """
 
 from __future__ import annotations
 
+import scoring.commission
 import scoring.metrics
 import scoring.score
+import scoring.targets
 from scoring.metrics import CATALOG
 from scoring.rules import DEFAULT_GRADE_BANDS
 from scoring.templates import DEFAULT_TEMPLATES
@@ -33,6 +35,7 @@ def metrics_markdown() -> str:
     for t in DEFAULT_TEMPLATES:
         metrics = ", ".join(f"`{m.key}` {m.weight}" for m in t.metrics)
         out.append(f"| {t.name} | {t.role} | {t.stage or 'any'} | {metrics} |")
+    out += ["", "## Targets", "", _doc(scoring.targets), "", "## Commission", "", _doc(scoring.commission)]
     return "\n".join(out) + "\n"
 
 

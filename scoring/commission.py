@@ -1,7 +1,9 @@
 """Commission plans and what they pay (pure).
 
-A plan pays on one basis, measured in the reporting currency (net GMV, gross profit) or in a count (new
-customers, paid per customer), through tiers that start at thresholds:
+A plan pays on one basis, the member's metric of the same name over their month: net GMV or gross profit
+(money, converted from the reporting currency into the plan's currency at the rate of the month's anchor
+day: today, or its last day once it is over), or new customers (a count, paid per customer). Thresholds and
+the cap are in the plan's currency. Tiers start at thresholds:
 - tiered (marginal): each tier's rate applies to the part of the amount inside that tier, like income tax;
 - accelerator (whole amount): the rate of the highest tier reached applies to the whole amount, so crossing
   a threshold lifts everything already earned.
@@ -9,7 +11,9 @@ An optional cap limits what one period pays. Amounts stay exact Decimals; what i
 the currency's minor unit at the end, once.
 
 Refunds after payout claw back: a closed period is measured again with the refunds that arrived since,
-and whatever it paid above what it now earns is taken from the next statement. A statement never hides a
+and whatever it still keeps above what it now earns is taken from the next statement (and booked against
+the closed period, so the same refund is never taken twice). The plan a month was paid under is the one
+used to measure it again. A statement never hides a
 clawback: when it exceeds what the period earns, the payable amount is negative and says so.
 """
 

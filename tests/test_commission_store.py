@@ -1,0 +1,207 @@
+"""Commission from the store: month closing, clawback across months, the plan's currency, the basis metrics,
+and /commission with its what-if and who may see whom. Every figure is computed by hand in the comments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from cards.render_text import render_text
+from commands.commission import close_month, estimate
+from commands.scorecards import Inputs
+from scoring.commission import Basis, Plan, PlanKind, Tier
+from scoring.facts import Activity, LineFact, OrderFact, RefundFact
+from scoring.fx import FxTable
+from scoring.metrics import CATALOG, Context
+from scoring.periods import month_window
+from scoring.rules import Rules
+from storage.commission import save_plan
+from storage.models import FxRateRow, Member, Order, Organisation, Refund, Shop, Team
+from storage.queries import member_by_code
+from tests.conftest import dispatcher_for, seeded_demo
+from tests.test_commands import fields, say
+
+D = Decimal
+
+
+def at(day: int, month: int = 11, year: int = 2026) -> datetime:
+    return datetime(year, month, day, 12, tzinfo=UTC)
+
+
+# --- the basis metrics (pure) -------------------------------------------------------------------------------------
+
+def test_gross_profit_and_new_customers_by_hand() -> None:
+    returned = OrderFact(1, "USD", D("100"), 2, at(3), paid_at=at(3),
+                         refunds=(RefundFact(D("50"), at(6), returned_units=1),),
+                         lines=(LineFact(7, 2, D("30"), "USD"),), new_customer=True)
+    unknown_cost = OrderFact(2, "USD", D("200"), 1, at(4), paid_at=at(4), lines=(LineFact(8, 1, None, None),))
+    cancelled = OrderFact(3, "USD", D("80"), 1, at(5), paid_at=at(5), cancelled_at=at(5),
+                          lines=(LineFact(8, 1, D("10"), "USD"),), new_customer=True)
+    ctx = Context(month_window(2026, 11, "UTC"), at(20), Rules(), FxTable([]))
+    activity = Activity(orders=(returned, unknown_cost, cancelled))
+    # net GMV 100 - 50 + 200 = 250; cost kept: 30 x (1 of 2 units kept) = 15; the unknown cost counts as 0
+    assert CATALOG["gross_profit"].compute(activity, ctx) == D("235")
+    # the cancelled order's buyer does not count
+    assert CATALOG["new_customers"].compute(activity, ctx) == D(1)
+
+
+# --- month closing and clawback (both backends) ---------------------------------------------------------------------
+
+PLAN = Plan("host-plan", "host", Basis.NET_GMV, PlanKind.TIERED, (Tier(D(0), D("0.10")), Tier(D(1000), D("0.20"))),
+            "USD")
+
+
+def _store(engine: Engine) -> tuple[Member, Shop]:
+    with Session(engine) as s:
+        org = Organisation(code="o", name="Org")
+        s.add(org)
+        s.flush()
+        team = Team(org_id=org.id, code="t", name="T", timezone="UTC", locale="en")
+        s.add(team)
+        s.flush()
+        shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform="file", region="US",
+                    currency="USD", timezone="UTC")
+        host = Member(org_id=org.id, team_id=team.id, code="h", name="Host", role="host", timezone="UTC",
+                      locale="en")
+        s.add_all([shop, host])
+        s.flush()
+        save_plan(s, org.id or 0, PLAN)
+        s.commit()
+        s.refresh(host)
+        s.refresh(shop)
+        return host, shop
+
+
+def _order(s: Session, shop: Shop, host: Member, ref: str, cents: int, paid: datetime, buyer: str) -> Order:
+    order = Order(shop_id=shop.id or 0, platform_order_id=ref, status="COMPLETED", currency="USD",
+                  merchandise_minor=cents, total_minor=cents, units=1, created_at=paid, paid_at=paid,
+                  member_id=host.id, buyer_ref=buyer)
+    s.add(order)
+    s.flush()
+    return order
+
+
+def _refund(s: Session, order: Order, ref: str, cents: int, done: datetime) -> None:
+    s.add(Refund(order_id=order.id or 0, platform_refund_id=ref, kind="refund", status="completed", currency="USD",
+                 amount_minor=cents, requested_at=done, completed_at=done))
+
+
+def _inputs(s: Session, now: datetime) -> Inputs:
+    return Inputs.load(s, Rules(), now)
+
+
+def test_refunds_after_payout_are_taken_back_once_from_the_next_month(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        a = _order(s, shop, host, "A", 60000, at(3, 10), "b1")
+        b = _order(s, shop, host, "B", 70000, at(9, 10), "b2")
+        s.commit()
+        # October: 1,300.00 -> 1,000 x 10 % + 300 x 20 % = 160.00
+        (oct_payout,) = close_month(s, _inputs(s, at(2)), 2026, 10)
+        s.commit()
+        assert (oct_payout.earned_minor, oct_payout.clawback_minor, oct_payout.paid_minor) == (16000, 0, 16000)
+        assert close_month(s, _inputs(s, at(3)), 2026, 10) == []   # closed once
+        _refund(s, b, "R1", 40000, at(5))     # October now 900.00 -> 90.00: 70.00 to take back
+        _order(s, shop, host, "C", 50000, at(10), "b1")   # November 500.00 -> 50.00
+        s.commit()
+        nov = estimate(s, _inputs(s, at(20)), host, 2026, 11)
+        assert nov is not None
+        assert (nov.statement.earned, nov.statement.clawback, nov.statement.payable) == (
+            D("50.00"), D("70.00"), D("-20.00"))
+        assert nov.clawbacks == (("2026-10", D("70.00")),)
+        # at November's pace (19.5 of 30 days gone: 500 / 0.65) the month would reach 769.23... -> 76.92
+        assert nov.projected_basis is not None and nov.projected_basis.quantize(D("0.01")) == D("769.23")
+        (nov_payout,) = close_month(s, _inputs(s, at(2, 12)), 2026, 11)
+        s.commit()
+        assert (nov_payout.earned_minor, nov_payout.clawback_minor, nov_payout.paid_minor) == (5000, 7000, -2000)
+        s.refresh(oct_payout)
+        assert oct_payout.clawed_back_minor == 7000
+        # December: nothing new is taken back for October ...
+        dec = estimate(s, _inputs(s, at(10, 12)), host, 2026, 12)
+        assert dec is not None and dec.clawbacks == () and dec.statement.payable == D("0.00")
+        # ... until another October refund: 800.00 -> 80.00, and October keeps 160 - 70 = 90: 10.00 more
+        _refund(s, a, "R2", 10000, at(11, 12))
+        s.commit()
+        dec = estimate(s, _inputs(s, at(12, 12)), host, 2026, 12)
+        assert dec is not None and dec.clawbacks == (("2026-10", D("10.00")),)
+
+
+def test_a_plan_in_another_currency_converts_the_basis_at_the_anchor_days_rate(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        save_plan(s, 1, Plan("host-cny", "host", Basis.NET_GMV, PlanKind.ACCELERATOR,
+                             (Tier(D(0), D("0.01")), Tier(D(5000), D("0.02"))), "CNY", cap=D("60")))
+        s.add_all([FxRateRow(day=date(2026, 11, 20), base="USD", quote="CNY", rate=D("7.1")),
+                   FxRateRow(day=date(2026, 11, 30), base="USD", quote="CNY", rate=D("7.3"))])
+        _order(s, shop, host, "C", 50000, at(10), "b1")
+        s.commit()
+        # 500.00 USD at 7.1 on the 20th = 3,550.00 CNY, under the 5,000 threshold: 1 % = 35.50 CNY
+        running = estimate(s, _inputs(s, at(20)), host, 2026, 11)
+        assert running is not None and running.plan.name == "host-cny"
+        assert (running.basis, running.fx_rate, running.statement.earned) == (D("3550.0"), D("7.1"), D("35.50"))
+        _order(s, shop, host, "D", 30000, at(25), "b2")
+        s.commit()
+        # month over: 800.00 USD at the 30th's 7.3 = 5,840.00 CNY -> 2 % of all = 116.80, capped at 60.00
+        over = estimate(s, _inputs(s, at(5, 12)), host, 2026, 11)
+        assert over is not None
+        assert (over.basis, over.statement.earned, over.statement.capped) == (D("5840.0"), D("60.00"), True)
+
+
+def test_new_customers_are_buyers_first_orders_anywhere(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        _order(s, shop, host, "A", 1000, at(3, 10), "old")
+        _order(s, shop, host, "B", 1000, at(3), "old")      # returning buyer
+        _order(s, shop, host, "C", 1000, at(4), "new")
+        _order(s, shop, host, "D", 1000, at(8), "new")      # the same new buyer again
+        _order(s, shop, host, "E", 1000, at(9), "other")
+        s.commit()
+        save_plan(s, 1, Plan("host-new", "host", Basis.NEW_CUSTOMERS, PlanKind.TIERED, (Tier(D(0), D("2.5")),),
+                             "USD"))
+        s.commit()
+        est = estimate(s, _inputs(s, at(20)), host, 2026, 11)
+        assert est is not None and (est.basis, est.statement.earned) == (D(2), D("5.00"))
+
+
+# --- /commission -------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    eng = seeded_demo(tmp_path_factory.mktemp("commission") / "kpibot.db")
+    yield eng
+    eng.dispose()
+
+
+def test_commission_card_what_if_and_who_sees_whom(demo: Engine) -> None:
+    d = dispatcher_for(demo)
+    card = say(d, "host1", "/commission")
+    assert card.title == "Commission · Lin Xiaoyu 林小雨 · 2026-11"
+    f = fields(card)
+    assert f["Plan"] == "host-gmv · tiered (each tier's rate on its part) · Net GMV"
+    basis = D(f["Basis so far"].split()[0].replace(",", ""))
+    # the demo plan: 2 % to 20,000, 3 % to 50,000, 5 % above, capped at 4,000
+    expected = min(D(20000) * D("0.02") + max(D(0), min(basis, D(50000)) - 20000) * D("0.03")
+                   + max(D(0), basis - 50000) * D("0.05"), D(4000)) if basis > 20000 else basis * D("0.02")
+    assert f["Earned"] == f"{expected.quantize(D('0.01')):,} USD"
+    # what-if: 60,000 -> 400 + 900 + 500 = 1,800.00; effective 3 %
+    whatif = fields(say(d, "host1", "/commission whatif 60k"))
+    assert (whatif["You would earn"], whatif["Rate reached"], whatif["Effective rate"]) == (
+        "1,800.00 USD", "5.00%", "3.00%")
+    # an accelerator: 100,000 reaches 0.8 %, paid on everything: 800.00
+    assert fields(say(d, "lead2", "/commission whatif 100000"))["You would earn"] == "800.00 USD"
+    assert "Only finance staff, managers and admins" in render_text(say(d, "host1", "/commission host2"))
+    assert say(d, "manager1", "/commission host1").title == "提成 · Lin Xiaoyu 林小雨 · 2026-11"
+    with Session(demo) as s:
+        host3 = member_by_code(s, "host3")
+        assert host3 is not None
+        host3.finance = True
+        s.add(host3)
+        s.commit()
+    assert say(d, "host3", "/commission host1").title == "Commission · Lin Xiaoyu 林小雨 · 2026-11"
+    assert "There is no commission plan for managers" in render_text(say(d, "admin1", "/commission manager1"))
+    assert "'lots' is not a number" in render_text(say(d, "host1", "/commission whatif lots"))
