@@ -45,7 +45,7 @@ def with_backoff(what: str, call: Callable[[], T], attempts: int = 5, backoff_s:
     try:
         for tried in Retrying(retry=retry_if_exception(lambda e: isinstance(e, SourceError) and e.retryable),
                               stop=stop_after_attempt(attempts),
-                              wait=wait_exponential_jitter(initial=backoff_s, max=max_wait_s, jitter=backoff_s),
+                              wait=wait_exponential_jitter(multiplier=backoff_s, max=max_wait_s, jitter=backoff_s),
                               reraise=True):
             with tried:
                 return call()
