@@ -1,0 +1,326 @@
+"""AmazonSource against FakeAmazon: exact totals, incremental, LWA, faults, pacing per shop, resume."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+import httpx
+import pytest
+
+from storage.sources.amazon import AmazonSource, TokenBucket
+from storage.sources.errors import FailureKind, SourceError
+from storage.sources.records import OrderRecord, OrderStatus, Page
+from tests.fakes.amazon import LWA_PATH, ORDERS_PATH, FakeAmazon, iso
+
+EXPECTED_STATUS = {"Pending": OrderStatus.UNPAID, "Unshipped": OrderStatus.PAID,
+                   "PartiallyShipped": OrderStatus.PAID, "Shipped": OrderStatus.SHIPPED,
+                   "Canceled": OrderStatus.CANCELLED, "Unfulfillable": OrderStatus.CANCELLED}
+SETTLED = timedelta(minutes=5)     # `until` must be older than Amazon's 2 minutes (the source asks for 3)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAmazon]:
+    with FakeAmazon(restore_per_s=20, hang_s=1.0) as server:
+        yield server
+
+
+def make_source(fake: FakeAmazon, **overrides: Any) -> AmazonSource:
+    options: dict[str, Any] = {
+        "client_id": fake.client_id, "client_secret": fake.client_secret, "refresh_token": fake.refresh_token,
+        "marketplace_ids": [fake.marketplace_id], "currency": fake.currency, "endpoint": fake.base_url,
+        "lwa_url": fake.lwa_url, "clock": fake.now, "burst": fake.burst,
+        "rate_per_s": fake.restore_per_s * 0.9,   # a hair slower than the server: no 429 from timing jitter
+        "attempts": 4, "backoff_s": 0.01, "max_wait_s": 0.05, "timeout_s": 0.3}
+    options.update(overrides)
+    return AmazonSource(**options)
+
+
+def run(source: AmazonSource, since: datetime | None, until: datetime, resume: str | None = None) -> list[Page]:
+    try:
+        return list(source.pages("orders", since, until, resume))
+    finally:
+        source.close()
+
+
+def orders_of(pages: list[Page]) -> list[OrderRecord]:
+    found = [r for p in pages for r in p.records]
+    assert all(isinstance(r, OrderRecord) for r in found)
+    return found  # type: ignore[return-value]
+
+
+def assert_totals(records: list[OrderRecord], expected: dict[str, Any]) -> None:
+    ids = [r.platform_order_id for r in records]
+    assert len(ids) == len(set(ids)) == expected["count"]
+    assert sorted(ids) == expected["order_ids"]
+    assert all(isinstance(r.merchandise, Decimal) and r.lines == () for r in records)
+    assert sum(r.merchandise for r in records) * 100 == expected["merchandise_minor"]
+    by_status: Counter[OrderStatus] = Counter()
+    for status, n in expected["by_status"].items():
+        by_status[EXPECTED_STATUS[status]] += n
+    assert Counter(r.status for r in records) == by_status
+
+
+def lwa_token(fake: FakeAmazon) -> str:
+    resp = httpx.post(fake.lwa_url, data={"grant_type": "refresh_token", "refresh_token": fake.refresh_token,
+                                          "client_id": fake.client_id, "client_secret": fake.client_secret})
+    assert resp.status_code == 200
+    return str(resp.json()["access_token"])
+
+
+def get_orders(fake: FakeAmazon, token: str | None, **params: Any) -> httpx.Response:
+    headers = {"x-amz-access-token": token} if token else {}
+    return httpx.get(fake.base_url + ORDERS_PATH, params=params, headers=headers)
+
+
+# ---------------------------------------------------------------------- sync
+def test_full_sync_equals_expected_totals_to_the_cent(fake: FakeAmazon) -> None:
+    until = fake.now() - SETTLED
+    pages = run(make_source(fake), None, until)
+    records = orders_of(pages)
+    assert_totals(records, fake.expected_totals(None, until))
+    assert len(records) == 200 and pages[-1].resume is None
+    assert {r.currency for r in records} == {"USD"}
+    calls = fake.calls_to(ORDERS_PATH)
+    assert len(calls) == 2 and len(fake.calls_to(LWA_PATH)) == 1      # the LWA token is cached
+    first = calls[0].query
+    assert first["MarketplaceIds"] == fake.marketplace_id and first["MaxResultsPerPage"] == "100"
+    assert first["LastUpdatedAfter"] == iso(int((until - timedelta(days=90)).timestamp()))
+    assert first["LastUpdatedBefore"] == iso(int(until.timestamp()))
+    assert "CreatedAfter" not in first
+    assert set(calls[1].query) == {"MarketplaceIds", "MaxResultsPerPage", "NextToken"}
+
+
+def test_an_order_without_total_counts_zero_and_is_unpaid(fake: FakeAmazon) -> None:
+    records = {r.platform_order_id: r for r in orders_of(run(make_source(fake), None, fake.now() - SETTLED))}
+    pending = records[fake.order_ids("Pending")[0]]
+    assert pending.merchandise == pending.total == Decimal(0) and pending.currency == "USD"
+    assert pending.status is OrderStatus.UNPAID and pending.paid_at is None
+    shipped_id = fake.order_ids("Shipped")[0]
+    shipped, seeded = records[shipped_id], fake.orders[shipped_id]
+    assert shipped.total * 100 == seeded.total_minor and shipped.paid_at == shipped.created_at
+    assert shipped.updated_at.timestamp() == seeded.update_s and shipped.created_at.timestamp() == seeded.purchase_s
+
+
+def test_incremental_sync_fetches_only_the_changed_orders(fake: FakeAmazon) -> None:
+    t0 = fake.now() - SETTLED
+    assert len(orders_of(run(make_source(fake), None, t0))) == 200
+    fake.advance(3600)
+    changed = fake.order_ids("Unshipped")[:3]
+    for order_id in changed:
+        fake.update_order(order_id, "Shipped")
+    until = fake.advance(600) - SETTLED
+    fake.reset_calls()
+    records = orders_of(run(make_source(fake), t0, until))
+    assert sorted(r.platform_order_id for r in records) == changed
+    assert {r.status for r in records} == {OrderStatus.SHIPPED}
+    assert [(c.query["LastUpdatedAfter"], c.query["LastUpdatedBefore"]) for c in fake.calls_to(ORDERS_PATH)] == \
+        [(iso(int(t0.timestamp())), iso(int(until.timestamp())))]
+
+
+def test_until_must_be_settled(fake: FakeAmazon) -> None:
+    with pytest.raises(ValueError, match="2 minutes"):
+        run(make_source(fake), None, fake.now() - timedelta(minutes=1))
+    assert fake.calls == []
+
+
+def test_the_fake_checks_the_parameters(fake: FakeAmazon) -> None:
+    token = lwa_token(fake)
+    after = iso(int((fake.now() - timedelta(days=1)).timestamp()))
+    good = {"MarketplaceIds": fake.marketplace_id, "LastUpdatedAfter": after}
+    assert get_orders(fake, token, **good).status_code == 200
+
+    def refused(params: dict[str, Any], token_: str | None = token) -> tuple[int, str]:
+        resp = get_orders(fake, token_, **params)
+        return resp.status_code, resp.json()["errors"][0]["code"]
+
+    assert refused({"LastUpdatedAfter": after}) == (400, "InvalidInput")
+    assert refused({**good, "CreatedAfter": after}) == (400, "InvalidInput")
+    assert refused({"MarketplaceIds": fake.marketplace_id}) == (400, "InvalidInput")
+    assert refused({**good, "MaxResultsPerPage": 101}) == (400, "InvalidInput")
+    assert refused({**good, "MaxResultsPerPage": 0}) == (400, "InvalidInput")
+    assert refused({**good, "LastUpdatedBefore": iso(int(fake.now().timestamp()) - 60)}) == (400, "InvalidInput")
+    assert refused(good, None) == (403, "Unauthorized")
+    assert refused(good, "Atza|forged") == (403, "Unauthorized")
+
+
+# ---------------------------------------------------------------------- LWA
+def test_a_wrong_client_secret_is_rejected(fake: FakeAmazon) -> None:
+    with pytest.raises(SourceError) as err:
+        run(make_source(fake, client_secret="wrong-secret"), None, fake.now() - SETTLED)
+    assert err.value.kind is FailureKind.AUTH and err.value.code == "invalid_client"
+    assert "wrong-secret" not in str(err.value)
+    assert [(c.path, c.status, c.error) for c in fake.calls] == [(LWA_PATH, 401, "invalid_client")]
+    resp = httpx.post(fake.lwa_url, data={"grant_type": "refresh_token", "refresh_token": fake.refresh_token,
+                                          "client_id": fake.client_id, "client_secret": "nope"})
+    assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
+
+
+def test_the_access_token_is_cached_then_renewed_before_expiry(fake: FakeAmazon) -> None:
+    source = make_source(fake)
+    until = fake.now() - SETTLED
+    list(source.pages("orders", None, until))
+    list(source.pages("orders", None, until))
+    assert fake.tokens_issued == 1
+    fake.advance(3600 - 120)                 # 2 min left, inside the 5 min margin
+    list(source.pages("orders", None, until))
+    source.close()
+    assert fake.tokens_issued == 2
+    assert all(c.status == 200 for c in fake.calls)
+    assert [c.path for c in fake.calls[-3:]] == [LWA_PATH, ORDERS_PATH, ORDERS_PATH]
+
+
+def test_an_expired_access_token_is_renewed_and_the_call_retried(fake: FakeAmazon) -> None:
+    source = make_source(fake)
+    until = fake.now() - SETTLED
+    list(source.pages("orders", None, until))
+    fake.expire_access_tokens()
+    fake.reset_calls()
+    assert_totals(orders_of(run(source, None, until)), fake.expected_totals(None, until))
+    assert [(c.path, c.status) for c in fake.calls[:3]] == [(ORDERS_PATH, 403), (LWA_PATH, 200), (ORDERS_PATH, 200)]
+
+
+# ---------------------------------------------------------------------- faults
+@pytest.mark.parametrize(("kind", "times"), [("http429", 2), ("http5xx", 2), ("expired", 1), ("timeout", 1),
+                                             ("malformed", 2)])
+def test_each_fault_is_retried_then_succeeds(fake: FakeAmazon, kind: str, times: int) -> None:
+    fake.fail_next(times, kind)
+    until = fake.now() - SETTLED
+    assert_totals(orders_of(run(make_source(fake), None, until)), fake.expected_totals(None, until))
+    assert [c.fault for c in fake.calls if c.fault] == [kind] * times
+    assert fake.tokens_issued == (2 if kind == "expired" else 1)
+
+
+@pytest.mark.parametrize(("kind", "expected", "calls"), [
+    ("http429", FailureKind.RATE_LIMITED, 3), ("http5xx", FailureKind.SERVER, 3),
+    ("timeout", FailureKind.SERVER, 3), ("malformed", FailureKind.SERVER, 3),
+    ("expired", FailureKind.AUTH, 2),     # a new token refused as well: the authorization is wrong
+])
+def test_persistent_failure_raises_the_right_kind(fake: FakeAmazon, kind: str, expected: FailureKind,
+                                                  calls: int) -> None:
+    fake.fail_next(100, kind)
+    with pytest.raises(SourceError) as err:
+        run(make_source(fake, attempts=3), None, fake.now() - SETTLED)
+    assert err.value.kind is expected
+    assert len(fake.calls_to(ORDERS_PATH)) == calls
+
+
+def test_random_faults_still_add_up() -> None:
+    with FakeAmazon(restore_per_s=50, fault_rate=0.3, fault_seed=5) as fake:
+        until = fake.now() - SETTLED
+        records = orders_of(run(make_source(fake, attempts=8, page_size=20), None, until))
+        assert_totals(records, fake.expected_totals(None, until))
+        assert sum(1 for c in fake.calls if c.fault) >= 3
+
+
+# ---------------------------------------------------------------------- rate
+def test_the_fake_bucket_is_the_published_one() -> None:
+    with FakeAmazon() as fake:
+        assert (fake.burst, fake.restore_per_s) == (20, 0.0167)
+        token = lwa_token(fake)
+        params = {"MarketplaceIds": fake.marketplace_id,
+                  "LastUpdatedAfter": iso(int((fake.now() - timedelta(days=1)).timestamp()))}
+        assert [get_orders(fake, token, **params).status_code for _ in range(20)] == [200] * 20
+        throttled = get_orders(fake, token, **params)
+        assert throttled.status_code == 429
+        assert throttled.headers["x-amzn-RateLimit-Limit"] == "0.0167"
+        assert throttled.json()["errors"][0]["code"] == "QuotaExceeded"
+
+
+def test_pacing_bursts_then_keeps_to_the_restore_rate() -> None:
+    with FakeAmazon(orders=300, restore_per_s=5) as fake:
+        until = fake.now() - SETTLED
+        records = orders_of(run(make_source(fake, page_size=10), None, until))
+        assert_totals(records, fake.expected_totals(None, until))
+        calls = fake.calls_to(ORDERS_PATH)
+        assert len(calls) == 30 and all(c.status == 200 for c in calls)     # paced: never throttled
+        at = [c.at for c in calls]
+        assert at[19] - at[0] < 1.0                                         # the burst goes at once
+        gaps = [b - a for a, b in pairwise(at[19:])]
+        assert len(gaps) == 10 and all(g >= 0.15 for g in gaps[1:])         # then ~1 / (5 x 0.9) s apart
+        assert at[-1] - at[0] >= 2.0                                         # 10 tokens at 4.5/s, less the burst's time
+
+
+def test_a_429_empties_the_bucket_and_is_retried() -> None:
+    with FakeAmazon(orders=300, restore_per_s=5) as fake:   # the client below believes in a bigger bucket
+        until = fake.now() - SETTLED
+        source = make_source(fake, page_size=10, burst=40, rate_per_s=10, attempts=10, backoff_s=0.05)
+        assert_totals(orders_of(run(source, None, until)), fake.expected_totals(None, until))
+        statuses = Counter(c.status for c in fake.calls_to(ORDERS_PATH))
+        assert statuses[200] == 30 and statuses[429] >= 1
+
+
+def test_two_shops_do_not_block_each_other() -> None:
+    with FakeAmazon(orders=250, restore_per_s=2, seed=1) as slow, FakeAmazon(orders=50, seed=2) as other:
+        slow_until, other_until = slow.now() - SETTLED, other.now() - SETTLED
+        slow_source, other_source = make_source(slow, page_size=10), make_source(other)
+        assert slow_source.bucket is not other_source.bucket
+        assert make_source(slow).bucket is slow_source.bucket           # one shop, one bucket
+        result: dict[str, list[Page]] = {}
+        worker = threading.Thread(target=lambda: result.update(slow=run(slow_source, None, slow_until)))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while len(slow.calls_to(ORDERS_PATH)) < 21 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(slow.calls_to(ORDERS_PATH)) >= 21                    # past its burst: being paced
+        started = time.monotonic()
+        other_records = orders_of(run(other_source, None, other_until))
+        took = time.monotonic() - started
+        assert worker.is_alive() and took < 0.5
+        assert_totals(other_records, other.expected_totals(None, other_until))
+        worker.join(20)
+        assert_totals(orders_of(result["slow"]), slow.expected_totals(None, slow_until))
+
+
+def test_the_client_bucket_reserves_in_order() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    bucket = TokenBucket(3, 2.0, clock=lambda: now[0], sleep=sleep)
+    assert [bucket.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.acquire() == pytest.approx(0.5)
+    assert bucket.acquire() == pytest.approx(1.0)      # queued behind the previous reservation
+    now[0] = 1.0
+    assert bucket.acquire() == pytest.approx(0.5)
+    now[0] = 10.0
+    bucket.drain()
+    assert bucket.acquire() == pytest.approx(0.5)      # after a 429 the next call waits a full interval
+    assert slept == pytest.approx([0.5, 1.0, 0.5, 0.5])
+
+
+# ---------------------------------------------------------------------- resume and logs
+def test_a_restarted_run_resumes_after_the_last_page(fake: FakeAmazon) -> None:
+    until = fake.now() - SETTLED
+    full = run(make_source(fake, page_size=25), None, until)
+    full_queries = [c.query for c in fake.calls_to(ORDERS_PATH)]
+    assert len(full) == 8 and full[-1].resume is None
+    everything = sorted(r.platform_order_id for r in orders_of(full))
+    for k in (0, 2, 6):
+        fake.reset_calls()
+        resumed = run(make_source(fake, page_size=25), None, until, full[k].resume)
+        assert [c.query for c in fake.calls_to(ORDERS_PATH)] == full_queries[k + 1:]
+        ids = [r.platform_order_id for r in orders_of(full[:k + 1]) + orders_of(resumed)]
+        assert sorted(ids) == everything
+    with pytest.raises(SourceError) as err:
+        run(make_source(fake), None, until, "garbage")
+    assert err.value.kind is FailureKind.REQUEST
+
+
+def test_logs_hold_no_secret(fake: FakeAmazon, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.fail_next(1, "expired")
+    run(make_source(fake), None, fake.now() - SETTLED)
+    tokens = {c.headers.get("x-amz-access-token") for c in fake.calls_to(ORDERS_PATH)} - {None}
+    assert tokens and caplog.records
+    for secret in (fake.client_secret, fake.refresh_token, *tokens):
+        assert secret and secret not in caplog.text

@@ -1,0 +1,400 @@
+"""ShopeeSource against FakeShopee: exact totals, 15-day windows, detail batches, faults, token rotation, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+import httpx
+import pytest
+
+from storage.sources.errors import FailureKind, SourceError
+from storage.sources.records import OrderRecord, OrderStatus, Page, Tokens
+from storage.sources.shopee import ShopeeSource
+from tests.fakes.shopee import DETAIL_PATH, LIST_PATH, TOKEN_PATH, FakeShopee
+
+# Written out here, not imported from the source: the test's own reading of Shopee's statuses.
+EXPECTED_STATUS = {"UNPAID": OrderStatus.UNPAID, "READY_TO_SHIP": OrderStatus.PAID, "PROCESSED": OrderStatus.PAID,
+                   "IN_CANCEL": OrderStatus.PAID, "SHIPPED": OrderStatus.SHIPPED,
+                   "TO_CONFIRM_RECEIVE": OrderStatus.DELIVERED, "TO_RETURN": OrderStatus.DELIVERED,
+                   "COMPLETED": OrderStatus.COMPLETED, "CANCELLED": OrderStatus.CANCELLED}
+DAY = 86400
+
+class Crash(Exception):
+    """The process dies here."""
+
+
+class MemoryStore:
+    def __init__(self, tokens: Tokens | None) -> None:
+        self.tokens = tokens
+        self.saves: list[Tokens] = []
+
+    def load(self) -> Tokens | None:
+        return self.tokens
+
+    def save(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+        self.saves.append(tokens)
+
+
+class CrashBeforeSave(MemoryStore):
+    def save(self, tokens: Tokens) -> None:
+        raise Crash("killed between the refresh answer and the save")
+
+
+class CrashAfterSave(MemoryStore):
+    def save(self, tokens: Tokens) -> None:
+        super().save(tokens)
+        raise Crash("killed right after the save")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeShopee]:
+    with FakeShopee() as server:
+        yield server
+
+
+@pytest.fixture
+def small() -> Iterator[FakeShopee]:
+    """40 orders in the last 10 days: one window, one list page, one detail batch."""
+    with FakeShopee(orders=40, days=10, hang_s=1.0) as server:
+        yield server
+
+
+def authorized(fake: FakeShopee, cls: type[MemoryStore] = MemoryStore) -> MemoryStore:
+    return cls(fake.initial_tokens())
+
+
+def make_source(fake: FakeShopee, store: MemoryStore, **overrides: Any) -> ShopeeSource:
+    options: dict[str, Any] = {"partner_id": fake.partner_id, "partner_key": fake.partner_key,
+                               "shop_id": fake.shop_id, "currency": fake.currency, "tokens": store,
+                               "base_url": fake.base_url, "clock": fake.now, "attempts": 4, "backoff_s": 0.01,
+                               "max_wait_s": 0.05, "timeout_s": 0.3}
+    options.update(overrides)
+    return ShopeeSource(**options)
+
+
+def run(source: ShopeeSource, since: datetime | None, until: datetime, resume: str | None = None) -> list[Page]:
+    try:
+        return list(source.pages("orders", since, until, resume))
+    finally:
+        source.close()
+
+
+def orders_of(pages: list[Page]) -> list[OrderRecord]:
+    found = [r for p in pages for r in p.records]
+    assert all(isinstance(r, OrderRecord) for r in found)
+    return found  # type: ignore[return-value]
+
+
+def assert_totals(records: list[OrderRecord], expected: dict[str, Any]) -> None:
+    ids = [r.platform_order_id for r in records]
+    assert len(ids) == len(set(ids)) == expected["count"]
+    assert sorted(ids) == expected["order_sns"]
+    for r in records:
+        assert all(isinstance(v, Decimal) for v in (r.merchandise, r.total, r.subtotal, r.discount))
+        assert all(isinstance(line.unit_price, Decimal) for line in r.lines)
+    assert sum(r.merchandise for r in records) * 100 == expected["merchandise_minor"]
+    assert sum(r.total for r in records) * 100 == expected["total_minor"]
+    assert sum(r.units for r in records) == expected["units"]
+    by_status: Counter[OrderStatus] = Counter()
+    for status, n in expected["by_status"].items():
+        by_status[EXPECTED_STATUS[status]] += n
+    assert Counter(r.status for r in records) == by_status
+
+
+def list_windows(fake: FakeShopee) -> list[tuple[int, int]]:
+    seen: list[tuple[int, int]] = []
+    for c in fake.calls_to(LIST_PATH):
+        window = (int(c.query["time_from"]), int(c.query["time_to"]))
+        if window not in seen:
+            seen.append(window)
+    return seen
+
+
+def sign(fake: FakeShopee, path: str, ts: int, token: str = "") -> str:
+    base = f"{fake.partner_id}{path}{ts}" + (f"{token}{fake.shop_id}" if token else "")
+    return hmac.new(fake.partner_key.encode(), base.encode(), hashlib.sha256).hexdigest()
+
+
+def shop_get(fake: FakeShopee, path: str, token: str, **params: Any) -> httpx.Response:
+    ts = int(fake.now().timestamp())
+    query = {"partner_id": fake.partner_id, "timestamp": ts, "access_token": token, "shop_id": fake.shop_id,
+             "sign": sign(fake, path, ts, token), **params}
+    return httpx.get(fake.base_url + path, params=query)
+
+
+def post_refresh(fake: FakeShopee, refresh_token: str) -> httpx.Response:
+    ts = int(fake.now().timestamp())
+    return httpx.post(fake.base_url + TOKEN_PATH,
+                      params={"partner_id": fake.partner_id, "timestamp": ts, "sign": sign(fake, TOKEN_PATH, ts)},
+                      json={"refresh_token": refresh_token, "partner_id": fake.partner_id, "shop_id": fake.shop_id})
+
+
+# ---------------------------------------------------------------------- sync
+def test_full_sync_equals_expected_totals_to_the_cent(fake: FakeShopee) -> None:
+    pages = run(make_source(fake, authorized(fake)), None, fake.now())
+    records = orders_of(pages)
+    assert_totals(records, fake.expected_totals())
+    assert len(records) == 240
+    assert {r.currency for r in records} == {"SGD"}
+    assert pages[-1].resume is None
+    # 90 days of history by default: six contiguous windows of at most 15 days
+    windows = list_windows(fake)
+    assert len(windows) == 6
+    assert all(hi - lo <= 15 * DAY for lo, hi in windows)
+    assert all(b[0] == a[1] + 1 for a, b in pairwise(windows))
+    assert windows[-1][1] == int(fake.now().timestamp()) - 1
+    for c in fake.calls_to(DETAIL_PATH):
+        assert {"item_list", "total_amount"} <= set(c.query["response_optional_fields"].split(","))
+    assert fake.refreshes == 0
+
+
+def test_a_record_carries_the_order_exactly(small: FakeShopee) -> None:
+    records = {r.platform_order_id: r for r in orders_of(run(make_source(small, authorized(small)), None,
+                                                              small.now()))}
+    order = next(o for o in small.orders.values() if len(o.items) > 1 and o.pay_time)
+    record = records[order.order_sn]
+    assert record.updated_at.timestamp() == order.update_time
+    assert record.created_at.timestamp() == order.create_time
+    assert record.paid_at is not None and record.paid_at.timestamp() == order.pay_time
+    assert record.buyer_ref == str(order.buyer_user_id)
+    assert [(line.platform_product_id, line.quantity, line.unit_price * 100) for line in record.lines] == \
+        [(str(i.item_id), i.quantity, i.discounted_minor) for i in order.items]
+    assert record.subtotal * 100 == sum(i.quantity * i.original_minor for i in order.items)
+    assert record.merchandise * 100 == order.merchandise_minor
+    assert record.discount == record.subtotal - record.merchandise
+    assert record.total * 100 == order.total_minor
+
+
+def test_15_day_windows_over_a_40_day_range(fake: FakeShopee) -> None:
+    until = fake.now()
+    since = until - timedelta(days=40)
+    records = orders_of(run(make_source(fake, authorized(fake)), since, until))
+    assert_totals(records, fake.expected_totals(since, until))
+    s, u = int(since.timestamp()), int(until.timestamp())
+    assert list_windows(fake) == [(s, s + 15 * DAY - 1), (s + 15 * DAY, s + 30 * DAY - 1), (s + 30 * DAY, u - 1)]
+
+
+def test_the_fake_refuses_more_than_15_days(fake: FakeShopee) -> None:
+    token = fake.initial_tokens().access_token
+    now = int(fake.now().timestamp())
+    ok = shop_get(fake, LIST_PATH, token, time_range_field="update_time", time_from=now - 15 * DAY, time_to=now,
+                  page_size=100)
+    assert ok.status_code == 200 and ok.json()["error"] == ""
+    wide = shop_get(fake, LIST_PATH, token, time_range_field="update_time", time_from=now - 15 * DAY - 1,
+                    time_to=now, page_size=100)
+    body = wide.json()
+    assert body["error"] == "order.order_list_invalid_time"
+    assert set(body) == {"error", "message", "request_id", "response"}
+    too_big = shop_get(fake, LIST_PATH, token, time_range_field="update_time", time_from=now - DAY, time_to=now,
+                       page_size=101)
+    assert too_big.json()["error"] == "error_param"
+
+
+def test_details_are_fetched_in_batches_of_50() -> None:
+    with FakeShopee(orders=130, days=10) as fake:
+        until = fake.now()
+        records = orders_of(run(make_source(fake, authorized(fake)), until - timedelta(days=12), until))
+        assert len(records) == 130
+        assert [len(c.query["order_sn_list"].split(",")) for c in fake.calls_to(DETAIL_PATH)] == [50, 50, 30]
+        assert [c.query.get("cursor", "") for c in fake.calls_to(LIST_PATH)] == ["", "100"]
+        token = fake.initial_tokens().access_token
+        sns = fake.order_sns()
+        assert shop_get(fake, DETAIL_PATH, token, order_sn_list=",".join(sns[:51])).json()["error"] == "error_param"
+        fifty = shop_get(fake, DETAIL_PATH, token, order_sn_list=",".join(sns[:50])).json()
+        assert len(fifty["response"]["order_list"]) == 50
+        assert "item_list" not in fifty["response"]["order_list"][0]   # optional fields only when asked
+
+
+def test_incremental_sync_fetches_only_the_changed_orders(fake: FakeShopee) -> None:
+    store = authorized(fake)
+    t0 = fake.now()
+    assert len(orders_of(run(make_source(fake, store), None, t0))) == 240
+    fake.advance(3600)
+    changed = fake.order_sns(status="READY_TO_SHIP")[:3]
+    for sn in changed:
+        fake.update_order(sn, "SHIPPED")
+    until = fake.advance(60)
+    fake.reset_calls()
+    records = orders_of(run(make_source(fake, store), t0, until))
+    assert sorted(r.platform_order_id for r in records) == changed
+    assert {r.status for r in records} == {OrderStatus.SHIPPED}
+    assert all(r.shipped_at is not None for r in records)
+    lists = fake.calls_to(LIST_PATH)
+    assert [(int(c.query["time_from"]), int(c.query["time_to"])) for c in lists] == \
+        [(int(t0.timestamp()), int(until.timestamp()) - 1)]
+    assert [sorted(c.query["order_sn_list"].split(",")) for c in fake.calls_to(DETAIL_PATH)] == [changed]
+
+
+# ---------------------------------------------------------------------- faults
+@pytest.mark.parametrize(("kind", "times"), [("http429", 2), ("http5xx", 2), ("throttle", 2), ("auth", 1),
+                                             ("timeout", 1), ("malformed", 2)])
+def test_each_fault_is_retried_then_succeeds(small: FakeShopee, kind: str, times: int) -> None:
+    store = authorized(small)
+    small.fail_next(times, kind)
+    records = orders_of(run(make_source(small, store), None, small.now()))
+    assert_totals(records, small.expected_totals())
+    assert [c.fault for c in small.calls if c.fault] == [kind] * times
+    assert small.refreshes == (1 if kind == "auth" else 0)
+    assert len(store.saves) == small.refreshes
+
+
+@pytest.mark.parametrize(("kind", "expected", "list_calls"), [
+    ("http429", FailureKind.RATE_LIMITED, 3), ("throttle", FailureKind.RATE_LIMITED, 3),
+    ("http5xx", FailureKind.SERVER, 3), ("malformed", FailureKind.SERVER, 3), ("timeout", FailureKind.SERVER, 3),
+    ("auth", FailureKind.AUTH, 2),   # refused, refreshed, refused again with a fresh token: a person must act
+])
+def test_persistent_failure_raises_the_right_kind(small: FakeShopee, kind: str, expected: FailureKind,
+                                                  list_calls: int) -> None:
+    store = authorized(small)
+    small.fail_next(100, kind)
+    with pytest.raises(SourceError) as err:
+        run(make_source(small, store, attempts=3), None, small.now())
+    assert err.value.kind is expected
+    assert len(small.calls_to(LIST_PATH)) == list_calls
+    assert store.tokens is not None and store.tokens.access_token not in str(err.value)
+
+
+def test_random_faults_still_add_up() -> None:
+    with FakeShopee(orders=150, fault_rate=0.3, fault_seed=3) as fake:
+        records = orders_of(run(make_source(fake, authorized(fake), attempts=8, page_size=20), None, fake.now()))
+        assert_totals(records, fake.expected_totals())
+        assert sum(1 for c in fake.calls if c.fault) >= 5
+
+
+def test_a_wrong_partner_key_is_rejected_with_error_sign(small: FakeShopee) -> None:
+    with pytest.raises(SourceError) as err:
+        run(make_source(small, authorized(small), partner_key="not-the-key"), None, small.now())
+    assert err.value.kind is FailureKind.AUTH and err.value.code == "error_sign"
+    assert [(c.path, c.status, c.error) for c in small.calls] == [(LIST_PATH, 403, "error_sign")]
+    assert "not-the-key" not in str(err.value)
+
+
+def test_a_skewed_clock_is_refused(small: FakeShopee) -> None:
+    skewed = make_source(small, authorized(small), clock=lambda: small.now() - timedelta(minutes=6))
+    with pytest.raises(SourceError) as err:
+        run(skewed, None, small.now())
+    assert err.value.kind is FailureKind.REQUEST and err.value.code == "error_param"
+
+
+def test_a_shop_signature_on_the_auth_api_is_refused(small: FakeShopee) -> None:
+    ts = int(small.now().timestamp())
+    refresh = small.initial_tokens().refresh_token
+    resp = httpx.post(small.base_url + TOKEN_PATH, json={"refresh_token": refresh, "partner_id": small.partner_id,
+                                                         "shop_id": small.shop_id},
+                      params={"partner_id": small.partner_id, "timestamp": ts,
+                              "sign": sign(small, TOKEN_PATH, ts, "x")})
+    assert resp.json()["error"] == "error_sign"
+    assert refresh in small.live_refresh_tokens    # a refused call rotates nothing
+
+
+# ---------------------------------------------------------------------- tokens
+def test_the_refresh_token_is_single_use_and_rotated(small: FakeShopee) -> None:
+    store = authorized(small)
+    first = store.tokens
+    assert first is not None and first.refresh_token is not None
+    small.advance(4 * 3600 + 1)   # the access token has expired
+    assert_totals(orders_of(run(make_source(small, store), None, small.now())), small.expected_totals())
+    assert small.refreshes == 1 and len(store.saves) == 1
+    new = store.tokens
+    assert new is not None and new.refresh_token not in (None, first.refresh_token)
+    assert new.expires_at == small.now() + timedelta(hours=4)
+    assert small.live_refresh_tokens == {new.refresh_token}
+    reused = post_refresh(small, first.refresh_token).json()
+    assert reused["error"] == "error_auth"
+    # a second client built from the same store keeps working, on the saved access token
+    assert_totals(orders_of(run(make_source(small, store), None, small.now())), small.expected_totals())
+    assert small.refreshes == 1
+
+
+def test_the_token_is_refreshed_before_it_expires(small: FakeShopee) -> None:
+    store = authorized(small)
+    small.advance(4 * 3600 - 300)          # 5 min left, inside the 10 min margin
+    run(make_source(small, store), None, small.now())
+    assert [c.path for c in small.calls[:2]] == [TOKEN_PATH, LIST_PATH]
+    assert all(c.error == "" for c in small.calls)
+    assert small.refreshes == 1
+
+
+def test_an_expired_access_token_is_refreshed_and_the_call_retried(small: FakeShopee) -> None:
+    store = authorized(small)
+    small.expire_access_tokens()
+    records = orders_of(run(make_source(small, store), None, small.now()))
+    assert_totals(records, small.expected_totals())
+    assert [(c.path, c.error) for c in small.calls[:3]] == [(LIST_PATH, "error_auth"), (TOKEN_PATH, ""),
+                                                            (LIST_PATH, "")]
+
+
+def test_a_crash_between_refresh_and_save_loses_the_shop(small: FakeShopee) -> None:
+    store = authorized(small, CrashBeforeSave)
+    small.advance(4 * 3600 + 1)
+    with pytest.raises(Crash):
+        run(make_source(small, store), None, small.now())
+    assert small.refreshes == 1 and small.calls_to(LIST_PATH) == []   # the new access token was never used
+    assert store.tokens is not None and store.tokens.refresh_token in small.used_refresh_tokens
+    with pytest.raises(SourceError) as err:
+        run(make_source(small, MemoryStore(store.tokens)), None, small.now())
+    assert err.value.kind is FailureKind.AUTH and err.value.code == "error_auth"
+
+
+@pytest.mark.parametrize("stage", ["refresh call fails", "right after the save", "first call after refresh"])
+def test_a_crash_anywhere_else_leaves_a_working_store(small: FakeShopee, stage: str) -> None:
+    store = authorized(small, CrashAfterSave if stage == "right after the save" else MemoryStore)
+    small.advance(4 * 3600 + 1)
+    if stage == "refresh call fails":
+        small.fail_next(1, "http5xx", path=TOKEN_PATH)
+    elif stage == "first call after refresh":
+        small.fail_next(1, "http5xx", path=LIST_PATH)
+    with pytest.raises((Crash, SourceError)):
+        run(make_source(small, store, attempts=1), None, small.now())
+    survivor = MemoryStore(store.tokens)
+    assert_totals(orders_of(run(make_source(small, survivor), None, small.now())), small.expected_totals())
+    assert small.refreshes == 1
+
+
+# ---------------------------------------------------------------------- resume
+def test_a_restarted_run_resumes_after_the_last_page() -> None:
+    with FakeShopee(orders=120, days=40) as fake:
+        store = authorized(fake)
+        until = fake.now()
+        since = until - timedelta(days=40)
+        full = run(make_source(fake, store, page_size=20), since, until)
+        full_lists = [(c.query["time_from"], c.query.get("cursor", "")) for c in fake.calls_to(LIST_PATH)]
+        assert len(full) == len(full_lists) > 6 and full[-1].resume is None
+        everything = sorted(r.platform_order_id for r in orders_of(full))
+        assert everything == fake.expected_totals(since, until)["order_sns"]
+        mid_window = next(k for k in range(len(full) - 1) if full_lists[k + 1][1] != "")
+        window_edge = next(k for k in range(len(full) - 1) if full_lists[k + 1][1] == "")
+        for k in (mid_window, window_edge):
+            fake.reset_calls()
+            resumed = run(make_source(fake, store, page_size=20), since, until, full[k].resume)
+            lists = [(c.query["time_from"], c.query.get("cursor", "")) for c in fake.calls_to(LIST_PATH)]
+            assert lists == full_lists[k + 1:]
+            before = [r.platform_order_id for r in orders_of(full[:k + 1])]
+            after = [r.platform_order_id for r in orders_of(resumed)]
+            assert sorted(before + after) == everything
+        for token, other_since in ((full[0].resume, until - timedelta(days=1)), ("garbage", since)):
+            with pytest.raises(SourceError) as err:
+                run(make_source(fake, store), other_since, until, token)
+            assert err.value.kind is FailureKind.REQUEST
+
+
+def test_logs_hold_no_secret(small: FakeShopee, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = authorized(small)
+    old = store.tokens
+    small.advance(4 * 3600 + 1)
+    small.fail_next(1, "http429")
+    run(make_source(small, store), None, small.now())
+    assert old is not None and store.tokens is not None and caplog.records
+    for secret in (small.partner_key, old.access_token, old.refresh_token, store.tokens.access_token,
+                   store.tokens.refresh_token, "sign="):
+        assert secret and secret not in caplog.text
