@@ -1,0 +1,48 @@
+"""/creators [YYYY-MM]: creators ranked by the net GMV credited to them (storage.creators has the
+definitions), with orders, refund rate, commission and self-referred orders flagged."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from cards.format import money, percent
+from cards.i18n import t
+from cards.model import Card, Note, Table, Text, Tone
+from commands.context import Request, UserError
+from commands.scorecards import Inputs
+from commands.spec import Command
+from scoring.periods import month_window, parse_month
+from storage.creators import creator_ranking
+
+USAGE = "/creators [YYYY-MM]"
+
+
+def handle(req: Request) -> Card:
+    if len(req.args) > 1:
+        raise UserError("error.bad_args", problem=" ".join(req.args), usage=USAGE)
+    tz = req.member.timezone
+    if req.args:
+        try:
+            year, month = parse_month(req.args[0])
+        except ValueError:
+            raise UserError("error.bad_args", problem=req.args[0], usage=USAGE) from None
+    else:
+        local = req.now.astimezone(month_window(req.now.year, req.now.month, tz).zone)
+        year, month = local.year, local.month
+    window = month_window(year, month, tz)
+    currency, lang = req.app.rules.reporting_currency, req.lang
+    with Session(req.app.engine) as session:
+        inputs = Inputs.load(session, req.app.rules, req.now)
+        rows = creator_ranking(session, window.start, min(window.end, req.now), req.app.rules, inputs.fx)
+    title = t(lang, "creators.title", month=window.label)
+    if not rows:
+        return Card(title, (Text(t(lang, "creators.none")),), Tone.INFO, lang)
+    table = Table((t(lang, "creators.creator"), t(lang, "creators.net"), t(lang, "creators.orders"),
+                   t(lang, "creators.refund_rate"), t(lang, "creators.commission"), t(lang, "creators.flagged")),
+                  tuple((r.name, money(r.net, currency), str(r.orders), percent(r.refund_rate, 1),
+                         money(r.commission, currency), str(r.flagged) if r.flagged else "")
+                        for r in rows))
+    return Card(title, (table, Note(t(lang, "creators.note"))), Tone.INFO, lang)
+
+
+SPEC = Command("creators", ("达人", "达人榜"), "help.creators", USAGE, handle, min_role="lead", cacheable=True)
