@@ -1,0 +1,478 @@
+"""The TikTok Shop source against the fake TikTok Shop: exact totals, incremental sync, faults, auth, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from storage.sources.errors import FailureKind, SourceError
+from storage.sources.records import (
+    AffiliateRecord,
+    LiveRecord,
+    OrderRecord,
+    OrderStatus,
+    Page,
+    RefundKind,
+    RefundStatus,
+    ReturnRecord,
+    Tokens,
+)
+from storage.sources.tiktok_shop import TikTokShopSource, parse_percent, sign
+from tests.fakes.shop_seed import COMMISSION_BP
+from tests.fakes.tiktok_shop import (
+    AFFILIATE_SEARCH,
+    CANCELLATIONS_SEARCH,
+    ORDERS_DETAIL,
+    ORDERS_SEARCH,
+    RETURNS_SEARCH,
+    TOKEN_REFRESH,
+    FakeTikTokShop,
+    Fault,
+    tts_sign,
+)
+
+UNTIL = datetime(2026, 3, 1, tzinfo=UTC)      # after every base order of the fake (2026-01-01 + 30 days)
+# the platform statuses as the metrics must see them (written out here, not imported from the client)
+EXPECTED_STATUS = {"UNPAID": OrderStatus.UNPAID, "ON_HOLD": OrderStatus.PAID, "AWAITING_SHIPMENT": OrderStatus.PAID,
+                   "AWAITING_COLLECTION": OrderStatus.PAID, "PARTIALLY_SHIPPING": OrderStatus.SHIPPED,
+                   "IN_TRANSIT": OrderStatus.SHIPPED, "DELIVERED": OrderStatus.DELIVERED,
+                   "COMPLETED": OrderStatus.COMPLETED, "CANCELLED": OrderStatus.CANCELLED}
+
+
+class MemoryTokens:
+    """A TokenStore in memory that counts its saves."""
+
+    def __init__(self, tokens: Tokens | None) -> None:
+        self.tokens, self.saves = tokens, 0
+
+    def load(self) -> Tokens | None:
+        return self.tokens
+
+    def save(self, tokens: Tokens) -> None:
+        self.tokens, self.saves = tokens, self.saves + 1
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTikTokShop]:
+    with FakeTikTokShop(seed=11, n_orders=300, timeout_delay_s=1.0) as f:
+        yield f
+
+
+def source(fake: FakeTikTokShop, store: MemoryTokens | None = None, **kw: object) -> TikTokShopSource:
+    options: dict[str, object] = {"timeout_s": 0.3, "attempts": 4, "backoff_s": 0.01, "max_wait_s": 0.05,
+                                  "affiliate_lookback": timedelta(0), "lives_lookback": timedelta(0),
+                                  "shop_tz": "America/Los_Angeles", "currency": "USD"}
+    options.update(kw)
+    return TikTokShopSource(app_key=str(options.pop("app_key", fake.app_key)),
+                            app_secret=str(options.pop("app_secret", fake.app_secret)),
+                            tokens=store or MemoryTokens(fake.initial_tokens()), base_url=fake.base_url,
+                            auth_base_url=fake.auth_base_url, **options)  # type: ignore[arg-type]
+
+
+def records(src: TikTokShopSource, resource: str, since: datetime | None = None, until: datetime = UNTIL) -> list:
+    return [r for page in src.pages(resource, since, until) for r in page.records]
+
+
+def cents(amount: Decimal) -> int:
+    assert isinstance(amount, Decimal)
+    value = amount * 100
+    assert value == value.to_integral_value(), amount
+    return int(value)
+
+
+# ---------------------------------------------------------------------- signing
+def test_signature_matches_a_hand_computed_vector() -> None:
+    secret = "e59af819cc"
+    params = {"app_key": "29a39d", "timestamp": "1623812664", "shop_cipher": "ROW_abc", "ids": ["5764", "5765"],
+              "page_size": "10", "sign": "ignored", "access_token": "ignored-too"}
+    body = b'{"update_time_ge":1623800000}'
+    # the documented string, written out by hand: path, then the params sorted by key as {key}{value}
+    # (sign and access_token left out, array values joined by commas), then the raw body, wrapped in the secret
+    text = ("e59af819cc" "/order/202309/orders" "app_key29a39d" "ids5764,5765" "page_size10" "shop_cipherROW_abc"
+            "timestamp1623812664" '{"update_time_ge":1623800000}' "e59af819cc")
+    expected = hmac.new(b"e59af819cc", text.encode(), hashlib.sha256).hexdigest()
+    assert sign("/order/202309/orders", params, body, secret) == expected
+    flat = {k: v if isinstance(v, str) else ",".join(v) for k, v in params.items()}
+    assert tts_sign("/order/202309/orders", flat, body, secret) == expected     # the fake agrees
+    assert sign("/order/202309/orders", params, body + b" ", secret) != expected  # the body is signed
+
+
+def test_percentages_are_parsed_as_decimals() -> None:
+    assert parse_percent("18%") == Decimal("0.18")
+    assert parse_percent("13.99%") == Decimal("0.1399")
+    assert parse_percent("") is None
+
+
+# ---------------------------------------------------------------------- full and incremental sync
+def test_full_sync_equals_the_seeded_totals_to_the_cent(fake: FakeTikTokShop) -> None:
+    expected = fake.expected_totals(None, UNTIL)
+    with source(fake, returns_page_size=10) as src:
+        orders = records(src, "orders")
+        returns = records(src, "returns")
+        affiliate = records(src, "affiliate_orders")
+        lives = records(src, "lives", since=datetime(2025, 12, 1, 8, tzinfo=UTC))
+
+    assert all(isinstance(o, OrderRecord) for o in orders)
+    assert len(orders) == expected.orders == 300
+    assert len({o.platform_order_id for o in orders}) == 300
+    assert {o.currency for o in orders} == {"USD"}
+    assert sum(o.units for o in orders) == expected.units
+    assert all(line.quantity == 1 and line.amount == line.unit_price for o in orders for line in o.lines)
+    assert sum(cents(o.subtotal) for o in orders) == expected.subtotal_minor
+    assert sum(cents(o.discount) for o in orders) == expected.discount_minor
+    assert sum(cents(o.merchandise) for o in orders) == expected.merchandise_minor
+    assert sum(cents(o.shipping) for o in orders) == expected.shipping_minor
+    assert sum(cents(o.tax) for o in orders) == expected.tax_minor
+    assert sum(cents(o.total) for o in orders) == expected.total_minor
+    assert all(o.subtotal - o.discount == o.merchandise == sum(li.amount for li in o.lines) for o in orders)
+    assert sum(o.is_sample for o in orders) == expected.samples > 0
+    status_counts: Counter[OrderStatus] = Counter()
+    for platform_status, count in expected.by_status.items():
+        status_counts[EXPECTED_STATUS[platform_status]] += count
+    assert Counter(o.status for o in orders) == status_counts
+    assert all(o.cancelled_at is not None for o in orders if o.status is OrderStatus.CANCELLED)
+    assert all(o.paid_at is None for o in orders if o.status is OrderStatus.UNPAID)
+    assert all(o.created_at <= o.updated_at < UNTIL for o in orders)
+
+    assert all(isinstance(r, ReturnRecord) for r in returns)
+    kinds = Counter(r.refund.kind for r in returns)
+    assert kinds[RefundKind.CANCELLATION] == expected.cancellations > 0
+    assert kinds[RefundKind.REFUND] + kinds[RefundKind.RETURN_AND_REFUND] == expected.returns > 0
+    assert sum(cents(r.refund.amount) for r in returns) == expected.refund_requested_minor
+    assert sum(cents(r.refund.amount) for r in returns
+               if r.refund.status is RefundStatus.COMPLETED) == expected.refunded_minor
+    assert sum(r.refund.returned_units for r in returns) == expected.returned_units
+    assert all(r.refund.completed_at is not None for r in returns if r.refund.status is RefundStatus.COMPLETED)
+
+    assert all(isinstance(a, AffiliateRecord) for a in affiliate)
+    assert len(affiliate) == expected.affiliate_lines
+    assert len({a.platform_order_id for a in affiliate}) == expected.affiliate_orders
+    assert sum(a.quantity for a in affiliate) == expected.affiliate_units
+    by_creator: Counter[str] = Counter()
+    for a in affiliate:
+        by_creator[a.creator_handle] += cents(a.amount)
+    assert dict(by_creator) == expected.affiliate_amount_minor_by_creator
+    assert {a.commission_rate * 10_000 for a in affiliate} <= {Decimal(bp) for bp in COMMISSION_BP}
+    assert any(a.commission_rate == Decimal("0.155") for a in affiliate)
+    assert {a.content_type for a in affiliate} <= {"SHOP", "VIDEO", "LIVE", "PRE_LIVE", "PROMOTION_PAGE", "LINKSHARE"}
+
+    assert all(isinstance(s, LiveRecord) for s in lives)
+    assert len(lives) == expected.lives > 0
+    assert sum(cents(s.gmv) for s in lives) == expected.live_gmv_minor
+    assert sum(s.viewers for s in lives) == expected.live_viewers
+    assert sum(s.watch_seconds for s in lives) == expected.live_watch_seconds
+
+
+def test_incremental_sync_fetches_only_what_changed(fake: FakeTikTokShop) -> None:
+    first_until = fake.data_now                       # after every base order, before any change
+    with source(fake) as src:
+        assert len(records(src, "orders", until=first_until)) == 300
+        changes = fake.advance(3600, changes=5, refunds=3, cancels=2, new_orders=4)
+        second_until = first_until + timedelta(hours=2)
+        fake.reset_calls()
+        changed = records(src, "orders", since=first_until, until=second_until)
+        changed_returns = records(src, "returns", since=first_until, until=second_until)
+
+    assert sorted(o.platform_order_id for o in changed) == sorted(changes.changed + changes.added)
+    assert len(changed) == 14
+    assert all(o.updated_at == first_until + timedelta(hours=1) for o in changed)
+    searches = fake.calls_to(ORDERS_SEARCH)
+    assert len(searches) == 1 and fake.calls_to(ORDERS_DETAIL) == []
+    assert searches[0].body == {"update_time_ge": math.ceil(first_until.timestamp()),
+                                "update_time_lt": math.ceil(second_until.timestamp())}
+    assert searches[0].query["sort_field"] == "update_time" and searches[0].query["sort_order"] == "ASC"
+    expected = fake.expected_totals(first_until, second_until)
+    assert expected.orders == 14
+    assert sum(cents(o.total) for o in changed) == expected.total_minor
+    by_id = {o.platform_order_id: o for o in changed}
+    for order_id in changes.added:
+        assert by_id[order_id].status in (OrderStatus.PAID, OrderStatus.UNPAID)
+    cancelled = [by_id[i] for i in changes.changed if by_id[i].status is OrderStatus.CANCELLED]
+    assert len(cancelled) == 2
+    kinds = Counter(r.refund.kind for r in changed_returns)
+    assert kinds[RefundKind.RETURN_AND_REFUND] + kinds[RefundKind.REFUND] == expected.returns >= 3
+    assert kinds[RefundKind.CANCELLATION] == expected.cancellations
+    assert {r.platform_order_id for r in changed_returns} <= set(changes.changed)
+
+
+def test_orders_missing_fields_in_search_are_fetched_in_detail() -> None:
+    with FakeTikTokShop(seed=5, n_orders=120, lean_search=True) as lean, source(lean) as src:
+        orders = records(src, "orders")
+        detail_calls = lean.calls_to(ORDERS_DETAIL)
+        expected = lean.expected_totals(None, UNTIL)
+    assert len(orders) == 120
+    assert sum(cents(o.merchandise) for o in orders) == expected.merchandise_minor
+    assert [len(c.query["ids"].split(",")) for c in detail_calls] == [50, 50, 20]
+
+
+# ---------------------------------------------------------------------- faults
+@pytest.mark.parametrize("kind", list(Fault))
+def test_every_fault_is_retried_and_the_sync_succeeds(fake: FakeTikTokShop, kind: Fault) -> None:
+    store = MemoryTokens(fake.initial_tokens())
+    fake.fail_next(2, kind, path_contains=ORDERS_SEARCH)
+    with source(fake, store) as src:
+        orders = records(src, "orders")
+    assert len(orders) == 300
+    assert sum(cents(o.total) for o in orders) == fake.expected_totals(None, UNTIL).total_minor
+    faulted = [c for c in fake.calls_to(ORDERS_SEARCH) if c.fault is not None]
+    assert [c.fault for c in faulted] == [kind, kind]
+    assert len(fake.calls_to(ORDERS_SEARCH)) == 3 + 2      # 3 pages of 100, each fault cost one more call
+    if kind is Fault.TOKEN_EXPIRED:
+        assert fake.refreshes == 2 and store.saves == 2   # refreshed after each 105002, then succeeded
+    else:
+        assert fake.refreshes == 0 and store.saves == 0
+
+
+@pytest.mark.parametrize(("kind", "failure", "code"), [
+    (Fault.HTTP_429, FailureKind.RATE_LIMITED, 429),
+    (Fault.HTTP_5XX, FailureKind.SERVER, 503),
+    (Fault.TOO_MANY_REQUESTS, FailureKind.RATE_LIMITED, 36009002),
+    (Fault.TOKEN_EXPIRED, FailureKind.TOKEN_EXPIRED, 105002),
+    (Fault.TIMEOUT, FailureKind.SERVER, None),
+    (Fault.BAD_JSON, FailureKind.SERVER, 200),
+])
+def test_a_persistent_fault_raises_its_kind(fake: FakeTikTokShop, kind: Fault, failure: FailureKind,
+                                             code: int | None) -> None:
+    fake.fail_next(100, kind, path_contains=ORDERS_SEARCH)
+    with source(fake, attempts=3) as src, pytest.raises(SourceError) as caught:
+        records(src, "orders")
+    assert caught.value.kind is failure
+    assert caught.value.code == code
+    assert len(fake.calls_to(ORDERS_SEARCH)) == 3
+
+
+def test_retry_after_is_honoured(fake: FakeTikTokShop) -> None:
+    fake.fail_next(1, Fault.HTTP_429, path_contains=ORDERS_SEARCH, retry_after="1")
+    started = time.monotonic()
+    with source(fake) as src:
+        assert len(records(src, "orders")) == 300
+    calls = fake.calls_to(ORDERS_SEARCH)
+    assert calls[0].fault is Fault.HTTP_429
+    assert calls[1].at - calls[0].at >= 0.95             # backoff_s is 0.01: only Retry-After explains the wait
+    assert time.monotonic() - started < 5
+
+
+def test_random_faults_do_not_change_the_result() -> None:
+    kinds = (Fault.HTTP_429, Fault.HTTP_5XX, Fault.TOO_MANY_REQUESTS, Fault.TOKEN_EXPIRED, Fault.BAD_JSON)
+    with FakeTikTokShop(seed=3, n_orders=250, fault_rate=0.4, fault_seed=9, fault_kinds=kinds) as noisy, \
+            source(noisy, attempts=12, returns_page_size=10) as src:
+        orders = records(src, "orders")
+        returns = records(src, "returns")
+        expected = noisy.expected_totals(None, UNTIL)
+        faults = [c for c in noisy.calls if c.fault is not None]
+    assert len(orders) == expected.orders
+    assert sum(cents(o.total) for o in orders) == expected.total_minor
+    assert sum(cents(r.refund.amount) for r in returns) == expected.refund_requested_minor
+    assert len(faults) >= 3 and len(noisy.calls) > len(faults) + 7   # faults were injected, and retried
+
+
+# ---------------------------------------------------------------------- tokens and credentials
+def test_an_expired_token_is_refreshed_then_the_call_succeeds(fake: FakeTikTokShop) -> None:
+    store = MemoryTokens(fake.initial_tokens())
+    old = store.tokens
+    fake.expire_tokens()
+    with source(fake, store) as src:
+        assert len(records(src, "orders")) == 300
+    first = fake.calls[0]
+    assert (first.path, first.code) == (ORDERS_SEARCH, 105002)
+    assert fake.calls[1].path == TOKEN_REFRESH and fake.refreshes == 1 and store.saves == 1
+    assert store.tokens is not None and old is not None
+    assert store.tokens.access_token != old.access_token and store.tokens.refresh_token != old.refresh_token
+    assert store.tokens.extra == {"shop_cipher": fake.shop_cipher}
+    assert store.tokens.expires_at is not None and store.tokens.expires_at > datetime.now(UTC) + timedelta(days=6)
+
+
+def test_a_token_about_to_expire_is_refreshed_before_the_first_call(fake: FakeTikTokShop) -> None:
+    store = MemoryTokens(fake.initial_tokens(access_ttl_s=120))
+    with source(fake, store, refresh_margin=timedelta(minutes=10)) as src:
+        assert len(records(src, "orders")) == 300
+    assert [c.path for c in fake.calls[:2]] == [TOKEN_REFRESH, ORDERS_SEARCH]
+    assert all(c.code == 0 for c in fake.calls)
+    assert fake.refreshes == 1 and store.saves == 1
+
+
+def test_a_refused_refresh_is_an_auth_failure(fake: FakeTikTokShop) -> None:
+    store = MemoryTokens(fake.initial_tokens())
+    fake.expire_tokens()
+    fake.revoke_refresh_tokens()
+    with source(fake, store) as src, pytest.raises(SourceError) as caught:
+        records(src, "orders")
+    assert caught.value.kind is FailureKind.AUTH and caught.value.code == 36004004
+    assert store.saves == 0
+
+
+def test_a_wrong_app_secret_is_refused_by_signature_and_not_retried(fake: FakeTikTokShop,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with source(fake, app_secret="not-the-secret") as src, pytest.raises(SourceError) as caught:
+        records(src, "orders")
+    assert caught.value.kind is FailureKind.AUTH
+    assert caught.value.code == 106001
+    assert [(c.path, c.status, c.code) for c in fake.calls] == [(ORDERS_SEARCH, 401, 106001)]
+    assert "not-the-secret" not in str(caught.value) and "not-the-secret" not in caplog.text
+
+
+def test_an_unknown_token_or_another_shops_cipher_is_an_auth_failure(fake: FakeTikTokShop) -> None:
+    later = datetime.now(UTC) + timedelta(days=3)
+    unknown = MemoryTokens(Tokens("TTP_never_issued", "TTR_never_issued", later, None,
+                                  {"shop_cipher": fake.shop_cipher}))
+    with source(fake, unknown) as src, pytest.raises(SourceError) as caught:
+        records(src, "orders")
+    assert (caught.value.kind, caught.value.code) == (FailureKind.AUTH, 105001)
+    with source(fake, shop_cipher="ROW_someone_else") as src, pytest.raises(SourceError) as caught:
+        records(src, "orders")
+    assert (caught.value.kind, caught.value.code) == (FailureKind.AUTH, 106011)
+    assert [c.code for c in fake.calls] == [105001, 106011]
+
+
+@pytest.mark.parametrize(("offset_s", "accepted"), [(240, True), (-20, True), (360, False), (-45, False)])
+def test_the_timestamp_window_is_enforced(fake: FakeTikTokShop, offset_s: int, accepted: bool) -> None:
+    fake.clock_offset_s = offset_s          # the platform's clock is ahead (client stale) or behind (client early)
+    with source(fake) as src:
+        if accepted:
+            assert len(records(src, "orders")) == 300
+        else:
+            with pytest.raises(SourceError) as caught:
+                records(src, "orders")
+            assert caught.value.kind is FailureKind.AUTH and caught.value.code == 36009004
+            assert [(c.status, c.code) for c in fake.calls] == [(401, 36009004)]
+
+
+def test_no_secret_reaches_the_log(fake: FakeTikTokShop, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = MemoryTokens(fake.initial_tokens())
+    first = store.tokens
+    fake.expire_tokens()
+    with source(fake, store) as src:
+        records(src, "orders")
+    assert fake.refreshes == 1 and first is not None and store.tokens is not None
+    assert "HTTP Request" in caplog.text      # httpx did log its requests ...
+    for secret in (fake.app_secret, first.access_token, first.refresh_token, store.tokens.access_token,
+                   store.tokens.refresh_token, "sign=", "app_secret="):
+        assert secret and secret not in caplog.text    # ... without query strings
+
+
+# ---------------------------------------------------------------------- paging and resume
+def _collect(src: TikTokShopSource, resource: str, resume: str | None = None) -> list[Page]:
+    return list(src.pages(resource, None, UNTIL, resume=resume))
+
+
+@pytest.mark.parametrize("resource", ["orders", "returns", "affiliate_orders"])
+def test_resume_continues_exactly_after_the_page_it_came_with(fake: FakeTikTokShop, resource: str) -> None:
+    with source(fake, page_size=25, returns_page_size=10) as src:
+        pages = _collect(src, resource)
+        assert len(pages) >= 4
+        assert all(p.resume is not None for p in pages[:-1]) and pages[-1].resume is None
+        assert all(p.records for p in pages)
+        for cut in (1, len(pages) - 2):
+            rest = _collect(src, resource, resume=pages[cut].resume)
+            assert [(p.records, p.resume, p.high_water) for p in rest] == \
+                [(p.records, p.resume, p.high_water) for p in pages[cut + 1:]]
+    if resource == "returns":   # the token crosses from returns to cancellations
+        assert fake.calls_to(RETURNS_SEARCH) and fake.calls_to(CANCELLATIONS_SEARCH)
+    if resource == "affiliate_orders":
+        assert fake.calls_to(AFFILIATE_SEARCH)
+
+
+def test_affiliate_windows_are_cut_by_create_time_and_resume_across_them(fake: FakeTikTokShop) -> None:
+    since = datetime(2025, 12, 20, tzinfo=UTC)
+    with source(fake, page_size=10, affiliate_window=timedelta(days=9)) as src:
+        pages = list(src.pages("affiliate_orders", since, UNTIL))
+        rest = list(src.pages("affiliate_orders", since, UNTIL, resume=pages[5].resume))
+    assert rest == pages[6:]
+    found = [r for p in pages for r in p.records if isinstance(r, AffiliateRecord)]
+    expected = fake.expected_totals(since, UNTIL)
+    assert len(found) == expected.affiliate_lines
+    assert sum(cents(a.amount) for a in found) == sum(expected.affiliate_amount_minor_by_creator.values())
+    windows = {(c.body["create_time_ge"], c.body["create_time_lt"]) for c in fake.calls_to(AFFILIATE_SEARCH)}
+    assert len(windows) == math.ceil((UNTIL - since) / timedelta(days=9)) == 8
+    assert all(lt - ge <= 9 * 86_400 for ge, lt in windows)
+
+
+def test_orders_can_be_fetched_by_id(fake: FakeTikTokShop) -> None:
+    with source(fake) as src:
+        searched = {o.platform_order_id: o for o in records(src, "orders")}
+        ids = sorted(searched)[::4]
+        fetched = src.fetch_orders([*ids, "576400000099999999"])
+    assert len(ids) == 75 and [o.platform_order_id for o in fetched] == ids
+    assert all(o == searched[o.platform_order_id] for o in fetched)
+    assert [len(c.query["ids"].split(",")) for c in fake.calls_to(ORDERS_DETAIL)] == [50, 26]
+
+
+def test_high_water_is_the_newest_update_of_its_page(fake: FakeTikTokShop) -> None:
+    with source(fake, page_size=64) as src:
+        pages = _collect(src, "orders")
+    assert [len(p.records) for p in pages] == [64, 64, 64, 64, 44]
+    for page in pages:
+        assert page.high_water == max(r.updated_at for r in page.records if isinstance(r, OrderRecord))
+    assert [p.high_water for p in pages] == sorted(p.high_water for p in pages if p.high_water)
+
+
+def test_a_resume_token_of_another_window_is_refused(fake: FakeTikTokShop) -> None:
+    with source(fake, page_size=50) as src:
+        token = next(iter(src.pages("orders", None, UNTIL))).resume
+        assert token is not None
+        with pytest.raises(SourceError) as caught:
+            next(iter(src.pages("orders", None, UNTIL + timedelta(days=1), resume=token)))
+        assert caught.value.kind is FailureKind.REQUEST
+        with pytest.raises(SourceError) as caught:
+            next(iter(src.pages("returns", None, UNTIL, resume=token)))
+        assert caught.value.kind is FailureKind.REQUEST
+
+
+# ---------------------------------------------------------------------- the fake's own checks and money parsing
+def _signed_call(fake: FakeTikTokShop, method: str, path: str, query: dict[str, str], body: bytes = b"") -> dict:
+    token = fake.initial_tokens().access_token
+    params = {**query, "app_key": fake.app_key, "timestamp": str(int(time.time())), "shop_cipher": fake.shop_cipher}
+    params["sign"] = tts_sign(path, params, body, fake.app_secret)
+    headers = {"x-tts-access-token": token, "content-type": "application/json"}
+    answer = httpx.request(method, fake.base_url + path, params=params, headers=headers,
+                           content=body if method == "POST" else None)
+    return answer.json()
+
+
+@pytest.mark.parametrize(("method", "path", "query"), [
+    ("POST", ORDERS_SEARCH, {"page_size": "101"}),
+    ("POST", ORDERS_SEARCH, {"page_size": "0"}),
+    ("POST", ORDERS_SEARCH, {}),
+    ("POST", RETURNS_SEARCH, {"page_size": "9"}),
+    ("POST", CANCELLATIONS_SEARCH, {"page_size": "51"}),
+    ("GET", ORDERS_DETAIL, {"ids": ",".join(str(576_400_000_000_000_000 + i) for i in range(51))}),
+])
+def test_the_fake_refuses_out_of_range_parameters(fake: FakeTikTokShop, method: str, path: str,
+                                                  query: dict[str, str]) -> None:
+    body = b"{}" if method == "POST" else b""
+    assert _signed_call(fake, method, path, query, body)["code"] == 40006
+    assert _signed_call(fake, method, path, {**query, "page_size": "50"} if method == "POST" else
+                        {"ids": query["ids"].rsplit(",", 1)[0]}, body)["code"] == 0
+
+
+def test_money_sent_as_json_numbers_is_still_exact() -> None:
+    order = {"id": "1", "status": "COMPLETED", "create_time": 1767225600, "update_time": 1767229200,
+             "payment": {"currency": "USD", "sub_total": 0.1, "original_total_product_price": 0.3,
+                         "seller_discount": 0.2, "platform_discount": 0, "shipping_fee": 0, "tax": 0,
+                         "total_amount": 0.1},
+             "line_items": [{"id": "11", "product_id": "p", "sku_id": "s", "sale_price": 0.1}]}
+    body = ('{"code":0,"message":"Success","data":{"next_page_token":"","total_count":1,"orders":['
+            + json.dumps(order) + "]}}").encode()
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    store = MemoryTokens(Tokens("tok", "ref", datetime.now(UTC) + timedelta(days=1), None, {"shop_cipher": "c"}))
+    with TikTokShopSource(app_key="k", app_secret="s", tokens=store, base_url="http://tiktok.test",
+                          transport=transport) as src:
+        [page] = src.pages("orders", None, UNTIL)
+    [record] = page.records
+    assert isinstance(record, OrderRecord)
+    assert (record.subtotal, record.discount, record.merchandise, record.total) == \
+        (Decimal("0.3"), Decimal("0.2"), Decimal("0.1"), Decimal("0.1"))
+    assert record.lines[0].unit_price == Decimal("0.1")
