@@ -380,7 +380,7 @@ def _targets(app: App, args: argparse.Namespace) -> int:
         if org is None:
             raise UsageError("the store has no organisation yet (import members first)")
         try:
-            result = import_targets(session, Path(args.file), org.id or 0, None)
+            result = import_targets(session, Path(args.file), org.id or 0, None, app.rules.reporting_currency)
         except ImportProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
         session.commit()
@@ -407,16 +407,20 @@ def _commission(app: App, args: argparse.Namespace, clock: Any) -> int:
             return 0
         if args.action == "close":
             year, month = parse_month(args.period)
-            paid = close_month(session, Inputs.load(session, app.rules, clock()), year, month)
+            closing = close_month(session, Inputs.load(session, app.rules, clock()), year, month)
             session.commit()
-            for payout in paid:
+            for payout in closing.paid:
                 member = session.get(Member, payout.member_id)
                 print(f"{member.code if member else payout.member_id:<12} {payout.plan_name:<24} "
                       f"{from_minor(payout.paid_minor, payout.currency)} {payout.currency}"
                       + (f" (after {from_minor(payout.clawback_minor, payout.currency)} taken back)"
                          if payout.clawback_minor else ""))
-            print(f"{args.period}: {len(paid)} payouts recorded")
-            return 0
+            for code, why in closing.failed:
+                print(f"{code:<12} not closed: {why}", file=sys.stderr)
+            print(f"{args.period}: {len(closing.paid)} payouts recorded"
+                  + (f", {len(closing.failed)} members not closed (see above); run it again once fixed"
+                     if closing.failed else ""))
+            return 1 if closing.failed else 0
         plans = load_plans(session)
         for name, plan in plans.by_name.items():
             tiers = ", ".join(f"from {t.threshold}: {t.rate}" for t in plan.tiers)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlmodel import Session
 
@@ -27,19 +27,29 @@ from commands.scorecards import Inputs, month_key
 from commands.spec import Command
 from scoring.commission import Basis, Closed, Plan, PlanKind, Statement, earned, paid_amount, rate_at, statement
 from scoring.commission import clawback as clawback_of
+from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
-from scoring.money import from_minor, to_minor
+from scoring.money import exponent, from_minor, to_minor
 from scoring.periods import Window, month_window, parse_month
 from scoring.score import anchor_day
 from scoring.targets import parse_amount
 from storage.activity import load_activity
-from storage.commission import Plans, load_plans, payout_for, payouts_before
+from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
 from storage.models import CommissionPayout, Member
-from storage.queries import active_members, member_by_code
+from storage.queries import all_members, member_by_code
 
 USAGE = "/commission [MEMBER] [YYYY-MM] · /commission whatif AMOUNT"
+USAGE_WHATIF = "/commission whatif AMOUNT [MEMBER]"
 CLAWBACK_MONTHS = 12
 WHATIF_WORDS = frozenset({"whatif", "what-if", "试算", "如果"})
+
+
+@dataclass(frozen=True)
+class Clawback:
+    period: str            # the closed month it comes from
+    amount: Decimal        # in that month's payout currency: what is booked against it
+    currency: str
+    in_plan: Decimal       # the same, in the current plan's currency: what this statement takes
 
 
 @dataclass(frozen=True)
@@ -49,23 +59,23 @@ class Estimate:
     window: Window
     basis: Decimal                               # in the plan's currency (a count for new customers)
     statement: Statement
-    clawbacks: tuple[tuple[str, Decimal], ...]   # (closed month, taken back now)
+    clawbacks: tuple[Clawback, ...]              # closed months with something to take back now
     projected_basis: Decimal | None              # at the month's pace so far; None once it is over
     fx_rate: Decimal | None                      # reporting -> plan currency, when they differ
     fx_day: date
     reporting: str                               # the reporting currency the basis is measured in
-    paid: CommissionPayout | None                # the month's payout, once it is closed
 
 
 def _is_money(plan: Plan) -> bool:
     return plan.basis is not Basis.NEW_CUSTOMERS
 
 
-def measure(session: Session, inputs: Inputs, member: Member, window: Window,
-            plan: Plan) -> tuple[Decimal, Decimal | None, date]:
-    """(basis in the plan's currency, the conversion rate used or None, the rate's day)."""
+def measure(session: Session, inputs: Inputs, member: Member, window: Window, plan: Plan,
+            role: str | None = None) -> tuple[Decimal, Decimal | None, date]:
+    """(basis in the plan's currency, the conversion rate used or None, the rate's day). `role`: the role the
+    member had then, for a month paid before a role change."""
     metric = CATALOG[plan.basis.value]
-    activity = load_activity(session, member, window.start, window.end, metric.reads, inputs.facts)
+    activity = load_activity(session, member, window.start, window.end, metric.reads, inputs.facts, role)
     value = metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx)) or Decimal(0)
     day = anchor_day(window, inputs.now)
     reporting = inputs.rules.reporting_currency
@@ -73,6 +83,30 @@ def measure(session: Session, inputs: Inputs, member: Member, window: Window,
         return value, None, day
     rate = inputs.fx.rate(reporting, plan.currency, day)
     return value * rate, rate, day
+
+
+def clawbacks(session: Session, inputs: Inputs, member: Member, period: str, plan: Plan,
+              day: date) -> tuple[Clawback, ...]:
+    """What refunds since have cost the member's paid months before `period` (the last CLAWBACK_MONTHS), each
+    measured again under the plan and role it was paid under."""
+    out = []
+    for paid in payouts_before(session, member.id or 0, period)[-CLAWBACK_MONTHS:]:
+        then = plan_from_snapshot(paid.plan)
+        y, m = parse_month(paid.period)
+        now_basis, _, _ = measure(session, inputs, member, month_window(y, m, member.timezone), then, paid.role)
+        keeps = from_minor(paid.earned_minor - paid.clawed_back_minor, paid.currency)
+        amount = clawback_of(then, Closed(paid.period, keeps, now_basis))
+        if amount <= 0:
+            continue
+        in_plan = amount if paid.currency == plan.currency else paid_round(
+            amount * inputs.fx.rate(paid.currency, plan.currency, day), plan.currency)
+        out.append(Clawback(paid.period, amount, paid.currency, in_plan))
+    return tuple(out)
+
+
+def paid_round(value: Decimal, currency: str) -> Decimal:
+    return from_minor(to_minor(value.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_UP),
+                               currency), currency)
 
 
 def estimate(session: Session, inputs: Inputs, member: Member, year: int, month: int,
@@ -84,51 +118,54 @@ def estimate(session: Session, inputs: Inputs, member: Member, year: int, month:
         return None
     window = month_window(year, month, member.timezone)
     basis, rate, day = measure(session, inputs, member, window, plan)
-    period = month_key(window.first_day)
-    closed, periods = [], []
-    for paid in payouts_before(session, member.id or 0, period)[-CLAWBACK_MONTHS:]:
-        then = plans.by_name.get(paid.plan_name, plan)  # the plan it was paid under
-        y, m = parse_month(paid.period)
-        now_basis, _, _ = measure(session, inputs, member, month_window(y, m, member.timezone), then)
-        keeps = from_minor(paid.earned_minor - paid.clawed_back_minor, paid.currency)
-        c = Closed(paid.period, keeps, now_basis)
-        closed.append(c)
-        periods.append((paid.period, clawback_of(then, c)))
+    taken = clawbacks(session, inputs, member, month_key(window.first_day), plan, day)
     result = statement(plan, basis, ())
-    taken = sum((amount for _, amount in periods), Decimal(0))
-    result = Statement(result.basis_amount, result.earned, result.capped, taken, result.earned - taken,
+    total = sum((c.in_plan for c in taken), Decimal(0))
+    result = Statement(result.basis_amount, result.earned, result.capped, total, result.earned - total,
                        result.next_tier)
     elapsed = window.elapsed_fraction(inputs.now)
     projected = basis / elapsed if 0 < elapsed < 1 else None
-    return Estimate(member, plan, window, basis, result, tuple(p for p in periods if p[1] > 0), projected, rate, day,
-                    inputs.rules.reporting_currency, payout_for(session, member.id or 0, period))
+    return Estimate(member, plan, window, basis, result, taken, projected, rate, day, inputs.rules.reporting_currency)
 
 
-def close_month(session: Session, inputs: Inputs, year: int, month: int) -> list[CommissionPayout]:
-    """Record the month's payout of every active member with a plan whose month is over in their own zone and
-    not yet closed; the clawbacks it takes are booked against the months they come from. No commit."""
+@dataclass(frozen=True)
+class Closing:
+    paid: list[CommissionPayout]
+    failed: list[tuple[str, str]]    # (member code, why): the others are closed all the same
+
+
+def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Closing:
+    """Record the month's payout of every member with a plan whose month is over in their own zone and not yet
+    closed (also members who left since: they earned it); each clawback taken is booked against the month it
+    comes from. A member whose statement cannot be made (a missing FX rate) is reported and skipped. No
+    commit. Run one close at a time."""
     plans = load_plans(session)
     period = f"{year:04d}-{month:02d}"
-    out = []
-    for member in active_members(session):
+    out = Closing([], [])
+    for member in all_members(session):
         window = month_window(year, month, member.timezone)
         if inputs.now < window.end or payout_for(session, member.id or 0, period) is not None:
             continue
-        est = estimate(session, inputs, member, year, month, plans)
-        if est is None:
+        try:
+            est = estimate(session, inputs, member, year, month, plans)
+        except (MissingRate, ValueError, ArithmeticError) as exc:
+            out.failed.append((member.code, str(exc)))
+            continue
+        if est is None or (not member.active and est.basis == 0 and not est.clawbacks):
             continue
         cur = est.plan.currency
-        for closed_period, amount in est.clawbacks:
-            earlier = payout_for(session, member.id or 0, closed_period)
+        for c in est.clawbacks:
+            earlier = payout_for(session, member.id or 0, c.period)
             assert earlier is not None
-            earlier.clawed_back_minor += to_minor(amount, cur)
+            earlier.clawed_back_minor += to_minor(c.amount, c.currency)
             session.add(earlier)
         payout = CommissionPayout(
-            member_id=member.id or 0, period=period, plan_name=est.plan.name, basis_amount=est.basis,
-            earned_minor=to_minor(est.statement.earned, cur), clawback_minor=to_minor(est.statement.clawback, cur),
-            paid_minor=to_minor(est.statement.payable, cur), currency=cur, paid_at=inputs.now)
+            member_id=member.id or 0, period=period, plan_name=est.plan.name, plan=plan_snapshot(est.plan),
+            role=member.role, basis_amount=est.basis, earned_minor=to_minor(est.statement.earned, cur),
+            clawback_minor=to_minor(est.statement.clawback, cur), paid_minor=to_minor(est.statement.payable, cur),
+            currency=cur, paid_at=inputs.now)
         session.add(payout)
-        out.append(payout)
+        out.paid.append(payout)
     session.flush()
     return out
 
@@ -142,33 +179,48 @@ def handle(req: Request) -> Card:
         if args and args[0].lower() in WHATIF_WORDS:
             return _whatif(req, session, inputs, args[1:])
         member, year, month = _who_and_when(req, session, args)
+        window = month_window(year, month, member.timezone)
+        if window.start > req.now:
+            raise UserError("commission.future", month=window.label)
+        paid = payout_for(session, member.id or 0, window.label)
+        if paid is not None:
+            then = plan_from_snapshot(paid.plan)
+            now_basis, _, _ = measure(session, inputs, member, window, then, paid.role)
+            return _closed_card(member, paid, then, paid_amount(then, now_basis), req.lang)
         est = estimate(session, inputs, member, year, month)
     if est is None:
         raise UserError("commission.no_plan", role=t(req.lang, f"role.{member.role}"))
-    return _estimate_card(est, req.lang)
+    return _estimate_card(est, req.member, req.lang)
+
+
+def _member_arg(req: Request, session: Session, code: str | None) -> Member:
+    """The caller, or the member named (for finance staff, managers and admins only)."""
+    if code is None:
+        return req.member
+    other = member_by_code(session, code)
+    if other is None:
+        raise UserError("commission.no_member", name=code)
+    if other.id != req.member.id and not (req.member.finance or at_least(req.member.role, "manager")):
+        raise UserError("commission.forbidden")
+    return other
 
 
 def _who_and_when(req: Request, session: Session, args: tuple[str, ...]) -> tuple[Member, int, int]:
-    member = req.member
-    local = req.now.astimezone(month_window(req.now.year, req.now.month, member.timezone).zone)
-    year, month = local.year, local.month
     rest = list(args)
+    wanted: tuple[int, int] | None = None
     if rest:
         try:
-            year, month = parse_month(rest[-1])
+            wanted = parse_month(rest[-1])
             rest.pop()
         except ValueError:
             pass
     if len(rest) > 1:
         raise UserError("error.bad_args", problem=" ".join(args), usage=USAGE)
-    if rest:
-        other = member_by_code(session, rest[0])
-        if other is None or not other.active:
-            raise UserError("commission.no_member", name=rest[0])
-        if other.id != member.id and not (member.finance or at_least(member.role, "manager")):
-            raise UserError("commission.forbidden")
-        member = other
-    return member, year, month
+    member = _member_arg(req, session, rest[0] if rest else None)
+    if wanted is None:
+        local = req.now.astimezone(month_window(req.now.year, req.now.month, member.timezone).zone)
+        wanted = (local.year, local.month)
+    return member, *wanted
 
 
 def _amount(plan: Plan, value: Decimal) -> str:
@@ -187,39 +239,53 @@ def _plan_line(plan: Plan, lang: str) -> str:
 
 
 def _tiers(plan: Plan, at: Decimal, lang: str) -> Table:
-    reached = max(i for i, tier in enumerate(plan.tiers) if at >= tier.threshold)
+    reached = max((i for i, tier in enumerate(plan.tiers) if at >= tier.threshold), default=0)
     rows = tuple((_amount(plan, tier.threshold), _rate(plan, tier.rate, lang),
                   t(lang, "commission.here") if i == reached else "") for i, tier in enumerate(plan.tiers))
     return Table((t(lang, "commission.from"), t(lang, "commission.rate"), ""), rows)
 
 
-def _paid_rows(paid: CommissionPayout, st: Statement, lang: str) -> list[tuple[str, str]]:
-    """A closed month: what was paid, and what refunds since will take back from the next payout."""
+def _capped(plan: Plan, uncapped: Decimal, lang: str) -> str:
+    if plan.cap is None or uncapped <= plan.cap:
+        return ""
+    return f" · {t(lang, 'commission.capped', cap=money(plan.cap, plan.currency))}"
+
+
+def _closed_card(member: Member, paid: CommissionPayout, plan: Plan, earns_now: Decimal, lang: str) -> Card:
+    """A paid month as it was paid, and what refunds since will take back from the next payout."""
     cur = paid.currency
-    rows = [(t(lang, "commission.paid", day=paid.paid_at.date().isoformat()),
-             money(from_minor(paid.paid_minor, cur), cur))]
+
+    def m(minor: int) -> str:
+        return money(from_minor(minor, cur), cur)
+
+    fields = [(t(lang, "commission.plan"), _plan_line(plan, lang)),
+              (t(lang, "commission.basis_paid"), _amount(plan, paid.basis_amount)),
+              (t(lang, "commission.earned"), m(paid.earned_minor))]
+    if paid.clawback_minor:
+        fields.append((t(lang, "commission.clawback_in_payout"), f"-{m(paid.clawback_minor)}"))
+    fields.append((t(lang, "commission.paid", day=paid.paid_at.date().isoformat()), m(paid.paid_minor)))
     if paid.clawed_back_minor:
-        rows.append((t(lang, "commission.taken_since"), money(from_minor(paid.clawed_back_minor, cur), cur)))
-    pending = from_minor(paid.earned_minor - paid.clawed_back_minor, cur) - st.earned
+        fields.append((t(lang, "commission.taken_since"), m(paid.clawed_back_minor)))
+    pending = from_minor(paid.earned_minor - paid.clawed_back_minor, cur) - earns_now
     if pending > 0:
-        rows.append((t(lang, "commission.to_take_back"), money(pending, cur)))
-    return rows
+        fields.append((t(lang, "commission.to_take_back"), money(pending, cur)))
+    return Card(t(lang, "commission.title", name=member.name, month=paid.period),
+                (Fields(tuple(fields)), _tiers(plan, paid.basis_amount, lang), Note(t(lang, "commission.closed_note"))),
+                Tone.INFO, lang)
 
 
-def _estimate_card(est: Estimate, lang: str) -> Card:
+def _estimate_card(est: Estimate, viewer: Member, lang: str) -> Card:
     plan, st = est.plan, est.statement
     fields = [(t(lang, "commission.plan"), _plan_line(plan, lang)),
               (t(lang, "commission.basis"), _amount(plan, est.basis)),
               (t(lang, "commission.rate_now"), _rate(plan, rate_at(plan, est.basis), lang)),
               (t(lang, "commission.earned"), money(st.earned, plan.currency)
-               + (f" · {t(lang, 'commission.capped', cap=money(plan.cap, plan.currency))}"
-                  if st.capped and plan.cap is not None else ""))]
-    for period, amount in est.clawbacks:
-        fields.append((t(lang, "commission.clawback", month=period), f"-{money(amount, plan.currency)}"))
-    if est.paid is None:
-        fields.append((t(lang, "commission.payable"), money(st.payable, plan.currency)))
-    else:
-        fields.extend(_paid_rows(est.paid, st, lang))
+               + _capped(plan, earned(replace(plan, cap=None), est.basis), lang))]
+    for c in est.clawbacks:
+        shown = money(c.in_plan, plan.currency) + (f" ({money(c.amount, c.currency)})"
+                                                   if c.currency != plan.currency else "")
+        fields.append((t(lang, "commission.clawback", month=c.period), f"-{shown}"))
+    fields.append((t(lang, "commission.payable"), money(st.payable, plan.currency)))
     running = est.projected_basis is not None
     if st.next_tier is not None and running:
         fields.append((t(lang, "commission.next_tier"),
@@ -230,7 +296,7 @@ def _estimate_card(est: Estimate, lang: str) -> Card:
                        f"{_amount(plan, est.projected_basis)} → "
                        f"{money(paid_amount(plan, est.projected_basis), plan.currency)}"))
     blocks: list[Block] = [Fields(tuple(fields)), _tiers(plan, est.basis, lang)]
-    notes = [t(lang, "commission.estimate_note" if running else "commission.closed_note")]
+    notes = [t(lang, "commission.estimate_note" if running else "commission.not_closed_note")]
     if est.fx_rate is not None:
         notes.append(t(lang, "commission.fx", base=CATALOG[plan.basis.value].name(lang), base_currency=est.reporting,
                        rate=f"{est.fx_rate:.4f}", quote=plan.currency, day=est.fx_day.isoformat()))
@@ -239,33 +305,33 @@ def _estimate_card(est: Estimate, lang: str) -> Card:
     blocks.append(Note(" ".join(notes)))
     if st.next_tier is not None and running:
         target = st.next_tier.threshold
+        whose = () if est.member.id == viewer.id else (est.member.code,)
         blocks.append(Buttons((Button(t(lang, "commission.whatif_button", amount=_amount(plan, target)),
-                                      "commission", ("whatif", str(target))),)))
+                                      "commission", ("whatif", str(target), *whose)),)))
     title = t(lang, "commission.title", name=est.member.name, month=month_key(est.window.first_day))
     return Card(title, tuple(blocks), Tone.BAD if st.payable < 0 else Tone.INFO, lang)
 
 
 def _whatif(req: Request, session: Session, inputs: Inputs, args: tuple[str, ...]) -> Card:
+    """/commission whatif AMOUNT [MEMBER]: the member is the caller unless named (as for the estimate)."""
     lang = req.lang
-    plan = load_plans(session).for_role(req.member.role)
+    if len(args) not in (1, 2):
+        raise UserError("error.bad_args", problem=" ".join(args) or "—", usage=USAGE_WHATIF)
+    member = _member_arg(req, session, args[1] if len(args) == 2 else None)
+    plan = load_plans(session).for_role(member.role)
     if plan is None:
-        raise UserError("commission.no_plan", role=t(lang, f"role.{req.member.role}"))
-    if len(args) != 1:
-        raise UserError("error.bad_args", problem=" ".join(args) or "—", usage="/commission whatif 12000")
+        raise UserError("commission.no_plan", role=t(lang, f"role.{member.role}"))
     try:
         amount = parse_amount(args[0], ratio=False)
     except ValueError as exc:
-        raise UserError("error.bad_args", problem=str(exc), usage="/commission whatif 12000") from None
-    local = req.now.astimezone(month_window(req.now.year, req.now.month, req.member.timezone).zone)
-    now_basis, _, _ = measure(session, inputs, req.member, month_window(local.year, local.month,
-                                                                        req.member.timezone), plan)
+        raise UserError("error.bad_args", problem=str(exc), usage=USAGE_WHATIF) from None
+    local = req.now.astimezone(month_window(req.now.year, req.now.month, member.timezone).zone)
+    now_basis, _, _ = measure(session, inputs, member, month_window(local.year, local.month, member.timezone), plan)
     then, now = paid_amount(plan, amount), paid_amount(plan, now_basis)
-    uncapped = earned(replace(plan, cap=None), amount)
     fields = [(t(lang, "commission.plan"), _plan_line(plan, lang)),
               (t(lang, "commission.at"), _amount(plan, amount)),
               (t(lang, "commission.would_earn"), money(then, plan.currency)
-               + (f" · {t(lang, 'commission.capped', cap=money(plan.cap, plan.currency))}"
-                  if plan.cap is not None and uncapped > plan.cap else "")),
+               + _capped(plan, earned(replace(plan, cap=None), amount), lang)),
               (t(lang, "commission.rate_there"), _rate(plan, rate_at(plan, amount), lang))]
     if _is_money(plan) and amount > 0:
         fields.append((t(lang, "commission.effective"), percent(then / amount, 2)))
@@ -273,7 +339,7 @@ def _whatif(req: Request, session: Session, inputs: Inputs, args: tuple[str, ...
                    f"{money(now, plan.currency)} ({'+' if then >= now else ''}{money(then - now, plan.currency)})"))
     if plan.kind is PlanKind.ACCELERATOR:
         fields.append((t(lang, "commission.kind_accelerator"), t(lang, "commission.accelerator_note")))
-    return Card(t(lang, "commission.whatif_title", name=req.member.name, amount=_amount(plan, amount)),
+    return Card(t(lang, "commission.whatif_title", name=member.name, amount=_amount(plan, amount)),
                 (Fields(tuple(fields)), _tiers(plan, amount, lang), Note(t(lang, "commission.whatif_note"))),
                 Tone.INFO, lang)
 

@@ -27,12 +27,13 @@ from commands.permissions import at_least
 from commands.scorecards import Inputs, in_trial, score_member
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context, Metric, Unit, lookup_metric
-from scoring.money import exponent
 from scoring.periods import Window, month_window, parse_month
 from scoring.targets import (
     SplitError,
     decompose,
     parse_amount,
+    quantum,
+    rounded,
     weekly_split,
     weights_from_last_period,
 )
@@ -45,6 +46,7 @@ from storage.queries import (
     monthly_targets,
     team_members,
     team_of,
+    team_shops,
     teams,
 )
 from storage.targets import Subject, set_baseline, set_target, set_targets
@@ -54,6 +56,7 @@ USAGE_SET = "/target set WHO METRIC VALUE [YYYY-MM]"
 USAGE_SPLIT = "/target split company|TEAM METRIC [even|share|CODE=WEIGHT ...] [YYYY-MM]"
 USAGE_BASELINE = "/target baseline TEAM COUNTRY METRIC VALUE [YYYY-MM]"
 SCORED_ROLES = ("host", "ad_buyer", "operator", "selector")   # who a team target is shared among
+MAX_WEIGHT = Decimal(10) ** 9
 COMPANY_WORDS = frozenset({"company", "公司", "全公司"})
 ACTIONS = {"set": "set", "设置": "set", "split": "split", "拆分": "split", "分解": "split",
            "baseline": "baseline", "基线": "baseline"}
@@ -123,9 +126,9 @@ def _metric(word: str) -> Metric:
     return metric
 
 
-def _value(word: str, metric: Metric, usage: str) -> Decimal:
+def _value(word: str, metric: Metric, usage: str, currency: str) -> Decimal:
     try:
-        return parse_amount(word, metric.unit is Unit.RATIO)
+        return rounded(parse_amount(word, metric.unit is Unit.RATIO), quantum(metric, currency))
     except ValueError as exc:
         raise UserError("error.bad_args", problem=str(exc), usage=usage) from None
 
@@ -139,8 +142,11 @@ def _team_of_subject(session: Session, subject: Subject) -> Team | None:
 
 
 def _may_set(session: Session, who: Member, subject: Subject) -> bool:
+    """Admins set everything; nobody else sets their own target."""
     if who.role == "admin":
         return True
+    if subject.member is not None and subject.member.id == who.id:
+        return False
     if subject.scope == "company":
         return False
     if at_least(who.role, "manager"):
@@ -244,16 +250,12 @@ def _actuals(session: Session, inputs: Inputs, subject: Subject, window: Window,
     return out
 
 
-def _quantum(metric: Metric, currency: str) -> Decimal:
-    return Decimal(1).scaleb(-exponent(currency)) if metric.unit is Unit.MONEY else Decimal(1)
-
-
 def _weekly_block(targets: dict[str, Decimal], month: Month, currency: str, lang: str) -> list[Block] | None:
     key = "net_gmv" if "net_gmv" in targets else next((k for k in targets if CATALOG[k].cumulative), None)
     if key is None:
         return None
     metric = CATALOG[key]
-    weeks = weekly_split(targets[key], month.year, month.month, _quantum(metric, currency))
+    weeks = weekly_split(targets[key], month.year, month.month, quantum(metric, currency))
     rows = tuple((f"{w.first_day:%m-%d} – {w.last_day:%m-%d}", str(w.days),
                   metric_value(w.value, metric.unit, currency, lang)) for w in weeks)
     return [Text(t(lang, "target.weekly", metric=metric.name(lang)), strong=True),
@@ -354,7 +356,7 @@ def _set(req: Request, session: Session, args: tuple[str, ...]) -> Card:
         raise UserError("error.bad_args", problem=" ".join(args) or "—", usage=USAGE_SET)
     subject = _subject(session, req, rest[0])
     metric = _metric(rest[1])
-    value = _value(rest[2], metric, USAGE_SET)
+    value = _value(rest[2], metric, USAGE_SET, req.app.rules.reporting_currency)
     _check_set(session, req, subject)
     org_id = (subject.member or subject.team or req.member).org_id
     before = set_target(session, org_id, subject, month.period, metric.key, value, req.member)
@@ -384,8 +386,12 @@ def _baseline(req: Request, session: Session, args: tuple[str, ...]) -> Card:
     metric = _metric(rest[2])
     if not metric.cumulative:
         raise UserError("target.baseline_cumulative", metric=metric.name(req.lang))
-    value = _value(rest[3], metric, USAGE_BASELINE)
+    value = _value(rest[3], metric, USAGE_BASELINE, req.app.rules.reporting_currency)
     _check_set(session, req, subject)
+    sells_in = sorted({shop.region for shop in team_shops(session, subject.team.id or 0)})
+    if country not in sells_in:
+        raise UserError("target.baseline_country", country=country, team=subject.team.name,
+                        countries=", ".join(sells_in) or "—")
     set_baseline(session, subject.team, country, month.period, metric.key, value, req.member)
     session.commit()
     return _show(req, session, (subject.team.code, month.period))
@@ -411,7 +417,7 @@ def _split(req: Request, session: Session, args: tuple[str, ...]) -> Card:
     weights = _weights(session, req, children, metric, month, method)
     currency = req.app.rules.reporting_currency
     try:
-        parts = decompose(whole, weights, _quantum(metric, currency), metric.cumulative)
+        parts = decompose(whole, weights, quantum(metric, currency), metric.cumulative)
     except SplitError as exc:
         raise UserError("error.bad_args", problem=str(exc), usage=USAGE_SPLIT) from None
     org_id = (parent.team or req.member).org_id
@@ -467,11 +473,12 @@ def _weights(session: Session, req: Request, children: list[Subject], metric: Me
     for word in method:
         code, sep, weight = word.partition("=")
         try:
-            if not sep:
+            value = Decimal(weight)
+            if not sep or not value.is_finite() or not 0 <= value <= MAX_WEIGHT:
                 raise ValueError
-            given[code.casefold()] = Decimal(weight)
         except (ValueError, ArithmeticError):
             raise UserError("error.bad_args", problem=word, usage=USAGE_SPLIT) from None
+        given[code.casefold()] = value
     by_code = {c.code.casefold(): c for c in children}
     unknown = [c for c in given if c not in by_code]
     missing = [c.code for c in children if c.code.casefold() not in given]

@@ -118,8 +118,8 @@ def clawback(plan: Plan, closed: Closed) -> Decimal:
 
 def rate_at(plan: Plan, amount: Decimal) -> Decimal:
     """The rate that applies to the next unit of the basis at `amount` (the whole amount's, for an
-    accelerator)."""
-    return next(t.rate for t in reversed(plan.tiers) if amount >= t.threshold)
+    accelerator); the first tier's below zero (a negative gross profit earns nothing)."""
+    return next((t.rate for t in reversed(plan.tiers) if amount >= t.threshold), plan.tiers[0].rate)
 
 
 def statement(plan: Plan, amount: Decimal, closed: tuple[Closed, ...] = ()) -> Statement:

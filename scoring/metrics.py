@@ -174,7 +174,9 @@ def gross_profit(a: Activity, ctx: Context) -> Decimal:
     kept = net_gmv(a, ctx)
     for k in kept_view(a, ctx):
         o = k.order
-        returned = min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at)))
+        # returned goods reduce the cost only when their refund reduces the revenue
+        returned = min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at))) \
+            if ctx.rules.net_refunds else 0
         kept_share = Decimal(o.units - returned) / o.units if o.units else Decimal(1)
         for line in o.lines:
             if line.cost is not None and line.cost_currency is not None:
@@ -183,7 +185,7 @@ def gross_profit(a: Activity, ctx: Context) -> Decimal:
 
 
 def new_customers(a: Activity, ctx: Context) -> Decimal:
-    return Decimal(sum(1 for k in kept_view(a, ctx) if k.order.new_customer))
+    return Decimal(sum(1 for k in kept_view(a, ctx) if k.order.new_customer and k.refunded < k.value))
 
 
 def _ads(a: Activity, ctx: Context) -> list:
@@ -320,11 +322,13 @@ CATALOG: dict[str, Metric] = {m.key: m for m in (
        at the rate of the order's counting day.""", net_gmv),
     _m("gross_profit", "Gross profit", "毛利", Unit.MONEY, False, True,
        """Net GMV less the cost of the goods kept: each counted, not cancelled order's lines at their SKU's unit
-       cost times quantity, scaled by the share of the order's units not returned by now, converted at the
-       rate of the order's counting day. A SKU without a known cost counts at zero cost.""", gross_profit),
+       cost times quantity, scaled by the share of the order's units not returned by now (when [org]
+       net_refunds is true, as the refunds are then taken off the revenue), converted at the rate of the
+       order's counting day. A SKU without a known cost counts at zero cost.""", gross_profit),
     _m("new_customers", "New customers", "新客数", Unit.COUNT, False, True,
-       """Counted, not cancelled orders that are their buyer's first paid order in any of the organisation's
-       shops (buyers told apart by the platform's buyer id); a buyer counts once, with that first order.""",
+       """Counted, not cancelled orders that are their buyer's first paid, not cancelled order in any of the
+       organisation's shops (buyers told apart by the platform's buyer id) and not refunded in full by now; a
+       buyer counts once, with that first order.""",
        new_customers),
     _m("orders", "Orders", "订单数", Unit.COUNT, False, True,
        "Number of counted orders that were not cancelled.", orders),

@@ -20,10 +20,12 @@ import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import TypeVar
 
+from scoring.metrics import Metric, Unit
+from scoring.money import exponent
 from scoring.periods import days_in_month
 
 K = TypeVar("K", bound=Hashable)
@@ -102,8 +104,21 @@ def weekly_split(total: Decimal, year: int, month: int, quantum: Decimal, cumula
     return [WeekShare(first, last, parts[(first, last)]) for first, last in weeks]
 
 
+MAX_AMOUNT = Decimal(10) ** 15   # beyond any real target; keeps arithmetic exact
 _SUFFIXES = {"k": Decimal(1000), "m": Decimal(1_000_000), "w": Decimal(10_000), "万": Decimal(10_000),
              "千": Decimal(1000), "百万": Decimal(1_000_000)}
+
+
+def quantum(metric: Metric, currency: str) -> Decimal:
+    """The smallest step of a target: a cent of the reporting currency, one order, 0.01 % of a rate."""
+    if metric.unit is Unit.MONEY:
+        return Decimal(1).scaleb(-exponent(currency))
+    return {Unit.COUNT: Decimal(1), Unit.RATIO: Decimal("0.0001")}.get(metric.unit, Decimal("0.1"))
+
+
+def rounded(value: Decimal, step: Decimal) -> Decimal:
+    """A target as it is stored: whole steps (cents, orders), half up, so that its split adds up to it."""
+    return value.quantize(step, rounding=ROUND_HALF_UP)
 
 
 def parse_amount(text: str, ratio: bool) -> Decimal:
@@ -118,12 +133,14 @@ def parse_amount(text: str, ratio: bool) -> Decimal:
             if raw.endswith(suffix):
                 raw, scale = raw[: -len(suffix)], _SUFFIXES[suffix]
                 break
+    if scale == Decimal("0.01") and not ratio:
+        raise ValueError(f"{text!r}: a percentage is for a rate, this target is an amount")
     try:
         value = Decimal(raw) * scale
     except ArithmeticError:
         raise ValueError(f"{text!r} is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{text!r} is not a number of zero or more")
+    if not value.is_finite() or value < 0 or value > MAX_AMOUNT:
+        raise ValueError(f"{text!r} is not a number from 0 to {MAX_AMOUNT:,}")
     if ratio and scale == 1 and value > 1:
         raise ValueError(f"{text!r} for a rate: write it as a percentage, e.g. {raw}%")
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value

@@ -73,10 +73,11 @@ class FactCache:
 
 
 def load_activity(session: Session, member: Member, start: datetime, end: datetime,
-                  needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None) -> Activity:
+                  needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None,
+                  role: str | None = None) -> Activity:
     """Facts of one member in [start, end). Orders are those paid or shipped in the range, with all their
-    refunds."""
-    return _load(session, member.role, member.id, member.team_id, start, end, frozenset(needs), cache, None)
+    refunds. `role` measures the member as they were in another role (a month paid before a role change)."""
+    return _load(session, role or member.role, member.id, member.team_id, start, end, frozenset(needs), cache, None)
 
 
 def load_team_activity(session: Session, team_id: int, start: datetime, end: datetime,
@@ -157,7 +158,8 @@ def _orders(session: Session, owner: ColumnElement[bool], start: datetime, end: 
 
 
 def _first_orders(session: Session, buyers: set[str]) -> set[int]:
-    """Ids of each buyer's first paid order anywhere in the store (the earliest; the lowest id on a tie)."""
+    """Ids of each buyer's first paid, not cancelled order anywhere in the store (the earliest; the lowest id on a
+    tie)."""
     first: dict[str, tuple[datetime, int]] = {}
     for chunk in _chunks(sorted(buyers), 2000):
         for buyer, paid, oid in session.execute(

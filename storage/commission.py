@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -29,6 +30,19 @@ def load_plans(session: Session) -> Plans:
     return Plans({r.name: Plan(r.name, r.role, Basis(r.basis), PlanKind(r.kind),
                                tuple(Tier(Decimal(a), Decimal(b)) for a, b in r.tiers), r.currency, r.cap)
                   for r in rows}, tuple(r.name for r in rows if r.active))
+
+
+def plan_snapshot(plan: Plan) -> dict[str, Any]:
+    """The plan as a payout keeps it: a later edit of the plan must not change how a paid month is measured."""
+    return {"name": plan.name, "role": plan.role, "basis": plan.basis.value, "kind": plan.kind.value,
+            "currency": plan.currency, "tiers": [[str(t.threshold), str(t.rate)] for t in plan.tiers],
+            "cap": None if plan.cap is None else str(plan.cap)}
+
+
+def plan_from_snapshot(snap: dict[str, Any]) -> Plan:
+    return Plan(snap["name"], snap["role"], Basis(snap["basis"]), PlanKind(snap["kind"]),
+                tuple(Tier(Decimal(a), Decimal(b)) for a, b in snap["tiers"]), snap["currency"],
+                None if snap["cap"] is None else Decimal(snap["cap"]))
 
 
 def save_plan(session: Session, org_id: int, plan: Plan) -> None:

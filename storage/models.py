@@ -435,6 +435,8 @@ class CommissionPayout(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", index=True)
     period: str = Field(max_length=7)              # YYYY-MM
     plan_name: str = Field(max_length=64)
+    plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # as paid under
+    role: str = Field(max_length=16)               # the member's role then: what the basis measured
     basis_amount: Decimal = Field(sa_type=ExactDecimal)   # as measured when paid
     earned_minor: int = _money()                   # the month's own commission
     clawback_minor: int = _money()                 # taken back for earlier months in this payout

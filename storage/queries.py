@@ -18,6 +18,7 @@ from storage.models import (
     KpiTemplateMetric,
     Member,
     Organisation,
+    Shop,
     Target,
     Team,
 )
@@ -64,6 +65,10 @@ def find_team(session: Session, name: str) -> Team | None:
     return next((t for t in teams(session) if wanted in (t.code.casefold(), t.name.casefold())), None)
 
 
+def team_shops(session: Session, team_id: int) -> list[Shop]:
+    return list(session.execute(select(Shop).where(Shop.team_id == team_id).order_by(Shop.code)).scalars())
+
+
 def team_members(session: Session, team_id: int) -> list[Member]:
     return list(session.execute(
         select(Member).where(Member.team_id == team_id, Member.active).order_by(Member.code)  # type: ignore[arg-type]
@@ -72,6 +77,11 @@ def team_members(session: Session, team_id: int) -> list[Member]:
 
 def active_members(session: Session) -> list[Member]:
     return list(session.execute(select(Member).where(Member.active).order_by(Member.code)).scalars())  # type: ignore[arg-type]
+
+
+def all_members(session: Session) -> list[Member]:
+    """Also those who left: a month they worked is still theirs to be paid for."""
+    return list(session.execute(select(Member).order_by(Member.code)).scalars())
 
 
 def has_organisation(session: Session) -> bool:

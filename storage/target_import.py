@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from scoring.metrics import Unit, lookup_metric
 from scoring.periods import parse_month
-from scoring.targets import parse_amount
+from scoring.targets import parse_amount, quantum, rounded
 from storage.member_import import ImportProblem
 from storage.models import Member, Team
 from storage.queries import member_by_code, teams
@@ -47,8 +47,9 @@ class TargetImport:
     baselines: int
 
 
-def import_targets(session: Session, path: Path, org_id: int, by: Member | None) -> TargetImport:
-    rows = _check(session, path)
+def import_targets(session: Session, path: Path, org_id: int, by: Member | None, currency: str) -> TargetImport:
+    """`currency`: the reporting currency, whose cents money targets are rounded to."""
+    rows = _check(session, path, currency)
     for row in rows:
         if row.country and row.subject.team is not None:
             set_baseline(session, row.subject.team, row.country, row.period, row.metric_key, row.value, by)
@@ -59,7 +60,7 @@ def import_targets(session: Session, path: Path, org_id: int, by: Member | None)
     return TargetImport(len(rows) - baselines, baselines)
 
 
-def _check(session: Session, path: Path) -> list[TargetRow]:
+def _check(session: Session, path: Path, currency: str) -> list[TargetRow]:
     try:
         header, raw = read_table(path)
     except TableProblem as exc:
@@ -77,7 +78,9 @@ def _check(session: Session, path: Path) -> list[TargetRow]:
     for line, row in raw:
         where = f"line {line}"
         try:
-            year, month = parse_month(row.get("period", ""))
+            text = row.get("period", "")
+            # a spreadsheet may have turned 2026-12 into a date: 2026-12-01T00:00:00
+            year, month = parse_month(text[:7] if len(text) >= 10 and text[7] == "-" else text)
             period = f"{year:04d}-{month:02d}"
         except ValueError:
             problems.append(f"{where}: period {row.get('period', '')!r} is not YYYY-MM")
@@ -87,7 +90,7 @@ def _check(session: Session, path: Path) -> list[TargetRow]:
             problems.append(f"{where}: unknown metric {row.get('metric', '')!r}")
             continue
         try:
-            value = parse_amount(row.get("value", ""), metric.unit is Unit.RATIO)
+            value = rounded(parse_amount(row.get("value", ""), metric.unit is Unit.RATIO), quantum(metric, currency))
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -100,8 +103,8 @@ def _check(session: Session, path: Path) -> list[TargetRow]:
         country = row.get("country", "").upper() or None
         if row.get("member"):
             member = member_by_code(session, row["member"])
-            if member is None:
-                problems.append(f"{where}: no member {row['member']!r}")
+            if member is None or not member.active:
+                problems.append(f"{where}: no active member {row['member']!r}")
                 continue
             if team is not None and member.team_id != team.id:
                 problems.append(f"{where}: {member.code} is not in team {team.code}")

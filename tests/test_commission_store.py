@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from cards.model import Buttons
 from cards.render_text import render_text
 from commands.commission import close_month, estimate
 from commands.scorecards import Inputs
@@ -21,7 +22,7 @@ from scoring.metrics import CATALOG, Context
 from scoring.periods import month_window
 from scoring.rules import Rules
 from storage.commission import save_plan
-from storage.models import FxRateRow, Member, Order, Organisation, Refund, Shop, Team
+from storage.models import FxRateRow, Member, Order, OrderLine, Organisation, Product, Refund, Shop, Sku, Team
 from storage.queries import member_by_code
 from tests.conftest import dispatcher_for, seeded_demo
 from tests.test_commands import fields, say
@@ -102,10 +103,10 @@ def test_refunds_after_payout_are_taken_back_once_from_the_next_month(engine: En
         b = _order(s, shop, host, "B", 70000, at(9, 10), "b2")
         s.commit()
         # October: 1,300.00 -> 1,000 x 10 % + 300 x 20 % = 160.00
-        (oct_payout,) = close_month(s, _inputs(s, at(2)), 2026, 10)
+        (oct_payout,) = close_month(s, _inputs(s, at(2)), 2026, 10).paid
         s.commit()
         assert (oct_payout.earned_minor, oct_payout.clawback_minor, oct_payout.paid_minor) == (16000, 0, 16000)
-        assert close_month(s, _inputs(s, at(3)), 2026, 10) == []   # closed once
+        assert close_month(s, _inputs(s, at(3)), 2026, 10).paid == []   # closed once
         _refund(s, b, "R1", 40000, at(5))     # October now 900.00 -> 90.00: 70.00 to take back
         _order(s, shop, host, "C", 50000, at(10), "b1")   # November 500.00 -> 50.00
         s.commit()
@@ -113,10 +114,10 @@ def test_refunds_after_payout_are_taken_back_once_from_the_next_month(engine: En
         assert nov is not None
         assert (nov.statement.earned, nov.statement.clawback, nov.statement.payable) == (
             D("50.00"), D("70.00"), D("-20.00"))
-        assert nov.clawbacks == (("2026-10", D("70.00")),)
+        assert [(c.period, c.amount, c.in_plan) for c in nov.clawbacks] == [("2026-10", D("70.00"), D("70.00"))]
         # at November's pace (19.5 of 30 days gone: 500 / 0.65) the month would reach 769.23... -> 76.92
         assert nov.projected_basis is not None and nov.projected_basis.quantize(D("0.01")) == D("769.23")
-        (nov_payout,) = close_month(s, _inputs(s, at(2, 12)), 2026, 11)
+        (nov_payout,) = close_month(s, _inputs(s, at(2, 12)), 2026, 11).paid
         s.commit()
         assert (nov_payout.earned_minor, nov_payout.clawback_minor, nov_payout.paid_minor) == (5000, 7000, -2000)
         s.refresh(oct_payout)
@@ -128,7 +129,79 @@ def test_refunds_after_payout_are_taken_back_once_from_the_next_month(engine: En
         _refund(s, a, "R2", 10000, at(11, 12))
         s.commit()
         dec = estimate(s, _inputs(s, at(12, 12)), host, 2026, 12)
-        assert dec is not None and dec.clawbacks == (("2026-10", D("10.00")),)
+        assert dec is not None and [(c.period, c.amount) for c in dec.clawbacks] == [("2026-10", D("10.00"))]
+        # the closed months' cards show them as they were paid, and what is still to come back
+        d = dispatcher_for(engine, now=at(12, 12))
+        oct_card = fields(say(d, "h", "/commission 2026-10"))
+        assert (oct_card["Earned"], oct_card["Paid on 2026-11-02"], oct_card["Taken back since"],
+                oct_card["To take back from the next payout"]) == ("160.00 USD", "160.00 USD", "70.00 USD", "10.00 USD")
+        nov_card = fields(say(d, "h", "/commission 2026-11"))
+        assert (nov_card["Earned"], nov_card["Taken back in this payout"], nov_card["Paid on 2026-12-02"]) == (
+            "50.00 USD", "-70.00 USD", "-20.00 USD")
+        assert "2027-01 has not started yet." in render_text(say(d, "h", "/commission 2027-01"))
+
+
+def test_a_paid_month_is_measured_again_under_the_plan_and_role_it_was_paid_under(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        _order(s, shop, host, "A", 130000, at(3, 10), "b1")
+        s.commit()
+        close_month(s, _inputs(s, at(2)), 2026, 10)     # 160.00 under 10 % / 20 %
+        s.commit()
+        # the plan is edited (same name, flat 5 %) and the host becomes a lead: no refund, nothing to take back
+        save_plan(s, 1, Plan("host-plan", "host", Basis.NET_GMV, PlanKind.TIERED, (Tier(D(0), D("0.05")),), "USD"))
+        save_plan(s, 1, Plan("lead-plan", "lead", Basis.NET_GMV, PlanKind.TIERED, (Tier(D(0), D("0.01")),), "USD"))
+        member = s.get(Member, host.id)
+        assert member is not None
+        member.role = "lead"
+        s.commit()
+        est = estimate(s, _inputs(s, at(20)), member, 2026, 11)
+        assert est is not None and est.plan.name == "lead-plan" and est.clawbacks == ()
+
+
+def test_a_clawback_in_another_currency_is_converted_and_booked_in_its_own(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        a = _order(s, shop, host, "A", 130000, at(3, 10), "b1")
+        s.commit()
+        close_month(s, _inputs(s, at(2)), 2026, 10)     # 160.00 USD
+        save_plan(s, 1, Plan("host-jpy", "host", Basis.NET_GMV, PlanKind.TIERED, (Tier(D(0), D("0.10")),), "JPY"))
+        s.add(FxRateRow(day=date(2026, 11, 20), base="USD", quote="JPY", rate=D("150.5")))
+        _refund(s, a, "R1", 40005, at(5))   # October now 899.95 -> 89.995 -> 90.00 (half up): 70.00 USD back
+        s.commit()
+        est = estimate(s, _inputs(s, at(20)), host, 2026, 11)
+        assert est is not None
+        (c,) = est.clawbacks
+        # 70.00 USD x 150.5 = 10,535 JPY (no minor unit)
+        assert (c.amount, c.currency, c.in_plan, est.statement.payable) == (D("70.00"), "USD", D("10535"),
+                                                                            D("-10535"))
+        (nov,) = close_month(s, _inputs(s, at(2, 12)), 2026, 11).paid
+        s.commit()
+        assert (nov.currency, nov.clawback_minor) == ("JPY", 10535)
+        october = s.get(type(nov), 1)
+        assert october is not None and (october.currency, october.clawed_back_minor) == ("USD", 7000)
+
+
+def test_a_negative_gross_profit_earns_nothing_and_the_card_says_so(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        save_plan(s, 1, Plan("host-profit", "host", Basis.GROSS_PROFIT, PlanKind.ACCELERATOR,
+                             (Tier(D(0), D("0.10")), Tier(D(500), D("0.2"))), "USD"))
+        product = Product(shop_id=shop.id or 0, platform_product_id="P1", name="Loss leader")
+        s.add(product)
+        s.flush()
+        sku = Sku(product_id=product.id or 0, platform_sku_id="S1", name="Loss leader", currency="USD",
+                  unit_cost_minor=20000)
+        s.add(sku)
+        s.flush()
+        order = _order(s, shop, host, "A", 10000, at(10), "b1")
+        s.add(OrderLine(order_id=order.id or 0, platform_line_id="L1", product_id=product.id, sku_id=sku.id,
+                        quantity=1, currency="USD", unit_price_minor=10000, amount_minor=10000))
+        s.commit()
+    d = dispatcher_for(engine, now=at(20))
+    f = fields(say(d, "h", "/commission"))
+    # sold at 100.00 what cost 200.00
+    assert (f["Basis so far"], f["Earned"], f["Current rate"]) == ("-100.00 USD", "0.00 USD", "10.00%")
 
 
 def test_a_plan_in_another_currency_converts_the_basis_at_the_anchor_days_rate(engine: Engine) -> None:
@@ -205,3 +278,8 @@ def test_commission_card_what_if_and_who_sees_whom(demo: Engine) -> None:
     assert say(d, "host3", "/commission host1").title == "Commission · Lin Xiaoyu 林小雨 · 2026-11"
     assert "There is no commission plan for managers" in render_text(say(d, "admin1", "/commission manager1"))
     assert "'lots' is not a number" in render_text(say(d, "host1", "/commission whatif lots"))
+    # a manager's what-if button on host1's card works out host1's what-if, not the manager's
+    card = say(d, "manager1", "/commission host1")
+    button = next(b for b in card.blocks if isinstance(b, Buttons)).buttons[0]
+    assert button.args == ("whatif", "50000", "host1")
+    assert say(d, "manager1", button.as_text).title == "提成试算 · Lin Xiaoyu 林小雨 · 50,000.00 USD"

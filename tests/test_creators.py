@@ -38,8 +38,9 @@ def test_link_gives_the_same_tracked_link_and_a_qr_code(demo: Engine) -> None:
     assert qr.png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", qr.png[16:24])
     assert width == height and width % 8 == 0     # 8 px a module
-    assert render_text(card).rstrip().endswith("New link. Orders from visits through it within 30 days are credited to the "
-                                      "creator, unless the platform's affiliate data or a promo code names someone.")
+    assert render_text(card).rstrip().endswith(
+        "New link. Orders from visits through it within 30 days are credited to the creator, unless the platform's "
+        "affiliate data or a promo code names someone.")
     assert "Try: /link CREATOR PRODUCT-URL" in render_text(say(d, "lead2", f"/link Mia Johnson {url}"))
     again = say(d, "lead2", f"/link GLOWWITHMIA {url}")   # any case: the same link, not a new one
     assert next(b.text for b in again.blocks if isinstance(b, Text)) == link

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -140,7 +140,7 @@ def test_target_import_from_csv_and_xlsx(demo_store: Engine, tmp_path: Path, suf
         ["2027-01", "", "", "", "net_gmv", "300000"],
     ])
     with Session(demo_store) as s:
-        result = import_targets(s, path, 1, None)
+        result = import_targets(s, path, 1, None, "USD")
         s.commit()
         assert (result.targets, result.baselines) == (3, 1)
         host1 = member_by_code(s, "host1")
@@ -162,7 +162,7 @@ def test_a_bad_target_file_changes_nothing_and_names_each_line(demo_store: Engin
     with Session(demo_store) as s:
         before = s.execute(select(func.count()).select_from(Target)).scalar_one()
         with pytest.raises(ImportProblem) as err:
-            import_targets(s, path, 1, None)
+            import_targets(s, path, 1, None, "USD")
         s.rollback()
         assert str(err.value) == (
             "line 3: period '2027-13' is not YYYY-MM; line 4: no team 'nope' (teams: live-us, shopee-id); "
@@ -170,7 +170,7 @@ def test_a_bad_target_file_changes_nothing_and_names_each_line(demo_store: Engin
             "line 7: the same target as line 2")
         assert s.execute(select(func.count()).select_from(Target)).scalar_one() == before
     with pytest.raises(ImportProblem, match="missing: metric"), Session(demo_store) as s:
-        import_targets(s, _write(tmp_path / "cols.csv", [["period", "team", "value"]]), 1, None)
+        import_targets(s, _write(tmp_path / "cols.csv", [["period", "team", "value"]]), 1, None, "USD")
 
 
 # --- /target -------------------------------------------------------------------------------------------------------
@@ -283,3 +283,37 @@ def test_a_member_in_trial_sees_it_on_the_target_card(d: Dispatcher) -> None:
     assert f"Trial period until {date(2026, 12, 12)}: this score is shown for calibration and is not binding." in (
         render_text(say(d, "host3", "/target")))
     assert "Trial period" not in render_text(say(d, "host1", "/target"))
+
+
+def test_targets_are_stored_in_whole_steps_and_odd_numbers_are_refused(d: Dispatcher, demo_store: Engine) -> None:
+    say(d, "admin1", "/target set host1 orders 0.5 2027-05")
+    say(d, "admin1", "/target set host1 net_gmv 1234.565 2027-05")
+    assert _targets_of(demo_store, ["host1"], "orders", "2027-05") == {"host1": D(1)}
+    assert _targets_of(demo_store, ["host1"], "net_gmv", "2027-05") == {"host1": D("1234.57")}
+    assert "is not a number from 0 to" in render_text(say(d, "admin1", "/target set host1 net_gmv 1e30"))
+    assert "a percentage is for a rate" in render_text(say(d, "admin1", "/target set host1 net_gmv 8%"))
+    say(d, "admin1", "/target set live-us net_gmv 1000 2027-05")
+    for weights in ("host1=nan host3=1", "host1=inf host3=1", "host1=-1 host3=1"):
+        assert "Try: /target split" in render_text(say(d, "admin1", f"/target split live-us net_gmv {weights} 2027-05"))
+
+
+def test_nobody_but_an_admin_sets_their_own_target(d: Dispatcher) -> None:
+    assert "你无权为 Sun Li 孙丽 设置目标" in render_text(say(d, "lead1", "/target set lead1 net_gmv 1"))
+    assert say(d, "admin1", "/target set admin1 orders 1 2027-05").title.startswith("Target set")
+
+
+def test_a_baseline_only_for_a_country_the_team_sells_in(d: Dispatcher) -> None:
+    assert render_text(say(d, "admin1", "/target baseline live-us UK net_gmv 10k")).rstrip().endswith(
+        "直播一组 Live US/UK has no shop selling in UK; its shops sell in: GB, US.")
+
+
+def test_a_period_cell_excel_turned_into_a_date_is_read_as_its_month(demo_store: Engine, tmp_path: Path) -> None:
+    book = Workbook()
+    book.active.append(["period", "team", "metric", "value"])
+    book.active.append([datetime(2027, 6, 1), "live-us", "orders", 1200])
+    book.save(tmp_path / "dates.xlsx")
+    with Session(demo_store) as s:
+        assert import_targets(s, tmp_path / "dates.xlsx", 1, None, "USD").targets == 1
+        s.commit()
+        team = s.execute(select(Team).where(Team.code == "live-us")).scalar_one()
+        assert monthly_targets(s, f"team:{team.id}", ["2027-06"]) == {"orders": {(2027, 6): D(1200)}}

@@ -62,6 +62,8 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
         sa.Column("plan_name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("plan", sa.JSON(), nullable=False),
+        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("basis_amount", storage.types.ExactDecimal(length=40), nullable=False),
         sa.Column("earned_minor", sa.BigInteger(), nullable=False),
         sa.Column("clawback_minor", sa.BigInteger(), nullable=False),
