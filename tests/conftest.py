@@ -28,6 +28,7 @@ from scoring.rules import Rules
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
+from storage.models import Organisation, Team
 from tests.fakes.feishu import FakeFeishu
 
 PG_URL = os.environ.get("KPIBOT_TEST_PG_URL", "postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test")
@@ -88,6 +89,25 @@ def demo_app(demo_engine: Engine) -> App:
 @pytest.fixture
 def dispatcher(demo_app: App) -> Dispatcher:
     return Dispatcher(demo_app, clock=lambda: DEMO_NOW)
+
+
+@pytest.fixture(scope="module")
+def module_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A demo store private to one test module, for tests that change data and build on each other."""
+    eng = seeded_demo(tmp_path_factory.mktemp("demo") / "kpibot.db")
+    yield eng
+    eng.dispose()
+
+
+def org_and_team(session: Session, timezone: str = "UTC") -> tuple[Organisation, Team]:
+    """An organisation with one team (code "t"), flushed so both have ids."""
+    org = Organisation(code="o", name="Org")
+    session.add(org)
+    session.flush()
+    team = Team(org_id=org.id, code="t", name="T", timezone=timezone, locale="en")
+    session.add(team)
+    session.flush()
+    return org, team
 
 
 @pytest.fixture

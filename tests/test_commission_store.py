@@ -3,7 +3,6 @@ and /commission with its what-if and who may see whom. Every figure is computed 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -22,9 +21,9 @@ from scoring.metrics import CATALOG, Context
 from scoring.periods import month_window
 from scoring.rules import Rules
 from storage.commission import save_plan
-from storage.models import FxRateRow, Member, Order, OrderLine, Organisation, Product, Refund, Shop, Sku, Team
+from storage.models import FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
 from storage.queries import member_by_code
-from tests.conftest import dispatcher_for, seeded_demo
+from tests.conftest import dispatcher_for, org_and_team
 from tests.test_commands import fields, say
 
 D = Decimal
@@ -59,12 +58,7 @@ PLAN = Plan("host-plan", "host", Basis.NET_GMV, PlanKind.TIERED, (Tier(D(0), D("
 
 def _store(engine: Engine) -> tuple[Member, Shop]:
     with Session(engine) as s:
-        org = Organisation(code="o", name="Org")
-        s.add(org)
-        s.flush()
-        team = Team(org_id=org.id, code="t", name="T", timezone="UTC", locale="en")
-        s.add(team)
-        s.flush()
+        org, team = org_and_team(s)
         shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform="file", region="US",
                     currency="USD", timezone="UTC")
         host = Member(org_id=org.id, team_id=team.id, code="h", name="Host", role="host", timezone="UTC",
@@ -244,10 +238,8 @@ def test_new_customers_are_buyers_first_orders_anywhere(engine: Engine) -> None:
 # --- /commission -------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng = seeded_demo(tmp_path_factory.mktemp("commission") / "kpibot.db")
-    yield eng
-    eng.dispose()
+def demo(module_demo: Engine) -> Engine:
+    return module_demo
 
 
 def test_commission_card_what_if_and_who_sees_whom(demo: Engine) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -14,15 +13,13 @@ from sqlalchemy.engine import Engine
 
 from cards.model import Image, Table, Text
 from cards.render_text import render_text
-from tests.conftest import DEMO_NOW, dispatcher_for, seeded_demo
+from tests.conftest import DEMO_NOW, dispatcher_for
 from tests.test_commands import fields, say
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng = seeded_demo(tmp_path_factory.mktemp("creators") / "kpibot.db")
-    yield eng
-    eng.dispose()
+def demo(module_demo: Engine) -> Engine:
+    return module_demo
 
 
 def test_link_gives_the_same_tracked_link_and_a_qr_code(demo: Engine) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +25,11 @@ from scoring.targets import (
     weights_from_last_period,
 )
 from storage.member_import import ImportProblem
-from storage.models import AuditLog, CountryBaseline, Organisation, Target, Team
+from storage.models import AuditLog, CountryBaseline, Target, Team
 from storage.queries import member_by_code, monthly_targets
 from storage.target_import import import_targets
 from storage.targets import Subject, set_baseline, set_target
-from tests.conftest import dispatcher_for, seeded_demo
+from tests.conftest import dispatcher_for, org_and_team
 from tests.test_commands import say
 
 D = Decimal
@@ -92,12 +91,7 @@ def test_amounts_that_are_refused(typed: str, ratio: bool) -> None:
 
 def test_a_team_without_its_own_target_is_measured_against_its_country_baselines(engine: Engine) -> None:
     with Session(engine) as s:
-        org = Organisation(code="o", name="Org")
-        s.add(org)
-        s.flush()
-        team = Team(org_id=org.id, code="t", name="T", timezone="UTC", locale="en")
-        s.add(team)
-        s.flush()
+        org, team = org_and_team(s)
         set_baseline(s, team, "US", "2026-12", "net_gmv", D("90000"), None)
         set_baseline(s, team, "GB", "2026-12", "net_gmv", D("30000.50"), None)
         set_baseline(s, team, "US", "2026-12", "net_gmv", D("91000"), None)  # replaces
@@ -113,10 +107,8 @@ def test_a_team_without_its_own_target_is_measured_against_its_country_baselines
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng = seeded_demo(tmp_path_factory.mktemp("targets") / "kpibot.db")
-    yield eng
-    eng.dispose()
+def demo_store(module_demo: Engine) -> Engine:
+    return module_demo
 
 
 def _write(path: Path, rows: list[list[str]]) -> Path:
