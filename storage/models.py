@@ -465,10 +465,105 @@ class SyncCursor(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shop.id", index=True)
     resource: str = Field(max_length=32)           # orders | returns | affiliate_orders | lives | ads ...
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(default=None, max_length=4096)  # resume token of the run in progress
     high_water: datetime | None = _when()          # newest platform update time fully stored
     last_success_at: datetime | None = _when()
-    failures: int = 0
+    failures: int = 0                              # consecutive failed runs of this resource
+    # the run in progress (storage.sources.sync): its window, kept beside the resume token so that a restart
+    # continues the same query, and the newest update time it has stored so far; all None between runs
+    run_since: datetime | None = _when()
+    run_until: datetime | None = _when()
+    run_high_water: datetime | None = _when()
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class ShopHealth(SQLModel, table=True):
+    """A shop's sync streak: `consecutive_failures` counts sync runs with a failed resource; the shop turns
+    unhealthy at a threshold and `unhealthy_since` is set once per streak (the claim that makes one process
+    notify), cleared by the next fully successful run."""
+
+    __tablename__ = "shop_health"
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", unique=True)
+    consecutive_failures: int = 0
+    unhealthy_since: datetime | None = _when()
+    last_error: str | None = Field(default=None, max_length=500)   # "resource: message", never a secret
+    last_failure_at: datetime | None = _when()
+    last_success_at: datetime | None = _when()
+
+
+class ShopCredential(SQLModel, table=True):
+    """A shop's API tokens (storage.sources.token_store). Secrets in clear: protect the database and its
+    backups like the tokens themselves."""
+
+    __tablename__ = "shop_credential"
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id", unique=True)
+    access_token: str = Field(repr=False)
+    refresh_token: str | None = Field(default=None, repr=False)
+    expires_at: datetime | None = _when()
+    refresh_expires_at: datetime | None = _when()
+    extra: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False), repr=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OrderVisit(SQLModel, table=True):
+    """A customer's visit before an order (UTM), for tracked-link attribution; replaced with the order."""
+
+    __tablename__ = "order_visit"
+    __table_args__ = (UniqueConstraint("order_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="shop_order.id")
+    position: int                                  # 0 = first visit of the journey
+    at: datetime | None = _when()
+    utm_source: str | None = Field(default=None, max_length=255)
+    utm_medium: str | None = Field(default=None, max_length=255)
+    utm_campaign: str | None = Field(default=None, max_length=255)
+    utm_content: str | None = Field(default=None, max_length=255)
+    landing_page: str | None = Field(default=None, max_length=2000)
+
+
+class AffiliateLine(SQLModel, table=True):
+    """One creator-credited order line as the platform's affiliate data reports it (keyed by platform ids,
+    so it is stored whether or not the order itself has arrived)."""
+
+    __tablename__ = "affiliate_line"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id", "platform_product_id", "creator_handle"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id")
+    platform_order_id: str = Field(max_length=128)
+    platform_product_id: str = Field(max_length=128)
+    creator_handle: str = Field(max_length=128)
+    content_type: str = Field(max_length=32)       # SHOP | VIDEO | LIVE | ...
+    content_id: str | None = Field(default=None, max_length=128)
+    commission_rate: Decimal = Field(sa_type=ExactDecimal)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _money()
+    quantity: int = 0
+    refunded_quantity: int = 0
+    status: str = Field(max_length=32)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PendingReturn(SQLModel, table=True):
+    """A refund fetched before its order: kept here (never dropped) and moved into `refund` when the order
+    is written."""
+
+    __tablename__ = "pending_return"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id", "platform_refund_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id")
+    platform_order_id: str = Field(max_length=128)
+    platform_refund_id: str = Field(max_length=128)
+    kind: str = Field(max_length=24)
+    status: str = Field(max_length=32)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _money()
+    returned_units: int = 0
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    completed_at: datetime | None = _when()
+    updated_at: datetime = Field(sa_type=UTCDateTime)   # the platform's, to pick the newer of two reports
 
 
 class ProcessedEvent(SQLModel, table=True):

@@ -191,8 +191,8 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    access_token: str
-    refresh_token: str | None
+    access_token: str = field(repr=False)          # secrets: never in a repr, so never in a log line
+    refresh_token: str | None = field(repr=False)
     expires_at: datetime | None                 # access token expiry (UTC)
     refresh_expires_at: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict)  # e.g. TikTok shop_cipher

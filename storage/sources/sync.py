@@ -1,0 +1,305 @@
+"""Syncs shops from their sources into the store: resumable after a crash, exact, one shop's failure isolated.
+
+Per resource, a run fetches the window [high_water - overlap, now) (everything on the first sync). Each page
+is written in ONE transaction with the resource's SyncCursor: the resume token of the next page, the run's
+window and the newest update time stored so far. So after a crash, also kill -9 between two pages, the next
+run continues the same query from the stored token (in the stored window, then catches up to now); a page
+fetched twice, and the overlap re-fetched on every run, are absorbed by the writer's upserts. When the
+resource finishes, in the transaction of its last page, high_water becomes the newest platform update time
+seen (never beyond the window's end, never backwards) and the run state is cleared.
+
+Failures: an error that survives the source's own retries (a SourceError, or anything else a source or the
+writer raises) fails that resource only: SyncCursor.failures += 1 and last_error are stored, high_water does
+not move (pages already written stay, with the token that continues after them), and the shop's other
+resources still run. A REQUEST error on the first call of a resumed run drops the stored token (it may have
+expired), so the next run starts the window again. Errors that are not Exceptions (KeyboardInterrupt, a
+kill) are not caught: the open page's transaction rolls back and the next run resumes.
+
+Health: a run with a failed resource adds one to ShopHealth.consecutive_failures; at `unhealthy_after` the
+shop turns unhealthy. `unhealthy_since` is claimed by one conditional UPDATE, so exactly one run, in whatever
+process, gets `notify` per unhealthy streak; a fully successful run clears the streak (`recovered`). Both
+transitions are written to the audit log. The stored error texts are SourceError messages, which never hold a
+secret; other exceptions are stored and logged by type and place only, since their text may hold a URL.
+
+One sync of a given shop at a time is assumed (the scheduler leader runs them); two at once stay correct
+(idempotent upserts) but may fetch pages twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from storage.models import AuditLog, ShopHealth, SyncCursor
+from storage.sources.errors import FailureKind, SourceError
+from storage.sources.records import AffiliateRecord, OrderRecord, Record, ReturnRecord, Source
+from storage.sources.writer import Bulk, StoreWriter, Upsert, WriteCounts
+
+log = logging.getLogger(__name__)
+
+CURSOR = cast(Table, SyncCursor.__table__)  # type: ignore[attr-defined]
+HEALTH = cast(Table, ShopHealth.__table__)  # type: ignore[attr-defined]
+AUDIT = cast(Table, AuditLog.__table__)  # type: ignore[attr-defined]
+
+# the cursor after a page that has a next one: the run's window and the next page's token
+CURSOR_PAGE = Upsert(CURSOR, ("shop_id", "resource", "cursor", "run_since", "run_until", "run_high_water", "failures"),
+                     ("shop_id", "resource"), ("cursor", "run_since", "run_until", "run_high_water"))
+# the cursor after the last page: the new high water, no run in progress, the failure streak ended
+CURSOR_DONE = Upsert(CURSOR, ("shop_id", "resource", "cursor", "run_since", "run_until", "run_high_water",
+                              "high_water", "last_success_at", "failures", "last_error"),
+                     ("shop_id", "resource"), ("cursor", "run_since", "run_until", "run_high_water", "high_water",
+                                               "last_success_at", "failures", "last_error"))
+
+Progress = Callable[[str, int, int], None]   # (resource, pages so far, records so far)
+
+
+@dataclass(slots=True)
+class ResourceReport:
+    resource: str
+    pages: int = 0
+    records: int = 0
+    counts: WriteCounts = field(default_factory=WriteCounts)
+    resumed: bool = False            # continued an interrupted run from its stored token
+    error: str | None = None         # why it failed (no secrets); None when it finished
+    error_kind: str | None = None    # a FailureKind, or "unexpected"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(slots=True)
+class SyncReport:
+    shop_id: int
+    resources: list[ResourceReport] = field(default_factory=list)
+    consecutive_failures: int = 0    # failed runs in a row, this one included
+    unhealthy: bool = False
+    notify: bool = False             # this run made the shop unhealthy: tell someone (once per streak)
+    recovered: bool = False          # this run ended an unhealthy streak
+    error: str | None = None         # the shop's sync itself broke (sync_all), e.g. the store was unreachable
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.ok for r in self.resources)
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.resource for r in self.resources if not r.ok]
+
+    @property
+    def counts(self) -> WriteCounts:
+        total = WriteCounts()
+        for r in self.resources:
+            total += r.counts
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    high_water: datetime | None = None
+    resume: str | None = None
+    run_since: datetime | None = None
+    run_until: datetime | None = None
+    run_high_water: datetime | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.run_until is not None
+
+
+def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[str] | None, now: datetime,
+              overlap: timedelta = timedelta(minutes=10), progress: Progress | None = None, *,
+              unhealthy_after: int = 3, writer: StoreWriter | None = None) -> SyncReport:
+    """Sync `resources` of one shop (None: all the source offers) up to `now`; never raises for a failing
+    source (the report says so). The caller owns `source` and closes it."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    wanted = tuple(source.resources if resources is None else resources)
+    unknown = [r for r in wanted if r not in source.resources]
+    if unknown:
+        raise ValueError(f"the source does not offer {', '.join(unknown)}")
+    writer = writer or StoreWriter(engine)
+    report = SyncReport(shop_id)
+    for resource in wanted:
+        rep = ResourceReport(resource)
+        report.resources.append(rep)
+        try:
+            _sync_resource(engine, writer, shop_id, source, resource, now, overlap, progress, rep)
+        except SourceError as exc:
+            _failed(engine, shop_id, resource, rep, str(exc), exc.kind, now)
+            log.warning("shop %s %s failed after %d pages: %s", shop_id, resource, rep.pages, exc)
+        except Exception as exc:
+            _failed(engine, shop_id, resource, rep, f"unexpected {type(exc).__name__} at {_where(exc)}",
+                    "unexpected", now)
+            log.error("shop %s %s failed after %d pages: unexpected %s at %s", shop_id, resource, rep.pages,
+                      type(exc).__name__, _where(exc))
+        else:
+            c = rep.counts
+            log.info("shop %s %s: %d pages, %d records (%d new, %d updated, %d unchanged, %d pending)", shop_id,
+                     resource, rep.pages, rep.records, c.inserted, c.updated, c.unchanged, c.pending)
+    _health(engine, report, now, unhealthy_after)
+    return report
+
+
+def sync_all(engine: Engine, shops_with_sources: Iterable[tuple[int, Source]], now: datetime,
+             overlap: timedelta = timedelta(minutes=10), *, unhealthy_after: int = 3) -> list[SyncReport]:
+    """Sync each shop on its own: a shop that fails, however, does not stop the others."""
+    writer = None
+    reports = []
+    for shop_id, source in shops_with_sources:
+        try:
+            writer = writer or StoreWriter(engine)
+            reports.append(sync_shop(engine, shop_id, source, None, now, overlap, unhealthy_after=unhealthy_after,
+                                     writer=writer))
+        except Exception as exc:
+            log.error("shop %s: sync broke: %s at %s", shop_id, type(exc).__name__, _where(exc))
+            reports.append(SyncReport(shop_id, error=f"unexpected {type(exc).__name__} at {_where(exc)}"))
+    return reports
+
+
+# --- one resource -------------------------------------------------------------------------------------------
+
+def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: Source, resource: str,
+                   now: datetime, overlap: timedelta, progress: Progress | None, rep: ResourceReport) -> None:
+    cursor = _load(engine, shop_id, resource)
+    while True:
+        if cursor.in_progress:   # an interrupted run: continue its own query where it stopped
+            rep.resumed = True
+            since, until, resume, seen = cursor.run_since, cast(datetime, cursor.run_until), cursor.resume, \
+                cursor.run_high_water
+        else:
+            since = None if cursor.high_water is None else cursor.high_water - overlap
+            until, resume, seen = now, None, None
+        finished, pages = False, 0
+        for page in source.pages(resource, since=since, until=until, resume=resume):
+            newest = page.high_water or _latest_update(page.records)
+            if newest is not None:
+                seen = min(max(seen, newest) if seen else newest, until)
+            last = page.resume is None
+            save = _finisher(writer.bulk, shop_id, resource, cursor.high_water, seen, now) if last else \
+                _saver(writer.bulk, shop_id, resource, since, until, page.resume, seen)
+            rep.counts += writer.write_page(shop_id, page.records, and_then=save)
+            pages += 1
+            rep.pages += 1
+            rep.records += len(page.records)
+            if progress is not None:
+                progress(resource, rep.pages, rep.records)
+            if last:
+                finished = True
+                break
+        if not finished:
+            if pages:   # its last page promised another: never take that for the end (what is left is kept)
+                raise SourceError(FailureKind.SERVER, "the source stopped before its last page")
+            with engine.begin() as conn:   # nothing (more) in the window
+                _finisher(writer.bulk, shop_id, resource, cursor.high_water, seen, now)(conn)
+        if not cursor.in_progress or until >= now:
+            return
+        cursor = _load(engine, shop_id, resource)   # the resumed window is done; now catch up to `now`
+
+
+def _latest_update(records: Sequence[Record]) -> datetime | None:
+    """The newest platform update time of the records that carry one, for sources that leave it off pages."""
+    times = [r.updated_at for r in records if isinstance(r, OrderRecord | ReturnRecord | AffiliateRecord)]
+    return max(times) if times else None
+
+
+def _load(engine: Engine, shop_id: int, resource: str) -> _Cursor:
+    with engine.connect() as conn:
+        row = conn.execute(select(CURSOR.c.high_water, CURSOR.c.cursor, CURSOR.c.run_since, CURSOR.c.run_until,
+                                  CURSOR.c.run_high_water)
+                           .where(CURSOR.c.shop_id == shop_id, CURSOR.c.resource == resource)).first()
+    return _Cursor(*row) if row is not None else _Cursor()
+
+
+def _upsert(conn: Connection, table: Table, keys: tuple[str, ...], values: dict[str, Any],
+            on_update: dict[str, Any] | None = None) -> None:
+    ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table).values(**values)
+    changes = on_update if on_update is not None else {k: v for k, v in values.items() if k not in keys}
+    conn.execute(ins.on_conflict_do_update(index_elements=list(keys), set_=changes))
+
+
+def _saver(bulk: Bulk, shop_id: int, resource: str, since: datetime | None, until: datetime, resume: str | None,
+           seen: datetime | None) -> Callable[[Connection], None]:
+    def save(conn: Connection) -> None:
+        bulk.run(conn, CURSOR_PAGE, [(shop_id, resource, resume, since, until, seen, 0)])
+    return save
+
+
+def _finisher(bulk: Bulk, shop_id: int, resource: str, high_water: datetime | None, seen: datetime | None,
+              now: datetime) -> Callable[[Connection], None]:
+    newest = high_water if seen is None or (high_water is not None and high_water > seen) else seen
+
+    def finish(conn: Connection) -> None:
+        bulk.run(conn, CURSOR_DONE, [(shop_id, resource, None, None, None, None, newest, now, 0, None)])
+    return finish
+
+
+def _failed(engine: Engine, shop_id: int, resource: str, rep: ResourceReport, error: str, kind: str,
+            now: datetime) -> None:
+    rep.error, rep.error_kind = error[:500], str(kind)
+    values: dict[str, Any] = {"shop_id": shop_id, "resource": resource, "failures": 1, "last_error": rep.error}
+    changes: dict[str, Any] = {"failures": CURSOR.c.failures + 1, "last_error": rep.error}
+    if rep.resumed and rep.pages == 0 and kind == FailureKind.REQUEST:
+        # the stored token was refused (expired?): the next run starts this window again from its beginning
+        changes.update(cursor=None, run_since=None, run_until=None, run_high_water=None)
+    with engine.begin() as conn:
+        _upsert(conn, CURSOR, ("shop_id", "resource"), values, changes)
+
+
+# --- shop health --------------------------------------------------------------------------------------------------
+
+def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: int) -> None:
+    shop_id = report.shop_id
+    with engine.begin() as conn:
+        _upsert(conn, HEALTH, ("shop_id",), {"shop_id": shop_id, "consecutive_failures": 0},
+                {"shop_id": HEALTH.c.shop_id})
+        this_shop = HEALTH.c.shop_id == shop_id
+        if report.failed:
+            error = "; ".join(f"{r.resource}: {r.error}" for r in report.resources if not r.ok)[:500]
+            report.consecutive_failures = conn.execute(
+                update(HEALTH).where(this_shop)
+                .values(consecutive_failures=HEALTH.c.consecutive_failures + 1, last_error=error, last_failure_at=now)
+                .returning(HEALTH.c.consecutive_failures)).scalar_one()
+            report.unhealthy = report.consecutive_failures >= unhealthy_after
+            if report.unhealthy:
+                claimed = conn.execute(update(HEALTH).where(this_shop, HEALTH.c.unhealthy_since.is_(None))
+                                       .values(unhealthy_since=now)).rowcount
+                report.notify = claimed == 1
+                if report.notify:
+                    _audit(conn, now, "shop_unhealthy", shop_id,
+                           {"consecutive_failures": report.consecutive_failures, "resources": report.failed,
+                            "last_error": error})
+                    log.warning("shop %s is unhealthy after %d failed syncs: %s", shop_id,
+                                report.consecutive_failures, error)
+        else:
+            claimed = conn.execute(update(HEALTH).where(this_shop, HEALTH.c.unhealthy_since.is_not(None))
+                                   .values(unhealthy_since=None)).rowcount
+            before = conn.execute(select(HEALTH.c.consecutive_failures).where(this_shop)).scalar_one()
+            conn.execute(update(HEALTH).where(this_shop).values(consecutive_failures=0, last_success_at=now))
+            report.recovered = claimed == 1
+            if report.recovered:
+                _audit(conn, now, "shop_recovered", shop_id, {"failures_before": before})
+                log.info("shop %s recovered after %d failed syncs", shop_id, before)
+
+
+def _audit(conn: Connection, now: datetime, action: str, shop_id: int, details: dict[str, Any]) -> None:
+    conn.execute(AUDIT.insert().values(at=now, actor="sync", action=action, entity="shop", entity_id=str(shop_id),
+                                       details=details))
+
+
+def _where(exc: BaseException) -> str:
+    """file:line where an exception was raised: enough to find a bug, without the message (it may hold a URL)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"

@@ -1,0 +1,748 @@
+"""Writes pages of neutral records (storage.sources.records) into the store: exact, idempotent, fast.
+
+What "nothing lost, doubled or misattributed" means here:
+- Every row is keyed by the platform's ids within its shop and written with INSERT .. ON CONFLICT DO UPDATE,
+  so writing a page again adds nothing and an order whose status or refunds change is updated in place. The
+  page's stored rows are read once first and compared, so only new or changed rows are written (the counts
+  say inserted / updated / unchanged; the sum is the number of records).
+- One page is one transaction, together with whatever the caller adds (`and_then`: the sync cursor), so a
+  crash between pages leaves either the whole page and its cursor or neither.
+- Orders and affiliate lines never go backwards: a record older than the stored row (platform update time)
+  is left out, also under a concurrent writer (the upsert's WHERE).
+- Money becomes integer minor units with the currency's exponent (`scoring.money.to_minor`: exact, and an
+  amount finer than the currency allows is refused rather than rounded). Never float.
+- `Order.units` is the sum of the line quantities; `Order.refunded_minor` is recomputed in SQL from the
+  order's completed refunds in the order's currency whenever one of its refunds is written.
+- The record's lines are the order's lines: a stored line missing from a newer record is deleted (unless the
+  record carries no lines at all, as from sources without line detail). Refunds are never deleted: sources
+  that fetch returns separately send orders without them. Visits (UTM) are replaced wholesale.
+- A return whose order is not stored yet goes to `pending_return` and moves onto the order, in the order's
+  transaction, when the order arrives; so the returns cursor may advance past it and nothing is lost.
+- Buyer ids are pseudonymised, never stored raw: `buyer_ref` is the first 32 hex digits of
+  sha256("<shop platform>:<buyer id>"), or of HMAC-SHA256 with `buyer_key` when one is given. The same
+  buyer keeps one ref per platform (new-customer counts work); without a key a guessable id can be
+  recovered by trying candidates, so deployments that care should pass a secret key (and keep it).
+- Products and SKUs are created on first sight (keyed by platform ids within the shop, never renamed); their
+  ids are cached per writer, and only after the page that created them committed.
+- Live sessions, posts and ad spend get their member (code == host handle / author / ad account) when first
+  inserted only; later updates keep whatever mapping the row has.
+- Attribution columns of orders (member, live session, post, creator, rule) are never touched here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.engine import Connection, Dialect, Engine
+
+from scoring.money import to_minor
+from storage.models import (
+    AdSpend,
+    AffiliateLine,
+    ContentPost,
+    LiveSession,
+    Member,
+    Order,
+    OrderLine,
+    OrderVisit,
+    PendingReturn,
+    Product,
+    Refund,
+    Shop,
+    Sku,
+)
+from storage.sources.records import (
+    AdSpendRecord,
+    AffiliateRecord,
+    LiveRecord,
+    OrderRecord,
+    PostRecord,
+    Record,
+    RefundRecord,
+    ReturnRecord,
+    Visit,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _table(model: type) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+ORDER, LINE, REFUND, VISIT = _table(Order), _table(OrderLine), _table(Refund), _table(OrderVisit)
+PRODUCT, SKU, PENDING, SHOP = _table(Product), _table(Sku), _table(PendingReturn), _table(Shop)
+AFFILIATE, LIVE, POST, ADS, MEMBER = (_table(AffiliateLine), _table(LiveSession), _table(ContentPost),
+                                      _table(AdSpend), _table(Member))
+
+# The columns the writer owns, compared with the stored row and then written; everything else on a row
+# (attribution, costs, stock) is left alone.
+ORDER_COLS = ("status", "currency", "subtotal_minor", "discount_minor", "merchandise_minor", "shipping_minor",
+              "tax_minor", "total_minor", "units", "created_at", "paid_at", "shipped_at", "delivered_at",
+              "cancelled_at", "platform_updated_at", "promo_code", "buyer_ref", "is_sample")
+LINE_COLS = ("product_id", "sku_id", "quantity", "currency", "unit_price_minor", "amount_minor")
+REFUND_COLS = ("kind", "status", "currency", "amount_minor", "returned_units", "requested_at", "completed_at")
+VISIT_COLS = ("at", "utm_source", "utm_medium", "utm_campaign", "utm_content", "landing_page")
+AFFILIATE_COLS = ("content_type", "content_id", "commission_rate", "currency", "amount_minor", "quantity",
+                  "refunded_quantity", "status", "created_at", "updated_at")
+LIVE_COLS = ("title", "started_at", "ended_at", "viewers", "views", "watch_seconds", "interactions",
+             "new_followers", "currency", "gmv_minor")
+POST_COLS = ("kind", "published_at", "views", "likes", "comments", "shares", "add_to_cart", "orders",
+             "new_followers")
+ADS_COLS = ("currency", "spend_minor", "clicks", "impressions", "live_room_visitors", "attributed_gmv_minor")
+
+# PostgreSQL, for a page's transaction only. synchronous_commit off: the commit returns before its WAL is
+# flushed, so a crash of the database server (not of this process) may lose the last moment's pages, but
+# always together with their cursor, so the next sync fetches them again: nothing is lost or doubled.
+# force_custom_plan: a plan cached (prepared statements) while a table was small must not stay in use for
+# the rest of a long sync, by then over millions of rows; planning a page's statements costs ~0.2 ms.
+PG_PAGE_SETTINGS = "SET LOCAL synchronous_commit TO OFF; SET LOCAL plan_cache_mode TO force_custom_plan"
+
+# PostgreSQL plans by table statistics, which autovacuum refreshes only now and then: during a first sync
+# the order tables grow from nothing to millions of rows in minutes, and with stale statistics the planner
+# reads all of a shop's orders (the shop_id index) to find a page's 100. So a writer analyzes the tables
+# it grows after 5,000 new rows, then at every tenfold (50,000, 500,000 ...), as after any bulk load.
+PG_ANALYZE = "ANALYZE shop_order, order_line, refund, order_visit, affiliate_line"
+PG_ANALYZE_FIRST = 5_000
+
+IN_CHUNK = 5000   # values per IN (...) list, far below both backends' bound-parameter limits
+
+
+@dataclass(slots=True)
+class WriteCounts:
+    """What a write did, one count per record: `pending` returns wait for their order."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    pending: int = 0
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(self.inserted + other.inserted, self.updated + other.updated,
+                           self.unchanged + other.unchanged, self.pending + other.pending)
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged + self.pending
+
+
+def hash_buyer(platform: str, buyer_id: str, key: bytes | None = None) -> str:
+    """The stored pseudonym of a platform buyer id (see the module docstring)."""
+    message = f"{platform}:{buyer_id}".encode()
+    digest = hmac.new(key, message, hashlib.sha256) if key else hashlib.sha256(message)
+    return digest.hexdigest()[:32]
+
+
+def _cut(text: str | None, size: int) -> str | None:
+    return None if text is None else text[:size]
+
+
+def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+# --- bulk statements ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """INSERT (cols) VALUES (..), (..) ON CONFLICT (keys) DO UPDATE SET `update` [WHERE not older] [RETURNING].
+    No `update`: DO NOTHING. With `newer`, the stored row is only replaced by one whose `newer` column is not
+    older (a stored NULL is older than anything). SQLite (>= 3.35) and PostgreSQL read the same SQL."""
+
+    table: Table
+    cols: tuple[str, ...]
+    keys: tuple[str, ...]
+    update: tuple[str, ...] = ()
+    newer: str | None = None
+    returning: tuple[str, ...] = ()
+
+
+class Bulk:
+    """Runs `Upsert`s of many rows as one statement through the driver, skipping SQLAlchemy's per-row work:
+    the hot path of a sync. SQLite gets one multi-row VALUES list; PostgreSQL gets one array per column and
+    `unnest` (one short statement whatever the row count, so it is prepared once). Values go through each
+    column's own bind processor (UTCDateTime, ExactDecimal, SQLite's date format ...), so rows are stored
+    exactly as the ORM stores them."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        if dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
+            raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old for the store writer (needs 3.35+)")
+        self.dialect = dialect
+        self.postgres = dialect.name == "postgresql"
+        self.mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
+        self.max_params: int | None = None   # SQLite's bound-value limit, read from the first connection
+        self._sql: dict[tuple[Upsert, int], str] = {}
+        self._procs: dict[Upsert, list[tuple[int, Callable[[Any], Any]]]] = {}
+
+    def run(self, conn: Connection, spec: Upsert, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """Write `rows` (values in `spec.cols` order); the RETURNING rows, if any."""
+        procs = self._procs.get(spec)
+        if procs is None:
+            procs = self._procs[spec] = [
+                (i, p) for i, c in enumerate(spec.cols)
+                if (p := spec.table.c[c].type.dialect_impl(self.dialect).bind_processor(self.dialect)) is not None]
+        out: list[Any] = []
+        if not rows:
+            return out
+        if self.postgres:
+            columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
+            for i, p in procs:
+                columns[i] = [None if v is None else p(v) for v in columns[i]]
+            result = conn.exec_driver_sql(self._text(spec, 0), tuple(columns))
+            return result.all() if spec.returning else out
+        if self.max_params is None:   # 32,766 by default since SQLite 3.32; builds may differ
+            raw = cast(sqlite3.Connection, conn.connection.driver_connection)
+            self.max_params = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per = max(1, min(1000, self.max_params // len(spec.cols)))
+        for start in range(0, len(rows), per):
+            chunk = rows[start:start + per]
+            params: list[Any] = []
+            for row in chunk:
+                if procs:
+                    row = list(row)
+                    for i, p in procs:
+                        if row[i] is not None:
+                            row[i] = p(row[i])
+                params.extend(row)
+            result = conn.exec_driver_sql(self._text(spec, len(chunk)), tuple(params))
+            if spec.returning:
+                out.extend(result.all())
+        return out
+
+    def _text(self, spec: Upsert, n: int) -> str:
+        sql = self._sql.get((spec, n))
+        if sql is None:
+            q = self.dialect.identifier_preparer.quote
+            table = q(spec.table.name)
+            head = f"INSERT INTO {table} ({', '.join(q(c) for c in spec.cols)}) "
+            if self.postgres:
+                arrays = ", ".join(f"%s::{spec.table.c[c].type.compile(dialect=self.dialect)}[]" for c in spec.cols)
+                sql = head + f"SELECT * FROM unnest({arrays})"
+            else:
+                one = "(" + ", ".join([self.mark] * len(spec.cols)) + ")"
+                sql = head + "VALUES " + ", ".join([one] * n)
+            sql += f" ON CONFLICT ({', '.join(q(k) for k in spec.keys)}) "
+            if spec.update:
+                sql += "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in spec.update)
+                if spec.newer:
+                    col = f"{table}.{q(spec.newer)}"
+                    sql += f" WHERE {col} IS NULL OR excluded.{q(spec.newer)} >= {col}"
+            else:
+                sql += "DO NOTHING"
+            if spec.returning:
+                sql += " RETURNING " + ", ".join(q(c) for c in spec.returning)
+            if len(self._sql) > 256:   # row counts vary (file imports): keep the cache small
+                self._sql.clear()
+            self._sql[spec, n] = sql
+        return sql
+
+
+ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor"),
+                      ("shop_id", "platform_order_id"), ORDER_COLS, newer="platform_updated_at",
+                      returning=("id", "platform_order_id"))
+LINE_UPSERT = Upsert(LINE, ("order_id", "platform_line_id", *LINE_COLS), ("order_id", "platform_line_id"), LINE_COLS)
+REFUND_UPSERT = Upsert(REFUND, ("order_id", "platform_refund_id", *REFUND_COLS), ("order_id", "platform_refund_id"),
+                       REFUND_COLS)
+VISIT_UPSERT = Upsert(VISIT, ("order_id", "position", *VISIT_COLS), ("order_id", "position"), VISIT_COLS)
+PENDING_UPSERT = Upsert(PENDING, ("shop_id", "platform_order_id", "platform_refund_id", *REFUND_COLS, "updated_at"),
+                        ("shop_id", "platform_order_id", "platform_refund_id"), (*REFUND_COLS, "updated_at"),
+                        newer="updated_at")
+PRODUCT_INSERT = Upsert(PRODUCT, ("shop_id", "platform_product_id", "name", "units_received"),
+                        ("shop_id", "platform_product_id"))
+SKU_INSERT = Upsert(SKU, ("product_id", "platform_sku_id", "seller_sku", "name", "currency", "unit_cost_minor"),
+                    ("product_id", "platform_sku_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """How one non-order record type is stored: keyed by (shop_id, *keys), compared and updated on `cols`;
+    `insert_only` columns (the member mapping) are set when the row is created and then left alone."""
+
+    table: Table
+    keys: tuple[str, ...]
+    cols: tuple[str, ...]
+    insert_only: tuple[str, ...] = ()
+    newer: str | None = None
+
+    @property
+    def upsert(self) -> Upsert:
+        return Upsert(self.table, ("shop_id", *self.keys, *self.cols, *self.insert_only), ("shop_id", *self.keys),
+                      self.cols, newer=self.newer)
+
+
+AFFILIATE_KIND = _Kind(AFFILIATE, ("platform_order_id", "platform_product_id", "creator_handle"), AFFILIATE_COLS,
+                       newer="updated_at")
+LIVE_KIND = _Kind(LIVE, ("platform_session_id",), LIVE_COLS, ("host_member_id",))
+POST_KIND = _Kind(POST, ("platform_post_id",), POST_COLS, ("member_id",))
+ADS_KIND = _Kind(ADS, ("campaign_id", "day"), ADS_COLS, ("member_id",))
+
+# The page's reads, built once ("keys" and "ids" expand to IN lists of at most IN_CHUNK values).
+_SHOP = bindparam("shop")
+_KEYS = bindparam("keys", expanding=True)
+_IDS = bindparam("ids", expanding=True)
+STORED_ORDERS = (select(ORDER.c.id, ORDER.c.platform_order_id, *(ORDER.c[c] for c in ORDER_COLS))
+                 .where(ORDER.c.shop_id == _SHOP, ORDER.c.platform_order_id.in_(_KEYS)))
+ORDER_IDS = (select(ORDER.c.id, ORDER.c.platform_order_id, ORDER.c.currency)
+             .where(ORDER.c.shop_id == _SHOP, ORDER.c.platform_order_id.in_(_KEYS)))
+STORED_LINES = (select(LINE.c.order_id, LINE.c.platform_line_id, LINE.c.id, *(LINE.c[c] for c in LINE_COLS))
+                .where(LINE.c.order_id.in_(_IDS)))
+STORED_REFUNDS = (select(REFUND.c.order_id, REFUND.c.platform_refund_id, REFUND.c.id,
+                         *(REFUND.c[c] for c in REFUND_COLS)).where(REFUND.c.order_id.in_(_IDS)))
+STORED_VISITS = (select(VISIT.c.order_id, *(VISIT.c[c] for c in VISIT_COLS))
+                 .where(VISIT.c.order_id.in_(_IDS)).order_by(VISIT.c.order_id, VISIT.c.position))
+PENDING_FOR = (select(PENDING.c.id, PENDING.c.platform_order_id, PENDING.c.platform_refund_id, PENDING.c.updated_at,
+                      *(PENDING.c[c] for c in REFUND_COLS))
+               .where(PENDING.c.shop_id == _SHOP, PENDING.c.platform_order_id.in_(_KEYS)))
+# returns parked before their order that can move now (their order arrived through another writer)
+PENDING_READY = (select(PENDING.c.id, ORDER.c.id, PENDING.c.platform_refund_id, PENDING.c.updated_at,
+                        ORDER.c.platform_updated_at, *(PENDING.c[c] for c in REFUND_COLS))
+                 .join(ORDER, (ORDER.c.shop_id == PENDING.c.shop_id)
+                       & (ORDER.c.platform_order_id == PENDING.c.platform_order_id))
+                 .where(PENDING.c.shop_id == _SHOP))
+ANY_PENDING = select(PENDING.c.id).where(PENDING.c.shop_id == _SHOP).limit(1)
+REFUNDED = (update(ORDER).where(ORDER.c.id.in_(_IDS))
+            .values(refunded_minor=select(func.coalesce(func.sum(REFUND.c.amount_minor), 0))
+                    .where(REFUND.c.order_id == ORDER.c.id, REFUND.c.status == "completed",
+                           REFUND.c.currency == ORDER.c.currency)
+                    .scalar_subquery()))
+PENDING_RECHECK_S = 60.0   # how long a writer trusts that a shop has no parked returns
+
+
+# --- the writer -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Shop:
+    id: int
+    org_id: int
+    platform: str
+
+
+@dataclass(slots=True)
+class _Tx:
+    """One page's transaction: its connection, and the catalogue ids it created (cached after commit)."""
+
+    conn: Connection
+    bulk: Bulk
+    shop: _Shop
+    products: dict[str, int] = field(default_factory=dict)
+    skus: dict[tuple[int, str], int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one order needs written; lines, refunds and visits are value tuples in *_COLS order."""
+
+    values: tuple[Any, ...]                       # ORDER_COLS
+    write_order: bool                             # the order row itself is new or changed
+    lines: dict[str, tuple[Any, ...]]             # to upsert, by platform line id
+    stale_lines: list[int] = field(default_factory=list)
+    refunds: dict[str, tuple[Any, ...]] = field(default_factory=dict)   # to upsert, by platform refund id
+    visits: list[tuple[Any, ...]] | None = None   # the new visit list; None keeps the stored one
+    stored: bool = False                          # the order was in the store before this page
+
+
+class StoreWriter:
+    """Writes pages of records for shops. Keep one per process (or sync run): it caches catalogue ids and
+    member look-ups. Not thread-safe."""
+
+    def __init__(self, engine: Engine, buyer_key: bytes | None = None) -> None:
+        self.engine = engine
+        self._buyer_key = buyer_key
+        self._bulk = Bulk(engine.dialect)
+        self._shops: dict[int, _Shop] = {}
+        self._products: dict[int, dict[str, int]] = defaultdict(dict)
+        self._skus: dict[int, dict[tuple[int, str], int]] = defaultdict(dict)
+        self._members: dict[tuple[int, str], int | None] = {}
+        self._pending: dict[int, tuple[bool, float]] = {}   # shop -> (has parked returns, when checked)
+        self._inserted, self._analyze_at = 0, PG_ANALYZE_FIRST
+
+    @property
+    def bulk(self) -> Bulk:
+        """The bulk statement runner, for the sync cursor written in the page's transaction."""
+        return self._bulk
+
+    def write_page(self, shop_id: int, records: Sequence[Record],
+                   and_then: Callable[[Connection], None] | None = None) -> WriteCounts:
+        """Write `records` of shop `shop_id` in one transaction; `and_then(conn)` runs last inside it (the
+        sync cursor goes there, so a page and its cursor are committed together or not at all)."""
+        with self.engine.begin() as conn:
+            if self._bulk.postgres:
+                conn.exec_driver_sql(PG_PAGE_SETTINGS)
+            tx = _Tx(conn, self._bulk, self._shop(conn, shop_id))
+            self._check_pending(tx)
+            counts = self._write(tx, records)
+            if and_then is not None:
+                and_then(conn)
+        self._products[shop_id].update(tx.products)   # committed: these ids exist now
+        self._skus[shop_id].update(tx.skus)
+        self._inserted += counts.inserted
+        if self._bulk.postgres and self._inserted >= self._analyze_at:
+            self._analyze_at *= 10
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(PG_ANALYZE)
+        return counts
+
+    def _write(self, tx: _Tx, records: Sequence[Record]) -> WriteCounts:
+        groups: dict[type, list[Any]] = defaultdict(list)
+        for record in records:
+            groups[type(record)].append(record)
+        unknown = set(groups) - {OrderRecord, ReturnRecord, AffiliateRecord, LiveRecord, PostRecord, AdSpendRecord}
+        if unknown:
+            raise TypeError(f"cannot store records of type {', '.join(sorted(t.__name__ for t in unknown))}")
+        counts = WriteCounts()
+        if groups[OrderRecord]:   # orders first: a return in the same page then finds its order
+            counts += self._orders(tx, groups[OrderRecord])
+        if groups[ReturnRecord]:
+            counts += self._returns(tx, groups[ReturnRecord])
+        if groups[AffiliateRecord]:
+            counts += self._merge(tx, AFFILIATE_KIND, [self._affiliate(tx, r) for r in groups[AffiliateRecord]])
+        if groups[LiveRecord]:
+            counts += self._merge(tx, LIVE_KIND, [self._live(tx, r) for r in groups[LiveRecord]])
+        if groups[PostRecord]:
+            counts += self._merge(tx, POST_KIND, [self._post(tx, r) for r in groups[PostRecord]])
+        if groups[AdSpendRecord]:
+            counts += self._merge(tx, ADS_KIND, [self._ads(tx, r) for r in groups[AdSpendRecord]])
+        return counts
+
+    # --- orders ---------------------------------------------------------------------------------------------------
+
+    def _orders(self, tx: _Tx, records: list[OrderRecord]) -> WriteCounts:
+        counts = WriteCounts()
+        latest: dict[str, OrderRecord] = {}
+        for r in records:   # an order listed twice in one page (updated while paging): keep the newest
+            seen = latest.get(r.platform_order_id)
+            if seen is None or r.updated_at >= seen.updated_at:
+                latest[r.platform_order_id] = r
+        counts.unchanged += len(records) - len(latest)
+        self._catalogue(tx, latest.values())
+        conn, shop = tx.conn, tx.shop
+
+        stored: dict[str, Any] = {}
+        for keys in _chunks(list(latest)):
+            stored.update((row[1], row) for row in conn.execute(STORED_ORDERS, {"shop": shop.id, "keys": keys}))
+        lines, refunds, visits = self._children(conn, [row[0] for row in stored.values()])
+        plans: dict[str, _Plan] = {}
+        for pid, record in latest.items():
+            old = stored.get(pid)
+            plan = self._plan(tx, record, old, lines, refunds, visits)
+            if plan is None:
+                counts.unchanged += 1
+            else:
+                plans[pid] = plan
+                if old is None:
+                    counts.inserted += 1
+                else:
+                    counts.updated += 1
+        if not plans:
+            return counts
+        if self._pending[shop.id][0]:
+            self._take_pending(tx, plans)
+
+        ids = {pid: stored[pid][0] for pid in plans if pid in stored}
+        rows = [(shop.id, pid, *plan.values, 0) for pid, plan in plans.items() if plan.write_order]
+        if rows:
+            written = {pid: oid for oid, pid in tx.bulk.run(conn, ORDER_UPSERT, rows)}
+            for pid, plan in plans.items():
+                if plan.write_order:
+                    if pid in written:
+                        ids[pid] = written[pid]
+                    else:   # another writer stored a newer version meanwhile: leave that one whole
+                        ids.pop(pid, None)
+        line_rows, stale, refund_rows, visit_rows, visit_orders = [], [], [], [], []
+        for pid, plan in plans.items():
+            oid = ids.get(pid)
+            if oid is None:
+                continue
+            line_rows.extend((oid, lid, *values) for lid, values in plan.lines.items())
+            stale.extend(plan.stale_lines)
+            refund_rows.extend((oid, rid, *values) for rid, values in plan.refunds.items())
+            if plan.visits is not None:
+                if plan.stored:
+                    visit_orders.append(oid)
+                visit_rows.extend((oid, i, *values) for i, values in enumerate(plan.visits))
+        if line_rows:
+            tx.bulk.run(conn, LINE_UPSERT, line_rows)
+        for chunk in _chunks(stale):
+            conn.execute(delete(LINE).where(LINE.c.id.in_(chunk)))
+        if refund_rows:
+            tx.bulk.run(conn, REFUND_UPSERT, refund_rows)
+            _refunded(conn, sorted({row[0] for row in refund_rows}))
+        for chunk in _chunks(visit_orders):
+            conn.execute(delete(VISIT).where(VISIT.c.order_id.in_(chunk)))
+        if visit_rows:
+            tx.bulk.run(conn, VISIT_UPSERT, visit_rows)
+        return counts
+
+    def _plan(self, tx: _Tx, r: OrderRecord, old: Any, old_lines: dict[int, dict[str, Any]],
+              old_refunds: dict[int, dict[str, Any]], old_visits: dict[int, list[tuple[Any, ...]]]) -> _Plan | None:
+        """What to write for one order; None when the store holds it already (or a newer version)."""
+        cur = r.currency
+        products, skus = self._products[tx.shop.id], self._skus[tx.shop.id]
+        lines: dict[str, tuple[Any, ...]] = {}
+        for line in r.lines:
+            product_id = products.get(line.platform_product_id) or tx.products[line.platform_product_id]
+            sku_id = skus.get((product_id, line.platform_sku_id)) or tx.skus[product_id, line.platform_sku_id]
+            lines[line.platform_line_id] = (product_id, sku_id, line.quantity, cur, to_minor(line.unit_price, cur),
+                                            to_minor(line.amount, cur))
+        values = (str(r.status), cur, to_minor(r.subtotal, cur), to_minor(r.discount, cur),
+                  to_minor(r.merchandise, cur), to_minor(r.shipping, cur), to_minor(r.tax, cur),
+                  to_minor(r.total, cur), sum(line[2] for line in lines.values()), r.created_at, r.paid_at,
+                  r.shipped_at, r.delivered_at, r.cancelled_at, r.updated_at,
+                  _cut(r.promo_codes[0], 64) if r.promo_codes else None,
+                  hash_buyer(tx.shop.platform, r.buyer_ref, self._buyer_key) if r.buyer_ref else None,
+                  r.is_sample)
+        refunds = {f.platform_refund_id: _refund_values(f) for f in r.refunds}
+        for rid, f in refunds.items():
+            if f[2] != cur:
+                log.warning("order %s: refund %s is in %s, not %s; it is not counted in refunded_minor",
+                            r.platform_order_id, rid, f[2], cur)
+        visits = [_visit_values(v) for v in r.visits]
+        if old is None:
+            return _Plan(values, True, lines, [], refunds, visits or None)
+        if old.platform_updated_at is not None and r.updated_at < old.platform_updated_at:
+            return None   # older than the stored version: never go backwards
+        oid = old[0]
+        stored_lines = old_lines.get(oid, {})
+        plan = _Plan(values, values != old[2:],
+                     {lid: v for lid, v in lines.items() if (s := stored_lines.get(lid)) is None or s[3:] != v},
+                     [s[2] for lid, s in stored_lines.items() if lid not in lines] if lines else [], stored=True)
+        stored_refunds = old_refunds.get(oid, {})
+        plan.refunds = {rid: v for rid, v in refunds.items()
+                        if (s := stored_refunds.get(rid)) is None or s[3:] != v}
+        if visits != old_visits.get(oid, []):
+            plan.visits = visits
+        if plan.write_order or plan.lines or plan.stale_lines or plan.refunds or plan.visits is not None:
+            return plan
+        return None
+
+    def _children(self, conn: Connection, order_ids: list[int]) -> tuple[dict[int, dict[str, Any]],
+                                                                          dict[int, dict[str, Any]],
+                                                                          dict[int, list[tuple[Any, ...]]]]:
+        """The stored lines, refunds and visits of orders already stored (read only when a page has any)."""
+        lines: dict[int, dict[str, Any]] = defaultdict(dict)
+        refunds: dict[int, dict[str, Any]] = defaultdict(dict)
+        visits: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        for chunk in _chunks(order_ids):
+            for row in conn.execute(STORED_LINES, {"ids": chunk}):
+                lines[row[0]][row[1]] = row
+            for row in conn.execute(STORED_REFUNDS, {"ids": chunk}):
+                refunds[row[0]][row[1]] = row
+            for row in conn.execute(STORED_VISITS, {"ids": chunk}):
+                visits[row[0]].append(row[1:])
+        return lines, refunds, visits
+
+    def _check_pending(self, tx: _Tx) -> None:
+        """Learn whether the shop has parked returns (again after PENDING_RECHECK_S, in case another writer
+        parked some), and move those whose order has arrived meanwhile."""
+        known = self._pending.get(tx.shop.id)
+        if known is not None and (known[0] or time.monotonic() - known[1] < PENDING_RECHECK_S):
+            return
+        has = tx.conn.execute(ANY_PENDING, {"shop": tx.shop.id}).first() is not None
+        if has:
+            ready = tx.conn.execute(PENDING_READY, {"shop": tx.shop.id}).all()
+            stored: set[tuple[int, str]] = set()
+            for chunk in _chunks(sorted({row[1] for row in ready})):
+                stored.update((row[0], row[1]) for row in tx.conn.execute(STORED_REFUNDS, {"ids": chunk}))
+            rows = [(oid, rid, *values) for _, oid, rid, updated, order_updated, *values in ready
+                    if (oid, rid) not in stored or order_updated is None or updated > order_updated]
+            if rows:
+                tx.bulk.run(tx.conn, REFUND_UPSERT, rows)
+                _refunded(tx.conn, sorted({row[0] for row in rows}))
+            for chunk in _chunks([row[0] for row in ready]):
+                tx.conn.execute(delete(PENDING).where(PENDING.c.id.in_(chunk)))
+            has = tx.conn.execute(ANY_PENDING, {"shop": tx.shop.id}).first() is not None
+        self._pending[tx.shop.id] = (has, time.monotonic())
+
+    def _take_pending(self, tx: _Tx, plans: dict[str, _Plan]) -> None:
+        """Move the returns that arrived before these orders onto them; of two reports of one refund, the
+        newer wins (the order's update time against the return's)."""
+        conn, taken = tx.conn, []
+        for keys in _chunks(list(plans)):
+            for row in conn.execute(PENDING_FOR, {"shop": tx.shop.id, "keys": keys}):
+                taken.append(row[0])
+                plan = plans[row[1]]
+                if row[2] not in plan.refunds or row[3] > plan.values[ORDER_COLS.index("platform_updated_at")]:
+                    plan.refunds[row[2]] = row[4:]
+        for chunk in _chunks(taken):
+            conn.execute(delete(PENDING).where(PENDING.c.id.in_(chunk)))
+
+    # --- returns ----------------------------------------------------------------------------------------------------
+
+    def _returns(self, tx: _Tx, records: list[ReturnRecord]) -> WriteCounts:
+        counts = WriteCounts()
+        latest: dict[tuple[str, str], ReturnRecord] = {}
+        for r in records:
+            key = (r.platform_order_id, r.refund.platform_refund_id)
+            seen = latest.get(key)
+            if seen is None or r.updated_at >= seen.updated_at:
+                latest[key] = r
+        counts.unchanged += len(records) - len(latest)
+        conn, shop = tx.conn, tx.shop
+        orders: dict[str, tuple[int, str]] = {}
+        for keys in _chunks(sorted({pid for pid, _ in latest})):
+            rows = conn.execute(ORDER_IDS, {"shop": shop.id, "keys": keys})
+            orders.update((pid, (oid, cur)) for oid, pid, cur in rows)
+        stored: dict[tuple[int, str], Any] = {}
+        for chunk in _chunks(sorted({oid for oid, _ in orders.values()})):
+            stored.update(((row[0], row[1]), row) for row in conn.execute(STORED_REFUNDS, {"ids": chunk}))
+        refunds, pending = [], []
+        for (pid, rid), r in latest.items():
+            values = _refund_values(r.refund)
+            if pid not in orders:
+                pending.append((shop.id, pid, rid, *values, r.updated_at))
+                continue
+            oid, cur = orders[pid]
+            if values[2] != cur:
+                log.warning("order %s: refund %s is in %s, not %s; it is not counted in refunded_minor", pid, rid,
+                            values[2], cur)
+            old = stored.get((oid, rid))
+            if old is not None and old[3:] == values:
+                counts.unchanged += 1
+                continue
+            if old is None:
+                counts.inserted += 1
+            else:
+                counts.updated += 1
+            refunds.append((oid, rid, *values))
+        if refunds:
+            tx.bulk.run(conn, REFUND_UPSERT, refunds)
+            _refunded(conn, sorted({row[0] for row in refunds}))
+        if pending:
+            tx.bulk.run(conn, PENDING_UPSERT, pending)
+            self._pending[shop.id] = (True, time.monotonic())
+            counts.pending += len(pending)
+            log.info("shop %s: %d returns wait for their orders in pending_return", shop.id, len(pending))
+        return counts
+
+    # --- affiliate lines, lives, posts, ads ---------------------------------------------------------------------------
+
+    def _affiliate(self, tx: _Tx, r: AffiliateRecord) -> tuple[Any, ...]:
+        return (tx.shop.id, r.platform_order_id, r.platform_product_id, r.creator_handle, _cut(r.content_type, 32),
+                r.content_id, r.commission_rate, r.currency, to_minor(r.amount, r.currency), r.quantity,
+                r.refunded_quantity, _cut(r.status, 32), r.created_at, r.updated_at)
+
+    def _live(self, tx: _Tx, r: LiveRecord) -> tuple[Any, ...]:
+        return (tx.shop.id, r.platform_session_id, _cut(r.title, 500), r.started_at, r.ended_at, r.viewers, r.views,
+                r.watch_seconds, r.interactions, r.new_followers, r.currency, to_minor(r.gmv, r.currency),
+                self._member(tx, r.host_handle))
+
+    def _post(self, tx: _Tx, r: PostRecord) -> tuple[Any, ...]:
+        return (tx.shop.id, r.platform_post_id, _cut(r.kind, 16), r.published_at, r.views, r.likes, r.comments,
+                r.shares, r.add_to_cart, r.orders, r.new_followers, self._member(tx, r.author_handle))
+
+    def _ads(self, tx: _Tx, r: AdSpendRecord) -> tuple[Any, ...]:
+        return (tx.shop.id, r.campaign_id, r.day, r.currency, to_minor(r.spend, r.currency), r.clicks, r.impressions,
+                r.live_room_visitors, to_minor(r.attributed_gmv, r.currency), self._member(tx, r.buyer_ref))
+
+    def _merge(self, tx: _Tx, kind: _Kind, rows: list[tuple[Any, ...]]) -> WriteCounts:
+        """Upsert rows laid out as `kind.upsert.cols`, writing only new or changed ones."""
+        counts = WriteCounts()
+        nk, nc = 1 + len(kind.keys), len(kind.cols)
+        newer = None if kind.newer is None else nk + kind.cols.index(kind.newer)
+        latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for row in rows:
+            key = row[1:nk]
+            seen = latest.get(key)
+            if seen is None or newer is None or row[newer] >= seen[newer]:
+                latest[key] = row
+        counts.unchanged += len(rows) - len(latest)
+        stored: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        table = kind.table
+        for chunk in _chunks(list(latest)):
+            where = [table.c.shop_id == tx.shop.id,
+                     *(table.c[k].in_(sorted({key[i] for key in chunk})) for i, k in enumerate(kind.keys))]
+            for row in tx.conn.execute(select(*(table.c[k] for k in kind.keys), *(table.c[c] for c in kind.cols))
+                                       .where(*where)):
+                stored[row[:nk - 1]] = row[nk - 1:]
+        todo = []
+        for key, row in latest.items():
+            old = stored.get(key)
+            values = row[nk:nk + nc]
+            if old is not None and (values == old or (newer is not None and row[newer] < old[newer - nk])):
+                counts.unchanged += 1
+                continue
+            if old is None:
+                counts.inserted += 1
+            else:
+                counts.updated += 1
+            todo.append(row)
+        if todo:
+            tx.bulk.run(tx.conn, kind.upsert, todo)
+        return counts
+
+    # --- catalogue, shops, members -----------------------------------------------------------------------------------
+
+    def _catalogue(self, tx: _Tx, orders: Iterable[OrderRecord]) -> None:
+        """Create the products and SKUs of these orders that the shop does not have yet."""
+        shop_id, conn = tx.shop.id, tx.conn
+        known_p, known_s = self._products[shop_id], self._skus[shop_id]
+        products: dict[str, str] = {}
+        skus: dict[tuple[str, str], tuple[str, str | None, str]] = {}
+        for order in orders:
+            for line in order.lines:
+                pid = known_p.get(line.platform_product_id)
+                if pid is None or (pid, line.platform_sku_id) not in known_s:
+                    products.setdefault(line.platform_product_id, line.product_name)
+                    skus.setdefault((line.platform_product_id, line.platform_sku_id),
+                                    (line.product_name, line.seller_sku, order.currency))
+        if not skus:
+            return
+        new = [(shop_id, ppid, _cut(name, 500), 0) for ppid, name in products.items() if ppid not in known_p]
+        if new:
+            tx.bulk.run(conn, PRODUCT_INSERT, new)
+        for keys in _chunks(list(products)):
+            tx.products.update((ppid, pid) for pid, ppid in conn.execute(
+                select(PRODUCT.c.id, PRODUCT.c.platform_product_id)
+                .where(PRODUCT.c.shop_id == shop_id, PRODUCT.c.platform_product_id.in_(keys))))
+        rows = [(tx.products[ppid], psid, _cut(seller, 128), _cut(name, 500), currency, 0)
+                for (ppid, psid), (name, seller, currency) in skus.items()]
+        tx.bulk.run(conn, SKU_INSERT, rows)
+        psids = sorted({psid for _, psid in skus})
+        for chunk in _chunks(sorted({row[0] for row in rows})):
+            tx.skus.update(((pid, psid), sid) for sid, pid, psid in conn.execute(
+                select(SKU.c.id, SKU.c.product_id, SKU.c.platform_sku_id)
+                .where(SKU.c.product_id.in_(chunk), SKU.c.platform_sku_id.in_(psids))))
+
+    def _shop(self, conn: Connection, shop_id: int) -> _Shop:
+        shop = self._shops.get(shop_id)
+        if shop is None:
+            row = conn.execute(select(SHOP.c.org_id, SHOP.c.platform).where(SHOP.c.id == shop_id)).first()
+            if row is None:
+                raise ValueError(f"no shop with id {shop_id}")
+            shop = self._shops[shop_id] = _Shop(shop_id, row[0], row[1])
+        return shop
+
+    def _member(self, tx: _Tx, code: str | None) -> int | None:
+        if not code:
+            return None
+        key = (tx.shop.org_id, code)
+        if key not in self._members:
+            self._members[key] = tx.conn.execute(
+                select(MEMBER.c.id).where(MEMBER.c.org_id == tx.shop.org_id, MEMBER.c.code == code)).scalar()
+        return self._members[key]
+
+
+def _refunded(conn: Connection, order_ids: list[int]) -> None:
+    """Order.refunded_minor := the sum of its completed refunds in the order's currency."""
+    for chunk in _chunks(order_ids):
+        conn.execute(REFUNDED, {"ids": chunk})
+
+
+def _refund_values(f: RefundRecord) -> tuple[Any, ...]:
+    return (str(f.kind), str(f.status), f.currency, to_minor(f.amount, f.currency), f.returned_units,
+            f.requested_at, f.completed_at)
+
+
+def _visit_values(v: Visit) -> tuple[Any, ...]:
+    return (v.at, _cut(v.utm_source, 255), _cut(v.utm_medium, 255), _cut(v.utm_campaign, 255),
+            _cut(v.utm_content, 255), _cut(v.landing_page, 2000))
