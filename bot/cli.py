@@ -30,7 +30,7 @@ from commands.scorecards import Inputs, score_member
 from scoring.commission import Basis, Plan, PlanKind, Tier
 from scoring.fx import MissingRate
 from scoring.metrics import Unit
-from scoring.money import exponent, from_minor
+from scoring.money import exponent, from_minor, round_money
 from scoring.periods import month_window, parse_month
 from scoring.sendtime import parse_hhmm
 from scoring.templates import TemplateError
@@ -454,8 +454,7 @@ def _amount(value: Decimal | None, unit: Unit, currency: str) -> Any:
     if value is None:
         return None
     if unit is Unit.MONEY:
-        q = Decimal(1).scaleb(-exponent(currency))
-        return {"amount": str(value.quantize(q, rounding=ROUND_HALF_UP)), "currency": currency}
+        return {"amount": str(round_money(value, currency)), "currency": currency}
     places = {Unit.RATIO: "0.0001", Unit.SECONDS: "0.1", Unit.DAYS: "0.01", Unit.COUNT: "1"}[unit]
     return str(value.quantize(Decimal(places), rounding=ROUND_HALF_UP))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from scoring.metrics import Unit
-from scoring.money import exponent
+from scoring.money import round_money
 
 
 def _q(value: Decimal, places: int) -> Decimal:
@@ -13,7 +13,7 @@ def _q(value: Decimal, places: int) -> Decimal:
 
 
 def money(value: Decimal, currency: str) -> str:
-    return f"{_q(value, exponent(currency)):,} {currency}"
+    return f"{round_money(value, currency):,} {currency}"
 
 
 def percent(ratio: Decimal | None, places: int = 0) -> str:

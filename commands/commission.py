@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlmodel import Session
 
@@ -29,7 +29,7 @@ from scoring.commission import Basis, Closed, Plan, PlanKind, Statement, earned,
 from scoring.commission import clawback as clawback_of
 from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
-from scoring.money import exponent, from_minor, to_minor
+from scoring.money import from_minor, round_money, to_minor
 from scoring.periods import Window, month_window, parse_month
 from scoring.score import anchor_day
 from scoring.targets import parse_amount
@@ -98,15 +98,11 @@ def clawbacks(session: Session, inputs: Inputs, member: Member, period: str, pla
         amount = clawback_of(then, Closed(paid.period, keeps, now_basis))
         if amount <= 0:
             continue
-        in_plan = amount if paid.currency == plan.currency else paid_round(
+        in_plan = amount if paid.currency == plan.currency else round_money(
             amount * inputs.fx.rate(paid.currency, plan.currency, day), plan.currency)
         out.append(Clawback(paid.period, amount, paid.currency, in_plan))
     return tuple(out)
 
-
-def paid_round(value: Decimal, currency: str) -> Decimal:
-    return from_minor(to_minor(value.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_UP),
-                               currency), currency)
 
 
 def estimate(session: Session, inputs: Inputs, member: Member, year: int, month: int,

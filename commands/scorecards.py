@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -104,12 +105,18 @@ def rank_in(scores: list[MemberScore], member: Member) -> tuple[int, int] | None
     return rank({s.member.code: s.scorecard.score if s.scorecard else None for s in scores}, member.code)
 
 
-def headline_metric(template: Template) -> str:
-    """The metric the chart and the "today" line show: net GMV when scored, else the first cumulative one."""
-    keys = [m.key for m in template.metrics]
+def headline_key(keys: Iterable[str]) -> str | None:
+    """The metric to lead with among `keys`: net GMV when there, else the first that adds up over time."""
+    keys = list(keys)
     if "net_gmv" in keys:
         return "net_gmv"
-    return next((k for k in keys if CATALOG[k].cumulative), keys[0])
+    return next((k for k in keys if CATALOG[k].cumulative), None)
+
+
+def headline_metric(template: Template) -> str:
+    """The metric the chart and the "today" line show (headline_key), else the template's first."""
+    keys = [m.key for m in template.metrics]
+    return headline_key(keys) or keys[0]
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Text, Tone
 from commands.context import Request, UserError
 from commands.permissions import at_least
-from commands.scorecards import Inputs, in_trial, score_member
+from commands.scorecards import Inputs, headline_key, in_trial, template_for
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context, Metric, Unit, lookup_metric
 from scoring.periods import Window, month_window, parse_month
+from scoring.score import achievement
 from scoring.targets import (
     SplitError,
     decompose,
@@ -70,6 +71,12 @@ class Month:
     @property
     def period(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+def _month_targets(session: Session, subject_key: str, month: Month, baselines: bool = True) -> dict[str, Decimal]:
+    """The subject's targets of one month, by metric."""
+    by_metric = monthly_targets(session, subject_key, [month.period], baselines)
+    return {k: v[(month.year, month.month)] for k, v in by_metric.items() if (month.year, month.month) in v}
 
 
 def handle(req: Request) -> Card:
@@ -191,8 +198,7 @@ def _show(req: Request, session: Session, args: tuple[str, ...]) -> Card:
     lang, currency = req.lang, req.app.rules.reporting_currency
     inputs = Inputs.load(session, req.app.rules, req.now)
     window = month_window(month.year, month.month, _zone(subject, req))
-    targets = {k: v[(month.year, month.month)] for k, v in
-               monthly_targets(session, subject.key, [month.period]).items() if (month.year, month.month) in v}
+    targets = _month_targets(session, subject.key, month)
     actuals = _actuals(session, inputs, subject, window, list(targets))
     blocks: list[Block] = []
     if targets:
@@ -200,9 +206,7 @@ def _show(req: Request, session: Session, args: tuple[str, ...]) -> Card:
         for key, target in targets.items():
             metric = CATALOG[key]
             actual = actuals.get(key)
-            done = actual / target if (actual is not None and target) else None
-            if metric.lower_is_better and done is not None:
-                done = 2 - done
+            done = achievement(metric, actual, target) if actual is not None else None
             rows.append((metric.name(lang), metric_value(target, metric.unit, currency, lang),
                          metric_value(actual, metric.unit, currency, lang), percent(done)))
         blocks.append(Table((t(lang, "target.metric"), t(lang, "target.target"), t(lang, "target.so_far"),
@@ -251,7 +255,7 @@ def _actuals(session: Session, inputs: Inputs, subject: Subject, window: Window,
 
 
 def _weekly_block(targets: dict[str, Decimal], month: Month, currency: str, lang: str) -> list[Block] | None:
-    key = "net_gmv" if "net_gmv" in targets else next((k for k in targets if CATALOG[k].cumulative), None)
+    key = headline_key(targets)
     if key is None:
         return None
     metric = CATALOG[key]
@@ -270,14 +274,14 @@ def _share_rows(parts: list[tuple[str, Decimal | None]], whole: Decimal | None, 
 
 def _members_block(session: Session, team: Team, month: Month, targets: dict[str, Decimal], currency: str,
                    lang: str) -> list[Block]:
-    key = "net_gmv" if "net_gmv" in targets else next((k for k in targets if CATALOG[k].cumulative), None)
+    key = headline_key(targets)
     if key is None:
         return []
     metric = CATALOG[key]
     shared, whole_to = _children(session, Subject("team", team=team), metric)
 
     def target_of(s: Subject) -> Decimal | None:
-        return monthly_targets(session, s.key, [month.period]).get(key, {}).get((month.year, month.month))
+        return _month_targets(session, s.key, month).get(key)
 
     parts = [(_name(s, lang), target_of(s)) for s in shared]
     rows = _share_rows(parts, targets[key], metric, currency, lang) + tuple(
@@ -314,9 +318,7 @@ def _countries_block(session: Session, inputs: Inputs, team: Team, month: Month,
     blocks: list[Block] = [Text(t(lang, "target.countries"), strong=True),
                            Table((t(lang, "target.country"), t(lang, "target.metric"), t(lang, "target.baseline"),
                                   t(lang, "target.so_far"), t(lang, "target.achieved")), tuple(rows))]
-    own = {k: v[(month.year, month.month)] for k, v in monthly_targets(session, f"team:{team.id}", [month.period],
-                                                                        baselines=False).items()
-           if (month.year, month.month) in v}
+    own = _month_targets(session, f"team:{team.id}", month, baselines=False)
     for key, by_month in baselines.items():
         metric, total = CATALOG[key], sum(by_month.get((month.year, month.month), {}).values(), Decimal(0))
         if key in own and own[key] != total:
@@ -328,24 +330,22 @@ def _countries_block(session: Session, inputs: Inputs, team: Team, month: Month,
 
 def _teams_block(session: Session, month: Month, targets: dict[str, Decimal], currency: str,
                  lang: str) -> list[Block]:
-    key = "net_gmv" if "net_gmv" in targets else next((k for k in targets if CATALOG[k].cumulative), None)
+    key = headline_key(targets)
     if key is None:
         return []
     metric = CATALOG[key]
-    parts = [(x.name, monthly_targets(session, f"team:{x.id}", [month.period]).get(key, {}).get(
-        (month.year, month.month))) for x in teams(session)]
+    parts = [(x.name, _month_targets(session, f"team:{x.id}", month).get(key)) for x in teams(session)]
     return [Text(t(lang, "target.teams", metric=metric.name(lang)), strong=True),
             Table((t(lang, "target.team"), t(lang, "target.target"), t(lang, "target.share")),
                   _share_rows(parts, targets[key], metric, currency, lang))]
 
 
 def _trial_note(session: Session, inputs: Inputs, member: Member, window: Window, lang: str) -> list[Block]:
-    score = score_member(session, inputs, member, team_of(session, member), window)
-    if score.scorecard is None or score.scorecard.binding:
-        return []
+    """The member's own trial, else their template's, as /mykpi shows it (no scoring needed to know)."""
     if in_trial(member, window, inputs.now) and member.trial_until is not None:
         return [Note(t(lang, "mykpi.trial", day=member.trial_until.isoformat()))]
-    return [Note(t(lang, "mykpi.template_trial", name=score.scorecard.template.name))]
+    template = template_for(member, team_of(session, member), inputs)
+    return [Note(t(lang, "mykpi.template_trial", name=template.name))] if template and template.trial else []
 
 
 # --- setting ------------------------------------------------------------------------------------------------------
@@ -406,7 +406,7 @@ def _split(req: Request, session: Session, args: tuple[str, ...]) -> Card:
         raise UserError("target.split_parent")
     metric = _metric(rest[1])
     _check_set(session, req, parent)
-    whole = monthly_targets(session, parent.key, [month.period]).get(metric.key, {}).get((month.year, month.month))
+    whole = _month_targets(session, parent.key, month).get(metric.key)
     if whole is None:
         raise UserError("target.split_no_target", who=_name(parent, req.lang), metric=metric.name(req.lang),
                         month=month.period)

@@ -20,10 +20,10 @@ clawback: when it exceeds what the period earns, the payable amount is negative 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
-from scoring.money import exponent
+from scoring.money import round_money
 
 
 class PlanKind(StrEnum):
@@ -132,4 +132,4 @@ def statement(plan: Plan, amount: Decimal, closed: tuple[Closed, ...] = ()) -> S
 
 
 def _round(value: Decimal, currency: str) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_UP)
+    return round_money(value, currency)

@@ -42,6 +42,16 @@ def from_minor(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-exponent(currency))
 
 
+def minor_unit(currency: str) -> Decimal:
+    """The currency's smallest amount: 0.01 for USD, 1 for JPY."""
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def round_money(value: Decimal, currency: str) -> Decimal:
+    """Half up to the currency's minor unit: how an amount is paid, stored or shown."""
+    return value.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     amount: Decimal
@@ -70,7 +80,7 @@ class Money:
 
     def rounded(self) -> Decimal:
         """The amount rounded half-up to the currency's minor unit, for display and storage."""
-        return self.amount.quantize(Decimal(1).scaleb(-exponent(self.currency)), rounding=ROUND_HALF_UP)
+        return round_money(self.amount, self.currency)
 
     def __str__(self) -> str:
         return f"{self.rounded():,} {self.currency}"

@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import TypeVar
 
 from scoring.metrics import Metric, Unit
-from scoring.money import exponent
+from scoring.money import minor_unit
 from scoring.periods import days_in_month
 
 K = TypeVar("K", bound=Hashable)
@@ -112,7 +112,7 @@ _SUFFIXES = {"k": Decimal(1000), "m": Decimal(1_000_000), "w": Decimal(10_000), 
 def quantum(metric: Metric, currency: str) -> Decimal:
     """The smallest step of a target: a cent of the reporting currency, one order, 0.01 % of a rate."""
     if metric.unit is Unit.MONEY:
-        return Decimal(1).scaleb(-exponent(currency))
+        return minor_unit(currency)
     return {Unit.COUNT: Decimal(1), Unit.RATIO: Decimal("0.0001")}.get(metric.unit, Decimal("0.1"))
 
 

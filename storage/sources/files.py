@@ -105,7 +105,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scoring.money import CURRENCY_EXPONENTS, exponent
+from scoring.money import CURRENCY_EXPONENTS, exponent, minor_unit
 from storage.sources.records import (
     AdSpendRecord,
     LineRecord,
@@ -865,7 +865,7 @@ def _order(oid: str, group: list[_Row], opts: _Options, names: dict[str, str]) -
     currency = next((r.currency for r in group if r.currency), None)
     if currency is None:
         raise _CellError("no currency: add a currency column or pass currency=")
-    minor = Decimal(1).scaleb(-exponent(currency))
+    minor = minor_unit(currency)
     lines: list[LineRecord] = []
     used: dict[str, int] = {}
     subtotal = merchandise = Decimal(0)

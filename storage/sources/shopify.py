@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from scoring.money import UnknownCurrency, exponent
+from scoring.money import UnknownCurrency, minor_unit
 from storage.sources.errors import FailureKind, SourceError, with_backoff
 from storage.sources.records import (
     LineRecord,
@@ -314,7 +314,7 @@ def _order_record(node: dict[str, Any]) -> OrderRecord:
 def _line(node: dict[str, Any], currency: str) -> LineRecord:
     unit, _ = _money(node["discountedUnitPriceAfterAllDiscountsSet"])
     quantity = int(node["quantity"])
-    minor = Decimal(1).scaleb(-exponent(currency))
+    minor = minor_unit(currency)
     # Shopify's after-all-discounts unit price is approximate ("3.333333333333"): amounts round to the minor unit.
     product, variant = node.get("product"), node.get("variant")
     return LineRecord(
