@@ -2,8 +2,9 @@
 
 A /mykpi card reads tens of thousands of orders; a person tapping it twice, or a group asking at once,
 should not pay that again. Cards show their "as of" time to the minute and shop data refreshes every
-[schedule] refresh_minutes, so an answer from earlier in the same minute is the same answer. A process
-that writes to the store clears the cache; other replicas see new data at the next minute.
+[schedule] refresh_minutes, so an answer from earlier in the same minute is the same answer. A command
+that writes (Command.writes, e.g. /target set) clears the cache of its process; other replicas see the
+change at the next minute.
 """
 
 from __future__ import annotations

@@ -356,6 +356,13 @@ def _member(session: Session, code: str) -> Member:
     return found
 
 
+def _organisation(session: Session) -> Organisation:
+    org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
+    if org is None:
+        raise UsageError("the store has no organisation yet (import members first)")
+    return org
+
+
 def _templates(app: App, args: argparse.Namespace) -> int:
     with Session(app.engine) as session:
         if args.action == "trial":
@@ -376,9 +383,7 @@ def _templates(app: App, args: argparse.Namespace) -> int:
 
 def _targets(app: App, args: argparse.Namespace) -> int:
     with Session(app.engine) as session:
-        org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
-        if org is None:
-            raise UsageError("the store has no organisation yet (import members first)")
+        org = _organisation(session)
         try:
             result = import_targets(session, Path(args.file), org.id or 0, None, app.rules.reporting_currency)
         except ImportProblem as exc:
@@ -391,9 +396,7 @@ def _targets(app: App, args: argparse.Namespace) -> int:
 def _commission(app: App, args: argparse.Namespace, clock: Any) -> int:
     with Session(app.engine) as session:
         if args.action == "plan":
-            org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
-            if org is None:
-                raise UsageError("the store has no organisation yet (import members first)")
+            org = _organisation(session)
             try:
                 tiers = tuple(Tier(Decimal(a), Decimal(b)) for a, b in (x.split(":", 1) for x in args.tier))
                 plan = Plan(args.name, args.role, Basis(args.basis), PlanKind(args.kind), tiers,

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from scoring.alerts import AlertRules, in_quiet_hours
 from scoring.money import CURRENCY_EXPONENTS
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
+from scoring.sendtime import parse_hhmm
 
 DEFAULT_FILE = Path("config.toml")
 BUILT_IN = "<built-in defaults>"
@@ -249,8 +250,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     if minutes < 1:
         raise r.fail("refresh_minutes", "must be at least 1")
     score_time = r.get("score_time", str, "06:00")
-    if not _is_hhmm(score_time):
-        raise r.fail("score_time", f'must be "HH:MM", got {score_time!r}')
+    _hhmm(r, "score_time", score_time)
     schedule = ScheduleConfig(refresh_minutes=minutes, score_time=score_time)
     r.finish()
 
@@ -263,10 +263,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         raise r.fail("from_day", f"must be a day of the month from 1 to 28, got {from_day}")
     times = {}
     for name, default in (("time", "18:00"), ("quiet_start", "22:00"), ("quiet_end", "08:00")):
-        value = r.get(name, str, default)
-        if not _is_hhmm(value):
-            raise r.fail(name, f'must be "HH:MM", got {value!r}')
-        times[name] = time(int(value[:2]), int(value[3:]))
+        times[name] = _hhmm(r, name, r.get(name, str, default))
     alerts = AlertRules(enabled=r.get("enabled", bool, True), behind_margin=margin, from_day=from_day,
                         at=times["time"], quiet_start=times["quiet_start"], quiet_end=times["quiet_end"])
     if in_quiet_hours(alerts.at, alerts):
@@ -306,7 +303,8 @@ def _decimal(r: _Reader, name: str, value: object) -> Decimal:
         raise r.fail(name, f"must be a number, got {value!r}") from None
 
 
-def _is_hhmm(text: str) -> bool:
-    parts = text.split(":")
-    return (len(parts) == 2 and all(p.isdigit() and len(p) == 2 for p in parts)
-            and int(parts[0]) < 24 and int(parts[1]) < 60)
+def _hhmm(r: _Reader, name: str, value: str) -> time:
+    try:
+        return parse_hhmm(value)
+    except ValueError:
+        raise r.fail(name, f'must be "HH:MM", got {value!r}') from None

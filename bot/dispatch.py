@@ -84,7 +84,10 @@ class Dispatcher:
             now = self.clock()
             request = Request(command.name, args, Caller(platform, user_id, member), lang, now, self.app)
             if not command.cacheable or member is None or member.id is None:
-                return command.handler(request)
+                card = command.handler(request)
+                if command.writes:
+                    self.cache.clear()   # a /mykpi later this minute must show the new target
+                return card
             key = self.cache.key(command.name, tuple(a.lower() for a in args), member.id, lang, now)
             card = self.cache.get(key)
             if card is None:

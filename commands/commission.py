@@ -25,14 +25,14 @@ from commands.context import Request, UserError
 from commands.permissions import at_least
 from commands.scorecards import Inputs, month_key
 from commands.spec import Command
-from scoring.commission import Basis, Closed, Plan, PlanKind, Statement, earned, paid_amount, rate_at, statement
+from scoring.commission import Basis, Closed, Plan, PlanKind, Statement, paid_amount, rate_at, statement
 from scoring.commission import clawback as clawback_of
 from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
 from scoring.money import from_minor, round_money, to_minor
-from scoring.periods import Window, month_window, parse_month
+from scoring.periods import PeriodKind, Window, local_today, month_window, parse_month, window_for
 from scoring.score import anchor_day
-from scoring.targets import parse_amount
+from scoring.targets import AmountError, parse_amount
 from storage.activity import load_activity
 from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
 from storage.models import CommissionPayout, Member
@@ -50,6 +50,7 @@ class Clawback:
     amount: Decimal        # in that month's payout currency: what is booked against it
     currency: str
     in_plan: Decimal       # the same, in the current plan's currency: what this statement takes
+    payout: CommissionPayout  # the closed month's payout, which the clawback is booked against
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def clawbacks(session: Session, inputs: Inputs, member: Member, period: str, pla
             continue
         in_plan = amount if paid.currency == plan.currency else round_money(
             amount * inputs.fx.rate(paid.currency, plan.currency, day), plan.currency)
-        out.append(Clawback(paid.period, amount, paid.currency, in_plan))
+        out.append(Clawback(paid.period, amount, paid.currency, in_plan, paid))
     return tuple(out)
 
 
@@ -115,10 +116,9 @@ def estimate(session: Session, inputs: Inputs, member: Member, year: int, month:
     window = month_window(year, month, member.timezone)
     basis, rate, day = measure(session, inputs, member, window, plan)
     taken = clawbacks(session, inputs, member, month_key(window.first_day), plan, day)
-    result = statement(plan, basis, ())
+    result = statement(plan, basis)
     total = sum((c.in_plan for c in taken), Decimal(0))
-    result = Statement(result.basis_amount, result.earned, result.capped, total, result.earned - total,
-                       result.next_tier)
+    result = replace(result, clawback=total, payable=result.earned - total)
     elapsed = window.elapsed_fraction(inputs.now)
     projected = basis / elapsed if 0 < elapsed < 1 else None
     return Estimate(member, plan, window, basis, result, taken, projected, rate, day, inputs.rules.reporting_currency)
@@ -151,10 +151,8 @@ def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Clos
             continue
         cur = est.plan.currency
         for c in est.clawbacks:
-            earlier = payout_for(session, member.id or 0, c.period)
-            assert earlier is not None
-            earlier.clawed_back_minor += to_minor(c.amount, c.currency)
-            session.add(earlier)
+            c.payout.clawed_back_minor += to_minor(c.amount, c.currency)
+            session.add(c.payout)
         payout = CommissionPayout(
             member_id=member.id or 0, period=period, plan_name=est.plan.name, plan=plan_snapshot(est.plan),
             role=member.role, basis_amount=est.basis, earned_minor=to_minor(est.statement.earned, cur),
@@ -214,8 +212,8 @@ def _who_and_when(req: Request, session: Session, args: tuple[str, ...]) -> tupl
         raise UserError("error.bad_args", problem=" ".join(args), usage=USAGE)
     member = _member_arg(req, session, rest[0] if rest else None)
     if wanted is None:
-        local = req.now.astimezone(month_window(req.now.year, req.now.month, member.timezone).zone)
-        wanted = (local.year, local.month)
+        today = local_today(req.now, member.timezone)
+        wanted = (today.year, today.month)
     return member, *wanted
 
 
@@ -241,8 +239,8 @@ def _tiers(plan: Plan, at: Decimal, lang: str) -> Table:
     return Table((t(lang, "commission.from"), t(lang, "commission.rate"), ""), rows)
 
 
-def _capped(plan: Plan, uncapped: Decimal, lang: str) -> str:
-    if plan.cap is None or uncapped <= plan.cap:
+def _capped(plan: Plan, capped: bool, lang: str) -> str:
+    if plan.cap is None or not capped:
         return ""
     return f" · {t(lang, 'commission.capped', cap=money(plan.cap, plan.currency))}"
 
@@ -276,7 +274,7 @@ def _estimate_card(est: Estimate, viewer: Member, lang: str) -> Card:
               (t(lang, "commission.basis"), _amount(plan, est.basis)),
               (t(lang, "commission.rate_now"), _rate(plan, rate_at(plan, est.basis), lang)),
               (t(lang, "commission.earned"), money(st.earned, plan.currency)
-               + _capped(plan, earned(replace(plan, cap=None), est.basis), lang))]
+               + _capped(plan, st.capped, lang))]
     for c in est.clawbacks:
         shown = money(c.in_plan, plan.currency) + (f" ({money(c.amount, c.currency)})"
                                                    if c.currency != plan.currency else "")
@@ -319,15 +317,14 @@ def _whatif(req: Request, session: Session, inputs: Inputs, args: tuple[str, ...
         raise UserError("commission.no_plan", role=t(lang, f"role.{member.role}"))
     try:
         amount = parse_amount(args[0], ratio=False)
-    except ValueError as exc:
-        raise UserError("error.bad_args", problem=str(exc), usage=USAGE_WHATIF) from None
-    local = req.now.astimezone(month_window(req.now.year, req.now.month, member.timezone).zone)
-    now_basis, _, _ = measure(session, inputs, member, month_window(local.year, local.month, member.timezone), plan)
+    except AmountError as exc:
+        raise UserError(exc.key, usage=USAGE_WHATIF, **exc.values) from None
+    now_basis, _, _ = measure(session, inputs, member, window_for(PeriodKind.MONTH, req.now, member.timezone), plan)
     then, now = paid_amount(plan, amount), paid_amount(plan, now_basis)
     fields = [(t(lang, "commission.plan"), _plan_line(plan, lang)),
               (t(lang, "commission.at"), _amount(plan, amount)),
               (t(lang, "commission.would_earn"), money(then, plan.currency)
-               + _capped(plan, earned(replace(plan, cap=None), amount), lang)),
+               + _capped(plan, statement(plan, amount).capped, lang)),
               (t(lang, "commission.rate_there"), _rate(plan, rate_at(plan, amount), lang))]
     if _is_money(plan) and amount > 0:
         fields.append((t(lang, "commission.effective"), percent(then / amount, 2)))

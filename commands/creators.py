@@ -3,16 +3,18 @@ definitions), with orders, refund rate, commission and self-referred orders flag
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session
 
 from cards.format import money, percent
 from cards.i18n import t
 from cards.model import Card, Note, Table, Text, Tone
 from commands.context import Request, UserError
-from commands.scorecards import Inputs
 from commands.spec import Command
-from scoring.periods import month_window, parse_month
+from scoring.periods import local_today, month_window, parse_month
 from storage.creators import creator_ranking
+from storage.queries import fx_table
 
 USAGE = "/creators [YYYY-MM]"
 
@@ -27,13 +29,13 @@ def handle(req: Request) -> Card:
         except ValueError:
             raise UserError("error.bad_args", problem=req.args[0], usage=USAGE) from None
     else:
-        local = req.now.astimezone(month_window(req.now.year, req.now.month, tz).zone)
-        year, month = local.year, local.month
+        today = local_today(req.now, tz)
+        year, month = today.year, today.month
     window = month_window(year, month, tz)
     currency, lang = req.app.rules.reporting_currency, req.lang
     with Session(req.app.engine) as session:
-        inputs = Inputs.load(session, req.app.rules, req.now)
-        rows = creator_ranking(session, window.start, min(window.end, req.now), req.app.rules, inputs.fx)
+        fx = fx_table(session, req.now.date() + timedelta(days=1))
+        rows = creator_ranking(session, window.start, min(window.end, req.now), req.app.rules, fx)
     title = t(lang, "creators.title", month=window.label)
     if not rows:
         return Card(title, (Text(t(lang, "creators.none")),), Tone.INFO, lang)

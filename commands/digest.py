@@ -75,7 +75,7 @@ def build_digest(session: Session, app: App, team: Team, lang: str, now: datetim
         cells = [r.name, "—" if r.score is None else f"{r.score} {r.grade or ''}".strip(), r.key_metric,
                  "⚠ " + t(lang, "team.lagging") if r.lagging else t(lang, "team.ok")]
         if finance:
-            net = metric.compute(score.activity, Context(window, now, rules, inputs.fx))
+            net = metric.compute(score.activity, ctx)
             cells.insert(3, metric_value(net, metric.unit, currency, lang))
         member_rows.append(tuple(cells))
     lagging = [r.name for _, r in ranked if r.lagging]

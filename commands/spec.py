@@ -19,3 +19,4 @@ class Command:
     min_role: str | None = None   # None: every bound member
     needs_member: bool = True     # False: also answers people who are not bound (e.g. /whoami, /help)
     cacheable: bool = False       # a read-only answer worth keeping for the minute (bot.card_cache)
+    writes: bool = False          # may change what cached answers show (targets): the cache is cleared after it

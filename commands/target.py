@@ -27,9 +27,10 @@ from commands.permissions import at_least
 from commands.scorecards import Inputs, headline_key, in_trial, template_for
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context, Metric, Unit, lookup_metric
-from scoring.periods import Window, month_window, parse_month
+from scoring.periods import Window, local_today, month_window, parse_month
 from scoring.score import achievement
 from scoring.targets import (
+    AmountError,
     SplitError,
     decompose,
     parse_amount,
@@ -102,8 +103,8 @@ def _month_arg(req: Request, args: tuple[str, ...]) -> tuple[Month, tuple[str, .
             return Month(year, month), args[:-1]
         except ValueError:
             pass
-    local = req.now.astimezone(month_window(req.now.year, req.now.month, req.member.timezone).zone)
-    return Month(local.year, local.month), args
+    today = local_today(req.now, req.member.timezone)
+    return Month(today.year, today.month), args
 
 
 def _subject(session: Session, req: Request, word: str | None) -> Subject:
@@ -136,8 +137,8 @@ def _metric(word: str) -> Metric:
 def _value(word: str, metric: Metric, usage: str, currency: str) -> Decimal:
     try:
         return rounded(parse_amount(word, metric.unit is Unit.RATIO), quantum(metric, currency))
-    except ValueError as exc:
-        raise UserError("error.bad_args", problem=str(exc), usage=usage) from None
+    except AmountError as exc:
+        raise UserError(exc.key, usage=usage, **exc.values) from None
 
 
 # --- permissions ---------------------------------------------------------------------------------------------
@@ -419,7 +420,7 @@ def _split(req: Request, session: Session, args: tuple[str, ...]) -> Card:
     try:
         parts = decompose(whole, weights, quantum(metric, currency), metric.cumulative)
     except SplitError as exc:
-        raise UserError("error.bad_args", problem=str(exc), usage=USAGE_SPLIT) from None
+        raise UserError(exc.key, usage=USAGE_SPLIT) from None
     org_id = (parent.team or req.member).org_id
     set_targets(session, org_id, {**parts, **dict.fromkeys(whole_to, whole)}, month.period, metric.key, req.member)
     session.commit()
@@ -499,4 +500,4 @@ def _last_period(session: Session, req: Request, children: list[Subject], metric
     return out
 
 
-SPEC = Command("target", ("目标",), "help.target", USAGE, handle)
+SPEC = Command("target", ("目标",), "help.target", USAGE, handle, writes=True)

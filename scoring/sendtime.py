@@ -12,7 +12,7 @@ goes out on recovery if it is still the same day there, and never on a later day
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 
@@ -34,19 +34,3 @@ def due_day(now: datetime, at: time, tz: str) -> date | None:
     """The local day whose send time has passed at `now`, if `now` is still that local day; else None."""
     today = now.astimezone(ZoneInfo(tz)).date()
     return today if now >= send_moment(today, at, tz) else None
-
-
-def weekly_due_day(now: datetime, at: time, tz: str) -> date | None:
-    """Like `due_day`, on Mondays only."""
-    day = due_day(now, at, tz)
-    return day if day is not None and day.weekday() == 0 else None
-
-
-def next_moment(now: datetime, at: time, tz: str) -> datetime:
-    """The next send moment strictly after `now` (for showing when a subscription fires next)."""
-    today = now.astimezone(ZoneInfo(tz)).date()
-    for offset in range(3):
-        moment = send_moment(today + timedelta(days=offset), at, tz)
-        if moment > now:
-            return moment
-    raise AssertionError("unreachable: a local time recurs within two days")

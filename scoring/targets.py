@@ -32,19 +32,32 @@ K = TypeVar("K", bound=Hashable)
 
 
 class SplitError(ValueError):
-    """A split that cannot be made (no parts, a negative weight); the message says why."""
+    """A split that cannot be made (no parts, a negative weight). `key` names the reason in the message
+    catalog (cards.i18n); the text is the English one, for logs and the command line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class AmountError(ValueError):
+    """A typed amount that cannot be a target; `key` and `values` name the message (cards.i18n)."""
+
+    def __init__(self, key: str, message: str, **values: object) -> None:
+        super().__init__(message)
+        self.key, self.values = key, values
 
 
 def split(total: Decimal, weights: Mapping[K, Decimal], quantum: Decimal) -> dict[K, Decimal]:
     """`total` shared in proportion to `weights`, in whole quanta, summing exactly to `total` rounded to
     the quantum."""
     if not weights:
-        raise SplitError("there is nobody to share the target among")
+        raise SplitError("split.nobody", "there is nobody to share the target among")
     if any(w < 0 for w in weights.values()):
-        raise SplitError("a weight cannot be negative")
+        raise SplitError("split.negative", "a weight cannot be negative")
     weight_sum = sum(weights.values(), Decimal(0))
     if weight_sum == 0:
-        raise SplitError("the weights are all zero")
+        raise SplitError("split.zero", "the weights are all zero")
     units = int((total / quantum).to_integral_value(rounding=ROUND_FLOOR))
     # exact fractions: equal remainders must compare equal, whatever Decimal's precision would round
     exact = {k: Fraction(units) * Fraction(w) / Fraction(weight_sum) for k, w in weights.items()}
@@ -70,7 +83,7 @@ def decompose(total: Decimal, weights: Mapping[K, Decimal], quantum: Decimal, cu
     """A target shared among parts: split when the metric adds up, copied to every part when it does not."""
     if not cumulative:
         if not weights:
-            raise SplitError("there is nobody to share the target among")
+            raise SplitError("split.nobody", "there is nobody to share the target among")
         return dict.fromkeys(weights, total)
     return split(total, weights, quantum)
 
@@ -134,13 +147,15 @@ def parse_amount(text: str, ratio: bool) -> Decimal:
                 raw, scale = raw[: -len(suffix)], _SUFFIXES[suffix]
                 break
     if scale == Decimal("0.01") and not ratio:
-        raise ValueError(f"{text!r}: a percentage is for a rate, this target is an amount")
+        raise AmountError("amount.percent", f"{text!r}: a percentage is for a rate, this is an amount", text=text)
     try:
         value = Decimal(raw) * scale
     except ArithmeticError:
-        raise ValueError(f"{text!r} is not a number") from None
+        raise AmountError("amount.not_number", f"{text!r} is not a number", text=text) from None
     if not value.is_finite() or value < 0 or value > MAX_AMOUNT:
-        raise ValueError(f"{text!r} is not a number from 0 to {MAX_AMOUNT:,}")
+        raise AmountError("amount.range", f"{text!r} is not a number from 0 to {MAX_AMOUNT:,}", text=text,
+                          most=f"{MAX_AMOUNT:,}")
     if ratio and scale == 1 and value > 1:
-        raise ValueError(f"{text!r} for a rate: write it as a percentage, e.g. {raw}%")
+        raise AmountError("amount.rate", f"{text!r} for a rate: write it as a percentage, e.g. {raw}%", text=text,
+                          example=f"{raw}%")
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -20,6 +20,18 @@ from storage.models import ScheduledSend
 
 MAX_ATTEMPTS = 5
 STALE_AFTER = timedelta(minutes=15)
+
+
+def sent_today(engine: Engine, kind: str, days: dict[str, date]) -> set[str]:
+    """Of `days` (subject -> its local day), the subjects already sent that day: a tick skips them without
+    working out again whether they are due."""
+    if not days:
+        return set()
+    with Session(engine) as session:
+        rows = session.execute(select(ScheduledSend.subject, ScheduledSend.local_day).where(
+            ScheduledSend.kind == kind, ScheduledSend.status == "sent",  # type: ignore[arg-type]
+            ScheduledSend.subject.in_(list(days))))  # type: ignore[attr-defined]
+        return {subject for subject, day in rows if days.get(subject) == day}
 
 
 def claim_send(engine: Engine, kind: str, subject: str, day: date, by: str, now: datetime) -> bool:

@@ -26,7 +26,7 @@ from scoring.score import MetricResult
 from scoring.sendtime import due_day
 from storage.models import Member
 from storage.queries import team_members, teams
-from storage.schedule import claim_send, finish_send
+from storage.schedule import claim_send, finish_send, sent_today
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,19 @@ def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime,
     results: list[Alerted] = []
     currency = app.rules.reporting_currency
     with Session(app.engine) as session:
-        inputs = Inputs.load(session, app.rules, now)
+        inputs: Inputs | None = None    # loaded once somebody is due
         for team in teams(session):
             members = team_members(session, team.id or 0)
+            due = {f"member:{m.id}": d for m in members
+                   if (d := due_day(now, rules.at, m.timezone)) is not None
+                   and not in_quiet_hours(now.astimezone(ZoneInfo(m.timezone)).time(), rules)}
+            done = sent_today(app.engine, "lag_alert", due)   # nudged already: not scored again every minute
             lagging: list[tuple[Member, MetricResult]] = []
             for member in members:
-                day = due_day(now, rules.at, member.timezone)
-                if day is None or in_quiet_hours(now.astimezone(ZoneInfo(member.timezone)).time(), rules) \
-                        or day.day < rules.from_day:
+                day = due.get(f"member:{member.id}")
+                if day is None or f"member:{member.id}" in done:
                     continue
+                inputs = inputs or Inputs.load(session, app.rules, now)
                 score = score_current(session, inputs, member, team, PeriodKind.MONTH)
                 if score.scorecard is None or score.template is None:
                     continue
