@@ -120,6 +120,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.server import FakeServer, RecordedCall, abort_connection, cancel_other_tasks
+
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 CARD_TOPIC = "/v1.0/card/instances/callback"
 PING_TOPIC = "ping"
@@ -156,13 +158,9 @@ THROTTLE_API_CODE = "Forbidden.AccessDenied.QpsLimitForApi"
 
 
 @dataclass
-class Call:
+class Call(RecordedCall):
     """One HTTP request (every path but the WebSocket upgrade) and the answer it got."""
 
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
     json: Any | None
     form: dict[str, Any] | None
     status: int = 0
@@ -265,12 +263,13 @@ def _nonempty_str(value: Any) -> bool:
     return isinstance(value, str) and bool(value)
 
 
-class FakeDingTalk:
+class FakeDingTalk(FakeServer):
     """Fake DingTalk (Stream gateway, OpenAPI, session webhooks, media upload); see the module docstring."""
 
     def __init__(self, client_id: str = "ding_test", client_secret: str = "secret_test", corp_id: str = "corp_test",
                  token_ttl: int = 7200, group_limit: int = 20, group_window_s: float = 60.0,
                  ack_timeout_s: float = 5.0) -> None:
+        super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.corp_id = corp_id
@@ -281,8 +280,6 @@ class FakeDingTalk:
         self.robot_code = client_id
         self.chatbot_user_id = "$:LWCP_v1:$bot"
         self.app_id = "app_" + secrets.token_hex(6)     # headers.appId of pushed frames (not the clientId)
-        self.base_url = ""
-        self.port = 0
         # inspection (written on the server thread under self._lock, read from the test thread)
         self.calls: list[Call] = []
         self.delivered: list[Delivered] = []
@@ -307,87 +304,21 @@ class FakeDingTalk:
         self._rules: list[_Rule] = []
         self._conn: _Conn | None = None
         self._all_conns: list[_Conn] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> FakeDingTalk:
-        """Bind 127.0.0.1:0 and serve from a daemon thread; returns self."""
-        if self._thread is not None:
-            raise RuntimeError("FakeDingTalk already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._astart())
-            except BaseException as exc:
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="FakeDingTalk", daemon=True)
-        self._thread.start()
-        if not started.wait(10) or failure:
-            raise RuntimeError(f"FakeDingTalk failed to start: {failure[:1]!r}")
-        return self
-
-    def stop(self) -> None:
-        """Close every WebSocket (code 1001) and the server, and end the thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if loop.is_running():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        if not loop.is_running():
-            loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeDingTalk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _astart(self) -> None:
+    def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_MEDIA_BYTES + 4 * 1024 * 1024)
         app.router.add_get(WS_PATH, self._ws_handler)
         app.router.add_route("*", "/{tail:.*}", self._http_handler)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        return app
 
     async def _astop(self) -> None:
+        """On ``stop()``: close every WebSocket (code 1001) and the server."""
         for conn in list(self._all_conns):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.ws.close(code=1001, message=b"server shutdown"), 2)
-        if self._runner is not None:
-            await self._runner.cleanup()
-        me = asyncio.current_task()
-        others = [t for t in asyncio.all_tasks() if t is not me]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-
-    def _submit(self, coro: Any, timeout: float = 10.0) -> Any:
-        if self._loop is None:
-            coro.close()
-            raise AssertionError("FakeDingTalk is not running: call start() first")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        await super()._astop()
+        await cancel_other_tasks()
 
     # ------------------------------------------------------------------ waiting
     def connected(self) -> bool:
@@ -543,19 +474,11 @@ class FakeDingTalk:
     def drop_connection(self) -> None:
         """Abort the current WebSocket's TCP connection (no close frame)."""
         conn = self._current_conn()
-
-        async def drop() -> None:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
-            else:  # pragma: no cover
-                await conn.ws.close(code=1006)
-
         with self._cond:
             if self._conn is conn:
                 self._conn = None
             self._cond.notify_all()
-        self._submit(drop())
+        self._submit(abort_connection(conn.request, conn.ws))
 
     def _current_conn(self) -> _Conn:
         conn = self._conn

@@ -64,10 +64,12 @@ import time
 import uuid as uuid_mod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import WSMsgType, web
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
+from tests.fakes.server import FakeServer, RecordedCall, abort_connection
 
 BOT_OPEN_ID = "ou_bot"
 BOT_UNION_ID = "on_bot"
@@ -89,13 +91,9 @@ _ENDPOINT_PATH = "/callback/ws/endpoint"
 
 
 @dataclass
-class Call:
+class Call(RecordedCall):
     """One recorded HTTP request (every path but the WebSocket upgrade), with the answer it got."""
 
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
     json: Any | None
     form: dict[str, Any] | None
     status: int = 0
@@ -168,7 +166,7 @@ def _parse_multipart(body: bytes, content_type: str) -> list[tuple[dict[str, str
     return parts
 
 
-class FakeFeishu:
+class FakeFeishu(FakeServer):
     """Fake Feishu open platform on 127.0.0.1:<random port>; see the module docstring for the checks."""
 
     def __init__(self, app_id: str = "cli_test", app_secret: str = "secret_test", token_ttl: int = 7200,
@@ -176,14 +174,13 @@ class FakeFeishu:
         """``ping_interval``/``reconnect_interval``/``reconnect_nonce`` go to the SDK as ClientConfig
         (seconds; the SDK sleeps ``random() * reconnect_nonce`` before its first reconnect attempt and
         ``reconnect_interval`` between failed attempts)."""
+        super().__init__()
         self.app_id = app_id
         self.app_secret = app_secret
         self.token_ttl = token_ttl
         self.client_config = {"ReconnectCount": -1, "ReconnectInterval": reconnect_interval,
                               "ReconnectNonce": reconnect_nonce, "PingInterval": ping_interval}
         self.service_id = 1
-        self.base_url = ""
-        self.port = 0
         # what was received (read from the test thread; written under self._lock)
         self.calls: list[Call] = []
         self.messages: list[dict] = []
@@ -209,42 +206,19 @@ class FakeFeishu:
         self._conn: _Conn | None = None
         self._all_conns: list[_Conn] = []
         self._seq = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._quiet_clients = True
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> FakeFeishu:
+    def start(self) -> Self:
         """Bind 127.0.0.1:0 and serve from a daemon thread; returns self.
 
         Also forgets the tenant token the SDK cached for this app_id: ``TokenManager.cache`` is
         process-global and keyed by app_id only, so a token issued by an earlier fake would otherwise be
         sent here and (correctly) rejected with 99991663.
         """
-        if self._thread is not None:
-            raise RuntimeError("FakeFeishu already started")
-        self._forget_sdk_token()
-        self._loop = asyncio.new_event_loop()
-        ready: dict[str, Any] = {}
-        started = threading.Event()
-
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            try:
-                self._loop.run_until_complete(self._astart())
-            except BaseException as exc:
-                ready["error"] = exc
-                started.set()
-                return
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="FakeFeishu", daemon=True)
-        self._thread.start()
-        if not started.wait(10) or "error" in ready:
-            raise RuntimeError(f"FakeFeishu failed to start: {ready.get('error')!r}")
-        return self
+        if self._thread is None:
+            self._forget_sdk_token()
+        return super().start()
 
     def stop(self, quiet_clients: bool = True) -> None:
         """Close the long connection(s) and the server, and end the thread.
@@ -252,38 +226,17 @@ class FakeFeishu:
         With ``quiet_clients`` the connected SDK first gets a pong carrying ``ReconnectCount: 0`` so it
         gives up instead of retrying a dead port every ReconnectInterval for the rest of the process.
         """
-        if self._loop is None or self._thread is None:
-            return
-        loop, thread = self._loop, self._thread
-        if loop.is_running():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._astop(quiet_clients), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        if not loop.is_running():
-            loop.close()
-        self._loop = self._thread = None
+        self._quiet_clients = quiet_clients
+        super().stop()
 
-    def __enter__(self) -> FakeFeishu:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _astart(self) -> None:
+    def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_IMAGE_BYTES + 1024 * 1024)
         app.router.add_get("/ws", self._ws_handler)
         app.router.add_route("*", "/{tail:.*}", self._http_handler)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        return app
 
-    async def _astop(self, quiet_clients: bool) -> None:
+    async def _astop(self) -> None:
+        quiet_clients = self._quiet_clients
         for conn in list(self._all_conns):
             if conn.ws.closed:
                 continue
@@ -295,8 +248,7 @@ class FakeFeishu:
         for conn in list(self._all_conns):
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1001, message=b"server shutdown")
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super()._astop()
 
     def _forget_sdk_token(self) -> None:
         try:
@@ -307,12 +259,6 @@ class FakeFeishu:
         if isinstance(cache, dict):
             for key in (f"self_tenant_token:{self.app_id}", f"self_app_token:{self.app_id}"):
                 cache.pop(key, None)
-
-    def _submit(self, coro: Any, timeout: float = 10.0) -> Any:
-        if self._loop is None:
-            coro.close()
-            raise AssertionError("FakeFeishu is not running: call start() first")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     # ------------------------------------------------------------------ waiting
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
@@ -387,16 +333,8 @@ class FakeFeishu:
         conn = self._conn
         if conn is None:
             raise AssertionError("no long connection to drop")
-
-        async def drop() -> None:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
-            else:  # pragma: no cover
-                await conn.ws.close(code=1006)
-
         self._conn = None
-        self._submit(drop())
+        self._submit(abort_connection(conn.request, conn.ws))
 
     def _register_event(self, event: dict) -> None:
         header = event.get("header") or {}

@@ -46,7 +46,6 @@ no client can prevent it). ``get_order_list``'s cursor is an offset into the mat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -64,19 +63,16 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from storage.sources.records import Tokens
+from tests.fakes.server import FakeServer, RecordedCall
 
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 COMMON_FAULTS = frozenset({"http429", "http5xx", "timeout", "malformed"})
 
 
 @dataclass
-class Call:
+class Call(RecordedCall):
     """One recorded HTTP request with the answer it got (``error`` is the platform's error code, "" if none)."""
 
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
     body: Any | None                 # parsed JSON, a form dict, or None
     status: int = 0                  # 0 while the answer is pending (e.g. a held "timeout" answer)
     error: str = ""
@@ -99,85 +95,23 @@ class _FaultRule:
     path: str | None
 
 
-class ShopApiFake:
-    """The server half every shop fake shares: an aiohttp app on 127.0.0.1:0 served from a daemon thread, a
-    settable clock, recorded calls and fault injection. Subclasses implement ``_route`` and ``_fault``."""
+class ShopApiFake(FakeServer):
+    """The server half every shop fake shares: a ``FakeServer`` with a settable clock, recorded calls and fault
+    injection. Subclasses implement ``_route`` and ``_fault``."""
 
     token_path = ""                                  # faults with no path (and random ones) skip it
     fault_kinds: frozenset[str] = COMMON_FAULTS
     random_kinds: tuple[str, ...] = ("http429", "http5xx", "malformed")
 
     def __init__(self, *, now: datetime, fault_rate: float, fault_seed: int, hang_s: float) -> None:
+        super().__init__()
         self.calls: list[Call] = []
         self.fault_rate = fault_rate
         self.hang_s = hang_s
-        self.base_url = ""
-        self.port = 0
         self._lock = threading.RLock()
         self._now = now.astimezone(UTC)
         self._rules: list[_FaultRule] = []
         self._fault_rng = random.Random(fault_seed)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> ShopApiFake:
-        if self._thread is not None:
-            raise RuntimeError(f"{type(self).__name__} already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        ready: dict[str, BaseException] = {}
-        started = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._astart())
-            except BaseException as exc:
-                ready["error"] = exc
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
-        self._thread.start()
-        if not started.wait(10) or "error" in ready:
-            raise RuntimeError(f"{type(self).__name__} failed to start: {ready.get('error')!r}")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        loop, thread = self._loop, self._thread
-        if loop.is_running():
-            if self._runner is not None:
-                with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        if not loop.is_running():
-            loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> ShopApiFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _astart(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{self.port}"
 
     # ------------------------------------------------------------------ clock
     def now(self) -> datetime:

@@ -61,6 +61,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, cancel_other_tasks
+
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 GID = "gid://shopify/"
 _PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/graphql\.json$")
@@ -550,19 +552,18 @@ UTM_SOURCES = (("tiktok", "social", "fall-drop", "video-123"), ("google", "cpc",
 CODES = ("WELCOME10", "CREATOR-AMY", "TIKTOK15")
 
 
-class FakeShopify:
+class FakeShopify(FakeServer):
     """Fake Shopify GraphQL Admin API on 127.0.0.1:<random port>; see the module docstring."""
 
     def __init__(self, seed: int = 7, orders: int = 30, *, token: str = "shpat_test_token",
                  shop: str = "kpibot-test.myshopify.com", currency: str = "USD",
                  start: datetime = datetime(2026, 10, 1, tzinfo=UTC), bucket: float = 1000.0,
                  restore_rate: float = 50.0, max_query_cost: int = 1000) -> None:
+        super().__init__()
         self.token, self.shop, self.currency, self.seed = token, shop, currency, seed
         self.bucket, self.restore_rate, self.max_query_cost = bucket, restore_rate, max_query_cost
         self.start_at = start
         self.now = start + timedelta(days=40)       # the fake's clock for mutations
-        self.base_url = ""
-        self.port = 0
         self.calls: list[Call] = []
         self.orders: dict[int, FakeOrder] = {}
         self._available = bucket
@@ -570,77 +571,11 @@ class FakeShopify:
         self._faults: list[_Fault] = []
         self._next_id = 5_300_000_000_000
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._seed_orders(orders)
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> FakeShopify:
-        """Bind 127.0.0.1:0 and serve from a daemon thread; returns self."""
-        if self._thread is not None:
-            raise RuntimeError("FakeShopify already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._astart())
-            except BaseException as exc:
-                failure.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="FakeShopify", daemon=True)
-        self._thread.start()
-        if not started.wait(10) or failure:
-            raise RuntimeError(f"FakeShopify failed to start: {failure[:1]!r}")
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if loop.is_running():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        if not loop.is_running():
-            loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeShopify:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _astart(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-
     async def _astop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        me = asyncio.current_task()
-        others = [t for t in asyncio.all_tasks() if t is not me]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        await super()._astop()
+        await cancel_other_tasks()
 
     # ------------------------------------------------------------------ faults and bucket
     def fail_next(self, n: int, kind: str = "server", delay_s: float = 2.0) -> None:

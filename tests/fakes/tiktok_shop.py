@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import random
@@ -88,6 +87,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from storage.sources.records import Tokens
+from tests.fakes.server import FakeServer
 from tests.fakes.shop_seed import (
     DEFAULT_SPAN_S,
     DEFAULT_START,
@@ -207,8 +207,10 @@ def _rid() -> str:
     return secrets.token_hex(16).upper()
 
 
-class FakeTikTokShop:
+class FakeTikTokShop(FakeServer):
     """Fake TikTok Shop Open API on 127.0.0.1:<random port>; see the module docstring for what it checks."""
+
+    shutdown_timeout = 0.5
 
     def __init__(self, seed: int = 1, n_orders: int = 200, *, app_key: str = "tts_app_key",
                  app_secret: str = "tts_app_secret", shop_cipher: str = "ROW_cipher_test",
@@ -220,6 +222,7 @@ class FakeTikTokShop:
         """``lean_search`` drops ``payment`` and ``line_items`` from search results (the client must then
         fetch details); ``fault_rate`` injects ``fault_kinds`` at random into signed calls, from its own
         ``random.Random(fault_seed)``."""
+        super().__init__()
         self.app_key, self.app_secret, self.shop_cipher = app_key, app_secret, shop_cipher
         self.currency = currency
         self.timeline = ShopTimeline(seed, n_orders, start=start, span_s=span_s, currency=currency, shop_tz=shop_tz)
@@ -228,8 +231,7 @@ class FakeTikTokShop:
         self.fault_rate, self.fault_kinds = fault_rate, fault_kinds
         self.lean_search, self.single_use_refresh, self.record_calls = lean_search, single_use_refresh, record_calls
         self.clock_offset_s = 0.0
-        self.base_url = self.auth_base_url = ""
-        self.port = 0
+        self.auth_base_url = ""
         self.calls: list[Call] = []
         self.refreshes = 0
         self._access: dict[str, float] = {}      # access token -> expiry (server clock)
@@ -240,70 +242,10 @@ class FakeTikTokShop:
         self._sorted_cache: dict[tuple[str, int], list[int]] = {}
         self._line_templates: dict[tuple[str, int, int], dict[str, Any]] = {}
         self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> FakeTikTokShop:
-        if self._thread is not None:
-            raise RuntimeError("FakeTikTokShop already started")
-        self._loop = asyncio.new_event_loop()
-        ready: dict[str, BaseException] = {}
-        started = threading.Event()
-
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            try:
-                self._loop.run_until_complete(self._astart())
-            except BaseException as exc:
-                ready["error"] = exc
-                started.set()
-                return
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="FakeTikTokShop", daemon=True)
-        self._thread.start()
-        if not started.wait(10) or "error" in ready:
-            raise RuntimeError(f"FakeTikTokShop failed to start: {ready.get('error')!r}")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        loop, thread = self._loop, self._thread
-        if loop.is_running():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        if not loop.is_running():
-            loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeTikTokShop:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _astart(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = self.auth_base_url = f"http://127.0.0.1:{self.port}"
-
-    async def _astop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super()._astart()
+        self.auth_base_url = self.base_url
 
     # ------------------------------------------------------------------ clock and tokens
     def server_time(self) -> float:
