@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlmodel import Session
 
+from scoring.templates import Role
 from storage.models import Member, Organisation, Team
 from storage.tabular import TableProblem, read_table
 
 COLUMNS = ("member", "name", "role", "team", "timezone", "locale", "feishu_open_id", "feishu_union_id",
            "dingtalk_staff_id")
-ROLES = ("host", "ad_buyer", "operator", "selector", "lead", "manager", "admin")
+ROLES = tuple(r.value for r in Role)
 IDENTITIES = ("feishu_open_id", "feishu_union_id", "dingtalk_staff_id")
 
 

@@ -52,7 +52,7 @@ def _xlsx_rows(path: Path) -> list[list[str]]:
 
 def _cell_text(value: object) -> str:
     """A typed cell as the text a person sees: integral numbers without ".0", dates as ISO."""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:  # beyond: Excel lost digits
         return str(int(value))
     if hasattr(value, "isoformat"):
         return value.isoformat()  # type: ignore[no-any-return, attr-defined]

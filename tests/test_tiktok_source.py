@@ -351,7 +351,7 @@ def test_the_timestamp_window_is_enforced(fake: FakeTikTokShop, offset_s: int, a
 
 def test_no_secret_reaches_the_log(fake: FakeTikTokShop, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="httpx")   # other modules quieten httpx to WARNING on import
+    caplog.set_level(logging.DEBUG, logger="httpx")   # whatever level an earlier test or the CLI left it at
     store = MemoryTokens(fake.initial_tokens())
     first = store.tokens
     fake.expire_tokens()

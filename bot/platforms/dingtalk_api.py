@@ -28,7 +28,6 @@ from bot.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 # httpx logs every URL at INFO; webhook and upload URLs carry a session or an access token.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PLATFORM = "dingtalk"
 TOKEN_MARGIN_S = 300

@@ -608,7 +608,7 @@ def _options(preset: Preset, mapping: ImportMapping | None, tz: str | tzinfo | N
     elif isinstance(zone_name, str):
         try:
             zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):   # "Asia" is a folder of zones: OSError
             raise ImportRefused(f"unknown time zone {zone_name!r}") from None
     else:
         zone = zone_name

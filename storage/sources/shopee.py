@@ -43,7 +43,6 @@ from storage.sources.records import LineRecord, OrderRecord, OrderStatus, Page, 
 
 log = logging.getLogger(__name__)
 # httpx logs every URL at INFO, and Shopee's URLs carry the access token and the signature.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 LIVE_HOST = "https://partner.shopeemobile.com"
 LIST_PATH = "/api/v2/order/get_order_list"
