@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import ExactDecimal, UTCDateTime
@@ -140,6 +140,19 @@ class Creator(SQLModel, table=True):
     member_id: int | None = Field(default=None, foreign_key="member.id")  # when the creator is on staff
 
 
+class CreatorBuyer(SQLModel, table=True):
+    """A buyer id of the creator's own (pseudonymised as orders' buyer_ref, storage.sources.writer.hash_buyer):
+    an order they place through their own code or link is flagged as self-referral, not credited."""
+
+    __tablename__ = "creator_buyer"
+    __table_args__ = (UniqueConstraint("creator_id", "buyer_ref"),)
+    id: int | None = Field(default=None, primary_key=True)
+    creator_id: int = Field(foreign_key="creator.id")
+    buyer_ref: str = Field(max_length=128)
+    platform: str = Field(max_length=32)           # the platform the buyer id belongs to
+    note: str | None = Field(default=None, max_length=200)
+
+
 class PromoCode(SQLModel, table=True):
     __tablename__ = "promo_code"
     __table_args__ = (UniqueConstraint("org_id", "code"),)
@@ -224,7 +237,12 @@ class AdSpend(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "shop_order"  # "order" is an SQL keyword
-    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_order_id"),
+        # the attribution job's work list: small, since rows leave it once attributed
+        Index("ix_shop_order_attribution_due", "shop_id", sqlite_where=text("attribution_due"),
+              postgresql_where=text("attribution_due")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shop.id", index=True)
     platform_order_id: str = Field(max_length=128)
@@ -248,10 +266,12 @@ class Order(SQLModel, table=True):
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
     live_session_id: int | None = Field(default=None, foreign_key="live_session.id")
     content_post_id: int | None = Field(default=None, foreign_key="content_post.id")
-    # creator attribution and the rule that decided it (affiliate | promo_code | tracked_link)
+    # creator attribution (storage.attribution) and the rule that decided it (scoring.attribution.Rule:
+    # affiliate | promo_code | tracked_link | self_referral); attribution_due: written since last attributed
     creator_id: int | None = Field(default=None, foreign_key="creator.id", index=True)
     attribution_rule: str | None = Field(default=None, max_length=16)
-    promo_code: str | None = Field(default=None, max_length=64)
+    attribution_due: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    promo_code: str | None = Field(default=None, max_length=255)  # the order's codes, in order, comma-separated
     buyer_ref: str | None = Field(default=None, max_length=128)  # platform buyer id, hashed
     is_sample: bool = False
 

@@ -26,7 +26,10 @@ What "nothing lost, doubled or misattributed" means here:
   ids are cached per writer, and only after the page that created them committed.
 - Live sessions, posts and ad spend get their member (code == host handle / author / ad account) when first
   inserted only; later updates keep whatever mapping the row has.
-- Attribution columns of orders (member, live session, post, creator, rule) are never touched here.
+- Attribution columns of orders (member, live session, post, creator, rule) are never touched here; an order
+  written (new or changed), given new visits, or named by a new or changed affiliate line is marked
+  `attribution_due` for the attribution job (storage.attribution), in the same transaction.
+- `promo_code` holds all the order's codes in the platform's order, comma-separated (up to 255 characters).
 """
 
 from __future__ import annotations
@@ -247,8 +250,8 @@ class Bulk:
         return sql
 
 
-ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor"),
-                      ("shop_id", "platform_order_id"), ORDER_COLS, newer="platform_updated_at",
+ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor", "attribution_due"),
+                      ("shop_id", "platform_order_id"), (*ORDER_COLS, "attribution_due"), newer="platform_updated_at",
                       returning=("id", "platform_order_id"))
 LINE_UPSERT = Upsert(LINE, ("order_id", "platform_line_id", *LINE_COLS), ("order_id", "platform_line_id"), LINE_COLS)
 REFUND_UPSERT = Upsert(REFUND, ("order_id", "platform_refund_id", *REFUND_COLS), ("order_id", "platform_refund_id"),
@@ -449,7 +452,7 @@ class StoreWriter:
             self._take_pending(tx, plans)
 
         ids = {pid: stored[pid][0] for pid in plans if pid in stored}
-        rows = [(shop.id, pid, *plan.values, 0) for pid, plan in plans.items() if plan.write_order]
+        rows = [(shop.id, pid, *plan.values, 0, True) for pid, plan in plans.items() if plan.write_order]
         if rows:
             written = {pid: oid for oid, pid in tx.bulk.run(conn, ORDER_UPSERT, rows)}
             for pid, plan in plans.items():
@@ -458,7 +461,7 @@ class StoreWriter:
                         ids[pid] = written[pid]
                     else:   # another writer stored a newer version meanwhile: leave that one whole
                         ids.pop(pid, None)
-        line_rows, stale, refund_rows, visit_rows, visit_orders = [], [], [], [], []
+        line_rows, stale, refund_rows, visit_rows, visit_orders, due = [], [], [], [], [], []
         for pid, plan in plans.items():
             oid = ids.get(pid)
             if oid is None:
@@ -469,6 +472,8 @@ class StoreWriter:
             if plan.visits is not None:
                 if plan.stored:
                     visit_orders.append(oid)
+                    if not plan.write_order:   # new visits may change the tracked-link credit
+                        due.append(oid)
                 visit_rows.extend((oid, i, *values) for i, values in enumerate(plan.visits))
         if line_rows:
             tx.bulk.run(conn, LINE_UPSERT, line_rows)
@@ -481,6 +486,8 @@ class StoreWriter:
             conn.execute(delete(VISIT).where(VISIT.c.order_id.in_(chunk)))
         if visit_rows:
             tx.bulk.run(conn, VISIT_UPSERT, visit_rows)
+        for chunk in _chunks(due):
+            conn.execute(update(ORDER).where(ORDER.c.id.in_(chunk)).values(attribution_due=True))
         return counts
 
     def _plan(self, tx: _Tx, r: OrderRecord, old: Any, old_lines: dict[int, dict[str, Any]],
@@ -498,7 +505,7 @@ class StoreWriter:
                   to_minor(r.merchandise, cur), to_minor(r.shipping, cur), to_minor(r.tax, cur),
                   to_minor(r.total, cur), sum(line[2] for line in lines.values()), r.created_at, r.paid_at,
                   r.shipped_at, r.delivered_at, r.cancelled_at, r.updated_at,
-                  _cut(r.promo_codes[0], 64) if r.promo_codes else None,
+                  _cut(",".join(r.promo_codes), 255) if r.promo_codes else None,
                   hash_buyer(tx.shop.platform, r.buyer_ref, self._buyer_key) if r.buyer_ref else None,
                   r.is_sample)
         refunds = {f.platform_refund_id: _refund_values(f) for f in r.refunds}
@@ -678,6 +685,11 @@ class StoreWriter:
             todo.append(row)
         if todo:
             tx.bulk.run(tx.conn, kind.upsert, todo)
+            if kind is AFFILIATE_KIND:   # the platform's affiliate data decides the order's creator
+                for chunk in _chunks(sorted({row[1] for row in todo})):
+                    tx.conn.execute(update(ORDER).where(ORDER.c.shop_id == tx.shop.id,
+                                                        ORDER.c.platform_order_id.in_(chunk))
+                                    .values(attribution_due=True))
         return counts
 
     # --- catalogue, shops, members -----------------------------------------------------------------------------------
