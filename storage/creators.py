@@ -24,7 +24,8 @@ from scoring.attribution import CREDITED, Rule
 from scoring.fx import FxTable
 from scoring.money import from_minor
 from scoring.rules import CountOrdersAt, Rules
-from storage.models import Creator, Order, TrackedLink
+from storage.models import Creator, CreatorBuyer, Order, TrackedLink
+from storage.sources.writer import hash_buyer
 
 UTM_SOURCE, UTM_MEDIUM = "kpibot", "creator"
 
@@ -77,6 +78,20 @@ def link_for(session: Session, creator: Creator, product_url: str) -> tuple[Trac
     session.add(link)
     session.flush()
     return link, True
+
+
+def add_own_buyer(session: Session, creator: Creator, platform: str, buyer_id: str, key: bytes | None = None,
+                  note: str | None = None) -> bool:
+    """Record one of the creator's own buyer ids on a platform (pseudonymised as orders are, with the store
+    writer's key), so their purchases through their own code or link are flagged, not credited. False when it
+    was known already. No commit; run attribution over all orders afterwards (earlier orders may be theirs)."""
+    ref = hash_buyer(platform, buyer_id.strip(), key)
+    if session.execute(select(CreatorBuyer.id).where(CreatorBuyer.creator_id == creator.id,
+                                                     CreatorBuyer.buyer_ref == ref)).first() is not None:
+        return False
+    session.add(CreatorBuyer(creator_id=creator.id or 0, buyer_ref=ref, platform=platform, note=note))
+    session.flush()
+    return True
 
 
 @dataclass(frozen=True)

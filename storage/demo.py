@@ -31,9 +31,11 @@ from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.templates import DEFAULT_TEMPLATES, Role, Stage, Template, select_template
 from storage.activity import load_activity, load_team_activity
+from storage.attribution import attribute_within
 from storage.commission import save_plan
 from storage.models import (
     AdSpend,
+    AffiliateLine,
     ContentPost,
     Creator,
     FxRateRow,
@@ -54,6 +56,7 @@ from storage.models import (
     Team,
     TrackedLink,
 )
+from storage.sources.records import OrderStatus
 
 DEMO_ORG_CODE = "demo"
 DEMO_ORG_NAME = "Demo Cross-Border Co. 演示跨境"
@@ -274,6 +277,7 @@ class _Draft:
     row: dict[str, Any]
     lines: list[dict[str, Any]]
     refund: dict[str, Any] | None = None
+    affiliate: int | None = None           # the creator the platform's affiliate data names
     session_key: str | None = None
     post_key: str | None = None
 
@@ -294,6 +298,7 @@ class _Demo:
     drafts: list[_Draft] = field(default_factory=list)
     fx_rows: list[FxRate] = field(default_factory=list)
     ad_rows: int = 0
+    creator_info: dict[int, tuple[str, Decimal]] = field(default_factory=dict)   # id -> (handle, rate)
 
     @property
     def days(self) -> list[date]:
@@ -487,6 +492,7 @@ def _creators(demo: _Demo) -> None:
             utm_content=product.slug, created_at=demo.org.created_at,
         ))
         shop.creators.append((_id(creator), code, pct))
+        demo.creator_info[_id(creator)] = (handle, creator.commission_rate)
     s.add_all(extras)
 
 
@@ -650,13 +656,13 @@ def _order(demo: _Demo, shop: _ShopState, created: datetime, member_id: int | No
         "shipping_minor": shipping, "tax_minor": tax, "total_minor": merchandise + shipping + tax,
         "refunded_minor": 0, "units": units, "created_at": created, "member_id": member_id,
         "live_session_id": None, "content_post_id": None,
-        "creator_id": creator[0] if creator else None,
-        "attribution_rule": ("promo_code" if promo else "affiliate") if creator else None,
+        "creator_id": None, "attribution_rule": None, "attribution_due": True,   # storage.attribution decides
         "promo_code": creator[1] if (creator and promo) else None,
         "buyer_ref": _buyer(rng, shop), "is_sample": False,
     }
     row.update(_timeline(rng, created, demo.cutoff))
-    draft = _Draft(row, lines, session_key=session_key, post_key=post_key)
+    draft = _Draft(row, lines, session_key=session_key, post_key=post_key,
+                   affiliate=creator[0] if (creator and not promo) else None)
     draft.refund = _refund(rng, draft, demo.cutoff)
     demo.drafts.append(draft)
 
@@ -724,25 +730,26 @@ def _hours(rng: random.Random, low: int, high: int) -> timedelta:
 def _timeline(rng: random.Random, created: datetime, cutoff: datetime) -> dict[str, Any]:
     """Payment, cancellation, shipping and delivery times and the status they imply at the cutoff."""
     t: dict[str, Any] = {"paid_at": None, "shipped_at": None, "delivered_at": None, "cancelled_at": None,
-                         "status": "UNPAID", "platform_updated_at": created}
+                         "status": OrderStatus.UNPAID, "platform_updated_at": created}
     paid = created + timedelta(seconds=rng.randint(40, 900))
     if rng.random() < UNPAID_SHARE or paid >= cutoff:
         return t
-    t.update(paid_at=paid, status="AWAITING_SHIPMENT", platform_updated_at=paid)
+    t.update(paid_at=paid, status=OrderStatus.PAID, platform_updated_at=paid)
     if rng.random() < CANCEL_SHARE:
         cancelled = paid + timedelta(minutes=rng.randint(10, 1200))
         if cancelled < cutoff:
-            t.update(cancelled_at=cancelled, status="CANCELLED", platform_updated_at=cancelled)
+            t.update(cancelled_at=cancelled, status=OrderStatus.CANCELLED, platform_updated_at=cancelled)
         return t
     shipped = paid + _hours(rng, 24, 72)
     if shipped >= cutoff:
         return t
-    t.update(shipped_at=shipped, status="IN_TRANSIT", platform_updated_at=shipped)
+    t.update(shipped_at=shipped, status=OrderStatus.SHIPPED, platform_updated_at=shipped)
     delivered = shipped + _hours(rng, 72, 168)
     if delivered >= cutoff:
         return t
     done = delivered + timedelta(days=7) < cutoff
-    t.update(delivered_at=delivered, status="COMPLETED" if done else "DELIVERED", platform_updated_at=delivered)
+    t.update(delivered_at=delivered, status=OrderStatus.COMPLETED if done else OrderStatus.DELIVERED,
+             platform_updated_at=delivered)
     return t
 
 
@@ -838,6 +845,29 @@ def _write_activity(demo: _Demo) -> None:
             refunds.append(d.refund)
     _bulk(s, OrderLine, lines)
     _bulk(s, Refund, refunds)
+    _bulk(s, AffiliateLine, _affiliate_lines(demo))
+    attribute_within(s.connection(), shop_ids)   # the same rules as synced orders
+
+
+def _affiliate_lines(demo: _Demo) -> list[dict[str, Any]]:
+    """What TikTok Shop's and Shopee's affiliate reports say of the creator orders not placed with a code:
+    one line per order line, credited to the creator."""
+    products = {_id(p.row): p.row.platform_product_id for st in demo.shops.values() for p in st.products}
+    rows = []
+    for d in demo.drafts:
+        if d.affiliate is None:
+            continue
+        handle, rate = demo.creator_info[d.affiliate]
+        for line in d.lines:
+            rows.append({
+                "shop_id": d.row["shop_id"], "platform_order_id": d.row["platform_order_id"],
+                "platform_product_id": products[line["product_id"]], "creator_handle": handle.lstrip("@"),
+                "content_type": "VIDEO", "content_id": None, "commission_rate": rate, "currency": line["currency"],
+                "amount_minor": line["amount_minor"], "quantity": line["quantity"], "refunded_quantity": 0,
+                "status": "COMPLETED" if d.row["delivered_at"] is not None else "PROCESSING",
+                "created_at": d.row["created_at"], "updated_at": d.row["platform_updated_at"],
+            })
+    return rows
 
 
 def _inventory(demo: _Demo) -> None:
