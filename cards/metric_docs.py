@@ -1,10 +1,12 @@
-"""docs/metrics.md, generated from the metric catalog, the scoring, target and commission rules so the two never drift.
+"""docs/metrics.md, generated from the metric catalog, the scoring, target, commission and attribution rules so the
+two never drift.
 
 Regenerate with: python -m cards.metric_docs > docs/metrics.md
 """
 
 from __future__ import annotations
 
+import scoring.attribution
 import scoring.commission
 import scoring.metrics
 import scoring.score
@@ -35,7 +37,8 @@ def metrics_markdown() -> str:
     for t in DEFAULT_TEMPLATES:
         metrics = ", ".join(f"`{m.key}` {m.weight}" for m in t.metrics)
         out.append(f"| {t.name} | {t.role} | {t.stage or 'any'} | {metrics} |")
-    out += ["", "## Targets", "", _doc(scoring.targets), "", "## Commission", "", _doc(scoring.commission)]
+    out += ["", "## Targets", "", _doc(scoring.targets), "", "## Commission", "", _doc(scoring.commission),
+            "", "## Creator attribution", "", _doc(scoring.attribution)]
     return "\n".join(out) + "\n"
 
 

@@ -10,8 +10,19 @@ Rules, in order; the first that applies decides, and the rule is stored with the
 A creator buying through their own code or link (the order's buyer is one of the creator's own buyer ids)
 is flagged as self_referral: the creator is recorded but not credited.
 
+The job (storage.attribution) applies these rules to every order written since it was last attributed;
+evidence is the platform's affiliate lines (when several creators sold lines of one order: the largest
+affiliated amount, ties by handle), all the order's promo codes, and the customer's visits (UTM).
+
 Credit is measured on the order as it stands: a cancelled order credits nothing, and refunds so far are
-taken off the creator's attributed net GMV (storage.creators), so a refund reverses the credit.
+taken off the creator's attributed net GMV, so a refund reverses the credit. The /creators figures
+(storage.creators), over orders counted at payment or shipment ([org] count_orders_at) in the period:
+- orders: credited orders, not cancelled;
+- net GMV: their merchandise less refunds so far, each converted into the reporting currency at the rate of
+  the order's UTC counting day;
+- refund rate: refunds over merchandise of the same orders;
+- commission: net GMV times the creator's commission rate;
+- flagged: self-referred orders (credit nothing).
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""Creators in the store: finding one, their tracked links, and the ranking by what is credited to them.
-
-Credited orders are those attributed by a crediting rule (scoring.attribution.CREDITED), counted at payment
-or shipment ([org] count_orders_at) and not cancelled. Net GMV is their merchandise less the refunds so
-far, converted into the reporting currency at the rate of the order's UTC counting day; the refund rate is
-refunds over merchandise of the same orders; commission is net GMV times the creator's commission rate.
-Self-referred orders are counted apart ("flagged") and credit nothing.
-"""
+"""Creators in the store: finding one, their tracked links, their own buyer ids, and the ranking by what is
+credited to them (the figures are defined in scoring.attribution, and so in docs/metrics.md)."""
 
 from __future__ import annotations
 
