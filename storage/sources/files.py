@@ -57,12 +57,12 @@ Mapping file (TOML) for any preset; read_file's own arguments win over its value
 
 Reading rules:
 
-* Cells are text, never floats: CSV through the csv module (UTF-8 with or without BOM, UTF-16 with BOM, or
-  ``encoding=``; delimiter , ; or tab from the header line), XLSX through openpyxl with the raw cell values
-  converted by us: numbers as Excel shows them (15 significant digits), dates as ISO text. (pandas
-  ``read_excel(dtype=str)`` turns an id Excel stored as a number into a plausible wrong digit string; here it
-  stays visibly rounded, "5.76461234567890e+17", and is reported.) Cells are stripped of spaces, tabs
-  (TikTok's trailing tabs) and Excel's ``="..."`` text wrapper.
+* Cells are text, never floats (storage.tabular, the reader of every import): CSV through the csv module
+  (UTF-8 with or without BOM, UTF-16 with BOM, or ``encoding=``; delimiter , ; or tab from the header line),
+  XLSX through openpyxl with the raw cell values converted by us: numbers as Excel shows them (15 significant
+  digits), dates as ISO text. (pandas ``read_excel(dtype=str)`` turns an id Excel stored as a number into a
+  plausible wrong digit string; here it stays visibly rounded, "5.76461234567890e+17", and is reported.)
+  Cells are stripped of spaces, tabs (TikTok's trailing tabs) and Excel's ``="..."`` text wrapper.
 * Lines are numbered as the spreadsheet shows them: its row numbers, so the header (the first non-blank row,
   usually line 1), a description row and blank rows all count. The first row under the header is skipped as
   a description row when its id cell is prose (holds a space) and its count cell no number (TikTok's second
@@ -92,14 +92,11 @@ to be shown.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -118,6 +115,7 @@ from storage.sources.records import (
     RefundRecord,
     RefundStatus,
 )
+from storage.tabular import TableProblem, read_rows
 
 MAX_LISTED_PROBLEMS = 20
 
@@ -352,73 +350,9 @@ def load_mapping(source: str | Path | Mapping[str, Any]) -> ImportMapping:
     return ImportMapping(dict(columns), ours, *(data.get(k) for k in text_keys))
 
 
-# ---------------------------------------------------------------------------------------------- reading tables
+# ------------------------------------------------------------------------------------------------ cells
 class _CellError(ValueError):
     """One cell does not read as its column's kind; the message is the reason shown to the user."""
-
-
-def _read_rows(path: Path, encoding: str | None, sheet: str | None) -> list[tuple[int, list[str]]]:
-    with path.open("rb") as f:
-        head = f.read(4)
-    suffix = path.suffix.casefold()
-    if suffix == ".xls":
-        raise ImportRefused(f"{path.name}: the old .xls format is not read; save it as .xlsx or CSV")
-    if suffix in (".xlsx", ".xlsm") or head.startswith(b"PK\x03\x04"):
-        return _read_xlsx(path, sheet)
-    return _read_csv(path, encoding)
-
-
-def _read_csv(path: Path, encoding: str | None) -> list[tuple[int, list[str]]]:
-    raw = path.read_bytes()
-    if encoding is None:
-        encoding = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
-    try:
-        text = raw.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise ImportRefused(f"{path.name} is not {encoding} text ({exc.__class__.__name__}); save it as "
-                            "'CSV UTF-8', or pass encoding= (e.g. 'gb18030' for Excel on Chinese Windows)") from None
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = max((",", ";", "\t"), key=lambda d: (_outside_quotes(first).count(d), d == ","))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return [(n, row) for n, row in enumerate(reader, start=1)]
-
-
-def _outside_quotes(line: str) -> str:
-    return re.sub(r'"[^"]*"', "", line)
-
-
-def _read_xlsx(path: Path, sheet: str | None) -> list[tuple[int, list[str]]]:
-    import openpyxl  # deferred: only XLSX imports pay for it
-
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:   # openpyxl raises several unrelated types for a damaged file
-        raise ImportRefused(f"{path.name} is not a readable XLSX workbook ({exc.__class__.__name__})") from None
-    try:
-        if sheet is not None and sheet not in book.sheetnames:
-            raise ImportRefused(f"{path.name} has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
-        ws = book[sheet] if sheet is not None else book.worksheets[0]
-        return [(n, [_xlsx_text(v) for v in row])
-                for n, row in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)]
-    finally:
-        book.close()
-
-
-def _xlsx_text(value: Any) -> str:
-    """A cell as the text Excel shows (numbers to 15 significant digits, its own precision)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):       # written as an exact integer
-        return str(value)
-    if isinstance(value, float):     # an id past 15 digits comes out as 5.7646123456789e+17: reported, not trusted
-        return format(value, ".15g")
-    if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat(sep=" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return str(value)
 
 
 _STRIP = " \t\r\n\u00a0\u200b\ufeff"
@@ -659,7 +593,10 @@ def read_file(path: str | Path, preset: str, mapping: str | Path | Mapping[str, 
             raise ImportRefused(f"mapping: {preset} has no field(s) {', '.join(unknown)} "
                                 f"(fields: {', '.join(sorted(fields))})")
     opts = _options(spec, mapped, tz, currency, date_order, decimal_mark, date_format)
-    table = _read_rows(path, encoding, sheet)
+    try:
+        table = read_rows(path, encoding, sheet)
+    except TableProblem as exc:
+        raise ImportRefused(str(exc)) from None
     start = next((i for i, (_, cells) in enumerate(table) if any(_clean(c) for c in cells)), None)
     if start is None:
         raise ImportRefused(f"{path.name} is empty")
