@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.commission import Basis, Plan, PlanKind, Tier
-from storage.models import AuditLog, CommissionPayout, CommissionPlan
+from storage.audit import audit
+from storage.models import CommissionPayout, CommissionPlan
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ def plan_from_snapshot(snap: dict[str, Any]) -> Plan:
 
 def save_plan(session: Session, org_id: int, plan: Plan) -> None:
     """Create or replace a plan by name; the role's other plans are switched off (one plan per role)."""
-    for other in session.execute(select(CommissionPlan).where(CommissionPlan.role == plan.role)).scalars():
+    for other in session.execute(select(CommissionPlan).where(CommissionPlan.org_id == org_id,
+                                                              CommissionPlan.role == plan.role)).scalars():
         other.active = False
     row = session.execute(select(CommissionPlan).where(CommissionPlan.org_id == org_id,
                                                        CommissionPlan.name == plan.name)).scalars().first()
@@ -56,8 +58,8 @@ def save_plan(session: Session, org_id: int, plan: Plan) -> None:
     row.tiers = [[str(t.threshold), str(t.rate)] for t in plan.tiers]
     row.cap, row.active = plan.cap, True
     session.add(row)
-    session.add(AuditLog(actor="system", action="commission_plan.save", entity="commission_plan",
-                         entity_id=plan.name, details={"role": plan.role, "tiers": row.tiers}))
+    audit(session, "system", "commission_plan.save", "commission_plan", plan.name,
+          {"role": plan.role, "tiers": row.tiers})
 
 
 def payouts_before(session: Session, member_id: int, period: str) -> list[CommissionPayout]:

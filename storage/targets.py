@@ -9,7 +9,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlmodel import Session
 
-from storage.models import AuditLog, CountryBaseline, Member, Target, Team, utcnow
+from storage.audit import audit
+from storage.models import CountryBaseline, Member, Target, Team, utcnow
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,5 +78,4 @@ def set_baseline(session: Session, team: Team, country: str, period: str, metric
 
 
 def _audit(session: Session, by: Member | None, action: str, entity_id: str, details: dict[str, object]) -> None:
-    session.add(AuditLog(actor=by.code if by else "system", action=action, entity="target", entity_id=entity_id,
-                         details=details))
+    audit(session, by.code if by else "system", action, "target", entity_id, details)
