@@ -8,7 +8,6 @@ same rows. `seed_demo` writes through the caller's session and does not commit.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from bisect import bisect_right
 from collections import defaultdict
@@ -57,6 +56,7 @@ from storage.models import (
     TrackedLink,
 )
 from storage.sources.records import OrderStatus
+from storage.sources.writer import hash_buyer
 
 DEMO_ORG_CODE = "demo"
 DEMO_ORG_NAME = "Demo Cross-Border Co. 演示跨境"
@@ -681,10 +681,10 @@ def _order_number(rng: random.Random, shop: _ShopState, created: datetime) -> st
 
 
 def _buyer(rng: random.Random, shop: _ShopState) -> str:
-    """A hashed buyer id from a pool, so that some buyers come back."""
+    """A buyer from the shop's pool, so that some come back, pseudonymised as the store writer does."""
     n = rng.randrange(4000)
     if n not in shop.buyers:
-        shop.buyers[n] = hashlib.sha256(f"{shop.spec.code}:{n}".encode()).hexdigest()[:24]
+        shop.buyers[n] = hash_buyer(shop.spec.platform, f"{shop.spec.code}-buyer-{n}")
     return shop.buyers[n]
 
 
