@@ -240,8 +240,8 @@ class ShopifySource:
             raise SourceError(FailureKind.AUTH, f"{self.shop}: HTTP {status} {_text_errors(resp)}", status)
         if status != 200:
             raise SourceError(FailureKind.REQUEST, f"{self.shop}: HTTP {status} {_text_errors(resp)}", status)
-        try:
-            body = resp.json()
+        try:   # numbers as Decimal: a money amount sent as a JSON number must not pass through float
+            body = json.loads(resp.content, parse_float=Decimal)
         except ValueError as exc:
             raise SourceError(FailureKind.SERVER, f"{self.shop}: {name} answered malformed JSON") from exc
         if not isinstance(body, dict):
@@ -258,7 +258,7 @@ class ShopifySource:
     def _note_cost(self, name: str, cost: dict[str, Any]) -> None:
         status = cost.get("throttleStatus") or {}
         requested = cost.get("requestedQueryCost")
-        if isinstance(requested, int | float):
+        if isinstance(requested, int | float | Decimal):
             self._requested[name] = int(requested)
         with contextlib.suppress(KeyError, TypeError, ValueError):
             self._bucket = (float(status["currentlyAvailable"]), float(status["maximumAvailable"]),
@@ -422,7 +422,7 @@ def _refund_lines_cut(refund: dict[str, Any]) -> bool:
 
 def _money(bag: dict[str, Any]) -> tuple[Decimal, str]:
     money = bag["shopMoney"]
-    return Decimal(str(money["amount"])), str(money["currencyCode"])
+    return Decimal(money["amount"]), str(money["currencyCode"])   # a string (MoneyV2) or a Decimal number
 
 
 def _time(text: str | None) -> datetime | None:
