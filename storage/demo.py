@@ -853,6 +853,7 @@ def _affiliate_lines(demo: _Demo) -> list[dict[str, Any]]:
     """What TikTok Shop's and Shopee's affiliate reports say of the creator orders not placed with a code:
     one line per order line, credited to the creator."""
     products = {_id(p.row): p.row.platform_product_id for st in demo.shops.values() for p in st.products}
+    skus = dict(demo.session.execute(select(Sku.id, Sku.platform_sku_id)).all())
     rows = []
     for d in demo.drafts:
         if d.affiliate is None:
@@ -861,7 +862,8 @@ def _affiliate_lines(demo: _Demo) -> list[dict[str, Any]]:
         for line in d.lines:
             rows.append({
                 "shop_id": d.row["shop_id"], "platform_order_id": d.row["platform_order_id"],
-                "platform_product_id": products[line["product_id"]], "creator_handle": handle.lstrip("@"),
+                "platform_product_id": products[line["product_id"]], "platform_sku_id": skus[line["sku_id"]],
+                "creator_handle": handle.lstrip("@"),
                 "content_type": "VIDEO", "content_id": None, "commission_rate": rate, "currency": line["currency"],
                 "amount_minor": line["amount_minor"], "quantity": line["quantity"], "refunded_quantity": 0,
                 "status": "COMPLETED" if d.row["delivered_at"] is not None else "PROCESSING",

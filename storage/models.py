@@ -548,11 +548,13 @@ class AffiliateLine(SQLModel, table=True):
     so it is stored whether or not the order itself has arrived)."""
 
     __tablename__ = "affiliate_line"
-    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id", "platform_product_id", "creator_handle"),)
+    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id", "platform_product_id", "platform_sku_id",
+                                       "creator_handle", name="uq_affiliate_line_sku"),)
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shop.id")
     platform_order_id: str = Field(max_length=128)
     platform_product_id: str = Field(max_length=128)
+    platform_sku_id: str = Field(max_length=128)   # '' when the platform reports lines per product
     creator_handle: str = Field(max_length=128)
     content_type: str = Field(max_length=32)       # SHOP | VIDEO | LIVE | ...
     content_id: str | None = Field(default=None, max_length=128)

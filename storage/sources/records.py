@@ -129,6 +129,7 @@ class AffiliateRecord:
     status: str                # PROCESSING | COMPLETED | CANCELLED | FROZEN | DEDUCTED
     created_at: datetime
     updated_at: datetime
+    platform_sku_id: str = ""  # TikTok reports one line per SKU; '' where lines are per product
 
 
 @dataclass(frozen=True, slots=True)

@@ -338,7 +338,8 @@ def affiliate_records(o: dict[str, Any], currency: str = "") -> list[AffiliateRe
             str(o["id"]), str(sku.get("product_id") or ""), creator, sku.get("content_type") or "",
             sku.get("content_id") or None, Decimal(str(sku.get("commission_rate") or 0)) / _TEN_THOUSAND,
             _currency_of(price) or currency, _money(price) * quantity, quantity,
-            _int(sku.get("refunded_quantity")), o.get("status") or "", created, updated))
+            _int(sku.get("refunded_quantity")), o.get("status") or "", created, updated,
+            str(sku.get("sku_id") or "")))
     return out
 
 

@@ -283,8 +283,8 @@ class _Kind:
                       self.cols, newer=self.newer)
 
 
-AFFILIATE_KIND = _Kind(AFFILIATE, ("platform_order_id", "platform_product_id", "creator_handle"), AFFILIATE_COLS,
-                       newer="updated_at")
+AFFILIATE_KIND = _Kind(AFFILIATE, ("platform_order_id", "platform_product_id", "platform_sku_id", "creator_handle"),
+                       AFFILIATE_COLS, newer="updated_at")
 LIVE_KIND = _Kind(LIVE, ("platform_session_id",), LIVE_COLS, ("host_member_id",))
 POST_KIND = _Kind(POST, ("platform_post_id",), POST_COLS, ("member_id",))
 ADS_KIND = _Kind(ADS, ("campaign_id", "day"), ADS_COLS, ("member_id",))
@@ -634,7 +634,8 @@ class StoreWriter:
     # --- affiliate lines, lives, posts, ads ---------------------------------------------------------------------------
 
     def _affiliate(self, tx: _Tx, r: AffiliateRecord) -> tuple[Any, ...]:
-        return (tx.shop.id, r.platform_order_id, r.platform_product_id, r.creator_handle, _cut(r.content_type, 32),
+        return (tx.shop.id, r.platform_order_id, r.platform_product_id, r.platform_sku_id, r.creator_handle,
+                _cut(r.content_type, 32),
                 r.content_id, r.commission_rate, r.currency, to_minor(r.amount, r.currency), r.quantity,
                 r.refunded_quantity, _cut(r.status, 32), r.created_at, r.updated_at)
 

@@ -23,9 +23,12 @@ class RecordedCall:
 
 
 class FakeServer:
-    """Subclasses route requests to ``_handle`` (or override ``_make_app``) and may extend ``_astop``."""
+    """Subclasses route requests to ``_handle`` (or override ``_make_app``) and may extend ``_astop``.
+    ``request_delay_s`` (set on the instance at any time, 0 by default) holds every request routed to
+    ``_handle`` that long before it is handled: a slow platform, e.g. so a test can kill a sync mid-run."""
 
     shutdown_timeout = 1.0
+    request_delay_s = 0.0
 
     def __init__(self) -> None:
         self.base_url = ""
@@ -84,8 +87,13 @@ class FakeServer:
 
     def _make_app(self) -> web.Application:
         app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._entry)
         return app
+
+    async def _entry(self, request: web.Request) -> web.StreamResponse:
+        if self.request_delay_s > 0:
+            await asyncio.sleep(self.request_delay_s)
+        return await self._handle(request)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:  # pragma: no cover - abstract
         raise NotImplementedError

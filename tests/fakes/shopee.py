@@ -33,7 +33,8 @@ UNVERIFIED choices: 403 for ``error_sign``/``error_auth``, 400 for ``error_param
 partner_id, a timestamp outside the window and a missing parameter all answer ``error_param`` (the real
 codes for these are UNVERIFIED). Money is rendered as JSON numbers (major units, from exact minor units).
 
-Fault injection (``fail_next(n, kind, path=None)``, or a seeded random ``fault_rate``): ``http429`` (HTTP 429,
+Fault injection (``fail_next(n, kind, path=None)``, or a seeded random ``fault_rate``; ``clear_faults()`` ends
+both): ``http429`` (HTTP 429,
 JSON ``error_server``), ``http5xx`` (HTTP 502 with an HTML body, as a gateway answers), ``throttle`` (HTTP 200
 ``error_server`` "too many requests"), ``auth`` (``error_auth``; the presented access token is also expired,
 so only a refreshed one works), ``timeout`` (the answer is held ``hang_s`` seconds, then a 504), ``malformed``
@@ -140,6 +141,12 @@ class ShopApiFake(FakeServer):
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(self.fault_kinds)}")
         with self._lock:
             self._rules.append(_FaultRule(n, kind, path))
+
+    def clear_faults(self) -> None:
+        """Drop the pending ``fail_next`` rules and stop random faults."""
+        with self._lock:
+            self._rules.clear()
+            self.fault_rate = 0.0
 
     def calls_to(self, path_part: str) -> list[Call]:
         """The recorded calls whose path contains ``path_part``, oldest first."""
@@ -322,8 +329,9 @@ class FakeShopee(ShopApiFake):
 
     def expected_totals(self, since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
         """What a correct sync of [since, until) (by update_time) must add up to, straight from the seed:
-        ``count``, ``merchandise_minor`` (sum of quantity x discounted price), ``total_minor`` (total_amount),
-        ``units``, ``by_status`` (Shopee status -> orders) and ``order_sns`` (sorted)."""
+        ``count``, ``merchandise_minor`` (sum of quantity x discounted price), ``subtotal_minor`` (sum of
+        quantity x original price), ``total_minor`` (total_amount), ``units``, ``lines`` (items: one per
+        item and model), ``by_status`` (Shopee status -> orders) and ``order_sns`` (sorted)."""
         lo = since.timestamp() if since else float("-inf")
         hi = until.timestamp() if until else float("inf")
         with self._lock:
@@ -331,8 +339,10 @@ class FakeShopee(ShopApiFake):
             return {
                 "count": len(chosen),
                 "merchandise_minor": sum(o.merchandise_minor for o in chosen),
+                "subtotal_minor": sum(i.quantity * i.original_minor for o in chosen for i in o.items),
                 "total_minor": sum(o.total_minor for o in chosen),
                 "units": sum(o.units for o in chosen),
+                "lines": sum(len(o.items) for o in chosen),
                 "by_status": dict(Counter(o.status for o in chosen)),
                 "order_sns": sorted(o.order_sn for o in chosen),
             }

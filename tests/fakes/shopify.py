@@ -33,12 +33,15 @@ What it checks, as Shopify does:
   ``extensions.cost``.
 * Faults: ``fail_next(n, kind)`` with kind ``server`` (HTTP 503), ``timeout`` (answers after ``delay_s``),
   ``bad_json`` (HTTP 200, a truncated body), ``throttle`` (THROTTLED whatever the bucket holds) or ``http429``
-  (HTTP 429 with ``Retry-After``); ``drain()`` empties the bucket.
+  (HTTP 429 with ``Retry-After``); ``drain()`` empties the bucket. Random faults: ``fault_rate`` (a share of
+  the GraphQL requests not hit by a ``fail_next`` rule) of ``fault_kinds``, drawn from
+  ``random.Random(fault_seed)``, timeouts held ``fault_delay_s``; ``clear_faults()`` ends both.
 
 Data: ``orders`` seeded, deterministic orders (integer cents inside; amounts on the wire as decimal strings in
 Shopify's style, ``"25.0"``, ``"12.5"``), some with discount codes, line- and order-level discounts, refunds
 (returns and cancellations), guest checkouts, and customer journeys with UTM parameters. ``expected_totals()``
-sums the integer cents of the stored orders, a path that shares no code with the JSON the client parses.
+sums the integer cents of the stored orders, a path that shares no code with the JSON the client parses
+(``expected_details()``: refunds that cancel, units returned, customer-journey visits).
 ``add_order``, ``cancel_order``, ``refund_order`` and ``touch`` change orders at the fake's clock ``now`` and
 move their ``updatedAt``, for incremental syncs. Every request lands in ``calls``.
 """
@@ -558,8 +561,13 @@ class FakeShopify(FakeServer):
     def __init__(self, seed: int = 7, orders: int = 30, *, token: str = "shpat_test_token",
                  shop: str = "kpibot-test.myshopify.com", currency: str = "USD",
                  start: datetime = datetime(2026, 10, 1, tzinfo=UTC), bucket: float = 1000.0,
-                 restore_rate: float = 50.0, max_query_cost: int = 1000) -> None:
+                 restore_rate: float = 50.0, max_query_cost: int = 1000, fault_rate: float = 0.0,
+                 fault_seed: int = 0, fault_kinds: Sequence[str] = FAULTS, fault_delay_s: float = 2.0) -> None:
         super().__init__()
+        if not set(fault_kinds) <= set(FAULTS):
+            raise ValueError(f"fault_kinds must be some of {FAULTS}")
+        self.fault_rate, self.fault_kinds, self.fault_delay_s = fault_rate, tuple(fault_kinds), fault_delay_s
+        self._fault_rng = random.Random(fault_seed)
         self.token, self.shop, self.currency, self.seed = token, shop, currency, seed
         self.bucket, self.restore_rate, self.max_query_cost = bucket, restore_rate, max_query_cost
         self.start_at = start
@@ -586,6 +594,12 @@ class FakeShopify(FakeServer):
         with self._lock:
             self._faults.append(_Fault(n, kind, delay_s))
 
+    def clear_faults(self) -> None:
+        """Drop the pending ``fail_next`` rules and stop random faults."""
+        with self._lock:
+            self._faults.clear()
+            self.fault_rate = 0.0
+
     def drain(self, available: float = 0.0) -> None:
         """Set the cost bucket to ``available`` points now."""
         with self._lock:
@@ -600,6 +614,8 @@ class FakeShopify(FakeServer):
             if fault.remaining > 0:
                 fault.remaining -= 1
                 return fault
+        if self.fault_rate > 0 and self._fault_rng.random() < self.fault_rate:
+            return _Fault(1, self._fault_rng.choice(self.fault_kinds), self.fault_delay_s)
         return None
 
     def _refill(self) -> None:
@@ -750,6 +766,22 @@ class FakeShopify(FakeServer):
             "lines": sum(len(o.lines) for o in chosen),
             "cancelled": sum(1 for o in chosen if o.cancelled_at is not None),
             "with_codes": sum(1 for o in chosen if o.codes),
+        }
+
+    def expected_details(self, since: datetime | None = None, until: datetime | None = None) -> dict[str, int]:
+        """More sums over the orders updated in [since, until), for tests of the stored data: refunds that
+        cancel, units returned, customer-journey visits."""
+        chosen = [o for o in self.orders.values()
+                  if (since is None or o.updated_at >= since) and (until is None or o.updated_at < until)]
+        return {
+            # refunds that cancel (a CANCEL refund line and no RETURN one), units refunded with restock RETURN
+            "cancellation_refunds": sum(1 for o in chosen for r in o.refunds
+                                        if any(k == "CANCEL" for _, _, k in r.lines)
+                                        and not any(k == "RETURN" for _, _, k in r.lines)),
+            "returned_units": sum(q for o in chosen for r in o.refunds for _, q, k in r.lines if k == "RETURN"),
+            # customer-journey visits: the first and the last of an order whose journey is ready
+            "visits": sum((o.first_visit is not None) + (o.last_visit is not None)
+                          for o in chosen if o.journey_ready),
         }
 
     # ------------------------------------------------------------------ GraphQL views of the data
