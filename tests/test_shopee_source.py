@@ -387,6 +387,33 @@ def test_a_restarted_run_resumes_after_the_last_page() -> None:
             assert err.value.kind is FailureKind.REQUEST
 
 
+def test_an_order_missing_from_its_detail_answer_is_asked_again_never_dropped() -> None:
+    with FakeShopee(orders=60, days=10) as fake:
+        store = authorized(fake)
+        until = fake.now()
+        since = until - timedelta(days=12)
+        late, later = fake.order_sns()[7], fake.order_sns()[55]
+        fake.lagging_detail = {late: 1}          # readable at the second ask
+        records = orders_of(run(make_source(fake, store), since, until))
+        assert sorted(r.platform_order_id for r in records) == sorted(fake.order_sns())
+        asked = [c.query["order_sn_list"].split(",") for c in fake.calls_to(DETAIL_PATH)]
+        assert [len(a) for a in asked] == [50, 1, 10] and asked[1] == [late]
+
+        fake.lagging_detail = {later: 2}         # still missing at the second ask: the page fails whole
+        fake.reset_calls()
+        source = make_source(fake, store)
+        pages = source.pages("orders", since, until)
+        with pytest.raises(SourceError) as err:
+            list(pages)
+        source.close()
+        assert err.value.kind is FailureKind.SERVER
+        assert str(err.value) == ("server: shopee get_order_detail did not return 1 listed orders; the page is "
+                                  "fetched again next run")
+        assert [c.query["order_sn_list"].split(",")[-1] for c in fake.calls_to(DETAIL_PATH)][-1] == later
+        assert sorted(r.platform_order_id for r in orders_of(run(make_source(fake, store), since, until))) \
+            == sorted(fake.order_sns())                # the next run gets it
+
+
 def test_logs_hold_no_secret(small: FakeShopee, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     store = authorized(small)

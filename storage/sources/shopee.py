@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 
+import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
 from storage.sources.errors import FailureKind, SourceError, with_backoff
 from storage.sources.records import LineRecord, OrderRecord, OrderStatus, Page, Tokens, TokenStore
 
@@ -160,14 +161,27 @@ class ShopeeSource:
             batch = order_sns[i:i + MAX_DETAIL_BATCH]
             answer = self._call("GET", DETAIL_PATH, {"order_sn_list": ",".join(batch),
                                                      "response_optional_fields": DETAIL_FIELDS})
-            found = answer.get("order_list") or []
-            if not isinstance(found, list):
-                raise SourceError(FailureKind.SERVER, "shopee get_order_detail: order_list is not a list")
+            found = self._detail_list(answer)
+            missing = set(batch) - {str(o.get("order_sn")) for o in found if isinstance(o, dict)}
+            if missing:   # listed but not readable yet: ask once more, then fail the page rather than drop them
+                log.warning("shopee shop %s: get_order_detail left out %d of %d orders; asking again", self.shop_id,
+                            len(missing), len(batch))
+                again = sorted(missing)
+                found += self._detail_list(self._call("GET", DETAIL_PATH, {"order_sn_list": ",".join(again),
+                                                                           "response_optional_fields": DETAIL_FIELDS}))
+                missing -= {str(o.get("order_sn")) for o in found if isinstance(o, dict)}
+                if missing:
+                    raise SourceError(FailureKind.SERVER, f"shopee get_order_detail did not return {len(missing)} "
+                                      "listed orders; the page is fetched again next run")
             records.extend(self._record(o) for o in found)
-            if len(found) != len(batch):
-                log.warning("shopee shop %s: get_order_detail returned %d of %d orders", self.shop_id,
-                            len(found), len(batch))
         return records
+
+    @staticmethod
+    def _detail_list(answer: dict[str, Any]) -> list[Any]:
+        found = answer.get("order_list") or []
+        if not isinstance(found, list):
+            raise SourceError(FailureKind.SERVER, "shopee get_order_detail: order_list is not a list")
+        return found
 
     # ------------------------------------------------------------------ records
     def _record(self, o: Any) -> OrderRecord:

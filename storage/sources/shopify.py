@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 
+import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
 from scoring.money import UnknownCurrency, minor_unit
 from storage.sources.errors import FailureKind, SourceError, with_backoff
 from storage.sources.records import (

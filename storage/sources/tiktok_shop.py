@@ -73,6 +73,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
 from storage.sources.errors import FailureKind, SourceError, with_backoff
 from storage.sources.records import (
     AffiliateRecord,
@@ -163,22 +164,6 @@ _DECIMALS_MAX = 65_536
 
 class _FloatMoney(Exception):
     """A JSON number where money was expected: parse the page again with Decimal floats."""
-
-
-class _RedactQuery(logging.Filter):
-    """httpx logs every request URL at INFO; TikTok URLs carry signatures and the refresh call carries the app
-    secret and refresh token, so the query string is dropped from those records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(a.copy_with(query=None) if isinstance(a, httpx.URL) and a.query else a
-                                for a in record.args)
-        return True
-
-
-_REDACT = _RedactQuery()
-if not any(isinstance(f, _RedactQuery) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(_REDACT)
 
 
 # ---------------------------------------------------------------------- signing and small parsers

@@ -289,6 +289,9 @@ class FakeShopee(ShopApiFake):
         self.used_refresh_tokens: set[str] = set()
         self._access: dict[str, int] = {}               # access token -> expiry (epoch s)
         self._refresh: dict[str, int] = {}              # live (unused) refresh token -> expiry (epoch s)
+        # order_sn -> how many more get_order_detail answers leave it out (Shopee lists an order before its
+        # detail is readable, now and then)
+        self.lagging_detail: dict[str, int] = {}
 
     # ------------------------------------------------------------------ test-side API
     def initial_tokens(self) -> Tokens:
@@ -467,7 +470,12 @@ class FakeShopee(ShopApiFake):
             raise self._reject(400, "error_param", "order_sn_list must hold 1 to 50 order_sn")
         optional = {f.strip() for f in q.get("response_optional_fields", "").split(",") if f.strip()}
         with self._lock:
-            found = [self._detail(self.orders[sn], optional) for sn in sns if sn in self.orders]
+            found = []
+            for sn in sns:
+                if self.lagging_detail.get(sn, 0) > 0:
+                    self.lagging_detail[sn] -= 1
+                elif sn in self.orders:
+                    found.append(self._detail(self.orders[sn], optional))
         return self._ok({"order_list": found})
 
     def _money(self, minor: int) -> int | float:
