@@ -38,7 +38,8 @@ def build_app(config: Config) -> App:
     engine = make_engine(config.store.url)
     ensure_schema(engine)
     return App(engine=engine, rules=config.rules, org_timezone=config.org.timezone, org_locale=config.org.locale,
-               charts=ChartCache(), alerts=config.alerts)
+               charts=ChartCache(), alerts=config.alerts,
+               buyer_key=config.store.buyer_key.encode() if config.store.buyer_key else None)
 
 
 def seed_demo_if_empty(app: App, now: datetime) -> bool:

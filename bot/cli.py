@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot import cli_shops
 from bot.app import build_app, clock_from_env, seed_demo_if_empty
 from bot.config import Config, ConfigError, load_config
 from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
-from bot.scheduler import start_scheduler
+from bot.scheduler import start_scheduler, stop_scheduler
+from bot.usage import UsageError
 from commands.commission import close_month
 from commands.context import App
 from commands.scorecards import Inputs, score_member
@@ -43,10 +45,6 @@ from storage.queries import active_members, find_member, find_team, load_templat
 from storage.target_import import import_targets
 
 log = logging.getLogger("kpibot")
-
-
-class UsageError(Exception):
-    """Bad arguments: printed as one line, exit code 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--no-weekly", action="store_true", help="no weekly report on Mondays")
     unsubscribe = dsub.add_parser("unsubscribe", parents=[common], help="stop a subscription")
     unsubscribe.add_argument("id", type=int, metavar="ID")
+    cli_shops.add_parsers(sub, common)
     return p
 
 
@@ -187,6 +186,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         return _targets(app, args)
     if args.command == "commission":
         return _commission(app, args, clock)
+    if args.command in ("shops", "sync", "import", "attribute", "creators"):
+        return cli_shops.run(app, args, config, clock)
     dispatcher = Dispatcher(app, clock)
     console = Console(dispatcher, Path(config.charts.dir), sys.stdout)
     if args.command == "chat":
@@ -235,7 +236,9 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
         for adapter in adapters:
             adapter.stop()
         return 1
-    scheduler = start_scheduler(app, {a.platform: a for a in started}, dispatcher.clock)
+    scheduler = start_scheduler(app, {a.platform: a for a in started}, dispatcher.clock,
+                                refresh_every=timedelta(minutes=config.schedule.refresh_minutes),
+                                platforms=config.platforms, cache=dispatcher.cache)
     print("kpibot: serving; stop with Ctrl-C or SIGTERM", flush=True)
     code = 0
     while not stop.wait(2):
@@ -244,7 +247,7 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
             print(f"kpibot: the {', '.join(dead)} connection ended for good (see the log); exiting", file=sys.stderr)
             code = 1
             break
-    scheduler.shutdown(wait=True)   # a digest being sent finishes first
+    stop_scheduler(scheduler)   # a digest being sent finishes first; a refresh stops after its page
     for adapter in started:
         adapter.pool.close()   # every platform stops taking events before any of them drains its work
     for adapter in started:

@@ -30,7 +30,17 @@ SECRET_ENV = {
     ("dingtalk", "client_id"): "KPIBOT_DINGTALK_CLIENT_ID",
     ("dingtalk", "client_secret"): "KPIBOT_DINGTALK_CLIENT_SECRET",
     ("store", "url"): "KPIBOT_STORE_URL",
+    ("store", "buyer_key"): "KPIBOT_BUYER_KEY",
+    ("platforms.tiktok_shop", "app_key"): "KPIBOT_TIKTOK_SHOP_APP_KEY",
+    ("platforms.tiktok_shop", "app_secret"): "KPIBOT_TIKTOK_SHOP_APP_SECRET",
+    ("platforms.shopee", "partner_id"): "KPIBOT_SHOPEE_PARTNER_ID",
+    ("platforms.shopee", "partner_key"): "KPIBOT_SHOPEE_PARTNER_KEY",
+    ("platforms.amazon", "client_id"): "KPIBOT_AMAZON_CLIENT_ID",
+    ("platforms.amazon", "client_secret"): "KPIBOT_AMAZON_CLIENT_SECRET",
 }
+# A platform section is read when it is in the file or its app id is in the environment.
+PLATFORM_ID_ENV = {"tiktok_shop": "KPIBOT_TIKTOK_SHOP_APP_KEY", "shopee": "KPIBOT_SHOPEE_PARTNER_ID",
+                   "amazon": "KPIBOT_AMAZON_CLIENT_ID"}
 
 
 class ConfigError(Exception):
@@ -42,6 +52,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = "sqlite:///kpibot.db"
+    # the secret that pseudonymises buyer ids (storage.sources.writer.hash_buyer); keep it once chosen
+    buyer_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,56 @@ class DingTalkConfig:
 
 
 @dataclass(frozen=True)
+class TikTokShopPlatform:
+    """The TikTok Shop app (Partner Center); each shop's tokens are in the store. URLs None: the source's."""
+
+    app_key: str
+    app_secret: str = field(repr=False)
+    base_url: str | None = None          # https://open-api.tiktokglobalshop.com
+    auth_url: str | None = None          # https://auth.tiktok-shops.com (token refresh)
+
+
+@dataclass(frozen=True)
+class ShopeePlatform:
+    partner_id: int
+    partner_key: str = field(repr=False)
+    base_url: str | None = None          # https://partner.shopeemobile.com
+
+
+@dataclass(frozen=True)
+class AmazonPlatform:
+    """The SP-API application's LWA credentials; each seller's refresh token is in the store."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    endpoint: str | None = None          # https://sellingpartnerapi-na.amazon.com (eu, fe for other regions)
+    token_url: str | None = None         # https://api.amazon.com/auth/o2/token
+
+
+@dataclass(frozen=True)
+class ShopifyPlatform:
+    """Shopify custom apps need no app credentials: each store's Admin API token is in the store."""
+
+    api_version: str | None = None       # the source's default when None
+    base_url: str | None = None          # instead of https://<shop>.myshopify.com (a proxy, or a test fake)
+
+
+@dataclass(frozen=True)
+class PlatformsConfig:
+    tiktok_shop: TikTokShopPlatform | None = None
+    shopee: ShopeePlatform | None = None
+    amazon: AmazonPlatform | None = None
+    shopify: ShopifyPlatform = field(default_factory=ShopifyPlatform)
+
+    def get(self, platform: str) -> TikTokShopPlatform | ShopeePlatform | AmazonPlatform | ShopifyPlatform | None:
+        """The app configuration of a shop platform, None when it is not configured (or not an API platform)."""
+        return getattr(self, platform, None) if platform in PLATFORM_NAMES else None
+
+
+PLATFORM_NAMES = ("tiktok_shop", "shopee", "amazon", "shopify")
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     refresh_minutes: int = 30
     score_time: str = "06:00"
@@ -105,6 +167,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     charts: ChartsConfig = field(default_factory=ChartsConfig)
     alerts: AlertRules = field(default_factory=AlertRules)
+    platforms: PlatformsConfig = field(default_factory=PlatformsConfig)
 
     @property
     def rules(self) -> Rules:
@@ -174,7 +237,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    sections = {"store", "org", "scoring", "feishu", "dingtalk", "schedule", "charts", "alerts"}
+    sections = {"store", "org", "scoring", "feishu", "dingtalk", "schedule", "charts", "alerts", "platforms"}
     for name, value in data.items():
         if name not in sections:
             raise ConfigError(source, f"[{name}]", "unknown section")
@@ -185,7 +248,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
         return _Reader(source, name, data.get(name, {}))
 
     r = reader("store")
-    store = StoreConfig(url=r.get("url", str, StoreConfig.url))
+    store = StoreConfig(url=r.get("url", str, StoreConfig.url), buyer_key=r.get("buyer_key", str, None) or None)
     r.finish()
 
     r = reader("org")
@@ -274,7 +337,55 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     charts = ChartsConfig(dir=r.get("dir", str, ChartsConfig.dir))
     r.finish()
 
-    return Config(source, store, org, scoring, feishu, dingtalk, schedule, charts, alerts)
+    platforms = _platforms(source, data.get("platforms", {}))
+
+    return Config(source, store, org, scoring, feishu, dingtalk, schedule, charts, alerts, platforms)
+
+
+def _platforms(source: str, data: dict[str, Any]) -> PlatformsConfig:
+    """[platforms.tiktok_shop], [platforms.shopee], [platforms.amazon], [platforms.shopify]."""
+    for name, value in data.items():
+        if name not in PLATFORM_NAMES:
+            raise ConfigError(source, f"[platforms.{name}]",
+                              f"unknown platform (platforms: {', '.join(PLATFORM_NAMES)})")
+        if not isinstance(value, dict):
+            raise ConfigError(source, f"[platforms.{name}]", "must be a table")
+
+    def wanted(name: str) -> _Reader | None:
+        env = PLATFORM_ID_ENV.get(name)
+        if name in data or (env and os.environ.get(env)):
+            return _Reader(source, f"platforms.{name}", data.get(name, {}))
+        return None
+
+    tiktok = shopee = amazon = None
+    if r := wanted("tiktok_shop"):
+        tiktok = TikTokShopPlatform(app_key=r.get("app_key", str, required=True),
+                                    app_secret=r.get("app_secret", str, required=True),
+                                    base_url=_optional_url(r, "base_url"), auth_url=_optional_url(r, "auth_url"))
+        r.finish()
+    if r := wanted("shopee"):
+        partner_id = r.get("partner_id", int, required=True)
+        if isinstance(partner_id, str):   # from the environment
+            if not partner_id.strip().isdigit():
+                raise r.fail("partner_id", f"must be a whole number, got {partner_id!r}")
+            partner_id = int(partner_id)
+        shopee = ShopeePlatform(partner_id=partner_id, partner_key=r.get("partner_key", str, required=True),
+                                base_url=_optional_url(r, "base_url"))
+        r.finish()
+    if r := wanted("amazon"):
+        amazon = AmazonPlatform(client_id=r.get("client_id", str, required=True),
+                                client_secret=r.get("client_secret", str, required=True),
+                                endpoint=_optional_url(r, "endpoint"), token_url=_optional_url(r, "token_url"))
+        r.finish()
+    r = _Reader(source, "platforms.shopify", data.get("shopify", {}))
+    shopify = ShopifyPlatform(api_version=r.get("api_version", str) or None, base_url=_optional_url(r, "base_url"))
+    r.finish()
+    return PlatformsConfig(tiktok, shopee, amazon, shopify)
+
+
+def _optional_url(r: _Reader, name: str) -> str | None:
+    value = r.get(name, str)
+    return None if value is None else _url(r, name, value)
 
 
 def _zone(r: _Reader, name: str, value: str) -> str:

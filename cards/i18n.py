@@ -281,6 +281,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "click.not_yours": {"en": "This card belongs to someone else. Send /mykpi to get your own.", "zh": "这是别人的卡片。发送 /mykpi 获取你自己的。"},
     "click.updating": {"en": "Updating…", "zh": "正在更新…"},
     "click.failed": {"en": "Sorry, that did not work. Please try again.", "zh": "抱歉，操作失败，请重试。"},
+    # shop refresh (bot/jobs/refresh.py): told once per unhealthy streak
+    "shop.unhealthy_title": {"en": "Shop sync failing: {shop}", "zh": "店铺同步失败：{shop}"},
+    "shop.unhealthy": {"en": "{shop} has failed to sync {failures} times in a row, so its numbers are out of date. Last error: {error}. Check its API tokens and the platform's status (kpibot shops list). The bot keeps retrying; you are told once until it recovers.", "zh": "店铺 {shop} 已连续 {failures} 次同步失败，数据未更新。最近错误：{error}。请检查该店铺的 API 授权和平台状态（kpibot shops list）。系统会继续重试；恢复前只提醒这一次。"},
     "platform.console": {"en": "console", "zh": "控制台"},
     "platform.feishu": {"en": "Feishu", "zh": "飞书"},
     "platform.dingtalk": {"en": "DingTalk", "zh": "钉钉"},

@@ -26,6 +26,7 @@ class App:
     org_locale: str
     charts: ChartCache
     alerts: AlertRules = field(default_factory=AlertRules)
+    buyer_key: bytes | None = field(default=None, repr=False)   # [store] buyer_key: how buyer ids are hashed
 
 
 @dataclass(frozen=True)

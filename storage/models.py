@@ -619,6 +619,20 @@ class DigestSubscription(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class JobLease(SQLModel, table=True):
+    """The one process, of all replicas sharing the store, that runs a shared job now (the shop refresh): taken
+    by a conditional UPDATE, renewed while running (heartbeat_at), released when done (finished_at)."""
+
+    __tablename__ = "job_lease"
+    name: str = Field(primary_key=True, max_length=32)   # the job: "refresh"
+    holder: str = Field(max_length=64)                   # the process (bot.scheduler.instance_id)
+    taken_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime | None = _when()
+    finished_at: datetime | None = _when()               # None while the holder runs the job
+    runs: int = 1
+    error: str | None = Field(default=None, max_length=500)   # why the last run ended early
+
+
 class ScheduledSend(SQLModel, table=True):
     """One scheduled message for one local day, claimed before it is sent: the unique key makes it go out
     once, whatever the number of scheduler processes; a failed send is released so a later tick retries."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config
+from bot.config import ConfigError, ShopeePlatform, ShopifyPlatform, TikTokShopPlatform, load_config, parse_config
 from scoring.rules import CountOrdersAt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,8 @@ def test_the_example_file_is_valid_and_documents_every_section() -> None:
     assert config.rules.refund_maturity_days == 14
     assert [g for g, _ in config.scoring.grade_bands] == ["S", "A", "B", "C", "D"]
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]", "[alerts]"):
+    for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]", "[alerts]",
+                    "[platforms.tiktok_shop]", "[platforms.shopee]", "[platforms.amazon]", "[platforms.shopify]"):
         assert section in text
 
 
@@ -88,3 +89,48 @@ def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
 def test_grades_are_sorted_by_floor() -> None:
     config = parse_config({"scoring": {"grades": {"D": 0, "A": 90, "B": 75}}}, "x.toml")
     assert config.rules.grade_bands == (("A", Decimal(90)), ("B", Decimal(75)), ("D", Decimal(0)))
+
+
+def test_shop_platforms_from_the_file_and_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPIBOT_TIKTOK_SHOP_APP_SECRET", "tts-env-secret")
+    monkeypatch.setenv("KPIBOT_SHOPEE_PARTNER_ID", "2001887")      # the id alone turns the section on
+    monkeypatch.setenv("KPIBOT_SHOPEE_PARTNER_KEY", "shpk-env")
+    config = load_config(write(tmp_path, '[platforms.tiktok_shop]\napp_key = "6abc"\napp_secret = "in-file"\n'
+                                         'base_url = "http://127.0.0.1:9/"\n'
+                                         '[platforms.shopify]\napi_version = "2025-07"\n'))
+    platforms = config.platforms
+    assert platforms.tiktok_shop == TikTokShopPlatform("6abc", "tts-env-secret", "http://127.0.0.1:9", None)
+    assert platforms.shopee == ShopeePlatform(2001887, "shpk-env", None)
+    assert platforms.amazon is None and platforms.get("amazon") is None and platforms.get("temu") is None
+    assert platforms.shopify == ShopifyPlatform("2025-07", None)
+    assert "tts-env-secret" not in repr(config) and "shpk-env" not in repr(config)
+
+
+def test_without_platform_sections_only_shopify_is_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    platforms = load_config().platforms
+    assert (platforms.tiktok_shop, platforms.shopee, platforms.amazon) == (None, None, None)
+    assert platforms.get("shopify") == ShopifyPlatform()
+
+
+@pytest.mark.parametrize(("body", "env", "key", "problem"), [
+    ("[platforms.lazada]\napp_key = \"x\"\n", {}, "[platforms.lazada]",
+     "unknown platform (platforms: tiktok_shop, shopee, amazon, shopify)"),
+    ("[platforms.tiktok_shop]\napp_key = \"x\"\n", {}, "[platforms.tiktok_shop] app_secret",
+     "missing (or set KPIBOT_TIKTOK_SHOP_APP_SECRET)"),
+    ("[platforms.amazon]\nclient_id = \"a\"\nclient_secret = \"b\"\nendpoint = \"sellingpartnerapi-na\"\n", {},
+     "[platforms.amazon] endpoint", "must be an http(s) URL, got 'sellingpartnerapi-na'"),
+    ("[platforms.shopee]\npartner_key = \"k\"\n", {"KPIBOT_SHOPEE_PARTNER_ID": "shop-1"},
+     "[platforms.shopee] partner_id", "must be a whole number, got 'shop-1'"),
+    ("[platforms.shopee]\npartner_id = 1.5\npartner_key = \"k\"\n", {}, "[platforms.shopee] partner_id",
+     "must be a whole number, got 1.5"),
+    ("[platforms.shopify]\napi_verison = \"2025-07\"\n", {}, "[platforms.shopify] api_verison", "unknown key"),
+    ("[platforms]\nshopee = 1\n", {}, "[platforms.shopee]", "must be a table"),
+])
+def test_each_platform_mistake_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str,
+                                             env: dict[str, str], key: str, problem: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, body))
+    assert (caught.value.key, caught.value.problem) == (key, problem)

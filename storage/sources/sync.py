@@ -1,19 +1,25 @@
 """Syncs shops from their sources into the store: resumable after a crash, exact, one shop's failure isolated.
 
-Per resource, a run fetches the window [high_water - overlap, now) (everything on the first sync). Each page
-is written in ONE transaction with the resource's SyncCursor: the resume token of the next page, the run's
-window and the newest update time stored so far. So after a crash, also kill -9 between two pages, the next
-run continues the same query from the stored token (in the stored window, then catches up to now); a page
-fetched twice, and the overlap re-fetched on every run, are absorbed by the writer's upserts. When the
-resource finishes, in the transaction of its last page, high_water becomes the newest platform update time
-seen (never beyond the window's end, never backwards) and the run state is cleared.
+Per resource, a run fetches the window [high_water - overlap, now) (everything on the first sync). Pages are
+written in batches: up to `batch_pages` pages (default 20), and no page waits longer than `batch_s` (default
+2 s) for its commit. A batch is ONE transaction together with the resource's SyncCursor: the resume token of
+the page after the batch's last one, the run's window and the newest update time stored so far. So after a
+crash, also kill -9 in the middle of a batch, the batch's pages and its cursor are both gone or both there; the
+next run continues the same query from the stored token (in the stored window, then catches up to now), so it
+fetches at most that one batch again; a page fetched twice, and the overlap re-fetched on every run, are
+absorbed by the writer's upserts: nothing lost, nothing doubled. When the resource finishes, in the transaction
+of its last batch, high_water becomes the newest platform update time seen (never beyond the window's end,
+never backwards) and the run state is cleared. `progress` is called once per page, after its batch committed.
+Batching is what makes a first sync of a large shop fast (one commit, and on SQLite one WAL write of the
+indexes' pages, per 2,000 orders instead of per 100: tests/benchmarks/bench_sync.py).
 
 Failures: an error that survives the source's own retries (a SourceError, or anything else a source or the
 writer raises) fails that resource only: SyncCursor.failures += 1 and last_error are stored, high_water does
 not move (pages already written stay, with the token that continues after them), and the shop's other
-resources still run. A REQUEST error on the first call of a resumed run drops the stored token (it may have
-expired), so the next run starts the window again. Errors that are not Exceptions (KeyboardInterrupt, a
-kill) are not caught: the open page's transaction rolls back and the next run resumes.
+resources still run. When the SOURCE raises (anything, also KeyboardInterrupt), the pages it gave before are
+written first, with the token after them. A REQUEST error on the first call of a resumed run drops the stored
+token (it may have expired), so the next run starts the window again. Errors that are not Exceptions
+(KeyboardInterrupt, a kill) are not caught: an open batch's transaction rolls back and the next run resumes.
 
 Health: a run with a failed resource adds one to ShopHealth.consecutive_failures; at `unhealthy_after` the
 shop turns unhealthy. `unhealthy_since` is claimed by one conditional UPDATE, so exactly one run, in whatever
@@ -28,6 +34,7 @@ One sync of a given shop at a time is assumed (the scheduler leader runs them); 
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +48,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from storage.models import AuditLog, ShopHealth, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import AffiliateRecord, OrderRecord, Record, ReturnRecord, Source
+from storage.sources.records import AffiliateRecord, OrderRecord, Page, Record, ReturnRecord, Source
 from storage.sources.writer import Bulk, StoreWriter, Upsert, WriteCounts
 
 log = logging.getLogger(__name__)
@@ -60,6 +67,10 @@ CURSOR_DONE = Upsert(CURSOR, ("shop_id", "resource", "cursor", "run_since", "run
                                                "last_success_at", "failures", "last_error"))
 
 Progress = Callable[[str, int, int], None]   # (resource, pages so far, records so far)
+
+# Pages per transaction, and how long a fetched page may wait for its commit: see the module docstring.
+BATCH_PAGES = 20
+BATCH_S = 2.0
 
 
 @dataclass(slots=True)
@@ -118,9 +129,11 @@ class _Cursor:
 
 def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[str] | None, now: datetime,
               overlap: timedelta = timedelta(minutes=10), progress: Progress | None = None, *,
-              unhealthy_after: int = 3, writer: StoreWriter | None = None) -> SyncReport:
+              unhealthy_after: int = 3, writer: StoreWriter | None = None, since: datetime | None = None,
+              batch_pages: int = BATCH_PAGES, batch_s: float = BATCH_S) -> SyncReport:
     """Sync `resources` of one shop (None: all the source offers) up to `now`; never raises for a failing
-    source (the report says so). The caller owns `source` and closes it."""
+    source (the report says so). The caller owns `source` and closes it. `since` re-fetches [since, now)
+    whatever the stored high water (a backfill); an interrupted run's stored window is then set aside."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     wanted = tuple(source.resources if resources is None else resources)
@@ -133,7 +146,8 @@ def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[
         rep = ResourceReport(resource)
         report.resources.append(rep)
         try:
-            _sync_resource(engine, writer, shop_id, source, resource, now, overlap, progress, rep)
+            _sync_resource(engine, writer, shop_id, source, resource, now, overlap, progress, rep, since,
+                           _Batching(batch_pages, batch_s))
         except SourceError as exc:
             _failed(engine, shop_id, resource, rep, str(exc), exc.kind, now)
             log.warning("shop %s %s failed after %d pages: %s", shop_id, resource, rep.pages, exc)
@@ -169,41 +183,107 @@ def sync_all(engine: Engine, shops_with_sources: Iterable[tuple[int, Source]], n
 # --- one resource -------------------------------------------------------------------------------------------
 
 def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: Source, resource: str,
-                   now: datetime, overlap: timedelta, progress: Progress | None, rep: ResourceReport) -> None:
+                   now: datetime, overlap: timedelta, progress: Progress | None, rep: ResourceReport,
+                   since_override: datetime | None = None, batching: _Batching | None = None) -> None:
+    batching = batching or _Batching(BATCH_PAGES, BATCH_S)
     cursor = _load(engine, shop_id, resource)
     while True:
-        if cursor.in_progress:   # an interrupted run: continue its own query where it stopped
+        if cursor.in_progress and since_override is None:   # an interrupted run: continue its own query
             rep.resumed = True
             since, until, resume, seen = cursor.run_since, cast(datetime, cursor.run_until), cursor.resume, \
                 cursor.run_high_water
         else:
-            since = None if cursor.high_water is None else cursor.high_water - overlap
+            since = since_override if since_override is not None else \
+                None if cursor.high_water is None else cursor.high_water - overlap
             until, resume, seen = now, None, None
         finished, pages = False, 0
-        for page in source.pages(resource, since=since, until=until, resume=resume):
-            newest = page.high_water or _latest_update(page.records)
-            if newest is not None:
-                seen = min(max(seen, newest) if seen else newest, until)
-            last = page.resume is None
-            save = _finisher(writer.bulk, shop_id, resource, cursor.high_water, seen, now) if last else \
-                _saver(writer.bulk, shop_id, resource, since, until, page.resume, seen)
-            rep.counts += writer.write_page(shop_id, page.records, and_then=save)
-            pages += 1
-            rep.pages += 1
-            rep.records += len(page.records)
-            if progress is not None:
-                progress(resource, rep.pages, rep.records)
-            if last:
-                finished = True
-                break
+        batch = _Batch(writer, shop_id, resource, since, until, cursor.high_water, now, rep, progress)
+        listing = source.pages(resource, since=since, until=until, resume=resume)
+        try:
+            while True:
+                try:
+                    page = next(listing)
+                except StopIteration:
+                    break
+                except BaseException:
+                    if batch.sizes:   # the pages fetched before the source failed are kept
+                        batch.write()
+                    raise
+                newest = page.high_water or _latest_update(page.records)
+                if newest is not None:
+                    seen = min(max(seen, newest) if seen else newest, until)
+                batch.add(page, seen)
+                pages += 1
+                if batch.last or batching.due(batch):
+                    batch.write()
+                if page.resume is None:
+                    finished = True
+                    break
+        finally:
+            close = getattr(listing, "close", None)
+            if close is not None:
+                close()
+        if batch.sizes:   # the listing ended without its last page: keep what it gave
+            batch.write()
         if not finished:
             if pages:   # its last page promised another: never take that for the end (what is left is kept)
                 raise SourceError(FailureKind.SERVER, "the source stopped before its last page")
             with engine.begin() as conn:   # nothing (more) in the window
                 _finisher(writer.bulk, shop_id, resource, cursor.high_water, seen, now)(conn)
-        if not cursor.in_progress or until >= now:
+        if since_override is not None or not cursor.in_progress or until >= now:
             return
         cursor = _load(engine, shop_id, resource)   # the resumed window is done; now catch up to `now`
+
+
+@dataclass(frozen=True, slots=True)
+class _Batching:
+    pages: int          # at most this many pages per transaction
+    seconds: float      # and no page waits longer than this for its commit (a slow source)
+
+    def due(self, batch: _Batch) -> bool:
+        return len(batch.sizes) >= self.pages or time.monotonic() - batch.started >= self.seconds
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Pages of one window fetched and not written yet; `resume` and `seen` are those after the last of them."""
+
+    writer: StoreWriter
+    shop_id: int
+    resource: str
+    since: datetime | None          # the window
+    until: datetime
+    high_water: datetime | None     # the stored one, before this run
+    now: datetime
+    rep: ResourceReport
+    progress: Progress | None
+    records: list[Record] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)   # records per page, for the report and progress
+    started: float = 0.0
+    resume: str | None = None
+    seen: datetime | None = None
+    last: bool = False
+
+    def add(self, page: Page, seen: datetime | None) -> None:
+        if not self.sizes:
+            self.started = time.monotonic()
+        self.records.extend(page.records)
+        self.sizes.append(len(page.records))
+        self.resume, self.seen, self.last = page.resume, seen, page.resume is None
+
+    def write(self) -> None:
+        """The batch's pages with the cursor after the last of them, in one transaction; then progress, per page."""
+        bulk, rep = self.writer.bulk, self.rep
+        save = _finisher(bulk, self.shop_id, self.resource, self.high_water, self.seen, self.now) if self.last \
+            else _saver(bulk, self.shop_id, self.resource, self.since, self.until, self.resume, self.seen)
+        records, sizes = self.records, self.sizes
+        self.records, self.sizes = [], []
+        rep.counts += self.writer.write_page(self.shop_id, records, and_then=save)
+        for size in sizes:
+            rep.pages += 1
+            rep.records += size
+            if self.progress is not None:
+                self.progress(self.resource, rep.pages, rep.records)
 
 
 def _latest_update(records: Sequence[Record]) -> datetime | None:

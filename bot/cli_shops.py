@@ -1,0 +1,429 @@
+"""The shop commands of the `kpibot` CLI: `shops add|token|list`, `sync`, `import` and `attribute`.
+
+Exit codes as the rest of the CLI: 0 done, 1 something failed (a shop did not sync), 2 bad arguments or a file
+that cannot be imported as asked. Tokens are read from stdin or from an environment variable named by a flag,
+never from the command line (where `ps` and shell history would keep them), and are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.config import Config
+from bot.shop_sources import (
+    FILE_PLATFORMS,
+    RESOURCES,
+    SHOP_ID_NEEDED,
+    SHOP_PLATFORMS,
+    NoSource,
+    build_source,
+    parse_tokens,
+    token_fields,
+)
+from bot.usage import UsageError
+from commands.context import App
+from scoring.money import CURRENCY_EXPONENTS
+from storage.attribution import attribute_orders
+from storage.creators import add_own_buyer, creator_names, find_creator
+from storage.models import Organisation, Shop, ShopCredential, ShopHealth, SyncCursor, Team
+from storage.queries import find_team, teams
+from storage.sources.files import PRESETS, ImportRefused, load_mapping, read_file, require_clean
+from storage.sources.records import Source
+from storage.sources.sync import SyncReport, sync_shop
+from storage.sources.token_store import DbTokenStore
+from storage.sources.writer import StoreWriter, WriteCounts
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    shops = sub.add_parser("shops", parents=[common], help="shops: add, store their API tokens, list with health")
+    ssub = shops.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = ssub.add_parser("add", parents=[common], help="add a shop")
+    add.add_argument("code", metavar="CODE", help="the shop's short id, e.g. tts-us")
+    add.add_argument("--platform", required=True, metavar="P", help=", ".join(SHOP_PLATFORMS))
+    add.add_argument("--name", help="display name (default: the code)")
+    add.add_argument("--region", required=True, metavar="CC", help="country the shop sells in (ISO 3166, e.g. US)")
+    add.add_argument("--currency", required=True, metavar="CUR", help="the shop's currency (ISO 4217)")
+    add.add_argument("--timezone", required=True, metavar="TZ", help="the shop's IANA time zone")
+    add.add_argument("--team", metavar="T", help="team code or name")
+    add.add_argument("--platform-shop-id", metavar="ID",
+                     help="; ".join(f"{p}: {what}" for p, what in SHOP_ID_NEEDED.items()))
+    _token_options(add, required=False)
+    token = ssub.add_parser("token", parents=[common], help="store a shop's API tokens (from stdin or the environment)")
+    token.add_argument("code", metavar="CODE")
+    _token_options(token, required=True)
+    ssub.add_parser("list", parents=[common], help="shops with their sync health")
+
+    sync = sub.add_parser("sync", parents=[common], help="fetch shop data from the platforms' APIs now")
+    sync.add_argument("--shop", metavar="S", help="one shop (default: every shop with an API)")
+    sync.add_argument("--since", metavar="YYYY-MM-DD", help="fetch again from this day (the shop's local day)")
+    sync.add_argument("--resource", metavar="R", help="one resource, e.g. orders")
+    bar = sync.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="show a progress bar (default: for backfills, on a terminal)")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+
+    imp = sub.add_parser("import", parents=[common], help="import a seller-center export (CSV or XLSX) into a shop")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--preset", required=True, metavar="P", help=", ".join(PRESETS))
+    imp.add_argument("--shop", required=True, metavar="S")
+    imp.add_argument("--mapping", metavar="FILE", help="column mapping (TOML); required by temu_orders, shein_orders")
+    imp.add_argument("--skip-bad-rows", action="store_true",
+                     help="import the good rows and list the bad ones (default: nothing unless every row is good)")
+
+    att = sub.add_parser("attribute", parents=[common],
+                         help="credit orders to creators (affiliate data, promo codes, tracked links)")
+    att.add_argument("--shop", metavar="S")
+    att.add_argument("--all", action="store_true", help="every order again, not only those changed since")
+
+    creators = sub.add_parser("creators", parents=[common], help="creators (affiliates)")
+    csub = creators.add_subparsers(dest="action", required=True, metavar="ACTION")
+    own = csub.add_parser("own-buyer", parents=[common],
+                          help="a creator's own buyer id: their purchases through their code or link are flagged")
+    own.add_argument("creator", metavar="CREATOR", help="handle (without @) or name")
+    own.add_argument("buyer_id", metavar="BUYER_ID", help="the platform's buyer id of the creator's own account")
+    own.add_argument("--platform", metavar="P", help="the buyer id's platform (default: the creator's)")
+
+
+def _token_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--tokens-stdin", action="store_true",
+                       help="read the tokens from stdin: JSON, key=value lines, or the one token alone")
+    group.add_argument("--tokens-env", metavar="VAR", help="read the tokens from this environment variable")
+
+
+def run(app: App, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    if args.command == "shops":
+        if args.action == "add":
+            return _add(app, args, config)
+        if args.action == "token":
+            return _token(app, args)
+        return _list(app)
+    if args.command == "sync":
+        return _sync(app, args, config, clock())
+    if args.command == "import":
+        return _import(app, args)
+    if args.command == "creators":
+        return _own_buyer(app, args)
+    return _attribute(app, args)
+
+
+# --- shops ------------------------------------------------------------------------------------------------------
+
+def _add(app: App, args: argparse.Namespace, config: Config) -> int:
+    code, platform = args.code.strip(), args.platform.strip().lower()
+    if platform not in SHOP_PLATFORMS:
+        raise UsageError(f"unknown platform {args.platform!r}; platforms: {', '.join(SHOP_PLATFORMS)}")
+    currency = args.currency.strip().upper()
+    if currency not in CURRENCY_EXPONENTS:
+        raise UsageError(f"unknown currency {args.currency!r} (an ISO 4217 code such as USD, GBP, IDR)")
+    _zone(args.timezone)
+    region = args.region.strip().upper()
+    if len(region) != 2 or not region.isalpha():
+        raise UsageError(f"--region must be a two-letter country code such as US, got {args.region!r}")
+    shop_id = (args.platform_shop_id or "").strip() or None
+    if platform in SHOP_ID_NEEDED and shop_id is None:
+        raise UsageError(f"{platform} shops need --platform-shop-id ({SHOP_ID_NEEDED[platform]})")
+    if platform == "shopee" and not (shop_id or "").isdigit():
+        raise UsageError(f"--platform-shop-id must be the numeric Shopee shop_id, got {shop_id!r}")
+    tokens = _read_tokens(args, platform) if (args.tokens_stdin or args.tokens_env) else None
+    if tokens is not None and platform in FILE_PLATFORMS:
+        raise UsageError(f"{platform} shops have no API tokens")
+    with Session(app.engine) as session:
+        team_id = None
+        if args.team:
+            team = find_team(session, args.team)
+            if team is None:
+                raise UsageError(f"no team {args.team!r}; teams: {', '.join(t.code for t in teams(session)) or 'none'}")
+            team_id = team.id
+        org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
+        if org is None:
+            org = Organisation(code="default", name=config.org.name)
+            session.add(org)
+            session.flush()
+        if _shop_by_code(session, code) is not None:
+            raise UsageError(f"there is already a shop {code} (see: kpibot shops list)")
+        shop = Shop(org_id=org.id or 0, team_id=team_id, code=code, name=args.name or code, platform=platform,
+                    platform_shop_id=shop_id, region=region, currency=currency, timezone=args.timezone)
+        session.add(shop)
+        session.commit()
+        shop_pk = shop.id or 0
+    if tokens is not None:
+        DbTokenStore(app.engine, shop_pk).save(tokens)
+    print(f"added shop {code}: {platform} {region} {currency} {args.timezone}"
+          + (f", team {args.team}" if args.team else "")
+          + (f"; stored {', '.join(token_fields(tokens))}" if tokens is not None else ""))
+    if tokens is None and platform not in FILE_PLATFORMS:
+        print(f"next: kpibot shops token {code} --tokens-stdin (the shop's API tokens)")
+    return 0
+
+
+def _token(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        shop = _shop(session, args.code)
+    tokens = _read_tokens(args, shop.platform)
+    DbTokenStore(app.engine, shop.id or 0).save(tokens)
+    print(f"stored tokens for shop {shop.code}: {', '.join(token_fields(tokens))}")
+    return 0
+
+
+def _read_tokens(args: argparse.Namespace, platform: str) -> Any:
+    if args.tokens_env:
+        text = os.environ.get(args.tokens_env)
+        if text is None:
+            raise UsageError(f"the environment variable {args.tokens_env} is not set")
+    else:
+        text = sys.stdin.read()
+    try:
+        return parse_tokens(platform, text)
+    except ValueError as exc:
+        raise UsageError(f"tokens: {exc}") from None
+
+
+def _list(app: App) -> int:
+    with Session(app.engine) as session:
+        rows = session.execute(select(Shop, ShopHealth, Team).outerjoin(ShopHealth, ShopHealth.shop_id == Shop.id)
+                               .outerjoin(Team, Team.id == Shop.team_id).order_by(Shop.code)).all()
+        with_tokens = {sid for sid in session.execute(select(ShopCredential.shop_id)).scalars()}
+    if not rows:
+        print("no shops (add one: kpibot shops add CODE --platform P ...)")
+        return 0
+    print(f"{'shop':<12} {'platform':<12} {'region':<6} {'cur':<4} {'team':<10} {'tokens':<7} {'health':<12} "
+          f"{'last success':<17} last error")
+    for shop, health, team in rows:
+        tokens = "-" if shop.platform in FILE_PLATFORMS else ("yes" if shop.id in with_tokens else "no")
+        print(f"{shop.code:<12} {shop.platform:<12} {shop.region:<6} {shop.currency:<4} "
+              f"{(team.code if team else '-'):<10} {tokens:<7} {_health(health):<12} "
+              f"{_stamp(health.last_success_at if health else None):<17} "
+              f"{(health.last_error if health and health.last_error and health.consecutive_failures else '-')}")
+    return 0
+
+
+def _health(health: ShopHealth | None) -> str:
+    if health is None:
+        return "never synced"
+    if health.unhealthy_since is not None:
+        return "unhealthy"
+    if health.consecutive_failures:
+        return f"failing {health.consecutive_failures}x"
+    return "ok"
+
+
+def _stamp(at: datetime | None) -> str:
+    return "-" if at is None else at.strftime("%Y-%m-%d %H:%M") + "Z"
+
+
+# --- sync ---------------------------------------------------------------------------------------------------------
+
+def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> int:
+    with Session(app.engine) as session:
+        if args.shop:
+            shop = _shop(session, args.shop)
+            if shop.platform in FILE_PLATFORMS:
+                raise UsageError(f"shop {shop.code} ({shop.platform}) has no API: import its exports with "
+                                 "kpibot import")
+            shops = [shop]
+        else:
+            shops = [s for s in session.execute(select(Shop).order_by(Shop.code)).scalars()
+                     if s.platform not in FILE_PLATFORMS]
+        synced_before = {sid for sid in session.execute(
+            select(SyncCursor.shop_id).where(SyncCursor.high_water.is_not(None))).scalars()}  # type: ignore[union-attr]
+    if not shops:
+        print("no shops with an API to sync (add one: kpibot shops add CODE --platform P ...)")
+        return 0
+    since_day = _day(args.since) if args.since else None
+    if args.resource and args.resource not in RESOURCES:
+        raise UsageError(f"--resource must be one of {', '.join(RESOURCES)}, got {args.resource!r}")
+    failed = False
+    changed: list[int] = []
+    writer = StoreWriter(app.engine, app.buyer_key)
+    for shop in shops:
+        try:
+            source = build_source(app.engine, shop, config.platforms)
+        except NoSource as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        try:
+            if args.resource and args.resource not in source.resources and not args.shop:
+                print(f"skipped: shop {shop.code} ({shop.platform}) has no resource {args.resource}", file=sys.stderr)
+                continue
+            resources = _resources(source, args.resource)
+            since = datetime.combine(since_day, time(0), ZoneInfo(shop.timezone)) if since_day else None
+            backfill = since is not None or shop.id not in synced_before
+            with _progress_bar(shop.code, _show_bar(args.progress, backfill)) as progress:
+                report = sync_shop(app.engine, shop.id or 0, source, resources, now, progress=progress,
+                                   writer=writer, since=since)
+        finally:
+            source.close()
+        failed |= not report.ok
+        _print_report(shop, report)
+        counts = report.counts
+        if counts.inserted or counts.updated:
+            changed.append(shop.id or 0)
+    if changed:
+        _print_attribution(app, changed, everything=False)
+    return 1 if failed else 0
+
+
+def _resources(source: Source, wanted: str | None) -> Sequence[str] | None:
+    if wanted is None:
+        return None
+    if wanted not in source.resources:
+        raise UsageError(f"--resource must be one of {', '.join(source.resources)}, got {wanted!r}")
+    return [wanted]
+
+
+def _show_bar(asked: bool | None, backfill: bool) -> bool:
+    if asked is not None:
+        return asked
+    return backfill and sys.stderr.isatty()
+
+
+@contextmanager
+def _progress_bar(shop: str, show: bool, out: TextIO | None = None) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress callback for sync_shop drawing one tqdm bar per resource on stderr (None when not shown)."""
+    if not show:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+    done: dict[str, int] = {}
+
+    def progress(resource: str, pages: int, records: int) -> None:
+        if resource not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            bars[resource] = tqdm(desc=f"{shop} {resource}", unit=" records", file=out or sys.stderr,
+                                  dynamic_ncols=True, leave=True)
+            done[resource] = 0
+        bars[resource].update(records - done[resource])
+        bars[resource].set_postfix(pages=pages, refresh=False)
+        done[resource] = records
+
+    try:
+        yield progress
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def _print_report(shop: Shop, report: SyncReport) -> None:
+    for r in report.resources:
+        if r.ok:
+            print(f"{shop.code} {r.resource}: {r.pages} pages, {r.records} records ({_counts(r.counts)})"
+                  + (" (resumed an interrupted run)" if r.resumed else ""))
+        else:
+            print(f"{shop.code} {r.resource}: FAILED after {r.pages} pages, {r.records} records kept: {r.error}",
+                  file=sys.stderr)
+    if report.error:
+        print(f"{shop.code}: FAILED: {report.error}", file=sys.stderr)
+    if report.unhealthy:
+        print(f"{shop.code}: unhealthy after {report.consecutive_failures} failed syncs in a row", file=sys.stderr)
+    elif report.recovered:
+        print(f"{shop.code}: healthy again")
+
+
+def _counts(c: WriteCounts) -> str:
+    return f"{c.inserted} new, {c.updated} updated, {c.unchanged} unchanged, {c.pending} pending"
+
+
+# --- import and attribution ------------------------------------------------------------------------------------
+
+def _import(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        shop = _shop(session, args.shop)
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"no file {args.file}")
+    try:
+        mapping = load_mapping(args.mapping) if args.mapping else None
+        # the shop's zone and currency unless the mapping file names its own
+        result = read_file(path, args.preset, mapping, tz=(mapping.timezone if mapping else None) or shop.timezone,
+                           currency=None if mapping and mapping.currency else shop.currency)
+        records = require_clean(result, args.skip_bad_rows)
+    except ImportRefused as exc:     # bad rows (the message says nothing was imported), or the file's shape
+        raise UsageError(str(exc) if exc.problems else f"nothing imported: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    for problem in result.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    counts = StoreWriter(app.engine, app.buyer_key).write_page(shop.id or 0, records) if records else WriteCounts()
+    print(f"imported {path.name} into {shop.code}: {len(records)} records ({_counts(counts)})"
+          + (f"; {len(result.problems)} bad rows skipped" if result.problems else ""))
+    if counts.inserted or counts.updated:
+        _print_attribution(app, [shop.id or 0], everything=False)
+    return 0
+
+
+def _attribute(app: App, args: argparse.Namespace) -> int:
+    shop_ids: list[int] | None = None
+    if args.shop:
+        with Session(app.engine) as session:
+            shop_ids = [_shop(session, args.shop).id or 0]
+    _print_attribution(app, shop_ids, everything=args.all)
+    return 0
+
+
+def _own_buyer(app: App, args: argparse.Namespace) -> int:
+    with Session(app.engine) as session:
+        creator = find_creator(session, args.creator)
+        if creator is None:
+            names = ", ".join(creator_names(session)) or "none yet"
+            raise UsageError(f"no creator {args.creator!r}; creators: {names}")
+        platform = args.platform or creator.platform
+        if platform not in SHOP_PLATFORMS:
+            raise UsageError(f"unknown platform {platform!r}; one of {', '.join(SHOP_PLATFORMS)}")
+        added = add_own_buyer(session, creator, platform, args.buyer_id, app.buyer_key)
+        session.commit()
+        shop_ids = [s.id or 0 for s in session.execute(select(Shop).where(Shop.org_id == creator.org_id)).scalars()]
+    print(f"{creator.handle}: {'own buyer id recorded' if added else 'own buyer id already known'} ({platform})")
+    if added:   # earlier orders may be theirs
+        _print_attribution(app, shop_ids, everything=True)
+    return 0
+
+
+def _print_attribution(app: App, shop_ids: list[int] | None, everything: bool) -> None:
+    c = attribute_orders(app.engine, shop_ids, everything=everything)
+    print(f"attribution: {c.orders} orders, {c.credited} credited to creators, {c.self_referral} self-referrals, "
+          f"{c.unattributed} unattributed")
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+def _shop_by_code(session: Session, code: str) -> Shop | None:
+    return session.execute(select(Shop).where(Shop.code == code)).scalars().first()
+
+
+def _shop(session: Session, code: str) -> Shop:
+    shop = _shop_by_code(session, code)
+    if shop is None:
+        known = [s.code for s in session.execute(select(Shop).order_by(Shop.code)).scalars()]
+        raise UsageError(f"no shop {code!r}; shops: {', '.join(known) or 'none (kpibot shops add)'}")
+    return shop
+
+
+def _zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise UsageError(f"unknown time zone {name!r} (an IANA name such as America/Los_Angeles)") from None
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since must be YYYY-MM-DD, got {text!r}") from None

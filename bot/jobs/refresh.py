@@ -1,0 +1,330 @@
+"""The shop refresh job: sync every shop that has an API, credit the new orders, recompute the affected teams'
+scores, and tell the admins once when a shop keeps failing.
+
+One run, in order:
+1. take the refresh lease in the store (below); without it another replica is refreshing, or just did: skip;
+2. each shop with a source (bot.shop_sources) is synced on its own: one shop's failure, even a broken source,
+   never stops the others; a shop that cannot be built (no credentials, no tokens) is skipped with a log line;
+3. storage.attribution credits the orders written in the shops that changed (and orders an earlier run left
+   due);
+4. today's ScoreSnapshot of every member of the teams those shops belong to is upserted (period YYYY-MM, as of
+   the member's local day), scored exactly as /mykpi scores them (commands.scorecards.score_current);
+5. the card cache of this process is cleared, so the next /mykpi shows the new numbers;
+6. a shop whose sync made it unhealthy (SyncReport.notify: once per unhealthy streak, claimed in the store)
+   is reported to its organisation's admins, one short private message each, in their language.
+
+Persistent scheduling: the job lives in APScheduler's SQLAlchemyJobStore (bot/scheduler.py), which stores the
+job function by reference and its arguments pickled. So the function takes no arguments and finds the running
+process's services in a module-level registry (`register`); a job that fires in a process that registered
+nothing logs and does nothing.
+
+The lease: several replicas sharing the store each have a scheduler and the same persistent job, so each may
+fire it. The row "refresh" of `job_lease` is the lease: a conditional UPDATE takes it when the last run has
+finished and started at least half an interval ago, or when its holder stopped renewing it for STALE_AFTER
+(it died). While running, the holder renews it (heartbeat_at) after every shop and at most once a minute
+during long syncs. So two replicas never refresh at once, and a replica firing a moment
+after another's run does not run it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.card_cache import CardCache
+from bot.jobs.alerts import send_private
+from bot.platforms.common import Messenger
+from bot.shop_sources import NoSource
+from cards.i18n import lang_of, t
+from cards.model import Card, Text, Tone
+from commands.context import App
+from commands.scorecards import Inputs, score_current
+from scoring.periods import PeriodKind, local_today
+from storage.attribution import AttributionCounts, attribute_orders
+from storage.models import JobLease, Member, Order, ScoreSnapshot, Shop
+from storage.queries import team_members, teams
+from storage.schedule import STALE_AFTER
+from storage.sources.records import Source
+from storage.sources.sync import SyncReport, sync_shop
+from storage.sources.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+LEASE = "refresh"
+HEARTBEAT_S = 60.0
+SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
+
+
+class Stopping(BaseException):
+    """Raised between two pages when the process is shutting down. A BaseException, so sync_shop does not take
+    it for a failing shop: the pages written so far stay, with the token the next run resumes from."""
+
+
+@dataclass
+class RefreshContext:
+    """What the refresh job needs from the running process."""
+
+    app: App
+    source_for: Callable[[Shop], Source]    # raises bot.shop_sources.NoSource for a shop without one
+    messengers: Mapping[str, Messenger]
+    clock: Callable[[], datetime]
+    instance: str                           # names this process in the lease
+    interval: timedelta
+    cache: CardCache | None = None
+    unhealthy_after: int = 3
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class RefreshResult:
+    ran: bool                                            # False: another run held the lease, nothing done
+    reports: dict[str, SyncReport] = field(default_factory=dict)     # shop code -> its sync
+    skipped: dict[str, str] = field(default_factory=dict)            # shop code -> why
+    changed: list[int] = field(default_factory=list)                 # shop ids with new or updated rows
+    attribution: AttributionCounts | None = None
+    snapshots: int = 0
+    told: list[str] = field(default_factory=list)                    # admin codes told of an unhealthy shop
+
+
+_running: RefreshContext | None = None
+_lock = threading.Lock()
+
+
+def register(ctx: RefreshContext) -> None:
+    global _running
+    with _lock:
+        _running = ctx
+
+
+def unregister(ctx: RefreshContext | None = None) -> None:
+    """Forget the running context (only `ctx`, when given); a refresh in progress stops after its page."""
+    global _running
+    with _lock:
+        if _running is not None and (ctx is None or _running is ctx):
+            _running.stopping.set()
+            _running = None
+
+
+def scheduled_refresh() -> None:
+    """The job function the persistent job store names (bot.jobs.refresh:scheduled_refresh): no arguments."""
+    with _lock:
+        ctx = _running
+    if ctx is None:
+        log.warning("the shop refresh fired but this process registered no refresh context; skipped")
+        return
+    try:
+        run_refresh(ctx, ctx.clock())
+    except Exception:
+        log.exception("the shop refresh failed; it runs again at the next interval")
+
+
+def run_refresh(ctx: RefreshContext, now: datetime) -> RefreshResult:
+    engine = ctx.app.engine
+    if not take_lease(engine, ctx.instance, now, ctx.interval / 2):
+        log.info("shop refresh at %s: another run holds the lease or ran less than half an interval ago; skipped",
+                 now.isoformat())
+        return RefreshResult(ran=False)
+    result = RefreshResult(ran=True)
+    error: str | None = None
+    try:
+        _sync_shops(ctx, now, result)
+        _after_sync(ctx, now, result)
+    except Stopping:
+        error = "stopped by a shutdown"
+        log.info("shop refresh stopped by a shutdown; the next run resumes where it stopped")
+    except Exception as exc:
+        error = f"{type(exc).__name__}"
+        raise
+    finally:
+        release_lease(engine, ctx.instance, ctx.clock(), error)
+    log.info("shop refresh at %s: %d shops synced (%d failed, %d skipped), %d changed, %d snapshots, %d admins told",
+             now.isoformat(), len(result.reports), sum(not r.ok for r in result.reports.values()),
+             len(result.skipped), len(result.changed), result.snapshots, len(result.told))
+    return result
+
+
+def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> None:
+    engine = ctx.app.engine
+    with Session(engine) as session:
+        shops = list(session.execute(select(Shop).order_by(Shop.code)).scalars())
+    writer = StoreWriter(engine, ctx.app.buyer_key)
+    beat = _Heartbeat(ctx)
+    for shop in shops:
+        if ctx.stopping.is_set():
+            raise Stopping
+        try:
+            source = ctx.source_for(shop)
+        except Exception as exc:      # NoSource, or a source that cannot even be built
+            result.skipped[shop.code] = str(exc) if isinstance(exc, NoSource) else f"unexpected {type(exc).__name__}"
+            log.info("shop refresh: %s skipped: %s", shop.code, result.skipped[shop.code])
+            continue
+        try:
+            report = sync_shop(engine, shop.id or 0, source, None, now, progress=beat.progress, writer=writer,
+                               unhealthy_after=ctx.unhealthy_after)
+        except Exception as exc:      # sync_shop itself broke (e.g. the store went away mid-run)
+            log.error("shop %s: sync broke: %s", shop.code, type(exc).__name__)
+            report = SyncReport(shop.id or 0, error=f"unexpected {type(exc).__name__}")
+        finally:
+            try:
+                source.close()
+            except Exception:
+                log.warning("shop %s: closing its source failed", shop.code, exc_info=True)
+        result.reports[shop.code] = report
+        counts = report.counts
+        if counts.inserted or counts.updated:
+            result.changed.append(shop.id or 0)
+        beat.renew()
+        if report.notify:
+            result.told += tell_admins(ctx, shop, report)
+
+
+def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> None:
+    """Attribute and rescore the shops that changed, and any shop whose orders still wait for attribution (a
+    run stopped by a shutdown, or an attribution that failed, left them due)."""
+    with Session(ctx.app.engine) as session:
+        due = set(session.execute(select(Order.shop_id).where(Order.attribution_due).distinct()).scalars())  # type: ignore[arg-type]
+    affected = sorted(set(result.changed) | due)
+    if not affected:
+        return
+    try:
+        result.attribution = attribute_orders(ctx.app.engine, affected)
+    except Exception:
+        log.exception("attribution after the refresh failed; scores are recomputed without it")
+    with Session(ctx.app.engine) as session:
+        team_ids = {s.team_id for s in session.execute(select(Shop).where(Shop.id.in_(affected))).scalars()}  # type: ignore[union-attr]
+    result.snapshots = snapshot_scores(ctx.app, None if None in team_ids else {i for i in team_ids if i}, now)
+    if ctx.cache is not None:
+        ctx.cache.clear()
+
+
+# --- scores ------------------------------------------------------------------------------------------------------
+
+def snapshot_scores(app: App, team_ids: set[int] | None, now: datetime) -> int:
+    """Upsert today's month score of every active member of `team_ids` (None: every team); the number written.
+    A member without a KPI template gets none."""
+    written = 0
+    with Session(app.engine) as session:
+        inputs = Inputs.load(session, app.rules, now)
+        rows = []
+        for team in teams(session):
+            if team_ids is not None and team.id not in team_ids:
+                continue
+            for member in team_members(session, team.id or 0):
+                score = score_current(session, inputs, member, team, PeriodKind.MONTH)
+                if score.scorecard is None or score.template is None:
+                    continue
+                card = score.scorecard
+                rows.append({"member_id": member.id, "period": score.window.label,
+                             "as_of_day": local_today(now, member.timezone), "template_name": score.template.name,
+                             "score": card.score, "grade": card.grade, "binding": card.binding,
+                             "details": {"metrics": [_metric(r) for r in card.results]}, "computed_at": now})
+    if rows:
+        with app.engine.begin() as conn:
+            for row in rows:
+                insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(SNAPSHOT).values(**row)
+                keys = ("member_id", "period", "as_of_day")
+                conn.execute(insert.on_conflict_do_update(index_elements=list(keys),
+                                                          set_={k: v for k, v in row.items() if k not in keys}))
+                written += 1
+    return written
+
+
+def _metric(r: Any) -> dict[str, Any]:
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {"key": r.metric.key, "weight": text(r.weight), "actual": text(r.actual), "target": text(r.target),
+            "achievement": text(r.achievement), "pace": text(r.pace), "scored": text(r.scored)}
+
+
+# --- telling the admins ---------------------------------------------------------------------------------------
+
+def tell_admins(ctx: RefreshContext, shop: Shop, report: SyncReport) -> list[str]:
+    """One private message to each admin of the shop's organisation bound on a connected platform; their codes."""
+    error = "; ".join(f"{r.resource}: {r.error}" for r in report.resources if not r.ok) or report.error or "?"
+    with Session(ctx.app.engine) as session:
+        admins = list(session.execute(
+            select(Member).where(Member.org_id == shop.org_id, Member.role == "admin", Member.active)  # type: ignore[arg-type]
+            .order_by(Member.code)).scalars())
+    told = []
+    for admin in admins:
+        lang = lang_of(admin.locale)
+        text = t(lang, "shop.unhealthy", shop=f"{shop.name} ({shop.code})", failures=report.consecutive_failures,
+                 error=error[:300])
+        card = Card(t(lang, "shop.unhealthy_title", shop=shop.name), (Text(text),), Tone.BAD, lang)
+        try:
+            ok = send_private(ctx.messengers, admin, card)
+        except Exception:
+            log.exception("telling admin %s that shop %s is unhealthy failed", admin.code, shop.code)
+            ok = False
+        if ok:
+            told.append(admin.code)
+    if not told:
+        log.warning("shop %s is unhealthy and no admin could be told (none bound on a connected platform)", shop.code)
+    return told
+
+
+# --- the lease ---------------------------------------------------------------------------------------------------
+
+def take_lease(engine: Engine, by: str, now: datetime, min_gap: timedelta,
+               stale_after: timedelta = STALE_AFTER) -> bool:
+    """True when this process may refresh now (see the module docstring)."""
+    lease = JobLease
+    with Session(engine) as session:
+        session.add(JobLease(name=LEASE, holder=by, taken_at=now))
+        try:
+            session.commit()
+            return True
+        except IntegrityError:
+            session.rollback()
+        free = and_(lease.finished_at.is_not(None), lease.taken_at <= now - min_gap)  # type: ignore[union-attr,operator]
+        abandoned = and_(lease.finished_at.is_(None),  # type: ignore[union-attr]
+                         func.coalesce(lease.heartbeat_at, lease.taken_at) < now - stale_after)
+        taken = session.execute(update(lease).where(lease.name == LEASE, or_(free, abandoned)).values(  # type: ignore[arg-type]
+            holder=by, taken_at=now, heartbeat_at=None, finished_at=None, error=None, runs=lease.runs + 1))
+        session.commit()
+        return taken.rowcount == 1  # type: ignore[attr-defined]
+
+
+def renew_lease(engine: Engine, by: str, now: datetime) -> bool:
+    with engine.begin() as conn:
+        return conn.execute(update(JobLease).where(
+            JobLease.name == LEASE, JobLease.holder == by, JobLease.finished_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .values(heartbeat_at=now)).rowcount == 1
+
+
+def release_lease(engine: Engine, by: str, now: datetime, error: str | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(JobLease).where(JobLease.name == LEASE, JobLease.holder == by)  # type: ignore[arg-type]
+                     .values(finished_at=now, error=error[:500] if error else None))
+
+
+class _Heartbeat:
+    """Renews the lease at most once a HEARTBEAT_S and stops a sync between pages when the process stops."""
+
+    def __init__(self, ctx: RefreshContext) -> None:
+        self.ctx, self.last = ctx, time.monotonic()
+
+    def progress(self, _resource: str, _pages: int, _records: int) -> None:
+        if self.ctx.stopping.is_set():
+            raise Stopping
+        if time.monotonic() - self.last >= HEARTBEAT_S:
+            self.renew()
+
+    def renew(self) -> None:
+        self.last = time.monotonic()
+        if not renew_lease(self.ctx.app.engine, self.ctx.instance, self.ctx.clock()):
+            log.warning("the refresh lease of %s was taken over (this run was thought dead)", self.ctx.instance)

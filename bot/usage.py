@@ -1,0 +1,5 @@
+"""The CLI's one error for bad arguments: printed as one line, exit code 2."""
+
+
+class UsageError(ValueError):
+    """Bad arguments: printed as one line, exit code 2."""
