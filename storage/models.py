@@ -244,7 +244,7 @@ class Order(SQLModel, table=True):
               postgresql_where=text("attribution_due")),
     )
     id: int | None = Field(default=None, primary_key=True)
-    shop_id: int = Field(foreign_key="shop.id", index=True)
+    shop_id: int = Field(foreign_key="shop.id")   # indexed by the unique (shop_id, platform_order_id)
     platform_order_id: str = Field(max_length=128)
     status: str = Field(max_length=32)
     currency: str = Field(max_length=3)
@@ -280,7 +280,7 @@ class OrderLine(SQLModel, table=True):
     __tablename__ = "order_line"
     __table_args__ = (UniqueConstraint("order_id", "platform_line_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    order_id: int = Field(foreign_key="shop_order.id", index=True)
+    order_id: int = Field(foreign_key="shop_order.id")   # indexed by the unique (order_id, platform_line_id)
     platform_line_id: str = Field(max_length=128)
     product_id: int | None = Field(default=None, foreign_key="product.id", index=True)
     sku_id: int | None = Field(default=None, foreign_key="sku.id")
@@ -294,7 +294,7 @@ class Refund(SQLModel, table=True):
     __tablename__ = "refund"
     __table_args__ = (UniqueConstraint("order_id", "platform_refund_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    order_id: int = Field(foreign_key="shop_order.id", index=True)
+    order_id: int = Field(foreign_key="shop_order.id")   # indexed by the unique (order_id, platform_refund_id)
     platform_refund_id: str = Field(max_length=128)
     kind: str = Field(max_length=24)               # refund | return_and_refund | cancellation
     status: str = Field(max_length=32)             # requested | completed | rejected

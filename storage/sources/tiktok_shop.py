@@ -24,9 +24,10 @@ later changes). ``Page.resume`` is an opaque token (base64 JSON: resource, windo
 next one is known, so the last page always says ``None``. A token only continues the window it was made in:
 another window gets SourceError(REQUEST), as platform page tokens belong to their query.
 
-Speed: the next page is requested by one helper thread as soon as its token is known, so the platform's time
-and the network overlap with mapping the current page (``prefetch=False`` turns it off); amounts are parsed
-through a bounded text -> Decimal cache. See tests/benchmarks/bench_tiktok_fetch.py.
+Speed: the next page is requested, parsed and mapped to records by one helper thread as soon as its token is
+known, so the platform's time, the network and the mapping overlap with the caller's work on the current page
+(the store's writes release the GIL; ``prefetch=False`` turns it off); amounts are parsed through a bounded
+text -> Decimal cache. See tests/benchmarks/bench_tiktok_fetch.py and bench_sync.py.
 
 Signing (every shop call): query ``app_key``, ``timestamp``, ``shop_cipher`` and the call's own params; the
 string is path + sorted ``{key}{value}`` (without ``sign`` and ``access_token``, array values comma-joined)
@@ -61,10 +62,11 @@ import hmac
 import json
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -358,11 +360,12 @@ class TikTokShopSource:
                  timeout_s: float = 30.0, attempts: int = 5, backoff_s: float = 0.5, max_wait_s: float = 30.0,
                  refresh_margin: timedelta = timedelta(hours=1), affiliate_lookback: timedelta = timedelta(days=30),
                  affiliate_window: timedelta = timedelta(days=30), lives_lookback: timedelta = timedelta(days=2),
-                 lives_history: timedelta = timedelta(days=90), prefetch: bool = True, max_retry_after_s: float = 120.0,
+                 lives_history: timedelta = timedelta(days=90), prefetch: bool = True, prefetch_pages: int = 20,
+                 max_retry_after_s: float = 120.0,
                  clock: Callable[[], float] = time.time, transport: httpx.BaseTransport | None = None) -> None:
         """``currency`` is the shop's, used only where an answer leaves it out; ``shop_tz`` is the shop's IANA
         zone (LIVE analytics take dates in it); ``lives_history`` bounds a first LIVE sync (``since=None``);
-        ``prefetch`` requests the next page while the current one is mapped (one helper thread);
+        ``prefetch`` fetches and maps pages in one helper thread, up to ``prefetch_pages`` ahead of the caller;
         ``max_retry_after_s`` caps how long a Retry-After header can hold the next attempt back."""
         if not 1 <= page_size <= 100 or not 10 <= returns_page_size <= 50:
             raise ValueError("page_size must be 1-100 and returns_page_size 10-50")
@@ -384,6 +387,7 @@ class TikTokShopSource:
         self._not_before = 0.0              # monotonic time before which no call is sent (Retry-After)
         self._token_lock = threading.Lock()
         self._prefetch = prefetch
+        self.prefetch_pages = max(1, prefetch_pages)
         self._executor: ThreadPoolExecutor | None = None
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
                                   limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
@@ -453,37 +457,63 @@ class TikTokShopSource:
         return data
 
     def _fetched(self, what: str, method: str, path: str, query: dict[str, str], body: dict[str, Any] | None,
-                 token: str | None) -> Iterator[tuple[dict[str, Any], bytes, str | None]]:
-        """The answers of one paged query, from ``token`` on, as (data, raw bytes, next token). With prefetch
-        on, the next page is requested (in one helper thread) as soon as its token is known, so the network
-        wait and the platform's time overlap with mapping this page. Leaving early stops the helper's retries
-        and waits for its call in flight."""
+                 token: str | None, kind: str, mapper: Callable[[dict[str, Any]], list[Any]]
+                 ) -> Iterator[tuple[list[Any], str | None]]:
+        """The pages of one paged query, from ``token`` on, as (records, next token); ``mapper`` turns an
+        answer's data into records (see `_mapped`). With prefetch on, one helper thread requests AND maps the
+        pages, running up to ``prefetch_pages`` pages ahead of the caller, so the network wait, the platform's
+        time, JSON parsing and mapping overlap with the caller's work (the store's writes release the GIL, and a
+        sync writes several pages per transaction). An error is raised to the caller at the page where it
+        happened. Leaving early stops the helper (its retries too) and waits for its call in flight."""
         stop = threading.Event()
 
-        def fetch(page_token: str | None) -> tuple[dict[str, Any], bytes]:
+        def fetch(page_token: str | None) -> tuple[list[Any], str | None]:
             q = {**query, "page_token": page_token} if page_token else query
-            return self._call(what, method, path, q, body, stop)
+            data, content = self._call(what, method, path, q, body, stop)
+            return self._mapped(data, content, kind, mapper), self._next_token(what, data, page_token)
 
-        pending: Future[tuple[dict[str, Any], bytes]] | None = None
-        try:
-            answer = fetch(token)
+        if not self._prefetch:
             while True:
-                data, content = answer
-                nxt = self._next_token(what, data, token)
-                if nxt is not None and self._prefetch:
-                    pending = self._pool().submit(fetch, nxt)
-                yield data, content, nxt
+                records, nxt = fetch(token)
+                yield records, nxt
                 if nxt is None:
                     return
                 token = nxt
-                answer = pending.result() if pending is not None else fetch(nxt)
-                pending = None
+        ahead: queue.Queue[tuple[list[Any], str | None, BaseException | None]] = \
+            queue.Queue(maxsize=self.prefetch_pages)
+
+        def offer(item: tuple[list[Any], str | None, BaseException | None]) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce(page_token: str | None) -> None:
+            try:
+                while not stop.is_set():
+                    records, nxt = fetch(page_token)
+                    if not offer((records, nxt, None)) or nxt is None:
+                        return
+                    page_token = nxt
+            except BaseException as exc:   # handed to the caller, raised there
+                offer(([], None, exc))
+
+        producer = self._pool().submit(produce, token)
+        try:
+            while True:
+                records, nxt, error = ahead.get()
+                if error is not None:
+                    raise error
+                yield records, nxt
+                if nxt is None:
+                    return
         finally:
-            if pending is not None:
-                stop.set()
-                pending.cancel()
-                with contextlib.suppress(Exception):
-                    pending.result()
+            stop.set()
+            with contextlib.suppress(Exception):
+                producer.result()
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -502,9 +532,9 @@ class TikTokShopSource:
         if window[0] is not None:
             body["update_time_ge"] = window[0]
         query = {"page_size": str(self.page_size), "sort_field": "update_time", "sort_order": "ASC"}
-        for data, content, token in self._fetched("orders search", "POST", ORDERS_SEARCH, query, body,
-                                                  state.get("t") if state else None):
-            orders: list[OrderRecord] = self._mapped(data, content, "orders", self._order_records)
+        orders: list[OrderRecord]
+        for orders, token in self._fetched("orders search", "POST", ORDERS_SEARCH, query, body,
+                                           state.get("t") if state else None, "orders", self._order_records):
             high = max(r.updated_at for r in orders) if orders else None
             yield list[Record](orders), high, ({"t": token} if token else None)
 
@@ -549,9 +579,11 @@ class TikTokShopSource:
         for stage in range(first_stage, len(stages)):
             path, key, cancels = stages[stage]
             what = "cancellations search" if cancels else "returns search"
-            for data, content, nxt in self._fetched(what, "POST", path, query, body, token):
-                found: list[ReturnRecord] = self._mapped(data, content, "returns", lambda d, k=key, c=cancels: [
-                    rec for r in d.get(k) or [] if (rec := return_record(r, c, currency)) is not None])
+            found: list[ReturnRecord]
+            for found, nxt in self._fetched(what, "POST", path, query, body, token, "returns",
+                                            lambda d, k=key, c=cancels: [
+                                                rec for r in d.get(k) or []
+                                                if (rec := return_record(r, c, currency)) is not None]):
                 high = max(r.updated_at for r in found) if found else None
                 after = {"s": stage, "t": nxt} if nxt else ({"s": stage + 1, "t": None}
                                                               if stage + 1 < len(stages) else None)
@@ -575,10 +607,11 @@ class TikTokShopSource:
             body: dict[str, Any] = {"create_time_lt": w_lt}
             if w_ge is not None:
                 body["create_time_ge"] = w_ge
-            for data, content, nxt in self._fetched("affiliate orders search", "POST", AFFILIATE_SEARCH, query,
-                                                     body, token):
-                found: list[AffiliateRecord] = self._mapped(data, content, "affiliate_orders", lambda d: [
-                    rec for o in d.get("orders") or [] for rec in affiliate_records(o, currency)])
+            found: list[AffiliateRecord]
+            for found, nxt in self._fetched("affiliate orders search", "POST", AFFILIATE_SEARCH, query, body, token,
+                                            "affiliate_orders", lambda d: [
+                                                rec for o in d.get("orders") or []
+                                                for rec in affiliate_records(o, currency)]):
                 high = max(r.created_at for r in found) if found else None
                 after: dict[str, Any] | None = {"c": w_ge, "t": nxt} if nxt else (
                     {"c": windows[number + 1][0], "t": None} if number + 1 < len(windows) else None)
@@ -592,10 +625,10 @@ class TikTokShopSource:
         query = {"start_date_ge": first.isoformat(), "end_date_lt": (last + timedelta(days=1)).isoformat(),
                  "page_size": "100", "currency": "LOCAL"}
         currency = self.currency
-        for data, content, nxt in self._fetched("lives performance", "GET", LIVES_PERFORMANCE, query, None,
-                                                state.get("t") if state else None):
-            found: list[LiveRecord] = self._mapped(data, content, "lives", lambda d: [
-                live_record(s, currency) for s in d.get("live_stream_sessions") or []])
+        found: list[LiveRecord]
+        for found, nxt in self._fetched("lives performance", "GET", LIVES_PERFORMANCE, query, None,
+                                        state.get("t") if state else None, "lives", lambda d: [
+                                            live_record(s, currency) for s in d.get("live_stream_sessions") or []]):
             high = max(r.started_at for r in found) if found else None
             yield list[Record](found), high, ({"t": nxt} if nxt else None)
 

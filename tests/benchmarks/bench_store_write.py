@@ -3,10 +3,10 @@
     python -m tests.benchmarks.bench_store_write [--orders 1000000] [--store URL]
 
 Generates orders in-process (pages of 100 orders, 2 lines each, 5 % with a completed refund, 10 % with a
-visit, a pool of 5,000 products with 2 SKUs each) and syncs them with `sync_shop`: each page is one
-transaction with its cursor update, as in production. Prints orders/s for the writer alone (generation time
-taken out) and end to end, peak RSS and the RSS along the way (it must stay flat), then the speed of a
-re-sync of the first tenth of the pages (all unchanged: the overlap path).
+visit, a pool of 5,000 products with 2 SKUs each) and syncs them with `sync_shop`: pages are written in
+batches (20 pages a transaction, with the cursor update), as in production. Prints orders/s for the writer
+alone (generation time taken out) and end to end, peak RSS and the RSS along the way (it must stay flat), then
+the speed of a re-sync of the first tenth of the pages (all unchanged: the overlap path).
 
 --store takes the SQLAlchemy URL of an EMPTY store (default: a temporary SQLite file); it is migrated here.
 For SQLite, --sqlite-pragma NAME=VALUE (repeatable) and --sqlite-checkpointer (WAL checkpoints from a

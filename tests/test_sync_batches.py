@@ -1,0 +1,175 @@
+"""Several pages per transaction (sync_shop's batch_pages / batch_s), and the writer's fast paths that must give
+exactly what the generic ones give: datetime binding, minor units, statement sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal as D
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from scoring.money import to_minor
+from storage.models import Order, SyncCursor
+from storage.sources.errors import FailureKind, SourceError
+from storage.sources.records import Record
+from storage.sources.sync import sync_shop
+from storage.sources.writer import Bulk, StoreWriter, WriteCounts, _chunk_sizes, _minor
+from storage.types import UTCDateTime
+from tests.fakes.memory_source import MemorySource, SimulatedCrash
+from tests.test_sync_writer import NOW, T0, _order, _shops, _snapshot
+
+# 8 orders, 2 a page: 4 pages; order i: updated T0 + i hours, 17.50 USD of goods, 3 units
+ORDERS = [_order(f"O{i}", T0 + timedelta(hours=i)) for i in range(8)]
+
+
+def _source(**kwargs: object) -> MemorySource:
+    return MemorySource({"orders": list(ORDERS)}, page_size=2, **kwargs)  # type: ignore[arg-type]
+
+
+def _stored(engine: Engine, shop_id: int) -> tuple[int, int, int]:
+    """(orders, merchandise_minor, units) of one shop."""
+    with engine.connect() as c:
+        row = c.execute(select(func.count(), func.coalesce(func.sum(Order.merchandise_minor), 0),
+                               func.coalesce(func.sum(Order.units), 0)).where(Order.shop_id == shop_id)).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _cursor(engine: Engine, shop_id: int) -> SyncCursor:
+    with Session(engine) as s:
+        return s.execute(select(SyncCursor).where(SyncCursor.shop_id == shop_id,
+                                                  SyncCursor.resource == "orders")).scalar_one()
+
+
+class CountingWriter(StoreWriter):
+    """Counts transactions; `crash_on` (1-based) raises SimulatedCrash inside that transaction, after its rows
+    and its cursor were written, so everything of that batch must roll back."""
+
+    def __init__(self, engine: Engine, crash_on: int | None = None) -> None:
+        super().__init__(engine)
+        self.crash_on, self.sizes = crash_on, []
+
+    def write_page(self, shop_id: int, records: list[Record],  # type: ignore[override]
+                   and_then: Callable[[Connection], None] | None = None) -> WriteCounts:
+        self.sizes.append(len(records))
+        crash = len(self.sizes) == self.crash_on
+
+        def then(conn: Connection) -> None:
+            if and_then is not None:
+                and_then(conn)
+            if crash:
+                raise SimulatedCrash
+
+        return super().write_page(shop_id, records, and_then=then)
+
+
+def test_pages_are_written_several_per_transaction_with_progress_per_page(engine: Engine) -> None:
+    (shop,) = _shops(engine, 1)
+    writer, progress = CountingWriter(engine), []
+    report = sync_shop(engine, shop, _source(), ["orders"], NOW, writer=writer, batch_pages=3,
+                       progress=lambda *a: progress.append(a))
+    assert report.ok and report.counts == WriteCounts(inserted=8)
+    assert writer.sizes == [6, 2]   # pages 1-3 in one transaction, page 4 (the last) in another
+    assert progress == [("orders", 1, 2), ("orders", 2, 4), ("orders", 3, 6), ("orders", 4, 8)]
+    assert (report.resources[0].pages, report.resources[0].records) == (4, 8)
+    assert _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
+    assert _cursor(engine, shop).high_water == T0 + timedelta(hours=7)
+
+
+def test_a_batch_waits_at_most_batch_s_for_its_commit(engine: Engine) -> None:
+    (shop,) = _shops(engine, 1)
+    writer = CountingWriter(engine)
+    assert sync_shop(engine, shop, _source(), ["orders"], NOW, writer=writer, batch_pages=20, batch_s=0.0).ok
+    assert writer.sizes == [2, 2, 2, 2]   # every page is already "old enough": one transaction each
+
+
+def test_a_crash_inside_a_batch_loses_only_that_batch_and_the_restart_refetches_it(engine: Engine) -> None:
+    straight, crashed = _shops(engine)
+    assert sync_shop(engine, straight, _source(), ["orders"], NOW, batch_pages=2).ok
+    # killed inside the second transaction (pages 3 and 4): its rows and its cursor roll back together
+    with pytest.raises(SimulatedCrash):
+        sync_shop(engine, crashed, _source(), ["orders"], NOW, writer=CountingWriter(engine, crash_on=2),
+                  batch_pages=2)
+    assert _stored(engine, crashed) == (4, 4 * 1750, 4 * 3)   # O0 .. O3: the first batch, nothing of the second
+    stopped = _cursor(engine, crashed)
+    assert (stopped.cursor, stopped.run_until, stopped.high_water) == (f"-/{NOW.isoformat()}#2", NOW, None)
+    restart, writer = _source(), CountingWriter(engine)
+    report = sync_shop(engine, crashed, restart, ["orders"], NOW + timedelta(hours=1), writer=writer, batch_pages=2)
+    assert report.ok and report.resources[0].resumed
+    assert restart.calls[0].resume == f"-/{NOW.isoformat()}#2"   # pages 3 and 4 fetched again, and only those
+    # pages 3 and 4, then the catch-up to the new `now` from high water - overlap (O7 again, unchanged)
+    assert writer.sizes == [4, 1] and report.counts == WriteCounts(inserted=4, unchanged=1)
+    assert _snapshot(engine, crashed) == _snapshot(engine, straight)
+    assert _stored(engine, crashed) == (8, 8 * 1750, 8 * 3)
+    assert _cursor(engine, crashed).high_water == T0 + timedelta(hours=7)
+
+
+def test_a_source_error_inside_a_batch_keeps_the_pages_fetched_before_it(engine: Engine) -> None:
+    (shop,) = _shops(engine, 1)
+    writer = CountingWriter(engine)
+    source = _source(faults={"orders": [(3, SourceError(FailureKind.SERVER, "502"))]})
+    report = sync_shop(engine, shop, source, ["orders"], NOW, writer=writer, batch_pages=20)
+    assert report.failed == ["orders"] and report.resources[0].pages == 3
+    assert writer.sizes == [6]   # pages 1-3, written with the cursor after page 3 before the error is reported
+    assert _stored(engine, shop) == (6, 6 * 1750, 6 * 3)
+    cursor = _cursor(engine, shop)
+    assert (cursor.cursor, cursor.failures, cursor.high_water) == (f"-/{NOW.isoformat()}#3", 1, None)
+    again = sync_shop(engine, shop, _source(), ["orders"], NOW, batch_pages=20)
+    assert again.ok and again.counts == WriteCounts(inserted=2)
+    assert _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
+
+
+def test_a_resync_in_batches_changes_nothing(engine: Engine) -> None:
+    (shop,) = _shops(engine, 1)
+    assert sync_shop(engine, shop, _source(), ["orders"], NOW, batch_pages=3).ok
+    before = _snapshot(engine, shop)
+    again = sync_shop(engine, shop, _source(), ["orders"], NOW, since=T0, batch_pages=3)
+    assert again.counts == WriteCounts(unchanged=8)
+    assert _snapshot(engine, shop) == before
+
+
+# --- the writer's fast paths ---------------------------------------------------------------------------------------
+
+TIMES = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=UTC),
+         datetime(999, 12, 31, 23, 0, 1, 5, tzinfo=UTC), datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+         datetime(2026, 7, 1, 8, tzinfo=ZoneInfo("America/Los_Angeles")),
+         datetime(2026, 7, 1, 8, 0, 0, 123_456, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+         datetime(2026, 7, 1, 8, tzinfo=ZoneInfo("UTC"))]
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.psycopg.dialect()], ids=["sqlite", "postgresql"])
+def test_the_fast_datetime_binding_gives_what_the_column_type_gives(dialect: object) -> None:
+    bulk = Bulk(dialect)  # type: ignore[arg-type]
+    column = UTCDateTime()
+    fast = bulk._processor(column)
+    generic = column.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[arg-type]
+    assert fast is not None and generic is not None and fast is not generic
+    for value in TIMES:
+        assert fast(value) == generic(value), value
+    with pytest.raises(ValueError, match="naive datetime"):
+        fast(datetime(2026, 1, 1))
+
+
+def test_remembered_minor_units_equal_to_minor_and_a_finer_amount_is_refused_every_time() -> None:
+    cache: dict[D, int] = {}
+    for text in ("0", "0.01", "12.34", "12.340", "1999.99", "-5.00", "100"):
+        assert _minor(cache, D(text), "USD") == to_minor(D(text), "USD")
+        assert _minor(cache, D(text), "USD") == to_minor(D(text), "USD")   # from the cache
+    assert _minor({}, D("1500"), "JPY") == 1500
+    for _ in range(2):
+        with pytest.raises(ValueError, match="decimal places"):
+            _minor(cache, D("1.005"), "USD")
+    assert D("1.005") not in cache
+
+
+def test_statement_sizes_cover_the_rows_in_few_distinct_sizes() -> None:
+    assert list(_chunk_sizes(3243, 1000)) == [1000, 1000, 1000, 128, 64, 32, 16, 2, 1]
+    assert list(_chunk_sizes(0, 1000)) == []
+    assert list(_chunk_sizes(7, 3)) == [3, 3, 1]
+    sizes = {size for n in range(1, 5000) for size in _chunk_sizes(n, 1000)}
+    assert sizes == {1000, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1}
