@@ -66,6 +66,9 @@ class AttributionCounts:
     changed: int = 0          # orders whose creator or rule is not what it was
     new_creators: int = 0     # affiliate handles seen for the first time
 
+    def __add__(self, other: AttributionCounts) -> AttributionCounts:
+        return AttributionCounts(*(getattr(self, f) + getattr(other, f) for f in AttributionCounts.__slots__))
+
 
 def key_of(handle: str) -> str:
     """A handle as compared: without @, case-folded (platforms and people write it both ways)."""
@@ -97,7 +100,7 @@ def _run(begin: Callable[[], AbstractContextManager[Connection]], shop_ids: Sequ
             with begin() as conn:
                 done, after = attribute_batch(conn, shop_id, org_id, platform, directories[org_id], window,
                                               everything=everything, after=after)
-            counts = _add(counts, done)
+            counts += done
             if done.orders < BATCH:
                 break
     if counts.orders:
@@ -212,7 +215,3 @@ def _clicks(conn: Connection, order_ids: list[int]) -> dict[int, tuple[Click, ..
             .where(VISIT.c.order_id.in_(order_ids), VISIT.c.utm_campaign.is_not(None))):
         clicks[order_id].append(Click(at, campaign, content))
     return {k: tuple(v) for k, v in clicks.items()}
-
-
-def _add(a: AttributionCounts, b: AttributionCounts) -> AttributionCounts:
-    return AttributionCounts(*(getattr(a, f) + getattr(b, f) for f in AttributionCounts.__slots__))

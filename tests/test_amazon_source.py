@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -19,6 +19,7 @@ from storage.sources.amazon import AmazonSource, TokenBucket
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.records import OrderRecord, OrderStatus, Page
 from tests.fakes.amazon import LWA_PATH, ORDERS_PATH, FakeAmazon, iso
+from tests.source_pages import orders_of, run
 
 EXPECTED_STATUS = {"Pending": OrderStatus.UNPAID, "Unshipped": OrderStatus.PAID,
                    "PartiallyShipped": OrderStatus.PAID, "Shipped": OrderStatus.SHIPPED,
@@ -41,19 +42,6 @@ def make_source(fake: FakeAmazon, **overrides: Any) -> AmazonSource:
         "attempts": 4, "backoff_s": 0.01, "max_wait_s": 0.05, "timeout_s": 0.3}
     options.update(overrides)
     return AmazonSource(**options)
-
-
-def run(source: AmazonSource, since: datetime | None, until: datetime, resume: str | None = None) -> list[Page]:
-    try:
-        return list(source.pages("orders", since, until, resume))
-    finally:
-        source.close()
-
-
-def orders_of(pages: list[Page]) -> list[OrderRecord]:
-    found = [r for p in pages for r in p.records]
-    assert all(isinstance(r, OrderRecord) for r in found)
-    return found  # type: ignore[return-value]
 
 
 def assert_totals(records: list[OrderRecord], expected: dict[str, Any]) -> None:

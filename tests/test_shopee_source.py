@@ -7,7 +7,7 @@ import hmac
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import OrderRecord, OrderStatus, Page, Tokens
+from storage.sources.records import OrderRecord, OrderStatus, Tokens
 from storage.sources.shopee import ShopeeSource
 from tests.fakes.shopee import DETAIL_PATH, LIST_PATH, TOKEN_PATH, FakeShopee
+from tests.source_pages import orders_of, run
 
 # Written out here, not imported from the source: the test's own reading of Shopee's statuses.
 EXPECTED_STATUS = {"UNPAID": OrderStatus.UNPAID, "READY_TO_SHIP": OrderStatus.PAID, "PROCESSED": OrderStatus.PAID,
@@ -79,19 +80,6 @@ def make_source(fake: FakeShopee, store: MemoryStore, **overrides: Any) -> Shope
                                "max_wait_s": 0.05, "timeout_s": 0.3}
     options.update(overrides)
     return ShopeeSource(**options)
-
-
-def run(source: ShopeeSource, since: datetime | None, until: datetime, resume: str | None = None) -> list[Page]:
-    try:
-        return list(source.pages("orders", since, until, resume))
-    finally:
-        source.close()
-
-
-def orders_of(pages: list[Page]) -> list[OrderRecord]:
-    found = [r for p in pages for r in p.records]
-    assert all(isinstance(r, OrderRecord) for r in found)
-    return found  # type: ignore[return-value]
 
 
 def assert_totals(records: list[OrderRecord], expected: dict[str, Any]) -> None:

@@ -38,8 +38,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -60,6 +58,7 @@ from storage.schedule import STALE_AFTER
 from storage.sources.records import Source
 from storage.sources.sync import SyncReport, sync_shop
 from storage.sources.writer import StoreWriter
+from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
@@ -234,10 +233,7 @@ def snapshot_scores(app: App, team_ids: set[int] | None, now: datetime) -> int:
     if rows:
         with app.engine.begin() as conn:
             for row in rows:
-                insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(SNAPSHOT).values(**row)
-                keys = ("member_id", "period", "as_of_day")
-                conn.execute(insert.on_conflict_do_update(index_elements=list(keys),
-                                                          set_={k: v for k, v in row.items() if k not in keys}))
+                upsert(conn, SNAPSHOT, ("member_id", "period", "as_of_day"), row)
                 written += 1
     return written
 

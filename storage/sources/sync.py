@@ -42,20 +42,19 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from storage.models import AuditLog, ShopHealth, SyncCursor
+from storage.audit import audit
+from storage.models import ShopHealth, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.records import AffiliateRecord, OrderRecord, Page, Record, ReturnRecord, Source
 from storage.sources.writer import Bulk, StoreWriter, Upsert, WriteCounts
+from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
 CURSOR = cast(Table, SyncCursor.__table__)  # type: ignore[attr-defined]
 HEALTH = cast(Table, ShopHealth.__table__)  # type: ignore[attr-defined]
-AUDIT = cast(Table, AuditLog.__table__)  # type: ignore[attr-defined]
 
 # the cursor after a page that has a next one: the run's window and the next page's token
 CURSOR_PAGE = Upsert(CURSOR, ("shop_id", "resource", "cursor", "run_since", "run_until", "run_high_water", "failures"),
@@ -300,13 +299,6 @@ def _load(engine: Engine, shop_id: int, resource: str) -> _Cursor:
     return _Cursor(*row) if row is not None else _Cursor()
 
 
-def _upsert(conn: Connection, table: Table, keys: tuple[str, ...], values: dict[str, Any],
-            on_update: dict[str, Any] | None = None) -> None:
-    ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table).values(**values)
-    changes = on_update if on_update is not None else {k: v for k, v in values.items() if k not in keys}
-    conn.execute(ins.on_conflict_do_update(index_elements=list(keys), set_=changes))
-
-
 def _saver(bulk: Bulk, shop_id: int, resource: str, since: datetime | None, until: datetime, resume: str | None,
            seen: datetime | None) -> Callable[[Connection], None]:
     def save(conn: Connection) -> None:
@@ -332,7 +324,7 @@ def _failed(engine: Engine, shop_id: int, resource: str, rep: ResourceReport, er
         # the stored token was refused (expired?): the next run starts this window again from its beginning
         changes.update(cursor=None, run_since=None, run_until=None, run_high_water=None)
     with engine.begin() as conn:
-        _upsert(conn, CURSOR, ("shop_id", "resource"), values, changes)
+        upsert(conn, CURSOR, ("shop_id", "resource"), values, changes)
 
 
 # --- shop health --------------------------------------------------------------------------------------------------
@@ -340,7 +332,7 @@ def _failed(engine: Engine, shop_id: int, resource: str, rep: ResourceReport, er
 def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: int) -> None:
     shop_id = report.shop_id
     with engine.begin() as conn:
-        _upsert(conn, HEALTH, ("shop_id",), {"shop_id": shop_id, "consecutive_failures": 0},
+        upsert(conn, HEALTH, ("shop_id",), {"shop_id": shop_id, "consecutive_failures": 0},
                 {"shop_id": HEALTH.c.shop_id})
         this_shop = HEALTH.c.shop_id == shop_id
         if report.failed:
@@ -355,9 +347,9 @@ def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: 
                                        .values(unhealthy_since=now)).rowcount
                 report.notify = claimed == 1
                 if report.notify:
-                    _audit(conn, now, "shop_unhealthy", shop_id,
-                           {"consecutive_failures": report.consecutive_failures, "resources": report.failed,
-                            "last_error": error})
+                    audit(conn, "sync", "shop_unhealthy", "shop", str(shop_id),
+                          {"consecutive_failures": report.consecutive_failures, "resources": report.failed,
+                           "last_error": error}, at=now)
                     log.warning("shop %s is unhealthy after %d failed syncs: %s", shop_id,
                                 report.consecutive_failures, error)
         else:
@@ -367,13 +359,8 @@ def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: 
             conn.execute(update(HEALTH).where(this_shop).values(consecutive_failures=0, last_success_at=now))
             report.recovered = claimed == 1
             if report.recovered:
-                _audit(conn, now, "shop_recovered", shop_id, {"failures_before": before})
+                audit(conn, "sync", "shop_recovered", "shop", str(shop_id), {"failures_before": before}, at=now)
                 log.info("shop %s recovered after %d failed syncs", shop_id, before)
-
-
-def _audit(conn: Connection, now: datetime, action: str, shop_id: int, details: dict[str, Any]) -> None:
-    conn.execute(AUDIT.insert().values(at=now, actor="sync", action=action, entity="shop", entity_id=str(shop_id),
-                                       details=details))
 
 
 def _where(exc: BaseException) -> str:

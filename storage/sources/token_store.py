@@ -12,12 +12,11 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from storage.models import ShopCredential
 from storage.sources.records import Tokens
+from storage.upsert import upsert
 
 CREDENTIAL = cast(Table, ShopCredential.__table__)  # type: ignore[attr-defined]
 
@@ -47,9 +46,7 @@ class DbTokenStore:
                   "expires_at": tokens.expires_at, "refresh_expires_at": tokens.refresh_expires_at,
                   "extra": {str(k): str(v) for k, v in tokens.extra.items()}, "updated_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
-            ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(CREDENTIAL)
-            conn.execute(ins.values(shop_id=self.shop_id, **values)
-                         .on_conflict_do_update(index_elements=["shop_id"], set_=values))
+            upsert(conn, CREDENTIAL, ("shop_id",), {"shop_id": self.shop_id, **values})
 
     def clear(self) -> None:
         """Forget the shop's tokens (a disconnected shop)."""
