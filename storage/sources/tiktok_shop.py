@@ -74,6 +74,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
+import orjson
 
 import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
 from storage.sources.errors import FailureKind, SourceError, with_backoff
@@ -93,18 +94,8 @@ from storage.sources.records import (
     TokenStore,
 )
 
-try:
-    import orjson
-
-    _loads: Callable[[bytes], Any] = orjson.loads
-
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-except ImportError:  # pragma: no cover - orjson is optional
-    _loads = json.loads
-
-    def _dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":")).encode()
+_loads = orjson.loads
+_dumps = orjson.dumps
 
 log = logging.getLogger(__name__)
 

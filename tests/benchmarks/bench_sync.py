@@ -69,7 +69,9 @@ def rss_mb() -> float:
 
 def _serve(n_orders: int, conn: Connection) -> None:
     """The child: serve the fake until told to sum the expected totals, send them, then stop."""
-    fake = FakeTikTokShop(seed=SEED, n_orders=n_orders, record_calls=False).start()
+    fake = FakeTikTokShop(seed=SEED, n_orders=n_orders, record_calls=False)
+    fake.prerender()   # before the clock: the platform's own CPU is not this machine's
+    fake.start()
     conn.send((fake.base_url, fake.app_key, fake.app_secret, fake.initial_tokens(), fake.timeline.gen.end_time))
     while (message := conn.recv()) != "stop":
         if message == "totals":

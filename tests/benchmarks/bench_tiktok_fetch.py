@@ -48,7 +48,9 @@ def _rss_mb() -> float:
 
 
 def _serve(n_orders: int, conn: Connection) -> None:
-    fake = FakeTikTokShop(seed=SEED, n_orders=n_orders, record_calls=False).start()
+    fake = FakeTikTokShop(seed=SEED, n_orders=n_orders, record_calls=False)
+    fake.prerender()   # before the clock: the platform's own CPU is not this machine's
+    fake.start()
     totals = fake.expected_totals() if n_orders <= 200_000 else None
     conn.send((fake.base_url, fake.app_key, fake.app_secret, fake.initial_tokens(), totals))
     conn.recv()
