@@ -3,6 +3,7 @@ exactly what the generic ones give: datetime binding, minor units, statement siz
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
@@ -17,9 +18,10 @@ from sqlmodel import Session
 from scoring.money import to_minor
 from storage.models import Order, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
+from storage.sources.heap import frozen_heap
 from storage.sources.records import Record
 from storage.sources.sync import sync_shop
-from storage.sources.writer import Bulk, StoreWriter, WriteCounts, _chunk_sizes, _minor
+from storage.sources.writer import Bulk, MinorUnits, StoreWriter, WriteCounts, _chunk_sizes
 from storage.types import UTCDateTime
 from tests.fakes.memory_source import MemorySource, SimulatedCrash
 from tests.test_sync_writer import NOW, T0, _order, _shops, _snapshot
@@ -33,7 +35,7 @@ def _source(**kwargs: object) -> MemorySource:
 
 
 def _stored(engine: Engine, shop_id: int) -> tuple[int, int, int]:
-    """(orders, merchandise_minor, units) of one shop."""
+    """(orders, merchandiseMinorUnits, units) of one shop."""
     with engine.connect() as c:
         row = c.execute(select(func.count(), func.coalesce(func.sum(Order.merchandise_minor), 0),
                                func.coalesce(func.sum(Order.units), 0)).where(Order.shop_id == shop_id)).one()
@@ -156,15 +158,16 @@ def test_the_fast_datetime_binding_gives_what_the_column_type_gives(dialect: obj
 
 
 def test_remembered_minor_units_equal_to_minor_and_a_finer_amount_is_refused_every_time() -> None:
-    cache: dict[D, int] = {}
+    units = MinorUnits("USD")
     for text in ("0", "0.01", "12.34", "12.340", "1999.99", "-5.00", "100"):
-        assert _minor(cache, D(text), "USD") == to_minor(D(text), "USD")
-        assert _minor(cache, D(text), "USD") == to_minor(D(text), "USD")   # from the cache
-    assert _minor({}, D("1500"), "JPY") == 1500
+        assert units[D(text)] == to_minor(D(text), "USD")
+        assert units[D(text)] == to_minor(D(text), "USD")   # from the cache
+    assert len(units) == 6   # 12.34 and 12.340 are one amount
+    assert MinorUnits("JPY")[D("1500")] == 1500
     for _ in range(2):
         with pytest.raises(ValueError, match="decimal places"):
-            _minor(cache, D("1.005"), "USD")
-    assert D("1.005") not in cache
+            units[D("1.005")]
+    assert D("1.005") not in units
 
 
 def test_statement_sizes_cover_the_rows_in_few_distinct_sizes() -> None:
@@ -173,3 +176,25 @@ def test_statement_sizes_cover_the_rows_in_few_distinct_sizes() -> None:
     assert list(_chunk_sizes(7, 3)) == [3, 3, 1]
     sizes = {size for n in range(1, 5000) for size in _chunk_sizes(n, 1000)}
     assert sizes == {1000, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1}
+
+
+def test_the_heap_before_a_sync_is_frozen_while_it_runs_and_given_back_after() -> None:
+    gc.collect()
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000   # this process's modules, at least
+        with frozen_heap():   # a nested (or concurrent) sync shares it
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen   # the inner one ending does not end it
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_sync_gives_the_heap_back_also_when_it_fails_or_is_interrupted(engine: Engine) -> None:
+    (shop,) = _shops(engine, 1)
+    failing = _source(faults={"orders": [(1, SourceError(FailureKind.SERVER, "502"))]})
+    assert sync_shop(engine, shop, failing, ["orders"], NOW).failed == ["orders"]
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(SimulatedCrash):
+        sync_shop(engine, shop, _source(faults={"orders": [(1, SimulatedCrash())]}), ["orders"], NOW)
+    assert gc.get_freeze_count() == 0

@@ -47,6 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from storage.audit import audit
 from storage.models import ShopHealth, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
+from storage.sources.heap import frozen_heap
 from storage.sources.records import AffiliateRecord, OrderRecord, Page, Record, ReturnRecord, Source
 from storage.sources.writer import Bulk, StoreWriter, Upsert, WriteCounts
 from storage.upsert import upsert
@@ -141,24 +142,25 @@ def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[
         raise ValueError(f"the source does not offer {', '.join(unknown)}")
     writer = writer or StoreWriter(engine)
     report = SyncReport(shop_id)
-    for resource in wanted:
-        rep = ResourceReport(resource)
-        report.resources.append(rep)
-        try:
-            _sync_resource(engine, writer, shop_id, source, resource, now, overlap, progress, rep, since,
-                           _Batching(batch_pages, batch_s))
-        except SourceError as exc:
-            _failed(engine, shop_id, resource, rep, str(exc), exc.kind, now)
-            log.warning("shop %s %s failed after %d pages: %s", shop_id, resource, rep.pages, exc)
-        except Exception as exc:
-            _failed(engine, shop_id, resource, rep, f"unexpected {type(exc).__name__} at {_where(exc)}",
-                    "unexpected", now)
-            log.error("shop %s %s failed after %d pages: unexpected %s at %s", shop_id, resource, rep.pages,
-                      type(exc).__name__, _where(exc))
-        else:
-            c = rep.counts
-            log.info("shop %s %s: %d pages, %d records (%d new, %d updated, %d unchanged, %d pending)", shop_id,
-                     resource, rep.pages, rep.records, c.inserted, c.updated, c.unchanged, c.pending)
+    with frozen_heap():
+        for resource in wanted:
+            rep = ResourceReport(resource)
+            report.resources.append(rep)
+            try:
+                _sync_resource(engine, writer, shop_id, source, resource, now, overlap, progress, rep, since,
+                               _Batching(batch_pages, batch_s))
+            except SourceError as exc:
+                _failed(engine, shop_id, resource, rep, str(exc), exc.kind, now)
+                log.warning("shop %s %s failed after %d pages: %s", shop_id, resource, rep.pages, exc)
+            except Exception as exc:
+                _failed(engine, shop_id, resource, rep, f"unexpected {type(exc).__name__} at {_where(exc)}",
+                        "unexpected", now)
+                log.error("shop %s %s failed after %d pages: unexpected %s at %s", shop_id, resource, rep.pages,
+                          type(exc).__name__, _where(exc))
+            else:
+                c = rep.counts
+                log.info("shop %s %s: %d pages, %d records (%d new, %d updated, %d unchanged, %d pending)", shop_id,
+                         resource, rep.pages, rep.records, c.inserted, c.updated, c.unchanged, c.pending)
     _health(engine, report, now, unhealthy_after)
     return report
 

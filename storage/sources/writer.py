@@ -127,7 +127,8 @@ PG_ANALYZE = "ANALYZE shop_order, order_line, refund, order_visit, affiliate_lin
 PG_ANALYZE_FIRST = 5_000
 
 IN_CHUNK = 5000   # values per IN (...) list, far below both backends' bound-parameter limits
-MINOR_CACHE_MAX = 100_000   # amounts remembered per currency by _minor
+MINOR_CACHE_MAX = 100_000   # amounts remembered per currency by MinorUnits
+BUYER_CACHE_MAX = 200_000   # buyer pseudonyms remembered per writer (buyers order again)
 
 
 @dataclass(slots=True)
@@ -178,16 +179,20 @@ def _chunk_sizes(n: int, per: int) -> Iterable[int]:
         bit >>= 1
 
 
-def _minor(cache: dict[Decimal, int], amount: Decimal, currency: str) -> int:
-    """`to_minor`, remembered per currency in `cache`: exact amounts repeat (prices, fees, taxes) and the Decimal
-    arithmetic is the cost. Equal amounts have equal minor units, so any equal key gives the right answer; an
-    amount `to_minor` refuses is never remembered (it raises every time)."""
-    found = cache.get(amount)
-    if found is None:
-        found = to_minor(amount, currency)
-        if len(cache) < MINOR_CACHE_MAX:
-            cache[amount] = found
-    return found
+class MinorUnits(dict[Decimal, int]):
+    """`to_minor` in one currency, remembered: `units[amount]`. Exact amounts repeat (prices, fees, taxes) and the
+    Decimal arithmetic is the cost. Equal amounts have equal minor units, so any equal key gives the right answer;
+    an amount `to_minor` refuses is never remembered (it raises every time). At most MINOR_CACHE_MAX amounts."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__()
+        self.currency = currency
+
+    def __missing__(self, amount: Decimal) -> int:
+        found = to_minor(amount, self.currency)
+        if len(self) < MINOR_CACHE_MAX:
+            self[amount] = found
+        return found
 
 
 # SQLAlchemy's SQLite DATETIME text (its default storage format), which UTCDateTime columns hold on SQLite
@@ -228,6 +233,7 @@ class Upsert:
     update: tuple[str, ...] = ()
     newer: str | None = None
     returning: tuple[str, ...] = ()
+    bound: bool = False   # rows come with values as the driver takes them (Bulk.bind_datetime ...): no processing
 
 
 class Bulk:
@@ -246,13 +252,15 @@ class Bulk:
         self.max_params: int | None = None   # SQLite's bound-value limit, read from the first connection
         self._sql: dict[tuple[Upsert, int], str] = {}
         self._procs: dict[Upsert, list[tuple[int, Callable[[Any], Any]]]] = {}
+        # an aware datetime as a UTCDateTime column's bind value, for rows of a `bound` Upsert
+        self.bind_datetime = cast(Callable[[datetime], Any], self._processor(UTCDateTime()))
 
     def run(self, conn: Connection, spec: Upsert, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Write `rows` (values in `spec.cols` order); the RETURNING rows, if any."""
         procs = self._procs.get(spec)
         if procs is None:
-            procs = self._procs[spec] = [(i, p) for i, c in enumerate(spec.cols)
-                                         if (p := self._processor(spec.table.c[c].type)) is not None]
+            procs = self._procs[spec] = [] if spec.bound else [
+                (i, p) for i, c in enumerate(spec.cols) if (p := self._processor(spec.table.c[c].type)) is not None]
         out: list[Any] = []
         if not rows:
             return out
@@ -324,7 +332,9 @@ class Bulk:
 
 ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor", "attribution_due"),
                       ("shop_id", "platform_order_id"), (*ORDER_COLS, "attribution_due"), newer="platform_updated_at",
-                      returning=("id", "platform_order_id"))
+                      returning=("id", "platform_order_id"), bound=True)
+# ORDER_COLS that hold datetimes: bound with Bulk.bind_datetime by the writer itself
+ORDER_TIMES = tuple(i for i, c in enumerate(ORDER_COLS) if isinstance(ORDER.c[c].type, UTCDateTime))
 LINE_UPSERT = Upsert(LINE, ("order_id", "platform_line_id", *LINE_COLS), ("order_id", "platform_line_id"), LINE_COLS)
 REFUND_UPSERT = Upsert(REFUND, ("order_id", "platform_refund_id", *REFUND_COLS), ("order_id", "platform_refund_id"),
                        REFUND_COLS)
@@ -417,7 +427,8 @@ class _Tx:
 class _Plan:
     """What one order needs written; lines, refunds and visits are value tuples in *_COLS order."""
 
-    values: tuple[Any, ...]                       # ORDER_COLS
+    updated_at: datetime                          # the record's platform update time
+    values: tuple[Any, ...]                       # ORDER_COLS, bound (see ORDER_UPSERT)
     write_order: bool                             # the order row itself is new or changed
     lines: dict[str, tuple[Any, ...]]             # to upsert, by platform line id
     stale_lines: list[int] = field(default_factory=list)
@@ -438,7 +449,8 @@ class StoreWriter:
         self._products: dict[int, dict[str, int]] = defaultdict(dict)
         self._skus: dict[int, dict[tuple[int, str], int]] = defaultdict(dict)
         self._members: dict[tuple[int, str], int | None] = {}
-        self._minors: dict[str, dict[Decimal, int]] = defaultdict(dict)   # per currency, see _minor
+        self._minors: dict[str, MinorUnits] = {}   # per currency
+        self._buyers: dict[tuple[str, str], str] = {}   # (platform, buyer id) -> pseudonym, see _buyer
         self._pending: dict[int, tuple[bool, float]] = {}   # shop -> (has parked returns, when checked)
         self._inserted, self._analyze_at = 0, PG_ANALYZE_FIRST
 
@@ -572,40 +584,49 @@ class StoreWriter:
 
     def _plan(self, tx: _Tx, r: OrderRecord, old: Any, old_lines: dict[int, dict[str, Any]],
               old_refunds: dict[int, dict[str, Any]], old_visits: dict[int, list[tuple[Any, ...]]]) -> _Plan | None:
-        """What to write for one order; None when the store holds it already (or a newer version)."""
+        """What to write for one order; None when the store holds it already (or a newer version). The hot path
+        of a sync: kept to plain lookups (minor units and buyer pseudonyms are remembered)."""
         cur = r.currency
-        products, skus = self._products[tx.shop.id], self._skus[tx.shop.id]
-        minors = self._minors[cur]
+        minors = self._minors.get(cur)
+        if minors is None:
+            minors = self._minors[cur] = MinorUnits(cur)
+        products, skus, new_products, new_skus = self._products[tx.shop.id], self._skus[tx.shop.id], tx.products, \
+            tx.skus
         lines: dict[str, tuple[Any, ...]] = {}
         units = 0
         for line in r.lines:
-            product_id = products.get(line.platform_product_id) or tx.products[line.platform_product_id]
-            sku_id = skus.get((product_id, line.platform_sku_id)) or tx.skus[product_id, line.platform_sku_id]
-            lines[line.platform_line_id] = (product_id, sku_id, line.quantity, cur,
-                                            _minor(minors, line.unit_price, cur), _minor(minors, line.amount, cur))
+            product_id = products.get(line.platform_product_id) or new_products[line.platform_product_id]
+            sku_id = skus.get((product_id, line.platform_sku_id)) or new_skus[product_id, line.platform_sku_id]
+            lines[line.platform_line_id] = (product_id, sku_id, line.quantity, cur, minors[line.unit_price],
+                                            minors[line.amount])
             units += line.quantity
         if len(lines) < len(r.lines):   # a line listed twice: the last one counts, once
             units = sum(line[2] for line in lines.values())
-        values = (str(r.status), cur, _minor(minors, r.subtotal, cur), _minor(minors, r.discount, cur),
-                  _minor(minors, r.merchandise, cur), _minor(minors, r.shipping, cur), _minor(minors, r.tax, cur),
-                  _minor(minors, r.total, cur), units, r.created_at, r.paid_at,
-                  r.shipped_at, r.delivered_at, r.cancelled_at, r.updated_at,
+        dt = self._bulk.bind_datetime
+        values = (str(r.status), cur, minors[r.subtotal], minors[r.discount], minors[r.merchandise],
+                  minors[r.shipping], minors[r.tax], minors[r.total], units, dt(r.created_at),
+                  None if r.paid_at is None else dt(r.paid_at), None if r.shipped_at is None else dt(r.shipped_at),
+                  None if r.delivered_at is None else dt(r.delivered_at),
+                  None if r.cancelled_at is None else dt(r.cancelled_at), dt(r.updated_at),
                   _cut(",".join(r.promo_codes), 255) if r.promo_codes else None,
-                  hash_buyer(tx.shop.platform, r.buyer_ref, self._buyer_key) if r.buyer_ref else None,
-                  r.is_sample)
-        refunds = {f.platform_refund_id: _refund_values(f) for f in r.refunds}
+                  self._buyer(tx.shop.platform, r.buyer_ref) if r.buyer_ref else None, r.is_sample)
+        refunds = {f.platform_refund_id: _refund_values(f) for f in r.refunds} if r.refunds else {}
         for rid, f in refunds.items():
             if f[2] != cur:
                 log.warning("order %s: refund %s is in %s, not %s; it is not counted in refunded_minor",
                             r.platform_order_id, rid, f[2], cur)
         visits = [_visit_values(v) for v in r.visits]
         if old is None:
-            return _Plan(values, True, lines, [], refunds, visits or None)
+            return _Plan(r.updated_at, values, True, lines, [], refunds, visits or None)
         if old.platform_updated_at is not None and r.updated_at < old.platform_updated_at:
             return None   # older than the stored version: never go backwards
         oid = old[0]
+        stored_values = list(old[2:])
+        for i in ORDER_TIMES:
+            if stored_values[i] is not None:
+                stored_values[i] = dt(stored_values[i])
         stored_lines = old_lines.get(oid, {})
-        plan = _Plan(values, values != old[2:],
+        plan = _Plan(r.updated_at, values, values != tuple(stored_values),
                      {lid: v for lid, v in lines.items() if (s := stored_lines.get(lid)) is None or s[3:] != v},
                      [s[2] for lid, s in stored_lines.items() if lid not in lines] if lines else [], stored=True)
         stored_refunds = old_refunds.get(oid, {})
@@ -616,6 +637,17 @@ class StoreWriter:
         if plan.write_order or plan.lines or plan.stale_lines or plan.refunds or plan.visits is not None:
             return plan
         return None
+
+    def _buyer(self, platform: str, buyer_id: str) -> str:
+        """hash_buyer with this writer's key, remembered (buyers order again; the hash is a sha256)."""
+        key = (platform, buyer_id)
+        found = self._buyers.get(key)
+        if found is None:
+            found = hash_buyer(platform, buyer_id, self._buyer_key)
+            if len(self._buyers) >= BUYER_CACHE_MAX:
+                self._buyers.clear()
+            self._buyers[key] = found
+        return found
 
     def _children(self, conn: Connection, order_ids: list[int]) -> tuple[dict[int, dict[str, Any]],
                                                                           dict[int, dict[str, Any]],
@@ -663,7 +695,7 @@ class StoreWriter:
             for row in conn.execute(PENDING_FOR, {"shop": tx.shop.id, "keys": keys}):
                 taken.append(row[0])
                 plan = plans[row[1]]
-                if row[2] not in plan.refunds or row[3] > plan.values[ORDER_COLS.index("platform_updated_at")]:
+                if row[2] not in plan.refunds or row[3] > plan.updated_at:
                     plan.refunds[row[2]] = row[4:]
         for chunk in _chunks(taken):
             conn.execute(delete(PENDING).where(PENDING.c.id.in_(chunk)))

@@ -1,0 +1,35 @@
+"""Keeps the garbage collector off the objects that exist before a long sync, while it runs.
+
+A sync allocates millions of short-lived objects (records, rows, tuples), so the collector runs often, and each
+of its full collections traversed the whole heap: SQLAlchemy, the app, every cache. That was about a fifth of
+a first sync's time (tests/benchmarks/bench_sync.py). `frozen_heap()` moves the objects alive at its start to
+the collector's permanent generation (`gc.freeze`) and gives them back at its end (`gc.unfreeze`); objects made
+during the sync are collected as usual. Nested or concurrent users share one freeze, released by the last.
+Cyclic garbage among the frozen objects is only freed after the freeze ends, which is why it must end.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_users = 0
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    global _users
+    with _lock:
+        if _users == 0:
+            gc.freeze()
+        _users += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                gc.unfreeze()
