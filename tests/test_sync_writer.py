@@ -97,7 +97,7 @@ def _order(pid: str = "A1", at: datetime = T0, **changes: Any) -> OrderRecord:
         buyer_ref="buyer-42", promo_codes=("SAVE10", "VIP"),
         visits=(Visit(at - timedelta(hours=2), "tiktok", "social", "nov", "vid1", "https://s.example/p1"),
                 Visit(at - timedelta(hours=1), "google", "cpc", None, None, None)))
-    return replace(order, **changes)
+    return order._replace(**changes)
 
 
 def _table_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -137,7 +137,7 @@ def _snapshot(engine: Engine, shop_id: int) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_a_page_is_stored_exactly(engine: Engine) -> None:
     shop, _ = _shops(engine)
-    jpy = replace(_order("J1"), currency="JPY", subtotal=D("2000"), discount=D("0"), merchandise=D("2000"),
+    jpy = _order("J1")._replace(currency="JPY", subtotal=D("2000"), discount=D("0"), merchandise=D("2000"),
                   shipping=D("0"), total=D("2000"), refunds=(), visits=(), promo_codes=(), buyer_ref=None,
                   lines=(LineRecord("J1-1", "P1", "P1-red", "Mug 杯", 2, D("1000"), D("2000")),))
     counts = StoreWriter(engine).write_page(shop, [_order(), jpy])
@@ -197,7 +197,7 @@ def test_a_status_change_and_a_new_refund_update_the_order_in_place(engine: Engi
     shipped = _order(
         status=OrderStatus.SHIPPED, shipped_at=later, updated_at=later,
         lines=_order().lines[:1],                                         # the caps were taken off the order
-        refunds=(replace(_order().refunds[1], status=RefundStatus.COMPLETED, completed_at=later),
+        refunds=(_order().refunds[1]._replace(status=RefundStatus.COMPLETED, completed_at=later),
                  RefundRecord("A1-R3", RefundKind.REFUND, RefundStatus.COMPLETED, "USD", D("1.25"), later, later)),
         visits=())
     assert writer.write_page(shop, [shipped]) == WriteCounts(updated=1)
@@ -224,7 +224,7 @@ def test_returns_for_stored_orders_and_for_orders_still_to_come(engine: Engine) 
     early = ReturnRecord("B7", RefundRecord("B7-R1", RefundKind.CANCELLATION, RefundStatus.COMPLETED, "USD",
                                             D("20.50"), t1, t1), t1)
     assert writer.write_page(shop, [ret, early]) == WriteCounts(inserted=1, pending=1)
-    done = replace(ret, refund=replace(ret.refund, status=RefundStatus.COMPLETED, completed_at=t1), updated_at=t1)
+    done = ret._replace(refund=ret.refund._replace(status=RefundStatus.COMPLETED, completed_at=t1), updated_at=t1)
     assert writer.write_page(shop, [done]) == WriteCounts(updated=1)
     assert writer.write_page(shop, [done]) == WriteCounts(unchanged=1)
     with Session(engine) as s:
@@ -275,9 +275,9 @@ def test_affiliate_lines_lives_posts_and_ads(engine: Engine) -> None:
         s.execute(update(LiveSession).values(host_member_id=ads))   # mapped by hand to someone else
         s.commit()
     # updates: more viewers, another host handle (the mapping stays); an older affiliate report is ignored
-    later = replace(aff, status="COMPLETED", updated_at=T0 + timedelta(hours=5))
-    assert writer.write_page(shop, [later, replace(live, viewers=310, host_handle="nobody")]) == WriteCounts(updated=2)
-    assert writer.write_page(shop, [replace(aff, status="CANCELLED")]) == WriteCounts(unchanged=1)
+    later = aff._replace(status="COMPLETED", updated_at=T0 + timedelta(hours=5))
+    assert writer.write_page(shop, [later, live._replace(viewers=310, host_handle="nobody")]) == WriteCounts(updated=2)
+    assert writer.write_page(shop, [aff._replace(status="CANCELLED")]) == WriteCounts(unchanged=1)
     with Session(engine) as s:
         assert s.execute(select(LiveSession.viewers, LiveSession.host_member_id)).one() == (310, ads)
         assert s.execute(select(AffiliateLine.status)).scalar_one() == "COMPLETED"
@@ -393,9 +393,9 @@ def test_the_overlap_is_fetched_again_and_absorbed(engine: Engine) -> None:
     assert again.counts == WriteCounts(unchanged=1) and _table_rows(engine) == before   # O7 re-fetched, no change
     # O7 cancelled and O8 new, both after the high water
     changed = NOW + timedelta(hours=2)
-    source.data["orders"][7] = replace(source.data["orders"][7], status=OrderStatus.CANCELLED, cancelled_at=changed,
+    source.data["orders"][7] = source.data["orders"][7]._replace(status=OrderStatus.CANCELLED, cancelled_at=changed,
                                        updated_at=changed)
-    source.data["orders"].append(replace(source.data["orders"][0], platform_order_id="O8", lines=(),
+    source.data["orders"].append(source.data["orders"][0]._replace(platform_order_id="O8", lines=(),
                                          created_at=changed, updated_at=changed))
     report = sync_shop(engine, shop, source, ["orders"], NOW + timedelta(hours=3))
     assert report.counts == WriteCounts(inserted=1, updated=1)

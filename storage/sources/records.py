@@ -2,7 +2,9 @@
 
 Money is `Decimal` in the record's own currency (major units: "12.34", never float); times are aware UTC
 datetimes. A source converts its platform's shape into these and nothing else; the writer turns them into
-rows (minor units, foreign keys), idempotently.
+rows (minor units, foreign keys), idempotently. Records are NamedTuples: immutable, and several times cheaper to
+make than frozen dataclasses (a first sync makes millions of them: tests/benchmarks/bench_sync.py); change one
+with `record._replace(...)`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class OrderStatus(StrEnum):
@@ -38,8 +40,7 @@ class RefundStatus(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True, slots=True)
-class LineRecord:
+class LineRecord(NamedTuple):
     platform_line_id: str
     platform_product_id: str
     platform_sku_id: str
@@ -50,8 +51,7 @@ class LineRecord:
     seller_sku: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RefundRecord:
+class RefundRecord(NamedTuple):
     platform_refund_id: str
     kind: RefundKind
     status: RefundStatus
@@ -62,8 +62,7 @@ class RefundRecord:
     returned_units: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(NamedTuple):
     """A customer's visit before an order (Shopify customerJourneySummary), for tracked-link attribution."""
 
     at: datetime | None
@@ -74,8 +73,7 @@ class Visit:
     landing_page: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRecord:
+class OrderRecord(NamedTuple):
     platform_order_id: str
     status: OrderStatus
     currency: str
@@ -103,8 +101,7 @@ class OrderRecord:
         return sum(line.quantity for line in self.lines)
 
 
-@dataclass(frozen=True, slots=True)
-class ReturnRecord:
+class ReturnRecord(NamedTuple):
     """A refund, return or cancellation fetched on its own (TikTok returns/cancellations search)."""
 
     platform_order_id: str
@@ -112,8 +109,7 @@ class ReturnRecord:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class AffiliateRecord:
+class AffiliateRecord(NamedTuple):
     """One creator-credited line of an order, from the platform's affiliate data."""
 
     platform_order_id: str
@@ -132,8 +128,7 @@ class AffiliateRecord:
     platform_sku_id: str = ""  # TikTok reports one line per SKU; '' where lines are per product
 
 
-@dataclass(frozen=True, slots=True)
-class LiveRecord:
+class LiveRecord(NamedTuple):
     platform_session_id: str
     host_handle: str | None    # the platform account that streamed; members map to it
     title: str | None
@@ -148,8 +143,7 @@ class LiveRecord:
     new_followers: int
 
 
-@dataclass(frozen=True, slots=True)
-class PostRecord:
+class PostRecord(NamedTuple):
     platform_post_id: str
     author_handle: str | None
     published_at: datetime
@@ -163,8 +157,7 @@ class PostRecord:
     kind: str = "video"
 
 
-@dataclass(frozen=True, slots=True)
-class AdSpendRecord:
+class AdSpendRecord(NamedTuple):
     campaign_id: str
     day: date                  # the ad platform's reporting day
     currency: str
