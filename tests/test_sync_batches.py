@@ -4,7 +4,8 @@ exactly what the generic ones give: datetime binding, minor units, statement siz
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from scoring.money import to_minor
@@ -21,7 +22,7 @@ from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
 from storage.sources.records import Record
 from storage.sources.sync import sync_shop
-from storage.sources.writer import Bulk, MinorUnits, StoreWriter, WriteCounts, _chunk_sizes
+from storage.sources.writer import Bulk, MinorUnits, StoreWriter, WriteCounts, WriteTransaction, _chunk_sizes
 from storage.types import UTCDateTime
 from tests.fakes.memory_source import MemorySource, SimulatedCrash
 from tests.test_sync_writer import NOW, T0, _order, _shops, _snapshot
@@ -49,25 +50,34 @@ def _cursor(engine: Engine, shop_id: int) -> SyncCursor:
 
 
 class CountingWriter(StoreWriter):
-    """Counts transactions; `crash_on` (1-based) raises SimulatedCrash inside that transaction, after its rows
+    """Records the writes of each transaction (`writes`: records per write, per transaction; `sizes`: records
+    per transaction); `crash_on` (1-based) raises SimulatedCrash at the end of that transaction, after its rows
     and its cursor were written, so everything of that batch must roll back."""
 
     def __init__(self, engine: Engine, crash_on: int | None = None) -> None:
         super().__init__(engine)
-        self.crash_on, self.sizes = crash_on, []
+        self.crash_on, self.writes = crash_on, []
 
-    def write_page(self, shop_id: int, records: list[Record],  # type: ignore[override]
-                   and_then: Callable[[Connection], None] | None = None) -> WriteCounts:
-        self.sizes.append(len(records))
-        crash = len(self.sizes) == self.crash_on
+    @property
+    def sizes(self) -> list[int]:
+        return [sum(writes) for writes in self.writes]
 
-        def then(conn: Connection) -> None:
-            if and_then is not None:
-                and_then(conn)
+    @contextmanager
+    def transaction(self) -> Iterator[WriteTransaction]:
+        writes: list[int] = []
+        self.writes.append(writes)
+        crash = len(self.writes) == self.crash_on
+        with super().transaction() as txn:
+            write = txn.write
+
+            def counted(shop_id: int, records: Sequence[Record]) -> WriteCounts:
+                writes.append(len(records))
+                return write(shop_id, records)
+
+            txn.write = counted  # type: ignore[method-assign]
+            yield txn
             if crash:
                 raise SimulatedCrash
-
-        return super().write_page(shop_id, records, and_then=then)
 
 
 def test_pages_are_written_several_per_transaction_with_progress_per_page(engine: Engine) -> None:
@@ -76,11 +86,20 @@ def test_pages_are_written_several_per_transaction_with_progress_per_page(engine
     report = sync_shop(engine, shop, _source(), ["orders"], NOW, writer=writer, batch_pages=3,
                        progress=lambda *a: progress.append(a))
     assert report.ok and report.counts == WriteCounts(inserted=8)
-    assert writer.sizes == [6, 2]   # pages 1-3 in one transaction, page 4 (the last) in another
+    assert writer.writes == [[6], [2]]   # pages 1-3 in one transaction, page 4 (the last) in another
     assert progress == [("orders", 1, 2), ("orders", 2, 4), ("orders", 3, 6), ("orders", 4, 8)]
     assert (report.resources[0].pages, report.resources[0].records) == (4, 8)
     assert _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
     assert _cursor(engine, shop).high_water == T0 + timedelta(hours=7)
+
+
+def test_pages_are_written_as_they_come_inside_the_open_transaction(engine: Engine) -> None:
+    (shop,) = _shops(engine, 1)
+    writer = CountingWriter(engine)
+    report = sync_shop(engine, shop, _source(), ["orders"], NOW, writer=writer, batch_pages=3, write_pages=2)
+    assert report.ok and report.counts == WriteCounts(inserted=8)
+    assert writer.writes == [[4, 2], [2]]   # pages 1+2, then 3 at the commit; page 4 (the last) on its own
+    assert _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
 
 
 def test_a_batch_waits_at_most_batch_s_for_its_commit(engine: Engine) -> None:

@@ -1,17 +1,20 @@
 """Syncs shops from their sources into the store: resumable after a crash, exact, one shop's failure isolated.
 
 Per resource, a run fetches the window [high_water - overlap, now) (everything on the first sync). Pages are
-written in batches: up to `batch_pages` pages (default 20), and no page waits longer than `batch_s` (default
-2 s) for its commit. A batch is ONE transaction together with the resource's SyncCursor: the resume token of
-the page after the batch's last one, the run's window and the newest update time stored so far. So after a
-crash, also kill -9 in the middle of a batch, the batch's pages and its cursor are both gone or both there; the
-next run continues the same query from the stored token (in the stored window, then catches up to now), so it
-fetches at most that one batch again; a page fetched twice, and the overlap re-fetched on every run, are
-absorbed by the writer's upserts: nothing lost, nothing doubled. When the resource finishes, in the transaction
-of its last batch, high_water becomes the newest platform update time seen (never beyond the window's end,
-never backwards) and the run state is cleared. `progress` is called once per page, after its batch committed.
-Batching is what makes a first sync of a large shop fast (one commit, and on SQLite one WAL write of the
-indexes' pages, per 2,000 orders instead of per 100: tests/benchmarks/bench_sync.py).
+written as they come, `write_pages` (10) at a time, into one open transaction that commits every `batch_s`
+(2 s) or `batch_pages` (1,000) pages, whichever comes first, and after the last page. A batch is that ONE
+transaction, together with the resource's SyncCursor: the resume token of the page after the batch's last one,
+the run's window and the newest update time stored so far. So after a crash, also kill -9 in the middle of a
+batch, the batch's pages and its cursor are both gone or both there; the next run continues the same query
+from the stored token (in the stored window, then catches up to now), so it fetches at most that one batch
+again; a page fetched twice, and the overlap re-fetched on every run, are absorbed by the writer's upserts:
+nothing lost, nothing doubled. When the resource finishes, in the transaction of its last batch, high_water
+becomes the newest platform update time seen (never beyond the window's end, never backwards) and the run
+state is cleared. `progress` is called once per page, after its batch committed.
+Committing by time is what makes a first sync of a large shop fast: on SQLite every commit writes each index
+page its orders touched to the WAL, and the time indexes (created_at, paid_at ...) are touched at random
+places, so a commit per 2,000 orders cost a third of a 1,000,000-order sync and a commit per 2 s a tenth
+(tests/benchmarks/bench_sync.py). An open batch holds SQLite's write lock: other writers wait up to 2 s.
 
 Failures: an error that survives the source's own retries (a SourceError, or anything else a source or the
 writer raises) fails that resource only: SyncCursor.failures += 1 and last_error are stored, high_water does
@@ -37,6 +40,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -49,7 +53,7 @@ from storage.models import ShopHealth, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
 from storage.sources.records import AffiliateRecord, OrderRecord, Page, Record, ReturnRecord, Source
-from storage.sources.writer import Bulk, StoreWriter, Upsert, WriteCounts
+from storage.sources.writer import Bulk, StoreWriter, Upsert, WriteCounts, WriteTransaction
 from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
@@ -68,9 +72,11 @@ CURSOR_DONE = Upsert(CURSOR, ("shop_id", "resource", "cursor", "run_since", "run
 
 Progress = Callable[[str, int, int], None]   # (resource, pages so far, records so far)
 
-# Pages per transaction, and how long a fetched page may wait for its commit: see the module docstring.
-BATCH_PAGES = 20
+# Pages per transaction, how long a fetched page may wait for its commit, and how many pages are written
+# together inside it: see the module docstring.
+BATCH_PAGES = 1000
 BATCH_S = 2.0
+WRITE_PAGES = 10
 
 
 @dataclass(slots=True)
@@ -130,7 +136,7 @@ class _Cursor:
 def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[str] | None, now: datetime,
               overlap: timedelta = timedelta(minutes=10), progress: Progress | None = None, *,
               unhealthy_after: int = 3, writer: StoreWriter | None = None, since: datetime | None = None,
-              batch_pages: int = BATCH_PAGES, batch_s: float = BATCH_S) -> SyncReport:
+              batch_pages: int = BATCH_PAGES, batch_s: float = BATCH_S, write_pages: int = WRITE_PAGES) -> SyncReport:
     """Sync `resources` of one shop (None: all the source offers) up to `now`; never raises for a failing
     source (the report says so). The caller owns `source` and closes it. `since` re-fetches [since, now)
     whatever the stored high water (a backfill); an interrupted run's stored window is then set aside."""
@@ -148,7 +154,7 @@ def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[
             report.resources.append(rep)
             try:
                 _sync_resource(engine, writer, shop_id, source, resource, now, overlap, progress, rep, since,
-                               _Batching(batch_pages, batch_s))
+                               _Batching(batch_pages, batch_s, write_pages))
             except SourceError as exc:
                 _failed(engine, shop_id, resource, rep, str(exc), exc.kind, now)
                 log.warning("shop %s %s failed after %d pages: %s", shop_id, resource, rep.pages, exc)
@@ -186,7 +192,7 @@ def sync_all(engine: Engine, shops_with_sources: Iterable[tuple[int, Source]], n
 def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: Source, resource: str,
                    now: datetime, overlap: timedelta, progress: Progress | None, rep: ResourceReport,
                    since_override: datetime | None = None, batching: _Batching | None = None) -> None:
-    batching = batching or _Batching(BATCH_PAGES, BATCH_S)
+    batching = batching or _Batching(BATCH_PAGES, BATCH_S, WRITE_PAGES)
     cursor = _load(engine, shop_id, resource)
     while True:
         if cursor.in_progress and since_override is None:   # an interrupted run: continue its own query
@@ -198,7 +204,7 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
                 None if cursor.high_water is None else cursor.high_water - overlap
             until, resume, seen = now, None, None
         finished, pages = False, 0
-        batch = _Batch(writer, shop_id, resource, since, until, cursor.high_water, now, rep, progress)
+        batch = _Batch(writer, shop_id, resource, since, until, cursor.high_water, now, rep, progress, batching)
         listing = source.pages(resource, since=since, until=until, resume=resume)
         try:
             while True:
@@ -208,24 +214,27 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
                     break
                 except BaseException:
                     if batch.sizes:   # the pages fetched before the source failed are kept
-                        batch.write()
+                        batch.commit()
                     raise
                 newest = page.high_water or _latest_update(page.records)
                 if newest is not None:
                     seen = min(max(seen, newest) if seen else newest, until)
                 batch.add(page, seen)
                 pages += 1
-                if batch.last or batching.due(batch):
-                    batch.write()
+                if batch.last or batch.due():
+                    batch.commit()
                 if page.resume is None:
                     finished = True
                     break
+            if batch.sizes:   # the listing ended without its last page: keep what it gave
+                batch.commit()
+        except BaseException:
+            batch.roll_back()   # what the open transaction holds goes, with its cursor
+            raise
         finally:
             close = getattr(listing, "close", None)
             if close is not None:
                 close()
-        if batch.sizes:   # the listing ended without its last page: keep what it gave
-            batch.write()
         if not finished:
             if pages:   # its last page promised another: never take that for the end (what is left is kept)
                 raise SourceError(FailureKind.SERVER, "the source stopped before its last page")
@@ -239,15 +248,14 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
 @dataclass(frozen=True, slots=True)
 class _Batching:
     pages: int          # at most this many pages per transaction
-    seconds: float      # and no page waits longer than this for its commit (a slow source)
-
-    def due(self, batch: _Batch) -> bool:
-        return len(batch.sizes) >= self.pages or time.monotonic() - batch.started >= self.seconds
+    seconds: float      # and no page waits longer than this for its commit
+    write_pages: int    # pages written together (one statement per table), inside the transaction
 
 
 @dataclass(slots=True)
 class _Batch:
-    """Pages of one window fetched and not written yet; `resume` and `seen` are those after the last of them."""
+    """The open transaction of one window's pages. Pages are written as they come, `write_pages` at a time (the
+    last few may wait in `pending`); `resume` and `seen` are those after the last page added."""
 
     writer: StoreWriter
     shop_id: int
@@ -258,33 +266,74 @@ class _Batch:
     now: datetime
     rep: ResourceReport
     progress: Progress | None
-    records: list[Record] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)   # records per page, for the report and progress
+    batching: _Batching
+    pending: list[Record] = field(default_factory=list)   # added, not written yet
+    pending_pages: int = 0
+    sizes: list[int] = field(default_factory=list)   # records per page since the last commit (report, progress)
+    counts: WriteCounts = field(default_factory=WriteCounts)   # what the open transaction wrote
     started: float = 0.0
     resume: str | None = None
     seen: datetime | None = None
     last: bool = False
+    _open: ExitStack | None = None
+    _txn: WriteTransaction | None = None
 
     def add(self, page: Page, seen: datetime | None) -> None:
         if not self.sizes:
             self.started = time.monotonic()
-        self.records.extend(page.records)
+        self.pending.extend(page.records)
+        self.pending_pages += 1
         self.sizes.append(len(page.records))
         self.resume, self.seen, self.last = page.resume, seen, page.resume is None
+        if self.pending_pages >= self.batching.write_pages:
+            self._write_pending()
 
-    def write(self) -> None:
-        """The batch's pages with the cursor after the last of them, in one transaction; then progress, per page."""
-        bulk, rep = self.writer.bulk, self.rep
-        save = _finisher(bulk, self.shop_id, self.resource, self.high_water, self.seen, self.now) if self.last \
-            else _saver(bulk, self.shop_id, self.resource, self.since, self.until, self.resume, self.seen)
-        records, sizes = self.records, self.sizes
-        self.records, self.sizes = [], []
-        rep.counts += self.writer.write_page(self.shop_id, records, and_then=save)
+    def due(self) -> bool:
+        return len(self.sizes) >= self.batching.pages or time.monotonic() - self.started >= self.batching.seconds
+
+    def commit(self) -> None:
+        """The pages since the last commit with the cursor after the last of them, committed; then progress, per
+        page. Anything failing rolls them all back."""
+        try:
+            txn = self._write_pending()
+            bulk = self.writer.bulk
+            save = _finisher(bulk, self.shop_id, self.resource, self.high_water, self.seen, self.now) if self.last \
+                else _saver(bulk, self.shop_id, self.resource, self.since, self.until, self.resume, self.seen)
+            save(txn.conn)
+            opened, self._open, self._txn = self._open, None, None
+            assert opened is not None
+            opened.close()   # the commit
+        except BaseException:
+            self.roll_back()
+            raise
+        rep, sizes, self.sizes = self.rep, self.sizes, []
+        rep.counts += self.counts
+        self.counts = WriteCounts()
         for size in sizes:
             rep.pages += 1
             rep.records += size
             if self.progress is not None:
                 self.progress(self.resource, rep.pages, rep.records)
+
+    def roll_back(self) -> None:
+        """Drop what the open transaction holds (nothing to do when none is open)."""
+        opened, self._open, self._txn = self._open, None, None
+        self.pending, self.pending_pages, self.sizes, self.counts = [], 0, [], WriteCounts()
+        if opened is not None:
+            opened.__exit__(_RolledBack, _RolledBack(), None)
+
+    def _write_pending(self) -> WriteTransaction:
+        if self._txn is None:
+            self._open = ExitStack()
+            self._txn = self._open.enter_context(self.writer.transaction())
+        if self.pending:
+            self.counts += self._txn.write(self.shop_id, self.pending)
+        self.pending, self.pending_pages = [], 0
+        return self._txn
+
+
+class _RolledBack(Exception):
+    """Given to an open transaction's context to make it roll back (a sync batch that failed)."""
 
 
 def _latest_update(records: Sequence[Record]) -> datetime | None:

@@ -6,8 +6,9 @@ What "nothing lost, doubled or misattributed" means here:
   page's stored rows are read once first and compared, so only new or changed rows are written (the counts
   say inserted / updated / unchanged; the sum is the number of records).
 - One `write_page` call is one transaction, together with whatever the caller adds (`and_then`: the sync
-  cursor), so a crash leaves either all its records and their cursor or neither. The sync passes several pages'
-  records at once (storage.sources.sync: a batch); the records are then handled as one larger page.
+  cursor), so a crash leaves either all its records and their cursor or neither. `transaction()` holds one
+  transaction open over several writes: the sync writes its pages as they come and commits them, with their
+  cursor, every few seconds (storage.sources.sync: a batch).
 - Orders and affiliate lines never go backwards: a record older than the stored row (platform update time)
   is left out, also under a concurrent writer (the upsert's WHERE).
 - Money becomes integer minor units with the currency's exponent (`scoring.money.to_minor`: exact, and an
@@ -42,7 +43,8 @@ import logging
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -437,6 +439,26 @@ class _Plan:
     stored: bool = False                          # the order was in the store before this page
 
 
+class WriteTransaction:
+    """An open transaction of a StoreWriter (StoreWriter.transaction): `write` as many pages as belong together;
+    `conn` is the transaction's connection, for what the caller writes with them (the sync cursor)."""
+
+    def __init__(self, writer: StoreWriter, conn: Connection) -> None:
+        self.writer, self.conn = writer, conn
+        self.shops: dict[int, _Tx] = {}   # per shop: the catalogue ids this transaction created
+        self.inserted = 0
+
+    def write(self, shop_id: int, records: Sequence[Record]) -> WriteCounts:
+        writer = self.writer
+        tx = self.shops.get(shop_id)
+        if tx is None:
+            tx = self.shops[shop_id] = _Tx(self.conn, writer.bulk, writer._shop(self.conn, shop_id))
+        writer._check_pending(tx)
+        counts = writer._write(tx, records)
+        self.inserted += counts.inserted
+        return counts
+
+
 class StoreWriter:
     """Writes pages of records for shops. Keep one per process (or sync run): it caches catalogue ids and
     member look-ups. Not thread-safe."""
@@ -463,29 +485,36 @@ class StoreWriter:
                    and_then: Callable[[Connection], None] | None = None) -> WriteCounts:
         """Write `records` of shop `shop_id` in one transaction; `and_then(conn)` runs last inside it (the
         sync cursor goes there, so a page and its cursor are committed together or not at all)."""
+        with self.transaction() as txn:
+            counts = txn.write(shop_id, records)
+            if and_then is not None:
+                and_then(txn.conn)
+        return counts
+
+    @contextmanager
+    def transaction(self) -> Iterator[WriteTransaction]:
+        """One transaction for several writes (a sync batch): committed when the block ends, rolled back when it
+        raises. Catalogue ids it creates are remembered only once it committed."""
         with self.engine.begin() as conn:
             raw, threshold = None, None
             if self._bulk.postgres:
                 conn.exec_driver_sql(PG_PAGE_SETTINGS)
                 raw = conn.connection.driver_connection
                 threshold, raw.prepare_threshold = raw.prepare_threshold, None   # type: ignore[union-attr]
+            txn = WriteTransaction(self, conn)
             try:
-                tx = _Tx(conn, self._bulk, self._shop(conn, shop_id))
-                self._check_pending(tx)
-                counts = self._write(tx, records)
-                if and_then is not None:
-                    and_then(conn)
+                yield txn
             finally:
                 if raw is not None:
                     raw.prepare_threshold = threshold   # type: ignore[union-attr]
-        self._products[shop_id].update(tx.products)   # committed: these ids exist now
-        self._skus[shop_id].update(tx.skus)
-        self._inserted += counts.inserted
+        for shop_id, tx in txn.shops.items():   # committed: these ids exist now
+            self._products[shop_id].update(tx.products)
+            self._skus[shop_id].update(tx.skus)
+        self._inserted += txn.inserted
         if self._bulk.postgres and self._inserted >= self._analyze_at:
             self._analyze_at *= 10
             with self.engine.begin() as conn:
                 conn.exec_driver_sql(PG_ANALYZE)
-        return counts
 
     def _write(self, tx: _Tx, records: Sequence[Record]) -> WriteCounts:
         groups: dict[type, list[Any]] = defaultdict(list)
@@ -820,14 +849,16 @@ class StoreWriter:
         skus: dict[tuple[str, str], tuple[str, str | None, str]] = {}
         for order in orders:
             for line in order.lines:
-                pid = known_p.get(line.platform_product_id)
-                if pid is None or (pid, line.platform_sku_id) not in known_s:
+                pid = known_p.get(line.platform_product_id) or tx.products.get(line.platform_product_id)
+                if pid is None or ((pid, line.platform_sku_id) not in known_s
+                                   and (pid, line.platform_sku_id) not in tx.skus):
                     products.setdefault(line.platform_product_id, line.product_name)
                     skus.setdefault((line.platform_product_id, line.platform_sku_id),
                                     (line.product_name, line.seller_sku, order.currency))
         if not skus:
             return
-        new = [(shop_id, ppid, _cut(name, 500), 0) for ppid, name in products.items() if ppid not in known_p]
+        new = [(shop_id, ppid, _cut(name, 500), 0) for ppid, name in products.items()
+               if ppid not in known_p and ppid not in tx.products]
         if new:
             tx.bulk.run(conn, PRODUCT_INSERT, new)
         for keys in _chunks(list(products)):

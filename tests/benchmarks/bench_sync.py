@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--sqlite-pragma", action="append", default=[],
                         help="extra PRAGMA for each SQLite connection, to try settings (e.g. cache_size=-65536)")
     parser.add_argument("--batch-pages", type=int, default=BATCH_PAGES,
-                        help=f"pages per transaction (sync_shop's batch_pages, default {BATCH_PAGES})")
+                        help=f"at most this many pages per transaction (sync_shop's batch_pages: {BATCH_PAGES})")
     args = parser.parse_args()
     r = run(args.orders, args.store, args.reset, args.page_size, args.profile, args.sqlite_pragma, args.batch_pages)
     c = r["counts"]
