@@ -41,7 +41,7 @@ from storage.models import (
 )
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.records import OrderRecord, OrderStatus, Page, RefundKind, RefundRecord, RefundStatus, Source
-from storage.sources.sync import BATCH_PAGES
+from storage.sources.sync import WRITE_PAGES
 from tests.fakes.memory_source import MemorySource
 
 # 00:00 on 16 November in Shanghai: half of op1's month (in Shanghai) has passed
@@ -409,7 +409,7 @@ def test_a_run_never_overlaps_itself(world: World, monkeypatch: pytest.MonkeyPat
 def test_a_refresh_stops_between_pages_at_shutdown_and_the_next_run_resumes(world: World) -> None:
     ctx = world.context()
     backlog = MemorySource({"orders": [order(f"C{i:02d}", "1.00", utc(2) + timedelta(minutes=i))
-                                       for i in range(BATCH_PAGES + 5)]}, page_size=1)
+                                       for i in range(WRITE_PAGES + 5)]}, page_size=1)
 
     class ShutdownDuringFirstPage:
         resources = ("orders",)
@@ -427,15 +427,16 @@ def test_a_refresh_stops_between_pages_at_shutdown_and_the_next_run_resumes(worl
     stopped = run_refresh(ctx, NOW)
     assert stopped.ran and "us1" not in stopped.reports and stopped.snapshots == 0
     with Session(world.app.engine) as s:
-        # the first transaction's pages stay (the sync writes up to BATCH_PAGES pages at once); then it stopped
-        assert s.execute(select(func.count()).select_from(Order)).scalar_one() == BATCH_PAGES
+        # the first transaction's pages stay (this source fetches nothing ahead, so the sync commits every
+        # WRITE_PAGES pages, before asking for the next); then it stopped
+        assert s.execute(select(func.count()).select_from(Order)).scalar_one() == WRITE_PAGES
         lease = s.execute(select(JobLease)).scalars().one()
         assert (lease.holder, lease.error, lease.finished_at is None) == (ctx.instance, "stopped by a shutdown", False)
     world.sources["us1"] = backlog
     resumed = run_refresh(world.context(), NOW + EVERY)
     assert resumed.reports["us1"].resources[0].resumed and resumed.reports["us1"].counts.inserted == 5
     with Session(world.app.engine) as s:
-        assert s.execute(select(func.count()).select_from(Order)).scalar_one() == BATCH_PAGES + 5
+        assert s.execute(select(func.count()).select_from(Order)).scalar_one() == WRITE_PAGES + 5
 
 
 def test_scheduled_refresh_without_a_running_process_does_nothing(caplog: pytest.LogCaptureFixture) -> None:

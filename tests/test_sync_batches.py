@@ -4,10 +4,13 @@ exactly what the generic ones give: datetime binding, minor units, statement siz
 from __future__ import annotations
 
 import gc
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from scoring.money import to_minor
+from storage.engine import make_engine
+from storage.migrate import upgrade
 from storage.models import Order, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
@@ -33,6 +38,13 @@ ORDERS = [_order(f"O{i}", T0 + timedelta(hours=i)) for i in range(8)]
 
 def _source(**kwargs: object) -> MemorySource:
     return MemorySource({"orders": list(ORDERS)}, page_size=2, **kwargs)  # type: ignore[arg-type]
+
+
+class _Prefetched(MemorySource):
+    """A source whose next page is always fetched already (as a prefetching client's usually is)."""
+
+    def page_ready(self) -> bool:
+        return True
 
 
 def _stored(engine: Engine, shop_id: int) -> tuple[int, int, int]:
@@ -96,7 +108,8 @@ def test_pages_are_written_several_per_transaction_with_progress_per_page(engine
 def test_pages_are_written_as_they_come_inside_the_open_transaction(engine: Engine) -> None:
     (shop,) = _shops(engine, 1)
     writer = CountingWriter(engine)
-    report = sync_shop(engine, shop, _source(), ["orders"], NOW, writer=writer, batch_pages=3, write_pages=2)
+    source = _Prefetched({"orders": list(ORDERS)}, page_size=2)
+    report = sync_shop(engine, shop, source, ["orders"], NOW, writer=writer, batch_pages=3, write_pages=2)
     assert report.ok and report.counts == WriteCounts(inserted=8)
     assert writer.writes == [[4, 2], [2]]   # pages 1+2, then 3 at the commit; page 4 (the last) on its own
     assert _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
@@ -217,3 +230,35 @@ def test_a_sync_gives_the_heap_back_also_when_it_fails_or_is_interrupted(engine:
     with pytest.raises(SimulatedCrash):
         sync_shop(engine, shop, _source(faults={"orders": [(1, SimulatedCrash())]}), ["orders"], NOW)
     assert gc.get_freeze_count() == 0
+
+
+def test_the_open_transaction_is_committed_before_waiting_for_a_page_that_is_not_ready(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'lock.db'}")
+    upgrade(engine)
+    shop, shop2 = _shops(engine, 2)
+    free_when_asked: list[bool] = []   # could another writer write while the source was asked for a page?
+
+    class Probing(MemorySource):
+        def pages(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            for page in super().pages(*args, **kwargs):
+                yield page
+                other = sqlite3.connect(tmp_path / "lock.db", timeout=0)
+                try:
+                    other.execute("BEGIN IMMEDIATE")
+                    other.execute("ROLLBACK")
+                    free_when_asked.append(True)
+                except sqlite3.OperationalError:   # database is locked
+                    free_when_asked.append(False)
+                finally:
+                    other.close()
+
+    writer = CountingWriter(engine)
+    slow = Probing({"orders": list(ORDERS)}, page_size=2)
+    assert sync_shop(engine, shop, slow, ["orders"], NOW, writer=writer, batch_pages=20, write_pages=1).ok
+    # probed each time the sync asked for the next page (pages 2, 3 and 4): never while it held the lock
+    assert writer.writes == [[2], [2], [2], [2]] and free_when_asked == [True, True, True]
+    writer = CountingWriter(engine)
+    fast = _Prefetched({"orders": list(ORDERS)}, page_size=2)
+    assert sync_shop(engine, shop2, fast, ["orders"], NOW, writer=writer, batch_pages=20, write_pages=1).ok
+    assert writer.writes == [[2, 2, 2, 2]]   # one transaction, written page by page
+    assert _stored(engine, shop2) == _stored(engine, shop) == (8, 8 * 1750, 8 * 3)

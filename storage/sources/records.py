@@ -203,7 +203,8 @@ class TokenStore(Protocol):
 
 class Source(Protocol):
     """A shop's API client. `pages` yields the pages of `resource` changed in [since, until) (update time),
-    starting after `resume` when given, so an interrupted run picks up where it stopped."""
+    starting after `resume` when given, so an interrupted run picks up where it stopped. A source that fetches
+    ahead may also offer `page_ready() -> bool`: the listing's next page is there already (no waiting)."""
 
     resources: tuple[str, ...]
 

@@ -14,7 +14,9 @@ state is cleared. `progress` is called once per page, after its batch committed.
 Committing by time is what makes a first sync of a large shop fast: on SQLite every commit writes each index
 page its orders touched to the WAL, and the time indexes (created_at, paid_at ...) are touched at random
 places, so a commit per 2,000 orders cost a third of a 1,000,000-order sync and a commit per 2 s a tenth
-(tests/benchmarks/bench_sync.py). An open batch holds SQLite's write lock: other writers wait up to 2 s.
+(tests/benchmarks/bench_sync.py). An open batch holds SQLite's write lock, so other writers wait up to 2 s,
+and it is never held while waiting for the platform: before asking for a page, an open batch is committed
+unless the source says that page is ready (`page_ready()`, which prefetching sources offer).
 
 Failures: an error that survives the source's own retries (a SourceError, or anything else a source or the
 writer raises) fails that resource only: SyncCursor.failures += 1 and last_error are stored, high_water does
@@ -206,8 +208,11 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
         finished, pages = False, 0
         batch = _Batch(writer, shop_id, resource, since, until, cursor.high_water, now, rep, progress, batching)
         listing = source.pages(resource, since=since, until=until, resume=resume)
+        ready = cast(Callable[[], bool] | None, getattr(source, "page_ready", None))
         try:
             while True:
+                if batch.open and (ready is None or not ready()):
+                    batch.commit()   # never wait for the platform with the transaction (SQLite's write lock) open
                 try:
                     page = next(listing)
                 except StopIteration:
@@ -287,6 +292,10 @@ class _Batch:
         self.resume, self.seen, self.last = page.resume, seen, page.resume is None
         if self.pending_pages >= self.batching.write_pages:
             self._write_pending()
+
+    @property
+    def open(self) -> bool:
+        return self._txn is not None
 
     def due(self) -> bool:
         return len(self.sizes) >= self.batching.pages or time.monotonic() - self.started >= self.batching.seconds

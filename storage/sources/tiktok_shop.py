@@ -379,6 +379,7 @@ class TikTokShopSource:
         self._token_lock = threading.Lock()
         self._prefetch = prefetch
         self.prefetch_pages = max(1, prefetch_pages)
+        self._ahead: queue.Queue[Any] | None = None   # the prefetched pages of the listing in progress
         self._executor: ThreadPoolExecutor | None = None
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
                                   limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
@@ -493,6 +494,7 @@ class TikTokShopSource:
                 offer(([], None, exc))
 
         producer = self._pool().submit(produce, token)
+        self._ahead = ahead
         try:
             while True:
                 records, nxt, error = ahead.get()
@@ -502,9 +504,15 @@ class TikTokShopSource:
                 if nxt is None:
                     return
         finally:
+            self._ahead = None
             stop.set()
             with contextlib.suppress(Exception):
                 producer.result()
+
+    def page_ready(self) -> bool:
+        """The next page of the listing in progress is fetched and mapped already (see Source)."""
+        ahead = self._ahead
+        return ahead is not None and not ahead.empty()
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
