@@ -43,7 +43,7 @@ def _source(**kwargs: object) -> MemorySource:
 class _Prefetched(MemorySource):
     """A source whose next page is always fetched already (as a prefetching client's usually is)."""
 
-    def page_ready(self) -> bool:
+    def page_ready(self, wait_s: float) -> bool:
         return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -477,3 +478,21 @@ def test_money_sent_as_json_numbers_is_still_exact() -> None:
     assert (record.subtotal, record.discount, record.merchandise, record.total) == \
         (Decimal("0.3"), Decimal("0.2"), Decimal("0.1"), Decimal("0.1"))
     assert record.lines[0].unit_price == Decimal("0.1")
+
+
+def test_page_ready_peeks_at_the_prefetched_page_without_changing_the_listing(fake: FakeTikTokShop) -> None:
+    plain = [p.records for p in source(fake, page_size=40).pages("orders", None, UNTIL)]
+    src = source(fake, page_size=40)
+    assert not src.page_ready(0.0)   # no listing in progress
+    peeked, readiness = [], []
+    with contextlib.closing(src.pages("orders", None, UNTIL)) as listing:
+        for page in listing:
+            peeked.append(page.records)
+            readiness.append(src.page_ready(2.0))   # the helper thread has it within 2 s
+            assert src.page_ready(0.0) == readiness[-1]   # asking again keeps the same page
+    assert peeked == plain and len(plain) == 8   # 300 orders, 40 a page
+    # the listing holds one page back to know whether it is the last, so it is sure of the next page while a
+    # further one is in the queue: not for the last two
+    assert readiness == [True] * 6 + [False, False]
+    assert not src.page_ready(0.0)
+    src.close()

@@ -204,7 +204,8 @@ class TokenStore(Protocol):
 class Source(Protocol):
     """A shop's API client. `pages` yields the pages of `resource` changed in [since, until) (update time),
     starting after `resume` when given, so an interrupted run picks up where it stopped. A source that fetches
-    ahead may also offer `page_ready() -> bool`: the listing's next page is there already (no waiting)."""
+    ahead may also offer `page_ready(wait_s: float) -> bool`: the listing's next page is there already, or arrives
+    within `wait_s` seconds."""
 
     resources: tuple[str, ...]
 

@@ -16,7 +16,8 @@ page its orders touched to the WAL, and the time indexes (created_at, paid_at ..
 places, so a commit per 2,000 orders cost a third of a 1,000,000-order sync and a commit per 2 s a tenth
 (tests/benchmarks/bench_sync.py). An open batch holds SQLite's write lock, so other writers wait up to 2 s,
 and it is never held while waiting for the platform: before asking for a page, an open batch is committed
-unless the source says that page is ready (`page_ready()`, which prefetching sources offer).
+unless the source says that page is ready or will be within 50 ms (`page_ready`, which prefetching sources
+offer).
 
 Failures: an error that survives the source's own retries (a SourceError, or anything else a source or the
 writer raises) fails that resource only: SyncCursor.failures += 1 and last_error are stored, high_water does
@@ -79,6 +80,9 @@ Progress = Callable[[str, int, int], None]   # (resource, pages so far, records 
 BATCH_PAGES = 1000
 BATCH_S = 2.0
 WRITE_PAGES = 10
+# How long an open batch waits for a prefetching source's next page before it commits first (a page in flight
+# takes milliseconds; a platform's pacing or a retry takes seconds).
+READY_WAIT_S = 0.05
 
 
 @dataclass(slots=True)
@@ -208,10 +212,10 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
         finished, pages = False, 0
         batch = _Batch(writer, shop_id, resource, since, until, cursor.high_water, now, rep, progress, batching)
         listing = source.pages(resource, since=since, until=until, resume=resume)
-        ready = cast(Callable[[], bool] | None, getattr(source, "page_ready", None))
+        ready = cast(Callable[[float], bool] | None, getattr(source, "page_ready", None))
         try:
             while True:
-                if batch.open and (ready is None or not ready()):
+                if batch.open and (ready is None or not ready(READY_WAIT_S)):
                     batch.commit()   # never wait for the platform with the transaction (SQLite's write lock) open
                 try:
                     page = next(listing)

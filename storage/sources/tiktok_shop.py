@@ -380,6 +380,7 @@ class TikTokShopSource:
         self._prefetch = prefetch
         self.prefetch_pages = max(1, prefetch_pages)
         self._ahead: queue.Queue[Any] | None = None   # the prefetched pages of the listing in progress
+        self._peeked: Any = None                          # the next of them, taken by page_ready
         self._executor: ThreadPoolExecutor | None = None
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
                                   limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
@@ -497,22 +498,32 @@ class TikTokShopSource:
         self._ahead = ahead
         try:
             while True:
-                records, nxt, error = ahead.get()
+                peeked, self._peeked = self._peeked, None
+                records, nxt, error = peeked or ahead.get()
                 if error is not None:
                     raise error
                 yield records, nxt
                 if nxt is None:
                     return
         finally:
-            self._ahead = None
+            self._ahead = self._peeked = None
             stop.set()
             with contextlib.suppress(Exception):
                 producer.result()
 
-    def page_ready(self) -> bool:
-        """The next page of the listing in progress is fetched and mapped already (see Source)."""
+    def page_ready(self, wait_s: float = 0.0) -> bool:
+        """The next page of the listing in progress is fetched and mapped already, or is within `wait_s` (see
+        Source). Called from the listing's own thread, between pages."""
+        if self._peeked is not None:
+            return True
         ahead = self._ahead
-        return ahead is not None and not ahead.empty()
+        if ahead is None:
+            return False
+        try:
+            self._peeked = ahead.get(timeout=wait_s) if wait_s > 0 else ahead.get_nowait()
+        except queue.Empty:
+            return False
+        return True
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
