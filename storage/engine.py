@@ -20,7 +20,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite's page cache is 64 MiB per connection (SQLite's default is 2 MiB; the cache only grows as pages are
     used) and the WAL is checkpointed every 16,384 pages (64 MiB) instead of every 1,000: a sync writes into
-    several indexes at random places (created_at, paid_at, product ...), and with the defaults every batch
+    several indexes at random places (paid_at, shipped_at ...), and with the defaults every batch
     spilled its cache mid-transaction and every commit ran a checkpoint (tests/benchmarks/bench_sync.py:
     about a fifth of a first sync's CPU). The WAL file may grow to about that size before it is reused."""
     parsed = make_url(url)

@@ -256,7 +256,7 @@ class Order(SQLModel, table=True):
     total_minor: int = _money()                    # what the buyer paid
     refunded_minor: int = _money()                 # sum of completed refunds, kept in step with `refund`
     units: int = 0
-    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)   # not indexed: no query selects by it (migration 0008)
     paid_at: datetime | None = _when(index=True)
     shipped_at: datetime | None = _when(index=True)
     delivered_at: datetime | None = _when()
