@@ -244,8 +244,10 @@ class Upsert:
 
 class Bulk:
     """Runs `Upsert`s of many rows as one statement through the driver, skipping SQLAlchemy's per-row work:
-    the hot path of a sync. SQLite gets one multi-row VALUES list; PostgreSQL gets one array per column and
-    `unnest` (one short statement whatever the row count, so it is prepared once). Values go through each
+    the hot path of a sync. SQLite gets one multi-row VALUES list. PostgreSQL gets the rows by binary COPY into
+    a temporary staging table (created in the transaction, dropped at its end) and one INSERT .. SELECT from
+    it: psycopg formats COPY rows in C, where adapting the same rows as one array per column (`unnest`) cost
+    ~24 ms of Python per 1,000 order rows against ~1 ms (a fifth of a sync's CPU). Values go through each
     column's own bind processor (UTCDateTime, ExactDecimal, SQLite's date format ...), so rows are stored
     exactly as the ORM stores them."""
 
@@ -254,9 +256,12 @@ class Bulk:
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old for the store writer (needs 3.35+)")
         self.dialect = dialect
         self.postgres = dialect.name == "postgresql"
+        if self.postgres and dialect.driver != "psycopg":
+            raise RuntimeError(f"the store writer needs the psycopg driver on PostgreSQL, not {dialect.driver}")
         self.mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
         self.max_params: int | None = None   # SQLite's bound-value limit, read from the first connection
         self._sql: dict[tuple[Upsert, int], str] = {}
+        self._stage_types: dict[Upsert, list[int]] = {}   # PostgreSQL: the staging table's column type oids
         self._procs: dict[Upsert, list[tuple[int, Callable[[Any], Any]]]] = {}
         # an aware datetime as a UTCDateTime column's bind value, for rows of a `bound` Upsert
         self.bind_datetime = cast(Callable[[datetime], Any], self._processor(UTCDateTime()))
@@ -271,10 +276,13 @@ class Bulk:
         if not rows:
             return out
         if self.postgres:
-            columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
-            for i, p in procs:
-                columns[i] = [None if v is None else p(v) for v in columns[i]]
-            result = conn.exec_driver_sql(self._text(spec, 0), tuple(columns))
+            if procs:
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                for i, p in procs:
+                    columns[i] = [None if v is None else p(v) for v in columns[i]]
+                rows = list(zip(*columns, strict=True))
+            self._stage(conn, spec, rows)
+            result = conn.exec_driver_sql(self._text(spec, 0))
             return result.all() if spec.returning else out
         if self.max_params is None:   # 32,766 by default since SQLite 3.32; builds may differ
             raw = cast(sqlite3.Connection, conn.connection.driver_connection)
@@ -296,6 +304,25 @@ class Bulk:
                 out.extend(result.all())
         return out
 
+    def _stage(self, conn: Connection, spec: Upsert, rows: Sequence[Sequence[Any]]) -> None:
+        """PostgreSQL: `rows` alone in the transaction's staging table of `spec` (made on first use)."""
+        q = self.dialect.identifier_preparer.quote
+        stage, cols = _stage_name(spec), ", ".join(q(c) for c in spec.cols)
+        # client_min_messages: "already exists, skipping" is not worth a notice on every page
+        conn.exec_driver_sql(f"SET LOCAL client_min_messages TO warning; "
+                             f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
+                             f"SELECT {cols} FROM {q(spec.table.name)} WITH NO DATA; TRUNCATE {stage}")
+        raw = cast(Any, conn.connection.driver_connection)   # a psycopg Connection
+        with raw.cursor() as cur:
+            types = self._stage_types.get(spec)
+            if types is None:
+                cur.execute(f"SELECT {cols} FROM {stage} LIMIT 0")
+                types = self._stage_types[spec] = [d.type_code for d in cur.description]
+            with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+
     def _processor(self, type_: Any) -> Callable[[Any], Any] | None:
         """The column type's bind processor; UTCDateTime gets a faster equivalent (the hot path's most frequent
         value: the same text on SQLite, the same naive UTC datetime on PostgreSQL; tests/test_sync_batches.py
@@ -315,8 +342,7 @@ class Bulk:
             table = q(spec.table.name)
             head = f"INSERT INTO {table} ({', '.join(q(c) for c in spec.cols)}) "
             if self.postgres:
-                arrays = ", ".join(f"%s::{spec.table.c[c].type.compile(dialect=self.dialect)}[]" for c in spec.cols)
-                sql = head + f"SELECT * FROM unnest({arrays})"
+                sql = head + f"SELECT {', '.join(q(c) for c in spec.cols)} FROM {_stage_name(spec)}"
             else:
                 one = "(" + ", ".join([self.mark] * len(spec.cols)) + ")"
                 sql = head + "VALUES " + ", ".join([one] * n)
@@ -334,6 +360,12 @@ class Bulk:
                 self._sql.clear()
             self._sql[spec, n] = sql
         return sql
+
+
+def _stage_name(spec: Upsert) -> str:
+    """The PostgreSQL staging table of an Upsert: named by its table and columns (one per shape)."""
+    digest = hashlib.sha1(",".join(spec.cols).encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"kpibot_stage_{spec.table.name}_{digest}"
 
 
 ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor", "attribution_due"),
