@@ -25,10 +25,20 @@ from storage.migrate import upgrade
 from storage.models import Order, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
-from storage.sources.records import Record
+from storage.sources.records import OrderStatus, Record
 from storage.sources.sync import sync_shop
-from storage.sources.writer import Bulk, MinorUnits, StoreWriter, WriteCounts, WriteTransaction, _chunk_sizes
+from storage.sources.writer import (
+    ORDER_UPSERT,
+    Bulk,
+    MinorUnits,
+    StoreWriter,
+    WriteCounts,
+    WriteTransaction,
+    _chunk_sizes,
+    _stage_name,
+)
 from storage.types import UTCDateTime
+from tests.conftest import PG_URL
 from tests.fakes.memory_source import MemorySource, SimulatedCrash
 from tests.test_sync_writer import NOW, T0, _order, _shops, _snapshot
 
@@ -262,3 +272,35 @@ def test_the_open_transaction_is_committed_before_waiting_for_a_page_that_is_not
     assert sync_shop(engine, shop2, fast, ["orders"], NOW, writer=writer, batch_pages=20, write_pages=1).ok
     assert writer.writes == [[2, 2, 2, 2]]   # one transaction, written page by page
     assert _stored(engine, shop2) == _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
+
+
+@pytest.mark.postgres
+def test_postgres_writes_stage_their_rows_per_transaction_and_leave_nothing_behind(tmp_path: Path) -> None:
+    """Bulk writes on PostgreSQL COPY into a temporary staging table: emptied before each statement (a second write
+    in the transaction, updating an order of the first, neither repeats nor collides), dropped at commit and at
+    rollback, and made again by the next transaction on the same connection."""
+    engine = make_engine(PG_URL, pool_size=1, max_overflow=0)   # one connection: its temporary tables are visible
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+    upgrade(engine)
+    shop = _shops(engine, 1)[0]
+    writer = StoreWriter(engine)
+    stage = _stage_name(ORDER_UPSERT)
+    exists = f"SELECT to_regclass('pg_temp.{stage}') IS NOT NULL"
+    with writer.transaction() as txn:
+        assert txn.write(shop, [_order("A1"), _order("A2")]) == WriteCounts(inserted=2)
+        assert txn.write(shop, [_order("A2", T0 + timedelta(hours=1), status=OrderStatus.SHIPPED), _order("A3")]) \
+            == WriteCounts(inserted=1, updated=1)
+        assert txn.conn.exec_driver_sql(exists).scalar_one() is True
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(exists).scalar_one() is False
+        assert conn.execute(select(Order.platform_order_id, Order.status).order_by(Order.platform_order_id)).all() \
+            == [("A1", "paid"), ("A2", "shipped"), ("A3", "paid")]
+    with pytest.raises(RuntimeError, match="boom"), writer.transaction() as txn:
+        txn.write(shop, [_order("A4")])
+        raise RuntimeError("boom")
+    assert writer.write_page(shop, [_order("A5")]) == WriteCounts(inserted=1)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(exists).scalar_one() is False
+        assert conn.execute(select(func.count()).select_from(Order)).scalar_one() == 4   # A4 rolled back
+    engine.dispose()
