@@ -284,8 +284,8 @@ class Bulk:
             self._stage(conn, spec, rows)
             result = conn.exec_driver_sql(self._text(spec, 0))
             return result.all() if spec.returning else out
+        raw = cast(sqlite3.Connection, conn.connection.driver_connection)
         if self.max_params is None:   # 32,766 by default since SQLite 3.32; builds may differ
-            raw = cast(sqlite3.Connection, conn.connection.driver_connection)
             self.max_params = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         per = max(1, min(1000, self.max_params // len(spec.cols)))
         start = 0
@@ -299,9 +299,9 @@ class Bulk:
                 params = tuple(chain.from_iterable(zip(*columns, strict=True)))
             else:
                 params = tuple(chain.from_iterable(chunk))
-            result = conn.exec_driver_sql(self._text(spec, len(chunk)), params)
+            cursor = raw.execute(self._text(spec, len(chunk)), params)
             if spec.returning:
-                out.extend(result.all())
+                out.extend(cursor.fetchall())
         return out
 
     def _stage(self, conn: Connection, spec: Upsert, rows: Sequence[Sequence[Any]]) -> None:
