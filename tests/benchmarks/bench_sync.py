@@ -28,24 +28,20 @@ import cProfile
 import multiprocessing
 import resource
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from storage.engine import make_engine
-from storage.migrate import upgrade
-from storage.models import Order, OrderLine, Organisation, Shop
+from storage.models import Order, OrderLine
 from storage.sources.records import Tokens
 from storage.sources.sync import BATCH_PAGES, sync_shop
 from storage.sources.tiktok_shop import TikTokShopSource
+from tests.benchmarks.stores import bench_shop, empty_store
 from tests.fakes.tiktok_shop import FakeTikTokShop
 
 SEED = 20260101
@@ -79,39 +75,6 @@ def _serve(n_orders: int, conn: Connection) -> None:
     fake.stop()
 
 
-def _empty_store(url: str | None, reset: bool, pragmas: list[str]) -> Engine:
-    engine = make_engine(url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}")
-    if pragmas:
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            for pragma in pragmas:
-                dbapi_conn.execute(f"PRAGMA {pragma}")
-    if reset:
-        if engine.dialect.name != "postgresql":
-            raise SystemExit("--reset is for a PostgreSQL store")
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    upgrade(engine)
-    with Session(engine) as session:
-        if session.execute(select(func.count()).select_from(Order)).scalar_one():
-            raise SystemExit("the store is not empty (PostgreSQL: pass --reset to empty it)")
-    return engine
-
-
-def _shop(engine: Engine) -> int:
-    with Session(engine) as session:
-        org = Organisation(code="bench", name="Bench")
-        session.add(org)
-        session.flush()
-        shop = Shop(org_id=org.id, code="bench-tts", name="Bench TikTok US", platform="tiktok_shop", region="US",
-                    currency="USD", timezone="America/Los_Angeles")
-        session.add(shop)
-        session.commit()
-        assert shop.id is not None
-        return shop.id
-
-
 def _stored(engine: Engine, shop_id: int) -> dict[str, int]:
     o = Order.__table__.c  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -127,8 +90,8 @@ def _stored(engine: Engine, shop_id: int) -> dict[str, int]:
 
 def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: str | None,
         pragmas: list[str], batch_pages: int) -> dict[str, Any]:
-    engine = _empty_store(url, reset, pragmas)
-    shop_id = _shop(engine)
+    engine = empty_store(url, reset, pragmas)
+    shop_id = bench_shop(engine)
     parent, child_end = multiprocessing.Pipe()
     child = multiprocessing.get_context("fork").Process(target=_serve, args=(n_orders, child_end), daemon=True)
     child.start()
