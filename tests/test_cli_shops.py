@@ -293,7 +293,7 @@ def test_a_failing_shop_fails_the_sync_and_others_still_sync(cli: Cli, engine: E
         assert [line.split(":")[0] for line in lines[1:5]] == [f"us1 {r}" for r in
                                                                 ("orders", "returns", "affiliate_orders", "lives")]
         assert "FAILED after 0 pages, 0 records kept: auth: " in lines[1]
-        assert (lines[5:] == ["us1: unhealthy after 3 failed syncs in a row"]) == (run == 3)
+        assert lines[5:] == (["us1: unhealthy after 3 failed syncs in a row"] if run == 3 else [])
     code, out, _ = cli("shops", "list")
     us1 = next(line for line in out.splitlines() if line.startswith("us1 "))
     assert " unhealthy " in us1 and "orders: auth: " in us1
@@ -344,13 +344,13 @@ def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, eng
 def test_import_through_a_mapping_file_then_attribute_everything_again(cli: Cli) -> None:
     assert cli("shops", "add", "temu1", "--platform", "temu", "--region", "US", "--currency", "USD",
                "--timezone", "America/Los_Angeles")[0] == 0
-    code, out, _ = cli("import", str(DATA / "temu_orders.csv"), "--preset", "temu_orders", "--shop", "temu1",
+    code, out, err = cli("import", str(DATA / "temu_orders.csv"), "--preset", "temu_orders", "--shop", "temu1",
                          "--mapping", str(DATA / "temu_mapping.toml"), "--skip-bad-rows")
-    assert code == 0
-    first = out.splitlines()[0]
-    assert re.fullmatch(r"imported temu_orders\.csv into temu1: (\d+) records \(\1 new, 0 updated, 0 unchanged, "
-                        r"0 pending\)(; \d+ bad rows skipped)?", first), first
-    imported = int(first.split(": ")[1].split()[0])
+    assert (code, out, err) == (
+        0, "imported temu_orders.csv into temu1: 2 records (2 new, 0 updated, 0 unchanged, 0 pending); "
+           "1 bad rows skipped\nattribution: 2 orders, 0 credited to creators, 0 self-referrals, 2 unattributed\n",
+        "skipped line 6: order PO-211-003: this line is in EUR but line 5 is in USD\n")
+    imported = 2
     assert cli("attribute", "--shop", "temu1") == \
         (0, "attribution: 0 orders, 0 credited to creators, 0 self-referrals, 0 unattributed\n", "")
     assert cli("attribute", "--all") == \
