@@ -221,6 +221,32 @@ def test_an_existing_store_upgrades_and_keeps_its_data(tmp_path: Path) -> None:
     eng.dispose()
 
 
+def test_the_refresh_lease_table_comes_with_0009_also_where_an_early_0006_made_it(tmp_path: Path) -> None:
+    """Stores migrated by the shipped 0006 get job_lease from 0009; a development store whose 0006 already made
+    it upgrades without error and keeps its rows."""
+    from storage.engine import make_engine
+
+    shipped = make_engine(f"sqlite:///{tmp_path / 'shipped.db'}")
+    assert upgrade(shipped, "0008") == (None, "0008")
+    assert "job_lease" not in inspect(shipped).get_table_names()
+    assert upgrade(shipped) == ("0008", head_revision())
+    assert "job_lease" in inspect(shipped).get_table_names()
+    shipped.dispose()
+
+    early = make_engine(f"sqlite:///{tmp_path / 'early.db'}")
+    upgrade(early, "0008")
+    with early.begin() as c:
+        c.execute(text("CREATE TABLE job_lease (name VARCHAR(32) NOT NULL PRIMARY KEY, holder VARCHAR(64) NOT NULL, "
+                       "taken_at DATETIME NOT NULL, heartbeat_at DATETIME, finished_at DATETIME, runs INTEGER NOT "
+                       "NULL, error VARCHAR(500))"))
+        c.execute(text("INSERT INTO job_lease (name, holder, taken_at, runs) "
+                       "VALUES ('refresh', 'r1', '2026-11-01 00:00:00', 3)"))
+    assert upgrade(early) == ("0008", head_revision())
+    with early.connect() as c:
+        assert c.execute(text("SELECT name, holder, runs FROM job_lease")).all() == [("refresh", "r1", 3)]
+    early.dispose()
+
+
 def test_an_event_is_claimed_once_also_by_concurrent_workers(engine: Engine) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

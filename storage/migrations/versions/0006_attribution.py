@@ -1,6 +1,6 @@
 """Creator attribution: orders the writer marks for (re)attribution, every promo code of an order,
 creators' own buyer ids (self-referral), and affiliate lines keyed by SKU (TikTok reports one line per SKU:
-two SKUs of one product in one order are two lines), and the lease that lets one replica run the shop refresh.
+two SKUs of one product in one order are two lines).
 
 Revision ID: 0006
 Revises: 0005
@@ -93,21 +93,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("creator_id", "buyer_ref"),
     )
     _copy_affiliate_lines(with_sku=True)
-    op.create_table(
-        "job_lease",
-        sa.Column("name", _text(32), nullable=False),
-        sa.Column("holder", _text(64), nullable=False),
-        sa.Column("taken_at", storage.types.UTCDateTime(), nullable=False),
-        sa.Column("heartbeat_at", storage.types.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", storage.types.UTCDateTime(), nullable=True),
-        sa.Column("runs", sa.Integer(), nullable=False),
-        sa.Column("error", _text(500), nullable=True),
-        sa.PrimaryKeyConstraint("name"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("job_lease")
     _copy_affiliate_lines(with_sku=False)
     op.drop_table("creator_buyer")
     op.drop_index("ix_shop_order_attribution_due", table_name="shop_order")
