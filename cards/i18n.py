@@ -284,6 +284,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     # shop refresh (bot/jobs/refresh.py): told once per unhealthy streak
     "shop.unhealthy_title": {"en": "Shop sync failing: {shop}", "zh": "店铺同步失败：{shop}"},
     "shop.unhealthy": {"en": "{shop} has failed to sync {failures} times in a row, so its numbers are out of date. Last error: {error}. Check its API tokens and the platform's status (kpibot shops list). The bot keeps retrying; you are told once until it recovers.", "zh": "店铺 {shop} 已连续 {failures} 次同步失败，数据未更新。最近错误：{error}。请检查该店铺的 API 授权和平台状态（kpibot shops list）。系统会继续重试；恢复前只提醒这一次。"},
+    # why a shop's sync failed, by storage.sources.errors.FailureKind (and "unexpected"), for the admins' card
+    "shop.failure.rate_limited": {"en": "the platform kept rate-limiting the requests", "zh": "平台持续限流"},
+    "shop.failure.server": {"en": "the platform did not answer properly (server errors or timeouts)", "zh": "平台无响应或服务器出错（超时）"},
+    "shop.failure.token_expired": {"en": "the access token expired and could not be refreshed", "zh": "访问令牌已过期且无法刷新"},
+    "shop.failure.auth": {"en": "the authorization was refused (revoked or expired)", "zh": "授权被拒绝（已撤销或过期）"},
+    "shop.failure.request": {"en": "the platform refused the request", "zh": "平台拒绝了请求"},
+    "shop.failure.unexpected": {"en": "an internal error (details in the bot's log)", "zh": "内部错误（详见机器人日志）"},
+    "shop.resource.orders": {"en": "orders", "zh": "订单"},
+    "shop.resource.returns": {"en": "returns", "zh": "退货退款"},
+    "shop.resource.affiliate_orders": {"en": "affiliate orders", "zh": "达人订单"},
+    "shop.resource.lives": {"en": "live sessions", "zh": "直播场次"},
     "platform.console": {"en": "console", "zh": "控制台"},
     "platform.feishu": {"en": "Feishu", "zh": "飞书"},
     "platform.dingtalk": {"en": "DingTalk", "zh": "钉钉"},

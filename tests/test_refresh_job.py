@@ -221,11 +221,11 @@ def test_one_failing_shop_never_stops_the_others_and_admins_are_told_once(world:
     # once each, across four failing runs, in each admin's language; admin3 is bound nowhere
     assert world.feishu.sent == [("ou_admin1", Card("Shop sync failing: TikTok US", (Text(
         "TikTok US (us1) has failed to sync 3 times in a row, so its numbers are out of date. Last error: orders: "
-        "auth: the seller revoked the authorization. Check its API tokens and the platform's status (kpibot shops "
-        "list). The bot keeps retrying; you are told once until it recovers."),), Tone.BAD, "en"))]
+        "the authorization was refused (revoked or expired). Check its API tokens and the platform's status "
+        "(kpibot shops list). The bot keeps retrying; you are told once until it recovers."),), Tone.BAD, "en"))]
     assert world.dingtalk.sent == [("0042", Card("店铺同步失败：TikTok US", (Text(
-        "店铺 TikTok US (us1) 已连续 3 次同步失败，数据未更新。最近错误：orders: auth: the seller revoked the "
-        "authorization。请检查该店铺的 API 授权和平台状态（kpibot shops list）。"
+        "店铺 TikTok US (us1) 已连续 3 次同步失败，数据未更新。最近错误：订单：授权被拒绝（已撤销或过期）。"
+        "请检查该店铺的 API 授权和平台状态（kpibot shops list）。"
         "系统会继续重试；恢复前只提醒这一次。"),),
         Tone.BAD, "zh"))]
 
@@ -445,3 +445,20 @@ def test_scheduled_refresh_without_a_running_process_does_nothing(caplog: pytest
     refresh.scheduled_refresh()
     assert "registered no refresh context" in caplog.text
 
+
+
+def test_the_admins_read_why_a_shop_fails_in_their_language_never_the_platforms_words() -> None:
+    from storage.sources.sync import ResourceReport, SyncReport
+
+    report = SyncReport(7, resources=[
+        ResourceReport("orders"),
+        ResourceReport("returns", error="returns: server error 502 at https://x/?sign=abc", error_kind="server"),
+        ResourceReport("lives", error="unexpected KeyError at tiktok_shop.py:123", error_kind="unexpected"),
+        ResourceReport("videos", error="videos: refused", error_kind="request")])
+    assert refresh.failure_text(report, "en") == (
+        "returns: the platform did not answer properly (server errors or timeouts); live sessions: an internal "
+        "error (details in the bot's log); videos: the platform refused the request")
+    assert refresh.failure_text(report, "zh") == \
+        "退货退款：平台无响应或服务器出错（超时）；直播场次：内部错误（详见机器人日志）；videos：平台拒绝了请求"
+    broke = SyncReport(7, error="unexpected OSError at sync.py:9")
+    assert refresh.failure_text(broke, "zh") == "内部错误（详见机器人日志）"

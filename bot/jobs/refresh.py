@@ -46,7 +46,7 @@ from bot.card_cache import CardCache
 from bot.jobs.alerts import send_private
 from bot.platforms.common import Messenger
 from bot.shop_sources import NoSource
-from cards.i18n import lang_of, t
+from cards.i18n import MESSAGES, lang_of, t
 from cards.model import Card, Text, Tone
 from commands.context import App
 from commands.scorecards import Inputs, score_current
@@ -248,9 +248,23 @@ def _metric(r: Any) -> dict[str, Any]:
 
 # --- telling the admins ---------------------------------------------------------------------------------------
 
+def failure_text(report: SyncReport, lang: str) -> str:
+    """Why the shop's last sync failed, in the admin's language: each failed resource with the kind of failure.
+    The platform's own words and internal details stay in the log and in `kpibot shops list`."""
+    sep, colon = ("；", "：") if lang == "zh" else ("; ", ": ")
+
+    def kind(k: str | None) -> str:
+        return t(lang, f"shop.failure.{k}" if f"shop.failure.{k}" in MESSAGES else "shop.failure.unexpected")
+
+    def resource(name: str) -> str:
+        return t(lang, f"shop.resource.{name}") if f"shop.resource.{name}" in MESSAGES else name
+
+    failed = [f"{resource(r.resource)}{colon}{kind(r.error_kind)}" for r in report.resources if not r.ok]
+    return sep.join(failed) or kind("unexpected")
+
+
 def tell_admins(ctx: RefreshContext, shop: Shop, report: SyncReport) -> list[str]:
     """One private message to each admin of the shop's organisation bound on a connected platform; their codes."""
-    error = "; ".join(f"{r.resource}: {r.error}" for r in report.resources if not r.ok) or report.error or "?"
     with Session(ctx.app.engine) as session:
         admins = list(session.execute(
             select(Member).where(Member.org_id == shop.org_id, Member.role == "admin", Member.active)  # type: ignore[arg-type]
@@ -259,7 +273,7 @@ def tell_admins(ctx: RefreshContext, shop: Shop, report: SyncReport) -> list[str
     for admin in admins:
         lang = lang_of(admin.locale)
         text = t(lang, "shop.unhealthy", shop=f"{shop.name} ({shop.code})", failures=report.consecutive_failures,
-                 error=error[:300])
+                 error=failure_text(report, lang))
         card = Card(t(lang, "shop.unhealthy_title", shop=shop.name), (Text(text),), Tone.BAD, lang)
         try:
             ok = send_private(ctx.messengers, admin, card)
