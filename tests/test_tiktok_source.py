@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
@@ -495,4 +496,22 @@ def test_page_ready_peeks_at_the_prefetched_page_without_changing_the_listing(fa
     # further one is in the queue: not for the last two
     assert readiness == [True] * 6 + [False, False]
     assert not src.page_ready(0.0)
+    src.close()
+
+
+def test_an_abandoned_listing_closed_late_leaves_the_next_listings_page_alone(fake: FakeTikTokShop) -> None:
+    """A listing dropped unfinished (its helper has fetched everything) and finalized only later, by the
+    collector, must not clear the page that page_ready holds for the listing running by then."""
+    with contextlib.closing(source(fake, page_size=40)) as plain_source:
+        plain = [p.records for p in plain_source.pages("orders", None, UNTIL)]
+    src = source(fake, page_size=40)
+    abandoned = src.pages("orders", None, UNTIL)
+    next(abandoned)   # its helper goes on to fetch all 8 pages (they fit in its queue) and ends
+    second = src.pages("orders", None, UNTIL)
+    got = [next(second).records]
+    assert src.page_ready(2.0)   # the second listing's next page, held by the source
+    del abandoned
+    gc.collect()                 # the abandoned listing's cleanup runs now
+    got.extend(p.records for p in second)
+    assert got == plain
     src.close()

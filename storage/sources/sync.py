@@ -12,7 +12,7 @@ nothing lost, nothing doubled. When the resource finishes, in the transaction of
 becomes the newest platform update time seen (never beyond the window's end, never backwards) and the run
 state is cleared. `progress` is called once per page, after its batch committed.
 Committing by time is what makes a first sync of a large shop fast: on SQLite every commit writes each index
-page its orders touched to the WAL, and the time indexes (created_at, paid_at ...) are touched at random
+page its orders touched to the WAL, and the time indexes (paid_at, shipped_at) are touched at random
 places, so a commit per 2,000 orders cost a third of a 1,000,000-order sync and a commit per 2 s a tenth
 (tests/benchmarks/bench_sync.py). An open batch holds SQLite's write lock, so other writers wait up to 2 s,
 and it is never held while waiting for the platform: before asking for a page, an open batch is committed

@@ -94,9 +94,6 @@ from storage.sources.records import (
     TokenStore,
 )
 
-_loads = orjson.loads
-_dumps = orjson.dumps
-
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://open-api.tiktokglobalshop.com"
@@ -380,7 +377,7 @@ class TikTokShopSource:
         self._prefetch = prefetch
         self.prefetch_pages = max(1, prefetch_pages)
         self._ahead: queue.Queue[Any] | None = None   # the prefetched pages of the listing in progress
-        self._peeked: Any = None                          # the next of them, taken by page_ready
+        self._peeked: Any = None                          # (queue, the next page of it), taken by page_ready
         self._executor: ThreadPoolExecutor | None = None
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
                                   limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
@@ -433,13 +430,13 @@ class TikTokShopSource:
               item: tuple[list[Record], datetime | None, dict[str, Any] | None]) -> Page:
         records, high_water, nxt = item
         token = None if nxt is None else base64.urlsafe_b64encode(
-            _dumps({"r": resource, "w": window, **nxt})).decode().rstrip("=")
+            orjson.dumps({"r": resource, "w": window, **nxt})).decode().rstrip("=")
         return Page(resource, records, token, high_water)
 
     @staticmethod
     def _decode_resume(resource: str, window: list[int | None], token: str) -> dict[str, Any]:
         try:
-            data = _loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             if not isinstance(data, dict):
                 raise ValueError("not an object")
         except ValueError as exc:
@@ -495,10 +492,12 @@ class TikTokShopSource:
                 offer(([], None, exc))
 
         producer = self._pool().submit(produce, token)
-        self._ahead = ahead
+        self._ahead = ahead   # page_ready peeks at the newest listing's queue
         try:
             while True:
-                peeked, self._peeked = self._peeked, None
+                peeked = None
+                if self._peeked is not None and self._peeked[0] is ahead:   # a page taken from this queue
+                    peeked, self._peeked = self._peeked[1], None
                 records, nxt, error = peeked or ahead.get()
                 if error is not None:
                     raise error
@@ -506,7 +505,10 @@ class TikTokShopSource:
                 if nxt is None:
                     return
         finally:
-            self._ahead = self._peeked = None
+            if self._ahead is ahead:   # an older listing closed late leaves a newer one's queue alone
+                self._ahead = None
+            if self._peeked is not None and self._peeked[0] is ahead:
+                self._peeked = None
             stop.set()
             with contextlib.suppress(Exception):
                 producer.result()
@@ -514,13 +516,13 @@ class TikTokShopSource:
     def page_ready(self, wait_s: float = 0.0) -> bool:
         """The next page of the listing in progress is fetched and mapped already, or is within `wait_s` (see
         Source). Called from the listing's own thread, between pages."""
-        if self._peeked is not None:
-            return True
         ahead = self._ahead
+        if self._peeked is not None:   # one page held already (another listing's, if that one is still open)
+            return self._peeked[0] is ahead
         if ahead is None:
             return False
         try:
-            self._peeked = ahead.get(timeout=wait_s) if wait_s > 0 else ahead.get_nowait()
+            self._peeked = (ahead, ahead.get(timeout=wait_s) if wait_s > 0 else ahead.get_nowait())
         except queue.Empty:
             return False
         return True
@@ -660,7 +662,7 @@ class TikTokShopSource:
     def _call(self, what: str, method: str, path: str, query: dict[str, str], body_obj: dict[str, Any] | None,
               stop: threading.Event | None = None) -> tuple[dict[str, Any], bytes]:
         """One signed shop call with retries; returns (data, raw answer bytes). ``stop`` set: no new attempt."""
-        body = _dumps(body_obj) if body_obj is not None else b""
+        body = orjson.dumps(body_obj) if body_obj is not None else b""
 
         def attempt() -> tuple[dict[str, Any], bytes]:
             if stop is not None and stop.is_set():
@@ -702,7 +704,7 @@ class TikTokShopSource:
         status = response.status_code
         retry_after = _retry_after(response) if status in (429, 503) else None
         try:
-            doc = _loads(response.content)
+            doc = orjson.loads(response.content)
         except ValueError:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("code"), int):

@@ -5,14 +5,14 @@ What "nothing lost, doubled or misattributed" means here:
   so writing a page again adds nothing and an order whose status or refunds change is updated in place. The
   page's stored rows are read once first and compared, so only new or changed rows are written (the counts
   say inserted / updated / unchanged; the sum is the number of records).
-- One `write_page` call is one transaction, together with whatever the caller adds (`and_then`: the sync
-  cursor), so a crash leaves either all its records and their cursor or neither. `transaction()` holds one
-  transaction open over several writes: the sync writes its pages as they come and commits them, with their
-  cursor, every few seconds (storage.sources.sync: a batch).
+- One `write_page` call is one transaction. `transaction()` holds one open over several writes, together with
+  whatever the caller adds on its connection: the sync writes its pages as they come and commits them with
+  their cursor every few seconds (storage.sources.sync: a batch), so a crash leaves either all of a batch's
+  records and their cursor or neither.
 - Orders and affiliate lines never go backwards: a record older than the stored row (platform update time)
   is left out, also under a concurrent writer (the upsert's WHERE).
 - Money becomes integer minor units with the currency's exponent (`scoring.money.to_minor`: exact, and an
-  amount finer than the currency allows is refused rather than rounded; remembered per amount, `_minor`).
+  amount finer than the currency allows is refused rather than rounded; remembered per amount, `MinorUnits`).
   Never float.
 - `Order.units` is the sum of the line quantities; `Order.refunded_minor` is recomputed in SQL from the
   order's completed refunds in the order's currency whenever one of its refunds is written.
@@ -26,7 +26,7 @@ What "nothing lost, doubled or misattributed" means here:
   buyer keeps one ref per platform (new-customer counts work); without a key a guessable id can be
   recovered by trying candidates, so deployments that care should pass a secret key (and keep it).
 - Products and SKUs are created on first sight (keyed by platform ids within the shop, never renamed); their
-  ids are cached per writer, and only after the page that created them committed.
+  ids are cached per writer, and only after the transaction that created them committed.
 - Live sessions, posts and ad spend get their member (code == host handle / author / ad account) when first
   inserted only; later updates keep whatever mapping the row has.
 - Attribution columns of orders (member, live session, post, creator, rule) are never touched here; an order
@@ -115,7 +115,7 @@ POST_COLS = ("kind", "published_at", "views", "likes", "comments", "shares", "ad
              "new_followers")
 ADS_COLS = ("currency", "spend_minor", "clicks", "impressions", "live_room_visitors", "attributed_gmv_minor")
 
-# PostgreSQL, for a page's transaction only. synchronous_commit off: the commit returns before its WAL is
+# PostgreSQL, for the writer's transactions only. synchronous_commit off: the commit returns before its WAL is
 # flushed, so a crash of the database server (not of this process) may lose the last moment's pages, but
 # always together with their cursor, so the next sync fetches them again: nothing is lost or doubled.
 # The writer's own statements are never prepared on the server (the driver's prepare_threshold is None for the
@@ -415,7 +415,7 @@ ADS_KIND = _Kind(ADS, ("campaign_id", "day"), ADS_COLS, ("member_id",))
 class _AnyOf(ColumnElement[bool]):
     """`column IN (:name...)` with a list of values; on PostgreSQL `column = ANY(:name)`, one array parameter, so
     a read of a thousand keys is planned as fast as a read of one (a thousand-value IN list took ~10 ms to plan,
-    once per page: tests/benchmarks/bench_sync.py)."""
+    once per write: tests/benchmarks/bench_sync.py)."""
 
     inherit_cache = True
     type = NullType()
@@ -477,7 +477,8 @@ class _Shop:
 
 @dataclass(slots=True)
 class _Tx:
-    """One page's transaction: its connection, and the catalogue ids it created (cached after commit)."""
+    """One shop's part of a writer transaction: the connection, and the catalogue ids it created (cached after
+    commit)."""
 
     conn: Connection
     bulk: Bulk
@@ -539,18 +540,13 @@ class StoreWriter:
 
     @property
     def bulk(self) -> Bulk:
-        """The bulk statement runner, for the sync cursor written in the page's transaction."""
+        """The bulk statement runner, for the sync cursor written in the batch's transaction."""
         return self._bulk
 
-    def write_page(self, shop_id: int, records: Sequence[Record],
-                   and_then: Callable[[Connection], None] | None = None) -> WriteCounts:
-        """Write `records` of shop `shop_id` in one transaction; `and_then(conn)` runs last inside it (the
-        sync cursor goes there, so a page and its cursor are committed together or not at all)."""
+    def write_page(self, shop_id: int, records: Sequence[Record]) -> WriteCounts:
+        """Write `records` of shop `shop_id` in one transaction of their own (file imports, tests)."""
         with self.transaction() as txn:
-            counts = txn.write(shop_id, records)
-            if and_then is not None:
-                and_then(txn.conn)
-        return counts
+            return txn.write(shop_id, records)
 
     @contextmanager
     def transaction(self) -> Iterator[WriteTransaction]:
@@ -574,8 +570,11 @@ class StoreWriter:
         self._inserted += txn.inserted
         if self._bulk.postgres and self._inserted >= self._analyze_at:
             self._analyze_at *= 10
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(PG_ANALYZE)
+            try:   # only for the planner: the transaction above has committed, whatever happens here
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(PG_ANALYZE)
+            except Exception as exc:
+                log.warning("ANALYZE after a sync batch failed (%s); the sync goes on", type(exc).__name__)
 
     def _write(self, tx: _Tx, records: Sequence[Record]) -> WriteCounts:
         groups: dict[type, list[Any]] = defaultdict(list)
