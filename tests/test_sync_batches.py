@@ -177,6 +177,21 @@ def test_a_resync_in_batches_changes_nothing(engine: Engine) -> None:
     assert _snapshot(engine, shop) == before
 
 
+def test_a_backfill_from_a_later_day_still_fetches_what_the_store_lacks_before_it(engine: Engine) -> None:
+    """The store holds orders up to O1 (high water O1's time); a backfill `since` O6's time must fetch O2 to O5
+    too, or the high water would jump past them for good."""
+    (shop,) = _shops(engine, 1)
+    first = MemorySource({"orders": ORDERS[:2]}, page_size=2)
+    assert sync_shop(engine, shop, first, ["orders"], T0 + timedelta(hours=2), overlap=timedelta(0)).ok
+    assert _cursor(engine, shop).high_water == T0 + timedelta(hours=1)
+    source = _source()
+    report = sync_shop(engine, shop, source, ["orders"], NOW, overlap=timedelta(0), since=T0 + timedelta(hours=6))
+    assert report.ok and report.counts == WriteCounts(inserted=6, unchanged=1)
+    assert source.calls[0].since == T0 + timedelta(hours=1)   # from the high water, not from the later day
+    assert _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
+    assert _cursor(engine, shop).high_water == T0 + timedelta(hours=7)
+
+
 # --- the writer's fast paths ---------------------------------------------------------------------------------------
 
 TIMES = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=UTC),

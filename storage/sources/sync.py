@@ -144,8 +144,9 @@ def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[
               unhealthy_after: int = 3, writer: StoreWriter | None = None, since: datetime | None = None,
               batch_pages: int = BATCH_PAGES, batch_s: float = BATCH_S, write_pages: int = WRITE_PAGES) -> SyncReport:
     """Sync `resources` of one shop (None: all the source offers) up to `now`; never raises for a failing
-    source (the report says so). The caller owns `source` and closes it. `since` re-fetches [since, now)
-    whatever the stored high water (a backfill); an interrupted run's stored window is then set aside."""
+    source (the report says so). The caller owns `source` and closes it. `since` re-fetches [since, now) (a
+    backfill), from earlier when the stored data ends before `since` (the high water less the overlap, or an
+    interrupted run's window), so a backfill never leaves a gap; the interrupted run is then done by it."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     wanted = tuple(source.resources if resources is None else resources)
@@ -206,8 +207,11 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
             since, until, resume, seen = cursor.run_since, cast(datetime, cursor.run_until), cursor.resume, \
                 cursor.run_high_water
         else:
-            since = since_override if since_override is not None else \
-                None if cursor.high_water is None else cursor.high_water - overlap
+            since = None if cursor.high_water is None else cursor.high_water - overlap
+            if since_override is not None:   # a backfill: from its day, or earlier when the stored data ends earlier
+                since = since_override if since is None else min(since, since_override)
+                if cursor.in_progress and cursor.run_since is not None:   # the interrupted run's window too
+                    since = min(since, cursor.run_since)
             until, resume, seen = now, None, None
         finished, pages = False, 0
         batch = _Batch(writer, shop_id, resource, since, until, cursor.high_water, now, rep, progress, batching)
