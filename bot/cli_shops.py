@@ -137,8 +137,6 @@ def _add(app: App, args: argparse.Namespace, config: Config) -> int:
     if platform == "shopee" and not (shop_id or "").isdigit():
         raise UsageError(f"--platform-shop-id must be the numeric Shopee shop_id, got {shop_id!r}")
     tokens = _read_tokens(args, platform) if (args.tokens_stdin or args.tokens_env) else None
-    if tokens is not None and platform in FILE_PLATFORMS:
-        raise UsageError(f"{platform} shops have no API tokens")
     with Session(app.engine) as session:
         team_id = None
         if args.team:
@@ -226,6 +224,9 @@ def _stamp(at: datetime | None) -> str:
 # --- sync ---------------------------------------------------------------------------------------------------------
 
 def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> int:
+    since_day = _day(args.since) if args.since else None   # bad options fail before anything is read
+    if args.resource and args.resource not in RESOURCES:
+        raise UsageError(f"--resource must be one of {', '.join(RESOURCES)}, got {args.resource!r}")
     with Session(app.engine) as session:
         if args.shop:
             shop = _shop(session, args.shop)
@@ -241,9 +242,6 @@ def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> 
     if not shops:
         print("no shops with an API to sync (add one: kpibot shops add CODE --platform P ...)")
         return 0
-    since_day = _day(args.since) if args.since else None
-    if args.resource and args.resource not in RESOURCES:
-        raise UsageError(f"--resource must be one of {', '.join(RESOURCES)}, got {args.resource!r}")
     failed = False
     changed: list[int] = []
     writer = StoreWriter(app.engine, app.buyer_key)

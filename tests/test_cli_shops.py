@@ -249,6 +249,13 @@ def test_sync_since_fetches_again_from_that_local_day(cli: Cli, tiktok: FakeTikT
         (2, "", "kpibot: --resource must be one of orders, returns, affiliate_orders, lives, got 'refunds'\n")
 
 
+def test_sync_options_are_checked_before_anything_else_also_without_shops(cli: Cli) -> None:
+    assert cli("sync", "--resource", "refunds") == \
+        (2, "", "kpibot: --resource must be one of orders, returns, affiliate_orders, lives, got 'refunds'\n")
+    assert cli("sync", "--since", "2026-13-01") == (2, "", "kpibot: --since must be YYYY-MM-DD, got '2026-13-01'\n")
+    assert cli("sync") == (0, "no shops with an API to sync (add one: kpibot shops add CODE --platform P ...)\n", "")
+
+
 def test_sync_a_shopee_shop_whose_first_call_refreshes_its_token(cli: Cli, engine: Engine) -> None:
     with FakeShopee(now=datetime.now(UTC), orders=60, seed=5) as fake:
         cli.configure(f'[platforms.shopee]\npartner_id = {fake.partner_id}\npartner_key = "{fake.partner_key}"\n'
