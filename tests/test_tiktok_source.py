@@ -515,3 +515,24 @@ def test_an_abandoned_listing_closed_late_leaves_the_next_listings_page_alone(fa
     got.extend(p.records for p in second)
     assert got == plain
     src.close()
+
+
+def test_a_prerendered_fake_serves_exactly_what_it_renders_on_demand() -> None:
+    """The benchmarks' fast path of the fake (prerender) is an oracle too: same orders, also after changes."""
+    def listing(f: FakeTikTokShop) -> list[OrderRecord]:
+        with contextlib.closing(source(f, page_size=40)) as s:
+            return [r for p in s.pages("orders", None, datetime(2030, 1, 1, tzinfo=UTC)) for r in p.records]
+
+    with FakeTikTokShop(seed=11, n_orders=300) as plain, FakeTikTokShop(seed=11, n_orders=300) as fast:
+        fast.prerender()
+        first = listing(fast)
+        assert first == listing(plain) and len(first) == 300
+        for f in (plain, fast):
+            f.currency = "EUR"
+        in_euros = listing(fast)
+        assert in_euros == listing(plain) and {r.currency for r in in_euros} == {"EUR"}
+        for f in (plain, fast):
+            f.update_order(f.timeline.gen.order_id(5), status="CANCELLED")
+            f.advance(3600, changes=4, new_orders=3)
+        changed = listing(fast)
+        assert changed == listing(plain) and len(changed) == 303 and changed != in_euros

@@ -272,11 +272,12 @@ class FakeTikTokShop(FakeServer):
     def prerender(self) -> None:
         """Render every base order's search JSON now, so that serving an unfiltered orders search is a join.
         For benchmarks: the platform's servers do not share the client's cores, this fake does. Every request
-        is still checked as the module docstring says; any change to the timeline drops the rendered orders."""
+        is still checked as the module docstring says; any change to the timeline (or to the currency or
+        lean_search) drops the rendered orders."""
         with self._lock:
             tl, cur, lean = self.timeline, self.currency, self.lean_search
             render, order = self._render_order, tl.gen.order
-            self._rendered = ((tl.version, lean), [orjson.Fragment(_dumps(render(order(i), cur, lean)))
+            self._rendered = ((tl.version, lean, cur), [orjson.Fragment(_dumps(render(order(i), cur, lean)))
                                                    for i in range(tl.n)])
 
     def expected_totals(self, since: datetime | int | None = None,
@@ -565,8 +566,8 @@ class FakeTikTokShop(FakeServer):
         cge, clt = f["create_time_ge"], f["create_time_lt"]
         plain = cge is None and clt is None and status is None
         tl = self.timeline
-        rendered = self._rendered[1] if (self._rendered and self._rendered[0] == (tl.version, self.lean_search)
-                                         and plain and sort_field == "update_time") else None
+        fresh = self._rendered and self._rendered[0] == (tl.version, self.lean_search, self.currency)
+        rendered = self._rendered[1] if (fresh and plain and sort_field == "update_time") else None
 
         def match(pos: int) -> list[Any]:
             if rendered is not None and pos < tl.n:
