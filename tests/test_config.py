@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,13 @@ from bot.config import ConfigError, ShopeePlatform, ShopifyPlatform, TikTokShopP
 from scoring.rules import CountOrdersAt
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_kpibot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configuration reads KPIBOT_* variables; these tests set the ones they mean, never the machine's."""
+    for name in [n for n in os.environ if n.startswith("KPIBOT_")]:
+        monkeypatch.delenv(name)
 
 
 def write(tmp_path: Path, body: str) -> Path:

@@ -43,6 +43,7 @@ from tests.fakes.memory_source import MemorySource, SimulatedCrash
 from tests.test_sync_writer import NOW, T0, _order, _shops, _snapshot
 
 # 8 orders, 2 a page: 4 pages; order i: updated T0 + i hours, 17.50 USD of goods, 3 units
+BY_PAGES = 3600.0   # batch_s for tests of batch shapes: batches end by page count, never by a slow machine's clock
 ORDERS = [_order(f"O{i}", T0 + timedelta(hours=i)) for i in range(8)]
 
 
@@ -105,7 +106,7 @@ class CountingWriter(StoreWriter):
 def test_pages_are_written_several_per_transaction_with_progress_per_page(engine: Engine) -> None:
     (shop,) = _shops(engine, 1)
     writer, progress = CountingWriter(engine), []
-    report = sync_shop(engine, shop, _source(), ["orders"], NOW, writer=writer, batch_pages=3,
+    report = sync_shop(engine, shop, _source(), ["orders"], NOW, writer=writer, batch_s=BY_PAGES, batch_pages=3,
                        progress=lambda *a: progress.append(a))
     assert report.ok and report.counts == WriteCounts(inserted=8)
     assert writer.writes == [[6], [2]]   # pages 1-3 in one transaction, page 4 (the last) in another
@@ -119,7 +120,8 @@ def test_pages_are_written_as_they_come_inside_the_open_transaction(engine: Engi
     (shop,) = _shops(engine, 1)
     writer = CountingWriter(engine)
     source = _Prefetched({"orders": list(ORDERS)}, page_size=2)
-    report = sync_shop(engine, shop, source, ["orders"], NOW, writer=writer, batch_pages=3, write_pages=2)
+    report = sync_shop(engine, shop, source, ["orders"], NOW, writer=writer, batch_s=BY_PAGES,
+                       batch_pages=3, write_pages=2)
     assert report.ok and report.counts == WriteCounts(inserted=8)
     assert writer.writes == [[4, 2], [2]]   # pages 1+2, then 3 at the commit; page 4 (the last) on its own
     assert _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
@@ -143,7 +145,8 @@ def test_a_crash_inside_a_batch_loses_only_that_batch_and_the_restart_refetches_
     stopped = _cursor(engine, crashed)
     assert (stopped.cursor, stopped.run_until, stopped.high_water) == (f"-/{NOW.isoformat()}#2", NOW, None)
     restart, writer = _source(), CountingWriter(engine)
-    report = sync_shop(engine, crashed, restart, ["orders"], NOW + timedelta(hours=1), writer=writer, batch_pages=2)
+    report = sync_shop(engine, crashed, restart, ["orders"], NOW + timedelta(hours=1), writer=writer,
+                       batch_s=BY_PAGES, batch_pages=2)
     assert report.ok and report.resources[0].resumed
     assert restart.calls[0].resume == f"-/{NOW.isoformat()}#2"   # pages 3 and 4 fetched again, and only those
     # pages 3 and 4, then the catch-up to the new `now` from high water - overlap (O7 again, unchanged)
@@ -157,7 +160,7 @@ def test_a_source_error_inside_a_batch_keeps_the_pages_fetched_before_it(engine:
     (shop,) = _shops(engine, 1)
     writer = CountingWriter(engine)
     source = _source(faults={"orders": [(3, SourceError(FailureKind.SERVER, "502"))]})
-    report = sync_shop(engine, shop, source, ["orders"], NOW, writer=writer, batch_pages=20)
+    report = sync_shop(engine, shop, source, ["orders"], NOW, writer=writer, batch_s=BY_PAGES, batch_pages=20)
     assert report.failed == ["orders"] and report.resources[0].pages == 3
     assert writer.sizes == [6]   # pages 1-3, written with the cursor after page 3 before the error is reported
     assert _stored(engine, shop) == (6, 6 * 1750, 6 * 3)
@@ -279,12 +282,14 @@ def test_the_open_transaction_is_committed_before_waiting_for_a_page_that_is_not
 
     writer = CountingWriter(engine)
     slow = Probing({"orders": list(ORDERS)}, page_size=2)
-    assert sync_shop(engine, shop, slow, ["orders"], NOW, writer=writer, batch_pages=20, write_pages=1).ok
+    assert sync_shop(engine, shop, slow, ["orders"], NOW, writer=writer, batch_s=BY_PAGES, batch_pages=20,
+                     write_pages=1).ok
     # probed each time the sync asked for the next page (pages 2, 3 and 4): never while it held the lock
     assert writer.writes == [[2], [2], [2], [2]] and free_when_asked == [True, True, True]
     writer = CountingWriter(engine)
     fast = _Prefetched({"orders": list(ORDERS)}, page_size=2)
-    assert sync_shop(engine, shop2, fast, ["orders"], NOW, writer=writer, batch_pages=20, write_pages=1).ok
+    assert sync_shop(engine, shop2, fast, ["orders"], NOW, writer=writer, batch_s=BY_PAGES, batch_pages=20,
+                     write_pages=1).ok
     assert writer.writes == [[2, 2, 2, 2]]   # one transaction, written page by page
     assert _stored(engine, shop2) == _stored(engine, shop) == (8, 8 * 1750, 8 * 3)
 
