@@ -17,7 +17,9 @@ places, so a commit per 2,000 orders cost a third of a 1,000,000-order sync and 
 (tests/benchmarks/bench_sync.py). An open batch holds SQLite's write lock, so other writers wait up to 2 s,
 and it is never held while waiting for the platform: before asking for a page, an open batch is committed
 unless the source says that page is ready or will be within 50 ms (`page_ready`, which prefetching sources
-offer).
+offer). Pages not yet written are not held against that: from a source without `page_ready` (Shopee, Amazon,
+Shopify) up to `write_pages` pages wait in memory for the platform's next ones, no lock held; a crash then
+fetches them again.
 
 Failures: an error that survives the source's own retries (a SourceError, or anything else a source or the
 writer raises) fails that resource only: SyncCursor.failures += 1 and last_error are stored, high_water does
@@ -261,7 +263,7 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
 @dataclass(frozen=True, slots=True)
 class _Batching:
     pages: int          # at most this many pages per transaction
-    seconds: float      # and no page waits longer than this for its commit
+    seconds: float      # and no written page waits longer than this for its commit
     write_pages: int    # pages written together (one statement per table), inside the transaction
 
 

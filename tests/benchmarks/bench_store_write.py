@@ -40,7 +40,7 @@ from storage.sources.records import (
     Visit,
 )
 from storage.sources.sync import sync_shop
-from tests.benchmarks.stores import bench_shop, empty_store
+from tests.benchmarks.common import bench_shop, empty_store, rss_mb
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PER_PAGE = 100
@@ -48,9 +48,6 @@ PRODUCTS = 5000
 PRICES = [Decimal(f"{p}.{c:02d}") for p in range(3, 60, 7) for c in (0, 49, 99)]
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 class GeneratedSource:

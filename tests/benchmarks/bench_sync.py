@@ -41,7 +41,7 @@ from storage.models import Order, OrderLine
 from storage.sources.records import Tokens
 from storage.sources.sync import BATCH_PAGES, sync_shop
 from storage.sources.tiktok_shop import TikTokShopSource
-from tests.benchmarks.stores import bench_shop, empty_store
+from tests.benchmarks.common import bench_shop, empty_store, rss_mb
 from tests.fakes.tiktok_shop import FakeTikTokShop
 
 SEED = 20260101
@@ -58,9 +58,6 @@ class _Tokens:
         self.tokens = tokens
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def _serve(n_orders: int, conn: Connection) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from storage.sources.records import OrderRecord, Tokens
 from storage.sources.tiktok_shop import TikTokShopSource
+from tests.benchmarks.common import rss_mb
 from tests.fakes.tiktok_shop import FakeTikTokShop
 
 SEED = 20260101
@@ -41,10 +42,6 @@ class _Store:
         self.tokens = tokens
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 1e6
 
 
 def _serve(n_orders: int, conn: Connection) -> None:
@@ -74,7 +71,7 @@ def run(n_orders: int, page_size: int, in_process: bool) -> dict[str, Any]:
     until = datetime(2030, 1, 1, tzinfo=UTC)
     count = units = pages = 0
     merchandise = Decimal(0)
-    rss = [_rss_mb()]
+    rss = [rss_mb()]
     step = max(1, n_orders // 10)
     next_mark = step
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -87,7 +84,7 @@ def run(n_orders: int, page_size: int, in_process: bool) -> dict[str, Any]:
                 units += len(record.lines)
             count += len(page.records)
             if count >= next_mark:
-                rss.append(_rss_mb())
+                rss.append(rss_mb())
                 next_mark += step
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     finally:

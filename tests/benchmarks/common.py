@@ -1,8 +1,9 @@
-"""The store a benchmark writes into: empty, migrated, with one TikTok shop (shared by bench_sync and
-bench_store_write)."""
+"""What the benchmarks share: the store they write into (empty, migrated, with one TikTok shop) and this
+process's resident memory."""
 
 from __future__ import annotations
 
+import resource
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,9 @@ def bench_shop(engine: Engine) -> int:
         session.commit()
         assert shop.id is not None
         return shop.id
+
+
+def rss_mb() -> float:
+    """This process's resident set size now, in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
