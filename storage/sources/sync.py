@@ -58,22 +58,13 @@ from storage.models import ShopHealth, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
 from storage.sources.records import AffiliateRecord, OrderRecord, Page, Record, ReturnRecord, Source
-from storage.sources.writer import Bulk, StoreWriter, Upsert, WriteCounts, WriteTransaction
+from storage.sources.writer import StoreWriter, WriteCounts, WriteTransaction
 from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
 CURSOR = cast(Table, SyncCursor.__table__)  # type: ignore[attr-defined]
 HEALTH = cast(Table, ShopHealth.__table__)  # type: ignore[attr-defined]
-
-# the cursor after a page that has a next one: the run's window and the next page's token
-CURSOR_PAGE = Upsert(CURSOR, ("shop_id", "resource", "cursor", "run_since", "run_until", "run_high_water", "failures"),
-                     ("shop_id", "resource"), ("cursor", "run_since", "run_until", "run_high_water"))
-# the cursor after the last page: the new high water, no run in progress, the failure streak ended
-CURSOR_DONE = Upsert(CURSOR, ("shop_id", "resource", "cursor", "run_since", "run_until", "run_high_water",
-                              "high_water", "last_success_at", "failures", "last_error"),
-                     ("shop_id", "resource"), ("cursor", "run_since", "run_until", "run_high_water", "high_water",
-                                               "last_success_at", "failures", "last_error"))
 
 Progress = Callable[[str, int, int], None]   # (resource, pages so far, records so far)
 
@@ -254,7 +245,7 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
             if pages:   # its last page promised another: never take that for the end (what is left is kept)
                 raise SourceError(FailureKind.SERVER, "the source stopped before its last page")
             with engine.begin() as conn:   # nothing (more) in the window
-                _finisher(writer.bulk, shop_id, resource, cursor.high_water, seen, now)(conn)
+                _finisher(shop_id, resource, cursor.high_water, seen, now)(conn)
         if since_override is not None or not cursor.in_progress or until >= now:
             return
         cursor = _load(engine, shop_id, resource)   # the resumed window is done; now catch up to `now`
@@ -315,9 +306,8 @@ class _Batch:
         page. Anything failing rolls them all back."""
         try:
             txn = self._write_pending()
-            bulk = self.writer.bulk
-            save = _finisher(bulk, self.shop_id, self.resource, self.high_water, self.seen, self.now) if self.last \
-                else _saver(bulk, self.shop_id, self.resource, self.since, self.until, self.resume, self.seen)
+            save = _finisher(self.shop_id, self.resource, self.high_water, self.seen, self.now) if self.last \
+                else _saver(self.shop_id, self.resource, self.since, self.until, self.resume, self.seen)
             save(txn.conn)
             opened, self._open, self._txn = self._open, None, None
             assert opened is not None
@@ -369,19 +359,25 @@ def _load(engine: Engine, shop_id: int, resource: str) -> _Cursor:
     return _Cursor(*row) if row is not None else _Cursor()
 
 
-def _saver(bulk: Bulk, shop_id: int, resource: str, since: datetime | None, until: datetime, resume: str | None,
+def _saver(shop_id: int, resource: str, since: datetime | None, until: datetime, resume: str | None,
            seen: datetime | None) -> Callable[[Connection], None]:
+    """The cursor after a page that has a next one: the run's window and the next page's token."""
     def save(conn: Connection) -> None:
-        bulk.run(conn, CURSOR_PAGE, [(shop_id, resource, resume, since, until, seen, 0)])
+        run = {"cursor": resume, "run_since": since, "run_until": until, "run_high_water": seen}
+        upsert(conn, CURSOR, ("shop_id", "resource"), {"shop_id": shop_id, "resource": resource, "failures": 0, **run},
+               run)
     return save
 
 
-def _finisher(bulk: Bulk, shop_id: int, resource: str, high_water: datetime | None, seen: datetime | None,
+def _finisher(shop_id: int, resource: str, high_water: datetime | None, seen: datetime | None,
               now: datetime) -> Callable[[Connection], None]:
+    """The cursor after the last page: the new high water, no run in progress, the failure streak ended."""
     newest = high_water if seen is None or (high_water is not None and high_water > seen) else seen
 
     def finish(conn: Connection) -> None:
-        bulk.run(conn, CURSOR_DONE, [(shop_id, resource, None, None, None, None, newest, now, 0, None)])
+        upsert(conn, CURSOR, ("shop_id", "resource"), {
+            "shop_id": shop_id, "resource": resource, "cursor": None, "run_since": None, "run_until": None,
+            "run_high_water": None, "high_water": newest, "last_success_at": now, "failures": 0, "last_error": None})
     return finish
 
 

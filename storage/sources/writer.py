@@ -514,7 +514,7 @@ class WriteTransaction:
         writer = self.writer
         tx = self.shops.get(shop_id)
         if tx is None:
-            tx = self.shops[shop_id] = _Tx(self.conn, writer.bulk, writer._shop(self.conn, shop_id))
+            tx = self.shops[shop_id] = _Tx(self.conn, writer._bulk, writer._shop(self.conn, shop_id))
         writer._check_pending(tx)
         counts = writer._write(tx, records)
         self.inserted += counts.inserted
@@ -537,11 +537,6 @@ class StoreWriter:
         self._buyers: dict[tuple[str, str], str] = {}   # (platform, buyer id) -> pseudonym, see _buyer
         self._pending: dict[int, tuple[bool, float]] = {}   # shop -> (has parked returns, when checked)
         self._inserted, self._analyze_at = 0, PG_ANALYZE_FIRST
-
-    @property
-    def bulk(self) -> Bulk:
-        """The bulk statement runner, for the sync cursor written in the batch's transaction."""
-        return self._bulk
 
     def write_page(self, shop_id: int, records: Sequence[Record]) -> WriteCounts:
         """Write `records` of shop `shop_id` in one transaction of their own (file imports, tests)."""
