@@ -197,8 +197,13 @@ class _Reader:
     def get(self, name: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
         self.used.add(name)
         env = SECRET_ENV.get((self.section, name))
-        if env and os.environ.get(env):
-            return os.environ[env]
+        if env and os.environ.get(env):   # text; a number is read from it when the key holds one
+            raw = os.environ[env]
+            if int not in (kind if isinstance(kind, tuple) else (kind,)):
+                return raw
+            if not raw.strip().isdigit():
+                raise self.fail(name, f"must be a whole number, got {raw!r} (from {env})")
+            return int(raw)
         if name not in self.table:
             if required:
                 hint = f" (or set {env})" if env else ""
@@ -364,12 +369,8 @@ def _platforms(source: str, data: dict[str, Any]) -> PlatformsConfig:
                                     base_url=_optional_url(r, "base_url"), auth_url=_optional_url(r, "auth_url"))
         r.finish()
     if r := wanted("shopee"):
-        partner_id = r.get("partner_id", int, required=True)
-        if isinstance(partner_id, str):   # from the environment
-            if not partner_id.strip().isdigit():
-                raise r.fail("partner_id", f"must be a whole number, got {partner_id!r}")
-            partner_id = int(partner_id)
-        shopee = ShopeePlatform(partner_id=partner_id, partner_key=r.get("partner_key", str, required=True),
+        shopee = ShopeePlatform(partner_id=r.get("partner_id", int, required=True),
+                                partner_key=r.get("partner_key", str, required=True),
                                 base_url=_optional_url(r, "base_url"))
         r.finish()
     if r := wanted("amazon"):

@@ -129,7 +129,7 @@ def test_without_platform_sections_only_shopify_is_available(tmp_path: Path, mon
     ("[platforms.amazon]\nclient_id = \"a\"\nclient_secret = \"b\"\nendpoint = \"sellingpartnerapi-na\"\n", {},
      "[platforms.amazon] endpoint", "must be an http(s) URL, got 'sellingpartnerapi-na'"),
     ("[platforms.shopee]\npartner_key = \"k\"\n", {"KPIBOT_SHOPEE_PARTNER_ID": "shop-1"},
-     "[platforms.shopee] partner_id", "must be a whole number, got 'shop-1'"),
+     "[platforms.shopee] partner_id", "must be a whole number, got 'shop-1' (from KPIBOT_SHOPEE_PARTNER_ID)"),
     ("[platforms.shopee]\npartner_id = 1.5\npartner_key = \"k\"\n", {}, "[platforms.shopee] partner_id",
      "must be a whole number, got 1.5"),
     ("[platforms.shopify]\napi_verison = \"2025-07\"\n", {}, "[platforms.shopify] api_verison", "unknown key"),
