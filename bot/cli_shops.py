@@ -36,8 +36,8 @@ from commands.context import App
 from scoring.money import CURRENCY_EXPONENTS
 from storage.attribution import attribute_orders
 from storage.creators import add_own_buyer, creator_names, find_creator
-from storage.models import Organisation, Shop, ShopCredential, ShopHealth, SyncCursor, Team
-from storage.queries import find_team, teams
+from storage.models import Shop, ShopCredential, ShopHealth, SyncCursor, Team
+from storage.queries import find_team, organisation, teams
 from storage.sources.files import PRESETS, ImportRefused, load_mapping, read_file, require_clean
 from storage.sources.records import Source
 from storage.sources.sync import SyncReport, sync_shop
@@ -144,11 +144,7 @@ def _add(app: App, args: argparse.Namespace, config: Config) -> int:
             if team is None:
                 raise UsageError(f"no team {args.team!r}; teams: {', '.join(t.code for t in teams(session)) or 'none'}")
             team_id = team.id
-        org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
-        if org is None:
-            org = Organisation(code="default", name=config.org.name)
-            session.add(org)
-            session.flush()
+        org = organisation(session, config.org.name)
         if _shop_by_code(session, code) is not None:
             raise UsageError(f"there is already a shop {code} (see: kpibot shops list)")
         shop = Shop(org_id=org.id or 0, team_id=team_id, code=code, name=args.name or code, platform=platform,

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.templates import Role
-from storage.models import Member, Organisation, Team
+from storage.models import Member, Team
+from storage.queries import organisation
 from storage.tabular import TableProblem, read_table
 
 COLUMNS = ("member", "name", "role", "team", "timezone", "locale", "feishu_open_id", "feishu_union_id",
@@ -38,11 +39,7 @@ class ImportResult:
 def import_members(session: Session, path: Path, default_timezone: str, default_locale: str,
                    org_name: str) -> ImportResult:
     rows = _read(path)
-    org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
-    if org is None:
-        org = Organisation(code="default", name=org_name)
-        session.add(org)
-        session.flush()
+    org = organisation(session, org_name)
     teams = {t.code: t for t in session.execute(select(Team).where(Team.org_id == org.id)).scalars()}
     members = {m.code: m for m in session.execute(select(Member).where(Member.org_id == org.id)).scalars()}
     problems: list[str] = []

@@ -88,6 +88,17 @@ def has_organisation(session: Session) -> bool:
     return session.execute(select(Organisation.id).limit(1)).first() is not None
 
 
+def organisation(session: Session, name: str) -> Organisation:
+    """The store's organisation (the first one), made with `name` when there is none yet (flushed, not
+    committed)."""
+    org = session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
+    if org is None:
+        org = Organisation(code="default", name=name)
+        session.add(org)
+        session.flush()
+    return org
+
+
 def load_templates(session: Session) -> list[Template]:
     """Active templates, validated: a template whose weights do not sum to 100 % raises TemplateError."""
     rows = session.execute(select(KpiTemplate).where(KpiTemplate.active)).scalars().all()  # type: ignore[arg-type]
