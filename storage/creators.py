@@ -19,7 +19,7 @@ from scoring.fx import FxTable
 from scoring.money import from_minor
 from scoring.rules import CountOrdersAt, Rules
 from storage.models import Creator, CreatorBuyer, Order, TrackedLink
-from storage.sources.writer import hash_buyer
+from storage.sources.binding import hash_buyer
 
 UTM_SOURCE, UTM_MEDIUM = "kpibot", "creator"
 

@@ -55,8 +55,8 @@ from storage.models import (
     Team,
     TrackedLink,
 )
+from storage.sources.binding import hash_buyer
 from storage.sources.records import OrderStatus
-from storage.sources.writer import hash_buyer
 
 DEMO_ORG_CODE = "demo"
 DEMO_ORG_NAME = "Demo Cross-Border Co. 演示跨境"

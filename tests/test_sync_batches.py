@@ -23,6 +23,7 @@ from scoring.money import to_minor
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.models import Order, SyncCursor
+from storage.sources.binding import MinorUnits
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
 from storage.sources.records import OrderStatus, Record
@@ -30,7 +31,6 @@ from storage.sources.sync import sync_shop
 from storage.sources.writer import (
     ORDER_UPSERT,
     Bulk,
-    MinorUnits,
     StoreWriter,
     WriteCounts,
     WriteTransaction,

@@ -172,6 +172,12 @@ class AdSpendRecord(NamedTuple):
 Record = OrderRecord | ReturnRecord | AffiliateRecord | LiveRecord | PostRecord | AdSpendRecord
 
 
+def latest_update(records: Sequence[Record]) -> datetime | None:
+    """The newest platform update time of the records that carry one (orders, returns, affiliate lines)."""
+    times = [r.updated_at for r in records if isinstance(r, OrderRecord | ReturnRecord | AffiliateRecord)]
+    return max(times) if times else None
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of one resource. `resume` is the opaque token that fetches the NEXT page (None after the

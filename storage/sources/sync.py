@@ -57,7 +57,7 @@ from storage.audit import audit
 from storage.models import ShopHealth, SyncCursor
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
-from storage.sources.records import AffiliateRecord, OrderRecord, Page, Record, ReturnRecord, Source
+from storage.sources.records import Page, Record, Source, latest_update
 from storage.sources.writer import StoreWriter, WriteCounts, WriteTransaction
 from storage.upsert import upsert
 
@@ -222,7 +222,7 @@ def _sync_resource(engine: Engine, writer: StoreWriter, shop_id: int, source: So
                     if batch.sizes:   # the pages fetched before the source failed are kept
                         batch.commit()
                     raise
-                newest = page.high_water or _latest_update(page.records)
+                newest = page.high_water or latest_update(page.records)
                 if newest is not None:
                     seen = min(max(seen, newest) if seen else newest, until)
                 batch.add(page, seen)
@@ -343,12 +343,6 @@ class _Batch:
 
 class _RolledBack(Exception):
     """Given to an open transaction's context to make it roll back (a sync batch that failed)."""
-
-
-def _latest_update(records: Sequence[Record]) -> datetime | None:
-    """The newest platform update time of the records that carry one, for sources that leave it off pages."""
-    times = [r.updated_at for r in records if isinstance(r, OrderRecord | ReturnRecord | AffiliateRecord)]
-    return max(times) if times else None
 
 
 def _load(engine: Engine, shop_id: int, resource: str) -> _Cursor:

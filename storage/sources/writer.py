@@ -13,7 +13,8 @@ What "nothing lost, doubled or misattributed" means here:
   is left out, also under a concurrent writer (the upsert's WHERE).
 - Money becomes integer minor units with the currency's exponent (`scoring.money.to_minor`: exact, and an
   amount finer than the currency allows is refused rather than rounded; remembered per amount, `MinorUnits`).
-  Never float.
+  Never float. Orders are compared and written as `BoundOrder`s (storage.sources.binding): a source that runs in
+  its own process binds its orders there (`binder`); OrderRecords are bound here.
 - `Order.units` is the sum of the line quantities; `Order.refunded_minor` is recomputed in SQL from the
   order's completed refunds in the order's currency whenever one of its refunds is written.
 - The record's lines are the order's lines: a stored line missing from a newer record is deleted (unless the
@@ -38,7 +39,6 @@ What "nothing lost, doubled or misattributed" means here:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import sqlite3
 import time
@@ -46,8 +46,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from itertools import chain
 from typing import Any, ClassVar, cast
 
@@ -74,6 +72,18 @@ from storage.models import (
     Shop,
     Sku,
 )
+from storage.sources.binding import (
+    CURRENCY,
+    ORDER_COLS,
+    ORDER_TIMES,
+    SQLITE_DATETIME_FORMAT,
+    UPDATED,
+    BoundOrder,
+    OrderBinder,
+    cut,
+    naive_utc,
+    sqlite_utc_text,
+)
 from storage.sources.records import (
     AdSpendRecord,
     AffiliateRecord,
@@ -99,11 +109,8 @@ PRODUCT, SKU, PENDING, SHOP = _table(Product), _table(Sku), _table(PendingReturn
 AFFILIATE, LIVE, POST, ADS, MEMBER = (_table(AffiliateLine), _table(LiveSession), _table(ContentPost),
                                       _table(AdSpend), _table(Member))
 
-# The columns the writer owns, compared with the stored row and then written; everything else on a row
-# (attribution, costs, stock) is left alone.
-ORDER_COLS = ("status", "currency", "subtotal_minor", "discount_minor", "merchandise_minor", "shipping_minor",
-              "tax_minor", "total_minor", "units", "created_at", "paid_at", "shipped_at", "delivered_at",
-              "cancelled_at", "platform_updated_at", "promo_code", "buyer_ref", "is_sample")
+# The columns the writer owns, compared with the stored row and then written (orders: ORDER_COLS); everything
+# else on a row (attribution, costs, stock) is left alone.
 LINE_COLS = ("product_id", "sku_id", "quantity", "currency", "unit_price_minor", "amount_minor")
 REFUND_COLS = ("kind", "status", "currency", "amount_minor", "returned_units", "requested_at", "completed_at")
 VISIT_COLS = ("at", "utm_source", "utm_medium", "utm_campaign", "utm_content", "landing_page")
@@ -133,8 +140,6 @@ PG_ANALYZE = "ANALYZE shop_order, order_line, refund, order_visit, affiliate_lin
 PG_ANALYZE_FIRST = 5_000
 
 IN_CHUNK = 5000   # values per IN (...) list, far below both backends' bound-parameter limits
-MINOR_CACHE_MAX = 100_000   # amounts remembered per currency by MinorUnits
-BUYER_CACHE_MAX = 200_000   # buyer pseudonyms remembered per writer (buyers order again)
 
 
 @dataclass(slots=True)
@@ -153,17 +158,6 @@ class WriteCounts:
     @property
     def total(self) -> int:
         return self.inserted + self.updated + self.unchanged + self.pending
-
-
-def hash_buyer(platform: str, buyer_id: str, key: bytes | None = None) -> str:
-    """The stored pseudonym of a platform buyer id (see the module docstring)."""
-    message = f"{platform}:{buyer_id}".encode()
-    digest = hmac.new(key, message, hashlib.sha256) if key else hashlib.sha256(message)
-    return digest.hexdigest()[:32]
-
-
-def _cut(text: str | None, size: int) -> str | None:
-    return None if text is None else text[:size]
 
 
 def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
@@ -185,46 +179,6 @@ def _chunk_sizes(n: int, per: int) -> Iterable[int]:
         bit >>= 1
 
 
-class MinorUnits(dict[Decimal, int]):
-    """`to_minor` in one currency, remembered: `units[amount]`. Exact amounts repeat (prices, fees, taxes) and the
-    Decimal arithmetic is the cost. Equal amounts have equal minor units, so any equal key gives the right answer;
-    an amount `to_minor` refuses is never remembered (it raises every time). At most MINOR_CACHE_MAX amounts."""
-
-    def __init__(self, currency: str) -> None:
-        super().__init__()
-        self.currency = currency
-
-    def __missing__(self, amount: Decimal) -> int:
-        found = to_minor(amount, self.currency)
-        if len(self) < MINOR_CACHE_MAX:
-            self[amount] = found
-        return found
-
-
-# SQLAlchemy's SQLite DATETIME text (its default storage format), which UTCDateTime columns hold on SQLite
-SQLITE_DATETIME_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
-_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is UTC:
-        return value
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTCDateTime column; attach a time zone")
-    return value.astimezone(UTC)
-
-
-def _sqlite_utc_text(value: datetime) -> str:
-    """UTCDateTime's bind value on SQLite, as UTCDateTime + SQLite's DATETIME processor make it, but faster."""
-    v = _utc(value)
-    return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    """UTCDateTime's bind value on PostgreSQL: the naive UTC datetime."""
-    return _utc(value).replace(tzinfo=None)
-
-
 # --- bulk statements ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +193,7 @@ class Upsert:
     update: tuple[str, ...] = ()
     newer: str | None = None
     returning: tuple[str, ...] = ()
-    bound: bool = False   # rows come with values as the driver takes them (Bulk.bind_datetime ...): no processing
+    bound: bool = False   # rows come with values as the driver takes them (BoundOrder.values ...): no processing
 
 
 class Bulk:
@@ -266,8 +220,6 @@ class Bulk:
         self._sql: dict[tuple[Upsert, int], str] = {}
         self._stage_types: dict[Upsert, list[int]] = {}   # PostgreSQL: the staging table's column type oids
         self._procs: dict[Upsert, list[tuple[int, Callable[[Any], Any]]]] = {}
-        # an aware datetime as a UTCDateTime column's bind value, for rows of a `bound` Upsert
-        self.bind_datetime = cast(Callable[[datetime], Any], self._processor(UTCDateTime()))
 
     def run(self, conn: Connection, spec: Upsert, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Write `rows` (values in `spec.cols` order); the RETURNING rows, if any."""
@@ -334,9 +286,9 @@ class Bulk:
         if not isinstance(type_, UTCDateTime):
             return generic
         if self.postgres:
-            return _naive_utc
+            return naive_utc
         stored = getattr(type_.impl_instance.dialect_impl(self.dialect), "_storage_format", None)
-        return _sqlite_utc_text if stored == SQLITE_DATETIME_FORMAT else generic
+        return sqlite_utc_text if stored == SQLITE_DATETIME_FORMAT else generic
 
     def _text(self, spec: Upsert, n: int) -> str:
         sql = self._sql.get((spec, n))
@@ -374,8 +326,6 @@ def _stage_name(spec: Upsert) -> str:
 ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor", "attribution_due"),
                       ("shop_id", "platform_order_id"), (*ORDER_COLS, "attribution_due"), newer="platform_updated_at",
                       returning=("id", "platform_order_id"), bound=True)
-# ORDER_COLS that hold datetimes: bound with Bulk.bind_datetime by the writer itself
-ORDER_TIMES = tuple(i for i, c in enumerate(ORDER_COLS) if isinstance(ORDER.c[c].type, UTCDateTime))
 LINE_UPSERT = Upsert(LINE, ("order_id", "platform_line_id", *LINE_COLS), ("order_id", "platform_line_id"), LINE_COLS)
 REFUND_UPSERT = Upsert(REFUND, ("order_id", "platform_refund_id", *REFUND_COLS), ("order_id", "platform_refund_id"),
                        REFUND_COLS)
@@ -491,7 +441,7 @@ class _Tx:
 class _Plan:
     """What one order needs written; lines, refunds and visits are value tuples in *_COLS order."""
 
-    updated_at: datetime                          # the record's platform update time
+    updated: Any                                  # the record's platform update time, bound
     values: tuple[Any, ...]                       # ORDER_COLS, bound (see ORDER_UPSERT)
     write_order: bool                             # the order row itself is new or changed
     lines: dict[str, tuple[Any, ...]]             # to upsert, by platform line id
@@ -510,7 +460,7 @@ class WriteTransaction:
         self.shops: dict[int, _Tx] = {}   # per shop: the catalogue ids this transaction created
         self.inserted = 0
 
-    def write(self, shop_id: int, records: Sequence[Record]) -> WriteCounts:
+    def write(self, shop_id: int, records: Sequence[Record | BoundOrder]) -> WriteCounts:
         writer = self.writer
         tx = self.shops.get(shop_id)
         if tx is None:
@@ -533,12 +483,24 @@ class StoreWriter:
         self._products: dict[int, dict[str, int]] = defaultdict(dict)
         self._skus: dict[int, dict[tuple[int, str], int]] = defaultdict(dict)
         self._members: dict[tuple[int, str], int | None] = {}
-        self._minors: dict[str, MinorUnits] = {}   # per currency
-        self._buyers: dict[tuple[str, str], str] = {}   # (platform, buyer id) -> pseudonym, see _buyer
+        self._binders: dict[str, OrderBinder] = {}   # per platform
+        if self._bulk._processor(UTCDateTime()) not in (sqlite_utc_text, naive_utc):
+            raise RuntimeError("the store keeps datetimes in a format the order binder does not make")
         self._pending: dict[int, tuple[bool, float]] = {}   # shop -> (has parked returns, when checked)
         self._inserted, self._analyze_at = 0, PG_ANALYZE_FIRST
 
-    def write_page(self, shop_id: int, records: Sequence[Record]) -> WriteCounts:
+    def binder(self, shop_id: int) -> OrderBinder:
+        """What binds this shop's OrderRecords for this store (a source in another process binds with a copy)."""
+        with self.engine.connect() as conn:
+            return self._binder(self._shop(conn, shop_id))
+
+    def _binder(self, shop: _Shop) -> OrderBinder:
+        binder = self._binders.get(shop.platform)
+        if binder is None:
+            binder = self._binders[shop.platform] = OrderBinder(self._bulk.postgres, shop.platform, self._buyer_key)
+        return binder
+
+    def write_page(self, shop_id: int, records: Sequence[Record | BoundOrder]) -> WriteCounts:
         """Write `records` of shop `shop_id` in one transaction of their own (file imports, tests)."""
         with self.transaction() as txn:
             return txn.write(shop_id, records)
@@ -571,16 +533,22 @@ class StoreWriter:
             except Exception as exc:
                 log.warning("ANALYZE after a sync batch failed (%s); the sync goes on", type(exc).__name__)
 
-    def _write(self, tx: _Tx, records: Sequence[Record]) -> WriteCounts:
+    def _write(self, tx: _Tx, records: Sequence[Record | BoundOrder]) -> WriteCounts:
         groups: dict[type, list[Any]] = defaultdict(list)
         for record in records:
             groups[type(record)].append(record)
-        unknown = set(groups) - {OrderRecord, ReturnRecord, AffiliateRecord, LiveRecord, PostRecord, AdSpendRecord}
+        unknown = set(groups) - {tuple, OrderRecord, ReturnRecord, AffiliateRecord, LiveRecord, PostRecord,
+                                 AdSpendRecord}
         if unknown:
             raise TypeError(f"cannot store records of type {', '.join(sorted(t.__name__ for t in unknown))}")
         counts = WriteCounts()
-        if groups[OrderRecord]:   # orders first: a return in the same page then finds its order
-            counts += self._orders(tx, groups[OrderRecord])
+        orders: list[BoundOrder] = groups[tuple]   # bound orders are plain tuples (records are NamedTuples)
+        if groups[OrderRecord]:
+            bind = self._binder(tx.shop).bind
+            orders = [bind(r) for r in groups[OrderRecord]] if not orders else \
+                [r if type(r) is tuple else bind(r) for r in records if type(r) in (tuple, OrderRecord)]
+        if orders:   # orders first: a return in the same page then finds its order
+            counts += self._orders(tx, orders)
         if groups[ReturnRecord]:
             counts += self._returns(tx, groups[ReturnRecord])
         if groups[AffiliateRecord]:
@@ -595,13 +563,13 @@ class StoreWriter:
 
     # --- orders ---------------------------------------------------------------------------------------------------
 
-    def _orders(self, tx: _Tx, records: list[OrderRecord]) -> WriteCounts:
+    def _orders(self, tx: _Tx, records: list[BoundOrder]) -> WriteCounts:
         counts = WriteCounts()
-        latest: dict[str, OrderRecord] = {}
+        latest: dict[str, BoundOrder] = {}
         for r in records:   # an order listed twice in one page (updated while paging): keep the newest
-            seen = latest.get(r.platform_order_id)
-            if seen is None or r.updated_at >= seen.updated_at:
-                latest[r.platform_order_id] = r
+            seen = latest.get(r[0])
+            if seen is None or r[1][UPDATED] >= seen[1][UPDATED]:
+                latest[r[0]] = r
         counts.unchanged += len(records) - len(latest)
         self._catalogue(tx, latest.values())
         conn, shop = tx.conn, tx.shop
@@ -666,43 +634,30 @@ class StoreWriter:
             conn.execute(update(ORDER).where(ORDER.c.id.in_(chunk)).values(attribution_due=True))
         return counts
 
-    def _plan(self, tx: _Tx, r: OrderRecord, old: Any, old_lines: dict[int, dict[str, Any]],
+    def _plan(self, tx: _Tx, r: BoundOrder, old: Any, old_lines: dict[int, dict[str, Any]],
               old_refunds: dict[int, dict[str, Any]], old_visits: dict[int, list[tuple[Any, ...]]]) -> _Plan | None:
         """What to write for one order; None when the store holds it already (or a newer version). The hot path
-        of a sync: kept to plain lookups (minor units and buyer pseudonyms are remembered)."""
-        cur = r.currency
-        minors = self._minors.get(cur)
-        if minors is None:
-            minors = self._minors[cur] = MinorUnits(cur)
+        of a sync: kept to plain look-ups."""
+        pid, values, bound_lines, bound_refunds, bound_visits = r
+        cur, updated = values[CURRENCY], values[UPDATED]
         products, skus, new_products, new_skus = self._products[tx.shop.id], self._skus[tx.shop.id], tx.products, \
             tx.skus
         lines: dict[str, tuple[Any, ...]] = {}
-        units = 0
-        for line in r.lines:
-            product_id = products.get(line.platform_product_id) or new_products[line.platform_product_id]
-            sku_id = skus.get((product_id, line.platform_sku_id)) or new_skus[product_id, line.platform_sku_id]
-            lines[line.platform_line_id] = (product_id, sku_id, line.quantity, cur, minors[line.unit_price],
-                                            minors[line.amount])
-            units += line.quantity
-        if len(lines) < len(r.lines):   # a line listed twice: the last one counts, once
-            units = sum(line[2] for line in lines.values())
-        dt = self._bulk.bind_datetime
-        values = (str(r.status), cur, minors[r.subtotal], minors[r.discount], minors[r.merchandise],
-                  minors[r.shipping], minors[r.tax], minors[r.total], units, dt(r.created_at),
-                  None if r.paid_at is None else dt(r.paid_at), None if r.shipped_at is None else dt(r.shipped_at),
-                  None if r.delivered_at is None else dt(r.delivered_at),
-                  None if r.cancelled_at is None else dt(r.cancelled_at), dt(r.updated_at),
-                  _cut(",".join(r.promo_codes), 255) if r.promo_codes else None,
-                  self._buyer(tx.shop.platform, r.buyer_ref) if r.buyer_ref else None, r.is_sample)
-        refunds = {f.platform_refund_id: _refund_values(f) for f in r.refunds} if r.refunds else {}
+        for line_id, ppid, psid, _, _, quantity, unit_minor, amount_minor in bound_lines:
+            # a line listed twice: the last one counts (and its units once: OrderBinder.bind)
+            product_id = products.get(ppid) or new_products[ppid]
+            sku_id = skus.get((product_id, psid)) or new_skus[product_id, psid]
+            lines[line_id] = (product_id, sku_id, quantity, cur, unit_minor, amount_minor)
+        refunds = {f.platform_refund_id: _refund_values(f) for f in bound_refunds} if bound_refunds else {}
         for rid, f in refunds.items():
             if f[2] != cur:
-                log.warning("order %s: refund %s is in %s, not %s; it is not counted in refunded_minor",
-                            r.platform_order_id, rid, f[2], cur)
-        visits = [_visit_values(v) for v in r.visits]
+                log.warning("order %s: refund %s is in %s, not %s; it is not counted in refunded_minor", pid, rid,
+                            f[2], cur)
+        visits = [_visit_values(v) for v in bound_visits]
         if old is None:
-            return _Plan(r.updated_at, values, True, lines, [], refunds, visits or None)
-        if old.platform_updated_at is not None and r.updated_at < old.platform_updated_at:
+            return _Plan(updated, values, True, lines, [], refunds, visits or None)
+        dt = self._binder(tx.shop).bind_datetime
+        if old.platform_updated_at is not None and updated < dt(old.platform_updated_at):
             return None   # older than the stored version: never go backwards
         oid = old[0]
         stored_values = list(old[2:])
@@ -710,7 +665,7 @@ class StoreWriter:
             if stored_values[i] is not None:
                 stored_values[i] = dt(stored_values[i])
         stored_lines = old_lines.get(oid, {})
-        plan = _Plan(r.updated_at, values, values != tuple(stored_values),
+        plan = _Plan(updated, values, values != tuple(stored_values),
                      {lid: v for lid, v in lines.items() if (s := stored_lines.get(lid)) is None or s[3:] != v},
                      [s[2] for lid, s in stored_lines.items() if lid not in lines] if lines else [], stored=True)
         stored_refunds = old_refunds.get(oid, {})
@@ -721,17 +676,6 @@ class StoreWriter:
         if plan.write_order or plan.lines or plan.stale_lines or plan.refunds or plan.visits is not None:
             return plan
         return None
-
-    def _buyer(self, platform: str, buyer_id: str) -> str:
-        """hash_buyer with this writer's key, remembered (buyers order again; the hash is a sha256)."""
-        key = (platform, buyer_id)
-        found = self._buyers.get(key)
-        if found is None:
-            found = hash_buyer(platform, buyer_id, self._buyer_key)
-            if len(self._buyers) >= BUYER_CACHE_MAX:
-                self._buyers.clear()
-            self._buyers[key] = found
-        return found
 
     def _children(self, conn: Connection, order_ids: list[int]) -> tuple[dict[int, dict[str, Any]],
                                                                           dict[int, dict[str, Any]],
@@ -774,12 +718,12 @@ class StoreWriter:
     def _take_pending(self, tx: _Tx, plans: dict[str, _Plan]) -> None:
         """Move the returns that arrived before these orders onto them; of two reports of one refund, the
         newer wins (the order's update time against the return's)."""
-        conn, taken = tx.conn, []
+        conn, taken, dt = tx.conn, [], self._binder(tx.shop).bind_datetime
         for keys in _chunks(list(plans)):
             for row in conn.execute(PENDING_FOR, {"shop": tx.shop.id, "keys": keys}):
                 taken.append(row[0])
                 plan = plans[row[1]]
-                if row[2] not in plan.refunds or row[3] > plan.updated_at:
+                if row[2] not in plan.refunds or dt(row[3]) > plan.updated:
                     plan.refunds[row[2]] = row[4:]
         for chunk in _chunks(taken):
             conn.execute(delete(PENDING).where(PENDING.c.id.in_(chunk)))
@@ -836,17 +780,17 @@ class StoreWriter:
 
     def _affiliate(self, tx: _Tx, r: AffiliateRecord) -> tuple[Any, ...]:
         return (tx.shop.id, r.platform_order_id, r.platform_product_id, r.platform_sku_id, r.creator_handle,
-                _cut(r.content_type, 32),
+                cut(r.content_type, 32),
                 r.content_id, r.commission_rate, r.currency, to_minor(r.amount, r.currency), r.quantity,
-                r.refunded_quantity, _cut(r.status, 32), r.created_at, r.updated_at)
+                r.refunded_quantity, cut(r.status, 32), r.created_at, r.updated_at)
 
     def _live(self, tx: _Tx, r: LiveRecord) -> tuple[Any, ...]:
-        return (tx.shop.id, r.platform_session_id, _cut(r.title, 500), r.started_at, r.ended_at, r.viewers, r.views,
+        return (tx.shop.id, r.platform_session_id, cut(r.title, 500), r.started_at, r.ended_at, r.viewers, r.views,
                 r.watch_seconds, r.interactions, r.new_followers, r.currency, to_minor(r.gmv, r.currency),
                 self._member(tx, r.host_handle))
 
     def _post(self, tx: _Tx, r: PostRecord) -> tuple[Any, ...]:
-        return (tx.shop.id, r.platform_post_id, _cut(r.kind, 16), r.published_at, r.views, r.likes, r.comments,
+        return (tx.shop.id, r.platform_post_id, cut(r.kind, 16), r.published_at, r.views, r.likes, r.comments,
                 r.shares, r.add_to_cart, r.orders, r.new_followers, self._member(tx, r.author_handle))
 
     def _ads(self, tx: _Tx, r: AdSpendRecord) -> tuple[Any, ...]:
@@ -896,23 +840,21 @@ class StoreWriter:
 
     # --- catalogue, shops, members -----------------------------------------------------------------------------------
 
-    def _catalogue(self, tx: _Tx, orders: Iterable[OrderRecord]) -> None:
+    def _catalogue(self, tx: _Tx, orders: Iterable[BoundOrder]) -> None:
         """Create the products and SKUs of these orders that the shop does not have yet."""
         shop_id, conn = tx.shop.id, tx.conn
         known_p, known_s = self._products[shop_id], self._skus[shop_id]
         products: dict[str, str] = {}
         skus: dict[tuple[str, str], tuple[str, str | None, str]] = {}
-        for order in orders:
-            for line in order.lines:
-                pid = known_p.get(line.platform_product_id) or tx.products.get(line.platform_product_id)
-                if pid is None or ((pid, line.platform_sku_id) not in known_s
-                                   and (pid, line.platform_sku_id) not in tx.skus):
-                    products.setdefault(line.platform_product_id, line.product_name)
-                    skus.setdefault((line.platform_product_id, line.platform_sku_id),
-                                    (line.product_name, line.seller_sku, order.currency))
+        for _, values, lines, _, _ in orders:
+            for _, ppid, psid, name, seller_sku, *_ in lines:
+                pid = known_p.get(ppid) or tx.products.get(ppid)
+                if pid is None or ((pid, psid) not in known_s and (pid, psid) not in tx.skus):
+                    products.setdefault(ppid, name)
+                    skus.setdefault((ppid, psid), (name, seller_sku, values[CURRENCY]))
         if not skus:
             return
-        new = [(shop_id, ppid, _cut(name, 500), 0) for ppid, name in products.items()
+        new = [(shop_id, ppid, cut(name, 500), 0) for ppid, name in products.items()
                if ppid not in known_p and ppid not in tx.products]
         if new:
             tx.bulk.run(conn, PRODUCT_INSERT, new)
@@ -920,7 +862,7 @@ class StoreWriter:
             tx.products.update((ppid, pid) for pid, ppid in conn.execute(
                 select(PRODUCT.c.id, PRODUCT.c.platform_product_id)
                 .where(PRODUCT.c.shop_id == shop_id, PRODUCT.c.platform_product_id.in_(keys))))
-        rows = [(tx.products[ppid], psid, _cut(seller, 128), _cut(name, 500), currency, 0)
+        rows = [(tx.products[ppid], psid, cut(seller, 128), cut(name, 500), currency, 0)
                 for (ppid, psid), (name, seller, currency) in skus.items()]
         tx.bulk.run(conn, SKU_INSERT, rows)
         psids = sorted({psid for _, psid in skus})
@@ -960,5 +902,5 @@ def _refund_values(f: RefundRecord) -> tuple[Any, ...]:
 
 
 def _visit_values(v: Visit) -> tuple[Any, ...]:
-    return (v.at, _cut(v.utm_source, 255), _cut(v.utm_medium, 255), _cut(v.utm_campaign, 255),
-            _cut(v.utm_content, 255), _cut(v.landing_page, 2000))
+    return (v.at, cut(v.utm_source, 255), cut(v.utm_medium, 255), cut(v.utm_campaign, 255),
+            cut(v.utm_content, 255), cut(v.landing_page, 2000))

@@ -1,0 +1,164 @@
+"""Orders bound for a store: what the writer stores of an OrderRecord, worked out without a connection.
+
+The writer (storage.sources.writer) compares and writes orders as `BoundOrder`s: the record's order values as the
+store's driver takes them (integer minor units in the order's currency, times as SQLite's DATETIME text or
+PostgreSQL's naive UTC datetime, the buyer's pseudonym, the units summed over the lines) and its lines with
+their platform keys and minor units (the writer adds the catalogue ids). Binding needs only the store's backend,
+the shop's platform and the buyer key, so it can run where records are made: a source in its own process
+(storage.sources.fetch_process) binds its pages there, and the writer's process only compares and writes; a
+source in the writer's process has its records bound by the writer itself. Either way it is this one code.
+
+Binding never changes what is stored (tests/test_binding.py compares both ways), and it is exact: an amount
+finer than the currency allows is refused (`scoring.money.to_minor`), never rounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from scoring.money import to_minor
+from storage.sources.records import OrderRecord, Page, RefundRecord, Visit, latest_update
+
+# The order columns a record fills, in the order of BoundOrder.values (the writer compares and writes these; the
+# rest of an order row, attribution and costs, is not the source's).
+ORDER_COLS = ("status", "currency", "subtotal_minor", "discount_minor", "merchandise_minor", "shipping_minor",
+              "tax_minor", "total_minor", "units", "created_at", "paid_at", "shipped_at", "delivered_at",
+              "cancelled_at", "platform_updated_at", "promo_code", "buyer_ref", "is_sample")
+ORDER_TIMES = tuple(ORDER_COLS.index(c) for c in ("created_at", "paid_at", "shipped_at", "delivered_at",
+                                                  "cancelled_at", "platform_updated_at"))
+
+MINOR_CACHE_MAX = 100_000   # amounts remembered per currency by MinorUnits
+BUYER_CACHE_MAX = 200_000   # buyer pseudonyms remembered per binder (buyers order again)
+
+# SQLAlchemy's SQLite DATETIME text (its default storage format), which UTCDateTime columns hold on SQLite
+SQLITE_DATETIME_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTCDateTime column; attach a time zone")
+    return value.astimezone(UTC)
+
+
+def sqlite_utc_text(value: datetime) -> str:
+    """UTCDateTime's bind value on SQLite, as UTCDateTime + SQLite's DATETIME processor make it, but faster. The
+    texts sort as the times do (fixed width), so bound times compare like datetimes."""
+    v = _utc(value)
+    return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """UTCDateTime's bind value on PostgreSQL: the naive UTC datetime."""
+    return _utc(value).replace(tzinfo=None)
+
+
+def hash_buyer(platform: str, buyer_id: str, key: bytes | None = None) -> str:
+    """The stored pseudonym of a platform buyer id: the first 32 hex digits of sha256("<platform>:<buyer id>"), or
+    of HMAC-SHA256 with `key` when one is given (see storage.sources.writer)."""
+    message = f"{platform}:{buyer_id}".encode()
+    digest = hmac.new(key, message, hashlib.sha256) if key else hashlib.sha256(message)
+    return digest.hexdigest()[:32]
+
+
+def cut(text: str | None, size: int) -> str | None:
+    """`text` cut to a column's size (None stays None)."""
+    return None if text is None else text[:size]
+
+
+class MinorUnits(dict[Decimal, int]):
+    """`to_minor` in one currency, remembered: `units[amount]`. Exact amounts repeat (prices, fees, taxes) and the
+    Decimal arithmetic is the cost. Equal amounts have equal minor units, so any equal key gives the right answer;
+    an amount `to_minor` refuses is never remembered (it raises every time). At most MINOR_CACHE_MAX amounts."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__()
+        self.currency = currency
+
+    def __missing__(self, amount: Decimal) -> int:
+        found = to_minor(amount, self.currency)
+        if len(self) < MINOR_CACHE_MAX:
+            self[amount] = found
+        return found
+
+
+# A bound order line: (platform_line_id, platform_product_id, platform_sku_id, product_name, seller_sku, quantity,
+# unit_price_minor, amount_minor); the product name and seller SKU are for the catalogue, when the product or SKU
+# is new.
+BoundLine = tuple[str, str, str, str, str | None, int, int, int]
+# A bound order: (platform_order_id, values (ORDER_COLS, as the store's driver takes them), lines, refunds, visits).
+# Refunds and visits, which few orders carry, stay as the record has them. Plain tuples, not NamedTuples, because
+# they cross between processes: pickling a page of them costs a third (tests/benchmarks/bench_sync.py), and the
+# writer tells them from records (all NamedTuples) by their type, `tuple`.
+BoundOrder = tuple[str, tuple[Any, ...], tuple[BoundLine, ...], tuple[RefundRecord, ...], tuple[Visit, ...]]
+UPDATED = ORDER_COLS.index("platform_updated_at")   # BoundOrder values[UPDATED]: the update time, bound (bound
+CURRENCY = ORDER_COLS.index("currency")             # times of one store compare as the times do)
+
+
+class OrderBinder:
+    """Binds the OrderRecords of one platform's shops for one store backend (`postgres` or SQLite). Keep one per
+    process and platform: it remembers minor units and buyer pseudonyms. A copy (pickle) takes the settings and
+    leaves the caches behind; its repr never shows the buyer key."""
+
+    def __init__(self, postgres: bool, platform: str, buyer_key: bytes | None = None) -> None:
+        self.postgres, self.platform, self._buyer_key = postgres, platform, buyer_key
+        self.bind_datetime = naive_utc if postgres else sqlite_utc_text
+        self._minors: dict[str, MinorUnits] = {}
+        self._buyers: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"OrderBinder({'postgresql' if self.postgres else 'sqlite'}, {self.platform!r})"
+
+    def __getstate__(self) -> tuple[bool, str, bytes | None]:
+        return self.postgres, self.platform, self._buyer_key
+
+    def __setstate__(self, state: tuple[bool, str, bytes | None]) -> None:
+        self.__init__(*state)  # type: ignore[misc]
+
+    def bind_page(self, page: Page) -> Page:
+        """The page with its OrderRecords bound (other records as they are); its high water is worked out from the
+        records first when the source left it off (a bound order's update time is no longer a datetime)."""
+        records = page.records
+        if not any(type(r) is OrderRecord for r in records):
+            return page
+        high_water = page.high_water if page.high_water is not None else latest_update(records)
+        bind = self.bind
+        return Page(page.resource, [bind(r) if type(r) is OrderRecord else r for r in records], page.resume,
+                    high_water)
+
+    def bind(self, r: OrderRecord) -> BoundOrder:
+        """The hot path of a first sync: plain look-ups (minor units and pseudonyms are remembered)."""
+        cur = r.currency
+        minors = self._minors.get(cur)
+        if minors is None:
+            minors = self._minors[cur] = MinorUnits(cur)
+        lines = tuple([(line.platform_line_id, line.platform_product_id, line.platform_sku_id, line.product_name,
+                        line.seller_sku, line.quantity, minors[line.unit_price], minors[line.amount])
+                       for line in r.lines])
+        units = sum(line.quantity for line in r.lines)
+        if len(lines) > 1 and len({line[0] for line in lines}) < len(lines):   # a line listed twice counts once:
+            units = sum({line[0]: line[5] for line in lines}.values())          # the last one
+        dt = self.bind_datetime
+        values = (str(r.status), cur, minors[r.subtotal], minors[r.discount], minors[r.merchandise],
+                  minors[r.shipping], minors[r.tax], minors[r.total], units, dt(r.created_at),
+                  None if r.paid_at is None else dt(r.paid_at), None if r.shipped_at is None else dt(r.shipped_at),
+                  None if r.delivered_at is None else dt(r.delivered_at),
+                  None if r.cancelled_at is None else dt(r.cancelled_at), dt(r.updated_at),
+                  cut(",".join(r.promo_codes), 255) if r.promo_codes else None,
+                  self._buyer(r.buyer_ref) if r.buyer_ref else None, r.is_sample)
+        return r.platform_order_id, values, lines, r.refunds, r.visits
+
+    def _buyer(self, buyer_id: str) -> str:
+        found = self._buyers.get(buyer_id)
+        if found is None:
+            found = hash_buyer(self.platform, buyer_id, self._buyer_key)
+            if len(self._buyers) >= BUYER_CACHE_MAX:
+                self._buyers.clear()
+            self._buyers[buyer_id] = found
+        return found
