@@ -31,7 +31,11 @@ class SourceError(Exception):
     def __init__(self, kind: FailureKind, message: str, code: str | int | None = None,
                  retry_after_s: float | None = None) -> None:
         super().__init__(f"{kind}: {message}" + (f" (code {code})" if code is not None else ""))
-        self.kind, self.code, self.retry_after_s = kind, code, retry_after_s
+        self.kind, self.message, self.code, self.retry_after_s = kind, message, code, retry_after_s
+
+    def __reduce__(self) -> tuple[type[SourceError], tuple[FailureKind, str, str | int | None, float | None]]:
+        """Pickled whole (a source in its own process raises it in the sync's: storage.sources.fetch_process)."""
+        return type(self), (self.kind, self.message, self.code, self.retry_after_s)
 
     @property
     def retryable(self) -> bool:

@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -38,9 +39,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from storage.models import Order, OrderLine
-from storage.sources.records import Tokens
+from storage.sources.fetch_process import ProcessSource
+from storage.sources.records import Source, Tokens
 from storage.sources.sync import BATCH_PAGES, sync_shop
 from storage.sources.tiktok_shop import TikTokShopSource
+from storage.sources.writer import StoreWriter
 from tests.benchmarks.common import bench_shop, empty_store, rss_mb
 from tests.fakes.tiktok_shop import FakeTikTokShop
 
@@ -86,7 +89,7 @@ def _stored(engine: Engine, shop_id: int) -> dict[str, int]:
 
 
 def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: str | None,
-        pragmas: list[str], batch_pages: int) -> dict[str, Any]:
+        pragmas: list[str], batch_pages: int, in_process: bool = False) -> dict[str, Any]:
     engine = empty_store(url, reset, pragmas)
     shop_id = bench_shop(engine)
     parent, child_end = multiprocessing.Pipe()
@@ -96,9 +99,11 @@ def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: st
         base_url, app_key, app_secret, tokens, data_end = parent.recv()
         # the sync's `now`: after the last seeded update (the signed calls carry the real clock whatever this is)
         now = max(datetime.now(UTC), datetime.fromtimestamp(data_end, UTC) + timedelta(days=1))
-        source = TikTokShopSource(app_key=app_key, app_secret=app_secret, tokens=_Tokens(tokens), base_url=base_url,
-                                  auth_base_url=base_url, currency="USD", shop_tz="America/Los_Angeles",
-                                  page_size=page_size, timeout_s=60.0)
+        factory = partial(TikTokShopSource, app_key=app_key, app_secret=app_secret, tokens=_Tokens(tokens),
+                          base_url=base_url, auth_base_url=base_url, currency="USD", shop_tz="America/Los_Angeles",
+                          page_size=page_size, timeout_s=60.0)
+        writer = StoreWriter(engine)
+        source: Source = factory() if in_process else ProcessSource(factory, writer.binder(shop_id))
         step = max(1, n_orders // 10)
         marks: list[tuple[int, float]] = [(0, rss_mb())]
 
@@ -112,7 +117,8 @@ def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: st
         try:
             if profiler is not None:
                 profiler.enable()
-            report = sync_shop(engine, shop_id, source, ["orders"], now, progress=progress, batch_pages=batch_pages)
+            report = sync_shop(engine, shop_id, source, ["orders"], now, progress=progress, batch_pages=batch_pages,
+                               writer=writer)
             if profiler is not None:
                 profiler.disable()
         finally:
@@ -156,10 +162,13 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of the sync (main thread) to this file")
     parser.add_argument("--sqlite-pragma", action="append", default=[],
                         help="extra PRAGMA for each SQLite connection, to try settings (e.g. cache_size=-65536)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the source in this process (as the scheduled refresh does), not in its own")
     parser.add_argument("--batch-pages", type=int, default=BATCH_PAGES,
                         help=f"at most this many pages per transaction (sync_shop's batch_pages: {BATCH_PAGES})")
     args = parser.parse_args()
-    r = run(args.orders, args.store, args.reset, args.page_size, args.profile, args.sqlite_pragma, args.batch_pages)
+    r = run(args.orders, args.store, args.reset, args.page_size, args.profile, args.sqlite_pragma, args.batch_pages,
+            args.in_process)
     c = r["counts"]
     print(f"store: {r['store']}  orders: {r['orders']:,} in {r['pages']:,} pages "
           f"({c.inserted:,} inserted, {c.updated:,} updated, {c.unchanged:,} unchanged)")
