@@ -27,8 +27,8 @@ from bot.shop_sources import (
     SHOP_ID_NEEDED,
     SHOP_PLATFORMS,
     NoSource,
-    build_source,
     parse_tokens,
+    process_source,
     token_fields,
 )
 from bot.usage import UsageError
@@ -38,6 +38,7 @@ from storage.attribution import attribute_orders
 from storage.creators import add_own_buyer, creator_names, find_creator
 from storage.models import Shop, ShopCredential, ShopHealth, SyncCursor, Team
 from storage.queries import find_team, organisation, teams
+from storage.sources.errors import SourceError
 from storage.sources.files import PRESETS, ImportRefused, load_mapping, read_file, require_clean
 from storage.sources.records import Source
 from storage.sources.sync import SyncReport, sync_shop
@@ -243,9 +244,13 @@ def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> 
     writer = StoreWriter(app.engine, app.buyer_key)
     for shop in shops:
         try:
-            source = build_source(app.engine, shop, config.platforms)
+            source = process_source(app.engine, shop, config.platforms, writer)
         except NoSource as exc:
             print(f"skipped: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        except SourceError as exc:   # its process did not start
+            print(f"skipped: shop {shop.code}: {exc}", file=sys.stderr)
             failed = True
             continue
         try:

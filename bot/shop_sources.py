@@ -21,13 +21,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.config import PLATFORM_NAMES, AmazonPlatform, PlatformsConfig, ShopeePlatform, TikTokShopPlatform
+from storage.engine import make_engine
 from storage.models import Shop
+from storage.sources.fetch_process import ProcessSource
 from storage.sources.records import Source, Tokens
 from storage.sources.token_store import DbTokenStore
+from storage.sources.writer import StoreWriter
 
 FILE_PLATFORMS = ("temu", "shein", "file")
 RESOURCES = ("orders", "returns", "affiliate_orders", "lives")   # what the API sources offer, together
@@ -49,6 +54,8 @@ SHOP_ID_NEEDED = {"shopee": "the numeric Shopee shop_id", "amazon": "the marketp
 
 class NoSource(Exception):
     """The shop cannot be synced through an API; the message says why and what to do (no secrets)."""
+
+    safe_message = True   # its text may cross from a source's own process (storage.sources.fetch_process)
 
 
 def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Source:
@@ -96,6 +103,25 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
     return ShopifySource((shop.platform_shop_id or "").strip(), tokens.access_token,
                          api_version=getattr(app, "api_version", None) or DEFAULT_API_VERSION,
                          base_url=getattr(app, "base_url", None))
+
+
+def shop_source(store_url: str, shop_id: int, platforms: PlatformsConfig) -> Source:
+    """`build_source` for a shop by id, with an engine of its own: ProcessSource's factory, run in the source's
+    own process (see process_source)."""
+    engine = make_engine(store_url)
+    with Session(engine) as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None:
+            raise NoSource(f"shop {shop_id} is not in the store any more")
+        session.expunge(shop)
+    return build_source(engine, shop, platforms)
+
+
+def process_source(engine: Engine, shop: Shop, platforms: PlatformsConfig, writer: StoreWriter) -> ProcessSource:
+    """The shop's source run in a process of its own, binding orders for `writer`'s store there: for large syncs
+    (storage.sources.fetch_process). NoSource when it has none."""
+    factory = partial(shop_source, engine.url.render_as_string(hide_password=False), shop.id or 0, platforms)
+    return ProcessSource(factory, writer.binder(shop.id or 0))
 
 
 def parse_tokens(platform: str, text: str) -> Tokens:

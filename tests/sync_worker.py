@@ -19,17 +19,7 @@ from storage.engine import make_engine
 from storage.sources.records import Tokens
 from storage.sources.sync import sync_shop
 from storage.sources.tiktok_shop import TikTokShopSource
-
-
-class _Tokens:
-    def __init__(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-
-    def load(self) -> Tokens | None:
-        return self.tokens
-
-    def save(self, tokens: Tokens) -> None:
-        self.tokens = tokens
+from tests.memory_tokens import MemoryTokens
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +30,7 @@ def main(argv: list[str]) -> int:
     tokens = Tokens(job["access_token"], job["refresh_token"], datetime.fromisoformat(job["expires_at"]), None,
                     {"shop_cipher": job["shop_cipher"]})
     engine = make_engine(job["url"])
-    with TikTokShopSource(app_key=job["app_key"], app_secret=job["app_secret"], tokens=_Tokens(tokens),
+    with TikTokShopSource(app_key=job["app_key"], app_secret=job["app_secret"], tokens=MemoryTokens(tokens),
                           base_url=job["base_url"], auth_base_url=job["base_url"], currency="USD",
                           shop_tz="America/Los_Angeles", page_size=job["page_size"],
                           returns_page_size=job["returns_page_size"], timeout_s=5.0, backoff_s=0.01,

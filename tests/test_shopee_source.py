@@ -19,6 +19,7 @@ from storage.sources.errors import FailureKind, SourceError
 from storage.sources.records import OrderRecord, OrderStatus, Tokens
 from storage.sources.shopee import ShopeeSource
 from tests.fakes.shopee import DETAIL_PATH, LIST_PATH, TOKEN_PATH, FakeShopee
+from tests.memory_tokens import MemoryTokens
 from tests.source_pages import orders_of, run
 
 # Written out here, not imported from the source: the test's own reading of Shopee's statuses.
@@ -32,25 +33,12 @@ class Crash(Exception):
     """The process dies here."""
 
 
-class MemoryStore:
-    def __init__(self, tokens: Tokens | None) -> None:
-        self.tokens = tokens
-        self.saves: list[Tokens] = []
-
-    def load(self) -> Tokens | None:
-        return self.tokens
-
-    def save(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-        self.saves.append(tokens)
-
-
-class CrashBeforeSave(MemoryStore):
+class CrashBeforeSave(MemoryTokens):
     def save(self, tokens: Tokens) -> None:
         raise Crash("killed between the refresh answer and the save")
 
 
-class CrashAfterSave(MemoryStore):
+class CrashAfterSave(MemoryTokens):
     def save(self, tokens: Tokens) -> None:
         super().save(tokens)
         raise Crash("killed right after the save")
@@ -69,11 +57,11 @@ def small() -> Iterator[FakeShopee]:
         yield server
 
 
-def authorized(fake: FakeShopee, cls: type[MemoryStore] = MemoryStore) -> MemoryStore:
+def authorized(fake: FakeShopee, cls: type[MemoryTokens] = MemoryTokens) -> MemoryTokens:
     return cls(fake.initial_tokens())
 
 
-def make_source(fake: FakeShopee, store: MemoryStore, **overrides: Any) -> ShopeeSource:
+def make_source(fake: FakeShopee, store: MemoryTokens, **overrides: Any) -> ShopeeSource:
     options: dict[str, Any] = {"partner_id": fake.partner_id, "partner_key": fake.partner_key,
                                "shop_id": fake.shop_id, "currency": fake.currency, "tokens": store,
                                "base_url": fake.base_url, "clock": fake.now, "attempts": 4, "backoff_s": 0.01,
@@ -329,13 +317,13 @@ def test_a_crash_between_refresh_and_save_loses_the_shop(small: FakeShopee) -> N
     assert small.refreshes == 1 and small.calls_to(LIST_PATH) == []   # the new access token was never used
     assert store.tokens is not None and store.tokens.refresh_token in small.used_refresh_tokens
     with pytest.raises(SourceError) as err:
-        run(make_source(small, MemoryStore(store.tokens)), None, small.now())
+        run(make_source(small, MemoryTokens(store.tokens)), None, small.now())
     assert err.value.kind is FailureKind.AUTH and err.value.code == "error_auth"
 
 
 @pytest.mark.parametrize("stage", ["refresh call fails", "right after the save", "first call after refresh"])
 def test_a_crash_anywhere_else_leaves_a_working_store(small: FakeShopee, stage: str) -> None:
-    store = authorized(small, CrashAfterSave if stage == "right after the save" else MemoryStore)
+    store = authorized(small, CrashAfterSave if stage == "right after the save" else MemoryTokens)
     small.advance(4 * 3600 + 1)
     if stage == "refresh call fails":
         small.fail_next(1, "http5xx", path=TOKEN_PATH)
@@ -343,7 +331,7 @@ def test_a_crash_anywhere_else_leaves_a_working_store(small: FakeShopee, stage: 
         small.fail_next(1, "http5xx", path=LIST_PATH)
     with pytest.raises((Crash, SourceError)):
         run(make_source(small, store, attempts=1), None, small.now())
-    survivor = MemoryStore(store.tokens)
+    survivor = MemoryTokens(store.tokens)
     assert_totals(orders_of(run(make_source(small, survivor), None, small.now())), small.expected_totals())
     assert small.refreshes == 1
 

@@ -41,7 +41,7 @@ from sqlmodel import Session
 from storage.models import Organisation, Shop, SyncCursor
 from storage.sources.amazon import AmazonSource
 from storage.sources.files import read_file, require_clean
-from storage.sources.records import OrderRecord, Page, Source, Tokens
+from storage.sources.records import OrderRecord, Page, Source
 from storage.sources.shopee import ShopeeSource
 from storage.sources.shopify import ShopifySource
 from storage.sources.sync import SyncReport, sync_shop
@@ -53,6 +53,7 @@ from tests.fakes.shopee import FakeShopee
 from tests.fakes.shopify import FAULTS as SHOPIFY_FAULTS
 from tests.fakes.shopify import FakeShopify
 from tests.fakes.tiktok_shop import ORDERS_SEARCH, FakeTikTokShop, Fault
+from tests.memory_tokens import MemoryTokens
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORTS = Path(__file__).parent / "data" / "imports"
@@ -80,17 +81,6 @@ NOTHING = {"orders": 0, "subtotal": 0, "discount": 0, "merchandise": 0, "shippin
 # Every table the writer fills, for "nothing changed" (ids and all).
 WRITTEN_TABLES = ("shop_order", "order_line", "refund", "order_visit", "pending_return", "product", "sku",
                   "affiliate_line", "live_session")
-
-
-class MemoryTokens:
-    def __init__(self, tokens: Tokens | None) -> None:
-        self.tokens = tokens
-
-    def load(self) -> Tokens | None:
-        return self.tokens
-
-    def save(self, tokens: Tokens) -> None:
-        self.tokens = tokens
 
 
 # ---------------------------------------------------------------------------------------------- the store

@@ -43,6 +43,7 @@ from tests.fakes.tiktok_shop import (
     Fault,
     tts_sign,
 )
+from tests.memory_tokens import MemoryTokens
 
 UNTIL = datetime(2026, 3, 1, tzinfo=UTC)      # after every base order of the fake (2026-01-01 + 30 days)
 # the platform statuses as the metrics must see them (written out here, not imported from the client)
@@ -50,19 +51,6 @@ EXPECTED_STATUS = {"UNPAID": OrderStatus.UNPAID, "ON_HOLD": OrderStatus.PAID, "A
                    "AWAITING_COLLECTION": OrderStatus.PAID, "PARTIALLY_SHIPPING": OrderStatus.SHIPPED,
                    "IN_TRANSIT": OrderStatus.SHIPPED, "DELIVERED": OrderStatus.DELIVERED,
                    "COMPLETED": OrderStatus.COMPLETED, "CANCELLED": OrderStatus.CANCELLED}
-
-
-class MemoryTokens:
-    """A TokenStore in memory that counts its saves."""
-
-    def __init__(self, tokens: Tokens | None) -> None:
-        self.tokens, self.saves = tokens, 0
-
-    def load(self) -> Tokens | None:
-        return self.tokens
-
-    def save(self, tokens: Tokens) -> None:
-        self.tokens, self.saves = tokens, self.saves + 1
 
 
 @pytest.fixture
@@ -231,9 +219,9 @@ def test_every_fault_is_retried_and_the_sync_succeeds(fake: FakeTikTokShop, kind
     assert [c.fault for c in faulted] == [kind, kind]
     assert len(fake.calls_to(ORDERS_SEARCH)) == 3 + 2      # 3 pages of 100, each fault cost one more call
     if kind is Fault.TOKEN_EXPIRED:
-        assert fake.refreshes == 2 and store.saves == 2   # refreshed after each 105002, then succeeded
+        assert fake.refreshes == 2 and len(store.saves) == 2   # refreshed after each 105002, then succeeded
     else:
-        assert fake.refreshes == 0 and store.saves == 0
+        assert fake.refreshes == 0 and len(store.saves) == 0
 
 
 @pytest.mark.parametrize(("kind", "failure", "code"), [
@@ -288,7 +276,7 @@ def test_an_expired_token_is_refreshed_then_the_call_succeeds(fake: FakeTikTokSh
         assert len(records(src, "orders")) == 300
     first = fake.calls[0]
     assert (first.path, first.code) == (ORDERS_SEARCH, 105002)
-    assert fake.calls[1].path == TOKEN_REFRESH and fake.refreshes == 1 and store.saves == 1
+    assert fake.calls[1].path == TOKEN_REFRESH and fake.refreshes == 1 and len(store.saves) == 1
     assert store.tokens is not None and old is not None
     assert store.tokens.access_token != old.access_token and store.tokens.refresh_token != old.refresh_token
     assert store.tokens.extra == {"shop_cipher": fake.shop_cipher}
@@ -301,7 +289,7 @@ def test_a_token_about_to_expire_is_refreshed_before_the_first_call(fake: FakeTi
         assert len(records(src, "orders")) == 300
     assert [c.path for c in fake.calls[:2]] == [TOKEN_REFRESH, ORDERS_SEARCH]
     assert all(c.code == 0 for c in fake.calls)
-    assert fake.refreshes == 1 and store.saves == 1
+    assert fake.refreshes == 1 and len(store.saves) == 1
 
 
 def test_a_refused_refresh_is_an_auth_failure(fake: FakeTikTokShop) -> None:
@@ -311,7 +299,7 @@ def test_a_refused_refresh_is_an_auth_failure(fake: FakeTikTokShop) -> None:
     with source(fake, store) as src, pytest.raises(SourceError) as caught:
         records(src, "orders")
     assert caught.value.kind is FailureKind.AUTH and caught.value.code == 36004004
-    assert store.saves == 0
+    assert len(store.saves) == 0
 
 
 def test_a_wrong_app_secret_is_refused_by_signature_and_not_retried(fake: FakeTikTokShop,

@@ -45,6 +45,7 @@ from typing import Any
 
 from storage.sources.binding import OrderBinder
 from storage.sources.errors import FailureKind, SourceError
+from storage.sources.heap import frozen_heap
 from storage.sources.records import Page, Source
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,12 @@ class ProcessSource:
         self._receiver.start()
 
     def __repr__(self) -> str:
-        return f"ProcessSource(pid={self._process.pid}, resources={self.resources})"
+        return f"ProcessSource(pid={self.pid}, resources={self.resources})"
+
+    @property
+    def pid(self) -> int | None:
+        """The source's process."""
+        return self._process.pid
 
     def __enter__(self) -> ProcessSource:
         return self
@@ -240,18 +246,23 @@ def _child_main(conn: Connection, factory: Callable[[], Source], binder: OrderBi
         return
     try:
         sender.send("ready", tuple(source.resources))
-        while True:
-            kind, value = conn.recv()
-            if kind == "close":
-                sender.send("closed", None)
-                return
-            if kind == "pages":
-                _serve_listing(conn, sender, source, binder, *value)
-            # a "stop" for a listing that ended meanwhile needs nothing
+        with frozen_heap():   # what the child imported and built stays out of the collector's way
+            _serve(conn, sender, source, binder)
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return   # the sync's process has gone: so does this one
     finally:
         source.close()
+
+
+def _serve(conn: Connection, sender: _Sender, source: Source, binder: OrderBinder | None) -> None:
+    while True:
+        kind, value = conn.recv()
+        if kind == "close":
+            sender.send("closed", None)
+            return
+        if kind == "pages":
+            _serve_listing(conn, sender, source, binder, *value)
+        # a "stop" for a listing that ended meanwhile needs nothing
 
 
 def _serve_listing(conn: Connection, sender: _Sender, source: Source, binder: OrderBinder | None, resource: str,
@@ -276,9 +287,10 @@ def _serve_listing(conn: Connection, sender: _Sender, source: Source, binder: Or
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """What the sync's process raises for an exception in the child: a SourceError as it is, anything else as a
+    """What the sync's process raises for an exception in the child: a SourceError, or an exception whose class
+    says its text is safe (`safe_message = True`, e.g. bot.shop_sources.NoSource), as it is; anything else as a
     SourceError(SERVER) with its type and place (its text may hold a URL, so it stays out)."""
-    if isinstance(exc, SourceError):
+    if isinstance(exc, SourceError) or getattr(exc, "safe_message", False) is True:
         return exc
     frames = traceback.extract_tb(exc.__traceback__)
     where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"

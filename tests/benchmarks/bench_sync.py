@@ -29,7 +29,6 @@ import multiprocessing
 import resource
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing.connection import Connection
@@ -40,27 +39,15 @@ from sqlalchemy.engine import Engine
 
 from storage.models import Order, OrderLine
 from storage.sources.fetch_process import ProcessSource
-from storage.sources.records import Source, Tokens
+from storage.sources.records import Source
 from storage.sources.sync import BATCH_PAGES, sync_shop
 from storage.sources.tiktok_shop import TikTokShopSource
 from storage.sources.writer import StoreWriter
 from tests.benchmarks.common import bench_shop, empty_store, rss_mb
 from tests.fakes.tiktok_shop import FakeTikTokShop
+from tests.memory_tokens import MemoryTokens
 
 SEED = 20260101
-
-
-@dataclass
-class _Tokens:
-    tokens: Tokens
-
-    def load(self) -> Tokens | None:
-        return self.tokens
-
-    def save(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-
-
 
 
 def _serve(n_orders: int, conn: Connection) -> None:
@@ -99,7 +86,7 @@ def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: st
         base_url, app_key, app_secret, tokens, data_end = parent.recv()
         # the sync's `now`: after the last seeded update (the signed calls carry the real clock whatever this is)
         now = max(datetime.now(UTC), datetime.fromtimestamp(data_end, UTC) + timedelta(days=1))
-        factory = partial(TikTokShopSource, app_key=app_key, app_secret=app_secret, tokens=_Tokens(tokens),
+        factory = partial(TikTokShopSource, app_key=app_key, app_secret=app_secret, tokens=MemoryTokens(tokens),
                           base_url=base_url, auth_base_url=base_url, currency="USD", shop_tz="America/Los_Angeles",
                           page_size=page_size, timeout_s=60.0)
         writer = StoreWriter(engine)

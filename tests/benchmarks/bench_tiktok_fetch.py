@@ -17,31 +17,18 @@ import argparse
 import multiprocessing
 import resource
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
-from storage.sources.records import OrderRecord, Tokens
+from storage.sources.records import OrderRecord
 from storage.sources.tiktok_shop import TikTokShopSource
 from tests.benchmarks.common import rss_mb
 from tests.fakes.tiktok_shop import FakeTikTokShop
+from tests.memory_tokens import MemoryTokens
 
 SEED = 20260101
-
-
-@dataclass
-class _Store:
-    tokens: Tokens
-
-    def load(self) -> Tokens | None:
-        return self.tokens
-
-    def save(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-
-
 
 
 def _serve(n_orders: int, conn: Connection) -> None:
@@ -66,7 +53,7 @@ def run(n_orders: int, page_size: int, in_process: bool) -> dict[str, Any]:
         child = multiprocessing.get_context("fork").Process(target=_serve, args=(n_orders, child_end), daemon=True)
         child.start()
         base_url, app_key, app_secret, tokens, totals = parent.recv()
-    source = TikTokShopSource(app_key=app_key, app_secret=app_secret, tokens=_Store(tokens), base_url=base_url,
+    source = TikTokShopSource(app_key=app_key, app_secret=app_secret, tokens=MemoryTokens(tokens), base_url=base_url,
                               auth_base_url=base_url, page_size=page_size, timeout_s=60.0)
     until = datetime(2030, 1, 1, tzinfo=UTC)
     count = units = pages = 0
