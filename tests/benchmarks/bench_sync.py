@@ -2,23 +2,25 @@
 
     python -m tests.benchmarks.bench_sync [--orders 1000000] [--store URL] [--reset] [--page-size 100]
                                           [--batch-pages 20] [--profile FILE] [--sqlite-pragma NAME=VALUE]
+                                          [--in-process]
 
 The fake TikTok Shop (tests/fakes/tiktok_shop.py) serves --orders seeded orders from a CHILD process (it stands
 for the outside world: its CPU is not this process's), and this process syncs them with the real `sync_shop` and
-`TikTokShopSource` (signed HTTP, prefetch thread, JSON, exact money) into the store: a temporary SQLite file by
-default, or --store URL (e.g. postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test_h1). The store must
-be empty; --reset first drops and recreates a PostgreSQL store's `public` schema (everything in it is lost). It
-is migrated here.
+`TikTokShopSource` (signed HTTP, prefetch thread, JSON, exact money), run as `kpibot sync` runs it: in a process
+of its own that binds the orders for the store (storage.sources.fetch_process; --in-process runs it in this
+process, as the scheduled refresh does). The store is a temporary SQLite file by default, or --store URL (e.g.
+postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test_h1). The store must be empty; --reset first drops
+and recreates a PostgreSQL store's `public` schema (everything in it is lost). It is migrated here.
 
-Prints orders/s end to end (the sync call's wall time: first request to last commit), the CPU seconds of this
-process and of the fake's, this process's RSS every 10 % of the way and its peak RSS. Memory must stay flat
-(pages stream, nothing accumulates): "flat" means at most 16 MB of growth over the second half. On SQLite the
-RSS first climbs by up to the connection's page cache (64 MiB, storage/engine.py) and then stays put. Then
-checks the store against the fake's seed (`expected_totals`, summed from the seed integers in the child): order
-count, units, merchandise, subtotal, discount, shipping, tax and total, to the cent, and exits non-zero when
-anything differs. --profile FILE writes a cProfile of the sync (this process's main thread: writing; the
-prefetch thread, which fetches and maps pages, is not in it) for `python -m pstats FILE`. --batch-pages sets
-sync_shop's pages per transaction; --sqlite-pragma NAME=VALUE (repeatable) tries SQLite settings.
+Prints orders/s end to end (the sync call's wall time: first request to last commit; the source process's
+start-up is before it), the CPU seconds of this process, of the source's and of the fake's, this process's RSS
+every 10 % of the way and its peak RSS. Memory must stay flat (pages stream, nothing accumulates): "flat" means
+at most 16 MB of growth over the second half. On SQLite the RSS first climbs by up to the connection's page cache
+(64 MiB, storage/engine.py) and then stays put. Then checks the store against the fake's seed (`expected_totals`,
+summed from the seed integers in the child): order count, units, merchandise, subtotal, discount, shipping, tax
+and total, to the cent, and exits non-zero when anything differs. --profile FILE writes a cProfile of the sync
+(this process's main thread: writing) for `python -m pstats FILE`. --batch-pages sets sync_shop's pages per
+transaction; --sqlite-pragma NAME=VALUE (repeatable) tries SQLite settings.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: st
         finally:
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu0
-            source.close()
+            source.close()   # the source's process has ended: its CPU is in RUSAGE_CHILDREN now, the fake's not yet
+            source_cpu = _children_cpu()
         if profiler is not None and profile:
             profiler.dump_stats(profile)
         parent.send("totals")
@@ -119,16 +122,21 @@ def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: st
     finally:
         parent.send("stop")
         child.join(30)
-    fake_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fake_cpu = _children_cpu() - source_cpu
     if not report.ok:
         raise SystemExit(f"the sync failed: {report}")
     stored = _stored(engine, shop_id)
     engine.dispose()
     return {"store": engine.dialect.name, "orders": report.resources[0].records, "pages": report.resources[0].pages,
             "counts": report.counts, "wall_s": wall, "cpu_s": cpu,
-            "fake_cpu_s": fake_usage.ru_utime + fake_usage.ru_stime, "rss": marks,
+            "fake_cpu_s": fake_cpu, "source_cpu_s": None if in_process else source_cpu, "rss": marks,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "stored": stored,
             "expected": expected}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def check(stored: dict[str, int], expected: Any) -> list[str]:
@@ -160,8 +168,10 @@ def main() -> None:
     print(f"store: {r['store']}  orders: {r['orders']:,} in {r['pages']:,} pages "
           f"({c.inserted:,} inserted, {c.updated:,} updated, {c.unchanged:,} unchanged)")
     print(f"sync end to end: {r['orders'] / r['wall_s']:,.0f} orders/s ({r['wall_s']:.1f} s wall)")
-    print(f"CPU: this process {r['cpu_s']:.1f} s ({r['orders'] / r['cpu_s']:,.0f} orders per CPU-second, fetch "
-          f"thread included); the fake's process {r['fake_cpu_s']:.1f} s (incl. start-up and expected totals)")
+    where = "fetch thread included" if r["source_cpu_s"] is None else \
+        f"writing); the source's process {r['source_cpu_s']:.1f} s (fetching, mapping, binding; incl. start-up"
+    print(f"CPU: this process {r['cpu_s']:.1f} s ({where}); the fake's process {r['fake_cpu_s']:.1f} s (incl. "
+          "start-up and expected totals)")
     rss = r["rss"]
     print("RSS every 10 % (orders: MB): " + ", ".join(f"{n:,}: {mb:.0f}" for n, mb in rss))
     second_half = [mb for n, mb in rss if n >= r["orders"] // 2]
