@@ -125,9 +125,10 @@ class ProcessSource:
                         raise value
             finally:
                 if not ended:   # left early: the child stops the listing, and what it sent meanwhile goes
-                    self._send(("stop", None))
-                    while self._next()[0] == "page":
-                        pass
+                    with contextlib.suppress(SourceError):   # (unless it has gone: then nothing more comes)
+                        self._send(("stop", None))
+                        while self._next()[0] == "page":
+                            pass
         finally:
             self._listing = False
 
