@@ -217,6 +217,24 @@ def test_the_fast_datetime_binding_gives_what_the_column_type_gives(dialect: obj
         fast(datetime(2026, 1, 1))
 
 
+def test_the_fast_sqlite_datetime_text_matches_the_column_type_across_days_and_seconds() -> None:
+    """The SQLite text is joined from remembered pieces (day, hour and minute, second); every piece, a day's first
+    and last second, years 1 and 9999 and times with microseconds give the column type's own text."""
+    dialect = sqlite.dialect()
+    fast = Bulk(dialect)._processor(UTCDateTime())
+    generic = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert fast is not None and generic is not None
+    start = datetime(2026, 2, 27, 23, 0, tzinfo=UTC)
+    times = [start + timedelta(seconds=s) for s in range(0, 3 * 86_400, 59)]   # every second and minute value
+    times += [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+              datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+              datetime(2024, 2, 29, 12, 0, 7, tzinfo=ZoneInfo("Asia/Shanghai"))]
+    for value in times:
+        assert fast(value) == generic(value), value
+    assert fast(datetime(2026, 3, 1, 0, 0, 59, tzinfo=UTC)) == "2026-03-01 00:00:59.000000"
+    assert fast(datetime(2024, 2, 29, 12, 0, 7, tzinfo=ZoneInfo("Asia/Shanghai"))) == "2024-02-29 04:00:07.000000"
+
+
 def test_remembered_minor_units_equal_to_minor_and_a_finer_amount_is_refused_every_time() -> None:
     units = MinorUnits("USD")
     for text in ("0", "0.01", "12.34", "12.340", "1999.99", "-5.00", "100"):

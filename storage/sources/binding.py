@@ -48,11 +48,26 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# Pieces of that text, remembered: formatting seven fields cost about 0.95 us a time and a first sync binds about
+# 4.4 times per order; joining remembered pieces costs about 0.35 us.
+_DAY_TEXT_MAX = 100_000                                                    # "YYYY-MM-DD " per day ordinal
+_DAY_TEXT: dict[int, str] = {}
+_HOUR_MINUTE_TEXT = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))   # [hour * 60 + minute]
+_SECOND_TEXT = tuple(f"{s:02d}.000000" for s in range(60))                           # [second], whole seconds
+
+
 def sqlite_utc_text(value: datetime) -> str:
     """UTCDateTime's bind value on SQLite, as UTCDateTime + SQLite's DATETIME processor make it, but faster. The
     texts sort as the times do (fixed width), so bound times compare like datetimes."""
     v = _utc(value)
-    return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
+    if v.microsecond:
+        return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
+    day = _DAY_TEXT.get(v.toordinal())
+    if day is None:
+        day = f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        if len(_DAY_TEXT) < _DAY_TEXT_MAX:
+            _DAY_TEXT[v.toordinal()] = day
+    return day + _HOUR_MINUTE_TEXT[v.hour * 60 + v.minute] + _SECOND_TEXT[v.second]
 
 
 def naive_utc(value: datetime) -> datetime:
