@@ -10,7 +10,9 @@ reference machine, against 17,000 to 22,000 with the source in a process of its 
 source there with `factory()` (a picklable callable: a module-level function or a functools.partial of one; the
 child makes its own connections, e.g. its own engine for a DbTokenStore) and then serves `pages` from it: each
 page's OrderRecords are bound there with `binder` (storage.sources.binding, from `StoreWriter.binder`), so the
-sync's process gets plain tuples, which cost little to receive and nothing to bind. It is a `Source` like any
+sync's process gets plain tuples, which cost little to receive and nothing to bind. A source that offers
+`bind_orders_with(binder)` (TikTokShopSource) is given the binder and lists its orders bound straight from the
+platform's answers, without making OrderRecords first (about 10 us an order less). It is a `Source` like any
 other: the sync keeps its cursor, its batches and its crash safety (the child holds nothing that is not fetched
 again after a crash).
 
@@ -246,6 +248,9 @@ def _child_main(conn: Connection, factory: Callable[[], Source], binder: OrderBi
     except BaseException as exc:
         sender.send("error", _portable(exc))
         return
+    bind_orders_with = getattr(source, "bind_orders_with", None)
+    if binder is not None and bind_orders_with is not None:   # a source that binds its orders as it maps them
+        bind_orders_with(binder)                               # (bind_page then leaves its pages as they are)
     try:
         sender.send("ready", tuple(source.resources))
         with frozen_heap():   # what the child imported and built stays out of the collector's way

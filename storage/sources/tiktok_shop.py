@@ -77,6 +77,7 @@ import httpx
 import orjson
 
 import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
+from storage.sources.binding import UPDATED, BoundOrder, OrderBinder
 from storage.sources.errors import FailureKind, SourceError, with_backoff
 from storage.sources.records import (
     AffiliateRecord,
@@ -205,9 +206,21 @@ def _time(value: Any) -> datetime | None:
 
 
 def _need_time(value: Any) -> datetime:
+    return datetime.fromtimestamp(_need_epoch(value), UTC)
+
+
+def _from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _epoch_or_none(value: Any) -> int | None:
+    return int(value) if value else None
+
+
+def _need_epoch(value: Any) -> int:
     if not value:
         raise KeyError("timestamp")
-    return datetime.fromtimestamp(int(value), UTC)
+    return int(value)
 
 
 def _int(value: Any) -> int:
@@ -250,8 +263,11 @@ def error_kind(code: int, http_status: int) -> FailureKind:
 
 
 # ---------------------------------------------------------------------- record mapping
-def order_record(o: dict[str, Any]) -> OrderRecord:
-    """One 202309 order (search or detail answer) as an OrderRecord."""
+def _order_fields(o: dict[str, Any]) -> tuple[Any, ...]:
+    """One 202309 order (search or detail answer) read once, for `order_record` and `bound_order`: (id, status,
+    currency, subtotal, discount, merchandise, shipping, tax, total, then the create, update, paid, collection,
+    delivery and cancel times as the platform's Unix seconds (create and update required), lines shaped as
+    LineRecords, buyer id, sample flag)."""
     pay = o["payment"]
     sub_total = _money(pay.get("sub_total"))
     seller = _money(pay.get("seller_discount"))
@@ -261,20 +277,43 @@ def order_record(o: dict[str, Any]) -> OrderRecord:
     lines = []
     for li in o.get("line_items") or ():
         price = _money(li.get("sale_price"))
-        lines.append(LineRecord(li["id"], li["product_id"], li["sku_id"], li.get("product_name") or "", 1,
-                                price, price, li.get("seller_sku") or None))
+        lines.append((li["id"], li["product_id"], li["sku_id"], li.get("product_name") or "", 1, price, price,
+                      li.get("seller_sku") or None))
     status = STATUS_MAP.get(o["status"])
     if status is None:
         log.warning("tiktok order %s has an unknown status %r", o.get("id"), o.get("status"))
         status = OrderStatus.PAID if o.get("paid_time") else OrderStatus.UNPAID
     get = o.get
-    return OrderRecord(   # positional, in the field order of OrderRecord (this is the hot path)
-        str(o["id"]), status, pay.get("currency") or "",
-        _money(original) if original is not None else sub_total + discount, discount, sub_total,
-        _money(pay.get("shipping_fee")), _money(pay.get("tax")), _money(pay.get("total_amount")),
-        _need_time(o["create_time"]), _need_time(o["update_time"]), _time(get("paid_time")),
-        _time(get("collection_time")), _time(get("delivery_time")), _time(get("cancel_time")), tuple(lines), (),
-        get("user_id") or None, bool(get("is_sample_order")))
+    return (str(o["id"]), status, pay.get("currency") or "",
+            _money(original) if original is not None else sub_total + discount, discount, sub_total,
+            _money(pay.get("shipping_fee")), _money(pay.get("tax")), _money(pay.get("total_amount")),
+            _need_epoch(o["create_time"]), _need_epoch(o["update_time"]), _epoch_or_none(get("paid_time")),
+            _epoch_or_none(get("collection_time")), _epoch_or_none(get("delivery_time")),
+            _epoch_or_none(get("cancel_time")), lines, get("user_id") or None, bool(get("is_sample_order")))
+
+
+def order_record(o: dict[str, Any]) -> OrderRecord:
+    """One 202309 order (search or detail answer) as an OrderRecord."""
+    (pid, status, cur, subtotal, discount, merchandise, shipping, tax, total, created, updated, paid, shipped,
+     delivered, cancelled, lines, buyer, sample) = _order_fields(o)
+    return OrderRecord(   # positional, in the field order of OrderRecord
+        pid, status, cur, subtotal, discount, merchandise, shipping, tax, total, _from_epoch(created),
+        _from_epoch(updated), _time(paid), _time(shipped), _time(delivered), _time(cancelled),
+        tuple([LineRecord(*line) for line in lines]), (), buyer, sample)
+
+
+def bound_order(o: dict[str, Any], binder: OrderBinder) -> BoundOrder:
+    """One 202309 order bound for the store straight from the answer: `binder.bind(order_record(o))`, made without
+    the record's datetimes and NamedTuples (the hot path of a first sync in the source's own process:
+    storage.sources.fetch_process; tests/test_tiktok_source.py compares the two)."""
+    (pid, status, cur, subtotal, discount, merchandise, shipping, tax, total, created, updated, paid, shipped,
+     delivered, cancelled, lines, buyer, sample) = _order_fields(o)
+    epoch = binder.bind_epoch
+    return binder.bind_fields(
+        pid, status, cur, subtotal, discount, merchandise, shipping, tax, total, epoch(created),
+        None if paid is None else epoch(paid), None if shipped is None else epoch(shipped),
+        None if delivered is None else epoch(delivered), None if cancelled is None else epoch(cancelled),
+        epoch(updated), lines, (), buyer, sample)
 
 
 def return_record(r: dict[str, Any], cancellation: bool, currency: str = "") -> ReturnRecord | None:
@@ -379,6 +418,7 @@ class TikTokShopSource:
         self._ahead: queue.Queue[Any] | None = None   # the prefetched pages of the listing in progress
         self._peeked: Any = None                          # (queue, the next page of it), taken by page_ready
         self._executor: ThreadPoolExecutor | None = None
+        self._binder: OrderBinder | None = None             # set: orders are listed bound (bind_orders_with)
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
                                   limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
                                   transport=transport, follow_redirects=False)
@@ -544,13 +584,22 @@ class TikTokShopSource:
         if window[0] is not None:
             body["update_time_ge"] = window[0]
         query = {"page_size": str(self.page_size), "sort_field": "update_time", "sort_order": "ASC"}
-        orders: list[OrderRecord]
+        binder = self._binder
+        orders: list[Any]
         for orders, token in self._fetched("orders search", "POST", ORDERS_SEARCH, query, body,
                                            state.get("t") if state else None, "orders", self._order_records):
-            high = max(r.updated_at for r in orders) if orders else None
+            if binder is None:
+                high = max(r.updated_at for r in orders) if orders else None
+            else:   # bound times compare as the times do
+                high = binder.datetime_of(max(r[1][UPDATED] for r in orders)) if orders else None
             yield list[Record](orders), high, ({"t": token} if token else None)
 
-    def _order_records(self, data: dict[str, Any]) -> list[OrderRecord]:
+    def bind_orders_with(self, binder: OrderBinder) -> None:
+        """List orders bound with `binder` (BoundOrders, storage.sources.binding) instead of OrderRecords: the
+        source's process binds them straight from the answers (storage.sources.fetch_process)."""
+        self._binder = binder
+
+    def _order_records(self, data: dict[str, Any]) -> list[Any]:
         orders = data.get("orders") or []
         lean = [o["id"] for o in orders if "payment" not in o or "line_items" not in o]
         if lean:
@@ -559,7 +608,8 @@ class TikTokShopSource:
             if missing:
                 raise SourceError(FailureKind.SERVER, f"order detail did not return {len(missing)} order(s)")
             orders = [details.get(o["id"], o) for o in orders]
-        return [order_record(o) for o in orders]
+        binder = self._binder
+        return [order_record(o) for o in orders] if binder is None else [bound_order(o, binder) for o in orders]
 
     def _order_details(self, ids: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
