@@ -61,8 +61,9 @@ def cli(engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
 
 @pytest.fixture
 def tiktok() -> Iterator[FakeTikTokShop]:
-    """120 orders updated over the last 19 days (seed 3)."""
-    now = int(time.time())
+    """120 orders updated over the 19 days before the last midnight (UTC; seed 3). Midnight, not now: how many
+    seeded lives fall in the window depends on where the window starts within a day."""
+    now = int(time.time()) // 86_400 * 86_400
     with FakeTikTokShop(seed=3, n_orders=120, start=now - 20 * 86_400, span_s=19 * 86_400) as fake:
         yield fake
 
