@@ -12,7 +12,7 @@ child makes its own connections, e.g. its own engine for a DbTokenStore) and the
 page's OrderRecords are bound there with `binder` (storage.sources.binding, from `StoreWriter.binder`), so the
 sync's process gets plain tuples, which cost little to receive and nothing to bind. A source that offers
 `bind_orders_with(binder)` (TikTokShopSource) is given the binder and lists its orders bound straight from the
-platform's answers, without making OrderRecords first (about 10 us an order less). It is a `Source` like any
+platform's answers, without making OrderRecords first (about 6 us an order less). It is a `Source` like any
 other: the sync keeps its cursor, its batches and its crash safety (the child holds nothing that is not fetched
 again after a crash).
 

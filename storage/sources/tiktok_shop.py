@@ -206,7 +206,7 @@ def _time(value: Any) -> datetime | None:
 
 
 def _need_time(value: Any) -> datetime:
-    return datetime.fromtimestamp(_need_epoch(value), UTC)
+    return _from_epoch(_need_epoch(value))
 
 
 def _from_epoch(seconds: int) -> datetime:
