@@ -26,6 +26,7 @@ from storage.models import (
     Product,
     Refund,
     Shop,
+    Sku,
     Target,
     Team,
 )
@@ -143,6 +144,9 @@ def test_load_activity_scopes_by_role_and_range(engine: Engine) -> None:
         product = Product(shop_id=shop.id, platform_product_id="P1", name="Lamp 台灯")
         s.add_all([live, product])
         s.flush()
+        sku = Sku(product_id=product.id or 0, platform_sku_id="S1", name="Lamp 台灯", currency="IDR")
+        s.add(sku)
+        s.flush()
 
         def add_order(oid: str, member: Member, paid: datetime | None, amount: int) -> Order:
             o = Order(shop_id=shop.id, platform_order_id=oid, status="COMPLETED", currency="IDR",
@@ -150,8 +154,8 @@ def test_load_activity_scopes_by_role_and_range(engine: Engine) -> None:
                       member_id=member.id)
             s.add(o)
             s.flush()
-            s.add(OrderLine(order_id=o.id, platform_line_id=f"{oid}-1", product_id=product.id, quantity=2,
-                            currency="IDR", unit_price_minor=amount // 2, amount_minor=amount))
+            s.add(OrderLine(order_id=o.id, platform_line_id=f"{oid}-1", product_id=product.id, sku_id=sku.id,
+                            quantity=2, currency="IDR", unit_price_minor=amount // 2, amount_minor=amount))
             return o
 
         mine = add_order("O1", host, T0, 10_000_000)
@@ -245,6 +249,66 @@ def test_the_refresh_lease_table_comes_with_0009_also_where_an_early_0006_made_i
     with early.connect() as c:
         assert c.execute(text("SELECT name, holder, runs FROM job_lease")).all() == [("refresh", "r1", 3)]
     early.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_order_lines_sku_and_product_are_one_key_from_0010(backend: str, tmp_path: Path) -> None:
+    """0010 swaps a line's two foreign keys (product, sku) for one on (sku_id, product_id): a store at 0009 keeps
+    its lines; then a line whose product is not its SKU's, a SKU that does not exist and a product without a SKU
+    are refused on both backends; a line with neither is taken; and 0010 goes down and up again."""
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.migrate import _config
+    from tests.conftest import fresh_engine
+
+    eng = fresh_engine(backend, tmp_path)
+    assert upgrade(eng, "0009") == (None, "0009")
+    with Session(eng) as s:
+        _, _, shop, _, _ = _org(s)
+        lamp, fan = Product(shop_id=shop.id, platform_product_id="P1", name="Lamp"), \
+            Product(shop_id=shop.id, platform_product_id="P2", name="Fan")
+        s.add_all([lamp, fan])
+        s.flush()
+        lamp_sku = Sku(product_id=lamp.id or 0, platform_sku_id="S1", name="Lamp", currency="IDR")
+        s.add(lamp_sku)
+        s.flush()
+        order = Order(shop_id=shop.id, platform_order_id="O1", status="COMPLETED", currency="IDR", units=1,
+                      created_at=T0)
+        s.add(order)
+        s.flush()
+        ids = {"order": order.id, "lamp": lamp.id, "fan": fan.id, "sku": lamp_sku.id}
+        s.execute(text("INSERT INTO order_line (order_id, platform_line_id, product_id, sku_id, quantity, currency, "
+                       "unit_price_minor, amount_minor) VALUES (:order, 'L1', :lamp, :sku, 1, 'IDR', 500, 500)"), ids)
+        s.commit()
+
+    assert upgrade(eng) == ("0009", head_revision())
+    line = "INSERT INTO order_line (order_id, platform_line_id, product_id, sku_id, quantity, currency, " \
+           "unit_price_minor, amount_minor) VALUES (:order, :line, :product, :sku, 1, 'IDR', 500, 500)"
+    refused = {"L2": (ids["fan"], ids["sku"]),       # the SKU is the lamp's, the product the fan
+               "L3": (ids["lamp"], 999),             # no such SKU
+               "L4": (ids["lamp"], None)}            # a product without its SKU
+    for line_id, (product, sku) in refused.items():
+        with pytest.raises(IntegrityError), eng.begin() as c:
+            c.execute(text(line), {**ids, "line": line_id, "product": product, "sku": sku})
+    with eng.begin() as c:
+        c.execute(text(line), {**ids, "line": "L5", "product": None, "sku": None})
+        c.execute(text(line), {**ids, "line": "L6", "product": ids["lamp"], "sku": ids["sku"]})
+    cfg = _config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009")
+    with eng.begin() as c:   # the two keys of 0001 again: the mismatch is let through
+        c.execute(text("DELETE FROM order_line WHERE platform_line_id = 'L5'"))
+        c.execute(text(line), {**ids, "line": "L2", "product": ids["fan"], "sku": ids["sku"]})
+        c.execute(text("DELETE FROM order_line WHERE platform_line_id = 'L2'"))
+    assert upgrade(eng) == ("0009", head_revision())
+    with eng.connect() as c:
+        assert c.execute(text("SELECT platform_line_id, product_id, sku_id FROM order_line ORDER BY 1")).all() == [
+            ("L1", ids["lamp"], ids["sku"]), ("L6", ids["lamp"], ids["sku"])]
+    with pytest.raises(IntegrityError), eng.begin() as c:
+        c.execute(text(line), {**ids, "line": "L2", "product": ids["fan"], "sku": ids["sku"]})
+    eng.dispose()
 
 
 def test_an_event_is_claimed_once_also_by_concurrent_workers(engine: Engine) -> None:
