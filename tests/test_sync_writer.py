@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
 from sqlmodel import Session
 
+from storage.migrate import upgrade
 from storage.models import (
     AdSpend,
     AffiliateLine,
@@ -212,6 +213,47 @@ def test_a_status_change_and_a_new_refund_update_the_order_in_place(engine: Engi
     before = _table_rows(engine)
     assert writer.write_page(shop, [_order()]) == WriteCounts(unchanged=1)   # an older version: ignored
     assert _table_rows(engine) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("newer", [True, False])
+def test_an_order_another_writer_stores_meanwhile_is_merged_not_doubled(newer: bool, tmp_path: Any) -> None:
+    """Writer A reads a page's stored orders (A1 is not there), then writer B commits A1, then A writes. A's
+    plain insert of a new order's lines must not be used for A1: A1 goes the upsert way, so it is updated in
+    place when A's version is newer and left whole when B's is; either way no line is doubled and nothing
+    fails. PostgreSQL only: SQLite lets one writer at a time into the store."""
+    from tests.conftest import fresh_engine
+
+    engine = fresh_engine("postgres", tmp_path)
+    upgrade(engine)
+    shop, _ = _shops(engine)
+    a, b = StoreWriter(engine), StoreWriter(engine)
+    a.write_page(shop, [_order("A0")])   # the catalogue exists: B's products and SKUs do not wait for A's
+    later = T0 + timedelta(hours=1)
+    mine = _order("A1", later if newer else T0, status=OrderStatus.SHIPPED, shipped_at=later)
+    theirs = _order("A1", T0 if newer else later, lines=_order("A1").lines[:1])   # one line of the two
+    children = a._children
+
+    def b_commits_a1_first(*args: Any) -> Any:
+        if not b_wrote:
+            b_wrote.append(b.write_page(shop, [theirs]))
+        return children(*args)
+
+    b_wrote: list[WriteCounts] = []
+    a._children = b_commits_a1_first  # type: ignore[method-assign]
+    assert a.write_page(shop, [mine, _order("A2")]) == WriteCounts(inserted=2)   # both were new when A read
+    assert b_wrote == [WriteCounts(inserted=1)]
+    with Session(engine) as s:
+        a1 = s.execute(select(Order).where(Order.platform_order_id == "A1")).scalar_one()
+        lines = s.execute(select(OrderLine.platform_line_id, OrderLine.quantity).where(OrderLine.order_id == a1.id)
+                          .order_by(OrderLine.platform_line_id)).all()
+        orders = s.execute(select(func.count()).select_from(Order)).scalar_one()
+        all_lines = s.execute(select(func.count()).select_from(OrderLine)).scalar_one()
+    winner = mine if newer else theirs
+    assert (a1.status, a1.platform_updated_at) == (winner.status.value, winner.updated_at)
+    assert [tuple(r) for r in lines] == [(li.platform_line_id, li.quantity) for li in winner.lines]
+    assert (orders, all_lines) == (3, 2 + 2 + len(winner.lines))   # A0, A2: two lines each
+    engine.dispose()
 
 
 def test_returns_for_stored_orders_and_for_orders_still_to_come(engine: Engine) -> None:
