@@ -23,7 +23,7 @@ from scoring.money import to_minor
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.models import Order, SyncCursor
-from storage.sources.binding import MinorUnits
+from storage.sources.binding import MinorUnits, OrderBinder
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.heap import frozen_heap
 from storage.sources.records import OrderStatus, Record
@@ -233,6 +233,23 @@ def test_the_fast_sqlite_datetime_text_matches_the_column_type_across_days_and_s
         assert fast(value) == generic(value), value
     assert fast(datetime(2026, 3, 1, 0, 0, 59, tzinfo=UTC)) == "2026-03-01 00:00:59.000000"
     assert fast(datetime(2024, 2, 29, 12, 0, 7, tzinfo=ZoneInfo("Asia/Shanghai"))) == "2024-02-29 04:00:07.000000"
+
+
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
+def test_a_time_bound_from_unix_seconds_is_the_time_bound_from_its_datetime(postgres: bool) -> None:
+    """OrderBinder.bind_epoch (TikTok's Unix seconds, bound without a datetime on SQLite and by adding to the
+    epoch on PostgreSQL) equals bind_datetime of the same time, and datetime_of turns it back: across days and
+    seconds, before 1970, a leap day and years 1 and 9999."""
+    binder = OrderBinder(postgres, "tiktok_shop")
+    edges = [0, -1, 86_399, 86_400, 951_782_400 + 86_399, 1_763_899_199, 1_763_899_200, -62_135_596_800,
+             253_402_300_799]
+    for seconds in [*range(1_763_800_000, 1_763_800_000 + 2 * 86_400, 61), *edges]:
+        at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+        bound = binder.bind_epoch(seconds)
+        assert bound == binder.bind_datetime(at), seconds
+        assert binder.datetime_of(bound) == at
+    assert binder.bind_epoch(951_868_799) == ("2000-02-29 23:59:59.000000" if not postgres else
+                                             datetime(2000, 2, 29, 23, 59, 59))
 
 
 def test_remembered_minor_units_equal_to_minor_and_a_finer_amount_is_refused_every_time() -> None:
