@@ -255,6 +255,13 @@ class Order(SQLModel, table=True):
         # the attribution job's work list: small, since rows leave it once attributed
         Index("ix_shop_order_attribution_due", "shop_id", sqlite_where=text("attribution_due"),
               postgresql_where=text("attribution_due")),
+        # who is credited, looked up by equality (a member's orders, a creator's ranking, the keys' checks): only
+        # credited orders are in these indexes, so a sync's new orders (credited later, by the attribution job)
+        # cost no index entry (migration 0011)
+        Index("ix_shop_order_member_id", "member_id", sqlite_where=text("member_id IS NOT NULL"),
+              postgresql_where=text("member_id IS NOT NULL")),
+        Index("ix_shop_order_creator_id", "creator_id", sqlite_where=text("creator_id IS NOT NULL"),
+              postgresql_where=text("creator_id IS NOT NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shop.id")   # indexed by the unique (shop_id, platform_order_id)
@@ -276,12 +283,12 @@ class Order(SQLModel, table=True):
     cancelled_at: datetime | None = _when()
     platform_updated_at: datetime | None = _when()
     # who is credited: the host of the live session or the author of the video that sold it
-    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id")   # indexed when set (above)
     live_session_id: int | None = Field(default=None, foreign_key="live_session.id")
     content_post_id: int | None = Field(default=None, foreign_key="content_post.id")
     # creator attribution (storage.attribution) and the rule that decided it (scoring.attribution.Rule:
     # affiliate | promo_code | tracked_link | self_referral); attribution_due: written since last attributed
-    creator_id: int | None = Field(default=None, foreign_key="creator.id", index=True)
+    creator_id: int | None = Field(default=None, foreign_key="creator.id")   # indexed when set (above)
     attribution_rule: str | None = Field(default=None, max_length=16)
     attribution_due: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     promo_code: str | None = Field(default=None, max_length=255)  # the order's codes, in order, comma-separated

@@ -311,6 +311,38 @@ def test_an_order_lines_sku_and_product_are_one_key_from_0010(backend: str, tmp_
     eng.dispose()
 
 
+def test_only_credited_orders_are_in_the_member_and_creator_indexes_and_lookups_use_them(engine: Engine) -> None:
+    """0011: the indexes on shop_order.member_id and creator_id hold credited orders only, and a look-up of one
+    member's or creator's orders still goes through them on both backends."""
+    postgres = engine.dialect.name == "postgresql"
+    with Session(engine) as s:
+        _, _, shop, host, _ = _org(s)
+        s.add_all([Order(shop_id=shop.id, platform_order_id=f"O{i}", status="COMPLETED", currency="IDR", units=1,
+                         created_at=T0, member_id=host.id if i % 10 == 0 else None) for i in range(200)])
+        s.commit()
+        member_id = host.id
+    with engine.connect() as c:
+        if postgres:
+            c.execute(text("ANALYZE shop_order"))
+            c.execute(text("SET enable_seqscan TO off"))   # a 200-row table is read whole otherwise
+            defs = {n: d for n, d in c.execute(text("SELECT indexname, indexdef FROM pg_indexes "
+                                                   "WHERE tablename = 'shop_order'"))}
+            explain = "EXPLAIN "
+        else:
+            defs = {n: d for n, d in c.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                                                   "AND tbl_name = 'shop_order' AND sql IS NOT NULL"))}
+            explain = "EXPLAIN QUERY PLAN "
+        for column in ("member_id", "creator_id"):
+            index = f"ix_shop_order_{column}"
+            assert f"WHERE ({column} IS NOT NULL)" in defs[index] if postgres else \
+                f"WHERE {column} IS NOT NULL" in defs[index]
+            plan = " ".join(str(row[-1]) for row in c.execute(
+                text(f"{explain}SELECT id FROM shop_order WHERE {column} = :who"), {"who": member_id}))
+            assert index in plan, plan
+        found = c.execute(text("SELECT count(*) FROM shop_order WHERE member_id = :who"), {"who": member_id})
+        assert found.scalar_one() == 20
+
+
 def test_an_event_is_claimed_once_also_by_concurrent_workers(engine: Engine) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
