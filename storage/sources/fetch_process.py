@@ -2,9 +2,9 @@
 
 Python runs one thread at a time per process. A sync's two halves, fetching (HTTP, JSON, mapping to records,
 binding orders for the store) and writing (comparing and SQL), each take a core's worth of work on a first sync
-of a large shop, so in one process they take turns: about 14,000 orders/s from TikTok Shop into SQLite on the
-reference machine, against 26,000 to 27,000 with the source in a process of its own (18,500 on a slowed
-machine), and 9,700 to 11,400 against about 10,000 into PostgreSQL (tests/benchmarks/bench_sync.py).
+of a large shop, so in one process they take turns: about 18,600 orders/s from TikTok Shop into SQLite on the
+reference machine, against 27,500 to 28,000 with the source in a process of its own, and 10,900 against 12,500
+to 13,300 into PostgreSQL (tests/benchmarks/bench_sync.py, 1,000,000 orders).
 
 `ProcessSource(factory, binder)` starts a child process (spawn: safe in a process that runs threads), builds the
 source there with `factory()` (a picklable callable: a module-level function or a functools.partial of one; the
