@@ -219,9 +219,9 @@ def test_a_status_change_and_a_new_refund_update_the_order_in_place(engine: Engi
 @pytest.mark.parametrize("newer", [True, False])
 def test_an_order_another_writer_stores_meanwhile_is_merged_not_doubled(newer: bool, tmp_path: Any) -> None:
     """Writer A reads a page's stored orders (A1 is not there), then writer B commits A1, then A writes. A's
-    plain insert of a new order's lines must not be used for A1: A1 goes the upsert way, so it is updated in
-    place when A's version is newer and left whole when B's is; either way no line is doubled and nothing
-    fails. PostgreSQL only: SQLite lets one writer at a time into the store."""
+    plain insert of a new order's lines must not be used for A1: A1 goes the upsert way, so it is replaced whole
+    when A's version is newer (B's line and visit that A's version lacks are gone) and left whole when B's is;
+    either way no line is doubled and nothing fails. PostgreSQL only: SQLite lets one writer at a time in."""
     from tests.conftest import fresh_engine
 
     engine = fresh_engine("postgres", tmp_path)
@@ -231,7 +231,11 @@ def test_an_order_another_writer_stores_meanwhile_is_merged_not_doubled(newer: b
     a.write_page(shop, [_order("A0")])   # the catalogue exists: B's products and SKUs do not wait for A's
     later = T0 + timedelta(hours=1)
     mine = _order("A1", later if newer else T0, status=OrderStatus.SHIPPED, shipped_at=later)
-    theirs = _order("A1", T0 if newer else later, lines=_order("A1").lines[:1])   # one line of the two
+    mine = mine._replace(visits=mine.visits[:1])
+    cap = _order("A1").lines[1]
+    # B's A1: the mug, one cap on a line of its own (A1-3, which A's version has not) and both visits
+    theirs = _order("A1", T0 if newer else later,
+                    lines=(_order("A1").lines[0], cap._replace(platform_line_id="A1-3", quantity=1, amount=D("5.00"))))
     children = a._children
 
     def b_commits_a1_first(*args: Any) -> Any:
@@ -247,12 +251,14 @@ def test_an_order_another_writer_stores_meanwhile_is_merged_not_doubled(newer: b
         a1 = s.execute(select(Order).where(Order.platform_order_id == "A1")).scalar_one()
         lines = s.execute(select(OrderLine.platform_line_id, OrderLine.quantity).where(OrderLine.order_id == a1.id)
                           .order_by(OrderLine.platform_line_id)).all()
+        visits = s.execute(select(OrderVisit.position, OrderVisit.utm_source).where(OrderVisit.order_id == a1.id)
+                           .order_by(OrderVisit.position)).all()
         orders = s.execute(select(func.count()).select_from(Order)).scalar_one()
         all_lines = s.execute(select(func.count()).select_from(OrderLine)).scalar_one()
-    winner = mine if newer else theirs
-    assert (a1.status, a1.platform_updated_at) == (winner.status.value, winner.updated_at)
-    assert [tuple(r) for r in lines] == [(li.platform_line_id, li.quantity) for li in winner.lines]
-    assert (orders, all_lines) == (3, 2 + 2 + len(winner.lines))   # A0, A2: two lines each
+    assert (a1.status, a1.platform_updated_at) == (("shipped", later) if newer else ("paid", later))
+    assert [tuple(r) for r in lines] == ([("A1-1", 1), ("A1-2", 2)] if newer else [("A1-1", 1), ("A1-3", 1)])
+    assert [tuple(r) for r in visits] == ([(0, "tiktok")] if newer else [(0, "tiktok"), (1, "google")])
+    assert (orders, all_lines) == (3, 2 + 2 + 2)   # A0, A2 and A1: two lines each
     engine.dispose()
 
 

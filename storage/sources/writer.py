@@ -354,7 +354,8 @@ ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refu
 # An order that was not stored goes in by ORDER_NEW: the rows it returns are the orders this transaction created,
 # whose lines cannot be stored yet, so they go in by LINE_NEW, a plain insert (on PostgreSQL a COPY straight into
 # order_line: no staging table, no conflict check; about 6 us an order of the server's work on a first sync). An
-# order ORDER_NEW did not return was stored by another writer meanwhile: it takes the ORDER_UPSERT path.
+# order ORDER_NEW did not return was stored by another writer meanwhile: it takes the ORDER_UPSERT path, and when
+# its version is the newer one its lines and visits replace the other writer's whole.
 ORDER_NEW = Upsert(ORDER, ORDER_UPSERT.cols, ORDER_UPSERT.keys, returning=ORDER_UPSERT.returning, bound=True)
 LINE_UPSERT = Upsert(LINE, ("order_id", "platform_line_id", *LINE_COLS), ("order_id", "platform_line_id"), LINE_COLS)
 LINE_NEW = Upsert(LINE, LINE_UPSERT.cols, ())
@@ -644,7 +645,8 @@ class StoreWriter:
         rows = [(shop.id, pid, *plan.values, 0, True) for pid, plan in plans.items() if plan.stored and
                 plan.write_order]
         new = [(shop.id, pid, *plan.values, 0, True) for pid, plan in plans.items() if not plan.stored]
-        created: set[int] = set()   # orders this transaction created (ORDER_NEW)
+        created: set[int] = set()   # orders this transaction created (ORDER_NEW): their lines go in plainly
+        raced: set[int] = set()     # orders another writer stored meanwhile, replaced here by a newer version
         if new:
             for oid, pid in tx.bulk.run(conn, ORDER_NEW, new):
                 ids[pid] = oid
@@ -655,6 +657,8 @@ class StoreWriter:
             for row in rows:
                 if row[1] in written:
                     ids[row[1]] = written[row[1]]
+                    if not plans[row[1]].stored:
+                        raced.add(written[row[1]])
                 else:   # another writer stored a newer version meanwhile: leave that one whole
                     ids.pop(row[1], None)
         line_rows, new_line_rows, stale, refund_rows, visit_rows, visit_orders, due = [], [], [], [], [], [], []
@@ -662,16 +666,19 @@ class StoreWriter:
             oid = ids.get(pid)
             if oid is None:
                 continue
-            (new_line_rows if oid in created else line_rows).extend(
+            (new_line_rows if oid in created or oid in raced else line_rows).extend(
                 (oid, lid, *values) for lid, values in plan.lines.items())
             stale.extend(plan.stale_lines)
             refund_rows.extend((oid, rid, *values) for rid, values in plan.refunds.items())
             if plan.visits is not None:
-                if plan.stored:
+                if plan.stored or oid in raced:
                     visit_orders.append(oid)
                     if not plan.write_order:   # new visits may change the tracked-link credit
                         due.append(oid)
                 visit_rows.extend((oid, i, *values) for i, values in enumerate(plan.visits))
+        # the lines the other writer stored were never read, so none is known stale: they are all replaced
+        for chunk in _chunks(sorted(raced)):
+            conn.execute(delete(LINE).where(LINE.c.order_id.in_(chunk)))
         if new_line_rows:
             tx.bulk.run(conn, LINE_NEW, new_line_rows)
         if line_rows:
