@@ -1,6 +1,7 @@
 """The scheduler of the long-running process: APScheduler runs the jobs in bot/jobs on a background thread.
 
-Digests and lag alerts run every minute from an in-memory job store: they work out themselves what is due, so
+Digests, lag alerts and the daily score snapshots (bot/jobs/score_snapshots.py, at [schedule] score_time) run
+every minute from an in-memory job store: they work out themselves what is due, so
 nothing is lost when the process restarts. Each never overlaps itself (max_instances=1) and runs once for ticks
 missed while the process was busy or asleep (coalesce). Sending exactly once does not depend on this process
 being the only scheduler: every job claims what it sends in the store, so several replicas may run it.
@@ -20,7 +21,8 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from functools import partial
 
 from apscheduler.jobstores.base import ConflictingIdError
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -33,6 +35,7 @@ from bot.config import PlatformsConfig
 from bot.jobs import refresh
 from bot.jobs.alerts import run_lag_alerts
 from bot.jobs.digests import run_due_digests
+from bot.jobs.score_snapshots import run_due_score_snapshots
 from bot.platforms.common import Messenger
 from bot.shop_sources import build_source
 from commands.context import App
@@ -54,9 +57,11 @@ def instance_id() -> str:
 def start_scheduler(app: App, messengers: Mapping[str, Messenger], clock: Callable[[], datetime],
                     tick_s: float = TICK_S, *, refresh_every: timedelta | None = None,
                     platforms: PlatformsConfig | None = None, cache: CardCache | None = None,
-                    source_for: Callable[[Shop], Source] | None = None) -> BackgroundScheduler:
+                    source_for: Callable[[Shop], Source] | None = None,
+                    score_time: time | None = None) -> BackgroundScheduler:
     """Start the jobs; with `refresh_every` also the shop refresh (sources built from `platforms`, or by
-    `source_for`; `cache` is the dispatcher's card cache, cleared after a refresh changed data)."""
+    `source_for`; `cache` is the dispatcher's card cache, cleared after a refresh changed data); with
+    `score_time` also the daily score snapshots."""
     instance = instance_id()
 
     def job(name: str, run: Callable[..., object]) -> Callable[[], None]:
@@ -71,7 +76,10 @@ def start_scheduler(app: App, messengers: Mapping[str, Messenger], clock: Callab
     if refresh_every is not None:
         stores[SHARED] = SQLAlchemyJobStore(engine=app.engine, tablename=JOBS_TABLE)
     scheduler = BackgroundScheduler(timezone=UTC, jobstores=stores)
-    for name, run in (("digests", run_due_digests), ("lag-alerts", run_lag_alerts)):
+    ticking: list[tuple[str, Callable[..., object]]] = [("digests", run_due_digests), ("lag-alerts", run_lag_alerts)]
+    if score_time is not None:
+        ticking.append(("score-snapshots", partial(run_due_score_snapshots, at=score_time)))
+    for name, run in ticking:
         scheduler.add_job(job(name, run), "interval", seconds=tick_s, id=name, coalesce=True, max_instances=1,
                           next_run_time=datetime.now(UTC), misfire_grace_time=None)
     if refresh_every is None:

@@ -8,7 +8,8 @@ One run, in order:
 3. storage.attribution credits the orders written in the shops that changed (and orders an earlier run left
    due);
 4. today's ScoreSnapshot of every member of the teams those shops belong to is upserted (period YYYY-MM, as of
-   the member's local day), scored exactly as /mykpi scores them (commands.scorecards.score_current);
+   the member's local day), scored exactly as /mykpi scores them (bot.jobs.score_snapshots; the daily job there
+   finishes each day's row after the day has ended);
 5. the card cache of this process is cleared, so the next /mykpi shows the new numbers;
 6. a shop whose sync made it unhealthy (SyncReport.notify: once per unhealthy streak, claimed in the store)
    is reported to its organisation's admins, one short private message each, in their language.
@@ -34,37 +35,31 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.card_cache import CardCache
 from bot.jobs.alerts import send_private
+from bot.jobs.score_snapshots import snapshot_scores
 from bot.platforms.common import Messenger
 from bot.shop_sources import NoSource
 from cards.i18n import MESSAGES, lang_of, t
 from cards.model import Card, Text, Tone
 from commands.context import App
-from commands.scorecards import Inputs, score_current
-from scoring.periods import PeriodKind, local_today
 from storage.attribution import AttributionCounts, attribute_orders
-from storage.models import JobLease, Member, Order, ScoreSnapshot, Shop
-from storage.queries import team_members, teams
+from storage.models import JobLease, Member, Order, Shop
 from storage.schedule import STALE_AFTER
 from storage.sources.records import Source
 from storage.sources.sync import SyncReport, sync_shop
 from storage.sources.writer import StoreWriter
-from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
 LEASE = "refresh"
 HEARTBEAT_S = 60.0
-SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
 
 
 class Stopping(BaseException):
@@ -207,43 +202,6 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
     result.snapshots = snapshot_scores(ctx.app, None if None in team_ids else {i for i in team_ids if i}, now)
     if ctx.cache is not None:
         ctx.cache.clear()
-
-
-# --- scores ------------------------------------------------------------------------------------------------------
-
-def snapshot_scores(app: App, team_ids: set[int] | None, now: datetime) -> int:
-    """Upsert today's month score of every active member of `team_ids` (None: every team); the number written.
-    A member without a KPI template gets none."""
-    written = 0
-    with Session(app.engine) as session:
-        inputs = Inputs.load(session, app.rules, now)
-        rows = []
-        for team in teams(session):
-            if team_ids is not None and team.id not in team_ids:
-                continue
-            for member in team_members(session, team.id or 0):
-                score = score_current(session, inputs, member, team, PeriodKind.MONTH)
-                if score.scorecard is None or score.template is None:
-                    continue
-                card = score.scorecard
-                rows.append({"member_id": member.id, "period": score.window.label,
-                             "as_of_day": local_today(now, member.timezone), "template_name": score.template.name,
-                             "score": card.score, "grade": card.grade, "binding": card.binding,
-                             "details": {"metrics": [_metric(r) for r in card.results]}, "computed_at": now})
-    if rows:
-        with app.engine.begin() as conn:
-            for row in rows:
-                upsert(conn, SNAPSHOT, ("member_id", "period", "as_of_day"), row)
-                written += 1
-    return written
-
-
-def _metric(r: Any) -> dict[str, Any]:
-    def text(value: Decimal | None) -> str | None:
-        return None if value is None else str(value)
-
-    return {"key": r.metric.key, "weight": text(r.weight), "actual": text(r.actual), "target": text(r.target),
-            "achievement": text(r.achievement), "pace": text(r.pace), "scored": text(r.scored)}
 
 
 # --- telling the admins ---------------------------------------------------------------------------------------

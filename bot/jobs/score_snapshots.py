@@ -1,0 +1,128 @@
+"""Score snapshots: a member's month score written down for a local day (score_snapshot, one row per member,
+period and day), the history a month's final scores are read from.
+
+Two jobs write them, through `snapshot_rows` and `write_snapshots`:
+- the shop refresh (bot.jobs.refresh) upserts *today's* row of every member of the teams whose data changed, as
+  of now (`snapshot_scores`): today's row follows the data through the day;
+- the daily job here (`run_due_score_snapshots`), at [schedule] score_time in each member's own zone, upserts
+  the row of the local day that has just *ended*, scored as of its last microsecond with every fact known by
+  then (late orders, refunds, file imports). So every member has a finished row for every day, also where no
+  shop has an API and the refresh never runs, and the last day of a month holds the month's final score.
+
+Each (member, day) of the daily job is claimed in the store first (storage.schedule), like the digests: two
+schedulers write it once, a failure is retried by a later tick, and a day missed while the bot was down is made
+up at the first tick after it is back, while it is still the member's next local day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlmodel import Session
+
+from bot.platforms.common import Messenger
+from commands.context import App
+from commands.scorecards import Inputs, score_current
+from scoring.periods import PeriodKind, Window, local_today
+from scoring.score import MetricResult
+from scoring.sendtime import due_day
+from storage.models import Member, ScoreSnapshot, Team
+from storage.queries import team_members, teams
+from storage.schedule import claim_send, finish_send, sent_today
+from storage.upsert import upsert
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
+KIND = "score_snapshot"   # storage.schedule's kind of the daily job's claims
+SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
+
+
+def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime
+                 ) -> dict[str, Any] | None:
+    """The score_snapshot row of `member`'s month score as of `inputs.now` (the local day of that moment, in
+    the member's zone); None for a member without a KPI template."""
+    score = score_current(session, inputs, member, team, PeriodKind.MONTH)
+    if score.scorecard is None or score.template is None:
+        return None
+    card = score.scorecard
+    return {"member_id": member.id, "period": score.window.label,
+            "as_of_day": local_today(inputs.now, member.timezone), "template_name": score.template.name,
+            "score": card.score, "grade": card.grade, "binding": card.binding,
+            "details": {"metrics": [_metric(r) for r in card.results]}, "computed_at": computed_at}
+
+
+def write_snapshots(app: App, rows: list[dict[str, Any]]) -> int:
+    """Upsert `rows` (snapshot_row) in one transaction; the number written."""
+    if rows:
+        with app.engine.begin() as conn:
+            for row in rows:
+                upsert(conn, SNAPSHOT, SNAPSHOT_KEY, row)
+    return len(rows)
+
+
+def snapshot_scores(app: App, team_ids: set[int] | None, now: datetime) -> int:
+    """Upsert today's month score of every active member of `team_ids` (None: every team), as of `now`; the
+    number written. A member without a KPI template gets none."""
+    with Session(app.engine) as session:
+        inputs = Inputs.load(session, app.rules, now)
+        rows = [row for team in teams(session) if team_ids is None or team.id in team_ids
+                for member in team_members(session, team.id or 0)
+                if (row := snapshot_row(session, inputs, member, team, now)) is not None]
+    return write_snapshots(app, rows)
+
+
+def day_end(day: date, tz: str) -> datetime:
+    """The last microsecond of local `day` in `tz`, in UTC: the moment a finished day is scored as of."""
+    return Window(PeriodKind.DAY, day, day, tz).end.astimezone(UTC) - timedelta(microseconds=1)
+
+
+def run_due_score_snapshots(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str, *,
+                            at: time) -> list[tuple[str, date, bool]]:
+    """The daily job's tick: each member whose local `at` has passed today gets the row of their previous local
+    day, once. Returns (member code, day snapshotted, written) for each member handled in this tick."""
+    del messengers   # a scheduler job's signature (bot.scheduler): this job sends nothing
+    done_now: list[tuple[str, date, bool]] = []
+    with Session(app.engine) as session:
+        inputs: Inputs | None = None    # loaded once somebody is due
+        for team in teams(session):
+            members = team_members(session, team.id or 0)
+            due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, m.timezone)) is not None}
+            done = sent_today(app.engine, KIND, due)
+            for member in members:
+                subject = f"member:{member.id}"
+                today = due.get(subject)
+                if today is None or subject in done:
+                    continue
+                if not claim_send(app.engine, KIND, subject, today, instance, now):
+                    continue
+                ended = today - timedelta(days=1)
+                error = None
+                try:
+                    inputs = inputs or Inputs.load(session, app.rules, now)
+                    ended_inputs = dataclasses.replace(inputs, now=day_end(ended, member.timezone))
+                    row = snapshot_row(session, ended_inputs, member, team, now)
+                    write_snapshots(app, [row] if row else [])
+                except Exception as exc:   # one member's failure never stops the others; retried next tick
+                    log.exception("score snapshot of %s for %s failed", member.code, ended)
+                    error = f"unexpected {type(exc).__name__}"
+                finish_send(app.engine, KIND, subject, today, instance, now, error)
+                done_now.append((member.code, ended, error is None))
+    if done_now:
+        log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
+                 sum(ok for _, _, ok in done_now))
+    return done_now
+
+
+def _metric(r: MetricResult) -> dict[str, Any]:
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {"key": r.metric.key, "weight": text(r.weight), "actual": text(r.actual), "target": text(r.target),
+            "achievement": text(r.achievement), "pace": text(r.pace), "scored": text(r.scored)}
