@@ -526,8 +526,8 @@ class SyncCursor(SQLModel, table=True):
 
 class ShopHealth(SQLModel, table=True):
     """A shop's sync streak: `consecutive_failures` counts sync runs with a failed resource; the shop turns
-    unhealthy at a threshold and `unhealthy_since` is set once per streak (the claim that makes one process
-    notify), cleared by the next fully successful run."""
+    unhealthy at a threshold and `unhealthy_since` is set once per streak (audited once), cleared by the next
+    fully successful run. The admins' notice of a streak is claimed apart (bot.jobs.refresh.tell_unhealthy)."""
 
     __tablename__ = "shop_health"
     id: int | None = Field(default=None, primary_key=True)
@@ -667,8 +667,9 @@ class ScheduledSend(SQLModel, table=True):
     __tablename__ = "scheduled_send"
     __table_args__ = (UniqueConstraint("kind", "subject", "local_day"),)
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=16)               # digest | weekly | lag_alert
-    subject: str = Field(max_length=64)            # "subscription:<id>", "member:<id>"
+    kind: str = Field(max_length=16)               # digest | weekly | lag_alert | lag_summary | score_snapshot
+    #                                                | shop_unhealthy
+    subject: str = Field(max_length=64)            # "subscription:<id>", "member:<id>", "shop:<id>:<since>"
     local_day: date
     status: str = Field(default="sending", max_length=8)   # sending | sent | failed
     claimed_by: str = Field(max_length=64)         # the process that claimed it

@@ -41,7 +41,7 @@ from storage.models import (
 )
 from storage.sources.errors import FailureKind, SourceError
 from storage.sources.records import OrderRecord, OrderStatus, Page, RefundKind, RefundRecord, RefundStatus, Source
-from storage.sources.sync import WRITE_PAGES
+from storage.sources.sync import WRITE_PAGES, sync_shop
 from tests.fakes.memory_source import MemorySource
 
 # 00:00 on 16 November in Shanghai: half of op1's month (in Shanghai) has passed
@@ -69,14 +69,17 @@ class Recorder:
 
     platform: str
     sent: list[tuple[str, Card]] = field(default_factory=list)
+    accept: bool = True     # False: the platform refuses every message (nothing is recorded)
 
     def send_to_chat(self, chat_id: str, card: Card) -> bool:
-        self.sent.append((chat_id, card))
-        return True
+        if self.accept:
+            self.sent.append((chat_id, card))
+        return self.accept
 
     def send_to_user(self, user_id: str, card: Card) -> bool:
-        self.sent.append((user_id, card))
-        return True
+        if self.accept:
+            self.sent.append((user_id, card))
+        return self.accept
 
 
 @dataclass
@@ -228,6 +231,31 @@ def test_one_failing_shop_never_stops_the_others_and_admins_are_told_once(world:
         "请检查该店铺的 API 授权和平台状态（kpibot shops list）。"
         "系统会继续重试；恢复前只提醒这一次。"),),
         Tone.BAD, "zh"))]
+
+
+def test_a_notice_no_platform_took_is_retried_and_a_streak_a_cli_sync_started_is_told(world: World) -> None:
+    down = SourceError(FailureKind.AUTH, "the seller revoked the authorization")
+    world.sources["us1"] = MemorySource({"orders": []}, down=down)
+    world.feishu.accept = world.dingtalk.accept = False      # both platforms refuse at the third failure
+    told = []
+    for run in range(1, 6):
+        if run == 4:
+            world.feishu.accept = world.dingtalk.accept = True
+        told.append(run_refresh(world.context(), NOW + run * EVERY).told)
+    assert told == [[], [], [], ["admin1", "admin2"], []]    # retried by the fourth run, then once only
+    assert [user for user, _ in world.feishu.sent + world.dingtalk.sent] == ["ou_admin1", "0042"]
+
+    # `kpibot sync` (sync_shop without the refresh) fails uk1 three times: it marks uk1 unhealthy but tells
+    # nobody; the next refresh, uk1 still failing, tells the admins, once
+    uk1 = world.ids["uk1"]
+    for run in range(1, 4):
+        report = sync_shop(world.app.engine, uk1, MemorySource({"orders": []}, down=down), None, NOW + run * EVERY)
+        assert (report.consecutive_failures, report.notify) == (run, run == 3)
+    world.sources["uk1"] = MemorySource({"orders": []}, down=down)
+    world.feishu.sent.clear()
+    assert run_refresh(world.context(), NOW + 6 * EVERY).told == ["admin1", "admin2"]
+    assert [card.title for _, card in world.feishu.sent] == ["Shop sync failing: TikTok UK"]
+    assert run_refresh(world.context(), NOW + 7 * EVERY).told == []
 
 
 def test_a_source_that_breaks_unexpectedly_is_isolated(world: World) -> None:

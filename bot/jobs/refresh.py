@@ -11,8 +11,9 @@ One run, in order:
    the member's local day), scored exactly as /mykpi scores them (bot.jobs.score_snapshots; the daily job there
    finishes each day's row after the day has ended);
 5. the card cache of this process is cleared, so the next /mykpi shows the new numbers;
-6. a shop whose sync made it unhealthy (SyncReport.notify: once per unhealthy streak, claimed in the store)
-   is reported to its organisation's admins, one short private message each, in their language.
+6. an unhealthy shop is reported to its organisation's admins, one short private message each, in their
+   language, once per unhealthy streak (claimed in the store: `tell_unhealthy`), also when a `kpibot sync`
+   started the streak; a notice no platform took is retried by the next runs.
 
 Persistent scheduling: the job lives in APScheduler's SQLAlchemyJobStore (bot/scheduler.py), which stores the
 job function by reference and its arguments pickled. So the function takes no arguments and finds the running
@@ -34,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
@@ -50,8 +51,8 @@ from cards.i18n import MESSAGES, lang_of, t
 from cards.model import Card, Text, Tone
 from commands.context import App
 from storage.attribution import AttributionCounts, attribute_orders
-from storage.models import JobLease, Member, Order, Shop
-from storage.schedule import STALE_AFTER
+from storage.models import JobLease, Member, Order, Shop, ShopHealth
+from storage.schedule import STALE_AFTER, claim_send, finish_send
 from storage.sources.records import Source
 from storage.sources.sync import SyncReport, sync_shop
 from storage.sources.writer import StoreWriter
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 
 LEASE = "refresh"
 HEARTBEAT_S = 60.0
+NOTICE = "shop_unhealthy"   # storage.schedule's kind of the unhealthy-shop notice
 
 
 class Stopping(BaseException):
@@ -181,8 +183,8 @@ def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
         if counts.inserted or counts.updated:
             result.changed.append(shop.id or 0)
         beat.renew()
-        if report.notify:
-            result.told += tell_admins(ctx, shop, report)
+        if report.unhealthy:
+            result.told += tell_unhealthy(ctx, shop, report, now)
 
 
 def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> None:
@@ -221,13 +223,34 @@ def failure_text(report: SyncReport, lang: str) -> str:
     return sep.join(failed) or kind("unexpected")
 
 
-def tell_admins(ctx: RefreshContext, shop: Shop, report: SyncReport) -> list[str]:
-    """One private message to each admin of the shop's organisation bound on a connected platform; their codes."""
+def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: datetime) -> list[str]:
+    """Tell the admins that `shop` is unhealthy, once per unhealthy streak, whichever run started the streak (a
+    `kpibot sync` marks a shop unhealthy too, but tells nobody). The notice is claimed in the store like a
+    scheduled send (storage.schedule), keyed by the streak's start: one that went out is not sent again, and one
+    that no admin's platform took is retried by the next runs (up to MAX_ATTEMPTS). The admins told."""
+    engine = ctx.app.engine
+    with Session(engine) as session:
+        since = session.execute(select(ShopHealth.unhealthy_since).where(
+            ShopHealth.shop_id == shop.id)).scalar_one_or_none()  # type: ignore[arg-type]
+    if since is None:   # recovered meanwhile
+        return []
+    subject, day = f"shop:{shop.id}:{int(since.timestamp())}", since.astimezone(UTC).date()
+    if not claim_send(engine, NOTICE, subject, day, ctx.instance, now):
+        return []
+    told, refused = tell_admins(ctx, shop, report)
+    finish_send(engine, NOTICE, subject, day, ctx.instance, now,
+                "no admin's platform took the notice" if refused and not told else None)
+    return told
+
+
+def tell_admins(ctx: RefreshContext, shop: Shop, report: SyncReport) -> tuple[list[str], int]:
+    """One private message to each admin of the shop's organisation bound on a connected platform: the codes of
+    those told, and how many sends a platform refused or that broke."""
     with Session(ctx.app.engine) as session:
         admins = list(session.execute(
             select(Member).where(Member.org_id == shop.org_id, Member.role == "admin", Member.active)  # type: ignore[arg-type]
             .order_by(Member.code)).scalars())
-    told = []
+    told, refused = [], 0
     for admin in admins:
         lang = lang_of(admin.locale)
         text = t(lang, "shop.unhealthy", shop=f"{shop.name} ({shop.code})", failures=report.consecutive_failures,
@@ -240,9 +263,13 @@ def tell_admins(ctx: RefreshContext, shop: Shop, report: SyncReport) -> list[str
             ok = False
         if ok:
             told.append(admin.code)
+        elif ok is not None:
+            refused += 1
     if not told:
-        log.warning("shop %s is unhealthy and no admin could be told (none bound on a connected platform)", shop.code)
-    return told
+        log.warning("shop %s is unhealthy and no admin could be told (%s)", shop.code,
+                    f"{refused} sends refused; retried by the next run" if refused else
+                    "none bound on a connected platform")
+    return told, refused
 
 
 # --- the lease ---------------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ token (it may have expired), so the next run starts the window again. Errors tha
 Health: a run with a failed resource adds one to ShopHealth.consecutive_failures; at `unhealthy_after` the
 shop turns unhealthy. `unhealthy_since` is claimed by one conditional UPDATE, so exactly one run, in whatever
 process, gets `notify` per unhealthy streak; a fully successful run clears the streak (`recovered`). Both
-transitions are written to the audit log. The stored error texts are SourceError messages, which never hold a
+transitions are written to the audit log. Telling the admins is the refresh job's (bot.jobs.refresh), claimed
+apart, so a streak a CLI sync started is told too. The stored error texts are SourceError messages, which never hold a
 secret; other exceptions are stored and logged by type and place only, since their text may hold a URL.
 
 One sync of a given shop at a time is assumed (the scheduler leader runs them); two at once stay correct
