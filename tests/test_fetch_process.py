@@ -145,6 +145,17 @@ def test_errors_in_the_source_process_reach_the_sync_after_the_pages_before_them
     assert "SECRET" not in caplog.text
 
 
+def test_a_source_error_crosses_to_the_sync_process_whole() -> None:
+    """Every field, unreachable too (the sync then skips the shop's other resources), survives pickling."""
+    for error in (SourceError(FailureKind.SERVER, "orders search: ConnectError", unreachable=True),
+                  SourceError(FailureKind.RATE_LIMITED, "orders search: HTTP 429", 429, retry_after_s=2.5)):
+        copy = pickle.loads(pickle.dumps(error))
+        assert (type(copy), copy.kind, copy.message, copy.code, copy.retry_after_s, copy.unreachable, str(copy)) == \
+            (SourceError, error.kind, error.message, error.code, error.retry_after_s, error.unreachable, str(error))
+    assert [pickle.loads(pickle.dumps(e)).unreachable for e in (SourceError(FailureKind.SERVER, "x", unreachable=True),
+                                                                SourceError(FailureKind.SERVER, "x"))] == [True, False]
+
+
 def test_a_source_that_cannot_be_built_says_why_without_secrets() -> None:
     with pytest.raises(NoSource, match=r"^shop s1: no tokens stored; run: kpibot shops token s1 --tokens-stdin$"):
         ProcessSource(no_source)

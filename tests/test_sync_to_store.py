@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -628,6 +629,46 @@ def test_two_skus_of_one_product_are_two_affiliate_lines(engine: Engine) -> None
     found = store_totals(engine, shop)
     assert (found["affiliate_lines"], found["affiliate_units"], found["affiliate_by_creator"]) == \
         (expected.affiliate_lines, expected.affiliate_units, expected.affiliate_amount_minor_by_creator)
+
+
+def test_a_platform_that_cannot_be_reached_costs_one_resource_and_a_slow_one_costs_each(engine: Engine) -> None:
+    """A shop whose API host refuses connections: the first resource fails after its retries and the others are
+    failed as "not tried", each with its cursor's failure counted, instead of each waiting through the same
+    retries. A platform that is reached but never answers in time (a read timeout) is no such sign: every
+    resource is still tried."""
+    [shop, slow] = make_shops(engine, "tiktok_shop", "USD", ("down", "slow"))
+    with socket.socket() as closed:      # a port nothing listens on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with FakeTikTokShop(seed=5, n_orders=50, timeout_delay_s=1.0) as fake:
+        options: dict[str, Any] = {"app_key": fake.app_key, "app_secret": fake.app_secret, "currency": "USD",
+                                   "auth_base_url": fake.auth_base_url, "attempts": 3, "backoff_s": 0.01,
+                                   "max_wait_s": 0.02, "timeout_s": 0.3}
+        with TikTokShopSource(tokens=MemoryTokens(fake.initial_tokens()), base_url=dead, **options) as src:
+            report = sync_shop(engine, shop, src, None, TT_NOW)
+        assert fake.calls == []
+        fake.fail_next(1000, Fault.TIMEOUT, path_contains=ORDERS_SEARCH)
+        with TikTokShopSource(tokens=MemoryTokens(fake.initial_tokens()), base_url=fake.base_url, **options) as src:
+            slow_report = sync_shop(engine, slow, src, None, TT_NOW)
+        orders_calls = len(fake.calls_to(ORDERS_SEARCH))
+        other_paths = {c.path for c in fake.calls} - {ORDERS_SEARCH}
+    refused = "server: orders search: ConnectError"
+    assert [(r.resource, r.error, r.error_kind) for r in report.resources] == [
+        ("orders", refused, "server"),
+        ("returns", f"not tried: orders: {refused}", "server"),
+        ("affiliate_orders", f"not tried: orders: {refused}", "server"),
+        ("lives", f"not tried: orders: {refused}", "server")]
+    with engine.connect() as c:
+        assert [tuple(r) for r in c.execute(text(
+            "SELECT resource, failures, high_water FROM sync_cursor WHERE shop_id = :s ORDER BY resource"),
+            {"s": shop})] == [("affiliate_orders", 1, None), ("lives", 1, None), ("orders", 1, None),
+                              ("returns", 1, None)]
+    assert [(r.resource, r.ok) for r in slow_report.resources] == [
+        ("orders", False), ("returns", True), ("affiliate_orders", True), ("lives", True)]
+    assert slow_report.resources[0].error == "server: orders search: timed out"
+    assert orders_calls == 3            # three tries of the orders, then the other resources all the same:
+    assert other_paths == {"/return_refund/202309/returns/search", "/return_refund/202309/cancellations/search",
+                           "/affiliate_seller/202410/orders/search", "/analytics/202508/shop_lives/performance"}
 
 
 # ---------------------------------------------------------------------------------------------- faults

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
-from storage.sources.errors import FailureKind, SourceError, with_backoff
+from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
 from storage.sources.records import OrderRecord, OrderStatus, Page
 
 log = logging.getLogger(__name__)
@@ -226,10 +226,8 @@ class AmazonSource:
             try:
                 resp = self._http.get(self.endpoint + ORDERS_PATH, params=params,
                                       headers={"x-amz-access-token": token})
-            except httpx.TimeoutException:
-                raise SourceError(FailureKind.SERVER, f"{what}: timed out") from None
             except httpx.HTTPError as exc:
-                raise SourceError(FailureKind.SERVER, f"{what}: {exc.__class__.__name__}") from None
+                raise transport_error(what, exc) from None
             body = _json(resp)
             code, message = _first_error(body)
             if resp.status_code == 429:
@@ -268,10 +266,8 @@ class AmazonSource:
                     "client_id": self.client_id, "client_secret": self._secret}
             try:
                 resp = self._http.post(self.lwa_url, data=form)
-            except httpx.TimeoutException:
-                raise SourceError(FailureKind.SERVER, f"{what}: timed out") from None
             except httpx.HTTPError as exc:
-                raise SourceError(FailureKind.SERVER, f"{what}: {exc.__class__.__name__}") from None
+                raise transport_error(what, exc) from None
             body = _json(resp) or {}
             error = str(body.get("error") or "")
             if resp.status_code == 429:

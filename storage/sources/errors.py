@@ -7,6 +7,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TypeVar
 
+import httpx
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 log = logging.getLogger(__name__)
@@ -26,16 +27,18 @@ RETRYABLE = frozenset({FailureKind.RATE_LIMITED, FailureKind.SERVER, FailureKind
 
 class SourceError(Exception):
     """A failed call to a shop API. `code` is the platform's own code or HTTP status, for the log; the
-    message never holds a secret (no tokens, no signed URLs)."""
+    message never holds a secret (no tokens, no signed URLs). `unreachable`: no connection to the platform
+    could be made at all (refused, no route, DNS, connect timeout), so its other calls would fail alike."""
 
     def __init__(self, kind: FailureKind, message: str, code: str | int | None = None,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, unreachable: bool = False) -> None:
         super().__init__(f"{kind}: {message}" + (f" (code {code})" if code is not None else ""))
         self.kind, self.message, self.code, self.retry_after_s = kind, message, code, retry_after_s
+        self.unreachable = unreachable
 
-    def __reduce__(self) -> tuple[type[SourceError], tuple[FailureKind, str, str | int | None, float | None]]:
+    def __reduce__(self) -> tuple[type[SourceError], tuple[FailureKind, str, str | int | None, float | None, bool]]:
         """Pickled whole (a source in its own process raises it in the sync's: storage.sources.fetch_process)."""
-        return type(self), (self.kind, self.message, self.code, self.retry_after_s)
+        return type(self), (self.kind, self.message, self.code, self.retry_after_s, self.unreachable)
 
     @property
     def retryable(self) -> bool:
@@ -56,3 +59,11 @@ def with_backoff(what: str, call: Callable[[], T], attempts: int = 5, backoff_s:
     except RetryError as exc:  # pragma: no cover - reraise=True re-raises the error itself
         raise exc.last_attempt.exception() from None  # type: ignore[misc]
     raise AssertionError("unreachable")
+
+
+def transport_error(what: str, exc: httpx.HTTPError) -> SourceError:
+    """The SourceError of a call that got no HTTP answer: retryable; named by the exception's type only (its
+    text may hold a signed URL); `unreachable` when no connection could be made."""
+    text = "timed out" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
+    return SourceError(FailureKind.SERVER, f"{what}: {text}",
+                       unreachable=isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout))

@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
-from storage.sources.errors import FailureKind, SourceError, with_backoff
+from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
 from storage.sources.records import LineRecord, OrderRecord, OrderStatus, Page, Tokens, TokenStore
 
 log = logging.getLogger(__name__)
@@ -262,10 +262,8 @@ class ShopeeSource:
         """One HTTP exchange; Shopee's envelope error (whatever the HTTP status) or the status -> SourceError."""
         try:
             resp = self._http.request(method, self.base_url + path, params=query, json=body)
-        except httpx.TimeoutException:
-            raise SourceError(FailureKind.SERVER, f"{what}: timed out") from None
         except httpx.HTTPError as exc:   # the exception's text may hold the signed URL: name only
-            raise SourceError(FailureKind.SERVER, f"{what}: {exc.__class__.__name__}") from None
+            raise transport_error(what, exc) from None
         try:
             answer = json.loads(resp.content, parse_float=Decimal)
         except ValueError:

@@ -45,7 +45,7 @@ import httpx
 
 import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
 from scoring.money import UnknownCurrency, minor_unit
-from storage.sources.errors import FailureKind, SourceError, with_backoff
+from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
 from storage.sources.records import (
     LineRecord,
     OrderRecord,
@@ -227,10 +227,8 @@ class ShopifySource:
                    "Accept": "application/json"}
         try:
             resp = self._http.post(self.url, json={"query": query, "variables": variables}, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise SourceError(FailureKind.SERVER, f"{self.shop}: {name} timed out") from exc
         except httpx.HTTPError as exc:
-            raise SourceError(FailureKind.SERVER, f"{self.shop}: {name} transport error {type(exc).__name__}") from exc
+            raise transport_error(f"{self.shop}: {name}", exc) from None
         status = resp.status_code
         if status == 429:
             raise SourceError(FailureKind.RATE_LIMITED, f"{self.shop}: HTTP 429", 429,

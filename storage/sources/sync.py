@@ -24,7 +24,9 @@ fetches them again.
 Failures: an error that survives the source's own retries (a SourceError, or anything else a source or the
 writer raises) fails that resource only: SyncCursor.failures += 1 and last_error are stored, high_water does
 not move (pages already written stay, with the token that continues after them), and the shop's other
-resources still run. When the SOURCE raises (anything, also KeyboardInterrupt), the pages it gave before are
+resources still run, unless the platform could not be connected to at all (SourceError.unreachable): they
+are then failed as "not tried", not made to wait through the same retries (a down host cost each resource its
+connect timeouts and backoff). When the SOURCE raises (anything, also KeyboardInterrupt), the pages it gave before are
 written first, with the token after them. A REQUEST error on the first call of a resumed run drops the stored
 token (it may have expired), so the next run starts the window again. Errors that are not Exceptions
 (KeyboardInterrupt, a kill) are not caught: an open batch's transaction rolls back and the next run resumes.
@@ -149,16 +151,23 @@ def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[
         raise ValueError(f"the source does not offer {', '.join(unknown)}")
     writer = writer or StoreWriter(engine)
     report = SyncReport(shop_id)
+    unreachable: str | None = None   # the error of a call that could not connect at all (SourceError.unreachable)
     with frozen_heap():
         for resource in wanted:
             rep = ResourceReport(resource)
             report.resources.append(rep)
+            if unreachable is not None:   # its calls would wait through the same retries and fail alike
+                _failed(engine, shop_id, resource, rep, f"not tried: {unreachable}", FailureKind.SERVER, now)
+                log.warning("shop %s %s not tried: %s", shop_id, resource, unreachable)
+                continue
             try:
                 _sync_resource(engine, writer, shop_id, source, resource, now, overlap, progress, rep, since,
                                _Batching(batch_pages, batch_s, write_pages))
             except SourceError as exc:
                 _failed(engine, shop_id, resource, rep, str(exc), exc.kind, now)
                 log.warning("shop %s %s failed after %d pages: %s", shop_id, resource, rep.pages, exc)
+                if exc.unreachable:
+                    unreachable = f"{resource}: {exc}"
             except Exception as exc:
                 _failed(engine, shop_id, resource, rep, f"unexpected {type(exc).__name__} at {_where(exc)}",
                         "unexpected", now)

@@ -78,7 +78,7 @@ import orjson
 
 import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
 from storage.sources.binding import UPDATED, BoundOrder, OrderBinder
-from storage.sources.errors import FailureKind, SourceError, with_backoff
+from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
 from storage.sources.records import (
     AffiliateRecord,
     LineRecord,
@@ -733,10 +733,8 @@ class TikTokShopSource:
                 try:
                     response = self._http.request(method, url, headers=headers,
                                                   content=body if method == "POST" else None)
-                except httpx.TimeoutException:
-                    raise SourceError(FailureKind.SERVER, f"{what}: timed out") from None
                 except httpx.HTTPError as exc:
-                    raise SourceError(FailureKind.SERVER, f"{what}: {type(exc).__name__}") from None
+                    raise transport_error(what, exc) from None
                 return self._answer(what, response), response.content
             except SourceError as exc:
                 if exc.retry_after_s:
@@ -829,10 +827,8 @@ class TikTokShopSource:
                   "grant_type": "refresh_token"}
         try:
             response = self._http.get(self.auth_base_url + TOKEN_REFRESH, params=params)
-        except httpx.TimeoutException:
-            raise SourceError(FailureKind.SERVER, "token refresh: timed out") from None
         except httpx.HTTPError as exc:
-            raise SourceError(FailureKind.SERVER, f"token refresh: {type(exc).__name__}") from None
+            raise transport_error("token refresh", exc) from None
         data = self._answer("token refresh", response, refresh=True)
         try:
             new = Tokens(access_token=str(data["access_token"]),
