@@ -56,7 +56,7 @@ from storage.sources.records import (
     Tokens,
     Visit,
 )
-from storage.sources.sync import sync_all, sync_shop
+from storage.sources.sync import sync_shop
 from storage.sources.token_store import DbTokenStore
 from storage.sources.writer import StoreWriter, WriteCounts
 from tests.fakes.memory_source import MemorySource, SimulatedCrash
@@ -487,7 +487,8 @@ def test_a_failing_shop_turns_unhealthy_once_and_recovers_while_the_others_sync(
     down = SourceError(FailureKind.AUTH, "access token revoked", code=105002)
     flags = []
     for run in range(4):
-        reports = sync_all(engine, [(bad, _source(down=down)), (good, _source())], NOW + timedelta(hours=run))
+        at = NOW + timedelta(hours=run)
+        reports = [sync_shop(engine, bad, _source(down=down), None, at), sync_shop(engine, good, _source(), None, at)]
         flags.append((reports[0].consecutive_failures, reports[0].unhealthy, reports[0].notify, reports[1].ok))
     assert flags == [(1, False, False, True), (2, False, False, True), (3, True, True, True), (4, True, False, True)]
     assert _totals(engine, good) == (8, 14300, 1110, 16)

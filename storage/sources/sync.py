@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -104,7 +104,7 @@ class SyncReport:
     unhealthy: bool = False
     notify: bool = False             # this run made the shop unhealthy: tell someone (once per streak)
     recovered: bool = False          # this run ended an unhealthy streak
-    error: str | None = None         # the shop's sync itself broke (sync_all), e.g. the store was unreachable
+    error: str | None = None         # the shop's sync itself broke (bot.jobs.refresh), e.g. the store was unreachable
 
     @property
     def ok(self) -> bool:
@@ -179,22 +179,6 @@ def sync_shop(engine: Engine, shop_id: int, source: Source, resources: Sequence[
                          resource, rep.pages, rep.records, c.inserted, c.updated, c.unchanged, c.pending)
     _health(engine, report, now, unhealthy_after)
     return report
-
-
-def sync_all(engine: Engine, shops_with_sources: Iterable[tuple[int, Source]], now: datetime,
-             overlap: timedelta = timedelta(minutes=10), *, unhealthy_after: int = 3) -> list[SyncReport]:
-    """Sync each shop on its own: a shop that fails, however, does not stop the others."""
-    writer = None
-    reports = []
-    for shop_id, source in shops_with_sources:
-        try:
-            writer = writer or StoreWriter(engine)
-            reports.append(sync_shop(engine, shop_id, source, None, now, overlap, unhealthy_after=unhealthy_after,
-                                     writer=writer))
-        except Exception as exc:
-            log.error("shop %s: sync broke: %s at %s", shop_id, type(exc).__name__, _where(exc))
-            reports.append(SyncReport(shop_id, error=f"unexpected {type(exc).__name__} at {_where(exc)}"))
-    return reports
 
 
 # --- one resource -------------------------------------------------------------------------------------------
