@@ -355,7 +355,7 @@ ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refu
 # whose lines cannot be stored yet, so they go in by LINE_NEW, a plain insert (on PostgreSQL a COPY straight into
 # order_line: no staging table, no conflict check; about 6 us an order of the server's work on a first sync). An
 # order ORDER_NEW did not return was stored by another writer meanwhile: it takes the ORDER_UPSERT path, and when
-# its version is the newer one its lines and visits replace the other writer's whole.
+# its version is the newer one its lines (if it lists any) and visits replace the other writer's whole.
 ORDER_NEW = Upsert(ORDER, ORDER_UPSERT.cols, ORDER_UPSERT.keys, returning=ORDER_UPSERT.returning, bound=True)
 LINE_UPSERT = Upsert(LINE, ("order_id", "platform_line_id", *LINE_COLS), ("order_id", "platform_line_id"), LINE_COLS)
 LINE_NEW = Upsert(LINE, LINE_UPSERT.cols, ())
@@ -662,22 +662,27 @@ class StoreWriter:
                 else:   # another writer stored a newer version meanwhile: leave that one whole
                     ids.pop(row[1], None)
         line_rows, new_line_rows, stale, refund_rows, visit_rows, visit_orders, due = [], [], [], [], [], [], []
+        relined = []   # raced orders whose lines this version lists: the other writer's are replaced whole
         for pid, plan in plans.items():
             oid = ids.get(pid)
             if oid is None:
                 continue
+            if oid in raced:   # as an update of a stored order would: lines if it lists any, visits always
+                if plan.lines:
+                    relined.append(oid)
+                visit_orders.append(oid)
             (new_line_rows if oid in created or oid in raced else line_rows).extend(
                 (oid, lid, *values) for lid, values in plan.lines.items())
             stale.extend(plan.stale_lines)
             refund_rows.extend((oid, rid, *values) for rid, values in plan.refunds.items())
             if plan.visits is not None:
-                if plan.stored or oid in raced:
+                if plan.stored:
                     visit_orders.append(oid)
                     if not plan.write_order:   # new visits may change the tracked-link credit
                         due.append(oid)
                 visit_rows.extend((oid, i, *values) for i, values in enumerate(plan.visits))
         # the lines the other writer stored were never read, so none is known stale: they are all replaced
-        for chunk in _chunks(sorted(raced)):
+        for chunk in _chunks(relined):
             conn.execute(delete(LINE).where(LINE.c.order_id.in_(chunk)))
         if new_line_rows:
             tx.bulk.run(conn, LINE_NEW, new_line_rows)
