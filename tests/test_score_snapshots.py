@@ -116,3 +116,24 @@ def test_the_scheduler_runs_the_daily_snapshot_when_given_a_score_time(world: Wo
     # (50 x 0.46667 + 30 x 0.5) / 80 x 100 = 47.9, as the refresh's row at that moment (test_refresh_job)
     assert [r for r in snapshots(world.app.engine) if r[2] == date(2026, 11, 15)] == [
         (world.ids["op1"], "2026-11", date(2026, 11, 15), "operator-basic", D("47.9"), "D", True)]
+
+
+def test_a_refresh_that_ends_after_the_day_did_leaves_the_days_finished_row_alone(world: World) -> None:
+    engine = world.app.engine
+    run_refresh(world.context(clock=lambda: shanghai(15, 12)), shanghai(15, 12))
+    assert run_due_score_snapshots(world.app, {}, shanghai(16, 6), "replica-1", at=SIX)[0] == \
+        ("op1", date(2026, 11, 15), True)
+    finished = [r for r in snapshots(engine) if r[2] == date(2026, 11, 15)]
+    # A1 100.00 + A2 50.00 - 10.00 = 140.00 in 2 orders at the end of the 15th: 47.9 (test_refresh_job's figures)
+    assert finished == [(world.ids["op1"], "2026-11", date(2026, 11, 15), "operator-basic", D("47.9"), "D", True)]
+    # a refresh that started at 23:50 on the 15th syncs a new order and ends at 06:10 on the 16th: the 15th is
+    # over, so it writes no row for it (it would be the score as of 23:50, over the finished one)
+    us1 = world.sources["us1"]
+    assert isinstance(us1, MemorySource)
+    us1.data["orders"].append(order("A4", "20.00", shanghai(15, 23, 45)))
+    late = run_refresh(world.context(clock=lambda: shanghai(16, 6, 10)), shanghai(15, 23, 50))
+    assert (late.changed, late.snapshots) == ([world.ids["us1"]], 0)
+    assert [r for r in snapshots(engine) if r[2] == date(2026, 11, 15)] == finished
+    with Session(engine) as s:
+        assert s.execute(select(ScoreSnapshot.computed_at).where(
+            ScoreSnapshot.as_of_day == date(2026, 11, 15))).scalar_one() == shanghai(16, 6)

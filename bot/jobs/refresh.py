@@ -201,7 +201,8 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
         log.exception("attribution after the refresh failed; scores are recomputed without it")
     with Session(ctx.app.engine) as session:
         team_ids = {s.team_id for s in session.execute(select(Shop).where(Shop.id.in_(affected))).scalars()}  # type: ignore[union-attr]
-    result.snapshots = snapshot_scores(ctx.app, None if None in team_ids else {i for i in team_ids if i}, now)
+    result.snapshots = snapshot_scores(ctx.app, None if None in team_ids else {i for i in team_ids if i}, now,
+                                       written_at=ctx.clock())
     if ctx.cache is not None:
         ctx.cache.clear()
 

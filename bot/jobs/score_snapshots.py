@@ -1,7 +1,7 @@
 """Score snapshots: a member's month score written down for a local day (score_snapshot, one row per member,
 period and day), the history a month's final scores are read from.
 
-Two jobs write them, through `snapshot_rows` and `write_snapshots`:
+Two jobs write them, through `snapshot_row` and `write_snapshots`:
 - the shop refresh (bot.jobs.refresh) upserts *today's* row of every member of the teams whose data changed, as
   of now (`snapshot_scores`): today's row follows the data through the day;
 - the daily job here (`run_due_score_snapshots`), at [schedule] score_time in each member's own zone, upserts
@@ -67,14 +67,17 @@ def write_snapshots(app: App, rows: list[dict[str, Any]]) -> int:
     return len(rows)
 
 
-def snapshot_scores(app: App, team_ids: set[int] | None, now: datetime) -> int:
+def snapshot_scores(app: App, team_ids: set[int] | None, now: datetime, written_at: datetime | None = None) -> int:
     """Upsert today's month score of every active member of `team_ids` (None: every team), as of `now`; the
-    number written. A member without a KPI template gets none."""
+    number written. A member without a KPI template gets none, nor does one whose local day of `now` has ended
+    by `written_at` (default `now`; a long refresh may end the next day): that day's row is the daily job's."""
+    written_at = written_at or now
     with Session(app.engine) as session:
         inputs = Inputs.load(session, app.rules, now)
         rows = [row for team in teams(session) if team_ids is None or team.id in team_ids
                 for member in team_members(session, team.id or 0)
-                if (row := snapshot_row(session, inputs, member, team, now)) is not None]
+                if local_today(now, member.timezone) >= local_today(written_at, member.timezone)
+                and (row := snapshot_row(session, inputs, member, team, now)) is not None]
     return write_snapshots(app, rows)
 
 
