@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -32,6 +32,17 @@ def sent_today(engine: Engine, kind: str, days: dict[str, date]) -> set[str]:
             ScheduledSend.kind == kind, ScheduledSend.status == "sent",  # type: ignore[arg-type]
             ScheduledSend.subject.in_(list(days))))  # type: ignore[attr-defined]
         return {subject for subject, day in rows if days.get(subject) == day}
+
+
+def last_sent_days(engine: Engine, kind: str, subjects: list[str]) -> dict[str, date]:
+    """Of `subjects`, the last local day each was sent on (subjects never sent are left out)."""
+    if not subjects:
+        return {}
+    with Session(engine) as session:
+        rows = session.execute(select(ScheduledSend.subject, func.max(ScheduledSend.local_day)).where(
+            ScheduledSend.kind == kind, ScheduledSend.status == "sent",  # type: ignore[arg-type]
+            ScheduledSend.subject.in_(subjects)).group_by(ScheduledSend.subject))  # type: ignore[attr-defined]
+        return {subject: day for subject, day in rows}
 
 
 def claim_send(engine: Engine, kind: str, subject: str, day: date, by: str, now: datetime) -> bool:

@@ -137,3 +137,33 @@ def test_a_refresh_that_ends_after_the_day_did_leaves_the_days_finished_row_alon
     with Session(engine) as s:
         assert s.execute(select(ScoreSnapshot.computed_at).where(
             ScoreSnapshot.as_of_day == date(2026, 11, 15))).scalar_one() == shanghai(16, 6)
+
+
+def test_days_missed_while_the_bot_was_down_are_made_up_back_to_the_last_run(world: World) -> None:
+    engine = world.app.engine
+    run_refresh(world.context(clock=lambda: shanghai(13, 12)), shanghai(13, 12))   # A1, A2, A3
+    op1 = [(code, day) for code, day, ok in
+           run_due_score_snapshots(world.app, {}, shanghai(14, 6), "replica-1", at=SIX) if code == "op1" and ok]
+    assert op1 == [("op1", date(2026, 11, 13))]
+    # down from the 14th at 07:00 to the 16th at 09:00: the 14th and the 15th are made up
+    done = run_due_score_snapshots(world.app, {}, shanghai(16, 9), "replica-1", at=SIX)
+    assert [(code, day) for code, day, _ in done if code == "op1"] == [("op1", date(2026, 11, 14)),
+                                                                       ("op1", date(2026, 11, 15))]
+    # 140.00 net GMV in 2 orders on each day. At the end of the 13th, 13/30 of the month: pace targets 260.00 and
+    # 3.4667: (50 x 0.53846 + 30 x 0.57692) / 80 x 100 = 44.2308 / 80 x 100 = 55.29 -> 55.3, grade D;
+    # the 14th, 14/30: 140 / 280 = 0.5, 2 / 3.7333 = 0.53571: (25 + 16.0714) / 80 x 100 = 51.34 -> 51.3;
+    # the 15th, 15/30: 47.9 (test_refresh_job's figures)
+    assert [(r[2], r[4], r[5]) for r in snapshots(engine) if r[0] == world.ids["op1"]] == [
+        (date(2026, 11, 13), D("55.3"), "D"), (date(2026, 11, 14), D("51.3"), "D"),
+        (date(2026, 11, 15), D("47.9"), "D")]
+
+
+def test_a_run_finishes_yesterday_and_back_to_the_last_run_at_most_35_days() -> None:
+    from bot.jobs.score_snapshots import days_to_finish
+
+    today = date(2026, 12, 3)
+    assert days_to_finish(today, None) == [date(2026, 12, 2)]
+    assert days_to_finish(today, date(2026, 12, 2)) == [date(2026, 12, 2)]
+    assert days_to_finish(today, date(2026, 11, 29)) == [date(2026, 11, 29), date(2026, 11, 30), date(2026, 12, 1),
+                                                         date(2026, 12, 2)]
+    assert days_to_finish(today, date(2026, 1, 1)) == [date(2026, 10, 29) + timedelta(days=i) for i in range(35)]

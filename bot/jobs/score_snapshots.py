@@ -10,8 +10,12 @@ Two jobs write them, through `snapshot_row` and `write_snapshots`:
   shop has an API and the refresh never runs, and the last day of a month holds the month's final score.
 
 Each (member, day) of the daily job is claimed in the store first (storage.schedule), like the digests: two
-schedulers write it once, a failure is retried by a later tick, and a day missed while the bot was down is made
-up at the first tick after it is back, while it is still the member's next local day.
+schedulers write it once, and a failure is retried by a later tick. Days missed while the bot was down are made
+up by the first run after it is back, back to the member's last run (at most CATCH_UP_DAYS).
+
+A finished row is the score as it stood when the day ended: facts dated later (a refund in the next month) are
+not in it, though /mykpi's view of a past month shows them. Data synced or imported after score_time for the
+day before is not in it either: set score_time after the last import of the day.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from scoring.score import MetricResult
 from scoring.sendtime import due_day
 from storage.models import Member, ScoreSnapshot, Team
 from storage.queries import team_members, teams
-from storage.schedule import claim_send, finish_send, sent_today
+from storage.schedule import claim_send, finish_send, last_sent_days, sent_today
 from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
 KIND = "score_snapshot"   # storage.schedule's kind of the daily job's claims
 SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
+CATCH_UP_DAYS = 35   # days missed while the bot was down that a run makes up, at most (a month and its turn)
 
 
 def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime
@@ -86,10 +91,18 @@ def day_end(day: date, tz: str) -> datetime:
     return Window(PeriodKind.DAY, day, day, tz).end.astimezone(UTC) - timedelta(microseconds=1)
 
 
+def days_to_finish(today: date, last_run: date | None) -> list[date]:
+    """The local days a run on `today` finishes: yesterday, and back to the day of the member's last run (whose
+    own day was not over then) when runs were missed, at most CATCH_UP_DAYS; only yesterday the first time."""
+    first = today - timedelta(days=1) if last_run is None else max(last_run, today - timedelta(days=CATCH_UP_DAYS))
+    return [first + timedelta(days=i) for i in range((today - first).days)]
+
+
 def run_due_score_snapshots(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str, *,
                             at: time) -> list[tuple[str, date, bool]]:
-    """The daily job's tick: each member whose local `at` has passed today gets the row of their previous local
-    day, once. Returns (member code, day snapshotted, written) for each member handled in this tick."""
+    """The daily job's tick: each member whose local `at` has passed today gets the finished rows of the days
+    that ended since their last run (days_to_finish), once. Returns (member code, day, written) for each day
+    handled in this tick."""
     del messengers   # a scheduler job's signature (bot.scheduler): this job sends nothing
     done_now: list[tuple[str, date, bool]] = []
     with Session(app.engine) as session:
@@ -98,6 +111,7 @@ def run_due_score_snapshots(app: App, messengers: Mapping[str, Messenger], now: 
             members = team_members(session, team.id or 0)
             due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, m.timezone)) is not None}
             done = sent_today(app.engine, KIND, due)
+            last = last_sent_days(app.engine, KIND, [subject for subject in due if subject not in done])
             for member in members:
                 subject = f"member:{member.id}"
                 today = due.get(subject)
@@ -105,18 +119,19 @@ def run_due_score_snapshots(app: App, messengers: Mapping[str, Messenger], now: 
                     continue
                 if not claim_send(app.engine, KIND, subject, today, instance, now):
                     continue
-                ended = today - timedelta(days=1)
+                days = days_to_finish(today, last.get(subject))
                 error = None
                 try:
                     inputs = inputs or Inputs.load(session, app.rules, now)
-                    ended_inputs = dataclasses.replace(inputs, now=day_end(ended, member.timezone))
-                    row = snapshot_row(session, ended_inputs, member, team, now)
-                    write_snapshots(app, [row] if row else [])
+                    rows = [row for day in days if (row := snapshot_row(
+                        session, dataclasses.replace(inputs, now=day_end(day, member.timezone)), member, team,
+                        now)) is not None]
+                    write_snapshots(app, rows)
                 except Exception as exc:   # one member's failure never stops the others; retried next tick
-                    log.exception("score snapshot of %s for %s failed", member.code, ended)
+                    log.exception("score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
                     error = f"unexpected {type(exc).__name__}"
                 finish_send(app.engine, KIND, subject, today, instance, now, error)
-                done_now.append((member.code, ended, error is None))
+                done_now.extend((member.code, day, error is None) for day in days)
     if done_now:
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
