@@ -669,7 +669,8 @@ class ScheduledSend(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)               # digest | weekly | lag_alert | lag_summary | score_snapshot
     #                                                | shop_unhealthy
-    subject: str = Field(max_length=64)            # "subscription:<id>", "member:<id>", "shop:<id>:<since>"
+    # "subscription:<id>", "member:<id>", "shop:<id>:<unhealthy since, Unix seconds>:<admin member id>"
+    subject: str = Field(max_length=64)
     local_day: date
     status: str = Field(default="sending", max_length=8)   # sending | sent | failed
     claimed_by: str = Field(max_length=64)         # the process that claimed it

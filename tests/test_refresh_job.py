@@ -13,7 +13,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -234,6 +234,8 @@ def test_one_failing_shop_never_stops_the_others_and_admins_are_told_once(world:
 
 
 def test_a_notice_no_platform_took_is_retried_and_a_streak_a_cli_sync_started_is_told(world: World) -> None:
+    """Per admin and unhealthy streak: refused notices are retried, a streak `kpibot sync` started is told by
+    the next refresh, and an admin who binds a platform later is told then; each once."""
     down = SourceError(FailureKind.AUTH, "the seller revoked the authorization")
     world.sources["us1"] = MemorySource({"orders": []}, down=down)
     world.feishu.accept = world.dingtalk.accept = False      # both platforms refuse at the third failure
@@ -256,6 +258,15 @@ def test_a_notice_no_platform_took_is_retried_and_a_streak_a_cli_sync_started_is
     assert run_refresh(world.context(), NOW + 6 * EVERY).told == ["admin1", "admin2"]
     assert [card.title for _, card in world.feishu.sent] == ["Shop sync failing: TikTok UK"]
     assert run_refresh(world.context(), NOW + 7 * EVERY).told == []
+    # admin3, bound on no platform so far, binds Feishu: told of both streaks at the next run, once
+    with Session(world.app.engine) as s:
+        s.execute(update(Member).where(Member.code == "admin3").values(feishu_open_id="ou_admin3"))  # type: ignore[arg-type]
+        s.commit()
+    world.feishu.sent.clear()
+    assert run_refresh(world.context(), NOW + 8 * EVERY).told == ["admin3", "admin3"]
+    assert sorted(card.title for _, card in world.feishu.sent) == ["Shop sync failing: TikTok UK",
+                                                                   "Shop sync failing: TikTok US"]
+    assert run_refresh(world.context(), NOW + 9 * EVERY).told == []
 
 
 def test_a_source_that_breaks_unexpectedly_is_isolated(world: World) -> None:

@@ -39,12 +39,20 @@ class Alerted:
     ok: bool
 
 
+def bound_platforms(messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
+    """(platform, the member's user id there) of each connected platform the member is bound on, Feishu first."""
+    return [(platform, user_id) for platform, user_id in (("feishu", member.feishu_open_id),
+                                                          ("dingtalk", member.dingtalk_staff_id))
+            if user_id and platform in messengers]
+
+
 def send_private(messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
     """To the member on the first connected platform they are bound on; None when there is none."""
-    for platform, user_id in (("feishu", member.feishu_open_id), ("dingtalk", member.dingtalk_staff_id)):
-        if user_id and platform in messengers:
-            return messengers[platform].send_to_user(user_id, card)
-    return None
+    bound = bound_platforms(messengers, member)
+    if not bound:
+        return None
+    platform, user_id = bound[0]
+    return messengers[platform].send_to_user(user_id, card)
 
 
 def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> list[Alerted]:

@@ -12,8 +12,9 @@ One run, in order:
    finishes each day's row after the day has ended);
 5. the card cache of this process is cleared, so the next /mykpi shows the new numbers;
 6. an unhealthy shop is reported to its organisation's admins, one short private message each, in their
-   language, once per unhealthy streak (claimed in the store: `tell_unhealthy`), also when a `kpibot sync`
-   started the streak; a notice no platform took is retried by the next runs.
+   language, once per unhealthy streak and admin (claimed in the store: `tell_unhealthy`), also when a
+   `kpibot sync` started the streak; a notice a platform refused is retried by the next runs, and an admin
+   bound later is told then.
 
 Persistent scheduling: the job lives in APScheduler's SQLAlchemyJobStore (bot/scheduler.py), which stores the
 job function by reference and its arguments pickled. So the function takes no arguments and finds the running
@@ -43,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.card_cache import CardCache
-from bot.jobs.alerts import send_private
+from bot.jobs.alerts import bound_platforms, send_private
 from bot.jobs.score_snapshots import snapshot_scores
 from bot.platforms.common import Messenger
 from bot.shop_sources import NoSource
@@ -52,7 +53,7 @@ from cards.model import Card, Text, Tone
 from commands.context import App
 from storage.attribution import AttributionCounts, attribute_orders
 from storage.models import JobLease, Member, Order, Shop, ShopHealth
-from storage.schedule import STALE_AFTER, claim_send, finish_send
+from storage.schedule import STALE_AFTER, claim_send, finish_send, sent_today
 from storage.sources.records import Source
 from storage.sources.sync import SyncReport, sync_shop
 from storage.sources.writer import StoreWriter
@@ -225,52 +226,51 @@ def failure_text(report: SyncReport, lang: str) -> str:
 
 
 def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: datetime) -> list[str]:
-    """Tell the admins that `shop` is unhealthy, once per unhealthy streak, whichever run started the streak (a
-    `kpibot sync` marks a shop unhealthy too, but tells nobody). The notice is claimed in the store like a
-    scheduled send (storage.schedule), keyed by the streak's start: one that went out is not sent again, and one
-    that no admin's platform took is retried by the next runs (up to MAX_ATTEMPTS). The admins told."""
+    """Tell each admin of the shop's organisation that `shop` is unhealthy, one private message in their language,
+    once per unhealthy streak, whichever run started the streak (a `kpibot sync` marks a shop unhealthy too, but
+    tells nobody). Each admin's notice is claimed in the store like a scheduled send (storage.schedule), keyed
+    by the streak's start: one that went out is not sent again; one a platform refused is retried by the next
+    runs (up to MAX_ATTEMPTS); an admin bound on no connected platform is told once they are. The admins told."""
     engine = ctx.app.engine
     with Session(engine) as session:
         since = session.execute(select(ShopHealth.unhealthy_since).where(
             ShopHealth.shop_id == shop.id)).scalar_one_or_none()  # type: ignore[arg-type]
-    if since is None:   # recovered meanwhile
-        return []
-    subject, day = f"shop:{shop.id}:{int(since.timestamp())}", since.astimezone(UTC).date()
-    if not claim_send(engine, NOTICE, subject, day, ctx.instance, now):
-        return []
-    told, refused = tell_admins(ctx, shop, report)
-    finish_send(engine, NOTICE, subject, day, ctx.instance, now,
-                "no admin's platform took the notice" if refused and not told else None)
-    return told
-
-
-def tell_admins(ctx: RefreshContext, shop: Shop, report: SyncReport) -> tuple[list[str], int]:
-    """One private message to each admin of the shop's organisation bound on a connected platform: the codes of
-    those told, and how many sends a platform refused or that broke."""
-    with Session(ctx.app.engine) as session:
         admins = list(session.execute(
             select(Member).where(Member.org_id == shop.org_id, Member.role == "admin", Member.active)  # type: ignore[arg-type]
             .order_by(Member.code)).scalars())
-    told, refused = [], 0
+    if since is None:   # recovered meanwhile
+        return []
+    day = since.astimezone(UTC).date()
+    subjects = {admin.code: f"shop:{shop.id}:{int(since.timestamp())}:{admin.id}" for admin in admins}
+    done = sent_today(engine, NOTICE, dict.fromkeys(subjects.values(), day))
+    told, unreachable = [], 0
     for admin in admins:
+        subject = subjects[admin.code]
+        if subject in done:
+            continue
+        if not bound_platforms(ctx.messengers, admin):
+            unreachable += 1
+            continue
+        if not claim_send(engine, NOTICE, subject, day, ctx.instance, now):
+            continue
         lang = lang_of(admin.locale)
         text = t(lang, "shop.unhealthy", shop=f"{shop.name} ({shop.code})", failures=report.consecutive_failures,
                  error=failure_text(report, lang))
         card = Card(t(lang, "shop.unhealthy_title", shop=shop.name), (Text(text),), Tone.BAD, lang)
         try:
-            ok = send_private(ctx.messengers, admin, card)
+            ok = bool(send_private(ctx.messengers, admin, card))
         except Exception:
             log.exception("telling admin %s that shop %s is unhealthy failed", admin.code, shop.code)
             ok = False
+        finish_send(engine, NOTICE, subject, day, ctx.instance, now, None if ok else "the platform refused it")
         if ok:
             told.append(admin.code)
-        elif ok is not None:
-            refused += 1
-    if not told:
-        log.warning("shop %s is unhealthy and no admin could be told (%s)", shop.code,
-                    f"{refused} sends refused; retried by the next run" if refused else
-                    "none bound on a connected platform")
-    return told, refused
+        else:
+            log.warning("shop %s is unhealthy and admin %s could not be told; retried by the next run", shop.code,
+                        admin.code)
+    if unreachable and not done and not told:
+        log.warning("shop %s is unhealthy and %d admins are bound on no connected platform", shop.code, unreachable)
+    return told
 
 
 # --- the lease ---------------------------------------------------------------------------------------------------
