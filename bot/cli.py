@@ -239,7 +239,7 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
     scheduler = start_scheduler(app, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=timedelta(minutes=config.schedule.refresh_minutes),
                                 platforms=config.platforms, cache=dispatcher.cache,
-                                score_time=parse_hhmm(config.schedule.score_time))
+                                score_time=config.schedule.score_time)
     print("kpibot: serving; stop with Ctrl-C or SIGTERM", flush=True)
     code = 0
     while not stop.wait(2):

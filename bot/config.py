@@ -148,7 +148,7 @@ PLATFORM_NAMES = ("tiktok_shop", "shopee", "amazon", "shopify")
 @dataclass(frozen=True)
 class ScheduleConfig:
     refresh_minutes: int = 30
-    score_time: str = "06:00"
+    score_time: time = time(6, 0)   # local, in each member's zone (bot.jobs.score_snapshots)
 
 
 @dataclass(frozen=True)
@@ -317,8 +317,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
     minutes = r.get("refresh_minutes", int, 30)
     if minutes < 1:
         raise r.fail("refresh_minutes", "must be at least 1")
-    score_time = r.get("score_time", str, "06:00")
-    _hhmm(r, "score_time", score_time)
+    score_time = _hhmm(r, "score_time", r.get("score_time", str, "06:00"))
     schedule = ScheduleConfig(refresh_minutes=minutes, score_time=score_time)
     r.finish()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,12 +36,14 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (config.org.reporting_currency, config.org.count_orders_at, config.org.net_refunds) == \
         ("USD", CountOrdersAt.PAID, True)
     assert config.feishu is None and config.dingtalk is None
+    assert (config.schedule.refresh_minutes, config.schedule.score_time) == (30, time(6, 0))
 
 
 def test_config_toml_in_the_current_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "config.toml").write_text('[org]\nreporting_currency = "CNY"\n', encoding="utf-8")
-    assert load_config().org.reporting_currency == "CNY"
+    (tmp_path / "config.toml").write_text('[org]\nreporting_currency = "CNY"\n[schedule]\nscore_time = "07:45"\n',
+                                          encoding="utf-8")
+    assert (load_config().org.reporting_currency, load_config().schedule.score_time) == ("CNY", time(7, 45))
 
 
 def test_the_example_file_is_valid_and_documents_every_section() -> None:

@@ -67,8 +67,11 @@ def test_the_day_that_ended_is_snapshotted_once_at_score_time_in_each_members_zo
     assert [(m["key"], m["actual"], m["target"]) for m in details["metrics"]] == [
         ("net_gmv", "160.00", "600"), ("orders", "3", "8"), ("refund_rate", None, None)]
     assert computed == shanghai(16, 8)
-    # the refresh's row of the 16th is today's and stays: A5 counts there
-    assert [r[2] for r in snapshots(engine)].count(date(2026, 11, 16)) == 1
+    # the refresh's row of the 16th is today's, as of 07:30 and with A5: 200.00 net GMV in 4 orders; 15 days and
+    # 7.5 hours of 30 passed (0.5104167): pace targets 306.25 and 4.0833; net GMV 0.65306, orders 0.97959;
+    # score = (50 x 0.65306 + 30 x 0.97959) / 80 x 100 = 62.0408 / 80 x 100 = 77.55 -> 77.6, grade C
+    assert [(r[2], r[4], r[5]) for r in snapshots(engine) if r[2] == date(2026, 11, 16)] == [
+        (date(2026, 11, 16), D("77.6"), "C")]
 
     # later ticks that day, and another replica, write nothing again
     assert run_due_score_snapshots(world.app, {}, shanghai(16, 8, 1), "replica-1", at=SIX) == []

@@ -7,7 +7,8 @@ Two jobs write them, through `snapshot_row` and `write_snapshots`:
 - the daily job here (`run_due_score_snapshots`), at [schedule] score_time in each member's own zone, upserts
   the row of the local day that has just *ended*, scored as of its last microsecond with every fact known by
   then (late orders, refunds, file imports). So every member has a finished row for every day, also where no
-  shop has an API and the refresh never runs, and the last day of a month holds the month's final score.
+  shop has an API and the refresh never runs, and the last day of a month holds the month's score as it stood
+  when the month ended.
 
 Each (member, day) of the daily job is claimed in the store first (storage.schedule), like the digests: two
 schedulers write it once, and a failure is retried by a later tick. Days missed while the bot was down are made

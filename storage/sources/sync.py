@@ -26,8 +26,8 @@ writer raises) fails that resource only: SyncCursor.failures += 1 and last_error
 not move (pages already written stay, with the token that continues after them), and the shop's other
 resources still run, unless the platform could not be connected to at all (SourceError.unreachable): they
 are then failed as "not tried", not made to wait through the same retries (a down host cost each resource its
-connect timeouts and backoff). When the SOURCE raises (anything, also KeyboardInterrupt), the pages it gave before are
-written first, with the token after them. A REQUEST error on the first call of a resumed run drops the stored
+connect timeouts and backoff). When the SOURCE raises (anything, also KeyboardInterrupt), the pages it gave
+before are written first, with the token after them. A REQUEST error on the first call of a resumed run drops the stored
 token (it may have expired), so the next run starts the window again. Errors that are not Exceptions
 (KeyboardInterrupt, a kill) are not caught: an open batch's transaction rolls back and the next run resumes.
 
@@ -35,8 +35,8 @@ Health: a run with a failed resource adds one to ShopHealth.consecutive_failures
 shop turns unhealthy. `unhealthy_since` is claimed by one conditional UPDATE, so exactly one run, in whatever
 process, gets `notify` per unhealthy streak; a fully successful run clears the streak (`recovered`). Both
 transitions are written to the audit log. Telling the admins is the refresh job's (bot.jobs.refresh), claimed
-apart, so a streak a CLI sync started is told too. The stored error texts are SourceError messages, which never hold a
-secret; other exceptions are stored and logged by type and place only, since their text may hold a URL.
+apart, so a streak a CLI sync started is told too. The stored error texts are SourceError messages, which never
+hold a secret; other exceptions are stored and logged by type and place only, since their text may hold a URL.
 
 One sync of a given shop at a time is assumed (the scheduler leader runs them); two at once stay correct
 (idempotent upserts) but may fetch pages twice.
@@ -102,9 +102,9 @@ class SyncReport:
     resources: list[ResourceReport] = field(default_factory=list)
     consecutive_failures: int = 0    # failed runs in a row, this one included
     unhealthy: bool = False
-    notify: bool = False             # this run made the shop unhealthy: tell someone (once per streak)
+    notify: bool = False             # this run started an unhealthy streak (audited once; bot.jobs.refresh tells)
     recovered: bool = False          # this run ended an unhealthy streak
-    error: str | None = None         # the shop's sync itself broke (bot.jobs.refresh), e.g. the store was unreachable
+    error: str | None = None         # the shop's sync itself broke (bot.jobs.refresh), e.g. the store went away
 
     @property
     def ok(self) -> bool:
