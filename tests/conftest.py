@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,11 +29,10 @@ from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.models import Organisation, Team
+from tests.clock import DEMO_NOW, DEMO_TODAY
 from tests.fakes.feishu import FakeFeishu
 
 PG_URL = os.environ.get("KPIBOT_TEST_PG_URL", "postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test")
-DEMO_TODAY = date(2026, 11, 22)
-DEMO_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)   # 20:00 in Shanghai, 04:00 in Los Angeles
 
 
 def _fresh_postgres() -> Engine:

@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from storage.attribution import AttributionCounts, attribute_orders
 from storage.models import Creator, Order, Organisation, PromoCode, Refund, Shop, ShopHealth
 from storage.sources.token_store import DbTokenStore
 from storage.sources.writer import StoreWriter
+from tests.clock import DEMO_MIDNIGHT
 from tests.fakes.shopee import FakeShopee
 from tests.fakes.tiktok_shop import FakeTikTokShop
 from tests.test_attribution_store import _order
@@ -31,6 +31,7 @@ from tests.test_attribution_store import _order
 DATA = Path(__file__).parent / "data" / "imports"
 ORDERS_SEARCH = "/order/202309/orders/search"
 LA = ZoneInfo("America/Los_Angeles")
+NOW = DEMO_MIDNIGHT          # the CLI's and the fakes' data clock in these tests
 
 
 class Cli:
@@ -53,7 +54,7 @@ class Cli:
 
 @pytest.fixture
 def cli(engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.delenv("KPIBOT_NOW", raising=False)
+    monkeypatch.setenv("KPIBOT_NOW", NOW.isoformat())      # the CLI's clock (bot.app.clock_from_env)
     config = tmp_path / "kpibot.toml"
     config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
     return Cli(config, capsys, monkeypatch)
@@ -61,9 +62,9 @@ def cli(engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
 
 @pytest.fixture
 def tiktok() -> Iterator[FakeTikTokShop]:
-    """120 orders updated over the 19 days before the last midnight (UTC; seed 3). Midnight, not now: how many
-    seeded lives fall in the window depends on where the window starts within a day."""
-    now = int(time.time()) // 86_400 * 86_400
+    """120 orders updated over the 19 days before NOW, a UTC midnight (seed 3), at pinned dates: how many lives
+    the seed makes depends on the calendar days it covers."""
+    now = int(NOW.timestamp())
     with FakeTikTokShop(seed=3, n_orders=120, start=now - 20 * 86_400, span_s=19 * 86_400) as fake:
         yield fake
 
@@ -196,14 +197,14 @@ def test_sync_a_tiktok_shop_through_the_cli(cli: Cli, engine: Engine, tiktok: Fa
     code, out, err = cli("-v", "sync")
     assert (code, err) == (0, "")
     totals = tiktok.expected_totals()
-    # seed 3: 120 orders (31 of them with affiliate lines: 37 lines), 4 returns and 13 cancellations, 42 lives
+    # seed 3: 120 orders (31 of them with affiliate lines: 37 lines), 4 returns and 13 cancellations, 41 lives
     assert (totals.orders, totals.returns + totals.cancellations, totals.affiliate_lines, totals.lives) == \
-        (120, 17, 37, 42)
+        (120, 17, 37, 41)
     assert sync_lines(out) == {
         "orders": (120, "120 new, 0 updated, 0 unchanged, 0 pending"),
         "returns": (17, "17 new, 0 updated, 0 unchanged, 0 pending"),
         "affiliate_orders": (37, "37 new, 0 updated, 0 unchanged, 0 pending"),
-        "lives": (42, "42 new, 0 updated, 0 unchanged, 0 pending"),
+        "lives": (41, "41 new, 0 updated, 0 unchanged, 0 pending"),
     }
     assert out.splitlines()[-1] == "attribution: 120 orders, 31 credited to creators, 0 self-referrals, " \
                                    "89 unattributed"
@@ -234,14 +235,14 @@ def test_sync_since_fetches_again_from_that_local_day(cli: Cli, tiktok: FakeTikT
     cli.configure(tiktok_config(tiktok))
     add_us1(cli, tiktok_tokens(tiktok))
     assert cli("sync", "--resource", "orders")[0] == 0
-    day = (datetime.now(LA) - timedelta(days=5)).date()
+    day = (NOW.astimezone(LA) - timedelta(days=5)).date()
     since = datetime(day.year, day.month, day.day, tzinfo=LA)        # midnight in the shop's zone
     tiktok.reset_calls()
     code, out, err = cli("sync", "--since", day.isoformat(), "--resource", "orders", "--progress")
     assert code == 0
     bodies = [c.body for c in tiktok.calls_to(ORDERS_SEARCH)]
     assert bodies and all(b["update_time_ge"] == int(since.timestamp()) for b in bodies)
-    expected = tiktok.expected_totals(since, datetime.now(UTC)).orders
+    expected = tiktok.expected_totals(since, NOW).orders
     assert 0 < expected < 120
     assert sync_lines(out) == {"orders": (expected, f"0 new, 0 updated, {expected} unchanged, 0 pending")}
     assert "us1 orders: " in err and f"{expected} records" in err       # the progress bar, on stderr
@@ -258,7 +259,8 @@ def test_sync_options_are_checked_before_anything_else_also_without_shops(cli: C
 
 
 def test_sync_a_shopee_shop_whose_first_call_refreshes_its_token(cli: Cli, engine: Engine) -> None:
-    with FakeShopee(now=datetime.now(UTC), orders=60, seed=5) as fake:
+    with FakeShopee(now=NOW, orders=60, seed=5) as fake:    # orders in the 45 days before NOW
+        fake.set_now(datetime.now(UTC))   # its server clock checks the CLI's request timestamps, which are real
         cli.configure(f'[platforms.shopee]\npartner_id = {fake.partner_id}\npartner_key = "{fake.partner_key}"\n'
                       f'base_url = "{fake.base_url}"\n')
         refresh = fake.initial_tokens().refresh_token

@@ -276,12 +276,17 @@ def test_statement_sizes_cover_the_rows_in_few_distinct_sizes() -> None:
 def test_the_heap_before_a_sync_is_frozen_while_it_runs_and_given_back_after() -> None:
     gc.collect()
     assert gc.get_freeze_count() == 0
+    # Counts are compared with a margin, not exactly: an object of the frozen heap that another thread (a
+    # server of an earlier test winding down) frees leaves the count, so exact equality is not deterministic.
+    # Freezing again would add the 10,000 lists made after the first freeze; ending would empty it.
     with frozen_heap():
         frozen = gc.get_freeze_count()
         assert frozen > 1000   # this process's modules, at least
-        with frozen_heap():   # a nested (or concurrent) sync shares it
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen   # the inner one ending does not end it
+        made_after = [[] for _ in range(10_000)]
+        with frozen_heap():   # a nested (or concurrent) sync shares it: the new lists are not frozen
+            assert frozen - 1000 < gc.get_freeze_count() <= frozen
+        assert frozen - 1000 < gc.get_freeze_count() <= frozen   # the inner one ending does not end it
+        del made_after
     assert gc.get_freeze_count() == 0
 
 
