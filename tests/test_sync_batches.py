@@ -38,7 +38,7 @@ from storage.sources.writer import (
     _stage_name,
 )
 from storage.types import UTCDateTime
-from tests.conftest import PG_URL
+from tests.conftest import fresh_engine
 from tests.fakes.memory_source import MemorySource, SimulatedCrash
 from tests.test_sync_writer import NOW, T0, _order, _shops, _snapshot
 
@@ -339,9 +339,8 @@ def test_postgres_writes_stage_their_rows_per_transaction_and_leave_nothing_behi
     """Bulk writes on PostgreSQL COPY into a temporary staging table: emptied before each statement (a second write
     in the transaction, updating an order of the first, neither repeats nor collides), dropped at commit and at
     rollback, and made again by the next transaction on the same connection."""
-    engine = make_engine(PG_URL, pool_size=1, max_overflow=0)   # one connection: its temporary tables are visible
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+    # one connection: its temporary tables are visible
+    engine = fresh_engine("postgres", tmp_path, pool_size=1, max_overflow=0)
     upgrade(engine)
     shop = _shops(engine, 1)[0]
     writer = StoreWriter(engine)
