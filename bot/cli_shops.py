@@ -1,4 +1,5 @@
-"""The shop commands of the `kpibot` CLI: `shops add|token|list`, `sync`, `import` and `attribute`.
+"""What the shop commands of the `kpibot` CLI do: `shops add|token|list`, `sync`, `import` and `attribute` (their
+arguments are in bot.cli; bot.cli_commands imports this module for them only).
 
 Exit codes as the rest of the CLI: 0 done, 1 something failed (a shop did not sync), 2 bad arguments or a file
 that cannot be imported as asked. Tokens are read from stdin or from an environment variable named by a flag,
@@ -39,68 +40,11 @@ from storage.creators import add_own_buyer, creator_names, find_creator
 from storage.models import Shop, ShopCredential, ShopHealth, SyncCursor, Team
 from storage.queries import find_team, organisation, teams
 from storage.sources.errors import SourceError
-from storage.sources.files import PRESETS, ImportRefused, load_mapping, read_file, require_clean
+from storage.sources.files import ImportRefused, load_mapping, read_file, require_clean
 from storage.sources.records import Source
 from storage.sources.sync import SyncReport, sync_shop
 from storage.sources.token_store import DbTokenStore
 from storage.sources.writer import StoreWriter, WriteCounts
-
-
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    shops = sub.add_parser("shops", parents=[common], help="shops: add, store their API tokens, list with health")
-    ssub = shops.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = ssub.add_parser("add", parents=[common], help="add a shop")
-    add.add_argument("code", metavar="CODE", help="the shop's short id, e.g. tts-us")
-    add.add_argument("--platform", required=True, metavar="P", help=", ".join(SHOP_PLATFORMS))
-    add.add_argument("--name", help="display name (default: the code)")
-    add.add_argument("--region", required=True, metavar="CC", help="country the shop sells in (ISO 3166, e.g. US)")
-    add.add_argument("--currency", required=True, metavar="CUR", help="the shop's currency (ISO 4217)")
-    add.add_argument("--timezone", required=True, metavar="TZ", help="the shop's IANA time zone")
-    add.add_argument("--team", metavar="T", help="team code or name")
-    add.add_argument("--platform-shop-id", metavar="ID",
-                     help="; ".join(f"{p}: {what}" for p, what in SHOP_ID_NEEDED.items()))
-    _token_options(add, required=False)
-    token = ssub.add_parser("token", parents=[common], help="store a shop's API tokens (from stdin or the environment)")
-    token.add_argument("code", metavar="CODE")
-    _token_options(token, required=True)
-    ssub.add_parser("list", parents=[common], help="shops with their sync health")
-
-    sync = sub.add_parser("sync", parents=[common], help="fetch shop data from the platforms' APIs now")
-    sync.add_argument("--shop", metavar="S", help="one shop (default: every shop with an API)")
-    sync.add_argument("--since", metavar="YYYY-MM-DD", help="fetch again from this day (the shop's local day)")
-    sync.add_argument("--resource", metavar="R", help="one resource, e.g. orders")
-    bar = sync.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
-                     help="show a progress bar (default: for backfills, on a terminal)")
-    bar.add_argument("--no-progress", dest="progress", action="store_false")
-
-    imp = sub.add_parser("import", parents=[common], help="import a seller-center export (CSV or XLSX) into a shop")
-    imp.add_argument("file", metavar="FILE")
-    imp.add_argument("--preset", required=True, metavar="P", help=", ".join(PRESETS))
-    imp.add_argument("--shop", required=True, metavar="S")
-    imp.add_argument("--mapping", metavar="FILE", help="column mapping (TOML); required by temu_orders, shein_orders")
-    imp.add_argument("--skip-bad-rows", action="store_true",
-                     help="import the good rows and list the bad ones (default: nothing unless every row is good)")
-
-    att = sub.add_parser("attribute", parents=[common],
-                         help="credit orders to creators (affiliate data, promo codes, tracked links)")
-    att.add_argument("--shop", metavar="S")
-    att.add_argument("--all", action="store_true", help="every order again, not only those changed since")
-
-    creators = sub.add_parser("creators", parents=[common], help="creators (affiliates)")
-    csub = creators.add_subparsers(dest="action", required=True, metavar="ACTION")
-    own = csub.add_parser("own-buyer", parents=[common],
-                          help="a creator's own buyer id: their purchases through their code or link are flagged")
-    own.add_argument("creator", metavar="CREATOR", help="handle (without @) or name")
-    own.add_argument("buyer_id", metavar="BUYER_ID", help="the platform's buyer id of the creator's own account")
-    own.add_argument("--platform", metavar="P", help="the buyer id's platform (default: the creator's)")
-
-
-def _token_options(parser: argparse.ArgumentParser, required: bool) -> None:
-    group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--tokens-stdin", action="store_true",
-                       help="read the tokens from stdin: JSON, key=value lines, or the one token alone")
-    group.add_argument("--tokens-env", metavar="VAR", help="read the tokens from this environment variable")
 
 
 def run(app: App, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:

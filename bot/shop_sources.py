@@ -22,17 +22,19 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
-
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from typing import TYPE_CHECKING
 
 from bot.config import PLATFORM_NAMES, AmazonPlatform, PlatformsConfig, ShopeePlatform, TikTokShopPlatform
-from storage.engine import make_engine
-from storage.models import Shop
-from storage.sources.fetch_process import ProcessSource
 from storage.sources.records import Source, Tokens
-from storage.sources.token_store import DbTokenStore
-from storage.sources.writer import StoreWriter
+
+# The store and the shop clients are imported by the functions that build a source: the CLI reads the names
+# above for its help, and parse_tokens needs neither.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from storage.models import Shop
+    from storage.sources.fetch_process import ProcessSource
+    from storage.sources.writer import StoreWriter
 
 FILE_PLATFORMS = ("temu", "shein", "file")
 RESOURCES = ("orders", "returns", "affiliate_orders", "lives")   # what the API sources offer, together
@@ -67,6 +69,8 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         raise NoSource(f"shop {shop.code}: no [platforms.{shop.platform}] credentials in the configuration; skipped")
     if shop.platform in SHOP_ID_NEEDED and not (shop.platform_shop_id or "").strip():
         raise NoSource(f"shop {shop.code}: its platform shop id ({SHOP_ID_NEEDED[shop.platform]}) is not set")
+    from storage.sources.token_store import DbTokenStore
+
     store = DbTokenStore(engine, shop.id or 0)
     tokens = store.load()
     if tokens is None:
@@ -108,6 +112,11 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
 def shop_source(store_url: str, shop_id: int, platforms: PlatformsConfig) -> Source:
     """`build_source` for a shop by id, with an engine of its own: ProcessSource's factory, run in the source's
     own process (see process_source)."""
+    from sqlmodel import Session
+
+    from storage.engine import make_engine
+    from storage.models import Shop
+
     engine = make_engine(store_url)
     with Session(engine) as session:
         shop = session.get(Shop, shop_id)
@@ -120,6 +129,8 @@ def shop_source(store_url: str, shop_id: int, platforms: PlatformsConfig) -> Sou
 def process_source(engine: Engine, shop: Shop, platforms: PlatformsConfig, writer: StoreWriter) -> ProcessSource:
     """The shop's source run in a process of its own, binding orders for `writer`'s store there: for large syncs
     (storage.sources.fetch_process). NoSource when it has none."""
+    from storage.sources.fetch_process import ProcessSource
+
     factory = partial(shop_source, engine.url.render_as_string(hide_password=False), shop.id or 0, platforms)
     return ProcessSource(factory, writer.binder(shop.id or 0))
 

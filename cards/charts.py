@@ -4,6 +4,10 @@ Figures are built with ``matplotlib.figure.Figure`` + ``FigureCanvasAgg``;
 pyplot and global rcParams are never touched. Chinese text is rendered with
 Noto Sans CJK SC shipped inside the ``mplfonts`` wheel, with DejaVu Sans as
 per-glyph fallback.
+
+matplotlib is imported when the first chart is drawn, not with this module:
+every `kpibot` command imports the commands that describe charts, and most
+draw none.
 """
 
 from __future__ import annotations
@@ -14,16 +18,9 @@ import io
 import json
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from matplotlib import font_manager
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.layout_engine import TightLayoutEngine
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 __all__ = ["ProgressChart", "chart_key", "render_progress_chart"]
 
@@ -98,6 +95,8 @@ def _ensure_font() -> None:
     with _font_lock:
         if _font_ready:
             return
+        from matplotlib import font_manager
+
         path = _font_path()
         manager = font_manager.fontManager
         if not any(Path(entry.fname) == path for entry in manager.ttflist):
@@ -130,7 +129,7 @@ def _strip_zeros(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _axis_formatter(span: float) -> FuncFormatter:
+def _axis_formatter(span: float) -> Callable[[float, int | None], str]:
     """Tick formatter with one suffix (none/K/M) chosen for the whole axis."""
     if span >= 1_000_000:
         scale, suffix = 1_000_000.0, "M"
@@ -145,7 +144,7 @@ def _axis_formatter(span: float) -> FuncFormatter:
             return "0"
         return _strip_zeros(f"{scaled:,.2f}") + suffix
 
-    return FuncFormatter(fmt)
+    return fmt
 
 
 def _format_value(value: float) -> str:
@@ -186,6 +185,12 @@ def _annotation_placement(
 
 def _render(chart: ProgressChart, font_family: Sequence[str]) -> bytes:
     """Draw *chart* with the given font fallback list and return PNG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.layout_engine import TightLayoutEngine
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     family = list(font_family)
     n = len(chart.day_labels)
     values = [math.nan if v is None else float(v) for v in chart.cumulative]
@@ -264,7 +269,7 @@ def _render(chart: ProgressChart, font_family: Sequence[str]) -> bytes:
     ax.set_xlim(0, n + 0.5)
 
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-    ax.yaxis.set_major_formatter(_axis_formatter(max(abs(low), abs(high))))
+    ax.yaxis.set_major_formatter(FuncFormatter(_axis_formatter(max(abs(low), abs(high)))))
 
     ticks = _tick_indices(n)
     ax.set_xticks(

@@ -1,8 +1,11 @@
-"""The design's direction, enforced: scoring/ stays pure, and nothing below bot/ knows the platforms."""
+"""The design's direction, enforced: scoring/ stays pure, nothing below bot/ knows the platforms, and the
+command line starts without the heavy libraries."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,43 @@ def test_relative_imports_are_resolved(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / "scoring" / "x.py").write_text("from ..storage import models\nfrom . import fx\n", encoding="utf-8")
     monkeypatch.setattr(me, "ROOT", tmp_path)
     assert me.imported_modules("scoring")["scoring/x.py"] == {"storage", "scoring"}
+
+
+# --- heavy libraries are imported where they are used -----------------------------------------------------------
+
+def run_python(code: str) -> str:
+    """What `code` prints, run by a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def modules_after_import(module: str, candidates: tuple[str, ...]) -> list[str]:
+    """Which of `candidates` importing `module` imports."""
+    return ast.literal_eval(run_python(f"import {module}, sys; print(sorted(m for m in {candidates!r} "
+                                       "if m in sys.modules))"))
+
+
+def test_the_command_line_starts_without_heavy_libraries() -> None:
+    # `kpibot --help` answers at once: charts, tables, the chat SDKs and HTTP come with the command that uses them
+    heavy = ("matplotlib", "pandas", "lark_oapi", "dingtalk_stream", "httpx")
+    assert modules_after_import("bot.cli", heavy) == []
+
+
+def test_the_commands_leave_heavy_libraries_to_their_use() -> None:
+    # what `kpibot chat` imports: matplotlib comes when a chart is drawn, the rest with the commands that use them
+    heavy = ("matplotlib", "pandas", "lark_oapi", "dingtalk_stream", "httpx", "alembic", "apscheduler", "segno", "tqdm",
+             "openpyxl")
+    assert modules_after_import("bot.cli_commands", heavy) == []
+
+
+def test_a_current_schema_is_checked_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    code = ("import sys; from storage.engine import make_engine; from storage.migrate import ensure_schema; "
+            f"ensure_schema(make_engine({url!r})); print('alembic' in sys.modules)")
+    # the first run creates the schema through Alembic; the second finds it current by itself
+    assert [run_python(code).strip() for _ in range(2)] == ["True", "False"]
+
+
+def test_the_schema_check_reads_the_head_alembic_finds() -> None:
+    from storage import migrate
+
+    assert migrate._head_in_files() == migrate.head_revision()
