@@ -112,7 +112,11 @@ class PgDatabases:
         admin = self._admin()
         with admin.connect() as conn:
             for name in self.made:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                # connections an engine left open are this role's own to end (WITH (FORCE) would also need
+                # the right to end the server's autovacuum workers, which the test role has not)
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
+                                  "AND usename = current_user AND pid <> pg_backend_pid()"), {"name": name})
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
         self.made.clear()
 

@@ -1,7 +1,11 @@
-"""The `kpibot` command as a newcomer runs it: real subprocesses in an empty directory."""
+"""The `kpibot` command as a newcomer runs it, in an empty directory: `main(argv)` in this process, as the
+installed script calls it, and a few real subprocesses (the first chat that seeds the demo, a bad config and a
+store set up from scratch) for what only a new process shows: the entry point, exit codes, nothing on
+stderr."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from storage.migrate import head_revision
 
 NOW = "2026-11-22T12:00:00+00:00"
@@ -18,9 +23,35 @@ NOW = "2026-11-22T12:00:00+00:00"
 
 def kpibot(cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
            ) -> subprocess.CompletedProcess[str]:
+    """`kpibot ARGS` as a real process in `cwd`."""
     full_env = {**os.environ, "KPIBOT_NOW": NOW, **(env or {})}
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=full_env, input=stdin,
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+class InProcess:
+    """`kpibot ARGS` as `main(argv)` in this process, in a working directory, with the clock at NOW; answers
+    as a finished process would (returncode, stdout, stderr)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.capsys, self.monkeypatch = capsys, monkeypatch
+        monkeypatch.setenv("KPIBOT_NOW", NOW)
+
+    def __call__(self, cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        self.monkeypatch.chdir(cwd)
+        self.monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        self.capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:   # argparse refusing the arguments
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = self.capsys.readouterr()
+        return subprocess.CompletedProcess(["kpibot", *args], code, out, err)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    return InProcess(capsys, monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +83,8 @@ def test_chat_mykpi_in_an_empty_directory(workdir: Path) -> None:
     assert (workdir / "kpibot.db").exists()
 
 
-def test_chat_digest_prints_the_leads_digest_and_writes_its_chart(workdir: Path) -> None:
-    run = kpibot(workdir, "chat", "--as", "lead1", "/digest")
+def test_chat_digest_prints_the_leads_digest_and_writes_its_chart(workdir: Path, cli: InProcess) -> None:
+    run = cli(workdir, "chat", "--as", "lead1", "/digest")
     assert run.returncode == 0 and run.stderr == "", run.stderr
     out = run.stdout
     assert out.startswith("直播一组 Live US/UK · 日报 2026-11-2")       # lead1 reads Chinese; the team's local day
@@ -61,14 +92,14 @@ def test_chat_digest_prints_the_leads_digest_and_writes_its_chart(workdir: Path)
         assert word in out, word
     path = Path(next(line for line in out.splitlines() if line.startswith("chart: ")).removeprefix("chart: "))
     assert png_size(path) == (720, 675)                                # six members in the bars panel
-    host = kpibot(workdir, "chat", "--as", "host1", "/digest")
+    host = cli(workdir, "chat", "--as", "host1", "/digest")
     assert "/digest is for" in host.stdout and "lead" in host.stdout   # a host may not ask for it
 
 
-def test_kpi_json_agrees_with_the_card(workdir: Path) -> None:
-    card = kpibot(workdir, "chat", "--as", "host1", "/mykpi").stdout
+def test_kpi_json_agrees_with_the_card(workdir: Path, cli: InProcess) -> None:
+    card = cli(workdir, "chat", "--as", "host1", "/mykpi").stdout
     score_line = next(line for line in card.splitlines() if line.startswith("Score"))
-    run = kpibot(workdir, "kpi", "--member", "host1", "--json")
+    run = cli(workdir, "kpi", "--member", "host1", "--json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert (report["member"], report["period"], report["template"]) == ("host1", "2026-11", "host")
@@ -78,22 +109,22 @@ def test_kpi_json_agrees_with_the_card(workdir: Path) -> None:
     assert f"{net['actual']['amount'].replace(',', '')}" in card.replace(",", "")
     assert [m["key"] for m in report["metrics"]] == ["net_gmv", "gmv_per_live", "avg_watch_time",
                                                      "interaction_rate", "refund_rate"]
-    text = kpibot(workdir, "kpi", "--member", "host1", "--period", "2026-10")
+    text = cli(workdir, "kpi", "--member", "host1", "--period", "2026-10")
     assert text.returncode == 0 and text.stdout.splitlines()[0] == "Lin Xiaoyu 林小雨 (host1, host) · 2026-10"
 
 
-def test_unbound_and_bad_arguments(workdir: Path) -> None:
-    nobody = kpibot(workdir, "chat", "--as", "nobody", "/mykpi")
+def test_unbound_and_bad_arguments(workdir: Path, cli: InProcess) -> None:
+    nobody = cli(workdir, "chat", "--as", "nobody", "/mykpi")
     assert nobody.returncode == 0
     assert nobody.stdout.startswith("You're not linked to kpibot yet\n")
     assert "Your console id is nobody." in nobody.stdout
-    missing = kpibot(workdir, "chat", "/mykpi")
+    missing = cli(workdir, "chat", "/mykpi")
     assert missing.returncode == 2 and "the following arguments are required: --as" in missing.stderr
     for bad in ("2026-13", "9999-12", "26-11"):
-        period = kpibot(workdir, "kpi", "--member", "host1", "--period", bad)
+        period = cli(workdir, "kpi", "--member", "host1", "--period", bad)
         assert (period.returncode, period.stderr) == (2, f"kpibot: period must look like YYYY-MM (1970-9998), "
                                                          f"got '{bad}'\n")
-    ghost = kpibot(workdir, "kpi", "--member", "ghost")
+    ghost = cli(workdir, "kpi", "--member", "ghost")
     assert (ghost.returncode, ghost.stderr) == (2, "kpibot: no member 'ghost' (see: kpibot members list)\n")
 
 
@@ -107,25 +138,25 @@ def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "kpibot.db").exists()
 
 
-def test_db_upgrade_members_and_run(tmp_path: Path) -> None:
+def test_db_upgrade_members_and_run(tmp_path: Path, cli: InProcess) -> None:
     (tmp_path / "config.toml").write_text('[store]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
     head = head_revision()   # the newest migration's revision, e.g. "0006"
     assert len(head) == 4 and head.isdigit()
     assert kpibot(tmp_path, "db", "upgrade").stdout == f"schema created -> {head}\n"
-    assert kpibot(tmp_path, "db", "upgrade").stdout == f"schema is current ({head})\n"
-    assert kpibot(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
-    assert kpibot(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
-    bound = kpibot(tmp_path, "members", "bind", "host1", "--feishu", "ou_real_1")
+    assert cli(tmp_path, "db", "upgrade").stdout == f"schema is current ({head})\n"
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    assert cli(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
+    bound = cli(tmp_path, "members", "bind", "host1", "--feishu", "ou_real_1")
     assert bound.stdout == "bound host1: feishu=ou_real_1 dingtalk=host1\n"
-    taken = kpibot(tmp_path, "members", "bind", "host2", "--feishu", "ou_real_1")
+    taken = cli(tmp_path, "members", "bind", "host2", "--feishu", "ou_real_1")
     assert (taken.returncode, taken.stderr) == (2, "kpibot: feishu id ou_real_1 is already bound to host1\n")
-    listed = kpibot(tmp_path, "members", "list").stdout.splitlines()
+    listed = cli(tmp_path, "members", "list").stdout.splitlines()
     assert len(listed) == 10
     assert "feishu=ou_real_1" in next(line for line in listed if line.startswith("host1 "))
 
 
-def test_demo_prompt_switches_users(workdir: Path) -> None:
-    run = kpibot(workdir, "demo", stdin="/mykpi week\n:as lead1\n/team\n/nonsense\n:quit\n")
+def test_demo_prompt_switches_users(workdir: Path, cli: InProcess) -> None:
+    run = cli(workdir, "demo", stdin="/mykpi week\n:as lead1\n/team\n/nonsense\n:quit\n")
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "kpibot console — you are host1." in out
@@ -135,12 +166,12 @@ def test_demo_prompt_switches_users(workdir: Path) -> None:
     assert "我不认识 /nonsense。" in out
 
 
-def test_seed_demo_refuses_a_store_with_a_real_organisation(tmp_path: Path) -> None:
+def test_seed_demo_refuses_a_store_with_a_real_organisation(tmp_path: Path, cli: InProcess) -> None:
     import sqlite3
 
-    assert kpibot(tmp_path, "db", "upgrade").returncode == 0
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
     with sqlite3.connect(tmp_path / "kpibot.db") as db:
         db.execute("INSERT INTO organisation (code, name, created_at) VALUES ('acme', 'Acme', '2026-01-01 00:00:00')")
-    run = kpibot(tmp_path, "seed-demo")
+    run = cli(tmp_path, "seed-demo")
     assert (run.returncode, run.stderr) == (2, "kpibot: the store at sqlite:///kpibot.db already holds an "
                                                "organisation; the demo goes only into an empty store\n")

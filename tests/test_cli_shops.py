@@ -188,6 +188,7 @@ def test_a_shop_code_is_added_once_and_unknown_shops_and_teams_are_named(cli: Cl
 
 # --- sync -----------------------------------------------------------------------------------------------------------
 
+@pytest.mark.wallclock
 def test_sync_a_tiktok_shop_through_the_cli(cli: Cli, engine: Engine, tiktok: FakeTikTokShop,
                                             caplog: pytest.LogCaptureFixture) -> None:
     cli.configure(tiktok_config(tiktok))
@@ -231,6 +232,7 @@ def test_sync_a_tiktok_shop_through_the_cli(cli: Cli, engine: Engine, tiktok: Fa
     assert row[:7] == ["us1", "tiktok_shop", "US", "USD", "-", "yes", "ok"] and row[-1] == "-"
 
 
+@pytest.mark.wallclock
 def test_sync_since_fetches_again_from_that_local_day(cli: Cli, tiktok: FakeTikTokShop) -> None:
     cli.configure(tiktok_config(tiktok))
     add_us1(cli, tiktok_tokens(tiktok))
@@ -258,6 +260,7 @@ def test_sync_options_are_checked_before_anything_else_also_without_shops(cli: C
     assert cli("sync") == (0, "no shops with an API to sync (add one: kpibot shops add CODE --platform P ...)\n", "")
 
 
+@pytest.mark.wallclock
 def test_sync_a_shopee_shop_whose_first_call_refreshes_its_token(cli: Cli, engine: Engine) -> None:
     with FakeShopee(now=NOW, orders=60, seed=5) as fake:    # orders in the 45 days before NOW
         fake.set_now(datetime.now(UTC))   # its server clock checks the CLI's request timestamps, which are real

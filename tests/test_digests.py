@@ -32,6 +32,8 @@ from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
 
+pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
+
 LA, SHANGHAI, JAKARTA = "America/Los_Angeles", "Asia/Shanghai", "Asia/Jakarta"
 
 

@@ -24,6 +24,8 @@ from storage.queries import member_by_code, team_of
 from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.feishu import FakeFeishu
 
+pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
+
 
 def utc(text_: str) -> datetime:
     return datetime.fromisoformat(text_).replace(tzinfo=UTC)

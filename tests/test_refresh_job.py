@@ -44,6 +44,8 @@ from storage.sources.records import OrderRecord, OrderStatus, Page, RefundKind, 
 from storage.sources.sync import WRITE_PAGES, sync_shop
 from tests.fakes.memory_source import MemorySource
 
+pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
+
 # 00:00 on 16 November in Shanghai: half of op1's month (in Shanghai) has passed
 NOW = datetime(2026, 11, 15, 16, 0, tzinfo=UTC)
 EVERY = timedelta(minutes=30)

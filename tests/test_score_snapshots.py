@@ -20,6 +20,8 @@ from storage.models import ScheduledSend, ScoreSnapshot
 from tests.fakes.memory_source import MemorySource
 from tests.test_refresh_job import NOW, World, build_world, order, snapshots
 
+pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
+
 SIX = time(6, 0)
 
 

@@ -46,6 +46,8 @@ from tests.fakes.tiktok_shop import (
 )
 from tests.memory_tokens import MemoryTokens
 
+pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
+
 UNTIL = datetime(2026, 3, 1, tzinfo=UTC)      # after every base order of the fake (2026-01-01 + 30 days)
 # the platform statuses as the metrics must see them (written out here, not imported from the client)
 EXPECTED_STATUS = {"UNPAID": OrderStatus.UNPAID, "ON_HOLD": OrderStatus.PAID, "AWAITING_SHIPMENT": OrderStatus.PAID,
