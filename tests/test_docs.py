@@ -26,4 +26,4 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     marker = readme.index("<!-- test-command -->")
     assert readme[marker + 1] == "```bash"
     assert readme[marker + 2] == ("bash scripts/test-postgres.sh && python -m pip install -e '.[dev]' && ruff check . "
-                                  "&& python -m pytest")
+                                  "&& python -m pytest -n 4 --dist loadfile && bash scripts/test-dates.sh")
