@@ -18,7 +18,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from cards.charts import FONT_FAMILY, _ensure_font, _render_lock
 from cards.format import percent
@@ -136,15 +135,3 @@ def render_digest_chart(chart: DigestChart) -> bytes:
     _ensure_font()
     with _render_lock:
         return _render(chart, FONT_FAMILY)
-
-
-_DRAWING = frozenset({"_Texts", "_Panel", "_Sheet", "_encode_png", "_y_scale", "_draw_progress", "_draw_members"})
-
-
-def __getattr__(name: str) -> Any:
-    """The drawing's parts (e.g. ``_Sheet``), still reachable here; asking for one imports matplotlib."""
-    if name in _DRAWING:
-        from cards import digest_drawing
-
-        return getattr(digest_drawing, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

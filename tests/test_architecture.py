@@ -86,17 +86,3 @@ def test_the_commands_leave_heavy_libraries_to_their_use() -> None:
     heavy = ("matplotlib", "pandas", "lark_oapi", "dingtalk_stream", "httpx", "alembic", "apscheduler", "segno", "tqdm",
              "openpyxl")
     assert modules_after_import("bot.cli_commands", heavy) == []
-
-
-def test_a_current_schema_is_checked_without_alembic(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    code = ("import sys; from storage.engine import make_engine; from storage.migrate import ensure_schema; "
-            f"ensure_schema(make_engine({url!r})); print('alembic' in sys.modules)")
-    # the first run creates the schema through Alembic; the second finds it current by itself
-    assert [run_python(code).strip() for _ in range(2)] == ["True", "False"]
-
-
-def test_the_schema_check_reads_the_head_alembic_finds() -> None:
-    from storage import migrate
-
-    assert migrate._head_in_files() == migrate.head_revision()

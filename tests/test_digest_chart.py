@@ -10,7 +10,7 @@ import warnings
 import pytest
 from PIL import Image as PILImage
 
-from cards import digest_chart
+from cards import digest_chart, digest_drawing
 from cards.chart_cache import ChartCache
 from cards.charts import ProgressChart, chart_key
 from cards.digest_chart import DigestChart, digest_chart_key, digest_chart_size, render_digest_chart
@@ -219,7 +219,7 @@ def test_percent_labels_match_the_card_text() -> None:
 
 
 def test_long_names_are_shortened_to_fit() -> None:
-    sheet = digest_chart._Sheet(6.0, digest_chart.FONT_FAMILY)
+    sheet = digest_drawing._Sheet(6.0, digest_chart.FONT_FAMILY)
     texts = sheet.texts
     long_name = "Alexander Richardson-Smith the Third"
     short = texts.fit(long_name, 13.0, 150.0)
