@@ -344,10 +344,11 @@ def test_the_newest_click_wins_even_when_an_older_update_is_slow(
     buttons = {b["params"]["args"][0]: b["params"] for b in json.loads(card.params["buttons"])}
     fake.delay_next(1, 1.5, path_contains="/v1.0/card/instances")       # the first update is slow
     fake.card_click(out_track_id, "host1", buttons["week"])
-    time.sleep(0.6)                                                       # the week update is on its way
+    fake.wait_for(lambda: fake.injected_pending() == 0)                  # the week update is on its way
     fake.card_click(out_track_id, "host1", buttons["day"])
     fake.wait_for(lambda: card.params["title"] == "Lin Xiaoyu 林小雨 · Today KPI", timeout=15)
-    time.sleep(2.0)
+    # calls are recorded as they are answered: once both updates are, the slow one has been applied or refused
+    fake.wait_for(lambda: len([c for c in fake.calls if (c.method, c.path) == ("PUT", "/v1.0/card/instances")]) == 2)
     assert card.params["title"] == "Lin Xiaoyu 林小雨 · Today KPI"         # the older click did not land on top
 
 

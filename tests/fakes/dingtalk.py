@@ -614,6 +614,11 @@ class FakeDingTalk(FakeServer):
         with self._lock:
             self._rules.append(_Rule(n, path_contains, "delay", seconds=seconds))
 
+    def injected_pending(self) -> int:
+        """How many injected faults and delays have not met their request yet."""
+        with self._lock:
+            return sum(rule.remaining for rule in self._rules)
+
     def expire_tokens(self) -> None:
         """Every access token issued so far becomes invalid."""
         with self._lock:
