@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlalchemy import MetaData, text
@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher
+from bot.platforms.common import WorkerPool
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Tone
@@ -272,3 +273,14 @@ def connected_feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, Feis
             yield fake, adapter
         finally:
             adapter.stop()
+
+
+class WaitingFake(Protocol):
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = ..., what: str = ...) -> None: ...
+
+
+def settle(fake: WaitingFake, pool: WorkerPool) -> None:
+    """Wait until an adapter's pool has done all that the events it acked so far lead to (a fake's push returns
+    on the ack, and an event's work is handed to the pool before it is acked): an answer that was going to
+    come has come, so its absence can be asserted without waiting a fixed time."""
+    fake.wait_for(pool.idle, what="the adapter's work to finish")

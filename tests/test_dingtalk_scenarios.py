@@ -20,11 +20,11 @@ from cards.chart_cache import ChartCache
 from cards.model import Card, Table, Text, Tone
 from commands.context import App
 from scoring.rules import Rules
-from tests.conftest import DEMO_NOW, seeded_demo
+from tests.conftest import DEMO_NOW, seeded_demo, settle
 from tests.fakes.dingtalk import Delivered, FakeDingTalk
 
-QUIET_S = 1.0          # how long "no reply" is waited for
 TEMPLATE = "kpibot_card.schema"
+
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_mykpi_from_host1_gets_one_card_with_the_chart_and_the_members_numbers(
     assert [(b["text"], b["params"]) for b in buttons] == [
         (label, {"command": "mykpi", "args": [arg], "owner": "host1", "lang": "en"})
         for label, arg in (("Today", "day"), ("Week", "week"), ("Month", "month"), ("Refresh", "month"))]
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     assert len(to(fake, "host1", since)) == 1        # one answer, not two
 
 
@@ -106,14 +106,14 @@ def test_a_redelivery_and_a_disconnect_frame_give_a_reconnect_and_no_second_answ
     fake.send_disconnect()
     fake.wait_for(lambda: fake.connections == connections + 1, timeout=30, what="a reconnect after disconnect")
     fake.push_message(message, message_id="frame_dup_2")          # same msgId in a new frame
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     assert len(to(fake, "host2", since)) == 1
     # a new process on the same store: still no second answer
     adapter.stop()
     restarted = connect(fake, store)
     try:
         fake.push_message(message, message_id="frame_dup_1")
-        time.sleep(QUIET_S)
+        settle(fake, restarted.pool)
         assert len(to(fake, "host2", since)) == 1
     finally:
         restarted.stop()
@@ -146,7 +146,7 @@ def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeDingTalk, adapte
     fake.push_message(fake.bot_message("host1", "/help", conversation_type="2", conversation_id="cid_team",
                                        msg_id="msg_group_at"))
     fake.wait_for(lambda: len(to(fake, "cid_team", since)) == 1)
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     replies = to(fake, "cid_team", since)
     assert len(replies) == 1 and (replies[0].via, replies[0].space) == ("session", "group")
 
@@ -198,7 +198,7 @@ def test_throttled_group_sends_are_retried_and_delivered_once(fake: FakeDingTalk
     assert len(fake.throttled) == throttled + 2
     webhook = [c.code for c in fake.calls[calls:] if c.path == "/robot/sendBySession"]
     assert webhook == [130101, 130101, 0]            # throttled twice, then delivered
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     assert len(to(fake, "cid_busy", since)) == 1
     # proactive sends to a group keep to 20 a minute: the 21st waits instead of being throttled
     # a 2 s window keeps the test fast; the adapter keeps the same 2 s margin for travel time as in production
@@ -342,13 +342,14 @@ def test_the_newest_click_wins_even_when_an_older_update_is_slow(
     out_track_id = to(fake, "host1", since)[0].out_track_id or ""
     card = fake.cards[out_track_id]
     buttons = {b["params"]["args"][0]: b["params"] for b in json.loads(card.params["buttons"])}
+    calls = len(fake.calls)
     fake.delay_next(1, 1.5, path_contains="/v1.0/card/instances")       # the first update is slow
     fake.card_click(out_track_id, "host1", buttons["week"])
     fake.wait_for(lambda: fake.injected_pending() == 0)                  # the week update is on its way
     fake.card_click(out_track_id, "host1", buttons["day"])
     fake.wait_for(lambda: card.params["title"] == "Lin Xiaoyu 林小雨 · Today KPI", timeout=15)
     # calls are recorded as they are answered: once both updates are, the slow one has been applied or refused
-    fake.wait_for(lambda: len([c for c in fake.calls if (c.method, c.path) == ("PUT", "/v1.0/card/instances")]) == 2)
+    fake.wait_for(lambda: [(c.method, c.path) for c in fake.calls[calls:]] == [("PUT", "/v1.0/card/instances")] * 2)
     assert card.params["title"] == "Lin Xiaoyu 林小雨 · Today KPI"         # the older click did not land on top
 
 

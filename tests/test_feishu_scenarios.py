@@ -17,10 +17,8 @@ from cards.chart_cache import ChartCache
 from cards.markdown import escape
 from commands.context import App
 from scoring.rules import Rules
-from tests.conftest import DEMO_NOW, seeded_demo
+from tests.conftest import DEMO_NOW, seeded_demo, settle
 from tests.fakes.feishu import FakeFeishu
-
-QUIET_S = 1.0   # how long "no reply" is waited for
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +95,7 @@ def test_a_redelivered_event_is_answered_once_also_after_reconnect_and_restart(
     fake.drop_connection()
     fake.wait_for(lambda: fake.connections == connections + 1, timeout=30)
     fake.push_event(event)
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     assert len(replies_to(fake, "om_dup_1")) == 1
     # answered once: not just deduplicated by Feishu's uuid, the bot did not reply again at all
     assert len([c for c in fake.calls if c.path.endswith("/om_dup_1/reply")]) == 1
@@ -106,7 +104,7 @@ def test_a_redelivered_event_is_answered_once_also_after_reconnect_and_restart(
     restarted = connect(fake, store)
     try:
         fake.push_event(event)
-        time.sleep(QUIET_S)
+        settle(fake, restarted.pool)
         assert len([c for c in fake.calls if c.path.endswith("/om_dup_1/reply")]) == 1
     finally:
         restarted.stop()
@@ -120,7 +118,7 @@ def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeFeishu, adapter:
     fake.push_event(fake.message_event("ou_host1", "/mykpi", chat_type="group", chat_id="oc_team",
                                        mentions_other="ou_host2", message_id="om_group_other"))
     fake.wait_for(lambda: len(replies_to(fake, "om_group_at")) == 1)
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     assert adapter.bot_open_id == "ou_bot"
     assert replies_to(fake, "om_group_quiet") == []
     assert replies_to(fake, "om_group_other") == []   # @-mentioning a colleague is not talking to the bot
@@ -162,7 +160,7 @@ def test_a_button_click_updates_the_card_and_a_strangers_click_is_refused(
     forged = fake.push_event(fake.card_action_event("ou_host1", {"cmd": "rm -rf"}, open_message_id=card_id))
     assert forged["data"] == {"toast": {"type": "error",
                                         "content": "This button is no longer valid. Send the command again."}}
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     assert len(fake.patches) == patches + 1            # refused and forged clicks change nothing
 
 
@@ -176,7 +174,7 @@ def test_a_late_answer_to_an_older_click_does_not_overwrite_a_newer_one(
         fake.push_event(fake.card_action_event(
             "ou_host1", {"command": "mykpi", "args": [period], "owner": "ou_host1"}, open_message_id=card_id))
     fake.wait_for(lambda: any(p["message_id"] == card_id for p in fake.patches[patches:]))
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     titles = [p["content"]["header"]["title"]["content"] for p in fake.patches[patches:] if p["message_id"] == card_id]
     assert titles[-1] == "Lin Xiaoyu 林小雨 · Today KPI"
 
@@ -187,7 +185,7 @@ def test_rate_limited_replies_are_retried_and_delivered_once(fake: FakeFeishu, a
     fake.wait_for(lambda: len(replies_to(fake, "om_limited")) == 1)
     attempts = [c for c in fake.calls if c.path.endswith("/om_limited/reply")]
     assert [c.code for c in attempts] == [99991400, 99991400, 0]
-    time.sleep(QUIET_S)
+    settle(fake, adapter.pool)
     assert len(replies_to(fake, "om_limited")) == 1
 
 

@@ -79,9 +79,9 @@ class WorkerPool:
     def submit_later(self, delay_s: float, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn` on a worker after `delay_s` seconds; accepted work, so it runs even while closing."""
         def fire() -> None:
+            self._run(fn, *args)   # pending before the timer is forgotten: never neither (drain, idle)
             with self._lock:
                 self._timers.discard(timer)
-            self._run(fn, *args)
 
         timer = threading.Timer(delay_s, fire)
         timer.daemon = True
@@ -104,6 +104,12 @@ class WorkerPool:
             fn(*args)
         except Exception:
             log.exception("%s: handling failed in %s", self.platform, getattr(fn, "__name__", fn))
+
+    def idle(self) -> bool:
+        """True when no work is queued, running or deferred: whatever the events handed over so far lead to
+        (an answer, a card update) has been sent."""
+        with self._lock:
+            return not self._pending and not self._timers
 
     def close(self) -> None:
         """Refuse new work (call before closing the connection)."""
