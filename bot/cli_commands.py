@@ -8,7 +8,8 @@ import json
 import signal
 import sys
 import threading
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "db":
         from storage.engine import make_engine
 
-        before, after = upgrade(make_engine(config.store.url))
+        engine = make_engine(config.store.url)
+        try:
+            before, after = upgrade(engine)
+        finally:
+            engine.dispose()
         print(f"schema {'created' if before is None else 'upgraded from ' + before} -> {after}"
               if before != after else f"schema is current ({after})")
         return 0
     clock = clock_from_env()
     app = build_app(config)
+    try:
+        return _command(app, args, config, clock)
+    finally:
+        app.engine.dispose()   # connections closed now, not whenever the engine is collected (main may run again)
+
+
+def _command(app: App, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
     if args.command == "seed-demo":
         with Session(app.engine) as session:
             if has_demo(session):

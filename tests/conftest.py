@@ -137,12 +137,14 @@ class StoreTemplates:
     SQLite store (migrating costs 0.16 s, a copy under 1 ms) and the seeded demo (3 s to seed)."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="kpibot-templates-"))
+        self.folder: Path | None = None   # made on first use: xdist's controller imports this and tests nothing
         self._made: dict[str, Path] = {}
 
     def copy(self, name: str, build: Callable[[Engine], None], to: Path) -> Engine:
         template = self._made.get(name)
         if template is None:
+            if self.folder is None:
+                self.folder = Path(tempfile.mkdtemp(prefix="kpibot-templates-"))
             template = self.folder / f"{name}.db"
             engine = make_engine(f"sqlite:///{template}")
             build(engine)
@@ -152,7 +154,9 @@ class StoreTemplates:
         return make_engine(f"sqlite:///{to}")
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder, self._made = None, {}
 
 
 TEMPLATES = StoreTemplates()
@@ -273,6 +277,16 @@ def connected_feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, Feis
             yield fake, adapter
         finally:
             adapter.stop()
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def checkout_env(**extra: str) -> dict[str, str]:
+    """The environment for a `python -m bot.cli` subprocess started outside the checkout: this checkout's code
+    first on its path (else `bot` comes from wherever `pip install -e` last pointed, maybe another clone)."""
+    path = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 class WaitingFake(Protocol):

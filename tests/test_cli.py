@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from bot.cli import main
 from storage.migrate import head_revision
+from tests.conftest import checkout_env
 
 NOW = "2026-11-22T12:00:00+00:00"
 
@@ -24,7 +24,7 @@ NOW = "2026-11-22T12:00:00+00:00"
 def kpibot(cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
            ) -> subprocess.CompletedProcess[str]:
     """`kpibot ARGS` as a real process in `cwd`."""
-    full_env = {**os.environ, "KPIBOT_NOW": NOW, **(env or {})}
+    full_env = checkout_env(KPIBOT_NOW=NOW, **(env or {}))
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=full_env, input=stdin,
                           capture_output=True, text=True, timeout=120, check=False)
 

@@ -20,7 +20,7 @@ from cards.chart_cache import ChartCache
 from cards.model import Card, Table, Text, Tone
 from commands.context import App
 from scoring.rules import Rules
-from tests.conftest import DEMO_NOW, seeded_demo, settle
+from tests.conftest import DEMO_NOW, checkout_env, seeded_demo, settle
 from tests.fakes.dingtalk import Delivered, FakeDingTalk
 
 TEMPLATE = "kpibot_card.schema"
@@ -271,7 +271,6 @@ def test_wrong_credentials_stop_at_once_with_a_clear_error(fake: FakeDingTalk, s
 
 def test_kpibot_run_serves_feishu_and_dingtalk_at_once_and_stops_on_sigterm(
         fake: FakeDingTalk, store: Engine, tmp_path: Path) -> None:
-    import os
     import signal
     import subprocess
     import sys
@@ -285,8 +284,8 @@ def test_kpibot_run_serves_feishu_and_dingtalk_at_once_and_stops_on_sigterm(
             f'[feishu]\napp_id = "{feishu.app_id}"\ndomain = "{feishu.base_url}"\n'
             f'[dingtalk]\nclient_id = "{fake.client_id}"\nendpoint = "{fake.base_url}"\n'
             f'media_endpoint = "{fake.base_url}"\ncard_template_id = "{TEMPLATE}"\n', encoding="utf-8")
-        env = {**os.environ, "KPIBOT_FEISHU_APP_SECRET": feishu.app_secret,
-               "KPIBOT_DINGTALK_CLIENT_SECRET": fake.client_secret, "KPIBOT_NOW": DEMO_NOW.isoformat()}
+        env = checkout_env(KPIBOT_FEISHU_APP_SECRET=feishu.app_secret,
+                           KPIBOT_DINGTALK_CLIENT_SECRET=fake.client_secret, KPIBOT_NOW=DEMO_NOW.isoformat())
         before = fake.connections
         proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -308,14 +307,13 @@ def test_kpibot_run_serves_feishu_and_dingtalk_at_once_and_stops_on_sigterm(
 
 def test_kpibot_run_with_a_wrong_dingtalk_secret_exits_non_zero_without_echoing_it(
         fake: FakeDingTalk, tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
     config = tmp_path / "kpibot.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[dingtalk]\nclient_id = "{fake.client_id}"\n'
                       f'endpoint = "{fake.base_url}"\n', encoding="utf-8")
-    env = {**os.environ, "KPIBOT_DINGTALK_CLIENT_SECRET": "S3CRET-9f2c"}
+    env = checkout_env(KPIBOT_DINGTALK_CLIENT_SECRET="S3CRET-9f2c")
     run = subprocess.run([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1

@@ -17,7 +17,7 @@ from cards.chart_cache import ChartCache
 from cards.markdown import escape
 from commands.context import App
 from scoring.rules import Rules
-from tests.conftest import DEMO_NOW, seeded_demo, settle
+from tests.conftest import DEMO_NOW, checkout_env, seeded_demo, settle
 from tests.fakes.feishu import FakeFeishu
 
 
@@ -199,7 +199,6 @@ def test_an_unchanged_chart_is_uploaded_once(fake: FakeFeishu, adapter: FeishuAd
 
 def test_kpibot_run_serves_feishu_survives_a_reconnect_and_stops_on_sigterm(
         fake: FakeFeishu, store: Engine, tmp_path: Path) -> None:
-    import os
     import signal
     import subprocess
     import sys
@@ -207,7 +206,7 @@ def test_kpibot_run_serves_feishu_survives_a_reconnect_and_stops_on_sigterm(
     config = tmp_path / "kpibot.toml"
     config.write_text(f'[store]\nurl = "{store.url.render_as_string(hide_password=False)}"\n'
                       f'[feishu]\napp_id = "{fake.app_id}"\ndomain = "{fake.base_url}"\n', encoding="utf-8")
-    env = {**os.environ, "KPIBOT_FEISHU_APP_SECRET": fake.app_secret, "KPIBOT_NOW": DEMO_NOW.isoformat()}
+    env = checkout_env(KPIBOT_FEISHU_APP_SECRET=fake.app_secret, KPIBOT_NOW=DEMO_NOW.isoformat())
     before = fake.connections
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -18,6 +18,10 @@ from storage.sources.records import OrderRecord, OrderStatus, Page, RefundKind, 
 from storage.sources.shopify import PAGE_QUERY, ShopifySource
 from tests.fakes.shopify import INVALID_TOKEN, FakeShopify
 
+# The client's timeout: well above what a local answer takes on a loaded machine (0.3 s was not: a slow answer
+# timed out, was asked again and changed the counted calls), well below a fault's held answer (2 s).
+TIMEOUT_S = 1.0
+
 FAR = datetime(2027, 1, 1, tzinfo=UTC)
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)     # the fake's clock (start + 40 days); seeded orders are older
 
@@ -170,8 +174,8 @@ def test_bad_token_is_an_auth_error_and_not_retried(fake: FakeShopify) -> None:
 
 @pytest.mark.parametrize("kind", ["server", "bad_json", "timeout", "throttle"])
 def test_transient_faults_are_retried(fake: FakeShopify, kind: str) -> None:
-    fake.fail_next(2, kind, delay_s=0.6)
-    records = sync(make_source(fake, timeout_s=0.3))
+    fake.fail_next(2, kind, delay_s=2.0)
+    records = sync(make_source(fake, timeout_s=TIMEOUT_S))
     assert totals(records) == fake.expected_totals()
     assert [c.fault for c in fake.calls[:3]] == [kind, kind, None]
 

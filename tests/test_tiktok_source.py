@@ -46,6 +46,10 @@ from tests.fakes.tiktok_shop import (
 )
 from tests.memory_tokens import MemoryTokens
 
+# The client's timeout: well above what a local answer takes on a loaded machine (0.3 s was not: a slow answer
+# timed out, was asked again and changed the counted calls), well below a fault's held answer (2 s).
+TIMEOUT_S = 1.0
+
 pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
 
 UNTIL = datetime(2026, 3, 1, tzinfo=UTC)      # after every base order of the fake (2026-01-01 + 30 days)
@@ -58,12 +62,12 @@ EXPECTED_STATUS = {"UNPAID": OrderStatus.UNPAID, "ON_HOLD": OrderStatus.PAID, "A
 
 @pytest.fixture
 def fake() -> Iterator[FakeTikTokShop]:
-    with FakeTikTokShop(seed=11, n_orders=300, timeout_delay_s=1.0) as f:
+    with FakeTikTokShop(seed=11, n_orders=300, timeout_delay_s=2.0) as f:
         yield f
 
 
 def source(fake: FakeTikTokShop, store: MemoryTokens | None = None, **kw: object) -> TikTokShopSource:
-    options: dict[str, object] = {"timeout_s": 0.3, "attempts": 4, "backoff_s": 0.01, "max_wait_s": 0.05,
+    options: dict[str, object] = {"timeout_s": TIMEOUT_S, "attempts": 4, "backoff_s": 0.01, "max_wait_s": 0.05,
                                   "affiliate_lookback": timedelta(0), "lives_lookback": timedelta(0),
                                   "shop_tz": "America/Los_Angeles", "currency": "USD"}
     options.update(kw)
