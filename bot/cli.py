@@ -8,6 +8,7 @@ bot.cli_shops, imported only then, with the store, scoring, charts and the chat 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -245,5 +246,13 @@ def kpi_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def entry() -> int:
+    """The installed `kpibot` script: main, then the heap frozen so that the interpreter's exit does not walk
+    every object the command made (0.2 s of a chat's 2 s; the store's connections are closed by then)."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())
