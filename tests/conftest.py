@@ -45,7 +45,7 @@ class PgDatabases:
     """The databases this test process makes on the PostgreSQL test server, each with a random name, and drops
     at its end: nothing else on the server is touched, so two suites (or xdist workers) can share a server.
     One database is migrated once and shared by the tests that take the `engine` fixture, emptied before each
-    of them (`empty_postgres`); a test that needs its own schema (migrations, temporary tables) gets a fresh one
+    of them (`empty`); a test that needs its own schema (migrations, temporary tables) gets a fresh one
     (`fresh_engine`)."""
 
     def __init__(self, url: str) -> None:
@@ -89,10 +89,9 @@ class PgDatabases:
         return self._migrated
 
     def empty(self, engine: Engine) -> None:
-        """Delete every row of the shared database, drop tables the migrations did not make and restart its
-        sequences: as freshly migrated, at a
-        fraction of the cost of migrating (rows are deleted where there are any, not truncated: TRUNCATE of
-        every table costs 80-90 ms, this 5-10 ms)."""
+        """Delete every row of the shared database, drop the tables the migrations did not make and restart its
+        sequences: as freshly migrated, at a fraction of the cost of migrating. Rows are deleted where there
+        are any, not truncated: a TRUNCATE of every table costs 80-90 ms, this 5-10 ms."""
         with engine.begin() as conn:
             made_by_tests = set(conn.execute(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()) - {*self._tables,
