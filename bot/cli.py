@@ -12,20 +12,14 @@ import gc
 import logging
 import sys
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.config import ConfigError, load_config
 from bot.shop_sources import SHOP_ID_NEEDED, SHOP_PLATFORMS
 from bot.usage import UsageError
 from scoring.fx import MissingRate
-from scoring.metrics import Unit
-from scoring.money import round_money
 from scoring.templates import TemplateError
 from storage.sources.files import PRESETS
-
-if TYPE_CHECKING:
-    from storage.models import Member
 
 log = logging.getLogger("kpibot")
 
@@ -195,55 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"kpibot: {exc}", file=sys.stderr)
         return 2
-
-
-def _amount(value: Decimal | None, unit: Unit, currency: str) -> Any:
-    if value is None:
-        return None
-    if unit is Unit.MONEY:
-        return {"amount": str(round_money(value, currency)), "currency": currency}
-    places = {Unit.RATIO: "0.0001", Unit.SECONDS: "0.1", Unit.DAYS: "0.01", Unit.COUNT: "1"}[unit]
-    return str(value.quantize(Decimal(places), rounding=ROUND_HALF_UP))
-
-
-def _ratio(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
-
-
-def kpi_report(member: Member, card: Any, period: str, currency: str, template: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"member": member.code, "name": member.name, "role": member.role, "period": period}
-    if card is None:
-        return {**base, "template": None, "score": None, "grade": None, "binding": None, "metrics": []}
-    return {
-        **base, "template": template.name, "score": str(card.score) if card.score is not None else None,
-        "grade": card.grade, "binding": card.binding, "reporting_currency": currency,
-        "metrics": [{
-            "key": r.metric.key, "name": r.metric.names["en"], "unit": str(r.metric.unit),
-            "lower_is_better": r.metric.lower_is_better, "weight": str(r.weight),
-            "actual": _amount(r.actual, r.metric.unit, currency), "target": _amount(r.target, r.metric.unit, currency),
-            "achievement": _ratio(r.achievement), "pace": _ratio(r.pace), "scored": _ratio(r.scored),
-        } for r in card.results],
-    }
-
-
-def kpi_text(report: dict[str, Any]) -> str:
-    lines = [f"{report['name']} ({report['member']}, {report['role']}) · {report['period']}"]
-    if report["template"] is None:
-        return lines[0] + "\nno KPI template for this role"
-    lines.append(f"template {report['template']} · score {report['score'] or '—'} · grade {report['grade'] or '—'}"
-                 + ("" if report["binding"] else " · trial, not binding"))
-
-    def show(v: Any) -> str:
-        return "—" if v is None else (f"{v['amount']} {v['currency']}" if isinstance(v, dict) else v)
-
-    def pct(v: str | None) -> str:
-        return "—" if v is None else f"{(Decimal(v) * 100).quantize(Decimal('0.1'))}%"
-
-    lines.append(f"{'metric':<28}{'weight':>7}{'actual':>20}{'target':>20}{'achieved':>10}{'pace':>9}")
-    for m in report["metrics"]:
-        lines.append(f"{m['name']:<28}{m['weight'] + '%':>7}{show(m['actual']):>20}{show(m['target']):>20}"
-                     f"{pct(m['achievement']):>10}{pct(m['pace']):>9}")
-    return "\n".join(lines)
 
 
 def entry() -> int:

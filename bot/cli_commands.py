@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.app import build_app, clock_from_env, seed_demo_if_empty
-from bot.cli import kpi_report, kpi_text
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
 from bot.usage import UsageError
+from cards.kpi_report import kpi_report, kpi_text
 from commands.commission import close_month
 from commands.context import App
 from commands.scorecards import Inputs, score_member

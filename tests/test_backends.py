@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.cli import kpi_report
+from cards.kpi_report import kpi_report
 from commands.scorecards import Inputs, score_member
 from scoring.periods import month_window
 from scoring.rules import Rules

@@ -235,7 +235,7 @@ def october_net_gmv(engine: Engine, code: str) -> Decimal:
 
 def kpi_net_gmv(engine: Engine, code: str, period: str) -> str:
     """The member's net GMV for a month as `kpibot kpi` reports it (an independent path through the CLI)."""
-    from bot.cli import kpi_report
+    from cards.kpi_report import kpi_report
     from commands.scorecards import Inputs, score_member
     from scoring.periods import month_window
     from scoring.rules import Rules
