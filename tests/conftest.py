@@ -278,13 +278,13 @@ def connected_feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, Feis
             adapter.stop()
 
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent   # the checkout
 
 
 def checkout_env(**extra: str) -> dict[str, str]:
     """The environment for a `python -m bot.cli` subprocess started outside the checkout: this checkout's code
     first on its path (else `bot` comes from wherever `pip install -e` last pointed, maybe another clone)."""
-    path = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 

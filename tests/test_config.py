@@ -11,8 +11,7 @@ import pytest
 
 from bot.config import ConfigError, ShopeePlatform, ShopifyPlatform, TikTokShopPlatform, load_config, parse_config
 from scoring.rules import CountOrdersAt
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 @pytest.fixture(autouse=True)

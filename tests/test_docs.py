@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cards.metric_docs import metrics_markdown
 from scoring.metrics import CATALOG
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def test_metrics_doc_is_generated_from_the_catalog() -> None:

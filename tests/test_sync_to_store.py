@@ -48,6 +48,7 @@ from storage.sources.shopify import ShopifySource
 from storage.sources.sync import SyncReport, sync_shop
 from storage.sources.tiktok_shop import TikTokShopSource
 from storage.sources.writer import StoreWriter, WriteCounts
+from tests.conftest import ROOT
 from tests.fakes.amazon import FakeAmazon
 from tests.fakes.shop_seed import ExpectedTotals
 from tests.fakes.shopee import FakeShopee
@@ -56,7 +57,6 @@ from tests.fakes.shopify import FakeShopify
 from tests.fakes.tiktok_shop import ORDERS_SEARCH, FakeTikTokShop, Fault
 from tests.memory_tokens import MemoryTokens
 
-ROOT = Path(__file__).resolve().parent.parent
 IMPORTS = Path(__file__).parent / "data" / "imports"
 TT_NOW = datetime(2026, 3, 1, tzinfo=UTC)     # after every base order, return, affiliate order and live of the fake
 
