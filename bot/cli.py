@@ -16,10 +16,10 @@ from typing import Any
 
 from bot.config import ConfigError, load_config
 from bot.shop_sources import SHOP_ID_NEEDED, SHOP_PLATFORMS
+from bot.shops.files import PRESETS
 from bot.usage import UsageError
 from scoring.fx import MissingRate
 from scoring.templates import TemplateError
-from storage.sources.files import PRESETS
 
 log = logging.getLogger("kpibot")
 

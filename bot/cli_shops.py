@@ -32,19 +32,18 @@ from bot.shop_sources import (
     process_source,
     token_fields,
 )
+from bot.shops.files import ImportRefused, load_mapping, read_file, require_clean
 from bot.usage import UsageError
 from commands.context import App
 from scoring.money import CURRENCY_EXPONENTS
 from storage.attribution import attribute_orders
 from storage.creators import add_own_buyer, creator_names, find_creator
+from storage.ingest.records import Source, SourceError
+from storage.ingest.sync import SyncReport, sync_shop
+from storage.ingest.token_store import DbTokenStore
+from storage.ingest.writer import StoreWriter, WriteCounts
 from storage.models import Shop, ShopCredential, ShopHealth, SyncCursor, Team
 from storage.queries import find_team, organisation, teams
-from storage.sources.errors import SourceError
-from storage.sources.files import ImportRefused, load_mapping, read_file, require_clean
-from storage.sources.records import Source
-from storage.sources.sync import SyncReport, sync_shop
-from storage.sources.token_store import DbTokenStore
-from storage.sources.writer import StoreWriter, WriteCounts
 
 
 def run(app: App, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:

@@ -52,7 +52,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = "sqlite:///kpibot.db"
-    # the secret that pseudonymises buyer ids (storage.sources.writer.hash_buyer); keep it once chosen
+    # the secret that pseudonymises buyer ids (storage.ingest.writer.hash_buyer); keep it once chosen
     buyer_key: str | None = field(default=None, repr=False)
 
 

@@ -39,8 +39,8 @@ from bot.jobs.score_snapshots import run_due_score_snapshots
 from bot.platforms.common import Messenger
 from bot.shop_sources import build_source
 from commands.context import App
+from storage.ingest.records import Source
 from storage.models import Shop
-from storage.sources.records import Source
 
 log = logging.getLogger(__name__)
 TICK_S = 60

@@ -25,16 +25,16 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.config import PLATFORM_NAMES, AmazonPlatform, PlatformsConfig, ShopeePlatform, TikTokShopPlatform
-from storage.sources.records import Source, Tokens
+from storage.ingest.records import Source, Tokens
 
 # The store and the shop clients are imported by the functions that build a source: the CLI reads the names
 # above for its help, and parse_tokens needs neither.
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from storage.ingest.fetch_process import ProcessSource
+    from storage.ingest.writer import StoreWriter
     from storage.models import Shop
-    from storage.sources.fetch_process import ProcessSource
-    from storage.sources.writer import StoreWriter
 
 FILE_PLATFORMS = ("temu", "shein", "file")
 RESOURCES = ("orders", "returns", "affiliate_orders", "lives")   # what the API sources offer, together
@@ -57,7 +57,7 @@ SHOP_ID_NEEDED = {"shopee": "the numeric Shopee shop_id", "amazon": "the marketp
 class NoSource(Exception):
     """The shop cannot be synced through an API; the message says why and what to do (no secrets)."""
 
-    safe_message = True   # its text may cross from a source's own process (storage.sources.fetch_process)
+    safe_message = True   # its text may cross from a source's own process (storage.ingest.fetch_process)
 
 
 def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Source:
@@ -69,21 +69,21 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         raise NoSource(f"shop {shop.code}: no [platforms.{shop.platform}] credentials in the configuration; skipped")
     if shop.platform in SHOP_ID_NEEDED and not (shop.platform_shop_id or "").strip():
         raise NoSource(f"shop {shop.code}: its platform shop id ({SHOP_ID_NEEDED[shop.platform]}) is not set")
-    from storage.sources.token_store import DbTokenStore
+    from storage.ingest.token_store import DbTokenStore
 
     store = DbTokenStore(engine, shop.id or 0)
     tokens = store.load()
     if tokens is None:
         raise NoSource(f"shop {shop.code}: no tokens stored; run: kpibot shops token {shop.code} --tokens-stdin")
     if isinstance(app, TikTokShopPlatform):
-        from storage.sources.tiktok_shop import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, TikTokShopSource
+        from bot.shops.tiktok_shop import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, TikTokShopSource
 
         return TikTokShopSource(app_key=app.app_key, app_secret=app.app_secret, tokens=store,
                                 base_url=app.base_url or DEFAULT_BASE_URL,
                                 auth_base_url=app.auth_url or DEFAULT_AUTH_URL, currency=shop.currency,
                                 shop_tz=shop.timezone)
     if isinstance(app, ShopeePlatform):
-        from storage.sources.shopee import LIVE_HOST, ShopeeSource
+        from bot.shops.shopee import LIVE_HOST, ShopeeSource
 
         shop_id = (shop.platform_shop_id or "").strip()
         if not shop_id.isdigit():
@@ -91,7 +91,7 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         return ShopeeSource(partner_id=app.partner_id, partner_key=app.partner_key, shop_id=int(shop_id),
                             currency=shop.currency, tokens=store, base_url=app.base_url or LIVE_HOST)
     if isinstance(app, AmazonPlatform):
-        from storage.sources.amazon import LWA_URL, NA_ENDPOINT, AmazonSource
+        from bot.shops.amazon import LWA_URL, NA_ENDPOINT, AmazonSource
 
         if not tokens.refresh_token:
             raise NoSource(f"shop {shop.code}: no refresh token stored; run: kpibot shops token {shop.code}")
@@ -100,7 +100,7 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
                             refresh_token=tokens.refresh_token, marketplace_ids=marketplaces,
                             currency=shop.currency, endpoint=app.endpoint or NA_ENDPOINT,
                             lwa_url=app.token_url or LWA_URL, shop=f"shop:{shop.id}")
-    from storage.sources.shopify import DEFAULT_API_VERSION, ShopifySource
+    from bot.shops.shopify import DEFAULT_API_VERSION, ShopifySource
 
     if not tokens.access_token:
         raise NoSource(f"shop {shop.code}: no access token stored; run: kpibot shops token {shop.code}")
@@ -127,12 +127,12 @@ def shop_source(store_url: str, shop_id: int, platforms: PlatformsConfig) -> Sou
 
 
 def process_source(engine: Engine, shop: Shop, platforms: PlatformsConfig, writer: StoreWriter) -> ProcessSource:
-    """The shop's source run in a process of its own, binding orders for `writer`'s store there: for large syncs
-    (storage.sources.fetch_process). NoSource when it has none."""
-    from storage.sources.fetch_process import ProcessSource
+    """The shop's source run in a process of its own, encoding orders for `writer`'s store there: for large syncs
+    (storage.ingest.fetch_process). NoSource when it has none."""
+    from storage.ingest.fetch_process import ProcessSource
 
     factory = partial(shop_source, engine.url.render_as_string(hide_password=False), shop.id or 0, platforms)
-    return ProcessSource(factory, writer.binder(shop.id or 0))
+    return ProcessSource(factory, writer.encoder(shop.id or 0))
 
 
 def parse_tokens(platform: str, text: str) -> Tokens:

@@ -284,7 +284,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     # shop refresh (bot/jobs/refresh.py): told once per unhealthy streak
     "shop.unhealthy_title": {"en": "Shop sync failing: {shop}", "zh": "店铺同步失败：{shop}"},
     "shop.unhealthy": {"en": "{shop} has failed to sync {failures} times in a row, so its numbers are out of date. Last error: {error}. Check its API tokens and the platform's status (kpibot shops list). The bot keeps retrying; you are told once until it recovers.", "zh": "店铺 {shop} 已连续 {failures} 次同步失败，数据未更新。最近错误：{error}。请检查该店铺的 API 授权和平台状态（kpibot shops list）。系统会继续重试；恢复前只提醒这一次。"},
-    # why a shop's sync failed, by storage.sources.errors.FailureKind (and "unexpected"), for the admins' card
+    # why a shop's sync failed, by storage.ingest.records.FailureKind (and "unexpected"), for the admins' card
     "shop.failure.rate_limited": {"en": "the platform kept rate-limiting the requests", "zh": "平台持续限流"},
     "shop.failure.server": {"en": "the platform did not answer properly (server errors or timeouts)", "zh": "平台无响应或服务器出错（超时）"},
     "shop.failure.token_expired": {"en": "the access token expired and could not be refreshed", "zh": "访问令牌已过期且无法刷新"},

@@ -18,8 +18,8 @@ from scoring.attribution import CREDITED, Rule
 from scoring.fx import FxTable
 from scoring.money import from_minor
 from scoring.rules import CountOrdersAt, Rules
+from storage.ingest.encoding import hash_buyer
 from storage.models import Creator, CreatorBuyer, Order, TrackedLink
-from storage.sources.binding import hash_buyer
 
 UTM_SOURCE, UTM_MEDIUM = "kpibot", "creator"
 

@@ -32,6 +32,8 @@ from scoring.templates import DEFAULT_TEMPLATES, Role, Stage, Template, select_t
 from storage.activity import load_activity, load_team_activity
 from storage.attribution import attribute_within
 from storage.commission import save_plan
+from storage.ingest.encoding import hash_buyer
+from storage.ingest.records import OrderStatus
 from storage.models import (
     AdSpend,
     AffiliateLine,
@@ -55,8 +57,6 @@ from storage.models import (
     Team,
     TrackedLink,
 )
-from storage.sources.binding import hash_buyer
-from storage.sources.records import OrderStatus
 
 DEMO_ORG_CODE = "demo"
 DEMO_ORG_NAME = "Demo Cross-Border Co. 演示跨境"

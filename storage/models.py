@@ -154,7 +154,7 @@ class Creator(SQLModel, table=True):
 
 
 class CreatorBuyer(SQLModel, table=True):
-    """A buyer id of the creator's own (pseudonymised as orders' buyer_ref, storage.sources.writer.hash_buyer):
+    """A buyer id of the creator's own (pseudonymised as orders' buyer_ref, storage.ingest.writer.hash_buyer):
     an order they place through their own code or link is flagged as self-referral, not credited."""
 
     __tablename__ = "creator_buyer"
@@ -516,7 +516,7 @@ class SyncCursor(SQLModel, table=True):
     high_water: datetime | None = _when()          # newest platform update time fully stored
     last_success_at: datetime | None = _when()
     failures: int = 0                              # consecutive failed runs of this resource
-    # the run in progress (storage.sources.sync): its window, kept beside the resume token so that a restart
+    # the run in progress (storage.ingest.sync): its window, kept beside the resume token so that a restart
     # continues the same query, and the newest update time it has stored so far; all None between runs
     run_since: datetime | None = _when()
     run_until: datetime | None = _when()
@@ -540,7 +540,7 @@ class ShopHealth(SQLModel, table=True):
 
 
 class ShopCredential(SQLModel, table=True):
-    """A shop's API tokens (storage.sources.token_store). Secrets in clear: protect the database and its
+    """A shop's API tokens (storage.ingest.token_store). Secrets in clear: protect the database and its
     backups like the tokens themselves."""
 
     __tablename__ = "shop_credential"

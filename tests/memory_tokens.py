@@ -1,9 +1,9 @@
 """A TokenStore kept in memory, for tests and benchmarks (production keeps tokens in the store: DbTokenStore).
-Module-level, so a source built in a process of its own (storage.sources.fetch_process) can take one along."""
+Module-level, so a source built in a process of its own (storage.ingest.fetch_process) can take one along."""
 
 from __future__ import annotations
 
-from storage.sources.records import Tokens
+from storage.ingest.records import Tokens
 
 
 class MemoryTokens:

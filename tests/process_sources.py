@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from bot.shop_sources import NoSource
-from storage.sources.records import Page
+from storage.ingest.records import Page
 from tests.fakes.memory_source import MemorySource
 
 log = logging.getLogger("tests.process_sources")

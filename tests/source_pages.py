@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.sources.records import OrderRecord, Page, Source
+from storage.ingest.records import OrderRecord, Page, Source
 
 
 def run(source: Source, since: datetime | None, until: datetime, resume: str | None = None) -> list[Page]:

@@ -15,10 +15,10 @@ import json
 import sys
 from datetime import datetime
 
+from bot.shops.tiktok_shop import TikTokShopSource
 from storage.engine import make_engine
-from storage.sources.records import Tokens
-from storage.sources.sync import sync_shop
-from storage.sources.tiktok_shop import TikTokShopSource
+from storage.ingest.records import Tokens
+from storage.ingest.sync import sync_shop
 from tests.memory_tokens import MemoryTokens
 
 

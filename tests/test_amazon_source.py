@@ -15,9 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from storage.sources.amazon import AmazonSource, TokenBucket
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import OrderRecord, OrderStatus, Page
+from bot.shops.amazon import AmazonSource, TokenBucket
+from storage.ingest.records import FailureKind, OrderRecord, OrderStatus, Page, SourceError
 from tests.fakes.amazon import LWA_PATH, ORDERS_PATH, FakeAmazon, iso
 from tests.source_pages import orders_of, run
 

@@ -15,8 +15,7 @@ from scoring.fx import FxTable
 from scoring.rules import Rules
 from storage.attribution import AttributionCounts, attribute_orders
 from storage.creators import add_own_buyer, creator_ranking
-from storage.models import Creator, Order, Organisation, PromoCode, Shop, TrackedLink
-from storage.sources.records import (
+from storage.ingest.records import (
     AffiliateRecord,
     LineRecord,
     OrderRecord,
@@ -27,7 +26,8 @@ from storage.sources.records import (
     ReturnRecord,
     Visit,
 )
-from storage.sources.writer import StoreWriter
+from storage.ingest.writer import StoreWriter
+from storage.models import Creator, Order, Organisation, PromoCode, Shop, TrackedLink
 
 T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)
 SAM_LINK = ("creator-homehacks.sam", "mug-3f2a1b")

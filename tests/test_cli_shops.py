@@ -20,9 +20,9 @@ from sqlmodel import Session
 
 from bot.cli import main
 from storage.attribution import AttributionCounts, attribute_orders
+from storage.ingest.token_store import DbTokenStore
+from storage.ingest.writer import StoreWriter
 from storage.models import Creator, Order, Organisation, PromoCode, Refund, Shop, ShopHealth
-from storage.sources.token_store import DbTokenStore
-from storage.sources.writer import StoreWriter
 from tests.clock import DEMO_MIDNIGHT
 from tests.fakes.shopee import FakeShopee
 from tests.fakes.tiktok_shop import FakeTikTokShop

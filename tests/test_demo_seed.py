@@ -181,7 +181,7 @@ def test_times_and_statuses_are_consistent(session: Session) -> None:
     assert _violations(session, Order.status == "unpaid", Order.paid_at.is_not(None)) == 0
     assert _violations(session, Order.paid_at.is_(None), Order.status != "unpaid") == 0
     statuses = set(session.exec(select(Order.status).distinct()).all())
-    # the writer's neutral statuses (storage.sources.records.OrderStatus), as synced orders have
+    # the writer's neutral statuses (storage.ingest.records.OrderStatus), as synced orders have
     assert statuses == {"unpaid", "paid", "shipped", "delivered", "completed", "cancelled"}
 
 

@@ -1,4 +1,4 @@
-"""A source in a process of its own (storage.sources.fetch_process.ProcessSource): it stores exactly what the same
+"""A source in a process of its own (storage.ingest.fetch_process.ProcessSource): it stores exactly what the same
 source stores in the sync's process, its errors and logs reach the sync, and a source process that dies or is
 left early loses nothing."""
 
@@ -16,13 +16,12 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.shop_sources import NoSource
-from storage.sources.binding import OrderBinder
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.fetch_process import ProcessSource
-from storage.sources.records import Record
-from storage.sources.sync import sync_shop
-from storage.sources.tiktok_shop import ORDERS_SEARCH, TikTokShopSource
-from storage.sources.writer import StoreWriter
+from bot.shops.tiktok_shop import ORDERS_SEARCH, TikTokShopSource
+from storage.ingest.encoding import OrderEncoder
+from storage.ingest.fetch_process import ProcessSource
+from storage.ingest.records import FailureKind, Record, SourceError
+from storage.ingest.sync import sync_shop
+from storage.ingest.writer import StoreWriter
 from tests.fakes.memory_source import MemorySource
 from tests.fakes.tiktok_shop import FakeTikTokShop
 from tests.memory_tokens import MemoryTokens
@@ -40,12 +39,12 @@ def test_pages_arrive_bound_and_store_what_the_records_store(engine: Engine) -> 
     data = _data()
     writer = StoreWriter(engine)
     in_process = sync_shop(engine, here, MemorySource(data), None, NOW, writer=writer)
-    binder = writer.binder(there)
-    with ProcessSource(partial(MemorySource, data), binder) as source:
+    encoder = writer.encoder(there)
+    with ProcessSource(partial(MemorySource, data), encoder) as source:
         assert source.resources == ("orders",)
         pages = list(source.pages("orders", None, NOW))
         assert [p.resume for p in pages] == [f"-/{NOW.isoformat()}#{i}" for i in range(1, 5)] + [None]
-        assert [r for p in pages for r in p.records] == [binder.bind(r) for r in data["orders"]]
+        assert [r for p in pages for r in p.records] == [encoder.encode(r) for r in data["orders"]]
         assert [p.high_water for p in pages] == [T0 + timedelta(hours=h) for h in (1, 3, 5, 7, 8)]
         by_process = sync_shop(engine, there, source, None, NOW, writer=writer)
     assert by_process.ok and in_process.ok
@@ -62,7 +61,7 @@ def test_a_tiktok_sync_through_its_own_process_stores_the_seed_to_the_cent(engin
                           auth_base_url=fake.auth_base_url, currency="USD", shop_tz="America/Los_Angeles",
                           page_size=25, returns_page_size=20)
         writer = StoreWriter(engine)
-        with ProcessSource(factory, writer.binder(shop)) as source:
+        with ProcessSource(factory, writer.encoder(shop)) as source:
             assert source.resources == ("orders", "returns", "affiliate_orders", "lives")
             first = sync_shop(engine, shop, source, None, TT_NOW, writer=writer)
             again = sync_shop(engine, shop, source, None, TT_NOW + timedelta(hours=1), writer=writer)
@@ -83,7 +82,7 @@ def test_a_killed_source_process_fails_the_resource_and_the_next_sync_resumes(en
 
         writer = StoreWriter(engine)
         fake.request_delay_s = 0.1   # a page at a time, so the process is killed mid-listing
-        with ProcessSource(factory(), writer.binder(shop)) as source:
+        with ProcessSource(factory(), writer.encoder(shop)) as source:
             def kill_after_three_pages(_resource: str, pages: int, _records: int) -> None:
                 if pages == 3:
                     os.kill(source.pid or 0, signal.SIGKILL)
@@ -95,7 +94,7 @@ def test_a_killed_source_process_fails_the_resource_and_the_next_sync_resumes(en
         assert orders.error == "server: the source's process ended unexpectedly (exit code -9)"
         assert 3 <= orders.pages < 20 and store_totals(engine, shop)["orders"] == orders.records
         fake.request_delay_s = 0.0
-        with ProcessSource(factory(), writer.binder(shop)) as source:
+        with ProcessSource(factory(), writer.encoder(shop)) as source:
             resumed = sync_shop(engine, shop, source, ["orders"], TT_NOW, writer=writer)
         expected = tiktok_expected(fake.expected_totals(None, TT_NOW))
         searches = len(fake.calls_to(ORDERS_SEARCH))
@@ -119,7 +118,7 @@ def test_a_listing_left_early_is_stopped_there_and_the_next_one_starts_clean() -
         again = list(source.pages("orders", None, NOW))
         assert source.page_ready(0.05) is False   # nothing left over from either listing
     assert [len(p.records) for p in again] == [2, 2, 2, 2, 1]
-    assert again[0] == first and first.records == data["orders"][:2]   # no binder: records as they are
+    assert again[0] == first and first.records == data["orders"][:2]   # no encoder: records as they are
 
 
 def test_errors_in_the_source_process_reach_the_sync_after_the_pages_before_them(
@@ -132,7 +131,7 @@ def test_errors_in_the_source_process_reach_the_sync_after_the_pages_before_them
     caplog.set_level(logging.INFO)
     for shop, fault in ((auth, revoked), (unexpected, boom)):
         factory = partial(MemorySource, _data(), faults={"orders": [(2, fault)]})
-        with ProcessSource(factory, writer.binder(shop)) as source:
+        with ProcessSource(factory, writer.encoder(shop)) as source:
             reports[shop] = sync_shop(engine, shop, source, None, NOW, writer=writer).resources[0]
     assert (reports[auth].error, reports[auth].error_kind) == ("auth: the seller revoked the app (code 105001)", "auth")
     assert reports[unexpected].error_kind == "server"
@@ -140,7 +139,7 @@ def test_errors_in_the_source_process_reach_the_sync_after_the_pages_before_them
                         reports[unexpected].error or "")
     assert [(r.pages, r.records) for r in reports.values()] == [(2, 4), (2, 4)]
     assert [len(_snapshot(engine, shop)["orders"]) for shop in (auth, unexpected)] == [4, 4]
-    failed = [r for r in caplog.records if r.name == "storage.sources.fetch_process" and r.levelno == logging.ERROR]
+    failed = [r for r in caplog.records if r.name == "storage.ingest.fetch_process" and r.levelno == logging.ERROR]
     assert len(failed) == 1 and failed[0].process != os.getpid()   # logged by the source's process, handled here
     assert "SECRET" not in caplog.text
 
@@ -176,13 +175,13 @@ def test_the_source_process_logs_through_this_process_at_its_levels(caplog: pyte
 
 
 def test_a_binder_travels_without_its_caches_and_never_shows_its_key() -> None:
-    binder = OrderBinder(False, "tiktok_shop", b"buyer-secret")
-    bound = binder.bind(_order())
-    copy = pickle.loads(pickle.dumps(binder))
-    assert copy._minors == {} and copy._buyers == {} and binder._minors != {} and binder._buyers != {}
-    assert copy.bind(_order()) == bound
-    assert repr(binder) == "OrderBinder(sqlite, 'tiktok_shop')" and "secret" not in repr(copy)
-    assert bound[1][-2] == OrderBinder(False, "tiktok_shop", b"buyer-secret")._buyer("buyer-42")
-    assert bound[1][-2] != OrderBinder(False, "tiktok_shop")._buyer("buyer-42")   # the key is used
-    assert bound[1][9] == "2026-11-10 08:00:00.000000" and OrderBinder(True, "x").bind(_order())[1][9] == \
+    encoder = OrderEncoder(False, "tiktok_shop", b"buyer-secret")
+    encoded = encoder.encode(_order())
+    copy = pickle.loads(pickle.dumps(encoder))
+    assert copy._minors == {} and copy._buyers == {} and encoder._minors != {} and encoder._buyers != {}
+    assert copy.encode(_order()) == encoded
+    assert repr(encoder) == "OrderEncoder(sqlite, 'tiktok_shop')" and "secret" not in repr(copy)
+    assert encoded[1][-2] == OrderEncoder(False, "tiktok_shop", b"buyer-secret")._buyer("buyer-42")
+    assert encoded[1][-2] != OrderEncoder(False, "tiktok_shop")._buyer("buyer-42")   # the key is used
+    assert encoded[1][9] == "2026-11-10 08:00:00.000000" and OrderEncoder(True, "x").encode(_order())[1][9] == \
         T0.replace(tzinfo=None) and T0.tzinfo is UTC

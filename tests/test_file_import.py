@@ -14,8 +14,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from storage.sources.files import ImportRefused, Problem, read_file, require_clean
-from storage.sources.records import (
+from bot.shops.files import ImportRefused, Problem, read_file, require_clean
+from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
     LiveRecord,

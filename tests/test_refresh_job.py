@@ -27,6 +27,18 @@ from cards.model import Card, Text, Tone
 from commands.context import App
 from scoring.alerts import AlertRules
 from scoring.rules import Rules
+from storage.ingest.records import (
+    FailureKind,
+    OrderRecord,
+    OrderStatus,
+    Page,
+    RefundKind,
+    RefundRecord,
+    RefundStatus,
+    Source,
+    SourceError,
+)
+from storage.ingest.sync import WRITE_PAGES, sync_shop
 from storage.models import (
     JobLease,
     KpiTemplate,
@@ -39,9 +51,6 @@ from storage.models import (
     Target,
     Team,
 )
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import OrderRecord, OrderStatus, Page, RefundKind, RefundRecord, RefundStatus, Source
-from storage.sources.sync import WRITE_PAGES, sync_shop
 from tests.fakes.memory_source import MemorySource
 
 pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
@@ -489,7 +498,7 @@ def test_scheduled_refresh_without_a_running_process_does_nothing(caplog: pytest
 
 
 def test_the_admins_read_why_a_shop_fails_in_their_language_never_the_platforms_words() -> None:
-    from storage.sources.sync import ResourceReport, SyncReport
+    from storage.ingest.sync import ResourceReport, SyncReport
 
     report = SyncReport(7, resources=[
         ResourceReport("orders"),

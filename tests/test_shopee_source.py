@@ -15,9 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import OrderRecord, OrderStatus, Tokens
-from storage.sources.shopee import ShopeeSource
+from bot.shops.shopee import ShopeeSource
+from storage.ingest.records import FailureKind, OrderRecord, OrderStatus, SourceError, Tokens
 from tests.fakes.shopee import DETAIL_PATH, LIST_PATH, TOKEN_PATH, FakeShopee
 from tests.memory_tokens import MemoryTokens
 from tests.source_pages import orders_of, run

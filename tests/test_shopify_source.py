@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-import storage.sources.shopify as shopify_mod
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import OrderRecord, OrderStatus, Page, RefundKind, Visit
-from storage.sources.shopify import PAGE_QUERY, ShopifySource
+import bot.shops.shopify as shopify_mod
+from bot.shops.shopify import PAGE_QUERY, ShopifySource
+from storage.ingest.records import FailureKind, OrderRecord, OrderStatus, Page, RefundKind, SourceError, Visit
 from tests.fakes.shopify import INVALID_TOKEN, FakeShopify
 
 # The client's timeout: well above what a local answer takes on a loaded machine (0.3 s was not: a slow answer

@@ -21,14 +21,11 @@ from sqlmodel import Session
 
 from scoring.money import to_minor
 from storage.engine import make_engine
-from storage.migrate import upgrade
-from storage.models import Order, SyncCursor
-from storage.sources.binding import MinorUnits, OrderBinder
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.heap import frozen_heap
-from storage.sources.records import OrderStatus, Record
-from storage.sources.sync import sync_shop
-from storage.sources.writer import (
+from storage.ingest.encoding import MinorUnits, OrderEncoder
+from storage.ingest.heap import frozen_heap
+from storage.ingest.records import FailureKind, OrderStatus, Record, SourceError
+from storage.ingest.sync import sync_shop
+from storage.ingest.writer import (
     ORDER_UPSERT,
     Bulk,
     StoreWriter,
@@ -37,6 +34,8 @@ from storage.sources.writer import (
     _chunk_sizes,
     _stage_name,
 )
+from storage.migrate import upgrade
+from storage.models import Order, SyncCursor
 from storage.types import UTCDateTime
 from tests.conftest import fresh_engine
 from tests.fakes.memory_source import MemorySource, SimulatedCrash
@@ -237,18 +236,18 @@ def test_the_fast_sqlite_datetime_text_matches_the_column_type_across_days_and_s
 
 @pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
 def test_a_time_bound_from_unix_seconds_is_the_time_bound_from_its_datetime(postgres: bool) -> None:
-    """OrderBinder.bind_epoch (TikTok's Unix seconds, bound without a datetime on SQLite and by adding to the
-    epoch on PostgreSQL) equals bind_datetime of the same time, and datetime_of turns it back: across days and
+    """OrderEncoder.encode_epoch (TikTok's Unix seconds, encoded without a datetime on SQLite and by adding to the
+    epoch on PostgreSQL) equals encode_datetime of the same time, and datetime_of turns it back: across days and
     seconds, before 1970, a leap day and years 1 and 9999."""
-    binder = OrderBinder(postgres, "tiktok_shop")
+    encoder = OrderEncoder(postgres, "tiktok_shop")
     edges = [0, -1, 86_399, 86_400, 951_782_400 + 86_399, 1_763_899_199, 1_763_899_200, -62_135_596_800,
              253_402_300_799]
     for seconds in [*range(1_763_800_000, 1_763_800_000 + 2 * 86_400, 61), *edges]:
         at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-        bound = binder.bind_epoch(seconds)
-        assert bound == binder.bind_datetime(at), seconds
-        assert binder.datetime_of(bound) == at
-    assert binder.bind_epoch(951_868_799) == ("2000-02-29 23:59:59.000000" if not postgres else
+        encoded = encoder.encode_epoch(seconds)
+        assert encoded == encoder.encode_datetime(at), seconds
+        assert encoder.datetime_of(encoded) == at
+    assert encoder.encode_epoch(951_868_799) == ("2000-02-29 23:59:59.000000" if not postgres else
                                              datetime(2000, 2, 29, 23, 59, 59))
 
 

@@ -39,15 +39,15 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.shops.amazon import AmazonSource
+from bot.shops.files import read_file, require_clean
+from bot.shops.shopee import ShopeeSource
+from bot.shops.shopify import ShopifySource
+from bot.shops.tiktok_shop import TikTokShopSource
+from storage.ingest.records import OrderRecord, Page, Source
+from storage.ingest.sync import SyncReport, sync_shop
+from storage.ingest.writer import StoreWriter, WriteCounts
 from storage.models import Organisation, Shop, SyncCursor
-from storage.sources.amazon import AmazonSource
-from storage.sources.files import read_file, require_clean
-from storage.sources.records import OrderRecord, Page, Source
-from storage.sources.shopee import ShopeeSource
-from storage.sources.shopify import ShopifySource
-from storage.sources.sync import SyncReport, sync_shop
-from storage.sources.tiktok_shop import TikTokShopSource
-from storage.sources.writer import StoreWriter, WriteCounts
 from tests.conftest import ROOT
 from tests.fakes.amazon import FakeAmazon
 from tests.fakes.shop_seed import ExpectedTotals

@@ -18,6 +18,28 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
 from sqlmodel import Session
 
+from storage.ingest.records import (
+    AdSpendRecord,
+    AffiliateRecord,
+    FailureKind,
+    LineRecord,
+    LiveRecord,
+    OrderRecord,
+    OrderStatus,
+    Page,
+    PostRecord,
+    Record,
+    RefundKind,
+    RefundRecord,
+    RefundStatus,
+    ReturnRecord,
+    SourceError,
+    Tokens,
+    Visit,
+)
+from storage.ingest.sync import sync_shop
+from storage.ingest.token_store import DbTokenStore
+from storage.ingest.writer import StoreWriter, WriteCounts
 from storage.migrate import upgrade
 from storage.models import (
     AdSpend,
@@ -38,27 +60,6 @@ from storage.models import (
     Sku,
     SyncCursor,
 )
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import (
-    AdSpendRecord,
-    AffiliateRecord,
-    LineRecord,
-    LiveRecord,
-    OrderRecord,
-    OrderStatus,
-    Page,
-    PostRecord,
-    Record,
-    RefundKind,
-    RefundRecord,
-    RefundStatus,
-    ReturnRecord,
-    Tokens,
-    Visit,
-)
-from storage.sources.sync import sync_shop
-from storage.sources.token_store import DbTokenStore
-from storage.sources.writer import StoreWriter, WriteCounts
 from tests.fakes.memory_source import MemorySource, SimulatedCrash
 
 T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)

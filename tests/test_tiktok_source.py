@@ -18,10 +18,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from storage.sources.binding import OrderBinder
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import (
+from bot.shops.tiktok_shop import TikTokShopSource, encoded_order, order_record, parse_percent, sign
+from storage.ingest.encoding import OrderEncoder
+from storage.ingest.records import (
     AffiliateRecord,
+    FailureKind,
     LiveRecord,
     OrderRecord,
     OrderStatus,
@@ -29,9 +30,9 @@ from storage.sources.records import (
     RefundKind,
     RefundStatus,
     ReturnRecord,
+    SourceError,
     Tokens,
 )
-from storage.sources.tiktok_shop import TikTokShopSource, bound_order, order_record, parse_percent, sign
 from tests.fakes.shop_seed import COMMISSION_BP
 from tests.fakes.tiktok_shop import (
     AFFILIATE_SEARCH,
@@ -419,19 +420,19 @@ def test_high_water_is_the_newest_update_of_its_page(fake: FakeTikTokShop) -> No
 
 @pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
 def test_orders_bound_straight_from_the_answers_equal_the_bound_records(fake: FakeTikTokShop, postgres: bool) -> None:
-    """The source's process lists orders bound as it maps them (bind_orders_with): the same BoundOrders, and
+    """The source's process lists orders encoded as it maps them (encode_orders_with): the same EncodedOrders, and
     the same page high waters, as binding the OrderRecords afterwards."""
-    binder = OrderBinder(postgres, "tiktok_shop", b"buyer-key")
+    encoder = OrderEncoder(postgres, "tiktok_shop", b"buyer-key")
     with source(fake, page_size=64) as src:
         plain = _collect(src, "orders")
     with source(fake, page_size=64) as src:
-        src.bind_orders_with(binder)
-        bound = _collect(src, "orders")
-    assert [len(p.records) for p in bound] == [64, 64, 64, 64, 44]
-    assert {r[1][0] for p in bound for r in p.records} == {s.value for s in OrderStatus}
-    for as_records, as_bound in zip(plain, bound, strict=True):
-        assert as_bound.records == [binder.bind(r) for r in as_records.records]
-        assert as_bound.high_water == as_records.high_water and as_bound.resume == as_records.resume
+        src.encode_orders_with(encoder)
+        encoded = _collect(src, "orders")
+    assert [len(p.records) for p in encoded] == [64, 64, 64, 64, 44]
+    assert {r[1][0] for p in encoded for r in p.records} == {s.value for s in OrderStatus}
+    for as_records, as_encoded in zip(plain, encoded, strict=True):
+        assert as_encoded.records == [encoder.encode(r) for r in as_records.records]
+        assert as_encoded.high_water == as_records.high_water and as_encoded.resume == as_records.resume
 
 
 def test_an_order_bound_straight_from_its_answer_by_hand() -> None:
@@ -445,18 +446,18 @@ def test_an_order_bound_straight_from_its_answer_by_hand() -> None:
               "line_items": [{"id": "L1", "product_id": "P1", "sku_id": "S1", "product_name": "Mug",
                               "sale_price": "10.00", "seller_sku": ""},
                              {"id": "L1", "product_id": "P1", "sku_id": "S1", "sale_price": "10.00"}]}
-    for binder, times in ((OrderBinder(False, "tiktok_shop"), ("2025-12-31 23:59:59.000000",
+    for encoder, times in ((OrderEncoder(False, "tiktok_shop"), ("2025-12-31 23:59:59.000000",
                                                                 "2026-01-01 00:00:00.000000",
                                                                 "2026-01-01 01:01:01.000000")),
-                          (OrderBinder(True, "tiktok_shop"), (datetime(2025, 12, 31, 23, 59, 59),
+                          (OrderEncoder(True, "tiktok_shop"), (datetime(2025, 12, 31, 23, 59, 59),
                                                               datetime(2026, 1, 1), datetime(2026, 1, 1, 1, 1, 1)))):
-        bound = bound_order(answer, binder)
-        assert bound == binder.bind(order_record(answer))
-        assert bound[0] == "576400000000000001" and bound[2] == (("L1", "P1", "S1", "Mug", None, 1, 1000, 1000),
+        encoded = encoded_order(answer, encoder)
+        assert encoded == encoder.encode(order_record(answer))
+        assert encoded[0] == "576400000000000001" and encoded[2] == (("L1", "P1", "S1", "Mug", None, 1, 1000, 1000),
                                                                   ("L1", "P1", "S1", "", None, 1, 1000, 1000))
-        assert bound[1][:9] == ("paid", "USD", 2175, 175, 2000, 300, 140, 2465, 1)
-        assert bound[1][9:15] == (times[0], times[1], None, None, None, times[2])
-        assert bound[1][15] is None and len(bound[1][16]) == 32 and bound[1][17] is True
+        assert encoded[1][:9] == ("paid", "USD", 2175, 175, 2000, 300, 140, 2465, 1)
+        assert encoded[1][9:15] == (times[0], times[1], None, None, None, times[2])
+        assert encoded[1][15] is None and len(encoded[1][16]) == 32 and encoded[1][17] is True
 
 
 def test_a_resume_token_of_another_window_is_refused(fake: FakeTikTokShop) -> None:

@@ -52,11 +52,11 @@ from cards.i18n import MESSAGES, lang_of, t
 from cards.model import Card, Text, Tone
 from commands.context import App
 from storage.attribution import AttributionCounts, attribute_orders
+from storage.ingest.records import Source
+from storage.ingest.sync import SyncReport, sync_shop
+from storage.ingest.writer import StoreWriter
 from storage.models import JobLease, Member, Order, Shop, ShopHealth
 from storage.schedule import STALE_AFTER, claim_send, finish_send, sent_today
-from storage.sources.records import Source
-from storage.sources.sync import SyncReport, sync_shop
-from storage.sources.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 

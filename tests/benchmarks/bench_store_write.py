@@ -4,7 +4,7 @@
 
 Generates orders in-process (pages of 100 orders, 2 lines each, 5 % with a completed refund, 10 % with a
 visit, a pool of 5,000 products with 2 SKUs each) and syncs them with `sync_shop` as in production: pages are
-written 10 at a time into one transaction that commits with the cursor every 2 s (storage/sources/sync.py).
+written 10 at a time into one transaction that commits with the cursor every 2 s (storage/ingest/sync.py).
 Prints orders/s for the writer alone (generation time taken out) and end to end, peak RSS and the RSS along the
 way (it must stay flat), then the speed of a re-sync of the first tenth of the pages (all unchanged: the overlap path).
 
@@ -28,8 +28,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from storage.models import Order, OrderLine
-from storage.sources.records import (
+from storage.ingest.records import (
     LineRecord,
     OrderRecord,
     OrderStatus,
@@ -39,7 +38,8 @@ from storage.sources.records import (
     RefundStatus,
     Visit,
 )
-from storage.sources.sync import sync_shop
+from storage.ingest.sync import sync_shop
+from storage.models import Order, OrderLine
 from tests.benchmarks.common import bench_shop, empty_store, rss_mb
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

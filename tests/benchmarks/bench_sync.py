@@ -7,7 +7,7 @@
 The fake TikTok Shop (tests/fakes/tiktok_shop.py) serves --orders seeded orders from a CHILD process (it stands
 for the outside world: its CPU is not this process's), and this process syncs them with the real `sync_shop` and
 `TikTokShopSource` (signed HTTP, prefetch thread, JSON, exact money), run as `kpibot sync` runs it: in a process
-of its own that binds the orders for the store (storage.sources.fetch_process; --in-process runs it in this
+of its own that encodes the orders for the store (storage.ingest.fetch_process; --in-process runs it in this
 process, as the scheduled refresh does). The store is a temporary SQLite file by default, or --store URL (e.g.
 postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test_h1). The store must be empty; --reset first drops
 and recreates a PostgreSQL store's `public` schema (everything in it is lost). It is migrated here.
@@ -39,12 +39,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from bot.shops.tiktok_shop import TikTokShopSource
+from storage.ingest.fetch_process import ProcessSource
+from storage.ingest.records import Source
+from storage.ingest.sync import BATCH_PAGES, sync_shop
+from storage.ingest.writer import StoreWriter
 from storage.models import Order, OrderLine
-from storage.sources.fetch_process import ProcessSource
-from storage.sources.records import Source
-from storage.sources.sync import BATCH_PAGES, sync_shop
-from storage.sources.tiktok_shop import TikTokShopSource
-from storage.sources.writer import StoreWriter
 from tests.benchmarks.common import bench_shop, empty_store, rss_mb
 from tests.fakes.tiktok_shop import FakeTikTokShop
 from tests.memory_tokens import MemoryTokens
@@ -92,7 +92,7 @@ def run(n_orders: int, url: str | None, reset: bool, page_size: int, profile: st
                           base_url=base_url, auth_base_url=base_url, currency="USD", shop_tz="America/Los_Angeles",
                           page_size=page_size, timeout_s=60.0)
         writer = StoreWriter(engine)
-        source: Source = factory() if in_process else ProcessSource(factory, writer.binder(shop_id))
+        source: Source = factory() if in_process else ProcessSource(factory, writer.encoder(shop_id))
         step = max(1, n_orders // 10)
         marks: list[tuple[int, float]] = [(0, rss_mb())]
 

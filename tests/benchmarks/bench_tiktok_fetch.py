@@ -22,8 +22,8 @@ from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
-from storage.sources.records import OrderRecord
-from storage.sources.tiktok_shop import TikTokShopSource
+from bot.shops.tiktok_shop import TikTokShopSource
+from storage.ingest.records import OrderRecord
 from tests.benchmarks.common import rss_mb
 from tests.fakes.tiktok_shop import FakeTikTokShop
 from tests.memory_tokens import MemoryTokens

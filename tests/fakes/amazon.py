@@ -1,5 +1,5 @@
 """A fake Amazon Selling Partner API (getOrders) and Login with Amazon token endpoint, for
-`storage.sources.amazon`. Same shape as the other fakes (aiohttp on 127.0.0.1:0 in a daemon thread; the
+`bot.shops.amazon`. Same shape as the other fakes (aiohttp on 127.0.0.1:0 in a daemon thread; the
 server half is `tests.fakes.shopee.ShopApiFake`)::
 
     with FakeAmazon(restore_per_s=5) as fake:

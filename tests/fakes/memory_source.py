@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.records import AffiliateRecord, OrderRecord, Page, Record, ReturnRecord
+from storage.ingest.records import AffiliateRecord, FailureKind, OrderRecord, Page, Record, ReturnRecord, SourceError
 
 
 class SimulatedCrash(BaseException):

@@ -1,4 +1,4 @@
-"""A fake Shopee Open Platform v2 (order APIs and token refresh) that `storage.sources.shopee` talks to.
+"""A fake Shopee Open Platform v2 (order APIs and token refresh) that `bot.shops.shopee` talks to.
 
 One aiohttp application on 127.0.0.1 (port 0) in a daemon thread, like ``tests/fakes/feishu.py``. Use it as a
 context manager::
@@ -63,7 +63,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from storage.sources.records import Tokens
+from storage.ingest.records import Tokens
 from tests.fakes.server import FakeServer, RecordedCall
 
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

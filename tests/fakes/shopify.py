@@ -1,4 +1,4 @@
-"""A fake Shopify GraphQL Admin API for `storage.sources.shopify.ShopifySource`.
+"""A fake Shopify GraphQL Admin API for `bot.shops.shopify.ShopifySource`.
 
 One aiohttp application on 127.0.0.1 (port 0), served from a daemon thread, answers
 ``POST /admin/api/<version>/graphql.json``::

@@ -87,7 +87,7 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import web
 
-from storage.sources.records import Tokens
+from storage.ingest.records import Tokens
 from tests.fakes.server import FakeServer
 from tests.fakes.shop_seed import (
     DEFAULT_SPAN_S,

@@ -57,11 +57,10 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from storage.audit import audit
+from storage.ingest.heap import frozen_heap
+from storage.ingest.records import FailureKind, Page, Record, Source, SourceError, latest_update
+from storage.ingest.writer import StoreWriter, WriteCounts, WriteTransaction
 from storage.models import ShopHealth, SyncCursor
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.heap import frozen_heap
-from storage.sources.records import Page, Record, Source, latest_update
-from storage.sources.writer import StoreWriter, WriteCounts, WriteTransaction
 from storage.upsert import upsert
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Engine
 
+from storage.ingest.records import Tokens
 from storage.models import ShopCredential
-from storage.sources.records import Tokens
 from storage.upsert import upsert
 
 CREDENTIAL = cast(Table, ShopCredential.__table__)  # type: ignore[attr-defined]

@@ -38,9 +38,17 @@ from typing import Any
 
 import httpx
 
-import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
-from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
-from storage.sources.records import LineRecord, OrderRecord, OrderStatus, Page, Tokens, TokenStore
+from bot.shops.http import transport_error, with_backoff
+from storage.ingest.records import (
+    FailureKind,
+    LineRecord,
+    OrderRecord,
+    OrderStatus,
+    Page,
+    SourceError,
+    Tokens,
+    TokenStore,
+)
 
 log = logging.getLogger(__name__)
 # httpx logs every URL at INFO, and Shopee's URLs carry the access token and the signature.

@@ -36,9 +36,8 @@ from typing import Any
 
 import httpx
 
-import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
-from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
-from storage.sources.records import OrderRecord, OrderStatus, Page
+from bot.shops.http import transport_error, with_backoff
+from storage.ingest.records import FailureKind, OrderRecord, OrderStatus, Page, SourceError
 
 log = logging.getLogger(__name__)
 # httpx logs every URL at INFO; keep request lines (and their query strings) out of the log.

@@ -1,17 +1,17 @@
 """A source run in a process of its own, so that fetching and writing use two cores.
 
 Python runs one thread at a time per process. A sync's two halves, fetching (HTTP, JSON, mapping to records,
-binding orders for the store) and writing (comparing and SQL), each take a core's worth of work on a first sync
+encoding orders for the store) and writing (comparing and SQL), each take a core's worth of work on a first sync
 of a large shop, so in one process they take turns: about 18,600 orders/s from TikTok Shop into SQLite on the
 reference machine, against 27,500 to 28,000 with the source in a process of its own, and 10,900 against 12,500
 to 13,300 into PostgreSQL (tests/benchmarks/bench_sync.py, 1,000,000 orders).
 
-`ProcessSource(factory, binder)` starts a child process (spawn: safe in a process that runs threads), builds the
+`ProcessSource(factory, encoder)` starts a child process (spawn: safe in a process that runs threads), builds the
 source there with `factory()` (a picklable callable: a module-level function or a functools.partial of one; the
 child makes its own connections, e.g. its own engine for a DbTokenStore) and then serves `pages` from it: each
-page's OrderRecords are bound there with `binder` (storage.sources.binding, from `StoreWriter.binder`), so the
-sync's process gets plain tuples, which cost little to receive and nothing to bind. A source that offers
-`bind_orders_with(binder)` (TikTokShopSource) is given the binder and lists its orders bound straight from the
+page's OrderRecords are encoded there with `encoder` (storage.ingest.encoding, from `StoreWriter.encoder`), so the
+sync's process gets plain tuples, which cost little to receive and nothing to encode. A source that offers
+`encode_orders_with(encoder)` (TikTokShopSource) is given the encoder and lists its orders encoded straight from the
 platform's answers, without making OrderRecords first (about 6 us an order less). It is a `Source` like any
 other: the sync keeps its cursor, its batches and its crash safety (the child holds nothing that is not fetched
 again after a crash).
@@ -46,10 +46,9 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from storage.sources.binding import OrderBinder
-from storage.sources.errors import FailureKind, SourceError
-from storage.sources.heap import frozen_heap
-from storage.sources.records import Page, Source
+from storage.ingest.encoding import OrderEncoder
+from storage.ingest.heap import frozen_heap
+from storage.ingest.records import FailureKind, Page, Source, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +59,11 @@ START_TIMEOUT_S = 120.0  # for the child to import and build its source
 class ProcessSource:
     """`Source` whose pages come from `factory()` run in a child process (see the module docstring)."""
 
-    def __init__(self, factory: Callable[[], Source], binder: OrderBinder | None = None, *,
+    def __init__(self, factory: Callable[[], Source], encoder: OrderEncoder | None = None, *,
                  ahead_pages: int = AHEAD_PAGES, start_timeout_s: float = START_TIMEOUT_S) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child_end = context.Pipe()
-        self._process = context.Process(target=_child_main, args=(child_end, factory, binder, _log_levels()),
+        self._process = context.Process(target=_child_main, args=(child_end, factory, encoder, _log_levels()),
                                         daemon=True, name="kpibot-source")
         self._send_lock = threading.Lock()
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, ahead_pages))
@@ -235,7 +234,7 @@ class _Sender:
         self.send("log", record)
 
 
-def _child_main(conn: Connection, factory: Callable[[], Source], binder: OrderBinder | None,
+def _child_main(conn: Connection, factory: Callable[[], Source], encoder: OrderEncoder | None,
                 log_levels: dict[str, int]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole process group: the sync decides
     sender = _Sender(conn)
@@ -248,31 +247,31 @@ def _child_main(conn: Connection, factory: Callable[[], Source], binder: OrderBi
     except BaseException as exc:
         sender.send("error", _portable(exc))
         return
-    bind_orders_with = getattr(source, "bind_orders_with", None)
-    if binder is not None and bind_orders_with is not None:   # a source that binds its orders as it maps them
-        bind_orders_with(binder)                               # (bind_page then leaves its pages as they are)
+    encode_orders_with = getattr(source, "encode_orders_with", None)
+    if encoder is not None and encode_orders_with is not None:   # a source that encodes its orders as it maps them
+        encode_orders_with(encoder)                               # (encode_page then leaves its pages as they are)
     try:
         sender.send("ready", tuple(source.resources))
         with frozen_heap():   # what the child imported and built stays out of the collector's way
-            _serve(conn, sender, source, binder)
+            _serve(conn, sender, source, encoder)
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return   # the sync's process has gone: so does this one
     finally:
         source.close()
 
 
-def _serve(conn: Connection, sender: _Sender, source: Source, binder: OrderBinder | None) -> None:
+def _serve(conn: Connection, sender: _Sender, source: Source, encoder: OrderEncoder | None) -> None:
     while True:
         kind, value = conn.recv()
         if kind == "close":
             sender.send("closed", None)
             return
         if kind == "pages":
-            _serve_listing(conn, sender, source, binder, *value)
+            _serve_listing(conn, sender, source, encoder, *value)
         # a "stop" for a listing that ended meanwhile needs nothing
 
 
-def _serve_listing(conn: Connection, sender: _Sender, source: Source, binder: OrderBinder | None, resource: str,
+def _serve_listing(conn: Connection, sender: _Sender, source: Source, encoder: OrderEncoder | None, resource: str,
                    since: datetime | None, until: datetime, resume: str | None) -> None:
     listing = source.pages(resource, since, until, resume)
     try:
@@ -281,7 +280,7 @@ def _serve_listing(conn: Connection, sender: _Sender, source: Source, binder: Or
                 kind, _ = conn.recv()
                 if kind in ("stop", "close"):
                     break
-            sender.send("page", binder.bind_page(page) if binder is not None else page)
+            sender.send("page", encoder.encode_page(page) if encoder is not None else page)
         sender.send("end", None)
     except (BrokenPipeError, ConnectionResetError):
         raise

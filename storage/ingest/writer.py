@@ -1,4 +1,4 @@
-"""Writes pages of neutral records (storage.sources.records) into the store: exact, idempotent, fast.
+"""Writes pages of neutral records (storage.ingest.records) into the store: exact, idempotent, fast.
 
 What "nothing lost, doubled or misattributed" means here:
 - Every row is keyed by the platform's ids within its shop and written with INSERT .. ON CONFLICT DO UPDATE,
@@ -8,14 +8,14 @@ What "nothing lost, doubled or misattributed" means here:
   say inserted / updated / unchanged; the sum is the number of records).
 - One `write_page` call is one transaction. `transaction()` holds one open over several writes, together with
   whatever the caller adds on its connection: the sync writes its pages as they come and commits them with
-  their cursor every few seconds (storage.sources.sync: a batch), so a crash leaves either all of a batch's
+  their cursor every few seconds (storage.ingest.sync: a batch), so a crash leaves either all of a batch's
   records and their cursor or neither.
 - Orders and affiliate lines never go backwards: a record older than the stored row (platform update time)
   is left out, also under a concurrent writer (the upsert's WHERE).
 - Money becomes integer minor units with the currency's exponent (`scoring.money.to_minor`: exact, and an
   amount finer than the currency allows is refused rather than rounded; remembered per amount, `MinorUnits`).
-  Never float. Orders are compared and written as `BoundOrder`s (storage.sources.binding): a source that runs in
-  its own process binds its orders there (`binder`); OrderRecords are bound here.
+  Never float. Orders are compared and written as `EncodedOrder`s (storage.ingest.encoding): a source that runs in
+  its own process encodes its orders there (`encoder`); OrderRecords are encoded here.
 - `Order.units` is the sum of the line quantities; `Order.refunded_minor` is recomputed in SQL from the
   order's completed refunds in the order's currency whenever one of its refunds is written.
 - The record's lines are the order's lines: a stored line missing from a newer record is deleted (unless the
@@ -71,6 +71,29 @@ from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from scoring.money import to_minor
+from storage.ingest.encoding import (
+    CURRENCY,
+    ORDER_COLS,
+    ORDER_TIMES,
+    SQLITE_DATETIME_FORMAT,
+    UPDATED,
+    EncodedOrder,
+    OrderEncoder,
+    cut,
+    naive_utc,
+    sqlite_utc_text,
+)
+from storage.ingest.records import (
+    AdSpendRecord,
+    AffiliateRecord,
+    LiveRecord,
+    OrderRecord,
+    PostRecord,
+    Record,
+    RefundRecord,
+    ReturnRecord,
+    Visit,
+)
 from storage.models import (
     AdSpend,
     AffiliateLine,
@@ -85,29 +108,6 @@ from storage.models import (
     Refund,
     Shop,
     Sku,
-)
-from storage.sources.binding import (
-    CURRENCY,
-    ORDER_COLS,
-    ORDER_TIMES,
-    SQLITE_DATETIME_FORMAT,
-    UPDATED,
-    BoundOrder,
-    OrderBinder,
-    cut,
-    naive_utc,
-    sqlite_utc_text,
-)
-from storage.sources.records import (
-    AdSpendRecord,
-    AffiliateRecord,
-    LiveRecord,
-    OrderRecord,
-    PostRecord,
-    Record,
-    RefundRecord,
-    ReturnRecord,
-    Visit,
 )
 from storage.types import UTCDateTime
 
@@ -208,7 +208,7 @@ class Upsert:
     update: tuple[str, ...] = ()
     newer: str | None = None
     returning: tuple[str, ...] = ()
-    bound: bool = False   # rows come with values as the driver takes them (BoundOrder.values ...): no processing
+    encoded: bool = False   # rows come with values as the driver takes them (EncodedOrder.values ...): no processing
 
 
 class Bulk:
@@ -240,7 +240,7 @@ class Bulk:
         """Write `rows` (values in `spec.cols` order); the RETURNING rows, if any."""
         procs = self._procs.get(spec)
         if procs is None:
-            procs = self._procs[spec] = [] if spec.bound else [
+            procs = self._procs[spec] = [] if spec.encoded else [
                 (i, p) for i, c in enumerate(spec.cols) if (p := self._processor(spec.table.c[c].type)) is not None]
         out: list[Any] = []
         if not rows:
@@ -350,13 +350,13 @@ def _stage_name(spec: Upsert) -> str:
 
 ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor", "attribution_due"),
                       ("shop_id", "platform_order_id"), (*ORDER_COLS, "attribution_due"), newer="platform_updated_at",
-                      returning=("id", "platform_order_id"), bound=True)
+                      returning=("id", "platform_order_id"), encoded=True)
 # An order that was not stored goes in by ORDER_NEW: the rows it returns are the orders this transaction created,
 # whose lines cannot be stored yet, so they go in by LINE_NEW, a plain insert (on PostgreSQL a COPY straight into
 # order_line: no staging table, no conflict check; about 6 us an order of the server's work on a first sync). An
 # order ORDER_NEW did not return was stored by another writer meanwhile: it takes the ORDER_UPSERT path, and when
 # its version is the newer one its lines (if it lists any) and visits replace the other writer's whole.
-ORDER_NEW = Upsert(ORDER, ORDER_UPSERT.cols, ORDER_UPSERT.keys, returning=ORDER_UPSERT.returning, bound=True)
+ORDER_NEW = Upsert(ORDER, ORDER_UPSERT.cols, ORDER_UPSERT.keys, returning=ORDER_UPSERT.returning, encoded=True)
 LINE_UPSERT = Upsert(LINE, ("order_id", "platform_line_id", *LINE_COLS), ("order_id", "platform_line_id"), LINE_COLS)
 LINE_NEW = Upsert(LINE, LINE_UPSERT.cols, ())
 REFUND_UPSERT = Upsert(REFUND, ("order_id", "platform_refund_id", *REFUND_COLS), ("order_id", "platform_refund_id"),
@@ -487,8 +487,8 @@ class _Tx:
 class _Plan:
     """What one order needs written; lines, refunds and visits are value tuples in *_COLS order."""
 
-    updated: Any                                  # the record's platform update time, bound
-    values: tuple[Any, ...]                       # ORDER_COLS, bound (see ORDER_UPSERT)
+    updated: Any                                  # the record's platform update time, encoded
+    values: tuple[Any, ...]                       # ORDER_COLS, encoded (see ORDER_UPSERT)
     write_order: bool                             # the order row itself is new or changed
     lines: dict[str, tuple[Any, ...]]             # to upsert, by platform line id
     stale_lines: list[int] = field(default_factory=list)
@@ -506,7 +506,7 @@ class WriteTransaction:
         self.shops: dict[int, _Tx] = {}   # per shop: the catalogue ids this transaction created
         self.inserted = 0
 
-    def write(self, shop_id: int, records: Sequence[Record | BoundOrder]) -> WriteCounts:
+    def write(self, shop_id: int, records: Sequence[Record | EncodedOrder]) -> WriteCounts:
         writer = self.writer
         tx = self.shops.get(shop_id)
         if tx is None:
@@ -529,24 +529,24 @@ class StoreWriter:
         self._products: dict[int, dict[str, int]] = defaultdict(dict)
         self._skus: dict[int, dict[tuple[int, str], int]] = defaultdict(dict)
         self._members: dict[tuple[int, str], int | None] = {}
-        self._binders: dict[str, OrderBinder] = {}   # per platform
+        self._encoders: dict[str, OrderEncoder] = {}   # per platform
         if self._bulk._processor(UTCDateTime()) not in (sqlite_utc_text, naive_utc):
-            raise RuntimeError("the store keeps datetimes in a format the order binder does not make")
+            raise RuntimeError("the store keeps datetimes in a format the order encoder does not make")
         self._pending: dict[int, tuple[bool, float]] = {}   # shop -> (has parked returns, when checked)
         self._inserted, self._analyze_at = 0, PG_ANALYZE_FIRST
 
-    def binder(self, shop_id: int) -> OrderBinder:
-        """What binds this shop's OrderRecords for this store (a source in another process binds with a copy)."""
+    def encoder(self, shop_id: int) -> OrderEncoder:
+        """What encodes this shop's OrderRecords for this store (a source in another process encodes with a copy)."""
         with self.engine.connect() as conn:
-            return self._binder(self._shop(conn, shop_id))
+            return self._encoder(self._shop(conn, shop_id))
 
-    def _binder(self, shop: _Shop) -> OrderBinder:
-        binder = self._binders.get(shop.platform)
-        if binder is None:
-            binder = self._binders[shop.platform] = OrderBinder(self._bulk.postgres, shop.platform, self._buyer_key)
-        return binder
+    def _encoder(self, shop: _Shop) -> OrderEncoder:
+        encoder = self._encoders.get(shop.platform)
+        if encoder is None:
+            encoder = self._encoders[shop.platform] = OrderEncoder(self._bulk.postgres, shop.platform, self._buyer_key)
+        return encoder
 
-    def write_page(self, shop_id: int, records: Sequence[Record | BoundOrder]) -> WriteCounts:
+    def write_page(self, shop_id: int, records: Sequence[Record | EncodedOrder]) -> WriteCounts:
         """Write `records` of shop `shop_id` in one transaction of their own (file imports, tests)."""
         with self.transaction() as txn:
             return txn.write(shop_id, records)
@@ -579,7 +579,7 @@ class StoreWriter:
             except Exception as exc:
                 log.warning("ANALYZE after a sync batch failed (%s); the sync goes on", type(exc).__name__)
 
-    def _write(self, tx: _Tx, records: Sequence[Record | BoundOrder]) -> WriteCounts:
+    def _write(self, tx: _Tx, records: Sequence[Record | EncodedOrder]) -> WriteCounts:
         groups: dict[type, list[Any]] = defaultdict(list)
         for record in records:
             groups[type(record)].append(record)
@@ -588,11 +588,11 @@ class StoreWriter:
         if unknown:
             raise TypeError(f"cannot store records of type {', '.join(sorted(t.__name__ for t in unknown))}")
         counts = WriteCounts()
-        orders: list[BoundOrder] = groups[tuple]   # bound orders are plain tuples (records are NamedTuples)
+        orders: list[EncodedOrder] = groups[tuple]   # encoded orders are plain tuples (records are NamedTuples)
         if groups[OrderRecord]:
-            bind = self._binder(tx.shop).bind
-            orders = [bind(r) for r in groups[OrderRecord]] if not orders else \
-                [r if type(r) is tuple else bind(r) for r in records if type(r) in (tuple, OrderRecord)]
+            encode = self._encoder(tx.shop).encode
+            orders = [encode(r) for r in groups[OrderRecord]] if not orders else \
+                [r if type(r) is tuple else encode(r) for r in records if type(r) in (tuple, OrderRecord)]
         if orders:   # orders first: a return in the same page then finds its order
             counts += self._orders(tx, orders)
         if groups[ReturnRecord]:
@@ -609,9 +609,9 @@ class StoreWriter:
 
     # --- orders ---------------------------------------------------------------------------------------------------
 
-    def _orders(self, tx: _Tx, records: list[BoundOrder]) -> WriteCounts:
+    def _orders(self, tx: _Tx, records: list[EncodedOrder]) -> WriteCounts:
         counts = WriteCounts()
-        latest: dict[str, BoundOrder] = {}
+        latest: dict[str, EncodedOrder] = {}
         for r in records:   # an order listed twice in one page (updated while paging): keep the newest
             seen = latest.get(r[0])
             if seen is None or r[1][UPDATED] >= seen[1][UPDATED]:
@@ -701,29 +701,29 @@ class StoreWriter:
             conn.execute(update(ORDER).where(ORDER.c.id.in_(chunk)).values(attribution_due=True))
         return counts
 
-    def _plan(self, tx: _Tx, r: BoundOrder, old: Any, old_lines: dict[int, dict[str, Any]],
+    def _plan(self, tx: _Tx, r: EncodedOrder, old: Any, old_lines: dict[int, dict[str, Any]],
               old_refunds: dict[int, dict[str, Any]], old_visits: dict[int, list[tuple[Any, ...]]]) -> _Plan | None:
         """What to write for one order; None when the store holds it already (or a newer version). The hot path
         of a sync: kept to plain look-ups."""
-        pid, values, bound_lines, bound_refunds, bound_visits = r
+        pid, values, encoded_lines, encoded_refunds, encoded_visits = r
         cur, updated = values[CURRENCY], values[UPDATED]
         products, skus, new_products, new_skus = self._products[tx.shop.id], self._skus[tx.shop.id], tx.products, \
             tx.skus
         lines: dict[str, tuple[Any, ...]] = {}
-        for line_id, ppid, psid, _, _, quantity, unit_minor, amount_minor in bound_lines:
-            # a line listed twice: the last one counts (and its units once: OrderBinder.bind)
+        for line_id, ppid, psid, _, _, quantity, unit_minor, amount_minor in encoded_lines:
+            # a line listed twice: the last one counts (and its units once: OrderEncoder.encode)
             product_id = products.get(ppid) or new_products[ppid]
             sku_id = skus.get((product_id, psid)) or new_skus[product_id, psid]
             lines[line_id] = (product_id, sku_id, quantity, cur, unit_minor, amount_minor)
-        refunds = {f.platform_refund_id: _refund_values(f) for f in bound_refunds} if bound_refunds else {}
+        refunds = {f.platform_refund_id: _refund_values(f) for f in encoded_refunds} if encoded_refunds else {}
         for rid, f in refunds.items():
             if f[2] != cur:
                 log.warning("order %s: refund %s is in %s, not %s; it is not counted in refunded_minor", pid, rid,
                             f[2], cur)
-        visits = [_visit_values(v) for v in bound_visits]
+        visits = [_visit_values(v) for v in encoded_visits]
         if old is None:
             return _Plan(updated, values, True, lines, [], refunds, visits or None)
-        dt = self._binder(tx.shop).bind_datetime
+        dt = self._encoder(tx.shop).encode_datetime
         if old.platform_updated_at is not None and updated < dt(old.platform_updated_at):
             return None   # older than the stored version: never go backwards
         oid = old[0]
@@ -785,7 +785,7 @@ class StoreWriter:
     def _take_pending(self, tx: _Tx, plans: dict[str, _Plan]) -> None:
         """Move the returns that arrived before these orders onto them; of two reports of one refund, the
         newer wins (the order's update time against the return's)."""
-        conn, taken, dt = tx.conn, [], self._binder(tx.shop).bind_datetime
+        conn, taken, dt = tx.conn, [], self._encoder(tx.shop).encode_datetime
         for keys in _chunks(list(plans)):
             for row in conn.execute(PENDING_FOR, {"shop": tx.shop.id, "keys": keys}):
                 taken.append(row[0])
@@ -907,7 +907,7 @@ class StoreWriter:
 
     # --- catalogue, shops, members -----------------------------------------------------------------------------------
 
-    def _catalogue(self, tx: _Tx, orders: Iterable[BoundOrder]) -> None:
+    def _catalogue(self, tx: _Tx, orders: Iterable[EncodedOrder]) -> None:
         """Create the products and SKUs of these orders that the shop does not have yet."""
         shop_id, conn = tx.shop.id, tx.conn
         known_p, known_s = self._products[shop_id], self._skus[shop_id]

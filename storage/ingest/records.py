@@ -172,6 +172,39 @@ class AdSpendRecord(NamedTuple):
 Record = OrderRecord | ReturnRecord | AffiliateRecord | LiveRecord | PostRecord | AdSpendRecord
 
 
+# --- how a source reports failure ------------------------------------------------------------------------------
+
+class FailureKind(StrEnum):
+    RATE_LIMITED = "rate_limited"    # HTTP 429 or a platform throttling code: wait and retry
+    SERVER = "server"                # 5xx, timeouts, transport errors, malformed JSON: retry
+    TOKEN_EXPIRED = "token_expired"  # refresh the token, then retry
+    AUTH = "auth"                    # bad credentials, revoked or missing scope: a person must act
+    REQUEST = "request"              # the platform refused the request as malformed: a bug, do not retry
+
+
+RETRYABLE = frozenset({FailureKind.RATE_LIMITED, FailureKind.SERVER, FailureKind.TOKEN_EXPIRED})
+
+
+class SourceError(Exception):
+    """A failed call to a shop API. `code` is the platform's own code or HTTP status, for the log; the
+    message never holds a secret (no tokens, no signed URLs). `unreachable`: no connection to the platform
+    could be made at all (refused, no route, DNS, connect timeout), so its other calls would fail alike."""
+
+    def __init__(self, kind: FailureKind, message: str, code: str | int | None = None,
+                 retry_after_s: float | None = None, unreachable: bool = False) -> None:
+        super().__init__(f"{kind}: {message}" + (f" (code {code})" if code is not None else ""))
+        self.kind, self.message, self.code, self.retry_after_s = kind, message, code, retry_after_s
+        self.unreachable = unreachable
+
+    def __reduce__(self) -> tuple[type[SourceError], tuple[FailureKind, str, str | int | None, float | None, bool]]:
+        """Pickled whole (a source in its own process raises it in the sync's: storage.ingest.fetch_process)."""
+        return type(self), (self.kind, self.message, self.code, self.retry_after_s, self.unreachable)
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
 def latest_update(records: Sequence[Record]) -> datetime | None:
     """The newest platform update time of the records that carry one (orders, returns, affiliate lines)."""
     times = [r.updated_at for r in records if isinstance(r, OrderRecord | ReturnRecord | AffiliateRecord)]

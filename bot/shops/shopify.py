@@ -43,10 +43,10 @@ from typing import Any
 
 import httpx
 
-import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
+from bot.shops.http import transport_error, with_backoff
 from scoring.money import UnknownCurrency, minor_unit
-from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
-from storage.sources.records import (
+from storage.ingest.records import (
+    FailureKind,
     LineRecord,
     OrderRecord,
     OrderStatus,
@@ -54,6 +54,7 @@ from storage.sources.records import (
     RefundKind,
     RefundRecord,
     RefundStatus,
+    SourceError,
     Visit,
 )
 

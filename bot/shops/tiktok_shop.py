@@ -76,11 +76,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 
-import storage.sources.http_log  # noqa: F401  (keeps tokens out of the request log)
-from storage.sources.binding import UPDATED, BoundOrder, OrderBinder
-from storage.sources.errors import FailureKind, SourceError, transport_error, with_backoff
-from storage.sources.records import (
+from bot.shops.http import transport_error, with_backoff
+from storage.ingest.encoding import UPDATED, EncodedOrder, OrderEncoder
+from storage.ingest.records import (
     AffiliateRecord,
+    FailureKind,
     LineRecord,
     LiveRecord,
     OrderRecord,
@@ -91,6 +91,7 @@ from storage.sources.records import (
     RefundRecord,
     RefundStatus,
     ReturnRecord,
+    SourceError,
     Tokens,
     TokenStore,
 )
@@ -264,7 +265,7 @@ def error_kind(code: int, http_status: int) -> FailureKind:
 
 # ---------------------------------------------------------------------- record mapping
 def _order_fields(o: dict[str, Any]) -> tuple[Any, ...]:
-    """One 202309 order (search or detail answer) read once, for `order_record` and `bound_order`: (id, status,
+    """One 202309 order (search or detail answer) read once, for `order_record` and `encoded_order`: (id, status,
     currency, subtotal, discount, merchandise, shipping, tax, total, then the create, update, paid, collection,
     delivery and cancel times as the platform's Unix seconds (create and update required), lines shaped as
     LineRecords, buyer id, sample flag)."""
@@ -302,14 +303,14 @@ def order_record(o: dict[str, Any]) -> OrderRecord:
         tuple([LineRecord(*line) for line in lines]), (), buyer, sample)
 
 
-def bound_order(o: dict[str, Any], binder: OrderBinder) -> BoundOrder:
-    """One 202309 order bound for the store straight from the answer: `binder.bind(order_record(o))`, made without
+def encoded_order(o: dict[str, Any], encoder: OrderEncoder) -> EncodedOrder:
+    """One 202309 order encoded for the store straight from the answer: `encoder.encode(order_record(o))`, made without
     the record's datetimes and NamedTuples (the hot path of a first sync in the source's own process:
-    storage.sources.fetch_process; tests/test_tiktok_source.py compares the two)."""
+    storage.ingest.fetch_process; tests/test_tiktok_source.py compares the two)."""
     (pid, status, cur, subtotal, discount, merchandise, shipping, tax, total, created, updated, paid, shipped,
      delivered, cancelled, lines, buyer, sample) = _order_fields(o)
-    epoch = binder.bind_epoch
-    return binder.bind_fields(
+    epoch = encoder.encode_epoch
+    return encoder.encode_fields(
         pid, status, cur, subtotal, discount, merchandise, shipping, tax, total, epoch(created),
         None if paid is None else epoch(paid), None if shipped is None else epoch(shipped),
         None if delivered is None else epoch(delivered), None if cancelled is None else epoch(cancelled),
@@ -418,7 +419,7 @@ class TikTokShopSource:
         self._ahead: queue.Queue[Any] | None = None   # the prefetched pages of the listing in progress
         self._peeked: Any = None                          # (queue, the next page of it), taken by page_ready
         self._executor: ThreadPoolExecutor | None = None
-        self._binder: OrderBinder | None = None             # set: orders are listed bound (bind_orders_with)
+        self._encoder: OrderEncoder | None = None             # set: orders are listed encoded (encode_orders_with)
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
                                   limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
                                   transport=transport, follow_redirects=False)
@@ -584,20 +585,20 @@ class TikTokShopSource:
         if window[0] is not None:
             body["update_time_ge"] = window[0]
         query = {"page_size": str(self.page_size), "sort_field": "update_time", "sort_order": "ASC"}
-        binder = self._binder
+        encoder = self._encoder
         orders: list[Any]
         for orders, token in self._fetched("orders search", "POST", ORDERS_SEARCH, query, body,
                                            state.get("t") if state else None, "orders", self._order_records):
-            if binder is None:
+            if encoder is None:
                 high = max(r.updated_at for r in orders) if orders else None
-            else:   # bound times compare as the times do
-                high = binder.datetime_of(max(r[1][UPDATED] for r in orders)) if orders else None
+            else:   # encoded times compare as the times do
+                high = encoder.datetime_of(max(r[1][UPDATED] for r in orders)) if orders else None
             yield list[Record](orders), high, ({"t": token} if token else None)
 
-    def bind_orders_with(self, binder: OrderBinder) -> None:
-        """List orders bound with `binder` (BoundOrders, storage.sources.binding) instead of OrderRecords: the
-        source's process binds them straight from the answers (storage.sources.fetch_process)."""
-        self._binder = binder
+    def encode_orders_with(self, encoder: OrderEncoder) -> None:
+        """List orders encoded with `encoder` (EncodedOrders, storage.ingest.encoding) instead of OrderRecords: the
+        source's process encodes them straight from the answers (storage.ingest.fetch_process)."""
+        self._encoder = encoder
 
     def _order_records(self, data: dict[str, Any]) -> list[Any]:
         orders = data.get("orders") or []
@@ -608,8 +609,8 @@ class TikTokShopSource:
             if missing:
                 raise SourceError(FailureKind.SERVER, f"order detail did not return {len(missing)} order(s)")
             orders = [details.get(o["id"], o) for o in orders]
-        binder = self._binder
-        return [order_record(o) for o in orders] if binder is None else [bound_order(o, binder) for o in orders]
+        encoder = self._encoder
+        return [order_record(o) for o in orders] if encoder is None else [encoded_order(o, encoder) for o in orders]
 
     def _order_details(self, ids: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -103,7 +103,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoring.money import CURRENCY_EXPONENTS, exponent, minor_unit
-from storage.sources.records import (
+from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
     LiveRecord,
