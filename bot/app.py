@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from bot.config import Config
 from cards.chart_cache import ChartCache
-from commands.commission import close_month
-from commands.context import App
-from commands.scorecards import Inputs
+from services.commission import close_month
+from services.container import Services
+from services.scorecards import Inputs
 from storage.demo import has_demo, seed_demo
 from storage.engine import make_engine
 from storage.migrate import ensure_schema
@@ -34,28 +34,28 @@ def clock_from_env() -> Callable[[], datetime]:
     return lambda: moment
 
 
-def build_app(config: Config) -> App:
+def build_services(config: Config) -> Services:
     engine = make_engine(config.store.url)
     ensure_schema(engine)
-    return App(engine=engine, rules=config.rules, org_timezone=config.org.timezone, org_locale=config.org.locale,
+    return Services(engine=engine, rules=config.rules, org_timezone=config.org.timezone, org_locale=config.org.locale,
                charts=ChartCache(), alerts=config.alerts,
                buyer_key=config.store.buyer_key.encode() if config.store.buyer_key else None)
 
 
-def seed_demo_if_empty(app: App, now: datetime) -> bool:
+def seed_demo_if_empty(services: Services, now: datetime) -> bool:
     """Seed the demo organisation into a store that has no organisation yet; True when it did. The demo's
     "today" is the organisation's local date."""
-    with Session(app.engine) as session:
+    with Session(services.engine) as session:
         if has_organisation(session) or has_demo(session):
             return False
-        today = now.astimezone(ZoneInfo(app.org_timezone)).date()
+        today = now.astimezone(ZoneInfo(services.org_timezone)).date()
         summary = seed_demo(session, today)
         session.commit()
         # last month's commission paid on the 2nd (the month is over in every zone by then), so refunds
         # that came later show as this month's clawbacks
         last = today.replace(day=1) - timedelta(days=1)
-        payday = min(now, datetime.combine(today.replace(day=2), time(10), ZoneInfo(app.org_timezone)))
-        close_month(session, Inputs.load(session, app.rules, payday), last.year, last.month)
+        payday = min(now, datetime.combine(today.replace(day=2), time(10), ZoneInfo(services.org_timezone)))
+        close_month(session, Inputs.load(session, services.rules, payday), last.year, last.month)
         session.commit()
     log.info("seeded the demo organisation: %s", summary)
     return True

@@ -19,19 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.app import build_app, clock_from_env, seed_demo_if_empty
+from bot.app import build_services, clock_from_env, seed_demo_if_empty
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
 from bot.usage import UsageError
 from cards.kpi_report import kpi_report, kpi_text
-from commands.commission import close_month
-from commands.context import App
-from commands.scorecards import Inputs, score_member
 from scoring.commission import Basis, Plan, PlanKind, Tier
 from scoring.money import exponent, from_minor
 from scoring.periods import month_window, parse_month
 from scoring.sendtime import parse_hhmm
+from services.commission import close_month
+from services.container import Services
+from services.scorecards import Inputs, score_member
 from storage.commission import load_plans, save_plan
 from storage.demo import has_demo
 from storage.member_import import ImportProblem, import_members
@@ -55,60 +55,60 @@ def run(args: argparse.Namespace, config: Config) -> int:
               if before != after else f"schema is current ({after})")
         return 0
     clock = clock_from_env()
-    app = build_app(config)
+    services = build_services(config)
     try:
-        return _command(app, args, config, clock)
+        return _command(services, args, config, clock)
     finally:
-        app.engine.dispose()   # connections closed now, not whenever the engine is collected (main may run again)
+        services.engine.dispose()   # connections closed now, not whenever the engine is collected (main may run again)
 
 
-def _command(app: App, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+def _command(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
     if args.command == "seed-demo":
-        with Session(app.engine) as session:
+        with Session(services.engine) as session:
             if has_demo(session):
                 print("the demo organisation is already in the store")
                 return 0
-        if not seed_demo_if_empty(app, clock()):
+        if not seed_demo_if_empty(services, clock()):
             raise UsageError(f"the store at {config.store.url} already holds an organisation; the demo goes only "
                              "into an empty store")
         print("seeded the demo organisation")
         return 0
     if args.command == "members":
-        return _members(app, args, config)
+        return _members(services, args, config)
     if args.command == "digest":
-        return _digest(app, args)
+        return _digest(services, args)
     if args.command == "kpi":
-        return _kpi(app, args, clock)
+        return _kpi(services, args, clock)
     if args.command == "templates":
-        return _templates(app, args)
+        return _templates(services, args)
     if args.command == "targets":
-        return _targets(app, args)
+        return _targets(services, args)
     if args.command == "commission":
-        return _commission(app, args, clock)
+        return _commission(services, args, clock)
     if args.command in ("shops", "sync", "import", "attribute", "creators"):
         from bot import cli_shops
 
-        return cli_shops.run(app, args, config, clock)
-    dispatcher = Dispatcher(app, clock)
+        return cli_shops.run(services, args, config, clock)
+    dispatcher = Dispatcher(services, clock)
     console = Console(dispatcher, Path(config.charts.dir), sys.stdout)
     if args.command == "chat":
-        seed_demo_if_empty(app, clock())
+        seed_demo_if_empty(services, clock())
         _card, paths = console.exchange(args.user, args.text)
         for path in paths.values():
             print(f"chart: {Path(path).resolve()}")
         return 0
     if args.command == "demo":
-        if seed_demo_if_empty(app, clock()):
+        if seed_demo_if_empty(services, clock()):
             print("Seeded the demo organisation (members host1, host2, host3, buyer1, operator1, selector1, "
                   "lead1, lead2, manager1, admin1).")
         console.repl("host1")
         return 0
     if args.command == "run":
-        return _serve(app, config, console, dispatcher)
+        return _serve(services, config, console, dispatcher)
     raise UsageError(f"unknown command {args.command}")
 
 
-def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -> int:
+def _serve(services: Services, config: Config, console: Console, dispatcher: Dispatcher) -> int:
     """The long-running process: every configured chat platform at once until SIGTERM or Ctrl-C; the console
     when none is configured. If any connection ends for good, the process stops and exits non-zero."""
     from bot.scheduler import start_scheduler, stop_scheduler  # APScheduler: for this process only
@@ -117,11 +117,11 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
     if config.feishu is not None:
         from bot.platforms.feishu import FeishuAdapter
 
-        adapters.append(FeishuAdapter(config.feishu, dispatcher, app.engine))
+        adapters.append(FeishuAdapter(config.feishu, dispatcher, services.engine))
     if config.dingtalk is not None:
         from bot.platforms.dingtalk import DingTalkAdapter
 
-        adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, app.engine))
+        adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, services.engine))
     if not adapters:
         console.repl("host1")
         return 0
@@ -139,7 +139,7 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
         for adapter in adapters:
             adapter.stop()
         return 1
-    scheduler = start_scheduler(app, {a.platform: a for a in started}, dispatcher.clock,
+    scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=timedelta(minutes=config.schedule.refresh_minutes),
                                 platforms=config.platforms, cache=dispatcher.cache,
                                 score_time=config.schedule.score_time)
@@ -162,14 +162,14 @@ def _serve(app: App, config: Config, console: Console, dispatcher: Dispatcher) -
 
 def _where(platform: str, config: Config) -> str:
     if platform == "feishu" and config.feishu is not None:
-        return f"Feishu at {config.feishu.domain} as app {config.feishu.app_id}"
+        return f"Feishu at {config.feishu.domain} as services {config.feishu.app_id}"
     if platform == "dingtalk" and config.dingtalk is not None:
-        return f"DingTalk at {config.dingtalk.endpoint} as app {config.dingtalk.client_id}"
+        return f"DingTalk at {config.dingtalk.endpoint} as services {config.dingtalk.client_id}"
     return platform
 
 
-def _digest(app: App, args: argparse.Namespace) -> int:
-    with Session(app.engine) as session:
+def _digest(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
         if args.action == "subscribe":
             team = find_team(session, args.team)
             if team is None:
@@ -209,11 +209,12 @@ def _digest(app: App, args: argparse.Namespace) -> int:
         return 0
 
 
-def _members(app: App, args: argparse.Namespace, config: Config) -> int:
-    with Session(app.engine) as session:
+def _members(services: Services, args: argparse.Namespace, config: Config) -> int:
+    with Session(services.engine) as session:
         if args.action == "import":
             try:
-                result = import_members(session, Path(args.file), app.org_timezone, app.org_locale, config.org.name)
+                result = import_members(session, Path(args.file), services.org_timezone, services.org_locale,
+                                        config.org.name)
             except ImportProblem as exc:
                 raise UsageError(f"nothing imported: {exc}") from None
             session.commit()
@@ -272,8 +273,8 @@ def _organisation(session: Session) -> Organisation:
     return org
 
 
-def _templates(app: App, args: argparse.Namespace) -> int:
-    with Session(app.engine) as session:
+def _templates(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
         if args.action == "trial":
             row = session.execute(select(KpiTemplate).where(KpiTemplate.name == args.name)).scalars().first()
             if row is None:
@@ -290,11 +291,11 @@ def _templates(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-def _targets(app: App, args: argparse.Namespace) -> int:
-    with Session(app.engine) as session:
+def _targets(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
         org = _organisation(session)
         try:
-            result = import_targets(session, Path(args.file), org.id or 0, None, app.rules.reporting_currency)
+            result = import_targets(session, Path(args.file), org.id or 0, None, services.rules.reporting_currency)
         except ImportProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
         session.commit()
@@ -302,8 +303,8 @@ def _targets(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-def _commission(app: App, args: argparse.Namespace, clock: Any) -> int:
-    with Session(app.engine) as session:
+def _commission(services: Services, args: argparse.Namespace, clock: Any) -> int:
+    with Session(services.engine) as session:
         if args.action == "plan":
             org = _organisation(session)
             try:
@@ -319,7 +320,7 @@ def _commission(app: App, args: argparse.Namespace, clock: Any) -> int:
             return 0
         if args.action == "close":
             year, month = parse_month(args.period)
-            closing = close_month(session, Inputs.load(session, app.rules, clock()), year, month)
+            closing = close_month(session, Inputs.load(session, services.rules, clock()), year, month)
             session.commit()
             for payout in closing.paid:
                 member = session.get(Member, payout.member_id)
@@ -342,9 +343,9 @@ def _commission(app: App, args: argparse.Namespace, clock: Any) -> int:
     return 0
 
 
-def _kpi(app: App, args: argparse.Namespace, clock: Any) -> int:
+def _kpi(services: Services, args: argparse.Namespace, clock: Any) -> int:
     now = clock()
-    with Session(app.engine) as session:
+    with Session(services.engine) as session:
         member = _member(session, args.member)
         if args.period:
             year, month = parse_month(args.period)
@@ -352,9 +353,9 @@ def _kpi(app: App, args: argparse.Namespace, clock: Any) -> int:
             local = now.astimezone(month_window(now.year, now.month, member.timezone).zone)
             year, month = local.year, local.month
         window = month_window(year, month, member.timezone)
-        inputs = Inputs.load(session, app.rules, now)
+        inputs = Inputs.load(session, services.rules, now)
         score = score_member(session, inputs, member, team_of(session, member), window)
-    report = kpi_report(member, score.scorecard, window.label, app.rules.reporting_currency, score.template)
+    report = kpi_report(member, score.scorecard, window.label, services.rules.reporting_currency, score.template)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:

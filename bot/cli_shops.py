@@ -34,8 +34,8 @@ from bot.shop_sources import (
 )
 from bot.shops.files import ImportRefused, load_mapping, read_file, require_clean
 from bot.usage import UsageError
-from commands.context import App
 from scoring.money import CURRENCY_EXPONENTS
+from services.container import Services
 from storage.attribution import attribute_orders
 from storage.creators import add_own_buyer, creator_names, find_creator
 from storage.ingest.records import Source, SourceError
@@ -46,25 +46,25 @@ from storage.models import Shop, ShopCredential, ShopHealth, SyncCursor, Team
 from storage.queries import find_team, organisation, teams
 
 
-def run(app: App, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
     if args.command == "shops":
         if args.action == "add":
-            return _add(app, args, config)
+            return _add(services, args, config)
         if args.action == "token":
-            return _token(app, args)
-        return _list(app)
+            return _token(services, args)
+        return _list(services)
     if args.command == "sync":
-        return _sync(app, args, config, clock())
+        return _sync(services, args, config, clock())
     if args.command == "import":
-        return _import(app, args)
+        return _import(services, args)
     if args.command == "creators":
-        return _own_buyer(app, args)
-    return _attribute(app, args)
+        return _own_buyer(services, args)
+    return _attribute(services, args)
 
 
 # --- shops ------------------------------------------------------------------------------------------------------
 
-def _add(app: App, args: argparse.Namespace, config: Config) -> int:
+def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
     code, platform = args.code.strip(), args.platform.strip().lower()
     if platform not in SHOP_PLATFORMS:
         raise UsageError(f"unknown platform {args.platform!r}; platforms: {', '.join(SHOP_PLATFORMS)}")
@@ -81,7 +81,7 @@ def _add(app: App, args: argparse.Namespace, config: Config) -> int:
     if platform == "shopee" and not (shop_id or "").isdigit():
         raise UsageError(f"--platform-shop-id must be the numeric Shopee shop_id, got {shop_id!r}")
     tokens = _read_tokens(args, platform) if (args.tokens_stdin or args.tokens_env) else None
-    with Session(app.engine) as session:
+    with Session(services.engine) as session:
         team_id = None
         if args.team:
             team = find_team(session, args.team)
@@ -97,7 +97,7 @@ def _add(app: App, args: argparse.Namespace, config: Config) -> int:
         session.commit()
         shop_pk = shop.id or 0
     if tokens is not None:
-        DbTokenStore(app.engine, shop_pk).save(tokens)
+        DbTokenStore(services.engine, shop_pk).save(tokens)
     print(f"added shop {code}: {platform} {region} {currency} {args.timezone}"
           + (f", team {args.team}" if args.team else "")
           + (f"; stored {', '.join(token_fields(tokens))}" if tokens is not None else ""))
@@ -106,11 +106,11 @@ def _add(app: App, args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _token(app: App, args: argparse.Namespace) -> int:
-    with Session(app.engine) as session:
+def _token(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
         shop = _shop(session, args.code)
     tokens = _read_tokens(args, shop.platform)
-    DbTokenStore(app.engine, shop.id or 0).save(tokens)
+    DbTokenStore(services.engine, shop.id or 0).save(tokens)
     print(f"stored tokens for shop {shop.code}: {', '.join(token_fields(tokens))}")
     return 0
 
@@ -128,8 +128,8 @@ def _read_tokens(args: argparse.Namespace, platform: str) -> Any:
         raise UsageError(f"tokens: {exc}") from None
 
 
-def _list(app: App) -> int:
-    with Session(app.engine) as session:
+def _list(services: Services) -> int:
+    with Session(services.engine) as session:
         rows = session.execute(select(Shop, ShopHealth, Team).outerjoin(ShopHealth, ShopHealth.shop_id == Shop.id)
                                .outerjoin(Team, Team.id == Shop.team_id).order_by(Shop.code)).all()
         with_tokens = {sid for sid in session.execute(select(ShopCredential.shop_id)).scalars()}
@@ -163,11 +163,11 @@ def _stamp(at: datetime | None) -> str:
 
 # --- sync ---------------------------------------------------------------------------------------------------------
 
-def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> int:
+def _sync(services: Services, args: argparse.Namespace, config: Config, now: datetime) -> int:
     since_day = _day(args.since) if args.since else None   # bad options fail before anything is read
     if args.resource and args.resource not in RESOURCES:
         raise UsageError(f"--resource must be one of {', '.join(RESOURCES)}, got {args.resource!r}")
-    with Session(app.engine) as session:
+    with Session(services.engine) as session:
         if args.shop:
             shop = _shop(session, args.shop)
             if shop.platform in FILE_PLATFORMS:
@@ -184,10 +184,10 @@ def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> 
         return 0
     failed = False
     changed: list[int] = []
-    writer = StoreWriter(app.engine, app.buyer_key)
+    writer = StoreWriter(services.engine, services.buyer_key)
     for shop in shops:
         try:
-            source = process_source(app.engine, shop, config.platforms, writer)
+            source = process_source(services.engine, shop, config.platforms, writer)
         except NoSource as exc:
             print(f"skipped: {exc}", file=sys.stderr)
             failed = True
@@ -204,7 +204,7 @@ def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> 
             since = datetime.combine(since_day, time(0), ZoneInfo(shop.timezone)) if since_day else None
             backfill = since is not None or shop.id not in synced_before
             with _progress_bar(shop.code, _show_bar(args.progress, backfill)) as progress:
-                report = sync_shop(app.engine, shop.id or 0, source, resources, now, progress=progress,
+                report = sync_shop(services.engine, shop.id or 0, source, resources, now, progress=progress,
                                    writer=writer, since=since)
         finally:
             source.close()
@@ -214,7 +214,7 @@ def _sync(app: App, args: argparse.Namespace, config: Config, now: datetime) -> 
         if counts.inserted or counts.updated:
             changed.append(shop.id or 0)
     if changed:
-        _print_attribution(app, changed, everything=False)
+        _print_attribution(services, changed, everything=False)
     return 1 if failed else 0
 
 
@@ -284,8 +284,8 @@ def _counts(c: WriteCounts) -> str:
 
 # --- import and attribution ------------------------------------------------------------------------------------
 
-def _import(app: App, args: argparse.Namespace) -> int:
-    with Session(app.engine) as session:
+def _import(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
         shop = _shop(session, args.shop)
     path = Path(args.file)
     if not path.is_file():
@@ -302,25 +302,26 @@ def _import(app: App, args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
     for problem in result.problems:
         print(f"skipped {problem}", file=sys.stderr)
-    counts = StoreWriter(app.engine, app.buyer_key).write_page(shop.id or 0, records) if records else WriteCounts()
+    writer = StoreWriter(services.engine, services.buyer_key)
+    counts = writer.write_page(shop.id or 0, records) if records else WriteCounts()
     print(f"imported {path.name} into {shop.code}: {len(records)} records ({_counts(counts)})"
           + (f"; {len(result.problems)} bad rows skipped" if result.problems else ""))
     if counts.inserted or counts.updated:
-        _print_attribution(app, [shop.id or 0], everything=False)
+        _print_attribution(services, [shop.id or 0], everything=False)
     return 0
 
 
-def _attribute(app: App, args: argparse.Namespace) -> int:
+def _attribute(services: Services, args: argparse.Namespace) -> int:
     shop_ids: list[int] | None = None
     if args.shop:
-        with Session(app.engine) as session:
+        with Session(services.engine) as session:
             shop_ids = [_shop(session, args.shop).id or 0]
-    _print_attribution(app, shop_ids, everything=args.all)
+    _print_attribution(services, shop_ids, everything=args.all)
     return 0
 
 
-def _own_buyer(app: App, args: argparse.Namespace) -> int:
-    with Session(app.engine) as session:
+def _own_buyer(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
         creator = find_creator(session, args.creator)
         if creator is None:
             names = ", ".join(creator_names(session)) or "none yet"
@@ -328,17 +329,17 @@ def _own_buyer(app: App, args: argparse.Namespace) -> int:
         platform = args.platform or creator.platform
         if platform not in SHOP_PLATFORMS:
             raise UsageError(f"unknown platform {platform!r}; one of {', '.join(SHOP_PLATFORMS)}")
-        added = add_own_buyer(session, creator, platform, args.buyer_id, app.buyer_key)
+        added = add_own_buyer(session, creator, platform, args.buyer_id, services.buyer_key)
         session.commit()
         shop_ids = [s.id or 0 for s in session.execute(select(Shop).where(Shop.org_id == creator.org_id)).scalars()]
     print(f"{creator.handle}: {'own buyer id recorded' if added else 'own buyer id already known'} ({platform})")
     if added:   # earlier orders may be theirs
-        _print_attribution(app, shop_ids, everything=True)
+        _print_attribution(services, shop_ids, everything=True)
     return 0
 
 
-def _print_attribution(app: App, shop_ids: list[int] | None, everything: bool) -> None:
-    c = attribute_orders(app.engine, shop_ids, everything=everything)
+def _print_attribution(services: Services, shop_ids: list[int] | None, everything: bool) -> None:
+    c = attribute_orders(services.engine, shop_ids, everything=everything)
     print(f"attribution: {c.orders} orders, {c.credited} credited to creators, {c.self_referral} self-referrals, "
           f"{c.unattributed} unattributed")
 

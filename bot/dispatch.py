@@ -19,13 +19,15 @@ from bot.card_cache import CardCache
 from bot.parse import parse
 from cards.i18n import lang_of, t
 from cards.model import Card, Text, Tone
-from commands.context import App, Caller, Request, UserError
+from commands.context import Caller, Request
 from commands.permissions import at_least
 from commands.registry import COMMANDS, lookup
 from commands.spec import Command
 from commands.whoami import unbound_card
 from scoring.fx import MissingRate
 from scoring.templates import TemplateError
+from services.container import Services
+from services.errors import UserError
 from storage.queries import find_member
 
 log = logging.getLogger(__name__)
@@ -46,9 +48,9 @@ def _reply(title_key: str | None, text: str, lang: str, tone: Tone = Tone.WARN) 
 
 
 class Dispatcher:
-    def __init__(self, app: App, clock: Callable[[], datetime] | None = None,
+    def __init__(self, services: Services, clock: Callable[[], datetime] | None = None,
                  cache: CardCache | None = None) -> None:
-        self.app = app
+        self.services = services
         self.clock = clock or (lambda: datetime.now(UTC))
         self.cache = cache if cache is not None else CardCache()
 
@@ -66,9 +68,9 @@ class Dispatcher:
         return self.run(platform, user_id, command, args, had_slash=True)
 
     def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool) -> Card:
-        lang = lang_of(self.app.org_locale)
+        lang = lang_of(self.services.org_locale)
         try:
-            with Session(self.app.engine) as session:
+            with Session(self.services.engine) as session:
                 member = find_member(session, platform, user_id)
             if member is not None:
                 lang = lang_of(member.locale)
@@ -82,7 +84,7 @@ class Dispatcher:
                                       role=t(lang, f"role.{command.min_role}"),
                                       your_role=t(lang, f"role.{member.role}")), lang)
             now = self.clock()
-            request = Request(command.name, args, Caller(platform, user_id, member), lang, now, self.app)
+            request = Request(command.name, args, Caller(platform, user_id, member), lang, now, self.services)
             if not command.cacheable or member is None or member.id is None:
                 card = command.handler(request)
                 if command.writes:

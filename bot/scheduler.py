@@ -36,9 +36,9 @@ from bot.jobs import refresh
 from bot.jobs.alerts import run_lag_alerts
 from bot.jobs.digests import run_due_digests
 from bot.jobs.score_snapshots import run_due_score_snapshots
-from bot.platforms.common import Messenger
 from bot.shop_sources import build_source
-from commands.context import App
+from services.container import Services
+from services.messaging import Messenger
 from storage.ingest.records import Source
 from storage.models import Shop
 
@@ -54,7 +54,7 @@ def instance_id() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def start_scheduler(app: App, messengers: Mapping[str, Messenger], clock: Callable[[], datetime],
+def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clock: Callable[[], datetime],
                     tick_s: float = TICK_S, *, refresh_every: timedelta | None = None,
                     platforms: PlatformsConfig | None = None, cache: CardCache | None = None,
                     source_for: Callable[[Shop], Source] | None = None,
@@ -67,14 +67,14 @@ def start_scheduler(app: App, messengers: Mapping[str, Messenger], clock: Callab
     def job(name: str, run: Callable[..., object]) -> Callable[[], None]:
         def tick() -> None:
             try:
-                run(app, messengers, clock(), instance)
+                run(services, messengers, clock(), instance)
             except Exception:
                 log.exception("the %s job failed; it runs again at the next tick", name)
         return tick
 
     stores = {"default": MemoryJobStore()}
     if refresh_every is not None:
-        stores[SHARED] = SQLAlchemyJobStore(engine=app.engine, tablename=JOBS_TABLE)
+        stores[SHARED] = SQLAlchemyJobStore(engine=services.engine, tablename=JOBS_TABLE)
     scheduler = BackgroundScheduler(timezone=UTC, jobstores=stores)
     ticking: list[tuple[str, Callable[..., object]]] = [("digests", run_due_digests), ("lag-alerts", run_lag_alerts)]
     if score_time is not None:
@@ -85,9 +85,9 @@ def start_scheduler(app: App, messengers: Mapping[str, Messenger], clock: Callab
     if refresh_every is None:
         scheduler.start()
         return scheduler
-    engine, configured = app.engine, platforms or PlatformsConfig()
+    engine, configured = services.engine, platforms or PlatformsConfig()
     refresh.register(refresh.RefreshContext(
-        app=app, source_for=source_for or (lambda shop: build_source(engine, shop, configured)),
+        services=services, source_for=source_for or (lambda shop: build_source(engine, shop, configured)),
         messengers=messengers, clock=clock, instance=instance, interval=refresh_every, cache=cache))
     scheduler.start(paused=True)     # the job store is open: look at the stored job before anything runs
     ensure_refresh_job(scheduler, refresh_every)

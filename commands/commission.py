@@ -12,8 +12,6 @@ paid (the last CLAWBACK_MONTHS of them), as the month's closing will.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import date
 from decimal import Decimal
 
 from sqlmodel import Session
@@ -21,22 +19,20 @@ from sqlmodel import Session
 from cards.format import money, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Tone
-from commands.context import Request, UserError
+from commands.context import Request
 from commands.permissions import at_least
-from commands.scorecards import Inputs, month_key
 from commands.spec import Command
-from scoring.commission import Basis, Closed, Plan, PlanKind, Statement, paid_amount, rate_at, statement
-from scoring.commission import clawback as clawback_of
-from scoring.fx import MissingRate
-from scoring.metrics import CATALOG, Context
-from scoring.money import from_minor, round_money, to_minor
-from scoring.periods import PeriodKind, Window, local_today, month_window, parse_month, window_for
-from scoring.score import anchor_day
+from scoring.commission import Plan, PlanKind, paid_amount, rate_at, statement
+from scoring.metrics import CATALOG
+from scoring.money import from_minor
+from scoring.periods import PeriodKind, local_today, month_window, parse_month, window_for
 from scoring.targets import AmountError, parse_amount
-from storage.activity import load_activity
-from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
+from services.commission import Estimate, estimate, is_money, measure
+from services.errors import UserError
+from services.scorecards import Inputs, month_key
+from storage.commission import load_plans, payout_for, plan_from_snapshot
 from storage.models import CommissionPayout, Member
-from storage.queries import all_members, member_by_code
+from storage.queries import member_by_code
 
 USAGE = "/commission [MEMBER] [YYYY-MM] · /commission whatif AMOUNT"
 USAGE_WHATIF = "/commission whatif AMOUNT [MEMBER]"
@@ -44,132 +40,12 @@ CLAWBACK_MONTHS = 12
 WHATIF_WORDS = frozenset({"whatif", "what-if", "试算", "如果"})
 
 
-@dataclass(frozen=True)
-class Clawback:
-    period: str            # the closed month it comes from
-    amount: Decimal        # in that month's payout currency: what is booked against it
-    currency: str
-    in_plan: Decimal       # the same, in the current plan's currency: what this statement takes
-    payout: CommissionPayout  # the closed month's payout, which the clawback is booked against
-
-
-@dataclass(frozen=True)
-class Estimate:
-    member: Member
-    plan: Plan
-    window: Window
-    basis: Decimal                               # in the plan's currency (a count for new customers)
-    statement: Statement
-    clawbacks: tuple[Clawback, ...]              # closed months with something to take back now
-    projected_basis: Decimal | None              # at the month's pace so far; None once it is over
-    fx_rate: Decimal | None                      # reporting -> plan currency, when they differ
-    fx_day: date
-    reporting: str                               # the reporting currency the basis is measured in
-
-
-def _is_money(plan: Plan) -> bool:
-    return plan.basis is not Basis.NEW_CUSTOMERS
-
-
-def measure(session: Session, inputs: Inputs, member: Member, window: Window, plan: Plan,
-            role: str | None = None) -> tuple[Decimal, Decimal | None, date]:
-    """(basis in the plan's currency, the conversion rate used or None, the rate's day). `role`: the role the
-    member had then, for a month paid before a role change."""
-    metric = CATALOG[plan.basis.value]
-    activity = load_activity(session, member, window.start, window.end, metric.reads, inputs.facts, role)
-    value = metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx)) or Decimal(0)
-    day = anchor_day(window, inputs.now)
-    reporting = inputs.rules.reporting_currency
-    if not _is_money(plan) or plan.currency == reporting:
-        return value, None, day
-    rate = inputs.fx.rate(reporting, plan.currency, day)
-    return value * rate, rate, day
-
-
-def clawbacks(session: Session, inputs: Inputs, member: Member, period: str, plan: Plan,
-              day: date) -> tuple[Clawback, ...]:
-    """What refunds since have cost the member's paid months before `period` (the last CLAWBACK_MONTHS), each
-    measured again under the plan and role it was paid under."""
-    out = []
-    for paid in payouts_before(session, member.id or 0, period)[-CLAWBACK_MONTHS:]:
-        then = plan_from_snapshot(paid.plan)
-        y, m = parse_month(paid.period)
-        now_basis, _, _ = measure(session, inputs, member, month_window(y, m, member.timezone), then, paid.role)
-        keeps = from_minor(paid.earned_minor - paid.clawed_back_minor, paid.currency)
-        amount = clawback_of(then, Closed(paid.period, keeps, now_basis))
-        if amount <= 0:
-            continue
-        in_plan = amount if paid.currency == plan.currency else round_money(
-            amount * inputs.fx.rate(paid.currency, plan.currency, day), plan.currency)
-        out.append(Clawback(paid.period, amount, paid.currency, in_plan, paid))
-    return tuple(out)
-
-
-
-def estimate(session: Session, inputs: Inputs, member: Member, year: int, month: int,
-             plans: Plans | None = None) -> Estimate | None:
-    """The member's statement for a month as of `inputs.now`; None without a plan for their role."""
-    plans = plans if plans is not None else load_plans(session)
-    plan = plans.for_role(member.role)
-    if plan is None:
-        return None
-    window = month_window(year, month, member.timezone)
-    basis, rate, day = measure(session, inputs, member, window, plan)
-    taken = clawbacks(session, inputs, member, month_key(window.first_day), plan, day)
-    result = statement(plan, basis)
-    total = sum((c.in_plan for c in taken), Decimal(0))
-    result = replace(result, clawback=total, payable=result.earned - total)
-    elapsed = window.elapsed_fraction(inputs.now)
-    projected = basis / elapsed if 0 < elapsed < 1 else None
-    return Estimate(member, plan, window, basis, result, taken, projected, rate, day, inputs.rules.reporting_currency)
-
-
-@dataclass(frozen=True)
-class Closing:
-    paid: list[CommissionPayout]
-    failed: list[tuple[str, str]]    # (member code, why): the others are closed all the same
-
-
-def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Closing:
-    """Record the month's payout of every member with a plan whose month is over in their own zone and not yet
-    closed (also members who left since: they earned it); each clawback taken is booked against the month it
-    comes from. A member whose statement cannot be made (a missing FX rate) is reported and skipped. No
-    commit. Run one close at a time."""
-    plans = load_plans(session)
-    period = f"{year:04d}-{month:02d}"
-    out = Closing([], [])
-    for member in all_members(session):
-        window = month_window(year, month, member.timezone)
-        if inputs.now < window.end or payout_for(session, member.id or 0, period) is not None:
-            continue
-        try:
-            est = estimate(session, inputs, member, year, month, plans)
-        except (MissingRate, ValueError, ArithmeticError) as exc:
-            out.failed.append((member.code, str(exc)))
-            continue
-        if est is None or (not member.active and est.basis == 0 and not est.clawbacks):
-            continue
-        cur = est.plan.currency
-        for c in est.clawbacks:
-            c.payout.clawed_back_minor += to_minor(c.amount, c.currency)
-            session.add(c.payout)
-        payout = CommissionPayout(
-            member_id=member.id or 0, period=period, plan_name=est.plan.name, plan=plan_snapshot(est.plan),
-            role=member.role, basis_amount=est.basis, earned_minor=to_minor(est.statement.earned, cur),
-            clawback_minor=to_minor(est.statement.clawback, cur), paid_minor=to_minor(est.statement.payable, cur),
-            currency=cur, paid_at=inputs.now)
-        session.add(payout)
-        out.paid.append(payout)
-    session.flush()
-    return out
-
-
 # --- the command ------------------------------------------------------------------------------------------------
 
 def handle(req: Request) -> Card:
     args = req.args
-    with Session(req.app.engine) as session:
-        inputs = Inputs.load(session, req.app.rules, req.now)
+    with Session(req.services.engine) as session:
+        inputs = Inputs.load(session, req.services.rules, req.now)
         if args and args[0].lower() in WHATIF_WORDS:
             return _whatif(req, session, inputs, args[1:])
         member, year, month = _who_and_when(req, session, args)
@@ -218,11 +94,11 @@ def _who_and_when(req: Request, session: Session, args: tuple[str, ...]) -> tupl
 
 
 def _amount(plan: Plan, value: Decimal) -> str:
-    return money(value, plan.currency) if _is_money(plan) else f"{value.quantize(Decimal(1)):,}"
+    return money(value, plan.currency) if is_money(plan) else f"{value.quantize(Decimal(1)):,}"
 
 
 def _rate(plan: Plan, rate: Decimal, lang: str) -> str:
-    if _is_money(plan):
+    if is_money(plan):
         return percent(rate, 2)
     return t(lang, "commission.per_customer", amount=money(rate, plan.currency))
 
@@ -326,7 +202,7 @@ def _whatif(req: Request, session: Session, inputs: Inputs, args: tuple[str, ...
               (t(lang, "commission.would_earn"), money(then, plan.currency)
                + _capped(plan, statement(plan, amount).capped, lang)),
               (t(lang, "commission.rate_there"), _rate(plan, rate_at(plan, amount), lang))]
-    if _is_money(plan) and amount > 0:
+    if is_money(plan) and amount > 0:
         fields.append((t(lang, "commission.effective"), percent(then / amount, 2)))
     fields.append((t(lang, "commission.vs_now", amount=_amount(plan, now_basis)),
                    f"{money(now, plan.currency)} ({'+' if then >= now else ''}{money(then - now, plan.currency)})"))

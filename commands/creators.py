@@ -10,9 +10,10 @@ from sqlmodel import Session
 from cards.format import money, percent
 from cards.i18n import t
 from cards.model import Card, Note, Table, Text, Tone
-from commands.context import Request, UserError
+from commands.context import Request
 from commands.spec import Command
 from scoring.periods import local_today, month_window, parse_month
+from services.errors import UserError
 from storage.creators import creator_ranking
 from storage.queries import fx_table
 
@@ -32,10 +33,10 @@ def handle(req: Request) -> Card:
         today = local_today(req.now, tz)
         year, month = today.year, today.month
     window = month_window(year, month, tz)
-    currency, lang = req.app.rules.reporting_currency, req.lang
-    with Session(req.app.engine) as session:
+    currency, lang = req.services.rules.reporting_currency, req.lang
+    with Session(req.services.engine) as session:
         fx = fx_table(session, req.now.date() + timedelta(days=1))
-        rows = creator_ranking(session, window.start, min(window.end, req.now), req.app.rules, fx)
+        rows = creator_ranking(session, window.start, min(window.end, req.now), req.services.rules, fx)
     title = t(lang, "creators.title", month=window.label)
     if not rows:
         return Card(title, (Text(t(lang, "creators.none")),), Tone.INFO, lang)

@@ -14,8 +14,9 @@ from sqlmodel import Session
 from cards.i18n import t
 from cards.model import Card, Fields, Note, Text, Tone
 from cards.qr import qr_image
-from commands.context import Request, UserError
+from commands.context import Request
 from commands.spec import Command
+from services.errors import UserError
 from storage.creators import creator_names, find_creator, link_for, tracked_url
 
 USAGE = "/link CREATOR PRODUCT-URL"
@@ -28,7 +29,7 @@ def handle(req: Request) -> Card:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 1500:
         raise UserError("link.bad_url", url=url[:200])
-    with Session(req.app.engine) as session:
+    with Session(req.services.engine) as session:
         creator = find_creator(session, who)
         if creator is None:
             raise UserError("link.no_creator", name=who, creators=", ".join(creator_names(session)) or "—")

@@ -7,11 +7,12 @@ from sqlmodel import Session
 from cards.i18n import t
 from cards.kpi_cards import Headline, mykpi_card
 from cards.model import Card, Text, Tone
-from commands.context import Request, UserError
+from commands.context import Request
 from commands.periods import parse_period
-from commands.scorecards import Inputs, month_series, rank_in, score_current, team_scores
 from commands.spec import Command
 from scoring.periods import window_for
+from services.errors import UserError
+from services.scorecards import Inputs, month_series, rank_in, score_current, team_scores
 from storage.queries import team_of
 
 USAGE = "/mykpi [day|week|month]"
@@ -22,8 +23,8 @@ def handle(req: Request) -> Card:
     kind = parse_period(req.args, USAGE)
     member = req.member
     lang = req.lang
-    with Session(req.app.engine) as session:
-        inputs = Inputs.load(session, req.app.rules, req.now)
+    with Session(req.services.engine) as session:
+        inputs = Inputs.load(session, req.services.rules, req.now)
         team = team_of(session, member)
         if team is None and member.role in TEAM_SCOPED_ROLES:
             raise UserError("error.not_in_team")  # their numbers are their team's shops'
@@ -45,8 +46,8 @@ def handle(req: Request) -> Card:
     return mykpi_card(
         name=member.name, lang=lang, period=str(kind), period_name=t(lang, f"period.{kind}"),
         card=mine.scorecard, headline=headline, rank=rank_in(peers or [mine], member),
-        currency=req.app.rules.reporting_currency, trial_until=member.trial_until,
-        as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.app.charts,
+        currency=req.services.rules.reporting_currency, trial_until=member.trial_until,
+        as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.services.charts,
     )
 
 

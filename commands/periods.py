@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from commands.context import UserError
 from scoring.periods import PeriodKind
+from services.errors import UserError
 
 PERIOD_WORDS: dict[str, PeriodKind] = {
     "day": PeriodKind.DAY, "today": PeriodKind.DAY, "d": PeriodKind.DAY, "日": PeriodKind.DAY,

@@ -9,9 +9,9 @@ from cards.kpi_cards import rank_card
 from cards.model import Card
 from commands.context import Request
 from commands.periods import parse_period
-from commands.scorecards import Inputs, score_current
 from commands.spec import Command
 from scoring.periods import window_for
+from services.scorecards import Inputs, score_current
 from storage.queries import team_members, team_of, teams
 
 USAGE = "/rank [day|week|month]"
@@ -20,11 +20,11 @@ USAGE = "/rank [day|week|month]"
 def handle(req: Request) -> Card:
     kind = parse_period(req.args, USAGE)
     lang = req.lang
-    with Session(req.app.engine) as session:
-        inputs = Inputs.load(session, req.app.rules, req.now)
+    with Session(req.services.engine) as session:
+        inputs = Inputs.load(session, req.services.rules, req.now)
         own = team_of(session, req.member)
         scope = [own] if own else teams(session)
-        tz = own.timezone if own else req.app.org_timezone   # one window for everyone compared
+        tz = own.timezone if own else req.services.org_timezone   # one window for everyone compared
         rows = []
         for team in scope:
             for m in team_members(session, team.id or 0):

@@ -22,9 +22,8 @@ from sqlmodel import Session
 from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Text, Tone
-from commands.context import Request, UserError
+from commands.context import Request
 from commands.permissions import at_least
-from commands.scorecards import Inputs, headline_key, in_trial, template_for
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context, Metric, Unit, lookup_metric
 from scoring.periods import Window, local_today, month_window, parse_month
@@ -39,6 +38,8 @@ from scoring.targets import (
     weekly_split,
     weights_from_last_period,
 )
+from services.errors import UserError
+from services.scorecards import Inputs, headline_key, in_trial, template_for
 from storage.activity import load_activity, load_team_activity
 from storage.models import Member, Team
 from storage.queries import (
@@ -83,7 +84,7 @@ def _month_targets(session: Session, subject_key: str, month: Month, baselines: 
 def handle(req: Request) -> Card:
     args = req.args
     action = ACTIONS.get(args[0].lower()) if args else None
-    with Session(req.app.engine) as session:
+    with Session(req.services.engine) as session:
         if action == "set":
             return _set(req, session, args[1:])
         if action == "split":
@@ -186,7 +187,7 @@ def _name(subject: Subject, lang: str) -> str:
 def _zone(subject: Subject, req: Request) -> str:
     if subject.member is not None:
         return subject.member.timezone
-    return subject.team.timezone if subject.team is not None else req.app.org_timezone
+    return subject.team.timezone if subject.team is not None else req.services.org_timezone
 
 
 def _show(req: Request, session: Session, args: tuple[str, ...]) -> Card:
@@ -196,8 +197,8 @@ def _show(req: Request, session: Session, args: tuple[str, ...]) -> Card:
     subject = _subject(session, req, rest[0] if rest else None)
     if not _may_see(session, req.member, subject):
         raise UserError("target.forbidden_see", who=_name(subject, req.lang))
-    lang, currency = req.lang, req.app.rules.reporting_currency
-    inputs = Inputs.load(session, req.app.rules, req.now)
+    lang, currency = req.lang, req.services.rules.reporting_currency
+    inputs = Inputs.load(session, req.services.rules, req.now)
     window = month_window(month.year, month.month, _zone(subject, req))
     targets = _month_targets(session, subject.key, month)
     actuals = _actuals(session, inputs, subject, window, list(targets))
@@ -357,12 +358,12 @@ def _set(req: Request, session: Session, args: tuple[str, ...]) -> Card:
         raise UserError("error.bad_args", problem=" ".join(args) or "—", usage=USAGE_SET)
     subject = _subject(session, req, rest[0])
     metric = _metric(rest[1])
-    value = _value(rest[2], metric, USAGE_SET, req.app.rules.reporting_currency)
+    value = _value(rest[2], metric, USAGE_SET, req.services.rules.reporting_currency)
     _check_set(session, req, subject)
     org_id = (subject.member or subject.team or req.member).org_id
     before = set_target(session, org_id, subject, month.period, metric.key, value, req.member)
     session.commit()
-    lang, currency = req.lang, req.app.rules.reporting_currency
+    lang, currency = req.lang, req.services.rules.reporting_currency
     fields = [(t(lang, "target.target"), metric_value(value, metric.unit, currency, lang))]
     if before is not None:
         fields.append((t(lang, "target.before"), metric_value(before, metric.unit, currency, lang)))
@@ -387,7 +388,7 @@ def _baseline(req: Request, session: Session, args: tuple[str, ...]) -> Card:
     metric = _metric(rest[2])
     if not metric.cumulative:
         raise UserError("target.baseline_cumulative", metric=metric.name(req.lang))
-    value = _value(rest[3], metric, USAGE_BASELINE, req.app.rules.reporting_currency)
+    value = _value(rest[3], metric, USAGE_BASELINE, req.services.rules.reporting_currency)
     _check_set(session, req, subject)
     sells_in = sorted({shop.region for shop in team_shops(session, subject.team.id or 0)})
     if country not in sells_in:
@@ -416,7 +417,7 @@ def _split(req: Request, session: Session, args: tuple[str, ...]) -> Card:
         raise UserError("target.split_nobody", who=_name(parent, req.lang))
     method = rest[2:] or ("even",)
     weights = _weights(session, req, children, metric, month, method)
-    currency = req.app.rules.reporting_currency
+    currency = req.services.rules.reporting_currency
     try:
         parts = decompose(whole, weights, quantum(metric, currency), metric.cumulative)
     except SplitError as exc:
@@ -492,7 +493,7 @@ def _last_period(session: Session, req: Request, children: list[Subject], metric
                  month: Month) -> dict[Subject, Decimal | None]:
     """Each child's actual of the metric in the month before `month`, in the child's own zone."""
     year, prev = (month.year, month.month - 1) if month.month > 1 else (month.year - 1, 12)
-    inputs = Inputs.load(session, req.app.rules, req.now)
+    inputs = Inputs.load(session, req.services.rules, req.now)
     out: dict[Subject, Decimal | None] = {}
     for child in children:
         window = month_window(year, prev, _zone(child, req))

@@ -26,7 +26,7 @@ def handle(req: Request) -> Card:
     member = caller.member
     if member is None:
         return unbound_card(caller.platform, caller.user_id, lang)
-    with Session(req.app.engine) as session:
+    with Session(req.services.engine) as session:
         team = team_of(session, member)
     none = t(lang, "whoami.none")
     return Card(t(lang, "whoami.title"), (Fields((

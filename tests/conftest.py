@@ -29,8 +29,8 @@ from bot.platforms.common import WorkerPool
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Tone
-from commands.context import App
 from scoring.rules import Rules
+from services.container import Services
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -213,12 +213,13 @@ def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def demo_app(demo_engine: Engine) -> App:
-    return App(engine=demo_engine, rules=Rules(), org_timezone="Asia/Shanghai", org_locale="en", charts=ChartCache())
+def demo_app(demo_engine: Engine) -> Services:
+    return Services(engine=demo_engine, rules=Rules(), org_timezone="Asia/Shanghai", org_locale="en",
+                    charts=ChartCache())
 
 
 @pytest.fixture
-def dispatcher(demo_app: App) -> Dispatcher:
+def dispatcher(demo_app: Services) -> Dispatcher:
     return Dispatcher(demo_app, clock=lambda: DEMO_NOW)
 
 
@@ -251,7 +252,7 @@ def demo_copy(tmp_path: Path) -> Iterator[Engine]:
 
 def dispatcher_for(engine: Engine, locale: str = "en", now: datetime = DEMO_NOW) -> Dispatcher:
     """A dispatcher over `engine` with default rules, the demo's home zone and a fixed clock."""
-    return Dispatcher(App(engine, Rules(), "Asia/Shanghai", locale, ChartCache()), clock=lambda: now)
+    return Dispatcher(Services(engine, Rules(), "Asia/Shanghai", locale, ChartCache()), clock=lambda: now)
 
 
 # One card with every kind of block, for the renderer tests of each platform.
@@ -266,10 +267,10 @@ SAMPLE_CARD = Card("Lin Xiaoyu 林小雨 · This month KPI", (
 
 
 @contextmanager
-def connected_feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
+def connected_feishu(store: Engine, services: Services) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
     """A fake Feishu and the real adapter connected to it, answering from `store` (for the scheduled jobs)."""
     with FakeFeishu() as fake:
-        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), Dispatcher(app), store,
+        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), Dispatcher(services), store,
                                 backoff_s=0.01)
         adapter.start()
         try:

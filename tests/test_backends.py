@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from cards.kpi_report import kpi_report
-from commands.scorecards import Inputs, score_member
 from scoring.periods import month_window
 from scoring.rules import Rules
+from services.scorecards import Inputs, score_member
 from storage.demo import seed_demo
 from storage.migrate import upgrade
 from storage.queries import active_members, team_of

@@ -13,10 +13,10 @@ from sqlmodel import Session
 from bot.dispatch import Dispatcher, Incoming
 from cards.model import Buttons, Card, Fields, Progress, Table, Text
 from cards.render_text import render_text
-from commands.context import App
-from commands.scorecards import Inputs, score_current
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
+from services.container import Services
+from services.scorecards import Inputs, score_current
 from storage.engine import make_engine
 from storage.queries import member_by_code, team_of
 from tests.conftest import DEMO_NOW, dispatcher_for
@@ -82,12 +82,12 @@ def test_the_same_card_however_it_is_typed(dispatcher: Dispatcher, typed: str) -
     assert say(dispatcher, "host1", typed) == say(dispatcher, "host1", "/mykpi")
 
 
-def test_an_unchanged_chart_is_not_drawn_again(demo_app: App) -> None:
+def test_an_unchanged_chart_is_not_drawn_again(demo_app: Services) -> None:
     d = dispatcher_for(demo_app.engine)
-    app = d.app
+    services = d.services
     first = say(d, "host1", "/mykpi").images()[0]
     second = say(d, "host1", "/mykpi").images()[0]
-    assert (first.key, app.charts.renders) == (second.key, 1)
+    assert (first.key, services.charts.renders) == (second.key, 1)
 
 
 def test_week_and_day_views_and_chinese_member(dispatcher: Dispatcher) -> None:
@@ -235,8 +235,8 @@ def test_a_missing_exchange_rate_is_explained(demo_copy: Engine) -> None:
 
 
 def test_a_past_month_counts_refunds_that_came_after_it(demo_copy: Engine) -> None:
-    from commands.scorecards import score_member
     from scoring.periods import month_window
+    from services.scorecards import score_member
 
     engine = demo_copy
 
@@ -263,7 +263,7 @@ def test_a_past_month_counts_refunds_that_came_after_it(demo_copy: Engine) -> No
     assert october_net(early) == before_early   # not known yet on 5 Nov
 
 
-def test_a_week_across_two_months_charts_the_month_of_today(demo_app: App) -> None:
+def test_a_week_across_two_months_charts_the_month_of_today(demo_app: Services) -> None:
     d = Dispatcher(demo_app, clock=lambda: datetime(2026, 10, 29, 20, tzinfo=UTC))  # week 26 Oct - 1 Nov
     card = say(d, "host1", "/mykpi week")
     assert card.images()[0].alt == "Lin Xiaoyu 林小雨 · 2026-10 Net GMV"
@@ -272,14 +272,14 @@ def test_a_week_across_two_months_charts_the_month_of_today(demo_app: App) -> No
     assert week_today.split(" / ")[0] == day.split(" / ")[0]
 
 
-def test_team_rows_share_one_window_in_the_teams_zone(demo_app: App) -> None:
+def test_team_rows_share_one_window_in_the_teams_zone(demo_app: Services) -> None:
     # 03:00 UTC on 1 Nov: still October in Los Angeles and London, already November in Shanghai.
     d = Dispatcher(demo_app, clock=lambda: datetime(2026, 11, 1, 3, tzinfo=UTC))
     card = say(d, "lead1", "/team")      # the team lives in America/Los_Angeles: October for everyone
     assert card.title == "直播一组 Live US/UK · 2026-10"
     table = next(b for b in card.blocks if isinstance(b, Table))
-    from commands.scorecards import score_member
     from scoring.periods import month_window
+    from services.scorecards import score_member
 
     with Session(demo_app.engine) as s:
         inputs = Inputs.load(s, Rules(), datetime(2026, 11, 1, 3, tzinfo=UTC))
@@ -293,9 +293,9 @@ def test_team_rows_share_one_window_in_the_teams_zone(demo_app: App) -> None:
     assert {r[0]: r[2] for r in table.rows} == expected
 
 
-def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: App) -> None:
-    from commands.scorecards import score_member
+def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: Services) -> None:
     from scoring.periods import month_window
+    from services.scorecards import score_member
 
     with Session(demo_app.engine) as s:
         m = member_by_code(s, "host3")          # trial until 2026-12-12
@@ -305,7 +305,7 @@ def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: App) -> None
         assert november.scorecard is not None and november.scorecard.binding is False
 
 
-def test_answers_are_kept_for_the_minute_they_were_computed_in(demo_app: App) -> None:
+def test_answers_are_kept_for_the_minute_they_were_computed_in(demo_app: Services) -> None:
     from datetime import timedelta
 
     clock = [DEMO_NOW]

@@ -12,14 +12,14 @@ from sqlmodel import Session
 
 from cards.model import Buttons
 from cards.render_text import render_text
-from commands.commission import close_month, estimate
-from commands.scorecards import Inputs
 from scoring.commission import Basis, Plan, PlanKind, Tier
 from scoring.facts import Activity, LineFact, OrderFact, RefundFact
 from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
 from scoring.periods import month_window
 from scoring.rules import Rules
+from services.commission import close_month, estimate
+from services.scorecards import Inputs
 from storage.commission import save_plan
 from storage.models import FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
 from storage.queries import member_by_code

@@ -22,10 +22,10 @@ from bot.platforms.dingtalk import DingTalkAdapter
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.model import Fields, Image, Table
-from commands.context import App
-from commands.digest import build_digest
 from scoring.rules import Rules
 from scoring.sendtime import due_day, send_moment
+from services.container import Services
+from services.digests import build_digest
 from storage.models import DigestSubscription, ScheduledSend, Team
 from storage.queries import find_team
 from tests.conftest import connected_feishu, seeded_demo
@@ -67,13 +67,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
-def app(store: Engine) -> App:
-    return App(store, Rules(), SHANGHAI, "en", ChartCache())
+def services(store: Engine) -> Services:
+    return Services(store, Rules(), SHANGHAI, "en", ChartCache())
 
 
 @pytest.fixture(scope="module")
-def feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
-    with connected_feishu(store, app) as connected:
+def feishu(store: Engine, services: Services) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
+    with connected_feishu(store, services) as connected:
         yield connected
 
 
@@ -105,34 +105,34 @@ def title_of(message: dict) -> str:
 
 
 def test_shanghai_and_jakarta_teams_get_their_digest_at_their_own_nine(
-        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+        services: Services, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
     fake, adapter = feishu
     subscribe(store, "live-us", "oc_sh", "09:00", SHANGHAI)
     subscribe(store, "shopee-id", "oc_jkt", "09:00", JAKARTA, locale="zh")
     messengers = {"feishu": adapter}
-    assert run_due_digests(app, messengers, utc("2026-11-22T00:59"), "a") == []
-    assert [s.kind for s in run_due_digests(app, messengers, utc("2026-11-22T01:00"), "a")] == ["digest"]
+    assert run_due_digests(services, messengers, utc("2026-11-22T00:59"), "a") == []
+    assert [s.kind for s in run_due_digests(services, messengers, utc("2026-11-22T01:00"), "a")] == ["digest"]
     assert len(sent_to(fake, "oc_sh")) == 1 and sent_to(fake, "oc_jkt") == []
-    assert run_due_digests(app, messengers, utc("2026-11-22T01:30"), "a") == []
-    run_due_digests(app, messengers, utc("2026-11-22T02:00"), "a")
+    assert run_due_digests(services, messengers, utc("2026-11-22T01:30"), "a") == []
+    run_due_digests(services, messengers, utc("2026-11-22T02:00"), "a")
     assert len(sent_to(fake, "oc_jkt")) == 1 and len(sent_to(fake, "oc_sh")) == 1
     assert title_of(sent_to(fake, "oc_sh")[0]) == "直播一组 Live US/UK · daily digest 2026-11-21"   # LA's day
     assert title_of(sent_to(fake, "oc_jkt")[0]) == "Shopee 印尼组 · 日报 2026-11-22"
 
 
 def test_the_digest_follows_daylight_saving_in_los_angeles(
-        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+        services: Services, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
     fake, adapter = feishu
     subscribe(store, "live-us", "oc_la", "09:00", LA)
     messengers = {"feishu": adapter}
-    assert run_due_digests(app, messengers, utc("2026-11-01T16:30"), "a") == []      # 08:30 PST
-    assert len(run_due_digests(app, messengers, utc("2026-11-01T17:00"), "a")) == 1   # 09:00 PST
-    assert run_due_digests(app, messengers, utc("2026-10-31T16:00"), "a")[0].day == date(2026, 10, 31)  # PDT
+    assert run_due_digests(services, messengers, utc("2026-11-01T16:30"), "a") == []      # 08:30 PST
+    assert len(run_due_digests(services, messengers, utc("2026-11-01T17:00"), "a")) == 1   # 09:00 PST
+    assert run_due_digests(services, messengers, utc("2026-10-31T16:00"), "a")[0].day == date(2026, 10, 31)  # PDT
     assert len(sent_to(fake, "oc_la")) == 2
 
 
 def test_exactly_once_with_two_schedulers_and_after_a_restart(
-        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+        services: Services, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
     fake, adapter = feishu
     subscribe(store, "shopee-id", "oc_twice", "09:00", JAKARTA, weekly=False)
     now = utc("2026-11-22T02:05")
@@ -141,7 +141,7 @@ def test_exactly_once_with_two_schedulers_and_after_a_restart(
 
     def scheduler(name: str) -> None:
         barrier.wait()
-        results[name] = run_due_digests(app, {"feishu": adapter}, now, name)
+        results[name] = run_due_digests(services, {"feishu": adapter}, now, name)
 
     threads = [threading.Thread(target=scheduler, args=(n,)) for n in ("replica-1", "replica-2")]
     for th in threads:
@@ -150,20 +150,20 @@ def test_exactly_once_with_two_schedulers_and_after_a_restart(
         th.join(60)
     assert sorted(len(r) for r in results.values()) == [0, 1]
     assert len(sent_to(fake, "oc_twice")) == 1
-    assert run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T09:00"), "after-restart") == []
+    assert run_due_digests(services, {"feishu": adapter}, utc("2026-11-22T09:00"), "after-restart") == []
     assert len(sent_to(fake, "oc_twice")) == 1
 
 
 def test_a_digest_missed_while_down_goes_out_on_recovery_the_same_day_only(
-        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+        services: Services, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
     fake, adapter = feishu
     subscribe(store, "shopee-id", "oc_down", "09:00", JAKARTA, weekly=False)
     # down from 08:00 to 23:30 Jakarta time on the 20th: it goes out at 23:30, once
-    assert [s.day for s in run_due_digests(app, {"feishu": adapter}, utc("2026-11-20T16:30"), "a")] == \
+    assert [s.day for s in run_due_digests(services, {"feishu": adapter}, utc("2026-11-20T16:30"), "a")] == \
         [date(2026, 11, 20)]
     # down all of the 21st, back at 08:00 on the 22nd: nothing for the 21st, and the 22nd's waits for 09:00
-    assert run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T01:00"), "a") == []
-    assert [s.day for s in run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T02:00"), "a")] == \
+    assert run_due_digests(services, {"feishu": adapter}, utc("2026-11-22T01:00"), "a") == []
+    assert [s.day for s in run_due_digests(services, {"feishu": adapter}, utc("2026-11-22T02:00"), "a")] == \
         [date(2026, 11, 22)]
     with Session(store) as session:
         days = sorted(r.local_day for r in session.execute(select(ScheduledSend)).scalars())
@@ -172,16 +172,16 @@ def test_a_digest_missed_while_down_goes_out_on_recovery_the_same_day_only(
 
 
 def test_a_failed_send_is_retried_by_the_next_tick(
-        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+        services: Services, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
     fake, adapter = feishu
     subscribe(store, "shopee-id", "oc_retry", "09:00", JAKARTA, weekly=False)
     fake.fail_next(adapter.attempts, path_contains="/im/v1/messages")     # every try of this tick fails
-    first = run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T02:00"), "a")
+    first = run_due_digests(services, {"feishu": adapter}, utc("2026-11-22T02:00"), "a")
     assert [s.ok for s in first] == [False] and sent_to(fake, "oc_retry") == []
     with Session(store) as session:
         row = session.execute(select(ScheduledSend)).scalar_one()
         assert (row.status, row.attempts) == ("failed", 1)
-    second = run_due_digests(app, {"feishu": adapter}, utc("2026-11-22T02:01"), "a")
+    second = run_due_digests(services, {"feishu": adapter}, utc("2026-11-22T02:01"), "a")
     assert [s.ok for s in second] == [True] and len(sent_to(fake, "oc_retry")) == 1
     with Session(store) as session:
         row = session.execute(select(ScheduledSend)).scalar_one()
@@ -189,11 +189,11 @@ def test_a_failed_send_is_retried_by_the_next_tick(
 
 
 def test_monday_also_brings_the_weekly_report_for_last_week(
-        app: App, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+        services: Services, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
     fake, adapter = feishu
     subscribe(store, "live-us", "oc_monday", "09:00", LA)
     monday = utc("2026-11-23T17:00")     # Monday 09:00 PST
-    assert sorted(s.kind for s in run_due_digests(app, {"feishu": adapter}, monday, "a")) == ["digest", "weekly"]
+    assert sorted(s.kind for s in run_due_digests(services, {"feishu": adapter}, monday, "a")) == ["digest", "weekly"]
     titles = sorted(title_of(m) for m in sent_to(fake, "oc_monday"))
     assert titles == ["直播一组 Live US/UK · daily digest 2026-11-23",
                       "直播一组 Live US/UK · weekly report 2026-11-16 – 2026-11-22"]
@@ -229,13 +229,13 @@ def _team_net_gmv_by_hand(store: Engine, team: str, start: datetime, end: dateti
     return total
 
 
-def test_the_digest_numbers_and_finance_figures_only_in_finance_chats(app: App, store: Engine) -> None:
+def test_the_digest_numbers_and_finance_figures_only_in_finance_chats(services: Services, store: Engine) -> None:
     now = utc("2026-11-22T17:00")      # 09:00 in Los Angeles
     zone = ZoneInfo(LA)
     with Session(store) as session:
         team = session.execute(select(Team).where(Team.code == "live-us")).scalar_one()
-        plain = build_digest(session, app, team, "en", now)
-        finance = build_digest(session, app, team, "en", now, finance=True)
+        plain = build_digest(session, services, team, "en", now)
+        finance = build_digest(session, services, team, "en", now, finance=True)
     fields = dict(next(b for b in plain.blocks if isinstance(b, Fields)).items)
     month_start = datetime(2026, 11, 1, tzinfo=zone)
     expected = _team_net_gmv_by_hand(store, "live-us", month_start, now)
@@ -249,15 +249,17 @@ def test_the_digest_numbers_and_finance_figures_only_in_finance_chats(app: App, 
     assert next(b for b in plain.blocks if isinstance(b, Image)).png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_scheduled_digest_reaches_a_dingtalk_group_as_a_card_with_its_chart(app: App, store: Engine) -> None:
+def test_a_scheduled_digest_reaches_a_dingtalk_group_as_a_card_with_its_chart(services: Services,
+                                                                              store: Engine) -> None:
     subscribe(store, "shopee-id", "cid_leads", "09:00", JAKARTA, platform="dingtalk", locale="zh")
     with FakeDingTalk() as fake:
         config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
                                 media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
-        adapter = DingTalkAdapter(config, Dispatcher(app), store, backoff_s=0.01)
+        adapter = DingTalkAdapter(config, Dispatcher(services), store, backoff_s=0.01)
         adapter.start()
         try:
-            assert [s.ok for s in run_due_digests(app, {"dingtalk": adapter}, utc("2026-11-22T02:00"), "a")] == [True]
+            sent = run_due_digests(services, {"dingtalk": adapter}, utc("2026-11-22T02:00"), "a")
+            assert [s.ok for s in sent] == [True]
         finally:
             adapter.stop()
         delivered = [d for d in fake.delivered if d.target == "cid_leads"]

@@ -18,8 +18,8 @@ from bot.platforms.dingtalk import DingTalkAdapter
 from bot.platforms.dingtalk_api import GROUP_WINDOW_S
 from cards.chart_cache import ChartCache
 from cards.model import Card, Table, Text, Tone
-from commands.context import App
 from scoring.rules import Rules
+from services.container import Services
 from tests.conftest import DEMO_NOW, checkout_env, seeded_demo, settle
 from tests.fakes.dingtalk import Delivered, FakeDingTalk
 
@@ -49,8 +49,8 @@ def config_for(fake: FakeDingTalk, template: str | None = TEMPLATE) -> DingTalkC
 
 
 def connect(fake: FakeDingTalk, store: Engine, template: str | None = TEMPLATE, workers: int = 8) -> DingTalkAdapter:
-    app = App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
-    bot = DingTalkAdapter(config_for(fake, template), Dispatcher(app, clock=lambda: DEMO_NOW), store,
+    services = Services(store, Rules(), "Asia/Shanghai", "en", ChartCache())
+    bot = DingTalkAdapter(config_for(fake, template), Dispatcher(services, clock=lambda: DEMO_NOW), store,
                           workers=workers, backoff_s=0.01)
     before = fake.connections
     bot.start()
@@ -260,8 +260,8 @@ def test_a_message_arriving_while_shutting_down_is_refused_so_dingtalk_redeliver
 
 
 def test_wrong_credentials_stop_at_once_with_a_clear_error(fake: FakeDingTalk, store: Engine) -> None:
-    app = App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
-    bot = DingTalkAdapter(replace(config_for(fake), client_secret="wrong"), Dispatcher(app), store)
+    services = Services(store, Rules(), "Asia/Shanghai", "en", ChartCache())
+    bot = DingTalkAdapter(replace(config_for(fake), client_secret="wrong"), Dispatcher(services), store)
     started = time.monotonic()
     with pytest.raises(ConnectionError, match="refused the connection: HTTP 401"):
         bot.start()

@@ -15,8 +15,8 @@ from bot.dispatch import Dispatcher
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.markdown import escape
-from commands.context import App
 from scoring.rules import Rules
+from services.container import Services
 from tests.conftest import DEMO_NOW, checkout_env, seeded_demo, settle
 from tests.fakes.feishu import FakeFeishu
 
@@ -38,9 +38,9 @@ def fake() -> Iterator[FakeFeishu]:
 
 
 def make_adapter(fake: FakeFeishu, store: Engine) -> FeishuAdapter:
-    app = App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
+    services = Services(store, Rules(), "Asia/Shanghai", "en", ChartCache())
     config = FeishuConfig(app_id=fake.app_id, app_secret=fake.app_secret, domain=fake.base_url)
-    return FeishuAdapter(config, Dispatcher(app, clock=lambda: DEMO_NOW), store, backoff_s=0.01)
+    return FeishuAdapter(config, Dispatcher(services, clock=lambda: DEMO_NOW), store, backoff_s=0.01)
 
 
 def connect(fake: FakeFeishu, store: Engine) -> FeishuAdapter:

@@ -15,11 +15,11 @@ from sqlmodel import Session
 from bot.jobs.alerts import run_lag_alerts
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
-from commands.context import App
-from commands.scorecards import Inputs, headline_metric, score_current
 from scoring.alerts import AlertRules, in_quiet_hours, is_lagging
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
+from services.container import Services
+from services.scorecards import Inputs, headline_metric, score_current
 from storage.queries import member_by_code, team_of
 from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.feishu import FakeFeishu
@@ -51,13 +51,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
-def app(store: Engine) -> App:
-    return App(store, Rules(), "Asia/Shanghai", "en", ChartCache())
+def services(store: Engine) -> Services:
+    return Services(store, Rules(), "Asia/Shanghai", "en", ChartCache())
 
 
 @pytest.fixture(scope="module")
-def feishu(store: Engine, app: App) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
-    with connected_feishu(store, app) as connected:
+def feishu(store: Engine, services: Services) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
+    with connected_feishu(store, services) as connected:
         yield connected
 
 
@@ -71,11 +71,11 @@ def to_user(fake: FakeFeishu, open_id: str) -> list[dict]:
     return [m for m in fake.messages if m.get("receive_id") == open_id and m.get("kind") == "create"]
 
 
-def laggards(app: App, store: Engine, codes: list[str], now: datetime) -> set[str]:
+def laggards(services: Services, store: Engine, codes: list[str], now: datetime) -> set[str]:
     """Who the scoring says is behind by more than the margin, for the expected set."""
     behind = set()
     with Session(store) as session:
-        inputs = Inputs.load(session, app.rules, now)
+        inputs = Inputs.load(session, services.rules, now)
         for code in codes:
             member = member_by_code(session, code)
             assert member is not None
@@ -88,15 +88,15 @@ def laggards(app: App, store: Engine, codes: list[str], now: datetime) -> set[st
 
 
 def test_shanghai_members_behind_pace_are_nudged_at_their_six_pm_once_and_their_lead_gets_a_summary(
-        app: App, store: Engine, feishu: tuple[FakeFeishu, FeishuAdapter]) -> None:
+        services: Services, store: Engine, feishu: tuple[FakeFeishu, FeishuAdapter]) -> None:
     fake, adapter = feishu
     shanghai = ["buyer1", "lead1", "operator1", "selector1"]
     before = len(fake.messages)
-    assert run_lag_alerts(app, {"feishu": adapter}, utc("2026-11-22T09:59"), "a") == []
+    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-22T09:59"), "a") == []
     now = utc("2026-11-22T10:00")                      # 18:00 in Shanghai; 02:00 in Los Angeles
-    expected = laggards(app, store, shanghai, now)
+    expected = laggards(services, store, shanghai, now)
     assert expected                                     # the demo has people behind
-    results = run_lag_alerts(app, {"feishu": adapter}, now, "a")
+    results = run_lag_alerts(services, {"feishu": adapter}, now, "a")
     nudged = {r.who for r in results if r.kind == "lag_alert"}
     assert nudged == expected and all(r.ok for r in results)
     for code in expected:
@@ -110,14 +110,15 @@ def test_shanghai_members_behind_pace_are_nudged_at_their_six_pm_once_and_their_
     assert all(name in json_text(summaries[0]) for name in names)
     assert f"今日 {len(expected)} 人进度落后" in json_text(summaries[0])
     # 18:30 in Shanghai, another scheduler: nothing again (17:30 in Jakarta, 02:30 in LA, 10:30 in London)
-    assert run_lag_alerts(app, {"feishu": adapter}, utc("2026-11-22T10:30"), "b") == []
+    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-22T10:30"), "b") == []
 
 
-def test_no_alert_in_the_quiet_hours(app: App, store: Engine, feishu: tuple[FakeFeishu, FeishuAdapter]) -> None:
+def test_no_alert_in_the_quiet_hours(services: Services, store: Engine,
+                                     feishu: tuple[FakeFeishu, FeishuAdapter]) -> None:
     fake, adapter = feishu
     before = len(fake.messages)
     # 22:30 in Shanghai: due since 18:00 but quiet; 14:30 in London and 06:30 in Los Angeles: not due yet
-    assert run_lag_alerts(app, {"feishu": adapter}, utc("2026-11-21T14:30"), "a") == []
+    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-21T14:30"), "a") == []
     assert len(fake.messages) == before
 
 

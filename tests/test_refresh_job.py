@@ -24,9 +24,9 @@ from bot.scheduler import REFRESH_JOB, SHARED, start_scheduler, stop_scheduler
 from bot.shop_sources import NoSource
 from cards.chart_cache import ChartCache
 from cards.model import Card, Text, Tone
-from commands.context import App
 from scoring.alerts import AlertRules
 from scoring.rules import Rules
+from services.container import Services
 from storage.ingest.records import (
     FailureKind,
     OrderRecord,
@@ -95,7 +95,7 @@ class Recorder:
 
 @dataclass
 class World:
-    app: App
+    services: Services
     sources: dict[str, Source]
     ids: dict[str, int]
     feishu: Recorder = field(default_factory=lambda: Recorder("feishu"))
@@ -109,7 +109,7 @@ class World:
 
     def context(self, instance: str = "replica-1", cache: CardCache | None = None,
                 clock: Callable[[], datetime] = lambda: NOW, interval: timedelta = EVERY) -> RefreshContext:
-        return RefreshContext(app=self.app, source_for=self.source_for,
+        return RefreshContext(services=self.services, source_for=self.source_for,
                               messengers={"feishu": self.feishu, "dingtalk": self.dingtalk}, clock=clock,
                               instance=instance, interval=interval, cache=cache)
 
@@ -154,13 +154,13 @@ def build_world(engine: Engine) -> World:
         s.commit()
         ids = {x.code: x.id or 0 for x in s.execute(select(Shop)).scalars()}
         ids |= {m.code: m.id or 0 for m in s.execute(select(Member)).scalars()}
-    app = App(engine, Rules(), "Asia/Shanghai", "en", ChartCache(), AlertRules(enabled=False))
+    services = Services(engine, Rules(), "Asia/Shanghai", "en", ChartCache(), AlertRules(enabled=False))
     us1 = MemorySource({"orders": [
         order("A1", "100.00", utc(3, 2)),
         order("A2", "50.00", utc(10), refund="10.00"),
         order("A3", "30.00", utc(10), cancelled=utc(11)),
     ]})
-    return World(app, {"us1": us1, "uk1": MemorySource({"orders": []})}, ids)
+    return World(services, {"us1": us1, "uk1": MemorySource({"orders": []})}, ids)
 
 
 @pytest.fixture
@@ -191,9 +191,9 @@ def test_a_refresh_syncs_attributes_and_snapshots_the_scores_of_the_teams_that_c
     # score = (50 x 0.46667 + 30 x 0.5) / 80 x 100 = 38.3333 / 80 x 100 = 47.9 -> grade D.
     # op2's team sold nothing new: no snapshot for op2.
     assert result.snapshots == 1
-    assert snapshots(world.app.engine) == [
+    assert snapshots(world.services.engine) == [
         (world.ids["op1"], "2026-11", date(2026, 11, 16), "operator-basic", D("47.9"), "D", True)]
-    with Session(world.app.engine) as s:
+    with Session(world.services.engine) as s:
         details = s.execute(select(ScoreSnapshot.details)).scalar_one()
     # the refund rate reads orders counted 14 days before now or earlier: none yet (A1 was paid 12.6 days ago)
     assert [(m["key"], m["actual"], m["target"]) for m in details["metrics"]] == [
@@ -207,7 +207,7 @@ def test_a_refresh_syncs_attributes_and_snapshots_the_scores_of_the_teams_that_c
     us1.data["orders"].append(order("A4", "20.00", utc(15, 10)))
     second = run_refresh(world.context(), later)
     assert (second.ran, second.changed, second.snapshots) == (True, [world.ids["us1"]], 1)
-    rows = snapshots(world.app.engine)
+    rows = snapshots(world.services.engine)
     assert len(rows) == 1 and rows[0][2] == date(2026, 11, 16)
     # elapsed = (15 days + 30 min) / 30 days = 0.500694; net GMV 160 / (600 x 0.500694) = 0.532594,
     # orders 3 / (8 x 0.500694) = 0.748960; score = (50 x 0.532594 + 30 x 0.748960) / 80 x 100
@@ -229,7 +229,7 @@ def test_one_failing_shop_never_stops_the_others_and_admins_are_told_once(world:
         assert not result.reports["us1"].ok and result.reports["us1"].consecutive_failures == run
         assert result.reports["uk1"].ok and result.changed == [world.ids["uk1"]]    # uk1 keeps syncing
         assert result.told == (["admin1", "admin2"] if run == 3 else [])
-    with Session(world.app.engine) as s:
+    with Session(world.services.engine) as s:
         assert s.execute(select(Order.platform_order_id).join(Shop).where(Shop.code == "uk1")
                          .order_by(Order.platform_order_id)).scalars().all() == ["B1", "B2", "B3", "B4"]
     # once each, across four failing runs, in each admin's language; admin3 is bound nowhere
@@ -262,7 +262,7 @@ def test_a_notice_no_platform_took_is_retried_and_a_streak_a_cli_sync_started_is
     # nobody; the next refresh, uk1 still failing, tells the admins, once
     uk1 = world.ids["uk1"]
     for run in range(1, 4):
-        report = sync_shop(world.app.engine, uk1, MemorySource({"orders": []}, down=down), None, NOW + run * EVERY)
+        report = sync_shop(world.services.engine, uk1, MemorySource({"orders": []}, down=down), None, NOW + run * EVERY)
         assert (report.consecutive_failures, report.notify) == (run, run == 3)
     world.sources["uk1"] = MemorySource({"orders": []}, down=down)
     world.feishu.sent.clear()
@@ -270,7 +270,7 @@ def test_a_notice_no_platform_took_is_retried_and_a_streak_a_cli_sync_started_is
     assert [card.title for _, card in world.feishu.sent] == ["Shop sync failing: TikTok UK"]
     assert run_refresh(world.context(), NOW + 7 * EVERY).told == []
     # admin3, bound on no platform so far, binds Feishu: told of both streaks at the next run, once
-    with Session(world.app.engine) as s:
+    with Session(world.services.engine) as s:
         s.execute(update(Member).where(Member.code == "admin3").values(feishu_open_id="ou_admin3"))  # type: ignore[arg-type]
         s.commit()
     world.feishu.sent.clear()
@@ -344,7 +344,7 @@ def test_replicas_never_refresh_at_the_same_time(world: World) -> None:
 
 
 def test_a_lease_whose_holder_died_is_taken_over(world: World) -> None:
-    engine = world.app.engine
+    engine = world.services.engine
     assert take_lease(engine, "dead-replica", NOW, EVERY / 2)         # it never renews nor releases
     assert not run_refresh(world.context("replica-2"), NOW + timedelta(minutes=14)).ran
     assert run_refresh(world.context("replica-2"), NOW + timedelta(minutes=16)).ran
@@ -378,7 +378,7 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
 
 
 def start(world: World, every: timedelta = EVERY) -> Any:
-    return start_scheduler(world.app, {}, lambda: datetime.now(UTC), refresh_every=every,
+    return start_scheduler(world.services, {}, lambda: datetime.now(UTC), refresh_every=every,
                            source_for=world.source_for)
 
 
@@ -391,7 +391,7 @@ def test_the_job_store_survives_a_restart(world: World, runs: list[datetime]) ->
     upcoming = job.next_run_time
     assert timedelta(minutes=29) < upcoming - runs[0] <= EVERY
     stop_scheduler(scheduler)
-    with world.app.engine.connect() as conn:          # a row in the store's own database
+    with world.services.engine.connect() as conn:          # a row in the store's own database
         assert conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).all() == \
             [(REFRESH_JOB, upcoming.timestamp())]
     again = start(world)
@@ -477,7 +477,7 @@ def test_a_refresh_stops_between_pages_at_shutdown_and_the_next_run_resumes(worl
     world.sources["us1"] = ShutdownDuringFirstPage()
     stopped = run_refresh(ctx, NOW)
     assert stopped.ran and "us1" not in stopped.reports and stopped.snapshots == 0
-    with Session(world.app.engine) as s:
+    with Session(world.services.engine) as s:
         # the first transaction's pages stay (this source fetches nothing ahead, so the sync commits every
         # WRITE_PAGES pages, before asking for the next); then it stopped
         assert s.execute(select(func.count()).select_from(Order)).scalar_one() == WRITE_PAGES
@@ -486,7 +486,7 @@ def test_a_refresh_stops_between_pages_at_shutdown_and_the_next_run_resumes(worl
     world.sources["us1"] = backlog
     resumed = run_refresh(world.context(), NOW + EVERY)
     assert resumed.reports["us1"].resources[0].resumed and resumed.reports["us1"].counts.inserted == 5
-    with Session(world.app.engine) as s:
+    with Session(world.services.engine) as s:
         assert s.execute(select(func.count()).select_from(Order)).scalar_one() == WRITE_PAGES + 5
 
 

@@ -42,7 +42,7 @@ def test_the_end_of_a_day_is_its_last_microsecond_in_the_zone_also_on_a_daylight
 
 
 def test_the_day_that_ended_is_snapshotted_once_at_score_time_in_each_members_zone(world: World) -> None:
-    engine = world.app.engine
+    engine = world.services.engine
     run_refresh(world.context(), NOW)          # A1, A2 (10.00 refunded), A3 (cancelled): today's row, 16 Nov
     us1 = world.sources["us1"]
     assert isinstance(us1, MemorySource)
@@ -52,7 +52,7 @@ def test_the_day_that_ended_is_snapshotted_once_at_score_time_in_each_members_zo
 
     # the bot was down at 06:00 and is back at 08:00 Shanghai (00:00 UTC): op1's 15 November is due; op2 (UTC)
     # is at midnight, six hours before their score time; admins are in no team
-    done = run_due_score_snapshots(world.app, {}, shanghai(16, 8), "replica-1", at=SIX)
+    done = run_due_score_snapshots(world.services, {}, shanghai(16, 8), "replica-1", at=SIX)
     assert done == [("op1", date(2026, 11, 15), True)]
     # op1 as of 23:59:59.999999 on the 15th: A1 100.00 + A2 50.00 - 10.00 + A4 20.00 = 160.00 net GMV in 3
     # orders (A5 was paid after the day ended, A3 was cancelled). Half of November (Shanghai) had passed, less
@@ -76,10 +76,10 @@ def test_the_day_that_ended_is_snapshotted_once_at_score_time_in_each_members_zo
         (date(2026, 11, 16), D("77.6"), "C")]
 
     # later ticks that day, and another replica, write nothing again
-    assert run_due_score_snapshots(world.app, {}, shanghai(16, 8, 1), "replica-1", at=SIX) == []
-    assert run_due_score_snapshots(world.app, {}, shanghai(16, 9), "replica-2", at=SIX) == []
+    assert run_due_score_snapshots(world.services, {}, shanghai(16, 8, 1), "replica-1", at=SIX) == []
+    assert run_due_score_snapshots(world.services, {}, shanghai(16, 9), "replica-2", at=SIX) == []
     # 06:00 in UTC: op2's 15 November (their team sold nothing, no targets: a row without a score)
-    done = run_due_score_snapshots(world.app, {}, datetime(2026, 11, 16, 6, 0, tzinfo=UTC), "replica-2", at=SIX)
+    done = run_due_score_snapshots(world.services, {}, datetime(2026, 11, 16, 6, 0, tzinfo=UTC), "replica-2", at=SIX)
     assert done == [("op2", date(2026, 11, 15), True)]
     assert [r for r in snapshots(engine) if r[0] == world.ids["op2"]] == [
         (world.ids["op2"], "2026-11", date(2026, 11, 15), "operator-basic", None, None, True)]
@@ -95,12 +95,12 @@ def test_a_months_last_day_holds_its_final_score_after_the_month_has_turned(worl
     assert isinstance(us1, MemorySource)
     us1.data["orders"] += [order("A4", "20.00", shanghai(15, 18)), order("B1", "500.00", shanghai(1, 3, month=12))]
     run_refresh(world.context(), shanghai(1, 5, month=12))
-    done = run_due_score_snapshots(world.app, {}, shanghai(1, 6, month=12), "replica-1", at=SIX)
+    done = run_due_score_snapshots(world.services, {}, shanghai(1, 6, month=12), "replica-1", at=SIX)
     # 22:00 UTC on 30 November: op2's 06:00 has passed too, so their 29th is written
     assert done == [("op1", date(2026, 11, 30), True), ("op2", date(2026, 11, 29), True)]
     # the whole of November (less a microsecond): net GMV 160 / 600 = 0.26667, orders 3 / 8 = 0.375 (December's
     # B1 is not November's); score = (50 x 0.26667 + 30 x 0.375) / 80 x 100 = 24.5833 / 80 x 100 = 30.73 -> 30.7
-    rows = [r for r in snapshots(world.app.engine) if r[0] == world.ids["op1"]]
+    rows = [r for r in snapshots(world.services.engine) if r[0] == world.ids["op1"]]
     assert (world.ids["op1"], "2026-11", date(2026, 11, 30), "operator-basic", D("30.7"), "D", True) in rows
 
 
@@ -108,25 +108,25 @@ def test_the_scheduler_runs_the_daily_snapshot_when_given_a_score_time(world: Wo
     from bot.scheduler import start_scheduler, stop_scheduler
 
     run_refresh(world.context(), NOW)
-    scheduler = start_scheduler(world.app, {}, lambda: shanghai(16, 6, 30), score_time=SIX)
+    scheduler = start_scheduler(world.services, {}, lambda: shanghai(16, 6, 30), score_time=SIX)
     try:
         assert sorted(job.id for job in scheduler.get_jobs()) == ["digests", "lag-alerts", "score-snapshots"]
         deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while date(2026, 11, 15) not in [r[2] for r in snapshots(world.app.engine)]:
+        while date(2026, 11, 15) not in [r[2] for r in snapshots(world.services.engine)]:
             assert datetime.now(UTC) < deadline, "the first tick wrote no snapshot of 15 November"
             sleep(0.05)
     finally:
         stop_scheduler(scheduler)
     # A1 100.00 + A2 50.00 - 10.00 = 140.00 in 2 orders as of the end of the 15th: pace targets 300.00 and 4;
     # (50 x 0.46667 + 30 x 0.5) / 80 x 100 = 47.9, as the refresh's row at that moment (test_refresh_job)
-    assert [r for r in snapshots(world.app.engine) if r[2] == date(2026, 11, 15)] == [
+    assert [r for r in snapshots(world.services.engine) if r[2] == date(2026, 11, 15)] == [
         (world.ids["op1"], "2026-11", date(2026, 11, 15), "operator-basic", D("47.9"), "D", True)]
 
 
 def test_a_refresh_that_ends_after_the_day_did_leaves_the_days_finished_row_alone(world: World) -> None:
-    engine = world.app.engine
+    engine = world.services.engine
     run_refresh(world.context(clock=lambda: shanghai(15, 12)), shanghai(15, 12))
-    assert run_due_score_snapshots(world.app, {}, shanghai(16, 6), "replica-1", at=SIX)[0] == \
+    assert run_due_score_snapshots(world.services, {}, shanghai(16, 6), "replica-1", at=SIX)[0] == \
         ("op1", date(2026, 11, 15), True)
     finished = [r for r in snapshots(engine) if r[2] == date(2026, 11, 15)]
     # A1 100.00 + A2 50.00 - 10.00 = 140.00 in 2 orders at the end of the 15th: 47.9 (test_refresh_job's figures)
@@ -145,13 +145,13 @@ def test_a_refresh_that_ends_after_the_day_did_leaves_the_days_finished_row_alon
 
 
 def test_days_missed_while_the_bot_was_down_are_made_up_back_to_the_last_run(world: World) -> None:
-    engine = world.app.engine
+    engine = world.services.engine
     run_refresh(world.context(clock=lambda: shanghai(13, 12)), shanghai(13, 12))   # A1, A2, A3
     op1 = [(code, day) for code, day, ok in
-           run_due_score_snapshots(world.app, {}, shanghai(14, 6), "replica-1", at=SIX) if code == "op1" and ok]
+           run_due_score_snapshots(world.services, {}, shanghai(14, 6), "replica-1", at=SIX) if code == "op1" and ok]
     assert op1 == [("op1", date(2026, 11, 13))]
     # down from the 14th at 07:00 to the 16th at 09:00: the 14th and the 15th are made up
-    done = run_due_score_snapshots(world.app, {}, shanghai(16, 9), "replica-1", at=SIX)
+    done = run_due_score_snapshots(world.services, {}, shanghai(16, 9), "replica-1", at=SIX)
     assert [(code, day) for code, day, _ in done if code == "op1"] == [("op1", date(2026, 11, 14)),
                                                                        ("op1", date(2026, 11, 15))]
     # 140.00 net GMV in 2 orders on each day. At the end of the 13th, 13/30 of the month: pace targets 260.00 and

@@ -217,9 +217,9 @@ def test_split_by_last_months_share_follows_octobers_numbers(d: Dispatcher, demo
 
 
 def october_net_gmv(engine: Engine, code: str) -> Decimal:
-    from commands.scorecards import Inputs, score_member
     from scoring.periods import month_window
     from scoring.rules import Rules
+    from services.scorecards import Inputs, score_member
     from storage.queries import team_of
     from tests.conftest import DEMO_NOW
 
@@ -236,9 +236,9 @@ def october_net_gmv(engine: Engine, code: str) -> Decimal:
 def kpi_net_gmv(engine: Engine, code: str, period: str) -> str:
     """The member's net GMV for a month as `kpibot kpi` reports it (an independent path through the CLI)."""
     from cards.kpi_report import kpi_report
-    from commands.scorecards import Inputs, score_member
     from scoring.periods import month_window
     from scoring.rules import Rules
+    from services.scorecards import Inputs, score_member
     from storage.queries import team_of
     from tests.conftest import DEMO_NOW
 

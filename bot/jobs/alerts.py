@@ -14,16 +14,15 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot.platforms.common import Messenger
 from cards.alert_cards import lead_summary_card, nudge_card
 from cards.i18n import lang_of
-from cards.model import Card
-from commands.context import App
-from commands.scorecards import Inputs, headline_metric, score_current
 from scoring.alerts import days_left, in_quiet_hours, is_lagging
 from scoring.periods import PeriodKind
 from scoring.score import MetricResult
 from scoring.sendtime import due_day
+from services.container import Services
+from services.messaging import Messenger, send_private
+from services.scorecards import Inputs, headline_metric, score_current
 from storage.models import Member
 from storage.queries import team_members, teams
 from storage.schedule import claim_send, finish_send, sent_today
@@ -39,42 +38,27 @@ class Alerted:
     ok: bool
 
 
-def bound_platforms(messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
-    """(platform, the member's user id there) of each connected platform the member is bound on, Feishu first."""
-    return [(platform, user_id) for platform, user_id in (("feishu", member.feishu_open_id),
-                                                          ("dingtalk", member.dingtalk_staff_id))
-            if user_id and platform in messengers]
-
-
-def send_private(messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
-    """To the member on the first connected platform they are bound on; None when there is none."""
-    bound = bound_platforms(messengers, member)
-    if not bound:
-        return None
-    platform, user_id = bound[0]
-    return messengers[platform].send_to_user(user_id, card)
-
-
-def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> list[Alerted]:
-    rules = app.alerts
+def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now: datetime,
+                   instance: str) -> list[Alerted]:
+    rules = services.alerts
     if not rules.enabled:
         return []
     results: list[Alerted] = []
-    currency = app.rules.reporting_currency
-    with Session(app.engine) as session:
+    currency = services.rules.reporting_currency
+    with Session(services.engine) as session:
         inputs: Inputs | None = None    # loaded once somebody is due
         for team in teams(session):
             members = team_members(session, team.id or 0)
             due = {f"member:{m.id}": d for m in members
                    if (d := due_day(now, rules.at, m.timezone)) is not None
                    and not in_quiet_hours(now.astimezone(ZoneInfo(m.timezone)).time(), rules)}
-            done = sent_today(app.engine, "lag_alert", due)   # nudged already: not scored again every minute
+            done = sent_today(services.engine, "lag_alert", due)   # nudged already: not scored again every minute
             lagging: list[tuple[Member, MetricResult]] = []
             for member in members:
                 day = due.get(f"member:{member.id}")
                 if day is None or f"member:{member.id}" in done:
                     continue
-                inputs = inputs or Inputs.load(session, app.rules, now)
+                inputs = inputs or Inputs.load(session, services.rules, now)
                 score = score_current(session, inputs, member, team, PeriodKind.MONTH)
                 if score.scorecard is None or score.template is None:
                     continue
@@ -83,19 +67,19 @@ def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime,
                     continue
                 lagging.append((member, head))
                 subject = f"member:{member.id}"
-                if not claim_send(app.engine, "lag_alert", subject, day, instance, now):
+                if not claim_send(services.engine, "lag_alert", subject, day, instance, now):
                     continue
                 card = nudge_card(lang=lang_of(member.locale), name=member.name, result=head,
                                   days_left=days_left(day, score.window.last_day), currency=currency)
                 ok = send_private(messengers, member, card)
-                finish_send(app.engine, "lag_alert", subject, day, instance, now,
+                finish_send(services.engine, "lag_alert", subject, day, instance, now,
                             None if ok else "no connected platform took it")
                 results.append(Alerted("lag_alert", member.code, day, bool(ok)))
             if not lagging:
                 continue
             team_day = now.astimezone(ZoneInfo(team.timezone)).date()
             subject = f"team:{team.id}"
-            if not claim_send(app.engine, "lag_summary", subject, team_day, instance, now):
+            if not claim_send(services.engine, "lag_summary", subject, team_day, instance, now):
                 continue
             reached = []
             for lead in (m for m in members if m.role == "lead"):
@@ -104,7 +88,7 @@ def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime,
                 ok = bool(send_private(messengers, lead, card))
                 reached.append(ok)
                 results.append(Alerted("lag_summary", lead.code, team_day, ok))
-            finish_send(app.engine, "lag_summary", subject, team_day, instance, now,
+            finish_send(services.engine, "lag_summary", subject, team_day, instance, now,
                         None if any(reached) else "no lead could be reached")
     log.info("lag alerts at %s: %d sent", now.isoformat(), sum(r.ok for r in results))
     return results

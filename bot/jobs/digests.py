@@ -19,12 +19,12 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot.platforms.common import Messenger
 from cards.i18n import lang_of
 from cards.model import Card
-from commands.context import App
-from commands.digest import build_digest
 from scoring.sendtime import due_day, parse_hhmm
+from services.container import Services
+from services.digests import build_digest
+from services.messaging import Messenger
 from storage.models import DigestSubscription, Team
 from storage.schedule import claim_send, finish_send
 
@@ -39,8 +39,9 @@ class Sent:
     ok: bool
 
 
-def run_due_digests(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> list[Sent]:
-    with Session(app.engine) as session:
+def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now: datetime,
+                    instance: str) -> list[Sent]:
+    with Session(services.engine) as session:
         subscriptions = list(session.execute(
             select(DigestSubscription).where(DigestSubscription.active)).scalars())  # type: ignore[arg-type]
     built: dict[tuple[int, str, bool, bool], Card] = {}
@@ -55,24 +56,24 @@ def run_due_digests(app: App, messengers: Mapping[str, Messenger], now: datetime
         kinds = [("digest", False)] + ([("weekly", True)] if sub.weekly and day.weekday() == 0 else [])
         for kind, weekly in kinds:
             subject = f"subscription:{sub.id}"
-            if not claim_send(app.engine, kind, subject, day, instance, now):
+            if not claim_send(services.engine, kind, subject, day, instance, now):
                 continue
             ok, error = False, None
             try:
                 key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
                 if key not in built:
-                    with Session(app.engine) as session:
+                    with Session(services.engine) as session:
                         team = session.get(Team, sub.team_id)
                         if team is None:
                             raise LookupError(f"team {sub.team_id} no longer exists")
-                        built[key] = build_digest(session, app, team, key[1], now, sub.finance, weekly)
+                        built[key] = build_digest(session, services, team, key[1], now, sub.finance, weekly)
                 ok = messenger.send_to_chat(sub.chat_id, built[key])
                 if not ok:
                     error = f"{sub.platform} did not accept the message"
             except Exception as exc:
                 log.exception("digest %s for subscription %s on %s failed", kind, sub.id, day)
                 error = f"{exc.__class__.__name__}: {exc}"
-            finish_send(app.engine, kind, subject, day, instance, now, error)
+            finish_send(services.engine, kind, subject, day, instance, now, error)
             results.append(Sent(sub.id or 0, kind, day, ok))
             log.info("digest %s for subscription %s (%s %s) on %s: %s", kind, sub.id, sub.platform, sub.chat_id,
                      day, "sent" if ok else error)

@@ -44,13 +44,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.card_cache import CardCache
-from bot.jobs.alerts import bound_platforms, send_private
-from bot.jobs.score_snapshots import snapshot_scores
-from bot.platforms.common import Messenger
 from bot.shop_sources import NoSource
 from cards.i18n import MESSAGES, lang_of, t
 from cards.model import Card, Text, Tone
-from commands.context import App
+from services.container import Services
+from services.messaging import Messenger, bound_platforms, send_private
+from services.snapshots import snapshot_scores
 from storage.attribution import AttributionCounts, attribute_orders
 from storage.ingest.records import Source
 from storage.ingest.sync import SyncReport, sync_shop
@@ -74,7 +73,7 @@ class Stopping(BaseException):
 class RefreshContext:
     """What the refresh job needs from the running process."""
 
-    app: App
+    services: Services
     source_for: Callable[[Shop], Source]    # raises bot.shop_sources.NoSource for a shop without one
     messengers: Mapping[str, Messenger]
     clock: Callable[[], datetime]
@@ -129,7 +128,7 @@ def scheduled_refresh() -> None:
 
 
 def run_refresh(ctx: RefreshContext, now: datetime) -> RefreshResult:
-    engine = ctx.app.engine
+    engine = ctx.services.engine
     if not take_lease(engine, ctx.instance, now, ctx.interval / 2):
         log.info("shop refresh at %s: another run holds the lease or ran less than half an interval ago; skipped",
                  now.isoformat())
@@ -154,10 +153,10 @@ def run_refresh(ctx: RefreshContext, now: datetime) -> RefreshResult:
 
 
 def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> None:
-    engine = ctx.app.engine
+    engine = ctx.services.engine
     with Session(engine) as session:
         shops = list(session.execute(select(Shop).order_by(Shop.code)).scalars())
-    writer = StoreWriter(engine, ctx.app.buyer_key)
+    writer = StoreWriter(engine, ctx.services.buyer_key)
     beat = _Heartbeat(ctx)
     for shop in shops:
         if ctx.stopping.is_set():
@@ -191,18 +190,18 @@ def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
 def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> None:
     """Attribute and rescore the shops that changed, and any shop whose orders still wait for attribution (a
     run stopped by a shutdown, or an attribution that failed, left them due)."""
-    with Session(ctx.app.engine) as session:
+    with Session(ctx.services.engine) as session:
         due = set(session.execute(select(Order.shop_id).where(Order.attribution_due).distinct()).scalars())  # type: ignore[arg-type]
     affected = sorted(set(result.changed) | due)
     if not affected:
         return
     try:
-        result.attribution = attribute_orders(ctx.app.engine, affected)
+        result.attribution = attribute_orders(ctx.services.engine, affected)
     except Exception:
         log.exception("attribution after the refresh failed; scores are recomputed without it")
-    with Session(ctx.app.engine) as session:
+    with Session(ctx.services.engine) as session:
         team_ids = {s.team_id for s in session.execute(select(Shop).where(Shop.id.in_(affected))).scalars()}  # type: ignore[union-attr]
-    result.snapshots = snapshot_scores(ctx.app, None if None in team_ids else {i for i in team_ids if i}, now,
+    result.snapshots = snapshot_scores(ctx.services, None if None in team_ids else {i for i in team_ids if i}, now,
                                        written_at=ctx.clock())
     if ctx.cache is not None:
         ctx.cache.clear()
@@ -231,7 +230,7 @@ def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: dat
     tells nobody). Each admin's notice is claimed in the store like a scheduled send (storage.schedule), keyed
     by the streak's start: one that went out is not sent again; one a platform refused is retried by the next
     runs (up to MAX_ATTEMPTS); an admin bound on no connected platform is told once they are. The admins told."""
-    engine = ctx.app.engine
+    engine = ctx.services.engine
     with Session(engine) as session:
         since = session.execute(select(ShopHealth.unhealthy_since).where(
             ShopHealth.shop_id == shop.id)).scalar_one_or_none()  # type: ignore[arg-type]
@@ -322,5 +321,5 @@ class _Heartbeat:
 
     def renew(self) -> None:
         self.last = time.monotonic()
-        if not renew_lease(self.ctx.app.engine, self.ctx.instance, self.ctx.clock()):
+        if not renew_lease(self.ctx.services.engine, self.ctx.instance, self.ctx.clock()):
             log.warning("the refresh lease of %s was taken over (this run was thought dead)", self.ctx.instance)

@@ -1,7 +1,7 @@
 """Score snapshots: a member's month score written down for a local day (score_snapshot, one row per member,
 period and day), the history a month's final scores are read from.
 
-Two jobs write them, through `snapshot_row` and `write_snapshots`:
+Two jobs write them, through services.snapshots:
 - the shop refresh (bot.jobs.refresh) upserts *today's* row of every member of the teams whose data changed, as
   of now (`snapshot_scores`): today's row follows the data through the day;
 - the daily job here (`run_due_score_snapshots`), at [schedule] score_time in each member's own zone, upserts
@@ -25,66 +25,22 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
-from typing import Any, cast
 
-from sqlalchemy import Table
 from sqlmodel import Session
 
-from bot.platforms.common import Messenger
-from commands.context import App
-from commands.scorecards import Inputs, score_current
-from scoring.periods import PeriodKind, Window, local_today
-from scoring.score import MetricResult
+from scoring.periods import PeriodKind, Window
 from scoring.sendtime import due_day
-from storage.models import Member, ScoreSnapshot, Team
+from services.container import Services
+from services.messaging import Messenger
+from services.scorecards import Inputs
+from services.snapshots import snapshot_row, write_snapshots
 from storage.queries import team_members, teams
 from storage.schedule import claim_send, finish_send, last_sent_days, sent_today
-from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
 KIND = "score_snapshot"   # storage.schedule's kind of the daily job's claims
-SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
 CATCH_UP_DAYS = 35   # days missed while the bot was down that a run makes up, at most (a month and its turn)
-
-
-def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime
-                 ) -> dict[str, Any] | None:
-    """The score_snapshot row of `member`'s month score as of `inputs.now` (the local day of that moment, in
-    the member's zone); None for a member without a KPI template."""
-    score = score_current(session, inputs, member, team, PeriodKind.MONTH)
-    if score.scorecard is None or score.template is None:
-        return None
-    card = score.scorecard
-    return {"member_id": member.id, "period": score.window.label,
-            "as_of_day": local_today(inputs.now, member.timezone), "template_name": score.template.name,
-            "score": card.score, "grade": card.grade, "binding": card.binding,
-            "details": {"metrics": [_metric(r) for r in card.results]}, "computed_at": computed_at}
-
-
-def write_snapshots(app: App, rows: list[dict[str, Any]]) -> int:
-    """Upsert `rows` (snapshot_row) in one transaction; the number written."""
-    if rows:
-        with app.engine.begin() as conn:
-            for row in rows:
-                upsert(conn, SNAPSHOT, SNAPSHOT_KEY, row)
-    return len(rows)
-
-
-def snapshot_scores(app: App, team_ids: set[int] | None, now: datetime, written_at: datetime | None = None) -> int:
-    """Upsert today's month score of every active member of `team_ids` (None: every team), as of `now`; the
-    number written. A member without a KPI template gets none, nor does one whose local day of `now` has ended
-    by `written_at` (default `now`; a long refresh may end the next day): that day's row is the daily job's."""
-    written_at = written_at or now
-    with Session(app.engine) as session:
-        inputs = Inputs.load(session, app.rules, now)
-        rows = [row for team in teams(session) if team_ids is None or team.id in team_ids
-                for member in team_members(session, team.id or 0)
-                if local_today(now, member.timezone) >= local_today(written_at, member.timezone)
-                and (row := snapshot_row(session, inputs, member, team, now)) is not None]
-    return write_snapshots(app, rows)
 
 
 def day_end(day: date, tz: str) -> datetime:
@@ -99,49 +55,41 @@ def days_to_finish(today: date, last_run: date | None) -> list[date]:
     return [first + timedelta(days=i) for i in range((today - first).days)]
 
 
-def run_due_score_snapshots(app: App, messengers: Mapping[str, Messenger], now: datetime, instance: str, *,
+def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str, *,
                             at: time) -> list[tuple[str, date, bool]]:
     """The daily job's tick: each member whose local `at` has passed today gets the finished rows of the days
     that ended since their last run (days_to_finish), once. Returns (member code, day, written) for each day
     handled in this tick."""
     del messengers   # a scheduler job's signature (bot.scheduler): this job sends nothing
     done_now: list[tuple[str, date, bool]] = []
-    with Session(app.engine) as session:
+    with Session(services.engine) as session:
         inputs: Inputs | None = None    # loaded once somebody is due
         for team in teams(session):
             members = team_members(session, team.id or 0)
             due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, m.timezone)) is not None}
-            done = sent_today(app.engine, KIND, due)
-            last = last_sent_days(app.engine, KIND, [subject for subject in due if subject not in done])
+            done = sent_today(services.engine, KIND, due)
+            last = last_sent_days(services.engine, KIND, [subject for subject in due if subject not in done])
             for member in members:
                 subject = f"member:{member.id}"
                 today = due.get(subject)
                 if today is None or subject in done:
                     continue
-                if not claim_send(app.engine, KIND, subject, today, instance, now):
+                if not claim_send(services.engine, KIND, subject, today, instance, now):
                     continue
                 days = days_to_finish(today, last.get(subject))
                 error = None
                 try:
-                    inputs = inputs or Inputs.load(session, app.rules, now)
+                    inputs = inputs or Inputs.load(session, services.rules, now)
                     rows = [row for day in days if (row := snapshot_row(
                         session, dataclasses.replace(inputs, now=day_end(day, member.timezone)), member, team,
                         now)) is not None]
-                    write_snapshots(app, rows)
+                    write_snapshots(services, rows)
                 except Exception as exc:   # one member's failure never stops the others; retried next tick
                     log.exception("score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
                     error = f"unexpected {type(exc).__name__}"
-                finish_send(app.engine, KIND, subject, today, instance, now, error)
+                finish_send(services.engine, KIND, subject, today, instance, now, error)
                 done_now.extend((member.code, day, error is None) for day in days)
     if done_now:
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
     return done_now
-
-
-def _metric(r: MetricResult) -> dict[str, Any]:
-    def text(value: Decimal | None) -> str | None:
-        return None if value is None else str(value)
-
-    return {"key": r.metric.key, "weight": text(r.weight), "actual": text(r.actual), "target": text(r.target),
-            "achievement": text(r.achievement), "pace": text(r.pace), "scored": text(r.scored)}

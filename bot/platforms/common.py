@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -36,16 +36,6 @@ class Retryable(Exception):
 
 class ShuttingDown(Exception):
     """Raised to an SDK while the adapter closes: the SDK acks with an error and the platform redelivers."""
-
-
-class Messenger(Protocol):
-    """Sends a card without a message to answer: digests, alerts, approvals."""
-
-    platform: str
-
-    def send_to_chat(self, chat_id: str, card: Card) -> bool: ...
-
-    def send_to_user(self, user_id: str, card: Card) -> bool: ...
 
 
 class WorkerPool:

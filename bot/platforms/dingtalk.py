@@ -328,7 +328,7 @@ class DingTalkAdapter:
         """Runs on the connection loop, so clicks are numbered in the order they arrive; never blocks (no
         store, no network), never raises. The card is updated by a worker. A redelivered click is simply
         run again: the card ends the same."""
-        lang = lang_of(self.dispatcher.app.org_locale)
+        lang = lang_of(self.dispatcher.services.org_locale)
         try:
             click = CardCallbackMessage.from_dict(frame.data)
             params = (click.content.get("cardPrivateData") or {}).get("params") or {}

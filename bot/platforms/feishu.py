@@ -245,7 +245,7 @@ class FeishuAdapter:
 
     def _on_card_action(self, data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
         """Runs on the SDK's loop: answers at once, never blocks, never raises."""
-        lang = lang_of(self.dispatcher.app.org_locale)
+        lang = lang_of(self.dispatcher.services.org_locale)
         try:
             event = data.event
             value = (event.action.value if event.action is not None else None) or {}

@@ -25,8 +25,8 @@ from bot.platforms.dingtalk import DingTalkAdapter
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.digest_chart import DigestChart, render_digest_chart
-from commands.context import App
 from scoring.rules import Rules
+from services.container import Services
 from storage.models import DigestSubscription, Team
 from tests.benchmarks.bench_mykpi import render_times
 from tests.conftest import seeded_demo
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     engine = seeded_demo(Path(tempfile.mkdtemp()) / "bench.db")
     charts = ChartCache()
-    app = App(engine, Rules(), "Asia/Shanghai", "en", charts)
+    services = Services(engine, Rules(), "Asia/Shanghai", "en", charts)
     with Session(engine) as session:
         teams = list(session.execute(select(Team)).scalars())
         for i in range(args.subscriptions):
@@ -63,14 +63,15 @@ def main() -> None:
                                            locale="zh" if i % 4 < 2 else "en", finance=i % 8 == 0, weekly=False))
         session.commit()
     with FakeFeishu() as feishu, FakeDingTalk() as dingtalk:
-        fs = FeishuAdapter(FeishuConfig(feishu.app_id, feishu.app_secret, feishu.base_url), Dispatcher(app), engine)
+        fs = FeishuAdapter(FeishuConfig(feishu.app_id, feishu.app_secret, feishu.base_url), Dispatcher(services),
+                           engine)
         dt = DingTalkAdapter(DingTalkConfig(dingtalk.client_id, dingtalk.client_secret, endpoint=dingtalk.base_url,
                                             media_endpoint=dingtalk.base_url, card_template_id="kpibot_card.schema"),
-                             Dispatcher(app), engine)
+                             Dispatcher(services), engine)
         fs.start()
         dt.start()
         started = time.perf_counter()
-        results = run_due_digests(app, {"feishu": fs, "dingtalk": dt}, DUE, "bench")
+        results = run_due_digests(services, {"feishu": fs, "dingtalk": dt}, DUE, "bench")
         total = time.perf_counter() - started
         fs.stop()
         dt.stop()
@@ -82,7 +83,7 @@ def main() -> None:
         print(f"subscriptions due: {len(results)}; delivered {sum(r.ok for r in results)}; "
               f"chats reached {len(per_chat)}, most messages in one chat {max(per_chat.values())}")
         print(f"total {total:.2f} s ({total / max(1, len(results)) * 1000:.1f} ms per subscription)")
-        print(f"busiest second: Feishu {busiest_second(feishu_calls)} calls (limit 50/s per app); "
+        print(f"busiest second: Feishu {busiest_second(feishu_calls)} calls (limit 50/s per services); "
               f"DingTalk {dingtalk_peak} calls to one card API (limit 20/s per API)")
         print(f"refused by the fakes: DingTalk throttled {len(dingtalk.throttled)}, "
               f"Feishu rate-limit answers {sum(1 for c in feishu.calls if c.code in (99991400, 230020))}")

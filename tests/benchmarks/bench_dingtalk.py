@@ -7,7 +7,7 @@ time from pushing a bot message to its answer reaching the chat: first for the S
 `ChatbotHandler` that replies a fixed text through the sessionWebhook (the floor), then for kpibot's adapter
 (an interactive card: chart uploaded once, card created and delivered; the card kept for the minute as in
 production), then with the card cache cleared before every message (every answer computed from the store).
-Messages are pushed at most PACE_PER_S a second: DingTalk allows 20 calls a second per API and app, and the
+Messages are pushed at most PACE_PER_S a second: DingTalk allows 20 calls a second per API and services, and the
 adapter keeps to it, so a faster push would measure the wait for the limit rather than the answer.
 """
 
@@ -27,8 +27,8 @@ from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher
 from bot.platforms.dingtalk import DingTalkAdapter
 from cards.chart_cache import ChartCache
-from commands.context import App
 from scoring.rules import Rules
+from services.container import Services
 from tests.benchmarks.bench_feishu import NOW, build_store, print_against_bare
 from tests.fakes.dingtalk import FakeDingTalk
 
@@ -104,8 +104,8 @@ def main() -> None:
                                 media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
 
         def adapter() -> DingTalkAdapter:
-            app = App(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
-            return DingTalkAdapter(config, Dispatcher(app, clock=lambda: NOW), engine)
+            services = Services(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
+            return DingTalkAdapter(config, Dispatcher(services, clock=lambda: NOW), engine)
 
         bare = measure(fake, BareSdk(fake), args.events, "bare")
         ours = measure(fake, adapter(), args.events, "kpibot")

@@ -28,8 +28,8 @@ from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
-from commands.context import App
 from scoring.rules import Rules
+from services.container import Services
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -114,7 +114,7 @@ def main() -> None:
         config = FeishuConfig(fake.app_id, fake.app_secret, fake.base_url)
 
         def dispatcher() -> Dispatcher:
-            return Dispatcher(App(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: NOW)
+            return Dispatcher(Services(engine, Rules(), "Asia/Shanghai", "en", ChartCache()), clock=lambda: NOW)
 
         bare = measure(fake, BareAdapter(config, dispatcher(), engine), args.events, "/mykpi", "bare")
         ours = measure(fake, FeishuAdapter(config, dispatcher(), engine), args.events, "/mykpi", "kpibot")

@@ -23,8 +23,8 @@ from sqlmodel import Session
 from bot.dispatch import Dispatcher, Incoming
 from cards.chart_cache import ChartCache
 from cards.charts import ProgressChart, render_progress_chart
-from commands.context import App
 from scoring.rules import Rules
+from services.container import Services
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -70,8 +70,8 @@ def main() -> None:
     times = render_times(lambda: render_progress_chart(chart), 20)
     print(f"chart render: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms")
 
-    app = App(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
-    dispatcher = Dispatcher(app, clock=lambda: NOW)
+    services = Services(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
+    dispatcher = Dispatcher(services, clock=lambda: NOW)
     for user, command in (("host1", "/mykpi"), ("host1", "/mykpi week"), ("lead1", "/team"), ("host1", "/rank")):
         dispatcher.handle_message(Incoming("console", user, command))  # warm: chart drawn and cached
         latencies = []

@@ -1,0 +1,152 @@
+"""Commission: a member's estimate for a month (basis, tier, rate, clawbacks) and closing a month.
+
+The basis (net GMV, gross profit, new customers) is the metric of the same name (scoring.metrics), over the
+member's month in their own time zone, as their scorecard measures it. Money bases are converted from the
+reporting currency into the plan's currency at the rate of the month's anchor day (today, or its last day
+once it is over). The estimate takes back, from this month, what refunds since have cost the months already
+paid (the last CLAWBACK_MONTHS of them), as the month's closing does. `/commission`, the month-close job and
+`kpibot commission close` all call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from scoring.commission import Basis, Closed, Plan, Statement, statement
+from scoring.commission import clawback as clawback_of
+from scoring.fx import MissingRate
+from scoring.metrics import CATALOG, Context
+from scoring.money import from_minor, round_money, to_minor
+from scoring.periods import Window, month_window, parse_month
+from scoring.score import anchor_day
+from services.scorecards import Inputs, month_key
+from storage.activity import load_activity
+from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
+from storage.models import CommissionPayout, Member
+from storage.queries import all_members
+
+CLAWBACK_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Clawback:
+    period: str            # the closed month it comes from
+    amount: Decimal        # in that month's payout currency: what is booked against it
+    currency: str
+    in_plan: Decimal       # the same, in the current plan's currency: what this statement takes
+    payout: CommissionPayout  # the closed month's payout, which the clawback is booked against
+
+
+@dataclass(frozen=True)
+class Estimate:
+    member: Member
+    plan: Plan
+    window: Window
+    basis: Decimal                               # in the plan's currency (a count for new customers)
+    statement: Statement
+    clawbacks: tuple[Clawback, ...]              # closed months with something to take back now
+    projected_basis: Decimal | None              # at the month's pace so far; None once it is over
+    fx_rate: Decimal | None                      # reporting -> plan currency, when they differ
+    fx_day: date
+    reporting: str                               # the reporting currency the basis is measured in
+
+
+def is_money(plan: Plan) -> bool:
+    return plan.basis is not Basis.NEW_CUSTOMERS
+
+
+def measure(session: Session, inputs: Inputs, member: Member, window: Window, plan: Plan,
+            role: str | None = None) -> tuple[Decimal, Decimal | None, date]:
+    """(basis in the plan's currency, the conversion rate used or None, the rate's day). `role`: the role the
+    member had then, for a month paid before a role change."""
+    metric = CATALOG[plan.basis.value]
+    activity = load_activity(session, member, window.start, window.end, metric.reads, inputs.facts, role)
+    value = metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx)) or Decimal(0)
+    day = anchor_day(window, inputs.now)
+    reporting = inputs.rules.reporting_currency
+    if not is_money(plan) or plan.currency == reporting:
+        return value, None, day
+    rate = inputs.fx.rate(reporting, plan.currency, day)
+    return value * rate, rate, day
+
+
+def clawbacks(session: Session, inputs: Inputs, member: Member, period: str, plan: Plan,
+              day: date) -> tuple[Clawback, ...]:
+    """What refunds since have cost the member's paid months before `period` (the last CLAWBACK_MONTHS), each
+    measured again under the plan and role it was paid under."""
+    out = []
+    for paid in payouts_before(session, member.id or 0, period)[-CLAWBACK_MONTHS:]:
+        then = plan_from_snapshot(paid.plan)
+        y, m = parse_month(paid.period)
+        now_basis, _, _ = measure(session, inputs, member, month_window(y, m, member.timezone), then, paid.role)
+        keeps = from_minor(paid.earned_minor - paid.clawed_back_minor, paid.currency)
+        amount = clawback_of(then, Closed(paid.period, keeps, now_basis))
+        if amount <= 0:
+            continue
+        in_plan = amount if paid.currency == plan.currency else round_money(
+            amount * inputs.fx.rate(paid.currency, plan.currency, day), plan.currency)
+        out.append(Clawback(paid.period, amount, paid.currency, in_plan, paid))
+    return tuple(out)
+
+
+
+def estimate(session: Session, inputs: Inputs, member: Member, year: int, month: int,
+             plans: Plans | None = None) -> Estimate | None:
+    """The member's statement for a month as of `inputs.now`; None without a plan for their role."""
+    plans = plans if plans is not None else load_plans(session)
+    plan = plans.for_role(member.role)
+    if plan is None:
+        return None
+    window = month_window(year, month, member.timezone)
+    basis, rate, day = measure(session, inputs, member, window, plan)
+    taken = clawbacks(session, inputs, member, month_key(window.first_day), plan, day)
+    result = statement(plan, basis)
+    total = sum((c.in_plan for c in taken), Decimal(0))
+    result = replace(result, clawback=total, payable=result.earned - total)
+    elapsed = window.elapsed_fraction(inputs.now)
+    projected = basis / elapsed if 0 < elapsed < 1 else None
+    return Estimate(member, plan, window, basis, result, taken, projected, rate, day, inputs.rules.reporting_currency)
+
+
+@dataclass(frozen=True)
+class Closing:
+    paid: list[CommissionPayout]
+    failed: list[tuple[str, str]]    # (member code, why): the others are closed all the same
+
+
+def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Closing:
+    """Record the month's payout of every member with a plan whose month is over in their own zone and not yet
+    closed (also members who left since: they earned it); each clawback taken is booked against the month it
+    comes from. A member whose statement cannot be made (a missing FX rate) is reported and skipped. No
+    commit. Run one close at a time."""
+    plans = load_plans(session)
+    period = f"{year:04d}-{month:02d}"
+    out = Closing([], [])
+    for member in all_members(session):
+        window = month_window(year, month, member.timezone)
+        if inputs.now < window.end or payout_for(session, member.id or 0, period) is not None:
+            continue
+        try:
+            est = estimate(session, inputs, member, year, month, plans)
+        except (MissingRate, ValueError, ArithmeticError) as exc:
+            out.failed.append((member.code, str(exc)))
+            continue
+        if est is None or (not member.active and est.basis == 0 and not est.clawbacks):
+            continue
+        cur = est.plan.currency
+        for c in est.clawbacks:
+            c.payout.clawed_back_minor += to_minor(c.amount, c.currency)
+            session.add(c.payout)
+        payout = CommissionPayout(
+            member_id=member.id or 0, period=period, plan_name=est.plan.name, plan=plan_snapshot(est.plan),
+            role=member.role, basis_amount=est.basis, earned_minor=to_minor(est.statement.earned, cur),
+            clawback_minor=to_minor(est.statement.clawback, cur), paid_minor=to_minor(est.statement.payable, cur),
+            currency=cur, paid_at=inputs.now)
+        session.add(payout)
+        out.paid.append(payout)
+    session.flush()
+    return out

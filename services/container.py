@@ -1,0 +1,24 @@
+"""The services every request and job shares, built once per process (bot.app.build_services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from cards.chart_cache import ChartCache
+from scoring.alerts import AlertRules
+from scoring.rules import Rules
+
+
+@dataclass(frozen=True)
+class Services:
+    """Long-lived services shared by every request, job and CLI command."""
+
+    engine: Engine
+    rules: Rules
+    org_timezone: str
+    org_locale: str
+    charts: ChartCache
+    alerts: AlertRules = field(default_factory=AlertRules)
+    buyer_key: bytes | None = field(default=None, repr=False)   # [store] buyer_key: how buyer ids are hashed

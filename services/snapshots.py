@@ -1,0 +1,69 @@
+"""Score snapshots: a member's month score written down for a local day (score_snapshot, one row per member,
+period and day). The shop refresh (bot.jobs.refresh) writes today's rows of the teams whose data changed, the
+daily job (bot.jobs.score_snapshots) the rows of days that have ended; both through here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlmodel import Session
+
+from scoring.periods import PeriodKind, local_today
+from scoring.score import MetricResult
+from services.container import Services
+from services.scorecards import Inputs, score_current
+from storage.models import Member, ScoreSnapshot, Team
+from storage.queries import team_members, teams
+from storage.upsert import upsert
+
+SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
+SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
+
+
+def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime
+                 ) -> dict[str, Any] | None:
+    """The score_snapshot row of `member`'s month score as of `inputs.now` (the local day of that moment, in
+    the member's zone); None for a member without a KPI template."""
+    score = score_current(session, inputs, member, team, PeriodKind.MONTH)
+    if score.scorecard is None or score.template is None:
+        return None
+    card = score.scorecard
+    return {"member_id": member.id, "period": score.window.label,
+            "as_of_day": local_today(inputs.now, member.timezone), "template_name": score.template.name,
+            "score": card.score, "grade": card.grade, "binding": card.binding,
+            "details": {"metrics": [_metric(r) for r in card.results]}, "computed_at": computed_at}
+
+
+def write_snapshots(services: Services, rows: list[dict[str, Any]]) -> int:
+    """Upsert `rows` (snapshot_row) in one transaction; the number written."""
+    if rows:
+        with services.engine.begin() as conn:
+            for row in rows:
+                upsert(conn, SNAPSHOT, SNAPSHOT_KEY, row)
+    return len(rows)
+
+
+def snapshot_scores(services: Services, team_ids: set[int] | None, now: datetime,
+                    written_at: datetime | None = None) -> int:
+    """Upsert today's month score of every active member of `team_ids` (None: every team), as of `now`; the
+    number written. A member without a KPI template gets none, nor does one whose local day of `now` has ended
+    by `written_at` (default `now`; a long refresh may end the next day): that day's row is the daily job's."""
+    written_at = written_at or now
+    with Session(services.engine) as session:
+        inputs = Inputs.load(session, services.rules, now)
+        rows = [row for team in teams(session) if team_ids is None or team.id in team_ids
+                for member in team_members(session, team.id or 0)
+                if local_today(now, member.timezone) >= local_today(written_at, member.timezone)
+                and (row := snapshot_row(session, inputs, member, team, now)) is not None]
+    return write_snapshots(services, rows)
+
+
+def _metric(r: MetricResult) -> dict[str, Any]:
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {"key": r.metric.key, "weight": text(r.weight), "actual": text(r.actual), "target": text(r.target),
+            "achievement": text(r.achievement), "pace": text(r.pace), "scored": text(r.scored)}

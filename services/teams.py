@@ -1,0 +1,34 @@
+"""A team's members as rows: score, grade, headline achievement and pace, and who is behind; `/team` and the
+digest show the same rows."""
+
+from __future__ import annotations
+
+from cards.format import metric_value, percent
+from cards.i18n import t
+from cards.kpi_cards import TeamRow
+from scoring.score import MetricResult, pace_status
+from services.scorecards import MemberScore, headline_metric
+
+LAG_GRADES = ("C", "D")   # behind: headline pace behind (see scoring.score.pace_status), or one of these
+
+
+def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
+    card = score.scorecard
+    name, role = score.member.name, score.member.role
+    if card is None or score.template is None:
+        return TeamRow(name, role, None, None, "—", False)
+    head = card.result(headline_metric(score.template))
+    key_metric = f"{head.metric.name(lang)} {percent(head.achievement)}"
+    if head.pace is not None:
+        key_metric += f" · {t(lang, 'mykpi.pace')} {percent(head.pace)}"
+    lagging = pace_status(head.pace) == "behind" or card.grade in LAG_GRADES
+    return TeamRow(name, role, card.score, card.grade, key_metric, lagging)
+
+
+def total_text(result: MetricResult, currency: str, lang: str) -> str:
+    """"actual / target (achievement)", or the actual alone without a target."""
+    unit = result.metric.unit
+    text = metric_value(result.actual, unit, currency, lang)
+    if result.target and result.achievement is not None:
+        text += f" / {metric_value(result.target, unit, currency, lang)} ({percent(result.achievement)})"
+    return text
