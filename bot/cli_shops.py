@@ -34,7 +34,7 @@ from bot.shop_sources import (
 )
 from bot.usage import UsageError
 from commands.context import App
-from scoring.money import CURRENCY_EXPONENTS
+from scoring.money import is_currency
 from storage.attribution import attribute_orders
 from storage.creators import add_own_buyer, creator_names, find_creator
 from storage.models import Shop, ShopCredential, ShopHealth, SyncCursor, Team
@@ -70,7 +70,7 @@ def _add(app: App, args: argparse.Namespace, config: Config) -> int:
     if platform not in SHOP_PLATFORMS:
         raise UsageError(f"unknown platform {args.platform!r}; platforms: {', '.join(SHOP_PLATFORMS)}")
     currency = args.currency.strip().upper()
-    if currency not in CURRENCY_EXPONENTS:
+    if not is_currency(currency):
         raise UsageError(f"unknown currency {args.currency!r} (an ISO 4217 code such as USD, GBP, IDR)")
     _zone(args.timezone)
     region = args.region.strip().upper()
