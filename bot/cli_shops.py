@@ -34,7 +34,7 @@ from bot.shop_sources import (
 )
 from bot.shops.files import ImportRefused, load_mapping, read_file, require_clean
 from bot.usage import UsageError
-from scoring.money import CURRENCY_EXPONENTS
+from scoring.money import is_currency
 from services.container import Services
 from storage.attribution import attribute_orders
 from storage.creators import add_own_buyer, creator_names, find_creator
@@ -69,7 +69,7 @@ def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
     if platform not in SHOP_PLATFORMS:
         raise UsageError(f"unknown platform {args.platform!r}; platforms: {', '.join(SHOP_PLATFORMS)}")
     currency = args.currency.strip().upper()
-    if currency not in CURRENCY_EXPONENTS:
+    if not is_currency(currency):
         raise UsageError(f"unknown currency {args.currency!r} (an ISO 4217 code such as USD, GBP, IDR)")
     _zone(args.timezone)
     region = args.region.strip().upper()

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoring.alerts import AlertRules, in_quiet_hours
-from scoring.money import CURRENCY_EXPONENTS
+from scoring.money import is_currency
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
 from scoring.sendtime import parse_hhmm
 
@@ -258,7 +258,7 @@ def parse_config(data: dict[str, Any], source: str) -> Config:
 
     r = reader("org")
     currency = r.get("reporting_currency", str, OrgConfig.reporting_currency)
-    if currency not in CURRENCY_EXPONENTS:
+    if not is_currency(currency):
         raise r.fail("reporting_currency", f"unknown currency {currency!r}")
     tz = _zone(r, "timezone", r.get("timezone", str, OrgConfig.timezone))
     locale = r.get("locale", str, OrgConfig.locale)

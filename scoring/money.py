@@ -8,23 +8,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-
-# ISO 4217 minor-unit exponents for the currencies the platforms use. Anything else is refused,
-# because guessing an exponent would silently scale amounts by 100.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "USD": 2, "GBP": 2, "EUR": 2, "CNY": 2, "HKD": 2, "SGD": 2, "MYR": 2, "THB": 2, "PHP": 2,
-    "IDR": 2, "AUD": 2, "CAD": 2, "MXN": 2, "BRL": 2, "SAR": 2, "AED": 2, "PLN": 2, "TWD": 2,
-    "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0,
-}
+from functools import cache
 
 
 class UnknownCurrency(ValueError):
-    """A currency code this build has no minor-unit exponent for."""
+    """A code that is not an active ISO 4217 currency with a minor unit."""
+
+
+@cache
+def _exponents() -> dict[str, int]:
+    """Active ISO 4217 codes and their minor-unit exponents, read once from the ``iso4217`` package's table.
+
+    Funds (CLF, USN, ...) and codes without a minor unit (gold XAU, SDR XDR, test XTS, no-currency XXX) are
+    left out: the store needs an exact exponent, and guessing one would silently scale amounts by 100.
+    Codes are matched as written, in upper case.
+    """
+    import iso4217  # parses its XML table on import; only the first lookup pays for it
+
+    exponents: dict[str, int] = {}
+    for entry in iso4217.raw_xml.findall("CcyTbl/CcyNtry"):
+        code, name, units = entry.findtext("Ccy"), entry.find("CcyNm"), entry.findtext("CcyMnrUnts")
+        if code and name is not None and name.get("IsFund") != "true" and units and units.strip().isdigit():
+            exponents[code.strip()] = int(units)
+    return exponents
+
+
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is an ISO 4217 currency the store can keep amounts in."""
+    return code in _exponents()
 
 
 def exponent(currency: str) -> int:
+    """The currency's minor-unit exponent: 2 for USD (cents), 0 for JPY, 3 for KWD."""
     try:
-        return CURRENCY_EXPONENTS[currency]
+        return _exponents()[currency]
     except KeyError:
         raise UnknownCurrency(f"unknown currency {currency!r}") from None
 

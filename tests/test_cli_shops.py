@@ -370,6 +370,36 @@ def test_import_through_a_mapping_file_then_attribute_everything_again(cli: Cli)
         (0, f"attribution: {imported} orders, 0 credited to creators, 0 self-referrals, {imported} unattributed\n", "")
 
 
+def test_a_swiss_franc_shop_is_added_and_its_export_imported(cli: Cli, engine: Engine, tmp_path: Path) -> None:
+    # CHF was missing from the old hand list of currencies: such a shop could not even be added
+    assert cli("shops", "add", "ch1", "--platform", "temu", "--region", "CH", "--currency", "chf",
+               "--timezone", "Europe/Zurich")[::2] == (0, "")
+    mapping = tmp_path / "temu_chf.toml"      # the Temu mapping without its currency: the shop's CHF applies
+    mapping.write_text((DATA / "temu_mapping.toml").read_text(encoding="utf-8").replace('currency = "USD"\n', ""),
+                       encoding="utf-8")
+    export = tmp_path / "temu_chf.csv"
+    export.write_text(
+        "Order number,Order status,Item ID,Goods name,Quantity,Base price,Item total,Currency,Shipping fee,"
+        "Order total,Purchase time,Buyer\n"
+        "CH-1,Shipped,701,Watch Strap,2,CHF 12.50,CHF 25.00,CHF,4.90,29.90,2026-11-02 10:00:00,buyer_a\n"
+        "CH-2,Processing by warehouse,702,Pocket Knife,1,39.95 chf,39.95,,0.00,39.95,2026-11-03 23:59:59,buyer_b\n",
+        encoding="utf-8")
+    code, out, err = cli("import", str(export), "--preset", "temu_orders", "--shop", "ch1", "--mapping", str(mapping))
+    assert (code, out, err) == (
+        0, "imported temu_chf.csv into ch1: 2 records (2 new, 0 updated, 0 unchanged, 0 pending)\n"
+           "attribution: 2 orders, 0 credited to creators, 0 self-referrals, 2 unattributed\n", "")
+    with Session(engine) as s:
+        orders = s.execute(select(Order).order_by(Order.platform_order_id)).scalars().all()
+        # Zurich is UTC+1 in November: 10:00 local = 09:00 UTC
+        assert [(o.platform_order_id, o.currency, o.merchandise_minor, o.shipping_minor, o.total_minor,
+                 o.created_at) for o in orders] == [
+            ("CH-1", "CHF", 2500, 490, 2990, datetime(2026, 11, 2, 9, 0, tzinfo=UTC)),
+            ("CH-2", "CHF", 3995, 0, 3995, datetime(2026, 11, 3, 22, 59, 59, tzinfo=UTC))]
+    code, out, err = cli("shops", "list")
+    assert (code, err, out.splitlines()[1]) == (
+        0, "", "ch1          temu         CH     CHF  -          -       never synced -                 -")
+
+
 def test_a_creators_own_buyer_id_flags_their_orders_hashed_with_the_stores_key(cli: Cli, engine: Engine) -> None:
     cli.config.write_text(cli.config.read_text(encoding="utf-8") + 'buyer_key = "k3y"\n', encoding="utf-8")
     with Session(engine) as s:

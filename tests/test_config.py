@@ -68,6 +68,7 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
 @pytest.mark.parametrize(("body", "key", "problem"), [
     ('[org]\ncount_orders_at = "delivered"\n', "[org] count_orders_at", 'must be "paid" or "shipped"'),
     ('[org]\nreporting_currency = "XYZ"\n', "[org] reporting_currency", "unknown currency 'XYZ'"),
+    ('[org]\nreporting_currency = "XAU"\n', "[org] reporting_currency", "unknown currency 'XAU'"),
     ('[org]\ntimezone = "Mars/Olympus"\n', "[org] timezone", "unknown time zone 'Mars/Olympus'"),
     ("[org]\nnet_refunds = \"yes\"\n", "[org] net_refunds", "must be true or false, got 'yes'"),
     ("[org]\nnet_refund = true\n", "[org] net_refund", "unknown key"),
@@ -89,6 +90,11 @@ def test_each_mistake_names_the_key_and_the_file(tmp_path: Path, body: str, key:
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert str(caught.value).startswith(f"{path}: {key}: ")
+
+
+def test_any_iso_4217_currency_can_be_the_reporting_currency() -> None:
+    config = parse_config({"org": {"reporting_currency": "CHF"}}, "x.toml")
+    assert config.org.reporting_currency == "CHF"
 
 
 def test_a_missing_file_is_an_error(tmp_path: Path) -> None:

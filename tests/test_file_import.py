@@ -301,7 +301,10 @@ def test_options_and_mappings_are_checked() -> None:
          "temu_orders has no field(s) sku"),
         (lambda: read_file(DATA / "temu_orders.csv", "temu_orders", {"statuses": {"Gone": "lost"}}, tz=LA),
          "is not one of unpaid, paid"),
-        (lambda: read_file(DATA / "ad_spend.csv", "ad_spend", currency="XYZ"), "unknown currency 'XYZ'"),
+        (lambda: read_file(DATA / "ad_spend.csv", "ad_spend", currency="XYZ"),
+         "unknown currency 'XYZ' (an ISO 4217 code such as USD)"),
+        (lambda: read_file(DATA / "ad_spend.csv", "ad_spend", currency="XAU"),
+         "unknown currency 'XAU' (an ISO 4217 code such as USD)"),
         (lambda: read_file(DATA / "ad_spend.csv", "ad_spend", date_order="YMD"), "date_order must be"),
         (lambda: read_file(DATA / "videos.csv", "videos", tz="Mars/Olympus"), "unknown time zone"),
         (lambda: read_file(DATA / "videos.csv", "tiktok"), "unknown preset 'tiktok'"),
@@ -403,6 +406,17 @@ def test_ad_spend_days_need_an_order_when_ambiguous() -> None:
                                                            12345, 0, D("150.00"), None))
 
 
+def test_a_currency_column_takes_iso_codes_in_any_case_and_refuses_others(tmp_path: Path) -> None:
+    path = tmp_path / "ads.csv"
+    path.write_text("campaign_id,day,currency,spend,clicks,impressions\nC1,2026-11-03,nzd,12.30,1,1\n"
+                    "C2,2026-11-03,INR,99,1,1\nC3,2026-11-03,XXX,5,1,1\nC4,2026-11-03,ABC,5,1,1\n", encoding="utf-8")
+    result = read_file(path, "ad_spend")
+    assert [str(p) for p in result.problems] == ["line 4: currency: unknown currency 'XXX'",
+                                                 "line 5: currency: unknown currency 'ABC'"]
+    assert [(r.campaign_id, r.currency, r.spend) for r in result.records
+            if isinstance(r, AdSpendRecord)] == [("C1", "NZD", D("12.30")), ("C2", "INR", D("99"))]
+
+
 @pytest.mark.parametrize(("cell", "options", "expected"), [
     ('"1,234.50"', {"currency": "USD"}, ("USD", D("1234.50"))),
     ("$12.00", {"currency": "USD"}, ("USD", D("12.00"))),
@@ -411,6 +425,12 @@ def test_ad_spend_days_need_an_order_when_ambiguous() -> None:
     ('"1.234,50"', {"currency": "EUR", "decimal_mark": ","}, ("EUR", D("1234.50"))),
     ("Rp 12.000", {"currency": "IDR", "decimal_mark": ","}, ("IDR", D("12000"))),
     ("USD 7.5", {}, ("USD", D("7.5"))),
+    ("CHF 7.50", {}, ("CHF", D("7.50"))),             # any ISO 4217 code, in any case, marks an amount
+    ("7.5 sek", {}, ("SEK", D("7.5"))),
+    ("1.234", {"currency": "KWD"}, ("KWD", D("1.234"))),  # Kuwaiti fils: 3 decimals
+    ("1.2345", {"currency": "KWD"}, "'1.2345' has more decimals than KWD allows (3); is the decimal mark wrong?"),
+    ("XAU 7", {}, "'XAU 7' has an unknown currency sign 'XAU'"),   # gold has no minor unit
+    ("7 CHF", {"currency": "SEK"}, "'7 CHF' is not in SEK"),
     ("Rp 12.000", {"currency": "IDR"}, "'Rp 12.000' has more decimals than IDR allows (2); is the decimal mark wrong?"),
     ('"12,50"', {"currency": "USD"}, "'12,50' does not read as a number with '.' as decimal mark (if ',' is the "
                                       "decimal mark here, pass decimal_mark=',')"),

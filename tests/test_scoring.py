@@ -11,7 +11,7 @@ import pytest
 from scoring.facts import Activity, AdFact, LiveFact, OrderFact, RefundFact
 from scoring.fx import FxRate, FxTable, MissingRate
 from scoring.metrics import CATALOG, Context, compute
-from scoring.money import Money, from_minor, to_minor
+from scoring.money import Money, UnknownCurrency, exponent, from_minor, is_currency, to_minor
 from scoring.periods import PeriodKind, Window, month_window, window_for
 from scoring.rules import CountOrdersAt, Rules
 from scoring.score import grade_for, rank, scorecard, window_target
@@ -51,6 +51,41 @@ def test_minor_units_are_exact_and_refuse_sub_cent_amounts() -> None:
     with pytest.raises(TypeError):
         Money(1.5, "USD")  # type: ignore[arg-type]
     assert str(Money(D("1234.565"), "USD")) == "1,234.57 USD"
+
+
+# the hand list this build kept before the ISO 4217 table: amounts already stored in these must keep their meaning
+STORED_EXPONENTS = {
+    "USD": 2, "GBP": 2, "EUR": 2, "CNY": 2, "HKD": 2, "SGD": 2, "MYR": 2, "THB": 2, "PHP": 2,
+    "IDR": 2, "AUD": 2, "CAD": 2, "MXN": 2, "BRL": 2, "SAR": 2, "AED": 2, "PLN": 2, "TWD": 2,
+    "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0,
+}
+
+
+def test_the_iso_table_keeps_the_exponents_of_the_currencies_already_stored() -> None:
+    assert {code: exponent(code) for code in STORED_EXPONENTS} == STORED_EXPONENTS
+
+
+def test_any_active_iso_currency_is_accepted_with_its_minor_unit() -> None:
+    assert {code: exponent(code) for code in ("CHF", "SEK", "NZD", "INR", "TRY")} == {
+        "CHF": 2, "SEK": 2, "NZD": 2, "INR": 2, "TRY": 2}
+    assert [is_currency(code) for code in ("CHF", "SEK", "NZD", "INR", "TRY")] == [True] * 5
+    assert (exponent("KWD"), exponent("BHD")) == (3, 3)
+    assert to_minor("1.234", "KWD") == 1234
+    assert from_minor(1234, "KWD") == D("1.234")
+    assert to_minor("0.005", "BHD") == 5
+    with pytest.raises(ValueError, match="more than 3 decimal places"):
+        to_minor("1.2345", "KWD")
+    assert str(Money(D("1234.5675"), "KWD")) == "1,234.568 KWD"
+
+
+@pytest.mark.parametrize("code", ["XAU", "XAG", "XDR", "XTS", "XXX", "CLF", "USN", "ABC", "usd", "", "US"])
+def test_metals_funds_test_and_unknown_codes_are_refused(code: str) -> None:
+    # no minor unit (metals, SDR, XTS, XXX) or a fund: guessing an exponent would scale amounts by 100
+    assert is_currency(code) is False
+    with pytest.raises(UnknownCurrency, match=f"^unknown currency '{code}'$"):
+        exponent(code)
+    with pytest.raises(UnknownCurrency):
+        Money(D("1"), code)
 
 
 def test_fx_uses_the_days_rate_else_the_latest_earlier_one_and_inverse_and_cross_rates() -> None:

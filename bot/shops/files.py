@@ -102,7 +102,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scoring.money import CURRENCY_EXPONENTS, exponent, minor_unit
+from scoring.money import exponent, is_currency, minor_unit
 from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
@@ -296,8 +296,15 @@ _MARKERS: dict[str, frozenset[str]] = {
     "元": frozenset({"CNY"}), "rmb": frozenset({"CNY"}), "rp": frozenset({"IDR"}), "rm": frozenset({"MYR"}),
     "₱": frozenset({"PHP"}), "฿": frozenset({"THB"}), "₫": frozenset({"VND"}), "đ": frozenset({"VND"}),
     "₩": frozenset({"KRW"}), "zł": frozenset({"PLN"}),
-    **{code.casefold(): frozenset({code}) for code in CURRENCY_EXPONENTS},
 }
+
+
+def _marked_currencies(marker: str) -> frozenset[str] | None:
+    """The currencies a sign next to an amount may mean: a sign above, or an ISO 4217 code in any case."""
+    allowed = _MARKERS.get(marker.casefold())
+    if allowed is None and marker.isascii() and is_currency(marker.upper()):
+        return frozenset({marker.upper()})
+    return allowed
 
 
 # ---------------------------------------------------------------------------------------------- mapping files
@@ -547,8 +554,8 @@ def _options(preset: Preset, mapping: ImportMapping | None, tz: str | tzinfo | N
     else:
         zone = zone_name
     cur = (currency or m.currency or "").upper() or None
-    if cur is not None and cur not in CURRENCY_EXPONENTS:
-        raise ImportRefused(f"unknown currency {cur!r} (known: {', '.join(sorted(CURRENCY_EXPONENTS))})")
+    if cur is not None and not is_currency(cur):
+        raise ImportRefused(f"unknown currency {cur!r} (an ISO 4217 code such as USD)")
     order = (date_order or m.date_order or "").upper() or None
     if order not in (None, "MDY", "DMY"):
         raise ImportRefused(f"date_order must be 'MDY' or 'DMY', not {order!r}")
@@ -687,12 +694,12 @@ def _parse(row: _Row, spec: Preset, opts: _Options, names: dict[str, str], date_
         except _CellError as exc:
             row.problems.append(f"{names[f]}: {exc}")
     cur = row.values.get("currency") or default_currency
-    if "currency" in row.values and cur not in CURRENCY_EXPONENTS:
+    if "currency" in row.values and not is_currency(cur):
         row.problems.append(f"{names['currency']}: unknown currency {cur!r}")
         return
     before = len(row.problems)
     for f, text, marker in markers:
-        allowed = _MARKERS.get(marker.casefold())
+        allowed = _marked_currencies(marker)
         if allowed is None:
             row.problems.append(f"{names[f]}: {text!r} has an unknown currency sign {marker!r}")
         elif cur is None:
