@@ -41,6 +41,7 @@ class Incoming:
     is_group: bool = False
     mentioned: bool = False     # the bot was @-mentioned (groups answer only then)
     event_id: str | None = None
+    mentions: tuple[str, ...] = ()  # the exact strings in `text` the platform marks as @-mentions; parse drops them
 
 
 def _reply(title_key: str | None, text: str, lang: str, tone: Tone = Tone.WARN) -> Card:
@@ -58,7 +59,7 @@ class Dispatcher:
         """The card to answer with, or None when the bot should stay silent."""
         if msg.is_group and not msg.mentioned:
             return None
-        parsed = parse(msg.text)
+        parsed = parse(msg.text, msg.mentions)
         if parsed is None:
             return None
         return self.run(msg.platform, msg.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash)

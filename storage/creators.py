@@ -34,7 +34,7 @@ def find_creator(session: Session, name: str) -> Creator | None:
 
 
 def creator_names(session: Session) -> list[str]:
-    """Handles as people type them (without @, which the parser takes for a mention)."""
+    """Handles as shown to people, without the @."""
     return [c.handle.lstrip("@") for c in session.execute(select(Creator).order_by(Creator.handle)).scalars()]
 
 

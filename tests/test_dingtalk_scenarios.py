@@ -17,10 +17,12 @@ from bot.dispatch import Dispatcher
 from bot.platforms.dingtalk import DingTalkAdapter
 from bot.platforms.dingtalk_api import GROUP_WINDOW_S
 from cards.chart_cache import ChartCache
+from cards.markdown import escape
 from cards.model import Card, Table, Text, Tone
 from scoring.rules import Rules
 from services.container import Services
 from tests.conftest import DEMO_NOW, checkout_env, seeded_demo, settle
+from tests.creator_links import add_creator, links_of
 from tests.fakes.dingtalk import Delivered, FakeDingTalk
 
 TEMPLATE = "kpibot_card.schema"
@@ -149,6 +151,28 @@ def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeDingTalk, adapte
     settle(fake, adapter.pool)
     replies = to(fake, "cid_team", since)
     assert len(replies) == 1 and (replies[0].via, replies[0].space) == ("session", "group")
+
+
+def test_a_creators_handle_and_a_url_with_an_at_sign_reach_the_link_command_intact(
+        fake: FakeDingTalk, adapter: DingTalkAdapter, store: Engine) -> None:
+    """DingTalk takes the robot's @name out of text.content itself: every "@" left is the sender's own."""
+    product = "https://www.tiktok.com/@lily/video/1"
+    add_creator(store, "@lily", "Lily")
+    since = len(fake.delivered)
+    message = fake.bot_message("host1", f" /link @lily {product}", conversation_type="2",
+                               conversation_id="cid_links", msg_id="msg_link_lily")
+    assert (message["text"], message["atUsers"], message["isInAtList"]) == (
+        {"content": f" /link @lily {product}"}, [{"dingtalkId": fake.chatbot_user_id}], True)
+    fake.push_message(message)
+    fake.wait_for(lambda: len(to(fake, "cid_links", since)) == 1)
+    delivered = to(fake, "cid_links", since)[0]
+    assert (delivered.via, delivered.space) == ("card", "group")
+    params = fake.cards[delivered.out_track_id or ""].params
+    assert params["title"] == "Tracked link · Lily"
+    tracked = (f"{product}?utm_source=kpibot&utm_medium=creator&utm_campaign=creator-lily"
+               "&utm_content=1-3f8a5b")
+    assert params["body"].split("\n\n")[0] == escape(tracked)
+    assert links_of(store, "@lily") == [(product, "creator-lily", "1-3f8a5b")]
 
 
 def test_an_expired_session_webhook_falls_back_to_the_robot_apis_with_a_cached_token(

@@ -18,6 +18,7 @@ from cards.markdown import escape
 from scoring.rules import Rules
 from services.container import Services
 from tests.conftest import DEMO_NOW, checkout_env, seeded_demo, settle
+from tests.creator_links import add_creator, links_of
 from tests.fakes.feishu import FakeFeishu
 
 
@@ -123,6 +124,27 @@ def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeFeishu, adapter:
     assert replies_to(fake, "om_group_quiet") == []
     assert replies_to(fake, "om_group_other") == []   # @-mentioning a colleague is not talking to the bot
     assert replies_to(fake, "om_group_at")[0]["reply_in_thread"] is True
+
+
+def test_a_creators_handle_and_a_url_with_an_at_sign_reach_the_link_command_intact(
+        fake: FakeFeishu, adapter: FeishuAdapter, store: Engine) -> None:
+    """Only the bot's mention ("@_user_1", from the event's `mentions`) is taken out of the text."""
+    product = "https://www.tiktok.com/@lily/video/1"
+    add_creator(store, "@lily", "Lily")
+    event = fake.message_event("ou_host1", f"/link @lily {product}", chat_type="group", chat_id="oc_team",
+                               mentions_bot=True, message_id="om_link_lily")
+    message = event["event"]["message"]
+    assert json.loads(message["content"]) == {"text": f"@_user_1 /link @lily {product}"}
+    assert [m["key"] for m in message["mentions"]] == ["@_user_1"]
+    fake.push_event(event)
+    fake.wait_for(lambda: len(replies_to(fake, "om_link_lily")) == 1)
+    card = replies_to(fake, "om_link_lily")[0]["content"]
+    assert card["header"]["title"]["content"] == "Tracked link · Lily"
+    tracked = (f"{product}?utm_source=kpibot&utm_medium=creator&utm_campaign=creator-lily"
+               "&utm_content=1-3f8a5b")
+    markdown = [e["content"] for e in card["body"]["elements"] if e["tag"] == "markdown"]
+    assert markdown[0] == escape(tracked)
+    assert links_of(store, "@lily") == [(product, "creator-lily", "1-3f8a5b")]
 
 
 def test_an_unbound_sender_learns_their_open_id(fake: FakeFeishu, adapter: FeishuAdapter) -> None:

@@ -4,26 +4,62 @@ from __future__ import annotations
 
 import pytest
 
-from bot.parse import Parsed, parse
+from bot.parse import Parsed, normalise, parse
+
+LINK = "https://www.tiktok.com/@lily/video/1"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("/mykpi", Parsed("mykpi", (), True)),
     ("／mykpi", Parsed("mykpi", (), True)),                 # full-width slash from a Chinese keyboard
     ("／ｍｙｋｐｉ　ｗｅｅｋ", Parsed("mykpi", ("week",), True)),  # full-width letters and space
-    ("@bot /mykpi", Parsed("mykpi", (), True)),
-    ("@_user_1 /mykpi month", Parsed("mykpi", ("month",), True)),  # Feishu's mention placeholder
     ("  /MyKPI   week  ", Parsed("mykpi", ("week",), True)),
     ("/我的KPI", Parsed("我的kpi", (), True)),
     ("/我的KPI 本周", Parsed("我的kpi", ("本周",), True)),
     ("/ mykpi", Parsed("mykpi", (), True)),
+    (" /mykpi", Parsed("mykpi", (), True)),                # DingTalk: the robot's @name already taken out
     ("mykpi", Parsed("mykpi", (), False)),
     ("hello there", Parsed("hello", ("there",), False)),
+    (f"/link @lily {LINK}", Parsed("link", ("@lily", LINK), True)),
 ])
 def test_parse(text: str, expected: Parsed) -> None:
     assert parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "   ", "@bot", "@_user_1  "])
-def test_nothing_to_read(text: str) -> None:
-    assert parse(text) is None
+@pytest.mark.parametrize(("text", "mentions", "expected"), [
+    # Feishu: the bot's mention is the key of its entry in the message's `mentions`
+    (f"@_user_1 /link @lily {LINK}", ("@_user_1",), Parsed("link", ("@lily", LINK), True)),
+    ("@_user_1 /mykpi month", ("@_user_1",), Parsed("mykpi", ("month",), True)),
+    ("@_user_1 ／ｍｙｋｐｉ　ｗｅｅｋ", ("@_user_1",), Parsed("mykpi", ("week",), True)),
+    ("@_user_1 / mykpi", ("@_user_1",), Parsed("mykpi", (), True)),
+    # a mention in the middle (and one at the end) goes, the rest stays where it was
+    (f"/link @_user_1 @lily {LINK}", ("@_user_1",), Parsed("link", ("@lily", LINK), True)),
+    (f"/link @lily {LINK} @_user_2", ("@_user_1", "@_user_2"), Parsed("link", ("@lily", LINK), True)),
+    # "@_user_10" is a mention of its own, not "@_user_1" followed by "0"
+    ("@_user_10 /rank week @_user_1", ("@_user_1", "@_user_10"), Parsed("rank", ("week",), True)),
+    ("@_user_1 /rank @_user_10", ("@_user_1",), Parsed("rank", ("@_user_10",), True)),
+])
+def test_only_the_platforms_mentions_are_removed(text: str, mentions: tuple[str, ...], expected: Parsed) -> None:
+    assert parse(text, mentions) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("@_user_1 /mykpi", Parsed("@_user_1", ("/mykpi",), False)),
+    ("@bot /mykpi", Parsed("@bot", ("/mykpi",), False)),
+    (f"/link @lily {LINK}", Parsed("link", ("@lily", LINK), True)),
+])
+def test_without_mentions_nothing_is_removed(text: str, expected: Parsed) -> None:
+    assert parse(text) == expected
+    assert parse(text, ()) == expected
+
+
+def test_normalise_keeps_at_signs_in_urls_and_handles() -> None:
+    assert normalise(f"@_user_1  /link　@lily  {LINK} ", ["@_user_1"]) == f"/link @lily {LINK}"
+
+
+@pytest.mark.parametrize(("text", "mentions"), [
+    ("", ()), ("   ", ()), ("@_user_1", ("@_user_1",)), ("@_user_1  ", ("@_user_1",)),
+    ("@_user_1 @_user_2", ("@_user_1", "@_user_2")),
+])
+def test_nothing_to_read(text: str, mentions: tuple[str, ...]) -> None:
+    assert parse(text, mentions) is None

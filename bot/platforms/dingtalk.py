@@ -239,8 +239,11 @@ class DingTalkAdapter:
         is_group = msg.conversation_type == "2"
         mentioned = bool(msg.is_in_at_list) or any(u.dingtalk_id == msg.chatbot_user_id for u in msg.at_users or [])
         text = _text_of(msg)
+        # No mentions to strip: DingTalk removes the linked @name of the robot (and of anyone else mentioned)
+        # from text.content itself and names the people only by id in atUsers, so an "@" left in the text is
+        # one the sender typed (a creator's handle, a URL) and must reach the command as it is.
         incoming = Incoming(PLATFORM, user_id, text or "", is_group=is_group, mentioned=mentioned,
-                            event_id=msg.message_id)
+                            event_id=msg.message_id, mentions=())
         card = self.dispatcher.handle_message(incoming) if text is not None else None
         if card is not None:
             self.answer(msg, card, owner=user_id)

@@ -193,7 +193,8 @@ class FeishuAdapter:
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
         incoming = Incoming(PLATFORM, user_id, text, is_group=is_group,
-                            mentioned=self.mentions_bot(message.mentions), event_id=event_id)
+                            mentioned=self.mentions_bot(message.mentions), event_id=event_id,
+                            mentions=_mention_keys(message.mentions))
         card = self.dispatcher.handle_message(incoming) if text is not None else None
         if card is not None:
             content = card_content(card, self.images.keys_for(card, message.chat_id), owner=open_id,
@@ -302,6 +303,11 @@ class FeishuAdapter:
 
 def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:
     return P2CardActionTriggerResponse({"toast": {"type": kind, "content": text}})
+
+
+def _mention_keys(mentions: list[Any] | None) -> tuple[str, ...]:
+    """The placeholders ("@_user_1") Feishu puts in a text message's content for each @-mention."""
+    return tuple(m.key for m in mentions or [] if isinstance(m.key, str) and m.key)
 
 
 def _text_of(message_type: str, content: str) -> str | None:

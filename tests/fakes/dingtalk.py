@@ -350,6 +350,9 @@ class FakeDingTalk(FakeServer):
 
         ``conversation_type`` "1" = single chat, "2" = group. The ``sessionWebhook`` is registered here and
         expires ``webhook_ttl_s`` from now; replies to it land in that conversation.
+        ``text`` is ``text.content`` verbatim. DingTalk has already removed the linked @name of the robot (and
+        of anyone else @-mentioned) from it, leaving the space around it (" /mykpi" for "@kpibot /mykpi"); the
+        mention shows only in ``atUsers`` (ids, no names) and ``isInAtList``.
         """
         if conversation_type not in ("1", "2"):
             raise ValueError(f"conversation_type must be '1' (single) or '2' (group), not {conversation_type!r}")
