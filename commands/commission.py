@@ -31,6 +31,7 @@ from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
 from scoring.money import from_minor, round_money, to_minor
 from scoring.periods import PeriodKind, Window, local_today, month_window, parse_month, window_for
+from scoring.roles import Role
 from scoring.score import anchor_day
 from scoring.targets import AmountError, parse_amount
 from storage.activity import load_activity
@@ -194,7 +195,7 @@ def _member_arg(req: Request, session: Session, code: str | None) -> Member:
     other = member_by_code(session, code)
     if other is None:
         raise UserError("commission.no_member", name=code)
-    if other.id != req.member.id and not (req.member.finance or at_least(req.member.role, "manager")):
+    if other.id != req.member.id and not (req.member.finance or at_least(req.member.role, Role.MANAGER)):
         raise UserError("commission.forbidden")
     return other
 

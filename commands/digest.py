@@ -30,6 +30,7 @@ from commands.team import resolve_team, row_for, total_text
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, window_for
+from scoring.roles import Role
 from scoring.score import score_metric, window_target
 from scoring.series import cumulative_series
 from storage.activity import load_team_activity
@@ -138,4 +139,4 @@ def handle(req: Request) -> Card:
         return build_digest(session, req.app, team, req.lang, req.now)
 
 
-SPEC = Command("digest", ("日报", "团队日报"), "help.digest", USAGE, handle, min_role="lead", cacheable=True)
+SPEC = Command("digest", ("日报", "团队日报"), "help.digest", USAGE, handle, min_role=Role.LEAD, cacheable=True)

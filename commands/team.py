@@ -19,6 +19,7 @@ from commands.scorecards import Inputs, MemberScore, headline_metric, month_key,
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, window_for
+from scoring.roles import Role
 from scoring.score import MetricResult, pace_status, score_metric, window_target
 from storage.activity import load_team_activity
 from storage.models import Team
@@ -38,7 +39,7 @@ def resolve_team(session: Session, req: Request) -> Team:
     wanted = find_team(session, " ".join(req.args))
     if wanted is None:
         raise UserError("error.no_team", name=" ".join(req.args), teams=", ".join(x.code for x in teams(session)))
-    if not at_least(member.role, "manager") and (own is None or wanted.id != own.id):
+    if not at_least(member.role, Role.MANAGER) and (own is None or wanted.id != own.id):
         raise UserError("error.other_team")
     return wanted
 
@@ -87,4 +88,4 @@ def handle(req: Request) -> Card:
                      summary=summary)
 
 
-SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role="lead", cacheable=True)
+SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role=Role.LEAD, cacheable=True)

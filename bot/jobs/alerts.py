@@ -22,6 +22,7 @@ from commands.context import App
 from commands.scorecards import Inputs, headline_metric, score_current
 from scoring.alerts import days_left, in_quiet_hours, is_lagging
 from scoring.periods import PeriodKind
+from scoring.roles import Role
 from scoring.score import MetricResult
 from scoring.sendtime import due_day
 from storage.models import Member
@@ -98,7 +99,7 @@ def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime,
             if not claim_send(app.engine, "lag_summary", subject, team_day, instance, now):
                 continue
             reached = []
-            for lead in (m for m in members if m.role == "lead"):
+            for lead in (m for m in members if m.role == Role.LEAD):
                 card = lead_summary_card(lang=lang_of(lead.locale), team=team.name,
                                          rows=[(m.name, r) for m, r in lagging])
                 ok = bool(send_private(messengers, lead, card))
