@@ -19,6 +19,7 @@ from bot.shop_sources import SHOP_ID_NEEDED, SHOP_PLATFORMS
 from bot.shops.files import PRESETS
 from bot.usage import UsageError
 from scoring.fx import MissingRate
+from scoring.roles import Role
 from scoring.templates import TemplateError
 
 log = logging.getLogger("kpibot")
@@ -82,8 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     csub.add_parser("plans", parents=[common], help="the plans")
     cplan = csub.add_parser("plan", parents=[common], help="create or replace a role's plan")
     cplan.add_argument("name")
-    cplan.add_argument("--role", required=True, choices=["host", "ad_buyer", "operator", "selector", "lead",
-                                                          "manager", "admin"])
+    cplan.add_argument("--role", required=True, choices=[r.value for r in Role])
     cplan.add_argument("--basis", required=True, choices=["net_gmv", "gross_profit", "new_customers"])
     cplan.add_argument("--kind", required=True, choices=["tiered", "accelerator"])
     cplan.add_argument("--currency", required=True, metavar="ISO")

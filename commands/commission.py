@@ -26,6 +26,7 @@ from scoring.commission import Plan, PlanKind, paid_amount, rate_at, statement
 from scoring.metrics import CATALOG
 from scoring.money import from_minor
 from scoring.periods import PeriodKind, local_today, month_window, parse_month, window_for
+from scoring.roles import Role
 from scoring.targets import AmountError, parse_amount
 from services.commission import Estimate, estimate, is_money, measure
 from services.errors import UserError
@@ -70,7 +71,7 @@ def _member_arg(req: Request, session: Session, code: str | None) -> Member:
     other = member_by_code(session, code)
     if other is None:
         raise UserError("commission.no_member", name=code)
-    if other.id != req.member.id and not (req.member.finance or at_least(req.member.role, "manager")):
+    if other.id != req.member.id and not (req.member.finance or at_least(req.member.role, Role.MANAGER)):
         raise UserError("commission.forbidden")
     return other
 

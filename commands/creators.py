@@ -13,6 +13,7 @@ from cards.model import Card, Note, Table, Text, Tone
 from commands.context import Request
 from commands.spec import Command
 from scoring.periods import local_today, month_window, parse_month
+from scoring.roles import Role
 from services.errors import UserError
 from storage.creators import creator_ranking
 from storage.queries import fx_table
@@ -48,4 +49,4 @@ def handle(req: Request) -> Card:
     return Card(title, (table, Note(t(lang, "creators.note"))), Tone.INFO, lang)
 
 
-SPEC = Command("creators", ("达人", "达人榜"), "help.creators", USAGE, handle, min_role="lead", cacheable=True)
+SPEC = Command("creators", ("达人", "达人榜"), "help.creators", USAGE, handle, min_role=Role.LEAD, cacheable=True)

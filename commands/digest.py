@@ -10,6 +10,7 @@ from cards.model import Card
 from commands.context import Request
 from commands.spec import Command
 from commands.team import resolve_team
+from scoring.roles import Role
 from services.digests import build_digest
 
 USAGE = "/digest"
@@ -21,4 +22,4 @@ def handle(req: Request) -> Card:
         return build_digest(session, req.services, team, req.lang, req.now)
 
 
-SPEC = Command("digest", ("日报", "团队日报"), "help.digest", USAGE, handle, min_role="lead", cacheable=True)
+SPEC = Command("digest", ("日报", "团队日报"), "help.digest", USAGE, handle, min_role=Role.LEAD, cacheable=True)

@@ -11,12 +11,12 @@ from commands.context import Request
 from commands.periods import parse_period
 from commands.spec import Command
 from scoring.periods import window_for
+from scoring.roles import Role, Scope
 from services.errors import UserError
 from services.scorecards import Inputs, month_series, rank_in, score_current, team_scores
 from storage.queries import team_of
 
 USAGE = "/mykpi [day|week|month]"
-TEAM_SCOPED_ROLES = frozenset({"ad_buyer", "operator", "selector", "lead"})  # scored on the team's shops
 
 
 def handle(req: Request) -> Card:
@@ -26,7 +26,7 @@ def handle(req: Request) -> Card:
     with Session(req.services.engine) as session:
         inputs = Inputs.load(session, req.services.rules, req.now)
         team = team_of(session, member)
-        if team is None and member.role in TEAM_SCOPED_ROLES:
+        if team is None and Role.parse(member.role).scope is Scope.TEAM:
             raise UserError("error.not_in_team")  # their numbers are their team's shops'
         peers = team_scores(session, inputs, team, kind) if team else []
         own_window = window_for(kind, inputs.now, member.timezone)

@@ -1,15 +1,17 @@
-"""Who may run what: roles in ascending order of reach."""
+"""Who may run what: roles in ascending order of reach (scoring.roles.Role.level)."""
 
 from __future__ import annotations
 
-ROLE_LEVEL: dict[str, int] = {
-    "host": 1, "ad_buyer": 1, "operator": 1, "selector": 1, "lead": 2, "manager": 3, "admin": 4,
-}
+from scoring.roles import Role, UnknownRole
 
 
 def level(role: str) -> int:
-    return ROLE_LEVEL.get(role, 0)
+    """The reach of a stored role; 0 for a value that names no role, so it runs nothing gated."""
+    try:
+        return Role.parse(role).level
+    except UnknownRole:
+        return 0
 
 
-def at_least(role: str, minimum: str) -> bool:
-    return level(role) >= level(minimum)
+def at_least(role: str, minimum: Role) -> bool:
+    return level(role) >= minimum.level

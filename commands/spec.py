@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cards.model import Card
 from commands.context import Request
+from scoring.roles import Role
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class Command:
     help_key: str                 # cards.i18n key of the one-line description
     usage: str                    # e.g. "/mykpi [day|week|month]"
     handler: Callable[[Request], Card]
-    min_role: str | None = None   # None: every bound member
+    min_role: Role | None = None  # None: every bound member
     needs_member: bool = True     # False: also answers people who are not bound (e.g. /whoami, /help)
     cacheable: bool = False       # a read-only answer worth keeping for the minute (bot.card_cache)
     writes: bool = False          # may change what cached answers show (targets): the cache is cleared after it

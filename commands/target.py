@@ -27,6 +27,7 @@ from commands.permissions import at_least
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context, Metric, Unit, lookup_metric
 from scoring.periods import Window, local_today, month_window, parse_month
+from scoring.roles import Role, Scope
 from scoring.score import achievement
 from scoring.targets import (
     AmountError,
@@ -58,7 +59,6 @@ USAGE = "/target [company|TEAM|MEMBER] [YYYY-MM]"
 USAGE_SET = "/target set WHO METRIC VALUE [YYYY-MM]"
 USAGE_SPLIT = "/target split company|TEAM METRIC [even|share|CODE=WEIGHT ...] [YYYY-MM]"
 USAGE_BASELINE = "/target baseline TEAM COUNTRY METRIC VALUE [YYYY-MM]"
-SCORED_ROLES = ("host", "ad_buyer", "operator", "selector")   # who a team target is shared among
 MAX_WEIGHT = Decimal(10) ** 9
 COMPANY_WORDS = frozenset({"company", "公司", "全公司"})
 ACTIONS = {"set": "set", "设置": "set", "split": "split", "拆分": "split", "分解": "split",
@@ -112,9 +112,9 @@ def _subject(session: Session, req: Request, word: str | None) -> Subject:
     """WHO as typed; without one: a lead's team, a manager's or admin's company, anyone else themselves."""
     if word is None:
         own = team_of(session, req.member)
-        if req.member.role == "lead" and own is not None:
+        if req.member.role == Role.LEAD and own is not None:
             return Subject("team", team=own)
-        if at_least(req.member.role, "manager"):
+        if at_least(req.member.role, Role.MANAGER):
             return Subject("company")
         return Subject("member", member=req.member)
     if word.casefold() in COMPANY_WORDS:
@@ -152,23 +152,23 @@ def _team_of_subject(session: Session, subject: Subject) -> Team | None:
 
 def _may_set(session: Session, who: Member, subject: Subject) -> bool:
     """Admins set everything; nobody else sets their own target."""
-    if who.role == "admin":
+    if who.role == Role.ADMIN:
         return True
     if subject.member is not None and subject.member.id == who.id:
         return False
     if subject.scope == "company":
         return False
-    if at_least(who.role, "manager"):
+    if at_least(who.role, Role.MANAGER):
         return True
     team = _team_of_subject(session, subject)
-    return who.role == "lead" and team is not None and team.id == who.team_id
+    return who.role == Role.LEAD and team is not None and team.id == who.team_id
 
 
 def _may_see(session: Session, who: Member, subject: Subject) -> bool:
-    if at_least(who.role, "manager") or (subject.member is not None and subject.member.id == who.id):
+    if at_least(who.role, Role.MANAGER) or (subject.member is not None and subject.member.id == who.id):
         return True
     team = _team_of_subject(session, subject)
-    return who.role == "lead" and subject.scope != "company" and team is not None and team.id == who.team_id
+    return who.role == Role.LEAD and subject.scope != "company" and team is not None and team.id == who.team_id
 
 
 def _check_set(session: Session, req: Request, subject: Subject) -> None:
@@ -453,9 +453,10 @@ def _children(session: Session, parent: Subject, metric: Metric) -> tuple[list[S
     if parent.scope == "company":
         return [Subject("team", team=x) for x in teams(session)], []
     assert parent.team is not None
-    members = [m for m in team_members(session, parent.team.id or 0) if m.role in SCORED_ROLES]
-    shared = [Subject("member", member=m) for m in members if m.role == "host"]
-    whole = [Subject("member", member=m) for m in members if m.role != "host" and "orders" in metric.reads]
+    members = [(m, Role.parse(m.role)) for m in team_members(session, parent.team.id or 0)]
+    scored = [(m, role) for m, role in members if role.has_kpis and role.level < Role.LEAD.level]
+    shared = [Subject("member", member=m) for m, role in scored if role.scope is Scope.OWN]
+    whole = [Subject("member", member=m) for m, role in scored if role.scope is Scope.TEAM and "orders" in metric.reads]
     return shared, whole
 
 

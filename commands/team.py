@@ -17,6 +17,7 @@ from commands.permissions import at_least
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, window_for
+from scoring.roles import Role
 from scoring.score import score_metric, window_target
 from services.errors import UserError
 from services.scorecards import Inputs, month_key, team_scores
@@ -38,7 +39,7 @@ def resolve_team(session: Session, req: Request) -> Team:
     wanted = find_team(session, " ".join(req.args))
     if wanted is None:
         raise UserError("error.no_team", name=" ".join(req.args), teams=", ".join(x.code for x in teams(session)))
-    if not at_least(member.role, "manager") and (own is None or wanted.id != own.id):
+    if not at_least(member.role, Role.MANAGER) and (own is None or wanted.id != own.id):
         raise UserError("error.other_team")
     return wanted
 
@@ -65,4 +66,4 @@ def handle(req: Request) -> Card:
                      summary=summary)
 
 
-SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role="lead", cacheable=True)
+SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role=Role.LEAD, cacheable=True)

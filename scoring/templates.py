@@ -7,22 +7,13 @@ from decimal import Decimal
 from enum import StrEnum
 
 from scoring.metrics import CATALOG
+from scoring.roles import Role
 
 
 class Stage(StrEnum):
     COLD_START = "cold_start"
     GROWTH = "growth"
     STABLE = "stable"
-
-
-class Role(StrEnum):
-    HOST = "host"
-    AD_BUYER = "ad_buyer"
-    OPERATOR = "operator"
-    SELECTOR = "selector"
-    LEAD = "lead"
-    MANAGER = "manager"
-    ADMIN = "admin"
 
 
 class TemplateError(ValueError):

@@ -31,6 +31,7 @@ from scoring.facts import (
     RefundFact,
 )
 from scoring.money import from_minor
+from scoring.roles import Role, Scope
 from storage.models import (
     AdSpend,
     ContentPost,
@@ -77,20 +78,21 @@ def load_activity(session: Session, member: Member, start: datetime, end: dateti
                   role: str | None = None) -> Activity:
     """Facts of one member in [start, end). Orders are those paid or shipped in the range, with all their
     refunds. `role` measures the member as they were in another role (a month paid before a role change)."""
-    return _load(session, role or member.role, member.id, member.team_id, start, end, frozenset(needs), cache, None)
+    return _load(session, Role.parse(role or member.role), member.id, member.team_id, start, end, frozenset(needs),
+                 cache, None)
 
 
 def load_team_activity(session: Session, team_id: int, start: datetime, end: datetime,
                        needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None,
                        country: str | None = None) -> Activity:
     """Everything in the team's shops in [start, end), as a lead sees it; in one country's shops when given."""
-    return _load(session, "lead", None, team_id, start, end, frozenset(needs), cache, country)
+    return _load(session, Role.LEAD, None, team_id, start, end, frozenset(needs), cache, country)
 
 
-def _load(session: Session, role: str, member_id: int | None, team_id: int | None, start: datetime,
+def _load(session: Session, role: Role, member_id: int | None, team_id: int | None, start: datetime,
           end: datetime, wanted: frozenset[str], cache: FactCache | None, country: str | None) -> Activity:
     shops = team_shop_ids(session, team_id, country)
-    by_member = role == "host"
+    by_member = role.scope is Scope.OWN
     day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
 
     orders: tuple[OrderFact, ...] = ()
@@ -110,11 +112,11 @@ def _load(session: Session, role: str, member_id: int | None, team_id: int | Non
         posts = _posts(session, who, start, end)
     ads: tuple[AdFact, ...] = ()
     if "ads" in wanted:
-        who = AdSpend.shop_id.in_(shops) if role == "lead" else AdSpend.member_id == member_id  # type: ignore[attr-defined]
+        who = AdSpend.shop_id.in_(shops) if role is Role.LEAD else AdSpend.member_id == member_id  # type: ignore[attr-defined]
         ads = _ads(session, who, day_from, day_to)
     products: tuple[ProductFact, ...] = ()
     if "products" in wanted:
-        who = Product.selector_member_id == member_id if role == "selector" else Product.shop_id.in_(shops)  # type: ignore[attr-defined]
+        who = Product.selector_member_id == member_id if role is Role.SELECTOR else Product.shop_id.in_(shops)  # type: ignore[attr-defined]
         products = _products(session, who, day_from, day_to)
     inventory: tuple[InventoryFact, ...] = ()
     if "inventory" in wanted:

@@ -27,8 +27,9 @@ from scoring.fx import FxRate, FxTable
 from scoring.metrics import CATALOG, Context
 from scoring.money import exponent, to_minor
 from scoring.periods import Window, days_in_month, month_window
+from scoring.roles import Role, Scope
 from scoring.rules import Rules
-from scoring.templates import DEFAULT_TEMPLATES, Role, Stage, Template, select_template
+from scoring.templates import DEFAULT_TEMPLATES, Stage, Template, select_template
 from storage.activity import load_activity, load_team_activity
 from storage.attribution import attribute_within
 from storage.commission import save_plan
@@ -62,7 +63,6 @@ DEMO_ORG_CODE = "demo"
 DEMO_ORG_NAME = "Demo Cross-Border Co. 演示跨境"
 HOME_ZONE = "Asia/Shanghai"
 DAYS = 90
-KPI_ROLES = frozenset({"host", "ad_buyer", "operator", "selector", "lead"})
 
 
 @dataclass(frozen=True)
@@ -972,10 +972,11 @@ def _targets(demo: _Demo, templates: list[Template]) -> None:
     manager = _id(demo.members["manager1"])
     rows: list[Target] = []
     for member in demo.members.values():
-        if member.role not in KPI_ROLES:
+        role = Role.parse(member.role)
+        if not role.has_kpis:
             continue
         team = next(t for t in demo.teams.values() if t.id == member.team_id)
-        template = select_template(templates, Role(member.role), Stage(team.stage))
+        template = select_template(templates, role, Stage(team.stage))
         assert template is not None
         for period, values in cal.targets(member, [m.key for m in template.metrics]):
             rows.extend(_target_row(demo, "member", f"member:{_id(member)}", None, _id(member), period, key, value,
@@ -990,7 +991,7 @@ def _targets(demo: _Demo, templates: list[Template]) -> None:
 
 def _team_proxy(demo: _Demo, team: Team) -> Member:
     """A transient lead of the team in the team's zone: loads and scores what the whole team did."""
-    return Member(org_id=_id(demo.org), team_id=team.id, code=f"team-{team.code}", name=team.name, role="lead",
+    return Member(org_id=_id(demo.org), team_id=team.id, code=f"team-{team.code}", name=team.name, role=Role.LEAD.value,
                   timezone=team.timezone, locale=team.locale)
 
 
@@ -1021,7 +1022,7 @@ class _Calibrator:
 
     def activity(self, member: Member, keys: Iterable[str]) -> Activity:
         needs: frozenset[str] = frozenset().union(*(CATALOG[k].reads for k in keys))
-        if member.role == "host":
+        if Role.parse(member.role).scope is Scope.OWN:
             return load_activity(self.demo.session, member, self.start, self.end, needs)
         own = needs - {"orders", "lines"}
         activity = load_activity(self.demo.session, member, self.start, self.end, own) if own else Activity()
@@ -1068,7 +1069,7 @@ class _Calibrator:
     def actual(self, member: Member, key: str, activity: Activity, ctx: Context) -> Decimal | None:
         """The metric's value, computed once per window for metrics that only read the team's orders."""
         metric = CATALOG[key]
-        shared = member.role != "host" and metric.reads == {"orders"}
+        shared = Role.parse(member.role).scope is not Scope.OWN and metric.reads == {"orders"}
         scope = f"team:{member.team_id}" if shared else f"member:{member.code}"
         cache_key = (key, ctx.window, scope)
         if cache_key not in self._actuals:

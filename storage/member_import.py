@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlmodel import Session
 
-from scoring.templates import Role
+from scoring.roles import Role
 from storage.models import Member, Team
 from storage.queries import organisation
 from storage.tabular import TableProblem, read_table

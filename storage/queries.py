@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.fx import FxRate, FxTable
-from scoring.templates import Role, Stage, Template, WeightedMetric
+from scoring.roles import Role
+from scoring.templates import Stage, Template, WeightedMetric
 from storage.models import (
     CountryBaseline,
     FxRateRow,

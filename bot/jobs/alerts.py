@@ -18,6 +18,7 @@ from cards.alert_cards import lead_summary_card, nudge_card
 from cards.i18n import lang_of
 from scoring.alerts import days_left, in_quiet_hours, is_lagging
 from scoring.periods import PeriodKind
+from scoring.roles import Role
 from scoring.score import MetricResult
 from scoring.sendtime import due_day
 from services.container import Services
@@ -82,7 +83,7 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
             if not claim_send(services.engine, "lag_summary", subject, team_day, instance, now):
                 continue
             reached = []
-            for lead in (m for m in members if m.role == "lead"):
+            for lead in (m for m in members if m.role == Role.LEAD):
                 card = lead_summary_card(lang=lang_of(lead.locale), team=team.name,
                                          rows=[(m.name, r) for m, r in lagging])
                 ok = bool(send_private(messengers, lead, card))

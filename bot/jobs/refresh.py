@@ -47,6 +47,7 @@ from bot.card_cache import CardCache
 from bot.shop_sources import NoSource
 from cards.i18n import MESSAGES, lang_of, t
 from cards.model import Card, Text, Tone
+from scoring.roles import Role
 from services.container import Services
 from services.messaging import Messenger, bound_platforms, send_private
 from services.snapshots import snapshot_scores
@@ -235,7 +236,7 @@ def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: dat
         since = session.execute(select(ShopHealth.unhealthy_since).where(
             ShopHealth.shop_id == shop.id)).scalar_one_or_none()  # type: ignore[arg-type]
         admins = list(session.execute(
-            select(Member).where(Member.org_id == shop.org_id, Member.role == "admin", Member.active)  # type: ignore[arg-type]
+            select(Member).where(Member.org_id == shop.org_id, Member.role == Role.ADMIN.value, Member.active)  # type: ignore[arg-type]
             .order_by(Member.code)).scalars())
     if since is None:   # recovered meanwhile
         return []
