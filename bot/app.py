@@ -35,11 +35,11 @@ def clock_from_env() -> Callable[[], datetime]:
 
 
 def build_services(config: Config) -> Services:
-    engine = make_engine(config.store.url)
+    engine = make_engine(config.store.url.get_secret_value())
     ensure_schema(engine)
-    return Services(engine=engine, rules=config.rules, org_timezone=config.org.timezone, org_locale=config.org.locale,
-               charts=ChartCache(), alerts=config.alerts,
-               buyer_key=config.store.buyer_key.encode() if config.store.buyer_key else None)
+    return Services(engine=engine, rules=config.rules, org_timezone=config.org.timezone,
+                    org_locale=config.org.locale, charts=ChartCache(), alerts=config.alerts.rules,
+                    buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None)
 
 
 def seed_demo_if_empty(services: Services, now: datetime) -> bool:

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bot.config import ConfigError, load_config
 from bot.shop_sources import SHOP_ID_NEEDED, SHOP_PLATFORMS
 from bot.shops.files import PRESETS
 from bot.usage import UsageError
@@ -175,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request at INFO: only with -v (URLs are redacted where they carry secrets)
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    from bot.config import ConfigError, load_config  # pydantic: not needed for --help or a mistyped command
+
     try:
         config = load_config(args.config)
         from bot.cli_commands import run  # the store, scoring and the platforms come with it

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "db":
         from storage.engine import make_engine
 
-        engine = make_engine(config.store.url)
+        engine = make_engine(config.store.url.get_secret_value())
         try:
             before, after = upgrade(engine)
         finally:
@@ -69,7 +69,7 @@ def _command(services: Services, args: argparse.Namespace, config: Config, clock
                 print("the demo organisation is already in the store")
                 return 0
         if not seed_demo_if_empty(services, clock()):
-            raise UsageError(f"the store at {config.store.url} already holds an organisation; the demo goes only "
+            raise UsageError(f"the store at {services.engine.url} already holds an organisation; the demo goes only "
                              "into an empty store")
         print("seeded the demo organisation")
         return 0

@@ -1,5 +1,9 @@
 """Configuration: a TOML file (or built-in defaults) plus secrets from the environment.
 
+Each section is declared once below, as a pydantic dataclass with its types, defaults and checks; pydantic-settings
+merges the KPIBOT_* variables (named by `Env` on their keys) over the file, the environment winning. Secrets are
+`SecretStr`: they show as '**********' in repr and logs, and readers call `.get_secret_value()`.
+
 Every problem becomes a `ConfigError` naming the key and the file, which the CLI prints as one line
 with exit code 2. Unknown keys are errors too: a typo must not silently fall back to a default.
 """
@@ -8,39 +12,38 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NamedTuple, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.dataclasses import dataclass, is_pydantic_dataclass
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
 from scoring.alerts import AlertRules, in_quiet_hours
-from scoring.money import is_currency
+from scoring.money import UnknownCurrency, exponent
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
 from scoring.sendtime import parse_hhmm
 
 DEFAULT_FILE = Path("config.toml")
 BUILT_IN = "<built-in defaults>"
-
-# Secrets may come from the environment instead of the file; the environment wins.
-SECRET_ENV = {
-    ("feishu", "app_id"): "KPIBOT_FEISHU_APP_ID",
-    ("feishu", "app_secret"): "KPIBOT_FEISHU_APP_SECRET",
-    ("dingtalk", "client_id"): "KPIBOT_DINGTALK_CLIENT_ID",
-    ("dingtalk", "client_secret"): "KPIBOT_DINGTALK_CLIENT_SECRET",
-    ("store", "url"): "KPIBOT_STORE_URL",
-    ("store", "buyer_key"): "KPIBOT_BUYER_KEY",
-    ("platforms.tiktok_shop", "app_key"): "KPIBOT_TIKTOK_SHOP_APP_KEY",
-    ("platforms.tiktok_shop", "app_secret"): "KPIBOT_TIKTOK_SHOP_APP_SECRET",
-    ("platforms.shopee", "partner_id"): "KPIBOT_SHOPEE_PARTNER_ID",
-    ("platforms.shopee", "partner_key"): "KPIBOT_SHOPEE_PARTNER_KEY",
-    ("platforms.amazon", "client_id"): "KPIBOT_AMAZON_CLIENT_ID",
-    ("platforms.amazon", "client_secret"): "KPIBOT_AMAZON_CLIENT_SECRET",
-}
-# A platform section is read when it is in the file or its app id is in the environment.
-PLATFORM_ID_ENV = {"tiktok_shop": "KPIBOT_TIKTOK_SHOP_APP_KEY", "shopee": "KPIBOT_SHOPEE_PARTNER_ID",
-                   "amazon": "KPIBOT_AMAZON_CLIENT_ID"}
+SECTION = ConfigDict(extra="forbid")
 
 
 class ConfigError(Exception):
@@ -49,125 +52,254 @@ class ConfigError(Exception):
         self.source, self.key, self.problem = source, key, problem
 
 
-@dataclass(frozen=True)
+class Env(NamedTuple):
+    """The environment variable that may set a key instead of the file (the environment wins). `turns_on`: set
+    alone, it turns its optional section on (the app id does; a secret alone must not switch a platform on)."""
+
+    name: str
+    turns_on: bool = False
+
+
+# --- value checks: each raises ValueError with the message the user sees after the key -------------------------
+
+def _check(ok: Callable[[Any], bool], problem: str) -> AfterValidator:
+    """Refuses a value `ok` rejects; `problem` may show it as {value}."""
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise ValueError(problem.format(value=value))
+        return value
+    return AfterValidator(check)
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder: IsADirectoryError
+        pass
+    else:
+        return value
+    raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)")
+
+
+def _currency(code: str) -> str:
+    try:
+        exponent(code)
+    except UnknownCurrency:
+        raise ValueError(f"unknown currency {code!r}") from None
+    return code
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _decimal(value: object) -> Decimal:
+    """A TOML number or a numeric string, exactly: 0.1 is Decimal("0.1"), never the float's binary expansion."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise InvalidOperation
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise InvalidOperation
+        return number
+    except InvalidOperation:
+        raise ValueError(f"must be a number, got {value!r}") from None
+
+
+def _hhmm(value: object) -> time:
+    if isinstance(value, time):
+        return value
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return parse_hhmm(value)
+    except ValueError:
+        raise ValueError(f'must be "HH:MM", got {value!r}') from None
+
+
+def _count_orders_at(value: object) -> CountOrdersAt:
+    if not isinstance(value, str) or value not in {c.value for c in CountOrdersAt}:
+        raise ValueError(f'must be "paid" or "shipped", got {value!r}')
+    return CountOrdersAt(value)
+
+
+def _blank_is_none(value: object) -> object:
+    return value or None
+
+
+Zone = Annotated[str, AfterValidator(_zone)]
+Currency = Annotated[str, AfterValidator(_currency)]
+Url = Annotated[str, AfterValidator(_url)]
+Number = Annotated[Decimal, BeforeValidator(_decimal)]
+HHMM = Annotated[time, BeforeValidator(_hhmm)]
+EmptyIsNone = BeforeValidator(_blank_is_none)   # an empty string in the file means "not set"
+Locale = Annotated[str, _check(lambda v: v.split("-")[0] in ("en", "zh"), "must be en or zh-CN, got {value!r}")]
+GradeFloors = Annotated[dict[str, Number], _check(lambda g: bool(g) and min(g.values()) == 0,
+                                                  "the lowest grade must start at 0, e.g. D = 0")]
+
+
+# --- the sections ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, config=SECTION)
 class StoreConfig:
-    url: str = "sqlite:///kpibot.db"
+    # SecretStr: a PostgreSQL URL carries the password
+    url: Annotated[SecretStr, Env("KPIBOT_STORE_URL")] = SecretStr("sqlite:///kpibot.db")
     # the secret that pseudonymises buyer ids (storage.ingest.writer.hash_buyer); keep it once chosen
-    buyer_key: str | None = field(default=None, repr=False)
+    buyer_key: Annotated[SecretStr | None, Env("KPIBOT_BUYER_KEY"), EmptyIsNone] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class OrgConfig:
     name: str = "My team"
-    reporting_currency: str = "USD"
-    timezone: str = "Asia/Shanghai"
-    locale: str = "en"
-    count_orders_at: CountOrdersAt = CountOrdersAt.PAID
-    net_refunds: bool = True
+    reporting_currency: Currency = "USD"
+    timezone: Zone = "Asia/Shanghai"
+    locale: Locale = "en"
+    count_orders_at: Annotated[CountOrdersAt, BeforeValidator(_count_orders_at)] = CountOrdersAt.PAID
+    net_refunds: StrictBool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ScoringConfig:
-    achievement_cap: Decimal = Decimal("1.5")
-    grade_bands: tuple[tuple[str, Decimal], ...] = DEFAULT_GRADE_BANDS
-    new_sku_hit_units: int = 30
-    refund_maturity_days: int = 14
+    achievement_cap: Annotated[Number, _check(lambda v: v > 0, "must be positive")] = Decimal("1.5")
+    # the lowest score that earns each grade; read sorted as grade_bands
+    grades: GradeFloors = Field(default_factory=lambda: dict(DEFAULT_GRADE_BANDS))
+    new_sku_hit_units: Annotated[StrictInt, _check(lambda v: v >= 1, "must be at least 1")] = 30
+    refund_maturity_days: Annotated[StrictInt, _check(lambda v: 0 <= v <= 90, "must be between 0 and 90")] = 14
+
+    @property
+    def grade_bands(self) -> tuple[tuple[str, Decimal], ...]:
+        """(grade, lowest score), best grade first."""
+        return tuple(sorted(self.grades.items(), key=lambda band: band[1], reverse=True))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class FeishuConfig:
-    app_id: str
-    app_secret: str
+    app_id: Annotated[str, Env("KPIBOT_FEISHU_APP_ID", turns_on=True)]
+    app_secret: Annotated[SecretStr, Env("KPIBOT_FEISHU_APP_SECRET")]
     domain: str = "https://open.feishu.cn"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class DingTalkConfig:
-    client_id: str                       # the app's AppKey (Client ID)
-    client_secret: str
-    endpoint: str = "https://api.dingtalk.com"          # Stream gateway, token, cards, robot messages
-    media_endpoint: str = "https://oapi.dingtalk.com"   # media upload (charts) lives on the older host
-    card_template_id: str | None = None  # kpibot's card template; without it cards go out as markdown
-    robot_code: str | None = None        # defaults to client_id (an app robot's robotCode is its AppKey)
+    client_id: Annotated[str, Env("KPIBOT_DINGTALK_CLIENT_ID", turns_on=True)]   # the app's AppKey (Client ID)
+    client_secret: Annotated[SecretStr, Env("KPIBOT_DINGTALK_CLIENT_SECRET")]
+    endpoint: Url = "https://api.dingtalk.com"          # Stream gateway, token, cards, robot messages
+    media_endpoint: Url = "https://oapi.dingtalk.com"   # media upload (charts) lives on the older host
+    card_template_id: Annotated[str | None, EmptyIsNone] = None   # kpibot's card template; else cards go as markdown
+    robot_code: Annotated[str | None, EmptyIsNone] = None   # defaults to client_id (an app robot's robotCode: AppKey)
 
     @property
     def robot(self) -> str:
         return self.robot_code or self.client_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class TikTokShopPlatform:
     """The TikTok Shop app (Partner Center); each shop's tokens are in the store. URLs None: the source's."""
 
-    app_key: str
-    app_secret: str = field(repr=False)
-    base_url: str | None = None          # https://open-api.tiktokglobalshop.com
-    auth_url: str | None = None          # https://auth.tiktok-shops.com (token refresh)
+    app_key: Annotated[str, Env("KPIBOT_TIKTOK_SHOP_APP_KEY", turns_on=True)]
+    app_secret: Annotated[SecretStr, Env("KPIBOT_TIKTOK_SHOP_APP_SECRET")]
+    base_url: Url | None = None          # https://open-api.tiktokglobalshop.com
+    auth_url: Url | None = None          # https://auth.tiktok-shops.com (token refresh)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ShopeePlatform:
-    partner_id: int
-    partner_key: str = field(repr=False)
-    base_url: str | None = None          # https://partner.shopeemobile.com
+    partner_id: Annotated[StrictInt, Env("KPIBOT_SHOPEE_PARTNER_ID", turns_on=True)]
+    partner_key: Annotated[SecretStr, Env("KPIBOT_SHOPEE_PARTNER_KEY")]
+    base_url: Url | None = None          # https://partner.shopeemobile.com
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class AmazonPlatform:
     """The SP-API application's LWA credentials; each seller's refresh token is in the store."""
 
-    client_id: str
-    client_secret: str = field(repr=False)
-    endpoint: str | None = None          # https://sellingpartnerapi-na.amazon.com (eu, fe for other regions)
-    token_url: str | None = None         # https://api.amazon.com/auth/o2/token
+    client_id: Annotated[str, Env("KPIBOT_AMAZON_CLIENT_ID", turns_on=True)]
+    client_secret: Annotated[SecretStr, Env("KPIBOT_AMAZON_CLIENT_SECRET")]
+    endpoint: Url | None = None          # https://sellingpartnerapi-na.amazon.com (eu, fe for other regions)
+    token_url: Url | None = None         # https://api.amazon.com/auth/o2/token
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ShopifyPlatform:
     """Shopify custom apps need no app credentials: each store's Admin API token is in the store."""
 
-    api_version: str | None = None       # the source's default when None
-    base_url: str | None = None          # instead of https://<shop>.myshopify.com (a proxy, or a test fake)
+    api_version: Annotated[str | None, EmptyIsNone] = None   # the source's default when None
+    base_url: Url | None = None          # instead of https://<shop>.myshopify.com (a proxy, or a test fake)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class PlatformsConfig:
     tiktok_shop: TikTokShopPlatform | None = None
     shopee: ShopeePlatform | None = None
     amazon: AmazonPlatform | None = None
-    shopify: ShopifyPlatform = field(default_factory=ShopifyPlatform)
+    shopify: ShopifyPlatform = Field(default_factory=ShopifyPlatform)
 
     def get(self, platform: str) -> TikTokShopPlatform | ShopeePlatform | AmazonPlatform | ShopifyPlatform | None:
         """The app configuration of a shop platform, None when it is not configured (or not an API platform)."""
         return getattr(self, platform, None) if platform in PLATFORM_NAMES else None
 
 
-PLATFORM_NAMES = ("tiktok_shop", "shopee", "amazon", "shopify")
+PLATFORM_NAMES: tuple[str, ...] = tuple(PlatformsConfig.__pydantic_fields__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ScheduleConfig:
-    refresh_minutes: int = 30
-    score_time: time = time(6, 0)   # local, in each member's zone (bot.jobs.score_snapshots)
+    refresh_minutes: Annotated[StrictInt, _check(lambda v: v >= 1, "must be at least 1")] = 30
+    score_time: HHMM = time(6, 0)   # local, in each member's zone (bot.jobs.score_snapshots)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ChartsConfig:
     dir: str = "kpibot-charts"
 
 
-@dataclass(frozen=True)
-class Config:
-    source: str = BUILT_IN
-    store: StoreConfig = field(default_factory=StoreConfig)
-    org: OrgConfig = field(default_factory=OrgConfig)
-    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+@dataclass(frozen=True, config=SECTION)
+class AlertsConfig:
+    enabled: StrictBool = True
+    behind_margin: Annotated[Number, _check(lambda v: 0 <= v < 1, "must be at least 0 and below 1, got {value}")] \
+        = Decimal("0.10")
+    from_day: Annotated[StrictInt, _check(lambda v: 1 <= v <= 28,
+                                          "must be a day of the month from 1 to 28, got {value}")] = 5
+    # the quiet hours come before the alert time, which is checked against them
+    quiet_start: HHMM = time(22, 0)
+    quiet_end: HHMM = time(8, 0)
+    at: HHMM = Field(time(18, 0), validation_alias="time")
+
+    @field_validator("at")
+    @classmethod
+    def _not_in_quiet_hours(cls, at: time, info: ValidationInfo) -> time:
+        start, end = info.data.get("quiet_start"), info.data.get("quiet_end")
+        if start is not None and end is not None and in_quiet_hours(at, AlertRules(quiet_start=start, quiet_end=end)):
+            raise ValueError("falls in the quiet hours, so no alert would ever go out")
+        return at
+
+    @property
+    def rules(self) -> AlertRules:
+        return AlertRules(enabled=self.enabled, behind_margin=self.behind_margin, from_day=self.from_day, at=self.at,
+                          quiet_start=self.quiet_start, quiet_end=self.quiet_end)
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    org: OrgConfig = Field(default_factory=OrgConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     feishu: FeishuConfig | None = None
     dingtalk: DingTalkConfig | None = None
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    charts: ChartsConfig = field(default_factory=ChartsConfig)
-    alerts: AlertRules = field(default_factory=AlertRules)
-    platforms: PlatformsConfig = field(default_factory=PlatformsConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    charts: ChartsConfig = Field(default_factory=ChartsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
+    _source: str = PrivateAttr(BUILT_IN)
+
+    @property
+    def source(self) -> str:
+        """The file read, or BUILT_IN."""
+        return self._source
 
     @property
     def rules(self) -> Rules:
@@ -181,48 +313,80 @@ class Config:
             refund_maturity_days=self.scoring.refund_maturity_days,
         )
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The KPIBOT_* variables over the file (given as keyword arguments). Not pydantic-settings' own environment
+        source, which would read variables named after the sections (STORE, ORG), nor .env or secrets files."""
+        file = getattr(init_settings, "init_kwargs", {})
+        return _Environment(settings_cls, file), init_settings
 
-class _Reader:
-    """Reads one table of the file, remembering which keys it consumed."""
 
-    def __init__(self, source: str, section: str, table: dict[str, Any]) -> None:
-        self.source, self.section, self.table, self.used = source, section, table, set()
+# --- the environment ------------------------------------------------------------------------------------------
 
-    def key(self, name: str) -> str:
-        return f"[{self.section}] {name}"
+def _env(info: FieldInfo) -> Env | None:
+    return next((m for m in info.metadata if isinstance(m, Env)), None)
 
-    def fail(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(self.source, self.key(name), problem)
 
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
-        self.used.add(name)
-        env = SECRET_ENV.get((self.section, name))
-        if env and os.environ.get(env):   # text; a number is read from it when the key holds one
-            raw = os.environ[env]
-            if int not in (kind if isinstance(kind, tuple) else (kind,)):
-                return raw
-            if not raw.strip().isdigit():
-                raise self.fail(name, f"must be a whole number, got {raw!r} (from {env})")
-            return int(raw)
-        if name not in self.table:
-            if required:
-                hint = f" (or set {env})" if env else ""
-                raise self.fail(name, f"missing{hint}")
-            return default
-        value = self.table[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = {"str": "a string", "int": "a whole number", "bool": "true or false", "dict": "a table",
-                     "float": "a number"}
-            wanted = " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
-            raise self.fail(name, f"must be {wanted}, got {value!r}")
-        return value
+def _section(info: FieldInfo) -> Any:
+    """The section class a field holds (X or X | None), else None."""
+    return next((t for t in (info.annotation, *get_args(info.annotation)) if is_pydantic_dataclass(t)), None)
 
-    def finish(self) -> None:
-        extra = sorted(set(self.table) - self.used)
-        if extra:
-            raise self.fail(extra[0], "unknown key")
 
+def _key(name: str, info: FieldInfo) -> str:
+    return info.validation_alias if isinstance(info.validation_alias, str) else name
+
+
+def _from_environment(fields: Mapping[str, FieldInfo], file: Mapping[str, Any]) -> dict[str, Any]:
+    """The values the KPIBOT_* variables set, as nested tables. An optional section takes them only when the file
+    has it or one of its `turns_on` variables is set."""
+    found: dict[str, Any] = {}
+    for name, info in fields.items():
+        key, env, section = _key(name, info), _env(info), _section(info)
+        if env is not None:
+            raw = os.environ.get(env.name)
+            if raw:   # text; a number is read from it when the key holds one (else validation names the variable)
+                found[key] = int(raw) if info.annotation is int and raw.strip().isdigit() else raw
+        elif section is not None and isinstance(file.get(key, {}), dict):   # not a table: that stays the error
+            inner = section.__pydantic_fields__
+            values = _from_environment(inner, file.get(key, {}))
+            turned_on = any((e := _env(i)) and e.turns_on and os.environ.get(e.name) for i in inner.values())
+            if values and (info.default is not None or key in file or turned_on):
+                found[key] = values
+    return found
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """pydantic-settings' source for the KPIBOT_* variables named by `Env` on the sections' keys."""
+
+    def __init__(self, settings_cls: type[BaseSettings], file: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.file = file
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False   # unused: __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        return _from_environment(self.settings_cls.model_fields, self.file)
+
+
+def _leaves(fields: Mapping[str, FieldInfo], path: tuple[str, ...] = ()) -> dict[tuple[str, ...], FieldInfo]:
+    """Every key of the file by its path, e.g. ("platforms", "shopee", "partner_key")."""
+    found: dict[tuple[str, ...], FieldInfo] = {}
+    for name, info in fields.items():
+        section = _section(info)
+        here = (*path, _key(name, info))
+        found.update(_leaves(section.__pydantic_fields__, here) if section is not None else {here: info})
+    return found
+
+
+KEYS = _leaves(Config.model_fields)
+
+
+# --- loading --------------------------------------------------------------------------------------------------
 
 def load_config(path: str | Path | None = None) -> Config:
     """Load `path`, else ./config.toml when it exists, else the built-in defaults."""
@@ -242,180 +406,52 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    sections = {"store", "org", "scoring", "feishu", "dingtalk", "schedule", "charts", "alerts", "platforms"}
-    for name, value in data.items():
-        if name not in sections:
+    for name in data:   # before pydantic-settings sees them: a table such as [_env_file] would be its own option
+        if name not in Config.model_fields:
             raise ConfigError(source, f"[{name}]", "unknown section")
-        if not isinstance(value, dict):
-            raise ConfigError(source, f"[{name}]", "must be a table")
-
-    def reader(name: str) -> _Reader:
-        return _Reader(source, name, data.get(name, {}))
-
-    r = reader("store")
-    store = StoreConfig(url=r.get("url", str, StoreConfig.url), buyer_key=r.get("buyer_key", str, None) or None)
-    r.finish()
-
-    r = reader("org")
-    currency = r.get("reporting_currency", str, OrgConfig.reporting_currency)
-    if not is_currency(currency):
-        raise r.fail("reporting_currency", f"unknown currency {currency!r}")
-    tz = _zone(r, "timezone", r.get("timezone", str, OrgConfig.timezone))
-    locale = r.get("locale", str, OrgConfig.locale)
-    if locale.split("-")[0] not in ("en", "zh"):
-        raise r.fail("locale", f"must be en or zh-CN, got {locale!r}")
-    count_at = r.get("count_orders_at", str, "paid")
-    if count_at not in {c.value for c in CountOrdersAt}:
-        raise r.fail("count_orders_at", f'must be "paid" or "shipped", got {count_at!r}')
-    org = OrgConfig(name=r.get("name", str, OrgConfig.name), reporting_currency=currency, timezone=tz,
-                    locale=locale, count_orders_at=CountOrdersAt(count_at),
-                    net_refunds=r.get("net_refunds", bool, True))
-    r.finish()
-
-    r = reader("scoring")
-    cap = _decimal(r, "achievement_cap", r.get("achievement_cap", (int, float, str), "1.5"))
-    if cap <= 0:
-        raise r.fail("achievement_cap", "must be positive")
-    grades_raw = r.get("grades", dict, None)
-    bands = DEFAULT_GRADE_BANDS
-    if grades_raw is not None:
-        bands = tuple(sorted(((g, _decimal(r, f"grades.{g}", v)) for g, v in grades_raw.items()),
-                             key=lambda b: b[1], reverse=True))
-        if not bands or bands[-1][1] != 0:
-            raise r.fail("grades", "the lowest grade must start at 0, e.g. D = 0")
-    hit_units = r.get("new_sku_hit_units", int, 30)
-    if hit_units < 1:
-        raise r.fail("new_sku_hit_units", "must be at least 1")
-    maturity = r.get("refund_maturity_days", int, 14)
-    if not 0 <= maturity <= 90:
-        raise r.fail("refund_maturity_days", "must be between 0 and 90")
-    scoring = ScoringConfig(achievement_cap=cap, grade_bands=bands, new_sku_hit_units=hit_units,
-                            refund_maturity_days=maturity)
-    r.finish()
-
-    feishu = None
-    if "feishu" in data or os.environ.get("KPIBOT_FEISHU_APP_ID"):
-        r = reader("feishu")
-        feishu = FeishuConfig(app_id=r.get("app_id", str, required=True),
-                              app_secret=r.get("app_secret", str, required=True),
-                              domain=r.get("domain", str, "https://open.feishu.cn"))
-        r.finish()
-
-    dingtalk = None
-    if "dingtalk" in data or os.environ.get("KPIBOT_DINGTALK_CLIENT_ID"):
-        r = reader("dingtalk")
-        dingtalk = DingTalkConfig(client_id=r.get("client_id", str, required=True),
-                                  client_secret=r.get("client_secret", str, required=True),
-                                  endpoint=_url(r, "endpoint", r.get("endpoint", str, DingTalkConfig.endpoint)),
-                                  media_endpoint=_url(r, "media_endpoint",
-                                                      r.get("media_endpoint", str, DingTalkConfig.media_endpoint)),
-                                  card_template_id=r.get("card_template_id", str) or None,
-                                  robot_code=r.get("robot_code", str) or None)
-        r.finish()
-
-    r = reader("schedule")
-    minutes = r.get("refresh_minutes", int, 30)
-    if minutes < 1:
-        raise r.fail("refresh_minutes", "must be at least 1")
-    score_time = _hhmm(r, "score_time", r.get("score_time", str, "06:00"))
-    schedule = ScheduleConfig(refresh_minutes=minutes, score_time=score_time)
-    r.finish()
-
-    r = reader("alerts")
-    margin = _decimal(r, "behind_margin", r.get("behind_margin", (int, float, str), "0.10"))
-    if not 0 <= margin < 1:
-        raise r.fail("behind_margin", f"must be at least 0 and below 1, got {margin}")
-    from_day = r.get("from_day", int, 5)
-    if not 1 <= from_day <= 28:
-        raise r.fail("from_day", f"must be a day of the month from 1 to 28, got {from_day}")
-    times = {}
-    for name, default in (("time", "18:00"), ("quiet_start", "22:00"), ("quiet_end", "08:00")):
-        times[name] = _hhmm(r, name, r.get(name, str, default))
-    alerts = AlertRules(enabled=r.get("enabled", bool, True), behind_margin=margin, from_day=from_day,
-                        at=times["time"], quiet_start=times["quiet_start"], quiet_end=times["quiet_end"])
-    if in_quiet_hours(alerts.at, alerts):
-        raise r.fail("time", "falls in the quiet hours, so no alert would ever go out")
-    r.finish()
-
-    r = reader("charts")
-    charts = ChartsConfig(dir=r.get("dir", str, ChartsConfig.dir))
-    r.finish()
-
-    platforms = _platforms(source, data.get("platforms", {}))
-
-    return Config(source, store, org, scoring, feishu, dingtalk, schedule, charts, alerts, platforms)
-
-
-def _platforms(source: str, data: dict[str, Any]) -> PlatformsConfig:
-    """[platforms.tiktok_shop], [platforms.shopee], [platforms.amazon], [platforms.shopify]."""
-    for name, value in data.items():
-        if name not in PLATFORM_NAMES:
-            raise ConfigError(source, f"[platforms.{name}]",
-                              f"unknown platform (platforms: {', '.join(PLATFORM_NAMES)})")
-        if not isinstance(value, dict):
-            raise ConfigError(source, f"[platforms.{name}]", "must be a table")
-
-    def wanted(name: str) -> _Reader | None:
-        env = PLATFORM_ID_ENV.get(name)
-        if name in data or (env and os.environ.get(env)):
-            return _Reader(source, f"platforms.{name}", data.get(name, {}))
-        return None
-
-    tiktok = shopee = amazon = None
-    if r := wanted("tiktok_shop"):
-        tiktok = TikTokShopPlatform(app_key=r.get("app_key", str, required=True),
-                                    app_secret=r.get("app_secret", str, required=True),
-                                    base_url=_optional_url(r, "base_url"), auth_url=_optional_url(r, "auth_url"))
-        r.finish()
-    if r := wanted("shopee"):
-        shopee = ShopeePlatform(partner_id=r.get("partner_id", int, required=True),
-                                partner_key=r.get("partner_key", str, required=True),
-                                base_url=_optional_url(r, "base_url"))
-        r.finish()
-    if r := wanted("amazon"):
-        amazon = AmazonPlatform(client_id=r.get("client_id", str, required=True),
-                                client_secret=r.get("client_secret", str, required=True),
-                                endpoint=_optional_url(r, "endpoint"), token_url=_optional_url(r, "token_url"))
-        r.finish()
-    r = _Reader(source, "platforms.shopify", data.get("shopify", {}))
-    shopify = ShopifyPlatform(api_version=r.get("api_version", str) or None, base_url=_optional_url(r, "base_url"))
-    r.finish()
-    return PlatformsConfig(tiktok, shopee, amazon, shopify)
-
-
-def _optional_url(r: _Reader, name: str) -> str | None:
-    value = r.get(name, str)
-    return None if value is None else _url(r, name, value)
-
-
-def _zone(r: _Reader, name: str, value: str) -> str:
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder: IsADirectoryError
-        raise r.fail(name, f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
-    return value
+        config = Config(**data)
+    except ValidationError as exc:
+        raise _one_line(source, exc) from None
+    config._source = source
+    return config
 
 
-def _url(r: _Reader, name: str, value: str) -> str:
-    if not value.startswith(("https://", "http://")):
-        raise r.fail(name, f"must be an http(s) URL, got {value!r}")
-    return value.rstrip("/")
+_EXPECTED = {"string_type": "a string", "int_type": "a whole number", "int_from_float": "a whole number",
+             "int_parsing": "a whole number", "bool_type": "true or false", "bool_parsing": "true or false",
+             "dict_type": "a table"}
 
 
-def _decimal(r: _Reader, name: str, value: object) -> Decimal:
-    try:
-        if isinstance(value, bool):
-            raise InvalidOperation
-        number = Decimal(str(value))
-        if not number.is_finite():
-            raise InvalidOperation
-        return number
-    except InvalidOperation:
-        raise r.fail(name, f"must be a number, got {value!r}") from None
-
-
-def _hhmm(r: _Reader, name: str, value: str) -> time:
-    try:
-        return parse_hhmm(value)
-    except ValueError:
-        raise r.fail(name, f'must be "HH:MM", got {value!r}') from None
+def _one_line(source: str, exc: ValidationError) -> ConfigError:
+    """pydantic's first error as "[section] key: problem", in the words the user needs (no pydantic URL)."""
+    error = exc.errors(include_url=False)[0]
+    loc = tuple(str(part) for part in error["loc"])
+    depth = 2 if loc[0] == "platforms" and len(loc) > 1 else 1
+    section, rest = loc[:depth], loc[depth:]
+    key = f"[{'.'.join(section)}]" + (f" {'.'.join(rest)}" if rest else "")
+    info = KEYS.get(loc)
+    env = _env(info) if info is not None else None
+    kind = error["type"]
+    if kind in ("missing", "missing_argument"):
+        return ConfigError(source, key, f"missing (or set {env.name})" if env else "missing")
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        if rest:
+            problem = "unknown key"
+        elif depth == 2:
+            problem = f"unknown platform (platforms: {', '.join(PLATFORM_NAMES)})"
+        else:
+            problem = "unknown section"
+        return ConfigError(source, key, problem)
+    secret = info is not None and SecretStr in (info.annotation, *get_args(info.annotation))
+    got = "" if secret else f", got {error['input']!r}"   # a secret's value is never repeated
+    if kind in ("dataclass_type", "model_type"):
+        problem = "must be a table"
+    elif kind in _EXPECTED:
+        problem = f"must be {_EXPECTED[kind]}{got}"
+    elif kind == "value_error":
+        problem = str(error.get("ctx", {}).get("error", error["msg"]))
+    else:
+        problem = error["msg"]
+    if env is not None and os.environ.get(env.name):
+        problem += f" (from {env.name})"
+    return ConfigError(source, key, problem)

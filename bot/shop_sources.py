@@ -24,21 +24,23 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from bot.config import PLATFORM_NAMES, AmazonPlatform, PlatformsConfig, ShopeePlatform, TikTokShopPlatform
 from storage.ingest.records import Source, Tokens
 
-# The store and the shop clients are imported by the functions that build a source: the CLI reads the names
-# above for its help, and parse_tokens needs neither.
+# The store, the shop clients and the configuration's models (pydantic) are imported by the functions that build a
+# source: the CLI reads the names below for its help, and parse_tokens needs none of them.
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from bot.config import PlatformsConfig
     from storage.ingest.fetch_process import ProcessSource
     from storage.ingest.writer import StoreWriter
     from storage.models import Shop
 
+# bot.config's PLATFORM_NAMES, the [platforms.*] sections (tests/test_config.py keeps the two equal)
+API_PLATFORMS = ("tiktok_shop", "shopee", "amazon", "shopify")
 FILE_PLATFORMS = ("temu", "shein", "file")
 RESOURCES = ("orders", "returns", "affiliate_orders", "lives")   # what the API sources offer, together
-SHOP_PLATFORMS = (*PLATFORM_NAMES, *FILE_PLATFORMS)
+SHOP_PLATFORMS = (*API_PLATFORMS, *FILE_PLATFORMS)
 TOKEN_FIELDS = ("access_token", "refresh_token", "expires_at", "refresh_expires_at", "shop_cipher")
 # what each API platform needs in a shop's token set (one of the names in a tuple)
 REQUIRED_TOKENS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -69,6 +71,7 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         raise NoSource(f"shop {shop.code}: no [platforms.{shop.platform}] credentials in the configuration; skipped")
     if shop.platform in SHOP_ID_NEEDED and not (shop.platform_shop_id or "").strip():
         raise NoSource(f"shop {shop.code}: its platform shop id ({SHOP_ID_NEEDED[shop.platform]}) is not set")
+    from bot.config import AmazonPlatform, ShopeePlatform, TikTokShopPlatform
     from storage.ingest.token_store import DbTokenStore
 
     store = DbTokenStore(engine, shop.id or 0)
@@ -78,7 +81,7 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
     if isinstance(app, TikTokShopPlatform):
         from bot.shops.tiktok_shop import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, TikTokShopSource
 
-        return TikTokShopSource(app_key=app.app_key, app_secret=app.app_secret, tokens=store,
+        return TikTokShopSource(app_key=app.app_key, app_secret=app.app_secret.get_secret_value(), tokens=store,
                                 base_url=app.base_url or DEFAULT_BASE_URL,
                                 auth_base_url=app.auth_url or DEFAULT_AUTH_URL, currency=shop.currency,
                                 shop_tz=shop.timezone)
@@ -88,15 +91,16 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         shop_id = (shop.platform_shop_id or "").strip()
         if not shop_id.isdigit():
             raise NoSource(f"shop {shop.code}: the Shopee shop id must be a number, got {shop_id!r}")
-        return ShopeeSource(partner_id=app.partner_id, partner_key=app.partner_key, shop_id=int(shop_id),
-                            currency=shop.currency, tokens=store, base_url=app.base_url or LIVE_HOST)
+        return ShopeeSource(partner_id=app.partner_id, partner_key=app.partner_key.get_secret_value(),
+                            shop_id=int(shop_id), currency=shop.currency, tokens=store,
+                            base_url=app.base_url or LIVE_HOST)
     if isinstance(app, AmazonPlatform):
         from bot.shops.amazon import LWA_URL, NA_ENDPOINT, AmazonSource
 
         if not tokens.refresh_token:
             raise NoSource(f"shop {shop.code}: no refresh token stored; run: kpibot shops token {shop.code}")
         marketplaces = [m.strip() for m in (shop.platform_shop_id or "").split(",") if m.strip()]
-        return AmazonSource(client_id=app.client_id, client_secret=app.client_secret,
+        return AmazonSource(client_id=app.client_id, client_secret=app.client_secret.get_secret_value(),
                             refresh_token=tokens.refresh_token, marketplace_ids=marketplaces,
                             currency=shop.currency, endpoint=app.endpoint or NA_ENDPOINT,
                             lwa_url=app.token_url or LWA_URL, shop=f"shop:{shop.id}")

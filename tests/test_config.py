@@ -9,7 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, ShopeePlatform, ShopifyPlatform, TikTokShopPlatform, load_config, parse_config
+from bot.config import (
+    KEYS,
+    PLATFORM_NAMES,
+    ConfigError,
+    Env,
+    ShopeePlatform,
+    ShopifyPlatform,
+    TikTokShopPlatform,
+    load_config,
+    parse_config,
+)
+from bot.shop_sources import API_PLATFORMS
+from scoring.alerts import AlertRules
 from scoring.rules import CountOrdersAt
 from tests.conftest import ROOT
 
@@ -31,7 +43,7 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     config = load_config()
     assert config.source == "<built-in defaults>"
-    assert config.store.url == "sqlite:///kpibot.db"
+    assert (config.store.url.get_secret_value(), config.store.buyer_key) == ("sqlite:///kpibot.db", None)
     assert (config.org.reporting_currency, config.org.count_orders_at, config.org.net_refunds) == \
         ("USD", CountOrdersAt.PAID, True)
     assert config.feishu is None and config.dingtalk is None
@@ -50,6 +62,7 @@ def test_the_example_file_is_valid_and_documents_every_section() -> None:
     assert config.scoring.achievement_cap == Decimal("1.5")
     assert config.rules.refund_maturity_days == 14
     assert [g for g, _ in config.scoring.grade_bands] == ["S", "A", "B", "C", "D"]
+    assert config.alerts.rules == AlertRules()   # the example shows the defaults
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]", "[alerts]",
                     "[platforms.tiktok_shop]", "[platforms.shopee]", "[platforms.amazon]", "[platforms.shopify]"):
@@ -61,8 +74,55 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("KPIBOT_FEISHU_APP_SECRET", "s3cret")
     config = load_config(write(tmp_path, '[feishu]\ndomain = "http://127.0.0.1:9"\n'))
     assert config.feishu is not None
-    assert (config.feishu.app_id, config.feishu.app_secret, config.feishu.domain) == \
+    assert (config.feishu.app_id, config.feishu.app_secret.get_secret_value(), config.feishu.domain) == \
         ("cli_env", "s3cret", "http://127.0.0.1:9")
+
+
+def test_the_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPIBOT_STORE_URL", "sqlite:///from-env.db")
+    monkeypatch.setenv("KPIBOT_BUYER_KEY", "")                    # empty: not set, the file's value stays
+    monkeypatch.setenv("KPIBOT_FEISHU_APP_ID", "cli_env")
+    monkeypatch.setenv("KPIBOT_AMAZON_CLIENT_SECRET", "amzn-env")  # a secret alone does not turn Amazon on
+    config = load_config(write(tmp_path, '[store]\nurl = "sqlite:///from-file.db"\nbuyer_key = "file-key"\n'
+                                         '[feishu]\napp_id = "cli_file"\napp_secret = "file-secret"\n'))
+    assert config.feishu is not None and config.store.buyer_key is not None
+    assert (config.store.url.get_secret_value(), config.store.buyer_key.get_secret_value(), config.feishu.app_id,
+            config.feishu.app_secret.get_secret_value(), config.platforms.amazon) == \
+        ("sqlite:///from-env.db", "file-key", "cli_env", "file-secret", None)
+
+
+def test_secrets_never_show_in_repr_or_str(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPIBOT_DINGTALK_CLIENT_SECRET", "ding-env-secret")
+    config = load_config(write(tmp_path, '[store]\nurl = "postgresql+psycopg://kpibot:pg-pass@db/kpibot"\n'
+                                         'buyer_key = "buyer-k3y"\n'
+                                         '[feishu]\napp_id = "cli_x"\napp_secret = "feishu-s3cret"\n'
+                                         '[dingtalk]\nclient_id = "ding_x"\n'
+                                         '[platforms.tiktok_shop]\napp_key = "6abc"\napp_secret = "tts-s3cret"\n'
+                                         '[platforms.shopee]\npartner_id = 7\npartner_key = "shpk-s3cret"\n'
+                                         '[platforms.amazon]\nclient_id = "amzn"\nclient_secret = "amzn-s3cret"\n'))
+    secrets = ("pg-pass", "buyer-k3y", "feishu-s3cret", "ding-env-secret", "tts-s3cret", "shpk-s3cret", "amzn-s3cret")
+    shown = repr(config) + str(config) + repr(config.platforms) + str(config.store)
+    assert [s for s in secrets if s in shown] == []
+    assert config.dingtalk is not None and config.dingtalk.client_secret.get_secret_value() == "ding-env-secret"
+
+
+def test_a_secret_of_the_wrong_type_is_not_repeated(tmp_path: Path) -> None:
+    path = write(tmp_path, '[feishu]\napp_id = "cli_x"\napp_secret = 12345\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: [feishu] app_secret: must be a string"
+
+
+def test_every_environment_variable_is_documented() -> None:
+    names = {m.name for info in KEYS.values() for m in info.metadata if isinstance(m, Env)}
+    assert len(names) == 12
+    for doc in ("README.md", "config.example.toml"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert sorted(n for n in names if f"`{n}`" not in text and f"#   {n} " not in text) == []
+
+
+def test_the_command_line_names_the_same_platforms() -> None:
+    assert PLATFORM_NAMES == API_PLATFORMS
 
 
 @pytest.mark.parametrize(("body", "key", "problem"), [
@@ -82,6 +142,12 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     ("[scoring]\nrefund_maturity_days = -1\n", "[scoring] refund_maturity_days", "must be between 0 and 90"),
     ('[org]\ntimezone = "Asia"\n', "[org] timezone", "unknown time zone 'Asia'"),
     ("[org\n", "syntax", "Expected ']'"),
+    ('[alerts]\ntime = "23:00"\n', "[alerts] time", "falls in the quiet hours, so no alert would ever go out"),
+    ("[alerts]\nbehind_margin = 1\n", "[alerts] behind_margin", "must be at least 0 and below 1, got 1"),
+    ("[scoring]\ngrades = { A = \"x\", D = 0 }\n", "[scoring] grades.A", "must be a number, got 'x'"),
+    ("[dingtalk]\nclient_id = \"d\"\nclient_secret = \"s\"\nendpoint = \"api\"\n", "[dingtalk] endpoint",
+     "must be an http(s) URL, got 'api'"),
+    ('[store]\nbuyer_key = "k"\nurl = "x"\npool = 5\n', "[store] pool", "unknown key"),
 ])
 def test_each_mistake_names_the_key_and_the_file(tmp_path: Path, body: str, key: str, problem: str) -> None:
     path = write(tmp_path, body)

@@ -80,7 +80,8 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
     """The SDK's client with a connection loop that never blocks the event loop and can be stopped."""
 
     def __init__(self, config: DingTalkConfig, http: httpx.Client) -> None:
-        super().__init__(dingtalk_stream.Credential(config.client_id, config.client_secret), logger=sdk_log)
+        credential = dingtalk_stream.Credential(config.client_id, config.client_secret.get_secret_value())
+        super().__init__(credential, logger=sdk_log)
         self.config, self.http = config, http
         self.stopping = False
         self.connected = threading.Event()

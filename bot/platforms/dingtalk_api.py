@@ -60,7 +60,8 @@ class DingTalkApi:
                 return self._token[0]
             try:
                 resp = self.http.post(f"{self.config.endpoint}/v1.0/oauth2/accessToken",
-                                      json={"appKey": self.config.client_id, "appSecret": self.config.client_secret})
+                                      json={"appKey": self.config.client_id,
+                                            "appSecret": self.config.client_secret.get_secret_value()})
             except httpx.HTTPError as exc:
                 raise Retryable(f"access token: {exc.__class__.__name__}: {exc}") from exc
             body = _json(resp)

@@ -72,12 +72,13 @@ class FeishuAdapter:
     def __init__(self, config: FeishuConfig, dispatcher: Dispatcher, engine: Engine, workers: int = 8,
                  attempts: int = 5, backoff_s: float = 0.2) -> None:
         self.config, self.dispatcher, self.engine = config, dispatcher, engine
-        self.rest = (lark.Client.builder().app_id(config.app_id).app_secret(config.app_secret)
+        secret = config.app_secret.get_secret_value()
+        self.rest = (lark.Client.builder().app_id(config.app_id).app_secret(secret)
                      .domain(config.domain).log_level(lark.LogLevel.WARNING).build())
         handler = (lark.EventDispatcherHandler.builder("", "")
                    .register_p2_im_message_receive_v1(self._on_message)
                    .register_p2_card_action_trigger(self._on_card_action).build())
-        self.ws = lark.ws.Client(config.app_id, config.app_secret, event_handler=handler, domain=config.domain,
+        self.ws = lark.ws.Client(config.app_id, secret, event_handler=handler, domain=config.domain,
                                  log_level=lark.LogLevel.WARNING)
         self.pool = WorkerPool(PLATFORM, workers)
         self.app_limit, self.app_minute_limit, self.chat_limit = RateLimiter(50), RateLimiter(1000, 60), RateLimiter(5)
