@@ -1,7 +1,14 @@
-"""Platform events already handled: a redelivered event, also after a restart, is answered once."""
+"""Platform events already handled: a redelivered event, also after a restart, is answered once.
+
+The rows are only needed while a platform may deliver the event again (seconds to minutes after a late ack
+or a reconnect): `prune` deletes old ones (bot/jobs/prune.py keeps a week).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -24,3 +31,17 @@ def claim(engine: Engine, platform: str, *event_ids: str | None) -> bool:
             session.rollback()
             return False
     return True
+
+
+def prune(engine: Engine, before: datetime, batch: int = 1000) -> int:
+    """Delete the events received before `before`, `batch` rows per transaction (each batch found through the
+    received_at index), so no transaction locks the table long; the number deleted."""
+    oldest = select(ProcessedEvent.id).where(ProcessedEvent.received_at < before).limit(batch)  # type: ignore[arg-type]
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            count = conn.execute(delete(ProcessedEvent).where(
+                ProcessedEvent.id.in_(oldest.scalar_subquery()))).rowcount  # type: ignore[union-attr]
+        deleted += count
+        if count < batch:
+            return deleted

@@ -5,13 +5,18 @@ A claim inserts the row as "sending" (the unique key lets one process win). A fa
 "failed" and may be claimed again by a later tick, up to MAX_ATTEMPTS; a claim left "sending" for longer
 than STALE_AFTER (its process died mid-send) may be taken over, accepting the small risk of a second copy
 over losing the message.
+
+Claims are read only around the day they are for (and, for some kinds, back to the subject's last one):
+`prune` and `prune_kind` delete old ones; bot/jobs/prune.py says what is kept and why that is safe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, and_, delete, exists, func, not_, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -76,3 +81,37 @@ def finish_send(engine: Engine, kind: str, subject: str, day: date, by: str, now
             .values(status="failed" if error else "sent", sent_at=None if error else now,
                     error=error[:500] if error else None))
         session.commit()
+
+
+def prune(engine: Engine, before: date, *, keep_newest: Collection[str] = (), spare: Collection[str] = (),
+          batch: int = 1000) -> int:
+    """Delete the claims of local days before `before`, `batch` rows per transaction; the number deleted.
+    Of the kinds in `keep_newest`, each subject's newest sent claim stays (a job reads it back to see where it
+    left off); the kinds in `spare` are not touched (see `prune_kind`)."""
+    send = cast(Table, ScheduledSend.__table__)  # type: ignore[attr-defined]
+    newer = send.alias("newer")
+    newest_sent = and_(send.c.kind.in_(list(keep_newest)), send.c.status == "sent", ~exists().where(
+        newer.c.kind == send.c.kind, newer.c.subject == send.c.subject, newer.c.status == "sent",
+        newer.c.local_day > send.c.local_day))
+    old = select(send.c.id).where(send.c.local_day < before, send.c.kind.not_in(list(spare)),
+                                  not_(newest_sent)).limit(batch)
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            count = conn.execute(delete(send).where(send.c.id.in_(old.scalar_subquery()))).rowcount
+        deleted += count
+        if count < batch:
+            return deleted
+
+
+def prune_kind(engine: Engine, kind: str, before: date, keep: Callable[[str], bool], batch: int = 1000) -> int:
+    """Delete the claims of `kind` of local days before `before` whose subject `keep` does not keep; for kinds
+    whose claims stay needed as long as something else lasts, and that have few rows."""
+    with Session(engine) as session:
+        ids = [i for i, subject in session.execute(select(ScheduledSend.id, ScheduledSend.subject).where(
+            ScheduledSend.kind == kind, ScheduledSend.local_day < before))  # type: ignore[arg-type]
+            if not keep(subject)]
+    for start in range(0, len(ids), batch):
+        with engine.begin() as conn:
+            conn.execute(delete(ScheduledSend).where(ScheduledSend.id.in_(ids[start:start + batch])))  # type: ignore[union-attr]
+    return len(ids)

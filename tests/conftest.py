@@ -96,7 +96,7 @@ class PgDatabases:
             made_by_tests = set(conn.execute(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()) - {*self._tables,
                                                                                              "alembic_version"}
-            for table in made_by_tests:   # e.g. APScheduler's apscheduler_jobs, made on first use
+            for table in made_by_tests:   # tables a test made itself
                 conn.execute(text(f'DROP TABLE "{table}" CASCADE'))
             filled = conn.execute(text("SELECT " + ", ".join(
                 f'EXISTS (SELECT FROM "{t}")' for t in self._tables))).one()

@@ -1,6 +1,7 @@
 """The scheduled shop refresh, on SQLite and PostgreSQL: snapshots scored as /mykpi scores (figures worked out
 by hand), one failing shop isolated and its admins told once, the refresh lease across replicas, and the
-persistent APScheduler job store (survives a restart, missed runs coalesced into one, never overlapping)."""
+in-memory scheduler job (first run due from the lease after a restart, missed runs made up once, never
+overlapping, exactly once across replicas, stopped at shutdown)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.card_cache import CardCache
 from bot.jobs import refresh
 from bot.jobs.refresh import RefreshContext, RefreshResult, run_refresh, take_lease
-from bot.scheduler import REFRESH_JOB, SHARED, start_scheduler, stop_scheduler
+from bot.scheduler import REFRESH_JOB, start_scheduler, stop_scheduler
 from bot.shop_sources import NoSource
 from cards.chart_cache import ChartCache
 from cards.model import Card, Text, Tone
@@ -355,7 +356,7 @@ def test_a_lease_whose_holder_died_is_taken_over(world: World) -> None:
     assert (lease.heartbeat_at, lease.finished_at) == (NOW, NOW)   # the world's clock stands at NOW
 
 
-# --- the persistent job store ----------------------------------------------------------------------------------
+# --- the scheduler's in-memory job ------------------------------------------------------------------------------
 
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
@@ -377,61 +378,112 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
         time.sleep(0.02)
 
 
-def start(world: World, every: timedelta = EVERY) -> Any:
-    return start_scheduler(world.services, {}, lambda: datetime.now(UTC), refresh_every=every,
-                           source_for=world.source_for)
+def start(world: World, every: timedelta = EVERY, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Any:
+    return start_scheduler(world.services, {}, clock, refresh_every=every, source_for=world.source_for)
 
 
-def test_the_job_store_survives_a_restart(world: World, runs: list[datetime]) -> None:
+def last_run(engine: Engine, taken_at: datetime) -> None:
+    """The lease as a finished run of another replica left it."""
+    with Session(engine) as s:
+        s.add(JobLease(name="refresh", holder="replica-0", taken_at=taken_at, finished_at=taken_at))
+        s.commit()
+
+
+def test_the_refresh_is_an_in_memory_job_over_the_process_services(world: World, runs: list[datetime]) -> None:
     scheduler = start(world)
-    wait_for(lambda: len(runs) == 1)                  # a new job runs at once
-    job = scheduler.get_job(REFRESH_JOB, SHARED)
-    assert (job.func_ref, job.args, job.coalesce, job.max_instances, job.misfire_grace_time) == \
-        ("bot.jobs.refresh:scheduled_refresh", (), True, 1, None)
-    upcoming = job.next_run_time
-    assert timedelta(minutes=29) < upcoming - runs[0] <= EVERY
-    stop_scheduler(scheduler)
-    with world.services.engine.connect() as conn:          # a row in the store's own database
-        assert conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).all() == \
-            [(REFRESH_JOB, upcoming.timestamp())]
-    again = start(world)
     try:
-        time.sleep(0.5)
-        assert len(runs) == 1                           # not run again: the stored next run time is kept
-        assert again.get_job(REFRESH_JOB, SHARED).next_run_time == upcoming
+        wait_for(lambda: len(runs) == 1)                  # nothing ran before: at once
+        job = scheduler.get_job(REFRESH_JOB)
+        ctx = job.func.__self__
+        assert (type(ctx), ctx.services, ctx.interval, job.func.__name__) == (RefreshContext, world.services, EVERY,
+                                                                         "scheduled")
+        assert (job.trigger.interval, job.coalesce, job.max_instances, job.misfire_grace_time) == (EVERY, True, 1,
+                                                                                                   None)
+        assert timedelta(minutes=29) < job.next_run_time - runs[0] <= EVERY
+        assert sorted(j.id for j in scheduler.get_jobs()) == ["digests", "lag-alerts", "prune", "shop-refresh"]
+        assert [type(store).__name__ for store in scheduler._jobstores.values()] == ["MemoryJobStore"]
     finally:
-        stop_scheduler(again)
+        stop_scheduler(scheduler)
+    assert not inspect(world.services.engine).has_table("apscheduler_jobs")   # nothing of the scheduler in the store
 
 
-def test_runs_missed_while_down_are_coalesced_into_one(world: World, runs: list[datetime]) -> None:
-    scheduler = start(world)
-    wait_for(lambda: len(runs) == 1)
-    scheduler.pause()
-    # down for three hours: six runs were missed
-    scheduler.modify_job(REFRESH_JOB, SHARED, next_run_time=datetime.now(UTC) - timedelta(hours=3))
-    stop_scheduler(scheduler)
-    runs.clear()
-    back = start(world)
+def test_a_restart_first_refreshes_an_interval_after_the_last_run_in_the_lease(world: World,
+                                                                               runs: list[datetime]) -> None:
+    last_run(world.services.engine, NOW - timedelta(minutes=10))
+    before = datetime.now(UTC)
+    scheduler = start(world, clock=lambda: NOW)
+    after = datetime.now(UTC)
+    try:
+        upcoming = scheduler.get_job(REFRESH_JOB).next_run_time
+        assert before + timedelta(minutes=20) <= upcoming <= after + timedelta(minutes=20)
+        assert runs == []
+    finally:
+        stop_scheduler(scheduler)
+
+
+def test_runs_missed_while_down_are_made_up_once(world: World, runs: list[datetime]) -> None:
+    last_run(world.services.engine, NOW - timedelta(hours=3))      # down for three hours: six runs were missed
+    scheduler = start(world, clock=lambda: NOW)
     try:
         wait_for(lambda: len(runs) == 1)
-        time.sleep(0.7)
-        assert len(runs) == 1
-        assert back.get_job(REFRESH_JOB, SHARED).next_run_time > datetime.now(UTC)
+        assert scheduler.get_job(REFRESH_JOB).next_run_time > datetime.now(UTC) + timedelta(minutes=29)
+        time.sleep(0.3)
+        assert runs == [NOW]
     finally:
-        stop_scheduler(back)
+        stop_scheduler(scheduler)
 
 
-def test_a_changed_interval_keeps_the_pending_run(world: World, runs: list[datetime]) -> None:
-    scheduler = start(world)
-    wait_for(lambda: len(runs) == 1)
-    upcoming = scheduler.get_job(REFRESH_JOB, SHARED).next_run_time
-    stop_scheduler(scheduler)
-    again = start(world, timedelta(minutes=60))
+def test_the_first_run_is_due_from_the_lease_and_never_later_than_an_interval(engine: Engine) -> None:
+    start_at = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)       # the scheduler's time; the refresh clock's is NOW
+    assert refresh.first_run_at(engine, EVERY, start_at, NOW) == start_at                      # never ran
+    last_run(engine, NOW - timedelta(minutes=10))
+    assert refresh.first_run_at(engine, EVERY, start_at, NOW) == start_at + timedelta(minutes=20)
+    assert refresh.first_run_at(engine, timedelta(hours=1), start_at, NOW) == start_at + timedelta(minutes=50)
+    assert refresh.first_run_at(engine, EVERY, start_at, NOW + timedelta(minutes=45)) == start_at   # overdue
+    # a clock that went back (or a lease written by a clock pinned ahead): at most an interval from now
+    assert refresh.first_run_at(engine, EVERY, start_at, NOW - timedelta(days=1)) == start_at + EVERY
+
+
+def test_replicas_started_together_refresh_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[tuple[str, bool]] = []
+    real = refresh.run_refresh
+
+    def recorded(ctx: RefreshContext, now: datetime) -> RefreshResult:
+        result = real(ctx, now)
+        ran.append((ctx.instance, result.ran))
+        return result
+
+    monkeypatch.setattr(refresh, "run_refresh", recorded)
+    replicas = [start(world, clock=lambda: NOW) for _ in range(2)]
     try:
-        job = again.get_job(REFRESH_JOB, SHARED)
-        assert (job.trigger.interval, job.next_run_time) == (timedelta(minutes=60), upcoming)
+        wait_for(lambda: any(ok for _, ok in ran), 30)   # the first fires at once; the second at once too, or,
+        for scheduler in replicas:                       # when the first's run was in the lease already, half
+            scheduler.get_job(REFRESH_JOB).func()        # an hour later: both fire that slot again now
     finally:
-        stop_scheduler(again)
+        for scheduler in replicas:
+            stop_scheduler(scheduler)
+    assert len(ran) in (3, 4) and sorted(ok for _, ok in ran) == [False] * (len(ran) - 1) + [True]
+    with Session(world.services.engine) as s:
+        lease = s.execute(select(JobLease)).scalars().one()
+    assert (lease.holder, lease.runs, lease.taken_at, lease.error) == (
+        next(who for who, ok in ran if ok), 1, NOW, None)
+    assert snapshots(world.services.engine) == [
+        (world.ids["op1"], "2026-11", date(2026, 11, 16), "operator-basic", D("47.9"), "D", True)]
+
+
+def test_stopping_the_scheduler_stops_a_refresh_in_progress(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    running, told = threading.Event(), []
+
+    def waits_for_the_stop(ctx: RefreshContext, now: datetime) -> RefreshResult:
+        running.set()
+        told.append(ctx.stopping.wait(10))
+        return RefreshResult(ran=True)
+
+    monkeypatch.setattr(refresh, "run_refresh", waits_for_the_stop)
+    scheduler = start(world)
+    assert running.wait(10)
+    stop_scheduler(scheduler)          # waits for the run, which ends as soon as it is told
+    assert told == [True]
 
 
 def test_a_run_never_overlaps_itself(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -488,13 +540,6 @@ def test_a_refresh_stops_between_pages_at_shutdown_and_the_next_run_resumes(worl
     assert resumed.reports["us1"].resources[0].resumed and resumed.reports["us1"].counts.inserted == 5
     with Session(world.services.engine) as s:
         assert s.execute(select(func.count()).select_from(Order)).scalar_one() == WRITE_PAGES + 5
-
-
-def test_scheduled_refresh_without_a_running_process_does_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    refresh.unregister()
-    refresh.scheduled_refresh()
-    assert "registered no refresh context" in caplog.text
-
 
 
 def test_the_admins_read_why_a_shop_fails_in_their_language_never_the_platforms_words() -> None:

@@ -16,13 +16,13 @@ One run, in order:
    `kpibot sync` started the streak; a notice a platform refused is retried by the next runs, and an admin
    bound later is told then.
 
-Persistent scheduling: the job lives in APScheduler's SQLAlchemyJobStore (bot/scheduler.py), which stores the
-job function by reference and its arguments pickled. So the function takes no arguments and finds the running
-process's services in a module-level registry (`register`); a job that fires in a process that registered
-nothing logs and does nothing.
+Scheduling: the job is an in-memory APScheduler job (bot/scheduler.py) whose function is the running process's
+`RefreshContext.scheduled`, so nothing is pickled and no registry is needed. What must outlive the process is in
+the lease row: its first run after a start is due an interval after the last run of any replica
+(`first_run_at`), at once when that time has passed (runs missed while the bot was down become one run).
 
-The lease: several replicas sharing the store each have a scheduler and the same persistent job, so each may
-fire it. The row "refresh" of `job_lease` is the lease: a conditional UPDATE takes it when the last run has
+The lease: several replicas sharing the store each have a scheduler with the refresh job, so each may fire
+it. The row "refresh" of `job_lease` is the lease: a conditional UPDATE takes it when the last run has
 finished and started at least half an interval ago, or when its holder stopped renewing it for STALE_AFTER
 (it died). While running, the holder renews it (heartbeat_at) after every shop and at most once a minute
 during long syncs. So two replicas never refresh at once, and a replica firing a moment
@@ -84,6 +84,13 @@ class RefreshContext:
     unhealthy_after: int = 3
     stopping: threading.Event = field(default_factory=threading.Event)
 
+    def scheduled(self) -> None:
+        """The scheduler's job function: one run as of the clock's now; a failure is logged, never raised."""
+        try:
+            run_refresh(self, self.clock())
+        except Exception:
+            log.exception("the shop refresh failed; it runs again at the next interval")
+
 
 @dataclass
 class RefreshResult:
@@ -96,36 +103,15 @@ class RefreshResult:
     told: list[str] = field(default_factory=list)                    # admin codes told of an unhealthy shop
 
 
-_running: RefreshContext | None = None
-_lock = threading.Lock()
-
-
-def register(ctx: RefreshContext) -> None:
-    global _running
-    with _lock:
-        _running = ctx
-
-
-def unregister(ctx: RefreshContext | None = None) -> None:
-    """Forget the running context (only `ctx`, when given); a refresh in progress stops after its page."""
-    global _running
-    with _lock:
-        if _running is not None and (ctx is None or _running is ctx):
-            _running.stopping.set()
-            _running = None
-
-
-def scheduled_refresh() -> None:
-    """The job function the persistent job store names (bot.jobs.refresh:scheduled_refresh): no arguments."""
-    with _lock:
-        ctx = _running
-    if ctx is None:
-        log.warning("the shop refresh fired but this process registered no refresh context; skipped")
-        return
-    try:
-        run_refresh(ctx, ctx.clock())
-    except Exception:
-        log.exception("the shop refresh failed; it runs again at the next interval")
+def first_run_at(engine: Engine, interval: timedelta, now: datetime, last_now: datetime) -> datetime:
+    """When a just-started scheduler first fires the refresh (in scheduler time `now`): an interval after the
+    last run of any replica (the lease's taken_at, in the refresh clock's `last_now`), at once when that has
+    passed or nothing ran yet; never later than an interval from now (a clock pinned in the future)."""
+    with Session(engine) as session:
+        taken = session.execute(select(JobLease.taken_at).where(JobLease.name == LEASE)).scalar_one_or_none()  # type: ignore[arg-type]
+    if taken is None:
+        return now
+    return now + min(max(taken + interval - last_now, timedelta(0)), interval)
 
 
 def run_refresh(ctx: RefreshContext, now: datetime) -> RefreshResult:
@@ -225,6 +211,19 @@ def failure_text(report: SyncReport, lang: str) -> str:
     return sep.join(failed) or kind("unexpected")
 
 
+def streak_subject(shop_id: int, since: datetime) -> str:
+    """The start of the subject of every admin's notice of one unhealthy streak (the admin's member id follows)."""
+    return f"shop:{shop_id}:{int(since.timestamp())}:"
+
+
+def ongoing_streaks(engine: Engine) -> set[str]:
+    """`streak_subject` of every shop unhealthy now: their notices are still read (bot/jobs/prune.py keeps them)."""
+    with Session(engine) as session:
+        rows = session.execute(select(ShopHealth.shop_id, ShopHealth.unhealthy_since).where(
+            ShopHealth.unhealthy_since.is_not(None)))  # type: ignore[union-attr]
+        return {streak_subject(shop_id, since) for shop_id, since in rows}
+
+
 def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: datetime) -> list[str]:
     """Tell each admin of the shop's organisation that `shop` is unhealthy, one private message in their language,
     once per unhealthy streak, whichever run started the streak (a `kpibot sync` marks a shop unhealthy too, but
@@ -241,7 +240,7 @@ def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: dat
     if since is None:   # recovered meanwhile
         return []
     day = since.astimezone(UTC).date()
-    subjects = {admin.code: f"shop:{shop.id}:{int(since.timestamp())}:{admin.id}" for admin in admins}
+    subjects = {admin.code: f"{streak_subject(shop.id or 0, since)}{admin.id}" for admin in admins}
     done = sent_today(engine, NOTICE, dict.fromkeys(subjects.values(), day))
     told, unreachable = [], 0
     for admin in admins:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from cards.model import Card
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 class Retryable(Exception):
@@ -124,60 +125,136 @@ class WorkerPool:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class ImageUploads:
-    """The platform's key for each chart, uploaded once: two askers of one chart wait for one upload."""
+# How long the in-memory maps keep an entry, and how many entries they keep at most (a safety net for floods).
+# Neither platform gives a message image's key a lifetime (DingTalk's media files are kept with no time limit;
+# Feishu's image upload documents none): a day is a cache policy. Charts are keyed by content and the data
+# behind them changes with every refresh, so a day-old chart is rarely asked for again; one that is, is uploaded
+# again. A click needs its card's entry only while it is in flight (numbered on arrival, answered by a worker
+# within seconds, retries and a deferred minute included); Feishu takes a click's card update for at most
+# 30 minutes after the click, so 30 minutes since a card's last click is well past that.
+IMAGE_MAX_AGE_S = 24 * 3600.0
+IMAGE_MAX_ENTRIES = 2048
+CLICK_MAX_AGE_S = 30 * 60.0
+CLICK_MAX_ENTRIES = 10_000
 
-    def __init__(self, upload: Callable[[bytes, str], str | None]) -> None:
+
+class ImageUploads:
+    """The platform's key for each chart, uploaded once: two askers of one chart wait for one upload.
+
+    Bounded: a key is kept IMAGE_MAX_AGE_S after its upload and at most `max_entries` keys are kept (the
+    oldest go first); both are pruned when a key is added. A pruned chart is simply uploaded again."""
+
+    def __init__(self, upload: Callable[[bytes, str], str | None], *, max_age_s: float = IMAGE_MAX_AGE_S,
+                 max_entries: int = IMAGE_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic) -> None:
         self._upload = upload          # (png, chat the upload is for) -> the platform's key, None if it failed
-        self._keys: dict[str, str] = {}
+        self._max_age, self._max_entries, self._clock = max_age_s, max_entries, clock
+        self._keys: OrderedDict[str, tuple[str, float]] = OrderedDict()   # chart key -> (platform key, uploaded at)
         self._lock = threading.Lock()
-        self._per_image: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._uploading: dict[str, Future[str | None]] = {}              # chart key -> the upload in progress
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys)
 
     def keys_for(self, card: Card, chat_id: str) -> dict[str, str]:
         """Neutral image key -> platform key for the card's charts; a failed upload is left out."""
         keys: dict[str, str] = {}
         for image in card.images():
-            with self._lock:
-                per_image = self._per_image[image.key]
-            with per_image:
-                with self._lock:
-                    known = self._keys.get(image.key)
-                if known is None:
-                    known = self._upload(image.png, chat_id)
-                    if known is None:
-                        continue
-                    with self._lock:
-                        self._keys[image.key] = known
-            keys[image.key] = known
+            known = self._key_for(image.key, image.png, chat_id)
+            if known is not None:
+                keys[image.key] = known
         return keys
+
+    def _key_for(self, key: str, png: bytes, chat_id: str) -> str | None:
+        while True:
+            with self._lock:
+                entry = self._keys.get(key)
+                if entry is not None and self._clock() - entry[1] < self._max_age:
+                    return entry[0]
+                pending = self._uploading.get(key)
+                mine = pending is None
+                if pending is None:
+                    pending = self._uploading[key] = Future()
+            if not mine:
+                if (waited := pending.result()) is not None:
+                    return waited
+                continue       # the other asker's upload failed: try it ourselves, as a first asker would
+            known: str | None = None
+            try:
+                known = self._upload(png, chat_id)
+            finally:
+                with self._lock:
+                    del self._uploading[key]
+                    if known is not None:
+                        self._add(key, known)
+                pending.set_result(known)
+            return known
+
+    def _add(self, key: str, platform_key: str) -> None:
+        """Under the lock: keep the new key, then drop keys past their age and the oldest beyond the cap."""
+        now = self._clock()
+        self._keys.pop(key, None)
+        self._keys[key] = (platform_key, now)
+        _prune(self._keys, lambda entry: entry[1], now, self._max_age, self._max_entries)
 
 
 class ClickOrder:
     """Only the newest click on a card updates it. Clicks are numbered where they arrive (the connection
     loop, in arrival order); the update of the newest runs under a per-card lock, so an older click that
-    finishes later can never land on top of it."""
+    finishes later can never land on top of it.
 
-    def __init__(self) -> None:
-        self._seq: dict[str, int] = {}
-        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+    Bounded: a card's entry is kept CLICK_MAX_AGE_S after its last click and at most `max_entries` cards are
+    kept (the least recently clicked go first); both are pruned when a click is numbered. Numbers come from one
+    counter for all cards, so a card clicked again after its entry went never reuses a number, and a click whose
+    card has no entry any more (nothing newer came) still updates it."""
+
+    def __init__(self, *, max_age_s: float = CLICK_MAX_AGE_S, max_entries: int = CLICK_MAX_ENTRIES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_age, self._max_entries, self._clock = max_age_s, max_entries, clock
+        self._last = 0
+        # card -> (its newest click's number, when it arrived, the lock its updates run under); least recent first
+        self._cards: OrderedDict[str, tuple[int, float, threading.Lock]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cards)
 
     def next(self, card_id: str) -> int:
         with self._lock:
-            seq = self._seq.get(card_id, 0) + 1
-            self._seq[card_id] = seq
-            return seq
+            now = self._clock()
+            self._last += 1
+            entry = self._cards.pop(card_id, None)
+            self._cards[card_id] = (self._last, now, entry[2] if entry is not None else threading.Lock())
+            _prune(self._cards, lambda e: e[1], now, self._max_age, self._max_entries)
+            return self._last
 
     def update_if_newest(self, card_id: str, seq: int, update: Callable[[], object]) -> bool:
         """Run `update` if click `seq` is still the newest on the card; False when a newer one came."""
         with self._lock:
-            card_lock = self._locks[card_id]
+            entry = self._cards.get(card_id)
+            if entry is not None and entry[0] != seq:
+                return False
+            card_lock = entry[2] if entry is not None else threading.Lock()
         with card_lock:
             with self._lock:
-                if self._seq.get(card_id) != seq:
+                entry = self._cards.get(card_id)
+                if entry is not None and entry[0] != seq:
                     return False
             update()
             return True
+
+
+
+def _prune(entries: OrderedDict[str, E], added_at: Callable[[E], float], now: float, max_age: float,
+           max_entries: int) -> None:
+    """Drop the entries from the oldest while they are older than `max_age` or more than `max_entries`: each
+    entry is dropped once, so the cost is amortised over the inserts."""
+    while entries:
+        oldest = next(iter(entries.values()))
+        if len(entries) <= max_entries and now - added_at(oldest) < max_age:
+            break
+        entries.popitem(last=False)
 
 
 def with_retries(platform: str, what: str, attempt: Callable[[], T], attempts: int, backoff_s: float) -> T | None:

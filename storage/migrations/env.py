@@ -13,7 +13,8 @@ target_metadata = SQLModel.metadata
 
 
 def _ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """Autogenerate leaves alone the table APScheduler's job store creates and manages itself."""
+    """Autogenerate leaves alone `apscheduler_jobs`, which APScheduler's persistent job store made in stores run by
+    earlier versions (the scheduler keeps its jobs in memory now: nothing reads or writes it any more)."""
     return not (type_ == "table" and name == "apscheduler_jobs")
 
 
