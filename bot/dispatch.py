@@ -26,7 +26,7 @@ from commands.spec import Command
 from commands.whoami import unbound_card
 from scoring.fx import MissingRate
 from scoring.templates import TemplateError
-from storage.queries import find_member
+from storage.identity import member_for
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Dispatcher:
         lang = lang_of(self.app.org_locale)
         try:
             with Session(self.app.engine) as session:
-                member = find_member(session, platform, user_id)
+                member = member_for(session, platform, user_id)
             if member is not None:
                 lang = lang_of(member.locale)
             command = lookup(name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.platforms.common import Messenger
@@ -24,6 +25,7 @@ from scoring.alerts import days_left, in_quiet_hours, is_lagging
 from scoring.periods import PeriodKind
 from scoring.score import MetricResult
 from scoring.sendtime import due_day
+from storage.identity import identities
 from storage.models import Member
 from storage.queries import team_members, teams
 from storage.schedule import claim_send, finish_send, sent_today
@@ -39,16 +41,17 @@ class Alerted:
     ok: bool
 
 
-def bound_platforms(messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
-    """(platform, the member's user id there) of each connected platform the member is bound on, Feishu first."""
-    return [(platform, user_id) for platform, user_id in (("feishu", member.feishu_open_id),
-                                                          ("dingtalk", member.dingtalk_staff_id))
-            if user_id and platform in messengers]
+def bound_platforms(engine: Engine, messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
+    """(platform, the member's primary user id there) of each connected platform the member is bound on, in the
+    messengers' order (the process connects Feishu first)."""
+    with Session(engine) as session:
+        ids = identities(session, member.id)
+    return [(platform, ids[platform]) for platform in messengers if platform in ids]
 
 
-def send_private(messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
+def send_private(engine: Engine, messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
     """To the member on the first connected platform they are bound on; None when there is none."""
-    bound = bound_platforms(messengers, member)
+    bound = bound_platforms(engine, messengers, member)
     if not bound:
         return None
     platform, user_id = bound[0]
@@ -87,7 +90,7 @@ def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime,
                     continue
                 card = nudge_card(lang=lang_of(member.locale), name=member.name, result=head,
                                   days_left=days_left(day, score.window.last_day), currency=currency)
-                ok = send_private(messengers, member, card)
+                ok = send_private(app.engine, messengers, member, card)
                 finish_send(app.engine, "lag_alert", subject, day, instance, now,
                             None if ok else "no connected platform took it")
                 results.append(Alerted("lag_alert", member.code, day, bool(ok)))
@@ -101,7 +104,7 @@ def run_lag_alerts(app: App, messengers: Mapping[str, Messenger], now: datetime,
             for lead in (m for m in members if m.role == "lead"):
                 card = lead_summary_card(lang=lang_of(lead.locale), team=team.name,
                                          rows=[(m.name, r) for m, r in lagging])
-                ok = bool(send_private(messengers, lead, card))
+                ok = bool(send_private(app.engine, messengers, lead, card))
                 reached.append(ok)
                 results.append(Alerted("lag_summary", lead.code, team_day, ok))
             finish_send(app.engine, "lag_summary", subject, team_day, instance, now,
