@@ -34,10 +34,11 @@ from services.container import Services
 from services.scorecards import Inputs, score_member
 from storage.commission import load_plans, save_plan
 from storage.demo import has_demo
+from storage.identity import IdentityTaken, bind_identity, identities
 from storage.member_import import ImportProblem, import_members
 from storage.migrate import upgrade
 from storage.models import DigestSubscription, KpiTemplate, Member, Organisation, Team
-from storage.queries import active_members, find_member, find_team, load_templates, member_by_code, team_of, teams
+from storage.queries import active_members, find_team, load_templates, member_by_code, team_of, teams
 from storage.target_import import import_targets
 
 
@@ -239,24 +240,25 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
             return 0
         if args.action == "list":
             for m in active_members(session):
-                print(f"{m.code:<12} {m.role:<9} {m.name:<24} feishu={m.feishu_open_id or '-'} "
-                      f"dingtalk={m.dingtalk_staff_id or '-'}")
+                print(f"{m.code:<12} {m.role:<9} {m.name:<24} {_bindings(session, m)}")
             return 0
         member = _member(session, args.member)
         if not args.feishu and not args.dingtalk:
             raise UsageError("give --feishu OPEN_ID and/or --dingtalk STAFF_ID")
         for platform, user_id in (("feishu", args.feishu), ("dingtalk", args.dingtalk)):
-            holder = find_member(session, platform, user_id) if user_id else None
-            if holder is not None and holder.id != member.id:
-                raise UsageError(f"{platform} id {user_id} is already bound to {holder.code}")
-        if args.feishu:
-            member.feishu_open_id = args.feishu
-        if args.dingtalk:
-            member.dingtalk_staff_id = args.dingtalk
-        session.add(member)
+            if user_id:
+                try:
+                    bind_identity(session, member, platform, user_id)
+                except IdentityTaken as exc:
+                    raise UsageError(str(exc)) from None
         session.commit()
-        print(f"bound {member.code}: feishu={member.feishu_open_id or '-'} dingtalk={member.dingtalk_staff_id or '-'}")
+        print(f"bound {member.code}: {_bindings(session, member)}")
     return 0
+
+
+def _bindings(session: Session, member: Member) -> str:
+    ids = identities(session, member.id)
+    return f"feishu={ids.get('feishu') or '-'} dingtalk={ids.get('dingtalk') or '-'}"
 
 
 def _member(session: Session, code: str) -> Member:

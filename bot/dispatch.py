@@ -28,7 +28,7 @@ from scoring.fx import MissingRate
 from scoring.templates import TemplateError
 from services.container import Services
 from services.errors import UserError
-from storage.queries import find_member
+from storage.identity import member_for
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Dispatcher:
         lang = lang_of(self.services.org_locale)
         try:
             with Session(self.services.engine) as session:
-                member = find_member(session, platform, user_id)
+                member = member_for(session, platform, user_id)
             if member is not None:
                 lang = lang_of(member.locale)
             command = lookup(name)

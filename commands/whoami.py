@@ -8,6 +8,7 @@ from cards.i18n import t
 from cards.model import Card, Fields, Text, Tone
 from commands.context import Request
 from commands.spec import Command
+from storage.identity import CONSOLE, identities, platforms_in_use
 from storage.queries import team_of
 
 
@@ -16,7 +17,7 @@ def unbound_card(platform: str, user_id: str, lang: str) -> Card:
     return Card(t(lang, "unbound.title"), (
         Fields(((t(lang, "whoami.platform"), platform_name), (t(lang, "whoami.user_id"), user_id))),
         Text(t(lang, "unbound.body", platform=platform_name, user_id=user_id)),
-        Text(t(lang, "unbound.how_console") if platform == "console"
+        Text(t(lang, "unbound.how_console") if platform == CONSOLE
              else t(lang, "unbound.how", platform=platform, user_id=user_id)),
     ), Tone.WARN, lang)
 
@@ -28,6 +29,7 @@ def handle(req: Request) -> Card:
         return unbound_card(caller.platform, caller.user_id, lang)
     with Session(req.services.engine) as session:
         team = team_of(session, member)
+        ids, platforms = identities(session, member.id), platforms_in_use(session)
     none = t(lang, "whoami.none")
     return Card(t(lang, "whoami.title"), (Fields((
         (t(lang, "whoami.platform"), t(lang, f"platform.{caller.platform}")),
@@ -37,8 +39,7 @@ def handle(req: Request) -> Card:
         (t(lang, "whoami.team"), team.name if team else "—"),
         (t(lang, "whoami.timezone"), member.timezone),
         (t(lang, "whoami.language"), member.locale),
-        (t(lang, "whoami.feishu"), member.feishu_open_id or none),
-        (t(lang, "whoami.dingtalk"), member.dingtalk_staff_id or none),
+        *((t(lang, f"whoami.{platform}"), ids.get(platform) or none) for platform in platforms),
     )),), Tone.INFO, lang)
 
 

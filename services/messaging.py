@@ -6,7 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
 from cards.model import Card
+from storage.identity import identities
 from storage.models import Member
 
 
@@ -20,16 +24,17 @@ class Messenger(Protocol):
     def send_to_user(self, user_id: str, card: Card) -> bool: ...
 
 
-def bound_platforms(messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
-    """(platform, the member's user id there) of each connected platform the member is bound on, Feishu first."""
-    return [(platform, user_id) for platform, user_id in (("feishu", member.feishu_open_id),
-                                                          ("dingtalk", member.dingtalk_staff_id))
-            if user_id and platform in messengers]
+def bound_platforms(engine: Engine, messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
+    """(platform, the member's primary user id there) of each connected platform the member is bound on, in the
+    messengers' order (the process connects Feishu first)."""
+    with Session(engine) as session:
+        ids = identities(session, member.id)
+    return [(platform, ids[platform]) for platform in messengers if platform in ids]
 
 
-def send_private(messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
+def send_private(engine: Engine, messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
     """To the member on the first connected platform they are bound on; None when there is none."""
-    bound = bound_platforms(messengers, member)
+    bound = bound_platforms(engine, messengers, member)
     if not bound:
         return None
     platform, user_id = bound[0]

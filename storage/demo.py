@@ -33,6 +33,7 @@ from scoring.templates import DEFAULT_TEMPLATES, Stage, Template, select_templat
 from storage.activity import load_activity, load_team_activity
 from storage.attribution import attribute_within
 from storage.commission import save_plan
+from storage.identity import bind_identity
 from storage.ingest.encoding import hash_buyer
 from storage.ingest.records import OrderStatus
 from storage.models import (
@@ -420,13 +421,15 @@ def _people(demo: _Demo) -> None:
     for m in MEMBERS:
         demo.members[m.code] = Member(
             org_id=org_id, team_id=_id(demo.teams[m.team]) if m.team else None, code=m.code, name=m.name,
-            role=m.role, timezone=m.timezone, locale=m.locale, country=m.country, feishu_open_id=f"ou_{m.code}",
-            dingtalk_staff_id=m.code, created_at=created,
+            role=m.role, timezone=m.timezone, locale=m.locale, country=m.country, created_at=created,
             trial_until=demo.today + timedelta(days=20) if m.code == "host3" else None,
         )
     s.add_all([st.row for st in demo.shops.values()])
     s.add_all(demo.members.values())
     s.flush()
+    for member in demo.members.values():   # Feishu open_ids ou_<code>, DingTalk staffIds the codes
+        bind_identity(s, member, "feishu", f"ou_{member.code}")
+        bind_identity(s, member, "dingtalk", member.code)
 
 
 def _catalogue(demo: _Demo) -> None:

@@ -4,6 +4,8 @@ Columns (header row, any order): member, name, role, team, timezone, locale, fei
 feishu_union_id, dingtalk_staff_id. `member` is required; a new member also needs name and role. An
 existing member (same id) is updated with the non-empty cells. Every row is checked before anything is
 written, and the import is all-or-nothing: a file with a bad row changes nothing and names the line.
+
+The id columns are bindings (storage.identity): IDENTITIES says which platform and kind of id each one is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.roles import Role
+from storage.identity import ALIAS, PRIMARY, bind_identity, identity_holder
 from storage.models import Member, Team
 from storage.queries import organisation
 from storage.tabular import TableProblem, read_table
@@ -23,7 +26,8 @@ from storage.tabular import TableProblem, read_table
 COLUMNS = ("member", "name", "role", "team", "timezone", "locale", "feishu_open_id", "feishu_union_id",
            "dingtalk_staff_id")
 ROLES = tuple(r.value for r in Role)
-IDENTITIES = ("feishu_open_id", "feishu_union_id", "dingtalk_staff_id")
+IDENTITIES = {"feishu_open_id": ("feishu", PRIMARY), "feishu_union_id": ("feishu", ALIAS),
+              "dingtalk_staff_id": ("dingtalk", PRIMARY)}
 
 
 class ImportProblem(ValueError):
@@ -43,8 +47,7 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
     teams = {t.code: t for t in session.execute(select(Team).where(Team.org_id == org.id)).scalars()}
     members = {m.code: m for m in session.execute(select(Member).where(Member.org_id == org.id)).scalars()}
     problems: list[str] = []
-    claimed: dict[tuple[str, str], str] = {
-        (field, getattr(m, field)): m.code for m in members.values() for field in IDENTITIES if getattr(m, field)}
+    claimed: dict[tuple[str, str], str] = {}   # (platform, id) -> the member code holding it, file or store
     plan: list[tuple[int, dict[str, str]]] = []
     for line, row in rows:
         code = row.get("member", "")
@@ -62,10 +65,13 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
             problems.append(f"line {line}: unknown time zone {row['timezone']!r}")
         if row.get("locale") and row["locale"].split("-")[0] not in ("en", "zh"):
             problems.append(f"line {line}: locale must be en or zh-CN, got {row['locale']!r}")
-        for field in IDENTITIES:
+        for field, (platform, _kind) in IDENTITIES.items():
             value = row.get(field)
             if value:
-                holder = claimed.setdefault((field, value), code)
+                if (platform, value) not in claimed:
+                    held = identity_holder(session, org.id or 0, platform, value)
+                    claimed[platform, value] = held.code if held is not None else code
+                holder = claimed[platform, value]
                 if holder != code:
                     problems.append(f"line {line}: {field} {value} already belongs to {holder}")
         plan.append((line, row))
@@ -82,13 +88,16 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
             created += 1
         else:
             updated += 1
-        for field in ("name", "role", "timezone", "locale", *IDENTITIES):
+        for field in ("name", "role", "timezone", "locale"):
             if row.get(field):
                 setattr(member, field, row[field])
         if row.get("team"):
             member.team_id = teams[row["team"]].id
         session.add(member)
-    session.flush()
+        session.flush()
+        for field, (platform, kind) in IDENTITIES.items():
+            if row.get(field):
+                bind_identity(session, member, platform, row[field], kind)
     return ImportResult(created, updated)
 
 

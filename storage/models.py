@@ -65,8 +65,6 @@ class Member(SQLModel, table=True):
     __tablename__ = "member"
     __table_args__ = (
         UniqueConstraint("org_id", "code"),
-        UniqueConstraint("org_id", "feishu_open_id"),
-        UniqueConstraint("org_id", "dingtalk_staff_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
@@ -77,13 +75,29 @@ class Member(SQLModel, table=True):
     timezone: str = Field(max_length=64)
     locale: str = Field(max_length=16)             # en | zh-CN ...
     country: str | None = Field(default=None, max_length=2)
-    feishu_open_id: str | None = Field(default=None, max_length=64)
-    feishu_union_id: str | None = Field(default=None, max_length=64)
-    dingtalk_staff_id: str | None = Field(default=None, max_length=64)
     trial_until: date | None = None                # scores before this day are shown as not binding
     finance: bool = False                          # may see other members' commission (finance staff)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MemberIdentity(SQLModel, table=True):
+    """A member's id on a chat platform: who is typing is (platform, platform_user_id). `kind` tells the
+    member's primary id there (the one the bot writes to and shows) from an alias that also identifies them
+    (Feishu's union_id: one person across the organisation's apps). Read and written by storage.identity."""
+    __tablename__ = "member_identity"
+    __table_args__ = (
+        # platform first: a message's look-up asks for (platform, id), not for the organisation
+        UniqueConstraint("platform", "platform_user_id", "org_id", name="uq_member_identity_user"),
+        # member first: it is also the index for a member's ids and for the foreign key
+        UniqueConstraint("member_id", "platform", "kind", name="uq_member_identity_member"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id")
+    member_id: int = Field(foreign_key="member.id")
+    platform: str = Field(max_length=32)           # feishu | dingtalk | ... (the adapter's PLATFORM)
+    kind: str = Field(default="primary", max_length=16)   # primary | alias
+    platform_user_id: str = Field(max_length=64)
 
 
 # --- shops and catalogue -------------------------------------------------------------------------------

@@ -25,29 +25,6 @@ from storage.models import (
 )
 
 
-def find_member(session: Session, platform: str, user_id: str) -> Member | None:
-    """The active member behind a platform identity: console ids are member codes, Feishu ids are open_id
-    (or union_id), DingTalk ids are staffId."""
-    if platform == "console":
-        cond = Member.code == user_id
-    elif platform == "feishu":
-        cond = (Member.feishu_open_id == user_id) | (Member.feishu_union_id == user_id)
-    elif platform == "dingtalk":
-        cond = Member.dingtalk_staff_id == user_id
-    else:
-        raise ValueError(f"unknown platform {platform!r}")
-    return session.execute(select(Member).where(cond, Member.active)).scalars().first()  # type: ignore[arg-type]
-
-
-def bound_id(session: Session, platform: str, *candidates: str | None) -> str:
-    """The first of a person's ids that a member is bound by (Feishu: open_id, then union_id); the first id
-    when none is bound, so the unbound reply shows the id to bind."""
-    ids = [c for c in candidates if c]
-    if not ids:
-        raise ValueError("no id given")
-    return next((c for c in ids if find_member(session, platform, c) is not None), ids[0])
-
-
 def member_by_code(session: Session, code: str) -> Member | None:
     return session.execute(select(Member).where(Member.code == code)).scalars().first()
 

@@ -256,7 +256,8 @@ def test_a_member_bound_by_union_id_only_is_recognised(fake: FakeFeishu, adapter
     from sqlalchemy import text
 
     with store.begin() as c:
-        c.execute(text("UPDATE member SET feishu_open_id = NULL, feishu_union_id = 'on_host3' WHERE code = 'host3'"))
+        c.execute(text("UPDATE member_identity SET kind = 'alias', platform_user_id = 'on_host3' "
+                       "WHERE platform = 'feishu' AND member_id = (SELECT id FROM member WHERE code = 'host3')"))
     try:
         fake.push_event(fake.message_event("ou_host3", "/whoami", message_id="om_union"))  # union_id on_host3
         fake.wait_for(lambda: len(replies_to(fake, "om_union")) == 1)
@@ -266,8 +267,8 @@ def test_a_member_bound_by_union_id_only_is_recognised(fake: FakeFeishu, adapter
         assert f"**Member**　{escape('Emily Carter (host3)')}" in markdown.splitlines()
     finally:
         with store.begin() as c:
-            c.execute(text("UPDATE member SET feishu_open_id = 'ou_host3', feishu_union_id = NULL "
-                           "WHERE code = 'host3'"))
+            c.execute(text("UPDATE member_identity SET kind = 'primary', platform_user_id = 'ou_host3' "
+                           "WHERE platform = 'feishu' AND member_id = (SELECT id FROM member WHERE code = 'host3')"))
 
 
 def test_a_message_arriving_while_shutting_down_is_refused_so_feishu_redelivers_it(

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from storage.identity import ALIAS, identities, member_for
 from storage.member_import import ImportProblem, import_members
 from storage.models import Member, Team
-from storage.queries import find_member
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -29,14 +29,28 @@ def test_new_and_existing_members(demo_copy: Engine, tmp_path: Path) -> None:
         result = import_members(s, path, "Asia/Shanghai", "en", "Demo")
         s.commit()
         assert (result.created, result.updated) == (1, 1)
-        new = find_member(s, "feishu", "ou_9f8e")
+        new = member_for(s, "feishu", "ou_9f8e")
         assert new is not None
         team = s.get(Team, new.team_id)
-        assert (new.code, new.name, new.role, new.timezone, new.locale, new.dingtalk_staff_id, team.code) == (  # type: ignore[union-attr]
-            "host9", "Zhang Wei 张伟", "host", "America/New_York", "zh-CN", "staff_9", "live-us")
-        host1 = find_member(s, "feishu", "ou_real_host1")
-        assert host1 is not None and (host1.code, host1.name, host1.dingtalk_staff_id) == (
-            "host1", "Lin Xiaoyu 林小雨", "host1")
+        assert (new.code, new.name, new.role, new.timezone, new.locale, identities(s, new.id), team.code) == (  # type: ignore[union-attr]
+            "host9", "Zhang Wei 张伟", "host", "America/New_York", "zh-CN",
+            {"feishu": "ou_9f8e", "dingtalk": "staff_9"}, "live-us")
+        host1 = member_for(s, "feishu", "ou_real_host1")
+        assert host1 is not None and (host1.code, host1.name, identities(s, host1.id)) == (
+            "host1", "Lin Xiaoyu 林小雨", {"feishu": "ou_real_host1", "dingtalk": "host1"})
+        assert member_for(s, "feishu", "ou_host1") is None   # the new open_id replaced the old one
+
+
+def test_a_union_id_column_binds_an_alias_and_an_id_names_one_member(demo_copy: Engine, tmp_path: Path) -> None:
+    with Session(demo_copy) as s:
+        import_members(s, write(tmp_path, "member,feishu_union_id\nhost2,on_host2\n"), "Asia/Shanghai", "en", "Demo")
+        s.commit()
+        host2 = member_for(s, "feishu", "on_host2")
+        assert host2 is not None and (host2.code, identities(s, host2.id), identities(s, host2.id, ALIAS)) == (
+            "host2", {"feishu": "ou_host2", "dingtalk": "host2"}, {"feishu": "on_host2"})
+        with pytest.raises(ImportProblem, match=r"^line 2: feishu_open_id on_host2 already belongs to host2$"):
+            import_members(s, write(tmp_path, "member,feishu_open_id\nhost3,on_host2\n"), "Asia/Shanghai", "en",
+                           "Demo")
 
 
 def test_a_bad_file_changes_nothing_and_names_each_line(demo_copy: Engine, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -28,6 +28,7 @@ from cards.model import Card, Text, Tone
 from scoring.alerts import AlertRules
 from scoring.rules import Rules
 from services.container import Services
+from storage.identity import bind_identity
 from storage.ingest.records import (
     FailureKind,
     OrderRecord,
@@ -137,12 +138,14 @@ def build_world(engine: Engine) -> World:
                          timezone="Asia/Shanghai", locale="en"),
                   Member(org_id=org.id, team_id=other.id, code="op2", name="Op Two", role="operator",
                          timezone="UTC", locale="en"),
-                  Member(org_id=org.id, code="admin1", name="Ada", role="admin", timezone="UTC", locale="en",
-                         feishu_open_id="ou_admin1"),
+                  Member(org_id=org.id, code="admin1", name="Ada", role="admin", timezone="UTC", locale="en"),
                   Member(org_id=org.id, code="admin2", name="Bai", role="admin", timezone="Asia/Shanghai",
-                         locale="zh-CN", dingtalk_staff_id="0042"),
+                         locale="zh-CN"),
                   Member(org_id=org.id, code="admin3", name="Cal", role="admin", timezone="UTC", locale="en")]
         s.add_all(people)
+        s.flush()
+        bind_identity(s, people[2], "feishu", "ou_admin1")
+        bind_identity(s, people[3], "dingtalk", "0042")
         template = KpiTemplate(org_id=org.id, name="operator-basic", role="operator")
         s.add(template)
         s.flush()
@@ -272,7 +275,8 @@ def test_a_notice_no_platform_took_is_retried_and_a_streak_a_cli_sync_started_is
     assert run_refresh(world.context(), NOW + 7 * EVERY).told == []
     # admin3, bound on no platform so far, binds Feishu: told of both streaks at the next run, once
     with Session(world.services.engine) as s:
-        s.execute(update(Member).where(Member.code == "admin3").values(feishu_open_id="ou_admin3"))  # type: ignore[arg-type]
+        admin3 = s.execute(select(Member).where(Member.code == "admin3")).scalar_one()
+        bind_identity(s, admin3, "feishu", "ou_admin3")
         s.commit()
     world.feishu.sent.clear()
     assert run_refresh(world.context(), NOW + 8 * EVERY).told == ["admin3", "admin3"]

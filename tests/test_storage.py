@@ -14,11 +14,13 @@ from sqlmodel import Session, SQLModel
 
 from scoring.facts import LineFact, RefundFact
 from storage.activity import load_activity, load_team_activity
+from storage.identity import ALIAS, IdentityTaken, bind_identity, identities, member_for
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import (
     FxRateRow,
     LiveSession,
     Member,
+    MemberIdentity,
     Order,
     OrderLine,
     Organisation,
@@ -30,7 +32,7 @@ from storage.models import (
     Target,
     Team,
 )
-from storage.queries import find_member, fx_table, monthly_targets
+from storage.queries import fx_table, monthly_targets
 
 T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
@@ -63,7 +65,7 @@ def _org(session: Session) -> tuple[Organisation, Team, Shop, Member, Member]:
     shop = Shop(org_id=org.id, team_id=team.id, code="s", name="Shop", platform="shopee", region="ID",
                 currency="IDR", timezone="Asia/Jakarta")
     host = Member(org_id=org.id, team_id=team.id, code="h", name="Host 主播", role="host", timezone="Asia/Jakarta",
-                  locale="zh-CN", feishu_open_id="ou_h", dingtalk_staff_id="h")
+                  locale="zh-CN")
     other = Member(org_id=org.id, team_id=team.id, code="h2", name="Other", role="host", timezone="Asia/Jakarta",
                    locale="en")
     session.add_all([shop, host, other])
@@ -126,13 +128,49 @@ def test_identities_and_queries(engine: Engine) -> None:
         s.add(Target(org_id=org.id, scope="member", subject=f"member:{host.id}", member_id=host.id, period="2026-11",
                      metric_key="net_gmv", value=Decimal("2500.50")))
         s.add(FxRateRow(day=date(2026, 11, 1), base="USD", quote="IDR", rate=Decimal("16000")))
+        bind_identity(s, host, "feishu", "ou_h")
+        bind_identity(s, host, "feishu", "on_h", ALIAS)
+        bind_identity(s, host, "dingtalk", "h")
         s.commit()
-        assert find_member(s, "feishu", "ou_h").code == "h"  # type: ignore[union-attr]
-        assert find_member(s, "dingtalk", "h").code == "h"  # type: ignore[union-attr]
-        assert find_member(s, "console", "h2").code == "h2"  # type: ignore[union-attr]
-        assert find_member(s, "feishu", "ou_nobody") is None
+        assert member_for(s, "feishu", "ou_h").code == "h"  # type: ignore[union-attr]
+        assert member_for(s, "feishu", "on_h").code == "h"  # type: ignore[union-attr]
+        assert member_for(s, "dingtalk", "h").code == "h"  # type: ignore[union-attr]
+        assert member_for(s, "console", "h2").code == "h2"  # type: ignore[union-attr]
+        assert member_for(s, "feishu", "ou_nobody") is None
+        assert member_for(s, "dingtalk", "ou_h") is None   # an id is one platform's
+        assert identities(s, host.id) == {"feishu": "ou_h", "dingtalk": "h"}
         assert monthly_targets(s, f"member:{host.id}", ["2026-11"]) == {"net_gmv": {(2026, 11): Decimal("2500.50")}}
         assert fx_table(s, date(2026, 11, 30)).rate("IDR", "USD", date(2026, 11, 5)) == Decimal(1) / Decimal(16000)
+
+
+def test_a_platform_id_binds_one_member(engine: Engine) -> None:
+    """bind_identity refuses another member's id (of any kind) and the store refuses it too; binding again
+    replaces the member's id of that kind, and an alias may become the primary id."""
+    with Session(engine) as s:
+        org, _, _, host, other = _org(s)
+        bind_identity(s, host, "feishu", "ou_h")
+        bind_identity(s, host, "feishu", "on_h", ALIAS)
+        s.commit()
+        for user_id in ("ou_h", "on_h"):
+            with pytest.raises(IdentityTaken, match=f"^feishu id {user_id} is already bound to h$"):
+                bind_identity(s, other, "feishu", user_id)
+        bind_identity(s, other, "dingtalk", "ou_h")   # the same string on another platform is another person
+        s.commit()
+        ids = {"org": org.id, "other": other.id}
+        with pytest.raises(IntegrityError), s.begin_nested():
+            s.execute(text("INSERT INTO member_identity (org_id, member_id, platform, kind, platform_user_id) "
+                           "VALUES (:org, :other, 'feishu', 'primary', 'ou_h')"), ids)
+        with pytest.raises(IntegrityError), s.begin_nested():   # one primary id per member and platform
+            s.execute(text("INSERT INTO member_identity (org_id, member_id, platform, kind, platform_user_id) "
+                           "VALUES (:org, :other, 'dingtalk', 'primary', 'x')"), ids)
+        bind_identity(s, host, "feishu", "ou_h2")
+        bind_identity(s, host, "feishu", "on_h")      # the alias becomes the primary id, and the alias goes
+        s.commit()
+        rows = s.execute(select(MemberIdentity.member_id, MemberIdentity.platform, MemberIdentity.kind,
+                                MemberIdentity.platform_user_id).order_by(MemberIdentity.member_id,
+                                                                          MemberIdentity.platform)).all()
+        assert rows == [(host.id, "feishu", "primary", "on_h"), (other.id, "dingtalk", "primary", "ou_h")]
+        assert member_for(s, "feishu", "ou_h") is None
 
 
 def test_load_activity_scopes_by_role_and_range(engine: Engine) -> None:
@@ -308,6 +346,90 @@ def test_an_order_lines_sku_and_product_are_one_key_from_0010(backend: str, tmp_
             ("L1", ids["lamp"], ids["sku"]), ("L6", ids["lamp"], ids["sku"])]
     with pytest.raises(IntegrityError), eng.begin() as c:
         c.execute(text(line), {**ids, "line": "L2", "product": ids["fan"], "sku": ids["sku"]})
+    eng.dispose()
+
+
+OLD_IDS = "SELECT code, feishu_open_id, feishu_union_id, dingtalk_staff_id FROM member ORDER BY id"
+
+
+def _store_at_0011(backend: str, tmp_path: Path) -> tuple[Engine, dict[str, int]]:
+    """A store at 0011 whose members h and h2 have their ids in the member columns, and a target of h's."""
+    from tests.conftest import fresh_engine
+
+    eng = fresh_engine(backend, tmp_path)
+    assert upgrade(eng, "0011") == (None, "0011")
+    with Session(eng) as s:
+        org, _, _, host, other = _org(s)
+        s.add(Member(org_id=org.id, code="h3", name="Three", role="host", timezone="UTC", locale="en"))
+        s.add(Target(org_id=org.id, scope="member", subject=f"member:{host.id}", member_id=host.id,
+                     period="2026-11", metric_key="orders", value=Decimal(9)))
+        s.commit()
+        ids = {"org": org.id or 0, "h": host.id or 0, "h2": other.id or 0}
+        s.execute(text("UPDATE member SET feishu_open_id = 'ou_h', feishu_union_id = 'on_h', "
+                       "dingtalk_staff_id = '0042' WHERE code = 'h'"))
+        s.execute(text("UPDATE member SET feishu_open_id = 'ou_h2', dingtalk_staff_id = '' WHERE code = 'h2'"))
+        s.commit()
+    return eng, ids
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_0012_moves_member_ids_to_member_identity_and_back(backend: str, tmp_path: Path) -> None:
+    """Every id in the member columns becomes its row (an empty one is no binding), the columns and their unique
+    constraints go, and the members keep their ids and what refers to them; the downgrade puts the columns back
+    with the same values, unique again, and 0012 goes up again."""
+    from alembic import command
+
+    from storage.migrate import _config
+
+    eng, ids = _store_at_0011(backend, tmp_path)
+    assert upgrade(eng) == ("0011", head_revision())
+    with eng.connect() as c:
+        assert c.execute(text("SELECT org_id, member_id, platform, kind, platform_user_id FROM member_identity "
+                              "ORDER BY id")).all() == [
+            (ids["org"], ids["h"], "feishu", "primary", "ou_h"), (ids["org"], ids["h"], "feishu", "alias", "on_h"),
+            (ids["org"], ids["h"], "dingtalk", "primary", "0042"),
+            (ids["org"], ids["h2"], "feishu", "primary", "ou_h2")]
+        assert c.execute(text("SELECT m.code FROM target t JOIN member m ON m.id = t.member_id")).all() == [("h",)]
+        if backend == "sqlite":
+            assert c.execute(text("PRAGMA foreign_key_check")).all() == []
+    assert {"feishu_open_id", "feishu_union_id", "dingtalk_staff_id"} & \
+        {col["name"] for col in inspect(eng).get_columns("member")} == set()
+    with Session(eng) as s:
+        assert [member_for(s, "feishu", i).code for i in ("ou_h", "on_h", "ou_h2")] == ["h", "h", "h2"]  # type: ignore[union-attr]
+        assert member_for(s, "dingtalk", "0042").code == "h"  # type: ignore[union-attr]
+
+    cfg = _config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+    assert "member_identity" not in inspect(eng).get_table_names()
+    with eng.connect() as c:
+        assert c.execute(text(OLD_IDS)).all() == [("h", "ou_h", "on_h", "0042"), ("h2", "ou_h2", None, None),
+                                                  ("h3", None, None, None)]
+        assert c.execute(text("SELECT m.code FROM target t JOIN member m ON m.id = t.member_id")).all() == [("h",)]
+    for column, value in (("feishu_open_id", "ou_h"), ("dingtalk_staff_id", "0042")):
+        with pytest.raises(IntegrityError), eng.begin() as c:
+            c.execute(text(f"UPDATE member SET {column} = '{value}' WHERE code = 'h3'"))
+    assert upgrade(eng) == ("0011", head_revision())
+    with eng.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM member_identity")).scalar_one() == 4
+    eng.dispose()
+
+
+def test_0012_refuses_two_members_with_one_id(tmp_path: Path) -> None:
+    """Union ids had no unique constraint: two members sharing one stop the upgrade, which names them."""
+    eng, ids = _store_at_0011("sqlite", tmp_path)
+    with eng.begin() as c:
+        c.execute(text("UPDATE member SET feishu_union_id = 'on_h' WHERE code = 'h2'"))
+    with pytest.raises(RuntimeError, match=f"^an id must belong to one member; unbind one of each pair first: "
+                                           f"members {ids['h']} and {ids['h2']} both have feishu id on_h$"):
+        upgrade(eng)
+    with eng.connect() as c:
+        assert c.execute(text(OLD_IDS)).all() == [("h", "ou_h", "on_h", "0042"), ("h2", "ou_h2", "on_h", ""),
+                                                  ("h3", None, None, None)]
+    with eng.begin() as c:   # nothing of the failed upgrade is left behind: once fixed, it goes through
+        c.execute(text("UPDATE member SET feishu_union_id = NULL WHERE code = 'h2'"))
+    assert upgrade(eng) == ("0011", head_revision())
     eng.dispose()
 
 

@@ -72,7 +72,7 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                     continue
                 card = nudge_card(lang=lang_of(member.locale), name=member.name, result=head,
                                   days_left=days_left(day, score.window.last_day), currency=currency)
-                ok = send_private(messengers, member, card)
+                ok = send_private(services.engine, messengers, member, card)
                 finish_send(services.engine, "lag_alert", subject, day, instance, now,
                             None if ok else "no connected platform took it")
                 results.append(Alerted("lag_alert", member.code, day, bool(ok)))
@@ -86,7 +86,7 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
             for lead in (m for m in members if m.role == Role.LEAD):
                 card = lead_summary_card(lang=lang_of(lead.locale), team=team.name,
                                          rows=[(m.name, r) for m, r in lagging])
-                ok = bool(send_private(messengers, lead, card))
+                ok = bool(send_private(services.engine, messengers, lead, card))
                 reached.append(ok)
                 results.append(Alerted("lag_summary", lead.code, team_day, ok))
             finish_send(services.engine, "lag_summary", subject, team_day, instance, now,

@@ -247,7 +247,7 @@ def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: dat
         subject = subjects[admin.code]
         if subject in done:
             continue
-        if not bound_platforms(ctx.messengers, admin):
+        if not bound_platforms(engine, ctx.messengers, admin):
             unreachable += 1
             continue
         if not claim_send(engine, NOTICE, subject, day, ctx.instance, now):
@@ -257,7 +257,7 @@ def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: dat
                  error=failure_text(report, lang))
         card = Card(t(lang, "shop.unhealthy_title", shop=shop.name), (Text(text),), Tone.BAD, lang)
         try:
-            ok = bool(send_private(ctx.messengers, admin, card))
+            ok = bool(send_private(engine, ctx.messengers, admin, card))
         except Exception:
             log.exception("telling admin %s that shop %s is unhealthy failed", admin.code, shop.code)
             ok = False

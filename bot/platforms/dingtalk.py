@@ -47,7 +47,7 @@ from cards.i18n import LANGS, lang_of, t
 from cards.model import Buttons, Card, Note, Tone
 from cards.render_dingtalk import fit_card_params, fit_markdown, render_card_params, render_markdown
 from storage.events import claim
-from storage.queries import bound_id
+from storage.identity import bound_id
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from cards.i18n import LANGS, lang_of, t
 from cards.model import Card
 from cards.render_feishu import card_content
 from storage.events import claim
-from storage.queries import bound_id
+from storage.identity import bound_id
 
 log = logging.getLogger(__name__)
 
