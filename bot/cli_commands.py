@@ -163,9 +163,9 @@ def _serve(services: Services, config: Config, console: Console, dispatcher: Dis
 
 def _where(platform: str, config: Config) -> str:
     if platform == "feishu" and config.feishu is not None:
-        return f"Feishu at {config.feishu.domain} as services {config.feishu.app_id}"
+        return f"Feishu at {config.feishu.domain} as app {config.feishu.app_id}"
     if platform == "dingtalk" and config.dingtalk is not None:
-        return f"DingTalk at {config.dingtalk.endpoint} as services {config.dingtalk.client_id}"
+        return f"DingTalk at {config.dingtalk.endpoint} as app {config.dingtalk.client_id}"
     return platform
 
 

@@ -83,7 +83,7 @@ def main() -> None:
         print(f"subscriptions due: {len(results)}; delivered {sum(r.ok for r in results)}; "
               f"chats reached {len(per_chat)}, most messages in one chat {max(per_chat.values())}")
         print(f"total {total:.2f} s ({total / max(1, len(results)) * 1000:.1f} ms per subscription)")
-        print(f"busiest second: Feishu {busiest_second(feishu_calls)} calls (limit 50/s per services); "
+        print(f"busiest second: Feishu {busiest_second(feishu_calls)} calls (limit 50/s per app); "
               f"DingTalk {dingtalk_peak} calls to one card API (limit 20/s per API)")
         print(f"refused by the fakes: DingTalk throttled {len(dingtalk.throttled)}, "
               f"Feishu rate-limit answers {sum(1 for c in feishu.calls if c.code in (99991400, 230020))}")
