@@ -21,10 +21,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from storage.models import ScheduledSend
+from storage.models import ScheduledSend, ShopHealth
 
 MAX_ATTEMPTS = 5
 STALE_AFTER = timedelta(minutes=15)
+
+# the kinds of claims the jobs make, beside the digests' and alerts'
+SCORE_SNAPSHOT = "score_snapshot"   # the daily score snapshot of a member's finished day (bot/jobs/score_snapshots.py)
+SHOP_UNHEALTHY = "shop_unhealthy"   # an admin's notice of a shop's unhealthy streak (bot/jobs/refresh.py)
+
 
 
 def sent_today(engine: Engine, kind: str, days: dict[str, date]) -> set[str]:
@@ -115,3 +120,17 @@ def prune_kind(engine: Engine, kind: str, before: date, keep: Callable[[str], bo
         with engine.begin() as conn:
             conn.execute(delete(ScheduledSend).where(ScheduledSend.id.in_(ids[start:start + batch])))  # type: ignore[union-attr]
     return len(ids)
+
+
+def streak_subject(shop_id: int, since: datetime) -> str:
+    """The start of the subject of every admin's notice of one unhealthy streak (the admin's member id follows)."""
+    return f"shop:{shop_id}:{int(since.timestamp())}:"
+
+
+def ongoing_streaks(engine: Engine) -> set[str]:
+    """`streak_subject` of every shop unhealthy now: their notices are still read
+    (bot/jobs/prune.py keeps them)."""
+    with Session(engine) as session:
+        rows = session.execute(select(ShopHealth.shop_id, ShopHealth.unhealthy_since).where(
+            ShopHealth.unhealthy_since.is_not(None)))  # type: ignore[union-attr]
+        return {streak_subject(shop_id, since) for shop_id, since in rows}

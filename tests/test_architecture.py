@@ -33,12 +33,15 @@ def imported_modules(package: str) -> dict[str, set[str]]:
 
 
 FORBIDDEN = {
-    "scoring": {"bot", "storage", "commands", "cards", "httpx", "sqlmodel", "sqlalchemy", "requests", "lark_oapi",
-                "dingtalk_stream", "socket", "urllib", "os", "pathlib", "io"},
+    "scoring": {"bot", "storage", "commands", "services", "cards", "httpx", "sqlmodel", "sqlalchemy", "requests",
+                "lark_oapi", "dingtalk_stream", "socket", "urllib", "os", "pathlib", "io"},
     # storage/ speaks only to the database: shop API clients (HTTP) live in bot/shops
     "storage": {"bot", "commands", "cards", "lark_oapi", "dingtalk_stream", "httpx", "requests", "tenacity"},
-    "commands": {"bot", "lark_oapi", "dingtalk_stream", "httpx"},
-    "cards": {"bot", "commands", "storage", "sqlmodel", "sqlalchemy", "lark_oapi", "dingtalk_stream"},
+    # commands parse arguments, call services and build cards: no platform, no HTTP
+    "commands": {"bot", "lark_oapi", "dingtalk_stream", "httpx", "requests", "tenacity"},
+    # the use cases, shared by commands, jobs and the CLI: they know no command, no platform, no HTTP
+    "services": {"bot", "commands", "lark_oapi", "dingtalk_stream", "httpx", "requests", "tenacity"},
+    "cards": {"bot", "commands", "services", "storage", "sqlmodel", "sqlalchemy", "lark_oapi", "dingtalk_stream"},
 }
 
 
@@ -79,12 +82,52 @@ def modules_after_import(module: str, candidates: tuple[str, ...]) -> list[str]:
 def test_the_command_line_starts_without_heavy_libraries() -> None:
     # `kpibot --help` answers at once: charts, tables, the chat SDKs, HTTP and the configuration's models (pydantic)
     # come with the command that uses them
-    heavy = ("matplotlib", "pandas", "lark_oapi", "dingtalk_stream", "httpx", "pydantic")
+    heavy = ("matplotlib", "lark_oapi", "dingtalk_stream", "httpx", "pydantic")
     assert modules_after_import("bot.cli", heavy) == []
 
 
 def test_the_commands_leave_heavy_libraries_to_their_use() -> None:
     # what `kpibot chat` imports: matplotlib comes when a chart is drawn, the rest with the commands that use them
-    heavy = ("matplotlib", "pandas", "lark_oapi", "dingtalk_stream", "httpx", "alembic", "apscheduler", "segno", "tqdm",
+    heavy = ("matplotlib", "lark_oapi", "dingtalk_stream", "httpx", "alembic", "apscheduler", "segno", "tqdm",
              "openpyxl")
-    assert modules_after_import("bot.cli_commands", heavy) == []
+    assert modules_after_import("bot.cli.router", heavy) == []
+
+
+# --- finer rules: jobs stand alone, the CLI's groups and the shop adapters ---------------------------------------
+
+def imported_dotted(path: Path) -> set[str]:
+    """The dotted module names a file imports (absolute imports only: the project uses no relative ones)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_jobs_do_not_import_each_other() -> None:
+    # what two jobs share is a service (services/), not a sibling job's helper
+    jobs = {f"bot.jobs.{p.stem}" for p in (ROOT / "bot" / "jobs").glob("*.py") if p.stem != "__init__"}
+    offenders = {p.name: sorted((imported_dotted(p) & jobs) - {f"bot.jobs.{p.stem}"})
+                 for p in (ROOT / "bot" / "jobs").glob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_cli_groups_do_not_import_each_other() -> None:
+    # each command group's module stands alone; what they share is in bot.cli.common
+    groups = {f"bot.cli.{p.stem}" for p in (ROOT / "bot" / "cli").glob("*.py")} - {"bot.cli.common", "bot.cli.parser"}
+    offenders = {p.name: sorted((imported_dotted(p) & groups) - {f"bot.cli.{p.stem}"})
+                 for p in (ROOT / "bot" / "cli").glob("*.py") if p.stem not in ("router", "__init__", "__main__")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_only_the_shop_adapters_and_chat_platforms_speak_http() -> None:
+    speakers = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
+                if "tests" not in p.parts and ".venv" not in p.parts and "httpx" in imported_modules_of(p)}
+    assert {s for s in speakers if not s.startswith(("bot/shops/", "bot/platforms/"))} == set()
+
+
+def imported_modules_of(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_dotted(path)}

@@ -11,16 +11,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.jobs.prune import EVENT_RETENTION, SEND_RETENTION, Pruned, run_prune
-from bot.jobs.refresh import NOTICE, streak_subject
 from bot.jobs.score_snapshots import CATCH_UP_DAYS
-from bot.jobs.score_snapshots import KIND as SNAPSHOT
 from scoring.alerts import AlertRules
 from scoring.rules import Rules
 from services.container import Services
 from storage import events, schedule
 from storage.events import claim
 from storage.models import ProcessedEvent, ScheduledSend, Shop, ShopHealth
-from storage.schedule import claim_send, last_sent_days, sent_today
+from storage.schedule import SCORE_SNAPSHOT as SNAPSHOT
+from storage.schedule import SHOP_UNHEALTHY as NOTICE
+from storage.schedule import claim_send, last_sent_days, sent_today, streak_subject
 from tests.conftest import org_and_team
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

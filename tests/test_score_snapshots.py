@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.jobs.refresh import run_refresh
-from bot.jobs.score_snapshots import KIND, day_end, run_due_score_snapshots
+from bot.jobs.score_snapshots import day_end, run_due_score_snapshots
 from storage.models import ScheduledSend, ScoreSnapshot
+from storage.schedule import SCORE_SNAPSHOT as KIND
 from tests.fakes.memory_source import MemorySource
 from tests.test_refresh_job import NOW, World, build_world, order, snapshots
 

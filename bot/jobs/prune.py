@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.jobs import refresh
-from bot.jobs.score_snapshots import KIND as SNAPSHOT_KIND
 from services.container import Services
 from services.messaging import Messenger
 from storage import events, schedule
@@ -47,9 +45,10 @@ def run_prune(services: Services, messengers: Mapping[str, Messenger], now: date
     engine = services.engine
     deleted_events = events.prune(engine, min(now, wall()) - EVENT_RETENTION, batch)
     before = (now.astimezone(UTC) - SEND_RETENTION).date()
-    sends = schedule.prune(engine, before, keep_newest={SNAPSHOT_KIND}, spare={refresh.NOTICE}, batch=batch)
-    ongoing = refresh.ongoing_streaks(engine)
-    sends += schedule.prune_kind(engine, refresh.NOTICE, before,
+    sends = schedule.prune(engine, before, keep_newest={schedule.SCORE_SNAPSHOT}, spare={schedule.SHOP_UNHEALTHY},
+                           batch=batch)
+    ongoing = schedule.ongoing_streaks(engine)
+    sends += schedule.prune_kind(engine, schedule.SHOP_UNHEALTHY, before,
                                  keep=lambda subject: subject[:subject.rfind(":") + 1] in ongoing, batch=batch)
     log.info("maintenance at %s: %d processed events and %d scheduled-send claims deleted", now.isoformat(),
              deleted_events, sends)

@@ -56,13 +56,13 @@ from storage.ingest.records import Source
 from storage.ingest.sync import SyncReport, sync_shop
 from storage.ingest.writer import StoreWriter
 from storage.models import JobLease, Member, Order, Shop, ShopHealth
-from storage.schedule import STALE_AFTER, claim_send, finish_send, sent_today
+from storage.schedule import SHOP_UNHEALTHY as NOTICE
+from storage.schedule import STALE_AFTER, claim_send, finish_send, sent_today, streak_subject
 
 log = logging.getLogger(__name__)
 
 LEASE = "refresh"
 HEARTBEAT_S = 60.0
-NOTICE = "shop_unhealthy"   # storage.schedule's kind of the unhealthy-shop notice
 
 
 class Stopping(BaseException):
@@ -209,19 +209,6 @@ def failure_text(report: SyncReport, lang: str) -> str:
 
     failed = [f"{resource(r.resource)}{colon}{kind(r.error_kind)}" for r in report.resources if not r.ok]
     return sep.join(failed) or kind("unexpected")
-
-
-def streak_subject(shop_id: int, since: datetime) -> str:
-    """The start of the subject of every admin's notice of one unhealthy streak (the admin's member id follows)."""
-    return f"shop:{shop_id}:{int(since.timestamp())}:"
-
-
-def ongoing_streaks(engine: Engine) -> set[str]:
-    """`streak_subject` of every shop unhealthy now: their notices are still read (bot/jobs/prune.py keeps them)."""
-    with Session(engine) as session:
-        rows = session.execute(select(ShopHealth.shop_id, ShopHealth.unhealthy_since).where(
-            ShopHealth.unhealthy_since.is_not(None)))  # type: ignore[union-attr]
-        return {streak_subject(shop_id, since) for shop_id, since in rows}
 
 
 def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: datetime) -> list[str]:

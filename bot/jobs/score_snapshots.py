@@ -35,11 +35,11 @@ from services.messaging import Messenger
 from services.scorecards import Inputs
 from services.snapshots import snapshot_row, write_snapshots
 from storage.queries import team_members, teams
+from storage.schedule import SCORE_SNAPSHOT as KIND
 from storage.schedule import claim_send, finish_send, last_sent_days, sent_today
 
 log = logging.getLogger(__name__)
 
-KIND = "score_snapshot"   # storage.schedule's kind of the daily job's claims
 CATCH_UP_DAYS = 35   # days missed while the bot was down that a run makes up, at most (a month and its turn)
 
 

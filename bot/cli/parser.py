@@ -1,30 +1,17 @@
-"""The `kpibot` command line. Exit codes: 0 success, 1 failure, 2 bad arguments or configuration.
-
-This module reads the arguments and the configuration; what each command does is in bot.cli_commands and
-bot.cli_shops, imported only then, with the store, scoring, charts and the chat platforms, so that
-`kpibot --help` and a mistyped command answer at once.
-"""
+"""The `kpibot` argument tree: every command group's options and help in one place, which loads nothing heavy
+(the group modules, with the store, scoring and the platforms, are imported only to run a command)."""
 
 from __future__ import annotations
 
 import argparse
-import gc
-import logging
-import sys
-from collections.abc import Sequence
 from typing import Any
 
 from bot.shop_sources import SHOP_ID_NEEDED, SHOP_PLATFORMS
 from bot.shops.files import PRESETS
-from bot.usage import UsageError
-from scoring.fx import MissingRate
 from scoring.roles import Role
-from scoring.templates import TemplateError
-
-log = logging.getLogger("kpibot")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     def options(parser: argparse.ArgumentParser, default: object) -> argparse.ArgumentParser:
         parser.add_argument("--config", metavar="FILE", default=default,
                             help="TOML configuration (default: ./config.toml if present)")
@@ -166,39 +153,3 @@ def _token_options(parser: argparse.ArgumentParser, required: bool) -> None:
     group.add_argument("--tokens-stdin", action="store_true",
                        help="read the tokens from stdin: JSON, key=value lines, or the one token alone")
     group.add_argument("--tokens-env", metavar="VAR", help="read the tokens from this environment variable")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request at INFO: only with -v (URLs are redacted where they carry secrets)
-    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    from bot.config import ConfigError, load_config  # pydantic: not needed for --help or a mistyped command
-
-    try:
-        config = load_config(args.config)
-        from bot.cli_commands import run  # the store, scoring and the platforms come with it
-
-        return run(args, config)
-    except (ConfigError, UsageError) as exc:
-        print(f"kpibot: {exc}", file=sys.stderr)
-        return 2
-    except (TemplateError, MissingRate) as exc:
-        print(f"kpibot: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"kpibot: {exc}", file=sys.stderr)
-        return 2
-
-
-def entry() -> int:
-    """The installed `kpibot` script: main, then the heap frozen so that the interpreter's exit does not walk
-    every object the command made (0.2 s of a chat's 2 s; the store's connections are closed by then)."""
-    code = main()
-    gc.freeze()
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(entry())

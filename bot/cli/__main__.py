@@ -1,0 +1,5 @@
+"""`python -m bot.cli`: the same as the installed `kpibot` script."""
+
+from bot.cli import entry
+
+raise SystemExit(entry())

@@ -1,0 +1,43 @@
+"""kpibot kpi: a member's metrics, score and grade for a month (text or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.cli.common import member_named
+from bot.config import Config
+from cards.kpi_report import kpi_report, kpi_text
+from scoring.periods import month_window, parse_month
+from services.container import Services
+from services.scorecards import Inputs, score_member
+from storage.queries import team_of
+
+
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    return _kpi(services, args, clock)
+
+
+def _kpi(services: Services, args: argparse.Namespace, clock: Any) -> int:
+    now = clock()
+    with Session(services.engine) as session:
+        member = member_named(session, args.member)
+        if args.period:
+            year, month = parse_month(args.period)
+        else:
+            local = now.astimezone(month_window(now.year, now.month, member.timezone).zone)
+            year, month = local.year, local.month
+        window = month_window(year, month, member.timezone)
+        inputs = Inputs.load(session, services.rules, now)
+        score = score_member(session, inputs, member, team_of(session, member), window)
+    report = kpi_report(member, score.scorecard, window.label, services.rules.reporting_currency, score.template)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(kpi_text(report))
+    return 0

@@ -1,0 +1,76 @@
+"""kpibot members: list, bind platform ids, import from a file, trials, finance access."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bot.cli.common import member_named
+from bot.config import Config
+from bot.usage import UsageError
+from services.container import Services
+from storage.identity import IdentityTaken, bind_identity, identities
+from storage.member_import import ImportProblem, import_members
+from storage.models import (
+    Member,
+)
+from storage.queries import active_members
+
+
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    return _members(services, args, config)
+
+
+def _members(services: Services, args: argparse.Namespace, config: Config) -> int:
+    with Session(services.engine) as session:
+        if args.action == "import":
+            try:
+                result = import_members(session, Path(args.file), services.org_timezone, services.org_locale,
+                                        config.org.name)
+            except ImportProblem as exc:
+                raise UsageError(f"nothing imported: {exc}") from None
+            session.commit()
+            print(f"imported {args.file}: {result.created} new, {result.updated} updated")
+            return 0
+        if args.action == "trial":
+            found = member_named(session, args.member)
+            try:
+                found.trial_until = None if args.off else date.fromisoformat(args.until)
+            except ValueError:
+                raise UsageError(f"--until must be YYYY-MM-DD, got {args.until!r}") from None
+            session.add(found)
+            session.commit()
+            print(f"{found.code}: " + (f"in trial until {found.trial_until}" if found.trial_until else "no trial"))
+            return 0
+        if args.action == "finance":
+            found = member_named(session, args.member)
+            found.finance = args.allowed == "on"
+            session.add(found)
+            session.commit()
+            print(f"{found.code}: sees " + ("others' commission" if found.finance else "only their own commission"))
+            return 0
+        if args.action == "list":
+            for m in active_members(session):
+                print(f"{m.code:<12} {m.role:<9} {m.name:<24} {_bindings(session, m)}")
+            return 0
+        member = member_named(session, args.member)
+        if not args.feishu and not args.dingtalk:
+            raise UsageError("give --feishu OPEN_ID and/or --dingtalk STAFF_ID")
+        for platform, user_id in (("feishu", args.feishu), ("dingtalk", args.dingtalk)):
+            if user_id:
+                try:
+                    bind_identity(session, member, platform, user_id)
+                except IdentityTaken as exc:
+                    raise UsageError(str(exc)) from None
+        session.commit()
+        print(f"bound {member.code}: {_bindings(session, member)}")
+    return 0
+
+
+def _bindings(session: Session, member: Member) -> str:
+    ids = identities(session, member.id)
+    return f"feishu={ids.get('feishu') or '-'} dingtalk={ids.get('dingtalk') or '-'}"

@@ -1,0 +1,137 @@
+"""kpibot shops: add a shop, store its API tokens, list shops with their sync health.
+
+Tokens are read from stdin or from an environment variable named by a flag, never from the command line (where
+`ps` and shell history would keep them), and are never printed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.cli.common import check_zone, shop_by_code, shop_named
+from bot.config import Config
+from bot.shop_sources import (
+    FILE_PLATFORMS,
+    SHOP_ID_NEEDED,
+    SHOP_PLATFORMS,
+    parse_tokens,
+    token_fields,
+)
+from bot.usage import UsageError
+from scoring.money import is_currency
+from services.container import Services
+from storage.ingest.token_store import DbTokenStore
+from storage.models import Shop, ShopCredential, ShopHealth, Team
+from storage.queries import find_team, organisation, teams
+
+
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    if args.action == "add":
+        return _add(services, args, config)
+    if args.action == "token":
+        return _token(services, args)
+    return _list(services)
+
+
+def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
+    code, platform = args.code.strip(), args.platform.strip().lower()
+    if platform not in SHOP_PLATFORMS:
+        raise UsageError(f"unknown platform {args.platform!r}; platforms: {', '.join(SHOP_PLATFORMS)}")
+    currency = args.currency.strip().upper()
+    if not is_currency(currency):
+        raise UsageError(f"unknown currency {args.currency!r} (an ISO 4217 code such as USD, GBP, IDR)")
+    check_zone(args.timezone)
+    region = args.region.strip().upper()
+    if len(region) != 2 or not region.isalpha():
+        raise UsageError(f"--region must be a two-letter country code such as US, got {args.region!r}")
+    shop_id = (args.platform_shop_id or "").strip() or None
+    if platform in SHOP_ID_NEEDED and shop_id is None:
+        raise UsageError(f"{platform} shops need --platform-shop-id ({SHOP_ID_NEEDED[platform]})")
+    if platform == "shopee" and not (shop_id or "").isdigit():
+        raise UsageError(f"--platform-shop-id must be the numeric Shopee shop_id, got {shop_id!r}")
+    tokens = _read_tokens(args, platform) if (args.tokens_stdin or args.tokens_env) else None
+    with Session(services.engine) as session:
+        team_id = None
+        if args.team:
+            team = find_team(session, args.team)
+            if team is None:
+                raise UsageError(f"no team {args.team!r}; teams: {', '.join(t.code for t in teams(session)) or 'none'}")
+            team_id = team.id
+        org = organisation(session, config.org.name)
+        if shop_by_code(session, code) is not None:
+            raise UsageError(f"there is already a shop {code} (see: kpibot shops list)")
+        shop = Shop(org_id=org.id or 0, team_id=team_id, code=code, name=args.name or code, platform=platform,
+                    platform_shop_id=shop_id, region=region, currency=currency, timezone=args.timezone)
+        session.add(shop)
+        session.commit()
+        shop_pk = shop.id or 0
+    if tokens is not None:
+        DbTokenStore(services.engine, shop_pk).save(tokens)
+    print(f"added shop {code}: {platform} {region} {currency} {args.timezone}"
+          + (f", team {args.team}" if args.team else "")
+          + (f"; stored {', '.join(token_fields(tokens))}" if tokens is not None else ""))
+    if tokens is None and platform not in FILE_PLATFORMS:
+        print(f"next: kpibot shops token {code} --tokens-stdin (the shop's API tokens)")
+    return 0
+
+
+def _token(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
+        shop = shop_named(session, args.code)
+    tokens = _read_tokens(args, shop.platform)
+    DbTokenStore(services.engine, shop.id or 0).save(tokens)
+    print(f"stored tokens for shop {shop.code}: {', '.join(token_fields(tokens))}")
+    return 0
+
+
+def _read_tokens(args: argparse.Namespace, platform: str) -> Any:
+    if args.tokens_env:
+        text = os.environ.get(args.tokens_env)
+        if text is None:
+            raise UsageError(f"the environment variable {args.tokens_env} is not set")
+    else:
+        text = sys.stdin.read()
+    try:
+        return parse_tokens(platform, text)
+    except ValueError as exc:
+        raise UsageError(f"tokens: {exc}") from None
+
+
+def _list(services: Services) -> int:
+    with Session(services.engine) as session:
+        rows = session.execute(select(Shop, ShopHealth, Team).outerjoin(ShopHealth, ShopHealth.shop_id == Shop.id)
+                               .outerjoin(Team, Team.id == Shop.team_id).order_by(Shop.code)).all()
+        with_tokens = {sid for sid in session.execute(select(ShopCredential.shop_id)).scalars()}
+    if not rows:
+        print("no shops (add one: kpibot shops add CODE --platform P ...)")
+        return 0
+    print(f"{'shop':<12} {'platform':<12} {'region':<6} {'cur':<4} {'team':<10} {'tokens':<7} {'health':<12} "
+          f"{'last success':<17} last error")
+    for shop, health, team in rows:
+        tokens = "-" if shop.platform in FILE_PLATFORMS else ("yes" if shop.id in with_tokens else "no")
+        print(f"{shop.code:<12} {shop.platform:<12} {shop.region:<6} {shop.currency:<4} "
+              f"{(team.code if team else '-'):<10} {tokens:<7} {_health(health):<12} "
+              f"{_stamp(health.last_success_at if health else None):<17} "
+              f"{(health.last_error if health and health.last_error and health.consecutive_failures else '-')}")
+    return 0
+
+
+def _health(health: ShopHealth | None) -> str:
+    if health is None:
+        return "never synced"
+    if health.unhealthy_since is not None:
+        return "unhealthy"
+    if health.consecutive_failures:
+        return f"failing {health.consecutive_failures}x"
+    return "ok"
+
+
+def _stamp(at: datetime | None) -> str:
+    return "-" if at is None else at.strftime("%Y-%m-%d %H:%M") + "Z"
