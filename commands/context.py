@@ -1,6 +1,8 @@
 """What a command receives: the caller, the parsed arguments, and the process's services.
 
 Commands parse their arguments, call services (services/), and return a Card; they never send anything.
+The caller's member is the store's row (storage.models.Member), as the dispatcher looked it up: commands read
+its fields and hand it to services, which take it as it is; they never query the store with it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,83 @@
+"""A team as a lead, manager or admin sees it: which team a member may look at (their own; managers and
+admins any), its members' month scores and its month totals, and its digest on request. `/team` and `/digest`
+call these; the daily digest job calls services.digests directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from cards.model import Card
+from scoring.metrics import CATALOG, Context
+from scoring.periods import PeriodKind, Window, window_for
+from scoring.roles import Role, UnknownRole
+from scoring.score import MetricResult, score_metric, window_target
+from services.container import Services
+from services.digests import build_digest
+from services.errors import UserError
+from services.scorecards import Inputs, MemberScore, month_key, team_scores
+from storage.activity import load_team_activity
+from storage.models import Member, Team
+from storage.queries import find_team, monthly_targets, team_of, teams
+
+TOTALS = ("net_gmv", "orders")   # the team's month totals /team shows, in this order
+
+
+def sees_every_team(role: str) -> bool:
+    """Managers and above look at any team; a stored value that names no role sees none but its own."""
+    try:
+        return Role.parse(role).level >= Role.MANAGER.level
+    except UnknownRole:
+        return False
+
+
+def visible_team(session: Session, member: Member, name: str | None) -> Team:
+    """The team `name` (code or name) if the member may see it, else UserError; without a name, their own."""
+    own = team_of(session, member)
+    if name is None:
+        if own is None:
+            raise UserError("error.which_team", teams=", ".join(x.code for x in teams(session)))
+        return own
+    wanted = find_team(session, name)
+    if wanted is None:
+        raise UserError("error.no_team", name=name, teams=", ".join(x.code for x in teams(session)))
+    if not sees_every_team(member.role) and (own is None or wanted.id != own.id):
+        raise UserError("error.other_team")
+    return wanted
+
+
+@dataclass(frozen=True)
+class TeamView:
+    name: str
+    window: Window                       # this month, in the team's zone
+    scores: list[MemberScore]            # every active member, on `window`
+    totals: tuple[MetricResult, ...]     # the team's own figures of TOTALS against its targets
+
+
+def team_view(services: Services, member: Member, name: str | None, now: datetime) -> TeamView:
+    """The month of the team the member asks for (visible_team) as of `now`."""
+    rules = services.rules
+    with Session(services.engine) as session:
+        team = visible_team(session, member, name)
+        inputs = Inputs.load(session, rules, now)
+        scores = team_scores(session, inputs, team, PeriodKind.MONTH)
+        window = window_for(PeriodKind.MONTH, now, team.timezone)
+        ctx = Context(window, now, rules, inputs.fx)
+        targets = monthly_targets(session, f"team:{team.id}", [month_key(window.first_day)])
+        activity = load_team_activity(session, team.id or 0, window.start, window.end, {"orders"})
+        totals = []
+        for key in TOTALS:
+            metric = CATALOG[key]
+            totals.append(score_metric(metric, Decimal(100), metric.compute(activity, ctx),
+                                       window_target(metric, targets.get(key, {}), window.days()),
+                                       window.elapsed_fraction(now), rules))
+    return TeamView(team.name, window, scores, tuple(totals))
+
+
+def team_digest(services: Services, member: Member, name: str | None, lang: str, now: datetime) -> Card:
+    """Today's digest (services.digests) of the team the member asks for (visible_team)."""
+    with Session(services.engine) as session:
+        return build_digest(session, services, visible_team(session, member, name), lang, now)
