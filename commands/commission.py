@@ -1,4 +1,4 @@
-"""/commission: the caller's commission estimate for the month, a what-if, and closing a month.
+"""/commission: the caller's commission estimate for the month (or the month as paid, once closed), and a what-if.
 
     /commission [MEMBER] [YYYY-MM]     the estimate (others' only for finance staff, managers and admins)
     /commission whatif AMOUNT          what the caller would earn with AMOUNT of their plan's basis
@@ -7,37 +7,30 @@ The basis (net GMV, gross profit, new customers) is the metric of the same name 
 member's month in their own time zone, as their scorecard measures it. Money bases are converted from the
 reporting currency into the plan's currency at the rate of the month's anchor day (today, or its last day
 once it is over). The estimate takes back, from this month, what refunds since have cost the months already
-paid (the last CLAWBACK_MONTHS of them), as the month's closing will.
+paid (the last CLAWBACK_MONTHS of them), as the month's closing will. services.commission reads and computes
+(month_view, what_if, CLAWBACK_MONTHS); this module parses the arguments and builds the cards.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlmodel import Session
-
 from cards.format import money, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Tone
 from commands.context import Request
-from commands.permissions import at_least
 from commands.spec import Command
-from scoring.commission import Plan, PlanKind, paid_amount, rate_at, statement
+from scoring.commission import Plan, PlanKind, paid_amount, rate_at
 from scoring.metrics import CATALOG
 from scoring.money import from_minor
-from scoring.periods import PeriodKind, local_today, month_window, parse_month, window_for
-from scoring.roles import Role
+from scoring.periods import parse_month
 from scoring.targets import AmountError, parse_amount
-from services.commission import Estimate, estimate, is_money, measure
+from services.commission import Estimate, NoPlan, PaidMonth, WhatIf, is_money, month_view, what_if
 from services.errors import UserError
-from services.scorecards import Inputs, month_key
-from storage.commission import load_plans, payout_for, plan_from_snapshot
-from storage.models import CommissionPayout, Member
-from storage.queries import member_by_code
+from services.scorecards import month_key
 
 USAGE = "/commission [MEMBER] [YYYY-MM] · /commission whatif AMOUNT"
 USAGE_WHATIF = "/commission whatif AMOUNT [MEMBER]"
-CLAWBACK_MONTHS = 12
 WHATIF_WORDS = frozenset({"whatif", "what-if", "试算", "如果"})
 
 
@@ -45,38 +38,20 @@ WHATIF_WORDS = frozenset({"whatif", "what-if", "试算", "如果"})
 
 def handle(req: Request) -> Card:
     args = req.args
-    with Session(req.services.engine) as session:
-        inputs = Inputs.load(session, req.services.rules, req.now)
+    try:
         if args and args[0].lower() in WHATIF_WORDS:
-            return _whatif(req, session, inputs, args[1:])
-        member, year, month = _who_and_when(req, session, args)
-        window = month_window(year, month, member.timezone)
-        if window.start > req.now:
-            raise UserError("commission.future", month=window.label)
-        paid = payout_for(session, member.id or 0, window.label)
-        if paid is not None:
-            then = plan_from_snapshot(paid.plan)
-            now_basis, _, _ = measure(session, inputs, member, window, then, paid.role)
-            return _closed_card(member, paid, then, paid_amount(then, now_basis), req.lang)
-        est = estimate(session, inputs, member, year, month)
-    if est is None:
-        raise UserError("commission.no_plan", role=t(req.lang, f"role.{member.role}"))
-    return _estimate_card(est, req.member, req.lang)
+            return _whatif(req, args[1:])
+        code, month = _who_and_when(args)
+        shown = month_view(req.services, req.member, code, month, req.now)
+    except NoPlan as exc:
+        raise UserError("commission.no_plan", role=t(req.lang, f"role.{exc.role}")) from None
+    if isinstance(shown, PaidMonth):
+        return _closed_card(shown, req.lang)
+    return _estimate_card(shown, req.member.id, req.lang)
 
 
-def _member_arg(req: Request, session: Session, code: str | None) -> Member:
-    """The caller, or the member named (for finance staff, managers and admins only)."""
-    if code is None:
-        return req.member
-    other = member_by_code(session, code)
-    if other is None:
-        raise UserError("commission.no_member", name=code)
-    if other.id != req.member.id and not (req.member.finance or at_least(req.member.role, Role.MANAGER)):
-        raise UserError("commission.forbidden")
-    return other
-
-
-def _who_and_when(req: Request, session: Session, args: tuple[str, ...]) -> tuple[Member, int, int]:
+def _who_and_when(args: tuple[str, ...]) -> tuple[str | None, tuple[int, int] | None]:
+    """(the member named, or None for the caller; the month given, or None for the member's current one)."""
     rest = list(args)
     wanted: tuple[int, int] | None = None
     if rest:
@@ -87,11 +62,7 @@ def _who_and_when(req: Request, session: Session, args: tuple[str, ...]) -> tupl
             pass
     if len(rest) > 1:
         raise UserError("error.bad_args", problem=" ".join(args), usage=USAGE)
-    member = _member_arg(req, session, rest[0] if rest else None)
-    if wanted is None:
-        today = local_today(req.now, member.timezone)
-        wanted = (today.year, today.month)
-    return member, *wanted
+    return (rest[0] if rest else None), wanted
 
 
 def _amount(plan: Plan, value: Decimal) -> str:
@@ -122,8 +93,9 @@ def _capped(plan: Plan, capped: bool, lang: str) -> str:
     return f" · {t(lang, 'commission.capped', cap=money(plan.cap, plan.currency))}"
 
 
-def _closed_card(member: Member, paid: CommissionPayout, plan: Plan, earns_now: Decimal, lang: str) -> Card:
+def _closed_card(shown: PaidMonth, lang: str) -> Card:
     """A paid month as it was paid, and what refunds since will take back from the next payout."""
+    member, paid, plan, earns_now = shown.member, shown.payout, shown.plan, shown.earns_now
     cur = paid.currency
 
     def m(minor: int) -> str:
@@ -145,7 +117,7 @@ def _closed_card(member: Member, paid: CommissionPayout, plan: Plan, earns_now: 
                 Tone.INFO, lang)
 
 
-def _estimate_card(est: Estimate, viewer: Member, lang: str) -> Card:
+def _estimate_card(est: Estimate, viewer_id: int | None, lang: str) -> Card:
     plan, st = est.plan, est.statement
     fields = [(t(lang, "commission.plan"), _plan_line(plan, lang)),
               (t(lang, "commission.basis"), _amount(plan, est.basis)),
@@ -176,40 +148,39 @@ def _estimate_card(est: Estimate, viewer: Member, lang: str) -> Card:
     blocks.append(Note(" ".join(notes)))
     if st.next_tier is not None and running:
         target = st.next_tier.threshold
-        whose = () if est.member.id == viewer.id else (est.member.code,)
+        whose = () if est.member.id == viewer_id else (est.member.code,)
         blocks.append(Buttons((Button(t(lang, "commission.whatif_button", amount=_amount(plan, target)),
                                       "commission", ("whatif", str(target), *whose)),)))
     title = t(lang, "commission.title", name=est.member.name, month=month_key(est.window.first_day))
     return Card(title, tuple(blocks), Tone.BAD if st.payable < 0 else Tone.INFO, lang)
 
 
-def _whatif(req: Request, session: Session, inputs: Inputs, args: tuple[str, ...]) -> Card:
+def _whatif(req: Request, args: tuple[str, ...]) -> Card:
     """/commission whatif AMOUNT [MEMBER]: the member is the caller unless named (as for the estimate)."""
-    lang = req.lang
     if len(args) not in (1, 2):
         raise UserError("error.bad_args", problem=" ".join(args) or "—", usage=USAGE_WHATIF)
-    member = _member_arg(req, session, args[1] if len(args) == 2 else None)
-    plan = load_plans(session).for_role(member.role)
-    if plan is None:
-        raise UserError("commission.no_plan", role=t(lang, f"role.{member.role}"))
     try:
         amount = parse_amount(args[0], ratio=False)
     except AmountError as exc:
         raise UserError(exc.key, usage=USAGE_WHATIF, **exc.values) from None
-    now_basis, _, _ = measure(session, inputs, member, window_for(PeriodKind.MONTH, req.now, member.timezone), plan)
-    then, now = paid_amount(plan, amount), paid_amount(plan, now_basis)
+    return _whatif_card(what_if(req.services, req.member, args[1] if len(args) == 2 else None, amount, req.now),
+                        req.lang)
+
+
+def _whatif_card(w: WhatIf, lang: str) -> Card:
+    plan, amount = w.plan, w.amount
+    then, now = w.earns, w.earns_now
     fields = [(t(lang, "commission.plan"), _plan_line(plan, lang)),
               (t(lang, "commission.at"), _amount(plan, amount)),
-              (t(lang, "commission.would_earn"), money(then, plan.currency)
-               + _capped(plan, statement(plan, amount).capped, lang)),
+              (t(lang, "commission.would_earn"), money(then, plan.currency) + _capped(plan, w.capped, lang)),
               (t(lang, "commission.rate_there"), _rate(plan, rate_at(plan, amount), lang))]
     if is_money(plan) and amount > 0:
         fields.append((t(lang, "commission.effective"), percent(then / amount, 2)))
-    fields.append((t(lang, "commission.vs_now", amount=_amount(plan, now_basis)),
+    fields.append((t(lang, "commission.vs_now", amount=_amount(plan, w.basis_now)),
                    f"{money(now, plan.currency)} ({'+' if then >= now else ''}{money(then - now, plan.currency)})"))
     if plan.kind is PlanKind.ACCELERATOR:
         fields.append((t(lang, "commission.kind_accelerator"), t(lang, "commission.accelerator_note")))
-    return Card(t(lang, "commission.whatif_title", name=member.name, amount=_amount(plan, amount)),
+    return Card(t(lang, "commission.whatif_title", name=w.member.name, amount=_amount(plan, amount)),
                 (Fields(tuple(fields)), _tiers(plan, amount, lang), Note(t(lang, "commission.whatif_note"))),
                 Tone.INFO, lang)
 

@@ -1,11 +1,7 @@
-"""/creators [YYYY-MM]: creators ranked by the net GMV credited to them (storage.creators has the
-definitions), with orders, refund rate, commission and self-referred orders flagged."""
+"""/creators [YYYY-MM]: creators ranked by the net GMV credited to them (services.creators.ranking; storage.creators
+has the definitions), with orders, refund rate, commission and self-referred orders flagged."""
 
 from __future__ import annotations
-
-from datetime import timedelta
-
-from sqlmodel import Session
 
 from cards.format import money, percent
 from cards.i18n import t
@@ -14,9 +10,8 @@ from commands.context import Request
 from commands.spec import Command
 from scoring.periods import local_today, month_window, parse_month
 from scoring.roles import Role
+from services.creators import ranking
 from services.errors import UserError
-from storage.creators import creator_ranking
-from storage.queries import fx_table
 
 USAGE = "/creators [YYYY-MM]"
 
@@ -35,9 +30,7 @@ def handle(req: Request) -> Card:
         year, month = today.year, today.month
     window = month_window(year, month, tz)
     currency, lang = req.services.rules.reporting_currency, req.lang
-    with Session(req.services.engine) as session:
-        fx = fx_table(session, req.now.date() + timedelta(days=1))
-        rows = creator_ranking(session, window.start, min(window.end, req.now), req.services.rules, fx)
+    rows = ranking(req.services, window, req.now)
     title = t(lang, "creators.title", month=window.label)
     if not rows:
         return Card(title, (Text(t(lang, "creators.none")),), Tone.INFO, lang)

@@ -1,23 +1,36 @@
-"""/whoami: the caller's platform identity and the member it is bound to (also for unbound people)."""
+"""/whoami: the caller's platform identity and the member it is bound to (also for unbound people).
+
+A platform without labels of its own in cards.i18n (`platform.<name>`, `whoami.<name>`) is shown by the name its
+adapter uses, so a new chat platform needs nothing here.
+"""
 
 from __future__ import annotations
 
-from sqlmodel import Session
-
-from cards.i18n import t
+from cards.i18n import MESSAGES, t
 from cards.model import Card, Fields, Text, Tone
 from commands.context import Request
 from commands.spec import Command
-from storage.identity import CONSOLE, identities, platforms_in_use
-from storage.queries import team_of
+from services.identity import binding, is_console
+
+
+def platform_name(platform: str, lang: str) -> str:
+    """The platform as people call it ("Feishu", "飞书"); the name as stored without a label."""
+    key = f"platform.{platform}"
+    return t(lang, key) if key in MESSAGES else platform
+
+
+def id_label(platform: str, lang: str) -> str:
+    """What the member's id on the platform is called ("Feishu open_id"); the platform's name without a label."""
+    key = f"whoami.{platform}"
+    return t(lang, key) if key in MESSAGES else platform_name(platform, lang)
 
 
 def unbound_card(platform: str, user_id: str, lang: str) -> Card:
-    platform_name = t(lang, f"platform.{platform}")
+    name = platform_name(platform, lang)
     return Card(t(lang, "unbound.title"), (
-        Fields(((t(lang, "whoami.platform"), platform_name), (t(lang, "whoami.user_id"), user_id))),
-        Text(t(lang, "unbound.body", platform=platform_name, user_id=user_id)),
-        Text(t(lang, "unbound.how_console") if platform == CONSOLE
+        Fields(((t(lang, "whoami.platform"), name), (t(lang, "whoami.user_id"), user_id))),
+        Text(t(lang, "unbound.body", platform=name, user_id=user_id)),
+        Text(t(lang, "unbound.how_console") if is_console(platform)
              else t(lang, "unbound.how", platform=platform, user_id=user_id)),
     ), Tone.WARN, lang)
 
@@ -27,19 +40,17 @@ def handle(req: Request) -> Card:
     member = caller.member
     if member is None:
         return unbound_card(caller.platform, caller.user_id, lang)
-    with Session(req.services.engine) as session:
-        team = team_of(session, member)
-        ids, platforms = identities(session, member.id), platforms_in_use(session)
+    bound = binding(req.services, member)
     none = t(lang, "whoami.none")
     return Card(t(lang, "whoami.title"), (Fields((
-        (t(lang, "whoami.platform"), t(lang, f"platform.{caller.platform}")),
+        (t(lang, "whoami.platform"), platform_name(caller.platform, lang)),
         (t(lang, "whoami.user_id"), caller.user_id),
         (t(lang, "whoami.member"), f"{member.name} ({member.code})"),
         (t(lang, "whoami.role"), t(lang, f"role.{member.role}")),
-        (t(lang, "whoami.team"), team.name if team else "—"),
+        (t(lang, "whoami.team"), "—" if bound.team is None else bound.team),
         (t(lang, "whoami.timezone"), member.timezone),
         (t(lang, "whoami.language"), member.locale),
-        *((t(lang, f"whoami.{platform}"), ids.get(platform) or none) for platform in platforms),
+        *((id_label(platform, lang), bound.ids.get(platform) or none) for platform in bound.platforms),
     )),), Tone.INFO, lang)
 
 

@@ -4,30 +4,33 @@ The basis (net GMV, gross profit, new customers) is the metric of the same name 
 member's month in their own time zone, as their scorecard measures it. Money bases are converted from the
 reporting currency into the plan's currency at the rate of the month's anchor day (today, or its last day
 once it is over). The estimate takes back, from this month, what refunds since have cost the months already
-paid (the last CLAWBACK_MONTHS of them), as the month's closing does. `/commission`, the month-close job and
-`kpibot commission close` all call these.
+paid (the last CLAWBACK_MONTHS of them), as the month's closing does. `/commission` (month_view, what_if), the
+month-close job and `kpibot commission close` (close_month) all call these.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlmodel import Session
 
-from scoring.commission import Basis, Closed, Plan, Statement, statement
+from scoring.commission import Basis, Closed, Plan, Statement, paid_amount, statement
 from scoring.commission import clawback as clawback_of
 from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
 from scoring.money import from_minor, round_money, to_minor
-from scoring.periods import Window, month_window, parse_month
+from scoring.periods import PeriodKind, Window, local_today, month_window, parse_month, window_for
+from scoring.roles import Role, UnknownRole
 from scoring.score import anchor_day
+from services.container import Services
+from services.errors import UserError
 from services.scorecards import Inputs, month_key
 from storage.activity import load_activity
 from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
 from storage.models import CommissionPayout, Member
-from storage.queries import all_members
+from storage.queries import all_members, member_by_code
 
 CLAWBACK_MONTHS = 12
 
@@ -53,6 +56,37 @@ class Estimate:
     fx_rate: Decimal | None                      # reporting -> plan currency, when they differ
     fx_day: date
     reporting: str                               # the reporting currency the basis is measured in
+
+
+class NoPlan(Exception):
+    """The member's role has no commission plan (the command names the role in the caller's language)."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__(role)
+        self.role = role
+
+
+@dataclass(frozen=True)
+class PaidMonth:
+    """A closed month as it was paid, and what it would pay measured again now (refunds since)."""
+
+    member: Member
+    payout: CommissionPayout
+    plan: Plan                 # the plan it was paid under
+    earns_now: Decimal         # in the payout's currency
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """What the member would earn this month with `amount` of their plan's basis, beside what they earn now."""
+
+    member: Member
+    plan: Plan
+    amount: Decimal
+    earns: Decimal             # with `amount`, in the plan's currency
+    capped: bool               # `earns` hit the plan's cap
+    basis_now: Decimal
+    earns_now: Decimal
 
 
 def is_money(plan: Plan) -> bool:
@@ -150,3 +184,63 @@ def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Clos
         out.paid.append(payout)
     session.flush()
     return out
+
+
+def _sees_others(member: Member) -> bool:
+    """Finance staff, managers and admins see everyone's commission (as commands.permissions.at_least)."""
+    try:
+        level = Role.parse(member.role).level
+    except UnknownRole:
+        level = 0
+    return member.finance or level >= Role.MANAGER.level
+
+
+def _member_named(session: Session, viewer: Member, code: str | None) -> Member:
+    """The viewer, or the member named (for finance staff, managers and admins only)."""
+    if code is None:
+        return viewer
+    other = member_by_code(session, code)
+    if other is None:
+        raise UserError("commission.no_member", name=code)
+    if other.id != viewer.id and not _sees_others(viewer):
+        raise UserError("commission.forbidden")
+    return other
+
+
+def month_view(services: Services, viewer: Member, code: str | None, month: tuple[int, int] | None,
+               now: datetime) -> Estimate | PaidMonth:
+    """/commission [MEMBER] [YYYY-MM]: the month's estimate, or the month as paid once it is closed. The member
+    is the viewer unless named; the month is the member's current one (in their zone) unless given. Raises
+    UserError (no such member, not allowed, a month not begun) and NoPlan."""
+    with Session(services.engine) as session:
+        inputs = Inputs.load(session, services.rules, now)
+        member = _member_named(session, viewer, code)
+        if month is None:
+            today = local_today(now, member.timezone)
+            month = (today.year, today.month)
+        window = month_window(*month, member.timezone)
+        if window.start > now:
+            raise UserError("commission.future", month=window.label)
+        paid = payout_for(session, member.id or 0, window.label)
+        if paid is not None:
+            then = plan_from_snapshot(paid.plan)
+            basis_now, _, _ = measure(session, inputs, member, window, then, paid.role)
+            return PaidMonth(member, paid, then, paid_amount(then, basis_now))
+        est = estimate(session, inputs, member, *month)
+    if est is None:
+        raise NoPlan(member.role)
+    return est
+
+
+def what_if(services: Services, viewer: Member, code: str | None, amount: Decimal, now: datetime) -> WhatIf:
+    """/commission whatif AMOUNT [MEMBER]: the member is the viewer unless named (as for month_view). Raises
+    UserError and NoPlan as month_view does."""
+    with Session(services.engine) as session:
+        inputs = Inputs.load(session, services.rules, now)
+        member = _member_named(session, viewer, code)
+        plan = load_plans(session).for_role(member.role)
+        if plan is None:
+            raise NoPlan(member.role)
+        basis_now, _, _ = measure(session, inputs, member, window_for(PeriodKind.MONTH, now, member.timezone), plan)
+    return WhatIf(member, plan, amount, paid_amount(plan, amount), statement(plan, amount).capped, basis_now,
+                  paid_amount(plan, basis_now))
