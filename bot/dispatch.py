@@ -20,11 +20,11 @@ from bot.parse import parse
 from cards.i18n import lang_of, t
 from cards.model import Card, Text, Tone
 from commands.context import Caller, Request
-from commands.permissions import at_least
 from commands.registry import COMMANDS, lookup
 from commands.spec import Command
 from commands.whoami import unbound_card
 from scoring.fx import MissingRate
+from scoring.roles import at_least
 from scoring.templates import TemplateError
 from services.container import Services
 from services.errors import UserError

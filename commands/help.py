@@ -5,8 +5,8 @@ from __future__ import annotations
 from cards.i18n import t
 from cards.model import Card, Note, Table, Tone
 from commands.context import Request
-from commands.permissions import at_least
 from commands.spec import Command
+from scoring.roles import at_least
 
 
 def handle(req: Request) -> Card:

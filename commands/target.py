@@ -23,11 +23,10 @@ from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Text, Tone
 from commands.context import Request
-from commands.permissions import at_least
 from commands.spec import Command
 from scoring.metrics import CATALOG, Context, Metric, Unit, lookup_metric
 from scoring.periods import Window, local_today, month_window, parse_month
-from scoring.roles import Role, Scope
+from scoring.roles import Role, Scope, at_least
 from scoring.score import achievement
 from scoring.targets import (
     AmountError,

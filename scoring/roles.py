@@ -24,7 +24,7 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class _Facts:
-    level: int        # reach, ascending: who may run what (commands.permissions.at_least)
+    level: int        # reach, ascending: who may run what (at_least)
     scope: Scope
     has_kpis: bool    # scored with a personal KPI template
 
@@ -68,3 +68,16 @@ _FACTS: dict[Role, _Facts] = {
     Role.MANAGER: _Facts(3, Scope.COMPANY, False),
     Role.ADMIN: _Facts(4, Scope.COMPANY, False),
 }
+
+
+def level(role: str) -> int:
+    """The reach of a stored role; 0 for a value that names no role, so it runs nothing gated."""
+    try:
+        return Role.parse(role).level
+    except UnknownRole:
+        return 0
+
+
+def at_least(role: str, minimum: Role) -> bool:
+    """Whether a stored role reaches `minimum`: who may run a command, see another team or others' numbers."""
+    return level(role) >= minimum.level

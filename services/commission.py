@@ -22,7 +22,7 @@ from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
 from scoring.money import from_minor, round_money, to_minor
 from scoring.periods import PeriodKind, Window, local_today, month_window, parse_month, window_for
-from scoring.roles import Role, UnknownRole
+from scoring.roles import Role, at_least
 from scoring.score import anchor_day
 from services.container import Services
 from services.errors import UserError
@@ -187,12 +187,8 @@ def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Clos
 
 
 def _sees_others(member: Member) -> bool:
-    """Finance staff, managers and admins see everyone's commission (as commands.permissions.at_least)."""
-    try:
-        level = Role.parse(member.role).level
-    except UnknownRole:
-        level = 0
-    return member.finance or level >= Role.MANAGER.level
+    """Finance staff, managers and admins see everyone's commission."""
+    return member.finance or at_least(member.role, Role.MANAGER)
 
 
 def _member_named(session: Session, viewer: Member, code: str | None) -> Member:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from cards.model import Card
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, window_for
-from scoring.roles import Role, UnknownRole
+from scoring.roles import Role, at_least
 from scoring.score import MetricResult, score_metric, window_target
 from services.container import Services
 from services.digests import build_digest
@@ -26,14 +26,6 @@ from storage.queries import find_team, monthly_targets, team_of, teams
 TOTALS = ("net_gmv", "orders")   # the team's month totals /team shows, in this order
 
 
-def sees_every_team(role: str) -> bool:
-    """Managers and above look at any team; a stored value that names no role sees none but its own."""
-    try:
-        return Role.parse(role).level >= Role.MANAGER.level
-    except UnknownRole:
-        return False
-
-
 def visible_team(session: Session, member: Member, name: str | None) -> Team:
     """The team `name` (code or name) if the member may see it, else UserError; without a name, their own."""
     own = team_of(session, member)
@@ -44,7 +36,7 @@ def visible_team(session: Session, member: Member, name: str | None) -> Team:
     wanted = find_team(session, name)
     if wanted is None:
         raise UserError("error.no_team", name=name, teams=", ".join(x.code for x in teams(session)))
-    if not sees_every_team(member.role) and (own is None or wanted.id != own.id):
+    if not at_least(member.role, Role.MANAGER) and (own is None or wanted.id != own.id):
         raise UserError("error.other_team")
     return wanted
 

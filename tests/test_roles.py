@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from cards.i18n import t
-from commands.permissions import at_least, level
-from scoring.roles import Role, Scope, UnknownRole
+from scoring.roles import Role, Scope, UnknownRole, at_least, level
 from tests.conftest import ROOT
 
 ROLE_NAMES = frozenset(r.value for r in Role)
@@ -94,7 +93,7 @@ def _spells_roles(node: ast.AST) -> bool:
 def role_literals(source: str) -> list[int]:
     """Lines of `source` that spell roles out: a set, tuple, list or dict (keys) with two or more role names, a
     comparison of a role-holding expression with a role name, `role=`/`min_role=` given a role name, or a
-    permission check (commands.permissions) given a role name. Single role names elsewhere (a demo member's
+    permission check (scoring.roles.at_least) given a role name. Single role names elsewhere (a demo member's
     role, a message's text) are data, not a vocabulary."""
     return sorted({node.lineno for node in ast.walk(ast.parse(source))
                    if _spells_roles(node) and hasattr(node, "lineno")})
@@ -140,5 +139,5 @@ def test_no_module_spells_roles_out() -> None:
 
 def test_the_scan_reads_the_layers() -> None:
     names = {str(p.relative_to(ROOT)) for p in _modules()}
-    assert {"commands/permissions.py", "storage/demo.py", "storage/activity.py", "cards/i18n.py"} <= names
+    assert {"commands/help.py", "storage/demo.py", "storage/activity.py", "cards/i18n.py"} <= names
     assert "scoring/roles.py" not in names
