@@ -1,4 +1,4 @@
-"""kpibot targets: import monthly targets and country baselines from a file."""
+"""kpibot targets: import monthly targets and country baselines from a file (services.targets.import_file)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from bot.cli.common import organisation_of
 from bot.config import Config
 from bot.usage import UsageError
 from services.container import Services
+from services.targets import import_file
 from storage.member_import import ImportProblem
-from storage.target_import import import_targets
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -23,11 +23,10 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
 
 def _targets(services: Services, args: argparse.Namespace) -> int:
     with Session(services.engine) as session:
-        org = organisation_of(session)
-        try:
-            result = import_targets(session, Path(args.file), org.id or 0, None, services.rules.reporting_currency)
-        except ImportProblem as exc:
-            raise UsageError(f"nothing imported: {exc}") from None
-        session.commit()
+        org_id = organisation_of(session).id or 0
+    try:
+        result = import_file(services, Path(args.file), org_id)
+    except ImportProblem as exc:
+        raise UsageError(f"nothing imported: {exc}") from None
     print(f"imported {args.file}: {result.targets} targets, {result.baselines} country baselines")
     return 0
