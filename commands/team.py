@@ -11,8 +11,8 @@ from cards.model import Card
 from commands.context import Request
 from commands.spec import Command
 from scoring.roles import Role
+from services.team_rows import row_for, total_text
 from services.team_view import team_view
-from services.teams import row_for, total_text
 
 USAGE = "/team [team]"
 

@@ -30,7 +30,7 @@ from scoring.score import score_metric, window_target
 from scoring.series import cumulative_series
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, headline_metric, month_key, score_member
-from services.teams import row_for, total_text
+from services.team_rows import row_for, total_text
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
 from storage.models import Team
