@@ -153,8 +153,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "你的{platform}账号 ID 是 {user_id}。请管理员将它绑定到你的成员 ID：",
     },
     "unbound.how": {
-        "en": "kpibot members bind <member-id> --{platform} {user_id}",
-        "zh": "kpibot members bind <成员ID> --{platform} {user_id}",
+        "en": "kpibot members bind <member-id> --id {platform}:{user_id}",
+        "zh": "kpibot members bind <成员ID> --id {platform}:{user_id}",
     },
     "unbound.how_console": {
         "en": "On the console your id is your member id: kpibot chat --as <member-id> (list them: kpibot members list)",

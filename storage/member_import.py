@@ -1,15 +1,17 @@
-"""Import members from a CSV or XLSX file (`kpibot members import FILE`), with their Feishu and DingTalk ids.
+"""Import members from a CSV or XLSX file (`kpibot members import FILE`), with their chat platforms' ids.
 
-Columns (header row, any order): member, name, role, team, timezone, locale, feishu_open_id,
-feishu_union_id, dingtalk_staff_id. `member` is required; a new member also needs name and role. An
-existing member (same id) is updated with the non-empty cells. Every row is checked before anything is
-written, and the import is all-or-nothing: a file with a bad row changes nothing and names the line.
+Columns (header row, any order): member, name, role, team, timezone, locale, feishu_open_id, feishu_union_id,
+dingtalk_staff_id, and PLATFORM_user_id for any other platform (wecom_user_id, slack_user_id: the id the
+platform's adapter reports, under the name the adapter uses). `member` is required; a new member also needs
+name and role. An existing member (same id) is updated with the non-empty cells. Every row is checked before
+anything is written, and the import is all-or-nothing: a file with a bad row changes nothing and names the line.
 
-The id columns are bindings (storage.identity): IDENTITIES says which platform and kind of id each one is.
+The id columns are bindings (storage.identity): `identity_column` says which platform and kind of id each one is.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +30,15 @@ COLUMNS = ("member", "name", "role", "team", "timezone", "locale", "feishu_open_
 ROLES = tuple(r.value for r in Role)
 IDENTITIES = {"feishu_open_id": ("feishu", PRIMARY), "feishu_union_id": ("feishu", ALIAS),
               "dingtalk_staff_id": ("dingtalk", PRIMARY)}
+OTHER_PLATFORM_ID = re.compile(r"([a-z][a-z0-9]*)_user_id")   # wecom_user_id -> the primary id on "wecom"
+
+
+def identity_column(column: str) -> tuple[str, str] | None:
+    """(platform, kind of id) of a column that holds a platform id; None for the other columns."""
+    if column in IDENTITIES:
+        return IDENTITIES[column]
+    found = OTHER_PLATFORM_ID.fullmatch(column)
+    return (found.group(1), PRIMARY) if found else None
 
 
 class ImportProblem(ValueError):
@@ -65,9 +76,9 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
             problems.append(f"line {line}: unknown time zone {row['timezone']!r}")
         if row.get("locale") and row["locale"].split("-")[0] not in ("en", "zh"):
             problems.append(f"line {line}: locale must be en or zh-CN, got {row['locale']!r}")
-        for field, (platform, _kind) in IDENTITIES.items():
-            value = row.get(field)
-            if value:
+        for field, value in row.items():
+            if value and (column := identity_column(field)) is not None:
+                platform = column[0]
                 if (platform, value) not in claimed:
                     held = identity_holder(session, org.id or 0, platform, value)
                     claimed[platform, value] = held.code if held is not None else code
@@ -95,9 +106,9 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
             member.team_id = teams[row["team"]].id
         session.add(member)
         session.flush()
-        for field, (platform, kind) in IDENTITIES.items():
-            if row.get(field):
-                bind_identity(session, member, platform, row[field], kind)
+        for field, value in row.items():
+            if value and (column := identity_column(field)) is not None:
+                bind_identity(session, member, column[0], value, column[1])
     return ImportResult(created, updated)
 
 
@@ -106,9 +117,10 @@ def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
         header, rows = read_table(path)
     except TableProblem as exc:
         raise ImportProblem(str(exc)) from None
-    unknown = [h for h in header if h and h not in COLUMNS]
+    unknown = [h for h in header if h and h not in COLUMNS and identity_column(h) is None]
     if "member" not in header or unknown:
-        raise ImportProblem(f"{path}: the header must name the columns {', '.join(COLUMNS)} (member is required)"
+        raise ImportProblem(f"{path}: the header must name the columns {', '.join(COLUMNS)} or PLATFORM_user_id "
+                            "(member is required)"
                             + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     return rows
 

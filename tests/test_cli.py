@@ -150,6 +150,11 @@ def test_db_upgrade_members_and_run(tmp_path: Path, cli: InProcess) -> None:
     assert bound.stdout == "bound host1: feishu=ou_real_1 dingtalk=host1\n"
     taken = cli(tmp_path, "members", "bind", "host2", "--feishu", "ou_real_1")
     assert (taken.returncode, taken.stderr) == (2, "kpibot: feishu id ou_real_1 is already bound to host1\n")
+    # any other platform, by the name its adapter uses: nothing below bot/ knows it
+    other = cli(tmp_path, "members", "bind", "host2", "--id", "WeCom:zhang.wei")
+    assert other.stdout == "bound host2: feishu=ou_host2 dingtalk=host2 wecom=zhang.wei\n"
+    bad = cli(tmp_path, "members", "bind", "host2", "--id", "zhang.wei")
+    assert (bad.returncode, bad.stderr) == (2, "kpibot: --id wants PLATFORM:ID, e.g. wecom:zhangsan; got 'zhang.wei'\n")
     listed = cli(tmp_path, "members", "list").stdout.splitlines()
     assert len(listed) == 10
     assert "feishu=ou_real_1" in next(line for line in listed if line.startswith("host1 "))

@@ -121,7 +121,7 @@ def test_mistakes_get_short_helpful_replies(dispatcher: Dispatcher) -> None:
 def test_unbound_people_learn_their_id_and_how_to_get_linked(dispatcher: Dispatcher) -> None:
     card = say(dispatcher, "ou_stranger", "/mykpi", platform="feishu")
     assert card.title == "You're not linked to kpibot yet"
-    assert "kpibot members bind <member-id> --feishu ou_stranger" in texts(card)
+    assert "kpibot members bind <member-id> --id feishu:ou_stranger" in texts(card)
     assert "Your DingTalk id is staff9." in texts(say(dispatcher, "staff9", "/mykpi", platform="dingtalk"))
     console = texts(say(dispatcher, "nobody", "/mykpi"))
     assert "Your console id is nobody." in console

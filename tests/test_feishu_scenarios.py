@@ -153,7 +153,7 @@ def test_an_unbound_sender_learns_their_open_id(fake: FakeFeishu, adapter: Feish
     card = replies_to(fake, "om_stranger")[0]["content"]
     assert card["header"]["title"]["content"] == "You're not linked to kpibot yet"
     markdown = [e["content"] for e in card["body"]["elements"] if e["tag"] == "markdown"]
-    assert escape("kpibot members bind <member-id> --feishu ou_stranger") in markdown
+    assert escape("kpibot members bind <member-id> --id feishu:ou_stranger") in markdown
 
 
 def test_a_button_click_updates_the_card_and_a_strangers_click_is_refused(

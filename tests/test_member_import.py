@@ -53,6 +53,20 @@ def test_a_union_id_column_binds_an_alias_and_an_id_names_one_member(demo_copy: 
                            "Demo")
 
 
+def test_a_platform_id_column_binds_any_other_platform(demo_copy: Engine, tmp_path: Path) -> None:
+    # PLATFORM_user_id for a platform kpibot has no built-in column for: a new adapter needs nothing in storage/
+    with Session(demo_copy) as s:
+        import_members(s, write(tmp_path, "member,wecom_user_id,slack_user_id\nhost2,zhang.wei,U024BE7LH\nhost3,,\n"),
+                       "Asia/Shanghai", "en", "Demo")
+        s.commit()
+        host2 = member_for(s, "wecom", "zhang.wei")
+        assert host2 is not None and (host2.code, identities(s, host2.id)) == (
+            "host2", {"feishu": "ou_host2", "dingtalk": "host2", "wecom": "zhang.wei", "slack": "U024BE7LH"})
+        assert member_for(s, "slack", "U024BE7LH") == host2
+        with pytest.raises(ImportProblem, match=r"^line 2: wecom_user_id zhang.wei already belongs to host2$"):
+            import_members(s, write(tmp_path, "member,wecom_user_id\nhost3,zhang.wei\n"), "Asia/Shanghai", "en", "Demo")
+
+
 def test_a_bad_file_changes_nothing_and_names_each_line(demo_copy: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "member,name,role,team,timezone,feishu_open_id\n"
                            "newbie,New Person,streamer,live-us,Asia/Shanghai,ou_new\n"

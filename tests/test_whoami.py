@@ -49,4 +49,4 @@ def test_a_member_bound_on_a_platform_without_labels_gets_their_card(demo_copy: 
         "\n"
         "Your wecom id is wc-nobody. Ask an admin to link it to your member id:\n"
         "\n"
-        "kpibot members bind <member-id> --wecom wc-nobody\n")
+        "kpibot members bind <member-id> --id wecom:wc-nobody\n")

@@ -58,9 +58,10 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
                 print(f"{m.code:<12} {m.role:<9} {m.name:<24} {_bindings(session, m)}")
             return 0
         member = member_named(session, args.member)
-        if not args.feishu and not args.dingtalk:
-            raise UsageError("give --feishu OPEN_ID and/or --dingtalk STAFF_ID")
-        for platform, user_id in (("feishu", args.feishu), ("dingtalk", args.dingtalk)):
+        wanted = [("feishu", args.feishu), ("dingtalk", args.dingtalk)] + [_platform_id(text) for text in args.ids]
+        if not any(user_id for _, user_id in wanted):
+            raise UsageError("give --id PLATFORM:ID (or --feishu OPEN_ID, --dingtalk STAFF_ID)")
+        for platform, user_id in wanted:
             if user_id:
                 try:
                     bind_identity(session, member, platform, user_id)
@@ -71,6 +72,16 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
     return 0
 
 
+def _platform_id(text: str) -> tuple[str, str]:
+    """("wecom", "zhangsan") of "wecom:zhangsan"."""
+    platform, sep, user_id = text.partition(":")
+    if not sep or not platform.strip() or not user_id.strip():
+        raise UsageError(f"--id wants PLATFORM:ID, e.g. wecom:zhangsan; got {text[:40]!r}")
+    return platform.strip().lower(), user_id.strip()
+
+
 def _bindings(session: Session, member: Member) -> str:
+    """Feishu and DingTalk always (the platforms kpibot ships adapters for), then any other the member is on."""
     ids = identities(session, member.id)
-    return f"feishu={ids.get('feishu') or '-'} dingtalk={ids.get('dingtalk') or '-'}"
+    shown = ["feishu", "dingtalk", *(p for p in ids if p not in ("feishu", "dingtalk"))]
+    return " ".join(f"{p}={ids.get(p) or '-'}" for p in shown)
