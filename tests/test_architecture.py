@@ -136,3 +136,13 @@ def test_only_the_shop_adapters_and_chat_platforms_speak_http() -> None:
 
 def imported_modules_of(path: Path) -> set[str]:
     return {name.split(".")[0] for name in imported_dotted(path)}
+
+
+def test_every_layer_is_installed() -> None:
+    # the installed `kpibot` runs outside the checkout: each top-level package must be in the wheel's list
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"][
+        "find"]["include"]
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests"}
+    assert sorted(packages) == sorted(name.rstrip("*") for name in include)
