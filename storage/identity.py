@@ -7,6 +7,8 @@ design: its user ids are member codes, so every member can use it without a bind
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import delete, func, select, update
 from sqlmodel import Session
 
@@ -15,6 +17,26 @@ from storage.models import Member, MemberIdentity
 PRIMARY = "primary"   # the id the bot sends to and shows
 ALIAS = "alias"       # another id of the same person on that platform (Feishu's union_id)
 CONSOLE = "console"   # the terminal: ids are member codes
+
+
+MAX_PLATFORM, MAX_USER_ID = 32, 64   # the columns' sizes (storage.models.MemberIdentity)
+PLATFORM_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class BadIdentity(ValueError):
+    """An id that cannot name a person on a platform: the console's, an empty one, or one longer than the store
+    keeps."""
+
+
+def check_identity(platform: str, user_id: str) -> None:
+    """Refuse what bind_identity must not store, the same on SQLite (which would keep a long id) and PostgreSQL."""
+    if platform == CONSOLE:
+        raise BadIdentity("the console needs no binding: its ids are member codes")
+    if not PLATFORM_NAME.fullmatch(platform) or len(platform) > MAX_PLATFORM:
+        raise BadIdentity(f"a platform is named in lower-case letters, digits and _ (at most {MAX_PLATFORM}), "
+                          f"e.g. wecom; got {platform[:40]!r}")
+    if not user_id or len(user_id) > MAX_USER_ID:
+        raise BadIdentity(f"a {platform} id has 1 to {MAX_USER_ID} characters; got {len(user_id)}")
 
 
 class IdentityTaken(ValueError):
@@ -44,8 +66,10 @@ def identity_holder(session: Session, org_id: int, platform: str, user_id: str) 
 
 def bind_identity(session: Session, member: Member, platform: str, user_id: str, kind: str = PRIMARY) -> None:
     """Make `user_id` the member's `kind` id on the platform, replacing the one they had. Raises IdentityTaken when
-    another member holds it (an id names one person). Written at once, in the session's transaction."""
+    another member holds it (an id names one person), BadIdentity for what check_identity refuses. Written at
+    once, in the session's transaction."""
     assert member.id is not None, "flush a new member before binding it"
+    check_identity(platform, user_id)
     holder = identity_holder(session, member.org_id, platform, user_id)
     if holder is not None and holder.id != member.id:
         raise IdentityTaken(platform, user_id, holder.code)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.roles import Role
-from storage.identity import ALIAS, PRIMARY, bind_identity, identity_holder
+from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
 from storage.models import Member, Team
 from storage.queries import organisation
 from storage.tabular import TableProblem, read_table
@@ -38,7 +38,10 @@ def identity_column(column: str) -> tuple[str, str] | None:
     if column in IDENTITIES:
         return IDENTITIES[column]
     found = OTHER_PLATFORM_ID.fullmatch(column)
-    return (found.group(1), PRIMARY) if found else None
+    # feishu_user_id is another kind of Feishu id than the open_id kpibot binds: not a column of this file
+    if found is None or found.group(1) in {platform for platform, _ in IDENTITIES.values()}:
+        return None
+    return found.group(1), PRIMARY
 
 
 class ImportProblem(ValueError):
@@ -79,6 +82,11 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
         for field, value in row.items():
             if value and (column := identity_column(field)) is not None:
                 platform = column[0]
+                try:
+                    check_identity(platform, value)
+                except BadIdentity as exc:
+                    problems.append(f"line {line}: {field}: {exc}")
+                    continue
                 if (platform, value) not in claimed:
                     held = identity_holder(session, org.id or 0, platform, value)
                     claimed[platform, value] = held.code if held is not None else code

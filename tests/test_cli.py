@@ -128,6 +128,21 @@ def test_unbound_and_bad_arguments(workdir: Path, cli: InProcess) -> None:
     assert (ghost.returncode, ghost.stderr) == (2, "kpibot: no member 'ghost' (see: kpibot members list)\n")
 
 
+@pytest.mark.parametrize(("url", "shown", "error"), [
+    ("mysql://kpibot:s3cret@db.example/kpibot", "mysql://kpibot:***@db.example/kpibot",
+     "ModuleNotFoundError: No module named 'MySQLdb'"),
+    ("postgresql+psycopg://kpibot:s3cret@127.0.0.1:1/kpibot", "postgresql+psycopg://kpibot:***@127.0.0.1:1/kpibot",
+     "OperationalError: (psycopg.OperationalError) connection failed: "),
+])
+def test_a_store_that_cannot_be_opened_is_one_line_without_its_password(tmp_path: Path, cli: InProcess, url: str,
+                                                                          shown: str, error: str) -> None:
+    (tmp_path / "config.toml").write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
+    run = cli(tmp_path, "members", "list")
+    assert run.returncode == 1
+    assert run.stderr.startswith(f"kpibot: cannot open the store at {shown}: {error}")
+    assert run.stderr.count("\n") == 1 and "s3cret" not in run.stderr and run.stdout == ""
+
+
 def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('[org]\ncount_orders_at = "delivered"\n', encoding="utf-8")
     run = kpibot(tmp_path, "--config", "bad.toml", "chat", "--as", "host1", "/mykpi")
@@ -155,6 +170,11 @@ def test_db_upgrade_members_and_run(tmp_path: Path, cli: InProcess) -> None:
     assert other.stdout == "bound host2: feishu=ou_host2 dingtalk=host2 wecom=zhang.wei\n"
     bad = cli(tmp_path, "members", "bind", "host2", "--id", "zhang.wei")
     assert (bad.returncode, bad.stderr) == (2, "kpibot: --id wants PLATFORM:ID, e.g. wecom:zhangsan; got 'zhang.wei'\n")
+    console = cli(tmp_path, "members", "bind", "host2", "--id", "console:foo")
+    assert (console.returncode, console.stderr) == (2, "kpibot: the console needs no binding: its ids are member "
+                                                       "codes\n")
+    long = cli(tmp_path, "members", "bind", "host2", "--id", "wecom:" + "x" * 65)
+    assert (long.returncode, long.stderr) == (2, "kpibot: a wecom id has 1 to 64 characters; got 65\n")
     listed = cli(tmp_path, "members", "list").stdout.splitlines()
     assert len(listed) == 10
     assert "feishu=ou_real_1" in next(line for line in listed if line.startswith("host1 "))

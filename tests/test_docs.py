@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cards.metric_docs import metrics_markdown
 from scoring.metrics import CATALOG
 from tests.conftest import ROOT
@@ -24,3 +26,46 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert readme[marker + 1] == "```bash"
     assert readme[marker + 2] == ("bash scripts/test-postgres.sh && python -m pip install -e '.[dev]' && ruff check . "
                                   "&& python -m pytest -n 4 --dist loadfile && bash scripts/test-dates.sh")
+
+
+# --- README's map of the folders and path of one message, checked against the code -------------------------------
+
+def architecture_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Architecture")
+    return readme[start:readme.index("\n## ", start + 1)]
+
+
+def defines(path: str, name: str) -> bool:
+    """Whether the file defines `name` (a function, method or class)."""
+    text = (ROOT / path).read_text(encoding="utf-8")
+    return re.search(rf"^\s*(def|class) {re.escape(name)}\b", text, re.M) is not None
+
+
+def test_the_readme_map_names_only_what_exists() -> None:
+    rows = [line for line in architecture_section().splitlines() if line.startswith("| `")]
+    folders = {re.match(r"\| `([^`]+)`", row).group(1): row for row in rows}  # type: ignore[union-attr]
+    # every top-level package is on the map
+    assert {p.parent.name + "/" for p in ROOT.glob("*/__init__.py")} - {"tests/"} <= set(folders)
+    for folder, row in folders.items():
+        assert (ROOT / folder).is_dir(), folder
+        for name in re.findall(r"`([^`]+)`", row.split("|")[2]):
+            if name.endswith(".py") and "/" not in name:                    # a module of this folder
+                assert (ROOT / folder / name).is_file(), f"{folder}{name}"
+            elif name.endswith("/") and name.count("/") == 1 and name != folder:   # a subfolder of this folder
+                assert (ROOT / folder / name).is_dir(), f"{folder}{name}"
+            elif "/" in name:                                               # a path from the top
+                assert (ROOT / name.rstrip("/")).exists(), name
+            elif folder == "bot/cli/" and re.fullmatch(r"[a-z]+", name) and name != "kpibot":   # a group module
+                assert (ROOT / folder / f"{name}.py").is_file(), f"{folder}{name}.py"
+
+
+def test_the_readme_path_of_one_message_names_real_functions() -> None:
+    steps = architecture_section().split("The path of one message")[1]
+    pairs = re.findall(r"`([a-z_/]+\.py)` `([A-Za-z_.]+)`", steps)
+    assert len(pairs) >= 8
+    for path, name in pairs:
+        assert defines(path, name.split(".")[-1]), f"{path} {name}"
+    # and each step's files exist
+    for path in re.findall(r"`([a-z_/]+\.py)`", steps):
+        assert (ROOT / path).is_file(), path

@@ -67,6 +67,20 @@ def test_a_platform_id_column_binds_any_other_platform(demo_copy: Engine, tmp_pa
             import_members(s, write(tmp_path, "member,wecom_user_id\nhost3,zhang.wei\n"), "Asia/Shanghai", "en", "Demo")
 
 
+def test_other_feishu_ids_and_unstorable_ids_are_refused(demo_copy: Engine, tmp_path: Path) -> None:
+    # feishu_user_id is Feishu's user_id, not the open_id kpibot binds: an unknown column, not a platform "feishu"
+    with Session(demo_copy) as s:
+        with pytest.raises(ImportProblem, match=r"unknown: feishu_user_id$"):
+            import_members(s, write(tmp_path, "member,feishu_user_id\nhost2,u_h2\n"), "Asia/Shanghai", "en", "Demo")
+        with pytest.raises(ImportProblem, match=r"^line 2: wecom_user_id: a wecom id has 1 to 64 characters; got 65; "
+                                                r"line 3: console_user_id: the console needs no binding: its ids are "
+                                                r"member codes$"):
+            import_members(s, write(tmp_path, f"member,wecom_user_id,console_user_id\nhost2,{'x' * 65},\nhost3,,c\n"),
+                           "Asia/Shanghai", "en", "Demo")
+        assert identities(s, s.execute(select(Member.id).where(Member.code == "host2")).scalar_one()) == {
+            "feishu": "ou_host2", "dingtalk": "host2"}
+
+
 def test_a_bad_file_changes_nothing_and_names_each_line(demo_copy: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "member,name,role,team,timezone,feishu_open_id\n"
                            "newbie,New Person,streamer,live-us,Asia/Shanghai,ou_new\n"

@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel
 
 from scoring.facts import LineFact, RefundFact
 from storage.activity import load_activity, load_team_activity
-from storage.identity import ALIAS, IdentityTaken, bind_identity, identities, member_for
+from storage.identity import ALIAS, BadIdentity, IdentityTaken, bind_identity, identities, member_for
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import (
     FxRateRow,
@@ -120,6 +120,23 @@ def test_a_member_has_one_target_per_metric_and_month(engine: Engine) -> None:
                          period="2026-11", metric_key="net_gmv", value=Decimal(value)))
         with pytest.raises(IntegrityError):
             s.flush()
+
+
+def test_an_id_the_store_cannot_keep_is_refused_alike_on_both_backends(engine: Engine) -> None:
+    # SQLite would keep 65 characters where PostgreSQL's VARCHAR(64) fails with a driver error: both refuse first
+    with Session(engine) as s:
+        host = _org(s)[3]
+        for platform, user_id, problem in [("wecom", "x" * 65, "a wecom id has 1 to 64 characters; got 65"),
+                                           ("wecom", "", "a wecom id has 1 to 64 characters; got 0"),
+                                           ("console", "h", "the console needs no binding: its ids are member codes"),
+                                           ("We Com", "h", "a platform is named in lower-case letters, digits and _ "
+                                                           "(at most 32), e.g. wecom; got 'We Com'")]:
+            with pytest.raises(BadIdentity) as refused:
+                bind_identity(s, host, platform, user_id)
+            assert str(refused.value) == problem
+        bind_identity(s, host, "wecom", "x" * 64)
+        s.commit()
+        assert identities(s, host.id) == {"wecom": "x" * 64}
 
 
 def test_identities_and_queries(engine: Engine) -> None:

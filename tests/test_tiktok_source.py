@@ -18,7 +18,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from bot.shops.tiktok_shop import TikTokShopSource, encoded_order, order_record, parse_percent, sign
+from bot.shops.tiktok_shop import TikTokShopSource, encoded_order, order_record, sign
 from storage.ingest.encoding import OrderEncoder
 from storage.ingest.records import (
     AffiliateRecord,
@@ -104,12 +104,6 @@ def test_signature_matches_a_hand_computed_vector() -> None:
     flat = {k: v if isinstance(v, str) else ",".join(v) for k, v in params.items()}
     assert tts_sign("/order/202309/orders", flat, body, secret) == expected     # the fake agrees
     assert sign("/order/202309/orders", params, body + b" ", secret) != expected  # the body is signed
-
-
-def test_percentages_are_parsed_as_decimals() -> None:
-    assert parse_percent("18%") == Decimal("0.18")
-    assert parse_percent("13.99%") == Decimal("0.1399")
-    assert parse_percent("") is None
 
 
 # ---------------------------------------------------------------------- full and incremental sync

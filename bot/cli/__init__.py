@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.cli.parser import build_parser
-from bot.usage import UsageError
+from bot.usage import StoreUnavailable, UsageError
 from scoring.fx import MissingRate
 from scoring.templates import TemplateError
 
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"kpibot: {exc}", file=sys.stderr)
         return 2
-    except (TemplateError, MissingRate) as exc:
+    except (TemplateError, MissingRate, StoreUnavailable) as exc:
         print(f"kpibot: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:

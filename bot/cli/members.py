@@ -13,7 +13,7 @@ from bot.cli.common import member_named
 from bot.config import Config
 from bot.usage import UsageError
 from services.container import Services
-from storage.identity import IdentityTaken, bind_identity, identities
+from storage.identity import BadIdentity, IdentityTaken, bind_identity, identities
 from storage.member_import import ImportProblem, import_members
 from storage.models import (
     Member,
@@ -65,7 +65,7 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
             if user_id:
                 try:
                     bind_identity(session, member, platform, user_id)
-                except IdentityTaken as exc:
+                except (IdentityTaken, BadIdentity) as exc:
                     raise UsageError(str(exc)) from None
         session.commit()
         print(f"bound {member.code}: {_bindings(session, member)}")

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    """The shop commands' arguments; what they do is in bot.cli_shops."""
+    """The shop commands' arguments; what they do is in bot.cli.shops, sync, imports and creators."""
     shops = sub.add_parser("shops", parents=[common], help="shops: add, store their API tokens, list with health")
     ssub = shops.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = ssub.add_parser("add", parents=[common], help="add a shop")

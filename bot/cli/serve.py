@@ -1,17 +1,25 @@
-"""kpibot run, chat, demo and seed-demo: the bot process, the console, and the demo organisation."""
+"""kpibot run: the long-running bot process (every configured platform, the scheduler and the console)."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
 from services.container import Services
+
+
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    dispatcher = Dispatcher(services, clock)
+    return serve(services, config, Console(dispatcher, Path(config.charts.dir), sys.stdout), dispatcher)
 
 
 def serve(services: Services, config: Config, console: Console, dispatcher: Dispatcher) -> int:

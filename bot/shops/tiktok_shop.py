@@ -149,7 +149,6 @@ CODE_KINDS: dict[int, FailureKind] = {
 }
 _ZERO = Decimal(0)
 _TEN_THOUSAND = Decimal(10_000)
-_HUNDRED = Decimal(100)
 _DECIMALS: dict[str, Decimal] = {}     # amount text -> Decimal: prices and fees repeat; bounded below
 _DECIMALS_MAX = 65_536
 
@@ -171,14 +170,6 @@ def sign(path: str, params: Mapping[str, str | Sequence[str]], body: bytes, app_
     secret = app_secret.encode()
     message = secret + "".join(parts).encode() + body + secret
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
-
-
-def parse_percent(value: Any) -> Decimal | None:
-    """ "18%" -> Decimal("0.18"), "13.99%" -> Decimal("0.1399"); None or "" -> None."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip().removesuffix("%").strip()
-    return Decimal(text) / _HUNDRED
 
 
 def _money(value: Any) -> Decimal:
