@@ -104,10 +104,15 @@ class FxTable:
 
     def convert(self, amount: Decimal, currency: str, to: str, day: date) -> Decimal:
         """`amount` in `to`; with `skip_missing` an amount whose pair has no rate at all is left out (0)."""
+        return amount * self.factor(currency, to, day)
+
+    def factor(self, base: str, quote: str, day: date) -> Decimal:
+        """`rate`, except that with `skip_missing` a pair with no rate at all gives 0 and is remembered in
+        `missing` (its amounts are left out; the order itself still counts)."""
         try:
-            return amount * self.rate(currency, to, day)
+            return self.rate(base, quote, day)
         except MissingRate:
             if not self._skip_missing:
                 raise
-            self.missing.setdefault((currency, to), day)
+            self.missing.setdefault((base, quote), day)
             return Decimal(0)
