@@ -282,6 +282,18 @@ class AlertsConfig:
                           quiet_start=self.quiet_start, quiet_end=self.quiet_end)
 
 
+@dataclass(frozen=True, config=SECTION)
+class FxConfig:
+    """The daily exchange-rate job (bot.jobs.fx_rates): the ECB's euro reference rates, stored EUR-based; cards
+    in any reporting currency convert through EUR cross rates. The history feed fills the days the store lacks
+    (a first start, or a bot down for days), up to 90 days back."""
+
+    enabled: StrictBool = True
+    url: Url = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+    history_url: Url = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+    at: HHMM = Field(time(15, 30), validation_alias="time")   # UTC; the ECB publishes around 16:00 CET
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
 
@@ -293,6 +305,7 @@ class Config(BaseSettings):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     charts: ChartsConfig = Field(default_factory=ChartsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    fx: FxConfig = Field(default_factory=FxConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     _source: str = PrivateAttr(BUILT_IN)
 

@@ -15,6 +15,9 @@ firing the same slot.
 
 The maintenance job (bot/jobs/prune.py) runs at start and then daily: it deletes old processed events and
 scheduled-send claims.
+
+The exchange-rate job (bot/jobs/fx_rates.py), with an [fx] section enabled, runs at start and then daily at
+[fx] time (UTC): it stores the ECB's euro reference rates (an upsert, so replicas may all run it).
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from functools import partial
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.card_cache import CardCache
-from bot.config import PlatformsConfig
+from bot.config import FxConfig, PlatformsConfig
 from bot.jobs.alerts import run_lag_alerts
 from bot.jobs.digests import run_due_digests
+from bot.jobs.fx_rates import run_fx_rates
 from bot.jobs.prune import run_prune
 from bot.jobs.refresh import RefreshContext, first_run_at
 from bot.jobs.score_snapshots import run_due_score_snapshots
@@ -49,6 +54,7 @@ TICK_S = 60
 REFRESH_JOB = "shop-refresh"
 PRUNE_JOB = "prune"
 PRUNE_EVERY = timedelta(days=1)
+FX_JOB = "fx-rates"
 
 
 def instance_id() -> str:
@@ -60,10 +66,10 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
                     tick_s: float = TICK_S, *, refresh_every: timedelta | None = None,
                     platforms: PlatformsConfig | None = None, cache: CardCache | None = None,
                     source_for: Callable[[Shop], Source] | None = None,
-                    score_time: time | None = None) -> BackgroundScheduler:
+                    score_time: time | None = None, fx: FxConfig | None = None) -> BackgroundScheduler:
     """Start the jobs; with `refresh_every` also the shop refresh (sources built from `platforms`, or by
     `source_for`; `cache` is the dispatcher's card cache, cleared after a refresh changed data); with
-    `score_time` also the daily score snapshots."""
+    `score_time` also the daily score snapshots; with `fx` (enabled) the daily exchange rates."""
     instance = instance_id()
 
     def job(name: str, run: Callable[..., object]) -> Callable[[], None]:
@@ -85,6 +91,10 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
     scheduler.add_job(job("maintenance", run_prune), IntervalTrigger(seconds=int(PRUNE_EVERY.total_seconds()),
                                                                       timezone=UTC),
                       id=PRUNE_JOB, name="maintenance", next_run_time=started, **options)
+    if fx is not None and fx.enabled:
+        scheduler.add_job(job("fx-rates", partial(run_fx_rates, url=fx.url, history_url=fx.history_url)),
+                          CronTrigger(hour=fx.at.hour, minute=fx.at.minute, timezone=UTC), id=FX_JOB,
+                          name="exchange rates", next_run_time=started, **options)
     if refresh_every is not None:
         engine, configured = services.engine, platforms or PlatformsConfig()
         ctx = RefreshContext(services=services,

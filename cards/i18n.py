@@ -143,6 +143,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "creators.flagged": {"en": "Self-bought", "zh": "自购"},
     "creators.none": {"en": "No orders credited to creators in this month yet.", "zh": "本月还没有归属达人的订单。"},
     "creators.note": {"en": "Credited by affiliate data, then promo code, then tracked link; refunds taken off; self-bought orders are flagged and not credited.", "zh": "归属顺序：平台联盟数据、优惠码、推广链接；已扣除退款；达人自购订单单独标记，不计入。"},
+    "fx.stale": {"en": "No newer {base}->{quote} exchange rate: converted at the rate of {day}.", "zh": "暂无更新的 {base}->{quote} 汇率：按 {day} 的汇率换算。"},
+    "fx.missing": {"en": "Amounts in {base} are left out: there is no {base}->{quote} exchange rate. Ask an admin to add one (kpibot fx set).", "zh": "{base} 金额未计入：没有 {base}->{quote} 汇率。请管理员补充（kpibot fx set）。"},
     "error.fx": {
         "en": "An exchange rate is missing, so amounts cannot be converted: {problem}. Ask an admin to add it.",
         "zh": "缺少汇率，无法换算金额：{problem}。请管理员补充汇率。",

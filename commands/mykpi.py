@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
+
 from cards.i18n import t
 from cards.kpi_cards import Headline, mykpi_card
-from cards.model import Card, Text, Tone
+from cards.model import Card, Note, Text, Tone
 from commands.context import Request
 from commands.periods import parse_period
 from commands.spec import Command
@@ -30,12 +33,20 @@ def handle(req: Request) -> Card:
         day_labels=tuple(str(d.day) for d in series.window.days()), cumulative=series.cumulative,
         target=series.target, today=series.today, today_target=series.today_target,
     )
-    return mykpi_card(
+    card = mykpi_card(
         name=member.name, lang=lang, period=str(kind), period_name=t(lang, f"period.{kind}"),
         card=mine.scorecard, headline=headline, rank=kpi.rank,
         currency=req.services.rules.reporting_currency, trial_until=member.trial_until,
         as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.services.charts,
     )
+    notes = fx_notes(kpi.fx_stale, kpi.fx_missing, lang)
+    return replace(card, blocks=(*card.blocks, *notes)) if notes else card
+
+
+def fx_notes(stale: dict[tuple[str, str], date], missing: dict[tuple[str, str], date], lang: str) -> tuple[Note, ...]:
+    """Which exchange rates were older than usual (from which day) and which amounts had none and are left out."""
+    return (*(Note(t(lang, "fx.stale", base=b, quote=q, day=d.isoformat())) for (b, q), d in sorted(stale.items())),
+            *(Note(t(lang, "fx.missing", base=b, quote=q)) for b, q in sorted(missing)))
 
 
 SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True)

@@ -111,7 +111,7 @@ def kept_view(activity: Activity, ctx: Context) -> list[KeptOrder]:
         moment = counting_moment(o, ctx.rules)
         if moment is None or not ctx.happened(moment) or ctx.until_now(o.cancelled_at):
             continue
-        rate = ctx.fx.rate(o.currency, ctx.rules.reporting_currency, moment.astimezone(UTC).date())
+        rate = ctx.fx.factor(o.currency, ctx.rules.reporting_currency, moment.astimezone(UTC).date())
         kept.append(KeptOrder(o, moment, o.merchandise * rate, _refunded(o, ctx) * rate))
     ctx._views[id(activity)] = (activity, kept)
     return kept

@@ -3,8 +3,8 @@ metric, and their rank among their team's peers. `/mykpi` calls it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from sqlmodel import Session
 
@@ -22,13 +22,15 @@ class MyKpi:
     score: MemberScore             # in the member's own zone; its scorecard is None without a KPI template
     series: MonthSeries | None     # the headline metric's month; None without a KPI template
     rank: tuple[int, int] | None   # (position, of how many) among the team's peers on the same window
+    fx_stale: dict[tuple[str, str], date] = field(default_factory=dict)     # pair -> oldest rate day used
+    fx_missing: dict[tuple[str, str], date] = field(default_factory=dict)   # pairs left out: no rate at all
 
 
 def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) -> MyKpi:
     """The member's current `kind` period as of `now`. A member whose role is scored on the team's shops but
     who has no team is refused (UserError): their numbers are their team's shops'."""
     with Session(services.engine) as session:
-        inputs = Inputs.load(session, services.rules, now)
+        inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
         team = team_of(session, member)
         if team is None and Role.parse(member.role).scope is Scope.TEAM:
             raise UserError("error.not_in_team")
@@ -40,4 +42,4 @@ def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) 
         if mine.scorecard is None:
             return MyKpi(mine, None, None)
         series = month_series(mine, inputs)
-    return MyKpi(mine, series, rank_in(peers or [mine], member))
+    return MyKpi(mine, series, rank_in(peers or [mine], member), dict(inputs.fx.stale), dict(inputs.fx.missing))

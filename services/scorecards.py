@@ -33,9 +33,10 @@ class Inputs:
     facts: FactCache
 
     @classmethod
-    def load(cls, session: Session, rules: Rules, now: datetime) -> Inputs:
-        return cls(rules, load_templates(session), fx_table(session, now.date() + timedelta(days=1)), now,
-                   FactCache())
+    def load(cls, session: Session, rules: Rules, now: datetime, skip_missing_fx: bool = False) -> Inputs:
+        """`skip_missing_fx`: a card, not a payout, may leave out an amount with no rate at all (and say so)."""
+        return cls(rules, load_templates(session),
+                   fx_table(session, now.date() + timedelta(days=1), skip_missing=skip_missing_fx), now, FactCache())
 
 
 @dataclass(frozen=True)

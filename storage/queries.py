@@ -128,8 +128,9 @@ def _year_month(period: str) -> tuple[int, int]:
     return int(year), int(month)
 
 
-def fx_table(session: Session, until: date) -> FxTable:
+def fx_table(session: Session, until: date, skip_missing: bool = False) -> FxTable:
+    """Every rate up to `until`; `skip_missing`: an amount with no rate at all is left out (scoring.fx)."""
     rows = session.execute(
         select(FxRateRow.day, FxRateRow.base, FxRateRow.quote, FxRateRow.rate).where(FxRateRow.day <= until)
     )
-    return FxTable([FxRate(d, b, q, r) for d, b, q, r in rows])
+    return FxTable([FxRate(d, b, q, r) for d, b, q, r in rows], skip_missing=skip_missing)

@@ -230,9 +230,11 @@ def test_a_missing_exchange_rate_is_explained(demo_copy: Engine) -> None:
     with demo_copy.begin() as c:
         c.execute(text("DELETE FROM fx_rate WHERE base = 'GBP' OR quote = 'GBP'"))
     d = dispatcher_for(demo_copy)
-    out = texts(say(d, "host3", "/mykpi")).splitlines()[2]
-    assert out.startswith("An exchange rate is missing, so amounts cannot be converted: no GBP->USD exchange rate "
-                          "on or before 2026-11-")
+    # /mykpi leaves the GBP amounts out and says so (tests/test_fx_rates.py); /team still refuses
+    assert texts(say(d, "host3", "/mykpi")).splitlines()[-1] == (
+        "· Amounts in GBP are left out: there is no GBP->USD exchange rate. Ask an admin to add one (kpibot fx set).")
+    out = texts(say(d, "lead1", "/team")).splitlines()[2]   # lead1 reads Chinese
+    assert out == "缺少汇率，无法换算金额：no GBP->USD exchange rate on or before 2026-11-01。请管理员补充汇率。"
 
 
 def test_a_past_month_counts_refunds_that_came_after_it(demo_copy: Engine) -> None:

@@ -97,7 +97,7 @@ def test_fx_uses_the_days_rate_else_the_latest_earlier_one_and_inverse_and_cross
         FX.rate("GBP", "USD", date(2026, 10, 31))
 
 
-def test_fx_prefers_the_stored_pair_and_the_freshest_route_and_refuses_stale_rates() -> None:
+def test_fx_prefers_the_stored_pair_and_the_freshest_route_and_notes_stale_rates() -> None:
     both_ways = [FxRate(date(2026, 11, 1), "GBP", "USD", D("1.25")), FxRate(date(2026, 11, 1), "USD", "GBP", D("0.7"))]
     assert FxTable(both_ways).rate("GBP", "USD", date(2026, 11, 2)) == D("1.25")
     assert FxTable(list(reversed(both_ways))).rate("GBP", "USD", date(2026, 11, 2)) == D("1.25")
@@ -105,8 +105,9 @@ def test_fx_prefers_the_stored_pair_and_the_freshest_route_and_refuses_stale_rat
                     FxRate(date(2026, 11, 1), "IDR", "CNY", D("0.00045")),
                     FxRate(date(2026, 11, 1), "CNY", "USD", D("0.14"))]
     assert FxTable(stale_direct).rate("IDR", "USD", date(2026, 11, 2)) == D("0.00045") * D("0.14")
-    with pytest.raises(MissingRate, match="the newest GBP->USD exchange rate for 2026-12-15 is from 2026-11-01"):
-        FxTable(both_ways).rate("GBP", "USD", date(2026, 12, 15))
+    old = FxTable(both_ways)   # 44 days old: used, and remembered so the card can say from which day
+    assert old.rate("GBP", "USD", date(2026, 12, 15)) == D("1.25")
+    assert old.stale == {("GBP", "USD"): date(2026, 11, 1)}
 
 
 # --- order metrics ------------------------------------------------------------------------------------

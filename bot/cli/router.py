@@ -14,6 +14,7 @@ from services.container import Services
 
 # command -> its group's module under bot/cli
 GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "templates", "targets": "targets",
+          "fx": "fx",
           "commission": "commission", "shops": "shops", "sync": "sync", "import": "imports", "attribute": "creators",
           "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve"}
 

@@ -56,7 +56,7 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
     scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=timedelta(minutes=config.schedule.refresh_minutes),
                                 platforms=config.platforms, cache=dispatcher.cache,
-                                score_time=config.schedule.score_time)
+                                score_time=config.schedule.score_time, fx=config.fx)
     print("kpibot: serving; stop with Ctrl-C or SIGTERM", flush=True)
     code = 0
     while not stop.wait(2):

@@ -1,0 +1,31 @@
+"""kpibot fx: store exchange rates by hand (services.fx, as the daily ECB job does).
+
+`kpibot fx set DAY BASE QUOTE RATE` stores 1 BASE = RATE QUOTE on DAY; `kpibot fx import FILE` a CSV with the
+header day,base,quote,rate, all lines or none. A bad value is refused with exit 2, naming the line."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from bot.config import Config
+from bot.usage import UsageError
+from services.container import Services
+from services.fx import FxInputError, import_file, set_rate
+
+
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    try:
+        if args.action == "set":
+            rate, stored = set_rate(services, args.day, args.base, args.quote, args.rate)
+            what = "stored" if stored.added else "changed" if stored.changed else "unchanged"
+            print(f"{what}: on {rate.day.isoformat()} 1 {rate.base} = {rate.rate} {rate.quote}")
+            return 0
+        count, stored = import_file(services, Path(args.file))
+    except FxInputError as exc:
+        raise UsageError(f"nothing stored: {exc}") from None
+    print(f"imported {args.file}: {count} rates ({stored.added} new, {stored.changed} changed, "
+          f"{stored.unchanged} unchanged)")
+    return 0

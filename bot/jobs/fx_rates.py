@@ -1,0 +1,61 @@
+"""The daily exchange-rate job: fetches the ECB's euro reference rates and stores them (services.fx), EUR-based
+as published (source "ecb"); cards convert to the reporting currency through EUR cross rates (scoring.fx).
+
+It runs at [fx] time (UTC) and once at start. When the store's newest ECB rate is more than a few days old (a
+first start, or a bot that was down), it reads the 90-day history instead of the daily feed, so the gap is
+filled. Storing is an upsert: replicas running it together, or a re-run, change nothing. A failed fetch is
+logged and tried again at the next run; meanwhile scoring uses the latest earlier rate and the cards say so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from bot.fx_feed import FeedError, fetch_ecb
+from scoring.fx import FxRate
+from services import fx
+from services.container import Services
+from services.messaging import Messenger
+from storage.fx_rates import Stored
+from storage.ingest.records import SourceError
+from storage.models import FxRateRow
+
+log = logging.getLogger(__name__)
+SOURCE = "ecb"
+DAILY_COVERS = timedelta(days=4)   # the daily feed is enough while the newest stored rate is this recent
+
+
+@dataclass(frozen=True)
+class FxRun:
+    url: str
+    rates: int
+    stored: Stored | None      # None: the fetch failed (logged)
+
+
+def newest_ecb_day(services: Services) -> date | None:
+    with Session(services.engine) as session:
+        return session.exec(select(func.max(FxRateRow.day)).where(FxRateRow.source == SOURCE)).one()
+
+
+def run_fx_rates(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str, *,
+                 url: str, history_url: str,
+                 fetch: Callable[[str], list[FxRate]] = fetch_ecb) -> FxRun:
+    """One run as of `now` (a scheduler job's signature, bot.scheduler)."""
+    del messengers, instance   # sends nothing; storing is idempotent
+    newest = newest_ecb_day(services)
+    source_url = url if newest is not None and now.date() - newest <= DAILY_COVERS else history_url
+    try:
+        rates = fetch(source_url)
+    except (SourceError, FeedError) as exc:
+        log.error("exchange rates not fetched from %s: %s; scoring uses the latest earlier rates", source_url, exc)
+        return FxRun(source_url, 0, None)
+    stored = fx.store(services, rates, SOURCE)
+    log.info("exchange rates from %s: %d read, %d new, %d changed", source_url, len(rates), stored.added,
+             stored.changed)
+    return FxRun(source_url, len(rates), stored)

@@ -1,0 +1,97 @@
+"""Exchange rates in: `kpibot fx set`, `kpibot fx import FILE` and the daily ECB job (bot.jobs.fx_rates) all
+store through here, checked alike.
+
+A rate row says 1 `base` = `rate` `quote` on `day`. The ECB's rates are stored EUR-based as published; a card in
+any reporting currency converts through EUR cross rates (scoring.fx), exact Decimal arithmetic throughout.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlmodel import Session
+
+from scoring.fx import FxRate
+from scoring.money import UnknownCurrency, exponent
+from services.container import Services
+from storage.fx_rates import Stored, store_rates
+
+COLUMNS = ("day", "base", "quote", "rate")
+
+
+class FxInputError(ValueError):
+    """A rate kpibot will not store; the message names the line and the value."""
+
+
+def parse_rate(day: str, base: str, quote: str, rate: str) -> FxRate:
+    """One rate from text, or FxInputError: an ISO day, two known and different currency codes, a positive
+    decimal rate (never a float)."""
+    try:
+        when = date.fromisoformat(day.strip())
+    except ValueError:
+        raise FxInputError(f"day {day.strip()!r} is not a date (YYYY-MM-DD)") from None
+    codes = []
+    for code in (base, quote):
+        code = code.strip().upper()
+        try:
+            exponent(code)
+        except UnknownCurrency:
+            raise FxInputError(f"unknown currency {code!r}") from None
+        codes.append(code)
+    if codes[0] == codes[1]:
+        raise FxInputError(f"base and quote are both {codes[0]}")
+    try:
+        value = Decimal(rate.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value <= 0:
+        raise FxInputError(f"rate {rate.strip()!r} is not a positive number")
+    return FxRate(when, codes[0], codes[1], value)
+
+
+def store(services: Services, rates: Iterable[FxRate], source: str) -> Stored:
+    with Session(services.engine) as session:
+        stored = store_rates(session, rates, source)
+        session.commit()
+    return stored
+
+
+def set_rate(services: Services, day: str, base: str, quote: str, rate: str) -> tuple[FxRate, Stored]:
+    """`kpibot fx set`: one rate, source "manual"."""
+    one = parse_rate(day, base, quote, rate)
+    return one, store(services, [one], "manual")
+
+
+def read_csv(path: Path) -> list[FxRate]:
+    """Rates from a CSV with the header day,base,quote,rate; the whole file is refused on the first bad line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise FxInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    rows = csv.reader(text.splitlines())
+    header = [h.strip().lower() for h in next(rows, [])]
+    if tuple(header) != COLUMNS:
+        raise FxInputError(f"{path}: the first line must be {','.join(COLUMNS)}")
+    rates = []
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(COLUMNS):
+            raise FxInputError(f"{path} line {line}: {len(row)} columns, expected {len(COLUMNS)}")
+        try:
+            rates.append(parse_rate(*row))
+        except FxInputError as exc:
+            raise FxInputError(f"{path} line {line}: {exc}") from None
+    if not rates:
+        raise FxInputError(f"{path}: no rates")
+    return rates
+
+
+def import_file(services: Services, path: Path) -> tuple[int, Stored]:
+    """`kpibot fx import FILE`: all rates of the file or none, source "import"."""
+    rates = read_csv(path)
+    return len(rates), store(services, rates, "import")

@@ -1,0 +1,145 @@
+"""Exchange rates that keep themselves current: the ECB feed's format, the daily job against a fake of the feed,
+EUR cross rates, `kpibot fx set|import`, and a card 45 days after the last stored rate."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.dispatch import Incoming
+from bot.fx_feed import FeedError, fetch_ecb, parse_ecb
+from bot.jobs.fx_rates import run_fx_rates
+from cards.chart_cache import ChartCache
+from cards.model import Note
+from scoring.fx import FxRate, FxTable
+from scoring.rules import Rules
+from services.container import Services
+from storage.models import FxRateRow, Member, Order, Shop
+from tests.clock import DEMO_NOW, DEMO_TODAY
+from tests.conftest import dispatcher_for
+from tests.fakes.ecb import FakeEcb
+from tests.test_cli import InProcess
+
+FIXTURE = Path(__file__).parent / "data" / "fx" / "eurofxref-daily.xml"
+NOW = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+
+
+def test_parses_the_ecb_daily_feed_as_published() -> None:
+    rates = parse_ecb(FIXTURE.read_bytes())
+    assert rates == [FxRate(date(2024, 6, 28), "EUR", c, D(r)) for c, r in
+                     (("CNY", "7.7748"), ("GBP", "0.84638"), ("IDR", "17487.21"), ("JPY", "171.94"), ("USD", "1.0705"))]
+    assert str(rates[1].rate) == "0.84638"   # the text as published, not a float's approximation
+    with pytest.raises(FeedError, match=r"^not an ECB rates document"):
+        parse_ecb("<html><body>maintenance</body></html>")
+    with pytest.raises(FeedError, match=r"^2024-06-28 USD: rate 'n/a' is not a number$"):
+        parse_ecb(FIXTURE.read_text().replace("1.0705", "n/a"))
+
+
+def test_usd_to_idr_goes_through_eur_cross_rates_in_exact_decimals() -> None:
+    fx = FxTable(parse_ecb(FIXTURE.read_bytes()))
+    # 1 USD = (17487.21 IDR / EUR) / (1.0705 USD / EUR), one Decimal division
+    assert fx.rate("USD", "IDR", date(2024, 6, 28)) == D("16335.55347968239140588510042")
+    assert fx.convert(D("100"), "USD", "IDR", date(2024, 7, 1)) == D("1633555.347968239140588510042")
+    assert fx.rate("IDR", "USD", date(2024, 6, 28)) == D("1.0705") / D("17487.21")
+    assert fx.stale == {}    # three days after a Friday rate: the usual weekend, no note
+
+
+def test_an_old_rate_is_used_and_remembered_and_a_currency_without_rates_is_left_out() -> None:
+    fx = FxTable(parse_ecb(FIXTURE.read_bytes()), skip_missing=True)
+    assert fx.convert(D("10"), "EUR", "USD", date(2024, 8, 12)) == D("10.7050")
+    assert fx.stale == {("EUR", "USD"): date(2024, 6, 28)}
+    assert fx.convert(D("10"), "MYR", "USD", date(2024, 8, 12)) == D("0")
+    assert fx.missing == {("MYR", "USD"): date(2024, 8, 12)}
+
+
+def _services(engine: Engine) -> Services:
+    return Services(engine, Rules(), "UTC", "en", ChartCache())
+
+
+def _stored(engine: Engine) -> list[tuple[date, str, str, D, str]]:
+    with Session(engine) as session:
+        rows = session.exec(select(FxRateRow).order_by(FxRateRow.day, FxRateRow.quote)).all()
+        return [(r.day, r.base, r.quote, r.rate, r.source) for r in rows]
+
+
+def test_the_daily_job_fills_the_gap_from_the_history_then_reads_the_daily_feed(engine: Engine) -> None:
+    days = {date(2026, 12, 1): {"USD": "1.0832", "IDR": "17210.55"},
+            date(2026, 12, 2): {"USD": "1.0851", "IDR": "17233.10"}}
+    services = _services(engine)
+    with FakeEcb(days) as feed:
+        first = run_fx_rates(services, {}, NOW, "i", url=feed.daily_url, history_url=feed.history_url)
+        assert (first.url, first.rates, first.stored.added if first.stored else None) == (feed.history_url, 4, 4)
+        feed.days[date(2026, 12, 3)] = {"USD": "1.0840", "IDR": "17222.00"}
+        feed.fail_next(1)   # a 503 is retried
+        second = run_fx_rates(services, {}, NOW, "i", url=feed.daily_url, history_url=feed.history_url,
+                              fetch=lambda u: fetch_ecb(u, backoff_s=0.01))
+        assert (second.url, second.rates, second.stored.added if second.stored else None) == (feed.daily_url, 2, 2)
+        assert [c.path for c in feed.calls] == ["/stats/eurofxref/eurofxref-hist-90d.xml",
+                                                "/stats/eurofxref/eurofxref-daily.xml",
+                                                "/stats/eurofxref/eurofxref-daily.xml"]
+        feed.fail_next(10)
+        failed = run_fx_rates(services, {}, NOW, "i", url=feed.daily_url, history_url=feed.history_url,
+                              fetch=lambda u: fetch_ecb(u, attempts=2, backoff_s=0.01))
+        assert (failed.rates, failed.stored) == (0, None)
+    assert _stored(engine) == [
+        (date(2026, 12, 1), "EUR", "IDR", D("17210.55"), "ecb"), (date(2026, 12, 1), "EUR", "USD", D("1.0832"), "ecb"),
+        (date(2026, 12, 2), "EUR", "IDR", D("17233.10"), "ecb"), (date(2026, 12, 2), "EUR", "USD", D("1.0851"), "ecb"),
+        (date(2026, 12, 3), "EUR", "IDR", D("17222.00"), "ecb"), (date(2026, 12, 3), "EUR", "USD", D("1.0840"), "ecb"),
+    ]
+
+
+def test_kpibot_fx_set_and_import(tmp_path: Path, cli: InProcess) -> None:
+    (tmp_path / "config.toml").write_text('[store]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
+    ok = cli(tmp_path, "fx", "set", "2026-12-01", "usd", "IDR", "15850.5")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "stored: on 2026-12-01 1 USD = 15850.5 IDR\n", "")
+    assert cli(tmp_path, "fx", "set", "2026-12-01", "USD", "IDR", "15850.5").stdout == \
+        "unchanged: on 2026-12-01 1 USD = 15850.5 IDR\n"
+    bad = cli(tmp_path, "fx", "set", "2026-12-01", "USD", "XXX", "1")
+    assert (bad.returncode, bad.stdout, bad.stderr) == (2, "", "kpibot: nothing stored: unknown currency 'XXX'\n")
+    zero = cli(tmp_path, "fx", "set", "2026-12-01", "USD", "IDR", "0")
+    assert (zero.returncode, zero.stderr) == (2, "kpibot: nothing stored: rate '0' is not a positive number\n")
+    (tmp_path / "rates.csv").write_text("day,base,quote,rate\n2026-12-01,USD,IDR,15851\n2026-12-02,EUR,USD,1.0851\n",
+                                        encoding="utf-8")
+    imported = cli(tmp_path, "fx", "import", "rates.csv")
+    assert (imported.returncode, imported.stdout) == (
+        0, "imported rates.csv: 2 rates (1 new, 1 changed, 0 unchanged)\n")
+    (tmp_path / "bad.csv").write_text("day,base,quote,rate\n2026-12-03,USD,IDR,15860\n2026-13-01,USD,IDR,1\n",
+                                      encoding="utf-8")
+    refused = cli(tmp_path, "fx", "import", "bad.csv")
+    assert (refused.returncode, refused.stderr) == (
+        2, "kpibot: nothing stored: bad.csv line 3: day '2026-13-01' is not a date (YYYY-MM-DD)\n")
+    (tmp_path / "cols.csv").write_text("date,from,to,rate\n", encoding="utf-8")
+    assert cli(tmp_path, "fx", "import", "cols.csv").stderr == \
+        "kpibot: nothing stored: cols.csv: the first line must be day,base,quote,rate\n"
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    return InProcess(capsys, monkeypatch)
+
+
+def test_a_card_45_days_after_the_last_rate_still_answers_and_says_from_when(demo_copy: Engine) -> None:
+    later = DEMO_NOW + timedelta(days=45)            # 2027-01-06; the demo's last rates are of DEMO_TODAY
+    with Session(demo_copy) as session:
+        host2 = session.exec(select(Member).where(Member.code == "host2")).one()
+        shop = session.exec(select(Shop).where(Shop.currency == "IDR")).first()
+        assert shop is not None and shop.id is not None
+        for n, (currency, minor) in enumerate((("IDR", 158_000_000), ("MYR", 50_000))):
+            paid = later - timedelta(days=1)
+            session.add(Order(shop_id=shop.id, platform_order_id=f"fx-{n}", status="paid", currency=currency,
+                              subtotal_minor=minor, merchandise_minor=minor, total_minor=minor, units=1,
+                              created_at=paid, paid_at=paid, member_id=host2.id))
+        session.commit()
+    card = dispatcher_for(demo_copy, now=later).handle_message(Incoming("console", "host2", "/mykpi"))
+    assert card is not None
+    notes = [b.text for b in card.blocks if isinstance(b, Note)]
+    assert notes[-2:] == [   # host2 reads Chinese
+        f"暂无更新的 IDR->USD 汇率：按 {DEMO_TODAY.isoformat()} 的汇率换算。",
+        "MYR 金额未计入：没有 MYR->USD 汇率。请管理员补充（kpibot fx set）。",
+    ]
