@@ -173,7 +173,8 @@ INDONESIAN: dict[str, str] = {
     "help.creators": "kreator diurutkan menurut GMV bersih yang dikreditkan (team leader)",
     "help.target": "target bulanan: lihat, atur, bagi, baseline negara",
     "help.commission": "perkiraan komisi Anda; /commission whatif 12000",
-    "help.footer": "Tambahkan hari, minggu, atau bulan: /mykpi minggu (day, week, month juga bisa).",
+    "help.footer": "Tambahkan hari, minggu, atau bulan: /kpisaya minggu. Perintah bahasa Inggris juga bisa: "
+                   "/mykpi week",
     # /mykpi
     "mykpi.title": "{name} · KPI {period}",
     "mykpi.today": "Hari ini",

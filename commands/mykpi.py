@@ -38,4 +38,5 @@ def handle(req: Request) -> Card:
     )
 
 
-SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True)
+SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True,
+               id_aliases=("kpisaya",))

@@ -128,9 +128,16 @@ def test_an_indonesian_hosts_help(indonesian_host1: Dispatcher) -> None:
     assert card.title == "Perintah kpibot"
     table = next(b for b in card.blocks if isinstance(b, Table))
     assert table.headers == ("Perintah", "Alias", "Fungsi")
-    assert table.rows[0] == ("/mykpi [day|week|month]", "/我的KPI", "angka, skor, dan peringkat Anda")
+    assert table.rows[0] == ("/mykpi [day|week|month]", "/kpisaya", "angka, skor, dan peringkat Anda")
+    assert [r[1] for r in table.rows] == ["/kpisaya", "/peringkat", "", "/komisi", "/tautan", "/siapasaya", "/bantuan"]
     assert [b.text for b in card.blocks if isinstance(b, Note)] == [
-        "Tambahkan hari, minggu, atau bulan: /mykpi minggu (day, week, month juga bisa)."]
+        "Tambahkan hari, minggu, atau bulan: /kpisaya minggu. Perintah bahasa Inggris juga bisa: /mykpi week"]
+    # the Indonesian names answer like the English ones
+    assert say(indonesian_host1, "host1", "/bantuan") == card
+    assert say(indonesian_host1, "host1", "/kpisaya minggu") == say(indonesian_host1, "host1", "/mykpi week")
+    # an English reader's /help still shows the Chinese aliases
+    english = next(b for b in say(indonesian_host1, "host3", "/help").blocks if isinstance(b, Table))
+    assert (english.headers[1], english.rows[0][1]) == ("Also", "/我的KPI")
 
 
 def test_an_indonesian_hosts_mistakes(indonesian_host1: Dispatcher) -> None:
