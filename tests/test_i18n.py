@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
+from cards.alert_cards import nudge_card
 from cards.format import metric_value
 from cards.i18n import LANGS, MESSAGES, lang_of, t
 from cards.i18n_id import INDONESIAN
@@ -18,6 +19,7 @@ from cards.model import Buttons, Card, Fields, Note, Progress, Table
 from commands.periods import PERIOD_WORDS
 from scoring.metrics import CATALOG, Unit, lookup_metric
 from scoring.periods import PeriodKind
+from scoring.score import MetricResult
 from storage.member_import import ImportProblem, import_members
 from storage.queries import member_by_code
 from tests.conftest import dispatcher_for
@@ -73,6 +75,19 @@ def test_numbers_in_indonesian() -> None:
     assert metric_value(Decimal("1234.5"), Unit.MONEY, "USD", "id") == "1,234.50 USD"
     assert metric_value(Decimal("0.125"), Unit.RATIO, "USD", "id") == "12.5%"
     assert t("id", "mykpi.rank_value", pos=2, total=6) == "2 dari 6"
+
+
+def test_an_indonesian_lag_alert() -> None:
+    result = MetricResult(CATALOG["net_gmv"], Decimal(40), actual=Decimal("30000000"), target=Decimal("90000000"),
+                          expected=Decimal("60000000"), achievement=Decimal("0.3333"), scored=None)
+    card = nudge_card(lang="id", name="Siti", result=result, days_left=8, currency="IDR")
+    assert card.title == "Siti, laju GMV bersih Anda tertinggal"
+    assert fields(card) == {
+        "Realisasi bulan ini": "30,000,000.00 IDR / 90,000,000.00 IDR (33%)",
+        "Laju": "50%",
+        "Dibutuhkan per hari (8 hari tersisa)": "7,500,000.00 IDR",
+    }
+    assert [b.label for blk in card.blocks if isinstance(blk, Buttons) for b in blk.buttons] == ["KPI saya"]
 
 
 def test_indonesian_period_words() -> None:
