@@ -37,6 +37,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from scoring.alerts import AlertRules, in_quiet_hours
+from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.money import UnknownCurrency, exponent
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
 from scoring.sendtime import parse_hhmm
@@ -135,7 +136,7 @@ Url = Annotated[str, AfterValidator(_url)]
 Number = Annotated[Decimal, BeforeValidator(_decimal)]
 HHMM = Annotated[time, BeforeValidator(_hhmm)]
 EmptyIsNone = BeforeValidator(_blank_is_none)   # an empty string in the file means "not set"
-Locale = Annotated[str, _check(lambda v: v.split("-")[0] in ("en", "zh"), "must be en or zh-CN, got {value!r}")]
+Locale = Annotated[str, _check(supported_locale, f"must be {LOCALE_HINT}, got {{value!r}}")]
 GradeFloors = Annotated[dict[str, Number], _check(lambda g: bool(g) and min(g.values()) == 0,
                                                   "the lowest grade must start at 0, e.g. D = 0")]
 

@@ -115,7 +115,7 @@ class Dispatcher:
     def _unknown(name: str, had_slash: bool, lang: str) -> Card:
         if not had_slash:
             return _reply(None, t(lang, "error.not_a_command"), lang, Tone.INFO)
-        known = [c.name for c in COMMANDS] + [a.lower() for c in COMMANDS for a in c.aliases]
+        known = [n.lower() for c in COMMANDS for n in c.names()]
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         suggestion = t(lang, "error.did_you_mean", command=f"/{_canonical(close[0])}") if close else ""
         return _reply(None, t(lang, "error.unknown_command", command=f"/{name}", suggestion=suggestion), lang)

@@ -29,7 +29,9 @@ def metric_value(value: Decimal | None, unit: Unit, currency: str, lang: str) ->
         return percent(value, 1)
     if unit is Unit.SECONDS:
         total = int(_q(value, 0))
-        return f"{total // 60}分{total % 60:02d}秒" if lang == "zh" else f"{total // 60}m {total % 60:02d}s"
+        minutes, seconds = divmod(total, 60)
+        return {"zh": f"{minutes}分{seconds:02d}秒", "id": f"{minutes} mnt {seconds:02d} dtk"}.get(
+            lang, f"{minutes}m {seconds:02d}s")
     if unit is Unit.DAYS:
-        return f"{_q(value, 1)} 天" if lang == "zh" else f"{_q(value, 1)} days"
+        return {"zh": f"{_q(value, 1)} 天", "id": f"{_q(value, 1)} hari"}.get(lang, f"{_q(value, 1)} days")
     return f"{_q(value, 0):,}"

@@ -1,10 +1,14 @@
-"""Message catalog: every user-facing sentence in English and Simplified Chinese."""
+"""Message catalog: every user-facing sentence in English, Simplified Chinese and Indonesian (the Indonesian
+texts live in cards/i18n_id.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-LANGS = ("en", "zh")
+from cards.i18n_id import INDONESIAN
+from scoring.languages import LANGS, lang_of
+
+__all__ = ["LANGS", "MESSAGES", "lang_of", "t"]
 
 MESSAGES: dict[str, dict[str, str]] = {
     # generic
@@ -331,10 +335,10 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def lang_of(locale: str | None) -> str:
-    """'zh-CN' -> 'zh'; anything unknown -> 'en'."""
-    base = (locale or "en").split("-")[0].split("_")[0].lower()
-    return base if base in LANGS else "en"
+# Indonesian joins each entry here, so a key added above without it is caught by tests/test_i18n.py
+for _key, _text in INDONESIAN.items():
+    if _key in MESSAGES:
+        MESSAGES[_key]["id"] = _text
 
 
 def t(lang: str, key: str, **values: Any) -> str:

@@ -25,12 +25,13 @@ def metrics_markdown() -> str:
     out = ["# Metrics and scoring", "", "Generated from `scoring/metrics.py` and `scoring/score.py`; "
            "regenerate with `python -m cards.metric_docs > docs/metrics.md`.", "", "## Counting", "",
            _doc(scoring.metrics), "", "## Metrics", "",
-           "| key | name | 中文 | unit | better | adds up over time | definition |", "|---|---|---|---|---|---|---|"]
+           "| key | name | 中文 | Indonesia | unit | better | adds up over time | definition |",
+           "|---|---|---|---|---|---|---|---|"]
     for m in CATALOG.values():
         better = "lower" if m.lower_is_better else "higher"
         cumulative = "yes" if m.cumulative else "no"
-        out.append(f"| `{m.key}` | {m.names['en']} | {m.names['zh']} | {m.unit} | {better} | {cumulative} | "
-                   f"{m.definition} |")
+        out.append(f"| `{m.key}` | {m.names['en']} | {m.names['zh']} | {m.names['id']} | {m.unit} | {better} | "
+                   f"{cumulative} | {m.definition} |")
     out += ["", "## Scoring", "", _doc(scoring.score), "", "Default grade bands: "
             + ", ".join(f"{g} from {floor}" for g, floor in DEFAULT_GRADE_BANDS) + ".", "",
             "## Default templates", "", "| template | role | stage | metrics (weight %) |", "|---|---|---|---|"]

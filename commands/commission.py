@@ -185,4 +185,4 @@ def _whatif_card(w: WhatIf, lang: str) -> Card:
                 Tone.INFO, lang)
 
 
-SPEC = Command("commission", ("提成", "佣金"), "help.commission", USAGE, handle)
+SPEC = Command("commission", ("提成", "佣金"), "help.commission", USAGE, handle, id_aliases=("komisi",))

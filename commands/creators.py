@@ -42,4 +42,5 @@ def handle(req: Request) -> Card:
     return Card(title, (table, Note(t(lang, "creators.note"))), Tone.INFO, lang)
 
 
-SPEC = Command("creators", ("达人", "达人榜"), "help.creators", USAGE, handle, min_role=Role.LEAD, cacheable=True)
+SPEC = Command("creators", ("达人", "达人榜"), "help.creators", USAGE, handle, min_role=Role.LEAD, cacheable=True,
+               id_aliases=("kreator",))

@@ -19,4 +19,5 @@ def handle(req: Request) -> Card:
     return team_digest(req.services, req.member, team_name(req), req.lang, req.now)
 
 
-SPEC = Command("digest", ("日报", "团队日报"), "help.digest", USAGE, handle, min_role=Role.LEAD, cacheable=True)
+SPEC = Command("digest", ("日报", "团队日报"), "help.digest", USAGE, handle, min_role=Role.LEAD, cacheable=True,
+               id_aliases=("ringkasan",))

@@ -20,10 +20,13 @@ def handle(req: Request) -> Card:
             continue
         if cmd.needs_member and role is None:
             continue
-        alias = next((a for a in cmd.aliases if not a.isascii()), "")
+        # Indonesian readers see the Indonesian alias; the others the Chinese one
+        shown = cmd.id_aliases if lang == "id" else tuple(a for a in cmd.aliases if not a.isascii())
+        alias = next(iter(shown), "")
         rows.append((cmd.usage, f"/{alias}" if alias else "", t(lang, cmd.help_key)))
     headers = (t(lang, "help.command"), t(lang, "help.alias"), t(lang, "help.what"))
     return Card(t(lang, "help.title"), (Table(headers, tuple(rows)), Note(t(lang, "help.footer"))), Tone.INFO, lang)
 
 
-SPEC = Command("help", ("帮助", "h", "?"), "help.help", "/help", handle, needs_member=False)
+SPEC = Command("help", ("帮助", "h", "?"), "help.help", "/help", handle, needs_member=False,
+               id_aliases=("bantuan",))

@@ -38,4 +38,4 @@ def handle(req: Request) -> Card:
     ), Tone.GOOD, lang)
 
 
-SPEC = Command("link", ("链接", "推广链接"), "help.link", USAGE, handle)
+SPEC = Command("link", ("链接", "推广链接"), "help.link", USAGE, handle, id_aliases=("tautan",))

@@ -49,4 +49,5 @@ def fx_notes(stale: dict[tuple[str, str], date], missing: dict[tuple[str, str], 
             *(Note(t(lang, "fx.missing", base=b, quote=q)) for b, q in sorted(missing)))
 
 
-SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True)
+SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True,
+               id_aliases=("kpisaya",))

@@ -1,4 +1,4 @@
-"""Reading a period argument: day / week / month, in English or Chinese."""
+"""Reading a period argument: day / week / month, in English, Chinese or Indonesian."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ PERIOD_WORDS: dict[str, PeriodKind] = {
     "今日": PeriodKind.DAY, "今天": PeriodKind.DAY, "天": PeriodKind.DAY,
     "week": PeriodKind.WEEK, "w": PeriodKind.WEEK, "周": PeriodKind.WEEK, "本周": PeriodKind.WEEK,
     "month": PeriodKind.MONTH, "m": PeriodKind.MONTH, "月": PeriodKind.MONTH, "本月": PeriodKind.MONTH,
+    # Indonesian
+    "hari": PeriodKind.DAY, "minggu": PeriodKind.WEEK, "bulan": PeriodKind.MONTH,
 }
 
 

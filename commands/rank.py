@@ -22,4 +22,5 @@ def handle(req: Request) -> Card:
     return rank_card(title=title, lang=lang, rows=result.rows, highlight=req.member.name)
 
 
-SPEC = Command("rank", ("排名", "排行", "排行榜"), "help.rank", USAGE, handle, cacheable=True)
+SPEC = Command("rank", ("排名", "排行", "排行榜"), "help.rank", USAGE, handle, cacheable=True,
+               id_aliases=("peringkat",))

@@ -12,7 +12,7 @@ COMMANDS: tuple[Command, ...] = (mykpi.SPEC, team.SPEC, digest.SPEC, rank.SPEC, 
 
 _BY_NAME: dict[str, Command] = {}
 for _cmd in COMMANDS:
-    for _name in (_cmd.name, *_cmd.aliases):
+    for _name in _cmd.names():
         if _name.lower() in _BY_NAME:
             raise RuntimeError(f"command name {_name!r} is used twice")
         _BY_NAME[_name.lower()] = _cmd  # looked up lower-case; shown as written

@@ -21,3 +21,8 @@ class Command:
     needs_member: bool = True     # False: also answers people who are not bound (e.g. /whoami, /help)
     cacheable: bool = False       # a read-only answer worth keeping for the minute (bot.card_cache)
     writes: bool = False          # may change what cached answers show (targets): the cache is cleared after it
+    id_aliases: tuple[str, ...] = ()  # Indonesian names; /help shows them to Indonesian readers
+
+    def names(self) -> tuple[str, ...]:
+        """Every name the command answers to: its own, its aliases, its Indonesian aliases."""
+        return (self.name, *self.aliases, *self.id_aliases)

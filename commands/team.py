@@ -31,4 +31,5 @@ def handle(req: Request) -> Card:
                      summary=summary)
 
 
-SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role=Role.LEAD, cacheable=True)
+SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role=Role.LEAD, cacheable=True,
+               id_aliases=("tim",))

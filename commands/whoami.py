@@ -54,4 +54,5 @@ def handle(req: Request) -> Card:
     )),), Tone.INFO, lang)
 
 
-SPEC = Command("whoami", ("我是谁",), "help.whoami", "/whoami", handle, needs_member=False)
+SPEC = Command("whoami", ("我是谁",), "help.whoami", "/whoami", handle, needs_member=False,
+               id_aliases=("siapasaya",))

@@ -306,9 +306,25 @@ _READS: dict[str, str] = {
 }
 
 
+# Indonesian names, as Indonesian e-commerce and live-commerce teams say them (tests/test_i18n.py checks
+# every metric has a name in every language of scoring.languages.LANGS)
+_INDONESIAN: dict[str, str] = {
+    "gmv": "GMV (platform)", "net_gmv": "GMV bersih", "gross_profit": "Laba kotor",
+    "new_customers": "Pelanggan baru", "orders": "Jumlah pesanan", "aov": "Rata-rata nilai pesanan",
+    "refund_rate": "Tingkat refund", "return_rate": "Tingkat retur", "roi": "ROI", "cpc": "Biaya per klik (CPC)",
+    "cost_per_visitor": "Biaya per pengunjung live", "live_sessions": "Sesi live",
+    "gmv_per_live": "GMV per sesi live", "avg_watch_time": "Rata-rata durasi tonton",
+    "interaction_rate": "Tingkat interaksi", "videos_published": "Video diunggah",
+    "video_views": "Penayangan video", "add_to_cart_rate": "Tingkat tambah ke keranjang",
+    "new_followers": "Pengikut baru", "new_product_sell_through": "Sell-through produk baru",
+    "new_sku_hit_rate": "Tingkat SKU baru laris", "inventory_turnover_days": "Hari perputaran stok",
+}
+
+
 def _m(key: str, en: str, zh: str, unit: Unit, lower: bool, cumulative: bool, definition: str,
        fn: Callable[[Activity, Context], Decimal | None]) -> Metric:
-    return Metric(key, {"en": en, "zh": zh}, unit, lower, cumulative, " ".join(definition.split()), fn,
+    names = {"en": en, "zh": zh, "id": _INDONESIAN[key]}
+    return Metric(key, names, unit, lower, cumulative, " ".join(definition.split()), fn,
                   frozenset(_READS[key].split()), month_to_date=key in _MONTH_TO_DATE)
 
 
@@ -384,7 +400,7 @@ def compute(key: str, activity: Activity, ctx: Context) -> Decimal | None:
 
 
 def lookup_metric(name: str) -> Metric | None:
-    """A metric by its key or its English or Chinese name, ignoring case, spaces and dashes."""
+    """A metric by its key or its name in any language, ignoring case, spaces and dashes."""
     def norm(text: str) -> str:
         return "".join(text.casefold().replace("-", "_").split())
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlmodel import Session
 
+from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.roles import Role
 from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
 from storage.models import Member, Team
@@ -77,8 +78,8 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
             problems.append(f"line {line}: no team {row['team']!r} (teams: {', '.join(sorted(teams)) or 'none'})")
         if row.get("timezone") and not _zone_ok(row["timezone"]):
             problems.append(f"line {line}: unknown time zone {row['timezone']!r}")
-        if row.get("locale") and row["locale"].split("-")[0] not in ("en", "zh"):
-            problems.append(f"line {line}: locale must be en or zh-CN, got {row['locale']!r}")
+        if row.get("locale") and not supported_locale(row["locale"]):
+            problems.append(f"line {line}: locale must be {LOCALE_HINT}, got {row['locale']!r}")
         for field, value in row.items():
             if value and (column := identity_column(field)) is not None:
                 platform = column[0]

@@ -130,6 +130,7 @@ def test_the_command_line_names_the_same_platforms() -> None:
     ('[org]\nreporting_currency = "XYZ"\n', "[org] reporting_currency", "unknown currency 'XYZ'"),
     ('[org]\nreporting_currency = "XAU"\n', "[org] reporting_currency", "unknown currency 'XAU'"),
     ('[org]\ntimezone = "Mars/Olympus"\n', "[org] timezone", "unknown time zone 'Mars/Olympus'"),
+    ('[org]\nlocale = "fr-FR"\n', "[org] locale", "must be en, zh-CN or id-ID, got 'fr-FR'"),
     ("[org]\nnet_refunds = \"yes\"\n", "[org] net_refunds", "must be true or false, got 'yes'"),
     ("[org]\nnet_refund = true\n", "[org] net_refund", "unknown key"),
     ("[stroe]\nurl = \"x\"\n", "[stroe]", "unknown section"),
@@ -156,6 +157,11 @@ def test_each_mistake_names_the_key_and_the_file(tmp_path: Path, body: str, key:
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert str(caught.value).startswith(f"{path}: {key}: ")
+
+
+@pytest.mark.parametrize("locale", ["id", "id-ID", "zh-CN", "en"])
+def test_the_org_locale_may_be_any_language_kpibot_speaks(locale: str) -> None:
+    assert parse_config({"org": {"locale": locale}}, "x.toml").org.locale == locale
 
 
 def test_any_iso_4217_currency_can_be_the_reporting_currency() -> None:

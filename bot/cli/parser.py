@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.shop_sources import SHOP_ID_NEEDED, SHOP_PLATFORMS
 from bot.shops.files import PRESETS
+from scoring.languages import LANGS
 from scoring.roles import Role
 
 
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Feishu chat_id (oc_...) or DingTalk openConversationId (cid...)")
     subscribe.add_argument("--time", required=True, metavar="HH:MM", help="local send time")
     subscribe.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: the team's)")
-    subscribe.add_argument("--lang", choices=["en", "zh"], help="default: the team's")
+    subscribe.add_argument("--lang", choices=list(LANGS), help="default: the team's")
     subscribe.add_argument("--finance", action="store_true", help="show members' money figures in this chat")
     subscribe.add_argument("--no-weekly", action="store_true", help="no weekly report on Mondays")
     unsubscribe = dsub.add_parser("unsubscribe", parents=[common], help="stop a subscription")
