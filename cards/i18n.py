@@ -193,38 +193,32 @@ MESSAGES: dict[str, dict[str, str]] = {
     "help.creators": {"en": "creators ranked by credited net GMV (leads)", "zh": "达人业绩排行（组长及以上）"},
     "help.target": {"en": "monthly targets: see, set, share out, country baselines", "zh": "月度目标：查看、设置、分解、国家基线"},
     "help.commission": {"en": "your commission estimate; /commission whatif 12000", "zh": "我的提成预估；/commission whatif 12000 试算"},
-    "help.sop": {"en": "what your role does daily, and typical values by stage", "zh": "岗位每日 SOP 与各阶段参考值",
-                 "id": "tugas harian peran Anda dan nilai acuan per tahap"},
+    "help.sop": {"en": "what your role does daily, and typical values by stage", "zh": "岗位每日 SOP 与各阶段参考值"},
     "help.footer": {
         "en": "Add day, week or month: /mykpi week. Chinese works too: /我的KPI 本周",
         "zh": "可加 日/周/月：/我的KPI 本周；英文命令同样可用：/mykpi week",
     },
     # /sop
-    "sop.title": {"en": "SOP · {role}", "zh": "SOP · {role}", "id": "SOP · {role}"},
-    "sop.daily": {"en": "Every day", "zh": "每日工作", "id": "Setiap hari"},
-    "sop.typical": {"en": "Typical values by business stage", "zh": "各业务阶段参考值",
-                    "id": "Nilai acuan per tahap bisnis"},
-    "sop.metric": {"en": "Metric", "zh": "指标", "id": "Metrik"},
+    "sop.title": {"en": "SOP · {role}", "zh": "SOP · {role}"},
+    "sop.daily": {"en": "Every day", "zh": "每日工作"},
+    "sop.typical": {"en": "Typical values by business stage", "zh": "各业务阶段参考值"},
+    "sop.metric": {"en": "Metric", "zh": "指标"},
     "sop.assumption": {
         "en": "These values are starting assumptions, not industry statistics: replace them with your team's own "
               "after the first month (/target set).",
         "zh": "以上数值为起步假设，并非行业统计；第一个月后请换成团队自己的数据（/target set）。",
-        "id": "Nilai ini adalah asumsi awal, bukan statistik industri: ganti dengan data tim Anda sendiri setelah "
-              "bulan pertama (/target set).",
     },
     "sop.which_role": {
         "en": "Your role has no playbook. Name one: {roles}",
         "zh": "你的岗位没有 SOP，请指定一个：{roles}",
-        "id": "Peran Anda tidak punya SOP. Sebutkan salah satu: {roles}",
     },
     "sop.no_role": {
         "en": "No playbook for {name!r}. The roles: {roles}",
         "zh": "没有“{name}”的 SOP。可选岗位：{roles}",
-        "id": "Tidak ada SOP untuk {name!r}. Peran yang ada: {roles}",
     },
-    "stage.cold_start": {"en": "Cold start", "zh": "冷启动", "id": "Awal"},
-    "stage.growth": {"en": "Growth", "zh": "成长期", "id": "Pertumbuhan"},
-    "stage.stable": {"en": "Stable", "zh": "稳定期", "id": "Stabil"},
+    "stage.cold_start": {"en": "Cold start", "zh": "冷启动"},
+    "stage.growth": {"en": "Growth", "zh": "成长期"},
+    "stage.stable": {"en": "Stable", "zh": "稳定期"},
     # /mykpi
     "mykpi.title": {"en": "{name} · {period} KPI", "zh": "{name} · {period}KPI"},
     "mykpi.today": {"en": "Today", "zh": "今日"},

@@ -274,4 +274,22 @@ INDONESIAN: dict[str, str] = {
     "platform.console": "konsol",
     "platform.feishu": "Feishu",
     "platform.dingtalk": "DingTalk",
+    # /sop
+    "help.sop": "tugas harian peran Anda dan nilai acuan per tahap",
+    "sop.title": "SOP · {role}",
+    "sop.daily": "Setiap hari",
+    "sop.typical": "Nilai acuan per tahap bisnis",
+    "sop.metric": "Metrik",
+    "sop.assumption": "Nilai ini adalah asumsi awal, bukan statistik industri: ganti dengan data tim Anda sendiri "
+                      "setelah bulan pertama (/target set).",
+    "sop.which_role": "Peran Anda tidak punya SOP. Sebutkan salah satu: {roles}",
+    "sop.no_role": "Tidak ada SOP untuk {name!r}. Peran yang ada: {roles}",
+    "stage.cold_start": "Awal",
+    "stage.growth": "Pertumbuhan",
+    "stage.stable": "Stabil",
+    # exchange rates
+    "fx.stale": "Belum ada kurs {base}->{quote} yang lebih baru: dikonversi dengan kurs tanggal {day}.",
+    "fx.missing": "Jumlah dalam {base} tidak dihitung: belum ada kurs {base}->{quote}. Minta admin menambahkannya "
+                  "(kpibot fx set).",
 }
+

@@ -42,4 +42,4 @@ def _role_named(text: str) -> Role | None:
     return None
 
 
-SPEC = Command("sop", ("岗位手册", "手册"), "help.sop", USAGE, handle)
+SPEC = Command("sop", ("岗位手册", "手册"), "help.sop", USAGE, handle, id_aliases=("panduan",))
