@@ -13,7 +13,7 @@ import scoring.score
 import scoring.targets
 from scoring.metrics import CATALOG
 from scoring.rules import DEFAULT_GRADE_BANDS
-from scoring.templates import DEFAULT_TEMPLATES
+from scoring.shipped_templates import DEFAULT_TEMPLATES
 
 
 def _doc(module: object) -> str:

@@ -146,6 +146,10 @@ def scorecard(template: Template, activity: Activity, ctx: Context,
               monthly_targets: Mapping[str, Mapping[tuple[int, int], Decimal]], in_trial: bool) -> Scorecard:
     """Score one member's activity in `ctx.window` against monthly targets keyed by metric. Metrics measured
     over the month (`Metric.month_to_date`) use the anchor day's month whatever the window."""
+    if template.achievement_cap is not None or template.grade_bands is not None:   # the template's own
+        ctx = replace(ctx, rules=replace(ctx.rules,
+                                         achievement_cap=template.achievement_cap or ctx.rules.achievement_cap,
+                                         grade_bands=template.grade_bands or ctx.rules.grade_bands))
     window = ctx.window
     anchor = anchor_day(window, ctx.now)
     month_ctx = replace(ctx, window=month_window(anchor.year, anchor.month, window.tz))

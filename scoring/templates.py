@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from scoring.metrics import CATALOG
 from scoring.roles import Role
+
+BEGINNING = "0001-01"   # the effective month of templates that apply to every month (those stored before 0013)
 
 
 class Stage(StrEnum):
@@ -33,49 +35,69 @@ class Template:
     metrics: tuple[WeightedMetric, ...]
     stage: Stage | None = None  # None: applies to every stage without a template of its own
     trial: bool = False         # scores shown but not binding
+    effective_from: str = BEGINNING   # "YYYY-MM": the first month this version scores
+    achievement_cap: Decimal | None = None                   # None: the organisation's (Rules.achievement_cap)
+    grade_bands: tuple[tuple[str, Decimal], ...] | None = None   # None: the organisation's (Rules.grade_bands)
+    problem: str | None = None  # set when a stored template no longer validates: its members get this message
 
-    def validate(self) -> Template:
+    def problems(self) -> list[str]:
+        """Everything wrong with the template, one line each (empty: it can be scored with)."""
         where = f"KPI template {self.name!r}"
+        out: list[str] = []
         if not 3 <= len(self.metrics) <= 5:
-            raise TemplateError(f"{where} has {len(self.metrics)} metrics; it needs 3 to 5")
+            out.append(f"{where} has {len(self.metrics)} metrics; it needs 3 to 5")
         keys = [m.key for m in self.metrics]
         unknown = [k for k in keys if k not in CATALOG]
         if unknown:
-            raise TemplateError(f"{where} uses unknown metric(s): {', '.join(unknown)}")
+            out.append(f"{where} uses unknown metric(s): {', '.join(unknown)}")
         if len(set(keys)) != len(keys):
-            raise TemplateError(f"{where} lists a metric twice")
-        if any(m.weight <= 0 for m in self.metrics):
-            raise TemplateError(f"{where} has a weight that is not positive")
-        total = sum((m.weight for m in self.metrics), Decimal(0))
-        if total != 100:
-            raise TemplateError(f"{where}: weights sum to {total}%, they must sum to 100%")
+            out.append(f"{where} lists a metric twice")
+        if any(not m.weight.is_finite() or m.weight <= 0 for m in self.metrics):
+            out.append(f"{where} has a weight that is not positive")
+        else:
+            total = sum((m.weight for m in self.metrics), Decimal(0))
+            if total != 100:
+                out.append(f"{where}: weights sum to {total}%, they must sum to 100%")
+        cap = self.achievement_cap
+        if cap is not None and (not cap.is_finite() or cap < 1):
+            out.append(f"{where}: achievement cap {cap * 100}% must be at least 100%")
+        if self.grade_bands is not None:
+            floors = [b for _, b in self.grade_bands]
+            names = [g for g, _ in self.grade_bands]
+            if not floors or floors != sorted(floors, reverse=True) or floors[-1] != 0 \
+                    or len(set(floors)) != len(floors) or len(set(names)) != len(names):
+                out.append(f"{where}: grade bands must go from the highest floor down to a last band at 0, "
+                           "each grade and floor once")
+        return out
+
+    def validate(self) -> Template:
+        """Raises TemplateError naming the first problem."""
+        found = self.problems()
+        if found:
+            raise TemplateError(found[0])
         return self
 
 
-def select_template(templates: list[Template], role: Role, stage: Stage | None) -> Template | None:
-    """The template for the role at this stage, else the role's stage-independent one."""
+def select_template(templates: list[Template], role: Role, stage: Stage | None,
+                    period: str | None = None) -> Template | None:
+    """The template for the role at this stage, else the role's stage-independent one. With `period`
+    ("YYYY-MM"), among the versions in effect that month the latest; without, the latest of all."""
     for wanted in (stage, None):
-        for t in templates:
-            if t.role == role and t.stage == wanted:
-                return t
+        found = [t for t in templates if t.role == role and t.stage == wanted
+                 and (period is None or t.effective_from <= period)]
+        if found:
+            return max(found, key=lambda t: t.effective_from)   # the first of equals: list order decides
     return None
 
 
-def _t(name: str, role: Role, stage: Stage | None, *pairs: tuple[str, int]) -> Template:
-    return Template(name, role, tuple(WeightedMetric(k, Decimal(w)) for k, w in pairs), stage).validate()
-
-
-DEFAULT_TEMPLATES: tuple[Template, ...] = (
-    _t("host-cold-start", Role.HOST, Stage.COLD_START, ("live_sessions", 25), ("videos_published", 20),
-       ("avg_watch_time", 20), ("interaction_rate", 15), ("new_followers", 20)),
-    _t("host", Role.HOST, None, ("net_gmv", 40), ("gmv_per_live", 20), ("avg_watch_time", 15),
-       ("interaction_rate", 15), ("refund_rate", 10)),
-    _t("host-stable", Role.HOST, Stage.STABLE, ("net_gmv", 50), ("gmv_per_live", 20), ("return_rate", 15),
-       ("interaction_rate", 15)),
-    _t("ad-buyer", Role.AD_BUYER, None, ("roi", 40), ("cpc", 20), ("cost_per_visitor", 20), ("net_gmv", 20)),
-    _t("operator", Role.OPERATOR, None, ("net_gmv", 30), ("new_product_sell_through", 30),
-       ("inventory_turnover_days", 20), ("refund_rate", 20)),
-    _t("selector", Role.SELECTOR, None, ("new_sku_hit_rate", 40), ("new_product_sell_through", 30),
-       ("net_gmv", 30)),
-    _t("lead", Role.LEAD, None, ("net_gmv", 40), ("orders", 20), ("roi", 20), ("refund_rate", 20)),
-)
+def parse_percent(value: object) -> Decimal:
+    """A number from a file (int, float or text) as an exact Decimal; TemplateError when it is none."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TemplateError(f"{value!r} is not a number")
+    try:
+        out = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise TemplateError(f"{value!r} is not a number") from None
+    if not out.is_finite():
+        raise TemplateError(f"{value!r} is not a number")
+    return out

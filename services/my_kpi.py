@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from scoring.periods import PeriodKind, window_for
 from scoring.roles import Role, Scope
+from scoring.templates import TemplateError
 from services.container import Services
 from services.errors import UserError
 from services.scorecards import Inputs, MemberScore, MonthSeries, month_series, rank_in, score_current, team_scores
@@ -39,6 +40,8 @@ def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) 
         # a peer's row is the member's own score when the team's zone gives the same window
         mine = next((p for p in peers if p.member.id == member.id and p.window == own_window), None) \
             or score_current(session, inputs, member, team, kind)
+        if mine.problem is not None:
+            raise TemplateError(mine.problem)   # the member sees what is wrong; their peers were scored
         if mine.scorecard is None:
             return MyKpi(mine, None, None)
         series = month_series(mine, inputs)

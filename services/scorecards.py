@@ -47,17 +47,21 @@ class MemberScore:
     scorecard: Scorecard | None
     activity: Activity
     month_targets: dict[str, dict[tuple[int, int], Decimal]]
+    problem: str | None = None     # the member's template cannot be scored with: what is wrong with it
 
     def context(self, inputs: Inputs, window: Window | None = None) -> Context:
         return Context(window or self.window, inputs.now, inputs.rules, inputs.fx)
 
 
-def template_for(member: Member, team: Team | None, inputs: Inputs) -> Template | None:
+def template_for(member: Member, team: Team | None, inputs: Inputs, period: str | None = None) -> Template | None:
+    """The template version in effect in `period` ("YYYY-MM"; default: the member's current month). It may
+    carry a `problem`: the caller shows it instead of a score."""
     try:
         role = Role(member.role)
     except ValueError:
         return None
-    return select_template(inputs.templates, role, Stage(team.stage) if team else None)
+    month = period or month_key(window_for(PeriodKind.MONTH, inputs.now, member.timezone).first_day)
+    return select_template(inputs.templates, role, Stage(team.stage) if team else None, month)
 
 
 def in_trial(member: Member, window: Window, now: datetime) -> bool:
@@ -72,10 +76,10 @@ def month_key(day: date) -> str:
 def score_member(session: Session, inputs: Inputs, member: Member, team: Team | None, window: Window) -> MemberScore:
     """Score `member` in `window` as of `inputs.now` (a past window still sees refunds that came later).
     Facts are loaded for the window and its anchor month together, so the chart and the card share a read."""
-    template = template_for(member, team, inputs)
-    if template is None:
-        return MemberScore(member, window, None, None, Activity(), {})
     month = anchor_month(window, inputs.now)
+    template = template_for(member, team, inputs, month_key(month.first_day))
+    if template is None or template.problem is not None:   # a bad template breaks this member's card only
+        return MemberScore(member, window, None, None, Activity(), {}, template.problem if template else None)
     needs = frozenset().union(*(CATALOG[m.key].reads for m in template.metrics))
     activity = load_activity(session, member, min(window.start, month.start), max(window.end, month.end), needs,
                              inputs.facts)

@@ -29,7 +29,8 @@ from scoring.money import exponent, to_minor
 from scoring.periods import Window, days_in_month, month_window
 from scoring.roles import Role, Scope
 from scoring.rules import Rules
-from scoring.templates import DEFAULT_TEMPLATES, Stage, Template, select_template
+from scoring.shipped_templates import DEFAULT_TEMPLATES
+from scoring.templates import Stage, Template, select_template
 from storage.activity import load_activity, load_team_activity
 from storage.attribution import attribute_within
 from storage.commission import save_plan

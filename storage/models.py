@@ -362,8 +362,10 @@ class FxRateRow(SQLModel, table=True):
 # --- KPI -----------------------------------------------------------------------------------------------------
 
 class KpiTemplate(SQLModel, table=True):
+    """One version of a template: a name has a row per month it changed from (effective_from, "YYYY-MM";
+    "0001-01" for every month), and a month is scored by the latest version in effect then."""
     __tablename__ = "kpi_template"
-    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    __table_args__ = (UniqueConstraint("org_id", "name", "effective_from"),)
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     name: str = Field(max_length=64)
@@ -371,6 +373,9 @@ class KpiTemplate(SQLModel, table=True):
     stage: str | None = Field(default=None, max_length=16)
     trial: bool = False
     active: bool = True
+    effective_from: str = Field(default="0001-01", max_length=7)
+    achievement_cap: Decimal | None = Field(default=None, sa_type=ExactDecimal)   # None: the organisation's
+    grade_bands: str | None = Field(default=None, max_length=200)   # "S:120,A:100,...,D:0"; None: the org's
 
 
 class KpiTemplateMetric(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from sqlmodel import Session
 
 from scoring.fx import FxRate, FxTable
 from scoring.roles import Role
-from scoring.templates import Stage, Template, WeightedMetric
+from scoring.templates import Stage, Template, TemplateError, WeightedMetric, parse_percent
 from storage.models import (
     CountryBaseline,
     FxRateRow,
@@ -78,16 +79,42 @@ def organisation(session: Session, name: str) -> Organisation:
 
 
 def load_templates(session: Session) -> list[Template]:
-    """Active templates, validated: a template whose weights do not sum to 100 % raises TemplateError."""
-    rows = session.execute(select(KpiTemplate).where(KpiTemplate.active)).scalars().all()  # type: ignore[arg-type]
+    """Every version of the active templates, oldest first. One that no longer validates (a metric left the
+    catalog, a row edited by hand) comes back with `problem` set instead of raising: it breaks only the cards
+    of the members it scores."""
+    rows = session.execute(
+        select(KpiTemplate).where(KpiTemplate.active)  # type: ignore[arg-type]
+        .order_by(KpiTemplate.effective_from, KpiTemplate.id)
+    ).scalars().all()
     metrics: dict[int, list[KpiTemplateMetric]] = defaultdict(list)
     for m in session.execute(select(KpiTemplateMetric).order_by(KpiTemplateMetric.position)).scalars():
         metrics[m.template_id].append(m)
-    return [
-        Template(t.name, Role(t.role), tuple(WeightedMetric(m.metric_key, m.weight) for m in metrics[t.id or 0]),
-                 Stage(t.stage) if t.stage else None, t.trial).validate()
-        for t in rows
-    ]
+    return [_template(t, metrics[t.id or 0]) for t in rows]
+
+
+def _template(row: KpiTemplate, metrics: list[KpiTemplateMetric]) -> Template:
+    weighted = tuple(WeightedMetric(m.metric_key, m.weight) for m in metrics)
+    try:
+        template = Template(row.name, Role(row.role), weighted, Stage(row.stage) if row.stage else None, row.trial,
+                            row.effective_from, row.achievement_cap, decode_grade_bands(row.grade_bands))
+    except (ValueError, TemplateError) as exc:   # an unknown role or stage, unreadable bands
+        return Template(row.name, Role.HOST, weighted, None, row.trial, row.effective_from,
+                        problem=f"KPI template {row.name!r}: {exc}")
+    found = template.problems()
+    return replace(template, problem="; ".join(found)) if found else template
+
+
+def encode_grade_bands(bands: tuple[tuple[str, Decimal], ...] | None) -> str | None:
+    return None if bands is None else ",".join(f"{grade}:{floor}" for grade, floor in bands)
+
+
+def decode_grade_bands(text: str | None) -> tuple[tuple[str, Decimal], ...] | None:
+    if not text:
+        return None
+    pairs = [part.split(":", 1) for part in text.split(",")]
+    if any(len(p) != 2 for p in pairs):
+        raise TemplateError(f"unreadable grade bands {text!r}")
+    return tuple((grade, parse_percent(floor)) for grade, floor in pairs)
 
 
 def monthly_targets(session: Session, subject: str, periods: list[str],

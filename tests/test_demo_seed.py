@@ -16,7 +16,8 @@ from scoring.metrics import Context
 from scoring.periods import PeriodKind, window_for
 from scoring.rules import Rules
 from scoring.score import rank, scorecard
-from scoring.templates import DEFAULT_TEMPLATES, Role, Stage, select_template
+from scoring.shipped_templates import DEFAULT_TEMPLATES
+from scoring.templates import Role, Stage, select_template
 from storage.activity import load_activity
 from storage.demo import DEMO_ORG_CODE, DemoSummary, has_demo, seed_demo
 from storage.engine import make_engine

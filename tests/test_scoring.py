@@ -16,7 +16,8 @@ from scoring.periods import PeriodKind, Window, month_window, window_for
 from scoring.rules import CountOrdersAt, Rules
 from scoring.score import grade_for, rank, scorecard, window_target
 from scoring.series import cumulative_series
-from scoring.templates import DEFAULT_TEMPLATES, Role, Stage, Template, TemplateError, WeightedMetric, select_template
+from scoring.shipped_templates import DEFAULT_TEMPLATES
+from scoring.templates import Role, Stage, Template, TemplateError, WeightedMetric, select_template
 
 D = Decimal
 UTC_TZ = "UTC"

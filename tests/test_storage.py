@@ -499,3 +499,50 @@ def test_an_event_is_claimed_once_also_by_concurrent_workers(engine: Engine) -> 
     assert sorted(r[0] for r in rows) == ["frame-1", "msg-1"]          # a refused claim leaves nothing behind
     with pytest.raises(ValueError, match="at least one id"):
         claim(engine, "dingtalk", None)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_0013_versions_templates_from_the_beginning_and_back(backend: str, tmp_path: Path) -> None:
+    """Templates stored before 0013 take effect from the beginning and keep their metrics; a name may then
+    have a version per month; the downgrade keeps each name's first version (and its metrics) only."""
+    from alembic import command
+
+    from storage.migrate import _config
+    from tests.conftest import fresh_engine
+
+    eng = fresh_engine(backend, tmp_path)
+    assert upgrade(eng, "0012") == (None, "0012")
+    with Session(eng) as s:
+        org, *_ = _org(s)
+        s.commit()
+        org_id = org.id
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO kpi_template (org_id, name, role, stage, trial, active) "
+                       "VALUES (:o, 'host', 'host', NULL, false, true)"), {"o": org_id})
+        c.execute(text("INSERT INTO kpi_template_metric (template_id, metric_key, weight, position) "
+                       "SELECT id, 'orders', '100', 0 FROM kpi_template"))
+    assert upgrade(eng) == ("0012", head_revision())
+    with eng.begin() as c:
+        assert c.execute(text("SELECT t.name, t.effective_from, t.achievement_cap, t.grade_bands, m.metric_key "
+                              "FROM kpi_template t JOIN kpi_template_metric m ON m.template_id = t.id")).all() == [
+            ("host", "0001-01", None, None, "orders")]
+        c.execute(text("INSERT INTO kpi_template (org_id, name, role, trial, active, effective_from) "
+                       "VALUES (:o, 'host', 'host', false, true, '2026-12')"), {"o": org_id})
+        c.execute(text("INSERT INTO kpi_template_metric (template_id, metric_key, weight, position) "
+                       "SELECT id, 'net_gmv', '100', 0 FROM kpi_template WHERE effective_from = '2026-12'"))
+        if backend == "sqlite":
+            assert c.execute(text("PRAGMA foreign_key_check")).all() == []
+    with pytest.raises(IntegrityError), eng.begin() as c:
+        c.execute(text("INSERT INTO kpi_template (org_id, name, role, trial, active, effective_from) "
+                       "VALUES (:o, 'host', 'host', false, true, '2026-12')"), {"o": org_id})
+
+    cfg = _config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    with eng.connect() as c:
+        assert c.execute(text("SELECT t.name, m.metric_key FROM kpi_template t "
+                              "JOIN kpi_template_metric m ON m.template_id = t.id")).all() == [("host", "orders")]
+    assert "effective_from" not in {col["name"] for col in inspect(eng).get_columns("kpi_template")}
+    assert upgrade(eng) == ("0012", head_revision())
+    eng.dispose()

@@ -1,0 +1,260 @@
+"""KPI templates as a TOML file an admin edits: written from the shipped templates (`render_file`), read and
+validated whole (`parse_file`), and stored as versions taking effect from a month (`apply_templates`).
+
+A file is all or nothing: any problem refuses it and every problem is named, one line each. A month before
+the current one is never changed: a closed month keeps being scored by the templates it had.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from scoring.metrics import CATALOG
+from scoring.roles import Role, UnknownRole
+from scoring.shipped_templates import DEFAULT_TEMPLATES
+from scoring.templates import BEGINNING, Stage, Template, TemplateError, WeightedMetric, parse_percent
+from storage.models import KpiTemplate, KpiTemplateMetric
+from storage.queries import encode_grade_bands, load_templates
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+KEYS = {"name", "role", "stage", "trial", "achievement_cap", "grade_bands", "weights"}
+
+
+class TemplateFileProblems(ValueError):
+    """A templates file that cannot be applied; `problems` has one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- the file ------------------------------------------------------------------------------------------------
+
+HEADER = """\
+# kpibot KPI templates. Edit this file, then store it with
+#     kpibot templates apply FILE [--from YYYY-MM]
+# The templates score every month from the one given (default: the current month; the very first templates
+# stored score every month). A closed month keeps being scored by the templates it had. A file with any
+# problem is refused whole, and every problem is named.
+#
+# Each [[template]] is one role's template, for one business stage or for all:
+#   name             unique, up to 64 characters; shown on cards and in `kpibot templates list`
+#   role             whose template it is: {roles}
+#   stage            optional: the team's business stage it is for: {stages}.
+#                    Without it, the role's template for every stage that has none of its own
+#   trial            true: scores are shown but not binding (pay and ranks ignore them)
+#   achievement_cap  optional, in percent: no metric counts above it (default: the organisation's, 150)
+#   [template.grade_bands]  optional: each grade = the lowest score that earns it, from the highest grade
+#                    down to a last one at 0 (default: the organisation's, S = 120, A = 100, B = 85, C = 70,
+#                    D = 0)
+#   [template.weights]  3 to 5 metrics, each with its weight in percent; the weights sum to 100
+#
+# The metrics (key: what it measures):
+{metrics}
+"""
+
+
+def render_file(templates: Iterable[Template] = DEFAULT_TEMPLATES) -> str:
+    """The TOML text of `templates` (default: the shipped ones), with comments explaining each field."""
+    roles = ", ".join(r.value for r in Role if r.has_kpis)
+    stages = ", ".join(s.value for s in Stage)
+    metrics = "\n".join(f"#   {m.key}: {m.name('en')}{' (lower is better)' if m.lower_is_better else ''}"
+                        for m in CATALOG.values())
+    parts = [HEADER.format(roles=roles, stages=stages, metrics=metrics)]
+    for t in templates:
+        lines = ["", "[[template]]", f'name = "{t.name}"', f'role = "{t.role.value}"']
+        if t.stage is not None:
+            lines.append(f'stage = "{t.stage.value}"')
+        lines.append(f"trial = {'true' if t.trial else 'false'}")
+        if t.achievement_cap is not None:
+            lines.append(f"achievement_cap = {_number(t.achievement_cap * 100)}")
+        else:
+            lines.append("# achievement_cap = 150")
+        if t.grade_bands is not None:
+            lines.append("[template.grade_bands]")
+            lines.extend(f"{grade} = {_number(floor)}" for grade, floor in t.grade_bands)
+        lines.append("[template.weights]")
+        lines.extend(f"{m.key} = {_number(m.weight)}" for m in t.metrics)
+        parts.append("\n".join(lines) + "\n")
+    return "".join(parts)
+
+
+def _number(value: Decimal) -> str:
+    """An integer as one, a fraction as a quoted exact decimal (TOML floats are binary)."""
+    normal = value.normalize()
+    return str(int(normal)) if normal == normal.to_integral_value() else f'"{normal}"'
+
+
+def parse_file(text: str) -> list[Template]:
+    """The templates of a file, all valid; TemplateFileProblems naming every problem otherwise."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateFileProblems([f"not valid TOML: {exc}"]) from None
+    problems = [f"unknown setting {k!r} (the file holds [[template]] tables only)" for k in data if k != "template"]
+    entries = data.get("template", [])
+    if not isinstance(entries, list) or not entries:
+        raise TemplateFileProblems([*problems, "no [[template]] in the file"])
+    templates: list[Template] = []
+    for i, entry in enumerate(entries, start=1):
+        template, found = _template(i, entry)
+        problems.extend(found)
+        if template is not None:
+            templates.append(template)
+    problems.extend(_clashes(templates))
+    if problems:
+        raise TemplateFileProblems(problems)
+    return templates
+
+
+def _template(i: int, entry: Any) -> tuple[Template | None, list[str]]:
+    """One [[template]] table as a Template, and its problems (the template is None when it has any)."""
+    if not isinstance(entry, dict):
+        return None, [f"template #{i} is not a table"]
+    name = entry.get("name")
+    where = f"template #{i} ({name!r})" if isinstance(name, str) and name else f"template #{i}"
+    out = [f"{where}: unknown setting {k!r}" for k in entry if k not in KEYS]
+    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+        out.append(f"{where}: a name is required, 1 to 64 characters")
+    role = _role(entry.get("role"), where, out)
+    stage: Stage | None = None
+    if "stage" in entry:
+        try:
+            stage = Stage(entry["stage"])
+        except ValueError:
+            out.append(f"{where}: unknown stage {entry['stage']!r}; the stages are {', '.join(Stage)}")
+    trial = entry.get("trial", False)
+    if not isinstance(trial, bool):
+        out.append(f"{where}: trial must be true or false")
+    weights = _numbers(entry.get("weights"), f"{where}: weights", out, required=True)
+    cap = None
+    if "achievement_cap" in entry:
+        try:
+            cap = parse_percent(entry["achievement_cap"]) / 100
+        except TemplateError as exc:
+            out.append(f"{where}: achievement_cap: {exc}")
+    bands = _numbers(entry.get("grade_bands"), f"{where}: grade_bands", out, required=False)
+    if out or role is None:
+        return None, out
+    template = Template(str(name), role, tuple(WeightedMetric(k, w) for k, w in (weights or [])), stage,
+                        bool(trial), BEGINNING, cap, tuple(bands) if bands is not None else None)
+    found = template.problems()
+    return (None, found) if found else (template, [])
+
+
+def _role(value: Any, where: str, out: list[str]) -> Role | None:
+    try:
+        role = Role.parse(str(value)) if value is not None else None
+    except UnknownRole as exc:
+        out.append(f"{where}: {exc}")
+        return None
+    if role is None:
+        out.append(f"{where}: a role is required")
+    elif not role.has_kpis:
+        out.append(f"{where}: role {role.value!r} has no personal KPIs")
+        return None
+    return role
+
+
+def _numbers(value: Any, where: str, out: list[str], required: bool) -> list[tuple[str, Decimal]] | None:
+    """A table of name = number, in file order."""
+    if value is None:
+        if required:
+            out.append(f"{where} are required ([template.weights], metric = percent)")
+        return None
+    if not isinstance(value, dict):
+        out.append(f"{where} must be a table of name = number")
+        return None
+    pairs: list[tuple[str, Decimal]] = []
+    for key, number in value.items():
+        try:
+            pairs.append((key, parse_percent(number)))
+        except TemplateError as exc:
+            out.append(f"{where}: {key}: {exc}")
+    return pairs
+
+
+def _clashes(templates: list[Template]) -> list[str]:
+    out: list[str] = []
+    names: set[str] = set()
+    slots: dict[tuple[Role, Stage | None], str] = {}
+    for t in templates:
+        if t.name in names:
+            out.append(f"template {t.name!r} is in the file twice")
+        names.add(t.name)
+        slot = (t.role, t.stage)
+        if slot in slots:
+            out.append(f"templates {slots[slot]!r} and {t.name!r} are both for role {t.role.value} at "
+                       f"{t.stage.value if t.stage else 'every stage'}")
+        slots.setdefault(slot, t.name)
+    return out
+
+
+# --- the store -----------------------------------------------------------------------------------------------
+
+def parse_month(text: str) -> str:
+    """A "YYYY-MM" month; ValueError otherwise."""
+    if not MONTH.match(text):
+        raise ValueError(f"{text!r} is not a month (YYYY-MM)")
+    return text
+
+
+def current_month(now: datetime) -> str:
+    return f"{now.year:04d}-{now.month:02d}"
+
+
+@dataclass(frozen=True)
+class Applied:
+    effective_from: str   # BEGINNING when these are the store's first templates and no month was given
+    added: int            # new versions
+    replaced: int         # versions of the same month replaced
+
+
+def apply_templates(session: Session, org_id: int, templates: list[Template], effective_from: str | None,
+                    now: datetime) -> Applied:
+    """Store `templates` (validated by parse_file) as the versions in effect from `effective_from` (default:
+    the current month; every month when the store has no template yet). A month before the current one is
+    refused (ValueError) once templates exist: a closed month keeps its templates. Commits."""
+    existing = session.execute(select(KpiTemplate).where(KpiTemplate.org_id == org_id)).scalars().all()
+    this_month = current_month(now)
+    if effective_from is None:
+        effective_from = this_month if existing else BEGINNING
+    elif existing and effective_from < this_month:
+        raise ValueError(f"--from {effective_from} is before the current month ({this_month}): a closed month "
+                         "keeps being scored by the templates it had")
+    added = replaced = 0
+    for t in templates:
+        row = next((r for r in existing if r.name == t.name and r.effective_from == effective_from), None)
+        for other in existing:   # a renamed template for the same role and stage, applied the same month
+            if other.effective_from == effective_from and other.name != t.name and other.role == t.role.value \
+                    and other.stage == (t.stage.value if t.stage else None):
+                other.active = False
+                session.add(other)
+        if row is None:
+            row = KpiTemplate(org_id=org_id, name=t.name, effective_from=effective_from)
+            added += 1
+        else:
+            session.execute(delete(KpiTemplateMetric).where(KpiTemplateMetric.template_id == row.id))  # type: ignore[arg-type]
+            replaced += 1
+        row.role, row.stage, row.trial, row.active = t.role.value, t.stage.value if t.stage else None, t.trial, True
+        row.achievement_cap, row.grade_bands = t.achievement_cap, encode_grade_bands(t.grade_bands)
+        session.add(row)
+        session.flush()
+        session.add_all([KpiTemplateMetric(template_id=row.id or 0, metric_key=m.key, weight=m.weight, position=i)
+                         for i, m in enumerate(t.metrics)])
+    session.commit()
+    return Applied(effective_from, added, replaced)
+
+
+def versions(session: Session) -> list[Template]:
+    """Every stored version, by name then month (those whose problem is set no longer validate)."""
+    return sorted(load_templates(session), key=lambda t: (t.name, t.effective_from))

@@ -1,0 +1,137 @@
+"""KPI templates as a file an admin edits: `kpibot templates init` writes the shipped ones, `templates apply`
+validates a file whole and stores it as versions from a month, and scoring picks the version in effect."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from scoring.periods import month_window
+from scoring.rules import Rules
+from scoring.shipped_templates import DEFAULT_TEMPLATES
+from services.scorecards import Inputs, score_member
+from services.templates import parse_file, render_file
+from storage.demo import seed_demo
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from storage.queries import active_members, team_of
+from tests.clock import DEMO_NOW
+from tests.conftest import dispatcher_for, seeded_demo
+from tests.test_cli import InProcess
+from tests.test_commands import fields, say, texts
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    return InProcess(capsys, monkeypatch)
+
+
+def scores(engine: Engine, now: datetime, year: int, month: int) -> dict[str, Decimal | None]:
+    """Every scored member's score for the month, as of `now`."""
+    with Session(engine) as s:
+        inputs = Inputs.load(s, Rules(), now)
+        out = {}
+        for m in active_members(s):
+            card = score_member(s, inputs, m, team_of(s, m), month_window(year, month, m.timezone)).scorecard
+            if card is not None:
+                out[m.code] = card.score
+        return out
+
+
+def test_init_writes_a_file_apply_accepts_unchanged_and_it_scores_as_the_demo(tmp_path: Path, cli: InProcess) -> None:
+    engine = seeded_demo(tmp_path / "kpibot.db")
+    demo_scores = scores(engine, DEMO_NOW, 2026, 11)
+    assert demo_scores["host1"] == Decimal("113.0")
+    with engine.begin() as c:   # the demo's templates gone: the file alone must score as they did
+        c.execute(text("DELETE FROM kpi_template_metric"))
+        c.execute(text("DELETE FROM kpi_template"))
+
+    run = cli(tmp_path, "templates", "init", "templates.toml")
+    assert (run.returncode, run.stdout, run.stderr) == (
+        0, "wrote 7 templates to templates.toml; edit it, then: kpibot templates apply templates.toml\n", "")
+    written = (tmp_path / "templates.toml").read_text(encoding="utf-8")
+    assert written == render_file(DEFAULT_TEMPLATES)
+    assert parse_file(written) == list(DEFAULT_TEMPLATES)
+    assert "#   role             whose template it is: host, ad_buyer, operator, selector, lead\n" in written
+    assert cli(tmp_path, "templates", "init", "templates.toml").returncode == 2   # never overwritten unasked
+
+    run = cli(tmp_path, "templates", "apply", "templates.toml")
+    assert (run.returncode, run.stdout, run.stderr) == (
+        0, "7 templates in effect from every month (7 new, 0 replaced)\n", "")
+    assert scores(engine, DEMO_NOW, 2026, 11) == demo_scores
+    assert scores(engine, DEMO_NOW, 2026, 10) == scores(seeded_demo(tmp_path / "again.db"), DEMO_NOW, 2026, 10)
+    engine.dispose()
+
+
+def test_apply_refuses_a_file_with_three_problems_naming_all_three(tmp_path: Path, cli: InProcess) -> None:
+    engine = seeded_demo(tmp_path / "kpibot.db")
+    bad = (render_file(DEFAULT_TEMPLATES)
+           .replace("net_gmv = 40\ngmv_per_live = 20", "net_gmv = 35\ngmv_per_live = 20")
+           .replace("new_sku_hit_rate = 40", "new_sku_hits = 40")
+           .replace('role = "lead"', 'role = "chef"'))
+    (tmp_path / "bad.toml").write_text(bad, encoding="utf-8")
+    run = cli(tmp_path, "templates", "apply", "bad.toml", "--from", "2026-12")
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines() == [
+        "kpibot: bad.toml refused, nothing stored (3 problem(s)):",
+        "  KPI template 'host': weights sum to 95%, they must sum to 100%",
+        "  KPI template 'selector' uses unknown metric(s): new_sku_hits",
+        "  template #7 ('lead'): unknown role 'chef'; the roles are host, ad_buyer, operator, selector, lead, "
+        "manager, admin",
+    ]
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*), min(effective_from), max(effective_from) FROM kpi_template")
+                         ).one() == (7, "0001-01", "0001-01")
+    engine.dispose()
+
+
+def test_a_template_applied_from_december_scores_december_and_leaves_november(
+        tmp_path: Path, cli: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'kpibot.db'}")
+    upgrade(engine)
+    with Session(engine) as s:   # the demo a month on: November is closed, December is under way
+        seed_demo(s, date(2026, 12, 20))
+        s.commit()
+    now = datetime(2026, 12, 20, 12, tzinfo=UTC)
+    assert (scores(engine, now, 2026, 11)["host1"], scores(engine, now, 2026, 12)["host1"]) == \
+        (Decimal("100.2"), Decimal("112.8"))
+
+    edited = render_file(DEFAULT_TEMPLATES).replace("net_gmv = 40\ngmv_per_live = 20\n",
+                                                    "net_gmv = 20\ngmv_per_live = 40\n")
+    (tmp_path / "templates.toml").write_text(edited, encoding="utf-8")
+    monkeypatch.setenv("KPIBOT_NOW", now.isoformat())
+    run = cli(tmp_path, "templates", "apply", "templates.toml", "--from", "2026-12")
+    assert (run.returncode, run.stdout) == (0, "7 templates in effect from 2026-12 (7 new, 0 replaced)\n")
+    assert (scores(engine, now, 2026, 11)["host1"], scores(engine, now, 2026, 12)["host1"]) == \
+        (Decimal("100.2"), Decimal("112.7"))
+    assert scores(engine, now, 2026, 12)["host2"] == Decimal("101.5")   # host-cold-start: unchanged
+
+    listed = cli(tmp_path, "templates", "list").stdout.splitlines()
+    assert [line for line in listed if line.startswith("host ")] == [
+        "host               every month host      any stage   net_gmv 40%, gmv_per_live 20%, avg_watch_time 15%, "
+        "interaction_rate 15%, refund_rate 10%",
+        "host               2026-12     host      any stage   net_gmv 20%, gmv_per_live 40%, avg_watch_time 15%, "
+        "interaction_rate 15%, refund_rate 10%"]
+    refused = cli(tmp_path, "templates", "apply", "templates.toml", "--from", "2026-11")
+    assert (refused.returncode, refused.stderr) == (
+        2, "kpibot: --from 2026-11 is before the current month (2026-12): a closed month keeps being scored by the "
+        "templates it had\n")
+    engine.dispose()
+
+
+def test_a_bad_template_breaks_only_its_members_cards(demo_copy: Engine) -> None:
+    with demo_copy.begin() as c:   # a metric the catalog no longer has, in the cold-start hosts' template
+        c.execute(text("UPDATE kpi_template_metric SET metric_key = 'gone' WHERE metric_key = 'new_followers'"))
+    d = dispatcher_for(demo_copy)
+    assert texts(say(d, "host2", "/mykpi")).splitlines()[2] == (
+        "KPI 考核配置有误，请管理员修正：KPI template 'host-cold-start' uses unknown metric(s): gone")
+    assert fields(say(d, "host1", "/mykpi"))["Score"] == "113.0"
+    team = texts(say(d, "lead2", "/team")).splitlines()   # the lead is scored, the host's row is left blank
+    assert team[7:9] == ["Budi Santoso    team lead  93.6   B      Net GMV 65% · Pace 90%  ⚠ behind",
+                         "Wang Fang 王芳  host       —      —      —                       ok"]
