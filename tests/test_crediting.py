@@ -176,3 +176,45 @@ def _charts():  # type: ignore[no-untyped-def]
     from cards.chart_cache import ChartCache
 
     return ChartCache()
+
+
+def test_the_cli_sets_handles_lists_unmatched_and_explains(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_cli import InProcess
+
+    cli = InProcess(capsys, monkeypatch)
+    config = '[store]\nurl = "sqlite:///store.db"\n[attribution]\nlive_tail_minutes = 10\n'
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
+    assert cli(tmp_path, "seed-demo").returncode == 0
+    assert cli(tmp_path, "members", "handle", "host1", "--platform", "tiktok", "@Lin.Live").stdout == \
+        "host1: handle added; handles: tiktok=lin.live\n"
+    taken = cli(tmp_path, "members", "handle", "host2", "--platform", "tiktok", "lin.live")
+    assert (taken.returncode, taken.stderr) == (2, "kpibot: tiktok handle lin.live already belongs to host1\n")
+    (tmp_path / "members.csv").write_text("member,tiktok_handle,shopee_handle\nhost2,mei.sells,mei_sg\n",
+                                          encoding="utf-8")
+    assert cli(tmp_path, "members", "import", "members.csv").stdout == "imported members.csv: 0 new, 1 updated\n"
+    clash = tmp_path / "clash.csv"
+    clash.write_text("member,tiktok_handle\nhost3,LIN.LIVE\n", encoding="utf-8")
+    bad = cli(tmp_path, "members", "import", "clash.csv")
+    assert (bad.returncode, bad.stderr) == (
+        2, "kpibot: nothing imported: line 2: tiktok_handle LIN.LIVE already belongs to host1\n")
+
+    engine_url = f"sqlite:///{tmp_path / 'store.db'}"
+    from storage.engine import make_engine
+
+    engine = make_engine(engine_url)
+    with Session(engine) as s:
+        shop_id = s.execute(select(Shop.id).where(Shop.code == "tts-us")).scalar_one()
+    at = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    StoreWriter(engine).write_page(shop_id, [_live("NEW-LIVE", "lin.live", at, at + timedelta(hours=1)),
+                                             _live("ODD-LIVE", "nobody.here", at, at + timedelta(hours=1)),
+                                             _order("NEW-ORDER", at + timedelta(minutes=65), "12.34")])
+    engine.dispose()
+    assert cli(tmp_path, "credit", "--unmatched").stdout == "tts-us       nobody.here              1 sessions/videos\n"
+    assert cli(tmp_path, "credit", "--explain", "NEW-ORDER").stdout == (
+        "order NEW-ORDER (shop tts-us), paid 2026-11-21T10:05:00+00:00\n"
+        "credited to host1 by live session NEW-LIVE (2026-11-21T09:00:00+00:00 to 2026-11-21T10:00:00+00:00, "
+        "tail 10 min)\n")
+    missing = cli(tmp_path, "credit", "--explain", "NO-SUCH")
+    assert (missing.returncode, missing.stderr) == (2, "kpibot: no order 'NO-SUCH'\n")
