@@ -39,7 +39,8 @@ def build_services(config: Config) -> Services:
     ensure_schema(engine)
     return Services(engine=engine, rules=config.rules, org_timezone=config.org.timezone,
                     org_locale=config.org.locale, charts=ChartCache(), alerts=config.alerts.rules,
-                    buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None)
+                    buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None,
+                    live_tail=timedelta(minutes=config.attribution.live_tail_minutes))
 
 
 def seed_demo_if_empty(services: Services, now: datetime) -> bool:

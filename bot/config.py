@@ -253,6 +253,12 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class AttributionConfig:
+    # an order paid up to this long after a live session ended is still the host's (services.crediting)
+    live_tail_minutes: Annotated[StrictInt, _check(lambda v: 0 <= v <= 1440, "must be between 0 and 1440")] = 30
+
+
+@dataclass(frozen=True, config=SECTION)
 class ChartsConfig:
     dir: str = "kpibot-charts"
 
@@ -305,6 +311,7 @@ class Config(BaseSettings):
     dingtalk: DingTalkConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     charts: ChartsConfig = Field(default_factory=ChartsConfig)
+    attribution: AttributionConfig = Field(default_factory=AttributionConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     fx: FxConfig = Field(default_factory=FxConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)

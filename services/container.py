@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -22,3 +23,4 @@ class Services:
     charts: ChartCache
     alerts: AlertRules = field(default_factory=AlertRules)
     buyer_key: bytes | None = field(default=None, repr=False)   # [store] buyer_key: how buyer ids are hashed
+    live_tail: timedelta = timedelta(minutes=30)   # [attribution] live_tail_minutes (services.crediting)

@@ -7,6 +7,8 @@ name and role. An existing member (same id) is updated with the non-empty cells.
 anything is written, and the import is all-or-nothing: a file with a bad row changes nothing and names the line.
 
 The id columns are bindings (storage.identity): `identity_column` says which platform and kind of id each one is.
+PLATFORM_handle columns (tiktok_handle, shopee_handle ...) are the member's accounts on shop platforms, not chat
+identities (storage.crediting.set_handle: sessions, videos and orders are credited by them): `handle_column`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlmodel import Session
 
+from scoring.crediting import handle_key
 from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.roles import Role
+from storage.crediting import handle_holder, set_handle
 from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
 from storage.models import Member, Team
 from storage.queries import organisation
@@ -43,6 +47,15 @@ def identity_column(column: str) -> tuple[str, str] | None:
     if found is None or found.group(1) in {platform for platform, _ in IDENTITIES.values()}:
         return None
     return found.group(1), PRIMARY
+
+
+HANDLE = re.compile(r"([a-z][a-z0-9]*)_handle")   # tiktok_handle -> the member's handle on "tiktok"
+
+
+def handle_column(column: str) -> str | None:
+    """The shop platform of a column that holds a member's handle there; None for the other columns."""
+    found = HANDLE.fullmatch(column)
+    return None if found is None else found.group(1)
 
 
 class ImportProblem(ValueError):
@@ -94,6 +107,13 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
                 holder = claimed[platform, value]
                 if holder != code:
                     problems.append(f"line {line}: {field} {value} already belongs to {holder}")
+            if value and (platform := handle_column(field)) is not None:
+                key = (f"handle:{platform}", handle_key(value))
+                if key not in claimed:
+                    held = handle_holder(session, org.id or 0, platform, value)
+                    claimed[key] = held if held is not None else code
+                if claimed[key] != code:
+                    problems.append(f"line {line}: {field} {value} already belongs to {claimed[key]}")
         plan.append((line, row))
     if problems:
         raise ImportProblem("; ".join(problems))
@@ -118,6 +138,8 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
         for field, value in row.items():
             if value and (column := identity_column(field)) is not None:
                 bind_identity(session, member, column[0], value, column[1])
+            elif value and (platform := handle_column(field)) is not None:
+                set_handle(session, member, platform, value)
     return ImportResult(created, updated)
 
 
@@ -126,10 +148,11 @@ def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
         header, rows = read_table(path)
     except TableProblem as exc:
         raise ImportProblem(str(exc)) from None
-    unknown = [h for h in header if h and h not in COLUMNS and identity_column(h) is None]
+    unknown = [h for h in header if h and h not in COLUMNS and identity_column(h) is None
+               and handle_column(h) is None]
     if "member" not in header or unknown:
         raise ImportProblem(f"{path}: the header must name the columns {', '.join(COLUMNS)} or PLATFORM_user_id "
-                            "(member is required)"
+                            "or PLATFORM_handle (member is required)"
                             + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     return rows
 

@@ -100,6 +100,19 @@ class MemberIdentity(SQLModel, table=True):
     platform_user_id: str = Field(max_length=64)
 
 
+class MemberHandle(SQLModel, table=True):
+    """A member's account on a shop platform (TikTok creator username, Shopee streamer id ...): live sessions and
+    videos of that handle are the member's, and so are the platform's affiliate orders of it (services.crediting).
+    Not a chat identity (MemberIdentity). `handle` is kept as compared: without @, case-folded."""
+    __tablename__ = "member_handle"
+    __table_args__ = (UniqueConstraint("org_id", "platform", "handle", name="uq_member_handle"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id")
+    member_id: int = Field(foreign_key="member.id", index=True)
+    platform: str = Field(max_length=32)           # tiktok | shopee | amazon ... (Shop.platform without "_shop")
+    handle: str = Field(max_length=128)
+
+
 # --- shops and catalogue -------------------------------------------------------------------------------
 
 class Shop(SQLModel, table=True):
@@ -223,6 +236,19 @@ class LiveSession(SQLModel, table=True):
     new_followers: int = 0
     currency: str = Field(max_length=3)
     gmv_minor: int = _money()
+    host_handle: str | None = Field(default=None, max_length=128)   # the platform account that streamed
+
+
+class LiveRoster(SQLModel, table=True):
+    """Who was on air for a shop's own account, from the team's shift roster (`kpibot lives roster import`): a
+    session without a host handle takes its host from here (services.crediting)."""
+    __tablename__ = "live_roster"
+    __table_args__ = (UniqueConstraint("shop_id", "started_at", "member_id", name="uq_live_roster"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id")
+    member_id: int = Field(foreign_key="member.id")
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class ContentPost(SQLModel, table=True):
@@ -242,6 +268,7 @@ class ContentPost(SQLModel, table=True):
     add_to_cart: int = 0
     orders: int = 0
     new_followers: int = 0
+    author_handle: str | None = Field(default=None, max_length=128)
 
 
 class AdSpend(SQLModel, table=True):
@@ -300,6 +327,9 @@ class Order(SQLModel, table=True):
     member_id: int | None = Field(default=None, foreign_key="member.id")   # indexed when set (above)
     live_session_id: int | None = Field(default=None, foreign_key="live_session.id")
     content_post_id: int | None = Field(default=None, foreign_key="content_post.id")
+    # the rule that credited member_id (scoring.crediting.CreditRule: platform | live_session), None: nobody, or
+    # credited by something else (the demo), which services.crediting leaves alone
+    credit_rule: str | None = Field(default=None, max_length=16)
     # creator attribution (storage.attribution) and the rule that decided it (scoring.attribution.Rule:
     # affiliate | promo_code | tracked_link | self_referral); attribution_due: written since last attributed
     creator_id: int | None = Field(default=None, foreign_key="creator.id")   # indexed when set (above)

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from bot.usage import UsageError
 from services.container import Services
+from services.crediting import credit_shops
 from storage.attribution import attribute_orders
 from storage.ingest.writer import WriteCounts
 from storage.models import Member, Organisation, Shop
@@ -57,3 +58,8 @@ def print_attribution(services: Services, shop_ids: list[int] | None, everything
     c = attribute_orders(services.engine, shop_ids, everything=everything)
     print(f"attribution: {c.orders} orders, {c.credited} credited to creators, {c.self_referral} self-referrals, "
           f"{c.unattributed} unattributed")
+    run = credit_shops(services.engine, shop_ids, tail=services.live_tail)
+    h = run.counts
+    if h.platform or h.live_session or run.unmatched:   # quiet where no host is involved
+        print(f"host credit: {h.orders} paid orders, {h.platform} by the platform, {h.live_session} by live session, "
+              f"{h.nobody} nobody's; {len(run.unmatched)} handles match no member")

@@ -13,6 +13,7 @@ from bot.cli.common import member_named
 from bot.config import Config
 from bot.usage import UsageError
 from services.container import Services
+from storage.crediting import HandleTaken, handles_of, set_handle
 from storage.identity import BadIdentity, IdentityTaken, bind_identity, identities
 from storage.member_import import ImportProblem, import_members
 from storage.models import (
@@ -52,6 +53,16 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
             session.add(found)
             session.commit()
             print(f"{found.code}: sees " + ("others' commission" if found.finance else "only their own commission"))
+            return 0
+        if args.action == "handle":
+            found = member_named(session, args.member)
+            try:
+                added = set_handle(session, found, args.platform, args.handle)
+            except (HandleTaken, ValueError) as exc:
+                raise UsageError(str(exc)) from None
+            session.commit()
+            handles = " ".join(f"{p}={h}" for p, h in handles_of(session, found.id))
+            print(f"{found.code}: {'handle added' if added else 'handle already set'}; handles: {handles}")
             return 0
         if args.action == "list":
             for m in active_members(session):

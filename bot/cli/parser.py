@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     trial_when = trial.add_mutually_exclusive_group(required=True)
     trial_when.add_argument("--until", metavar="YYYY-MM-DD", help="binding again from this day")
     trial_when.add_argument("--off", action="store_true", help="end the trial now")
+    handle = msub.add_parser("handle", parents=[common], help="a member's account on a shop platform (host crediting)")
+    handle.add_argument("member", metavar="MEMBER")
+    handle.add_argument("handle", metavar="HANDLE", help="e.g. the TikTok creator username, without @")
+    handle.add_argument("--platform", required=True, metavar="P", help="tiktok, shopee, amazon ...")
     finance = msub.add_parser("finance", parents=[common], help="let a member see others' commission")
     finance.add_argument("member", metavar="MEMBER-ID")
     finance.add_argument("allowed", choices=["on", "off"])
@@ -158,6 +162,17 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     att.add_argument("--shop", metavar="S")
     att.add_argument("--all", action="store_true", help="every order again, not only those changed since")
 
+    credit = sub.add_parser("credit", parents=[common], help="credit orders to hosts (own-account affiliate "
+                            "orders, then live sessions)")
+    credit.add_argument("--shop", metavar="S")
+    credit.add_argument("--explain", metavar="ORDER", help="why this order (platform order id) is credited as it is")
+    credit.add_argument("--unmatched", action="store_true", help="session and video handles matching no member")
+    lives = sub.add_parser("lives", parents=[common], help="live sessions: the shift roster")
+    lsub = lives.add_subparsers(dest="action", required=True, metavar="ACTION")
+    roster = lsub.add_parser("roster", parents=[common], help="the team's shift roster")
+    rsub = roster.add_subparsers(dest="roster_action", required=True, metavar="ACTION")
+    rimp = rsub.add_parser("import", parents=[common], help="who was on air: a CSV/XLSX of shop, member, start, end")
+    rimp.add_argument("file", metavar="FILE")
     creators = sub.add_parser("creators", parents=[common], help="creators (affiliates)")
     csub = creators.add_subparsers(dest="action", required=True, metavar="ACTION")
     own = csub.add_parser("own-buyer", parents=[common],

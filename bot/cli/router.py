@@ -16,7 +16,8 @@ from services.container import Services
 GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "templates", "targets": "targets",
           "fx": "fx",
           "commission": "commission", "shops": "shops", "sync": "sync", "import": "imports", "attribute": "creators",
-          "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve"}
+          "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve",
+          "credit": "credit", "lives": "credit"}
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

@@ -6,7 +6,7 @@ One run, in order:
 2. each shop with a source (bot.shop_sources) is synced on its own: one shop's failure, even a broken source,
    never stops the others; a shop that cannot be built (no credentials, no tokens) is skipped with a log line;
 3. storage.attribution credits the orders written in the shops that changed (and orders an earlier run left
-   due);
+   due) to creators; services.crediting then credits those shops' orders of the last RECREDIT to hosts;
 4. today's ScoreSnapshot of every member of the teams those shops belong to is upserted (period YYYY-MM, as of
    the member's local day), scored exactly as /mykpi scores them (bot.jobs.score_snapshots; the daily job there
    finishes each day's row after the day has ended);
@@ -49,6 +49,7 @@ from cards.i18n import MESSAGES, lang_of, t
 from cards.model import Card, Text, Tone
 from scoring.roles import Role
 from services.container import Services
+from services.crediting import RECREDIT, CreditRun, credit_shops
 from services.messaging import Messenger, bound_platforms, send_private
 from services.snapshots import snapshot_scores
 from storage.attribution import AttributionCounts, attribute_orders
@@ -99,6 +100,7 @@ class RefreshResult:
     skipped: dict[str, str] = field(default_factory=dict)            # shop code -> why
     changed: list[int] = field(default_factory=list)                 # shop ids with new or updated rows
     attribution: AttributionCounts | None = None
+    credit: CreditRun | None = None                      # orders credited to hosts (services.crediting)
     snapshots: int = 0
     told: list[str] = field(default_factory=list)                    # admin codes told of an unhealthy shop
 
@@ -186,6 +188,10 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
         result.attribution = attribute_orders(ctx.services.engine, affected)
     except Exception:
         log.exception("attribution after the refresh failed; scores are recomputed without it")
+    try:   # the recent orders again: sessions arrive after their orders
+        result.credit = credit_shops(ctx.services.engine, affected, tail=ctx.services.live_tail, since=now - RECREDIT)
+    except Exception:
+        log.exception("crediting hosts after the refresh failed; scores are recomputed without it")
     with Session(ctx.services.engine) as session:
         team_ids = {s.team_id for s in session.execute(select(Shop).where(Shop.id.in_(affected))).scalars()}  # type: ignore[union-attr]
     result.snapshots = snapshot_scores(ctx.services, None if None in team_ids else {i for i in team_ids if i}, now,

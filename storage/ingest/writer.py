@@ -30,7 +30,8 @@ What "nothing lost, doubled or misattributed" means here:
 - Products and SKUs are created on first sight (keyed by platform ids within the shop, never renamed); their
   ids are cached per writer, and only after the transaction that created them committed.
 - Live sessions, posts and ad spend get their member (code == host handle / author / ad account) when first
-  inserted only; later updates keep whatever mapping the row has.
+  inserted only; later updates keep whatever mapping the row has. Sessions and posts keep the platform's handle
+  (host_handle, author_handle): services.crediting maps them to members by their handles after each write.
 - Attribution columns of orders (member, live session, post, creator, rule) are never touched here; an order
   written (new or changed), given new visits, or named by a new or changed affiliate line is marked
   `attribution_due` for the attribution job (storage.attribution), in the same transaction.
@@ -131,9 +132,9 @@ VISIT_COLS = ("at", "utm_source", "utm_medium", "utm_campaign", "utm_content", "
 AFFILIATE_COLS = ("content_type", "content_id", "commission_rate", "currency", "amount_minor", "quantity",
                   "refunded_quantity", "status", "created_at", "updated_at")
 LIVE_COLS = ("title", "started_at", "ended_at", "viewers", "views", "watch_seconds", "interactions",
-             "new_followers", "currency", "gmv_minor")
+             "new_followers", "currency", "gmv_minor", "host_handle")
 POST_COLS = ("kind", "published_at", "views", "likes", "comments", "shares", "add_to_cart", "orders",
-             "new_followers")
+             "new_followers", "author_handle")
 ADS_COLS = ("currency", "spend_minor", "clicks", "impressions", "live_room_visitors", "attributed_gmv_minor")
 
 # PostgreSQL, for the writer's transactions only. synchronous_commit off: the commit returns before its WAL is
@@ -854,11 +855,12 @@ class StoreWriter:
     def _live(self, tx: _Tx, r: LiveRecord) -> tuple[Any, ...]:
         return (tx.shop.id, r.platform_session_id, cut(r.title, 500), r.started_at, r.ended_at, r.viewers, r.views,
                 r.watch_seconds, r.interactions, r.new_followers, r.currency, to_minor(r.gmv, r.currency),
-                self._member(tx, r.host_handle))
+                cut(r.host_handle, 128), self._member(tx, r.host_handle))
 
     def _post(self, tx: _Tx, r: PostRecord) -> tuple[Any, ...]:
         return (tx.shop.id, r.platform_post_id, cut(r.kind, 16), r.published_at, r.views, r.likes, r.comments,
-                r.shares, r.add_to_cart, r.orders, r.new_followers, self._member(tx, r.author_handle))
+                r.shares, r.add_to_cart, r.orders, r.new_followers, cut(r.author_handle, 128),
+                self._member(tx, r.author_handle))
 
     def _ads(self, tx: _Tx, r: AdSpendRecord) -> tuple[Any, ...]:
         return (tx.shop.id, r.campaign_id, r.day, r.currency, to_minor(r.spend, r.currency), r.clicks, r.impressions,

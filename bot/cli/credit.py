@@ -1,0 +1,57 @@
+"""kpibot credit (orders to hosts: run, --explain ORDER, --unmatched) and kpibot lives roster import."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bot.cli.common import shop_named
+from bot.config import Config
+from bot.usage import UsageError
+from services.container import Services
+from services.crediting import credit_shops, explain
+from storage.roster_import import RosterProblem, import_roster
+
+
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    if args.command == "lives":
+        return _roster(services, args)
+    if args.explain:
+        found = explain(services.engine, args.explain, services.live_tail)
+        if not found:
+            raise UsageError(f"no order {args.explain!r}")
+        for e in found:
+            print("\n".join(e.lines()))
+        return 0
+    shop_ids: list[int] | None = None
+    if args.shop:
+        with Session(services.engine) as session:
+            shop_ids = [shop_named(session, args.shop).id or 0]
+    done = credit_shops(services.engine, shop_ids, tail=services.live_tail)
+    if args.unmatched:
+        for u in done.unmatched:
+            print(f"{u.shop:<12} {u.handle:<24} {u.rows} sessions/videos")
+        if not done.unmatched:
+            print("every session and video handle matches a member")
+        return 0
+    c = done.counts
+    print(f"host credit: {c.orders} paid orders, {c.platform} by the platform, {c.live_session} by live session, "
+          f"{c.nobody} nobody's ({c.changed} changed); {len(done.unmatched)} handles match no member")
+    return 0
+
+
+def _roster(services: Services, args: argparse.Namespace) -> int:
+    with Session(services.engine) as session:
+        try:
+            shop_ids = import_roster(session, Path(args.file))
+        except RosterProblem as exc:
+            raise UsageError(f"nothing imported: {exc}") from None
+        session.commit()
+    done = credit_shops(services.engine, shop_ids, tail=services.live_tail)
+    print(f"roster {args.file}: imported; {done.hosts_changed} sessions got their host, "
+          f"{done.counts.live_session} orders credited by live session")
+    return 0

@@ -1,0 +1,85 @@
+"""Which host (member) an order is credited to, and by which rule (pure).
+
+Rules, in order; the first that applies decides, and the rule is stored with the order (Order.credit_rule):
+1. platform: the platform's affiliate data credits the order to a creator handle that is a member's own
+   (MemberHandle): the host sold it on their own creator account, in a LIVE or a video.
+2. live_session: the order was paid while a session of the same shop with a known host was on air, or within
+   `tail` after it ended (buyers finish checking out after the stream): start <= paid_at < end + tail. Of
+   several such sessions, one on air at the payment beats one in its tail; then the latest start; then the
+   lowest id.
+3. nobody.
+A session's host is the member holding its platform handle, else the member whose code is the handle (how the
+demo and early set-ups name hosts), else, for a session without a handle (the shop's own account, where the
+platform does not know who was on air), the member the shift roster has on air at the session's start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+DEFAULT_TAIL = timedelta(minutes=30)
+
+
+class CreditRule(StrEnum):
+    PLATFORM = "platform"
+    LIVE_SESSION = "live_session"
+
+
+@dataclass(frozen=True, slots=True)
+class OnAir:
+    """A live session with a known host."""
+
+    id: int
+    host_member_id: int
+    started_at: datetime
+    ended_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """A roster entry: the member on air for the shop's own account from start to end."""
+
+    member_id: int
+    started_at: datetime
+    ended_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    member_id: int | None
+    rule: CreditRule | None
+    session_id: int | None = None
+
+
+NOBODY = Credit(None, None)
+
+
+def handle_key(handle: str) -> str:
+    """A handle as compared: without @, case-folded (platforms and people write it both ways)."""
+    return handle.strip().lstrip("@").casefold()
+
+
+def credit(paid_at: datetime | None, platform_member_id: int | None, sessions: Iterable[OnAir],
+           tail: timedelta = DEFAULT_TAIL) -> Credit:
+    if platform_member_id is not None:
+        return Credit(platform_member_id, CreditRule.PLATFORM)
+    if paid_at is None:
+        return NOBODY
+    inside = [s for s in sessions if s.started_at <= paid_at < s.ended_at + tail]
+    if not inside:
+        return NOBODY
+    best = min(inside, key=lambda s: (paid_at >= s.ended_at, -s.started_at.timestamp(), s.id))
+    return Credit(best.host_member_id, CreditRule.LIVE_SESSION, best.id)
+
+
+def host_of(handle: str | None, started_at: datetime, handles: Mapping[str, int], codes: Mapping[str, int],
+            roster: Iterable[Shift]) -> int | None:
+    """The member a session (or video, without a roster) belongs to; None: nobody known."""
+    if handle:
+        key = handle_key(handle)
+        return handles.get(key, codes.get(key))
+    on_air = [s for s in roster if s.started_at <= started_at < s.ended_at]
+    return min(on_air, key=lambda s: (-s.started_at.timestamp(), s.member_id)).member_id if on_air else None

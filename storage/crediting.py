@@ -1,0 +1,183 @@
+"""The store's side of crediting orders to hosts (rules: scoring.crediting; the use case: services.crediting).
+
+- `set_handle`: a member's account on a shop platform (MemberHandle), kept as compared (scoring.crediting.handle_key).
+- `match_hosts`: sets each live session's host and each video's author of a shop from their handles (the
+  member's handle, then the member code, then, for sessions without a handle, the roster); returns the handles
+  that match nobody.
+- `credit_batch`: credits a batch of a shop's paid orders (member_id, live_session_id, credit_rule). Orders
+  credited by something else (a member but no rule: the demo seeds them so) are left alone.
+Each runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from scoring.crediting import OnAir, Shift, credit, handle_key, host_of
+from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order
+
+BATCH = 2000
+
+
+def _table(model: type) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+ORDER, LIVE, POST, AFFILIATE = _table(Order), _table(LiveSession), _table(ContentPost), _table(AffiliateLine)
+HANDLE, ROSTER, MEMBER = _table(MemberHandle), _table(LiveRoster), _table(Member)
+
+SET_CREDIT = (update(ORDER).where(ORDER.c.id == bindparam("order"))
+              .values(member_id=bindparam("member"), live_session_id=bindparam("session"),
+                      credit_rule=bindparam("rule")))
+
+
+class HandleTaken(ValueError):
+    """The handle is another member's on that platform."""
+
+
+def handle_platform(shop_platform: str) -> str:
+    """The platform a shop's handles live on: tiktok_shop -> tiktok."""
+    return shop_platform.removesuffix("_shop")
+
+
+def set_handle(session: Session, member: Member, platform: str, handle: str) -> bool:
+    """Give `member` the handle on `platform`; False when they had it already."""
+    key, platform = handle_key(handle), handle_platform(platform.strip().lower())
+    if not key or not platform:
+        raise ValueError("a handle and a platform are needed")
+    held = session.execute(select(MemberHandle).where(
+        MemberHandle.org_id == member.org_id, MemberHandle.platform == platform,  # type: ignore[arg-type]
+        MemberHandle.handle == key)).scalar_one_or_none()  # type: ignore[arg-type]
+    if held is not None:
+        if held.member_id != member.id:
+            owner = session.get(Member, held.member_id)
+            raise HandleTaken(f"{platform} handle {key} already belongs to {owner.code if owner else held.member_id}")
+        return False
+    session.add(MemberHandle(org_id=member.org_id, member_id=member.id or 0, platform=platform, handle=key))
+    session.flush()
+    return True
+
+
+def handle_holder(session: Session, org_id: int, platform: str, handle: str) -> str | None:
+    """The code of the member holding the handle, or None."""
+    return session.execute(select(Member.code).join(MemberHandle, MemberHandle.member_id == Member.id)  # type: ignore[arg-type]
+                           .where(MemberHandle.org_id == org_id,  # type: ignore[arg-type]
+                                  MemberHandle.platform == handle_platform(platform),  # type: ignore[arg-type]
+                                  MemberHandle.handle == handle_key(handle))).scalar_one_or_none()  # type: ignore[arg-type]
+
+
+def handles_of(session: Session, member_id: int | None) -> list[tuple[str, str]]:
+    """(platform, handle) of a member, sorted."""
+    return [tuple(r) for r in session.execute(  # type: ignore[misc]
+        select(MemberHandle.platform, MemberHandle.handle).where(MemberHandle.member_id == member_id)  # type: ignore[arg-type]
+        .order_by(MemberHandle.platform, MemberHandle.handle))]
+
+
+def handle_map(conn: Connection, org_id: int, platform: str) -> dict[str, int]:
+    return dict(conn.execute(select(HANDLE.c.handle, HANDLE.c.member_id).where(  # type: ignore[arg-type]
+        HANDLE.c.org_id == org_id, HANDLE.c.platform == handle_platform(platform))).all())
+
+
+def code_map(conn: Connection, org_id: int) -> dict[str, int]:
+    return {handle_key(code): mid for mid, code in conn.execute(
+        select(MEMBER.c.id, MEMBER.c.code).where(MEMBER.c.org_id == org_id).order_by(MEMBER.c.id.desc()))}
+
+
+def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str) -> tuple[int, dict[str, int]]:
+    """Set the shop's sessions' hosts and videos' authors; (rows changed, unmatched handle -> rows)."""
+    handles, codes = handle_map(conn, org_id, platform), code_map(conn, org_id)
+    roster = [Shift(m, s, e) for m, s, e in conn.execute(
+        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id))]
+    unmatched: dict[str, int] = defaultdict(int)
+    changed = 0
+    for table, member_col, handle_col, at_col in ((LIVE, "host_member_id", "host_handle", "started_at"),
+                                                  (POST, "member_id", "author_handle", "published_at")):
+        shifts = roster if table is LIVE else []
+        todo = []
+        for rid, member, handle, at in conn.execute(
+                select(table.c.id, table.c[member_col], table.c[handle_col], table.c[at_col])
+                .where(table.c.shop_id == shop_id).order_by(table.c.id)):
+            found = host_of(handle, at, handles, codes, shifts)
+            if found is None and handle:
+                unmatched[handle_key(handle)] += 1
+            if found is None and not handle:
+                continue   # nobody on the roster: keep what the row has (set by hand, or the demo)
+            if found != member:
+                todo.append({"row": rid, "member": found})
+        if todo:
+            conn.execute(update(table).where(table.c.id == bindparam("row"))
+                         .values({member_col: bindparam("member")}), todo)
+            changed += len(todo)
+    return changed, dict(unmatched)
+
+
+@dataclass(slots=True)
+class CreditCounts:
+    orders: int = 0
+    platform: int = 0
+    live_session: int = 0
+    nobody: int = 0
+    changed: int = 0
+
+
+def credit_batch(conn: Connection, shop_id: int, org_id: int, platform: str, tail: timedelta,
+                 since: datetime | None, after: int, counts: CreditCounts) -> int:
+    """Credit up to BATCH paid orders of the shop with ids above `after` (paid since `since`); the last id, or
+    -1 when there were none left."""
+    query = (select(ORDER.c.id, ORDER.c.platform_order_id, ORDER.c.paid_at, ORDER.c.member_id,
+                    ORDER.c.live_session_id, ORDER.c.credit_rule)
+             .where(ORDER.c.shop_id == shop_id, ORDER.c.id > after, ORDER.c.paid_at.is_not(None),
+                    or_(ORDER.c.credit_rule.is_not(None), ORDER.c.member_id.is_(None)))
+             .order_by(ORDER.c.id).limit(BATCH))
+    if since is not None:
+        query = query.where(ORDER.c.paid_at >= since)
+    orders = conn.execute(query).all()
+    if not orders:
+        return -1
+    first, last = min(o.paid_at for o in orders), max(o.paid_at for o in orders)
+    sessions = [OnAir(*row) for row in conn.execute(
+        select(LIVE.c.id, LIVE.c.host_member_id, LIVE.c.started_at, LIVE.c.ended_at)
+        .where(LIVE.c.shop_id == shop_id, LIVE.c.host_member_id.is_not(None), LIVE.c.started_at <= last,
+               LIVE.c.ended_at >= first - tail))]
+    own = platform_credits(conn, shop_id, org_id, platform, [o.platform_order_id for o in orders])
+    changes = []
+    for o in orders:
+        found = credit(o.paid_at, own.get(o.platform_order_id), sessions, tail)
+        counts.orders += 1
+        if found.rule is None:
+            counts.nobody += 1
+        elif found.rule == "platform":
+            counts.platform += 1
+        else:
+            counts.live_session += 1
+        rule = None if found.rule is None else str(found.rule)
+        if (found.member_id, found.session_id, rule) != (o.member_id, o.live_session_id, o.credit_rule):
+            counts.changed += 1
+            changes.append({"order": o.id, "member": found.member_id, "session": found.session_id, "rule": rule})
+    if changes:
+        conn.execute(SET_CREDIT, changes)
+    return int(orders[-1].id)
+
+
+def platform_credits(conn: Connection, shop_id: int, org_id: int, platform: str,
+                     order_ids: list[str]) -> dict[str, int]:
+    """platform order id -> the member whose own creator handle the platform's affiliate data credits (the
+    largest affiliated amount of such members; ties: the lowest member id)."""
+    handles = handle_map(conn, org_id, platform)
+    if not handles:
+        return {}
+    amounts: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for oid, handle, amount in conn.execute(
+            select(AFFILIATE.c.platform_order_id, AFFILIATE.c.creator_handle, AFFILIATE.c.amount_minor)
+            .where(AFFILIATE.c.shop_id == shop_id, AFFILIATE.c.platform_order_id.in_(order_ids))):
+        member = handles.get(handle_key(handle))
+        if member is not None:
+            amounts[oid][member] += amount
+    return {oid: min(by, key=lambda m: (-by[m], m)) for oid, by in amounts.items()}

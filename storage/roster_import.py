@@ -1,0 +1,74 @@
+"""The team's shift roster (`kpibot lives roster import FILE`): who was on air for a shop's own account.
+
+Columns (header row): shop, member, start, end. Times are ISO 8601 (2026-12-01T20:00 or with an offset); a time
+without an offset is in the shop's time zone. All-or-nothing: a bad row changes nothing and names its line. A row
+already stored (same shop, start and member) gets the new end.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from storage.models import LiveRoster, Member, Shop
+from storage.tabular import TableProblem, read_table
+
+COLUMNS = ("shop", "member", "start", "end")
+
+
+class RosterProblem(ValueError):
+    """What is wrong with the file, with line numbers."""
+
+
+def import_roster(session: Session, path: Path) -> list[int]:
+    """Store the file's shifts (flushed, not committed); the ids of the shops they are for."""
+    try:
+        header, rows = read_table(path)
+    except TableProblem as exc:
+        raise RosterProblem(str(exc)) from None
+    if any(c not in header for c in COLUMNS):
+        raise RosterProblem(f"{path.name}: the header must name the columns {', '.join(COLUMNS)}")
+    shops = {s.code: s for s in session.execute(select(Shop)).scalars()}
+    members = {m.code: m for m in session.execute(select(Member)).scalars()}
+    problems: list[str] = []
+    plan: list[tuple[Shop, Member, datetime, datetime]] = []
+    for line, row in rows:
+        shop, member = shops.get(row["shop"]), members.get(row["member"])
+        if shop is None:
+            problems.append(f"line {line}: no shop {row['shop']!r}")
+        if member is None:
+            problems.append(f"line {line}: no member {row['member']!r}")
+        try:
+            zone = ZoneInfo(shop.timezone) if shop else None
+            start, end = (_when(row[c], zone) for c in ("start", "end"))
+        except ValueError:
+            problems.append(f"line {line}: start and end must be times like 2026-12-01T20:00")
+            continue
+        if end <= start:
+            problems.append(f"line {line}: the end must be after the start")
+        elif shop is not None and member is not None:
+            plan.append((shop, member, start, end))
+    if problems:
+        raise RosterProblem("; ".join(problems))
+    for shop, member, start, end in plan:
+        stored = session.execute(select(LiveRoster).where(
+            LiveRoster.shop_id == shop.id, LiveRoster.member_id == member.id,  # type: ignore[arg-type]
+            LiveRoster.started_at == start)).scalar_one_or_none()  # type: ignore[arg-type]
+        stored = stored or LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0, started_at=start, ended_at=end)
+        stored.ended_at = end
+        session.add(stored)
+    session.flush()
+    return sorted({shop.id or 0 for shop, _, _, _ in plan})
+
+
+def _when(text: str, zone: ZoneInfo | None) -> datetime:
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        if zone is None:
+            raise ValueError(text)
+        at = at.replace(tzinfo=zone)
+    return at
