@@ -46,6 +46,10 @@ class Organisation(SQLModel, table=True):
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # set by `kpibot org init|set`; while None the config's [org] values apply (the demo, stores made before)
+    reporting_currency: str | None = Field(default=None, max_length=3)
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=16)
 
 
 class Team(SQLModel, table=True):
@@ -59,6 +63,20 @@ class Team(SQLModel, table=True):
     locale: str = Field(max_length=16)
     stage: str = Field(default="growth", max_length=16)  # cold_start | growth | stable
     country: str | None = Field(default=None, max_length=2)
+
+
+class TeamLead(SQLModel, table=True):
+    """A member who leads a team (`kpibot teams set CODE --lead MEMBER`); a team may have several."""
+    __tablename__ = "team_lead"
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    member_id: int = Field(foreign_key="member.id", primary_key=True, index=True)
+
+
+class TeamCountry(SQLModel, table=True):
+    """A country a team sells in (ISO 3166 alpha-2), set by `kpibot teams add|set --country`."""
+    __tablename__ = "team_country"
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    country: str = Field(max_length=2, primary_key=True)
 
 
 class Member(SQLModel, table=True):

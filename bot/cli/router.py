@@ -15,7 +15,8 @@ from services.container import Services
 # command -> its group's module under bot/cli
 GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "templates", "targets": "targets",
           "commission": "commission", "shops": "shops", "sync": "sync", "import": "imports", "attribute": "creators",
-          "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve"}
+          "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve",
+          "org": "org", "teams": "teams"}
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
