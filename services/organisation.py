@@ -77,8 +77,9 @@ def init_organisation(session: Session, settings: OrgSettings) -> Organisation:
     """Make the organisation of an empty store (flushed, not committed); a store with one is refused."""
     found = the_organisation(session)
     if found is not None:
-        what = "the demo organisation" if found.code == DEMO_ORG_CODE else f"an organisation ({found.name})"
-        raise SetupError(f"the store already has {what}; change it with: kpibot org set")
+        if found.code == DEMO_ORG_CODE:
+            raise SetupError("the store holds the demo organisation; kpibot org init needs a store without it")
+        raise SetupError(f"the store already has an organisation ({found.name}); change it with: kpibot org set")
     org = Organisation(code=ORG_CODE, name=name_of(settings.name),
                        reporting_currency=currency_of(settings.reporting_currency),
                        timezone=zone_of(settings.timezone), locale=locale_of(settings.locale))

@@ -103,8 +103,8 @@ def set_team(session: Session, code: str, *, name: str | None = None, timezone: 
         _set_countries(session, team, new_countries)
     if new_leads:
         session.execute(delete(TeamLead).where(TeamLead.team_id == team.id))  # type: ignore[arg-type]
-        for member in dict.fromkeys(new_leads):
-            session.add(TeamLead(team_id=team.id or 0, member_id=member.id or 0))
+        for member_id in dict.fromkeys(m.id or 0 for m in new_leads):   # a lead named twice is one row
+            session.add(TeamLead(team_id=team.id or 0, member_id=member_id))
     session.flush()
     return team
 
