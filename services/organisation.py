@@ -20,7 +20,7 @@ from sqlmodel import Session
 from cards.i18n import LANGS
 from scoring.money import is_currency
 from storage.demo import DEMO_ORG_CODE
-from storage.models import Organisation
+from storage.models import Organisation, OrganisationSettings
 
 ORG_CODE = "default"   # the code storage.queries.organisation gives the organisation it makes
 
@@ -74,50 +74,67 @@ def the_organisation(session: Session) -> Organisation | None:
 
 
 def init_organisation(session: Session, settings: OrgSettings) -> Organisation:
-    """Make the organisation of an empty store (flushed, not committed); a store with one is refused."""
+    """Make the organisation of an empty store with its settings (flushed, not committed); a store with an
+    organisation is refused."""
     found = the_organisation(session)
     if found is not None:
         if found.code == DEMO_ORG_CODE:
             raise SetupError("the store holds the demo organisation; kpibot org init needs a store without it")
         raise SetupError(f"the store already has an organisation ({found.name}); change it with: kpibot org set")
-    org = Organisation(code=ORG_CODE, name=name_of(settings.name),
-                       reporting_currency=currency_of(settings.reporting_currency),
-                       timezone=zone_of(settings.timezone), locale=locale_of(settings.locale))
+    name, currency = name_of(settings.name), currency_of(settings.reporting_currency)
+    zone, locale = zone_of(settings.timezone), locale_of(settings.locale)
+    org = Organisation(code=ORG_CODE, name=name)
     session.add(org)
+    session.flush()
+    session.add(OrganisationSettings(org_id=org.id or 0, reporting_currency=currency, timezone=zone, locale=locale))
     session.flush()
     return org
 
 
-def update_organisation(session: Session, *, name: str | None = None, reporting_currency: str | None = None,
-                        timezone: str | None = None, locale: str | None = None) -> Organisation:
-    """Change what is given; every value is checked before any is changed. The demo is not changed."""
+def update_organisation(session: Session, fallback: OrgSettings, *, name: str | None = None,
+                        reporting_currency: str | None = None, timezone: str | None = None,
+                        locale: str | None = None) -> Organisation:
+    """Change what is given; every value is checked before any is changed. An organisation that had no
+    settings of its own (made by a members import before org init) takes the fallback's for the rest. The demo
+    is not changed."""
     org = the_organisation(session)
     if org is None:
         raise SetupError("the store has no organisation yet; make it with: kpibot org init")
     if org.code == DEMO_ORG_CODE:
         raise SetupError("the store holds the demo organisation, which kpibot org set does not change")
-    changes = {"name": name_of(name) if name is not None else None,
-               "reporting_currency": currency_of(reporting_currency) if reporting_currency is not None else None,
+    changes = {"reporting_currency": currency_of(reporting_currency) if reporting_currency is not None else None,
                "timezone": zone_of(timezone) if timezone is not None else None,
                "locale": locale_of(locale) if locale is not None else None}
-    if all(v is None for v in changes.values()):
+    new_name = name_of(name) if name is not None else None
+    if new_name is None and all(v is None for v in changes.values()):
         raise SetupError("nothing to change: give --name, --currency, --timezone or --locale")
+    if new_name is not None:
+        org.name = new_name
+        session.add(org)
+    row = session.get(OrganisationSettings, org.id) or _settings_row(org, fallback)
     for field, value in changes.items():
         if value is not None:
-            setattr(org, field, value)
-    session.add(org)
+            setattr(row, field, value)
+    session.add(row)
     session.flush()
     return org
 
 
-def settings_of(org: Organisation, fallback: OrgSettings) -> OrgSettings:
-    """The organisation's settings, the fallback (the config's [org]) for what it does not say."""
-    return OrgSettings(org.name, org.reporting_currency or fallback.reporting_currency,
-                       org.timezone or fallback.timezone, org.locale or fallback.locale)
+def settings_of(session: Session, org: Organisation, fallback: OrgSettings) -> OrgSettings:
+    """The organisation's settings, or the fallback's (the config's [org]) when it has none of its own."""
+    row = session.get(OrganisationSettings, org.id)
+    if row is None:
+        return OrgSettings(org.name, fallback.reporting_currency, fallback.timezone, fallback.locale)
+    return OrgSettings(org.name, row.reporting_currency, row.timezone, row.locale)
 
 
 def effective_settings(engine: Engine, fallback: OrgSettings) -> OrgSettings:
-    """What a process uses: the store's organisation once it has settings of its own, else the fallback."""
+    """What a process uses: the store's organisation settings once org init made them, else the fallback."""
     with Session(engine) as session:
         org = the_organisation(session)
-    return fallback if org is None else settings_of(org, fallback)
+        return fallback if org is None else settings_of(session, org, fallback)
+
+
+def _settings_row(org: Organisation, fallback: OrgSettings) -> OrganisationSettings:
+    return OrganisationSettings(org_id=org.id or 0, reporting_currency=fallback.reporting_currency,
+                                timezone=fallback.timezone, locale=fallback.locale)

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from scoring.templates import Stage
-from services.organisation import SetupError, locale_of, name_of, the_organisation, zone_of
+from services.organisation import OrgSettings, SetupError, locale_of, name_of, the_organisation, zone_of
 from storage.models import Member, Team, TeamCountry, TeamLead
 from storage.queries import find_team, member_by_code, teams
 
@@ -57,21 +57,18 @@ def code_of(text: str) -> str:
     return code
 
 
-def add_team(session: Session, code: str, name: str | None, timezone: str | None, stage: str, locale: str | None,
-             countries: Sequence[str]) -> Team:
+def add_team(session: Session, defaults: OrgSettings, code: str, name: str | None, timezone: str | None,
+             stage: str, locale: str | None, countries: Sequence[str]) -> Team:
     """A new team of the store's organisation (flushed, not committed); its zone and locale default to the
-    organisation's."""
+    organisation's (`defaults`: what the process uses, services.organisation.effective_settings)."""
     org = the_organisation(session)
     if org is None:
         raise SetupError("the store has no organisation yet; make it with: kpibot org init")
     code = code_of(code)
     if any(t.code.casefold() == code.casefold() for t in teams(session)):
         raise SetupError(f"there is already a team {code} (see: kpibot teams list)")
-    zone = zone_of(timezone) if timezone is not None else org.timezone
-    lang = locale_of(locale) if locale is not None else org.locale
-    if zone is None or lang is None:
-        raise SetupError("the organisation has no default time zone or locale: give --timezone and --locale "
-                         "(or set them with: kpibot org set)")
+    zone = zone_of(timezone) if timezone is not None else defaults.timezone
+    lang = locale_of(locale) if locale is not None else defaults.locale
     team = Team(org_id=org.id or 0, code=code, name=name_of(name) if name is not None else code, timezone=zone,
                 locale=lang, stage=stage_of(stage))
     wanted = countries_of(countries)

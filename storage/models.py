@@ -46,10 +46,16 @@ class Organisation(SQLModel, table=True):
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # set by `kpibot org init|set`; while None the config's [org] values apply (the demo, stores made before)
-    reporting_currency: str | None = Field(default=None, max_length=3)
-    timezone: str | None = Field(default=None, max_length=64)
-    locale: str | None = Field(default=None, max_length=16)
+
+
+class OrganisationSettings(SQLModel, table=True):
+    """What `kpibot org init|set` said: once this row exists it is the truth, the config's [org] values only
+    apply to an organisation without one (the demo, a store made before)."""
+    __tablename__ = "organisation_settings"
+    org_id: int = Field(foreign_key="organisation.id", primary_key=True)
+    reporting_currency: str = Field(max_length=3)
+    timezone: str = Field(max_length=64)
+    locale: str = Field(max_length=16)
 
 
 class Team(SQLModel, table=True):

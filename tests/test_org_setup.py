@@ -205,3 +205,22 @@ def test_set_replaces_leads_and_countries(cli: Cli, tmp_path: Path) -> None:
     assert cli("teams", "set", "live-us", "--lead", "host1")[0] == 0
     assert cli("teams", "list")[1].splitlines()[1] == (
         "live-us      Live Americas        UTC                  growth     leads=host1 countries=MX")
+
+
+def test_org_set_gives_settings_to_an_organisation_a_members_import_made(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before org init existed, members import made the organisation from the config's [org] name: org init
+    refuses it, org set gives it settings of its own, starting from the config's."""
+    store = migrated_sqlite(tmp_path / "kpibot.db")
+    cli = _cli(store, tmp_path, capsys, monkeypatch, CONFIG_ORG)
+    members = tmp_path / "members.csv"
+    members.write_text("member,name,role\nhost1,Hana,host\n", encoding="utf-8")
+    assert cli("members", "import", str(members))[0] == 0
+    assert cli("org", "show") == (
+        0, "organisation From the config: reporting currency EUR, time zone Europe/Berlin, locale zh-CN\n", "")
+    assert cli("org", "init") == (
+        2, "", "kpibot: the store already has an organisation (From the config); change it with: kpibot org set\n")
+    assert cli("org", "set", "--currency", "SGD") == (
+        0, "updated organisation From the config: reporting currency SGD, time zone Europe/Berlin, locale zh-CN\n", "")
+    store.dispose()

@@ -33,7 +33,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
                 org = the_organisation(session)
                 if org is None:
                     raise UsageError("the store has no organisation yet; make it with: kpibot org init")
-                print(_described(org, fallback))
+                print(_described(session, org, fallback))
                 return 0
             if args.action == "init":
                 org = init_organisation(session, OrgSettings(
@@ -43,11 +43,11 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
                     args.locale if args.locale is not None else fallback.locale))
                 verb = "initialised"
             else:
-                org = update_organisation(session, name=args.name, reporting_currency=args.currency,
+                org = update_organisation(session, fallback, name=args.name, reporting_currency=args.currency,
                                           timezone=args.timezone, locale=args.locale)
                 verb = "updated"
             session.commit()
-            print(f"{verb} {_described(org, fallback)}")
+            print(f"{verb} {_described(session, org, fallback)}")
     except SetupError as exc:
         raise UsageError(str(exc)) from None
     if args.action == "init":
@@ -55,7 +55,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     return 0
 
 
-def _described(org: Organisation, fallback: OrgSettings) -> str:
-    s = settings_of(org, fallback)
+def _described(session: Session, org: Organisation, fallback: OrgSettings) -> str:
+    s = settings_of(session, org, fallback)
     return (f"organisation {s.name}: reporting currency {s.reporting_currency}, time zone {s.timezone}, "
             f"locale {s.locale}")

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot.config import Config
 from bot.usage import UsageError
 from services.container import Services
-from services.organisation import SetupError
+from services.organisation import OrgSettings, SetupError
 from services.teams_admin import TeamRow, add_team, set_team, team_rows
 
 
@@ -26,7 +26,10 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
                     print(_line(row))
                 return 0
             if args.action == "add":
-                team = add_team(session, args.code, args.name, args.timezone, args.stage, args.locale, args.country)
+                defaults = OrgSettings(config.org.name, services.rules.reporting_currency, services.org_timezone,
+                                       services.org_locale)
+                team = add_team(session, defaults, args.code, args.name, args.timezone, args.stage, args.locale,
+                                args.country)
                 verb = "added"
             else:
                 team = set_team(session, args.code, name=args.name, timezone=args.timezone, stage=args.stage,

@@ -1,8 +1,8 @@
-"""Set-up without SQL: the organisation keeps its reporting currency, time zone and locale (`kpibot org init`),
-and teams their leads and the countries they sell in (`kpibot teams add|set`).
+"""Set-up without SQL: the organisation's reporting currency, time zone and locale (`kpibot org init`), in a
+table of their own, and teams' leads and the countries they sell in (`kpibot teams add|set`).
 
-The organisation's three columns are nullable: a store made before (or the demo) has none, and the config's
-[org] values keep applying to it.
+A table rather than columns of `organisation`: an organisation without the row (a store made before, the
+demo) keeps going by the config's [org] values, and the organisation table is left as it was.
 
 Revision ID: 0016
 Revises: 0012
@@ -25,10 +25,13 @@ def _text(length: int) -> sqlmodel.sql.sqltypes.AutoString:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organisation") as batch:
-        batch.add_column(sa.Column("reporting_currency", _text(3), nullable=True))
-        batch.add_column(sa.Column("timezone", _text(64), nullable=True))
-        batch.add_column(sa.Column("locale", _text(16), nullable=True))
+    op.create_table(
+        "organisation_settings",
+        sa.Column("org_id", sa.Integer(), sa.ForeignKey("organisation.id"), primary_key=True),
+        sa.Column("reporting_currency", _text(3), nullable=False),
+        sa.Column("timezone", _text(64), nullable=False),
+        sa.Column("locale", _text(16), nullable=False),
+    )
     op.create_table(
         "team_lead",
         sa.Column("team_id", sa.Integer(), sa.ForeignKey("team.id"), primary_key=True),
@@ -46,7 +49,4 @@ def downgrade() -> None:
     op.drop_table("team_country")
     op.drop_index("ix_team_lead_member_id", table_name="team_lead")
     op.drop_table("team_lead")
-    with op.batch_alter_table("organisation") as batch:
-        batch.drop_column("locale")
-        batch.drop_column("timezone")
-        batch.drop_column("reporting_currency")
+    op.drop_table("organisation_settings")
