@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from bot.config import Config
 from cards.chart_cache import ChartCache
 from services.commission import close_month
 from services.container import Services
+from services.organisation import OrgSettings, effective_settings
 from services.scorecards import Inputs
 from storage.demo import has_demo, seed_demo
 from storage.engine import make_engine
@@ -37,8 +39,12 @@ def clock_from_env() -> Callable[[], datetime]:
 def build_services(config: Config) -> Services:
     engine = make_engine(config.store.url.get_secret_value())
     ensure_schema(engine)
-    return Services(engine=engine, rules=config.rules, org_timezone=config.org.timezone,
-                    org_locale=config.org.locale, charts=ChartCache(), alerts=config.alerts.rules,
+    # the store's organisation, once `kpibot org init` made it, says these; the config fills what it does not
+    org = effective_settings(engine, OrgSettings(config.org.name, config.org.reporting_currency,
+                                                 config.org.timezone, config.org.locale))
+    rules = replace(config.rules, reporting_currency=org.reporting_currency)
+    return Services(engine=engine, rules=rules, org_timezone=org.timezone,
+                    org_locale=org.locale, charts=ChartCache(), alerts=config.alerts.rules,
                     buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None,
                     live_tail=timedelta(minutes=config.attribution.live_tail_minutes))
 

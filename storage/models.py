@@ -48,6 +48,16 @@ class Organisation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class OrganisationSettings(SQLModel, table=True):
+    """What `kpibot org init|set` said: once this row exists it is the truth, the config's [org] values only
+    apply to an organisation without one (the demo, a store made before)."""
+    __tablename__ = "organisation_settings"
+    org_id: int = Field(foreign_key="organisation.id", primary_key=True)
+    reporting_currency: str = Field(max_length=3)
+    timezone: str = Field(max_length=64)
+    locale: str = Field(max_length=16)
+
+
 class Team(SQLModel, table=True):
     __tablename__ = "team"
     __table_args__ = (UniqueConstraint("org_id", "code"),)
@@ -59,6 +69,20 @@ class Team(SQLModel, table=True):
     locale: str = Field(max_length=16)
     stage: str = Field(default="growth", max_length=16)  # cold_start | growth | stable
     country: str | None = Field(default=None, max_length=2)
+
+
+class TeamLead(SQLModel, table=True):
+    """A member who leads a team (`kpibot teams set CODE --lead MEMBER`); a team may have several."""
+    __tablename__ = "team_lead"
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    member_id: int = Field(foreign_key="member.id", primary_key=True, index=True)
+
+
+class TeamCountry(SQLModel, table=True):
+    """A country a team sells in (ISO 3166 alpha-2), set by `kpibot teams add|set --country`."""
+    __tablename__ = "team_country"
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    country: str = Field(max_length=2, primary_key=True)
 
 
 class Member(SQLModel, table=True):

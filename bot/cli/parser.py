@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("seed-demo", parents=[common], help="load the demo organisation into the configured store")
     db = sub.add_parser("db", parents=[common], help="database schema")
     db.add_argument("action", choices=["upgrade"])
+    _setup_parsers(sub, common)
     members = sub.add_parser("members", parents=[common], help="list members or bind platform ids")
     msub = members.add_subparsers(dest="action", required=True, metavar="ACTION")
     msub.add_parser("list", parents=[common], help="members with their platform ids")
@@ -118,6 +119,38 @@ def build_parser() -> argparse.ArgumentParser:
     unsubscribe.add_argument("id", type=int, metavar="ID")
     _shop_parsers(sub, common)
     return p
+
+
+def _setup_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Set-up without SQL: the organisation and its teams (bot.cli.org, bot.cli.teams)."""
+    org = sub.add_parser("org", parents=[common], help="the organisation: name, reporting currency, time zone, locale")
+    osub = org.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, what in (("init", "make the organisation of an empty store (default: the config's [org] values)"),
+                         ("set", "change the organisation's settings")):
+        o = osub.add_parser(action, parents=[common], help=what)
+        o.add_argument("--name")
+        o.add_argument("--currency", metavar="CUR", help="reporting currency (ISO 4217)")
+        o.add_argument("--timezone", metavar="TZ", help="home IANA time zone")
+        o.add_argument("--locale", metavar="L", help="default language of people the bot does not know: en, zh-CN")
+    osub.add_parser("show", parents=[common], help="the settings every kpibot process uses")
+    teams = sub.add_parser("teams", parents=[common], help="teams: add, list, set zone, stage, leads, countries")
+    tsub = teams.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tsub.add_parser("list", parents=[common], help="code, name, zone, stage, leads, countries")
+    for action, what in (("add", "add a team"), ("set", "change a team (--country and --lead replace the lists)")):
+        t = tsub.add_parser(action, parents=[common], help=what)
+        t.add_argument("code", metavar="CODE", help="the team's short id, e.g. live-us")
+        t.add_argument("--name", help="display name" + (" (default: the code)" if action == "add" else ""))
+        t.add_argument("--timezone", metavar="TZ", help="IANA time zone" + (" (default: the organisation's)"
+                                                                             if action == "add" else ""))
+        t.add_argument("--stage", default="growth" if action == "add" else None, metavar="STAGE",
+                       help="business stage: cold_start, growth, stable" + (" (default: growth)"
+                                                                             if action == "add" else ""))
+        t.add_argument("--locale", metavar="L", help="the team's language, e.g. en, zh-CN")
+        t.add_argument("--country", action="append", default=[], metavar="CC",
+                       help="a country it sells in (ISO 3166 alpha-2, e.g. US); repeat or comma-separate")
+        if action == "set":
+            t.add_argument("--lead", action="append", default=[], metavar="MEMBER",
+                           help="a member of the team who leads it; repeat for several")
 
 
 def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -1,0 +1,61 @@
+"""kpibot org: init, set and show the organisation (name, reporting currency, time zone, locale).
+
+Once `org init` has run, these are the store's: every kpibot process reads them from there, and the config's
+[org] values are only `org init`'s defaults (and what a store made before, or the demo, goes by)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot.config import Config
+from bot.usage import UsageError
+from services.container import Services
+from services.organisation import (
+    OrgSettings,
+    SetupError,
+    init_organisation,
+    settings_of,
+    the_organisation,
+    update_organisation,
+)
+from storage.models import Organisation
+
+
+def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    fallback = OrgSettings(config.org.name, config.org.reporting_currency, config.org.timezone, config.org.locale)
+    try:
+        with Session(services.engine) as session:
+            if args.action == "show":
+                org = the_organisation(session)
+                if org is None:
+                    raise UsageError("the store has no organisation yet; make it with: kpibot org init")
+                print(_described(session, org, fallback))
+                return 0
+            if args.action == "init":
+                org = init_organisation(session, OrgSettings(
+                    args.name if args.name is not None else fallback.name,
+                    args.currency if args.currency is not None else fallback.reporting_currency,
+                    args.timezone if args.timezone is not None else fallback.timezone,
+                    args.locale if args.locale is not None else fallback.locale))
+                verb = "initialised"
+            else:
+                org = update_organisation(session, fallback, name=args.name, reporting_currency=args.currency,
+                                          timezone=args.timezone, locale=args.locale)
+                verb = "updated"
+            session.commit()
+            print(f"{verb} {_described(session, org, fallback)}")
+    except SetupError as exc:
+        raise UsageError(str(exc)) from None
+    if args.action == "init":
+        print("next: kpibot teams add CODE --name NAME --stage STAGE --country CC")
+    return 0
+
+
+def _described(session: Session, org: Organisation, fallback: OrgSettings) -> str:
+    s = settings_of(session, org, fallback)
+    return (f"organisation {s.name}: reporting currency {s.reporting_currency}, time zone {s.timezone}, "
+            f"locale {s.locale}")

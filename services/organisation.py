@@ -1,0 +1,140 @@
+"""The organisation's own settings, set with kpibot commands instead of SQL: `kpibot org init|set`.
+
+Once initialised, the store's organisation row is the truth for the name, reporting currency, time zone and
+default locale: every kpibot process reads them from the store (`effective_settings`) and the config's [org]
+values only fill what the store does not say (a store made before, or the demo, whose row has none). The
+config's [org] values are also `org init`'s defaults, so an admin who already wrote them there types nothing
+twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from cards.i18n import LANGS
+from scoring.money import is_currency
+from storage.demo import DEMO_ORG_CODE
+from storage.models import Organisation, OrganisationSettings
+
+ORG_CODE = "default"   # the code storage.queries.organisation gives the organisation it makes
+
+
+class SetupError(ValueError):
+    """A set-up value a person can fix, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSettings:
+    name: str
+    reporting_currency: str
+    timezone: str
+    locale: str
+
+
+def currency_of(text: str) -> str:
+    code = text.strip().upper()
+    if not is_currency(code):
+        raise SetupError(f"unknown currency {text!r} (an ISO 4217 code such as USD, GBP, IDR)")
+    return code
+
+
+def zone_of(text: str) -> str:
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise SetupError(f"unknown time zone {text!r} (an IANA name such as America/Los_Angeles)") from None
+    return name
+
+
+def locale_of(text: str) -> str:
+    """A locale whose language cards.i18n speaks: en, zh-CN ... (any region; the language decides)."""
+    name = text.strip()
+    shaped = re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", name) is not None
+    if not shaped or re.split(r"[-_]", name)[0].lower() not in LANGS:
+        raise SetupError(f"locale {text!r} is not supported; languages: {', '.join(LANGS)} (e.g. en, zh-CN)")
+    return name
+
+
+def name_of(text: str) -> str:
+    name = " ".join(text.split())
+    if not name or len(name) > 200:
+        raise SetupError(f"the name must be 1 to 200 characters, got {text[:40]!r}")
+    return name
+
+
+def the_organisation(session: Session) -> Organisation | None:
+    return session.execute(select(Organisation).order_by(Organisation.id)).scalars().first()
+
+
+def init_organisation(session: Session, settings: OrgSettings) -> Organisation:
+    """Make the organisation of an empty store with its settings (flushed, not committed); a store with an
+    organisation is refused."""
+    found = the_organisation(session)
+    if found is not None:
+        if found.code == DEMO_ORG_CODE:
+            raise SetupError("the store holds the demo organisation; kpibot org init needs a store without it")
+        raise SetupError(f"the store already has an organisation ({found.name}); change it with: kpibot org set")
+    name, currency = name_of(settings.name), currency_of(settings.reporting_currency)
+    zone, locale = zone_of(settings.timezone), locale_of(settings.locale)
+    org = Organisation(code=ORG_CODE, name=name)
+    session.add(org)
+    session.flush()
+    session.add(OrganisationSettings(org_id=org.id or 0, reporting_currency=currency, timezone=zone, locale=locale))
+    session.flush()
+    return org
+
+
+def update_organisation(session: Session, fallback: OrgSettings, *, name: str | None = None,
+                        reporting_currency: str | None = None, timezone: str | None = None,
+                        locale: str | None = None) -> Organisation:
+    """Change what is given; every value is checked before any is changed. An organisation that had no
+    settings of its own (made by a members import before org init) takes the fallback's for the rest. The demo
+    is not changed."""
+    org = the_organisation(session)
+    if org is None:
+        raise SetupError("the store has no organisation yet; make it with: kpibot org init")
+    if org.code == DEMO_ORG_CODE:
+        raise SetupError("the store holds the demo organisation, which kpibot org set does not change")
+    changes = {"reporting_currency": currency_of(reporting_currency) if reporting_currency is not None else None,
+               "timezone": zone_of(timezone) if timezone is not None else None,
+               "locale": locale_of(locale) if locale is not None else None}
+    new_name = name_of(name) if name is not None else None
+    if new_name is None and all(v is None for v in changes.values()):
+        raise SetupError("nothing to change: give --name, --currency, --timezone or --locale")
+    if new_name is not None:
+        org.name = new_name
+        session.add(org)
+    row = session.get(OrganisationSettings, org.id) or _settings_row(org, fallback)
+    for field, value in changes.items():
+        if value is not None:
+            setattr(row, field, value)
+    session.add(row)
+    session.flush()
+    return org
+
+
+def settings_of(session: Session, org: Organisation, fallback: OrgSettings) -> OrgSettings:
+    """The organisation's settings, or the fallback's (the config's [org]) when it has none of its own."""
+    row = session.get(OrganisationSettings, org.id)
+    if row is None:
+        return OrgSettings(org.name, fallback.reporting_currency, fallback.timezone, fallback.locale)
+    return OrgSettings(org.name, row.reporting_currency, row.timezone, row.locale)
+
+
+def effective_settings(engine: Engine, fallback: OrgSettings) -> OrgSettings:
+    """What a process uses: the store's organisation settings once org init made them, else the fallback."""
+    with Session(engine) as session:
+        org = the_organisation(session)
+        return fallback if org is None else settings_of(session, org, fallback)
+
+
+def _settings_row(org: Organisation, fallback: OrgSettings) -> OrganisationSettings:
+    return OrganisationSettings(org_id=org.id or 0, reporting_currency=fallback.reporting_currency,
+                                timezone=fallback.timezone, locale=fallback.locale)
