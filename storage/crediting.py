@@ -80,9 +80,23 @@ def handles_of(session: Session, member_id: int | None) -> list[tuple[str, str]]
         .order_by(MemberHandle.platform, MemberHandle.handle))]
 
 
+# shops fed by export files (bot.shop_sources.FILE_PLATFORMS): a TikTok or Shopee export imported into one names
+# the hosts by their handles on that platform, which the shop does not say
+EXPORT_PLATFORMS = frozenset({"temu", "shein", "file"})
+
+
 def handle_map(conn: Connection, org_id: int, platform: str) -> dict[str, int]:
-    return dict(conn.execute(select(HANDLE.c.handle, HANDLE.c.member_id).where(  # type: ignore[arg-type]
-        HANDLE.c.org_id == org_id, HANDLE.c.platform == handle_platform(platform))).all())
+    """handle -> member on the shop's platform; for an export-fed shop, on any platform, leaving out a handle that
+    names different members on two platforms (it cannot say who was on air)."""
+    query = select(HANDLE.c.handle, HANDLE.c.member_id).where(HANDLE.c.org_id == org_id)  # type: ignore[arg-type]
+    if platform not in EXPORT_PLATFORMS:
+        query = query.where(HANDLE.c.platform == handle_platform(platform))  # type: ignore[arg-type]
+    found: dict[str, int] = {}
+    clashing: set[str] = set()
+    for handle, member_id in conn.execute(query):
+        if found.setdefault(handle, member_id) != member_id:
+            clashing.add(handle)
+    return {h: m for h, m in found.items() if h not in clashing}
 
 
 def code_map(conn: Connection, org_id: int) -> dict[str, int]:

@@ -119,6 +119,28 @@ def test_live_session_tail_platform_first_and_late_sessions(engine: Engine) -> N
     assert _credits(engine)["TAIL40"] == ("host1", "live_session", "L1")
 
 
+def test_a_shop_fed_by_export_files_matches_handles_of_any_platform(engine: Engine) -> None:
+    # a TikTok export imported into a "file" shop names hosts by their TikTok handles, which the shop does not say;
+    # a handle that names two members on two platforms says nobody
+    shop_id, ids = _setup(engine)
+    with Session(engine) as s:
+        shop = s.get(Shop, shop_id)
+        assert shop is not None
+        shop.platform = "file"
+        host3 = s.get(Member, ids["host3"])
+        assert host3 is not None
+        set_handle(s, host3, "shopee", "lin.live")   # host1 is lin.live on TikTok
+        s.commit()
+    StoreWriter(engine).write_page(shop_id, [_order("M", START + timedelta(minutes=5)),
+                                             _order("C", START + timedelta(days=1, minutes=5)),
+                                             _live("L1", "mei.sells"),
+                                             _live("L2", "lin.live", START + timedelta(days=1),
+                                                   END + timedelta(days=1))])
+    run = credit_shops(engine, [shop_id], tail=timedelta(minutes=30))
+    assert (run.counts.live_session, run.unmatched) == (1, [Unmatched("tts-us", "lin.live", 1)])
+    assert _credits(engine) == {"M": ("host2", "live_session", "L1"), "C": (None, None, None)}
+
+
 def test_the_roster_names_the_host_of_a_session_without_a_handle(engine: Engine, tmp_path: Path) -> None:
     shop, _ = _setup(engine)
     StoreWriter(engine).write_page(shop, [_order("R1", START + timedelta(minutes=5)), _live("OWN1", None)])

@@ -131,7 +131,7 @@ def _setup_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         o.add_argument("--name")
         o.add_argument("--currency", metavar="CUR", help="reporting currency (ISO 4217)")
         o.add_argument("--timezone", metavar="TZ", help="home IANA time zone")
-        o.add_argument("--locale", metavar="L", help="default language of people the bot does not know: en, zh-CN")
+        o.add_argument("--locale", metavar="L", help="default language of people the bot does not know: en, zh-CN, id-ID")
     osub.add_parser("show", parents=[common], help="the settings every kpibot process uses")
     teams = sub.add_parser("teams", parents=[common], help="teams: add, list, set zone, stage, leads, countries")
     tsub = teams.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -145,7 +145,7 @@ def _setup_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         t.add_argument("--stage", default="growth" if action == "add" else None, metavar="STAGE",
                        help="business stage: cold_start, growth, stable" + (" (default: growth)"
                                                                              if action == "add" else ""))
-        t.add_argument("--locale", metavar="L", help="the team's language, e.g. en, zh-CN")
+        t.add_argument("--locale", metavar="L", help="the team's language, e.g. en, zh-CN, id-ID")
         t.add_argument("--country", action="append", default=[], metavar="CC",
                        help="a country it sells in (ISO 3166 alpha-2, e.g. US); repeat or comma-separate")
         if action == "set":
