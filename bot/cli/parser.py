@@ -131,7 +131,8 @@ def _setup_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         o.add_argument("--name")
         o.add_argument("--currency", metavar="CUR", help="reporting currency (ISO 4217)")
         o.add_argument("--timezone", metavar="TZ", help="home IANA time zone")
-        o.add_argument("--locale", metavar="L", help="default language of people the bot does not know: en, zh-CN, id-ID")
+        o.add_argument("--locale", metavar="L",
+                       help="default language of people the bot does not know: en, zh-CN, id-ID")
     osub.add_parser("show", parents=[common], help="the settings every kpibot process uses")
     teams = sub.add_parser("teams", parents=[common], help="teams: add, list, set zone, stage, leads, countries")
     tsub = teams.add_subparsers(dest="action", required=True, metavar="ACTION")
