@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -16,8 +16,18 @@ import httpx
 import pytest
 
 from bot.shops.amazon import AmazonSource, TokenBucket
-from storage.ingest.records import FailureKind, OrderRecord, OrderStatus, Page, SourceError
-from tests.fakes.amazon import LWA_PATH, ORDERS_PATH, FakeAmazon, iso
+from storage.ingest.records import (
+    FailureKind,
+    OrderRecord,
+    OrderStatus,
+    Page,
+    RefundKind,
+    RefundRecord,
+    RefundStatus,
+    ReturnRecord,
+    SourceError,
+)
+from tests.fakes.amazon import FINANCES_PATH, LWA_PATH, ORDERS_PATH, FakeAmazon, iso
 from tests.source_pages import orders_of, run
 
 # The client's timeout: well above what a local answer takes on a loaded machine (0.3 s was not: a slow answer
@@ -47,12 +57,24 @@ def make_source(fake: FakeAmazon, **overrides: Any) -> AmazonSource:
     return AmazonSource(**options)
 
 
-def assert_totals(records: list[OrderRecord], expected: dict[str, Any]) -> None:
+def assert_totals(records: list[OrderRecord], expected: dict[str, Any], items: bool = True) -> None:
+    """The records add up to the seed; ``items=False``: synced without getOrderItems (OrderTotal is all)."""
     ids = [r.platform_order_id for r in records]
     assert len(ids) == len(set(ids)) == expected["count"]
     assert sorted(ids) == expected["order_ids"]
-    assert all(isinstance(r.merchandise, Decimal) and r.lines == () for r in records)
+    assert all(isinstance(r.merchandise, Decimal) for r in records)
+    if not items:
+        assert all(r.lines == () and r.merchandise == r.total for r in records)
+        assert sum(r.total for r in records) * 100 == expected["total_minor"]
+        return
     assert sum(r.merchandise for r in records) * 100 == expected["merchandise_minor"]
+    assert sum(r.total for r in records) * 100 == expected["total_minor"]
+    assert (sum(r.subtotal for r in records) * 100, sum(r.discount for r in records) * 100,
+            sum(r.shipping for r in records) * 100, sum(r.tax for r in records) * 100) == \
+        (expected["subtotal_minor"], expected["discount_minor"], expected["shipping_minor"], expected["tax_minor"])
+    assert sum(len(r.lines) for r in records) == expected["lines"]
+    assert sum(r.units for r in records) == expected["items"]
+    assert sum(line.amount for r in records for line in r.lines) * 100 == expected["merchandise_minor"]
     by_status: Counter[OrderStatus] = Counter()
     for status, n in expected["by_status"].items():
         by_status[EXPECTED_STATUS[status]] += n
@@ -87,6 +109,55 @@ def test_full_sync_equals_expected_totals_to_the_cent(fake: FakeAmazon) -> None:
     assert first["LastUpdatedBefore"] == iso(int(until.timestamp()))
     assert "CreatedAfter" not in first
     assert set(calls[1].query) == {"MarketplaceIds", "MaxResultsPerPage", "NextToken"}
+
+
+def test_refund_events_become_completed_refunds_of_the_goods(fake: FakeAmazon) -> None:
+    """listFinancialEvents' RefundEventList, paged: one completed refund per event, Principal only (the Tax
+    adjustment and the fee are not merchandise), at the posted time."""
+    until = fake.now() - SETTLED
+    src = make_source(fake, page_size=5)
+    try:
+        pages = list(src.pages("returns", None, until))
+    finally:
+        src.close()
+    found = [r for p in pages for r in p.records]
+    assert all(isinstance(r, ReturnRecord) for r in found) and pages[-1].resume is None
+    assert len(fake.calls_to(FINANCES_PATH)) == len(pages) > 1
+    expected = fake.expected_refunds(until)
+    assert expected == {"count": 20, "principal_minor": 94536}
+    refunds = [r.refund for r in found]  # type: ignore[union-attr]
+    assert len({r.platform_refund_id for r in refunds}) == len(refunds) == expected["count"]
+    assert sum(r.amount for r in refunds) * 100 == expected["principal_minor"]
+    first = min(fake.refunds, key=lambda r: (r.posted_s, r.order_id))
+    posted = datetime.fromtimestamp(first.posted_s, UTC)
+    assert found[0] == ReturnRecord(first.order_id, RefundRecord(
+        f"{first.order_id}@{first.posted_s}:{first.item_id}", RefundKind.REFUND, RefundStatus.COMPLETED, "USD",
+        Decimal(first.principal_minor) / 100, posted, posted, 0), posted)
+
+
+def test_order_items_give_lines_units_and_goods_only_merchandise(fake: FakeAmazon) -> None:
+    """getOrderItems: one line per item (ItemPrice less PromotionDiscount), shipping and tax apart from the
+    merchandise, OrderTotal still the total; one call per order."""
+    until = fake.now() - SETTLED
+    records = {r.platform_order_id: r for r in orders_of(run(make_source(fake), None, until))}
+    e = fake.expected_totals(None, until)
+    assert (e["total_minor"], e["merchandise_minor"], e["subtotal_minor"], e["discount_minor"], e["shipping_minor"],
+            e["tax_minor"], e["lines"], e["items"]) == (2094506, 1981802, 2030978, 49176, 26946, 85758, 269, 471)
+    assert len(fake.items_calls()) == len(records) == 200
+    order = next(o for o in fake.orders.values()
+                 if o.shows_total and len(o.lines) == 2 and any(i.promo_minor for i in o.lines)
+                 and o.lines[0].shipping_minor and o.lines[0].tax_minor)
+    record = records[order.order_id]
+    cents = Decimal("0.01")
+    assert [(line.platform_line_id, line.platform_product_id, line.quantity, line.amount, line.seller_sku)
+            for line in record.lines] == \
+        [(i.item_id, i.asin, i.quantity, i.goods_minor * cents, i.sku) for i in order.lines]
+    assert (record.subtotal, record.discount, record.merchandise, record.shipping, record.tax, record.total) == (
+        sum(i.price_minor for i in order.lines) * cents, sum(i.promo_minor for i in order.lines) * cents,
+        sum(i.goods_minor for i in order.lines) * cents, 499 * cents, sum(i.tax_minor for i in order.lines) * cents,
+        order.total_minor * cents)
+    assert record.merchandise + record.shipping + record.tax == record.total
+    assert record.units == order.items
 
 
 def test_an_order_without_total_counts_zero_and_is_unpaid(fake: FakeAmazon) -> None:
@@ -167,7 +238,8 @@ def test_the_access_token_is_cached_then_renewed_before_expiry(fake: FakeAmazon)
     source.close()
     assert fake.tokens_issued == 2
     assert all(c.status == 200 for c in fake.calls)
-    assert [c.path for c in fake.calls[-3:]] == [LWA_PATH, ORDERS_PATH, ORDERS_PATH]
+    assert [c.path for c in fake.calls if not c.path.endswith("/orderItems")][-3:] == \
+        [LWA_PATH, ORDERS_PATH, ORDERS_PATH]
 
 
 def test_an_expired_access_token_is_renewed_and_the_call_retried(fake: FakeAmazon) -> None:
@@ -230,8 +302,8 @@ def test_the_fake_bucket_is_the_published_one() -> None:
 def test_pacing_bursts_then_keeps_to_the_restore_rate() -> None:
     with FakeAmazon(orders=300, restore_per_s=5) as fake:
         until = fake.now() - SETTLED
-        records = orders_of(run(make_source(fake, page_size=10), None, until))
-        assert_totals(records, fake.expected_totals(None, until))
+        records = orders_of(run(make_source(fake, page_size=10, order_items=False), None, until))
+        assert_totals(records, fake.expected_totals(None, until), items=False)
         calls = fake.calls_to(ORDERS_PATH)
         assert len(calls) == 30 and all(c.status == 200 for c in calls)     # paced: never throttled
         at = [c.at for c in calls]
@@ -244,8 +316,9 @@ def test_pacing_bursts_then_keeps_to_the_restore_rate() -> None:
 def test_a_429_empties_the_bucket_and_is_retried() -> None:
     with FakeAmazon(orders=300, restore_per_s=5) as fake:   # the client below believes in a bigger bucket
         until = fake.now() - SETTLED
-        source = make_source(fake, page_size=10, burst=40, rate_per_s=10, attempts=10, backoff_s=0.05)
-        assert_totals(orders_of(run(source, None, until)), fake.expected_totals(None, until))
+        source = make_source(fake, page_size=10, burst=40, rate_per_s=10, attempts=10, backoff_s=0.05,
+                             order_items=False)
+        assert_totals(orders_of(run(source, None, until)), fake.expected_totals(None, until), items=False)
         statuses = Counter(c.status for c in fake.calls_to(ORDERS_PATH))
         assert statuses[200] == 30 and statuses[429] >= 1
 
@@ -256,7 +329,9 @@ def test_two_shops_do_not_block_each_other() -> None:
     # on a loaded machine
     with FakeAmazon(orders=210, restore_per_s=0.25, seed=1) as slow, FakeAmazon(orders=50, seed=2) as other:
         slow_until, other_until = slow.now() - SETTLED, other.now() - SETTLED
-        slow_source, other_source = make_source(slow, page_size=10), make_source(other)
+        # getOrders pacing alone: getOrderItems has its own bucket per shop
+        slow_source = make_source(slow, page_size=10, order_items=False)
+        other_source = make_source(other, order_items=False)
         assert slow_source.bucket is not other_source.bucket
         assert make_source(slow).bucket is slow_source.bucket           # one shop, one bucket
         result: dict[str, list[Page]] = {}
@@ -270,9 +345,9 @@ def test_two_shops_do_not_block_each_other() -> None:
         other_records = orders_of(run(other_source, None, other_until))
         took = time.monotonic() - started
         assert worker.is_alive() and took < 2.0
-        assert_totals(other_records, other.expected_totals(None, other_until))
+        assert_totals(other_records, other.expected_totals(None, other_until), items=False)
         worker.join(30)
-        assert_totals(orders_of(result["slow"]), slow.expected_totals(None, slow_until))
+        assert_totals(orders_of(result["slow"]), slow.expected_totals(None, slow_until), items=False)
 
 
 def test_the_client_bucket_reserves_in_order() -> None:

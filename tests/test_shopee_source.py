@@ -7,7 +7,7 @@ import hmac
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -16,8 +16,18 @@ import httpx
 import pytest
 
 from bot.shops.shopee import ShopeeSource
-from storage.ingest.records import FailureKind, OrderRecord, OrderStatus, SourceError, Tokens
-from tests.fakes.shopee import DETAIL_PATH, LIST_PATH, TOKEN_PATH, FakeShopee
+from storage.ingest.records import (
+    FailureKind,
+    OrderRecord,
+    OrderStatus,
+    RefundKind,
+    RefundRecord,
+    RefundStatus,
+    ReturnRecord,
+    SourceError,
+    Tokens,
+)
+from tests.fakes.shopee import DETAIL_PATH, LIST_PATH, RETURNS_PATH, TOKEN_PATH, FakeShopee
 from tests.memory_tokens import MemoryTokens
 from tests.source_pages import orders_of, run
 
@@ -151,6 +161,33 @@ def test_a_record_carries_the_order_exactly(small: FakeShopee) -> None:
     assert record.merchandise * 100 == order.merchandise_minor
     assert record.discount == record.subtotal - record.merchandise
     assert record.total * 100 == order.total_minor
+
+
+def test_returns_are_read_by_update_time_as_refund_records(fake: FakeShopee) -> None:
+    """get_return_list in 15-day windows, page_no paging: every return of the seed once, amounts exact."""
+    src = make_source(fake, authorized(fake), page_size=10)
+    try:
+        pages = list(src.pages("returns", None, fake.now()))
+    finally:
+        src.close()
+    found = [r for p in pages for r in p.records]
+    assert all(isinstance(r, ReturnRecord) for r in found) and pages[-1].resume is None
+    refunds = [r.refund for r in found]  # type: ignore[union-attr]
+    expected = fake.expected_returns()
+    assert expected == {"count": 36, "requested_minor": 989292, "completed_minor": 632438, "rejected": 2,
+                        "returned_units": 65}
+    assert len({r.platform_refund_id for r in refunds}) == len(refunds) == expected["count"]
+    assert sum(r.amount for r in refunds) * 100 == expected["requested_minor"]
+    assert sum(r.amount for r in refunds if r.status is RefundStatus.COMPLETED) * 100 == expected["completed_minor"]
+    assert sum(r.status is RefundStatus.REJECTED for r in refunds) == expected["rejected"]
+    assert sum(r.returned_units for r in refunds) == expected["returned_units"]
+    assert max(int(c.query["page_no"]) for c in fake.calls_to(RETURNS_PATH)) >= 1       # paged
+    one = next(x for x in fake.returns.values() if x.status == "REFUND_PAID" and x.solution == 0)
+    record = next(r for r in found if r.refund.platform_refund_id == one.return_sn)  # type: ignore[union-attr]
+    assert record == ReturnRecord(one.order_sn, RefundRecord(
+        one.return_sn, RefundKind.RETURN_AND_REFUND, RefundStatus.COMPLETED, "SGD", Decimal(one.refund_minor) / 100,
+        datetime.fromtimestamp(one.create_time, UTC), datetime.fromtimestamp(one.update_time, UTC),
+        sum(q for _, q in one.items)), datetime.fromtimestamp(one.update_time, UTC))
 
 
 def test_15_day_windows_over_a_40_day_range(fake: FakeShopee) -> None:

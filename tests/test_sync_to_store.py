@@ -49,7 +49,7 @@ from storage.ingest.sync import SyncReport, sync_shop
 from storage.ingest.writer import StoreWriter, WriteCounts
 from storage.models import Organisation, Shop, SyncCursor
 from tests.conftest import ROOT
-from tests.fakes.amazon import FakeAmazon
+from tests.fakes.amazon import ORDERS_PATH, FakeAmazon
 from tests.fakes.shop_seed import ExpectedTotals
 from tests.fakes.shopee import FakeShopee
 from tests.fakes.shopify import FAULTS as SHOPIFY_FAULTS
@@ -388,7 +388,7 @@ def shopee(orders: int = 180) -> Iterator[Harness]:
                                 **options)
 
         def expected(until: datetime) -> dict[str, Any]:
-            e = fake.expected_totals(None, until)
+            e, r = fake.expected_totals(None, until), fake.expected_returns(until)
             by_status: Counter[str] = Counter()
             for status, n in e["by_status"].items():
                 by_status[SHOPEE_STATUS[status]] += n
@@ -396,7 +396,10 @@ def shopee(orders: int = 180) -> Iterator[Harness]:
             return {**NOTHING, "orders": e["count"], "subtotal": e["subtotal_minor"],
                     "discount": e["subtotal_minor"] - e["merchandise_minor"], "merchandise": e["merchandise_minor"],
                     "total": e["total_minor"], "units": e["units"], "by_status": dict(by_status),
-                    "lines": e["lines"], "line_units": e["units"], "line_amount": e["merchandise_minor"]}
+                    "lines": e["lines"], "line_units": e["units"], "line_amount": e["merchandise_minor"],
+                    "refunds": r["count"], "refunds_requested": r["requested_minor"],
+                    "refunds_completed": r["completed_minor"], "refunded": r["completed_minor"],
+                    "returned_units": r["returned_units"]}
 
         def newest(until: datetime) -> datetime:
             latest = max(o.update_time for o in fake.orders.values())
@@ -419,7 +422,7 @@ def shopee(orders: int = 180) -> Iterator[Harness]:
         yield Harness(
             "shopee", fake.currency, fake, source, fake.now, expected, newest, change,
             tuple(sorted(FakeShopee.fault_kinds)), lambda kind: fake.fail_next(1, kind),
-            lambda: fake.fail_next(10**6, "http5xx"), fake.clear_faults, set_rate,
+            lambda: fake.fail_next(10**6, "http5xx", "/api/v2/order/"), fake.clear_faults, set_rate,
             lambda: {c.fault for c in fake.calls if c.fault}, fake.reset_calls)
 
 
@@ -440,10 +443,15 @@ def amazon(orders: int = 150) -> Iterator[Harness]:
             by_status: Counter[str] = Counter()
             for status, n in e["by_status"].items():
                 by_status[AMAZON_STATUS[status]] += n
-            # getOrders has no items: OrderTotal is subtotal, merchandise and total; no lines, units 0
-            m = e["merchandise_minor"]
-            return {**NOTHING, "orders": e["count"], "subtotal": m, "merchandise": m, "total": m,
-                    "by_status": dict(by_status)}
+            # getOrderItems: goods after promotions are the merchandise, shipping and tax apart, OrderTotal the total
+            r = fake.expected_refunds(until)       # refund events: the goods' money back, completed when posted
+            return {**NOTHING, "orders": e["count"], "subtotal": e["subtotal_minor"],
+                    "discount": e["discount_minor"], "merchandise": e["merchandise_minor"],
+                    "shipping": e["shipping_minor"], "tax": e["tax_minor"], "total": e["total_minor"],
+                    "units": e["items"], "lines": e["lines"], "line_units": e["items"],
+                    "line_amount": e["merchandise_minor"], "by_status": dict(by_status),
+                    "refunds": r["count"], "refunds_requested": r["principal_minor"],
+                    "refunds_completed": r["principal_minor"], "refunded": r["principal_minor"]}
 
         def newest(until: datetime) -> datetime:
             latest = max(o.update_s for o in fake.orders.values())
@@ -464,7 +472,7 @@ def amazon(orders: int = 150) -> Iterator[Harness]:
         yield Harness(
             "amazon", fake.currency, fake, source, fake.now, expected, newest, change,
             tuple(sorted(FakeAmazon.fault_kinds)), lambda kind: fake.fail_next(1, kind),
-            lambda: fake.fail_next(10**6, "http5xx"), fake.clear_faults, set_rate,
+            lambda: fake.fail_next(10**6, "http5xx", ORDERS_PATH), fake.clear_faults, set_rate,
             lambda: {c.fault for c in fake.calls if c.fault}, fake.reset_calls)
 
 
@@ -603,6 +611,8 @@ def first_inserts(h: Harness, expected: dict[str, Any]) -> dict[str, int]:
     if h.platform == "tiktok_shop":
         return {"orders": expected["orders"], "returns": expected["refunds"],
                 "affiliate_orders": expected["affiliate_lines"], "lives": expected["lives"]}
+    if h.platform in ("shopee", "amazon"):
+        return {"orders": expected["orders"], "returns": expected["refunds"]}
     return {"orders": expected["orders"]}
 
 

@@ -454,6 +454,26 @@ def test_an_order_bound_straight_from_its_answer_by_hand() -> None:
         assert encoded[1][15] is None and len(encoded[1][16]) == 32 and encoded[1][17] is True
 
 
+@pytest.mark.parametrize(("times", "shipped"), [
+    ({"rts_time": 1767300000, "collection_time": 1767307200, "delivery_time": 1767500000}, 1767300000),
+    ({"collection_time": 1767307200, "delivery_time": 1767500000}, 1767307200),
+    ({"rts_time": 0, "delivery_time": 1767500000}, 1767500000),
+    ({}, None),
+])
+def test_shipped_is_rts_time_then_collection_then_delivery(times: dict[str, int], shipped: int | None) -> None:
+    """202309 orders say when they were handed to the carrier in rts_time; collection and delivery times may be
+    missing; both mappings agree."""
+    answer = {"id": "576400000000000002", "status": "DELIVERED", "paid_time": 1767225600, "update_time": 1767500000,
+              "create_time": 1767225599, **times,
+              "payment": {"currency": "USD", "sub_total": "10.00", "total_amount": "10.00"},
+              "line_items": [{"id": "L1", "product_id": "P1", "sku_id": "S1", "sale_price": "10.00"}]}
+    record = order_record(answer)
+    assert record.shipped_at == (None if shipped is None else datetime.fromtimestamp(shipped, UTC))
+    assert record.delivered_at == (datetime.fromtimestamp(1767500000, UTC) if times else None)
+    for encoder in (OrderEncoder(False, "tiktok_shop"), OrderEncoder(True, "tiktok_shop")):
+        assert encoded_order(answer, encoder) == encoder.encode(record)
+
+
 def test_a_resume_token_of_another_window_is_refused(fake: FakeTikTokShop) -> None:
     with source(fake, page_size=50) as src:
         token = next(iter(src.pages("orders", None, UNTIL))).resume

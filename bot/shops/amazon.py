@@ -1,11 +1,18 @@
 """Amazon Selling Partner API order source: getOrders by LastUpdatedAfter, NextToken paging, paced per shop.
 
-Records: getOrders has no line items (those are getOrderItems, one call per order at 0.5 requests/s), so an
-order becomes an OrderRecord with ``lines=()`` and ``merchandise = subtotal = total = OrderTotal.Amount``:
-OrderTotal includes shipping and, where the marketplace prices gross, tax, so Amazon GMV is slightly higher
-than the goods-only merchandise of the other platforms, and its units are not known (``units`` is 0).
-Discount, shipping and tax are 0. Amazon leaves OrderTotal out for some orders (Pending ones at least): those
-get 0 in the shop's ``currency``. ``paid_at`` is the PurchaseDate for orders past Pending (Amazon charges at
+Records: getOrders has no line items, so each order's items are read with getOrderItems
+(``/orders/v0/orders/{id}/orderItems``, 0.5 requests/s with a burst of 30, its own bucket per shop; NextToken
+paged). A line is an OrderItem: quantity QuantityOrdered, amount ItemPrice (the price of the whole quantity)
+less PromotionDiscount, unit price that amount / quantity rounded to the currency (display only). The order's
+subtotal is the sum of ItemPrice, discount the sum of PromotionDiscount, merchandise (the GMV base) subtotal -
+discount, without shipping and tax like the other platforms; shipping = ShippingPrice - ShippingDiscount, tax =
+ItemTax + ShippingTax - PromotionDiscountTax; total = OrderTotal.Amount, else merchandise + shipping + tax.
+Amazon leaves prices out for some orders (Pending ones at least): their lines have amount 0 (units still
+count) and an order without OrderTotal gets 0 in the shop's ``currency``. Where a marketplace prices gross
+(EU VAT), ItemPrice may already hold the tax ItemTax reports (UNVERIFIED): merchandise there may include it.
+One getOrderItems call per order makes a first sync of a big shop slow (one order every 2 seconds after the
+burst): the platform's limit, not ours (``order_items=False`` syncs orders alone).
+``paid_at`` is the PurchaseDate for orders past Pending (Amazon charges at
 purchase and has no separate payment time); ``cancelled_at`` is the LastUpdateDate of a Canceled order.
 
 Time range: each page asks for ``LastUpdatedAfter = since`` and ``LastUpdatedBefore = until`` (both inclusive at
@@ -20,6 +27,14 @@ shops), so one shop's pacing never holds another back. A 429 empties the local b
 a whole restore interval, and the call is retried with backoff. The LWA access token is cached until
 ``token_margin`` before it expires; a 403 Unauthorized drops it and the retry fetches a new one; a second
 new token refused in the same call means the authorization itself is wrong (AUTH).
+
+Refunds (resource ``returns``): ``GET /finances/v0/financialEvents`` (listFinancialEvents, 0.5 requests/s,
+burst 30, its own bucket per shop) by ``PostedAfter``/``PostedBefore`` = [since, until), NextToken paging; each
+event of ``RefundEventList`` becomes a completed `RefundRecord` of kind refund at its PostedDate. Its amount is
+the goods' money given back: the negated ``Principal`` item charge adjustments less the promotion adjustments
+(promotions taken back), without shipping and tax, like the merchandise it is taken off. Financial events do
+not say whether goods came back, so returned units are 0. The refund id is made of the order id, the posted
+time and the adjustment item ids (Amazon gives none).
 """
 
 from __future__ import annotations
@@ -37,7 +52,19 @@ from typing import Any
 import httpx
 
 from bot.shops.http import transport_error, with_backoff
-from storage.ingest.records import FailureKind, OrderRecord, OrderStatus, Page, SourceError
+from scoring.money import exponent
+from storage.ingest.records import (
+    FailureKind,
+    LineRecord,
+    OrderRecord,
+    OrderStatus,
+    Page,
+    RefundKind,
+    RefundRecord,
+    RefundStatus,
+    ReturnRecord,
+    SourceError,
+)
 
 log = logging.getLogger(__name__)
 # httpx logs every URL at INFO; keep request lines (and their query strings) out of the log.
@@ -47,6 +74,12 @@ LWA_URL = "https://api.amazon.com/auth/o2/token"
 ORDERS_PATH = "/orders/v0/orders"
 GET_ORDERS_BURST = 20
 GET_ORDERS_RATE = 0.0167          # requests per second, as published
+FINANCES_PATH = "/finances/v0/financialEvents"
+ITEMS_PATH = "/orders/v0/orders/{}/orderItems"
+ITEMS_BURST = 30
+ITEMS_RATE = 0.5                  # getOrderItems, as published
+FINANCES_BURST = 30
+FINANCES_RATE = 0.5               # listFinancialEvents, as published
 USER_AGENT = "kpibot/0.1 (Language=Python)"
 
 STATUS_MAP: dict[str, OrderStatus] = {
@@ -118,18 +151,21 @@ def shop_bucket(shop: str, burst: int = GET_ORDERS_BURST, rate_per_s: float = GE
 class AmazonSource:
     """One Amazon seller's orders in some marketplaces (the `Source` protocol); see the module docstring."""
 
-    resources: tuple[str, ...] = ("orders",)
+    resources: tuple[str, ...] = ("orders", "returns")
 
     def __init__(self, *, client_id: str, client_secret: str, refresh_token: str, marketplace_ids: Sequence[str],
                  currency: str, endpoint: str = NA_ENDPOINT, lwa_url: str = LWA_URL, shop: str | None = None,
                  page_size: int = 100, history: timedelta = timedelta(days=90),
                  settle: timedelta = timedelta(minutes=3), burst: int = GET_ORDERS_BURST,
-                 rate_per_s: float = GET_ORDERS_RATE, timeout_s: float = 30.0, attempts: int = 5,
+                 rate_per_s: float = GET_ORDERS_RATE, items_rate_per_s: float | None = None, order_items: bool = True,
+                 timeout_s: float = 30.0, attempts: int = 5,
                  backoff_s: float = 1.0, max_wait_s: float = 60.0, token_margin: timedelta = timedelta(minutes=5),
                  clock: Callable[[], datetime] = _utcnow, http: httpx.Client | None = None) -> None:
         """``shop`` keys the rate bucket (default: a hash of the app and the refresh token, i.e. the seller
         authorization); ``currency`` is used for orders without an OrderTotal; ``history`` is how far back a
-        first sync (``since=None``) reaches."""
+        first sync (``since=None``) reaches; ``items_rate_per_s`` paces getOrderItems (default: ``rate_per_s`` scaled
+        by the published ratio, so 0.5/s with the published getOrders rate); ``order_items=False`` skips
+        getOrderItems (no lines, units 0, merchandise = OrderTotal): a quick orders-only sync of a long history."""
         if not marketplace_ids:
             raise ValueError("at least one marketplace id is required")
         if not 1 <= page_size <= 100:
@@ -144,6 +180,10 @@ class AmazonSource:
         self.token_margin = token_margin
         self.shop = shop or hashlib.sha256(f"{client_id}\n{refresh_token}".encode()).hexdigest()[:16]
         self.bucket = shop_bucket(self.shop, burst, rate_per_s)
+        self.finances_bucket = shop_bucket(self.shop + ":finances", FINANCES_BURST, FINANCES_RATE)
+        self.order_items = order_items
+        self.items_bucket = shop_bucket(self.shop + ":items", ITEMS_BURST,
+                                        items_rate_per_s or rate_per_s * ITEMS_RATE / GET_ORDERS_RATE)
         self._secret, self._refresh_token = client_secret, refresh_token
         self._clock = clock
         self._http = http or httpx.Client(timeout=timeout_s, headers={"Accept": "application/json",
@@ -169,6 +209,9 @@ class AmazonSource:
         lo = since if since is not None else until - self.history
         if lo >= until:
             return
+        if resource == "returns":
+            yield from self._refund_pages(lo, until, resume)
+            return
         marketplaces = ",".join(self.marketplace_ids)
         params: dict[str, Any] = {"MarketplaceIds": marketplaces, "MaxResultsPerPage": self.page_size}
         if resume is not None:
@@ -180,7 +223,7 @@ class AmazonSource:
             orders = payload.get("Orders")
             if not isinstance(orders, list):
                 raise SourceError(FailureKind.SERVER, "amazon getOrders: the payload has no Orders list")
-            records = [r for r in (self._record(o) for o in orders) if lo <= r.updated_at < until]
+            records = [self._with_items(r) for r in (self._record(o) for o in orders) if lo <= r.updated_at < until]
             next_token = payload.get("NextToken") or None
             log.debug("amazon shop %s: %d orders in a page", self.shop, len(records))
             yield Page(resource="orders", records=records,
@@ -190,6 +233,72 @@ class AmazonSource:
                 return
             params = {"MarketplaceIds": marketplaces, "MaxResultsPerPage": self.page_size,
                       "NextToken": str(next_token)}
+
+    def _refund_pages(self, lo: datetime, until: datetime, resume: str | None) -> Iterator[Page]:
+        """listFinancialEvents by PostedDate in [lo, until): one Page per answer, its RefundEventList."""
+        params: dict[str, Any] = {"MaxResultsPerPage": self.page_size}
+        if resume is not None:
+            params["NextToken"] = _decode_resume(resume)
+        else:
+            params.update(PostedAfter=_iso(lo), PostedBefore=_iso(until))
+        while True:
+            payload = self._get(FINANCES_PATH, params, self.finances_bucket, "amazon listFinancialEvents")
+            events = (payload.get("FinancialEvents") or {}).get("RefundEventList") or []
+            if not isinstance(events, list):
+                raise SourceError(FailureKind.SERVER, "amazon listFinancialEvents: RefundEventList is not a list")
+            records = [r for r in (self._refund(e) for e in events) if lo <= r.updated_at < until]
+            next_token = payload.get("NextToken") or None
+            yield Page(resource="returns", records=records,
+                       resume=_encode_resume(str(next_token)) if next_token else None,
+                       high_water=max((r.updated_at for r in records), default=None))
+            if not next_token:
+                return
+            params = {"MaxResultsPerPage": self.page_size, "NextToken": str(next_token)}
+
+    def _refund(self, e: Any) -> ReturnRecord:
+        """One refund event: the money back on the goods (Principal charges less the promotions given back),
+        completed when posted. Amazon gives no refund id: the order id, the posted time and the adjustment item
+        ids make one."""
+        try:
+            order_id, posted = str(e["AmazonOrderId"]), _parse_time(e["PostedDate"])
+            amount, currency, items = Decimal(0), self.currency, []
+            for adj in e.get("ShipmentItemAdjustmentList") or ():
+                items.append(str(adj.get("OrderAdjustmentItemId") or adj.get("SellerSKU") or ""))
+                for charge in adj.get("ItemChargeAdjustmentList") or ():
+                    if charge.get("ChargeType") == "Principal":
+                        money = charge["ChargeAmount"]
+                        currency = str(money["CurrencyCode"])
+                        amount -= _decimal(money["CurrencyAmount"])
+                for promo in adj.get("PromotionAdjustmentList") or ():
+                    amount -= _decimal(promo["PromotionAmount"]["CurrencyAmount"])
+            refund_id = f"{order_id}@{int(posted.timestamp())}:{','.join(sorted(items))}"
+            return ReturnRecord(order_id, RefundRecord(refund_id, RefundKind.REFUND, RefundStatus.COMPLETED,
+                                                       currency, amount, posted, posted, 0), posted)
+        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
+            raise SourceError(FailureKind.SERVER,
+                              f"amazon refund event is malformed ({exc.__class__.__name__}: {exc})") from None
+
+    def _with_items(self, order: OrderRecord) -> OrderRecord:
+        """The order with its getOrderItems lines and the amounts they split out (see the module docstring)."""
+        if not self.order_items:
+            return order
+        items: list[Any] = []
+        params: dict[str, Any] = {}
+        path = ITEMS_PATH.format(order.platform_order_id)
+        while True:
+            payload = self._get(path, params, self.items_bucket, "amazon getOrderItems")
+            found = payload.get("OrderItems")
+            if not isinstance(found, list):
+                raise SourceError(FailureKind.SERVER, "amazon getOrderItems: the payload has no OrderItems list")
+            items.extend(found)
+            if not payload.get("NextToken"):
+                break
+            params = {"NextToken": str(payload["NextToken"])}
+        try:
+            return _priced(order, items)
+        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
+            raise SourceError(FailureKind.SERVER,
+                              f"amazon order items are malformed ({exc.__class__.__name__}: {exc})") from None
 
     def _record(self, o: Any) -> OrderRecord:
         try:
@@ -215,22 +324,24 @@ class AmazonSource:
 
     # ------------------------------------------------------------------ calls
     def _get_orders(self, params: dict[str, Any]) -> dict[str, Any]:
-        what = "amazon getOrders"
+        return self._get(ORDERS_PATH, params, self.bucket, "amazon getOrders")
+
+    def _get(self, path: str, params: dict[str, Any], bucket: TokenBucket, what: str) -> dict[str, Any]:
         refused_fresh = 0       # a client's first token is always fresh: give a refused one a second chance
 
         def attempt() -> dict[str, Any]:
             nonlocal refused_fresh
             token, fresh = self._access_token()
-            self.bucket.acquire()
+            bucket.acquire()
             try:
-                resp = self._http.get(self.endpoint + ORDERS_PATH, params=params,
+                resp = self._http.get(self.endpoint + path, params=params,
                                       headers={"x-amz-access-token": token})
             except httpx.HTTPError as exc:
                 raise transport_error(what, exc) from None
             body = _json(resp)
             code, message = _first_error(body)
             if resp.status_code == 429:
-                self.bucket.drain()
+                bucket.drain()
                 raise SourceError(FailureKind.RATE_LIMITED, f"{what}: {code or 'throttled'} (limit "
                                   f"{resp.headers.get('x-amzn-RateLimit-Limit', '?')}/s)", 429)
             if resp.status_code >= 500:
@@ -304,6 +415,43 @@ def _first_error(body: dict[str, Any] | None) -> tuple[str, str]:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         return str(errors[0].get("code") or ""), str(errors[0].get("message") or "")
     return "", ""
+
+
+def _amount(item: dict[str, Any], key: str) -> Decimal:
+    money = item.get(key)
+    return _decimal(money["Amount"]) if money else Decimal(0)
+
+
+def _priced(order: OrderRecord, items: list[Any]) -> OrderRecord:
+    """`order` with lines from its items: quantity QuantityOrdered, amount ItemPrice - PromotionDiscount (ItemPrice
+    is the line's price, quantity included); subtotal, discount, merchandise, shipping and tax summed from them."""
+    lines, subtotal, discount, shipping, tax = [], Decimal(0), Decimal(0), Decimal(0), Decimal(0)
+    currency = order.currency
+    for item in items:
+        price, promo = _amount(item, "ItemPrice"), _amount(item, "PromotionDiscount")
+        if item.get("ItemPrice"):
+            currency = str(item["ItemPrice"]["CurrencyCode"])
+        quantity = int(item.get("QuantityOrdered") or 0)
+        amount = price - promo
+        step = Decimal(1).scaleb(-exponent(currency))
+        unit = (amount / quantity).quantize(step) if quantity else Decimal(0)   # display only; amount is exact
+        lines.append(LineRecord(str(item["OrderItemId"]), str(item.get("ASIN") or ""), str(item.get("SellerSKU") or ""),
+                                str(item.get("Title") or ""), quantity, unit, amount, item.get("SellerSKU") or None))
+        subtotal += price
+        discount += promo
+        shipping += _amount(item, "ShippingPrice") - _amount(item, "ShippingDiscount")
+        tax += _amount(item, "ItemTax") + _amount(item, "ShippingTax") - _amount(item, "PromotionDiscountTax")
+    merchandise = subtotal - discount
+    total = order.total if order.total else merchandise + shipping + tax
+    return order._replace(currency=currency, subtotal=subtotal, discount=discount, merchandise=merchandise,
+                          shipping=shipping, tax=tax, total=total, lines=tuple(lines))
+
+
+def _decimal(value: Any) -> Decimal:
+    """An amount (a JSON number parsed as Decimal, or text), never through float."""
+    if isinstance(value, float | bool):
+        raise TypeError("an amount was parsed as float")
+    return Decimal(str(value))
 
 
 def _iso(when: datetime) -> str:

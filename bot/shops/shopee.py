@@ -22,6 +22,12 @@ currency (the shop's). ``merchandise`` is the sum of quantity x ``model_discount
 get_order_detail does not split shipping and tax out of the total (get_escrow_detail does), so ``shipping`` and
 ``tax`` are 0. Shopee has no line id: a line is ``item_id:model_id``. There is no cancel time either: a
 cancelled order's ``cancelled_at`` is its update_time.
+
+Returns (resource ``returns``): ``GET /api/v2/returns/get_return_list`` by ``update_time_from/to`` in the same
+15-day windows, paged by ``page_no`` (from 0) while ``more``; each return becomes a `ReturnRecord`: kind from
+``return_solution`` (0 return and refund, 1 refund only), completed only at ``REFUND_PAID`` (then at its
+update_time), rejected when CANCELLED or CLOSED, otherwise requested; ``refund_amount`` in ``currency``;
+returned units = the items' ``amount`` for a return and refund. A page's ``resume`` holds the next page_no.
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ from storage.ingest.records import (
     OrderRecord,
     OrderStatus,
     Page,
+    RefundKind,
+    RefundRecord,
+    RefundStatus,
+    ReturnRecord,
     SourceError,
     Tokens,
     TokenStore,
@@ -57,6 +67,7 @@ LIVE_HOST = "https://partner.shopeemobile.com"
 LIST_PATH = "/api/v2/order/get_order_list"
 DETAIL_PATH = "/api/v2/order/get_order_detail"
 TOKEN_PATH = "/api/v2/auth/access_token/get"
+RETURNS_PATH = "/api/v2/returns/get_return_list"
 MAX_WINDOW = timedelta(days=15)
 MAX_DETAIL_BATCH = 50
 DETAIL_FIELDS = "buyer_user_id,item_list,pay_time,pickup_done_time,total_amount"
@@ -74,6 +85,10 @@ STATUS_MAP: dict[str, OrderStatus] = {
     "COMPLETED": OrderStatus.COMPLETED,
     "CANCELLED": OrderStatus.CANCELLED,
 }
+# get_return_list: return_solution 0 = return and refund, 1 = refund only; only REFUND_PAID has paid money back
+RETURN_KINDS = {0: RefundKind.RETURN_AND_REFUND, 1: RefundKind.REFUND}
+RETURN_STATUS = {"REFUND_PAID": RefundStatus.COMPLETED, "CANCELLED": RefundStatus.REJECTED,
+                 "CLOSED": RefundStatus.REJECTED}     # REQUESTED, ACCEPTED, PROCESSING, JUDGING, SELLER_DISPUTE: open
 _TOKEN_ERRORS = frozenset({"error_auth", "invalid_access_token", "invalid_acceess_token", "error_token"})
 
 
@@ -88,7 +103,7 @@ def _ceil_s(when: datetime) -> int:
 class ShopeeSource:
     """One Shopee shop's orders (the `Source` protocol); see the module docstring."""
 
-    resources: tuple[str, ...] = ("orders",)
+    resources: tuple[str, ...] = ("orders", "returns")
 
     def __init__(self, *, partner_id: int, partner_key: str, shop_id: int, currency: str, tokens: TokenStore,
                  base_url: str = LIVE_HOST, page_size: int = 100, window: timedelta = MAX_WINDOW,
@@ -125,7 +140,8 @@ class ShopeeSource:
     # ------------------------------------------------------------------ pages
     def pages(self, resource: str, since: datetime | None, until: datetime,
               resume: str | None = None) -> Iterator[Page]:
-        """Orders whose update_time is in [since, until), one Page per get_order_list page."""
+        """Orders (or returns) whose update_time is in [since, until), one Page per get_order_list (or
+        get_return_list) page."""
         if resource not in self.resources:
             raise ValueError(f"ShopeeSource has no resource {resource!r}")
         end = _ceil_s(until)                                  # exclusive, whole seconds
@@ -136,6 +152,9 @@ class ShopeeSource:
             if not start <= resumed <= end:
                 raise SourceError(FailureKind.REQUEST, "shopee: the resume token belongs to another range")
             start = resumed
+        if resource == "returns":
+            yield from self._return_pages(start, end, cursor)
+            return
         while start < end:
             window_end = min(start + self.window_s, end)
             while True:
@@ -162,6 +181,44 @@ class ShopeeSource:
                     break
                 cursor = next_cursor
             start, cursor = window_end, ""
+
+    def _return_pages(self, start: int, end: int, cursor: str) -> Iterator[Page]:
+        """get_return_list by update time, in windows of at most 15 days, paged by page_no (the cursor of a
+        resume token)."""
+        while start < end:
+            window_end = min(start + self.window_s, end)
+            page_no = int(cursor or 0)
+            while True:
+                answer = self._call("GET", RETURNS_PATH, {"page_no": page_no, "page_size": self.page_size,
+                                                          "update_time_from": start, "update_time_to": window_end - 1})
+                found = answer.get("return") or []
+                if not isinstance(found, list):
+                    raise SourceError(FailureKind.SERVER, "shopee get_return_list: return is not a list")
+                records = [r for r in (self._return(x) for x in found) if start <= r.updated_at.timestamp() < end]
+                more = bool(answer.get("more")) and bool(found)
+                token = (_encode_resume(start, str(page_no + 1)) if more
+                         else _encode_resume(window_end, "") if window_end < end else None)
+                yield Page(resource="returns", records=records, resume=token,
+                           high_water=max((r.updated_at for r in records), default=None))
+                if not more:
+                    break
+                page_no += 1
+            start, cursor = window_end, ""
+
+    def _return(self, r: Any) -> ReturnRecord:
+        try:
+            kind = RETURN_KINDS.get(int(r.get("return_solution") or 0), RefundKind.RETURN_AND_REFUND)
+            status = RETURN_STATUS.get(str(r.get("status") or ""), RefundStatus.REQUESTED)
+            requested, updated = _required_time(r["create_time"]), _required_time(r["update_time"])
+            units = sum(int(i.get("amount") or 0) for i in r.get("item") or ()) \
+                if kind is RefundKind.RETURN_AND_REFUND else 0
+            return ReturnRecord(str(r["order_sn"]), RefundRecord(
+                str(r["return_sn"]), kind, status, str(r.get("currency") or self.currency),
+                _money(r.get("refund_amount") or 0), requested,
+                updated if status is RefundStatus.COMPLETED else None, units), updated)
+        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
+            raise SourceError(FailureKind.SERVER,
+                              f"shopee return is malformed ({exc.__class__.__name__}: {exc})") from None
 
     def _details(self, order_sns: list[str]) -> list[OrderRecord]:
         records: list[OrderRecord] = []

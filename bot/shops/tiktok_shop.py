@@ -7,6 +7,7 @@ How a sync runs, per resource (``pages(resource, since, until, resume)``):
   ASC``, ``page_size`` (100) orders a page. In this API version the search answers full orders; an order that
   comes back without ``payment`` or ``line_items`` is fetched again with ``GET /order/202309/orders?ids=``
   (50 at a time). TikTok has no quantity: every line item is one unit, so every `LineRecord` has quantity 1.
+  ``shipped_at`` is ``rts_time``, else ``collection_time``, else ``delivery_time`` (see `_order_fields`).
 * ``returns``: ``returns/search`` then ``cancellations/search``, both by update time, become `ReturnRecord`s
   (REPLACEMENT returns refund nothing and are skipped).
 * ``affiliate_orders``: ``POST /affiliate_seller/202410/orders/search`` filters by CREATE time only, so the
@@ -257,9 +258,11 @@ def error_kind(code: int, http_status: int) -> FailureKind:
 # ---------------------------------------------------------------------- record mapping
 def _order_fields(o: dict[str, Any]) -> tuple[Any, ...]:
     """One 202309 order (search or detail answer) read once, for `order_record` and `encoded_order`: (id, status,
-    currency, subtotal, discount, merchandise, shipping, tax, total, then the create, update, paid, collection,
+    currency, subtotal, discount, merchandise, shipping, tax, total, then the create, update, paid, shipped,
     delivery and cancel times as the platform's Unix seconds (create and update required), lines shaped as
-    LineRecords, buyer id, sample flag)."""
+    LineRecords, buyer id, sample flag). Shipped is ``rts_time`` (handed to the carrier), else
+    ``collection_time``, else ``delivery_time``: 202309 orders may lack the latter two, and a delivered order
+    without either earlier time was at least shipped by its delivery."""
     pay = o["payment"]
     sub_total = _money(pay.get("sub_total"))
     seller = _money(pay.get("seller_discount"))
@@ -280,7 +283,8 @@ def _order_fields(o: dict[str, Any]) -> tuple[Any, ...]:
             _money(original) if original is not None else sub_total + discount, discount, sub_total,
             _money(pay.get("shipping_fee")), _money(pay.get("tax")), _money(pay.get("total_amount")),
             _need_epoch(o["create_time"]), _need_epoch(o["update_time"]), _epoch_or_none(get("paid_time")),
-            _epoch_or_none(get("collection_time")), _epoch_or_none(get("delivery_time")),
+            _epoch_or_none(get("rts_time") or get("collection_time") or get("delivery_time")),
+            _epoch_or_none(get("delivery_time")),
             _epoch_or_none(get("cancel_time")), lines, get("user_id") or None, bool(get("is_sample_order")))
 
 

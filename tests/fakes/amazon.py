@@ -25,6 +25,12 @@ One fake is one selling partner (one shop); run two fakes for two shops. What it
   ignored (UNVERIFIED). Both ends of the date range are inclusive ("after (or at)", "before (or at)").
   Answers ``{"payload": {"Orders": [...], "NextToken"?, "LastUpdatedBefore" | "CreatedBefore"}}``, oldest
   update first (the real order is UNVERIFIED), and ``x-amzn-RateLimit-Limit`` on every getOrders answer.
+* ``GET /orders/v0/orders/{AmazonOrderId}/orderItems`` (getOrderItems): same token check, its own bucket (burst
+  30, restored 30 times as fast as getOrders': the published 0.5/s against 0.0167/s); ``payload.OrderItems[]``
+  with ``OrderItemId``, ``ASIN``, ``SellerSKU``, ``Title``, ``QuantityOrdered``, ``QuantityShipped`` and the money
+  objects ``ItemPrice`` (the whole quantity), ``ShippingPrice``, ``ItemTax``, ``ShippingTax``, ``ShippingDiscount``,
+  ``PromotionDiscount``, ``PromotionDiscountTax`` (left out where the order hides OrderTotal: UNVERIFIED). The
+  items split OrderTotal exactly: goods after promotions + shipping + tax. No NextToken (one page).
 * Rate: a token bucket exactly as published for getOrders, burst 20, restored at 0.0167 requests/s
   (``restore_per_s`` is configurable so tests run fast), on real monotonic time; an empty bucket answers 429
   ``QuotaExceeded`` with ``x-amzn-RateLimit-Limit``. Refused tokens do not spend the bucket.
@@ -33,6 +39,14 @@ One fake is one selling partner (one shop); run two fakes for two shops. What it
   ``FulfillmentChannel``, ``SalesChannel``. ``OrderTotal`` is left out for Pending and Canceled orders
   (UNVERIFIED: the real API omits it for Pending orders at least); ``expected_totals`` counts merchandise only
   where it is shown.
+
+* ``GET /finances/v0/financialEvents`` (listFinancialEvents): the same access token check; its own bucket
+  (burst 30, 0.5/s as published); ``PostedAfter`` required without ``NextToken``, ``PostedBefore`` after it and at
+  least 2 minutes before now (default), ``MaxResultsPerPage`` 1-100. ``payload.FinancialEvents.RefundEventList``
+  holds ShipmentEvents (``AmazonOrderId``, ``PostedDate``, ``ShipmentItemAdjustmentList[]`` with
+  ``OrderAdjustmentItemId``, ``QuantityShipped``, ``ItemChargeAdjustmentList`` of Principal and Tax with negative
+  ``CurrencyAmount`` JSON numbers, a Commission fee adjustment); ``NextToken`` inside the payload. Other event
+  lists are left empty; both ends of the posted range are inclusive (UNVERIFIED).
 
 Fault injection (``fail_next(n, kind, path=None)`` or a seeded random ``fault_rate``): ``http429`` (429
 QuotaExceeded with the rate header), ``http5xx`` (500 ``InternalFailure``), ``expired`` (403 Unauthorized; the
@@ -59,10 +73,29 @@ from tests.fakes.shopee import COMMON_FAULTS, DEFAULT_NOW, Call, Reject, ShopApi
 
 ORDERS_PATH = "/orders/v0/orders"
 LWA_PATH = "/auth/o2/token"
+FINANCES_PATH = "/finances/v0/financialEvents"
 STATUSES = ("Pending", "Unshipped", "PartiallyShipped", "Shipped", "Canceled", "Unfulfillable")
 _STATUS_WEIGHTS = (8, 14, 4, 60, 10, 4)
 _NO_TOTAL = frozenset({"Pending", "Canceled"})
 BEFORE_MARGIN = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class AmazonItem:
+    """One OrderItem: ``price_minor`` is ItemPrice (the whole quantity, before the promotion)."""
+
+    item_id: str
+    asin: str
+    sku: str
+    quantity: int
+    price_minor: int
+    promo_minor: int
+    tax_minor: int
+    shipping_minor: int
+
+    @property
+    def goods_minor(self) -> int:
+        return self.price_minor - self.promo_minor
 
 
 @dataclass
@@ -77,6 +110,40 @@ class AmazonOrder:
     @property
     def shows_total(self) -> bool:
         return self.status not in _NO_TOTAL
+
+    @property
+    def lines(self) -> list[AmazonItem]:
+        """The order's items, derived from the order alone (its own random stream): OrderTotal split into
+        goods after promotions, shipping (499 on some orders) and tax (8/108 of the total on half of them)."""
+        rng = random.Random(self.order_id)
+        tax = self.total_minor * 8 // 108 if rng.random() < 0.5 else 0
+        shipping = 499 if rng.random() < 0.3 and self.total_minor - tax > 499 + 100 * self.items else 0
+        goods = self.total_minor - tax - shipping
+        quantities = [self.items] if self.items == 1 or rng.random() < 0.5 else [self.items - 1, 1]
+        shares = [goods] if len(quantities) == 1 else [goods - goods * rng.randint(20, 50) // 100]
+        if len(quantities) == 2:
+            shares.append(goods - shares[0])
+        taxes = [tax - sum(tax * g // goods for g in shares[1:])] + [tax * g // goods for g in shares[1:]]
+        out = []
+        for n, (quantity, share, line_tax) in enumerate(zip(quantities, shares, taxes, strict=True)):
+            promo = share // 10 if rng.random() < 0.25 else 0
+            digits = self.order_id.replace("-", "")[-8:]
+            out.append(AmazonItem(f"{digits}{n:04d}", f"B0{digits}{n}", f"SKU-{digits[-3:]}-{n}", quantity,
+                                  share + promo, promo, line_tax, shipping if n == 0 else 0))
+        return out
+
+
+@dataclass
+class AmazonRefund:
+    """One refund event: ``principal_minor`` of goods given back (positive here, negated on the wire), less
+    nothing; ``tax_minor`` is sent as its own charge adjustment and is not merchandise."""
+
+    order_id: str
+    posted_s: int
+    item_id: str
+    quantity: int
+    principal_minor: int
+    tax_minor: int
 
 
 class TokenBucket:
@@ -123,6 +190,11 @@ class FakeAmazon(ShopApiFake):
         self.burst, self.restore_per_s = burst, restore_per_s
         self.bucket = TokenBucket(burst, restore_per_s)
         self.orders: dict[str, AmazonOrder] = _seed_orders(random.Random(seed), orders, days, int(now.timestamp()))
+        # refunds from their own random stream: the orders stay what they were before refunds existed
+        self.refunds: list[AmazonRefund] = _seed_refunds(random.Random(seed * 7919 + 3), self.orders,
+                                                         int(now.timestamp()))
+        self.finances_bucket = TokenBucket(30, 0.5)      # listFinancialEvents, as published
+        self.items_bucket = TokenBucket(30, restore_per_s * 30)   # getOrderItems: 0.5/s with the published rate
         self.tokens_issued = 0
         self._access: dict[str, int] = {}         # access token -> expiry (epoch s)
 
@@ -151,14 +223,22 @@ class FakeAmazon(ShopApiFake):
 
     def expected_totals(self, since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
         """What a sync of [since, until) (by LastUpdateDate) must add up to, from the seed: ``count``,
-        ``merchandise_minor`` (OrderTotal where shown), ``items`` (shipped + unshipped), ``by_status``,
-        ``order_ids`` (sorted)."""
+        ``total_minor`` (OrderTotal where shown), ``merchandise_minor`` (item prices less promotions),
+        ``subtotal_minor`` (item prices), ``discount_minor``, ``shipping_minor``, ``tax_minor`` (all where prices
+        are shown), ``lines`` (order items), ``items`` (units ordered), ``by_status``, ``order_ids`` (sorted)."""
         lo = since.timestamp() if since else float("-inf")
         hi = until.timestamp() if until else float("inf")
         with self._lock:
             chosen = [o for o in self.orders.values() if lo <= o.update_s < hi]
+            priced = [i for o in chosen if o.shows_total for i in o.lines]
             return {"count": len(chosen),
-                    "merchandise_minor": sum(o.total_minor for o in chosen if o.shows_total),
+                    "total_minor": sum(o.total_minor for o in chosen if o.shows_total),
+                    "merchandise_minor": sum(i.goods_minor for i in priced),
+                    "subtotal_minor": sum(i.price_minor for i in priced),
+                    "discount_minor": sum(i.promo_minor for i in priced),
+                    "shipping_minor": sum(i.shipping_minor for i in priced),
+                    "tax_minor": sum(i.tax_minor for i in priced),
+                    "lines": sum(len(o.lines) for o in chosen),
                     "items": sum(o.items for o in chosen),
                     "by_status": dict(Counter(o.status for o in chosen)),
                     "order_ids": sorted(o.order_id for o in chosen)}
@@ -187,6 +267,11 @@ class FakeAmazon(ShopApiFake):
             return self._lwa(request, call.body)
         if request.path == ORDERS_PATH and request.method == "GET":
             return self._get_orders(request)
+        if request.path.startswith(ORDERS_PATH + "/") and request.path.endswith("/orderItems") \
+                and request.method == "GET":
+            return self._order_items(request)
+        if request.path == FINANCES_PATH and request.method == "GET":
+            return self._financial_events(request)
         raise self._errors(404, "NotFound", "Resource not found.")
 
     def _lwa(self, request: web.Request, form: Any) -> web.Response:
@@ -251,6 +336,111 @@ class FakeAmazon(ShopApiFake):
         if offset + page_size < len(chosen):
             payload["NextToken"] = _encode_next({**query, "o": offset + page_size})
         return web.json_response({"payload": payload}, headers=self._rate_headers())
+
+    def expected_refunds(self, until: datetime | None = None) -> dict[str, int]:
+        """Refund events posted before ``until``: ``count`` and ``principal_minor`` (the goods' money back)."""
+        hi = until.timestamp() if until else float("inf")
+        chosen = [r for r in self.refunds if r.posted_s < hi]
+        return {"count": len(chosen), "principal_minor": sum(r.principal_minor for r in chosen)}
+
+    def _financial_events(self, request: web.Request) -> web.Response:
+        """listFinancialEvents: PostedAfter (required without NextToken), PostedBefore (after it and at least 2
+        minutes before now; default now - 2 min), MaxResultsPerPage 1-100; only RefundEventList is filled."""
+        token = request.headers.get("x-amz-access-token", "")
+        with self._lock:
+            expiry = self._access.get(token)
+        if expiry is None or expiry <= self._now_s():
+            raise self._errors(403, "Unauthorized", "Access to requested resource is denied.")
+        if not self.finances_bucket.take():
+            raise self._errors(429, "QuotaExceeded", "You exceeded your quota for the requested resource.",
+                               {"x-amzn-RateLimit-Limit": "0.5"})
+        q = request.query
+        invalid = lambda message: self._errors(400, "InvalidInput", message)  # noqa: E731
+        try:
+            page_size = int(q.get("MaxResultsPerPage", "100"))
+        except ValueError:
+            raise invalid("MaxResultsPerPage must be an integer.") from None
+        if not 1 <= page_size <= 100:
+            raise invalid("MaxResultsPerPage must be between 1 and 100.")
+        if "NextToken" in q:
+            try:
+                a, b, offset = json.loads(base64.b64decode(q["NextToken"], validate=True))
+            except ValueError:
+                raise invalid("Invalid NextToken.") from None
+        else:
+            after = _parse_iso(q.get("PostedAfter", ""))
+            latest = self.now() - BEFORE_MARGIN
+            before = _parse_iso(q["PostedBefore"]) if "PostedBefore" in q else latest
+            if after is None or before is None or before < after or before > latest:
+                raise invalid("PostedAfter is required; PostedBefore must be after it and at least 2 minutes "
+                              "before the request time.")
+            a, b, offset = int(after.timestamp()), int(before.timestamp()), 0
+        chosen = sorted((r for r in self.refunds if a <= r.posted_s <= b), key=lambda r: (r.posted_s, r.order_id))
+        page = chosen[offset:offset + page_size]
+        payload: dict[str, Any] = {"FinancialEvents": {"ShipmentEventList": [], "RefundEventList": [
+            self._render_refund(r) for r in page]}}
+        if offset + page_size < len(chosen):
+            payload["NextToken"] = base64.b64encode(json.dumps([a, b, offset + page_size]).encode()).decode()
+        return web.json_response({"payload": payload}, headers={"x-amzn-RateLimit-Limit": "0.5"})
+
+    def _render_refund(self, r: AmazonRefund) -> dict[str, Any]:
+        def money(minor: int) -> dict[str, Any]:
+            return {"CurrencyCode": self.currency, "CurrencyAmount": -minor / 100}   # a JSON number, as Amazon
+
+        return {"AmazonOrderId": r.order_id, "SellerOrderId": r.order_id, "MarketplaceName": "Amazon.com",
+                "PostedDate": iso(r.posted_s), "ShipmentItemAdjustmentList": [{
+                    "SellerSKU": f"SKU-{r.item_id[-3:]}", "OrderAdjustmentItemId": r.item_id,
+                    "QuantityShipped": r.quantity,
+                    "ItemChargeAdjustmentList": [{"ChargeType": "Principal", "ChargeAmount": money(r.principal_minor)},
+                                                 {"ChargeType": "Tax", "ChargeAmount": money(r.tax_minor)}],
+                    "ItemFeeAdjustmentList": [{"FeeType": "Commission",
+                                               "FeeAmount": {"CurrencyCode": self.currency,
+                                                             "CurrencyAmount": r.principal_minor * 15 // 100 / 100}}],
+                    "PromotionAdjustmentList": []}]}
+
+    def calls_to(self, path_part: str) -> list[Call]:
+        """The recorded calls to exactly ``path_part`` (getOrderItems paths start with getOrders' path: count
+        them with `items_calls`)."""
+        with self._lock:
+            return [c for c in self.calls if c.path == path_part]
+
+    def items_calls(self) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.path.endswith("/orderItems")]
+
+    def _order_items(self, request: web.Request) -> web.Response:
+        """getOrderItems: the same token check, its own bucket (burst 30, restored 30 times as fast as
+        getOrders', the published 0.5/s against 0.0167/s); prices left out where the order hides its total."""
+        token = request.headers.get("x-amz-access-token", "")
+        with self._lock:
+            expiry = self._access.get(token)
+        if expiry is None or expiry <= self._now_s():
+            raise self._errors(403, "Unauthorized", "Access to requested resource is denied.")
+        if not self.items_bucket.take():
+            raise self._errors(429, "QuotaExceeded", "You exceeded your quota for the requested resource.",
+                               {"x-amzn-RateLimit-Limit": "0.5"})
+        order_id = request.path.split("/")[-2]
+        with self._lock:
+            order = self.orders.get(order_id)
+        if order is None:
+            raise self._errors(404, "NotFound", f"Invalid AmazonOrderId: {order_id}")
+
+        def money(minor: int) -> dict[str, str]:
+            return {"CurrencyCode": self.currency, "Amount": f"{minor // 100}.{minor % 100:02d}"}
+
+        items = []
+        for item in order.lines:
+            d: dict[str, Any] = {"ASIN": item.asin, "SellerSKU": item.sku, "OrderItemId": item.item_id,
+                                 "Title": f"Product {item.asin}", "QuantityOrdered": item.quantity,
+                                 "QuantityShipped": item.quantity if order.status == "Shipped" else 0,
+                                 "IsGift": "false", "ConditionId": "New"}
+            if order.shows_total:
+                d.update(ItemPrice=money(item.price_minor), ShippingPrice=money(item.shipping_minor),
+                         ItemTax=money(item.tax_minor), ShippingTax=money(0), ShippingDiscount=money(0),
+                         PromotionDiscount=money(item.promo_minor), PromotionDiscountTax=money(0))
+            items.append(d)
+        return web.json_response({"payload": {"AmazonOrderId": order_id, "OrderItems": items}},
+                                 headers={"x-amzn-RateLimit-Limit": "0.5"})
 
     def _date_query(self, q: Any, invalid: Any) -> dict[str, Any]:
         created, updated = q.get("CreatedAfter"), q.get("LastUpdatedAfter")
@@ -320,3 +510,17 @@ def _seed_orders(rng: random.Random, count: int, days: int, now_s: int) -> dict[
                                        status=rng.choices(STATUSES, weights=_STATUS_WEIGHTS)[0],
                                        total_minor=rng.randrange(499, 25000), items=rng.randint(1, 4))
     return orders
+
+
+def _seed_refunds(rng: random.Random, orders: dict[str, AmazonOrder], now_s: int) -> list[AmazonRefund]:
+    """About one Shipped order in six gets one unit refunded, posted a few days after its last update."""
+    refunds = []
+    for order_id in sorted(orders):
+        o = orders[order_id]
+        if o.status != "Shipped" or rng.random() >= 1 / 6:
+            continue
+        posted = min(o.update_s + rng.randrange(3600, 6 * 86400), now_s - 600)
+        item = o.lines[0]
+        principal = item.goods_minor // item.quantity            # one unit of the first item
+        refunds.append(AmazonRefund(order_id, posted, item.item_id, 1, principal, item.tax_minor // item.quantity))
+    return refunds

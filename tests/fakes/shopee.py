@@ -27,6 +27,13 @@ What it enforces (facts from /work/shared/notes/shop-apis.md unless marked UNVER
   refresh token is SINGLE-USE: the one presented dies, reusing it answers ``error_auth``. Refresh tokens live
   30 days. Access tokens issued earlier stay valid until their own expiry (UNVERIFIED).
 
+* ``GET /api/v2/returns/get_return_list``: ``page_no`` (from 0) and ``page_size`` 1-100 required (UNVERIFIED
+  bounds), optional ``create_time_from/to`` and ``update_time_from/to`` (both ends inclusive, each pair at most
+  15 days apart: UNVERIFIED, modelled on get_order_list); answers ``{more, return: [...]}`` sorted by
+  update_time, each with ``return_sn``, ``order_sn``, ``status`` (REQUESTED, ACCEPTED, PROCESSING, REFUND_PAID,
+  CANCELLED, CLOSED), ``return_solution`` (0 return and refund, 1 refund only), ``refund_amount``, ``currency``,
+  times and ``item[]`` (``amount`` = quantity). Field names follow public typed SDKs of v2, not the reference.
+
 Errors use Shopee's envelope ``{"error", "message", "request_id", "response": {}}``. The HTTP statuses are
 UNVERIFIED choices: 403 for ``error_sign``/``error_auth``, 400 for ``error_param`` and ``order.*``, 200 for
 ``error_server`` "too many requests" (so a client that only looks at the HTTP status misses it). A bad
@@ -223,6 +230,9 @@ OPTIONAL_FIELDS = frozenset({"total_amount", "item_list", "pay_time", "buyer_use
 LIST_PATH = "/api/v2/order/get_order_list"
 DETAIL_PATH = "/api/v2/order/get_order_detail"
 TOKEN_PATH = "/api/v2/auth/access_token/get"
+RETURNS_PATH = "/api/v2/returns/get_return_list"
+RETURN_STATUSES = ("REQUESTED", "ACCEPTED", "PROCESSING", "REFUND_PAID", "CANCELLED", "CLOSED")
+_RETURN_WEIGHTS = (2, 1, 1, 8, 1, 1)
 MAX_RANGE_S = 15 * 86400
 TIMESTAMP_WINDOW_S = 300
 
@@ -265,6 +275,21 @@ class ShopeeOrder:
         return sum(i.quantity for i in self.items)
 
 
+@dataclass
+class ShopeeReturn:
+    """One return/refund request: ``solution`` 0 = return and refund, 1 = refund only; ``items`` are
+    (item index in the order, quantity)."""
+
+    return_sn: str
+    order_sn: str
+    status: str
+    solution: int
+    create_time: int
+    update_time: int
+    items: list[tuple[int, int]]
+    refund_minor: int
+
+
 class FakeShopee(ShopApiFake):
     """Fake Shopee v2 on 127.0.0.1:<random port>; see the module docstring for what it checks."""
 
@@ -285,6 +310,9 @@ class FakeShopee(ShopApiFake):
         self.access_ttl_s, self.refresh_ttl_s = access_ttl_s, refresh_ttl_s
         self.orders: dict[str, ShopeeOrder] = _seed_orders(random.Random(seed), orders, days,
                                                            int(now.timestamp()), self.decimals)
+        # returns from their own random stream, so the orders stay what they were before returns existed
+        self.returns: dict[str, ShopeeReturn] = _seed_returns(random.Random(seed * 7919 + 1), self.orders,
+                                                              int(now.timestamp()))
         self.refreshes = 0                              # successful token refreshes
         self.used_refresh_tokens: set[str] = set()
         self._access: dict[str, int] = {}               # access token -> expiry (epoch s)
@@ -350,6 +378,18 @@ class FakeShopee(ShopApiFake):
                 "order_sns": sorted(o.order_sn for o in chosen),
             }
 
+    def expected_returns(self, until: datetime | None = None) -> dict[str, int]:
+        """The returns updated before ``until``, from the seed: ``count``, ``requested_minor`` (every refund
+        amount), ``completed_minor`` (REFUND_PAID), ``rejected`` (CANCELLED or CLOSED) and ``returned_units``
+        (quantities of return-and-refund requests)."""
+        hi = until.timestamp() if until else float("inf")
+        with self._lock:
+            chosen = [r for r in self.returns.values() if r.update_time < hi]
+            return {"count": len(chosen), "requested_minor": sum(r.refund_minor for r in chosen),
+                    "completed_minor": sum(r.refund_minor for r in chosen if r.status == "REFUND_PAID"),
+                    "rejected": sum(r.status in ("CANCELLED", "CLOSED") for r in chosen),
+                    "returned_units": sum(q for r in chosen if r.solution == 0 for _, q in r.items)}
+
     def sign(self, path: str, timestamp: int, access_token: str = "", shop_id: int | None = None) -> str:
         """The signature this fake expects (for tests that call it directly)."""
         base = f"{self.partner_id}{path}{timestamp}" + (f"{access_token}{shop_id}" if access_token else "")
@@ -396,6 +436,9 @@ class FakeShopee(ShopApiFake):
         if path == DETAIL_PATH and request.method == "GET":
             self._check_common(request, shop=True)
             return self._order_detail(request.query)
+        if path == RETURNS_PATH and request.method == "GET":
+            self._check_common(request, shop=True)
+            return self._return_list(request.query)
         raise self._reject(404, "error_not_found", f"api {path} not found")
 
     def _check_common(self, request: web.Request, *, shop: bool) -> None:
@@ -478,6 +521,49 @@ class FakeShopee(ShopApiFake):
                     found.append(self._detail(self.orders[sn], optional))
         return self._ok({"order_list": found})
 
+    def _return_list(self, q: Any) -> web.Response:
+        try:
+            page_no, page_size = int(q["page_no"]), int(q["page_size"])
+            bounds = {k: int(q[k]) for k in ("create_time_from", "create_time_to", "update_time_from",
+                                             "update_time_to") if k in q}
+        except (KeyError, ValueError):
+            raise self._reject(400, "error_param", "page_no and page_size are required integers") from None
+        if not 1 <= page_size <= 100 or page_no < 0:
+            raise self._reject(400, "error_param", "page_size must be between 1 and 100, page_no from 0")
+        for field_name in ("create_time", "update_time"):
+            lo, hi = bounds.get(f"{field_name}_from"), bounds.get(f"{field_name}_to")
+            if (lo is None) != (hi is None) or (lo is not None and hi is not None and
+                                                 (hi < lo or hi - lo > MAX_RANGE_S)):
+                raise self._reject(400, "error_param", f"{field_name}_from and _to go together, within 15 days")
+        with self._lock:
+            chosen = sorted((r for r in self.returns.values()
+                             if all(bounds.get(f"{f}_from", r_t) <= r_t <= bounds.get(f"{f}_to", r_t)
+                                    for f, r_t in (("create_time", r.create_time), ("update_time", r.update_time)))),
+                            key=lambda r: (r.update_time, r.return_sn))
+            page = chosen[page_no * page_size:(page_no + 1) * page_size]
+            more = (page_no + 1) * page_size < len(chosen)
+            answer = [self._render_return(r) for r in page]
+        return self._ok({"more": more, "return": answer})
+
+    def _render_return(self, r: ShopeeReturn) -> dict[str, Any]:
+        order = self.orders[r.order_sn]
+        items = []
+        for index, quantity in r.items:
+            i = order.items[index]
+            items.append({"item_id": i.item_id, "model_id": i.model_id, "name": i.item_name, "images": [],
+                          "amount": quantity, "item_price": self._money(i.discounted_minor),
+                          "is_add_on_deal": False, "is_main_item": False, "add_on_deal_id": 0,
+                          "item_sku": i.item_sku, "variation_sku": i.model_sku,
+                          "refund_amount": self._money(i.discounted_minor * quantity)})
+        return {"return_sn": r.return_sn, "order_sn": r.order_sn, "status": r.status, "currency": self.currency,
+                "refund_amount": self._money(r.refund_minor),
+                "amount_before_discount": self._money(sum(order.items[x].original_minor * q for x, q in r.items)),
+                "create_time": r.create_time, "update_time": r.update_time, "due_date": r.create_time + 3 * 86400,
+                "reason": "NOT_RECEIPT" if r.solution else "DAMAGED", "text_reason": "", "image": [],
+                "tracking_number": "", "needs_logistics": r.solution == 0, "return_solution": r.solution,
+                "user": {"username": f"buyer{order.buyer_user_id}", "email": "", "portrait": ""},
+                "item": items}
+
     def _money(self, minor: int) -> int | float:
         """A JSON number in major units; float division by 10**2 prints exactly the 2-decimal value."""
         return minor if self.decimals == 0 else minor / 10 ** self.decimals
@@ -537,3 +623,24 @@ def _seed_orders(rng: random.Random, count: int, days: int, now_s: int, decimals
                                  pay_time=pay_time, pickup_done_time=pickup, buyer_user_id=rng.randrange(10**7, 10**8),
                                  shipping_minor=shipping, items=items)
     return orders
+
+
+def _seed_returns(rng: random.Random, orders: dict[str, ShopeeOrder], now_s: int) -> dict[str, ShopeeReturn]:
+    """Return requests on received orders: every TO_RETURN order and about a quarter of COMPLETED ones."""
+    returns: dict[str, ShopeeReturn] = {}
+    for n, sn in enumerate(sorted(orders)):
+        o = orders[sn]
+        if not (o.status == "TO_RETURN" or (o.status == "COMPLETED" and rng.random() < 0.25)):
+            continue
+        status = "PROCESSING" if o.status == "TO_RETURN" else rng.choices(RETURN_STATUSES, _RETURN_WEIGHTS)[0]
+        solution = rng.choice((0, 0, 1))
+        picked = [(0, o.items[0].quantity)] if rng.random() < 0.7 else [(x, i.quantity) for x, i in enumerate(o.items)]
+        if solution == 0 and picked[0][1] > 1 and rng.random() < 0.5:
+            picked[0] = (picked[0][0], 1)                        # part of a line's units
+        base = o.pickup_done_time or o.create_time
+        create = min(base + rng.randrange(3600, 5 * 86400), now_s - 7200)
+        update = min(create + rng.randrange(0, 2 * 86400), now_s - 3600)
+        refund = sum(o.items[x].discounted_minor * q for x, q in picked)
+        return_sn = f"{sn[:6]}R{n:05d}"
+        returns[return_sn] = ShopeeReturn(return_sn, sn, status, solution, create, update, picked, refund)
+    return returns

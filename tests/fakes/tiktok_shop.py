@@ -48,7 +48,9 @@ the query); a token used with other filters is refused (40006). The last page ha
 Simplifications and UNVERIFIED details (the notes do not give them):
 
 * orders: default sort ``create_time DESC``; ``create_time`` sorting materialises the matching keys (fine for
-  tests, slow for a million orders); ``shipped_at`` comes from ``collection_time``; each line item carries
+  tests, slow for a million orders); a shipped order carries ``rts_time`` (the seed's shipped time, as the
+  notes say: when it was handed to the carrier) and, on every third order only, a later ``collection_time``
+  (rts + 2 h); ``delivery_time`` on delivered orders; each line item carries
   ``seller_discount``/``platform_discount``; ``payment.sub_total`` = original - seller - platform discounts
   (matches a real sample order), ``total_amount`` = sub_total + shipping_fee + tax; sample orders are priced
   with a seller discount equal to the price (buyer pays 0);
@@ -111,6 +113,7 @@ CANCELLATIONS_SEARCH = "/return_refund/202309/cancellations/search"
 AFFILIATE_SEARCH = "/affiliate_seller/202410/orders/search"
 LIVES_PERFORMANCE = "/analytics/202508/shop_lives/performance"
 TOKEN_REFRESH = "/api/v2/token/refresh"
+COLLECTION_AFTER_RTS_S = 7200          # a collection_time comes this long after rts_time (fake's choice)
 
 CODE_OK = 0
 CODE_TOO_MANY_REQUESTS = 36009002
@@ -621,8 +624,10 @@ class FakeTikTokShop(FakeServer):
                                "is_sample_order": o.is_sample, "order_type": "NORMAL"}
         if o.paid_time is not None:
             out["paid_time"] = o.paid_time
-        if o.collection_time is not None:
-            out["collection_time"] = o.collection_time
+        if o.collection_time is not None:    # the seed's shipped time: handed to the carrier
+            out["rts_time"] = o.collection_time
+            if o.index % 3 == 0:              # the carrier's scan, later and only on some orders
+                out["collection_time"] = o.collection_time + COLLECTION_AFTER_RTS_S
         if o.delivery_time is not None:
             out["delivery_time"] = o.delivery_time
         if o.cancel_time is not None:
