@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from cards.i18n import LANGS
+from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.money import is_currency
 from storage.demo import DEMO_ORG_CODE
 from storage.models import Organisation, OrganisationSettings
@@ -54,11 +54,12 @@ def zone_of(text: str) -> str:
 
 
 def locale_of(text: str) -> str:
-    """A locale whose language cards.i18n speaks: en, zh-CN ... (any region; the language decides)."""
+    """A locale whose language the cards speak (scoring.languages): en, zh-CN, id-ID ... (any region; the
+    language decides)."""
     name = text.strip()
     shaped = re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", name) is not None
-    if not shaped or re.split(r"[-_]", name)[0].lower() not in LANGS:
-        raise SetupError(f"locale {text!r} is not supported; languages: {', '.join(LANGS)} (e.g. en, zh-CN)")
+    if not shaped or not supported_locale(name):
+        raise SetupError(f"locale {text!r} is not supported; use {LOCALE_HINT}")
     return name
 
 

@@ -128,7 +128,7 @@ def test_the_store_s_settings_win_over_the_config_once_initialised(tmp_path: Pat
 @pytest.mark.parametrize(("args", "error"), [
     (("--currency", "XYZ"), "unknown currency 'XYZ' (an ISO 4217 code such as USD, GBP, IDR)"),
     (("--timezone", "Mars/Olympus"), "unknown time zone 'Mars/Olympus' (an IANA name such as America/Los_Angeles)"),
-    (("--locale", "fr"), "locale 'fr' is not supported; languages: en, zh (e.g. en, zh-CN)"),
+    (("--locale", "fr"), "locale 'fr' is not supported; use en, zh-CN or id-ID"),
     (("--name", " "), "the name must be 1 to 200 characters, got ' '"),
 ])
 def test_org_init_refuses_a_bad_value_and_makes_nothing(cli: Cli, args: tuple[str, ...], error: str) -> None:
@@ -167,7 +167,7 @@ def test_teams_before_the_organisation_are_refused(cli: Cli) -> None:
     (("add", "t2", "--country", "us"), "country 'us' is not an ISO 3166 alpha-2 code (two upper-case letters: US)"),
     (("add", "t2", "--country", "USA"), "country 'USA' is not an ISO 3166 alpha-2 code (two upper-case letters: US)"),
     (("add", "t2", "--timezone", "PST"), "unknown time zone 'PST' (an IANA name such as America/Los_Angeles)"),
-    (("add", "t2", "--locale", "de-DE"), "locale 'de-DE' is not supported; languages: en, zh (e.g. en, zh-CN)"),
+    (("add", "t2", "--locale", "de-DE"), "locale 'de-DE' is not supported; use en, zh-CN or id-ID"),
     (("set", "nope", "--stage", "stable"), "no team 'nope'; teams: live-sea, live-us"),
     (("set", "live-us"), "nothing to change: give --name, --timezone, --stage, --locale, --country or --lead"),
     (("set", "live-us", "--lead", "ghost"),
