@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from cards.metric_docs import metrics_markdown
 from scoring.languages import LANGS
 from scoring.metrics import CATALOG
-from tests.conftest import ROOT
+from tests.conftest import ROOT, checkout_env
 
 
 def test_metrics_doc_is_generated_from_the_catalog() -> None:
@@ -70,3 +73,19 @@ def test_the_readme_path_of_one_message_names_real_functions() -> None:
     # and each step's files exist
     for path in re.findall(r"`([a-z_/]+\.py)`", steps):
         assert (ROOT / path).is_file(), path
+
+
+def test_the_readme_set_up_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    # "Set up your organisation", run line by line in an empty folder (kpibot as this checkout's `python -m bot.cli`)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Set up your organisation"):]
+    block = section[section.index("```bash\n") + 8:section.index("\n```", section.index("```bash\n"))]
+    lines = block.splitlines()
+    assert lines[0].startswith("mkdir acme && cd acme")
+    script = f'kpibot() {{ "{sys.executable}" -m bot.cli "$@"; }}\nset -euo pipefail\n' + "\n".join(lines[1:])
+    run = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                         env=checkout_env(KPIBOT_NOW="2026-11-22T12:00:00+00:00"))
+    assert run.returncode == 0, run.stderr
+    assert ("credited to lily by live session L1 (2026-11-21T03:00:00+00:00 to 2026-11-21T05:00:00+00:00, "
+            "tail 30 min)") in run.stdout
+    assert "This month so far · Net GMV  150.00 USD / 20,000.00 USD (1%)" in run.stdout
