@@ -98,7 +98,7 @@ class Dispatcher:
                 self.cache.put(key, card)
             return card
         except UserError as exc:
-            return _reply(None, t(lang, exc.key, **exc.values), lang)
+            return _reply(None, t(lang, exc.key, **{k: _echo(v) for k, v in exc.values.items()}), lang)
         except MissingRate as exc:
             log.error("missing FX rate platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
             return _reply(None, t(lang, "error.fx", problem=str(exc)), lang)
@@ -119,6 +119,18 @@ class Dispatcher:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         suggestion = t(lang, "error.did_you_mean", command=f"/{_canonical(close[0])}") if close else ""
         return _reply(None, t(lang, "error.unknown_command", command=f"/{name}", suggestion=suggestion), lang)
+
+
+ECHO_MAX = 120   # characters of what someone typed that a reply repeats
+
+
+def _echo(value: object) -> object:
+    """A value for a reply: text without control characters and at most ECHO_MAX characters, so a reply never
+    repeats long input (2,000 characters of arguments came back whole) or controls."""
+    if not isinstance(value, str):
+        return value
+    clean = "".join(ch if ch.isprintable() else " " for ch in value)
+    return clean if len(clean) <= ECHO_MAX else clean[:ECHO_MAX - 1] + "…"
 
 
 def _canonical(name: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 
+from cards.fx_notes import fx_notes
 from cards.i18n import t
 from cards.kpi_cards import Headline, mykpi_card
-from cards.model import Card, Note, Text, Tone
+from cards.model import Card, Text, Tone
 from commands.context import Request
 from commands.periods import parse_period
 from commands.spec import Command
@@ -41,12 +41,6 @@ def handle(req: Request) -> Card:
     )
     notes = fx_notes(kpi.fx_stale, kpi.fx_missing, lang)
     return replace(card, blocks=(*card.blocks, *notes)) if notes else card
-
-
-def fx_notes(stale: dict[tuple[str, str], date], missing: dict[tuple[str, str], date], lang: str) -> tuple[Note, ...]:
-    """Which exchange rates were older than usual (from which day) and which amounts had none and are left out."""
-    return (*(Note(t(lang, "fx.stale", base=b, quote=q, day=d.isoformat())) for (b, q), d in sorted(stale.items())),
-            *(Note(t(lang, "fx.missing", base=b, quote=q)) for b, q in sorted(missing)))
 
 
 SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from cards.fx_notes import fx_notes
 from cards.i18n import t
 from cards.kpi_cards import rank_card
 from cards.model import Card
@@ -19,7 +22,9 @@ def handle(req: Request) -> Card:
     result = ranking(req.services, req.member, kind, req.now)
     scope = result.team if result.team is not None else t(lang, "rank.all")
     title = t(lang, "rank.title", scope=scope, period=result.window.label)
-    return rank_card(title=title, lang=lang, rows=result.rows, highlight=req.member.name)
+    card = rank_card(title=title, lang=lang, rows=result.rows, highlight=req.member.name)
+    notes = fx_notes(result.fx_stale, result.fx_missing, lang)
+    return replace(card, blocks=(*card.blocks, *notes)) if notes else card
 
 
 SPEC = Command("rank", ("排名", "排行", "排行榜"), "help.rank", USAGE, handle, cacheable=True,

@@ -5,6 +5,9 @@ Leads see their own team; managers and admins any team (by code or name): servic
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from cards.fx_notes import fx_notes
 from cards.i18n import t
 from cards.kpi_cards import team_card
 from cards.model import Card
@@ -27,8 +30,10 @@ def handle(req: Request) -> Card:
     view = team_view(req.services, req.member, team_name(req), req.now)
     summary = [(t(lang, "team.total", metric=r.metric.name(lang)), total_text(r, currency, lang)) for r in view.totals]
     rows = [row_for(s, lang, currency) for s in view.scores]
-    return team_card(title=t(lang, "team.title", team=view.name, period=view.window.label), lang=lang, rows=rows,
+    card = team_card(title=t(lang, "team.title", team=view.name, period=view.window.label), lang=lang, rows=rows,
                      summary=summary)
+    notes = fx_notes(view.fx_stale, view.fx_missing, lang)
+    return replace(card, blocks=(*card.blocks, *notes)) if notes else card
 
 
 SPEC = Command("team", ("团队", "团队业绩"), "help.team", USAGE, handle, min_role=Role.LEAD, cacheable=True,

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from cards.digest_chart import DigestChart
 from cards.format import metric_value, money, percent
+from cards.fx_notes import fx_notes
 from cards.i18n import t
 from cards.kpi_cards import TeamRow, pace_word, team_order
 from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table, Text, Tone
@@ -42,7 +43,7 @@ HEADLINE = "net_gmv"
 def build_digest(session: Session, services: Services, team: Team, lang: str, now: datetime, finance: bool = False,
                  weekly: bool = False) -> Card:
     rules, currency = services.rules, services.rules.reporting_currency
-    inputs = Inputs.load(session, rules, now)
+    inputs = Inputs.load(session, rules, now, skip_missing_fx=True)
     if weekly:
         window = window_for(PeriodKind.WEEK, now - timedelta(days=7), team.timezone)
         title = t(lang, "digest.weekly_title", team=team.name, period=f"{window.first_day} – {window.last_day}")
@@ -89,6 +90,7 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     blocks.append(_chart(services, team, lang, month, activity, Context(month, now, rules, inputs.fx),
                          window_target(metric, team_targets, month.days()), ranked, currency))
     as_of = now.astimezone(window.zone).strftime("%Y-%m-%d %H:%M")
+    blocks.extend(fx_notes(inputs.fx.stale, inputs.fx.missing, lang))
     blocks.append(Note(t(lang, "digest.as_of", time=as_of, tz=team.timezone)))
     blocks.append(Buttons((Button(t(lang, "button.refresh"), "digest"),)))
     return Card(title, tuple(blocks), Tone.WARN if lagging else Tone.GOOD, lang)

@@ -4,8 +4,8 @@ call these; the daily digest job calls services.digests directly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlmodel import Session
@@ -47,6 +47,8 @@ class TeamView:
     window: Window                       # this month, in the team's zone
     scores: list[MemberScore]            # every active member, on `window`
     totals: tuple[MetricResult, ...]     # the team's own figures of TOTALS against its targets
+    fx_stale: dict[tuple[str, str], date] = field(default_factory=dict)     # pair -> oldest rate day used
+    fx_missing: dict[tuple[str, str], date] = field(default_factory=dict)   # pairs left out: no rate at all
 
 
 def team_view(services: Services, member: Member, name: str | None, now: datetime) -> TeamView:
@@ -54,7 +56,7 @@ def team_view(services: Services, member: Member, name: str | None, now: datetim
     rules = services.rules
     with Session(services.engine) as session:
         team = visible_team(session, member, name)
-        inputs = Inputs.load(session, rules, now)
+        inputs = Inputs.load(session, rules, now, skip_missing_fx=True)
         scores = team_scores(session, inputs, team, PeriodKind.MONTH)
         window = window_for(PeriodKind.MONTH, now, team.timezone)
         ctx = Context(window, now, rules, inputs.fx)
@@ -66,7 +68,7 @@ def team_view(services: Services, member: Member, name: str | None, now: datetim
             totals.append(score_metric(metric, Decimal(100), metric.compute(activity, ctx),
                                        window_target(metric, targets.get(key, {}), window.days()),
                                        window.elapsed_fraction(now), rules))
-    return TeamView(team.name, window, scores, tuple(totals))
+    return TeamView(team.name, window, scores, tuple(totals), dict(inputs.fx.stale), dict(inputs.fx.missing))
 
 
 def team_digest(services: Services, member: Member, name: str | None, lang: str, now: datetime) -> Card:
