@@ -77,9 +77,21 @@ def credit(paid_at: datetime | None, platform_member_id: int | None, sessions: I
 
 def host_of(handle: str | None, started_at: datetime, handles: Mapping[str, int], codes: Mapping[str, int],
             roster: Iterable[Shift]) -> int | None:
-    """The member a session (or video, without a roster) belongs to; None: nobody known."""
+    """The member a session (or video, without a roster) belongs to; None: nobody known. A handle no member holds
+    (often the shop's own account) says nothing of who was on air: the roster does."""
     if handle:
         key = handle_key(handle)
-        return handles.get(key, codes.get(key))
+        found = handles.get(key, codes.get(key))
+        if found is not None:
+            return found
     on_air = [s for s in roster if s.started_at <= started_at < s.ended_at]
     return min(on_air, key=lambda s: (-s.started_at.timestamp(), s.member_id)).member_id if on_air else None
+
+
+def by_shift(session: OnAir, roster: Iterable[Shift]) -> list[OnAir]:
+    """A session whose host the roster says, in the pieces each shift had on air: hosts take turns on the shop's
+    own account, so an order belongs to whoever was on air when it was paid, not to who opened the session. The
+    session as it is where no shift overlaps it."""
+    pieces = sorted((max(s.started_at, session.started_at), min(s.ended_at, session.ended_at), s.member_id)
+                    for s in roster if s.started_at < session.ended_at and s.ended_at > session.started_at)
+    return [OnAir(session.id, member, start, end) for start, end, member in pieces] or [session]

@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from scoring.crediting import OnAir, Shift, credit, handle_key, host_of
+from scoring.crediting import OnAir, Shift, by_shift, credit, handle_key, host_of
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order
 
 BATCH = 2000
@@ -156,10 +156,18 @@ def credit_batch(conn: Connection, shop_id: int, org_id: int, platform: str, tai
     if not orders:
         return -1
     first, last = min(o.paid_at for o in orders), max(o.paid_at for o in orders)
-    sessions = [OnAir(*row) for row in conn.execute(
-        select(LIVE.c.id, LIVE.c.host_member_id, LIVE.c.started_at, LIVE.c.ended_at)
-        .where(LIVE.c.shop_id == shop_id, LIVE.c.host_member_id.is_not(None), LIVE.c.started_at <= last,
-               LIVE.c.ended_at >= first - tail))]
+    handles, codes = handle_map(conn, org_id, platform), code_map(conn, org_id)
+    roster = [Shift(m, s, e) for m, s, e in conn.execute(
+        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id))]
+    sessions: list[OnAir] = []
+    for sid, host, start, end, handle in conn.execute(
+            select(LIVE.c.id, LIVE.c.host_member_id, LIVE.c.started_at, LIVE.c.ended_at, LIVE.c.host_handle)
+            .where(LIVE.c.shop_id == shop_id, LIVE.c.host_member_id.is_not(None), LIVE.c.started_at <= last,
+                   LIVE.c.ended_at >= first - tail)):
+        session = OnAir(sid, host, start, end)
+        key = handle_key(handle) if handle else None
+        known = key is not None and (key in handles or key in codes)   # the platform says who: not the roster
+        sessions.extend([session] if known else by_shift(session, roster))
     own = platform_credits(conn, shop_id, org_id, platform, [o.platform_order_id for o in orders])
     changes = []
     for o in orders:

@@ -155,6 +155,26 @@ def test_the_roster_names_the_host_of_a_session_without_a_handle(engine: Engine,
     assert _credits(engine) == {"R1": ("host3", "live_session", "OWN1")}
 
 
+def test_hosts_taking_turns_each_get_the_orders_paid_in_their_shift(engine: Engine, tmp_path: Path) -> None:
+    # the session carries the shop account's own handle, which no member holds: the roster says who was on air,
+    # shift by shift (the host who opened the session does not take the orders of the next one)
+    shop, _ = _setup(engine)
+    StoreWriter(engine).write_page(shop, [_order("S1", START + timedelta(minutes=30)),
+                                          _order("S2", START + timedelta(minutes=90)),
+                                          _order("T", END + timedelta(minutes=10)),
+                                          _live("OWN1", "acme.official")])
+    roster = tmp_path / "roster.csv"
+    roster.write_text("shop,member,start,end\ntts-us,host3,2026-11-10T18:00,2026-11-10T19:00\n"
+                      "tts-us,host1,2026-11-10T19:00,2026-11-10T20:00\n", encoding="utf-8")
+    with Session(engine) as s:
+        import_roster(s, roster)
+        s.commit()
+    run = credit_shops(engine, [shop])
+    assert (run.counts.live_session, run.unmatched) == (3, [])   # the roster named its hosts
+    assert _credits(engine) == {"S1": ("host3", "live_session", "OWN1"), "S2": ("host1", "live_session", "OWN1"),
+                                "T": ("host1", "live_session", "OWN1")}
+
+
 def test_rule_precedence_is_pure() -> None:
     sessions = [OnAir(1, 10, START, END), OnAir(2, 20, END - timedelta(minutes=5), END + timedelta(hours=1))]
     assert credit(END + timedelta(minutes=1), None, sessions) == Credit(20, CreditRule.LIVE_SESSION, 2)  # on air
