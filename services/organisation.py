@@ -13,14 +13,14 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.money import is_currency
 from storage.demo import DEMO_ORG_CODE
-from storage.models import Organisation, OrganisationSettings
+from storage.models import Organisation, OrganisationSettings, Target
 
 ORG_CODE = "default"   # the code storage.queries.organisation gives the organisation it makes
 
@@ -107,6 +107,13 @@ def update_organisation(session: Session, fallback: OrgSettings, *, name: str | 
                "timezone": zone_of(timezone) if timezone is not None else None,
                "locale": locale_of(locale) if locale is not None else None}
     new_name = name_of(name) if name is not None else None
+    current = settings_of(session, org, fallback).reporting_currency
+    if changes["reporting_currency"] not in (None, current):
+        held = session.execute(select(func.count()).select_from(Target).where(Target.org_id == org.id)).scalar_one()
+        if held:
+            # money targets are amounts in the reporting currency: relabelling them would change their meaning
+            raise SetupError(f"the reporting currency stays {current}: {held} targets are amounts in it; "
+                             "set them again in the new currency after starting a new organisation")
     if new_name is None and all(v is None for v in changes.values()):
         raise SetupError("nothing to change: give --name, --currency, --timezone or --locale")
     if new_name is not None:

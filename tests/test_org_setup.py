@@ -5,6 +5,7 @@ on SQLite and PostgreSQL; every refusal is one line with exit code 2."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from bot.app import build_services
 from bot.cli import main
 from bot.config import load_config
-from storage.models import Member, Shop, Team
+from storage.models import Member, Organisation, Shop, Target, Team
 from tests.clock import DEMO_NOW
 from tests.conftest import fresh_engine, migrated_sqlite
 
@@ -122,6 +123,17 @@ def test_the_store_s_settings_win_over_the_config_once_initialised(tmp_path: Pat
     after.engine.dispose()
     assert cli("org", "show") == (
         0, "organisation Acme UK: reporting currency GBP, time zone Europe/London, locale en-GB\n", "")
+    # once a target is set, its amount is in GBP: the currency no longer changes under it
+    assert cli("org", "set", "--currency", "EUR")[0] == 0
+    with Session(store) as s:
+        org = s.execute(select(Organisation)).scalar_one()
+        s.add(Target(org_id=org.id, scope="company", subject="company", period="2026-11", metric_key="net_gmv",
+                     value=Decimal("1000")))
+        s.commit()
+    assert cli("org", "set", "--currency", "USD") == (
+        2, "", "kpibot: the reporting currency stays EUR: 1 targets are amounts in it; set them again in the new "
+               "currency after starting a new organisation\n")
+    assert cli("org", "set", "--currency", "EUR")[0] == 0   # the same currency is no change
     store.dispose()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> int:
     """The installed `kpibot` script: main, then the heap frozen so that the interpreter's exit does not walk
     every object the command made (0.2 s of a chat's 2 s; the store's connections are closed by then)."""
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:   # `kpibot kpi ... | head`: the reader has gone, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # Python's own advice: no second error at exit
+        return 0
     gc.freeze()
     return code
