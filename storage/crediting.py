@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from scoring.crediting import OnAir, Shift, by_shift, credit, handle_key, host_of
+from storage.identity import MAX_PLATFORM, PLATFORM_NAME
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order
 
 BATCH = 2000
@@ -38,6 +39,9 @@ SET_CREDIT = (update(ORDER).where(ORDER.c.id == bindparam("order"))
                       credit_rule=bindparam("rule")))
 
 
+MAX_HANDLE = 128   # storage.models.MemberHandle.handle
+
+
 class HandleTaken(ValueError):
     """The handle is another member's on that platform."""
 
@@ -52,6 +56,11 @@ def set_handle(session: Session, member: Member, platform: str, handle: str) -> 
     key, platform = handle_key(handle), handle_platform(platform.strip().lower())
     if not key or not platform:
         raise ValueError("a handle and a platform are needed")
+    if not PLATFORM_NAME.fullmatch(platform) or len(platform) > MAX_PLATFORM:
+        raise ValueError(f"a platform is named in lower-case letters, digits and _ (at most {MAX_PLATFORM}), "
+                         f"e.g. tiktok; got {platform[:40]!r}")
+    if len(key) > MAX_HANDLE:   # the column's size: PostgreSQL would refuse it with a driver error, SQLite keep it
+        raise ValueError(f"a handle has at most {MAX_HANDLE} characters; got {len(key)}")
     held = session.execute(select(MemberHandle).where(
         MemberHandle.org_id == member.org_id, MemberHandle.platform == platform,  # type: ignore[arg-type]
         MemberHandle.handle == key)).scalar_one_or_none()  # type: ignore[arg-type]

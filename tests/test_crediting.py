@@ -175,6 +175,19 @@ def test_hosts_taking_turns_each_get_the_orders_paid_in_their_shift(engine: Engi
                                 "T": ("host1", "live_session", "OWN1")}
 
 
+def test_a_handle_the_store_cannot_keep_is_refused(engine: Engine) -> None:
+    _setup(engine)
+    with Session(engine) as s:
+        host3 = member_by_code(s, "host3")
+        assert host3 is not None
+        with pytest.raises(ValueError, match=r"^a platform is named in lower-case letters, digits and _ "
+                                             r"\(at most 32\), e.g. tiktok; got 'bad plat'$"):
+            set_handle(s, host3, "bad plat", "x")
+        with pytest.raises(ValueError, match=r"^a handle has at most 128 characters; got 129$"):
+            set_handle(s, host3, "tiktok", "h" * 129)
+        assert set_handle(s, host3, "tiktok", "h" * 128) is True
+
+
 def test_rule_precedence_is_pure() -> None:
     sessions = [OnAir(1, 10, START, END), OnAir(2, 20, END - timedelta(minutes=5), END + timedelta(hours=1))]
     assert credit(END + timedelta(minutes=1), None, sessions) == Credit(20, CreditRule.LIVE_SESSION, 2)  # on air
