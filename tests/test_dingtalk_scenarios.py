@@ -307,7 +307,8 @@ def test_kpibot_run_serves_feishu_and_dingtalk_at_once_and_stops_on_sigterm(
             f'[store]\nurl = "{store.url.render_as_string(hide_password=False)}"\n'
             f'[feishu]\napp_id = "{feishu.app_id}"\ndomain = "{feishu.base_url}"\n'
             f'[dingtalk]\nclient_id = "{fake.client_id}"\nendpoint = "{fake.base_url}"\n'
-            f'media_endpoint = "{fake.base_url}"\ncard_template_id = "{TEMPLATE}"\n', encoding="utf-8")
+            f'media_endpoint = "{fake.base_url}"\ncard_template_id = "{TEMPLATE}"\n'
+            '[fx]\nenabled = false\n', encoding="utf-8")   # no reach for the real ECB feed from a test
         env = checkout_env(KPIBOT_FEISHU_APP_SECRET=feishu.app_secret,
                            KPIBOT_DINGTALK_CLIENT_SECRET=fake.client_secret, KPIBOT_NOW=DEMO_NOW.isoformat())
         before = fake.connections

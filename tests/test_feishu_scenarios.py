@@ -224,31 +224,46 @@ def test_kpibot_run_serves_feishu_survives_a_reconnect_and_stops_on_sigterm(
     import signal
     import subprocess
     import sys
+    from datetime import date
 
-    config = tmp_path / "kpibot.toml"
-    config.write_text(f'[store]\nurl = "{store.url.render_as_string(hide_password=False)}"\n'
-                      f'[feishu]\napp_id = "{fake.app_id}"\ndomain = "{fake.base_url}"\n', encoding="utf-8")
-    env = checkout_env(KPIBOT_FEISHU_APP_SECRET=fake.app_secret, KPIBOT_NOW=DEMO_NOW.isoformat())
-    before = fake.connections
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        fake.wait_for(lambda: fake.connections > before, timeout=60)
-        fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_run_1"))
-        fake.wait_for(lambda: len(replies_to(fake, "om_run_1")) == 1, timeout=30)
-        fake.drop_connection()
-        fake.wait_for(lambda: fake.connections > before + 1, timeout=30)
-        fake.push_event(fake.message_event("ou_host1", "/whoami", message_id="om_run_2"))
-        fake.wait_for(lambda: len(replies_to(fake, "om_run_2")) == 1, timeout=30)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    from sqlalchemy import text
+
+    from tests.fakes.ecb import HIST_90D, FakeEcb
+
+    # the exchange-rate job runs at start too: against the fake ECB feed, never the real one
+    with FakeEcb({date(2026, 11, 20): {"USD": "1.0512", "IDR": "16789.45"}}) as ecb:
+        config = tmp_path / "kpibot.toml"
+        config.write_text(f'[store]\nurl = "{store.url.render_as_string(hide_password=False)}"\n'
+                          f'[feishu]\napp_id = "{fake.app_id}"\ndomain = "{fake.base_url}"\n'
+                          f'[fx]\nurl = "{ecb.daily_url}"\nhistory_url = "{ecb.history_url}"\n', encoding="utf-8")
+        env = checkout_env(KPIBOT_FEISHU_APP_SECRET=fake.app_secret, KPIBOT_NOW=DEMO_NOW.isoformat())
+        before = fake.connections
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            fake.wait_for(lambda: fake.connections > before, timeout=60)
+            fake.push_event(fake.message_event("ou_host1", "/mykpi", message_id="om_run_1"))
+            fake.wait_for(lambda: len(replies_to(fake, "om_run_1")) == 1, timeout=30)
+            fake.drop_connection()
+            fake.wait_for(lambda: fake.connections > before + 1, timeout=30)
+            fake.push_event(fake.message_event("ou_host1", "/whoami", message_id="om_run_2"))
+            fake.wait_for(lambda: len(replies_to(fake, "om_run_2")) == 1, timeout=30)
+            fake.wait_for(lambda: len(ecb.calls) == 1, timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert proc.returncode == 0, err
     assert out.splitlines()[-1] == "kpibot: stopped"
     assert fake.app_secret not in out + err
     assert "Traceback" not in err
+    # the demo's rates are ECB-less, so the first run reads the 90-day history
+    assert [c.path for c in ecb.calls] == [HIST_90D]
+    with store.connect() as c:
+        rows = c.execute(text("SELECT base, quote, rate FROM fx_rate WHERE source = 'ecb' ORDER BY quote")).all()
+    assert [(base, quote, str(rate)) for base, quote, rate in rows] == [("EUR", "IDR", "16789.45"),
+                                                                        ("EUR", "USD", "1.0512")]
 
 
 def test_a_member_bound_by_union_id_only_is_recognised(fake: FakeFeishu, adapter: FeishuAdapter,
