@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -238,6 +239,28 @@ def test_a_missing_exchange_rate_is_explained(demo_copy: Engine) -> None:
     team = texts(say(d, "lead1", "/team")).splitlines()   # lead1 reads Chinese
     assert team[-1] == zh and not any("缺少汇率" in line for line in team)
     assert zh in texts(say(d, "lead1", "/digest")).splitlines()
+
+
+def test_kpi_and_mykpi_agree_on_a_member_with_amounts_that_have_no_rate(
+        demo_copy: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # one person, one number: the CLI's report leaves the GBP amounts out as the card does, and says so
+    import json
+
+    from bot.cli import main
+
+    with demo_copy.begin() as c:
+        c.execute(text("DELETE FROM fx_rate WHERE base = 'GBP' OR quote = 'GBP'"))
+    card = say(dispatcher_for(demo_copy), "host3", "/mykpi")
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{demo_copy.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    monkeypatch.setenv("KPIBOT_NOW", DEMO_NOW.isoformat())
+    capsys.readouterr()
+    assert main(["--config", str(config), "kpi", "--member", "host3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    net = next(m for m in report["metrics"] if m["key"] == "net_gmv")["actual"]
+    assert report["fx"] == {"stale": {}, "missing": ["GBP->USD"]}
+    assert (report["score"], f"{net['amount']} USD") == (fields(card)["Score"],
+                                                         fields(card)["This month so far · Net GMV"].split(" / ")[0])
 
 
 def test_a_past_month_counts_refunds_that_came_after_it(demo_copy: Engine) -> None:

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from bot.cli.common import member_named
 from bot.config import Config
+from cards.fx_notes import fx_notes
 from cards.kpi_report import kpi_report, kpi_text
 from scoring.periods import month_window, parse_month
 from services.container import Services
@@ -33,11 +34,18 @@ def _kpi(services: Services, args: argparse.Namespace, clock: Any) -> int:
             local = now.astimezone(month_window(now.year, now.month, member.timezone).zone)
             year, month = local.year, local.month
         window = month_window(year, month, member.timezone)
-        inputs = Inputs.load(session, services.rules, now)
+        # as /mykpi: an amount with no exchange rate is left out and said so, so both show the same number
+        inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
         score = score_member(session, inputs, member, team_of(session, member), window)
     report = kpi_report(member, score.scorecard, window.label, services.rules.reporting_currency, score.template)
+    stale, missing = inputs.fx.stale, inputs.fx.missing
+    if stale or missing:
+        report["fx"] = {"stale": {f"{b}->{q}": d.isoformat() for (b, q), d in sorted(stale.items())},
+                        "missing": [f"{b}->{q}" for b, q in sorted(missing)]}
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(kpi_text(report))
+        for note in fx_notes(stale, missing, "en"):
+            print(note.text)
     return 0
