@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from storage.ingest.records import Source, Tokens
+from storage.ingest.records import FILE_PLATFORMS, Source, Tokens
 
 # The store, the shop clients and the configuration's models (pydantic) are imported by the functions that build a
 # source: the CLI reads the names below for its help, and parse_tokens needs none of them.
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 # bot.config's PLATFORM_NAMES, the [platforms.*] sections (tests/test_config.py keeps the two equal)
 API_PLATFORMS = ("tiktok_shop", "shopee", "amazon", "shopify")
-FILE_PLATFORMS = ("temu", "shein", "file")
 RESOURCES = ("orders", "returns", "affiliate_orders", "lives")   # what the API sources offer, together
 SHOP_PLATFORMS = (*API_PLATFORMS, *FILE_PLATFORMS)
 TOKEN_FIELDS = ("access_token", "refresh_token", "expires_at", "refresh_expires_at", "shop_cipher")

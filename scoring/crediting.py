@@ -90,8 +90,17 @@ def host_of(handle: str | None, started_at: datetime, handles: Mapping[str, int]
 
 def by_shift(session: OnAir, roster: Iterable[Shift]) -> list[OnAir]:
     """A session whose host the roster says, in the pieces each shift had on air: hosts take turns on the shop's
-    own account, so an order belongs to whoever was on air when it was paid, not to who opened the session. The
-    session as it is where no shift overlaps it."""
-    pieces = sorted((max(s.started_at, session.started_at), min(s.ended_at, session.ended_at), s.member_id)
-                    for s in roster if s.started_at < session.ended_at and s.ended_at > session.started_at)
-    return [OnAir(session.id, member, start, end) for start, end, member in pieces] or [session]
+    own account, so an order belongs to whoever was on air when it was paid, not to who opened the session. Time
+    no shift covers stays the session's own host's (so a roster that covers only part of a session loses nothing)."""
+    pieces: list[OnAir] = []
+    at = session.started_at
+    for start, end, member in sorted((max(s.started_at, session.started_at), min(s.ended_at, session.ended_at),
+                                      s.member_id) for s in roster
+                                     if s.started_at < session.ended_at and s.ended_at > session.started_at):
+        if start > at:
+            pieces.append(OnAir(session.id, session.host_member_id, at, start))
+        pieces.append(OnAir(session.id, member, start, end))
+        at = max(at, end)
+    if at < session.ended_at:
+        pieces.append(OnAir(session.id, session.host_member_id, at, session.ended_at))
+    return pieces

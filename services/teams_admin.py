@@ -39,12 +39,12 @@ def stage_of(text: str) -> str:
 
 
 def countries_of(texts: Sequence[str]) -> list[str]:
-    """ISO 3166 alpha-2 codes, as given (two upper-case letters: US, GB, ID), without repeats."""
+    """ISO 3166 alpha-2 codes (two letters: US, GB, ID; upper-cased as shops add --region does), without repeats."""
     out: list[str] = []
     for text in texts:
-        for code in (c.strip() for c in text.split(",")):
+        for code in (c.strip().upper() for c in text.split(",")):
             if not re.fullmatch(r"[A-Z]{2}", code):
-                raise SetupError(f"country {code!r} is not an ISO 3166 alpha-2 code (two upper-case letters: US)")
+                raise SetupError(f"country {code[:40]!r} is not an ISO 3166 alpha-2 code (two letters: US)")
             if code not in out:
                 out.append(code)
     return out

@@ -37,6 +37,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from scoring.attribution import DEFAULT_WINDOW, Click, Directory, OrderEvidence, PromoOwner, Rule, attribute
+from scoring.crediting import handle_key
 from storage.models import AffiliateLine, Creator, CreatorBuyer, Order, OrderVisit, PromoCode, Shop, TrackedLink
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,6 @@ class AttributionCounts:
 
     def __add__(self, other: AttributionCounts) -> AttributionCounts:
         return AttributionCounts(*(getattr(self, f) + getattr(other, f) for f in AttributionCounts.__slots__))
-
-
-def key_of(handle: str) -> str:
-    """A handle as compared: without @, case-folded (platforms and people write it both ways)."""
-    return handle.strip().lstrip("@").casefold()
 
 
 def attribute_orders(engine: Engine, shop_ids: Sequence[int] | None = None, *,
@@ -181,7 +177,7 @@ def _affiliates(conn: Connection, shop_id: int, org_id: int, platform: str, orde
                                AFFILIATE.c.commission_rate)
                         .where(AFFILIATE.c.shop_id == shop_id, AFFILIATE.c.platform_order_id.in_(order_ids)))
     for order_id, handle, amount, rate in rows:
-        key = key_of(handle)
+        key = handle_key(handle)
         amounts[order_id][key] += amount
         handles.setdefault(key, (handle, rate))
     if not amounts:
@@ -197,7 +193,7 @@ def _creators(conn: Connection, org_id: int, platform: str, handles: dict[str, t
     for cid, handle in conn.execute(select(CREATOR.c.id, CREATOR.c.handle)
                                     .where(CREATOR.c.org_id == org_id, CREATOR.c.platform == platform)
                                     .order_by(CREATOR.c.id)):
-        known.setdefault(key_of(handle), cid)
+        known.setdefault(handle_key(handle), cid)
     for key, (handle, rate) in sorted(handles.items()):
         if key not in known:
             known[key] = conn.execute(CREATOR.insert().values(

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from scoring.crediting import OnAir, Shift, by_shift, credit, handle_key, host_of
 from storage.identity import MAX_PLATFORM, PLATFORM_NAME
+from storage.ingest.records import FILE_PLATFORMS
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order
 
 BATCH = 2000
@@ -89,16 +90,13 @@ def handles_of(session: Session, member_id: int | None) -> list[tuple[str, str]]
         .order_by(MemberHandle.platform, MemberHandle.handle))]
 
 
-# shops fed by export files (bot.shop_sources.FILE_PLATFORMS): a TikTok or Shopee export imported into one names
-# the hosts by their handles on that platform, which the shop does not say
-EXPORT_PLATFORMS = frozenset({"temu", "shein", "file"})
 
 
 def handle_map(conn: Connection, org_id: int, platform: str) -> dict[str, int]:
     """handle -> member on the shop's platform; for an export-fed shop, on any platform, leaving out a handle that
     names different members on two platforms (it cannot say who was on air)."""
     query = select(HANDLE.c.handle, HANDLE.c.member_id).where(HANDLE.c.org_id == org_id)  # type: ignore[arg-type]
-    if platform not in EXPORT_PLATFORMS:
+    if platform not in FILE_PLATFORMS:   # an export-fed shop: a TikTok export names TikTok handles
         query = query.where(HANDLE.c.platform == handle_platform(platform))  # type: ignore[arg-type]
     found: dict[str, int] = {}
     clashing: set[str] = set()

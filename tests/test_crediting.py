@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from scoring.crediting import DEFAULT_TAIL, Credit, CreditRule, OnAir, credit
+from scoring.crediting import DEFAULT_TAIL, Credit, CreditRule, OnAir, Shift, by_shift, credit
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from services.container import Services
@@ -273,3 +273,15 @@ def test_the_cli_sets_handles_lists_unmatched_and_explains(tmp_path: Path, capsy
         "tail 10 min)\n")
     missing = cli(tmp_path, "credit", "--explain", "NO-SUCH")
     assert (missing.returncode, missing.stderr) == (2, "kpibot: no order 'NO-SUCH'\n")
+
+
+def test_time_no_shift_covers_stays_the_sessions_own_host() -> None:
+    # a roster covering 18:30-19:00 of an 18:00-20:00 session opened by host 10: the rest stays host 10's
+    session = OnAir(1, 10, START, END)
+    pieces = by_shift(session, [Shift(20, START + timedelta(minutes=30), START + timedelta(hours=1))])
+    assert pieces == [OnAir(1, 10, START, START + timedelta(minutes=30)),
+                      OnAir(1, 20, START + timedelta(minutes=30), START + timedelta(hours=1)),
+                      OnAir(1, 10, START + timedelta(hours=1), END)]
+    assert credit(START + timedelta(minutes=90), None, pieces) == Credit(10, CreditRule.LIVE_SESSION, 1)
+    assert credit(START + timedelta(minutes=45), None, pieces) == Credit(20, CreditRule.LIVE_SESSION, 1)
+    assert by_shift(session, []) == [session]

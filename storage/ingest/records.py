@@ -16,6 +16,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
+# shop platforms fed by export files (CSV/XLSX), not an API: kpibot shops add --platform, and host crediting,
+# which matches their sessions' handles on any platform
+FILE_PLATFORMS = ("temu", "shein", "file")
+
 
 class OrderStatus(StrEnum):
     """Platform statuses folded into the life cycle the metrics read."""
