@@ -23,8 +23,6 @@ from bot.shops.http import transport_error, with_backoff
 from scoring.fx import FxRate
 from storage.ingest.records import FailureKind, SourceError
 
-DAILY_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
-HIST_90D_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
 NS = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
 BASE = "EUR"
 
@@ -66,18 +64,14 @@ def parse_ecb(xml: str | bytes) -> list[FxRate]:
     return sorted(rates, key=lambda r: (r.day, r.quote))
 
 
-def fetch_ecb(url: str, *, client: httpx.Client | None = None, attempts: int = 4, backoff_s: float = 1.0,
-              timeout_s: float = 20.0) -> list[FxRate]:
+def fetch_ecb(url: str, *, attempts: int = 4, backoff_s: float = 1.0, timeout_s: float = 20.0) -> list[FxRate]:
     """GET `url` and parse it; a server error or no answer is retried with backoff, a 4xx is not."""
     what = "ECB rates"
 
     def call() -> bytes:
         try:
-            if client is not None:
-                response = client.get(url, timeout=timeout_s)
-            else:
-                with httpx.Client(timeout=timeout_s, follow_redirects=True) as own:
-                    response = own.get(url)
+            with httpx.Client(timeout=timeout_s, follow_redirects=True) as client:
+                response = client.get(url)
         except httpx.HTTPError as exc:
             raise transport_error(what, exc) from None
         if response.status_code >= 500 or response.status_code == 429:

@@ -20,19 +20,25 @@ class Stored:
 
 
 def store_rates(session: Session, rates: Iterable[FxRate], source: str) -> Stored:
-    """Upsert `rates` (no commit); counts what was new, what changed and what was already so."""
+    """Upsert `rates` (no commit); counts what was new, what changed and what was already so. The rows of the
+    rates' days are read in one query (a 90-day history of 30 currencies was 1,900 round trips). A rate equal to
+    a stored one from another source takes this source, so the job sees its own newest day."""
+    rates = list(rates)
+    stored = {(row.day, row.base, row.quote): row for row in session.exec(
+        select(FxRateRow).where(FxRateRow.day.in_({r.day for r in rates})))}  # type: ignore[attr-defined]
     added = changed = unchanged = 0
     for r in rates:
-        row = session.exec(select(FxRateRow).where(FxRateRow.day == r.day, FxRateRow.base == r.base,
-                                                   FxRateRow.quote == r.quote)).first()
+        row = stored.get((r.day, r.base, r.quote))
         if row is None:
-            session.add(FxRateRow(day=r.day, base=r.base, quote=r.quote, rate=r.rate, source=source))
+            row = stored[r.day, r.base, r.quote] = FxRateRow(day=r.day, base=r.base, quote=r.quote, rate=r.rate,
+                                                            source=source)
             added += 1
         elif row.rate != r.rate:
             row.rate, row.source = r.rate, source
-            session.add(row)
             changed += 1
         else:
+            row.source = source
             unchanged += 1
-        session.flush()
+        session.add(row)
+    session.flush()
     return Stored(added, changed, unchanged)

@@ -45,7 +45,7 @@ def test_usd_to_idr_goes_through_eur_cross_rates_in_exact_decimals() -> None:
     # 1 USD = (17487.21 IDR / EUR) / (1.0705 USD / EUR), one Decimal division
     assert fx.rate("USD", "IDR", date(2024, 6, 28)) == D("16335.55347968239140588510042")
     assert fx.convert(D("100"), "USD", "IDR", date(2024, 7, 1)) == D("1633555.347968239140588510042")
-    assert fx.rate("IDR", "USD", date(2024, 6, 28)) == D("1.0705") / D("17487.21")
+    assert fx.rate("IDR", "USD", date(2024, 6, 28)) == D("0.00006121616884568779124857538738")
     assert fx.stale == {}    # three days after a Friday rate: the usual weekend, no note
 
 
@@ -139,7 +139,19 @@ def test_a_card_45_days_after_the_last_rate_still_answers_and_says_from_when(dem
     card = dispatcher_for(demo_copy, now=later).handle_message(Incoming("console", "host2", "/mykpi"))
     assert card is not None
     notes = [b.text for b in card.blocks if isinstance(b, Note)]
-    assert notes[-2:] == [   # host2 reads Chinese
+    assert notes == [   # host2 reads Chinese
+        "未计分（无目标或无数据）：直播场次, 发布视频数, 平均观看时长, 互动率, 新增粉丝",
+        "数据截至 2027-01-06 19:00（Asia/Jakarta）· 模板 host-cold-start",
         f"暂无更新的 IDR->USD 汇率：按 {DEMO_TODAY.isoformat()} 的汇率换算。",
         "MYR 金额未计入：没有 MYR->USD 汇率。请管理员补充（kpibot fx set）。",
     ]
+
+
+def test_the_history_feed_fills_working_days_the_store_lacks() -> None:
+    from bot.jobs.fx_rates import missed_a_working_day
+
+    monday, friday = date(2026, 11, 16), date(2026, 11, 20)
+    assert missed_a_working_day(monday, friday) is True             # Tue-Thu would keep Monday's rate
+    assert missed_a_working_day(friday, date(2026, 11, 23)) is False  # the weekend: nothing published
+    assert missed_a_working_day(friday, friday) is False
+    assert missed_a_working_day(date(2026, 11, 19), friday) is False  # yesterday's is there: today's is daily

@@ -28,7 +28,6 @@ from storage.models import FxRateRow
 
 log = logging.getLogger(__name__)
 SOURCE = "ecb"
-DAILY_COVERS = timedelta(days=4)   # the daily feed is enough while the newest stored rate is this recent
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,12 @@ class FxRun:
     url: str
     rates: int
     stored: Stored | None      # None: the fetch failed (logged)
+
+
+def missed_a_working_day(newest: date, today: date) -> bool:
+    """Whether the ECB published on a day the store lacks before today (it publishes Monday to Friday): then only
+    the history feed fills it; the daily feed has today alone."""
+    return any((newest + timedelta(days=d)).weekday() < 5 for d in range(1, (today - newest).days))
 
 
 def newest_ecb_day(services: Services) -> date | None:
@@ -49,7 +54,7 @@ def run_fx_rates(services: Services, messengers: Mapping[str, Messenger], now: d
     """One run as of `now` (a scheduler job's signature, bot.scheduler)."""
     del messengers, instance   # sends nothing; storing is idempotent
     newest = newest_ecb_day(services)
-    source_url = url if newest is not None and now.date() - newest <= DAILY_COVERS else history_url
+    source_url = url if newest is not None and not missed_a_working_day(newest, now.date()) else history_url
     try:
         rates = fetch(source_url)
     except (SourceError, FeedError) as exc:

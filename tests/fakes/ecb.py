@@ -9,7 +9,7 @@ Every request is recorded in ``calls``.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from aiohttp import web
 
@@ -60,5 +60,7 @@ class FakeEcb(FakeServer):
             return web.Response(status=503, text="Service Unavailable")
         if request.method != "GET" or request.path not in (DAILY, HIST_90D):
             return web.Response(status=404, text="Not Found")
-        days = self.days if request.path == HIST_90D else {max(self.days): self.days[max(self.days)]}
+        newest = max(self.days)   # the real history holds about the last 90 days only
+        days = {d: v for d, v in self.days.items() if d >= newest - timedelta(days=90)} if request.path == HIST_90D \
+            else {newest: self.days[newest]}
         return web.Response(body=ecb_xml(days).encode(), content_type="text/xml")
