@@ -7,7 +7,6 @@ the current one is never changed: a closed month keeps being scored by the templ
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,14 +17,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
+from scoring import periods
 from scoring.metrics import CATALOG
 from scoring.roles import Role, UnknownRole
 from scoring.shipped_templates import DEFAULT_TEMPLATES
 from scoring.templates import BEGINNING, Stage, Template, TemplateError, WeightedMetric, parse_percent
+from services.scorecards import month_key
 from storage.models import KpiTemplate, KpiTemplateMetric
 from storage.queries import encode_grade_bands, load_templates
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 KEYS = {"name", "role", "stage", "trial", "achievement_cap", "grade_bands", "weights"}
 
 
@@ -202,14 +202,9 @@ def _clashes(templates: list[Template]) -> list[str]:
 # --- the store -----------------------------------------------------------------------------------------------
 
 def parse_month(text: str) -> str:
-    """A "YYYY-MM" month; ValueError otherwise."""
-    if not MONTH.match(text):
-        raise ValueError(f"{text!r} is not a month (YYYY-MM)")
-    return text
-
-
-def current_month(now: datetime) -> str:
-    return f"{now.year:04d}-{now.month:02d}"
+    """A "YYYY-MM" month as the store keeps it (scoring.periods.parse_month checks it); ValueError otherwise."""
+    year, month = periods.parse_month(text)
+    return f"{year:04d}-{month:02d}"
 
 
 @dataclass(frozen=True)
@@ -220,12 +215,13 @@ class Applied:
 
 
 def apply_templates(session: Session, org_id: int, templates: list[Template], effective_from: str | None,
-                    now: datetime) -> Applied:
+                    now: datetime, tz: str) -> Applied:
     """Store `templates` (validated by parse_file) as the versions in effect from `effective_from` (default:
-    the current month; every month when the store has no template yet). A month before the current one is
-    refused (ValueError) once templates exist: a closed month keeps its templates. Commits."""
+    the current month in the organisation's zone `tz`; every month when the store has no template yet). A month
+    before the current one is refused (ValueError) once templates exist: a closed month keeps its templates.
+    Commits."""
     existing = session.execute(select(KpiTemplate).where(KpiTemplate.org_id == org_id)).scalars().all()
-    this_month = current_month(now)
+    this_month = month_key(periods.local_today(now, tz))
     if effective_from is None:
         effective_from = this_month if existing else BEGINNING
     elif existing and effective_from < this_month:

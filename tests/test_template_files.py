@@ -135,3 +135,19 @@ def test_a_bad_template_breaks_only_its_members_cards(demo_copy: Engine) -> None
     team = texts(say(d, "lead2", "/team")).splitlines()   # the lead is scored, the host's row is left blank
     assert team[7:9] == ["Budi Santoso    team lead  93.6   B      Net GMV 65% · Pace 90%  ⚠ behind",
                          "Wang Fang 王芳  host       —      —      —                       ok"]
+
+
+def test_the_current_month_is_the_organisations_own(demo_copy: Engine) -> None:
+    # 20:00 UTC on 30 November is already 1 December in Shanghai: November is closed there, not in Los Angeles
+    from sqlalchemy import select
+
+    from services.templates import apply_templates
+    from storage.models import Organisation
+
+    now = datetime(2026, 11, 30, 20, tzinfo=UTC)
+    with Session(demo_copy) as s:
+        org_id = s.execute(select(Organisation.id)).scalar_one()
+        with pytest.raises(ValueError, match=r"^--from 2026-11 is before the current month \(2026-12\)"):
+            apply_templates(s, org_id, list(DEFAULT_TEMPLATES), "2026-11", now, "Asia/Shanghai")
+        applied = apply_templates(s, org_id, list(DEFAULT_TEMPLATES), "2026-11", now, "America/Los_Angeles")
+        assert (applied.effective_from, applied.added, applied.replaced) == ("2026-11", 7, 0)

@@ -64,7 +64,7 @@ def _apply(services: Services, path: Path, month: str | None, now: datetime) -> 
     with Session(services.engine) as session:
         org_id = organisation_of(session).id or 0
         try:
-            applied = apply_templates(session, org_id, templates, effective_from, now)
+            applied = apply_templates(session, org_id, templates, effective_from, now, services.org_timezone)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     print(f"{len(templates)} templates in effect from {_month(applied.effective_from)} "
