@@ -33,15 +33,17 @@ def import_roster(session: Session, path: Path) -> list[int]:
     if any(c not in header for c in COLUMNS):
         raise RosterProblem(f"{path.name}: the header must name the columns {', '.join(COLUMNS)}")
     shops = {s.code: s for s in session.execute(select(Shop)).scalars()}
-    members = {m.code: m for m in session.execute(select(Member)).scalars()}
+    members = {(m.org_id, m.code): m for m in session.execute(select(Member)).scalars()}   # codes are per org
     problems: list[str] = []
     plan: list[tuple[Shop, Member, datetime, datetime]] = []
     for line, row in rows:
-        shop, member = shops.get(row["shop"]), members.get(row["member"])
-        if shop is None:
-            problems.append(f"line {line}: no shop {row['shop']!r}")
+        shop = shops.get(row["shop"])
+        member = members.get((shop.org_id, row["member"])) if shop else None
+        if shop is None:   # nor a zone to read its times in: one problem for the line
+            problems.append(f"line {line}: no shop {row['shop'][:40]!r}")
+            continue
         if member is None:
-            problems.append(f"line {line}: no member {row['member']!r}")
+            problems.append(f"line {line}: no member {row['member'][:40]!r} in shop {shop.code}'s organisation")
         try:
             zone = ZoneInfo(shop.timezone) if shop else None
             start, end = (_when(row[c], zone) for c in ("start", "end"))
@@ -53,12 +55,14 @@ def import_roster(session: Session, path: Path) -> list[int]:
         elif shop is not None and member is not None:
             plan.append((shop, member, start, end))
     if problems:
-        raise RosterProblem("; ".join(problems))
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise RosterProblem("; ".join(problems[:10]) + more)
+    shop_ids = {shop.id for shop, _, _, _ in plan}
+    existing = {(r.shop_id, r.member_id, r.started_at): r for r in session.execute(   # one read, not one per row
+        select(LiveRoster).where(LiveRoster.shop_id.in_(shop_ids))).scalars()}  # type: ignore[union-attr]
     for shop, member, start, end in plan:
-        stored = session.execute(select(LiveRoster).where(
-            LiveRoster.shop_id == shop.id, LiveRoster.member_id == member.id,  # type: ignore[arg-type]
-            LiveRoster.started_at == start)).scalar_one_or_none()  # type: ignore[arg-type]
-        stored = stored or LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0, started_at=start, ended_at=end)
+        stored = existing.get((shop.id or 0, member.id or 0, start)) \
+            or LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0, started_at=start, ended_at=end)
         stored.ended_at = end
         session.add(stored)
     session.flush()

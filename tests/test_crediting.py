@@ -285,3 +285,29 @@ def test_time_no_shift_covers_stays_the_sessions_own_host() -> None:
     assert credit(START + timedelta(minutes=90), None, pieces) == Credit(10, CreditRule.LIVE_SESSION, 1)
     assert credit(START + timedelta(minutes=45), None, pieces) == Credit(20, CreditRule.LIVE_SESSION, 1)
     assert by_shift(session, []) == [session]
+
+
+def test_a_roster_imported_twice_keeps_one_row_a_shift_and_names_bad_lines(engine: Engine, tmp_path: Path) -> None:
+    from sqlalchemy import func
+
+    from storage.models import LiveRoster
+    from storage.roster_import import RosterProblem
+
+    _setup(engine)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("shop,member,start,end\ntts-us,host3,2026-11-10T18:00,2026-11-10T19:00\n", encoding="utf-8")
+    for end in ("19:00", "19:30"):   # the second import moves the shift's end
+        roster.write_text(f"shop,member,start,end\ntts-us,host3,2026-11-10T18:00,2026-11-10T{end}\n",
+                          encoding="utf-8")
+        with Session(engine) as s:
+            import_roster(s, roster)
+            s.commit()
+    with Session(engine) as s:
+        assert s.execute(select(func.count()).select_from(LiveRoster)).scalar_one() == 1
+        assert s.execute(select(LiveRoster.ended_at)).scalar_one() == datetime(2026, 11, 10, 19, 30, tzinfo=UTC)
+    roster.write_text("shop,member,start,end\nnope,host3,2026-11-10T18:00,2026-11-10T19:00\n"
+                      f"tts-us,{'x' * 300},2026-11-10T18:00,2026-11-10T19:00\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(RosterProblem) as refused:
+        import_roster(s, roster)
+    assert str(refused.value) == (f"line 2: no shop 'nope'; line 3: no member {'x' * 40!r} in shop tts-us's "
+                                  "organisation")
