@@ -40,7 +40,7 @@ class OrgSettings:
 def currency_of(text: str) -> str:
     code = text.strip().upper()
     if not is_currency(code):
-        raise SetupError(f"unknown currency {text!r} (an ISO 4217 code such as USD, GBP, IDR)")
+        raise SetupError(f"unknown currency {text[:40]!r} (an ISO 4217 code such as USD, GBP, IDR)")
     return code
 
 
@@ -49,7 +49,7 @@ def zone_of(text: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise SetupError(f"unknown time zone {text!r} (an IANA name such as America/Los_Angeles)") from None
+        raise SetupError(f"unknown time zone {text[:40]!r} (an IANA name such as America/Los_Angeles)") from None
     return name
 
 
@@ -59,7 +59,7 @@ def locale_of(text: str) -> str:
     name = text.strip()
     shaped = re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", name) is not None
     if not shaped or not supported_locale(name):
-        raise SetupError(f"locale {text!r} is not supported; use {LOCALE_HINT}")
+        raise SetupError(f"locale {text[:40]!r} is not supported; use {LOCALE_HINT}")
     return name
 
 

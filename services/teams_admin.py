@@ -34,7 +34,7 @@ class TeamRow:
 def stage_of(text: str) -> str:
     stage = text.strip().lower().replace("-", "_")
     if stage not in STAGES:
-        raise SetupError(f"unknown business stage {text!r}; stages: {', '.join(STAGES)}")
+        raise SetupError(f"unknown business stage {text[:40]!r}; stages: {', '.join(STAGES)}")
     return stage
 
 
@@ -53,7 +53,7 @@ def countries_of(texts: Sequence[str]) -> list[str]:
 def code_of(text: str) -> str:
     code = text.strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", code):
-        raise SetupError(f"team code {text!r}: letters, digits, '-', '_' or '.', at most 64, e.g. live-us")
+        raise SetupError(f"team code {text[:40]!r}: letters, digits, '-', '_' or '.', at most 64, e.g. live-us")
     return code
 
 
@@ -109,7 +109,7 @@ def set_team(session: Session, code: str, *, name: str | None = None, timezone: 
 def team_named(session: Session, text: str) -> Team:
     team = find_team(session, text)
     if team is None:
-        raise SetupError(f"no team {text!r}; teams: {', '.join(t.code for t in teams(session)) or 'none'}")
+        raise SetupError(f"no team {text[:40]!r}; teams: {', '.join(t.code for t in teams(session)) or 'none'}")
     return team
 
 
@@ -129,7 +129,8 @@ def team_rows(session: Session) -> list[TeamRow]:
 def _lead(session: Session, team: Team, text: str) -> Member:
     member = member_by_code(session, text.strip())
     if member is None or not member.active:
-        raise SetupError(f"no member {text!r} to lead team {team.code} (import members first: kpibot members import)")
+        raise SetupError(f"no member {text[:40]!r} to lead team {team.code} "
+                         "(import members first: kpibot members import)")
     if member.team_id != team.id:
         raise SetupError(f"{member.code} is not a member of team {team.code}; put them in it first "
                          "(the team column of kpibot members import)")
