@@ -17,7 +17,6 @@ from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -39,6 +38,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from scoring.alerts import AlertRules, in_quiet_hours
 from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.money import UnknownCurrency, exponent
+from scoring.periods import is_zone
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
 from scoring.sendtime import parse_hhmm
 
@@ -73,11 +73,7 @@ def _check(ok: Callable[[Any], bool], problem: str) -> AfterValidator:
 
 
 def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder: IsADirectoryError
-        pass
-    else:
+    if is_zone(value):
         return value
     raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)")
 

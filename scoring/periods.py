@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class PeriodKind(StrEnum):
@@ -73,6 +73,17 @@ class Window:
             year, week, _ = self.first_day.isocalendar()
             return f"{year}-W{week:02d}"
         return self.first_day.isoformat()
+
+
+def is_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows. The one check every set-up path uses (config,
+    org, teams, members import, CLI options); "Asia" is a folder of zones, so ZoneInfo raises IsADirectoryError
+    (an OSError) for it, and "../x" a ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def local_today(now: datetime, tz: str) -> date:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -19,6 +18,7 @@ from sqlmodel import Session
 
 from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.money import is_currency
+from scoring.periods import is_zone
 from storage.demo import DEMO_ORG_CODE
 from storage.models import Organisation, OrganisationSettings, Target
 
@@ -46,10 +46,8 @@ def currency_of(text: str) -> str:
 
 def zone_of(text: str) -> str:
     name = text.strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise SetupError(f"unknown time zone {text[:40]!r} (an IANA name such as America/Los_Angeles)") from None
+    if not is_zone(name):
+        raise SetupError(f"unknown time zone {text[:40]!r} (an IANA name such as America/Los_Angeles)")
     return name
 
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.crediting import handle_key
 from scoring.languages import LOCALE_HINT, supported_locale
+from scoring.periods import is_zone
 from scoring.roles import Role
 from storage.crediting import handle_holder, set_handle
 from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
@@ -89,7 +89,7 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
             problems.append(f"line {line}: role {row['role']!r} is not one of {', '.join(ROLES)}")
         if row.get("team") and row["team"] not in teams:
             problems.append(f"line {line}: no team {row['team']!r} (teams: {', '.join(sorted(teams)) or 'none'})")
-        if row.get("timezone") and not _zone_ok(row["timezone"]):
+        if row.get("timezone") and not is_zone(row["timezone"]):
             problems.append(f"line {line}: unknown time zone {row['timezone']!r}")
         if row.get("locale") and not supported_locale(row["locale"]):
             problems.append(f"line {line}: locale must be {LOCALE_HINT}, got {row['locale']!r}")
@@ -157,9 +157,3 @@ def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
-def _zone_ok(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True

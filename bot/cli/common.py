@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.usage import UsageError
+from scoring.periods import is_zone
 from services.container import Services
 from services.crediting import credit_shops
 from storage.attribution import attribute_orders
@@ -40,10 +40,8 @@ def shop_named(session: Session, code: str) -> Shop:
     return shop
 
 def check_zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise UsageError(f"unknown time zone {name!r} (an IANA name such as America/Los_Angeles)") from None
+    if not is_zone(name):
+        raise UsageError(f"unknown time zone {name[:40]!r} (an IANA name such as America/Los_Angeles)")
 
 def parse_day(text: str) -> date:
     try:
