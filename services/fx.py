@@ -7,7 +7,6 @@ any reporting currency converts through EUR cross rates (scoring.fx), exact Deci
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -19,6 +18,7 @@ from scoring.fx import FxRate
 from scoring.money import UnknownCurrency, exponent
 from services.container import Services
 from storage.fx_rates import Stored, store_rates
+from storage.tabular import TableProblem, read_rows
 
 COLUMNS = ("day", "base", "quote", "rate")
 
@@ -30,17 +30,18 @@ class FxInputError(ValueError):
 def parse_rate(day: str, base: str, quote: str, rate: str) -> FxRate:
     """One rate from text, or FxInputError: an ISO day, two known and different currency codes, a positive
     decimal rate (never a float)."""
+    text = day.strip().removesuffix(" 00:00:00")     # an Excel date cell reads as midnight (storage.tabular)
     try:
-        when = date.fromisoformat(day.strip())
+        when = date.fromisoformat(text)
     except ValueError:
-        raise FxInputError(f"day {day.strip()!r} is not a date (YYYY-MM-DD)") from None
+        raise FxInputError(f"day {text[:40]!r} is not a date (YYYY-MM-DD)") from None
     codes = []
     for code in (base, quote):
         code = code.strip().upper()
         try:
             exponent(code)
         except UnknownCurrency:
-            raise FxInputError(f"unknown currency {code!r}") from None
+            raise FxInputError(f"unknown currency {code[:40]!r}") from None
         codes.append(code)
     if codes[0] == codes[1]:
         raise FxInputError(f"base and quote are both {codes[0]}")
@@ -49,7 +50,7 @@ def parse_rate(day: str, base: str, quote: str, rate: str) -> FxRate:
     except InvalidOperation:
         value = Decimal("NaN")
     if not value.is_finite() or value <= 0:
-        raise FxInputError(f"rate {rate.strip()!r} is not a positive number")
+        raise FxInputError(f"rate {rate.strip()[:40]!r} is not a positive number")
     return FxRate(when, codes[0], codes[1], value)
 
 
@@ -67,27 +68,28 @@ def set_rate(services: Services, day: str, base: str, quote: str, rate: str) -> 
 
 
 def read_csv(path: Path) -> list[FxRate]:
-    """Rates from a CSV with the header day,base,quote,rate; the whole file is refused on the first bad line."""
+    """Rates from a table (CSV in UTF-8 or UTF-16, or XLSX: storage.tabular, the one reader of people's files)
+    with the header day,base,quote,rate; the whole file is refused on the first bad line."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        table = read_rows(path)
+    except TableProblem as exc:
+        raise FxInputError(str(exc)) from None
     except OSError as exc:
-        raise FxInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    rows = csv.reader(text.splitlines())
-    header = [h.strip().lower() for h in next(rows, [])]
-    if tuple(header) != COLUMNS:
-        raise FxInputError(f"{path}: the first line must be {','.join(COLUMNS)}")
+        raise FxInputError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if not table or tuple(h.strip().lower() for h in table[0][1]) != COLUMNS:
+        raise FxInputError(f"{path.name}: the first line must be {','.join(COLUMNS)}")
     rates = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in table[1:]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(COLUMNS):
-            raise FxInputError(f"{path} line {line}: {len(row)} columns, expected {len(COLUMNS)}")
+            raise FxInputError(f"{path.name} line {line}: {len(row)} columns, expected {len(COLUMNS)}")
         try:
             rates.append(parse_rate(*row))
         except FxInputError as exc:
-            raise FxInputError(f"{path} line {line}: {exc}") from None
+            raise FxInputError(f"{path.name} line {line}: {exc}") from None
     if not rates:
-        raise FxInputError(f"{path}: no rates")
+        raise FxInputError(f"{path.name}: no rates")
     return rates
 
 

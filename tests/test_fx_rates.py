@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -117,6 +118,16 @@ def test_kpibot_fx_set_and_import(tmp_path: Path, cli: InProcess) -> None:
     (tmp_path / "cols.csv").write_text("date,from,to,rate\n", encoding="utf-8")
     assert cli(tmp_path, "fx", "import", "cols.csv").stderr == \
         "kpibot: nothing stored: cols.csv: the first line must be day,base,quote,rate\n"
+    (tmp_path / "gbk.csv").write_bytes("day,base,quote,rate\n2026-12-03,USD,IDR,15860 # 汇率\n".encode("gbk"))
+    assert cli(tmp_path, "fx", "import", "gbk.csv").stderr == (
+        "kpibot: nothing stored: gbk.csv is not utf-8-sig text (UnicodeDecodeError); save it as 'CSV UTF-8', "
+        "or pass encoding= (e.g. 'gb18030' for Excel on Chinese Windows)\n")
+    book = Workbook()
+    book.active.append(["day", "base", "quote", "rate"])
+    book.active.append([date(2026, 12, 4), "USD", "IDR", "15870.25"])
+    book.save(tmp_path / "rates.xlsx")
+    assert cli(tmp_path, "fx", "import", "rates.xlsx").stdout == \
+        "imported rates.xlsx: 1 rates (1 new, 0 changed, 0 unchanged)\n"
 
 
 @pytest.fixture
