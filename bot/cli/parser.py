@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     gimp.add_argument("file", metavar="FILE")
     fx = sub.add_parser("fx", parents=[common], help="exchange rates (the daily ECB job stores them too)")
     xsub = fx.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ximp = xsub.add_parser("import", parents=[common], help="store rates from a CSV file: day,base,quote,rate")
+    ximp = xsub.add_parser("import", parents=[common], help="store rates from a CSV or XLSX file: day,base,quote,rate")
     ximp.add_argument("file", metavar="FILE")
     xset = xsub.add_parser("set", parents=[common], help="store one rate: on DAY, 1 BASE = RATE QUOTE")
     xset.add_argument("day", metavar="DAY")
