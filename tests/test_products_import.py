@@ -104,6 +104,10 @@ def test_a_csv_sets_cost_launch_selector_and_stock_and_the_catalogue_metrics_rea
             assert CATALOG["new_product_sell_through"].compute(facts, ctx) == D("0.04")
             # net GMV 20.00 less the cost of 2 units at 4.50
             assert CATALOG["gross_profit"].compute(facts, ctx) == D("11.00")
+            # neither launched product has sold 30 units yet, nor with a lower bar does P9 (none sold)
+            assert CATALOG["new_sku_hit_rate"].compute(facts, ctx) == D(0)
+            assert CATALOG["new_sku_hit_rate"].compute(facts, Context(ctx.window, NOW, Rules(new_sku_hit_units=2),
+                                                                      FxTable([]))) == D("0.5")
         team = load_team_activity(s, op.team_id or 0, start, end)
         # 40 units on hand on the 20th, against 2 units sold in 20 days: 400 days of stock
         assert CATALOG["inventory_turnover_days"].compute(team, ctx) == D(400)
