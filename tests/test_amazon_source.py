@@ -168,6 +168,7 @@ def test_an_order_without_total_counts_zero_and_is_unpaid(fake: FakeAmazon) -> N
     shipped_id = fake.order_ids("Shipped")[0]
     shipped, seeded = records[shipped_id], fake.orders[shipped_id]
     assert shipped.total * 100 == seeded.total_minor and shipped.paid_at == shipped.created_at
+    assert shipped.shipped_at is None   # getOrders has no shipment time (bot/shops/amazon.py)
     assert shipped.updated_at.timestamp() == seeded.update_s and shipped.created_at.timestamp() == seeded.purchase_s
 
 

@@ -207,6 +207,11 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     rsub = roster.add_subparsers(dest="roster_action", required=True, metavar="ACTION")
     rimp = rsub.add_parser("import", parents=[common], help="who was on air: a CSV/XLSX of shop, member, start, end")
     rimp.add_argument("file", metavar="FILE")
+    products = sub.add_parser("products", parents=[common], help="the catalogue: cost, launch date, selector, stock")
+    psub = products.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pimp = psub.add_parser("import", parents=[common], help="a CSV/XLSX of shop, product, sku, name, unit_cost, "
+                           "currency, launch_date, selector, stock, units_received")
+    pimp.add_argument("file", metavar="FILE")
     creators = sub.add_parser("creators", parents=[common], help="creators (affiliates)")
     csub = creators.add_subparsers(dest="action", required=True, metavar="ACTION")
     own = csub.add_parser("own-buyer", parents=[common],

@@ -17,7 +17,8 @@ GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "
           "fx": "fx",
           "commission": "commission", "shops": "shops", "sync": "sync", "import": "imports", "attribute": "creators",
           "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve",
-          "credit": "credit", "lives": "credit", "org": "org", "teams": "teams"}
+          "credit": "credit", "lives": "credit", "org": "org", "teams": "teams",
+          "products": "products"}
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

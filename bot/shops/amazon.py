@@ -14,6 +14,9 @@ One getOrderItems call per order makes a first sync of a big shop slow (one orde
 burst): the platform's limit, not ours (``order_items=False`` syncs orders alone).
 ``paid_at`` is the PurchaseDate for orders past Pending (Amazon charges at
 purchase and has no separate payment time); ``cancelled_at`` is the LastUpdateDate of a Canceled order.
+``shipped_at`` stays None: getOrders gives no time the goods were shipped (EarliestShipDate and LatestShipDate
+are the promised window, LastUpdateDate is any change), so a rule counting orders at shipment counts no Amazon
+order; the time a ShipmentEvent is posted (listFinancialEvents) is a charge time, not known to be the shipment's.
 
 Time range: each page asks for ``LastUpdatedAfter = since`` and ``LastUpdatedBefore = until`` (both inclusive at
 Amazon; the records are filtered to [since, until)). Amazon only answers for updates at least 2 minutes old,

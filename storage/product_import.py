@@ -1,0 +1,261 @@
+"""The catalogue facts no shop API gives (`kpibot products import FILE`): unit cost, launch date, selector, stock.
+
+Columns (header row, any order): shop, product (the platform's product id), sku (the platform's SKU id), name,
+unit_cost, currency, launch_date, selector, stock, units_received. shop and product are required; an empty cell
+changes nothing. A product or SKU the shop has not synced yet is created (its name is then required); the sync
+later adds what it sees without overwriting what was imported (it only creates rows it does not have).
+
+- name, launch_date (YYYY-MM-DD), selector (a member id of the shop's organisation) and units_received (units
+  received since launch, for sell-through) are the product's: rows of one product must not disagree on them.
+- unit_cost (a decimal in `currency`, default the shop's; exact to the currency's minor unit) and stock (units on
+  hand, stored as the SKU's inventory on the import's day) are the SKU's. Without a sku they go to the product's
+  only SKU, or to a new SKU named by the product id (as Shopee names an item without variants); a product with
+  several SKUs needs the sku column. TikTok Shop and Shopify SKU ids differ from product ids: give them.
+
+All-or-nothing, as the other imports: a bad row changes nothing, and at most 10 problems are listed, each with its
+line, what was typed cut to 40 characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from scoring.money import is_currency, to_minor
+from storage.models import InventorySnapshot, Member, Product, Shop, Sku
+from storage.tabular import TableProblem, read_table
+
+COLUMNS = ("shop", "product", "sku", "name", "unit_cost", "currency", "launch_date", "selector", "stock",
+           "units_received")
+REQUIRED = ("shop", "product")
+PRODUCT_FIELDS = ("name", "launch_date", "selector", "units_received")   # the product's: rows must agree
+ID_SIZE, NAME_SIZE = 128, 500   # the columns' sizes (storage.models)
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class ProductProblem(ValueError):
+    """What is wrong with the file, with line numbers."""
+
+
+@dataclass(frozen=True)
+class ProductImport:
+    products_created: int
+    products_updated: int
+    skus_created: int
+    stock_rows: int        # SKUs whose stock on hand was stored for the day
+
+
+@dataclass
+class _Row:
+    line: int
+    shop: Shop
+    product: str
+    sku: str              # '' when the file names no SKU
+    name: str | None
+    cost: tuple[int, str] | None           # (minor units, currency)
+    launched_on: date | None
+    selector: Member | None
+    stock: int | None
+    units_received: int | None
+
+
+def import_products(session: Session, path: Path, today: date) -> ProductImport:
+    """Store the file's catalogue facts (flushed, not committed); stock is stored as of `today`."""
+    rows = _check(session, path)
+    shop_ids = {r.shop.id or 0 for r in rows}
+    products = {(p.shop_id, p.platform_product_id): p for p in session.execute(
+        select(Product).where(Product.shop_id.in_(shop_ids))).scalars()}   # type: ignore[attr-defined]
+    skus: dict[int, list[Sku]] = {}
+    for sku in session.execute(select(Sku).where(Sku.product_id.in_(   # type: ignore[attr-defined]
+            [p.id for p in products.values()]))).scalars():
+        skus.setdefault(sku.product_id, []).append(sku)
+    problems = _unresolved(rows, products, skus)
+    if problems:
+        raise ProductProblem(_joined(problems))
+    created: set[tuple[int, str]] = set()
+    updated: set[tuple[int, str]] = set()
+    new_skus = 0
+    snapshots = {(s.sku_id, s.day): s for s in session.execute(select(InventorySnapshot).where(
+        InventorySnapshot.day == today)).scalars()}
+    stocked: set[int] = set()
+    for row in rows:
+        key = (row.shop.id or 0, row.product)
+        product = products.get(key)
+        if product is None:
+            product = products[key] = Product(shop_id=key[0], platform_product_id=row.product, name=row.name or "")
+            created.add(key)
+        elif key not in created:
+            updated.add(key)
+        if row.name:
+            product.name = row.name
+        if row.launched_on is not None:
+            product.launched_on = row.launched_on
+        if row.selector is not None:
+            product.selector_member_id = row.selector.id
+        if row.units_received is not None:
+            product.units_received = row.units_received
+        session.add(product)
+        if row.cost is None and row.stock is None:
+            continue
+        session.flush()   # the product's id, for its SKU
+        sku = _sku_of(row, skus.setdefault(product.id or 0, []))
+        if sku is None:
+            sku = Sku(product_id=product.id or 0, platform_sku_id=row.sku or row.product, name=product.name,
+                      currency=row.cost[1] if row.cost else row.shop.currency)
+            skus[product.id or 0].append(sku)
+            new_skus += 1
+        if row.cost is not None:
+            sku.unit_cost_minor, sku.currency = row.cost
+        session.add(sku)
+        if row.stock is not None:
+            session.flush()
+            snapshot = snapshots.get((sku.id or 0, today)) \
+                or InventorySnapshot(sku_id=sku.id or 0, day=today, units_on_hand=row.stock)
+            snapshot.units_on_hand = row.stock
+            snapshots[(sku.id or 0, today)] = snapshot
+            session.add(snapshot)
+            stocked.add(sku.id or 0)
+    session.flush()
+    return ProductImport(len(created), len(updated), new_skus, len(stocked))
+
+
+def _sku_of(row: _Row, stored: list[Sku]) -> Sku | None:
+    """The row's SKU among the product's (None: to create); `_unresolved` ruled out an ambiguous one."""
+    if row.sku:
+        return next((s for s in stored if s.platform_sku_id == row.sku), None)
+    if len(stored) == 1:
+        return stored[0]
+    return next((s for s in stored if s.platform_sku_id == row.product), None)
+
+
+def _unresolved(rows: list[_Row], products: dict[tuple[int, str], Product],
+                skus: dict[int, list[Sku]]) -> list[str]:
+    """What only the store can tell: a new product without a name, a SKU left unnamed among several."""
+    problems: list[str] = []
+    named = {(row.shop.id or 0, row.product) for row in rows if row.name}
+    told: set[tuple[int, str]] = set()
+    for row in rows:
+        key = (row.shop.id or 0, row.product)
+        stored = products.get(key)
+        if stored is None and key not in named and key not in told:
+            problems.append(f"line {row.line}: {row.shop.code} has no product {row.product[:40]!r} yet: give its name")
+            told.add(key)
+        several = len(skus.get(stored.id or 0, [])) if stored is not None else 0
+        if not row.sku and several > 1 and (row.cost is not None or row.stock is not None):
+            problems.append(f"line {row.line}: product {row.product[:40]!r} has {several} SKUs: give the sku "
+                            "of its unit_cost and stock")
+    return problems
+
+
+def _check(session: Session, path: Path) -> list[_Row]:
+    try:
+        header, raw = read_table(path)
+    except TableProblem as exc:
+        raise ProductProblem(str(exc)) from None
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [h[:40] for h in header if h and h not in COLUMNS]
+    if missing or unknown:
+        raise ProductProblem(f"{path.name}: the columns are {', '.join(COLUMNS)}"
+                             + (f"; missing: {', '.join(missing)}" if missing else "")
+                             + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    shops = {s.code: s for s in session.execute(select(Shop)).scalars()}
+    members = {(m.org_id, m.code): m for m in session.execute(select(Member)).scalars()}   # codes are per org
+    problems: list[str] = []
+    out: list[_Row] = []
+    seen: dict[tuple[int, str, str], int] = {}
+    product_facts: dict[tuple[int, str], dict[str, tuple[str, int]]] = {}   # field -> (cell, its line)
+    for line, row in raw:
+        where = f"line {line}"
+        before = len(problems)
+        shop = shops.get(row.get("shop", ""))
+        if shop is None:
+            problems.append(f"{where}: no shop {row.get('shop', '')[:40]!r}")
+            continue
+        pid, sid = row.get("product", ""), row.get("sku", "")
+        if not pid:
+            problems.append(f"{where}: the product id is empty")
+        for what, text in (("product", pid), ("sku", sid)):
+            if len(text) > ID_SIZE:
+                problems.append(f"{where}: the {what} id {text[:40]!r}... is longer than {ID_SIZE} characters")
+        cost = _cost(row.get("unit_cost", ""), row.get("currency", "").upper() or shop.currency, where, problems)
+        launched = _day(row.get("launch_date", ""), where, problems)
+        selector: Member | None = None
+        if row.get("selector"):
+            selector = members.get((shop.org_id, row["selector"]))
+            if selector is None or not selector.active:
+                problems.append(f"{where}: no active member {row['selector'][:40]!r} in shop {shop.code}'s "
+                                "organisation")
+        stock = _count(row.get("stock", ""), "stock", where, problems)
+        received = _count(row.get("units_received", ""), "units_received", where, problems)
+        if len(problems) > before:
+            continue
+        key = (shop.id or 0, pid, sid)
+        if key in seen:
+            problems.append(f"{where}: the same product and sku as line {seen[key]}")
+            continue
+        seen[key] = line
+        facts = product_facts.setdefault((shop.id or 0, pid), {})
+        for field_name in PRODUCT_FIELDS:
+            cell = row.get(field_name, "")
+            if not cell:
+                continue
+            earlier = facts.setdefault(field_name, (cell, line))
+            if earlier[0] != cell:
+                problems.append(f"{where}: product {pid[:40]!r} has another {field_name} on line {earlier[1]}")
+        out.append(_Row(line, shop, pid, sid, row.get("name", "")[:NAME_SIZE] or None, cost, launched, selector,
+                        stock, received))
+    if problems:
+        raise ProductProblem(_joined(problems))
+    return out
+
+
+def _cost(text: str, currency: str, where: str, problems: list[str]) -> tuple[int, str] | None:
+    if not text:
+        return None
+    if not is_currency(currency):
+        problems.append(f"{where}: currency {currency[:40]!r} is not an ISO 4217 code")
+        return None
+    try:
+        amount = Decimal(text)
+        if not amount.is_finite() or amount < 0:
+            raise InvalidOperation
+        return to_minor(amount, currency), currency
+    except InvalidOperation:
+        problems.append(f"{where}: unit_cost {text[:40]!r} is not an amount such as 12.50")
+    except ValueError as exc:   # finer than the currency's minor unit
+        problems.append(f"{where}: unit_cost {exc}")
+    return None
+
+
+def _day(text: str, where: str, problems: list[str]) -> date | None:
+    if not text:
+        return None
+    # a spreadsheet's date cell reads as 2026-11-01 00:00:00
+    day_text = text[:10] if text.endswith(" 00:00:00") else text
+    try:
+        if not DAY.fullmatch(day_text):
+            raise ValueError(day_text)
+        return date.fromisoformat(day_text)
+    except ValueError:
+        problems.append(f"{where}: launch_date {text[:40]!r} is not YYYY-MM-DD")
+        return None
+
+
+def _count(text: str, column: str, where: str, problems: list[str]) -> int | None:
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        problems.append(f"{where}: {column} {text[:40]!r} is not a whole number of units")
+        return None
+    return int(text)
+
+
+def _joined(problems: list[str]) -> str:
+    more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return "; ".join(problems[:10]) + more

@@ -1,0 +1,245 @@
+"""`kpibot products import FILE`: unit cost, launch date, selector, stock and units received, from CSV or XLSX,
+all or nothing; what the sync writes later leaves them alone; and the catalogue metrics read them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from scoring.fx import FxTable
+from scoring.metrics import CATALOG, Context
+from scoring.periods import month_window
+from scoring.rules import Rules
+from storage.activity import load_activity, load_team_activity
+from storage.ingest.records import LineRecord, OrderRecord, OrderStatus
+from storage.ingest.writer import StoreWriter
+from storage.models import InventorySnapshot, Member, OrderLine, Product, Shop, Sku
+from storage.product_import import ProductImport, ProductProblem, import_products
+from tests.conftest import org_and_team
+
+TODAY = date(2026, 11, 20)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+HEADER = "shop,product,sku,name,unit_cost,currency,launch_date,selector,stock,units_received\n"
+SAMPLE = Path(__file__).parent / "data" / "imports" / "products.csv"
+
+
+def _order(oid: str, ppid: str, psid: str, qty: int, unit: str, paid: datetime) -> OrderRecord:
+    amount = D(unit) * qty
+    return OrderRecord(oid, OrderStatus.PAID, "USD", subtotal=amount, discount=D(0), merchandise=amount,
+                       shipping=D(0), tax=D(0), total=amount, created_at=paid, updated_at=paid, paid_at=paid,
+                       lines=(LineRecord(f"{oid}-1", ppid, psid, "Mug", qty, D(unit), amount),))
+
+
+def _setup(engine: Engine) -> int:
+    """A TikTok shop whose sync has seen product P1 (SKU S1, no cost) in one order of 2 units at 10.00; a selector
+    `sel`, an operator `op`."""
+    with Session(engine) as s:
+        org, team = org_and_team(s)
+        shop = Shop(org_id=org.id, team_id=team.id, code="tts-us", name="TTS US", platform="tiktok_shop",
+                    region="US", currency="USD", timezone="UTC")
+        s.add(shop)
+        s.add_all([Member(org_id=org.id or 0, team_id=team.id, code=code, name=code, role=role, timezone="UTC",
+                          locale="en") for code, role in (("sel", "selector"), ("op", "operator"))])
+        s.commit()
+        shop_id = shop.id or 0
+    StoreWriter(engine).write_page(shop_id, [_order("O1", "P1", "S1", 2, "10.00", datetime(2026, 11, 10, tzinfo=UTC))])
+    return shop_id
+
+
+def _import(engine: Engine, path: Path) -> ProductImport:
+    with Session(engine) as s:
+        result = import_products(s, path, TODAY)
+        s.commit()
+    return result
+
+
+def _catalogue(engine: Engine) -> dict[str, tuple[object, ...]]:
+    """product id -> (name, launched_on, units_received, selector code, {sku id: (cost minor, currency)})."""
+    with Session(engine) as s:
+        codes = {m.id: m.code for m in s.execute(select(Member)).scalars()}
+        out: dict[str, tuple[object, ...]] = {}
+        for p in s.execute(select(Product).order_by(Product.platform_product_id)).scalars():
+            skus = {k.platform_sku_id: (k.unit_cost_minor, k.currency)
+                    for k in s.execute(select(Sku).where(Sku.product_id == p.id)).scalars()}
+            out[p.platform_product_id] = (p.name, p.launched_on, p.units_received, codes.get(p.selector_member_id),
+                                          skus)
+        return out
+
+
+def _stock(engine: Engine) -> dict[tuple[str, date], int]:
+    with Session(engine) as s:
+        return {(sku, day): units for sku, day, units in s.execute(
+            select(Sku.platform_sku_id, InventorySnapshot.day, InventorySnapshot.units_on_hand)
+            .join(Sku, Sku.id == InventorySnapshot.sku_id))}
+
+
+def test_a_csv_sets_cost_launch_selector_and_stock_and_the_catalogue_metrics_read_them(
+        engine: Engine, tmp_path: Path) -> None:
+    _setup(engine)
+    path = tmp_path / "products.csv"
+    path.write_text(HEADER + "tts-us,P1,S1,,4.50,,2026-11-02,sel,30,40\n"
+                    "tts-us,P9,,New cup,3,usd,2026-11-05,sel,10,10\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(products_created=1, products_updated=1, skus_created=1,
+                                                  stock_rows=2)
+    assert _catalogue(engine) == {
+        "P1": ("Mug", date(2026, 11, 2), 40, "sel", {"S1": (450, "USD")}),
+        "P9": ("New cup", date(2026, 11, 5), 10, "sel", {"P9": (300, "USD")}),   # a SKU named by the product id
+    }
+    assert _stock(engine) == {("S1", TODAY): 30, ("P9", TODAY): 10}
+
+    ctx = Context(month_window(2026, 11, "UTC"), NOW, Rules(), FxTable([]))
+    with Session(engine) as s:
+        sel = s.execute(select(Member).where(Member.code == "sel")).scalar_one()
+        op = s.execute(select(Member).where(Member.code == "op")).scalar_one()
+        start, end = ctx.window.start, ctx.window.end
+        for member in (sel, op):
+            facts = load_activity(s, member, start, end)
+            # 2 units of P1 sold of 40 + 10 received since launch this month
+            assert CATALOG["new_product_sell_through"].compute(facts, ctx) == D("0.04")
+            # net GMV 20.00 less the cost of 2 units at 4.50
+            assert CATALOG["gross_profit"].compute(facts, ctx) == D("11.00")
+            # neither launched product has sold 30 units yet, nor with a lower bar does P9 (none sold)
+            assert CATALOG["new_sku_hit_rate"].compute(facts, ctx) == D(0)
+            assert CATALOG["new_sku_hit_rate"].compute(facts, Context(ctx.window, NOW, Rules(new_sku_hit_units=2),
+                                                                      FxTable([]))) == D("0.5")
+        team = load_team_activity(s, op.team_id or 0, start, end)
+        # 40 units on hand on the 20th, against 2 units sold in 20 days: 400 days of stock
+        assert CATALOG["inventory_turnover_days"].compute(team, ctx) == D(400)
+
+
+def test_an_xlsx_with_typed_cells_reads_as_the_csv_does(engine: Engine, tmp_path: Path) -> None:
+    import openpyxl
+
+    _setup(engine)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER.strip().split(","))
+    sheet.append(["tts-us", "P1", "S1", None, 4.5, "USD", datetime(2026, 11, 2), "sel", 30, 40])
+    path = tmp_path / "products.xlsx"
+    book.save(path)
+    assert _import(engine, path) == ProductImport(0, 1, 0, 1)
+    assert _catalogue(engine) == {"P1": ("Mug", date(2026, 11, 2), 40, "sel", {"S1": (450, "USD")})}
+    assert _stock(engine) == {("S1", TODAY): 30}
+
+
+def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path: Path) -> None:
+    _setup(engine)
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + "nope,P1,,,,,,,,\n"
+                    f"tts-us,P1,S1,,4.505,,,{'x' * 300},-1,\n"
+                    "tts-us,P1,S1,,1,XYZ,2026-13-01,,,ten\n"
+                    "tts-us,P1,S1,,1,,,,,\n"
+                    "tts-us,P1,S1,,2,,,,,\n"
+                    "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, TODAY)
+    assert str(refused.value) == (
+        "line 2: no shop 'nope'; "
+        "line 3: unit_cost 4.505 USD has more than 2 decimal places; "
+        f"line 3: no active member {'x' * 40!r} in shop tts-us's organisation; "
+        "line 3: stock '-1' is not a whole number of units; "
+        "line 4: currency 'XYZ' is not an ISO 4217 code; "
+        "line 4: launch_date '2026-13-01' is not YYYY-MM-DD; "
+        "line 4: units_received 'ten' is not a whole number of units; "
+        "line 6: the same product and sku as line 5")
+    # what only the store can tell, once the cells are good
+    path.write_text(HEADER + "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, TODAY)
+    assert str(refused.value) == "line 2: tts-us has no product 'P7' yet: give its name"
+    # rows of one product disagreeing on the product's facts; more than 10 problems end with a count
+    path.write_text(HEADER + "tts-us,P1,S1,,,,2026-11-01,,,\ntts-us,P1,S2,,,,2026-11-02,,,\n"
+                    + "".join(f"tts-us,P{n},,,,,,ghost,,\n" for n in range(10)), encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, TODAY)
+    assert str(refused.value) == (
+        "line 3: product 'P1' has another launch_date on line 2; "
+        + "; ".join(f"line {n + 4}: no active member 'ghost' in shop tts-us's organisation" for n in range(9))
+        + "; and 1 more")
+    path.write_text("shop,product,cost\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, TODAY)
+    assert str(refused.value) == ("bad.csv: the columns are shop, product, sku, name, unit_cost, currency, "
+                                  "launch_date, selector, stock, units_received; unknown: cost")
+    assert _catalogue(engine) == {"P1": ("Mug", None, 0, None, {"S1": (0, "USD")})}
+    assert _stock(engine) == {}
+
+
+def test_several_skus_need_the_sku_column(engine: Engine, tmp_path: Path) -> None:
+    shop_id = _setup(engine)
+    StoreWriter(engine).write_page(shop_id, [_order("O2", "P1", "S2", 1, "10.00", datetime(2026, 11, 11, tzinfo=UTC))])
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "tts-us,P1,,,1.00,,,,,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, TODAY)
+    assert str(refused.value) == "line 2: product 'P1' has 2 SKUs: give the sku of its unit_cost and stock"
+    # the product's own facts need no SKU
+    path.write_text(HEADER + "tts-us,P1,,,,,2026-11-01,,,\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(0, 1, 0, 0)
+    assert _catalogue(engine) == {"P1": ("Mug", date(2026, 11, 1), 0, None, {"S1": (0, "USD"), "S2": (0, "USD")})}
+
+
+def test_a_later_sync_and_a_second_import_keep_what_was_imported(engine: Engine, tmp_path: Path) -> None:
+    shop_id = _setup(engine)
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "tts-us,P5,S5,Teapot,12.00,USD,2026-11-03,sel,7,20\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(1, 0, 1, 1)
+    # the sync sees P5/S5 in an order: its line joins the imported SKU, whose facts stay
+    StoreWriter(engine).write_page(shop_id, [_order("O5", "P5", "S5", 3, "20.00", datetime(2026, 11, 12, tzinfo=UTC))])
+    expected = ("Teapot", date(2026, 11, 3), 20, "sel", {"S5": (1200, "USD")})
+    assert _catalogue(engine)["P5"] == expected
+    with Session(engine) as s:
+        sku_id = s.execute(select(Sku.id).where(Sku.platform_sku_id == "S5")).scalar_one()
+        assert s.execute(select(OrderLine.sku_id, OrderLine.quantity)).all() == [
+            (s.execute(select(Sku.id).where(Sku.platform_sku_id == "S1")).scalar_one(), 2), (sku_id, 3)]
+    # the same day again with only the stock: the day's count is replaced, nothing else moves
+    path.write_text(HEADER + "tts-us,P5,S5,,,,,,4,\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(0, 1, 0, 1)
+    assert _catalogue(engine)["P5"] == expected
+    assert _stock(engine) == {("S5", TODAY): 4}
+
+
+def test_the_cli_imports_the_sample_and_refuses_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_cli import InProcess
+
+    cli = InProcess(capsys, monkeypatch)   # 2026-11-22T12:00 UTC: 20:00 in Shanghai, the organisation's zone
+    for argv in (("db", "upgrade"),
+                 ("org", "init", "--name", "Acme", "--currency", "USD", "--timezone", "Asia/Shanghai"),
+                 ("teams", "add", "live-us", "--timezone", "America/Los_Angeles"),
+                 ("members", "import", "members.csv"),
+                 ("shops", "add", "shopee-sg", "--platform", "shopee", "--region", "SG", "--currency", "SGD",
+                  "--timezone", "Asia/Singapore", "--team", "live-us", "--platform-shop-id", "5501")):
+        if argv[0] == "members":
+            (tmp_path / "members.csv").write_text("member,name,role,team\nmei,Mei,selector,live-us\n",
+                                                  encoding="utf-8")
+        done = cli(tmp_path, *argv)
+        assert done.returncode == 0, done.stderr
+    (tmp_path / "products.csv").write_bytes(SAMPLE.read_bytes())
+    done = cli(tmp_path, "products", "import", "products.csv")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, "imported products.csv: 2 new products, 0 updated, 3 new SKUs; stock of 3 SKUs on 2026-11-22\n", "")
+    (tmp_path / "bad.csv").write_text(HEADER + "shopee-sg,100001,,,1.001,,,,,\n", encoding="utf-8")
+    bad = cli(tmp_path, "products", "import", "bad.csv")
+    assert (bad.returncode, bad.stdout, bad.stderr) == (
+        2, "", "kpibot: nothing imported: line 2: unit_cost 1.001 SGD has more than 2 decimal places\n")
+    from storage.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'kpibot.db'}")
+    try:
+        assert _catalogue(engine) == {
+            "100001": ("Ceramic mug", date(2026, 11, 2), 120, "mei", {"100001-a": (450, "SGD"),
+                                                                      "100001-b": (475, "SGD")}),
+            "100002": ("Glass teapot", date(2026, 11, 9), 60, "mei", {"100002": (1290, "SGD")}),
+        }
+        assert _stock(engine) == {("100001-a", date(2026, 11, 22)): 50, ("100001-b", date(2026, 11, 22)): 35,
+                                  ("100002", date(2026, 11, 22)): 40}
+    finally:
+        engine.dispose()
