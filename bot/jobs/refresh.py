@@ -14,7 +14,9 @@ One run, in order:
 6. an unhealthy shop is reported to its organisation's admins, one short private message each, in their
    language, once per unhealthy streak and admin (claimed in the store: `tell_unhealthy`), also when a
    `kpibot sync` started the streak; a notice a platform refused is retried by the next runs, and an admin
-   bound later is told then.
+   bound later is told then;
+7. each live/video handle that matches no member is reported to its organisation's admins, once per
+   (platform, handle) ever (services.handle_notices), whether a sync, a file import or `kpibot sync` wrote it.
 
 Scheduling: the job is an in-memory APScheduler job (bot/scheduler.py) whose function is the running process's
 `RefreshContext.scheduled`, so nothing is pickled and no registry is needed. What must outlive the process is in
@@ -50,6 +52,7 @@ from cards.model import Card, Text, Tone
 from services.admin_notices import admins_of, tell_admins
 from services.container import Services
 from services.crediting import RECREDIT, CreditRun, credit_shops
+from services.handle_notices import tell_unknown_handles
 from services.messaging import Messenger
 from services.snapshots import snapshot_scores
 from storage.attribution import AttributionCounts, attribute_orders
@@ -103,6 +106,7 @@ class RefreshResult:
     credit: CreditRun | None = None                      # orders credited to hosts (services.crediting)
     snapshots: int = 0
     told: list[str] = field(default_factory=list)                    # admin codes told of an unhealthy shop
+    handles_told: list[str] = field(default_factory=list)   # "admin:platform:handle" of unmatched-handle notices
 
 
 def first_run_at(engine: Engine, interval: timedelta, now: datetime, last_now: datetime) -> datetime:
@@ -127,6 +131,7 @@ def run_refresh(ctx: RefreshContext, now: datetime) -> RefreshResult:
     try:
         _sync_shops(ctx, now, result)
         _after_sync(ctx, now, result)
+        result.handles_told = _tell_unknown_handles(ctx, now)
     except Stopping:
         error = "stopped by a shutdown"
         log.info("shop refresh stopped by a shutdown; the next run resumes where it stopped")
@@ -201,6 +206,15 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
 
 
 # --- telling the admins ---------------------------------------------------------------------------------------
+
+def _tell_unknown_handles(ctx: RefreshContext, now: datetime) -> list[str]:
+    """services.handle_notices after the run; a failure is logged and leaves the run's results standing."""
+    try:
+        return tell_unknown_handles(ctx.services, ctx.messengers, ctx.instance, now)
+    except Exception:
+        log.exception("reporting handles that match no member failed; the next run tries again")
+        return []
+
 
 def failure_text(report: SyncReport, lang: str) -> str:
     """Why the shop's last sync failed, in the admin's language: each failed resource with the kind of failure.
