@@ -323,6 +323,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "shop.resource.returns": {"en": "returns", "zh": "退货退款"},
     "shop.resource.affiliate_orders": {"en": "affiliate orders", "zh": "达人订单"},
     "shop.resource.lives": {"en": "live sessions", "zh": "直播场次"},
+    # admins' notices sent once ever (services.handle_notices, services.fx_notices)
+    "handle.unmatched_title": {"en": "Account matches no member: {handle}", "zh": "账号未匹配任何成员：{handle}"},
+    "handle.unmatched": {"en": "The {platform} account {handle} matches no member: its {sessions} live sessions and {videos} videos in {shops}, and their orders, are credited to nobody. If it is a member's account, run: {command}. You are told once about this account.", "zh": "{platform} 账号 {handle} 未匹配任何成员：它在 {shops} 的 {sessions} 场直播和 {videos} 条视频及其订单都未计入任何人。如果这是某位成员的账号，请运行：{command}。此账号只提醒这一次。"},
+    "fx.no_rate_title": {"en": "No exchange rate for {currency}", "zh": "{currency} 没有汇率"},
+    "fx.no_rate": {"en": "There is no {currency}->{reporting} exchange rate at all, so amounts in {currency} ({shops}) are left out of every card. Store one with kpibot fx set YYYY-MM-DD {currency} {reporting} RATE, or many with kpibot fx import FILE.csv (columns day,base,quote,rate). You are told once about this currency.", "zh": "{currency} 到 {reporting} 完全没有汇率，所有卡片都未计入 {currency} 金额（{shops}）。请用 kpibot fx set YYYY-MM-DD {currency} {reporting} RATE 添加一个，或用 kpibot fx import FILE.csv（列：day,base,quote,rate）批量导入。此币种只提醒这一次。"},
     "platform.console": {"en": "console", "zh": "控制台"},
     "platform.feishu": {"en": "Feishu", "zh": "飞书"},
     "platform.dingtalk": {"en": "DingTalk", "zh": "钉钉"},

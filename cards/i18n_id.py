@@ -271,6 +271,16 @@ INDONESIAN: dict[str, str] = {
     "shop.resource.returns": "retur",
     "shop.resource.affiliate_orders": "pesanan afiliasi",
     "shop.resource.lives": "sesi live",
+    # notices sent once ever to admins
+    "handle.unmatched_title": "Akun tidak cocok dengan anggota: {handle}",
+    "handle.unmatched": "Akun {platform} {handle} tidak cocok dengan anggota mana pun: {sessions} sesi live dan "
+                        "{videos} videonya di {shops}, beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini "
+                        "akun seorang anggota, jalankan: {command}. Anda diberi tahu sekali tentang akun ini.",
+    "fx.no_rate_title": "Tidak ada kurs untuk {currency}",
+    "fx.no_rate": "Tidak ada kurs {currency}->{reporting} sama sekali, jadi jumlah dalam {currency} ({shops}) tidak "
+                  "dihitung di semua kartu. Simpan satu dengan kpibot fx set YYYY-MM-DD {currency} {reporting} RATE, "
+                  "atau banyak sekaligus dengan kpibot fx import FILE.csv (kolom day,base,quote,rate). Anda diberi "
+                  "tahu sekali tentang mata uang ini.",
     "platform.console": "konsol",
     "platform.feishu": "Feishu",
     "platform.dingtalk": "DingTalk",

@@ -741,8 +741,9 @@ class ScheduledSend(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("kind", "subject", "local_day"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)               # digest | weekly | lag_alert | lag_summary | score_snapshot
-    #                                                | shop_unhealthy
-    # "subscription:<id>", "member:<id>", "shop:<id>:<unhealthy since, Unix seconds>:<admin member id>"
+    #                                                | shop_unhealthy | unmatched_handle | fx_missing
+    # "subscription:<id>", "member:<id>", "shop:<id>:<unhealthy since, Unix seconds>:<admin member id>",
+    # "handle:<org id>:<hash of platform and handle>:<admin id>", "fx:<org id>:<currency>:<reporting>:<admin id>"
     subject: str = Field(max_length=64)
     local_day: date
     status: str = Field(default="sending", max_length=8)   # sending | sent | failed

@@ -29,6 +29,11 @@ STALE_AFTER = timedelta(minutes=15)
 # the kinds of claims the jobs make, beside the digests' and alerts'
 SCORE_SNAPSHOT = "score_snapshot"   # the daily score snapshot of a member's finished day (bot/jobs/score_snapshots.py)
 SHOP_UNHEALTHY = "shop_unhealthy"   # an admin's notice of a shop's unhealthy streak (bot/jobs/refresh.py)
+# an admin's notice, once ever, of a live/video handle matching no member, and of a currency with no exchange
+# rate at all (services.handle_notices, services.fx_notices); never pruned
+UNMATCHED_HANDLE = "unmatched_handle"
+FX_MISSING = "fx_missing"
+ONCE_EVER = (UNMATCHED_HANDLE, FX_MISSING)
 
 
 

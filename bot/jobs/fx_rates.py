@@ -5,6 +5,10 @@ It runs at [fx] time (UTC) and once at start. When the store's newest ECB rate i
 first start, or a bot that was down), it reads the 90-day history instead of the daily feed, so the gap is
 filled. Storing is an upsert: replicas running it together, or a re-run, change nothing. A failed fetch is
 logged and tried again at the next run; meanwhile scoring uses the latest earlier rate and the cards say so.
+
+After each run, a currency the shops sell in that has no rate at all to the reporting currency (the ECB does not
+publish every currency) is reported to the admins, once per currency ever (services.fx_notices); not after a
+failed first fetch, when the store has no ECB rate yet and the next run will likely fill it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from bot.fx_feed import FeedError, fetch_ecb
 from scoring.fx import FxRate
 from services import fx
 from services.container import Services
+from services.fx_notices import tell_missing_rates
 from services.messaging import Messenger
 from storage.fx_rates import Stored
 from storage.ingest.records import SourceError
@@ -35,6 +40,7 @@ class FxRun:
     url: str
     rates: int
     stored: Stored | None      # None: the fetch failed (logged)
+    told: tuple[str, ...] = ()   # "admin:currency" of the notices of currencies without a rate
 
 
 def missed_a_working_day(newest: date, today: date) -> bool:
@@ -52,15 +58,23 @@ def run_fx_rates(services: Services, messengers: Mapping[str, Messenger], now: d
                  url: str, history_url: str,
                  fetch: Callable[[str], list[FxRate]] = fetch_ecb) -> FxRun:
     """One run as of `now` (a scheduler job's signature, bot.scheduler)."""
-    del messengers, instance   # sends nothing; storing is idempotent
     newest = newest_ecb_day(services)
     source_url = url if newest is not None and not missed_a_working_day(newest, now.date()) else history_url
     try:
         rates = fetch(source_url)
     except (SourceError, FeedError) as exc:
         log.error("exchange rates not fetched from %s: %s; scoring uses the latest earlier rates", source_url, exc)
-        return FxRun(source_url, 0, None)
+        return FxRun(source_url, 0, None, _tell(services, messengers, instance, now) if newest is not None else ())
     stored = fx.store(services, rates, SOURCE)
     log.info("exchange rates from %s: %d read, %d new, %d changed", source_url, len(rates), stored.added,
              stored.changed)
-    return FxRun(source_url, len(rates), stored)
+    return FxRun(source_url, len(rates), stored, _tell(services, messengers, instance, now))
+
+
+def _tell(services: Services, messengers: Mapping[str, Messenger], instance: str, now: datetime) -> tuple[str, ...]:
+    """services.fx_notices; a failure is logged and leaves the stored rates standing."""
+    try:
+        return tuple(tell_missing_rates(services, messengers, instance, now))
+    except Exception:
+        log.exception("reporting currencies without an exchange rate failed; the next run tries again")
+        return ()

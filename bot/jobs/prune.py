@@ -11,7 +11,9 @@ bot's tables stop growing. Several replicas may run it: deleting is idempotent.
   read each member's newest sent claim to make up missed days, back at most CATCH_UP_DAYS (35) days, so no claim
   of those days is deleted, and a member's newest one is kept whatever its age (a bot down for longer still makes
   up the 35 days, as before); an unhealthy-shop notice is keyed by the streak's first day and read as long as the
-  streak lasts, so the notices of a shop still unhealthy are kept.
+  streak lasts, so the notices of a shop still unhealthy are kept; the admins' notices sent once ever (a handle
+  matching no member, a currency without rates: storage.schedule.ONCE_EVER) are never deleted, or they would be
+  sent again (one row per admin and handle or currency: few).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def run_prune(services: Services, messengers: Mapping[str, Messenger], now: date
     engine = services.engine
     deleted_events = events.prune(engine, min(now, wall()) - EVENT_RETENTION, batch)
     before = (now.astimezone(UTC) - SEND_RETENTION).date()
-    sends = schedule.prune(engine, before, keep_newest={schedule.SCORE_SNAPSHOT}, spare={schedule.SHOP_UNHEALTHY},
-                           batch=batch)
+    sends = schedule.prune(engine, before, keep_newest={schedule.SCORE_SNAPSHOT},
+                           spare={schedule.SHOP_UNHEALTHY, *schedule.ONCE_EVER}, batch=batch)
     ongoing = schedule.ongoing_streaks(engine)
     sends += schedule.prune_kind(engine, schedule.SHOP_UNHEALTHY, before,
                                  keep=lambda subject: subject[:subject.rfind(":") + 1] in ongoing, batch=batch)

@@ -14,7 +14,9 @@ One run, in order:
 6. an unhealthy shop is reported to its organisation's admins, one short private message each, in their
    language, once per unhealthy streak and admin (claimed in the store: `tell_unhealthy`), also when a
    `kpibot sync` started the streak; a notice a platform refused is retried by the next runs, and an admin
-   bound later is told then.
+   bound later is told then;
+7. each live/video handle that matches no member is reported to its organisation's admins, once per
+   (platform, handle) ever (services.handle_notices), whether a sync, a file import or `kpibot sync` wrote it.
 
 Scheduling: the job is an in-memory APScheduler job (bot/scheduler.py) whose function is the running process's
 `RefreshContext.scheduled`, so nothing is pickled and no registry is needed. What must outlive the process is in
@@ -45,20 +47,21 @@ from sqlmodel import Session
 
 from bot.card_cache import CardCache
 from bot.shop_sources import NoSource
-from cards.i18n import MESSAGES, lang_of, t
+from cards.i18n import MESSAGES, t
 from cards.model import Card, Text, Tone
-from scoring.roles import Role
+from services.admin_notices import admins_of, tell_admins
 from services.container import Services
 from services.crediting import RECREDIT, CreditRun, credit_shops
-from services.messaging import Messenger, bound_platforms, send_private
+from services.handle_notices import tell_unknown_handles
+from services.messaging import Messenger
 from services.snapshots import snapshot_scores
 from storage.attribution import AttributionCounts, attribute_orders
 from storage.ingest.records import Source
 from storage.ingest.sync import SyncReport, sync_shop
 from storage.ingest.writer import StoreWriter
-from storage.models import JobLease, Member, Order, Shop, ShopHealth
+from storage.models import JobLease, Order, Shop, ShopHealth
 from storage.schedule import SHOP_UNHEALTHY as NOTICE
-from storage.schedule import STALE_AFTER, claim_send, finish_send, sent_today, streak_subject
+from storage.schedule import STALE_AFTER, streak_subject
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,7 @@ class RefreshResult:
     credit: CreditRun | None = None                      # orders credited to hosts (services.crediting)
     snapshots: int = 0
     told: list[str] = field(default_factory=list)                    # admin codes told of an unhealthy shop
+    handles_told: list[str] = field(default_factory=list)   # "admin:platform:handle" of unmatched-handle notices
 
 
 def first_run_at(engine: Engine, interval: timedelta, now: datetime, last_now: datetime) -> datetime:
@@ -127,6 +131,7 @@ def run_refresh(ctx: RefreshContext, now: datetime) -> RefreshResult:
     try:
         _sync_shops(ctx, now, result)
         _after_sync(ctx, now, result)
+        result.handles_told = _tell_unknown_handles(ctx, now)
     except Stopping:
         error = "stopped by a shutdown"
         log.info("shop refresh stopped by a shutdown; the next run resumes where it stopped")
@@ -202,6 +207,15 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
 
 # --- telling the admins ---------------------------------------------------------------------------------------
 
+def _tell_unknown_handles(ctx: RefreshContext, now: datetime) -> list[str]:
+    """services.handle_notices after the run; a failure is logged and leaves the run's results standing."""
+    try:
+        return tell_unknown_handles(ctx.services, ctx.messengers, ctx.instance, now)
+    except Exception:
+        log.exception("reporting handles that match no member failed; the next run tries again")
+        return []
+
+
 def failure_text(report: SyncReport, lang: str) -> str:
     """Why the shop's last sync failed, in the admin's language: each failed resource with the kind of failure.
     The platform's own words and internal details stay in the log and in `kpibot shops list`."""
@@ -220,49 +234,24 @@ def failure_text(report: SyncReport, lang: str) -> str:
 def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: datetime) -> list[str]:
     """Tell each admin of the shop's organisation that `shop` is unhealthy, one private message in their language,
     once per unhealthy streak, whichever run started the streak (a `kpibot sync` marks a shop unhealthy too, but
-    tells nobody). Each admin's notice is claimed in the store like a scheduled send (storage.schedule), keyed
-    by the streak's start: one that went out is not sent again; one a platform refused is retried by the next
-    runs (up to MAX_ATTEMPTS); an admin bound on no connected platform is told once they are. The admins told."""
+    tells nobody). Each admin's notice is claimed in the store (services.admin_notices), keyed by the streak's
+    start: one that went out is not sent again; one a platform refused is retried by the next runs (up to
+    MAX_ATTEMPTS); an admin bound on no connected platform is told once they are. The admins told."""
     engine = ctx.services.engine
     with Session(engine) as session:
         since = session.execute(select(ShopHealth.unhealthy_since).where(
             ShopHealth.shop_id == shop.id)).scalar_one_or_none()  # type: ignore[arg-type]
-        admins = list(session.execute(
-            select(Member).where(Member.org_id == shop.org_id, Member.role == Role.ADMIN.value, Member.active)  # type: ignore[arg-type]
-            .order_by(Member.code)).scalars())
+        admins = admins_of(session, shop.org_id)
     if since is None:   # recovered meanwhile
         return []
-    day = since.astimezone(UTC).date()
-    subjects = {admin.code: f"{streak_subject(shop.id or 0, since)}{admin.id}" for admin in admins}
-    done = sent_today(engine, NOTICE, dict.fromkeys(subjects.values(), day))
-    told, unreachable = [], 0
-    for admin in admins:
-        subject = subjects[admin.code]
-        if subject in done:
-            continue
-        if not bound_platforms(engine, ctx.messengers, admin):
-            unreachable += 1
-            continue
-        if not claim_send(engine, NOTICE, subject, day, ctx.instance, now):
-            continue
-        lang = lang_of(admin.locale)
+
+    def card_for(lang: str) -> Card:
         text = t(lang, "shop.unhealthy", shop=f"{shop.name} ({shop.code})", failures=report.consecutive_failures,
                  error=failure_text(report, lang))
-        card = Card(t(lang, "shop.unhealthy_title", shop=shop.name), (Text(text),), Tone.BAD, lang)
-        try:
-            ok = bool(send_private(engine, ctx.messengers, admin, card))
-        except Exception:
-            log.exception("telling admin %s that shop %s is unhealthy failed", admin.code, shop.code)
-            ok = False
-        finish_send(engine, NOTICE, subject, day, ctx.instance, now, None if ok else "the platform refused it")
-        if ok:
-            told.append(admin.code)
-        else:
-            log.warning("shop %s is unhealthy and admin %s could not be told; retried by the next run", shop.code,
-                        admin.code)
-    if unreachable and not done and not told:
-        log.warning("shop %s is unhealthy and %d admins are bound on no connected platform", shop.code, unreachable)
-    return told
+        return Card(t(lang, "shop.unhealthy_title", shop=shop.name), (Text(text),), Tone.BAD, lang)
+
+    return tell_admins(engine, ctx.messengers, admins, NOTICE, streak_subject(shop.id or 0, since),
+                       since.astimezone(UTC).date(), card_for, ctx.instance, now, f"shop {shop.code} is unhealthy")
 
 
 # --- the lease ---------------------------------------------------------------------------------------------------

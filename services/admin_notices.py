@@ -1,0 +1,76 @@
+"""Notices to an organisation's admins about what only an admin can mend (a shop that keeps failing, a live
+handle that matches no member, a currency without exchange rates): one short private message to each admin, in
+their language, on the first connected platform they are bound on (services.messaging).
+
+Each admin's copy is claimed in the store like a scheduled send (storage.schedule), keyed by a subject that names
+what the notice is about and the admin: one that went out is never sent again, whichever replica or rerun tries;
+one a platform refused is retried by the next runs (up to storage.schedule.MAX_ATTEMPTS); an admin bound on no
+connected platform is told once they are. A notice sent once ever is claimed for the day ONCE. Like the other
+admin notices, they are not held back in quiet hours: they are rare and say what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from cards.i18n import lang_of
+from cards.model import Card
+from scoring.roles import Role
+from services.messaging import Messenger, bound_platforms, send_private
+from storage.models import Member
+from storage.schedule import claim_send, finish_send, sent_today
+
+log = logging.getLogger(__name__)
+
+ONCE = date(2000, 1, 1)   # the claim day of a notice sent once ever (never pruned: bot/jobs/prune.py)
+SHOWN = 40                # characters of an outside value (a handle) a notice shows
+
+
+def admins_of(session: Session, org_id: int) -> list[Member]:
+    """The organisation's active admins, by code."""
+    return list(session.execute(
+        select(Member).where(Member.org_id == org_id, Member.role == Role.ADMIN.value, Member.active)  # type: ignore[arg-type]
+        .order_by(Member.code)).scalars())
+
+
+def shown(text: str) -> str:
+    """An outside value as a notice shows it: control characters dropped, at most SHOWN characters."""
+    return "".join(ch for ch in text if ch.isprintable())[:SHOWN]
+
+
+def tell_admins(engine: Engine, messengers: Mapping[str, Messenger], admins: list[Member], kind: str,
+                subject: str, day: date, card_for: Callable[[str], Card], instance: str, now: datetime,
+                what: str) -> list[str]:
+    """Send `card_for(lang)` to each of `admins` not yet told, claimed as (kind, subject + admin id, day); `what`
+    names the notice in the log. The codes of the admins told by this call."""
+    subjects = {admin.code: f"{subject}{admin.id}" for admin in admins}
+    done = sent_today(engine, kind, dict.fromkeys(subjects.values(), day))
+    told, unreachable = [], 0
+    for admin in admins:
+        key = subjects[admin.code]
+        if key in done:
+            continue
+        if not bound_platforms(engine, messengers, admin):
+            unreachable += 1
+            continue
+        if not claim_send(engine, kind, key, day, instance, now):
+            continue
+        try:
+            ok = bool(send_private(engine, messengers, admin, card_for(lang_of(admin.locale))))
+        except Exception:
+            log.exception("telling admin %s that %s failed", admin.code, what)
+            ok = False
+        finish_send(engine, kind, key, day, instance, now, None if ok else "the platform refused it")
+        if ok:
+            told.append(admin.code)
+        else:
+            log.warning("%s and admin %s could not be told; retried by the next run", what, admin.code)
+    if unreachable and not done and not told:
+        log.warning("%s and %d admins are bound on no connected platform", what, unreachable)
+    return told

@@ -1,0 +1,116 @@
+"""Live sessions and videos whose handle matches no member, reported to the organisation's admins once per
+(platform, handle), ever (services.admin_notices): their orders are credited to nobody until an admin gives a
+member the handle (`kpibot members handle MEMBER HANDLE --platform P`). The refresh job looks after each run,
+so the sessions and videos a sync, a file import or a `kpibot sync` wrote are all seen.
+
+A handle matches no member when host crediting (services.crediting) left its rows without a member (no member
+holds it or has it as code, no roster shift covered them) and it still matches nobody now; `kpibot credit
+--unmatched` lists the same. A handle once reported is not reported again, even if it was matched and lost its
+member since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from cards.i18n import t
+from cards.model import Card, Text, Tone
+from scoring.crediting import handle_key
+from services.admin_notices import ONCE, admins_of, shown, tell_admins
+from services.container import Services
+from services.messaging import Messenger
+from storage.crediting import LIVE, POST, code_map, handle_map, handle_platform
+from storage.models import Member, Shop
+from storage.schedule import UNMATCHED_HANDLE, sent_today
+
+
+@dataclass
+class UnknownHandle:
+    org_id: int
+    platform: str        # where the handle lives: the shop's platform without "_shop" (storage.crediting)
+    handle: str          # as compared (scoring.crediting.handle_key)
+    sessions: int = 0
+    videos: int = 0
+    shops: list[str] = field(default_factory=list)   # "name (code)" of the shops with its rows, by code
+
+    @property
+    def subject(self) -> str:
+        """The start of each admin's claim (the admin's id follows): a handle may be longer than a subject."""
+        digest = hashlib.sha256(f"{self.platform}\n{self.handle}".encode()).hexdigest()[:24]
+        return f"handle:{self.org_id}:{digest}:"
+
+
+def unknown_handles(conn: Connection) -> list[UnknownHandle]:
+    """Every (organisation, platform, handle) of sessions and videos without a member whose handle matches nobody
+    now, by organisation, platform and handle. Reads only rows without a member (an index)."""
+    shops = {sid: (org, platform, f"{name} ({code})") for sid, org, platform, code, name in conn.execute(
+        select(Shop.id, Shop.org_id, Shop.platform, Shop.code, Shop.name).order_by(Shop.code))}  # type: ignore[call-overload]
+    found: dict[tuple[int, str, str], UnknownHandle] = {}
+    maps: dict[tuple[int, str], tuple[dict[str, int], dict[str, int]]] = {}
+    for table, member_col, handle_col in ((LIVE, "host_member_id", "host_handle"),
+                                          (POST, "member_id", "author_handle")):
+        rows = conn.execute(select(table.c.shop_id, table.c[handle_col], func.count())
+                            .where(table.c[member_col].is_(None), table.c[handle_col].is_not(None))
+                            .group_by(table.c.shop_id, table.c[handle_col]))
+        for shop_id, raw, count in rows:
+            org_id, shop_platform, shop = shops[shop_id]
+            key = handle_key(raw)
+            if not key:
+                continue
+            if (org_id, shop_platform) not in maps:
+                maps[org_id, shop_platform] = handle_map(conn, org_id, shop_platform), code_map(conn, org_id)
+            handles, codes = maps[org_id, shop_platform]
+            if key in handles or key in codes:
+                continue   # matched since the rows were credited: the next crediting gives them their member
+            platform = handle_platform(shop_platform)
+            entry = found.setdefault((org_id, platform, key), UnknownHandle(org_id, platform, key))
+            if table is LIVE:
+                entry.sessions += count
+            else:
+                entry.videos += count
+            if shop not in entry.shops:
+                entry.shops.append(shop)
+    return [found[k] for k in sorted(found)]
+
+
+def notice_card(found: UnknownHandle, lang: str) -> Card:
+    handle = shown(found.handle)
+    # the command is shown ready to run when the handle is shown whole; otherwise with HANDLE to fill in
+    typed = shlex.quote(handle) if handle == found.handle else "HANDLE"
+    text = t(lang, "handle.unmatched", handle=handle, platform=found.platform, shops=", ".join(sorted(found.shops)),
+             sessions=found.sessions, videos=found.videos,
+             command=f"kpibot members handle MEMBER {typed} --platform {found.platform}")
+    return Card(t(lang, "handle.unmatched_title", handle=handle), (Text(text),), Tone.WARN, lang)
+
+
+def tell_unknown_handles(services: Services, messengers: Mapping[str, Messenger], instance: str,
+                         now: datetime) -> list[str]:
+    """Tell each organisation's admins of every handle matching no member they were not told of; for each
+    notice sent, "<admin code>:<platform>:<handle>"."""
+    engine = services.engine
+    with engine.connect() as conn:
+        handles = unknown_handles(conn)
+    admins: dict[int, list[Member]] = {}
+    with Session(engine) as session:
+        for org_id in sorted({found.org_id for found in handles}):
+            admins[org_id] = admins_of(session, org_id)
+    # one read of what went out already: most runs find only handles every admin was told of
+    done = sent_today(engine, UNMATCHED_HANDLE, {f"{found.subject}{admin.id}": ONCE for found in handles
+                                                 for admin in admins[found.org_id]})
+    told: list[str] = []
+    for found in handles:
+        if all(f"{found.subject}{admin.id}" in done for admin in admins[found.org_id]):
+            continue
+        for code in tell_admins(engine, messengers, admins[found.org_id], UNMATCHED_HANDLE, found.subject, ONCE,
+                                lambda lang, f=found: notice_card(f, lang), instance, now,
+                                f"{found.platform} handle {shown(found.handle)!r} matches no member"):
+            told.append(f"{code}:{found.platform}:{found.handle}")
+    return told

@@ -1,0 +1,274 @@
+"""Admin notices sent once ever, on SQLite and PostgreSQL, received by fake platforms with a pinned clock: a
+live/video handle that matches no member (after each shop refresh) and a currency with no exchange rate at all
+(after the daily exchange-rate job); each once per handle or currency and admin across runs and replicas,
+nothing when everything matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.fx_feed import FeedError
+from bot.jobs.fx_rates import run_fx_rates
+from bot.jobs.prune import run_prune
+from bot.jobs.refresh import RefreshContext, run_refresh
+from bot.shop_sources import NoSource
+from cards.chart_cache import ChartCache
+from cards.model import Card, Text, Tone
+from scoring.fx import FxRate
+from scoring.rules import Rules
+from services.container import Services
+from storage.crediting import set_handle
+from storage.identity import bind_identity
+from storage.ingest.records import Source
+from storage.models import ContentPost, FxRateRow, LiveSession, Member, MemberHandle, Order, Organisation, Shop
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+EVERY = timedelta(minutes=30)
+LONG = "\x1bx" + "y" * 60      # a handle with a control character, longer than a notice shows
+
+
+@dataclass
+class Recorder:
+    """A Messenger that records what it would send."""
+
+    platform: str
+    sent: list[tuple[str, Card]] = field(default_factory=list)
+    accept: bool = True
+
+    def send_to_chat(self, chat_id: str, card: Card) -> bool:
+        return self.send_to_user(chat_id, card)
+
+    def send_to_user(self, user_id: str, card: Card) -> bool:
+        if self.accept:
+            self.sent.append((user_id, card))
+        return self.accept
+
+
+@dataclass
+class World:
+    services: Services
+    feishu: Recorder = field(default_factory=lambda: Recorder("feishu"))
+    dingtalk: Recorder = field(default_factory=lambda: Recorder("dingtalk"))
+
+    @property
+    def messengers(self) -> dict[str, Recorder]:
+        return {"feishu": self.feishu, "dingtalk": self.dingtalk}
+
+    def refresh(self, at: datetime, instance: str = "replica-1") -> list[str]:
+        """One refresh run (no shop has a source: nothing is synced); the handle notices it sent."""
+        def no_source(shop: Shop) -> Source:
+            raise NoSource(f"shop {shop.code}: no source")
+        ctx = RefreshContext(services=self.services, source_for=no_source, messengers=self.messengers,
+                             clock=lambda: at, instance=instance, interval=EVERY)
+        result = run_refresh(ctx, at)
+        assert result.ran
+        return result.handles_told
+
+    def sent(self) -> list[tuple[str, Card]]:
+        return self.feishu.sent + self.dingtalk.sent
+
+
+@pytest.fixture
+def world(engine: Engine) -> World:
+    """Shops us1 (TikTok, USD) and vn1 (TikTok, VND) of one organisation; host anna holds the TikTok handle
+    "anna"; admin1 (English) is bound on Feishu, admin2 (Chinese) on DingTalk, admin3 (Indonesian) on Feishu,
+    admin4 nowhere; a second organisation's admin is told nothing of the first's."""
+    with Session(engine) as s:
+        org, other = Organisation(code="o", name="Org"), Organisation(code="p", name="Other")
+        s.add_all([org, other])
+        s.flush()
+        s.add_all([Shop(org_id=org.id, code="us1", name="TikTok US", platform="tiktok_shop", region="US",
+                        currency="USD", timezone="UTC"),
+                   Shop(org_id=org.id, code="vn1", name="TikTok VN", platform="tiktok_shop", region="VN",
+                        currency="VND", timezone="Asia/Ho_Chi_Minh")])
+        people = [Member(org_id=org.id, code=code, name=code, role=role, timezone="UTC", locale=locale)
+                  for code, role, locale in (("anna", "host", "en"), ("admin1", "admin", "en"),
+                                             ("admin2", "admin", "zh-CN"), ("admin3", "admin", "id"),
+                                             ("admin4", "admin", "en"))]
+        people.append(Member(org_id=other.id, code="padmin", name="P", role="admin", timezone="UTC", locale="en"))
+        s.add_all(people)
+        s.flush()
+        set_handle(s, people[0], "tiktok", "anna")
+        bind_identity(s, people[1], "feishu", "ou_admin1")
+        bind_identity(s, people[2], "dingtalk", "0042")
+        bind_identity(s, people[3], "feishu", "ou_admin3")
+        bind_identity(s, people[5], "feishu", "ou_padmin")
+        s.commit()
+    return World(Services(engine, Rules(), "UTC", "en", ChartCache()))
+
+
+def shop_id(engine: Engine, code: str) -> int:
+    with Session(engine) as s:
+        return s.execute(select(Shop.id).where(Shop.code == code)).scalar_one()
+
+
+def add_session(engine: Engine, shop: str, pid: str, handle: str | None) -> None:
+    with Session(engine) as s:
+        s.add(LiveSession(shop_id=shop_id(engine, shop), platform_session_id=pid, started_at=NOW - timedelta(hours=5),
+                          ended_at=NOW - timedelta(hours=3), currency="USD", host_handle=handle))
+        s.commit()
+
+
+def add_video(engine: Engine, shop: str, pid: str, handle: str | None) -> None:
+    with Session(engine) as s:
+        s.add(ContentPost(shop_id=shop_id(engine, shop), platform_post_id=pid, published_at=NOW - timedelta(days=1),
+                          author_handle=handle))
+        s.commit()
+
+
+# --- handles matching no member ------------------------------------------------------------------------------
+
+def test_a_handle_matching_no_member_is_told_once_to_each_admin_in_their_language(world: World) -> None:
+    engine = world.services.engine
+    add_session(engine, "us1", "L1", "@Anna")               # anna's: matches
+    add_session(engine, "us1", "L2", "shop_official")
+    add_session(engine, "us1", "L3", "Shop_Official")       # the same handle as compared
+    add_video(engine, "vn1", "V1", "@shop_official")        # in another shop of the same platform
+    add_session(engine, "us1", "L4", None)                  # no handle: nothing to report
+    told = world.refresh(NOW)
+    assert told == ["admin1:tiktok:shop_official", "admin2:tiktok:shop_official", "admin3:tiktok:shop_official"]
+    assert world.feishu.sent == [
+        ("ou_admin1", Card("Account matches no member: shop_official", (Text(
+            "The tiktok account shop_official matches no member: its 2 live sessions and 1 videos in TikTok US (us1), "
+            "TikTok VN (vn1), and their orders, are credited to nobody. If it is a member's account, run: kpibot "
+            "members handle MEMBER shop_official --platform tiktok. You are told once about this account."),),
+            Tone.WARN, "en")),
+        ("ou_admin3", Card("Akun tidak cocok dengan anggota: shop_official", (Text(
+            "Akun tiktok shop_official tidak cocok dengan anggota mana pun: 2 sesi live dan 1 videonya di TikTok US "
+            "(us1), TikTok VN (vn1), beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini akun seorang "
+            "anggota, jalankan: kpibot members handle MEMBER shop_official --platform tiktok. Anda diberi tahu "
+            "sekali tentang akun ini."),), Tone.WARN, "id"))]
+    assert world.dingtalk.sent == [
+        ("0042", Card("账号未匹配任何成员：shop_official", (Text(
+            "tiktok 账号 shop_official 未匹配任何成员：它在 TikTok US (us1), TikTok VN (vn1) 的 2 场直播和 1 条视频"
+            "及其订单都未计入任何人。如果这是某位成员的账号，请运行：kpibot members handle MEMBER shop_official "
+            "--platform tiktok。此账号只提醒这一次。"),), Tone.WARN, "zh"))]
+
+    # the next run, another replica, more sessions of it, the maintenance job a year later: never again
+    add_session(engine, "us1", "L5", "shop_official")
+    assert world.refresh(NOW + EVERY) == []
+    assert world.refresh(NOW + 2 * EVERY, instance="replica-2") == []
+    run_prune(world.services, {}, NOW + timedelta(days=365), "i", wall=lambda: NOW + timedelta(days=365))
+    assert world.refresh(NOW + timedelta(days=365)) == []
+    assert len(world.sent()) == 3
+
+
+def test_a_new_handle_is_told_once_and_one_that_was_told_stays_told_after_it_was_matched(world: World) -> None:
+    engine = world.services.engine
+    add_session(engine, "us1", "L1", "guest")
+    assert world.refresh(NOW) == ["admin1:tiktok:guest", "admin2:tiktok:guest", "admin3:tiktok:guest"]
+    # an admin gives anna the handle, then takes it away again: not told again; a new handle is
+    with Session(engine) as s:
+        anna = s.execute(select(Member).where(Member.code == "anna")).scalar_one()
+        set_handle(s, anna, "tiktok", "guest")
+        s.commit()
+    assert world.refresh(NOW + EVERY) == []
+    with Session(engine) as s:
+        s.execute(delete(MemberHandle).where(MemberHandle.handle == "guest"))  # type: ignore[arg-type]
+        s.commit()
+    add_video(engine, "vn1", "V1", LONG)
+    assert world.refresh(NOW + 2 * EVERY) == [f"admin1:tiktok:{LONG}", f"admin2:tiktok:{LONG}",
+                                              f"admin3:tiktok:{LONG}"]
+    # shown without the control character, cut to 40 characters; the command asks for the handle to be typed
+    shown = "x" + "y" * 39
+    assert world.feishu.sent[-2] == ("ou_admin1", Card(f"Account matches no member: {shown}", (Text(
+        f"The tiktok account {shown} matches no member: its 0 live sessions and 1 videos in TikTok VN (vn1), and "
+        "their orders, are credited to nobody. If it is a member's account, run: kpibot members handle MEMBER "
+        "HANDLE --platform tiktok. You are told once about this account."),), Tone.WARN, "en"))
+    assert world.refresh(NOW + 3 * EVERY) == []
+
+
+def test_a_notice_a_platform_refused_is_sent_by_the_next_run(world: World) -> None:
+    add_session(world.services.engine, "us1", "L1", "guest")
+    world.feishu.accept = False
+    assert world.refresh(NOW) == ["admin2:tiktok:guest"]
+    world.feishu.accept = True
+    assert world.refresh(NOW + EVERY) == ["admin1:tiktok:guest", "admin3:tiktok:guest"]
+    assert world.refresh(NOW + 2 * EVERY) == []
+    assert [user for user, _ in world.sent()] == ["ou_admin1", "ou_admin3", "0042"]
+
+
+def test_nothing_is_told_when_every_handle_matches(world: World) -> None:
+    engine = world.services.engine
+    add_session(engine, "us1", "L1", "@ANNA")     # anna's handle
+    add_video(engine, "vn1", "V1", "admin1")      # a member's code matches too
+    add_session(engine, "us1", "L2", None)
+    assert world.refresh(NOW) == []
+    assert world.sent() == []
+
+
+# --- currencies without an exchange rate ---------------------------------------------------------------------
+
+ECB = [FxRate(date(2026, 12, 2), "EUR", "USD", D("1.0851")), FxRate(date(2026, 12, 2), "EUR", "IDR", D("17233.10"))]
+
+
+def fx_run(world: World, rates: list[FxRate] | None = ECB, instance: str = "replica-1",
+           at: datetime = NOW) -> tuple[str, ...]:
+    """One run of the daily exchange-rate job whose feed gives `rates` (None: the fetch fails)."""
+    def fetch(_url: str) -> list[FxRate]:
+        if rates is None:
+            raise FeedError("the feed is down")
+        return rates
+    return run_fx_rates(world.services, world.messengers, at, instance, url="daily", history_url="history",
+                        fetch=fetch).told
+
+
+def add_order(engine: Engine, shop: str, pid: str, currency: str) -> None:
+    with Session(engine) as s:
+        s.add(Order(shop_id=shop_id(engine, shop), platform_order_id=pid, status="paid", currency=currency,
+                    created_at=NOW - timedelta(days=1)))
+        s.commit()
+
+
+def test_a_currency_with_no_rate_at_all_is_told_once_per_currency(world: World) -> None:
+    engine = world.services.engine
+    add_order(engine, "us1", "A1", "IDR")      # IDR -> USD goes through EUR: it has a rate
+    add_order(engine, "us1", "A2", "GBP")      # no GBP rate at all
+    add_order(engine, "vn1", "B1", "VND")
+    told = fx_run(world)
+    assert told == ("admin1:GBP", "admin2:GBP", "admin3:GBP", "admin1:VND", "admin2:VND", "admin3:VND")
+    assert world.feishu.sent[:2] == [
+        ("ou_admin1", Card("No exchange rate for GBP", (Text(
+            "There is no GBP->USD exchange rate at all, so amounts in GBP (TikTok US (us1)) are left out of every "
+            "card. Store one with kpibot fx set YYYY-MM-DD GBP USD RATE, or many with kpibot fx import FILE.csv "
+            "(columns day,base,quote,rate). You are told once about this currency."),), Tone.WARN, "en")),
+        ("ou_admin3", Card("Tidak ada kurs untuk GBP", (Text(
+            "Tidak ada kurs GBP->USD sama sekali, jadi jumlah dalam GBP (TikTok US (us1)) tidak dihitung di semua "
+            "kartu. Simpan satu dengan kpibot fx set YYYY-MM-DD GBP USD RATE, atau banyak sekaligus dengan kpibot "
+            "fx import FILE.csv (kolom day,base,quote,rate). Anda diberi tahu sekali tentang mata uang ini."),),
+            Tone.WARN, "id"))]
+    assert world.dingtalk.sent == [
+        ("0042", Card("GBP 没有汇率", (Text(
+            "GBP 到 USD 完全没有汇率，所有卡片都未计入 GBP 金额（TikTok US (us1)）。"
+            "请用 kpibot fx set YYYY-MM-DD GBP USD RATE 添加一个，"
+            "或用 kpibot fx import FILE.csv（列：day,base,quote,rate）批量导入。此币种只提醒这一次。"),),
+            Tone.WARN, "zh")),
+        ("0042", Card("VND 没有汇率", (Text(
+            "VND 到 USD 完全没有汇率，所有卡片都未计入 VND 金额（TikTok VN (vn1)）。"
+            "请用 kpibot fx set YYYY-MM-DD VND USD RATE 添加一个，"
+            "或用 kpibot fx import FILE.csv（列：day,base,quote,rate）批量导入。此币种只提醒这一次。"),),
+            Tone.WARN, "zh"))]
+    # the next day, another replica, a failed fetch: never again
+    assert fx_run(world, at=NOW + timedelta(days=1)) == ()
+    assert fx_run(world, instance="replica-2", at=NOW + timedelta(days=1)) == ()
+    assert fx_run(world, rates=None, at=NOW + timedelta(days=2)) == ()
+    assert len(world.sent()) == 6
+
+
+def test_no_currency_notice_when_every_currency_has_a_rate_or_the_first_fetch_failed(world: World) -> None:
+    engine = world.services.engine
+    add_order(engine, "us1", "A1", "IDR")
+    assert fx_run(world, rates=None) == ()          # nothing stored yet: the next run will likely fill the store
+    with Session(engine) as s:
+        assert s.execute(select(FxRateRow)).all() == []
+        s.add(FxRateRow(day=date(2026, 12, 1), base="VND", quote="USD", rate=D("0.0000393"), source="manual"))
+        s.commit()
+    assert fx_run(world) == ()
+    assert world.sent() == []
