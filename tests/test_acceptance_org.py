@@ -5,7 +5,7 @@ Only kpibot commands, as README "Set up your organisation" walks a new admin thr
 TikTok Shop, `chat --as ... /target set` and `/mykpi`, `fx update` against the fake ECB feed. No SQL, no demo.
 
 Every expected figure is worked out here by hand from the fakes' seeds (tests.fakes.shop_seed, the FX days
-below), never by kpibot's own code: an order is host1's when it was paid while one of her sessions was on air or in
+below), never by kpibot's own code: an order is a host's when it was paid while one of their sessions was on air or in
 the 30-minute tail after it (of two sessions, the one on air beats the one in its tail, then the later start); its
 value is its merchandise (sub_total: after seller and platform discounts) less its completed refunds (capped at
 the merchandise), and it does not count once cancelled. It counts at payment, or at shipment (TikTok's rts_time)
