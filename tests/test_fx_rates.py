@@ -166,3 +166,36 @@ def test_the_history_feed_fills_working_days_the_store_lacks() -> None:
     assert missed_a_working_day(friday, date(2026, 11, 23)) is False  # the weekend: nothing published
     assert missed_a_working_day(friday, friday) is False
     assert missed_a_working_day(date(2026, 11, 19), friday) is False  # yesterday's is there: today's is daily
+
+
+def test_kpibot_fx_update_runs_the_daily_job_once(tmp_path: Path, cli: InProcess) -> None:
+    days = {date(2026, 11, 19): {"USD": "1.0832", "IDR": "17210.55"},
+            date(2026, 11, 20): {"USD": "1.0851", "IDR": "17233.10"}}
+    with FakeEcb(days) as feed:
+        config = f'[store]\nurl = "sqlite:///store.db"\n[fx]\nurl = "{feed.daily_url}"\nhistory_url = "{{}}"\n'
+        (tmp_path / "config.toml").write_text(config.format(feed.history_url), encoding="utf-8")
+        assert cli(tmp_path, "db", "upgrade").returncode == 0
+        first = cli(tmp_path, "fx", "update")
+        assert (first.returncode, first.stdout, first.stderr) == (
+            0, f"exchange rates from {feed.history_url}: 4 read (4 new, 0 changed, 0 unchanged)\n", "")
+        again = cli(tmp_path, "fx", "update")   # Sunday 22 November: Friday's rate is the newest
+        assert (again.returncode, again.stdout) == (
+            0, f"exchange rates from {feed.daily_url}: 2 read (0 new, 0 changed, 2 unchanged)\n")
+        missing = feed.base_url + "/nothing-here.xml"   # a 404 is not retried
+        (tmp_path / "config.toml").write_text(config.format(missing), encoding="utf-8")
+        store = _engine(tmp_path)
+        with Session(store) as session:   # no rates: the history feed is read
+            for row in session.exec(select(FxRateRow)).all():
+                session.delete(row)
+            session.commit()
+        store.dispose()
+        failed = cli(tmp_path, "fx", "update")
+        assert (failed.returncode, failed.stdout, failed.stderr) == (
+            1, "", f"kpibot: exchange rates not fetched from {missing} (see the log); cards keep the latest "
+                   "earlier rates\n")
+
+
+def _engine(folder: Path) -> Engine:
+    from storage.engine import make_engine
+
+    return make_engine(f"sqlite:///{folder / 'store.db'}")

@@ -1,11 +1,14 @@
 """kpibot fx: store exchange rates by hand (services.fx, as the daily ECB job does).
 
 `kpibot fx set DAY BASE QUOTE RATE` stores 1 BASE = RATE QUOTE on DAY; `kpibot fx import FILE` a CSV with the
-header day,base,quote,rate, all lines or none. A bad value is refused with exit 2, naming the line."""
+header day,base,quote,rate, all lines or none. A bad value is refused with exit 2, naming the line. `kpibot fx update`
+runs the daily ECB job once now (bot.jobs.fx_rates), so an organisation has rates before, or without, `kpibot run`;
+a failed fetch is exit 1."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +20,8 @@ from services.fx import FxInputError, import_file, set_rate
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
+    if args.action == "update":
+        return _update(services, config, clock)
     try:
         if args.action == "set":
             rate, stored = set_rate(services, args.day, args.base, args.quote, args.rate)
@@ -28,4 +33,17 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
         raise UsageError(f"nothing stored: {exc}") from None
     print(f"imported {args.file}: {count} rates ({stored.added} new, {stored.changed} changed, "
           f"{stored.unchanged} unchanged)")
+    return 0
+
+
+def _update(services: Services, config: Config, clock: Callable[[], datetime]) -> int:
+    from bot.jobs.fx_rates import run_fx_rates
+
+    done = run_fx_rates(services, {}, clock(), "cli", url=config.fx.url, history_url=config.fx.history_url)
+    if done.stored is None:
+        print(f"kpibot: exchange rates not fetched from {done.url} (see the log); cards keep the latest earlier "
+              "rates", file=sys.stderr)
+        return 1
+    print(f"exchange rates from {done.url}: {done.rates} read ({done.stored.added} new, {done.stored.changed} "
+          f"changed, {done.stored.unchanged} unchanged)")
     return 0

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     xset.add_argument("base", metavar="BASE")
     xset.add_argument("quote", metavar="QUOTE")
     xset.add_argument("rate", metavar="RATE")
+    xsub.add_parser("update", parents=[common],
+                    help="fetch the ECB's reference rates now, as the daily job of kpibot run does ([fx])")
     commission = sub.add_parser("commission", parents=[common], help="commission plans and month closing")
     csub = commission.add_subparsers(dest="action", required=True, metavar="ACTION")
     csub.add_parser("plans", parents=[common], help="the plans")

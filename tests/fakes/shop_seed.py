@@ -275,9 +275,10 @@ class OrderGenerator:
     """Builds base order ``i`` (0 <= i) from (seed, i); no state per order."""
 
     def __init__(self, seed: int, n_orders: int, *, start: int = DEFAULT_START, span_s: int = DEFAULT_SPAN_S,
-                 currency: str = "USD") -> None:
-        if n_orders < 0 or span_s <= 0:
-            raise ValueError("n_orders must be >= 0 and span_s > 0")
+                 currency: str = "USD", price_scale: int = 1) -> None:
+        """``price_scale`` multiplies every catalogue price (10_000 turns 49.99 into 499,900.00 for an IDR shop)."""
+        if n_orders < 0 or span_s <= 0 or price_scale < 1:
+            raise ValueError("n_orders must be >= 0, span_s > 0 and price_scale >= 1")
         self.seed, self.n, self.start, self.span_s, self.currency = seed, n_orders, start, span_s, currency
         self._key = mix64(seed * 0x2545F4914F6CDD1D)
         rng = random.Random(seed)
@@ -290,7 +291,7 @@ class OrderGenerator:
                 variant = rng.choice(_VARIANTS)
                 skus.append(Sku(product_id=product_id, sku_id=str(int(product_id) + 1 + s),
                                 seller_sku=f"TS-{p:02d}-{s}", product_name=f"{name} ({variant})",
-                                original_minor=base_price + 100 * s))
+                                original_minor=(base_price + 100 * s) * price_scale))
         self.skus: tuple[Sku, ...] = tuple(skus)
         self.creators: tuple[str, ...] = tuple(f"{name}.creates" for name in _CREATOR_NAMES)
 
@@ -415,8 +416,10 @@ class ShopTimeline:
 
     def __init__(self, seed: int = 1, n_orders: int = 1000, *, start: int = DEFAULT_START,
                  span_s: int = DEFAULT_SPAN_S, currency: str = "USD", shop_tz: str = "America/Los_Angeles",
-                 live_hosts: tuple[str, ...] = ("shop.official", "shop.studio")) -> None:
-        self.gen = OrderGenerator(seed, n_orders, start=start, span_s=span_s, currency=currency)
+                 live_hosts: tuple[str, ...] = ("shop.official", "shop.studio"), price_scale: int = 1) -> None:
+        self.gen = OrderGenerator(seed, n_orders, start=start, span_s=span_s, currency=currency,
+                                  price_scale=price_scale)
+        self.price_scale = price_scale
         self.n = n_orders
         self.currency = currency
         self.tz = ZoneInfo(shop_tz)
@@ -629,7 +632,8 @@ class ShopTimeline:
                     session_id=str(7_400_000_000_000_000_000 + day.toordinal() * 10 + slot),
                     title=f"Live deals {day.isoformat()} #{slot + 1}", username=hosts[slot % len(hosts)],
                     start_time=start, end_time=start + 3600 + (h >> 12) % (3 * 3600),
-                    gmv_minor=units * (999 + (h >> 48) % 2000), sku_orders=sku_orders, unit_sold=units,
+                    gmv_minor=units * (999 + (h >> 48) % 2000) * self.price_scale, sku_orders=sku_orders,
+                    unit_sold=units,
                     customers=max(1, sku_orders * 9 // 10) if sku_orders else 0, viewers=viewers,
                     views=viewers + viewers * (20 + (h >> 20) % 130) // 100,
                     avg_viewing_duration=20 + (h >> 26) % 160, comments=(h >> 33) % 900, shares=(h >> 40) % 120,

@@ -208,14 +208,17 @@ class FakeTikTokShop(FakeServer):
                  shop_tz: str = "America/Los_Angeles", access_token_ttl_s: int = 7 * 86_400,
                  refresh_token_ttl_s: int = 365 * 86_400, timeout_delay_s: float = 2.0, fault_rate: float = 0.0,
                  fault_seed: int = 0, fault_kinds: tuple[Fault, ...] = tuple(Fault), lean_search: bool = False,
-                 single_use_refresh: bool = True, record_calls: bool = True) -> None:
-        """``lean_search`` drops ``payment`` and ``line_items`` from search results (the client must then
+                 single_use_refresh: bool = True, record_calls: bool = True,
+                 live_hosts: tuple[str, ...] = ("shop.official", "shop.studio"), price_scale: int = 1) -> None:
+        """``live_hosts`` are the accounts the seed's lives take turns on; ``price_scale`` multiplies every price
+        (ShopTimeline). ``lean_search`` drops ``payment`` and ``line_items`` from search results (the client must then
         fetch details); ``fault_rate`` injects ``fault_kinds`` at random into signed calls, from its own
         ``random.Random(fault_seed)``."""
         super().__init__()
         self.app_key, self.app_secret, self.shop_cipher = app_key, app_secret, shop_cipher
         self.currency = currency
-        self.timeline = ShopTimeline(seed, n_orders, start=start, span_s=span_s, currency=currency, shop_tz=shop_tz)
+        self.timeline = ShopTimeline(seed, n_orders, start=start, span_s=span_s, currency=currency, shop_tz=shop_tz,
+                                     live_hosts=live_hosts, price_scale=price_scale)
         self.access_token_ttl_s, self.refresh_token_ttl_s = access_token_ttl_s, refresh_token_ttl_s
         self.timeout_delay_s = timeout_delay_s
         self.fault_rate, self.fault_kinds = fault_rate, fault_kinds
