@@ -147,13 +147,15 @@ INDONESIAN: dict[str, str] = {
     "unbound.how_console": "Di konsol, ID Anda adalah ID anggota: kpibot chat --as <id-anggota> (daftarnya: "
                            "kpibot members list)",
     # roles
+    # as Indonesian live-commerce teams name their jobs: the shop's operator is its "admin toko", so kpibot's
+    # own administrator is "admin sistem", never a bare "admin" that reads as the shop's
     "role.host": "host",
     "role.ad_buyer": "ads specialist",
-    "role.operator": "operator toko",
+    "role.operator": "admin toko",
     "role.selector": "kurator produk",
     "role.lead": "team leader",
     "role.manager": "manajer",
-    "role.admin": "admin",
+    "role.admin": "admin sistem",
     # periods
     "period.day": "Hari ini",
     "period.week": "Minggu ini",
