@@ -216,6 +216,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "No playbook for {name!r}. The roles: {roles}",
         "zh": "没有“{name}”的 SOP。可选岗位：{roles}",
     },
+    "sop.region": {"en": "Values for {region}.", "zh": "以上为{region}的参考值。"},
+    "sop.source_assumption": {"en": "starting assumption", "zh": "起步假设"},
+    "sop.trial_targets": {
+        "en": "In trial, a metric without a target of yours is measured against its typical value (SOP, {source}; "
+              "{stage}, {region}): {metrics}.",
+        "zh": "试用期内，未设目标的指标按参考值计（SOP，{source}；{stage}，{region}）：{metrics}。",
+    },
+    "region.us": {"en": "the US", "zh": "美国"},
+    "region.uk_eu": {"en": "the UK and EU", "zh": "英国和欧盟"},
+    "region.sea": {"en": "Southeast Asia", "zh": "东南亚"},
+    "region.other": {"en": "other markets (China included)", "zh": "其他市场（含中国）"},
     "stage.cold_start": {"en": "Cold start", "zh": "冷启动"},
     "stage.growth": {"en": "Growth", "zh": "成长期"},
     "stage.stable": {"en": "Stable", "zh": "稳定期"},

@@ -147,13 +147,15 @@ INDONESIAN: dict[str, str] = {
     "unbound.how_console": "Di konsol, ID Anda adalah ID anggota: kpibot chat --as <id-anggota> (daftarnya: "
                            "kpibot members list)",
     # roles
+    # as Indonesian live-commerce teams name their jobs: the shop's operator is its "admin toko", so kpibot's
+    # own administrator is "admin sistem", never a bare "admin" that reads as the shop's
     "role.host": "host",
     "role.ad_buyer": "ads specialist",
-    "role.operator": "operator toko",
+    "role.operator": "admin toko",
     "role.selector": "kurator produk",
     "role.lead": "team leader",
     "role.manager": "manajer",
-    "role.admin": "admin",
+    "role.admin": "admin sistem",
     # periods
     "period.day": "Hari ini",
     "period.week": "Minggu ini",
@@ -294,6 +296,14 @@ INDONESIAN: dict[str, str] = {
                       "setelah bulan pertama (/target set).",
     "sop.which_role": "Peran Anda tidak punya SOP. Sebutkan salah satu: {roles}",
     "sop.no_role": "Tidak ada SOP untuk {name!r}. Peran yang ada: {roles}",
+    "sop.region": "Nilai untuk {region}.",
+    "sop.source_assumption": "asumsi awal",
+    "sop.trial_targets": "Selama masa percobaan, metrik tanpa target Anda diukur dengan nilai acuannya (SOP, "
+                         "{source}; {stage}, {region}): {metrics}.",
+    "region.us": "AS",
+    "region.uk_eu": "Inggris dan Uni Eropa",
+    "region.sea": "Asia Tenggara",
+    "region.other": "pasar lain (termasuk Tiongkok)",
     "stage.cold_start": "Awal",
     "stage.growth": "Pertumbuhan",
     "stage.stable": "Stabil",

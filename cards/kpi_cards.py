@@ -78,7 +78,8 @@ def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
 
 def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Scorecard, headline: Headline,
                rank: tuple[int, int] | None, currency: str, trial_until: date | None, as_of: datetime, tz: str,
-               charts: ChartCache) -> Card:
+               charts: ChartCache, typical: Note | None = None) -> Card:
+    """`typical`: the note naming the targets that are the SOP's typical values (a member in trial)."""
     result = next((r for r in card.results if r.metric.key == headline.key), None)
     blocks: list[Block] = [
         Fields((
@@ -95,6 +96,8 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
     if not card.binding:
         blocks.append(Note(t(lang, "mykpi.trial", day=trial_until.isoformat()) if trial_until
                            else t(lang, "mykpi.template_trial", name=card.template.name)))
+    if typical is not None:
+        blocks.append(typical)
     if headline.cumulative and headline.target is not None:
         metric = CATALOG[headline.key]
         chart = ProgressChart(

@@ -8,6 +8,7 @@ from cards.fx_notes import fx_notes
 from cards.i18n import t
 from cards.kpi_cards import Headline, mykpi_card
 from cards.model import Card, Text, Tone
+from cards.sop_card import trial_targets_note
 from commands.context import Request
 from commands.periods import parse_period
 from commands.spec import Command
@@ -38,6 +39,8 @@ def handle(req: Request) -> Card:
         card=mine.scorecard, headline=headline, rank=kpi.rank,
         currency=req.services.rules.reporting_currency, trial_until=member.trial_until,
         as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.services.charts,
+        typical=(trial_targets_note(mine.typical.values, mine.typical.stage, mine.typical.region, lang)
+                 if mine.typical is not None else None),
     )
     notes = fx_notes(kpi.fx_stale, kpi.fx_missing, lang)
     return replace(card, blocks=(*card.blocks, *notes)) if notes else card

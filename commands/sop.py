@@ -1,5 +1,6 @@
-"""/sop [role]: a role's daily playbook and its metrics' typical values by business stage (the SOP library,
-scoring.sop), in the caller's language. Without a role: the caller's own."""
+"""/sop [role]: a role's daily playbook and its metrics' typical values by business stage for the region the
+caller's team sells in (the SOP library, scoring.sop), in the caller's language. Without a role: the caller's
+own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from commands.spec import Command
 from scoring.roles import Role, UnknownRole
 from scoring.sop import LIBRARY
 from services.errors import UserError
+from services.scorecards import team_region
 
 USAGE = "/sop [role]"
 
@@ -29,7 +31,8 @@ def handle(req: Request) -> Card:
             role = None
         if role is None or role not in LIBRARY:
             raise UserError("sop.which_role", roles=roles)
-    return sop_card(role, LIBRARY[role], lang, req.services.rules.reporting_currency)
+    region = team_region(req.services, req.member)
+    return sop_card(role, LIBRARY[role], region, lang, req.services.rules.reporting_currency)
 
 
 def _role_named(text: str) -> Role | None:

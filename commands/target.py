@@ -19,6 +19,7 @@ from decimal import Decimal
 from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Text, Tone
+from cards.sop_card import trial_targets_note
 from commands.context import Request
 from commands.spec import Command
 from scoring.metrics import CATALOG, Metric, Unit, lookup_metric
@@ -126,6 +127,8 @@ def _overview_card(view: Overview, lang: str, currency: str) -> Card:
         blocks.append(Note(t(lang, "mykpi.trial", day=view.trial_until.isoformat())))
     elif view.trial_template is not None:
         blocks.append(Note(t(lang, "mykpi.template_trial", name=view.trial_template)))
+    if view.typical is not None:
+        blocks.append(trial_targets_note(view.typical.values, view.typical.stage, view.typical.region, lang))
     if view.may_set:
         blocks.append(Note(t(lang, "target.how_to_set", usage=USAGE_SET)))
     return Card(t(lang, "target.title", who=who.name, month=month.period), tuple(blocks), Tone.INFO, lang)

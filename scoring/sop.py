@@ -1,5 +1,7 @@
 """The SOP library: what each role does daily (a short playbook) and the typical values of its metrics by
-business stage, shipped with kpibot so that a new organisation starts with something to aim at.
+business stage and, where the market changes them, by region; shipped with kpibot so that a new organisation
+starts with something to aim at. A member in trial with no target of their own for a metric is measured
+against its typical value (services.scorecards decides when; `typical` here only looks it up).
 
 Where the numbers come from: every value below is a STARTING ASSUMPTION, written down by the kpibot team from
 how live-commerce teams commonly describe a healthy month; none is a published industry statistic, and each says
@@ -7,13 +9,21 @@ so in `source`. Replace them with your own after the first month of real data. M
 purpose: GMV, CPC and the like depend on the shop's market, category and currency, so the team sets them as
 targets (`/target set`).
 
+Regions: a small set with a default. Only ratios whose level differs by market have regional values
+(interaction rate, ROI, refund rate); every other metric has one value for all regions. The regional values are
+starting assumptions too: the direction is what teams report (EU buyers may withdraw from a distance sale within
+14 days under Directive 2011/83/EU, so refunds run higher there; ad auctions cost more in the US and EU, so ROI
+runs lower), the numbers are not measured.
+
 Pure data, no I/O: cards/sop_card.py shows it, commands/sop.py answers `/sop [role]`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 
 from scoring.roles import Role
 from scoring.templates import Stage
@@ -21,14 +31,54 @@ from scoring.templates import Stage
 ASSUMPTION = "starting assumption"
 
 
+class Region(Enum):
+    """Where a team sells, as far as typical values go. OTHER is the default: China, the rest of the world, a
+    team selling in several regions at once, or one whose countries are not set."""
+
+    US = "us"
+    UK_EU = "uk_eu"
+    SEA = "sea"
+    OTHER = "other"
+
+
+EU = frozenset({"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+                "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
+COUNTRY_REGIONS: dict[str, Region] = {
+    "US": Region.US, "GB": Region.UK_EU, **dict.fromkeys(EU, Region.UK_EU),
+    **dict.fromkeys(("ID", "MY", "TH", "VN", "PH", "SG"), Region.SEA),
+}
+
+
+def region_of(countries: Iterable[str]) -> Region:
+    """The one region all `countries` (ISO 3166 alpha-2) are in; OTHER when they span several or are none."""
+    regions = {COUNTRY_REGIONS.get(c.upper(), Region.OTHER) for c in countries}
+    return regions.pop() if len(regions) == 1 else Region.OTHER
+
+
+Stages = tuple[tuple[Stage, Decimal], ...]
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A metric's typical value for a role in each business stage (the metric's own unit: a ratio is 0.05 for
-    5 %, days are days, seconds are seconds)."""
+    5 %, days are days, seconds are seconds); `by_region` replaces `by_stage` in the regions it names."""
 
     metric: str                                  # a key of scoring.metrics.CATALOG
-    by_stage: tuple[tuple[Stage, Decimal], ...]  # cold start, growth, stable
+    by_stage: Stages                             # cold start, growth, stable; every region not in by_region
+    by_region: tuple[tuple[Region, Stages], ...] = ()
     source: str = ASSUMPTION
+
+    def stages(self, region: Region) -> Stages:
+        return dict(self.by_region).get(region, self.by_stage)
+
+
+@dataclass(frozen=True)
+class Typical:
+    """A metric's typical value for one role, stage and region, and where it comes from."""
+
+    metric: str
+    value: Decimal
+    source: str
 
 
 @dataclass(frozen=True)
@@ -39,8 +89,13 @@ class Playbook:
     benchmarks: tuple[Benchmark, ...]
 
 
-def _stages(cold: str, growth: str, stable: str) -> tuple[tuple[Stage, Decimal], ...]:
+def _stages(cold: str, growth: str, stable: str) -> Stages:
     return ((Stage.COLD_START, Decimal(cold)), (Stage.GROWTH, Decimal(growth)), (Stage.STABLE, Decimal(stable)))
+
+
+# refunds by region, shared by operators and leads: higher where buyers may withdraw (EU, UK) or return freely (US)
+_REFUNDS = ((Region.US, _stages("0.10", "0.08", "0.07")), (Region.UK_EU, _stages("0.12", "0.10", "0.08")),
+            (Region.SEA, _stages("0.10", "0.08", "0.06")))
 
 
 LIBRARY: dict[Role, Playbook] = {
@@ -61,7 +116,10 @@ LIBRARY: dict[Role, Playbook] = {
         },
         benchmarks=(Benchmark("live_sessions", _stages("20", "24", "26")),
                     Benchmark("avg_watch_time", _stages("30", "45", "60")),
-                    Benchmark("interaction_rate", _stages("0.03", "0.05", "0.06")),
+                    Benchmark("interaction_rate", _stages("0.03", "0.05", "0.06"),
+                              ((Region.US, _stages("0.02", "0.03", "0.04")),
+                               (Region.UK_EU, _stages("0.02", "0.03", "0.04")),
+                               (Region.SEA, _stages("0.04", "0.06", "0.08")))),
                     Benchmark("new_followers", _stages("300", "1000", "2000"))),
     ),
     Role.AD_BUYER: Playbook(
@@ -80,7 +138,9 @@ LIBRARY: dict[Role, Playbook] = {
                    "Uji satu audiens atau materi iklan baru setiap hari dengan budget kecil yang tetap.",
                    "Saat live: pantau trafik ruang live dan naikkan bid selama konversi stabil."),
         },
-        benchmarks=(Benchmark("roi", _stages("1.5", "2.5", "3.0")),),
+        benchmarks=(Benchmark("roi", _stages("1.5", "2.5", "3.0"),
+                              ((Region.US, _stages("1.2", "2.0", "2.5")),
+                               (Region.UK_EU, _stages("1.2", "2.0", "2.5")))),),
     ),
     Role.OPERATOR: Playbook(
         steps={
@@ -97,7 +157,7 @@ LIBRARY: dict[Role, Playbook] = {
                    "Pantau stok produk terlaris dan pesan ulang sebelum habis.",
                    "Tinjau sell-through produk baru setiap minggu dan habiskan yang tidak bergerak."),
         },
-        benchmarks=(Benchmark("refund_rate", _stages("0.08", "0.06", "0.05")),
+        benchmarks=(Benchmark("refund_rate", _stages("0.08", "0.06", "0.05"), _REFUNDS),
                     Benchmark("new_product_sell_through", _stages("0.30", "0.40", "0.50")),
                     Benchmark("inventory_turnover_days", _stages("60", "45", "30"))),
     ),
@@ -134,7 +194,16 @@ LIBRARY: dict[Role, Playbook] = {
                    "Perbarui jadwal shift dan rencana live minggu ini.",
                    "Mingguan: tinjau target terhadap laju dan bagi ulang bila perlu."),
         },
-        benchmarks=(Benchmark("refund_rate", _stages("0.08", "0.06", "0.05")),
+        benchmarks=(Benchmark("refund_rate", _stages("0.08", "0.06", "0.05"), _REFUNDS),
                     Benchmark("new_followers", _stages("1000", "3000", "6000"))),
     ),
 }
+
+
+def typical(role: Role, stage: Stage, region: Region, metric: str) -> Typical | None:
+    """The typical value of `metric` for `role` in `stage` and `region`; None when the library has none."""
+    book = LIBRARY.get(role)
+    bench = next((b for b in book.benchmarks if b.metric == metric), None) if book else None
+    if bench is None:
+        return None
+    return Typical(metric, dict(bench.stages(region))[stage], bench.source)

@@ -43,32 +43,8 @@ class Template:
     def problems(self) -> list[str]:
         """Everything wrong with the template, one line each (empty: it can be scored with)."""
         where = f"KPI template {self.name!r}"
-        out: list[str] = []
-        if not 3 <= len(self.metrics) <= 5:
-            out.append(f"{where} has {len(self.metrics)} metrics; it needs 3 to 5")
-        keys = [m.key for m in self.metrics]
-        unknown = [k for k in keys if k not in CATALOG]
-        if unknown:
-            out.append(f"{where} uses unknown metric(s): {', '.join(unknown)}")
-        if len(set(keys)) != len(keys):
-            out.append(f"{where} lists a metric twice")
-        if any(not m.weight.is_finite() or m.weight <= 0 for m in self.metrics):
-            out.append(f"{where} has a weight that is not positive")
-        else:
-            total = sum((m.weight for m in self.metrics), Decimal(0))
-            if total != 100:
-                out.append(f"{where}: weights sum to {total}%, they must sum to 100%")
-        cap = self.achievement_cap
-        if cap is not None and (not cap.is_finite() or cap < 1):
-            out.append(f"{where}: achievement cap {cap * 100}% must be at least 100%")
-        if self.grade_bands is not None:
-            floors = [b for _, b in self.grade_bands]
-            names = [g for g, _ in self.grade_bands]
-            if not floors or floors != sorted(floors, reverse=True) or floors[-1] != 0 \
-                    or len(set(floors)) != len(floors) or len(set(names)) != len(names):
-                out.append(f"{where}: grade bands must go from the highest floor down to a last band at 0, "
-                           "each grade and floor once")
-        return out
+        return [*weight_problems(where, self.metrics), *cap_problems(where, self.achievement_cap),
+                *band_problems(where, self.grade_bands)]
 
     def validate(self) -> Template:
         """Raises TemplateError naming the first problem."""
@@ -76,6 +52,44 @@ class Template:
         if found:
             raise TemplateError(found[0])
         return self
+
+
+def weight_problems(where: str, metrics: tuple[WeightedMetric, ...]) -> list[str]:
+    """What is wrong with a template's metrics and weights (`where` names the template)."""
+    out: list[str] = []
+    if not 3 <= len(metrics) <= 5:
+        out.append(f"{where} has {len(metrics)} metrics; it needs 3 to 5")
+    keys = [m.key for m in metrics]
+    unknown = [k[:40] for k in keys if k not in CATALOG]
+    if unknown:
+        out.append(f"{where} uses unknown metric(s): {', '.join(unknown)}")
+    if len(set(keys)) != len(keys):
+        out.append(f"{where} lists a metric twice")
+    if any(not m.weight.is_finite() or m.weight <= 0 for m in metrics):
+        out.append(f"{where} has a weight that is not positive")
+    else:
+        total = sum((m.weight for m in metrics), Decimal(0))
+        if total != 100:
+            out.append(f"{where}: weights sum to {total}%, they must sum to 100%")
+    return out
+
+
+def cap_problems(where: str, cap: Decimal | None) -> list[str]:
+    if cap is not None and (not cap.is_finite() or cap < 1):
+        return [f"{where}: achievement cap {cap * 100}% must be at least 100%"]
+    return []
+
+
+def band_problems(where: str, bands: tuple[tuple[str, Decimal], ...] | None) -> list[str]:
+    if bands is None:
+        return []
+    floors = [b for _, b in bands]
+    names = [g for g, _ in bands]
+    if not floors or floors != sorted(floors, reverse=True) or floors[-1] != 0 \
+            or len(set(floors)) != len(floors) or len(set(names)) != len(names):
+        return [f"{where}: grade bands must go from the highest floor down to a last band at 0, each grade and "
+                "floor once"]
+    return []
 
 
 def select_template(templates: list[Template], role: Role, stage: Stage | None,

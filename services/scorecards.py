@@ -16,10 +16,12 @@ from scoring.periods import PeriodKind, Window, month_window, window_for
 from scoring.rules import Rules
 from scoring.score import Scorecard, anchor_day, rank, scorecard, window_target
 from scoring.series import cumulative_series
+from scoring.sop import Region, Typical, region_of, typical
 from scoring.templates import Role, Stage, Template, select_template
+from services.container import Services
 from storage.activity import FactCache, load_activity
 from storage.models import Member, Team
-from storage.queries import fx_table, load_templates, monthly_targets, team_members
+from storage.queries import fx_table, load_templates, monthly_targets, team_countries, team_members, team_of
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,19 @@ class Inputs:
 
 
 @dataclass(frozen=True)
+class TypicalTargets:
+    """The SOP's typical values a member in trial is measured against, for metrics with no target of theirs."""
+
+    stage: Stage
+    region: Region
+    values: tuple[Typical, ...]       # in the template's order
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(v.metric for v in self.values)
+
+
+@dataclass(frozen=True)
 class MemberScore:
     member: Member
     window: Window
@@ -48,6 +63,7 @@ class MemberScore:
     activity: Activity
     month_targets: dict[str, dict[tuple[int, int], Decimal]]
     problem: str | None = None     # the member's template cannot be scored with: what is wrong with it
+    typical: TypicalTargets | None = None   # targets taken from the SOP library (in trial only)
 
     def context(self, inputs: Inputs, window: Window | None = None) -> Context:
         return Context(window or self.window, inputs.now, inputs.rules, inputs.fx)
@@ -62,6 +78,13 @@ def template_for(member: Member, team: Team | None, inputs: Inputs, period: str 
         return None
     month = period or month_key(window_for(PeriodKind.MONTH, inputs.now, member.timezone).first_day)
     return select_template(inputs.templates, role, Stage(team.stage) if team else None, month)
+
+
+def team_region(services: Services, member: Member) -> Region:
+    """The SOP region of the member's team (scoring.sop.region_of its countries); OTHER without a team."""
+    with Session(services.engine) as session:
+        team = team_of(session, member)
+        return region_of(team_countries(session, team.id or 0)) if team is not None else Region.OTHER
 
 
 def in_trial(member: Member, window: Window, now: datetime) -> bool:
@@ -85,9 +108,39 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
                              inputs.facts)
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     targets = monthly_targets(session, f"member:{member.id}", periods)
-    card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx), targets,
-                     in_trial(member, window, inputs.now))
-    return MemberScore(member, window, template, card, activity, targets)
+    trial = in_trial(member, window, inputs.now)
+    typical_targets = None
+    if trial:
+        targets, typical_targets = with_typical_targets(session, member, team, template, targets, periods)
+    card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx), targets, trial)
+    return MemberScore(member, window, template, card, activity, targets, typical=typical_targets)
+
+
+def with_typical_targets(session: Session, member: Member, team: Team | None, template: Template,
+                         targets: dict[str, dict[tuple[int, int], Decimal]],
+                         periods: list[str]) -> tuple[dict[str, dict[tuple[int, int], Decimal]], TypicalTargets | None]:
+    """`targets` with the SOP's typical value (scoring.sop) for each metric of `template` that has no target in
+    one of `periods`, for the member's role, their team's stage and region. Only for a member in trial: the
+    caller decides. A member without a team has no stage, so no typical values; a metric the SOP has no value
+    for stays without a target."""
+    if team is None:
+        return targets, None
+    try:
+        role, stage = Role(member.role), Stage(team.stage)
+    except ValueError:
+        return targets, None
+    region = region_of(team_countries(session, team.id or 0))
+    months = [(int(p[:4]), int(p[5:7])) for p in periods]
+    out = {k: dict(v) for k, v in targets.items()}
+    used = []
+    for wm in template.metrics:
+        missing = [m for m in months if m not in out.get(wm.key, {})]
+        value = typical(role, stage, region, wm.key) if missing else None
+        if value is None:
+            continue
+        out.setdefault(wm.key, {}).update(dict.fromkeys(missing, value.value))
+        used.append(value)
+    return out, (TypicalTargets(stage, region, tuple(used)) if used else None)
 
 
 def anchor_month(window: Window, now: datetime) -> Window:

@@ -24,7 +24,7 @@ from scoring.roles import Role, Scope, at_least
 from scoring.score import achievement
 from services.container import Services
 from services.errors import UserError
-from services.scorecards import Inputs, headline_key, in_trial, template_for
+from services.scorecards import Inputs, TypicalTargets, headline_key, in_trial, template_for, with_typical_targets
 from storage.activity import load_activity, load_team_activity
 from storage.models import Member, Team
 from storage.queries import country_baselines, find_team, member_by_code, monthly_targets, team_members, team_of, teams
@@ -110,6 +110,7 @@ class Overview:
     trial_until: date | None               # a member on trial: the day it ends
     trial_template: str | None             # else a member whose template is on trial: its name
     may_set: bool                          # the asker may set these targets
+    typical: TypicalTargets | None = None  # a member in trial: targets that are the SOP's typical values
 
 
 # --- whom a target is for ---------------------------------------------------------------------------------------
@@ -263,6 +264,9 @@ def overview(services: Services, caller: Member, word: str | None, month: Month,
         inputs = Inputs.load(session, services.rules, now)
         window = month_window(month.year, month.month, zone_of(subject, services))
         targets = month_targets(session, subject.key, month)
+        typical = None
+        if subject.member is not None:
+            targets, typical = _typical_targets(session, inputs, subject.member, window, month, targets)
         so_far = actuals(session, inputs, subject, window, list(targets))
         lines = []
         for key, target in targets.items():
@@ -277,7 +281,24 @@ def overview(services: Services, caller: Member, word: str | None, month: Month,
             members=_member_shares(session, team, month, targets, lang) if team is not None else None,
             countries=_countries(session, inputs, team, month) if team is not None else None,
             teams=_team_shares(session, month, targets) if subject.scope == "company" else None,
-            trial_until=trial_until, trial_template=trial_template, may_set=may_set(session, caller, subject))
+            trial_until=trial_until, trial_template=trial_template, may_set=may_set(session, caller, subject),
+            typical=typical)
+
+
+def _typical_targets(session: Session, inputs: Inputs, member: Member, window: Window, month: Month,
+                     targets: dict[str, Decimal]) -> tuple[dict[str, Decimal], TypicalTargets | None]:
+    """A member in trial is measured against the SOP's typical values where they have no target of their own
+    (services.scorecards.with_typical_targets): /target shows those too, as the scorecard uses them."""
+    if not in_trial(member, window, inputs.now):
+        return targets, None
+    team = team_of(session, member)
+    template = template_for(member, team, inputs, month.period)
+    if template is None or template.problem is not None:
+        return targets, None
+    key = (month.year, month.month)
+    filled, typical = with_typical_targets(session, member, team, template, {k: {key: v} for k, v in targets.items()},
+                                           [month.period])
+    return {k: v[key] for k, v in filled.items() if key in v}, typical
 
 
 def _member_shares(session: Session, team: Team, month: Month, targets: dict[str, Decimal],

@@ -21,7 +21,17 @@ from scoring import periods
 from scoring.metrics import CATALOG
 from scoring.roles import Role, UnknownRole
 from scoring.shipped_templates import DEFAULT_TEMPLATES
-from scoring.templates import BEGINNING, Stage, Template, TemplateError, WeightedMetric, parse_percent
+from scoring.templates import (
+    BEGINNING,
+    Stage,
+    Template,
+    TemplateError,
+    WeightedMetric,
+    band_problems,
+    cap_problems,
+    parse_percent,
+    weight_problems,
+)
 from services.scorecards import month_key
 from storage.models import KpiTemplate, KpiTemplateMetric
 from storage.queries import encode_grade_bands, load_templates
@@ -94,66 +104,99 @@ def _number(value: Decimal) -> str:
     return str(int(normal)) if normal == normal.to_integral_value() else f'"{normal}"'
 
 
+LINE = 160   # a problem's line is cut to this many characters; what was typed, to CUT
+CUT = 40
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What a [[template]] says of itself that other templates may clash with, as far as it could be read."""
+
+    name: str | None
+    role: Role | None
+    stage: Stage | None
+    stage_read: bool      # no stage given, or a known one
+
+
 def parse_file(text: str) -> list[Template]:
-    """The templates of a file, all valid; TemplateFileProblems naming every problem otherwise."""
+    """The templates of a file, all valid; TemplateFileProblems naming every problem otherwise, in one pass:
+    each template's problems in file order, then the clashes between templates (read from every template
+    whose name or role could be read, whatever else is wrong with it), each on one short line."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise TemplateFileProblems([f"not valid TOML: {exc}"]) from None
-    problems = [f"unknown setting {k!r} (the file holds [[template]] tables only)" for k in data if k != "template"]
+        raise TemplateFileProblems([_line(f"not valid TOML: {exc}")]) from None
+    problems = [f"unknown setting {k[:CUT]!r} (the file holds [[template]] tables only)" for k in data
+                if k != "template"]
     entries = data.get("template", [])
     if not isinstance(entries, list) or not entries:
-        raise TemplateFileProblems([*problems, "no [[template]] in the file"])
+        raise TemplateFileProblems([_line(p) for p in [*problems, "no [[template]] in the file"]])
     templates: list[Template] = []
+    read: list[_Entry] = []
     for i, entry in enumerate(entries, start=1):
-        template, found = _template(i, entry)
+        template, found, about = _template(i, entry)
         problems.extend(found)
         if template is not None:
             templates.append(template)
-    problems.extend(_clashes(templates))
+        if about is not None:
+            read.append(about)
+    problems.extend(_clashes(read))
     if problems:
-        raise TemplateFileProblems(problems)
+        raise TemplateFileProblems([_line(p) for p in problems])
     return templates
 
 
-def _template(i: int, entry: Any) -> tuple[Template | None, list[str]]:
-    """One [[template]] table as a Template, and its problems (the template is None when it has any)."""
+def _line(problem: str) -> str:
+    return problem if len(problem) <= LINE else problem[:LINE - 1] + "…"
+
+
+def _template(i: int, entry: Any) -> tuple[Template | None, list[str], _Entry | None]:
+    """One [[template]] table as a Template, its problems (the template is None when it has any), and what it
+    says of itself. Every part is checked whatever is wrong with the others."""
     if not isinstance(entry, dict):
-        return None, [f"template #{i} is not a table"]
+        return None, [f"template #{i} is not a table"], None
     name = entry.get("name")
-    where = f"template #{i} ({name!r})" if isinstance(name, str) and name else f"template #{i}"
-    out = [f"{where}: unknown setting {k!r}" for k in entry if k not in KEYS]
-    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+    named = isinstance(name, str) and bool(name.strip()) and len(name) <= 64
+    where = f"template #{i} ({name[:CUT]!r})" if isinstance(name, str) and name else f"template #{i}"
+    out = [f"{where}: unknown setting {str(k)[:CUT]!r}" for k in entry if k not in KEYS]
+    if not named:
         out.append(f"{where}: a name is required, 1 to 64 characters")
     role = _role(entry.get("role"), where, out)
     stage: Stage | None = None
+    stage_read = True
     if "stage" in entry:
         try:
             stage = Stage(entry["stage"])
         except ValueError:
-            out.append(f"{where}: unknown stage {entry['stage']!r}; the stages are {', '.join(Stage)}")
+            stage_read = False
+            out.append(f"{where}: unknown stage {str(entry['stage'])[:CUT]!r}; the stages are {', '.join(Stage)}")
     trial = entry.get("trial", False)
     if not isinstance(trial, bool):
         out.append(f"{where}: trial must be true or false")
+    itself = f"KPI template {name!r}" if named else where   # as Template.problems names it
     weights = _numbers(entry.get("weights"), f"{where}: weights", out, required=True)
+    if weights is not None:
+        out.extend(weight_problems(itself, tuple(WeightedMetric(k, w) for k, w in weights)))
     cap = None
     if "achievement_cap" in entry:
         try:
             cap = parse_percent(entry["achievement_cap"]) / 100
+            out.extend(cap_problems(itself, cap))
         except TemplateError as exc:
             out.append(f"{where}: achievement_cap: {exc}")
     bands = _numbers(entry.get("grade_bands"), f"{where}: grade_bands", out, required=False)
+    if bands is not None:
+        out.extend(band_problems(itself, tuple(bands)))
+    about = _Entry(str(name) if named else None, role, stage, stage_read)
     if out or role is None:
-        return None, out
-    template = Template(str(name), role, tuple(WeightedMetric(k, w) for k, w in (weights or [])), stage,
-                        bool(trial), BEGINNING, cap, tuple(bands) if bands is not None else None)
-    found = template.problems()
-    return (None, found) if found else (template, [])
+        return None, out, about
+    return Template(str(name), role, tuple(WeightedMetric(k, w) for k, w in (weights or [])), stage,
+                    bool(trial), BEGINNING, cap, tuple(bands) if bands is not None else None), [], about
 
 
 def _role(value: Any, where: str, out: list[str]) -> Role | None:
     try:
-        role = Role.parse(str(value)) if value is not None else None
+        role = Role.parse(str(value)[:CUT]) if value is not None else None
     except UnknownRole as exc:
         out.append(f"{where}: {exc}")
         return None
@@ -166,7 +209,8 @@ def _role(value: Any, where: str, out: list[str]) -> Role | None:
 
 
 def _numbers(value: Any, where: str, out: list[str], required: bool) -> list[tuple[str, Decimal]] | None:
-    """A table of name = number, in file order."""
+    """A table of name = number, in file order; None when it is missing or any number is not one (its
+    problems are in `out`)."""
     if value is None:
         if required:
             out.append(f"{where} are required ([template.weights], metric = percent)")
@@ -175,27 +219,33 @@ def _numbers(value: Any, where: str, out: list[str], required: bool) -> list[tup
         out.append(f"{where} must be a table of name = number")
         return None
     pairs: list[tuple[str, Decimal]] = []
+    bad = False
     for key, number in value.items():
         try:
             pairs.append((key, parse_percent(number)))
         except TemplateError as exc:
-            out.append(f"{where}: {key}: {exc}")
-    return pairs
+            out.append(f"{where}: {key[:CUT]}: {exc}")
+            bad = True
+    return None if bad else pairs
 
 
-def _clashes(templates: list[Template]) -> list[str]:
+def _clashes(entries: list[_Entry]) -> list[str]:
     out: list[str] = []
     names: set[str] = set()
     slots: dict[tuple[Role, Stage | None], str] = {}
-    for t in templates:
-        if t.name in names:
-            out.append(f"template {t.name!r} is in the file twice")
-        names.add(t.name)
-        slot = (t.role, t.stage)
+    for e in entries:
+        if e.name is not None:
+            if e.name in names:
+                out.append(f"template {e.name!r} is in the file twice")
+            names.add(e.name)
+        if e.role is None or not e.stage_read:
+            continue
+        slot = (e.role, e.stage)
+        label = repr(e.name) if e.name is not None else "(unnamed)"
         if slot in slots:
-            out.append(f"templates {slots[slot]!r} and {t.name!r} are both for role {t.role.value} at "
-                       f"{t.stage.value if t.stage else 'every stage'}")
-        slots.setdefault(slot, t.name)
+            out.append(f"templates {slots[slot]} and {label} are both for role {e.role.value} at "
+                       f"{e.stage.value if e.stage else 'every stage'}")
+        slots.setdefault(slot, label)
     return out
 
 

@@ -23,6 +23,7 @@ from storage.models import (
     Shop,
     Target,
     Team,
+    TeamCountry,
 )
 
 
@@ -32,6 +33,12 @@ def member_by_code(session: Session, code: str) -> Member | None:
 
 def team_of(session: Session, member: Member) -> Team | None:
     return session.get(Team, member.team_id) if member.team_id is not None else None
+
+
+def team_countries(session: Session, team_id: int) -> list[str]:
+    """The countries a team sells in, as `kpibot teams add|set --country` stored them, sorted."""
+    return list(session.execute(select(TeamCountry.country).where(TeamCountry.team_id == team_id)
+                                .order_by(TeamCountry.country)).scalars())
 
 
 def teams(session: Session) -> list[Team]:

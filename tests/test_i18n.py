@@ -163,6 +163,15 @@ def test_an_indonesian_hosts_mistakes(indonesian_host1: Dispatcher) -> None:
         "Saya tidak mengenal /mykpii. Maksud Anda /mykpi? Ketik /help untuk melihat perintah yang tersedia."  # type: ignore[union-attr]
 
 
+def test_indonesian_roles_are_named_as_indonesian_teams_name_them(indonesian_host1: Dispatcher) -> None:
+    assert {r: t("id", f"role.{r}") for r in ("host", "ad_buyer", "operator", "selector", "lead", "manager",
+                                               "admin")} == {
+        "host": "host", "ad_buyer": "ads specialist", "operator": "admin toko", "selector": "kurator produk",
+        "lead": "team leader", "manager": "manajer", "admin": "admin sistem"}
+    # the field word finds the role
+    assert say(indonesian_host1, "host1", "/panduan admin toko").title == "SOP · admin toko"
+
+
 def test_an_organisation_in_indonesian_answers_strangers_in_indonesian(demo_copy: Engine) -> None:
     card = say(dispatcher_for(demo_copy, locale="id-ID"), "nobody", "/whoami")
     assert card.title == "Akun Anda belum terhubung ke kpibot"

@@ -16,7 +16,7 @@ from scoring.periods import month_window
 from scoring.rules import Rules
 from scoring.shipped_templates import DEFAULT_TEMPLATES
 from services.scorecards import Inputs, score_member
-from services.templates import parse_file, render_file
+from services.templates import TemplateFileProblems, parse_file, render_file
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -89,6 +89,44 @@ def test_apply_refuses_a_file_with_three_problems_naming_all_three(tmp_path: Pat
         assert c.execute(text("SELECT count(*), min(effective_from), max(effective_from) FROM kpi_template")
                          ).one() == (7, "0001-01", "0001-01")
     engine.dispose()
+
+
+def test_apply_names_four_kinds_of_problems_in_one_pass_each_on_a_short_line(tmp_path: Path, cli: InProcess) -> None:
+    # an unknown setting used to hide the same template's weights and grade bands, and a template with any
+    # problem used to hide that another had its name: all four come at once now, in file order, clashes last
+    engine = seeded_demo(tmp_path / "kpibot.db")
+    bad = (render_file(DEFAULT_TEMPLATES)
+           .replace('name = "host"\nrole = "host"\n', 'name = "host"\nrole = "host"\n' + "x" * 300 + " = 1\n")
+           .replace("[template.weights]\nnet_gmv = 40\ngmv_per_live = 20",
+                    "[template.grade_bands]\nA = 100\nS = 120\nD = 0\n[template.weights]\nnet_gmv = 35\n"
+                    "gmv_per_live = 20")
+           .replace('name = "host-stable"', 'name = "host"'))
+    (tmp_path / "bad.toml").write_text(bad, encoding="utf-8")
+    run = cli(tmp_path, "templates", "apply", "bad.toml", "--from", "2026-12")
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines() == [
+        "kpibot: bad.toml refused, nothing stored (4 problem(s)):",
+        f"  template #2 ('host'): unknown setting '{'x' * 40}'",
+        "  KPI template 'host': weights sum to 95%, they must sum to 100%",
+        "  KPI template 'host': grade bands must go from the highest floor down to a last band at 0, each grade "
+        "and floor once",
+        "  template 'host' is in the file twice",
+    ]
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM kpi_template")).one() == (7,)
+    engine.dispose()
+
+
+def test_a_problem_line_is_cut_short() -> None:
+    bad = render_file(DEFAULT_TEMPLATES).replace("new_sku_hit_rate = 40", "\n".join(
+        f"{'m' * 39}{i} = 8" for i in range(5)))
+    with pytest.raises(TemplateFileProblems) as caught:
+        parse_file(bad)
+    assert caught.value.problems == [
+        "KPI template 'selector' has 7 metrics; it needs 3 to 5",
+        "KPI template 'selector' uses unknown metric(s): " + ", ".join(f"{'m' * 39}{i}" for i in range(5))[:111]
+        + "…",   # 160 characters in all
+    ]
 
 
 def test_a_template_applied_from_december_scores_december_and_leaves_november(
