@@ -46,7 +46,8 @@ def build_services(config: Config) -> Services:
     return Services(engine=engine, rules=rules, org_timezone=org.timezone,
                     org_locale=org.locale, charts=ChartCache(), alerts=config.alerts.rules,
                     buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None,
-                    live_tail=timedelta(minutes=config.attribution.live_tail_minutes))
+                    live_tail=timedelta(minutes=config.attribution.live_tail_minutes),
+                    max_shift=timedelta(hours=config.attribution.max_shift_hours))
 
 
 def seed_demo_if_empty(services: Services, now: datetime) -> bool:

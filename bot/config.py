@@ -252,6 +252,8 @@ class ScheduleConfig:
 class AttributionConfig:
     # an order paid up to this long after a live session ended is still the host's (services.crediting)
     live_tail_minutes: Annotated[StrictInt, _check(lambda v: 0 <= v <= 1440, "must be between 0 and 1440")] = 30
+    # a shift a host opened with /live start and never ended counts as this long (services.live_shifts)
+    max_shift_hours: Annotated[StrictInt, _check(lambda v: 1 <= v <= 24, "must be between 1 and 24")] = 8
 
 
 @dataclass(frozen=True, config=SECTION)

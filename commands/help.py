@@ -18,7 +18,7 @@ def handle(req: Request) -> Card:
     for cmd in COMMANDS:
         if cmd.min_role and (role is None or not at_least(role, cmd.min_role)):
             continue
-        if cmd.needs_member and role is None:
+        if (cmd.needs_member and role is None) or not cmd.listed:
             continue
         # Indonesian readers see the Indonesian alias; the others the Chinese one
         shown = cmd.id_aliases if lang == "id" else tuple(a for a in cmd.aliases if not a.isascii())

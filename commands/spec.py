@@ -22,6 +22,7 @@ class Command:
     cacheable: bool = False       # a read-only answer worth keeping for the minute (bot.card_cache)
     writes: bool = False          # may change what cached answers show (targets): the cache is cleared after it
     id_aliases: tuple[str, ...] = ()  # Indonesian names; /help shows them to Indonesian readers
+    listed: bool = True           # False: a shortcut /help leaves out, as another command's row names it (/开播)
 
     def names(self) -> tuple[str, ...]:
         """Every name the command answers to: its own, its aliases, its Indonesian aliases."""

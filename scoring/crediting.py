@@ -6,8 +6,13 @@ Rules, in order; the first that applies decides, and the rule is stored with the
 2. live_session: the order was paid while a session of the same shop with a known host was on air, or within
    `tail` after it ended (buyers finish checking out after the stream): start <= paid_at < end + tail. Of
    several such sessions, one on air at the payment beats one in its tail; then the latest start; then the
-   lowest id.
-3. nobody.
+   lowest id. Where the roster says who was on air for a session without a host handle of its own, the order is
+   the shift's member's by rule 3 instead (the session kept as evidence).
+3. roster: a shift of the team's roster (the file, or a host's `/live start` .. `/live end` in chat) had the
+   member on air for the shop's own account: start <= paid_at < end + tail, with or without a synced session
+   (ties as in 2, then the lowest member id). A roster file line and a chat shift are the same kind of data, so
+   they credit alike.
+4. nobody.
 A session's host is the member holding its platform handle, else the member whose code is the handle (how the
 demo and early set-ups name hosts), else, for a session without a handle (the shop's own account, where the
 platform does not know who was on air), the member the shift roster has on air at the session's start.
@@ -21,11 +26,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 DEFAULT_TAIL = timedelta(minutes=30)
+DEFAULT_MAX_SHIFT = timedelta(hours=8)   # a shift left open ends this long after its start ([attribution])
 
 
 class CreditRule(StrEnum):
     PLATFORM = "platform"
     LIVE_SESSION = "live_session"
+    ROSTER = "roster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,7 @@ class OnAir:
     host_member_id: int
     started_at: datetime
     ended_at: datetime
+    by_roster: bool = False   # a piece of a session whose host the roster says (by_shift)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +71,21 @@ def handle_key(handle: str) -> str:
 
 
 def credit(paid_at: datetime | None, platform_member_id: int | None, sessions: Iterable[OnAir],
-           tail: timedelta = DEFAULT_TAIL) -> Credit:
+           tail: timedelta = DEFAULT_TAIL, roster: Iterable[Shift] = ()) -> Credit:
     if platform_member_id is not None:
         return Credit(platform_member_id, CreditRule.PLATFORM)
     if paid_at is None:
         return NOBODY
     inside = [s for s in sessions if s.started_at <= paid_at < s.ended_at + tail]
-    if not inside:
+    if inside:
+        best = min(inside, key=lambda s: (paid_at >= s.ended_at, -s.started_at.timestamp(), s.id))
+        rule = CreditRule.ROSTER if best.by_roster else CreditRule.LIVE_SESSION
+        return Credit(best.host_member_id, rule, best.id)
+    shifts = [s for s in roster if s.started_at <= paid_at < s.ended_at + tail]
+    if not shifts:
         return NOBODY
-    best = min(inside, key=lambda s: (paid_at >= s.ended_at, -s.started_at.timestamp(), s.id))
-    return Credit(best.host_member_id, CreditRule.LIVE_SESSION, best.id)
+    shift = min(shifts, key=lambda s: (paid_at >= s.ended_at, -s.started_at.timestamp(), s.member_id))
+    return Credit(shift.member_id, CreditRule.ROSTER)
 
 
 def host_of(handle: str | None, started_at: datetime, handles: Mapping[str, int], codes: Mapping[str, int],
@@ -99,7 +112,7 @@ def by_shift(session: OnAir, roster: Iterable[Shift]) -> list[OnAir]:
                                      if s.started_at < session.ended_at and s.ended_at > session.started_at):
         if start > at:
             pieces.append(OnAir(session.id, session.host_member_id, at, start))
-        pieces.append(OnAir(session.id, member, start, end))
+        pieces.append(OnAir(session.id, member, start, end, by_roster=True))
         at = max(at, end)
     if at < session.ended_at:
         pieces.append(OnAir(session.id, session.host_member_id, at, session.ended_at))

@@ -24,3 +24,4 @@ class Services:
     alerts: AlertRules = field(default_factory=AlertRules)
     buyer_key: bytes | None = field(default=None, repr=False)   # [store] buyer_key: how buyer ids are hashed
     live_tail: timedelta = timedelta(minutes=30)   # [attribution] live_tail_minutes (services.crediting)
+    max_shift: timedelta = timedelta(hours=8)      # [attribution] max_shift_hours (services.live_shifts)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from scoring.crediting import DEFAULT_TAIL
+from scoring.crediting import DEFAULT_MAX_SHIFT, DEFAULT_TAIL
 from storage.crediting import CreditCounts, credit_batch, match_hosts
 from storage.models import LiveSession, Member, Order, Shop
 
@@ -39,7 +39,7 @@ class CreditRun:
 
 
 def credit_shops(engine: Engine, shop_ids: Sequence[int] | None = None, *, tail: timedelta = DEFAULT_TAIL,
-                 since: datetime | None = None) -> CreditRun:
+                 since: datetime | None = None, max_shift: timedelta = DEFAULT_MAX_SHIFT) -> CreditRun:
     """Match hosts and credit the paid orders of `shop_ids` (None: every shop); a transaction per batch."""
     with engine.connect() as conn:
         query = select(Shop.id, Shop.org_id, Shop.platform, Shop.code).order_by(Shop.id)  # type: ignore[call-overload]
@@ -49,7 +49,7 @@ def credit_shops(engine: Engine, shop_ids: Sequence[int] | None = None, *, tail:
     counts, changed, unmatched = CreditCounts(), 0, []
     for shop_id, org_id, platform, code in shops:
         with engine.begin() as conn:
-            n, missing = match_hosts(conn, shop_id, org_id, platform)
+            n, missing = match_hosts(conn, shop_id, org_id, platform, max_shift)
         changed += n
         for handle, rows in sorted(missing.items()):
             unmatched.append(Unmatched(code, handle, rows))
@@ -58,10 +58,11 @@ def credit_shops(engine: Engine, shop_ids: Sequence[int] | None = None, *, tail:
         after = 0
         while after >= 0:
             with engine.begin() as conn:
-                after = credit_batch(conn, shop_id, org_id, platform, tail, since, after, counts)
+                after = credit_batch(conn, shop_id, org_id, platform, tail, since, after, counts, max_shift)
     if counts.orders:
-        log.info("credited %d orders to hosts: %d by the platform, %d by live session, %d nobody's, %d changed",
-                 counts.orders, counts.platform, counts.live_session, counts.nobody, counts.changed)
+        log.info("credited %d orders to hosts: %d by the platform, %d by live session, %d by the roster, "
+                 "%d nobody's, %d changed", counts.orders, counts.platform, counts.live_session, counts.roster,
+                 counts.nobody, counts.changed)
     return CreditRun(counts, changed, unmatched)
 
 
@@ -87,11 +88,15 @@ class Explanation:
             out.append(f"credited to {self.member} by live session {self.session} "
                        f"({self.session_start.isoformat() if self.session_start else '?'} to "
                        f"{end.isoformat() if end else '?'}, tail {int(self.tail.total_seconds() // 60)} min)")
+        elif self.rule == "roster":
+            during = f" during live session {self.session}" if self.session else ""
+            out.append(f"credited to {self.member} by the shift roster: on air for the shop's own account{during} "
+                       f"(tail {int(self.tail.total_seconds() // 60)} min)")
         elif self.member is not None:
             out.append(f"credited to {self.member} outside kpibot's rules (seeded or set by hand); left as is")
         else:
-            out.append("credited to nobody: no own-account affiliate data and no host's live session "
-                       f"on air (tail {int(self.tail.total_seconds() // 60)} min)")
+            out.append("credited to nobody: no own-account affiliate data, no host's live session and no "
+                       f"roster shift on air (tail {int(self.tail.total_seconds() // 60)} min)")
         return out
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from scoring.crediting import OnAir, Shift, by_shift, credit, handle_key, host_of
+from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of
 from storage.identity import MAX_PLATFORM, PLATFORM_NAME
 from storage.ingest.records import FILE_PLATFORMS
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order
@@ -111,11 +111,18 @@ def code_map(conn: Connection, org_id: int) -> dict[str, int]:
         select(MEMBER.c.id, MEMBER.c.code).where(MEMBER.c.org_id == org_id).order_by(MEMBER.c.id.desc()))}
 
 
-def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str) -> tuple[int, dict[str, int]]:
+def roster_shifts(conn: Connection, shop_id: int, max_shift: timedelta = DEFAULT_MAX_SHIFT) -> list[Shift]:
+    """The shop's roster; a shift still open (a host's `/live start` without `/live end`) counts as ending
+    `max_shift` after its start, so a forgotten end never credits a whole day."""
+    return [Shift(m, s, e if e is not None else s + max_shift) for m, s, e in conn.execute(
+        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id))]
+
+
+def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
+                max_shift: timedelta = DEFAULT_MAX_SHIFT) -> tuple[int, dict[str, int]]:
     """Set the shop's sessions' hosts and videos' authors; (rows changed, unmatched handle -> rows)."""
     handles, codes = handle_map(conn, org_id, platform), code_map(conn, org_id)
-    roster = [Shift(m, s, e) for m, s, e in conn.execute(
-        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id))]
+    roster = roster_shifts(conn, shop_id, max_shift)
     unmatched: dict[str, int] = defaultdict(int)
     changed = 0
     for table, member_col, handle_col, at_col in ((LIVE, "host_member_id", "host_handle", "started_at"),
@@ -145,11 +152,13 @@ class CreditCounts:
     platform: int = 0
     live_session: int = 0
     nobody: int = 0
+    roster: int = 0
     changed: int = 0
 
 
 def credit_batch(conn: Connection, shop_id: int, org_id: int, platform: str, tail: timedelta,
-                 since: datetime | None, after: int, counts: CreditCounts) -> int:
+                 since: datetime | None, after: int, counts: CreditCounts,
+                 max_shift: timedelta = DEFAULT_MAX_SHIFT) -> int:
     """Credit up to BATCH paid orders of the shop with ids above `after` (paid since `since`); the last id, or
     -1 when there were none left."""
     query = (select(ORDER.c.id, ORDER.c.platform_order_id, ORDER.c.paid_at, ORDER.c.member_id,
@@ -164,8 +173,7 @@ def credit_batch(conn: Connection, shop_id: int, org_id: int, platform: str, tai
         return -1
     first, last = min(o.paid_at for o in orders), max(o.paid_at for o in orders)
     handles, codes = handle_map(conn, org_id, platform), code_map(conn, org_id)
-    roster = [Shift(m, s, e) for m, s, e in conn.execute(
-        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id))]
+    roster = roster_shifts(conn, shop_id, max_shift)
     sessions: list[OnAir] = []
     for sid, host, start, end, handle in conn.execute(
             select(LIVE.c.id, LIVE.c.host_member_id, LIVE.c.started_at, LIVE.c.ended_at, LIVE.c.host_handle)
@@ -178,12 +186,14 @@ def credit_batch(conn: Connection, shop_id: int, org_id: int, platform: str, tai
     own = platform_credits(conn, shop_id, org_id, platform, [o.platform_order_id for o in orders])
     changes = []
     for o in orders:
-        found = credit(o.paid_at, own.get(o.platform_order_id), sessions, tail)
+        found = credit(o.paid_at, own.get(o.platform_order_id), sessions, tail, roster)
         counts.orders += 1
         if found.rule is None:
             counts.nobody += 1
         elif found.rule == "platform":
             counts.platform += 1
+        elif found.rule == "roster":
+            counts.roster += 1
         else:
             counts.live_session += 1
         rule = None if found.rule is None else str(found.rule)

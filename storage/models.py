@@ -264,15 +264,16 @@ class LiveSession(SQLModel, table=True):
 
 
 class LiveRoster(SQLModel, table=True):
-    """Who was on air for a shop's own account, from the team's shift roster (`kpibot lives roster import`): a
-    session without a host handle takes its host from here (services.crediting)."""
+    """Who was on air for a shop's own account, from the team's shift roster (`kpibot lives roster import`) or
+    a host's `/live start` .. `/live end` in chat: a session without a host handle takes its host from here, and
+    orders paid in a shift are the member's (services.crediting)."""
     __tablename__ = "live_roster"
     __table_args__ = (UniqueConstraint("shop_id", "started_at", "member_id", name="uq_live_roster"),)
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shop.id")
     member_id: int = Field(foreign_key="member.id")
     started_at: datetime = Field(sa_type=UTCDateTime)
-    ended_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)   # None: on air now (/live start)
 
 
 class ContentPost(SQLModel, table=True):
@@ -351,8 +352,8 @@ class Order(SQLModel, table=True):
     member_id: int | None = Field(default=None, foreign_key="member.id")   # indexed when set (above)
     live_session_id: int | None = Field(default=None, foreign_key="live_session.id")
     content_post_id: int | None = Field(default=None, foreign_key="content_post.id")
-    # the rule that credited member_id (scoring.crediting.CreditRule: platform | live_session), None: nobody, or
-    # credited by something else (the demo), which services.crediting leaves alone
+    # the rule that credited member_id (scoring.crediting.CreditRule: platform | live_session | roster), None:
+    # nobody, or credited by something else (the demo), which services.crediting leaves alone
     credit_rule: str | None = Field(default=None, max_length=16)
     # creator attribution (storage.attribution) and the rule that decided it (scoring.attribution.Rule:
     # affiliate | promo_code | tracked_link | self_referral); attribution_due: written since last attributed

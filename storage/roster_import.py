@@ -1,8 +1,9 @@
 """The team's shift roster (`kpibot lives roster import FILE`): who was on air for a shop's own account.
 
 Columns (header row): shop, member, start, end. Times are ISO 8601 (2026-12-01T20:00 or with an offset); a time
-without an offset is in the shop's time zone. All-or-nothing: a bad row changes nothing and names its line. A row
-already stored (same shop, start and member) gets the new end.
+without an offset is in the shop's time zone. All-or-nothing: a bad row changes nothing and names its line. A
+member's stored shift of the shop that a row overlaps (imported before, or told in chat with /live start and
+/live end) takes the row's start and end instead of a second shift for the same time.
 """
 
 from __future__ import annotations
@@ -58,15 +59,35 @@ def import_roster(session: Session, path: Path) -> list[int]:
         more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
         raise RosterProblem("; ".join(problems[:10]) + more)
     shop_ids = {shop.id for shop, _, _, _ in plan}
-    existing = {(r.shop_id, r.member_id, r.started_at): r for r in session.execute(   # one read, not one per row
-        select(LiveRoster).where(LiveRoster.shop_id.in_(shop_ids))).scalars()}  # type: ignore[union-attr]
+    stored: dict[tuple[int, int], list[LiveRoster]] = {}   # one read, not one per row
+    for row in session.execute(select(LiveRoster).where(LiveRoster.shop_id.in_(shop_ids))  # type: ignore[union-attr]
+                               .order_by(LiveRoster.id)).scalars():  # type: ignore[arg-type]
+        stored.setdefault((row.shop_id, row.member_id), []).append(row)
+    claimed: set[int] = set()   # id() of the rows this file's lines are: two lines of the file are two shifts
     for shop, member, start, end in plan:
-        stored = existing.get((shop.id or 0, member.id or 0, start)) \
-            or LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0, started_at=start, ended_at=end)
-        stored.ended_at = end
-        session.add(stored)
+        mine = stored.setdefault((shop.id or 0, member.id or 0), [])
+        claimed.add(id(_store(session, [r for r in mine if id(r) not in claimed], shop, member, start, end, mine)))
     session.flush()
     return sorted({shop.id or 0 for shop, _, _, _ in plan})
+
+
+def _store(session: Session, earlier: list[LiveRoster], shop: Shop, member: Member, start: datetime,
+           end: datetime, mine: list[LiveRoster]) -> LiveRoster:
+    """The file's shift of a member, in place of the member's stored shifts it overlaps (an earlier import, or
+    their own /live start .. /live end in chat, open or not): one shift for one time, never two."""
+    overlapping = [r for r in earlier if r.started_at < end and (r.ended_at is None or r.ended_at > start)]
+    for extra in overlapping[1:]:
+        session.delete(extra)
+        mine.remove(extra)
+    if overlapping[1:]:
+        session.flush()   # before a kept row takes a start one of them had (uq_live_roster)
+    row = overlapping[0] if overlapping else LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0,
+                                                        started_at=start, ended_at=end)
+    row.started_at, row.ended_at = start, end
+    if not overlapping:
+        mine.append(row)
+    session.add(row)
+    return row
 
 
 def _when(text: str, zone: ZoneInfo | None) -> datetime:

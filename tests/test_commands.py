@@ -186,9 +186,10 @@ def test_help_lists_what_the_caller_may_use(dispatcher: Dispatcher) -> None:
     stranger = [r[0] for b in say(dispatcher, "x", "/help").blocks if isinstance(b, Table) for r in b.rows]
     mine = ["/target [company|TEAM|MEMBER] [YYYY-MM]", "/commission [MEMBER] [YYYY-MM] · /commission whatif AMOUNT"]
     assert host == ["/mykpi [day|week|month]", "/rank [day|week|month]", *mine, "/link CREATOR PRODUCT-URL",
-                    "/sop [role]", "/whoami", "/help"]
+                    "/sop [role]", "/whoami", "/live start [SHOP] | /live end", "/help"]   # not /开播, /下播: shortcuts
     assert lead == ["/mykpi [day|week|month]", "/team [team]", "/digest", "/rank [day|week|month]", *mine,
-                    "/creators [YYYY-MM]", "/link CREATOR PRODUCT-URL", "/sop [role]", "/whoami", "/help"]
+                    "/creators [YYYY-MM]", "/link CREATOR PRODUCT-URL", "/sop [role]", "/whoami",
+                    "/live start [SHOP] | /live end", "/help"]
     assert stranger == ["/whoami", "/help"]
 
 

@@ -111,7 +111,8 @@ def test_live_session_tail_platform_first_and_late_sessions(engine: Engine) -> N
         "credited to host2 by the platform: affiliate order of their own creator handle"]]
     assert [e.lines() for e in explain(engine, "TAIL40")] == [[
         "order TAIL40 (shop tts-us), paid 2026-11-10T20:40:00+00:00",
-        "credited to nobody: no own-account affiliate data and no host's live session on air (tail 30 min)"]]
+        "credited to nobody: no own-account affiliate data, no host's live session and no roster shift on air "
+            "(tail 30 min)"]]
 
     # the tail is half-open: 40 minutes do not take an order paid 40 minutes after the end, 45 do
     assert credit_shops(engine, [shop], tail=timedelta(minutes=40)).counts.live_session == 3
@@ -151,8 +152,8 @@ def test_the_roster_names_the_host_of_a_session_without_a_handle(engine: Engine,
         assert import_roster(s, roster) == [shop]
         s.commit()
     run = credit_shops(engine, [shop])
-    assert (run.hosts_changed, run.counts.live_session) == (1, 1)
-    assert _credits(engine) == {"R1": ("host3", "live_session", "OWN1")}
+    assert (run.hosts_changed, run.counts.live_session, run.counts.roster) == (1, 0, 1)
+    assert _credits(engine) == {"R1": ("host3", "roster", "OWN1")}   # rule roster: the roster said who
 
 
 def test_hosts_taking_turns_each_get_the_orders_paid_in_their_shift(engine: Engine, tmp_path: Path) -> None:
@@ -170,9 +171,9 @@ def test_hosts_taking_turns_each_get_the_orders_paid_in_their_shift(engine: Engi
         import_roster(s, roster)
         s.commit()
     run = credit_shops(engine, [shop])
-    assert (run.counts.live_session, run.unmatched) == (3, [])   # the roster named its hosts
-    assert _credits(engine) == {"S1": ("host3", "live_session", "OWN1"), "S2": ("host1", "live_session", "OWN1"),
-                                "T": ("host1", "live_session", "OWN1")}
+    assert (run.counts.roster, run.unmatched) == (3, [])   # the roster named its hosts
+    assert _credits(engine) == {"S1": ("host3", "roster", "OWN1"), "S2": ("host1", "roster", "OWN1"),
+                                "T": ("host1", "roster", "OWN1")}
 
 
 def test_a_handle_the_store_cannot_keep_is_refused(engine: Engine) -> None:
@@ -280,10 +281,10 @@ def test_time_no_shift_covers_stays_the_sessions_own_host() -> None:
     session = OnAir(1, 10, START, END)
     pieces = by_shift(session, [Shift(20, START + timedelta(minutes=30), START + timedelta(hours=1))])
     assert pieces == [OnAir(1, 10, START, START + timedelta(minutes=30)),
-                      OnAir(1, 20, START + timedelta(minutes=30), START + timedelta(hours=1)),
+                      OnAir(1, 20, START + timedelta(minutes=30), START + timedelta(hours=1), by_roster=True),
                       OnAir(1, 10, START + timedelta(hours=1), END)]
     assert credit(START + timedelta(minutes=90), None, pieces) == Credit(10, CreditRule.LIVE_SESSION, 1)
-    assert credit(START + timedelta(minutes=45), None, pieces) == Credit(20, CreditRule.LIVE_SESSION, 1)
+    assert credit(START + timedelta(minutes=45), None, pieces) == Credit(20, CreditRule.ROSTER, 1)
     assert by_shift(session, []) == [session]
 
 

@@ -56,7 +56,7 @@ def print_attribution(services: Services, shop_ids: list[int] | None, everything
     c = attribute_orders(services.engine, shop_ids, everything=everything)
     print(f"attribution: {c.orders} orders, {c.credited} credited to creators, {c.self_referral} self-referrals, "
           f"{c.unattributed} unattributed")
-    run = credit_shops(services.engine, shop_ids, tail=services.live_tail)
+    run = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     h = run.counts
     if h.platform or h.live_session or run.unmatched:   # quiet where no host is involved
         print(f"host credit: {h.orders} paid orders, {h.platform} by the platform, {h.live_session} by live session, "

@@ -31,7 +31,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     if args.shop:
         with Session(services.engine) as session:
             shop_ids = [shop_named(session, args.shop).id or 0]
-    done = credit_shops(services.engine, shop_ids, tail=services.live_tail)
+    done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     if args.unmatched:
         for u in done.unmatched:
             print(f"{u.shop:<12} {u.handle:<24} {u.rows} sessions/videos")
@@ -51,7 +51,7 @@ def _roster(services: Services, args: argparse.Namespace) -> int:
         except RosterProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
         session.commit()
-    done = credit_shops(services.engine, shop_ids, tail=services.live_tail)
+    done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     print(f"roster {args.file}: imported; {done.hosts_changed} sessions got their host, "
           f"{done.counts.live_session} orders credited by live session")
     return 0

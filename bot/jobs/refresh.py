@@ -53,6 +53,7 @@ from services.admin_notices import admins_of, tell_admins
 from services.container import Services
 from services.crediting import RECREDIT, CreditRun, credit_shops
 from services.handle_notices import tell_unknown_handles
+from services.live_shifts import close_overdue
 from services.messaging import Messenger
 from services.snapshots import snapshot_scores
 from storage.attribution import AttributionCounts, attribute_orders
@@ -183,7 +184,12 @@ def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
 
 def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> None:
     """Attribute and rescore the shops that changed, and any shop whose orders still wait for attribution (a
-    run stopped by a shutdown, or an attribution that failed, left them due)."""
+    run stopped by a shutdown, or an attribution that failed, left them due). First, shifts hosts opened with
+    /live start and never ended are closed at the maximum (services.live_shifts)."""
+    try:
+        close_overdue(ctx.services, now)
+    except Exception:
+        log.exception("closing the shifts left open failed; crediting counts them as ending at the maximum")
     with Session(ctx.services.engine) as session:
         due = set(session.execute(select(Order.shop_id).where(Order.attribution_due).distinct()).scalars())  # type: ignore[arg-type]
     affected = sorted(set(result.changed) | due)
@@ -194,7 +200,8 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
     except Exception:
         log.exception("attribution after the refresh failed; scores are recomputed without it")
     try:   # the recent orders again: sessions arrive after their orders
-        result.credit = credit_shops(ctx.services.engine, affected, tail=ctx.services.live_tail, since=now - RECREDIT)
+        result.credit = credit_shops(ctx.services.engine, affected, tail=ctx.services.live_tail, since=now - RECREDIT,
+                                     max_shift=ctx.services.max_shift)
     except Exception:
         log.exception("crediting hosts after the refresh failed; scores are recomputed without it")
     with Session(ctx.services.engine) as session:
