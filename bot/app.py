@@ -36,13 +36,19 @@ def clock_from_env() -> Callable[[], datetime]:
     return lambda: moment
 
 
+def config_org(config: Config) -> OrgSettings:
+    """The config's [org] values: `org init`'s defaults, and what a store without settings of its own goes by."""
+    return OrgSettings(config.org.name, config.org.reporting_currency, config.org.timezone, config.org.locale,
+                       config.org.count_orders_at, config.org.net_refunds)
+
+
 def build_services(config: Config) -> Services:
     engine = make_engine(config.store.url.get_secret_value())
     ensure_schema(engine)
     # the store's organisation, once `kpibot org init` made it, says these; the config fills what it does not
-    org = effective_settings(engine, OrgSettings(config.org.name, config.org.reporting_currency,
-                                                 config.org.timezone, config.org.locale))
-    rules = replace(config.rules, reporting_currency=org.reporting_currency)
+    org = effective_settings(engine, config_org(config))
+    rules = replace(config.rules, reporting_currency=org.reporting_currency, count_orders_at=org.count_orders_at,
+                    net_refunds=org.net_refunds)
     return Services(engine=engine, rules=rules, org_timezone=org.timezone,
                     org_locale=org.locale, charts=ChartCache(), alerts=config.alerts.rules,
                     buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None,

@@ -10,7 +10,7 @@ twice.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -19,6 +19,7 @@ from sqlmodel import Session
 from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.money import is_currency
 from scoring.periods import is_zone
+from scoring.rules import CountOrdersAt
 from storage.demo import DEMO_ORG_CODE
 from storage.models import Organisation, OrganisationSettings, Target
 
@@ -35,6 +36,9 @@ class OrgSettings:
     reporting_currency: str
     timezone: str
     locale: str
+    # statistical definitions (docs/metrics.md): when an order counts, and whether refunds are taken off
+    count_orders_at: CountOrdersAt = CountOrdersAt.PAID
+    net_refunds: bool = True
 
 
 def currency_of(text: str) -> str:
@@ -61,6 +65,13 @@ def locale_of(text: str) -> str:
     return name
 
 
+def counting_of(text: str) -> CountOrdersAt:
+    name = text.strip().lower()
+    if name not in {c.value for c in CountOrdersAt}:
+        raise SetupError(f"orders count when paid or shipped, got {text[:40]!r}")
+    return CountOrdersAt(name)
+
+
 def name_of(text: str) -> str:
     name = " ".join(text.split())
     if not name or len(name) > 200:
@@ -85,14 +96,17 @@ def init_organisation(session: Session, settings: OrgSettings) -> Organisation:
     org = Organisation(code=ORG_CODE, name=name)
     session.add(org)
     session.flush()
-    session.add(OrganisationSettings(org_id=org.id or 0, reporting_currency=currency, timezone=zone, locale=locale))
+    session.add(OrganisationSettings(org_id=org.id or 0, reporting_currency=currency, timezone=zone, locale=locale,
+                                     count_orders_at=counting_of(settings.count_orders_at).value,
+                                     net_refunds=settings.net_refunds))
     session.flush()
     return org
 
 
 def update_organisation(session: Session, fallback: OrgSettings, *, name: str | None = None,
                         reporting_currency: str | None = None, timezone: str | None = None,
-                        locale: str | None = None) -> Organisation:
+                        locale: str | None = None, count_orders_at: str | None = None,
+                        net_refunds: bool | None = None) -> Organisation:
     """Change what is given; every value is checked before any is changed. An organisation that had no
     settings of its own (made by a members import before org init) takes the fallback's for the rest. The demo
     is not changed."""
@@ -103,7 +117,9 @@ def update_organisation(session: Session, fallback: OrgSettings, *, name: str | 
         raise SetupError("the store holds the demo organisation, which kpibot org set does not change")
     changes = {"reporting_currency": currency_of(reporting_currency) if reporting_currency is not None else None,
                "timezone": zone_of(timezone) if timezone is not None else None,
-               "locale": locale_of(locale) if locale is not None else None}
+               "locale": locale_of(locale) if locale is not None else None,
+               "count_orders_at": counting_of(count_orders_at).value if count_orders_at is not None else None,
+               "net_refunds": net_refunds}
     new_name = name_of(name) if name is not None else None
     current = settings_of(session, org, fallback).reporting_currency
     if changes["reporting_currency"] not in (None, current):
@@ -113,7 +129,8 @@ def update_organisation(session: Session, fallback: OrgSettings, *, name: str | 
             raise SetupError(f"the reporting currency stays {current}: {held} targets are amounts in it; "
                              "set them again in the new currency after starting a new organisation")
     if new_name is None and all(v is None for v in changes.values()):
-        raise SetupError("nothing to change: give --name, --currency, --timezone or --locale")
+        raise SetupError("nothing to change: give --name, --currency, --timezone, --locale, --count-orders-at or "
+                         "--net-refunds")
     if new_name is not None:
         org.name = new_name
         session.add(org)
@@ -130,8 +147,10 @@ def settings_of(session: Session, org: Organisation, fallback: OrgSettings) -> O
     """The organisation's settings, or the fallback's (the config's [org]) when it has none of its own."""
     row = session.get(OrganisationSettings, org.id)
     if row is None:
-        return OrgSettings(org.name, fallback.reporting_currency, fallback.timezone, fallback.locale)
-    return OrgSettings(org.name, row.reporting_currency, row.timezone, row.locale)
+        return replace(fallback, name=org.name)
+    return OrgSettings(org.name, row.reporting_currency, row.timezone, row.locale,
+                       CountOrdersAt(row.count_orders_at) if row.count_orders_at else fallback.count_orders_at,
+                       fallback.net_refunds if row.net_refunds is None else row.net_refunds)
 
 
 def effective_settings(engine: Engine, fallback: OrgSettings) -> OrgSettings:
@@ -143,4 +162,5 @@ def effective_settings(engine: Engine, fallback: OrgSettings) -> OrgSettings:
 
 def _settings_row(org: Organisation, fallback: OrgSettings) -> OrganisationSettings:
     return OrganisationSettings(org_id=org.id or 0, reporting_currency=fallback.reporting_currency,
-                                timezone=fallback.timezone, locale=fallback.locale)
+                                timezone=fallback.timezone, locale=fallback.locale,
+                                count_orders_at=fallback.count_orders_at.value, net_refunds=fallback.net_refunds)

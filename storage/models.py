@@ -56,6 +56,9 @@ class OrganisationSettings(SQLModel, table=True):
     reporting_currency: str = Field(max_length=3)
     timezone: str = Field(max_length=64)
     locale: str = Field(max_length=16)
+    # statistical definitions (scoring.rules.Rules); None: the config's [org] value
+    count_orders_at: str | None = Field(default=None, max_length=16)   # paid | shipped
+    net_refunds: bool | None = None
 
 
 class Team(SQLModel, table=True):

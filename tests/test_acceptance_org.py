@@ -9,7 +9,7 @@ below), never by kpibot's own code: an order is a host's when it was paid while 
 the 30-minute tail after it (of two sessions, the one on air beats the one in its tail, then the later start); its
 value is its merchandise (sub_total: after seller and platform discounts) less its completed refunds (capped at
 the merchandise), and it does not count once cancelled. It counts at payment, or at shipment (TikTok's rts_time)
-with `[org] count_orders_at = "shipped"`, inside the month of the host's zone, up to now.
+with `kpibot org set --count-orders-at shipped`, inside the month of the host's zone, up to now.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def test_an_organisation_from_an_empty_store_to_correct_cards(empty_store: Engin
         assert f"This month so far · Net GMV  {money(net_paid)} USD / 20,000.00 USD" in card, card
 
         # the same month counted at shipment (rts_time) instead
-        cli.configure(tiktok_section(us) + '[org]\ncount_orders_at = "shipped"\n')
+        cli.ok("org", "set", "--count-orders-at", "shipped")
         shipped = counted(us, "hana", hosts, month, NOW, at_shipment=True)
         # ...048 was paid in October and shipped in November; the others are not shipped yet (or not in November)
         assert [(c.order.order_id[-3:], c.net_minor) for c in shipped] == [("048", 2700), ("061", 4500),
@@ -202,6 +202,7 @@ def test_an_organisation_from_an_empty_store_to_correct_cards(empty_store: Engin
         assert net_shipped == Decimal("171.98")
         card = cli.ok("chat", "--as", "hana", "/mykpi")
         assert f"This month so far · Net GMV  {money(net_shipped)} USD / 20,000.00 USD" in card, card
+        assert cli.ok("org", "set", "--count-orders-at", "paid").endswith("orders count when paid, refunds netted\n")
 
     # 45 days on: an Indonesian team and its IDR shop, rates from the ECB feed
     cli.at(LATER)

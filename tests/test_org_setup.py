@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bot.app import build_services
 from bot.cli import main
 from bot.config import load_config
+from scoring.rules import CountOrdersAt
 from storage.models import Member, Organisation, Shop, Target, Team
 from tests.clock import DEMO_NOW
 from tests.conftest import fresh_engine, migrated_sqlite
@@ -69,7 +70,8 @@ def test_an_empty_store_becomes_an_organisation_with_teams(empty_store: Engine, 
     assert cli("db", "upgrade")[0] == 0
     assert cli("org", "init", "--name", "Acme Live", "--currency", "usd", "--timezone", "Asia/Singapore",
                "--locale", "en") == (0, "initialised organisation Acme Live: reporting currency USD, time zone "
-                                        "Asia/Singapore, locale en\n"
+                                        "Asia/Singapore, locale en; "
+        "orders count when paid, refunds netted\n"
                                         "next: kpibot teams add CODE --name NAME --stage STAGE --country CC\n", "")
     assert cli("teams", "add", "live-us", "--name", "Live US", "--timezone", "America/Los_Angeles", "--stage",
                "cold_start", "--country", "US") == (
@@ -114,15 +116,24 @@ def test_the_store_s_settings_win_over_the_config_once_initialised(tmp_path: Pat
     before.engine.dispose()
     # org init's defaults are the config's [org] values
     assert cli("org", "init", "--currency", "GBP") == (
-        0, "initialised organisation From the config: reporting currency GBP, time zone Europe/Berlin, locale zh-CN\n"
+        0, "initialised organisation From the config: reporting currency GBP, time zone Europe/Berlin, locale zh-CN; "
+        "orders count when paid, refunds netted\n"
            "next: kpibot teams add CODE --name NAME --stage STAGE --country CC\n", "")
     assert cli("org", "set", "--timezone", "Europe/London", "--locale", "en-GB", "--name", "Acme UK") == (
-        0, "updated organisation Acme UK: reporting currency GBP, time zone Europe/London, locale en-GB\n", "")
+        0, "updated organisation Acme UK: reporting currency GBP, time zone Europe/London, locale en-GB; "
+        "orders count when paid, refunds netted\n", "")
     after = build_services(config)
     assert (after.rules.reporting_currency, after.org_timezone, after.org_locale) == ("GBP", "Europe/London", "en-GB")
     after.engine.dispose()
     assert cli("org", "show") == (
-        0, "organisation Acme UK: reporting currency GBP, time zone Europe/London, locale en-GB\n", "")
+        0, "organisation Acme UK: reporting currency GBP, time zone Europe/London, locale en-GB; "
+        "orders count when paid, refunds netted\n", "")
+    # the statistical definitions: every process scores by the store's once org set says them
+    assert cli("org", "set", "--count-orders-at", "shipped", "--net-refunds", "no")[0] == 0
+    counted = build_services(config)
+    assert (counted.rules.count_orders_at, counted.rules.net_refunds) == (CountOrdersAt.SHIPPED, False)
+    counted.engine.dispose()
+    assert cli("org", "set", "--count-orders-at", "paid", "--net-refunds", "yes")[0] == 0
     # once a target is set, its amount is in GBP: the currency no longer changes under it
     assert cli("org", "set", "--currency", "EUR")[0] == 0
     with Session(store) as s:
@@ -153,7 +164,8 @@ def test_org_init_refuses_a_store_with_an_organisation(cli: Cli) -> None:
     assert cli("org", "init", "--name", "Other") == (
         2, "", "kpibot: the store already has an organisation (Acme); change it with: kpibot org set\n")
     assert cli("org", "set") == (
-        2, "", "kpibot: nothing to change: give --name, --currency, --timezone or --locale\n")
+        2, "", "kpibot: nothing to change: give --name, --currency, --timezone, --locale, "
+        "--count-orders-at or --net-refunds\n")
 
 
 def test_org_init_and_set_leave_the_demo_alone(demo_copy: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -230,9 +242,15 @@ def test_org_set_gives_settings_to_an_organisation_a_members_import_made(tmp_pat
     members.write_text("member,name,role\nhost1,Hana,host\n", encoding="utf-8")
     assert cli("members", "import", str(members))[0] == 0
     assert cli("org", "show") == (
-        0, "organisation From the config: reporting currency EUR, time zone Europe/Berlin, locale zh-CN\n", "")
+        0, "organisation From the config: reporting currency EUR, time zone Europe/Berlin, locale zh-CN; "
+        "orders count when paid, refunds netted\n", "")
     assert cli("org", "init") == (
         2, "", "kpibot: the store already has an organisation (From the config); change it with: kpibot org set\n")
     assert cli("org", "set", "--currency", "SGD") == (
-        0, "updated organisation From the config: reporting currency SGD, time zone Europe/Berlin, locale zh-CN\n", "")
+        0, "updated organisation From the config: reporting currency SGD, time zone Europe/Berlin, locale zh-CN; "
+           "orders count when paid, refunds netted\n", "")
+    # the statistical definitions are the store's too, once set; the config's [org] says them until then
+    assert cli("org", "set", "--count-orders-at", "shipped", "--net-refunds", "no") == (
+        0, "updated organisation From the config: reporting currency SGD, time zone Europe/Berlin, locale zh-CN; "
+           "orders count when shipped, refunds not netted\n", "")
     store.dispose()

@@ -135,6 +135,10 @@ def _setup_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         o.add_argument("--timezone", metavar="TZ", help="home IANA time zone")
         o.add_argument("--locale", metavar="L",
                        help="default language of people the bot does not know: en, zh-CN, id-ID")
+        o.add_argument("--count-orders-at", choices=("paid", "shipped"),
+                       help="an order counts on the day it is paid or the day it ships (every view, every month)")
+        o.add_argument("--net-refunds", choices=("yes", "no"),
+                       help="take refunds off GMV (yes: real fulfilled GMV; no: platform GMV)")
     osub.add_parser("show", parents=[common], help="the settings every kpibot process uses")
     teams = sub.add_parser("teams", parents=[common], help="teams: add, list, set zone, stage, leads, countries")
     tsub = teams.add_subparsers(dest="action", required=True, metavar="ACTION")
