@@ -7,7 +7,8 @@ time zone, sees the same amount; ad spend at the ad platform's reporting day).
 
 Which orders count ("counted orders"): an order counts in the window when its counting moment lies in
 the window and not after `now`. The counting moment is the payment time, or the shipping time when the
-organisation counts at shipment (`[org] count_orders_at`). Unpaid or unshipped orders do not count.
+organisation counts at shipment (`kpibot org set --count-orders-at shipped`; `[org] count_orders_at` for a
+store without `org init`). Unpaid or unshipped orders do not count.
 The shipping time is the platform's: TikTok Shop's `rts_time` (handed to the carrier), else its
 `collection_time`, else its `delivery_time`; Shopee's `pickup_done_time`; an export's Shipped Time.
 """
