@@ -100,7 +100,7 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
         ctx = RefreshContext(services=services,
                              source_for=source_for or (lambda shop: build_source(engine, shop, configured)),
                              messengers=messengers, clock=clock, instance=instance, interval=refresh_every,
-                             cache=cache)
+                             cache=cache, fx_feed=fx is not None and fx.enabled)
         first = first_run_at(engine, refresh_every, started, clock())
         scheduler.add_job(ctx.scheduled, IntervalTrigger(seconds=int(refresh_every.total_seconds()), timezone=UTC),
                           id=REFRESH_JOB, name="shop refresh", next_run_time=first, **options)

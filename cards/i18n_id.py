@@ -275,14 +275,33 @@ INDONESIAN: dict[str, str] = {
     "shop.resource.lives": "sesi live",
     # notices sent once ever to admins
     "handle.unmatched_title": "Akun tidak cocok dengan anggota: {handle}",
-    "handle.unmatched": "Akun {platform} {handle} tidak cocok dengan anggota mana pun: {sessions} sesi live dan "
-                        "{videos} videonya di {shops}, beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini "
-                        "akun seorang anggota, jalankan: {command}. Anda diberi tahu sekali tentang akun ini.",
+    "handle.unmatched": "Akun {platform} {handle} tidak cocok dengan anggota mana pun: {rows} dari akun ini di "
+                        "{shops}, beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini akun seorang anggota, "
+                        "jalankan: {command}. Anda diberi tahu sekali tentang akun ini.",
+    "handle.unmatched_many_title": "{count} akun tidak cocok dengan anggota",
+    "handle.unmatched_many": "Akun-akun berikut tidak cocok dengan anggota mana pun: sesi live, video, dan "
+                             "pesanannya tidak dikreditkan ke siapa pun. Jika salah satunya akun seorang anggota, "
+                             "jalankan perintah yang menyertainya. Anda diberi tahu sekali tentang setiap akun.",
+    "handle.unmatched_item": "{platform} {handle}: {rows} di {shops}. Jalankan: {command}",
+    "handle.unmatched_more": "Dan {count} lainnya: kpibot credit --unmatched menampilkan semuanya.",
+    # a noun after a number takes no plural in Indonesian ("2 video")
+    "handle.sessions_one": "{count} sesi live",
+    "handle.sessions": "{count} sesi live",
+    "handle.videos_one": "{count} video",
+    "handle.videos": "{count} video",
+    "handle.rows_both": "{sessions} dan {videos}",
     "fx.no_rate_title": "Tidak ada kurs untuk {currency}",
     "fx.no_rate": "Tidak ada kurs {currency}->{reporting} sama sekali, jadi jumlah dalam {currency} ({shops}) tidak "
                   "dihitung di semua kartu. Simpan satu dengan kpibot fx set YYYY-MM-DD {currency} {reporting} RATE, "
                   "atau banyak sekaligus dengan kpibot fx import FILE.csv (kolom day,base,quote,rate). Anda diberi "
                   "tahu sekali tentang mata uang ini.",
+    "fx.no_rate_many_title": "{count} mata uang tidak punya kurs",
+    "fx.no_rate_many": "Tidak ada kurs sama sekali dari mata uang berikut ke {reporting}, jadi jumlahnya tidak "
+                       "dihitung di semua kartu. Simpan satu dengan perintah yang menyertainya, atau banyak sekaligus "
+                       "dengan kpibot fx import FILE.csv (kolom day,base,quote,rate). Anda diberi tahu sekali tentang "
+                       "setiap mata uang.",
+    "fx.no_rate_item": "{currency} ({shops}): kpibot fx set YYYY-MM-DD {currency} {reporting} RATE",
+    "fx.no_rate_more": "Dan {count} lainnya.",
     "platform.console": "konsol",
     "platform.feishu": "Feishu",
     "platform.dingtalk": "DingTalk",

@@ -12,15 +12,18 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from scoring.fx import FxRate
 from scoring.money import UnknownCurrency, exponent
 from services.container import Services
 from storage.fx_rates import Stored, store_rates
+from storage.models import FxRateRow
 from storage.tabular import TableProblem, read_rows
 
 COLUMNS = ("day", "base", "quote", "rate")
+ECB = "ecb"     # the source of the daily job's rates (bot.jobs.fx_rates)
 
 
 class FxInputError(ValueError):
@@ -59,6 +62,12 @@ def store(services: Services, rates: Iterable[FxRate], source: str) -> Stored:
         stored = store_rates(session, rates, source)
         session.commit()
     return stored
+
+
+def newest_day(services: Services, source: str) -> date | None:
+    """The day of the newest rate stored from `source`; None: none yet."""
+    with Session(services.engine) as session:
+        return session.exec(select(func.max(FxRateRow.day)).where(FxRateRow.source == source)).one()
 
 
 def set_rate(services: Services, day: str, base: str, quote: str, rate: str) -> tuple[FxRate, Stored]:

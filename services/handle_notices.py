@@ -1,7 +1,10 @@
 """Live sessions and videos whose handle matches no member, reported to the organisation's admins once per
 (platform, handle), ever (services.admin_notices): their orders are credited to nobody until an admin gives a
 member the handle (`kpibot members handle MEMBER HANDLE --platform P`). The refresh job looks after each run,
-so the sessions and videos a sync, a file import or a `kpibot sync` wrote are all seen.
+so the sessions and videos a sync, a file import or a `kpibot sync` wrote are all seen. The handles new to an
+admin in one run reach them as ONE message listing the first ten with their command and counting the rest
+(`kpibot credit --unmatched` lists them all); each handle keeps its own claim, so a refused message is listed
+again whole by the next run and a handle told is never listed again.
 
 A handle matches no member when host crediting (services.crediting) left its rows without a member (no member
 holds it or has it as code, no roster shift covered them) and it still matches nobody now; `kpibot credit
@@ -22,9 +25,9 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from cards.i18n import t
-from cards.model import Card, Text, Tone
+from cards.model import Block, Card, Text, Tone
 from scoring.crediting import handle_key
-from services.admin_notices import ONCE, admins_of, shown, tell_admins
+from services.admin_notices import LISTED, ONCE, admins_of, shown, tell_admins_each
 from services.container import Services
 from services.messaging import Messenger
 from storage.crediting import LIVE, POST, code_map, handle_map, handle_platform
@@ -81,20 +84,46 @@ def unknown_handles(conn: Connection) -> list[UnknownHandle]:
     return [found[k] for k in sorted(found)]
 
 
-def notice_card(found: UnknownHandle, lang: str) -> Card:
+def rows_text(found: UnknownHandle, lang: str) -> str:
+    """"2 live sessions and 1 video", only the kinds it has, in `lang`."""
+    parts = [t(lang, f"handle.{noun}_one" if count == 1 else f"handle.{noun}", count=count)
+             for noun, count in (("sessions", found.sessions), ("videos", found.videos)) if count]
+    return t(lang, "handle.rows_both", sessions=parts[0], videos=parts[1]) if len(parts) == 2 else parts[0]
+
+
+def _command(found: UnknownHandle) -> str:
     handle = shown(found.handle)
     # the command is shown ready to run when the handle is shown whole; otherwise with HANDLE to fill in
     typed = shlex.quote(handle) if handle == found.handle else "HANDLE"
+    return f"kpibot members handle MEMBER {typed} --platform {found.platform}"
+
+
+def notice_card(found: UnknownHandle, lang: str) -> Card:
+    handle = shown(found.handle)
     text = t(lang, "handle.unmatched", handle=handle, platform=found.platform, shops=", ".join(sorted(found.shops)),
-             sessions=found.sessions, videos=found.videos,
-             command=f"kpibot members handle MEMBER {typed} --platform {found.platform}")
+             rows=rows_text(found, lang), command=_command(found))
     return Card(t(lang, "handle.unmatched_title", handle=handle), (Text(text),), Tone.WARN, lang)
+
+
+def notices_card(handles: list[UnknownHandle], lang: str) -> Card:
+    """One admin's message of the handles new to them: a handle alone as `notice_card`; several as a list of the
+    first LISTED, the rest counted (`kpibot credit --unmatched` lists them all)."""
+    if len(handles) == 1:
+        return notice_card(handles[0], lang)
+    blocks: list[Block] = [Text(t(lang, "handle.unmatched_many"))]
+    blocks += [Text(t(lang, "handle.unmatched_item", platform=found.platform, handle=shown(found.handle),
+                      rows=rows_text(found, lang), shops=", ".join(sorted(found.shops)), command=_command(found)))
+               for found in handles[:LISTED]]
+    if len(handles) > LISTED:
+        blocks.append(Text(t(lang, "handle.unmatched_more", count=len(handles) - LISTED)))
+    return Card(t(lang, "handle.unmatched_many_title", count=len(handles)), tuple(blocks), Tone.WARN, lang)
 
 
 def tell_unknown_handles(services: Services, messengers: Mapping[str, Messenger], instance: str,
                          now: datetime) -> list[str]:
-    """Tell each organisation's admins of every handle matching no member they were not told of; for each
-    notice sent, "<admin code>:<platform>:<handle>"."""
+    """Tell each organisation's admins of every handle matching no member they were not told of, one message per
+    admin and run (services.admin_notices.tell_admins_each); for each handle told, "<admin code>:<platform>:
+    <handle>", by handle and then admin."""
     engine = services.engine
     with engine.connect() as conn:
         handles = unknown_handles(conn)
@@ -106,11 +135,16 @@ def tell_unknown_handles(services: Services, messengers: Mapping[str, Messenger]
     done = sent_today(engine, UNMATCHED_HANDLE, {f"{found.subject}{admin.id}": ONCE for found in handles
                                                  for admin in admins[found.org_id]})
     told: list[str] = []
-    for found in handles:
-        if all(f"{found.subject}{admin.id}" in done for admin in admins[found.org_id]):
+    for org_id, org_admins in admins.items():
+        pending = [found for found in handles if found.org_id == org_id
+                   and not all(f"{found.subject}{admin.id}" in done for admin in org_admins)]
+        if not pending:
             continue
-        for code in tell_admins(engine, messengers, admins[found.org_id], UNMATCHED_HANDLE, found.subject, ONCE,
-                                lambda lang, f=found: notice_card(f, lang), instance, now,
-                                f"{found.platform} handle {shown(found.handle)!r} matches no member"):
-            told.append(f"{code}:{found.platform}:{found.handle}")
+        what = (f"{pending[0].platform} handle {shown(pending[0].handle)!r} matches no member" if len(pending) == 1
+                else f"{len(pending)} handles match no member")
+        for code, i in tell_admins_each(engine, messengers, org_admins, UNMATCHED_HANDLE,
+                                        [found.subject for found in pending], ONCE,
+                                        lambda lang, chosen, p=pending: notices_card([p[i] for i in chosen], lang),
+                                        instance, now, what):
+            told.append(f"{code}:{pending[i].platform}:{pending[i].handle}")
     return told

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from bot.fx_feed import FeedError
 from bot.jobs.fx_rates import run_fx_rates
 from bot.jobs.prune import run_prune
-from bot.jobs.refresh import RefreshContext, run_refresh
+from bot.jobs.refresh import RefreshContext, RefreshResult, run_refresh
 from bot.shop_sources import NoSource
 from cards.chart_cache import ChartCache
 from cards.model import Card, Text, Tone
@@ -56,20 +56,27 @@ class World:
     services: Services
     feishu: Recorder = field(default_factory=lambda: Recorder("feishu"))
     dingtalk: Recorder = field(default_factory=lambda: Recorder("dingtalk"))
+    context: RefreshContext | None = None     # one process's refresh: its CurrencyWatch lasts across runs
 
     @property
     def messengers(self) -> dict[str, Recorder]:
         return {"feishu": self.feishu, "dingtalk": self.dingtalk}
 
-    def refresh(self, at: datetime, instance: str = "replica-1") -> list[str]:
-        """One refresh run (no shop has a source: nothing is synced); the handle notices it sent."""
+    def refresh(self, at: datetime, instance: str = "replica-1", fx_feed: bool = True) -> list[str]:
+        """One refresh run (no shop has a source: nothing is synced); the handle notices it sent. `fx_feed`: [fx]
+        is on, so while no ECB rate is stored the run tells of no currency (the handle tests see only theirs)."""
+        return self.refresh_run(at, instance, fx_feed).handles_told
+
+    def refresh_run(self, at: datetime, instance: str = "replica-1", fx_feed: bool = False) -> RefreshResult:
         def no_source(shop: Shop) -> Source:
             raise NoSource(f"shop {shop.code}: no source")
-        ctx = RefreshContext(services=self.services, source_for=no_source, messengers=self.messengers,
-                             clock=lambda: at, instance=instance, interval=EVERY)
-        result = run_refresh(ctx, at)
+        if self.context is None or self.context.instance != instance:
+            self.context = RefreshContext(services=self.services, source_for=no_source, messengers=self.messengers,
+                                          clock=lambda: at, instance=instance, interval=EVERY, fx_feed=fx_feed)
+        self.context.clock, self.context.fx_feed = (lambda: at), fx_feed
+        result = run_refresh(self.context, at)
         assert result.ran
-        return result.handles_told
+        return result
 
     def sent(self) -> list[tuple[str, Card]]:
         return self.feishu.sent + self.dingtalk.sent
@@ -136,15 +143,15 @@ def test_a_handle_matching_no_member_is_told_once_to_each_admin_in_their_languag
     assert told == ["admin1:tiktok:shop_official", "admin2:tiktok:shop_official", "admin3:tiktok:shop_official"]
     assert world.feishu.sent == [
         ("ou_admin1", Card("Account matches no member: shop_official", (Text(
-            "The tiktok account shop_official matches no member: its 2 live sessions and 1 videos in TikTok US (us1), "
+            "The tiktok account shop_official matches no member: its 2 live sessions and 1 video in TikTok US (us1), "
             "TikTok VN (vn1), and their orders, are credited to nobody. If it is a member's account, run: kpibot "
             "members handle MEMBER shop_official --platform tiktok. You are told once about this account."),),
             Tone.WARN, "en")),
         ("ou_admin3", Card("Akun tidak cocok dengan anggota: shop_official", (Text(
-            "Akun tiktok shop_official tidak cocok dengan anggota mana pun: 2 sesi live dan 1 videonya di TikTok US "
-            "(us1), TikTok VN (vn1), beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini akun seorang "
-            "anggota, jalankan: kpibot members handle MEMBER shop_official --platform tiktok. Anda diberi tahu "
-            "sekali tentang akun ini."),), Tone.WARN, "id"))]
+            "Akun tiktok shop_official tidak cocok dengan anggota mana pun: 2 sesi live dan 1 video dari akun ini "
+            "di TikTok US (us1), TikTok VN (vn1), beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini akun "
+            "seorang anggota, jalankan: kpibot members handle MEMBER shop_official --platform tiktok. Anda diberi "
+            "tahu sekali tentang akun ini."),), Tone.WARN, "id"))]
     assert world.dingtalk.sent == [
         ("0042", Card("账号未匹配任何成员：shop_official", (Text(
             "tiktok 账号 shop_official 未匹配任何成员：它在 TikTok US (us1), TikTok VN (vn1) 的 2 场直播和 1 条视频"
@@ -179,8 +186,8 @@ def test_a_new_handle_is_told_once_and_one_that_was_told_stays_told_after_it_was
     # shown without the control character, cut to 40 characters; the command asks for the handle to be typed
     shown = "x" + "y" * 39
     assert world.feishu.sent[-2] == ("ou_admin1", Card(f"Account matches no member: {shown}", (Text(
-        f"The tiktok account {shown} matches no member: its 0 live sessions and 1 videos in TikTok VN (vn1), and "
-        "their orders, are credited to nobody. If it is a member's account, run: kpibot members handle MEMBER "
+        f"The tiktok account {shown} matches no member: its 1 video in TikTok VN (vn1), and their orders, are "
+        "credited to nobody. If it is a member's account, run: kpibot members handle MEMBER "
         "HANDLE --platform tiktok. You are told once about this account."),), Tone.WARN, "en"))
     assert world.refresh(NOW + 3 * EVERY) == []
 
@@ -193,6 +200,84 @@ def test_a_notice_a_platform_refused_is_sent_by_the_next_run(world: World) -> No
     assert world.refresh(NOW + EVERY) == ["admin1:tiktok:guest", "admin3:tiktok:guest"]
     assert world.refresh(NOW + 2 * EVERY) == []
     assert [user for user, _ in world.sent()] == ["ou_admin1", "ou_admin3", "0042"]
+
+
+def test_a_first_run_with_twelve_handles_sends_each_admin_one_message_listing_ten(world: World) -> None:
+    engine = world.services.engine
+    for n in range(12):
+        add_session(engine, "us1", f"L{n}", f"guest{n:02}")
+    add_video(engine, "vn1", "V1", "guest00")
+    add_video(engine, "vn1", "V2", "guest00")
+    told = world.refresh(NOW)
+    assert len(told) == 36 and told[:4] == ["admin1:tiktok:guest00", "admin2:tiktok:guest00",
+                                            "admin3:tiktok:guest00", "admin1:tiktok:guest01"]
+    assert [user for user, _ in world.sent()] == ["ou_admin1", "ou_admin3", "0042"]
+    command = "kpibot members handle MEMBER {} --platform tiktok"
+    assert world.feishu.sent[0] == ("ou_admin1", Card("12 accounts match no member", (
+        Text("These accounts match no member: their live sessions and videos, and their orders, are credited to "
+             "nobody. If one is a member's account, run the command shown with it. You are told once about each "
+             "account."),
+        Text("tiktok guest00: 1 live session and 2 videos in TikTok US (us1), TikTok VN (vn1). Run: "
+             + command.format("guest00")),
+        *(Text(f"tiktok guest{n:02}: 1 live session in TikTok US (us1). Run: " + command.format(f"guest{n:02}"))
+          for n in range(1, 10)),
+        Text("And 2 more: kpibot credit --unmatched lists them all.")), Tone.WARN, "en"))
+    assert world.feishu.sent[1][1].title == "12 akun tidak cocok dengan anggota"
+    assert world.feishu.sent[1][1].blocks[1:3] == (
+        Text("tiktok guest00: 1 sesi live dan 2 video di TikTok US (us1), TikTok VN (vn1). Jalankan: "
+             + command.format("guest00")),
+        Text("tiktok guest01: 1 sesi live di TikTok US (us1). Jalankan: " + command.format("guest01")))
+    assert world.feishu.sent[1][1].blocks[-1] == Text("Dan 2 lainnya: kpibot credit --unmatched menampilkan semuanya.")
+    zh = world.dingtalk.sent[0][1]
+    assert (zh.title, zh.blocks[1], zh.blocks[-1]) == (
+        "12 个账号未匹配任何成员",
+        Text("tiktok guest00：TikTok US (us1), TikTok VN (vn1) 的 1 场直播和 2 条视频。运行："
+             + command.format("guest00")),
+        Text("还有 2 个：kpibot credit --unmatched 可列出全部。"))
+    # the two counted are told too; the next run and a new handle: one message of the new handle alone
+    assert world.refresh(NOW + EVERY) == []
+    add_session(engine, "us1", "L99", "late")
+    assert world.refresh(NOW + 2 * EVERY) == ["admin1:tiktok:late", "admin2:tiktok:late", "admin3:tiktok:late"]
+    assert world.feishu.sent[-2][1].blocks == (Text(
+        "The tiktok account late matches no member: its 1 live session in TikTok US (us1), and their orders, are "
+        "credited to nobody. If it is a member's account, run: kpibot members handle MEMBER late --platform tiktok. "
+        "You are told once about this account."),)
+    assert len(world.sent()) == 6
+
+
+def test_a_refused_message_of_several_handles_is_sent_whole_by_the_next_run(world: World) -> None:
+    engine = world.services.engine
+    add_session(engine, "us1", "L1", "guest")
+    add_session(engine, "us1", "L2", "other")
+    world.feishu.accept = False
+    assert world.refresh(NOW) == ["admin2:tiktok:guest", "admin2:tiktok:other"]
+    add_session(engine, "us1", "L3", "third")      # admin2 is told of it alone; admin1 and admin3 of all three
+    world.feishu.accept = True
+    assert world.refresh(NOW + EVERY) == ["admin1:tiktok:guest", "admin3:tiktok:guest", "admin1:tiktok:other",
+                                          "admin3:tiktok:other", "admin1:tiktok:third", "admin2:tiktok:third",
+                                          "admin3:tiktok:third"]
+    assert [(user, card.title) for user, card in world.sent()] == [
+        ("ou_admin1", "3 accounts match no member"), ("ou_admin3", "3 akun tidak cocok dengan anggota"),
+        ("0042", "2 个账号未匹配任何成员"), ("0042", "账号未匹配任何成员：third")]
+    assert world.refresh(NOW + 2 * EVERY) == []
+
+
+def test_an_admin_added_later_gets_one_message_of_every_handle_still_unmatched(world: World) -> None:
+    engine = world.services.engine
+    for n in range(3):
+        add_session(engine, "us1", f"L{n}", f"guest{n}")
+    assert len(world.refresh(NOW)) == 9
+    with Session(engine) as s:
+        org_id = s.execute(select(Organisation.id).where(Organisation.code == "o")).scalar_one()
+        late = Member(org_id=org_id, code="admin5", name="admin5", role="admin", timezone="UTC", locale="en")
+        s.add(late)
+        s.flush()
+        bind_identity(s, late, "feishu", "ou_admin5")
+        s.commit()
+    assert world.refresh(NOW + EVERY) == ["admin5:tiktok:guest0", "admin5:tiktok:guest1", "admin5:tiktok:guest2"]
+    assert [(user, card.title) for user, card in world.feishu.sent[-1:]] == [
+        ("ou_admin5", "3 accounts match no member")]
+    assert len(world.sent()) == 4
 
 
 def test_nothing_is_told_when_every_handle_matches(world: World) -> None:
@@ -227,14 +312,21 @@ def add_order(engine: Engine, shop: str, pid: str, currency: str) -> None:
         s.commit()
 
 
+def add_rate(engine: Engine, base: str, quote: str, rate: str) -> None:
+    with Session(engine) as s:
+        s.add(FxRateRow(day=date(2026, 12, 1), base=base, quote=quote, rate=D(rate), source="manual"))
+        s.commit()
+
+
 def test_a_currency_with_no_rate_at_all_is_told_once_per_currency(world: World) -> None:
     engine = world.services.engine
+    add_rate(engine, "VND", "USD", "0.0000393")     # the VN shop's currency has a rate
     add_order(engine, "us1", "A1", "IDR")      # IDR -> USD goes through EUR: it has a rate
     add_order(engine, "us1", "A2", "GBP")      # no GBP rate at all
     add_order(engine, "vn1", "B1", "VND")
     told = fx_run(world)
-    assert told == ("admin1:GBP", "admin2:GBP", "admin3:GBP", "admin1:VND", "admin2:VND", "admin3:VND")
-    assert world.feishu.sent[:2] == [
+    assert told == ("admin1:GBP", "admin2:GBP", "admin3:GBP")
+    assert world.feishu.sent == [
         ("ou_admin1", Card("No exchange rate for GBP", (Text(
             "There is no GBP->USD exchange rate at all, so amounts in GBP (TikTok US (us1)) are left out of every "
             "card. Store one with kpibot fx set YYYY-MM-DD GBP USD RATE, or many with kpibot fx import FILE.csv "
@@ -249,17 +341,70 @@ def test_a_currency_with_no_rate_at_all_is_told_once_per_currency(world: World) 
             "GBP 到 USD 完全没有汇率，所有卡片都未计入 GBP 金额（TikTok US (us1)）。"
             "请用 kpibot fx set YYYY-MM-DD GBP USD RATE 添加一个，"
             "或用 kpibot fx import FILE.csv（列：day,base,quote,rate）批量导入。此币种只提醒这一次。"),),
-            Tone.WARN, "zh")),
-        ("0042", Card("VND 没有汇率", (Text(
-            "VND 到 USD 完全没有汇率，所有卡片都未计入 VND 金额（TikTok VN (vn1)）。"
-            "请用 kpibot fx set YYYY-MM-DD VND USD RATE 添加一个，"
-            "或用 kpibot fx import FILE.csv（列：day,base,quote,rate）批量导入。此币种只提醒这一次。"),),
             Tone.WARN, "zh"))]
-    # the next day, another replica, a failed fetch: never again
+    # the next day, another replica, a failed fetch, a refresh: never again
     assert fx_run(world, at=NOW + timedelta(days=1)) == ()
     assert fx_run(world, instance="replica-2", at=NOW + timedelta(days=1)) == ()
     assert fx_run(world, rates=None, at=NOW + timedelta(days=2)) == ()
+    assert world.refresh_run(NOW + timedelta(days=2)).currencies_told == []
+    assert len(world.sent()) == 3
+
+
+def test_several_new_currencies_reach_each_admin_in_one_message(world: World) -> None:
+    engine = world.services.engine
+    add_order(engine, "us1", "A1", "GBP")
+    add_order(engine, "vn1", "B1", "VND")
+    assert fx_run(world) == ("admin1:GBP", "admin2:GBP", "admin3:GBP", "admin1:VND", "admin2:VND", "admin3:VND")
+    assert [user for user, _ in world.sent()] == ["ou_admin1", "ou_admin3", "0042"]
+    assert world.feishu.sent[0] == ("ou_admin1", Card("2 currencies have no exchange rate", (
+        Text("There is no exchange rate at all from these currencies to USD, so their amounts are left out of every "
+             "card. Store one with the command shown with it, or many with kpibot fx import FILE.csv (columns "
+             "day,base,quote,rate). You are told once about each currency."),
+        Text("GBP (TikTok US (us1)): kpibot fx set YYYY-MM-DD GBP USD RATE"),
+        Text("VND (TikTok VN (vn1)): kpibot fx set YYYY-MM-DD VND USD RATE")), Tone.WARN, "en"))
+    assert world.feishu.sent[1] == ("ou_admin3", Card("2 mata uang tidak punya kurs", (
+        Text("Tidak ada kurs sama sekali dari mata uang berikut ke USD, jadi jumlahnya tidak dihitung di semua kartu. "
+             "Simpan satu dengan perintah yang menyertainya, atau banyak sekaligus dengan kpibot fx import FILE.csv "
+             "(kolom day,base,quote,rate). Anda diberi tahu sekali tentang setiap mata uang."),
+        Text("GBP (TikTok US (us1)): kpibot fx set YYYY-MM-DD GBP USD RATE"),
+        Text("VND (TikTok VN (vn1)): kpibot fx set YYYY-MM-DD VND USD RATE")), Tone.WARN, "id"))
+    assert world.dingtalk.sent == [("0042", Card("2 种币种没有汇率", (
+        Text("以下币种到 USD 完全没有汇率，所有卡片都未计入它们的金额。请用各自后面的命令添加，"
+             "或用 kpibot fx import FILE.csv（列：day,base,quote,rate）批量导入。每个币种只提醒这一次。"),
+        Text("GBP（TikTok US (us1)）：kpibot fx set YYYY-MM-DD GBP USD RATE"),
+        Text("VND（TikTok VN (vn1)）：kpibot fx set YYYY-MM-DD VND USD RATE")), Tone.WARN, "zh"))]
+    assert fx_run(world, at=NOW + timedelta(days=1)) == ()
+
+
+def test_with_fx_off_the_refresh_tells_of_a_currency_once_reading_only_new_orders(world: World) -> None:
+    engine = world.services.engine
+    add_rate(engine, "VND", "USD", "0.0000393")     # rates typed by hand, no daily job: GBP forgotten
+    add_order(engine, "us1", "A1", "GBP")
+    assert world.refresh_run(NOW).currencies_told == ["admin1:GBP", "admin2:GBP", "admin3:GBP"]
+    assert world.feishu.sent[0][1].title == "No exchange rate for GBP"
+    watch = world.context.currencies if world.context else None
+    assert watch is not None and watch.settled == {(1, "USD"), (1, "VND")}
+    last = watch.last_order
+    # the next run reads no order it read before; an order in a new currency is told once, also by a replica's
+    # refresh or the daily job, which claim the same notices
+    assert world.refresh_run(NOW + EVERY).currencies_told == []
+    assert watch.last_order == last
+    add_order(engine, "vn1", "B1", "THB")
+    assert world.refresh_run(NOW + 2 * EVERY).currencies_told == ["admin1:THB", "admin2:THB", "admin3:THB"]
+    assert watch.last_order == (last or 0) + 1
+    assert world.refresh_run(NOW + 3 * EVERY, instance="replica-2").currencies_told == []
+    assert fx_run(world, at=NOW + timedelta(days=1)) == ()
     assert len(world.sent()) == 6
+
+
+def test_a_refresh_with_fx_on_waits_for_the_first_stored_rates(world: World) -> None:
+    add_order(world.services.engine, "us1", "A1", "GBP")
+    assert world.refresh_run(NOW, fx_feed=True).currencies_told == []
+    assert fx_run(world, rates=None) == ()           # the first fetch failed: nobody is told yet
+    assert world.refresh_run(NOW + EVERY, fx_feed=True).currencies_told == []
+    assert world.sent() == []
+    assert world.refresh_run(NOW + 2 * EVERY).currencies_told == [
+        "admin1:GBP", "admin2:GBP", "admin3:GBP", "admin1:VND", "admin2:VND", "admin3:VND"]
 
 
 def test_no_currency_notice_when_every_currency_has_a_rate_or_the_first_fetch_failed(world: World) -> None:

@@ -8,7 +8,8 @@ logged and tried again at the next run; meanwhile scoring uses the latest earlie
 
 After each run, a currency the shops sell in that has no rate at all to the reporting currency (the ECB does not
 publish every currency) is reported to the admins, once per currency ever (services.fx_notices); not after a
-failed first fetch, when the store has no ECB rate yet and the next run will likely fill it.
+failed first fetch, when the store has no ECB rate yet and the next run will likely fill it. The shop refresh
+looks too (bot.jobs.refresh), with the same claims, so a currency is also told when [fx] is off.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, select
-
 from bot.fx_feed import FeedError, fetch_ecb
 from scoring.fx import FxRate
 from services import fx
@@ -29,10 +27,9 @@ from services.fx_notices import tell_missing_rates
 from services.messaging import Messenger
 from storage.fx_rates import Stored
 from storage.ingest.records import SourceError
-from storage.models import FxRateRow
 
 log = logging.getLogger(__name__)
-SOURCE = "ecb"
+SOURCE = fx.ECB
 
 
 @dataclass(frozen=True)
@@ -50,8 +47,7 @@ def missed_a_working_day(newest: date, today: date) -> bool:
 
 
 def newest_ecb_day(services: Services) -> date | None:
-    with Session(services.engine) as session:
-        return session.exec(select(func.max(FxRateRow.day)).where(FxRateRow.source == SOURCE)).one()
+    return fx.newest_day(services, SOURCE)
 
 
 def run_fx_rates(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str, *,

@@ -16,7 +16,11 @@ One run, in order:
    `kpibot sync` started the streak; a notice a platform refused is retried by the next runs, and an admin
    bound later is told then;
 7. each live/video handle that matches no member is reported to its organisation's admins, once per
-   (platform, handle) ever (services.handle_notices), whether a sync, a file import or `kpibot sync` wrote it.
+   (platform, handle) ever (services.handle_notices), whether a sync, a file import or `kpibot sync` wrote it;
+8. each currency of the shops, or of the orders written since the last run, with no exchange rate at all is
+   reported to the admins, once per currency ever (services.fx_notices: the same claims as the daily [fx] job,
+   so it also works when [fx] is off and rates are typed by hand); with [fx] on, not before the first ECB
+   rate is stored (the daily job's first fetch would likely fill it).
 
 Scheduling: the job is an in-memory APScheduler job (bot/scheduler.py) whose function is the running process's
 `RefreshContext.scheduled`, so nothing is pickled and no registry is needed. What must outlive the process is in
@@ -52,6 +56,8 @@ from cards.model import Card, Text, Tone
 from services.admin_notices import admins_of, tell_admins
 from services.container import Services
 from services.crediting import RECREDIT, CreditRun, credit_shops
+from services.fx import ECB, newest_day
+from services.fx_notices import CurrencyWatch, tell_missing_rates
 from services.handle_notices import tell_unknown_handles
 from services.live_shifts import close_overdue
 from services.messaging import Messenger
@@ -88,6 +94,8 @@ class RefreshContext:
     cache: CardCache | None = None
     unhealthy_after: int = 3
     stopping: threading.Event = field(default_factory=threading.Event)
+    fx_feed: bool = False                   # the daily [fx] job runs: tell of currencies once it stored rates
+    currencies: CurrencyWatch = field(default_factory=CurrencyWatch)   # orders read for their currency
 
     def scheduled(self) -> None:
         """The scheduler's job function: one run as of the clock's now; a failure is logged, never raised."""
@@ -108,6 +116,7 @@ class RefreshResult:
     snapshots: int = 0
     told: list[str] = field(default_factory=list)                    # admin codes told of an unhealthy shop
     handles_told: list[str] = field(default_factory=list)   # "admin:platform:handle" of unmatched-handle notices
+    currencies_told: list[str] = field(default_factory=list)   # "admin:currency" of no-exchange-rate notices
 
 
 def first_run_at(engine: Engine, interval: timedelta, now: datetime, last_now: datetime) -> datetime:
@@ -133,6 +142,7 @@ def run_refresh(ctx: RefreshContext, now: datetime) -> RefreshResult:
         _sync_shops(ctx, now, result)
         _after_sync(ctx, now, result)
         result.handles_told = _tell_unknown_handles(ctx, now)
+        result.currencies_told = _tell_missing_rates(ctx, now)
     except Stopping:
         error = "stopped by a shutdown"
         log.info("shop refresh stopped by a shutdown; the next run resumes where it stopped")
@@ -220,6 +230,17 @@ def _tell_unknown_handles(ctx: RefreshContext, now: datetime) -> list[str]:
         return tell_unknown_handles(ctx.services, ctx.messengers, ctx.instance, now)
     except Exception:
         log.exception("reporting handles that match no member failed; the next run tries again")
+        return []
+
+
+def _tell_missing_rates(ctx: RefreshContext, now: datetime) -> list[str]:
+    """services.fx_notices over the orders written since the last run; a failure is logged."""
+    try:
+        if ctx.fx_feed and newest_day(ctx.services, ECB) is None:
+            return []   # the daily job's first fetch has not stored rates yet: it tells once it has
+        return tell_missing_rates(ctx.services, ctx.messengers, ctx.instance, now, ctx.currencies)
+    except Exception:
+        log.exception("reporting currencies without an exchange rate failed; the next run tries again")
         return []
 
 
