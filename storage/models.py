@@ -191,6 +191,8 @@ class InventorySnapshot(SQLModel, table=True):
     sku_id: int = Field(foreign_key="sku.id", index=True)
     day: date
     units_on_hand: int
+    imported: bool = Field(default=False, sa_column_kwargs={"server_default": false()})   # by `kpibot products
+    # import`: a shop sync never replaces it (storage.ingest.writer), a later sync of the day replaces its own
 
 
 # --- creators and links ---------------------------------------------------------------------------------

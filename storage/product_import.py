@@ -8,8 +8,9 @@ later adds what it sees without overwriting what was imported (it only creates r
 - name, launch_date (YYYY-MM-DD), selector (a member id of the shop's organisation) and units_received (units
   received since launch, for sell-through) are the product's: rows of one product must not disagree on them.
 - unit_cost (a decimal in `currency`, default the shop's; exact to the currency's minor unit) and stock (units on
-  hand, stored as the SKU's inventory on the import's day) are the SKU's. Without a sku they go to the product's
-  only SKU, or to a new SKU named by the product id (as Shopee names an item without variants); a product with
+  hand, stored as the SKU's inventory on the import's day; a shop sync never replaces it) are the SKU's.
+  Without a sku they go to the product's only SKU, or to a new SKU named by the product id (as Shopee names an
+  item without variants); a product with
   several SKUs needs the sku column. TikTok Shop and Shopify SKU ids differ from product ids: give them.
 
 All-or-nothing, as the other imports: a bad row changes nothing, and at most 10 problems are listed, each with its
@@ -117,7 +118,7 @@ def import_products(session: Session, path: Path, today: date) -> ProductImport:
             session.flush()
             snapshot = snapshots.get((sku.id or 0, today)) \
                 or InventorySnapshot(sku_id=sku.id or 0, day=today, units_on_hand=row.stock)
-            snapshot.units_on_hand = row.stock
+            snapshot.units_on_hand, snapshot.imported = row.stock, True   # a shop sync leaves it alone
             snapshots[(sku.id or 0, today)] = snapshot
             session.add(snapshot)
             stocked.add(sku.id or 0)

@@ -62,7 +62,7 @@ def test_a_tiktok_sync_through_its_own_process_stores_the_seed_to_the_cent(engin
                           page_size=25, returns_page_size=20)
         writer = StoreWriter(engine)
         with ProcessSource(factory, writer.encoder(shop)) as source:
-            assert source.resources == ("orders", "returns", "affiliate_orders", "lives")
+            assert source.resources == ("orders", "returns", "affiliate_orders", "lives", "products")
             first = sync_shop(engine, shop, source, None, TT_NOW, writer=writer)
             again = sync_shop(engine, shop, source, None, TT_NOW + timedelta(hours=1), writer=writer)
         expected = tiktok_expected(fake.expected_totals(None, TT_NOW))

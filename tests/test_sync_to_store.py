@@ -13,7 +13,9 @@ the fakes sum from their seed integers (never from the JSON they serve):
 * kill -9 of a TikTok sync running in another process (tests/sync_worker.py), then resume here: nothing lost or
   doubled, the store equal to an uninterrupted sync;
 * a seller-center file imported twice: the second run changes nothing;
-* TikTok affiliate lines of two SKUs of one product in one order are both kept.
+* TikTok affiliate lines of two SKUs of one product in one order are both kept;
+* products from the shop APIs create or fill the catalogue and store the day's stock, and never change what
+  `kpibot products import` set (launch date, selector, cost, the imported day's stock).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,8 @@ from bot.shops.tiktok_shop import TikTokShopSource
 from storage.ingest.records import OrderRecord, Page, Source
 from storage.ingest.sync import SyncReport, sync_shop
 from storage.ingest.writer import StoreWriter, WriteCounts
-from storage.models import Organisation, Shop, SyncCursor
+from storage.models import Member, Organisation, Shop, SyncCursor
+from storage.product_import import import_products
 from tests.conftest import ROOT
 from tests.fakes.amazon import ORDERS_PATH, FakeAmazon
 from tests.fakes.shop_seed import ExpectedTotals
@@ -174,8 +177,10 @@ SHOP_CONTENT = {   # one shop's data by platform ids (no row ids): two shops syn
               " WHERE o.shop_id = :s ORDER BY 1, 2",
     "pending": "SELECT platform_order_id, platform_refund_id, kind, status, amount_minor FROM pending_return"
                " WHERE shop_id = :s ORDER BY 1, 2",
-    "products": "SELECT platform_product_id, name FROM product WHERE shop_id = :s ORDER BY 1",
-    "skus": "SELECT p.platform_product_id, k.platform_sku_id, k.seller_sku, k.name, k.currency FROM sku k"
+    # names left out: a product or SKU keeps the name of whichever first named it, an order line or the catalogue
+    # (TikTok product search), and a fault changes which resource that is
+    "products": "SELECT platform_product_id FROM product WHERE shop_id = :s ORDER BY 1",
+    "skus": "SELECT p.platform_product_id, k.platform_sku_id, k.seller_sku, k.currency FROM sku k"
             " JOIN product p ON p.id = k.product_id WHERE p.shop_id = :s ORDER BY 1, 2",
     "affiliate": "SELECT platform_order_id, platform_product_id, creator_handle, content_type, content_id,"
                  " commission_rate, currency, amount_minor, quantity, refunded_quantity, status, created_at,"
@@ -573,7 +578,10 @@ def test_full_and_incremental_sync_store_the_seed_to_the_cent(engine: Engine, pl
         assert totals_of(engine, shop, expected) == expected
         inserted = {r: c.inserted for r, c in counts_by_resource(report).items()}
         assert inserted == first_inserts(h, expected)
-        assert report.counts.updated == report.counts.pending == report.counts.unchanged == 0
+        others = [r.counts for r in report.resources if r.resource != "products"]
+        assert sum(c.updated + c.pending + c.unchanged for c in others) == 0
+        if h.platform == "tiktok_shop":   # the orders created every product; the catalogue fills each of them
+            assert counts_by_resource(report)["products"] == WriteCounts(updated=len(h.fake.products))
         assert cursor_of(engine, shop) == CursorRow(h.newest_update(first_now), None, None, 0, None)
         assert health_of(engine, shop) == (0, None)
         assert duplicates(engine, shop) == []
@@ -610,7 +618,7 @@ def first_inserts(h: Harness, expected: dict[str, Any]) -> dict[str, int]:
     """What a first sync inserts per resource: every order, refund fetched separately, affiliate line, live."""
     if h.platform == "tiktok_shop":
         return {"orders": expected["orders"], "returns": expected["refunds"],
-                "affiliate_orders": expected["affiliate_lines"], "lives": expected["lives"]}
+                "affiliate_orders": expected["affiliate_lines"], "lives": expected["lives"], "products": 0}
     if h.platform in ("shopee", "amazon"):
         return {"orders": expected["orders"], "returns": expected["refunds"]}
     return {"orders": expected["orders"]}
@@ -667,18 +675,20 @@ def test_a_platform_that_cannot_be_reached_costs_one_resource_and_a_slow_one_cos
         ("orders", refused, "server"),
         ("returns", f"not tried: orders: {refused}", "server"),
         ("affiliate_orders", f"not tried: orders: {refused}", "server"),
-        ("lives", f"not tried: orders: {refused}", "server")]
+        ("lives", f"not tried: orders: {refused}", "server"),
+        ("products", f"not tried: orders: {refused}", "server")]
     with engine.connect() as c:
         assert [tuple(r) for r in c.execute(text(
             "SELECT resource, failures, high_water FROM sync_cursor WHERE shop_id = :s ORDER BY resource"),
             {"s": shop})] == [("affiliate_orders", 1, None), ("lives", 1, None), ("orders", 1, None),
-                              ("returns", 1, None)]
+                              ("products", 1, None), ("returns", 1, None)]
     assert [(r.resource, r.ok) for r in slow_report.resources] == [
-        ("orders", False), ("returns", True), ("affiliate_orders", True), ("lives", True)]
+        ("orders", False), ("returns", True), ("affiliate_orders", True), ("lives", True), ("products", True)]
     assert slow_report.resources[0].error == "server: orders search: timed out"
     assert orders_calls == 3            # three tries of the orders, then the other resources all the same:
     assert other_paths == {"/return_refund/202309/returns/search", "/return_refund/202309/cancellations/search",
-                           "/affiliate_seller/202410/orders/search", "/analytics/202508/shop_lives/performance"}
+                           "/affiliate_seller/202410/orders/search", "/analytics/202508/shop_lives/performance",
+                           "/product/202309/products/search"}
 
 
 # ---------------------------------------------------------------------------------------------- faults
@@ -880,3 +890,74 @@ def test_an_import_run_twice_changes_nothing_the_second_time(engine: Engine) -> 
     rows = table_rows(engine)
     assert run() == (count, WriteCounts(unchanged=count))
     assert table_rows(engine) == rows
+
+
+# ---------------------------------------------------------------------------------------------- products
+def test_products_fill_the_catalogue_and_an_import_keeps_winning(engine: Engine, tmp_path: Path) -> None:
+    """TikTok product search into the store: new products and SKUs created with the launch day in the shop's zone
+    and the sync day's stock; an imported launch date, selector, cost and that day's imported stock stay; a
+    later sync of the same day replaces only its own stock figures."""
+    [shop] = make_shops(engine, "tiktok_shop", "USD")
+    with Session(engine) as s:
+        org_id = s.get(Shop, shop).org_id   # type: ignore[union-attr]
+        s.add(Member(org_id=org_id, code="mia", name="Mia", role="selector", timezone="UTC", locale="en"))
+        s.commit()
+    first, second = "1729000000011000000", "1729000000011000100"
+    sheet = tmp_path / "products.csv"
+    sheet.write_text("shop,product,sku,name,unit_cost,launch_date,selector,stock\n"
+                     f"a,{first},{first[:-1]}1,My serum,2.50,2026-01-05,mia,77\n")
+    day = date(2026, 2, 28)   # 07:59 UTC on 1 March is still 28 February in Los Angeles
+    with Session(engine) as s:
+        import_products(s, sheet, day)
+        s.commit()
+    with FakeTikTokShop(seed=11, n_orders=5) as fake:
+        def sync(now: datetime) -> SyncReport:
+            with TikTokShopSource(app_key=fake.app_key, app_secret=fake.app_secret, currency="USD",
+                                  shop_tz="America/Los_Angeles", tokens=MemoryTokens(fake.initial_tokens()),
+                                  base_url=fake.base_url, auth_base_url=fake.auth_base_url) as src:
+                return sync_shop(engine, shop, src, ["products"], now)
+
+        report = sync(datetime(2026, 3, 1, 7, 0, tzinfo=UTC))
+        assert report.ok, report.resources
+        assert counts_by_resource(report)["products"] == WriteCounts(inserted=39, updated=1)
+
+        def catalogue() -> dict[str, Any]:
+            with engine.connect() as c:
+                rows = c.execute(text(
+                    "SELECT p.platform_product_id, p.name, p.launched_on, m.code, s.platform_sku_id, s.seller_sku,"
+                    " s.unit_cost_minor, s.currency, i.day, i.units_on_hand, i.imported FROM product p"
+                    " JOIN sku s ON s.product_id = p.id LEFT JOIN member m ON m.id = p.selector_member_id"
+                    " LEFT JOIN inventory_snapshot i ON i.sku_id = s.id WHERE p.shop_id = :s"), {"s": shop}).all()
+            return {r[4]: (r[0], r[1], str(r[2]), r[3], r[5], r[6], r[7], str(r[8]), r[9], bool(r[10]))
+                    for r in rows}
+
+        found = catalogue()
+        assert len(found) == sum(len(p.skus) for p in fake.products)
+        # imported: name, launch date, selector, cost and stock of the day stay; the seller sku was empty: filled
+        assert found[first[:-1] + "1"] == (first, "My serum", "2026-01-05", "mia", "TS-00-0", 250, "USD",
+                                           "2026-02-28", 77, True)
+        # the other SKUs of that product and a product the store did not have come from the API, without cost
+        assert found[first[:-1] + "2"] == (first, "My serum", "2026-01-05", "mia", "TS-00-1", 0, "USD",
+                                           "2026-02-28", 5, False)
+        assert found[second[:-2] + "01"] == (second, "Pearl LED Mirror", "2025-12-20", None, "TS-01-0", 0, "USD",
+                                             "2026-02-28", 9, False)
+
+        # the same day, later: stock moved on the platform; the sync's own figure is replaced, the import's stays
+        sku_id, seller, _ = fake.products[1].skus[0]
+        fake.products[1].skus[0] = (sku_id, seller, [3, 0])
+        first_product = fake.products[0]
+        first_product.skus[0] = (first_product.skus[0][0], first_product.skus[0][1], [500, 0])
+        report = sync(datetime(2026, 3, 1, 7, 59, tzinfo=UTC))
+        assert counts_by_resource(report)["products"] == WriteCounts(updated=1, unchanged=39)
+        found = catalogue()
+        assert found[second[:-2] + "01"][7:] == ("2026-02-28", 3, False)
+        assert found[first[:-1] + "1"][7:] == ("2026-02-28", 77, True)
+
+        # the next day in Los Angeles: a new snapshot per SKU, the import's day kept as it was
+        report = sync(datetime(2026, 3, 1, 8, 1, tzinfo=UTC))
+        assert counts_by_resource(report)["products"] == WriteCounts(updated=40)
+    with engine.connect() as c:
+        days = dict(c.execute(text("SELECT day, count(*) FROM inventory_snapshot GROUP BY day")).all())
+        imported_day = c.execute(text("SELECT units_on_hand FROM inventory_snapshot WHERE imported")).all()
+    assert {str(k): v for k, v in days.items()} == {"2026-02-28": len(found), "2026-03-01": len(found)}
+    assert [tuple(r) for r in imported_day] == [(77,)]

@@ -12,7 +12,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -27,10 +27,12 @@ from storage.ingest.records import (
     OrderRecord,
     OrderStatus,
     Page,
+    ProductRecord,
     RefundKind,
     RefundStatus,
     ReturnRecord,
     SourceError,
+    StockRecord,
     Tokens,
 )
 from tests.fakes.shop_seed import COMMISSION_BP
@@ -39,6 +41,7 @@ from tests.fakes.tiktok_shop import (
     CANCELLATIONS_SEARCH,
     ORDERS_DETAIL,
     ORDERS_SEARCH,
+    PRODUCTS_SEARCH,
     RETURNS_SEARCH,
     TOKEN_REFRESH,
     FakeTikTokShop,
@@ -588,3 +591,31 @@ def test_a_prerendered_fake_serves_exactly_what_it_renders_on_demand() -> None:
             f.advance(3600, changes=4, new_orders=3)
         changed = listing(fast)
         assert changed == listing(plain) and len(changed) == 303 and changed != in_euros
+
+
+# ---------------------------------------------------------------------- products
+def test_products_give_launch_day_in_the_shop_zone_and_stock_summed_over_warehouses(fake: FakeTikTokShop) -> None:
+    until = datetime(2026, 3, 1, 7, 59, tzinfo=UTC)   # still 2026-02-28 in Los Angeles
+    with source(fake, page_size=15) as src:
+        pages = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until))
+    assert [len(p.records) for p in pages] == [15, 15, 10]
+    assert [p.high_water for p in pages] == [None, None, None]
+    found = {r.platform_product_id: r for p in pages for r in p.records}
+    # the fake's first product: created 2025-12-22 00:00 UTC (16:00 the day before in Los Angeles), three SKUs
+    # with stock in two warehouses
+    assert found["1729000000011000000"] == ProductRecord(
+        "1729000000011000000", "Matte Serum", date(2025, 12, 21), date(2026, 2, 28),
+        (StockRecord("1729000000011000001", "Matte Serum", "TS-00-0", 1),
+         StockRecord("1729000000011000002", "Matte Serum", "TS-00-1", 5),
+         StockRecord("1729000000011000003", "Matte Serum", "TS-00-2", 9)))
+    # created 2025-12-21 00:30 UTC: 2025-12-20 16:30 in Los Angeles
+    assert found["1729000000011000100"] == ProductRecord(
+        "1729000000011000100", "Pearl LED Mirror", date(2025, 12, 20), date(2026, 2, 28),
+        (StockRecord("1729000000011000101", "Pearl LED Mirror", "TS-01-0", 9),
+         StockRecord("1729000000011000102", "Pearl LED Mirror", "TS-01-1", 13)))
+    calls = fake.calls_to(PRODUCTS_SEARCH)
+    assert [(c.query.get("page_size"), c.body) for c in calls] == [("15", {}), ("15", {}), ("15", {})]
+    assert "page_token" not in calls[0].query and calls[1].query["page_token"]
+    with source(fake, page_size=15) as src:   # resumed after the first page: the same last two pages
+        rest = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until, resume=pages[0].resume))
+    assert [(p.records, p.resume) for p in rest] == [(p.records, p.resume) for p in pages[1:]]

@@ -1,4 +1,4 @@
-"""TikTok Shop Open API source (the 202309 API family): orders, returns, affiliate orders and LIVE sessions.
+"""TikTok Shop Open API source (the 202309 API family): orders, returns, affiliate orders, LIVE sessions, products.
 
 How a sync runs, per resource (``pages(resource, since, until, resume)``):
 
@@ -18,11 +18,18 @@ How a sync runs, per resource (``pages(resource, since, until, resume)``):
   (since - lives_lookback) (LIVE metrics keep settling for a day or two) to the day holding ``until``.
   ``watch_seconds`` = avg_viewing_duration x viewers; ``interactions`` = likes + comments + shares.
 
+* ``products``: ``POST /product/202309/products/search`` (``page_size`` 100 and ``page_token`` in the query, an
+  empty filter body): the whole catalogue on every run, whatever the window, since stock changes do not move a
+  product's update time. One `ProductRecord` per product: ``launched_on`` = ``create_time`` as a day in the
+  shop's zone, each SKU's stock = the sum of its ``inventory[].quantity`` (all warehouses), ``stock_day`` = the
+  shop-zone day holding ``until`` (the sync's). The API has no cost; none is made up.
+
 ``Page.high_water`` is the newest update time in the page for orders and returns; the newest creation time
 for affiliate orders and the newest start time for lives (their APIs have no update time, the lookbacks cover
-later changes). ``Page.resume`` is an opaque token (base64 JSON: resource, window, stage, the platform's
-``next_page_token``) for the page after this one; ``None`` on the last page. A page is yielded only once the
-next one is known, so the last page always says ``None``. A token only continues the window it was made in:
+later changes); None for products (listed whole every run). ``Page.resume`` is an opaque token (base64 JSON:
+resource, window, stage, the platform's ``next_page_token``) for the page after this one; ``None`` on the last
+page. A page is yielded only once the next one is known, so the last page always says ``None``. A token only
+continues the window it was made in:
 another window gets SourceError(REQUEST), as platform page tokens belong to their query.
 
 Speed: the next page is requested, parsed and mapped to records by one helper thread as soon as its token is
@@ -68,7 +75,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -87,12 +94,14 @@ from storage.ingest.records import (
     OrderRecord,
     OrderStatus,
     Page,
+    ProductRecord,
     Record,
     RefundKind,
     RefundRecord,
     RefundStatus,
     ReturnRecord,
     SourceError,
+    StockRecord,
     Tokens,
     TokenStore,
 )
@@ -107,10 +116,11 @@ RETURNS_SEARCH = "/return_refund/202309/returns/search"
 CANCELLATIONS_SEARCH = "/return_refund/202309/cancellations/search"
 AFFILIATE_SEARCH = "/affiliate_seller/202410/orders/search"
 LIVES_PERFORMANCE = "/analytics/202508/shop_lives/performance"
+PRODUCTS_SEARCH = "/product/202309/products/search"
 TOKEN_REFRESH = "/api/v2/token/refresh"
 MAX_DETAIL_IDS = 50
 
-RESOURCES = ("orders", "returns", "affiliate_orders", "lives")
+RESOURCES = ("orders", "returns", "affiliate_orders", "lives", "products")
 
 STATUS_MAP: dict[str, OrderStatus] = {
     "UNPAID": OrderStatus.UNPAID,
@@ -368,6 +378,20 @@ def live_record(s: dict[str, Any], currency: str = "") -> LiveRecord:
         _int(inter.get("new_followers")))
 
 
+def product_record(p: dict[str, Any], tz: ZoneInfo, stock_day: date) -> ProductRecord:
+    """One product of a products search answer: its creation day in the shop's zone, each SKU's stock summed over
+    its warehouses (an SKU without ``inventory`` reports none)."""
+    name = str(p.get("title") or "")
+    created = _epoch_or_none(p.get("create_time"))
+    skus = []
+    for sku in p.get("skus") or []:
+        inventory = sku.get("inventory")
+        units = None if inventory is None else sum(_int(i.get("quantity")) for i in inventory)
+        skus.append(StockRecord(str(sku["id"]), name, sku.get("seller_sku") or None, units))
+    return ProductRecord(str(p["id"]), name, None if created is None else _from_epoch(created).astimezone(tz).date(),
+                         stock_day, tuple(skus))
+
+
 # ---------------------------------------------------------------------- the source
 _Raw = Iterator[tuple[list[Record], datetime | None, dict[str, Any] | None]]
 
@@ -448,6 +472,8 @@ class TikTokShopSource:
             raw = self._return_pages(window, state)
         elif resource == "affiliate_orders":
             raw = self._affiliate_pages(since, until, state)
+        elif resource == "products":
+            raw = self._product_pages(until, state)
         else:
             raw = self._live_pages(since, until, state)
         pending: tuple[list[Record], datetime | None, dict[str, Any] | None] | None = None
@@ -689,6 +715,15 @@ class TikTokShopSource:
                                             live_record(s, currency) for s in d.get("live_stream_sessions") or []]):
             high = max(r.started_at for r in found) if found else None
             yield list[Record](found), high, ({"t": nxt} if nxt else None)
+
+    def _product_pages(self, until: datetime, state: dict[str, Any] | None) -> _Raw:
+        tz = self.tz
+        day = (until - timedelta(microseconds=1)).astimezone(tz).date()   # the sync's day in the shop's zone
+        found: list[ProductRecord]
+        for found, nxt in self._fetched("products search", "POST", PRODUCTS_SEARCH, {"page_size": str(self.page_size)},
+                                        {}, state.get("t") if state else None, "products",
+                                        lambda d: [product_record(p, tz, day) for p in d.get("products") or []]):
+            yield list[Record](found), None, ({"t": nxt} if nxt else None)
 
     @staticmethod
     def _mapped(data: dict[str, Any], content: bytes, what: str, mapper: Callable[[dict[str, Any]], list[Any]]

@@ -173,7 +173,28 @@ class AdSpendRecord(NamedTuple):
     buyer_ref: str | None = None   # the ad account owner, matched to a member by code
 
 
-Record = OrderRecord | ReturnRecord | AffiliateRecord | LiveRecord | PostRecord | AdSpendRecord
+class StockRecord(NamedTuple):
+    """One SKU of a `ProductRecord`: its stock on hand as the platform reported it (None: not reported)."""
+
+    platform_sku_id: str
+    name: str
+    seller_sku: str | None = None
+    units_on_hand: int | None = None
+
+
+class ProductRecord(NamedTuple):
+    """A catalogue product from a shop API (TikTok product search, Shopee item info), with its SKUs' stock.
+    `launched_on` is the platform's creation day in the shop's zone; `stock_day` the shop-zone day the stock
+    was read (the sync's). No cost: no API that has products has one (the import gives it)."""
+
+    platform_product_id: str
+    name: str
+    launched_on: date | None
+    stock_day: date
+    skus: tuple[StockRecord, ...] = ()
+
+
+Record = OrderRecord | ReturnRecord | AffiliateRecord | LiveRecord | PostRecord | AdSpendRecord | ProductRecord
 
 
 # --- how a source reports failure ------------------------------------------------------------------------------

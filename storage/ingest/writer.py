@@ -29,6 +29,12 @@ What "nothing lost, doubled or misattributed" means here:
   recovered by trying candidates, so deployments that care should pass a secret key (and keep it).
 - Products and SKUs are created on first sight (keyed by platform ids within the shop, never renamed); their
   ids are cached per writer, and only after the transaction that created them committed.
+- Catalogue records (ProductRecord: TikTok product search, Shopee item info) only create or fill: a product or
+  SKU the shop does not have is created; a stored one gets its name (and SKU seller_sku) only where empty and
+  its launch date only where unset, so what `kpibot products import` set (launch date, selector, cost,
+  units received) always stays. Unit cost is never written: no shop API gives one. Stock: the record's SKU
+  stock becomes the InventorySnapshot of its `stock_day`, replacing a figure an earlier sync stored for that
+  day (the newest sync of the day wins) but never one an import stored (`InventorySnapshot.imported`).
 - Live sessions, posts and ad spend get their member (code == host handle / author / ad account) when first
   inserted only; later updates keep whatever mapping the row has. Sessions and posts keep the platform's handle
   (host_handle, author_handle): services.crediting maps them to members by their handles after each write.
@@ -66,6 +72,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.sqltypes import NullType
@@ -90,6 +98,7 @@ from storage.ingest.records import (
     LiveRecord,
     OrderRecord,
     PostRecord,
+    ProductRecord,
     Record,
     RefundRecord,
     ReturnRecord,
@@ -99,6 +108,7 @@ from storage.models import (
     AdSpend,
     AffiliateLine,
     ContentPost,
+    InventorySnapshot,
     LiveSession,
     Member,
     Order,
@@ -121,6 +131,7 @@ def _table(model: type) -> Table:
 
 ORDER, LINE, REFUND, VISIT = _table(Order), _table(OrderLine), _table(Refund), _table(OrderVisit)
 PRODUCT, SKU, PENDING, SHOP = _table(Product), _table(Sku), _table(PendingReturn), _table(Shop)
+STOCK = _table(InventorySnapshot)
 AFFILIATE, LIVE, POST, ADS, MEMBER = (_table(AffiliateLine), _table(LiveSession), _table(ContentPost),
                                       _table(AdSpend), _table(Member))
 
@@ -470,6 +481,7 @@ class _Shop:
     id: int
     org_id: int
     platform: str
+    currency: str = ""   # new SKUs from catalogue records take it
 
 
 @dataclass(slots=True)
@@ -585,7 +597,7 @@ class StoreWriter:
         for record in records:
             groups[type(record)].append(record)
         unknown = set(groups) - {tuple, OrderRecord, ReturnRecord, AffiliateRecord, LiveRecord, PostRecord,
-                                 AdSpendRecord}
+                                 AdSpendRecord, ProductRecord}
         if unknown:
             raise TypeError(f"cannot store records of type {', '.join(sorted(t.__name__ for t in unknown))}")
         counts = WriteCounts()
@@ -606,6 +618,8 @@ class StoreWriter:
             counts += self._merge(tx, POST_KIND, [self._post(tx, r) for r in groups[PostRecord]])
         if groups[AdSpendRecord]:
             counts += self._merge(tx, ADS_KIND, [self._ads(tx, r) for r in groups[AdSpendRecord]])
+        if groups[ProductRecord]:
+            counts += self._product_records(tx, groups[ProductRecord])
         return counts
 
     # --- orders ---------------------------------------------------------------------------------------------------
@@ -907,6 +921,97 @@ class StoreWriter:
                                     .values(attribution_due=True))
         return counts
 
+    # --- catalogue records (products and stock) ---------------------------------------------------------------------
+
+    def _product_records(self, tx: _Tx, records: list[ProductRecord]) -> WriteCounts:
+        """Create or fill products and SKUs, and store their stock (the rule: module docstring). A record counts
+        as updated when anything of it was written to a stored product."""
+        counts = WriteCounts()
+        latest = {r.platform_product_id: r for r in records}   # listed twice: the last one
+        counts.unchanged += len(records) - len(latest)
+        conn, shop = tx.conn, tx.shop
+        stored: dict[str, Any] = {}
+        for keys in _chunks(list(latest)):
+            stored.update((row.platform_product_id, row) for row in conn.execute(
+                select(PRODUCT.c.id, PRODUCT.c.platform_product_id, PRODUCT.c.name, PRODUCT.c.launched_on)
+                .where(PRODUCT.c.shop_id == shop.id, PRODUCT.c.platform_product_id.in_(keys))))
+        changed: set[str] = set()
+        new = [{"shop_id": shop.id, "platform_product_id": ppid, "name": cut(r.name, 500) or "",
+                "launched_on": r.launched_on, "units_received": 0} for ppid, r in latest.items() if ppid not in stored]
+        if new:
+            conn.execute(_insert(conn, PRODUCT).on_conflict_do_nothing(), new)
+        for ppid, old in stored.items():
+            r = latest[ppid]
+            fill: dict[str, Any] = {}
+            if not old.name and r.name:
+                fill["name"] = cut(r.name, 500)
+            if old.launched_on is None and r.launched_on is not None:
+                fill["launched_on"] = r.launched_on
+            if fill:   # the WHERE keeps a value another writer (an import) set meanwhile
+                for col, value in fill.items():
+                    empty = PRODUCT.c[col] == "" if col == "name" else PRODUCT.c[col].is_(None)
+                    conn.execute(update(PRODUCT).where(PRODUCT.c.id == old.id, empty).values({col: value}))
+                changed.add(ppid)
+        ids: dict[str, int] = {}
+        for keys in _chunks(list(latest)):
+            ids.update((ppid, pid) for pid, ppid in conn.execute(
+                select(PRODUCT.c.id, PRODUCT.c.platform_product_id)
+                .where(PRODUCT.c.shop_id == shop.id, PRODUCT.c.platform_product_id.in_(keys))))
+        tx.products.update(ids)
+        skus: dict[tuple[int, str], Any] = {}
+        for chunk in _chunks(sorted(ids.values())):
+            skus.update(((row.product_id, row.platform_sku_id), row) for row in conn.execute(
+                select(SKU.c.id, SKU.c.product_id, SKU.c.platform_sku_id, SKU.c.seller_sku, SKU.c.name)
+                .where(SKU.c.product_id.in_(chunk))))
+        new_skus = []
+        for ppid, r in latest.items():
+            pid = ids[ppid]
+            for s in r.skus:
+                old = skus.get((pid, s.platform_sku_id))
+                if old is None:
+                    new_skus.append({"product_id": pid, "platform_sku_id": s.platform_sku_id,
+                                     "seller_sku": cut(s.seller_sku, 128), "name": cut(s.name, 500) or "",
+                                     "currency": shop.currency, "unit_cost_minor": 0})
+                    changed.add(ppid)
+                    continue
+                if old.seller_sku is None and s.seller_sku:
+                    conn.execute(update(SKU).where(SKU.c.id == old.id, SKU.c.seller_sku.is_(None))
+                                 .values(seller_sku=cut(s.seller_sku, 128)))
+                    changed.add(ppid)
+                if not old.name and s.name:
+                    conn.execute(update(SKU).where(SKU.c.id == old.id, SKU.c.name == "").values(name=cut(s.name, 500)))
+                    changed.add(ppid)
+        if new_skus:
+            conn.execute(_insert(conn, SKU).on_conflict_do_nothing(), new_skus)
+            for chunk in _chunks(sorted(ids.values())):
+                tx.skus.update(((row.product_id, row.platform_sku_id), row.id) for row in conn.execute(
+                    select(SKU.c.id, SKU.c.product_id, SKU.c.platform_sku_id).where(SKU.c.product_id.in_(chunk))))
+        sku_ids = {**{key: row.id for key, row in skus.items()}, **tx.skus}
+        stock = {(sku_ids[ids[ppid], s.platform_sku_id], r.stock_day): (s.units_on_hand, ppid)
+                 for ppid, r in latest.items() for s in r.skus
+                 if s.units_on_hand is not None and (ids[ppid], s.platform_sku_id) in sku_ids}
+        old_stock: dict[tuple[int, Any], tuple[int, bool]] = {}
+        for chunk in _chunks(sorted({sid for sid, _ in stock})):
+            old_stock.update(((row.sku_id, row.day), (row.units_on_hand, row.imported)) for row in conn.execute(
+                select(STOCK.c.sku_id, STOCK.c.day, STOCK.c.units_on_hand, STOCK.c.imported)
+                .where(STOCK.c.sku_id.in_(chunk), STOCK.c.day.in_(sorted({day for _, day in stock})))))
+        for (sid, day), (units, ppid) in stock.items():
+            old_units = old_stock.get((sid, day))
+            if old_units is not None and (old_units[1] or old_units[0] == units):
+                continue   # an import's figure stays; the same figure needs no write
+            ins = _insert(conn, STOCK).values(sku_id=sid, day=day, units_on_hand=units, imported=False)
+            conn.execute(ins.on_conflict_do_update(index_elements=["sku_id", "day"], set_={"units_on_hand": units},
+                                                   where=STOCK.c.imported.is_(False)))
+            changed.add(ppid)
+        for ppid in latest:
+            if ppid not in stored:
+                counts.inserted += 1
+            elif ppid in changed:
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+        return counts
+
     # --- catalogue, shops, members -----------------------------------------------------------------------------------
 
     def _catalogue(self, tx: _Tx, orders: Iterable[EncodedOrder]) -> None:
@@ -943,10 +1048,11 @@ class StoreWriter:
     def _shop(self, conn: Connection, shop_id: int) -> _Shop:
         shop = self._shops.get(shop_id)
         if shop is None:
-            row = conn.execute(select(SHOP.c.org_id, SHOP.c.platform).where(SHOP.c.id == shop_id)).first()
+            row = conn.execute(select(SHOP.c.org_id, SHOP.c.platform, SHOP.c.currency)
+                               .where(SHOP.c.id == shop_id)).first()
             if row is None:
                 raise ValueError(f"no shop with id {shop_id}")
-            shop = self._shops[shop_id] = _Shop(shop_id, row[0], row[1])
+            shop = self._shops[shop_id] = _Shop(shop_id, row[0], row[1], row[2])
         return shop
 
     def _member(self, tx: _Tx, code: str | None) -> int | None:
@@ -957,6 +1063,11 @@ class StoreWriter:
             self._members[key] = tx.conn.execute(
                 select(MEMBER.c.id).where(MEMBER.c.org_id == tx.shop.org_id, MEMBER.c.code == code)).scalar()
         return self._members[key]
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT (with ON CONFLICT), for the catalogue's few rows."""
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def _refunded(conn: Connection, order_ids: list[int]) -> None:

@@ -42,8 +42,11 @@ a client must read the envelope whatever the status.
 Endpoints: ``POST /order/202309/orders/search``, ``GET /order/202309/orders?ids=``, ``POST
 /return_refund/202309/returns/search``, ``POST /return_refund/202309/cancellations/search``, ``POST
 /affiliate_seller/202410/orders/search``, ``GET /analytics/202508/shop_lives/performance`` and the unsigned
-``GET /api/v2/token/refresh``. Paging: ``next_page_token`` is opaque (base64 JSON of a position and a hash of
-the query); a token used with other filters is refused (40006). The last page has ``next_page_token: ""``.
+``GET /api/v2/token/refresh``, and ``POST /product/202309/products/search`` (the seed's 40 products in id
+order, ``fake.products``: ``create_time`` and per-warehouse ``inventory[].quantity`` per SKU; ``page_size``
+1-100 required, body filters ``status``/``update_time_*``/``create_time_*`` checked for type only).
+Paging: ``next_page_token`` is opaque (base64 JSON of a position and a hash of the query); a token used with
+other filters is refused (40006). The last page has ``next_page_token: ""``.
 
 Simplifications and UNVERIFIED details (the notes do not give them):
 
@@ -112,6 +115,7 @@ RETURNS_SEARCH = "/return_refund/202309/returns/search"
 CANCELLATIONS_SEARCH = "/return_refund/202309/cancellations/search"
 AFFILIATE_SEARCH = "/affiliate_seller/202410/orders/search"
 LIVES_PERFORMANCE = "/analytics/202508/shop_lives/performance"
+PRODUCTS_SEARCH = "/product/202309/products/search"
 TOKEN_REFRESH = "/api/v2/token/refresh"
 COLLECTION_AFTER_RTS_S = 7200          # a collection_time comes this long after rts_time (fake's choice)
 
@@ -197,6 +201,34 @@ def _rid() -> str:
     return secrets.token_hex(16).upper()
 
 
+@dataclass
+class FakeProduct:
+    """A product of the fake's catalogue: per SKU (sku id, seller sku, quantity per warehouse)."""
+
+    product_id: str
+    title: str
+    create_time: int
+    skus: list[tuple[str, str, list[int]]]
+    update_time: int = 0
+
+
+def _catalogue(timeline: ShopTimeline) -> list[FakeProduct]:
+    """The seed's products: created 10 + p days (plus p half hours) before the timeline's start, and stock in two
+    warehouses per SKU, (7p + 3s) % 50 + 1 and (p + s) % 5 units."""
+    products: dict[str, FakeProduct] = {}
+    start = timeline.gen.start
+    for sku in timeline.gen.skus:
+        p = len(products) if sku.product_id not in products else list(products).index(sku.product_id)
+        product = products.get(sku.product_id)
+        if product is None:
+            created = start - 86_400 * (10 + p) + 1800 * p
+            product = products[sku.product_id] = FakeProduct(
+                sku.product_id, sku.product_name.rsplit(" (", 1)[0], created, [], created + 3600)
+        s = len(product.skus)
+        product.skus.append((sku.sku_id, sku.seller_sku, [(7 * p + 3 * s) % 50 + 1, (p + s) % 5]))
+    return list(products.values())
+
+
 class FakeTikTokShop(FakeServer):
     """Fake TikTok Shop Open API on 127.0.0.1:<random port>; see the module docstring for what it checks."""
 
@@ -236,6 +268,7 @@ class FakeTikTokShop(FakeServer):
         self._line_templates: dict[tuple[str, int, int], dict[str, Any]] = {}
         self._rendered: tuple[tuple[int, bool], list[orjson.Fragment]] | None = None   # see prerender
         self._lock = threading.RLock()
+        self.products: list[FakeProduct] = _catalogue(self.timeline)
 
     async def _astart(self) -> None:
         await super()._astart()
@@ -431,7 +464,8 @@ class FakeTikTokShop(FakeServer):
     _ROUTES: ClassVar[dict[tuple[str, str], str]] = {
         ("POST", ORDERS_SEARCH): "_orders_search", ("GET", ORDERS_DETAIL): "_orders_detail",
         ("POST", RETURNS_SEARCH): "_returns_search", ("POST", CANCELLATIONS_SEARCH): "_cancellations_search",
-        ("POST", AFFILIATE_SEARCH): "_affiliate_search", ("GET", LIVES_PERFORMANCE): "_lives"}
+        ("POST", AFFILIATE_SEARCH): "_affiliate_search", ("GET", LIVES_PERFORMANCE): "_lives",
+        ("POST", PRODUCTS_SEARCH): "_products_search"}
 
     def _route(self, request: web.Request, path: str, q: dict[str, str], raw: bytes, call: Call) -> Any:
         handler_name = self._ROUTES.get((request.method, path))
@@ -784,6 +818,33 @@ class FakeTikTokShop(FakeServer):
         if o.delivery_time is not None:
             result["delivery_time"] = o.delivery_time
         return result
+
+    # ------------------------------------------------------------------ products
+    def _products_search(self, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        page_size = self._page_size(q, 1, 100)
+        filters = self._time_filters(body, ("update_time", "create_time"))
+        status = body.get("status")
+        if status is not None and status not in ("ALL", "DRAFT", "PENDING", "FAILED", "ACTIVATE",
+                                                  "SELLER_DEACTIVATED", "PLATFORM_DEACTIVATED", "FREEZE", "DELETED"):
+            raise _Reject(400, CODE_INVALID_PARAMS, "status is not a product status")
+        key = self._key("products", page_size, sorted(filters.items()), status)
+        cursor = self._decode_token(q.get("page_token"), key)
+        start = cursor[0] if cursor else 0
+        products = sorted(self.products, key=lambda p: p.product_id)
+        page = products[start:start + page_size]
+        nxt = start + page_size if start + page_size < len(products) else None
+        cur = self.currency
+        return {"next_page_token": self._encode_token(key, nxt, 0) if nxt is not None else "",
+                "total_count": len(products),
+                "products": [{
+                    "id": p.product_id, "title": p.title, "status": "ACTIVATE", "create_time": p.create_time,
+                    "update_time": p.update_time,
+                    "skus": [{"id": sku_id, "seller_sku": seller_sku,
+                              "price": {"currency": cur, "tax_exclusive_price": "9.99"},
+                              "inventory": [{"warehouse_id": f"WH{w + 1}", "quantity": qty}
+                                            for w, qty in enumerate(quantities)]}
+                             for sku_id, seller_sku, quantities in p.skus]}
+                    for p in page]}
 
     # ------------------------------------------------------------------ lives
     def _lives(self, q: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
