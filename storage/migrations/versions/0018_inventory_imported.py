@@ -3,8 +3,8 @@ product search, Shopee item info) never replaces; a sync replaces only what a sy
 
 Rows stored before this revision came from imports (or the demo): they are marked imported.
 
-Revision ID: 0019
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-06
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019"
-down_revision: str | None = "0015"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
