@@ -58,6 +58,7 @@ from storage.models import (
     Sku,
     Target,
     Team,
+    TeamCountry,
     TrackedLink,
 )
 
@@ -412,6 +413,8 @@ def _people(demo: _Demo) -> None:
                                   stage=t.stage, country=t.country)
     s.add_all(demo.teams.values())
     s.flush()
+    # the countries each team sells in, where `kpibot teams add --country` keeps them (the SOP's region reads them)
+    s.add_all(TeamCountry(team_id=_id(demo.teams[t.code]), country=t.country) for t in TEAMS if t.country)
     for spec in SHOPS:
         row = Shop(org_id=org_id, team_id=_id(demo.teams[spec.team]), code=spec.code, name=spec.name,
                    platform=spec.platform, platform_shop_id=f"{spec.region}{demo.rng.randrange(10**11, 10**12)}",

@@ -47,8 +47,10 @@ def test_a_host_sees_their_own_playbook(demo_engine: Engine) -> None:
     assert card.title == "SOP · host"
     table = next(b for b in card.blocks if isinstance(b, Table))
     assert table.headers == ("Metric", "Cold start", "Growth", "Stable")
+    # host1's team, live-us, sells in the US (the demo sets its countries as `kpibot teams add --country` does)
     assert table.rows == (("Live sessions", "20", "24", "26"), ("Average watch time", "0m 30s", "0m 45s", "1m 00s"),
-                          ("Interaction rate", "3.0%", "5.0%", "6.0%"), ("New followers", "300", "1,000", "2,000"))
+                          ("Interaction rate", "2.0%", "3.0%", "4.0%"), ("New followers", "300", "1,000", "2,000"))
+    assert next(b.text for b in card.blocks if isinstance(b, Note)) == "Values for the US."
     text = render_text(card)
     assert "1. Before going live: check the run sheet" in text
     assert "These values are starting assumptions, not industry statistics" in text
@@ -110,7 +112,7 @@ def test_typical_values_by_role_stage_and_region() -> None:
 
 
 def _drop_targets(engine: Engine, code: str, metrics: tuple[str, ...], countries: tuple[str, ...]) -> None:
-    """Remove the member's November targets of `metrics`; their team sells in `countries`."""
+    """Remove the member's November targets of `metrics`; their team sells in `countries` (instead of the demo's)."""
     with Session(engine) as s:
         member = member_by_code(s, code)
         assert member is not None and member.team_id is not None
@@ -118,6 +120,9 @@ def _drop_targets(engine: Engine, code: str, metrics: tuple[str, ...], countries
                                                   Target.period == "2026-11")).all():
             if target.metric_key in metrics:
                 s.delete(target)
+        for old in s.exec(select(TeamCountry).where(TeamCountry.team_id == member.team_id)).all():
+            s.delete(old)
+        s.flush()
         s.add_all(TeamCountry(team_id=member.team_id, country=c) for c in countries)
         s.commit()
 
