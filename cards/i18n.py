@@ -264,6 +264,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                           "zh": "你的团队没有店铺“{shop}”。可选：{shops}"},
     "live.already": {"en": "You are already on air for {shop} since {since}. Say /live end first.",
                      "zh": "你已于 {since} 在 {shop} 开播，请先 /live end（/下播）。"},
+    "live.cancelled": {"en": "Shift cancelled: it ended within a minute of its start, so it credits no orders.",
+                       "zh": "班次已取消：开播不到一分钟就下播，不计入任何订单。"},
     "live.none_open": {"en": "You have no shift open. Say /live start [SHOP] when you go on air.",
                        "zh": "你没有进行中的班次。开播时请发 /live start [店铺]（/开播）。"},
     "live.on_roster": {"en": "The roster already has you on air for {shop} from {start} to {end}.",

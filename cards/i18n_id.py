@@ -344,6 +344,8 @@ INDONESIAN: dict[str, str] = {
     "live.which_shop": "Tim Anda punya beberapa toko: sebutkan satu, mis. /live start TOKO. Toko: {shops}",
     "live.unknown_shop": "Tim Anda tidak punya toko {shop!r}. Toko: {shops}",
     "live.already": "Anda sudah siaran untuk {shop} sejak {since}. Kirim /live end dulu.",
+    "live.cancelled": "Shift dibatalkan: berakhir kurang dari satu menit setelah dimulai, jadi tidak ada pesanan "
+                      "yang dihitung.",
     "live.none_open": "Tidak ada shift yang terbuka. Kirim /live start [TOKO] saat mulai siaran.",
     "live.on_roster": "Jadwal sudah mencatat Anda siaran untuk {shop} dari {start} sampai {end}.",
     "live.usage": "Kirim /live start [TOKO] saat mulai siaran dan /live end saat selesai.",

@@ -10,10 +10,11 @@ stored so when its host next runs /live start or /live end, or when the refresh 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from scoring.crediting import CreditRule
@@ -24,6 +25,7 @@ from services.errors import UserError
 from storage.models import LiveRoster, Member, Order, Shop
 
 NAME_MAX = 40   # characters of a shop code or of what was typed that a reply repeats
+MIN_SHIFT = timedelta(minutes=1)   # a shift ended sooner is dropped (live.cancelled)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,11 @@ def start_shift(services: Services, member: Member, shop_code: str | None, now: 
             raise UserError("live.on_roster", shop=shop.code, start=local_time(covering.started_at, member.timezone),
                             end=local_time(covering.ended_at or now, member.timezone))
         session.add(LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0, started_at=now, ended_at=None))
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:     # a double tap or another replica opened one this instant (uq_live_roster_open)
+            session.rollback()
+            raise UserError("live.already", shop=shop.code, since=local_time(now, member.timezone)) from None
         return Started(shop.code, now, closed)
 
 
@@ -79,6 +85,11 @@ def end_shift(services: Services, member: Member, now: datetime) -> Ended:
         open_ = _open_shift(session, member)
         if open_ is None:
             raise UserError("live.none_open")
+        if now - open_.started_at < MIN_SHIFT:
+            # a start and an end typed together is a mistake, not a shift: kept, it would credit its tail's orders
+            session.delete(open_)
+            session.commit()
+            raise UserError("live.cancelled")
         cap = open_.started_at + services.max_shift
         shift_id, end, capped = open_.id or 0, min(now, cap), now > cap
     return _close(services, shift_id, end, capped=capped)

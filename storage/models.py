@@ -273,7 +273,9 @@ class LiveRoster(SQLModel, table=True):
     a host's `/live start` .. `/live end` in chat: a session without a host handle takes its host from here, and
     orders paid in a shift are the member's (services.crediting)."""
     __tablename__ = "live_roster"
-    __table_args__ = (UniqueConstraint("shop_id", "started_at", "member_id", name="uq_live_roster"),)
+    __table_args__ = (UniqueConstraint("shop_id", "started_at", "member_id", name="uq_live_roster"),
+                      Index("uq_live_roster_open", "member_id", unique=True,     # one open shift per member
+                            sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")))
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shop.id")
     member_id: int = Field(foreign_key="member.id")

@@ -203,6 +203,24 @@ def test_shop_choice_and_errors(engine: Engine) -> None:
     assert _shifts(engine) == [("host2", T0, None)]
 
 
+def test_an_end_within_a_minute_cancels_and_one_shift_is_open_at_most(engine: Engine) -> None:
+    shops, chat = _setup(engine), Chat(engine)
+    assert chat.say("host1", "/live start").title == "On air · own-us"
+    StoreWriter(engine).write_page(shops["own-us"], [_order("NEXT", T0 + timedelta(minutes=20))])
+    chat.now = T0 + timedelta(seconds=59)
+    assert chat.text("host1", "/live end").splitlines()[2] == (
+        "Shift cancelled: it ended within a minute of its start, so it credits no orders.")
+    assert (_shifts(engine), _credits(engine)) == ([], {"NEXT": (None, None)})
+    # the store holds one open shift per member, whatever two replicas do at the same instant
+    assert chat.say("host1", "/live start").title == "On air · own-us"
+    with Session(engine) as s:
+        member = s.execute(select(Member).where(Member.code == "host1")).scalar_one()
+        s.add(LiveRoster(shop_id=shops["own-us"], member_id=member.id or 0, started_at=T0 + timedelta(hours=1)))
+        with pytest.raises(IntegrityError):
+            s.commit()
+    assert _shifts(engine) == [("host1", T0 + timedelta(seconds=59), None)]
+
+
 def test_a_shift_without_a_session_credits_by_the_roster_rule_pure() -> None:
     shift = Shift(7, T0, T0 + timedelta(hours=1))
     session = OnAir(1, 9, T0, T0 + timedelta(hours=1))

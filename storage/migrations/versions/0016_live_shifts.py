@@ -26,12 +26,16 @@ DOWNGRADE_SHIFT = timedelta(hours=8)
 def upgrade() -> None:
     with op.batch_alter_table("live_roster") as batch:
         batch.alter_column("ended_at", existing_type=storage.types.UTCDateTime(), nullable=True)
+    # one open shift per member, whatever two replicas or a double tap do at the same moment
+    op.create_index("uq_live_roster_open", "live_roster", ["member_id"], unique=True,
+                    sqlite_where=sa.text("ended_at IS NULL"), postgresql_where=sa.text("ended_at IS NULL"))
 
 
 def downgrade() -> None:
     roster = sa.table("live_roster", sa.column("id", sa.Integer()),
                       sa.column("started_at", storage.types.UTCDateTime()),
                       sa.column("ended_at", storage.types.UTCDateTime()))
+    op.drop_index("uq_live_roster_open", table_name="live_roster")
     conn = op.get_bind()
     for rid, started in conn.execute(sa.select(roster.c.id, roster.c.started_at).where(roster.c.ended_at.is_(None))):
         conn.execute(roster.update().where(roster.c.id == rid).values(ended_at=started + DOWNGRADE_SHIFT))
