@@ -51,6 +51,10 @@ class CurrencyWatch:
     to `last_order` (shops by label), and those found with a rate (rates are never deleted: not checked again)."""
 
     last_order: int | None = None           # None: no look yet; the first reads every order
+    # the highest id of the look before: each look reads from there, not from last_order, because ids are handed
+    # out when a row is inserted, not when its transaction commits, so a sync batch holding lower ids may commit
+    # after a look (a batch commits within seconds; looks are a refresh interval apart)
+    previous_order: int | None = None
     used: Used = field(default_factory=dict)
     settled: set[tuple[int, str]] = field(default_factory=set)
 
@@ -138,7 +142,8 @@ def tell_missing_rates(services: Services, messengers: Mapping[str, Messenger], 
         if watch is None:
             missing = currencies_without_rate(session, reporting, now.date())
         else:
-            new, watch.last_order = used_currencies(session, watch.last_order)
+            new, highest = used_currencies(session, watch.previous_order)
+            watch.previous_order, watch.last_order = watch.last_order, highest
             for key, labels in new.items():
                 known = watch.used.setdefault(key, [])
                 known += [label for label in labels if label not in known]

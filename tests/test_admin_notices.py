@@ -305,10 +305,10 @@ def fx_run(world: World, rates: list[FxRate] | None = ECB, instance: str = "repl
                         fetch=fetch).told
 
 
-def add_order(engine: Engine, shop: str, pid: str, currency: str) -> None:
+def add_order(engine: Engine, shop: str, pid: str, currency: str, order_id: int | None = None) -> None:
     with Session(engine) as s:
-        s.add(Order(shop_id=shop_id(engine, shop), platform_order_id=pid, status="paid", currency=currency,
-                    created_at=NOW - timedelta(days=1)))
+        s.add(Order(id=order_id, shop_id=shop_id(engine, shop), platform_order_id=pid, status="paid",
+                    currency=currency, created_at=NOW - timedelta(days=1)))
         s.commit()
 
 
@@ -395,6 +395,11 @@ def test_with_fx_off_the_refresh_tells_of_a_currency_once_reading_only_new_order
     assert world.refresh_run(NOW + 3 * EVERY, instance="replica-2").currencies_told == []
     assert fx_run(world, at=NOW + timedelta(days=1)) == ()
     assert len(world.sent()) == 6
+    # an id handed out before a look but committed after it (a sync's batch) is read by the next look all the same
+    add_order(engine, "vn1", "B3", "SGD", order_id=(last or 0) + 10)
+    assert world.refresh_run(NOW + 4 * EVERY).currencies_told == ["admin1:SGD", "admin2:SGD", "admin3:SGD"]
+    add_order(engine, "vn1", "B2", "MYR", order_id=(last or 0) + 5)
+    assert world.refresh_run(NOW + 5 * EVERY).currencies_told == ["admin1:MYR", "admin2:MYR", "admin3:MYR"]
 
 
 def test_a_refresh_with_fx_on_waits_for_the_first_stored_rates(world: World) -> None:
