@@ -21,7 +21,7 @@ from scoring.money import is_currency
 from scoring.periods import is_zone
 from scoring.rules import CountOrdersAt
 from storage.demo import DEMO_ORG_CODE
-from storage.models import Organisation, OrganisationSettings, Target
+from storage.models import CommissionPayout, Member, Organisation, OrganisationSettings, Target
 
 ORG_CODE = "default"   # the code storage.queries.organisation gives the organisation it makes
 
@@ -121,13 +121,23 @@ def update_organisation(session: Session, fallback: OrgSettings, *, name: str | 
                "count_orders_at": counting_of(count_orders_at).value if count_orders_at is not None else None,
                "net_refunds": net_refunds}
     new_name = name_of(name) if name is not None else None
-    current = settings_of(session, org, fallback).reporting_currency
+    now_set = settings_of(session, org, fallback)
+    current = now_set.reporting_currency
     if changes["reporting_currency"] not in (None, current):
         held = session.execute(select(func.count()).select_from(Target).where(Target.org_id == org.id)).scalar_one()
         if held:
             # money targets are amounts in the reporting currency: relabelling them would change their meaning
             raise SetupError(f"the reporting currency stays {current}: {held} targets are amounts in it; "
                              "set them again in the new currency after starting a new organisation")
+    if (changes["count_orders_at"] not in (None, now_set.count_orders_at.value)
+            or changes["net_refunds"] not in (None, now_set.net_refunds)):
+        paid = session.execute(select(func.count()).select_from(CommissionPayout).join(
+            Member, Member.id == CommissionPayout.member_id).where(Member.org_id == org.id)).scalar_one()
+        if paid:
+            # clawbacks compare what was paid with the month measured again now: another counting rule would
+            # book differences that are no refunds against months already paid
+            raise SetupError(f"the counting rules stay as they are: {paid} commission payouts were measured by "
+                             "them, and measuring paid months another way would book clawbacks that are not refunds")
     if new_name is None and all(v is None for v in changes.values()):
         raise SetupError("nothing to change: give --name, --currency, --timezone, --locale, --count-orders-at or "
                          "--net-refunds")

@@ -17,7 +17,7 @@ from bot.app import build_services
 from bot.cli import main
 from bot.config import load_config
 from scoring.rules import CountOrdersAt
-from storage.models import Member, Organisation, Shop, Target, Team
+from storage.models import CommissionPayout, Member, Organisation, Shop, Target, Team
 from tests.clock import DEMO_NOW
 from tests.conftest import fresh_engine, migrated_sqlite
 
@@ -145,6 +145,19 @@ def test_the_store_s_settings_win_over_the_config_once_initialised(tmp_path: Pat
         2, "", "kpibot: the reporting currency stays EUR: 1 targets are amounts in it; set them again in the new "
                "currency after starting a new organisation\n")
     assert cli("org", "set", "--currency", "EUR")[0] == 0   # the same currency is no change
+    # once a month's commission is paid, the counting rules that measured it stay
+    with Session(store) as s:
+        org = s.execute(select(Organisation)).scalar_one()
+        member = Member(org_id=org.id or 0, code="host9", name="Host 9", role="host", timezone="UTC", locale="en")
+        s.add(member)
+        s.flush()
+        s.add(CommissionPayout(member_id=member.id or 0, period="2026-10", plan_name="hosts", role="host",
+                               basis_amount=Decimal("1000"), currency="EUR"))
+        s.commit()
+    assert cli("org", "set", "--count-orders-at", "shipped") == (
+        2, "", "kpibot: the counting rules stay as they are: 1 commission payouts were measured by them, and "
+               "measuring paid months another way would book clawbacks that are not refunds\n")
+    assert cli("org", "set", "--count-orders-at", "paid", "--net-refunds", "yes")[0] == 0   # no change: allowed
     store.dispose()
 
 
