@@ -23,6 +23,9 @@ from storage.models import FxRateRow
 from storage.tabular import TableProblem, read_rows
 
 COLUMNS = ("day", "base", "quote", "rate")
+# Any two ISO 4217 currencies are a few million apart at most (1 KWD is about 140,000 IRR): a rate outside these is
+# a typo (1e400 was stored and overwrote a real rate); the ECB publishes at most 6 significant digits
+RATE_MIN, RATE_MAX, RATE_DIGITS = Decimal("1E-9"), Decimal("1E9"), 15
 ECB = "ecb"     # the source of the daily job's rates (bot.jobs.fx_rates)
 
 
@@ -54,6 +57,9 @@ def parse_rate(day: str, base: str, quote: str, rate: str) -> FxRate:
         value = Decimal("NaN")
     if not value.is_finite() or value <= 0:
         raise FxInputError(f"rate {rate.strip()[:40]!r} is not a positive number")
+    if not RATE_MIN <= value <= RATE_MAX or len(value.normalize().as_tuple().digits) > RATE_DIGITS:
+        raise FxInputError(f"rate {rate.strip()[:40]!r} is not an exchange rate (between {RATE_MIN:f} and "
+                           f"{RATE_MAX:,f}, at most {RATE_DIGITS} significant digits)")
     return FxRate(when, codes[0], codes[1], value)
 
 

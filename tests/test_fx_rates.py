@@ -105,6 +105,10 @@ def test_kpibot_fx_set_and_import(tmp_path: Path, cli: InProcess) -> None:
     assert (bad.returncode, bad.stdout, bad.stderr) == (2, "", "kpibot: nothing stored: unknown currency 'XXX'\n")
     zero = cli(tmp_path, "fx", "set", "2026-12-01", "USD", "IDR", "0")
     assert (zero.returncode, zero.stderr) == (2, "kpibot: nothing stored: rate '0' is not a positive number\n")
+    huge = cli(tmp_path, "fx", "set", "2026-12-01", "USD", "IDR", "1e400")
+    assert (huge.returncode, huge.stderr) == (2, "kpibot: nothing stored: rate '1e400' is not an exchange rate "
+                                                 "(between 0.000000001 and 1,000,000,000, at most 15 significant "
+                                                 "digits)\n")
     (tmp_path / "rates.csv").write_text("day,base,quote,rate\n2026-12-01,USD,IDR,15851\n2026-12-02,EUR,USD,1.0851\n",
                                         encoding="utf-8")
     imported = cli(tmp_path, "fx", "import", "rates.csv")
