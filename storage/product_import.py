@@ -10,8 +10,10 @@ later adds what it sees without overwriting what was imported (it only creates r
 - unit_cost (a decimal in `currency`, default the shop's; exact to the currency's minor unit) and stock (units on
   hand, stored as the SKU's inventory on the import's day; a shop sync never replaces it) are the SKU's.
   Without a sku they go to the product's only SKU, or to a new SKU named by the product id (as Shopee names an
-  item without variants); a product with
-  several SKUs needs the sku column. TikTok Shop and Shopify SKU ids differ from product ids: give them.
+  item without variants, and as an export-fed shop's SKU may be); a product with several SKUs needs the sku
+  column. On TikTok Shop, Shopify and Amazon (ASIN and seller SKU) no SKU id is a product id, so a row that would
+  create a SKU must name it: a SKU named by the product id would never meet an order, and the sync would add
+  the real one without a cost (gross profit overstated, stock counted twice).
 
 All-or-nothing, as the other imports: a bad row changes nothing, and at most 10 problems are listed, each with its
 line, what was typed cut to 40 characters.
@@ -38,6 +40,9 @@ REQUIRED = ("shop", "product")
 PRODUCT_FIELDS = ("name", "launch_date", "selector", "units_received")   # the product's: rows must agree
 ID_SIZE, NAME_SIZE = 128, 500   # the columns' sizes (storage.models)
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# platforms whose SKU ids are never product ids (bot/shops: TikTok's SKU id, Shopify's variant id, Amazon's seller
+# SKU against its ASIN); Shopee names an item without models by its item id, an export-fed shop as its file does
+SKU_IS_NOT_PRODUCT = frozenset({"tiktok_shop", "shopify", "amazon"})
 
 
 class ProductProblem(ValueError):
@@ -148,9 +153,15 @@ def _unresolved(rows: list[_Row], products: dict[tuple[int, str], Product],
             problems.append(f"line {row.line}: {row.shop.code} has no product {row.product[:40]!r} yet: give its name")
             told.add(key)
         several = len(skus.get(stored.id or 0, [])) if stored is not None else 0
-        if not row.sku and several > 1 and (row.cost is not None or row.stock is not None):
+        if row.sku or (row.cost is None and row.stock is None):
+            continue
+        if several > 1:
             problems.append(f"line {row.line}: product {row.product[:40]!r} has {several} SKUs: give the sku "
                             "of its unit_cost and stock")
+        elif several == 0 and row.shop.platform in SKU_IS_NOT_PRODUCT:
+            problems.append(f"line {row.line}: product {row.product[:40]!r} has no SKU yet and {row.shop.code}'s "
+                            f"{row.shop.platform} SKU ids are not product ids: give the sku of its unit_cost and "
+                            "stock")
     return problems
 
 

@@ -84,14 +84,14 @@ def test_a_csv_sets_cost_launch_selector_and_stock_and_the_catalogue_metrics_rea
     _setup(engine)
     path = tmp_path / "products.csv"
     path.write_text(HEADER + "tts-us,P1,S1,,4.50,,2026-11-02,sel,30,40\n"
-                    "tts-us,P9,,New cup,3,usd,2026-11-05,sel,10,10\n", encoding="utf-8")
+                    "tts-us,P9,S9,New cup,3,usd,2026-11-05,sel,10,10\n", encoding="utf-8")
     assert _import(engine, path) == ProductImport(products_created=1, products_updated=1, skus_created=1,
                                                   stock_rows=2)
     assert _catalogue(engine) == {
         "P1": ("Mug", date(2026, 11, 2), 40, "sel", {"S1": (450, "USD")}),
-        "P9": ("New cup", date(2026, 11, 5), 10, "sel", {"P9": (300, "USD")}),   # a SKU named by the product id
+        "P9": ("New cup", date(2026, 11, 5), 10, "sel", {"S9": (300, "USD")}),
     }
-    assert _stock(engine) == {("S1", TODAY): 30, ("P9", TODAY): 10}
+    assert _stock(engine) == {("S1", TODAY): 30, ("S9", TODAY): 10}
 
     ctx = Context(month_window(2026, 11, "UTC"), NOW, Rules(), FxTable([]))
     with Session(engine) as s:
@@ -153,7 +153,9 @@ def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path
     path.write_text(HEADER + "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
         import_products(s, path, TODAY)
-    assert str(refused.value) == "line 2: tts-us has no product 'P7' yet: give its name"
+    assert str(refused.value) == ("line 2: tts-us has no product 'P7' yet: give its name; line 2: product 'P7' has "
+                                  "no SKU yet and tts-us's tiktok_shop SKU ids are not product ids: give the sku of "
+                                  "its unit_cost and stock")
     # rows of one product disagreeing on the product's facts; more than 10 problems end with a count
     path.write_text(HEADER + "tts-us,P1,S1,,,,2026-11-01,,,\ntts-us,P1,S2,,,,2026-11-02,,,\n"
                     + "".join(f"tts-us,P{n},,,,,,ghost,,\n" for n in range(10)), encoding="utf-8")
@@ -184,6 +186,31 @@ def test_several_skus_need_the_sku_column(engine: Engine, tmp_path: Path) -> Non
     path.write_text(HEADER + "tts-us,P1,,,,,2026-11-01,,,\n", encoding="utf-8")
     assert _import(engine, path) == ProductImport(0, 1, 0, 0)
     assert _catalogue(engine) == {"P1": ("Mug", date(2026, 11, 1), 0, None, {"S1": (0, "USD"), "S2": (0, "USD")})}
+
+
+def test_a_new_sku_needs_its_id_where_sku_ids_are_not_product_ids(engine: Engine, tmp_path: Path) -> None:
+    _setup(engine)
+    with Session(engine) as s:
+        tts = s.execute(select(Shop)).scalar_one()
+        s.add(Shop(org_id=tts.org_id, team_id=tts.team_id, code="sp-sg", name="Shopee SG", platform="shopee",
+                   region="SG", currency="SGD", timezone="UTC"))
+        s.commit()
+    path = tmp_path / "p.csv"
+    # TikTok: a SKU named P9 would never meet an order (the sync would add the real one at cost 0)
+    path.write_text(HEADER + "tts-us,P9,,New cup,3,,,,10,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, TODAY)
+    assert str(refused.value) == ("line 2: product 'P9' has no SKU yet and tts-us's tiktok_shop SKU ids are not "
+                                  "product ids: give the sku of its unit_cost and stock")
+    # the product's own facts need no SKU; a stored product's only SKU takes a row without one; on Shopee an
+    # item without models is its own SKU
+    path.write_text(HEADER + "tts-us,P9,,New cup,,,2026-11-05,,,\ntts-us,P1,,,2.00,,,,,\n"
+                    "sp-sg,700,,Vase,3,,,,10,\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(2, 1, 1, 1)
+    assert _catalogue(engine) == {"700": ("Vase", None, 0, None, {"700": (300, "SGD")}),
+                                  "P1": ("Mug", None, 0, None, {"S1": (200, "USD")}),
+                                  "P9": ("New cup", date(2026, 11, 5), 0, None, {})}
+    assert _stock(engine) == {("700", TODAY): 10}
 
 
 def test_a_later_sync_and_a_second_import_keep_what_was_imported(engine: Engine, tmp_path: Path) -> None:
