@@ -8,7 +8,8 @@ later adds what it sees without overwriting what was imported (it only creates r
 - name, launch_date (YYYY-MM-DD), selector (a member id of the shop's organisation) and units_received (units
   received since launch, for sell-through) are the product's: rows of one product must not disagree on them.
 - unit_cost (a decimal in `currency`, default the shop's; exact to the currency's minor unit) and stock (units on
-  hand, stored as the SKU's inventory on the import's day; a shop sync never replaces it) are the SKU's.
+  hand, stored as the SKU's inventory on the import's day in the row's shop's zone, the day a sync of that shop
+  reads as today; a shop sync never replaces it) are the SKU's.
   Without a sku they go to the product's only SKU, or to a new SKU named by the product id (as Shopee names an
   item without variants, and as an export-fed shop's SKU may be); a product with several SKUs needs the sku
   column. On TikTok Shop, Shopify and Amazon (ASIN and seller SKU) no SKU id is a product id, so a row that would
@@ -23,9 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -55,6 +57,7 @@ class ProductImport:
     products_updated: int
     skus_created: int
     stock_rows: int        # SKUs whose stock on hand was stored for the day
+    stock_days: tuple[date, ...] = ()   # the shops' days it was stored for (each shop's own zone)
 
 
 @dataclass
@@ -71,8 +74,9 @@ class _Row:
     units_received: int | None
 
 
-def import_products(session: Session, path: Path, today: date) -> ProductImport:
-    """Store the file's catalogue facts (flushed, not committed); stock is stored as of `today`."""
+def import_products(session: Session, path: Path, now: datetime) -> ProductImport:
+    """Store the file's catalogue facts (flushed, not committed); a row's stock is stored for `now`'s day in its
+    shop's zone, as that shop's sync dates its stock (not the organisation's day: a shop may be a day behind)."""
     rows = _check(session, path)
     shop_ids = {r.shop.id or 0 for r in rows}
     products = {(p.shop_id, p.platform_product_id): p for p in session.execute(
@@ -87,9 +91,10 @@ def import_products(session: Session, path: Path, today: date) -> ProductImport:
     created: set[tuple[int, str]] = set()
     updated: set[tuple[int, str]] = set()
     new_skus = 0
+    days = {r.shop.id or 0: now.astimezone(ZoneInfo(r.shop.timezone)).date() for r in rows}
     snapshots = {(s.sku_id, s.day): s for s in session.execute(select(InventorySnapshot).where(
-        InventorySnapshot.day == today)).scalars()}
-    stocked: set[int] = set()
+        InventorySnapshot.day.in_(set(days.values())))).scalars()}   # type: ignore[attr-defined]
+    stocked: set[tuple[int, date]] = set()
     for row in rows:
         key = (row.shop.id or 0, row.product)
         product = products.get(key)
@@ -121,14 +126,16 @@ def import_products(session: Session, path: Path, today: date) -> ProductImport:
         session.add(sku)
         if row.stock is not None:
             session.flush()
+            today = days[row.shop.id or 0]
             snapshot = snapshots.get((sku.id or 0, today)) \
                 or InventorySnapshot(sku_id=sku.id or 0, day=today, units_on_hand=row.stock)
             snapshot.units_on_hand, snapshot.imported = row.stock, True   # a shop sync leaves it alone
             snapshots[(sku.id or 0, today)] = snapshot
             session.add(snapshot)
-            stocked.add(sku.id or 0)
+            stocked.add((sku.id or 0, today))
     session.flush()
-    return ProductImport(len(created), len(updated), new_skus, len(stocked))
+    return ProductImport(len(created), len(updated), new_skus, len(stocked),
+                         tuple(sorted({day for _, day in stocked})))
 
 
 def _sku_of(row: _Row, stored: list[Sku]) -> Sku | None:

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -899,22 +899,25 @@ def test_products_fill_the_catalogue_and_an_import_keeps_winning(engine: Engine,
     later sync of the same day replaces only its own stock figures."""
     [shop] = make_shops(engine, "tiktok_shop", "USD")
     with Session(engine) as s:
-        org_id = s.get(Shop, shop).org_id   # type: ignore[union-attr]
+        stored = s.get(Shop, shop)
+        assert stored is not None
+        org_id, stored.timezone = stored.org_id, "America/Los_Angeles"
         s.add(Member(org_id=org_id, code="mia", name="Mia", role="selector", timezone="UTC", locale="en"))
         s.commit()
     first, second = "1729000000011000000", "1729000000011000100"
     sheet = tmp_path / "products.csv"
     sheet.write_text("shop,product,sku,name,unit_cost,launch_date,selector,stock\n"
                      f"a,{first},{first[:-1]}1,My serum,2.50,2026-01-05,mia,77\n")
-    day = date(2026, 2, 28)   # 07:59 UTC on 1 March is still 28 February in Los Angeles
-    with Session(engine) as s:
-        import_products(s, sheet, day)
+    with Session(engine) as s:   # 07:00 UTC on 1 March is still 28 February in Los Angeles: that day's stock
+        import_products(s, sheet, datetime(2026, 3, 1, 7, 0, tzinfo=UTC))
         s.commit()
     with FakeTikTokShop(seed=11, n_orders=5) as fake:
         def sync(now: datetime) -> SyncReport:
+            fake.clock_offset_s = now.timestamp() - time.time()   # the platform's and the source's clock: now
             with TikTokShopSource(app_key=fake.app_key, app_secret=fake.app_secret, currency="USD",
                                   shop_tz="America/Los_Angeles", tokens=MemoryTokens(fake.initial_tokens()),
-                                  base_url=fake.base_url, auth_base_url=fake.auth_base_url) as src:
+                                  base_url=fake.base_url, auth_base_url=fake.auth_base_url,
+                                  clock=fake.server_time) as src:
                 return sync_shop(engine, shop, src, ["products"], now)
 
         report = sync(datetime(2026, 3, 1, 7, 0, tzinfo=UTC))
