@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -594,9 +594,16 @@ def test_a_prerendered_fake_serves_exactly_what_it_renders_on_demand() -> None:
 
 
 # ---------------------------------------------------------------------- products
+def at_time(fake: FakeTikTokShop, when: datetime) -> Callable[[], float]:
+    """The platform's clock (and so the source's) set to `when`."""
+    fake.clock_offset_s = when.timestamp() - time.time()
+    return fake.server_time
+
+
 def test_products_give_launch_day_in_the_shop_zone_and_stock_summed_over_warehouses(fake: FakeTikTokShop) -> None:
     until = datetime(2026, 3, 1, 7, 59, tzinfo=UTC)   # still 2026-02-28 in Los Angeles
-    with source(fake, page_size=15) as src:
+    clock = at_time(fake, until)
+    with source(fake, page_size=15, clock=clock) as src:
         pages = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until))
     assert [len(p.records) for p in pages] == [15, 15, 10]
     assert [p.high_water for p in pages] == [None, None, None]
@@ -616,6 +623,12 @@ def test_products_give_launch_day_in_the_shop_zone_and_stock_summed_over_warehou
     calls = fake.calls_to(PRODUCTS_SEARCH)
     assert [(c.query.get("page_size"), c.body) for c in calls] == [("15", {}), ("15", {}), ("15", {})]
     assert "page_token" not in calls[0].query and calls[1].query["page_token"]
-    with source(fake, page_size=15) as src:   # resumed after the first page: the same last two pages
+    with source(fake, page_size=15, clock=clock) as src:   # resumed after the first page: the same last two pages
         rest = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until, resume=pages[0].resume))
     assert [(p.records, p.resume) for p in rest] == [(p.records, p.resume) for p in pages[1:]]
+    # resumed the next day (after a crash): the old window's pages, with the stock read today, stored for today
+    later = at_time(fake, datetime(2026, 3, 2, 20, tzinfo=UTC))   # 12:00 on 2 March in Los Angeles
+    with source(fake, page_size=15, clock=later) as src:
+        rest = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until, resume=pages[0].resume))
+    assert [(p.records, p.resume) for p in rest] == [
+        ([r._replace(stock_day=date(2026, 3, 2)) for r in p.records], p.resume) for p in pages[1:]]

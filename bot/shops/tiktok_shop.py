@@ -22,7 +22,8 @@ How a sync runs, per resource (``pages(resource, since, until, resume)``):
   empty filter body): the whole catalogue on every run, whatever the window, since stock changes do not move a
   product's update time. One `ProductRecord` per product: ``launched_on`` = ``create_time`` as a day in the
   shop's zone, each SKU's stock = the sum of its ``inventory[].quantity`` (all warehouses), ``stock_day`` = the
-  shop-zone day holding ``until`` (the sync's). The API has no cost; none is made up.
+  shop-zone day of the fetch by the source's clock (a listing resumed from an older window still reads today's
+  stock). The API has no cost; none is made up.
 
 ``Page.high_water`` is the newest update time in the page for orders and returns; the newest creation time
 for affiliate orders and the newest start time for lives (their APIs have no update time, the lookbacks cover
@@ -473,7 +474,7 @@ class TikTokShopSource:
         elif resource == "affiliate_orders":
             raw = self._affiliate_pages(since, until, state)
         elif resource == "products":
-            raw = self._product_pages(until, state)
+            raw = self._product_pages(state)
         else:
             raw = self._live_pages(since, until, state)
         pending: tuple[list[Record], datetime | None, dict[str, Any] | None] | None = None
@@ -716,9 +717,11 @@ class TikTokShopSource:
             high = max(r.started_at for r in found) if found else None
             yield list[Record](found), high, ({"t": nxt} if nxt else None)
 
-    def _product_pages(self, until: datetime, state: dict[str, Any] | None) -> _Raw:
+    def _product_pages(self, state: dict[str, Any] | None) -> _Raw:
         tz = self.tz
-        day = (until - timedelta(microseconds=1)).astimezone(tz).date()   # the sync's day in the shop's zone
+        # the stock is what the platform has now: the shop-zone day of the fetch (the source's clock), not of the
+        # window's end, which a listing resumed after a crash keeps from an earlier day
+        day = datetime.fromtimestamp(self._clock(), tz).date()
         found: list[ProductRecord]
         for found, nxt in self._fetched("products search", "POST", PRODUCTS_SEARCH, {"page_size": str(self.page_size)},
                                         {}, state.get("t") if state else None, "products",
