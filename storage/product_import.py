@@ -22,7 +22,6 @@ line, what was typed cut to 40 characters.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -34,14 +33,13 @@ from sqlmodel import Session
 
 from scoring.money import is_currency, to_minor
 from storage.models import InventorySnapshot, Member, Product, Shop, Sku
-from storage.tabular import TableProblem, read_table
+from storage.tabular import TableProblem, joined_problems, parse_day, read_table
 
 COLUMNS = ("shop", "product", "sku", "name", "unit_cost", "currency", "launch_date", "selector", "stock",
            "units_received")
 REQUIRED = ("shop", "product")
 PRODUCT_FIELDS = ("name", "launch_date", "selector", "units_received")   # the product's: rows must agree
 ID_SIZE, NAME_SIZE = 128, 500   # the columns' sizes (storage.models)
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # platforms whose SKU ids are never product ids (bot/shops: TikTok's SKU id, Shopify's variant id, Amazon's seller
 # SKU against its ASIN); Shopee names an item without models by its item id, an export-fed shop as its file does
 SKU_IS_NOT_PRODUCT = frozenset({"tiktok_shop", "shopify", "amazon"})
@@ -87,7 +85,7 @@ def import_products(session: Session, path: Path, now: datetime) -> ProductImpor
         skus.setdefault(sku.product_id, []).append(sku)
     problems = _unresolved(rows, products, skus)
     if problems:
-        raise ProductProblem(_joined(problems))
+        raise ProductProblem(joined_problems(problems))
     created: set[tuple[int, str]] = set()
     updated: set[tuple[int, str]] = set()
     new_skus = 0
@@ -230,7 +228,7 @@ def _check(session: Session, path: Path) -> list[_Row]:
         out.append(_Row(line, shop, pid, sid, row.get("name", "")[:NAME_SIZE] or None, cost, launched, selector,
                         stock, received))
     if problems:
-        raise ProductProblem(_joined(problems))
+        raise ProductProblem(joined_problems(problems))
     return out
 
 
@@ -255,12 +253,8 @@ def _cost(text: str, currency: str, where: str, problems: list[str]) -> tuple[in
 def _day(text: str, where: str, problems: list[str]) -> date | None:
     if not text:
         return None
-    # a spreadsheet's date cell reads as 2026-11-01 00:00:00
-    day_text = text[:10] if text.endswith(" 00:00:00") else text
     try:
-        if not DAY.fullmatch(day_text):
-            raise ValueError(day_text)
-        return date.fromisoformat(day_text)
+        return parse_day(text)
     except ValueError:
         problems.append(f"{where}: launch_date {text[:40]!r} is not YYYY-MM-DD")
         return None
@@ -273,8 +267,3 @@ def _count(text: str, column: str, where: str, problems: list[str]) -> int | Non
         problems.append(f"{where}: {column} {text[:40]!r} is not a whole number of units")
         return None
     return int(text)
-
-
-def _joined(problems: list[str]) -> str:
-    more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
-    return "; ".join(problems[:10]) + more
