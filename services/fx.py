@@ -20,7 +20,7 @@ from scoring.money import UnknownCurrency, exponent
 from services.container import Services
 from storage.fx_rates import Stored, store_rates
 from storage.models import FxRateRow
-from storage.tabular import TableProblem, read_rows
+from storage.tabular import TableProblem, parse_day, read_rows
 
 COLUMNS = ("day", "base", "quote", "rate")
 # Any two ISO 4217 currencies are a few million apart at most (1 KWD is about 140,000 IRR): a rate outside these is
@@ -36,9 +36,9 @@ class FxInputError(ValueError):
 def parse_rate(day: str, base: str, quote: str, rate: str) -> FxRate:
     """One rate from text, or FxInputError: an ISO day, two known and different currency codes, a positive
     decimal rate (never a float)."""
-    text = day.strip().removesuffix(" 00:00:00")     # an Excel date cell reads as midnight (storage.tabular)
+    text = day.strip()
     try:
-        when = date.fromisoformat(text)
+        when = parse_day(text)     # an Excel date cell reads as midnight: its day
     except ValueError:
         raise FxInputError(f"day {text[:40]!r} is not a date (YYYY-MM-DD)") from None
     codes = []

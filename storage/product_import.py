@@ -8,10 +8,13 @@ later adds what it sees without overwriting what was imported (it only creates r
 - name, launch_date (YYYY-MM-DD), selector (a member id of the shop's organisation) and units_received (units
   received since launch, for sell-through) are the product's: rows of one product must not disagree on them.
 - unit_cost (a decimal in `currency`, default the shop's; exact to the currency's minor unit) and stock (units on
-  hand, stored as the SKU's inventory on the import's day; a shop sync never replaces it) are the SKU's.
+  hand, stored as the SKU's inventory on the import's day in the row's shop's zone, the day a sync of that shop
+  reads as today; a shop sync never replaces it) are the SKU's.
   Without a sku they go to the product's only SKU, or to a new SKU named by the product id (as Shopee names an
-  item without variants); a product with
-  several SKUs needs the sku column. TikTok Shop and Shopify SKU ids differ from product ids: give them.
+  item without variants, and as an export-fed shop's SKU may be); a product with several SKUs needs the sku
+  column. On TikTok Shop, Shopify and Amazon (ASIN and seller SKU) no SKU id is a product id, so a row that would
+  create a SKU must name it: a SKU named by the product id would never meet an order, and the sync would add
+  the real one without a cost (gross profit overstated, stock counted twice).
 
 All-or-nothing, as the other imports: a bad row changes nothing, and at most 10 problems are listed, each with its
 line, what was typed cut to 40 characters.
@@ -19,25 +22,27 @@ line, what was typed cut to 40 characters.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.money import is_currency, to_minor
 from storage.models import InventorySnapshot, Member, Product, Shop, Sku
-from storage.tabular import TableProblem, read_table
+from storage.tabular import TableProblem, joined_problems, parse_day, read_table
 
 COLUMNS = ("shop", "product", "sku", "name", "unit_cost", "currency", "launch_date", "selector", "stock",
            "units_received")
 REQUIRED = ("shop", "product")
 PRODUCT_FIELDS = ("name", "launch_date", "selector", "units_received")   # the product's: rows must agree
 ID_SIZE, NAME_SIZE = 128, 500   # the columns' sizes (storage.models)
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# platforms whose SKU ids are never product ids (bot/shops: TikTok's SKU id, Shopify's variant id, Amazon's seller
+# SKU against its ASIN); Shopee names an item without models by its item id, an export-fed shop as its file does
+SKU_IS_NOT_PRODUCT = frozenset({"tiktok_shop", "shopify", "amazon"})
 
 
 class ProductProblem(ValueError):
@@ -50,6 +55,7 @@ class ProductImport:
     products_updated: int
     skus_created: int
     stock_rows: int        # SKUs whose stock on hand was stored for the day
+    stock_days: tuple[date, ...] = ()   # the shops' days it was stored for (each shop's own zone)
 
 
 @dataclass
@@ -66,8 +72,9 @@ class _Row:
     units_received: int | None
 
 
-def import_products(session: Session, path: Path, today: date) -> ProductImport:
-    """Store the file's catalogue facts (flushed, not committed); stock is stored as of `today`."""
+def import_products(session: Session, path: Path, now: datetime) -> ProductImport:
+    """Store the file's catalogue facts (flushed, not committed); a row's stock is stored for `now`'s day in its
+    shop's zone, as that shop's sync dates its stock (not the organisation's day: a shop may be a day behind)."""
     rows = _check(session, path)
     shop_ids = {r.shop.id or 0 for r in rows}
     products = {(p.shop_id, p.platform_product_id): p for p in session.execute(
@@ -78,13 +85,14 @@ def import_products(session: Session, path: Path, today: date) -> ProductImport:
         skus.setdefault(sku.product_id, []).append(sku)
     problems = _unresolved(rows, products, skus)
     if problems:
-        raise ProductProblem(_joined(problems))
+        raise ProductProblem(joined_problems(problems))
     created: set[tuple[int, str]] = set()
     updated: set[tuple[int, str]] = set()
     new_skus = 0
+    days = {r.shop.id or 0: now.astimezone(ZoneInfo(r.shop.timezone)).date() for r in rows}
     snapshots = {(s.sku_id, s.day): s for s in session.execute(select(InventorySnapshot).where(
-        InventorySnapshot.day == today)).scalars()}
-    stocked: set[int] = set()
+        InventorySnapshot.day.in_(set(days.values())))).scalars()}   # type: ignore[attr-defined]
+    stocked: set[tuple[int, date]] = set()
     for row in rows:
         key = (row.shop.id or 0, row.product)
         product = products.get(key)
@@ -116,14 +124,16 @@ def import_products(session: Session, path: Path, today: date) -> ProductImport:
         session.add(sku)
         if row.stock is not None:
             session.flush()
+            today = days[row.shop.id or 0]
             snapshot = snapshots.get((sku.id or 0, today)) \
                 or InventorySnapshot(sku_id=sku.id or 0, day=today, units_on_hand=row.stock)
             snapshot.units_on_hand, snapshot.imported = row.stock, True   # a shop sync leaves it alone
             snapshots[(sku.id or 0, today)] = snapshot
             session.add(snapshot)
-            stocked.add(sku.id or 0)
+            stocked.add((sku.id or 0, today))
     session.flush()
-    return ProductImport(len(created), len(updated), new_skus, len(stocked))
+    return ProductImport(len(created), len(updated), new_skus, len(stocked),
+                         tuple(sorted({day for _, day in stocked})))
 
 
 def _sku_of(row: _Row, stored: list[Sku]) -> Sku | None:
@@ -148,9 +158,15 @@ def _unresolved(rows: list[_Row], products: dict[tuple[int, str], Product],
             problems.append(f"line {row.line}: {row.shop.code} has no product {row.product[:40]!r} yet: give its name")
             told.add(key)
         several = len(skus.get(stored.id or 0, [])) if stored is not None else 0
-        if not row.sku and several > 1 and (row.cost is not None or row.stock is not None):
+        if row.sku or (row.cost is None and row.stock is None):
+            continue
+        if several > 1:
             problems.append(f"line {row.line}: product {row.product[:40]!r} has {several} SKUs: give the sku "
                             "of its unit_cost and stock")
+        elif several == 0 and row.shop.platform in SKU_IS_NOT_PRODUCT:
+            problems.append(f"line {row.line}: product {row.product[:40]!r} has no SKU yet and {row.shop.code}'s "
+                            f"{row.shop.platform} SKU ids are not product ids: give the sku of its unit_cost and "
+                            "stock")
     return problems
 
 
@@ -212,7 +228,7 @@ def _check(session: Session, path: Path) -> list[_Row]:
         out.append(_Row(line, shop, pid, sid, row.get("name", "")[:NAME_SIZE] or None, cost, launched, selector,
                         stock, received))
     if problems:
-        raise ProductProblem(_joined(problems))
+        raise ProductProblem(joined_problems(problems))
     return out
 
 
@@ -237,12 +253,8 @@ def _cost(text: str, currency: str, where: str, problems: list[str]) -> tuple[in
 def _day(text: str, where: str, problems: list[str]) -> date | None:
     if not text:
         return None
-    # a spreadsheet's date cell reads as 2026-11-01 00:00:00
-    day_text = text[:10] if text.endswith(" 00:00:00") else text
     try:
-        if not DAY.fullmatch(day_text):
-            raise ValueError(day_text)
-        return date.fromisoformat(day_text)
+        return parse_day(text)
     except ValueError:
         problems.append(f"{where}: launch_date {text[:40]!r} is not YYYY-MM-DD")
         return None
@@ -255,8 +267,3 @@ def _count(text: str, column: str, where: str, problems: list[str]) -> int | Non
         problems.append(f"{where}: {column} {text[:40]!r} is not a whole number of units")
         return None
     return int(text)
-
-
-def _joined(problems: list[str]) -> str:
-    more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
-    return "; ".join(problems[:10]) + more

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from storage.models import LiveRoster, Member, Shop
-from storage.tabular import TableProblem, read_table
+from storage.tabular import TableProblem, joined_problems, read_table
 
 COLUMNS = ("shop", "member", "start", "end")
 
@@ -56,8 +56,7 @@ def import_roster(session: Session, path: Path) -> list[int]:
         elif shop is not None and member is not None:
             plan.append((shop, member, start, end))
     if problems:
-        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise RosterProblem("; ".join(problems[:10]) + more)
+        raise RosterProblem(joined_problems(problems))
     shop_ids = {shop.id for shop, _, _, _ in plan}
     stored: dict[tuple[int, int], list[LiveRoster]] = {}   # one read, not one per row
     for row in session.execute(select(LiveRoster).where(LiveRoster.shop_id.in_(shop_ids))  # type: ignore[union-attr]

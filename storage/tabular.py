@@ -53,6 +53,24 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
     return header, out
 
 
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD cell as a date; a spreadsheet's date cell reads as midnight (2026-11-01 00:00:00, see
+    `_xlsx_text`) and is taken as its day. ValueError for anything else (2026-13-01, 20261101, 2026-11-01 08:00)."""
+    day_text = text.removesuffix(" 00:00:00")
+    if not _DAY.fullmatch(day_text):
+        raise ValueError(text)
+    return date.fromisoformat(day_text)
+
+
+def joined_problems(problems: list[str], limit: int = 10) -> str:
+    """An import's problems as one message: the first `limit`, then how many more."""
+    more = f"; and {len(problems) - limit} more" if len(problems) > limit else ""
+    return "; ".join(problems[:limit]) + more
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _read_csv(path: Path, encoding: str | None) -> list[tuple[int, list[str]]]:
     raw = path.read_bytes()
     if encoding is None:

@@ -24,7 +24,7 @@ from scoring.targets import parse_amount, quantum, rounded
 from storage.member_import import ImportProblem
 from storage.models import Member, Team
 from storage.queries import member_by_code, teams
-from storage.tabular import TableProblem, read_table
+from storage.tabular import TableProblem, joined_problems, read_table
 from storage.targets import Subject, set_baseline, set_target
 
 COLUMNS = ("period", "team", "member", "country", "metric", "value")
@@ -133,6 +133,5 @@ def _check(session: Session, path: Path, currency: str) -> list[TargetRow]:
         seen[key] = line
         out.append(TargetRow(line, subject, country, period, metric.key, value))
     if problems:
-        raise ImportProblem("; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20
-                                                        else ""))
+        raise ImportProblem(joined_problems(problems, limit=20))
     return out

@@ -17,7 +17,7 @@ from scoring.metrics import CATALOG, Context
 from scoring.periods import month_window
 from scoring.rules import Rules
 from storage.activity import load_activity, load_team_activity
-from storage.ingest.records import LineRecord, OrderRecord, OrderStatus
+from storage.ingest.records import LineRecord, OrderRecord, OrderStatus, ProductRecord, StockRecord
 from storage.ingest.writer import StoreWriter
 from storage.models import InventorySnapshot, Member, OrderLine, Product, Shop, Sku
 from storage.product_import import ProductImport, ProductProblem, import_products
@@ -54,7 +54,7 @@ def _setup(engine: Engine) -> int:
 
 def _import(engine: Engine, path: Path) -> ProductImport:
     with Session(engine) as s:
-        result = import_products(s, path, TODAY)
+        result = import_products(s, path, NOW)
         s.commit()
     return result
 
@@ -84,14 +84,14 @@ def test_a_csv_sets_cost_launch_selector_and_stock_and_the_catalogue_metrics_rea
     _setup(engine)
     path = tmp_path / "products.csv"
     path.write_text(HEADER + "tts-us,P1,S1,,4.50,,2026-11-02,sel,30,40\n"
-                    "tts-us,P9,,New cup,3,usd,2026-11-05,sel,10,10\n", encoding="utf-8")
+                    "tts-us,P9,S9,New cup,3,usd,2026-11-05,sel,10,10\n", encoding="utf-8")
     assert _import(engine, path) == ProductImport(products_created=1, products_updated=1, skus_created=1,
-                                                  stock_rows=2)
+                                                  stock_rows=2, stock_days=(TODAY,))
     assert _catalogue(engine) == {
         "P1": ("Mug", date(2026, 11, 2), 40, "sel", {"S1": (450, "USD")}),
-        "P9": ("New cup", date(2026, 11, 5), 10, "sel", {"P9": (300, "USD")}),   # a SKU named by the product id
+        "P9": ("New cup", date(2026, 11, 5), 10, "sel", {"S9": (300, "USD")}),
     }
-    assert _stock(engine) == {("S1", TODAY): 30, ("P9", TODAY): 10}
+    assert _stock(engine) == {("S1", TODAY): 30, ("S9", TODAY): 10}
 
     ctx = Context(month_window(2026, 11, "UTC"), NOW, Rules(), FxTable([]))
     with Session(engine) as s:
@@ -124,7 +124,7 @@ def test_an_xlsx_with_typed_cells_reads_as_the_csv_does(engine: Engine, tmp_path
     sheet.append(["tts-us", "P1", "S1", None, 4.5, "USD", datetime(2026, 11, 2), "sel", 30, 40])
     path = tmp_path / "products.xlsx"
     book.save(path)
-    assert _import(engine, path) == ProductImport(0, 1, 0, 1)
+    assert _import(engine, path) == ProductImport(0, 1, 0, 1, (TODAY,))
     assert _catalogue(engine) == {"P1": ("Mug", date(2026, 11, 2), 40, "sel", {"S1": (450, "USD")})}
     assert _stock(engine) == {("S1", TODAY): 30}
 
@@ -139,7 +139,7 @@ def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path
                     "tts-us,P1,S1,,2,,,,,\n"
                     "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, TODAY)
+        import_products(s, path, NOW)
     assert str(refused.value) == (
         "line 2: no shop 'nope'; "
         "line 3: unit_cost 4.505 USD has more than 2 decimal places; "
@@ -152,20 +152,22 @@ def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path
     # what only the store can tell, once the cells are good
     path.write_text(HEADER + "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, TODAY)
-    assert str(refused.value) == "line 2: tts-us has no product 'P7' yet: give its name"
+        import_products(s, path, NOW)
+    assert str(refused.value) == ("line 2: tts-us has no product 'P7' yet: give its name; line 2: product 'P7' has "
+                                  "no SKU yet and tts-us's tiktok_shop SKU ids are not product ids: give the sku of "
+                                  "its unit_cost and stock")
     # rows of one product disagreeing on the product's facts; more than 10 problems end with a count
     path.write_text(HEADER + "tts-us,P1,S1,,,,2026-11-01,,,\ntts-us,P1,S2,,,,2026-11-02,,,\n"
                     + "".join(f"tts-us,P{n},,,,,,ghost,,\n" for n in range(10)), encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, TODAY)
+        import_products(s, path, NOW)
     assert str(refused.value) == (
         "line 3: product 'P1' has another launch_date on line 2; "
         + "; ".join(f"line {n + 4}: no active member 'ghost' in shop tts-us's organisation" for n in range(9))
         + "; and 1 more")
     path.write_text("shop,product,cost\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, TODAY)
+        import_products(s, path, NOW)
     assert str(refused.value) == ("bad.csv: the columns are shop, product, sku, name, unit_cost, currency, "
                                   "launch_date, selector, stock, units_received; unknown: cost")
     assert _catalogue(engine) == {"P1": ("Mug", None, 0, None, {"S1": (0, "USD")})}
@@ -178,7 +180,7 @@ def test_several_skus_need_the_sku_column(engine: Engine, tmp_path: Path) -> Non
     path = tmp_path / "p.csv"
     path.write_text(HEADER + "tts-us,P1,,,1.00,,,,,\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, TODAY)
+        import_products(s, path, NOW)
     assert str(refused.value) == "line 2: product 'P1' has 2 SKUs: give the sku of its unit_cost and stock"
     # the product's own facts need no SKU
     path.write_text(HEADER + "tts-us,P1,,,,,2026-11-01,,,\n", encoding="utf-8")
@@ -186,11 +188,59 @@ def test_several_skus_need_the_sku_column(engine: Engine, tmp_path: Path) -> Non
     assert _catalogue(engine) == {"P1": ("Mug", date(2026, 11, 1), 0, None, {"S1": (0, "USD"), "S2": (0, "USD")})}
 
 
+def test_a_new_sku_needs_its_id_where_sku_ids_are_not_product_ids(engine: Engine, tmp_path: Path) -> None:
+    _setup(engine)
+    with Session(engine) as s:
+        tts = s.execute(select(Shop)).scalar_one()
+        s.add(Shop(org_id=tts.org_id, team_id=tts.team_id, code="sp-sg", name="Shopee SG", platform="shopee",
+                   region="SG", currency="SGD", timezone="UTC"))
+        s.commit()
+    path = tmp_path / "p.csv"
+    # TikTok: a SKU named P9 would never meet an order (the sync would add the real one at cost 0)
+    path.write_text(HEADER + "tts-us,P9,,New cup,3,,,,10,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, NOW)
+    assert str(refused.value) == ("line 2: product 'P9' has no SKU yet and tts-us's tiktok_shop SKU ids are not "
+                                  "product ids: give the sku of its unit_cost and stock")
+    # the product's own facts need no SKU; a stored product's only SKU takes a row without one; on Shopee an
+    # item without models is its own SKU
+    path.write_text(HEADER + "tts-us,P9,,New cup,,,2026-11-05,,,\ntts-us,P1,,,2.00,,,,,\n"
+                    "sp-sg,700,,Vase,3,,,,10,\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(2, 1, 1, 1, (TODAY,))
+    assert _catalogue(engine) == {"700": ("Vase", None, 0, None, {"700": (300, "SGD")}),
+                                  "P1": ("Mug", None, 0, None, {"S1": (200, "USD")}),
+                                  "P9": ("New cup", date(2026, 11, 5), 0, None, {})}
+    assert _stock(engine) == {("700", TODAY): 10}
+
+
+def test_stock_is_stored_for_the_day_of_the_rows_shop_as_its_sync_dates_it(engine: Engine, tmp_path: Path) -> None:
+    shop_id = _setup(engine)   # tts-us is in UTC
+    with Session(engine) as s:
+        tts = s.get(Shop, shop_id)
+        assert tts is not None
+        la = Shop(org_id=tts.org_id, team_id=tts.team_id, code="tts-la", name="TTS LA", platform="tiktok_shop",
+                  region="US", currency="USD", timezone="America/Los_Angeles")
+        s.add(la)
+        s.commit()
+        la_id = la.id or 0
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "tts-us,P1,S1,,,,,,5,\ntts-la,P2,S2,Lamp,,,,,7,\n", encoding="utf-8")
+    at = datetime(2026, 12, 2, 1, tzinfo=UTC)   # 17:00 on December 1 in Los Angeles, 09:00 Dec 2 in Shanghai
+    with Session(engine) as s:
+        assert import_products(s, path, at) == ProductImport(1, 1, 1, 2, (date(2026, 12, 1), date(2026, 12, 2)))
+        s.commit()
+    assert _stock(engine) == {("S1", date(2026, 12, 2)): 5, ("S2", date(2026, 12, 1)): 7}
+    # the LA shop's sync on its December 2 stores that day's stock: the import did not take the day
+    StoreWriter(engine).write_page(la_id, [ProductRecord("P2", "Lamp", None, date(2026, 12, 2),
+                                                         (StockRecord("S2", "Lamp", None, 3),))])
+    assert _stock(engine) == {("S1", date(2026, 12, 2)): 5, ("S2", date(2026, 12, 1)): 7, ("S2", date(2026, 12, 2)): 3}
+
+
 def test_a_later_sync_and_a_second_import_keep_what_was_imported(engine: Engine, tmp_path: Path) -> None:
     shop_id = _setup(engine)
     path = tmp_path / "p.csv"
     path.write_text(HEADER + "tts-us,P5,S5,Teapot,12.00,USD,2026-11-03,sel,7,20\n", encoding="utf-8")
-    assert _import(engine, path) == ProductImport(1, 0, 1, 1)
+    assert _import(engine, path) == ProductImport(1, 0, 1, 1, (TODAY,))
     # the sync sees P5/S5 in an order: its line joins the imported SKU, whose facts stay
     StoreWriter(engine).write_page(shop_id, [_order("O5", "P5", "S5", 3, "20.00", datetime(2026, 11, 12, tzinfo=UTC))])
     expected = ("Teapot", date(2026, 11, 3), 20, "sel", {"S5": (1200, "USD")})
@@ -201,7 +251,7 @@ def test_a_later_sync_and_a_second_import_keep_what_was_imported(engine: Engine,
             (s.execute(select(Sku.id).where(Sku.platform_sku_id == "S1")).scalar_one(), 2), (sku_id, 3)]
     # the same day again with only the stock: the day's count is replaced, nothing else moves
     path.write_text(HEADER + "tts-us,P5,S5,,,,,,4,\n", encoding="utf-8")
-    assert _import(engine, path) == ProductImport(0, 1, 0, 1)
+    assert _import(engine, path) == ProductImport(0, 1, 0, 1, (TODAY,))
     assert _catalogue(engine)["P5"] == expected
     assert _stock(engine) == {("S5", TODAY): 4}
 

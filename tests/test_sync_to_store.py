@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ from tests.fakes.shop_seed import ExpectedTotals
 from tests.fakes.shopee import FakeShopee
 from tests.fakes.shopify import FAULTS as SHOPIFY_FAULTS
 from tests.fakes.shopify import FakeShopify
-from tests.fakes.tiktok_shop import ORDERS_SEARCH, FakeTikTokShop, Fault
+from tests.fakes.tiktok_shop import ORDERS_SEARCH, PRODUCTS_SEARCH, FakeTikTokShop, Fault
 from tests.memory_tokens import MemoryTokens
 
 IMPORTS = Path(__file__).parent / "data" / "imports"
@@ -899,22 +899,25 @@ def test_products_fill_the_catalogue_and_an_import_keeps_winning(engine: Engine,
     later sync of the same day replaces only its own stock figures."""
     [shop] = make_shops(engine, "tiktok_shop", "USD")
     with Session(engine) as s:
-        org_id = s.get(Shop, shop).org_id   # type: ignore[union-attr]
+        stored = s.get(Shop, shop)
+        assert stored is not None
+        org_id, stored.timezone = stored.org_id, "America/Los_Angeles"
         s.add(Member(org_id=org_id, code="mia", name="Mia", role="selector", timezone="UTC", locale="en"))
         s.commit()
     first, second = "1729000000011000000", "1729000000011000100"
     sheet = tmp_path / "products.csv"
     sheet.write_text("shop,product,sku,name,unit_cost,launch_date,selector,stock\n"
                      f"a,{first},{first[:-1]}1,My serum,2.50,2026-01-05,mia,77\n")
-    day = date(2026, 2, 28)   # 07:59 UTC on 1 March is still 28 February in Los Angeles
-    with Session(engine) as s:
-        import_products(s, sheet, day)
+    with Session(engine) as s:   # 07:00 UTC on 1 March is still 28 February in Los Angeles: that day's stock
+        import_products(s, sheet, datetime(2026, 3, 1, 7, 0, tzinfo=UTC))
         s.commit()
     with FakeTikTokShop(seed=11, n_orders=5) as fake:
         def sync(now: datetime) -> SyncReport:
+            fake.clock_offset_s = now.timestamp() - time.time()   # the platform's and the source's clock: now
             with TikTokShopSource(app_key=fake.app_key, app_secret=fake.app_secret, currency="USD",
                                   shop_tz="America/Los_Angeles", tokens=MemoryTokens(fake.initial_tokens()),
-                                  base_url=fake.base_url, auth_base_url=fake.auth_base_url) as src:
+                                  base_url=fake.base_url, auth_base_url=fake.auth_base_url,
+                                  clock=fake.server_time) as src:
                 return sync_shop(engine, shop, src, ["products"], now)
 
         report = sync(datetime(2026, 3, 1, 7, 0, tzinfo=UTC))
@@ -942,20 +945,28 @@ def test_products_fill_the_catalogue_and_an_import_keeps_winning(engine: Engine,
         assert found[second[:-2] + "01"] == (second, "Pearl LED Mirror", "2025-12-20", None, "TS-01-0", 0, "USD",
                                              "2026-02-28", 9, False)
 
-        # the same day, later: stock moved on the platform; the sync's own figure is replaced, the import's stays
+        # the cursor keeps the listing's time (23:00 in Los Angeles): the day is listed
+        with Session(engine) as s:
+            assert s.execute(select(SyncCursor.high_water).where(SyncCursor.resource == "products")).scalar_one() \
+                == datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
+
+        # the same day, later: the catalogue is not listed again (once a shop day), whatever moved on the platform
         sku_id, seller, _ = fake.products[1].skus[0]
         fake.products[1].skus[0] = (sku_id, seller, [3, 0])
         first_product = fake.products[0]
         first_product.skus[0] = (first_product.skus[0][0], first_product.skus[0][1], [500, 0])
+        calls = len(fake.calls_to(PRODUCTS_SEARCH))
         report = sync(datetime(2026, 3, 1, 7, 59, tzinfo=UTC))
-        assert counts_by_resource(report)["products"] == WriteCounts(updated=1, unchanged=39)
+        assert (report.ok, counts_by_resource(report).get("products", WriteCounts()),
+                len(fake.calls_to(PRODUCTS_SEARCH))) == (True, WriteCounts(), calls)
         found = catalogue()
-        assert found[second[:-2] + "01"][7:] == ("2026-02-28", 3, False)
+        assert found[second[:-2] + "01"][7:] == ("2026-02-28", 9, False)
         assert found[first[:-1] + "1"][7:] == ("2026-02-28", 77, True)
 
-        # the next day in Los Angeles: a new snapshot per SKU, the import's day kept as it was
+        # the next day in Los Angeles: listed again, a new snapshot per SKU, the import's day kept as it was
         report = sync(datetime(2026, 3, 1, 8, 1, tzinfo=UTC))
         assert counts_by_resource(report)["products"] == WriteCounts(updated=40)
+        assert len(fake.calls_to(PRODUCTS_SEARCH)) == calls + 1   # 40 products: one page
     with engine.connect() as c:
         days = dict(c.execute(text("SELECT day, count(*) FROM inventory_snapshot GROUP BY day")).all())
         imported_day = c.execute(text("SELECT units_on_hand FROM inventory_snapshot WHERE imported")).all()

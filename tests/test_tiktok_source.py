@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -594,12 +594,20 @@ def test_a_prerendered_fake_serves_exactly_what_it_renders_on_demand() -> None:
 
 
 # ---------------------------------------------------------------------- products
+def at_time(fake: FakeTikTokShop, when: datetime) -> Callable[[], float]:
+    """The platform's clock (and so the source's) set to `when`."""
+    fake.clock_offset_s = when.timestamp() - time.time()
+    return fake.server_time
+
+
 def test_products_give_launch_day_in_the_shop_zone_and_stock_summed_over_warehouses(fake: FakeTikTokShop) -> None:
     until = datetime(2026, 3, 1, 7, 59, tzinfo=UTC)   # still 2026-02-28 in Los Angeles
-    with source(fake, page_size=15) as src:
+    clock = at_time(fake, until)
+    with source(fake, page_size=15, clock=clock) as src:
         pages = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until))
     assert [len(p.records) for p in pages] == [15, 15, 10]
-    assert [p.high_water for p in pages] == [None, None, None]
+    # the listing's time, kept an hour before its day's end (23:00 in Los Angeles): the sync remembers the day
+    assert [p.high_water for p in pages] == [datetime(2026, 3, 1, 7, tzinfo=UTC)] * 3
     found = {r.platform_product_id: r for p in pages for r in p.records}
     # the fake's first product: created 2025-12-22 00:00 UTC (16:00 the day before in Los Angeles), three SKUs
     # with stock in two warehouses
@@ -616,6 +624,27 @@ def test_products_give_launch_day_in_the_shop_zone_and_stock_summed_over_warehou
     calls = fake.calls_to(PRODUCTS_SEARCH)
     assert [(c.query.get("page_size"), c.body) for c in calls] == [("15", {}), ("15", {}), ("15", {})]
     assert "page_token" not in calls[0].query and calls[1].query["page_token"]
-    with source(fake, page_size=15) as src:   # resumed after the first page: the same last two pages
+    with source(fake, page_size=15, clock=clock) as src:   # resumed after the first page: the same last two pages
         rest = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until, resume=pages[0].resume))
     assert [(p.records, p.resume) for p in rest] == [(p.records, p.resume) for p in pages[1:]]
+    # resumed the next day (after a crash): the old window's pages, with the stock read today, stored for today
+    later = at_time(fake, datetime(2026, 3, 2, 20, tzinfo=UTC))   # 12:00 on 2 March in Los Angeles
+    with source(fake, page_size=15, clock=later) as src:
+        rest = list(src.pages("products", datetime(2026, 2, 27, tzinfo=UTC), until, resume=pages[0].resume))
+    assert [(p.records, p.resume) for p in rest] == [
+        ([r._replace(stock_day=date(2026, 3, 2)) for r in p.records], p.resume) for p in pages[1:]]
+
+
+def test_products_are_listed_once_a_shop_day_by_the_high_water_the_sync_keeps(fake: FakeTikTokShop) -> None:
+    """The sync gives back the listing's high water less its 10-minute overlap as `since`."""
+    listed_at = datetime(2026, 3, 1, 7, 50, tzinfo=UTC)   # 23:50 on 28 February in Los Angeles
+    with source(fake, page_size=50, clock=at_time(fake, listed_at)) as src:
+        [page] = list(src.pages("products", None, listed_at))
+    assert page.high_water == datetime(2026, 3, 1, 7, tzinfo=UTC)   # 23:00, an hour before the day's end
+    since = page.high_water - timedelta(minutes=10)
+    for now, calls in ((datetime(2026, 3, 1, 7, 59, tzinfo=UTC), 1),    # 23:59 the same day: nothing asked
+                       (datetime(2026, 3, 1, 8, 5, tzinfo=UTC), 2)):    # 00:05 the next day: listed
+        with source(fake, page_size=50, clock=at_time(fake, now)) as src:
+            found = [r for p in src.pages("products", since, now) for r in p.records]
+        assert (len(found), len(fake.calls_to(PRODUCTS_SEARCH))) == ((0, 1) if calls == 1 else (40, 2))
+    assert {r.stock_day for r in found} == {date(2026, 3, 1)}

@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -17,13 +16,14 @@ from storage.product_import import ProductProblem, import_products
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
-    today = clock().astimezone(ZoneInfo(services.org_timezone)).date()   # stock is the organisation's day's
     with Session(services.engine) as session:
-        try:
-            result = import_products(session, Path(args.file), today)
+        try:   # each row's stock is stored for its shop's day (the day that shop's sync calls today)
+            result = import_products(session, Path(args.file), clock())
         except ProductProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
         session.commit()
+    days = ", ".join(day.isoformat() for day in result.stock_days)
+    stock = f"stock of {result.stock_rows} SKUs on {days}" if days else "no stock"
     print(f"imported {args.file}: {result.products_created} new products, {result.products_updated} updated, "
-          f"{result.skus_created} new SKUs; stock of {result.stock_rows} SKUs on {today.isoformat()}")
+          f"{result.skus_created} new SKUs; {stock}")
     return 0

@@ -19,14 +19,18 @@ How a sync runs, per resource (``pages(resource, since, until, resume)``):
   ``watch_seconds`` = avg_viewing_duration x viewers; ``interactions`` = likes + comments + shares.
 
 * ``products``: ``POST /product/202309/products/search`` (``page_size`` 100 and ``page_token`` in the query, an
-  empty filter body): the whole catalogue on every run, whatever the window, since stock changes do not move a
-  product's update time. One `ProductRecord` per product: ``launched_on`` = ``create_time`` as a day in the
-  shop's zone, each SKU's stock = the sum of its ``inventory[].quantity`` (all warehouses), ``stock_day`` = the
-  shop-zone day holding ``until`` (the sync's). The API has no cost; none is made up.
+  empty filter body): the whole catalogue (stock changes do not move a product's update time), at most once a
+  shop-local day (10k products are 100 calls; the sync runs every 30 minutes). The sync's cursor remembers the
+  day: the pages' high water is the listing's time (kept `PRODUCTS_DAY_MARGIN` before its day's end), so a run
+  whose ``since`` (that high water less the sync's overlap) plus the margin falls on today lists nothing; a
+  backfill's earlier ``since`` lists again. One `ProductRecord` per product: ``launched_on`` = ``create_time`` as
+  a day in the shop's zone, each SKU's stock = the sum of its ``inventory[].quantity`` (all warehouses),
+  ``stock_day`` = the shop-zone day of the fetch by the source's clock (a listing resumed from an older window
+  still reads today's stock). The API has no cost; none is made up.
 
 ``Page.high_water`` is the newest update time in the page for orders and returns; the newest creation time
 for affiliate orders and the newest start time for lives (their APIs have no update time, the lookbacks cover
-later changes); None for products (listed whole every run). ``Page.resume`` is an opaque token (base64 JSON:
+later changes); the listing's time for products (above). ``Page.resume`` is an opaque token (base64 JSON:
 resource, window, stage, the platform's ``next_page_token``) for the page after this one; ``None`` on the last
 page. A page is yielded only once the next one is known, so the last page always says ``None``. A token only
 continues the window it was made in:
@@ -119,6 +123,10 @@ LIVES_PERFORMANCE = "/analytics/202508/shop_lives/performance"
 PRODUCTS_SEARCH = "/product/202309/products/search"
 TOKEN_REFRESH = "/api/v2/token/refresh"
 MAX_DETAIL_IDS = 50
+# products are listed once a shop-local day; their high water (the listing's time) is kept this far before the
+# day's end, so the sync's `since` (high water less its overlap, 10 minutes: storage.ingest.sync) plus this margin
+# falls in the day listed. Must be at least the sync's overlap.
+PRODUCTS_DAY_MARGIN = timedelta(hours=1)
 
 RESOURCES = ("orders", "returns", "affiliate_orders", "lives", "products")
 
@@ -473,7 +481,7 @@ class TikTokShopSource:
         elif resource == "affiliate_orders":
             raw = self._affiliate_pages(since, until, state)
         elif resource == "products":
-            raw = self._product_pages(until, state)
+            raw = self._product_pages(since, state)
         else:
             raw = self._live_pages(since, until, state)
         pending: tuple[list[Record], datetime | None, dict[str, Any] | None] | None = None
@@ -716,14 +724,22 @@ class TikTokShopSource:
             high = max(r.started_at for r in found) if found else None
             yield list[Record](found), high, ({"t": nxt} if nxt else None)
 
-    def _product_pages(self, until: datetime, state: dict[str, Any] | None) -> _Raw:
+    def _product_pages(self, since: datetime | None, state: dict[str, Any] | None) -> _Raw:
         tz = self.tz
-        day = (until - timedelta(microseconds=1)).astimezone(tz).date()   # the sync's day in the shop's zone
+        # the stock is what the platform has now: the shop-zone day of the fetch (the source's clock), not of the
+        # window's end, which a listing resumed after a crash keeps from an earlier day
+        fetched = datetime.fromtimestamp(self._clock(), tz)
+        day = fetched.date()
+        if state is None and since is not None and (since + PRODUCTS_DAY_MARGIN).astimezone(tz).date() >= day:
+            return   # listed today already (the high water below): nothing to ask
+        # the listing's time as the high water, kept PRODUCTS_DAY_MARGIN before its day's end (see there)
+        end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+        listed = min(fetched, end_of_day - PRODUCTS_DAY_MARGIN).astimezone(UTC)
         found: list[ProductRecord]
         for found, nxt in self._fetched("products search", "POST", PRODUCTS_SEARCH, {"page_size": str(self.page_size)},
                                         {}, state.get("t") if state else None, "products",
                                         lambda d: [product_record(p, tz, day) for p in d.get("products") or []]):
-            yield list[Record](found), None, ({"t": nxt} if nxt else None)
+            yield list[Record](found), listed, ({"t": nxt} if nxt else None)
 
     @staticmethod
     def _mapped(data: dict[str, Any], content: bytes, what: str, mapper: Callable[[dict[str, Any]], list[Any]]
