@@ -20,7 +20,7 @@ from scoring.money import UnknownCurrency, exponent
 from services.container import Services
 from storage.fx_rates import Stored, store_rates
 from storage.models import FxRateRow
-from storage.tabular import TableProblem, parse_day, read_rows
+from storage.tabular import TableProblem, joined_problems, parse_day, read_rows
 
 COLUMNS = ("day", "base", "quote", "rate")
 # Any two ISO 4217 currencies are a few million apart at most (1 KWD is about 140,000 IRR): a rate outside these is
@@ -84,7 +84,7 @@ def set_rate(services: Services, day: str, base: str, quote: str, rate: str) -> 
 
 def read_csv(path: Path) -> list[FxRate]:
     """Rates from a table (CSV in UTF-8 or UTF-16, or XLSX: storage.tabular, the one reader of people's files)
-    with the header day,base,quote,rate; the whole file is refused on the first bad line."""
+    with the header day,base,quote,rate; the whole file is refused when a line is bad, every bad line named."""
     try:
         table = read_rows(path)
     except TableProblem as exc:
@@ -93,16 +93,19 @@ def read_csv(path: Path) -> list[FxRate]:
         raise FxInputError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     if not table or tuple(h.strip().lower() for h in table[0][1]) != COLUMNS:
         raise FxInputError(f"{path.name}: the first line must be {','.join(COLUMNS)}")
-    rates = []
+    rates, problems = [], []
     for line, row in table[1:]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(COLUMNS):
-            raise FxInputError(f"{path.name} line {line}: {len(row)} columns, expected {len(COLUMNS)}")
+            problems.append(f"line {line}: {len(row)} columns, expected {len(COLUMNS)}")
+            continue
         try:
             rates.append(parse_rate(*row))
         except FxInputError as exc:
-            raise FxInputError(f"{path.name} line {line}: {exc}") from None
+            problems.append(f"line {line}: {exc}")
+    if problems:   # every bad line named at once, as the other imports do
+        raise FxInputError(f"{path.name} {joined_problems(problems)}")
     if not rates:
         raise FxInputError(f"{path.name}: no rates")
     return rates

@@ -114,11 +114,12 @@ def test_kpibot_fx_set_and_import(tmp_path: Path, cli: InProcess) -> None:
     imported = cli(tmp_path, "fx", "import", "rates.csv")
     assert (imported.returncode, imported.stdout) == (
         0, "imported rates.csv: 2 rates (1 new, 1 changed, 0 unchanged)\n")
-    (tmp_path / "bad.csv").write_text("day,base,quote,rate\n2026-12-03,USD,IDR,15860\n2026-13-01,USD,IDR,1\n",
-                                      encoding="utf-8")
+    (tmp_path / "bad.csv").write_text("day,base,quote,rate\n2026-12-03,USD,IDR,15860\n2026-13-01,USD,IDR,1\n"
+                                      "2026-12-04,USD,XXX,2\n2026-12-05,USD\n", encoding="utf-8")
     refused = cli(tmp_path, "fx", "import", "bad.csv")
     assert (refused.returncode, refused.stderr) == (
-        2, "kpibot: nothing stored: bad.csv line 3: day '2026-13-01' is not a date (YYYY-MM-DD)\n")
+        2, "kpibot: nothing stored: bad.csv line 3: day '2026-13-01' is not a date (YYYY-MM-DD); line 4: unknown "
+           "currency 'XXX'; line 5: 2 columns, expected 4\n")
     (tmp_path / "cols.csv").write_text("date,from,to,rate\n", encoding="utf-8")
     assert cli(tmp_path, "fx", "import", "cols.csv").stderr == \
         "kpibot: nothing stored: cols.csv: the first line must be day,base,quote,rate\n"
