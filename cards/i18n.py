@@ -242,6 +242,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your shift on {shop} from {start} was never ended: it was closed at {end}, the {hours}-hour maximum.",
         "zh": "你在 {shop} 从 {start} 开始的班次没有下播打卡，已按最长 {hours} 小时在 {end} 结束。",
     },
+    "live.took_over": {
+        "en": "{member}'s shift on {shop} was still open; it now ends at {end}.",
+        "zh": "{member} 在 {shop} 的班次仍未下播，现已在 {end} 结束。",
+    },
     "live.ended_title": {"en": "Off air · {shop}", "zh": "下播 · {shop}"},
     "live.shop": {"en": "Shop", "zh": "店铺"},
     "live.start": {"en": "Start", "zh": "开播"},

@@ -332,6 +332,7 @@ INDONESIAN: dict[str, str] = {
                     "terbuka berakhir {hours} jam setelah dimulai.",
     "live.forgotten": "Shift Anda di {shop} sejak {start} tidak pernah diakhiri: ditutup pada {end}, batas "
                       "{hours} jam.",
+    "live.took_over": "Shift {member} di {shop} masih terbuka; kini berakhir pada {end}.",
     "live.ended_title": "Selesai siaran · {shop}",
     "live.shop": "Toko",
     "live.start": "Mulai",

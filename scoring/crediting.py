@@ -94,6 +94,23 @@ def credit(paid_at: datetime | None, platform_member_id: int | None, sessions: I
     return min(candidates, key=lambda c: c[:5])[5]
 
 
+def shifts_of(rows: Iterable[tuple[int, datetime, datetime | None]],
+              max_shift: timedelta = DEFAULT_MAX_SHIFT) -> list[Shift]:
+    """A shop's roster from (member, start, end or None while open): a shift still open (a `/live start` without
+    `/live end`) ends at the next later shift start on the shop, by anyone (the next host took over: their going
+    on air is the first sign of it), and at most `max_shift` after its start, so a forgotten end neither takes
+    the next host's orders nor credits a whole day."""
+    rows = list(rows)
+    starts = sorted({start for _, start, _ in rows})
+    out: list[Shift] = []
+    for member, start, end in rows:
+        if end is None:
+            end = min((s for s in starts if s > start), default=start + max_shift)
+            end = min(end, start + max_shift)
+        out.append(Shift(member, start, end))
+    return out
+
+
 def host_of(handle: str | None, started_at: datetime, handles: Mapping[str, int], codes: Mapping[str, int],
             roster: Iterable[Shift]) -> int | None:
     """The member a session (or video, without a roster) belongs to; None: nobody known. A handle no member holds

@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of
+from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of, shifts_of
 from storage.identity import MAX_PLATFORM, PLATFORM_NAME
 from storage.ingest.records import FILE_PLATFORMS
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order
@@ -112,10 +112,11 @@ def code_map(conn: Connection, org_id: int) -> dict[str, int]:
 
 
 def roster_shifts(conn: Connection, shop_id: int, max_shift: timedelta = DEFAULT_MAX_SHIFT) -> list[Shift]:
-    """The shop's roster; a shift still open (a host's `/live start` without `/live end`) counts as ending
-    `max_shift` after its start, so a forgotten end never credits a whole day."""
-    return [Shift(m, s, e if e is not None else s + max_shift) for m, s, e in conn.execute(
-        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id))]
+    """The shop's roster; a shift still open ends at the next shift's start or `max_shift` after its own
+    (scoring.crediting.shifts_of)."""
+    return shifts_of(tuple(r) for r in conn.execute(  # type: ignore[misc]
+        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id)
+        .order_by(ROSTER.c.started_at, ROSTER.c.id)))
 
 
 def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
