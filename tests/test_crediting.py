@@ -353,3 +353,29 @@ def test_an_ended_session_s_tail_does_not_take_the_next_host_s_orders(engine: En
     run = credit_shops(engine, [shop])
     assert (run.counts.live_session, run.counts.roster, run.counts.changed) == (1, 1, 1)
     assert _credits(engine) == {"NEXT": ("host2", "roster", None), "TAIL": ("host1", "live_session", "L1")}
+
+
+def test_the_cli_counts_roster_credits(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage.engine import make_engine
+    from tests.test_cli import InProcess
+
+    cli = InProcess(capsys, monkeypatch)
+    (tmp_path / "config.toml").write_text('[store]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    shop, _ = _setup(engine)
+    StoreWriter(engine).write_page(shop, [_order("R1", START + timedelta(minutes=30)),
+                                          _order("R2", START + timedelta(hours=3))])
+    engine.dispose()
+    (tmp_path / "roster.csv").write_text("shop,member,start,end\ntts-us,host3,2026-11-10T18:00,2026-11-10T19:00\n",
+                                         encoding="utf-8")
+    assert cli(tmp_path, "lives", "roster", "import", "roster.csv").stdout == (
+        "roster roster.csv: imported; 0 sessions got their host, 0 orders credited by live session, 1 by the roster\n")
+    assert cli(tmp_path, "credit").stdout == (
+        "host credit: 2 paid orders, 0 by the platform, 0 by live session, 1 by the roster, 1 nobody's (0 changed); "
+        "0 handles match no member\n")
+    # attribution prints the host credit line when only the roster credited (it was left out before)
+    assert cli(tmp_path, "attribute", "--shop", "tts-us").stdout.splitlines()[-1] == (
+        "host credit: 2 paid orders, 0 by the platform, 0 by live session, 1 by the roster, 1 nobody's; "
+        "0 handles match no member")
