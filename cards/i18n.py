@@ -385,9 +385,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "shop.resource.lives": {"en": "live sessions", "zh": "直播场次"},
     # admins' notices sent once ever (services.handle_notices, services.fx_notices)
     "handle.unmatched_title": {"en": "Account matches no member: {handle}", "zh": "账号未匹配任何成员：{handle}"},
-    "handle.unmatched": {"en": "The {platform} account {handle} matches no member: its {rows} in {shops}, and their orders, are credited to nobody. If it is a member's account, run: {command}. You are told once about this account.", "zh": "{platform} 账号 {handle} 未匹配任何成员：它在 {shops} 的 {rows}及其订单都未计入任何人。如果这是某位成员的账号，请运行：{command}。此账号只提醒这一次。"},
+    "handle.unmatched": {"en": "The {platform} account {handle} matches no member, so orders are not credited to anyone through its {rows} in {shops} (a roster shift on air may still credit them). If it is a member's account, run: {command}. You are told once about this account.", "zh": "{platform} 账号 {handle} 未匹配任何成员，因此订单不会通过它在 {shops} 的 {rows}计入任何人（排班表中在播的班次仍可能计入）。如果这是某位成员的账号，请运行：{command}。此账号只提醒这一次。"},
     "handle.unmatched_many_title": {"en": "{count} accounts match no member", "zh": "{count} 个账号未匹配任何成员"},
-    "handle.unmatched_many": {"en": "These accounts match no member: their live sessions and videos, and their orders, are credited to nobody. If one is a member's account, run the command shown with it. You are told once about each account.", "zh": "以下账号未匹配任何成员：它们的直播、视频及其订单都未计入任何人。如果某个是成员的账号，请运行它后面的命令。每个账号只提醒这一次。"},
+    "handle.unmatched_many": {"en": "These accounts match no member, so orders are not credited to anyone through their live sessions and videos (a roster shift on air may still credit them). If one is a member's account, run the command shown with it. You are told once about each account.", "zh": "以下账号未匹配任何成员，因此订单不会通过它们的直播和视频计入任何人（排班表中在播的班次仍可能计入）。如果某个是成员的账号，请运行它后面的命令。每个账号只提醒这一次。"},
     "handle.unmatched_item": {"en": "{platform} {handle}: {rows} in {shops}. Run: {command}", "zh": "{platform} {handle}：{shops} 的 {rows}。运行：{command}"},
     "handle.unmatched_more": {"en": "And {count} more: kpibot credit --unmatched lists them all.", "zh": "还有 {count} 个：kpibot credit --unmatched 可列出全部。"},
     # counts in a handle notice: English says "1 video", "2 videos"; Chinese and Indonesian have no plural

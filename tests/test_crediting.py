@@ -379,3 +379,28 @@ def test_the_cli_counts_roster_credits(tmp_path: Path, capsys: pytest.CaptureFix
     assert cli(tmp_path, "attribute", "--shop", "tts-us").stdout.splitlines()[-1] == (
         "host credit: 2 paid orders, 0 by the platform, 0 by live session, 1 by the roster, 1 nobody's; "
         "0 handles match no member")
+
+
+def test_the_admins_notice_and_credit_unmatched_list_the_same_handles(engine: Engine, tmp_path: Path) -> None:
+    from services.handle_notices import unknown_handles
+    from storage.crediting import UnmatchedRows, unmatched_handles
+
+    shop, _ = _setup(engine)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("shop,member,start,end\ntts-us,host3,2026-11-11T18:00,2026-11-11T20:00\n", encoding="utf-8")
+    with Session(engine) as s:
+        import_roster(s, roster)
+        s.commit()
+    day = timedelta(days=1)
+    StoreWriter(engine).write_page(shop, [_live("L1", "ghost"),                           # nobody: listed
+                                          _live("L2", "acme.official", START + day, END + day),   # the roster's
+                                          _live("L3", "@"),            # no handle: listed once as "", not now
+                                          PostRecord("V1", "@Ghost", START, 10),          # the same handle
+                                          PostRecord("V2", "host3", START, 10)])          # a member's code
+    run = credit_shops(engine, [shop])
+    assert run.unmatched == [Unmatched("tts-us", "ghost", 2)]
+    with engine.connect() as conn:
+        assert unmatched_handles(conn) == [UnmatchedRows(shop, "ghost", sessions=1, videos=1)]
+        [found] = unknown_handles(conn)
+    assert (found.platform, found.handle, found.sessions, found.videos, found.shops) == (
+        "tiktok", "ghost", 1, 1, ["TTS US (tts-us)"])
