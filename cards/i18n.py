@@ -242,6 +242,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your shift on {shop} from {start} was never ended: it was closed at {end}, the {hours}-hour maximum.",
         "zh": "你在 {shop} 从 {start} 开始的班次没有下播打卡，已按最长 {hours} 小时在 {end} 结束。",
     },
+    "live.took_over": {
+        "en": "{member}'s shift on {shop} was still open; it now ends at {end}.",
+        "zh": "{member} 在 {shop} 的班次仍未下播，现已在 {end} 结束。",
+    },
     "live.ended_title": {"en": "Off air · {shop}", "zh": "下播 · {shop}"},
     "live.shop": {"en": "Shop", "zh": "店铺"},
     "live.start": {"en": "Start", "zh": "开播"},
@@ -381,9 +385,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "shop.resource.lives": {"en": "live sessions", "zh": "直播场次"},
     # admins' notices sent once ever (services.handle_notices, services.fx_notices)
     "handle.unmatched_title": {"en": "Account matches no member: {handle}", "zh": "账号未匹配任何成员：{handle}"},
-    "handle.unmatched": {"en": "The {platform} account {handle} matches no member: its {rows} in {shops}, and their orders, are credited to nobody. If it is a member's account, run: {command}. You are told once about this account.", "zh": "{platform} 账号 {handle} 未匹配任何成员：它在 {shops} 的 {rows}及其订单都未计入任何人。如果这是某位成员的账号，请运行：{command}。此账号只提醒这一次。"},
+    "handle.unmatched": {"en": "The {platform} account {handle} matches no member, so orders are not credited to anyone through its {rows} in {shops} (a roster shift on air may still credit them). If it is a member's account, run: {command}. You are told once about this account.", "zh": "{platform} 账号 {handle} 未匹配任何成员，因此订单不会通过它在 {shops} 的 {rows}计入任何人（排班表中在播的班次仍可能计入）。如果这是某位成员的账号，请运行：{command}。此账号只提醒这一次。"},
     "handle.unmatched_many_title": {"en": "{count} accounts match no member", "zh": "{count} 个账号未匹配任何成员"},
-    "handle.unmatched_many": {"en": "These accounts match no member: their live sessions and videos, and their orders, are credited to nobody. If one is a member's account, run the command shown with it. You are told once about each account.", "zh": "以下账号未匹配任何成员：它们的直播、视频及其订单都未计入任何人。如果某个是成员的账号，请运行它后面的命令。每个账号只提醒这一次。"},
+    "handle.unmatched_many": {"en": "These accounts match no member, so orders are not credited to anyone through their live sessions and videos (a roster shift on air may still credit them). If one is a member's account, run the command shown with it. You are told once about each account.", "zh": "以下账号未匹配任何成员，因此订单不会通过它们的直播和视频计入任何人（排班表中在播的班次仍可能计入）。如果某个是成员的账号，请运行它后面的命令。每个账号只提醒这一次。"},
     "handle.unmatched_item": {"en": "{platform} {handle}: {rows} in {shops}. Run: {command}", "zh": "{platform} {handle}：{shops} 的 {rows}。运行：{command}"},
     "handle.unmatched_more": {"en": "And {count} more: kpibot credit --unmatched lists them all.", "zh": "还有 {count} 个：kpibot credit --unmatched 可列出全部。"},
     # counts in a handle notice: English says "1 video", "2 videos"; Chinese and Indonesian have no plural

@@ -275,12 +275,14 @@ INDONESIAN: dict[str, str] = {
     "shop.resource.lives": "sesi live",
     # notices sent once ever to admins
     "handle.unmatched_title": "Akun tidak cocok dengan anggota: {handle}",
-    "handle.unmatched": "Akun {platform} {handle} tidak cocok dengan anggota mana pun: {rows} dari akun ini di "
-                        "{shops}, beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini akun seorang anggota, "
+    "handle.unmatched": "Akun {platform} {handle} tidak cocok dengan anggota mana pun, jadi pesanan tidak "
+                        "dikreditkan ke siapa pun melalui {rows} dari akun ini di {shops} (shift jadwal yang sedang "
+                        "siaran masih bisa mengkreditkannya). Jika ini akun seorang anggota, "
                         "jalankan: {command}. Anda diberi tahu sekali tentang akun ini.",
     "handle.unmatched_many_title": "{count} akun tidak cocok dengan anggota",
-    "handle.unmatched_many": "Akun-akun berikut tidak cocok dengan anggota mana pun: sesi live, video, dan "
-                             "pesanannya tidak dikreditkan ke siapa pun. Jika salah satunya akun seorang anggota, "
+    "handle.unmatched_many": "Akun-akun berikut tidak cocok dengan anggota mana pun, jadi pesanan tidak "
+                             "dikreditkan ke siapa pun melalui sesi live dan videonya (shift jadwal yang sedang "
+                             "siaran masih bisa mengkreditkannya). Jika salah satunya akun seorang anggota, "
                              "jalankan perintah yang menyertainya. Anda diberi tahu sekali tentang setiap akun.",
     "handle.unmatched_item": "{platform} {handle}: {rows} di {shops}. Jalankan: {command}",
     "handle.unmatched_more": "Dan {count} lainnya: kpibot credit --unmatched menampilkan semuanya.",
@@ -332,6 +334,7 @@ INDONESIAN: dict[str, str] = {
                     "terbuka berakhir {hours} jam setelah dimulai.",
     "live.forgotten": "Shift Anda di {shop} sejak {start} tidak pernah diakhiri: ditutup pada {end}, batas "
                       "{hours} jam.",
+    "live.took_over": "Shift {member} di {shop} masih terbuka; kini berakhir pada {end}.",
     "live.ended_title": "Selesai siaran · {shop}",
     "live.shop": "Toko",
     "live.start": "Mulai",

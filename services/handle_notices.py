@@ -1,15 +1,16 @@
 """Live sessions and videos whose handle matches no member, reported to the organisation's admins once per
-(platform, handle), ever (services.admin_notices): their orders are credited to nobody until an admin gives a
-member the handle (`kpibot members handle MEMBER HANDLE --platform P`). The refresh job looks after each run,
-so the sessions and videos a sync, a file import or a `kpibot sync` wrote are all seen. The handles new to an
-admin in one run reach them as ONE message listing the first ten with their command and counting the rest
-(`kpibot credit --unmatched` lists them all); each handle keeps its own claim, so a refused message is listed
-again whole by the next run and a handle told is never listed again.
+(platform, handle), ever (services.admin_notices): their orders are not credited through that account's sessions
+and videos (a roster shift on air may still credit them) until an admin gives a member the handle (`kpibot
+members handle MEMBER HANDLE --platform P`). The refresh job looks after each run, so the sessions and videos a
+sync, a file import or a `kpibot sync` wrote are all seen. The handles new to an admin in one run reach them as
+ONE message listing the first ten with their command and counting the rest (`kpibot credit --unmatched` lists
+them all); each handle keeps its own claim, so a refused message is listed again whole by the next run and a
+handle told is never listed again.
 
 A handle matches no member when host crediting (services.crediting) left its rows without a member (no member
-holds it or has it as code, no roster shift covered them) and it still matches nobody now; `kpibot credit
---unmatched` lists the same. A handle once reported is not reported again, even if it was matched and lost its
-member since.
+holds it or has it as code, no roster shift covered them) and it still matches nobody now: one function says so
+for both (storage.crediting.unmatched_handles), so `kpibot credit --unmatched` lists the same. A handle once
+reported is not reported again, even if it was matched and lost its member since.
 """
 
 from __future__ import annotations
@@ -20,17 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from cards.i18n import t
 from cards.model import Block, Card, Text, Tone
-from scoring.crediting import handle_key
 from services.admin_notices import LISTED, ONCE, admins_of, shown, tell_admins_each
 from services.container import Services
 from services.messaging import Messenger
-from storage.crediting import LIVE, POST, code_map, handle_map, handle_platform
+from storage.crediting import handle_platform, unmatched_handles
 from storage.models import Member, Shop
 from storage.schedule import UNMATCHED_HANDLE, sent_today
 
@@ -53,34 +53,20 @@ class UnknownHandle:
 
 def unknown_handles(conn: Connection) -> list[UnknownHandle]:
     """Every (organisation, platform, handle) of sessions and videos without a member whose handle matches nobody
-    now, by organisation, platform and handle. Reads only rows without a member (an index)."""
+    now (storage.crediting.unmatched_handles, as `kpibot credit --unmatched`), by organisation, platform and
+    handle."""
     shops = {sid: (org, platform, f"{name} ({code})") for sid, org, platform, code, name in conn.execute(
-        select(Shop.id, Shop.org_id, Shop.platform, Shop.code, Shop.name).order_by(Shop.code))}  # type: ignore[call-overload]
+        select(Shop.id, Shop.org_id, Shop.platform, Shop.code, Shop.name))}  # type: ignore[call-overload]
     found: dict[tuple[int, str, str], UnknownHandle] = {}
-    maps: dict[tuple[int, str], tuple[dict[str, int], dict[str, int]]] = {}
-    for table, member_col, handle_col in ((LIVE, "host_member_id", "host_handle"),
-                                          (POST, "member_id", "author_handle")):
-        rows = conn.execute(select(table.c.shop_id, table.c[handle_col], func.count())
-                            .where(table.c[member_col].is_(None), table.c[handle_col].is_not(None))
-                            .group_by(table.c.shop_id, table.c[handle_col]))
-        for shop_id, raw, count in rows:
-            org_id, shop_platform, shop = shops[shop_id]
-            key = handle_key(raw)
-            if not key:
-                continue
-            if (org_id, shop_platform) not in maps:
-                maps[org_id, shop_platform] = handle_map(conn, org_id, shop_platform), code_map(conn, org_id)
-            handles, codes = maps[org_id, shop_platform]
-            if key in handles or key in codes:
-                continue   # matched since the rows were credited: the next crediting gives them their member
-            platform = handle_platform(shop_platform)
-            entry = found.setdefault((org_id, platform, key), UnknownHandle(org_id, platform, key))
-            if table is LIVE:
-                entry.sessions += count
-            else:
-                entry.videos += count
-            if shop not in entry.shops:
-                entry.shops.append(shop)
+    for rows in unmatched_handles(conn):
+        org_id, shop_platform, shop = shops[rows.shop_id]
+        platform = handle_platform(shop_platform)
+        entry = found.setdefault((org_id, platform, rows.handle), UnknownHandle(org_id, platform, rows.handle))
+        entry.sessions += rows.sessions
+        entry.videos += rows.videos
+        entry.shops.append(shop)
+    for entry in found.values():
+        entry.shops.sort(key=lambda shop: shop.rsplit(" (", 1)[-1])   # by code
     return [found[k] for k in sorted(found)]
 
 

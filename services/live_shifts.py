@@ -3,8 +3,10 @@ closes the shift (commands.live calls both). A shift is roster data (storage.mod
 while it is open), so it credits orders exactly as a line of `kpibot lives roster import` does (rule `roster`,
 scoring.crediting).
 
-A shift left open counts as ending `Services.max_shift` after its start ([attribution] max_shift_hours); it is
-stored so when its host next runs /live start or /live end, or when the refresh job runs (close_overdue).
+A shift left open counts as ending at the next shift's start on its shop, by anyone, and at most `Services.max_shift`
+after its start ([attribution] max_shift_hours; scoring.crediting.shifts_of); it is stored so when its host next
+runs /live start or /live end, when another member goes on air for the same shop (the handover: their /live start
+closes it now and says so), or when the refresh job runs (close_overdue).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ class Started:
     shop: str                      # the shop's code
     started_at: datetime
     closed: Ended | None           # the caller's forgotten shift, closed at the maximum first
+    took_over: tuple[TookOver, ...] = ()   # other members' shifts on the shop still open, closed now
+
+
+@dataclass(frozen=True)
+class TookOver:
+    member: str                    # the code of the member whose shift was still open
+    ended: Ended
 
 
 @dataclass(frozen=True)
@@ -45,8 +54,9 @@ class Ended:
 
 
 def start_shift(services: Services, member: Member, shop_code: str | None, now: datetime) -> Started:
-    """Put `member` on air for a shop of their team from `now`. UserError: a role that has no KPIs, no team or
-    shop, a shop not named (or not the team's), a shift already open, or a roster shift covering now."""
+    """Put `member` on air for a shop of their team from `now`, closing other members' shifts still open on the
+    shop at `now` (at most their maximum). UserError: a role that has no KPIs, no team or shop, a shop not named
+    (or not the team's), a shift already open, or a roster shift covering now."""
     try:
         has_kpis = Role.parse(member.role).has_kpis
     except UnknownRole:
@@ -69,13 +79,21 @@ def start_shift(services: Services, member: Member, shop_code: str | None, now: 
         if covering is not None:   # the roster file has them on air already: a second shift would double it
             raise UserError("live.on_roster", shop=shop.code, start=local_time(covering.started_at, member.timezone),
                             end=local_time(covering.ended_at or now, member.timezone))
+        others = [(r.id or 0, r.started_at, who) for r, who in session.execute(
+            select(LiveRoster, Member.code).join(Member, Member.id == LiveRoster.member_id)  # type: ignore[arg-type]
+            .where(LiveRoster.shop_id == shop.id, LiveRoster.member_id != member.id,  # type: ignore[arg-type]
+                   LiveRoster.ended_at.is_(None)).order_by(LiveRoster.started_at, LiveRoster.id))]  # type: ignore[union-attr,arg-type]
         session.add(LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0, started_at=now, ended_at=None))
         try:
             session.commit()
         except IntegrityError:     # a double tap or another replica opened one this instant (uq_live_roster_open)
             session.rollback()
             raise UserError("live.already", shop=shop.code, since=local_time(now, member.timezone)) from None
-        return Started(shop.code, now, closed)
+        code = shop.code
+    took_over = tuple(TookOver(who, _close(services, shift_id, max(start, min(now, start + services.max_shift)),
+                                            capped=now > start + services.max_shift))
+                      for shift_id, start, who in others)
+    return Started(code, now, closed, took_over)
 
 
 def end_shift(services: Services, member: Member, now: datetime) -> Ended:

@@ -3,7 +3,9 @@
 - `set_handle`: a member's account on a shop platform (MemberHandle), kept as compared (scoring.crediting.handle_key).
 - `match_hosts`: sets each live session's host and each video's author of a shop from their handles (the
   member's handle, then the member code, then, for sessions without a handle, the roster); returns the handles
-  that match nobody.
+  that match nobody (`unmatched_handles`).
+- `unmatched_handles`: the one test of "a handle matching no member", shared by host crediting (its log and
+  `kpibot credit --unmatched`) and the admins' notice (services.handle_notices), so they always agree.
 - `credit_batch`: credits a batch of a shop's paid orders (member_id, live_session_id, credit_rule). Orders
   credited by something else (a member but no rule: the demo seeds them so) are left alone.
 Each runs inside the caller's transaction.
@@ -12,18 +14,19 @@ Each runs inside the caller's transaction.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of
+from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of, shifts_of
 from storage.identity import MAX_PLATFORM, PLATFORM_NAME
 from storage.ingest.records import FILE_PLATFORMS
-from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order
+from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order, Shop
 
 BATCH = 2000
 
@@ -33,7 +36,7 @@ def _table(model: type) -> Table:
 
 
 ORDER, LIVE, POST, AFFILIATE = _table(Order), _table(LiveSession), _table(ContentPost), _table(AffiliateLine)
-HANDLE, ROSTER, MEMBER = _table(MemberHandle), _table(LiveRoster), _table(Member)
+HANDLE, ROSTER, MEMBER, SHOP = _table(MemberHandle), _table(LiveRoster), _table(Member), _table(Shop)
 
 SET_CREDIT = (update(ORDER).where(ORDER.c.id == bindparam("order"))
               .values(member_id=bindparam("member"), live_session_id=bindparam("session"),
@@ -112,10 +115,11 @@ def code_map(conn: Connection, org_id: int) -> dict[str, int]:
 
 
 def roster_shifts(conn: Connection, shop_id: int, max_shift: timedelta = DEFAULT_MAX_SHIFT) -> list[Shift]:
-    """The shop's roster; a shift still open (a host's `/live start` without `/live end`) counts as ending
-    `max_shift` after its start, so a forgotten end never credits a whole day."""
-    return [Shift(m, s, e if e is not None else s + max_shift) for m, s, e in conn.execute(
-        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id))]
+    """The shop's roster; a shift still open ends at the next shift's start or `max_shift` after its own
+    (scoring.crediting.shifts_of)."""
+    return shifts_of(tuple(r) for r in conn.execute(  # type: ignore[misc]
+        select(ROSTER.c.member_id, ROSTER.c.started_at, ROSTER.c.ended_at).where(ROSTER.c.shop_id == shop_id)
+        .order_by(ROSTER.c.started_at, ROSTER.c.id)))
 
 
 def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
@@ -123,7 +127,6 @@ def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
     """Set the shop's sessions' hosts and videos' authors; (rows changed, unmatched handle -> rows)."""
     handles, codes = handle_map(conn, org_id, platform), code_map(conn, org_id)
     roster = roster_shifts(conn, shop_id, max_shift)
-    unmatched: dict[str, int] = defaultdict(int)
     changed = 0
     for table, member_col, handle_col, at_col in ((LIVE, "host_member_id", "host_handle", "started_at"),
                                                   (POST, "member_id", "author_handle", "published_at")):
@@ -133,8 +136,6 @@ def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
                 select(table.c.id, table.c[member_col], table.c[handle_col], table.c[at_col])
                 .where(table.c.shop_id == shop_id).order_by(table.c.id)):
             found = host_of(handle, at, handles, codes, shifts)
-            if found is None and handle:
-                unmatched[handle_key(handle)] += 1
             if found is None and not handle:
                 continue   # nobody on the roster: keep what the row has (set by hand, or the demo)
             if found != member:
@@ -143,7 +144,50 @@ def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
             conn.execute(update(table).where(table.c.id == bindparam("row"))
                          .values({member_col: bindparam("member")}), todo)
             changed += len(todo)
-    return changed, dict(unmatched)
+    return changed, {u.handle: u.sessions + u.videos for u in unmatched_handles(conn, [shop_id])}
+
+
+@dataclass(slots=True)
+class UnmatchedRows:
+    shop_id: int
+    handle: str          # as compared (scoring.crediting.handle_key)
+    sessions: int = 0
+    videos: int = 0
+
+
+def unmatched_handles(conn: Connection, shop_ids: Sequence[int] | None = None) -> list[UnmatchedRows]:
+    """The shops' (None: every shop's) sessions and videos without a member whose handle matches no member now
+    (no member holds it on the shop's platform or has it as code), by shop id and handle. Reads only rows without
+    a member (an index): a row the roster gave a host is not listed."""
+    shop_query = select(SHOP.c.id, SHOP.c.org_id, SHOP.c.platform)
+    if shop_ids is not None:
+        shop_query = shop_query.where(SHOP.c.id.in_(list(shop_ids)))
+    shops = {sid: (org, platform) for sid, org, platform in conn.execute(shop_query)}
+    maps: dict[tuple[int, str], tuple[dict[str, int], dict[str, int]]] = {}
+    found: dict[tuple[int, str], UnmatchedRows] = {}
+    for table, member_col, handle_col in ((LIVE, "host_member_id", "host_handle"),
+                                          (POST, "member_id", "author_handle")):
+        query = (select(table.c.shop_id, table.c[handle_col], func.count())
+                 .where(table.c[member_col].is_(None), table.c[handle_col].is_not(None))
+                 .group_by(table.c.shop_id, table.c[handle_col]))
+        if shop_ids is not None:
+            query = query.where(table.c.shop_id.in_(list(shop_ids)))
+        for shop_id, raw, count in conn.execute(query):
+            key = handle_key(raw)
+            if not key or shop_id not in shops:
+                continue
+            org_id, platform = shops[shop_id]
+            if (org_id, platform) not in maps:
+                maps[org_id, platform] = handle_map(conn, org_id, platform), code_map(conn, org_id)
+            handles, codes = maps[org_id, platform]
+            if key in handles or key in codes:
+                continue   # matched since the rows were credited: the next crediting gives them their member
+            entry = found.setdefault((shop_id, key), UnmatchedRows(shop_id, key))
+            if table is LIVE:
+                entry.sessions += count
+            else:
+                entry.videos += count
+    return [found[k] for k in sorted(found)]
 
 
 @dataclass(slots=True)

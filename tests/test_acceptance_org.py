@@ -179,8 +179,8 @@ def test_an_organisation_from_an_empty_store_to_correct_cards(empty_store: Engin
         cli.ok("shops", "add", "tts-us", "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
                "--timezone", "America/Los_Angeles", "--team", "live-us", "--tokens-stdin", stdin=tokens_json(us))
         assert cli.ok("sync").splitlines()[-1] == (
-            "host credit: 113 paid orders, 0 by the platform, 12 by live session, 101 nobody's; 0 handles match no "
-            "member")
+            "host credit: 113 paid orders, 0 by the platform, 12 by live session, 0 by the roster, 101 nobody's; "
+            "0 handles match no member")
         hosts, month = {"hana.live": "hana", "ivy.live": "ivy"}, datetime(2026, 11, 1, tzinfo=LA)
         paid = counted(us, "hana", hosts, month, NOW, at_shipment=False)
         # 6 orders paid in her sessions or their tails this month: ...078 less its refund of one 38.16 line,
@@ -222,8 +222,8 @@ def test_an_organisation_from_an_empty_store_to_correct_cards(empty_store: Engin
         # every TikTok shop is reached through the one [platforms.tiktok_shop]; a fake serves one shop, so the
         # US shop (whose fake is gone) is left out of this sync
         assert cli.ok("sync", "--shop", "tts-id").splitlines()[-1] == (
-            "host credit: 192 paid orders, 0 by the platform, 23 by live session, 169 nobody's; 0 handles match no "
-            "member")
+            "host credit: 192 paid orders, 0 by the platform, 23 by live session, 0 by the roster, 169 nobody's; "
+            "0 handles match no member")
         assert cli.ok("fx", "update") == (f"exchange rates from {ecb.history_url}: 24 read (24 new, 0 changed, "
                                           "0 unchanged)\n")   # a first run reads the 90-day history
         card = cli.ok("chat", "--as", "budi", "/mykpi")

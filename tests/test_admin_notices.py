@@ -143,19 +143,22 @@ def test_a_handle_matching_no_member_is_told_once_to_each_admin_in_their_languag
     assert told == ["admin1:tiktok:shop_official", "admin2:tiktok:shop_official", "admin3:tiktok:shop_official"]
     assert world.feishu.sent == [
         ("ou_admin1", Card("Account matches no member: shop_official", (Text(
-            "The tiktok account shop_official matches no member: its 2 live sessions and 1 video in TikTok US (us1), "
-            "TikTok VN (vn1), and their orders, are credited to nobody. If it is a member's account, run: kpibot "
+            "The tiktok account shop_official matches no member, so orders are not credited to anyone through its "
+            "2 live sessions and 1 video in TikTok US (us1), TikTok VN (vn1) (a roster shift on air may still credit "
+            "them). If it is a member's account, run: kpibot "
             "members handle MEMBER shop_official --platform tiktok. You are told once about this account."),),
             Tone.WARN, "en")),
         ("ou_admin3", Card("Akun tidak cocok dengan anggota: shop_official", (Text(
-            "Akun tiktok shop_official tidak cocok dengan anggota mana pun: 2 sesi live dan 1 video dari akun ini "
-            "di TikTok US (us1), TikTok VN (vn1), beserta pesanannya, tidak dikreditkan ke siapa pun. Jika ini akun "
+            "Akun tiktok shop_official tidak cocok dengan anggota mana pun, jadi pesanan tidak dikreditkan ke siapa "
+            "pun melalui 2 sesi live dan 1 video dari akun ini di TikTok US (us1), TikTok VN (vn1) (shift jadwal "
+            "yang sedang siaran masih bisa mengkreditkannya). Jika ini akun "
             "seorang anggota, jalankan: kpibot members handle MEMBER shop_official --platform tiktok. Anda diberi "
             "tahu sekali tentang akun ini."),), Tone.WARN, "id"))]
     assert world.dingtalk.sent == [
         ("0042", Card("账号未匹配任何成员：shop_official", (Text(
-            "tiktok 账号 shop_official 未匹配任何成员：它在 TikTok US (us1), TikTok VN (vn1) 的 2 场直播和 1 条视频"
-            "及其订单都未计入任何人。如果这是某位成员的账号，请运行：kpibot members handle MEMBER shop_official "
+            "tiktok 账号 shop_official 未匹配任何成员，因此订单不会通过它在 TikTok US (us1), TikTok VN (vn1) 的 "
+            "2 场直播和 1 条视频计入任何人（排班表中在播的班次仍可能计入）。如果这是某位成员的账号，请运行："
+            "kpibot members handle MEMBER shop_official "
             "--platform tiktok。此账号只提醒这一次。"),), Tone.WARN, "zh"))]
 
     # the next run, another replica, more sessions of it, the maintenance job a year later: never again
@@ -186,8 +189,9 @@ def test_a_new_handle_is_told_once_and_one_that_was_told_stays_told_after_it_was
     # shown without the control character, cut to 40 characters; the command asks for the handle to be typed
     shown = "x" + "y" * 39
     assert world.feishu.sent[-2] == ("ou_admin1", Card(f"Account matches no member: {shown}", (Text(
-        f"The tiktok account {shown} matches no member: its 1 video in TikTok VN (vn1), and their orders, are "
-        "credited to nobody. If it is a member's account, run: kpibot members handle MEMBER "
+        f"The tiktok account {shown} matches no member, so orders are not credited to anyone through its 1 video "
+        "in TikTok VN (vn1) (a roster shift on air may still credit them). If it is a member's account, run: "
+        "kpibot members handle MEMBER "
         "HANDLE --platform tiktok. You are told once about this account."),), Tone.WARN, "en"))
     assert world.refresh(NOW + 3 * EVERY) == []
 
@@ -214,9 +218,9 @@ def test_a_first_run_with_twelve_handles_sends_each_admin_one_message_listing_te
     assert [user for user, _ in world.sent()] == ["ou_admin1", "ou_admin3", "0042"]
     command = "kpibot members handle MEMBER {} --platform tiktok"
     assert world.feishu.sent[0] == ("ou_admin1", Card("12 accounts match no member", (
-        Text("These accounts match no member: their live sessions and videos, and their orders, are credited to "
-             "nobody. If one is a member's account, run the command shown with it. You are told once about each "
-             "account."),
+        Text("These accounts match no member, so orders are not credited to anyone through their live sessions "
+             "and videos (a roster shift on air may still credit them). If one is a member's account, run the "
+             "command shown with it. You are told once about each account."),
         Text("tiktok guest00: 1 live session and 2 videos in TikTok US (us1), TikTok VN (vn1). Run: "
              + command.format("guest00")),
         *(Text(f"tiktok guest{n:02}: 1 live session in TikTok US (us1). Run: " + command.format(f"guest{n:02}"))
@@ -239,8 +243,9 @@ def test_a_first_run_with_twelve_handles_sends_each_admin_one_message_listing_te
     add_session(engine, "us1", "L99", "late")
     assert world.refresh(NOW + 2 * EVERY) == ["admin1:tiktok:late", "admin2:tiktok:late", "admin3:tiktok:late"]
     assert world.feishu.sent[-2][1].blocks == (Text(
-        "The tiktok account late matches no member: its 1 live session in TikTok US (us1), and their orders, are "
-        "credited to nobody. If it is a member's account, run: kpibot members handle MEMBER late --platform tiktok. "
+        "The tiktok account late matches no member, so orders are not credited to anyone through its 1 live "
+        "session in TikTok US (us1) (a roster shift on air may still credit them). If it is a member's account, "
+        "run: kpibot members handle MEMBER late --platform tiktok. "
         "You are told once about this account."),)
     assert len(world.sent()) == 6
 

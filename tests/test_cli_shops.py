@@ -211,7 +211,7 @@ def test_sync_a_tiktok_shop_through_the_cli(cli: Cli, engine: Engine, tiktok: Fa
     assert out.splitlines()[-2:] == ["attribution: 120 orders, 31 credited to creators, 0 self-referrals, "
                                      "89 unattributed",
                                      "host credit: 113 paid orders, 0 by the platform, 0 by live session, "
-                                     "113 nobody's; 2 handles match no member"]
+                                     "0 by the roster, 113 nobody's; 2 handles match no member"]
     with Session(engine) as s:
         assert s.execute(select(func.count(), func.sum(Order.merchandise_minor), func.sum(Order.total_minor))
                          .select_from(Order)).one() == (120, totals.merchandise_minor, totals.total_minor)

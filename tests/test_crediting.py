@@ -312,3 +312,95 @@ def test_a_roster_imported_twice_keeps_one_row_a_shift_and_names_bad_lines(engin
         import_roster(s, roster)
     assert str(refused.value) == (f"line 2: no shop 'nope'; line 3: no member {'x' * 40!r} in shop tts-us's "
                                   "organisation")
+
+
+def test_someone_on_air_beats_a_tail_whichever_kind_pure() -> None:
+    # host 101's session 18:00-20:00; host 202 on air from 20:00 (a chat shift or a roster line): an order paid at
+    # 20:10 is 202's, whether or not the shop's own session (split into shift pieces) was synced yet
+    at = END + timedelta(minutes=10)
+    session, shift = OnAir(1, 101, START, END), Shift(202, END, END + timedelta(hours=2))
+    assert credit(at, None, [session], DEFAULT_TAIL, [shift]) == Credit(202, CreditRule.ROSTER)
+    own = OnAir(2, 101, START, END + timedelta(hours=2))   # the shop's own account, 18:00-22:00, split by shift
+    pieces = by_shift(own, [Shift(101, START, END), shift])
+    assert credit(at, None, [session, *pieces], DEFAULT_TAIL, [Shift(101, START, END), shift]) == \
+        Credit(202, CreditRule.ROSTER, 2)
+    # and the other way round: a session on air beats a shift's tail
+    assert credit(at, None, [OnAir(3, 303, END, END + timedelta(hours=1))], DEFAULT_TAIL,
+                  [Shift(202, START, END)]) == Credit(303, CreditRule.LIVE_SESSION, 3)
+    # among several on air, the latest started, whatever its kind
+    assert credit(at, None, [OnAir(4, 404, START, END + timedelta(hours=1))], DEFAULT_TAIL, [shift]) == \
+        Credit(202, CreditRule.ROSTER)
+    assert credit(at, None, [OnAir(5, 505, END + timedelta(minutes=5), END + timedelta(hours=1))], DEFAULT_TAIL,
+                  [shift]) == Credit(505, CreditRule.LIVE_SESSION, 5)
+    # a tail credits only when nobody is on air: then the latest started tail
+    assert credit(END + timedelta(hours=2, minutes=10), None, [session], DEFAULT_TAIL, [shift]) == \
+        Credit(202, CreditRule.ROSTER)
+    assert credit(END + timedelta(minutes=40), None, [session], DEFAULT_TAIL, []) == Credit(None, None)
+
+
+def test_an_ended_session_s_tail_does_not_take_the_next_host_s_orders(engine: Engine, tmp_path: Path) -> None:
+    shop, _ = _setup(engine)
+    StoreWriter(engine).write_page(shop, [_live("L1", "lin.live"), _order("NEXT", END + timedelta(minutes=10)),
+                                          _order("TAIL", END + timedelta(minutes=5))])
+    assert _credits(engine) == {"NEXT": (None, None, None), "TAIL": (None, None, None)}
+    credit_shops(engine, [shop])
+    assert _credits(engine) == {"NEXT": ("host1", "live_session", "L1"), "TAIL": ("host1", "live_session", "L1")}
+    roster = tmp_path / "roster.csv"
+    roster.write_text("shop,member,start,end\ntts-us,host2,2026-11-10T20:08,2026-11-10T22:00\n", encoding="utf-8")
+    with Session(engine) as s:
+        import_roster(s, roster)
+        s.commit()
+    run = credit_shops(engine, [shop])
+    assert (run.counts.live_session, run.counts.roster, run.counts.changed) == (1, 1, 1)
+    assert _credits(engine) == {"NEXT": ("host2", "roster", None), "TAIL": ("host1", "live_session", "L1")}
+
+
+def test_the_cli_counts_roster_credits(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage.engine import make_engine
+    from tests.test_cli import InProcess
+
+    cli = InProcess(capsys, monkeypatch)
+    (tmp_path / "config.toml").write_text('[store]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    shop, _ = _setup(engine)
+    StoreWriter(engine).write_page(shop, [_order("R1", START + timedelta(minutes=30)),
+                                          _order("R2", START + timedelta(hours=3))])
+    engine.dispose()
+    (tmp_path / "roster.csv").write_text("shop,member,start,end\ntts-us,host3,2026-11-10T18:00,2026-11-10T19:00\n",
+                                         encoding="utf-8")
+    assert cli(tmp_path, "lives", "roster", "import", "roster.csv").stdout == (
+        "roster roster.csv: imported; 0 sessions got their host, 0 orders credited by live session, 1 by the roster\n")
+    assert cli(tmp_path, "credit").stdout == (
+        "host credit: 2 paid orders, 0 by the platform, 0 by live session, 1 by the roster, 1 nobody's (0 changed); "
+        "0 handles match no member\n")
+    # attribution prints the host credit line when only the roster credited (it was left out before)
+    assert cli(tmp_path, "attribute", "--shop", "tts-us").stdout.splitlines()[-1] == (
+        "host credit: 2 paid orders, 0 by the platform, 0 by live session, 1 by the roster, 1 nobody's; "
+        "0 handles match no member")
+
+
+def test_the_admins_notice_and_credit_unmatched_list_the_same_handles(engine: Engine, tmp_path: Path) -> None:
+    from services.handle_notices import unknown_handles
+    from storage.crediting import UnmatchedRows, unmatched_handles
+
+    shop, _ = _setup(engine)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("shop,member,start,end\ntts-us,host3,2026-11-11T18:00,2026-11-11T20:00\n", encoding="utf-8")
+    with Session(engine) as s:
+        import_roster(s, roster)
+        s.commit()
+    day = timedelta(days=1)
+    StoreWriter(engine).write_page(shop, [_live("L1", "ghost"),                           # nobody: listed
+                                          _live("L2", "acme.official", START + day, END + day),   # the roster's
+                                          _live("L3", "@"),            # no handle: listed once as "", not now
+                                          PostRecord("V1", "@Ghost", START, 10),          # the same handle
+                                          PostRecord("V2", "host3", START, 10)])          # a member's code
+    run = credit_shops(engine, [shop])
+    assert run.unmatched == [Unmatched("tts-us", "ghost", 2)]
+    with engine.connect() as conn:
+        assert unmatched_handles(conn) == [UnmatchedRows(shop, "ghost", sessions=1, videos=1)]
+        [found] = unknown_handles(conn)
+    assert (found.platform, found.handle, found.sessions, found.videos, found.shops) == (
+        "tiktok", "ghost", 1, 1, ["TTS US (tts-us)"])

@@ -19,7 +19,7 @@ from bot.dispatch import Dispatcher, Incoming
 from cards.chart_cache import ChartCache
 from cards.model import Card, Fields, Note, Text
 from cards.render_text import render_text
-from scoring.crediting import Credit, CreditRule, OnAir, Shift, credit
+from scoring.crediting import Credit, CreditRule, OnAir, Shift, credit, shifts_of
 from scoring.rules import Rules
 from services.container import Services
 from services.live_shifts import close_overdue
@@ -229,6 +229,68 @@ def test_a_shift_without_a_session_credits_by_the_roster_rule_pure() -> None:
     # a session whose host is known comes first (rule 2), the platform before both (rule 1)
     assert credit(T0, None, [session], roster=[shift]) == Credit(9, CreditRule.LIVE_SESSION, 1)
     assert credit(T0, 5, [session], roster=[shift]) == Credit(5, CreditRule.PLATFORM)
+
+
+def test_an_open_shift_ends_at_the_next_shift_s_start_pure() -> None:
+    # 101 opened at 12:00 and never ended; 202 ran 14:00-16:00; 303 left one open from 17:00 with nothing after
+    rows = [(101, T0, None), (202, T0 + timedelta(hours=2), T0 + timedelta(hours=4)),
+            (303, T0 + timedelta(hours=5), None)]
+    assert shifts_of(rows, timedelta(hours=8)) == [Shift(101, T0, T0 + timedelta(hours=2)),
+                                                   Shift(202, T0 + timedelta(hours=2), T0 + timedelta(hours=4)),
+                                                   Shift(303, T0 + timedelta(hours=5), T0 + timedelta(hours=13))]
+    assert shifts_of(rows, timedelta(hours=1))[0] == Shift(101, T0, T0 + timedelta(hours=1))   # the cap first
+    # an order at 16:40 (after 202's tail) is nobody's, not the forgotten shift's
+    assert credit(T0 + timedelta(hours=4, minutes=40), None, [], timedelta(minutes=30),
+                  shifts_of(rows, timedelta(hours=8))) == Credit(None, None)
+
+
+def test_a_forgotten_shift_does_not_take_the_next_roster_host_s_orders(engine: Engine, tmp_path: Path) -> None:
+    shops, chat = _setup(engine), Chat(engine)
+    chat.say("host1", "/live start")   # 12:00, never ended
+    roster = tmp_path / "roster.csv"
+    roster.write_text("shop,member,start,end\nown-us,host2,2026-11-22T14:00,2026-11-22T16:00\n", encoding="utf-8")
+    with Session(engine) as s:
+        import_roster(s, roster)
+        s.commit()
+    StoreWriter(engine).write_page(shops["own-us"], [_order("A", T0 + timedelta(hours=1)),
+                                                     _order("B", T0 + timedelta(hours=4, minutes=40))])
+    from services.crediting import credit_shops
+    assert credit_shops(engine, [shops["own-us"]]).counts.roster == 1
+    assert _credits(engine) == {"A": ("host1", "roster"), "B": (None, None)}
+
+
+def test_going_on_air_closes_another_member_s_open_shift_on_the_shop(engine: Engine) -> None:
+    shops, chat = _setup(engine), Chat(engine)
+    with Session(engine) as s:   # host3 of host1's team
+        host1 = s.execute(select(Member).where(Member.code == "host1")).scalar_one()
+        s.add(Member(org_id=host1.org_id, team_id=host1.team_id, code="host3", name="host3", role="host",
+                     timezone="Asia/Shanghai", locale="zh"))
+        s.commit()
+    chat.say("host1", "/live start")
+    StoreWriter(engine).write_page(shops["own-us"], [_order("H1", T0 + timedelta(minutes=30)),
+                                                     _order("H3", T0 + timedelta(hours=2, minutes=10)),
+                                                     _order("H3B", T0 + timedelta(hours=4, minutes=40))])
+    from services.crediting import credit_shops
+    credit_shops(engine, [shops["own-us"]])   # the refresh job, while host1's shift is still open
+    assert _credits(engine) == {"H1": ("host1", "roster"), "H3": ("host1", "roster"), "H3B": ("host1", "roster")}
+    chat.now = T0 + timedelta(hours=2)
+    card = chat.say("host3", "/live start")
+    assert card.title == "开播 · own-us"
+    assert words(card)[1:] == ["host1 在 own-us 的班次仍未下播，现已在 2026-11-22 22:00 Asia/Shanghai 结束。"]
+    assert _shifts(engine) == [("host1", T0, T0 + timedelta(hours=2)), ("host3", T0 + timedelta(hours=2), None)]
+    assert _credits(engine) == {"H1": ("host1", "roster"), "H3": ("host3", "roster"), "H3B": ("host3", "roster")}
+    chat.now = T0 + timedelta(hours=4)
+    chat.say("host3", "/live end")
+    assert _credits(engine) == {"H1": ("host1", "roster"), "H3": ("host3", "roster"), "H3B": (None, None)}
+    # in English and Indonesian
+    from commands.live import started_card
+    from services.live_shifts import Ended, Started, TookOver
+    ended = Ended("own-us", T0, T0 + timedelta(hours=2), False, 1)
+    started = Started("own-us", T0 + timedelta(hours=2), None, (TookOver("host1", ended),))
+    assert words(started_card(started, "UTC", 8, "en"))[1:] == [
+        "host1's shift on own-us was still open; it now ends at 2026-11-22 14:00 UTC."]
+    assert words(started_card(started, "UTC", 8, "id"))[1:] == [
+        "Shift host1 di own-us masih terbuka; kini berakhir pada 2026-11-22 14:00 UTC."]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

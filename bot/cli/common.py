@@ -58,6 +58,6 @@ def print_attribution(services: Services, shop_ids: list[int] | None, everything
           f"{c.unattributed} unattributed")
     run = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     h = run.counts
-    if h.platform or h.live_session or run.unmatched:   # quiet where no host is involved
+    if h.platform or h.live_session or h.roster or run.unmatched:   # quiet where no host is involved
         print(f"host credit: {h.orders} paid orders, {h.platform} by the platform, {h.live_session} by live session, "
-              f"{h.nobody} nobody's; {len(run.unmatched)} handles match no member")
+              f"{h.roster} by the roster, {h.nobody} nobody's; {len(run.unmatched)} handles match no member")

@@ -40,7 +40,8 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
         return 0
     c = done.counts
     print(f"host credit: {c.orders} paid orders, {c.platform} by the platform, {c.live_session} by live session, "
-          f"{c.nobody} nobody's ({c.changed} changed); {len(done.unmatched)} handles match no member")
+          f"{c.roster} by the roster, {c.nobody} nobody's ({c.changed} changed); {len(done.unmatched)} handles "
+          "match no member")
     return 0
 
 
@@ -53,5 +54,5 @@ def _roster(services: Services, args: argparse.Namespace) -> int:
         session.commit()
     done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     print(f"roster {args.file}: imported; {done.hosts_changed} sessions got their host, "
-          f"{done.counts.live_session} orders credited by live session")
+          f"{done.counts.live_session} orders credited by live session, {done.counts.roster} by the roster")
     return 0
