@@ -206,6 +206,8 @@ def test_sync_a_tiktok_shop_through_the_cli(cli: Cli, engine: Engine, tiktok: Fa
         "returns": (17, "17 new, 0 updated, 0 unchanged, 0 pending"),
         "affiliate_orders": (37, "37 new, 0 updated, 0 unchanged, 0 pending"),
         "lives": (41, "41 new, 0 updated, 0 unchanged, 0 pending"),
+        # the catalogue: one product no order sold yet, 39 the orders' lines made, now filled (launch day, stock)
+        "products": (40, "1 new, 39 updated, 0 unchanged, 0 pending"),
     }
     # the fake's 41 lives are of two shop accounts (27 shop.official, 14 shop.studio) no member holds yet
     assert out.splitlines()[-2:] == ["attribution: 120 orders, 31 credited to creators, 0 self-referrals, "
@@ -307,10 +309,10 @@ def test_a_failing_shop_fails_the_sync_and_others_still_sync(cli: Cli, engine: E
         assert (code, out) == (1, "")
         lines = err.splitlines()
         assert lines[0] == "skipped: shop amz1: no [platforms.amazon] credentials in the configuration; skipped"
-        assert [line.split(":")[0] for line in lines[1:5]] == [f"us1 {r}" for r in
-                                                                ("orders", "returns", "affiliate_orders", "lives")]
+        assert [line.split(":")[0] for line in lines[1:6]] == [
+            f"us1 {r}" for r in ("orders", "returns", "affiliate_orders", "lives", "products")]
         assert "FAILED after 0 pages, 0 records kept: auth: " in lines[1]
-        assert lines[5:] == (["us1: unhealthy after 3 failed syncs in a row"] if run == 3 else [])
+        assert lines[6:] == (["us1: unhealthy after 3 failed syncs in a row"] if run == 3 else [])
     code, out, _ = cli("shops", "list")
     us1 = next(line for line in out.splitlines() if line.startswith("us1 "))
     assert " unhealthy " in us1 and "orders: auth: " in us1
