@@ -101,10 +101,10 @@ class Dispatcher:
             return _reply(None, t(lang, exc.key, **{k: _echo(v) for k, v in exc.values.items()}), lang)
         except MissingRate as exc:
             log.error("missing FX rate platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
-            return _reply(None, t(lang, "error.fx", problem=str(exc)), lang)
+            return _reply(None, t(lang, "error.fx", problem=_echo(str(exc), PROBLEM_ECHO_MAX)), lang)
         except TemplateError as exc:
             log.error("invalid KPI template platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
-            return _reply(None, t(lang, "error.template", problem=str(exc)), lang)
+            return _reply(None, t(lang, "error.template", problem=_echo(str(exc), PROBLEM_ECHO_MAX)), lang)
         except Exception:
             ref = uuid.uuid4().hex[:8]
             log.exception("command failed ref=%s platform=%s user=%s command=%s args=%s",
@@ -118,19 +118,22 @@ class Dispatcher:
         known = [n.lower() for c in COMMANDS for n in c.names()]
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         suggestion = t(lang, "error.did_you_mean", command=f"/{_canonical(close[0])}") if close else ""
-        return _reply(None, t(lang, "error.unknown_command", command=f"/{name}", suggestion=suggestion), lang)
+        return _reply(None, t(lang, "error.unknown_command", command=_echo(f"/{name}", NAME_ECHO_MAX),
+                              suggestion=suggestion), lang)
 
 
-ECHO_MAX = 120   # characters of what someone typed that a reply repeats
+ECHO_MAX = 120      # characters of what someone typed that a reply repeats
+NAME_ECHO_MAX = 40  # ... when it is a command name: no command is longer, so more is noise
+PROBLEM_ECHO_MAX = 300  # ... when it is a stored setup's problem (a template's, a currency's) that may quote it
 
 
-def _echo(value: object) -> object:
-    """A value for a reply: text without control characters and at most ECHO_MAX characters, so a reply never
-    repeats long input (2,000 characters of arguments came back whole) or controls."""
+def _echo(value: object, limit: int = ECHO_MAX) -> object:
+    """A value for a reply: text without control characters and at most `limit` characters, so a reply never
+    repeats long input (2,000 characters of arguments came back whole) or controls (an ESC came back)."""
     if not isinstance(value, str):
         return value
     clean = "".join(ch if ch.isprintable() else " " for ch in value)
-    return clean if len(clean) <= ECHO_MAX else clean[:ECHO_MAX - 1] + "…"
+    return clean if len(clean) <= limit else clean[:limit - 1] + "…"
 
 
 def _canonical(name: str) -> str:

@@ -119,6 +119,22 @@ def test_mistakes_get_short_helpful_replies(dispatcher: Dispatcher) -> None:
         "你的角色（经理）没有个人 KPI 模板。可以试试 /team 或 /rank。"
 
 
+def test_an_unknown_command_is_echoed_clean_and_short(dispatcher: Dispatcher) -> None:
+    def reply(text_: str) -> str:
+        block = say(dispatcher, "host1", text_).blocks[0]
+        assert isinstance(block, Text)
+        return block.text
+
+    # an escape sequence comes back without its ESC
+    assert reply("/mykpi\x1b[2J week") == \
+        "I don't know /mykpi [2j. Did you mean /mykpi? Type /help to see what I can do."
+    # 300 characters of a name come back as 40
+    assert reply("/" + "x" * 300) == f"I don't know /{'x' * 38}…. Type /help to see what I can do."
+    # a card click naming no command goes through the same cleaner
+    click = dispatcher.handle_action("console", "host1", "\x07" + "y" * 100, ())
+    assert click.blocks[0] == Text(f"I don't know / {'y' * 37}…. Type /help to see what I can do.")
+
+
 def test_unbound_people_learn_their_id_and_how_to_get_linked(dispatcher: Dispatcher) -> None:
     card = say(dispatcher, "ou_stranger", "/mykpi", platform="feishu")
     assert card.title == "You're not linked to kpibot yet"
