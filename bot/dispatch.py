@@ -21,7 +21,6 @@ from cards.i18n import lang_of, t
 from cards.model import Card, Text, Tone
 from commands.context import Caller, Request
 from commands.registry import COMMANDS, lookup
-from commands.spec import Command
 from commands.whoami import unbound_card
 from scoring.fx import MissingRate
 from scoring.roles import at_least
@@ -115,9 +114,8 @@ class Dispatcher:
     def _unknown(name: str, had_slash: bool, lang: str) -> Card:
         if not had_slash:
             return _reply(None, t(lang, "error.not_a_command"), lang, Tone.INFO)
-        known = [n.lower() for c in COMMANDS for n in c.names()]
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        suggestion = t(lang, "error.did_you_mean", command=f"/{_canonical(close[0])}") if close else ""
+        close = _closest(name)
+        suggestion = t(lang, "error.did_you_mean", command=f"/{close}") if close else ""
         return _reply(None, t(lang, "error.unknown_command", command=_echo(f"/{name}", NAME_ECHO_MAX),
                               suggestion=suggestion), lang)
 
@@ -136,6 +134,26 @@ def _echo(value: object, limit: int = ECHO_MAX) -> object:
     return clean if len(clean) <= limit else clean[:limit - 1] + "…"
 
 
-def _canonical(name: str) -> str:
-    cmd: Command | None = lookup(name)
-    return cmd.name if cmd else name
+def _closest(name: str) -> str | None:
+    """The name or alias closest to a mistyped `name`, as written and in the script typed (/peringkt ->
+    /peringkat, not /rank), or None. Two-character Chinese names differ by a whole half when one character is
+    wrong, below difflib's cutoff, so for them one character added, dropped or changed is close (/排命 -> /排名);
+    among equally close names the first listed wins (the alias /help shows)."""
+    written = {n.lower(): n for c in COMMANDS for n in c.names() if n.isascii() == name.isascii()}
+    close = difflib.get_close_matches(name, list(written), n=1, cutoff=0.6)
+    if close:
+        return written[close[0]]
+    if not name.isascii():
+        return next((shown for low, shown in written.items() if _one_edit_apart(name, low)), None)
+    return None
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether one character added, dropped or changed turns `a` into `b`."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    short, long_ = sorted((a, b), key=len)
+    i = next((k for k, (x, y) in enumerate(zip(short, long_, strict=False)) if x != y), len(short))
+    if len(short) == len(long_):
+        return short[i + 1:] == long_[i + 1:]
+    return short[i:] == long_[i + 1:]

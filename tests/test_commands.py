@@ -135,6 +135,24 @@ def test_an_unknown_command_is_echoed_clean_and_short(dispatcher: Dispatcher) ->
     assert click.blocks[0] == Text(f"I don't know / {'y' * 37}…. Type /help to see what I can do.")
 
 
+def test_a_typo_gets_the_closest_name_in_the_language_typed(dispatcher: Dispatcher) -> None:
+    def reply(user: str, text_: str) -> str:
+        block = say(dispatcher, user, text_).blocks[0]
+        assert isinstance(block, Text)
+        return block.text
+
+    assert reply("host1", "/peringkt") == \
+        "I don't know /peringkt. Did you mean /peringkat? Type /help to see what I can do."
+    assert reply("host1", "/rnak") == "I don't know /rnak. Did you mean /rank? Type /help to see what I can do."
+    # one Chinese character wrong, dropped or added; 排命 is as near 排行 as 排名: the alias /help shows wins
+    assert reply("host2", "/排命") == "我不认识 /排命。你是不是想用 /排名？发送 /help 查看可用命令。"
+    assert reply("host2", "/我是") == "我不认识 /我是。你是不是想用 /我是谁？发送 /help 查看可用命令。"
+    assert reply("host2", "/团队业绩呢") == "我不认识 /团队业绩呢。你是不是想用 /团队业绩？发送 /help 查看可用命令。"
+    assert reply("host2", "/我的kpl") == "我不认识 /我的kpl。你是不是想用 /我的KPI？发送 /help 查看可用命令。"
+    # two characters wrong is another word
+    assert reply("host2", "/天气") == "我不认识 /天气。发送 /help 查看可用命令。"
+
+
 def test_unbound_people_learn_their_id_and_how_to_get_linked(dispatcher: Dispatcher) -> None:
     card = say(dispatcher, "ou_stranger", "/mykpi", platform="feishu")
     assert card.title == "You're not linked to kpibot yet"
