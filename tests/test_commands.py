@@ -14,6 +14,7 @@ from sqlmodel import Session
 from bot.dispatch import Dispatcher, Incoming
 from cards.model import Buttons, Card, Fields, Progress, Table, Text
 from cards.render_text import render_text
+from commands.registry import lookup
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from services.container import Services
@@ -225,6 +226,16 @@ def test_help_lists_what_the_caller_may_use(dispatcher: Dispatcher) -> None:
                     "/creators [YYYY-MM]", "/link CREATOR PRODUCT-URL", "/sop [role]", "/whoami",
                     "/live start [SHOP] | /live end", "/help"]
     assert stranger == ["/whoami", "/help"]
+
+
+def test_help_shows_the_chinese_names_readme_gives(dispatcher: Dispatcher) -> None:
+    zh = next(b for b in say(dispatcher, "lead1", "/帮助").blocks if isinstance(b, Table))
+    assert [r[1] for r in zh.rows] == ["/我的KPI", "/团队", "/日报", "/排名", "/目标", "/提成", "/达人", "/链接",
+                                       "/岗位手册", "/我是谁", "/开播, /下播", "/帮助"]
+    # the shortcuts shown answer, and README's command table names the same ones
+    assert [lookup(name).name for name in ("开播", "下播")] == ["开播", "下播"]  # type: ignore[union-attr]
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "| `/live start [SHOP]` · `/live end` (`/开播`, `/下播`) |" in readme
 
 
 def test_every_kpi_role_gets_a_scored_card_with_one_chart(dispatcher: Dispatcher) -> None:
