@@ -21,7 +21,6 @@ from cards.i18n import lang_of, t
 from cards.model import Card, Text, Tone
 from commands.context import Caller, Request
 from commands.registry import COMMANDS, lookup
-from commands.spec import Command
 from commands.whoami import unbound_card
 from scoring.fx import MissingRate
 from scoring.roles import at_least
@@ -101,10 +100,10 @@ class Dispatcher:
             return _reply(None, t(lang, exc.key, **{k: _echo(v) for k, v in exc.values.items()}), lang)
         except MissingRate as exc:
             log.error("missing FX rate platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
-            return _reply(None, t(lang, "error.fx", problem=str(exc)), lang)
+            return _reply(None, t(lang, "error.fx", problem=_echo(str(exc), PROBLEM_ECHO_MAX)), lang)
         except TemplateError as exc:
             log.error("invalid KPI template platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
-            return _reply(None, t(lang, "error.template", problem=str(exc)), lang)
+            return _reply(None, t(lang, "error.template", problem=_echo(str(exc), PROBLEM_ECHO_MAX)), lang)
         except Exception:
             ref = uuid.uuid4().hex[:8]
             log.exception("command failed ref=%s platform=%s user=%s command=%s args=%s",
@@ -115,24 +114,46 @@ class Dispatcher:
     def _unknown(name: str, had_slash: bool, lang: str) -> Card:
         if not had_slash:
             return _reply(None, t(lang, "error.not_a_command"), lang, Tone.INFO)
-        known = [n.lower() for c in COMMANDS for n in c.names()]
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        suggestion = t(lang, "error.did_you_mean", command=f"/{_canonical(close[0])}") if close else ""
-        return _reply(None, t(lang, "error.unknown_command", command=f"/{name}", suggestion=suggestion), lang)
+        close = _closest(name)
+        suggestion = t(lang, "error.did_you_mean", command=f"/{close}") if close else ""
+        return _reply(None, t(lang, "error.unknown_command", command=_echo(f"/{name}", NAME_ECHO_MAX),
+                              suggestion=suggestion), lang)
 
 
-ECHO_MAX = 120   # characters of what someone typed that a reply repeats
+ECHO_MAX = 120      # characters of what someone typed that a reply repeats
+NAME_ECHO_MAX = 40  # ... when it is a command name: no command is longer, so more is noise
+PROBLEM_ECHO_MAX = 300  # ... when it is a stored setup's problem (a template's, a currency's) that may quote it
 
 
-def _echo(value: object) -> object:
-    """A value for a reply: text without control characters and at most ECHO_MAX characters, so a reply never
-    repeats long input (2,000 characters of arguments came back whole) or controls."""
+def _echo(value: object, limit: int = ECHO_MAX) -> object:
+    """A value for a reply: text without control characters and at most `limit` characters, so a reply never
+    repeats long input (2,000 characters of arguments came back whole) or controls (an ESC came back)."""
     if not isinstance(value, str):
         return value
     clean = "".join(ch if ch.isprintable() else " " for ch in value)
-    return clean if len(clean) <= ECHO_MAX else clean[:ECHO_MAX - 1] + "…"
+    return clean if len(clean) <= limit else clean[:limit - 1] + "…"
 
 
-def _canonical(name: str) -> str:
-    cmd: Command | None = lookup(name)
-    return cmd.name if cmd else name
+def _closest(name: str) -> str | None:
+    """The name or alias closest to a mistyped `name`, as written and in the script typed (/peringkt ->
+    /peringkat, not /rank), or None. Two-character Chinese names differ by a whole half when one character is
+    wrong, below difflib's cutoff, so for them one character added, dropped or changed is close (/排命 -> /排名);
+    among equally close names the first listed wins (the alias /help shows)."""
+    written = {n.lower(): n for c in COMMANDS for n in c.names() if n.isascii() == name.isascii()}
+    close = difflib.get_close_matches(name, list(written), n=1, cutoff=0.6)
+    if close:
+        return written[close[0]]
+    if not name.isascii():
+        return next((shown for low, shown in written.items() if _one_edit_apart(name, low)), None)
+    return None
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether one character added, dropped or changed turns `a` into `b`."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    short, long_ = sorted((a, b), key=len)
+    i = next((k for k, (x, y) in enumerate(zip(short, long_, strict=False)) if x != y), len(short))
+    if len(short) == len(long_):
+        return short[i + 1:] == long_[i + 1:]
+    return short[i:] == long_[i + 1:]

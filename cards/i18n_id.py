@@ -149,7 +149,7 @@ INDONESIAN: dict[str, str] = {
     # roles
     # as Indonesian live-commerce teams name their jobs: the shop's operator is its "admin toko", so kpibot's
     # own administrator is "admin sistem", never a bare "admin" that reads as the shop's
-    "role.host": "host",
+    "role.host": "host",   # the word Indonesian live-commerce teams use (not "pembawa acara"): not untranslated
     "role.ad_buyer": "ads specialist",
     "role.operator": "admin toko",
     "role.selector": "kurator produk",

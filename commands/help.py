@@ -20,12 +20,19 @@ def handle(req: Request) -> Card:
             continue
         if (cmd.needs_member and role is None) or not cmd.listed:
             continue
-        # Indonesian readers see the Indonesian alias; the others the Chinese one
-        shown = cmd.id_aliases if lang == "id" else tuple(a for a in cmd.aliases if not a.isascii())
-        alias = next(iter(shown), "")
-        rows.append((cmd.usage, f"/{alias}" if alias else "", t(lang, cmd.help_key)))
+        rows.append((cmd.usage, _alias_column(cmd, lang), t(lang, cmd.help_key)))
     headers = (t(lang, "help.command"), t(lang, "help.alias"), t(lang, "help.what"))
     return Card(t(lang, "help.title"), (Table(headers, tuple(rows)), Note(t(lang, "help.footer"))), Tone.INFO, lang)
+
+
+def _alias_column(cmd: Command, lang: str) -> str:
+    """Indonesian readers see the Indonesian alias; the others the Chinese one, or the names README gives
+    (/live's row: /开播, /下播)."""
+    if lang == "id":
+        return next((f"/{a}" for a in cmd.id_aliases), "")
+    if cmd.shown_aliases:
+        return ", ".join(f"/{a}" for a in cmd.shown_aliases)
+    return next((f"/{a}" for a in cmd.aliases if not a.isascii()), "")
 
 
 SPEC = Command("help", ("帮助", "h", "?"), "help.help", "/help", handle, needs_member=False,

@@ -78,7 +78,8 @@ def ended_card(ended: Ended, zone: str, hours: int, tail_minutes: int, lang: str
                 Tone.WARN if ended.capped else Tone.GOOD, lang)
 
 
-SPEC = Command("live", ("直播",), "help.live", USAGE, handle, writes=True, id_aliases=("siaran",))
+SPEC = Command("live", ("直播",), "help.live", USAGE, handle, writes=True, id_aliases=("siaran",),
+               shown_aliases=("开播", "下播"))   # as README names them; /直播 start works too
 # the Chinese shortcuts, named in /live's row of /help
 START_SPEC = Command("开播", (), "help.live_start", "/开播 [SHOP]", handle_start, writes=True, listed=False)
 END_SPEC = Command("下播", (), "help.live_end", "/下播", handle_end, writes=True, listed=False)

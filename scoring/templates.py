@@ -81,14 +81,24 @@ def cap_problems(where: str, cap: Decimal | None) -> list[str]:
 
 
 def band_problems(where: str, bands: tuple[tuple[str, Decimal], ...] | None) -> list[str]:
+    """The first thing wrong with grade bands, naming the band and its floor (a file's author must find it)."""
     if bands is None:
         return []
-    floors = [b for _, b in bands]
-    names = [g for g, _ in bands]
-    if not floors or floors != sorted(floors, reverse=True) or floors[-1] != 0 \
-            or len(set(floors)) != len(floors) or len(set(names)) != len(names):
-        return [f"{where}: grade bands must go from the highest floor down to a last band at 0, each grade and "
-                "floor once"]
+    if not bands:
+        return [f"{where}: grade bands are empty; list them from the highest floor down to a last band at 0"]
+    seen: set[str] = set()
+    for i, (grade, floor) in enumerate(bands):
+        if grade in seen:
+            return [f"{where}: grade band {grade[:40]} is listed twice; each grade once"]
+        seen.add(grade)
+        above, above_floor = bands[i - 1] if i else (grade, floor + 1)
+        if floor >= above_floor:
+            how = "starts at the same floor as" if floor == above_floor else "has a higher floor than"
+            return [f"{where}: grade band {grade[:40]} = {floor:f} {how} {above[:40]} = {above_floor:f} above it; "
+                    "list the bands from the highest floor down"]
+    last, last_floor = bands[-1]
+    if last_floor != 0:
+        return [f"{where}: the last grade band {last[:40]} = {last_floor:f} must be at 0"]
     return []
 
 

@@ -106,6 +106,12 @@ def _number(value: Decimal) -> str:
 
 LINE = 160   # a problem's line is cut to this many characters; what was typed, to CUT
 CUT = 40
+NAME_MAX = 64   # characters of a template's name
+
+
+def _cut(text: str) -> str:
+    """What was typed, at most CUT characters (the last an ellipsis when it was longer)."""
+    return text if len(text) <= CUT else text[:CUT - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -156,11 +162,14 @@ def _template(i: int, entry: Any) -> tuple[Template | None, list[str], _Entry | 
     if not isinstance(entry, dict):
         return None, [f"template #{i} is not a table"], None
     name = entry.get("name")
-    named = isinstance(name, str) and bool(name.strip()) and len(name) <= 64
-    where = f"template #{i} ({name[:CUT]!r})" if isinstance(name, str) and name else f"template #{i}"
+    given = isinstance(name, str) and bool(name.strip())
+    named = given and len(name) <= NAME_MAX
+    where = f"template #{i} ({_cut(name)!r})" if isinstance(name, str) and name else f"template #{i}"
     out = [f"{where}: unknown setting {str(k)[:CUT]!r}" for k in entry if k not in KEYS]
-    if not named:
-        out.append(f"{where}: a name is required, 1 to 64 characters")
+    if not given:
+        out.append(f"{where}: a name is required, 1 to {NAME_MAX} characters")
+    elif not named:
+        out.append(f"{where}: the name is too long ({len(name)} characters; at most {NAME_MAX})")
     role = _role(entry.get("role"), where, out)
     stage: Stage | None = None
     stage_read = True

@@ -120,6 +120,10 @@ def test_unbound_and_bad_arguments(workdir: Path, cli: InProcess) -> None:
     assert "Your console id is nobody." in nobody.stdout
     missing = cli(workdir, "chat", "/mykpi")
     assert missing.returncode == 2 and "the following arguments are required: --as" in missing.stderr
+    for silent in ("", "   "):   # a message with no words, which the bot leaves unanswered
+        empty = cli(workdir, "chat", "--as", "host1", silent)
+        assert (empty.returncode, empty.stdout, empty.stderr) == (
+            2, "", 'kpibot: chat needs what the member types, e.g. kpibot chat --as host1 "/mykpi week"\n')
     for bad in ("2026-13", "9999-12", "26-11"):
         period = cli(workdir, "kpi", "--member", "host1", "--period", bad)
         assert (period.returncode, period.stderr) == (2, f"kpibot: period must look like YYYY-MM (1970-9998), "

@@ -329,7 +329,7 @@ def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, eng
     assert (code, out) == (2, "")
     lines = err.splitlines()
     assert lines[0] == ("kpibot: tiktok_bad_orders.csv: 10 problem(s), nothing imported (fix the file, or import the "
-                        "good rows with skip_bad_rows):")
+                        "good rows with --skip-bad-rows):")
     assert lines[1:3] == [
         "  line 4: order 576461234567890300: Order Amount is '15.00' on this line but '10.00' on line 3",
         "  line 5: Created Time: '13/45/2026 10:00:00 AM' is not a valid date and time (month must be in 1..12)"]

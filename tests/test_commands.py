@@ -14,6 +14,7 @@ from sqlmodel import Session
 from bot.dispatch import Dispatcher, Incoming
 from cards.model import Buttons, Card, Fields, Progress, Table, Text
 from cards.render_text import render_text
+from commands.registry import lookup
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from services.container import Services
@@ -119,6 +120,40 @@ def test_mistakes_get_short_helpful_replies(dispatcher: Dispatcher) -> None:
         "你的角色（经理）没有个人 KPI 模板。可以试试 /team 或 /rank。"
 
 
+def test_an_unknown_command_is_echoed_clean_and_short(dispatcher: Dispatcher) -> None:
+    def reply(text_: str) -> str:
+        block = say(dispatcher, "host1", text_).blocks[0]
+        assert isinstance(block, Text)
+        return block.text
+
+    # an escape sequence comes back without its ESC
+    assert reply("/mykpi\x1b[2J week") == \
+        "I don't know /mykpi [2j. Did you mean /mykpi? Type /help to see what I can do."
+    # 300 characters of a name come back as 40
+    assert reply("/" + "x" * 300) == f"I don't know /{'x' * 38}…. Type /help to see what I can do."
+    # a card click naming no command goes through the same cleaner
+    click = dispatcher.handle_action("console", "host1", "\x07" + "y" * 100, ())
+    assert click.blocks[0] == Text(f"I don't know / {'y' * 37}…. Type /help to see what I can do.")
+
+
+def test_a_typo_gets_the_closest_name_in_the_language_typed(dispatcher: Dispatcher) -> None:
+    def reply(user: str, text_: str) -> str:
+        block = say(dispatcher, user, text_).blocks[0]
+        assert isinstance(block, Text)
+        return block.text
+
+    assert reply("host1", "/peringkt") == \
+        "I don't know /peringkt. Did you mean /peringkat? Type /help to see what I can do."
+    assert reply("host1", "/rnak") == "I don't know /rnak. Did you mean /rank? Type /help to see what I can do."
+    # one Chinese character wrong, dropped or added; 排命 is as near 排行 as 排名: the alias /help shows wins
+    assert reply("host2", "/排命") == "我不认识 /排命。你是不是想用 /排名？发送 /help 查看可用命令。"
+    assert reply("host2", "/我是") == "我不认识 /我是。你是不是想用 /我是谁？发送 /help 查看可用命令。"
+    assert reply("host2", "/团队业绩呢") == "我不认识 /团队业绩呢。你是不是想用 /团队业绩？发送 /help 查看可用命令。"
+    assert reply("host2", "/我的kpl") == "我不认识 /我的kpl。你是不是想用 /我的KPI？发送 /help 查看可用命令。"
+    # two characters wrong is another word
+    assert reply("host2", "/天气") == "我不认识 /天气。发送 /help 查看可用命令。"
+
+
 def test_unbound_people_learn_their_id_and_how_to_get_linked(dispatcher: Dispatcher) -> None:
     card = say(dispatcher, "ou_stranger", "/mykpi", platform="feishu")
     assert card.title == "You're not linked to kpibot yet"
@@ -191,6 +226,16 @@ def test_help_lists_what_the_caller_may_use(dispatcher: Dispatcher) -> None:
                     "/creators [YYYY-MM]", "/link CREATOR PRODUCT-URL", "/sop [role]", "/whoami",
                     "/live start [SHOP] | /live end", "/help"]
     assert stranger == ["/whoami", "/help"]
+
+
+def test_help_shows_the_chinese_names_readme_gives(dispatcher: Dispatcher) -> None:
+    zh = next(b for b in say(dispatcher, "lead1", "/帮助").blocks if isinstance(b, Table))
+    assert [r[1] for r in zh.rows] == ["/我的KPI", "/团队", "/日报", "/排名", "/目标", "/提成", "/达人", "/链接",
+                                       "/岗位手册", "/我是谁", "/开播, /下播", "/帮助"]
+    # the shortcuts shown answer, and README's command table names the same ones
+    assert [lookup(name).name for name in ("开播", "下播")] == ["开播", "下播"]  # type: ignore[union-attr]
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "| `/live start [SHOP]` · `/live end` (`/开播`, `/下播`) |" in readme
 
 
 def test_every_kpi_role_gets_a_scored_card_with_one_chart(dispatcher: Dispatcher) -> None:

@@ -170,6 +170,10 @@ def test_indonesian_roles_are_named_as_indonesian_teams_name_them(indonesian_hos
         "lead": "team leader", "manager": "manajer", "admin": "admin sistem"}
     # the field word finds the role
     assert say(indonesian_host1, "host1", "/panduan admin toko").title == "SOP · admin toko"
+    # every playbook's title names its role as Indonesian teams do: "host" is their word for a host
+    assert [say(indonesian_host1, "host1", f"/panduan {r}").title
+            for r in ("", "ad_buyer", "operator", "selector", "lead")] == [
+        "SOP · host", "SOP · ads specialist", "SOP · admin toko", "SOP · kurator produk", "SOP · team leader"]
 
 
 def test_an_organisation_in_indonesian_answers_strangers_in_indonesian(demo_copy: Engine) -> None:

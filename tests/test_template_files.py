@@ -108,13 +108,51 @@ def test_apply_names_four_kinds_of_problems_in_one_pass_each_on_a_short_line(tmp
         "kpibot: bad.toml refused, nothing stored (4 problem(s)):",
         f"  template #2 ('host'): unknown setting '{'x' * 40}'",
         "  KPI template 'host': weights sum to 95%, they must sum to 100%",
-        "  KPI template 'host': grade bands must go from the highest floor down to a last band at 0, each grade "
-        "and floor once",
+        "  KPI template 'host': grade band S = 120 has a higher floor than A = 100 above it; list the bands from "
+        "the highest floor down",
         "  template 'host' is in the file twice",
     ]
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM kpi_template")).one() == (7,)
     engine.dispose()
+
+
+def problems_of(bands: str) -> list[str]:
+    """The problems parse_file finds in the shipped templates with the host template's grade bands `bands`."""
+    bad = render_file(DEFAULT_TEMPLATES).replace("[template.weights]\nnet_gmv = 40\ngmv_per_live = 20",
+                                                 f"[template.grade_bands]\n{bands}\n[template.weights]\n"
+                                                 "net_gmv = 40\ngmv_per_live = 20")
+    with pytest.raises(TemplateFileProblems) as caught:
+        parse_file(bad)
+    return caught.value.problems
+
+
+def test_a_wrong_grade_band_is_named_with_its_floor() -> None:
+    assert problems_of("S = 90\nA = 90\nD = 0") == [
+        "KPI template 'host': grade band A = 90 starts at the same floor as S = 90 above it; list the bands from the "
+        "highest floor down"]
+    assert problems_of('S = 90\nA = "80.5"\nB = 85\nD = 0') == [
+        "KPI template 'host': grade band B = 85 has a higher floor than A = 80.5 above it; list the bands from the "
+        "highest floor down"]
+    assert problems_of("S = 90\nA = 80\nD = 5") == ["KPI template 'host': the last grade band D = 5 must be at 0"]
+    assert problems_of("") == [
+        "KPI template 'host': grade bands are empty; list them from the highest floor down to a last band at 0"]
+
+
+def test_a_too_long_template_name_is_called_too_long_and_cut(tmp_path: Path, cli: InProcess) -> None:
+    engine = seeded_demo(tmp_path / "kpibot.db")
+    engine.dispose()
+    long = render_file(DEFAULT_TEMPLATES).replace('name = "host"\n', f'name = "{"h" * 300}"\n', 1)
+    (tmp_path / "long.toml").write_text(long, encoding="utf-8")
+    run = cli(tmp_path, "templates", "apply", "long.toml", "--from", "2026-12")
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines() == [
+        "kpibot: long.toml refused, nothing stored (1 problem(s)):",
+        f"  template #2 ('{'h' * 39}…'): the name is too long (300 characters; at most 64)"]
+    blank = render_file(DEFAULT_TEMPLATES).replace('name = "host"\n', 'name = " "\n', 1)
+    with pytest.raises(TemplateFileProblems) as caught:
+        parse_file(blank)
+    assert caught.value.problems == ["template #2 (' '): a name is required, 1 to 64 characters"]
 
 
 def test_a_problem_line_is_cut_short() -> None:

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from bot.app import seed_demo_if_empty
 from bot.config import Config
 from bot.dispatch import Dispatcher
+from bot.parse import parse
 from bot.platforms.console import Console
 from bot.usage import UsageError
 from services.container import Services
@@ -25,6 +26,8 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
         return _seed_demo(services, clock)
     console = Console(Dispatcher(services, clock), Path(config.charts.dir), sys.stdout)
     if args.command == "chat":
+        if parse(args.text) is None:   # the bot stays silent at a message with no words: say why here
+            raise UsageError('chat needs what the member types, e.g. kpibot chat --as host1 "/mykpi week"')
         seed_demo_if_empty(services, clock())
         _card, paths = console.exchange(args.user, args.text)
         for path in paths.values():

@@ -3,11 +3,12 @@
 `kpibot fx set DAY BASE QUOTE RATE` stores 1 BASE = RATE QUOTE on DAY; `kpibot fx import FILE` a CSV with the
 header day,base,quote,rate, all lines or none. A bad value is refused with exit 2, naming the line. `kpibot fx update`
 runs the daily ECB job once now (bot.jobs.fx_rates), so an organisation has rates before, or without, `kpibot run`;
-a failed fetch is exit 1."""
+a failed fetch is one line on stderr (the job's own warning is held back) and exit 1."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -39,9 +40,16 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
 def _update(services: Services, config: Config, clock: Callable[[], datetime]) -> int:
     from bot.jobs.fx_rates import run_fx_rates
 
-    done = run_fx_rates(services, {}, clock(), "cli", url=config.fx.url, history_url=config.fx.history_url)
+    job_log = logging.getLogger(run_fx_rates.__module__)
+    level = job_log.level
+    if not job_log.isEnabledFor(logging.DEBUG):   # without -v the line below says it; the job's warning would repeat it
+        job_log.setLevel(logging.ERROR)
+    try:
+        done = run_fx_rates(services, {}, clock(), "cli", url=config.fx.url, history_url=config.fx.history_url)
+    finally:
+        job_log.setLevel(level)
     if done.stored is None:
-        print(f"kpibot: exchange rates not fetched from {done.url} (see the log); cards keep the latest earlier "
+        print(f"kpibot: exchange rates not fetched from {done.url}: {done.problem}; cards keep the latest earlier "
               "rates", file=sys.stderr)
         return 1
     print(f"exchange rates from {done.url}: {done.rates} read ({done.stored.added} new, {done.stored.changed} "

@@ -38,6 +38,7 @@ class FxRun:
     rates: int
     stored: Stored | None      # None: the fetch failed (logged)
     told: tuple[str, ...] = ()   # "admin:currency" of the notices of currencies without a rate
+    problem: str = ""          # why the fetch failed, for a caller that says it (kpibot fx update)
 
 
 def missed_a_working_day(newest: date, today: date) -> bool:
@@ -59,8 +60,10 @@ def run_fx_rates(services: Services, messengers: Mapping[str, Messenger], now: d
     try:
         rates = fetch(source_url)
     except (SourceError, FeedError) as exc:
-        log.error("exchange rates not fetched from %s: %s; scoring uses the latest earlier rates", source_url, exc)
-        return FxRun(source_url, 0, None, _tell(services, messengers, instance, now) if newest is not None else ())
+        # a warning: the feed being down is retried at the next run and the cards say which rates are old
+        log.warning("exchange rates not fetched from %s: %s; scoring uses the latest earlier rates", source_url, exc)
+        return FxRun(source_url, 0, None, _tell(services, messengers, instance, now) if newest is not None else (),
+                     problem=str(exc))
     stored = fx.store(services, rates, SOURCE)
     log.info("exchange rates from %s: %d read, %d new, %d changed", source_url, len(rates), stored.added,
              stored.changed)
