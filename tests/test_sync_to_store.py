@@ -49,7 +49,7 @@ from bot.shops.tiktok_shop import TikTokShopSource
 from storage.ingest.records import OrderRecord, Page, Source
 from storage.ingest.sync import SyncReport, sync_shop
 from storage.ingest.writer import StoreWriter, WriteCounts
-from storage.models import Member, Organisation, Shop, SyncCursor
+from storage.models import Member, Order, Organisation, Shop, SyncCursor
 from storage.product_import import import_products
 from tests.conftest import ROOT
 from tests.fakes.amazon import ORDERS_PATH, FakeAmazon
@@ -193,6 +193,14 @@ SHOP_CONTENT = {   # one shop's data by platform ids (no row ids): two shops syn
 def shop_content(engine: Engine, shop: int) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as c:
         return {name: [tuple(r) for r in c.execute(text(sql), {"s": shop})] for name, sql in SHOP_CONTENT.items()}
+
+
+def stored_shipped(engine: Engine, shop: int) -> dict[str, datetime]:
+    """The shop's orders that have a shipped time, and that time."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Order.platform_order_id, Order.shipped_at)
+                            .where(Order.shop_id == shop, Order.shipped_at.is_not(None)))  # type: ignore[union-attr]
+        return {pid: _utc(at) for pid, at in rows}  # type: ignore[misc]
 
 
 def order_ids(engine: Engine, shop: int) -> dict[str, int]:
@@ -578,8 +586,18 @@ def test_full_and_incremental_sync_store_the_seed_to_the_cent(engine: Engine, pl
         assert totals_of(engine, shop, expected) == expected
         inserted = {r: c.inserted for r, c in counts_by_resource(report).items()}
         assert inserted == first_inserts(h, expected)
-        others = [r.counts for r in report.resources if r.resource != "products"]
+        others = [r.counts for r in report.resources if r.resource != "products"
+                  and (h.platform, r.resource) != ("amazon", "returns")]
         assert sum(c.updated + c.pending + c.unchanged for c in others) == 0
+        if h.platform == "amazon":   # each shipped order's first ShipmentEvent sets its shipped time (updated)
+            shipped = {pid: datetime.fromtimestamp(at, UTC) for pid, at in h.fake.expected_shipped(first_now).items()}
+            returns = counts_by_resource(report)["returns"]
+            assert (len(shipped), returns.updated, returns.pending) == (106, 106, 0)
+            assert stored_shipped(engine, shop) == shipped
+            # counted at shipment, an order counts on its first shipment's day (counting_moment reads shipped_at)
+            days = Counter(at.date() for at in stored_shipped(engine, shop).values())
+            assert (first_now.date(), days[first_now.date() - timedelta(days=1)], days[date(2026, 11, 15)]) == \
+                (date(2026, 11, 22), 3, 3)
         if h.platform == "tiktok_shop":   # the orders created every product; the catalogue fills each of them
             assert counts_by_resource(report)["products"] == WriteCounts(updated=len(h.fake.products))
         assert cursor_of(engine, shop) == CursorRow(h.newest_update(first_now), None, None, 0, None)
