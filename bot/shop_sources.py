@@ -92,7 +92,7 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
             raise NoSource(f"shop {shop.code}: the Shopee shop id must be a number, got {shop_id!r}")
         return ShopeeSource(partner_id=app.partner_id, partner_key=app.partner_key.get_secret_value(),
                             shop_id=int(shop_id), currency=shop.currency, tokens=store,
-                            base_url=app.base_url or LIVE_HOST)
+                            base_url=app.base_url or LIVE_HOST, shop_tz=shop.timezone)
     if isinstance(app, AmazonPlatform):
         from bot.shops.amazon import LWA_URL, NA_ENDPOINT, AmazonSource
 

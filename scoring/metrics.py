@@ -10,7 +10,9 @@ the window and not after `now`. The counting moment is the payment time, or the 
 organisation counts at shipment (`kpibot org set --count-orders-at shipped`; `[org] count_orders_at` for a
 store without `org init`). Unpaid or unshipped orders do not count.
 The shipping time is the platform's: TikTok Shop's `rts_time` (handed to the carrier), else its
-`collection_time`, else its `delivery_time`; Shopee's `pickup_done_time`; an export's Shipped Time.
+`collection_time`, else its `delivery_time`; Shopee's `pickup_done_time`; Amazon's first shipment charge (the
+earliest ShipmentEvent posted for the order: Amazon charges the buyer when the shipment is confirmed); an
+export's Shipped Time.
 """
 
 from __future__ import annotations

@@ -696,6 +696,18 @@ class PendingReturn(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)   # the platform's, to pick the newer of two reports
 
 
+class PendingShipment(SQLModel, table=True):
+    """A shipped time learnt before its order (an Amazon ShipmentEvent): kept here, the earliest per order,
+    and set on the order when the order is written (migration 0019)."""
+
+    __tablename__ = "pending_shipment"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_order_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shop.id")
+    platform_order_id: str = Field(max_length=128)
+    shipped_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class ProcessedEvent(SQLModel, table=True):
     """Platform events already handled, so a redelivery (also after a restart) does nothing."""
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -16,6 +16,9 @@ import httpx
 import pytest
 
 from bot.shops.amazon import AmazonSource, TokenBucket
+from scoring.facts import OrderFact
+from scoring.metrics import counting_moment
+from scoring.rules import CountOrdersAt, Rules
 from storage.ingest.records import (
     FailureKind,
     OrderRecord,
@@ -25,6 +28,7 @@ from storage.ingest.records import (
     RefundRecord,
     RefundStatus,
     ReturnRecord,
+    ShipmentRecord,
     SourceError,
 )
 from tests.fakes.amazon import FINANCES_PATH, LWA_PATH, ORDERS_PATH, FakeAmazon, iso
@@ -115,13 +119,13 @@ def test_refund_events_become_completed_refunds_of_the_goods(fake: FakeAmazon) -
     """listFinancialEvents' RefundEventList, paged: one completed refund per event, Principal only (the Tax
     adjustment and the fee are not merchandise), at the posted time."""
     until = fake.now() - SETTLED
-    src = make_source(fake, page_size=5)
+    src = make_source(fake, page_size=50)   # refund and shipment events share the pages (4 calls)
     try:
         pages = list(src.pages("returns", None, until))
     finally:
         src.close()
-    found = [r for p in pages for r in p.records]
-    assert all(isinstance(r, ReturnRecord) for r in found) and pages[-1].resume is None
+    found = [r for p in pages for r in p.records if isinstance(r, ReturnRecord)]
+    assert pages[-1].resume is None
     assert len(fake.calls_to(FINANCES_PATH)) == len(pages) > 1
     expected = fake.expected_refunds(until)
     assert expected == {"count": 20, "principal_minor": 94536}
@@ -133,6 +137,41 @@ def test_refund_events_become_completed_refunds_of_the_goods(fake: FakeAmazon) -
     assert found[0] == ReturnRecord(first.order_id, RefundRecord(
         f"{first.order_id}@{first.posted_s}:{first.item_id}", RefundKind.REFUND, RefundStatus.COMPLETED, "USD",
         Decimal(first.principal_minor) / 100, posted, posted, 0), posted)
+
+
+def test_shipment_events_give_the_earliest_shipped_time_and_count_on_that_day(fake: FakeAmazon) -> None:
+    """ShipmentEventList (the same listFinancialEvents pages): one ShipmentRecord per order and page, the
+    earliest posted time; an order shipped in two parts is shipped at its first shipment, and with orders counted
+    at shipment an Amazon order counts on that day, not on its purchase day."""
+    until = fake.now() - SETTLED
+    src = make_source(fake, page_size=50)
+    try:
+        pages = list(src.pages("returns", None, until))
+        orders = {r.platform_order_id: r for r in orders_of(run(make_source(fake), None, until))}
+    finally:
+        src.close()
+    shipments = [r for p in pages for r in p.records if isinstance(r, ShipmentRecord)]
+    assert (len(pages), len(shipments)) == (4, 130)   # 6 two-part orders have their parts on two pages
+    first: dict[str, datetime] = {}
+    for r in shipments:
+        assert r.updated_at == r.shipped_at
+        first[r.platform_order_id] = min(r.shipped_at, first.get(r.platform_order_id, r.shipped_at))
+    assert len(first) == 124 == len(fake.order_ids("Shipped")) + len(fake.order_ids("PartiallyShipped"))
+    assert first == {oid: datetime.fromtimestamp(s, UTC) for oid, s in fake.expected_shipped(until).items()}
+    # two items shipped apart: purchased 10-20 11:03:45, first part posted 18:25:13, the rest 10-21 01:46:42
+    assert first["111-2004844-8800396"] == datetime(2026, 10, 20, 18, 25, 13, tzinfo=UTC)
+    assert fake.orders["111-2004844-8800396"].update_s == int(datetime(2026, 10, 21, 1, 46, 42, tzinfo=UTC).timestamp())
+
+    def counted_on(day: date, at: CountOrdersAt) -> list[str]:
+        rules = Rules(count_orders_at=at)
+        facts = {oid: OrderFact(0, r.currency, r.merchandise, r.units, r.created_at, r.paid_at, first.get(oid),
+                                r.cancelled_at) for oid, r in orders.items()}
+        return sorted(oid for oid, f in facts.items()
+                      if (m := counting_moment(f, rules)) is not None and m.date() == day)
+
+    shipped_day = counted_on(date(2026, 11, 15), CountOrdersAt.SHIPPED)
+    paid_day = counted_on(date(2026, 11, 15), CountOrdersAt.PAID)
+    assert (len(shipped_day), len(paid_day), len(set(shipped_day) & set(paid_day))) == (5, 2, 1)
 
 
 def test_order_items_give_lines_units_and_goods_only_merchandise(fake: FakeAmazon) -> None:
@@ -168,7 +207,7 @@ def test_an_order_without_total_counts_zero_and_is_unpaid(fake: FakeAmazon) -> N
     shipped_id = fake.order_ids("Shipped")[0]
     shipped, seeded = records[shipped_id], fake.orders[shipped_id]
     assert shipped.total * 100 == seeded.total_minor and shipped.paid_at == shipped.created_at
-    assert shipped.shipped_at is None   # getOrders has no shipment time (bot/shops/amazon.py)
+    assert shipped.shipped_at is None   # getOrders has no shipment time: the finances give it (bot/shops/amazon.py)
     assert shipped.updated_at.timestamp() == seeded.update_s and shipped.created_at.timestamp() == seeded.purchase_s
 
 

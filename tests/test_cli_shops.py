@@ -282,12 +282,13 @@ def test_sync_a_shopee_shop_whose_first_call_refreshes_its_token(cli: Cli, engin
         assert (totals["count"], fake.expected_returns()["count"]) == (60, 3)
         assert re.fullmatch(r"sg1 orders: \d+ pages, 60 records \(60 new, 0 updated, 0 unchanged, 0 pending\)\n"
                             r"sg1 returns: \d+ pages, 3 records \(3 new, 0 updated, 0 unchanged, 0 pending\)\n"
+                            r"sg1 products: 1 pages, 29 records \(0 new, 29 updated, 0 unchanged, 0 pending\)\n"
                             r"attribution: 60 orders, 0 credited to creators, 0 self-referrals, 60 unattributed\n",
                             out), out
         assert fake.refreshes == 1
         assert cli("sync", "--resource", "lives") == (0, "", "skipped: shop sg1 (shopee) has no resource lives\n")
         assert cli("sync", "--shop", "sg1", "--resource", "lives") == \
-            (2, "", "kpibot: --resource must be one of orders, returns, got 'lives'\n")
+            (2, "", "kpibot: --resource must be one of orders, returns, products, got 'lives'\n")
         with Session(engine) as s:
             assert s.execute(select(func.count(), func.sum(Order.merchandise_minor), func.sum(Order.total_minor))
                              .select_from(Order)).one() == (60, totals["merchandise_minor"], totals["total_minor"])

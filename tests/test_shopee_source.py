@@ -7,7 +7,7 @@ import hmac
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -20,14 +20,25 @@ from storage.ingest.records import (
     FailureKind,
     OrderRecord,
     OrderStatus,
+    ProductRecord,
     RefundKind,
     RefundRecord,
     RefundStatus,
     ReturnRecord,
     SourceError,
+    StockRecord,
     Tokens,
 )
-from tests.fakes.shopee import DETAIL_PATH, LIST_PATH, RETURNS_PATH, TOKEN_PATH, FakeShopee
+from tests.fakes.shopee import (
+    DETAIL_PATH,
+    ITEM_INFO_PATH,
+    ITEM_LIST_PATH,
+    LIST_PATH,
+    MODEL_LIST_PATH,
+    RETURNS_PATH,
+    TOKEN_PATH,
+    FakeShopee,
+)
 from tests.memory_tokens import MemoryTokens
 from tests.source_pages import orders_of, run
 
@@ -441,3 +452,55 @@ def test_logs_hold_no_secret(small: FakeShopee, caplog: pytest.LogCaptureFixture
     for secret in (small.partner_key, old.access_token, old.refresh_token, store.tokens.access_token,
                    store.tokens.refresh_token, "sign="):
         assert secret and secret not in caplog.text
+
+
+# ---------------------------------------------------------------------- products
+def test_products_give_launch_days_in_the_shop_zone_and_each_models_stock(small: FakeShopee) -> None:
+    """get_item_list (NORMAL only, by offset) -> get_item_base_info (50 ids a call) -> get_model_list for items
+    with models: one ProductRecord per listed item, launch day in the shop's zone, stock per model or item."""
+    src = make_source(small, authorized(small), page_size=20, shop_tz="Asia/Singapore")
+    until = small.now()                      # 2026-11-22 12:00 UTC = 20:00 in Singapore
+    try:
+        pages = list(src.pages("products", None, until))
+    finally:
+        src.close()
+    assert [len(p.records) for p in pages] == [20, 9] and [p.high_water for p in pages] == [None, None]
+    assert pages[0].resume == '{"w":0,"c":"20"}' and pages[1].resume is None
+    records = [r for p in pages for r in p.records]
+    assert all(isinstance(r, ProductRecord) for r in records)
+    by_id = {r.platform_product_id: r for r in records}
+    assert len(by_id) == 29 and "100029" not in by_id       # UNLIST is not NORMAL
+    # item 100000: no models, created 11-21 12:00 UTC (20:00 in Singapore): one SKU, the item itself
+    assert by_id["100000"] == ProductRecord("100000", "Product 0", date(2026, 11, 21), date(2026, 11, 22),
+                                            (StockRecord("100000", "Product 0", None, 0),))
+    # item 100005: models 1000051 and 1000052; created 11-06 07:00 UTC = 15:00 in Singapore
+    assert by_id["100005"] == ProductRecord("100005", "Product 5", date(2026, 11, 6), date(2026, 11, 22), (
+        StockRecord("1000051", "Product 5", "SKU-005-1", 38), StockRecord("1000052", "Product 5", "SKU-005-2", 41)))
+    # item 100013: created 10-12 23:00 UTC, already 10-13 in Singapore
+    assert by_id["100013"].launched_on == date(2026, 10, 13)
+    assert sum(len(r.skus) for r in records) == 10 + 19 * 2
+    calls = [(c.path, c.query) for c in small.calls if c.path.startswith("/api/v2/product/")]
+    assert [c[0] for c in calls].count(ITEM_LIST_PATH) == 2 and [c[0] for c in calls].count(ITEM_INFO_PATH) == 2
+    assert [c[0] for c in calls].count(MODEL_LIST_PATH) == 19
+    first = calls[0][1]
+    assert (first["offset"], first["page_size"], first["item_status"]) == ("0", "20", "NORMAL")
+    assert "update_time_from" not in first
+
+
+def test_the_product_endpoints_check_their_parameters(small: FakeShopee) -> None:
+    token = small.initial_tokens().access_token
+    bad = [shop_get(small, ITEM_LIST_PATH, token, offset=0, page_size=20),                   # no item_status
+           shop_get(small, ITEM_LIST_PATH, token, offset=0, page_size=101, item_status="NORMAL"),
+           shop_get(small, ITEM_LIST_PATH, token, offset=0, page_size=20, item_status="GONE"),
+           shop_get(small, ITEM_LIST_PATH, token, offset=0, page_size=20, item_status="NORMAL",
+                    update_time_from=1),
+           shop_get(small, ITEM_INFO_PATH, token, item_id_list=",".join(str(100000 + n) for n in range(51))),
+           shop_get(small, MODEL_LIST_PATH, token)]
+    assert [(r.status_code, r.json()["error"]) for r in bad] == [(400, "error_param")] * 6
+    ok = shop_get(small, ITEM_LIST_PATH, token, offset=25, page_size=10, item_status="UNLIST")
+    assert ok.json()["response"] == {"item": [], "total_count": 1, "has_next_page": False, "next_offset": 0}
+    ts = int(small.now().timestamp())
+    forged = httpx.get(small.base_url + ITEM_INFO_PATH, params={
+        "partner_id": small.partner_id, "timestamp": ts, "access_token": token, "shop_id": small.shop_id,
+        "sign": sign(small, ITEM_LIST_PATH, ts, token), "item_id_list": "100000"})
+    assert (forged.status_code, forged.json()["error"]) == (403, "error_sign")

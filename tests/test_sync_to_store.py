@@ -49,7 +49,7 @@ from bot.shops.tiktok_shop import TikTokShopSource
 from storage.ingest.records import OrderRecord, Page, Source
 from storage.ingest.sync import SyncReport, sync_shop
 from storage.ingest.writer import StoreWriter, WriteCounts
-from storage.models import Member, Organisation, Shop, SyncCursor
+from storage.models import Member, Order, Organisation, Shop, SyncCursor
 from storage.product_import import import_products
 from tests.conftest import ROOT
 from tests.fakes.amazon import ORDERS_PATH, FakeAmazon
@@ -193,6 +193,14 @@ SHOP_CONTENT = {   # one shop's data by platform ids (no row ids): two shops syn
 def shop_content(engine: Engine, shop: int) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as c:
         return {name: [tuple(r) for r in c.execute(text(sql), {"s": shop})] for name, sql in SHOP_CONTENT.items()}
+
+
+def stored_shipped(engine: Engine, shop: int) -> dict[str, datetime]:
+    """The shop's orders that have a shipped time, and that time."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Order.platform_order_id, Order.shipped_at)
+                            .where(Order.shop_id == shop, Order.shipped_at.is_not(None)))  # type: ignore[union-attr]
+        return {pid: _utc(at) for pid, at in rows}  # type: ignore[misc]
 
 
 def order_ids(engine: Engine, shop: int) -> dict[str, int]:
@@ -578,10 +586,22 @@ def test_full_and_incremental_sync_store_the_seed_to_the_cent(engine: Engine, pl
         assert totals_of(engine, shop, expected) == expected
         inserted = {r: c.inserted for r, c in counts_by_resource(report).items()}
         assert inserted == first_inserts(h, expected)
-        others = [r.counts for r in report.resources if r.resource != "products"]
+        others = [r.counts for r in report.resources if r.resource != "products"
+                  and (h.platform, r.resource) != ("amazon", "returns")]
         assert sum(c.updated + c.pending + c.unchanged for c in others) == 0
+        if h.platform == "amazon":   # each shipped order's first ShipmentEvent sets its shipped time (updated)
+            shipped = {pid: datetime.fromtimestamp(at, UTC) for pid, at in h.fake.expected_shipped(first_now).items()}
+            returns = counts_by_resource(report)["returns"]
+            assert (len(shipped), returns.updated, returns.pending) == (106, 106, 0)
+            assert stored_shipped(engine, shop) == shipped
+            # counted at shipment, an order counts on its first shipment's day (counting_moment reads shipped_at)
+            days = Counter(at.date() for at in stored_shipped(engine, shop).values())
+            assert (first_now.date(), days[first_now.date() - timedelta(days=1)], days[date(2026, 11, 15)]) == \
+                (date(2026, 11, 22), 3, 3)
         if h.platform == "tiktok_shop":   # the orders created every product; the catalogue fills each of them
             assert counts_by_resource(report)["products"] == WriteCounts(updated=len(h.fake.products))
+        if h.platform == "shopee":   # 29 listed items (one is unlisted), each given its launch day and stock
+            assert counts_by_resource(report)["products"] == WriteCounts(updated=29)
         assert cursor_of(engine, shop) == CursorRow(h.newest_update(first_now), None, None, 0, None)
         assert health_of(engine, shop) == (0, None)
         assert duplicates(engine, shop) == []
@@ -619,7 +639,9 @@ def first_inserts(h: Harness, expected: dict[str, Any]) -> dict[str, int]:
     if h.platform == "tiktok_shop":
         return {"orders": expected["orders"], "returns": expected["refunds"],
                 "affiliate_orders": expected["affiliate_lines"], "lives": expected["lives"], "products": 0}
-    if h.platform in ("shopee", "amazon"):
+    if h.platform == "shopee":   # the orders created every listed item; the catalogue fills them
+        return {"orders": expected["orders"], "returns": expected["refunds"], "products": 0}
+    if h.platform == "amazon":
         return {"orders": expected["orders"], "returns": expected["refunds"]}
     return {"orders": expected["orders"]}
 
@@ -972,3 +994,37 @@ def test_products_fill_the_catalogue_and_an_import_keeps_winning(engine: Engine,
         imported_day = c.execute(text("SELECT units_on_hand FROM inventory_snapshot WHERE imported")).all()
     assert {str(k): v for k, v in days.items()} == {"2026-02-28": len(found), "2026-03-01": len(found)}
     assert [tuple(r) for r in imported_day] == [(77,)]
+
+
+def test_shopee_items_fill_the_catalogue_with_launch_days_and_stock(engine: Engine, tmp_path: Path) -> None:
+    """Shopee get_item_list + get_item_base_info + get_model_list into the store: items the orders did not sell
+    created, launch days in the shop's zone, each model's (or model-less item's) stock as the sync day's; an
+    imported launch date and the imported day's stock stay."""
+    [shop] = make_shops(engine, "shopee", "SGD")
+    sheet = tmp_path / "products.csv"
+    sheet.write_text("shop,product,sku,name,unit_cost,launch_date,selector,stock\n"
+                     "a,100005,1000051,Serum,2.50,2026-01-05,,77\n")
+    with Session(engine) as s:
+        import_products(s, sheet, date(2026, 11, 22))
+        s.commit()
+    with FakeShopee(orders=0) as fake:
+        src = ShopeeSource(partner_id=fake.partner_id, partner_key=fake.partner_key, shop_id=fake.shop_id,
+                           currency="SGD", tokens=MemoryTokens(fake.initial_tokens()), base_url=fake.base_url,
+                           clock=fake.now, shop_tz="Asia/Singapore")
+        try:
+            report = sync_shop(engine, shop, src, ["products"], fake.now())
+        finally:
+            src.close()
+    assert report.ok, report.resources
+    assert counts_by_resource(report)["products"] == WriteCounts(inserted=28, updated=1)
+    with engine.connect() as c:
+        rows = c.execute(text(
+            "SELECT s.platform_sku_id, p.platform_product_id, p.name, p.launched_on, s.seller_sku, s.unit_cost_minor,"
+            " i.day, i.units_on_hand, i.imported FROM product p JOIN sku s ON s.product_id = p.id"
+            " LEFT JOIN inventory_snapshot i ON i.sku_id = s.id WHERE p.shop_id = :s"), {"s": shop}).all()
+    found = {r[0]: (r[1], r[2], str(r[3]), r[4], r[5], str(r[6]), r[7], bool(r[8])) for r in rows}
+    assert len(found) == 10 + 19 * 2
+    assert found["1000051"] == ("100005", "Serum", "2026-01-05", "SKU-005-1", 250, "2026-11-22", 77, True)
+    assert found["1000052"] == ("100005", "Serum", "2026-01-05", "SKU-005-2", 0, "2026-11-22", 41, False)
+    assert found["100000"] == ("100000", "Product 0", "2026-11-21", None, 0, "2026-11-22", 0, False)
+    assert found["1000131"] == ("100013", "Product 13", "2026-10-13", "SKU-013-1", 0, "2026-11-22", 44, False)

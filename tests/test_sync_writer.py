@@ -33,6 +33,7 @@ from storage.ingest.records import (
     RefundRecord,
     RefundStatus,
     ReturnRecord,
+    ShipmentRecord,
     SourceError,
     Tokens,
     Visit,
@@ -53,6 +54,7 @@ from storage.models import (
     OrderVisit,
     Organisation,
     PendingReturn,
+    PendingShipment,
     Product,
     Refund,
     Shop,
@@ -577,3 +579,61 @@ def test_the_token_store_round_trips_and_saves_atomically(engine: Engine) -> Non
         assert (tokens.refresh_token, tokens.expires_at, tokens.extra) == expected
     store.clear()
     assert store.load() is None
+
+
+def _shipped(engine: Engine, shop: int) -> dict[str, datetime | None]:
+    with Session(engine) as s:
+        rows = s.execute(select(Order.platform_order_id, Order.shipped_at).where(Order.shop_id == shop)).all()
+        return {pid: at for pid, at in rows}
+
+
+def _parked(engine: Engine) -> list[tuple[str, datetime]]:
+    with Session(engine) as s:
+        return [tuple(r) for r in s.execute(select(PendingShipment.platform_order_id, PendingShipment.shipped_at)
+                                            .order_by(PendingShipment.platform_order_id))]  # type: ignore[misc]
+
+
+def test_shipped_times_from_events_are_parked_set_earliest_and_kept_by_orders_without_one(engine: Engine) -> None:
+    """Amazon's way: orders come without a shipped time, ShipmentRecords (in either order) give it. Parked
+    until the order arrives; the earliest wins; an order fetched again without one keeps it, unchanged."""
+    shop, _ = _shops(engine)
+    writer = StoreWriter(engine)
+    s1, s2, s3 = T0 + timedelta(hours=5), T0 + timedelta(hours=9), T0 + timedelta(days=1, hours=2)
+    first = writer.write_page(shop, [ShipmentRecord("B1", s2, s2), ShipmentRecord("B1", s1, s1),
+                                     ShipmentRecord("B2", s3, s3)])
+    assert first == WriteCounts(unchanged=1, pending=2)
+    assert _parked(engine) == [("B1", s1), ("B2", s3)]
+    assert writer.write_page(shop, [ShipmentRecord("B1", s2, s2)]) == WriteCounts(pending=1)   # later: s1 stays
+    assert _parked(engine) == [("B1", s1), ("B2", s3)]
+    orders = [_order("B1", lines=(), refunds=(), visits=()), _order("B2", lines=(), refunds=(), visits=()),
+              _order("B3", lines=(), refunds=(), visits=())]
+    assert writer.write_page(shop, orders) == WriteCounts(inserted=3)
+    assert _shipped(engine, shop) == {"B1": s1, "B2": s3, "B3": None}
+    assert _parked(engine) == []
+    # fetched again without a shipped time: nothing to write, the stored times stay
+    assert writer.write_page(shop, orders) == WriteCounts(unchanged=3)
+    newer = [o._replace(updated_at=T0 + timedelta(days=2), status=OrderStatus.SHIPPED) for o in orders]
+    assert writer.write_page(shop, newer) == WriteCounts(updated=3)
+    assert _shipped(engine, shop) == {"B1": s1, "B2": s3, "B3": None}
+    # stored orders: an earlier event moves the time back, a later one or the same changes nothing
+    s0 = T0 + timedelta(hours=1)
+    assert writer.write_page(shop, [ShipmentRecord("B2", s0, s0), ShipmentRecord("B1", s2, s2),
+                                    ShipmentRecord("B3", s3, s3)]) == WriteCounts(updated=2, unchanged=1)
+    assert _shipped(engine, shop) == {"B1": s1, "B2": s0, "B3": s3}
+    # a platform that gives the time on the order still sets it
+    assert writer.write_page(shop, [newer[2]._replace(updated_at=T0 + timedelta(days=3), shipped_at=s2)]) == \
+        WriteCounts(updated=1)
+    assert _shipped(engine, shop) == {"B1": s1, "B2": s0, "B3": s2}
+
+
+def test_a_parked_shipped_time_reaches_an_order_another_writer_stored(engine: Engine) -> None:
+    """Parked by one writer, its order stored by another: the next write of the shop sets it (the check for
+    parked rows), whatever that write holds."""
+    shop, _ = _shops(engine)
+    events, orders = StoreWriter(engine), StoreWriter(engine)
+    at = T0 + timedelta(hours=4)
+    orders.write_page(shop, [ReturnRecord("X0", RefundRecord("X0-R", RefundKind.REFUND, RefundStatus.REQUESTED,
+                                                             "USD", D("1.00"), T0), T0)])   # learns: parked rows
+    assert events.write_page(shop, [ShipmentRecord("C1", at, at)]) == WriteCounts(pending=1)
+    assert orders.write_page(shop, [_order("C1", lines=(), refunds=(), visits=())]) == WriteCounts(inserted=1)
+    assert _shipped(engine, shop) == {"C1": at} and _parked(engine) == []

@@ -14,9 +14,12 @@ One getOrderItems call per order makes a first sync of a big shop slow (one orde
 burst): the platform's limit, not ours (``order_items=False`` syncs orders alone).
 ``paid_at`` is the PurchaseDate for orders past Pending (Amazon charges at
 purchase and has no separate payment time); ``cancelled_at`` is the LastUpdateDate of a Canceled order.
-``shipped_at`` stays None: getOrders gives no time the goods were shipped (EarliestShipDate and LatestShipDate
-are the promised window, LastUpdateDate is any change), so a rule counting orders at shipment counts no Amazon
-order; the time a ShipmentEvent is posted (listFinancialEvents) is a charge time, not known to be the shipment's.
+``shipped_at`` is None on the order records: getOrders gives no time the goods were shipped (EarliestShipDate and
+LatestShipDate are the promised window, LastUpdateDate is any change). The shipped time comes from the finances
+(below): Amazon charges the buyer when the seller confirms the shipment (Seller Central help), and the
+ShipmentEvent of that charge is posted then, so the earliest ShipmentEvent PostedDate of an order is its shipped
+time (a ShipmentRecord; the store keeps the earliest, keeps it when the order is fetched again without one, and
+parks it until the order is stored). An order shipped in parts has one event per shipment: the first counts.
 
 Time range: each page asks for ``LastUpdatedAfter = since`` and ``LastUpdatedBefore = until`` (both inclusive at
 Amazon; the records are filtered to [since, until)). Amazon only answers for updates at least 2 minutes old,
@@ -31,9 +34,11 @@ a whole restore interval, and the call is retried with backoff. The LWA access t
 ``token_margin`` before it expires; a 403 Unauthorized drops it and the retry fetches a new one; a second
 new token refused in the same call means the authorization itself is wrong (AUTH).
 
-Refunds (resource ``returns``): ``GET /finances/v0/financialEvents`` (listFinancialEvents, 0.5 requests/s,
-burst 30, its own bucket per shop) by ``PostedAfter``/``PostedBefore`` = [since, until), NextToken paging; each
-event of ``RefundEventList`` becomes a completed `RefundRecord` of kind refund at its PostedDate. Its amount is
+Refunds and shipments (resource ``returns``): ``GET /finances/v0/financialEvents`` (listFinancialEvents, 0.5
+requests/s, burst 30, its own bucket per shop) by ``PostedAfter``/``PostedBefore`` = [since, until), NextToken
+paging. Each page's ``ShipmentEventList`` gives one `ShipmentRecord` per AmazonOrderId (its earliest PostedDate in
+the page; the same call as the refunds, so no extra request); each event of ``RefundEventList`` becomes a
+completed `RefundRecord` of kind refund at its PostedDate. Its amount is
 the goods' money given back: the negated ``Principal`` item charge adjustments less the promotion adjustments
 (promotions taken back), without shipping and tax, like the merchandise it is taken off. Financial events do
 not say whether goods came back, so returned units are 0. The refund id is made of the order id, the posted
@@ -66,6 +71,7 @@ from storage.ingest.records import (
     RefundRecord,
     RefundStatus,
     ReturnRecord,
+    ShipmentRecord,
     SourceError,
 )
 
@@ -238,7 +244,8 @@ class AmazonSource:
                       "NextToken": str(next_token)}
 
     def _refund_pages(self, lo: datetime, until: datetime, resume: str | None) -> Iterator[Page]:
-        """listFinancialEvents by PostedDate in [lo, until): one Page per answer, its RefundEventList."""
+        """listFinancialEvents by PostedDate in [lo, until): one Page per answer, its RefundEventList's refunds and
+        its ShipmentEventList's shipped times."""
         params: dict[str, Any] = {"MaxResultsPerPage": self.page_size}
         if resume is not None:
             params["NextToken"] = _decode_resume(resume)
@@ -246,10 +253,14 @@ class AmazonSource:
             params.update(PostedAfter=_iso(lo), PostedBefore=_iso(until))
         while True:
             payload = self._get(FINANCES_PATH, params, self.finances_bucket, "amazon listFinancialEvents")
-            events = (payload.get("FinancialEvents") or {}).get("RefundEventList") or []
-            if not isinstance(events, list):
-                raise SourceError(FailureKind.SERVER, "amazon listFinancialEvents: RefundEventList is not a list")
-            records = [r for r in (self._refund(e) for e in events) if lo <= r.updated_at < until]
+            found = payload.get("FinancialEvents") or {}
+            events, shipments = found.get("RefundEventList") or [], found.get("ShipmentEventList") or []
+            if not isinstance(events, list) or not isinstance(shipments, list):
+                raise SourceError(FailureKind.SERVER,
+                                  "amazon listFinancialEvents: RefundEventList or ShipmentEventList is not a list")
+            records: list[ReturnRecord | ShipmentRecord] = [
+                r for r in (self._refund(e) for e in events) if lo <= r.updated_at < until]
+            records.extend(_shipped(shipments, lo, until))
             next_token = payload.get("NextToken") or None
             yield Page(resource="returns", records=records,
                        resume=_encode_resume(str(next_token)) if next_token else None,
@@ -403,6 +414,20 @@ class AmazonSource:
         with self._token_lock:
             if self._token is not None and self._token[0] == token:
                 self._token = None
+
+
+def _shipped(events: list[Any], lo: datetime, until: datetime) -> list[ShipmentRecord]:
+    """One ShipmentRecord per order: its earliest ShipmentEvent PostedDate in [lo, until)."""
+    first: dict[str, datetime] = {}
+    try:
+        for e in events:
+            order_id, posted = str(e["AmazonOrderId"]), _parse_time(e["PostedDate"])
+            if lo <= posted < until and (order_id not in first or posted < first[order_id]):
+                first[order_id] = posted
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SourceError(FailureKind.SERVER,
+                          f"amazon shipment event is malformed ({exc.__class__.__name__}: {exc})") from None
+    return [ShipmentRecord(order_id, at, at) for order_id, at in first.items()]
 
 
 def _json(resp: httpx.Response) -> dict[str, Any] | None:

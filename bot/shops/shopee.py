@@ -1,4 +1,5 @@
-"""Shopee Open Platform v2 order source: get_order_list windows, cursor paging, get_order_detail batches.
+"""Shopee Open Platform v2 source: orders (get_order_list windows, cursor paging, get_order_detail batches),
+returns, and the product catalogue with its stock.
 
 How a sync runs: the range [since, until) of update_time is cut into windows of at most 15 days (Shopee
 refuses wider ones with ``order.order_list_invalid_time``); each window is paged with ``cursor`` (up to 100
@@ -28,6 +29,16 @@ Returns (resource ``returns``): ``GET /api/v2/returns/get_return_list`` by ``upd
 ``return_solution`` (0 return and refund, 1 refund only), completed only at ``REFUND_PAID`` (then at its
 update_time), rejected when CANCELLED or CLOSED, otherwise requested; ``refund_amount`` in ``currency``;
 returned units = the items' ``amount`` for a return and refund. A page's ``resume`` holds the next page_no.
+
+Products (resource ``products``): ``GET /api/v2/product/get_item_list`` (``item_status`` NORMAL, ``offset`` /
+``page_size`` up to 100, ``has_next_page``/``next_offset``), without its optional update_time range: the whole
+listed catalogue on every run, since a stock change need not move an item's update_time (as for TikTok). Each
+page's items are read with ``GET /api/v2/product/get_item_base_info`` (``item_id_list``, up to 50) and, for an
+item with ``has_model``, ``GET /api/v2/product/get_model_list`` (``item_id``). One `ProductRecord` per item:
+``launched_on`` = ``create_time`` as a day in the shop's zone (``shop_tz``), ``stock_day`` = the shop-zone day
+holding ``until``; SKUs as the order lines name them: each model (``model_id``, ``model_sku``, stock
+``stock_info_v2.summary_info.total_available_stock``), or for an item without models one SKU with the item's
+id, ``item_sku`` and the item's summary stock. No cost: the API has none. ``resume`` holds the next offset.
 """
 
 from __future__ import annotations
@@ -38,9 +49,10 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -51,11 +63,13 @@ from storage.ingest.records import (
     OrderRecord,
     OrderStatus,
     Page,
+    ProductRecord,
     RefundKind,
     RefundRecord,
     RefundStatus,
     ReturnRecord,
     SourceError,
+    StockRecord,
     Tokens,
     TokenStore,
 )
@@ -68,6 +82,10 @@ LIST_PATH = "/api/v2/order/get_order_list"
 DETAIL_PATH = "/api/v2/order/get_order_detail"
 TOKEN_PATH = "/api/v2/auth/access_token/get"
 RETURNS_PATH = "/api/v2/returns/get_return_list"
+ITEM_LIST_PATH = "/api/v2/product/get_item_list"
+ITEM_INFO_PATH = "/api/v2/product/get_item_base_info"
+MODEL_LIST_PATH = "/api/v2/product/get_model_list"
+MAX_ITEM_BATCH = 50
 MAX_WINDOW = timedelta(days=15)
 MAX_DETAIL_BATCH = 50
 DETAIL_FIELDS = "buyer_user_id,item_list,pay_time,pickup_done_time,total_amount"
@@ -103,18 +121,21 @@ def _ceil_s(when: datetime) -> int:
 class ShopeeSource:
     """One Shopee shop's orders (the `Source` protocol); see the module docstring."""
 
-    resources: tuple[str, ...] = ("orders", "returns")
+    resources: tuple[str, ...] = ("orders", "returns", "products")
 
     def __init__(self, *, partner_id: int, partner_key: str, shop_id: int, currency: str, tokens: TokenStore,
+                 shop_tz: str = "UTC",
                  base_url: str = LIVE_HOST, page_size: int = 100, window: timedelta = MAX_WINDOW,
                  history: timedelta = timedelta(days=90), timeout_s: float = 30.0, attempts: int = 5,
                  backoff_s: float = 0.5, max_wait_s: float = 30.0, refresh_margin: timedelta = timedelta(minutes=10),
                  clock: Callable[[], datetime] = _utcnow, http: httpx.Client | None = None) -> None:
         """``history`` is how far back a first sync (``since=None``) reaches; ``clock`` signs the timestamps
-        and judges token expiry; ``window`` is capped at Shopee's 15 days."""
+        and judges token expiry; ``window`` is capped at Shopee's 15 days; ``shop_tz`` makes the products' launch
+        and stock days."""
         if not 1 <= page_size <= 100:
             raise ValueError("page_size must be 1-100")
         self.partner_id, self.shop_id, self.currency = partner_id, shop_id, currency
+        self.tz = ZoneInfo(shop_tz)
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
         self.window_s = int(min(window, MAX_WINDOW).total_seconds())
@@ -144,6 +165,9 @@ class ShopeeSource:
         get_return_list) page."""
         if resource not in self.resources:
             raise ValueError(f"ShopeeSource has no resource {resource!r}")
+        if resource == "products":
+            yield from self._product_pages(until, resume)
+            return
         end = _ceil_s(until)                                  # exclusive, whole seconds
         start = _ceil_s(since if since is not None else until - self.history)
         cursor = ""
@@ -204,6 +228,54 @@ class ShopeeSource:
                     break
                 page_no += 1
             start, cursor = window_end, ""
+
+    def _product_pages(self, until: datetime, resume: str | None) -> Iterator[Page]:
+        """The NORMAL items, a get_item_list page at a time, each with its base info (and models)."""
+        day = (until - timedelta(microseconds=1)).astimezone(self.tz).date()   # the sync's day in the shop's zone
+        offset = int(_decode_resume(resume)[1] or 0) if resume is not None else 0
+        while True:
+            answer = self._call("GET", ITEM_LIST_PATH, {"offset": offset, "page_size": self.page_size,
+                                                        "item_status": "NORMAL"})
+            listed = answer.get("item") or []
+            if not isinstance(listed, list):
+                raise SourceError(FailureKind.SERVER, "shopee get_item_list: item is not a list")
+            try:
+                ids = [int(i["item_id"]) for i in listed]
+                more, next_offset = bool(answer.get("has_next_page")), int(answer.get("next_offset") or 0)
+            except (KeyError, TypeError, ValueError):
+                raise SourceError(FailureKind.SERVER, "shopee get_item_list: an entry lacks item_id") from None
+            if more and next_offset <= offset:
+                raise SourceError(FailureKind.SERVER, "shopee get_item_list: more pages but no new offset")
+            records: list[ProductRecord] = []
+            for i in range(0, len(ids), MAX_ITEM_BATCH):
+                info = self._call("GET", ITEM_INFO_PATH,
+                                  {"item_id_list": ",".join(str(x) for x in ids[i:i + MAX_ITEM_BATCH])})
+                items = info.get("item_list") or []
+                if not isinstance(items, list):
+                    raise SourceError(FailureKind.SERVER, "shopee get_item_base_info: item_list is not a list")
+                records.extend(self._product(item, day) for item in items)
+            yield Page(resource="products", records=records,
+                       resume=_encode_resume(0, str(next_offset)) if more else None)
+            if not more:
+                return
+            offset = next_offset
+
+    def _product(self, item: Any, day: date) -> ProductRecord:
+        """One item of get_item_base_info: its models' stock (get_model_list) or its own as one SKU."""
+        try:
+            item_id, name = int(item["item_id"]), str(item.get("item_name") or "")
+            created = _time(item.get("create_time"))
+            if item.get("has_model"):
+                models = self._call("GET", MODEL_LIST_PATH, {"item_id": item_id}).get("model") or []
+                skus = tuple(StockRecord(str(int(m["model_id"])), name, str(m.get("model_sku") or "") or None,
+                                         _available(m)) for m in models)
+            else:
+                skus = (StockRecord(str(item_id), name, str(item.get("item_sku") or "") or None, _available(item)),)
+            return ProductRecord(str(item_id), name, None if created is None else created.astimezone(self.tz).date(),
+                                 day, skus)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SourceError(FailureKind.SERVER,
+                              f"shopee item is malformed ({exc.__class__.__name__}: {exc})") from None
 
     def _return(self, r: Any) -> ReturnRecord:
         try:
@@ -431,6 +503,13 @@ def _list_page(answer: dict[str, Any]) -> tuple[list[str], bool, str]:
     except (KeyError, TypeError):
         raise SourceError(FailureKind.SERVER, "shopee get_order_list: an entry lacks order_sn") from None
     return order_sns, bool(answer.get("more")), str(answer.get("next_cursor") or "")
+
+
+def _available(entry: dict[str, Any]) -> int | None:
+    """``stock_info_v2.summary_info.total_available_stock`` of an item or model; None where it is not given."""
+    summary = (entry.get("stock_info_v2") or {}).get("summary_info") or {}
+    value = summary.get("total_available_stock")
+    return None if value is None else int(value)
 
 
 def _money(value: Any) -> Decimal:

@@ -113,6 +113,15 @@ class ReturnRecord(NamedTuple):
     updated_at: datetime
 
 
+class ShipmentRecord(NamedTuple):
+    """When an order was shipped, learnt apart from the order (Amazon: a ShipmentEvent's PostedDate). The
+    writer keeps the earliest per order and parks it until the order is stored (`pending_shipment`)."""
+
+    platform_order_id: str
+    shipped_at: datetime
+    updated_at: datetime       # when the platform reported it (the same time for Amazon)
+
+
 class AffiliateRecord(NamedTuple):
     """One creator-credited line of an order, from the platform's affiliate data."""
 
@@ -194,7 +203,8 @@ class ProductRecord(NamedTuple):
     skus: tuple[StockRecord, ...] = ()
 
 
-Record = OrderRecord | ReturnRecord | AffiliateRecord | LiveRecord | PostRecord | AdSpendRecord | ProductRecord
+Record = (OrderRecord | ReturnRecord | ShipmentRecord | AffiliateRecord | LiveRecord | PostRecord | AdSpendRecord
+          | ProductRecord)
 
 
 # --- how a source reports failure ------------------------------------------------------------------------------
@@ -231,8 +241,10 @@ class SourceError(Exception):
 
 
 def latest_update(records: Sequence[Record]) -> datetime | None:
-    """The newest platform update time of the records that carry one (orders, returns, affiliate lines)."""
-    times = [r.updated_at for r in records if isinstance(r, OrderRecord | ReturnRecord | AffiliateRecord)]
+    """The newest platform update time of the records that carry one (orders, returns, shipments, affiliate
+    lines)."""
+    kinds = OrderRecord | ReturnRecord | ShipmentRecord | AffiliateRecord
+    times = [r.updated_at for r in records if isinstance(r, kinds)]
     return max(times) if times else None
 
 

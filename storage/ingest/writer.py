@@ -23,6 +23,11 @@ What "nothing lost, doubled or misattributed" means here:
   that fetch returns separately send orders without them. Visits (UTM) are replaced wholesale.
 - A return whose order is not stored yet goes to `pending_return` and moves onto the order, in the order's
   transaction, when the order arrives; so the returns cursor may advance past it and nothing is lost.
+- Shipped times: a record without one keeps the stored one (Amazon orders never carry it), in the comparison
+  (so a re-fetched order is unchanged) and in the upsert (COALESCE, for a concurrent writer). A ShipmentRecord
+  (Amazon's ShipmentEvent) sets the order's shipped time where it has none or a later one, so the earliest
+  shipment counts; one whose order is not stored yet goes to `pending_shipment` (the earliest per order) and is
+  set on the order, in the order's transaction, when the order arrives, as parked returns are.
 - Buyer ids are pseudonymised, never stored raw: `buyer_ref` is the first 32 hex digits of
   sha256("<shop platform>:<buyer id>"), or of HMAC-SHA256 with `buyer_key` when one is given. The same
   buyer keeps one ref per platform (new-customer counts work); without a key a guessable id can be
@@ -68,6 +73,7 @@ from sqlalchemy import (
     column,
     delete,
     func,
+    or_,
     select,
     update,
 )
@@ -102,6 +108,7 @@ from storage.ingest.records import (
     Record,
     RefundRecord,
     ReturnRecord,
+    ShipmentRecord,
     Visit,
 )
 from storage.models import (
@@ -115,6 +122,7 @@ from storage.models import (
     OrderLine,
     OrderVisit,
     PendingReturn,
+    PendingShipment,
     Product,
     Refund,
     Shop,
@@ -131,7 +139,8 @@ def _table(model: type) -> Table:
 
 ORDER, LINE, REFUND, VISIT = _table(Order), _table(OrderLine), _table(Refund), _table(OrderVisit)
 PRODUCT, SKU, PENDING, SHOP = _table(Product), _table(Sku), _table(PendingReturn), _table(Shop)
-STOCK = _table(InventorySnapshot)
+STOCK, PENDING_SHIP = _table(InventorySnapshot), _table(PendingShipment)
+SHIPPED = ORDER_COLS.index("shipped_at")   # EncodedOrder values[SHIPPED]
 AFFILIATE, LIVE, POST, ADS, MEMBER = (_table(AffiliateLine), _table(LiveSession), _table(ContentPost),
                                       _table(AdSpend), _table(Member))
 
@@ -170,7 +179,7 @@ IN_CHUNK = 5000   # values per IN (...) list, far below both backends' bound-par
 
 @dataclass(slots=True)
 class WriteCounts:
-    """What a write did, one count per record: `pending` returns wait for their order."""
+    """What a write did, one count per record: `pending` returns and shipped times wait for their order."""
 
     inserted: int = 0
     updated: int = 0
@@ -220,6 +229,7 @@ class Upsert:
     update: tuple[str, ...] = ()
     newer: str | None = None
     returning: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()   # `update` columns a NULL does not overwrite (the stored value stays)
     encoded: bool = False   # rows come with values as the driver takes them (EncodedOrder.values ...): no processing
 
 
@@ -340,7 +350,9 @@ class Bulk:
             if spec.keys:
                 sql += f" ON CONFLICT ({', '.join(q(k) for k in spec.keys)}) "
                 if spec.update:
-                    sql += "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in spec.update)
+                    sql += "DO UPDATE SET " + ", ".join(
+                        f"{q(c)} = COALESCE(excluded.{q(c)}, {table}.{q(c)})" if c in spec.keep else
+                        f"{q(c)} = excluded.{q(c)}" for c in spec.update)
                     if spec.newer:
                         col = f"{table}.{q(spec.newer)}"
                         sql += f" WHERE {col} IS NULL OR excluded.{q(spec.newer)} >= {col}"
@@ -362,7 +374,7 @@ def _stage_name(spec: Upsert) -> str:
 
 ORDER_UPSERT = Upsert(ORDER, ("shop_id", "platform_order_id", *ORDER_COLS, "refunded_minor", "attribution_due"),
                       ("shop_id", "platform_order_id"), (*ORDER_COLS, "attribution_due"), newer="platform_updated_at",
-                      returning=("id", "platform_order_id"), encoded=True)
+                      returning=("id", "platform_order_id"), keep=("shipped_at",), encoded=True)
 # An order that was not stored goes in by ORDER_NEW: the rows it returns are the orders this transaction created,
 # whose lines cannot be stored yet, so they go in by LINE_NEW, a plain insert (on PostgreSQL a COPY straight into
 # order_line: no staging table, no conflict check; about 6 us an order of the server's work on a first sync). An
@@ -466,6 +478,20 @@ PENDING_READY = (select(PENDING.c.id, ORDER.c.id, PENDING.c.platform_refund_id, 
                        & (ORDER.c.platform_order_id == PENDING.c.platform_order_id))
                  .where(PENDING.c.shop_id == _SHOP))
 ANY_PENDING = select(PENDING.c.id).where(PENDING.c.shop_id == _SHOP).limit(1)
+# shipped times parked before their order (pending_shipment), read like the returns above
+PENDING_SHIP_FOR = (select(PENDING_SHIP.c.id, PENDING_SHIP.c.platform_order_id, PENDING_SHIP.c.shipped_at)
+                    .where(PENDING_SHIP.c.shop_id == _SHOP, _AnyOf(PENDING_SHIP.c.platform_order_id, "keys")))
+PENDING_SHIP_READY = (select(PENDING_SHIP.c.id, ORDER.c.id, PENDING_SHIP.c.shipped_at)
+                      .join(ORDER, (ORDER.c.shop_id == PENDING_SHIP.c.shop_id)
+                            & (ORDER.c.platform_order_id == PENDING_SHIP.c.platform_order_id))
+                      .where(PENDING_SHIP.c.shop_id == _SHOP))
+ANY_PENDING_SHIP = select(PENDING_SHIP.c.id).where(PENDING_SHIP.c.shop_id == _SHOP).limit(1)
+STORED_SHIPPED = (select(ORDER.c.id, ORDER.c.platform_order_id, ORDER.c.shipped_at)
+                  .where(ORDER.c.shop_id == _SHOP, _AnyOf(ORDER.c.platform_order_id, "keys")))
+# the order's shipped time, unless it has one already that is not later
+SHIP_ORDER = (update(ORDER).where(ORDER.c.id == bindparam("b_id"),
+                                  or_(ORDER.c.shipped_at.is_(None), ORDER.c.shipped_at > bindparam("b_at")))
+              .values(shipped_at=bindparam("b_at")))
 REFUNDED = (update(ORDER).where(_AnyOf(ORDER.c.id, "ids"))
             .values(refunded_minor=select(func.coalesce(func.sum(REFUND.c.amount_minor), 0))
                     .where(REFUND.c.order_id == ORDER.c.id, REFUND.c.status == "completed",
@@ -596,8 +622,8 @@ class StoreWriter:
         groups: dict[type, list[Any]] = defaultdict(list)
         for record in records:
             groups[type(record)].append(record)
-        unknown = set(groups) - {tuple, OrderRecord, ReturnRecord, AffiliateRecord, LiveRecord, PostRecord,
-                                 AdSpendRecord, ProductRecord}
+        unknown = set(groups) - {tuple, OrderRecord, ReturnRecord, ShipmentRecord, AffiliateRecord, LiveRecord,
+                                 PostRecord, AdSpendRecord, ProductRecord}
         if unknown:
             raise TypeError(f"cannot store records of type {', '.join(sorted(t.__name__ for t in unknown))}")
         counts = WriteCounts()
@@ -610,6 +636,8 @@ class StoreWriter:
             counts += self._orders(tx, orders)
         if groups[ReturnRecord]:
             counts += self._returns(tx, groups[ReturnRecord])
+        if groups[ShipmentRecord]:
+            counts += self._shipments(tx, groups[ShipmentRecord])
         if groups[AffiliateRecord]:
             counts += self._merge(tx, AFFILIATE_KIND, [self._affiliate(tx, r) for r in groups[AffiliateRecord]])
         if groups[LiveRecord]:
@@ -746,6 +774,8 @@ class StoreWriter:
         for i in ORDER_TIMES:
             if stored_values[i] is not None:
                 stored_values[i] = dt(stored_values[i])
+        if values[SHIPPED] is None and stored_values[SHIPPED] is not None:   # not known here: keep the stored one
+            values = (*values[:SHIPPED], stored_values[SHIPPED], *values[SHIPPED + 1:])
         stored_lines = old_lines.get(oid, {})
         plan = _Plan(updated, values, values != tuple(stored_values),
                      {lid: v for lid, v in lines.items() if (s := stored_lines.get(lid)) is None or s[3:] != v},
@@ -781,7 +811,7 @@ class StoreWriter:
         known = self._pending.get(tx.shop.id)
         if known is not None and (known[0] or time.monotonic() - known[1] < PENDING_RECHECK_S):
             return
-        has = tx.conn.execute(ANY_PENDING, {"shop": tx.shop.id}).first() is not None
+        has = self._any_pending(tx)
         if has:
             ready = tx.conn.execute(PENDING_READY, {"shop": tx.shop.id}).all()
             stored: set[tuple[int, str]] = set()
@@ -794,12 +824,24 @@ class StoreWriter:
                 _refunded(tx.conn, sorted({row[0] for row in rows}))
             for chunk in _chunks([row[0] for row in ready]):
                 tx.conn.execute(delete(PENDING).where(PENDING.c.id.in_(chunk)))
-            has = tx.conn.execute(ANY_PENDING, {"shop": tx.shop.id}).first() is not None
+            ships = tx.conn.execute(PENDING_SHIP_READY, {"shop": tx.shop.id}).all()
+            if ships:
+                tx.conn.execute(SHIP_ORDER, [{"b_id": oid, "b_at": at} for _, oid, at in ships])
+            for chunk in _chunks([row[0] for row in ships]):
+                tx.conn.execute(delete(PENDING_SHIP).where(PENDING_SHIP.c.id.in_(chunk)))
+            has = self._any_pending(tx)
         self._pending[tx.shop.id] = (has, time.monotonic())
+
+    @staticmethod
+    def _any_pending(tx: _Tx) -> bool:
+        """Whether the shop has parked returns or shipped times."""
+        return (tx.conn.execute(ANY_PENDING, {"shop": tx.shop.id}).first() is not None
+                or tx.conn.execute(ANY_PENDING_SHIP, {"shop": tx.shop.id}).first() is not None)
 
     def _take_pending(self, tx: _Tx, plans: dict[str, _Plan]) -> None:
         """Move the returns that arrived before these orders onto them; of two reports of one refund, the
-        newer wins (the order's update time against the return's)."""
+        newer wins (the order's update time against the return's). Parked shipped times are set where the
+        order has none or a later one."""
         conn, taken, dt = tx.conn, [], self._encoder(tx.shop).encode_datetime
         for keys in _chunks(list(plans)):
             for row in conn.execute(PENDING_FOR, {"shop": tx.shop.id, "keys": keys}):
@@ -809,6 +851,16 @@ class StoreWriter:
                     plan.refunds[row[2]] = row[4:]
         for chunk in _chunks(taken):
             conn.execute(delete(PENDING).where(PENDING.c.id.in_(chunk)))
+        taken = []
+        for keys in _chunks(list(plans)):
+            for sid, pid, at in conn.execute(PENDING_SHIP_FOR, {"shop": tx.shop.id, "keys": keys}):
+                taken.append(sid)
+                plan, shipped = plans[pid], dt(at)
+                if plan.values[SHIPPED] is None or shipped < plan.values[SHIPPED]:
+                    plan.values = (*plan.values[:SHIPPED], shipped, *plan.values[SHIPPED + 1:])
+                    plan.write_order = True
+        for chunk in _chunks(taken):
+            conn.execute(delete(PENDING_SHIP).where(PENDING_SHIP.c.id.in_(chunk)))
 
     # --- returns ----------------------------------------------------------------------------------------------------
 
@@ -856,6 +908,46 @@ class StoreWriter:
             self._pending[shop.id] = (True, time.monotonic())
             counts.pending += len(pending)
             log.info("shop %s: %d returns wait for their orders in pending_return", shop.id, len(pending))
+        return counts
+
+    # --- shipped times learnt apart from their orders -------------------------------------------------------------
+
+    def _shipments(self, tx: _Tx, records: list[ShipmentRecord]) -> WriteCounts:
+        """The earliest shipped time per order: set on a stored order that has none or a later one (updated),
+        else unchanged; parked in pending_shipment (earliest kept) while the order is not stored."""
+        counts = WriteCounts()
+        earliest: dict[str, ShipmentRecord] = {}
+        for r in records:
+            seen = earliest.get(r.platform_order_id)
+            if seen is None or r.shipped_at < seen.shipped_at:
+                earliest[r.platform_order_id] = r
+        counts.unchanged += len(records) - len(earliest)
+        conn, shop = tx.conn, tx.shop
+        stored: dict[str, tuple[int, Any]] = {}
+        for keys in _chunks(sorted(earliest)):
+            stored.update((pid, (oid, at)) for oid, pid, at in conn.execute(STORED_SHIPPED,
+                                                                             {"shop": shop.id, "keys": keys}))
+        ship, pending = [], []
+        for pid, r in earliest.items():
+            if pid not in stored:
+                pending.append({"shop_id": shop.id, "platform_order_id": pid, "shipped_at": r.shipped_at})
+                continue
+            oid, at = stored[pid]
+            if at is not None and at <= r.shipped_at:
+                counts.unchanged += 1
+                continue
+            counts.updated += 1
+            ship.append({"b_id": oid, "b_at": r.shipped_at})
+        if ship:
+            conn.execute(SHIP_ORDER, ship)
+        if pending:
+            ins = _insert(conn, PENDING_SHIP)
+            conn.execute(ins.on_conflict_do_update(index_elements=["shop_id", "platform_order_id"],
+                                                   set_={"shipped_at": ins.excluded.shipped_at},
+                                                   where=ins.excluded.shipped_at < PENDING_SHIP.c.shipped_at), pending)
+            self._pending[shop.id] = (True, time.monotonic())
+            counts.pending += len(pending)
+            log.info("shop %s: %d shipped times wait for their orders in pending_shipment", shop.id, len(pending))
         return counts
 
     # --- affiliate lines, lives, posts, ads ---------------------------------------------------------------------------

@@ -46,7 +46,13 @@ One fake is one selling partner (one shop); run two fakes for two shops. What it
   holds ShipmentEvents (``AmazonOrderId``, ``PostedDate``, ``ShipmentItemAdjustmentList[]`` with
   ``OrderAdjustmentItemId``, ``QuantityShipped``, ``ItemChargeAdjustmentList`` of Principal and Tax with negative
   ``CurrencyAmount`` JSON numbers, a Commission fee adjustment); ``NextToken`` inside the payload. Other event
-  lists are left empty; both ends of the posted range are inclusive (UNVERIFIED).
+  lists are left empty; both ends of the posted range are inclusive (UNVERIFIED). ``ShipmentEventList`` holds one
+  ShipmentEvent per shipment of a shipped order, from the orders as they are now (`AmazonOrder.shipments_s`):
+  a Shipped order is posted at its LastUpdateDate (the confirmation that made it Shipped), and one of two item
+  lines also got a first shipment half-way between purchase and then; a PartiallyShipped order has that first
+  one only. ``AmazonOrderId``, ``PostedDate``, ``ShipmentItemList[]`` (``SellerSKU``, ``OrderItemId``,
+  ``QuantityShipped``, ``ItemChargeList`` Principal and Tax as positive JSON numbers). Refund and shipment events
+  are paged together, oldest posted first.
 
 Fault injection (``fail_next(n, kind, path=None)`` or a seeded random ``fault_rate``): ``http429`` (429
 QuotaExceeded with the rate header), ``http5xx`` (500 ``InternalFailure``), ``expired`` (403 Unauthorized; the
@@ -110,6 +116,16 @@ class AmazonOrder:
     @property
     def shows_total(self) -> bool:
         return self.status not in _NO_TOTAL
+
+    @property
+    def shipments_s(self) -> list[tuple[int, list[AmazonItem]]]:
+        """The order's shipments (posted time, items shipped), earliest first; none before it ships."""
+        if self.status not in ("Shipped", "PartiallyShipped"):
+            return []
+        lines, half = self.lines, self.purchase_s + (self.update_s - self.purchase_s) // 2
+        if self.status == "PartiallyShipped":
+            return [(half, lines[-1:])]
+        return [(half, lines[1:]), (self.update_s, lines[:1])] if len(lines) == 2 else [(self.update_s, lines)]
 
     @property
     def lines(self) -> list[AmazonItem]:
@@ -345,7 +361,7 @@ class FakeAmazon(ShopApiFake):
 
     def _financial_events(self, request: web.Request) -> web.Response:
         """listFinancialEvents: PostedAfter (required without NextToken), PostedBefore (after it and at least 2
-        minutes before now; default now - 2 min), MaxResultsPerPage 1-100; only RefundEventList is filled."""
+        minutes before now; default now - 2 min), MaxResultsPerPage 1-100; RefundEventList and ShipmentEventList."""
         token = request.headers.get("x-amz-access-token", "")
         with self._lock:
             expiry = self._access.get(token)
@@ -375,13 +391,36 @@ class FakeAmazon(ShopApiFake):
                 raise invalid("PostedAfter is required; PostedBefore must be after it and at least 2 minutes "
                               "before the request time.")
             a, b, offset = int(after.timestamp()), int(before.timestamp()), 0
-        chosen = sorted((r for r in self.refunds if a <= r.posted_s <= b), key=lambda r: (r.posted_s, r.order_id))
+        with self._lock:
+            shipments = [(posted, o.order_id, items) for o in self.orders.values() for posted, items in o.shipments_s]
+        events: list[tuple[int, str, Any]] = [(r.posted_s, r.order_id, r) for r in self.refunds]
+        events.extend(shipments)
+        chosen = sorted((e for e in events if a <= e[0] <= b), key=lambda e: (e[0], e[1], isinstance(e[2], list)))
         page = chosen[offset:offset + page_size]
-        payload: dict[str, Any] = {"FinancialEvents": {"ShipmentEventList": [], "RefundEventList": [
-            self._render_refund(r) for r in page]}}
+        payload: dict[str, Any] = {"FinancialEvents": {
+            "ShipmentEventList": [self._render_shipment(posted, oid, items) for posted, oid, items in page
+                                  if isinstance(items, list)],
+            "RefundEventList": [self._render_refund(r) for _, _, r in page if isinstance(r, AmazonRefund)]}}
         if offset + page_size < len(chosen):
             payload["NextToken"] = base64.b64encode(json.dumps([a, b, offset + page_size]).encode()).decode()
         return web.json_response({"payload": payload}, headers={"x-amzn-RateLimit-Limit": "0.5"})
+
+    def expected_shipped(self, until: datetime | None = None) -> dict[str, int]:
+        """Per shipped order, its first shipment's posted time (epoch s), where posted before ``until``."""
+        hi = until.timestamp() if until else float("inf")
+        with self._lock:
+            return {o.order_id: o.shipments_s[0][0] for o in self.orders.values()
+                    if o.shipments_s and o.shipments_s[0][0] < hi}
+
+    def _render_shipment(self, posted_s: int, order_id: str, items: list[AmazonItem]) -> dict[str, Any]:
+        def money(minor: int) -> dict[str, Any]:
+            return {"CurrencyCode": self.currency, "CurrencyAmount": minor / 100}   # a JSON number, as Amazon
+
+        return {"AmazonOrderId": order_id, "SellerOrderId": order_id, "MarketplaceName": "Amazon.com",
+                "PostedDate": iso(posted_s), "ShipmentItemList": [{
+                    "SellerSKU": i.sku, "OrderItemId": i.item_id, "QuantityShipped": i.quantity,
+                    "ItemChargeList": [{"ChargeType": "Principal", "ChargeAmount": money(i.price_minor)},
+                                       {"ChargeType": "Tax", "ChargeAmount": money(i.tax_minor)}]} for i in items]}
 
     def _render_refund(self, r: AmazonRefund) -> dict[str, Any]:
         def money(minor: int) -> dict[str, Any]:

@@ -33,6 +33,18 @@ What it enforces (facts from /work/shared/notes/shop-apis.md unless marked UNVER
   update_time, each with ``return_sn``, ``order_sn``, ``status`` (REQUESTED, ACCEPTED, PROCESSING, REFUND_PAID,
   CANCELLED, CLOSED), ``return_solution`` (0 return and refund, 1 refund only), ``refund_amount``, ``currency``,
   times and ``item[]`` (``amount`` = quantity). Field names follow public typed SDKs of v2, not the reference.
+* ``GET /api/v2/product/get_item_list``: ``offset`` (>= 0) and ``page_size`` (1-100) and ``item_status`` (one or
+  more of NORMAL, BANNED, UNLIST, REVIEWING, SELLER_DELETE, SHOPEE_DELETE, repeated) required, optional
+  ``update_time_from``/``update_time_to`` (both or neither); answers ``{item: [{item_id, item_status,
+  update_time}], total_count, has_next_page, next_offset}`` by item_id. Public SDKs of v2 give these names.
+* ``GET /api/v2/product/get_item_base_info``: ``item_id_list`` (comma-separated, 1-50); ``item_list`` with
+  ``item_id``, ``item_name``, ``item_sku``, ``item_status``, ``create_time``, ``update_time``, ``has_model``,
+  ``stock_info_v2.summary_info`` (``total_reserved_stock``, ``total_available_stock``) and ``seller_stock``;
+  unknown ids left out (UNVERIFIED).
+* ``GET /api/v2/product/get_model_list``: ``item_id`` required; ``{tier_variation, model: [{model_id, model_sku,
+  model_name, stock_info_v2.summary_info}]}``; an item without models answers an empty ``model``.
+  The catalogue (`products`): the 30 items the orders sell; every third has no model, the rest models
+  ``item_id * 10 + 1`` and ``+ 2``; item 100029 is UNLIST. Stock summaries are the sums of the models'.
 
 Errors use Shopee's envelope ``{"error", "message", "request_id", "response": {}}``. The HTTP statuses are
 UNVERIFIED choices: 403 for ``error_sign``/``error_auth``, 400 for ``error_param`` and ``order.*``, 200 for
@@ -231,6 +243,10 @@ LIST_PATH = "/api/v2/order/get_order_list"
 DETAIL_PATH = "/api/v2/order/get_order_detail"
 TOKEN_PATH = "/api/v2/auth/access_token/get"
 RETURNS_PATH = "/api/v2/returns/get_return_list"
+ITEM_LIST_PATH = "/api/v2/product/get_item_list"
+ITEM_INFO_PATH = "/api/v2/product/get_item_base_info"
+MODEL_LIST_PATH = "/api/v2/product/get_model_list"
+ITEM_STATUSES = frozenset({"NORMAL", "BANNED", "UNLIST", "REVIEWING", "SELLER_DELETE", "SHOPEE_DELETE"})
 RETURN_STATUSES = ("REQUESTED", "ACCEPTED", "PROCESSING", "REFUND_PAID", "CANCELLED", "CLOSED")
 _RETURN_WEIGHTS = (2, 1, 1, 8, 1, 1)
 MAX_RANGE_S = 15 * 86400
@@ -248,6 +264,24 @@ class ShopeeItem:
     quantity: int
     original_minor: int
     discounted_minor: int          # per unit, after discounts
+
+
+@dataclass
+class ShopeeProduct:
+    """A catalogue item: ``models`` are (model_id, model_sku, available stock); without models, ``stock``."""
+
+    item_id: int
+    item_name: str
+    item_sku: str
+    status: str
+    create_time: int
+    update_time: int
+    stock: int
+    models: list[tuple[int, str, int]] = field(default_factory=list)
+
+    @property
+    def available(self) -> int:
+        return sum(m[2] for m in self.models) if self.models else self.stock
 
 
 @dataclass
@@ -313,6 +347,7 @@ class FakeShopee(ShopApiFake):
         # returns from their own random stream, so the orders stay what they were before returns existed
         self.returns: dict[str, ShopeeReturn] = _seed_returns(random.Random(seed * 7919 + 1), self.orders,
                                                               int(now.timestamp()))
+        self.products: dict[int, ShopeeProduct] = _seed_products(int(now.timestamp()))
         self.refreshes = 0                              # successful token refreshes
         self.used_refresh_tokens: set[str] = set()
         self._access: dict[str, int] = {}               # access token -> expiry (epoch s)
@@ -439,6 +474,15 @@ class FakeShopee(ShopApiFake):
         if path == RETURNS_PATH and request.method == "GET":
             self._check_common(request, shop=True)
             return self._return_list(request.query)
+        if path == ITEM_LIST_PATH and request.method == "GET":
+            self._check_common(request, shop=True)
+            return self._item_list(request.query)
+        if path == ITEM_INFO_PATH and request.method == "GET":
+            self._check_common(request, shop=True)
+            return self._item_info(request.query)
+        if path == MODEL_LIST_PATH and request.method == "GET":
+            self._check_common(request, shop=True)
+            return self._model_list(request.query)
         raise self._reject(404, "error_not_found", f"api {path} not found")
 
     def _check_common(self, request: web.Request, *, shop: bool) -> None:
@@ -462,6 +506,57 @@ class FakeShopee(ShopApiFake):
                 expiry = self._access.get(token)
             if expiry is None or expiry <= self._now_s():
                 raise self._reject(403, "error_auth", "Invalid access_token.")
+
+    def _int_param(self, q: Any, name: str, lo: int, hi: int) -> int:
+        text = q.get(name, "")
+        if not text.isdigit() or not lo <= int(text) <= hi:
+            raise self._reject(400, "error_param", f"{name} is required and must be {lo}-{hi}")
+        return int(text)
+
+    def _item_list(self, q: Any) -> web.Response:
+        offset = self._int_param(q, "offset", 0, 10**9)
+        page_size = self._int_param(q, "page_size", 1, 100)
+        statuses = q.getall("item_status", [])
+        if not statuses or not set(statuses) <= ITEM_STATUSES:
+            raise self._reject(400, "error_param", "item_status is required: NORMAL, BANNED, UNLIST, ...")
+        if ("update_time_from" in q) != ("update_time_to" in q):
+            raise self._reject(400, "error_param", "update_time_from and update_time_to go together")
+        lo = self._int_param(q, "update_time_from", 0, 2**31) if "update_time_from" in q else 0
+        hi = self._int_param(q, "update_time_to", lo, 2**31) if "update_time_to" in q else 2**31
+        with self._lock:
+            chosen = [p for _, p in sorted(self.products.items())
+                      if p.status in statuses and lo <= p.update_time <= hi]
+        page = chosen[offset:offset + page_size]
+        more = offset + page_size < len(chosen)
+        return self._ok({"item": [{"item_id": p.item_id, "item_status": p.status, "update_time": p.update_time}
+                                  for p in page], "total_count": len(chosen), "has_next_page": more,
+                         "next_offset": offset + page_size if more else 0})
+
+    def _item_info(self, q: Any) -> web.Response:
+        ids = [x for x in q.get("item_id_list", "").split(",") if x]
+        if not 1 <= len(ids) <= 50 or not all(x.isdigit() for x in ids):
+            raise self._reject(400, "error_param", "item_id_list must hold 1-50 item ids")
+        with self._lock:
+            found = [self.products[int(x)] for x in ids if int(x) in self.products]
+        return self._ok({"item_list": [{
+            "item_id": p.item_id, "item_name": p.item_name, "item_sku": p.item_sku, "item_status": p.status,
+            "create_time": p.create_time, "update_time": p.update_time, "has_model": bool(p.models),
+            "stock_info_v2": {"summary_info": {"total_reserved_stock": 0, "total_available_stock": p.available},
+                              "seller_stock": [{"location_id": f"{self.region}Z", "stock": p.available}]}}
+            for p in found]})
+
+    def _model_list(self, q: Any) -> web.Response:
+        item_id = self._int_param(q, "item_id", 1, 2**63)
+        with self._lock:
+            product = self.products.get(item_id)
+        if product is None:
+            raise self._reject(400, "error_item_not_found", f"item {item_id} not found")
+        return self._ok({"tier_variation": [{"name": "Variant", "option_list": [
+            {"option": f"Variant {m[0] % 10}"} for m in product.models]}] if product.models else [],
+            "model": [{"model_id": m[0], "model_sku": m[1], "model_name": f"Variant {m[0] % 10}",
+                       "tier_index": [n], "stock_info_v2": {"summary_info": {
+                           "total_reserved_stock": 0, "total_available_stock": m[2]}}}
+                      for n, m in enumerate(product.models)]})
 
     def _token(self, body: Any) -> web.Response:
         if not isinstance(body, dict):
@@ -623,6 +718,20 @@ def _seed_orders(rng: random.Random, count: int, days: int, now_s: int, decimals
                                  pay_time=pay_time, pickup_done_time=pickup, buyer_user_id=rng.randrange(10**7, 10**8),
                                  shipping_minor=shipping, items=items)
     return orders
+
+
+def _seed_products(now_s: int) -> dict[int, ShopeeProduct]:
+    """The catalogue the seeded orders sell (items 100000-100029, as in `_seed_orders`): created n * 3 days and n
+    hours before the fake's now, every third without models, item 100029 unlisted."""
+    products = {}
+    for n in range(30):
+        item_id, sku = 100000 + n, f"SKU-{n:03d}" if n % 4 else ""
+        created = now_s - n * 3 * 86400 - n * 3600 - 86400
+        models = [] if n % 3 == 0 else [(item_id * 10 + k, f"{sku}-{k}" if sku else "", (n * 7 + k * 3) % 50)
+                                        for k in (1, 2)]
+        products[item_id] = ShopeeProduct(item_id, f"Product {n}", sku, "UNLIST" if n == 29 else "NORMAL", created,
+                                          created + 3600, (n * 11) % 40, models)
+    return products
 
 
 def _seed_returns(rng: random.Random, orders: dict[str, ShopeeOrder], now_s: int) -> dict[str, ShopeeReturn]:
