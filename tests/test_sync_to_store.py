@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1005,7 +1005,7 @@ def test_shopee_items_fill_the_catalogue_with_launch_days_and_stock(engine: Engi
     sheet.write_text("shop,product,sku,name,unit_cost,launch_date,selector,stock\n"
                      "a,100005,1000051,Serum,2.50,2026-01-05,,77\n")
     with Session(engine) as s:
-        import_products(s, sheet, date(2026, 11, 22))
+        import_products(s, sheet, datetime(2026, 11, 22, 4, tzinfo=UTC))   # noon in Singapore
         s.commit()
     with FakeShopee(orders=0) as fake:
         src = ShopeeSource(partner_id=fake.partner_id, partner_key=fake.partner_key, shop_id=fake.shop_id,
