@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from scoring.templates import Stage
+from scoring.text import CODE_MAX, BadText, code_text, shown
 from services.organisation import OrgSettings, SetupError, locale_of, name_of, the_organisation, zone_of
 from storage.models import Member, Team, TeamCountry, TeamLead
 from storage.queries import find_team, member_by_code, teams
@@ -51,9 +52,14 @@ def countries_of(texts: Sequence[str]) -> list[str]:
 
 
 def code_of(text: str) -> str:
-    code = text.strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", code):
-        raise SetupError(f"team code {text[:40]!r}: letters, digits, '-', '_' or '.', at most 64, e.g. live-us")
+    """A team code (scoring.text.code_text), of letters, digits, '-', '_' and '.'."""
+    try:
+        code = code_text(text, CODE_MAX)
+    except BadText:
+        code = ""
+    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{CODE_MAX - 1}}}", code):
+        raise SetupError(f"team code {shown(text)!r}: letters, digits, '-', '_' or '.', at most {CODE_MAX}, "
+                         "e.g. live-us")
     return code
 
 

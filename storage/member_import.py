@@ -24,6 +24,7 @@ from scoring.crediting import handle_key
 from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.periods import is_zone
 from scoring.roles import Role
+from scoring.text import BadText, code_text, display_name, shown
 from storage.crediting import handle_holder, set_handle
 from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
 from storage.models import Member, Team
@@ -78,10 +79,19 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
     claimed: dict[tuple[str, str], str] = {}   # (platform, id) -> the member code holding it, file or store
     plan: list[tuple[int, dict[str, str]]] = []
     for line, row in rows:
-        code = row.get("member", "")
-        if not code:
+        if not row.get("member", ""):
             problems.append(f"line {line}: member id is empty")
             continue
+        try:
+            code = row["member"] = code_text(row["member"])
+        except BadText as exc:
+            problems.append(f"line {line}: member id {shown(row['member'])!r} {exc}")
+            continue
+        if row.get("name"):
+            try:
+                row["name"] = display_name(row["name"])
+            except BadText as exc:
+                problems.append(f"line {line}: name {shown(row['name'])!r} {exc}")
         existing = members.get(code)
         if existing is None and not (row.get("name") and row.get("role")):
             problems.append(f"line {line}: new member {code} needs a name and a role")

@@ -1,0 +1,114 @@
+"""What people type, stored and printed clean (scoring.text): names lose control characters and extra spaces,
+codes have no spaces. Every path that takes such a value uses the same functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from scoring.text import BadText, code_text, display_name, shown
+from storage.member_import import ImportProblem, import_members
+from storage.models import Member, Organisation, Team
+from tests.conftest import fresh_engine
+from tests.test_org_setup import Cli, _cli
+
+LONG = "Ab" * 150   # 300 characters
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("Acme\x07\x1b[31mRed", "Acme[31mRed"),
+    ("Z\x1b[2Jzz", "Z[2Jzz"),
+    ("  Zhang\u200b Wei\t 张伟\n", "Zhang Wei 张伟"),
+    ("Lin\u202eXiaoyu", "LinXiaoyu"),        # a bidi override, category Cf
+    ("x" * 200, "x" * 200),
+])
+def test_display_name_drops_controls_and_collapses_spaces(text: str, name: str) -> None:
+    assert display_name(text) == name
+
+
+@pytest.mark.parametrize(("call", "reason"), [
+    (lambda: display_name("\x1b\u200b \x07"), "is empty"),
+    (lambda: display_name("x" * 201), "has 201 characters, at most 200"),
+    (lambda: code_text("live us"), "has a space"),
+    (lambda: code_text("x" * 65), "has 65 characters, at most 64"),
+])
+def test_what_is_refused_says_why(call: object, reason: str) -> None:
+    with pytest.raises(BadText) as err:
+        call()  # type: ignore[operator]
+    assert str(err.value) == reason
+
+
+def test_codes_and_what_a_reply_shows() -> None:
+    assert code_text(" live\u200b-us ") == "live-us"
+    assert shown("a\x1b[2J" + "b" * 50) == "a[2J" + "b" * 35 + "…"
+    assert shown("short\x07") == "short"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def cli(request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cli, Engine]]:
+    """The CLI over a new store with an organisation, a team live-us and members ann (host) and lead1."""
+    store = fresh_engine(request.param, tmp_path)
+    run = _cli(store, tmp_path, capsys, monkeypatch)
+    assert run("db", "upgrade")[0] == 0
+    assert run("org", "init", "--name", "Acme", "--timezone", "UTC", "--locale", "en", "--currency", "USD")[0] == 0
+    assert run("teams", "add", "live-us", "--country", "US")[0] == 0
+    members = tmp_path / "members.csv"
+    members.write_text("member,name,role,team\nann,Ann,host,live-us\nlead1,Lena,lead,live-us\n", encoding="utf-8")
+    assert run("members", "import", str(members))[0] == 0
+    yield run, store
+    store.dispose()
+
+
+def test_org_and_team_names_are_stored_without_controls(cli: tuple[Cli, Engine]) -> None:
+    run, store = cli
+    assert run("org", "set", "--name", "Acme\x07\x1b[31mRed")[1].startswith("updated organisation Acme[31mRed: ")
+    assert run("teams", "add", "live-z", "--name", "Z\x1b[2Jzz") == (0, (
+        "added team live-z       Z[2Jzz               UTC                  growth     leads=- countries=-\n"), "")
+    assert run("teams", "set", "live-z", "--name", " Zed\u200b  Live ")[1].startswith(
+        "updated team live-z       Zed Live ")
+    assert run("teams", "add", "live\u200b-x")[1].startswith("added team live-x ")
+    assert run("org", "set", "--name", "\x1b\x07") == (2, "", "kpibot: the name must be 1 to 200 characters, got ''\n")
+    assert run("teams", "set", "live-z", "--name", LONG) == (
+        2, "", f"kpibot: the name must be 1 to 200 characters, got '{LONG[:39]}…'\n")
+    with Session(store) as s:
+        assert s.execute(select(Organisation.name)).scalar_one() == "Acme[31mRed"
+        assert list(s.execute(select(Team.code, Team.name).order_by(Team.code))) == [
+            ("live-us", "live-us"), ("live-x", "live-x"), ("live-z", "Zed Live")]
+
+
+def test_a_shop_name_is_stored_clean(cli: tuple[Cli, Engine]) -> None:
+    run, _ = cli
+    assert run("shops", "add", "s1", "--platform", "file", "--region", "gb", "--currency", "GBP", "--timezone",
+               "UTC", "--name", "UK\x1b[31m shop")[1].startswith("added shop s1: file GB GBP UTC")
+    assert run("shops", "list")[1].splitlines()[1].startswith("s1           file         GB ")
+
+
+def test_member_import_cleans_names_and_refuses_long_ones(cli: tuple[Cli, Engine], tmp_path: Path) -> None:
+    run, store = cli
+    path = tmp_path / "more.csv"
+    path.write_text(f"member,name,role\nbob,Bob\x1b[31m  Red,host\ncat,{LONG},host\nd d,Dee,host\n",
+                    encoding="utf-8")
+    assert run("members", "import", str(path)) == (2, "", (
+        f"kpibot: nothing imported: line 3: name '{LONG[:39]}…' has 300 characters, at most 200; "
+        "line 4: member id 'd d' has a space\n"))
+    path.write_text("member,name,role\nbob,Bob\x1b[31m  Red,host\n", encoding="utf-8")
+    assert run("members", "import", str(path)) == (0, f"imported {path}: 1 new, 0 updated\n", "")
+    with Session(store) as s:
+        assert s.execute(select(Member.name).where(Member.code == "bob")).scalar_one() == "Bob[31m Red"
+
+
+def test_member_import_problem_names_the_row(demo_copy: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "members.csv"
+    path.write_text(f"member,name\nhost1,{LONG}\nhost2,\x1b\n", encoding="utf-8")
+    with Session(demo_copy) as s, pytest.raises(ImportProblem) as err:
+        import_members(s, path, "UTC", "en", "Demo")
+    assert str(err.value) == (f"line 2: name '{LONG[:39]}…' has 300 characters, at most 200; "
+                              "line 3: name '' is empty")
+
+
