@@ -26,7 +26,9 @@ from scoring.periods import is_zone
 from scoring.roles import Role
 from scoring.text import BadText, code_text, display_name, shown
 from storage.crediting import handle_holder, set_handle
+from storage.handles import BadHandle, checked_handle
 from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
+from storage.ingest.records import HANDLE_PLATFORMS
 from storage.models import Member, Team
 from storage.queries import organisation
 from storage.tabular import TableProblem, read_table
@@ -56,7 +58,7 @@ HANDLE = re.compile(r"([a-z][a-z0-9]*)_handle")   # tiktok_handle -> the member'
 def handle_column(column: str) -> str | None:
     """The shop platform of a column that holds a member's handle there; None for the other columns."""
     found = HANDLE.fullmatch(column)
-    return None if found is None else found.group(1)
+    return None if found is None or found.group(1) not in HANDLE_PLATFORMS else found.group(1)
 
 
 class ImportProblem(ValueError):
@@ -118,6 +120,11 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
                 if holder != code:
                     problems.append(f"line {line}: {field} {value} already belongs to {holder}")
             if value and (platform := handle_column(field)) is not None:
+                try:
+                    checked_handle(platform, value)
+                except BadHandle as exc:
+                    problems.append(f"line {line}: {field}: {exc}")
+                    continue
                 key = (f"handle:{platform}", handle_key(value))
                 if key not in claimed:
                     held = handle_holder(session, org.id or 0, platform, value)

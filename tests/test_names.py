@@ -1,5 +1,6 @@
 """What people type, stored and printed clean (scoring.text): names lose control characters and extra spaces,
-codes have no spaces. Every path that takes such a value uses the same functions."""
+codes have no spaces, handles with control characters are refused; and a
+member's handle on a known platform can be removed. Every path that takes such a value uses the same functions."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from scoring.text import BadText, code_text, display_name, shown
+from bot.shop_sources import SHOP_PLATFORMS
+from scoring.text import BadText, code_text, display_name, exact_text, shown
+from storage.crediting import handle_platform
+from storage.ingest.records import FILE_PLATFORMS, HANDLE_PLATFORMS
 from storage.member_import import ImportProblem, import_members
-from storage.models import Member, Organisation, Team
+from storage.models import Member, MemberHandle, Organisation, Team
 from tests.conftest import fresh_engine
 from tests.test_org_setup import Cli, _cli
 
@@ -36,6 +40,9 @@ def test_display_name_drops_controls_and_collapses_spaces(text: str, name: str) 
     (lambda: display_name("x" * 201), "has 201 characters, at most 200"),
     (lambda: code_text("live us"), "has a space"),
     (lambda: code_text("x" * 65), "has 65 characters, at most 64"),
+    (lambda: exact_text("a\x1bb"), "has a control character"),
+    (lambda: exact_text("a\u200bb"), "has a control character"),
+    (lambda: exact_text(" "), "is empty"),
 ])
 def test_what_is_refused_says_why(call: object, reason: str) -> None:
     with pytest.raises(BadText) as err:
@@ -43,10 +50,16 @@ def test_what_is_refused_says_why(call: object, reason: str) -> None:
     assert str(err.value) == reason
 
 
-def test_codes_and_what_a_reply_shows() -> None:
+def test_codes_handles_and_what_a_reply_shows() -> None:
     assert code_text(" live\u200b-us ") == "live-us"
+    assert exact_text(" Lin.Live ") == "Lin.Live"
     assert shown("a\x1b[2J" + "b" * 50) == "a[2J" + "b" * 35 + "…"
     assert shown("short\x07") == "short"
+
+
+def test_handle_platforms_are_the_shop_platforms() -> None:
+    assert tuple(handle_platform(p) for p in SHOP_PLATFORMS if p != "file") == HANDLE_PLATFORMS
+    assert "file" in FILE_PLATFORMS
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -101,6 +114,43 @@ def test_member_import_cleans_names_and_refuses_long_ones(cli: tuple[Cli, Engine
     assert run("members", "import", str(path)) == (0, f"imported {path}: 1 new, 0 updated\n", "")
     with Session(store) as s:
         assert s.execute(select(Member.name).where(Member.code == "bob")).scalar_one() == "Bob[31m Red"
+
+
+def test_handles_on_known_platforms_added_and_removed(cli: tuple[Cli, Engine]) -> None:
+    run, store = cli
+    assert run("members", "handle", "ann", "--platform", "tiktok", "a\x1bb") == (
+        2, "", "kpibot: the handle 'ab' has a control character\n")
+    assert run("members", "handle", "ann", "--platform", "tiktk", "ann.live") == (
+        2, "", "kpibot: unknown platform 'tiktk'; handles are kept for tiktok, shopee, amazon, shopify, temu, shein\n")
+    assert run("members", "handle", "ann", "--platform", "tiktok_shop", "@Ann.Live") == (
+        0, "ann: handle added; handles: tiktok=ann.live\n", "")
+    assert run("members", "handle", "ann", "--platform", "shopee", "ann_sg") == (
+        0, "ann: handle added; handles: shopee=ann_sg tiktok=ann.live\n", "")
+    assert run("members", "handle", "ann", "--platform", "tiktok", "ANN.LIVE", "--remove") == (
+        0, "ann: handle removed; handles: shopee=ann_sg\n", "")
+    assert run("members", "handle", "ann", "--platform", "tiktok", "ann.live", "--remove") == (
+        0, "ann: no such handle; handles: shopee=ann_sg\n", "")
+    assert run("members", "handle", "lead1", "--platform", "shopee", "ann_sg", "--remove") == (
+        0, "lead1: no such handle; handles: -\n", "")
+    # the handle is free again for whoever really holds it
+    assert run("members", "handle", "lead1", "--platform", "tiktok", "ann.live") == (
+        0, "lead1: handle added; handles: tiktok=ann.live\n", "")
+    with Session(store) as s:
+        assert sorted(s.execute(select(MemberHandle.platform, MemberHandle.handle))) == [  # type: ignore[call-overload]
+            ("shopee", "ann_sg"), ("tiktok", "ann.live")]
+
+
+def test_member_import_checks_handles_as_the_command_does(cli: tuple[Cli, Engine], tmp_path: Path) -> None:
+    run, _ = cli
+    path = tmp_path / "handles.csv"
+    path.write_text("member,tiktok_handle\nann,a\x1bb\n", encoding="utf-8")
+    assert run("members", "import", str(path)) == (
+        2, "", "kpibot: nothing imported: line 2: tiktok_handle: the handle 'ab' has a control character\n")
+    path.write_text("member,tiktk_handle\nann,ann.live\n", encoding="utf-8")
+    assert run("members", "import", str(path)) == (2, "", (
+        f"kpibot: nothing imported: {path}: the header must name the columns member, name, role, team, timezone, "
+        "locale, feishu_open_id, feishu_union_id, dingtalk_staff_id or PLATFORM_user_id or PLATFORM_handle (member "
+        "is required); unknown: tiktk_handle\n"))
 
 
 def test_member_import_problem_names_the_row(demo_copy: Engine, tmp_path: Path) -> None:
