@@ -1,5 +1,5 @@
 """Text people type, made fit to store and to print: the one way every set-up path (kpibot org, teams, members,
-shops; members import) cleans a name, a code or a handle, and the one way a reply cuts what it echoes.
+shops; members import) cleans a name, a code, a handle or a country, and the one way a reply cuts what it echoes.
 
 A control character (Unicode category C*: ESC, BEL, zero-width spaces, bidi marks ...) in a stored name would be
 printed by every later `teams list` or card: names lose them, while handles refuse them, since a handle must be
@@ -9,6 +9,7 @@ the platform's exactly.
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 
 NAME_MAX = 200     # storage.models: Organisation.name, Team.name, Member.name, Shop.name
 CODE_MAX = 64      # storage.models: Team.code, Member.code, Shop.code
@@ -61,3 +62,20 @@ def shown(text: str, size: int = SHOWN_MAX) -> str:
     cut), so a reply never repeats long input or controls."""
     clean = "".join(ch for ch in text if not _control(ch))
     return clean if len(clean) <= size else clean[:size - 1] + "…"
+
+
+def country_code(text: str) -> str:
+    """An ISO 3166-1 alpha-2 country code (US, GB, ID), upper-cased; refused (BadText) when the standard has no
+    such country (XX, UK: the United Kingdom is GB)."""
+    code = text.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha() or code not in _countries():
+        raise BadText("is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)")
+    return code
+
+
+@cache
+def _countries() -> frozenset[str]:
+    """The alpha-2 codes of the ``pycountry`` package's ISO 3166-1 table, read once (only the first look pays)."""
+    import pycountry  # loads its JSON table on first use
+
+    return frozenset(c.alpha_2 for c in pycountry.countries)

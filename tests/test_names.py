@@ -1,5 +1,5 @@
 """What people type, stored and printed clean (scoring.text): names lose control characters and extra spaces,
-codes have no spaces, handles with control characters are refused; and a
+codes have no spaces, handles with control characters are refused, countries are ISO 3166-1 alpha-2; and a
 member's handle on a known platform can be removed. Every path that takes such a value uses the same functions."""
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.shop_sources import SHOP_PLATFORMS
-from scoring.text import BadText, code_text, display_name, exact_text, shown
+from scoring.text import BadText, code_text, country_code, display_name, exact_text, shown
 from storage.crediting import handle_platform
 from storage.ingest.records import FILE_PLATFORMS, HANDLE_PLATFORMS
 from storage.member_import import ImportProblem, import_members
 from storage.models import Member, MemberHandle, Organisation, Team
+from storage.target_import import import_targets
 from tests.conftest import fresh_engine
 from tests.test_org_setup import Cli, _cli
 
@@ -43,6 +44,9 @@ def test_display_name_drops_controls_and_collapses_spaces(text: str, name: str) 
     (lambda: exact_text("a\x1bb"), "has a control character"),
     (lambda: exact_text("a\u200bb"), "has a control character"),
     (lambda: exact_text(" "), "is empty"),
+    (lambda: country_code("XX"), "is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
+    (lambda: country_code("UK"), "is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
+    (lambda: country_code("ÜS"), "is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
 ])
 def test_what_is_refused_says_why(call: object, reason: str) -> None:
     with pytest.raises(BadText) as err:
@@ -50,9 +54,10 @@ def test_what_is_refused_says_why(call: object, reason: str) -> None:
     assert str(err.value) == reason
 
 
-def test_codes_handles_and_what_a_reply_shows() -> None:
+def test_codes_handles_countries_and_what_a_reply_shows() -> None:
     assert code_text(" live\u200b-us ") == "live-us"
     assert exact_text(" Lin.Live ") == "Lin.Live"
+    assert (country_code(" gb"), country_code("ID")) == ("GB", "ID")
     assert shown("a\x1b[2J" + "b" * 50) == "a[2J" + "b" * 35 + "…"
     assert shown("short\x07") == "short"
 
@@ -93,6 +98,24 @@ def test_org_and_team_names_are_stored_without_controls(cli: tuple[Cli, Engine])
         assert s.execute(select(Organisation.name)).scalar_one() == "Acme[31mRed"
         assert list(s.execute(select(Team.code, Team.name).order_by(Team.code))) == [
             ("live-us", "live-us"), ("live-x", "live-x"), ("live-z", "Zed Live")]
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (("teams", "add", "t2", "--country", "XX"),
+     "country 'XX' is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
+    (("teams", "set", "live-us", "--country", "US,uk"),
+     "country 'UK' is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
+    (("shops", "add", "s1", "--platform", "file", "--region", "XX", "--currency", "USD", "--timezone", "UTC"),
+     "--region 'XX' is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
+    (("shops", "add", "s 1", "--platform", "file", "--region", "US", "--currency", "USD", "--timezone", "UTC"),
+     "shop code 's 1' has a space"),
+    (("shops", "add", "s1", "--platform", "file", "--region", "US", "--currency", "USD", "--timezone", "UTC",
+      "--name", "\x1b"), "--name '' is empty"),
+])
+def test_countries_and_shop_names_are_checked_alike(cli: tuple[Cli, Engine], args: tuple[str, ...],
+                                                     error: str) -> None:
+    run, _ = cli
+    assert run(*args) == (2, "", f"kpibot: {error}\n")
 
 
 def test_a_shop_name_is_stored_clean(cli: tuple[Cli, Engine]) -> None:
@@ -151,6 +174,15 @@ def test_member_import_checks_handles_as_the_command_does(cli: tuple[Cli, Engine
         f"kpibot: nothing imported: {path}: the header must name the columns member, name, role, team, timezone, "
         "locale, feishu_open_id, feishu_union_id, dingtalk_staff_id or PLATFORM_user_id or PLATFORM_handle (member "
         "is required); unknown: tiktk_handle\n"))
+
+
+def test_target_import_checks_countries(cli: tuple[Cli, Engine], tmp_path: Path) -> None:
+    _, store = cli
+    path = tmp_path / "targets.csv"
+    path.write_text("period,team,country,metric,value\n2027-01,live-us,XX,net_gmv,1000\n", encoding="utf-8")
+    with Session(store) as s, pytest.raises(ImportProblem) as err:
+        import_targets(s, path, 1, None, "USD")
+    assert str(err.value) == "line 2: country 'XX' is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"
 
 
 def test_member_import_problem_names_the_row(demo_copy: Engine, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from bot.shop_sources import (
 )
 from bot.usage import UsageError
 from scoring.money import is_currency
-from scoring.text import BadText, code_text, display_name, shown
+from scoring.text import BadText, code_text, country_code, display_name, shown
 from services.container import Services
 from storage.ingest.token_store import DbTokenStore
 from storage.models import Shop, ShopCredential, ShopHealth, Team
@@ -57,9 +57,10 @@ def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
     if not is_currency(currency):
         raise UsageError(f"unknown currency {args.currency!r} (an ISO 4217 code such as USD, GBP, IDR)")
     check_zone(args.timezone)
-    region = args.region.strip().upper()
-    if len(region) != 2 or not region.isalpha():
-        raise UsageError(f"--region must be a two-letter country code such as US, got {args.region!r}")
+    try:
+        region = country_code(args.region)
+    except BadText as exc:
+        raise UsageError(f"--region {shown(args.region)!r} {exc}") from None
     shop_id = (args.platform_shop_id or "").strip() or None
     if platform in SHOP_ID_NEEDED and shop_id is None:
         raise UsageError(f"{platform} shops need --platform-shop-id ({SHOP_ID_NEEDED[platform]})")
