@@ -20,6 +20,7 @@ from storage.member_import import ImportProblem, import_members
 from storage.models import Member, MemberHandle, Organisation, Team
 from storage.target_import import import_targets
 from tests.conftest import fresh_engine
+from tests.test_cli import InProcess
 from tests.test_org_setup import Cli, _cli
 
 LONG = "Ab" * 150   # 300 characters
@@ -194,3 +195,14 @@ def test_member_import_problem_names_the_row(demo_copy: Engine, tmp_path: Path) 
                               "line 3: name '' is empty")
 
 
+def test_an_unbound_console_id_is_cut_and_clean(tmp_path: Path, cli_process: InProcess) -> None:
+    typed = "\x1b[2J" + "n" * 300
+    card = cli_process(tmp_path, "chat", "--as", typed, "/whoami")
+    cut = "[2J" + "n" * 60 + "…"
+    assert (card.returncode, card.stdout.splitlines()[3], card.stdout.splitlines()[5]) == (
+        0, f"Your id   {cut}", f"Your console id is {cut}. Ask an admin to link it to your member id:")
+
+
+@pytest.fixture
+def cli_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    return InProcess(capsys, monkeypatch)
