@@ -10,6 +10,7 @@ from cards.i18n import MESSAGES, t
 from cards.model import Card, Fields, Text, Tone
 from commands.context import Request
 from commands.spec import Command
+from scoring.text import shown
 from services.identity import binding, is_console
 
 
@@ -25,8 +26,15 @@ def id_label(platform: str, lang: str) -> str:
     return t(lang, key) if key in MESSAGES else platform_name(platform, lang)
 
 
+# the longest id a member can be bound to (storage.models.MemberIdentity.platform_user_id): the card's bind command
+# shows each of them whole, and nothing longer (`kpibot chat --as` takes any text)
+ID_SHOWN = 64
+
+
 def unbound_card(platform: str, user_id: str, lang: str) -> Card:
-    name = platform_name(platform, lang)
+    """The reply to someone not bound to a member: their id (control characters dropped, at most ID_SHOWN
+    characters) and how an admin binds it."""
+    name, user_id = platform_name(platform, lang), shown(user_id, ID_SHOWN)
     return Card(t(lang, "unbound.title"), (
         Fields(((t(lang, "whoami.platform"), name), (t(lang, "whoami.user_id"), user_id))),
         Text(t(lang, "unbound.body", platform=name, user_id=user_id)),

@@ -20,6 +20,7 @@ from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.money import is_currency
 from scoring.periods import is_zone
 from scoring.rules import CountOrdersAt
+from scoring.text import NAME_MAX, BadText, display_name, shown
 from storage.demo import DEMO_ORG_CODE
 from storage.models import CommissionPayout, Member, Organisation, OrganisationSettings, Target
 
@@ -73,10 +74,11 @@ def counting_of(text: str) -> CountOrdersAt:
 
 
 def name_of(text: str) -> str:
-    name = " ".join(text.split())
-    if not name or len(name) > 200:
-        raise SetupError(f"the name must be 1 to 200 characters, got {text[:40]!r}")
-    return name
+    """A display name as stored (scoring.text.display_name: control characters removed, spaces collapsed)."""
+    try:
+        return display_name(text, NAME_MAX)
+    except BadText:
+        raise SetupError(f"the name must be 1 to {NAME_MAX} characters, got {shown(text)!r}") from None
 
 
 def the_organisation(session: Session) -> Organisation | None:

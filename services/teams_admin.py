@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from scoring.templates import Stage
+from scoring.text import CODE_MAX, BadText, code_text, country_code, shown
 from services.organisation import OrgSettings, SetupError, locale_of, name_of, the_organisation, zone_of
 from storage.models import Member, Team, TeamCountry, TeamLead
 from storage.queries import find_team, member_by_code, teams
@@ -39,21 +40,28 @@ def stage_of(text: str) -> str:
 
 
 def countries_of(texts: Sequence[str]) -> list[str]:
-    """ISO 3166 alpha-2 codes (two letters: US, GB, ID; upper-cased as shops add --region does), without repeats."""
+    """ISO 3166-1 alpha-2 codes (scoring.text.country_code: US, GB, ID, upper-cased), without repeats."""
     out: list[str] = []
     for text in texts:
-        for code in (c.strip().upper() for c in text.split(",")):
-            if not re.fullmatch(r"[A-Z]{2}", code):
-                raise SetupError(f"country {code[:40]!r} is not an ISO 3166 alpha-2 code (two letters: US)")
+        for part in text.split(","):
+            try:
+                code = country_code(part)
+            except BadText as exc:
+                raise SetupError(f"country {shown(part.strip().upper())!r} {exc}") from None
             if code not in out:
                 out.append(code)
     return out
 
 
 def code_of(text: str) -> str:
-    code = text.strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", code):
-        raise SetupError(f"team code {text[:40]!r}: letters, digits, '-', '_' or '.', at most 64, e.g. live-us")
+    """A team code (scoring.text.code_text), of letters, digits, '-', '_' and '.'."""
+    try:
+        code = code_text(text, CODE_MAX)
+    except BadText:
+        code = ""
+    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{CODE_MAX - 1}}}", code):
+        raise SetupError(f"team code {shown(text)!r}: letters, digits, '-', '_' or '.', at most {CODE_MAX}, "
+                         "e.g. live-us")
     return code
 
 

@@ -24,8 +24,11 @@ from scoring.crediting import handle_key
 from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.periods import is_zone
 from scoring.roles import Role
+from scoring.text import BadText, code_text, display_name, shown
 from storage.crediting import handle_holder, set_handle
+from storage.handles import BadHandle, checked_handle
 from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
+from storage.ingest.records import HANDLE_PLATFORMS
 from storage.models import Member, Team
 from storage.queries import organisation
 from storage.tabular import TableProblem, read_table
@@ -55,7 +58,7 @@ HANDLE = re.compile(r"([a-z][a-z0-9]*)_handle")   # tiktok_handle -> the member'
 def handle_column(column: str) -> str | None:
     """The shop platform of a column that holds a member's handle there; None for the other columns."""
     found = HANDLE.fullmatch(column)
-    return None if found is None else found.group(1)
+    return None if found is None or found.group(1) not in HANDLE_PLATFORMS else found.group(1)
 
 
 class ImportProblem(ValueError):
@@ -78,10 +81,19 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
     claimed: dict[tuple[str, str], str] = {}   # (platform, id) -> the member code holding it, file or store
     plan: list[tuple[int, dict[str, str]]] = []
     for line, row in rows:
-        code = row.get("member", "")
-        if not code:
+        if not row.get("member", ""):
             problems.append(f"line {line}: member id is empty")
             continue
+        try:
+            code = row["member"] = code_text(row["member"])
+        except BadText as exc:
+            problems.append(f"line {line}: member id {shown(row['member'])!r} {exc}")
+            continue
+        if row.get("name"):
+            try:
+                row["name"] = display_name(row["name"])
+            except BadText as exc:
+                problems.append(f"line {line}: name {shown(row['name'])!r} {exc}")
         existing = members.get(code)
         if existing is None and not (row.get("name") and row.get("role")):
             problems.append(f"line {line}: new member {code} needs a name and a role")
@@ -108,6 +120,11 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
                 if holder != code:
                     problems.append(f"line {line}: {field} {value} already belongs to {holder}")
             if value and (platform := handle_column(field)) is not None:
+                try:
+                    checked_handle(platform, value)
+                except BadHandle as exc:
+                    problems.append(f"line {line}: {field}: {exc}")
+                    continue
                 key = (f"handle:{platform}", handle_key(value))
                 if key not in claimed:
                     held = handle_holder(session, org.id or 0, platform, value)

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from scoring.metrics import Unit, lookup_metric
 from scoring.periods import parse_month
 from scoring.targets import parse_amount, quantum, rounded
+from scoring.text import BadText, country_code, shown
 from storage.member_import import ImportProblem
 from storage.models import Member, Team
 from storage.queries import member_by_code, teams
@@ -115,9 +116,12 @@ def _check(session: Session, path: Path, currency: str) -> list[TargetRow]:
             subject = Subject("member", member=member)
         elif team is not None:
             subject = Subject("team", team=team)
-            if country and (len(country) != 2 or not country.isalpha()):
-                problems.append(f"{where}: country {country!r} is not a two-letter code")
-                continue
+            if country:
+                try:
+                    country = country_code(country)
+                except BadText as exc:
+                    problems.append(f"{where}: country {shown(country)!r} {exc}")
+                    continue
             if country and not metric.cumulative:
                 problems.append(f"{where}: {metric.key} does not add up across countries; set the team's target")
                 continue

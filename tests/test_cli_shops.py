@@ -155,7 +155,7 @@ def test_shops_add_token_and_list(cli: Cli, engine: Engine) -> None:
     (["--platform", "shopee", "--region", "SG", "--currency", "SGD", "--timezone", "Asia"], "",
      "kpibot: unknown time zone 'Asia' (an IANA name such as America/Los_Angeles)\n"),
     (["--platform", "shopee", "--region", "SGP", "--currency", "SGD", "--timezone", "UTC"], "",
-     "kpibot: --region must be a two-letter country code such as US, got 'SGP'\n"),
+     "kpibot: --region 'SGP' is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)\n"),
     (["--platform", "shopee", "--region", "SG", "--currency", "SGD", "--timezone", "UTC"], "",
      "kpibot: shopee shops need --platform-shop-id (the numeric Shopee shop_id)\n"),
     (["--platform", "amazon", "--region", "US", "--currency", "USD", "--timezone", "UTC", "--platform-shop-id",

@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.usage import UsageError
 from services.container import Services
 from storage.crediting import HandleTaken, handles_of, set_handle
+from storage.handles import checked_handle, remove_handle
 from storage.identity import BadIdentity, IdentityTaken, bind_identity, identities
 from storage.member_import import ImportProblem, import_members
 from storage.models import (
@@ -57,12 +58,16 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
         if args.action == "handle":
             found = member_named(session, args.member)
             try:
-                added = set_handle(session, found, args.platform, args.handle)
+                platform, handle = checked_handle(args.platform, args.handle)
+                if args.remove:
+                    done = "handle removed" if remove_handle(session, found, platform, handle) else "no such handle"
+                else:
+                    done = "handle added" if set_handle(session, found, platform, handle) else "handle already set"
             except (HandleTaken, ValueError) as exc:
                 raise UsageError(str(exc)) from None
             session.commit()
-            handles = " ".join(f"{p}={h}" for p, h in handles_of(session, found.id))
-            print(f"{found.code}: {'handle added' if added else 'handle already set'}; handles: {handles}")
+            handles = " ".join(f"{p}={h}" for p, h in handles_of(session, found.id)) or "-"
+            print(f"{found.code}: {done}; handles: {handles}")
             return 0
         if args.action == "list":
             for m in active_members(session):

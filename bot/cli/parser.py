@@ -10,6 +10,7 @@ from bot.shop_sources import SHOP_ID_NEEDED, SHOP_PLATFORMS
 from bot.shops.files import PRESETS
 from scoring.languages import LANGS
 from scoring.roles import Role
+from storage.ingest.records import HANDLE_PLATFORMS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     handle = msub.add_parser("handle", parents=[common], help="a member's account on a shop platform (host crediting)")
     handle.add_argument("member", metavar="MEMBER")
     handle.add_argument("handle", metavar="HANDLE", help="e.g. the TikTok creator username, without @")
-    handle.add_argument("--platform", required=True, metavar="P", help="tiktok, shopee, amazon ...")
+    handle.add_argument("--platform", required=True, metavar="P", help=", ".join(HANDLE_PLATFORMS))
+    handle.add_argument("--remove", action="store_true", help="take a wrong handle away instead of adding it")
     finance = msub.add_parser("finance", parents=[common], help="let a member see others' commission")
     finance.add_argument("member", metavar="MEMBER-ID")
     finance.add_argument("allowed", choices=["on", "off"])

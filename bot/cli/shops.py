@@ -26,6 +26,7 @@ from bot.shop_sources import (
 )
 from bot.usage import UsageError
 from scoring.money import is_currency
+from scoring.text import BadText, code_text, country_code, display_name, shown
 from services.container import Services
 from storage.ingest.token_store import DbTokenStore
 from storage.models import Shop, ShopCredential, ShopHealth, Team
@@ -41,16 +42,25 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
 
 
 def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
-    code, platform = args.code.strip(), args.platform.strip().lower()
+    platform = args.platform.strip().lower()
+    try:
+        code = code_text(args.code)
+    except BadText as exc:
+        raise UsageError(f"shop code {shown(args.code)!r} {exc}") from None
+    try:
+        name = display_name(args.name) if args.name is not None else code
+    except BadText as exc:
+        raise UsageError(f"--name {shown(args.name)!r} {exc}") from None
     if platform not in SHOP_PLATFORMS:
         raise UsageError(f"unknown platform {args.platform!r}; platforms: {', '.join(SHOP_PLATFORMS)}")
     currency = args.currency.strip().upper()
     if not is_currency(currency):
         raise UsageError(f"unknown currency {args.currency!r} (an ISO 4217 code such as USD, GBP, IDR)")
     check_zone(args.timezone)
-    region = args.region.strip().upper()
-    if len(region) != 2 or not region.isalpha():
-        raise UsageError(f"--region must be a two-letter country code such as US, got {args.region!r}")
+    try:
+        region = country_code(args.region)
+    except BadText as exc:
+        raise UsageError(f"--region {shown(args.region)!r} {exc}") from None
     shop_id = (args.platform_shop_id or "").strip() or None
     if platform in SHOP_ID_NEEDED and shop_id is None:
         raise UsageError(f"{platform} shops need --platform-shop-id ({SHOP_ID_NEEDED[platform]})")
@@ -67,7 +77,7 @@ def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
         org = organisation(session, config.org.name)
         if shop_by_code(session, code) is not None:
             raise UsageError(f"there is already a shop {code} (see: kpibot shops list)")
-        shop = Shop(org_id=org.id or 0, team_id=team_id, code=code, name=args.name or code, platform=platform,
+        shop = Shop(org_id=org.id or 0, team_id=team_id, code=code, name=name, platform=platform,
                     platform_shop_id=shop_id, region=region, currency=currency, timezone=args.timezone)
         session.add(shop)
         session.commit()

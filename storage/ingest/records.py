@@ -19,6 +19,9 @@ from typing import NamedTuple, Protocol
 # shop platforms fed by export files (CSV/XLSX), not an API: kpibot shops add --platform, and host crediting,
 # which matches their sessions' handles on any platform
 FILE_PLATFORMS = ("temu", "shein", "file")
+# the platforms a member's handle is kept for (MemberHandle.platform: Shop.platform without "_shop"; a "file" shop
+# has no platform accounts of its own); tests/test_names.py keeps it equal to bot.shop_sources.SHOP_PLATFORMS's
+HANDLE_PLATFORMS = ("tiktok", "shopee", "amazon", "shopify", "temu", "shein")
 
 
 class OrderStatus(StrEnum):
