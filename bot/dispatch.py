@@ -25,6 +25,7 @@ from commands.whoami import unbound_card
 from scoring.fx import MissingRate
 from scoring.roles import at_least
 from scoring.templates import TemplateError
+from scoring.text import shown
 from services.container import Services
 from services.errors import UserError
 from storage.identity import member_for
@@ -128,10 +129,7 @@ PROBLEM_ECHO_MAX = 300  # ... when it is a stored setup's problem (a template's,
 def _echo(value: object, limit: int = ECHO_MAX) -> object:
     """A value for a reply: text without control characters and at most `limit` characters, so a reply never
     repeats long input (2,000 characters of arguments came back whole) or controls (an ESC came back)."""
-    if not isinstance(value, str):
-        return value
-    clean = "".join(ch if ch.isprintable() else " " for ch in value)
-    return clean if len(clean) <= limit else clean[:limit - 1] + "…"
+    return shown(value, limit) if isinstance(value, str) else value
 
 
 def _closest(name: str) -> str | None:

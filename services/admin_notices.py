@@ -34,7 +34,6 @@ from storage.schedule import claim_send, finish_send, sent_today
 log = logging.getLogger(__name__)
 
 ONCE = date(2000, 1, 1)   # the claim day of a notice sent once ever (never pruned: bot/jobs/prune.py)
-SHOWN = 40                # characters of an outside value (a handle) a notice shows
 LISTED = 10               # the most subjects one message lists; it counts the rest
 
 
@@ -43,11 +42,6 @@ def admins_of(session: Session, org_id: int) -> list[Member]:
     return list(session.execute(
         select(Member).where(Member.org_id == org_id, Member.role == Role.ADMIN.value, Member.active)  # type: ignore[arg-type]
         .order_by(Member.code)).scalars())
-
-
-def shown(text: str) -> str:
-    """An outside value as a notice shows it: control characters dropped, at most SHOWN characters."""
-    return "".join(ch for ch in text if ch.isprintable())[:SHOWN]
 
 
 def tell_admins(engine: Engine, messengers: Mapping[str, Messenger], admins: list[Member], kind: str,

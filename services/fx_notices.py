@@ -24,7 +24,8 @@ from sqlmodel import Session
 from cards.i18n import t
 from cards.model import Block, Card, Text, Tone
 from scoring.fx import MissingRate
-from services.admin_notices import LISTED, ONCE, admins_of, shown, tell_admins_each
+from scoring.text import shown
+from services.admin_notices import LISTED, ONCE, admins_of, tell_admins_each
 from services.container import Services
 from services.messaging import Messenger
 from storage.models import Order, Shop

@@ -27,7 +27,8 @@ from sqlmodel import Session
 
 from cards.i18n import t
 from cards.model import Block, Card, Text, Tone
-from services.admin_notices import LISTED, ONCE, admins_of, shown, tell_admins_each
+from scoring.text import shown
+from services.admin_notices import LISTED, ONCE, admins_of, tell_admins_each
 from services.container import Services
 from services.messaging import Messenger
 from storage.crediting import handle_platform, unmatched_handles

@@ -186,8 +186,8 @@ def test_a_new_handle_is_told_once_and_one_that_was_told_stays_told_after_it_was
     add_video(engine, "vn1", "V1", LONG)
     assert world.refresh(NOW + 2 * EVERY) == [f"admin1:tiktok:{LONG}", f"admin2:tiktok:{LONG}",
                                               f"admin3:tiktok:{LONG}"]
-    # shown without the control character, cut to 40 characters; the command asks for the handle to be typed
-    shown = "x" + "y" * 39
+    # shown without the control character, cut to 40 characters (the last "…"); the command asks for the handle
+    shown = "x" + "y" * 38 + "…"
     assert world.feishu.sent[-2] == ("ou_admin1", Card(f"Account matches no member: {shown}", (Text(
         f"The tiktok account {shown} matches no member, so orders are not credited to anyone through its 1 video "
         "in TikTok VN (vn1) (a roster shift on air may still credit them). If it is a member's account, run: "
