@@ -104,13 +104,14 @@ def test_live_session_tail_platform_first_and_late_sessions(engine: Engine) -> N
     assert _credits(engine)["LATE"] == ("host2", "live_session", "L2")
 
     assert [e.lines() for e in explain(engine, "TAIL10", timedelta(minutes=30))] == [[
-        "order TAIL10 (shop tts-us), paid 2026-11-10T20:10:00+00:00",
-        "credited to host1 by live session L1 (2026-11-10T18:00:00+00:00 to 2026-11-10T20:00:00+00:00, tail 30 min)"]]
+        "order TAIL10 (shop tts-us), paid 2026-11-10 20:10 (UTC)",
+        "credited to host1 by live session L1 (2026-11-10 18:00 to 2026-11-10 20:00; paid in the 30-minute tail "
+        "after it)"]]
     assert [e.lines() for e in explain(engine, "OWN")] == [[
-        "order OWN (shop tts-us), paid 2026-11-10T18:45:00+00:00",
+        "order OWN (shop tts-us), paid 2026-11-10 18:45 (UTC)",
         "credited to host2 by the platform: affiliate order of their own creator handle"]]
     assert [e.lines() for e in explain(engine, "TAIL40")] == [[
-        "order TAIL40 (shop tts-us), paid 2026-11-10T20:40:00+00:00",
+        "order TAIL40 (shop tts-us), paid 2026-11-10 20:40 (UTC)",
         "credited to nobody: no own-account affiliate data, no host's live session and no roster shift on air "
             "(tail 30 min)"]]
 
@@ -267,11 +268,15 @@ def test_the_cli_sets_handles_lists_unmatched_and_explains(tmp_path: Path, capsy
                                              _live("ODD-LIVE", "nobody.here", at, at + timedelta(hours=1)),
                                              _order("NEW-ORDER", at + timedelta(minutes=65), "12.34")])
     engine.dispose()
-    assert cli(tmp_path, "credit", "--unmatched").stdout == "tts-us       nobody.here              1 sessions/videos\n"
+    # --unmatched only reads (the sessions written since were not credited yet): nothing is credited by it
+    assert cli(tmp_path, "credit", "--unmatched").stdout == (
+        "tts-us       nobody.here              1 sessions, 0 videos\n")
+    assert cli(tmp_path, "credit", "--explain", "NEW-ORDER").stdout.splitlines()[1].startswith("credited to nobody")
+    assert cli(tmp_path, "credit").returncode == 0
     assert cli(tmp_path, "credit", "--explain", "NEW-ORDER").stdout == (
-        "order NEW-ORDER (shop tts-us), paid 2026-11-21T10:05:00+00:00\n"
-        "credited to host1 by live session NEW-LIVE (2026-11-21T09:00:00+00:00 to 2026-11-21T10:00:00+00:00, "
-        "tail 10 min)\n")
+        "order NEW-ORDER (shop tts-us), paid 2026-11-21 02:05 (America/Los_Angeles)\n"
+        "credited to host1 by live session NEW-LIVE (2026-11-21 01:00 to 2026-11-21 02:00; paid in the 10-minute "
+        "tail after it)\n")
     missing = cli(tmp_path, "credit", "--explain", "NO-SUCH")
     assert (missing.returncode, missing.stderr) == (2, "kpibot: no order 'NO-SUCH'\n")
 

@@ -106,6 +106,7 @@ def test_the_readme_set_up_walkthrough_runs_as_written(tmp_path: Path, monkeypat
         out.append(capsys.readouterr().out)
         commands += 1
     assert commands == 13
-    assert ("credited to lily by live session L1 (2026-11-21T03:00:00+00:00 to 2026-11-21T05:00:00+00:00, "
-            "tail 30 min)") in out[-2]
+    assert out[-2] == ("order O-1 (shop tts-us), paid 2026-11-20 19:31 (America/Los_Angeles)\n"
+                       "credited to lily by live session L1 (2026-11-20 19:00 to 2026-11-20 21:00; paid on air, "
+                       "tail 30 min)\n")
     assert "This month so far · Net GMV  150.00 USD / 20,000.00 USD (1%)" in out[-1]

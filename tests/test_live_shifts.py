@@ -130,6 +130,15 @@ def test_start_and_end_credit_the_orders_paid_in_the_shift_to_the_host(engine: E
     assert credit_shops(engine, [shops["own-us"]]).counts.roster == 2
     assert _credits(engine) == {"BEFORE": (None, None), "IN": ("host1", "roster"), "LATE": (None, None),
                                 "TAIL": ("host1", "roster")}
+    # kpibot credit --explain names the shift, in the shop's zone, and whether the order fell in its tail
+    from services.crediting import explain
+    assert [e.lines() for e in explain(engine, "TAIL", timedelta(minutes=30))] == [[
+        "order TAIL (shop own-us), paid 2026-11-22 13:20 (UTC)",
+        "credited to host1 by the shift roster: on air for the shop's own account (2026-11-22 12:00 to 2026-11-22 "
+        "13:00; paid in the 30-minute tail after it)"]]
+    assert explain(engine, "IN", timedelta(minutes=30))[0].lines()[1] == (
+        "credited to host1 by the shift roster: on air for the shop's own account (2026-11-22 12:00 to 2026-11-22 "
+        "13:00; paid on air, tail 30 min)")
 
 
 def test_a_forgotten_end_closes_at_the_maximum(engine: Engine) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.cli.common import shop_named
@@ -14,6 +15,8 @@ from bot.config import Config
 from bot.usage import UsageError
 from services.container import Services
 from services.crediting import credit_shops, explain
+from storage.crediting import unmatched_handles
+from storage.models import Shop
 from storage.roster_import import RosterProblem, import_roster
 
 
@@ -21,7 +24,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     if args.command == "lives":
         return _roster(services, args)
     if args.explain:
-        found = explain(services.engine, args.explain, services.live_tail)
+        found = explain(services.engine, args.explain, services.live_tail, services.max_shift)
         if not found:
             raise UsageError(f"no order {args.explain!r}")
         for e in found:
@@ -31,13 +34,16 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     if args.shop:
         with Session(services.engine) as session:
             shop_ids = [shop_named(session, args.shop).id or 0]
-    done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
-    if args.unmatched:
-        for u in done.unmatched:
-            print(f"{u.shop:<12} {u.handle:<24} {u.rows} sessions/videos")
-        if not done.unmatched:
+    if args.unmatched:    # read only: what the last crediting left, as the admins' notices say it
+        with services.engine.connect() as conn:
+            codes = dict(conn.execute(select(Shop.id, Shop.code)).all())  # type: ignore[call-overload]
+            rows = unmatched_handles(conn, shop_ids)
+        for u in rows:
+            print(f"{codes[u.shop_id]:<12} {u.handle:<24} {u.sessions} sessions, {u.videos} videos")
+        if not rows:
             print("every session and video handle matches a member")
         return 0
+    done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     c = done.counts
     print(f"host credit: {c.orders} paid orders, {c.platform} by the platform, {c.live_session} by live session, "
           f"{c.roster} by the roster, {c.nobody} nobody's ({c.changed} changed); {len(done.unmatched)} handles "
