@@ -28,27 +28,11 @@ from storage.crediting import set_handle
 from storage.identity import bind_identity
 from storage.ingest.records import Source
 from storage.models import ContentPost, FxRateRow, LiveSession, Member, MemberHandle, Order, Organisation, Shop
+from tests.recording_messenger import Recorder
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 EVERY = timedelta(minutes=30)
 LONG = "\x1bx" + "y" * 60      # a handle with a control character, longer than a notice shows
-
-
-@dataclass
-class Recorder:
-    """A Messenger that records what it would send."""
-
-    platform: str
-    sent: list[tuple[str, Card]] = field(default_factory=list)
-    accept: bool = True
-
-    def send_to_chat(self, chat_id: str, card: Card) -> bool:
-        return self.send_to_user(chat_id, card)
-
-    def send_to_user(self, user_id: str, card: Card) -> bool:
-        if self.accept:
-            self.sent.append((user_id, card))
-        return self.accept
 
 
 @dataclass

@@ -54,6 +54,7 @@ from storage.models import (
     Team,
 )
 from tests.fakes.memory_source import MemorySource
+from tests.recording_messenger import Recorder
 
 pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
 
@@ -74,25 +75,6 @@ def order(pid: str, merchandise: str, paid: datetime, *, cancelled: datetime | N
     return OrderRecord(pid, OrderStatus.CANCELLED if cancelled else OrderStatus.PAID, "USD", amount, D(0), amount,
                        D(0), D(0), amount, created_at=paid, updated_at=cancelled or paid, paid_at=paid,
                        cancelled_at=cancelled, refunds=refunds)
-
-
-@dataclass
-class Recorder:
-    """A Messenger that records what it would send."""
-
-    platform: str
-    sent: list[tuple[str, Card]] = field(default_factory=list)
-    accept: bool = True     # False: the platform refuses every message (nothing is recorded)
-
-    def send_to_chat(self, chat_id: str, card: Card) -> bool:
-        if self.accept:
-            self.sent.append((chat_id, card))
-        return self.accept
-
-    def send_to_user(self, user_id: str, card: Card) -> bool:
-        if self.accept:
-            self.sent.append((user_id, card))
-        return self.accept
 
 
 @dataclass

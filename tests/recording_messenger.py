@@ -1,0 +1,24 @@
+"""A Messenger (services.messaging) that records what it would send: the jobs' tests read what went out to whom.
+It stands where a chat platform would be, for tests of what a job decides to send; the adapters' own tests run
+against the fake Feishu and DingTalk servers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cards.model import Card
+
+
+@dataclass
+class Recorder:
+    platform: str
+    sent: list[tuple[str, Card]] = field(default_factory=list)
+    accept: bool = True     # False: the platform refuses every message (nothing is recorded)
+
+    def send_to_chat(self, chat_id: str, card: Card) -> bool:
+        return self.send_to_user(chat_id, card)
+
+    def send_to_user(self, user_id: str, card: Card) -> bool:
+        if self.accept:
+            self.sent.append((user_id, card))
+        return self.accept
