@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     xset.add_argument("rate", metavar="RATE")
     xsub.add_parser("update", parents=[common],
                     help="fetch the ECB's reference rates now, as the daily job of kpibot run does ([fx])")
+    xlist = xsub.add_parser("list", parents=[common],
+                            help="the stored rates, newest first, and the day each currency in use converts from")
+    xlist.add_argument("--base", metavar="CUR")
+    xlist.add_argument("--quote", metavar="CUR")
+    xlist.add_argument("--days", type=int, default=14, metavar="N", help="the last N days (default 14)")
     commission = sub.add_parser("commission", parents=[common], help="commission plans and month closing")
     csub = commission.add_subparsers(dest="action", required=True, metavar="ACTION")
     csub.add_parser("plans", parents=[common], help="the plans")
