@@ -225,6 +225,9 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     pimp = psub.add_parser("import", parents=[common], help="a CSV/XLSX of shop, product, sku, name, unit_cost, "
                            "currency, launch_date, selector, stock, units_received")
     pimp.add_argument("file", metavar="FILE")
+    plist = psub.add_parser("list", parents=[common], help="the products as stored: SKUs, cost, launch date, "
+                            "selector, latest stock and whether an import or a sync stored it")
+    plist.add_argument("--shop", metavar="CODE")
     creators = sub.add_parser("creators", parents=[common], help="creators (affiliates)")
     csub = creators.add_subparsers(dest="action", required=True, metavar="ACTION")
     own = csub.add_parser("own-buyer", parents=[common],
