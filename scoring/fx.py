@@ -84,7 +84,16 @@ class FxTable:
             self._memo[key] = self._lookup(base, quote, day)
         return self._memo[key]
 
-    def _lookup(self, base: str, quote: str, day: date) -> Decimal:
+    def as_of(self, base: str, quote: str, day: date) -> date | None:
+        """The day of the rate `rate` would use for the pair on `day` (the freshest route's; `day` itself for a
+        currency to itself); None: no rate at all. Asking records nothing in `stale` or `missing`."""
+        if base == quote:
+            return day
+        best = self._best(base, quote, day)
+        return None if best is None else best[0]
+
+    def _best(self, base: str, quote: str, day: date) -> tuple[date, Decimal, Decimal] | None:
+        """The freshest route: the pair as stored or inverted, else a cross through a third currency."""
         best = self._one_leg(base, quote, day)
         for pivot in self._currencies:
             if pivot in (base, quote):
@@ -94,6 +103,10 @@ class FxTable:
                 as_of = min(a[0], b[0])
                 if best is None or as_of > best[0]:
                     best = (as_of, a[1] * b[1], a[2] * b[2])
+        return best
+
+    def _lookup(self, base: str, quote: str, day: date) -> Decimal:
+        best = self._best(base, quote, day)
         if best is None:
             raise MissingRate(f"no {base}->{quote} exchange rate on or before {day.isoformat()}")
         as_of, num, den = best

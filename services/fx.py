@@ -8,6 +8,7 @@ any reporting currency converts through EUR cross rates (scoring.fx), exact Deci
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -74,6 +75,31 @@ def newest_day(services: Services, source: str) -> date | None:
     """The day of the newest rate stored from `source`; None: none yet."""
     with Session(services.engine) as session:
         return session.exec(select(func.max(FxRateRow.day)).where(FxRateRow.source == source)).one()
+
+
+@dataclass(frozen=True)
+class StoredRate:
+    """One row of the rate table as stored: 1 `base` = `rate` `quote` on `day`, from `source`."""
+
+    day: date
+    base: str
+    quote: str
+    rate: Decimal
+    source: str     # "ecb" (the daily job), "manual" (kpibot fx set) or "import" (kpibot fx import)
+
+
+def stored_rates(services: Services, since: date, base: str | None = None,
+                 quote: str | None = None) -> list[StoredRate]:
+    """`kpibot fx list`: the rates of `since` and later (of one base and/or quote when given), newest day first,
+    then by base and quote."""
+    query = select(FxRateRow).where(FxRateRow.day >= since)
+    if base is not None:
+        query = query.where(FxRateRow.base == base.strip().upper())
+    if quote is not None:
+        query = query.where(FxRateRow.quote == quote.strip().upper())
+    with Session(services.engine) as session:
+        rows = session.exec(query.order_by(FxRateRow.day.desc(), FxRateRow.base, FxRateRow.quote)).all()  # type: ignore[attr-defined]
+        return [StoredRate(r.day, r.base, r.quote, r.rate, r.source) for r in rows]
 
 
 def set_rate(services: Services, day: str, base: str, quote: str, rate: str) -> tuple[FxRate, Stored]:

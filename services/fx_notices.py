@@ -98,6 +98,24 @@ def without_rate(session: Session, used: Used, reporting: str, day: date) -> lis
     return missing
 
 
+@dataclass(frozen=True)
+class CurrencyInUse:
+    currency: str
+    shops: tuple[str, ...]     # "name (code)" of the shops selling in it, by code
+    rate_day: date | None      # the day of the newest rate it converts to the reporting currency with; None: none
+
+
+def currencies_in_use(session: Session, reporting: str, day: date) -> list[CurrencyInUse]:
+    """Every currency of the shops and of their orders (all organisations together), by code, with the day of the
+    rate a card on `day` converts it to `reporting` with (the table's freshest route, scoring.fx)."""
+    by_currency: dict[str, set[str]] = {}
+    for (_, currency), labels in used_currencies(session)[0].items():
+        by_currency.setdefault(currency, set()).update(labels)
+    table = fx_table(session, day)
+    return [CurrencyInUse(currency, tuple(sorted(labels)), table.as_of(currency, reporting, day))
+            for currency, labels in sorted(by_currency.items())]
+
+
 def currencies_without_rate(session: Session, reporting: str, day: date) -> list[MissingCurrency]:
     """The currencies of the shops and of all their orders with no rate at all to `reporting` on or before `day`,
     by organisation and currency."""

@@ -20,11 +20,12 @@ from cards.model import Note
 from scoring.fx import FxRate, FxTable
 from scoring.rules import Rules
 from services.container import Services
-from storage.models import FxRateRow, Member, Order, Shop
+from storage.models import FxRateRow, Member, Order, Organisation, Shop
 from tests.clock import DEMO_NOW, DEMO_TODAY
 from tests.conftest import dispatcher_for
 from tests.fakes.ecb import FakeEcb
 from tests.test_cli import InProcess, kpibot
+from tests.test_cli_shops import Cli
 
 FIXTURE = Path(__file__).parent / "data" / "fx" / "eurofxref-daily.xml"
 NOW = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
@@ -56,6 +57,20 @@ def test_an_old_rate_is_used_and_remembered_and_a_currency_without_rates_is_left
     assert fx.stale == {("EUR", "USD"): date(2024, 6, 28)}
     assert fx.convert(D("10"), "MYR", "USD", date(2024, 8, 12)) == D("0")
     assert fx.missing == {("MYR", "USD"): date(2024, 8, 12)}
+
+
+def test_as_of_names_the_day_of_the_route_a_conversion_uses_and_records_nothing() -> None:
+    fx = FxTable([FxRate(date(2026, 11, 20), "USD", "SGD", D("1.34")),
+                  FxRate(date(2026, 11, 18), "EUR", "USD", D("1.08")),
+                  FxRate(date(2026, 11, 23), "EUR", "SGD", D("1.45")),
+                  FxRate(date(2026, 11, 23), "EUR", "IDR", D("17233"))])
+    # SGD->USD: the inverse of USD->SGD (20th) is fresher than the cross through EUR (18th and 23rd: the 18th);
+    # IDR->USD only through EUR (23rd and 18th); on the 19th SGD has no rate yet
+    assert [fx.as_of("SGD", "USD", date(2026, 11, 30)), fx.as_of("IDR", "USD", date(2026, 11, 30)),
+            fx.as_of("SGD", "USD", date(2026, 11, 19)), fx.as_of("USD", "USD", date(2026, 11, 30)),
+            fx.as_of("MYR", "USD", date(2026, 11, 30))] == \
+        [date(2026, 11, 20), date(2026, 11, 18), None, date(2026, 11, 30), None]
+    assert (fx.stale, fx.missing) == ({}, {})
 
 
 def _services(engine: Engine) -> Services:
@@ -207,3 +222,54 @@ def _engine(folder: Path) -> Engine:
     from storage.engine import make_engine
 
     return make_engine(f"sqlite:///{folder / 'store.db'}")
+
+
+def test_kpibot_fx_list_shows_the_stored_rates_and_the_day_each_currency_in_use_converts_from(
+        engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rates as stored, newest first, of the organisation's last 14 days (its zone: 01:00 on 23 November in
+    Shanghai); then each currency of the shops and orders with the day of the rate a card converts it to USD with:
+    IDR through EUR (23 November), SGD by the inverse of USD->SGD (20 November), MYR (an order's) none."""
+    monkeypatch.setenv("KPIBOT_NOW", "2026-11-22T17:00:00+00:00")
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    cli = Cli(config, capsys, monkeypatch)
+    paid = datetime(2026, 11, 21, 3, tzinfo=UTC)
+    with Session(engine) as s:
+        org = Organisation(code="acme", name="Acme")
+        s.add(org)
+        s.flush()
+        assert org.id is not None
+        shops = [Shop(org_id=org.id, code=code, name=name, platform="file", region=region, currency=currency,
+                      timezone="UTC") for code, name, region, currency in (
+                     ("us1", "US", "US", "USD"), ("sg1", "Singapore", "SG", "SGD"), ("id1", "Jakarta", "ID", "IDR"))]
+        s.add_all(shops)
+        s.flush()
+        assert shops[1].id is not None
+        s.add(Order(shop_id=shops[1].id, platform_order_id="o-1", status="paid", currency="MYR", subtotal_minor=500,
+                    merchandise_minor=500, total_minor=500, units=1, created_at=paid, paid_at=paid))
+        s.add_all(FxRateRow(day=day, base=base, quote=quote, rate=D(rate), source=source) for day, base, quote, rate,
+                  source in ((date(2026, 11, 23), "EUR", "USD", "1.0851", "ecb"),
+                             (date(2026, 11, 23), "EUR", "IDR", "17233.10", "ecb"),
+                             (date(2026, 11, 20), "USD", "SGD", "1.3400", "manual"),
+                             (date(2026, 11, 10), "EUR", "USD", "1.0790", "import"),
+                             (date(2026, 11, 9), "EUR", "USD", "1.08", "import")))
+        s.commit()
+    currencies = ("\ncurrencies in use, converted to USD on 2026-11-23 with the rate of:\n"
+                  "IDR   2026-11-23         Jakarta (id1)\n"
+                  "MYR   no rate            Singapore (sg1)\n"
+                  "SGD   2026-11-20         Singapore (sg1)\n"
+                  "USD   reporting currency US (us1)\n")
+    assert cli("fx", "list") == (0, "day         base  quote rate                 source\n"
+                                    "2026-11-23  EUR   IDR   17233.10             ecb\n"
+                                    "2026-11-23  EUR   USD   1.0851               ecb\n"
+                                    "2026-11-20  USD   SGD   1.3400               manual\n"
+                                    "2026-11-10  EUR   USD   1.0790               import\n" + currencies, "")
+    assert cli("fx", "list", "--base", "eur", "--quote", "USD", "--days", "15") == (
+        0, "day         base  quote rate                 source\n"
+           "2026-11-23  EUR   USD   1.0851               ecb\n"
+           "2026-11-10  EUR   USD   1.0790               import\n"
+           "2026-11-09  EUR   USD   1.08                 import\n" + currencies, "")
+    assert cli("fx", "list", "--quote", "JPY", "--days", "1") == (
+        0, "no rates stored from 2026-11-23 to 2026-11-23\n" + currencies, "")
+    assert cli("fx", "list", "--days", "0") == (2, "", "kpibot: --days must be at least 1, got 0\n")
+    assert cli("fx", "list", "--base", "XXX") == (2, "", "kpibot: unknown currency 'XXX'\n")

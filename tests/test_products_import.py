@@ -293,3 +293,43 @@ def test_the_cli_imports_the_sample_and_refuses_a_bad_file(tmp_path: Path, capsy
                                   ("100002", date(2026, 11, 22)): 40}
     finally:
         engine.dispose()
+
+
+def test_kpibot_products_list_shows_each_product_with_its_cost_selector_and_latest_stock(
+        engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """P1 only synced (no cost, stock of the 21st); P5 imported whole; P6's two SKUs cost 2.50 and 3.00, one's
+    stock of the 20th imported and the other's synced the same day; a second shop's product, for --shop."""
+    from tests.test_cli_shops import Cli
+
+    shop_id = _setup(engine)
+    with Session(engine) as s:
+        org_id = s.execute(select(Shop.org_id)).scalar_one()
+        s.add(Shop(org_id=org_id, code="sg1", name="SG", platform="shopee", region="SG", currency="SGD",
+                   timezone="UTC"))
+        s.commit()
+    long_name = "Borosilicate glass teapot with infuser, 1.2 litre, gift box"
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "tts-us,P5,S5,Teapot,12.00,USD,2026-11-03,sel,7,20\n"
+                             f'tts-us,P6,S6a,"{long_name}",2.50,USD,,,,\n'
+                             f'tts-us,P6,S6b,"{long_name}",3.00,USD,,,3,\n'
+                             "sg1,900,,Mug,4.50,SGD,2026-11-09,,12,\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(3, 0, 4, 3, (TODAY,))
+    StoreWriter(engine).write_page(shop_id, [
+        ProductRecord("P1", "Mug", date(2026, 10, 1), date(2026, 11, 21), (StockRecord("S1", "Mug", None, 9),)),
+        ProductRecord("P6", long_name, None, TODAY, (StockRecord("S6a", long_name, None, 4),))])
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    cli = Cli(config, capsys, monkeypatch)
+    header = ("shop         product              name                                     skus unit cost        "
+              "launched   selector       stock stock day  from\n")
+    sg1 = ("sg1          900                  Mug                                         1 4.50 SGD         "
+           "2026-11-09 -                 12 2026-11-20 import\n")
+    assert cli("products", "list") == (0, header + sg1 + (
+        "tts-us       P1                   Mug                                         1 -                "
+        "2026-10-01 -                  9 2026-11-21 sync\n"
+        "tts-us       P5                   Teapot                                      1 12.00 USD        "
+        "2026-11-03 sel                7 2026-11-20 import\n"
+        "tts-us       P6                   Borosilicate glass teapot with infuser,…    2 2.50..3.00 USD   "
+        "-          -                  7 2026-11-20 import+sync\n"), "")
+    assert cli("products", "list", "--shop", "sg1") == (0, header + sg1, "")
+    assert cli("products", "list", "--shop", "nope") == (2, "", "kpibot: no shop 'nope'; shops: sg1, tts-us\n")

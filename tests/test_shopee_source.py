@@ -464,7 +464,9 @@ def test_products_give_launch_days_in_the_shop_zone_and_each_models_stock(small:
         pages = list(src.pages("products", None, until))
     finally:
         src.close()
-    assert [len(p.records) for p in pages] == [20, 9] and [p.high_water for p in pages] == [None, None]
+    assert [len(p.records) for p in pages] == [20, 9]
+    # the listing's time (20:00 in Singapore, before 23:00): the sync's cursor remembers the day listed
+    assert [p.high_water for p in pages] == [datetime(2026, 11, 22, 12, tzinfo=UTC)] * 2
     assert pages[0].resume == '{"w":0,"c":"20"}' and pages[1].resume is None
     records = [r for p in pages for r in p.records]
     assert all(isinstance(r, ProductRecord) for r in records)
@@ -485,6 +487,36 @@ def test_products_give_launch_days_in_the_shop_zone_and_each_models_stock(small:
     first = calls[0][1]
     assert (first["offset"], first["page_size"], first["item_status"]) == ("0", "20", "NORMAL")
     assert "update_time_from" not in first
+
+
+def test_products_are_listed_once_a_shop_day_by_the_high_water_the_sync_keeps(small: FakeShopee) -> None:
+    """The sync gives back the listing's high water less its 10-minute overlap as `since`: a run the same
+    Singapore day asks nothing, the next day's lists again, a backfill (no since) and a resumed listing too."""
+    store = authorized(small)
+    small.set_now(datetime(2026, 11, 22, 15, 50, tzinfo=UTC))      # 23:50 in Singapore
+    src = make_source(small, store, page_size=20, shop_tz="Asia/Singapore")
+    try:
+        pages = list(src.pages("products", None, small.now()))
+        assert [p.high_water for p in pages] == [datetime(2026, 11, 22, 15, tzinfo=UTC)] * 2   # 23:00, an hour early
+        since = pages[-1].high_water - timedelta(minutes=10)
+        product_calls = len(small.calls_to("/api/v2/product/"))
+        assert product_calls == 2 + 2 + 19
+
+        small.set_now(datetime(2026, 11, 22, 15, 59, tzinfo=UTC))  # 23:59 the same day: nothing asked
+        assert (list(src.pages("products", since, small.now())), len(small.calls_to("/api/v2/product/"))) == \
+            ([], product_calls)
+        # a listing resumed after a crash continues whatever the day
+        assert [len(p.records) for p in src.pages("products", since, small.now(), resume=pages[0].resume)] == [9]
+        assert len(small.calls_to("/api/v2/product/")) == product_calls + 1 + 1 + 6   # 6 of the 9 have models
+
+        small.set_now(datetime(2026, 11, 22, 16, 5, tzinfo=UTC))   # 00:05 on the 23rd in Singapore: listed
+        again = list(src.pages("products", since, small.now()))
+    finally:
+        src.close()
+    assert [len(p.records) for p in again] == [20, 9]
+    assert {r.stock_day for p in again for r in p.records} == {date(2026, 11, 23)}
+    assert [p.high_water for p in again] == [datetime(2026, 11, 22, 16, 5, tzinfo=UTC)] * 2
+    assert len(small.calls_to("/api/v2/product/")) == 2 * product_calls + 8
 
 
 def test_the_product_endpoints_check_their_parameters(small: FakeShopee) -> None:

@@ -1013,15 +1013,35 @@ def test_shopee_items_fill_the_catalogue_with_launch_days_and_stock(engine: Engi
                            clock=fake.now, shop_tz="Asia/Singapore")
         try:
             report = sync_shop(engine, shop, src, ["products"], fake.now())
+            first_calls = len(fake.calls_to("/api/v2/product/"))
+            # the cursor keeps the listing's time (20:00 in Singapore): the day is listed
+            with Session(engine) as s:
+                assert s.execute(select(SyncCursor.high_water).where(SyncCursor.resource == "products")) \
+                    .scalar_one() == datetime(2026, 11, 22, 12, tzinfo=UTC)
+            # 23:59 in Singapore, the same day: no product call at all
+            fake.set_now(datetime(2026, 11, 22, 15, 59, tzinfo=UTC))
+            later = sync_shop(engine, shop, src, ["products"], fake.now())
+            later_calls = len(fake.calls_to("/api/v2/product/"))
+            # 00:01 on the 23rd in Singapore: listed again, a new snapshot per SKU
+            fake.set_now(datetime(2026, 11, 22, 16, 1, tzinfo=UTC))
+            next_day = sync_shop(engine, shop, src, ["products"], fake.now())
+            next_day_calls = len(fake.calls_to("/api/v2/product/"))
         finally:
             src.close()
     assert report.ok, report.resources
     assert counts_by_resource(report)["products"] == WriteCounts(inserted=28, updated=1)
+    assert (later.ok, counts_by_resource(later).get("products", WriteCounts()), first_calls, later_calls) == \
+        (True, WriteCounts(), 1 + 1 + 19, 1 + 1 + 19)     # one list page (100 a page), one info call, 19 model lists
+    assert (next_day.ok, counts_by_resource(next_day)["products"], next_day_calls) == \
+        (True, WriteCounts(updated=29), 2 * (1 + 1 + 19))
     with engine.connect() as c:
         rows = c.execute(text(
             "SELECT s.platform_sku_id, p.platform_product_id, p.name, p.launched_on, s.seller_sku, s.unit_cost_minor,"
             " i.day, i.units_on_hand, i.imported FROM product p JOIN sku s ON s.product_id = p.id"
-            " LEFT JOIN inventory_snapshot i ON i.sku_id = s.id WHERE p.shop_id = :s"), {"s": shop}).all()
+            " LEFT JOIN inventory_snapshot i ON i.sku_id = s.id AND i.day = :d WHERE p.shop_id = :s"),
+            {"s": shop, "d": date(2026, 11, 22)}).all()
+        days = dict(c.execute(text("SELECT day, count(*) FROM inventory_snapshot GROUP BY day")).all())
+    assert {str(k): v for k, v in days.items()} == {"2026-11-22": 10 + 19 * 2, "2026-11-23": 10 + 19 * 2}
     found = {r[0]: (r[1], r[2], str(r[3]), r[4], r[5], str(r[6]), r[7], bool(r[8])) for r in rows}
     assert len(found) == 10 + 19 * 2
     assert found["1000051"] == ("100005", "Serum", "2026-01-05", "SKU-005-1", 250, "2026-11-22", 77, True)

@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     xset.add_argument("rate", metavar="RATE")
     xsub.add_parser("update", parents=[common],
                     help="fetch the ECB's reference rates now, as the daily job of kpibot run does ([fx])")
+    xlist = xsub.add_parser("list", parents=[common],
+                            help="the stored rates, newest first, and the day each currency in use converts from")
+    xlist.add_argument("--base", metavar="CUR")
+    xlist.add_argument("--quote", metavar="CUR")
+    xlist.add_argument("--days", type=int, default=14, metavar="N", help="the last N days (default 14)")
     commission = sub.add_parser("commission", parents=[common], help="commission plans and month closing")
     csub = commission.add_subparsers(dest="action", required=True, metavar="ACTION")
     csub.add_parser("plans", parents=[common], help="the plans")
@@ -220,6 +225,9 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     pimp = psub.add_parser("import", parents=[common], help="a CSV/XLSX of shop, product, sku, name, unit_cost, "
                            "currency, launch_date, selector, stock, units_received")
     pimp.add_argument("file", metavar="FILE")
+    plist = psub.add_parser("list", parents=[common], help="the products as stored: SKUs, cost, launch date, "
+                            "selector, latest stock and whether an import or a sync stored it")
+    plist.add_argument("--shop", metavar="CODE")
     creators = sub.add_parser("creators", parents=[common], help="creators (affiliates)")
     csub = creators.add_subparsers(dest="action", required=True, metavar="ACTION")
     own = csub.add_parser("own-buyer", parents=[common],

@@ -32,13 +32,15 @@ returned units = the items' ``amount`` for a return and refund. A page's ``resum
 
 Products (resource ``products``): ``GET /api/v2/product/get_item_list`` (``item_status`` NORMAL, ``offset`` /
 ``page_size`` up to 100, ``has_next_page``/``next_offset``), without its optional update_time range: the whole
-listed catalogue on every run, since a stock change need not move an item's update_time (as for TikTok). Each
-page's items are read with ``GET /api/v2/product/get_item_base_info`` (``item_id_list``, up to 50) and, for an
-item with ``has_model``, ``GET /api/v2/product/get_model_list`` (``item_id``). One `ProductRecord` per item:
-``launched_on`` = ``create_time`` as a day in the shop's zone (``shop_tz``), ``stock_day`` = the shop-zone day
-holding ``until``; SKUs as the order lines name them: each model (``model_id``, ``model_sku``, stock
-``stock_info_v2.summary_info.total_available_stock``), or for an item without models one SKU with the item's
-id, ``item_sku`` and the item's summary stock. No cost: the API has none. ``resume`` holds the next offset.
+listed catalogue, since a stock change need not move an item's update_time (as for TikTok), at most once a
+shop-local day by the rule of `bot.shops.daily` (a big shop is hundreds of calls; the sync runs every 30 minutes):
+the pages' high water is the listing's time, so the sync's cursor remembers the day. Each page's items are read with
+``GET /api/v2/product/get_item_base_info`` (``item_id_list``, up to 50) and, for an item with ``has_model``, ``GET
+/api/v2/product/get_model_list`` (``item_id``). One `ProductRecord` per item: ``launched_on`` = ``create_time`` as a
+day in the shop's zone (``shop_tz``), ``stock_day`` = the shop-zone day of the fetch by the source's clock (the day
+the listing rule counts); SKUs as the order lines name them: each model (``model_id``, ``model_sku``, stock
+``stock_info_v2.summary_info.total_available_stock``), or for an item without models one SKU with the item's id,
+``item_sku`` and the item's summary stock. No cost: the API has none. ``resume`` holds the next offset.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from bot.shops.daily import DailyListing
 from bot.shops.http import transport_error, with_backoff
 from storage.ingest.records import (
     FailureKind,
@@ -166,7 +169,7 @@ class ShopeeSource:
         if resource not in self.resources:
             raise ValueError(f"ShopeeSource has no resource {resource!r}")
         if resource == "products":
-            yield from self._product_pages(until, resume)
+            yield from self._product_pages(since, resume)
             return
         end = _ceil_s(until)                                  # exclusive, whole seconds
         start = _ceil_s(since if since is not None else until - self.history)
@@ -229,9 +232,13 @@ class ShopeeSource:
                 page_no += 1
             start, cursor = window_end, ""
 
-    def _product_pages(self, until: datetime, resume: str | None) -> Iterator[Page]:
-        """The NORMAL items, a get_item_list page at a time, each with its base info (and models)."""
-        day = (until - timedelta(microseconds=1)).astimezone(self.tz).date()   # the sync's day in the shop's zone
+    def _product_pages(self, since: datetime | None, resume: str | None) -> Iterator[Page]:
+        """The NORMAL items, a get_item_list page at a time, each with its base info (and models); nothing when
+        the shop's day is listed already (bot.shops.daily)."""
+        listing = DailyListing.at(self._clock(), self.tz)
+        if listing.done_by(since, resuming=resume is not None):
+            return
+        day = listing.day
         offset = int(_decode_resume(resume)[1] or 0) if resume is not None else 0
         while True:
             answer = self._call("GET", ITEM_LIST_PATH, {"offset": offset, "page_size": self.page_size,
@@ -254,7 +261,7 @@ class ShopeeSource:
                 if not isinstance(items, list):
                     raise SourceError(FailureKind.SERVER, "shopee get_item_base_info: item_list is not a list")
                 records.extend(self._product(item, day) for item in items)
-            yield Page(resource="products", records=records,
+            yield Page(resource="products", records=records, high_water=listing.high_water,
                        resume=_encode_resume(0, str(next_offset)) if more else None)
             if not more:
                 return

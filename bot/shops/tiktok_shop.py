@@ -18,15 +18,13 @@ How a sync runs, per resource (``pages(resource, since, until, resume)``):
   (since - lives_lookback) (LIVE metrics keep settling for a day or two) to the day holding ``until``.
   ``watch_seconds`` = avg_viewing_duration x viewers; ``interactions`` = likes + comments + shares.
 
-* ``products``: ``POST /product/202309/products/search`` (``page_size`` 100 and ``page_token`` in the query, an
-  empty filter body): the whole catalogue (stock changes do not move a product's update time), at most once a
-  shop-local day (10k products are 100 calls; the sync runs every 30 minutes). The sync's cursor remembers the
-  day: the pages' high water is the listing's time (kept `PRODUCTS_DAY_MARGIN` before its day's end), so a run
-  whose ``since`` (that high water less the sync's overlap) plus the margin falls on today lists nothing; a
-  backfill's earlier ``since`` lists again. One `ProductRecord` per product: ``launched_on`` = ``create_time`` as
-  a day in the shop's zone, each SKU's stock = the sum of its ``inventory[].quantity`` (all warehouses),
-  ``stock_day`` = the shop-zone day of the fetch by the source's clock (a listing resumed from an older window
-  still reads today's stock). The API has no cost; none is made up.
+* ``products``: ``POST /product/202309/products/search`` (``page_size`` 100 and ``page_token`` in the query, an empty
+  filter body): the whole catalogue (stock changes do not move a product's update time), at most once a shop-local day
+  (10k products are 100 calls; the sync runs every 30 minutes), by the rule of `bot.shops.daily` (the pages' high
+  water is the listing's time, so the sync's cursor remembers the day). One `ProductRecord` per product:
+  ``launched_on`` = ``create_time`` as a day in the shop's zone, each SKU's stock = the sum of its
+  ``inventory[].quantity`` (all warehouses), ``stock_day`` = the shop-zone day of the fetch by the source's clock (a
+  listing resumed from an older window still reads today's stock). The API has no cost; none is made up.
 
 ``Page.high_water`` is the newest update time in the page for orders and returns; the newest creation time
 for affiliate orders and the newest start time for lives (their APIs have no update time, the lookbacks cover
@@ -88,6 +86,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 
+from bot.shops.daily import DailyListing
 from bot.shops.http import transport_error, with_backoff
 from storage.ingest.encoding import UPDATED, EncodedOrder, OrderEncoder
 from storage.ingest.records import (
@@ -123,10 +122,6 @@ LIVES_PERFORMANCE = "/analytics/202508/shop_lives/performance"
 PRODUCTS_SEARCH = "/product/202309/products/search"
 TOKEN_REFRESH = "/api/v2/token/refresh"
 MAX_DETAIL_IDS = 50
-# products are listed once a shop-local day; their high water (the listing's time) is kept this far before the
-# day's end, so the sync's `since` (high water less its overlap, 10 minutes: storage.ingest.sync) plus this margin
-# falls in the day listed. Must be at least the sync's overlap.
-PRODUCTS_DAY_MARGIN = timedelta(hours=1)
 
 RESOURCES = ("orders", "returns", "affiliate_orders", "lives", "products")
 
@@ -728,13 +723,10 @@ class TikTokShopSource:
         tz = self.tz
         # the stock is what the platform has now: the shop-zone day of the fetch (the source's clock), not of the
         # window's end, which a listing resumed after a crash keeps from an earlier day
-        fetched = datetime.fromtimestamp(self._clock(), tz)
-        day = fetched.date()
-        if state is None and since is not None and (since + PRODUCTS_DAY_MARGIN).astimezone(tz).date() >= day:
-            return   # listed today already (the high water below): nothing to ask
-        # the listing's time as the high water, kept PRODUCTS_DAY_MARGIN before its day's end (see there)
-        end_of_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
-        listed = min(fetched, end_of_day - PRODUCTS_DAY_MARGIN).astimezone(UTC)
+        listing = DailyListing.at(datetime.fromtimestamp(self._clock(), tz), tz)
+        day, listed = listing.day, listing.high_water
+        if listing.done_by(since, resuming=state is not None):
+            return   # listed today already (bot.shops.daily): nothing to ask
         found: list[ProductRecord]
         for found, nxt in self._fetched("products search", "POST", PRODUCTS_SEARCH, {"page_size": str(self.page_size)},
                                         {}, state.get("t") if state else None, "products",
