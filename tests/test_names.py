@@ -159,10 +159,11 @@ def test_handles_on_known_platforms_added_and_removed(cli: tuple[Cli, Engine]) -
         0, "ann: handle added; handles: shopee=ann_sg tiktok=ann.live\n", "")
     assert run("members", "handle", "ann", "--platform", "tiktok", "ANN.LIVE", "--remove") == (
         0, "ann: handle removed; handles: shopee=ann_sg\n", "")
+    # removing a handle the member does not have did nothing: a usage error (exit 2), not a success
     assert run("members", "handle", "ann", "--platform", "tiktok", "ann.live", "--remove") == (
-        0, "ann: no such handle; handles: shopee=ann_sg\n", "")
+        2, "", "kpibot: ann has no tiktok handle 'ann.live'; handles: shopee=ann_sg\n")
     assert run("members", "handle", "lead1", "--platform", "shopee", "ann_sg", "--remove") == (
-        0, "lead1: no such handle; handles: -\n", "")
+        2, "", "kpibot: lead1 has no shopee handle 'ann_sg'; handles: -\n")
     # the handle is free again for whoever really holds it
     assert run("members", "handle", "lead1", "--platform", "tiktok", "ann.live") == (
         0, "lead1: handle added; handles: tiktok=ann.live\n", "")
