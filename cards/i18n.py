@@ -272,6 +272,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "zh": "班次已取消：开播不到一分钟就下播，不计入任何订单。"},
     "live.none_open": {"en": "You have no shift open. Say /live start [SHOP] when you go on air.",
                        "zh": "你没有进行中的班次。开播时请发 /live start [店铺]（/开播）。"},
+    "live.taken_over": {"en": "Your shift on {shop} ended at {end}, when {host} went on air.",
+                        "zh": "你在 {shop} 的班次已在 {end} 结束：{host} 开播接班了。"},
     "live.on_roster": {"en": "The roster already has you on air for {shop} from {start} to {end}.",
                        "zh": "排班表已记录你在 {shop} 从 {start} 到 {end} 开播。"},
     "live.usage": {"en": "Say /live start [SHOP] when you go on air and /live end when you stop.",

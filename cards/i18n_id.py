@@ -350,6 +350,7 @@ INDONESIAN: dict[str, str] = {
     "live.cancelled": "Shift dibatalkan: berakhir kurang dari satu menit setelah dimulai, jadi tidak ada pesanan "
                       "yang dihitung.",
     "live.none_open": "Tidak ada shift yang terbuka. Kirim /live start [TOKO] saat mulai siaran.",
+    "live.taken_over": "Shift Anda di {shop} berakhir pada {end}, saat {host} mulai siaran.",
     "live.on_roster": "Jadwal sudah mencatat Anda siaran untuk {shop} dari {start} sampai {end}.",
     "live.usage": "Kirim /live start [TOKO] saat mulai siaran dan /live end saat selesai.",
     "stage.cold_start": "Awal",

@@ -63,7 +63,7 @@ def started_card(started: Started, zone: str, hours: int, lang: str) -> Card:
         closed = started.closed
         blocks.append(Note(t(lang, "live.forgotten", shop=closed.shop, start=local_time(closed.started_at, zone),
                              end=local_time(closed.ended_at, zone), hours=hours)))
-    blocks += [Note(t(lang, "live.took_over", member=other.member, shop=other.ended.shop,
+    blocks += [Note(t(lang, "live.took_over", member=other.name, shop=other.ended.shop,
                       end=local_time(other.ended.ended_at, zone))) for other in started.took_over]
     return Card(t(lang, "live.started_title", shop=started.shop), tuple(blocks), Tone.GOOD, lang)
 

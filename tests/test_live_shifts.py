@@ -270,9 +270,10 @@ def test_a_forgotten_shift_does_not_take_the_next_roster_host_s_orders(engine: E
 
 def test_going_on_air_closes_another_member_s_open_shift_on_the_shop(engine: Engine) -> None:
     shops, chat = _setup(engine), Chat(engine)
-    with Session(engine) as s:   # host3 of host1's team
+    with Session(engine) as s:   # host3 of host1's team; replies name members by their display names
         host1 = s.execute(select(Member).where(Member.code == "host1")).scalar_one()
-        s.add(Member(org_id=host1.org_id, team_id=host1.team_id, code="host3", name="host3", role="host",
+        host1.name = "Lily"
+        s.add(Member(org_id=host1.org_id, team_id=host1.team_id, code="host3", name="Esc One", role="host",
                      timezone="Asia/Shanghai", locale="zh"))
         s.commit()
     chat.say("host1", "/live start")
@@ -285,12 +286,22 @@ def test_going_on_air_closes_another_member_s_open_shift_on_the_shop(engine: Eng
     chat.now = T0 + timedelta(hours=2)
     card = chat.say("host3", "/live start")
     assert card.title == "开播 · own-us"
-    assert words(card)[1:] == ["host1 在 own-us 的班次仍未下播，现已在 2026-11-22 22:00 Asia/Shanghai 结束。"]
+    assert words(card)[1:] == ["Lily 在 own-us 的班次仍未下播，现已在 2026-11-22 22:00 Asia/Shanghai 结束。"]
     assert _shifts(engine) == [("host1", T0, T0 + timedelta(hours=2)), ("host3", T0 + timedelta(hours=2), None)]
     assert _credits(engine) == {"H1": ("host1", "roster"), "H3": ("host3", "roster"), "H3B": ("host3", "roster")}
+    # host1's own /live end later says who ended her shift, not only that none is open
+    chat.now = T0 + timedelta(hours=3)
+    assert chat.text("host1", "/live end").splitlines()[2] == (
+        "Your shift on own-us ended at 2026-11-22 14:00 UTC, when Esc One went on air.")
     chat.now = T0 + timedelta(hours=4)
     chat.say("host3", "/live end")
     assert _credits(engine) == {"H1": ("host1", "roster"), "H3": ("host3", "roster"), "H3B": (None, None)}
+    assert chat.text("host3", "/live end").splitlines()[2] == (   # ended by herself: nobody took over
+        "你没有进行中的班次。开播时请发 /live start [店铺]（/开播）。")
+    from cards.i18n import t
+    assert [t(lang, "live.taken_over", shop="own-us", end="14:00", host="Esc One") for lang in ("zh", "id")] == [
+        "你在 own-us 的班次已在 14:00 结束：Esc One 开播接班了。",
+        "Shift Anda di own-us berakhir pada 14:00, saat Esc One mulai siaran."]
     # in English and Indonesian
     from commands.live import started_card
     from services.live_shifts import Ended, Started, TookOver
