@@ -327,10 +327,10 @@ INDONESIAN: dict[str, str] = {
     "region.other": "pasar lain (termasuk Tiongkok)",
     # /live start|end
     "help.live": "catat mulai (start) dan selesai (end) siaran untuk toko: pesanannya dihitung untuk Anda",
-    "help.live_start": "mulai siaran untuk toko: /live start [TOKO]",
-    "help.live_end": "selesai siaran: /live end",
+    "help.live_start": "mulai siaran untuk toko: /mulaisiaran [TOKO]",
+    "help.live_end": "selesai siaran: /selesaisiaran",
     "live.started_title": "Siaran · {shop}",
-    "live.started": "Anda siaran untuk {shop} sejak {start}. Kirim /live end saat selesai; shift yang dibiarkan "
+    "live.started": "Anda siaran untuk {shop} sejak {start}. Kirim /selesaisiaran saat selesai; shift yang dibiarkan "
                     "terbuka berakhir {hours} jam setelah dimulai.",
     "live.forgotten": "Shift Anda di {shop} sejak {start} tidak pernah diakhiri: ditutup pada {end}, batas "
                       "{hours} jam.",
@@ -344,14 +344,16 @@ INDONESIAN: dict[str, str] = {
     "live.ended": "Pesanan yang dibayar selama shift (dan hingga {tail} menit sesudahnya) kini masuk /mykpi Anda.",
     "live.no_kpis": "Hanya anggota yang dinilai dengan KPI (host dan sejenisnya) yang bisa siaran.",
     "live.no_shop": "Tim Anda tidak punya toko untuk siaran.",
-    "live.which_shop": "Tim Anda punya beberapa toko: sebutkan satu, mis. /live start TOKO. Toko: {shops}",
+    "live.which_shop": "Tim Anda punya beberapa toko: sebutkan satu, mis. /mulaisiaran TOKO. Toko: {shops}",
     "live.unknown_shop": "Tim Anda tidak punya toko {shop!r}. Toko: {shops}",
-    "live.already": "Anda sudah siaran untuk {shop} sejak {since}. Kirim /live end dulu.",
+    "live.already": "Anda sudah siaran untuk {shop} sejak {since}. Kirim /selesaisiaran dulu.",
     "live.cancelled": "Shift dibatalkan: berakhir kurang dari satu menit setelah dimulai, jadi tidak ada pesanan "
                       "yang dihitung.",
-    "live.none_open": "Tidak ada shift yang terbuka. Kirim /live start [TOKO] saat mulai siaran.",
+    "live.none_open": "Tidak ada shift yang terbuka. Kirim /mulaisiaran [TOKO] saat mulai siaran.",
+    "live.taken_over": "Shift Anda di {shop} berakhir pada {end}, saat {host} mulai siaran.",
     "live.on_roster": "Jadwal sudah mencatat Anda siaran untuk {shop} dari {start} sampai {end}.",
-    "live.usage": "Kirim /live start [TOKO] saat mulai siaran dan /live end saat selesai.",
+    "live.usage": "Kirim /mulaisiaran [TOKO] saat mulai siaran dan /selesaisiaran saat selesai.",
+    "live.bad_args": "Saya tidak bisa membaca itu: {problem}. Coba: /mulaisiaran [TOKO] | /selesaisiaran",
     "stage.cold_start": "Awal",
     "stage.growth": "Pertumbuhan",
     "stage.stable": "Stabil",

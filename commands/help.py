@@ -27,8 +27,10 @@ def handle(req: Request) -> Card:
 
 def _alias_column(cmd: Command, lang: str) -> str:
     """Indonesian readers see the Indonesian alias; the others the Chinese one, or the names README gives
-    (/live's row: /开播, /下播)."""
+    (/live's row: /开播, /下播; /mulaisiaran, /selesaisiaran to Indonesian readers)."""
     if lang == "id":
+        if cmd.id_shown_aliases:
+            return ", ".join(f"/{a}" for a in cmd.id_shown_aliases)
         return next((f"/{a}" for a in cmd.id_aliases), "")
     if cmd.shown_aliases:
         return ", ".join(f"/{a}" for a in cmd.shown_aliases)

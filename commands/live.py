@@ -1,7 +1,9 @@
 """/live start [SHOP] and /live end: a host says they go on air for a shop's own account and off it (where the
 platform does not know who was on air), so the orders paid meanwhile are credited to them (rule `roster`, as a
 line of the roster file would; services.live_shifts). SHOP may be left out when the team has one shop. Chinese:
-/开播 [SHOP] and /下播.
+/开播 [SHOP] and /下播; Indonesian: /mulaisiaran [SHOP] and /selesaisiaran. /live's other names (/直播, /siaran) take
+the same start|end word first: a bare SHOP is not read as a start, and the reply names the shortcuts in the
+reader's language (live.bad_args).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def handle(req: Request) -> Card:
         return _start(req, rest)
     if word in END_WORDS:
         return _end(req, rest)
-    raise UserError("error.bad_args", problem=" ".join(req.args)[:40], usage=USAGE)
+    raise UserError("live.bad_args", problem=" ".join(req.args)[:40])
 
 
 def handle_start(req: Request) -> Card:
@@ -39,14 +41,14 @@ def handle_end(req: Request) -> Card:
 
 def _start(req: Request, args: tuple[str, ...]) -> Card:
     if len(args) > 1:
-        raise UserError("error.bad_args", problem=" ".join(args)[:40], usage=USAGE)
+        raise UserError("live.bad_args", problem=" ".join(args)[:40])
     started = start_shift(req.services, req.member, args[0] if args else None, req.now)
     return started_card(started, req.member.timezone, _hours(req), req.lang)
 
 
 def _end(req: Request, args: tuple[str, ...]) -> Card:
     if args:
-        raise UserError("error.bad_args", problem=" ".join(args)[:40], usage=USAGE)
+        raise UserError("live.bad_args", problem=" ".join(args)[:40])
     ended = end_shift(req.services, req.member, req.now)
     return ended_card(ended, req.member.timezone, _hours(req), int(req.services.live_tail.total_seconds() // 60),
                       req.lang)
@@ -63,7 +65,7 @@ def started_card(started: Started, zone: str, hours: int, lang: str) -> Card:
         closed = started.closed
         blocks.append(Note(t(lang, "live.forgotten", shop=closed.shop, start=local_time(closed.started_at, zone),
                              end=local_time(closed.ended_at, zone), hours=hours)))
-    blocks += [Note(t(lang, "live.took_over", member=other.member, shop=other.ended.shop,
+    blocks += [Note(t(lang, "live.took_over", member=other.name, shop=other.ended.shop,
                       end=local_time(other.ended.ended_at, zone))) for other in started.took_over]
     return Card(t(lang, "live.started_title", shop=started.shop), tuple(blocks), Tone.GOOD, lang)
 
@@ -79,7 +81,9 @@ def ended_card(ended: Ended, zone: str, hours: int, tail_minutes: int, lang: str
 
 
 SPEC = Command("live", ("直播",), "help.live", USAGE, handle, writes=True, id_aliases=("siaran",),
-               shown_aliases=("开播", "下播"))   # as README names them; /直播 start works too
-# the Chinese shortcuts, named in /live's row of /help
-START_SPEC = Command("开播", (), "help.live_start", "/开播 [SHOP]", handle_start, writes=True, listed=False)
-END_SPEC = Command("下播", (), "help.live_end", "/下播", handle_end, writes=True, listed=False)
+               shown_aliases=("开播", "下播"), id_shown_aliases=("mulaisiaran", "selesaisiaran"))
+# /直播 start and /siaran mulai work too; the Chinese and Indonesian shortcuts, named in /live's row of /help
+START_SPEC = Command("开播", (), "help.live_start", "/开播 [SHOP]", handle_start, writes=True, listed=False,
+                     id_aliases=("mulaisiaran",))
+END_SPEC = Command("下播", (), "help.live_end", "/下播", handle_end, writes=True, listed=False,
+                   id_aliases=("selesaisiaran",))

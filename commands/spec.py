@@ -24,6 +24,7 @@ class Command:
     id_aliases: tuple[str, ...] = ()  # Indonesian names; /help shows them to Indonesian readers
     listed: bool = True           # False: a shortcut /help leaves out, as another command's row names it (/开播)
     shown_aliases: tuple[str, ...] = ()  # what /help's alias column shows when not the first Chinese alias
+    id_shown_aliases: tuple[str, ...] = ()  # what it shows Indonesian readers when not the first Indonesian alias
 
     def names(self) -> tuple[str, ...]:
         """Every name the command answers to: its own, its aliases, its Indonesian aliases."""

@@ -2,8 +2,9 @@
 shops; members import) cleans a name, a code, a handle or a country, and the one way a reply cuts what it echoes.
 
 A control character (Unicode category C*: ESC, BEL, zero-width spaces, bidi marks ...) in a stored name would be
-printed by every later `teams list` or card: names lose them, while handles refuse them, since a handle must be
-the platform's exactly.
+printed by every later `teams list` or card: names lose them, while codes (member, team and shop ids), handles and
+countries refuse them, since an id people type must be exactly what they meant (dropped silently, `bad<ESC>code`
+became `badcode`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ SHOWN_MAX = 40     # what a problem line echoes of a typed value
 
 class BadText(ValueError):
     """Why a typed value cannot be stored, short ("is empty"); the caller says which value."""
+
+
+class ControlCharacter(BadText):
+    """The value holds a control character (refused in codes, handles and countries)."""
+
+    def __init__(self) -> None:
+        super().__init__("has a control character")
 
 
 def _control(ch: str) -> bool:
@@ -37,7 +45,9 @@ def display_name(text: str, limit: int = NAME_MAX) -> str:
 
 
 def code_text(text: str, limit: int = CODE_MAX) -> str:
-    """`text` as a stored code (an id people type: host1, live-us): a display name without spaces."""
+    """`text` as a stored code (an id people type: host1, live-us): a display name without spaces, refused
+    (ControlCharacter) when it holds a control character, as a handle is."""
+    _refuse_controls(text.strip())
     code = display_name(text, limit)
     if " " in code:
         raise BadText("has a space")
@@ -48,13 +58,17 @@ def exact_text(text: str, limit: int = HANDLE_MAX) -> str:
     """`text` without outer spaces, refused when it holds a control character or more than `limit` characters:
     a value that must match another system's exactly (a platform handle) is never changed but refused."""
     value = text.strip()
-    if any(_control(ch) for ch in value):
-        raise BadText("has a control character")
+    _refuse_controls(value)
     if not value:
         raise BadText("is empty")
     if len(value) > limit:
         raise BadText(f"has {len(value)} characters, at most {limit}")
     return value
+
+
+def _refuse_controls(text: str) -> None:
+    if any(_control(ch) for ch in text):
+        raise ControlCharacter
 
 
 def shown(text: str, size: int = SHOWN_MAX) -> str:
@@ -66,8 +80,10 @@ def shown(text: str, size: int = SHOWN_MAX) -> str:
 
 def country_code(text: str) -> str:
     """An ISO 3166-1 alpha-2 country code (US, GB, ID), upper-cased; refused (BadText) when the standard has no
-    such country (XX, UK: the United Kingdom is GB)."""
+    such country (XX, UK: the United Kingdom is GB) or when it holds a control character (G<ESC>B would be
+    shown as 'GB' and called no country)."""
     code = text.strip().upper()
+    _refuse_controls(code)
     if len(code) != 2 or not code.isascii() or not code.isalpha() or code not in _countries():
         raise BadText("is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)")
     return code

@@ -6,7 +6,8 @@ scoring.crediting).
 A shift left open counts as ending at the next shift's start on its shop, by anyone, and at most `Services.max_shift`
 after its start ([attribution] max_shift_hours; scoring.crediting.shifts_of); it is stored so when its host next
 runs /live start or /live end, when another member goes on air for the same shop (the handover: their /live start
-closes it now and says so), or when the refresh job runs (close_overdue).
+closes it now and says so, and the host's next /live end says who took over: live.taken_over, read from the roster,
+as their shift's end is the other's start), or when the refresh job runs (close_overdue).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Started:
 
 @dataclass(frozen=True)
 class TookOver:
-    member: str                    # the code of the member whose shift was still open
+    name: str                      # the display name of the member whose shift was still open
     ended: Ended
 
 
@@ -80,7 +81,7 @@ def start_shift(services: Services, member: Member, shop_code: str | None, now: 
             raise UserError("live.on_roster", shop=shop.code, start=local_time(covering.started_at, member.timezone),
                             end=local_time(covering.ended_at or now, member.timezone))
         others = [(r.id or 0, r.started_at, who) for r, who in session.execute(
-            select(LiveRoster, Member.code).join(Member, Member.id == LiveRoster.member_id)  # type: ignore[arg-type]
+            select(LiveRoster, Member.name).join(Member, Member.id == LiveRoster.member_id)  # type: ignore[arg-type]
             .where(LiveRoster.shop_id == shop.id, LiveRoster.member_id != member.id,  # type: ignore[arg-type]
                    LiveRoster.ended_at.is_(None)).order_by(LiveRoster.started_at, LiveRoster.id))]  # type: ignore[union-attr,arg-type]
         session.add(LiveRoster(shop_id=shop.id or 0, member_id=member.id or 0, started_at=now, ended_at=None))
@@ -98,11 +99,12 @@ def start_shift(services: Services, member: Member, shop_code: str | None, now: 
 
 def end_shift(services: Services, member: Member, now: datetime) -> Ended:
     """Close the member's open shift now (at most max_shift after its start) and re-credit the orders paid
-    from its start, so the host's /mykpi counts them at once. UserError when no shift is open."""
+    from its start, so the host's /mykpi counts them at once. UserError when no shift is open (live.taken_over
+    when another member's /live start ended it)."""
     with Session(services.engine) as session:
         open_ = _open_shift(session, member)
         if open_ is None:
-            raise UserError("live.none_open")
+            raise _none_open(session, member, now)
         if now - open_.started_at < MIN_SHIFT:
             # a start and an end typed together is a mistake, not a shift: kept, it would credit its tail's orders
             session.delete(open_)
@@ -144,6 +146,24 @@ def _close(services: Services, shift_id: int, end: datetime, *, capped: bool) ->
 def local_time(at: datetime, zone: str) -> str:
     """A time as a host reads it: in their own zone, to the minute, with the zone's name."""
     return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
+
+
+def _none_open(session: Session, member: Member, now: datetime) -> UserError:
+    """Why `member` has no shift to end: live.taken_over when their latest shift ended as another member's began
+    on its shop (start_shift's handover; a roster file's handover reads alike), else live.none_open."""
+    last = session.execute(select(LiveRoster).where(
+        LiveRoster.member_id == member.id, LiveRoster.started_at <= now)  # type: ignore[arg-type]
+        .order_by(LiveRoster.started_at.desc(), LiveRoster.id.desc())).scalars().first()  # type: ignore[attr-defined,union-attr]
+    if last is None or last.ended_at is None or last.ended_at > now:
+        return UserError("live.none_open")
+    host = session.execute(select(Member.name).join(LiveRoster, LiveRoster.member_id == Member.id)  # type: ignore[arg-type]
+                           .where(LiveRoster.shop_id == last.shop_id, LiveRoster.member_id != member.id,  # type: ignore[arg-type]
+                                  LiveRoster.started_at == last.ended_at)  # type: ignore[arg-type]
+                           .order_by(LiveRoster.id)).scalars().first()  # type: ignore[arg-type]
+    if host is None:
+        return UserError("live.none_open")
+    return UserError("live.taken_over", shop=_code(session, last.shop_id)[:NAME_MAX], host=host,
+                     end=local_time(last.ended_at, member.timezone))
 
 
 def _open_shift(session: Session, member: Member) -> LiveRoster | None:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from scoring.templates import Stage
-from scoring.text import CODE_MAX, BadText, code_text, country_code, shown
+from scoring.text import CODE_MAX, BadText, ControlCharacter, code_text, country_code, shown
 from services.organisation import OrgSettings, SetupError, locale_of, name_of, the_organisation, zone_of
 from storage.models import Member, Team, TeamCountry, TeamLead
 from storage.queries import find_team, member_by_code, teams
@@ -57,6 +57,8 @@ def code_of(text: str) -> str:
     """A team code (scoring.text.code_text), of letters, digits, '-', '_' and '.'."""
     try:
         code = code_text(text, CODE_MAX)
+    except ControlCharacter as exc:
+        raise SetupError(f"team code {shown(text)!r} {exc}") from None
     except BadText:
         code = ""
     if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{CODE_MAX - 1}}}", code):

@@ -124,6 +124,10 @@ def test_unbound_and_bad_arguments(workdir: Path, cli: InProcess) -> None:
         empty = cli(workdir, "chat", "--as", "host1", silent)
         assert (empty.returncode, empty.stdout, empty.stderr) == (
             2, "", 'kpibot: chat needs what the member types, e.g. kpibot chat --as host1 "/mykpi week"\n')
+    for no_one in ("", " \t"):   # an empty --as would talk as nobody: "Your console id is ."
+        unnamed = cli(workdir, "chat", "--as", no_one, "/mykpi")
+        assert (unnamed.returncode, unnamed.stdout, unnamed.stderr) == (
+            2, "", 'kpibot: chat needs the member id to talk as, e.g. kpibot chat --as host1 "/mykpi week"\n')
     for bad in ("2026-13", "9999-12", "26-11"):
         period = cli(workdir, "kpi", "--member", "host1", "--period", bad)
         assert (period.returncode, period.stderr) == (2, f"kpibot: period must look like YYYY-MM (1970-9998), "

@@ -270,7 +270,11 @@ def test_the_cli_sets_handles_lists_unmatched_and_explains(tmp_path: Path, capsy
     engine.dispose()
     # --unmatched only reads (the sessions written since were not credited yet): nothing is credited by it
     assert cli(tmp_path, "credit", "--unmatched").stdout == (
-        "tts-us       nobody.here              1 sessions, 0 videos\n")
+        "tts-us       nobody.here              1 session, 0 videos\n"
+        "link each to its member: kpibot members handle MEMBER HANDLE --platform P\n")
+    both = cli(tmp_path, "credit", "--explain", "NEW-ORDER", "--unmatched")   # neither silently ignored
+    assert (both.returncode, both.stdout, both.stderr.splitlines()[-1]) == (
+        2, "", "kpibot credit: error: argument --unmatched: not allowed with argument --explain")
     assert cli(tmp_path, "credit", "--explain", "NEW-ORDER").stdout.splitlines()[1].startswith("credited to nobody")
     assert cli(tmp_path, "credit").returncode == 0
     assert cli(tmp_path, "credit", "--explain", "NEW-ORDER").stdout == (

@@ -212,6 +212,39 @@ def test_shop_choice_and_errors(engine: Engine) -> None:
     assert _shifts(engine) == [("host2", T0, None)]
 
 
+def test_indonesian_and_chinese_hosts_are_told_their_own_commands(engine: Engine) -> None:
+    _setup(engine)
+    with Session(engine) as s:   # host2 reads Indonesian; host1 Chinese
+        for code, locale in (("host2", "id"), ("host1", "zh")):
+            s.execute(select(Member).where(Member.code == code)).scalar_one().locale = locale
+        s.commit()
+    chat = Chat(engine)
+    # /siaran is /live: it takes mulai|selesai first, and a bare shop is refused naming the Indonesian shortcuts
+    assert chat.text("host2", "/siaran tts-us").splitlines()[2] == (
+        "Saya tidak bisa membaca itu: tts-us. Coba: /mulaisiaran [TOKO] | /selesaisiaran")
+    assert chat.text("host2", "/mulaisiaran").splitlines()[2] == (
+        "Tim Anda punya beberapa toko: sebutkan satu, mis. /mulaisiaran TOKO. Toko: tts-uk, tts-us, " + "x" * 40)
+    card = chat.say("host2", "/mulaisiaran tts-us")
+    assert (card.title, words(card)) == ("Siaran · tts-us", [
+        "Anda siaran untuk tts-us sejak 2026-11-22 12:00 UTC. Kirim /selesaisiaran saat selesai; shift yang "
+        "dibiarkan terbuka berakhir 8 jam setelah dimulai."])
+    assert chat.text("host2", "/siaran mulai tts-us").splitlines()[2] == (
+        "Anda sudah siaran untuk tts-us sejak 2026-11-22 12:00 UTC. Kirim /selesaisiaran dulu.")
+    chat.now = T0 + timedelta(hours=1)
+    assert chat.say("host2", "/selesaisiaran").title == "Selesai siaran · tts-us"
+    assert chat.text("host2", "/siaran").splitlines()[2] == (
+        "Kirim /mulaisiaran [TOKO] saat mulai siaran dan /selesaisiaran saat selesai.")
+    assert chat.text("host2", "/selesaisiaran").splitlines()[2] == (
+        "Tidak ada shift yang terbuka. Kirim /mulaisiaran [TOKO] saat mulai siaran.")
+    # Chinese readers are told /开播 and /下播, whichever name they typed
+    assert chat.text("host1", "/直播 own-us").splitlines()[2] == "无法识别：own-us。试试：/开播 [店铺] | /下播"
+    assert words(chat.say("host1", "/直播 开始")) == [
+        "你已于 2026-11-22 13:00 UTC 在 own-us 开播。下播时请发 /下播；未下播的班次在开播 8 小时后自动结束。"]
+    assert chat.text("host1", "/live start").splitlines()[2] == (
+        "你已于 2026-11-22 13:00 UTC 在 own-us 开播，请先 /下播。")
+    assert chat.text("host1", "/直播").splitlines()[2] == "开播时发 /开播 [店铺]，下播时发 /下播。"
+
+
 def test_an_end_within_a_minute_cancels_and_one_shift_is_open_at_most(engine: Engine) -> None:
     shops, chat = _setup(engine), Chat(engine)
     assert chat.say("host1", "/live start").title == "On air · own-us"
@@ -270,9 +303,10 @@ def test_a_forgotten_shift_does_not_take_the_next_roster_host_s_orders(engine: E
 
 def test_going_on_air_closes_another_member_s_open_shift_on_the_shop(engine: Engine) -> None:
     shops, chat = _setup(engine), Chat(engine)
-    with Session(engine) as s:   # host3 of host1's team
+    with Session(engine) as s:   # host3 of host1's team; replies name members by their display names
         host1 = s.execute(select(Member).where(Member.code == "host1")).scalar_one()
-        s.add(Member(org_id=host1.org_id, team_id=host1.team_id, code="host3", name="host3", role="host",
+        host1.name = "Lily"
+        s.add(Member(org_id=host1.org_id, team_id=host1.team_id, code="host3", name="Esc One", role="host",
                      timezone="Asia/Shanghai", locale="zh"))
         s.commit()
     chat.say("host1", "/live start")
@@ -285,12 +319,22 @@ def test_going_on_air_closes_another_member_s_open_shift_on_the_shop(engine: Eng
     chat.now = T0 + timedelta(hours=2)
     card = chat.say("host3", "/live start")
     assert card.title == "开播 · own-us"
-    assert words(card)[1:] == ["host1 在 own-us 的班次仍未下播，现已在 2026-11-22 22:00 Asia/Shanghai 结束。"]
+    assert words(card)[1:] == ["Lily 在 own-us 的班次仍未下播，现已在 2026-11-22 22:00 Asia/Shanghai 结束。"]
     assert _shifts(engine) == [("host1", T0, T0 + timedelta(hours=2)), ("host3", T0 + timedelta(hours=2), None)]
     assert _credits(engine) == {"H1": ("host1", "roster"), "H3": ("host3", "roster"), "H3B": ("host3", "roster")}
+    # host1's own /live end later says who ended her shift, not only that none is open
+    chat.now = T0 + timedelta(hours=3)
+    assert chat.text("host1", "/live end").splitlines()[2] == (
+        "Your shift on own-us ended at 2026-11-22 14:00 UTC, when Esc One went on air.")
     chat.now = T0 + timedelta(hours=4)
     chat.say("host3", "/live end")
     assert _credits(engine) == {"H1": ("host1", "roster"), "H3": ("host3", "roster"), "H3B": (None, None)}
+    assert chat.text("host3", "/live end").splitlines()[2] == (   # ended by herself: nobody took over
+        "你没有进行中的班次。开播时请发 /开播 [店铺]。")
+    from cards.i18n import t
+    assert [t(lang, "live.taken_over", shop="own-us", end="14:00", host="Esc One") for lang in ("zh", "id")] == [
+        "你在 own-us 的班次已在 14:00 结束：Esc One 开播接班了。",
+        "Shift Anda di own-us berakhir pada 14:00, saat Esc One mulai siaran."]
     # in English and Indonesian
     from commands.live import started_card
     from services.live_shifts import Ended, Started, TookOver

@@ -45,6 +45,9 @@ def test_display_name_drops_controls_and_collapses_spaces(text: str, name: str) 
     (lambda: exact_text("a\x1bb"), "has a control character"),
     (lambda: exact_text("a\u200bb"), "has a control character"),
     (lambda: exact_text(" "), "is empty"),
+    (lambda: code_text("bad\x1bcode"), "has a control character"),   # ids are refused as handles are
+    (lambda: code_text(" live\u200b-us "), "has a control character"),
+    (lambda: country_code("G\x1bB"), "has a control character"),     # not "'GB' is no country"
     (lambda: country_code("XX"), "is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
     (lambda: country_code("UK"), "is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
     (lambda: country_code("ÜS"), "is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
@@ -56,7 +59,7 @@ def test_what_is_refused_says_why(call: object, reason: str) -> None:
 
 
 def test_codes_handles_countries_and_what_a_reply_shows() -> None:
-    assert code_text(" live\u200b-us ") == "live-us"
+    assert code_text(" live-us\t") == "live-us"
     assert exact_text(" Lin.Live ") == "Lin.Live"
     assert (country_code(" gb"), country_code("ID")) == ("GB", "ID")
     assert shown("a\x1b[2J" + "b" * 50) == "a[2J" + "b" * 35 + "…"
@@ -91,7 +94,7 @@ def test_org_and_team_names_are_stored_without_controls(cli: tuple[Cli, Engine])
         "added team live-z       Z[2Jzz               UTC                  growth     leads=- countries=-\n"), "")
     assert run("teams", "set", "live-z", "--name", " Zed\u200b  Live ")[1].startswith(
         "updated team live-z       Zed Live ")
-    assert run("teams", "add", "live\u200b-x")[1].startswith("added team live-x ")
+    assert run("teams", "add", "live-x")[1].startswith("added team live-x ")
     assert run("org", "set", "--name", "\x1b\x07") == (2, "", "kpibot: the name must be 1 to 200 characters, got ''\n")
     assert run("teams", "set", "live-z", "--name", LONG) == (
         2, "", f"kpibot: the name must be 1 to 200 characters, got '{LONG[:39]}…'\n")
@@ -108,6 +111,10 @@ def test_org_and_team_names_are_stored_without_controls(cli: tuple[Cli, Engine])
      "country 'UK' is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
     (("shops", "add", "s1", "--platform", "file", "--region", "XX", "--currency", "USD", "--timezone", "UTC"),
      "--region 'XX' is not an ISO 3166-1 alpha-2 country code (two letters: US, GB, ID)"),
+    (("teams", "add", "bad\x1bcode"), "team code 'badcode' has a control character"),
+    (("teams", "add", "t2", "--country", "G\x1bB"), "country 'GB' has a control character"),
+    (("shops", "add", "s\x071", "--platform", "file", "--region", "US", "--currency", "USD", "--timezone", "UTC"),
+     "shop code 's1' has a control character"),
     (("shops", "add", "s 1", "--platform", "file", "--region", "US", "--currency", "USD", "--timezone", "UTC"),
      "shop code 's 1' has a space"),
     (("shops", "add", "s1", "--platform", "file", "--region", "US", "--currency", "USD", "--timezone", "UTC",
@@ -129,11 +136,11 @@ def test_a_shop_name_is_stored_clean(cli: tuple[Cli, Engine]) -> None:
 def test_member_import_cleans_names_and_refuses_long_ones(cli: tuple[Cli, Engine], tmp_path: Path) -> None:
     run, store = cli
     path = tmp_path / "more.csv"
-    path.write_text(f"member,name,role\nbob,Bob\x1b[31m  Red,host\ncat,{LONG},host\nd d,Dee,host\n",
-                    encoding="utf-8")
+    path.write_text(f"member,name,role\nbob,Bob\x1b[31m  Red,host\ncat,{LONG},host\nd d,Dee,host\n"
+                    "bad\x07id,Bad,host\n", encoding="utf-8")
     assert run("members", "import", str(path)) == (2, "", (
         f"kpibot: nothing imported: line 3: name '{LONG[:39]}…' has 300 characters, at most 200; "
-        "line 4: member id 'd d' has a space\n"))
+        "line 4: member id 'd d' has a space; line 5: member id 'badid' has a control character\n"))
     path.write_text("member,name,role\nbob,Bob\x1b[31m  Red,host\n", encoding="utf-8")
     assert run("members", "import", str(path)) == (0, f"imported {path}: 1 new, 0 updated\n", "")
     with Session(store) as s:
@@ -152,10 +159,11 @@ def test_handles_on_known_platforms_added_and_removed(cli: tuple[Cli, Engine]) -
         0, "ann: handle added; handles: shopee=ann_sg tiktok=ann.live\n", "")
     assert run("members", "handle", "ann", "--platform", "tiktok", "ANN.LIVE", "--remove") == (
         0, "ann: handle removed; handles: shopee=ann_sg\n", "")
+    # removing a handle the member does not have did nothing: a usage error (exit 2), not a success
     assert run("members", "handle", "ann", "--platform", "tiktok", "ann.live", "--remove") == (
-        0, "ann: no such handle; handles: shopee=ann_sg\n", "")
+        2, "", "kpibot: ann has no tiktok handle 'ann.live'; handles: shopee=ann_sg\n")
     assert run("members", "handle", "lead1", "--platform", "shopee", "ann_sg", "--remove") == (
-        0, "lead1: no such handle; handles: -\n", "")
+        2, "", "kpibot: lead1 has no shopee handle 'ann_sg'; handles: -\n")
     # the handle is free again for whoever really holds it
     assert run("members", "handle", "lead1", "--platform", "tiktok", "ann.live") == (
         0, "lead1: handle added; handles: tiktok=ann.live\n", "")

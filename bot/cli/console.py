@@ -26,6 +26,8 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
         return _seed_demo(services, clock)
     console = Console(Dispatcher(services, clock), Path(config.charts.dir), sys.stdout)
     if args.command == "chat":
+        if not args.user.strip():   # "" would talk as nobody and print "Your console id is ."
+            raise UsageError('chat needs the member id to talk as, e.g. kpibot chat --as host1 "/mykpi week"')
         if parse(args.text) is None:   # the bot stays silent at a message with no words: say why here
             raise UsageError('chat needs what the member types, e.g. kpibot chat --as host1 "/mykpi week"')
         seed_demo_if_empty(services, clock())

@@ -39,9 +39,10 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
             codes = dict(conn.execute(select(Shop.id, Shop.code)).all())  # type: ignore[call-overload]
             rows = unmatched_handles(conn, shop_ids)
         for u in rows:
-            print(f"{codes[u.shop_id]:<12} {u.handle:<24} {u.sessions} sessions, {u.videos} videos")
-        if not rows:
-            print("every session and video handle matches a member")
+            print(f"{codes[u.shop_id]:<12} {u.handle:<24} {_count(u.sessions, 'session')}, "
+                  f"{_count(u.videos, 'video')}")
+        print("link each to its member: kpibot members handle MEMBER HANDLE --platform P" if rows
+              else "every session and video handle matches a member")
         return 0
     done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     c = done.counts
@@ -49,6 +50,10 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
           f"{c.roster} by the roster, {c.nobody} nobody's ({c.changed} changed); {len(done.unmatched)} handles "
           "match no member")
     return 0
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
 
 def _roster(services: Services, args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from bot.cli.common import member_named
 from bot.config import Config
 from bot.usage import UsageError
+from scoring.text import shown
 from services.container import Services
 from storage.crediting import HandleTaken, handles_of, set_handle
 from storage.handles import checked_handle, remove_handle
@@ -60,14 +61,16 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
             try:
                 platform, handle = checked_handle(args.platform, args.handle)
                 if args.remove:
-                    done = "handle removed" if remove_handle(session, found, platform, handle) else "no such handle"
+                    if not remove_handle(session, found, platform, handle):   # a typo: not done, so exit 2
+                        raise UsageError(f"{found.code} has no {platform} handle {shown(handle)!r}; handles: "
+                                         f"{_handles(session, found)}")
+                    done = "handle removed"
                 else:
                     done = "handle added" if set_handle(session, found, platform, handle) else "handle already set"
             except (HandleTaken, ValueError) as exc:
                 raise UsageError(str(exc)) from None
             session.commit()
-            handles = " ".join(f"{p}={h}" for p, h in handles_of(session, found.id)) or "-"
-            print(f"{found.code}: {done}; handles: {handles}")
+            print(f"{found.code}: {done}; handles: {_handles(session, found)}")
             return 0
         if args.action == "list":
             for m in active_members(session):
@@ -99,5 +102,9 @@ def _platform_id(text: str) -> tuple[str, str]:
 def _bindings(session: Session, member: Member) -> str:
     """Feishu and DingTalk always (the platforms kpibot ships adapters for), then any other the member is on."""
     ids = identities(session, member.id)
-    shown = ["feishu", "dingtalk", *(p for p in ids if p not in ("feishu", "dingtalk"))]
-    return " ".join(f"{p}={ids.get(p) or '-'}" for p in shown)
+    platforms = ["feishu", "dingtalk", *(p for p in ids if p not in ("feishu", "dingtalk"))]
+    return " ".join(f"{p}={ids.get(p) or '-'}" for p in platforms)
+
+
+def _handles(session: Session, member: Member) -> str:
+    return " ".join(f"{p}={h}" for p, h in handles_of(session, member.id)) or "-"

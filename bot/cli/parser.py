@@ -212,8 +212,10 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     credit = sub.add_parser("credit", parents=[common], help="credit orders to hosts (own-account affiliate "
                             "orders, then live sessions)")
     credit.add_argument("--shop", metavar="S")
-    credit.add_argument("--explain", metavar="ORDER", help="why this order (platform order id) is credited as it is")
-    credit.add_argument("--unmatched", action="store_true", help="session and video handles matching no member")
+    credit_what = credit.add_mutually_exclusive_group()   # one question at a time: neither is silently ignored
+    credit_what.add_argument("--explain", metavar="ORDER",
+                             help="why this order (platform order id) is credited as it is")
+    credit_what.add_argument("--unmatched", action="store_true", help="session and video handles matching no member")
     lives = sub.add_parser("lives", parents=[common], help="live sessions: the shift roster")
     lsub = lives.add_subparsers(dest="action", required=True, metavar="ACTION")
     roster = lsub.add_parser("roster", parents=[common], help="the team's shift roster")
