@@ -25,7 +25,7 @@ from commands.whoami import unbound_card
 from scoring.fx import MissingRate
 from scoring.roles import at_least
 from scoring.templates import TemplateError
-from scoring.text import shown
+from scoring.text import SHOWN_MAX, shown
 from services.container import Services
 from services.errors import UserError
 from storage.identity import member_for
@@ -98,7 +98,8 @@ class Dispatcher:
                 self.cache.put(key, card)
             return card
         except UserError as exc:
-            return _reply(None, t(lang, exc.key, **{k: _echo(v) for k, v in exc.values.items()}), lang)
+            return _reply(None, t(lang, exc.key, **{k: v if k in OFFERED else _echo(v) for k, v in exc.values.items()}),
+                          lang)
         except MissingRate as exc:
             log.error("missing FX rate platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
             return _reply(None, t(lang, "error.fx", problem=_echo(str(exc), PROBLEM_ECHO_MAX)), lang)
@@ -117,13 +118,15 @@ class Dispatcher:
             return _reply(None, t(lang, "error.not_a_command"), lang, Tone.INFO)
         close = _closest(name)
         suggestion = t(lang, "error.did_you_mean", command=f"/{close}") if close else ""
-        return _reply(None, t(lang, "error.unknown_command", command=_echo(f"/{name}", NAME_ECHO_MAX),
+        return _reply(None, t(lang, "error.unknown_command", command=_echo(f"/{name}"),
                               suggestion=suggestion), lang)
 
 
-ECHO_MAX = 120      # characters of what someone typed that a reply repeats
-NAME_ECHO_MAX = 40  # ... when it is a command name: no command is longer, so more is noise
+ECHO_MAX = SHOWN_MAX   # 40 characters of what someone typed that a reply repeats (a command name, an argument)
 PROBLEM_ECHO_MAX = 300  # ... when it is a stored setup's problem (a template's, a currency's) that may quote it
+# A UserError's values under these names are the bot's own offer, not what was typed (a command's usage, the
+# teams, creators, metrics, shops, roles, countries or members to choose from): shown whole.
+OFFERED = frozenset({"usage", "teams", "creators", "metrics", "shops", "roles", "countries", "missing"})
 
 
 def _echo(value: object, limit: int = ECHO_MAX) -> object:

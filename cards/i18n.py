@@ -26,6 +26,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "命令以 / 开头，例如 /mykpi。发送 /help 查看全部命令。",
     },
     "error.bad_args": {"en": "I couldn't read that: {problem}. Try: {usage}", "zh": "无法识别：{problem}。试试：{usage}"},
+    "error.not_a_month": {"en": "{value} is not a month (YYYY-MM).", "zh": "{value} 不是有效的月份（YYYY-MM）。"},
     "error.forbidden": {
         "en": "{command} is for {role} and above; you are {your_role}.",
         "zh": "{command} 仅限{role}及以上使用，你的角色是{your_role}。",
@@ -178,6 +179,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "period.day": {"en": "Today", "zh": "今日"},
     "period.week": {"en": "This week", "zh": "本周"},
     "period.month": {"en": "This month", "zh": "本月"},
+    "period.yesterday": {"en": "Yesterday ({day})", "zh": "昨天（{day}）"},
     # /help
     "help.title": {"en": "kpibot commands", "zh": "kpibot 命令"},
     "help.command": {"en": "Command", "zh": "命令"},

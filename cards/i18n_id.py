@@ -15,6 +15,7 @@ INDONESIAN: dict[str, str] = {
     "error.did_you_mean": " Maksud Anda {command}?",
     "error.not_a_command": "Perintah diawali dengan /, misalnya /mykpi. Ketik /help untuk daftarnya.",
     "error.bad_args": "Saya tidak bisa membaca itu: {problem}. Coba: {usage}",
+    "error.not_a_month": "{value} bukan bulan (YYYY-MM).",
     "error.forbidden": "{command} hanya untuk {role} ke atas; peran Anda {your_role}.",
     "error.template": "Pengaturan KPI bermasalah dan perlu diperbaiki admin: {problem}",
     "error.other_team": "Anda hanya dapat melihat tim Anda sendiri.",
@@ -160,6 +161,7 @@ INDONESIAN: dict[str, str] = {
     "period.day": "Hari ini",
     "period.week": "Minggu ini",
     "period.month": "Bulan ini",
+    "period.yesterday": "Kemarin ({day})",
     # /help
     "help.title": "Perintah kpibot",
     "help.command": "Perintah",

@@ -19,11 +19,11 @@ from cards.format import money, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Tone
 from commands.context import Request
+from commands.periods import month_arg
 from commands.spec import Command
 from scoring.commission import Plan, PlanKind, paid_amount, rate_at
 from scoring.metrics import CATALOG
 from scoring.money import from_minor
-from scoring.periods import parse_month
 from scoring.targets import AmountError, parse_amount
 from services.commission import Estimate, NoPlan, PaidMonth, WhatIf, is_money, month_view, what_if
 from services.errors import UserError
@@ -55,11 +55,9 @@ def _who_and_when(args: tuple[str, ...]) -> tuple[str | None, tuple[int, int] | 
     rest = list(args)
     wanted: tuple[int, int] | None = None
     if rest:
-        try:
-            wanted = parse_month(rest[-1])
+        wanted = month_arg(rest[-1])   # 2026-13 is refused as no month, not looked up as a member
+        if wanted is not None:
             rest.pop()
-        except ValueError:
-            pass
     if len(rest) > 1:
         raise UserError("error.bad_args", problem=" ".join(args), usage=USAGE)
     return (rest[0] if rest else None), wanted

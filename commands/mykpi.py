@@ -1,4 +1,5 @@
-"""/mykpi [day|week|month]: the caller's numbers against target, pace, score, grade, rank and a chart."""
+"""/mykpi [day|week|month]: the caller's numbers against target, pace, score, grade, rank and a chart. Also
+/mykpi yesterday (昨天, kemarin): the local day before today in the member's zone, named with its date."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cards.sop_card import trial_targets_note
 from commands.context import Request
 from commands.periods import parse_period
 from commands.spec import Command
+from scoring.periods import PeriodKind, Window
 from services.my_kpi import my_kpi
 
 USAGE = "/mykpi [day|week|month]"
@@ -23,9 +25,10 @@ def handle(req: Request) -> Card:
     lang = req.lang
     kpi = my_kpi(req.services, member, kind, req.now)
     mine = kpi.score
+    period_name = _period_name(kind, mine.window, lang)
     if mine.scorecard is None:
         role = t(lang, f"role.{member.role}")
-        return Card(t(lang, "mykpi.title", name=member.name, period=t(lang, f"period.{kind}")),
+        return Card(t(lang, "mykpi.title", name=member.name, period=period_name),
                     (Text(t(lang, "mykpi.no_template", role=role)),), Tone.NEUTRAL, lang)
     series = kpi.series
     assert series is not None
@@ -35,7 +38,7 @@ def handle(req: Request) -> Card:
         target=series.target, today=series.today, today_target=series.today_target,
     )
     card = mykpi_card(
-        name=member.name, lang=lang, period=str(kind), period_name=t(lang, f"period.{kind}"),
+        name=member.name, lang=lang, period=str(kind), period_name=period_name,
         card=mine.scorecard, headline=headline, rank=kpi.rank,
         currency=req.services.rules.reporting_currency, trial_until=member.trial_until,
         as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.services.charts,
@@ -44,6 +47,13 @@ def handle(req: Request) -> Card:
     )
     notes = fx_notes(kpi.fx_stale, kpi.fx_missing, lang)
     return replace(card, blocks=(*card.blocks, *notes)) if notes else card
+
+
+def _period_name(kind: PeriodKind, window: Window, lang: str) -> str:
+    """The period as the card names it: "This month", or "Yesterday (2026-10-31)", which says which day it was."""
+    if kind is PeriodKind.YESTERDAY:
+        return t(lang, "period.yesterday", day=window.label)
+    return t(lang, f"period.{kind}")
 
 
 SPEC = Command("mykpi", ("我的KPI", "我的业绩", "kpi"), "help.mykpi", USAGE, handle, cacheable=True,

@@ -19,6 +19,7 @@ class PeriodKind(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+    YESTERDAY = "yesterday"   # the local day before today: a window of kind DAY
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,14 @@ def local_today(now: datetime, tz: str) -> date:
 
 
 def window_for(kind: PeriodKind, now: datetime, tz: str) -> Window:
-    """The day, ISO week (Monday to Sunday) or calendar month that contains `now` in `tz`."""
+    """The day, ISO week (Monday to Sunday) or calendar month that contains `now` in `tz`; for YESTERDAY the
+    day before that day in `tz` (at 00:10 on the 1st, the previous month's last day), a window of kind DAY."""
     today = local_today(now, tz)
     if kind is PeriodKind.DAY:
         return Window(kind, today, today, tz)
+    if kind is PeriodKind.YESTERDAY:
+        day = today - timedelta(days=1)
+        return Window(PeriodKind.DAY, day, day, tz)
     if kind is PeriodKind.WEEK:
         monday = today - timedelta(days=today.weekday())
         return Window(kind, monday, monday + timedelta(days=6), tz)

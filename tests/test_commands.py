@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,10 +15,10 @@ from bot.dispatch import Dispatcher, Incoming
 from cards.model import Buttons, Card, Fields, Progress, Table, Text
 from cards.render_text import render_text
 from commands.registry import lookup
-from scoring.periods import PeriodKind
+from scoring.periods import PeriodKind, Window
 from scoring.rules import Rules
 from services.container import Services
-from services.scorecards import Inputs, score_current
+from services.scorecards import Inputs, score_current, score_member
 from storage.engine import make_engine
 from storage.queries import member_by_code, team_of
 from tests.conftest import DEMO_NOW, dispatcher_for
@@ -128,12 +128,12 @@ def test_an_unknown_command_is_echoed_clean_and_short(dispatcher: Dispatcher) ->
 
     # an escape sequence comes back without its ESC
     assert reply("/mykpi\x1b[2J week") == \
-        "I don't know /mykpi [2j. Did you mean /mykpi? Type /help to see what I can do."
+        "I don't know /mykpi[2j. Did you mean /mykpi? Type /help to see what I can do."
     # 300 characters of a name come back as 40
     assert reply("/" + "x" * 300) == f"I don't know /{'x' * 38}…. Type /help to see what I can do."
     # a card click naming no command goes through the same cleaner
     click = dispatcher.handle_action("console", "host1", "\x07" + "y" * 100, ())
-    assert click.blocks[0] == Text(f"I don't know / {'y' * 37}…. Type /help to see what I can do.")
+    assert click.blocks[0] == Text(f"I don't know /{'y' * 38}…. Type /help to see what I can do.")
 
 
 def test_a_typo_gets_the_closest_name_in_the_language_typed(dispatcher: Dispatcher) -> None:
@@ -398,8 +398,71 @@ def test_answers_are_kept_for_the_minute_they_were_computed_in(demo_app: Service
 
 
 def test_a_reply_never_repeats_long_input_or_control_characters(dispatcher: Dispatcher) -> None:
-    card = say(dispatcher, "host1", "/mykpi " + "q" * 2000)
-    text = texts(card)
-    assert len(text) < 400 and "q" * 119 + "…" in text and "q" * 120 not in text
-    bell = texts(say(dispatcher, "host1", "/mykpi bad\x07word"))
-    assert "\x07" not in bell and "bad word" in bell
+    card = say(dispatcher, "host1", "/mykpi " + "q" * 20_000)
+    assert texts(card).splitlines()[2] == f"I couldn't read that: {'q' * 39}…. Try: /mykpi [day|week|month]"
+    bell = texts(say(dispatcher, "host1", "/mykpi bad\x07word\x1b[31m"))
+    assert bell.splitlines()[2] == "I couldn't read that: badword[31m. Try: /mykpi [day|week|month]"
+    # a card click's arguments (never parsed) are cleaned and cut by the same echo
+    click = dispatcher.handle_action("console", "host1", "mykpi", ("\x07" + "w" * 100,))
+    assert click.blocks[0] == Text(f"I couldn't read that: {'w' * 39}…. Try: /mykpi [day|week|month]")
+    # what the bot offers to choose from is not cut: /commission's usage is longer than 40 characters
+    assert texts(say(dispatcher, "host1", "/commission a b c")).splitlines()[2] == \
+        "I couldn't read that: a b c. Try: /commission [MEMBER] [YYYY-MM] · /commission whatif AMOUNT"
+
+
+# --- yesterday, and a month that is none ---------------------------------------------------------------------
+
+def day_score(engine: Engine, code: str, day: date, tz: str, now: datetime) -> tuple[str, str]:
+    """(score, grade) of member `code` on the local day `day` in `tz`, as of `now`, straight from the scorer."""
+    with Session(engine) as s:
+        member = member_by_code(s, code)
+        assert member is not None
+        score = score_member(s, Inputs.load(s, Rules(), now, skip_missing_fx=True), member, team_of(s, member),
+                             Window(PeriodKind.DAY, day, day, tz))
+    assert score.scorecard is not None and score.scorecard.score is not None
+    return str(score.scorecard.score), score.scorecard.grade or "—"
+
+
+@pytest.mark.parametrize("typed", ["/mykpi yesterday", "/我的KPI 昨天", "/mykpi 昨日", "/kpisaya kemarin",
+                                   "/mykpi Yesterday.", "/我的KPI，昨天。"])
+def test_mykpi_yesterday_is_the_members_previous_local_day(dispatcher: Dispatcher, demo_engine: Engine,
+                                                           typed: str) -> None:
+    # DEMO_NOW is 04:00 on 22 November in Los Angeles (host1's zone): yesterday is the 21st there
+    card = say(dispatcher, "host1", typed)
+    assert card.title == "Lin Xiaoyu 林小雨 · Yesterday (2026-11-21) KPI"
+    score, grade = day_score(demo_engine, "host1", date(2026, 11, 21), "America/Los_Angeles", DEMO_NOW)
+    assert (fields(card)["Score"], fields(card)["Grade"]) == (score, grade)
+    assert "Yesterday (2026-11-21) so far · Net GMV" in fields(card)
+    buttons = next(b for b in card.blocks if isinstance(b, Buttons)).buttons
+    assert [(b.command, b.args) for b in buttons][-1] == ("mykpi", ("yesterday",))   # refresh asks the same
+
+
+def test_yesterday_at_ten_past_midnight_on_the_first_is_last_months_last_day_in_the_members_zone(
+        demo_app: Services, demo_engine: Engine) -> None:
+    # 00:10 on 1 November in London (GMT since 25 October) is 00:10 UTC, and still 31 October (17:10) in Los Angeles
+    now = datetime(2026, 11, 1, 0, 10, tzinfo=UTC)
+    d = Dispatcher(demo_app, clock=lambda: now)
+    card = say(d, "host3", "/mykpi yesterday")                     # host3 lives in Europe/London
+    assert card.title == "Emily Carter · Yesterday (2026-10-31) KPI"
+    assert (fields(card)["Score"], fields(card)["Grade"]) == \
+        day_score(demo_engine, "host3", date(2026, 10, 31), "Europe/London", now)
+    assert say(d, "host1", "/mykpi yesterday").title == "Lin Xiaoyu 林小雨 · Yesterday (2026-10-30) KPI"
+    # /rank compares the team on one window, the team's zone (Los Angeles): its yesterday is 30 October
+    assert say(d, "host1", "/rank yesterday").title == "Ranking · 直播一组 Live US/UK · 2026-10-30"
+    # 00:10 on 1 November in Los Angeles (PDT, 07:10 UTC): yesterday there is 31 October
+    la = Dispatcher(demo_app, clock=lambda: datetime(2026, 11, 1, 7, 10, tzinfo=UTC))
+    assert say(la, "host1", "/mykpi yesterday").title == "Lin Xiaoyu 林小雨 · Yesterday (2026-10-31) KPI"
+    assert say(la, "host1", "/rank 昨天").title == "Ranking · 直播一组 Live US/UK · 2026-10-31"
+    # someone without a team ranks every team on the organisation's zone (Asia/Shanghai: 15:10 on 1 November)
+    assert say(la, "manager1", "/rank kemarin").title == "排名 · 全部团队 · 2026-10-31"
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("/commission 2026-13", "2026-13 is not a month (YYYY-MM)."),
+    ("/commission 2026-00", "2026-00 is not a month (YYYY-MM)."),
+    ("/commission host1 2026-13", "2026-13 is not a month (YYYY-MM)."),
+    ("/commission 26-11", "26-11 is not a month (YYYY-MM)."),
+    ("/commission 2026-13。", "2026-13 is not a month (YYYY-MM)."),
+])
+def test_a_month_shaped_argument_that_is_no_month_says_so(dispatcher: Dispatcher, typed: str, expected: str) -> None:
+    assert texts(say(dispatcher, "host1", typed)).splitlines()[2] == expected

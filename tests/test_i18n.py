@@ -91,8 +91,9 @@ def test_an_indonesian_lag_alert() -> None:
 
 
 def test_indonesian_period_words() -> None:
-    assert {w: PERIOD_WORDS[w] for w in ("hari", "minggu", "bulan")} == {
-        "hari": PeriodKind.DAY, "minggu": PeriodKind.WEEK, "bulan": PeriodKind.MONTH}
+    assert {w: PERIOD_WORDS[w] for w in ("hari", "minggu", "bulan", "kemarin")} == {
+        "hari": PeriodKind.DAY, "minggu": PeriodKind.WEEK, "bulan": PeriodKind.MONTH,
+        "kemarin": PeriodKind.YESTERDAY}
 
 
 # --- an Indonesian member, set by the members import ------------------------------------------------------------

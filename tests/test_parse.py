@@ -21,6 +21,8 @@ LINK = "https://www.tiktok.com/@lily/video/1"
     ("mykpi", Parsed("mykpi", (), False)),
     ("hello there", Parsed("hello", ("there",), False)),
     (f"/link @lily {LINK}", Parsed("link", ("@lily", LINK), True)),
+    ("/?", Parsed("?", (), True)),                          # a name of punctuation only stays: /? is /help
+    ("/？", Parsed("?", (), True)),
 ])
 def test_parse(text: str, expected: Parsed) -> None:
     assert parse(text) == expected
@@ -44,9 +46,9 @@ def test_only_the_platforms_mentions_are_removed(text: str, mentions: tuple[str,
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("@_user_1 /mykpi", Parsed("@_user_1", ("/mykpi",), False)),
-    ("@bot /mykpi", Parsed("@bot", ("/mykpi",), False)),
     (f"/link @lily {LINK}", Parsed("link", ("@lily", LINK), True)),
+    (f"/link @lily {LINK} @bot", Parsed("link", ("@lily", LINK, "@bot"), True)),
+    ("@lily hello there", Parsed("@lily", ("hello", "there"), False)),   # no slash after it: nothing to read from
 ])
 def test_without_mentions_nothing_is_removed(text: str, expected: Parsed) -> None:
     assert parse(text) == expected
@@ -63,3 +65,54 @@ def test_normalise_keeps_at_signs_in_urls_and_handles() -> None:
 ])
 def test_nothing_to_read(text: str, mentions: tuple[str, ...]) -> None:
     assert parse(text, mentions) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # Chinese punctuation from the keyboard: a full stop, a comma between the words, an ideographic space
+    ("/mykpi。", Parsed("mykpi", (), True)),
+    ("/我的KPI，本周", Parsed("我的kpi", ("本周",), True)),
+    ("/mykpi\u3000本周。", Parsed("mykpi", ("本周",), True)),
+    ("/rank、week", Parsed("rank", ("week",), True)),
+    ("/mykpi｡", Parsed("mykpi", (), True)),                  # half-width ideographic full stop
+    # brackets around the command
+    ("【/mykpi】", Parsed("mykpi", (), True)),
+    ("【/我的KPI】本周", Parsed("我的kpi", ("本周",), True)),
+    ("「/mykpi week」", Parsed("mykpi", ("week",), True)),
+    # sentence punctuation at the end of a word, or a word of nothing else
+    ("/mykpi?", Parsed("mykpi", (), True)),
+    ("/mykpi？", Parsed("mykpi", (), True)),
+    ("/mykpi week.", Parsed("mykpi", ("week",), True)),
+    ("/mykpi, week!", Parsed("mykpi", ("week",), True)),
+    ("/mykpi ?", Parsed("mykpi", (), True)),
+    ("/commission whatif 1,000.", Parsed("commission", ("whatif", "1,000"), True)),   # an amount's comma stays
+    # zero-width and other invisible characters anywhere
+    ("\u200b/mykpi", Parsed("mykpi", (), True)),
+    ("/my\u200bkpi", Parsed("mykpi", (), True)),
+    ("\ufeff/mykpi week", Parsed("mykpi", ("week",), True)),
+    ("/mykpi\u2060 \u200dweek\u200e", Parsed("mykpi", ("week",), True)),
+    ("/mykpi\x07", Parsed("mykpi", (), True)),
+    ("/mykpi\tweek\n", Parsed("mykpi", ("week",), True)),   # tab and newline still part words
+])
+def test_punctuation_brackets_and_invisible_characters(text: str, expected: Parsed) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(("text", "mentions", "expected"), [
+    # a bot's name typed by hand (the console, or a name not picked from the platform's list): words to the slash
+    ("@KPI Bot /mykpi", (), Parsed("mykpi", (), True)),
+    ("@KPI Bot /mykpi week", (), Parsed("mykpi", ("week",), True)),
+    ("@KPI Bot ／我的KPI，本周", (), Parsed("我的kpi", ("本周",), True)),
+    ("@bot /mykpi", (), Parsed("mykpi", (), True)),
+    ("@KPI Bot / mykpi", (), Parsed("mykpi", (), True)),
+    (f"@KPI Bot /link @lily {LINK}", (), Parsed("link", ("@lily", LINK), True)),
+    # the platform's own mention and a typed one
+    ("@_user_1 @KPI Bot /mykpi", ("@_user_1",), Parsed("mykpi", (), True)),
+    ("@_user_1 /mykpi", (), Parsed("mykpi", (), True)),
+])
+def test_a_typed_mention_before_the_command(text: str, mentions: tuple[str, ...], expected: Parsed) -> None:
+    assert parse(text, mentions) == expected
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\ufeff \u200b", "。", "【】", "\x07"])
+def test_only_invisible_characters_or_punctuation_is_nothing_to_read(text: str) -> None:
+    assert parse(text) is None
