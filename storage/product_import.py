@@ -9,7 +9,8 @@ later adds what it sees without overwriting what was imported (it only creates r
   received since launch, for sell-through) are the product's: rows of one product must not disagree on them.
 - unit_cost (a decimal in `currency`, default the shop's; exact to the currency's minor unit) and stock (units on
   hand, stored as the SKU's inventory on the import's day in the row's shop's zone, the day a sync of that shop
-  reads as today; a shop sync never replaces it) are the SKU's.
+  reads as today; a shop sync never replaces it) are the SKU's. A unit cost and a count (stock, units_received)
+  are below 1,000,000,000: a larger one is a typo (1e400), and must not reach the store's integer columns.
   Without a sku they go to the product's only SKU, or to a new SKU named by the product id (as Shopee names an
   item without variants, and as an export-fed shop's SKU may be); a product with several SKUs needs the sku
   column. On TikTok Shop, Shopify and Amazon (ASIN and seller SKU) no SKU id is a product id, so a row that would
@@ -31,7 +32,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
-from scoring.money import is_currency, to_minor
+from scoring.money import exponent, is_currency, to_minor
+from scoring.text import shown
 from storage.models import InventorySnapshot, Member, Product, Shop, Sku
 from storage.tabular import TableProblem, joined_problems, parse_day, read_table
 
@@ -43,6 +45,8 @@ ID_SIZE, NAME_SIZE = 128, 500   # the columns' sizes (storage.models)
 # platforms whose SKU ids are never product ids (bot/shops: TikTok's SKU id, Shopify's variant id, Amazon's seller
 # SKU against its ASIN); Shopee names an item without models by its item id, an export-fed shop as its file does
 SKU_IS_NOT_PRODUCT = frozenset({"tiktok_shop", "shopify", "amazon"})
+COST_CEILING = 1_000_000_000   # a unit cost is below this in its currency (its minor units fit a BIGINT)
+COUNT_CEILING = 1_000_000_000  # stock and units_received are below this (they fit an INTEGER)
 
 
 class ProductProblem(ValueError):
@@ -233,20 +237,28 @@ def _check(session: Session, path: Path) -> list[_Row]:
 
 
 def _cost(text: str, currency: str, where: str, problems: list[str]) -> tuple[int, str] | None:
+    """A unit cost as (minor units, currency): a finite decimal from 0 below COST_CEILING, exact to the currency's
+    minor unit (the ceiling keeps a typo such as 1e400 from reaching the BIGINT column)."""
     if not text:
         return None
     if not is_currency(currency):
-        problems.append(f"{where}: currency {currency[:40]!r} is not an ISO 4217 code")
+        problems.append(f"{where}: currency {shown(currency)!r} is not an ISO 4217 code")
         return None
     try:
         amount = Decimal(text)
-        if not amount.is_finite() or amount < 0:
-            raise InvalidOperation
-        return to_minor(amount, currency), currency
     except InvalidOperation:
-        problems.append(f"{where}: unit_cost {text[:40]!r} is not an amount such as 12.50")
-    except ValueError as exc:   # finer than the currency's minor unit
-        problems.append(f"{where}: unit_cost {exc}")
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
+        problems.append(f"{where}: unit_cost {shown(text)!r} is not an amount such as 12.50")
+        return None
+    if amount >= COST_CEILING:
+        problems.append(f"{where}: unit_cost {shown(text)!r} is not an amount below {COST_CEILING:,}")
+        return None
+    try:
+        return to_minor(amount, currency), currency
+    except ValueError:   # finer than the currency's minor unit
+        problems.append(f"{where}: unit_cost {shown(text)} {currency} has more than {exponent(currency)} "
+                        "decimal places")
     return None
 
 
@@ -261,9 +273,15 @@ def _day(text: str, where: str, problems: list[str]) -> date | None:
 
 
 def _count(text: str, column: str, where: str, problems: list[str]) -> int | None:
+    """A count of units: ASCII digits below COUNT_CEILING (the store's INTEGER columns; a longer text is never
+    given to int(), which refuses more than 4300 digits)."""
     if not text:
         return None
     if not (text.isascii() and text.isdigit()):
-        problems.append(f"{where}: {column} {text[:40]!r} is not a whole number of units")
+        problems.append(f"{where}: {column} {shown(text)!r} is not a whole number of units")
+        return None
+    if len(text.lstrip("0")) > len(str(COUNT_CEILING)) or int(text) >= COUNT_CEILING:
+        problems.append(f"{where}: {column} {shown(text)!r} is not a whole number of units below "
+                        f"{COUNT_CEILING:,}")
         return None
     return int(text)

@@ -293,3 +293,50 @@ def test_the_cli_imports_the_sample_and_refuses_a_bad_file(tmp_path: Path, capsy
                                   ("100002", date(2026, 11, 22)): 40}
     finally:
         engine.dispose()
+
+
+def test_an_amount_or_count_too_large_for_the_store_is_a_problem_line(engine: Engine, tmp_path: Path) -> None:
+    """1e400 once reached SQLite as a 400-digit integer (OverflowError); a count of 5000 digits broke int()."""
+    _setup(engine)
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "tts-us,P9,,Thing,1e400,USD,,,,\n"
+                    "tts-us,P1,S1,,1000000000,,,,,\n"
+                    "tts-us,P1,S2,,NaN,,,,,\n"
+                    "tts-us,P1,S3,,0.0000000001,,,,,\n"
+                    f"tts-us,P1,S4,,,,,,{'9' * 5000},\n"
+                    "tts-us,P1,S5,,999999999.99,,,,999999999,\n"
+                    "tts-us,P2,S6,Cup,,,,,,1000000000\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, NOW)
+    assert str(refused.value) == (
+        "line 2: unit_cost '1e400' is not an amount below 1,000,000,000; "
+        "line 3: unit_cost '1000000000' is not an amount below 1,000,000,000; "
+        "line 4: unit_cost 'NaN' is not an amount such as 12.50; "
+        "line 5: unit_cost 0.0000000001 USD has more than 2 decimal places; "
+        f"line 6: stock '{'9' * 39}…' is not a whole number of units below 1,000,000,000; "
+        "line 8: units_received '1000000000' is not a whole number of units below 1,000,000,000")
+    assert _catalogue(engine) == {"P1": ("Mug", None, 0, None, {"S1": (0, "USD")})}
+    # just below the ceilings is stored
+    path.write_text(HEADER + "tts-us,P1,S1,,999999999.99,,,,999999999,999999999\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(0, 1, 0, 1, (TODAY,))
+    assert _catalogue(engine) == {"P1": ("Mug", None, 999999999, None, {"S1": (99999999999, "USD")})}
+    assert _stock(engine) == {("S1", TODAY): 999999999}
+
+
+def test_the_cli_refuses_a_cost_of_1e400_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_cli import InProcess
+
+    cli = InProcess(capsys, monkeypatch)
+    for argv in (("db", "upgrade"),
+                 ("org", "init", "--name", "Acme", "--currency", "USD", "--timezone", "UTC"),
+                 ("teams", "add", "live-us", "--timezone", "UTC"),
+                 ("shops", "add", "tts-us", "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
+                  "--timezone", "UTC", "--team", "live-us", "--platform-shop-id", "7001")):
+        done = cli(tmp_path, *argv)
+        assert done.returncode == 0, done.stderr
+    (tmp_path / "bad.csv").write_text(HEADER + "tts-us,P9,,Thing,1e400,USD,,lily,,\n", encoding="utf-8")
+    bad = cli(tmp_path, "products", "import", "bad.csv")
+    assert (bad.returncode, bad.stdout, bad.stderr) == (
+        2, "", "kpibot: nothing imported: line 2: unit_cost '1e400' is not an amount below 1,000,000,000; "
+               "line 2: no active member 'lily' in shop tts-us's organisation\n")
