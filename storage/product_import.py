@@ -44,7 +44,7 @@ PRODUCT_FIELDS = ("name", "launch_date", "selector", "units_received")   # the p
 ID_SIZE, NAME_SIZE = 128, 500   # the columns' sizes (storage.models)
 # platforms whose SKU ids are never product ids (bot/shops: TikTok's SKU id, Shopify's variant id, Amazon's seller
 # SKU against its ASIN); Shopee names an item without models by its item id, an export-fed shop as its file does
-SKU_IS_NOT_PRODUCT = frozenset({"tiktok_shop", "shopify", "amazon"})
+SKU_IS_NOT_PRODUCT = {"tiktok_shop": "TikTok", "shopify": "Shopify", "amazon": "Amazon"}   # platform: its name
 COST_CEILING = 1_000_000_000   # a unit cost is below this in its currency (its minor units fit a BIGINT)
 COUNT_CEILING = 1_000_000_000  # stock and units_received are below this (they fit an INTEGER)
 
@@ -79,7 +79,7 @@ class _Row:
 def import_products(session: Session, path: Path, now: datetime) -> ProductImport:
     """Store the file's catalogue facts (flushed, not committed); a row's stock is stored for `now`'s day in its
     shop's zone, as that shop's sync dates its stock (not the organisation's day: a shop may be a day behind)."""
-    rows = _check(session, path)
+    rows, named, problems = _check(session, path)
     shop_ids = {r.shop.id or 0 for r in rows}
     products = {(p.shop_id, p.platform_product_id): p for p in session.execute(
         select(Product).where(Product.shop_id.in_(shop_ids))).scalars()}   # type: ignore[attr-defined]
@@ -87,9 +87,9 @@ def import_products(session: Session, path: Path, now: datetime) -> ProductImpor
     for sku in session.execute(select(Sku).where(Sku.product_id.in_(   # type: ignore[attr-defined]
             [p.id for p in products.values()]))).scalars():
         skus.setdefault(sku.product_id, []).append(sku)
-    problems = _unresolved(rows, products, skus)
-    if problems:
-        raise ProductProblem(joined_problems(problems))
+    problems.extend(_unresolved(rows, named, products, skus))
+    if problems:   # every problem of the file at once, in line order
+        raise ProductProblem(joined_problems([text for _, text in sorted(problems, key=lambda p: p[0])]))
     created: set[tuple[int, str]] = set()
     updated: set[tuple[int, str]] = set()
     new_skus = 0
@@ -149,32 +149,35 @@ def _sku_of(row: _Row, stored: list[Sku]) -> Sku | None:
     return next((s for s in stored if s.platform_sku_id == row.product), None)
 
 
-def _unresolved(rows: list[_Row], products: dict[tuple[int, str], Product],
-                skus: dict[int, list[Sku]]) -> list[str]:
-    """What only the store can tell: a new product without a name, a SKU left unnamed among several."""
-    problems: list[str] = []
-    named = {(row.shop.id or 0, row.product) for row in rows if row.name}
+def _unresolved(rows: list[_Row], named: set[tuple[int, str]], products: dict[tuple[int, str], Product],
+                skus: dict[int, list[Sku]]) -> list[tuple[int, str]]:
+    """What only the store can tell, as (line, problem): a new product without a name (`named`: the products some
+    row names, a refused row's too), a SKU left unnamed among several or where SKU ids are not product ids."""
+    problems: list[tuple[int, str]] = []
     told: set[tuple[int, str]] = set()
     for row in rows:
         key = (row.shop.id or 0, row.product)
+        where, product = f"line {row.line}", shown(row.product)
         stored = products.get(key)
         if stored is None and key not in named and key not in told:
-            problems.append(f"line {row.line}: {row.shop.code} has no product {row.product[:40]!r} yet: give its name")
+            problems.append((row.line, f"{where}: {row.shop.code} has no product {product!r} yet: give its name"))
             told.add(key)
         several = len(skus.get(stored.id or 0, [])) if stored is not None else 0
         if row.sku or (row.cost is None and row.stock is None):
             continue
         if several > 1:
-            problems.append(f"line {row.line}: product {row.product[:40]!r} has {several} SKUs: give the sku "
-                            "of its unit_cost and stock")
+            problems.append((row.line, f"{where}: product {product!r} has {several} SKUs: say which in the sku "
+                                       "column"))
         elif several == 0 and row.shop.platform in SKU_IS_NOT_PRODUCT:
-            problems.append(f"line {row.line}: product {row.product[:40]!r} has no SKU yet and {row.shop.code}'s "
-                            f"{row.shop.platform} SKU ids are not product ids: give the sku of its unit_cost and "
-                            "stock")
+            problems.append((row.line, f"{where}: product {product!r} has no SKU on {row.shop.code} yet: give its "
+                                       f"sku ({SKU_IS_NOT_PRODUCT[row.shop.platform]} SKU ids are not product "
+                                       "ids)"))
     return problems
 
 
-def _check(session: Session, path: Path) -> list[_Row]:
+def _check(session: Session, path: Path) -> tuple[list[_Row], set[tuple[int, str]], list[tuple[int, str]]]:
+    """The file's good rows, the (shop id, product id) every row with a known shop names, and the problems of the
+    cells as (line, problem); ProductProblem at once when the header is wrong."""
     try:
         header, raw = read_table(path)
     except TableProblem as exc:
@@ -187,38 +190,40 @@ def _check(session: Session, path: Path) -> list[_Row]:
                              + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     shops = {s.code: s for s in session.execute(select(Shop)).scalars()}
     members = {(m.org_id, m.code): m for m in session.execute(select(Member)).scalars()}   # codes are per org
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
+    named: set[tuple[int, str]] = set()
     out: list[_Row] = []
     seen: dict[tuple[int, str, str], int] = {}
     product_facts: dict[tuple[int, str], dict[str, tuple[str, int]]] = {}   # field -> (cell, its line)
     for line, row in raw:
-        where = f"line {line}"
-        before = len(problems)
+        where, found = f"line {line}", []
         shop = shops.get(row.get("shop", ""))
         if shop is None:
-            problems.append(f"{where}: no shop {row.get('shop', '')[:40]!r}")
+            problems.append((line, f"{where}: no shop {shown(row.get('shop', ''))!r}"))
             continue
         pid, sid = row.get("product", ""), row.get("sku", "")
+        if pid and row.get("name"):
+            named.add((shop.id or 0, pid))
         if not pid:
-            problems.append(f"{where}: the product id is empty")
+            found.append(f"{where}: the product id is empty")
         for what, text in (("product", pid), ("sku", sid)):
             if len(text) > ID_SIZE:
-                problems.append(f"{where}: the {what} id {text[:40]!r}... is longer than {ID_SIZE} characters")
-        cost = _cost(row.get("unit_cost", ""), row.get("currency", "").upper() or shop.currency, where, problems)
-        launched = _day(row.get("launch_date", ""), where, problems)
+                found.append(f"{where}: the {what} id {text[:40]!r}... is longer than {ID_SIZE} characters")
+        cost = _cost(row.get("unit_cost", ""), row.get("currency", "").upper() or shop.currency, where, found)
+        launched = _day(row.get("launch_date", ""), where, found)
         selector: Member | None = None
         if row.get("selector"):
             selector = members.get((shop.org_id, row["selector"]))
             if selector is None or not selector.active:
-                problems.append(f"{where}: no active member {row['selector'][:40]!r} in shop {shop.code}'s "
-                                "organisation")
-        stock = _count(row.get("stock", ""), "stock", where, problems)
-        received = _count(row.get("units_received", ""), "units_received", where, problems)
-        if len(problems) > before:
-            continue
+                found.append(f"{where}: no active member {row['selector'][:40]!r} in shop {shop.code}'s "
+                             "organisation")
+        stock = _count(row.get("stock", ""), "stock", where, found)
+        received = _count(row.get("units_received", ""), "units_received", where, found)
         key = (shop.id or 0, pid, sid)
-        if key in seen:
-            problems.append(f"{where}: the same product and sku as line {seen[key]}")
+        if not found and key in seen:
+            found.append(f"{where}: the same product and sku as line {seen[key]}")
+        if found:
+            problems.extend((line, text) for text in found)
             continue
         seen[key] = line
         facts = product_facts.setdefault((shop.id or 0, pid), {})
@@ -228,12 +233,11 @@ def _check(session: Session, path: Path) -> list[_Row]:
                 continue
             earlier = facts.setdefault(field_name, (cell, line))
             if earlier[0] != cell:
-                problems.append(f"{where}: product {pid[:40]!r} has another {field_name} on line {earlier[1]}")
+                problems.append((line, f"{where}: product {pid[:40]!r} has another {field_name} on line "
+                                       f"{earlier[1]}"))
         out.append(_Row(line, shop, pid, sid, row.get("name", "")[:NAME_SIZE] or None, cost, launched, selector,
                         stock, received))
-    if problems:
-        raise ProductProblem(joined_problems(problems))
-    return out
+    return out, named, problems
 
 
 def _cost(text: str, currency: str, where: str, problems: list[str]) -> tuple[int, str] | None:
