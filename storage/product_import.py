@@ -5,8 +5,9 @@ unit_cost, currency, launch_date, selector, stock, units_received. shop and prod
 changes nothing. A product or SKU the shop has not synced yet is created (its name is then required); the sync
 later adds what it sees without overwriting what was imported (it only creates rows it does not have).
 
-- name, launch_date (YYYY-MM-DD), selector (a member id of the shop's organisation) and units_received (units
-  received since launch, for sell-through) are the product's: rows of one product must not disagree on them.
+- name (at most 200 characters, cleaned as every stored name is: scoring.text.display_name), launch_date
+  (YYYY-MM-DD), selector (a member id of the shop's organisation) and units_received (units received since
+  launch, for sell-through) are the product's: rows of one product must not disagree on them.
 - unit_cost (a decimal in `currency`, default the shop's; exact to the currency's minor unit) and stock (units on
   hand, stored as the SKU's inventory on the import's day in the row's shop's zone, the day a sync of that shop
   reads as today; a shop sync never replaces it) are the SKU's. A unit cost and a count (stock, units_received)
@@ -33,7 +34,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.money import exponent, is_currency, to_minor
-from scoring.text import shown
+from scoring.text import NAME_MAX, BadText, display_name, shown
 from storage.models import InventorySnapshot, Member, Product, Shop, Sku
 from storage.tabular import TableProblem, joined_problems, parse_day, read_table
 
@@ -41,7 +42,7 @@ COLUMNS = ("shop", "product", "sku", "name", "unit_cost", "currency", "launch_da
            "units_received")
 REQUIRED = ("shop", "product")
 PRODUCT_FIELDS = ("name", "launch_date", "selector", "units_received")   # the product's: rows must agree
-ID_SIZE, NAME_SIZE = 128, 500   # the columns' sizes (storage.models)
+ID_SIZE = 128   # the id columns' size (storage.models)
 # platforms whose SKU ids are never product ids (bot/shops: TikTok's SKU id, Shopify's variant id, Amazon's seller
 # SKU against its ASIN); Shopee names an item without models by its item id, an export-fed shop as its file does
 SKU_IS_NOT_PRODUCT = {"tiktok_shop": "TikTok", "shopify": "Shopify", "amazon": "Amazon"}   # platform: its name
@@ -217,6 +218,7 @@ def _check(session: Session, path: Path) -> tuple[list[_Row], set[tuple[int, str
             if selector is None or not selector.active:
                 found.append(f"{where}: no active member {row['selector'][:40]!r} in shop {shop.code}'s "
                              "organisation")
+        name = _name(row.get("name", ""), where, found)
         stock = _count(row.get("stock", ""), "stock", where, found)
         received = _count(row.get("units_received", ""), "units_received", where, found)
         key = (shop.id or 0, pid, sid)
@@ -228,15 +230,14 @@ def _check(session: Session, path: Path) -> tuple[list[_Row], set[tuple[int, str
         seen[key] = line
         facts = product_facts.setdefault((shop.id or 0, pid), {})
         for field_name in PRODUCT_FIELDS:
-            cell = row.get(field_name, "")
+            cell = (name or "") if field_name == "name" else row.get(field_name, "")
             if not cell:
                 continue
             earlier = facts.setdefault(field_name, (cell, line))
             if earlier[0] != cell:
                 problems.append((line, f"{where}: product {pid[:40]!r} has another {field_name} on line "
                                        f"{earlier[1]}"))
-        out.append(_Row(line, shop, pid, sid, row.get("name", "")[:NAME_SIZE] or None, cost, launched, selector,
-                        stock, received))
+        out.append(_Row(line, shop, pid, sid, name, cost, launched, selector, stock, received))
     return out, named, problems
 
 
@@ -264,6 +265,18 @@ def _cost(text: str, currency: str, where: str, problems: list[str]) -> tuple[in
         problems.append(f"{where}: unit_cost {shown(text)} {currency} has more than {exponent(currency)} "
                         "decimal places")
     return None
+
+
+def _name(text: str, where: str, problems: list[str]) -> str | None:
+    """A product's name as every stored name is (scoring.text.display_name: no control characters, one space
+    between words), at most NAME_MAX (200) characters as people's names are: the cards print it whole."""
+    if not text:
+        return None
+    try:
+        return display_name(text, NAME_MAX)
+    except BadText as exc:
+        problems.append(f"{where}: name {shown(text)!r} {exc}")
+        return None
 
 
 def _day(text: str, where: str, problems: list[str]) -> date | None:

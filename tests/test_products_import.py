@@ -363,3 +363,22 @@ def test_the_cli_refuses_a_cost_of_1e400_without_a_traceback(tmp_path: Path, cap
     assert (bad.returncode, bad.stdout, bad.stderr) == (
         2, "", "kpibot: nothing imported: line 2: unit_cost '1e400' is not an amount below 1,000,000,000; "
                "line 2: no active member 'lily' in shop tts-us's organisation\n")
+
+
+def test_a_name_is_stored_clean_and_at_most_200_characters(engine: Engine, tmp_path: Path) -> None:
+    """Control characters typed into a name once reached /digest's top products raw (ESC [31m, BEL)."""
+    _setup(engine)
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + f"tts-us,P2,S2,{'G' * 300},,,,,,\n"
+                    "tts-us,P3,S3,\x1b\x07,,,,,,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, NOW)
+    assert str(refused.value) == (f"line 2: name '{'G' * 39}…' has 300 characters, at most 200; "
+                                  "line 3: name '' is empty")
+    # rows of one product agree when their names clean to the same
+    path.write_text(HEADER + "tts-us,P2,S2,Mug\x1b[31mRED\x07  big ,1.00,,,,,\n"
+                    "tts-us,P2,S3,Mug[31mRED big,2.00,,,,,\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(1, 0, 2, 0)
+    assert _catalogue(engine)["P2"] == ("Mug[31mRED big", None, 0, None, {"S2": (100, "USD"), "S3": (200, "USD")})
+    with Session(engine) as s:
+        assert s.execute(select(Sku.name).where(Sku.platform_sku_id == "S2")).scalar_one() == "Mug[31mRED big"
