@@ -8,7 +8,9 @@ from enum import StrEnum
 
 from scoring.metrics import CATALOG
 from scoring.roles import Role
+from scoring.text import BadText, exact_text, shown
 
+GRADE_MAX = 8   # characters of a grade's name (S, A, B+, Gold): cards print it in a narrow column
 BEGINNING = "0001-01"   # the effective month of templates that apply to every month (those stored before 0013)
 
 
@@ -58,16 +60,16 @@ def weight_problems(where: str, metrics: tuple[WeightedMetric, ...]) -> list[str
     """What is wrong with a template's metrics and weights (`where` names the template)."""
     out: list[str] = []
     if not 3 <= len(metrics) <= 5:
-        out.append(f"{where} has {len(metrics)} metrics; it needs 3 to 5")
+        out.append(f"{where} has {len(metrics)} metric{'' if len(metrics) == 1 else 's'}; it needs 3 to 5")
     keys = [m.key for m in metrics]
     unknown = [k[:40] for k in keys if k not in CATALOG]
     if unknown:
         out.append(f"{where} uses unknown metric(s): {', '.join(unknown)}")
     if len(set(keys)) != len(keys):
         out.append(f"{where} lists a metric twice")
-    if any(not m.weight.is_finite() or m.weight <= 0 for m in metrics):
-        out.append(f"{where} has a weight that is not positive")
-    else:
+    bad = [m for m in metrics if not m.weight.is_finite() or m.weight <= 0]
+    out.extend(f"{where}: the weight of {shown(m.key)} is {m.weight:f}%; it must be above 0" for m in bad)
+    if not bad:
         total = sum((m.weight for m in metrics), Decimal(0))
         if total != 100:
             out.append(f"{where}: weights sum to {total}%, they must sum to 100%")
@@ -81,24 +83,38 @@ def cap_problems(where: str, cap: Decimal | None) -> list[str]:
 
 
 def band_problems(where: str, bands: tuple[tuple[str, Decimal], ...] | None) -> list[str]:
-    """The first thing wrong with grade bands, naming the band and its floor (a file's author must find it)."""
+    """Everything wrong with grade bands, each naming the band and its floor (a file's author must find it): a
+    grade's name (1 to GRADE_MAX characters, no control character: the cards print it), a grade listed twice, a
+    floor not below the one above it, a last floor not at 0."""
     if bands is None:
         return []
     if not bands:
         return [f"{where}: grade bands are empty; list them from the highest floor down to a last band at 0"]
+    out: list[str] = []
     seen: set[str] = set()
     for i, (grade, floor) in enumerate(bands):
+        out.extend(f"{where}: grade {shown(grade)!r} {why}; a grade is 1 to {GRADE_MAX} printable characters"
+                   for why in _grade_problems(grade))
         if grade in seen:
-            return [f"{where}: grade band {grade[:40]} is listed twice; each grade once"]
+            out.append(f"{where}: grade band {shown(grade)} is listed twice; each grade once")
         seen.add(grade)
-        above, above_floor = bands[i - 1] if i else (grade, floor + 1)
-        if floor >= above_floor:
+        if i and floor >= bands[i - 1][1]:
+            above, above_floor = bands[i - 1]
             how = "starts at the same floor as" if floor == above_floor else "has a higher floor than"
-            return [f"{where}: grade band {grade[:40]} = {floor:f} {how} {above[:40]} = {above_floor:f} above it; "
-                    "list the bands from the highest floor down"]
+            out.append(f"{where}: grade band {shown(grade)} = {floor:f} {how} {shown(above)} = {above_floor:f} "
+                       "above it; list the bands from the highest floor down")
     last, last_floor = bands[-1]
     if last_floor != 0:
-        return [f"{where}: the last grade band {last[:40]} = {last_floor:f} must be at 0"]
+        out.append(f"{where}: the last grade band {shown(last)} = {last_floor:f} must be at 0")
+    return out
+
+
+def _grade_problems(grade: str) -> list[str]:
+    try:
+        if exact_text(grade, GRADE_MAX) != grade:
+            return ["has spaces around it"]
+    except BadText as exc:
+        return [str(exc)]
     return []
 
 

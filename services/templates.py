@@ -32,6 +32,7 @@ from scoring.templates import (
     parse_percent,
     weight_problems,
 )
+from scoring.text import shown
 from services.scorecards import month_key
 from storage.models import KpiTemplate, KpiTemplateMetric
 from storage.queries import encode_grade_bands, load_templates
@@ -65,7 +66,7 @@ HEADER = """\
 #   achievement_cap  optional, in percent: no metric counts above it (default: the organisation's, 150)
 #   [template.grade_bands]  optional: each grade = the lowest score that earns it, from the highest grade
 #                    down to a last one at 0 (default: the organisation's, S = 120, A = 100, B = 85, C = 70,
-#                    D = 0)
+#                    D = 0); a grade's name is 1 to 8 characters
 #   [template.weights]  3 to 5 metrics, each with its weight in percent; the weights sum to 100
 #
 # The metrics (key: what it measures):
@@ -110,8 +111,9 @@ NAME_MAX = 64   # characters of a template's name
 
 
 def _cut(text: str) -> str:
-    """What was typed, at most CUT characters (the last an ellipsis when it was longer)."""
-    return text if len(text) <= CUT else text[:CUT - 1] + "…"
+    """What was typed, at most CUT characters (the last an ellipsis when it was longer), without control
+    characters (scoring.text.shown)."""
+    return shown(text, CUT)
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def _template(i: int, entry: Any) -> tuple[Template | None, list[str], _Entry | 
     trial = entry.get("trial", False)
     if not isinstance(trial, bool):
         out.append(f"{where}: trial must be true or false")
-    itself = f"KPI template {name!r}" if named else where   # as Template.problems names it
+    itself = where   # by its place too: two templates may share a name (a clash named below)
     weights = _numbers(entry.get("weights"), f"{where}: weights", out, required=True)
     if weights is not None:
         out.extend(weight_problems(itself, tuple(WeightedMetric(k, w) for k, w in weights)))

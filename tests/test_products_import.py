@@ -148,14 +148,15 @@ def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path
         "line 4: currency 'XYZ' is not an ISO 4217 code; "
         "line 4: launch_date '2026-13-01' is not YYYY-MM-DD; "
         "line 4: units_received 'ten' is not a whole number of units; "
-        "line 6: the same product and sku as line 5")
-    # what only the store can tell, once the cells are good
+        "line 6: the same product and sku as line 5; "
+        "line 7: tts-us has no product 'P7' yet: give its name; "
+        "line 7: product 'P7' has no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids)")
+    # what only the store can tell, alone
     path.write_text(HEADER + "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
         import_products(s, path, NOW)
     assert str(refused.value) == ("line 2: tts-us has no product 'P7' yet: give its name; line 2: product 'P7' has "
-                                  "no SKU yet and tts-us's tiktok_shop SKU ids are not product ids: give the sku of "
-                                  "its unit_cost and stock")
+                                  "no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids)")
     # rows of one product disagreeing on the product's facts; more than 10 problems end with a count
     path.write_text(HEADER + "tts-us,P1,S1,,,,2026-11-01,,,\ntts-us,P1,S2,,,,2026-11-02,,,\n"
                     + "".join(f"tts-us,P{n},,,,,,ghost,,\n" for n in range(10)), encoding="utf-8")
@@ -174,6 +175,28 @@ def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path
     assert _stock(engine) == {}
 
 
+def test_every_problem_of_a_file_is_named_in_one_pass(engine: Engine, tmp_path: Path) -> None:
+    """What only the store can tell (a SKU to name) is listed with the bad cells, not after they are fixed; a
+    product named on a refused row is not asked for its name again."""
+    _setup(engine)
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "tts-us,P1,S1,,1.00,XYZ,,,,\n"
+                    "tts-us,P9,,Thing,3.00,,,,,\n"
+                    "tts-us,P8,,Other,,,,,4,\n"
+                    "nope,P1,S1,,1.00,,,,,\n"
+                    "tts-us,P7,S7,Cup,-2,,,,,\n"
+                    "tts-us,P7,S8,,2.00,,,,,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, NOW)
+    assert str(refused.value) == (
+        "line 2: currency 'XYZ' is not an ISO 4217 code; "
+        "line 3: product 'P9' has no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids); "
+        "line 4: product 'P8' has no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids); "
+        "line 5: no shop 'nope'; "
+        "line 6: unit_cost '-2' is not an amount such as 12.50")
+    assert _catalogue(engine) == {"P1": ("Mug", None, 0, None, {"S1": (0, "USD")})}
+
+
 def test_several_skus_need_the_sku_column(engine: Engine, tmp_path: Path) -> None:
     shop_id = _setup(engine)
     StoreWriter(engine).write_page(shop_id, [_order("O2", "P1", "S2", 1, "10.00", datetime(2026, 11, 11, tzinfo=UTC))])
@@ -181,7 +204,7 @@ def test_several_skus_need_the_sku_column(engine: Engine, tmp_path: Path) -> Non
     path.write_text(HEADER + "tts-us,P1,,,1.00,,,,,\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
         import_products(s, path, NOW)
-    assert str(refused.value) == "line 2: product 'P1' has 2 SKUs: give the sku of its unit_cost and stock"
+    assert str(refused.value) == "line 2: product 'P1' has 2 SKUs: say which in the sku column"
     # the product's own facts need no SKU
     path.write_text(HEADER + "tts-us,P1,,,,,2026-11-01,,,\n", encoding="utf-8")
     assert _import(engine, path) == ProductImport(0, 1, 0, 0)
@@ -200,8 +223,8 @@ def test_a_new_sku_needs_its_id_where_sku_ids_are_not_product_ids(engine: Engine
     path.write_text(HEADER + "tts-us,P9,,New cup,3,,,,10,\n", encoding="utf-8")
     with Session(engine) as s, pytest.raises(ProductProblem) as refused:
         import_products(s, path, NOW)
-    assert str(refused.value) == ("line 2: product 'P9' has no SKU yet and tts-us's tiktok_shop SKU ids are not "
-                                  "product ids: give the sku of its unit_cost and stock")
+    assert str(refused.value) == ("line 2: product 'P9' has no SKU on tts-us yet: give its sku (TikTok SKU ids are "
+                                  "not product ids)")
     # the product's own facts need no SKU; a stored product's only SKU takes a row without one; on Shopee an
     # item without models is its own SKU
     path.write_text(HEADER + "tts-us,P9,,New cup,,,2026-11-05,,,\ntts-us,P1,,,2.00,,,,,\n"
@@ -333,3 +356,69 @@ def test_kpibot_products_list_shows_each_product_with_its_cost_selector_and_late
         "-          -                  7 2026-11-20 import+sync\n"), "")
     assert cli("products", "list", "--shop", "sg1") == (0, header + sg1, "")
     assert cli("products", "list", "--shop", "nope") == (2, "", "kpibot: no shop 'nope'; shops: sg1, tts-us\n")
+
+
+def test_an_amount_or_count_too_large_for_the_store_is_a_problem_line(engine: Engine, tmp_path: Path) -> None:
+    """1e400 once reached SQLite as a 400-digit integer (OverflowError); a count of 5000 digits broke int()."""
+    _setup(engine)
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "tts-us,P9,,Thing,1e400,USD,,,,\n"
+                    "tts-us,P1,S1,,1000000000,,,,,\n"
+                    "tts-us,P1,S2,,NaN,,,,,\n"
+                    "tts-us,P1,S3,,0.0000000001,,,,,\n"
+                    f"tts-us,P1,S4,,,,,,{'9' * 5000},\n"
+                    "tts-us,P1,S5,,999999999.99,,,,999999999,\n"
+                    "tts-us,P2,S6,Cup,,,,,,1000000000\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, NOW)
+    assert str(refused.value) == (
+        "line 2: unit_cost '1e400' is not an amount below 1,000,000,000; "
+        "line 3: unit_cost '1000000000' is not an amount below 1,000,000,000; "
+        "line 4: unit_cost 'NaN' is not an amount such as 12.50; "
+        "line 5: unit_cost 0.0000000001 USD has more than 2 decimal places; "
+        f"line 6: stock '{'9' * 39}…' is not a whole number of units below 1,000,000,000; "
+        "line 8: units_received '1000000000' is not a whole number of units below 1,000,000,000")
+    assert _catalogue(engine) == {"P1": ("Mug", None, 0, None, {"S1": (0, "USD")})}
+    # just below the ceilings is stored
+    path.write_text(HEADER + "tts-us,P1,S1,,999999999.99,,,,999999999,999999999\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(0, 1, 0, 1, (TODAY,))
+    assert _catalogue(engine) == {"P1": ("Mug", None, 999999999, None, {"S1": (99999999999, "USD")})}
+    assert _stock(engine) == {("S1", TODAY): 999999999}
+
+
+def test_the_cli_refuses_a_cost_of_1e400_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_cli import InProcess
+
+    cli = InProcess(capsys, monkeypatch)
+    for argv in (("db", "upgrade"),
+                 ("org", "init", "--name", "Acme", "--currency", "USD", "--timezone", "UTC"),
+                 ("teams", "add", "live-us", "--timezone", "UTC"),
+                 ("shops", "add", "tts-us", "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
+                  "--timezone", "UTC", "--team", "live-us", "--platform-shop-id", "7001")):
+        done = cli(tmp_path, *argv)
+        assert done.returncode == 0, done.stderr
+    (tmp_path / "bad.csv").write_text(HEADER + "tts-us,P9,,Thing,1e400,USD,,lily,,\n", encoding="utf-8")
+    bad = cli(tmp_path, "products", "import", "bad.csv")
+    assert (bad.returncode, bad.stdout, bad.stderr) == (
+        2, "", "kpibot: nothing imported: line 2: unit_cost '1e400' is not an amount below 1,000,000,000; "
+               "line 2: no active member 'lily' in shop tts-us's organisation\n")
+
+
+def test_a_name_is_stored_clean_and_at_most_200_characters(engine: Engine, tmp_path: Path) -> None:
+    """Control characters typed into a name once reached /digest's top products raw (ESC [31m, BEL)."""
+    _setup(engine)
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + f"tts-us,P2,S2,{'G' * 300},,,,,,\n"
+                    "tts-us,P3,S3,\x1b\x07,,,,,,\n", encoding="utf-8")
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, NOW)
+    assert str(refused.value) == (f"line 2: name '{'G' * 39}…' has 300 characters, at most 200; "
+                                  "line 3: name '' is empty")
+    # rows of one product agree when their names clean to the same
+    path.write_text(HEADER + "tts-us,P2,S2,Mug\x1b[31mRED\x07  big ,1.00,,,,,\n"
+                    "tts-us,P2,S3,Mug[31mRED big,2.00,,,,,\n", encoding="utf-8")
+    assert _import(engine, path) == ProductImport(1, 0, 2, 0)
+    assert _catalogue(engine)["P2"] == ("Mug[31mRED big", None, 0, None, {"S2": (100, "USD"), "S3": (200, "USD")})
+    with Session(engine) as s:
+        assert s.execute(select(Sku.name).where(Sku.platform_sku_id == "S2")).scalar_one() == "Mug[31mRED big"

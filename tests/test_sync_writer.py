@@ -28,6 +28,7 @@ from storage.ingest.records import (
     OrderStatus,
     Page,
     PostRecord,
+    ProductRecord,
     Record,
     RefundKind,
     RefundRecord,
@@ -35,6 +36,7 @@ from storage.ingest.records import (
     ReturnRecord,
     ShipmentRecord,
     SourceError,
+    StockRecord,
     Tokens,
     Visit,
 )
@@ -346,6 +348,23 @@ def test_an_amount_finer_than_the_currency_is_refused_and_nothing_is_written(eng
     with pytest.raises(ValueError, match="more than 2 decimal places"):
         StoreWriter(engine).write_page(shop, [_order("A1"), bad])
     assert all(rows == [] for rows in _table_rows(engine).values())   # the whole page rolled back
+
+
+def test_product_and_sku_names_from_a_shop_are_stored_clean(engine: Engine) -> None:
+    """A shop's title once reached /digest's top products with its control characters (ESC [31m, BEL): order
+    lines and catalogue records are cleaned as every stored name is, and cut to the column (500)."""
+    shop, _ = _shops(engine)
+    lines = (LineRecord("A1-1", "P1", "P1-red", "Mug\x1b[31mRED\x07 \u200b cup\n", 1, D("7.50"), D("7.50")),
+             LineRecord("A1-2", "P2", "P2-L", "\x1b\x07", 2, D("5.00"), D("10.00")))
+    StoreWriter(engine).write_page(shop, [_order("A1", lines=lines, refunds=()),
+                                          ProductRecord("P3", "G" * 600, None, date(2026, 11, 10), (
+                                              StockRecord("P3-a", "\tCap  \x1b[0m blue", None, 4),)),
+                                          ProductRecord("P2", "Hat\x07", None, date(2026, 11, 10), ())])
+    with Session(engine) as s:
+        assert s.execute(select(Product.platform_product_id, Product.name).order_by(Product.id)).all() == [
+            ("P1", "Mug[31mRED cup"), ("P2", "Hat"), ("P3", "G" * 500)]
+        assert s.execute(select(Sku.platform_sku_id, Sku.name).order_by(Sku.id)).all() == [
+            ("P1-red", "Mug[31mRED cup"), ("P2-L", ""), ("P3-a", "Cap [0m blue")]
 
 
 # --- the sync ---------------------------------------------------------------------------------------------------

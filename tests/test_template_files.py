@@ -15,6 +15,7 @@ from sqlmodel import Session
 from scoring.periods import month_window
 from scoring.rules import Rules
 from scoring.shipped_templates import DEFAULT_TEMPLATES
+from scoring.templates import band_problems
 from services.scorecards import Inputs, score_member
 from services.templates import TemplateFileProblems, parse_file, render_file
 from storage.demo import seed_demo
@@ -80,8 +81,8 @@ def test_apply_refuses_a_file_with_three_problems_naming_all_three(tmp_path: Pat
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr.splitlines() == [
         "kpibot: bad.toml refused, nothing stored (3 problem(s)):",
-        "  KPI template 'host': weights sum to 95%, they must sum to 100%",
-        "  KPI template 'selector' uses unknown metric(s): new_sku_hits",
+        "  template #2 ('host'): weights sum to 95%, they must sum to 100%",
+        "  template #6 ('selector') uses unknown metric(s): new_sku_hits",
         "  template #7 ('lead'): unknown role 'chef'; the roles are host, ad_buyer, operator, selector, lead, "
         "manager, admin",
     ]
@@ -107,8 +108,8 @@ def test_apply_names_four_kinds_of_problems_in_one_pass_each_on_a_short_line(tmp
     assert run.stderr.splitlines() == [
         "kpibot: bad.toml refused, nothing stored (4 problem(s)):",
         f"  template #2 ('host'): unknown setting '{'x' * 40}'",
-        "  KPI template 'host': weights sum to 95%, they must sum to 100%",
-        "  KPI template 'host': grade band S = 120 has a higher floor than A = 100 above it; list the bands from "
+        "  template #2 ('host'): weights sum to 95%, they must sum to 100%",
+        "  template #2 ('host'): grade band S = 120 has a higher floor than A = 100 above it; list the bands from "
         "the highest floor down",
         "  template 'host' is in the file twice",
     ]
@@ -129,14 +130,51 @@ def problems_of(bands: str) -> list[str]:
 
 def test_a_wrong_grade_band_is_named_with_its_floor() -> None:
     assert problems_of("S = 90\nA = 90\nD = 0") == [
-        "KPI template 'host': grade band A = 90 starts at the same floor as S = 90 above it; list the bands from the "
+        "template #2 ('host'): grade band A = 90 starts at the same floor as S = 90 above it; list the bands from the "
         "highest floor down"]
     assert problems_of('S = 90\nA = "80.5"\nB = 85\nD = 0') == [
-        "KPI template 'host': grade band B = 85 has a higher floor than A = 80.5 above it; list the bands from the "
+        "template #2 ('host'): grade band B = 85 has a higher floor than A = 80.5 above it; list the bands from the "
         "highest floor down"]
-    assert problems_of("S = 90\nA = 80\nD = 5") == ["KPI template 'host': the last grade band D = 5 must be at 0"]
+    assert problems_of("S = 90\nA = 80\nD = 5") == ["template #2 ('host'): the last grade band D = 5 must be at 0"]
     assert problems_of("") == [
-        "KPI template 'host': grade bands are empty; list them from the highest floor down to a last band at 0"]
+        "template #2 ('host'): grade bands are empty; list them from the highest floor down to a last band at 0"]
+
+
+def test_a_grade_is_one_to_eight_printable_characters_and_every_band_problem_comes_at_once() -> None:
+    """A grade named with ESC/BEL or 300 characters was stored and printed raw on /mykpi and /team; bands with a
+    wrong order and a last floor off 0 named only the order."""
+    assert problems_of('S = 90\n"D\\u001b[31mRED\\u0007" = 50\n' + "G" * 300 + ' = 10\n" " = 5\n"B " = 0') == [
+        "template #2 ('host'): grade 'D[31mRED' has a control character; a grade is 1 to 8 printable characters",
+        f"template #2 ('host'): grade '{'G' * 39}…' has 300 characters, at most 8; a grade is 1 to 8 printable "
+        "characters",
+        "template #2 ('host'): grade ' ' is empty; a grade is 1 to 8 printable characters",
+        "template #2 ('host'): grade 'B ' has spaces around it; a grade is 1 to 8 printable characters"]
+    assert problems_of("S = 120\nA = 130\nD = 5") == [
+        "template #2 ('host'): grade band A = 130 has a higher floor than S = 120 above it; list the bands from the "
+        "highest floor down",
+        "template #2 ('host'): the last grade band D = 5 must be at 0"]
+    # TOML refuses a key twice; a stored template's bands are checked by the same rule
+    bands = tuple((grade, Decimal(floor)) for grade, floor in (("S", 90), ("A", 80), ("S", 70), ("D", 0)))
+    assert band_problems("KPI template 'x'", bands) == [
+        "KPI template 'x': grade band S is listed twice; each grade once"]
+    good = render_file(DEFAULT_TEMPLATES).replace("[template.weights]\nnet_gmv = 40\ngmv_per_live = 20",
+                                                  '[template.grade_bands]\n"B+" = 90\n"Gold 1" = 80\n"优" = 0\n'
+                                                  "[template.weights]\nnet_gmv = 40\ngmv_per_live = 20")
+    host = next(t for t in parse_file(good) if t.name == "host")
+    assert host.grade_bands == (("B+", Decimal(90)), ("Gold 1", Decimal(80)), ("优", Decimal(0)))
+
+
+def test_a_template_sharing_its_name_is_told_by_its_place_and_a_zero_weight_is_named() -> None:
+    bad = render_file(DEFAULT_TEMPLATES).replace('name = "host-stable"', 'name = "host"').replace(
+        "net_gmv = 50\ngmv_per_live = 20\nreturn_rate = 15\ninteraction_rate = 15", "net_gmv = 100").replace(
+        "refund_rate = 10", "refund_rate = 10\naov = 0")
+    with pytest.raises(TemplateFileProblems) as caught:
+        parse_file(bad)
+    assert caught.value.problems == [
+        "template #2 ('host') has 6 metrics; it needs 3 to 5",
+        "template #2 ('host'): the weight of aov is 0%; it must be above 0",
+        "template #3 ('host') has 1 metric; it needs 3 to 5",
+        "template 'host' is in the file twice"]
 
 
 def test_a_too_long_template_name_is_called_too_long_and_cut(tmp_path: Path, cli: InProcess) -> None:
@@ -161,8 +199,8 @@ def test_a_problem_line_is_cut_short() -> None:
     with pytest.raises(TemplateFileProblems) as caught:
         parse_file(bad)
     assert caught.value.problems == [
-        "KPI template 'selector' has 7 metrics; it needs 3 to 5",
-        "KPI template 'selector' uses unknown metric(s): " + ", ".join(f"{'m' * 39}{i}" for i in range(5))[:111]
+        "template #6 ('selector') has 7 metrics; it needs 3 to 5",
+        "template #6 ('selector') uses unknown metric(s): " + ", ".join(f"{'m' * 39}{i}" for i in range(5))[:110]
         + "…",   # 160 characters in all
     ]
 

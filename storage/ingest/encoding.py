@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from scoring.money import to_minor
+from scoring.text import BadText, display_name
 from storage.ingest.records import OrderRecord, Page, RefundRecord, Visit, latest_update
 
 # The order columns a record fills, in the order of EncodedOrder.values (the writer compares and writes these; the
@@ -91,6 +92,24 @@ def cut(text: str | None, size: int) -> str | None:
     return None if text is None else text[:size]
 
 
+NAME_SIZE = 500   # Product.name, Sku.name
+
+
+def clean_name(text: str | None, size: int = NAME_SIZE) -> str | None:
+    """A product or SKU name from a shop as stored: cleaned as every stored name is (scoring.text.display_name:
+    control characters such as ESC and BEL dropped, one space between words; "" when nothing is left) and cut to
+    the column's `size`; None stays None. A shop's title is never refused, only cleaned (the cards print it). The
+    usual clean name is returned as it is, after one C-speed look."""
+    if text is None:
+        return None
+    if text.isprintable() and len(text) <= size and "  " not in text and text.strip() == text:
+        return text
+    try:
+        return display_name(text, len(text))[:size].rstrip()
+    except BadText:
+        return ""
+
+
 class MinorUnits(dict[Decimal, int]):
     """`to_minor` in one currency, remembered: `units[amount]`. Exact amounts repeat (prices, fees, taxes) and the
     Decimal arithmetic is the cost. Equal amounts have equal minor units, so any equal key gives the right answer;
@@ -108,8 +127,8 @@ class MinorUnits(dict[Decimal, int]):
 
 
 # An encoded order line: (platform_line_id, platform_product_id, platform_sku_id, product_name, seller_sku, quantity,
-# unit_price_minor, amount_minor); the product name and seller SKU are for the catalogue, when the product or SKU
-# is new.
+# unit_price_minor, amount_minor); the product name (cleaned: `clean_name`) and seller SKU are for the catalogue,
+# when the product or SKU is new.
 EncodedLine = tuple[str, str, str, str, str | None, int, int, int]
 # An encoded order: (platform_order_id, values (ORDER_COLS, as the store's driver takes them), lines, refunds, visits).
 # Refunds and visits, which few orders carry, stay as the record has them. Plain tuples, not NamedTuples, because
@@ -174,8 +193,8 @@ class OrderEncoder:
         minors = self._minors.get(cur)
         if minors is None:
             minors = self._minors[cur] = MinorUnits(cur)
-        encoded_lines = tuple([(li[0], li[1], li[2], li[3], li[7], li[4], minors[li[5]], minors[li[6]])
-                               for li in lines])
+        encoded_lines = tuple([(li[0], li[1], li[2], clean_name(li[3]) or "", li[7], li[4], minors[li[5]],
+                                minors[li[6]]) for li in lines])
         units = sum(line[5] for line in encoded_lines)
         if len(encoded_lines) > 1 and len({line[0] for line in encoded_lines}) < len(encoded_lines):   # a line listed
             units = sum({line[0]: line[5] for line in encoded_lines}.values())   # twice counts once: the last one

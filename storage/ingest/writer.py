@@ -94,6 +94,7 @@ from storage.ingest.encoding import (
     UPDATED,
     EncodedOrder,
     OrderEncoder,
+    clean_name,
     cut,
     naive_utc,
     sqlite_utc_text,
@@ -1028,15 +1029,16 @@ class StoreWriter:
                 select(PRODUCT.c.id, PRODUCT.c.platform_product_id, PRODUCT.c.name, PRODUCT.c.launched_on)
                 .where(PRODUCT.c.shop_id == shop.id, PRODUCT.c.platform_product_id.in_(keys))))
         changed: set[str] = set()
-        new = [{"shop_id": shop.id, "platform_product_id": ppid, "name": cut(r.name, 500) or "",
+        new = [{"shop_id": shop.id, "platform_product_id": ppid, "name": clean_name(r.name) or "",
                 "launched_on": r.launched_on, "units_received": 0} for ppid, r in latest.items() if ppid not in stored]
         if new:
             conn.execute(_insert(conn, PRODUCT).on_conflict_do_nothing(), new)
         for ppid, old in stored.items():
             r = latest[ppid]
             fill: dict[str, Any] = {}
-            if not old.name and r.name:
-                fill["name"] = cut(r.name, 500)
+            name = clean_name(r.name)
+            if not old.name and name:
+                fill["name"] = name
             if old.launched_on is None and r.launched_on is not None:
                 fill["launched_on"] = r.launched_on
             if fill:   # the WHERE keeps a value another writer (an import) set meanwhile
@@ -1062,7 +1064,7 @@ class StoreWriter:
                 old = skus.get((pid, s.platform_sku_id))
                 if old is None:
                     new_skus.append({"product_id": pid, "platform_sku_id": s.platform_sku_id,
-                                     "seller_sku": cut(s.seller_sku, 128), "name": cut(s.name, 500) or "",
+                                     "seller_sku": cut(s.seller_sku, 128), "name": clean_name(s.name) or "",
                                      "currency": shop.currency, "unit_cost_minor": 0})
                     changed.add(ppid)
                     continue
@@ -1070,8 +1072,9 @@ class StoreWriter:
                     conn.execute(update(SKU).where(SKU.c.id == old.id, SKU.c.seller_sku.is_(None))
                                  .values(seller_sku=cut(s.seller_sku, 128)))
                     changed.add(ppid)
-                if not old.name and s.name:
-                    conn.execute(update(SKU).where(SKU.c.id == old.id, SKU.c.name == "").values(name=cut(s.name, 500)))
+                name = clean_name(s.name)
+                if not old.name and name:
+                    conn.execute(update(SKU).where(SKU.c.id == old.id, SKU.c.name == "").values(name=name))
                     changed.add(ppid)
         if new_skus:
             conn.execute(_insert(conn, SKU).on_conflict_do_nothing(), new_skus)
