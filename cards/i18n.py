@@ -296,7 +296,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "pace.ahead": {"en": "ahead", "zh": "超前"},
     "pace.on_pace": {"en": "on pace", "zh": "正常"},
     "pace.behind": {"en": "behind", "zh": "落后"},
-    "pace.not_yet": {"en": "no pace yet (nothing expected by now)", "zh": "暂无进度（目前尚无应达值）"},
+    "pace.not_yet": {"en": "no pace yet (too early to judge)", "zh": "暂无进度（时间尚早）"},
     "mykpi.no_target": {"en": "no target", "zh": "未设目标"},
     "mykpi.no_value": {"en": "n/a", "zh": "暂无"},
     "mykpi.expected": {"en": "expected by now {value}", "zh": "应达 {value}"},

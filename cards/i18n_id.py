@@ -193,7 +193,7 @@ INDONESIAN: dict[str, str] = {
     "pace.ahead": "lebih cepat",
     "pace.on_pace": "sesuai laju",
     "pace.behind": "tertinggal",
-    "pace.not_yet": "belum ada laju (belum ada yang diharapkan)",
+    "pace.not_yet": "belum ada laju (masih terlalu awal)",
     "mykpi.no_target": "tanpa target",
     "mykpi.no_value": "belum ada",
     "mykpi.expected": "seharusnya sudah {value}",

@@ -8,8 +8,11 @@ on pace or behind (pure). Every card, the digest, /team, the lag alerts and `kpi
   figure, never on the unrounded value: behind when the shown percent is below 95, ahead from 105, on pace in
   between. So a card can never show "95% of pace · behind": 94.9 % shows as 95 % and is on pace; 94.4 % shows
   as 94 % and is behind.
-- Nothing expected yet (the window has just begun, e.g. Monday 00:05 for a week: expected by now is 0) is
-  "no pace yet", never behind. A metric that is not cumulative, or has no target or no actual, has no pace.
+- Nothing expected yet is "no pace yet", never behind: while expected by now is under 1 % of the window's
+  target (`MIN_EXPECTED_SHARE`: the first ~7 hours of a month, ~100 minutes of a week, ~14 minutes of a day;
+  Monday 00:05 for a week, 00:10 on the 1st for a month), a pace measured on a sliver of time says nothing, and
+  an expected amount that shows as 0.00 must not make anyone behind. A metric that is not cumulative, or has no
+  target or no actual, has no pace.
 - Lag alerts (scoring.alerts) compare the same shown figure with their own margin, and only nudge a member
   whose card says behind.
 """
@@ -22,6 +25,7 @@ from enum import StrEnum
 
 BEHIND_BELOW = 95   # shown percent below this: behind
 AHEAD_FROM = 105    # shown percent from this: ahead
+MIN_EXPECTED_SHARE = Decimal("0.01")   # of the window's target expected by now, before a pace is judged
 
 
 class PaceStatus(StrEnum):
@@ -52,10 +56,10 @@ def status_of(percent: int, behind_below: int = BEHIND_BELOW, ahead_from: int = 
 def pace_of(actual: Decimal | None, expected: Decimal | None, target: Decimal | None,
             cumulative: bool = True) -> Pace | None:
     """The pace of a metric: None when it has none (not cumulative, no positive target, no actual); "no pace yet"
-    when its target is positive but nothing is expected by now."""
+    while less than `MIN_EXPECTED_SHARE` of its target is expected by now."""
     if not cumulative or target is None or target <= 0 or actual is None or expected is None:
         return None
-    if expected <= 0:
+    if expected < target * MIN_EXPECTED_SHARE:
         return Pace(None, PaceStatus.NOT_YET)
     percent = shown_percent(actual / expected)
     return Pace(percent, status_of(percent))
