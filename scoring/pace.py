@@ -13,6 +13,10 @@ on pace or behind (pure). Every card, the digest, /team, the lag alerts and `kpi
   Monday 00:05 for a week, 00:10 on the 1st for a month), a pace measured on a sliver of time says nothing, and
   an expected amount that shows as 0.00 must not make anyone behind. A metric that is not cumulative, or has no
   target or no actual, has no pace.
+- Worded one way everywhere (cards.kpi_cards.pace_text): "94% of pace · behind", "118% of pace · ahead",
+  "95% of pace · on pace" (en); "进度 94%（落后）" (zh); "94% dari laju · tertinggal" (id); "no pace yet (too
+  early to judge)". /team and the digest mark a member behind from the pace their row shows; only a headline
+  without a pace (a level metric, no target) falls back to grade C or D.
 - Lag alerts (scoring.alerts) compare the same shown figure with their own margin, and only nudge a member
   whose card says behind.
 """
