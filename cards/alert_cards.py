@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from cards.format import metric_value, percent
 from cards.i18n import t
+from cards.kpi_cards import pace_text
 from cards.model import Button, Buttons, Card, Fields, Note, Table, Tone
 from scoring.score import MetricResult
 
@@ -16,7 +17,7 @@ def nudge_card(*, lang: str, name: str, result: MetricResult, days_left: int, cu
     items = [(t(lang, "alert.so_far"), f"{metric_value(result.actual, unit, currency, lang)} / "
                                        f"{metric_value(result.target, unit, currency, lang)} "
                                        f"({percent(result.achievement)})"),
-             (t(lang, "mykpi.pace"), percent(result.pace))]
+             (t(lang, "mykpi.pace"), pace_text(result.pace_shown, lang))]
     if result.target is not None and result.actual is not None and days_left > 0:
         per_day = max(Decimal(0), result.target - result.actual) / days_left
         items.append((t(lang, "alert.per_day", days=days_left), metric_value(per_day, unit, currency, lang)))
@@ -27,6 +28,7 @@ def nudge_card(*, lang: str, name: str, result: MetricResult, days_left: int, cu
 
 def lead_summary_card(*, lang: str, team: str, rows: list[tuple[str, MetricResult]]) -> Card:
     table = Table((t(lang, "team.member"), t(lang, "team.key_metric"), t(lang, "mykpi.pace")),
-                  tuple((name, f"{r.metric.name(lang)} {percent(r.achievement)}", percent(r.pace)) for name, r in rows))
+                  tuple((name, f"{r.metric.name(lang)} {percent(r.achievement)}", pace_text(r.pace_shown, lang))
+                        for name, r in rows))
     return Card(t(lang, "alert.summary_title", team=team, n=len(rows)), (table, Note(t(lang, "alert.summary_why"))),
                 Tone.WARN, lang)

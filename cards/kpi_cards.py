@@ -12,7 +12,8 @@ from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Progress, Table, Text, Tone
 from scoring.metrics import CATALOG, Unit
-from scoring.score import MetricResult, Scorecard, pace_status
+from scoring.pace import Pace
+from scoring.score import MetricResult, Scorecard
 
 
 def tone_for(grade: str | None) -> Tone:
@@ -20,9 +21,17 @@ def tone_for(grade: str | None) -> Tone:
                                                                                              Tone.NEUTRAL)
 
 
-def pace_word(pace: Decimal | None, lang: str) -> str:
-    status = pace_status(pace)
-    return t(lang, f"mykpi.{status}") if status else ""
+def pace_text(pace: Pace | None, lang: str, with_status: bool = True) -> str:
+    """The one wording of a pace (scoring.pace): "94% of pace · behind", "进度 94%（落后）", "no pace yet"; "—"
+    without a pace. `with_status=False`: the figure alone ("94% of pace"), where a status column says the rest."""
+    if pace is None:
+        return "—"
+    status = t(lang, f"pace.{pace.status}")
+    if pace.percent is None:
+        return status
+    if not with_status:
+        return t(lang, "pace.figure", percent=f"{pace.percent:,}")
+    return t(lang, "pace.shown", percent=f"{pace.percent:,}", status=status)
 
 
 @dataclass(frozen=True)
@@ -47,8 +56,8 @@ def metric_progress(r: MetricResult, currency: str, lang: str) -> Progress:
     parts = [f"{actual} / {metric_value(r.target, m.unit, currency, lang)}"]
     if r.achievement is not None:
         parts.append(f"{t(lang, 'mykpi.achievement')} {percent(r.achievement)}")
-    if r.pace is not None:
-        parts.append(f"{t(lang, 'mykpi.pace')} {percent(r.pace)} {pace_word(r.pace, lang)}")
+    if r.pace_shown is not None:
+        parts.append(pace_text(r.pace_shown, lang))
     elif m.lower_is_better and r.actual is not None:
         parts.append("↓")
     return Progress(label, r.achievement, " · ".join(parts))
@@ -70,8 +79,8 @@ def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
     if result is not None:
         rows.append((f"{t(lang, 'mykpi.period_total', period=period_name)} · {name}",
                      against(result.actual, result.target)))
-        if result.pace is not None:
-            rows.append((t(lang, "mykpi.pace"), f"{percent(result.pace)} {pace_word(result.pace, lang)} · "
+        if result.pace_shown is not None:
+            rows.append((t(lang, "mykpi.pace"), pace_text(result.pace_shown, lang) + " · "
                          + t(lang, "mykpi.expected", value=metric_value(result.expected, unit, currency, lang))))
     return rows
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+from cards.kpi_cards import pace_text
 from scoring.metrics import Unit
 from scoring.money import round_money
+from scoring.pace import Pace, PaceStatus
 
 
 class ReportedMember(Protocol):
@@ -43,6 +45,9 @@ def kpi_report(member: ReportedMember, card: Any, period: str, currency: str, te
             "lower_is_better": r.metric.lower_is_better, "weight": str(r.weight),
             "actual": _amount(r.actual, r.metric.unit, currency), "target": _amount(r.target, r.metric.unit, currency),
             "achievement": _ratio(r.achievement), "pace": _ratio(r.pace), "scored": _ratio(r.scored),
+            # the pace as the cards show and judge it (scoring.pace): whole percent and ahead/on_pace/behind/not_yet
+            "pace_percent": None if r.pace_shown is None else r.pace_shown.percent,
+            "pace_status": None if r.pace_shown is None else str(r.pace_shown.status),
         } for r in card.results],
     }
 
@@ -60,8 +65,12 @@ def kpi_text(report: dict[str, Any]) -> str:
     def pct(v: str | None) -> str:
         return "—" if v is None else f"{(Decimal(v) * 100).quantize(Decimal('0.1'))}%"
 
-    lines.append(f"{'metric':<28}{'weight':>7}{'actual':>20}{'target':>20}{'achieved':>10}{'pace':>9}")
+    def pace(m: dict[str, Any]) -> str:
+        status = m.get("pace_status")
+        return "—" if status is None else pace_text(Pace(m["pace_percent"], PaceStatus(status)), "en")
+
+    lines.append(f"{'metric':<28}{'weight':>7}{'actual':>20}{'target':>20}{'achieved':>10}  pace")
     for m in report["metrics"]:
         lines.append(f"{m['name']:<28}{m['weight'] + '%':>7}{show(m['actual']):>20}{show(m['target']):>20}"
-                     f"{pct(m['achievement']):>10}{pct(m['pace']):>9}")
+                     f"{pct(m['achievement']):>10}  {pace(m)}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import scoring.attribution
 import scoring.commission
 import scoring.metrics
+import scoring.pace
 import scoring.score
 import scoring.targets
 from scoring.metrics import CATALOG
@@ -22,7 +23,8 @@ def _doc(module: object) -> str:
 
 
 def metrics_markdown() -> str:
-    out = ["# Metrics and scoring", "", "Generated from `scoring/metrics.py` and `scoring/score.py`; "
+    out = ["# Metrics and scoring", "",
+           "Generated from `scoring/metrics.py`, `scoring/score.py` and `scoring/pace.py`; "
            "regenerate with `python -m cards.metric_docs > docs/metrics.md`.", "", "## Counting", "",
            _doc(scoring.metrics), "", "## Metrics", "",
            "| key | name | 中文 | Indonesia | unit | better | adds up over time | definition |",
@@ -34,6 +36,7 @@ def metrics_markdown() -> str:
                    f"{cumulative} | {m.definition} |")
     out += ["", "## Scoring", "", _doc(scoring.score), "", "Default grade bands: "
             + ", ".join(f"{g} from {floor}" for g, floor in DEFAULT_GRADE_BANDS) + ".", "",
+            "## Pace", "", _doc(scoring.pace), "",
             "## Default templates", "", "| template | role | stage | metrics (weight %) |", "|---|---|---|---|"]
     for t in DEFAULT_TEMPLATES:
         metrics = ", ".join(f"`{m.key}` {m.weight}" for m in t.metrics)

@@ -1,8 +1,9 @@
 """When a member is behind enough to be nudged: the rules of lag alerts (pure).
 
 A member is lagging when their headline metric's pace (actual against target times the share of the month
-gone, scoring.score) is below 1 - `behind_margin`, from day `from_day` of the month on (early in a month a
-single day swings the pace too much to mean anything). Alerts go out at `at`, local to the member, never in
+gone, scoring.score), as the card shows it (the whole percent of scoring.pace), is below 1 - `behind_margin`
+and the card says behind, from day `from_day` of the month on (early in a month a single day swings the pace
+too much to mean anything). Alerts go out at `at`, local to the member, never in
 the quiet hours [quiet_start, quiet_end), which may wrap midnight ("22:00"-"08:00").
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal
+
+from scoring.pace import PaceStatus, shown_percent, status_of
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,11 @@ class AlertRules:
 
 
 def is_lagging(pace: Decimal | None, day: date, rules: AlertRules) -> bool:
-    return pace is not None and day.day >= rules.from_day and pace < 1 - rules.behind_margin
+    """Judged on the shown percent, so a nudge never contradicts the pace on the member's own card."""
+    if pace is None or day.day < rules.from_day:
+        return False
+    shown = shown_percent(pace)
+    return status_of(shown) is PaceStatus.BEHIND and shown < (1 - rules.behind_margin) * 100
 
 
 def in_quiet_hours(local: time, rules: AlertRules) -> bool:

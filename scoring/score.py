@@ -18,7 +18,7 @@ Definitions (also in docs/metrics.md):
   Left-out metrics are listed on the card and the remaining weights are rescaled to 100 %.
 - Score: the weighted mean of the scored achievements times 100, rounded half-up to one decimal. The grade
   is the first band whose floor the score reaches.
-- Pace status: ahead from 105 %, behind under 95 %, on track between.
+- Pace, as shown and judged (ahead, on pace, behind, no pace yet): see Pace below (scoring.pace).
 """
 
 from __future__ import annotations
@@ -31,21 +31,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context, Metric
+from scoring.pace import Pace, pace_of
 from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.templates import Template
-
-AHEAD_FROM = Decimal("1.05")
-BEHIND_UNDER = Decimal("0.95")
-
-
-def pace_status(pace: Decimal | None) -> str | None:
-    """"ahead", "behind" or "on_track"; None without a pace."""
-    if pace is None:
-        return None
-    if pace >= AHEAD_FROM:
-        return "ahead"
-    return "behind" if pace < BEHIND_UNDER else "on_track"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +52,11 @@ class MetricResult:
         if not self.metric.cumulative or self.actual is None or not self.expected:
             return None
         return self.actual / self.expected
+
+    @property
+    def pace_shown(self) -> Pace | None:
+        """The pace as cards show and judge it (scoring.pace): the rounded percent and its status."""
+        return pace_of(self.actual, self.expected, self.target, self.metric.cumulative)
 
 
 @dataclass(frozen=True, slots=True)

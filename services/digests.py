@@ -22,7 +22,7 @@ from cards.digest_chart import DigestChart
 from cards.format import metric_value, money, percent
 from cards.fx_notes import fx_notes
 from cards.i18n import t
-from cards.kpi_cards import TeamRow, pace_word, team_order
+from cards.kpi_cards import TeamRow, pace_text, team_order
 from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table, Text, Tone
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
@@ -60,8 +60,8 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     team_total = score_metric(metric, Decimal(100), metric.compute(activity, ctx) or Decimal(0),
                               window_target(metric, team_targets, window.days()), window.elapsed_fraction(now), rules)
     fields = [(t(lang, "team.total", metric=metric.name(lang)), total_text(team_total, currency, lang))]
-    if team_total.pace is not None:
-        fields.append((t(lang, "mykpi.pace"), f"{percent(team_total.pace)} · {pace_word(team_total.pace, lang)}"))
+    if team_total.pace_shown is not None:
+        fields.append((t(lang, "mykpi.pace"), pace_text(team_total.pace_shown, lang)))
     if not weekly:
         fields.append((t(lang, "digest.yesterday"), _yesterday(activity, ctx, now, team, currency, lang)))
     scores = [score_member(session, inputs, m, team, window) for m in team_members(session, team.id or 0)]

@@ -4,12 +4,12 @@ digest show the same rows."""
 from __future__ import annotations
 
 from cards.format import metric_value, percent
-from cards.i18n import t
-from cards.kpi_cards import TeamRow
-from scoring.score import MetricResult, pace_status
+from cards.kpi_cards import TeamRow, pace_text
+from scoring.pace import PaceStatus
+from scoring.score import MetricResult
 from services.scorecards import MemberScore, headline_metric
 
-LAG_GRADES = ("C", "D")   # behind: headline pace behind (see scoring.score.pace_status), or one of these
+LAG_GRADES = ("C", "D")   # behind, for a headline without a pace: one of these grades
 
 
 def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
@@ -19,9 +19,11 @@ def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
         return TeamRow(name, role, None, None, "—", False)
     head = card.result(headline_metric(score.template))
     key_metric = f"{head.metric.name(lang)} {percent(head.achievement)}"
-    if head.pace is not None:
-        key_metric += f" · {t(lang, 'mykpi.pace')} {percent(head.pace)}"
-    lagging = pace_status(head.pace) == "behind" or card.grade in LAG_GRADES
+    pace = head.pace_shown
+    if pace is not None:
+        key_metric += " · " + pace_text(pace, lang, with_status=False)
+    # the status column agrees with the pace the row shows (scoring.pace); the grade decides only without a pace
+    lagging = pace.status is PaceStatus.BEHIND if pace is not None else card.grade in LAG_GRADES
     return TeamRow(name, role, card.score, card.grade, key_metric, lagging)
 
 

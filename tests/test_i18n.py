@@ -84,7 +84,7 @@ def test_an_indonesian_lag_alert() -> None:
     assert card.title == "Siti, laju GMV bersih Anda tertinggal"
     assert fields(card) == {
         "Realisasi bulan ini": "30,000,000.00 IDR / 90,000,000.00 IDR (33%)",
-        "Laju": "50%",
+        "Laju": "50% dari laju · tertinggal",
         "Dibutuhkan per hari (8 hari tersisa)": "7,500,000.00 IDR",
     }
     assert [b.label for blk in card.blocks if isinstance(blk, Buttons) for b in blk.buttons] == ["KPI saya"]

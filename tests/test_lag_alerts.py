@@ -82,7 +82,7 @@ def laggards(services: Services, store: Engine, codes: list[str], now: datetime)
             score = score_current(session, inputs, member, team_of(session, member), PeriodKind.MONTH)
             assert score.scorecard is not None and score.template is not None
             pace = score.scorecard.result(headline_metric(score.template)).pace
-            if pace is not None and pace < Decimal("0.9"):
+            if pace is not None and pace < Decimal("0.895"):   # shown as a whole percent below 90 (scoring.pace)
                 behind.add(code)
     return behind
 
