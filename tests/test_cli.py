@@ -204,3 +204,39 @@ def test_seed_demo_refuses_a_store_with_a_real_organisation(tmp_path: Path, cli:
     run = cli(tmp_path, "seed-demo")
     assert (run.returncode, run.stderr) == (2, "kpibot: the store at sqlite:///kpibot.db already holds an "
                                                "organisation; the demo goes only into an empty store\n")
+
+
+def test_commission_plan_refuses_bad_tiers_and_rates_above_the_cap(tmp_path: Path, cli: InProcess) -> None:
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    plan = ("commission", "plan", "host-new", "--role", "host", "--basis", "net_gmv", "--kind", "tiered",
+            "--currency", "USD")
+    usage = "use --tier FROM:RATE, e.g. --tier 0:0.02 --tier 20000:0.03 (RATE 0.03 = 3 %)"
+    for bad in ("abc", "0:abc", "x:0.02", "0:NaN", "0"):
+        run = cli(tmp_path, *plan, "--tier", bad)
+        assert (run.returncode, run.stdout, run.stderr) == (2, "", f"kpibot: --tier '{bad}' is not FROM:RATE; "
+                                                                   f"{usage}\n")
+    above = cli(tmp_path, *plan, "--tier", "0:0.1", "--tier", "1000:2")
+    assert (above.returncode, above.stderr) == (2, "kpibot: the plan is not valid: plan host-new: the rate from 1000 "
+                                                   "is 2 (200 %); at most 1 (100 %) is allowed ([commission] "
+                                                   "max_tier_rate)\n")
+    negative = cli(tmp_path, *plan, "--tier", "0:-0.1")
+    assert (negative.returncode, negative.stderr) == (2, "kpibot: the plan is not valid: plan host-new: a rate "
+                                                         "cannot be negative\n")
+    cap = cli(tmp_path, *plan, "--tier", "0:0.1", "--cap", "lots")
+    assert (cap.returncode, cap.stderr) == (2, "kpibot: --cap 'lots' is not a number\n")
+    # the cap is configurable, at most 100 %
+    (tmp_path / "config.toml").write_text("[commission]\nmax_tier_rate = 0.2\n", encoding="utf-8")
+    lower = cli(tmp_path, *plan, "--tier", "0:0.25")
+    assert (lower.returncode, lower.stderr) == (2, "kpibot: the plan is not valid: plan host-new: the rate from 0 "
+                                                   "is 0.25 (25 %); at most 0.2 (20 %) is allowed ([commission] "
+                                                   "max_tier_rate)\n")
+    ok = cli(tmp_path, *plan, "--tier", "0:0.2")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "plan host-new saved for hosts\n", "")
+    # a new customers plan pays money per customer: 2.5 USD a customer is not a share
+    per_customer = cli(tmp_path, "commission", "plan", "host-nc", "--role", "host", "--basis", "new_customers",
+                       "--kind", "tiered", "--currency", "USD", "--tier", "0:2.5")
+    assert (per_customer.returncode, per_customer.stdout) == (0, "plan host-nc saved for hosts\n")
+    (tmp_path / "config.toml").write_text("[commission]\nmax_tier_rate = 2\n", encoding="utf-8")
+    wide = cli(tmp_path, *plan, "--tier", "0:0.2")
+    assert (wide.returncode, wide.stderr) == (2, "kpibot: config.toml: [commission] max_tier_rate: must be above 0 "
+                                                 "and at most 1, got 2\n")

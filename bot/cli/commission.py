@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot.cli.common import organisation_of
 from bot.config import Config
 from bot.usage import UsageError
-from scoring.commission import Basis, Plan, PlanKind, Tier
+from scoring.commission import Basis, Plan, PlanKind, Tier, check_rates
 from scoring.money import exponent, from_minor
 from scoring.periods import parse_month
 from services.commission import close_month
@@ -25,19 +25,48 @@ from storage.models import (
     Member,
 )
 
+TIER_USAGE = "--tier FROM:RATE, e.g. --tier 0:0.02 --tier 20000:0.03 (RATE 0.03 = 3 %)"
+
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
-    return _commission(services, args, clock)
+    return _commission(services, args, config, clock)
 
 
-def _commission(services: Services, args: argparse.Namespace, clock: Any) -> int:
+def _number(text: str) -> Decimal:
+    """A finite decimal; ValueError otherwise."""
+    try:
+        value = Decimal(text.strip())
+    except ArithmeticError:
+        raise ValueError(text) from None
+    if not value.is_finite():
+        raise ValueError(text)
+    return value
+
+
+def tier_of(text: str) -> Tier:
+    """One --tier FROM:RATE; a UsageError with the expected form otherwise."""
+    start, sep, rate = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError(text)
+        return Tier(_number(start), _number(rate))
+    except ValueError:
+        raise UsageError(f"--tier {text!r} is not FROM:RATE; use {TIER_USAGE}") from None
+
+
+def _commission(services: Services, args: argparse.Namespace, config: Config, clock: Any) -> int:
     with Session(services.engine) as session:
         if args.action == "plan":
             org = organisation_of(session)
+            tiers = tuple(tier_of(x) for x in args.tier)
             try:
-                tiers = tuple(Tier(Decimal(a), Decimal(b)) for a, b in (x.split(":", 1) for x in args.tier))
+                cap = _number(args.cap) if args.cap else None
+            except ValueError:
+                raise UsageError(f"--cap {args.cap!r} is not a number") from None
+            try:
                 plan = Plan(args.name, args.role, Basis(args.basis), PlanKind(args.kind), tiers,
-                            args.currency.upper(), Decimal(args.cap) if args.cap else None)
+                            args.currency.upper(), cap)
+                check_rates(plan, config.commission.max_tier_rate)
                 exponent(plan.currency)
             except (ValueError, ArithmeticError) as exc:
                 raise UsageError(f"the plan is not valid: {exc}") from None
