@@ -152,17 +152,35 @@ class Closing:
     failed: list[tuple[str, str]]    # (member code, why): the others are closed all the same
 
 
+class MonthNotOver(Exception):
+    """The month is not over yet in some member's zone: nobody's month is closed."""
+
+    def __init__(self, period: str, member: str, ends: datetime) -> None:
+        super().__init__(f"{period} is not over yet for {member}: it ends {ends:%Y-%m-%d %H:%M} {ends.tzinfo}")
+        self.period, self.member, self.ends = period, member, ends
+
+
+def month_over(members: list[Member], year: int, month: int, now: datetime) -> None:
+    """Raise MonthNotOver naming the member whose month ends last (the latest zone), unless the month is over in
+    every member's own zone (scoring.periods.month_window: local midnight after its last day)."""
+    windows = [(month_window(year, month, m.timezone), m) for m in members]
+    last = max(windows, key=lambda wm: wm[0].end, default=None)
+    if last is not None and now < last[0].end:
+        raise MonthNotOver(last[0].label, last[1].code, last[0].end)
+
+
 def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Closing:
-    """Record the month's payout of every member with a plan whose month is over in their own zone and not yet
-    closed (also members who left since: they earned it); each clawback taken is booked against the month it
-    comes from. A member whose statement cannot be made (a missing FX rate) is reported and skipped. No
-    commit. Run one close at a time."""
+    """Record the month's payout of every member with a plan and not yet closed (also members who left since:
+    they earned it); each clawback taken is booked against the month it comes from. The month must be over in
+    every member's own zone, else MonthNotOver and nothing is closed. A member whose statement cannot be made (a
+    missing FX rate) is reported and skipped. No commit. Run one close at a time."""
     plans = load_plans(session)
     period = f"{year:04d}-{month:02d}"
     out = Closing([], [])
-    for member in all_members(session):
-        window = month_window(year, month, member.timezone)
-        if inputs.now < window.end or payout_for(session, member.id or 0, period) is not None:
+    members = all_members(session)
+    month_over(members, year, month, inputs.now)
+    for member in members:
+        if payout_for(session, member.id or 0, period) is not None:
             continue
         try:
             est = estimate(session, inputs, member, year, month, plans)

@@ -240,3 +240,16 @@ def test_commission_plan_refuses_bad_tiers_and_rates_above_the_cap(tmp_path: Pat
     wide = cli(tmp_path, *plan, "--tier", "0:0.2")
     assert (wide.returncode, wide.stderr) == (2, "kpibot: config.toml: [commission] max_tier_rate: must be above 0 "
                                                  "and at most 1, got 2\n")
+
+
+def test_commission_close_refuses_a_month_not_over_in_every_zone(tmp_path: Path, cli: InProcess) -> None:
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    for month in ("2026-11", "2027-03"):
+        run = cli(tmp_path, "commission", "close", month)
+        assert (run.returncode, run.stdout, run.stderr) == (
+            2, "", f"kpibot: {month} is not over yet for host1: it ends {month[:5]}"
+                   f"{'12-01' if month == '2026-11' else '04-01'} 00:00 America/Los_Angeles; a month is closed "
+                   "once it is over in every member's zone, nothing closed\n")
+    # October is over everywhere; the demo paid it on November 2nd
+    done = cli(tmp_path, "commission", "close", "2026-10")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "2026-10: 0 payouts recorded\n", "")

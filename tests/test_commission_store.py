@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -18,10 +19,10 @@ from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
 from scoring.periods import month_window
 from scoring.rules import Rules
-from services.commission import close_month, estimate
+from services.commission import MonthNotOver, close_month, estimate
 from services.scorecards import Inputs
 from storage.commission import save_plan
-from storage.models import FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
+from storage.models import CommissionPayout, FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
 from storage.queries import member_by_code
 from tests.conftest import dispatcher_for, org_and_team
 from tests.test_commands import fields, host1_net_gmv_minor, say
@@ -133,6 +134,28 @@ def test_refunds_after_payout_are_taken_back_once_from_the_next_month(engine: En
         assert (nov_card["Earned"], nov_card["Taken back in this payout"], nov_card["Paid on 2026-12-02"]) == (
             "50.00 USD", "-70.00 USD", "-20.00 USD")
         assert "2027-01 has not started yet." in render_text(say(d, "h", "/commission 2027-01"))
+
+
+def test_a_month_is_closed_only_once_it_is_over_in_every_members_zone(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        west = Member(org_id=host.org_id, team_id=host.team_id, code="w", name="West", role="host",
+                      timezone="America/Los_Angeles", locale="en")
+        s.add(west)
+        _order(s, shop, host, "A", 130000, at(3, 10), "b1")
+        s.commit()
+        # November ends at 2026-12-01 00:00 UTC for h but at 08:00 UTC (00:00 in Los Angeles) for w
+        for now in (at(20), datetime(2026, 12, 1, 7, 59, tzinfo=UTC)):
+            with pytest.raises(MonthNotOver) as refused:
+                close_month(s, _inputs(s, now), 2026, 11)
+            assert str(refused.value) == "2026-11 is not over yet for w: it ends 2026-12-01 00:00 America/Los_Angeles"
+        assert s.execute(select(CommissionPayout)).scalars().all() == []
+        with pytest.raises(MonthNotOver):      # a month not begun is not over either
+            close_month(s, _inputs(s, at(20)), 2027, 1)
+        closed = close_month(s, _inputs(s, datetime(2026, 12, 1, 8, tzinfo=UTC)), 2026, 11)
+        assert sorted((m.member_id, m.paid_minor) for m in closed.paid) == [(host.id, 0), (west.id, 0)]
+        october = close_month(s, _inputs(s, datetime(2026, 12, 1, 8, tzinfo=UTC)), 2026, 10)
+        assert sorted((m.member_id, m.paid_minor) for m in october.paid) == [(host.id, 16000), (west.id, 0)]
 
 
 def test_a_paid_month_is_measured_again_under_the_plan_and_role_it_was_paid_under(engine: Engine) -> None:

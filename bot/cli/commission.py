@@ -17,7 +17,7 @@ from bot.usage import UsageError
 from scoring.commission import Basis, Plan, PlanKind, Tier, check_rates
 from scoring.money import exponent, from_minor
 from scoring.periods import parse_month
-from services.commission import close_month
+from services.commission import MonthNotOver, close_month
 from services.container import Services
 from services.scorecards import Inputs
 from storage.commission import load_plans, save_plan
@@ -76,7 +76,11 @@ def _commission(services: Services, args: argparse.Namespace, config: Config, cl
             return 0
         if args.action == "close":
             year, month = parse_month(args.period)
-            closing = close_month(session, Inputs.load(session, services.rules, clock()), year, month)
+            try:
+                closing = close_month(session, Inputs.load(session, services.rules, clock()), year, month)
+            except MonthNotOver as exc:
+                raise UsageError(f"{exc}; a month is closed once it is over in every member's zone, "
+                                 "nothing closed") from None
             session.commit()
             for payout in closing.paid:
                 member = session.get(Member, payout.member_id)
