@@ -231,11 +231,12 @@ def test_commission_plan_refuses_bad_tiers_and_rates_above_the_cap(tmp_path: Pat
                                                    "is 0.25 (25 %); at most 0.2 (20 %) is allowed ([commission] "
                                                    "max_tier_rate)\n")
     ok = cli(tmp_path, *plan, "--tier", "0:0.2")
-    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "plan host-new saved for hosts\n", "")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "plan host-new saved for hosts, in force from 2026-11\n", "")
     # a new customers plan pays money per customer: 2.5 USD a customer is not a share
     per_customer = cli(tmp_path, "commission", "plan", "host-nc", "--role", "host", "--basis", "new_customers",
                        "--kind", "tiered", "--currency", "USD", "--tier", "0:2.5")
-    assert (per_customer.returncode, per_customer.stdout) == (0, "plan host-nc saved for hosts\n")
+    assert (per_customer.returncode, per_customer.stdout) == (0, "plan host-nc saved for hosts, in force from "
+                                                                 "2026-11\n")
     (tmp_path / "config.toml").write_text("[commission]\nmax_tier_rate = 2\n", encoding="utf-8")
     wide = cli(tmp_path, *plan, "--tier", "0:0.2")
     assert (wide.returncode, wide.stderr) == (2, "kpibot: config.toml: [commission] max_tier_rate: must be above 0 "
@@ -253,3 +254,22 @@ def test_commission_close_refuses_a_month_not_over_in_every_zone(tmp_path: Path,
     # October is over everywhere; the demo paid it on November 2nd
     done = cli(tmp_path, "commission", "close", "2026-10")
     assert (done.returncode, done.stdout, done.stderr) == (0, "2026-10: 0 payouts recorded\n", "")
+
+
+def test_commission_plans_take_effect_from_a_month_a_paid_month_keeps_its_plan(tmp_path: Path, cli: InProcess) -> None:
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    plan = ("commission", "plan", "host-2027", "--role", "host", "--basis", "net_gmv", "--kind", "tiered",
+            "--currency", "USD", "--tier", "0:0.05")
+    paid = cli(tmp_path, *plan, "--from", "2026-10")     # the demo paid October on November 2nd
+    assert (paid.returncode, paid.stderr) == (2, "kpibot: --from 2026-10: 2026-10 is already paid and keeps the plan "
+                                                 "it was paid under; a new plan can take effect from 2026-11\n")
+    bad = cli(tmp_path, *plan, "--from", "2027-13")
+    assert (bad.returncode, bad.stderr) == (2, "kpibot: --from: period must look like YYYY-MM (1970-9998), got "
+                                               "'2027-13'\n")
+    later = cli(tmp_path, *plan, "--from", "2027-01")
+    assert (later.returncode, later.stdout) == (0, "plan host-2027 saved for hosts, in force from 2027-01\n")
+    hosts = [line.split() for line in cli(tmp_path, "commission", "plans").stdout.splitlines()
+             if line.split()[1] == "host"]
+    assert [row[:7] for row in hosts] == [
+        ["host-gmv", "host", "tiered", "net_gmv", "USD", "always", "active"],
+        ["host-2027", "host", "tiered", "net_gmv", "USD", "from", "2027-01"]]

@@ -3,6 +3,7 @@ and /commission with its what-if and who may see whom. Every figure is computed 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -19,9 +20,9 @@ from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
 from scoring.periods import month_window
 from scoring.rules import Rules
-from services.commission import MonthNotOver, close_month, estimate
+from services.commission import MonthNotOver, NoPlanInForce, close_month, estimate
 from services.scorecards import Inputs
-from storage.commission import save_plan
+from storage.commission import load_plans, save_plan
 from storage.models import CommissionPayout, FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
 from storage.queries import member_by_code
 from tests.conftest import dispatcher_for, org_and_team
@@ -156,6 +157,45 @@ def test_a_month_is_closed_only_once_it_is_over_in_every_members_zone(engine: En
         assert sorted((m.member_id, m.paid_minor) for m in closed.paid) == [(host.id, 0), (west.id, 0)]
         october = close_month(s, _inputs(s, datetime(2026, 12, 1, 8, tzinfo=UTC)), 2026, 10)
         assert sorted((m.member_id, m.paid_minor) for m in october.paid) == [(host.id, 16000), (west.id, 0)]
+
+
+def test_a_month_is_paid_under_the_plan_in_force_then(engine: Engine) -> None:
+    host, shop = _store(engine)     # PLAN (10 % to 1,000, then 20 %) in force from the beginning
+    flat = Plan("host-flat", "host", Basis.NET_GMV, PlanKind.TIERED, (Tier(D(0), D("0.05")),), "USD")
+    with Session(engine) as s:
+        save_plan(s, host.org_id, flat, "2026-12")
+        _order(s, shop, host, "A", 130000, at(3, 11), "b1")
+        _order(s, shop, host, "B", 130000, at(3, 12), "b2")
+        s.commit()
+        # November: 1,300.00 under PLAN -> 1,000 x 10 % + 300 x 20 % = 160.00; December under host-flat: 65.00
+        (nov,) = close_month(s, _inputs(s, at(2, 12)), 2026, 11).paid
+        assert (nov.plan_name, nov.paid_minor) == ("host-plan", 16000)
+        dec = estimate(s, _inputs(s, at(20, 12)), host, 2026, 12)
+        assert dec is not None and (dec.plan.name, dec.statement.earned) == ("host-flat", D("65.00"))
+        # a replacement for December switches host-flat off for December only; January follows December
+        save_plan(s, host.org_id, replace(flat, name="host-flat2", tiers=(Tier(D(0), D("0.06")),)), "2026-12")
+        s.commit()
+        plans = load_plans(s)
+        assert [(p.name, p.role) for p in plans.in_force("2027-01")] == [("host-flat2", "host")]
+        assert plans.for_role("host", "2026-11") == PLAN
+        assert plans.for_role("lead", "2026-11") is None
+        assert [(v.plan.name, v.effective_from, v.active) for v in plans.versions] == [
+            ("host-plan", "0001-01", True), ("host-flat", "2026-12", False), ("host-flat2", "2026-12", True)]
+
+
+def test_a_month_before_every_plan_is_not_closed(engine: Engine) -> None:
+    with Session(engine) as s:
+        org, team = org_and_team(s)
+        s.add(Member(org_id=org.id, team_id=team.id, code="h", name="Host", role="host", timezone="UTC",
+                     locale="en"))
+        save_plan(s, org.id or 0, PLAN, "2026-12")      # created in December, in force from December
+        s.commit()
+        with pytest.raises(NoPlanInForce) as refused:
+            close_month(s, _inputs(s, at(7, 12)), 2026, 10)
+        assert str(refused.value) == ("no commission plan is in force in 2026-10: a plan pays from the month it "
+                                      "takes effect (kpibot commission plans; kpibot commission plan ... --from "
+                                      "YYYY-MM)")
+        assert s.execute(select(CommissionPayout)).scalars().all() == []
 
 
 def test_a_paid_month_is_measured_again_under_the_plan_and_role_it_was_paid_under(engine: Engine) -> None:

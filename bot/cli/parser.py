@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     cplan.add_argument("--tier", required=True, action="append", metavar="FROM:RATE",
                        help="e.g. --tier 0:0.02 --tier 20000:0.03 (for new customers RATE is money per customer)")
     cplan.add_argument("--cap", metavar="AMOUNT")
+    cplan.add_argument("--from", dest="effective_from", metavar="YYYY-MM",
+                       help="the first month it pays (default: this month in the organisation's zone); earlier "
+                            "months keep their plan, a paid month always")
     close = csub.add_parser("close", parents=[common], help="record a finished month's payouts")
     close.add_argument("period", metavar="YYYY-MM")
     digest = sub.add_parser("digest", parents=[common], help="daily digest subscriptions of group chats")
