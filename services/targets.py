@@ -30,6 +30,7 @@ from storage.models import Member, Team
 from storage.queries import country_baselines, find_team, member_by_code, monthly_targets, team_members, team_of, teams
 from storage.target_import import TargetImport, import_targets
 from storage.targets import Subject
+from storage.targets import zone_of as storage_zone_of
 
 COMPANY_WORDS = frozenset({"company", "公司", "全公司"})
 
@@ -168,9 +169,7 @@ def name_of(subject: Subject, lang: str) -> str:
 
 
 def zone_of(subject: Subject, services: Services) -> str:
-    if subject.member is not None:
-        return subject.member.timezone
-    return subject.team.timezone if subject.team is not None else services.org_timezone
+    return storage_zone_of(subject, services.org_timezone)
 
 
 # --- permissions -------------------------------------------------------------------------------------------------
