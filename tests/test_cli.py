@@ -273,3 +273,26 @@ def test_commission_plans_take_effect_from_a_month_a_paid_month_keeps_its_plan(t
     assert [row[:7] for row in hosts] == [
         ["host-gmv", "host", "tiered", "net_gmv", "USD", "always", "active"],
         ["host-2027", "host", "tiered", "net_gmv", "USD", "from", "2027-01"]]
+
+
+def test_targets_import_refuses_settled_months_and_zero_unless_told(tmp_path: Path, cli: InProcess) -> None:
+    import sqlite3
+
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"   # October paid
+    (tmp_path / "t.csv").write_text("period,member,metric,value\n2026-10,host1,net_gmv,1000\n"
+                                    "2026-12,host1,net_gmv,0\n2025-01,host2,net_gmv,5\n", encoding="utf-8")
+    run = cli(tmp_path, "targets", "import", "t.csv")
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", (
+        "kpibot: nothing imported: line 2: commission for 2026-10 is already paid, so its targets are settled; add "
+        "--force to change them anyway (audited); line 3: a target of 0 takes net_gmv out of the score; add --zero "
+        "if that is meant; line 4: 2025-01 is over, so its targets are settled; add --force to change them anyway "
+        "(audited)\n"))
+    zero_only = cli(tmp_path, "targets", "import", "t.csv", "--zero")
+    assert zero_only.returncode == 2 and "line 3" not in zero_only.stderr
+    done = cli(tmp_path, "targets", "import", "t.csv", "--force", "--zero")
+    assert (done.returncode, done.stdout) == (0, "imported t.csv: 3 targets, 0 country baselines\n")
+    with sqlite3.connect(tmp_path / "kpibot.db") as db:
+        rows = db.execute("SELECT action, actor, json_extract(details, '$.period'), json_extract(details, '$.settled')"
+                          " FROM audit_log WHERE action LIKE 'target.%' ORDER BY id").fetchall()
+    assert rows[-3:] == [("target.force", "system", "2026-10", "paid"), ("target.set", "system", "2026-12", None),
+                         ("target.force", "system", "2025-01", "over")]

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = targets.add_subparsers(dest="action", required=True, metavar="ACTION")
     gimp = gsub.add_parser("import", parents=[common], help="set targets from a CSV or XLSX file")
     gimp.add_argument("file", metavar="FILE")
+    gimp.add_argument("--force", action="store_true",
+                      help="also rows of settled months (commission paid, or over): audited as target.force")
+    gimp.add_argument("--zero", action="store_true", help="allow values of 0, which take a metric out of the score")
     fx = sub.add_parser("fx", parents=[common], help="exchange rates (the daily ECB job stores them too)")
     xsub = fx.add_subparsers(dest="action", required=True, metavar="ACTION")
     ximp = xsub.add_parser("import", parents=[common], help="store rates from a CSV or XLSX file: day,base,quote,rate")
