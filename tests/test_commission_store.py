@@ -3,9 +3,11 @@ and /commission with its what-if and who may see whom. Every figure is computed 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -23,9 +25,10 @@ from scoring.rules import Rules
 from services.commission import MonthNotOver, NoPlanInForce, close_month, estimate
 from services.scorecards import Inputs
 from storage.commission import load_plans, save_plan
+from storage.migrate import head_revision, upgrade
 from storage.models import CommissionPayout, FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
 from storage.queries import member_by_code
-from tests.conftest import dispatcher_for, org_and_team
+from tests.conftest import dispatcher_for, fresh_engine, org_and_team
 from tests.test_commands import fields, host1_net_gmv_minor, say
 
 D = Decimal
@@ -338,3 +341,38 @@ def test_commission_card_what_if_and_who_sees_whom(demo: Engine) -> None:
     button = next(b for b in card.blocks if isinstance(b, Buttons)).buttons[0]
     assert button.args == ("whatif", "50000", "host1")
     assert say(d, "manager1", button.as_text).title == "提成试算 · Lin Xiaoyu 林小雨 · 50,000.00 USD"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_0021_versions_plans_by_month_and_back(backend: str, tmp_path: Path) -> None:
+    """Plans stored before 0021 take effect from the beginning; a name may then have a version per month; the
+    downgrade keeps each name's first version."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.migrate import _config
+
+    eng = fresh_engine(backend, tmp_path)
+    assert upgrade(eng, "0019") == (None, "0019")
+    row = ("INSERT INTO commission_plan (org_id, name, role, basis, kind, currency, tiers, active{}) VALUES "
+           "(1, 'host-plan', 'host', 'net_gmv', 'tiered', 'USD', '[[\"0\", \"{}\"]]', true{})")
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO organisation (id, code, name, created_at) VALUES (1, 'o', 'O', "
+                       "'2026-11-01 00:00:00')"))
+        c.execute(text(row.format("", "0.1", "")))
+    assert upgrade(eng) == ("0019", head_revision())
+    with eng.begin() as c:
+        c.execute(text(row.format(", effective_from", "0.2", ", '2026-12'")))
+    with Session(eng) as s:
+        assert [(v.plan.name, v.effective_from, v.plan.tiers[0].rate) for v in load_plans(s).versions] == [
+            ("host-plan", "0001-01", D("0.1")), ("host-plan", "2026-12", D("0.2"))]
+    cfg = _config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0019")
+    with eng.begin() as c:
+        rows = c.execute(text("SELECT name, tiers FROM commission_plan")).all()
+        # the JSON column reads back as text on SQLite and as a list on PostgreSQL
+        assert [(n, json.loads(t) if isinstance(t, str) else t) for n, t in rows] == [("host-plan", [["0", "0.1"]])]
+    assert upgrade(eng) == ("0019", head_revision())
+    eng.dispose()
