@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.config import Config
 from cards.chart_cache import ChartCache
-from services.commission import close_month
+from services.commission import MonthNotOver, close_month
 from services.container import Services
 from services.organisation import OrgSettings, effective_settings
 from services.scorecards import Inputs
@@ -69,7 +69,10 @@ def seed_demo_if_empty(services: Services, now: datetime) -> bool:
         # that came later show as this month's clawbacks
         last = today.replace(day=1) - timedelta(days=1)
         payday = min(now, datetime.combine(today.replace(day=2), time(10), ZoneInfo(services.org_timezone)))
-        close_month(session, Inputs.load(session, services.rules, payday), last.year, last.month)
-        session.commit()
+        try:
+            close_month(session, Inputs.load(session, services.rules, payday), last.year, last.month)
+            session.commit()
+        except MonthNotOver:   # seeded in the first hours of a month, before it is over in every zone
+            session.rollback()
     log.info("seeded the demo organisation: %s", summary)
     return True

@@ -257,6 +257,14 @@ class AttributionConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class CommissionConfig:
+    # the highest rate a tier of a money-based plan may pay (1 = 100 % of the basis); `kpibot commission plan`
+    # refuses more. A new-customers plan's rate is money per customer, not a share, and is not capped here.
+    max_tier_rate: Annotated[Number, _check(lambda v: 0 < v <= 1, "must be above 0 and at most 1, got {value}")] \
+        = Decimal(1)
+
+
+@dataclass(frozen=True, config=SECTION)
 class ChartsConfig:
     dir: str = "kpibot-charts"
 
@@ -310,6 +318,7 @@ class Config(BaseSettings):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     charts: ChartsConfig = Field(default_factory=ChartsConfig)
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
+    commission: CommissionConfig = Field(default_factory=CommissionConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     fx: FxConfig = Field(default_factory=FxConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)

@@ -79,6 +79,11 @@ INDONESIAN: dict[str, str] = {
     "target.split_nobody": "{who} tidak punya anggota untuk menerima pembagian target.",
     "target.split_weights": "Beri bobot untuk setiap orang. Tidak dikenal: {unknown}. Belum ada: {missing}. "
                             "Contoh: host1=2 host2=1.",
+    "target.zero": "Target 0 mengeluarkan {metric} dari skor. Jika memang itu maksudnya, tambahkan --zero.",
+    "target.settled_paid": "Komisi {month} sudah dibayar, jadi targetnya sudah final. Untuk tetap mengubahnya, "
+                           "tambahkan --force (dicatat di log audit).",
+    "target.settled_over": "{month} sudah berakhir, jadi targetnya sudah final. Untuk tetap mengubahnya, tambahkan "
+                           "--force (dicatat di log audit).",
     "commission.title": "Komisi · {name} · {month}",
     "commission.plan": "Skema",
     "commission.kind_tiered": "bertingkat (tarif tiap tingkat untuk bagiannya)",

@@ -6,6 +6,10 @@
                                                          company -> teams, team -> members
     /target baseline TEAM COUNTRY METRIC VALUE [YYYY-MM] a team's baseline in one country
 
+Setting, sharing out and baselines take two flags anywhere after the action: `--force` rewrites a settled
+month (commission paid for it, or over in the subject's zone), audited as such; `--zero` allows a target of 0,
+which takes the metric out of the score (refused without it). A phone's "—force" counts too.
+
 WHO is `company`, a team (code or name) or a member (code); default: the caller. Who may set what: admins
 everything; managers any team's and member's targets; leads their own team's and its members'. Anyone may
 see their own targets, leads their team's, managers and admins everyone's (services.targets decides; it and
@@ -14,6 +18,7 @@ services.target_setting read and write the store). Definitions of the split are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from cards.format import metric_value, percent
@@ -47,16 +52,32 @@ ACTIONS = {"set": "set", "设置": "set", "split": "split", "拆分": "split", "
            "baseline": "baseline", "基线": "baseline"}
 
 
+@dataclass(frozen=True)
+class Flags:
+    force: bool = False     # rewrite a settled month
+    zero: bool = False      # a target of 0 (the metric out of the score) is meant
+
+
 def handle(req: Request) -> Card:
     args = req.args
     action = ACTIONS.get(args[0].lower()) if args else None
+    if action is None:
+        return _show(req, args)
+    rest, flags = _flags(args[1:])
     if action == "set":
-        return _set(req, args[1:])
+        return _set(req, rest, flags)
     if action == "split":
-        return _split(req, args[1:])
-    if action == "baseline":
-        return _baseline(req, args[1:])
-    return _show(req, args)
+        return _split(req, rest, flags)
+    return _baseline(req, rest, flags)
+
+
+def _flags(args: tuple[str, ...]) -> tuple[tuple[str, ...], Flags]:
+    """The words without --force / --zero (a phone may turn -- into a dash: "—force"), and the flags."""
+    def flag(word: str) -> str | None:
+        bare = word.lstrip("-—–")
+        return bare.casefold() if bare != word and bare.casefold() in ("force", "zero") else None
+    found = {f for w in args if (f := flag(w)) is not None}
+    return tuple(w for w in args if flag(w) is None), Flags("force" in found, "zero" in found)
 
 
 # --- reading the arguments ---------------------------------------------------------------------------------
@@ -84,11 +105,15 @@ def _metric(word: str) -> Metric:
     return metric
 
 
-def _value(word: str, metric: Metric, usage: str, currency: str) -> Decimal:
+def _value(word: str, metric: Metric, usage: str, currency: str, zero: bool, lang: str) -> Decimal:
+    """The amount typed; 0 only with --zero: a target of 0 takes the metric out of the score."""
     try:
-        return rounded(parse_amount(word, metric.unit is Unit.RATIO), quantum(metric, currency))
+        value = rounded(parse_amount(word, metric.unit is Unit.RATIO), quantum(metric, currency))
     except AmountError as exc:
         raise UserError(exc.key, usage=usage, **exc.values) from None
+    if value == 0 and not zero:
+        raise UserError("target.zero", metric=metric.name(lang))
+    return value
 
 
 # --- showing ----------------------------------------------------------------------------------------------------
@@ -195,14 +220,14 @@ def _teams_block(shares: Shares, currency: str, lang: str) -> list[Block]:
 
 # --- setting ------------------------------------------------------------------------------------------------------
 
-def _set(req: Request, args: tuple[str, ...]) -> Card:
+def _set(req: Request, args: tuple[str, ...], flags: Flags) -> Card:
     month, rest = _month_arg(req, args)
     if len(rest) != 3:
         raise UserError("error.bad_args", problem=" ".join(args) or "—", usage=USAGE_SET)
     who = _subject(req, rest[0])
     metric = _metric(rest[1])
-    value = _value(rest[2], metric, USAGE_SET, req.services.rules.reporting_currency)
-    before = set_target(req.services, req.member, who, month, metric, value)
+    value = _value(rest[2], metric, USAGE_SET, req.services.rules.reporting_currency, flags.zero, req.lang)
+    before = set_target(req.services, req.member, who, month, metric, value, req.now, flags.force)
     lang, currency = req.lang, req.services.rules.reporting_currency
     fields = [(t(lang, "target.target"), metric_value(value, metric.unit, currency, lang))]
     if before is not None:
@@ -215,7 +240,7 @@ def _set(req: Request, args: tuple[str, ...]) -> Card:
                 tuple(blocks), Tone.GOOD, lang)
 
 
-def _baseline(req: Request, args: tuple[str, ...]) -> Card:
+def _baseline(req: Request, args: tuple[str, ...], flags: Flags) -> Card:
     month, rest = _month_arg(req, args)
     if len(rest) != 4:
         raise UserError("error.bad_args", problem=" ".join(args) or "—", usage=USAGE_BASELINE)
@@ -228,12 +253,12 @@ def _baseline(req: Request, args: tuple[str, ...]) -> Card:
     metric = _metric(rest[2])
     if not metric.cumulative:
         raise UserError("target.baseline_cumulative", metric=metric.name(req.lang))
-    value = _value(rest[3], metric, USAGE_BASELINE, req.services.rules.reporting_currency)
-    set_baseline(req.services, req.member, team, country, month, metric, value)
+    value = _value(rest[3], metric, USAGE_BASELINE, req.services.rules.reporting_currency, flags.zero, req.lang)
+    set_baseline(req.services, req.member, team, country, month, metric, value, req.now, flags.force)
     return _show(req, (team.code, month.period))
 
 
-def _split(req: Request, args: tuple[str, ...]) -> Card:
+def _split(req: Request, args: tuple[str, ...], flags: Flags) -> Card:
     month, rest = _month_arg(req, args)
     if len(rest) < 2:
         raise UserError("error.bad_args", problem=" ".join(args) or "—", usage=USAGE_SPLIT)
@@ -245,7 +270,7 @@ def _split(req: Request, args: tuple[str, ...]) -> Card:
     method = rest[2:] or ("even",)
     weights = _weights(req, plan, method)
     try:
-        parts = split(req.services, req.member, plan, weights)
+        parts = split(req.services, req.member, plan, weights, req.now, flags.force)
     except SplitError as exc:
         raise UserError(exc.key, usage=USAGE_SPLIT) from None
     lang, currency, whole = req.lang, req.services.rules.reporting_currency, plan.whole

@@ -69,6 +69,22 @@ class Plan:
             raise PlanError(f"plan {self.name}: the cap cannot be negative")
 
 
+def check_rates(plan: Plan, max_rate: Decimal) -> None:
+    """Refuse a money-based plan whose tier pays more than `max_rate` of the basis (1 = 100 %, the most a share
+    can be; [commission] max_tier_rate). A new-customers plan pays money per customer: not a share, not capped."""
+    if plan.basis is Basis.NEW_CUSTOMERS:
+        return
+    for tier in plan.tiers:
+        if tier.rate > max_rate:
+            raise PlanError(f"plan {plan.name}: the rate from {tier.threshold} is {tier.rate} "
+                            f"({_percent(tier.rate)}); at most {max_rate} ({_percent(max_rate)}) is allowed "
+                            "([commission] max_tier_rate)")
+
+
+def _percent(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f} %"
+
+
 def earned(plan: Plan, amount: Decimal) -> Decimal:
     """What `amount` of the basis earns in one period, exact (before rounding), capped."""
     if amount <= 0:

@@ -4,7 +4,9 @@ The basis (net GMV, gross profit, new customers) is the metric of the same name 
 member's month in their own time zone, as their scorecard measures it. Money bases are converted from the
 reporting currency into the plan's currency at the rate of the month's anchor day (today, or its last day
 once it is over). The estimate takes back, from this month, what refunds since have cost the months already
-paid (the last CLAWBACK_MONTHS of them), as the month's closing does. `/commission` (month_view, what_if), the
+paid (the last CLAWBACK_MONTHS of them), as the month's closing does. A month is measured under the plan in
+force then (storage.commission.Plans.for_role: the role's latest version from that month or before); a paid
+month keeps the plan it was paid under (its payout's snapshot). `/commission` (month_view, what_if), the
 month-close job and `kpibot commission close` (close_month) all call these.
 """
 
@@ -132,7 +134,7 @@ def estimate(session: Session, inputs: Inputs, member: Member, year: int, month:
              plans: Plans | None = None) -> Estimate | None:
     """The member's statement for a month as of `inputs.now`; None without a plan for their role."""
     plans = plans if plans is not None else load_plans(session)
-    plan = plans.for_role(member.role)
+    plan = plans.for_role(member.role, f"{year:04d}-{month:02d}")
     if plan is None:
         return None
     window = month_window(year, month, member.timezone)
@@ -152,17 +154,47 @@ class Closing:
     failed: list[tuple[str, str]]    # (member code, why): the others are closed all the same
 
 
+class MonthNotOver(Exception):
+    """The month is not over yet in some member's zone: nobody's month is closed."""
+
+    def __init__(self, period: str, member: str, ends: datetime) -> None:
+        super().__init__(f"{period} is not over yet for {member}: it ends {ends:%Y-%m-%d %H:%M} {ends.tzinfo}")
+        self.period, self.member, self.ends = period, member, ends
+
+
+class NoPlanInForce(Exception):
+    """No role has a commission plan in force in the month (plans take effect from their effective month)."""
+
+    def __init__(self, period: str) -> None:
+        super().__init__(f"no commission plan is in force in {period}: a plan pays from the month it takes effect "
+                         "(kpibot commission plans; kpibot commission plan ... --from YYYY-MM)")
+        self.period = period
+
+
+def month_over(members: list[Member], year: int, month: int, now: datetime) -> None:
+    """Raise MonthNotOver naming the member whose month ends last (the latest zone), unless the month is over in
+    every member's own zone (scoring.periods.month_window: local midnight after its last day)."""
+    windows = [(month_window(year, month, m.timezone), m) for m in members]
+    last = max(windows, key=lambda wm: wm[0].end, default=None)
+    if last is not None and now < last[0].end:
+        raise MonthNotOver(last[0].label, last[1].code, last[0].end)
+
+
 def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Closing:
-    """Record the month's payout of every member with a plan whose month is over in their own zone and not yet
-    closed (also members who left since: they earned it); each clawback taken is booked against the month it
-    comes from. A member whose statement cannot be made (a missing FX rate) is reported and skipped. No
-    commit. Run one close at a time."""
+    """Record the month's payout of every member whose role has a plan in force in the month, not yet closed
+    (also members who left since: they earned it); each clawback taken is booked against the month it comes
+    from. The month must be over in every member's own zone, else MonthNotOver, and some plan must be in force
+    then, else NoPlanInForce; either way nothing is closed. A member whose statement cannot be made (a missing
+    FX rate) is reported and skipped. No commit. Run one close at a time."""
     plans = load_plans(session)
     period = f"{year:04d}-{month:02d}"
     out = Closing([], [])
-    for member in all_members(session):
-        window = month_window(year, month, member.timezone)
-        if inputs.now < window.end or payout_for(session, member.id or 0, period) is not None:
+    members = all_members(session)
+    month_over(members, year, month, inputs.now)
+    if not plans.in_force(period):
+        raise NoPlanInForce(period)
+    for member in members:
+        if payout_for(session, member.id or 0, period) is not None:
             continue
         try:
             est = estimate(session, inputs, member, year, month, plans)
@@ -234,9 +266,10 @@ def what_if(services: Services, viewer: Member, code: str | None, amount: Decima
     with Session(services.engine) as session:
         inputs = Inputs.load(session, services.rules, now)
         member = _member_named(session, viewer, code)
-        plan = load_plans(session).for_role(member.role)
+        window = window_for(PeriodKind.MONTH, now, member.timezone)
+        plan = load_plans(session).for_role(member.role, window.label)
         if plan is None:
             raise NoPlan(member.role)
-        basis_now, _, _ = measure(session, inputs, member, window_for(PeriodKind.MONTH, now, member.timezone), plan)
+        basis_now, _, _ = measure(session, inputs, member, window, plan)
     return WhatIf(member, plan, amount, paid_amount(plan, amount), statement(plan, amount).capped, basis_now,
                   paid_amount(plan, basis_now))

@@ -1,6 +1,9 @@
 """Setting targets: one target, a team's baseline in one country, and sharing a target out (company -> teams,
 team -> members). `/target set|baseline|split` (commands.target) calls these; whom a target is for and who may
 set it are in services.targets. Each write is audited (storage.targets) and committed here.
+
+A settled month (commission paid for it, or over in the subject's zone: storage.targets.settled) is refused
+unless `force`; a forced write is audited as target.force / baseline.force with the reason.
 """
 
 from __future__ import annotations
@@ -21,26 +24,40 @@ from services.scorecards import Inputs
 from services.targets import Month, Who, actuals, check_set, children, month_targets, subject_of, who_of, zone_of
 from storage.models import Member
 from storage.queries import team_shops
+from storage.targets import Subject, settled
 from storage.targets import set_baseline as store_baseline
 from storage.targets import set_target as store_target
 from storage.targets import set_targets as store_targets
 
 
+def settled_or_refused(session: Session, services: Services, subject: Subject, month: Month, now: datetime,
+                       force: bool) -> str | None:
+    """Why the subject's month is settled (storage.targets.settled), None when it is not; a settled month
+    without `force` raises UserError target.settled_paid / target.settled_over."""
+    why = settled(session, month.period, zone_of(subject, services), now)
+    if why is not None and not force:
+        raise UserError(f"target.settled_{why}", month=month.period)
+    return why
+
+
 def set_target(services: Services, caller: Member, who: Who, month: Month, metric: Metric,
-               value: Decimal) -> Decimal | None:
-    """Set WHO's target of `metric` in `month`; returns the value it replaced."""
+               value: Decimal, now: datetime, force: bool = False) -> Decimal | None:
+    """Set WHO's target of `metric` in `month`; returns the value it replaced. A settled month only with
+    `force` (see settled_or_refused)."""
     with Session(services.engine) as session:
         subject = subject_of(session, who)
         check_set(session, caller, subject, who.name)
+        forced = settled_or_refused(session, services, subject, month, now, force)
         org_id = (subject.member or subject.team or caller).org_id
-        before = store_target(session, org_id, subject, month.period, metric.key, value, caller)
+        before = store_target(session, org_id, subject, month.period, metric.key, value, caller, forced)
         session.commit()
     return before
 
 
 def set_baseline(services: Services, caller: Member, team: Who, country: str, month: Month, metric: Metric,
-                 value: Decimal) -> None:
-    """Set a team's baseline in `country`, one the team sells in (its shops' regions)."""
+                 value: Decimal, now: datetime, force: bool = False) -> None:
+    """Set a team's baseline in `country`, one the team sells in (its shops' regions); a settled month only
+    with `force`."""
     with Session(services.engine) as session:
         subject = subject_of(session, team)
         check_set(session, caller, subject, team.name)
@@ -49,7 +66,8 @@ def set_baseline(services: Services, caller: Member, team: Who, country: str, mo
         if country not in sells_in:
             raise UserError("target.baseline_country", country=country, team=subject.team.name,
                             countries=", ".join(sells_in) or "—")
-        store_baseline(session, subject.team, country, month.period, metric.key, value, caller)
+        forced = settled_or_refused(session, services, subject, month, now, force)
+        store_baseline(session, subject.team, country, month.period, metric.key, value, caller, forced)
         session.commit()
 
 
@@ -97,9 +115,11 @@ def last_period(services: Services, plan: SplitPlan, now: datetime) -> dict[Who,
     return out
 
 
-def split(services: Services, caller: Member, plan: SplitPlan, weights: Mapping[Who, Decimal]) -> dict[Who, Decimal]:
+def split(services: Services, caller: Member, plan: SplitPlan, weights: Mapping[Who, Decimal], now: datetime,
+          force: bool = False) -> dict[Who, Decimal]:
     """Share the plan's whole by `weights` (scoring.targets.decompose, which raises SplitError) and set the parts,
-    and the whole for those who get all of it; returns the parts."""
+    and the whole for those who get all of it; returns the parts. A part in a settled month (in its subject's
+    zone) only with `force`."""
     metric = plan.metric
     parts = decompose(plan.whole, weights, quantum(metric, services.rules.reporting_currency), metric.cumulative)
     with Session(services.engine) as session:
@@ -107,8 +127,10 @@ def split(services: Services, caller: Member, plan: SplitPlan, weights: Mapping[
         check_set(session, caller, parent, plan.parent.name)
         values = {**{subject_of(session, w): v for w, v in parts.items()},
                   **dict.fromkeys((subject_of(session, w) for w in plan.whole_to), plan.whole)}
+        forced = {s: why for s in values
+                  if (why := settled_or_refused(session, services, s, plan.month, now, force)) is not None}
         org_id = (parent.team or caller).org_id
-        store_targets(session, org_id, values, plan.month.period, metric.key, caller)
+        store_targets(session, org_id, values, plan.month.period, metric.key, caller, forced)
         session.commit()
     return parts
 

@@ -28,8 +28,9 @@ from services.scorecards import Inputs, TypicalTargets, headline_key, in_trial, 
 from storage.activity import load_activity, load_team_activity
 from storage.models import Member, Team
 from storage.queries import country_baselines, find_team, member_by_code, monthly_targets, team_members, team_of, teams
-from storage.target_import import TargetImport, import_targets
+from storage.target_import import Guard, TargetImport, import_targets
 from storage.targets import Subject
+from storage.targets import zone_of as storage_zone_of
 
 COMPANY_WORDS = frozenset({"company", "公司", "全公司"})
 
@@ -168,9 +169,7 @@ def name_of(subject: Subject, lang: str) -> str:
 
 
 def zone_of(subject: Subject, services: Services) -> str:
-    if subject.member is not None:
-        return subject.member.timezone
-    return subject.team.timezone if subject.team is not None else services.org_timezone
+    return storage_zone_of(subject, services.org_timezone)
 
 
 # --- permissions -------------------------------------------------------------------------------------------------
@@ -354,10 +353,13 @@ def _trial(session: Session, inputs: Inputs, member: Member, window: Window) -> 
 
 # --- importing ---------------------------------------------------------------------------------------------------
 
-def import_file(services: Services, path: Path, org_id: int) -> TargetImport:
+def import_file(services: Services, path: Path, org_id: int, now: datetime, force: bool = False,
+                zero: bool = False) -> TargetImport:
     """Targets and country baselines from a CSV or XLSX file (storage.target_import), all or nothing: raises
-    storage.member_import.ImportProblem, naming the lines, and writes nothing when a row is wrong."""
+    storage.member_import.ImportProblem, naming the lines, and writes nothing when a row is wrong (a value of 0
+    without `zero`, a settled month without `force`, as /target set)."""
     with Session(services.engine) as session:
-        result = import_targets(session, path, org_id, None, services.rules.reporting_currency)
+        result = import_targets(session, path, org_id, None, services.rules.reporting_currency,
+                                Guard(now, services.org_timezone, force, zero))
         session.commit()
     return result

@@ -6,31 +6,48 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from scoring.commission import Basis, Plan, PlanKind, Tier
 from storage.audit import audit
 from storage.models import CommissionPayout, CommissionPlan
 
+BEGINNING = "0001-01"   # the effective month of a plan in force in every month (those stored before 0021)
+
+
+@dataclass(frozen=True)
+class PlanVersion:
+    plan: Plan
+    effective_from: str    # "YYYY-MM": the first month it pays
+    active: bool           # False once another plan of its role replaced it in the same month
+
 
 @dataclass(frozen=True)
 class Plans:
-    """Every plan by name (an old month's clawback uses the plan it was paid under), and the active ones."""
+    """Every version of every plan, by effective month (then as stored): a month is paid under the role's
+    latest active version from that month or before."""
 
-    by_name: dict[str, Plan]
-    active: tuple[str, ...]
+    versions: tuple[PlanVersion, ...]
 
-    def for_role(self, role: str) -> Plan | None:
-        return next((self.by_name[n] for n in self.active if self.by_name[n].role == role), None)
+    def for_role(self, role: str, period: str) -> Plan | None:
+        """The role's plan in force in `period` ("YYYY-MM"), or None."""
+        return next((v.plan for v in reversed(self.versions)
+                     if v.active and v.plan.role == role and v.effective_from <= period), None)
+
+    def in_force(self, period: str) -> tuple[Plan, ...]:
+        """Each role's plan in force in `period`."""
+        roles = dict.fromkeys(v.plan.role for v in self.versions)
+        return tuple(p for p in (self.for_role(r, period) for r in roles) if p is not None)
 
 
 def load_plans(session: Session) -> Plans:
     """Plans, validated (a malformed plan raises PlanError naming it)."""
-    rows = list(session.execute(select(CommissionPlan).order_by(CommissionPlan.name)).scalars())
-    return Plans({r.name: Plan(r.name, r.role, Basis(r.basis), PlanKind(r.kind),
-                               tuple(Tier(Decimal(a), Decimal(b)) for a, b in r.tiers), r.currency, r.cap)
-                  for r in rows}, tuple(r.name for r in rows if r.active))
+    rows = list(session.execute(select(CommissionPlan)
+                                .order_by(CommissionPlan.effective_from, CommissionPlan.id)).scalars())
+    return Plans(tuple(PlanVersion(Plan(r.name, r.role, Basis(r.basis), PlanKind(r.kind),
+                                        tuple(Tier(Decimal(a), Decimal(b)) for a, b in r.tiers), r.currency, r.cap),
+                                   r.effective_from, r.active) for r in rows))
 
 
 def plan_snapshot(plan: Plan) -> dict[str, Any]:
@@ -46,20 +63,24 @@ def plan_from_snapshot(snap: dict[str, Any]) -> Plan:
                 None if snap["cap"] is None else Decimal(snap["cap"]))
 
 
-def save_plan(session: Session, org_id: int, plan: Plan) -> None:
-    """Create or replace a plan by name; the role's other plans are switched off (one plan per role)."""
-    for other in session.execute(select(CommissionPlan).where(CommissionPlan.org_id == org_id,
-                                                              CommissionPlan.role == plan.role)).scalars():
+def save_plan(session: Session, org_id: int, plan: Plan, effective_from: str = BEGINNING) -> None:
+    """Create or replace the version of a plan in force from `effective_from` ("YYYY-MM"); the role's other
+    plans of that month are switched off (one plan per role and month). Earlier months keep their plans."""
+    for other in session.execute(select(CommissionPlan).where(
+            CommissionPlan.org_id == org_id, CommissionPlan.role == plan.role,
+            CommissionPlan.effective_from == effective_from)).scalars():
         other.active = False
-    row = session.execute(select(CommissionPlan).where(CommissionPlan.org_id == org_id,
-                                                       CommissionPlan.name == plan.name)).scalars().first()
-    row = row or CommissionPlan(org_id=org_id, name=plan.name, role=plan.role, basis="", kind="", currency="")
+    row = session.execute(select(CommissionPlan).where(
+        CommissionPlan.org_id == org_id, CommissionPlan.name == plan.name,
+        CommissionPlan.effective_from == effective_from)).scalars().first()
+    row = row or CommissionPlan(org_id=org_id, name=plan.name, role=plan.role, basis="", kind="", currency="",
+                                effective_from=effective_from)
     row.role, row.basis, row.kind, row.currency = plan.role, plan.basis.value, plan.kind.value, plan.currency
     row.tiers = [[str(t.threshold), str(t.rate)] for t in plan.tiers]
     row.cap, row.active = plan.cap, True
     session.add(row)
     audit(session, "system", "commission_plan.save", "commission_plan", plan.name,
-          {"role": plan.role, "tiers": row.tiers})
+          {"role": plan.role, "tiers": row.tiers, "effective_from": effective_from})
 
 
 def payouts_before(session: Session, member_id: int, period: str) -> list[CommissionPayout]:
@@ -67,6 +88,12 @@ def payouts_before(session: Session, member_id: int, period: str) -> list[Commis
     return list(session.execute(
         select(CommissionPayout).where(CommissionPayout.member_id == member_id, CommissionPayout.period < period)
         .order_by(CommissionPayout.period)).scalars())
+
+
+def paid_from(session: Session, period: str) -> str | None:
+    """The latest month paid (any member) from `period` on, or None: a paid month keeps the plan it had."""
+    return session.execute(select(func.max(CommissionPayout.period))
+                           .where(CommissionPayout.period >= period)).scalar_one_or_none()
 
 
 def payout_for(session: Session, member_id: int, period: str) -> CommissionPayout | None:

@@ -537,14 +537,16 @@ class Appeal(SQLModel, table=True):
 # --- commission -------------------------------------------------------------------------------------------
 
 class CommissionPlan(SQLModel, table=True):
-    """A role's commission plan (scoring.commission.Plan). Tiers are [[threshold, rate], ...] as decimal
-    strings; the threshold and cap are in the plan's currency (a count for new customers)."""
+    """One version of a role's commission plan (scoring.commission.Plan), in force from its effective month
+    ("YYYY-MM"; "0001-01": every month) until a later version of the role's plan. Tiers are [[threshold, rate],
+    ...] as decimal strings; the threshold and cap are in the plan's currency (a count for new customers)."""
 
     __tablename__ = "commission_plan"
-    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    __table_args__ = (UniqueConstraint("org_id", "name", "effective_from"),)
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     name: str = Field(max_length=64)
+    effective_from: str = Field(default="0001-01", max_length=7)
     role: str = Field(max_length=16)
     basis: str = Field(max_length=16)              # net_gmv | gross_profit | new_customers
     kind: str = Field(max_length=16)               # tiered | accelerator

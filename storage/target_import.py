@@ -7,12 +7,15 @@ Columns (header row, any order): period (YYYY-MM), team, member, country, metric
 - neither: the company's target.
 `metric` is a metric key or name; `value` is in the metric's unit: money in the reporting currency, rates
 as "8%" or 0.08. Every row is checked before anything is written; a file with a bad row changes nothing
-and names the line and the reason.
+and names the line and the reason. With a Guard (what `kpibot targets import` passes) a value of 0 needs
+`zero` (it takes the metric out of the score), and a settled month (storage.targets.settled, in the row's
+subject's zone) needs `force`; a forced row is audited as target.force / baseline.force.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from storage.member_import import ImportProblem
 from storage.models import Member, Team
 from storage.queries import member_by_code, teams
 from storage.tabular import TableProblem, joined_problems, read_table
-from storage.targets import Subject, set_baseline, set_target
+from storage.targets import Subject, set_baseline, set_target, settled, zone_of
 
 COLUMNS = ("period", "team", "member", "country", "metric", "value")
 REQUIRED = ("period", "metric", "value")
@@ -43,22 +46,55 @@ class TargetRow:
 
 
 @dataclass(frozen=True)
+class Guard:
+    now: datetime
+    org_zone: str          # the company's months
+    force: bool = False    # rows of settled months are written (and audited as forced)
+    zero: bool = False     # values of 0 are meant
+
+
+@dataclass(frozen=True)
 class TargetImport:
     targets: int
     baselines: int
 
 
-def import_targets(session: Session, path: Path, org_id: int, by: Member | None, currency: str) -> TargetImport:
-    """`currency`: the reporting currency, whose cents money targets are rounded to."""
+def import_targets(session: Session, path: Path, org_id: int, by: Member | None, currency: str,
+                   guard: Guard | None = None) -> TargetImport:
+    """`currency`: the reporting currency, whose cents money targets are rounded to. `guard`: None only for a
+    store's own seeding (no zero or settled-month check)."""
     rows = _check(session, path, currency)
+    forced = _guarded(session, rows, guard) if guard is not None else {}
     for row in rows:
+        why = forced.get(row.line)
         if row.country and row.subject.team is not None:
-            set_baseline(session, row.subject.team, row.country, row.period, row.metric_key, row.value, by)
+            set_baseline(session, row.subject.team, row.country, row.period, row.metric_key, row.value, by, why)
         else:
-            set_target(session, org_id, row.subject, row.period, row.metric_key, row.value, by)
+            set_target(session, org_id, row.subject, row.period, row.metric_key, row.value, by, why)
     session.flush()
     baselines = sum(1 for r in rows if r.country)
     return TargetImport(len(rows) - baselines, baselines)
+
+
+def _guarded(session: Session, rows: list[TargetRow], guard: Guard) -> dict[int, str]:
+    """Each row's line -> why its month is settled, for the rows written anyway (`force`); ImportProblem naming
+    the lines of 0 without `zero` and of settled months without `force`."""
+    problems: list[str] = []
+    forced: dict[int, str] = {}
+    for row in rows:
+        if row.value == 0 and not guard.zero:
+            problems.append(f"line {row.line}: a target of 0 takes {row.metric_key} out of the score; "
+                            "add --zero if that is meant")
+        why = settled(session, row.period, zone_of(row.subject, guard.org_zone), guard.now)
+        if why is not None and not guard.force:
+            problems.append(f"line {row.line}: " + (f"commission for {row.period} is already paid"
+                                                    if why == "paid" else f"{row.period} is over")
+                            + ", so its targets are settled; add --force to change them anyway (audited)")
+        elif why is not None:
+            forced[row.line] = why
+    if problems:
+        raise ImportProblem(joined_problems(problems, limit=20))
+    return forced
 
 
 def _check(session: Session, path: Path, currency: str) -> list[TargetRow]:

@@ -208,3 +208,95 @@ def test_seed_demo_refuses_a_store_with_a_real_organisation(tmp_path: Path, cli:
     run = cli(tmp_path, "seed-demo")
     assert (run.returncode, run.stderr) == (2, "kpibot: the store at sqlite:///kpibot.db already holds an "
                                                "organisation; the demo goes only into an empty store\n")
+
+
+def test_commission_plan_refuses_bad_tiers_and_rates_above_the_cap(tmp_path: Path, cli: InProcess) -> None:
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    plan = ("commission", "plan", "host-new", "--role", "host", "--basis", "net_gmv", "--kind", "tiered",
+            "--currency", "USD")
+    usage = "use --tier FROM:RATE, e.g. --tier 0:0.02 --tier 20000:0.03 (RATE 0.03 = 3 %)"
+    for bad in ("abc", "0:abc", "x:0.02", "0:NaN", "0"):
+        run = cli(tmp_path, *plan, "--tier", bad)
+        assert (run.returncode, run.stdout, run.stderr) == (2, "", f"kpibot: --tier '{bad}' is not FROM:RATE; "
+                                                                   f"{usage}\n")
+    above = cli(tmp_path, *plan, "--tier", "0:0.1", "--tier", "1000:2")
+    assert (above.returncode, above.stderr) == (2, "kpibot: the plan is not valid: plan host-new: the rate from 1000 "
+                                                   "is 2 (200 %); at most 1 (100 %) is allowed ([commission] "
+                                                   "max_tier_rate)\n")
+    negative = cli(tmp_path, *plan, "--tier", "0:-0.1")
+    assert (negative.returncode, negative.stderr) == (2, "kpibot: the plan is not valid: plan host-new: a rate "
+                                                         "cannot be negative\n")
+    cap = cli(tmp_path, *plan, "--tier", "0:0.1", "--cap", "lots")
+    assert (cap.returncode, cap.stderr) == (2, "kpibot: --cap 'lots' is not a number\n")
+    # the cap is configurable, at most 100 %
+    (tmp_path / "config.toml").write_text("[commission]\nmax_tier_rate = 0.2\n", encoding="utf-8")
+    lower = cli(tmp_path, *plan, "--tier", "0:0.25")
+    assert (lower.returncode, lower.stderr) == (2, "kpibot: the plan is not valid: plan host-new: the rate from 0 "
+                                                   "is 0.25 (25 %); at most 0.2 (20 %) is allowed ([commission] "
+                                                   "max_tier_rate)\n")
+    ok = cli(tmp_path, *plan, "--tier", "0:0.2")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "plan host-new saved for hosts, in force from 2026-11\n", "")
+    # a new customers plan pays money per customer: 2.5 USD a customer is not a share
+    per_customer = cli(tmp_path, "commission", "plan", "host-nc", "--role", "host", "--basis", "new_customers",
+                       "--kind", "tiered", "--currency", "USD", "--tier", "0:2.5")
+    assert (per_customer.returncode, per_customer.stdout) == (0, "plan host-nc saved for hosts, in force from "
+                                                                 "2026-11\n")
+    (tmp_path / "config.toml").write_text("[commission]\nmax_tier_rate = 2\n", encoding="utf-8")
+    wide = cli(tmp_path, *plan, "--tier", "0:0.2")
+    assert (wide.returncode, wide.stderr) == (2, "kpibot: config.toml: [commission] max_tier_rate: must be above 0 "
+                                                 "and at most 1, got 2\n")
+
+
+def test_commission_close_refuses_a_month_not_over_in_every_zone(tmp_path: Path, cli: InProcess) -> None:
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    for month in ("2026-11", "2027-03"):
+        run = cli(tmp_path, "commission", "close", month)
+        assert (run.returncode, run.stdout, run.stderr) == (
+            2, "", f"kpibot: {month} is not over yet for host1: it ends {month[:5]}"
+                   f"{'12-01' if month == '2026-11' else '04-01'} 00:00 America/Los_Angeles; a month is closed "
+                   "once it is over in every member's zone, nothing closed\n")
+    # October is over everywhere; the demo paid it on November 2nd
+    done = cli(tmp_path, "commission", "close", "2026-10")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "2026-10: 0 payouts recorded\n", "")
+
+
+def test_commission_plans_take_effect_from_a_month_a_paid_month_keeps_its_plan(tmp_path: Path, cli: InProcess) -> None:
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    plan = ("commission", "plan", "host-2027", "--role", "host", "--basis", "net_gmv", "--kind", "tiered",
+            "--currency", "USD", "--tier", "0:0.05")
+    paid = cli(tmp_path, *plan, "--from", "2026-10")     # the demo paid October on November 2nd
+    assert (paid.returncode, paid.stderr) == (2, "kpibot: --from 2026-10: 2026-10 is already paid and keeps the plan "
+                                                 "it was paid under; a new plan can take effect from 2026-11\n")
+    bad = cli(tmp_path, *plan, "--from", "2027-13")
+    assert (bad.returncode, bad.stderr) == (2, "kpibot: --from: period must look like YYYY-MM (1970-9998), got "
+                                               "'2027-13'\n")
+    later = cli(tmp_path, *plan, "--from", "2027-01")
+    assert (later.returncode, later.stdout) == (0, "plan host-2027 saved for hosts, in force from 2027-01\n")
+    hosts = [line.split() for line in cli(tmp_path, "commission", "plans").stdout.splitlines()
+             if line.split()[1] == "host"]
+    assert [row[:7] for row in hosts] == [
+        ["host-gmv", "host", "tiered", "net_gmv", "USD", "always", "active"],
+        ["host-2027", "host", "tiered", "net_gmv", "USD", "from", "2027-01"]]
+
+
+def test_targets_import_refuses_settled_months_and_zero_unless_told(tmp_path: Path, cli: InProcess) -> None:
+    import sqlite3
+
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"   # October paid
+    (tmp_path / "t.csv").write_text("period,member,metric,value\n2026-10,host1,net_gmv,1000\n"
+                                    "2026-12,host1,net_gmv,0\n2025-01,host2,net_gmv,5\n", encoding="utf-8")
+    run = cli(tmp_path, "targets", "import", "t.csv")
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", (
+        "kpibot: nothing imported: line 2: commission for 2026-10 is already paid, so its targets are settled; add "
+        "--force to change them anyway (audited); line 3: a target of 0 takes net_gmv out of the score; add --zero "
+        "if that is meant; line 4: 2025-01 is over, so its targets are settled; add --force to change them anyway "
+        "(audited)\n"))
+    zero_only = cli(tmp_path, "targets", "import", "t.csv", "--zero")
+    assert zero_only.returncode == 2 and "line 3" not in zero_only.stderr
+    done = cli(tmp_path, "targets", "import", "t.csv", "--force", "--zero")
+    assert (done.returncode, done.stdout) == (0, "imported t.csv: 3 targets, 0 country baselines\n")
+    with sqlite3.connect(tmp_path / "kpibot.db") as db:
+        rows = db.execute("SELECT action, actor, json_extract(details, '$.period'), json_extract(details, '$.settled')"
+                          " FROM audit_log WHERE action LIKE 'target.%' ORDER BY id").fetchall()
+    assert rows[-3:] == [("target.force", "system", "2026-10", "paid"), ("target.set", "system", "2026-12", None),
+                         ("target.force", "system", "2025-01", "over")]

@@ -3,10 +3,14 @@ and /commission with its what-if and who may see whom. Every figure is computed 
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -18,12 +22,13 @@ from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
 from scoring.periods import month_window
 from scoring.rules import Rules
-from services.commission import close_month, estimate
+from services.commission import MonthNotOver, NoPlanInForce, close_month, estimate
 from services.scorecards import Inputs
-from storage.commission import save_plan
-from storage.models import FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
+from storage.commission import load_plans, save_plan
+from storage.migrate import head_revision, upgrade
+from storage.models import CommissionPayout, FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
 from storage.queries import member_by_code
-from tests.conftest import dispatcher_for, org_and_team
+from tests.conftest import dispatcher_for, fresh_engine, org_and_team
 from tests.test_commands import fields, host1_net_gmv_minor, say
 
 D = Decimal
@@ -133,6 +138,67 @@ def test_refunds_after_payout_are_taken_back_once_from_the_next_month(engine: En
         assert (nov_card["Earned"], nov_card["Taken back in this payout"], nov_card["Paid on 2026-12-02"]) == (
             "50.00 USD", "-70.00 USD", "-20.00 USD")
         assert "2027-01 has not started yet." in render_text(say(d, "h", "/commission 2027-01"))
+
+
+def test_a_month_is_closed_only_once_it_is_over_in_every_members_zone(engine: Engine) -> None:
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        west = Member(org_id=host.org_id, team_id=host.team_id, code="w", name="West", role="host",
+                      timezone="America/Los_Angeles", locale="en")
+        s.add(west)
+        _order(s, shop, host, "A", 130000, at(3, 10), "b1")
+        s.commit()
+        # November ends at 2026-12-01 00:00 UTC for h but at 08:00 UTC (00:00 in Los Angeles) for w
+        for now in (at(20), datetime(2026, 12, 1, 7, 59, tzinfo=UTC)):
+            with pytest.raises(MonthNotOver) as refused:
+                close_month(s, _inputs(s, now), 2026, 11)
+            assert str(refused.value) == "2026-11 is not over yet for w: it ends 2026-12-01 00:00 America/Los_Angeles"
+        assert s.execute(select(CommissionPayout)).scalars().all() == []
+        with pytest.raises(MonthNotOver):      # a month not begun is not over either
+            close_month(s, _inputs(s, at(20)), 2027, 1)
+        closed = close_month(s, _inputs(s, datetime(2026, 12, 1, 8, tzinfo=UTC)), 2026, 11)
+        assert sorted((m.member_id, m.paid_minor) for m in closed.paid) == [(host.id, 0), (west.id, 0)]
+        october = close_month(s, _inputs(s, datetime(2026, 12, 1, 8, tzinfo=UTC)), 2026, 10)
+        assert sorted((m.member_id, m.paid_minor) for m in october.paid) == [(host.id, 16000), (west.id, 0)]
+
+
+def test_a_month_is_paid_under_the_plan_in_force_then(engine: Engine) -> None:
+    host, shop = _store(engine)     # PLAN (10 % to 1,000, then 20 %) in force from the beginning
+    flat = Plan("host-flat", "host", Basis.NET_GMV, PlanKind.TIERED, (Tier(D(0), D("0.05")),), "USD")
+    with Session(engine) as s:
+        save_plan(s, host.org_id, flat, "2026-12")
+        _order(s, shop, host, "A", 130000, at(3, 11), "b1")
+        _order(s, shop, host, "B", 130000, at(3, 12), "b2")
+        s.commit()
+        # November: 1,300.00 under PLAN -> 1,000 x 10 % + 300 x 20 % = 160.00; December under host-flat: 65.00
+        (nov,) = close_month(s, _inputs(s, at(2, 12)), 2026, 11).paid
+        assert (nov.plan_name, nov.paid_minor) == ("host-plan", 16000)
+        dec = estimate(s, _inputs(s, at(20, 12)), host, 2026, 12)
+        assert dec is not None and (dec.plan.name, dec.statement.earned) == ("host-flat", D("65.00"))
+        # a replacement for December switches host-flat off for December only; January follows December
+        save_plan(s, host.org_id, replace(flat, name="host-flat2", tiers=(Tier(D(0), D("0.06")),)), "2026-12")
+        s.commit()
+        plans = load_plans(s)
+        assert [(p.name, p.role) for p in plans.in_force("2027-01")] == [("host-flat2", "host")]
+        assert plans.for_role("host", "2026-11") == PLAN
+        assert plans.for_role("lead", "2026-11") is None
+        assert [(v.plan.name, v.effective_from, v.active) for v in plans.versions] == [
+            ("host-plan", "0001-01", True), ("host-flat", "2026-12", False), ("host-flat2", "2026-12", True)]
+
+
+def test_a_month_before_every_plan_is_not_closed(engine: Engine) -> None:
+    with Session(engine) as s:
+        org, team = org_and_team(s)
+        s.add(Member(org_id=org.id, team_id=team.id, code="h", name="Host", role="host", timezone="UTC",
+                     locale="en"))
+        save_plan(s, org.id or 0, PLAN, "2026-12")      # created in December, in force from December
+        s.commit()
+        with pytest.raises(NoPlanInForce) as refused:
+            close_month(s, _inputs(s, at(7, 12)), 2026, 10)
+        assert str(refused.value) == ("no commission plan is in force in 2026-10: a plan pays from the month it "
+                                      "takes effect (kpibot commission plans; kpibot commission plan ... --from "
+                                      "YYYY-MM)")
+        assert s.execute(select(CommissionPayout)).scalars().all() == []
 
 
 def test_a_paid_month_is_measured_again_under_the_plan_and_role_it_was_paid_under(engine: Engine) -> None:
@@ -275,3 +341,38 @@ def test_commission_card_what_if_and_who_sees_whom(demo: Engine) -> None:
     button = next(b for b in card.blocks if isinstance(b, Buttons)).buttons[0]
     assert button.args == ("whatif", "50000", "host1")
     assert say(d, "manager1", button.as_text).title == "提成试算 · Lin Xiaoyu 林小雨 · 50,000.00 USD"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_0021_versions_plans_by_month_and_back(backend: str, tmp_path: Path) -> None:
+    """Plans stored before 0021 take effect from the beginning; a name may then have a version per month; the
+    downgrade keeps each name's first version."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.migrate import _config
+
+    eng = fresh_engine(backend, tmp_path)
+    assert upgrade(eng, "0019") == (None, "0019")
+    row = ("INSERT INTO commission_plan (org_id, name, role, basis, kind, currency, tiers, active{}) VALUES "
+           "(1, 'host-plan', 'host', 'net_gmv', 'tiered', 'USD', '[[\"0\", \"{}\"]]', true{})")
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO organisation (id, code, name, created_at) VALUES (1, 'o', 'O', "
+                       "'2026-11-01 00:00:00')"))
+        c.execute(text(row.format("", "0.1", "")))
+    assert upgrade(eng) == ("0019", head_revision())
+    with eng.begin() as c:
+        c.execute(text(row.format(", effective_from", "0.2", ", '2026-12'")))
+    with Session(eng) as s:
+        assert [(v.plan.name, v.effective_from, v.plan.tiers[0].rate) for v in load_plans(s).versions] == [
+            ("host-plan", "0001-01", D("0.1")), ("host-plan", "2026-12", D("0.2"))]
+    cfg = _config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0019")
+    with eng.begin() as c:
+        rows = c.execute(text("SELECT name, tiers FROM commission_plan")).all()
+        # the JSON column reads back as text on SQLite and as a list on PostgreSQL
+        assert [(n, json.loads(t) if isinstance(t, str) else t) for n, t in rows] == [("host-plan", [["0", "0.1"]])]
+    assert upgrade(eng) == ("0019", head_revision())
+    eng.dispose()

@@ -64,7 +64,8 @@ def test_the_example_file_is_valid_and_documents_every_section() -> None:
     assert [g for g, _ in config.scoring.grade_bands] == ["S", "A", "B", "C", "D"]
     assert config.alerts.rules == AlertRules()   # the example shows the defaults
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]", "[alerts]",
+    for section in ("[store]", "[org]", "[scoring]", "[feishu]", "[dingtalk]", "[schedule]", "[charts]",
+                    "[commission]", "[alerts]",
                     "[platforms.tiktok_shop]", "[platforms.shopee]", "[platforms.amazon]", "[platforms.shopify]"):
         assert section in text
 

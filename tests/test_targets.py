@@ -15,6 +15,7 @@ from sqlmodel import Session
 from bot.dispatch import Dispatcher
 from cards.model import Progress, Table
 from cards.render_text import render_text
+from scoring.rules import Rules
 from scoring.targets import (
     SplitError,
     decompose,
@@ -24,11 +25,14 @@ from scoring.targets import (
     weekly_split,
     weights_from_last_period,
 )
+from services.commission import close_month
+from services.scorecards import Inputs
 from storage.member_import import ImportProblem
 from storage.models import AuditLog, CountryBaseline, Target, Team
 from storage.queries import member_by_code, monthly_targets
 from storage.target_import import import_targets
 from storage.targets import Subject, set_baseline, set_target
+from tests.clock import DEMO_NOW
 from tests.conftest import dispatcher_for, org_and_team
 from tests.test_commands import say
 
@@ -348,3 +352,60 @@ def test_a_target_set_shows_at_once_in_a_card_cached_for_the_minute(demo_store: 
     say(d, "admin1", "/target set host1 net_gmv 77777 2026-11")
     after = net_gmv_target()
     assert before != after and " / 77,777.00 USD" in after
+
+
+def _audit_of(engine: Engine, action: str) -> list[tuple[str, str | None, dict[str, object]]]:
+    with Session(engine) as s:
+        return [(a.actor, a.entity_id, a.details) for a in s.execute(
+            select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)).scalars()]
+
+
+def test_a_target_of_zero_only_when_meant(demo_copy: Engine) -> None:
+    d = dispatcher_for(demo_copy)
+    before = _targets_of(demo_copy, ["host1"], "net_gmv", "2026-12")
+    refused = say(d, "admin1", "/target set host1 net_gmv 0 2026-12")
+    assert render_text(refused).rstrip().endswith(
+        "A target of 0 takes Net GMV out of the score. If that is what you mean, add --zero.")
+    assert render_text(say(d, "lead1", "/target set host1 refund_rate 0% 2026-12")).rstrip().endswith(
+        "目标为 0 会把 退款率 移出评分。如确实如此，请加上 --zero。")
+    assert _targets_of(demo_copy, ["host1"], "net_gmv", "2026-12") == before
+    assert say(d, "admin1", "/target set host1 net_gmv 0 --zero 2026-12").title == (
+        "Target set · Lin Xiaoyu 林小雨 · Net GMV · 2026-12")
+    assert _targets_of(demo_copy, ["host1"], "net_gmv", "2026-12") == {"host1": D(0)}
+    assert "A target of 0 takes Net GMV out of the score." in render_text(
+        say(d, "admin1", "/target baseline live-us US net_gmv 0 2026-12"))
+
+
+def test_a_paid_or_past_months_targets_only_with_force_and_audited(demo_copy: Engine) -> None:
+    d = dispatcher_for(demo_copy)      # November 2026
+    with Session(demo_copy) as s:      # October's commission paid
+        assert close_month(s, Inputs.load(s, Rules(), DEMO_NOW), 2026, 10).paid != []
+        s.commit()
+    october = _targets_of(demo_copy, ["host1"], "net_gmv", "2026-10")
+    paid = render_text(say(d, "admin1", "/target set host1 net_gmv 50000 2026-10")).rstrip()
+    assert paid.endswith("Commission for 2026-10 is already paid, so its targets are settled. To change one anyway, "
+                         "add --force (recorded in the audit log).")
+    over = render_text(say(d, "lead1", "/target set host1 net_gmv 50000 2025-01")).rstrip()
+    assert over.endswith("2025-01 已结束，目标已定。如仍要修改，请加上 --force（会记入审计日志）。")
+    assert "already paid" in render_text(say(d, "admin1", "/target split live-us net_gmv even 2026-10"))
+    assert "already paid" in render_text(say(d, "admin1", "/target baseline live-us US net_gmv 5000 2026-10"))
+    assert _targets_of(demo_copy, ["host1"], "net_gmv", "2026-10") == october
+    assert _audit_of(demo_copy, "target.force") == []
+    # on purpose: written, and audited with why the month was settled and what it replaced
+    assert say(d, "admin1", "/target set host1 net_gmv 50000 2026-10 --force").title == (
+        "Target set · Lin Xiaoyu 林小雨 · Net GMV · 2026-10")
+    say(d, "lead1", "/target set host1 net_gmv 40000 —force 2025-01")   # a phone's dash
+    host1 = _targets_of(demo_copy, ["host1"], "net_gmv", "2026-10")
+    assert host1 == {"host1": D("50000.00")}
+    (oct_row, jan_row) = _audit_of(demo_copy, "target.force")
+    with Session(demo_copy) as s:
+        host1_id = member_by_code(s, "host1").id   # type: ignore[union-attr]
+    assert oct_row == ("admin1", f"member:{host1_id}", {
+        "period": "2026-10", "metric": "net_gmv", "value": "50000.00", "before": str(october["host1"]),
+        "settled": "paid"})
+    assert jan_row == ("lead1", f"member:{host1_id}", {
+        "period": "2025-01", "metric": "net_gmv", "value": "40000.00", "before": None, "settled": "over"})
+    # the current month needs neither
+    assert say(d, "admin1", "/target set host1 net_gmv 60000 2026-11").title == (
+        "Target set · Lin Xiaoyu 林小雨 · Net GMV · 2026-11")
+    assert len(_audit_of(demo_copy, "target.force")) == 2

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = targets.add_subparsers(dest="action", required=True, metavar="ACTION")
     gimp = gsub.add_parser("import", parents=[common], help="set targets from a CSV or XLSX file")
     gimp.add_argument("file", metavar="FILE")
+    gimp.add_argument("--force", action="store_true",
+                      help="also rows of settled months (commission paid, or over): audited as target.force")
+    gimp.add_argument("--zero", action="store_true", help="allow values of 0, which take a metric out of the score")
     fx = sub.add_parser("fx", parents=[common], help="exchange rates (the daily ECB job stores them too)")
     xsub = fx.add_subparsers(dest="action", required=True, metavar="ACTION")
     ximp = xsub.add_parser("import", parents=[common], help="store rates from a CSV or XLSX file: day,base,quote,rate")
@@ -109,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     cplan.add_argument("--tier", required=True, action="append", metavar="FROM:RATE",
                        help="e.g. --tier 0:0.02 --tier 20000:0.03 (for new customers RATE is money per customer)")
     cplan.add_argument("--cap", metavar="AMOUNT")
+    cplan.add_argument("--from", dest="effective_from", metavar="YYYY-MM",
+                       help="the first month it pays (default: this month in the organisation's zone); earlier "
+                            "months keep their plan, a paid month always")
     close = csub.add_parser("close", parents=[common], help="record a finished month's payouts")
     close.add_argument("period", metavar="YYYY-MM")
     digest = sub.add_parser("digest", parents=[common], help="daily digest subscriptions of group chats")

@@ -18,14 +18,14 @@ from storage.member_import import ImportProblem
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
-    return _targets(services, args)
+    return _targets(services, args, clock())
 
 
-def _targets(services: Services, args: argparse.Namespace) -> int:
+def _targets(services: Services, args: argparse.Namespace, now: datetime) -> int:
     with Session(services.engine) as session:
         org_id = organisation_of(session).id or 0
     try:
-        result = import_file(services, Path(args.file), org_id)
+        result = import_file(services, Path(args.file), org_id, now, args.force, args.zero)
     except ImportProblem as exc:
         raise UsageError(f"nothing imported: {exc}") from None
     print(f"imported {args.file}: {result.targets} targets, {result.baselines} country baselines")
