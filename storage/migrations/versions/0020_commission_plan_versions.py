@@ -5,7 +5,7 @@ with the role's plan in force then (the latest version from that month or before
 Rows already stored take effect from the beginning ("0001-01"), so every month is paid as before. The downgrade
 keeps, per name, the version stored first.
 
-Revision ID: 0021
+Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-07
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0021"
+revision: str = "0020"
 down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
