@@ -13,7 +13,7 @@ from scoring.commission import Basis, Plan, PlanKind, Tier
 from storage.audit import audit
 from storage.models import CommissionPayout, CommissionPlan
 
-BEGINNING = "0001-01"   # the effective month of a plan in force in every month (those stored before 0021)
+BEGINNING = "0001-01"   # the effective month of a plan in force in every month (those stored before 0020)
 
 
 @dataclass(frozen=True)

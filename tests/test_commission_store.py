@@ -344,8 +344,8 @@ def test_commission_card_what_if_and_who_sees_whom(demo: Engine) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_0021_versions_plans_by_month_and_back(backend: str, tmp_path: Path) -> None:
-    """Plans stored before 0021 take effect from the beginning; a name may then have a version per month; the
+def test_0020_versions_plans_by_month_and_back(backend: str, tmp_path: Path) -> None:
+    """Plans stored before 0020 take effect from the beginning; a name may then have a version per month; the
     downgrade keeps each name's first version."""
     from alembic import command
     from sqlalchemy import text
