@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from cards.format import metric_value, percent
@@ -26,9 +27,11 @@ def nudge_card(*, lang: str, name: str, result: MetricResult, days_left: int, cu
         Buttons((Button(t(lang, "alert.open"), "mykpi", ("month",), primary=True),))), Tone.WARN, lang)
 
 
-def lead_summary_card(*, lang: str, team: str, rows: list[tuple[str, MetricResult]]) -> Card:
+def lead_summary_card(*, lang: str, team: str, day: date, at: str,
+                      rows: list[tuple[str, MetricResult]]) -> Card:
+    """Who was behind on `day`, each judged at `at` ("HH:MM") in their own zone (bot/jobs/alerts.py)."""
     table = Table((t(lang, "team.member"), t(lang, "team.key_metric"), t(lang, "mykpi.pace")),
                   tuple((name, f"{r.metric.name(lang)} {percent(r.achievement)}", pace_text(r.pace_shown, lang))
                         for name, r in rows))
-    return Card(t(lang, "alert.summary_title", team=team, n=len(rows)), (table, Note(t(lang, "alert.summary_why"))),
-                Tone.WARN, lang)
+    return Card(t(lang, "alert.summary_title", team=team, n=len(rows), day=day.isoformat()),
+                (table, Note(t(lang, "alert.summary_why", time=at))), Tone.WARN, lang)

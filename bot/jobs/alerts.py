@@ -1,7 +1,15 @@
 """The lag-alert job: a member behind pace (scoring.alerts) gets a private nudge at the alert time in their
-own zone, at most once a day, never in the quiet hours; their team's leads get one summary a day of who was
-nudged. Each send is claimed in the store first (storage.schedule), like the digests, so two schedulers or
-a restart never send one twice.
+own zone, at most once a day, never in the quiet hours; each of their team's leads gets one summary a day of
+who was behind. Each send is claimed in the store first (storage.schedule), like the digests, so two
+schedulers or a restart never send one twice.
+
+The lead's summary of day D (scoring.alerts.summary_moment) covers every member of the team, each judged as at
+their own alert time on their own local day D, so a member in a later zone is in it with their day D, not left
+out or taken from the day before. It goes out once the last member's alert time on D has passed (and not before
+the lead's own), at the end of the lead's quiet hours if that moment falls inside them: a lead in Shanghai
+with a member in Los Angeles gets the summary of the 21st at 10:00 on the 22nd (18:00 on the 21st in Los
+Angeles). It is claimed per lead and day D ("member:<lead id>", kind lag_summary); a day with nobody behind is
+closed without a message.
 """
 
 from __future__ import annotations
@@ -16,15 +24,15 @@ from sqlmodel import Session
 
 from cards.alert_cards import lead_summary_card, nudge_card
 from cards.i18n import lang_of
-from scoring.alerts import days_left, in_quiet_hours, is_lagging
+from scoring.alerts import days_left, in_quiet_hours, is_lagging, summary_due_day
 from scoring.periods import PeriodKind
 from scoring.roles import Role
 from scoring.score import MetricResult
-from scoring.sendtime import due_day
+from scoring.sendtime import due_day, send_moment
 from services.container import Services
 from services.messaging import Messenger, send_private
 from services.scorecards import Inputs, headline_metric, score_current
-from storage.models import Member
+from storage.models import Member, Team
 from storage.queries import team_members, teams
 from storage.schedule import claim_send, finish_send, sent_today
 
@@ -54,7 +62,6 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                    if (d := due_day(now, rules.at, m.timezone)) is not None
                    and not in_quiet_hours(now.astimezone(ZoneInfo(m.timezone)).time(), rules)}
             done = sent_today(services.engine, "lag_alert", due)   # nudged already: not scored again every minute
-            lagging: list[tuple[Member, MetricResult]] = []
             for member in members:
                 day = due.get(f"member:{member.id}")
                 if day is None or f"member:{member.id}" in done:
@@ -66,7 +73,6 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                 head = score.scorecard.result(headline_metric(score.template))
                 if not is_lagging(head.pace, day, rules):
                     continue
-                lagging.append((member, head))
                 subject = f"member:{member.id}"
                 if not claim_send(services.engine, "lag_alert", subject, day, instance, now):
                     continue
@@ -76,20 +82,53 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                 finish_send(services.engine, "lag_alert", subject, day, instance, now,
                             None if ok else "no connected platform took it")
                 results.append(Alerted("lag_alert", member.code, day, bool(ok)))
-            if not lagging:
-                continue
-            team_day = now.astimezone(ZoneInfo(team.timezone)).date()
-            subject = f"team:{team.id}"
-            if not claim_send(services.engine, "lag_summary", subject, team_day, instance, now):
-                continue
-            reached = []
-            for lead in (m for m in members if m.role == Role.LEAD):
-                card = lead_summary_card(lang=lang_of(lead.locale), team=team.name,
-                                         rows=[(m.name, r) for m, r in lagging])
-                ok = bool(send_private(services.engine, messengers, lead, card))
-                reached.append(ok)
-                results.append(Alerted("lag_summary", lead.code, team_day, ok))
-            finish_send(services.engine, "lag_summary", subject, team_day, instance, now,
-                        None if any(reached) else "no lead could be reached")
+        results += lead_summaries(services, messengers, session, now, instance)
     log.info("lag alerts at %s: %d sent", now.isoformat(), sum(r.ok for r in results))
     return results
+
+
+def lead_summaries(services: Services, messengers: Mapping[str, Messenger], session: Session, now: datetime,
+                   instance: str) -> list[Alerted]:
+    rules = services.alerts
+    results: list[Alerted] = []
+    for team in teams(session):
+        members = team_members(session, team.id or 0)
+        zones = {m.timezone for m in members}
+        due = {f"member:{lead.id}": d for lead in members if lead.role == Role.LEAD
+               and (d := summary_due_day(now, lead.timezone, zones, rules)) is not None}
+        done = sent_today(services.engine, "lag_summary", due)
+        for lead in members:
+            subject = f"member:{lead.id}"
+            day = due.get(subject)
+            if day is None or subject in done:
+                continue
+            if not claim_send(services.engine, "lag_summary", subject, day, instance, now):
+                continue
+            rows = behind_on(services, session, team, members, day)
+            ok = True
+            if rows:
+                card = lead_summary_card(lang=lang_of(lead.locale), team=team.name, day=day,
+                                         at=rules.at.strftime("%H:%M"), rows=rows)
+                ok = bool(send_private(services.engine, messengers, lead, card))
+                results.append(Alerted("lag_summary", lead.code, day, ok))
+            finish_send(services.engine, "lag_summary", subject, day, instance, now,
+                        None if ok else "no connected platform took it")
+    return results
+
+
+def behind_on(services: Services, session: Session, team: Team, members: list[Member],
+              day: date) -> list[tuple[str, MetricResult]]:
+    """The members behind pace on their own local `day`, each scored as at their own alert time that day."""
+    rows = []
+    inputs: dict[datetime, Inputs] = {}
+    for member in members:
+        moment = send_moment(day, services.alerts.at, member.timezone)
+        if moment not in inputs:
+            inputs[moment] = Inputs.load(session, services.rules, moment)
+        score = score_current(session, inputs[moment], member, team, PeriodKind.MONTH)
+        if score.scorecard is None or score.template is None:
+            continue
+        head = score.scorecard.result(headline_metric(score.template))
+        if is_lagging(head.pace, day, services.alerts):
+            rows.append((member.name, head))
+    return rows
