@@ -1,5 +1,6 @@
 """Lag alerts: a private nudge at 18:00 in the member's zone when behind pace by more than the margin, at
-most once a day, never in the quiet hours, with one summary a day to the team's lead."""
+most once a day, never in the quiet hours, with one summary a day to each of the team's leads, once every
+member's day is judged and outside the lead's quiet hours."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.jobs.alerts import run_lag_alerts
+from bot.jobs.alerts import Alerted, run_lag_alerts
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
-from scoring.alerts import AlertRules, in_quiet_hours, is_lagging
+from scoring.alerts import AlertRules, allowed_from, in_quiet_hours, is_lagging, summary_due_day, summary_moment
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from services.container import Services
 from services.scorecards import Inputs, headline_metric, score_current
 from storage.queries import member_by_code, team_of
+from storage.targets import Subject, set_target
 from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.feishu import FakeFeishu
 
@@ -92,7 +94,9 @@ def test_shanghai_members_behind_pace_are_nudged_at_their_six_pm_once_and_their_
     fake, adapter = feishu
     shanghai = ["buyer1", "lead1", "operator1", "selector1"]
     before = len(fake.messages)
-    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-22T09:59"), "a") == []
+    # 17:59 in Shanghai: no nudge yet (lead2's summary of the 21st, due since 08:00 in Jakarta, goes out now)
+    assert [r for r in run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-22T09:59"), "a")
+            if r.kind == "lag_alert"] == []
     now = utc("2026-11-22T10:00")                      # 18:00 in Shanghai; 02:00 in Los Angeles
     expected = laggards(services, store, shanghai, now)
     assert expected                                     # the demo has people behind
@@ -103,12 +107,10 @@ def test_shanghai_members_behind_pace_are_nudged_at_their_six_pm_once_and_their_
         nudges = [m for m in to_user(fake, f"ou_{code}") if "behind pace on" in json_text(m)
                   or "进度落后了" in json_text(m)]
         assert len(nudges) == 1
-    summaries = [m for m in fake.messages[before:] if m.get("receive_id") == "ou_lead1" and "今日" in json_text(m)]
-    assert len(summaries) == 1                          # lead1 reads Chinese: "…今日 N 人进度落后"
-    with Session(store) as session:
-        names = {(member_by_code(session, c) or pytest.fail(c)).name for c in expected}
-    assert all(name in json_text(summaries[0]) for name in names)
-    assert f"今日 {len(expected)} 人进度落后" in json_text(summaries[0])
+    # lead1's summary of the 22nd waits for host1's 18:00 in Los Angeles (10:00 on the 23rd in Shanghai); the
+    # summaries of the 21st (no claims in this store) went out at 17:59, when the job first ran
+    assert [(r.who, r.day) for r in results if r.kind == "lag_summary"] == []
+    assert [m for m in fake.messages[before:] if "2026-11-22" in json_text(m)] == []
     # 18:30 in Shanghai, another scheduler: nothing again (17:30 in Jakarta, 02:30 in LA, 10:30 in London)
     assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-22T10:30"), "b") == []
 
@@ -117,11 +119,143 @@ def test_no_alert_in_the_quiet_hours(services: Services, store: Engine,
                                      feishu: tuple[FakeFeishu, FeishuAdapter]) -> None:
     fake, adapter = feishu
     before = len(fake.messages)
-    # 22:30 in Shanghai: due since 18:00 but quiet; 14:30 in London and 06:30 in Los Angeles: not due yet
-    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-21T14:30"), "a") == []
-    assert len(fake.messages) == before
+    # 22:30 in Shanghai: due since 18:00 but quiet; 14:30 in London and 06:30 in Los Angeles: not due yet.
+    # Only lead2's summary of the 21st goes out (21:30 in Jakarta, where the whole team is: due since 18:00)
+    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-21T14:30"), "a") == [
+        Alerted("lag_summary", "lead2", date(2026, 11, 21), True)]
+    assert [m.get("receive_id") for m in fake.messages[before:]] == ["ou_lead2"]
 
 
 def json_text(message: dict) -> str:
     import json
     return json.dumps(message["content"], ensure_ascii=False)
+
+
+# --- the lead's summary ---------------------------------------------------------------------------------------
+
+SHANGHAI, LOS_ANGELES = "Asia/Shanghai", "America/Los_Angeles"
+
+
+def test_the_summary_moment_waits_for_the_latest_zone_and_leaves_the_leads_quiet_hours() -> None:
+    six_pm = AlertRules()                                  # 18:00, quiet 22:00-08:00
+    # the 21st at 18:00 in Los Angeles (PST, UTC-8) is 02:00Z on the 22nd: 10:00 in Shanghai, not quiet
+    assert summary_moment(date(2026, 11, 21), SHANGHAI, [SHANGHAI, LOS_ANGELES], six_pm) == utc("2026-11-22T02:00")
+    assert summary_moment(date(2026, 11, 21), SHANGHAI, [SHANGHAI], six_pm) == utc("2026-11-21T10:00")
+    half_ten = AlertRules(at=time(10, 30))
+    # 10:30 in Los Angeles is 18:30Z, 02:30 in Shanghai: quiet, so 08:00 in Shanghai (00:00Z on the 22nd)
+    assert summary_moment(date(2026, 11, 21), SHANGHAI, [SHANGHAI, LOS_ANGELES], half_ten) == utc("2026-11-22T00:00")
+    # summer (PDT, UTC-7): 10:30 in Los Angeles is 17:30Z, 01:30 in Shanghai, moved to 08:00 (00:00Z)
+    assert summary_moment(date(2026, 7, 1), SHANGHAI, [LOS_ANGELES], half_ten) == utc("2026-07-02T00:00")
+    # a moment before the quiet hours end on the same local day moves to that day's end of them
+    assert allowed_from(utc("2026-11-21T18:30"), SHANGHAI, half_ten) == utc("2026-11-22T00:00")
+    # from 23:00 it moves to the next morning; outside the quiet hours it stays
+    assert allowed_from(utc("2026-11-21T15:00"), SHANGHAI, half_ten) == utc("2026-11-22T00:00")
+    assert allowed_from(utc("2026-11-21T13:59"), SHANGHAI, half_ten) == utc("2026-11-21T13:59")
+
+
+def test_the_summary_is_due_from_its_moment_until_the_next_ones_never_in_the_quiet_hours() -> None:
+    rules, zones = AlertRules(at=time(10, 30)), [SHANGHAI, LOS_ANGELES]
+    assert summary_due_day(utc("2026-11-21T18:30"), SHANGHAI, zones, rules) is None     # 02:30 in Shanghai
+    assert summary_due_day(utc("2026-11-21T23:59"), SHANGHAI, zones, rules) is None     # 07:59: still quiet
+    assert summary_due_day(utc("2026-11-22T00:00"), SHANGHAI, zones, rules) == date(2026, 11, 21)
+    assert summary_due_day(utc("2026-11-22T13:59"), SHANGHAI, zones, rules) == date(2026, 11, 21)  # 21:59
+    assert summary_due_day(utc("2026-11-22T14:00"), SHANGHAI, zones, rules) is None     # 22:00: quiet again
+    assert summary_due_day(utc("2026-11-23T00:00"), SHANGHAI, zones, rules) == date(2026, 11, 22)
+
+
+@pytest.fixture(scope="module")
+def team_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The demo with host1's (Los Angeles) November net GMV target doubled, so that host1 is behind: half the
+    pace of the demo (113.6 % at 18:00 on the 21st in Los Angeles, 115.2 % at 10:30; see laggards)."""
+    engine = seeded_demo(tmp_path_factory.mktemp("summary") / "kpibot.db")
+    with Session(engine) as session:
+        host1 = member_by_code(session, "host1") or pytest.fail("host1")
+        target = session.execute(text("SELECT value FROM target WHERE subject = :s AND period = '2026-11' "
+                                      "AND metric_key = 'net_gmv'"), {"s": f"member:{host1.id}"}).scalar_one()
+        set_target(session, host1.org_id, Subject("member", member=host1), "2026-11", "net_gmv",
+                   Decimal(str(target)) * 2, None)
+        session.commit()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def team_feishu(team_store: Engine) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
+    with connected_feishu(team_store, Services(team_store, Rules(), SHANGHAI, "en", ChartCache())) as connected:
+        yield connected
+
+
+@pytest.fixture(autouse=True)
+def no_team_sends(request: pytest.FixtureRequest) -> None:
+    if "team_store" in request.fixturenames:
+        with request.getfixturevalue("team_store").begin() as c:
+            c.execute(text("DELETE FROM scheduled_send"))
+
+
+def summaries_to_lead1(fake: FakeFeishu, since: int) -> list[str]:
+    return [json_text(m) for m in fake.messages[since:] if m.get("receive_id") == "ou_lead1"
+            and "人进度落后" in json_text(m)]
+
+
+def test_lead1s_summary_is_not_sent_at_half_past_two_but_at_eight_in_shanghai_once_with_the_la_member(
+        team_store: Engine, team_feishu: tuple[FakeFeishu, FeishuAdapter]) -> None:
+    fake, adapter = team_feishu
+    services = Services(team_store, Rules(), SHANGHAI, "en", ChartCache(), alerts=AlertRules(at=time(10, 30)))
+    run = {"feishu": adapter}
+    assert laggards(services, team_store, ["host1"], utc("2026-11-21T18:30")) == {"host1"}
+    before = len(fake.messages)
+    # the 21st, 10:30 in Los Angeles = 02:30 on the 22nd in Shanghai: host1 is nudged, lead1 is asleep
+    assert run_lag_alerts(services, run, utc("2026-11-21T18:30"), "a") == [
+        Alerted("lag_alert", "host1", date(2026, 11, 21), True)]
+    assert run_lag_alerts(services, run, utc("2026-11-21T23:59"), "b") == []          # 07:59 in Shanghai
+    assert summaries_to_lead1(fake, before) == []
+    # 08:00 in Shanghai: the end of the quiet hours, the first allowed moment
+    assert run_lag_alerts(services, run, utc("2026-11-22T00:00"), "a") == [
+        Alerted("lag_summary", "lead1", date(2026, 11, 21), True)]
+    # the other replica in the same minute, and both every few minutes after: nothing more
+    for minute, instance in (("00:00", "b"), ("00:05", "a"), ("00:05", "b"), ("00:10", "a"), ("00:15", "b")):
+        assert run_lag_alerts(services, run, utc(f"2026-11-22T{minute}"), instance) == []
+    sent = summaries_to_lead1(fake, before)
+    assert len(sent) == 1
+    # lead1 (Shanghai, 79 % of pace at 10:30 on the 21st), buyer1 (84 %) and host1 (Los Angeles: 115.2 % / 2 =
+    # 57.6 %, shown 58 %); not host3 (London, 94 %: within the 10 % margin), operator1 (97 %), selector1 (111 %)
+    assert "直播一组 Live US/UK：2026-11-21 3 人进度落后" in sent[0]
+    assert "每人按其所在时区当天 10\\\\:30 的进度判断" in sent[0]    # ":" escaped in Feishu markdown
+    for name, pace in (("Lin Xiaoyu 林小雨", "进度 58%（落后）"), ("Chen Hao 陈浩", "进度 84%（落后）"),
+                       ("Sun Li 孙丽", "进度 79%（落后）")):
+        assert name in sent[0] and pace in sent[0]
+    assert "Emily Carter" not in sent[0] and "赵磊" not in sent[0] and "刘洋" not in sent[0]
+
+
+def test_lead1s_summary_waits_for_the_los_angeles_members_six_pm(
+        team_store: Engine, team_feishu: tuple[FakeFeishu, FeishuAdapter]) -> None:
+    fake, adapter = team_feishu
+    services = Services(team_store, Rules(), SHANGHAI, "en", ChartCache())     # 18:00, quiet 22:00-08:00
+    run = {"feishu": adapter}
+    # 10:00 on the 21st in Shanghai: host1's 18:00 on the 20th has passed, so the summaries of the 20th go out
+    # (lead2's, due since 18:00 on the 20th in Jakarta, too: 09:00 there)
+    assert run_lag_alerts(services, run, utc("2026-11-21T02:00"), "a") == [
+        Alerted("lag_alert", "host1", date(2026, 11, 20), True),
+        Alerted("lag_summary", "lead1", date(2026, 11, 20), True),
+        Alerted("lag_summary", "lead2", date(2026, 11, 20), True)]
+    before = len(fake.messages)
+    # 02:30 on the 22nd in Shanghai (18:30 on the 21st in London: host3 is at 94 %, not nudged): nothing
+    assert run_lag_alerts(services, run, utc("2026-11-21T18:30"), "a") == []
+    assert run_lag_alerts(services, run, utc("2026-11-22T00:00"), "a") == []    # 08:00 Shanghai, 16:00 in LA
+    # 08:00 in Jakarta: lead2's summary of the 21st, missed in the quiet hours, goes out at their end
+    assert run_lag_alerts(services, run, utc("2026-11-22T01:00"), "b") == [
+        Alerted("lag_summary", "lead2", date(2026, 11, 21), True)]
+    assert run_lag_alerts(services, run, utc("2026-11-22T01:59"), "a") == []
+    # 18:00 on the 21st in Los Angeles, 10:00 on the 22nd in Shanghai: host1's nudge, then lead1's summary
+    assert run_lag_alerts(services, run, utc("2026-11-22T02:00"), "b") == [
+        Alerted("lag_alert", "host1", date(2026, 11, 21), True),
+        Alerted("lag_summary", "lead1", date(2026, 11, 21), True)]
+    assert run_lag_alerts(services, run, utc("2026-11-22T02:03"), "a") == []
+    sent = summaries_to_lead1(fake, before)
+    assert len(sent) == 1
+    # host1 at 113.6 % / 2 = 56.8 %, shown 57 %; lead1 77 %, buyer1 83 % (at 18:00 on the 21st in Shanghai)
+    assert "直播一组 Live US/UK：2026-11-21 3 人进度落后" in sent[0]
+    for name, pace in (("Lin Xiaoyu 林小雨", "进度 57%（落后）"), ("Chen Hao 陈浩", "进度 83%（落后）"),
+                       ("Sun Li 孙丽", "进度 77%（落后）")):
+        assert name in sent[0] and pace in sent[0]
+    assert "Emily Carter" not in sent[0]
