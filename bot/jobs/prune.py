@@ -6,8 +6,9 @@ bot's tables stop growing. Several replicas may run it: deleting is idempotent.
   Rows are stamped with the wall clock (`received_at`), so the cutoff is taken from the earlier of the job's clock
   and the wall clock: a clock pinned in the future never deletes events received just now.
 - scheduled_send (storage.schedule): kept SEND_RETENTION (60 days) after their local day. Safe because:
-  digests, weekly reports, lag alerts and lead summaries read only the claim of the current local day (the claim's
-  unique key, `sent_today`), and a claim left "sending" is taken over after 15 minutes; the daily score snapshots
+  digests, weekly reports and lag alerts read only the claim of the current local day, lead summaries that of the
+  day they summarise, at most three days back (the claim's unique key, `sent_today`), and a claim left "sending"
+  is taken over after 15 minutes; the daily score snapshots
   read each member's newest sent claim to make up missed days, back at most CATCH_UP_DAYS (35) days, so no claim
   of those days is deleted, and a member's newest one is kept whatever its age (a bot down for longer still makes
   up the 35 days, as before); an unhealthy-shop notice is keyed by the streak's first day and read as long as the
