@@ -179,7 +179,7 @@ def test_team_for_leads_and_managers(dispatcher: Dispatcher) -> None:
     card = say(dispatcher, "lead1", "/team")
     assert card.title == "直播一组 Live US/UK · 2026-11"
     table = next(b for b in card.blocks if isinstance(b, Table))
-    assert sorted(r[0] for r in table.rows) == sorted(["Lin Xiaoyu 林小雨", "Emily Carter", "Chen Hao 陈浩",
+    assert sorted(r[0] for r in table.rows) == sorted(["Lin Xiaoyu 林小雨", "Emily Carter（试用）", "Chen Hao 陈浩",
                                                        "Zhao Lei 赵磊", "Liu Yang 刘洋", "Sun Li 孙丽"])
     scores = [Decimal(r[2]) for r in table.rows if r[2] != "—"]
     assert scores == sorted(scores, reverse=True)
@@ -364,7 +364,7 @@ def test_team_rows_share_one_window_in_the_teams_zone(demo_app: Services) -> Non
             assert m is not None
             sc = score_member(s, inputs, m, team_of(s, m), month_window(2026, 10, "America/Los_Angeles")).scorecard
             assert sc is not None
-            expected[m.name] = str(sc.score)
+            expected[m.name + ("（试用）" if code == "host3" else "")] = str(sc.score)   # host3: in trial
     assert {r[0]: r[2] for r in table.rows} == expected
 
 

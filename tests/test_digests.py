@@ -244,8 +244,12 @@ def test_the_digest_numbers_and_finance_figures_only_in_finance_chats(services: 
     members_plain = next(b for b in plain.blocks if isinstance(b, Table))
     members_finance = next(b for b in finance.blocks if isinstance(b, Table))
     assert "Net GMV" not in members_plain.headers and "Net GMV" in members_finance.headers
-    assert len(members_plain.rows) == 6 and all("USD" not in " ".join(r) for r in members_plain.rows)
-    assert all(r[3].endswith(" USD") for r in members_finance.rows)
+    # the team line first, then the six members; the team-scoped four show no money of their own (the team's is
+    # on the team line)
+    assert len(members_plain.rows) == 7 and all("USD" not in " ".join(r) for r in members_plain.rows)
+    assert sorted(r[0] for r in members_finance.rows if r[3] == "—") == ["Chen Hao 陈浩", "Liu Yang 刘洋",
+                                                                         "Sun Li 孙丽", "Zhao Lei 赵磊"]
+    assert members_finance.rows[0][3] == fields["Team Net GMV"].split(" / ")[0]
     assert next(b for b in plain.blocks if isinstance(b, Image)).png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
