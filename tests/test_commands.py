@@ -466,3 +466,17 @@ def test_yesterday_at_ten_past_midnight_on_the_first_is_last_months_last_day_in_
 ])
 def test_a_month_shaped_argument_that_is_no_month_says_so(dispatcher: Dispatcher, typed: str, expected: str) -> None:
     assert texts(say(dispatcher, "host1", typed)).splitlines()[2] == expected
+
+
+def test_a_member_in_trial_is_marked_wherever_others_see_them(dispatcher: Dispatcher) -> None:
+    # host3 (Emily Carter) is in trial until 2026-12-12: marked in /rank (her own and a colleague's), /team and
+    # /digest, in the reader's language; the caller's own row keeps its ◀
+    own = next(b for b in say(dispatcher, "host3", "/rank").blocks if isinstance(b, Table))
+    assert [r[1] for r in own.rows if "Emily" in r[1]] == ["Emily Carter (trial) ◀"]
+    other = next(b for b in say(dispatcher, "host1", "/rank").blocks if isinstance(b, Table))
+    assert [r[1] for r in other.rows if "Emily" in r[1]] == ["Emily Carter (trial)"]
+    assert sum(1 for r in other.rows if "(trial)" in r[1]) == 1
+    team = next(b for b in say(dispatcher, "lead1", "/team").blocks if isinstance(b, Table))
+    assert [r[0] for r in team.rows if "Emily" in r[0]] == ["Emily Carter（试用）"]
+    digest = next(b for b in say(dispatcher, "lead1", "/digest").blocks if isinstance(b, Table))
+    assert [r[0] for r in digest.rows if "Emily" in r[0]] == ["Emily Carter（试用）"]
