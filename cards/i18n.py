@@ -341,6 +341,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "digest.orders": {"en": "Orders", "zh": "订单"},
     "digest.units": {"en": "Units", "zh": "件数"},
     "digest.achievement": {"en": "Achievement", "zh": "达成率"},
+    # team-scoped roles (scoring.roles Scope.TEAM) share the team's figure: one line, not one per person
+    "digest.team_line": {"en": "Team (shared)", "zh": "团队（共享）"},
+    "digest.on_team_figure": {"en": "team figure, see Team (shared)", "zh": "按团队数据，见团队（共享）"},
+    # a member in trial (Member.trial_until), after their name wherever others see it: /rank, /team, digests
+    "trial.mark": {"en": "{name} (trial)", "zh": "{name}（试用）"},
     "digest.as_of": {"en": "As of {time} ({tz})", "zh": "数据截至 {time}（{tz}）"},
     "alert.title": {"en": "{name}, you are behind pace on {metric}", "zh": "{name}，你的{metric}进度落后了"},
     "alert.so_far": {"en": "This month so far", "zh": "本月累计"},

@@ -12,6 +12,7 @@ from commands.context import Request
 from commands.periods import parse_period
 from commands.spec import Command
 from services.ranking import ranking
+from services.team_rows import shown_name
 
 USAGE = "/rank [day|week|month]"
 
@@ -22,7 +23,11 @@ def handle(req: Request) -> Card:
     result = ranking(req.services, req.member, kind, req.now)
     scope = result.team if result.team is not None else t(lang, "rank.all")
     title = t(lang, "rank.title", scope=scope, period=result.window.label)
-    card = rank_card(title=title, lang=lang, rows=result.rows, highlight=req.member.name)
+    def shown(name: str) -> str:
+        return shown_name(name, name in result.trial, lang)
+
+    rows = [(shown(name), team, score, grade) for name, team, score, grade in result.rows]
+    card = rank_card(title=title, lang=lang, rows=rows, highlight=shown(req.member.name))
     notes = fx_notes(result.fx_stale, result.fx_missing, lang)
     return replace(card, blocks=(*card.blocks, *notes)) if notes else card
 

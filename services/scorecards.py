@@ -64,6 +64,7 @@ class MemberScore:
     month_targets: dict[str, dict[tuple[int, int], Decimal]]
     problem: str | None = None     # the member's template cannot be scored with: what is wrong with it
     typical: TypicalTargets | None = None   # targets taken from the SOP library (in trial only)
+    trial: bool = False            # the member is in trial for the window (in_trial): marked wherever shown
 
     def context(self, inputs: Inputs, window: Window | None = None) -> Context:
         return Context(window or self.window, inputs.now, inputs.rules, inputs.fx)
@@ -101,19 +102,21 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
     Facts are loaded for the window and its anchor month together, so the chart and the card share a read."""
     month = anchor_month(window, inputs.now)
     template = template_for(member, team, inputs, month_key(month.first_day))
+    trial = in_trial(member, window, inputs.now)
     if template is None or template.problem is not None:   # a bad template breaks this member's card only
-        return MemberScore(member, window, None, None, Activity(), {}, template.problem if template else None)
+        return MemberScore(member, window, None, None, Activity(), {}, template.problem if template else None,
+                           trial=trial)
     needs = frozenset().union(*(CATALOG[m.key].reads for m in template.metrics))
     activity = load_activity(session, member, min(window.start, month.start), max(window.end, month.end), needs,
                              inputs.facts)
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     targets = monthly_targets(session, f"member:{member.id}", periods)
-    trial = in_trial(member, window, inputs.now)
     typical_targets = None
     if trial:
         targets, typical_targets = with_typical_targets(session, member, team, template, targets, periods)
     card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx), targets, trial)
-    return MemberScore(member, window, template, card, activity, targets, typical=typical_targets)
+    return MemberScore(member, window, template, card, activity, targets, typical=typical_targets,
+                       trial=trial)
 
 
 def with_typical_targets(session: Session, member: Member, team: Team | None, template: Template,

@@ -1,9 +1,10 @@
 """A team's members as rows: score, grade, headline achievement and pace, and who is behind; `/team` and the
-digest show the same rows."""
+digest show the same rows. A member in trial is marked after their name ("Emily Carter (trial)")."""
 
 from __future__ import annotations
 
 from cards.format import metric_value, percent
+from cards.i18n import t
 from cards.kpi_cards import TeamRow, pace_text
 from scoring.pace import PaceStatus
 from scoring.score import MetricResult
@@ -14,7 +15,7 @@ LAG_GRADES = ("C", "D")   # behind, for a headline without a pace: one of these 
 
 def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
     card = score.scorecard
-    name, role = score.member.name, score.member.role
+    name, role = shown_name(score.member.name, score.trial, lang), score.member.role
     if card is None or score.template is None:
         return TeamRow(name, role, None, None, "—", False)
     head = card.result(headline_metric(score.template))
@@ -25,6 +26,11 @@ def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:
     # the status column agrees with the pace the row shows (scoring.pace); the grade decides only without a pace
     lagging = pace.status is PaceStatus.BEHIND if pace is not None else card.grade in LAG_GRADES
     return TeamRow(name, role, card.score, card.grade, key_metric, lagging)
+
+
+def shown_name(name: str, trial: bool, lang: str) -> str:
+    """The name as others see it: marked when the member is in trial (their score is not binding)."""
+    return t(lang, "trial.mark", name=name) if trial else name
 
 
 def total_text(result: MetricResult, currency: str, lang: str) -> str:

@@ -88,10 +88,10 @@ def test_chat_digest_prints_the_leads_digest_and_writes_its_chart(workdir: Path,
     assert run.returncode == 0 and run.stderr == "", run.stderr
     out = run.stdout
     assert out.startswith("直播一组 Live US/UK · 日报 2026-11-2")       # lead1 reads Chinese; the team's local day
-    for word in ("团队实际GMV", "昨日", "热销商品", "达人贡献", "进度落后："):
+    for word in ("团队实际GMV", "昨日", "团队（共享）", "热销商品", "达人贡献"):   # the team-scoped roles' one line
         assert word in out, word
     path = Path(next(line for line in out.splitlines() if line.startswith("chart: ")).removeprefix("chart: "))
-    assert png_size(path) == (720, 675)                                # six members in the bars panel
+    assert png_size(path) == (720, 599)     # three bars: the team line (four team-scoped members) and two hosts
     host = cli(workdir, "chat", "--as", "host1", "/digest")
     assert "/digest is for" in host.stdout and "lead" in host.stdout   # a host may not ask for it
 

@@ -179,7 +179,7 @@ def test_team_for_leads_and_managers(dispatcher: Dispatcher) -> None:
     card = say(dispatcher, "lead1", "/team")
     assert card.title == "直播一组 Live US/UK · 2026-11"
     table = next(b for b in card.blocks if isinstance(b, Table))
-    assert sorted(r[0] for r in table.rows) == sorted(["Lin Xiaoyu 林小雨", "Emily Carter", "Chen Hao 陈浩",
+    assert sorted(r[0] for r in table.rows) == sorted(["Lin Xiaoyu 林小雨", "Emily Carter（试用）", "Chen Hao 陈浩",
                                                        "Zhao Lei 赵磊", "Liu Yang 刘洋", "Sun Li 孙丽"])
     scores = [Decimal(r[2]) for r in table.rows if r[2] != "—"]
     assert scores == sorted(scores, reverse=True)
@@ -364,7 +364,7 @@ def test_team_rows_share_one_window_in_the_teams_zone(demo_app: Services) -> Non
             assert m is not None
             sc = score_member(s, inputs, m, team_of(s, m), month_window(2026, 10, "America/Los_Angeles")).scorecard
             assert sc is not None
-            expected[m.name] = str(sc.score)
+            expected[m.name + ("（试用）" if code == "host3" else "")] = str(sc.score)   # host3: in trial
     assert {r[0]: r[2] for r in table.rows} == expected
 
 
@@ -466,3 +466,17 @@ def test_yesterday_at_ten_past_midnight_on_the_first_is_last_months_last_day_in_
 ])
 def test_a_month_shaped_argument_that_is_no_month_says_so(dispatcher: Dispatcher, typed: str, expected: str) -> None:
     assert texts(say(dispatcher, "host1", typed)).splitlines()[2] == expected
+
+
+def test_a_member_in_trial_is_marked_wherever_others_see_them(dispatcher: Dispatcher) -> None:
+    # host3 (Emily Carter) is in trial until 2026-12-12: marked in /rank (her own and a colleague's), /team and
+    # /digest, in the reader's language; the caller's own row keeps its ◀
+    own = next(b for b in say(dispatcher, "host3", "/rank").blocks if isinstance(b, Table))
+    assert [r[1] for r in own.rows if "Emily" in r[1]] == ["Emily Carter (trial) ◀"]
+    other = next(b for b in say(dispatcher, "host1", "/rank").blocks if isinstance(b, Table))
+    assert [r[1] for r in other.rows if "Emily" in r[1]] == ["Emily Carter (trial)"]
+    assert sum(1 for r in other.rows if "(trial)" in r[1]) == 1
+    team = next(b for b in say(dispatcher, "lead1", "/team").blocks if isinstance(b, Table))
+    assert [r[0] for r in team.rows if "Emily" in r[0]] == ["Emily Carter（试用）"]
+    digest = next(b for b in say(dispatcher, "lead1", "/digest").blocks if isinstance(b, Table))
+    assert [r[0] for r in digest.rows if "Emily" in r[0]] == ["Emily Carter（试用）"]

@@ -244,8 +244,12 @@ def test_the_digest_numbers_and_finance_figures_only_in_finance_chats(services: 
     members_plain = next(b for b in plain.blocks if isinstance(b, Table))
     members_finance = next(b for b in finance.blocks if isinstance(b, Table))
     assert "Net GMV" not in members_plain.headers and "Net GMV" in members_finance.headers
-    assert len(members_plain.rows) == 6 and all("USD" not in " ".join(r) for r in members_plain.rows)
-    assert all(r[3].endswith(" USD") for r in members_finance.rows)
+    # the team line first, then the six members; the team-scoped four show no money of their own (the team's is
+    # on the team line)
+    assert len(members_plain.rows) == 7 and all("USD" not in " ".join(r) for r in members_plain.rows)
+    assert sorted(r[0] for r in members_finance.rows if r[3] == "—") == ["Chen Hao 陈浩", "Liu Yang 刘洋",
+                                                                         "Sun Li 孙丽", "Zhao Lei 赵磊"]
+    assert members_finance.rows[0][3] == fields["Team Net GMV"].split(" / ")[0]
     assert next(b for b in plain.blocks if isinstance(b, Image)).png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -268,3 +272,104 @@ def test_a_scheduled_digest_reaches_a_dingtalk_group_as_a_card_with_its_chart(se
         assert params["title"] == "Shopee 印尼组 · 日报 2026-11-22"
         assert fake.media[params["chart"]][:8] == b"\x89PNG\r\n\x1a\n"
         assert fake.throttled == []
+
+
+def _by_hand(store: Engine, team: str, start: datetime, end: datetime, now: datetime) -> tuple[
+        Decimal, dict[str, tuple[set[int], int, Decimal]]]:
+    """Net GMV of a team's orders paid in [start, min(end, now)] as seen at `now` (refunds completed and
+    cancellations by then), from the raw rows; and per product (orders, units, net line amounts: each order's
+    refunds shared among its lines by amount). USD and GBP only (the live-us shops), GBP at the latest rate."""
+    def when(value: object) -> datetime | None:
+        if value is None:
+            return None
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+    with store.connect() as c:
+        rates = {(date.fromisoformat(str(r.day)), r.base): Decimal(str(r.rate)) for r in c.execute(text(
+            "SELECT day, base, rate FROM fx_rate WHERE quote = 'USD'"))}
+        orders = c.execute(text(
+            "SELECT o.id, o.currency, o.paid_at, o.cancelled_at, o.merchandise_minor FROM shop_order o "
+            "JOIN shop s ON s.id = o.shop_id JOIN team t ON t.id = s.team_id "
+            "WHERE t.code = :team AND o.paid_at IS NOT NULL"), {"team": team}).all()
+        refunds = c.execute(text("SELECT order_id, amount_minor, completed_at FROM refund "
+                                 "WHERE status = 'completed'")).all()
+        lines = c.execute(text("SELECT l.order_id, p.name, l.quantity, l.amount_minor FROM order_line l "
+                               "JOIN product p ON p.id = l.product_id")).all()
+    total, products = Decimal(0), {}
+    for oid, currency, paid_at, cancelled_at, merchandise in orders:
+        paid, cancelled = when(paid_at), when(cancelled_at)
+        assert paid is not None
+        if not (start <= paid < end and paid <= now) or (cancelled is not None and cancelled <= now):
+            continue
+        refunded = min(merchandise, sum(a for o, a, at in refunds if o == oid and (when(at) or now) <= now))
+        rate = Decimal(1) if currency == "USD" else \
+            max((d, r) for (d, b), r in rates.items() if b == currency and d <= paid.astimezone(UTC).date())[1]
+        total += Decimal(merchandise - refunded).scaleb(-2) * rate
+        for o, name, quantity, amount in lines:
+            if o == oid:
+                seen, units, net = products.get(name, (set(), 0, Decimal(0)))
+                share = Decimal(amount) * (1 - Decimal(refunded) / Decimal(merchandise))
+                products[name] = (seen | {oid}, units + quantity, net + share.scaleb(-2) * rate)
+    return total, products
+
+
+@pytest.mark.parametrize(("day", "yesterday", "before", "shown"), [
+    # on the 1st, yesterday is 31 October and the day before 30 October: both before the month shown
+    (1, date(2026, 10, 31), date(2026, 10, 30), "2,560.38 USD (+58.6% vs the day before)"),
+    # on the 2nd, yesterday is the 1st and the day before 31 October
+    (2, date(2026, 11, 1), date(2026, 10, 31), "3,000.94 USD (+20.8% vs the day before)"),
+])
+def test_yesterday_on_the_first_and_second_of_a_month_reads_the_previous_month(
+        services: Services, store: Engine, day: int, yesterday: date, before: date, shown: str) -> None:
+    zone = ZoneInfo(LA)
+    now = datetime(2026, 11, day, 9, 0, tzinfo=zone)
+    with Session(store) as session:
+        team = session.execute(select(Team).where(Team.code == "live-us")).scalar_one()
+        card = build_digest(session, services, team, "en", now)
+    fields = dict(next(b for b in card.blocks if isinstance(b, Fields)).items)
+    assert fields["Yesterday"] == shown
+
+    def net(d: date) -> Decimal:
+        start = datetime(d.year, d.month, d.day, tzinfo=zone)
+        return _by_hand(store, "live-us", start, start + (datetime(2026, 1, 2) - datetime(2026, 1, 1)), now)[0]
+
+    value, prior = net(yesterday), net(before)
+    assert shown == f"{value.quantize(Decimal('0.01')):,} USD (+{(value / prior - 1) * 100:.1f}% vs the day before)"
+
+
+def test_top_products_are_ranked_by_net_line_amounts_with_nothing_after_now(services: Services,
+                                                                            store: Engine) -> None:
+    zone = ZoneInfo(LA)
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=zone)
+    with Session(store) as session:
+        team = session.execute(select(Team).where(Team.code == "live-us")).scalar_one()
+        card = build_digest(session, services, team, "en", now)
+    table = next(b for b in card.blocks if isinstance(b, Table) and b.headers[0] == "Top products")
+    assert table.headers == ("Top products", "Orders", "Units", "Net GMV")
+    assert table.rows == (("Silk Pillowcase", "16", "19", "471.43 USD"),
+                          ("Cloud Slides 云朵拖鞋", "22", "24", "462.71 USD"),
+                          ("Stainless Tumbler 40oz", "14", "15", "430.25 USD"))
+    _, products = _by_hand(store, "live-us", datetime(2026, 11, 1, tzinfo=zone), datetime(2026, 12, 1, tzinfo=zone),
+                           now)
+    best = sorted(products.items(), key=lambda kv: -kv[1][2])[:3]
+    assert tuple((name, str(len(o)), str(u), f"{n.quantize(Decimal('0.01')):,} USD")
+                 for name, (o, u, n) in best) == table.rows
+
+
+def test_team_scoped_roles_share_one_team_line(services: Services, store: Engine) -> None:
+    # the ad buyer, operator, selector and lead are measured on the team's net GMV: shown once, against the
+    # team's target, not four times against their own targets; they keep their own score and grade
+    now = utc("2026-11-22T17:00")      # 09:00 in Los Angeles
+    with Session(store) as session:
+        team = session.execute(select(Team).where(Team.code == "live-us")).scalar_one()
+        card = build_digest(session, services, team, "en", now)
+    fields = dict(next(b for b in card.blocks if isinstance(b, Fields)).items)
+    rows = next(b for b in card.blocks if isinstance(b, Table)).rows
+    assert fields["Team Net GMV"] == "63,904.95 USD / 88,800.00 USD (72%)"
+    assert fields["Pace"] == "101% of pace · on pace"
+    assert rows[0] == ("Team (shared)", "—", "Net GMV 72% · 101% of pace", "ok")
+    shared = [r for r in rows[1:] if r[2] == "team figure, see Team (shared)"]
+    assert sorted(r[0] for r in shared) == ["Chen Hao 陈浩", "Liu Yang 刘洋", "Sun Li 孙丽", "Zhao Lei 赵磊"]
+    assert all(r[3] == "—" for r in shared)
+    assert sorted(r[0] for r in rows[1:] if r not in shared) == ["Emily Carter (trial)", "Lin Xiaoyu 林小雨"]
