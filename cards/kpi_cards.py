@@ -131,10 +131,9 @@ def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
 
 def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Scorecard, headline: Headline,
                rank: tuple[int, int] | None, currency: str, trial_until: date | None, as_of: datetime, tz: str,
-               charts: ChartCache, typical: Note | None = None, todo: Todo | None = None,
-               counting: Note | None = None) -> Card:
+               charts: ChartCache, typical: Note | None = None, todo: Todo | None = None) -> Card:
     """`typical`: the note naming the targets that are the SOP's typical values (a member in trial); `todo`: what
-    to do to land the month; `counting`: the counting-rules footer (cards.counting)."""
+    to do to land the month."""
     result = next((r for r in card.results if r.metric.key == headline.key), None)
     blocks: list[Block] = [
         Fields((
@@ -169,8 +168,6 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
         blocks.append(charts.image(chart, chart.title))
     blocks.append(Note(t(lang, "mykpi.as_of", time=as_of.strftime("%Y-%m-%d %H:%M"), tz=tz,
                          template=card.template.name)))
-    if counting is not None:
-        blocks.append(counting)
     blocks.append(Buttons((
         Button(t(lang, "button.day"), "mykpi", ("day",), primary=period == "day"),
         Button(t(lang, "button.week"), "mykpi", ("week",), primary=period == "week"),

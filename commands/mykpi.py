@@ -47,10 +47,10 @@ def handle(req: Request) -> Card:
                  if mine.typical is not None else None),
         todo=(Todo(kpi.outlook.key, series.target, kpi.outlook.landing, kpi.outlook.next_grade,
                    kpi.outlook.yesterday, kpi.outlook.today) if kpi.outlook is not None else None),
-        counting=counting_note(req.services.rules, lang),
     )
-    notes = fx_notes(kpi.fx_stale, kpi.fx_missing, lang)
-    return replace(card, blocks=(*card.blocks, *notes)) if notes else card
+    # the exchange-rate notes, then the counting rules as the card's last line (cards.counting)
+    notes = (*fx_notes(kpi.fx_stale, kpi.fx_missing, lang), counting_note(req.services.rules, lang))
+    return replace(card, blocks=(*card.blocks, *notes))
 
 
 def _period_name(kind: PeriodKind, window: Window, lang: str) -> str:
