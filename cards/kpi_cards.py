@@ -12,6 +12,7 @@ from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Progress, Table, Text, Tone
 from scoring.metrics import CATALOG, Unit
+from scoring.outlook import Landing, NextGrade
 from scoring.pace import Pace
 from scoring.score import MetricResult, Scorecard
 
@@ -45,6 +46,49 @@ class Headline:
     target: Decimal | None
     today: Decimal | None
     today_target: Decimal | None
+
+
+@dataclass(frozen=True)
+class Todo:
+    """What to do (scoring.outlook) for the headline metric `key`, against its month `target`."""
+
+    key: str
+    target: Decimal | None
+    landing: Landing | None
+    next_grade: NextGrade | None
+    yesterday: Decimal | None
+    today: Decimal | None
+
+
+def todo_fields(todo: Todo, score: Decimal | None, currency: str, lang: str) -> Fields:
+    """The month-end forecast, what each day left needs, the next grade, and yesterday against today."""
+    metric = CATALOG[todo.key]
+    name = metric.name(lang)
+
+    def value(v: Decimal | None) -> str:
+        return metric_value(v, metric.unit, currency, lang)
+
+    rows: list[tuple[str, str]] = []
+    land = todo.landing
+    if land is not None:
+        if land.forecast is None:
+            shown = t(lang, "mykpi.forecast_later")
+        elif todo.target:
+            shown = t(lang, "mykpi.forecast_value", value=value(land.forecast),
+                      ratio=percent(land.forecast / todo.target))
+        else:
+            shown = value(land.forecast)
+        rows.append((t(lang, "mykpi.forecast", metric=name), shown))
+        if land.reached or land.needed_per_day is not None:
+            label = (t(lang, "mykpi.needed_last") if land.days_left == 1
+                     else t(lang, "mykpi.needed", days=land.days_left))
+            rows.append((label, t(lang, "mykpi.reached") if land.reached else value(land.needed_per_day)))
+    if score is not None:
+        nxt = todo.next_grade
+        rows.append((t(lang, "mykpi.next_grade"), t(lang, "mykpi.top_grade") if nxt is None
+                     else t(lang, "mykpi.next_grade_value", grade=nxt.grade, points=nxt.points)))
+    rows.append((t(lang, "mykpi.yesterday_today", metric=name), f"{value(todo.yesterday)} / {value(todo.today)}"))
+    return Fields(tuple(rows))
 
 
 def metric_progress(r: MetricResult, currency: str, lang: str) -> Progress:
@@ -87,8 +131,9 @@ def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
 
 def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Scorecard, headline: Headline,
                rank: tuple[int, int] | None, currency: str, trial_until: date | None, as_of: datetime, tz: str,
-               charts: ChartCache, typical: Note | None = None) -> Card:
-    """`typical`: the note naming the targets that are the SOP's typical values (a member in trial)."""
+               charts: ChartCache, typical: Note | None = None, todo: Todo | None = None) -> Card:
+    """`typical`: the note naming the targets that are the SOP's typical values (a member in trial); `todo`: what
+    to do to land the month."""
     result = next((r for r in card.results if r.metric.key == headline.key), None)
     blocks: list[Block] = [
         Fields((
@@ -98,6 +143,9 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
         )),
         Fields(tuple(_headline_fields(headline, currency, lang, period_name, result))),
     ]
+    if todo is not None:
+        blocks.append(Text(t(lang, "mykpi.todo"), strong=True))
+        blocks.append(todo_fields(todo, card.score, currency, lang))
     blocks.extend(metric_progress(r, currency, lang) for r in card.results)
     not_scored = [r.metric.name(lang) for r in card.results if r.scored is None]
     if not_scored:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import scoring.attribution
 import scoring.commission
 import scoring.metrics
+import scoring.outlook
 import scoring.pace
 import scoring.score
 import scoring.targets
@@ -37,6 +38,7 @@ def metrics_markdown() -> str:
     out += ["", "## Scoring", "", _doc(scoring.score), "", "Default grade bands: "
             + ", ".join(f"{g} from {floor}" for g, floor in DEFAULT_GRADE_BANDS) + ".", "",
             "## Pace", "", _doc(scoring.pace), "",
+            "## What to do: forecast, needed per day, next grade", "", _doc(scoring.outlook), "",
             "## Default templates", "", "| template | role | stage | metrics (weight %) |", "|---|---|---|---|"]
     for t in DEFAULT_TEMPLATES:
         metrics = ", ".join(f"`{m.key}` {m.weight}" for m in t.metrics)

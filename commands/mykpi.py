@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cards.counting import counting_note
 from cards.fx_notes import fx_notes
 from cards.i18n import t
-from cards.kpi_cards import Headline, mykpi_card
+from cards.kpi_cards import Headline, Todo, mykpi_card
 from cards.model import Card, Text, Tone
 from cards.sop_card import trial_targets_note
 from commands.context import Request
@@ -44,9 +45,12 @@ def handle(req: Request) -> Card:
         as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.services.charts,
         typical=(trial_targets_note(mine.typical.values, mine.typical.stage, mine.typical.region, lang)
                  if mine.typical is not None else None),
+        todo=(Todo(kpi.outlook.key, series.target, kpi.outlook.landing, kpi.outlook.next_grade,
+                   kpi.outlook.yesterday, kpi.outlook.today) if kpi.outlook is not None else None),
     )
-    notes = fx_notes(kpi.fx_stale, kpi.fx_missing, lang)
-    return replace(card, blocks=(*card.blocks, *notes)) if notes else card
+    # the exchange-rate notes, then the counting rules as the card's last line (cards.counting)
+    notes = (*fx_notes(kpi.fx_stale, kpi.fx_missing, lang), counting_note(req.services.rules, lang))
+    return replace(card, blocks=(*card.blocks, *notes))
 
 
 def _period_name(kind: PeriodKind, window: Window, lang: str) -> str:

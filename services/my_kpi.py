@@ -4,18 +4,33 @@ metric, and their rank among their team's peers. `/mykpi` calls it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlmodel import Session
 
-from scoring.periods import PeriodKind, window_for
+from scoring.metrics import CATALOG, Context
+from scoring.outlook import Landing, NextGrade, landing, next_grade
+from scoring.periods import PeriodKind, Window, window_for
 from scoring.roles import Role, Scope
 from scoring.templates import TemplateError
 from services.container import Services
 from services.errors import UserError
 from services.scorecards import Inputs, MemberScore, MonthSeries, month_series, rank_in, score_current, team_scores
+from storage.activity import load_activity
 from storage.models import Member
 from storage.queries import team_of
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What to do (scoring.outlook): the month's landing, the next grade, and yesterday against today."""
+
+    key: str                       # the headline metric
+    landing: Landing | None        # None for a metric that does not add up over time
+    next_grade: NextGrade | None
+    yesterday: Decimal | None      # the local day before today, in the member's zone
+    today: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class MyKpi:
     rank: tuple[int, int] | None   # (position, of how many) among the team's peers on the same window
     fx_stale: dict[tuple[str, str], date] = field(default_factory=dict)     # pair -> oldest rate day used
     fx_missing: dict[tuple[str, str], date] = field(default_factory=dict)   # pairs left out: no rate at all
+    outlook: Outlook | None = None  # None for /mykpi yesterday, or without a KPI template
 
 
 def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) -> MyKpi:
@@ -45,4 +61,27 @@ def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) 
         if mine.scorecard is None:
             return MyKpi(mine, None, None)
         series = month_series(mine, inputs)
-    return MyKpi(mine, series, rank_in(peers or [mine], member), dict(inputs.fx.stale), dict(inputs.fx.missing))
+        outlook = outlook_of(session, inputs, mine, series) if series and kind is not PeriodKind.YESTERDAY else None
+    return MyKpi(mine, series, rank_in(peers or [mine], member), dict(inputs.fx.stale), dict(inputs.fx.missing),
+                 outlook)
+
+
+def outlook_of(session: Session, inputs: Inputs, mine: MemberScore, series: MonthSeries) -> Outlook:
+    """The month's landing of the headline metric, the next grade of the period's score, and the headline metric
+    for yesterday and today (local days in the series' zone, the member's own; on the 1st yesterday is read
+    from the previous month)."""
+    assert mine.scorecard is not None
+    metric = CATALOG[series.key]
+    today = series.window.local_day(inputs.now)
+
+    def on_day(day: date) -> Decimal | None:
+        window = Window(PeriodKind.DAY, day, day, series.window.tz)
+        activity = load_activity(session, mine.member, window.start, window.end, metric.reads, inputs.facts)
+        return metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx))
+
+    land = None
+    if metric.cumulative and not metric.lower_is_better and series.cumulative:
+        land = landing(series.cumulative, (today - series.window.first_day).days, series.target)
+    bands = mine.scorecard.template.grade_bands or inputs.rules.grade_bands
+    return Outlook(series.key, land, next_grade(mine.scorecard.score, bands), on_day(today - timedelta(days=1)),
+                   series.today if metric.cumulative else on_day(today))

@@ -109,8 +109,11 @@ def test_kpi_json_agrees_with_the_card(workdir: Path, cli: InProcess) -> None:
     assert f"{net['actual']['amount'].replace(',', '')}" in card.replace(",", "")
     assert [m["key"] for m in report["metrics"]] == ["net_gmv", "gmv_per_live", "avg_watch_time",
                                                      "interaction_rate", "refund_rate"]
+    assert report["counting"] == {"orders_at": "paid", "refunds_netted": True}   # the card's footer, for scripts
+    assert "· Orders counted at payment · refunds netted" in card.splitlines()
     text = cli(workdir, "kpi", "--member", "host1", "--period", "2026-10")
     assert text.returncode == 0 and text.stdout.splitlines()[0] == "Lin Xiaoyu 林小雨 (host1, host) · 2026-10"
+    assert text.stdout.splitlines()[-1] == "Orders counted at payment · refunds netted"
 
 
 def test_unbound_and_bad_arguments(workdir: Path, cli: InProcess) -> None:

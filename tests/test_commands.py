@@ -279,7 +279,9 @@ def test_a_missing_exchange_rate_is_explained(demo_copy: Engine) -> None:
     d = dispatcher_for(demo_copy)
     # every card leaves the GBP amounts out and says so (tests/test_fx_rates.py): none fails for one currency
     note = "· Amounts in GBP are left out: there is no GBP->USD exchange rate. Ask an admin to add one (kpibot fx set)."
-    assert texts(say(d, "host3", "/mykpi")).splitlines()[-1] == note
+    # /mykpi ends with the counting rules (cards.counting), right after the note
+    assert texts(say(d, "host3", "/mykpi")).splitlines()[-3:] == [
+        note, "", "· Orders counted at payment · refunds netted"]
     assert texts(say(d, "host3", "/rank")).splitlines()[-1] == note
     zh = "· GBP 金额未计入：没有 GBP->USD 汇率。请管理员补充（kpibot fx set）。"
     team = texts(say(d, "lead1", "/team")).splitlines()   # lead1 reads Chinese

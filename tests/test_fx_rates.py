@@ -175,6 +175,7 @@ def test_a_card_45_days_after_the_last_rate_still_answers_and_says_from_when(dem
         "数据截至 2027-01-06 19:00（Asia/Jakarta）· 模板 host-cold-start",
         f"暂无更新的 IDR->USD 汇率：按 {DEMO_TODAY.isoformat()} 的汇率换算。",
         "MYR 金额未计入：没有 MYR->USD 汇率。请管理员补充（kpibot fx set）。",
+        "订单按付款时间计入 · 退款已扣除",   # the counting rules, last (cards.counting)
     ]
 
 

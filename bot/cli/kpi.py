@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from bot.cli.common import member_named
 from bot.config import Config
+from cards.counting import counting_text
 from cards.fx_notes import fx_notes
 from cards.kpi_report import kpi_report, kpi_text
 from scoring.periods import month_window, parse_month
@@ -42,10 +43,14 @@ def _kpi(services: Services, args: argparse.Namespace, clock: Any) -> int:
     if stale or missing:
         report["fx"] = {"stale": {f"{b}->{q}": d.isoformat() for (b, q), d in sorted(stale.items())},
                         "missing": [f"{b}->{q}" for b, q in sorted(missing)]}
+    # the counting rules, as the footer of the card says them (cards.counting)
+    rules = services.rules
+    report["counting"] = {"orders_at": str(rules.count_orders_at), "refunds_netted": rules.net_refunds}
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(kpi_text(report))
         for note in fx_notes(stale, missing, "en"):
             print(note.text)
+        print(counting_text(rules, "en"))
     return 0
