@@ -14,7 +14,6 @@ with `kpibot org set --count-orders-at shipped`, inside the month of the host's 
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,12 +25,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot.cli import main
 from tests.clock import DEMO_NOW
 from tests.conftest import fresh_engine
 from tests.fakes.ecb import FakeEcb
 from tests.fakes.shop_seed import COMPLETED_RETURN_STATUSES, SeedLive, SeedOrder
 from tests.fakes.tiktok_shop import FakeTikTokShop
+from tests.test_cli_shops import Cli as InProcessCli
 
 NOW = DEMO_NOW                                  # 2026-11-22 12:00 UTC: 04:00 in Los Angeles
 LATER = NOW + timedelta(days=45)                # 2027-01-06 12:00 UTC: 19:00 in Jakarta
@@ -51,13 +50,13 @@ MEMBERS_ID = ("member,name,role,team,timezone,locale,feishu_open_id,tiktok_handl
               "sari,Sari Dewi,lead,live-id,Asia/Jakarta,en,ou_sari,\n")
 
 
-class Cli:
+class Cli(InProcessCli):
     """`kpibot --config FILE ...` in this process at a pinned clock: (exit code, stdout, stderr)."""
 
     def __init__(self, folder: Path, store: Engine, capsys: pytest.CaptureFixture[str],
                  monkeypatch: pytest.MonkeyPatch) -> None:
-        self.folder, self.capsys, self.monkeypatch = folder, capsys, monkeypatch
-        self.config = folder / "config.toml"
+        super().__init__(folder / "config.toml", capsys, monkeypatch)
+        self.folder = folder
         self.store_url = store.url.render_as_string(hide_password=False)
         self.configure("")
         self.at(NOW)
@@ -68,13 +67,6 @@ class Cli:
     def configure(self, extra: str) -> None:
         self.config.write_text(f'[store]\nurl = "{self.store_url}"\n[charts]\ndir = "{self.folder / "charts"}"\n'
                                f'{extra}', encoding="utf-8")
-
-    def __call__(self, *args: str, stdin: str = "") -> tuple[int, str, str]:
-        self.monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        self.capsys.readouterr()
-        code = main(["--config", str(self.config), *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
 
     def ok(self, *args: str, stdin: str = "") -> str:
         code, out, err = self(*args, stdin=stdin)
