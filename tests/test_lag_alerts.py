@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -23,9 +24,11 @@ from scoring.rules import Rules
 from services.container import Services
 from services.scorecards import Inputs, headline_metric, score_current
 from storage.queries import member_by_code, team_of
+from storage.schedule import claim_send, finish_send
 from storage.targets import Subject, set_target
 from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.feishu import FakeFeishu
+from tests.recording_messenger import Recorder
 
 pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
 
@@ -270,3 +273,19 @@ def test_lead1s_summary_waits_for_the_los_angeles_members_six_pm(
                        ("Sun Li 孙丽", "进度 77%（落后）")):
         assert name in sent[0] and pace in sent[0]
     assert "Emily Carter" not in sent[0]
+
+
+def test_a_summary_sent_under_the_old_per_team_claim_is_not_sent_again(tmp_path: Path) -> None:
+    """Before summaries were claimed per lead they were claimed per team ("team:<id>") for the same day: a
+    deployment in the middle of a day must not send that day's summary twice."""
+    engine = seeded_demo(tmp_path / "kpibot.db")
+    services = Services(engine, Rules(), SHANGHAI, "en", ChartCache())
+    at = utc("2026-11-21T02:00")                          # lead2's summary of the 20th is due (09:00 in Jakarta)
+    with Session(engine) as session:
+        lead2 = member_by_code(session, "lead2") or pytest.fail("lead2")
+        team_id = lead2.team_id
+    assert claim_send(engine, "lag_summary", f"team:{team_id}", date(2026, 11, 20), "old", at)
+    finish_send(engine, "lag_summary", f"team:{team_id}", date(2026, 11, 20), "old", at, None)
+    sent = run_lag_alerts(services, {"feishu": Recorder("feishu")}, at, "new")
+    assert [a for a in sent if a.kind == "lag_summary" and a.who == "lead2"] == []
+    engine.dispose()

@@ -97,6 +97,10 @@ def lead_summaries(services: Services, messengers: Mapping[str, Messenger], sess
         due = {f"member:{lead.id}": d for lead in members if lead.role == Role.LEAD
                and (d := summary_due_day(now, lead.timezone, zones, rules)) is not None}
         done = sent_today(services.engine, "lag_summary", due)
+        # summaries sent before they were claimed per lead were claimed per team ("team:<id>", the same day D):
+        # a day the team's summary went out under that key is not sent again
+        done |= {subject for subject, d in due.items()
+                 if sent_today(services.engine, "lag_summary", {f"team:{team.id}": d})}
         for lead in members:
             subject = f"member:{lead.id}"
             day = due.get(subject)
