@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from cards.chart_cache import ChartCache
 from cards.charts import ProgressChart
@@ -12,6 +12,7 @@ from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Progress, Table, Text, Tone
 from scoring.metrics import CATALOG, Unit
+from scoring.money import minor_unit
 from scoring.outlook import Landing, NextGrade
 from scoring.pace import Pace
 from scoring.score import MetricResult, Scorecard
@@ -82,13 +83,26 @@ def todo_fields(todo: Todo, score: Decimal | None, currency: str, lang: str) -> 
         if land.reached or land.needed_per_day is not None:
             label = (t(lang, "mykpi.needed_last") if land.days_left == 1
                      else t(lang, "mykpi.needed", days=land.days_left))
-            rows.append((label, t(lang, "mykpi.reached") if land.reached else value(land.needed_per_day)))
+            rows.append((label, t(lang, "mykpi.reached") if land.reached
+                         else value(_at_least(land.needed_per_day, metric.unit, currency))))
     if score is not None:
         nxt = todo.next_grade
         rows.append((t(lang, "mykpi.next_grade"), t(lang, "mykpi.top_grade") if nxt is None
                      else t(lang, "mykpi.next_grade_value", grade=nxt.grade, points=nxt.points)))
     rows.append((t(lang, "mykpi.yesterday_today", metric=name), f"{value(todo.yesterday)} / {value(todo.today)}"))
     return Fields(tuple(rows))
+
+
+def _at_least(needed: Decimal | None, unit: Unit, currency: str) -> Decimal | None:
+    """What a day must bring, rounded UP to what can be shown (a cent, a whole order), so that bringing the shown
+    figure every day reaches the target: 8,652.26 over 9 days is 961.37 a day, not 961.36 (0.02 short)."""
+    if needed is None:
+        return None
+    if unit is Unit.MONEY:
+        return needed.quantize(minor_unit(currency), rounding=ROUND_CEILING)
+    if unit is Unit.COUNT:
+        return needed.to_integral_value(rounding=ROUND_CEILING)
+    return needed
 
 
 def metric_progress(r: MetricResult, currency: str, lang: str) -> Progress:

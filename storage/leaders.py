@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from scoring.fx import FxTable
-from scoring.money import exponent
+from scoring.money import exponent, round_money
 from scoring.rules import CountOrdersAt, Rules
 from storage.models import Creator, Order, OrderLine, Product, Refund, Shop
 
@@ -101,7 +101,10 @@ def _rank(rows: Any, rules: Rules, fx: FxTable, limit: int) -> list[Leader]:
         day = at.astimezone(UTC).date()
         net[name] += fx.convert(_major(minor, currency), currency, rules.reporting_currency, day)
     leaders = [Leader(name, len(orders[name]), units[name], net[name]) for name in orders]
-    return sorted(leaders, key=lambda x: (-x.net, -x.units, x.name))[:limit]
+    # ranked on the figure shown: two products at the same cent tie there, and units then name decide (the
+    # unrounded shares differ in the 28th digit, which would decide instead)
+    shown = {x.name: round_money(x.net, rules.reporting_currency) for x in leaders}
+    return sorted(leaders, key=lambda x: (-shown[x.name], -x.units, x.name))[:limit]
 
 
 def _major(minor: Decimal, currency: str) -> Decimal:

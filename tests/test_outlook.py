@@ -112,8 +112,10 @@ def test_what_to_do_on_the_22nd(demo_engine: Engine) -> None:
     average = Decimal(month) / 21
     assert usd(month + average * 9) == "55,639.63 USD"
     assert f["Month-end forecast · Net GMV"] == "55,639.63 USD (117% of target)"
-    # (47,600.00 - 38,947.74) / 9 days (22-30 Nov) = 961.362...
-    assert f["Needed per day · 9 days left"] == "961.36 USD" == usd((4760000 - month - today) / Decimal(9))
+    # (47,600.00 - 38,947.74) / 9 days (22-30 Nov) = 961.362..., rounded UP to the cent: 9 x 961.37 reaches the
+    # target, 9 x 961.36 = 8,652.24 would leave it 0.02 short
+    assert f["Needed per day · 9 days left"] == "961.37 USD"
+    assert (4760000 - month - today) / Decimal(9) == Decimal("96136.22222222222222222222222")
     assert (f["Score"], f["Grade"], f["Next grade"]) == ("113.0", "A", "S in 7.0 points")   # 120 - 113.0
     assert f["Yesterday / today so far · Net GMV"] == "1,775.51 USD / 0.00 USD"
     blocks = [b.text for b in card.blocks if isinstance(b, Note)]
@@ -172,12 +174,12 @@ def test_what_to_do_in_chinese_and_indonesian(demo_copy: Engine) -> None:
 
     zh = card_in("zh-CN")
     assert zh["月底预计 · 实际GMV"] == "55,639.63 USD（目标的 117%）"
-    assert zh["每日还需 · 剩余 9 天"] == "961.36 USD"
+    assert zh["每日还需 · 剩余 9 天"] == "961.37 USD"
     assert zh["距下一等级"] == "S 还差 7.0 分"
     assert zh["昨日 / 今日至今 · 实际GMV"] == "1,775.51 USD / 0.00 USD"
     id_ = card_in("id-ID")
     assert id_["Perkiraan akhir bulan · GMV bersih"] == "55,639.63 USD (117% dari target)"
-    assert id_["Perlu per hari · sisa 9 hari"] == "961.36 USD"
+    assert id_["Perlu per hari · sisa 9 hari"] == "961.37 USD"
     assert id_["Grade berikutnya"] == "S kurang 7.0 poin"
 
 
