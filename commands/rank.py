@@ -23,11 +23,12 @@ def handle(req: Request) -> Card:
     result = ranking(req.services, req.member, kind, req.now)
     scope = result.team if result.team is not None else t(lang, "rank.all")
     title = t(lang, "rank.title", scope=scope, period=result.window.label)
-    def shown(name: str) -> str:
-        return shown_name(name, name in result.trial, lang)
+    def shown(name: str, team: str) -> str:   # by name and team: a namesake in another team is not marked
+        return shown_name(name, (name, team) in result.trial, lang)
 
-    rows = [(shown(name), team, score, grade) for name, team, score, grade in result.rows]
-    card = rank_card(title=title, lang=lang, rows=rows, highlight=shown(req.member.name))
+    rows = [(shown(name, team), team, score, grade) for name, team, score, grade in result.rows]
+    own_team = next((team for name, team, _, _ in result.rows if name == req.member.name), "")
+    card = rank_card(title=title, lang=lang, rows=rows, highlight=shown(req.member.name, own_team))
     notes = fx_notes(result.fx_stale, result.fx_missing, lang)
     return replace(card, blocks=(*card.blocks, *notes)) if notes else card
 

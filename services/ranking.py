@@ -23,7 +23,7 @@ class Ranking:
     rows: list[tuple[str, str, Decimal | None, str | None]]   # (member, team, score, grade), unsorted
     fx_stale: dict[tuple[str, str], date] = field(default_factory=dict)     # pair -> oldest rate day used
     fx_missing: dict[tuple[str, str], date] = field(default_factory=dict)   # pairs left out: no rate at all
-    trial: frozenset[str] = frozenset()     # names of the members in trial, marked on the card
+    trial: frozenset[tuple[str, str]] = frozenset()   # (member, team) of the members in trial, marked on the card
 
 
 def ranking(services: Services, member: Member, kind: PeriodKind, now: datetime) -> Ranking:
@@ -34,13 +34,13 @@ def ranking(services: Services, member: Member, kind: PeriodKind, now: datetime)
         scope = [own] if own else teams(session)
         tz = own.timezone if own else services.org_timezone   # one window for everyone compared
         rows: list[tuple[str, str, Decimal | None, str | None]] = []
-        trial: set[str] = set()
+        trial: set[tuple[str, str]] = set()
         for team in scope:
             for m in team_members(session, team.id or 0):
                 s = score_current(session, inputs, m, team, kind, tz)
                 if s.scorecard is not None:
                     rows.append((m.name, team.name, s.scorecard.score, s.scorecard.grade))
                     if s.trial:
-                        trial.add(m.name)
+                        trial.add((m.name, team.name))
     return Ranking(own.name if own else None, window_for(kind, now, tz), rows, dict(inputs.fx.stale),
                    dict(inputs.fx.missing), frozenset(trial))

@@ -482,3 +482,15 @@ def test_a_member_in_trial_is_marked_wherever_others_see_them(dispatcher: Dispat
     assert [r[0] for r in team.rows if "Emily" in r[0]] == ["Emily Carter（试用）"]
     digest = next(b for b in say(dispatcher, "lead1", "/digest").blocks if isinstance(b, Table))
     assert [r[0] for r in digest.rows if "Emily" in r[0]] == ["Emily Carter（试用）"]
+
+
+def test_a_namesake_in_another_team_of_a_member_in_trial_is_not_marked(demo_copy: Engine) -> None:
+    # host2 (another team) renamed Emily Carter, like host3 in trial: the manager's all-teams /rank marks one
+    with Session(demo_copy) as s:
+        host2 = member_by_code(s, "host2")
+        assert host2 is not None
+        host2.name = "Emily Carter"
+        s.add(host2)
+        s.commit()
+    table = next(b for b in say(dispatcher_for(demo_copy), "manager1", "/rank").blocks if isinstance(b, Table))
+    assert sorted(r[1] for r in table.rows if "Emily" in r[1]) == ["Emily Carter", "Emily Carter（试用）"]   # zh reader
