@@ -371,8 +371,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "alert.why": {"en": "Sent at most once a day while you are behind pace.", "zh": "进度落后时每天最多提醒一次。"},
     "alert.open": {"en": "My KPI", "zh": "我的KPI"},
     "alert.summary_title": {"en": "{team}: {n} behind pace on {day}", "zh": "{team}：{day} {n} 人进度落后"},
-    "alert.summary_why": {"en": "Each judged at {time} in their own time zone on that day, and reminded in private.",
-                          "zh": "每人按其所在时区当天 {time} 的进度判断，并已分别私信提醒。"},
+    # not "and reminded in private": a member whose alert time fell in their quiet hours, or whose send failed,
+    # is listed but was not reminded
+    "alert.summary_why": {"en": "Each judged at {time} in their own time zone on that day.",
+                          "zh": "每人按其所在时区当天 {time} 的进度判断。"},
     "team.title": {"en": "{team} · {period}", "zh": "{team} · {period}"},
     "team.member": {"en": "Member", "zh": "成员"},
     "team.role": {"en": "Role", "zh": "角色"},

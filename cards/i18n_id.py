@@ -252,8 +252,7 @@ INDONESIAN: dict[str, str] = {
     "alert.why": "Dikirim paling banyak sekali sehari selama laju Anda tertinggal.",
     "alert.open": "KPI saya",
     "alert.summary_title": "{team}: {n} orang tertinggal pada {day}",
-    "alert.summary_why": ("Masing-masing dinilai pukul {time} di zona waktunya sendiri pada hari itu dan sudah "
-                          "menerima pengingat pribadi."),
+    "alert.summary_why": "Masing-masing dinilai pukul {time} di zona waktunya sendiri pada hari itu.",
     "team.title": "{team} · {period}",
     "team.member": "Anggota",
     "team.role": "Peran",
