@@ -31,26 +31,22 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from scoring.attribution import DEFAULT_WINDOW, Click, Directory, OrderEvidence, PromoOwner, Rule, attribute
 from scoring.crediting import handle_key
 from storage.models import AffiliateLine, Creator, CreatorBuyer, Order, OrderVisit, PromoCode, Shop, TrackedLink
+from storage.types import table_of
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
 
 
-def _table(model: type) -> Table:
-    return cast(Table, model.__table__)  # type: ignore[attr-defined]
-
-
-ORDER, VISIT, AFFILIATE, SHOP = _table(Order), _table(OrderVisit), _table(AffiliateLine), _table(Shop)
-CREATOR, CODE, LINK, OWN = _table(Creator), _table(PromoCode), _table(TrackedLink), _table(CreatorBuyer)
+ORDER, VISIT, AFFILIATE, SHOP = table_of(Order), table_of(OrderVisit), table_of(AffiliateLine), table_of(Shop)
+CREATOR, CODE, LINK, OWN = table_of(Creator), table_of(PromoCode), table_of(TrackedLink), table_of(CreatorBuyer)
 
 SET_ATTRIBUTION = (update(ORDER).where(ORDER.c.id == bindparam("order"))
                    .values(creator_id=bindparam("creator"), attribution_rule=bindparam("rule"), attribution_due=False))

@@ -17,33 +17,29 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of, shifts_of
+from scoring.text import HANDLE_MAX
 from storage.identity import MAX_PLATFORM, PLATFORM_NAME
 from storage.ingest.records import FILE_PLATFORMS
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order, Shop
+from storage.types import table_of
 
 BATCH = 2000
 
 
-def _table(model: type) -> Table:
-    return cast(Table, model.__table__)  # type: ignore[attr-defined]
-
-
-ORDER, LIVE, POST, AFFILIATE = _table(Order), _table(LiveSession), _table(ContentPost), _table(AffiliateLine)
-HANDLE, ROSTER, MEMBER, SHOP = _table(MemberHandle), _table(LiveRoster), _table(Member), _table(Shop)
+ORDER, LIVE, POST, AFFILIATE = table_of(Order), table_of(LiveSession), table_of(ContentPost), table_of(AffiliateLine)
+HANDLE, ROSTER, MEMBER, SHOP = table_of(MemberHandle), table_of(LiveRoster), table_of(Member), table_of(Shop)
 
 SET_CREDIT = (update(ORDER).where(ORDER.c.id == bindparam("order"))
               .values(member_id=bindparam("member"), live_session_id=bindparam("session"),
                       credit_rule=bindparam("rule")))
 
 
-MAX_HANDLE = 128   # storage.models.MemberHandle.handle
 
 
 class HandleTaken(ValueError):
@@ -63,8 +59,8 @@ def set_handle(session: Session, member: Member, platform: str, handle: str) -> 
     if not PLATFORM_NAME.fullmatch(platform) or len(platform) > MAX_PLATFORM:
         raise ValueError(f"a platform is named in lower-case letters, digits and _ (at most {MAX_PLATFORM}), "
                          f"e.g. tiktok; got {platform[:40]!r}")
-    if len(key) > MAX_HANDLE:   # the column's size: PostgreSQL would refuse it with a driver error, SQLite keep it
-        raise ValueError(f"a handle has at most {MAX_HANDLE} characters; got {len(key)}")
+    if len(key) > HANDLE_MAX:   # the column's size: PostgreSQL would refuse it with a driver error, SQLite keep it
+        raise ValueError(f"a handle has at most {HANDLE_MAX} characters; got {len(key)}")
     held = session.execute(select(MemberHandle).where(
         MemberHandle.org_id == member.org_id, MemberHandle.platform == platform,  # type: ignore[arg-type]
         MemberHandle.handle == key)).scalar_one_or_none()  # type: ignore[arg-type]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -43,3 +43,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(value)
+
+
+def table_of(model: type) -> Table:
+    """A SQLModel table class's Core table, for the bulk statements of the writer, crediting and attribution."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

@@ -129,21 +129,17 @@ from storage.models import (
     Shop,
     Sku,
 )
-from storage.types import UTCDateTime
+from storage.types import UTCDateTime, table_of
 
 log = logging.getLogger(__name__)
 
 
-def _table(model: type) -> Table:
-    return cast(Table, model.__table__)  # type: ignore[attr-defined]
-
-
-ORDER, LINE, REFUND, VISIT = _table(Order), _table(OrderLine), _table(Refund), _table(OrderVisit)
-PRODUCT, SKU, PENDING, SHOP = _table(Product), _table(Sku), _table(PendingReturn), _table(Shop)
-STOCK, PENDING_SHIP = _table(InventorySnapshot), _table(PendingShipment)
+ORDER, LINE, REFUND, VISIT = table_of(Order), table_of(OrderLine), table_of(Refund), table_of(OrderVisit)
+PRODUCT, SKU, PENDING, SHOP = table_of(Product), table_of(Sku), table_of(PendingReturn), table_of(Shop)
+STOCK, PENDING_SHIP = table_of(InventorySnapshot), table_of(PendingShipment)
 SHIPPED = ORDER_COLS.index("shipped_at")   # EncodedOrder values[SHIPPED]
-AFFILIATE, LIVE, POST, ADS, MEMBER = (_table(AffiliateLine), _table(LiveSession), _table(ContentPost),
-                                      _table(AdSpend), _table(Member))
+AFFILIATE, LIVE, POST, ADS, MEMBER = (table_of(AffiliateLine), table_of(LiveSession), table_of(ContentPost),
+                                      table_of(AdSpend), table_of(Member))
 
 # The columns the writer owns, compared with the stored row and then written (orders: ORDER_COLS); everything
 # else on a row (attribution, costs, stock) is left alone.

@@ -263,6 +263,20 @@ class FakeAmazon(ShopApiFake):
     def _rate_headers(self) -> dict[str, str]:
         return {"x-amzn-RateLimit-Limit": f"{self.restore_per_s:g}", "x-amzn-RequestId": secrets.token_hex(8)}
 
+    def _admit(self, request: web.Request, bucket: TokenBucket, limit_headers: dict[str, str]) -> None:
+        """What every SP-API operation checks first, as the real one does: an access token it issued and that has
+        not expired (403), then the operation's own usage plan (429 with its rate header)."""
+        token = request.headers.get("x-amz-access-token", "")
+        with self._lock:
+            expiry = self._access.get(token)
+        if not token or expiry is None:
+            raise self._errors(403, "Unauthorized", "Access to requested resource is denied.")
+        if expiry <= self._now_s():
+            raise self._errors(403, "Unauthorized", "The access token you provided has expired.")
+        if not bucket.take():
+            raise self._errors(429, "QuotaExceeded", "You exceeded your quota for the requested resource.",
+                               limit_headers)
+
     def _errors(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reject:
         return Reject(status, {"errors": [{"code": code, "message": message, "details": ""}]}, code, headers)
 
@@ -310,16 +324,7 @@ class FakeAmazon(ShopApiFake):
                                   "token_type": "bearer", "expires_in": self.token_ttl_s})
 
     def _get_orders(self, request: web.Request) -> web.Response:
-        token = request.headers.get("x-amz-access-token", "")
-        with self._lock:
-            expiry = self._access.get(token)
-        if not token:
-            raise self._errors(403, "Unauthorized", "Access to requested resource is denied.")
-        if expiry is None or expiry <= self._now_s():
-            raise self._errors(403, "Unauthorized", "The access token you provided has expired.")
-        if not self.bucket.take():
-            raise self._errors(429, "QuotaExceeded", "You exceeded your quota for the requested resource.",
-                               self._rate_headers())
+        self._admit(request, self.bucket, self._rate_headers())
         q = request.query
         invalid = lambda message: self._errors(400, "InvalidInput", message)  # noqa: E731
         marketplaces = [m for m in q.get("MarketplaceIds", "").split(",") if m]
@@ -362,14 +367,7 @@ class FakeAmazon(ShopApiFake):
     def _financial_events(self, request: web.Request) -> web.Response:
         """listFinancialEvents: PostedAfter (required without NextToken), PostedBefore (after it and at least 2
         minutes before now; default now - 2 min), MaxResultsPerPage 1-100; RefundEventList and ShipmentEventList."""
-        token = request.headers.get("x-amz-access-token", "")
-        with self._lock:
-            expiry = self._access.get(token)
-        if expiry is None or expiry <= self._now_s():
-            raise self._errors(403, "Unauthorized", "Access to requested resource is denied.")
-        if not self.finances_bucket.take():
-            raise self._errors(429, "QuotaExceeded", "You exceeded your quota for the requested resource.",
-                               {"x-amzn-RateLimit-Limit": "0.5"})
+        self._admit(request, self.finances_bucket, {"x-amzn-RateLimit-Limit": "0.5"})
         q = request.query
         invalid = lambda message: self._errors(400, "InvalidInput", message)  # noqa: E731
         try:
@@ -450,14 +448,7 @@ class FakeAmazon(ShopApiFake):
     def _order_items(self, request: web.Request) -> web.Response:
         """getOrderItems: the same token check, its own bucket (burst 30, restored 30 times as fast as
         getOrders', the published 0.5/s against 0.0167/s); prices left out where the order hides its total."""
-        token = request.headers.get("x-amz-access-token", "")
-        with self._lock:
-            expiry = self._access.get(token)
-        if expiry is None or expiry <= self._now_s():
-            raise self._errors(403, "Unauthorized", "Access to requested resource is denied.")
-        if not self.items_bucket.take():
-            raise self._errors(429, "QuotaExceeded", "You exceeded your quota for the requested resource.",
-                               {"x-amzn-RateLimit-Limit": "0.5"})
+        self._admit(request, self.items_bucket, {"x-amzn-RateLimit-Limit": "0.5"})
         order_id = request.path.split("/")[-2]
         with self._lock:
             order = self.orders.get(order_id)
