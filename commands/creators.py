@@ -19,7 +19,7 @@ USAGE = "/creators [YYYY-MM]"
 def handle(req: Request) -> Card:
     if len(req.args) > 1:
         raise UserError("error.bad_args", problem=" ".join(req.args), usage=USAGE)
-    tz = req.member.timezone
+    tz = req.services.org_timezone   # the organisation's creators, on its calendar: one total whoever asks
     if req.args:
         try:
             year, month = parse_month(req.args[0])

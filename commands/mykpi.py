@@ -42,7 +42,7 @@ def handle(req: Request) -> Card:
         name=member.name, lang=lang, period=str(kind), period_name=period_name,
         card=mine.scorecard, headline=headline, rank=kpi.rank,
         currency=req.services.rules.reporting_currency, trial_until=member.trial_until,
-        as_of=req.now.astimezone(mine.window.zone), tz=member.timezone, charts=req.services.charts,
+        as_of=req.now.astimezone(mine.window.zone), tz=mine.window.tz, charts=req.services.charts,
         typical=(trial_targets_note(mine.typical.values, mine.typical.stage, mine.typical.region, lang)
                  if mine.typical is not None else None),
         todo=(Todo(kpi.outlook.key, series.target, kpi.outlook.landing, kpi.outlook.next_grade,

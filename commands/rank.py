@@ -22,7 +22,7 @@ def handle(req: Request) -> Card:
     lang = req.lang
     result = ranking(req.services, req.member, kind, req.now)
     scope = result.team if result.team is not None else t(lang, "rank.all")
-    title = t(lang, "rank.title", scope=scope, period=result.window.label)
+    title = t(lang, "rank.title", scope=scope, period=result.period_label)
     def shown(name: str, team: str) -> str:   # by name and team: a namesake in another team is not marked
         return shown_name(name, (name, team) in result.trial, lang)
 

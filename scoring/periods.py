@@ -1,7 +1,13 @@
-"""Reporting windows (day, ISO week, month) in a member's own time zone.
+"""Reporting windows (day, ISO week, month) in a stated time zone, and which zone a member's periods are in.
 
 A window is a half-open interval [start, end) of aware datetimes. `elapsed_fraction` says how much of
 it has passed at `now`; pace compares the actual against the target times that fraction.
+
+A member's period (period_zone): a member's day, week and month are the calendar day, ISO week and month in
+their team's time zone; a member without a team uses their own. Every view (/mykpi, /team, /rank, the digest,
+`kpibot kpi`, commission, snapshots, targets) scores a member on that one window, so one person has one number
+per period, and a team's members, whose figures add up to the team's, share the team's calendar. The member's
+own zone decides only when kpibot talks to them (send times, quiet hours) and how times are shown to them.
 """
 
 from __future__ import annotations
@@ -85,6 +91,11 @@ def is_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
+
+
+def period_zone(own_zone: str, team_zone: str | None) -> str:
+    """The zone a member's periods are counted in: their team's, else their own (see the module docstring)."""
+    return team_zone or own_zone
 
 
 def local_today(now: datetime, tz: str) -> date:

@@ -32,7 +32,7 @@ from services.scorecards import Inputs, month_key
 from storage.activity import load_activity
 from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
 from storage.models import CommissionPayout, Member
-from storage.queries import all_members, member_by_code
+from storage.queries import all_members, member_by_code, member_zone
 
 CLAWBACK_MONTHS = 12
 
@@ -117,8 +117,8 @@ def clawbacks(session: Session, inputs: Inputs, member: Member, period: str, pla
     out = []
     for paid in payouts_before(session, member.id or 0, period)[-CLAWBACK_MONTHS:]:
         then = plan_from_snapshot(paid.plan)
-        y, m = parse_month(paid.period)
-        now_basis, _, _ = measure(session, inputs, member, month_window(y, m, member.timezone), then, paid.role)
+        window = month_window(*parse_month(paid.period), member_zone(session, member))
+        now_basis, _, _ = measure(session, inputs, member, window, then, paid.role)
         keeps = from_minor(paid.earned_minor - paid.clawed_back_minor, paid.currency)
         amount = clawback_of(then, Closed(paid.period, keeps, now_basis))
         if amount <= 0:
@@ -137,7 +137,7 @@ def estimate(session: Session, inputs: Inputs, member: Member, year: int, month:
     plan = plans.for_role(member.role, f"{year:04d}-{month:02d}")
     if plan is None:
         return None
-    window = month_window(year, month, member.timezone)
+    window = month_window(year, month, member_zone(session, member))
     basis, rate, day = measure(session, inputs, member, window, plan)
     taken = clawbacks(session, inputs, member, month_key(window.first_day), plan, day)
     result = statement(plan, basis)
@@ -171,10 +171,10 @@ class NoPlanInForce(Exception):
         self.period = period
 
 
-def month_over(members: list[Member], year: int, month: int, now: datetime) -> None:
+def month_over(session: Session, members: list[Member], year: int, month: int, now: datetime) -> None:
     """Raise MonthNotOver naming the member whose month ends last (the latest zone), unless the month is over in
-    every member's own zone (scoring.periods.month_window: local midnight after its last day)."""
-    windows = [(month_window(year, month, m.timezone), m) for m in members]
+    every member's period zone (storage.queries.member_zone; month_window: local midnight after its last day)."""
+    windows = [(month_window(year, month, member_zone(session, m)), m) for m in members]
     last = max(windows, key=lambda wm: wm[0].end, default=None)
     if last is not None and now < last[0].end:
         raise MonthNotOver(last[0].label, last[1].code, last[0].end)
@@ -183,14 +183,14 @@ def month_over(members: list[Member], year: int, month: int, now: datetime) -> N
 def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Closing:
     """Record the month's payout of every member whose role has a plan in force in the month, not yet closed
     (also members who left since: they earned it); each clawback taken is booked against the month it comes
-    from. The month must be over in every member's own zone, else MonthNotOver, and some plan must be in force
+    from. The month must be over in every member's period zone, else MonthNotOver, and some plan must be in force
     then, else NoPlanInForce; either way nothing is closed. A member whose statement cannot be made (a missing
     FX rate) is reported and skipped. No commit. Run one close at a time."""
     plans = load_plans(session)
     period = f"{year:04d}-{month:02d}"
     out = Closing([], [])
     members = all_members(session)
-    month_over(members, year, month, inputs.now)
+    month_over(session, members, year, month, inputs.now)
     if not plans.in_force(period):
         raise NoPlanInForce(period)
     for member in members:
@@ -238,15 +238,16 @@ def _member_named(session: Session, viewer: Member, code: str | None) -> Member:
 def month_view(services: Services, viewer: Member, code: str | None, month: tuple[int, int] | None,
                now: datetime) -> Estimate | PaidMonth:
     """/commission [MEMBER] [YYYY-MM]: the month's estimate, or the month as paid once it is closed. The member
-    is the viewer unless named; the month is the member's current one (in their zone) unless given. Raises
+    is the viewer unless named; the month is the member's current one (in their period zone) unless given. Raises
     UserError (no such member, not allowed, a month not begun) and NoPlan."""
     with Session(services.engine) as session:
         inputs = Inputs.load(session, services.rules, now)
         member = _member_named(session, viewer, code)
+        zone = member_zone(session, member)
         if month is None:
-            today = local_today(now, member.timezone)
+            today = local_today(now, zone)
             month = (today.year, today.month)
-        window = month_window(*month, member.timezone)
+        window = month_window(*month, zone)
         if window.start > now:
             raise UserError("commission.future", month=window.label)
         paid = payout_for(session, member.id or 0, window.label)
@@ -266,7 +267,7 @@ def what_if(services: Services, viewer: Member, code: str | None, amount: Decima
     with Session(services.engine) as session:
         inputs = Inputs.load(session, services.rules, now)
         member = _member_named(session, viewer, code)
-        window = window_for(PeriodKind.MONTH, now, member.timezone)
+        window = window_for(PeriodKind.MONTH, now, member_zone(session, member))
         plan = load_plans(session).for_role(member.role, window.label)
         if plan is None:
             raise NoPlan(member.role)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from scoring.metrics import CATALOG, Context
 from scoring.outlook import Landing, NextGrade, landing, next_grade
-from scoring.periods import PeriodKind, Window, window_for
+from scoring.periods import PeriodKind, Window
 from scoring.roles import Role, Scope
 from scoring.templates import TemplateError
 from services.container import Services
@@ -29,13 +29,13 @@ class Outlook:
     key: str                       # the headline metric
     landing: Landing | None        # None for a metric that does not add up over time
     next_grade: NextGrade | None
-    yesterday: Decimal | None      # the local day before today, in the member's zone
+    yesterday: Decimal | None      # the day before today in the member's period zone
     today: Decimal | None
 
 
 @dataclass(frozen=True)
 class MyKpi:
-    score: MemberScore             # in the member's own zone; its scorecard is None without a KPI template
+    score: MemberScore             # on the member's period (member_window); no scorecard without a KPI template
     series: MonthSeries | None     # the headline metric's month; None without a KPI template
     rank: tuple[int, int] | None   # (position, of how many) among the team's peers on the same window
     fx_stale: dict[tuple[str, str], date] = field(default_factory=dict)     # pair -> oldest rate day used
@@ -52,9 +52,8 @@ def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) 
         if team is None and Role.parse(member.role).scope is Scope.TEAM:
             raise UserError("error.not_in_team")
         peers = team_scores(session, inputs, team, kind) if team else []
-        own_window = window_for(kind, inputs.now, member.timezone)
-        # a peer's row is the member's own score when the team's zone gives the same window
-        mine = next((p for p in peers if p.member.id == member.id and p.window == own_window), None) \
+        # the member's row among their peers is their score: one window (member_window) for every view
+        mine = next((p for p in peers if p.member.id == member.id), None) \
             or score_current(session, inputs, member, team, kind)
         if mine.problem is not None:
             raise TemplateError(mine.problem)   # the member sees what is wrong; their peers were scored
@@ -68,7 +67,7 @@ def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) 
 
 def outlook_of(session: Session, inputs: Inputs, mine: MemberScore, series: MonthSeries) -> Outlook:
     """The month's landing of the headline metric, the next grade of the period's score, and the headline metric
-    for yesterday and today (local days in the series' zone, the member's own; on the 1st yesterday is read
+    for yesterday and today (local days in the series' zone, the member's period zone; on the 1st yesterday is read
     from the previous month)."""
     assert mine.scorecard is not None
     metric = CATALOG[series.key]

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from scoring.facts import Activity
 from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
-from scoring.periods import PeriodKind, Window, month_window, window_for
+from scoring.periods import PeriodKind, Window, month_window, period_zone, window_for
 from scoring.rules import Rules
 from scoring.score import Scorecard, anchor_day, rank, scorecard, window_target
 from scoring.series import cumulative_series
@@ -77,7 +77,7 @@ def template_for(member: Member, team: Team | None, inputs: Inputs, period: str 
         role = Role(member.role)
     except ValueError:
         return None
-    month = period or month_key(window_for(PeriodKind.MONTH, inputs.now, member.timezone).first_day)
+    month = period or month_key(member_window(PeriodKind.MONTH, inputs.now, member, team).first_day)
     return select_template(inputs.templates, role, Stage(team.stage) if team else None, month)
 
 
@@ -151,15 +151,21 @@ def anchor_month(window: Window, now: datetime) -> Window:
     return month_window(day.year, day.month, window.tz)
 
 
+def member_window(kind: PeriodKind, now: datetime, member: Member, team: Team | None) -> Window:
+    """The member's current `kind` period as of `now`: the one window every view scores them on
+    (scoring.periods.period_zone: in their team's zone, else their own). `team` is the member's team."""
+    return window_for(kind, now, period_zone(member.timezone, team.timezone if team else None))
+
+
 def score_current(session: Session, inputs: Inputs, member: Member, team: Team | None,
-                  kind: PeriodKind, tz: str | None = None) -> MemberScore:
-    """The current day, week or month in `tz` (default: the member's own zone)."""
-    return score_member(session, inputs, member, team, window_for(kind, inputs.now, tz or member.timezone))
+                  kind: PeriodKind) -> MemberScore:
+    """The member's current day, week or month (member_window). `team` is the member's team."""
+    return score_member(session, inputs, member, team, member_window(kind, inputs.now, member, team))
 
 
 def team_scores(session: Session, inputs: Inputs, team: Team, kind: PeriodKind) -> list[MemberScore]:
-    """Everyone on the same window, in the team's time zone, so that the rows compare like with like."""
-    return [score_current(session, inputs, m, team, kind, team.timezone) for m in team_members(session, team.id or 0)]
+    """Every member of the team on their current period: the team's calendar, so the rows compare alike."""
+    return [score_current(session, inputs, m, team, kind) for m in team_members(session, team.id or 0)]
 
 
 def rank_in(scores: list[MemberScore], member: Member) -> tuple[int, int] | None:

@@ -25,14 +25,14 @@ SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
 
 def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime
                  ) -> dict[str, Any] | None:
-    """The score_snapshot row of `member`'s month score as of `inputs.now` (the local day of that moment, in
-    the member's zone); None for a member without a KPI template."""
+    """The score_snapshot row of `member`'s month score as of `inputs.now` (the day of that moment in the member's
+    period zone, the team's: services.scorecards.member_window); None for a member without a KPI template."""
     score = score_current(session, inputs, member, team, PeriodKind.MONTH)
     if score.scorecard is None or score.template is None:
         return None
     card = score.scorecard
     return {"member_id": member.id, "period": score.window.label,
-            "as_of_day": local_today(inputs.now, member.timezone), "template_name": score.template.name,
+            "as_of_day": local_today(inputs.now, score.window.tz), "template_name": score.template.name,
             "score": card.score, "grade": card.grade, "binding": card.binding,
             "details": {"metrics": [_metric(r) for r in card.results]}, "computed_at": computed_at}
 
@@ -49,14 +49,15 @@ def write_snapshots(services: Services, rows: list[dict[str, Any]]) -> int:
 def snapshot_scores(services: Services, team_ids: set[int] | None, now: datetime,
                     written_at: datetime | None = None) -> int:
     """Upsert today's month score of every active member of `team_ids` (None: every team), as of `now`; the
-    number written. A member without a KPI template gets none, nor does one whose local day of `now` has ended
+    number written. A member without a KPI template gets none, nor does one whose day of `now` (in the team's zone,
+    the members' period zone) has ended
     by `written_at` (default `now`; a long refresh may end the next day): that day's row is the daily job's."""
     written_at = written_at or now
     with Session(services.engine) as session:
         inputs = Inputs.load(session, services.rules, now)
         rows = [row for team in teams(session) if team_ids is None or team.id in team_ids
                 for member in team_members(session, team.id or 0)
-                if local_today(now, member.timezone) >= local_today(written_at, member.timezone)
+                if local_today(now, team.timezone) >= local_today(written_at, team.timezone)
                 and (row := snapshot_row(session, inputs, member, team, now)) is not None]
     return write_snapshots(services, rows)
 

@@ -34,7 +34,7 @@ def settled_or_refused(session: Session, services: Services, subject: Subject, m
                        force: bool) -> str | None:
     """Why the subject's month is settled (storage.targets.settled), None when it is not; a settled month
     without `force` raises UserError target.settled_paid / target.settled_over."""
-    why = settled(session, month.period, zone_of(subject, services), now)
+    why = settled(session, month.period, zone_of(session, subject, services), now)
     if why is not None and not force:
         raise UserError(f"target.settled_{why}", month=month.period)
     return why
@@ -110,7 +110,7 @@ def last_period(services: Services, plan: SplitPlan, now: datetime) -> dict[Who,
         out: dict[Who, Decimal | None] = {}
         for child in plan.children:
             subject = subject_of(session, child)
-            window = month_window(year, prev, zone_of(subject, services))
+            window = month_window(year, prev, zone_of(session, subject, services))
             out[child] = actuals(session, inputs, subject, window, [key])[key]
     return out
 

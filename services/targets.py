@@ -168,8 +168,8 @@ def name_of(subject: Subject, lang: str) -> str:
     return subject.team.name if subject.team is not None else t(lang, "target.company")
 
 
-def zone_of(subject: Subject, services: Services) -> str:
-    return storage_zone_of(subject, services.org_timezone)
+def zone_of(session: Session, subject: Subject, services: Services) -> str:
+    return storage_zone_of(session, subject, services.org_timezone)
 
 
 # --- permissions -------------------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def overview(services: Services, caller: Member, word: str | None, month: Month,
         if not may_see(session, caller, subject):
             raise UserError("target.forbidden_see", who=name_of(subject, lang))
         inputs = Inputs.load(session, services.rules, now)
-        window = month_window(month.year, month.month, zone_of(subject, services))
+        window = month_window(month.year, month.month, zone_of(session, subject, services))
         targets = month_targets(session, subject.key, month)
         typical = None
         if subject.member is not None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.fx import FxRate, FxTable
+from scoring.periods import period_zone
 from scoring.roles import Role
 from scoring.templates import Stage, Template, TemplateError, WeightedMetric, parse_percent
 from storage.models import (
@@ -33,6 +34,12 @@ def member_by_code(session: Session, code: str) -> Member | None:
 
 def team_of(session: Session, member: Member) -> Team | None:
     return session.get(Team, member.team_id) if member.team_id is not None else None
+
+
+def member_zone(session: Session, member: Member) -> str:
+    """The zone the member's periods are counted in (scoring.periods.period_zone): their team's, else their own."""
+    team = team_of(session, member)
+    return period_zone(member.timezone, team.timezone if team else None)
 
 
 def team_countries(session: Session, team_id: int) -> list[str]:

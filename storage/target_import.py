@@ -85,7 +85,7 @@ def _guarded(session: Session, rows: list[TargetRow], guard: Guard) -> dict[int,
         if row.value == 0 and not guard.zero:
             problems.append(f"line {row.line}: a target of 0 takes {row.metric_key} out of the score; "
                             "add --zero if that is meant")
-        why = settled(session, row.period, zone_of(row.subject, guard.org_zone), guard.now)
+        why = settled(session, row.period, zone_of(session, row.subject, guard.org_zone), guard.now)
         if why is not None and not guard.force:
             problems.append(f"line {row.line}: " + (f"commission for {row.period} is already paid"
                                                     if why == "paid" else f"{row.period} is over")

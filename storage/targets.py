@@ -13,6 +13,7 @@ from sqlmodel import Session
 from scoring.periods import month_window, parse_month
 from storage.audit import audit
 from storage.models import CommissionPayout, CountryBaseline, Member, Target, Team, utcnow
+from storage.queries import member_zone
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,10 +39,11 @@ class Subject:
         return self.member.code if self.member is not None else "company"
 
 
-def zone_of(subject: Subject, org_zone: str) -> str:
-    """The zone the subject's months are counted in: the member's, the team's, else the organisation's."""
+def zone_of(session: Session, subject: Subject, org_zone: str) -> str:
+    """The zone the subject's months are counted in: a member's period zone (storage.queries.member_zone: their
+    team's, else their own), the team's, else the organisation's."""
     if subject.member is not None:
-        return subject.member.timezone
+        return member_zone(session, subject.member)
     return subject.team.timezone if subject.team is not None else org_zone
 
 

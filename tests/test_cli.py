@@ -255,9 +255,10 @@ def test_commission_close_refuses_a_month_not_over_in_every_zone(tmp_path: Path,
     for month in ("2026-11", "2027-03"):
         run = cli(tmp_path, "commission", "close", month)
         assert (run.returncode, run.stdout, run.stderr) == (
-            2, "", f"kpibot: {month} is not over yet for host1: it ends {month[:5]}"
+            # live-us (Los Angeles) ends last; buyer1 is its first member (a member's month is their team's)
+            2, "", f"kpibot: {month} is not over yet for buyer1: it ends {month[:5]}"
                    f"{'12-01' if month == '2026-11' else '04-01'} 00:00 America/Los_Angeles; a month is closed "
-                   "once it is over in every member's zone, nothing closed\n")
+                   "once it is over in every member's team's zone, nothing closed\n")
     # October is over everywhere; the demo paid it on November 2nd
     done = cli(tmp_path, "commission", "close", "2026-10")
     assert (done.returncode, done.stdout, done.stderr) == (0, "2026-10: 0 payouts recorded\n", "")

@@ -439,23 +439,25 @@ def test_mykpi_yesterday_is_the_members_previous_local_day(dispatcher: Dispatche
     assert [(b.command, b.args) for b in buttons][-1] == ("mykpi", ("yesterday",))   # refresh asks the same
 
 
-def test_yesterday_at_ten_past_midnight_on_the_first_is_last_months_last_day_in_the_members_zone(
+def test_yesterday_at_ten_past_midnight_on_the_first_is_last_months_last_day_in_the_members_period_zone(
         demo_app: Services, demo_engine: Engine) -> None:
-    # 00:10 on 1 November in London (GMT since 25 October) is 00:10 UTC, and still 31 October (17:10) in Los Angeles
+    # a member's days are their team's (scoring.periods.period_zone): host3 lives in London but is in live-us
+    # (Los Angeles). 00:10 on 1 November in London is 00:10 UTC, still 31 October (17:10) in Los Angeles
     now = datetime(2026, 11, 1, 0, 10, tzinfo=UTC)
     d = Dispatcher(demo_app, clock=lambda: now)
-    card = say(d, "host3", "/mykpi yesterday")                     # host3 lives in Europe/London
-    assert card.title == "Emily Carter · Yesterday (2026-10-31) KPI"
+    card = say(d, "host3", "/mykpi yesterday")
+    assert card.title == "Emily Carter · Yesterday (2026-10-30) KPI"
     assert (fields(card)["Score"], fields(card)["Grade"]) == \
-        day_score(demo_engine, "host3", date(2026, 10, 31), "Europe/London", now)
+        day_score(demo_engine, "host3", date(2026, 10, 30), "America/Los_Angeles", now)
     assert say(d, "host1", "/mykpi yesterday").title == "Lin Xiaoyu 林小雨 · Yesterday (2026-10-30) KPI"
-    # /rank compares the team on one window, the team's zone (Los Angeles): its yesterday is 30 October
     assert say(d, "host1", "/rank yesterday").title == "Ranking · 直播一组 Live US/UK · 2026-10-30"
+    # across teams each team is on its own calendar: Jakarta's yesterday is already 31 October (07:10 on the 1st)
+    assert say(d, "manager1", "/rank kemarin").title == "排名 · 全部团队 · 2026-10-30 / 2026-10-31"
     # 00:10 on 1 November in Los Angeles (PDT, 07:10 UTC): yesterday there is 31 October
     la = Dispatcher(demo_app, clock=lambda: datetime(2026, 11, 1, 7, 10, tzinfo=UTC))
     assert say(la, "host1", "/mykpi yesterday").title == "Lin Xiaoyu 林小雨 · Yesterday (2026-10-31) KPI"
+    assert say(la, "host3", "/mykpi yesterday").title == "Emily Carter · Yesterday (2026-10-31) KPI"
     assert say(la, "host1", "/rank 昨天").title == "Ranking · 直播一组 Live US/UK · 2026-10-31"
-    # someone without a team ranks every team on the organisation's zone (Asia/Shanghai: 15:10 on 1 November)
     assert say(la, "manager1", "/rank kemarin").title == "排名 · 全部团队 · 2026-10-31"
 
 

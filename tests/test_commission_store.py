@@ -26,7 +26,7 @@ from services.commission import MonthNotOver, NoPlanInForce, close_month, estima
 from services.scorecards import Inputs
 from storage.commission import load_plans, save_plan
 from storage.migrate import head_revision, upgrade
-from storage.models import CommissionPayout, FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku
+from storage.models import CommissionPayout, FxRateRow, Member, Order, OrderLine, Product, Refund, Shop, Sku, Team
 from storage.queries import member_by_code
 from tests.conftest import dispatcher_for, fresh_engine, org_and_team
 from tests.test_commands import fields, host1_net_gmv_minor, say
@@ -143,9 +143,15 @@ def test_refunds_after_payout_are_taken_back_once_from_the_next_month(engine: En
 def test_a_month_is_closed_only_once_it_is_over_in_every_members_zone(engine: Engine) -> None:
     host, shop = _store(engine)
     with Session(engine) as s:
-        west = Member(org_id=host.org_id, team_id=host.team_id, code="w", name="West", role="host",
-                      timezone="America/Los_Angeles", locale="en")
-        s.add(west)
+        # a member's month is their team's (scoring.periods.period_zone): w (living in Tokyo) is in a Los Angeles
+        # team; u lives in Honolulu (month end 10:00 UTC) in the UTC team, so u's month is over at 00:00 UTC
+        la = Team(org_id=host.org_id, code="la", name="LA", timezone="America/Los_Angeles", locale="en")
+        s.add(la)
+        s.flush()
+        west = Member(org_id=host.org_id, team_id=la.id, code="w", name="West", role="host",
+                      timezone="Asia/Tokyo", locale="en")
+        s.add_all([west, Member(org_id=host.org_id, team_id=host.team_id, code="u", name="In UTC", role="host",
+                                timezone="Pacific/Honolulu", locale="en")])
         _order(s, shop, host, "A", 130000, at(3, 10), "b1")
         s.commit()
         # November ends at 2026-12-01 00:00 UTC for h but at 08:00 UTC (00:00 in Los Angeles) for w
@@ -157,9 +163,11 @@ def test_a_month_is_closed_only_once_it_is_over_in_every_members_zone(engine: En
         with pytest.raises(MonthNotOver):      # a month not begun is not over either
             close_month(s, _inputs(s, at(20)), 2027, 1)
         closed = close_month(s, _inputs(s, datetime(2026, 12, 1, 8, tzinfo=UTC)), 2026, 11)
-        assert sorted((m.member_id, m.paid_minor) for m in closed.paid) == [(host.id, 0), (west.id, 0)]
+        assert sorted((m.member_id, m.paid_minor) for m in closed.paid) == [(host.id, 0), (west.id, 0),
+                                                                             (west.id + 1, 0)]
         october = close_month(s, _inputs(s, datetime(2026, 12, 1, 8, tzinfo=UTC)), 2026, 10)
-        assert sorted((m.member_id, m.paid_minor) for m in october.paid) == [(host.id, 16000), (west.id, 0)]
+        assert sorted((m.member_id, m.paid_minor) for m in october.paid) == [(host.id, 16000), (west.id, 0),
+                                                                              (west.id + 1, 0)]
 
 
 def test_a_month_is_paid_under_the_plan_in_force_then(engine: Engine) -> None:

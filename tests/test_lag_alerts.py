@@ -231,12 +231,13 @@ def test_lead1s_summary_is_not_sent_at_half_past_two_but_at_eight_in_shanghai_on
         assert run_lag_alerts(services, run, utc(f"2026-11-22T{minute}"), instance) == []
     sent = summaries_to_lead1(fake, before)
     assert len(sent) == 1
-    # lead1 (Shanghai, 79 % of pace at 10:30 on the 21st), buyer1 (84 %) and host1 (Los Angeles: 115.2 % / 2 =
-    # 57.6 %, shown 58 %); not host3 (London, 94 %: within the 10 % margin), operator1 (97 %), selector1 (111 %)
+    # lead1 (Shanghai, at 10:30 on the 21st there, on the team's Los Angeles month: 78 % of pace), buyer1 (84 %)
+    # and host1 (Los Angeles: 115.2 % / 2 = 57.6 %, shown 58 %); not host3 (London, 94 %: within the 10 % margin),
+    # operator1 (97 %), selector1 (111 %)
     assert "直播一组 Live US/UK：2026-11-21 3 人进度落后" in sent[0]
     assert "每人按其所在时区当天 10\\\\:30 的进度判断" in sent[0]    # ":" escaped in Feishu markdown
     for name, pace in (("Lin Xiaoyu 林小雨", "进度 58%（落后）"), ("Chen Hao 陈浩", "进度 84%（落后）"),
-                       ("Sun Li 孙丽", "进度 79%（落后）")):
+                       ("Sun Li 孙丽", "进度 78%（落后）")):
         assert name in sent[0] and pace in sent[0]
     assert "Emily Carter" not in sent[0] and "赵磊" not in sent[0] and "刘洋" not in sent[0]
 

@@ -80,7 +80,7 @@ def _commission(services: Services, args: argparse.Namespace, config: Config, cl
             try:
                 closing = close_month(session, Inputs.load(session, services.rules, clock()), year, month)
             except MonthNotOver as exc:
-                raise UsageError(f"{exc}; a month is closed once it is over in every member's zone, "
+                raise UsageError(f"{exc}; a month is closed once it is over in every member's team's zone, "
                                  "nothing closed") from None
             except NoPlanInForce as exc:
                 raise UsageError(f"{exc}; nothing closed") from None

@@ -15,10 +15,10 @@ from bot.config import Config
 from cards.counting import counting_text
 from cards.fx_notes import fx_notes
 from cards.kpi_report import kpi_report, kpi_text
-from scoring.periods import month_window, parse_month
+from scoring.periods import local_today, month_window, parse_month
 from services.container import Services
 from services.scorecards import Inputs, score_member
-from storage.queries import team_of
+from storage.queries import member_zone, team_of
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -29,12 +29,13 @@ def _kpi(services: Services, args: argparse.Namespace, clock: Any) -> int:
     now = clock()
     with Session(services.engine) as session:
         member = member_named(session, args.member)
+        zone = member_zone(session, member)   # the member's period zone, as every view (scoring.periods)
         if args.period:
             year, month = parse_month(args.period)
         else:
-            local = now.astimezone(month_window(now.year, now.month, member.timezone).zone)
-            year, month = local.year, local.month
-        window = month_window(year, month, member.timezone)
+            today = local_today(now, zone)
+            year, month = today.year, today.month
+        window = month_window(year, month, zone)
         # as /mykpi: an amount with no exchange rate is left out and said so, so both show the same number
         inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
         score = score_member(session, inputs, member, team_of(session, member), window)

@@ -1,7 +1,8 @@
 """The lag-alert job: a member behind pace (scoring.alerts) gets a private nudge at the alert time in their
-own zone, at most once a day, never in the quiet hours; each of their team's leads gets one summary a day of
-who was behind. Each send is claimed in the store first (storage.schedule), like the digests, so two
-schedulers or a restart never send one twice.
+own zone, at most once a day, never in the quiet hours (the member's own zone is when kpibot talks to them;
+their score and its days are their period's, services.scorecards.member_window); each of their team's leads
+gets one summary a day of who was behind. Each send is claimed in the store first (storage.schedule), like the
+digests, so two schedulers or a restart never send one twice.
 
 The lead's summary of day D (scoring.alerts.summary_moment) covers every member of the team, each judged as at
 their own alert time on their own local day D, so a member in a later zone is in it with their day D, not left
@@ -71,13 +72,14 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                 if score.scorecard is None or score.template is None:
                     continue
                 head = score.scorecard.result(headline_metric(score.template))
-                if not is_lagging(head.pace, day, rules):
+                period_day = score.window.local_day(now)   # the member's day in their period zone (the team's)
+                if not is_lagging(head.pace, period_day, rules):
                     continue
                 subject = f"member:{member.id}"
                 if not claim_send(services.engine, "lag_alert", subject, day, instance, now):
                     continue
                 card = nudge_card(lang=lang_of(member.locale), name=member.name, result=head,
-                                  days_left=days_left(day, score.window.last_day), currency=currency)
+                                  days_left=days_left(period_day, score.window.last_day), currency=currency)
                 ok = send_private(services.engine, messengers, member, card)
                 finish_send(services.engine, "lag_alert", subject, day, instance, now,
                             None if ok else "no connected platform took it")
@@ -133,6 +135,6 @@ def behind_on(services: Services, session: Session, team: Team, members: list[Me
         if score.scorecard is None or score.template is None:
             continue
         head = score.scorecard.result(headline_metric(score.template))
-        if is_lagging(head.pace, day, services.alerts):
+        if is_lagging(head.pace, score.window.local_day(moment), services.alerts):
             rows.append((member.name, head))
     return rows

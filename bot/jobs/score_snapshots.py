@@ -57,8 +57,8 @@ def days_to_finish(today: date, last_run: date | None) -> list[date]:
 
 def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str, *,
                             at: time) -> list[tuple[str, date, bool]]:
-    """The daily job's tick: each member whose local `at` has passed today gets the finished rows of the days
-    that ended since their last run (days_to_finish), once. Returns (member code, day, written) for each day
+    """The daily job's tick: each member whose `at` has passed today in their team's zone gets the finished rows
+    of the days that ended since their last run (days_to_finish), once. Returns (member code, day, written) for each day
     handled in this tick."""
     del messengers   # a scheduler job's signature (bot.scheduler): this job sends nothing
     done_now: list[tuple[str, date, bool]] = []
@@ -66,7 +66,8 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
         inputs: Inputs | None = None    # loaded once somebody is due
         for team in teams(session):
             members = team_members(session, team.id or 0)
-            due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, m.timezone)) is not None}
+            # the members' days are the team's (scoring.periods.period_zone): their rows are finished on its clock
+            due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, team.timezone)) is not None}
             done = sent_today(services.engine, KIND, due)
             last = last_sent_days(services.engine, KIND, [subject for subject in due if subject not in done])
             for member in members:
@@ -81,7 +82,7 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
                 try:
                     inputs = inputs or Inputs.load(session, services.rules, now)
                     rows = [row for day in days if (row := snapshot_row(
-                        session, dataclasses.replace(inputs, now=day_end(day, member.timezone)), member, team,
+                        session, dataclasses.replace(inputs, now=day_end(day, team.timezone)), member, team,
                         now)) is not None]
                     write_snapshots(services, rows)
                 except Exception as exc:   # one member's failure never stops the others; retried next tick
