@@ -1,6 +1,7 @@
 """The counting rules in one line, for the footer of every KPI card: when an order counts (at payment or at
-shipment) and whether refunds are taken off. `/mykpi` and `kpibot kpi` show it; other cards call
-`counting_note` (or `counting_text` for plain text) with the organisation's rules (services.rules)."""
+shipment) and whether refunds are taken off. `/mykpi`, `/team`, `/rank`, the digest and `kpibot kpi` show it;
+other cards call `counting_note` (or `counting_text` for plain text) with the organisation's rules
+(services.rules)."""
 
 from __future__ import annotations
 

@@ -200,6 +200,7 @@ class TeamRow:
     grade: str | None
     key_metric: str
     lagging: bool
+    shared: bool = False   # measured on the team's figure: points to the "Team (shared)" row, no status of its own
 
 
 def team_order(row: TeamRow) -> tuple[bool, Decimal, str]:
@@ -207,15 +208,26 @@ def team_order(row: TeamRow) -> tuple[bool, Decimal, str]:
     return row.score is None, -(row.score or 0), row.name
 
 
-def team_card(*, title: str, lang: str, rows: list[TeamRow], summary: list[tuple[str, str]]) -> Card:
+def team_card(*, title: str, lang: str, rows: list[TeamRow], summary: list[tuple[str, str]],
+              shared: TeamRow | None = None) -> Card:
+    """`shared`: the team's own figure (services.team_rows), first, for the rows marked `shared`."""
     ordered = sorted(rows, key=team_order)
+
+    def status(r: TeamRow) -> str:
+        if r.shared:
+            return "—"
+        return "⚠ " + t(lang, "team.lagging") if r.lagging else t(lang, "team.ok")
+
+    table_rows = [(r.name, t(lang, f"role.{r.role}"), "—" if r.score is None else str(r.score), r.grade or "—",
+                   r.key_metric, status(r)) for r in ordered]
+    if shared is not None:
+        table_rows.insert(0, (shared.name, "—", "—", "—", shared.key_metric, status(shared)))
     table = Table(
         (t(lang, "team.member"), t(lang, "team.role"), t(lang, "team.score"), t(lang, "team.grade"),
          t(lang, "team.key_metric"), t(lang, "team.status")),
-        tuple((r.name, t(lang, f"role.{r.role}"), "—" if r.score is None else str(r.score), r.grade or "—",
-               r.key_metric, "⚠ " + t(lang, "team.lagging") if r.lagging else t(lang, "team.ok")) for r in ordered),
+        tuple(table_rows),
     )
-    lagging = [r.name for r in ordered if r.lagging]
+    lagging = [r.name for r in ([shared] if shared else []) + ordered if r.lagging]
     message = t(lang, "team.lagging_summary", names=", ".join(lagging)) if lagging else t(lang, "team.nobody_lagging")
     blocks: list[Block] = [Fields(tuple(summary))] if summary else []
     blocks += [table, Text(message, strong=bool(lagging))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cards.counting import counting_note
 from cards.fx_notes import fx_notes
 from cards.i18n import t
 from cards.kpi_cards import rank_card
@@ -29,8 +30,9 @@ def handle(req: Request) -> Card:
     rows = [(shown(name, team), team, score, grade) for name, team, score, grade in result.rows]
     own_team = next((team for name, team, _, _ in result.rows if name == req.member.name), "")
     card = rank_card(title=title, lang=lang, rows=rows, highlight=shown(req.member.name, own_team))
-    notes = fx_notes(result.fx_stale, result.fx_missing, lang)
-    return replace(card, blocks=(*card.blocks, *notes)) if notes else card
+    # the exchange-rate notes, then the counting rules as the card's last line (cards.counting)
+    notes = (*fx_notes(result.fx_stale, result.fx_missing, lang), counting_note(req.services.rules, lang))
+    return replace(card, blocks=(*card.blocks, *notes))
 
 
 SPEC = Command("rank", ("排名", "排行", "排行榜"), "help.rank", USAGE, handle, cacheable=True,

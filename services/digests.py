@@ -4,48 +4,44 @@
 Daily, as of the moment it is built, in the team's time zone:
 - the team's net GMV this month against its target, with pace (actual against the target times the share
   of the month gone) and yesterday's net GMV against the day before;
-- every member's score, grade and headline achievement, with the laggards marked (as /team); members in trial
-  are marked after their name. Members of a team-scoped role (scoring.roles Scope.TEAM: ad buyer, operator,
-  selector, lead) are measured on the team's net GMV, not on their own: that figure is shown once, as the
-  "Team (shared)" line against the team's target and pace, first in the table; their own rows keep their score
-  and grade and point to that line instead of repeating the team's figure against their personal targets, so
-  one shortfall is not shown (nor named behind) once per person. The chart has one bar for them too;
+- every member's score, grade and headline achievement, with the laggards marked, as /team shows them
+  (services.team_rows): members in trial are marked after their name, and the team-scoped roles (ad buyer,
+  operator, selector, lead), measured on the team's net GMV, share one "Team (shared)" line against the team's
+  target and pace, first in the table, instead of one shortfall per person. The chart has one bar for them too;
 - the month's top products and top creators so far (storage.leaders: net GMV, nothing after now);
 - one chart: the team's cumulative net GMV against the target line, and each member's achievement.
 Weekly: the same for last week (Monday to Sunday). Members' money figures (their net GMV) are shown only
-when the chat is marked for finance.
+when the chat is marked for finance. The counting rules (cards.counting) are the card's last line.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlmodel import Session
 
+from cards.counting import counting_note
 from cards.digest_chart import DigestChart
 from cards.format import metric_value, money, percent
 from cards.fx_notes import fx_notes
 from cards.i18n import t
-from cards.kpi_cards import TeamRow, pace_text, team_order
+from cards.kpi_cards import TeamRow, pace_text
 from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table, Text, Tone
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
-from scoring.pace import PaceStatus
 from scoring.periods import PeriodKind, Window, month_window, window_for
-from scoring.roles import Role, Scope, UnknownRole
-from scoring.score import MetricResult, score_metric, window_target
+from scoring.score import score_metric, window_target
 from scoring.series import cumulative_series
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, headline_metric, month_key, score_member
-from services.team_rows import row_for, total_text
+from services.team_rows import TEAM_FIGURE, team_rows, total_text
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
 from storage.models import Team
 from storage.queries import monthly_targets, team_members
 
-HEADLINE = "net_gmv"
+HEADLINE = TEAM_FIGURE   # the team's figure, which the team-scoped roles share (services.team_rows)
 
 
 def build_digest(session: Session, services: Services, team: Team, lang: str, now: datetime, finance: bool = False,
@@ -75,9 +71,8 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     if not weekly:
         fields.append((t(lang, "digest.yesterday"), _yesterday(activity, ctx, now, days, currency, lang)))
     scores = [score_member(session, inputs, m, team, window) for m in team_members(session, team.id or 0)]
-    ranked = sorted(((s, row_for(s, lang, currency)) for s in scores), key=lambda pair: team_order(pair[1]))
-    shared = [(s, r) for s, r in ranked if _team_scoped(s)]
-    team_row = _team_row(team_total, lang) if shared else None
+    rows = team_rows(scores, team_total, lang, currency)
+    team_row = rows.shared
     head = [t(lang, "team.member"), t(lang, "team.score"), t(lang, "team.key_metric"), t(lang, "team.status")]
     if finance:
         head.insert(3, metric.name(lang))
@@ -87,17 +82,15 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
         if finance:
             cells.insert(3, metric_value(team_total.actual, metric.unit, currency, lang))
         member_rows.append(tuple(cells))
-    for score, r in ranked:
-        if _team_scoped(score):
-            r = replace(r, key_metric=t(lang, "digest.on_team_figure"), lagging=False)
+    for score, r in rows.members:
         cells = [r.name, "—" if r.score is None else f"{r.score} {r.grade or ''}".strip(), r.key_metric,
-                 "—" if _team_scoped(score) else _status(r, lang)]
+                 _status(r, lang)]
         if finance:
             net = metric.compute(score.activity, ctx)
-            cells.insert(3, "—" if _team_scoped(score) else metric_value(net, metric.unit, currency, lang))
+            cells.insert(3, "—" if r.shared else metric_value(net, metric.unit, currency, lang))
         member_rows.append(tuple(cells))
-    own = [(s, r) for s, r in ranked if not _team_scoped(s)]
-    lagging = [r.name for r in ([team_row] if team_row else []) + [r for _, r in own] if r.lagging]
+    own = [(s, r) for s, r in rows.members if not r.shared]
+    lagging = rows.lagging()
     blocks: list[Block] = [Fields(tuple(fields)), Table(tuple(head), tuple(member_rows)),
                            Text(t(lang, "team.lagging_summary", names=", ".join(lagging)) if lagging
                                 else t(lang, "team.nobody_lagging"), strong=bool(lagging))]
@@ -119,6 +112,7 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     blocks.extend(fx_notes(inputs.fx.stale, inputs.fx.missing, lang))
     blocks.append(Note(t(lang, "digest.as_of", time=as_of, tz=team.timezone)))
     blocks.append(Buttons((Button(t(lang, "button.refresh"), "digest"),)))
+    blocks.append(counting_note(rules, lang))   # the counting rules, the card's last line (as /mykpi)
     return Card(title, tuple(blocks), Tone.WARN if lagging else Tone.GOOD, lang)
 
 
@@ -140,26 +134,9 @@ def _yesterday(activity: Activity, ctx: Context, now: datetime, days: tuple[Wind
     return money(value, currency) + change
 
 
-def _team_scoped(score: MemberScore) -> bool:
-    """Measured on the team's figures (a team-scoped role whose headline is the team's net GMV)."""
-    try:
-        scope = Role.parse(score.member.role).scope
-    except UnknownRole:
-        return False
-    return scope is Scope.TEAM and score.template is not None and headline_metric(score.template) == HEADLINE
-
-
-def _team_row(total: MetricResult, lang: str) -> TeamRow:
-    """The team's own net GMV against the team's target, as one row, behind when its pace is."""
-    key_metric = f"{total.metric.name(lang)} {percent(total.achievement)}"
-    pace = total.pace_shown
-    if pace is not None:
-        key_metric += " · " + pace_text(pace, lang, with_status=False)
-    behind = pace is not None and pace.status is PaceStatus.BEHIND
-    return TeamRow(t(lang, "digest.team_line"), "", None, None, key_metric, behind)
-
-
 def _status(row: TeamRow, lang: str) -> str:
+    if row.shared:
+        return "—"
     return "⚠ " + t(lang, "team.lagging") if row.lagging else t(lang, "team.ok")
 
 

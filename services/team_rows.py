@@ -1,16 +1,65 @@
 """A team's members as rows: score, grade, headline achievement and pace, and who is behind; `/team` and the
-digest show the same rows. A member in trial is marked after their name ("Emily Carter (trial)")."""
+digest show the same rows (`team_rows`). A member in trial is marked after their name ("Emily Carter (trial)").
+
+Members of a team-scoped role (scoring.roles Scope.TEAM: ad buyer, operator, selector, lead) are measured on the
+team's net GMV, not on their own: that figure is one "Team (shared)" row against the team's target and pace;
+their own rows keep their score and grade and point to that row, never flagged behind on it, so one shortfall is
+not shown (nor named behind) once per person."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from cards.format import metric_value, percent
 from cards.i18n import t
-from cards.kpi_cards import TeamRow, pace_text
+from cards.kpi_cards import TeamRow, pace_text, team_order
 from scoring.pace import PaceStatus
+from scoring.roles import Role, Scope, UnknownRole
 from scoring.score import MetricResult
 from services.scorecards import MemberScore, headline_metric
 
 LAG_GRADES = ("C", "D")   # behind, for a headline without a pace: one of these grades
+TEAM_FIGURE = "net_gmv"   # the team's figure the team-scoped roles are measured on
+
+
+@dataclass(frozen=True)
+class TeamRows:
+    """A team's table: the shared row (when a member is team-scoped), then every member, best first."""
+
+    shared: TeamRow | None                           # the team's TEAM_FIGURE against its target and pace
+    members: tuple[tuple[MemberScore, TeamRow], ...]
+
+    def lagging(self) -> list[str]:
+        """Who is behind: the shared row (as "Team (shared)") and the members measured on their own figures."""
+        return [r.name for r in ([self.shared] if self.shared else []) + [r for _, r in self.members] if r.lagging]
+
+
+def team_rows(scores: list[MemberScore], team_total: MetricResult, lang: str, currency: str) -> TeamRows:
+    """The rows `/team` and the digest show; `team_total`: the team's TEAM_FIGURE in the same window."""
+    ranked = sorted(((s, row_for(s, lang, currency)) for s in scores), key=lambda pair: team_order(pair[1]))
+    members = tuple((s, replace(r, key_metric=t(lang, "digest.on_team_figure"), lagging=False, shared=True))
+                    if team_scoped(s) else (s, r) for s, r in ranked)
+    shared = shared_row(team_total, lang) if any(r.shared for _, r in members) else None
+    return TeamRows(shared, members)
+
+
+def team_scoped(score: MemberScore) -> bool:
+    """Measured on the team's figures (a team-scoped role whose headline is the team's TEAM_FIGURE)."""
+    try:
+        scope = Role.parse(score.member.role).scope
+    except UnknownRole:
+        return False
+    return scope is Scope.TEAM and score.template is not None and headline_metric(score.template) == TEAM_FIGURE
+
+
+def shared_row(total: MetricResult, lang: str) -> TeamRow:
+    """The team's own figure against the team's target, as one row, behind when its pace is."""
+    key_metric = f"{total.metric.name(lang)} {percent(total.achievement)}"
+    pace = total.pace_shown
+    if pace is not None:
+        key_metric += " · " + pace_text(pace, lang, with_status=False)
+    behind = pace is not None and pace.status is PaceStatus.BEHIND
+    return TeamRow(t(lang, "digest.team_line"), "", None, None, key_metric, behind)
 
 
 def row_for(score: MemberScore, lang: str, currency: str) -> TeamRow:

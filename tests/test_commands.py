@@ -179,8 +179,10 @@ def test_team_for_leads_and_managers(dispatcher: Dispatcher) -> None:
     card = say(dispatcher, "lead1", "/team")
     assert card.title == "直播一组 Live US/UK · 2026-11"
     table = next(b for b in card.blocks if isinstance(b, Table))
-    assert sorted(r[0] for r in table.rows) == sorted(["Lin Xiaoyu 林小雨", "Emily Carter（试用）", "Chen Hao 陈浩",
-                                                       "Zhao Lei 赵磊", "Liu Yang 刘洋", "Sun Li 孙丽"])
+    # the team-scoped roles' one shared row first (test_team_shows_the_team_scoped_roles_once), then the members
+    assert table.rows[0][0] == "团队（共享）"
+    assert sorted(r[0] for r in table.rows[1:]) == sorted(["Lin Xiaoyu 林小雨", "Emily Carter（试用）", "Chen Hao 陈浩",
+                                                           "Zhao Lei 赵磊", "Liu Yang 刘洋", "Sun Li 孙丽"])
     scores = [Decimal(r[2]) for r in table.rows if r[2] != "—"]
     assert scores == sorted(scores, reverse=True)
     lagging = [r[0] for r in table.rows if r[5].startswith("⚠")]
@@ -282,10 +284,12 @@ def test_a_missing_exchange_rate_is_explained(demo_copy: Engine) -> None:
     # /mykpi ends with the counting rules (cards.counting), right after the note
     assert texts(say(d, "host3", "/mykpi")).splitlines()[-3:] == [
         note, "", "· Orders counted at payment · refunds netted"]
-    assert texts(say(d, "host3", "/rank")).splitlines()[-1] == note
+    # /rank and /team too (test_team_rank_and_digest_end_with_the_counting_rules)
+    assert texts(say(d, "host3", "/rank")).splitlines()[-3:] == [
+        note, "", "· Orders counted at payment · refunds netted"]
     zh = "· GBP 金额未计入：没有 GBP->USD 汇率。请管理员补充（kpibot fx set）。"
     team = texts(say(d, "lead1", "/team")).splitlines()   # lead1 reads Chinese
-    assert team[-1] == zh and not any("缺少汇率" in line for line in team)
+    assert team[-3:] == [zh, "", "· 订单按付款时间计入 · 退款已扣除"] and not any("缺少汇率" in line for line in team)
     assert zh in texts(say(d, "lead1", "/digest")).splitlines()
 
 
@@ -367,7 +371,7 @@ def test_team_rows_share_one_window_in_the_teams_zone(demo_app: Services) -> Non
             sc = score_member(s, inputs, m, team_of(s, m), month_window(2026, 10, "America/Los_Angeles")).scorecard
             assert sc is not None
             expected[m.name + ("（试用）" if code == "host3" else "")] = str(sc.score)   # host3: in trial
-    assert {r[0]: r[2] for r in table.rows} == expected
+    assert {r[0]: r[2] for r in table.rows} == {"团队（共享）": "—", **expected}   # the shared row has no score
 
 
 def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: Services) -> None:
