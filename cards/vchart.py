@@ -44,12 +44,24 @@ def _dashed(color: str) -> dict[str, Any]:
     return {"style": {"stroke": color, "lineWidth": 2, "lineDash": _DASH}}
 
 
+def _target_mark(day_labels: tuple[str, ...], target: float, label: str) -> dict[str, Any]:
+    """The dashed linear target: a mark line from the first day's share to the full target on the last day;
+    autoRange lets it widen the value axis."""
+    share = _number(target / len(day_labels))
+    return {
+        "coordinates": [{"day": day_labels[0], "value": share}, {"day": day_labels[-1], "value": target}],
+        "autoRange": True,
+        "line": _dashed(TARGET_COLOR),
+        "endSymbol": {"visible": False},
+        "label": {"visible": True, "text": label, "position": "insideEndTop"},
+    }
+
+
 def _cumulative_line(title: str, day_labels: tuple[str, ...], cumulative: tuple[float | None, ...],
                      target_total: float | None, unit: str, actual_label: str, target_label: str) -> Spec:
-    """Cumulative actual per day (null where not reached: the line stops) and a dashed linear target line.
+    """Cumulative actual per day (null where not reached: the line stops) and the dashed target line.
 
-    Every day is in the data, so the x axis always spans the whole period. The target is a mark line from the
-    first day's share to the full target on the last day; autoRange lets it widen the value axis."""
+    Every day is in the data, so the x axis always spans the whole period."""
     values = [{"day": day, "value": _number(value), "series": actual_label}
               for day, value in zip(day_labels, cumulative, strict=True)]
     spec: Spec = {
@@ -70,15 +82,7 @@ def _cumulative_line(title: str, day_labels: tuple[str, ...], cumulative: tuple[
     }
     target = _number(target_total)
     if target is not None:
-        n = len(day_labels)
-        spec["markLine"] = [{
-            "coordinates": [{"day": day_labels[0], "value": _number(target / n)},
-                            {"day": day_labels[-1], "value": target}],
-            "autoRange": True,
-            "line": _dashed(TARGET_COLOR),
-            "endSymbol": {"visible": False},
-            "label": {"visible": True, "text": target_label, "position": "insideEndTop"},
-        }]
+        spec["markLine"] = [_target_mark(day_labels, target, target_label)]
     return spec
 
 
