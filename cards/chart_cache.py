@@ -36,11 +36,11 @@ class ChartCache:
             png = self._items.get(key)
             if png is not None:
                 self._items.move_to_end(key)
-                return Image(png, key, alt)
+                return Image(png, key, alt, chart)
         png = render()
         with self._lock:
             self.renders += 1
             self._items[key] = png
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
-        return Image(png, key, alt)
+        return Image(png, key, alt, chart)

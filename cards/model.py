@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cards.charts import ProgressChart
+    from cards.digest_chart import DigestChart
 
 
 class Tone(StrEnum):
@@ -50,6 +55,8 @@ class Image:
     png: bytes
     key: str                    # content hash: an unchanged chart keeps its key (and its uploaded image)
     alt: str
+    # The data the PNG was drawn from: Feishu draws it natively (cards.vchart); None for a plain picture (QR)
+    chart: ProgressChart | DigestChart | None = None
 
 
 @dataclass(frozen=True, slots=True)

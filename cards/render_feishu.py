@@ -2,17 +2,29 @@
 
 Every text is escaped (cards.markdown). Buttons carry (command, args) and the open_id of the person the
 card was made for, so a click can be checked against its owner.
+
+A chart is sent as Feishu's native `chart` component (a VChart spec, cards.vchart) when the card with it
+stays within Feishu's limits (native_charts); otherwise, and for a picture without chart data, as the
+uploaded PNG. Clients older than 7.20 show an upgrade notice in place of a native chart.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from cards.charts import ProgressChart
+from cards.digest_chart import DigestChart
 from cards.markdown import escape
 from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
 from cards.render_text import bar
+from cards.vchart import bars_height_px, digest_specs, progress_spec
+
+MAX_CARD_BYTES = 30 * 1024   # Feishu's limit on an interactive message's content
+MAX_CHARTS = 5               # chart components a card should hold at most (Feishu's chart component docs)
+# Stands in for an image_key while a card's size is estimated: longer than Feishu's keys ("img_v3_02..._<uuid>")
+_KEY_STAND_IN = "img_v3_" + "0" * 57
 
 TEMPLATES: dict[Tone, str] = {
     Tone.GOOD: "green", Tone.INFO: "blue", Tone.WARN: "orange", Tone.BAD: "red", Tone.NEUTRAL: "grey",
@@ -52,6 +64,34 @@ def _buttons(b: Buttons, owner: str | None, lang: str | None) -> dict[str, Any]:
         for x in b.buttons]}
 
 
+def _chart(spec: dict[str, Any], aspect_ratio: str | None = None, height_px: int | None = None) -> dict[str, Any]:
+    """The chart component; `preview` lets a phone open it full screen. A fixed height overrides the ratio."""
+    element: dict[str, Any] = {"tag": "chart", "chart_spec": spec, "preview": True}
+    if aspect_ratio is not None:
+        element["aspect_ratio"] = aspect_ratio
+    if height_px is not None:
+        element["height"] = f"{height_px}px"
+    return element
+
+
+def chart_elements(chart: ProgressChart | DigestChart) -> list[dict[str, Any]]:
+    """The native chart components for one chart: one for a progress chart, two for a digest."""
+    if isinstance(chart, ProgressChart):
+        return [_chart(progress_spec(chart), aspect_ratio="4:3")]
+    team, bars = digest_specs(chart)
+    return [_chart(team, aspect_ratio="4:3"), _chart(bars, height_px=bars_height_px(chart))]
+
+
+def _image(image: Image, image_keys: Mapping[str, str], native: Collection[str]) -> list[dict[str, Any]]:
+    if image.chart is not None and image.key in native:
+        return chart_elements(image.chart)
+    image_key = image_keys.get(image.key)
+    if image_key is None:
+        return []  # not uploaded: the card still goes out, without the chart
+    return [{"tag": "img", "img_key": image_key, "alt": {"tag": "plain_text", "content": image.alt},
+             "scale_type": "fit_horizontal", "preview": True}]
+
+
 def _element(block: Block, image_keys: Mapping[str, str], owner: str | None,
              lang: str | None) -> dict[str, Any] | None:
     match block:
@@ -63,12 +103,6 @@ def _element(block: Block, image_keys: Mapping[str, str], owner: str | None,
             return _markdown(_progress(block))
         case Table():
             return _table(block)
-        case Image(key=key, alt=alt):
-            image_key = image_keys.get(key)
-            if image_key is None:
-                return None  # not uploaded: the card still goes out, without the chart
-            return {"tag": "img", "img_key": image_key, "alt": {"tag": "plain_text", "content": alt},
-                    "scale_type": "fit_horizontal", "preview": True}
         case Buttons():
             return _buttons(block, owner, lang)
         case Note(text=text):
@@ -77,10 +111,16 @@ def _element(block: Block, image_keys: Mapping[str, str], owner: str | None,
 
 
 def render_feishu(card: Card, image_keys: Mapping[str, str], owner: str | None = None,
-                  lang: str | None = None) -> dict[str, Any]:
+                  lang: str | None = None, native: Collection[str] = frozenset()) -> dict[str, Any]:
     """The card as Feishu JSON 2.0. `image_keys` maps neutral image keys to uploaded Feishu image_keys;
-    buttons carry the `owner`'s open_id and the `lang` of the card."""
-    elements = [e for b in card.blocks if (e := _element(b, image_keys, owner, lang)) is not None]
+    images whose key is in `native` (see native_charts) are drawn as native charts instead; buttons carry
+    the `owner`'s open_id and the `lang` of the card."""
+    elements: list[dict[str, Any]] = []
+    for block in card.blocks:
+        if isinstance(block, Image):
+            elements.extend(_image(block, image_keys, native))
+        elif (element := _element(block, image_keys, owner, lang)) is not None:
+            elements.append(element)
     return {
         "schema": "2.0",
         "config": {"update_multi": True, "width_mode": "fill", "locales": ["zh_cn", "en_us"]},
@@ -90,6 +130,30 @@ def render_feishu(card: Card, image_keys: Mapping[str, str], owner: str | None =
 
 
 def card_content(card: Card, image_keys: Mapping[str, str], owner: str | None = None,
-                 lang: str | None = None) -> str:
+                 lang: str | None = None, native: Collection[str] = frozenset()) -> str:
     """The `content` string of an interactive message."""
-    return json.dumps(render_feishu(card, image_keys, owner, lang), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(render_feishu(card, image_keys, owner, lang, native), ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def native_charts(card: Card, owner: str | None = None, lang: str | None = None) -> frozenset[str]:
+    """Keys of the card's charts to send as native chart components; the rest go as uploaded PNGs.
+
+    The first charts, in card order, up to MAX_CHARTS components, and only as many as keep the card within
+    MAX_CARD_BYTES (every other image counted with a stand-in key as long as a real one): a card too big for
+    its native charts falls back to PNGs rather than being refused."""
+    chosen: list[str] = []
+    components = 0
+    for image in card.images():
+        if image.chart is None or image.key in chosen:
+            continue
+        components += len(chart_elements(image.chart))
+        if components > MAX_CHARTS:
+            break
+        chosen.append(image.key)
+    stand_ins = {image.key: _KEY_STAND_IN for image in card.images()}
+    for count in range(len(chosen), 0, -1):
+        native = frozenset(chosen[:count])
+        if len(card_content(card, stand_ins, owner, lang, native).encode("utf-8")) <= MAX_CARD_BYTES:
+            return native
+    return frozenset()

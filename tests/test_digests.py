@@ -118,6 +118,11 @@ def test_shanghai_and_jakarta_teams_get_their_digest_at_their_own_nine(
     assert len(sent_to(fake, "oc_jkt")) == 1 and len(sent_to(fake, "oc_sh")) == 1
     assert title_of(sent_to(fake, "oc_sh")[0]) == "直播一组 Live US/UK · daily digest 2026-11-21"   # LA's day
     assert title_of(sent_to(fake, "oc_jkt")[0]) == "Shopee 印尼组 · 日报 2026-11-22"
+    # the digest chart goes as Feishu's native charts: the team line, then the member bars; no PNG uploaded
+    elements = sent_to(fake, "oc_jkt")[0]["content"]["body"]["elements"]
+    charts = [e["chart_spec"]["type"] for e in elements if e["tag"] == "chart"]
+    assert charts == ["line", "bar"] and not [e for e in elements if e["tag"] == "img"]
+    assert [c.path for c in fake.calls if c.path == "/open-apis/im/v1/images"] == []
 
 
 def test_the_digest_follows_daylight_saving_in_los_angeles(

@@ -300,3 +300,44 @@ def test_rest_auth_and_unknown_paths(fake: FakeFeishu) -> None:
     with pytest.raises(ObtainAccessTokenException) as info:   # the SDK raises when it cannot get a token
         _send(bad, "oc_team", "text", json.dumps({"text": "x"}))
     assert info.value.code == 10014
+
+
+def _chart_card(*charts: dict) -> str:
+    return json.dumps({"schema": "2.0", "header": {"title": {"tag": "plain_text", "content": "KPI"}},
+                       "body": {"elements": list(charts)}}, ensure_ascii=False)
+
+
+def _line(**extra: Any) -> dict:
+    spec = {"type": "line", "data": [{"id": "a", "values": [{"day": "1", "value": 3}]}], "xField": "day",
+            "yField": "value"}
+    return {"tag": "chart", "chart_spec": {**spec, **extra}, "aspect_ratio": "4:3", "preview": True}
+
+
+def test_chart_elements_are_checked_as_the_server_would(fake: FakeFeishu) -> None:
+    client = lark.Client.builder().app_id(fake.app_id).app_secret(fake.app_secret).domain(fake.base_url) \
+        .log_level(lark.LogLevel.WARNING).build()
+    resp = _send(client, "oc_team", "interactive", _chart_card(_line(), {**_line(), "height": "300px"}))
+    assert resp.success(), (resp.code, resp.msg)
+    assert [e["tag"] for e in fake.messages[-1]["content"]["body"]["elements"]] == ["chart", "chart"]
+
+    formatter = _line(label={"visible": True, "formatMethod": "function (text) { return text + '%'; }"})
+    arrow = _line(axes=[{"orient": "left", "label": {"formatMethod": "(v) => v + 'K'"}}])
+    rejected = {
+        "a JS formatter": _chart_card(formatter),
+        "an arrow function": _chart_card(arrow),
+        "an unknown type": _chart_card(_line(type="gauge3d")),
+        "no data": _chart_card(_line(data=[])),
+        "a spec that is not an object": _chart_card({"tag": "chart", "chart_spec": "{}"}),
+        "an unknown property": _chart_card({**_line(), "width": "300px"}),
+        "a bad aspect ratio": _chart_card({**_line(), "aspect_ratio": "3:2"}),
+        "a height over 999px": _chart_card({**_line(), "height": "1000px"}),
+        "six charts": _chart_card(*[_line()] * 6),
+    }
+    sent = len(fake.messages)
+    for what, content in rejected.items():
+        resp = _send(client, "oc_team", "interactive", content)
+        assert (resp.code, fake.calls[-1].status) == (230099, 400), what
+    assert len(fake.messages) == sent
+    # a member named "Functional" is not JavaScript
+    resp = _send(client, "oc_team", "interactive", _chart_card(_line(title={"text": "Functional team"})))
+    assert resp.success(), (resp.code, resp.msg)

@@ -14,7 +14,9 @@ from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
+from cards.charts import ProgressChart
 from cards.markdown import escape
+from cards.render_feishu import chart_elements
 from scoring.rules import Rules
 from services.container import Services
 from tests.conftest import DEMO_NOW, checkout_env, seeded_demo, settle
@@ -78,10 +80,11 @@ def test_mykpi_in_a_private_chat_gets_one_card_with_the_chart(fake: FakeFeishu, 
     assert reply["msg_type"] == "interactive"
     card = reply["content"]
     assert card["header"]["title"]["content"] == "Lin Xiaoyu 林小雨 · This month KPI"
-    images = [e for e in card["body"]["elements"] if e["tag"] == "img"]
-    assert len(images) == 1 and images[0]["img_key"] in fake.images
-    assert fake.images[images[0]["img_key"]][:8] == b"\x89PNG\r\n\x1a\n"
     expected = adapter.dispatcher.handle_action("feishu", "ou_host1", "mykpi", ())
+    chart = expected.images()[0].chart
+    assert isinstance(chart, ProgressChart)
+    # the chart goes as Feishu's native chart component (the fake checked it), not as an uploaded PNG
+    assert [e for e in card["body"]["elements"] if e["tag"] in ("img", "chart")] == chart_elements(chart)
     fields = dict(next(b for b in expected.blocks if hasattr(b, "items") and "Score" in dict(b.items)).items)
     assert f"**Score**　{fields['Score']}" in card_text(card)
 
@@ -211,12 +214,24 @@ def test_rate_limited_replies_are_retried_and_delivered_once(fake: FakeFeishu, a
     assert len(replies_to(fake, "om_limited")) == 1
 
 
-def test_an_unchanged_chart_is_uploaded_once(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
-    uploads = len([c for c in fake.calls if c.path == "/open-apis/im/v1/images"])
+def test_a_native_chart_costs_no_upload_and_an_unchanged_picture_is_uploaded_once(
+        fake: FakeFeishu, adapter: FeishuAdapter, store: Engine) -> None:
+    def uploads() -> int:
+        return len([c for c in fake.calls if c.path == "/open-apis/im/v1/images"])
+
+    before = uploads()
     for i in range(2):
         fake.push_event(fake.message_event("ou_host3", "/mykpi", message_id=f"om_chart_{i}"))
         fake.wait_for(lambda i=i: len(replies_to(fake, f"om_chart_{i}")) == 1)
-    assert len([c for c in fake.calls if c.path == "/open-apis/im/v1/images"]) == uploads + 1
+    assert uploads() == before
+    add_creator(store, "@qr", "QR")
+    for i in range(2):   # the link's QR code has no chart data: it goes as a PNG, uploaded once
+        fake.push_event(fake.message_event("ou_host1", "/link @qr https://shop.example/p/1",
+                                           message_id=f"om_qr_{i}"))
+        fake.wait_for(lambda i=i: len(replies_to(fake, f"om_qr_{i}")) == 1)
+    assert uploads() == before + 1
+    images = [e for e in replies_to(fake, "om_qr_1")[0]["content"]["body"]["elements"] if e["tag"] == "img"]
+    assert len(images) == 1 and fake.images[images[0]["img_key"]][:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_kpibot_run_serves_feishu_survives_a_reconnect_and_stops_on_sigterm(

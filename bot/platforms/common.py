@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -156,10 +156,13 @@ class ImageUploads:
         with self._lock:
             return len(self._keys)
 
-    def keys_for(self, card: Card, chat_id: str) -> dict[str, str]:
-        """Neutral image key -> platform key for the card's charts; a failed upload is left out."""
+    def keys_for(self, card: Card, chat_id: str, skip: Collection[str] = ()) -> dict[str, str]:
+        """Neutral image key -> platform key for the card's charts; a failed upload is left out, and so are
+        the charts in `skip` (drawn natively by the platform: not uploaded)."""
         keys: dict[str, str] = {}
         for image in card.images():
+            if image.key in skip:
+                continue
             known = self._key_for(image.key, image.png, chat_id)
             if known is not None:
                 keys[image.key] = known

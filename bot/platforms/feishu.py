@@ -54,7 +54,7 @@ from bot.platforms.common import (
 from bot.ratelimit import RateLimiter
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card
-from cards.render_feishu import card_content
+from cards.render_feishu import card_content, native_charts
 from storage.events import claim
 from storage.identity import bound_id
 
@@ -198,8 +198,7 @@ class FeishuAdapter:
                             mentions=_mention_keys(message.mentions))
         card = self.dispatcher.handle_message(incoming) if text is not None else None
         if card is not None:
-            content = card_content(card, self.images.keys_for(card, message.chat_id), owner=open_id,
-                                   lang=card.lang)
+            content = self.content(card, message.chat_id, owner=open_id)
             self.reply(message_id, message.chat_id, content, in_thread=is_group)
 
     def known_id(self, open_id: str, union_id: str | None) -> str:
@@ -219,6 +218,13 @@ class FeishuAdapter:
         request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
         return self._call(chat_id, f"patch {message_id}", lambda: self.rest.im.v1.message.patch(request)) is not None
 
+    def content(self, card: Card, chat_id: str, owner: str | None = None) -> str:
+        """The card's message content: its charts native where they fit, the others uploaded as PNGs
+        (a native chart costs no upload call)."""
+        native = native_charts(card, owner, card.lang)
+        keys = self.images.keys_for(card, chat_id, skip=native)
+        return card_content(card, keys, owner=owner, lang=card.lang, native=native)
+
     def _upload_image(self, png: bytes, chat_id: str) -> str | None:
         def upload() -> Any:
             body = CreateImageRequestBody.builder().image_type("message").image(io.BytesIO(png)).build()
@@ -236,7 +242,7 @@ class FeishuAdapter:
         return self._create(user_id, "open_id", card)
 
     def _create(self, receive_id: str, id_type: str, card: Card) -> bool:
-        content = card_content(card, self.images.keys_for(card, receive_id), lang=card.lang)
+        content = self.content(card, receive_id)
         body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type("interactive")
                 .content(content).build())
         request = CreateMessageRequest.builder().receive_id_type(id_type).request_body(body).build()
@@ -275,7 +281,7 @@ class FeishuAdapter:
     def _click_then_patch(self, operator: str, union_id: str | None, command: str, args: tuple[str, ...],
                           message_id: str, chat_id: str, seq: int) -> None:
         card = self.dispatcher.handle_action(PLATFORM, self.known_id(operator, union_id), command, args)
-        content = card_content(card, self.images.keys_for(card, chat_id), owner=operator, lang=card.lang)
+        content = self.content(card, chat_id, owner=operator)
         if not self.clicks.update_if_newest(message_id, seq, lambda: self.patch(message_id, chat_id, content)):
             log.info("feishu: a newer click on %s was answered; this one is dropped", message_id)
 

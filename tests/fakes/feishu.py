@@ -83,6 +83,13 @@ MAX_TEXT_BYTES = 150 * 1024
 UUID_TTL_SECONDS = 3600
 RECEIVE_ID_TYPES = {"open_id": "ou_", "chat_id": "oc_", "union_id": "on_", "user_id": "", "email": ""}
 MSG_TYPES = {"text", "interactive", "image"}
+# The `chart` component (open.larkoffice.com card-json-v2-components/content-components/chart)
+CHART_PROPERTIES = {"tag", "element_id", "margin", "aspect_ratio", "color_theme", "chart_spec", "preview", "height"}
+CHART_TYPES = {"line", "area", "bar", "pie", "scatter", "wordCloud"}   # the types the docs name
+CHART_ASPECT_RATIOS = {"1:1", "2:1", "4:3", "16:9"}
+CHART_COLOR_THEMES = {"brand", "rainbow", "complementary", "converse", "primary"}
+MAX_CHARTS = 5
+_JS = re.compile(r"\bfunction\s*\(|=>")   # a callback written into the spec: `function (d) {..}`, `d => ..`
 
 _FRAME_CONTROL = 0
 _FRAME_DATA = 1
@@ -164,6 +171,44 @@ def _parse_multipart(body: bytes, content_type: str) -> list[tuple[dict[str, str
             "content_type": headers.get("content-type"),
         }, data))
     return parts
+
+
+def _check_chart(node: dict, where: str, bad: Callable[[str], Exception]) -> None:
+    """A native chart as the real server checks it: known properties only (JSON 2.0 rejects unknown ones),
+    a VChart spec object of a supported type with data, and no JavaScript anywhere in it."""
+    unknown = sorted(set(node) - CHART_PROPERTIES)
+    if unknown:
+        raise bad(f"{where}: unknown chart properties {unknown}")
+    spec = node.get("chart_spec")
+    if not isinstance(spec, dict):
+        raise bad(f"{where}.chart_spec must be an object")
+    if spec.get("type") not in CHART_TYPES:
+        raise bad(f"{where}.chart_spec.type {spec.get('type')!r} is not a supported chart type")
+    if not spec.get("data"):
+        raise bad(f"{where}.chart_spec has no data")
+    if "aspect_ratio" in node and node["aspect_ratio"] not in CHART_ASPECT_RATIOS:
+        raise bad(f"{where}.aspect_ratio {node['aspect_ratio']!r} is not one of {sorted(CHART_ASPECT_RATIOS)}")
+    if "color_theme" in node and node["color_theme"] not in CHART_COLOR_THEMES:
+        raise bad(f"{where}.color_theme {node['color_theme']!r} is not supported")
+    if "preview" in node and not isinstance(node["preview"], bool):
+        raise bad(f"{where}.preview must be a boolean")
+    if "height" in node:
+        height = node["height"]
+        match = re.fullmatch(r"([0-9]+)px", height) if isinstance(height, str) else None
+        if height != "auto" and not (match and 1 <= int(match.group(1)) <= 999):
+            raise bad(f"{where}.height {height!r} must be 'auto' or 1-999px")
+
+    def no_js(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                no_js(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                no_js(item, f"{path}[{i}]")
+        elif isinstance(value, str) and _JS.search(value):
+            raise bad(f"{path}: the chart component does not support JavaScript ({value[:40]!r})")
+
+    no_js(spec, f"{where}.chart_spec")
 
 
 class FakeFeishu(FakeServer):
@@ -670,10 +715,16 @@ class FakeFeishu(FakeServer):
                 raise bad(f"{where}: button without a behaviors list")
             if tag == "action":
                 raise bad(f"{where}: JSON 2.0 cards have no 'action' container")
+            if tag == "chart":
+                charts.append(where)
+                _check_chart(node, where, bad)
             for key, value in node.items():
                 walk(value, f"{where}.{key}")
 
+        charts: list[str] = []
         walk(card, "card")
+        if len(charts) > MAX_CHARTS:
+            raise bad(f"{len(charts)} chart components, at most {MAX_CHARTS} in one card")
 
     def _check_uuid(self, body: dict) -> str | None:
         uid = body.get("uuid")

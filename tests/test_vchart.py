@@ -1,0 +1,139 @@
+"""Charts as Feishu's native chart component: the VChart specs, and when a card falls back to PNGs."""
+
+from __future__ import annotations
+
+import json
+
+from cards.charts import ProgressChart
+from cards.digest_chart import DigestChart
+from cards.model import Card, Image, Text
+from cards.render_feishu import MAX_CARD_BYTES, card_content, chart_elements, native_charts, render_feishu
+from cards.vchart import bars_height_px, digest_specs, progress_spec
+
+PROGRESS = ProgressChart("林小雨 · 2026-11 GMV", ("1", "2", "3", "4"), (100.0, 250.555, None, None), 1000.0,
+                         "USD", target_label="目标", actual_label="实际")
+DIGEST = DigestChart("Team North · 2026-11", ("1", "2", "3"), (300.0, None, None), None, "USD",
+                     (("Sun Li 孙丽", 1.25, False), ("Wang\nFang", 0.4, True), ("Zhao", None, True)),
+                     achievement_label="达成率")
+
+TARGET_LINE = {"style": {"stroke": "#6b7280", "lineWidth": 2, "lineDash": [6, 4]}}
+
+
+def test_a_progress_chart_is_a_line_with_a_dashed_target() -> None:
+    assert progress_spec(PROGRESS) == {
+        "type": "line",
+        "title": {"visible": True, "text": "林小雨 · 2026-11 GMV"},
+        "data": [{"id": "actual", "values": [
+            {"day": "1", "value": 100.0, "series": "实际"},
+            {"day": "2", "value": 250.56, "series": "实际"},
+            {"day": "3", "value": None, "series": "实际"},
+            {"day": "4", "value": None, "series": "实际"},
+        ]}],
+        "xField": "day",
+        "yField": "value",
+        "seriesField": "series",
+        "color": ["#2563eb"],
+        "line": {"style": {"lineWidth": 3}},
+        "point": {"visible": False},
+        "axes": [
+            {"orient": "bottom", "type": "band"},
+            {"orient": "left", "type": "linear", "title": {"visible": True, "text": "USD"}},
+        ],
+        "legends": {"visible": True, "orient": "top", "position": "end"},
+        "markLine": [{
+            "coordinates": [{"day": "1", "value": 250.0}, {"day": "4", "value": 1000.0}],
+            "autoRange": True,
+            "line": TARGET_LINE,
+            "endSymbol": {"visible": False},
+            "label": {"visible": True, "text": "目标", "position": "insideEndTop"},
+        }],
+    }
+
+
+def test_a_digest_chart_is_a_team_line_and_member_bars() -> None:
+    team, bars = digest_specs(DIGEST)
+    assert team["data"] == [{"id": "actual", "values": [
+        {"day": "1", "value": 300.0, "series": "Actual"},
+        {"day": "2", "value": None, "series": "Actual"},
+        {"day": "3", "value": None, "series": "Actual"},
+    ]}]
+    assert "markLine" not in team   # no team target: no target line
+    assert bars == {
+        "type": "bar",
+        "direction": "horizontal",
+        "title": {"visible": True, "text": "达成率"},
+        "data": [{"id": "members", "values": [
+            {"name": "Sun Li 孙丽", "value": 125.0, "state": "达成率"},
+            {"name": "Wang Fang", "value": 40.0, "state": "达成率 ⚠"},
+            {"name": "Zhao", "value": None, "state": "达成率 ⚠"},
+        ]}],
+        "xField": "value",
+        "yField": "name",
+        "seriesField": "state",
+        "color": {"type": "ordinal", "domain": ["达成率", "达成率 ⚠"], "range": ["#2563eb", "#ea580c"]},
+        "axes": [
+            {"orient": "left", "type": "band"},
+            {"orient": "bottom", "type": "linear", "min": 0, "title": {"visible": True, "text": "%"}},
+        ],
+        "legends": {"visible": False},
+        "markLine": [{
+            "x": 100,
+            "autoRange": True,
+            "line": {"style": {"stroke": "#4b5563", "lineWidth": 2, "lineDash": [6, 4]}},
+            "endSymbol": {"visible": False},
+            "label": {"visible": True, "text": "100%", "position": "end"},
+        }],
+    }
+    assert bars_height_px(DIGEST) == 208                 # at least four rows' height
+    many = DigestChart("t", ("1",), (1.0,), 1.0, "USD", tuple((f"m{i}", 1.0, False) for i in range(40)))
+    assert bars_height_px(many) == 999                   # Feishu's largest fixed height
+
+
+def test_the_chart_components() -> None:
+    assert chart_elements(PROGRESS) == [
+        {"tag": "chart", "chart_spec": progress_spec(PROGRESS), "preview": True, "aspect_ratio": "4:3"}]
+    team, bars = digest_specs(DIGEST)
+    assert chart_elements(DIGEST) == [
+        {"tag": "chart", "chart_spec": team, "preview": True, "aspect_ratio": "4:3"},
+        {"tag": "chart", "chart_spec": bars, "preview": True, "height": "208px"}]
+
+
+def test_specs_are_plain_json_without_javascript() -> None:
+    text = json.dumps([progress_spec(PROGRESS), *digest_specs(DIGEST)], ensure_ascii=False, allow_nan=False)
+    assert "function" not in text and "=>" not in text
+
+
+def test_a_chart_goes_native_and_a_picture_without_chart_data_as_png() -> None:
+    card = Card("KPI", (Text("hi"), Image(b"png", "k1", "chart", PROGRESS), Image(b"qr", "qr-1", "QR")))
+    assert native_charts(card) == frozenset({"k1"})
+    out = render_feishu(card, {"qr-1": "img_v3_qr"}, native=native_charts(card))
+    assert [e["tag"] for e in out["body"]["elements"]] == ["markdown", "chart", "img"]
+    assert out["body"]["elements"][1] == chart_elements(PROGRESS)[0]
+    # without the native choice the chart is the uploaded PNG, as before
+    out = render_feishu(card, {"k1": "img_v3_k1", "qr-1": "img_v3_qr"})
+    assert [e["tag"] for e in out["body"]["elements"]] == ["markdown", "img", "img"]
+
+
+def test_a_card_too_big_for_its_native_charts_falls_back_to_pngs() -> None:
+    days = tuple(str(d) for d in range(1, 32))
+    members = tuple((f"Member {i} " + "名" * 40, 0.5, i % 2 == 0) for i in range(30))
+    big = DigestChart("Team", days, tuple(float(d) * 1000.5 for d in range(31)), 50000.0, "USD", members)
+
+    def card(text_bytes: int) -> Card:
+        return Card("Digest", (Image(b"a", "k1", "team", big), Image(b"b", "k2", "me", PROGRESS),
+                               Text("x" * text_bytes)))
+
+    assert native_charts(card(1000)) == frozenset({"k1", "k2"})
+    # ~8.2 KB for the digest's two components, ~0.9 KB for the progress line: room for the digest only
+    assert native_charts(card(21600)) == frozenset({"k1"})
+    assert native_charts(card(30000)) == frozenset()
+    assert len(card_content(card(21600), {"k2": "img_v3_" + "0" * 57}, native={"k1"}).encode()) <= MAX_CARD_BYTES
+    assert len(card_content(card(21600), {}, native={"k1", "k2"}).encode()) > MAX_CARD_BYTES
+
+
+def test_at_most_five_chart_components() -> None:
+    images = tuple(Image(b"p", f"k{i}", "c", ProgressChart(f"c{i}", ("1",), (1.0,), 2.0, "USD")) for i in range(4))
+    digest = Image(b"d", "kd", "d", DIGEST)
+    # four line charts, then a digest needing two more components: it stays a PNG
+    assert native_charts(Card("t", (*images, digest))) == frozenset({"k0", "k1", "k2", "k3"})
+    assert native_charts(Card("t", (digest, *images))) == frozenset({"kd", "k0", "k1", "k2"})
