@@ -39,7 +39,7 @@ from scoring.roles import Role, Scope, UnknownRole
 from scoring.score import MetricResult, score_metric, window_target
 from scoring.series import cumulative_series
 from services.container import Services
-from services.scorecards import Inputs, MemberScore, headline_key, headline_metric, month_key, score_member
+from services.scorecards import Inputs, MemberScore, headline_metric, month_key, pace_metric, score_member
 from services.team_rows import row_for, total_text
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
@@ -144,10 +144,8 @@ def _team_scoped(score: MemberScore) -> bool:
         scope = Role.parse(score.member.role).scope
     except UnknownRole:
         return False
-    # net GMV among its metrics, whatever the role leads its own card with (an ad buyer's ROI, a selector's hit
-    # rate: services.scorecards.ROLE_HEADLINES): the team's figure is what they share
-    return scope is Scope.TEAM and score.template is not None and \
-        headline_key(m.key for m in score.template.metrics) == HEADLINE
+    # judged on net GMV (pace_metric), whatever the role leads its own card with (an ad buyer's ROI)
+    return scope is Scope.TEAM and score.template is not None and pace_metric(score.template) == HEADLINE
 
 
 def _team_row(total: MetricResult, lang: str) -> TeamRow:

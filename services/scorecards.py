@@ -190,6 +190,14 @@ def headline_metric(template: Template) -> str:
     return headline_key(keys) or keys[0]
 
 
+def pace_metric(template: Template) -> str:
+    """The metric a member's pace is judged on, whatever their role leads with (headline_metric): net GMV, else
+    the first that adds up (headline_key), else the template's first. Lag alerts nudge on it, and the digest
+    shares it as the team's figure: an ad buyer led by ROI (which has no pace) is still nudged on net GMV."""
+    keys = [m.key for m in template.metrics]
+    return headline_key(keys) or keys[0]
+
+
 @dataclass(frozen=True)
 class MonthSeries:
     window: Window
