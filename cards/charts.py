@@ -211,8 +211,9 @@ def _annotation_placement(
 def _gap_text(gap: float, template: str) -> str:
     """"+1,234 vs expected" / "-1,234 vs expected"; a gap that rounds to nothing shows as 0."""
     shown = _format_value(abs(gap))
-    sign = "" if shown == "0" else "+" if gap > 0 else "-"
-    return template.format(gap=sign + shown)
+    if not any(digit in shown for digit in "123456789"):   # "0", "0.0"
+        return template.format(gap="0")
+    return template.format(gap=("+" if gap > 0 else "-") + shown)
 
 
 def _overlaps(a: object, b: object, renderer: object) -> bool:
