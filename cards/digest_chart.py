@@ -3,8 +3,8 @@
 One portrait PNG with two stacked panels:
 
 1. the team's cumulative actual so far against a linear cumulative target line;
-2. one horizontal bar per member (achievement in percent), laggards in a warning colour,
-   with a reference line at 100 %.
+2. one horizontal bar per member (pace in percent: actual against what was expected by now), laggards in a
+   warning colour, with a reference line at 100 % (on pace); a member without a pace gets a note, no bar.
 
 The drawing is in cards.digest_drawing, which imports matplotlib, and is imported when the first digest
 chart is drawn (see cards.charts).
@@ -25,7 +25,7 @@ from cards.format import percent
 __all__ = ["DigestChart", "digest_chart_key", "digest_chart_size", "render_digest_chart"]
 
 # Bump when the drawing changes so cached images keyed by digest_chart_key() expire.
-_RENDER_VERSION = 1
+_RENDER_VERSION = 2
 
 _DPI = 100
 _WIDTH_IN = 7.2  # -> 720 px wide, like ProgressChart
@@ -50,10 +50,11 @@ class DigestChart:
     cumulative: tuple[float | None, ...]  # team cumulative actual per day; None = not reached yet
     target_total: float | None  # full-month team target; None = no target (no target line)
     unit: str  # "USD"
-    members: tuple[tuple[str, float | None, bool], ...]  # (name, achievement ratio 1.0 = 100 %, lagging)
+    members: tuple[tuple[str, float | None, bool], ...]  # (name, pace ratio 1.0 = on pace, lagging)
     actual_label: str = "Actual"
     target_label: str = "Target"
-    achievement_label: str = "Achievement"  # bottom panel title, already translated ("达成率")
+    achievement_label: str = "Pace"  # bottom panel title, already translated ("进度")
+    notes: tuple[str, ...] = ()  # per member, shown instead of a bar when its ratio is None ("no pace yet"); "—"
 
     def __post_init__(self) -> None:
         """Validate that there is one value per day and three fields per member."""
@@ -65,6 +66,12 @@ class DigestChart:
         for index, member in enumerate(self.members):
             if len(member) != 3:
                 raise ValueError(f"member {index} has {len(member)} fields, expected (name, ratio, lagging)")
+        if self.notes and len(self.notes) != len(self.members):
+            raise ValueError(f"{len(self.notes)} notes for {len(self.members)} members")
+
+    def note(self, index: int) -> str:
+        """What member *index* shows without a ratio: its note, else a dash."""
+        return (self.notes[index] if self.notes else "") or "—"
 
 
 def _num(value: float | None) -> float | None:
@@ -89,6 +96,7 @@ def digest_chart_key(chart: DigestChart) -> str:
         "actual_label": chart.actual_label,
         "target_label": chart.target_label,
         "achievement_label": chart.achievement_label,
+        "notes": list(chart.notes),
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

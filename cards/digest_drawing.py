@@ -66,7 +66,7 @@ from cards.digest_chart import (
 __all__ = ["draw"]
 
 _WARN_COLOR = "#ea580c"  # orange: tells apart from the blue for colour-blind readers too
-_TRACK_COLOR = "#eef0f3"  # 0..100 % track behind every bar: a member without a value shows it empty
+_TRACK_COLOR = "#eef0f3"  # 0..100 % track behind every bar (not behind a member without a value)
 _REF_COLOR = "#4b5563"
 _SPINE_COLOR = "#9ca3af"
 _MUTED_COLOR = "#6b7280"
@@ -330,12 +330,13 @@ def _draw_progress(sheet: _Sheet, chart: DigestChart, top: float, key_y: float) 
 
 
 def _draw_members(sheet: _Sheet, chart: DigestChart, top: float) -> None:
-    """Bottom panel: one achievement bar per member in the order given, with names and percentages."""
+    """Bottom panel: one pace bar per member in the order given, with names and percentages; a member without
+    a pace gets its note (muted, "no pace yet") and no bar."""
     texts, count = sheet.texts, len(chart.members)
     row_in, name_pt = _row_style(count)
     row = row_in * _DPI
     ratios = [_num(ratio) for _, ratio, _ in chart.members]
-    labels = [_pct_label(r) for r in ratios]
+    labels = [_pct_label(r) if r is not None else chart.note(i) for i, r in enumerate(ratios)]
     pcts = [None if r is None else r * 100.0 for r in ratios]
     ends = [0.0 if p is None else min(max(p, _BAR_FLOOR_PCT), _BAR_CAP_PCT) for p in pcts]
     colors = [_WARN_COLOR if lagging else _ACTUAL_COLOR for _, _, lagging in chart.members]
@@ -347,7 +348,8 @@ def _draw_members(sheet: _Sheet, chart: DigestChart, top: float) -> None:
     right = (_WIDTH_IN - _RIGHT_IN) * _DPI
 
     # Room beyond the longest bar (and before a negative one) for its percentage label.
-    label_px = max([texts.width(text, name_pt) for text in labels] or [0.0]) + _LABEL_OFFSET_PX + 4
+    label_px = max([texts.width(text, name_pt) for text, r in zip(labels, ratios, strict=True) if r is not None]
+                   or [0.0]) + _LABEL_OFFSET_PX + 4
     label_px = max(label_px, texts.width("100%", _TICK_PT - 1) / 2 + 2)  # the "100%" above its line
     room = min(label_px / (right - left), 0.3)
     data_hi, data_lo = max([100.0, *ends]), min([0.0, *ends])
@@ -367,14 +369,15 @@ def _draw_members(sheet: _Sheet, chart: DigestChart, top: float) -> None:
     # The 100 % line sits behind the tracks: it shows between the rows and never runs through a bar.
     sheet.segments([[(x100, panel.top), (x100, panel.bottom)]], _REF_COLOR, 1.4, 0.5)
     texts.add(x100, panel.top - 4, "100%", _TICK_PT - 1, _REF_COLOR, ha="center", va="bottom")
-    sheet.boxes([(x0, centre(i) - half, x100, centre(i) + half) for i in range(count)], _TRACK_COLOR, 1)
+    sheet.boxes([(x0, centre(i) - half, x100, centre(i) + half) for i in range(count) if ratios[i] is not None],
+                _TRACK_COLOR, 1)
     sheet.boxes([(min(x0, panel.x(e)), centre(i) - half, max(x0, panel.x(e)), centre(i) + half)
                  for i, e in enumerate(ends)], colors, 2)
 
     for index, (name, pct, end, text, color) in enumerate(zip(names, pcts, ends, labels, colors, strict=True)):
         y, x = centre(index), panel.x(end)
         texts.add(left - _GAP_IN * _DPI, y, name, name_pt, ha="right", va="center")
-        if pct is None:  # empty bar: only the track, and a dash
+        if pct is None:  # no bar, no track: the note ("no pace yet") or a dash
             texts.add(x + _LABEL_OFFSET_PX, y, text, name_pt, _MUTED_COLOR, va="center")
         elif pct > _BAR_CAP_PCT:  # the bar runs to the cap; its label goes inside the bar's end
             texts.add(x - _LABEL_OFFSET_PX, y, text, name_pt, "white", ha="right", va="center")

@@ -327,6 +327,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "mykpi.chart_title": {"en": "{name} · {period} {metric}", "zh": "{name} · {period} {metric}累计"},
     "mykpi.chart_target": {"en": "Target", "zh": "目标"},
     "mykpi.chart_actual": {"en": "Actual", "zh": "实际"},
+    # the chart's expected-by-now mark, and a level headline (ROI, a rate) drawn as its month-to-date value
+    "mykpi.chart_gap": {"en": "{gap} vs expected", "zh": "较预期 {gap}"},
+    "mykpi.chart_title_level": {"en": "{name} · {period} {metric} (month to date)",
+                                "zh": "{name} · {period} {metric}（月初至今）"},
     # /mykpi "What to do" (scoring.outlook) and the counting-rules footer (cards.counting)
     "mykpi.todo": {"en": "What to do", "zh": "下一步"},
     "mykpi.forecast": {"en": "Month-end forecast · {metric}", "zh": "月底预计 · {metric}"},
@@ -359,6 +363,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "digest.orders": {"en": "Orders", "zh": "订单"},
     "digest.units": {"en": "Units", "zh": "件数"},
     "digest.achievement": {"en": "Achievement", "zh": "达成率"},
+    # the digest chart's bars: each member's pace (scoring.pace), 100 % = on pace
+    "digest.pace_bars": {"en": "Pace (100% = on pace)", "zh": "进度（100% = 正常）"},
+    "digest.no_pace_yet": {"en": "no pace yet", "zh": "暂无进度"},
     # team-scoped roles (scoring.roles Scope.TEAM) share the team's figure: one line, not one per person
     "digest.team_line": {"en": "Team (shared)", "zh": "团队（共享）"},
     "digest.on_team_figure": {"en": "team figure, see Team (shared)", "zh": "按团队数据，见团队（共享）"},

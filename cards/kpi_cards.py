@@ -38,7 +38,8 @@ def pace_text(pace: Pace | None, lang: str, with_status: bool = True) -> str:
 
 @dataclass(frozen=True)
 class Headline:
-    """The headline metric's month: today and so far against target, with the cumulative series."""
+    """The headline metric's month: today and so far against target, with its daily series (cumulative, or for a
+    level metric month-to-date as of each day)."""
 
     key: str
     month_label: str
@@ -47,6 +48,8 @@ class Headline:
     target: Decimal | None
     today: Decimal | None
     today_target: Decimal | None
+    expected_now: Decimal | None = None   # the month's headline result's expected by now (cumulative only)
+    today_index: int | None = None        # index of today in day_labels
 
 
 @dataclass(frozen=True)
@@ -169,16 +172,8 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
                            else t(lang, "mykpi.template_trial", name=card.template.name)))
     if typical is not None:
         blocks.append(typical)
-    if headline.cumulative and headline.target is not None:
-        metric = CATALOG[headline.key]
-        chart = ProgressChart(
-            title=t(lang, "mykpi.chart_title", name=name, period=headline.month_label, metric=metric.name(lang)),
-            day_labels=headline.day_labels,
-            cumulative=tuple(None if v is None else float(v) for v in headline.cumulative),  # drawing only
-            target_total=float(headline.target),
-            unit=currency if metric.unit is Unit.MONEY else "",
-            target_label=t(lang, "mykpi.chart_target"), actual_label=t(lang, "mykpi.chart_actual"),
-        )
+    if any(v is not None for v in headline.cumulative) and headline.target is not None:
+        chart = headline_chart(name, headline, currency, lang)
         blocks.append(charts.image(chart, chart.title))
     blocks.append(Note(t(lang, "mykpi.as_of", time=as_of.strftime("%Y-%m-%d %H:%M"), tz=tz,
                          template=card.template.name)))
@@ -190,6 +185,32 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
     )))
     title = t(lang, "mykpi.title", name=name, period=period_name)
     return Card(title, tuple(blocks), tone_for(card.grade), lang)
+
+
+def headline_chart(name: str, headline: Headline, currency: str, lang: str) -> ProgressChart:
+    """The headline metric's month as a chart: cumulative against the target line with the expected-by-now mark,
+    or a level metric's month-to-date value against its flat target (a ratio in percent, as the card shows it)."""
+    metric = CATALOG[headline.key]
+    assert headline.target is not None
+    scale = 100.0 if metric.unit is Unit.RATIO else 1.0   # drawing only: floats never feed a figure shown as text
+
+    def drawn(value: Decimal | None) -> float | None:
+        return None if value is None else float(value) * scale
+
+    level = not metric.cumulative
+    return ProgressChart(
+        title=t(lang, "mykpi.chart_title_level" if level else "mykpi.chart_title", name=name,
+                period=headline.month_label, metric=metric.name(lang)),
+        day_labels=headline.day_labels,
+        cumulative=tuple(drawn(v) for v in headline.cumulative),
+        target_total=float(headline.target) * scale,
+        unit=currency if metric.unit is Unit.MONEY else "%" if metric.unit is Unit.RATIO else "",
+        target_label=t(lang, "mykpi.chart_target"), actual_label=t(lang, "mykpi.chart_actual"),
+        expected_now=None if level else drawn(headline.expected_now),
+        now_index=headline.today_index,
+        gap_label=t(lang, "mykpi.chart_gap", gap="{gap}"),
+        cumulative_line=not level,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Daily, as of the moment it is built, in the team's time zone:
   operator, selector, lead), measured on the team's net GMV, share one "Team (shared)" line against the team's
   target and pace, first in the table, instead of one shortfall per person. The chart has one bar for them too;
 - the month's top products and top creators so far (storage.leaders: net GMV, nothing after now);
-- one chart: the team's cumulative net GMV against the target line, and each member's achievement.
+- one chart: the team's cumulative net GMV against the target line, and each member's pace (100 % = on pace;
+  "no pace yet" shown as a note without a bar).
 Weekly: the same for last week (Monday to Sunday). Members' money figures (their net GMV) are shown only
 when the chat is marked for finance. The counting rules (cards.counting) are the card's last line.
 """
@@ -31,10 +32,10 @@ from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, window_for
-from scoring.score import score_metric, window_target
+from scoring.score import MetricResult, score_metric, window_target
 from scoring.series import cumulative_series
 from services.container import Services
-from services.scorecards import Inputs, MemberScore, headline_metric, month_key, score_member
+from services.scorecards import Inputs, MemberScore, month_key, pace_metric, score_member
 from services.team_rows import TEAM_FIGURE, team_rows, total_text
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
@@ -103,10 +104,7 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
             blocks.append(_leaders_table(t(lang, key), leaders, currency, lang))
     month_target = window_target(metric, team_targets, month.days())
     month_ctx = Context(month, now, rules, inputs.fx)
-    team_bar = None
-    if team_row is not None:
-        month_actual = metric.compute(activity, month_ctx) or Decimal(0)
-        team_bar = (team_row.name, float(month_actual / month_target) if month_target else None, team_row.lagging)
+    team_bar = _pace_bar(team_row.name, team_total, team_row.lagging, lang) if team_row is not None else None
     blocks.append(_chart(services, team, lang, month, activity, month_ctx, month_target, own, team_bar, currency))
     as_of = now.astimezone(window.zone).strftime("%Y-%m-%d %H:%M")
     blocks.extend(fx_notes(inputs.fx.stale, inputs.fx.missing, lang))
@@ -145,22 +143,32 @@ def _leaders_table(title: str, leaders: list[Leader], currency: str, lang: str) 
                  tuple((x.name, f"{x.orders:,}", f"{x.units:,}", money(x.net, currency)) for x in leaders))
 
 
+def _pace_bar(name: str, head: MetricResult | None, lagging: bool, lang: str) -> tuple[str, float | None, bool, str]:
+    """One bar of the chart: the shown pace percent as a ratio (1.0 = on pace), or no bar and a note ("no pace
+    yet"; "—" for a headline without a pace: a level metric, no target)."""
+    pace = head.pace_shown if head is not None else None
+    if pace is None:
+        return name, None, lagging, "—"
+    if pace.percent is None:
+        return name, None, lagging, t(lang, "digest.no_pace_yet")
+    return name, pace.percent / 100, lagging, ""
+
+
 def _chart(services: Services, team: Team, lang: str, month: Window, activity: Activity, ctx: Context,
            target: Decimal | None, ranked: list[tuple[MemberScore, TeamRow]],
-           team_bar: tuple[str, float | None, bool] | None, currency: str) -> Image:
-    """`team_bar`: the team-scoped members' one bar (the team's achievement), first; then the others'."""
+           team_bar: tuple[str, float | None, bool, str] | None, currency: str) -> Image:
+    """`team_bar`: the team-scoped members' one bar (the team's pace), first; then the others' pace."""
     series = cumulative_series(HEADLINE, activity, ctx)
-    achievements = [team_bar] if team_bar is not None else []
+    bars = [team_bar] if team_bar is not None else []
     for s, r in ranked:
-        head = s.scorecard.result(headline_metric(s.template)) if s.scorecard and s.template else None
-        ratio = head.achievement if head is not None else None
-        achievements.append((r.name, None if ratio is None else float(ratio), r.lagging))
+        head = s.scorecard.result(pace_metric(s.template)) if s.scorecard and s.template else None
+        bars.append(_pace_bar(r.name, head, r.lagging, lang))
     chart = DigestChart(
         title=f"{team.name} · {month.label}",
         day_labels=tuple(str(d.day) for d in month.days()),
         cumulative=tuple(None if v is None else float(v) for v in series),
         target_total=None if target is None else float(target),
-        unit=currency, members=tuple(achievements),
+        unit=currency, members=tuple(bar[:3] for bar in bars),
         actual_label=t(lang, "mykpi.chart_actual"), target_label=t(lang, "mykpi.chart_target"),
-        achievement_label=t(lang, "digest.achievement"))
+        achievement_label=t(lang, "digest.pace_bars"), notes=tuple(bar[3] for bar in bars))
     return services.charts.image(chart, chart.title)

@@ -180,8 +180,26 @@ def headline_key(keys: Iterable[str]) -> str | None:
     return next((k for k in keys if CATALOG[k].cumulative), None)
 
 
+ROLE_HEADLINES: dict[Role, str] = {Role.AD_BUYER: "roi", Role.SELECTOR: "new_sku_hit_rate"}
+"""The metric a role is judged on first, when its template has it: an ad buyer's ROI, a selector's hit rate.
+Other roles (host, operator, lead) lead with net GMV, else the first metric that adds up (headline_key)."""
+
+
 def headline_metric(template: Template) -> str:
-    """The metric the chart and the "today" line show (headline_key), else the template's first."""
+    """The metric the card, the chart and the "today" line lead with, for the role the template is for
+    (`template.role`: a member's template is selected by their role): the role's own (ROLE_HEADLINES) when in
+    the template, else headline_key, else the template's first."""
+    keys = [m.key for m in template.metrics]
+    own = ROLE_HEADLINES.get(template.role)
+    if own is not None and own in keys:
+        return own
+    return headline_key(keys) or keys[0]
+
+
+def pace_metric(template: Template) -> str:
+    """The metric a member's pace is judged on, whatever their role leads with (headline_metric): net GMV, else
+    the first that adds up (headline_key), else the template's first. Lag alerts nudge on it, and the digest
+    shares it as the team's figure: an ad buyer led by ROI (which has no pace) is still nudged on net GMV."""
     keys = [m.key for m in template.metrics]
     return headline_key(keys) or keys[0]
 
@@ -190,14 +208,17 @@ def headline_metric(template: Template) -> str:
 class MonthSeries:
     window: Window
     key: str
-    cumulative: list[Decimal | None]
+    cumulative: list[Decimal | None]   # a level metric (not cumulative): its month-to-date value as of each day
     target: Decimal | None
     today: Decimal | None          # the headline metric's value for the local day of `now`
     today_target: Decimal | None
+    expected_now: Decimal | None = None   # the month's headline result's `expected` (cumulative metrics only)
+    today_index: int = 0                  # index of the anchor day (today) in `window.days()`
 
 
 def month_series(score: MemberScore, inputs: Inputs) -> MonthSeries | None:
-    """The headline metric's cumulative daily values over the anchor month of the score's window."""
+    """The headline metric's daily values over the anchor month of the score's window: cumulative for a metric
+    that adds up, else month-to-date as of each day (the metric computed on [month start, end of that day])."""
     if score.template is None:
         return None
     key = headline_metric(score.template)
@@ -206,11 +227,41 @@ def month_series(score: MemberScore, inputs: Inputs) -> MonthSeries | None:
     ctx = score.context(inputs, month)
     monthly = score.month_targets.get(key, {})
     target = window_target(metric, monthly, month.days())
-    if not metric.cumulative:
-        return MonthSeries(month, key, [], target, None, None)
-    series = cumulative_series(key, score.activity, ctx)
     today = anchor_day(month, inputs.now)
     i = (today - month.first_day).days
-    today_value = (series[i] or Decimal(0)) - ((series[i - 1] or Decimal(0)) if i > 0 else Decimal(0))
     day = Window(PeriodKind.DAY, today, today, month.tz)
-    return MonthSeries(month, key, series, target, today_value, window_target(metric, monthly, day.days()))
+    today_target = window_target(metric, monthly, day.days())
+    if not metric.cumulative:
+        series = level_series(key, score.activity, ctx)
+        today_value = metric.compute(score.activity, score.context(inputs, day))
+        return MonthSeries(month, key, series, target, today_value, today_target, None, i)
+    series = cumulative_series(key, score.activity, ctx)
+    today_value = (series[i] or Decimal(0)) - ((series[i - 1] or Decimal(0)) if i > 0 else Decimal(0))
+    return MonthSeries(month, key, series, target, today_value, today_target, _month_expected(score, inputs, key),
+                       i)
+
+
+def level_series(key: str, activity: Activity, ctx: Context) -> list[Decimal | None]:
+    """A level metric's month-to-date value as of the end of each day of `ctx.window`; None after today (and
+    on a day with nothing to measure yet, e.g. no ad spend)."""
+    metric = CATALOG[key]
+    today = ctx.window.local_day(ctx.now)
+    out: list[Decimal | None] = []
+    for d in ctx.window.days():
+        if d > today:
+            out.append(None)
+            continue
+        upto = Window(ctx.window.kind, ctx.window.first_day, d, ctx.window.tz)
+        out.append(metric.compute(activity, Context(upto, ctx.now, ctx.rules, ctx.fx)))
+    return out
+
+
+def _month_expected(score: MemberScore, inputs: Inputs, key: str) -> Decimal | None:
+    """The headline result's expected-by-now for the month (the score's own result when it is the month's)."""
+    assert score.template is not None
+    month = anchor_month(score.window, inputs.now)
+    card = score.scorecard
+    if card is None or score.window != month:
+        card = scorecard(score.template, score.activity, score.context(inputs, month), score.month_targets,
+                         score.trial)
+    return card.result(key).expected

@@ -16,7 +16,7 @@ from cards.kpi_cards import TeamRow, pace_text, team_order
 from scoring.pace import PaceStatus
 from scoring.roles import Role, Scope, UnknownRole
 from scoring.score import MetricResult
-from services.scorecards import MemberScore, headline_metric
+from services.scorecards import MemberScore, headline_metric, pace_metric
 
 LAG_GRADES = ("C", "D")   # behind, for a headline without a pace: one of these grades
 TEAM_FIGURE = "net_gmv"   # the team's figure the team-scoped roles are measured on
@@ -44,12 +44,13 @@ def team_rows(scores: list[MemberScore], team_total: MetricResult, lang: str, cu
 
 
 def team_scoped(score: MemberScore) -> bool:
-    """Measured on the team's figures (a team-scoped role whose headline is the team's TEAM_FIGURE)."""
+    """Measured on the team's figures: a team-scoped role judged on the team's TEAM_FIGURE (pace_metric), whatever
+    its own card leads with (an ad buyer's ROI)."""
     try:
         scope = Role.parse(score.member.role).scope
     except UnknownRole:
         return False
-    return scope is Scope.TEAM and score.template is not None and headline_metric(score.template) == TEAM_FIGURE
+    return scope is Scope.TEAM and score.template is not None and pace_metric(score.template) == TEAM_FIGURE
 
 
 def shared_row(total: MetricResult, lang: str) -> TeamRow:

@@ -22,7 +22,7 @@ from scoring.alerts import AlertRules, allowed_from, in_quiet_hours, is_lagging,
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from services.container import Services
-from services.scorecards import Inputs, headline_metric, score_current
+from services.scorecards import Inputs, pace_metric, score_current
 from storage.queries import member_by_code, team_of
 from storage.schedule import claim_send, finish_send
 from storage.targets import Subject, set_target
@@ -87,7 +87,7 @@ def laggards(services: Services, store: Engine, codes: list[str], now: datetime)
             assert member is not None
             score = score_current(session, inputs, member, team_of(session, member), PeriodKind.MONTH)
             assert score.scorecard is not None and score.template is not None
-            pace = score.scorecard.result(headline_metric(score.template)).pace
+            pace = score.scorecard.result(pace_metric(score.template)).pace
             if pace is not None and pace < Decimal("0.895"):   # shown as a whole percent below 90 (scoring.pace)
                 behind.add(code)
     return behind

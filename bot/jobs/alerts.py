@@ -32,7 +32,7 @@ from scoring.score import MetricResult
 from scoring.sendtime import due_day, send_moment
 from services.container import Services
 from services.messaging import Messenger, send_private
-from services.scorecards import Inputs, headline_metric, score_current
+from services.scorecards import Inputs, pace_metric, score_current
 from storage.models import Member, Team
 from storage.queries import team_members, teams
 from storage.schedule import claim_send, finish_send, sent_today
@@ -71,7 +71,7 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                 score = score_current(session, inputs, member, team, PeriodKind.MONTH)
                 if score.scorecard is None or score.template is None:
                     continue
-                head = score.scorecard.result(headline_metric(score.template))
+                head = score.scorecard.result(pace_metric(score.template))
                 period_day = score.window.local_day(now)   # the member's day in their period zone (the team's)
                 if not is_lagging(head.pace, period_day, rules):
                     continue
@@ -134,7 +134,7 @@ def behind_on(services: Services, session: Session, team: Team, members: list[Me
         score = score_current(session, inputs[moment], member, team, PeriodKind.MONTH)
         if score.scorecard is None or score.template is None:
             continue
-        head = score.scorecard.result(headline_metric(score.template))
+        head = score.scorecard.result(pace_metric(score.template))
         if is_lagging(head.pace, score.window.local_day(moment), services.alerts):
             rows.append((member.name, head))
     return rows
