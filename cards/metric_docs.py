@@ -11,6 +11,7 @@ import scoring.commission
 import scoring.metrics
 import scoring.outlook
 import scoring.pace
+import scoring.periods
 import scoring.score
 import scoring.targets
 from scoring.metrics import CATALOG
@@ -35,7 +36,8 @@ def metrics_markdown() -> str:
         cumulative = "yes" if m.cumulative else "no"
         out.append(f"| `{m.key}` | {m.names['en']} | {m.names['zh']} | {m.names['id']} | {m.unit} | {better} | "
                    f"{cumulative} | {m.definition} |")
-    out += ["", "## Scoring", "", _doc(scoring.score), "", "Default grade bands: "
+    out += ["", "## A member's period", "", _doc(scoring.periods), "",
+            "## Scoring", "", _doc(scoring.score), "", "Default grade bands: "
             + ", ".join(f"{g} from {floor}" for g, floor in DEFAULT_GRADE_BANDS) + ".", "",
             "## Pace", "", _doc(scoring.pace), "",
             "## What to do: forecast, needed per day, next grade", "", _doc(scoring.outlook), "",

@@ -1,13 +1,14 @@
 """From actuals and targets to achievement, pace, a weighted score, a grade and a rank.
 
 Definitions (also in docs/metrics.md):
-- Anchor day: the member's local today, or the window's last day for a window that is over. Level targets,
+- Anchor day: the member's today (in their period zone, see "A member's period"), or the window's last day for
+  a window that is over. Level targets,
   month-measured metrics and trial status are taken for the anchor day's month.
 - Target for a window: a cumulative metric's monthly target is shared out by whole days, and a window's
   target is the sum of its days' shares (a week that spans two months takes a share of each). A level
   metric (a rate, an average) keeps the target of the anchor day's month.
-- Expected by now: a cumulative target times the share of the window that has passed, in the member's own
-  time zone. Pace = actual / expected by now.
+- Expected by now: a cumulative target times the share of the window that has passed, in the member's period
+  zone. Pace = actual / expected by now.
 - Achievement (shown): actual / target for the window; for a lower-is-better metric 2 - actual / target
   (100 % on target, 200 % at zero, 0 % at twice the target).
 - Scored achievement: for a cumulative metric its pace (at the end of the window, actual / target); for a
