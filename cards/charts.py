@@ -208,7 +208,7 @@ def _annotation_placement(
     }
 
 
-def _gap_text(gap: float, template: str) -> str:
+def gap_text(gap: float, template: str) -> str:
     """"+1,234 vs expected" / "-1,234 vs expected"; a gap that rounds to nothing shows as 0."""
     shown = _format_value(abs(gap))
     if not any(digit in shown for digit in "123456789"):   # "0", "0.0"
@@ -339,7 +339,7 @@ def _figure(chart: ProgressChart, font_family: Sequence[str]) -> Figure:
             for right in (right_first, not right_first)
         ]
         gap_label = ax.annotate(
-            _gap_text(gap, chart.gap_label),
+            gap_text(gap, chart.gap_label),
             xy=(now_x, expected),
             xytext=(0, 0),
             textcoords="offset points",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cards.charts import ProgressChart
+from cards.charts import ProgressChart, gap_text
 from cards.digest_chart import DigestChart
 
 __all__ = ["bars_height_px", "digest_specs", "progress_spec"]
@@ -86,19 +86,56 @@ def _cumulative_line(title: str, day_labels: tuple[str, ...], cumulative: tuple[
     return spec
 
 
+def _flat_target(target: float, label: str) -> dict[str, Any]:
+    """A level metric's target (ROI, hit rate): one dashed horizontal line."""
+    return {"y": target, "autoRange": True, "line": _dashed(TARGET_COLOR), "endSymbol": {"visible": False},
+            "label": {"visible": True, "text": label, "position": "insideEndTop"}}
+
+
+def _expected_point(chart: ProgressChart) -> dict[str, Any] | None:
+    """The expected-by-now mark on the target path at today, labelled with the gap ("-1,234 vs expected"), as
+    the PNG draws it (cards.charts); none for a level metric or without an expected value."""
+    mark = chart.expected_mark
+    if mark is None:
+        return None
+    index, expected = mark
+    reached = [v for v in chart.cumulative[: index + 1] if v is not None]
+    if not reached:
+        return None
+    gap = reached[-1] - expected
+    colour = "#dc2626" if gap < 0 else "#16a34a"
+    return {
+        "coordinate": {"day": chart.day_labels[index], "value": _number(expected)},
+        "itemLine": {"visible": False},
+        "targetSymbol": {"visible": True, "style": {"symbolType": "diamond", "size": 10, "fill": TARGET_COLOR}},
+        "itemContent": {"type": "text", "confine": True, "offsetY": 18,
+                        "text": {"text": gap_text(gap, chart.gap_label), "style": {"fill": colour, "fontSize": 12}}},
+    }
+
+
 def progress_spec(chart: ProgressChart) -> Spec:
-    """One member's month: cumulative actual against the dashed target line."""
-    return _cumulative_line(chart.title, chart.day_labels, chart.cumulative, chart.target_total, chart.unit,
+    """One member's month: cumulative actual against the dashed target line and the expected-by-now mark; for a
+    level metric (ROI, hit rate: `cumulative_line` False) its month-to-date value per day against a flat target."""
+    spec = _cumulative_line(chart.title, chart.day_labels, chart.cumulative, chart.target_total, chart.unit,
                             chart.actual_label, chart.target_label)
+    target = _number(chart.target_total)
+    if not chart.cumulative_line and target is not None:
+        spec["markLine"] = [_flat_target(target, chart.target_label)]
+    point = _expected_point(chart)
+    if point is not None:
+        spec["markPoint"] = [point]
+    return spec
 
 
 def _member_bars(chart: DigestChart) -> Spec:
-    """One horizontal bar per member in percent, laggards in the warning colour, a dashed line at 100 %."""
+    """One horizontal bar per member: their pace in percent (100 % = on pace), laggards in the warning colour, a
+    dashed line at 100 %."""
     ok, lagging = chart.achievement_label, chart.achievement_label + LAGGING_MARK
-    values = [{"name": " ".join(name.split()),
+    # a member without a bar ("no pace yet") says so after their name, as the PNG writes it in place of the bar
+    values = [{"name": " ".join(name.split()) + ("" if _number(ratio) is not None else f" · {chart.note(i)}"),
                "value": None if _number(ratio) is None else _number(float(ratio) * 100, 1),
                "state": lagging if late else ok}
-              for name, ratio, late in chart.members]
+              for i, (name, ratio, late) in enumerate(chart.members)]
     return {
         "type": "bar",
         "direction": "horizontal",

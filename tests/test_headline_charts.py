@@ -143,10 +143,10 @@ def test_the_mark_renders_and_changes_the_image() -> None:
 
 
 def test_the_gap_reads_signed_against_expected() -> None:
-    assert charts._gap_text(738_000 - 1_234_567.89 * 17.5 / 31, "{gap} vs expected") == "+41,067 vs expected"
-    assert charts._gap_text(-1234.4, "较预期 {gap}") == "较预期 -1,234"
-    assert charts._gap_text(0.2, "{gap} vs expected") == "+0.2 vs expected"
-    assert charts._gap_text(-0.04, "{gap} vs expected") == "0 vs expected"
+    assert charts.gap_text(738_000 - 1_234_567.89 * 17.5 / 31, "{gap} vs expected") == "+41,067 vs expected"
+    assert charts.gap_text(-1234.4, "较预期 {gap}") == "较预期 -1,234"
+    assert charts.gap_text(0.2, "{gap} vs expected") == "+0.2 vs expected"
+    assert charts.gap_text(-0.04, "{gap} vs expected") == "0 vs expected"
 
 
 @pytest.mark.parametrize("now_index", [2, 17, 29])

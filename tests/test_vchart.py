@@ -14,7 +14,7 @@ PROGRESS = ProgressChart("林小雨 · 2026-11 GMV", ("1", "2", "3", "4"), (100.
                          "USD", target_label="目标", actual_label="实际")
 DIGEST = DigestChart("Team North · 2026-11", ("1", "2", "3"), (300.0, None, None), None, "USD",
                      (("Sun Li 孙丽", 1.25, False), ("Wang\nFang", 0.4, True), ("Zhao", None, True)),
-                     achievement_label="达成率")
+                     achievement_label="进度", notes=("", "", "暂无进度"))
 
 TARGET_LINE = {"style": {"stroke": "#6b7280", "lineWidth": 2, "lineDash": [6, 4]}}
 
@@ -61,16 +61,16 @@ def test_a_digest_chart_is_a_team_line_and_member_bars() -> None:
     assert bars == {
         "type": "bar",
         "direction": "horizontal",
-        "title": {"visible": True, "text": "达成率"},
+        "title": {"visible": True, "text": "进度"},
         "data": [{"id": "members", "values": [
-            {"name": "Sun Li 孙丽", "value": 125.0, "state": "达成率"},
-            {"name": "Wang Fang", "value": 40.0, "state": "达成率 ⚠"},
-            {"name": "Zhao", "value": None, "state": "达成率 ⚠"},
+            {"name": "Sun Li 孙丽", "value": 125.0, "state": "进度"},
+            {"name": "Wang Fang", "value": 40.0, "state": "进度 ⚠"},
+            {"name": "Zhao · 暂无进度", "value": None, "state": "进度 ⚠"},   # no bar: the PNG's note, by the name
         ]}],
         "xField": "value",
         "yField": "name",
         "seriesField": "state",
-        "color": {"type": "ordinal", "domain": ["达成率", "达成率 ⚠"], "range": ["#2563eb", "#ea580c"]},
+        "color": {"type": "ordinal", "domain": ["进度", "进度 ⚠"], "range": ["#2563eb", "#ea580c"]},
         "axes": [
             {"orient": "left", "type": "band"},
             {"orient": "bottom", "type": "linear", "min": 0, "title": {"visible": True, "text": "%"}},
@@ -137,3 +137,27 @@ def test_at_most_five_chart_components() -> None:
     # four line charts, then a digest needing two more components: it stays a PNG
     assert native_charts(Card("t", (*images, digest))) == frozenset({"k0", "k1", "k2", "k3"})
     assert native_charts(Card("t", (digest, *images))) == frozenset({"kd", "k0", "k1", "k2"})
+
+
+def test_the_expected_by_now_mark_sits_on_the_target_path_with_the_gap() -> None:
+    # today is day 3 (index 2): the actual reached 250.56 on day 2 and nothing more yet; 750.00 expected by now
+    chart = ProgressChart("林小雨 · 2026-11 GMV", ("1", "2", "3", "4"), (100.0, 250.555, None, None), 1000.0, "USD",
+                          target_label="目标", actual_label="实际", expected_now=750.0, now_index=2,
+                          gap_label="较预期 {gap}")
+    assert progress_spec(chart)["markPoint"] == [{
+        "coordinate": {"day": "3", "value": 750.0},
+        "itemLine": {"visible": False},
+        "targetSymbol": {"visible": True, "style": {"symbolType": "diamond", "size": 10, "fill": "#6b7280"}},
+        "itemContent": {"type": "text", "confine": True, "offsetY": 18,
+                        "text": {"text": "较预期 -499", "style": {"fill": "#dc2626", "fontSize": 12}}},
+    }]
+    assert "markPoint" not in progress_spec(PROGRESS)     # no expected value: no mark
+
+
+def test_a_level_metric_has_a_flat_target_and_no_expected_mark() -> None:
+    roi = ProgressChart("Chen Hao · 2026-11 ROI", ("1", "2", "3"), (2.5, 3.0, None), 2.8, "",
+                        expected_now=1.0, now_index=1, cumulative_line=False)
+    spec = progress_spec(roi)
+    assert spec["markLine"] == [{"y": 2.8, "autoRange": True, "line": TARGET_LINE, "endSymbol": {"visible": False},
+                                 "label": {"visible": True, "text": "Target", "position": "insideEndTop"}}]
+    assert "markPoint" not in spec
