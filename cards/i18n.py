@@ -406,6 +406,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "whoami.role": {"en": "Role", "zh": "角色"},
     "whoami.team": {"en": "Team", "zh": "团队"},
     "whoami.timezone": {"en": "Time zone", "zh": "时区"},
+    "whoami.days_in": {"en": "Days counted in", "zh": "按此时区计日"},
     "whoami.language": {"en": "Language", "zh": "语言"},
     "whoami.feishu": {"en": "Feishu open_id", "zh": "飞书 open_id"},
     "whoami.dingtalk": {"en": "DingTalk staffId", "zh": "钉钉 staffId"},

@@ -281,6 +281,7 @@ INDONESIAN: dict[str, str] = {
     "whoami.role": "Peran",
     "whoami.team": "Tim",
     "whoami.timezone": "Zona waktu",
+    "whoami.days_in": "Hari dihitung di zona",
     "whoami.language": "Bahasa",
     "whoami.feishu": "open_id Feishu",
     "whoami.dingtalk": "staffId DingTalk",

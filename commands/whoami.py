@@ -57,6 +57,7 @@ def handle(req: Request) -> Card:
         (t(lang, "whoami.role"), t(lang, f"role.{member.role}")),
         (t(lang, "whoami.team"), "—" if bound.team is None else bound.team),
         (t(lang, "whoami.timezone"), member.timezone),
+        (t(lang, "whoami.days_in"), bound.period_zone),
         (t(lang, "whoami.language"), member.locale),
         *((id_label(platform, lang), bound.ids.get(platform) or none) for platform in bound.platforms),
     )),), Tone.INFO, lang)

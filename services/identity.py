@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from scoring.periods import period_zone
 from services.container import Services
 from storage.identity import CONSOLE, identities, platforms_in_use
 from storage.models import Member
@@ -21,6 +22,7 @@ class Binding:
     team: str | None               # the member's team's name; None without a team
     ids: dict[str, str]            # the member's primary id by platform
     platforms: list[str]           # every platform anyone is bound on, in the order the store first bound them
+    period_zone: str = ""          # the zone the member's days are counted in (scoring.periods.period_zone)
 
 
 def is_console(platform: str) -> bool:
@@ -31,4 +33,5 @@ def is_console(platform: str) -> bool:
 def binding(services: Services, member: Member) -> Binding:
     with Session(services.engine) as session:
         team = team_of(session, member)
-        return Binding(team.name if team else None, identities(session, member.id), platforms_in_use(session))
+        return Binding(team.name if team else None, identities(session, member.id), platforms_in_use(session),
+                       period_zone(member.timezone, team.timezone if team else None))
