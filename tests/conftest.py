@@ -204,6 +204,27 @@ def seeded_demo(path: Path) -> Engine:
     return TEMPLATES.copy("demo", _seed_demo, path)
 
 
+def _seed_demo_by_cli(now: str) -> Callable[[Engine], None]:
+    def build(engine: Engine) -> None:
+        from bot.cli import main  # the whole CLI: imported only by the tests that want its seeding
+
+        config = Path(tempfile.mkdtemp(prefix="kpibot-seed-")) / "config.toml"
+        config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("KPIBOT_NOW", now)
+            code = main(["--config", str(config), "seed-demo"])   # disposes its engine: the file is complete
+        shutil.rmtree(config.parent, ignore_errors=True)
+        assert code == 0, f"kpibot seed-demo answered {code}"
+    return build
+
+
+def seeded_by_cli(path: Path, now: str) -> None:
+    """A SQLite store at `path` as `kpibot seed-demo` leaves it with its clock (KPIBOT_NOW) at `now`: migrated,
+    the demo seeded and last month's commission closed. The CLI seeds once per test process (3 s), then the file
+    is copied (under 1 ms)."""
+    TEMPLATES.copy(f"cli-demo-{now}", _seed_demo_by_cli(now), path).dispose()
+
+
 @pytest.fixture(scope="session")
 def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The demo store shared read-only by the command tests."""
