@@ -6,6 +6,7 @@ when the server is missing, so a green run always means both backends were exerc
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -132,25 +133,49 @@ def _drop_postgres_databases() -> Iterator[None]:
 
 
 class StoreTemplates:
-    """Store files made once per test process and copied for each test that wants one: a migrated empty
-    SQLite store (migrating costs 0.16 s, a copy under 1 ms) and the seeded demo (3 s to seed)."""
+    """Store files made once and copied for each test that wants one: a migrated empty SQLite store (migrating
+    costs 0.16 s, a copy under 1 ms) and the seeded demos (3 s each to seed). Made once per test process, or,
+    under xdist, once per run in a folder the workers share (`share`): one worker builds, the others wait on a
+    lock and copy (four workers seeded the same demo four times)."""
 
     def __init__(self) -> None:
         self.folder: Path | None = None   # made on first use: xdist's controller imports this and tests nothing
+        self.shared: Path | None = None
         self._made: dict[str, Path] = {}
+
+    def share(self, folder: Path) -> None:
+        """Build templates in `folder`, shared with the other processes of this run (each gets the same ones)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.shared = folder
 
     def copy(self, name: str, build: Callable[[Engine], None], to: Path) -> Engine:
         template = self._made.get(name)
         if template is None:
+            template = self._made[name] = self._build(name, build)
+        shutil.copyfile(template, to)
+        return make_engine(f"sqlite:///{to}")
+
+    def _build(self, name: str, build: Callable[[Engine], None]) -> Path:
+        if self.shared is None:
             if self.folder is None:
                 self.folder = Path(tempfile.mkdtemp(prefix="kpibot-templates-"))
             template = self.folder / f"{name}.db"
-            engine = make_engine(f"sqlite:///{template}")
-            build(engine)
-            engine.dispose()   # the last connection closing checkpoints the WAL into the file
-            self._made[name] = template
-        shutil.copyfile(template, to)
-        return make_engine(f"sqlite:///{to}")
+            self._build_at(template, build)
+            return template
+        template = self.shared / f"{name}.db"
+        with open(self.shared / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes, also when this process dies
+            if not template.exists():          # the first worker here builds; a half-built file is never seen
+                part = self.shared / f"{name}.{os.getpid()}.part"
+                self._build_at(part, build)
+                os.replace(part, template)
+        return template
+
+    @staticmethod
+    def _build_at(path: Path, build: Callable[[Engine], None]) -> None:
+        engine = make_engine(f"sqlite:///{path}")
+        build(engine)
+        engine.dispose()   # the last connection closing checkpoints the WAL into the file
 
     def remove(self) -> None:
         if self.folder is not None:
@@ -162,9 +187,11 @@ TEMPLATES = StoreTemplates()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _remove_store_templates() -> Iterator[None]:
+def _remove_store_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    if os.environ.get("PYTEST_XDIST_WORKER"):   # the workers' base folders have this run's folder as parent
+        TEMPLATES.share(tmp_path_factory.getbasetemp().parent / "store-templates")
     yield
-    TEMPLATES.remove()
+    TEMPLATES.remove()   # a shared folder goes with pytest's own (it keeps the last three runs)
 
 
 def fresh_engine(backend: str, folder: Path, **engine_options: Any) -> Engine:
@@ -202,6 +229,27 @@ def seeded_demo(path: Path) -> Engine:
     """A SQLite store at `path`, migrated, holding the demo organisation seeded for 2026-11-22 (seeded once per
     test process, then copied)."""
     return TEMPLATES.copy("demo", _seed_demo, path)
+
+
+def _seed_demo_by_cli(now: str) -> Callable[[Engine], None]:
+    def build(engine: Engine) -> None:
+        from bot.cli import main  # the whole CLI: imported only by the tests that want its seeding
+
+        config = Path(tempfile.mkdtemp(prefix="kpibot-seed-")) / "config.toml"
+        config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("KPIBOT_NOW", now)
+            code = main(["--config", str(config), "seed-demo"])   # disposes its engine: the file is complete
+        shutil.rmtree(config.parent, ignore_errors=True)
+        assert code == 0, f"kpibot seed-demo answered {code}"
+    return build
+
+
+def seeded_by_cli(path: Path, now: str) -> None:
+    """A SQLite store at `path` as `kpibot seed-demo` leaves it with its clock (KPIBOT_NOW) at `now`: migrated,
+    the demo seeded and last month's commission closed. The CLI seeds once per test process (3 s), then the file
+    is copied (under 1 ms)."""
+    TEMPLATES.copy(f"cli-demo-{now}", _seed_demo_by_cli(now), path).dispose()
 
 
 @pytest.fixture(scope="session")

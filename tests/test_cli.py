@@ -16,7 +16,7 @@ import pytest
 
 from bot.cli import main
 from storage.migrate import head_revision
-from tests.conftest import checkout_env
+from tests.conftest import checkout_env, seeded_by_cli
 
 NOW = "2026-11-22T12:00:00+00:00"
 
@@ -214,7 +214,8 @@ def test_seed_demo_refuses_a_store_with_a_real_organisation(tmp_path: Path, cli:
 
 
 def test_commission_plan_refuses_bad_tiers_and_rates_above_the_cap(tmp_path: Path, cli: InProcess) -> None:
-    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    seeded_by_cli(tmp_path / "kpibot.db", NOW)   # as `kpibot seed-demo` leaves it (October paid), copied
+    assert cli(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
     plan = ("commission", "plan", "host-new", "--role", "host", "--basis", "net_gmv", "--kind", "tiered",
             "--currency", "USD")
     usage = "use --tier FROM:RATE, e.g. --tier 0:0.02 --tier 20000:0.03 (RATE 0.03 = 3 %)"
@@ -251,7 +252,8 @@ def test_commission_plan_refuses_bad_tiers_and_rates_above_the_cap(tmp_path: Pat
 
 
 def test_commission_close_refuses_a_month_not_over_in_every_zone(tmp_path: Path, cli: InProcess) -> None:
-    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    seeded_by_cli(tmp_path / "kpibot.db", NOW)   # as `kpibot seed-demo` leaves it (October paid), copied
+    assert cli(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
     for month in ("2026-11", "2027-03"):
         run = cli(tmp_path, "commission", "close", month)
         assert (run.returncode, run.stdout, run.stderr) == (
@@ -265,7 +267,8 @@ def test_commission_close_refuses_a_month_not_over_in_every_zone(tmp_path: Path,
 
 
 def test_commission_plans_take_effect_from_a_month_a_paid_month_keeps_its_plan(tmp_path: Path, cli: InProcess) -> None:
-    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+    seeded_by_cli(tmp_path / "kpibot.db", NOW)   # as `kpibot seed-demo` leaves it (October paid), copied
+    assert cli(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
     plan = ("commission", "plan", "host-2027", "--role", "host", "--basis", "net_gmv", "--kind", "tiered",
             "--currency", "USD", "--tier", "0:0.05")
     paid = cli(tmp_path, *plan, "--from", "2026-10")     # the demo paid October on November 2nd
@@ -286,7 +289,8 @@ def test_commission_plans_take_effect_from_a_month_a_paid_month_keeps_its_plan(t
 def test_targets_import_refuses_settled_months_and_zero_unless_told(tmp_path: Path, cli: InProcess) -> None:
     import sqlite3
 
-    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"   # October paid
+    seeded_by_cli(tmp_path / "kpibot.db", NOW)   # as `kpibot seed-demo` leaves it (October paid), copied
+    assert cli(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
     (tmp_path / "t.csv").write_text("period,member,metric,value\n2026-10,host1,net_gmv,1000\n"
                                     "2026-12,host1,net_gmv,0\n2025-01,host2,net_gmv,5\n", encoding="utf-8")
     run = cli(tmp_path, "targets", "import", "t.csv")

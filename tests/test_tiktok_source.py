@@ -212,6 +212,7 @@ def test_orders_missing_fields_in_search_are_fetched_in_detail() -> None:
 
 
 # ---------------------------------------------------------------------- faults
+@pytest.mark.relative_clock   # waits out timeouts and retries; the clock only stamps requests
 @pytest.mark.parametrize("kind", list(Fault))
 def test_every_fault_is_retried_and_the_sync_succeeds(fake: FakeTikTokShop, kind: Fault) -> None:
     store = MemoryTokens(fake.initial_tokens())
@@ -229,6 +230,7 @@ def test_every_fault_is_retried_and_the_sync_succeeds(fake: FakeTikTokShop, kind
         assert fake.refreshes == 0 and len(store.saves) == 0
 
 
+@pytest.mark.relative_clock   # waits out timeouts and retries; the clock only stamps requests
 @pytest.mark.parametrize(("kind", "failure", "code"), [
     (Fault.HTTP_429, FailureKind.RATE_LIMITED, 429),
     (Fault.HTTP_5XX, FailureKind.SERVER, 503),
@@ -247,6 +249,7 @@ def test_a_persistent_fault_raises_its_kind(fake: FakeTikTokShop, kind: Fault, f
     assert len(fake.calls_to(ORDERS_SEARCH)) == 3
 
 
+@pytest.mark.relative_clock   # waits out timeouts and retries; the clock only stamps requests
 def test_retry_after_is_honoured(fake: FakeTikTokShop) -> None:
     fake.fail_next(1, Fault.HTTP_429, path_contains=ORDERS_SEARCH, retry_after="1")
     started = time.monotonic()
@@ -258,6 +261,7 @@ def test_retry_after_is_honoured(fake: FakeTikTokShop) -> None:
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.relative_clock   # waits out timeouts and retries; the clock only stamps requests
 def test_random_faults_do_not_change_the_result() -> None:
     kinds = (Fault.HTTP_429, Fault.HTTP_5XX, Fault.TOO_MANY_REQUESTS, Fault.TOKEN_EXPIRED, Fault.BAD_JSON)
     with FakeTikTokShop(seed=3, n_orders=250, fault_rate=0.4, fault_seed=9, fault_kinds=kinds) as noisy, \
@@ -536,6 +540,7 @@ def test_money_sent_as_json_numbers_is_still_exact() -> None:
     assert record.lines[0].unit_price == Decimal("0.1")
 
 
+@pytest.mark.relative_clock   # waits on the prefetching thread; the clock only stamps requests
 def test_page_ready_peeks_at_the_prefetched_page_without_changing_the_listing(fake: FakeTikTokShop) -> None:
     plain = [p.records for p in source(fake, page_size=40).pages("orders", None, UNTIL)]
     src = source(fake, page_size=40)
@@ -554,6 +559,7 @@ def test_page_ready_peeks_at_the_prefetched_page_without_changing_the_listing(fa
     src.close()
 
 
+@pytest.mark.relative_clock   # waits on the prefetching thread; the clock only stamps requests
 def test_an_abandoned_listing_closed_late_leaves_the_next_listings_page_alone(fake: FakeTikTokShop) -> None:
     """A listing dropped unfinished (its helper has fetched everything) and finalized only later, by the
     collector, must not clear the page that page_ready holds for the listing running by then."""
