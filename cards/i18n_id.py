@@ -215,7 +215,7 @@ INDONESIAN: dict[str, str] = {
     "mykpi.todo": "Yang perlu dilakukan",
     "mykpi.forecast": "Perkiraan akhir bulan · {metric}",
     "mykpi.forecast_value": "{value} ({ratio} dari target)",
-    "mykpi.forecast_later": "mulai tanggal 2 (belum ada hari penuh)",
+    "mykpi.forecast_later": "belum (kurang dari 10% aktivitas biasa bulan ini)",
     "mykpi.needed": "Perlu per hari · sisa {days} hari",
     "mykpi.needed_last": "Perlu hari ini · hari terakhir",
     "mykpi.reached": "target tercapai",
