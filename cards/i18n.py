@@ -311,6 +311,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "mykpi.no_value": {"en": "n/a", "zh": "暂无"},
     "mykpi.expected": {"en": "expected by now {value}", "zh": "应达 {value}"},
     "mykpi.not_scored": {"en": "Not scored (no target or no data): {metrics}", "zh": "未计分（无目标或无数据）：{metrics}"},
+    "mykpi.not_scored_yet": {"en": "Not scored yet (nothing to judge yet): {metrics}",
+                             "zh": "暂未计分（尚无可评数据）：{metrics}"},
+    "mykpi.not_yet_score": {"en": "Not scored yet - first score after {time}", "zh": "暂未评分，首次评分在 {time} 之后"},
     "mykpi.trial": {
         "en": "Trial period until {day}: this score is shown for calibration and is not binding.",
         "zh": "试用期至 {day}：本得分仅用于校准，不作为考核依据。",

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.dispatch import Incoming
+from cards.model import Fields, Note
 from scoring.facts import Activity, LiveFact, OrderFact
 from scoring.fx import FxTable
 from scoring.metrics import Context
@@ -14,6 +19,9 @@ from scoring.rules import Rules
 from scoring.score import LeftOut, scorecard
 from scoring.shape import PaceShape, day_share, expected_share, learn_shape, moment_reaching
 from scoring.templates import Role, Template, WeightedMetric
+from services.scorecards import Inputs
+from storage.queries import member_by_code, team_of
+from tests.conftest import dispatcher_for
 
 D = Decimal
 SH = ZoneInfo("Asia/Shanghai")
@@ -123,3 +131,26 @@ def test_an_evening_streamer_at_09_23_is_not_behind() -> None:
     assert (net.expected, net.pace_shown.percent if net.pace_shown else None) == (D(500), 90)
     # net 450 / 500 = 0.9; GMV per live 450 / 1000 = 0.45: (0.9 + 0.45) / 2 = 67.5
     assert (card.score, card.first_score_at) == (D("67.5"), None)
+
+
+def test_mykpi_at_00_10_on_the_1st_says_not_scored_yet(demo_engine: Engine) -> None:
+    now = datetime(2026, 11, 1, 7, 10, tzinfo=UTC)      # 00:10 on 1 Nov in Los Angeles, host1's zone
+    card = dispatcher_for(demo_engine, now=now).handle_message(Incoming("console", "host1", "/mykpi month"))
+    assert card is not None
+    f = {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
+    assert (f["Score"], f["Grade"], f["Rank in team"]) == ("—", "—", "—")
+    assert f["Month-end forecast · Net GMV"] == "not yet (under 10% of the month's usual activity)"
+    notes = [b.text for b in card.blocks if isinstance(b, Note)]
+    with Session(demo_engine) as session:
+        host = member_by_code(session, "host1")
+        assert host is not None
+        inputs = Inputs.load(session, Rules(), now)
+        shape = inputs.shape_for(session, team_of(session, host), host.timezone)
+    first = moment_reaching(month_window(2026, 11, "America/Los_Angeles"), D("0.1"), shape)
+    assert first is not None
+    assert first == datetime(2026, 11, 3, 23, 59, tzinfo=ZoneInfo("America/Los_Angeles"))   # the team's shape
+    assert notes[:3] == [
+        "Not scored yet - first score after 2026-11-03 23:59",
+        "Not scored yet (nothing to judge yet): Net GMV, GMV per live session, Average watch time, Interaction rate",
+        "Not scored (no target or no data): Refund rate",   # lower is better, no order to refund: nothing went wrong
+    ]
