@@ -13,10 +13,10 @@ from bot.dispatch import Incoming
 from cards.model import Fields, Note
 from scoring.facts import Activity, LiveFact, OrderFact
 from scoring.fx import FxTable
-from scoring.metrics import Context
+from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window
 from scoring.rules import Rules
-from scoring.score import LeftOut, scorecard
+from scoring.score import LeftOut, achievement, score_metric, scorecard
 from scoring.shape import PaceShape, day_share, expected_share, learn_shape, moment_reaching
 from scoring.templates import Role, Template, WeightedMetric
 from services.scorecards import Inputs
@@ -154,3 +154,37 @@ def test_mykpi_at_00_10_on_the_1st_says_not_scored_yet(demo_engine: Engine) -> N
         "Not scored yet (nothing to judge yet): Net GMV, GMV per live session, Average watch time, Interaction rate",
         "Not scored (no target or no data): Refund rate",   # lower is better, no order to refund: nothing went wrong
     ]
+
+
+def test_a_lower_is_better_achievement_is_never_below_zero() -> None:
+    turnover = CATALOG["inventory_turnover_days"]
+    # 405.1 days against 30.5: 2 - 405.1 / 30.5 = -11.28, shown as 0 %, not -1,128 %
+    result = score_metric(turnover, D(20), D("405.1"), D("30.5"), D("0.5"), Rules(), running=True)
+    assert (result.achievement, result.scored, result.left_out) == (D(0), D(0), None)
+    assert achievement(turnover, D("15.25"), D("30.5")) == D("1.5")
+
+
+def test_a_level_metric_without_a_value_waits_while_the_window_runs_and_scores_0_at_its_end() -> None:
+    per_live = CATALOG["gmv_per_live"]
+    running = score_metric(per_live, D(50), None, D(1000), D("0.5"), Rules(), running=True)
+    assert (running.scored, running.left_out) == (None, LeftOut.NOT_YET)
+    over = score_metric(per_live, D(50), None, D(1000), D(1), Rules(), running=False)
+    assert (over.scored, over.left_out) == (D(0), None)
+    refunds = score_metric(CATALOG["refund_rate"], D(10), None, D("0.05"), D(1), Rules())
+    assert (refunds.scored, refunds.left_out) == (None, LeftOut.NOTHING_WRONG)
+    untargeted = score_metric(per_live, D(50), D(10), None, D(1), Rules())
+    assert (untargeted.scored, untargeted.left_out) == (None, LeftOut.NO_TARGET)
+
+
+def test_no_score_while_less_than_half_the_targeted_weight_can_be_judged() -> None:
+    day = Window(PeriodKind.DAY, date(2026, 12, 2), date(2026, 12, 2), "Asia/Shanghai")
+    now = datetime(2026, 12, 2, 20, 30, tzinfo=SH)       # half the evening: past the 10 % minimum
+    mostly_live = Template("host", Role.HOST, (WeightedMetric("net_gmv", D(40)), WeightedMetric("gmv_per_live", D(60))))
+    orders = Activity(orders=(paid(1, "450", datetime(2026, 12, 2, 20, 10, tzinfo=SH)),))
+    card = scorecard(mostly_live, orders, Context(day, now, Rules(), FxTable([]), EVENING), TARGETS, False)
+    # net GMV (40 %) judged, GMV per live (60 %) waits for a session: 40 < half of 100, no score before the
+    # day's end (or a session)
+    assert (card.score, card.first_score_at) == (None, datetime(2026, 12, 3, tzinfo=SH))
+    even = Template("host", Role.HOST, (WeightedMetric("net_gmv", D(50)), WeightedMetric("gmv_per_live", D(50))))
+    card = scorecard(even, orders, Context(day, now, Rules(), FxTable([]), EVENING), TARGETS, False)
+    assert (card.score, card.grade) == (D("90.0"), "B")    # 450 / 500 on net GMV alone: 90.0
