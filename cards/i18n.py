@@ -314,6 +314,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "mykpi.not_scored_yet": {"en": "Not scored yet (nothing to judge yet): {metrics}",
                              "zh": "暂未计分（尚无可评数据）：{metrics}"},
     "mykpi.not_yet_score": {"en": "Not scored yet - first score after {time}", "zh": "暂未评分，首次评分在 {time} 之后"},
+    "mykpi.not_yet_activity": {
+        "en": "Not scored yet - first score once half its weight can be judged (after a live session or a "
+              "launch), at the latest after {time}",
+        "zh": "暂未评分：过半权重的指标可评后（如开播、上新）即评分，最迟 {time} 之后"},
     "mykpi.trial": {
         "en": "Trial period until {day}: this score is shown for calibration and is not binding.",
         "zh": "试用期至 {day}：本得分仅用于校准，不作为考核依据。",

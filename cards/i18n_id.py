@@ -207,6 +207,8 @@ INDONESIAN: dict[str, str] = {
     "mykpi.not_scored": "Tidak dinilai (tanpa target atau tanpa data): {metrics}",
     "mykpi.not_scored_yet": "Belum dinilai (belum ada yang bisa dinilai): {metrics}",
     "mykpi.not_yet_score": "Belum dinilai - nilai pertama setelah {time}",
+    "mykpi.not_yet_activity": "Belum dinilai - nilai pertama setelah separuh bobot bisa dinilai (setelah sesi "
+                              "live atau peluncuran), paling lambat setelah {time}",
     "mykpi.trial": "Masa percobaan sampai {day}: skor ini ditampilkan untuk kalibrasi dan tidak mengikat.",
     "mykpi.template_trial": "Template {name} sedang diuji coba: skor tidak mengikat.",
     "mykpi.no_template": "Peran Anda ({role}) tidak punya template KPI pribadi. Coba /team atau /rank.",

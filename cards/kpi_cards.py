@@ -150,7 +150,8 @@ def not_scored_notes(card: Scorecard, lang: str, tz: str) -> list[Note]:
     notes = []
     if card.first_score_at is not None:
         when = card.first_score_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-        notes.append(Note(t(lang, "mykpi.not_yet_score", time=when)))
+        key = "mykpi.not_yet_activity" if card.awaiting_activity else "mykpi.not_yet_score"
+        notes.append(Note(t(lang, key, time=when)))
     waiting = [r.metric.name(lang) for r in card.results if r.left_out is LeftOut.NOT_YET]
     if waiting:
         notes.append(Note(t(lang, "mykpi.not_scored_yet", metrics=", ".join(waiting))))

@@ -91,6 +91,7 @@ class Scorecard:
     grade: str | None
     binding: bool
     first_score_at: datetime | None = None   # score None in a running window: when the first score comes
+    awaiting_activity: bool = False   # too little weight can be judged: level metrics wait for a value
 
     @property
     def not_yet(self) -> bool:
@@ -197,12 +198,16 @@ def scorecard(template: Template, activity: Activity, ctx: Context,
     first = first_score_at(final, ctx)
     score = weighted_score(final) if first is None else None
     return Scorecard(template, final, score, grade_for(score, ctx.rules),
-                     binding=not (in_trial or template.trial), first_score_at=first)
+                     binding=not (in_trial or template.trial), first_score_at=first,
+                     awaiting_activity=first is not None and not enough_judged(final))
 
 
 def first_score_at(results: tuple[MetricResult, ...], ctx: Context) -> datetime | None:
-    """When a running window's first score comes, while it is too early for one (the minimum of data); None when
-    a score may be given (or the window is over)."""
+    """While it is too early for a score (the minimum of data): when the first score comes. When the metrics that
+    can be judged soon carry too little weight (`enough_judged`), the window's end at the latest (level metrics
+    without a value wait for their activity, a live session or a launch, and are judged at the end); otherwise
+    the moment the window's expected share reaches `MIN_SCORED_SHARE`. None when a score may be given (or the
+    window is over)."""
     window = ctx.window
     if ctx.now >= window.end:
         return None
@@ -211,10 +216,18 @@ def first_score_at(results: tuple[MetricResult, ...], ctx: Context) -> datetime 
     waiting = sum((r.weight for r in results if r.left_out is LeftOut.NOT_YET), Decimal(0))
     if share >= MIN_SCORED_SHARE and judged >= (judged + waiting) * MIN_SCORED_WEIGHT:
         return None
-    if share < MIN_SCORED_SHARE:
-        return moment_reaching(window, MIN_SCORED_SHARE, ctx.shape) or window.end
-    # past the minimum share, but level metrics without a value yet: judged by the window's end at the latest
-    return window.end
+    if not enough_judged(results):
+        return window.end
+    return moment_reaching(window, MIN_SCORED_SHARE, ctx.shape) or window.end
+
+
+def enough_judged(results: tuple[MetricResult, ...]) -> bool:
+    """Whether the metrics a score would use carry at least `MIN_SCORED_WEIGHT` of those that have a target, once
+    the cumulative ones are judged (they are from 1 % of the window on, before the 10 % minimum)."""
+    waiting = [r for r in results if r.left_out is LeftOut.NOT_YET]
+    judged = sum((r.weight for r in results if r.left_out is None), Decimal(0))
+    soon = judged + sum((r.weight for r in waiting if r.metric.cumulative), Decimal(0))
+    return soon >= (judged + sum((r.weight for r in waiting), Decimal(0))) * MIN_SCORED_WEIGHT
 
 
 def rank(scores: Mapping[str, Decimal | None], who: str) -> tuple[int, int] | None:
