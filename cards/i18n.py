@@ -311,6 +311,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "mykpi.no_value": {"en": "n/a", "zh": "暂无"},
     "mykpi.expected": {"en": "expected by now {value}", "zh": "应达 {value}"},
     "mykpi.not_scored": {"en": "Not scored (no target or no data): {metrics}", "zh": "未计分（无目标或无数据）：{metrics}"},
+    "mykpi.not_scored_yet": {"en": "Not scored yet (nothing to judge yet): {metrics}",
+                             "zh": "暂未计分（尚无可评数据）：{metrics}"},
+    "mykpi.not_yet_score": {"en": "Not scored yet - first score after {time}", "zh": "暂未评分，首次评分在 {time} 之后"},
+    "mykpi.not_yet_activity": {
+        "en": "Not scored yet - first score once half its weight can be judged (after a live session or a "
+              "launch), at the latest after {time}",
+        "zh": "暂未评分：过半权重的指标可评后（如开播、上新）即评分，最迟 {time} 之后"},
     "mykpi.trial": {
         "en": "Trial period until {day}: this score is shown for calibration and is not binding.",
         "zh": "试用期至 {day}：本得分仅用于校准，不作为考核依据。",
@@ -335,7 +342,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "mykpi.todo": {"en": "What to do", "zh": "下一步"},
     "mykpi.forecast": {"en": "Month-end forecast · {metric}", "zh": "月底预计 · {metric}"},
     "mykpi.forecast_value": {"en": "{value} ({ratio} of target)", "zh": "{value}（目标的 {ratio}）"},
-    "mykpi.forecast_later": {"en": "from the 2nd (no full day yet)", "zh": "2 日起提供（尚无完整的一天）"},
+    "mykpi.forecast_later": {"en": "not yet (under 10% of the month's usual activity)",
+                             "zh": "暂无（本月通常业绩尚未过 10%）"},
     "mykpi.needed": {"en": "Needed per day · {days} days left", "zh": "每日还需 · 剩余 {days} 天"},
     "mykpi.needed_last": {"en": "Needed today · last day", "zh": "今日还需 · 最后一天"},
     "mykpi.reached": {"en": "target reached", "zh": "已达成目标"},

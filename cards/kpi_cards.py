@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_CEILING, Decimal
+from zoneinfo import ZoneInfo
 
 from cards.chart_cache import ChartCache
 from cards.charts import ProgressChart
@@ -15,7 +16,7 @@ from scoring.metrics import CATALOG, Unit
 from scoring.money import minor_unit
 from scoring.outlook import Landing, NextGrade
 from scoring.pace import Pace
-from scoring.score import MetricResult, Scorecard
+from scoring.score import LeftOut, MetricResult, Scorecard
 
 
 def tone_for(grade: str | None) -> Tone:
@@ -146,6 +147,23 @@ def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
     return rows
 
 
+def not_scored_notes(card: Scorecard, lang: str, tz: str) -> list[Note]:
+    """Why there is no score yet (the minimum of data) and which metrics are left out: those with nothing to judge
+    yet apart from those without a target or a value."""
+    notes = []
+    if card.first_score_at is not None:
+        when = card.first_score_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+        key = "mykpi.not_yet_activity" if card.awaiting_activity else "mykpi.not_yet_score"
+        notes.append(Note(t(lang, key, time=when)))
+    waiting = [r.metric.name(lang) for r in card.results if r.left_out is LeftOut.NOT_YET]
+    if waiting:
+        notes.append(Note(t(lang, "mykpi.not_scored_yet", metrics=", ".join(waiting))))
+    other = [r.metric.name(lang) for r in card.results if r.scored is None and r.left_out is not LeftOut.NOT_YET]
+    if other:
+        notes.append(Note(t(lang, "mykpi.not_scored", metrics=", ".join(other))))
+    return notes
+
+
 def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Scorecard, headline: Headline,
                rank: tuple[int, int] | None, currency: str, trial_until: date | None, as_of: datetime, tz: str,
                charts: ChartCache, typical: Note | None = None, todo: Todo | None = None) -> Card:
@@ -164,9 +182,7 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
         blocks.append(Text(t(lang, "mykpi.todo"), strong=True))
         blocks.append(todo_fields(todo, card.score, currency, lang))
     blocks.extend(metric_progress(r, currency, lang) for r in card.results)
-    not_scored = [r.metric.name(lang) for r in card.results if r.scored is None]
-    if not_scored:
-        blocks.append(Note(t(lang, "mykpi.not_scored", metrics=", ".join(not_scored))))
+    blocks.extend(not_scored_notes(card, lang, tz))
     if not card.binding:
         blocks.append(Note(t(lang, "mykpi.trial", day=trial_until.isoformat()) if trial_until
                            else t(lang, "mykpi.template_trial", name=card.template.name)))

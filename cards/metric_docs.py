@@ -13,6 +13,7 @@ import scoring.outlook
 import scoring.pace
 import scoring.periods
 import scoring.score
+import scoring.shape
 import scoring.targets
 from scoring.metrics import CATALOG
 from scoring.rules import DEFAULT_GRADE_BANDS
@@ -40,6 +41,7 @@ def metrics_markdown() -> str:
             "## Scoring", "", _doc(scoring.score), "", "Default grade bands: "
             + ", ".join(f"{g} from {floor}" for g, floor in DEFAULT_GRADE_BANDS) + ".", "",
             "## Pace", "", _doc(scoring.pace), "",
+            "## Pace shape: the team's usual day and week", "", _doc(scoring.shape), "",
             "## What to do: forecast, needed per day, next grade", "", _doc(scoring.outlook), "",
             "## Default templates", "", "| template | role | stage | metrics (weight %) |", "|---|---|---|---|"]
     for t in DEFAULT_TEMPLATES:

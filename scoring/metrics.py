@@ -27,6 +27,7 @@ from scoring.facts import Activity, OrderFact
 from scoring.fx import FxTable
 from scoring.periods import Window
 from scoring.rules import CountOrdersAt, Rules
+from scoring.shape import PaceShape
 
 
 class Unit(StrEnum):
@@ -43,6 +44,7 @@ class Context:
     now: datetime
     rules: Rules
     fx: FxTable
+    shape: PaceShape | None = None   # the team's usual rhythm for expected by now (scoring.shape); None: linear
     # per-activity views computed once for this context (several metrics read the same kept orders)
     _views: dict[int, tuple[Activity, list[KeptOrder]]] = field(default_factory=dict, init=False, repr=False,
                                                                  compare=False)

@@ -3,12 +3,11 @@ remaining day to reach its target, the distance to the next grade, and yesterday
 them under "What to do".
 
 - Days are the member's local calendar days (their own time zone); "today" is the local day of now.
-- Month-end forecast (run rate of the full days): the average of the month's full days so far (the 1st up to
-  yesterday: their total / their number) is what each day still to come is expected to bring. Forecast = the
-  month so far + the average for each day after today + what today still lacks of the average (nothing when
-  today has already brought more). So today's part of a day counts as at least an average day, never as a
-  whole day by itself. On the 1st there is no full day yet and no forecast ("from the 2nd"). Only for a
-  metric that adds up over time.
+- Month-end forecast (where the pace points): the month so far / the share of the month's usual activity that
+  has passed by now (scoring.shape, the same share that sets expected by now, so a member behind pace is never
+  forecast above target and one ahead never below it). None (the card says "not yet") while that share is under
+  `MIN_SCORED_SHARE` (10 %), the minimum before a score: a forecast on a sliver of the month says nothing. Only
+  for a metric that adds up over time.
 - Needed per remaining day = (month target - month so far) / the days left including today (on the last day
   of the month: all that is missing, today). None once the target is reached: the card says "target reached".
   Not for a lower-is-better metric or without a positive target.
@@ -25,28 +24,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from scoring.score import MIN_SCORED_SHARE
+
 
 @dataclass(frozen=True, slots=True)
 class Landing:
     """The month's landing of a cumulative metric as of today."""
 
     actual: Decimal                 # the month so far
-    forecast: Decimal | None        # None on the 1st: no full day yet
+    forecast: Decimal | None        # None before the minimum share of the month
     needed_per_day: Decimal | None  # None when reached, or without a positive target
     reached: bool
     days_left: int                  # local days left including today
 
 
-def forecast(cumulative: Sequence[Decimal | None], today_index: int) -> Decimal | None:
-    """Month-end forecast from the cumulative daily values of the month (index 0 = the 1st) as of the day at
-    `today_index`; None on the 1st."""
-    if today_index <= 0:
+def forecast(so_far: Decimal, share: Decimal) -> Decimal | None:
+    """Month-end forecast from the month so far and the month's expected share by now; None before the minimum."""
+    if share < MIN_SCORED_SHARE:
         return None
-    before = cumulative[today_index - 1] or Decimal(0)
-    so_far = cumulative[today_index] or Decimal(0)
-    average = before / today_index
-    after_today = len(cumulative) - today_index - 1
-    return so_far + max(average - (so_far - before), Decimal(0)) + average * after_today
+    return so_far / share
 
 
 def needed_per_day(actual: Decimal, target: Decimal | None, days_left: int) -> Decimal | None:
@@ -56,11 +52,13 @@ def needed_per_day(actual: Decimal, target: Decimal | None, days_left: int) -> D
     return (target - actual) / days_left
 
 
-def landing(cumulative: Sequence[Decimal | None], today_index: int, target: Decimal | None) -> Landing:
+def landing(cumulative: Sequence[Decimal | None], today_index: int, target: Decimal | None,
+            share: Decimal) -> Landing:
+    """`share`: of the month's usual activity passed by now (scoring.shape.expected_share)."""
     actual = cumulative[today_index] or Decimal(0)
     days_left = len(cumulative) - today_index
     reached = target is not None and target > 0 and actual >= target
-    return Landing(actual, forecast(cumulative, today_index), needed_per_day(actual, target, days_left), reached,
+    return Landing(actual, forecast(actual, share), needed_per_day(actual, target, days_left), reached,
                    days_left)
 
 

@@ -1,18 +1,18 @@
 """Pace: how far a cumulative metric is along the way it should have come by now, and whether that is ahead,
 on pace or behind (pure). Every card, the digest, /team, the lag alerts and `kpibot kpi` word pace from here.
 
-- Pace = actual / expected by now, where expected by now = the window's target x the share of the window that
-  has passed (scoring.score). It is shown as a whole percent *of pace*: "94% of pace" means the member has 94 %
-  of what they should have by now (6 % short), never "94 % behind".
+- Pace = actual / expected by now, where expected by now = the window's target x the share of the window's
+  usual activity that has passed (scoring.shape; scoring.score). It is shown as a whole percent *of pace*:
+  "94% of pace" means the member has 94 % of what they should have by now (6 % short), never "94 % behind".
 - The figure shown is pace x 100 rounded half-up to a whole percent, and the status is decided on that shown
   figure, never on the unrounded value: behind when the shown percent is below 95, ahead from 105, on pace in
   between. So a card can never show "95% of pace · behind": 94.9 % shows as 95 % and is on pace; 94.4 % shows
   as 94 % and is behind.
 - Nothing expected yet is "no pace yet", never behind: while expected by now is under 1 % of the window's
-  target (`MIN_EXPECTED_SHARE`: the first ~7 hours of a month, ~100 minutes of a week, ~14 minutes of a day;
-  Monday 00:05 for a week, 00:10 on the 1st for a month), a pace measured on a sliver of time says nothing, and
-  an expected amount that shows as 0.00 must not make anyone behind. A metric that is not cumulative, or has no
-  target or no actual, has no pace.
+  target (`MIN_EXPECTED_SHARE`; with the clock-time fallback the first ~7 hours of a month, ~100 minutes of a
+  week, ~14 minutes of a day), a pace measured on a sliver of time says nothing, and an expected amount that
+  shows as 0.00 must not make anyone behind. A metric that is not cumulative, or has no target or no actual,
+  has no pace.
 - Worded one way everywhere (cards.kpi_cards.pace_text): "94% of pace · behind", "118% of pace · ahead",
   "95% of pace · on pace" (en); "进度 94%（落后）" (zh); "94% dari laju · tertinggal" (id); "no pace yet (too
   early to judge)". /team and the digest mark a member behind from the pace their row shows; only a headline

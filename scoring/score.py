@@ -7,16 +7,27 @@ Definitions (also in docs/metrics.md):
 - Target for a window: a cumulative metric's monthly target is shared out by whole days, and a window's
   target is the sum of its days' shares (a week that spans two months takes a share of each). A level
   metric (a rate, an average) keeps the target of the anchor day's month.
-- Expected by now: a cumulative target times the share of the window that has passed, in the member's period
-  zone. Pace = actual / expected by now.
+- Expected by now: a cumulative target times the share of the window's usual activity that has passed
+  (scoring.shape: the team's own rhythm by hour and weekday, else the share of the window's clock time), in
+  the member's period zone.
+  Pace = actual / expected by now.
 - Achievement (shown): actual / target for the window; for a lower-is-better metric 2 - actual / target
-  (100 % on target, 200 % at zero, 0 % at twice the target).
+  (100 % on target, 200 % at zero, 0 % at twice the target and beyond: never below 0 %).
 - Scored achievement: for a cumulative metric its pace (at the end of the window, actual / target); for a
   level metric its achievement. Floored at 0 and capped at `Rules.achievement_cap` (default 150 %).
-- A metric with a target but no value: when higher is better, the activity it measures did not happen
-  (no live session, no ad spend, no launch) and it scores 0; when lower is better, there was nothing to go
-  wrong (no order old enough to be refunded) and it is left out. A metric without a target is left out.
-  Left-out metrics are listed on the card and the remaining weights are rescaled to 100 %.
+- Left out of the score, each with its reason on the card:
+  - no target: a metric without a target;
+  - not scored yet: while the window is running, a cumulative metric while less than `MIN_EXPECTED_SHARE`
+    (1 %) of its window's usual activity is expected by now, and a level metric without a value (no live
+    session yet, no order yet to rate);
+  - nothing went wrong: a lower-is-better metric without a value (no order old enough to be refunded).
+  A higher-is-better metric with a target but no value once it is judged (a cumulative one past the first 1 %,
+  or any at the window's end) scores 0: the activity it measures did not happen. The remaining weights are
+  rescaled to 100 %.
+- No score before a minimum of data: while the window is running, the score and grade are left out ("not
+  scored yet", and rank leaves the member out) while less than `MIN_SCORED_SHARE` (10 %) of the window's usual
+  activity is expected by now, or while the metrics scored carry less than `MIN_SCORED_WEIGHT` (half) of the
+  weight of the metrics that have a target. The card says from when the first score comes.
 - Score: the weighted mean of the scored achievements times 100, rounded half-up to one decimal. The grade
   is the first band whose floor the score reaches.
 - Pace, as shown and judged (ahead, on pace, behind, no pace yet): see Pace below (scoring.pace).
@@ -29,13 +40,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context, Metric
-from scoring.pace import Pace, pace_of
+from scoring.pace import MIN_EXPECTED_SHARE, Pace, pace_of
 from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
+from scoring.shape import expected_share, moment_reaching
 from scoring.templates import Template
+
+MIN_SCORED_SHARE = Decimal("0.10")   # of the window's usual activity expected by now, before a score and grade
+MIN_SCORED_WEIGHT = Decimal("0.5")   # of the weight of the metrics with a target, scored, before a score
+
+
+class LeftOut(StrEnum):
+    """Why a metric is left out of the score."""
+
+    NO_TARGET = "no_target"
+    NOT_YET = "not_yet"              # nothing to judge yet in a running window
+    NOTHING_WRONG = "nothing_wrong"  # lower is better and nothing happened that could go wrong
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +71,7 @@ class MetricResult:
     expected: Decimal | None        # cumulative metrics: target x elapsed share
     achievement: Decimal | None     # against the window's target, uncapped
     scored: Decimal | None          # what the score uses: floored, capped; None = left out
+    left_out: LeftOut | None = None   # why `scored` is None
 
     @property
     def pace(self) -> Decimal | None:
@@ -67,6 +92,13 @@ class Scorecard:
     score: Decimal | None
     grade: str | None
     binding: bool
+    first_score_at: datetime | None = None   # score None in a running window: when the first score comes
+    awaiting_activity: bool = False   # too little weight can be judged: level metrics wait for a value
+
+    @property
+    def not_yet(self) -> bool:
+        """Too early for a score (the minimum of data), not a bad one."""
+        return self.first_score_at is not None
 
     def result(self, key: str) -> MetricResult:
         return next(r for r in self.results if r.metric.key == key)
@@ -94,7 +126,7 @@ def achievement(metric: Metric, actual: Decimal, target: Decimal) -> Decimal | N
     if target == 0:
         return None
     if metric.lower_is_better:
-        return 2 - actual / target
+        return max(Decimal(0), 2 - actual / target)
     return actual / target
 
 
@@ -103,18 +135,25 @@ def clamp(value: Decimal, cap: Decimal) -> Decimal:
 
 
 def score_metric(metric: Metric, weight: Decimal, actual: Decimal | None, target: Decimal | None,
-                 elapsed: Decimal, rules: Rules) -> MetricResult:
+                 elapsed: Decimal, rules: Rules, running: bool = False) -> MetricResult:
+    """`elapsed`: the share of the window's usual activity passed by now; `running`: the window is not over
+    (a metric with nothing to judge yet is then left out as not scored yet)."""
     expected = target * elapsed if (target is not None and metric.cumulative) else None
     shown = achievement(metric, actual, target) if (actual is not None and target is not None) else None
+    if target is None:
+        return MetricResult(metric, weight, actual, target, expected, shown, None, LeftOut.NO_TARGET)
+    too_early = metric.cumulative and elapsed < MIN_EXPECTED_SHARE
+    if running and (too_early or (actual is None and not metric.lower_is_better and not metric.cumulative)):
+        return MetricResult(metric, weight, actual, target, expected, shown, None, LeftOut.NOT_YET)
     if metric.cumulative:
-        basis = expected
-        raw = achievement(metric, actual, basis) if (actual is not None and basis) else None
+        raw = achievement(metric, actual, expected) if (actual is not None and expected) else None
     else:
         raw = shown
-    if raw is None and actual is None and target is not None and not metric.lower_is_better:
+    if raw is None and actual is None and not metric.lower_is_better:
         raw = Decimal(0)  # the measured activity did not happen
-    scored = clamp(raw, rules.achievement_cap) if raw is not None else None
-    return MetricResult(metric, weight, actual, target, expected, shown, scored)
+    if raw is None:
+        return MetricResult(metric, weight, actual, target, expected, shown, None, LeftOut.NOTHING_WRONG)
+    return MetricResult(metric, weight, actual, target, expected, shown, clamp(raw, rules.achievement_cap))
 
 
 def weighted_score(results: tuple[MetricResult, ...]) -> Decimal | None:
@@ -154,11 +193,43 @@ def scorecard(template: Template, activity: Activity, ctx: Context,
         mctx = month_ctx if metric.month_to_date else ctx
         actual = metric.compute(activity, mctx)
         target = window_target(metric, monthly_targets.get(wm.key, {}), mctx.window.days(), anchor)
-        elapsed = mctx.window.elapsed_fraction(ctx.now)
-        results.append(score_metric(metric, wm.weight, actual, target, elapsed, ctx.rules))
+        elapsed = expected_share(mctx.window, ctx.now, ctx.shape)
+        results.append(score_metric(metric, wm.weight, actual, target, elapsed, ctx.rules,
+                                    running=ctx.now < mctx.window.end))
     final = tuple(results)
-    score = weighted_score(final)
-    return Scorecard(template, final, score, grade_for(score, ctx.rules), binding=not (in_trial or template.trial))
+    first = first_score_at(final, ctx)
+    score = weighted_score(final) if first is None else None
+    return Scorecard(template, final, score, grade_for(score, ctx.rules),
+                     binding=not (in_trial or template.trial), first_score_at=first,
+                     awaiting_activity=first is not None and not enough_judged(final))
+
+
+def first_score_at(results: tuple[MetricResult, ...], ctx: Context) -> datetime | None:
+    """While it is too early for a score (the minimum of data): when the first score comes. When the metrics that
+    can be judged soon carry too little weight (`enough_judged`), the window's end at the latest (level metrics
+    without a value wait for their activity, a live session or a launch, and are judged at the end); otherwise
+    the moment the window's expected share reaches `MIN_SCORED_SHARE`. None when a score may be given (or the
+    window is over)."""
+    window = ctx.window
+    if ctx.now >= window.end:
+        return None
+    share = expected_share(window, ctx.now, ctx.shape)
+    judged = sum((r.weight for r in results if r.left_out is None), Decimal(0))
+    waiting = sum((r.weight for r in results if r.left_out is LeftOut.NOT_YET), Decimal(0))
+    if share >= MIN_SCORED_SHARE and judged >= (judged + waiting) * MIN_SCORED_WEIGHT:
+        return None
+    if not enough_judged(results):
+        return window.end
+    return moment_reaching(window, MIN_SCORED_SHARE, ctx.shape) or window.end
+
+
+def enough_judged(results: tuple[MetricResult, ...]) -> bool:
+    """Whether the metrics a score would use carry at least `MIN_SCORED_WEIGHT` of those that have a target, once
+    the cumulative ones are judged (they are from 1 % of the window on, before the 10 % minimum)."""
+    waiting = [r for r in results if r.left_out is LeftOut.NOT_YET]
+    judged = sum((r.weight for r in results if r.left_out is None), Decimal(0))
+    soon = judged + sum((r.weight for r in waiting if r.metric.cumulative), Decimal(0))
+    return soon >= (judged + sum((r.weight for r in waiting), Decimal(0))) * MIN_SCORED_WEIGHT
 
 
 def rank(scores: Mapping[str, Decimal | None], who: str) -> tuple[int, int] | None:

@@ -34,6 +34,7 @@ from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, window_for
 from scoring.score import MetricResult, score_metric, window_target
 from scoring.series import cumulative_series
+from scoring.shape import expected_share
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, month_key, pace_metric, score_member
 from services.team_rows import TEAM_FIGURE, team_rows, total_text
@@ -65,7 +66,8 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     team_targets = monthly_targets(session, f"team:{team.id}", periods).get(HEADLINE, {})
     team_total = score_metric(metric, Decimal(100), metric.compute(activity, ctx) or Decimal(0),
-                              window_target(metric, team_targets, window.days()), window.elapsed_fraction(now), rules)
+                              window_target(metric, team_targets, window.days()),
+                              expected_share(window, now, inputs.shape_for(session, team, window.tz)), rules)
     fields = [(t(lang, "team.total", metric=metric.name(lang)), total_text(team_total, currency, lang))]
     if team_total.pace_shown is not None:
         fields.append((t(lang, "mykpi.pace"), pace_text(team_total.pace_shown, lang)))

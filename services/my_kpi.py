@@ -13,6 +13,7 @@ from scoring.metrics import CATALOG, Context
 from scoring.outlook import Landing, NextGrade, landing, next_grade
 from scoring.periods import PeriodKind, Window
 from scoring.roles import Role, Scope
+from scoring.shape import expected_share
 from scoring.templates import TemplateError
 from services.container import Services
 from services.errors import UserError
@@ -80,7 +81,8 @@ def outlook_of(session: Session, inputs: Inputs, mine: MemberScore, series: Mont
 
     land = None
     if metric.cumulative and not metric.lower_is_better and series.cumulative:
-        land = landing(series.cumulative, (today - series.window.first_day).days, series.target)
+        share = expected_share(series.window, inputs.now, mine.shape)
+        land = landing(series.cumulative, (today - series.window.first_day).days, series.target, share)
     bands = mine.scorecard.template.grade_bands or inputs.rules.grade_bands
     return Outlook(series.key, land, next_grade(mine.scorecard.score, bands), on_day(today - timedelta(days=1)),
                    series.today if metric.cumulative else on_day(today))

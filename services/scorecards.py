@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -13,13 +13,14 @@ from scoring.facts import Activity
 from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, period_zone, window_for
-from scoring.rules import Rules
+from scoring.rules import CountOrdersAt, Rules
 from scoring.score import Scorecard, anchor_day, rank, scorecard, window_target
 from scoring.series import cumulative_series
+from scoring.shape import PaceShape, history_bounds, learn_shape
 from scoring.sop import Region, Typical, region_of, typical
 from scoring.templates import Role, Stage, Template, select_template
 from services.container import Services
-from storage.activity import FactCache, load_activity
+from storage.activity import FactCache, load_activity, team_order_moments
 from storage.models import Member, Team
 from storage.queries import fx_table, load_templates, monthly_targets, team_countries, team_members, team_of
 
@@ -33,6 +34,21 @@ class Inputs:
     fx: FxTable
     now: datetime
     facts: FactCache
+    shapes: dict[tuple[int, str, date], PaceShape | None] = field(default_factory=dict)
+
+    def shape_for(self, session: Session, team: Team | None, tz: str) -> PaceShape | None:
+        """The team's pace shape in zone `tz` (scoring.shape), learned once per request from its shops' orders of
+        the 8 weeks before today; None (clock-time fallback) without a team or with too thin a history."""
+        if team is None or team.id is None:
+            return None
+        today = window_for(PeriodKind.DAY, self.now, tz).first_day
+        key = (team.id, tz, today)
+        if key not in self.shapes:
+            start, end = history_bounds(today, tz)
+            moments = team_order_moments(session, team.id, start, end,
+                                         self.rules.count_orders_at is CountOrdersAt.SHIPPED)
+            self.shapes[key] = learn_shape(moments, tz)
+        return self.shapes[key]
 
     @classmethod
     def load(cls, session: Session, rules: Rules, now: datetime, skip_missing_fx: bool = False) -> Inputs:
@@ -65,9 +81,10 @@ class MemberScore:
     problem: str | None = None     # the member's template cannot be scored with: what is wrong with it
     typical: TypicalTargets | None = None   # targets taken from the SOP library (in trial only)
     trial: bool = False            # the member is in trial for the window (in_trial): marked wherever shown
+    shape: PaceShape | None = None  # the team's pace shape the score was judged on (None: clock time)
 
     def context(self, inputs: Inputs, window: Window | None = None) -> Context:
-        return Context(window or self.window, inputs.now, inputs.rules, inputs.fx)
+        return Context(window or self.window, inputs.now, inputs.rules, inputs.fx, self.shape)
 
 
 def template_for(member: Member, team: Team | None, inputs: Inputs, period: str | None = None) -> Template | None:
@@ -114,9 +131,10 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
     typical_targets = None
     if trial:
         targets, typical_targets = with_typical_targets(session, member, team, template, targets, periods)
-    card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx), targets, trial)
+    shape = inputs.shape_for(session, team, window.tz)
+    card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx, shape), targets, trial)
     return MemberScore(member, window, template, card, activity, targets, typical=typical_targets,
-                       trial=trial)
+                       trial=trial, shape=shape)
 
 
 def with_typical_targets(session: Session, member: Member, team: Team | None, template: Template,

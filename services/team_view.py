@@ -15,6 +15,7 @@ from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, window_for
 from scoring.roles import Role, at_least
 from scoring.score import MetricResult, score_metric, window_target
+from scoring.shape import expected_share
 from services.container import Services
 from services.digests import build_digest
 from services.errors import UserError
@@ -67,7 +68,8 @@ def team_view(services: Services, member: Member, name: str | None, now: datetim
             metric = CATALOG[key]
             totals.append(score_metric(metric, Decimal(100), metric.compute(activity, ctx),
                                        window_target(metric, targets.get(key, {}), window.days()),
-                                       window.elapsed_fraction(now), rules))
+                                       expected_share(window, now, inputs.shape_for(session, team, window.tz)),
+                                       rules))
     return TeamView(team.name, window, scores, tuple(totals), dict(inputs.fx.stale), dict(inputs.fx.missing))
 
 

@@ -225,3 +225,15 @@ def _inventory(session: Session, shops: list[int], day_from: date, day_to: date)
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def team_order_moments(session: Session, team_id: int, start: datetime, end: datetime,
+                       at_shipment: bool = False) -> list[datetime]:
+    """The counting moments (payment, or shipment when the organisation counts at shipment) in [start, end) of
+    the team's shops' orders that were not cancelled: the history a team's pace shape is learned from
+    (scoring.shape). Reads only the one timestamp column."""
+    moment = Order.shipped_at if at_shipment else Order.paid_at
+    query = (select(moment).join(Shop, Shop.id == Order.shop_id)
+             .where(Shop.team_id == team_id, moment >= start, moment < end, Order.cancelled_at.is_(None),
+                    Order.is_sample.is_(False)))  # type: ignore[union-attr, attr-defined]
+    return list(session.execute(query).scalars())

@@ -370,8 +370,10 @@ def test_team_rows_share_one_window_in_the_teams_zone(demo_app: Services) -> Non
             assert m is not None
             sc = score_member(s, inputs, m, team_of(s, m), month_window(2026, 10, "America/Los_Angeles")).scorecard
             assert sc is not None
-            expected[m.name + ("（试用）" if code == "host3" else "")] = str(sc.score)   # host3: in trial
+            # host3: in trial; selector1 (Liu Yang) launched nothing yet: not scored yet while October runs
+            expected[m.name + ("（试用）" if code == "host3" else "")] = "—" if sc.score is None else str(sc.score)
     assert {r[0]: r[2] for r in table.rows} == {"团队（共享）": "—", **expected}   # the shared row has no score
+    assert expected["Liu Yang 刘洋"] == "—"
 
 
 def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: Services) -> None:

@@ -124,10 +124,10 @@ def test_no_alert_in_the_quiet_hours(services: Services, store: Engine,
     fake, adapter = feishu
     before = len(fake.messages)
     # 22:30 in Shanghai: due since 18:00 but quiet; 14:30 in London and 06:30 in Los Angeles: not due yet.
-    # Only lead2's summary of the 21st goes out (21:30 in Jakarta, where the whole team is: due since 18:00)
-    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-21T14:30"), "a") == [
-        Alerted("lag_summary", "lead2", date(2026, 11, 21), True)]
-    assert [m.get("receive_id") for m in fake.messages[before:]] == ["ou_lead2"]
+    # lead2's summary of the 21st is due (21:30 in Jakarta) but has nobody in it: judged on the team's usual day
+    # (scoring.shape: most of its orders come 19:00-22:00), nobody is behind at 18:00
+    assert run_lag_alerts(services, {"feishu": adapter}, utc("2026-11-21T14:30"), "a") == []
+    assert [m.get("receive_id") for m in fake.messages[before:]] == []
 
 
 def json_text(message: dict) -> str:
@@ -231,12 +231,12 @@ def test_lead1s_summary_is_not_sent_at_half_past_two_but_at_eight_in_shanghai_on
         assert run_lag_alerts(services, run, utc(f"2026-11-22T{minute}"), instance) == []
     sent = summaries_to_lead1(fake, before)
     assert len(sent) == 1
-    # lead1 (Shanghai, at 10:30 on the 21st there, on the team's Los Angeles month: 78 % of pace), buyer1 (84 %)
-    # and host1 (Los Angeles: 115.2 % / 2 = 57.6 %, shown 58 %); not host3 (London, 94 %: within the 10 % margin),
-    # operator1 (97 %), selector1 (111 %)
+    # lead1 (Shanghai, 78 % of pace at 10:30 on the 21st there, on the team's Los Angeles month), buyer1 (83 %)
+    # and host1 (Los Angeles, 59 %); not host3, operator1, selector1. Expected by now follows the team's usual
+    # month (scoring.shape), so these are a point off the clock-time figures (78 %, 84 %, 58 %)
     assert "直播一组 Live US/UK：2026-11-21 3 人进度落后" in sent[0]
     assert "每人按其所在时区当天 10\\\\:30 的进度判断" in sent[0]    # ":" escaped in Feishu markdown
-    for name, pace in (("Lin Xiaoyu 林小雨", "进度 58%（落后）"), ("Chen Hao 陈浩", "进度 84%（落后）"),
+    for name, pace in (("Lin Xiaoyu 林小雨", "进度 59%（落后）"), ("Chen Hao 陈浩", "进度 83%（落后）"),
                        ("Sun Li 孙丽", "进度 78%（落后）")):
         assert name in sent[0] and pace in sent[0]
     assert "Emily Carter" not in sent[0] and "赵磊" not in sent[0] and "刘洋" not in sent[0]
@@ -257,9 +257,9 @@ def test_lead1s_summary_waits_for_the_los_angeles_members_six_pm(
     # 02:30 on the 22nd in Shanghai (18:30 on the 21st in London: host3 is at 94 %, not nudged): nothing
     assert run_lag_alerts(services, run, utc("2026-11-21T18:30"), "a") == []
     assert run_lag_alerts(services, run, utc("2026-11-22T00:00"), "a") == []    # 08:00 Shanghai, 16:00 in LA
-    # 08:00 in Jakarta: lead2's summary of the 21st, missed in the quiet hours, goes out at their end
-    assert run_lag_alerts(services, run, utc("2026-11-22T01:00"), "b") == [
-        Alerted("lag_summary", "lead2", date(2026, 11, 21), True)]
+    # 08:00 in Jakarta: lead2's summary of the 21st would go out at the end of the quiet hours, but nobody in
+    # lead2's team is behind at 18:00 on the 21st on the team's usual day (scoring.shape)
+    assert run_lag_alerts(services, run, utc("2026-11-22T01:00"), "b") == []
     assert run_lag_alerts(services, run, utc("2026-11-22T01:59"), "a") == []
     # 18:00 on the 21st in Los Angeles, 10:00 on the 22nd in Shanghai: host1's nudge, then lead1's summary
     assert run_lag_alerts(services, run, utc("2026-11-22T02:00"), "b") == [
@@ -268,10 +268,11 @@ def test_lead1s_summary_waits_for_the_los_angeles_members_six_pm(
     assert run_lag_alerts(services, run, utc("2026-11-22T02:03"), "a") == []
     sent = summaries_to_lead1(fake, before)
     assert len(sent) == 1
-    # host1 at 113.6 % / 2 = 56.8 %, shown 57 %; lead1 77 %, buyer1 83 % (at 18:00 on the 21st in Shanghai)
+    # host1 58 %, lead1 76 %, buyer1 82 % (at 18:00 on the 21st in Shanghai), on the team's usual month
+    # (scoring.shape; on clock time they were 57 %, 77 %, 83 %)
     assert "直播一组 Live US/UK：2026-11-21 3 人进度落后" in sent[0]
-    for name, pace in (("Lin Xiaoyu 林小雨", "进度 57%（落后）"), ("Chen Hao 陈浩", "进度 83%（落后）"),
-                       ("Sun Li 孙丽", "进度 77%（落后）")):
+    for name, pace in (("Lin Xiaoyu 林小雨", "进度 58%（落后）"), ("Chen Hao 陈浩", "进度 82%（落后）"),
+                       ("Sun Li 孙丽", "进度 76%（落后）")):
         assert name in sent[0] and pace in sent[0]
     assert "Emily Carter" not in sent[0]
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.dispatch import Incoming
 from cards.counting import counting_text
@@ -22,7 +23,11 @@ from cards.format import money
 from cards.model import Card, Fields, Note
 from cards.render_feishu import render_feishu
 from scoring.outlook import Landing, NextGrade, forecast, landing, needed_per_day, next_grade
+from scoring.periods import month_window
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
+from scoring.shape import expected_share
+from services.scorecards import Inputs
+from storage.queries import member_by_code, team_of
 from tests.conftest import DEMO_NOW, dispatcher_for
 
 FEISHU_CARD_LIMIT = 30 * 1024
@@ -58,30 +63,38 @@ def usd(amount_cents: int | Decimal) -> str:
     return money(Decimal(amount_cents) / 100, "USD")
 
 
+def month_share(engine: Engine, now: datetime) -> Decimal:
+    """The share of November's usual activity passed at `now` for host1's team (its learned pace shape)."""
+    with Session(engine) as session:
+        host = member_by_code(session, "host1")
+        assert host is not None
+        team = team_of(session, host)
+        assert team is not None
+        inputs = Inputs.load(session, Rules(), now)
+        return expected_share(month_window(2026, 11, host.timezone), now, inputs.shape_for(session, team,
+                                                                                           host.timezone))
+
+
 # --- the pure rules ------------------------------------------------------------------------------------------
 
-def test_the_forecast_is_the_run_rate_of_the_full_days() -> None:
-    month = [Decimal(100), Decimal(250), Decimal(300), *[None] * 27]   # a 30-day month, today the 3rd
-    # full days: 250 in 2 days = 125 a day; today has 50 so far, so it is counted as 125: 300 + 75 + 27 x 125
-    assert forecast(month, 2) == Decimal(3750)
-    # today already brought more than an average day: what it has counts, the 27 days after it 125 each
-    assert forecast([Decimal(100), Decimal(250), Decimal(500), *[None] * 27], 2) == Decimal(500 + 27 * 125)
-    assert forecast(month, 0) is None                      # the 1st: no full day yet
-    # the last day: 290 in 29 full days, 10 so far today as on every day: nothing after today
-    assert forecast([Decimal(10 * (i + 1)) for i in range(30)], 29) == Decimal(300)
-    # a first day of 40 and nothing since: today, with nothing yet, still counts as an average day (40 / 29)
-    assert forecast([Decimal(40)] * 30, 29) == Decimal(40) + Decimal(40) / 29
+def test_the_forecast_is_where_the_pace_points() -> None:
+    # the month so far over the share of the month's usual activity passed by now
+    assert forecast(Decimal(300), Decimal("0.1")) == Decimal(3000)
+    assert forecast(Decimal(38000), Decimal("0.95")) == Decimal(40000)
+    assert forecast(Decimal(300), Decimal("0.0999")) is None     # under the 10 % minimum: no forecast yet
+    assert forecast(Decimal(0), Decimal(1)) == Decimal(0)
 
 
 def test_needed_per_remaining_day_counts_today() -> None:
     month = [Decimal(100), Decimal(250), Decimal(300), *[None] * 27]
-    assert landing(month, 2, Decimal(3100)) == Landing(Decimal(300), Decimal(3750), Decimal(100), False, 28)
+    assert landing(month, 2, Decimal(3100), Decimal("0.1")) == Landing(Decimal(300), Decimal(3000), Decimal(100),
+                                                                      False, 28)
     assert needed_per_day(Decimal(300), Decimal(3100), 28) == Decimal(100)   # (3,100 - 300) / 28 days
     assert needed_per_day(Decimal(900), Decimal(1000), 1) == Decimal(100)   # the last day: all that is missing
     assert needed_per_day(Decimal(1000), Decimal(1000), 5) is None          # reached
     assert needed_per_day(Decimal(10), None, 5) is None
     assert needed_per_day(Decimal(10), Decimal(0), 5) is None
-    reached = landing(month, 2, Decimal(300))
+    reached = landing(month, 2, Decimal(300), Decimal("0.1"))
     assert (reached.reached, reached.needed_per_day) == (True, None)
 
 
@@ -108,15 +121,17 @@ def test_what_to_do_on_the_22nd(demo_engine: Engine) -> None:
     yesterday = cents(demo_engine, "2026-11-21 08:00:00", "2026-11-22 08:00:00", DEMO_NOW)
     assert (month, today, yesterday) == (3894774, 0, 177551)
     assert f["This month so far · Net GMV"] == "38,947.74 USD / 47,600.00 USD (82%)"
-    # 21 full days: 38,947.74 / 21 = 1,854.654... a day; today (0.00) counts as one such day, and 8 days follow
-    average = Decimal(month) / 21
-    assert usd(month + average * 9) == "55,639.63 USD"
-    assert f["Month-end forecast · Net GMV"] == "55,639.63 USD (117% of target)"
+    # the month so far over the share of November's usual activity passed at 04:00 on the 22nd (the team's shape)
+    share = month_share(demo_engine, DEMO_NOW)
+    assert share.quantize(Decimal("0.0001")) == Decimal("0.7016")
+    assert usd(month / share) == "55,513.56 USD"
+    assert f["Month-end forecast · Net GMV"] == "55,513.56 USD (117% of target)"
     # (47,600.00 - 38,947.74) / 9 days (22-30 Nov) = 961.362..., rounded UP to the cent: 9 x 961.37 reaches the
     # target, 9 x 961.36 = 8,652.24 would leave it 0.02 short
     assert f["Needed per day · 9 days left"] == "961.37 USD"
     assert (4760000 - month - today) / Decimal(9) == Decimal("96136.22222222222222222222222")
-    assert (f["Score"], f["Grade"], f["Next grade"]) == ("113.0", "A", "S in 7.0 points")   # 120 - 113.0
+    # expected by now follows the team's shape (scoring.shape), so the score is 113.3, not the clock-time 113.0
+    assert (f["Score"], f["Grade"], f["Next grade"]) == ("113.3", "A", "S in 6.7 points")   # 120 - 113.3
     assert f["Yesterday / today so far · Net GMV"] == "1,775.51 USD / 0.00 USD"
     blocks = [b.text for b in card.blocks if isinstance(b, Note)]
     assert blocks[-1] == "Orders counted at payment · refunds netted"
@@ -131,7 +146,8 @@ def test_on_the_1st_yesterday_is_the_last_day_of_the_previous_month_in_the_membe
     yesterday = cents(demo_engine, "2026-10-31 07:00:00", "2026-11-01 07:00:00", now)   # 31 Oct, LA
     assert (today, yesterday) == (6027, 130790)
     assert f["Yesterday / today so far · Net GMV"] == "1,307.90 USD / 60.27 USD"
-    assert f["Month-end forecast · Net GMV"] == "from the 2nd (no full day yet)"
+    assert month_share(demo_engine, now) < Decimal("0.1")
+    assert f["Month-end forecast · Net GMV"] == "not yet (under 10% of the month's usual activity)"
     # (47,600.00 - 60.27) / 30 days = 1,584.6577
     assert f["Needed per day · 30 days left"] == "1,584.66 USD"
 
@@ -143,9 +159,11 @@ def test_on_the_last_day_of_the_month_all_that_is_missing_is_needed_today(demo_e
     today = cents(demo_engine, "2026-11-30 08:00:00", "2026-12-01 08:00:00", now)
     assert (before, today) == (3894774, 0)
     assert f["Needed today · last day"] == "8,652.26 USD"                      # 47,600.00 - 38,947.74
-    # 29 full days at 1,343.025... a day; today's 0.00 counts as one: 38,947.74 + 1,343.03
-    assert usd(before + Decimal(before) / 29) == "40,290.77 USD"
-    assert f["Month-end forecast · Net GMV"] == "40,290.77 USD (85% of target)"
+    # 38,947.74 over the share of November's usual activity passed at 12:00 on the 30th
+    share = month_share(demo_engine, now)
+    assert share.quantize(Decimal("0.0001")) == Decimal("0.9664")
+    assert usd(before / share) == "40,302.26 USD"
+    assert f["Month-end forecast · Net GMV"] == "40,302.26 USD (85% of target)"
 
 
 def test_a_reached_target_says_so(demo_copy: Engine) -> None:
@@ -155,7 +173,7 @@ def test_a_reached_target_says_so(demo_copy: Engine) -> None:
     f = fields(mykpi(demo_copy, DEMO_NOW))
     assert f["This month so far · Net GMV"] == "38,947.74 USD / 30,000.00 USD (130%)"
     assert f["Needed per day · 9 days left"] == "target reached"
-    assert f["Month-end forecast · Net GMV"] == "55,639.63 USD (185% of target)"   # 55,639.63 / 30,000
+    assert f["Month-end forecast · Net GMV"] == "55,513.56 USD (185% of target)"   # 55,513.56 / 30,000
 
 
 def test_mykpi_yesterday_has_no_plan_for_the_month_but_the_footer(demo_engine: Engine) -> None:
@@ -173,14 +191,14 @@ def test_what_to_do_in_chinese_and_indonesian(demo_copy: Engine) -> None:
         return fields(mykpi(demo_copy, DEMO_NOW))
 
     zh = card_in("zh-CN")
-    assert zh["月底预计 · 实际GMV"] == "55,639.63 USD（目标的 117%）"
+    assert zh["月底预计 · 实际GMV"] == "55,513.56 USD（目标的 117%）"
     assert zh["每日还需 · 剩余 9 天"] == "961.37 USD"
-    assert zh["距下一等级"] == "S 还差 7.0 分"
+    assert zh["距下一等级"] == "S 还差 6.7 分"
     assert zh["昨日 / 今日至今 · 实际GMV"] == "1,775.51 USD / 0.00 USD"
     id_ = card_in("id-ID")
-    assert id_["Perkiraan akhir bulan · GMV bersih"] == "55,639.63 USD (117% dari target)"
+    assert id_["Perkiraan akhir bulan · GMV bersih"] == "55,513.56 USD (117% dari target)"
     assert id_["Perlu per hari · sisa 9 hari"] == "961.37 USD"
-    assert id_["Grade berikutnya"] == "S kurang 7.0 poin"
+    assert id_["Grade berikutnya"] == "S kurang 6.7 poin"
 
 
 @pytest.mark.parametrize(("rules", "lang", "line"), [

@@ -105,7 +105,9 @@ def test_mykpi_on_monday_just_after_midnight_says_no_pace_yet(demo_copy: Engine)
     assert card is not None
     shown = _fields(card)
     progress = [b.detail for b in card.blocks if isinstance(b, Progress) and b.label.startswith("Net GMV")]
-    # the week's target 11,106.67 x 5 / 10,080 minutes = 5.51 expected, under 1 % of it: too early to judge
+    # the week's target 11,106.67 x the share of the team's usual week passed by 00:05 on Monday (scoring.shape:
+    # 5 minutes of an hour holding about 0.8 % of a day, on a Monday holding about 17 % of the week) = 1.29
+    # (5.51 on clock time), under 1 % of it: too early to judge
     assert (shown["Pace"], progress) == (
-        "no pace yet (too early to judge) · expected by now 5.51 USD",
+        "no pace yet (too early to judge) · expected by now 1.29 USD",
         ["0.00 USD / 11,106.67 USD · Achievement 0% · no pace yet (too early to judge)"])
