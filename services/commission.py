@@ -23,16 +23,18 @@ from scoring.commission import clawback as clawback_of
 from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
 from scoring.money import from_minor, round_money, to_minor
+from scoring.outlook import forecast
 from scoring.periods import PeriodKind, Window, local_today, month_window, parse_month, window_for
 from scoring.roles import Role, at_least
 from scoring.score import anchor_day
+from scoring.shape import expected_share
 from services.container import Services
 from services.errors import UserError
 from services.scorecards import Inputs, month_key
 from storage.activity import load_activity
 from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
 from storage.models import CommissionPayout, Member
-from storage.queries import all_members, member_by_code, member_zone
+from storage.queries import all_members, member_by_code, member_zone, team_of
 
 CLAWBACK_MONTHS = 12
 
@@ -54,7 +56,7 @@ class Estimate:
     basis: Decimal                               # in the plan's currency (a count for new customers)
     statement: Statement
     clawbacks: tuple[Clawback, ...]              # closed months with something to take back now
-    projected_basis: Decimal | None              # at the month's pace so far; None once it is over
+    projected_basis: Decimal | None              # the month-end forecast (scoring.outlook); None once over or too early
     fx_rate: Decimal | None                      # reporting -> plan currency, when they differ
     fx_day: date
     reporting: str                               # the reporting currency the basis is measured in
@@ -143,8 +145,9 @@ def estimate(session: Session, inputs: Inputs, member: Member, year: int, month:
     result = statement(plan, basis)
     total = sum((c.in_plan for c in taken), Decimal(0))
     result = replace(result, clawback=total, payable=result.earned - total)
-    elapsed = window.elapsed_fraction(inputs.now)
-    projected = basis / elapsed if 0 < elapsed < 1 else None
+    # where the month lands at its pace so far: /mykpi's forecast (scoring.outlook), on the team's pace shape
+    share = expected_share(window, inputs.now, inputs.shape_for(session, team_of(session, member), window.tz))
+    projected = forecast(basis, share) if share < 1 else None
     return Estimate(member, plan, window, basis, result, taken, projected, rate, day, inputs.rules.reporting_currency)
 
 

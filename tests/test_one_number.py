@@ -171,3 +171,7 @@ def test_every_view_shows_one_score_grade_rank_and_figure(store: Engine, now: da
             if actual is not None and est.plan.currency == est.reporting:
                 assert est.window == window
                 assert round_money(est.basis, est.reporting) == Decimal(actual["amount"]), (code, "commission")
+                # and projects it to the month's end as /mykpi's forecast does
+                shown = f.get(f"Month-end forecast · {(est.plan.basis.value == 'net_gmv' and 'Net GMV') or ''}")
+                if shown is not None and est.projected_basis is not None:
+                    assert shown.startswith(f"{round_money(est.projected_basis, est.reporting):,.2f} "), code
