@@ -231,13 +231,12 @@ def test_lead1s_summary_is_not_sent_at_half_past_two_but_at_eight_in_shanghai_on
         assert run_lag_alerts(services, run, utc(f"2026-11-22T{minute}"), instance) == []
     sent = summaries_to_lead1(fake, before)
     assert len(sent) == 1
-    # lead1 (Shanghai, 78 % of pace at 10:30 on the 21st there, on the team's Los Angeles month), buyer1 (83 %)
-    # and host1 (Los Angeles, 59 %); not host3, operator1, selector1. Expected by now follows the team's usual
-    # month (scoring.shape), so these are a point off the clock-time figures (78 %, 84 %, 58 %)
+    # lead1 (Shanghai, at 10:30 on the 21st there) 79 %, buyer1 85 % and host1 (Los Angeles) 59 %, each on the
+    # team's Los Angeles month and the team's usual month (scoring.shape); not host3, operator1, selector1
     assert "直播一组 Live US/UK：2026-11-21 3 人进度落后" in sent[0]
     assert "每人按其所在时区当天 10\\\\:30 的进度判断" in sent[0]    # ":" escaped in Feishu markdown
-    for name, pace in (("Lin Xiaoyu 林小雨", "进度 59%（落后）"), ("Chen Hao 陈浩", "进度 83%（落后）"),
-                       ("Sun Li 孙丽", "进度 78%（落后）")):
+    for name, pace in (("Lin Xiaoyu 林小雨", "进度 59%（落后）"), ("Chen Hao 陈浩", "进度 85%（落后）"),
+                       ("Sun Li 孙丽", "进度 79%（落后）")):
         assert name in sent[0] and pace in sent[0]
     assert "Emily Carter" not in sent[0] and "赵磊" not in sent[0] and "刘洋" not in sent[0]
 
@@ -268,11 +267,11 @@ def test_lead1s_summary_waits_for_the_los_angeles_members_six_pm(
     assert run_lag_alerts(services, run, utc("2026-11-22T02:03"), "a") == []
     sent = summaries_to_lead1(fake, before)
     assert len(sent) == 1
-    # host1 58 %, lead1 76 %, buyer1 82 % (at 18:00 on the 21st in Shanghai), on the team's usual month
-    # (scoring.shape; on clock time they were 57 %, 77 %, 83 %)
+    # host1 58 %, lead1 77 %, buyer1 83 % (at 18:00 on the 21st in Shanghai), on the team's Los Angeles month and
+    # its usual month (scoring.shape; on clock time in their own zones they were 57 %, 77 %, 83 %)
     assert "直播一组 Live US/UK：2026-11-21 3 人进度落后" in sent[0]
-    for name, pace in (("Lin Xiaoyu 林小雨", "进度 58%（落后）"), ("Chen Hao 陈浩", "进度 82%（落后）"),
-                       ("Sun Li 孙丽", "进度 76%（落后）")):
+    for name, pace in (("Lin Xiaoyu 林小雨", "进度 58%（落后）"), ("Chen Hao 陈浩", "进度 83%（落后）"),
+                       ("Sun Li 孙丽", "进度 77%（落后）")):
         assert name in sent[0] and pace in sent[0]
     assert "Emily Carter" not in sent[0]
 

@@ -56,13 +56,14 @@ def test_team_shows_the_team_scoped_roles_once_against_the_teams_figure(store: E
     assert dict(next(b for b in card.blocks if isinstance(b, Fields)).items)["Team Net GMV"] == \
         "63,864.02 USD / 88,800.00 USD (72%)"
     assert table(card) == (
-        ("Team (shared)", "—", "—", "—", "Net GMV 72% · 102% of pace", "ok"),
-        ("Lin Xiaoyu 林小雨", "host", "113.0", "A", "Net GMV 82% · 116% of pace", "ok"),
-        ("Liu Yang 刘洋", "selector", "105.0", "A", SHARED_EN, "—"),
-        ("Emily Carter (trial)", "host", "95.1", "B", "Net GMV 70% · 99% of pace", "ok"),
-        ("Zhao Lei 赵磊", "operator", "93.9", "B", SHARED_EN, "—"),
-        ("Chen Hao 陈浩", "ad buyer", "87.9", "B", SHARED_EN, "—"),
-        ("Sun Li 孙丽", "team lead", "77.2", "C", SHARED_EN, "—"),
+        ("Team (shared)", "—", "—", "—", "Net GMV 72% · 103% of pace", "ok"),
+        # paces and scores on the team's usual month (scoring.shape)
+        ("Lin Xiaoyu 林小雨", "host", "113.3", "A", "Net GMV 82% · 117% of pace", "ok"),
+        ("Liu Yang 刘洋", "selector", "105.2", "A", SHARED_EN, "—"),
+        ("Emily Carter (trial)", "host", "95.4", "B", "Net GMV 70% · 100% of pace", "ok"),
+        ("Zhao Lei 赵磊", "operator", "94.1", "B", SHARED_EN, "—"),
+        ("Chen Hao 陈浩", "ad buyer", "88.0", "B", SHARED_EN, "—"),
+        ("Sun Li 孙丽", "team lead", "77.5", "C", SHARED_EN, "—"),
     )
     assert [b.text for b in card.blocks if isinstance(b, Text)] == ["Nobody is behind pace."]
     # against their own target the lead would have been named behind on that one number (the ad buyer's own row
@@ -79,15 +80,15 @@ def test_team_and_digest_show_the_same_rows(store: Engine) -> None:
     team, digest = ask(store, "lead1", "/team", "zh-CN"), ask(store, "lead1", "/digest", "zh-CN")
     # /team: member, role, score, grade, key metric, status; the digest: member, "score grade", key metric, status
     assert [(r[0], r[4], r[5]) for r in table(team)] == [(r[0], r[2], r[3]) for r in table(digest)]
-    assert table(team)[0] == ("团队（共享）", "—", "—", "—", "实际GMV 72% · 进度 102%", "正常")
-    assert table(team)[2] == ("Liu Yang 刘洋", "选品", "105.0", "A", "按团队数据，见团队（共享）", "—")
+    assert table(team)[0] == ("团队（共享）", "—", "—", "—", "实际GMV 72% · 进度 103%", "正常")
+    assert table(team)[2] == ("Liu Yang 刘洋", "选品", "105.2", "A", "按团队数据，见团队（共享）", "—")
 
 
 def test_a_team_behind_pace_is_named_once(store: Engine) -> None:
-    # 15:00 on 5 Nov in Los Angeles: the team's net GMV is behind pace; it is named once, as the shared row, not
-    # once per team-scoped member; the host in trial keeps her mark
-    card = ask(store, "lead1", "/team", "en", now=datetime(2026, 11, 5, 23, tzinfo=UTC))
-    assert table(card)[0] == ("Team (shared)", "—", "—", "—", "Net GMV 15% · 94% of pace", "⚠ behind")
+    # 15:00 on 6 Nov in Los Angeles: the team's net GMV is behind pace (on its usual month, scoring.shape); it is
+    # named once, as the shared row, not once per team-scoped member; the host in trial keeps her mark
+    card = ask(store, "lead1", "/team", "en", now=datetime(2026, 11, 6, 23, tzinfo=UTC))
+    assert table(card)[0] == ("Team (shared)", "—", "—", "—", "Net GMV 16% · 91% of pace", "⚠ behind")
     assert [r[5] for r in table(card) if r[4] == SHARED_EN] == ["—", "—", "—", "—"]
     assert [b.text for b in card.blocks if isinstance(b, Text)] == ["Behind pace: Team (shared), Emily Carter (trial)"]
 

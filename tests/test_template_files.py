@@ -21,7 +21,7 @@ from services.templates import TemplateFileProblems, parse_file, render_file
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
-from storage.queries import active_members, team_of
+from storage.queries import active_members, member_zone, team_of
 from tests.clock import DEMO_NOW
 from tests.conftest import dispatcher_for, seeded_demo
 from tests.test_cli import InProcess
@@ -39,7 +39,7 @@ def scores(engine: Engine, now: datetime, year: int, month: int) -> dict[str, De
         inputs = Inputs.load(s, Rules(), now)
         out = {}
         for m in active_members(s):
-            card = score_member(s, inputs, m, team_of(s, m), month_window(year, month, m.timezone)).scorecard
+            card = score_member(s, inputs, m, team_of(s, m), month_window(year, month, member_zone(s, m))).scorecard
             if card is not None:
                 out[m.code] = card.score
         return out
@@ -48,7 +48,7 @@ def scores(engine: Engine, now: datetime, year: int, month: int) -> dict[str, De
 def test_init_writes_a_file_apply_accepts_unchanged_and_it_scores_as_the_demo(tmp_path: Path, cli: InProcess) -> None:
     engine = seeded_demo(tmp_path / "kpibot.db")
     demo_scores = scores(engine, DEMO_NOW, 2026, 11)
-    assert demo_scores["host1"] == Decimal("113.0")
+    assert demo_scores["host1"] == Decimal("113.3")
     with engine.begin() as c:   # the demo's templates gone: the file alone must score as they did
         c.execute(text("DELETE FROM kpi_template_metric"))
         c.execute(text("DELETE FROM kpi_template"))
@@ -214,7 +214,7 @@ def test_a_template_applied_from_december_scores_december_and_leaves_november(
         s.commit()
     now = datetime(2026, 12, 20, 12, tzinfo=UTC)
     assert (scores(engine, now, 2026, 11)["host1"], scores(engine, now, 2026, 12)["host1"]) == \
-        (Decimal("100.2"), Decimal("112.8"))
+        (Decimal("100.2"), Decimal("113.0"))
 
     edited = render_file(DEFAULT_TEMPLATES).replace("net_gmv = 40\ngmv_per_live = 20\n",
                                                     "net_gmv = 20\ngmv_per_live = 40\n")
@@ -223,8 +223,8 @@ def test_a_template_applied_from_december_scores_december_and_leaves_november(
     run = cli(tmp_path, "templates", "apply", "templates.toml", "--from", "2026-12")
     assert (run.returncode, run.stdout) == (0, "7 templates in effect from 2026-12 (7 new, 0 replaced)\n")
     assert (scores(engine, now, 2026, 11)["host1"], scores(engine, now, 2026, 12)["host1"]) == \
-        (Decimal("100.2"), Decimal("112.7"))
-    assert scores(engine, now, 2026, 12)["host2"] == Decimal("101.5")   # host-cold-start: unchanged
+        (Decimal("100.2"), Decimal("112.8"))
+    assert scores(engine, now, 2026, 12)["host2"] == Decimal("103.2")   # host-cold-start: unchanged
 
     listed = cli(tmp_path, "templates", "list").stdout.splitlines()
     assert [line for line in listed if line.startswith("host ")] == [
@@ -245,11 +245,11 @@ def test_a_bad_template_breaks_only_its_members_cards(demo_copy: Engine) -> None
     d = dispatcher_for(demo_copy)
     assert texts(say(d, "host2", "/mykpi")).splitlines()[2] == (
         "KPI 考核配置有误，请管理员修正：KPI template 'host-cold-start' uses unknown metric(s): gone")
-    assert fields(say(d, "host1", "/mykpi"))["Score"] == "113.0"
+    assert fields(say(d, "host1", "/mykpi"))["Score"] == "113.3"
     team = texts(say(d, "lead2", "/team")).splitlines()   # the lead is scored, the host's row is left blank
     # the lead is measured on the team's figure: the shared row first (tests/test_team_rows.py)
-    assert team[7:10] == ["Team (shared)   —          —      —      Net GMV 73% · 100% of pace      ok",
-                          "Budi Santoso    team lead  93.6   B      team figure, see Team (shared)  —",
+    assert team[7:10] == ["Team (shared)   —          —      —      Net GMV 73% · 102% of pace      ok",
+                          "Budi Santoso    team lead  94.6   B      team figure, see Team (shared)  —",
                           "Wang Fang 王芳  host       —      —      —                               ok"]
 
 
