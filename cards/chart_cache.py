@@ -31,16 +31,20 @@ class ChartCache:
         self.renders = 0
 
     def image(self, chart: Chart, alt: str) -> Image:
+        """The chart as a picture, drawn when first needed (Image.png) and then kept by its content key."""
         key, render = _key_and_render(chart)
+        return Image(lambda: self._png(key, render), key, alt, chart)
+
+    def _png(self, key: str, render: Callable[[], bytes]) -> bytes:
         with self._lock:
             png = self._items.get(key)
             if png is not None:
                 self._items.move_to_end(key)
-                return Image(png, key, alt, chart)
+                return png
         png = render()
         with self._lock:
             self.renders += 1
             self._items[key] = png
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
-        return Image(png, key, alt, chart)
+        return png

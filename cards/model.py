@@ -6,6 +6,7 @@ or a reason someone typed can never break or inject card markup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -52,11 +53,18 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    png: bytes
+    """A picture: the PNG, or how to draw it. A chart is drawn only when a platform first needs the picture
+    (DingTalk, the console, Feishu's fallback), not for Feishu's native chart; cards compare by key."""
+
+    source: bytes | Callable[[], bytes] = field(compare=False)
     key: str                    # content hash: an unchanged chart keeps its key (and its uploaded image)
     alt: str
     # The data the PNG was drawn from: Feishu draws it natively (cards.vchart); None for a plain picture (QR)
     chart: ProgressChart | DigestChart | None = None
+
+    @property
+    def png(self) -> bytes:
+        return self.source() if callable(self.source) else self.source
 
 
 @dataclass(frozen=True, slots=True)

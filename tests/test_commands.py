@@ -90,6 +90,8 @@ def test_an_unchanged_chart_is_not_drawn_again(demo_app: Services) -> None:
     services = d.services
     first = say(d, "host1", "/mykpi").images()[0]
     second = say(d, "host1", "/mykpi").images()[0]
+    assert services.charts.renders == 0            # drawn when a platform needs the picture, not before
+    assert first.png == second.png and first.png.startswith(b"\x89PNG")
     assert (first.key, services.charts.renders) == (second.key, 1)
 
 

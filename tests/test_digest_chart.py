@@ -153,15 +153,16 @@ def test_cache_renders_a_digest_once() -> None:
     chart = _zh_chart()
     first = cache.image(chart, "digest")
     again = cache.image(_zh_chart(), "digest")  # equal content, another object
-    assert cache.renders == 1
+    assert cache.renders == 0                   # drawn when the picture is first needed
     assert again.png == first.png
+    assert cache.renders == 1
     assert first.key == digest_chart_key(chart)
     assert first.png == render_digest_chart(chart)
 
     members = list(chart.members)
     members[0] = ("林小雨", 1.33, False)
     changed = cache.image(dataclasses.replace(chart, members=tuple(members)), "digest")
-    assert cache.renders == 2
+    assert changed.png != first.png and cache.renders == 2
     assert changed.key != first.key
 
 
@@ -171,8 +172,8 @@ def test_cache_keeps_progress_and_digest_charts_apart() -> None:
     digest = _zh_chart()
     assert cache.image(progress, "p").key == chart_key(progress)
     assert cache.image(digest, "d").key == digest_chart_key(digest)
-    cache.image(progress, "p")
-    cache.image(digest, "d")
+    for _ in range(2):
+        assert cache.image(progress, "p").png != cache.image(digest, "d").png
     assert cache.renders == 2
     with pytest.raises(TypeError, match="cannot draw a str"):
         cache.image("not a chart", "x")  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
 """One person, one number: every view of a member's current month agrees (docs/metrics.md, "A member's period").
+The checks; tests/test_one_number_*.py run them at a quarter of CLOCKS each, so a test run spreads them out.
 
 At 20 clocks (the turn of the month in each of the organisation's zones, the end of Los Angeles' daylight saving
 time on 1 November and of London's on 25 October, a turn of the week, noon in each zone, the demo's now and the
@@ -70,9 +71,8 @@ CLOCKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """The demo, everyone reading English so that the views' labels can be read alike."""
+def english_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The demo, everyone reading English so that the views' labels can be read alike (a module fixture)."""
     eng = seeded_demo(tmp_path_factory.mktemp("one") / "kpibot.db")
     with Session(eng) as s:
         s.execute(update(Member).values(locale="en"))
@@ -114,9 +114,12 @@ def kpi_json(store: Engine, code: str, now: datetime, capsys: pytest.CaptureFixt
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("now", CLOCKS, ids=[c.strftime("%m%dT%H%M") for c in CLOCKS])
-def test_every_view_shows_one_score_grade_rank_and_figure(store: Engine, now: datetime,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def clock_ids(clocks: list[datetime]) -> list[str]:
+    return [c.strftime("%m%dT%H%M") for c in clocks]
+
+
+def check_every_view(store: Engine, now: datetime, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every view of every scored member at `now` shows one score, grade, rank and figure."""
     services = services_of(store)
     d = Dispatcher(services, clock=lambda: now)
     team_card = {lead: ask(d, lead, "/team") for lead in ("lead1", "lead2")}
