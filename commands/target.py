@@ -28,7 +28,7 @@ from cards.sop_card import trial_targets_note
 from commands.context import Request
 from commands.spec import Command
 from scoring.metrics import CATALOG, Metric, Unit, lookup_metric
-from scoring.periods import local_today, parse_month
+from scoring.periods import parse_month
 from scoring.targets import (
     AmountError,
     SplitError,
@@ -41,7 +41,7 @@ from scoring.targets import (
 from services.errors import UserError
 from services.scorecards import headline_key
 from services.target_setting import SplitPlan, last_period, plan_split, set_baseline, set_target, split
-from services.targets import Countries, Month, Overview, Shares, Who, overview, resolve
+from services.targets import Countries, Month, Overview, Shares, Who, current_month, overview, resolve
 
 USAGE = "/target [company|TEAM|MEMBER] [YYYY-MM]"
 USAGE_SET = "/target set WHO METRIC VALUE [YYYY-MM]"
@@ -83,15 +83,14 @@ def _flags(args: tuple[str, ...]) -> tuple[tuple[str, ...], Flags]:
 # --- reading the arguments ---------------------------------------------------------------------------------
 
 def _month_arg(req: Request, args: tuple[str, ...]) -> tuple[Month, tuple[str, ...]]:
-    """A trailing YYYY-MM, else the caller's current month."""
+    """A trailing YYYY-MM, else the caller's current month (in their period zone, as every view counts it)."""
     if args:
         try:
             year, month = parse_month(args[-1])
             return Month(year, month), args[:-1]
         except ValueError:
             pass
-    today = local_today(req.now, req.member.timezone)
-    return Month(today.year, today.month), args
+    return Month(*current_month(req.services, req.member, req.now)), args
 
 
 def _subject(req: Request, word: str | None) -> Who:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from cards.i18n import t
 from scoring.metrics import CATALOG, Context, Metric
-from scoring.periods import Window, month_window
+from scoring.periods import Window, local_today, month_window
 from scoring.roles import Role, Scope, at_least
 from scoring.score import achievement
 from services.container import Services
@@ -27,7 +27,16 @@ from services.errors import UserError
 from services.scorecards import Inputs, TypicalTargets, headline_key, in_trial, template_for, with_typical_targets
 from storage.activity import load_activity, load_team_activity
 from storage.models import Member, Team
-from storage.queries import country_baselines, find_team, member_by_code, monthly_targets, team_members, team_of, teams
+from storage.queries import (
+    country_baselines,
+    find_team,
+    member_by_code,
+    member_zone,
+    monthly_targets,
+    team_members,
+    team_of,
+    teams,
+)
 from storage.target_import import Guard, TargetImport, import_targets
 from storage.targets import Subject
 from storage.targets import zone_of as storage_zone_of
@@ -166,6 +175,13 @@ def name_of(subject: Subject, lang: str) -> str:
     if subject.member is not None:
         return subject.member.name
     return subject.team.name if subject.team is not None else t(lang, "target.company")
+
+
+def current_month(services: Services, member: Member, now: datetime) -> tuple[int, int]:
+    """(year, month) of `now` in the member's period zone (storage.queries.member_zone: their team's)."""
+    with Session(services.engine) as session:
+        today = local_today(now, member_zone(session, member))
+    return today.year, today.month
 
 
 def zone_of(session: Session, subject: Subject, services: Services) -> str:

@@ -504,3 +504,12 @@ def test_a_namesake_in_another_team_of_a_member_in_trial_is_not_marked(demo_copy
         s.commit()
     table = next(b for b in say(dispatcher_for(demo_copy), "manager1", "/rank").blocks if isinstance(b, Table))
     assert sorted(r[1] for r in table.rows if "Emily" in r[1]) == ["Emily Carter", "Emily Carter（试用）"]   # zh reader
+
+
+def test_target_without_a_month_is_the_callers_team_month(demo_app: Services) -> None:
+    # 01:00 on 1 Nov in Shanghai, where lead1 lives, is still 31 Oct (10:00) on live-us's Los Angeles calendar:
+    # the month the team's scores are in, so /target shows October's targets
+    d = Dispatcher(demo_app, clock=lambda: datetime(2026, 10, 31, 17, tzinfo=UTC))
+    assert say(d, "lead1", "/target").title == "目标 · 直播一组 Live US/UK · 2026-10"
+    later = Dispatcher(demo_app, clock=lambda: datetime(2026, 11, 1, 8, tzinfo=UTC))   # 00:00 in Los Angeles
+    assert say(later, "lead1", "/target").title == "目标 · 直播一组 Live US/UK · 2026-11"
