@@ -32,12 +32,11 @@ from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, window_for
-from scoring.score import MetricResult, score_metric, window_target
+from scoring.score import MetricResult, window_target
 from scoring.series import cumulative_series
-from scoring.shape import expected_share
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, month_key, pace_metric, score_member
-from services.team_rows import TEAM_FIGURE, team_rows, total_text
+from services.team_rows import TEAM_FIGURE, team_rows, team_total, total_text
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
 from storage.models import Team
@@ -63,18 +62,14 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     days = _days_back(now, team)
     activity = load_team_activity(session, team.id or 0, min(window.start, month.start, days[-1].start),
                                   max(window.end, month.end), {"orders"})
-    periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
-    team_targets = monthly_targets(session, f"team:{team.id}", periods).get(HEADLINE, {})
-    team_total = score_metric(metric, Decimal(100), metric.compute(activity, ctx) or Decimal(0),
-                              window_target(metric, team_targets, window.days()),
-                              expected_share(window, now, inputs.shape_for(session, team, window.tz)), rules)
-    fields = [(t(lang, "team.total", metric=metric.name(lang)), total_text(team_total, currency, lang))]
-    if team_total.pace_shown is not None:
-        fields.append((t(lang, "mykpi.pace"), pace_text(team_total.pace_shown, lang)))
+    total = team_total(session, inputs, team, window, HEADLINE, activity)
+    fields = [(t(lang, "team.total", metric=metric.name(lang)), total_text(total, currency, lang))]
+    if total.pace_shown is not None:
+        fields.append((t(lang, "mykpi.pace"), pace_text(total.pace_shown, lang)))
     if not weekly:
         fields.append((t(lang, "digest.yesterday"), _yesterday(activity, ctx, now, days, currency, lang)))
     scores = [score_member(session, inputs, m, team, window) for m in team_members(session, team.id or 0)]
-    rows = team_rows(scores, team_total, lang, currency)
+    rows = team_rows(scores, total, lang, currency)
     team_row = rows.shared
     head = [t(lang, "team.member"), t(lang, "team.score"), t(lang, "team.key_metric"), t(lang, "team.status")]
     if finance:
@@ -83,7 +78,7 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     if team_row is not None:
         cells = [team_row.name, "—", team_row.key_metric, _status(team_row, lang)]
         if finance:
-            cells.insert(3, metric_value(team_total.actual, metric.unit, currency, lang))
+            cells.insert(3, metric_value(total.actual, metric.unit, currency, lang))
         member_rows.append(tuple(cells))
     for score, r in rows.members:
         cells = [r.name, "—" if r.score is None else f"{r.score} {r.grade or ''}".strip(), r.key_metric,
@@ -104,9 +99,10 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
                                                               rules, inputs.fx))):
         if leaders:
             blocks.append(_leaders_table(t(lang, key), leaders, currency, lang))
-    month_target = window_target(metric, team_targets, month.days())
+    month_targets = monthly_targets(session, f"team:{team.id}", [month_key(month.first_day)]).get(HEADLINE, {})
+    month_target = window_target(metric, month_targets, month.days())
     month_ctx = Context(month, now, rules, inputs.fx)
-    team_bar = _pace_bar(team_row.name, team_total, team_row.lagging, lang) if team_row is not None else None
+    team_bar = _pace_bar(team_row.name, total, team_row.lagging, lang) if team_row is not None else None
     blocks.append(_chart(services, team, lang, month, activity, month_ctx, month_target, own, team_bar, currency))
     as_of = now.astimezone(window.zone).strftime("%Y-%m-%d %H:%M")
     blocks.extend(fx_notes(inputs.fx.stale, inputs.fx.missing, lang))

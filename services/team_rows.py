@@ -9,14 +9,24 @@ not shown (nor named behind) once per person."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from sqlmodel import Session
 
 from cards.format import metric_value, percent
 from cards.i18n import t
 from cards.kpi_cards import TeamRow, pace_text, team_order
+from scoring.facts import Activity
+from scoring.metrics import CATALOG, Context
 from scoring.pace import PaceStatus
+from scoring.periods import Window
 from scoring.roles import Role, Scope, UnknownRole
-from scoring.score import MetricResult
-from services.scorecards import MemberScore, headline_metric, pace_metric
+from scoring.score import MetricResult, score_metric, window_target
+from scoring.shape import expected_share
+from services.scorecards import Inputs, MemberScore, headline_metric, month_key, pace_metric
+from storage.activity import load_team_activity
+from storage.models import Team
+from storage.queries import monthly_targets
 
 LAG_GRADES = ("C", "D")   # behind, for a headline without a pace: one of these grades
 TEAM_FIGURE = "net_gmv"   # the team's figure the team-scoped roles are measured on
@@ -32,6 +42,22 @@ class TeamRows:
     def lagging(self) -> list[str]:
         """Who is behind: the shared row (as "Team (shared)") and the members measured on their own figures."""
         return [r.name for r in ([self.shared] if self.shared else []) + [r for _, r in self.members] if r.lagging]
+
+
+def team_total(session: Session, inputs: Inputs, team: Team, window: Window, key: str = TEAM_FIGURE,
+               activity: Activity | None = None) -> MetricResult:
+    """The team's own figure of `key` in `window` (its shops' activity; `activity` when already loaded for a wider
+    range) against the team's target, paced on the team's usual shape: the shared row of /team and the digest,
+    and what the lead summary of lag alerts judges. A total over no orders is 0, not "no value"."""
+    metric = CATALOG[key]
+    if activity is None:
+        activity = load_team_activity(session, team.id or 0, window.start, window.end, metric.reads, inputs.facts)
+    targets = monthly_targets(session, f"team:{team.id}", sorted({month_key(d) for d in window.days()})).get(key, {})
+    actual = metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx))
+    if actual is None and metric.cumulative:
+        actual = Decimal(0)
+    return score_metric(metric, Decimal(100), actual, window_target(metric, targets, window.days()),
+                        expected_share(window, inputs.now, inputs.shape_for(session, team, window.tz)), inputs.rules)
 
 
 def team_rows(scores: list[MemberScore], team_total: MetricResult, lang: str, currency: str) -> TeamRows:

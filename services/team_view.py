@@ -6,23 +6,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 
 from sqlmodel import Session
 
 from cards.model import Card
-from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, window_for
 from scoring.roles import Role, at_least
-from scoring.score import MetricResult, score_metric, window_target
-from scoring.shape import expected_share
+from scoring.score import MetricResult
 from services.container import Services
 from services.digests import build_digest
 from services.errors import UserError
-from services.scorecards import Inputs, MemberScore, month_key, team_scores
-from storage.activity import load_team_activity
+from services.scorecards import Inputs, MemberScore, team_scores
+from services.team_rows import team_total
 from storage.models import Member, Team
-from storage.queries import find_team, monthly_targets, team_of, teams
+from storage.queries import find_team, team_of, teams
 
 TOTALS = ("net_gmv", "orders")   # the team's month totals /team shows, in this order
 
@@ -60,17 +57,8 @@ def team_view(services: Services, member: Member, name: str | None, now: datetim
         inputs = Inputs.load(session, rules, now, skip_missing_fx=True)
         scores = team_scores(session, inputs, team, PeriodKind.MONTH)
         window = window_for(PeriodKind.MONTH, now, team.timezone)
-        ctx = Context(window, now, rules, inputs.fx)
-        targets = monthly_targets(session, f"team:{team.id}", [month_key(window.first_day)])
-        activity = load_team_activity(session, team.id or 0, window.start, window.end, {"orders"})
-        totals = []
-        for key in TOTALS:
-            metric = CATALOG[key]
-            totals.append(score_metric(metric, Decimal(100), metric.compute(activity, ctx),
-                                       window_target(metric, targets.get(key, {}), window.days()),
-                                       expected_share(window, now, inputs.shape_for(session, team, window.tz)),
-                                       rules))
-    return TeamView(team.name, window, scores, tuple(totals), dict(inputs.fx.stale), dict(inputs.fx.missing))
+        totals = tuple(team_total(session, inputs, team, window, key) for key in TOTALS)
+    return TeamView(team.name, window, scores, totals, dict(inputs.fx.stale), dict(inputs.fx.missing))
 
 
 def team_digest(services: Services, member: Member, name: str | None, lang: str, now: datetime) -> Card:

@@ -24,15 +24,16 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from cards.alert_cards import lead_summary_card, nudge_card
-from cards.i18n import lang_of
+from cards.i18n import lang_of, t
 from scoring.alerts import days_left, in_quiet_hours, is_lagging, summary_due_day
-from scoring.periods import PeriodKind
+from scoring.periods import PeriodKind, window_for
 from scoring.roles import Role
 from scoring.score import MetricResult
 from scoring.sendtime import due_day, send_moment
 from services.container import Services
 from services.messaging import Messenger, send_private
 from services.scorecards import Inputs, pace_metric, score_current
+from services.team_rows import team_scoped, team_total
 from storage.models import Member, Team
 from storage.queries import team_members, teams
 from storage.schedule import claim_send, finish_send, sent_today
@@ -69,8 +70,8 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                     continue
                 inputs = inputs or Inputs.load(session, services.rules, now)
                 score = score_current(session, inputs, member, team, PeriodKind.MONTH)
-                if score.scorecard is None or score.template is None:
-                    continue
+                if score.scorecard is None or score.template is None or team_scoped(score):
+                    continue   # a team-scoped role's figure is the team's: its lead hears of it, once
                 head = score.scorecard.result(pace_metric(score.template))
                 period_day = score.window.local_day(now)   # the member's day in their period zone (the team's)
                 if not is_lagging(head.pace, period_day, rules):
@@ -110,7 +111,7 @@ def lead_summaries(services: Services, messengers: Mapping[str, Messenger], sess
                 continue
             if not claim_send(services.engine, "lag_summary", subject, day, instance, now):
                 continue
-            rows = behind_on(services, session, team, members, day)
+            rows = behind_on(services, session, team, members, day, lang_of(lead.locale))
             ok = True
             if rows:
                 card = lead_summary_card(lang=lang_of(lead.locale), team=team.name, day=day,
@@ -122,19 +123,35 @@ def lead_summaries(services: Services, messengers: Mapping[str, Messenger], sess
     return results
 
 
-def behind_on(services: Services, session: Session, team: Team, members: list[Member],
-              day: date) -> list[tuple[str, MetricResult]]:
-    """The members behind pace on their own local `day`, each scored as at their own alert time that day."""
+def behind_on(services: Services, session: Session, team: Team, members: list[Member], day: date,
+              lang: str) -> list[tuple[str, MetricResult]]:
+    """Who was behind pace on `day`, as /team shows it: the team's own figure ("Team (shared)", first), judged at
+    the alert time on the team's calendar, when a team-scoped role is measured on it; then each member measured
+    on their own figures, on their own local `day`, scored as at their own alert time that day."""
     rows = []
     inputs: dict[datetime, Inputs] = {}
-    for member in members:
-        moment = send_moment(day, services.alerts.at, member.timezone)
+
+    def inputs_at(moment: datetime) -> Inputs:
         if moment not in inputs:
             inputs[moment] = Inputs.load(session, services.rules, moment)
-        score = score_current(session, inputs[moment], member, team, PeriodKind.MONTH)
+        return inputs[moment]
+
+    shared = False
+    for member in members:
+        moment = send_moment(day, services.alerts.at, member.timezone)
+        score = score_current(session, inputs_at(moment), member, team, PeriodKind.MONTH)
         if score.scorecard is None or score.template is None:
+            continue
+        if team_scoped(score):
+            shared = True
             continue
         head = score.scorecard.result(pace_metric(score.template))
         if is_lagging(head.pace, score.window.local_day(moment), services.alerts):
             rows.append((member.name, head))
+    if shared:
+        moment = send_moment(day, services.alerts.at, team.timezone)
+        window = window_for(PeriodKind.MONTH, moment, team.timezone)
+        total = team_total(session, inputs_at(moment), team, window)
+        if is_lagging(total.pace, window.local_day(moment), services.alerts):
+            rows.insert(0, (t(lang, "digest.team_line"), total))
     return rows
