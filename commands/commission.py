@@ -13,6 +13,7 @@ paid (the last CLAWBACK_MONTHS of them), as the month's closing will. services.c
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from cards.format import money, percent
@@ -47,7 +48,7 @@ def handle(req: Request) -> Card:
         raise UserError("commission.no_plan", role=t(req.lang, f"role.{exc.role}")) from None
     if isinstance(shown, PaidMonth):
         return _closed_card(shown, req.lang)
-    return _estimate_card(shown, req.member.id, req.lang)
+    return _estimate_card(shown, req.member.id, req.lang, req.now)
 
 
 def _who_and_when(args: tuple[str, ...]) -> tuple[str | None, tuple[int, int] | None]:
@@ -115,7 +116,7 @@ def _closed_card(shown: PaidMonth, lang: str) -> Card:
                 Tone.INFO, lang)
 
 
-def _estimate_card(est: Estimate, viewer_id: int | None, lang: str) -> Card:
+def _estimate_card(est: Estimate, viewer_id: int | None, lang: str, now: datetime) -> Card:
     plan, st = est.plan, est.statement
     fields = [(t(lang, "commission.plan"), _plan_line(plan, lang)),
               (t(lang, "commission.basis"), _amount(plan, est.basis)),
@@ -127,7 +128,7 @@ def _estimate_card(est: Estimate, viewer_id: int | None, lang: str) -> Card:
                                                    if c.currency != plan.currency else "")
         fields.append((t(lang, "commission.clawback", month=c.period), f"-{shown}"))
     fields.append((t(lang, "commission.payable"), money(st.payable, plan.currency)))
-    running = est.projected_basis is not None
+    running = est.window.end > now   # the month is still under way (its projection comes from 10 % of it on)
     if st.next_tier is not None and running:
         fields.append((t(lang, "commission.next_tier"),
                        t(lang, "commission.to_go", amount=_amount(plan, st.next_tier.threshold - est.basis),

@@ -11,7 +11,8 @@ on pace or behind (pure). Every card, the digest, /team, the lag alerts and `kpi
 - Nothing expected yet is "no pace yet", never behind: while expected by now is under 1 % of the window's
   target (`MIN_EXPECTED_SHARE`; with the clock-time fallback the first ~7 hours of a month, ~100 minutes of a
   week, ~14 minutes of a day), a pace measured on a sliver of time says nothing, and an expected amount that
-  shows as 0.00 must not make anyone behind. A metric that is not cumulative, or has no target or no actual,
+  shows as 0.00 must not make anyone behind; nor may a count while less than one is expected (0 of 0.3 videos
+  is no shortfall). A metric that is not cumulative, or has no target or no actual,
   has no pace.
 - Worded one way everywhere (cards.kpi_cards.pace_text): "94% of pace · behind", "118% of pace · ahead",
   "95% of pace · on pace" (en); "进度 94%（落后）" (zh); "94% dari laju · tertinggal" (id); "no pace yet (too
@@ -58,12 +59,13 @@ def status_of(percent: int, behind_below: int = BEHIND_BELOW, ahead_from: int = 
 
 
 def pace_of(actual: Decimal | None, expected: Decimal | None, target: Decimal | None,
-            cumulative: bool = True) -> Pace | None:
+            cumulative: bool = True, least: Decimal = Decimal(0)) -> Pace | None:
     """The pace of a metric: None when it has none (not cumulative, no positive target, no actual); "no pace yet"
-    while less than `MIN_EXPECTED_SHARE` of its target is expected by now."""
+    while less than `MIN_EXPECTED_SHARE` of its target is expected by now, or less than `least` (1 for a count:
+    "0 of 0.3 videos expected" is no shortfall)."""
     if not cumulative or target is None or target <= 0 or actual is None or expected is None:
         return None
-    if expected < target * MIN_EXPECTED_SHARE:
+    if expected < target * MIN_EXPECTED_SHARE or expected < least:
         return Pace(None, PaceStatus.NOT_YET)
     percent = shown_percent(actual / expected)
     return Pace(percent, status_of(percent))

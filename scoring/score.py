@@ -18,8 +18,9 @@ Definitions (also in docs/metrics.md):
 - Left out of the score, each with its reason on the card:
   - no target: a metric without a target;
   - not scored yet: while the window is running, a cumulative metric while less than `MIN_EXPECTED_SHARE`
-    (1 %) of its window's usual activity is expected by now, and a level metric without a value (no live
-    session yet, no order yet to rate);
+    (1 %) of its window's usual activity is expected by now (a count: while less than one is expected), and a
+    level metric without a value (no live session yet, no order yet to rate) until `LEVEL_WAIT_SHARE` (half) of
+    the window's usual activity has passed: from then on it scores 0;
   - nothing went wrong: a lower-is-better metric without a value (no order old enough to be refunded).
   A higher-is-better metric with a target but no value once it is judged (a cumulative one past the first 1 %,
   or any at the window's end) scores 0: the activity it measures did not happen. The remaining weights are
@@ -43,7 +44,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from scoring.facts import Activity
-from scoring.metrics import CATALOG, Context, Metric
+from scoring.metrics import CATALOG, Context, Metric, Unit
 from scoring.pace import MIN_EXPECTED_SHARE, Pace, pace_of
 from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
@@ -52,6 +53,8 @@ from scoring.templates import Template
 
 MIN_SCORED_SHARE = Decimal("0.10")   # of the window's usual activity expected by now, before a score and grade
 MIN_SCORED_WEIGHT = Decimal("0.5")   # of the weight of the metrics with a target, scored, before a score
+LEVEL_WAIT_SHARE = Decimal("0.5")    # of the window's usual activity: a level metric without a value waits until
+#                                      then for its activity (a live session, a launch), and then scores 0
 
 
 class LeftOut(StrEnum):
@@ -82,7 +85,8 @@ class MetricResult:
     @property
     def pace_shown(self) -> Pace | None:
         """The pace as cards show and judge it (scoring.pace): the rounded percent and its status."""
-        return pace_of(self.actual, self.expected, self.target, self.metric.cumulative)
+        return pace_of(self.actual, self.expected, self.target, self.metric.cumulative,
+                       Decimal(1) if self.metric.unit is Unit.COUNT else Decimal(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +146,11 @@ def score_metric(metric: Metric, weight: Decimal, actual: Decimal | None, target
     shown = achievement(metric, actual, target) if (actual is not None and target is not None) else None
     if target is None:
         return MetricResult(metric, weight, actual, target, expected, shown, None, LeftOut.NO_TARGET)
-    too_early = metric.cumulative and elapsed < MIN_EXPECTED_SHARE
-    if running and (too_early or (actual is None and not metric.lower_is_better and not metric.cumulative)):
+    # a count with less than one unit expected (a video a day at 09:00) has nothing to judge yet either
+    too_early = metric.cumulative and (elapsed < MIN_EXPECTED_SHARE
+                                       or (metric.unit is Unit.COUNT and expected is not None and expected < 1))
+    waiting = actual is None and not metric.lower_is_better and not metric.cumulative and elapsed < LEVEL_WAIT_SHARE
+    if running and (too_early or waiting):
         return MetricResult(metric, weight, actual, target, expected, shown, None, LeftOut.NOT_YET)
     if metric.cumulative:
         raw = achievement(metric, actual, expected) if (actual is not None and expected) else None
@@ -206,8 +213,9 @@ def scorecard(template: Template, activity: Activity, ctx: Context,
 
 def first_score_at(results: tuple[MetricResult, ...], ctx: Context) -> datetime | None:
     """While it is too early for a score (the minimum of data): when the first score comes. When the metrics that
-    can be judged soon carry too little weight (`enough_judged`), the window's end at the latest (level metrics
-    without a value wait for their activity, a live session or a launch, and are judged at the end); otherwise
+    can be judged soon carry too little weight (`enough_judged`), the moment `LEVEL_WAIT_SHARE` of the window's
+    usual activity has passed at the latest (level metrics without a value wait for their activity, a live
+    session or a launch, until then, and score 0 from then on); otherwise
     the moment the window's expected share reaches `MIN_SCORED_SHARE`. None when a score may be given (or the
     window is over)."""
     window = ctx.window
@@ -218,8 +226,8 @@ def first_score_at(results: tuple[MetricResult, ...], ctx: Context) -> datetime 
     waiting = sum((r.weight for r in results if r.left_out is LeftOut.NOT_YET), Decimal(0))
     if share >= MIN_SCORED_SHARE and judged >= (judged + waiting) * MIN_SCORED_WEIGHT:
         return None
-    if not enough_judged(results):
-        return window.end
+    if not enough_judged(results):   # the level metrics are judged (0 without activity) from LEVEL_WAIT_SHARE on
+        return moment_reaching(window, max(LEVEL_WAIT_SHARE, MIN_SCORED_SHARE), ctx.shape) or window.end
     return moment_reaching(window, MIN_SCORED_SHARE, ctx.shape) or window.end
 
 

@@ -275,7 +275,8 @@ def level_series(key: str, activity: Activity, ctx: Context) -> list[Decimal | N
 
 
 def _month_expected(score: MemberScore, inputs: Inputs, key: str) -> Decimal | None:
-    """The headline result's expected-by-now for the month (the score's own result when it is the month's)."""
+    """The headline result's expected-by-now for the month (the score's own result when it is the month's); None
+    while the card says "no pace yet" (scoring.pace), so the chart marks no gap the card does not state."""
     assert score.template is not None
     month = anchor_month(score.window, inputs.now)
     card = score.scorecard

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
-from cards.model import Buttons, Card, Fields, Progress, Table, Text
+from cards.model import Buttons, Card, Fields, Note, Progress, Table, Text
 from cards.render_text import render_text
 from commands.registry import lookup
 from scoring.periods import PeriodKind, Window
@@ -372,10 +372,12 @@ def test_team_rows_share_one_window_in_the_teams_zone(demo_app: Services) -> Non
             assert m is not None
             sc = score_member(s, inputs, m, team_of(s, m), month_window(2026, 10, "America/Los_Angeles")).scorecard
             assert sc is not None
-            # host3: in trial; selector1 (Liu Yang) launched nothing yet: not scored yet while October runs
+            # host3: in trial
             expected[m.name + ("（试用）" if code == "host3" else "")] = "—" if sc.score is None else str(sc.score)
     assert {r[0]: r[2] for r in table.rows} == {"团队（共享）": "—", **expected}   # the shared row has no score
-    assert expected["Liu Yang 刘洋"] == "—"
+    # selector1 (Liu Yang) launched nothing in October: with the month past half its usual activity, the
+    # launch metrics score 0 (LEVEL_WAIT_SHARE), so the selector has a low score rather than none
+    assert expected["Liu Yang 刘洋"] == "28.5"
 
 
 def test_trial_is_judged_for_the_period_not_the_day_asked(demo_app: Services) -> None:
@@ -513,3 +515,12 @@ def test_target_without_a_month_is_the_callers_team_month(demo_app: Services) ->
     assert say(d, "lead1", "/target").title == "目标 · 直播一组 Live US/UK · 2026-10"
     later = Dispatcher(demo_app, clock=lambda: datetime(2026, 11, 1, 8, tzinfo=UTC))   # 00:00 in Los Angeles
     assert say(later, "lead1", "/target").title == "目标 · 直播一组 Live US/UK · 2026-11"
+
+
+def test_commission_in_the_first_minute_of_a_month_is_an_estimate_not_a_month_over(demo_app: Services) -> None:
+    # 00:01 on 1 Dec in Los Angeles: December has begun for host1; too early for a projection, but not "over"
+    d = Dispatcher(demo_app, clock=lambda: datetime(2026, 12, 1, 8, 1, tzinfo=UTC))
+    card = say(d, "host1", "/commission")
+    notes = " ".join(b.text for b in card.blocks if isinstance(b, Note))
+    assert card.title.endswith("2026-12") and "An estimate" in notes and "The month is over" not in notes
+    assert "At this pace" not in texts(card)

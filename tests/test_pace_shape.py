@@ -139,10 +139,11 @@ def test_mykpi_at_00_10_on_the_1st_says_not_scored_yet(demo_engine: Engine) -> N
     assert f["Month-end forecast · Net GMV"] == "not yet (under 10% of the month's usual activity)"
     notes = [b.text for b in card.blocks if isinstance(b, Note)]
     # the level metrics (GMV per live, watch time, interaction rate: 50 of the 90 targeted weight) wait for a live
-    # session, so the first score comes with one, at the latest at the month's end
+    # session, so the first score comes with one, at the latest once half the team's usual month has passed
+    # (LEVEL_WAIT_SHARE: from then on they score 0 without one)
     assert notes[:3] == [
         "Not scored yet - first score once half its weight can be judged (after a live session or a launch), "
-        "at the latest after 2026-12-01 00:00",
+        "at the latest after 2026-11-16 11:35",
         "Not scored yet (nothing to judge yet): Net GMV, GMV per live session, Average watch time, Interaction rate",
         "Not scored (no target or no data): Refund rate",   # lower is better, no order to refund: nothing went wrong
     ]
@@ -158,8 +159,11 @@ def test_a_lower_is_better_achievement_is_never_below_zero() -> None:
 
 def test_a_level_metric_without_a_value_waits_while_the_window_runs_and_scores_0_at_its_end() -> None:
     per_live = CATALOG["gmv_per_live"]
-    running = score_metric(per_live, D(50), None, D(1000), D("0.5"), Rules(), running=True)
+    running = score_metric(per_live, D(50), None, D(1000), D("0.49"), Rules(), running=True)
     assert (running.scored, running.left_out) == (None, LeftOut.NOT_YET)
+    # from half the window's usual activity on (LEVEL_WAIT_SHARE) the session should have happened: 0
+    waited = score_metric(per_live, D(50), None, D(1000), D("0.5"), Rules(), running=True)
+    assert (waited.scored, waited.left_out) == (D(0), None)
     over = score_metric(per_live, D(50), None, D(1000), D(1), Rules(), running=False)
     assert (over.scored, over.left_out) == (D(0), None)
     refunds = score_metric(CATALOG["refund_rate"], D(10), None, D("0.05"), D(1), Rules())
@@ -170,13 +174,18 @@ def test_a_level_metric_without_a_value_waits_while_the_window_runs_and_scores_0
 
 def test_no_score_while_less_than_half_the_targeted_weight_can_be_judged() -> None:
     day = Window(PeriodKind.DAY, date(2026, 12, 2), date(2026, 12, 2), "Asia/Shanghai")
-    now = datetime(2026, 12, 2, 20, 30, tzinfo=SH)       # half the evening: past the 10 % minimum
+    now = datetime(2026, 12, 2, 20, 15, tzinfo=SH)       # a quarter of the evening: past the 10 % minimum
     mostly_live = Template("host", Role.HOST, (WeightedMetric("net_gmv", D(40)), WeightedMetric("gmv_per_live", D(60))))
-    orders = Activity(orders=(paid(1, "450", datetime(2026, 12, 2, 20, 10, tzinfo=SH)),))
+    orders = Activity(orders=(paid(1, "225", datetime(2026, 12, 2, 20, 10, tzinfo=SH)),))
     card = scorecard(mostly_live, orders, Context(day, now, Rules(), FxTable([]), EVENING), TARGETS, False)
-    # net GMV (40 %) judged, GMV per live (60 %) waits for a session: 40 < half of 100, no score before the
-    # day's end (or a session)
-    assert (card.score, card.first_score_at, card.awaiting_activity) == (None, datetime(2026, 12, 3, tzinfo=SH), True)
+    # net GMV (40 %) judged, GMV per live (60 %) waits for a session: 40 < half of 100, no score before a session
+    # or, at the latest, half the day's usual activity (20:30, LEVEL_WAIT_SHARE)
+    assert (card.score, card.first_score_at, card.awaiting_activity) == \
+        (None, datetime(2026, 12, 2, 20, 30, tzinfo=SH), True)
     even = Template("host", Role.HOST, (WeightedMetric("net_gmv", D(50)), WeightedMetric("gmv_per_live", D(50))))
     card = scorecard(even, orders, Context(day, now, Rules(), FxTable([]), EVENING), TARGETS, False)
-    assert (card.score, card.grade) == (D("90.0"), "B")    # 450 / 500 on net GMV alone: 90.0
+    assert (card.score, card.grade) == (D("90.0"), "B")    # 225 / (1,000 x 0.25) on net GMV alone: 90.0
+    # 20:30, still no session: GMV per live scores 0; net GMV 225 / 500 = 45 %: 40 x 0.45 / 100 = 18.0
+    late = datetime(2026, 12, 2, 20, 30, tzinfo=SH)
+    card = scorecard(mostly_live, orders, Context(day, late, Rules(), FxTable([]), EVENING), TARGETS, False)
+    assert (card.score, card.grade, card.first_score_at) == (D("18.0"), "D", None)
