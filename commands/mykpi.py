@@ -46,7 +46,7 @@ def handle(req: Request) -> Card:
         as_of=req.now.astimezone(mine.window.zone), tz=mine.window.tz, charts=req.services.charts,
         typical=(trial_targets_note(mine.typical.values, mine.typical.stage, mine.typical.region, lang)
                  if mine.typical is not None else None),
-        todo=(Todo(kpi.outlook.key, series.target, kpi.outlook.landing, kpi.outlook.next_grade,
+        todo=(Todo(kpi.outlook.key, kpi.outlook.target, kpi.outlook.landing, kpi.outlook.next_grade,
                    kpi.outlook.yesterday, kpi.outlook.today) if kpi.outlook is not None else None),
     )
     # the exchange-rate notes, then the counting rules as the card's last line (cards.counting)

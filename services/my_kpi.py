@@ -17,7 +17,16 @@ from scoring.shape import expected_share
 from scoring.templates import TemplateError
 from services.container import Services
 from services.errors import UserError
-from services.scorecards import Inputs, MemberScore, MonthSeries, month_series, rank_in, score_current, team_scores
+from services.scorecards import (
+    Inputs,
+    MemberScore,
+    MonthSeries,
+    month_series,
+    pace_metric,
+    rank_in,
+    score_current,
+    team_scores,
+)
 from storage.activity import load_activity
 from storage.models import Member
 from storage.queries import team_of
@@ -27,7 +36,8 @@ from storage.queries import team_of
 class Outlook:
     """What to do (scoring.outlook): the month's landing, the next grade, and yesterday against today."""
 
-    key: str                       # the headline metric
+    key: str                       # the metric the pace is judged on (services.scorecards.pace_metric)
+    target: Decimal | None         # its month target
     landing: Landing | None        # None for a metric that does not add up over time
     next_grade: NextGrade | None
     yesterday: Decimal | None      # the day before today in the member's period zone
@@ -61,15 +71,20 @@ def my_kpi(services: Services, member: Member, kind: PeriodKind, now: datetime) 
         if mine.scorecard is None:
             return MyKpi(mine, None, None)
         series = month_series(mine, inputs)
-        outlook = outlook_of(session, inputs, mine, series) if series and kind is not PeriodKind.YESTERDAY else None
+        # what to do is about the metric the member's pace is judged on: an ad buyer's card leads with ROI, which
+        # has no pace or landing, but their month lands on net GMV (services.scorecards.pace_metric)
+        assert mine.template is not None
+        paced = pace_metric(mine.template)
+        plan = series if series is None or series.key == paced else month_series(mine, inputs, paced)
+        outlook = outlook_of(session, inputs, mine, plan) if plan and kind is not PeriodKind.YESTERDAY else None
     return MyKpi(mine, series, rank_in(peers or [mine], member), dict(inputs.fx.stale), dict(inputs.fx.missing),
                  outlook)
 
 
 def outlook_of(session: Session, inputs: Inputs, mine: MemberScore, series: MonthSeries) -> Outlook:
-    """The month's landing of the headline metric, the next grade of the period's score, and the headline metric
-    for yesterday and today (local days in the series' zone, the member's period zone; on the 1st yesterday is read
-    from the previous month)."""
+    """The month's landing of the series' metric (the one the pace is judged on), the next grade of the period's
+    score, and that metric for yesterday and today (local days in the series' zone, the member's period zone; on
+    the 1st yesterday is read from the previous month)."""
     assert mine.scorecard is not None
     metric = CATALOG[series.key]
     today = series.window.local_day(inputs.now)
@@ -84,5 +99,5 @@ def outlook_of(session: Session, inputs: Inputs, mine: MemberScore, series: Mont
         share = expected_share(series.window, inputs.now, mine.shape)
         land = landing(series.cumulative, (today - series.window.first_day).days, series.target, share)
     bands = mine.scorecard.template.grade_bands or inputs.rules.grade_bands
-    return Outlook(series.key, land, next_grade(mine.scorecard.score, bands), on_day(today - timedelta(days=1)),
-                   series.today if metric.cumulative else on_day(today))
+    return Outlook(series.key, series.target, land, next_grade(mine.scorecard.score, bands),
+                   on_day(today - timedelta(days=1)), series.today if metric.cumulative else on_day(today))

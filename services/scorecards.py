@@ -234,12 +234,13 @@ class MonthSeries:
     today_index: int = 0                  # index of the anchor day (today) in `window.days()`
 
 
-def month_series(score: MemberScore, inputs: Inputs) -> MonthSeries | None:
-    """The headline metric's daily values over the anchor month of the score's window: cumulative for a metric
-    that adds up, else month-to-date as of each day (the metric computed on [month start, end of that day])."""
+def month_series(score: MemberScore, inputs: Inputs, key: str | None = None) -> MonthSeries | None:
+    """The daily values of `key` (default: the headline metric) over the anchor month of the score's window:
+    cumulative for a metric that adds up, else month-to-date as of each day (the metric computed on [month
+    start, end of that day])."""
     if score.template is None:
         return None
-    key = headline_metric(score.template)
+    key = key or headline_metric(score.template)
     metric = CATALOG[key]
     month = anchor_month(score.window, inputs.now)
     ctx = score.context(inputs, month)

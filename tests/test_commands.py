@@ -524,3 +524,11 @@ def test_commission_in_the_first_minute_of_a_month_is_an_estimate_not_a_month_ov
     notes = " ".join(b.text for b in card.blocks if isinstance(b, Note))
     assert card.title.endswith("2026-12") and "An estimate" in notes and "The month is over" not in notes
     assert "At this pace" not in texts(card)
+
+
+def test_an_ad_buyers_what_to_do_is_on_the_figure_their_pace_is_judged_on(dispatcher: Dispatcher) -> None:
+    # the card leads with ROI (no pace, no landing); what to do is about net GMV, where buyer1's pace is judged
+    f = fields(say(dispatcher, "buyer1", "/mykpi"))
+    assert f["本月累计 · 投产比ROI"] == "291.9% / 330.0% (88%)"
+    assert f["月底预计 · 实际GMV"] == "91,027.60 USD（目标的 84%）"
+    assert f["每日还需 · 剩余 9 天"] == "5,015.11 USD"     # (109,000.00 - 63,864.02) / 9, rounded up
