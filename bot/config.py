@@ -245,7 +245,7 @@ PLATFORM_NAMES: tuple[str, ...] = tuple(PlatformsConfig.__pydantic_fields__)
 @dataclass(frozen=True, config=SECTION)
 class ScheduleConfig:
     refresh_minutes: Annotated[StrictInt, _check(lambda v: v >= 1, "must be at least 1")] = 30
-    score_time: HHMM = time(6, 0)   # local, in each member's zone (bot.jobs.score_snapshots)
+    score_time: HHMM = time(6, 0)   # local, in each member's team's zone (bot.jobs.score_snapshots)
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -7,7 +7,8 @@ A member's period (period_zone): a member's day, week and month are the calendar
 their team's time zone; a member without a team uses their own. Every view (/mykpi, /team, /rank, the digest,
 `kpibot kpi`, commission, snapshots, targets) scores a member on that one window, so one person has one number
 per period, and a team's members, whose figures add up to the team's, share the team's calendar. The member's
-own zone decides only when kpibot talks to them (send times, quiet hours) and how times are shown to them.
+own zone decides only when kpibot talks to them (send times, quiet hours); times on a card are shown in the
+zone its days are counted in.
 """
 
 from __future__ import annotations

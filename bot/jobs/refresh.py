@@ -8,8 +8,8 @@ One run, in order:
 3. storage.attribution credits the orders written in the shops that changed (and orders an earlier run left
    due) to creators; services.crediting then credits those shops' orders of the last RECREDIT to hosts;
 4. today's ScoreSnapshot of every member of the teams those shops belong to is upserted (period YYYY-MM, as of
-   the member's local day), scored exactly as /mykpi scores them (bot.jobs.score_snapshots; the daily job there
-   finishes each day's row after the day has ended);
+   the member's day in their period zone, the team's), scored exactly as /mykpi scores them
+   (bot.jobs.score_snapshots; the daily job there finishes each day's row after the day has ended);
 5. the card cache of this process is cleared, so the next /mykpi shows the new numbers;
 6. an unhealthy shop is reported to its organisation's admins, one short private message each, in their
    language, once per unhealthy streak and admin (claimed in the store: `tell_unhealthy`), also when a

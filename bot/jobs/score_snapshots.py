@@ -4,11 +4,11 @@ period and day), the history a month's final scores are read from.
 Two jobs write them, through services.snapshots:
 - the shop refresh (bot.jobs.refresh) upserts *today's* row of every member of the teams whose data changed, as
   of now (`snapshot_scores`): today's row follows the data through the day;
-- the daily job here (`run_due_score_snapshots`), at [schedule] score_time in each member's own zone, upserts
-  the row of the local day that has just *ended*, scored as of its last microsecond with every fact known by
-  then (late orders, refunds, file imports). So every member has a finished row for every day, also where no
-  shop has an API and the refresh never runs, and the last day of a month holds the month's score as it stood
-  when the month ended.
+- the daily job here (`run_due_score_snapshots`), at [schedule] score_time in each member's period zone (their
+  team's), upserts the row of the local day that has just *ended*, scored as of its last microsecond with every
+  fact known by then (late orders, refunds, file imports). So every member has a finished row for every day,
+  also where no shop has an API and the refresh never runs, and the last day of a month holds the month's score
+  as it stood when the month ended.
 
 Each (member, day) of the daily job is claimed in the store first (storage.schedule), like the digests: two
 schedulers write it once, and a failure is retried by a later tick. Days missed while the bot was down are made
