@@ -163,12 +163,12 @@ class ImageUploads:
         for image in card.images():
             if image.key in skip:
                 continue
-            known = self._key_for(image.key, image.png, chat_id)
+            known = self._key_for(image.key, lambda image=image: image.png, chat_id)   # drawn only to upload
             if known is not None:
                 keys[image.key] = known
         return keys
 
-    def _key_for(self, key: str, png: bytes, chat_id: str) -> str | None:
+    def _key_for(self, key: str, png: Callable[[], bytes], chat_id: str) -> str | None:
         while True:
             with self._lock:
                 entry = self._keys.get(key)
@@ -184,7 +184,7 @@ class ImageUploads:
                 continue       # the other asker's upload failed: try it ourselves, as a first asker would
             known: str | None = None
             try:
-                known = self._upload(png, chat_id)
+                known = self._upload(png(), chat_id)
             finally:
                 with self._lock:
                     del self._uploading[key]
