@@ -37,7 +37,7 @@ _FONT_PACKAGE = "mplfonts"
 _FONT_FILE = "NotoSansCJKsc-Regular.otf"
 
 # Bump when the drawing changes so cached images keyed by chart_key() expire.
-_RENDER_VERSION = 2
+_RENDER_VERSION = 3
 
 _WIDTH_IN, _HEIGHT_IN, _DPI = 7.2, 4.0, 100  # -> 720 x 400 px
 
@@ -75,6 +75,8 @@ class ProgressChart:
     now_index: int | None = None  # index of today in day_labels: where the expected-by-now mark goes
     gap_label: str = "{gap} vs expected"  # the gap's wording, already translated; {gap} is "+1,234" / "-1,234"
     cumulative_line: bool = True  # False: a level metric; values are month-to-date levels, the target is flat
+    # the target expected by the end of each day (the team's usual shape, scoring.shape); None: a straight line
+    target_path: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         """Validate that there is one value per day and that today is one of them."""
@@ -83,6 +85,8 @@ class ProgressChart:
         if len(self.cumulative) != len(self.day_labels):
             got, want = len(self.cumulative), len(self.day_labels)
             raise ValueError(f"cumulative has {got} values but {want} day labels")
+        if self.target_path is not None and len(self.target_path) != len(self.day_labels):
+            raise ValueError(f"target_path has {len(self.target_path)} values but {len(self.day_labels)} day labels")
         if self.now_index is not None and not 0 <= self.now_index < len(self.day_labels):
             raise ValueError(f"now_index {self.now_index} is outside the {len(self.day_labels)} days")
 
@@ -144,6 +148,7 @@ def chart_key(chart: ProgressChart) -> str:
         "now_index": chart.now_index,
         "gap_label": chart.gap_label,
         "cumulative_line": chart.cumulative_line,
+        "target_path": None if chart.target_path is None else [num(v) for v in chart.target_path],
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -208,6 +213,17 @@ def _annotation_placement(
     }
 
 
+def mark_x(now_i: int, expected: float, path: Sequence[float] | None) -> float:
+    """Where today's expected-by-now mark sits on the x axis (day d ends at x = d + 1): on the target path, between
+    the end of yesterday and the end of today; at today's end on a straight target line."""
+    if not path:
+        return now_i + 1
+    before, after = (path[now_i - 1] if now_i > 0 else 0.0), path[now_i]
+    if after <= before:
+        return now_i + 1
+    return now_i + min(1.0, max(0.0, (expected - before) / (after - before)))
+
+
 def gap_text(gap: float, template: str) -> str:
     """"+1,234 vs expected" / "-1,234 vs expected"; a gap that rounds to nothing shows as 0."""
     shown = _format_value(abs(gap))
@@ -252,9 +268,10 @@ def _figure(chart: ProgressChart, font_family: Sequence[str]) -> Figure:
     ax = fig.add_subplot()
     ax.set_facecolor("white")
 
+    path = chart.target_path if not level else None
     ax.plot(
-        [0, n] if not level else [0.5, n + 0.5],
-        [0.0, target] if not level else [target, target],
+        (list(range(n + 1)) if path else [0, n]) if not level else [0.5, n + 0.5],
+        ([0.0, *path] if path else [0.0, target]) if not level else [target, target],
         linestyle=(0, (6, 4)),
         linewidth=2.0,
         color=_TARGET_COLOR,
@@ -313,7 +330,7 @@ def _figure(chart: ProgressChart, font_family: Sequence[str]) -> Figure:
     gap_label = None
     if mark is not None:
         now_i, expected = mark
-        now_x = now_i + 1
+        now_x = mark_x(now_i, expected, path)
         reached = [v for i, v in known if i <= now_i]
         actual_now = reached[-1] if reached else 0.0
         gap = actual_now - expected

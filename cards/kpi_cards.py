@@ -51,6 +51,7 @@ class Headline:
     today_target: Decimal | None
     expected_now: Decimal | None = None   # the month's headline result's expected by now (cumulative only)
     today_index: int | None = None        # index of today in day_labels
+    target_path: list[Decimal] | None = None   # the target expected by the end of each day (the team's shape)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,8 @@ def headline_chart(name: str, headline: Headline, currency: str, lang: str) -> P
         now_index=headline.today_index,
         gap_label=t(lang, "mykpi.chart_gap", gap="{gap}"),
         cumulative_line=not level,
+        target_path=None if level or headline.target_path is None else tuple(
+            float(v) * scale for v in headline.target_path),
     )
 
 

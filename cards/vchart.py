@@ -44,12 +44,18 @@ def _dashed(color: str) -> dict[str, Any]:
     return {"style": {"stroke": color, "lineWidth": 2, "lineDash": _DASH}}
 
 
-def _target_mark(day_labels: tuple[str, ...], target: float, label: str) -> dict[str, Any]:
-    """The dashed linear target: a mark line from the first day's share to the full target on the last day;
-    autoRange lets it widen the value axis."""
-    share = _number(target / len(day_labels))
+def _target_mark(day_labels: tuple[str, ...], target: float, label: str,
+                 path: tuple[float, ...] | None = None) -> dict[str, Any]:
+    """The dashed target: through the target expected by the end of each day (`path`: the team's usual shape), else
+    a straight line from the first day's share to the full target on the last day; autoRange lets it widen the
+    value axis."""
+    if path:
+        coordinates = [{"day": day, "value": _number(value)} for day, value in zip(day_labels, path, strict=True)]
+    else:
+        share = _number(target / len(day_labels))
+        coordinates = [{"day": day_labels[0], "value": share}, {"day": day_labels[-1], "value": target}]
     return {
-        "coordinates": [{"day": day_labels[0], "value": share}, {"day": day_labels[-1], "value": target}],
+        "coordinates": coordinates,
         "autoRange": True,
         "line": _dashed(TARGET_COLOR),
         "endSymbol": {"visible": False},
@@ -121,6 +127,8 @@ def progress_spec(chart: ProgressChart) -> Spec:
     target = _number(chart.target_total)
     if not chart.cumulative_line and target is not None:
         spec["markLine"] = [_flat_target(target, chart.target_label)]
+    elif chart.target_path is not None and target is not None:
+        spec["markLine"] = [_target_mark(chart.day_labels, target, chart.target_label, chart.target_path)]
     point = _expected_point(chart)
     if point is not None:
         spec["markPoint"] = [point]

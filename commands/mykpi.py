@@ -37,7 +37,7 @@ def handle(req: Request) -> Card:
         key=series.key, month_label=series.window.label,
         day_labels=tuple(str(d.day) for d in series.window.days()), cumulative=series.cumulative,
         target=series.target, today=series.today, today_target=series.today_target,
-        expected_now=series.expected_now, today_index=series.today_index,
+        expected_now=series.expected_now, today_index=series.today_index, target_path=series.target_path,
     )
     card = mykpi_card(
         name=member.name, lang=lang, period=str(kind), period_name=period_name,

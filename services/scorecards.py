@@ -16,7 +16,7 @@ from scoring.periods import PeriodKind, Window, month_window, period_zone, windo
 from scoring.rules import CountOrdersAt, Rules
 from scoring.score import Scorecard, anchor_day, rank, scorecard, window_target
 from scoring.series import cumulative_series
-from scoring.shape import PaceShape, history_bounds, learn_shape
+from scoring.shape import PaceShape, expected_share, history_bounds, learn_shape
 from scoring.sop import Region, Typical, region_of, typical
 from scoring.templates import Role, Stage, Template, select_template
 from services.container import Services
@@ -232,6 +232,9 @@ class MonthSeries:
     today_target: Decimal | None
     expected_now: Decimal | None = None   # the month's headline result's `expected` (cumulative metrics only)
     today_index: int = 0                  # index of the anchor day (today) in `window.days()`
+    # the target expected by the end of each day: the month's target along the team's usual shape (scoring.shape),
+    # the line the expected-by-now mark sits on; None for a level metric or without a target
+    target_path: list[Decimal] | None = None
 
 
 def month_series(score: MemberScore, inputs: Inputs, key: str | None = None) -> MonthSeries | None:
@@ -256,8 +259,10 @@ def month_series(score: MemberScore, inputs: Inputs, key: str | None = None) -> 
         return MonthSeries(month, key, series, target, today_value, today_target, None, i)
     series = cumulative_series(key, score.activity, ctx)
     today_value = (series[i] or Decimal(0)) - ((series[i - 1] or Decimal(0)) if i > 0 else Decimal(0))
+    path = None if target is None else [
+        target * expected_share(month, Window(PeriodKind.DAY, d, d, month.tz).end, score.shape) for d in month.days()]
     return MonthSeries(month, key, series, target, today_value, today_target, _month_expected(score, inputs, key),
-                       i)
+                       i, path)
 
 
 def level_series(key: str, activity: Activity, ctx: Context) -> list[Decimal | None]:

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from cards import charts
 from cards.chart_cache import ChartCache
-from cards.charts import ProgressChart, chart_key, render_progress_chart
+from cards.charts import ProgressChart, chart_key, mark_x, render_progress_chart
 from cards.digest_chart import DigestChart
 from cards.model import Image
 from commands import mykpi
@@ -117,8 +117,13 @@ def test_a_cumulative_headline_marks_the_expected_amount_from_the_result(engine:
     expected = ProgressChart(
         title="林小雨 · 2026-11 实际GMV累计", day_labels=DAYS, cumulative=(0.0,) * 4 + (None,) * 26,
         target_total=3000.0, unit="USD", target_label="目标", actual_label="实际", expected_now=350.0, now_index=3,
-        gap_label="较预期 {gap}",
+        gap_label="较预期 {gap}", target_path=tuple(100.0 * (d + 1) for d in range(30)),
     )
+    # no history to learn a shape from: the target path is clock time, 100.00 a day, and today's mark (350.00 at
+    # the middle of day 4) sits on it, half way between the end of day 3 (300) and of day 4 (400)
+    assert kpi.series.target_path is not None
+    assert [v.quantize(D("0.01")) for v in kpi.series.target_path[:4]] == [D(f"{100 * d}.00") for d in (1, 2, 3, 4)]
+    assert mark_x(3, 350.0, tuple(100.0 * (d + 1) for d in range(30))) == 3.5
     assert chart_image(world, world.operator, "zh").key == chart_key(expected)
     # a day's card takes the month's expected too (from the month's result, not the day's)
     day = my_kpi(world.services, world.operator, PeriodKind.DAY, NOW)
