@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -71,8 +71,9 @@ CLOCKS = [
 ]
 
 
-def english_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """The demo, everyone reading English so that the views' labels can be read alike (a module fixture)."""
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The demo, everyone reading English so that the views' labels can be read alike (imported by each part)."""
     eng = seeded_demo(tmp_path_factory.mktemp("one") / "kpibot.db")
     with Session(eng) as s:
         s.execute(update(Member).values(locale="en"))
@@ -178,3 +179,17 @@ def check_every_view(store: Engine, now: datetime, capsys: pytest.CaptureFixture
                 shown = f.get(f"Month-end forecast · {(est.plan.basis.value == 'net_gmv' and 'Net GMV') or ''}")
                 if shown is not None and est.projected_basis is not None:
                     assert shown.startswith(f"{round_money(est.projected_basis, est.reporting):,.2f} "), code
+
+
+def part(index: int, of: int = 4) -> Callable[..., None]:
+    """The test of the `index`-th of `of` slices of CLOCKS, for a test module to bind: each module is one unit
+    of `pytest --dist loadfile`, so the slices run on different workers."""
+    size = -(-len(CLOCKS) // of)
+    here = CLOCKS[index * size:(index + 1) * size]
+
+    @pytest.mark.parametrize("now", here, ids=clock_ids(here))
+    def test_every_view_shows_one_score_grade_rank_and_figure(store: Engine, now: datetime,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+        check_every_view(store, now, capsys)
+
+    return test_every_view_shows_one_score_grade_rank_and_figure
