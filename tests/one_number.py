@@ -5,7 +5,8 @@ At 20 clocks (the turn of the month in each of the organisation's zones, the end
 time on 1 November and of London's on 25 October, a turn of the week, noon in each zone, the demo's now and the
 month's last minutes) every demo member with a KPI template is read through each view a person can open:
 /mykpi, /team and /digest (their team's lead), /rank (their team, and all teams for a manager), `kpibot kpi
---json`, the daily score snapshot and, for a role with a commission plan, the commission estimate. The score,
+--json`, the daily score snapshot and, for a role with a commission plan, the commission estimate (and /creators
+must be the same table for every lead and manager who asks). The score,
 grade, rank and headline figure must be the same in each. The views are asked as users ask them (the dispatcher,
 the CLI function); only the snapshot row and the estimate are read from their services, as no chat shows them.
 """
@@ -127,6 +128,9 @@ def check_every_view(store: Engine, now: datetime, capsys: pytest.CaptureFixture
     digest = {lead: ask(d, lead, "/digest") for lead in ("lead1", "lead2")}
     rank_card = {lead: ask(d, lead, "/rank") for lead in ("lead1", "lead2")}
     everyone = table(ask(d, "manager1", "/rank"))
+    # /creators: the organisation's creators on its calendar, the same table whoever asks
+    creators = {code: ask(d, code, "/creators") for code in ("lead1", "lead2", "manager1")}
+    assert len({(c.title, table(c)) for c in creators.values()}) == 1, "/creators"
     with Session(store) as s:
         inputs = Inputs.load(s, services.rules, now, skip_missing_fx=True)
         names = {code: m.name for code in SCORED if (m := member_by_code(s, code)) is not None}
