@@ -127,7 +127,9 @@ def metric_progress(r: MetricResult, currency: str, lang: str) -> Progress:
 
 
 def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
-                     result: MetricResult | None) -> list[tuple[str, str]]:
+                     result: MetricResult | None, over: bool = False) -> list[tuple[str, str]]:
+    """Today and the period so far against target, with the pace; for a period that is over (`over`: /mykpi
+    yesterday) its total alone: no today, no "so far", no expected by now."""
     unit = CATALOG[h.key].unit
     name = CATALOG[h.key].name(lang)
 
@@ -138,6 +140,8 @@ def _headline_fields(h: Headline, currency: str, lang: str, period_name: str,
         ratio = value / target if (value is not None and target) else None
         return f"{text} / {metric_value(target, unit, currency, lang)} ({percent(ratio)})"
 
+    if over:
+        return [] if result is None else [(f"{period_name} · {name}", against(result.actual, result.target))]
     rows = [(f"{t(lang, 'mykpi.today')} · {name}", against(h.today, h.today_target))]
     if result is not None:
         rows.append((f"{t(lang, 'mykpi.period_total', period=period_name)} · {name}",
@@ -177,7 +181,7 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
             (t(lang, "mykpi.grade"), card.grade or "—"),
             (t(lang, "mykpi.rank"), t(lang, "mykpi.rank_value", pos=rank[0], total=rank[1]) if rank else "—"),
         )),
-        Fields(tuple(_headline_fields(headline, currency, lang, period_name, result))),
+        Fields(tuple(_headline_fields(headline, currency, lang, period_name, result, over=period == "yesterday"))),
     ]
     if todo is not None:
         blocks.append(Text(t(lang, "mykpi.todo"), strong=True))

@@ -289,4 +289,6 @@ def _month_expected(score: MemberScore, inputs: Inputs, key: str) -> Decimal | N
     if card is None or score.window != month:
         card = scorecard(score.template, score.activity, score.context(inputs, month), score.month_targets,
                          score.trial)
-    return card.result(key).expected
+    result = card.result(key)
+    pace = result.pace_shown
+    return None if pace is None or pace.percent is None else result.expected

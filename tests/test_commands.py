@@ -444,7 +444,7 @@ def test_mykpi_yesterday_is_the_members_previous_local_day(dispatcher: Dispatche
     assert card.title == "Lin Xiaoyu 林小雨 · Yesterday (2026-11-21) KPI"
     score, grade = day_score(demo_engine, "host1", date(2026, 11, 21), "America/Los_Angeles", DEMO_NOW)
     assert (fields(card)["Score"], fields(card)["Grade"]) == (score, grade)
-    assert "Yesterday (2026-11-21) so far · Net GMV" in fields(card)
+    assert "Yesterday (2026-11-21) · Net GMV" in fields(card)
     buttons = next(b for b in card.blocks if isinstance(b, Buttons)).buttons
     assert [(b.command, b.args) for b in buttons][-1] == ("mykpi", ("yesterday",))   # refresh asks the same
 
@@ -532,3 +532,9 @@ def test_an_ad_buyers_what_to_do_is_on_the_figure_their_pace_is_judged_on(dispat
     assert f["本月累计 · 投产比ROI"] == "291.9% / 330.0% (88%)"
     assert f["月底预计 · 实际GMV"] == "91,027.60 USD（目标的 84%）"
     assert f["每日还需 · 剩余 9 天"] == "5,015.11 USD"     # (109,000.00 - 63,864.02) / 9, rounded up
+
+
+def test_mykpi_yesterday_shows_the_days_total_without_today_or_so_far(dispatcher: Dispatcher) -> None:
+    shown = fields(say(dispatcher, "host1", "/mykpi yesterday"))   # 21 Nov in Los Angeles, over
+    assert shown["Yesterday (2026-11-21) · Net GMV"] == "1,775.51 USD / 1,586.67 USD (112%)"
+    assert [k for k in shown if k.startswith(("Today", "Pace")) or "so far" in k] == []

@@ -201,3 +201,13 @@ def test_digest_chart_notes_stand_in_for_missing_bars() -> None:
     assert [chart.note(i) for i in range(3)] == ["—", "no pace yet", "—"]
     with pytest.raises(ValueError, match="2 notes for 3 members"):
         dataclasses.replace(chart, notes=("", ""))
+
+
+def test_no_expected_mark_while_the_card_says_no_pace_yet(engine: Engine) -> None:
+    world = build(engine)
+    # 00:30 on 1 Nov: under 1 % of the month is expected, so the card says "no pace yet"; the chart marks no gap
+    kpi = my_kpi(world.services, world.operator, PeriodKind.MONTH, datetime(2026, 11, 1, 0, 30, tzinfo=UTC))
+    assert kpi.series is not None and kpi.score.scorecard is not None
+    pace = kpi.score.scorecard.result("net_gmv").pace_shown
+    assert pace is not None and pace.percent is None
+    assert kpi.series.expected_now is None
