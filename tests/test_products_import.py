@@ -59,6 +59,13 @@ def _import(engine: Engine, path: Path) -> ProductImport:
     return result
 
 
+def refusal(engine: Engine, path: Path) -> str:
+    """Why importing `path` is refused (it must be)."""
+    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
+        import_products(s, path, NOW)
+    return str(refused.value)
+
+
 def _catalogue(engine: Engine) -> dict[str, tuple[object, ...]]:
     """product id -> (name, launched_on, units_received, selector code, {sku id: (cost minor, currency)})."""
     with Session(engine) as s:
@@ -138,9 +145,7 @@ def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path
                     "tts-us,P1,S1,,1,,,,,\n"
                     "tts-us,P1,S1,,2,,,,,\n"
                     "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == (
+    assert refusal(engine, path) == (
         "line 2: no shop 'nope'; "
         "line 3: unit_cost 4.505 USD has more than 2 decimal places; "
         f"line 3: no active member {'x' * 40!r} in shop tts-us's organisation; "
@@ -153,23 +158,17 @@ def test_a_bad_file_changes_nothing_and_names_its_lines(engine: Engine, tmp_path
         "line 7: product 'P7' has no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids)")
     # what only the store can tell, alone
     path.write_text(HEADER + "tts-us,P7,,,,,,,5,\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == ("line 2: tts-us has no product 'P7' yet: give its name; line 2: product 'P7' has "
+    assert refusal(engine, path) == ("line 2: tts-us has no product 'P7' yet: give its name; line 2: product 'P7' has "
                                   "no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids)")
     # rows of one product disagreeing on the product's facts; more than 10 problems end with a count
     path.write_text(HEADER + "tts-us,P1,S1,,,,2026-11-01,,,\ntts-us,P1,S2,,,,2026-11-02,,,\n"
                     + "".join(f"tts-us,P{n},,,,,,ghost,,\n" for n in range(10)), encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == (
+    assert refusal(engine, path) == (
         "line 3: product 'P1' has another launch_date on line 2; "
         + "; ".join(f"line {n + 4}: no active member 'ghost' in shop tts-us's organisation" for n in range(9))
         + "; and 1 more")
     path.write_text("shop,product,cost\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == ("bad.csv: the columns are shop, product, sku, name, unit_cost, currency, "
+    assert refusal(engine, path) == ("bad.csv: the columns are shop, product, sku, name, unit_cost, currency, "
                                   "launch_date, selector, stock, units_received; unknown: cost")
     assert _catalogue(engine) == {"P1": ("Mug", None, 0, None, {"S1": (0, "USD")})}
     assert _stock(engine) == {}
@@ -186,9 +185,7 @@ def test_every_problem_of_a_file_is_named_in_one_pass(engine: Engine, tmp_path: 
                     "nope,P1,S1,,1.00,,,,,\n"
                     "tts-us,P7,S7,Cup,-2,,,,,\n"
                     "tts-us,P7,S8,,2.00,,,,,\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == (
+    assert refusal(engine, path) == (
         "line 2: currency 'XYZ' is not an ISO 4217 code; "
         "line 3: product 'P9' has no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids); "
         "line 4: product 'P8' has no SKU on tts-us yet: give its sku (TikTok SKU ids are not product ids); "
@@ -202,9 +199,7 @@ def test_several_skus_need_the_sku_column(engine: Engine, tmp_path: Path) -> Non
     StoreWriter(engine).write_page(shop_id, [_order("O2", "P1", "S2", 1, "10.00", datetime(2026, 11, 11, tzinfo=UTC))])
     path = tmp_path / "p.csv"
     path.write_text(HEADER + "tts-us,P1,,,1.00,,,,,\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == "line 2: product 'P1' has 2 SKUs: say which in the sku column"
+    assert refusal(engine, path) == "line 2: product 'P1' has 2 SKUs: say which in the sku column"
     # the product's own facts need no SKU
     path.write_text(HEADER + "tts-us,P1,,,,,2026-11-01,,,\n", encoding="utf-8")
     assert _import(engine, path) == ProductImport(0, 1, 0, 0)
@@ -221,9 +216,7 @@ def test_a_new_sku_needs_its_id_where_sku_ids_are_not_product_ids(engine: Engine
     path = tmp_path / "p.csv"
     # TikTok: a SKU named P9 would never meet an order (the sync would add the real one at cost 0)
     path.write_text(HEADER + "tts-us,P9,,New cup,3,,,,10,\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == ("line 2: product 'P9' has no SKU on tts-us yet: give its sku (TikTok SKU ids are "
+    assert refusal(engine, path) == ("line 2: product 'P9' has no SKU on tts-us yet: give its sku (TikTok SKU ids are "
                                   "not product ids)")
     # the product's own facts need no SKU; a stored product's only SKU takes a row without one; on Shopee an
     # item without models is its own SKU
@@ -369,9 +362,7 @@ def test_an_amount_or_count_too_large_for_the_store_is_a_problem_line(engine: En
                     f"tts-us,P1,S4,,,,,,{'9' * 5000},\n"
                     "tts-us,P1,S5,,999999999.99,,,,999999999,\n"
                     "tts-us,P2,S6,Cup,,,,,,1000000000\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == (
+    assert refusal(engine, path) == (
         "line 2: unit_cost '1e400' is not an amount below 1,000,000,000; "
         "line 3: unit_cost '1000000000' is not an amount below 1,000,000,000; "
         "line 4: unit_cost 'NaN' is not an amount such as 12.50; "
@@ -411,9 +402,7 @@ def test_a_name_is_stored_clean_and_at_most_200_characters(engine: Engine, tmp_p
     path = tmp_path / "p.csv"
     path.write_text(HEADER + f"tts-us,P2,S2,{'G' * 300},,,,,,\n"
                     "tts-us,P3,S3,\x1b\x07,,,,,,\n", encoding="utf-8")
-    with Session(engine) as s, pytest.raises(ProductProblem) as refused:
-        import_products(s, path, NOW)
-    assert str(refused.value) == (f"line 2: name '{'G' * 39}…' has 300 characters, at most 200; "
+    assert refusal(engine, path) == (f"line 2: name '{'G' * 39}…' has 300 characters, at most 200; "
                                   "line 3: name '' is empty")
     # rows of one product agree when their names clean to the same
     path.write_text(HEADER + "tts-us,P2,S2,Mug\x1b[31mRED\x07  big ,1.00,,,,,\n"
