@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from scoring.pace import PaceStatus, shown_percent, status_of
+from scoring.pace import Pace, PaceStatus
 from scoring.sendtime import send_moment
 
 
@@ -35,12 +35,12 @@ class AlertRules:
     quiet_end: time = time(8, 0)
 
 
-def is_lagging(pace: Decimal | None, day: date, rules: AlertRules) -> bool:
-    """Judged on the shown percent, so a nudge never contradicts the pace on the member's own card."""
-    if pace is None or day.day < rules.from_day:
+def is_lagging(pace: Pace | None, day: date, rules: AlertRules) -> bool:
+    """Judged on the pace as the member's own card shows it (MetricResult.pace_shown), so a nudge never
+    contradicts the card: never while it says "no pace yet", only when it says behind by more than the margin."""
+    if pace is None or pace.percent is None or day.day < rules.from_day:
         return False
-    shown = shown_percent(pace)
-    return status_of(shown) is PaceStatus.BEHIND and shown < (1 - rules.behind_margin) * 100
+    return pace.status is PaceStatus.BEHIND and pace.percent < (1 - rules.behind_margin) * 100
 
 
 def in_quiet_hours(local: time, rules: AlertRules) -> bool:

@@ -58,6 +58,12 @@ def status_of(percent: int, behind_below: int = BEHIND_BELOW, ahead_from: int = 
     return PaceStatus.BEHIND if percent < behind_below else PaceStatus.ON_PACE
 
 
+def too_early(expected: Decimal, target: Decimal, least: Decimal = Decimal(0)) -> bool:
+    """Nothing to judge yet: less than `MIN_EXPECTED_SHARE` of the target expected by now, or less than `least`
+    (1 for a count). The one test "no pace yet" on a card and "not scored yet" in a score both use."""
+    return expected < target * MIN_EXPECTED_SHARE or expected < least
+
+
 def pace_of(actual: Decimal | None, expected: Decimal | None, target: Decimal | None,
             cumulative: bool = True, least: Decimal = Decimal(0)) -> Pace | None:
     """The pace of a metric: None when it has none (not cumulative, no positive target, no actual); "no pace yet"
@@ -65,7 +71,7 @@ def pace_of(actual: Decimal | None, expected: Decimal | None, target: Decimal | 
     "0 of 0.3 videos expected" is no shortfall)."""
     if not cumulative or target is None or target <= 0 or actual is None or expected is None:
         return None
-    if expected < target * MIN_EXPECTED_SHARE or expected < least:
+    if too_early(expected, target, least):
         return Pace(None, PaceStatus.NOT_YET)
     percent = shown_percent(actual / expected)
     return Pace(percent, status_of(percent))

@@ -45,7 +45,7 @@ from enum import StrEnum
 
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context, Metric, Unit
-from scoring.pace import MIN_EXPECTED_SHARE, Pace, pace_of
+from scoring.pace import Pace, pace_of, too_early
 from scoring.periods import Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.shape import expected_share, moment_reaching
@@ -63,6 +63,11 @@ class LeftOut(StrEnum):
     NO_TARGET = "no_target"
     NOT_YET = "not_yet"              # nothing to judge yet in a running window
     NOTHING_WRONG = "nothing_wrong"  # lower is better and nothing happened that could go wrong
+
+
+def least_expected(metric: Metric) -> Decimal:
+    """The least amount expected by now worth judging: one for a count (0 of 0.3 videos is no shortfall)."""
+    return Decimal(1) if metric.unit is Unit.COUNT else Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +90,7 @@ class MetricResult:
     @property
     def pace_shown(self) -> Pace | None:
         """The pace as cards show and judge it (scoring.pace): the rounded percent and its status."""
-        return pace_of(self.actual, self.expected, self.target, self.metric.cumulative,
-                       Decimal(1) if self.metric.unit is Unit.COUNT else Decimal(0))
+        return pace_of(self.actual, self.expected, self.target, self.metric.cumulative, least_expected(self.metric))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +150,10 @@ def score_metric(metric: Metric, weight: Decimal, actual: Decimal | None, target
     shown = achievement(metric, actual, target) if (actual is not None and target is not None) else None
     if target is None:
         return MetricResult(metric, weight, actual, target, expected, shown, None, LeftOut.NO_TARGET)
-    # a count with less than one unit expected (a video a day at 09:00) has nothing to judge yet either
-    too_early = metric.cumulative and (elapsed < MIN_EXPECTED_SHARE
-                                       or (metric.unit is Unit.COUNT and expected is not None and expected < 1))
+    # nothing to judge yet, as the card's "no pace yet" (scoring.pace.too_early; a count: less than one expected)
+    early = metric.cumulative and expected is not None and too_early(expected, target, least_expected(metric))
     waiting = actual is None and not metric.lower_is_better and not metric.cumulative and elapsed < LEVEL_WAIT_SHARE
-    if running and (too_early or waiting):
+    if running and (early or waiting):
         return MetricResult(metric, weight, actual, target, expected, shown, None, LeftOut.NOT_YET)
     if metric.cumulative:
         raw = achievement(metric, actual, expected) if (actual is not None and expected) else None

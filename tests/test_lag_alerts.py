@@ -19,6 +19,7 @@ from bot.jobs.alerts import Alerted, run_lag_alerts
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from scoring.alerts import AlertRules, allowed_from, in_quiet_hours, is_lagging, summary_due_day, summary_moment
+from scoring.pace import Pace, PaceStatus
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from services.container import Services
@@ -39,9 +40,9 @@ def utc(text_: str) -> datetime:
 
 def test_lagging_needs_the_margin_and_the_day_and_quiet_hours_wrap_midnight() -> None:
     rules = AlertRules(behind_margin=Decimal("0.10"), from_day=5)
-    assert is_lagging(Decimal("0.89"), date(2026, 11, 5), rules)
-    assert not is_lagging(Decimal("0.90"), date(2026, 11, 5), rules)      # exactly at the margin: not yet
-    assert not is_lagging(Decimal("0.50"), date(2026, 11, 4), rules)      # too early in the month
+    assert is_lagging(Pace(89, PaceStatus.BEHIND), date(2026, 11, 5), rules)
+    assert not is_lagging(Pace(90, PaceStatus.BEHIND), date(2026, 11, 5), rules)   # exactly at the margin: not yet
+    assert not is_lagging(Pace(50, PaceStatus.BEHIND), date(2026, 11, 4), rules)   # too early in the month
     assert not is_lagging(None, date(2026, 11, 20), rules)                # no target, no pace
     assert in_quiet_hours(time(22, 0), rules) and in_quiet_hours(time(7, 59), rules)
     assert not in_quiet_hours(time(8, 0), rules) and not in_quiet_hours(time(21, 59), rules)
@@ -87,8 +88,8 @@ def laggards(services: Services, store: Engine, codes: list[str], now: datetime)
             assert member is not None
             score = score_current(session, inputs, member, team_of(session, member), PeriodKind.MONTH)
             assert score.scorecard is not None and score.template is not None
-            pace = score.scorecard.result(pace_metric(score.template)).pace
-            if pace is not None and pace < Decimal("0.895"):   # shown as a whole percent below 90 (scoring.pace)
+            pace = score.scorecard.result(pace_metric(score.template)).pace_shown
+            if pace is not None and pace.percent is not None and pace.percent < 90:   # shown below 90 %
                 behind.add(code)
     return behind
 

@@ -68,11 +68,18 @@ def test_the_decision_is_made_on_the_shown_figure() -> None:
 def test_a_lag_alert_never_contradicts_the_card() -> None:
     rules = AlertRules(behind_margin=D("0.10"), from_day=5)
     day = date(2026, 11, 20)
-    assert is_lagging(D("0.8949"), day, rules)              # shown 89 %: behind and under 90 %
-    assert not is_lagging(D("0.895"), day, rules)           # shown 90 %: not under the margin
+
+    def card_pace(actual: str) -> Pace | None:    # the pace the card shows for `actual` of 1,000 expected by now
+        return pace_of(D(actual), D(1000), TARGET)
+
+    assert is_lagging(card_pace("894.9"), day, rules)              # shown 89 %: behind and under 90 %
+    assert not is_lagging(card_pace("895"), day, rules)           # shown 90 %: not under the margin
     # a margin under 5 %: the card says on pace at 95 %, so no nudge though 95 < 98
-    assert not is_lagging(D("0.95"), day, AlertRules(behind_margin=D("0.02"), from_day=5))
-    assert is_lagging(D("0.9449"), day, AlertRules(behind_margin=D("0.02"), from_day=5))
+    assert not is_lagging(card_pace("950"), day, AlertRules(behind_margin=D("0.02"), from_day=5))
+    assert is_lagging(card_pace("944.9"), day, AlertRules(behind_margin=D("0.02"), from_day=5))
+    # "no pace yet" on the card (0 of 0.4 videos, or under 1 % of the target expected): no nudge, however low
+    assert not is_lagging(Pace(None, PaceStatus.NOT_YET), day, rules)
+    assert not is_lagging(pace_of(D(0), D("0.4"), D(20), least=D(1)), day, rules)
 
 
 def _result(actual: str, expected: str, target: str = "50000") -> MetricResult:

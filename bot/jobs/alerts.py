@@ -74,7 +74,7 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                     continue   # a team-scoped role's figure is the team's: its lead hears of it, once
                 head = score.scorecard.result(pace_metric(score.template))
                 period_day = score.window.local_day(now)   # the member's day in their period zone (the team's)
-                if not is_lagging(head.pace, period_day, rules):
+                if not is_lagging(head.pace_shown, period_day, rules):
                     continue
                 subject = f"member:{member.id}"
                 if not claim_send(services.engine, "lag_alert", subject, day, instance, now):
@@ -146,12 +146,12 @@ def behind_on(services: Services, session: Session, team: Team, members: list[Me
             shared = True
             continue
         head = score.scorecard.result(pace_metric(score.template))
-        if is_lagging(head.pace, score.window.local_day(moment), services.alerts):
+        if is_lagging(head.pace_shown, score.window.local_day(moment), services.alerts):
             rows.append((member.name, head))
     if shared:
         moment = send_moment(day, services.alerts.at, team.timezone)
         window = window_for(PeriodKind.MONTH, moment, team.timezone)
         total = team_total(session, inputs_at(moment), team, window)
-        if is_lagging(total.pace, window.local_day(moment), services.alerts):
+        if is_lagging(total.pace_shown, window.local_day(moment), services.alerts):
             rows.insert(0, (t(lang, "digest.team_line"), total))
     return rows
