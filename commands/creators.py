@@ -7,8 +7,9 @@ from cards.format import money, percent
 from cards.i18n import t
 from cards.model import Card, Note, Table, Text, Tone
 from commands.context import Request
+from commands.periods import month_arg
 from commands.spec import Command
-from scoring.periods import local_today, month_window, parse_month
+from scoring.periods import local_today, month_window
 from scoring.roles import Role
 from services.creators import ranking
 from services.errors import UserError
@@ -21,10 +22,10 @@ def handle(req: Request) -> Card:
         raise UserError("error.bad_args", problem=" ".join(req.args), usage=USAGE)
     tz = req.services.org_timezone   # the organisation's creators, on its calendar: one total whoever asks
     if req.args:
-        try:
-            year, month = parse_month(req.args[0])
-        except ValueError:
-            raise UserError("error.bad_args", problem=req.args[0], usage=USAGE) from None
+        given = month_arg(req.args[0])      # "2026-13" is said to be no month
+        if given is None:
+            raise UserError("error.bad_args", problem=req.args[0], usage=USAGE)
+        year, month = given
     else:
         today = local_today(req.now, tz)
         year, month = today.year, today.month

@@ -26,9 +26,9 @@ from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Text, Tone
 from cards.sop_card import trial_targets_note
 from commands.context import Request
+from commands.periods import month_arg
 from commands.spec import Command
 from scoring.metrics import CATALOG, Metric, Unit, lookup_metric
-from scoring.periods import parse_month
 from scoring.targets import (
     AmountError,
     SplitError,
@@ -84,12 +84,9 @@ def _flags(args: tuple[str, ...]) -> tuple[tuple[str, ...], Flags]:
 
 def _month_arg(req: Request, args: tuple[str, ...]) -> tuple[Month, tuple[str, ...]]:
     """A trailing YYYY-MM, else the caller's current month (in their period zone, as every view counts it)."""
-    if args:
-        try:
-            year, month = parse_month(args[-1])
-            return Month(year, month), args[:-1]
-        except ValueError:
-            pass
+    given = month_arg(args[-1]) if args else None     # "2026-13" is refused as no month, not taken for a name
+    if given is not None:
+        return Month(*given), args[:-1]
     return Month(*current_month(req.services, req.member, req.now)), args
 
 

@@ -538,3 +538,9 @@ def test_mykpi_yesterday_shows_the_days_total_without_today_or_so_far(dispatcher
     shown = fields(say(dispatcher, "host1", "/mykpi yesterday"))   # 21 Nov in Los Angeles, over
     assert shown["Yesterday (2026-11-21) · Net GMV"] == "1,775.51 USD / 1,586.67 USD (112%)"
     assert [k for k in shown if k.startswith(("Today", "Pace")) or "so far" in k] == []
+
+
+@pytest.mark.parametrize(("who", "typed"), [("lead1", "/target 2026-13"), ("lead1", "/target host1 2026-13"),
+                                            ("lead1", "/creators 2026-13")])
+def test_a_month_that_is_none_is_said_so_on_target_and_creators(dispatcher: Dispatcher, who: str, typed: str) -> None:
+    assert texts(say(dispatcher, who, typed)).splitlines()[-1] == "2026-13 不是有效的月份（YYYY-MM）。"
