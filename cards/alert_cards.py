@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from cards.format import metric_value, percent
 from cards.i18n import t
-from cards.kpi_cards import pace_text
+from cards.kpi_cards import at_least_shown, pace_text
 from cards.model import Button, Buttons, Card, Fields, Note, Table, Tone
+from scoring.outlook import needed_per_day
 from scoring.score import MetricResult
 
 
@@ -19,8 +19,10 @@ def nudge_card(*, lang: str, name: str, result: MetricResult, days_left: int, cu
                                        f"{metric_value(result.target, unit, currency, lang)} "
                                        f"({percent(result.achievement)})"),
              (t(lang, "mykpi.pace"), pace_text(result.pace_shown, lang))]
-    if result.target is not None and result.actual is not None and days_left > 0:
-        per_day = max(Decimal(0), result.target - result.actual) / days_left
+    # as /mykpi's "needed per day" (scoring.outlook), rounded up to what can be shown
+    per_day = at_least_shown(needed_per_day(result.actual, result.target, days_left), unit, currency) \
+        if result.actual is not None else None
+    if per_day is not None:
         items.append((t(lang, "alert.per_day", days=days_left), metric_value(per_day, unit, currency, lang)))
     return Card(t(lang, "alert.title", name=name, metric=metric.name(lang)), (
         Fields(tuple(items)), Note(t(lang, "alert.why")),

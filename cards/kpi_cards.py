@@ -89,7 +89,7 @@ def todo_fields(todo: Todo, score: Decimal | None, currency: str, lang: str) -> 
             label = (t(lang, "mykpi.needed_last") if land.days_left == 1
                      else t(lang, "mykpi.needed", days=land.days_left))
             rows.append((label, t(lang, "mykpi.reached") if land.reached
-                         else value(_at_least(land.needed_per_day, metric.unit, currency))))
+                         else value(at_least_shown(land.needed_per_day, metric.unit, currency))))
     if score is not None:
         nxt = todo.next_grade
         rows.append((t(lang, "mykpi.next_grade"), t(lang, "mykpi.top_grade") if nxt is None
@@ -98,7 +98,7 @@ def todo_fields(todo: Todo, score: Decimal | None, currency: str, lang: str) -> 
     return Fields(tuple(rows))
 
 
-def _at_least(needed: Decimal | None, unit: Unit, currency: str) -> Decimal | None:
+def at_least_shown(needed: Decimal | None, unit: Unit, currency: str) -> Decimal | None:
     """What a day must bring, rounded UP to what can be shown (a cent, a whole order), so that bringing the shown
     figure every day reaches the target: 8,652.26 over 9 days is 961.37 a day, not 961.36 (0.02 short)."""
     if needed is None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.dispatch import Incoming
+from cards.alert_cards import nudge_card
 from cards.kpi_cards import pace_text
 from cards.kpi_report import kpi_text
 from cards.model import Card, Fields, Progress
@@ -118,3 +119,16 @@ def test_mykpi_on_monday_just_after_midnight_says_no_pace_yet(demo_copy: Engine)
     assert (shown["Pace"], progress) == (
         "no pace yet (too early to judge) · expected by now 1.29 USD",
         ["0.00 USD / 11,106.67 USD · Achievement 0% · no pace yet (too early to judge)"])
+
+
+def test_the_nudge_asks_per_day_what_mykpi_asks() -> None:
+    # 8,652.26 USD missing over 9 days: 961.3622… a day, shown rounded up as /mykpi does (961.36 would fall short)
+    net = CATALOG["net_gmv"]
+    result = MetricResult(net, D(100), D("38947.74"), D("47600.00"), D("40000"), D("0.8182"), D("0.97"))
+    card = nudge_card(lang="en", name="Lin", result=result, days_left=9, currency="USD")
+    assert dict(next(b for b in card.blocks if isinstance(b, Fields)).items)["Needed per day (9 days left)"] == \
+        "961.37 USD"
+    # a count: 7 orders over 3 days is 3 a day, not 2
+    orders = MetricResult(CATALOG["orders"], D(100), D(93), D(100), D(95), D("0.93"), D("0.98"))
+    card = nudge_card(lang="en", name="Lin", result=orders, days_left=3, currency="USD")
+    assert dict(next(b for b in card.blocks if isinstance(b, Fields)).items)["Needed per day (3 days left)"] == "3"
