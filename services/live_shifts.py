@@ -22,12 +22,13 @@ from sqlmodel import Session
 
 from scoring.crediting import CreditRule
 from scoring.roles import Role, UnknownRole
+from scoring.text import SHOWN_MAX
 from services.container import Services
 from services.crediting import credit_shops
 from services.errors import UserError
 from storage.models import LiveRoster, Member, Order, Shop
 
-NAME_MAX = 40   # characters of a shop code or of what was typed that a reply repeats
+NAME_MAX = SHOWN_MAX   # characters of a shop code or of what was typed that a reply repeats
 MIN_SHIFT = timedelta(minutes=1)   # a shift ended sooner is dropped (live.cancelled)
 
 

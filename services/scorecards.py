@@ -65,10 +65,6 @@ class TypicalTargets:
     region: Region
     values: tuple[Typical, ...]       # in the template's order
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(v.metric for v in self.values)
-
 
 @dataclass(frozen=True)
 class MemberScore:

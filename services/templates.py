@@ -32,7 +32,7 @@ from scoring.templates import (
     parse_percent,
     weight_problems,
 )
-from scoring.text import shown
+from scoring.text import SHOWN_MAX, shown
 from services.scorecards import month_key
 from storage.models import KpiTemplate, KpiTemplateMetric
 from storage.queries import encode_grade_bands, load_templates
@@ -106,7 +106,7 @@ def _number(value: Decimal) -> str:
 
 
 LINE = 160   # a problem's line is cut to this many characters; what was typed, to CUT
-CUT = 40
+CUT = SHOWN_MAX
 NAME_MAX = 64   # characters of a template's name
 
 
@@ -184,20 +184,19 @@ def _template(i: int, entry: Any) -> tuple[Template | None, list[str], _Entry | 
     trial = entry.get("trial", False)
     if not isinstance(trial, bool):
         out.append(f"{where}: trial must be true or false")
-    itself = where   # by its place too: two templates may share a name (a clash named below)
     weights = _numbers(entry.get("weights"), f"{where}: weights", out, required=True)
     if weights is not None:
-        out.extend(weight_problems(itself, tuple(WeightedMetric(k, w) for k, w in weights)))
+        out.extend(weight_problems(where, tuple(WeightedMetric(k, w) for k, w in weights)))
     cap = None
     if "achievement_cap" in entry:
         try:
             cap = parse_percent(entry["achievement_cap"]) / 100
-            out.extend(cap_problems(itself, cap))
+            out.extend(cap_problems(where, cap))
         except TemplateError as exc:
             out.append(f"{where}: achievement_cap: {exc}")
     bands = _numbers(entry.get("grade_bands"), f"{where}: grade_bands", out, required=False)
     if bands is not None:
-        out.extend(band_problems(itself, tuple(bands)))
+        out.extend(band_problems(where, tuple(bands)))
     about = _Entry(str(name) if named else None, role, stage, stage_read)
     if out or role is None:
         return None, out, about
