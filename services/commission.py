@@ -146,8 +146,10 @@ def estimate(session: Session, inputs: Inputs, member: Member, year: int, month:
     total = sum((c.in_plan for c in taken), Decimal(0))
     result = replace(result, clawback=total, payable=result.earned - total)
     # where the month lands at its pace so far: /mykpi's forecast (scoring.outlook), on the team's pace shape
-    share = expected_share(window, inputs.now, inputs.shape_for(session, team_of(session, member), window.tz))
-    projected = forecast(basis, share) if share < 1 else None
+    projected = None
+    if inputs.now < window.end:     # a month that is over needs no projection (nor its team's shape)
+        share = expected_share(window, inputs.now, inputs.shape_for(session, team_of(session, member), window.tz))
+        projected = forecast(basis, share) if share < 1 else None
     return Estimate(member, plan, window, basis, result, taken, projected, rate, day, inputs.rules.reporting_currency)
 
 

@@ -15,6 +15,7 @@ closed without a message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,16 +130,17 @@ def behind_on(services: Services, session: Session, team: Team, members: list[Me
     the alert time on the team's calendar, when a team-scoped role is measured on it; then each member measured
     on their own figures, on their own local `day`, scored as at their own alert time that day."""
     rows = []
-    inputs: dict[datetime, Inputs] = {}
+    moments = {m.id: send_moment(day, services.alerts.at, m.timezone) for m in members}
+    team_moment = send_moment(day, services.alerts.at, team.timezone)
+    # templates and rates loaded once, up to the latest moment, and seen at each member's (as score_snapshots does)
+    base = Inputs.load(session, services.rules, max([team_moment, *moments.values()]))
 
     def inputs_at(moment: datetime) -> Inputs:
-        if moment not in inputs:
-            inputs[moment] = Inputs.load(session, services.rules, moment)
-        return inputs[moment]
+        return dataclasses.replace(base, now=moment)
 
     shared = False
     for member in members:
-        moment = send_moment(day, services.alerts.at, member.timezone)
+        moment = moments[member.id]
         score = score_current(session, inputs_at(moment), member, team, PeriodKind.MONTH)
         if score.scorecard is None or score.template is None:
             continue
@@ -149,9 +151,8 @@ def behind_on(services: Services, session: Session, team: Team, members: list[Me
         if is_lagging(head.pace_shown, score.window.local_day(moment), services.alerts):
             rows.append((member.name, head))
     if shared:
-        moment = send_moment(day, services.alerts.at, team.timezone)
-        window = window_for(PeriodKind.MONTH, moment, team.timezone)
-        total = team_total(session, inputs_at(moment), team, window)
-        if is_lagging(total.pace_shown, window.local_day(moment), services.alerts):
+        window = window_for(PeriodKind.MONTH, team_moment, team.timezone)
+        total = team_total(session, inputs_at(team_moment), team, window)
+        if is_lagging(total.pace_shown, window.local_day(team_moment), services.alerts):
             rows.insert(0, (t(lang, "digest.team_line"), total))
     return rows
