@@ -10,10 +10,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """The connection's dialect's INSERT, which has `on_conflict_do_update` / `on_conflict_do_nothing` on both."""
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
 def upsert(conn: Connection, table: Table, keys: tuple[str, ...], values: dict[str, Any],
            on_update: dict[str, Any] | None = None) -> None:
     """Insert `values`, or update the row with the same `keys`: with `on_update` when given, else with
     `values` less the keys."""
-    ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table).values(**values)
+    ins = dialect_insert(conn, table).values(**values)
     changes = on_update if on_update is not None else {k: v for k, v in values.items() if k not in keys}
     conn.execute(ins.on_conflict_do_update(index_elements=list(keys), set_=changes))

@@ -78,8 +78,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.sqltypes import NullType
@@ -130,6 +128,7 @@ from storage.models import (
     Sku,
 )
 from storage.types import UTCDateTime, table_of
+from storage.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -938,7 +937,7 @@ class StoreWriter:
         if ship:
             conn.execute(SHIP_ORDER, ship)
         if pending:
-            ins = _insert(conn, PENDING_SHIP)
+            ins = dialect_insert(conn, PENDING_SHIP)
             conn.execute(ins.on_conflict_do_update(index_elements=["shop_id", "platform_order_id"],
                                                    set_={"shipped_at": ins.excluded.shipped_at},
                                                    where=ins.excluded.shipped_at < PENDING_SHIP.c.shipped_at), pending)
@@ -1028,7 +1027,7 @@ class StoreWriter:
         new = [{"shop_id": shop.id, "platform_product_id": ppid, "name": clean_name(r.name) or "",
                 "launched_on": r.launched_on, "units_received": 0} for ppid, r in latest.items() if ppid not in stored]
         if new:
-            conn.execute(_insert(conn, PRODUCT).on_conflict_do_nothing(), new)
+            conn.execute(dialect_insert(conn, PRODUCT).on_conflict_do_nothing(), new)
         for ppid, old in stored.items():
             r = latest[ppid]
             fill: dict[str, Any] = {}
@@ -1073,7 +1072,7 @@ class StoreWriter:
                     conn.execute(update(SKU).where(SKU.c.id == old.id, SKU.c.name == "").values(name=name))
                     changed.add(ppid)
         if new_skus:
-            conn.execute(_insert(conn, SKU).on_conflict_do_nothing(), new_skus)
+            conn.execute(dialect_insert(conn, SKU).on_conflict_do_nothing(), new_skus)
             for chunk in _chunks(sorted(ids.values())):
                 tx.skus.update(((row.product_id, row.platform_sku_id), row.id) for row in conn.execute(
                     select(SKU.c.id, SKU.c.product_id, SKU.c.platform_sku_id).where(SKU.c.product_id.in_(chunk))))
@@ -1086,14 +1085,18 @@ class StoreWriter:
             old_stock.update(((row.sku_id, row.day), (row.units_on_hand, row.imported)) for row in conn.execute(
                 select(STOCK.c.sku_id, STOCK.c.day, STOCK.c.units_on_hand, STOCK.c.imported)
                 .where(STOCK.c.sku_id.in_(chunk), STOCK.c.day.in_(sorted({day for _, day in stock})))))
+        writes = []
         for (sid, day), (units, ppid) in stock.items():
             old_units = old_stock.get((sid, day))
             if old_units is not None and (old_units[1] or old_units[0] == units):
                 continue   # an import's figure stays; the same figure needs no write
-            ins = _insert(conn, STOCK).values(sku_id=sid, day=day, units_on_hand=units, imported=False)
-            conn.execute(ins.on_conflict_do_update(index_elements=["sku_id", "day"], set_={"units_on_hand": units},
-                                                   where=STOCK.c.imported.is_(False)))
+            writes.append({"sku_id": sid, "day": day, "units_on_hand": units, "imported": False})
             changed.add(ppid)
+        if writes:   # one statement for the day's SKUs, an import's figure never overwritten
+            ins = dialect_insert(conn, STOCK)
+            conn.execute(ins.on_conflict_do_update(index_elements=["sku_id", "day"],
+                                                   set_={"units_on_hand": ins.excluded.units_on_hand},
+                                                   where=STOCK.c.imported.is_(False)), writes)
         for ppid in latest:
             if ppid not in stored:
                 counts.inserted += 1
@@ -1154,11 +1157,6 @@ class StoreWriter:
             self._members[key] = tx.conn.execute(
                 select(MEMBER.c.id).where(MEMBER.c.org_id == tx.shop.org_id, MEMBER.c.code == code)).scalar()
         return self._members[key]
-
-
-def _insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT (with ON CONFLICT), for the catalogue's few rows."""
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def _refunded(conn: Connection, order_ids: list[int]) -> None:
