@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from bot.cli.common import counts_text, print_attribution, shop_named
 from bot.config import Config
-from bot.shops.files import MAX_LISTED_PROBLEMS, FileImport, ImportRefused, load_mapping, read_file, require_clean
+from bot.shops.files import ImportRefused, load_mapping, read_file, require_clean
 from bot.usage import UsageError
 from services.container import Services
 from storage.ingest.writer import StoreWriter, WriteCounts
@@ -33,9 +33,7 @@ def _import(services: Services, args: argparse.Namespace) -> int:
         # the shop's zone and currency unless the mapping file names its own
         result = read_file(path, args.preset, mapping, tz=(mapping.timezone if mapping else None) or shop.timezone,
                            currency=None if mapping and mapping.currency else shop.currency)
-        if result.problems and not args.skip_bad_rows:
-            raise UsageError(_refusal(result))
-        records = require_clean(result, args.skip_bad_rows)
+        records = require_clean(result, args.skip_bad_rows, "--skip-bad-rows")
     except ImportRefused as exc:     # bad rows (the message says nothing was imported), or the file's shape
         raise UsageError(str(exc) if exc.problems else f"nothing imported: {exc}") from None
     except OSError as exc:
@@ -49,14 +47,3 @@ def _import(services: Services, args: argparse.Namespace) -> int:
     if counts.inserted or counts.updated:
         print_attribution(services, [shop.id or 0], everything=False)
     return 0
-
-
-def _refusal(result: FileImport) -> str:
-    """A file with bad rows, refused: the first problems, one a line, and the option that imports the rest
-    (require_clean's own message names its parameter, skip_bad_rows, which a CLI user cannot type)."""
-    lines = [f"{result.path.name}: {len(result.problems)} problem(s), nothing imported "
-             "(fix the file, or import the good rows with --skip-bad-rows):",
-             *(f"  {p}" for p in result.problems[:MAX_LISTED_PROBLEMS])]
-    if len(result.problems) > MAX_LISTED_PROBLEMS:
-        lines.append(f"  ... and {len(result.problems) - MAX_LISTED_PROBLEMS} more")
-    return "\n".join(lines)

@@ -157,15 +157,16 @@ class FileImport:
         return not self.problems
 
 
-def require_clean(import_: FileImport, skip_bad_rows: bool) -> tuple[Record, ...]:
+def require_clean(import_: FileImport, skip_bad_rows: bool, option: str = "skip_bad_rows") -> tuple[Record, ...]:
     """The records to store. Without ``skip_bad_rows`` any problem refuses the whole file (ImportRefused with
-    the first 20 problems, one a line); with it the good records are returned and the problems stay for the
-    caller to show."""
+    the first 20 problems, one a line, and `option`: how the caller's user asks for the good rows alone, e.g.
+    the CLI's --skip-bad-rows); with it the good records are returned and the problems stay for the caller to
+    show."""
     if import_.problems and not skip_bad_rows:
         shown = [f"  {p}" for p in import_.problems[:MAX_LISTED_PROBLEMS]]
         more = len(import_.problems) - MAX_LISTED_PROBLEMS
         lines = [f"{import_.path.name}: {len(import_.problems)} problem(s), nothing imported "
-                 "(fix the file, or import the good rows with skip_bad_rows):", *shown]
+                 f"(fix the file, or import the good rows with {option}):", *shown]
         if more > 0:
             lines.append(f"  ... and {more} more")
         raise ImportRefused("\n".join(lines), problems=import_.problems)
