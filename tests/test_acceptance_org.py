@@ -36,10 +36,13 @@ NOW = DEMO_NOW                                  # 2026-11-22 12:00 UTC: 04:00 in
 LATER = NOW + timedelta(days=45)                # 2027-01-06 12:00 UTC: 19:00 in Jakarta
 TAIL = timedelta(minutes=30)                    # [attribution] live_tail_minutes, its default
 LA, JAKARTA = ZoneInfo("America/Los_Angeles"), ZoneInfo("Asia/Jakarta")
-# The fake ECB feed: euro reference rates of the working days before LATER's (the ECB publishes at 16:00 CET; a
-# Friday's rate serves the weekend): 2026-12-21 to 2027-01-05, 12 days.
+# The fake ECB feed: euro reference rates of the working days before LATER's, as the ECB publishes them (at 16:00
+# CET; none on weekends nor on TARGET holidays, here 25 December and 1 January; the latest earlier rate serves):
+# 2026-12-21 to 2027-01-05, 10 days.
+TARGET_HOLIDAYS = {date(2026, 12, 25), date(2026, 12, 26), date(2027, 1, 1)}
 ECB_DAYS = {date(2026, 12, 21) + timedelta(days=d): {"USD": f"1.08{d:02d}", "IDR": f"{17200 + 7 * d}.50"}
-            for d in range(16) if (date(2026, 12, 21) + timedelta(days=d)).weekday() < 5}
+            for d in range(16) if (date(2026, 12, 21) + timedelta(days=d)).weekday() < 5
+            and date(2026, 12, 21) + timedelta(days=d) not in TARGET_HOLIDAYS}
 
 MEMBERS = ("member,name,role,team,timezone,locale,feishu_open_id,tiktok_handle\n"
            "hana,Hana Lee,host,live-us,America/Los_Angeles,en,ou_hana,hana.live\n"
@@ -216,7 +219,7 @@ def test_an_organisation_from_an_empty_store_to_correct_cards(empty_store: Engin
         assert cli.ok("sync", "--shop", "tts-id").splitlines()[-1] == (
             "host credit: 192 paid orders, 0 by the platform, 23 by live session, 0 by the roster, 169 nobody's; "
             "0 handles match no member")
-        assert cli.ok("fx", "update") == (f"exchange rates from {ecb.history_url}: 24 read (24 new, 0 changed, "
+        assert cli.ok("fx", "update") == (f"exchange rates from {ecb.history_url}: 20 read (20 new, 0 changed, "
                                           "0 unchanged)\n")   # a first run reads the 90-day history
         card = cli.ok("chat", "--as", "budi", "/mykpi")
         kept = counted(idr, "budi", {"budi.live": "budi"}, datetime(2027, 1, 1, tzinfo=JAKARTA), LATER, False)
@@ -225,11 +228,12 @@ def test_an_organisation_from_an_empty_store_to_correct_cards(empty_store: Engin
             day = max(d for d in ECB_DAYS if d <= _utc(c.moment).date())
             rate = Decimal(ECB_DAYS[day]["USD"]) / Decimal(ECB_DAYS[day]["IDR"])
             total += Decimal(c.net_minor) / 100 * rate
-        # 4 orders in January (Jakarta), all converted at the 2027-01-01 rates (the Sunday 3rd at Friday's):
-        # 1,159,520.00 IDR x 1.0811 / 17277.50 = 72.5543... USD
+        # 4 orders in January (Jakarta), all converted at the rates of Thursday 31 December: 1 January is a TARGET
+        # holiday with no rate, and the Sunday 3rd takes the latest earlier one too:
+        # 1,159,520.00 IDR x 1.0810 / 17270.50 = 72.5770... USD
         assert [(c.order.order_id[-3:], c.net_minor, _utc(c.moment).date().isoformat()) for c in kept] == [
             ("057", 25_990_000, "2027-01-01"), ("138", 39_980_000, "2027-01-01"), ("158", 19_992_000, "2027-01-01"),
             ("175", 29_990_000, "2027-01-03")]
-        assert ECB_DAYS[date(2027, 1, 1)] == {"USD": "1.0811", "IDR": "17277.50"}
-        assert money(total) == "72.55"
+        assert date(2027, 1, 1) not in ECB_DAYS and ECB_DAYS[date(2026, 12, 31)] == {"USD": "1.0810", "IDR": "17270.50"}
+        assert money(total) == "72.58"
     assert f"This month so far · Net GMV  {money(total)} USD / 5,000.00 USD" in card, card
