@@ -97,6 +97,15 @@ class ProgressChart:
             return None
         return self.now_index, float(self.expected_now)
 
+    @property
+    def actual_now(self) -> float | None:
+        """The actual at today's mark: the latest value reached by today, 0 when none yet (nothing sold is 0)."""
+        mark = self.expected_mark
+        if mark is None:
+            return None
+        reached = [v for v in self.cumulative[: mark[0] + 1] if v is not None]
+        return reached[-1] if reached else 0.0
+
 
 def _font_path() -> Path:
     """Locate the bundled Noto Sans CJK SC file without importing mplfonts."""
@@ -331,8 +340,7 @@ def _figure(chart: ProgressChart, font_family: Sequence[str]) -> Figure:
     if mark is not None:
         now_i, expected = mark
         now_x = mark_x(now_i, expected, path)
-        reached = [v for i, v in known if i <= now_i]
-        actual_now = reached[-1] if reached else 0.0
+        actual_now = chart.actual_now or 0.0
         gap = actual_now - expected
         color = _AHEAD_COLOR if gap >= 0 else _BEHIND_COLOR
         # the gap itself: a thin bar between the actual and the expected value at today

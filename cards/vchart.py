@@ -105,10 +105,7 @@ def _expected_point(chart: ProgressChart) -> dict[str, Any] | None:
     if mark is None:
         return None
     index, expected = mark
-    reached = [v for v in chart.cumulative[: index + 1] if v is not None]
-    if not reached:
-        return None
-    gap = reached[-1] - expected
+    gap = (chart.actual_now or 0.0) - expected
     colour = "#dc2626" if gap < 0 else "#16a34a"
     return {
         "coordinate": {"day": chart.day_labels[index], "value": _number(expected)},

@@ -332,6 +332,13 @@ def test_chart_elements_are_checked_as_the_server_would(fake: FakeFeishu) -> Non
         "a bad aspect ratio": _chart_card({**_line(), "aspect_ratio": "3:2"}),
         "a height over 999px": _chart_card({**_line(), "height": "1000px"}),
         "six charts": _chart_card(*[_line()] * 6),
+        # what Feishu's docs say fails to load on phones
+        "a bar texture": _chart_card(_line(type="bar", bar={"style": {"texture": "rect"}})),
+        "a conical gradient": _chart_card(_line(line={"style": {"stroke": {"gradient": "conical", "stops": []}}})),
+        "an SVG bar background": _chart_card(_line(type="bar", background="<svg viewBox='0 0 1 1'></svg>")),
+        "repeated extension images": _chart_card(_line(extensionMark=[
+            {"type": "image", "style": {"image": "https://x/y.png", "repeatX": "repeat"}}])),
+        "a grid word cloud": _chart_card(_line(type="wordCloud", wordCloudConfig={"layoutMode": "grid"})),
     }
     sent = len(fake.messages)
     for what, content in rejected.items():

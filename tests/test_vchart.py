@@ -161,3 +161,9 @@ def test_a_level_metric_has_a_flat_target_and_no_expected_mark() -> None:
     assert spec["markLine"] == [{"y": 2.8, "autoRange": True, "line": TARGET_LINE, "endSymbol": {"visible": False},
                                  "label": {"visible": True, "text": "Target", "position": "insideEndTop"}}]
     assert "markPoint" not in spec
+
+
+def test_nothing_reached_yet_is_a_gap_of_the_whole_expected_amount_as_on_the_png() -> None:
+    chart = ProgressChart("c", ("1", "2", "3"), (None, None, None), 900.0, "USD", expected_now=250.0, now_index=1)
+    assert chart.actual_now == 0.0
+    assert progress_spec(chart)["markPoint"][0]["itemContent"]["text"]["text"] == "-250 vs expected"

@@ -173,6 +173,33 @@ def _parse_multipart(body: bytes, content_type: str) -> list[tuple[dict[str, str
     return parts
 
 
+def mobile_safe(spec: Any, where: str, bad: Callable[[str], Exception]) -> None:
+    """The features Feishu's chart docs say fail to load on phones, refused here: bar textures, conical
+    gradients, a grid word-cloud layout, repeated extension-mark images, SVG bar backgrounds."""
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            if "texture" in value:
+                raise bad(f"{path}.texture: bar textures do not load on mobile")
+            if value.get("gradient") == "conical":
+                raise bad(f"{path}: conical gradients do not load on mobile")
+            if value.get("type") == "wordCloud" and isinstance(value.get("wordCloudConfig"), dict) \
+                    and value["wordCloudConfig"].get("layoutMode") == "grid":
+                raise bad(f"{path}: a grid word-cloud layout does not load on mobile")
+            for key, item in value.items():
+                if key == "extensionMark" and isinstance(item, list) and any(
+                        isinstance(m, dict) and m.get("type") == "image" and "repeat" in str(m.get("style", {}))
+                        for m in item):
+                    raise bad(f"{path}.extensionMark: repeated images do not load on mobile")
+                if key == "background" and isinstance(item, str) and item.lstrip().startswith("<svg"):
+                    raise bad(f"{path}.background: SVG backgrounds do not load on mobile")
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+
+    walk(spec, where)
+
+
 def _check_chart(node: dict, where: str, bad: Callable[[str], Exception]) -> None:
     """A native chart as the real server checks it: known properties only (JSON 2.0 rejects unknown ones),
     a VChart spec object of a supported type with data, and no JavaScript anywhere in it."""
@@ -209,6 +236,7 @@ def _check_chart(node: dict, where: str, bad: Callable[[str], Exception]) -> Non
             raise bad(f"{path}: the chart component does not support JavaScript ({value[:40]!r})")
 
     no_js(spec, f"{where}.chart_spec")
+    mobile_safe(spec, f"{where}.chart_spec", bad)
 
 
 class FakeFeishu(FakeServer):
