@@ -66,13 +66,16 @@ def seed_demo_if_empty(services: Services, now: datetime) -> bool:
         summary = seed_demo(session, today)
         session.commit()
         # last month's commission paid on the 2nd (the month is over in every zone by then), so refunds
-        # that came later show as this month's clawbacks
-        last = today.replace(day=1) - timedelta(days=1)
+        # that came later show as this month's clawbacks; seeded in the first hours of a month, before last month
+        # is over in every team's zone, the month before it is the one paid
         payday = min(now, datetime.combine(today.replace(day=2), time(10), ZoneInfo(services.org_timezone)))
-        try:
-            close_month(session, Inputs.load(session, services.rules, payday), last.year, last.month)
-            session.commit()
-        except MonthNotOver:   # seeded in the first hours of a month, before it is over in every zone
-            session.rollback()
+        last = today.replace(day=1) - timedelta(days=1)
+        for month in (last, last.replace(day=1) - timedelta(days=1)):
+            try:
+                close_month(session, Inputs.load(session, services.rules, payday), month.year, month.month)
+                session.commit()
+                break
+            except MonthNotOver:
+                session.rollback()
     log.info("seeded the demo organisation: %s", summary)
     return True

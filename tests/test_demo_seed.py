@@ -253,3 +253,20 @@ def test_calibrated_scorecards_differ_between_members(session: Session) -> None:
     assert all(s is not None and Decimal(75) <= s <= Decimal(118) for s in scores.values()), scores
     assert len(set(grades.values())) >= 3, grades
     assert rank(scores, "host1") is not None
+
+
+def test_a_demo_seeded_before_last_month_is_over_everywhere_pays_the_month_before(tmp_path: Path) -> None:
+    # 10:00 on 1 Dec in Shanghai (the organisation's zone) is still 30 Nov in Los Angeles, where live-us counts its
+    # month: November cannot be closed yet, so the demo's paid month is October (before, none was paid at all)
+    from bot.app import seed_demo_if_empty
+    from cards.chart_cache import ChartCache
+    from services.container import Services
+    from storage.models import CommissionPayout
+    from tests.conftest import migrated_sqlite
+
+    engine = migrated_sqlite(tmp_path / "kpibot.db")
+    services = Services(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
+    assert seed_demo_if_empty(services, datetime(2026, 12, 1, 2, tzinfo=UTC)) is True
+    with Session(engine) as s:
+        assert set(s.exec(select(CommissionPayout.period)).all()) == {"2026-10"}
+    engine.dispose()
