@@ -27,7 +27,7 @@ from sqlmodel import Session
 from bot.cli.kpi import run as kpi_run
 from bot.dispatch import Dispatcher, Incoming
 from cards.chart_cache import ChartCache
-from cards.model import Card, Fields, Progress, Table
+from cards.model import Card, Progress
 from scoring.money import round_money
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
@@ -37,6 +37,7 @@ from services.scorecards import Inputs, member_window
 from services.snapshots import snapshot_row
 from storage.models import Member
 from storage.queries import member_by_code, team_of
+from tests.card_reading import fields, table
 from tests.conftest import seeded_demo
 
 SCORED = ("host1", "host3", "buyer1", "operator1", "selector1", "lead1", "host2", "lead2")   # with a template
@@ -91,15 +92,6 @@ def ask(d: Dispatcher, code: str, text: str) -> Card:
     card = d.handle_message(Incoming("console", code, text))
     assert card is not None
     return card
-
-
-def fields(card: Card) -> dict[str, str]:
-    return {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
-
-
-def table(card: Card) -> tuple[tuple[str, ...], ...]:
-    tables = [b for b in card.blocks if isinstance(b, Table)]
-    return tables[0].rows if tables else ()
 
 
 def row_of(rows: tuple[tuple[str, ...], ...], name: str, column: int) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
-from cards.model import Buttons, Card, Fields, Note, Progress, Table, Text
+from cards.model import Buttons, Card, Note, Progress, Table, Text
 from cards.render_text import render_text
 from commands.registry import lookup
 from scoring.periods import PeriodKind, Window
@@ -21,6 +21,7 @@ from services.container import Services
 from services.scorecards import Inputs, score_current, score_member
 from storage.engine import make_engine
 from storage.queries import member_by_code, team_of
+from tests.card_reading import fields
 from tests.conftest import DEMO_NOW, dispatcher_for
 
 
@@ -28,10 +29,6 @@ def say(d: Dispatcher, user: str, text_: str, platform: str = "console") -> Card
     card = d.handle_message(Incoming(platform, user, text_))
     assert card is not None
     return card
-
-
-def fields(card: Card) -> dict[str, str]:
-    return {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
 
 
 def texts(card: Card) -> str:

@@ -15,13 +15,14 @@ from cards.alert_cards import nudge_card
 from cards.format import metric_value
 from cards.i18n import LANGS, MESSAGES, lang_of, t
 from cards.i18n_id import INDONESIAN
-from cards.model import Buttons, Card, Fields, Note, Progress, Table
+from cards.model import Buttons, Card, Note, Progress, Table
 from commands.periods import PERIOD_WORDS
 from scoring.metrics import CATALOG, Unit, lookup_metric
 from scoring.periods import PeriodKind
 from scoring.score import MetricResult
 from storage.member_import import ImportProblem, import_members
 from storage.queries import member_by_code
+from tests.card_reading import fields
 from tests.conftest import dispatcher_for
 
 
@@ -102,10 +103,6 @@ def say(d: Dispatcher, user: str, text: str) -> Card:
     card = d.handle_message(Incoming("console", user, text))
     assert card is not None
     return card
-
-
-def fields(card: Card) -> dict[str, str]:
-    return {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
 from cards.chart_cache import ChartCache
-from cards.model import Card, Fields, Note, Text
+from cards.model import Card, Note, Text
 from cards.render_text import render_text
 from scoring.crediting import Credit, CreditRule, OnAir, Shift, credit, shifts_of
 from scoring.rules import Rules
@@ -28,6 +28,7 @@ from storage.ingest.writer import StoreWriter
 from storage.migrate import head_revision, upgrade
 from storage.models import LiveRoster, Member, Order, Shop, Team
 from storage.roster_import import import_roster
+from tests.card_reading import fields
 from tests.conftest import fresh_engine, org_and_team
 
 T0 = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -54,10 +55,6 @@ class Chat:
 def words(card: Card) -> list[str]:
     """The card's sentences: its text and note blocks, in order."""
     return [b.text for b in card.blocks if isinstance(b, Text | Note)]
-
-
-def fields(card: Card) -> dict[str, str]:
-    return {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
 
 
 def _setup(engine: Engine) -> dict[str, int]:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from bot.dispatch import Incoming
 from cards.counting import counting_text
 from cards.format import money
-from cards.model import Card, Fields, Note
+from cards.model import Card, Note
 from cards.render_feishu import render_feishu
 from scoring.outlook import Landing, NextGrade, forecast, landing, needed_per_day, next_grade
 from scoring.periods import month_window
@@ -28,6 +28,7 @@ from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
 from scoring.shape import expected_share
 from services.scorecards import Inputs
 from storage.queries import member_by_code, team_of
+from tests.card_reading import fields
 from tests.conftest import DEMO_NOW, dispatcher_for
 
 FEISHU_CARD_LIMIT = 30 * 1024
@@ -37,10 +38,6 @@ def mykpi(engine: Engine, now: datetime, user: str = "host1") -> Card:
     card = dispatcher_for(engine, now=now).handle_message(Incoming("console", user, "/mykpi"))
     assert card is not None
     return card
-
-
-def fields(card: Card) -> dict[str, str]:
-    return {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
 
 
 def cents(engine: Engine, start: str, end: str, now: datetime) -> int:

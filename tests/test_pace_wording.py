@@ -13,11 +13,12 @@ from bot.dispatch import Incoming
 from cards.alert_cards import nudge_card
 from cards.kpi_cards import pace_text
 from cards.kpi_report import kpi_text
-from cards.model import Card, Fields, Progress
+from cards.model import Fields, Progress
 from scoring.alerts import AlertRules, is_lagging
 from scoring.metrics import CATALOG
 from scoring.pace import Pace, PaceStatus, pace_of
 from scoring.score import MetricResult
+from tests.card_reading import fields
 from tests.conftest import dispatcher_for
 
 D = Decimal
@@ -102,16 +103,12 @@ def test_kpibot_kpi_text_says_of_pace() -> None:
     assert _result("150", "14119.28").pace_shown == Pace(1, PaceStatus.BEHIND)
 
 
-def _fields(card: Card) -> dict[str, str]:
-    return {k: v for b in card.blocks if isinstance(b, Fields) for k, v in b.items}
-
-
 def test_mykpi_on_monday_just_after_midnight_says_no_pace_yet(demo_copy: Engine) -> None:
     # host1 lives in Los Angeles: Monday 23 November 00:05 there is 08:05 UTC
     d = dispatcher_for(demo_copy, now=datetime(2026, 11, 23, 8, 5, tzinfo=UTC))
     card = d.handle_message(Incoming("console", "host1", "/mykpi week"))
     assert card is not None
-    shown = _fields(card)
+    shown = fields(card)
     progress = [b.detail for b in card.blocks if isinstance(b, Progress) and b.label.startswith("Net GMV")]
     # the week's target 11,106.67 x the share of the team's usual week passed by 00:05 on Monday (scoring.shape:
     # 5 minutes of an hour holding about 0.8 % of a day, on a Monday holding about 17 % of the week) = 1.29

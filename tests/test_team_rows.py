@@ -11,13 +11,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dispatch import Incoming
-from cards.model import Card, Fields, Table, Text
+from cards.model import Card, Fields, Text
 from cards.render_text import render_text
 from scoring.periods import PeriodKind
 from scoring.rules import Rules
 from services.scorecards import Inputs, team_scores
 from services.team_rows import row_for
 from storage.queries import member_by_code, team_of
+from tests.card_reading import table
 from tests.clock import DEMO_NOW
 from tests.conftest import dispatcher_for, seeded_demo
 
@@ -40,10 +41,6 @@ def ask(store: Engine, code: str, text: str, locale: str, now: datetime = DEMO_N
     card = dispatcher_for(store, now=now).handle_message(Incoming("console", code, text))
     assert card is not None
     return card
-
-
-def table(card: Card) -> tuple[tuple[str, ...], ...]:
-    return next(b for b in card.blocks if isinstance(b, Table)).rows
 
 
 SHARED_EN = "team figure, see Team (shared)"
