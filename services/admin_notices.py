@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from cards.i18n import lang_of
-from cards.model import Card
+from cards.i18n import lang_of, t
+from cards.model import Block, Card, Text, Tone
 from scoring.roles import Role
 from services.messaging import Messenger, bound_platforms, send_private
 from storage.models import Member
@@ -33,8 +34,21 @@ from storage.schedule import claim_send, finish_send, sent_today
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 ONCE = date(2000, 1, 1)   # the claim day of a notice sent once ever (never pruned: bot/jobs/prune.py)
 LISTED = 10               # the most subjects one message lists; it counts the rest
+
+
+def listed_card(items: Sequence[T], lang: str, alone: Callable[[T], Card], line: Callable[[T], str], *,
+                title: str, intro: str, more_key: str) -> Card:
+    """One admin's message of the subjects new to them: one alone as `alone` makes it; several as `intro` and a
+    line each for the first LISTED, the rest counted (`more_key` with {count})."""
+    if len(items) == 1:
+        return alone(items[0])
+    blocks: list[Block] = [Text(intro), *(Text(line(item)) for item in items[:LISTED])]
+    if len(items) > LISTED:
+        blocks.append(Text(t(lang, more_key, count=len(items) - LISTED)))
+    return Card(title, tuple(blocks), Tone.WARN, lang)
 
 
 def admins_of(session: Session, org_id: int) -> list[Member]:

@@ -22,10 +22,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from cards.i18n import t
-from cards.model import Block, Card, Text, Tone
+from cards.model import Card, Text, Tone
 from scoring.fx import MissingRate
 from scoring.text import shown
-from services.admin_notices import LISTED, ONCE, admins_of, tell_admins_each
+from services.admin_notices import ONCE, admins_of, listed_card, tell_admins_each
 from services.container import Services
 from services.messaging import Messenger
 from storage.models import Order, Shop
@@ -139,16 +139,12 @@ def notice_card(missing: MissingCurrency, reporting: str, lang: str) -> Card:
 
 
 def notices_card(missing: list[MissingCurrency], reporting: str, lang: str) -> Card:
-    """One admin's message of the currencies new to them: one alone as `notice_card`; several as a list of the
-    first LISTED, the rest counted."""
-    if len(missing) == 1:
-        return notice_card(missing[0], reporting, lang)
-    blocks: list[Block] = [Text(t(lang, "fx.no_rate_many", reporting=reporting))]
-    blocks += [Text(t(lang, "fx.no_rate_item", currency=shown(m.currency), reporting=reporting,
-                      shops=", ".join(m.shops))) for m in missing[:LISTED]]
-    if len(missing) > LISTED:
-        blocks.append(Text(t(lang, "fx.no_rate_more", count=len(missing) - LISTED)))
-    return Card(t(lang, "fx.no_rate_many_title", count=len(missing)), tuple(blocks), Tone.WARN, lang)
+    """One admin's message of the currencies new to them (services.admin_notices.listed_card)."""
+    return listed_card(missing, lang, lambda m: notice_card(m, reporting, lang),
+                       lambda m: t(lang, "fx.no_rate_item", currency=shown(m.currency), reporting=reporting,
+                                   shops=", ".join(m.shops)),
+                       title=t(lang, "fx.no_rate_many_title", count=len(missing)),
+                       intro=t(lang, "fx.no_rate_many", reporting=reporting), more_key="fx.no_rate_more")
 
 
 def tell_missing_rates(services: Services, messengers: Mapping[str, Messenger], instance: str,

@@ -26,9 +26,9 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from cards.i18n import t
-from cards.model import Block, Card, Text, Tone
+from cards.model import Card, Text, Tone
 from scoring.text import shown
-from services.admin_notices import LISTED, ONCE, admins_of, tell_admins_each
+from services.admin_notices import ONCE, admins_of, listed_card, tell_admins_each
 from services.container import Services
 from services.messaging import Messenger
 from storage.crediting import handle_platform, unmatched_handles
@@ -93,17 +93,14 @@ def notice_card(found: UnknownHandle, lang: str) -> Card:
 
 
 def notices_card(handles: list[UnknownHandle], lang: str) -> Card:
-    """One admin's message of the handles new to them: a handle alone as `notice_card`; several as a list of the
-    first LISTED, the rest counted (`kpibot credit --unmatched` lists them all)."""
-    if len(handles) == 1:
-        return notice_card(handles[0], lang)
-    blocks: list[Block] = [Text(t(lang, "handle.unmatched_many"))]
-    blocks += [Text(t(lang, "handle.unmatched_item", platform=found.platform, handle=shown(found.handle),
-                      rows=rows_text(found, lang), shops=", ".join(sorted(found.shops)), command=_command(found)))
-               for found in handles[:LISTED]]
-    if len(handles) > LISTED:
-        blocks.append(Text(t(lang, "handle.unmatched_more", count=len(handles) - LISTED)))
-    return Card(t(lang, "handle.unmatched_many_title", count=len(handles)), tuple(blocks), Tone.WARN, lang)
+    """One admin's message of the handles new to them (services.admin_notices.listed_card; `kpibot credit
+    --unmatched` lists them all)."""
+    return listed_card(handles, lang, lambda found: notice_card(found, lang),
+                       lambda found: t(lang, "handle.unmatched_item", platform=found.platform,
+                                       handle=shown(found.handle), rows=rows_text(found, lang),
+                                       shops=", ".join(sorted(found.shops)), command=_command(found)),
+                       title=t(lang, "handle.unmatched_many_title", count=len(handles)),
+                       intro=t(lang, "handle.unmatched_many"), more_key="handle.unmatched_more")
 
 
 def tell_unknown_handles(services: Services, messengers: Mapping[str, Messenger], instance: str,
