@@ -16,13 +16,13 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from bot.config import Config
 from bot.usage import UsageError
 from scoring.money import UnknownCurrency, exponent
+from scoring.periods import local_today
 from services.container import Services
 from services.fx import FxInputError, import_file, set_rate, stored_rates
 
@@ -77,7 +77,7 @@ def _list(services: Services, args: argparse.Namespace, clock: Callable[[], date
                 exponent(code.strip().upper())
         except UnknownCurrency:
             raise UsageError(f"unknown currency {code[:40]!r}") from None
-    today = clock().astimezone(ZoneInfo(services.org_timezone)).date()
+    today = local_today(clock(), services.org_timezone)
     since = today - timedelta(days=args.days - 1)
     rates = stored_rates(services, since, args.base, args.quote)
     if rates:
