@@ -295,39 +295,22 @@ def test_wrong_credentials_stop_at_once_with_a_clear_error(fake: FakeDingTalk, s
 
 def test_kpibot_run_serves_feishu_and_dingtalk_at_once_and_stops_on_sigterm(
         fake: FakeDingTalk, store: Engine, tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-
+    from tests.bot_process import BotProcess
     from tests.fakes.feishu import FakeFeishu
 
-    with FakeFeishu() as feishu:
-        config = tmp_path / "kpibot.toml"
-        config.write_text(
-            f'[store]\nurl = "{store.url.render_as_string(hide_password=False)}"\n'
-            f'[feishu]\napp_id = "{feishu.app_id}"\ndomain = "{feishu.base_url}"\n'
-            f'[dingtalk]\nclient_id = "{fake.client_id}"\nendpoint = "{fake.base_url}"\n'
-            f'media_endpoint = "{fake.base_url}"\ncard_template_id = "{TEMPLATE}"\n'
-            '[fx]\nenabled = false\n', encoding="utf-8")   # no reach for the real ECB feed from a test
-        env = checkout_env(KPIBOT_FEISHU_APP_SECRET=feishu.app_secret,
-                           KPIBOT_DINGTALK_CLIENT_SECRET=fake.client_secret, KPIBOT_NOW=DEMO_NOW.isoformat())
-        before = fake.connections
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=tmp_path,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            fake.wait_for(lambda: fake.connections > before, timeout=60)
-            feishu.wait_for(lambda: feishu.connections > 0, timeout=60)
-            since = len(fake.delivered)
-            fake.push_message(fake.bot_message("selector1", "/help", msg_id="msg_run_1"))
-            fake.wait_for(lambda: len(to(fake, "selector1", since)) == 1, timeout=30)
-            feishu.push_event(feishu.message_event("ou_selector1", "/help", message_id="om_run_1"))
-            feishu.wait_for(lambda: any(m.get("reply_to") == "om_run_1" for m in feishu.messages), timeout=30)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        assert "connected to Feishu" in out and "connected to DingTalk" in out and out.endswith("kpibot: stopped\n")
-        assert fake.client_secret not in out + err and feishu.app_secret not in out + err
+    with FakeFeishu() as feishu, BotProcess(tmp_path, store.url.render_as_string(hide_password=False),
+                                            feishu=feishu, dingtalk=fake, template=TEMPLATE,
+                                            env={"KPIBOT_NOW": DEMO_NOW.isoformat()}) as bot:
+        bot.wait_serving()
+        since = len(fake.delivered)
+        fake.push_message(fake.bot_message("selector1", "/help", msg_id="msg_run_1"))
+        fake.wait_for(lambda: len(to(fake, "selector1", since)) == 1, timeout=30)
+        feishu.push_event(feishu.message_event("ou_selector1", "/help", message_id="om_run_1"))
+        feishu.wait_for(lambda: any(m.get("reply_to") == "om_run_1" for m in feishu.messages), timeout=30)
+        assert bot.stop() == 0, bot.err
+    assert "connected to Feishu" in bot.out and "connected to DingTalk" in bot.out
+    assert bot.out.endswith("kpibot: stopped\n")
+    assert fake.client_secret not in bot.out + bot.err and feishu.app_secret not in bot.out + bot.err
 
 
 def test_kpibot_run_with_a_wrong_dingtalk_secret_exits_non_zero_without_echoing_it(
