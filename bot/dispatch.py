@@ -27,6 +27,7 @@ from scoring.roles import at_least
 from scoring.templates import TemplateError
 from scoring.text import SHOWN_MAX, shown
 from services.container import Services
+from services.digests import shared_digest
 from services.errors import UserError
 from storage.identity import member_for
 
@@ -67,6 +68,18 @@ class Dispatcher:
     def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...]) -> Card:
         """A card button click carries (command, args) back here; it passes the same checks as typing."""
         return self.run(platform, user_id, command, args, had_slash=True)
+
+    def handle_shared_click(self, platform: str, user_id: str, chat: str, scope: str) -> Card | str:
+        """A click on a card a chat shares (cards.clicks): the card rebuilt within its scope, whoever clicked, or
+        the i18n key of what to tell the clicker privately when they may not refresh it (the card stays)."""
+        try:
+            with Session(self.services.engine) as session:
+                member = member_for(session, platform, user_id)
+            card = shared_digest(self.services, platform, chat, scope, member, self.clock())
+            return card if card is not None else "click.not_allowed"
+        except Exception:
+            log.exception("shared card click failed platform=%s user=%s scope=%s", platform, user_id, scope)
+            return "click.failed"
 
     def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool) -> Card:
         lang = lang_of(self.services.org_locale)

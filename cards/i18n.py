@@ -425,6 +425,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "click.not_yours": {"en": "This card belongs to someone else. Send /mykpi to get your own.", "zh": "这是别人的卡片。发送 /mykpi 获取你自己的。"},
     "click.updating": {"en": "Updating…", "zh": "正在更新…"},
     "click.failed": {"en": "Sorry, that did not work. Please try again.", "zh": "抱歉，操作失败，请重试。"},
+    "click.other_chat": {"en": "This card was sent to another chat; use it there.", "zh": "这张卡片属于另一个群聊，请在原群聊中使用。"},
+    "click.not_allowed": {"en": "Only this team's members can refresh its digest. Nothing was changed.", "zh": "只有本团队成员可以刷新团队日报，卡片未更改。"},
     # shop refresh (bot/jobs/refresh.py): told once per unhealthy streak
     "shop.unhealthy_title": {"en": "Shop sync failing: {shop}", "zh": "店铺同步失败：{shop}"},
     "shop.unhealthy": {"en": "{shop} has failed to sync {failures} times in a row, so its numbers are out of date. Last error: {error}. Check its API tokens and the platform's status (kpibot shops list). The bot keeps retrying; you are told once until it recovers.", "zh": "店铺 {shop} 已连续 {failures} 次同步失败，数据未更新。最近错误：{error}。请检查该店铺的 API 授权和平台状态（kpibot shops list）。系统会继续重试；恢复前只提醒这一次。"},

@@ -296,6 +296,8 @@ INDONESIAN: dict[str, str] = {
     "click.not_yours": "Kartu ini milik orang lain. Kirim /mykpi untuk melihat milik Anda.",
     "click.updating": "Memperbarui…",
     "click.failed": "Maaf, gagal. Silakan coba lagi.",
+    "click.other_chat": "Kartu ini dikirim ke obrolan lain; gunakan di sana.",
+    "click.not_allowed": "Hanya anggota tim ini yang dapat memperbarui ringkasannya. Tidak ada yang diubah.",
     # shop refresh
     "shop.unhealthy_title": "Sinkronisasi toko gagal: {shop}",
     "shop.unhealthy": "{shop} gagal disinkronkan {failures} kali berturut-turut, jadi angkanya tidak terbaru. "

@@ -98,6 +98,10 @@ class Card:
     blocks: tuple[Block, ...] = field(default=())
     tone: Tone = Tone.NEUTRAL
     lang: str = "en"
+    # A card shared by a chat rather than made for one person (a subscribed group's digest): what it was made
+    # for ("subscription:<id>", services.digests.shared_scope). Its buttons carry it, so a click rebuilds this
+    # card within that scope, whoever clicks, and never the clicker's own view.
+    scope: str | None = None
 
     def images(self) -> list[Image]:
         return [b for b in self.blocks if isinstance(b, Image)]

@@ -7,7 +7,8 @@ Two shapes, both from the same blocks:
 - the parameters of kpibot's interactive card template (`cardParamMap`, where every value is a string):
   `title`, `tone` (header colour), `body` (markdown of every block but the chart and the buttons),
   `chart` (media_id, "" when the card has none), `chart_alt`, `buttons` (a JSON array of
-  {text, type, params}) and `lang`. A button's click carries `params` back: {command, args, owner, lang}.
+  {text, type, params}) and `lang`. A button's click carries `params` back:
+  cards.clicks.button_value, {command, args, owner, chat, scope, lang}.
 
 Every text users could have typed is escaped (cards.markdown). DingTalk refuses bodies over 20,000 bytes,
 and robot messages whose msgParam is over 15,000 bytes, so `fit_markdown` and `fit_card_params` shorten a
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from cards.clicks import button_value
 from cards.fit import fit
 from cards.markdown import escape
 from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
@@ -63,7 +65,7 @@ def render_markdown(card: Card, media_ids: Mapping[str, str]) -> tuple[str, str]
 
 
 def render_card_params(card: Card, media_ids: Mapping[str, str], owner: str | None = None,
-                       lang: str | None = None) -> dict[str, str]:
+                       lang: str | None = None, chat: str | None = None) -> dict[str, str]:
     """The `cardParamMap` of kpibot's card template (see the module docstring for the variables)."""
     body = [p for b in card.blocks if not isinstance(b, Image | Buttons) and (p := _block(b, media_ids)) is not None]
     images = [b for b in card.blocks if isinstance(b, Image) and b.key in media_ids]
@@ -71,7 +73,8 @@ def render_card_params(card: Card, media_ids: Mapping[str, str], owner: str | No
     for block in card.blocks:
         if isinstance(block, Buttons):
             for b in block.buttons:
-                params = {"command": b.command, "args": list(b.args), "owner": owner or "", "lang": lang or card.lang}
+                params = button_value(b.command, b.args, owner=owner, chat=chat, scope=card.scope,
+                                      lang=lang or card.lang)
                 buttons.append({"text": b.label, "type": "primary" if b.primary else "default", "params": params})
     return {
         "title": card.title,
@@ -102,4 +105,4 @@ def fit_markdown(card: Card, limit: int = MAX_MARKDOWN_BYTES) -> Card:
 
 def fit_card_params(card: Card, limit: int = MAX_CARD_PARAMS_BYTES) -> Card:
     """The card, shortened if needed so its card parameters stay under DingTalk's body limit."""
-    return fit(card, lambda c: _size(render_card_params(c, _placeholders(c), owner="x" * 40)), limit)
+    return fit(card, lambda c: _size(render_card_params(c, _placeholders(c), owner="x" * 40, chat="x" * 64)), limit)

@@ -1,7 +1,8 @@
 """Feishu (Lark) card JSON 2.0 from a neutral card.
 
-Every text is escaped (cards.markdown). Buttons carry (command, args) and the open_id of the person the
-card was made for, so a click can be checked against its owner.
+Every text is escaped (cards.markdown). Buttons carry (command, args) and the scope the card was made for
+(cards.clicks: the open_id of its owner, its chat, a shared card's subscription), so a click can be checked
+against it.
 
 A chart is sent as Feishu's native `chart` component (a VChart spec, cards.vchart) when the card with it
 stays within Feishu's limits (native_charts); otherwise, and for a picture without chart data, as the
@@ -15,6 +16,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from cards.charts import ProgressChart
+from cards.clicks import button_value
 from cards.digest_chart import DigestChart
 from cards.markdown import escape
 from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
@@ -48,13 +50,11 @@ def _table(t: Table) -> dict[str, Any]:
             "header_style": {"bold": True, "background_style": "grey"}, "columns": columns, "rows": rows}
 
 
-def _buttons(b: Buttons, owner: str | None, lang: str | None) -> dict[str, Any]:
+def _buttons(b: Buttons, owner: str | None, chat: str | None, scope: str | None,
+             lang: str | None) -> dict[str, Any]:
     def button(label: str, command: str, args: tuple[str, ...], primary: bool) -> dict[str, Any]:
-        value: dict[str, Any] = {"command": command, "args": list(args)}
-        if owner:
-            value["owner"] = owner
-        if lang:
-            value["lang"] = lang   # the click's toast speaks it without a lookup
+        # the lang lets the click's toast speak it without a lookup
+        value = button_value(command, args, owner=owner, chat=chat, scope=scope, lang=lang)
         return {"tag": "button", "text": {"tag": "plain_text", "content": label},
                 "type": "primary" if primary else "default", "size": "small",
                 "behaviors": [{"type": "callback", "value": value}]}
@@ -92,7 +92,7 @@ def _image(image: Image, image_keys: Mapping[str, str], native: Collection[str])
              "scale_type": "fit_horizontal", "preview": True}]
 
 
-def _element(block: Block, image_keys: Mapping[str, str], owner: str | None,
+def _element(block: Block, owner: str | None, chat: str | None, scope: str | None,
              lang: str | None) -> dict[str, Any] | None:
     match block:
         case Text(text=text, strong=strong):
@@ -104,22 +104,23 @@ def _element(block: Block, image_keys: Mapping[str, str], owner: str | None,
         case Table():
             return _table(block)
         case Buttons():
-            return _buttons(block, owner, lang)
+            return _buttons(block, owner, chat, scope, lang)
         case Note(text=text):
             return _markdown(escape(text), size="notation")
     return None
 
 
 def render_feishu(card: Card, image_keys: Mapping[str, str], owner: str | None = None,
-                  lang: str | None = None, native: Collection[str] = frozenset()) -> dict[str, Any]:
+                  lang: str | None = None, native: Collection[str] = frozenset(),
+                  chat: str | None = None) -> dict[str, Any]:
     """The card as Feishu JSON 2.0. `image_keys` maps neutral image keys to uploaded Feishu image_keys;
     images whose key is in `native` (see native_charts) are drawn as native charts instead; buttons carry
-    the `owner`'s open_id and the `lang` of the card."""
+    the `owner`'s open_id, the `chat` it is sent to, the card's scope and the `lang` of the card."""
     elements: list[dict[str, Any]] = []
     for block in card.blocks:
         if isinstance(block, Image):
             elements.extend(_image(block, image_keys, native))
-        elif (element := _element(block, image_keys, owner, lang)) is not None:
+        elif (element := _element(block, owner, chat, card.scope, lang)) is not None:
             elements.append(element)
     return {
         "schema": "2.0",
@@ -130,13 +131,14 @@ def render_feishu(card: Card, image_keys: Mapping[str, str], owner: str | None =
 
 
 def card_content(card: Card, image_keys: Mapping[str, str], owner: str | None = None,
-                 lang: str | None = None, native: Collection[str] = frozenset()) -> str:
+                 lang: str | None = None, native: Collection[str] = frozenset(), chat: str | None = None) -> str:
     """The `content` string of an interactive message."""
-    return json.dumps(render_feishu(card, image_keys, owner, lang, native), ensure_ascii=False,
+    return json.dumps(render_feishu(card, image_keys, owner, lang, native, chat), ensure_ascii=False,
                       separators=(",", ":"))
 
 
-def native_charts(card: Card, owner: str | None = None, lang: str | None = None) -> frozenset[str]:
+def native_charts(card: Card, owner: str | None = None, lang: str | None = None,
+                  chat: str | None = None) -> frozenset[str]:
     """Keys of the card's charts to send as native chart components; the rest go as uploaded PNGs.
 
     The first charts, in card order, up to MAX_CHARTS components, and only as many as keep the card within
@@ -154,6 +156,6 @@ def native_charts(card: Card, owner: str | None = None, lang: str | None = None)
     stand_ins = {image.key: _KEY_STAND_IN for image in card.images()}
     for count in range(len(chosen), 0, -1):
         native = frozenset(chosen[:count])
-        if len(card_content(card, stand_ins, owner, lang, native).encode("utf-8")) <= MAX_CARD_BYTES:
+        if len(card_content(card, stand_ins, owner, lang, native, chat).encode("utf-8")) <= MAX_CARD_BYTES:
             return native
     return frozenset()

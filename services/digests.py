@@ -17,6 +17,7 @@ when the chat is marked for finance. The counting rules (cards.counting) are the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -26,12 +27,13 @@ from cards.counting import counting_note
 from cards.digest_chart import DigestChart
 from cards.format import metric_value, money, percent
 from cards.fx_notes import fx_notes
-from cards.i18n import t
+from cards.i18n import lang_of, t
 from cards.kpi_cards import TeamRow, pace_text
 from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table, Text, Tone
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, window_for
+from scoring.roles import Role, at_least
 from scoring.score import MetricResult, window_target
 from scoring.series import cumulative_series
 from services.container import Services
@@ -39,9 +41,10 @@ from services.scorecards import Inputs, MemberScore, month_key, pace_metric, sco
 from services.team_rows import TEAM_FIGURE, team_rows, team_total, total_text
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
-from storage.models import Team
+from storage.models import DigestSubscription, Member, Team
 from storage.queries import monthly_targets, team_members
 
+SUBSCRIPTION = "subscription"   # the kind of scope a subscribed chat's card has
 HEADLINE = TEAM_FIGURE   # the team's figure, which the team-scoped roles share (services.team_rows)
 
 
@@ -107,9 +110,46 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     as_of = now.astimezone(window.zone).strftime("%Y-%m-%d %H:%M")
     blocks.extend(fx_notes(inputs.fx.stale, inputs.fx.missing, lang))
     blocks.append(Note(t(lang, "digest.as_of", time=as_of, tz=team.timezone)))
-    blocks.append(Buttons((Button(t(lang, "button.refresh"), "digest"),)))
+    # the team goes with the button, so a refresh of a team named in /digest shows that team again
+    blocks.append(Buttons((Button(t(lang, "button.refresh"), "digest", (team.code,)),)))
     blocks.append(counting_note(rules, lang))   # the counting rules, the card's last line (as /mykpi)
     return Card(title, tuple(blocks), Tone.WARN if lagging else Tone.GOOD, lang)
+
+
+def subscription_digest(session: Session, services: Services, sub: DigestSubscription, now: datetime,
+                        weekly: bool = False) -> Card:
+    """The card a subscribed chat gets: its team's digest in the subscription's language, members' money only
+    where the chat is marked for finance, scoped to the subscription (a click on it rebuilds this, see
+    shared_digest)."""
+    team = session.get(Team, sub.team_id)
+    if team is None:
+        raise LookupError(f"team {sub.team_id} no longer exists")
+    card = build_digest(session, services, team, lang_of(sub.locale), now, sub.finance, weekly)
+    return replace(card, scope=shared_scope(sub, weekly))
+
+
+def shared_scope(sub: DigestSubscription, weekly: bool) -> str:
+    """A subscription card's scope (Card.scope): "subscription:12", or "subscription:12:weekly"."""
+    return f"{SUBSCRIPTION}:{sub.id}" + (":weekly" if weekly else "")
+
+
+def shared_digest(services: Services, platform: str, chat: str, scope: str, clicker: Member | None,
+                  now: datetime) -> Card | None:
+    """A click on a shared digest card (cards.clicks): the card of the subscription in `scope`, rebuilt as the
+    subscription has it whoever clicks, or None when the click may not refresh it: the scope names no active
+    subscription of this chat on this platform, or the clicker is not a member of its team (nor a manager
+    or admin, who may see every team)."""
+    kind, _, rest = scope.partition(":")
+    number, _, period = rest.partition(":")
+    if kind != SUBSCRIPTION or not number.isdigit() or period not in ("", "weekly") or clicker is None:
+        return None
+    with Session(services.engine) as session:
+        sub = session.get(DigestSubscription, int(number))
+        if sub is None or not sub.active or sub.platform != platform or sub.chat_id != chat:
+            return None
+        if clicker.team_id != sub.team_id and not at_least(clicker.role, Role.MANAGER):
+            return None
+        return subscription_digest(session, services, sub, now, weekly=period == "weekly")
 
 
 def _days_back(now: datetime, team: Team) -> tuple[Window, Window]:

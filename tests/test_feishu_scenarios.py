@@ -168,7 +168,7 @@ def test_a_button_click_updates_the_card_and_a_strangers_click_is_refused(
     buttons = [c["elements"][0] for e in sent["content"]["body"]["elements"] if e["tag"] == "column_set"
                for c in e["columns"]]
     week = next(b for b in buttons if b["text"]["content"] == "Week")["behaviors"][0]["value"]
-    assert week == {"command": "mykpi", "args": ["week"], "owner": "ou_host1", "lang": "en"}
+    assert week == {"command": "mykpi", "args": ["week"], "owner": "ou_host1", "chat": "oc_chat1", "lang": "en"}
     patches = len(fake.patches)
     started = time.monotonic()
     ack = fake.push_event(fake.card_action_event("ou_host1", week, open_message_id=card_id))

@@ -6,14 +6,14 @@ Exactly once: each (kind, subscription, local day) is claimed in the store befor
 a send the platform did not accept is released and retried by the next tick. A digest missed while the
 bot was down goes out at the first tick after it is back, if it is still the same day in the team's zone
 (scoring.sendtime). Cards are built once per tick for each (team, language, finance, kind), however many
-chats subscribe to them.
+chats subscribe to them; each chat's copy carries its own subscription as its scope (services.digests).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -23,9 +23,9 @@ from cards.i18n import lang_of
 from cards.model import Card
 from scoring.sendtime import due_day, parse_hhmm
 from services.container import Services
-from services.digests import build_digest
+from services.digests import shared_scope, subscription_digest
 from services.messaging import Messenger
-from storage.models import DigestSubscription, Team
+from storage.models import DigestSubscription
 from storage.schedule import claim_send, finish_send
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,9 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
                 key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
                 if key not in built:
                     with Session(services.engine) as session:
-                        team = session.get(Team, sub.team_id)
-                        if team is None:
-                            raise LookupError(f"team {sub.team_id} no longer exists")
-                        built[key] = build_digest(session, services, team, key[1], now, sub.finance, weekly)
-                ok = messenger.send_to_chat(sub.chat_id, built[key])
+                        built[key] = subscription_digest(session, services, sub, now, weekly)
+                # the same card for every chat of the key, each scoped to its own subscription
+                ok = messenger.send_to_chat(sub.chat_id, replace(built[key], scope=shared_scope(sub, weekly)))
                 if not ok:
                     error = f"{sub.platform} did not accept the message"
             except Exception as exc:

@@ -12,7 +12,9 @@ It keeps the guarantees of the Feishu adapter, with the parts they share in bot.
   anything else, and every card when no template is configured, is markdown through the message's
   sessionWebhook while it is valid, else through the robot message APIs.
 - A click runs the button's command as the clicker and puts the new card data in place; a newer click
-  wins. A click by anyone but the card's owner leaves the card as it is and tells the clicker privately.
+  wins. A click is checked against the scope its button carries (cards.clicks): by anyone but the card's
+  owner, or from another group, it leaves the card as it is and tells the clicker privately; on a group's
+  shared digest it rebuilds that subscription's card, or tells a clicker who may not privately.
 
 The SDK is the transport: its frames, handler acks and routing are used as they are, but the connection
 loop is kpibot's own (`_StreamClient.run`), because the SDK's start() opens the gateway with a blocking
@@ -43,6 +45,7 @@ from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher, Incoming
 from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool
 from bot.platforms.dingtalk_api import DingTalkApi
+from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Buttons, Card, Note, Tone
 from cards.render_dingtalk import fit_card_params, fit_markdown, render_card_params, render_markdown
@@ -261,7 +264,7 @@ class DingTalkAdapter:
 
         def send() -> None:
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group,
-                                                          user=None if group else owner, owner=owner):
+                                                          user=None if group else owner, owner=owner, chat=group):
                 return
             title, text = self._markdown(card, msg.conversation_id or owner)
             expires = int(msg.session_webhook_expired_time or 0)
@@ -284,8 +287,9 @@ class DingTalkAdapter:
     def _push(self, card: Card, group: str | None, user: str | None) -> bool:
         """Called from a job's thread: waits for the group's turn and says whether the card went out."""
         def send() -> bool:
+            # a card for a person is theirs to click; a group's card is shared, within its scope (cards.clicks)
             if self._wants_card(card) and self._send_card(card, "kpibot-" + uuid.uuid4().hex, group=group,
-                                                          user=user, owner=user):
+                                                          user=user, owner=user, chat=group):
                 return True
             title, text = self._markdown(card, group or user or "")
             return self._send_markdown(title, text, group=group, user=user)
@@ -319,11 +323,11 @@ class DingTalkAdapter:
         return interactive and self.config.card_template_id is not None
 
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
-                   owner: str | None) -> bool:
+                   owner: str | None, chat: str | None) -> bool:
         """An interactive card; False (and the caller falls back to markdown) when it could not be sent."""
         card = fit_card_params(card)
         params = render_card_params(card, self.images.keys_for(card, group or user or ""), owner=owner,
-                                    lang=card.lang)
+                                    lang=card.lang, chat=chat)
         return self.api.create_card(out_track_id, params) and self.api.deliver_card(out_track_id, group, user)
 
     # --- card clicks ----------------------------------------------------------------------------------
@@ -341,45 +345,41 @@ class DingTalkAdapter:
             if params.get("lang") in LANGS:
                 lang = params["lang"]
             user, out_track_id = click.user_id, click.card_instance_id
-            command, args, owner = params.get("command"), _args(params.get("args")), params.get("owner")
+            # the space the click came from: a group's openConversationId (IM_GROUP), else a person's chat
+            chat = frame.data.get("spaceId") if frame.data.get("spaceType") == "IM_GROUP" else None
             if not user or not out_track_id:
                 log.warning("dingtalk: a card click without a user or a card was ignored")
-            elif not isinstance(command, str) or args is None:
-                self.pool.submit(self._tell, user, lang, "click.stale")
-            elif owner and owner != user:
-                log.info("dingtalk: %s clicked a card made for %s; refused", user, owner)
-                self.pool.submit(self._tell, user, lang, "click.not_yours")
+            elif isinstance(checked := read_click(params, user, chat), str):
+                log.info("dingtalk: a click by %s on %s refused: %s", user, out_track_id, checked)
+                self.pool.submit(self._tell, user, lang, checked)
             else:
                 seq = self.clicks.next(out_track_id)
-                self.pool.submit(self.handle_click, user, command, args, out_track_id, seq)
+                self.pool.submit(self.handle_click, user, checked, chat, out_track_id, seq, lang)
         except ShuttingDown:
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
         except (ValueError, AttributeError, TypeError):
             log.warning("dingtalk: a card click that could not be read was ignored")
         return AckMessage.STATUS_OK, {}
 
-    def handle_click(self, user: str, command: str, args: tuple[str, ...], out_track_id: str, seq: int) -> None:
-        card = fit_card_params(self.dispatcher.handle_action(PLATFORM, self.known_id(user, None), command, args))
-        params = render_card_params(card, self.images.keys_for(card, user), owner=user, lang=card.lang)
+    def handle_click(self, user: str, click: Click, chat: str | None, out_track_id: str, seq: int,
+                     lang: str) -> None:
+        staff_id = self.known_id(user, None)
+        if click.scope is None:
+            card, owner = self.dispatcher.handle_action(PLATFORM, staff_id, click.command, click.args), user
+        else:
+            shared = self.dispatcher.handle_shared_click(PLATFORM, staff_id, chat or "", click.scope)
+            if isinstance(shared, str):   # told privately; the group's card stays as it is
+                self._tell(user, lang, shared)
+                return
+            card, owner = shared, None
+        card = fit_card_params(card)
+        params = render_card_params(card, self.images.keys_for(card, chat or user), owner=owner, lang=card.lang,
+                                    chat=chat)
         if not self.clicks.update_if_newest(out_track_id, seq, lambda: self.api.update_card(out_track_id, params)):
             log.info("dingtalk: a newer click on %s was answered; this one is dropped", out_track_id)
 
     def _tell(self, staff_id: str, lang: str, key: str) -> None:
         self.send_to_user(staff_id, Card("kpibot", (Note(t(lang, key)),), Tone.WARN, lang))
-
-
-def _args(value: Any) -> tuple[str, ...] | None:
-    """A button's args: a list, or the JSON text of one (a card template may pass variables as text)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else []
-        except ValueError:
-            return None
-    if value is None:
-        return ()
-    if isinstance(value, list):
-        return tuple(str(a) for a in value)
-    return None
 
 
 def _text_of(msg: ChatbotMessage) -> str | None:

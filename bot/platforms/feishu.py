@@ -7,8 +7,10 @@
   produce one message.
 - The SDK runs handlers on its connection loop, so nothing blocks there: a card click is answered at once
   with a toast (well inside Feishu's 3 s) and the card is patched in place when the worker has built it;
-  a patch from an older click never overwrites a newer one. A click by anyone but the person the card was
-  made for is refused. The loop never touches the store: the language rides in the button value.
+  a patch from an older click never overwrites a newer one. A click is checked against the scope its button
+  carries (cards.clicks): by anyone but the person the card was made for, or from another chat, it is refused
+  with a toast only the clicker sees; on a group's shared digest it rebuilds that subscription's card, or tells
+  a clicker who may not privately. The loop never touches the store: the language rides in the button value.
 - Outgoing calls keep to Feishu's limits (50/s per app, 5/s per chat) and retry rate-limit and server
   errors with exponential backoff (tenacity); the last failure is logged with context, never raised.
 """
@@ -52,8 +54,9 @@ from bot.platforms.common import (
     with_retries,
 )
 from bot.ratelimit import RateLimiter
+from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
-from cards.model import Card
+from cards.model import Card, Note, Tone
 from cards.render_feishu import card_content, native_charts
 from storage.events import claim
 from storage.identity import bound_id
@@ -198,7 +201,7 @@ class FeishuAdapter:
                             mentions=_mention_keys(message.mentions))
         card = self.dispatcher.handle_message(incoming) if text is not None else None
         if card is not None:
-            content = self.content(card, message.chat_id, owner=open_id)
+            content = self.content(card, message.chat_id, owner=open_id, chat=message.chat_id)
             self.reply(message_id, message.chat_id, content, in_thread=is_group)
 
     def known_id(self, open_id: str, union_id: str | None) -> str:
@@ -218,12 +221,13 @@ class FeishuAdapter:
         request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
         return self._call(chat_id, f"patch {message_id}", lambda: self.rest.im.v1.message.patch(request)) is not None
 
-    def content(self, card: Card, chat_id: str, owner: str | None = None) -> str:
+    def content(self, card: Card, chat_id: str, owner: str | None = None, chat: str | None = None) -> str:
         """The card's message content: its charts native where they fit, the others uploaded as PNGs
-        (a native chart costs no upload call)."""
-        native = native_charts(card, owner, card.lang)
+        (a native chart costs no upload call). Its buttons carry its `owner` and the `chat` it goes to
+        (cards.clicks); `chat_id` is where it goes, for the rate limits."""
+        native = native_charts(card, owner, card.lang, chat)
         keys = self.images.keys_for(card, chat_id, skip=native)
-        return card_content(card, keys, owner=owner, lang=card.lang, native=native)
+        return card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)
 
     def _upload_image(self, png: bytes, chat_id: str) -> str | None:
         def upload() -> Any:
@@ -242,7 +246,11 @@ class FeishuAdapter:
         return self._create(user_id, "open_id", card)
 
     def _create(self, receive_id: str, id_type: str, card: Card) -> bool:
-        content = self.content(card, receive_id)
+        # a card for a person is theirs to click; a chat's card is shared, within its scope (cards.clicks)
+        if id_type == "open_id":
+            content = self.content(card, receive_id, owner=receive_id)
+        else:
+            content = self.content(card, receive_id, chat=receive_id)
         body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type("interactive")
                 .content(content).build())
         request = CreateMessageRequest.builder().receive_id_type(id_type).request_body(body).build()
@@ -262,15 +270,14 @@ class FeishuAdapter:
             operator = event.operator.open_id if event.operator is not None else None
             message_id = event.context.open_message_id if event.context is not None else None
             chat_id = (event.context.open_chat_id if event.context is not None else None) or ""
-            command, args, owner = value.get("command"), value.get("args", []), value.get("owner")
-            if not (operator and message_id and isinstance(command, str) and isinstance(args, list)):
+            if not (operator and message_id):
                 return _toast("error", t(lang, "click.stale"))
-            if owner and owner != operator:
-                return _toast("warning", t(lang, "click.not_yours"))
+            click = read_click(value, operator, chat_id or None)
+            if isinstance(click, str):   # refused: only the clicker sees the toast, the card stays
+                return _toast("error" if click == "click.stale" else "warning", t(lang, click))
             union_id = event.operator.union_id if event.operator is not None else None
             seq = self.clicks.next(message_id)
-            self.pool.submit(self._click_then_patch, operator, union_id, command, tuple(str(a) for a in args),
-                             message_id, chat_id, seq)
+            self.pool.submit(self._click_then_patch, operator, union_id, click, message_id, chat_id, seq, lang)
             return _toast("info", t(lang, "click.updating"))
         except ShuttingDown:
             return _toast("info", t(lang, "click.failed"))
@@ -278,10 +285,18 @@ class FeishuAdapter:
             log.exception("feishu: card click could not be handled")
             return _toast("error", t(lang, "click.failed"))
 
-    def _click_then_patch(self, operator: str, union_id: str | None, command: str, args: tuple[str, ...],
-                          message_id: str, chat_id: str, seq: int) -> None:
-        card = self.dispatcher.handle_action(PLATFORM, self.known_id(operator, union_id), command, args)
-        content = self.content(card, chat_id, owner=operator)
+    def _click_then_patch(self, operator: str, union_id: str | None, click: Click, message_id: str, chat_id: str,
+                          seq: int, lang: str) -> None:
+        user = self.known_id(operator, union_id)
+        if click.scope is None:
+            card, owner = self.dispatcher.handle_action(PLATFORM, user, click.command, click.args), operator
+        else:
+            shared = self.dispatcher.handle_shared_click(PLATFORM, user, chat_id, click.scope)
+            if isinstance(shared, str):   # told privately; the chat's card stays as it is
+                self.send_to_user(operator, Card("kpibot", (Note(t(lang, shared)),), Tone.WARN, lang))
+                return
+            card, owner = shared, None
+        content = self.content(card, chat_id, owner=owner, chat=chat_id or None)
         if not self.clicks.update_if_newest(message_id, seq, lambda: self.patch(message_id, chat_id, content)):
             log.info("feishu: a newer click on %s was answered; this one is dropped", message_id)
 
