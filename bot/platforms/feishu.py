@@ -54,7 +54,7 @@ from bot.platforms.common import (
 from bot.ratelimit import RateLimiter
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card
-from cards.render_feishu import card_content, native_charts
+from cards.render_feishu import card_content, fit_feishu, native_charts
 from storage.events import claim
 from storage.identity import bound_id
 
@@ -219,8 +219,9 @@ class FeishuAdapter:
         return self._call(chat_id, f"patch {message_id}", lambda: self.rest.im.v1.message.patch(request)) is not None
 
     def content(self, card: Card, chat_id: str, owner: str | None = None) -> str:
-        """The card's message content: its charts native where they fit, the others uploaded as PNGs
-        (a native chart costs no upload call)."""
+        """The card's message content, shortened to Feishu's size limit (fit_feishu): its charts native where
+        they fit, the others uploaded as PNGs (a native chart costs no upload call)."""
+        card = fit_feishu(card, owner, card.lang)
         native = native_charts(card, owner, card.lang)
         keys = self.images.keys_for(card, chat_id, skip=native)
         return card_content(card, keys, owner=owner, lang=card.lang, native=native)
