@@ -17,8 +17,9 @@ from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher, Incoming
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
-from cards.model import Card, Note, Table
-from cards.render_feishu import MAX_CARD_BYTES, card_content, fit_feishu
+from cards.charts import ProgressChart
+from cards.model import Card, Image, Note, Table
+from cards.render_feishu import MAX_CARD_BYTES, card_content, fit_feishu, native_charts
 from scoring.rules import Rules
 from services.container import Services
 from tests.clock import DEMO_NOW
@@ -142,3 +143,21 @@ def test_the_fake_refuses_a_card_over_30_kb_as_feishu_does(store: Engine,
     assert bot.reply("om_parent", "oc_chat1", card_content(team_card(store), {}, LEAD, "en"), False) is None
     assert [c.code for c in fake.calls if c.path.endswith("/om_parent/reply")][-1] == 230025
     assert len(fake.messages) == sent
+
+
+def test_a_card_with_a_chart_is_fitted_as_with_its_png_then_keeps_the_native_chart_only_if_it_still_fits() -> None:
+    chart = ProgressChart("林小雨 · 2026-11 GMV", ("1", "2", "3"), (100.0, 250.5, None), 1000.0, "USD")
+    rows = tuple((f"Member {i:03d} 主播", f"{i}.0") for i in range(1000))
+    card = Card("Ranking", (Image(b"png", "k1", "chart", chart), Table(("Member", "Score"), rows)), lang="en")
+
+    fitted = fit_feishu(card, owner=LEAD, lang="en")
+    kept = next(b for b in fitted.blocks if isinstance(b, Table))
+    assert kept.rows == rows[:len(kept.rows)] and fitted.blocks[0] == card.blocks[0]
+    assert fitted.blocks[-1] == Note(f"{1000 - len(kept.rows)} more rows are not shown (message size limit).")
+    # fitted as an uploaded PNG, the smallest form: the bigger native chart no longer fits, the PNG does
+    assert native_charts(fitted, LEAD, "en") == frozenset()
+    with_png = card_content(fitted, {"k1": "img_v3_" + "0" * 57}, LEAD, "en")
+    assert len(with_png.encode()) <= MAX_CARD_BYTES
+    assert [e["tag"] for e in json.loads(with_png)["body"]["elements"]] == ["img", "table", "markdown"]
+    # a card that fits is the card itself
+    assert fit_feishu(fitted, owner=LEAD, lang="en") is fitted
