@@ -7,6 +7,10 @@ against it.
 A chart is sent as Feishu's native `chart` component (a VChart spec, cards.vchart) when the card with it
 stays within Feishu's limits (native_charts); otherwise, and for a picture without chart data, as the
 uploaded PNG. Clients older than 7.20 show an upgrade notice in place of a native chart.
+
+Feishu refuses a card whose content is over 30 KB (error 230025), so `fit_feishu` shortens a long card
+(cards.fit, as DingTalk's renderer does) before its charts are chosen: a /team of hundreds of members still
+gets a card, with a note saying how many rows are not shown.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from cards.charts import ProgressChart
 from cards.clicks import button_value
 from cards.digest_chart import DigestChart
+from cards.fit import fit
 from cards.markdown import escape
 from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Table, Text, Tone
 from cards.render_text import bar
@@ -135,6 +140,15 @@ def card_content(card: Card, image_keys: Mapping[str, str], owner: str | None = 
     """The `content` string of an interactive message."""
     return json.dumps(render_feishu(card, image_keys, owner, lang, native, chat), ensure_ascii=False,
                       separators=(",", ":"))
+
+
+def fit_feishu(card: Card, owner: str | None = None, lang: str | None = None, chat: str | None = None,
+               limit: int = MAX_CARD_BYTES) -> Card:
+    """The card, shortened if needed (cards.fit) so its content stays within `limit` with every image sent as an
+    uploaded PNG (a stand-in key as long as a real one), the smallest way to send it; native_charts then draws
+    natively only the charts that still fit."""
+    stand_ins = {image.key: _KEY_STAND_IN for image in card.images()}
+    return fit(card, lambda c: len(card_content(c, stand_ins, owner, lang, chat=chat).encode("utf-8")), limit)
 
 
 def native_charts(card: Card, owner: str | None = None, lang: str | None = None,

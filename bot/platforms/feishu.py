@@ -57,7 +57,7 @@ from bot.ratelimit import RateLimiter
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card, Note, Tone
-from cards.render_feishu import card_content, native_charts
+from cards.render_feishu import card_content, fit_feishu, native_charts
 from storage.events import claim
 from storage.identity import bound_id
 
@@ -222,9 +222,10 @@ class FeishuAdapter:
         return self._call(chat_id, f"patch {message_id}", lambda: self.rest.im.v1.message.patch(request)) is not None
 
     def content(self, card: Card, chat_id: str, owner: str | None = None, chat: str | None = None) -> str:
-        """The card's message content: its charts native where they fit, the others uploaded as PNGs
-        (a native chart costs no upload call). Its buttons carry its `owner` and the `chat` it goes to
-        (cards.clicks); `chat_id` is where it goes, for the rate limits."""
+        """The card's message content, shortened to Feishu's size limit (fit_feishu): its charts native where
+        they fit, the others uploaded as PNGs (a native chart costs no upload call). Its buttons carry its
+        `owner` and the `chat` it goes to (cards.clicks); `chat_id` is where it goes, for the rate limits."""
+        card = fit_feishu(card, owner, card.lang, chat)
         native = native_charts(card, owner, card.lang, chat)
         keys = self.images.keys_for(card, chat_id, skip=native)
         return card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)

@@ -1,0 +1,163 @@
+"""Feishu cards fitted to Feishu's 30 KB content limit (cards.fit, as DingTalk's): a /team of 300 members set up
+on an empty store with kpibot's own commands, and a reply to a 100 KB message, through the real adapter against
+the fake Feishu (which refuses a card over 30 KB with error 230025, as Feishu does)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot.cli import main
+from bot.config import FeishuConfig
+from bot.dispatch import Dispatcher, Incoming
+from bot.platforms.feishu import FeishuAdapter
+from cards.chart_cache import ChartCache
+from cards.charts import ProgressChart
+from cards.model import Card, Image, Note, Table
+from cards.render_feishu import MAX_CARD_BYTES, card_content, fit_feishu, native_charts
+from scoring.rules import Rules
+from services.container import Services
+from tests.clock import DEMO_NOW
+from tests.conftest import migrated_sqlite, settle
+from tests.fakes.feishu import FakeFeishu
+
+MEMBERS = 300
+LEAD = "ou_lead"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """An organisation with one team of 300 members (a lead and 299 hosts), made with kpibot's own commands."""
+    folder = tmp_path_factory.mktemp("fit")
+    engine = migrated_sqlite(folder / "kpibot.db")
+    config = folder / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    members = folder / "members.csv"
+    rows = [f"lead1,Lena Li,lead,live-us,{LEAD}"] + [
+        f"host{i:03d},Host {i:03d} Siti Nurhaliza Putri 主播林小雨{i:03d},host,live-us," for i in range(1, MEMBERS)]
+    members.write_text("member,name,role,team,feishu_open_id\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
+        patch.setenv("KPIBOT_NOW", DEMO_NOW.isoformat())
+        for args in (("org", "init", "--name", "Acme Live", "--currency", "USD", "--timezone", "Asia/Singapore",
+                      "--locale", "en"),
+                     ("teams", "add", "live-us", "--name", "Live US", "--timezone", "America/Los_Angeles",
+                      "--stage", "growth", "--country", "US"),
+                     ("members", "import", str(members)),
+                     ("teams", "set", "live-us", "--lead", "lead1")):
+            assert main(["--config", str(config), *args]) == 0, out.getvalue()
+    assert f"imported {members}: {MEMBERS} new, 0 updated\n" in out.getvalue()
+    yield engine
+    engine.dispose()
+
+
+def dispatcher(store: Engine) -> Dispatcher:
+    return Dispatcher(Services(store, Rules(), "Asia/Singapore", "en", ChartCache()), clock=lambda: DEMO_NOW)
+
+
+def team_card(store: Engine) -> Card:
+    card = dispatcher(store).handle_message(Incoming("feishu", LEAD, "/team"))
+    assert card is not None
+    return card
+
+
+def test_a_team_of_300_is_fitted_to_30_kb_keeping_the_top_rows_and_saying_how_many_are_left_out(
+        store: Engine) -> None:
+    card = team_card(store)
+    table = next(b for b in card.blocks if isinstance(b, Table))
+    assert len(table.rows) == MEMBERS   # every member: no shared row on a store without shop data
+    assert len(card_content(card, {}, owner=LEAD, lang="en").encode()) > MAX_CARD_BYTES   # too big unfitted
+
+    fitted = fit_feishu(card, owner=LEAD, lang="en")
+    content = card_content(fitted, {}, owner=LEAD, lang="en")
+    assert len(content.encode()) <= MAX_CARD_BYTES
+    out = json.loads(content)
+    assert out["schema"] == "2.0"
+    kept = next(b for b in fitted.blocks if isinstance(b, Table))
+    assert kept.rows == table.rows[:len(kept.rows)]   # the top of the table stays, in order
+    shown = len(kept.rows)
+    assert fitted.blocks[-1] == Note(f"{MEMBERS - shown} more rows are not shown (message size limit).")
+    assert out["body"]["elements"][-1] == {
+        "tag": "markdown", "content": f"{MEMBERS - shown} more rows are not shown \\(message size limit\\).",
+        "text_size": "notation"}
+    # as many rows as fit: one more would not
+    bigger = fit_feishu(card, owner=LEAD, lang="en", limit=len(content.encode()) + 200)
+    assert len(next(b for b in bigger.blocks if isinstance(b, Table)).rows) == shown + 1
+
+
+@pytest.fixture(scope="module")
+def adapter(store: Engine) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
+    with FakeFeishu() as fake:
+        bot = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), dispatcher(store), store,
+                            backoff_s=0.01)
+        bot.start()
+        try:
+            fake.wait_for(lambda: fake.connections == 1, timeout=30)
+            yield fake, bot
+        finally:
+            bot.stop()
+        assert fake.protocol_errors == []
+
+
+def reply_to(fake: FakeFeishu, message_id: str) -> tuple[dict, int]:
+    """The card the bot answered `message_id` with, and the size in bytes of its content as sent."""
+    [reply] = [m for m in fake.messages if m.get("reply_to") == message_id]
+    [call] = [c for c in fake.calls if c.path.endswith(f"/{message_id}/reply")]
+    return reply["content"], len(call.json["content"].encode())
+
+
+def test_team_of_300_through_the_adapter_gets_a_card_the_fake_accepts(
+        adapter: tuple[FakeFeishu, FeishuAdapter]) -> None:
+    fake, _ = adapter
+    fake.push_event(fake.message_event(LEAD, "/team", message_id="om_team300"))
+    fake.wait_for(lambda: any(m.get("reply_to") == "om_team300" for m in fake.messages))
+    card, size = reply_to(fake, "om_team300")
+    assert size <= MAX_CARD_BYTES
+    assert card["header"]["title"]["content"].startswith("Live US")
+    assert card["body"]["elements"][-1]["content"].endswith(" more rows are not shown \\(message size limit\\).")
+
+
+def test_a_100_kb_message_gets_a_short_card(adapter: tuple[FakeFeishu, FeishuAdapter]) -> None:
+    fake, bot = adapter
+    text = "/team " + "团队" * (50 * 1024 // 3) + "x" * 1024   # about 100 KB of UTF-8
+    assert len(text.encode()) >= 100 * 1024
+    fake.push_event(fake.message_event(LEAD, text, message_id="om_huge"))
+    settle(fake, bot.pool)
+    card, size = reply_to(fake, "om_huge")
+    assert size <= MAX_CARD_BYTES
+    assert card["body"]["elements"] == [{
+        "tag": "markdown", "content": f"No team called {'团队' * 19}团…. Teams\\: live\\-us."}]
+
+
+def test_the_fake_refuses_a_card_over_30_kb_as_feishu_does(store: Engine,
+                                                           adapter: tuple[FakeFeishu, FeishuAdapter]) -> None:
+    """What an unfitted /team of 300 met before: Feishu's 230025 (content over the size limit), no message."""
+    fake, bot = adapter
+    fake.push_event(fake.message_event(LEAD, "/whoami", message_id="om_parent"))
+    fake.wait_for(lambda: any(m.get("reply_to") == "om_parent" for m in fake.messages))
+    sent = len(fake.messages)
+    assert bot.reply("om_parent", "oc_chat1", card_content(team_card(store), {}, LEAD, "en"), False) is None
+    assert [c.code for c in fake.calls if c.path.endswith("/om_parent/reply")][-1] == 230025
+    assert len(fake.messages) == sent
+
+
+def test_a_card_with_a_chart_is_fitted_as_with_its_png_then_keeps_the_native_chart_only_if_it_still_fits() -> None:
+    chart = ProgressChart("林小雨 · 2026-11 GMV", ("1", "2", "3"), (100.0, 250.5, None), 1000.0, "USD")
+    rows = tuple((f"Member {i:03d} 主播", f"{i}.0") for i in range(1000))
+    card = Card("Ranking", (Image(b"png", "k1", "chart", chart), Table(("Member", "Score"), rows)), lang="en")
+
+    fitted = fit_feishu(card, owner=LEAD, lang="en")
+    kept = next(b for b in fitted.blocks if isinstance(b, Table))
+    assert kept.rows == rows[:len(kept.rows)] and fitted.blocks[0] == card.blocks[0]
+    assert fitted.blocks[-1] == Note(f"{1000 - len(kept.rows)} more rows are not shown (message size limit).")
+    # fitted as an uploaded PNG, the smallest form: the bigger native chart no longer fits, the PNG does
+    assert native_charts(fitted, LEAD, "en") == frozenset()
+    with_png = card_content(fitted, {"k1": "img_v3_" + "0" * 57}, LEAD, "en")
+    assert len(with_png.encode()) <= MAX_CARD_BYTES
+    assert [e["tag"] for e in json.loads(with_png)["body"]["elements"]] == ["img", "table", "markdown"]
+    # a card that fits is the card itself
+    assert fit_feishu(fitted, owner=LEAD, lang="en") is fitted
