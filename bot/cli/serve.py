@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -75,18 +76,22 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
             print(f"kpibot: the {', '.join(dead)} connection ended for good (see the log); exiting", file=sys.stderr)
             code = 1
             break
-    _drain(scheduler, started, float(config.ops.drain_seconds), stop_scheduler)
+    finished = _drain(scheduler, started, float(config.ops.drain_seconds), stop_scheduler)
     if ops is not None:
         ops.stop()
     print("kpibot: stopped", flush=True)
+    if not finished:
+        # the interpreter would wait at exit for the worker threads still sending: the bound holds only by leaving
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 
-def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: Callable[[Any], None]) -> None:
+def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: Callable[[Any], None]) -> bool:
     """Stop within `bound_s` in all ([ops] drain_seconds; orchestrators kill 30 s after SIGTERM): the scheduler
     (a digest being sent finishes first; a refresh stops after its page), then every platform stops taking
     events before any of them finishes its answers in flight with what is left of the bound. What could not
-    finish is logged."""
+    finish is logged. True when everything finished in time."""
     deadline = time.monotonic() + bound_s
     stopping = threading.Thread(target=stop_scheduler, args=(scheduler,), name="stop-scheduler", daemon=True)
     stopping.start()
@@ -97,6 +102,7 @@ def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: C
         adapter.pool.close()
     for adapter in started:
         adapter.stop(deadline=deadline)
+    return not stopping.is_alive() and all(adapter.pool.idle() for adapter in started)
 
 
 def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any]) -> Any:
