@@ -113,8 +113,8 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
 
 
 def _record_lag(event: JobExecutionEvent) -> None:
-    """Job lag (bot.metrics): how long after its due time a job's run ended, less nothing: a busy or asleep
-    process shows as a growing lag."""
+    """Job lag (bot.metrics): how long after its due time a job's run ended (its own run time included); a busy
+    or asleep process shows as a growing lag."""
     metrics.job_lag(event.job_id, (datetime.now(UTC) - event.scheduled_run_time).total_seconds())
 
 
