@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, get_args
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from pydantic import (
     AfterValidator,
@@ -307,6 +307,21 @@ class FxConfig:
     at: HHMM = Field(time(15, 30), validation_alias="time")   # UTC; the ECB publishes around 16:00 CET
 
 
+@dataclass(frozen=True, config=SECTION)
+class OpsConfig:
+    """Running kpibot run as a service: the health and metrics endpoint, the log format, the watchdog of the
+    chat connections and the bound on the drain at SIGTERM."""
+
+    host: str = "127.0.0.1"              # where /healthz, /readyz and /metrics are served
+    port: Annotated[StrictInt, Env("KPIBOT_OPS_PORT"),
+                    _check(lambda v: 0 <= v <= 65535, "must be between 0 (off) and 65535")] = 0
+    log_format: Literal["text", "json"] = "text"
+    # a chat connection that has heard nothing from the platform this long is open but deaf: reconnect
+    watchdog_seconds: Annotated[Number, _check(lambda v: v > 0, "must be positive")] = Decimal(300)
+    # SIGTERM: the answers in flight get at most this long in all (orchestrators kill after 30 s)
+    drain_seconds: Annotated[Number, _check(lambda v: v > 0, "must be positive")] = Decimal(25)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
 
@@ -322,6 +337,7 @@ class Config(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     fx: FxConfig = Field(default_factory=FxConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
+    ops: OpsConfig = Field(default_factory=OpsConfig)
     _source: str = PrivateAttr(BUILT_IN)
 
     @property

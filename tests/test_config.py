@@ -116,7 +116,7 @@ def test_a_secret_of_the_wrong_type_is_not_repeated(tmp_path: Path) -> None:
 
 def test_every_environment_variable_is_documented() -> None:
     names = {m.name for info in KEYS.values() for m in info.metadata if isinstance(m, Env)}
-    assert len(names) == 12
+    assert len(names) == 13
     for doc in ("README.md", "config.example.toml"):
         text = (ROOT / doc).read_text(encoding="utf-8")
         assert sorted(n for n in names if f"`{n}`" not in text and f"#   {n} " not in text) == []

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.config import Config
+from bot.config import Config, OpsConfig
 from bot.dispatch import Dispatcher
 from bot.platforms.console import Console
 from services.container import Services
+
+log = logging.getLogger(__name__)
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -27,15 +32,20 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
     when none is configured. If any connection ends for good, the process stops and exits non-zero."""
     from bot.scheduler import start_scheduler, stop_scheduler  # APScheduler: for this process only
 
+    if config.ops.log_format == "json":
+        from bot.logs import use_json_logs
+
+        use_json_logs()
     adapters: list[Any] = []
+    watchdog_s = float(config.ops.watchdog_seconds)
     if config.feishu is not None:
         from bot.platforms.feishu import FeishuAdapter
 
-        adapters.append(FeishuAdapter(config.feishu, dispatcher, services.engine))
+        adapters.append(FeishuAdapter(config.feishu, dispatcher, services.engine, watchdog_s=watchdog_s))
     if config.dingtalk is not None:
         from bot.platforms.dingtalk import DingTalkAdapter
 
-        adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, services.engine))
+        adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, services.engine, watchdog_s=watchdog_s))
     if not adapters:
         console.repl("host1")
         return 0
@@ -53,6 +63,7 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
         for adapter in adapters:
             adapter.stop()
         return 1
+    ops = _start_ops(config.ops, services, started)
     scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=timedelta(minutes=config.schedule.refresh_minutes),
                                 platforms=config.platforms, cache=dispatcher.cache,
@@ -65,13 +76,50 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
             print(f"kpibot: the {', '.join(dead)} connection ended for good (see the log); exiting", file=sys.stderr)
             code = 1
             break
-    stop_scheduler(scheduler)   # a digest being sent finishes first; a refresh stops after its page
-    for adapter in started:
-        adapter.pool.close()   # every platform stops taking events before any of them drains its work
-    for adapter in started:
-        adapter.stop()
+    finished = _drain(scheduler, started, float(config.ops.drain_seconds), stop_scheduler)
+    if ops is not None:
+        ops.stop()
     print("kpibot: stopped", flush=True)
+    if not finished:
+        # the interpreter would wait at exit for the worker threads still sending: the bound holds only by leaving
+        sys.stderr.flush()
+        os._exit(code)
     return code
+
+
+def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: Callable[[Any], None]) -> bool:
+    """Stop within `bound_s` in all ([ops] drain_seconds; orchestrators kill 30 s after SIGTERM): the scheduler
+    (a digest being sent finishes first; a refresh stops after its page), then every platform stops taking
+    events before any of them finishes its answers in flight with what is left of the bound. What could not
+    finish is logged. True when everything finished in time."""
+    deadline = time.monotonic() + bound_s
+    stopping = threading.Thread(target=stop_scheduler, args=(scheduler,), name="stop-scheduler", daemon=True)
+    stopping.start()
+    stopping.join(max(deadline - time.monotonic(), 0.0))
+    if stopping.is_alive():
+        log.error("the scheduler's running job did not finish within the %.0f s drain; it is abandoned", bound_s)
+    for adapter in started:
+        adapter.pool.close()
+    for adapter in started:
+        adapter.stop(deadline=deadline)
+    return not stopping.is_alive() and all(adapter.pool.idle() for adapter in started)
+
+
+def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any]) -> Any:
+    """The /healthz, /readyz and /metrics endpoint when [ops] port is set; None when it is off."""
+    if ops.port == 0:
+        return None
+    from bot.ops import OpsServer
+    from storage.health import lease_holder, store_answers
+
+    checks: dict[str, Callable[[], bool]] = {"store": lambda: store_answers(services.engine)}
+    for adapter in adapters:
+        checks[adapter.platform] = adapter.connected
+    checks["refresh_leader"] = lambda: lease_holder(services.engine) is not None
+    server = OpsServer(ops.host, ops.port, checks).start()
+    host, port = server.address
+    print(f"kpibot: health and metrics on http://{host}:{port}/", flush=True)
+    return server
 
 
 def _where(platform: str, config: Config) -> str:

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
+from bot import metrics
 from cards.i18n import lang_of
 from cards.model import Card
 from scoring.sendtime import due_day, parse_hhmm
@@ -66,7 +67,9 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
                         built[key] = subscription_digest(session, services, sub, now, weekly)
                 # the same card for every chat of the key, each scoped to its own subscription
                 ok = messenger.send_to_chat(sub.chat_id, replace(built[key], scope=shared_scope(sub, weekly)))
-                if not ok:
+                if ok:
+                    metrics.digest_sent()
+                else:
                     error = f"{sub.platform} did not accept the message"
             except Exception as exc:
                 log.exception("digest %s for subscription %s on %s failed", kind, sub.id, day)

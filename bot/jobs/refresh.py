@@ -49,6 +49,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot import metrics
 from bot.card_cache import CardCache
 from bot.shop_sources import NoSource
 from cards.i18n import MESSAGES, t
@@ -185,6 +186,7 @@ def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
                 log.warning("shop %s: closing its source failed", shop.code, exc_info=True)
         result.reports[shop.code] = report
         counts = report.counts
+        metrics.synced(counts.inserted + counts.updated + counts.unchanged + counts.pending, 0 if report.ok else 1)
         if counts.inserted or counts.updated:
             result.changed.append(shop.id or 0)
         beat.renew()

@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from bot import metrics
+from bot.logs import about_event
 from cards.model import Card
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,58 @@ class WorkerPool:
                 break
             time.sleep(0.02)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def track(platform: str, event_id: str | None, handle: Callable[..., Any], *args: Any) -> None:
+    """Handle one chat message on a worker: every line logged meanwhile names the event, and the metrics count
+    it as handled (with its answer latency) or failed."""
+    started = time.monotonic()
+    with about_event(event_id):
+        try:
+            handle(*args)
+        except Exception:
+            metrics.message_failed(platform)
+            raise
+        metrics.message_handled(platform, time.monotonic() - started)
+
+
+class Watchdog:
+    """Notices a connection that is open but deaf and reconnects it.
+
+    `quiet()` says how long the server has been silent and how long a healthy connection may be (its ping
+    interval, say); silent longer than that and than `seconds`, the connection is deaf: one line is logged and
+    `reconnect()` runs (on the watchdog's thread). Checked a few times per `seconds`."""
+
+    def __init__(self, platform: str, seconds: float, quiet: Callable[[], tuple[float, float]],
+                 reconnect: Callable[[], None]) -> None:
+        self.platform, self.seconds, self.quiet, self.reconnect = platform, seconds, quiet, reconnect
+        self.reconnecting = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name=f"{self.platform}-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(max(self.seconds / 4, 0.2), 15.0)):
+            silent, floor = self.quiet()
+            limit = max(self.seconds, floor)
+            if silent <= limit:
+                continue
+            log.warning("%s: nothing heard from the server for %.0f s: the connection is deaf; reconnecting",
+                        self.platform, silent)
+            metrics.reconnected(self.platform)
+            self.reconnecting = True
+            try:
+                self.reconnect()
+            except Exception:
+                log.exception("%s: the watchdog's reconnect failed; it tries again", self.platform)
+            finally:
+                self.reconnecting = False
 
 
 # How long the in-memory maps keep an entry, and how many entries they keep at most (a safety net for floods).

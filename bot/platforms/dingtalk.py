@@ -41,9 +41,10 @@ from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, CardCa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher, Incoming
-from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool
+from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, track
 from bot.platforms.dingtalk_api import DingTalkApi
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
@@ -58,6 +59,7 @@ PLATFORM = "dingtalk"
 BOT_TOPIC = ChatbotMessage.TOPIC                      # /v1.0/im/bot/messages/get
 CARD_TOPIC = CallbackHandler.TOPIC_CARD_CALLBACK      # /v1.0/card/instances/callback
 CONNECT_TIMEOUT_S = 30.0
+WATCHDOG_S = 300.0                                    # [ops] watchdog_seconds
 WEBHOOK_MARGIN_MS = 60_000                            # a webhook this close to expiry is not used
 RECONNECT_MAX_S = 10.0
 HEALTHY_S = 30.0                                      # a connection that lived this long resets the backoff
@@ -82,7 +84,7 @@ class _Frames(CallbackHandler):
 class _StreamClient(dingtalk_stream.DingTalkStreamClient):
     """The SDK's client with a connection loop that never blocks the event loop and can be stopped."""
 
-    def __init__(self, config: DingTalkConfig, http: httpx.Client) -> None:
+    def __init__(self, config: DingTalkConfig, http: httpx.Client, watchdog_s: float = WATCHDOG_S) -> None:
         credential = dingtalk_stream.Credential(config.client_id, config.client_secret.get_secret_value())
         super().__init__(credential, logger=sdk_log)
         self.config, self.http = config, http
@@ -90,6 +92,7 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
         self.connected = threading.Event()
         self.frames = 0
         self.refused: str | None = None     # the gateway refused the app: retrying cannot help
+        self.watchdog_s = watchdog_s
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def open_connection(self) -> dict[str, Any] | None:
@@ -131,13 +134,23 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
             uri = f'{connection["endpoint"]}?ticket={quote_plus(str(connection["ticket"]))}'
             opened, frames = time.monotonic(), self.frames
             try:
-                async with websockets.connect(uri, open_timeout=CONNECT_TIMEOUT_S, max_size=None) as websocket:
+                # the watchdog: a ping every half watchdog_seconds, and a pong missing for the other half means
+                # the connection is open but deaf: websockets closes it and the loop below reconnects
+                half = self.watchdog_s / 2
+                async with websockets.connect(uri, open_timeout=CONNECT_TIMEOUT_S, max_size=None,
+                                              ping_interval=half, ping_timeout=half) as websocket:
                     self.websocket = websocket
                     self.connected.set()
                     async for raw in websocket:
                         self._route(raw)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
-                if not self.stopping:
+                if self.stopping:
+                    pass
+                elif "keepalive ping timeout" in str(exc):
+                    log.warning("dingtalk: no pong from the server for %.0f s: the connection is deaf; reconnecting",
+                                self.watchdog_s / 2)
+                    metrics.reconnected(PLATFORM)
+                else:
                     log.warning("dingtalk: stream connection lost: %s: %s", exc.__class__.__name__, exc)
             finally:
                 self.connected.clear()
@@ -170,10 +183,10 @@ class DingTalkAdapter:
     platform = PLATFORM
 
     def __init__(self, config: DingTalkConfig, dispatcher: Dispatcher, engine: Engine, workers: int = 8,
-                 attempts: int = 5, backoff_s: float = 0.2) -> None:
+                 attempts: int = 5, backoff_s: float = 0.2, watchdog_s: float = WATCHDOG_S) -> None:
         self.config, self.dispatcher, self.engine = config, dispatcher, engine
         self.api = DingTalkApi(config, attempts=attempts, backoff_s=backoff_s)
-        self.stream = _StreamClient(config, self.api.http)
+        self.stream = _StreamClient(config, self.api.http, watchdog_s)
         self.stream.register_callback_handler(BOT_TOPIC, _Frames(self._on_message))
         self.stream.register_callback_handler(CARD_TOPIC, _Frames(self._on_card_click))
         self.pool = WorkerPool(PLATFORM, workers)
@@ -211,9 +224,16 @@ class DingTalkAdapter:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Refuse new frames, close the connection, then finish the work in hand."""
+    def connected(self) -> bool:
+        """The stream connection is open now (readiness)."""
+        return self.alive() and self.stream.connected.is_set()
+
+    def stop(self, timeout: float = 10.0, deadline: float | None = None) -> None:
+        """Refuse new frames, close the connection, then finish the work in hand; all by `deadline`
+        (time.monotonic()) when given."""
         self.pool.close()
+        if deadline is not None:
+            timeout = min(timeout, max(deadline - time.monotonic(), 0.1))
         self.stream.stopping = True
         loop, task = self._loop, self._task
         if loop is not None and task is not None and not loop.is_closed():
@@ -221,7 +241,7 @@ class DingTalkAdapter:
                 loop.call_soon_threadsafe(task.cancel)
         if self._thread is not None:
             self._thread.join(timeout)
-        self.pool.drain()
+        self.pool.drain(70.0 if deadline is None else max(deadline - time.monotonic(), 0.0))
         self.api.close()
 
     # --- messages --------------------------------------------------------------------------------------
@@ -229,7 +249,8 @@ class DingTalkAdapter:
     def _on_message(self, frame: CallbackMessage) -> tuple[int, Any]:
         """Runs on the connection loop: hand over and ack."""
         try:
-            self.pool.submit(self.handle_message, frame.headers.message_id, frame.data)
+            self.pool.submit(track, PLATFORM, frame.headers.message_id, self.handle_message, frame.headers.message_id,
+                             frame.data)
         except ShuttingDown:
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
         return AckMessage.STATUS_OK, "OK"

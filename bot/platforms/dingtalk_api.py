@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bot import metrics
 from bot.config import DingTalkConfig
 from bot.platforms.common import Retryable, with_retries
 from bot.ratelimit import RateLimiter
@@ -158,6 +159,7 @@ class DingTalkApi:
             try:
                 resp = self.http.request(method, f"{self.config.endpoint}{path}", json=body, headers=headers)
             except httpx.HTTPError as exc:
+                metrics.api_error(PLATFORM)
                 raise Retryable(f"{exc.__class__.__name__}: {exc}") from exc
             answer = _json(resp)
             code = str(answer.get("code", ""))
@@ -170,6 +172,7 @@ class DingTalkApi:
                 return answer
             problem = f"HTTP {resp.status_code} code={code} message={answer.get('message')} " \
                       f"requestid={answer.get('requestid')}"
+            metrics.api_error(PLATFORM, throttled=resp.status_code == 429 or "QpsLimit" in code or "Throttling" in code)
             if resp.status_code == 401 or code == "InvalidAuthentication":
                 self.forget_token(token)
                 raise Retryable(problem)
@@ -188,9 +191,11 @@ class DingTalkApi:
             try:
                 resp, token = send()
             except httpx.HTTPError as exc:
+                metrics.api_error(PLATFORM)
                 raise Retryable(f"{exc.__class__.__name__}: {exc}") from exc
             answer = _json(resp)
             if resp.status_code == 429 or resp.status_code >= 500:
+                metrics.api_error(PLATFORM, throttled=resp.status_code == 429)
                 raise Retryable(f"HTTP {resp.status_code}")
             if not answer:
                 raise Retryable(f"HTTP {resp.status_code} with a body that is not JSON: {resp.text[:120]!r}")
@@ -198,6 +203,7 @@ class DingTalkApi:
             if errcode == 0:
                 return answer
             problem = f"errcode={errcode} errmsg={answer.get('errmsg')}"
+            metrics.api_error(PLATFORM, throttled=errcode in THROTTLED_ERRCODES)
             if errcode in TOKEN_ERRCODES and token is not None:
                 self.forget_token(token)
                 raise Retryable(problem)

@@ -43,6 +43,7 @@ from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher, Incoming
 from bot.platforms.common import (
@@ -50,7 +51,9 @@ from bot.platforms.common import (
     ImageUploads,
     Retryable,
     ShuttingDown,
+    Watchdog,
     WorkerPool,
+    track,
     with_retries,
 )
 from bot.ratelimit import RateLimiter
@@ -67,13 +70,14 @@ PLATFORM = "feishu"
 # Rate-limit codes seen in the SDK and Feishu's docs: app/tenant frequency limits and chat throttling.
 RATE_LIMIT_CODES = frozenset({99991400, 99991402, 11020, 11021, 230020})
 CONNECT_TIMEOUT_S = 30.0
+WATCHDOG_S = 300.0   # [ops] watchdog_seconds
 
 
 class FeishuAdapter:
     platform = PLATFORM
 
     def __init__(self, config: FeishuConfig, dispatcher: Dispatcher, engine: Engine, workers: int = 8,
-                 attempts: int = 5, backoff_s: float = 0.2) -> None:
+                 attempts: int = 5, backoff_s: float = 0.2, watchdog_s: float = WATCHDOG_S) -> None:
         self.config, self.dispatcher, self.engine = config, dispatcher, engine
         secret = config.app_secret.get_secret_value()
         self.rest = (lark.Client.builder().app_id(config.app_id).app_secret(secret)
@@ -81,8 +85,10 @@ class FeishuAdapter:
         handler = (lark.EventDispatcherHandler.builder("", "")
                    .register_p2_im_message_receive_v1(self._on_message)
                    .register_p2_card_action_trigger(self._on_card_action).build())
-        self.ws = lark.ws.Client(config.app_id, secret, event_handler=handler, domain=config.domain,
-                                 log_level=lark.LogLevel.WARNING)
+        self._handler = handler
+        self.ws = self._new_ws()
+        self.watchdog = Watchdog(PLATFORM, watchdog_s, self._quiet_for, self._reconnect)
+        self.heard_at = time.monotonic()
         self.pool = WorkerPool(PLATFORM, workers)
         self.app_limit, self.app_minute_limit, self.chat_limit = RateLimiter(50), RateLimiter(1000, 60), RateLimiter(5)
         self.attempts, self.backoff_s = attempts, backoff_s
@@ -95,9 +101,45 @@ class FeishuAdapter:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Learn the bot's own open_id, then connect in a background thread. The SDK keeps one module-level
-        loop and blocks in start(), so the thread gets a loop of its own and hands it to the SDK."""
+        """Learn the bot's own open_id, then connect in a background thread (watched by the watchdog)."""
         self.bot_open_id = self._fetch_bot_open_id()
+        self._connect()
+        self.watchdog.start()
+
+    def _new_ws(self) -> lark.ws.Client:
+        """The SDK's long-connection client; every frame it receives tells the watchdog the server is there."""
+        ws = lark.ws.Client(self.config.app_id, self.config.app_secret.get_secret_value(),
+                            event_handler=self._handler, domain=self.config.domain, log_level=lark.LogLevel.WARNING)
+        handle = ws._handle_message
+
+        async def heard(msg: bytes) -> None:
+            self.heard_at = time.monotonic()
+            await handle(msg)
+
+        ws._handle_message = heard  # type: ignore[method-assign]
+        return ws
+
+    def _quiet_for(self) -> tuple[float, float]:
+        """Seconds since the server last sent a frame (a pong answers every ping), and at least how long a healthy
+        connection may be quiet: twice the ping interval the server asked for."""
+        return time.monotonic() - self.heard_at, 2.0 * float(getattr(self.ws, "_ping_interval", 120)) + 1.0
+
+    def _reconnect(self) -> None:
+        """Drop the deaf client (even one stuck in the SDK's reconnect, whose endpoint call has no timeout,
+        upstream issue #169) and connect a new one on a new thread and loop."""
+        old_ws, old_loop, old_thread = self.ws, self._loop, self._thread
+        old_ws._auto_reconnect = False
+        self.heard_at = time.monotonic()
+        self._close_ws(old_ws, old_loop, old_thread, timeout=2.0)
+        self.ws = self._new_ws()
+        try:
+            self._connect()
+        except ConnectionError as exc:
+            log.warning("feishu: reconnecting failed: %s; the watchdog tries again", exc)
+
+    def _connect(self) -> None:
+        """Connect in a background thread. The SDK keeps one module-level loop and blocks in start(), so the
+        thread gets a loop of its own and hands it to the SDK."""
         ready = threading.Event()
 
         def run() -> None:
@@ -118,13 +160,19 @@ class FeishuAdapter:
         ready.wait(5)
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         while self.ws._conn is None:  # the SDK's own connection object: set once the socket is open
-            if not self.alive() or time.monotonic() > deadline:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise ConnectionError(f"could not open the Feishu long connection at {self.config.domain} "
                                       "(see the log above)")
             time.sleep(0.05)
+        self.heard_at = time.monotonic()
 
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """False once the connection ended for good (the SDK gave up); a watchdog reconnect is not an end."""
+        return self.watchdog.reconnecting or (self._thread is not None and self._thread.is_alive())
+
+    def connected(self) -> bool:
+        """The long connection is open now (readiness)."""
+        return self.alive() and self.ws._conn is not None
 
     def _fetch_bot_open_id(self) -> str | None:
         """The bot's open_id, to tell its @-mentions from other people's in group chats."""
@@ -146,25 +194,31 @@ class FeishuAdapter:
             return True
         return any(m.id is not None and m.id.open_id == self.bot_open_id for m in mentions)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, deadline: float | None = None) -> None:
         """Stop taking events, close the connection and end the SDK's tasks (it has no stop of its own),
-        then finish the work in hand."""
+        then finish the work in hand; all by `deadline` (time.monotonic()) when given."""
         self.pool.close()
-        loop = self._loop
+        self.watchdog.stop()
+        if deadline is not None:
+            timeout = min(timeout, max(deadline - time.monotonic(), 0.1))
+        self._close_ws(self.ws, self._loop, self._thread, timeout)
+        self.pool.drain(70.0 if deadline is None else max(deadline - time.monotonic(), 0.0))
+
+    def _close_ws(self, ws: lark.ws.Client, loop: asyncio.AbstractEventLoop | None,
+                  thread: threading.Thread | None, timeout: float) -> None:
         if loop is not None and loop.is_running():
-            self.ws._auto_reconnect = False
+            ws._auto_reconnect = False
             logging.getLogger("Lark").setLevel(logging.CRITICAL)  # it reports our own close as an error
             try:
-                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
+                asyncio.run_coroutine_threadsafe(self._shutdown(ws), loop).result(timeout)
             except Exception:
                 log.warning("feishu: the connection did not close cleanly", exc_info=True)
             if loop.is_running():
                 loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self.pool.drain()
+        if thread is not None:
+            thread.join(timeout)
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, ws: lark.ws.Client) -> None:
         """Cancel the SDK's receive and ping tasks first (so it does not treat our close as a failure),
         close the socket, then end the task its blocking start() waits on."""
         current = asyncio.current_task()
@@ -174,8 +228,8 @@ class FeishuAdapter:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        if self.ws._conn is not None:
-            await self.ws._conn.close()
+        if ws._conn is not None:
+            await ws._conn.close()
         for task in blocking:
             task.cancel()
 
@@ -183,7 +237,7 @@ class FeishuAdapter:
 
     def _on_message(self, data: P2ImMessageReceiveV1) -> None:
         # while closing, submit raises: the SDK acks with code 500 and Feishu delivers the event again later
-        self.pool.submit(self.handle_message, data)
+        self.pool.submit(track, PLATFORM, data.header.event_id, self.handle_message, data)
 
     def handle_message(self, data: P2ImMessageReceiveV1) -> None:
         header, event = data.header, data.event
@@ -312,10 +366,12 @@ class FeishuAdapter:
             try:
                 resp = send()
             except Exception as exc:  # unreachable host, an HTML error page, a token that could not be fetched
+                metrics.api_error(PLATFORM)
                 raise Retryable(f"{exc.__class__.__name__}: {exc}") from exc
             if resp.success():
                 return resp
             status = resp.raw.status_code if resp.raw is not None else 0
+            metrics.api_error(PLATFORM, throttled=resp.code in RATE_LIMIT_CODES or status == 429)
             if resp.code in RATE_LIMIT_CODES or status == 429 or status >= 500:
                 raise Retryable(f"code={resp.code} status={status} msg={resp.msg}")
             log.error("feishu: %s refused: code=%s msg=%s log_id=%s", what, resp.code, resp.msg, resp.get_log_id())

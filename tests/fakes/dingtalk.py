@@ -225,6 +225,7 @@ class _Conn:
     request: web.Request
     ticket: str
     subscriptions: list[dict[str, Any]]
+    deaf: bool = False     # open but silent: no WebSocket pong, no ack read (go_deaf)
 
 
 @dataclass
@@ -474,6 +475,11 @@ class FakeDingTalk(FakeServer):
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._loop.create_task, close_later())
 
+    def go_deaf(self) -> None:
+        """The current Stream connection stays open but the server falls silent on it: no pong to the client's
+        WebSocket pings, no ack read, nothing sent. A new connection is heard."""
+        self._current_conn().deaf = True
+
     def drop_connection(self) -> None:
         """Abort the current WebSocket's TCP connection (no close frame)."""
         conn = self._current_conn()
@@ -528,7 +534,7 @@ class FakeDingTalk(FakeServer):
         if subscriptions is None:
             return web.json_response({"code": "InvalidTicket", "message": "unknown or already used ticket"},
                                      status=401)
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=16 * 1024 * 1024)
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=16 * 1024 * 1024)   # pings answered below
         await ws.prepare(request)
         conn = _Conn(str(uuid.uuid4()), ws, request, ticket, subscriptions)
         with self._cond:
@@ -539,7 +545,12 @@ class FakeDingTalk(FakeServer):
             self._cond.notify_all()
         try:
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
+                if msg.type == WSMsgType.PING:
+                    if not conn.deaf:
+                        await ws.pong(msg.data)
+                elif conn.deaf:
+                    continue
+                elif msg.type == WSMsgType.TEXT:
                     self._on_ack(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     self._protocol_error(f"binary message on the Stream connection: {msg.data[:80]!r}")

@@ -130,6 +130,7 @@ class _Conn:
     ws: web.WebSocketResponse
     request: web.Request
     device_id: str
+    deaf: bool = False     # open but silent: no pong, no frame, no WebSocket pong (go_deaf)
 
 
 def _rid(prefix: str) -> str:
@@ -280,6 +281,7 @@ class FakeFeishu(FakeServer):
         self._all_conns: list[_Conn] = []
         self._seq = 0
         self._quiet_clients = True
+        self._refusing = False
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Self:
@@ -409,6 +411,22 @@ class FakeFeishu(FakeServer):
         self._conn = None
         self._submit(abort_connection(conn.request, conn.ws))
 
+    def go_deaf(self) -> None:
+        """The current long connection stays open but the server falls silent on it: no pong to the SDK's pings
+        (neither its ping frames nor WebSocket pings), no ack read, nothing sent. A new connection is heard."""
+        conn = self._conn
+        if conn is None:
+            raise AssertionError("no long connection to make deaf")
+        conn.deaf = True
+
+    def refuse_connections(self) -> None:
+        """From now on the ws endpoint answers HTTP 503 (the SDK retries for ever) and the current connection is
+        dropped: the long connection is down for good."""
+        with self._lock:
+            self._refusing = True
+        if self._conn is not None:
+            self.drop_connection()
+
     def _register_event(self, event: dict) -> None:
         header = event.get("header") or {}
         body = event.get("event") or {}
@@ -446,7 +464,7 @@ class FakeFeishu(FakeServer):
         if not known or service_id != str(self.service_id):
             return web.Response(status=403, text="forbidden", headers={
                 "handshake-status": "403", "handshake-msg": "invalid or reused device_id/service_id"})
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=16 * 1024 * 1024)
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=16 * 1024 * 1024)   # pings answered below
         await ws.prepare(request)
         conn = _Conn(ws, request, device_id)
         with self._lock:
@@ -455,7 +473,12 @@ class FakeFeishu(FakeServer):
             self._all_conns.append(conn)
         try:
             async for msg in ws:
-                if msg.type == WSMsgType.BINARY:
+                if msg.type == WSMsgType.PING:
+                    if not conn.deaf:
+                        await ws.pong(msg.data)
+                elif conn.deaf:
+                    continue
+                elif msg.type == WSMsgType.BINARY:
                     await self._on_frame(conn, msg.data)
                 elif msg.type == WSMsgType.TEXT:
                     self._protocol_error(f"text message on the long connection: {msg.data[:80]!r}")
@@ -647,6 +670,8 @@ class FakeFeishu(FakeServer):
 
     # --- auth
     def _endpoint(self, body: Any, body_error: str) -> tuple[int, dict]:
+        if self._refusing:
+            raise _Reject(503, 1, "service unavailable")
         if body_error or not isinstance(body, dict) or not body.get("AppID"):
             raise _Reject(200, WS_BAD_CREDENTIALS_CODE, "AppID and AppSecret are required")
         if body.get("AppID") != self.app_id or body.get("AppSecret") != self.app_secret:

@@ -1,0 +1,45 @@
+"""Log lines: text (the default) or one JSON object per line ([ops] log_format = "json"), with the id of the
+chat event a line is about. Adapters set `event_id` around the handling of an event (`about_event`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+event_id: ContextVar[str | None] = ContextVar("kpibot_event_id", default=None)
+
+
+@contextlib.contextmanager
+def about_event(eid: str | None) -> Iterator[None]:
+    """Every line logged inside is about event `eid` (the platform's event or message id; never a secret)."""
+    token = event_id.set(eid)
+    try:
+        yield
+    finally:
+        event_id.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        eid = event_id.get()
+        if eid is not None:
+            line["event_id"] = eid
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def use_json_logs() -> None:
+    """Every handler of the root logger writes JSON lines from now on."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        handler.setFormatter(JsonFormatter())
