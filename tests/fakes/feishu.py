@@ -543,6 +543,12 @@ class FakeFeishu(FakeServer):
         with self._lock:
             self._delay_rules.append(_Rule(n, path_contains, seconds=seconds))
 
+    def forget_uuids(self) -> None:
+        """As if the hour Feishu keeps idempotency uuids for had passed: a test that empties the store's
+        send claims between cases (so the same claim key is sent again) starts a new hour with this."""
+        with self._lock:
+            self._uuids.clear()
+
     def revoke_tokens(self) -> None:
         """Forget every issued tenant_access_token (the next call with one gets 99991663)."""
         with self._lock:
