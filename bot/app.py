@@ -7,9 +7,13 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.config import Config
 from cards.chart_cache import ChartCache
@@ -26,14 +30,25 @@ log = logging.getLogger(__name__)
 
 
 def clock_from_env() -> Callable[[], datetime]:
-    """The real clock, or a fixed instant from KPIBOT_NOW (ISO 8601 with offset) for reproducible demos."""
+    """The real clock, or a fixed instant from KPIBOT_NOW (ISO 8601 with offset) for reproducible demos.
+
+    With KPIBOT_CLOCK_SPEED as well (a positive number), the clock starts at KPIBOT_NOW and runs, that many
+    times faster than real time: scenario tests let a process live through minutes in seconds (a claim left
+    "sending" by a killed replica goes stale after 15 minutes of this clock, storage.schedule)."""
     fixed = os.environ.get("KPIBOT_NOW")
     if not fixed:
         return lambda: datetime.now(UTC)
     moment = datetime.fromisoformat(fixed)
     if moment.tzinfo is None:
         raise ValueError("KPIBOT_NOW needs a UTC offset, e.g. 2026-11-22T12:00:00+00:00")
-    return lambda: moment
+    speed_text = os.environ.get("KPIBOT_CLOCK_SPEED")
+    if not speed_text:
+        return lambda: moment
+    speed = float(speed_text)
+    if not speed > 0:
+        raise ValueError(f"KPIBOT_CLOCK_SPEED must be a positive number, not {speed_text!r}")
+    started = monotonic()
+    return lambda: moment + timedelta(seconds=(monotonic() - started) * speed)
 
 
 def config_org(config: Config) -> OrgSettings:
@@ -54,6 +69,47 @@ def build_services(config: Config) -> Services:
                     buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None,
                     live_tail=timedelta(minutes=config.attribution.live_tail_minutes),
                     max_shift=timedelta(hours=config.attribution.max_shift_hours))
+
+
+STORE_BACKOFF_MAX_S = 30.0
+
+
+def shown_store(url: str) -> str:
+    """The store's URL as it may be printed: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "the configured URL"
+
+
+def build_services_waiting(config: Config, attempts: int, backoff_s: float) -> Services:
+    """build_services, tried up to `attempts` times while the store cannot be reached (a database that starts
+    after the bot, a network that is not up yet), waiting `backoff_s` doubled after each try (at most 30 s).
+    Each failed try is one warning line naming the store without its password; the last failure is raised."""
+    url = config.store.url.get_secret_value()
+    shown, secret = shown_store(url), store_password(url)
+
+    def told(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        if secret:
+            first = first.replace(secret, "***")
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("the store at %s cannot be reached (try %d of %d: %s: %s); trying again in %.1f s",
+                    shown, state.attempt_number, attempts, type(exc).__name__, first, wait)
+
+    retrying = Retrying(retry=retry_if_exception_type((OperationalError, InterfaceError)),
+                        stop=stop_after_attempt(attempts),
+                        wait=wait_exponential(multiplier=backoff_s, min=backoff_s, max=STORE_BACKOFF_MAX_S),
+                        before_sleep=told, reraise=True)
+    return retrying(build_services, config)
+
+
+def store_password(url: str) -> str | None:
+    try:
+        return make_url(url).password  # type: ignore[return-value]
+    except SQLAlchemyError:
+        return None
 
 
 def seed_demo_if_empty(services: Services, now: datetime) -> bool:

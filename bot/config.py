@@ -145,6 +145,11 @@ class StoreConfig:
     url: Annotated[SecretStr, Env("KPIBOT_STORE_URL")] = SecretStr("sqlite:///kpibot.db")
     # the secret that pseudonymises buyer ids (storage.ingest.writer.hash_buyer); keep it once chosen
     buyer_key: Annotated[SecretStr | None, Env("KPIBOT_BUYER_KEY"), EmptyIsNone] = None
+    # `kpibot run` only: how often to try a store that cannot be reached at start-up (a database still starting)
+    # before giving up, and the first wait between tries (doubling, at most 30 s)
+    start_attempts: Annotated[StrictInt, _check(lambda v: v >= 1, "must be at least 1, got {value}")] = 10
+    start_backoff_s: Annotated[Number, _check(lambda v: 0 < v <= 60, "must be above 0 and at most 60, got {value}")] \
+        = Decimal("1")
 
 
 @dataclass(frozen=True, config=SECTION)

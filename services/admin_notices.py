@@ -30,7 +30,7 @@ from cards.model import Block, Card, Text, Tone
 from scoring.roles import Role
 from services.messaging import Messenger, bound_platforms, send_private
 from storage.models import Member
-from storage.schedule import claim_send, finish_send, sent_today
+from storage.schedule import claim_send, finish_send, send_key, sent_today
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ def tell_admins_each(engine: Engine, messengers: Mapping[str, Messenger], admins
         if not claimed:
             continue
         try:
-            ok = bool(send_private(engine, messengers, admin, card_for(lang_of(admin.locale), claimed)))
+            key = ",".join(send_key(kind, keys[admin.code][i], day) for i in claimed)
+            ok = bool(send_private(engine, messengers, admin, card_for(lang_of(admin.locale), claimed), key))
         except Exception:
             log.exception("telling admin %s that %s failed", admin.code, what)
             ok = False

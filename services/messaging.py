@@ -15,13 +15,18 @@ from storage.models import Member
 
 
 class Messenger(Protocol):
-    """Sends a card without a message to answer: digests, alerts, approvals."""
+    """Sends a card without a message to answer: digests, alerts, approvals.
+
+    `key` is a stable idempotency key (storage.schedule.send_key of the send's claim): sent again with the same
+    key to the same receiver, the message is not doubled where the platform supports it (Feishu's message
+    `uuid`, kept about an hour; DingTalk's card `outTrackId`). DingTalk's markdown robot messages have no such
+    key: a card-less DingTalk send taken over after a crash may arrive twice. None: no key (a fresh message)."""
 
     platform: str
 
-    def send_to_chat(self, chat_id: str, card: Card) -> bool: ...
+    def send_to_chat(self, chat_id: str, card: Card, key: str | None = None) -> bool: ...
 
-    def send_to_user(self, user_id: str, card: Card) -> bool: ...
+    def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool: ...
 
 
 def bound_platforms(engine: Engine, messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
@@ -32,10 +37,12 @@ def bound_platforms(engine: Engine, messengers: Mapping[str, Messenger], member:
     return [(platform, ids[platform]) for platform in messengers if platform in ids]
 
 
-def send_private(engine: Engine, messengers: Mapping[str, Messenger], member: Member, card: Card) -> bool | None:
-    """To the member on the first connected platform they are bound on; None when there is none."""
+def send_private(engine: Engine, messengers: Mapping[str, Messenger], member: Member, card: Card,
+                 key: str | None = None) -> bool | None:
+    """To the member on the first connected platform they are bound on (`key` as in Messenger); None when there
+    is none."""
     bound = bound_platforms(engine, messengers, member)
     if not bound:
         return None
     platform, user_id = bound[0]
-    return messengers[platform].send_to_user(user_id, card)
+    return messengers[platform].send_to_user(user_id, card, key)

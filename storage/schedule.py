@@ -6,6 +6,10 @@ A claim inserts the row as "sending" (the unique key lets one process win). A fa
 than STALE_AFTER (its process died mid-send) may be taken over, accepting the small risk of a second copy
 over losing the message.
 
+The claim's key (`send_key`) also goes to the platform as the message's idempotency key (Feishu's `uuid`,
+DingTalk's card `outTrackId`, see services.messaging): a takeover of a send the platform already took, or
+the retry of one whose answer was lost, then gives the receiver no second copy where the platform allows it.
+
 Claims are read only around the day they are for (and, for some kinds, back to the subject's last one):
 `prune` and `prune_kind` delete old ones; bot/jobs/prune.py says what is kept and why that is safe.
 """
@@ -35,6 +39,10 @@ UNMATCHED_HANDLE = "unmatched_handle"
 FX_MISSING = "fx_missing"
 ONCE_EVER = (UNMATCHED_HANDLE, FX_MISSING)
 
+
+def send_key(kind: str, subject: str, day: date) -> str:
+    """The claim's identity as one string: the idempotency key of the message the claim sends."""
+    return f"{kind}|{subject}|{day.isoformat()}"
 
 
 def sent_today(engine: Engine, kind: str, days: dict[str, date]) -> set[str]:

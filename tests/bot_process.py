@@ -25,14 +25,16 @@ SERVING = "kpibot: serving"
 
 class BotProcess:
     """`python -m bot.cli run` with a config written from the fakes it talks to. `extra` is more TOML added
-    to the config as it is (e.g. '[fx]\\nenabled = false\\n', the default: no reach for the real ECB feed)."""
+    to the config as it is (e.g. '[fx]\\nenabled = false\\n', the default: no reach for the real ECB feed);
+    `store` is more TOML for its [store] section (e.g. 'start_attempts = 3\\n')."""
 
     def __init__(self, work: Path, store_url: str, *, feishu: Any = None, dingtalk: Any = None,
                  template: str | None = None, extra: str = "[fx]\nenabled = false\n",
-                 env: dict[str, str] | None = None, args: tuple[str, ...] = (), name: str = "kpibot") -> None:
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = (), name: str = "kpibot",
+                 store: str = "") -> None:
         self.work = work
         self.config = work / f"{name}.toml"
-        text = f'[store]\nurl = "{store_url}"\n'
+        text = f'[store]\nurl = "{store_url}"\n{store}'
         secrets: dict[str, str] = {}
         if feishu is not None:
             text += f'[feishu]\napp_id = "{feishu.app_id}"\ndomain = "{feishu.base_url}"\n'
@@ -90,6 +92,10 @@ class BotProcess:
         assert self.proc is not None
         self.proc.kill()
         return self._wait(30.0)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Until it exits by itself (e.g. giving up on its store); its code."""
+        return self._wait(timeout)
 
     def _wait(self, timeout: float) -> int:
         assert self.proc is not None

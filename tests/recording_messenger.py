@@ -14,11 +14,13 @@ class Recorder:
     platform: str
     sent: list[tuple[str, Card]] = field(default_factory=list)
     accept: bool = True     # False: the platform refuses every message (nothing is recorded)
+    keys: list[str | None] = field(default_factory=list)   # the idempotency key of each message in `sent`
 
-    def send_to_chat(self, chat_id: str, card: Card) -> bool:
-        return self.send_to_user(chat_id, card)
+    def send_to_chat(self, chat_id: str, card: Card, key: str | None = None) -> bool:
+        return self.send_to_user(chat_id, card, key)
 
-    def send_to_user(self, user_id: str, card: Card) -> bool:
+    def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool:
         if self.accept:
             self.sent.append((user_id, card))
+            self.keys.append(key)
         return self.accept

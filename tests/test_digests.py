@@ -21,13 +21,14 @@ from bot.jobs.digests import run_due_digests
 from bot.platforms.dingtalk import DingTalkAdapter
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
-from cards.model import Fields, Image, Table
+from cards.model import Buttons, Card, Fields, Image, Note, Table, Tone
 from scoring.rules import Rules
 from scoring.sendtime import due_day, send_moment
 from services.container import Services
 from services.digests import build_digest
 from storage.models import DigestSubscription, ScheduledSend, Team
 from storage.queries import find_team
+from storage.schedule import STALE_AFTER, claim_send, send_key
 from tests.conftest import connected_feishu, seeded_demo
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
@@ -191,6 +192,57 @@ def test_a_failed_send_is_retried_by_the_next_tick(
     with Session(store) as session:
         row = session.execute(select(ScheduledSend)).scalar_one()
         assert (row.status, row.attempts) == ("sent", 2)
+
+
+def _crashed_mid_send(store: Engine, sub: int, day: date, at: datetime) -> str:
+    """What a replica killed mid-send leaves: its claim stuck in "sending" (the platform got the message or not)."""
+    assert claim_send(store, "digest", f"subscription:{sub}", day, "crashed", at)
+    return send_key("digest", f"subscription:{sub}", day)
+
+
+def test_a_digest_taken_over_after_a_crash_is_not_doubled_on_feishu(
+        services: Services, feishu: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    fake, adapter = feishu
+    sub = subscribe(store, "shopee-id", "oc_crash", "09:00", JAKARTA, weekly=False)
+    at, day = utc("2026-11-22T02:00"), date(2026, 11, 22)
+    key = _crashed_mid_send(store, sub, day, at)
+    first = Card("sent before the crash", (Note("x"),), Tone.NEUTRAL, "en")
+    assert adapter.send_to_chat("oc_crash", first, key)             # Feishu took it; the replica died then
+    assert run_due_digests(services, {"feishu": adapter}, at + STALE_AFTER - STALE_AFTER / 15, "b") == []
+    taken = run_due_digests(services, {"feishu": adapter}, at + STALE_AFTER + STALE_AFTER / 15, "b")
+    assert [(s.kind, s.day, s.ok) for s in taken] == [("digest", day, True)]
+    sent = sent_to(fake, "oc_crash")
+    assert [title_of(m) for m in sent] == ["sent before the crash"]   # the same uuid: Feishu kept the first
+    with Session(store) as session:
+        row = session.execute(select(ScheduledSend)).scalar_one()
+        assert (row.status, row.attempts, row.claimed_by) == ("sent", 2, "b")
+    # the key is per receiver: the same claim's key sent to another chat is another message
+    assert adapter.send_to_chat("oc_crash_other", first, key)
+    assert len(sent_to(fake, "oc_crash_other")) == 1 and len(sent_to(fake, "oc_crash")) == 1
+
+
+def test_a_digest_taken_over_after_a_crash_is_not_doubled_on_a_dingtalk_card(
+        services: Services, store: Engine) -> None:
+    sub = subscribe(store, "shopee-id", "cid_crash", "09:00", JAKARTA, platform="dingtalk", weekly=False)
+    at, day = utc("2026-11-22T02:00"), date(2026, 11, 22)
+    key = _crashed_mid_send(store, sub, day, at)
+    with FakeDingTalk() as fake:
+        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
+                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
+        adapter = DingTalkAdapter(config, Dispatcher(services), store, backoff_s=0.01)
+        adapter.start()
+        try:
+            first = Card("sent before the crash", (Note("x"), Buttons(())), Tone.NEUTRAL, "en")
+            assert adapter.send_to_chat("cid_crash", first, key)
+            taken = run_due_digests(services, {"dingtalk": adapter}, at + STALE_AFTER + STALE_AFTER / 15, "b")
+            assert [(s.kind, s.ok) for s in taken] == [("digest", True)]
+        finally:
+            adapter.stop()
+        delivered = [d for d in fake.delivered if d.target == "cid_crash"]
+        assert [(d.via, fake.cards[d.out_track_id or ""].params["title"]) for d in delivered] == \
+            [("card", "sent before the crash")]
+        creates = [c for c in fake.calls if c.path == "/v1.0/card/instances" and c.method == "POST"]
+        assert len(creates) == 2 and len(fake.cards) == 1    # the second create found the instance there
 
 
 def test_monday_also_brings_the_weekly_report_for_last_week(

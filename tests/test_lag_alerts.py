@@ -69,9 +69,11 @@ def feishu(store: Engine, services: Services) -> Iterator[tuple[FakeFeishu, Feis
 
 
 @pytest.fixture(autouse=True)
-def no_sends(store: Engine) -> None:
+def no_sends(store: Engine, request: pytest.FixtureRequest) -> None:
     with store.begin() as c:
         c.execute(text("DELETE FROM scheduled_send"))
+    if "feishu" in request.fixturenames:   # the claims' keys are the messages' uuids: a new case, a new hour
+        request.getfixturevalue("feishu")[0].forget_uuids()
 
 
 def to_user(fake: FakeFeishu, open_id: str) -> list[dict]:
@@ -196,6 +198,8 @@ def no_team_sends(request: pytest.FixtureRequest) -> None:
     if "team_store" in request.fixturenames:
         with request.getfixturevalue("team_store").begin() as c:
             c.execute(text("DELETE FROM scheduled_send"))
+    if "team_feishu" in request.fixturenames:   # the claims' keys are the messages' uuids: a new case, a new hour
+        request.getfixturevalue("team_feishu")[0].forget_uuids()
 
 
 def summaries_to_lead1(fake: FakeFeishu, since: int) -> list[str]:

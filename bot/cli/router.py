@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from bot.app import build_services, clock_from_env
+from bot.app import build_services, build_services_waiting, clock_from_env, shown_store, store_password
 from bot.config import Config
 from bot.usage import StoreUnavailable
 from services.container import Services
@@ -29,25 +29,30 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return db.run(args, config)
     module = importlib.import_module(f"bot.cli.{GROUPS[args.command]}")   # argparse allows only these commands
     clock = clock_from_env()
-    services = open_services(config)
+    services = open_services(config, wait=args.command == "run")
     try:
         return int(module.run(services, args, config, clock))
     finally:
         services.engine.dispose()   # connections closed now, not whenever the engine is collected (main may run again)
 
 
-def open_services(config: Config) -> Services:
-    """The services, or StoreUnavailable in one line (the URL without its password) instead of a driver's traceback."""
-    from sqlalchemy.engine import make_url
+def open_services(config: Config, wait: bool = False) -> Services:
+    """The services, or StoreUnavailable in one line (the URL without its password) instead of a driver's traceback.
+    With `wait` (`kpibot run`), a store that cannot be reached is tried again ([store] start_attempts) first."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    attempts = config.store.start_attempts if wait else 1
     try:
-        return build_services(config)
+        if not wait:
+            return build_services(config)
+        return build_services_waiting(config, attempts, float(config.store.start_backoff_s))
     except (SQLAlchemyError, ImportError) as exc:
         url = config.store.url.get_secret_value()
-        try:
-            shown = make_url(url).render_as_string(hide_password=True)
-        except SQLAlchemyError:
-            shown = "the configured URL"
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise StoreUnavailable(f"cannot open the store at {shown}: {type(exc).__name__}: {first}") from None
+        password = store_password(url)
+        if password:
+            first = first.replace(password, "***")
+        tries = f" after {attempts} tries" if attempts > 1 else ""
+        raise StoreUnavailable(f"cannot open the store at {shown_store(url)}{tries}: {type(exc).__name__}: "
+                               f"{first}") from None
+

@@ -37,7 +37,7 @@ from services.scorecards import Inputs, pace_metric, score_current
 from services.team_rows import team_scoped, team_total
 from storage.models import Member, Team
 from storage.queries import team_members, teams
-from storage.schedule import claim_send, finish_send, sent_today
+from storage.schedule import claim_send, finish_send, send_key, sent_today
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                     continue
                 card = nudge_card(lang=lang_of(member.locale), name=member.name, result=head,
                                   days_left=days_left(period_day, score.window.last_day), currency=currency)
-                ok = send_private(services.engine, messengers, member, card)
+                ok = send_private(services.engine, messengers, member, card, send_key("lag_alert", subject, day))
                 finish_send(services.engine, "lag_alert", subject, day, instance, now,
                             None if ok else "no connected platform took it")
                 results.append(Alerted("lag_alert", member.code, day, bool(ok)))
@@ -117,7 +117,8 @@ def lead_summaries(services: Services, messengers: Mapping[str, Messenger], sess
             if rows:
                 card = lead_summary_card(lang=lang_of(lead.locale), team=team.name, day=day,
                                          at=rules.at.strftime("%H:%M"), rows=rows)
-                ok = bool(send_private(services.engine, messengers, lead, card))
+                ok = bool(send_private(services.engine, messengers, lead, card,
+                                       send_key("lag_summary", subject, day)))
                 results.append(Alerted("lag_summary", lead.code, day, ok))
             finish_send(services.engine, "lag_summary", subject, day, instance, now,
                         None if ok else "no connected platform took it")

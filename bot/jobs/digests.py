@@ -2,7 +2,9 @@
 digest (and on Mondays the weekly report), exactly once.
 
 Exactly once: each (kind, subscription, local day) is claimed in the store before it is built and sent
-(storage.schedule), so two scheduler processes, a restart, or a tick that runs late never send it twice;
+(storage.schedule), so two scheduler processes, a restart, or a tick that runs late never send it twice; the
+claim's key goes with the message as the platform's idempotency key, so a send taken over after a crash (its
+claim stuck in "sending") is not doubled on a platform that already has it;
 a send the platform did not accept is released and retried by the next tick. A digest missed while the
 bot was down goes out at the first tick after it is back, if it is still the same day in the team's zone
 (scoring.sendtime). Cards are built once per tick for each (team, language, finance, kind), however many
@@ -27,7 +29,7 @@ from services.container import Services
 from services.digests import shared_scope, subscription_digest
 from services.messaging import Messenger
 from storage.models import DigestSubscription
-from storage.schedule import claim_send, finish_send
+from storage.schedule import claim_send, finish_send, send_key
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,8 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
                     with Session(services.engine) as session:
                         built[key] = subscription_digest(session, services, sub, now, weekly)
                 # the same card for every chat of the key, each scoped to its own subscription
-                ok = messenger.send_to_chat(sub.chat_id, replace(built[key], scope=shared_scope(sub, weekly)))
+                ok = messenger.send_to_chat(sub.chat_id, replace(built[key], scope=shared_scope(sub, weekly)),
+                                            send_key(kind, subject, day))
                 if ok:
                     metrics.digest_sent()
                 else:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -31,6 +32,13 @@ from cards.model import Card
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 E = TypeVar("E")
+
+
+def idempotency_id(key: str, receiver: str) -> str:
+    """The platform's idempotency id of a proactive send: its claim's key (services.messaging) and the receiver,
+    hashed to 40 hex characters (Feishu's uuid takes at most 50; DingTalk's outTrackId is an opaque string).
+    The same claim to the same receiver always gives the same id, whichever replica sends it."""
+    return hashlib.sha256(f"{key}\n{receiver}".encode()).hexdigest()[:40]
 
 
 class Retryable(Exception):

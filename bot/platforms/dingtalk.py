@@ -44,8 +44,8 @@ from sqlmodel import Session
 from bot import metrics
 from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher, Incoming
-from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, track
-from bot.platforms.dingtalk_api import DingTalkApi
+from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, idempotency_id, track
+from bot.platforms.dingtalk_api import CardCreated, DingTalkApi
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Buttons, Card, Note, Tone
@@ -299,18 +299,24 @@ class DingTalkAdapter:
 
     # --- proactive sends (digests, alerts, approvals) ------------------------------------------------------
 
-    def send_to_chat(self, chat_id: str, card: Card) -> bool:
-        return self._push(card, group=chat_id, user=None)
+    def send_to_chat(self, chat_id: str, card: Card, key: str | None = None) -> bool:
+        return self._push(card, group=chat_id, user=None, key=key)
 
-    def send_to_user(self, user_id: str, card: Card) -> bool:
-        return self._push(card, group=None, user=user_id)
+    def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool:
+        return self._push(card, group=None, user=user_id, key=key)
 
-    def _push(self, card: Card, group: str | None, user: str | None) -> bool:
-        """Called from a job's thread: waits for the group's turn and says whether the card went out."""
+    def _push(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> bool:
+        """Called from a job's thread: waits for the group's turn and says whether the card went out. With a
+        `key`, an interactive card's outTrackId is made from it, so the same claim sent again (a takeover after
+        a crash) finds its card instance already there and counts as sent instead of delivering a second copy.
+        Markdown robot messages (no card template, or a card that could not be created) have no idempotency
+        key on DingTalk: those may still arrive twice after a takeover."""
+        out_track_id = "kpibot-" + (idempotency_id(key, group or user or "") if key is not None else uuid.uuid4().hex)
+
         def send() -> bool:
             # a card for a person is theirs to click; a group's card is shared, within its scope (cards.clicks)
-            if self._wants_card(card) and self._send_card(card, "kpibot-" + uuid.uuid4().hex, group=group,
-                                                          user=user, owner=user, chat=group):
+            if self._wants_card(card) and self._send_card(card, out_track_id, group=group, user=user, owner=user,
+                                                          chat=group, proactive=key is not None):
                 return True
             title, text = self._markdown(card, group or user or "")
             return self._send_markdown(title, text, group=group, user=user)
@@ -344,12 +350,19 @@ class DingTalkAdapter:
         return interactive and self.config.card_template_id is not None
 
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
-                   owner: str | None, chat: str | None) -> bool:
-        """An interactive card; False (and the caller falls back to markdown) when it could not be sent."""
+                   owner: str | None, chat: str | None, proactive: bool = False) -> bool:
+        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. For a
+        keyed proactive send (`proactive`), a card instance that already exists was sent by an earlier try of
+        the same claim: it counts as sent and is not delivered again."""
         card = fit_card_params(card)
         params = render_card_params(card, self.images.keys_for(card, group or user or ""), owner=owner,
                                     lang=card.lang, chat=chat)
-        return self.api.create_card(out_track_id, params) and self.api.deliver_card(out_track_id, group, user)
+        created = self.api.create_card(out_track_id, params)
+        if created is CardCreated.EXISTS and proactive:
+            log.info("dingtalk: card %s already exists (sent before a takeover or a lost answer); not sent again",
+                     out_track_id)
+            return True
+        return created is CardCreated.NEW and self.api.deliver_card(out_track_id, group, user)
 
     # --- card clicks ----------------------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ those slots, and the adapter schedules a group's sends for their slot (bot.platf
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -36,6 +38,27 @@ GROUP_LIMIT = 20
 GROUP_WINDOW_S = 62.0    # DingTalk's minute, counted from arrival: a margin for the time a request travels
 THROTTLED_ERRCODES = frozenset({130101, 90002, 90018, -1})   # "send too fast"; call-rate limits; "system busy"
 TOKEN_ERRCODES = frozenset({40014, 42001})            # invalid / expired access_token (older hosts)
+
+
+class CardCreated(enum.Enum):
+    NEW = "new"
+    EXISTS = "exists"      # an instance with that outTrackId was created before (by an earlier try)
+    FAILED = "failed"
+
+
+class _Known(Exception):
+    """A refusal the caller asked to hear about instead of having it logged as an error."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(str(answer))
+        self.answer = answer
+
+
+def _already_exists(status: int, answer: dict[str, Any]) -> bool:
+    """DingTalk's refusal of a card instance whose outTrackId is taken. The exact code is not published; the
+    words are matched (the fake answers 400 InvalidParameter "outTrackId ... already exists")."""
+    words = f"{answer.get('code', '')} {answer.get('message', '')}".lower()
+    return 400 <= status < 500 and any(w in words for w in ("already exist", "duplicate", "repeat"))
 
 
 class DingTalkApi:
@@ -98,11 +121,16 @@ class DingTalkApi:
         body = self._legacy("upload a chart", "/media/upload", send)
         return str(body["media_id"]) if body is not None and body.get("media_id") else None
 
-    def create_card(self, out_track_id: str, params: dict[str, str]) -> bool:
+    def create_card(self, out_track_id: str, params: dict[str, str]) -> CardCreated:
         body = {"cardTemplateId": self.config.card_template_id, "outTrackId": out_track_id,
                 "cardData": {"cardParamMap": params}, "callbackType": "STREAM",
                 "imGroupOpenSpaceModel": {"supportForward": True}, "imRobotOpenSpaceModel": {"supportForward": True}}
-        return self._openapi("POST", "/v1.0/card/instances", body, f"create card {out_track_id}") is not None
+        try:
+            answer = self._openapi("POST", "/v1.0/card/instances", body, f"create card {out_track_id}",
+                                   known=_already_exists)
+        except _Known:
+            return CardCreated.EXISTS
+        return CardCreated.NEW if answer is not None else CardCreated.FAILED
 
     def deliver_card(self, out_track_id: str, group: str | None, user: str | None) -> bool:
         """Into a group (conversationId) or a one-to-one chat with the robot (staffId); the answer lists
@@ -149,9 +177,11 @@ class DingTalkApi:
     # --- error handling ----------------------------------------------------------------------------------
 
     def _openapi(self, method: str, path: str, body: dict[str, Any], what: str,
-                 retry_if: Any = None) -> dict[str, Any] | None:
+                 retry_if: Any = None, known: Callable[[int, dict[str, Any]], bool] | None = None,
+                 ) -> dict[str, Any] | None:
         """A new-style API call; the parsed answer, None when DingTalk refused it or every try failed.
-        `retry_if(answer)` names a problem in a 200 answer that is worth another try."""
+        `retry_if(answer)` names a problem in a 200 answer that is worth another try; a refusal that
+        `known(status, answer)` recognises raises `_Known` instead of being logged."""
         def attempt() -> dict[str, Any] | None:
             self.api_limit.acquire(path)
             token = self.access_token()
@@ -178,6 +208,8 @@ class DingTalkApi:
                 raise Retryable(problem)
             if resp.status_code == 429 or resp.status_code >= 500 or "QpsLimit" in code or "Throttling" in code:
                 raise Retryable(problem)
+            if known is not None and known(resp.status_code, answer):
+                raise _Known(answer)
             log.error("dingtalk: %s refused: %s", what, problem)
             return None
 

@@ -53,6 +53,7 @@ from bot.platforms.common import (
     ShuttingDown,
     Watchdog,
     WorkerPool,
+    idempotency_id,
     track,
     with_retries,
 )
@@ -294,20 +295,25 @@ class FeishuAdapter:
 
     # --- proactive sends (digests, alerts) -----------------------------------------------------------------
 
-    def send_to_chat(self, chat_id: str, card: Card) -> bool:
-        return self._create(chat_id, "chat_id", card)
+    def send_to_chat(self, chat_id: str, card: Card, key: str | None = None) -> bool:
+        return self._create(chat_id, "chat_id", card, key)
 
-    def send_to_user(self, user_id: str, card: Card) -> bool:
-        return self._create(user_id, "open_id", card)
+    def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool:
+        return self._create(user_id, "open_id", card, key)
 
-    def _create(self, receive_id: str, id_type: str, card: Card) -> bool:
+    def _create(self, receive_id: str, id_type: str, card: Card, key: str | None) -> bool:
+        """With a `key`, the message goes with a uuid made from it: Feishu sends at most one message per uuid
+        within about an hour and answers a repeat with the first message, so a takeover or a retry of a send
+        Feishu already took is not doubled (past the hour it would be)."""
         # a card for a person is theirs to click; a chat's card is shared, within its scope (cards.clicks)
         if id_type == "open_id":
             content = self.content(card, receive_id, owner=receive_id)
         else:
             content = self.content(card, receive_id, chat=receive_id)
-        body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type("interactive")
-                .content(content).build())
+        builder = CreateMessageRequestBody.builder().receive_id(receive_id).msg_type("interactive").content(content)
+        if key is not None:
+            builder = builder.uuid(idempotency_id(key, receive_id))
+        body = builder.build()
         request = CreateMessageRequest.builder().receive_id_type(id_type).request_body(body).build()
         return self._call(receive_id, f"send to {id_type} {receive_id}",
                           lambda: self.rest.im.v1.message.create(request)) is not None

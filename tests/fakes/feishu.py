@@ -277,6 +277,8 @@ class FakeFeishu(FakeServer):
         self._pending: dict[str, tuple[float, str]] = {}  # pushed message_id -> (sent at, trace_id)
         self._fail_rules: list[_Rule] = []
         self._delay_rules: list[_Rule] = []
+        self._hold_rules: list[_Rule] = []
+        self._released = False
         self._conn: _Conn | None = None
         self._all_conns: list[_Conn] = []
         self._seq = 0
@@ -484,8 +486,9 @@ class FakeFeishu(FakeServer):
                     self._protocol_error(f"text message on the long connection: {msg.data[:80]!r}")
         finally:
             with self._lock:
-                if self._conn is conn:
-                    self._conn = None
+                if self._conn is conn:   # Feishu goes on delivering to another open connection of the app
+                    self._conn = next((c for c in reversed(self._all_conns) if c is not conn and not c.ws.closed),
+                                      None)
         return ws
 
     def _protocol_error(self, text: str) -> None:
@@ -566,6 +569,35 @@ class FakeFeishu(FakeServer):
         with self._lock:
             self._delay_rules.append(_Rule(n, path_contains, seconds=seconds))
 
+    def hold_next(self, n: int, seconds: float, receive_id_prefix: str) -> None:
+        """The next `n` message creates to a receive_id starting with `receive_id_prefix` take effect (the
+        message is sent and kept) but their answer comes only after `seconds` or `release_held()`: a process
+        killed meanwhile never learns that Feishu has its message (kill -9 mid-send)."""
+        with self._lock:
+            self._hold_rules.append(_Rule(n, receive_id_prefix, seconds=seconds))
+            self._released = False
+
+    def release_held(self) -> None:
+        """Answer every held call now."""
+        self._released = True
+
+    def _take_hold(self, call: Call) -> _Rule | None:
+        receive_id = call.json.get("receive_id") if isinstance(call.json, dict) else None
+        if call.path != "/open-apis/im/v1/messages" or not isinstance(receive_id, str):
+            return None
+        with self._lock:
+            for rule in self._hold_rules:
+                if rule.remaining > 0 and receive_id.startswith(rule.path_contains):
+                    rule.remaining -= 1
+                    return rule
+        return None
+
+    def forget_uuids(self) -> None:
+        """As if the hour Feishu keeps idempotency uuids for had passed: a test that empties the store's
+        send claims between cases (so the same claim key is sent again) starts a new hour with this."""
+        with self._lock:
+            self._uuids.clear()
+
     def revoke_tokens(self) -> None:
         """Forget every issued tenant_access_token (the next call with one gets 99991663)."""
         with self._lock:
@@ -611,7 +643,12 @@ class FakeFeishu(FakeServer):
                     if fail.http_status == 429:
                         headers = {"x-ogw-ratelimit-limit": "50", "x-ogw-ratelimit-reset": "1"}
                     raise _Reject(fail.http_status, fail.code, "request trigger frequency limit, rate limited")
+            held = None if excluded else self._take_hold(call)
             status, body = await self._route(request, call, parts, body_error)
+            if held is not None:
+                end = time.monotonic() + held.seconds
+                while time.monotonic() < end and not self._released:
+                    await asyncio.sleep(0.05)
         except _Reject as rej:
             status, body = rej.status, {"code": rej.code, "msg": rej.msg}
         call.status, call.code = status, int(body.get("code", 0))
