@@ -72,9 +72,15 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         raise NoSource(f"shop {shop.code}: its platform shop id ({SHOP_ID_NEEDED[shop.platform]}) is not set")
     from bot.config import AmazonPlatform, ShopeePlatform, TikTokShopPlatform
     from storage.ingest.token_store import DbTokenStore
+    from storage.token_cipher import TokenKeyError, missing_key
 
-    store = DbTokenStore(engine, shop.id or 0)
-    tokens = store.load()
+    try:
+        store = DbTokenStore(engine, shop.id or 0)
+        if store.cipher is None:   # a refreshed token could not be saved: a single-use refresh token would be lost
+            raise missing_key()
+        tokens = store.load()
+    except TokenKeyError as exc:
+        raise NoSource(f"shop {shop.code}: {exc}") from None
     if tokens is None:
         raise NoSource(f"shop {shop.code}: no tokens stored; run: kpibot shops token {shop.code} --tokens-stdin")
     if isinstance(app, TikTokShopPlatform):

@@ -83,6 +83,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "target.no_subject": {"en": "No member or team called {name}. Use company, a team ({teams}) or a member id.", "zh": "没有名为 {name} 的成员或团队。可用 company、团队（{teams}）或成员账号。"},
     "target.no_metric": {"en": "No metric called {name}. Metrics: {metrics}.", "zh": "没有名为 {name} 的指标。可用指标：{metrics}。"},
     "target.forbidden_set": {"en": "You may not set targets for {who}. Leads set their own team's, managers any team's, admins the company's; nobody but an admin sets their own.", "zh": "你无权为 {who} 设置目标。组长可设本团队，经理可设任意团队，管理员可设公司目标；除管理员外不能给自己设目标。"},
+    "target.not_visible": {"en": "That is no member or team whose targets you may see: you see your own, a lead their team's and its members', managers and admins everyone's.", "zh": "这不是你可查看目标的成员或团队：你可查看自己的目标，组长可查看本团队及其成员的，经理和管理员可查看所有人的。"},
     "target.forbidden_see": {"en": "You may not see the targets of {who}.", "zh": "你无权查看 {who} 的目标。"},
     "target.baseline_country": {"en": "{team} has no shop selling in {country}; its shops sell in: {countries}.", "zh": "{team} 没有在 {country} 销售的店铺；其店铺所在国家：{countries}。"},
     "target.baseline_team": {"en": "A country baseline belongs to a team: /target baseline TEAM COUNTRY METRIC VALUE.", "zh": "国家基线属于团队：/target baseline 团队 国家 指标 数值。"},

@@ -68,6 +68,8 @@ INDONESIAN: dict[str, str] = {
     "target.forbidden_set": "Anda tidak boleh mengatur target untuk {who}. Team leader mengatur target timnya, "
                             "manajer target tim mana pun, admin target perusahaan; selain admin, tidak ada yang "
                             "mengatur targetnya sendiri.",
+    "target.not_visible": ("Itu bukan anggota atau tim yang targetnya boleh Anda lihat: Anda melihat target sendiri, "
+                           "team leader target timnya dan anggotanya, manajer dan admin target semua orang."),
     "target.forbidden_see": "Anda tidak boleh melihat target {who}.",
     "target.baseline_country": "{team} tidak punya toko yang berjualan di {country}; tokonya berjualan di: "
                                "{countries}.",

@@ -229,14 +229,17 @@ def _sees_others(member: Member) -> bool:
 
 
 def _member_named(session: Session, viewer: Member, code: str | None) -> Member:
-    """The viewer, or the member named (for finance staff, managers and admins only)."""
+    """The viewer, or the member named (for finance staff, managers and admins only). Someone who may not see
+    others gets the same refusal whether or not the member exists, so a refusal never tells who does."""
     if code is None:
         return viewer
+    if not _sees_others(viewer):   # permission first: the store is not even asked
+        if code == viewer.code:
+            return viewer
+        raise UserError("commission.forbidden")
     other = member_by_code(session, code)
     if other is None:
         raise UserError("commission.no_member", name=code)
-    if other.id != viewer.id and not _sees_others(viewer):
-        raise UserError("commission.forbidden")
     return other
 
 

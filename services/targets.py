@@ -132,7 +132,16 @@ def resolve(services: Services, caller: Member, word: str | None, lang: str) -> 
 
 
 def subject_named(session: Session, caller: Member, word: str | None) -> Subject:
-    """WHO as typed; without one: a lead's team, a manager's or admin's company, anyone else themselves."""
+    """WHO as typed, when the caller may see its targets; without one: a lead's team, a manager's or admin's
+    company, anyone else themselves. A subject the caller may not see and one that does not exist get the same
+    answer (target.not_visible, naming nobody), so a refusal never tells who exists or their name."""
+    subject = _subject_named(session, caller, word)
+    if word is not None and subject.scope != "company" and not may_see(session, caller, subject):
+        raise UserError("target.not_visible")
+    return subject
+
+
+def _subject_named(session: Session, caller: Member, word: str | None) -> Subject:
     if word is None:
         own = team_of(session, caller)
         if caller.role == Role.LEAD and own is not None:
@@ -148,6 +157,8 @@ def subject_named(session: Session, caller: Member, word: str | None) -> Subject
     team = find_team(session, word)
     if team is not None:
         return Subject("team", team=team)
+    if not at_least(caller.role, Role.MANAGER):   # who sees only some subjects is not told which others exist
+        raise UserError("target.not_visible")
     raise UserError("target.no_subject", name=word, teams=", ".join(x.code for x in teams(session)))
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -10,6 +13,35 @@ from sqlmodel import create_engine
 
 SQLITE_CACHE_KIB = 65_536          # page cache per connection (see make_engine)
 SQLITE_CHECKPOINT_PAGES = 16_384   # WAL pages between automatic checkpoints
+SQLITE_SIBLINGS = ("", "-wal", "-shm", "-journal")
+
+log = logging.getLogger(__name__)
+
+
+def private_sqlite_file(database: str) -> None:
+    """The SQLite store file created 0600 before SQLite opens it (an empty file is an empty database; SQLite
+    gives its -wal, -shm and -journal files the database's mode), and an existing one that others could read
+    tightened to 0600 with one warning: it holds members' figures and the shops' encrypted tokens."""
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:   # no such folder, read-only ...: SQLite reports it, in its words
+        return
+    loose = [(f, f.stat().st_mode & 0o777) for f in (Path(f"{path}{s}") for s in SQLITE_SIBLINGS) if f.exists()]
+    loose = [(f, mode) for f, mode in loose if mode & 0o077]
+    if not loose:
+        return
+    for f, _mode in loose:
+        try:
+            os.chmod(f, 0o600)
+        except OSError as exc:
+            log.warning("the store file %s is readable by others (mode %o) and could not be made 0600: %s",
+                        f, _mode, exc)
+            return
+    log.warning("the store %s was readable by others (mode %o); made it 0600", path, loose[0][1])
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -23,6 +55,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     about a fifth of a first sync's CPU). The WAL file may grow to about that size before it is reused."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database not in (None, "", ":memory:") and not parsed.database.startswith("file:"):
+            private_sqlite_file(parsed.database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -623,8 +623,8 @@ class ShopHealth(SQLModel, table=True):
 
 
 class ShopCredential(SQLModel, table=True):
-    """A shop's API tokens (storage.ingest.token_store). Secrets in clear: protect the database and its
-    backups like the tokens themselves."""
+    """A shop's API tokens (storage.ingest.token_store). access_token and refresh_token are stored encrypted
+    ("fernet:..." with KPIBOT_TOKEN_KEY, storage.token_cipher); a value without the prefix is a legacy clear one."""
 
     __tablename__ = "shop_credential"
     id: int | None = Field(default=None, primary_key=True)

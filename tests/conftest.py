@@ -39,6 +39,10 @@ from storage.models import Organisation, Team
 from tests.clock import DEMO_NOW, DEMO_TODAY
 from tests.fakes.feishu import FakeFeishu
 
+# the shop tokens' key (storage.token_cipher) of every test and of the kpibot processes they start; tests of a
+# missing or wrong key take it away with monkeypatch
+TEST_TOKEN_KEY = "KPfbAGVCWUM-MjitDYgC-uCGVw-3skwUguqqFv3VkBI="
+os.environ["KPIBOT_TOKEN_KEY"] = TEST_TOKEN_KEY
 PG_URL = os.environ.get("KPIBOT_TEST_PG_URL", "postgresql+psycopg://kpibot:kpibot@127.0.0.1:5432/kpibot_test")
 
 

@@ -316,6 +316,18 @@ def demo(module_demo: Engine) -> Engine:
     return module_demo
 
 
+@pytest.mark.parametrize("command", ["/commission {}", "/commission {} 2026-10", "/commission whatif 60k {}"])
+def test_a_refusal_does_not_tell_whether_the_member_exists(demo: Engine, command: str) -> None:
+    """A host asking for someone else's commission gets the same answer whether that someone exists or not
+    (before, /commission nosuchmember said "No member nosuchmember.")."""
+    d = dispatcher_for(demo)
+    existing = render_text(say(d, "host1", command.format("host2")))
+    unknown = render_text(say(d, "host1", command.format("nosuchmember")))
+    assert existing == unknown == ("kpibot\n======\nOnly finance staff, managers and admins see other people's "
+                                   "commission.\n")
+    assert render_text(say(d, "manager1", "/commission nosuchmember")) == "kpibot\n======\n没有成员 nosuchmember。\n"
+
+
 def test_commission_card_what_if_and_who_sees_whom(demo: Engine) -> None:
     d = dispatcher_for(demo)
     card = say(d, "host1", "/commission")

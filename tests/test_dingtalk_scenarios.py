@@ -424,3 +424,22 @@ def test_a_long_interactive_card_stays_under_the_request_body_limit(
     assert len(json.dumps(create.json, ensure_ascii=False).encode()) <= 20_000
     params = create.json["cardData"]["cardParamMap"]
     assert "成员 member 0001" in params["body"] and "more rows are not shown" in params["body"]
+
+
+def test_kpibot_run_verbose_logs_kpibots_debug_lines_but_not_the_stream_ticket(
+        fake: FakeDingTalk, store: Engine, tmp_path: Path) -> None:
+    """-v raises kpibot's own loggers to DEBUG only: websockets and dingtalk_stream, which print the stream URL with
+    its one-time ticket at DEBUG/INFO, stay at WARNING."""
+    from tests.bot_process import BotProcess
+
+    before = len(fake.tickets_used)
+    with BotProcess(tmp_path, store.url.render_as_string(hide_password=False), dingtalk=fake, template=TEMPLATE,
+                    env={"KPIBOT_NOW": DEMO_NOW.isoformat()}, args=("-v",)) as bot:
+        bot.wait_serving()
+        fake.wait_for(lambda: len(fake.tickets_used) > before, timeout=30)
+        assert bot.stop() == 0, bot.err
+    tickets = fake.tickets_used[before:]
+    assert len(tickets) == 1
+    assert tickets[0] not in bot.out + bot.err
+    assert (f"DEBUG bot.platforms.dingtalk: dingtalk: opening the stream at {fake.base_url.replace('http', 'ws')}"
+            f"/connect (its one-time ticket is not logged)") in bot.err

@@ -169,6 +169,12 @@ def test_a_bad_target_file_changes_nothing_and_names_each_line(demo_store: Engin
         import_targets(s, _write(tmp_path / "cols.csv", [["period", "team", "value"]]), 1, None, "USD")
 
 
+NOT_VISIBLE_EN = ("That is no member or team whose targets you may see: you see your own, a lead their team's and "
+                  "its members', managers and admins everyone's.")
+NOT_VISIBLE_ZH = ("这不是你可查看目标的成员或团队：你可查看自己的目标，组长可查看本团队及其成员的，"
+                  "经理和管理员可查看所有人的。")
+
+
 # --- /target -------------------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -258,13 +264,14 @@ def kpi_net_gmv(engine: Engine, code: str, period: str) -> str:
 def test_who_may_set_and_see_what(d: Dispatcher) -> None:
     assert "You may not set targets for Lin Xiaoyu" in render_text(say(d, "host1", "/target set host1 net_gmv 1"))
     forbidden = "你无权为"
-    assert forbidden in render_text(say(d, "lead1", "/target set host2 net_gmv 1"))     # another team
+    # another team's member: no name, the same answer as a member that does not exist
+    assert render_text(say(d, "lead1", "/target set host2 net_gmv 1")).splitlines()[-1] == NOT_VISIBLE_ZH
     assert forbidden in render_text(say(d, "lead1", "/target set company net_gmv 1"))
     assert forbidden in render_text(say(d, "manager1", "/target set company net_gmv 1"))
     assert say(d, "manager1", "/target set shopee-id orders 10 2027-04").title.startswith("已设置目标")
     assert say(d, "admin1", "/target set company net_gmv 1m 2027-04").title == (
         "Target set · Company · Net GMV · 2027-04")
-    assert "You may not see the targets of Wang Fang" in render_text(say(d, "host1", "/target host2"))
+    assert render_text(say(d, "host1", "/target host2")).splitlines()[-1] == NOT_VISIBLE_EN
     assert say(d, "host1", "/target 2026-11").title == "Targets · Lin Xiaoyu 林小雨 · 2026-11"
     assert say(d, "lead1", "/target").title == "目标 · 直播一组 Live US/UK · 2026-11"
 
@@ -280,7 +287,25 @@ def test_target_mistakes_get_short_answers(d: Dispatcher) -> None:
     assert "Give a weight for everyone. Unknown: —. Missing: host3." in render_text(
         say(d, "admin1", "/target split live-us net_gmv host1=1"))
     assert "has no Net GMV target for 2030-01" in render_text(say(d, "admin1", "/target split live-us net_gmv 2030-01"))
-    assert "没有名为 team-x 的成员或团队" in render_text(say(d, "lead1", "/目标 team-x"))
+    assert render_text(say(d, "lead1", "/目标 team-x")).splitlines()[-1] == NOT_VISIBLE_ZH   # not told which exist
+    assert "没有名为 team-x 的成员或团队" in render_text(say(d, "manager1", "/目标 team-x"))
+
+
+@pytest.mark.parametrize(("user", "command", "expected"), [
+    ("host1", "/target {}", "en"),                       # a host sees only their own
+    ("host1", "/target {} 2026-11", "en"),
+    ("host1", "/target set {} net_gmv 1", "en"),
+    ("lead1", "/target {}", "zh"),                       # host2 is in another team
+    ("lead1", "/target set {} net_gmv 1", "zh"),
+])
+def test_a_refusal_does_not_tell_whether_the_member_exists(d: Dispatcher, user: str, command: str,
+                                                            expected: str) -> None:
+    """/target host2 by someone who may not see host2 answers exactly as /target of a member that does not exist,
+    and names nobody (before, it showed host2's real name)."""
+    existing = render_text(say(d, user, command.format("host2")))
+    unknown = render_text(say(d, user, command.format("nosuchmember")))
+    assert existing == unknown
+    assert existing == "kpibot\n======\n" + (NOT_VISIBLE_EN if expected == "en" else NOT_VISIBLE_ZH) + "\n"
 
 
 def test_country_baselines_show_each_countrys_progress(d: Dispatcher) -> None:

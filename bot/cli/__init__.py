@@ -21,13 +21,27 @@ from scoring.templates import TemplateError
 
 log = logging.getLogger("kpibot")
 
+# kpibot's own loggers: -v raises only these to DEBUG
+OWN_LOGGERS = ("kpibot", "bot", "commands", "services", "storage", "scoring", "cards")
+# libraries that log secrets at DEBUG or INFO (websockets: the DingTalk stream URL with its ticket; httpx: every
+# request URL; dingtalk_stream sets its own loggers to INFO and prints the gateway's answer with the ticket): kept
+# at WARNING even with -v
+QUIET_LIBRARIES = ("dingtalk_stream", "Lark", "lark_oapi", "httpx", "httpcore", "websockets", "urllib3",
+                   "requests", "aiohttp", "apscheduler", "sqlalchemy", "alembic", "asyncio", "matplotlib", "PIL")
+
+
+def configure_logging(verbose: bool) -> None:
+    """WARNING for everyone; with `verbose`, DEBUG for kpibot's own loggers only, never for the libraries."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request at INFO: only with -v (URLs are redacted where they carry secrets)
-    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    configure_logging(args.verbose)
     from bot.config import ConfigError, load_config  # pydantic: not needed for --help or a mistyped command
 
     try:

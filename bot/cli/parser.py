@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("seed-demo", parents=[common], help="load the demo organisation into the configured store")
     db = sub.add_parser("db", parents=[common], help="database schema")
     db.add_argument("action", choices=["upgrade"])
+    store = sub.add_parser("store", parents=[common], help="the shop tokens' encryption key (KPIBOT_TOKEN_KEY)")
+    store.add_argument("action", choices=["new-key", "rotate-key"],
+                       help="new-key: print a new key; rotate-key: encrypt every shop's tokens again with the first "
+                            "key of KPIBOT_TOKEN_KEY (all or nothing)")
     _setup_parsers(sub, common)
     members = sub.add_parser("members", parents=[common], help="list members or bind platform ids")
     msub = members.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -18,7 +18,8 @@ GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "
           "commission": "commission", "shops": "shops", "sync": "sync", "import": "imports", "attribute": "creators",
           "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve",
           "credit": "credit", "lives": "credit", "org": "org", "teams": "teams",
-          "products": "products"}
+          "products": "products",
+          "store": "store"}
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         from bot.cli import db
 
         return db.run(args, config)
+    if args.command == "store" and args.action == "new-key":   # needs no store
+        from bot.cli import store
+
+        return store.print_new_key()
     module = importlib.import_module(f"bot.cli.{GROUPS[args.command]}")   # argparse allows only these commands
     clock = clock_from_env()
     services = open_services(config, wait=args.command == "run")

@@ -31,6 +31,7 @@ from services.container import Services
 from storage.ingest.token_store import DbTokenStore
 from storage.models import Shop, ShopCredential, ShopHealth, Team
 from storage.queries import find_team, organisation, teams
+from storage.token_cipher import TokenCipher, missing_key
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -67,6 +68,8 @@ def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
     if platform == "shopee" and not (shop_id or "").isdigit():
         raise UsageError(f"--platform-shop-id must be the numeric Shopee shop_id, got {shop_id!r}")
     tokens = _read_tokens(args, platform) if (args.tokens_stdin or args.tokens_env) else None
+    if tokens is not None and TokenCipher.from_environment() is None:   # refused before the shop is added
+        raise UsageError(str(missing_key()))
     with Session(services.engine) as session:
         team_id = None
         if args.team:
@@ -95,8 +98,11 @@ def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
 def _token(services: Services, args: argparse.Namespace) -> int:
     with Session(services.engine) as session:
         shop = shop_named(session, args.code)
+    store = DbTokenStore(services.engine, shop.id or 0)
+    if store.cipher is None:
+        raise UsageError(str(missing_key()))
     tokens = _read_tokens(args, shop.platform)
-    DbTokenStore(services.engine, shop.id or 0).save(tokens)
+    store.save(tokens)
     print(f"stored tokens for shop {shop.code}: {', '.join(token_fields(tokens))}")
     return 0
 

@@ -131,6 +131,7 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
+            log.debug("dingtalk: opening the stream at %s (its one-time ticket is not logged)", connection["endpoint"])
             uri = f'{connection["endpoint"]}?ticket={quote_plus(str(connection["ticket"]))}'
             opened, frames = time.monotonic(), self.frames
             try:

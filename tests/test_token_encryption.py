@@ -1,0 +1,198 @@
+"""Shop tokens at rest: the SQLite store file is private (0600), the access and refresh tokens are stored
+encrypted with KPIBOT_TOKEN_KEY (Fernet), tokens stored in clear before are still read and encrypted on the next
+write, and `kpibot store rotate-key` moves every token to a new key, all or nothing; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.config import PlatformsConfig, TikTokShopPlatform
+from bot.shop_sources import NoSource, build_source
+from storage.engine import make_engine
+from storage.ingest.records import Tokens
+from storage.ingest.token_store import CREDENTIAL, DbTokenStore
+from storage.models import Shop
+from storage.token_cipher import TokenCipher, TokenKeyError
+from tests.clock import DEMO_MIDNIGHT
+from tests.conftest import TEST_TOKEN_KEY
+from tests.test_cli_shops import Cli
+
+OLD, NEW, STRANGER = TEST_TOKEN_KEY, Fernet.generate_key().decode(), Fernet.generate_key().decode()
+TOKENS = {"access_token": "AT-clear-0001", "refresh_token": "RT-clear-0001", "shop_cipher": "GCP_1"}
+WRONG_KEY = "a stored token was encrypted with a key that is not in KPIBOT_TOKEN_KEY"
+NO_KEY = ("kpibot: shop tokens are stored encrypted and KPIBOT_TOKEN_KEY is not set: make a key with: "
+          "kpibot store new-key, and set KPIBOT_TOKEN_KEY\n")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_sqlite_store_and_its_wal_files_are_0600(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'kpibot.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    files = {p.name: mode(p) for p in tmp_path.iterdir()}
+    engine.dispose()
+    assert files == {"kpibot.db": 0o600, "kpibot.db-wal": 0o600, "kpibot.db-shm": 0o600}
+
+
+def test_an_existing_store_readable_by_others_is_made_0600_with_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "kpibot.db"
+    make_engine(f"sqlite:///{db}").dispose()
+    wal = tmp_path / "kpibot.db-wal"
+    wal.write_bytes(b"")
+    os.chmod(db, 0o644)
+    os.chmod(wal, 0o664)
+    with caplog.at_level(logging.WARNING, logger="storage.engine"):
+        make_engine(f"sqlite:///{db}").dispose()
+        make_engine(f"sqlite:///{db}").dispose()     # already private: no second warning
+    assert (mode(db), mode(wal)) == (0o600, 0o600)
+    assert [r.getMessage() for r in caplog.records] == [f"the store {db} was readable by others (mode 644); "
+                                                        "made it 0600"]
+
+
+@pytest.fixture
+def cli(engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("KPIBOT_NOW", DEMO_MIDNIGHT.isoformat())
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    return Cli(config, capsys, monkeypatch)
+
+
+def add_shop(cli: Cli, code: str, tokens: dict[str, str] = TOKENS) -> tuple[int, str, str]:
+    return cli("shops", "add", code, "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
+               "--timezone", "UTC", "--tokens-stdin", stdin=json.dumps(tokens))
+
+
+def raw(engine: Engine) -> list[tuple[str, str | None]]:
+    """The stored columns as they are in the database, read with plain SQL."""
+    with engine.connect() as conn:
+        return [(a, r) for a, r in conn.execute(
+            text("SELECT access_token, refresh_token FROM shop_credential ORDER BY shop_id"))]
+
+
+def shop_id(engine: Engine, code: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT id FROM shop WHERE code = :c"), {"c": code}).scalar_one())
+
+
+def test_tokens_are_stored_encrypted_and_read_back(engine: Engine, cli: Cli) -> None:
+    assert add_shop(cli, "us1") == (0, "added shop us1: tiktok_shop US USD UTC; stored access_token, "
+                                       "refresh_token, shop_cipher\n", "")
+    [(access, refresh)] = raw(engine)
+    assert access.startswith("fernet:") and refresh is not None and refresh.startswith("fernet:")
+    assert "AT-clear-0001" not in access and "RT-clear-0001" not in refresh
+    assert Fernet(OLD).decrypt(access.removeprefix("fernet:").encode()) == b"AT-clear-0001"
+    loaded = DbTokenStore(engine, shop_id(engine, "us1")).load()
+    assert loaded == Tokens("AT-clear-0001", "RT-clear-0001", None, None, {"shop_cipher": "GCP_1"})
+
+
+def test_tokens_stored_in_clear_before_are_read_and_encrypted_by_the_next_save(engine: Engine, cli: Cli) -> None:
+    add_shop(cli, "us1")
+    with engine.begin() as conn:   # as a store written before encryption holds them
+        conn.execute(update(CREDENTIAL).values(access_token="AT-legacy", refresh_token="RT-legacy"))
+    store = DbTokenStore(engine, shop_id(engine, "us1"))
+    tokens = store.load()
+    assert tokens is not None and (tokens.access_token, tokens.refresh_token) == ("AT-legacy", "RT-legacy")
+    store.save(tokens)
+    [(access, refresh)] = raw(engine)
+    assert access.startswith("fernet:") and refresh is not None and refresh.startswith("fernet:")
+    assert store.load() == tokens
+
+
+def test_rotation_moves_every_token_to_the_new_key(engine: Engine, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_shop(cli, "us1")
+    add_shop(cli, "us2", {**TOKENS, "access_token": "AT-clear-0002"})
+    with engine.begin() as conn:   # us2's tokens were stored in clear, before encryption
+        conn.execute(update(CREDENTIAL).where(CREDENTIAL.c.shop_id == shop_id(engine, "us2"))
+                     .values(access_token="AT-clear-0002", refresh_token="RT-clear-0001"))
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", f"{NEW},{OLD}")
+    assert cli("store", "rotate-key") == (0, "re-encrypted the tokens of 2 shop(s) with the first key of "
+                                             "KPIBOT_TOKEN_KEY (1 of them stored in clear until now); the other "
+                                             "keys may now be removed from it\n", "")
+    for access, _ in raw(engine):
+        assert access.startswith("fernet:")
+        Fernet(NEW).decrypt(access.removeprefix("fernet:").encode())     # the new key alone reads it
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", NEW)                          # the old key removed
+    assert [DbTokenStore(engine, shop_id(engine, c)).load().access_token   # type: ignore[union-attr]
+            for c in ("us1", "us2")] == ["AT-clear-0001", "AT-clear-0002"]
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", OLD)                          # the old key alone no longer reads them
+    with pytest.raises(TokenKeyError) as refused:
+        DbTokenStore(engine, shop_id(engine, "us1")).load()
+    assert str(refused.value) == WRONG_KEY
+
+
+def test_a_token_no_key_decrypts_stops_the_rotation_and_changes_nothing(
+        engine: Engine, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_shop(cli, "us1")
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", STRANGER)
+    add_shop(cli, "us2")                       # stored with another key, which is then lost
+    before = raw(engine)
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", f"{NEW},{OLD}")
+    assert cli("store", "rotate-key") == (1, "", "kpibot: no key in KPIBOT_TOKEN_KEY decrypts the tokens of "
+                                                 "shop(s) us2; nothing was changed (add the key they were stored "
+                                                 "with, after the new one)\n")
+    assert raw(engine) == before
+
+
+def test_without_a_key_tokens_are_refused_and_nothing_is_stored(
+        engine: Engine, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KPIBOT_TOKEN_KEY")
+    assert add_shop(cli, "us1") == (2, "", NO_KEY)
+    assert cli("shops", "list")[1] == "no shops (add one: kpibot shops add CODE --platform P ...)\n"
+    assert cli("shops", "add", "us1", "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
+               "--timezone", "UTC")[0] == 0                            # a shop without tokens needs no key
+    assert cli("shops", "token", "us1", "--tokens-stdin", stdin=json.dumps(TOKENS)) == (2, "", NO_KEY)
+    assert raw(engine) == []
+    assert cli("store", "rotate-key") == (2, "", "kpibot: KPIBOT_TOKEN_KEY is not set: put the new key first and "
+                                                 "the old ones after it, comma-separated (make a key with: kpibot "
+                                                 "store new-key)\n")
+
+
+def test_a_malformed_key_and_a_wrong_key_are_refused_with_the_fix(engine: Engine, cli: Cli,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    add_shop(cli, "us1")
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", "not-a-key")
+    assert cli("shops", "token", "us1", "--tokens-stdin", stdin=json.dumps(TOKENS)) == (
+        2, "", "kpibot: KPIBOT_TOKEN_KEY: key 1 of 1 is not a Fernet key (make a key with: kpibot store new-key, "
+               "and set KPIBOT_TOKEN_KEY)\n")
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", STRANGER)
+    with pytest.raises(TokenKeyError) as refused:
+        DbTokenStore(engine, shop_id(engine, "us1")).load()
+    assert str(refused.value) == WRONG_KEY
+    with Session(engine) as session:   # the sync and the refresh job: the shop is skipped with the reason
+        shop = session.execute(select(Shop)).scalar_one()
+    platforms = PlatformsConfig(tiktok_shop=TikTokShopPlatform(app_key="k", app_secret=SecretStr("s")))
+    with pytest.raises(NoSource) as skipped:
+        build_source(engine, shop, platforms)
+    assert str(skipped.value) == f"shop us1: {WRONG_KEY}"
+    monkeypatch.delenv("KPIBOT_TOKEN_KEY")
+    with pytest.raises(NoSource) as skipped:
+        build_source(engine, shop, platforms)
+    assert str(skipped.value) == "shop us1: " + NO_KEY.removeprefix("kpibot: ").strip()
+
+
+def test_new_key_prints_a_fernet_key_without_opening_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              ) -> None:
+    from bot.cli import main
+
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "none" / "kpibot.db"}"\n', encoding="utf-8")
+    assert main(["--config", str(config), "store", "new-key"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert TokenCipher([key]).decrypt(TokenCipher([key]).encrypt("x")) == "x"
+    assert not (tmp_path / "none").exists()
