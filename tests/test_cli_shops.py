@@ -326,7 +326,7 @@ def test_a_failing_shop_fails_the_sync_and_others_still_sync(cli: Cli, engine: E
 def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, engine: Engine) -> None:
     add_us1(cli)
     messy = str(DATA / "tiktok_bad_orders.csv")
-    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1")
+    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1", "--date-order", "mdy")
     assert (code, out) == (2, "")
     lines = err.splitlines()
     assert lines[0] == ("kpibot: tiktok_bad_orders.csv: 10 problem(s), nothing imported (fix the file, or import the "
@@ -338,7 +338,8 @@ def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, eng
     with Session(engine) as s:
         assert s.execute(select(func.count()).select_from(Order)).scalar_one() == 0
 
-    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1", "--skip-bad-rows")
+    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1", "--skip-bad-rows",
+                          "--date-order", "MDY")
     assert code == 0
     assert out == ("imported tiktok_bad_orders.csv into us1: 1 records (1 new, 0 updated, 0 unchanged, 0 pending); "
                    "10 bad rows skipped\n"
