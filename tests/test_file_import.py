@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bot.shops.files import ImportRefused, Problem, read_file, require_clean
+from bot.shops.files import ImportRefused, Problem, read_file, require_clean, stream_file
 from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
@@ -507,3 +507,12 @@ def test_money_cells(tmp_path: Path, cell: str, options: dict[str, str], expecte
     else:
         assert [str(p) for p in result.problems] == [f"line 2: spend: {expected}"]
         assert result.records == ()
+
+
+def test_streaming_in_batches_of_one_gives_the_same_records_in_order() -> None:
+    stream = stream_file(DATA / "tiktok_us_orders.csv", "tiktok_orders", tz=LA, batch_size=1)
+    batches = list(stream.batches())
+    assert [len(b) for b in batches] == [1] * len(US_ORDERS)
+    assert tuple(r for b in batches for r in b) == US_ORDERS
+    assert (stream.rows, stream.problem_count) == (read_file(DATA / "tiktok_us_orders.csv", "tiktok_orders",
+                                                             tz=LA).rows, 0)
