@@ -3,6 +3,9 @@
     result = read_file("orders.csv", "tiktok_orders", tz="America/Los_Angeles")
     records = require_clean(result, skip_bad_rows=False)   # raises ImportRefused listing the problems
 
+    stream = stream_file("big.csv", "tiktok_orders", tz="America/Los_Angeles")   # a file of any size
+    for batch in stream.batches(): ...                     # then stream.problem_count, stream.problems()
+
 Presets (``PRESETS``; headers match case-, space- and punctuation-insensitively, so "order_id", "Order ID" and
 "ORDER-ID" are one column; extra columns are ignored; * = required):
 
@@ -48,8 +51,9 @@ Mapping file (TOML) for any preset; read_file's own arguments win over its value
     currency = "USD"                  # amounts without a currency column or symbol
     timezone = "America/Los_Angeles"  # the shop's zone, when read_file gets no tz
     date_format = "%Y-%m-%d %H:%M:%S" # optional strptime format; else the built-in reader and date_order
-    date_order = "MDY"                # optional, for dd/dd/yyyy dates
+    date_order = "MDY"                # optional, for dd/dd/yyyy dates the file's own dates do not settle
     decimal_mark = "."                # optional, "." or ","
+    encoding = "gbk"                  # optional, a CSV's encoding when it is not detected (see Reading rules)
     [columns]                         # our field name = the export's header
     order_id = "Order number"
     [statuses]                        # optional: the export's status text = ours
@@ -57,8 +61,11 @@ Mapping file (TOML) for any preset; read_file's own arguments win over its value
 
 Reading rules:
 
+* The file streams: a first pass reads the dates and notes orders whose rows are apart, the second gives the
+  records in batches (``stream_file``); only those orders' rows and an id set are held, never the file.
 * Cells are text, never floats (storage.tabular, the reader of every import): CSV through the csv module
-  (UTF-8 with or without BOM, UTF-16 with BOM, or ``encoding=``; delimiter , ; or tab from the header line),
+  (``encoding=``, else by its BOM: UTF-8 or UTF-16, else UTF-8 if the whole file decodes, else GB18030 if it
+  does, else refused; delimiter , ; or tab from the header line),
   XLSX through openpyxl with the raw cell values converted by us: numbers as Excel shows them (15 significant
   digits), dates as ISO text. (pandas ``read_excel(dtype=str)`` turns an id Excel stored as a number into a
   plausible wrong digit string; here it stays visibly rounded, "5.76461234567890e+17", and is reported.)
@@ -71,9 +78,10 @@ Reading rules:
   UTC in that zone (the earlier of a repeated hour; a time that does not exist in the zone is a problem).
   Accepted: ISO ``2026-11-03 14:05[:09]`` (an offset or Z is honoured), ``2026/11/03 14:05``, and
   ``dd/dd/yyyy [h]h:mm[:ss] [AM|PM]`` (also with . or -) in ``date_order``: "MDY" or "DMY". Without it the
-  TikTok preset takes each row's Country (US: MDY; other TikTok Shop markets: DMY; UNVERIFIED beyond the US
-  and UK), then the file: if its unambiguous dates (a part over 12) all read one way, that way. A date that
-  is ambiguous or impossible in the chosen order is a problem, never a guess.
+  whole file's dates decide (``settle_date_order``), never its Country (Excel re-saves in the computer's
+  order): a first part over 12 proves DMY, a second part over 12 MDY; both proven, or none proven while some
+  date is ambiguous, refuses the file (ImportRefused naming the lines and --date-order). A date impossible in
+  the order given is a problem, never a guess.
 * Money is ``Decimal`` from the cell text. ``decimal_mark`` (default "."; "," for 1.234,50) decides; the
   other mark, spaces and ' are thousands separators that must group by three, so "12,50" with "." is a
   problem, not 1250. More decimals than the currency has ("12.000" IDR with ".") is a problem: it is how a
@@ -267,19 +275,18 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "live_room_visitors:int attributed_gmv:money account:text"), "campaign_id", "clicks"),
 )}
 
-# TikTok Shop markets: Country cell -> (date order, currency). UNVERIFIED how the export spells countries and
-# which order each market's export uses beyond US (MDY) and UK (DMY); a market left out reads the file's dates.
-_MARKETS: dict[str, tuple[str | None, str]] = {}
-for _names, _order, _cur in (
-    ("us usa unitedstates unitedstatesofamerica", "MDY", "USD"), ("gb uk unitedkingdom greatbritain", "DMY", "GBP"),
-    ("id indonesia", "DMY", "IDR"), ("my malaysia", "DMY", "MYR"), ("th thailand", "DMY", "THB"),
-    ("vn vietnam", "DMY", "VND"), ("ph philippines", None, "PHP"), ("sg singapore", "DMY", "SGD"),
-    ("mx mexico", "DMY", "MXN"), ("es spain", "DMY", "EUR"), ("de germany", "DMY", "EUR"),
-    ("fr france", "DMY", "EUR"), ("it italy", "DMY", "EUR"), ("ie ireland", "DMY", "EUR"),
-    ("jp japan", None, "JPY"), ("br brazil", "DMY", "BRL"),
+# TikTok Shop markets: Country cell -> currency (UNVERIFIED how the export spells countries). The Country never
+# decides the date order: the file's own dates do (settle_date_order).
+_MARKETS: dict[str, str] = {}
+for _names, _cur in (
+    ("us usa unitedstates unitedstatesofamerica", "USD"), ("gb uk unitedkingdom greatbritain", "GBP"),
+    ("id indonesia", "IDR"), ("my malaysia", "MYR"), ("th thailand", "THB"), ("vn vietnam", "VND"),
+    ("ph philippines", "PHP"), ("sg singapore", "SGD"), ("mx mexico", "MXN"), ("es spain", "EUR"),
+    ("de germany", "EUR"), ("fr france", "EUR"), ("it italy", "EUR"), ("ie ireland", "EUR"), ("jp japan", "JPY"),
+    ("br brazil", "BRL"),
 ):
     for _name in _names.split():
-        _MARKETS[_name] = (_order, _cur)
+        _MARKETS[_name] = _cur
 
 _STATUS_TEXT: dict[str, OrderStatus] = {}
 for _status, _texts in (
@@ -888,7 +895,7 @@ def _defaults(country: str, opts: _Options) -> tuple[str | None, str | None]:
     """(date order, currency) for rows of this Country: the date order the file settled (never the Country's:
     a file re-saved by Excel can be in either), the currency given, else the market's."""
     market = _MARKETS.get(_norm(country))
-    return opts.date_order, opts.currency or (market[1] if market else None)
+    return opts.date_order, opts.currency or market
 
 
 # ---------------------------------------------------------------------------------------------- orders
