@@ -2,27 +2,50 @@
 
 Every cell is read as text (no guessing of numbers or dates, so "007" and "0.10" stay exact); a typed XLSX
 cell becomes the text Excel shows. Line numbers are the spreadsheet's own (the first row is line 1).
-CSV: UTF-8 (with or without Excel's BOM), UTF-16 by its BOM, or the encoding given; the delimiter (comma,
-semicolon or tab) is read from the first non-blank line. The old binary .xls format is refused.
+Rows stream: `iter_rows` holds one row at a time (CSV through the csv module over an incrementally decoded
+file, XLSX through openpyxl's read-only mode), so memory stays flat whatever the file's size; a big import reads
+the file more than once (`Table.rows` starts over) instead of keeping it.
+CSV encoding: the one given, else by its BOM (UTF-8, UTF-16 LE/BE), else UTF-8 when the whole file decodes as
+UTF-8, else GB18030 (a superset of GBK: Excel on Chinese Windows) when it decodes as that, else refused. The
+delimiter (comma, semicolon or tab) is read from the first non-blank line. The old binary .xls format is refused.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+
+CHUNK = 1 << 20          # bytes read at a time when detecting an encoding
 
 
 class TableProblem(ValueError):
     """The file cannot be read as a table; the message says why."""
 
 
-def read_rows(path: Path, encoding: str | None = None, sheet: str | None = None) -> list[tuple[int, list[str]]]:
-    """[(line number, [cell text])] of the file's rows (of `sheet`, or the first, in a workbook)."""
+@dataclass(frozen=True)
+class Table:
+    """A spreadsheet file ready to be read, as many times as needed: CSV (its `encoding` settled) or XLSX."""
+
+    path: Path
+    encoding: str | None      # None for a workbook
+    sheet: str | None = None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number, [cell text]) of each row, from the first, one at a time."""
+        if self.encoding is None:
+            return _xlsx_rows(self.path, self.sheet)
+        return _csv_rows(self.path, self.encoding)
+
+
+def open_table(path: Path, encoding: str | None = None, sheet: str | None = None) -> Table:
+    """The file as a Table: refused (TableProblem) when it is missing, a folder, an .xls, or CSV text in no
+    encoding we can tell (see the module docstring)."""
     try:
         with path.open("rb") as f:
             head = f.read(4)
@@ -34,8 +57,18 @@ def read_rows(path: Path, encoding: str | None = None, sheet: str | None = None)
     if suffix == ".xls":
         raise TableProblem(f"{path.name}: the old .xls format is not read; save it as .xlsx or CSV")
     if suffix in (".xlsx", ".xlsm") or head.startswith(b"PK\x03\x04"):
-        return _read_xlsx(path, sheet)
-    return _read_csv(path, encoding)
+        return Table(path, None, sheet)
+    return Table(path, _check_encoding(path, encoding) if encoding else detect_encoding(path, head))
+
+
+def iter_rows(path: Path, encoding: str | None = None, sheet: str | None = None) -> Iterator[tuple[int, list[str]]]:
+    """(line number, [cell text]) of the file's rows (of `sheet`, or the first, in a workbook), one at a time."""
+    return open_table(path, encoding, sheet).rows()
+
+
+def read_rows(path: Path, encoding: str | None = None, sheet: str | None = None) -> list[tuple[int, list[str]]]:
+    """[(line number, [cell text])] of a small file's rows (see `iter_rows` for a big one)."""
+    return list(iter_rows(path, encoding, sheet))
 
 
 def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
@@ -71,26 +104,60 @@ def joined_problems(problems: list[str], limit: int = 10) -> str:
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _read_csv(path: Path, encoding: str | None) -> list[tuple[int, list[str]]]:
-    raw = path.read_bytes()
-    if encoding is None:
-        encoding = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+def detect_encoding(path: Path, head: bytes = b"") -> str:
+    """The CSV file's encoding by its BOM, else the first of UTF-8 and GB18030 the whole file decodes in (read in
+    chunks, never whole); TableProblem when neither does."""
+    if not head:
+        with path.open("rb") as f:
+            head = f.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for encoding in ("utf-8-sig", "gb18030"):
+        if _decodes(path, encoding):
+            return encoding
+    raise TableProblem(f"{path.name} is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', or pass "
+                       "its encoding with --encoding (e.g. --encoding cp1252)")
+
+
+def _check_encoding(path: Path, encoding: str) -> str:
     try:
-        text = raw.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise TableProblem(f"{path.name} is not {encoding} text ({exc.__class__.__name__}); save it as "
-                           "'CSV UTF-8', or pass encoding= (e.g. 'gb18030' for Excel on Chinese Windows)") from None
-    first = next((line for line in text.splitlines() if line.strip()), "")
+        codecs.lookup(encoding)
+    except LookupError:
+        raise TableProblem(f"unknown encoding {encoding!r} (e.g. utf-8, gbk, gb18030, utf-16, cp1252)") from None
+    if not _decodes(path, encoding):
+        raise TableProblem(f"{path.name} is not {encoding} text; pass the file's own encoding with --encoding, or "
+                           "save it as 'CSV UTF-8'")
+    return encoding
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    """Whether the whole file decodes in `encoding`, read a chunk at a time."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    with path.open(encoding=encoding, newline="") as f:
+        first = next((line for line in f if line.strip()), "")
     delimiter = max((",", ";", "\t"), key=lambda d: (_outside_quotes(first).count(d), d == ","))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return [(n, row) for n, row in enumerate(reader, start=1)]
+    with path.open(encoding=encoding, newline="") as f:
+        yield from enumerate(csv.reader(f, delimiter=delimiter), start=1)
 
 
 def _outside_quotes(line: str) -> str:
     return re.sub(r'"[^"]*"', "", line)
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> list[tuple[int, list[str]]]:
+def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[tuple[int, list[str]]]:
     import openpyxl  # deferred: only XLSX files pay for it
 
     try:
@@ -101,8 +168,8 @@ def _read_xlsx(path: Path, sheet: str | None) -> list[tuple[int, list[str]]]:
         if sheet is not None and sheet not in book.sheetnames:
             raise TableProblem(f"{path.name} has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
         ws = book[sheet] if sheet is not None else book.worksheets[0]
-        return [(n, [_xlsx_text(v) for v in row])
-                for n, row in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)]
+        for n, row in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
+            yield n, [_xlsx_text(v) for v in row]
     finally:
         book.close()
 

@@ -22,7 +22,17 @@ from bot.cli import main
 from storage.attribution import AttributionCounts, attribute_orders
 from storage.ingest.token_store import DbTokenStore
 from storage.ingest.writer import StoreWriter
-from storage.models import Creator, Order, Organisation, PromoCode, Refund, Shop, ShopHealth
+from storage.models import (
+    Creator,
+    Order,
+    OrderLine,
+    Organisation,
+    Product,
+    PromoCode,
+    Refund,
+    Shop,
+    ShopHealth,
+)
 from tests.clock import DEMO_MIDNIGHT
 from tests.fakes.shopee import FakeShopee
 from tests.fakes.tiktok_shop import FakeTikTokShop
@@ -326,7 +336,7 @@ def test_a_failing_shop_fails_the_sync_and_others_still_sync(cli: Cli, engine: E
 def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, engine: Engine) -> None:
     add_us1(cli)
     messy = str(DATA / "tiktok_bad_orders.csv")
-    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1")
+    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1", "--date-order", "mdy")
     assert (code, out) == (2, "")
     lines = err.splitlines()
     assert lines[0] == ("kpibot: tiktok_bad_orders.csv: 10 problem(s), nothing imported (fix the file, or import the "
@@ -338,7 +348,8 @@ def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, eng
     with Session(engine) as s:
         assert s.execute(select(func.count()).select_from(Order)).scalar_one() == 0
 
-    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1", "--skip-bad-rows")
+    code, out, err = cli("import", messy, "--preset", "tiktok_orders", "--shop", "us1", "--skip-bad-rows",
+                          "--date-order", "MDY")
     assert code == 0
     assert out == ("imported tiktok_bad_orders.csv into us1: 1 records (1 new, 0 updated, 0 unchanged, 0 pending); "
                    "10 bad rows skipped\n"
@@ -359,6 +370,66 @@ def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, eng
                    "started_at, ended_at, gmv, viewers. Its columns fit: videos.\n")
     assert cli("import", str(DATA / "nope.csv"), "--preset", "videos", "--shop", "us1") == \
         (2, "", f"kpibot: no file {DATA / 'nope.csv'}\n")
+
+
+MINIMAL_TIKTOK = ("Order ID,Order Status,SKU ID,Product Name,Quantity,SKU Subtotal Before Discount,"
+                  "SKU Subtotal After Discount,Order Amount,Created Time,Country\n")
+
+
+def _orders_csv(path: Path, n: int, last: str = "") -> None:
+    """n one-line orders (10..n+9), 11's second line at the very end (its rows apart), then `last`."""
+    rows = [f"{i},Completed,{i % 7},Mug {i},1,5.00,5.00,{'9.00' if i == 11 else '5.00'},2026-11-03 10:00:00,US\n"
+            for i in range(10, n + 10)]
+    rows.append("11,Completed,99,Saucer,1,4.00,4.00,9.00,2026-11-03 10:00:00,US\n")
+    path.write_text(MINIMAL_TIKTOK + "".join(rows) + last, encoding="utf-8")
+
+
+def test_an_import_bigger_than_one_batch_is_exact_and_a_bad_last_row_writes_nothing(
+        cli: Cli, engine: Engine, tmp_path: Path) -> None:
+    """2,100 orders are three of the CLI's batches of 1,000 records (bot.shops.files.BATCH_RECORDS)."""
+    add_us1(cli)
+    bad = tmp_path / "bad.csv"
+    _orders_csv(bad, 2100, last="9999,Completed,1,Mug,-1,5.00,5.00,5.00,2026-11-03 10:00:00,US\n")
+    code, out, err = cli("import", str(bad), "--preset", "tiktok_orders", "--shop", "us1")
+    assert (code, out, err) == (2, "", "kpibot: bad.csv: 1 problem(s), nothing imported (fix the file, or import "
+                                       "the good rows with --skip-bad-rows):\n"
+                                       "  line 2103: Quantity: '-1' is negative\n")
+    with Session(engine) as s:
+        assert s.execute(select(func.count()).select_from(Order)).scalar_one() == 0
+    good = tmp_path / "good.csv"
+    _orders_csv(good, 2100)
+    code, out, err = cli("import", str(good), "--preset", "tiktok_orders", "--shop", "us1")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == ("imported good.csv into us1: 2100 records (2100 new, 0 updated, 0 unchanged, "
+                                   "0 pending)")
+    with Session(engine) as s:
+        assert s.execute(select(func.count()).select_from(Order)).scalar_one() == 2100
+        assert s.execute(select(func.count()).select_from(OrderLine)).scalar_one() == 2101
+        eleven = s.execute(select(Order).where(Order.platform_order_id == "11")).scalars().one()
+        assert (eleven.merchandise_minor, eleven.total_minor) == (900, 900)
+        assert s.execute(select(func.max(Order.created_at))).scalar_one() == datetime(2026, 11, 3, 18, tzinfo=UTC)
+
+
+def test_import_date_order_and_encoding_flags(cli: Cli, engine: Engine, tmp_path: Path) -> None:
+    add_us1(cli)
+    ambiguous = tmp_path / "ambiguous.csv"
+    ambiguous.write_text(MINIMAL_TIKTOK + "1,Completed,9,Mug,1,5.00,5.00,5.00,03/11/2026 10:00:00,US\n",
+                         encoding="utf-8")
+    assert cli("import", str(ambiguous), "--preset", "tiktok_orders", "--shop", "us1") == (
+        2, "", "kpibot: nothing imported: ambiguous.csv: no date in the file shows whether it is day/month or "
+               "month/day (line 2 has '03/11/2026 10:00:00'); pass --date-order dmy or --date-order mdy (in a "
+               "mapping file: date_order = \"dmy\")\n")
+    code, _, err = cli("import", str(ambiguous), "--preset", "tiktok_orders", "--shop", "us1", "--date-order", "dmy")
+    assert (code, err) == (0, "")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes((MINIMAL_TIKTOK + "2,Completed,8,景德镇陶瓷杯,1,5.00,5.00,5.00,2026-11-02 10:00:00,美国\n")
+                    .encode("gbk"))
+    code, _, err = cli("import", str(gbk), "--preset", "tiktok_orders", "--shop", "us1", "--encoding", "gbk")
+    assert (code, err) == (0, "")
+    with Session(engine) as s:
+        assert s.execute(select(Order.platform_order_id, Order.created_at).order_by(Order.platform_order_id)).all() \
+            == [("1", datetime(2026, 11, 3, 18, tzinfo=UTC)), ("2", datetime(2026, 11, 2, 18, tzinfo=UTC))]
+        assert s.execute(select(Product.name).order_by(Product.id)).scalars().all() == ["Mug", "景德镇陶瓷杯"]
 
 
 def test_import_through_a_mapping_file_then_attribute_everything_again(cli: Cli) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bot.shops.files import ImportRefused, Problem, read_file, require_clean
+from bot.shops.files import ImportRefused, Problem, read_file, require_clean, stream_file
 from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
@@ -202,13 +202,18 @@ TIKTOK_MINIMAL = ("Order ID,Order Status,SKU ID,Product Name,Quantity,SKU Subtot
                   "SKU Subtotal After Discount,Order Amount,Created Time,Country\n")
 
 
-def test_ambiguous_dates_are_problems_unless_the_file_settles_the_order(tmp_path: Path) -> None:
+def test_a_file_of_ambiguous_dates_is_refused_unless_the_file_or_the_flag_settles_the_order(tmp_path: Path) -> None:
+    # the order was a per-row problem; it is now the whole file's, settled by its own dates (never its Country)
     path = tmp_path / "ambiguous.csv"
-    path.write_text(TIKTOK_MINIMAL + "1001,Completed,9,Mug,1,5.00,5.00,5.00,04/05/2026 10:00:00,\n", encoding="utf-8")
-    result = read_file(path, "tiktok_orders", tz="UTC", currency="USD")
-    assert [str(p) for p in result.problems] == [
-        "line 2: Created Time: date '04/05/2026 10:00:00' reads as day/month and as month/day; pass date_order "
-        "'MDY' or 'DMY'"]
+    path.write_text(TIKTOK_MINIMAL + "1001,Completed,9,Mug,1,5.00,5.00,5.00,04/05/2026 10:00:00,United States\n",
+                    encoding="utf-8")
+    with pytest.raises(ImportRefused) as refused:
+        read_file(path, "tiktok_orders", tz="UTC", currency="USD")
+    assert str(refused.value) == (
+        "ambiguous.csv: no date in the file shows whether it is day/month or month/day (line 2 has "
+        "'04/05/2026 10:00:00'); pass --date-order dmy or --date-order mdy (in a mapping file: date_order = \"dmy\")")
+    (order,) = orders(read_file(path, "tiktok_orders", tz="UTC", currency="USD", date_order="dmy").records)
+    assert order.created_at == utc(2026, 5, 4, 10)
     # another row's 25/05/2026 can only be day-first, so the file's dates are day-first
     path.write_text(TIKTOK_MINIMAL + "1001,Completed,9,Mug,1,5.00,5.00,5.00,04/05/2026 10:00:00,\n"
                     "1002,Completed,9,Mug,1,5.00,5.00,5.00,25/05/2026 10:00:00,\n", encoding="utf-8")
@@ -217,9 +222,29 @@ def test_ambiguous_dates_are_problems_unless_the_file_settles_the_order(tmp_path
     assert [o.created_at for o in orders(result.records)] == [utc(2026, 5, 4, 10), utc(2026, 5, 25, 10)]
 
 
+def test_excel_day_month_dates_win_over_a_us_country(tmp_path: Path) -> None:
+    # a US export re-saved by Excel in a day/month locale: 13/11 proves day/month, so 03/11 is 3 November
+    path = tmp_path / "resaved.csv"
+    path.write_text(TIKTOK_MINIMAL + "1001,Completed,9,Mug,1,5.00,5.00,5.00,03/11/2026 10:00:00,United States\n"
+                    "1002,Completed,9,Mug,1,5.00,5.00,5.00,13/11/2026 10:00:00,United States\n", encoding="utf-8")
+    result = read_file(path, "tiktok_orders", tz="UTC")
+    assert result.problems == ()
+    assert [(o.created_at, o.currency) for o in orders(result.records)] == [
+        (utc(2026, 11, 3, 10), "USD"), (utc(2026, 11, 13, 10), "USD")]
+
+
+def test_dates_proven_in_both_orders_refuse_the_file_naming_one_line_of_each() -> None:
+    with pytest.raises(ImportRefused) as refused:
+        read_file(DATA / "tiktok_bad_orders.csv", "tiktok_orders", tz=LA)
+    assert str(refused.value) == (
+        "tiktok_bad_orders.csv: its dates are in two orders: line 12 has '25/11/2026 10:00:00' (day/month only) and "
+        "line 3 has '11/25/2026 10:00:00 AM' (month/day only); fix the file, or pass --date-order dmy or mdy to "
+        "read it one way (the other dates are then problems)")
+
+
 def test_bad_rows_are_reported_with_their_spreadsheet_lines() -> None:
     # line 1 is the header, line 2 the description row
-    result = read_file(DATA / "tiktok_bad_orders.csv", "tiktok_orders", tz=LA)
+    result = read_file(DATA / "tiktok_bad_orders.csv", "tiktok_orders", tz=LA, date_order="MDY")
     assert [str(p) for p in result.problems] == [
         "line 4: order 576461234567890300: Order Amount is '15.00' on this line but '10.00' on line 3",
         "line 5: Created Time: '13/45/2026 10:00:00 AM' is not a valid date and time (month must be in 1..12)",
@@ -242,7 +267,7 @@ def test_bad_rows_are_reported_with_their_spreadsheet_lines() -> None:
 
 
 def test_require_clean_refuses_or_skips() -> None:
-    result = read_file(DATA / "tiktok_bad_orders.csv", "tiktok_orders", tz=LA)
+    result = read_file(DATA / "tiktok_bad_orders.csv", "tiktok_orders", tz=LA, date_order="MDY")
     with pytest.raises(ImportRefused) as refused:
         require_clean(result, skip_bad_rows=False)
     message = str(refused.value).splitlines()
@@ -317,13 +342,45 @@ def test_options_and_mappings_are_checked() -> None:
         assert text in str(refused.value)
 
 
-def test_non_utf8_csv_is_refused_with_a_hint_and_read_with_encoding(tmp_path: Path) -> None:
+def test_a_gbk_export_is_detected_and_its_chinese_names_read_exactly(tmp_path: Path) -> None:
+    # Excel on Chinese Windows saves "CSV" in GBK; GB18030 (its superset) is tried when UTF-8 does not decode
     path = tmp_path / "gbk.csv"
-    path.write_bytes("post_id,author,published_at,views\nV-1,小红,2026-11-02 10:00,5\n".encode("gb18030"))
-    with pytest.raises(ImportRefused, match="gb18030"):
-        read_file(path, "videos", tz="Asia/Shanghai")
-    result = read_file(path, "videos", tz="Asia/Shanghai", encoding="gb18030")
-    assert result.records == (PostRecord("V-1", "小红", utc(2026, 11, 2, 2, 0), 5),)
+    path.write_bytes((TIKTOK_MINIMAL + "1001,Completed,9,景德镇陶瓷杯,1,5.00,5.00,5.00,2026-11-02 10:00:00,中国\n"
+                      "1002,Completed,8,丝绸围巾,2,9.00,9.00,9.00,2026-11-03 10:00:00,中国\n").encode("gbk"))
+    for encoding in (None, "gbk"):
+        result = read_file(path, "tiktok_orders", tz="Asia/Shanghai", currency="CNY", encoding=encoding)
+        assert result.problems == ()
+        assert [(o.lines[0].product_name, o.created_at) for o in orders(result.records)] == [
+            ("景德镇陶瓷杯", utc(2026, 11, 2, 2)), ("丝绸围巾", utc(2026, 11, 3, 2))]
+    post = tmp_path / "videos.csv"
+    post.write_bytes("post_id,author,published_at,views\nV-1,小红,2026-11-02 10:00,5\n".encode("gb18030"))
+    assert read_file(post, "videos", tz="Asia/Shanghai").records == (
+        PostRecord("V-1", "小红", utc(2026, 11, 2, 2, 0), 5),)
+
+
+def test_a_csv_in_neither_utf8_nor_gb18030_is_refused_with_the_encoding_advice(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("post_id,author,published_at,views\nV-1,José Müller,2026-11-02 10:00,5\n".encode("cp1252"))
+    with pytest.raises(ImportRefused) as refused:
+        read_file(path, "videos", tz="UTC")
+    assert str(refused.value) == (
+        "latin.csv is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', or pass its encoding with "
+        "--encoding (e.g. --encoding cp1252)")
+    for given in ({"encoding": "cp1252"}, None):     # the mapping file's key, or the argument
+        assert read_file(path, "videos", given, tz="UTC", encoding=None if given else "cp1252").records == (
+            PostRecord("V-1", "José Müller", utc(2026, 11, 2, 10, 0), 5),)
+    with pytest.raises(ImportRefused) as refused:
+        read_file(path, "videos", tz="UTC", encoding="utf-8")
+    assert str(refused.value) == ("latin.csv is not utf-8 text; pass the file's own encoding with --encoding, or "
+                                  "save it as 'CSV UTF-8'")
+
+
+def test_utf16_by_its_bom_either_way(tmp_path: Path) -> None:
+    text = "post_id,author,published_at,views\nV-1,小红,2026-11-02 10:00,5\n"
+    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        path = tmp_path / f"{codec}.csv"
+        path.write_bytes(bom + text.encode(codec))
+        assert read_file(path, "videos", tz="UTC").records == (PostRecord("V-1", "小红", utc(2026, 11, 2, 10), 5),)
 
 
 # ---------------------------------------------------------------------------------------------- Temu, SHEIN
@@ -397,10 +454,10 @@ def test_ad_spend_days_need_an_order_when_ambiguous() -> None:
         AdSpendRecord("1800012345", date(2026, 11, 3), "USD", D("125.40"), 310, 45000, 120, D("980.00"),
                       "adbuyer_kim"),
         AdSpendRecord("1800012345", date(2026, 11, 4), "USD", D("98.10"), 250, 38500, 0, D("0"), "adbuyer_kim"))
-    result = read_file(DATA / "ad_spend.csv", "ad_spend")
-    assert [str(p) for p in result.problems] == [
-        "line 4: day: date '11/04/2026' reads as day/month and as month/day; pass date_order 'MDY' or 'DMY'"]
-    assert result.records == (first, second)
+    with pytest.raises(ImportRefused) as refused:
+        read_file(DATA / "ad_spend.csv", "ad_spend")
+    assert str(refused.value).startswith("ad_spend.csv: no date in the file shows whether it is day/month or "
+                                         "month/day (line 4 has '11/04/2026'); ")
     result = read_file(DATA / "ad_spend.csv", "ad_spend", date_order="MDY")
     assert result.records == (first, second, AdSpendRecord("1800067890", date(2026, 11, 4), "USD", D("40.00"), 90,
                                                            12345, 0, D("150.00"), None))
@@ -451,3 +508,12 @@ def test_money_cells(tmp_path: Path, cell: str, options: dict[str, str], expecte
     else:
         assert [str(p) for p in result.problems] == [f"line 2: spend: {expected}"]
         assert result.records == ()
+
+
+def test_streaming_in_batches_of_one_gives_the_same_records_in_order() -> None:
+    stream = stream_file(DATA / "tiktok_us_orders.csv", "tiktok_orders", tz=LA, batch_size=1)
+    batches = list(stream.batches())
+    assert [len(b) for b in batches] == [1] * len(US_ORDERS)
+    assert tuple(r for b in batches for r in b) == US_ORDERS
+    assert (stream.rows, stream.problem_count) == (read_file(DATA / "tiktok_us_orders.csv", "tiktok_orders",
+                                                             tz=LA).rows, 0)

@@ -138,10 +138,15 @@ def test_kpibot_fx_set_and_import(tmp_path: Path, cli: InProcess) -> None:
     (tmp_path / "cols.csv").write_text("date,from,to,rate\n", encoding="utf-8")
     assert cli(tmp_path, "fx", "import", "cols.csv").stderr == \
         "kpibot: nothing stored: cols.csv: the first line must be day,base,quote,rate\n"
+    # a GBK file is read (storage.tabular detects GB18030): its Chinese text reaches the row check intact
     (tmp_path / "gbk.csv").write_bytes("day,base,quote,rate\n2026-12-03,USD,IDR,15860 # 汇率\n".encode("gbk"))
-    assert cli(tmp_path, "fx", "import", "gbk.csv").stderr == (
-        "kpibot: nothing stored: gbk.csv is not utf-8-sig text (UnicodeDecodeError); save it as 'CSV UTF-8', "
-        "or pass encoding= (e.g. 'gb18030' for Excel on Chinese Windows)\n")
+    assert cli(tmp_path, "fx", "import", "gbk.csv").stderr == \
+        "kpibot: nothing stored: gbk.csv line 2: rate '15860 # 汇率' is not a positive number\n"
+    (tmp_path / "latin.csv").write_bytes("day,base,quote,rate\n2026-12-03,USD,IDR,15860 # taux de change é\n"
+                                         .encode("cp1252"))
+    assert cli(tmp_path, "fx", "import", "latin.csv").stderr == (
+        "kpibot: nothing stored: latin.csv is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', or "
+        "pass its encoding with --encoding (e.g. --encoding cp1252)\n")
     book = Workbook()
     book.active.append(["day", "base", "quote", "rate"])
     book.active.append([date(2026, 12, 4), "USD", "IDR", "15870.25"])

@@ -1,4 +1,8 @@
-"""kpibot import: a seller-center export (CSV or XLSX) into a shop."""
+"""kpibot import: a seller-center export (CSV or XLSX) into a shop.
+
+The file streams (bot.shops.files.stream_file): its records are written a batch at a time into one transaction,
+so memory stays flat whatever its size and a bad row anywhere (without --skip-bad-rows) rolls everything back.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from sqlmodel import Session
 
 from bot.cli.common import counts_text, print_attribution, shop_named
 from bot.config import Config
-from bot.shops.files import ImportRefused, load_mapping, read_file, require_clean
+from bot.shops.files import MAX_KEPT_PROBLEMS, ImportRefused, load_mapping, refusal, stream_file
 from bot.usage import UsageError
 from services.container import Services
 from storage.ingest.writer import StoreWriter, WriteCounts
@@ -22,28 +26,44 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     return _import(services, args)
 
 
+class _Refused(Exception):
+    """Raised inside the write transaction to roll it back."""
+
+
 def _import(services: Services, args: argparse.Namespace) -> int:
     with Session(services.engine) as session:
         shop = shop_named(session, args.shop)
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"no file {args.file}")
+    writer = StoreWriter(services.engine, services.buyer_key)
+    counts, records = WriteCounts(), 0
     try:
         mapping = load_mapping(args.mapping) if args.mapping else None
         # the shop's zone and currency unless the mapping file names its own
-        result = read_file(path, args.preset, mapping, tz=(mapping.timezone if mapping else None) or shop.timezone,
-                           currency=None if mapping and mapping.currency else shop.currency)
-        records = require_clean(result, args.skip_bad_rows, "--skip-bad-rows")
-    except ImportRefused as exc:     # bad rows (the message says nothing was imported), or the file's shape
-        raise UsageError(str(exc) if exc.problems else f"nothing imported: {exc}") from None
+        stream = stream_file(path, args.preset, mapping, tz=(mapping.timezone if mapping else None) or shop.timezone,
+                             currency=None if mapping and mapping.currency else shop.currency,
+                             date_order=args.date_order, encoding=args.encoding)
+        with writer.transaction() as txn:
+            for batch in stream.batches():
+                if stream.problem_count and not args.skip_bad_rows:
+                    continue        # nothing will be kept: read on only to list the problems
+                counts += txn.write(shop.id or 0, batch)
+                records += len(batch)
+            if stream.problem_count and not args.skip_bad_rows:
+                raise _Refused
+    except _Refused:
+        raise UsageError(str(refusal(path, stream.problems(), stream.problem_count, "--skip-bad-rows"))) from None
+    except ImportRefused as exc:     # the file's shape, its encoding or its dates
+        raise UsageError(f"nothing imported: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    for problem in result.problems:
+    for problem in stream.problems():
         print(f"skipped {problem}", file=sys.stderr)
-    writer = StoreWriter(services.engine, services.buyer_key)
-    counts = writer.write_page(shop.id or 0, records) if records else WriteCounts()
-    print(f"imported {path.name} into {shop.code}: {len(records)} records ({counts_text(counts)})"
-          + (f"; {len(result.problems)} bad rows skipped" if result.problems else ""))
+    if stream.problem_count > MAX_KEPT_PROBLEMS:
+        print(f"skipped {stream.problem_count - MAX_KEPT_PROBLEMS} more problems, not listed", file=sys.stderr)
+    print(f"imported {path.name} into {shop.code}: {records} records ({counts_text(counts)})"
+          + (f"; {stream.problem_count} bad rows skipped" if stream.problem_count else ""))
     if counts.inserted or counts.updated:
         print_attribution(services, [shop.id or 0], everything=False)
     return 0

@@ -213,6 +213,10 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     imp.add_argument("--mapping", metavar="FILE", help="column mapping (TOML); required by temu_orders, shein_orders")
     imp.add_argument("--skip-bad-rows", action="store_true",
                      help="import the good rows and list the bad ones (default: nothing unless every row is good)")
+    imp.add_argument("--date-order", type=str.lower, choices=("dmy", "mdy"),
+                     help="how to read dd/dd/yyyy dates when the file's own dates do not settle it")
+    imp.add_argument("--encoding", metavar="ENC",
+                     help="the CSV's encoding, e.g. gbk (default: by its BOM, else UTF-8, else GB18030)")
 
     att = sub.add_parser("attribute", parents=[common],
                          help="credit orders to creators (affiliate data, promo codes, tracked links)")

@@ -3,6 +3,9 @@
     result = read_file("orders.csv", "tiktok_orders", tz="America/Los_Angeles")
     records = require_clean(result, skip_bad_rows=False)   # raises ImportRefused listing the problems
 
+    stream = stream_file("big.csv", "tiktok_orders", tz="America/Los_Angeles")   # a file of any size
+    for batch in stream.batches(): ...                     # then stream.problem_count, stream.problems()
+
 Presets (``PRESETS``; headers match case-, space- and punctuation-insensitively, so "order_id", "Order ID" and
 "ORDER-ID" are one column; extra columns are ignored; * = required):
 
@@ -48,8 +51,9 @@ Mapping file (TOML) for any preset; read_file's own arguments win over its value
     currency = "USD"                  # amounts without a currency column or symbol
     timezone = "America/Los_Angeles"  # the shop's zone, when read_file gets no tz
     date_format = "%Y-%m-%d %H:%M:%S" # optional strptime format; else the built-in reader and date_order
-    date_order = "MDY"                # optional, for dd/dd/yyyy dates
+    date_order = "MDY"                # optional, for dd/dd/yyyy dates the file's own dates do not settle
     decimal_mark = "."                # optional, "." or ","
+    encoding = "gbk"                  # optional, a CSV's encoding when it is not detected (see Reading rules)
     [columns]                         # our field name = the export's header
     order_id = "Order number"
     [statuses]                        # optional: the export's status text = ours
@@ -57,8 +61,11 @@ Mapping file (TOML) for any preset; read_file's own arguments win over its value
 
 Reading rules:
 
+* The file streams: a first pass reads the dates and notes orders whose rows are apart, the second gives the
+  records in batches (``stream_file``); only those orders' rows and an id set are held, never the file.
 * Cells are text, never floats (storage.tabular, the reader of every import): CSV through the csv module
-  (UTF-8 with or without BOM, UTF-16 with BOM, or ``encoding=``; delimiter , ; or tab from the header line),
+  (``encoding=``, else by its BOM: UTF-8 or UTF-16, else UTF-8 if the whole file decodes, else GB18030 if it
+  does, else refused; delimiter , ; or tab from the header line),
   XLSX through openpyxl with the raw cell values converted by us: numbers as Excel shows them (15 significant
   digits), dates as ISO text. (pandas ``read_excel(dtype=str)`` turns an id Excel stored as a number into a
   plausible wrong digit string; here it stays visibly rounded, "5.76461234567890e+17", and is reported.)
@@ -71,9 +78,10 @@ Reading rules:
   UTC in that zone (the earlier of a repeated hour; a time that does not exist in the zone is a problem).
   Accepted: ISO ``2026-11-03 14:05[:09]`` (an offset or Z is honoured), ``2026/11/03 14:05``, and
   ``dd/dd/yyyy [h]h:mm[:ss] [AM|PM]`` (also with . or -) in ``date_order``: "MDY" or "DMY". Without it the
-  TikTok preset takes each row's Country (US: MDY; other TikTok Shop markets: DMY; UNVERIFIED beyond the US
-  and UK), then the file: if its unambiguous dates (a part over 12) all read one way, that way. A date that
-  is ambiguous or impossible in the chosen order is a problem, never a guess.
+  whole file's dates decide (``settle_date_order``), never its Country (Excel re-saves in the computer's
+  order): a first part over 12 proves DMY, a second part over 12 MDY; both proven, or none proven while some
+  date is ambiguous, refuses the file (ImportRefused naming the lines and --date-order). A date impossible in
+  the order given is a problem, never a guess.
 * Money is ``Decimal`` from the cell text. ``decimal_mark`` (default "."; "," for 1.234,50) decides; the
   other mark, spaces and ' are thousands separators that must group by three, so "12,50" with "." is a
   problem, not 1250. More decimals than the currency has ("12.000" IDR with ".") is a problem: it is how a
@@ -94,7 +102,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -115,9 +123,11 @@ from storage.ingest.records import (
     RefundRecord,
     RefundStatus,
 )
-from storage.tabular import TableProblem, read_rows
+from storage.tabular import Table, TableProblem, open_table
 
 MAX_LISTED_PROBLEMS = 20
+MAX_KEPT_PROBLEMS = 1000     # problems kept (and counted past it): memory stays flat for a file of bad rows
+BATCH_RECORDS = 1000         # records per batch of stream_file
 
 
 # ---------------------------------------------------------------------------------------------- public types
@@ -144,13 +154,15 @@ class ImportRefused(ValueError):
 
 @dataclass(frozen=True)
 class FileImport:
-    """The records a file gave and the problems of the rows that gave none. ``rows`` counts data rows read."""
+    """The records a file gave and the problems of the rows that gave none. ``rows`` counts data rows read;
+    ``problems`` holds the first MAX_KEPT_PROBLEMS, ``problem_count`` counts them all."""
 
     path: Path
     preset: str
     records: tuple[Record, ...]
     problems: tuple[Problem, ...]
     rows: int
+    problem_count: int = 0
 
     @property
     def clean(self) -> bool:
@@ -163,14 +175,19 @@ def require_clean(import_: FileImport, skip_bad_rows: bool, option: str = "skip_
     the CLI's --skip-bad-rows); with it the good records are returned and the problems stay for the caller to
     show."""
     if import_.problems and not skip_bad_rows:
-        shown = [f"  {p}" for p in import_.problems[:MAX_LISTED_PROBLEMS]]
-        more = len(import_.problems) - MAX_LISTED_PROBLEMS
-        lines = [f"{import_.path.name}: {len(import_.problems)} problem(s), nothing imported "
-                 f"(fix the file, or import the good rows with {option}):", *shown]
-        if more > 0:
-            lines.append(f"  ... and {more} more")
-        raise ImportRefused("\n".join(lines), problems=import_.problems)
+        raise refusal(import_.path, import_.problems, max(import_.problem_count, len(import_.problems)), option)
     return import_.records
+
+
+def refusal(path: Path, problems: Sequence[Problem], count: int, option: str) -> ImportRefused:
+    """The refusal of a file with `count` problems (`problems`: the first of them, by line): the first 20 are
+    listed, then how many more."""
+    shown = [f"  {p}" for p in problems[:MAX_LISTED_PROBLEMS]]
+    lines = [f"{path.name}: {count} problem(s), nothing imported (fix the file, or import the good rows with "
+             f"{option}):", *shown]
+    if count > MAX_LISTED_PROBLEMS:
+        lines.append(f"  ... and {count - MAX_LISTED_PROBLEMS} more")
+    return ImportRefused("\n".join(lines), problems=problems)
 
 
 # ---------------------------------------------------------------------------------------------- presets
@@ -258,19 +275,18 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "live_room_visitors:int attributed_gmv:money account:text"), "campaign_id", "clicks"),
 )}
 
-# TikTok Shop markets: Country cell -> (date order, currency). UNVERIFIED how the export spells countries and
-# which order each market's export uses beyond US (MDY) and UK (DMY); a market left out reads the file's dates.
-_MARKETS: dict[str, tuple[str | None, str]] = {}
-for _names, _order, _cur in (
-    ("us usa unitedstates unitedstatesofamerica", "MDY", "USD"), ("gb uk unitedkingdom greatbritain", "DMY", "GBP"),
-    ("id indonesia", "DMY", "IDR"), ("my malaysia", "DMY", "MYR"), ("th thailand", "DMY", "THB"),
-    ("vn vietnam", "DMY", "VND"), ("ph philippines", None, "PHP"), ("sg singapore", "DMY", "SGD"),
-    ("mx mexico", "DMY", "MXN"), ("es spain", "DMY", "EUR"), ("de germany", "DMY", "EUR"),
-    ("fr france", "DMY", "EUR"), ("it italy", "DMY", "EUR"), ("ie ireland", "DMY", "EUR"),
-    ("jp japan", None, "JPY"), ("br brazil", "DMY", "BRL"),
+# TikTok Shop markets: Country cell -> currency (UNVERIFIED how the export spells countries). The Country never
+# decides the date order: the file's own dates do (settle_date_order).
+_MARKETS: dict[str, str] = {}
+for _names, _cur in (
+    ("us usa unitedstates unitedstatesofamerica", "USD"), ("gb uk unitedkingdom greatbritain", "GBP"),
+    ("id indonesia", "IDR"), ("my malaysia", "MYR"), ("th thailand", "THB"), ("vn vietnam", "VND"),
+    ("ph philippines", "PHP"), ("sg singapore", "SGD"), ("mx mexico", "MXN"), ("es spain", "EUR"),
+    ("de germany", "EUR"), ("fr france", "EUR"), ("it italy", "EUR"), ("ie ireland", "EUR"), ("jp japan", "JPY"),
+    ("br brazil", "BRL"),
 ):
     for _name in _names.split():
-        _MARKETS[_name] = (_order, _cur)
+        _MARKETS[_name] = _cur
 
 _STATUS_TEXT: dict[str, OrderStatus] = {}
 for _status, _texts in (
@@ -321,10 +337,11 @@ class ImportMapping:
     date_format: str | None = None
     date_order: str | None = None
     decimal_mark: str | None = None
+    encoding: str | None = None
 
 
-_MAPPING_KEYS = {"preset", "currency", "timezone", "date_format", "date_order", "decimal_mark", "columns",
-                 "statuses"}
+_MAPPING_KEYS = {"preset", "currency", "timezone", "date_format", "date_order", "decimal_mark", "encoding",
+                 "columns", "statuses"}
 
 
 def load_mapping(source: str | Path | Mapping[str, Any]) -> ImportMapping:
@@ -351,7 +368,7 @@ def load_mapping(source: str | Path | Mapping[str, Any]) -> ImportMapping:
         except ValueError:
             raise ImportRefused(f"mapping: status {text!r} = {value!r} is not one of "
                                 f"{', '.join(s.value for s in OrderStatus)}") from None
-    text_keys = ("preset", "currency", "timezone", "date_format", "date_order", "decimal_mark")
+    text_keys = ("preset", "currency", "timezone", "date_format", "date_order", "decimal_mark", "encoding")
     for key in text_keys:
         if key in data and not isinstance(data[key], str):
             raise ImportRefused(f"mapping: {key} must be a string")
@@ -580,11 +597,91 @@ def read_file(path: str | Path, preset: str, mapping: str | Path | Mapping[str, 
               *, tz: str | tzinfo | None = None, currency: str | None = None, date_order: str | None = None,
               decimal_mark: str | None = None, date_format: str | None = None, encoding: str | None = None,
               sheet: str | None = None) -> FileImport:
-    """Read a CSV or XLSX file with ``preset`` (a name in ``PRESETS``). ``mapping`` (a TOML path, its parsed
-    content or an ImportMapping) renames columns for any preset and is required by temu_orders and
-    shein_orders. ``tz`` is the shop's time zone; ``currency``, ``date_order`` ("MDY"/"DMY"), ``decimal_mark``,
-    ``date_format`` (strptime) override the mapping file. Raises ImportRefused for a file that cannot be read
-    as the preset at all (missing columns, unknown preset, bad options); row problems are in the result."""
+    """Read a CSV or XLSX file with ``preset`` (a name in ``PRESETS``) and keep all its records (a big file
+    streams through ``stream_file`` instead). ``mapping`` (a TOML path, its parsed content or an ImportMapping)
+    renames columns for any preset and is required by temu_orders and shein_orders. ``tz`` is the shop's time
+    zone; ``currency``, ``date_order`` ("MDY"/"DMY"), ``decimal_mark``, ``date_format`` (strptime) and
+    ``encoding`` override the mapping file. Raises ImportRefused for a file that cannot be read as the preset at
+    all (missing columns, unknown preset, bad options, dates that read both ways); row problems are in the
+    result."""
+    stream = stream_file(path, preset, mapping, tz=tz, currency=currency, date_order=date_order,
+                         decimal_mark=decimal_mark, date_format=date_format, encoding=encoding, sheet=sheet)
+    records = [r for batch in stream.batches() for r in batch]
+    return FileImport(stream.path, preset, tuple(records), stream.problems(), stream.rows, stream.problem_count)
+
+
+class FileStream:
+    """A file import read in batches of records (`batches`: once), the file's rows never all in memory. After
+    the batches: `rows` (data rows read), `problem_count`, and `problems()` (the first MAX_KEPT_PROBLEMS found,
+    by line). An order's rows need not be adjacent: the first pass notes orders whose rows are apart, and those
+    are held until the end of the file."""
+
+    def __init__(self, path: Path, table: Table, header_line: int, spec: Preset, opts: _Options,
+                 where: dict[str, int], names: dict[str, str], apart: set[int], batch_size: int) -> None:
+        self.path, self._table, self._header_line, self._spec, self._opts = path, table, header_line, spec, opts
+        self._where, self._names, self._apart, self._batch_size = where, names, apart, batch_size
+        self.rows = self.problem_count = 0
+        self._kept: list[Problem] = []
+
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(sorted(self._kept, key=lambda p: p.line or 0))
+
+    def batches(self) -> Iterator[list[Record]]:
+        spec, opts, names = self._spec, self._opts, self._names
+        builder: Callable[[list[_Row], Preset, _Options, dict[str, str], dict[Any, int]], list[Record]] = {
+            "orders": _orders, "live": _lives, "videos": _videos, "ad_spend": _ads}[spec.kind]
+        seen: dict[Any, int] = {}
+        batch: list[Record] = []
+        for rows in self._groups():
+            batch.extend(builder(rows, spec, opts, names, seen))
+            self._note(rows)
+            if len(batch) >= self._batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _groups(self) -> Iterator[list[_Row]]:
+        """Rows in the units the builder takes: one order's rows, or a chunk of rows of the other presets."""
+        held: dict[str, list[_Row]] = {}
+        group: list[_Row] = []
+        orders = self._spec.kind == "orders"
+        for row in _data_rows(self._table, self._header_line, self._where, self._spec, self._opts):
+            self.rows += 1
+            if not orders:
+                group.append(row)
+                if len(group) >= self._batch_size:
+                    yield group
+                    group = []
+                continue
+            key = row.cells.get("order_id", "")
+            if hash(key) in self._apart:
+                held.setdefault(key, []).append(row)
+                continue
+            if group and key != group[0].cells.get("order_id", ""):
+                yield group
+                group = []
+            group.append(row)
+        if group:
+            yield group
+        yield from held.values()
+
+    def _note(self, rows: list[_Row]) -> None:
+        for row in rows:
+            for reason in row.problems:
+                self.problem_count += 1
+                if len(self._kept) < MAX_KEPT_PROBLEMS:
+                    self._kept.append(Problem(row.line, reason))
+
+
+def stream_file(path: str | Path, preset: str,
+                mapping: str | Path | Mapping[str, Any] | ImportMapping | None = None, *,
+                tz: str | tzinfo | None = None, currency: str | None = None, date_order: str | None = None,
+                decimal_mark: str | None = None, date_format: str | None = None, encoding: str | None = None,
+                sheet: str | None = None, batch_size: int = BATCH_RECORDS) -> FileStream:
+    """As ``read_file``, but the records come in batches from the returned FileStream. Everything that refuses
+    the whole file (ImportRefused) is found here, before any batch: the columns, the encoding, and a first pass
+    over the rows for the date order (see ``settle_date_order``) and the orders whose rows are apart."""
     path = Path(path)
     if preset not in PRESETS:
         raise ImportRefused(f"unknown preset {preset!r} (presets: {', '.join(PRESETS)})")
@@ -602,13 +699,13 @@ def read_file(path: str | Path, preset: str, mapping: str | Path | Mapping[str, 
                                 f"(fields: {', '.join(sorted(fields))})")
     opts = _options(spec, mapped, tz, currency, date_order, decimal_mark, date_format)
     try:
-        table = read_rows(path, encoding, sheet)
+        table = open_table(path, encoding or (mapped.encoding if mapped else None), sheet)
+        found = next(((line, cells) for line, cells in table.rows() if any(_clean(c) for c in cells)), None)
     except TableProblem as exc:
         raise ImportRefused(str(exc)) from None
-    start = next((i for i, (_, cells) in enumerate(table) if any(_clean(c) for c in cells)), None)
-    if start is None:
+    if found is None:
         raise ImportRefused(f"{path.name} is empty")
-    header = [_clean(c) for c in table[start][1]]
+    header_line, header = found[0], [_clean(c) for c in found[1]]
     index: dict[str, int] = {}
     for i, name in enumerate(header):
         index.setdefault(_norm(name), i)
@@ -626,24 +723,95 @@ def read_file(path: str | Path, preset: str, mapping: str | Path | Mapping[str, 
             f"{path.name} does not fit {preset}: missing column(s) {', '.join(missing)}. "
             + (f"Its columns fit: {', '.join(fits)}." if fits else "Its columns fit no other preset."),
             missing=missing, fits=fits)
-
-    rows: list[_Row] = []
-    probed = False
-    for line, cells in table[start + 1:]:
-        if not any(_clean(c) for c in cells):
-            continue
-        texts = {f: _clean(cells[i]) if i < len(cells) else "" for f, i in where.items()}
-        if not probed:
-            probed = True
-            if _is_description(texts, spec, opts.decimal_mark):
-                continue
-        rows.append(_Row(line, texts))
+    evidence, apart = _first_pass(table, header_line, where, spec, opts)
+    if opts.date_format is None and opts.date_order is None:
+        opts.date_order = settle_date_order(path.name, evidence)
     names = {f: headers[f] or f for f in where}
-    builder: Callable[[list[_Row], Preset, _Options, dict[str, str]], list[Record]] = {
-        "orders": _orders, "live": _lives, "videos": _videos, "ad_spend": _ads}[spec.kind]
-    records = builder(rows, spec, opts, names)
-    problems = sorted((Problem(r.line, p) for r in rows for p in r.problems), key=lambda p: p.line or 0)
-    return FileImport(path, preset, tuple(records), tuple(problems), len(rows))
+    return FileStream(path, table, header_line, spec, opts, where, names, apart, batch_size)
+
+
+def _data_rows(table: Table, header_line: int, where: dict[str, int], spec: Preset, opts: _Options) -> Iterator[_Row]:
+    """The rows under the header, blank rows and a description row left out, one at a time."""
+    probed = False
+    try:
+        for line, cells in table.rows():
+            if line <= header_line or not any(_clean(c) for c in cells):
+                continue
+            texts = {f: _clean(cells[i]) if i < len(cells) else "" for f, i in where.items()}
+            if not probed:
+                probed = True
+                if _is_description(texts, spec, opts.decimal_mark):
+                    continue
+            yield _Row(line, texts)
+    except TableProblem as exc:      # the file changed between the passes
+        raise ImportRefused(str(exc)) from None
+
+
+@dataclass
+class DateEvidence:
+    """What a file's dd/dd/yyyy dates say about their order: the first (line, text) that can only be day/month,
+    only month/day, and that could be either."""
+
+    dmy: tuple[int, str] | None = None
+    mdy: tuple[int, str] | None = None
+    ambiguous: tuple[int, str] | None = None
+
+    def add(self, line: int, text: str) -> None:
+        m = _DDY.fullmatch(text)
+        if m is None:
+            return
+        only = _slashed_order(text)
+        if only == "DMY" and self.dmy is None:
+            self.dmy = (line, text)
+        elif only == "MDY" and self.mdy is None:
+            self.mdy = (line, text)
+        elif only is None and m[1] != m[2] and max(int(m[1]), int(m[2])) <= 12 and self.ambiguous is None:
+            self.ambiguous = (line, text)
+
+
+def settle_date_order(name: str, evidence: DateEvidence) -> str | None:
+    """The file's date order from its own dates (never from a Country column): a first part over 12 proves
+    day/month, a second part over 12 month/day. Both proven, or neither with some date ambiguous: ImportRefused
+    naming the lines and the fix. None: the file has no date that needs an order (ISO dates, say)."""
+    if evidence.dmy and evidence.mdy:
+        (dl, dt), (ml, mt) = evidence.dmy, evidence.mdy
+        raise ImportRefused(f"{name}: its dates are in two orders: line {dl} has {dt!r} (day/month only) and line "
+                            f"{ml} has {mt!r} (month/day only); fix the file, or pass --date-order dmy or mdy to "
+                            "read it one way (the other dates are then problems)")
+    if evidence.dmy:
+        return "DMY"
+    if evidence.mdy:
+        return "MDY"
+    if evidence.ambiguous:
+        line, text = evidence.ambiguous
+        raise ImportRefused(f"{name}: no date in the file shows whether it is day/month or month/day (line {line} "
+                            f"has {text!r}); pass --date-order dmy or --date-order mdy (in a mapping file: "
+                            "date_order = \"dmy\")")
+    return None
+
+
+def _first_pass(table: Table, header_line: int, where: dict[str, int], spec: Preset,
+                opts: _Options) -> tuple[DateEvidence, set[int]]:
+    """One read of the whole file before anything is parsed: the date evidence, and the hashes of the order ids
+    whose rows are not all adjacent (a hash collision only holds an order back until the end: harmless)."""
+    dates = [f for f in where if spec.kinds[f] in ("time", "day")]
+    evidence = DateEvidence()
+    seen: set[int] = set()
+    apart: set[int] = set()
+    last: int | None = None
+    orders = spec.kind == "orders"
+    for row in _data_rows(table, header_line, where, spec, opts):
+        for f in dates:
+            if row.cells[f]:
+                evidence.add(row.line, row.cells[f])
+        if orders:
+            key = hash(row.cells.get("order_id", ""))
+            if key != last:
+                if key in seen:
+                    apart.add(key)
+                seen.add(key)
+                last = key
+    return evidence, apart
 
 
 def _is_description(texts: dict[str, str], spec: Preset, decimal_mark: str) -> bool:
@@ -723,31 +891,24 @@ def _parse(row: _Row, spec: Preset, opts: _Options, names: dict[str, str], date_
                                 "is the decimal mark wrong?")
 
 
-def _file_date_order(rows: list[_Row], spec: Preset) -> str | None:
-    """The order the file's unambiguous dd/dd/yyyy dates all agree on, if any."""
-    seen = {_slashed_order(text) for r in rows for f, text in r.cells.items()
-            if text and spec.kinds[f] in ("time", "day")}
-    seen.discard(None)
-    return seen.pop() if len(seen) == 1 else None
-
-
-def _defaults(country: str, opts: _Options, fallback_order: str | None) -> tuple[str | None, str | None]:
-    """(date order, currency) for rows of this Country: the options, else the market's, else the file's order."""
+def _defaults(country: str, opts: _Options) -> tuple[str | None, str | None]:
+    """(date order, currency) for rows of this Country: the date order the file settled (never the Country's:
+    a file re-saved by Excel can be in either), the currency given, else the market's."""
     market = _MARKETS.get(_norm(country))
-    order = opts.date_order or (market[0] if market else None) or fallback_order
-    return order, opts.currency or (market[1] if market else None)
+    return opts.date_order, opts.currency or market
 
 
 # ---------------------------------------------------------------------------------------------- orders
-def _orders(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str]) -> list[Record]:
-    fallback = _file_date_order(rows, spec)
+def _orders(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str],
+            seen: dict[Any, int]) -> list[Record]:
+    """The orders of `rows`: all the rows of the orders they hold (stream_file passes one order at a time)."""
     countries: dict[str, str] = {}        # an order's Country may be filled on one of its rows only
     for row in rows:
         if row.cells.get("country"):
             countries.setdefault(row.cells.get("order_id", ""), row.cells["country"])
     groups: dict[str, list[_Row]] = {}
     for row in rows:
-        _parse(row, spec, opts, names, *_defaults(countries.get(row.cells.get("order_id", ""), ""), opts, fallback))
+        _parse(row, spec, opts, names, *_defaults(countries.get(row.cells.get("order_id", ""), ""), opts))
         for col in spec.columns:
             if col.required and not col.order_level and col.field in names and not row.cells.get(col.field):
                 row.problems.append(f"{names[col.field]} is empty")
@@ -897,16 +1058,15 @@ def _refund_kind(text: str | None, status: OrderStatus, returned: int) -> Refund
 
 # ---------------------------------------------------------------------------------------------- other presets
 def _parse_all(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str]) -> None:
-    order = opts.date_order or _file_date_order(rows, spec)
     for row in rows:
-        _parse(row, spec, opts, names, order, opts.currency)
+        _parse(row, spec, opts, names, opts.date_order, opts.currency)
         for col in spec.columns:
             if col.required and col.field not in row.values and not row.cells.get(col.field):
                 row.problems.append(f"{names[col.field]} is empty")
 
 
-def _unique(rows: list[_Row], key: Callable[[_Row], Any], what: str) -> None:
-    seen: dict[Any, int] = {}
+def _unique(rows: list[_Row], key: Callable[[_Row], Any], what: str, seen: dict[Any, int]) -> None:
+    """A key already `seen` (on an earlier line of the file: the dict lives across chunks) is a problem."""
     for row in rows:
         if row.problems:
             continue
@@ -918,13 +1078,14 @@ def _unique(rows: list[_Row], key: Callable[[_Row], Any], what: str) -> None:
             seen[k] = row.line
 
 
-def _lives(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str]) -> list[Record]:
+def _lives(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str],
+           seen: dict[Any, int]) -> list[Record]:
     _parse_all(rows, spec, opts, names)
     for row in rows:
         v = row.values
         if not row.problems and v["ended_at"] < v["started_at"]:
             row.problems.append(f"{names['ended_at']} is before {names['started_at']}")
-    _unique(rows, lambda r: r.values["session_id"], "session")
+    _unique(rows, lambda r: r.values["session_id"], "session", seen)
     out: list[Record] = []
     for row in rows:
         if row.problems:
@@ -940,9 +1101,10 @@ def _lives(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str]
     return out
 
 
-def _videos(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str]) -> list[Record]:
+def _videos(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str],
+            seen: dict[Any, int]) -> list[Record]:
     _parse_all(rows, spec, opts, names)
-    _unique(rows, lambda r: r.values["post_id"], "post")
+    _unique(rows, lambda r: r.values["post_id"], "post", seen)
     return [PostRecord(
         platform_post_id=v["post_id"], author_handle=v.get("author"), published_at=v["published_at"],
         views=v["views"], likes=v.get("likes", 0), comments=v.get("comments", 0), shares=v.get("shares", 0),
@@ -950,9 +1112,10 @@ def _videos(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str
         kind=v.get("kind", "video")) for v in (r.values for r in rows if not r.problems)]
 
 
-def _ads(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str]) -> list[Record]:
+def _ads(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str],
+         seen: dict[Any, int]) -> list[Record]:
     _parse_all(rows, spec, opts, names)
-    _unique(rows, lambda r: (r.values["campaign_id"], r.values["day"].isoformat()), "campaign and day")
+    _unique(rows, lambda r: (r.values["campaign_id"], r.values["day"].isoformat()), "campaign and day", seen)
     return [AdSpendRecord(
         campaign_id=r.values["campaign_id"], day=r.values["day"], currency=r.currency or "",
         spend=r.values["spend"], clicks=r.values["clicks"], impressions=r.values["impressions"],
