@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import create_engine
 
 SQLITE_CACHE_KIB = 65_536          # page cache per connection (see make_engine)
@@ -38,3 +39,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the store could not be reached in time (connection refused or dropped, a lock or
+    statement timeout, SQLite's "database is locked"), rather than a fault in what was asked of it."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
