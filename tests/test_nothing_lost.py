@@ -238,3 +238,21 @@ def test_events_stored_before_claims_had_a_state_count_as_answered(backend: str,
         assert claim(store, "feishu", "ev-old", token="x", now=NOW + CLAIM_LEASE * 10) is False
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize(("locale", "said"), [("en", BUSY), ("zh", "kpibot 正忙，请一分钟后再试。"),
+                                              ("id", "kpibot sedang sibuk, coba lagi dalam satu menit.")])
+def test_a_store_that_refuses_connections_is_busy_in_the_orgs_language(locale: str, said: str) -> None:
+    """A message raises StoreBusy (the adapter answers busy and releases its claim); a click gets the busy card."""
+    from bot.dispatch import Incoming, StoreBusy
+    from cards.model import Text
+
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        proxy.cut()
+        store = make_engine(f"postgresql+psycopg://kpibot:kpibot@127.0.0.1:{proxy.port}/kpibot_test")
+        dispatcher = dispatcher_for(store, locale=locale)
+        with pytest.raises(StoreBusy):
+            dispatcher.handle_message(Incoming("feishu", "ou_x", "/mykpi"))
+        card = dispatcher.handle_action("feishu", "ou_x", "mykpi", ("week",))
+        store.dispose()
+    assert (card.title, card.blocks, card.lang) == ("kpibot", (Text(said),), locale)
