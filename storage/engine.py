@@ -11,6 +11,10 @@ from sqlmodel import create_engine
 
 SQLITE_CACHE_KIB = 65_536          # page cache per connection (see make_engine)
 SQLITE_CHECKPOINT_PAGES = 16_384   # WAL pages between automatic checkpoints
+# libpq waits for a server that accepted the TCP connection but does not answer with no limit of its own: a
+# chat answer would wait forever instead of saying the store is busy. A server on the same network answers a
+# connection within milliseconds; a URL's own connect_timeout wins.
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -38,6 +42,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
+    if "connect_timeout" not in parsed.query:
+        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **kwargs.pop("connect_args", {})}
+        kwargs["connect_args"] = connect_args
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -256,3 +256,21 @@ def test_a_store_that_refuses_connections_is_busy_in_the_orgs_language(locale: s
         card = dispatcher.handle_action("feishu", "ou_x", "mykpi", ("week",))
         store.dispose()
     assert (card.title, card.blocks, card.lang) == ("kpibot", (Text(said),), locale)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_that_accepts_and_never_answers_is_busy_within_the_connect_timeout() -> None:
+    """Without a connect timeout libpq would wait for such a server forever, and the message with it."""
+    from storage.engine import PG_CONNECT_TIMEOUT_S, store_unreachable
+
+    db = POSTGRES.migrated()
+    with TcpProxy(db.host or "127.0.0.1", db.port or 5432) as proxy:
+        proxy.hold()
+        store = make_engine(db.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:
+            claim(store, "feishu", "ev-deaf", token="t", wait_s=3)
+        took = time.monotonic() - started
+        store.dispose()
+    assert store_unreachable(raised.value) is True
+    assert PG_CONNECT_TIMEOUT_S - 0.5 < took < PG_CONNECT_TIMEOUT_S + 3

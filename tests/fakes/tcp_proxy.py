@@ -4,6 +4,7 @@ restore, to stand for a store that went away without stopping the server other t
     with TcpProxy("127.0.0.1", 5432) as proxy:
         url = f"postgresql+psycopg://u:p@127.0.0.1:{proxy.port}/db"
         proxy.cut()       # every open connection is dropped and new ones are closed at once
+        proxy.hold()      # ... and new ones are accepted and never answered (a server gone deaf)
         proxy.restore()
 """
 
@@ -24,6 +25,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._cut = False
+        self._hold = False
+        self._held: list[socket.socket] = []
         self._closed = False
         self.refused = 0           # connections closed on arrival while cut
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
@@ -43,12 +46,22 @@ class TcpProxy:
         for sock in sockets:
             _close(sock)
 
+    def hold(self) -> None:
+        """Drop every open connection; from now on a connection is accepted and never answered."""
+        self.cut()
+        with self._lock:
+            self._cut, self._hold = False, True
+
     def restore(self) -> None:
         with self._lock:
-            self._cut = False
+            self._cut = self._hold = False
+            held, self._held = self._held, []
+        for sock in held:
+            _close(sock)
 
     def close(self) -> None:
         self._closed = True
+        self.restore()
         self.cut()
         _close(self._listener)
         self._thread.join(5)
@@ -60,7 +73,11 @@ class TcpProxy:
             except OSError:
                 return
             with self._lock:
-                cut = self._cut
+                cut, hold = self._cut, self._hold
+                if hold:
+                    self._held.append(client)
+            if hold:
+                continue
             if cut:
                 self.refused += 1
                 _close(client)
