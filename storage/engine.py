@@ -50,5 +50,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def store_unreachable(exc: BaseException) -> bool:
     """Whether `exc` says the store could not be reached in time (connection refused or dropped, a lock or
-    statement timeout, SQLite's "database is locked"), rather than a fault in what was asked of it."""
-    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    statement timeout, SQLite's "database is locked"), rather than a fault in the store or in what was asked of
+    it (SQLite reports a missing table as an OperationalError too: that one is a fault)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3"):
+        return any(sign in str(exc.orig).lower() for sign in SQLITE_UNREACHABLE)
+    return True
+
+
+# SQLite's OperationalErrors that mean "not now" rather than "wrong": another writer holds the lock past the busy
+# timeout, or the file cannot be opened (its disk or mount went away).
+SQLITE_UNREACHABLE = ("database is locked", "database table is locked", "unable to open database file")
