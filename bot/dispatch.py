@@ -1,7 +1,9 @@
 """Message text or a card click -> command -> Card. Platform-neutral; adapters call it and send the card.
 
 Order of the chain: parse -> who is it -> may they -> run -> any failure becomes a short card in the
-caller's language (never a traceback) and a log line with context.
+caller's language (never a traceback) and a log line with context. A store that cannot be reached is not a
+failure of the command: a message raises `StoreBusy` (the adapter answers with `busy_card` and releases its
+claim on the event), a click gets the busy card.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from scoring.text import SHOWN_MAX, shown
 from services.container import Services
 from services.digests import shared_digest
 from services.errors import UserError
+from storage.engine import store_unreachable
 from storage.identity import member_for
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,10 @@ class Incoming:
     mentioned: bool = False     # the bot was @-mentioned (groups answer only then)
     event_id: str | None = None
     mentions: tuple[str, ...] = ()  # the exact strings in `text` the platform marks as @-mentions; parse drops them
+
+
+class StoreBusy(Exception):
+    """The store could not be reached in time while answering: say so instead of an error with a ref."""
 
 
 def _reply(title_key: str | None, text: str, lang: str, tone: Tone = Tone.WARN) -> Card:
@@ -67,7 +74,16 @@ class Dispatcher:
 
     def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...]) -> Card:
         """A card button click carries (command, args) back here; it passes the same checks as typing."""
-        return self.run(platform, user_id, command, args, had_slash=True)
+        try:
+            return self.run(platform, user_id, command, args, had_slash=True)
+        except StoreBusy:
+            return self.busy_card()
+
+    def busy_card(self) -> Card:
+        """"kpibot is busy, try again in a minute", built from memory (the organisation's locale the Services
+        hold): for when the store cannot be reached."""
+        lang = lang_of(self.services.org_locale)
+        return _reply(None, t(lang, "error.busy"), lang, Tone.WARN)
 
     def handle_shared_click(self, platform: str, user_id: str, chat: str, scope: str) -> Card | str:
         """A click on a card a chat shares (cards.clicks): the card rebuilt within its scope, whoever clicked, or
@@ -119,7 +135,11 @@ class Dispatcher:
         except TemplateError as exc:
             log.error("invalid KPI template platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
             return _reply(None, t(lang, "error.template", problem=_echo(str(exc), PROBLEM_ECHO_MAX)), lang)
-        except Exception:
+        except Exception as exc:
+            if store_unreachable(exc):
+                log.warning("store unreachable platform=%s user=%s command=%s: %s", platform, user_id, name,
+                            exc.__class__.__name__)
+                raise StoreBusy(str(exc)) from exc
             ref = uuid.uuid4().hex[:8]
             log.exception("command failed ref=%s platform=%s user=%s command=%s args=%s",
                           ref, platform, user_id, name, args)

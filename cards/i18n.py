@@ -16,6 +16,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Sorry, something went wrong on our side. It has been logged (ref {ref}); please try again later.",
         "zh": "抱歉，系统出了点问题，已记录（编号 {ref}），请稍后再试。",
     },
+    "error.busy": {
+        "en": "kpibot is busy, try again in a minute.",
+        "zh": "kpibot 正忙，请一分钟后再试。",
+    },
     "error.unknown_command": {
         "en": "I don't know {command}.{suggestion} Type /help to see what I can do.",
         "zh": "我不认识 {command}。{suggestion}发送 /help 查看可用命令。",

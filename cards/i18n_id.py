@@ -10,6 +10,7 @@ from __future__ import annotations
 INDONESIAN: dict[str, str] = {
     # generic
     "error.internal": "Maaf, terjadi kesalahan di sistem kami. Sudah dicatat (ref {ref}); silakan coba lagi nanti.",
+    "error.busy": "kpibot sedang sibuk, coba lagi dalam satu menit.",
     "error.unknown_command": "Saya tidak mengenal {command}.{suggestion} Ketik /help untuk melihat perintah yang "
                              "tersedia.",
     "error.did_you_mean": " Maksud Anda {command}?",

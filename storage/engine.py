@@ -9,10 +9,16 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import create_engine
 
 SQLITE_CACHE_KIB = 65_536          # page cache per connection (see make_engine)
 SQLITE_CHECKPOINT_PAGES = 16_384   # WAL pages between automatic checkpoints
+# libpq waits for a server that accepted the TCP connection but does not answer with no limit of its own: a
+# chat answer would wait forever instead of saying the store is busy. A server on the same network answers a
+# connection within milliseconds; a URL's own connect_timeout wins.
+PG_CONNECT_TIMEOUT_S = 5
+
 SQLITE_SIBLINGS = ("", "-wal", "-shm", "-journal")
 
 log = logging.getLogger(__name__)
@@ -71,4 +77,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
+    if "connect_timeout" not in parsed.query:
+        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **kwargs.pop("connect_args", {})}
+        kwargs["connect_args"] = connect_args
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the store could not be reached in time (connection refused or dropped, a lock or
+    statement timeout, SQLite's "database is locked"), rather than a fault in the store or in what was asked of
+    it (SQLite reports a missing table as an OperationalError too: that one is a fault)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3"):
+        return any(sign in str(exc.orig).lower() for sign in SQLITE_UNREACHABLE)
+    return True
+
+
+# SQLite's OperationalErrors that mean "not now" rather than "wrong": another writer holds the lock past the busy
+# timeout, or the file cannot be opened (its disk or mount went away).
+SQLITE_UNREACHABLE = ("database is locked", "database table is locked", "unable to open database file")

@@ -719,6 +719,10 @@ class ProcessedEvent(SQLModel, table=True):
     platform: str = Field(max_length=16)
     event_id: str = Field(max_length=128)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    # claimed -> answered (storage.events): a claim not answered within its lease may be taken over
+    state: str = Field(default="answered", max_length=10, sa_column_kwargs={"server_default": "answered"})
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claim_token: str | None = Field(default=None, max_length=32)
 
 
 # --- scheduled messages ----------------------------------------------------------------------------------

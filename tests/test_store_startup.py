@@ -22,7 +22,7 @@ RETRY = re.compile(r"WARNING bot\.app: the store at (\S+) cannot be reached \(tr
 @pytest.mark.postgres
 def test_kpibot_run_waits_for_a_store_that_refuses_at_first_then_serves(tmp_path: Path) -> None:
     url = POSTGRES.create()    # empty: `kpibot run` makes the schema itself once it gets in
-    with FakeFeishu() as fake, TcpProxy((url.host or "127.0.0.1", url.port or 5432), refuse=3) as proxy:
+    with FakeFeishu() as fake, TcpProxy(url.host or "127.0.0.1", url.port or 5432, refuse=3) as proxy:
         store_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         with BotProcess(tmp_path, store_url, feishu=fake, store="start_attempts = 10\nstart_backoff_s = 0.2\n",
                         env={"KPIBOT_NOW": "2026-11-22T04:00:00+00:00"}) as bot:

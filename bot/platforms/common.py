@@ -3,8 +3,14 @@
 - Ack first, work after: an SDK delivers events on its connection loop, which must never wait on the store
   or the network, so the adapter hands each event to a `WorkerPool` and acks at once. While shutting down
   the pool refuses new work, so the platform delivers the event again instead of it being lost.
-- A redelivered event is answered once: the worker claims the event's ids in the store before answering
-  (storage.events.claim).
+- A redelivered event is answered once, and an acked event is never lost (`answer_once`): the worker claims
+  the event's ids in the store before answering (storage.events.claim); the claim becomes "answered" once the
+  platform accepted the reply, a reply that failed releases it (the platform's redelivery is answered), and a
+  claim whose process died is taken over by a redelivery after its lease (storage.events.CLAIM_LEASE).
+- A store that cannot be reached within STORE_WAIT_S (refused, dropped, locked) never swallows a message: the
+  sender gets "kpibot is busy, try again in a minute" at once, built from memory. Nothing is claimed then, so
+  a redelivery once the store is back gets the real answer (one that comes while the store is still away gets
+  the busy card again, or not even that where the platform dedupes the busy reply by its own key).
 - A chart is uploaded once per platform: `ImageUploads` keeps the platform's key for each chart.
 - A click on a card may be overtaken by a newer click on the same card: `ClickOrder` lets only the newest
   one update it.
@@ -22,12 +28,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
+from uuid import uuid4
 
+from sqlalchemy.engine import Engine
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from bot import metrics
+from bot.dispatch import StoreBusy
 from bot.logs import about_event
 from cards.model import Card
+from storage.engine import store_unreachable
+from storage.events import claim, settle
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -333,3 +344,52 @@ def with_retries(platform: str, what: str, attempt: Callable[[], T], attempts: i
     except RetryError as exc:
         log.error("%s: %s failed after %d tries: %s", platform, what, attempts, exc.last_attempt.exception())
     return None
+
+
+# How long the answer path waits for the store (a lock, a statement) before it answers "busy" instead: long
+# enough for a busy moment (a sync batch's commit holds SQLite's write lock well under a second), short enough
+# that the sender hears back within seconds when the store is away, rather than after SQLite's 30 s or never.
+STORE_WAIT_S = 3.0
+
+
+def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
+                answer: Callable[[Callable[[bool], None]], None], busy: Callable[[], object]) -> None:
+    """Claim the event's `ids`, then `answer(done)`; the answer calls `done(True)` once the platform accepted
+    its reply (or there was nothing to say) and `done(False)` when the reply failed, which releases the claim.
+    When the store cannot be reached, `busy()` sends the busy card instead. A duplicate delivery does nothing."""
+    token = uuid4().hex
+    try:
+        if not claim(engine, platform, *ids, token=token, wait_s=STORE_WAIT_S):
+            log.info("%s: duplicate delivery %s ignored", platform, "/".join(i for i in ids if i))
+            return
+    except Exception as exc:
+        if not store_unreachable(exc):
+            raise
+        log.warning("%s: the store could not be reached to claim %s (%s); answered busy", platform,
+                    "/".join(i for i in ids if i), exc.__class__.__name__)
+        busy()
+        return
+
+    def done(sent: bool) -> None:
+        try:
+            settle(engine, platform, ids, token, answered=sent, wait_s=STORE_WAIT_S)
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            log.warning("%s: the claim on %s could not be %s (%s); it holds until its lease ends", platform,
+                        "/".join(i for i in ids if i), "marked answered" if sent else "released",
+                        exc.__class__.__name__)
+        if not sent:
+            log.warning("%s: the answer to %s was not sent; its claim is released for a redelivery", platform,
+                        "/".join(i for i in ids if i))
+
+    try:
+        answer(done)
+    except Exception as exc:
+        if not (isinstance(exc, StoreBusy) or store_unreachable(exc)):
+            done(False)
+            raise
+        log.warning("%s: the store went away while answering %s (%s); answered busy", platform,
+                    "/".join(i for i in ids if i), exc.__class__.__name__)
+        busy()
+        done(False)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.dispatch import Dispatcher, Incoming
+from bot.dispatch import Dispatcher, Incoming, StoreBusy
 from cards.model import Card
 from cards.render_text import render_text
 
@@ -29,7 +29,10 @@ class Console:
         return paths
 
     def exchange(self, user_id: str, text: str) -> tuple[Card | None, dict[str, str]]:
-        card = self.dispatcher.handle_message(Incoming("console", user_id, text))
+        try:
+            card = self.dispatcher.handle_message(Incoming("console", user_id, text))
+        except StoreBusy:
+            card = self.dispatcher.busy_card()
         if card is None:
             return None, {}
         paths = self.write_images(card)

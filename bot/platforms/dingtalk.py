@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -44,13 +45,12 @@ from sqlmodel import Session
 from bot import metrics
 from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher, Incoming
-from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, idempotency_id, track
+from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, answer_once, idempotency_id, track
 from bot.platforms.dingtalk_api import CardCreated, DingTalkApi
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Buttons, Card, Note, Tone
 from cards.render_dingtalk import fit_card_params, fit_markdown, render_card_params, render_markdown
-from storage.events import claim
 from storage.identity import bound_id
 
 log = logging.getLogger(__name__)
@@ -257,10 +257,16 @@ class DingTalkAdapter:
         return AckMessage.STATUS_OK, "OK"
 
     def handle_message(self, frame_id: str | None, data: dict[str, Any]) -> None:
+        """Answer once (bot.platforms.common.answer_once); the busy card needs no store (not even the sender's
+        bound id: it goes back through the message's session webhook, else to the sender's staffId)."""
         msg = ChatbotMessage.from_dict(data)
-        if not claim(self.engine, PLATFORM, frame_id, msg.message_id):
-            log.info("dingtalk: duplicate delivery frame=%s msgId=%s ignored", frame_id, msg.message_id)
-            return
+
+        def busy() -> None:
+            self.answer(msg, self.dispatcher.busy_card(), owner=str(msg.sender_staff_id or msg.sender_id or ""))
+
+        answer_once(PLATFORM, self.engine, (frame_id, msg.message_id), lambda done: self._answer(msg, done), busy)
+
+    def _answer(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
         user_id = self.known_id(msg.sender_staff_id, msg.sender_id)
         is_group = msg.conversation_type == "2"
         mentioned = bool(msg.is_in_at_list) or any(u.dingtalk_id == msg.chatbot_user_id for u in msg.at_users or [])
@@ -271,32 +277,41 @@ class DingTalkAdapter:
         incoming = Incoming(PLATFORM, user_id, text or "", is_group=is_group, mentioned=mentioned,
                             event_id=msg.message_id, mentions=())
         card = self.dispatcher.handle_message(incoming) if text is not None else None
-        if card is not None:
-            self.answer(msg, card, owner=user_id)
+        if card is None:
+            done(True)      # nothing to say is an answer too
+            return
+        self.answer(msg, card, owner=user_id, done=done)
 
     def known_id(self, staff_id: str | None, sender_id: str | None) -> str:
         """staffId for people of the organisation; the dingtalk id for anyone without one."""
         with Session(self.engine) as session:
             return bound_id(session, PLATFORM, staff_id, sender_id)
 
-    def answer(self, msg: ChatbotMessage, card: Card, owner: str) -> None:
-        """Answer where the message came from. Group answers take their turn in the group's 20 a minute."""
+    def answer(self, msg: ChatbotMessage, card: Card, owner: str,
+               done: Callable[[bool], None] | None = None) -> None:
+        """Answer where the message came from. Group answers take their turn in the group's 20 a minute.
+        `done` hears whether DingTalk took the answer (later, when the answer waits for the group's turn)."""
         group = msg.conversation_id if msg.conversation_type == "2" else None
         out_track_id = "kpibot-" + hashlib.sha256(str(msg.message_id).encode()).hexdigest()[:40]
 
-        def send() -> None:
+        def send() -> bool:
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group,
                                                           user=None if group else owner, owner=owner, chat=group):
-                return
+                return True
             title, text = self._markdown(card, msg.conversation_id or owner)
             expires = int(msg.session_webhook_expired_time or 0)
             if msg.session_webhook and expires > time.time() * 1000 + WEBHOOK_MARGIN_MS and \
                     self.api.reply_by_session(msg.session_webhook, {"msgtype": "markdown",
                                                                     "markdown": {"title": title, "text": text}}):
-                return
-            self._send_markdown(title, text, group=group, user=None if group else owner)
+                return True
+            return self._send_markdown(title, text, group=group, user=None if group else owner)
 
-        self._in_turn(group, send, wait=False)
+        def send_and_tell() -> None:
+            sent = send()
+            if done is not None:
+                done(sent)
+
+        self._in_turn(group, send_and_tell, wait=False)
 
     # --- proactive sends (digests, alerts, approvals) ------------------------------------------------------
 

@@ -53,6 +53,7 @@ from bot.platforms.common import (
     ShuttingDown,
     Watchdog,
     WorkerPool,
+    answer_once,
     idempotency_id,
     track,
     with_retries,
@@ -62,7 +63,6 @@ from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card, Note, Tone
 from cards.render_feishu import card_content, fit_feishu, native_charts
-from storage.events import claim
 from storage.identity import bound_id
 
 log = logging.getLogger(__name__)
@@ -241,12 +241,22 @@ class FeishuAdapter:
         self.pool.submit(track, PLATFORM, data.header.event_id, self.handle_message, data)
 
     def handle_message(self, data: P2ImMessageReceiveV1) -> None:
+        """Answer once (bot.platforms.common.answer_once). The busy card goes with an idempotency uuid of its
+        own: the real answer's uuid (the message_id) must stay free for the answer to a later redelivery."""
+        message = data.event.message
+        message_id, in_thread = message.message_id, message.chat_type != "p2p"
+
+        def busy() -> None:
+            content = self.content(self.dispatcher.busy_card(), message.chat_id)
+            self.reply(message_id, message.chat_id, content, in_thread=in_thread, uuid=f"busy-{message_id}")
+
+        answer_once(PLATFORM, self.engine, (data.header.event_id, message_id),
+                    lambda done: self._answer(data, done), busy)
+
+    def _answer(self, data: P2ImMessageReceiveV1, done: Callable[[bool], None]) -> None:
         header, event = data.header, data.event
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
-        if not claim(self.engine, PLATFORM, event_id, message_id):
-            log.info("feishu: duplicate delivery event=%s message=%s ignored", event_id, message_id)
-            return
         open_id = sender.sender_id.open_id
         user_id = self.known_id(open_id, sender.sender_id.union_id)
         text = _text_of(message.message_type, message.content)
@@ -255,18 +265,23 @@ class FeishuAdapter:
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id,
                             mentions=_mention_keys(message.mentions))
         card = self.dispatcher.handle_message(incoming) if text is not None else None
-        if card is not None:
-            content = self.content(card, message.chat_id, owner=open_id, chat=message.chat_id)
-            self.reply(message_id, message.chat_id, content, in_thread=is_group)
+        if card is None:
+            done(True)      # nothing to say is an answer too
+            return
+        content = self.content(card, message.chat_id, owner=open_id, chat=message.chat_id)
+        done(self.reply(message_id, message.chat_id, content, in_thread=is_group) is not None)
 
     def known_id(self, open_id: str, union_id: str | None) -> str:
         """The id the person is bound by: their open_id, or their union_id when only that is bound."""
         with Session(self.engine) as session:
             return bound_id(session, PLATFORM, open_id, union_id)
 
-    def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool) -> str | None:
+    def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool,
+              uuid: str | None = None) -> str | None:
+        """The reply's message id; None when Feishu did not take it. `uuid` (Feishu's idempotency key, one
+        hour) defaults to the message replied to, so a second delivery's reply is the same message."""
         body = (ReplyMessageRequestBody.builder().msg_type("interactive").content(content)
-                .reply_in_thread(in_thread).uuid(message_id[:50]).build())
+                .reply_in_thread(in_thread).uuid((uuid or message_id)[:50]).build())
         request = ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
         resp = self._call(chat_id, f"reply to {message_id}", lambda: self.rest.im.v1.message.reply(request))
         return resp.data.message_id if resp is not None and resp.data is not None else None

@@ -1,9 +1,12 @@
-"""A TCP proxy on 127.0.0.1 standing for a store that is not reachable yet: it closes the first `refuse`
-connections at once (as a database still starting, or a network not up, looks to its client), then forwards
-every later connection to `target` byte for byte. For scenario tests of `kpibot run` starting before its store.
+"""A TCP proxy on 127.0.0.1 (port 0) in front of a server (PostgreSQL in the tests) that a test can cut and
+restore, to stand for a store that went away without stopping the server other tests share; or that closes
+its first `refuse` connections at once, as a database still starting (or a network not up) looks to its client.
 
-    with TcpProxy(("127.0.0.1", 5432), refuse=3) as proxy:
-        url = f"postgresql+psycopg://user:pw@127.0.0.1:{proxy.port}/db"
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        url = f"postgresql+psycopg://u:p@127.0.0.1:{proxy.port}/db"
+        proxy.cut()       # every open connection is dropped and new ones are closed at once
+        proxy.hold()      # ... and new ones are accepted and never answered (a server gone deaf)
+        proxy.restore()
 """
 
 from __future__ import annotations
@@ -16,14 +19,19 @@ from typing import Self
 
 
 class TcpProxy:
-    def __init__(self, target: tuple[str, int], refuse: int = 0) -> None:
-        self.target, self.refuse = target, refuse
-        self.refused = 0            # connections closed so far without forwarding
-        self.forwarded = 0
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._server.getsockname()[1]
+    def __init__(self, host: str, port: int, refuse: int = 0) -> None:
+        self.target = (host, port)
+        self.refuse = refuse       # the first connections to close on arrival
+        self.forwarded = 0         # connections forwarded to the server
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
-        self._open: list[socket.socket] = []
+        self._open: set[socket.socket] = set()
+        self._cut = False
+        self._hold = False
+        self._held: list[socket.socket] = []
+        self._closed = False
+        self.refused = 0           # connections closed on arrival (the first `refuse`, or while cut)
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
 
     def __enter__(self) -> Self:
@@ -33,48 +41,77 @@ class TcpProxy:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._server.close()
+    def cut(self) -> None:
+        """Drop every open connection; from now on a connection is closed as soon as it arrives."""
         with self._lock:
-            sockets, self._open = self._open, []
+            self._cut = True
+            sockets, self._open = list(self._open), set()
         for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
+            _close(sock)
+
+    def hold(self) -> None:
+        """Drop every open connection; from now on a connection is accepted and never answered."""
+        self.cut()
+        with self._lock:
+            self._cut, self._hold = False, True
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = self._hold = False
+            held, self._held = self._held, []
+        for sock in held:
+            _close(sock)
+
+    def close(self) -> None:
+        self._closed = True
+        self.restore()
+        self.cut()
+        _close(self._listener)
+        self._thread.join(5)
 
     def _accept(self) -> None:
-        while True:
+        while not self._closed:
             try:
-                client, _ = self._server.accept()
+                client, _ = self._listener.accept()
             except OSError:
-                return          # closed
+                return
             with self._lock:
-                refusing = self.refused < self.refuse
-                if refusing:
-                    self.refused += 1
-            if refusing:
-                client.close()
+                cut, hold = self._cut or self.refused < self.refuse, self._hold
+                if hold:
+                    self._held.append(client)
+            if hold:
+                continue
+            if cut:
+                self.refused += 1
+                _close(client)
                 continue
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                server = socket.create_connection(self.target, timeout=5)
             except OSError:
-                client.close()
+                _close(client)
                 continue
-            upstream.settimeout(None)
+            server.settimeout(None)
             with self._lock:
+                self._open.update((client, server))
                 self.forwarded += 1
-                self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with self._lock:
+                    self._open.discard(sock)
+                _close(sock)
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
