@@ -108,11 +108,11 @@ def set_rate(services: Services, day: str, base: str, quote: str, rate: str) -> 
     return one, store(services, [one], "manual")
 
 
-def read_csv(path: Path) -> list[FxRate]:
-    """Rates from a table (CSV in UTF-8 or UTF-16, or XLSX: storage.tabular, the one reader of people's files)
+def read_csv(path: Path, encoding: str | None = None) -> list[FxRate]:
+    """Rates from a table (CSV in `encoding`, else detected, or XLSX: storage.tabular, the one reader of people's files)
     with the header day,base,quote,rate; the whole file is refused when a line is bad, every bad line named."""
     try:
-        table = read_rows(path)
+        table = read_rows(path, encoding)
     except TableProblem as exc:
         raise FxInputError(str(exc)) from None
     except OSError as exc:
@@ -137,7 +137,7 @@ def read_csv(path: Path) -> list[FxRate]:
     return rates
 
 
-def import_file(services: Services, path: Path) -> tuple[int, Stored]:
+def import_file(services: Services, path: Path, encoding: str | None = None) -> tuple[int, Stored]:
     """`kpibot fx import FILE`: all rates of the file or none, source "import"."""
-    rates = read_csv(path)
+    rates = read_csv(path, encoding)
     return len(rates), store(services, rates, "import")

@@ -381,12 +381,12 @@ def _trial(session: Session, inputs: Inputs, member: Member, window: Window) -> 
 # --- importing ---------------------------------------------------------------------------------------------------
 
 def import_file(services: Services, path: Path, org_id: int, now: datetime, force: bool = False,
-                zero: bool = False) -> TargetImport:
+                zero: bool = False, encoding: str | None = None) -> TargetImport:
     """Targets and country baselines from a CSV or XLSX file (storage.target_import), all or nothing: raises
     storage.member_import.ImportProblem, naming the lines, and writes nothing when a row is wrong (a value of 0
     without `zero`, a settled month without `force`, as /target set)."""
     with Session(services.engine) as session:
         result = import_targets(session, path, org_id, None, services.rules.reporting_currency,
-                                Guard(now, services.org_timezone, force, zero))
+                                Guard(now, services.org_timezone, force, zero), encoding)
         session.commit()
     return result

@@ -72,8 +72,8 @@ class ImportResult:
 
 
 def import_members(session: Session, path: Path, default_timezone: str, default_locale: str,
-                   org_name: str) -> ImportResult:
-    rows = _read(path)
+                   org_name: str, encoding: str | None = None) -> ImportResult:
+    rows = _read(path, encoding)
     org = organisation(session, org_name)
     teams = {t.code: t for t in session.execute(select(Team).where(Team.org_id == org.id)).scalars()}
     members = {m.code: m for m in session.execute(select(Member).where(Member.org_id == org.id)).scalars()}
@@ -160,9 +160,9 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
     return ImportResult(created, updated)
 
 
-def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
+def _read(path: Path, encoding: str | None) -> list[tuple[int, dict[str, str]]]:
     try:
-        header, rows = read_table(path)
+        header, rows = read_table(path, encoding)
     except TableProblem as exc:
         raise ImportProblem(str(exc)) from None
     unknown = [h for h in header if h and h not in COLUMNS and identity_column(h) is None

@@ -77,10 +77,10 @@ class _Row:
     units_received: int | None
 
 
-def import_products(session: Session, path: Path, now: datetime) -> ProductImport:
+def import_products(session: Session, path: Path, now: datetime, encoding: str | None = None) -> ProductImport:
     """Store the file's catalogue facts (flushed, not committed); a row's stock is stored for `now`'s day in its
     shop's zone, as that shop's sync dates its stock (not the organisation's day: a shop may be a day behind)."""
-    rows, named, problems = _check(session, path)
+    rows, named, problems = _check(session, path, encoding)
     shop_ids = {r.shop.id or 0 for r in rows}
     products = {(p.shop_id, p.platform_product_id): p for p in session.execute(
         select(Product).where(Product.shop_id.in_(shop_ids))).scalars()}   # type: ignore[attr-defined]
@@ -176,11 +176,12 @@ def _unresolved(rows: list[_Row], named: set[tuple[int, str]], products: dict[tu
     return problems
 
 
-def _check(session: Session, path: Path) -> tuple[list[_Row], set[tuple[int, str]], list[tuple[int, str]]]:
+def _check(session: Session, path: Path,
+           encoding: str | None) -> tuple[list[_Row], set[tuple[int, str]], list[tuple[int, str]]]:
     """The file's good rows, the (shop id, product id) every row with a known shop names, and the problems of the
     cells as (line, problem); ProductProblem at once when the header is wrong."""
     try:
-        header, raw = read_table(path)
+        header, raw = read_table(path, encoding)
     except TableProblem as exc:
         raise ProductProblem(str(exc)) from None
     missing = [c for c in REQUIRED if c not in header]

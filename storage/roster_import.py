@@ -25,10 +25,10 @@ class RosterProblem(ValueError):
     """What is wrong with the file, with line numbers."""
 
 
-def import_roster(session: Session, path: Path) -> list[int]:
+def import_roster(session: Session, path: Path, encoding: str | None = None) -> list[int]:
     """Store the file's shifts (flushed, not committed); the ids of the shops they are for."""
     try:
-        header, rows = read_table(path)
+        header, rows = read_table(path, encoding)
     except TableProblem as exc:
         raise RosterProblem(str(exc)) from None
     if any(c not in header for c in COLUMNS):

@@ -71,10 +71,10 @@ def read_rows(path: Path, encoding: str | None = None, sheet: str | None = None)
     return list(iter_rows(path, encoding, sheet))
 
 
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_table(path: Path, encoding: str | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """A small table people prepared by hand: (header, [(line number, {column: trimmed cell})]); the header is
-    line 1 and blank rows are dropped."""
-    rows = read_rows(path)
+    line 1 and blank rows are dropped. `encoding`: a CSV's, as `--encoding` gives it (default: detected)."""
+    rows = read_rows(path, encoding)
     if not rows:
         raise TableProblem(f"{path.name}: the file is empty")
     header = [h.strip() for h in rows[0][1]]

@@ -60,10 +60,10 @@ class TargetImport:
 
 
 def import_targets(session: Session, path: Path, org_id: int, by: Member | None, currency: str,
-                   guard: Guard | None = None) -> TargetImport:
+                   guard: Guard | None = None, encoding: str | None = None) -> TargetImport:
     """`currency`: the reporting currency, whose cents money targets are rounded to. `guard`: None only for a
     store's own seeding (no zero or settled-month check)."""
-    rows = _check(session, path, currency)
+    rows = _check(session, path, currency, encoding)
     forced = _guarded(session, rows, guard) if guard is not None else {}
     for row in rows:
         why = forced.get(row.line)
@@ -97,9 +97,9 @@ def _guarded(session: Session, rows: list[TargetRow], guard: Guard) -> dict[int,
     return forced
 
 
-def _check(session: Session, path: Path, currency: str) -> list[TargetRow]:
+def _check(session: Session, path: Path, currency: str, encoding: str | None) -> list[TargetRow]:
     try:
-        header, raw = read_table(path)
+        header, raw = read_table(path, encoding)
     except TableProblem as exc:
         raise ImportProblem(str(exc)) from None
     missing = [c for c in REQUIRED if c not in header]

@@ -59,7 +59,7 @@ def _count(n: int, thing: str) -> str:
 def _roster(services: Services, args: argparse.Namespace) -> int:
     with Session(services.engine) as session:
         try:
-            shop_ids = import_roster(session, Path(args.file))
+            shop_ids = import_roster(session, Path(args.file), args.encoding)
         except RosterProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
         session.commit()

@@ -38,7 +38,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
             what = "stored" if stored.added else "changed" if stored.changed else "unchanged"
             print(f"{what}: on {rate.day.isoformat()} 1 {rate.base} = {rate.rate} {rate.quote}")
             return 0
-        count, stored = import_file(services, Path(args.file))
+        count, stored = import_file(services, Path(args.file), args.encoding)
     except FxInputError as exc:
         raise UsageError(f"nothing stored: {exc}") from None
     print(f"imported {args.file}: {count} rates ({stored.added} new, {stored.changed} changed, "

@@ -33,7 +33,7 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
         if args.action == "import":
             try:
                 result = import_members(session, Path(args.file), services.org_timezone, services.org_locale,
-                                        config.org.name)
+                                        config.org.name, args.encoding)
             except ImportProblem as exc:
                 raise UsageError(f"nothing imported: {exc}") from None
             session.commit()

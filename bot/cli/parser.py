@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     bind.add_argument("--dingtalk", metavar="STAFF_ID", help="the same as --id dingtalk:STAFF_ID")
     imp = msub.add_parser("import", parents=[common], help="create or update members from a CSV file")
     imp.add_argument("file", metavar="FILE.csv")
+    add_encoding(imp)
     trial = msub.add_parser("trial", parents=[common], help="a member's trial: scores shown but not binding")
     trial.add_argument("member", metavar="MEMBER-ID")
     trial_when = trial.add_mutually_exclusive_group(required=True)
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = targets.add_subparsers(dest="action", required=True, metavar="ACTION")
     gimp = gsub.add_parser("import", parents=[common], help="set targets from a CSV or XLSX file")
     gimp.add_argument("file", metavar="FILE")
+    add_encoding(gimp)
     gimp.add_argument("--force", action="store_true",
                       help="also rows of settled months (commission paid, or over): audited as target.force")
     gimp.add_argument("--zero", action="store_true", help="allow values of 0, which take a metric out of the score")
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     xsub = fx.add_subparsers(dest="action", required=True, metavar="ACTION")
     ximp = xsub.add_parser("import", parents=[common], help="store rates from a CSV or XLSX file: day,base,quote,rate")
     ximp.add_argument("file", metavar="FILE")
+    add_encoding(ximp)
     xset = xsub.add_parser("set", parents=[common], help="store one rate: on DAY, 1 BASE = RATE QUOTE")
     xset.add_argument("day", metavar="DAY")
     xset.add_argument("base", metavar="BASE")
@@ -215,8 +218,7 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                      help="import the good rows and list the bad ones (default: nothing unless every row is good)")
     imp.add_argument("--date-order", type=str.lower, choices=("dmy", "mdy"),
                      help="how to read dd/dd/yyyy dates when the file's own dates do not settle it")
-    imp.add_argument("--encoding", metavar="ENC",
-                     help="the CSV's encoding, e.g. gbk (default: by its BOM, else UTF-8, else GB18030)")
+    add_encoding(imp)
 
     att = sub.add_parser("attribute", parents=[common],
                          help="credit orders to creators (affiliate data, promo codes, tracked links)")
@@ -236,11 +238,13 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     rsub = roster.add_subparsers(dest="roster_action", required=True, metavar="ACTION")
     rimp = rsub.add_parser("import", parents=[common], help="who was on air: a CSV/XLSX of shop, member, start, end")
     rimp.add_argument("file", metavar="FILE")
+    add_encoding(rimp)
     products = sub.add_parser("products", parents=[common], help="the catalogue: cost, launch date, selector, stock")
     psub = products.add_subparsers(dest="action", required=True, metavar="ACTION")
     pimp = psub.add_parser("import", parents=[common], help="a CSV/XLSX of shop, product, sku, name, unit_cost, "
                            "currency, launch_date, selector, stock, units_received")
     pimp.add_argument("file", metavar="FILE")
+    add_encoding(pimp)
     plist = psub.add_parser("list", parents=[common], help="the products as stored: SKUs, cost, launch date, "
                             "selector, latest stock and whether an import or a sync stored it")
     plist.add_argument("--shop", metavar="CODE")
@@ -251,6 +255,13 @@ def _shop_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     own.add_argument("creator", metavar="CREATOR", help="handle (without @) or name")
     own.add_argument("buyer_id", metavar="BUYER_ID", help="the platform's buyer id of the creator's own account")
     own.add_argument("--platform", metavar="P", help="the buyer id's platform (default: the creator's)")
+
+
+def add_encoding(parser: argparse.ArgumentParser) -> None:
+    """`--encoding ENC` of every file import (the one reader, storage.tabular, takes it): for a CSV that is neither
+    UTF-8, UTF-16 (by its BOM) nor GB18030, e.g. cp1252 from Excel on a Western Windows."""
+    parser.add_argument("--encoding", metavar="ENC",
+                        help="the CSV's encoding, e.g. gbk (default: by its BOM, else UTF-8, else GB18030)")
 
 
 def _token_options(parser: argparse.ArgumentParser, required: bool) -> None:

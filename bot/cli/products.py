@@ -26,7 +26,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
         return _list(services, args)
     with Session(services.engine) as session:
         try:   # each row's stock is stored for its shop's day (the day that shop's sync calls today)
-            result = import_products(session, Path(args.file), clock())
+            result = import_products(session, Path(args.file), clock(), args.encoding)
         except ProductProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
         session.commit()

@@ -25,7 +25,7 @@ def _targets(services: Services, args: argparse.Namespace, now: datetime) -> int
     with Session(services.engine) as session:
         org_id = organisation_of(session).id or 0
     try:
-        result = import_file(services, Path(args.file), org_id, now, args.force, args.zero)
+        result = import_file(services, Path(args.file), org_id, now, args.force, args.zero, args.encoding)
     except ImportProblem as exc:
         raise UsageError(f"nothing imported: {exc}") from None
     print(f"imported {args.file}: {result.targets} targets, {result.baselines} country baselines")
