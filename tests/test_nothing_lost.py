@@ -112,6 +112,9 @@ def test_kill_9_between_claim_and_reply_then_a_redelivery_is_answered_once(tmp_p
             fake.push_event(event)
             fake.wait_for(lambda: [r[:2] for r in rows(store)] == [("ev_kill_1", CLAIMED), ("om_kill_1", CLAIMED)],
                           timeout=30, what="the claim in the store")
+            # killed only once the reply is with Feishu (held): killed while the card is still being built, the
+            # delay would fall on the next process's reply instead
+            fake.wait_for(lambda: fake.pending_delays() == 0, timeout=30, what="the reply to reach Feishu")
             bot.kill()
             with store.begin() as conn:
                 conn.execute(update(ProcessedEvent).values(

@@ -569,6 +569,11 @@ class FakeFeishu(FakeServer):
         with self._lock:
             self._delay_rules.append(_Rule(n, path_contains, seconds=seconds))
 
+    def pending_delays(self) -> int:
+        """How many of the calls `delay_next` was told to delay have not arrived yet."""
+        with self._lock:
+            return sum(rule.remaining for rule in self._delay_rules)
+
     def hold_next(self, n: int, seconds: float, receive_id_prefix: str) -> None:
         """The next `n` message creates to a receive_id starting with `receive_id_prefix` take effect (the
         message is sent and kept) but their answer comes only after `seconds` or `release_held()`: a process
