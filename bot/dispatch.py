@@ -20,7 +20,7 @@ from sqlmodel import Session
 from bot.card_cache import CardCache
 from bot.parse import parse
 from cards.i18n import lang_of, t
-from cards.model import Card, Text, Tone
+from cards.model import Card, Note, Text, Tone
 from commands.context import Caller, Request
 from commands.registry import COMMANDS, lookup
 from commands.whoami import unbound_card
@@ -48,12 +48,24 @@ class Incoming:
     mentions: tuple[str, ...] = ()  # the exact strings in `text` the platform marks as @-mentions; parse drops them
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A click that may not change the card it was made on: `card` is what to tell the clicker privately."""
+
+    card: Card
+
+
 class StoreBusy(Exception):
     """The store could not be reached in time while answering: say so instead of an error with a ref."""
 
 
 def _reply(title_key: str | None, text: str, lang: str, tone: Tone = Tone.WARN) -> Card:
     return Card(t(lang, title_key) if title_key else "kpibot", (Text(text),), tone, lang)
+
+
+def _told(text: str, lang: str) -> Card:
+    """What a refused click tells the clicker privately."""
+    return Card("kpibot", (Note(text),), Tone.WARN, lang)
 
 
 class Dispatcher:
@@ -85,17 +97,36 @@ class Dispatcher:
         lang = lang_of(self.services.org_locale)
         return _reply(None, t(lang, "error.busy"), lang, Tone.WARN)
 
-    def handle_shared_click(self, platform: str, user_id: str, chat: str, scope: str) -> Card | str:
-        """A click on a card a chat shares (cards.clicks): the card rebuilt within its scope, whoever clicked, or
-        the i18n key of what to tell the clicker privately when they may not refresh it (the card stays)."""
+    def handle_shared_click(self, platform: str, user_id: str, chat: str, scope: str) -> Card | Refused:
+        """A click on a card a chat shares (cards.clicks): the card rebuilt within its scope, whoever clicked
+        (kept for the rest of the minute, keyed by the scope and never by the clicker), or Refused with the
+        card to tell the clicker privately, in their language (the organisation's when they are unbound); the
+        shared card stays as it is."""
+        lang = lang_of(self.services.org_locale)
         try:
             with Session(self.services.engine) as session:
                 member = member_for(session, platform, user_id)
-            card = shared_digest(self.services, platform, chat, scope, member, self.clock())
-            return card if card is not None else "click.not_allowed"
-        except Exception:
+            if member is not None:
+                lang = lang_of(member.locale)
+            now = self.clock()
+
+            def keep(card_lang: str, build: Callable[[], Card]) -> Card:
+                key = self.cache.key(f"shared:{platform}:{chat}:{scope}", (), 0, card_lang, now)
+                card = self.cache.get(key)
+                if card is None:
+                    card = build()
+                    self.cache.put(key, card)
+                return card
+
+            card = shared_digest(self.services, platform, chat, scope, member, now, keep)
+            return card if isinstance(card, Card) else Refused(_told(t(lang, card), lang))
+        except Exception as exc:
+            if store_unreachable(exc):
+                log.warning("store unreachable platform=%s user=%s shared click scope=%s: %s", platform, user_id,
+                            scope, exc.__class__.__name__)
+                return Refused(self.busy_card())
             log.exception("shared card click failed platform=%s user=%s scope=%s", platform, user_id, scope)
-            return "click.failed"
+            return Refused(_told(t(lang, "click.failed"), lang))
 
     def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool) -> Card:
         lang = lang_of(self.services.org_locale)

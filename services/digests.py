@@ -17,6 +17,7 @@ when the chat is marked for finance. The counting rules (cards.counting) are the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,17 +34,19 @@ from cards.model import Block, Button, Buttons, Card, Fields, Image, Note, Table
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, window_for
-from scoring.roles import Role, at_least
 from scoring.score import MetricResult, window_target
 from scoring.series import cumulative_series
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, month_key, pace_metric, score_member
+from services.team_access import sees_team
 from services.team_rows import TEAM_FIGURE, team_rows, team_total, total_text
 from storage.activity import load_team_activity
 from storage.leaders import Leader, top_creators, top_products
 from storage.models import DigestSubscription, Member, Team
 from storage.queries import monthly_targets, team_members
 
+# (language, how to build the card) -> the card, kept or built: a cache the caller owns (shared_digest)
+KeepCard = Callable[[str, Callable[[], Card]], Card]
 SUBSCRIPTION = "subscription"   # the kind of scope a subscribed chat's card has
 HEADLINE = TEAM_FIGURE   # the team's figure, which the team-scoped roles share (services.team_rows)
 
@@ -134,22 +137,28 @@ def shared_scope(sub: DigestSubscription, weekly: bool) -> str:
 
 
 def shared_digest(services: Services, platform: str, chat: str, scope: str, clicker: Member | None,
-                  now: datetime) -> Card | None:
+                  now: datetime, keep: KeepCard | None = None) -> Card | str:
     """A click on a shared digest card (cards.clicks): the card of the subscription in `scope`, rebuilt as the
-    subscription has it whoever clicks, or None when the click may not refresh it: the scope names no active
-    subscription of this chat on this platform, or the clicker is not a member of its team (nor a manager
-    or admin, who may see every team)."""
+    subscription has it whoever clicks, or the refusal's i18n key: "click.stale" when the scope names no active
+    subscription of this chat on this platform, "click.not_allowed" when the clicker may not see its team
+    (services.team_access.sees_team; someone unbound sees none). `keep`, when given, is asked for the card with
+    the subscription's language and how to build it (the Dispatcher's card cache, keyed by the scope, never by
+    the clicker)."""
     kind, _, rest = scope.partition(":")
     number, _, period = rest.partition(":")
-    if kind != SUBSCRIPTION or not number.isdigit() or period not in ("", "weekly") or clicker is None:
-        return None
+    if kind != SUBSCRIPTION or not number.isdigit() or period not in ("", "weekly"):
+        return "click.stale"
     with Session(services.engine) as session:
         sub = session.get(DigestSubscription, int(number))
         if sub is None or not sub.active or sub.platform != platform or sub.chat_id != chat:
-            return None
-        if clicker.team_id != sub.team_id and not at_least(clicker.role, Role.MANAGER):
-            return None
-        return subscription_digest(session, services, sub, now, weekly=period == "weekly")
+            return "click.stale"
+        if clicker is None or not sees_team(clicker, sub.team_id):
+            return "click.not_allowed"
+
+        def build() -> Card:
+            return subscription_digest(session, services, sub, now, weekly=period == "weekly")
+
+        return build() if keep is None else keep(lang_of(sub.locale), build)
 
 
 def _days_back(now: datetime, team: Team) -> tuple[Window, Window]:

@@ -11,12 +11,12 @@ from sqlmodel import Session
 
 from cards.model import Card
 from scoring.periods import PeriodKind, Window, window_for
-from scoring.roles import Role, at_least
 from scoring.score import MetricResult
 from services.container import Services
 from services.digests import build_digest
 from services.errors import UserError
 from services.scorecards import Inputs, MemberScore, team_scores
+from services.team_access import sees_team
 from services.team_rows import team_total
 from storage.models import Member, Team
 from storage.queries import find_team, team_of, teams
@@ -34,7 +34,7 @@ def visible_team(session: Session, member: Member, name: str | None) -> Team:
     wanted = find_team(session, name)
     if wanted is None:
         raise UserError("error.no_team", name=name, teams=", ".join(x.code for x in teams(session)))
-    if not at_least(member.role, Role.MANAGER) and (own is None or wanted.id != own.id):
+    if not sees_team(member, wanted.id):
         raise UserError("error.other_team")
     return wanted
 

@@ -63,6 +63,31 @@ def test_a_card_clicked_again_after_its_entry_went_gets_a_new_number_and_is_upda
     assert updated == ["a1", "a3"]
 
 
+def test_a_refused_click_withdrawn_does_not_drop_an_allowed_one_still_running() -> None:
+    clicks = ClickOrder(clock=Clock())
+    allowed = clicks.next("card")             # a team member's refresh, still being built
+    refused = clicks.next("card")             # a stranger's click, refused by the worker after it was numbered
+    clicks.withdraw("card", refused)
+    updated: list[str] = []
+    assert clicks.update_if_newest("card", allowed, lambda: updated.append("allowed"))
+    newer = clicks.next("card")               # a click after the withdrawal is the newest again
+    assert not clicks.update_if_newest("card", allowed, lambda: updated.append("stale"))
+    clicks.withdraw("card", allowed)          # not the newest: nothing changes
+    assert clicks.update_if_newest("card", newer, lambda: updated.append("newer"))
+    assert updated == ["allowed", "newer"]
+    assert len(clicks) == 1
+
+
+def test_withdrawing_keeps_a_newer_click_in_its_place() -> None:
+    clicks = ClickOrder(clock=Clock())
+    older, refused, newer = clicks.next("card"), clicks.next("card"), clicks.next("card")
+    clicks.withdraw("card", refused)
+    updated: list[str] = []
+    assert not clicks.update_if_newest("card", older, lambda: updated.append("older"))
+    assert clicks.update_if_newest("card", newer, lambda: updated.append("newer"))
+    assert updated == ["newer"]
+
+
 def test_clicks_beyond_the_count_cap_drop_the_least_recently_clicked_cards() -> None:
     clock = Clock()
     clicks = ClickOrder(max_entries=3, clock=clock)

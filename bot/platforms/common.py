@@ -274,6 +274,9 @@ class ImageUploads:
         _prune(self._keys, lambda entry: entry[1], now, self._max_age, self._max_entries)
 
 
+NO_NEWEST = 0   # a card's newest click was withdrawn (ClickOrder.withdraw): any click may update it; never a number
+
+
 class ClickOrder:
     """Only the newest click on a card updates it. Clicks are numbered where they arrive (the connection
     loop, in arrival order); the update of the newest runs under a per-card lock, so an older click that
@@ -305,17 +308,27 @@ class ClickOrder:
             _prune(self._cards, lambda e: e[1], now, self._max_age, self._max_entries)
             return self._last
 
+    def withdraw(self, card_id: str, seq: int) -> None:
+        """Click `seq` was refused after it was numbered: it must not count as the card's newest, or a refused
+        click would drop an allowed one still running. If it is still the newest, the card has no newest any
+        more, so an older click then updates it (as one whose card has no entry does); a newer click keeps its
+        place. The card's lock stays, so updates already running still go one at a time."""
+        with self._lock:
+            entry = self._cards.get(card_id)
+            if entry is not None and entry[0] == seq:
+                self._cards[card_id] = (NO_NEWEST, entry[1], entry[2])
+
     def update_if_newest(self, card_id: str, seq: int, update: Callable[[], object]) -> bool:
         """Run `update` if click `seq` is still the newest on the card; False when a newer one came."""
         with self._lock:
             entry = self._cards.get(card_id)
-            if entry is not None and entry[0] != seq:
+            if entry is not None and entry[0] not in (seq, NO_NEWEST):
                 return False
             card_lock = entry[2] if entry is not None else threading.Lock()
         with card_lock:
             with self._lock:
                 entry = self._cards.get(card_id)
-                if entry is not None and entry[0] != seq:
+                if entry is not None and entry[0] not in (seq, NO_NEWEST):
                     return False
             update()
             return True

@@ -44,7 +44,7 @@ from sqlmodel import Session
 
 from bot import metrics
 from bot.config import DingTalkConfig
-from bot.dispatch import Dispatcher, Incoming
+from bot.dispatch import Dispatcher, Incoming, Refused
 from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, answer_once, idempotency_id, track
 from bot.platforms.dingtalk_api import CardCreated, DingTalkApi
 from cards.clicks import Click, read_click
@@ -404,7 +404,11 @@ class DingTalkAdapter:
                 self.pool.submit(self._tell, user, lang, checked)
             else:
                 seq = self.clicks.next(out_track_id)
-                self.pool.submit(self.handle_click, user, checked, chat, out_track_id, seq, lang)
+                try:
+                    self.pool.submit(self.handle_click, user, checked, chat, out_track_id, seq, lang)
+                except ShuttingDown:
+                    self.clicks.withdraw(out_track_id, seq)   # never runs: it must not drop one already running
+                    raise
         except ShuttingDown:
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
         except (ValueError, AttributeError, TypeError):
@@ -418,8 +422,9 @@ class DingTalkAdapter:
             card, owner = self.dispatcher.handle_action(PLATFORM, staff_id, click.command, click.args), user
         else:
             shared = self.dispatcher.handle_shared_click(PLATFORM, staff_id, chat or "", click.scope)
-            if isinstance(shared, str):   # told privately; the group's card stays as it is
-                self._tell(user, lang, shared)
+            if isinstance(shared, Refused):   # told privately; the group's card stays as it is
+                self.clicks.withdraw(out_track_id, seq)
+                self.send_to_user(user, shared.card)
                 return
             card, owner = shared, None
         card = fit_card_params(card)

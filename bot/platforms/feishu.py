@@ -45,7 +45,7 @@ from sqlmodel import Session
 
 from bot import metrics
 from bot.config import FeishuConfig
-from bot.dispatch import Dispatcher, Incoming
+from bot.dispatch import Dispatcher, Incoming, Refused
 from bot.platforms.common import (
     ClickOrder,
     ImageUploads,
@@ -61,7 +61,7 @@ from bot.platforms.common import (
 from bot.ratelimit import RateLimiter
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
-from cards.model import Card, Note, Tone
+from cards.model import Card
 from cards.render_feishu import card_content, fit_feishu, native_charts
 from storage.identity import bound_id
 
@@ -353,7 +353,11 @@ class FeishuAdapter:
                 return _toast("error" if click == "click.stale" else "warning", t(lang, click))
             union_id = event.operator.union_id if event.operator is not None else None
             seq = self.clicks.next(message_id)
-            self.pool.submit(self._click_then_patch, operator, union_id, click, message_id, chat_id, seq, lang)
+            try:
+                self.pool.submit(self._click_then_patch, operator, union_id, click, message_id, chat_id, seq, lang)
+            except ShuttingDown:
+                self.clicks.withdraw(message_id, seq)   # never runs: it must not drop a click already running
+                raise
             return _toast("info", t(lang, "click.updating"))
         except ShuttingDown:
             return _toast("info", t(lang, "click.failed"))
@@ -368,8 +372,9 @@ class FeishuAdapter:
             card, owner = self.dispatcher.handle_action(PLATFORM, user, click.command, click.args), operator
         else:
             shared = self.dispatcher.handle_shared_click(PLATFORM, user, chat_id, click.scope)
-            if isinstance(shared, str):   # told privately; the chat's card stays as it is
-                self.send_to_user(operator, Card("kpibot", (Note(t(lang, shared)),), Tone.WARN, lang))
+            if isinstance(shared, Refused):   # told privately; the chat's card stays as it is
+                self.clicks.withdraw(message_id, seq)
+                self.send_to_user(operator, shared.card)
                 return
             card, owner = shared, None
         content = self.content(card, chat_id, owner=owner, chat=chat_id or None)
