@@ -4,7 +4,8 @@ The key is only ever read from the environment, KPIBOT_TOKEN_KEY, never from the
 copied around or committed): a comma-separated list is a MultiFernet, the first key encrypting and every key
 decrypting, so a new key is put first, `kpibot store rotate-key` re-encrypts every token with it, and the old
 key can then be dropped. A stored value starts with PREFIX; one without it is a token stored in clear before
-encryption, read as it is and encrypted by the next save or rotation. Nothing here logs or repr()s a token.
+encryption, read as it is and encrypted when it is first read with a key (storage.ingest.token_store),
+or by a save or a rotation. Nothing here logs or repr()s a token.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,9 @@ from sqlmodel import Session
 from bot.config import PlatformsConfig, TikTokShopPlatform
 from bot.shop_sources import NoSource, build_source
 from storage.engine import make_engine
+from storage.ingest import token_store
 from storage.ingest.records import Tokens
-from storage.ingest.token_store import CREDENTIAL, DbTokenStore
+from storage.ingest.token_store import CREDENTIAL, DbTokenStore, Rotation, rotate_tokens
 from storage.models import Shop
 from storage.token_cipher import TokenCipher, TokenKeyError
 from tests.clock import DEMO_MIDNIGHT
@@ -120,10 +122,16 @@ def test_rotation_moves_every_token_to_the_new_key(engine: Engine, cli: Cli, mon
     with engine.begin() as conn:   # us2's tokens were stored in clear, before encryption
         conn.execute(update(CREDENTIAL).where(CREDENTIAL.c.shop_id == shop_id(engine, "us2"))
                      .values(access_token="AT-clear-0002", refresh_token="RT-clear-0001"))
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        assert b"AT-clear-0002" in store_bytes(engine)
     monkeypatch.setenv("KPIBOT_TOKEN_KEY", f"{NEW},{OLD}")
+    vacuumed = "; the store file was vacuumed so the old values do not stay in its free pages" if sqlite else ""
     assert cli("store", "rotate-key") == (0, "re-encrypted the tokens of 2 shop(s) with the first key of "
                                              "KPIBOT_TOKEN_KEY (1 of them stored in clear until now); the other "
-                                             "keys may now be removed from it\n", "")
+                                             f"keys may now be removed from it{vacuumed}\n", "")
+    if sqlite:   # secure_delete, VACUUM and a truncated WAL: the clear value is nowhere in the files
+        assert b"AT-clear-0002" not in store_bytes(engine)
     for access, _ in raw(engine):
         assert access.startswith("fernet:")
         Fernet(NEW).decrypt(access.removeprefix("fernet:").encode())     # the new key alone reads it
@@ -134,6 +142,74 @@ def test_rotation_moves_every_token_to_the_new_key(engine: Engine, cli: Cli, mon
     with pytest.raises(TokenKeyError) as refused:
         DbTokenStore(engine, shop_id(engine, "us1")).load()
     assert str(refused.value) == WRONG_KEY
+
+
+def store_bytes(engine: Engine) -> bytes:
+    """The SQLite store's file and its WAL, as they are on disk."""
+    db = Path(str(engine.url.database))
+    return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+
+
+def test_tokens_a_refresh_saves_during_the_rotation_are_never_overwritten(engine: Engine, cli: Cli) -> None:
+    """The refresh's save runs between the rotation's read and its writes (the `between` hook). SQLite has no
+    row locks: the rotation sees the row changed, rolls back whole and says to run it again. PostgreSQL locked
+    the rows it read (FOR UPDATE): the save waits (0.5 s stands for however long) and lands after the rotation.
+    Either way the refreshed tokens are what the store holds."""
+    add_shop(cli, "us1")
+    add_shop(cli, "us2", {**TOKENS, "access_token": "AT-clear-0002"})
+    store = DbTokenStore(engine, shop_id(engine, "us1"), TokenCipher([OLD]))
+    refreshed = Tokens("AT-refreshed", "RT-refreshed", None, None, {"shop_cipher": "GCP_1"})
+    saver = threading.Thread(target=store.save, args=(refreshed,))
+
+    def between() -> None:
+        saver.start()
+        saver.join(timeout=0.5)
+
+    done = rotate_tokens(engine, TokenCipher([NEW, OLD]), between)
+    saver.join(timeout=30)
+    assert not saver.is_alive()
+    both = TokenCipher([NEW, OLD])
+    assert DbTokenStore(engine, shop_id(engine, "us1"), both).load() == refreshed
+    if engine.dialect.name == "sqlite":
+        assert done == Rotation(0, 0, changed=("us1",))
+        [(us1, _), (us2, _)] = raw(engine)
+        assert Fernet(OLD).decrypt(us1.removeprefix("fernet:").encode()) == b"AT-refreshed"   # as the save left it
+        assert Fernet(OLD).decrypt(us2.removeprefix("fernet:").encode()) == b"AT-clear-0002"  # rolled back too
+    else:
+        assert done == Rotation(2, 0)
+
+
+def test_clear_tokens_are_encrypted_when_first_read_with_a_key(engine: Engine, cli: Cli) -> None:
+    """A shop whose adapter never saves tokens (Amazon, Shopify) would otherwise keep them in clear."""
+    add_shop(cli, "us1")
+    with engine.begin() as conn:
+        conn.execute(update(CREDENTIAL).values(access_token="AT-legacy", refresh_token="RT-legacy"))
+    store = DbTokenStore(engine, shop_id(engine, "us1"), TokenCipher([OLD]))
+    assert store.load() == Tokens("AT-legacy", "RT-legacy", None, None, {"shop_cipher": "GCP_1"})
+    [(access, refresh)] = raw(engine)
+    assert refresh is not None
+    assert [Fernet(OLD).decrypt(v.removeprefix("fernet:").encode()) for v in (access, refresh)] == [
+        b"AT-legacy", b"RT-legacy"]
+    assert store.load() == Tokens("AT-legacy", "RT-legacy", None, None, {"shop_cipher": "GCP_1"})
+    assert raw(engine) == [(access, refresh)]          # already encrypted: not written again
+
+
+def test_clear_tokens_read_without_a_key_are_warned_about_once(engine: Engine, cli: Cli,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    add_shop(cli, "us1")
+    with engine.begin() as conn:
+        conn.execute(update(CREDENTIAL).values(access_token="AT-legacy", refresh_token="RT-legacy"))
+    monkeypatch.delenv("KPIBOT_TOKEN_KEY")
+    monkeypatch.setattr(token_store, "_warned_clear", False)     # a new process
+    with caplog.at_level(logging.WARNING, logger="storage.ingest.token_store"):
+        for _ in range(2):
+            assert DbTokenStore(engine, shop_id(engine, "us1")).load() == Tokens(
+                "AT-legacy", "RT-legacy", None, None, {"shop_cipher": "GCP_1"})
+    assert [r.getMessage() for r in caplog.records] == [
+        "shop tokens are stored in clear: set KPIBOT_TOKEN_KEY (make a key with: kpibot store new-key) and run "
+        "kpibot store rotate-key to encrypt them"]
+    assert raw(engine) == [("AT-legacy", "RT-legacy")]
 
 
 def test_a_token_no_key_decrypts_stops_the_rotation_and_changes_nothing(
