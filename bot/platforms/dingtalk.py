@@ -324,7 +324,8 @@ class DingTalkAdapter:
     def _push(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> bool:
         """Called from a job's thread: waits for the group's turn and says whether the card went out. With a
         `key`, an interactive card's outTrackId is made from it, so the same claim sent again (a takeover after
-        a crash) finds its card instance already there and counts as sent instead of delivering a second copy.
+        a crash) finds its card instance already there (created and delivered in one call: createAndDeliver) and
+        counts as sent instead of delivering a second copy.
         Markdown robot messages (no card template, or a card that could not be created) have no idempotency
         key on DingTalk: those may still arrive twice after a takeover."""
         out_track_id = "kpibot-" + (idempotency_id(key, group or user or "") if key is not None else uuid.uuid4().hex)
@@ -367,17 +368,21 @@ class DingTalkAdapter:
 
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
                    owner: str | None, chat: str | None, proactive: bool = False) -> bool:
-        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. For a
-        keyed proactive send (`proactive`), a card instance that already exists was sent by an earlier try of
-        the same claim: it counts as sent and is not delivered again."""
+        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. A keyed
+        proactive send (`proactive`) is created and delivered in one call (createAndDeliver), so a card instance
+        that already exists was delivered by an earlier try of the same claim: it counts as sent and is not
+        delivered again. (Created, then delivered in a second call, a card could exist undelivered after a
+        failed delivery or a crash between the two, and the retry would count it as sent.)"""
         card = fit_card_params(card)
         params = render_card_params(card, self.images.keys_for(card, group or user or ""), owner=owner,
                                     lang=card.lang, chat=chat)
+        if proactive:
+            created = self.api.create_and_deliver_card(out_track_id, params, group, user)
+            if created is CardCreated.EXISTS:
+                log.info("dingtalk: card %s already exists: delivered before a takeover or a lost answer; not "
+                         "sent again", out_track_id)
+            return created is not CardCreated.FAILED
         created = self.api.create_card(out_track_id, params)
-        if created is CardCreated.EXISTS and proactive:
-            log.info("dingtalk: card %s already exists (sent before a takeover or a lost answer); not sent again",
-                     out_track_id)
-            return True
         return created is CardCreated.NEW and self.api.deliver_card(out_track_id, group, user)
 
     # --- card clicks ----------------------------------------------------------------------------------
