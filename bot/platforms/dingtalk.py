@@ -45,7 +45,16 @@ from sqlmodel import Session
 from bot import metrics
 from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher, Incoming
-from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, answer_once, idempotency_id, track
+from bot.platforms.common import (
+    ClickOrder,
+    ImageUploads,
+    Outcome,
+    ShuttingDown,
+    WorkerPool,
+    answer_once,
+    idempotency_id,
+    track,
+)
 from bot.platforms.dingtalk_api import CardCreated, DingTalkApi
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
@@ -256,20 +265,27 @@ class DingTalkAdapter:
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
         return AckMessage.STATUS_OK, "OK"
 
-    def handle_message(self, frame_id: str | None, data: dict[str, Any]) -> None:
-        """Answer once (bot.platforms.common.answer_once); the busy card needs no store (not even the sender's
-        bound id: it goes back through the message's session webhook, else to the sender's staffId)."""
+    def handle_message(self, frame_id: str | None, data: dict[str, Any]) -> Outcome:
+        """Answer once (bot.platforms.common.answer_once). A message not for the bot (no @-mention in a group,
+        not text, not a command) is left alone before anything touches the store, so it never gets the busy
+        card. The busy card needs no store (not even the sender's bound id: it goes back through the message's
+        session webhook, else to the sender's staffId)."""
         msg = ChatbotMessage.from_dict(data)
+        text = _text_of(msg)
+        if text is None or not self.dispatcher.wants(
+                Incoming(PLATFORM, "", text, is_group=msg.conversation_type == "2", mentioned=_mentioned(msg))):
+            return Outcome.IGNORED
 
         def busy() -> None:
             self.answer(msg, self.dispatcher.busy_card(), owner=str(msg.sender_staff_id or msg.sender_id or ""))
 
-        answer_once(PLATFORM, self.engine, (frame_id, msg.message_id), lambda done: self._answer(msg, done), busy)
+        return answer_once(PLATFORM, self.engine, (frame_id, msg.message_id), lambda done: self._answer(msg, done),
+                           busy)
 
     def _answer(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
         user_id = self.known_id(msg.sender_staff_id, msg.sender_id)
         is_group = msg.conversation_type == "2"
-        mentioned = bool(msg.is_in_at_list) or any(u.dingtalk_id == msg.chatbot_user_id for u in msg.at_users or [])
+        mentioned = _mentioned(msg)
         text = _text_of(msg)
         # No mentions to strip: DingTalk removes the linked @name of the robot (and of anyone else mentioned)
         # from text.content itself and names the people only by id in atUsers, so an "@" left in the text is
@@ -435,6 +451,10 @@ class DingTalkAdapter:
 
     def _tell(self, staff_id: str, lang: str, key: str) -> None:
         self.send_to_user(staff_id, Card("kpibot", (Note(t(lang, key)),), Tone.WARN, lang))
+
+
+def _mentioned(msg: ChatbotMessage) -> bool:
+    return bool(msg.is_in_at_list) or any(u.dingtalk_id == msg.chatbot_user_id for u in msg.at_users or [])
 
 
 def _text_of(msg: ChatbotMessage) -> str | None:

@@ -49,6 +49,7 @@ from bot.dispatch import Dispatcher, Incoming
 from bot.platforms.common import (
     ClickOrder,
     ImageUploads,
+    Outcome,
     Retryable,
     ShuttingDown,
     Watchdog,
@@ -240,18 +241,25 @@ class FeishuAdapter:
         # while closing, submit raises: the SDK acks with code 500 and Feishu delivers the event again later
         self.pool.submit(track, PLATFORM, data.header.event_id, self.handle_message, data)
 
-    def handle_message(self, data: P2ImMessageReceiveV1) -> None:
-        """Answer once (bot.platforms.common.answer_once). The busy card goes with an idempotency uuid of its
-        own: the real answer's uuid (the message_id) must stay free for the answer to a later redelivery."""
+    def handle_message(self, data: P2ImMessageReceiveV1) -> Outcome:
+        """Answer once (bot.platforms.common.answer_once). A message not for the bot (no @-mention in a group,
+        not text, not a command) is left alone before anything touches the store, so it never gets the busy card.
+        The busy card goes with an idempotency uuid of its own: the real answer's uuid (the message_id) must
+        stay free for the answer to a later redelivery."""
         message = data.event.message
         message_id, in_thread = message.message_id, message.chat_type != "p2p"
+        text = _text_of(message.message_type, message.content)
+        if text is None or not self.dispatcher.wants(
+                Incoming(PLATFORM, "", text, is_group=in_thread, mentioned=self.mentions_bot(message.mentions),
+                         mentions=_mention_keys(message.mentions))):
+            return Outcome.IGNORED
 
         def busy() -> None:
             content = self.content(self.dispatcher.busy_card(), message.chat_id)
             self.reply(message_id, message.chat_id, content, in_thread=in_thread, uuid=f"busy-{message_id}")
 
-        answer_once(PLATFORM, self.engine, (data.header.event_id, message_id),
-                    lambda done: self._answer(data, done), busy)
+        return answer_once(PLATFORM, self.engine, (data.header.event_id, message_id),
+                           lambda done: self._answer(data, done), busy)
 
     def _answer(self, data: P2ImMessageReceiveV1, done: Callable[[bool], None]) -> None:
         header, event = data.header, data.event
