@@ -201,14 +201,19 @@ class Watchdog:
         self._thread = threading.Thread(target=self._watch, name=f"{self.platform}-watchdog", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching and wait (at most `timeout`) for a reconnect in progress to end, so none outlives the
+        adapter's stop."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _watch(self) -> None:
         while not self._stop.wait(min(max(self.seconds / 4, 0.2), 15.0)):
             silent, floor = self.quiet()
             limit = max(self.seconds, floor)
-            if silent <= limit:
+            if silent <= limit or self._stop.is_set():
                 continue
             log.warning("%s: nothing heard from the server for %.0f s: the connection is deaf; reconnecting",
                         self.platform, silent)

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -109,12 +110,22 @@ class FeishuAdapter:
         self.watchdog.start()
 
     def _new_ws(self) -> lark.ws.Client:
-        """The SDK's long-connection client; every frame it receives tells the watchdog the server is there."""
+        """The SDK's long-connection client; every frame it receives tells the watchdog the server is there. A
+        frame that reaches a client the watchdog has replaced (one stuck in the SDK's reconnect that comes back)
+        is ignored, unacked (so Feishu delivers it again, on the live connection), and that client is closed:
+        never two live connections."""
         ws = lark.ws.Client(self.config.app_id, self.config.app_secret.get_secret_value(),
                             event_handler=self._handler, domain=self.config.domain, log_level=lark.LogLevel.WARNING)
         handle = ws._handle_message
 
         async def heard(msg: bytes) -> None:
+            if ws is not self.ws:
+                log.warning("feishu: a frame reached a replaced connection; it is ignored and that connection closed")
+                ws._auto_reconnect = False
+                if ws._conn is not None:
+                    with contextlib.suppress(Exception):
+                        await ws._conn.close()
+                return
             self.heard_at = time.monotonic()
             await handle(msg)
 
@@ -128,7 +139,9 @@ class FeishuAdapter:
 
     def _reconnect(self) -> None:
         """Drop the deaf client (even one stuck in the SDK's reconnect, whose endpoint call has no timeout,
-        upstream issue #169) and connect a new one on a new thread and loop."""
+        upstream issue #169) and connect a new one on a new thread and loop. Not once the adapter is stopping."""
+        if self.pool.closing:
+            return
         old_ws, old_loop, old_thread = self.ws, self._loop, self._thread
         old_ws._auto_reconnect = False
         self.heard_at = time.monotonic()
@@ -200,9 +213,9 @@ class FeishuAdapter:
         """Stop taking events, close the connection and end the SDK's tasks (it has no stop of its own),
         then finish the work in hand; all by `deadline` (time.monotonic()) when given."""
         self.pool.close()
-        self.watchdog.stop()
         if deadline is not None:
             timeout = min(timeout, max(deadline - time.monotonic(), 0.1))
+        self.watchdog.stop(timeout)      # a reconnect in progress ends first; none starts once the pool is closing
         self._close_ws(self.ws, self._loop, self._thread, timeout)
         self.pool.drain(70.0 if deadline is None else max(deadline - time.monotonic(), 0.0))
 
