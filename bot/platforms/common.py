@@ -3,10 +3,14 @@
 - Ack first, work after: an SDK delivers events on its connection loop, which must never wait on the store
   or the network, so the adapter hands each event to a `WorkerPool` and acks at once. While shutting down
   the pool refuses new work, so the platform delivers the event again instead of it being lost.
-- A redelivered event is answered once, and an acked event is never lost (`answer_once`): the worker claims
-  the event's ids in the store before answering (storage.events.claim); the claim becomes "answered" once the
-  platform accepted the reply, a reply that failed releases it (the platform's redelivery is answered), and a
-  claim whose process died is taken over by a redelivery after its lease (storage.events.CLAIM_LEASE).
+- A redelivered event is answered once (`answer_once`): the worker claims the event's ids in the store before
+  answering (storage.events.claim); the claim becomes "answered" once the platform accepted the reply, a reply
+  that failed releases it, and a claim whose process died is taken over by a redelivery after its lease
+  (storage.events.CLAIM_LEASE). Both adapters ack before they claim, so a platform delivers an event again
+  only after a reconnect or an ack that came late: a reply whose retries ran out leaves the message unanswered
+  unless that happens; it is logged as unsent and counted (kpibot_messages_failed, reason "unsent").
+- A message not for the bot (group chatter without an @-mention, a picture, text that is not a command) is left
+  alone before anything touches the store (Dispatcher.wants): it is neither claimed nor answered "busy".
 - A store that cannot be reached within STORE_WAIT_S (refused, dropped, locked) never swallows a message: the
   sender gets "kpibot is busy, try again in a minute" at once, built from memory. Nothing is claimed then, so
   a redelivery once the store is back gets the real answer (one that comes while the store is still away gets

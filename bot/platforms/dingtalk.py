@@ -4,7 +4,9 @@ It keeps the guarantees of the Feishu adapter, with the parts they share in bot.
 - Ack first, work after: a frame is acked as soon as it is handed to the worker pool; while shutting
   down the frame is refused (code 500) so DingTalk delivers it again.
 - One answer per message: the worker claims the frame's messageId and the message's msgId in the store
-  before it answers, so a redelivery (also to another process) is dropped.
+  before it answers, so a redelivery (also to another process) is dropped. The frame is acked before it is
+  claimed, so DingTalk delivers it again only after a reconnect or a late ack: a reply whose retries ran out
+  leaves the message unanswered unless that happens (logged as unsent, counted in kpibot_messages_failed).
 - Senders are known by staffId (`members bind --dingtalk`); an unbound sender is told their id. In groups
   the bot answers only when it is @-mentioned.
 - Answers: a card with a chart or buttons goes out as an interactive card (kpibot's card template,

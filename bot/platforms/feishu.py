@@ -4,7 +4,9 @@
   the event to a worker pool and returns; the worker answers through the reply API.
 - A redelivered event gets no second answer: handled ids are recorded in the store, and every reply is
   sent with the event's message_id as Feishu's idempotency uuid, so even two concurrent deliveries
-  produce one message.
+  produce one message. The event is acked before it is claimed, so Feishu delivers it again only after a
+  reconnect or a late ack: a reply whose retries ran out leaves it unanswered unless that happens (logged as
+  unsent, counted in kpibot_messages_failed).
 - The SDK runs handlers on its connection loop, so nothing blocks there: a card click is answered at once
   with a toast (well inside Feishu's 3 s) and the card is patched in place when the worker has built it;
   a patch from an older click never overwrites a newer one. A click is checked against the scope its button
