@@ -75,9 +75,18 @@ class Dispatcher:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.cache = cache if cache is not None else CardCache()
 
+    @staticmethod
+    def wants(msg: Incoming) -> bool:
+        """Whether the message is for the bot at all (an @-mention in a group, text that parses), without the
+        store: adapters ask before they claim, so group chatter is never answered "busy" in a store outage.
+        `msg.user_id` is not looked at (the platform's raw id will do)."""
+        if msg.is_group and not msg.mentioned:
+            return False
+        return parse(msg.text, msg.mentions) is not None
+
     def handle_message(self, msg: Incoming) -> Card | None:
         """The card to answer with, or None when the bot should stay silent."""
-        if msg.is_group and not msg.mentioned:
+        if not self.wants(msg):
             return None
         parsed = parse(msg.text, msg.mentions)
         if parsed is None:

@@ -19,9 +19,13 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.handled = Counter("kpibot_messages_handled", "Chat messages answered", ["platform"], registry=r)
-        self.failed = Counter("kpibot_messages_failed", "Chat messages whose handling failed", ["platform"],
+        self.handled = Counter("kpibot_messages_handled", "Chat messages answered (or rightly left unanswered: "
+                               "not for the bot)", ["platform"], registry=r)
+        # reason: unsent (the reply's retries ran out), busy (the store was away), error (an exception)
+        self.failed = Counter("kpibot_messages_failed", "Chat messages that got no real answer", ["platform", "reason"],
                               registry=r)
+        self.duplicates = Counter("kpibot_messages_duplicate", "Redeliveries of messages already answered or in hand",
+                                  ["platform"], registry=r)
         self.latency = Histogram("kpibot_answer_latency_seconds", "From taking a message to its answer sent",
                                  ["platform"], buckets=LATENCY_BUCKETS, registry=r)
         self.api_errors = Counter("kpibot_platform_api_errors", "Chat platform API calls that failed",
@@ -51,13 +55,22 @@ def current() -> Metrics:
     return _current
 
 
-def message_handled(platform: str, seconds: float) -> None:
+FAIL_REASONS = ("unsent", "busy", "error")
+
+
+def message_handled(platform: str, seconds: float | None) -> None:
+    """A message answered (its latency observed) or one with nothing to answer (`seconds` None)."""
     _current.handled.labels(platform).inc()
-    _current.latency.labels(platform).observe(seconds)
+    if seconds is not None:
+        _current.latency.labels(platform).observe(seconds)
 
 
-def message_failed(platform: str) -> None:
-    _current.failed.labels(platform).inc()
+def message_failed(platform: str, reason: str = "error") -> None:
+    _current.failed.labels(platform, reason if reason in FAIL_REASONS else "error").inc()
+
+
+def message_duplicate(platform: str) -> None:
+    _current.duplicates.labels(platform).inc()
 
 
 def api_error(platform: str, throttled: bool = False) -> None:

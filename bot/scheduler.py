@@ -30,7 +30,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -109,15 +114,17 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
         scheduler.add_job(ctx.scheduled, IntervalTrigger(seconds=int(refresh_every.total_seconds()), timezone=UTC),
                           id=REFRESH_JOB, name="shop refresh", next_run_time=first, **options)
         log.info("shop refresh every %s, first at %s", refresh_every, first.isoformat())
-    scheduler.add_listener(_record_lag, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    scheduler.add_listener(_record_lag, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED)
     scheduler.start()
     return scheduler
 
 
-def _record_lag(event: JobExecutionEvent) -> None:
-    """Job lag (bot.metrics): how long after its due time a job's run ended (its own run time included); a busy
-    or asleep process shows as a growing lag."""
-    metrics.job_lag(event.job_id, (datetime.now(UTC) - event.scheduled_run_time).total_seconds())
+def _record_lag(event: JobSubmissionEvent | JobExecutionEvent, now: Callable[[], datetime] | None = None) -> None:
+    """Job lag (bot.metrics): how long after its due time a job's run started (handed to the executor; its run
+    time is not lag), from the earliest due time the run stands for (runs coalesced after a pause); a missed run
+    counts until it was given up. A busy or asleep process shows as a growing lag."""
+    due = event.scheduled_run_times[0] if isinstance(event, JobSubmissionEvent) else event.scheduled_run_time
+    metrics.job_lag(event.job_id, ((now or (lambda: datetime.now(UTC)))() - due).total_seconds())
 
 
 def stop_scheduler(scheduler: BackgroundScheduler, wait: bool = True) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
@@ -15,8 +17,15 @@ def store_answers(engine: Engine) -> bool:
         return conn.execute(text("SELECT 1")).scalar() == 1
 
 
-def lease_holder(engine: Engine, name: str = REFRESH_LEASE) -> str | None:
-    """The process that holds, or last held, the lease of a shared job (bot.jobs.refresh): None before any
-    replica ran it."""
+def lease_current(engine: Engine, now: datetime, within: timedelta, name: str = REFRESH_LEASE) -> bool:
+    """Whether some replica holds the shared job's lease now, or held it lately: the lease records its holder,
+    when a run took it (taken_at), when the running holder last renewed it (heartbeat_at) and when the run ended
+    (finished_at, None while it runs). Current when the latest of those three is within `within` of `now`; a
+    lease last touched long ago means no replica refreshes any more (all stopped, or each one failing to take
+    it)."""
     with engine.connect() as conn:
-        return conn.execute(select(JobLease.holder).where(JobLease.name == name)).scalar_one_or_none()  # type: ignore[arg-type]
+        row = conn.execute(select(JobLease.taken_at, JobLease.heartbeat_at, JobLease.finished_at)  # type: ignore[call-overload]
+                           .where(JobLease.name == name)).one_or_none()
+    if row is None:
+        return False
+    return max(when for when in row if when is not None) >= now - within

@@ -241,8 +241,34 @@ def test_a_digest_taken_over_after_a_crash_is_not_doubled_on_a_dingtalk_card(
         delivered = [d for d in fake.delivered if d.target == "cid_crash"]
         assert [(d.via, fake.cards[d.out_track_id or ""].params["title"]) for d in delivered] == \
             [("card", "sent before the crash")]
-        creates = [c for c in fake.calls if c.path == "/v1.0/card/instances" and c.method == "POST"]
+        creates = [c for c in fake.calls if c.path == "/v1.0/card/instances/createAndDeliver"]
         assert len(creates) == 2 and len(fake.cards) == 1    # the second create found the instance there
+
+
+def test_a_keyed_dingtalk_card_whose_delivery_failed_is_delivered_once_by_the_retry(
+        services: Services, store: Engine) -> None:
+    """The first try's createAndDeliver fails every attempt (and so does the markdown fallback): nothing counts as
+    sent and no instance is left behind; the retry with the same key delivers the card exactly once, and a third
+    try finds it there and does not deliver it again."""
+    with FakeDingTalk() as fake:
+        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
+                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
+        adapter = DingTalkAdapter(config, Dispatcher(services), store, attempts=2, backoff_s=0.01)
+        adapter.start()
+        try:
+            card = Card("digest", (Note("x"), Buttons(())), Tone.NEUTRAL, "en")
+            fake.fail_next(2, "createAndDeliver")
+            fake.fail_next(2, "groupMessages")
+            assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is False
+            assert fake.cards == {} and [d for d in fake.delivered if d.target == "cid_retry"] == []
+            assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is True
+            assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is True
+        finally:
+            adapter.stop()
+        delivered = [(d.via, d.target) for d in fake.delivered if d.target == "cid_retry"]
+        assert delivered == [("card", "cid_retry")] and len(fake.cards) == 1
+        assert [c.path for c in fake.calls if "/card/instances" in c.path] == \
+            ["/v1.0/card/instances/createAndDeliver"] * 4
 
 
 def test_monday_also_brings_the_weekly_report_for_last_week(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.config import FeishuConfig
+from bot.dispatch import StoreBusy
+from bot.platforms import common
 from bot.platforms.feishu import FeishuAdapter
 from storage.engine import make_engine
 from storage.events import ANSWERED, CLAIM_LEASE, CLAIMED, claim, settle
@@ -163,6 +167,41 @@ def test_a_sqlite_write_lock_gets_a_busy_card_at_once_and_the_redelivery_the_ans
     assert "Traceback" not in bot.err
 
 
+def test_in_a_store_outage_only_messages_for_the_bot_get_the_busy_card(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's write lock held (the answer path's wait cut to 0.3 s from 3 s): group chatter without an @-mention
+    and a sticker get nothing and touch no store, a /help gets the busy card; the metrics count two handled (left
+    alone) and one failed as busy."""
+    monkeypatch.setattr(common, "STORE_WAIT_S", 0.3)
+    counted = metrics.reset()
+    path = tmp_path / "kpibot.db"
+    store = make_engine(f"sqlite:///{path}")
+    upgrade(store)
+    with FakeFeishu() as fake:
+        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url),
+                                dispatcher_for(store), store, attempts=2, backoff_s=0.01)
+        adapter.start()
+        lock = sqlite3.connect(path, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            fake.push_event(fake.message_event("ou_a", "/help", chat_type="group", message_id="om_chatter"))
+            sticker = fake.message_event("ou_a", "", message_id="om_sticker")
+            sticker["event"]["message"].update(message_type="sticker", content=json.dumps({"file_key": "f_1"}))
+            fake.push_event(sticker)
+            fake.push_event(fake.message_event("ou_a", "/help", message_id="om_help"))
+            settle_pool(fake, adapter.pool)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+            adapter.stop()
+    assert [(m.get("reply_to"), BUSY in json.dumps(m["content"], ensure_ascii=False)) for m in fake.messages] == \
+        [("om_help", True)]
+    assert rows(store) == []
+    assert (counted.handled.labels("feishu")._value.get(), counted.failed.labels("feishu", "busy")._value.get(),
+            counted.latency.labels("feishu")._sum.get()) == (2.0, 1.0, 0.0)
+    store.dispose()
+
+
 @pytest.mark.postgres
 def test_postgresql_cut_off_gets_busy_cards_and_the_answer_once_it_is_back(tmp_path: Path) -> None:
     """PostgreSQL behind a proxy the test cuts for a few seconds (standing for 30 s): every message in the
@@ -277,3 +316,41 @@ def test_a_postgresql_that_accepts_and_never_answers_is_busy_within_the_connect_
         store.dispose()
     assert store_unreachable(raised.value) is True
     assert PG_CONNECT_TIMEOUT_S - 0.5 < took < PG_CONNECT_TIMEOUT_S + 3
+
+
+def test_answer_once_says_what_became_of_a_message_and_track_counts_it(engine: Engine) -> None:
+    """Answered (with latency), a duplicate, a reply whose retries ran out, the store going away mid-answer, an
+    exception, and a reply deferred to its group's slot, counted when it is sent."""
+    counted = metrics.reset()
+    sent: list[str] = []
+    later: list[Callable[[bool], None]] = []
+
+    def outcome(ids: tuple[str, str], answer: Callable[[Callable[[bool], None]], None]) -> common.Outcome:
+        result: list[common.Outcome] = []
+
+        def handle() -> common.Outcome:
+            result.append(common.answer_once("feishu", engine, ids, answer, lambda: sent.append("busy")))
+            return result[0]
+
+        common.track("feishu", ids[0], handle)
+        return result[0]
+
+    def store_gone(done: Callable[[bool], None]) -> None:
+        raise StoreBusy("locked")
+
+    def broken(done: Callable[[bool], None]) -> None:
+        raise ValueError("a bug")
+
+    assert outcome(("ev-1", "om-1"), lambda done: done(True)) is common.Outcome.ANSWERED
+    assert outcome(("ev-1b", "om-1"), lambda done: done(True)) is common.Outcome.DUPLICATE
+    assert outcome(("ev-2", "om-2"), lambda done: done(False)) is common.Outcome.UNSENT
+    assert outcome(("ev-3", "om-3"), store_gone) is common.Outcome.BUSY
+    with pytest.raises(ValueError, match="a bug"):
+        outcome(("ev-4", "om-4"), broken)
+    assert outcome(("ev-5", "om-5"), later.append) is common.Outcome.DEFERRED
+    assert counted.handled.labels("feishu")._value.get() == 1.0      # the deferred reply is not counted yet
+    later[0](True)
+    failed = {reason: counted.failed.labels("feishu", reason)._value.get() for reason in metrics.FAIL_REASONS}
+    assert (counted.handled.labels("feishu")._value.get(), counted.duplicates.labels("feishu")._value.get(),
+            failed, sent) == (2.0, 1.0, {"unsent": 1.0, "busy": 1.0, "error": 1.0}, ["busy"])
+    assert [r[:2] for r in rows(engine) if r[0].endswith("5")] == [("ev-5", ANSWERED), ("om-5", ANSWERED)]

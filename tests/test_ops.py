@@ -4,16 +4,29 @@ SIGTERM. Waits are short here: a watchdog of 2-3 s stands for the default 300 s,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobExecutionEvent, JobSubmissionEvent
+from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+from sqlalchemy.engine import Engine
 
+from bot import metrics
+from bot.config import FeishuConfig
+from bot.jobs.refresh import release_lease, renew_lease, take_lease
 from bot.logs import JsonFormatter, about_event
+from bot.platforms.feishu import FeishuAdapter
+from bot.scheduler import _record_lag
+from storage.health import lease_current
 from tests.bot_process import BotProcess
+from tests.conftest import dispatcher_for, migrated_sqlite
+from tests.conftest import settle as settle_pool
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
 
@@ -155,3 +168,70 @@ def test_json_log_lines_name_the_event_they_are_about() -> None:
     assert inside == {"time": "2026-11-30T00:53:20.250+00:00", "level": "INFO", "logger": "bot.dispatch",
                       "message": "answered /help", "event_id": "ev_123"}
     assert "event_id" not in outside
+
+
+def test_refresh_leader_is_ready_only_while_a_replica_took_renewed_or_released_the_lease_lately(
+        engine: Engine) -> None:
+    """Two refresh intervals (30 min each): a lease last touched longer ago than that means no replica refreshes."""
+    every, at = timedelta(minutes=30), datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    assert lease_current(engine, at, 2 * every) is False                      # no replica ever refreshed
+    assert take_lease(engine, "a", at, every) is True
+    assert [lease_current(engine, at + d, 2 * every) for d in (2 * every, 2 * every + timedelta(seconds=1))] == \
+        [True, False]
+    assert renew_lease(engine, "a", at + every) is True                        # still running, renewed
+    assert lease_current(engine, at + 3 * every, 2 * every) is True
+    release_lease(engine, "a", at + every + timedelta(minutes=5))
+    assert [lease_current(engine, at + d, 2 * every) for d in (timedelta(minutes=95), timedelta(minutes=96))] == \
+        [True, False]
+
+
+def test_job_lag_is_from_the_earliest_due_time_to_the_start_of_the_run() -> None:
+    counted = metrics.reset()
+    due = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    started = due + timedelta(seconds=4)
+    _record_lag(JobSubmissionEvent(EVENT_JOB_SUBMITTED, "refresh", "default", [due, due + timedelta(seconds=2)]),
+                now=lambda: started)
+    _record_lag(JobExecutionEvent(EVENT_JOB_MISSED, "digests", "default", due), now=lambda: due + timedelta(minutes=2))
+    assert (counted.job_lag.labels("refresh")._value.get(), counted.job_lag.labels("digests")._value.get()) == \
+        (4.0, 120.0)
+
+
+def test_a_replaced_feishu_client_that_comes_back_is_ignored_and_the_watchdog_ends_with_the_adapter(
+        tmp_path: Path) -> None:
+    """In process against the fake: after a watchdog reconnect, a frame reaching the old client (one stuck in the
+    SDK's reconnect that comes back) is not handled and that client is closed for good; the new connection
+    answers; stop() joins the watchdog's thread, and a reconnect asked for after it does nothing."""
+    store = migrated_sqlite(tmp_path / "kpibot.db")
+    with FakeFeishu() as fake:
+        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), dispatcher_for(store),
+                                store, attempts=1, backoff_s=0.01, watchdog_s=600.0)
+        adapter.start()
+        try:
+            old = adapter.ws
+            adapter._reconnect()
+            assert adapter.ws is not old and adapter.connected() is True
+            stale = _event_frame(fake.message_event("ou_stranger", "/help", message_id="om_stale"))
+            asyncio.run(old._handle_message(stale))
+            fake.push_event(fake.message_event("ou_stranger", "/help", message_id="om_live"))
+            fake.wait_for(lambda: replied(fake, "om_live"))
+            settle_pool(fake, adapter.pool)
+            assert (replied(fake, "om_stale"), old._auto_reconnect) == (False, False)
+        finally:
+            adapter.stop()
+        live = adapter.ws
+        adapter._reconnect()
+        assert (adapter.ws is live, adapter.watchdog._thread is not None and adapter.watchdog._thread.is_alive()) \
+            == (True, False)
+    store.dispose()
+
+
+def _event_frame(event: dict[str, object]) -> bytes:
+    """A Feishu long-connection data frame carrying `event`, as the server sends it."""
+    frame = Frame()
+    frame.SeqID, frame.LogID, frame.service, frame.method = 1, 1, 1, 1
+    for key, value in (("type", "event"), ("message_id", "m_stale"), ("sum", "1"), ("seq", "0"),
+                       ("trace_id", "t_stale")):
+        header = frame.headers.add()
+        header.key, header.value = key, value
+    frame.payload = json.dumps(event).encode("utf-8")
+    return frame.SerializeToString()

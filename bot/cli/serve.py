@@ -63,9 +63,10 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
         for adapter in adapters:
             adapter.stop()
         return 1
-    ops = _start_ops(config.ops, services, started)
+    refresh_every = timedelta(minutes=config.schedule.refresh_minutes)
+    ops = _start_ops(config.ops, services, started, refresh_every, dispatcher.clock)
     scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
-                                refresh_every=timedelta(minutes=config.schedule.refresh_minutes),
+                                refresh_every=refresh_every,
                                 platforms=config.platforms, cache=dispatcher.cache,
                                 score_time=config.schedule.score_time, fx=config.fx)
     print("kpibot: serving; stop with Ctrl-C or SIGTERM", flush=True)
@@ -88,34 +89,38 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
 
 
 def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: Callable[[Any], None]) -> bool:
-    """Stop within `bound_s` in all ([ops] drain_seconds; orchestrators kill 30 s after SIGTERM): the scheduler
-    (a digest being sent finishes first; a refresh stops after its page), then every platform stops taking
-    events before any of them finishes its answers in flight with what is left of the bound. What could not
-    finish is logged. True when everything finished in time."""
+    """Stop within `bound_s` in all ([ops] drain_seconds; orchestrators kill 30 s after SIGTERM): first every
+    platform stops taking events at once (refused, so the platform delivers them again, to the next process),
+    then the scheduler stops (a digest being sent finishes first; a refresh stops after its page), then each
+    adapter closes its connection and finishes its answers in flight with what is left of the bound. The pools
+    close first because the scheduler may take the whole bound: events acked meanwhile could not be answered.
+    What could not finish is logged. True when everything finished in time."""
     deadline = time.monotonic() + bound_s
+    for adapter in started:
+        adapter.pool.close()
     stopping = threading.Thread(target=stop_scheduler, args=(scheduler,), name="stop-scheduler", daemon=True)
     stopping.start()
     stopping.join(max(deadline - time.monotonic(), 0.0))
     if stopping.is_alive():
         log.error("the scheduler's running job did not finish within the %.0f s drain; it is abandoned", bound_s)
     for adapter in started:
-        adapter.pool.close()
-    for adapter in started:
         adapter.stop(deadline=deadline)
     return not stopping.is_alive() and all(adapter.pool.idle() for adapter in started)
 
 
-def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any]) -> Any:
-    """The /healthz, /readyz and /metrics endpoint when [ops] port is set; None when it is off."""
+def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any], refresh_every: timedelta,
+               clock: Callable[[], datetime]) -> Any:
+    """The /healthz, /readyz and /metrics endpoint when [ops] port is set; None when it is off. refresh_leader
+    passes while some replica took, renewed or finished the refresh lease within two refresh intervals."""
     if ops.port == 0:
         return None
     from bot.ops import OpsServer
-    from storage.health import lease_holder, store_answers
+    from storage.health import lease_current, store_answers
 
     checks: dict[str, Callable[[], bool]] = {"store": lambda: store_answers(services.engine)}
     for adapter in adapters:
         checks[adapter.platform] = adapter.connected
-    checks["refresh_leader"] = lambda: lease_holder(services.engine) is not None
+    checks["refresh_leader"] = lambda: lease_current(services.engine, clock(), 2 * refresh_every)
     server = OpsServer(ops.host, ops.port, checks).start()
     host, port = server.address
     print(f"kpibot: health and metrics on http://{host}:{port}/", flush=True)

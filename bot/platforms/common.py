@@ -3,10 +3,14 @@
 - Ack first, work after: an SDK delivers events on its connection loop, which must never wait on the store
   or the network, so the adapter hands each event to a `WorkerPool` and acks at once. While shutting down
   the pool refuses new work, so the platform delivers the event again instead of it being lost.
-- A redelivered event is answered once, and an acked event is never lost (`answer_once`): the worker claims
-  the event's ids in the store before answering (storage.events.claim); the claim becomes "answered" once the
-  platform accepted the reply, a reply that failed releases it (the platform's redelivery is answered), and a
-  claim whose process died is taken over by a redelivery after its lease (storage.events.CLAIM_LEASE).
+- A redelivered event is answered once (`answer_once`): the worker claims the event's ids in the store before
+  answering (storage.events.claim); the claim becomes "answered" once the platform accepted the reply, a reply
+  that failed releases it, and a claim whose process died is taken over by a redelivery after its lease
+  (storage.events.CLAIM_LEASE). Both adapters ack before they claim, so a platform delivers an event again
+  only after a reconnect or an ack that came late: a reply whose retries ran out leaves the message unanswered
+  unless that happens; it is logged as unsent and counted (kpibot_messages_failed, reason "unsent").
+- A message not for the bot (group chatter without an @-mention, a picture, text that is not a command) is left
+  alone before anything touches the store (Dispatcher.wants): it is neither claimed nor answered "busy".
 - A store that cannot be reached within STORE_WAIT_S (refused, dropped, locked) never swallows a message: the
   sender gets "kpibot is busy, try again in a minute" at once, built from memory. Nothing is claimed then, so
   a redelivery once the store is back gets the real answer (one that comes while the store is still away gets
@@ -20,6 +24,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import threading
@@ -146,17 +151,40 @@ class WorkerPool:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def track(platform: str, event_id: str | None, handle: Callable[..., Any], *args: Any) -> None:
+class Outcome(enum.Enum):
+    """What became of one chat message (`answer_once`, counted by `track`)."""
+    ANSWERED = "answered"      # the platform took the reply
+    IGNORED = "ignored"        # nothing to say (not for the bot): nothing claimed, nothing sent
+    DUPLICATE = "duplicate"    # a redelivery of a message answered or in hand elsewhere
+    BUSY = "busy"              # the store was away: the busy card went instead
+    UNSENT = "unsent"          # the reply's retries ran out: unanswered unless the platform redelivers
+    DEFERRED = "deferred"      # the reply waits for its slot; its outcome is counted when it is known
+
+
+def count(platform: str, outcome: Outcome, seconds: float) -> None:
+    """The metrics of one message's outcome: handled (answered, with its latency; ignored), failed by reason
+    (unsent, busy), or a duplicate."""
+    if outcome is Outcome.ANSWERED:
+        metrics.message_handled(platform, seconds)
+    elif outcome is Outcome.IGNORED:
+        metrics.message_handled(platform, None)
+    elif outcome is Outcome.DUPLICATE:
+        metrics.message_duplicate(platform)
+    elif outcome in (Outcome.BUSY, Outcome.UNSENT):
+        metrics.message_failed(platform, outcome.value)
+
+
+def track(platform: str, event_id: str | None, handle: Callable[..., Outcome], *args: Any) -> None:
     """Handle one chat message on a worker: every line logged meanwhile names the event, and the metrics count
-    it as handled (with its answer latency) or failed."""
+    its outcome (`count`); an exception counts as failed (reason "error")."""
     started = time.monotonic()
     with about_event(event_id):
         try:
-            handle(*args)
+            outcome = handle(*args)
         except Exception:
-            metrics.message_failed(platform)
+            metrics.message_failed(platform, "error")
             raise
-        metrics.message_handled(platform, time.monotonic() - started)
+        count(platform, outcome, time.monotonic() - started)
 
 
 class Watchdog:
@@ -177,14 +205,19 @@ class Watchdog:
         self._thread = threading.Thread(target=self._watch, name=f"{self.platform}-watchdog", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching and wait (at most `timeout`) for a reconnect in progress to end, so none outlives the
+        adapter's stop."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _watch(self) -> None:
         while not self._stop.wait(min(max(self.seconds / 4, 0.2), 15.0)):
             silent, floor = self.quiet()
             limit = max(self.seconds, floor)
-            if silent <= limit:
+            if silent <= limit or self._stop.is_set():
                 continue
             log.warning("%s: nothing heard from the server for %.0f s: the connection is deaf; reconnecting",
                         self.platform, silent)
@@ -366,22 +399,28 @@ STORE_WAIT_S = 3.0
 
 
 def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
-                answer: Callable[[Callable[[bool], None]], None], busy: Callable[[], object]) -> None:
+                answer: Callable[[Callable[[bool], None]], None], busy: Callable[[], object]) -> Outcome:
     """Claim the event's `ids`, then `answer(done)`; the answer calls `done(True)` once the platform accepted
     its reply (or there was nothing to say) and `done(False)` when the reply failed, which releases the claim.
-    When the store cannot be reached, `busy()` sends the busy card instead. A duplicate delivery does nothing."""
+    When the store cannot be reached, `busy()` sends the busy card instead. A duplicate delivery does nothing.
+    Returns the outcome; DEFERRED when `done` was not called by the time `answer` returned (a reply waiting
+    for its group's slot): `done` then counts the outcome itself when it comes."""
     token = uuid4().hex
+    started = time.monotonic()
+    lock = threading.Lock()
+    state: dict[str, Any] = {"returned": False, "outcome": None}
+    label = "/".join(i for i in ids if i)
     try:
         if not claim(engine, platform, *ids, token=token, wait_s=STORE_WAIT_S):
-            log.info("%s: duplicate delivery %s ignored", platform, "/".join(i for i in ids if i))
-            return
+            log.info("%s: duplicate delivery %s ignored", platform, label)
+            return Outcome.DUPLICATE
     except Exception as exc:
         if not store_unreachable(exc):
             raise
-        log.warning("%s: the store could not be reached to claim %s (%s); answered busy", platform,
-                    "/".join(i for i in ids if i), exc.__class__.__name__)
+        log.warning("%s: the store could not be reached to claim %s (%s); answered busy", platform, label,
+                    exc.__class__.__name__)
         busy()
-        return
+        return Outcome.BUSY
 
     def done(sent: bool) -> None:
         try:
@@ -390,11 +429,17 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
             if not store_unreachable(exc):
                 raise
             log.warning("%s: the claim on %s could not be %s (%s); it holds until its lease ends", platform,
-                        "/".join(i for i in ids if i), "marked answered" if sent else "released",
-                        exc.__class__.__name__)
+                        label, "marked answered" if sent else "released", exc.__class__.__name__)
         if not sent:
-            log.warning("%s: the answer to %s was not sent; its claim is released for a redelivery", platform,
-                        "/".join(i for i in ids if i))
+            log.warning("%s: the answer to %s was not sent (logged as unsent, counted in kpibot_messages_failed); "
+                        "it stays unanswered unless the platform delivers the message again", platform, label)
+        with lock:
+            late = state["returned"] and state["outcome"] is None
+            if state["outcome"] is None:
+                state["outcome"] = Outcome.ANSWERED if sent else Outcome.UNSENT
+            outcome = state["outcome"]
+        if late:
+            count(platform, outcome, time.monotonic() - started)
 
     try:
         answer(done)
@@ -402,7 +447,12 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
         if not (isinstance(exc, StoreBusy) or store_unreachable(exc)):
             done(False)
             raise
-        log.warning("%s: the store went away while answering %s (%s); answered busy", platform,
-                    "/".join(i for i in ids if i), exc.__class__.__name__)
+        log.warning("%s: the store went away while answering %s (%s); answered busy", platform, label,
+                    exc.__class__.__name__)
+        with lock:
+            state["outcome"] = Outcome.BUSY
         busy()
         done(False)
+    with lock:
+        state["returned"] = True
+        return state["outcome"] if state["outcome"] is not None else Outcome.DEFERRED

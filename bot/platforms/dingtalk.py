@@ -4,7 +4,9 @@ It keeps the guarantees of the Feishu adapter, with the parts they share in bot.
 - Ack first, work after: a frame is acked as soon as it is handed to the worker pool; while shutting
   down the frame is refused (code 500) so DingTalk delivers it again.
 - One answer per message: the worker claims the frame's messageId and the message's msgId in the store
-  before it answers, so a redelivery (also to another process) is dropped.
+  before it answers, so a redelivery (also to another process) is dropped. The frame is acked before it is
+  claimed, so DingTalk delivers it again only after a reconnect or a late ack: a reply whose retries ran out
+  leaves the message unanswered unless that happens (logged as unsent, counted in kpibot_messages_failed).
 - Senders are known by staffId (`members bind --dingtalk`); an unbound sender is told their id. In groups
   the bot answers only when it is @-mentioned.
 - Answers: a card with a chart or buttons goes out as an interactive card (kpibot's card template,
@@ -45,7 +47,16 @@ from sqlmodel import Session
 from bot import metrics
 from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher, Incoming, Refused
-from bot.platforms.common import ClickOrder, ImageUploads, ShuttingDown, WorkerPool, answer_once, idempotency_id, track
+from bot.platforms.common import (
+    ClickOrder,
+    ImageUploads,
+    Outcome,
+    ShuttingDown,
+    WorkerPool,
+    answer_once,
+    idempotency_id,
+    track,
+)
 from bot.platforms.dingtalk_api import CardCreated, DingTalkApi
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
@@ -256,20 +267,27 @@ class DingTalkAdapter:
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "shutting down; deliver again"
         return AckMessage.STATUS_OK, "OK"
 
-    def handle_message(self, frame_id: str | None, data: dict[str, Any]) -> None:
-        """Answer once (bot.platforms.common.answer_once); the busy card needs no store (not even the sender's
-        bound id: it goes back through the message's session webhook, else to the sender's staffId)."""
+    def handle_message(self, frame_id: str | None, data: dict[str, Any]) -> Outcome:
+        """Answer once (bot.platforms.common.answer_once). A message not for the bot (no @-mention in a group,
+        not text, not a command) is left alone before anything touches the store, so it never gets the busy
+        card. The busy card needs no store (not even the sender's bound id: it goes back through the message's
+        session webhook, else to the sender's staffId)."""
         msg = ChatbotMessage.from_dict(data)
+        text = _text_of(msg)
+        if text is None or not self.dispatcher.wants(
+                Incoming(PLATFORM, "", text, is_group=msg.conversation_type == "2", mentioned=_mentioned(msg))):
+            return Outcome.IGNORED
 
         def busy() -> None:
             self.answer(msg, self.dispatcher.busy_card(), owner=str(msg.sender_staff_id or msg.sender_id or ""))
 
-        answer_once(PLATFORM, self.engine, (frame_id, msg.message_id), lambda done: self._answer(msg, done), busy)
+        return answer_once(PLATFORM, self.engine, (frame_id, msg.message_id), lambda done: self._answer(msg, done),
+                           busy)
 
     def _answer(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
         user_id = self.known_id(msg.sender_staff_id, msg.sender_id)
         is_group = msg.conversation_type == "2"
-        mentioned = bool(msg.is_in_at_list) or any(u.dingtalk_id == msg.chatbot_user_id for u in msg.at_users or [])
+        mentioned = _mentioned(msg)
         text = _text_of(msg)
         # No mentions to strip: DingTalk removes the linked @name of the robot (and of anyone else mentioned)
         # from text.content itself and names the people only by id in atUsers, so an "@" left in the text is
@@ -324,7 +342,8 @@ class DingTalkAdapter:
     def _push(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> bool:
         """Called from a job's thread: waits for the group's turn and says whether the card went out. With a
         `key`, an interactive card's outTrackId is made from it, so the same claim sent again (a takeover after
-        a crash) finds its card instance already there and counts as sent instead of delivering a second copy.
+        a crash) finds its card instance already there (created and delivered in one call: createAndDeliver) and
+        counts as sent instead of delivering a second copy.
         Markdown robot messages (no card template, or a card that could not be created) have no idempotency
         key on DingTalk: those may still arrive twice after a takeover."""
         out_track_id = "kpibot-" + (idempotency_id(key, group or user or "") if key is not None else uuid.uuid4().hex)
@@ -367,17 +386,21 @@ class DingTalkAdapter:
 
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
                    owner: str | None, chat: str | None, proactive: bool = False) -> bool:
-        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. For a
-        keyed proactive send (`proactive`), a card instance that already exists was sent by an earlier try of
-        the same claim: it counts as sent and is not delivered again."""
+        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. A keyed
+        proactive send (`proactive`) is created and delivered in one call (createAndDeliver), so a card instance
+        that already exists was delivered by an earlier try of the same claim: it counts as sent and is not
+        delivered again. (Created, then delivered in a second call, a card could exist undelivered after a
+        failed delivery or a crash between the two, and the retry would count it as sent.)"""
         card = fit_card_params(card)
         params = render_card_params(card, self.images.keys_for(card, group or user or ""), owner=owner,
                                     lang=card.lang, chat=chat)
+        if proactive:
+            created = self.api.create_and_deliver_card(out_track_id, params, group, user)
+            if created is CardCreated.EXISTS:
+                log.info("dingtalk: card %s already exists: delivered before a takeover or a lost answer; not "
+                         "sent again", out_track_id)
+            return created is not CardCreated.FAILED
         created = self.api.create_card(out_track_id, params)
-        if created is CardCreated.EXISTS and proactive:
-            log.info("dingtalk: card %s already exists (sent before a takeover or a lost answer); not sent again",
-                     out_track_id)
-            return True
         return created is CardCreated.NEW and self.api.deliver_card(out_track_id, group, user)
 
     # --- card clicks ----------------------------------------------------------------------------------
@@ -435,6 +458,10 @@ class DingTalkAdapter:
 
     def _tell(self, staff_id: str, lang: str, key: str) -> None:
         self.send_to_user(staff_id, Card("kpibot", (Note(t(lang, key)),), Tone.WARN, lang))
+
+
+def _mentioned(msg: ChatbotMessage) -> bool:
+    return bool(msg.is_in_at_list) or any(u.dingtalk_id == msg.chatbot_user_id for u in msg.at_users or [])
 
 
 def _text_of(msg: ChatbotMessage) -> str | None:

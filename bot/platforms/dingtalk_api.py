@@ -121,10 +121,13 @@ class DingTalkApi:
         body = self._legacy("upload a chart", "/media/upload", send)
         return str(body["media_id"]) if body is not None and body.get("media_id") else None
 
-    def create_card(self, out_track_id: str, params: dict[str, str]) -> CardCreated:
-        body = {"cardTemplateId": self.config.card_template_id, "outTrackId": out_track_id,
+    def _card_body(self, out_track_id: str, params: dict[str, str]) -> dict[str, Any]:
+        return {"cardTemplateId": self.config.card_template_id, "outTrackId": out_track_id,
                 "cardData": {"cardParamMap": params}, "callbackType": "STREAM",
                 "imGroupOpenSpaceModel": {"supportForward": True}, "imRobotOpenSpaceModel": {"supportForward": True}}
+
+    def create_card(self, out_track_id: str, params: dict[str, str]) -> CardCreated:
+        body = self._card_body(out_track_id, params)
         try:
             answer = self._openapi("POST", "/v1.0/card/instances", body, f"create card {out_track_id}",
                                    known=_already_exists)
@@ -132,24 +135,48 @@ class DingTalkApi:
             return CardCreated.EXISTS
         return CardCreated.NEW if answer is not None else CardCreated.FAILED
 
-    def deliver_card(self, out_track_id: str, group: str | None, user: str | None) -> bool:
-        """Into a group (conversationId) or a one-to-one chat with the robot (staffId); the answer lists
-        each space with its own success flag."""
-        body: dict[str, Any] = {"outTrackId": out_track_id, "userIdType": 1}
+    def create_and_deliver_card(self, out_track_id: str, params: dict[str, str], group: str | None,
+                                user: str | None) -> CardCreated:
+        """Create the instance and deliver it in one call (`POST /v1.0/card/instances/createAndDeliver`), for
+        keyed sends: an instance with a keyed outTrackId is only ever made by this call, so "already exists"
+        (EXISTS) means an earlier try of the same claim made it and delivered it. NEW only when every space
+        took it; an answer that lists a failed space is delivered again once, then FAILED (the instance is
+        there but undelivered: a later try finds EXISTS, so the caller falls back to markdown now)."""
+        body = {**self._card_body(out_track_id, params), **self._space(group, user)}
+        try:
+            answer = self._openapi("POST", "/v1.0/card/instances/createAndDeliver", body,
+                                   f"create and deliver card {out_track_id}", known=_already_exists)
+        except _Known:
+            return CardCreated.EXISTS
+        if answer is None:
+            return CardCreated.FAILED
+        result = answer.get("result")
+        spaces = result.get("deliverResults") if isinstance(result, dict) else None
+        if _failed_spaces(out_track_id, spaces) and not self.deliver_card(out_track_id, group, user):
+            log.error("dingtalk: card %s exists but was not delivered; a retry of its claim will not deliver it",
+                      out_track_id)
+            return CardCreated.FAILED
+        return CardCreated.NEW
+
+    def _space(self, group: str | None, user: str | None) -> dict[str, Any]:
+        """Where a card goes: a group (conversationId) or a one-to-one chat with the robot (staffId)."""
+        body: dict[str, Any] = {"userIdType": 1}
         if group is not None:
             body["openSpaceId"] = f"dtv1.card//IM_GROUP.{group}"
             body["imGroupOpenDeliverModel"] = {"robotCode": self.config.robot}
         else:
             body["openSpaceId"] = f"dtv1.card//IM_ROBOT.{user}"
             body["imRobotOpenDeliverModel"] = {"spaceType": "IM_ROBOT", "robotCode": self.config.robot}
+        return body
+
+    def deliver_card(self, out_track_id: str, group: str | None, user: str | None) -> bool:
+        """Into a group (conversationId) or a one-to-one chat with the robot (staffId); the answer lists
+        each space with its own success flag."""
+        body: dict[str, Any] = {"outTrackId": out_track_id, **self._space(group, user)}
         answer = self._openapi("POST", "/v1.0/card/instances/deliver", body, f"deliver card {out_track_id}")
         if answer is None:
             return False
-        failed = [r for r in answer.get("result") or [] if isinstance(r, dict) and not r.get("success", True)]
-        if failed:
-            log.error("dingtalk: card %s was not delivered: %s", out_track_id,
-                      "; ".join(f"{r.get('spaceId')}: {r.get('errorMsg')}" for r in failed))
-        return not failed
+        return not _failed_spaces(out_track_id, answer.get("result"))
 
     def update_card(self, out_track_id: str, params: dict[str, str]) -> bool:
         body = {"outTrackId": out_track_id, "cardData": {"cardParamMap": params},
@@ -245,6 +272,15 @@ class DingTalkApi:
             return None
 
         return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
+
+
+def _failed_spaces(out_track_id: str, results: Any) -> bool:
+    """Whether a deliver answer lists a space that did not take the card (logged)."""
+    failed = [r for r in results or [] if isinstance(r, dict) and not r.get("success", True)]
+    if failed:
+        log.error("dingtalk: card %s was not delivered: %s", out_track_id,
+                  "; ".join(f"{r.get('spaceId')}: {r.get('errorMsg')}" for r in failed))
+    return bool(failed)
 
 
 def _flow_controlled(answer: dict[str, Any]) -> str | None:

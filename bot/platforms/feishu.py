@@ -4,7 +4,9 @@
   the event to a worker pool and returns; the worker answers through the reply API.
 - A redelivered event gets no second answer: handled ids are recorded in the store, and every reply is
   sent with the event's message_id as Feishu's idempotency uuid, so even two concurrent deliveries
-  produce one message.
+  produce one message. The event is acked before it is claimed, so Feishu delivers it again only after a
+  reconnect or a late ack: a reply whose retries ran out leaves it unanswered unless that happens (logged as
+  unsent, counted in kpibot_messages_failed).
 - The SDK runs handlers on its connection loop, so nothing blocks there: a card click is answered at once
   with a toast (well inside Feishu's 3 s) and the card is patched in place when the worker has built it;
   a patch from an older click never overwrites a newer one. A click is checked against the scope its button
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -49,6 +52,7 @@ from bot.dispatch import Dispatcher, Incoming, Refused
 from bot.platforms.common import (
     ClickOrder,
     ImageUploads,
+    Outcome,
     Retryable,
     ShuttingDown,
     Watchdog,
@@ -108,12 +112,22 @@ class FeishuAdapter:
         self.watchdog.start()
 
     def _new_ws(self) -> lark.ws.Client:
-        """The SDK's long-connection client; every frame it receives tells the watchdog the server is there."""
+        """The SDK's long-connection client; every frame it receives tells the watchdog the server is there. A
+        frame that reaches a client the watchdog has replaced (one stuck in the SDK's reconnect that comes back)
+        is ignored, unacked (so Feishu delivers it again, on the live connection), and that client is closed:
+        never two live connections."""
         ws = lark.ws.Client(self.config.app_id, self.config.app_secret.get_secret_value(),
                             event_handler=self._handler, domain=self.config.domain, log_level=lark.LogLevel.WARNING)
         handle = ws._handle_message
 
         async def heard(msg: bytes) -> None:
+            if ws is not self.ws:
+                log.warning("feishu: a frame reached a replaced connection; it is ignored and that connection closed")
+                ws._auto_reconnect = False
+                if ws._conn is not None:
+                    with contextlib.suppress(Exception):
+                        await ws._conn.close()
+                return
             self.heard_at = time.monotonic()
             await handle(msg)
 
@@ -127,7 +141,9 @@ class FeishuAdapter:
 
     def _reconnect(self) -> None:
         """Drop the deaf client (even one stuck in the SDK's reconnect, whose endpoint call has no timeout,
-        upstream issue #169) and connect a new one on a new thread and loop."""
+        upstream issue #169) and connect a new one on a new thread and loop. Not once the adapter is stopping."""
+        if self.pool.closing:
+            return
         old_ws, old_loop, old_thread = self.ws, self._loop, self._thread
         old_ws._auto_reconnect = False
         self.heard_at = time.monotonic()
@@ -199,9 +215,9 @@ class FeishuAdapter:
         """Stop taking events, close the connection and end the SDK's tasks (it has no stop of its own),
         then finish the work in hand; all by `deadline` (time.monotonic()) when given."""
         self.pool.close()
-        self.watchdog.stop()
         if deadline is not None:
             timeout = min(timeout, max(deadline - time.monotonic(), 0.1))
+        self.watchdog.stop(timeout)      # a reconnect in progress ends first; none starts once the pool is closing
         self._close_ws(self.ws, self._loop, self._thread, timeout)
         self.pool.drain(70.0 if deadline is None else max(deadline - time.monotonic(), 0.0))
 
@@ -240,18 +256,25 @@ class FeishuAdapter:
         # while closing, submit raises: the SDK acks with code 500 and Feishu delivers the event again later
         self.pool.submit(track, PLATFORM, data.header.event_id, self.handle_message, data)
 
-    def handle_message(self, data: P2ImMessageReceiveV1) -> None:
-        """Answer once (bot.platforms.common.answer_once). The busy card goes with an idempotency uuid of its
-        own: the real answer's uuid (the message_id) must stay free for the answer to a later redelivery."""
+    def handle_message(self, data: P2ImMessageReceiveV1) -> Outcome:
+        """Answer once (bot.platforms.common.answer_once). A message not for the bot (no @-mention in a group,
+        not text, not a command) is left alone before anything touches the store, so it never gets the busy card.
+        The busy card goes with an idempotency uuid of its own: the real answer's uuid (the message_id) must
+        stay free for the answer to a later redelivery."""
         message = data.event.message
         message_id, in_thread = message.message_id, message.chat_type != "p2p"
+        text = _text_of(message.message_type, message.content)
+        if text is None or not self.dispatcher.wants(
+                Incoming(PLATFORM, "", text, is_group=in_thread, mentioned=self.mentions_bot(message.mentions),
+                         mentions=_mention_keys(message.mentions))):
+            return Outcome.IGNORED
 
         def busy() -> None:
             content = self.content(self.dispatcher.busy_card(), message.chat_id)
             self.reply(message_id, message.chat_id, content, in_thread=in_thread, uuid=f"busy-{message_id}")
 
-        answer_once(PLATFORM, self.engine, (data.header.event_id, message_id),
-                    lambda done: self._answer(data, done), busy)
+        return answer_once(PLATFORM, self.engine, (data.header.event_id, message_id),
+                           lambda done: self._answer(data, done), busy)
 
     def _answer(self, data: P2ImMessageReceiveV1, done: Callable[[bool], None]) -> None:
         header, event = data.header, data.event
