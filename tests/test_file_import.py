@@ -364,8 +364,8 @@ def test_a_csv_in_neither_utf8_nor_gb18030_is_refused_with_the_encoding_advice(t
     with pytest.raises(ImportRefused) as refused:
         read_file(path, "videos", tz="UTC")
     assert str(refused.value) == (
-        "latin.csv is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', or pass its encoding with "
-        "--encoding (e.g. --encoding cp1252)")
+        "latin.csv is not UTF-8 text and its encoding cannot be told; save it as 'CSV UTF-8', or pass its encoding "
+        "with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk for Chinese)")
     for given in ({"encoding": "cp1252"}, None):     # the mapping file's key, or the argument
         assert read_file(path, "videos", given, tz="UTC", encoding=None if given else "cp1252").records == (
             PostRecord("V-1", "José Müller", utc(2026, 11, 2, 10, 0), 5),)

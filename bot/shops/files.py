@@ -123,7 +123,7 @@ from storage.ingest.records import (
     RefundRecord,
     RefundStatus,
 )
-from storage.tabular import Table, TableProblem, open_table
+from storage.tabular import Table, TableProblem, note_for, open_table
 
 MAX_LISTED_PROBLEMS = 20
 MAX_KEPT_PROBLEMS = 1000     # problems kept (and counted past it): memory stays flat for a file of bad rows
@@ -625,6 +625,11 @@ class FileStream:
 
     def problems(self) -> tuple[Problem, ...]:
         return tuple(sorted(self._kept, key=lambda p: p.line or 0))
+
+    @property
+    def read_note(self) -> str:
+        """For the import's summary: "; read as GB18030" when the encoding detected is other than UTF-8."""
+        return note_for(self._table)
 
     def batches(self) -> Iterator[list[Record]]:
         spec, opts, names = self._spec, self._opts, self._names
