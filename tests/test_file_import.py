@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bot.shops.files import ImportRefused, Problem, read_file, require_clean, stream_file
+from bot.shops.files import ImportRefused, Problem, read_file, refusal, stream_file
 from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
@@ -266,29 +266,25 @@ def test_bad_rows_are_reported_with_their_spreadsheet_lines() -> None:
     assert result.rows == 10
 
 
-def test_require_clean_refuses_or_skips() -> None:
+def test_the_refusal_of_a_file_with_problems_lists_them() -> None:
     result = read_file(DATA / "tiktok_bad_orders.csv", "tiktok_orders", tz=LA, date_order="MDY")
-    with pytest.raises(ImportRefused) as refused:
-        require_clean(result, skip_bad_rows=False)
-    message = str(refused.value).splitlines()
+    refused = refusal(result.path, result.problems, result.problem_count, "skip_bad_rows")
+    message = str(refused).splitlines()
     assert message[0] == ("tiktok_bad_orders.csv: 10 problem(s), nothing imported (fix the file, or import the "
                           "good rows with skip_bad_rows):")
     assert message[1] == ("  line 4: order 576461234567890300: Order Amount is '15.00' on this line but '10.00' "
                           "on line 3")
-    assert len(message) == 11 and refused.value.problems == result.problems
-    assert require_clean(result, skip_bad_rows=True) == result.records
+    assert len(message) == 11 and refused.problems == result.problems
     clean = read_file(DATA / "tiktok_us_orders.csv", "tiktok_orders", tz=LA)
-    assert require_clean(clean, skip_bad_rows=False) == US_ORDERS
+    assert (clean.problems, clean.records) == ((), US_ORDERS)
 
 
-def test_require_clean_lists_the_first_20_problems(tmp_path: Path) -> None:
+def test_the_refusal_lists_the_first_20_problems(tmp_path: Path) -> None:
     path = tmp_path / "views.csv"
     path.write_text("post_id,published_at,views\n" + "".join(f"P{n},2026-11-02 10:00,-{n}\n" for n in range(1, 26)),
                     encoding="utf-8")
     result = read_file(path, "videos", tz="UTC")
-    with pytest.raises(ImportRefused) as refused:
-        require_clean(result, skip_bad_rows=False)
-    message = str(refused.value).splitlines()
+    message = str(refusal(result.path, result.problems, result.problem_count, "skip_bad_rows")).splitlines()
     assert len(message) == 22
     assert message[0].startswith("views.csv: 25 problem(s), nothing imported")
     assert message[1] == "  line 2: views: '-1' is negative"
