@@ -348,6 +348,9 @@ def test_a_gbk_export_is_detected_and_its_chinese_names_read_exactly(tmp_path: P
         assert result.problems == ()
         assert [(o.lines[0].product_name, o.created_at) for o in orders(result.records)] == [
             ("景德镇陶瓷杯", utc(2026, 11, 2, 2)), ("丝绸围巾", utc(2026, 11, 3, 2))]
+    # kpibot import's summary names the encoding when it was detected, not when given
+    assert [stream_file(path, "tiktok_orders", tz="UTC", currency="CNY", encoding=e).read_note
+            for e in (None, "gbk")] == ["; read as GB18030", ""]
     post = tmp_path / "videos.csv"
     post.write_bytes("post_id,author,published_at,views\nV-1,小红,2026-11-02 10:00,5\n".encode("gb18030"))
     assert read_file(post, "videos", tz="Asia/Shanghai").records == (
