@@ -8,9 +8,11 @@ A chart is sent as Feishu's native `chart` component (a VChart spec, cards.vchar
 stays within Feishu's limits (native_charts); otherwise, and for a picture without chart data, as the
 uploaded PNG. Clients older than 7.20 show an upgrade notice in place of a native chart.
 
-Feishu refuses a card whose content is over 30 KB (error 230025), so `fit_feishu` shortens a long card
-(cards.fit, as DingTalk's renderer does) before its charts are chosen: a /team of hundreds of members still
-gets a card, with a note saying how many rows are not shown.
+Feishu refuses a card message whose request BODY is over 30 KB (error 230025). The body is not the content:
+the content travels as a JSON string inside it, its quotes and backslashes escaped (a fitted /team of 30,710
+bytes of content was a 38,193-byte body), so sizes are measured as the body (`body_bytes`). `fit_feishu` shortens
+a long card (cards.fit, as DingTalk's renderer does) before its charts are chosen: a /team of hundreds of members
+still gets a card, with a note saying how many rows are not shown.
 """
 
 from __future__ import annotations
@@ -28,10 +30,15 @@ from cards.model import Block, Buttons, Card, Fields, Image, Note, Progress, Tab
 from cards.render_text import bar
 from cards.vchart import bars_height_px, digest_specs, progress_spec
 
-MAX_CARD_BYTES = 30 * 1024   # Feishu's limit on an interactive message's content
+MAX_CARD_BYTES = 30 * 1024   # Feishu's limit on an interactive message's request body (create, reply, patch)
 MAX_CHARTS = 5               # chart components a card should hold at most (Feishu's chart component docs)
 # Stands in for an image_key while a card's size is estimated: longer than Feishu's keys ("img_v3_02..._<uuid>")
 _KEY_STAND_IN = "img_v3_" + "0" * 57
+
+# The rest of a message request's body, at its longest: a create's receive_id (an open_id or chat_id is 35
+# characters; 64 leaves room for an email), a reply's reply_in_thread, the uuid (at most 50).
+_BODY_WRAPPER: dict[str, Any] = {"receive_id": "x" * 64, "msg_type": "interactive", "reply_in_thread": False,
+                                 "uuid": "x" * 50}
 
 TEMPLATES: dict[Tone, str] = {
     Tone.GOOD: "green", Tone.INFO: "blue", Tone.WARN: "orange", Tone.BAD: "red", Tone.NEUTRAL: "grey",
@@ -142,13 +149,19 @@ def card_content(card: Card, image_keys: Mapping[str, str], owner: str | None = 
                       separators=(",", ":"))
 
 
+def body_bytes(content: str) -> int:
+    """Bytes of the request body that carries `content`, as lark-oapi sends it (lark_oapi.core.json.JSON.marshal:
+    json.dumps with ensure_ascii=False and default separators), with the longest wrapper of create and reply."""
+    return len(json.dumps({**_BODY_WRAPPER, "content": content}, ensure_ascii=False).encode("utf-8"))
+
+
 def fit_feishu(card: Card, owner: str | None = None, lang: str | None = None, chat: str | None = None,
                limit: int = MAX_CARD_BYTES) -> Card:
-    """The card, shortened if needed (cards.fit) so its content stays within `limit` with every image sent as an
-    uploaded PNG (a stand-in key as long as a real one), the smallest way to send it; native_charts then draws
-    natively only the charts that still fit."""
+    """The card, shortened if needed (cards.fit) so its request body (`body_bytes`) stays within `limit` with every
+    image sent as an uploaded PNG (a stand-in key as long as a real one), the smallest way to send it;
+    native_charts then draws natively only the charts that still fit."""
     stand_ins = {image.key: _KEY_STAND_IN for image in card.images()}
-    return fit(card, lambda c: len(card_content(c, stand_ins, owner, lang, chat=chat).encode("utf-8")), limit)
+    return fit(card, lambda c: body_bytes(card_content(c, stand_ins, owner, lang, chat=chat)), limit)
 
 
 def native_charts(card: Card, owner: str | None = None, lang: str | None = None,
@@ -156,8 +169,8 @@ def native_charts(card: Card, owner: str | None = None, lang: str | None = None,
     """Keys of the card's charts to send as native chart components; the rest go as uploaded PNGs.
 
     The first charts, in card order, up to MAX_CHARTS components, and only as many as keep the card within
-    MAX_CARD_BYTES (every other image counted with a stand-in key as long as a real one): a card too big for
-    its native charts falls back to PNGs rather than being refused."""
+    MAX_CARD_BYTES as a request body (every other image counted with a stand-in key as long as a real one): a card
+    too big for its native charts falls back to PNGs rather than being refused."""
     chosen: list[str] = []
     components = 0
     for image in card.images():
@@ -170,6 +183,6 @@ def native_charts(card: Card, owner: str | None = None, lang: str | None = None,
     stand_ins = {image.key: _KEY_STAND_IN for image in card.images()}
     for count in range(len(chosen), 0, -1):
         native = frozenset(chosen[:count])
-        if len(card_content(card, stand_ins, owner, lang, native, chat).encode("utf-8")) <= MAX_CARD_BYTES:
+        if body_bytes(card_content(card, stand_ins, owner, lang, native, chat)) <= MAX_CARD_BYTES:
             return native
     return frozenset()

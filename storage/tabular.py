@@ -5,9 +5,13 @@ cell becomes the text Excel shows. Line numbers are the spreadsheet's own (the f
 Rows stream: `iter_rows` holds one row at a time (CSV through the csv module over an incrementally decoded
 file, XLSX through openpyxl's read-only mode), so memory stays flat whatever the file's size; a big import reads
 the file more than once (`Table.rows` starts over) instead of keeping it.
-CSV encoding: the one given, else by its BOM (UTF-8, UTF-16 LE/BE), else UTF-8 when the whole file decodes as
-UTF-8, else GB18030 (a superset of GBK: Excel on Chinese Windows) when it decodes as that, else refused. The
-delimiter (comma, semicolon or tab) is read from the first non-blank line. The old binary .xls format is refused.
+CSV encoding: the one given (utf-8 read as utf-8-sig: Excel's "CSV UTF-8" starts with a BOM), else by its BOM
+(UTF-8, UTF-16 LE/BE), else UTF-8 when the whole file decodes as UTF-8, else GB18030 (a superset of GBK: Excel on
+Chinese Windows) when every non-ASCII byte pair is in the GB2312 range (lead 0xA1-0xF7, trail 0xA1-0xFE), else
+refused. Merely decoding as GB18030 is not enough: a cp1252 file whose accented letters are each followed by a
+letter does too ('Jürgen' -> 'J黵gen'). An explicit --encoding gbk/gb18030 still reads any GBK file. A leading
+BOM left in the first cell (whatever the encoding given) is dropped. The delimiter (comma, semicolon or tab) is
+read from the first non-blank line. The old binary .xls format is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 CHUNK = 1 << 20          # bytes read at a time when detecting an encoding
+# GBK text as Excel on Chinese Windows writes it: ASCII, or a GB2312 byte pair (Chinese, full-width punctuation)
+_GB2312_TEXT = re.compile(rb"(?:[\x00-\x7f]+|[\xa1-\xf7][\xa1-\xfe])*")
+_GB2312_LEAD = range(0xA1, 0xF8)
 
 
 class TableProblem(ValueError):
@@ -35,6 +42,14 @@ class Table:
     path: Path
     encoding: str | None      # None for a workbook
     sheet: str | None = None
+    detected: bool = False    # the encoding was told from the file, not given
+
+    @property
+    def read_as(self) -> str | None:
+        """The encoding to name in an import's summary ("GB18030"): one detected other than UTF-8, else None."""
+        if not self.detected or self.encoding in (None, "utf-8-sig"):
+            return None
+        return (self.encoding or "").upper()
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, [cell text]) of each row, from the first, one at a time."""
@@ -58,7 +73,9 @@ def open_table(path: Path, encoding: str | None = None, sheet: str | None = None
         raise TableProblem(f"{path.name}: the old .xls format is not read; save it as .xlsx or CSV")
     if suffix in (".xlsx", ".xlsm") or head.startswith(b"PK\x03\x04"):
         return Table(path, None, sheet)
-    return Table(path, _check_encoding(path, encoding) if encoding else detect_encoding(path, head))
+    if encoding:
+        return Table(path, _check_encoding(path, encoding))
+    return Table(path, detect_encoding(path, head), detected=True)
 
 
 def iter_rows(path: Path, encoding: str | None = None, sheet: str | None = None) -> Iterator[tuple[int, list[str]]]:
@@ -86,6 +103,22 @@ def read_table(path: Path, encoding: str | None = None) -> tuple[list[str], list
     return header, out
 
 
+def read_note(path: Path, encoding: str | None = None) -> str:
+    """What an import's summary line adds for a CSV read in a detected encoding other than UTF-8 ("; read as
+    GB18030"), else "". Detects again (one streaming pass): for the small tables, whose importers return rows."""
+    if encoding:
+        return ""
+    try:
+        return note_for(open_table(path))
+    except TableProblem:
+        return ""
+
+
+def note_for(table: Table) -> str:
+    """`read_note` of a table already opened."""
+    return f"; read as {table.read_as}" if table.read_as else ""
+
+
 def parse_day(text: str) -> date:
     """A YYYY-MM-DD cell as a date; a spreadsheet's date cell reads as midnight (2026-11-01 00:00:00, see
     `_xlsx_text`) and is taken as its day. ValueError for anything else (2026-13-01, 20261101, 2026-11-01 08:00)."""
@@ -105,8 +138,8 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def detect_encoding(path: Path, head: bytes = b"") -> str:
-    """The CSV file's encoding by its BOM, else the first of UTF-8 and GB18030 the whole file decodes in (read in
-    chunks, never whole); TableProblem when neither does."""
+    """The CSV file's encoding by its BOM, else UTF-8 when the whole file decodes as that, else GB18030 when it is
+    GB2312-range text (`_gb2312_text`), read in chunks, never whole; TableProblem otherwise."""
     if not head:
         with path.open("rb") as f:
             head = f.read(4)
@@ -114,22 +147,48 @@ def detect_encoding(path: Path, head: bytes = b"") -> str:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    for encoding in ("utf-8-sig", "gb18030"):
-        if _decodes(path, encoding):
-            return encoding
-    raise TableProblem(f"{path.name} is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', or pass "
-                       "its encoding with --encoding (e.g. --encoding cp1252)")
+    if _decodes(path, "utf-8-sig"):
+        return "utf-8-sig"
+    if _gb2312_text(path):
+        return "gb18030"
+    raise TableProblem(f"{path.name} is not UTF-8 text and its encoding cannot be told; save it as 'CSV UTF-8', or "
+                       "pass its encoding with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk "
+                       "for Chinese)")
+
+
+def _gb2312_text(path: Path) -> bool:
+    """Whether every non-ASCII byte of the file is in a GB2312-range pair (read a chunk at a time; a lead byte
+    ending a chunk is carried to the next)."""
+    carry = b""
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            data = carry + chunk
+            end = _match_end(data)
+            if end == len(data):
+                carry = b""
+            elif end == len(data) - 1 and data[end] in _GB2312_LEAD:
+                carry = data[end:]
+            else:
+                return False
+    return not carry
+
+
+def _match_end(data: bytes) -> int:
+    match = _GB2312_TEXT.match(data)
+    return match.end() if match else 0
 
 
 def _check_encoding(path: Path, encoding: str) -> str:
     try:
-        codecs.lookup(encoding)
+        name = codecs.lookup(encoding).name
     except LookupError:
         raise TableProblem(f"unknown encoding {encoding!r} (e.g. utf-8, gbk, gb18030, utf-16, cp1252)") from None
-    if not _decodes(path, encoding):
+    # utf-8, utf8, UTF_8...: read as utf-8-sig, as Excel's "CSV UTF-8" starts with a BOM (not the first header's)
+    read = "utf-8-sig" if name == "utf-8" else encoding
+    if not _decodes(path, read):
         raise TableProblem(f"{path.name} is not {encoding} text; pass the file's own encoding with --encoding, or "
                            "save it as 'CSV UTF-8'")
-    return encoding
+    return read
 
 
 def _decodes(path: Path, encoding: str) -> bool:
@@ -150,7 +209,10 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
         first = next((line for line in f if line.strip()), "")
     delimiter = max((",", ";", "\t"), key=lambda d: (_outside_quotes(first).count(d), d == ","))
     with path.open(encoding=encoding, newline="") as f:
-        yield from enumerate(csv.reader(f, delimiter=delimiter), start=1)
+        for n, cells in enumerate(csv.reader(f, delimiter=delimiter), start=1):
+            if n == 1 and cells and cells[0].startswith("\ufeff"):
+                cells[0] = cells[0][1:]     # a BOM the encoding given did not take (e.g. cp1252 of a UTF-8 file)
+            yield n, cells
 
 
 def _outside_quotes(line: str) -> str:
@@ -168,6 +230,8 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[tuple[int, list[str]]]
         if sheet is not None and sheet not in book.sheetnames:
             raise TableProblem(f"{path.name} has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
         ws = book[sheet] if sheet is not None else book.worksheets[0]
+        # read-only mode trusts the sheet's <dimension> tag, which other writers get wrong (A1:D5 over 11 rows)
+        ws.reset_dimensions()
         for n, row in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
             yield n, [_xlsx_text(v) for v in row]
     finally:

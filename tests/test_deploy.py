@@ -171,3 +171,14 @@ def test_the_image_builds_and_runs_the_demo() -> None:
         assert "Traceback" not in demo.stderr
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, timeout=120)
+
+
+def test_env_example_names_every_variable_the_readme_configuration_names() -> None:
+    """A compose or systemd deployment is configured through env.example: every KPIBOT_* variable README's
+    Configuration section names is there (set or commented), but the clock ones of demos and tests."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"KPIBOT_[A-Z0-9_]+", section)) - {"KPIBOT_NOW", "KPIBOT_CLOCK_SPEED", "KPIBOT_TICK_S"}
+    example = set(re.findall(r"KPIBOT_[A-Z0-9_]+", (ROOT / "deploy" / "env.example").read_text(encoding="utf-8")))
+    assert "KPIBOT_TOKEN_KEY" in named
+    assert sorted(named - example) == []

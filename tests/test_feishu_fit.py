@@ -1,6 +1,7 @@
-"""Feishu cards fitted to Feishu's 30 KB content limit (cards.fit, as DingTalk's): a /team of 300 members set up
-on an empty store with kpibot's own commands, and a reply to a 100 KB message, through the real adapter against
-the fake Feishu (which refuses a card over 30 KB with error 230025, as Feishu does)."""
+"""Feishu cards fitted to Feishu's 30 KB limit on a card message's request BODY (cards.fit, as DingTalk's; the
+content travels escaped inside the body, so the body is the bigger): a /team of 300 members set up on an empty
+store with kpibot's own commands, and a reply to a 100 KB message, through the real adapter against the fake Feishu
+(which refuses a body over 30 KB with error 230025, as Feishu does)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from bot.dispatch import Dispatcher, Incoming
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.charts import ProgressChart
+from cards.fit import fit
 from cards.model import Card, Image, Note, Table
-from cards.render_feishu import MAX_CARD_BYTES, card_content, fit_feishu, native_charts
+from cards.render_feishu import MAX_CARD_BYTES, body_bytes, card_content, fit_feishu, native_charts
 from scoring.rules import Rules
 from services.container import Services
 from tests.clock import DEMO_NOW
@@ -74,7 +76,7 @@ def test_a_team_of_300_is_fitted_to_30_kb_keeping_the_top_rows_and_saying_how_ma
 
     fitted = fit_feishu(card, owner=LEAD, lang="en")
     content = card_content(fitted, {}, owner=LEAD, lang="en")
-    assert len(content.encode()) <= MAX_CARD_BYTES
+    assert body_bytes(content) <= MAX_CARD_BYTES
     out = json.loads(content)
     assert out["schema"] == "2.0"
     kept = next(b for b in fitted.blocks if isinstance(b, Table))
@@ -85,7 +87,7 @@ def test_a_team_of_300_is_fitted_to_30_kb_keeping_the_top_rows_and_saying_how_ma
         "tag": "markdown", "content": f"{MEMBERS - shown} more rows are not shown \\(message size limit\\).",
         "text_size": "notation"}
     # as many rows as fit: one more would not
-    bigger = fit_feishu(card, owner=LEAD, lang="en", limit=len(content.encode()) + 200)
+    bigger = fit_feishu(card, owner=LEAD, lang="en", limit=body_bytes(content) + 200)
     assert len(next(b for b in bigger.blocks if isinstance(b, Table)).rows) == shown + 1
 
 
@@ -104,10 +106,11 @@ def adapter(store: Engine) -> Iterator[tuple[FakeFeishu, FeishuAdapter]]:
 
 
 def reply_to(fake: FakeFeishu, message_id: str) -> tuple[dict, int]:
-    """The card the bot answered `message_id` with, and the size in bytes of its content as sent."""
+    """The card the bot answered `message_id` with, and the size in bytes of its request body as sent (lark-oapi's
+    json.dumps, ensure_ascii=False and default separators: the same length whatever the keys' order)."""
     [reply] = [m for m in fake.messages if m.get("reply_to") == message_id]
     [call] = [c for c in fake.calls if c.path.endswith(f"/{message_id}/reply")]
-    return reply["content"], len(call.json["content"].encode())
+    return reply["content"], len(json.dumps(call.json, ensure_ascii=False).encode())
 
 
 def test_team_of_300_through_the_adapter_gets_a_card_the_fake_accepts(
@@ -157,7 +160,24 @@ def test_a_card_with_a_chart_is_fitted_as_with_its_png_then_keeps_the_native_cha
     # fitted as an uploaded PNG, the smallest form: the bigger native chart no longer fits, the PNG does
     assert native_charts(fitted, LEAD, "en") == frozenset()
     with_png = card_content(fitted, {"k1": "img_v3_" + "0" * 57}, LEAD, "en")
-    assert len(with_png.encode()) <= MAX_CARD_BYTES
+    assert body_bytes(with_png) <= MAX_CARD_BYTES
     assert [e["tag"] for e in json.loads(with_png)["body"]["elements"]] == ["img", "table", "markdown"]
     # a card that fits is the card itself
     assert fit_feishu(fitted, owner=LEAD, lang="en") is fitted
+
+
+def test_a_card_fitted_by_its_content_alone_is_over_30_kb_as_a_body_and_refused(
+        store: Engine, adapter: tuple[FakeFeishu, FeishuAdapter]) -> None:
+    """The old measure (the content's bytes) let a /team through at just under 30 KB of content, well over as a body
+    (its quotes escaped inside it): Feishu, and the fake, refuse it with 230025."""
+    fake, bot = adapter
+    fake.push_event(fake.message_event(LEAD, "/whoami", message_id="om_parent2"))
+    fake.wait_for(lambda: any(m.get("reply_to") == "om_parent2" for m in fake.messages))
+    content_fit = fit(team_card(store), lambda c: len(card_content(c, {}, LEAD, "en").encode()), MAX_CARD_BYTES)
+    content = card_content(content_fit, {}, LEAD, "en")
+    assert len(content.encode()) <= MAX_CARD_BYTES < body_bytes(content)
+    assert body_bytes(content) > MAX_CARD_BYTES * 1.2      # about 38 KB, as in production
+    sent = len(fake.messages)
+    assert bot.reply("om_parent2", "oc_chat1", content, False) is None
+    assert [c.code for c in fake.calls if c.path.endswith("/om_parent2/reply")][-1] == 230025
+    assert len(fake.messages) == sent

@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from bot.shops.files import ImportRefused, Problem, read_file, require_clean, stream_file
+from bot.shops.files import ImportRefused, Problem, read_file, refusal, stream_file
 from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
@@ -266,29 +266,25 @@ def test_bad_rows_are_reported_with_their_spreadsheet_lines() -> None:
     assert result.rows == 10
 
 
-def test_require_clean_refuses_or_skips() -> None:
+def test_the_refusal_of_a_file_with_problems_lists_them() -> None:
     result = read_file(DATA / "tiktok_bad_orders.csv", "tiktok_orders", tz=LA, date_order="MDY")
-    with pytest.raises(ImportRefused) as refused:
-        require_clean(result, skip_bad_rows=False)
-    message = str(refused.value).splitlines()
+    refused = refusal(result.path, result.problems, result.problem_count, "skip_bad_rows")
+    message = str(refused).splitlines()
     assert message[0] == ("tiktok_bad_orders.csv: 10 problem(s), nothing imported (fix the file, or import the "
                           "good rows with skip_bad_rows):")
     assert message[1] == ("  line 4: order 576461234567890300: Order Amount is '15.00' on this line but '10.00' "
                           "on line 3")
-    assert len(message) == 11 and refused.value.problems == result.problems
-    assert require_clean(result, skip_bad_rows=True) == result.records
+    assert len(message) == 11 and refused.problems == result.problems
     clean = read_file(DATA / "tiktok_us_orders.csv", "tiktok_orders", tz=LA)
-    assert require_clean(clean, skip_bad_rows=False) == US_ORDERS
+    assert (clean.problems, clean.records) == ((), US_ORDERS)
 
 
-def test_require_clean_lists_the_first_20_problems(tmp_path: Path) -> None:
+def test_the_refusal_lists_the_first_20_problems(tmp_path: Path) -> None:
     path = tmp_path / "views.csv"
     path.write_text("post_id,published_at,views\n" + "".join(f"P{n},2026-11-02 10:00,-{n}\n" for n in range(1, 26)),
                     encoding="utf-8")
     result = read_file(path, "videos", tz="UTC")
-    with pytest.raises(ImportRefused) as refused:
-        require_clean(result, skip_bad_rows=False)
-    message = str(refused.value).splitlines()
+    message = str(refusal(result.path, result.problems, result.problem_count, "skip_bad_rows")).splitlines()
     assert len(message) == 22
     assert message[0].startswith("views.csv: 25 problem(s), nothing imported")
     assert message[1] == "  line 2: views: '-1' is negative"
@@ -352,6 +348,9 @@ def test_a_gbk_export_is_detected_and_its_chinese_names_read_exactly(tmp_path: P
         assert result.problems == ()
         assert [(o.lines[0].product_name, o.created_at) for o in orders(result.records)] == [
             ("景德镇陶瓷杯", utc(2026, 11, 2, 2)), ("丝绸围巾", utc(2026, 11, 3, 2))]
+    # kpibot import's summary names the encoding when it was detected, not when given
+    assert [stream_file(path, "tiktok_orders", tz="UTC", currency="CNY", encoding=e).read_note
+            for e in (None, "gbk")] == ["; read as GB18030", ""]
     post = tmp_path / "videos.csv"
     post.write_bytes("post_id,author,published_at,views\nV-1,小红,2026-11-02 10:00,5\n".encode("gb18030"))
     assert read_file(post, "videos", tz="Asia/Shanghai").records == (
@@ -364,8 +363,8 @@ def test_a_csv_in_neither_utf8_nor_gb18030_is_refused_with_the_encoding_advice(t
     with pytest.raises(ImportRefused) as refused:
         read_file(path, "videos", tz="UTC")
     assert str(refused.value) == (
-        "latin.csv is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', or pass its encoding with "
-        "--encoding (e.g. --encoding cp1252)")
+        "latin.csv is not UTF-8 text and its encoding cannot be told; save it as 'CSV UTF-8', or pass its encoding "
+        "with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk for Chinese)")
     for given in ({"encoding": "cp1252"}, None):     # the mapping file's key, or the argument
         assert read_file(path, "videos", given, tz="UTC", encoding=None if given else "cp1252").records == (
             PostRecord("V-1", "José Müller", utc(2026, 11, 2, 10, 0), 5),)

@@ -145,8 +145,9 @@ def test_kpibot_fx_set_and_import(tmp_path: Path, cli: InProcess) -> None:
     (tmp_path / "latin.csv").write_bytes("day,base,quote,rate\n2026-12-03,USD,IDR,15860 # taux de change é\n"
                                          .encode("cp1252"))
     assert cli(tmp_path, "fx", "import", "latin.csv").stderr == (
-        "kpibot: nothing stored: latin.csv is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', or "
-        "pass its encoding with --encoding (e.g. --encoding cp1252)\n")
+        "kpibot: nothing stored: latin.csv is not UTF-8 text and its encoding cannot be told; save it as 'CSV "
+        "UTF-8', or pass its encoding with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk for "
+        "Chinese)\n")
     book = Workbook()
     book.active.append(["day", "base", "quote", "rate"])
     book.active.append([date(2026, 12, 4), "USD", "IDR", "15870.25"])

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from storage import tabular
 from storage.models import FxRateRow, LiveRoster, Member, Product, Target
 from tests.test_cli_shops import Cli, cli  # noqa: F401  (the fixture)
 
@@ -32,6 +33,8 @@ COMMANDS = {
     "roster": ("lives", "roster", "import"),
     "fx": ("fx", "import"),
 }
+NOT_TOLD = ("is not UTF-8 text and its encoding cannot be told; save it as 'CSV UTF-8', or pass its encoding with "
+            "--encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk for Chinese)")
 REFUSED = {"fx": "nothing stored"}    # the others: "nothing imported"
 DONE = {
     "members": "imported {}: 1 new, 0 updated\n",
@@ -85,9 +88,73 @@ def test_every_file_import_takes_encoding(what: str, cli: Cli, engine: Engine,  
     before = REFUSED.get(what, "nothing imported")
 
     assert cli(*COMMANDS[what], str(path)) == (
-        2, "", f"kpibot: {before}: {what}.csv is neither UTF-8 nor GB18030 (GBK) text; save it as 'CSV UTF-8', "
-               "or pass its encoding with --encoding (e.g. --encoding cp1252)\n")
+        2, "", f"kpibot: {before}: {what}.csv {NOT_TOLD}\n")
     assert cli(*COMMANDS[what], str(path), "--encoding", "latin-9x") == (
         2, "", f"kpibot: {before}: unknown encoding 'latin-9x' (e.g. utf-8, gbk, gb18030, utf-16, cp1252)\n")
     assert cli(*COMMANDS[what], str(path), "--encoding", "cp1252") == (0, DONE[what].format(path), "")
     assert _stored(engine, what) == EXPECTED[what](engine)
+
+
+def _setup(cli: Cli) -> None:  # noqa: F811
+    assert cli("org", "init", "--name", "Acme", "--currency", "USD", "--timezone", "UTC")[0] == 0
+
+
+def _names(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as s:
+        return [(m.code, m.name) for m in s.exec(select(Member).order_by(Member.code))]
+
+
+def test_a_western_csv_whose_accents_each_precede_a_letter_is_refused_not_garbled(
+        cli: Cli, engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+    """'Jürgen Müller' in cp1252 decodes as valid GB18030 ('J黵gen M黮ler'): detection asks for GB2312-range pairs
+    only, so it is refused with the --encoding advice, and read exactly with --encoding cp1252."""
+    _setup(cli)
+    path = tmp_path / "people.csv"
+    path.write_bytes("member,name,role\njuergen,Jürgen Müller,host\n".encode("cp1252"))
+    assert path.read_bytes().decode("gb18030").split("\n")[1] == "juergen,J黵gen M黮ler,host"   # the trap
+    assert cli("members", "import", str(path)) == (2, "", f"kpibot: nothing imported: people.csv {NOT_TOLD}\n")
+    assert _names(engine) == []
+    assert cli("members", "import", str(path), "--encoding", "cp1252") == (
+        0, f"imported {path}: 1 new, 0 updated\n", "")      # given, not detected: no "read as"
+    assert _names(engine) == [("juergen", "Jürgen Müller")]
+
+
+def test_a_gbk_file_of_chinese_names_is_detected_and_its_summary_says_so(
+        cli: Cli, engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+    _setup(cli)
+    path = tmp_path / "people.csv"
+    path.write_bytes("member,name,role\nlin,林小雨,host\nwang,王芳（主播）,host\n".encode("gbk"))
+    assert cli("members", "import", str(path)) == (
+        0, f"imported {path}: 2 new, 0 updated; read as GB18030\n", "")
+    assert _names(engine) == [("lin", "林小雨"), ("wang", "王芳（主播）")]
+
+
+def test_gbk_detection_holds_a_pair_split_between_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3-byte chunk splits every other GBK pair; a lone lead byte at the end of the file still refuses."""
+    monkeypatch.setattr(tabular, "CHUNK", 3)
+    path = tmp_path / "t.csv"
+    path.write_bytes("a,林小雨\n".encode("gbk"))
+    assert tabular.detect_encoding(path) == "gb18030"
+    path.write_bytes("a,林小雨\n".encode("gbk")[:-2])      # ends on 雨's lead byte
+    with pytest.raises(tabular.TableProblem):
+        tabular.detect_encoding(path)
+    path.write_bytes(b"a,\xd6\x41\n")                          # a lead byte, then ASCII: not GB2312 text
+    with pytest.raises(tabular.TableProblem):
+        tabular.detect_encoding(path)
+
+
+def test_encoding_utf8_reads_excels_csv_utf8_without_its_bom_in_the_first_header(
+        cli: Cli, engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+    """Excel's "CSV UTF-8" starts with a BOM: --encoding utf-8 (or utf8) reads it as utf-8-sig, and a BOM an
+    explicit encoding leaves (utf-16-le of a UTF-16 file with its BOM) is dropped from the first cell too."""
+    _setup(cli)
+    path = tmp_path / "people.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "member,name,role\nlin,林小雨,host\n".encode())
+    assert [cli("members", "import", str(path), "--encoding", given) for given in ("utf-8", "UTF8")] == [
+        (0, f"imported {path}: 1 new, 0 updated\n", ""), (0, f"imported {path}: 0 new, 1 updated\n", "")]
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes(b"\xff\xfe" + "member,name,role\nwang,王芳,host\n".encode("utf-16-le"))
+    assert tabular.read_rows(wide, "utf-16-le")[0] == (1, ["member", "name", "role"])
+    assert cli("members", "import", str(wide), "--encoding", "utf-16-le") == (
+        0, f"imported {wide}: 1 new, 0 updated\n", "")
+    assert _names(engine) == [("lin", "林小雨"), ("wang", "王芳")]

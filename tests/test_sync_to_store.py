@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.shops.amazon import AmazonSource
-from bot.shops.files import read_file, require_clean
+from bot.shops.files import read_file
 from bot.shops.shopee import ShopeeSource
 from bot.shops.shopify import ShopifySource
 from bot.shops.tiktok_shop import TikTokShopSource
@@ -896,13 +896,12 @@ def test_an_import_run_twice_changes_nothing_the_second_time(engine: Engine) -> 
 
     def run() -> tuple[int, WriteCounts]:
         """One import run: read the file, write its records with a new writer (a new process would)."""
-        records = require_clean(read_file(IMPORTS / "tiktok_us_orders.csv", "tiktok_orders",
-                                          tz="America/Los_Angeles"), skip_bad_rows=False)
-        return len(records), StoreWriter(engine).write_page(shop, records)
+        result = read_file(IMPORTS / "tiktok_us_orders.csv", "tiktok_orders", tz="America/Los_Angeles")
+        assert result.problems == ()
+        return len(result.records), StoreWriter(engine).write_page(shop, result.records)
 
     count, first = run()
-    records = require_clean(read_file(IMPORTS / "tiktok_us_orders.csv", "tiktok_orders", tz="America/Los_Angeles"),
-                            skip_bad_rows=False)
+    records = read_file(IMPORTS / "tiktok_us_orders.csv", "tiktok_orders", tz="America/Los_Angeles").records
     orders = [r for r in records if isinstance(r, OrderRecord)]
     assert (first, len(orders)) == (WriteCounts(inserted=count), count)
     found = store_totals(engine, shop)

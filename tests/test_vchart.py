@@ -7,7 +7,14 @@ import json
 from cards.charts import ProgressChart
 from cards.digest_chart import DigestChart
 from cards.model import Card, Image, Text
-from cards.render_feishu import MAX_CARD_BYTES, card_content, chart_elements, native_charts, render_feishu
+from cards.render_feishu import (
+    MAX_CARD_BYTES,
+    body_bytes,
+    card_content,
+    chart_elements,
+    native_charts,
+    render_feishu,
+)
 from cards.vchart import bars_height_px, digest_specs, progress_spec
 
 PROGRESS = ProgressChart("林小雨 · 2026-11 GMV", ("1", "2", "3", "4"), (100.0, 250.555, None, None), 1000.0,
@@ -124,11 +131,12 @@ def test_a_card_too_big_for_its_native_charts_falls_back_to_pngs() -> None:
                                Text("x" * text_bytes)))
 
     assert native_charts(card(1000)) == frozenset({"k1", "k2"})
-    # ~8.2 KB for the digest's two components, ~0.9 KB for the progress line: room for the digest only
-    assert native_charts(card(21600)) == frozenset({"k1"})
+    # ~8.2 KB for the digest's two components, ~0.9 KB for the progress line, measured as the request body
+    # (render_feishu.body_bytes: escaped inside it): room for the digest only
+    assert native_charts(card(20500)) == frozenset({"k1"})
     assert native_charts(card(30000)) == frozenset()
-    assert len(card_content(card(21600), {"k2": "img_v3_" + "0" * 57}, native={"k1"}).encode()) <= MAX_CARD_BYTES
-    assert len(card_content(card(21600), {}, native={"k1", "k2"}).encode()) > MAX_CARD_BYTES
+    assert body_bytes(card_content(card(20500), {"k2": "img_v3_" + "0" * 57}, native={"k1"})) <= MAX_CARD_BYTES
+    assert body_bytes(card_content(card(20500), {}, native={"k1", "k2"})) > MAX_CARD_BYTES
 
 
 def test_at_most_five_chart_components() -> None:

@@ -18,6 +18,7 @@ from services.crediting import credit_shops, explain
 from storage.crediting import unmatched_handles
 from storage.models import Shop
 from storage.roster_import import RosterProblem, import_roster
+from storage.tabular import read_note
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -65,5 +66,6 @@ def _roster(services: Services, args: argparse.Namespace) -> int:
         session.commit()
     done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     print(f"roster {args.file}: imported; {done.hosts_changed} sessions got their host, "
-          f"{done.counts.live_session} orders credited by live session, {done.counts.roster} by the roster")
+          f"{done.counts.live_session} orders credited by live session, {done.counts.roster} by the roster"
+          + read_note(Path(args.file), args.encoding))
     return 0

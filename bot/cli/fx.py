@@ -25,6 +25,7 @@ from scoring.money import UnknownCurrency, exponent
 from scoring.periods import local_today
 from services.container import Services
 from services.fx import FxInputError, import_file, set_rate, stored_rates
+from storage.tabular import read_note
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -42,7 +43,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     except FxInputError as exc:
         raise UsageError(f"nothing stored: {exc}") from None
     print(f"imported {args.file}: {count} rates ({stored.added} new, {stored.changed} changed, "
-          f"{stored.unchanged} unchanged)")
+          f"{stored.unchanged} unchanged)" + read_note(Path(args.file), args.encoding))
     return 0
 
 

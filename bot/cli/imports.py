@@ -63,7 +63,7 @@ def _import(services: Services, args: argparse.Namespace) -> int:
     if stream.problem_count > MAX_KEPT_PROBLEMS:
         print(f"skipped {stream.problem_count - MAX_KEPT_PROBLEMS} more problems, not listed", file=sys.stderr)
     print(f"imported {path.name} into {shop.code}: {records} records ({counts_text(counts)})"
-          + (f"; {stream.problem_count} bad rows skipped" if stream.problem_count else ""))
+          + (f"; {stream.problem_count} bad rows skipped" if stream.problem_count else "") + stream.read_note)
     if counts.inserted or counts.updated:
         print_attribution(services, [shop.id or 0], everything=False)
     return 0

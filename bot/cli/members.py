@@ -22,6 +22,7 @@ from storage.models import (
     Member,
 )
 from storage.queries import active_members
+from storage.tabular import read_note
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -37,7 +38,8 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
             except ImportProblem as exc:
                 raise UsageError(f"nothing imported: {exc}") from None
             session.commit()
-            print(f"imported {args.file}: {result.created} new, {result.updated} updated")
+            print(f"imported {args.file}: {result.created} new, {result.updated} updated"
+                  + read_note(Path(args.file), args.encoding))
             return 0
         if args.action == "trial":
             found = member_named(session, args.member)

@@ -17,6 +17,7 @@ from scoring.text import shown
 from services.catalogue import CatalogueRow, Stock, catalogue
 from services.container import Services
 from storage.product_import import ProductProblem, import_products
+from storage.tabular import read_note
 
 NAME_WIDTH = 40
 
@@ -33,7 +34,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     days = ", ".join(day.isoformat() for day in result.stock_days)
     stock = f"stock of {result.stock_rows} SKUs on {days}" if days else "no stock"
     print(f"imported {args.file}: {result.products_created} new products, {result.products_updated} updated, "
-          f"{result.skus_created} new SKUs; {stock}")
+          f"{result.skus_created} new SKUs; {stock}" + read_note(Path(args.file), args.encoding))
     return 0
 
 

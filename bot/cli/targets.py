@@ -15,6 +15,7 @@ from bot.usage import UsageError
 from services.container import Services
 from services.targets import import_file
 from storage.member_import import ImportProblem
+from storage.tabular import read_note
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -28,5 +29,6 @@ def _targets(services: Services, args: argparse.Namespace, now: datetime) -> int
         result = import_file(services, Path(args.file), org_id, now, args.force, args.zero, args.encoding)
     except ImportProblem as exc:
         raise UsageError(f"nothing imported: {exc}") from None
-    print(f"imported {args.file}: {result.targets} targets, {result.baselines} country baselines")
+    print(f"imported {args.file}: {result.targets} targets, {result.baselines} country baselines"
+          + read_note(Path(args.file), args.encoding))
     return 0

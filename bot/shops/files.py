@@ -1,7 +1,6 @@
 """File imports: seller-center exports and our own templates (CSV or XLSX) as the neutral records.
 
-    result = read_file("orders.csv", "tiktok_orders", tz="America/Los_Angeles")
-    records = require_clean(result, skip_bad_rows=False)   # raises ImportRefused listing the problems
+    result = read_file("orders.csv", "tiktok_orders", tz="America/Los_Angeles")   # result.records, .problems
 
     stream = stream_file("big.csv", "tiktok_orders", tz="America/Los_Angeles")   # a file of any size
     for batch in stream.batches(): ...                     # then stream.problem_count, stream.problems()
@@ -93,9 +92,9 @@ Reading rules:
 Problems: a missing required column refuses the whole file (``ImportRefused`` naming the missing columns and
 the presets the file's columns do fit). Every other problem is per row and lands in ``FileImport.problems``
 with its line; the rows' record is left out (for grouped orders, the whole order). The caller decides:
-``require_clean(result, skip_bad_rows=False)`` refuses the import when there is any problem (all-or-nothing,
-the safe default for a first import), ``skip_bad_rows=True`` takes the good records and leaves the problems
-to be shown.
+``refusal(...)`` is the refusal of a file with problems (all-or-nothing, the safe default for a first import:
+`kpibot import` without --skip-bad-rows); with --skip-bad-rows the good records are kept and the problems
+shown.
 """
 
 from __future__ import annotations
@@ -106,6 +105,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -123,7 +123,7 @@ from storage.ingest.records import (
     RefundRecord,
     RefundStatus,
 )
-from storage.tabular import Table, TableProblem, open_table
+from storage.tabular import Table, TableProblem, note_for, open_table
 
 MAX_LISTED_PROBLEMS = 20
 MAX_KEPT_PROBLEMS = 1000     # problems kept (and counted past it): memory stays flat for a file of bad rows
@@ -144,7 +144,7 @@ class Problem:
 
 class ImportRefused(ValueError):
     """The file cannot be imported as asked: missing columns (``missing``, and ``fits``: presets whose columns
-    the file has), a bad mapping file, or (from ``require_clean``) problems in its rows."""
+    the file has), a bad mapping file, or (from ``refusal``) problems in its rows."""
 
     def __init__(self, message: str, *, missing: Sequence[str] = (), fits: Sequence[str] = (),
                  problems: Sequence[Problem] = ()) -> None:
@@ -169,19 +169,10 @@ class FileImport:
         return not self.problems
 
 
-def require_clean(import_: FileImport, skip_bad_rows: bool, option: str = "skip_bad_rows") -> tuple[Record, ...]:
-    """The records to store. Without ``skip_bad_rows`` any problem refuses the whole file (ImportRefused with
-    the first 20 problems, one a line, and `option`: how the caller's user asks for the good rows alone, e.g.
-    the CLI's --skip-bad-rows); with it the good records are returned and the problems stay for the caller to
-    show."""
-    if import_.problems and not skip_bad_rows:
-        raise refusal(import_.path, import_.problems, max(import_.problem_count, len(import_.problems)), option)
-    return import_.records
-
-
 def refusal(path: Path, problems: Sequence[Problem], count: int, option: str) -> ImportRefused:
     """The refusal of a file with `count` problems (`problems`: the first of them, by line): the first 20 are
-    listed, then how many more."""
+    listed, then how many more, and `option`: how the caller's user asks for the good rows alone (the CLI's
+    --skip-bad-rows)."""
     shown = [f"  {p}" for p in problems[:MAX_LISTED_PROBLEMS]]
     lines = [f"{path.name}: {count} problem(s), nothing imported (fix the file, or import the good rows with "
              f"{option}):", *shown]
@@ -626,14 +617,20 @@ class FileStream:
     def problems(self) -> tuple[Problem, ...]:
         return tuple(sorted(self._kept, key=lambda p: p.line or 0))
 
+    @property
+    def read_note(self) -> str:
+        """For the import's summary: "; read as GB18030" when the encoding detected is other than UTF-8."""
+        return note_for(self._table)
+
     def batches(self) -> Iterator[list[Record]]:
         spec, opts, names = self._spec, self._opts, self._names
-        builder: Callable[[list[_Row], Preset, _Options, dict[str, str], dict[Any, int]], list[Record]] = {
-            "orders": _orders, "live": _lives, "videos": _videos, "ad_spend": _ads}[spec.kind]
-        seen: dict[Any, int] = {}
+        seen: dict[Any, int] = {}     # the keys met so far, across chunks (orders are whole groups: none needed)
+        builder: Callable[[list[_Row], Preset, _Options, dict[str, str]], list[Record]] = {
+            "orders": _orders, "live": partial(_lives, seen=seen), "videos": partial(_videos, seen=seen),
+            "ad_spend": partial(_ads, seen=seen)}[spec.kind]
         batch: list[Record] = []
         for rows in self._groups():
-            batch.extend(builder(rows, spec, opts, names, seen))
+            batch.extend(builder(rows, spec, opts, names))
             self._note(rows)
             if len(batch) >= self._batch_size:
                 yield batch
@@ -899,8 +896,7 @@ def _defaults(country: str, opts: _Options) -> tuple[str | None, str | None]:
 
 
 # ---------------------------------------------------------------------------------------------- orders
-def _orders(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str],
-            seen: dict[Any, int]) -> list[Record]:
+def _orders(rows: list[_Row], spec: Preset, opts: _Options, names: dict[str, str]) -> list[Record]:
     """The orders of `rows`: all the rows of the orders they hold (stream_file passes one order at a time)."""
     countries: dict[str, str] = {}        # an order's Country may be filled on one of its rows only
     for row in rows:

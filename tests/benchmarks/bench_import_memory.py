@@ -3,12 +3,12 @@ figures; asserts nothing.
 
     python -m tests.benchmarks.bench_import_memory [--mb 200] [--keep DIR]
 
-Generates a CSV of about --mb MB in a temporary directory (the TikTok seller-center header, every column
-filled, two SKU lines per order, US month/day dates), sets up a fresh SQLite store with kpibot's own commands
-(`kpibot db upgrade`, `kpibot shops add`), then runs `kpibot import` in a child process and prints its peak RSS
-(resource.getrusage RUSAGE_CHILDREN ru_maxrss: the largest child, so the import, not the small setup runs),
-its wall seconds, rows/s and the machine's load. Goal: the import's peak RSS under 300 MB for a 200 MB file
-(the file streams: storage/tabular.py, bot/shops/files.py stream_file).
+Generates a CSV of about --mb MB in a temporary directory, deleted at the end unless --keep DIR (the TikTok
+seller-center header, every column filled, two SKU lines per order, US month/day dates), sets up a fresh SQLite
+store with kpibot's own commands (`kpibot db upgrade`, `kpibot shops add`), then runs `kpibot import` in a child
+process and prints its peak RSS (resource.getrusage RUSAGE_CHILDREN ru_maxrss: the largest child, so the import,
+not the small setup runs), its wall seconds, rows/s and the machine's load. Goal: the import's peak RSS under
+300 MB for a 200 MB file (the file streams: storage/tabular.py, bot/shops/files.py stream_file).
 
 The child runs `python -m bot.cli` from this checkout (not an installed `kpibot` script, which may import
 another checkout's code).
@@ -74,11 +74,19 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=200.0, help="size of the generated export in MB")
     parser.add_argument("--keep", type=Path, help="work in this directory and leave its files")
     args = parser.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-import-"))
-    work.mkdir(parents=True, exist_ok=True)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(args.keep, args.mb)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-import-") as work:   # a 200 MB file: never left behind
+            run(Path(work), args.mb)
+
+
+def run(work: Path, mb: float) -> None:
+    """Generate the export in `work`, set up the store there and import it, printing the figures."""
     export = work / "orders.csv"
     t0 = time.perf_counter()
-    rows = write_export(export, int(args.mb * 1_000_000))
+    rows = write_export(export, int(mb * 1_000_000))
     print(f"generated {export.stat().st_size / 1e6:.0f} MB, {rows} rows in {time.perf_counter() - t0:.1f} s")
     config = work / "kpibot.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{work / "bench.db"}"\n', encoding="utf-8")

@@ -36,7 +36,8 @@ Error codes (HTTP status, body ``{"code", "msg"}``) and where they come from:
   "invalid message_id"), PATCH of a message that is not a card the bot sent.
 * 230099 "Failed to create card content, ext=...": an interactive card the checks below reject
   (channel/errors.py: "CardKit failed to create card content").
-* 230025: content over the size limit (30 KB for cards, 150 KB for text).
+* 230025: a create, reply or patch whose request BODY (the content travels in it as an escaped JSON string)
+  is over the size limit (30 KB for cards, 150 KB for text; Feishu's send-message doc limits the request body).
 * 234001 / 234006 / 234011: image upload with a bad parameter / over 10 MB / not a PNG.
 * ``fail_next`` defaults to 99991400 (Feishu's frequency-limit code) with HTTP 400; with HTTP 429
   the response also carries ``x-ogw-ratelimit-limit`` / ``x-ogw-ratelimit-reset`` headers.
@@ -78,7 +79,7 @@ TENANT_KEY = "tenant_test"
 WS_BAD_CREDENTIALS_CODE = 10014
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_CARD_BYTES = 30 * 1024
+MAX_CARD_BYTES = 30 * 1024   # request body of an interactive message (create, reply, patch)
 MAX_TEXT_BYTES = 150 * 1024
 UUID_TTL_SECONDS = 3600
 RECEIVE_ID_TYPES = {"open_id": "ou_", "chat_id": "oc_", "union_id": "on_", "user_id": "", "email": ""}
@@ -649,7 +650,7 @@ class FakeFeishu(FakeServer):
                         headers = {"x-ogw-ratelimit-limit": "50", "x-ogw-ratelimit-reset": "1"}
                     raise _Reject(fail.http_status, fail.code, "request trigger frequency limit, rate limited")
             held = None if excluded else self._take_hold(call)
-            status, body = await self._route(request, call, parts, body_error)
+            status, body = await self._route(request, call, parts, body_error, len(raw))
             if held is not None:
                 end = time.monotonic() + held.seconds
                 while time.monotonic() < end and not self._released:
@@ -672,7 +673,7 @@ class FakeFeishu(FakeServer):
         return {"filename": part["filename"], "content_type": part["content_type"], "size": len(data)}
 
     async def _route(self, request: web.Request, call: Call, parts: list | None,
-                     body_error: str) -> tuple[int, dict]:
+                     body_error: str, size: int) -> tuple[int, dict]:
         method, path = request.method, request.path
         if path == _ENDPOINT_PATH and method == "POST":
             return self._endpoint(call.json, body_error)
@@ -703,6 +704,10 @@ class FakeFeishu(FakeServer):
         body = call.json
         if not isinstance(body, dict):
             raise _Reject(400, 99992402, "field validation failed: request body must be a JSON object")
+        msg_type = "interactive" if route == "patch" else body.get("msg_type")
+        limit = MAX_CARD_BYTES if msg_type == "interactive" else MAX_TEXT_BYTES
+        if size > limit:        # the whole request body, not the content alone
+            raise _Reject(400, 230025, f"The length of the message content reaches its limit ({limit} bytes).")
         if route == "create":
             return self._create(dict(request.query), body)
         assert m is not None
@@ -755,9 +760,6 @@ class FakeFeishu(FakeServer):
                                        f"{msg_type!r} (this fake accepts {sorted(MSG_TYPES)}).")
         if not isinstance(content, str):
             raise _Reject(400, 99992402, "field validation failed: content must be a JSON string")
-        limit = MAX_CARD_BYTES if msg_type == "interactive" else MAX_TEXT_BYTES
-        if len(content.encode("utf-8")) > limit:
-            raise _Reject(400, 230025, f"The length of the message content reaches its limit ({limit} bytes).")
         try:
             parsed = json.loads(content)
         except ValueError:
