@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
+from time import time as unix_time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
@@ -34,7 +35,9 @@ def clock_from_env() -> Callable[[], datetime]:
 
     With KPIBOT_CLOCK_SPEED as well (a positive number), the clock starts at KPIBOT_NOW and runs, that many
     times faster than real time: scenario tests let a process live through minutes in seconds (a claim left
-    "sending" by a killed replica goes stale after 15 minutes of this clock, storage.schedule)."""
+    "sending" by a killed replica goes stale after 15 minutes of this clock, storage.schedule). It starts when
+    the process does, or, with KPIBOT_CLOCK_FROM (a Unix time), at that real instant: replicas started one after
+    the other, and a process restarted after a kill, then share one clock instead of each starting over."""
     fixed = os.environ.get("KPIBOT_NOW")
     if not fixed:
         return lambda: datetime.now(UTC)
@@ -47,6 +50,10 @@ def clock_from_env() -> Callable[[], datetime]:
     speed = float(speed_text)
     if not speed > 0:
         raise ValueError(f"KPIBOT_CLOCK_SPEED must be a positive number, not {speed_text!r}")
+    origin = os.environ.get("KPIBOT_CLOCK_FROM")
+    if origin:
+        shared = float(origin)
+        return lambda: moment + timedelta(seconds=(unix_time() - shared) * speed)
     started = monotonic()
     return lambda: moment + timedelta(seconds=(monotonic() - started) * speed)
 

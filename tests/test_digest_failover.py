@@ -5,7 +5,8 @@ uuid, and Feishu answers it with the first message) and every message is answere
 
 Time: the claim of a killed sender is taken over after 15 minutes (storage.schedule.STALE_AFTER). The processes'
 clock starts at KPIBOT_NOW and runs 200 times faster (KPIBOT_CLOCK_SPEED), the scheduler ticks every 0.5 s
-(KPIBOT_TICK_S): the 15 minutes pass in about 5 s of wall time. The store is set up with kpibot's own commands
+(KPIBOT_TICK_S): the 15 minutes pass in about 5 s of wall time. Every process of a test shares one clock
+(KPIBOT_CLOCK_FROM). The store is set up with kpibot's own commands
 (`kpibot seed-demo`, `kpibot digest subscribe`)."""
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ NOW = "2026-11-22T01:30:00+00:00"                       # 09:30 in Shanghai: the
 CHATS = {"oc_digest_live_a": "live-us", "oc_digest_live_b": "live-us",
          "oc_digest_shopee_a": "shopee-id", "oc_digest_shopee_b": "shopee-id"}
 ENV = {"KPIBOT_NOW": NOW, "KPIBOT_CLOCK_SPEED": "200", "KPIBOT_TICK_S": "0.5"}
+
+
+def shared_clock() -> dict[str, str]:
+    """ENV with one clock for every process of a test (KPIBOT_CLOCK_FROM): replicas started seconds apart would
+    otherwise be minutes apart at 200 times real time, and a replica ahead would take over live claims."""
+    return {**ENV, "KPIBOT_CLOCK_FROM": repr(time.time())}
 EXTRA = "[fx]\nenabled = false\n[alerts]\nenabled = false\n"   # only digests go out
 
 
@@ -102,7 +109,8 @@ def test_kill_9_during_digests_then_a_restart_sends_every_due_digest_exactly_onc
     subscribe_by_cli(url, CHATS, seed=False)
     with FakeFeishu() as fake:
         fake.hold_next(1, 120, "oc_digest_")     # Feishu keeps the first digest and holds its answer
-        first = BotProcess(tmp_path, url, feishu=fake, env=ENV, extra=EXTRA, name="first")
+        env = shared_clock()
+        first = BotProcess(tmp_path, url, feishu=fake, env=env, extra=EXTRA, name="first")
         first.start()
         try:
             first.wait_serving()
@@ -111,7 +119,7 @@ def test_kill_9_during_digests_then_a_restart_sends_every_due_digest_exactly_onc
             first.kill()
         fake.release_held()
         assert [status for subject, status, _ in claims(url)] == ["sending"]   # the rest waited their turn
-        with BotProcess(tmp_path, url, feishu=fake, env=ENV, extra=EXTRA, name="second") as second:
+        with BotProcess(tmp_path, url, feishu=fake, env=env, extra=EXTRA, name="second") as second:
             second.wait_serving()
             wait_all_sent(url)
             assert second.stop() == 0
@@ -128,7 +136,8 @@ def test_three_replicas_lose_the_digest_sender_and_still_send_each_digest_once_a
     subscribe_by_cli(url, CHATS, seed=True)
     with FakeFeishu() as fake:
         fake.hold_next(1, 120, "oc_digest_")
-        replicas = [BotProcess(tmp_path, url, feishu=fake, env=ENV, extra=EXTRA, name=f"replica{i}")
+        env = shared_clock()
+        replicas = [BotProcess(tmp_path, url, feishu=fake, env=env, extra=EXTRA, name=f"replica{i}")
                     for i in (1, 2, 3)]
         try:
             for replica in replicas:
