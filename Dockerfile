@@ -18,7 +18,9 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 FROM python:3.11-slim
 # Chart font: the Chinese glyphs come from Noto Sans CJK SC inside the mplfonts wheel (a dependency, see
 # cards/charts.py _font_path), so no system font package is needed. matplotlib wants a writable cache directory.
-# KPIBOT_OPS_PORT: the [ops] port that serves /healthz, /readyz and /metrics on 127.0.0.1 (see the HEALTHCHECK).
+# KPIBOT_OPS_PORT: the [ops] port that serves /healthz, /readyz and /metrics (the HEALTHCHECK asks it on
+# 127.0.0.1, which answers whether [ops] host is 127.0.0.1 or 0.0.0.0; compose's kpibot.toml sets 0.0.0.0 so that a
+# Prometheus container can reach /metrics).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
@@ -31,6 +33,7 @@ RUN pip install --no-cache-dir --no-index --find-links=/wheels kpibot && rm -rf 
 USER kpibot
 WORKDIR /var/lib/kpibot
 VOLUME ["/var/lib/kpibot"]
+EXPOSE 9464
 # alive = /healthz answers 200 (only `kpibot run` serves it; `demo` and one-off commands need no health check)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ['KPIBOT_OPS_PORT'], timeout=4)" || exit 1

@@ -1,4 +1,4 @@
-"""The deployment files: Dockerfile, compose.yaml and deploy/kpibot.service.
+"""The deployment files: Dockerfile, compose.yaml, deploy/kpibot.service and deploy/kpibot-admin.
 
 Static checks always run. The image is built and `kpibot demo` run in it only where a Docker daemon answers (and
 can pull python:3.11-slim); elsewhere that test is skipped with the reason.
@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from bot.cli.parser import build_parser
+from bot.config import load_config
 from tests.clock import DEMO_NOW
 from tests.conftest import ROOT
 
@@ -93,8 +94,12 @@ def test_compose_runs_two_replicas_on_one_postgres_with_health_checks_and_no_inl
     assert bot["environment"]["KPIBOT_OPS_PORT"] == "9464"
     assert bot["depends_on"] == {"postgres": {"condition": "service_healthy"},
                                  "migrate": {"condition": "service_completed_successfully"}}
-    assert bot["command"] == ["run"] and accepted(bot["command"])
-    assert migrate["command"] == ["db", "upgrade"] and accepted(migrate["command"])
+    # the mounted configuration reaches every command, `docker compose run kpibot CMD...` included
+    entrypoint = ["kpibot", "--config", "/etc/kpibot/kpibot.toml"]
+    assert bot["entrypoint"] == migrate["entrypoint"] == entrypoint
+    assert bot["volumes"] == migrate["volumes"] == ["./kpibot.toml:/etc/kpibot/kpibot.toml:ro"]
+    assert bot["command"] == ["run"] and accepted([*entrypoint[1:], *bot["command"]])
+    assert migrate["command"] == ["db", "upgrade"] and accepted([*entrypoint[1:], *migrate["command"]])
     assert bot["env_file"] == ".env"
     assert bot["stop_grace_period"] == "30s"
     store_url = "postgresql+psycopg://kpibot:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}@postgres:5432/kpibot"
@@ -105,6 +110,32 @@ def test_compose_runs_two_replicas_on_one_postgres_with_health_checks_and_no_inl
             if SECRET_NAME.search(key):
                 assert "${" in str(value), f"{name}: {key} holds a value"
                 assert re.fullmatch(r"[^$]*(\$\{[A-Z_]+(:\?[^}]*)?\}[^$]*)+", str(value)), f"{name}: {key}"
+
+
+def test_the_compose_configuration_serves_metrics_to_other_containers_on_the_health_checked_port(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/kpibot.compose.toml loads as compose runs it (KPIBOT_OPS_PORT and KPIBOT_STORE_URL from compose.yaml)
+    and every port agrees: the config's, the environment's, the exposed one and both health checks'."""
+    bot = compose()["services"]["kpibot"]
+    for name, value in bot["environment"].items():
+        monkeypatch.setenv(name, value)
+    config = load_config(ROOT / "deploy" / "kpibot.compose.toml")
+    assert (config.ops.host, config.ops.port, config.ops.log_format) == ("0.0.0.0", 9464, "json")
+    assert config.store.url.get_secret_value() == bot["environment"]["KPIBOT_STORE_URL"]   # no url in the file
+    monkeypatch.delenv("KPIBOT_OPS_PORT")
+    assert load_config(ROOT / "deploy" / "kpibot.compose.toml").ops.port == 9464   # the file's own port agrees
+    assert bot["expose"] == ["9464"] and instruction("EXPOSE") == ["9464"]
+    assert "u.urlopen('http://127.0.0.1:9464/healthz', timeout=4)" in bot["healthcheck"]["test"][-1]
+    assert "KPIBOT_OPS_PORT=9464" in " ".join(instruction("ENV"))   # the Dockerfile's HEALTHCHECK port
+
+
+def test_env_example_and_readme_list_the_token_key() -> None:
+    example = (ROOT / "deploy" / "env.example").read_text(encoding="utf-8")
+    assert "# the key the shops' API tokens are stored encrypted with: make one with `kpibot store new-key`\n" \
+           "KPIBOT_TOKEN_KEY=\n" in example
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    environment = readme[readme.index("Environment: `KPIBOT_STORE_URL`"):]
+    assert "`KPIBOT_TOKEN_KEY`" in environment[:environment.index("\n\n")]
 
 
 def unit() -> configparser.ConfigParser:
@@ -125,6 +156,48 @@ def test_the_systemd_unit_runs_kpibot_run_hardened() -> None:
     assert command[0] == "/opt/kpibot/bin/kpibot"
     assert command[1:] == ["run", "--config", "/etc/kpibot/kpibot.toml"] and accepted(command[1:])
     assert unit()["Install"]["WantedBy"] == "multi-user.target"
+
+
+def admin_script() -> tuple[dict[str, list[str]], list[str]]:
+    """deploy/kpibot-admin's systemd-run call: its -p properties (name -> values) and the command it runs."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "deploy" / "kpibot-admin").read_text(encoding="utf-8"))
+    [line] = [line.strip() for line in text.splitlines() if line.strip().startswith("exec systemd-run ")]
+    words = shlex.split(line)[2:]
+    properties: dict[str, list[str]] = {}
+    while words[0].startswith("-"):
+        flag = words.pop(0)
+        if flag == "-p":
+            name, value = words.pop(0).split("=", 1)
+            properties.setdefault(name, []).append(value)
+    return properties, words
+
+
+def test_kpibot_admin_runs_a_command_as_the_unit_does() -> None:
+    """Admin commands see the service's store and secrets: same user, EnvironmentFile, WorkingDirectory, config."""
+    script = ROOT / "deploy" / "kpibot-admin"
+    assert script.stat().st_mode & 0o111 == 0o111
+    assert subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True).returncode == 0
+    service = unit()["Service"]
+    properties, command = admin_script()
+    names = ("User", "Group", "EnvironmentFile", "Environment", "WorkingDirectory", "StateDirectory",
+             "StateDirectoryMode", "UMask")
+    assert properties == {name: [service[name]] for name in names}
+    assert service["WorkingDirectory"] == service["ReadWritePaths"] == "/var/lib/kpibot"
+    assert service["Environment"] == "MPLCONFIGDIR=/var/lib/kpibot/.matplotlib"
+    exec_start = shlex.split(service["ExecStart"])
+    assert command == [exec_start[0], "--config", exec_start[-1], "$@"]
+    assert accepted([*command[1:-1], "db", "upgrade"])
+    flags = (ROOT / "deploy" / "kpibot-admin").read_text(encoding="utf-8")
+    assert "exec systemd-run --pipe --wait --quiet --collect \\\n" in flags
+
+
+def test_readme_runs_admin_commands_through_kpibot_admin() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "sudo -u kpibot" not in readme.replace("(`sudo -u kpibot kpibot ...` cannot read", "")
+    assert "sudo kpibot-admin db upgrade\n" in readme
+    assert "sudo kpibot-admin shops token tts-us --tokens-stdin < tts-us-tokens.json\n" in readme
+    assert 'sqlite:////var/lib/kpibot/kpibot.db' in readme
+    assert "docker compose run --rm -T kpibot shops token tts-us --tokens-stdin < tts-us-tokens.json" in readme
 
 
 def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
