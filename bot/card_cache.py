@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 
 from cards.model import Card
@@ -44,6 +45,14 @@ class CardCache:
             self._items[key] = card
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
+
+    def through(self, key: Key, build: Callable[[], Card]) -> Card:
+        """The card kept under `key`, else `build()`'s, kept."""
+        card = self.get(key)
+        if card is None:
+            card = build()
+            self.put(key, card)
+        return card
 
     def clear(self) -> None:
         with self._lock:

@@ -33,6 +33,7 @@ from services.digests import shared_digest
 from services.errors import UserError
 from storage.engine import store_unreachable
 from storage.identity import member_for
+from storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,12 @@ class Dispatcher:
         lang = lang_of(self.services.org_locale)
         return _reply(None, t(lang, "error.busy"), lang, Tone.WARN)
 
+    def _caller(self, platform: str, user_id: str) -> tuple[Member | None, str]:
+        """The bound member, if any, and the language to answer them in (the organisation's when unbound)."""
+        with Session(self.services.engine) as session:
+            member = member_for(session, platform, user_id)
+        return member, lang_of(member.locale if member is not None else self.services.org_locale)
+
     def handle_shared_click(self, platform: str, user_id: str, chat: str, scope: str) -> Card | Refused:
         """A click on a card a chat shares (cards.clicks): the card rebuilt within its scope, whoever clicked
         (kept for the rest of the minute, keyed by the scope and never by the clicker), or Refused with the
@@ -113,19 +120,12 @@ class Dispatcher:
         shared card stays as it is."""
         lang = lang_of(self.services.org_locale)
         try:
-            with Session(self.services.engine) as session:
-                member = member_for(session, platform, user_id)
-            if member is not None:
-                lang = lang_of(member.locale)
+            member, lang = self._caller(platform, user_id)
             now = self.clock()
 
             def keep(card_lang: str, build: Callable[[], Card]) -> Card:
-                key = self.cache.key(f"shared:{platform}:{chat}:{scope}", (), 0, card_lang, now)
-                card = self.cache.get(key)
-                if card is None:
-                    card = build()
-                    self.cache.put(key, card)
-                return card
+                return self.cache.through(self.cache.key(f"shared:{platform}:{chat}:{scope}", (), 0, card_lang, now),
+                                          build)
 
             card = shared_digest(self.services, platform, chat, scope, member, now, keep)
             return card if isinstance(card, Card) else Refused(_told(t(lang, card), lang))
@@ -140,10 +140,7 @@ class Dispatcher:
     def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool) -> Card:
         lang = lang_of(self.services.org_locale)
         try:
-            with Session(self.services.engine) as session:
-                member = member_for(session, platform, user_id)
-            if member is not None:
-                lang = lang_of(member.locale)
+            member, lang = self._caller(platform, user_id)
             command = lookup(name)
             if command is None:
                 return self._unknown(name, had_slash, lang)
@@ -160,12 +157,8 @@ class Dispatcher:
                 if command.writes:
                     self.cache.clear()   # a /mykpi later this minute must show the new target
                 return card
-            key = self.cache.key(command.name, tuple(a.lower() for a in args), member.id, lang, now)
-            card = self.cache.get(key)
-            if card is None:
-                card = command.handler(request)
-                self.cache.put(key, card)
-            return card
+            return self.cache.through(self.cache.key(command.name, tuple(a.lower() for a in args), member.id, lang,
+                                                     now), lambda: command.handler(request))
         except UserError as exc:
             return _reply(None, t(lang, exc.key, **{k: v if k in OFFERED else _echo(v) for k, v in exc.values.items()}),
                           lang)
