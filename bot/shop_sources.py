@@ -61,6 +61,17 @@ class NoSource(Exception):
     safe_message = True   # its text may cross from a source's own process (storage.ingest.fetch_process)
 
 
+class TokensLocked(NoSource):
+    """The shop's tokens are stored but KPIBOT_TOKEN_KEY is missing, malformed or does not open them: a failure
+    the refresh records and counts (unlike a shop that has no API), since the shop stops syncing."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        from storage.token_cipher import LOCKED_FIX
+
+        super().__init__(f"shop {code}: {reason}; {LOCKED_FIX}")
+        self.code, self.reason = code, reason   # reason: the shop's last error (storage.token_cipher LOCKED_*)
+
+
 def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Source:
     """The shop's API client (the caller closes it); NoSource when it has none or something is missing."""
     if shop.platform in FILE_PLATFORMS:
@@ -72,12 +83,17 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         raise NoSource(f"shop {shop.code}: its platform shop id ({SHOP_ID_NEEDED[shop.platform]}) is not set")
     from bot.config import AmazonPlatform, ShopeePlatform, TikTokShopPlatform
     from storage.ingest.token_store import DbTokenStore
-    from storage.token_cipher import TokenKeyError, missing_key
+    from storage.token_cipher import LOCKED_BAD_KEY, TokenKeyError
 
     try:
         store = DbTokenStore(engine, shop.id or 0)
-        if store.cipher is None:   # a refreshed token could not be saved: a single-use refresh token would be lost
-            raise missing_key()
+    except TokenKeyError:   # a malformed key
+        raise TokensLocked(shop.code, LOCKED_BAD_KEY) from None
+    # without a key a refreshed token could not be saved: a single-use refresh token would be lost
+    reason = store.locked()
+    if reason is not None:
+        raise TokensLocked(shop.code, reason)
+    try:
         tokens = store.load()
     except TokenKeyError as exc:
         raise NoSource(f"shop {shop.code}: {exc}") from None

@@ -441,6 +441,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "shop.failure.token_expired": {"en": "the access token expired and could not be refreshed", "zh": "访问令牌已过期且无法刷新"},
     "shop.failure.auth": {"en": "the authorization was refused (revoked or expired)", "zh": "授权被拒绝（已撤销或过期）"},
     "shop.failure.request": {"en": "the platform refused the request", "zh": "平台拒绝了请求"},
+    "shop.failure.tokens_locked": {"en": "its stored API tokens cannot be opened: KPIBOT_TOKEN_KEY is not set or "
+                                         "is not the key that stored them (see kpibot shops list)",
+                                   "zh": "无法打开已存储的 API 令牌：KPIBOT_TOKEN_KEY 未设置或不是存储它们时所用的密钥（见 kpibot shops list）"},
     "shop.failure.unexpected": {"en": "an internal error (details in the bot's log)", "zh": "内部错误（详见机器人日志）"},
     "shop.resource.orders": {"en": "orders", "zh": "订单"},
     "shop.resource.returns": {"en": "returns", "zh": "退货退款"},

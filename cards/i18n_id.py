@@ -311,6 +311,8 @@ INDONESIAN: dict[str, str] = {
     "shop.failure.token_expired": "token akses kedaluwarsa dan tidak bisa diperbarui",
     "shop.failure.auth": "otorisasi ditolak (dicabut atau kedaluwarsa)",
     "shop.failure.request": "platform menolak permintaan",
+    "shop.failure.tokens_locked": "token API yang tersimpan tidak dapat dibuka: KPIBOT_TOKEN_KEY belum diatur atau "
+                                  "bukan kunci yang menyimpannya (lihat kpibot shops list)",
     "shop.failure.unexpected": "kesalahan internal (detail di log bot)",
     "shop.resource.orders": "pesanan",
     "shop.resource.returns": "retur",

@@ -18,6 +18,12 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 KEY_ENV = "KPIBOT_TOKEN_KEY"
 PREFIX = "fernet:"
 HOW_TO = f"make a key with: kpibot store new-key, and set {KEY_ENV}"
+# why a shop's stored tokens cannot be opened (its last error in `kpibot shops list`; never a value)
+LOCKED_NO_KEY = f"tokens locked: {KEY_ENV} not set"
+LOCKED_WRONG_KEY = f"tokens locked: {KEY_ENV} does not open them"
+LOCKED_BAD_KEY = f"tokens locked: {KEY_ENV} is not a valid key"
+LOCKED_FIX = (f"set {KEY_ENV} to the key that stored them (for a shop's first tokens, make a key with: "
+              "kpibot store new-key)")
 
 
 class TokenKeyError(ValueError):

@@ -367,7 +367,10 @@ def test_import_a_messy_export_all_or_nothing_or_skipping_bad_rows(cli: Cli, eng
     code, out, err = cli("import", str(DATA / "videos.csv"), "--preset", "live_sessions", "--shop", "us1")
     assert (code, out) == (2, "")
     assert err == ("kpibot: nothing imported: videos.csv does not fit live_sessions: missing column(s) session_id, "
-                   "started_at, ended_at, gmv, viewers. Its columns fit: videos.\n")
+                   "started_at, ended_at, gmv, viewers. The file's columns: post_id, author, published_at, views, "
+                   "likes, comments, … (11 in all). Its columns fit: videos. To import it as live_sessions, map its "
+                   "columns with --mapping FILE (a TOML mapping file; its form is at the top of "
+                   "bot/shops/files.py).\n")
     assert cli("import", str(DATA / "nope.csv"), "--preset", "videos", "--shop", "us1") == \
         (2, "", f"kpibot: no file {DATA / 'nope.csv'}\n")
 

@@ -296,8 +296,11 @@ def test_the_refusal_lists_the_first_20_problems(tmp_path: Path) -> None:
 def test_missing_columns_are_named_with_the_presets_the_file_fits() -> None:
     with pytest.raises(ImportRefused) as refused:
         read_file(DATA / "videos.csv", "live_sessions", tz=LA)
-    assert str(refused.value) == ("videos.csv does not fit live_sessions: missing column(s) session_id, started_at, "
-                                  "ended_at, gmv, viewers. Its columns fit: videos.")
+    assert str(refused.value) == (
+        "videos.csv does not fit live_sessions: missing column(s) session_id, started_at, ended_at, gmv, viewers. "
+        "The file's columns: post_id, author, published_at, views, likes, comments, … (11 in all). Its columns "
+        "fit: videos. To import it as live_sessions, map its columns with --mapping FILE (a TOML mapping file; its "
+        "form is at the top of bot/shops/files.py).")
     assert refused.value.missing == ("session_id", "started_at", "ended_at", "gmv", "viewers")
     assert refused.value.fits == ("videos",)
     with pytest.raises(ImportRefused) as refused:
@@ -308,8 +311,29 @@ def test_missing_columns_are_named_with_the_presets_the_file_fits() -> None:
         read_file(DATA / "temu_orders.csv", "tiktok_orders", tz=LA)
     assert str(refused.value) == (
         "temu_orders.csv does not fit tiktok_orders: missing column(s) Order ID, SKU ID, Product Name, "
-        "SKU Subtotal Before Discount, SKU Subtotal After Discount, Order Amount, Created Time. Its columns fit no "
-        "other preset.")
+        "SKU Subtotal Before Discount, SKU Subtotal After Discount, Order Amount, Created Time. The file's columns: "
+        "Order number, Order status, Item ID, Goods name, Quantity, Base price, … (12 in all). Its columns fit no "
+        "other preset. To import it as tiktok_orders, map its columns with --mapping FILE (a TOML mapping file; "
+        "its form is at the top of bot/shops/files.py).")
+
+
+def test_an_export_with_chinese_headers_is_refused_with_its_own_columns_shown_and_the_mapping_hint(
+        tmp_path: Path) -> None:
+    """A seller center set to Chinese exports 订单号... : the refusal shows the file's columns (controls dropped,
+    a long name cut) so the user can write the mapping file."""
+    export = tmp_path / "订单导出.csv"
+    export.write_text("订单号,订单状态,商品\x1bID,商品名称,数量,"
+                      "这是一个非常非常非常非常非常非常非常非常非常非常长的列名称用于测试\n"
+                      "576461234567890305,已发货,1729,手机壳,2,5.99\n", encoding="utf-8")
+    with pytest.raises(ImportRefused) as refused:
+        read_file(export, "tiktok_orders", tz=LA)
+    assert str(refused.value) == (
+        "订单导出.csv does not fit tiktok_orders: missing column(s) Order ID, Order Status, SKU ID, Product Name, "
+        "Quantity, SKU Subtotal Before Discount, SKU Subtotal After Discount, Order Amount, Created Time. The "
+        "file's columns: 订单号, 订单状态, 商品ID, 商品名称, 数量, "
+        "这是一个非常非常非常非常非常非常非常非常非常非常长的列名称…. "
+        "Its columns fit no other preset. To import it as tiktok_orders, map its columns with --mapping FILE (a "
+        "TOML mapping file; its form is at the top of bot/shops/files.py).")
 
 
 def test_options_and_mappings_are_checked() -> None:

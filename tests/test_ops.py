@@ -112,6 +112,11 @@ def test_a_deaf_feishu_connection_is_reconnected_and_then_answers_with_json_logs
     assert (deaf[0]["level"], deaf[0]["logger"]) == ("WARNING", "bot.platforms.common")
     assert set(deaf[0]) == {"time", "level", "logger", "message"}
     assert feishu.app_secret not in bot.err
+    # the status lines: printed on stdout (bot_process waits there) and, in json mode, JSON records too
+    status = [f"kpibot: connected to Feishu at {feishu.base_url} as app {feishu.app_id}",
+              "kpibot: serving; stop with Ctrl-C or SIGTERM", "kpibot: stopped"]
+    assert [line["message"] for line in lines if line["logger"] == "bot.status"] == status
+    assert bot.out.splitlines() == status
 
 
 def test_a_deaf_dingtalk_connection_is_reconnected_and_then_answers(tmp_path: Path) -> None:

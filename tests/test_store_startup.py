@@ -5,8 +5,10 @@ The waits are shortened for the tests ([store] start_backoff_s = 0.1 or 0.2 s in
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,28 @@ def test_kpibot_run_gives_up_after_the_configured_tries_with_one_line_and_no_pas
                                                  "OperationalError: ")
     assert len(bot.err.splitlines()) == 3     # two tries told, then the one line: nothing else
     assert password not in bot.err + bot.out and "Traceback" not in bot.err
+
+
+def test_a_stop_while_waiting_for_the_store_exits_0_with_one_line_and_json_logs_from_the_first_try(
+        tmp_path: Path) -> None:
+    """[ops] log_format = "json": the retry warnings are JSON from the first one; SIGTERM while the process
+    waits (start_backoff_s = 0.5 standing for 1 s) exits 0 with one status line, on stdout and as a JSON
+    record."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]       # closed again at once: nothing listens there
+    with BotProcess(tmp_path, f"postgresql+psycopg://kpibot:pw@127.0.0.1:{port}/kpibot",
+                    store="start_attempts = 50\nstart_backoff_s = 0.5\n",
+                    extra='[fx]\nenabled = false\n[ops]\nlog_format = "json"\n') as bot:
+        deadline = time.monotonic() + 30
+        while "cannot be reached" not in bot.err:
+            assert time.monotonic() < deadline and bot.returncode is None, bot.err
+            time.sleep(0.05)
+        code = bot.stop()
+    assert (code, bot.out) == (0, "kpibot: stopped before the store could be reached\n"), bot.err
+    lines = [json.loads(line) for line in bot.err.splitlines()]
+    assert [(line["level"], line["logger"]) for line in lines][-1] == ("INFO", "bot.status")
+    assert lines[-1]["message"] == "kpibot: stopped before the store could be reached"
+    retries = lines[:-1]
+    assert {(line["level"], line["logger"]) for line in retries} == {("WARNING", "bot.app")}
+    assert retries[0]["message"].startswith(
+        f"the store at postgresql+psycopg://kpibot:***@127.0.0.1:{port}/kpibot cannot be reached (try 1 of 50: ")

@@ -9,6 +9,7 @@ import logging
 import os
 import stat
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,14 @@ from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.config import PlatformsConfig, TikTokShopPlatform
+from bot.jobs.refresh import RefreshContext, run_refresh
 from bot.shop_sources import NoSource, build_source
+from cards.chart_cache import ChartCache
+from scoring.alerts import AlertRules
+from scoring.rules import Rules
+from services.container import Services
 from storage.engine import make_engine
 from storage.ingest import token_store
 from storage.ingest.records import Tokens
@@ -33,6 +40,8 @@ from tests.test_cli_shops import Cli
 OLD, NEW, STRANGER = TEST_TOKEN_KEY, Fernet.generate_key().decode(), Fernet.generate_key().decode()
 TOKENS = {"access_token": "AT-clear-0001", "refresh_token": "RT-clear-0001", "shop_cipher": "GCP_1"}
 WRONG_KEY = "a stored token was encrypted with a key that is not in KPIBOT_TOKEN_KEY"
+LOCKED_FIX = ("set KPIBOT_TOKEN_KEY to the key that stored them (for a shop's first tokens, make a key with: "
+              "kpibot store new-key)")
 NO_KEY = ("kpibot: shop tokens are stored encrypted and KPIBOT_TOKEN_KEY is not set: make a key with: "
           "kpibot store new-key, and set KPIBOT_TOKEN_KEY\n")
 
@@ -255,11 +264,11 @@ def test_a_malformed_key_and_a_wrong_key_are_refused_with_the_fix(engine: Engine
     platforms = PlatformsConfig(tiktok_shop=TikTokShopPlatform(app_key="k", app_secret=SecretStr("s")))
     with pytest.raises(NoSource) as skipped:
         build_source(engine, shop, platforms)
-    assert str(skipped.value) == f"shop us1: {WRONG_KEY}"
+    assert str(skipped.value) == f"shop us1: tokens locked: KPIBOT_TOKEN_KEY does not open them; {LOCKED_FIX}"
     monkeypatch.delenv("KPIBOT_TOKEN_KEY")
     with pytest.raises(NoSource) as skipped:
         build_source(engine, shop, platforms)
-    assert str(skipped.value) == "shop us1: " + NO_KEY.removeprefix("kpibot: ").strip()
+    assert str(skipped.value) == f"shop us1: tokens locked: KPIBOT_TOKEN_KEY not set; {LOCKED_FIX}"
 
 
 def test_new_key_prints_a_fernet_key_without_opening_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -272,3 +281,54 @@ def test_new_key_prints_a_fernet_key_without_opening_a_store(tmp_path: Path, cap
     key = capsys.readouterr().out.strip()
     assert TokenCipher([key]).decrypt(TokenCipher([key]).encrypt("x")) == "x"
     assert not (tmp_path / "none").exists()
+
+
+def test_tokens_no_key_opens_are_a_visible_sync_failure(engine: Engine, cli: Cli, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Shop tokens stored, then the bot run without the key or with another one: each refresh run warns once
+    naming the shops and the fix, counts a sync failure per shop, and records the reason as the shop's last
+    error; `shops list` shows their tokens as locked. A shop without tokens is only skipped, as before."""
+    add_shop(cli, "us1")
+    add_shop(cli, "us2")
+    assert cli("shops", "add", "us3", "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
+               "--timezone", "UTC")[0] == 0
+    platforms = PlatformsConfig(tiktok_shop=TikTokShopPlatform(app_key="k", app_secret=SecretStr("s")))
+    services = Services(engine, Rules(), "UTC", "en", ChartCache(), AlertRules(enabled=False))
+    counted = metrics.reset()
+    runs = iter([DEMO_MIDNIGHT, DEMO_MIDNIGHT + timedelta(hours=1)])
+
+    def refresh_run() -> list[str]:
+        now = next(runs)
+        ctx = RefreshContext(services=services, source_for=lambda shop: build_source(engine, shop, platforms),
+                             messengers={}, clock=lambda: now, instance="r1", interval=timedelta(minutes=30))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bot.jobs.refresh"):
+            run_refresh(ctx, now)
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    monkeypatch.delenv("KPIBOT_TOKEN_KEY")
+    assert refresh_run() == [
+        "shop refresh: 2 shop(s) skipped, their API tokens cannot be opened: us1 (tokens locked: KPIBOT_TOKEN_KEY "
+        f"not set), us2 (tokens locked: KPIBOT_TOKEN_KEY not set); {LOCKED_FIX}"]
+    assert counted.sync_failures._value.get() == 2
+    header = "shop         platform     region cur  team       tokens  health       last success      last error"
+    assert cli("shops", "list") == (0, "\n".join([
+        header,
+        "us1          tiktok_shop  US     USD  -          locked  failing 1x   -                 "
+        "tokens locked: KPIBOT_TOKEN_KEY not set",
+        "us2          tiktok_shop  US     USD  -          locked  failing 1x   -                 "
+        "tokens locked: KPIBOT_TOKEN_KEY not set",
+        "us3          tiktok_shop  US     USD  -          no      never synced -                 -", ""]), "")
+
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", STRANGER)
+    assert refresh_run() == [
+        "shop refresh: 2 shop(s) skipped, their API tokens cannot be opened: us1 (tokens locked: KPIBOT_TOKEN_KEY "
+        f"does not open them), us2 (tokens locked: KPIBOT_TOKEN_KEY does not open them); {LOCKED_FIX}"]
+    assert counted.sync_failures._value.get() == 4
+    assert cli("shops", "list")[1].splitlines()[1] == (
+        "us1          tiktok_shop  US     USD  -          locked  failing 2x   -                 "
+        "tokens locked: KPIBOT_TOKEN_KEY does not open them")
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", OLD)   # the key that stored them: they open again
+    assert cli("shops", "list")[1].splitlines()[1] == (
+        "us1          tiktok_shop  US     USD  -          yes     failing 2x   -                 "
+        "tokens locked: KPIBOT_TOKEN_KEY does not open them")

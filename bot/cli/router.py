@@ -34,7 +34,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return store.print_new_key()
     module = importlib.import_module(f"bot.cli.{GROUPS[args.command]}")   # argparse allows only these commands
     clock = clock_from_env()
-    services = open_services(config, wait=args.command == "run")
+    if args.command != "run":
+        services = open_services(config)
+    else:   # log format and signals set before the first try of the store (bot.cli.serve.Startup)
+        from bot.cli.serve import Startup, StoppedEarly
+
+        args.startup = startup = Startup.begin(config)
+        try:
+            try:
+                services = open_services(config, wait=True)
+            finally:
+                startup.reached()   # from now on a signal only sets startup.stop
+        except StoppedEarly:
+            return startup.stopped_early()
     try:
         return int(module.run(services, args, config, clock))
     finally:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,22 +21,85 @@ from bot.platforms.console import Console
 from services.container import Services
 
 log = logging.getLogger(__name__)
+# the process's status lines ("kpibot: serving" ...) as log records too, with [ops] log_format = "json"
+status_log = logging.getLogger("bot.status")
+STOPPED_EARLY = "kpibot: stopped before the store could be reached"
+
+
+class StoppedEarly(BaseException):
+    """SIGTERM or Ctrl-C while `kpibot run` still waited for its store (a BaseException: no retry catches it)."""
+
+
+@dataclass
+class Startup:
+    """What `kpibot run` sets up before its first try of the store (bot.cli.router): the log format, so the
+    retry warnings are already JSON in json mode, and SIGTERM/SIGINT handling, so a stop while waiting for the
+    store exits 0 with one line. Once the store is reached a signal only sets `stop`, which serve() watches."""
+
+    json_logs: bool
+    stop: threading.Event = field(default_factory=threading.Event)
+    waiting: bool = True
+    previous: dict[int, Any] = field(default_factory=dict)
+
+    @classmethod
+    def begin(cls, config: Config) -> Startup:
+        startup = cls(json_logs=config.ops.log_format == "json")
+        if startup.json_logs:
+            from bot.logs import use_json_logs
+
+            use_json_logs()
+            status_log.setLevel(logging.INFO)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            startup.previous[sig] = signal.signal(sig, startup._signalled)
+        return startup
+
+    def _signalled(self, *_: object) -> None:
+        self.stop.set()
+        if self.waiting:
+            raise StoppedEarly
+
+    def reached(self) -> None:
+        self.waiting = False
+
+    def stopped_early(self) -> int:
+        self.restore()
+        status(STOPPED_EARLY, self.json_logs)
+        return 0
+
+    def restore(self) -> None:
+        """The signal handlers as they were (the console's Ctrl-C)."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def status(line: str, json_logs: bool) -> None:
+    """A status line: printed on stdout in both log formats (tests/bot_process.py and operators' scripts wait
+    for "kpibot: serving" there) and, in json mode, also logged as a JSON record on stderr."""
+    print(line, flush=True)
+    if json_logs:
+        status_log.info(line)
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
     dispatcher = Dispatcher(services, clock)
-    return serve(services, config, Console(dispatcher, Path(config.charts.dir), sys.stdout), dispatcher)
+    startup: Startup | None = getattr(args, "startup", None)
+    return serve(services, config, Console(dispatcher, Path(config.charts.dir), sys.stdout), dispatcher,
+                 startup)
 
 
-def serve(services: Services, config: Config, console: Console, dispatcher: Dispatcher) -> int:
+def serve(services: Services, config: Config, console: Console, dispatcher: Dispatcher,
+          startup: Startup | None = None) -> int:
     """The long-running process: every configured chat platform at once until SIGTERM or Ctrl-C; the console
-    when none is configured. If any connection ends for good, the process stops and exits non-zero."""
+    when none is configured. If any connection ends for good, the process stops and exits non-zero. `startup`:
+    the signal handling and log format set up before the store was reached (a stop then is not lost)."""
     from bot.scheduler import start_scheduler, stop_scheduler  # APScheduler: for this process only
 
-    if config.ops.log_format == "json":
+    json_logs = config.ops.log_format == "json"
+    if json_logs and startup is None:
         from bot.logs import use_json_logs
 
         use_json_logs()
+        status_log.setLevel(logging.INFO)
     adapters: list[Any] = []
     watchdog_s = float(config.ops.watchdog_seconds)
     if config.feishu is not None:
@@ -47,9 +111,11 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
 
         adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, services.engine, watchdog_s=watchdog_s))
     if not adapters:
+        if startup is not None:
+            startup.restore()
         console.repl("host1")
         return 0
-    stop = threading.Event()
+    stop = startup.stop if startup is not None else threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     started: list[Any] = []
@@ -57,19 +123,19 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
         for adapter in adapters:
             adapter.start()
             started.append(adapter)
-            print(f"kpibot: connected to {_where(adapter.platform, config)}", flush=True)
+            status(f"kpibot: connected to {_where(adapter.platform, config)}", json_logs)
     except ConnectionError as exc:
         print(f"kpibot: {exc}", file=sys.stderr)
         for adapter in adapters:
             adapter.stop()
         return 1
     refresh_every = timedelta(minutes=config.schedule.refresh_minutes)
-    ops = _start_ops(config.ops, services, started, refresh_every, dispatcher.clock)
+    ops = _start_ops(config.ops, services, started, refresh_every, dispatcher.clock, json_logs)
     scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=refresh_every,
                                 platforms=config.platforms, cache=dispatcher.cache,
                                 score_time=config.schedule.score_time, fx=config.fx)
-    print("kpibot: serving; stop with Ctrl-C or SIGTERM", flush=True)
+    status("kpibot: serving; stop with Ctrl-C or SIGTERM", json_logs)
     code = 0
     while not stop.wait(2):
         dead = [a.platform for a in started if not a.alive()]
@@ -80,7 +146,7 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
     finished = _drain(scheduler, started, float(config.ops.drain_seconds), stop_scheduler)
     if ops is not None:
         ops.stop()
-    print("kpibot: stopped", flush=True)
+    status("kpibot: stopped", json_logs)
     if not finished:
         # the interpreter would wait at exit for the worker threads still sending: the bound holds only by leaving
         sys.stderr.flush()
@@ -109,7 +175,7 @@ def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: C
 
 
 def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any], refresh_every: timedelta,
-               clock: Callable[[], datetime]) -> Any:
+               clock: Callable[[], datetime], json_logs: bool = False) -> Any:
     """The /healthz, /readyz and /metrics endpoint when [ops] port is set; None when it is off. refresh_leader
     passes while some replica took, renewed or finished the refresh lease within two refresh intervals."""
     if ops.port == 0:
@@ -123,7 +189,7 @@ def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any], refresh_
     checks["refresh_leader"] = lambda: lease_current(services.engine, clock(), 2 * refresh_every)
     server = OpsServer(ops.host, ops.port, checks).start()
     host, port = server.address
-    print(f"kpibot: health and metrics on http://{host}:{port}/", flush=True)
+    status(f"kpibot: health and metrics on http://{host}:{port}/", json_logs)
     return server
 
 

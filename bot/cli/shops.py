@@ -31,7 +31,7 @@ from services.container import Services
 from storage.ingest.token_store import DbTokenStore
 from storage.models import Shop, ShopCredential, ShopHealth, Team
 from storage.queries import find_team, organisation, teams
-from storage.token_cipher import TokenCipher, missing_key
+from storage.token_cipher import TokenCipher, TokenKeyError, missing_key
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -125,18 +125,30 @@ def _list(services: Services) -> int:
         rows = session.execute(select(Shop, ShopHealth, Team).outerjoin(ShopHealth, ShopHealth.shop_id == Shop.id)
                                .outerjoin(Team, Team.id == Shop.team_id).order_by(Shop.code)).all()
         with_tokens = {sid for sid in session.execute(select(ShopCredential.shop_id)).scalars()}
+    try:
+        cipher = TokenCipher.from_environment()
+    except TokenKeyError:   # a malformed key opens nothing
+        cipher = None
     if not rows:
         print("no shops (add one: kpibot shops add CODE --platform P ...)")
         return 0
     print(f"{'shop':<12} {'platform':<12} {'region':<6} {'cur':<4} {'team':<10} {'tokens':<7} {'health':<12} "
           f"{'last success':<17} last error")
     for shop, health, team in rows:
-        tokens = "-" if shop.platform in FILE_PLATFORMS else ("yes" if shop.id in with_tokens else "no")
+        tokens = "-" if shop.platform in FILE_PLATFORMS else (
+            _tokens(services, shop.id or 0, cipher) if shop.id in with_tokens else "no")
         print(f"{shop.code:<12} {shop.platform:<12} {shop.region:<6} {shop.currency:<4} "
               f"{(team.code if team else '-'):<10} {tokens:<7} {_health(health):<12} "
               f"{_stamp(health.last_success_at if health else None):<17} "
               f"{(health.last_error if health and health.last_error and health.consecutive_failures else '-')}")
     return 0
+
+
+def _tokens(services: Services, shop_id: int, cipher: TokenCipher | None) -> str:
+    """"yes" only when KPIBOT_TOKEN_KEY opens the stored tokens (the refresh can use them), else "locked"."""
+    if cipher is None:
+        return "locked"
+    return "yes" if DbTokenStore(services.engine, shop_id, cipher).locked() is None else "locked"
 
 
 def _health(health: ShopHealth | None) -> str:

@@ -5,6 +5,8 @@ One run, in order:
 1. take the refresh lease in the store (below); without it another replica is refreshing, or just did: skip;
 2. each shop with a source (bot.shop_sources) is synced on its own: one shop's failure, even a broken source,
    never stops the others; a shop that cannot be built (no credentials, no tokens) is skipped with a log line;
+   one whose stored tokens KPIBOT_TOKEN_KEY cannot open is skipped too, but counted as a failed sync (health,
+   last error, the sync failure metric) with one WARNING per run naming those shops and the fix;
 3. storage.attribution credits the orders written in the shops that changed (and orders an earlier run left
    due) to creators; services.crediting then credits those shops' orders of the last RECREDIT to hosts;
 4. today's ScoreSnapshot of every member of the teams those shops belong to is upserted (period YYYY-MM, as of
@@ -51,7 +53,7 @@ from sqlmodel import Session
 
 from bot import metrics
 from bot.card_cache import CardCache
-from bot.shop_sources import NoSource
+from bot.shop_sources import NoSource, TokensLocked
 from cards.i18n import MESSAGES, t
 from cards.model import Card, Text, Tone
 from services.admin_notices import admins_of, tell_admins
@@ -65,11 +67,12 @@ from services.messaging import Messenger
 from services.snapshots import snapshot_scores
 from storage.attribution import AttributionCounts, attribute_orders
 from storage.ingest.records import Source
-from storage.ingest.sync import SyncReport, sync_shop
+from storage.ingest.sync import SyncReport, shop_failed, sync_shop
 from storage.ingest.writer import StoreWriter
 from storage.models import JobLease, Order, Shop, ShopHealth
 from storage.schedule import SHOP_UNHEALTHY as NOTICE
 from storage.schedule import STALE_AFTER, streak_subject
+from storage.token_cipher import LOCKED_FIX
 
 log = logging.getLogger(__name__)
 
@@ -164,34 +167,54 @@ def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
         shops = list(session.execute(select(Shop).order_by(Shop.code)).scalars())
     writer = StoreWriter(engine, ctx.services.buyer_key)
     beat = _Heartbeat(ctx)
-    for shop in shops:
-        if ctx.stopping.is_set():
-            raise Stopping
-        try:
-            source = ctx.source_for(shop)
-        except Exception as exc:      # NoSource, or a source that cannot even be built
-            result.skipped[shop.code] = str(exc) if isinstance(exc, NoSource) else f"unexpected {type(exc).__name__}"
-            log.info("shop refresh: %s skipped: %s", shop.code, result.skipped[shop.code])
-            continue
-        try:
-            report = sync_shop(engine, shop.id or 0, source, None, now, progress=beat.progress, writer=writer,
-                               unhealthy_after=ctx.unhealthy_after)
-        except Exception as exc:      # sync_shop itself broke (e.g. the store went away mid-run)
-            log.error("shop %s: sync broke: %s", shop.code, type(exc).__name__)
-            report = SyncReport(shop.id or 0, error=f"unexpected {type(exc).__name__}")
-        finally:
-            try:
-                source.close()
-            except Exception:
-                log.warning("shop %s: closing its source failed", shop.code, exc_info=True)
-        result.reports[shop.code] = report
-        counts = report.counts
-        metrics.synced(counts.inserted + counts.updated + counts.unchanged + counts.pending, 0 if report.ok else 1)
-        if counts.inserted or counts.updated:
-            result.changed.append(shop.id or 0)
-        beat.renew()
+    locked: list[str] = []
+    try:
+        for shop in shops:
+            if ctx.stopping.is_set():
+                raise Stopping
+            _sync_one(ctx, shop, now, result, writer, beat, locked)
+    finally:
+        if locked:
+            log.warning("shop refresh: %d shop(s) skipped, their API tokens cannot be opened: %s; %s",
+                        len(locked), ", ".join(locked), LOCKED_FIX)
+
+
+def _sync_one(ctx: RefreshContext, shop: Shop, now: datetime, result: RefreshResult, writer: StoreWriter,
+              beat: _Heartbeat, locked: list[str]) -> None:
+    engine = ctx.services.engine
+    try:
+        source = ctx.source_for(shop)
+    except TokensLocked as exc:   # stored tokens the key cannot open: the shop stops syncing, so a failure
+        result.skipped[shop.code] = str(exc)
+        locked.append(f"{shop.code} ({exc.reason})")
+        report = shop_failed(engine, shop.id or 0, exc.reason, "tokens_locked", now, ctx.unhealthy_after)
+        metrics.synced(0, 1)
         if report.unhealthy:
             result.told += tell_unhealthy(ctx, shop, report, now)
+        return
+    except Exception as exc:      # NoSource, or a source that cannot even be built
+        result.skipped[shop.code] = str(exc) if isinstance(exc, NoSource) else f"unexpected {type(exc).__name__}"
+        log.info("shop refresh: %s skipped: %s", shop.code, result.skipped[shop.code])
+        return
+    try:
+        report = sync_shop(engine, shop.id or 0, source, None, now, progress=beat.progress, writer=writer,
+                           unhealthy_after=ctx.unhealthy_after)
+    except Exception as exc:      # sync_shop itself broke (e.g. the store went away mid-run)
+        log.error("shop %s: sync broke: %s", shop.code, type(exc).__name__)
+        report = SyncReport(shop.id or 0, error=f"unexpected {type(exc).__name__}")
+    finally:
+        try:
+            source.close()
+        except Exception:
+            log.warning("shop %s: closing its source failed", shop.code, exc_info=True)
+    result.reports[shop.code] = report
+    counts = report.counts
+    metrics.synced(counts.inserted + counts.updated + counts.unchanged + counts.pending, 0 if report.ok else 1)
+    if counts.inserted or counts.updated:
+        result.changed.append(shop.id or 0)
+    beat.renew()
+    if report.unhealthy:
+        result.told += tell_unhealthy(ctx, shop, report, now)
 
 
 def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> None:
@@ -258,7 +281,7 @@ def failure_text(report: SyncReport, lang: str) -> str:
         return t(lang, f"shop.resource.{name}") if f"shop.resource.{name}" in MESSAGES else name
 
     failed = [f"{resource(r.resource)}{colon}{kind(r.error_kind)}" for r in report.resources if not r.ok]
-    return sep.join(failed) or kind("unexpected")
+    return sep.join(failed) or kind(report.error_kind or "unexpected")
 
 
 def tell_unhealthy(ctx: RefreshContext, shop: Shop, report: SyncReport, now: datetime) -> list[str]:

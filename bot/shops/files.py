@@ -111,6 +111,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scoring.money import exponent, is_currency, minor_unit
+from scoring.text import shown
 from storage.ingest.records import (
     AdSpendRecord,
     LineRecord,
@@ -127,6 +128,8 @@ from storage.tabular import Table, TableProblem, note_for, open_table
 
 MAX_LISTED_PROBLEMS = 20
 MAX_KEPT_PROBLEMS = 1000     # problems kept (and counted past it): memory stays flat for a file of bad rows
+MAX_SHOWN_COLUMNS = 6        # of a refused file's own columns, the first ones named in the refusal
+SHOWN_COLUMN = 30            # characters of each (scoring.text.shown: no controls, long names cut)
 BATCH_RECORDS = 1000         # records per batch of stream_file
 
 
@@ -717,14 +720,23 @@ def stream_file(path: str | Path, preset: str,
         fits = [p.name for p in PRESETS.values() if p.name != preset and not p.needs_mapping
                 and all(_norm(c.header or "") in index for c in p.columns if c.required)]
         raise ImportRefused(
-            f"{path.name} does not fit {preset}: missing column(s) {', '.join(missing)}. "
-            + (f"Its columns fit: {', '.join(fits)}." if fits else "Its columns fit no other preset."),
+            f"{path.name} does not fit {preset}: missing column(s) {', '.join(missing)}. {_file_columns(header)} "
+            + (f"Its columns fit: {', '.join(fits)}." if fits else "Its columns fit no other preset.")
+            + f" To import it as {preset}, map its columns with --mapping FILE (a TOML mapping file; its form "
+            "is at the top of bot/shops/files.py).",
             missing=missing, fits=fits)
     evidence, apart = _first_pass(table, header_line, where, spec, opts)
     if opts.date_format is None and opts.date_order is None:
         opts.date_order = settle_date_order(path.name, evidence)
     names = {f: headers[f] or f for f in where}
     return FileStream(path, table, header_line, spec, opts, where, names, apart, batch_size)
+
+
+def _file_columns(header: Sequence[str]) -> str:
+    """The first columns a refused file does have, shown safely (another language, another export)."""
+    names = [shown(h, SHOWN_COLUMN) for h in header if h]
+    more = f", … ({len(names)} in all)" if len(names) > MAX_SHOWN_COLUMNS else ""
+    return f"The file's columns: {', '.join(names[:MAX_SHOWN_COLUMNS])}{more}."
 
 
 def _data_rows(table: Table, header_line: int, where: dict[str, int], spec: Preset, opts: _Options) -> Iterator[_Row]:

@@ -104,6 +104,7 @@ class SyncReport:
     notify: bool = False             # this run started an unhealthy streak (audited once; bot.jobs.refresh tells)
     recovered: bool = False          # this run ended an unhealthy streak
     error: str | None = None         # the shop's sync itself broke (bot.jobs.refresh), e.g. the store went away
+    error_kind: str | None = None    # of `error` when the shop could not be synced at all (shop_failed)
 
     @property
     def ok(self) -> bool:
@@ -380,6 +381,15 @@ def _failed(engine: Engine, shop_id: int, resource: str, rep: ResourceReport, er
         upsert(conn, CURSOR, ("shop_id", "resource"), values, changes)
 
 
+def shop_failed(engine: Engine, shop_id: int, error: str, kind: str, now: datetime,
+                unhealthy_after: int = 3) -> SyncReport:
+    """Record a run in which the shop could not be synced at all (e.g. its tokens cannot be opened) as a failed
+    run in its health, `error` its last error, exactly as a run whose resources all failed."""
+    report = SyncReport(shop_id, error=error[:500], error_kind=kind)
+    _health(engine, report, now, unhealthy_after)
+    return report
+
+
 # --- shop health --------------------------------------------------------------------------------------------------
 
 def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: int) -> None:
@@ -388,8 +398,9 @@ def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: 
         upsert(conn, HEALTH, ("shop_id",), {"shop_id": shop_id, "consecutive_failures": 0},
                 {"shop_id": HEALTH.c.shop_id})
         this_shop = HEALTH.c.shop_id == shop_id
-        if report.failed:
-            error = "; ".join(f"{r.resource}: {r.error}" for r in report.resources if not r.ok)[:500]
+        if report.failed or report.error:
+            error = ("; ".join(f"{r.resource}: {r.error}" for r in report.resources if not r.ok)
+                     or report.error or "")[:500]
             report.consecutive_failures = conn.execute(
                 update(HEALTH).where(this_shop)
                 .values(consecutive_failures=HEALTH.c.consecutive_failures + 1, last_error=error, last_failure_at=now)

@@ -22,7 +22,16 @@ from sqlalchemy.exc import OperationalError
 
 from storage.ingest.records import Tokens
 from storage.models import Shop, ShopCredential
-from storage.token_cipher import KEY_ENV, TokenCipher, TokenKeyError, decrypt_without_key, is_encrypted, missing_key
+from storage.token_cipher import (
+    KEY_ENV,
+    LOCKED_NO_KEY,
+    LOCKED_WRONG_KEY,
+    TokenCipher,
+    TokenKeyError,
+    decrypt_without_key,
+    is_encrypted,
+    missing_key,
+)
 from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
@@ -66,6 +75,25 @@ class DbTokenStore:
         elif in_clear:
             _warn_clear_once()
         return tokens
+
+    def locked(self) -> str | None:
+        """Why the stored tokens cannot be used (storage.token_cipher's LOCKED_*), None when they open or none
+        are stored. Without a key even tokens stored in clear are locked: a refreshed token could not be saved.
+        Only reads: nothing is encrypted in place."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(CREDENTIAL.c.access_token, CREDENTIAL.c.refresh_token)
+                               .where(CREDENTIAL.c.shop_id == self.shop_id)).first()
+        if row is None:
+            return None
+        if self.cipher is None:
+            return LOCKED_NO_KEY
+        try:
+            for stored in row:
+                if stored is not None:
+                    self.cipher.decrypt(stored)
+        except TokenKeyError:
+            return LOCKED_WRONG_KEY
+        return None
 
     def _encrypt_in_place(self, cipher: TokenCipher, access: str, refresh: str | None) -> None:
         with self.engine.begin() as conn:
