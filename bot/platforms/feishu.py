@@ -148,6 +148,8 @@ class FeishuAdapter:
         old_ws._auto_reconnect = False
         self.heard_at = time.monotonic()
         self._close_ws(old_ws, old_loop, old_thread, timeout=2.0)
+        if self.pool.closing:   # stop() began while the old client closed: no new connection during the drain
+            return
         self.ws = self._new_ws()
         try:
             self._connect()
