@@ -7,9 +7,11 @@ file, XLSX through openpyxl's read-only mode), so memory stays flat whatever the
 the file more than once (`Table.rows` starts over) instead of keeping it.
 CSV encoding: the one given (utf-8 read as utf-8-sig: Excel's "CSV UTF-8" starts with a BOM), else by its BOM
 (UTF-8, UTF-16 LE/BE), else UTF-8 when the whole file decodes as UTF-8, else GB18030 (a superset of GBK: Excel on
-Chinese Windows) when every non-ASCII byte pair is in the GB2312 range (lead 0xA1-0xF7, trail 0xA1-0xFE), else
-refused. Merely decoding as GB18030 is not enough: a cp1252 file whose accented letters are each followed by a
-letter does too ('Jürgen' -> 'J黵gen'). An explicit --encoding gbk/gb18030 still reads any GBK file. A leading
+Chinese Windows) when the whole file decodes as GB18030 and at least MIN_GB2312_PERCENT of its multi-byte
+characters are in the GB2312 byte range (lead 0xA1-0xF7, trail 0xA1-0xFE), else refused. Merely decoding as
+GB18030 is not enough: a cp1252 file whose accented letters are each followed by a letter does too ('Jürgen' ->
+'J黵gen'). A share, not every character, so a GBK name such as 王喆 (喆 is not GB2312) or a four-byte GB18030
+character (𠮷) in an otherwise Chinese file is read. An explicit --encoding gb18030 reads any of them. A leading
 BOM left in the first cell (whatever the encoding given) is dropped. The delimiter (comma, semicolon or tab) is
 read from the first non-blank line. The old binary .xls format is refused.
 """
@@ -26,9 +28,17 @@ from pathlib import Path
 from typing import Any
 
 CHUNK = 1 << 20          # bytes read at a time when detecting an encoding
-# GBK text as Excel on Chinese Windows writes it: ASCII, or a GB2312 byte pair (Chinese, full-width punctuation)
-_GB2312_TEXT = re.compile(rb"(?:[\x00-\x7f]+|[\xa1-\xf7][\xa1-\xfe])*")
-_GB2312_LEAD = range(0xA1, 0xF8)
+# A file is read as GB18030 when at least this share (percent) of its multi-byte characters are GB2312 byte pairs.
+# In Chinese text the GB2312 level-1/2 characters (and full-width punctuation) are the great majority; a cp1252 or
+# Latin-1 file gives pairs whose trail byte is an ASCII letter, outside the range; Big5's common characters have a
+# trail byte in 0x40-0x7E about 40 % of the time.
+MIN_GB2312_PERCENT = 90
+# GB18030 as its decoder reads it, one run of a kind at a time: ASCII; GB2312-range pairs; other pairs (GBK and
+# GB18030's two-byte codes); four-byte sequences. The decoder itself settles which codes are valid.
+_GB18030_RUN = re.compile(rb"(?P<ascii>[\x00-\x7f]+)"
+                          rb"|(?P<gb2312>(?:[\xa1-\xf7][\xa1-\xfe])+)"
+                          rb"|(?P<pair>(?:(?![\xa1-\xf7][\xa1-\xfe])[\x81-\xfe][\x40-\x7e\x80-\xfe])+)"
+                          rb"|(?P<four>(?:[\x81-\xfe][\x30-\x39][\x81-\xfe][\x30-\x39])+)")
 
 
 class TableProblem(ValueError):
@@ -139,7 +149,7 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def detect_encoding(path: Path, head: bytes = b"") -> str:
     """The CSV file's encoding by its BOM, else UTF-8 when the whole file decodes as that, else GB18030 when it is
-    GB2312-range text (`_gb2312_text`), read in chunks, never whole; TableProblem otherwise."""
+    mostly GB2312-range text (`_gb2312_text`), read in chunks, never whole; TableProblem otherwise."""
     if not head:
         with path.open("rb") as f:
             head = f.read(4)
@@ -152,30 +162,37 @@ def detect_encoding(path: Path, head: bytes = b"") -> str:
     if _gb2312_text(path):
         return "gb18030"
     raise TableProblem(f"{path.name} is not UTF-8 text and its encoding cannot be told; save it as 'CSV UTF-8', or "
-                       "pass its encoding with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk "
-                       "for Chinese)")
+                       "pass its encoding with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding "
+                       "gb18030 for Chinese: it reads GBK too)")
 
 
 def _gb2312_text(path: Path) -> bool:
-    """Whether every non-ASCII byte of the file is in a GB2312-range pair (read a chunk at a time; a lead byte
-    ending a chunk is carried to the next)."""
+    """Whether the whole file decodes as GB18030 and at least MIN_GB2312_PERCENT of its multi-byte characters are
+    GB2312-range pairs (read a chunk at a time; a character split at a chunk's end is carried to the next)."""
+    decoder = codecs.getincrementaldecoder("gb18030")()
+    in_range = multi = 0
     carry = b""
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
-            data = carry + chunk
-            end = _match_end(data)
-            if end == len(data):
-                carry = b""
-            elif end == len(data) - 1 and data[end] in _GB2312_LEAD:
-                carry = data[end:]
-            else:
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
                 return False
-    return not carry
-
-
-def _match_end(data: bytes) -> int:
-    match = _GB2312_TEXT.match(data)
-    return match.end() if match else 0
+            data, pos = carry + chunk, 0
+            while match := _GB18030_RUN.match(data, pos):
+                run = match.end() - pos
+                if match.lastgroup == "gb2312":
+                    in_range += run // 2
+                multi += {"ascii": 0, "gb2312": run // 2, "pair": run // 2, "four": run // 4}[match.lastgroup or ""]
+                pos = match.end()
+            carry = data[pos:]
+            if len(carry) > 3:          # not the start of one character: a byte GB18030 has no place for
+                return False
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return not carry and in_range * 100 >= MIN_GB2312_PERCENT * multi
 
 
 def _check_encoding(path: Path, encoding: str) -> str:

@@ -435,6 +435,29 @@ def test_import_date_order_and_encoding_flags(cli: Cli, engine: Engine, tmp_path
         assert s.execute(select(Product.name).order_by(Product.id)).scalars().all() == ["Mug", "景德镇陶瓷杯"]
 
 
+def test_import_summary_says_which_date_order_the_file_proved(cli: Cli, tmp_path: Path) -> None:
+    """Inferred from the file, the order is named with the date that proved it, as the encoding is; given with
+    --date-order (or by ISO dates needing none), the summary says nothing of it."""
+    add_us1(cli)
+    days = tmp_path / "days.csv"
+    days.write_text(MINIMAL_TIKTOK + "1,Completed,9,Mug,1,5.00,5.00,5.00,03/11/2026 10:00:00,US\n"
+                    "2,Completed,9,Mug,1,5.00,5.00,5.00,04/11/2026 10:00:00,US\n"
+                    "3,Completed,9,Mug,1,5.00,5.00,5.00,25/11/2026 10:00:00,US\n", encoding="utf-8")
+    assert cli("import", str(days), "--preset", "tiktok_orders", "--shop", "us1")[:2] == (
+        0, "imported days.csv into us1: 3 records (3 new, 0 updated, 0 unchanged, 0 pending); dates read as "
+           "day/month (line 4: 25/11/2026 10:00:00)\n"
+           "attribution: 3 orders, 0 credited to creators, 0 self-referrals, 3 unattributed\n")
+    months = tmp_path / "months.csv"
+    months.write_bytes((MINIMAL_TIKTOK + "4,Completed,9,景德镇陶瓷杯,1,5.00,5.00,5.00,11/25/2026 10:00:00,美国\n")
+                       .encode("gbk"))
+    assert cli("import", str(months), "--preset", "tiktok_orders", "--shop", "us1")[:2] == (
+        0, "imported months.csv into us1: 1 records (1 new, 0 updated, 0 unchanged, 0 pending); read as GB18030; "
+           "dates read as month/day (line 2: 11/25/2026 10:00:00)\n"
+           "attribution: 1 orders, 0 credited to creators, 0 self-referrals, 1 unattributed\n")
+    assert cli("import", str(days), "--preset", "tiktok_orders", "--shop", "us1", "--date-order", "dmy")[:2] == (
+        0, "imported days.csv into us1: 3 records (0 new, 0 updated, 3 unchanged, 0 pending)\n")
+
+
 def test_import_through_a_mapping_file_then_attribute_everything_again(cli: Cli) -> None:
     assert cli("shops", "add", "temu1", "--platform", "temu", "--region", "US", "--currency", "USD",
                "--timezone", "America/Los_Angeles")[0] == 0

@@ -388,7 +388,7 @@ def test_a_csv_in_neither_utf8_nor_gb18030_is_refused_with_the_encoding_advice(t
         read_file(path, "videos", tz="UTC")
     assert str(refused.value) == (
         "latin.csv is not UTF-8 text and its encoding cannot be told; save it as 'CSV UTF-8', or pass its encoding "
-        "with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk for Chinese)")
+        "with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gb18030 for Chinese: it reads GBK too)")
     for given in ({"encoding": "cp1252"}, None):     # the mapping file's key, or the argument
         assert read_file(path, "videos", given, tz="UTC", encoding=None if given else "cp1252").records == (
             PostRecord("V-1", "José Müller", utc(2026, 11, 2, 10, 0), 5),)

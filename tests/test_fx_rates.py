@@ -146,8 +146,8 @@ def test_kpibot_fx_set_and_import(tmp_path: Path, cli: InProcess) -> None:
                                          .encode("cp1252"))
     assert cli(tmp_path, "fx", "import", "latin.csv").stderr == (
         "kpibot: nothing stored: latin.csv is not UTF-8 text and its encoding cannot be told; save it as 'CSV "
-        "UTF-8', or pass its encoding with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk for "
-        "Chinese)\n")
+        "UTF-8', or pass its encoding with --encoding (e.g. --encoding cp1252 for Western Excel, --encoding gb18030 "
+        "for Chinese: it reads GBK too)\n")
     book = Workbook()
     book.active.append(["day", "base", "quote", "rate"])
     book.active.append([date(2026, 12, 4), "USD", "IDR", "15870.25"])

@@ -34,7 +34,7 @@ COMMANDS = {
     "fx": ("fx", "import"),
 }
 NOT_TOLD = ("is not UTF-8 text and its encoding cannot be told; save it as 'CSV UTF-8', or pass its encoding with "
-            "--encoding (e.g. --encoding cp1252 for Western Excel, --encoding gbk for Chinese)")
+            "--encoding (e.g. --encoding cp1252 for Western Excel, --encoding gb18030 for Chinese: it reads GBK too)")
 REFUSED = {"fx": "nothing stored"}    # the others: "nothing imported"
 DONE = {
     "members": "imported {}: 1 new, 0 updated\n",
@@ -129,8 +129,46 @@ def test_a_gbk_file_of_chinese_names_is_detected_and_its_summary_says_so(
     assert _names(engine) == [("lin", "林小雨"), ("wang", "王芳（主播）")]
 
 
+def test_a_gbk_name_outside_gb2312_is_detected(cli: Cli, engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+    """喆 is GBK but not GB2312: in a roster of ordinary names it is 1 of 15 multi-byte characters (93 % in the
+    GB2312 range), so the file is read as GB18030."""
+    _setup(cli)
+    path = tmp_path / "people.csv"
+    path.write_bytes("member,name,role\nwang,王喆,host\nlin,林小雨（主播）,host\nzhou,周杰伦,host\nchen,陈美玲,host\n"
+                     .encode("gbk"))
+    assert cli("members", "import", str(path)) == (
+        0, f"imported {path}: 4 new, 0 updated; read as GB18030\n", "")
+    assert _names(engine) == [("chen", "陈美玲"), ("lin", "林小雨（主播）"), ("wang", "王喆"), ("zhou", "周杰伦")]
+
+
+def test_a_gb18030_file_with_a_four_byte_character_is_detected(
+        cli: Cli, engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+    """𠮷 has no GBK code: GB18030 writes it in four bytes, which count as outside the GB2312 range but do not
+    refuse a file that is otherwise Chinese."""
+    _setup(cli)
+    path = tmp_path / "people.csv"
+    path.write_bytes("member,name,role\nji,𠮷野家店长,host\nlin,林小雨,host\nzhou,周杰伦,host\n".encode("gb18030"))
+    assert len("𠮷".encode("gb18030")) == 4
+    assert cli("members", "import", str(path)) == (
+        0, f"imported {path}: 3 new, 0 updated; read as GB18030\n", "")
+    assert _names(engine) == [("ji", "𠮷野家店长"), ("lin", "林小雨"), ("zhou", "周杰伦")]
+
+
+def test_a_big5_file_is_refused_not_read_as_gbk(cli: Cli, engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+    """Big5 bytes decode as GB18030 (陳美玲 -> 朝 and two private-use characters), but 5 of these 11 common
+    Traditional characters have a trail byte under 0xA1: 55 % in the GB2312 range, under 90 %, so refused with the
+    advice."""
+    _setup(cli)
+    path = tmp_path / "people.csv"
+    path.write_bytes("member,name,role\nzhang,台北市信義區 張偉,host\nchen,陳美玲,host\n".encode("big5"))
+    assert path.read_bytes().decode("gb18030").split("\n")[2] == "chen,朝\ue117\ue0dd,host"   # the trap
+    assert cli("members", "import", str(path)) == (2, "", f"kpibot: nothing imported: people.csv {NOT_TOLD}\n")
+    assert _names(engine) == []
+
+
 def test_gbk_detection_holds_a_pair_split_between_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 3-byte chunk splits every other GBK pair; a lone lead byte at the end of the file still refuses."""
+    """A 3-byte chunk splits every other GBK pair and a four-byte character; a lone lead byte at the end of the file
+    still refuses."""
     monkeypatch.setattr(tabular, "CHUNK", 3)
     path = tmp_path / "t.csv"
     path.write_bytes("a,林小雨\n".encode("gbk"))
@@ -139,6 +177,11 @@ def test_gbk_detection_holds_a_pair_split_between_chunks(tmp_path: Path, monkeyp
     with pytest.raises(tabular.TableProblem):
         tabular.detect_encoding(path)
     path.write_bytes(b"a,\xd6\x41\n")                          # a lead byte, then ASCII: not GB2312 text
+    with pytest.raises(tabular.TableProblem):
+        tabular.detect_encoding(path)
+    path.write_bytes("a,𠮷林小雨周杰伦陈美玲\n".encode("gb18030"))   # 9 of 10 in range (90 %); 𠮷's 4 bytes split 1 + 3
+    assert tabular.detect_encoding(path) == "gb18030"
+    path.write_bytes("a,𠮷林小雨周杰伦陈美玲\n".encode("gb18030")[:-2])   # ends inside 玲
     with pytest.raises(tabular.TableProblem):
         tabular.detect_encoding(path)
 

@@ -261,7 +261,8 @@ def add_encoding(parser: argparse.ArgumentParser) -> None:
     """`--encoding ENC` of every file import (the one reader, storage.tabular, takes it): for a CSV that is neither
     UTF-8, UTF-16 (by its BOM) nor GB18030, e.g. cp1252 from Excel on a Western Windows."""
     parser.add_argument("--encoding", metavar="ENC",
-                        help="the CSV's encoding, e.g. gbk (default: by its BOM, else UTF-8, else GB18030)")
+                        help="the CSV's encoding, e.g. gb18030 or cp1252 (default: by its BOM, else UTF-8, "
+                             "else GB18030)")
 
 
 def _token_options(parser: argparse.ArgumentParser, required: bool) -> None:

@@ -611,8 +611,10 @@ class FileStream:
     are held until the end of the file."""
 
     def __init__(self, path: Path, table: Table, header_line: int, spec: Preset, opts: _Options,
-                 where: dict[str, int], names: dict[str, str], apart: set[int], batch_size: int) -> None:
+                 where: dict[str, int], names: dict[str, str], apart: set[int], batch_size: int,
+                 date_note: str = "") -> None:
         self.path, self._table, self._header_line, self._spec, self._opts = path, table, header_line, spec, opts
+        self._date_note = date_note
         self._where, self._names, self._apart, self._batch_size = where, names, apart, batch_size
         self.rows = self.problem_count = 0
         self._kept: list[Problem] = []
@@ -622,8 +624,9 @@ class FileStream:
 
     @property
     def read_note(self) -> str:
-        """For the import's summary: "; read as GB18030" when the encoding detected is other than UTF-8."""
-        return note_for(self._table)
+        """For the import's summary: "; read as GB18030" when the encoding detected is other than UTF-8, and
+        "; dates read as day/month (line 4: 25/11/2026)" when the file's own dates settled their order."""
+        return note_for(self._table) + self._date_note
 
     def batches(self) -> Iterator[list[Record]]:
         spec, opts, names = self._spec, self._opts, self._names
@@ -726,10 +729,12 @@ def stream_file(path: str | Path, preset: str,
             "is at the top of bot/shops/files.py).",
             missing=missing, fits=fits)
     evidence, apart = _first_pass(table, header_line, where, spec, opts)
+    date_note = ""
     if opts.date_format is None and opts.date_order is None:
         opts.date_order = settle_date_order(path.name, evidence)
+        date_note = date_order_note(opts.date_order, evidence)
     names = {f: headers[f] or f for f in where}
-    return FileStream(path, table, header_line, spec, opts, where, names, apart, batch_size)
+    return FileStream(path, table, header_line, spec, opts, where, names, apart, batch_size, date_note)
 
 
 def _file_columns(header: Sequence[str]) -> str:
@@ -797,6 +802,16 @@ def settle_date_order(name: str, evidence: DateEvidence) -> str | None:
                             f"has {text!r}); pass --date-order dmy or --date-order mdy (in a mapping file: "
                             "date_order = \"dmy\")")
     return None
+
+
+def date_order_note(order: str | None, evidence: DateEvidence) -> str:
+    """What an import's summary adds when the date order was told from the file, with the date that proved it:
+    "; dates read as day/month (line 4: 25/11/2026)"; "" when no date needed an order."""
+    proof = {"DMY": ("day/month", evidence.dmy), "MDY": ("month/day", evidence.mdy)}.get(order or "")
+    if proof is None or proof[1] is None:
+        return ""
+    words, (line, text) = proof[0], proof[1]
+    return f"; dates read as {words} (line {line}: {text})"
 
 
 def _first_pass(table: Table, header_line: int, where: dict[str, int], spec: Preset,
