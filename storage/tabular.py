@@ -228,7 +228,7 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
     with path.open(encoding=encoding, newline="") as f:
         for n, cells in enumerate(csv.reader(f, delimiter=delimiter), start=1):
             if n == 1 and cells and cells[0].startswith("\ufeff"):
-                cells[0] = cells[0][1:]     # a BOM the encoding given did not take (e.g. cp1252 of a UTF-8 file)
+                cells[0] = cells[0][1:]     # a BOM the encoding given kept (utf-16-le and -be do)
             yield n, cells
 
 
