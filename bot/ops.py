@@ -3,7 +3,8 @@
 - /healthz: 200 while the process runs.
 - /readyz: 200 when every check passes, else 503; the body is JSON naming each check and whether it passed.
   The checks (bot.cli.serve): the store answers, every platform connection is up, the refresh lease's holder
-  (the replica that runs the shop refresh) is known.
+  (the replica that runs the shop refresh) is known. Before them, while `kpibot run` waits for its store and
+  connects, 503 with what it waits for (`waiting`, e.g. {"store": "waiting"}).
 - /metrics: bot.metrics in Prometheus' text format.
 
 A small stdlib HTTP server on a daemon thread: the process serves a handful of probes a minute.
@@ -24,8 +25,10 @@ Check = Callable[[], bool]
 
 
 class OpsServer:
-    def __init__(self, host: str, port: int, checks: Mapping[str, Check]) -> None:
+    def __init__(self, host: str, port: int, checks: Mapping[str, Check],
+                 waiting: Mapping[str, str] | None = None) -> None:
         self.checks = dict(checks)
+        self.waiting: Mapping[str, str] | None = waiting   # starting up: what for, shown by /readyz (503)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +36,9 @@ class OpsServer:
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
                     self._send(200, "application/json", b'{"status": "ok"}')
+                elif path == "/readyz" and server.waiting is not None:
+                    body = {"status": "starting", "waiting": dict(server.waiting)}
+                    self._send(503, "application/json", json.dumps(body).encode())
                 elif path == "/readyz":
                     results = server.readiness()
                     ok = all(results.values())
@@ -72,6 +78,11 @@ class OpsServer:
                 log.warning("readiness check %s failed: %s: %s", name, exc.__class__.__name__, exc)
                 results[name] = False
         return results
+
+    def ready_when(self, checks: Mapping[str, Check]) -> None:
+        """Started: from now on /readyz runs these checks."""
+        self.checks = dict(checks)
+        self.waiting = None
 
     def start(self) -> OpsServer:
         self._thread.start()

@@ -71,6 +71,34 @@ class TokensLocked(NoSource):
         super().__init__(f"shop {code}: {reason}; {LOCKED_FIX}")
         self.code, self.reason = code, reason   # reason: the shop's last error (storage.token_cipher LOCKED_*)
 
+    def __reduce__(self) -> tuple[type[TokensLocked], tuple[str, str]]:   # raised again in the sync's process
+        return type(self), (self.code, self.reason)
+
+
+class NoCredentials(NoSource):
+    """The shop's platform has no app credentials in the configuration ([platforms.<platform>]): like
+    TokensLocked, a failure the refresh records and counts, since the shop stops syncing."""
+
+    def __init__(self, code: str, platform: str) -> None:
+        self.code, self.platform, self.reason = code, platform, credentials_missing(platform)   # its last error
+        super().__init__(f"shop {code}: {self.reason}")
+
+    def __reduce__(self) -> tuple[type[NoCredentials], tuple[str, str]]:   # raised again in the sync's process
+        return type(self), (self.code, self.platform)
+
+
+# the environment variables of each platform's app credentials (bot.config's Env names)
+CREDENTIAL_ENV = {"tiktok_shop": ("KPIBOT_TIKTOK_SHOP_APP_KEY", "KPIBOT_TIKTOK_SHOP_APP_SECRET"),
+                  "shopee": ("KPIBOT_SHOPEE_PARTNER_ID", "KPIBOT_SHOPEE_PARTNER_KEY"),
+                  "amazon": ("KPIBOT_AMAZON_CLIENT_ID", "KPIBOT_AMAZON_CLIENT_SECRET")}
+CREDENTIALS_MISSING = "no [platforms.{platform}] credentials"
+
+
+def credentials_missing(platform: str) -> str:
+    """The last error of a shop whose platform has no app credentials, naming what to set."""
+    first, second = CREDENTIAL_ENV.get(platform, ("its app key", "secret"))
+    return f"{CREDENTIALS_MISSING.format(platform=platform)}: set {first} and {second}"
+
 
 def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Source:
     """The shop's API client (the caller closes it); NoSource when it has none or something is missing."""
@@ -78,7 +106,7 @@ def build_source(engine: Engine, shop: Shop, platforms: PlatformsConfig) -> Sour
         raise NoSource(f"shop {shop.code} ({shop.platform}) has no API: import its exports with kpibot import")
     app = platforms.get(shop.platform)
     if app is None:
-        raise NoSource(f"shop {shop.code}: no [platforms.{shop.platform}] credentials in the configuration; skipped")
+        raise NoCredentials(shop.code, shop.platform)
     if shop.platform in SHOP_ID_NEEDED and not (shop.platform_shop_id or "").strip():
         raise NoSource(f"shop {shop.code}: its platform shop id ({SHOP_ID_NEEDED[shop.platform]}) is not set")
     from bot.config import AmazonPlatform, ShopeePlatform, TikTokShopPlatform

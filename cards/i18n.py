@@ -444,6 +444,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "shop.failure.tokens_locked": {"en": "its stored API tokens cannot be opened: KPIBOT_TOKEN_KEY is not set or "
                                          "is not the key that stored them (see kpibot shops list)",
                                    "zh": "无法打开已存储的 API 令牌：KPIBOT_TOKEN_KEY 未设置或不是存储它们时所用的密钥（见 kpibot shops list）"},
+    "shop.failure.no_credentials": {"en": "the configuration has no app credentials for its platform "
+                                          "(see kpibot shops list)",
+                                    "zh": "配置中没有该平台的应用凭据（见 kpibot shops list）"},
     "shop.failure.unexpected": {"en": "an internal error (details in the bot's log)", "zh": "内部错误（详见机器人日志）"},
     "shop.resource.orders": {"en": "orders", "zh": "订单"},
     "shop.resource.returns": {"en": "returns", "zh": "退货退款"},

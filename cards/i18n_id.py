@@ -313,6 +313,8 @@ INDONESIAN: dict[str, str] = {
     "shop.failure.request": "platform menolak permintaan",
     "shop.failure.tokens_locked": "token API yang tersimpan tidak dapat dibuka: KPIBOT_TOKEN_KEY belum diatur atau "
                                   "bukan kunci yang menyimpannya (lihat kpibot shops list)",
+    "shop.failure.no_credentials": "konfigurasi tidak memiliki kredensial aplikasi untuk platformnya "
+                                   "(lihat kpibot shops list)",
     "shop.failure.unexpected": "kesalahan internal (detail di log bot)",
     "shop.resource.orders": "pesanan",
     "shop.resource.returns": "retur",

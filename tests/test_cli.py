@@ -308,3 +308,17 @@ def test_targets_import_refuses_settled_months_and_zero_unless_told(tmp_path: Pa
                           " FROM audit_log WHERE action LIKE 'target.%' ORDER BY id").fetchall()
     assert rows[-3:] == [("target.force", "system", "2026-10", "paid"), ("target.set", "system", "2026-12", None),
                          ("target.force", "system", "2025-01", "over")]
+
+
+def test_run_with_no_chat_platform_refuses_with_what_to_set_and_exit_2(
+        cli: InProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One misnamed variable in .env leaves no platform configured: `kpibot run` refuses at once (a console
+    that exits 0 at EOF would be a restart loop under compose, a cleanly stopped service under systemd)."""
+    for name in ("KPIBOT_FEISHU_APP_ID", "KPIBOT_DINGTALK_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KPIBOT_FEISHU_APPID", "cli_misnamed")
+    run = cli(tmp_path, "run")
+    assert (run.returncode, run.stdout, run.stderr) == (
+        2, "", "kpibot: run needs a chat platform: set [feishu] app_id (KPIBOT_FEISHU_APP_ID) or [dingtalk] "
+               "client_id (KPIBOT_DINGTALK_CLIENT_ID); the console is kpibot demo\n")
+    assert not (tmp_path / "kpibot.db").exists()   # refused before the store

@@ -319,7 +319,8 @@ def test_a_failing_shop_fails_the_sync_and_others_still_sync(cli: Cli, engine: E
         code, out, err = cli("sync")
         assert (code, out) == (1, "")
         lines = err.splitlines()
-        assert lines[0] == "skipped: shop amz1: no [platforms.amazon] credentials in the configuration; skipped"
+        assert lines[0] == ("skipped: shop amz1: no [platforms.amazon] credentials: set KPIBOT_AMAZON_CLIENT_ID and "
+                            "KPIBOT_AMAZON_CLIENT_SECRET")
         assert [line.split(":")[0] for line in lines[1:6]] == [
             f"us1 {r}" for r in ("orders", "returns", "affiliate_orders", "lives", "products")]
         assert "FAILED after 0 pages, 0 records kept: auth: " in lines[1]

@@ -10,14 +10,19 @@ import re
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
+from bot.cli import main
 from tests.bot_process import BotProcess
 from tests.conftest import POSTGRES
 from tests.fakes.feishu import FakeFeishu
 from tests.fakes.tcp_proxy import TcpProxy
 
+# `kpibot run` needs a chat platform configured; the store is never reached here, so it is never called
+UNREACHED_FEISHU = SimpleNamespace(app_id="cli_never_called", base_url="http://127.0.0.1:9", app_secret="unused")
 RETRY = re.compile(r"WARNING bot\.app: the store at (\S+) cannot be reached \(try (\d+) of (\d+): ")
 
 
@@ -44,7 +49,7 @@ def test_kpibot_run_gives_up_after_the_configured_tries_with_one_line_and_no_pas
         port = probe.getsockname()[1]       # closed again at once: nothing listens there
     password = "s3cret-Pw-never-shown"
     with BotProcess(tmp_path, f"postgresql+psycopg://kpibot:{password}@127.0.0.1:{port}/kpibot",
-                    store="start_attempts = 3\nstart_backoff_s = 0.1\n") as bot:
+                    feishu=UNREACHED_FEISHU, store="start_attempts = 3\nstart_backoff_s = 0.1\n") as bot:
         code = bot.wait()
     shown = f"postgresql+psycopg://kpibot:***@127.0.0.1:{port}/kpibot"
     assert code == 1
@@ -58,24 +63,59 @@ def test_kpibot_run_gives_up_after_the_configured_tries_with_one_line_and_no_pas
 
 def test_a_stop_while_waiting_for_the_store_exits_0_with_one_line_and_json_logs_from_the_first_try(
         tmp_path: Path) -> None:
-    """[ops] log_format = "json": the retry warnings are JSON from the first one; SIGTERM while the process
-    waits (start_backoff_s = 0.5 standing for 1 s) exits 0 with one status line, on stdout and as a JSON
-    record."""
+    """[ops] log_format = "json": the retry warnings are JSON from the first one; the ops endpoint serves from
+    before the first try, /healthz 200 and /readyz 503 with the store waiting, so a liveness probe does not
+    kill a process that waits for its store; SIGTERM while the process waits (start_backoff_s = 0.5 standing
+    for 1 s) exits 0 with one status line, on stdout and as a JSON record."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]       # closed again at once: nothing listens there
-    with BotProcess(tmp_path, f"postgresql+psycopg://kpibot:pw@127.0.0.1:{port}/kpibot",
+        with socket.create_server(("127.0.0.1", 0)) as other:
+            ops_port = other.getsockname()[1]
+    with BotProcess(tmp_path, f"postgresql+psycopg://kpibot:pw@127.0.0.1:{port}/kpibot", feishu=UNREACHED_FEISHU,
                     store="start_attempts = 50\nstart_backoff_s = 0.5\n",
-                    extra='[fx]\nenabled = false\n[ops]\nlog_format = "json"\n') as bot:
+                    extra=f'[fx]\nenabled = false\n[ops]\nlog_format = "json"\nport = {ops_port}\n') as bot:
         deadline = time.monotonic() + 30
         while "cannot be reached" not in bot.err:
             assert time.monotonic() < deadline and bot.returncode is None, bot.err
             time.sleep(0.05)
+        health = httpx.get(f"http://127.0.0.1:{ops_port}/healthz", timeout=5)
+        ready = httpx.get(f"http://127.0.0.1:{ops_port}/readyz", timeout=5)
         code = bot.stop()
-    assert (code, bot.out) == (0, "kpibot: stopped before the store could be reached\n"), bot.err
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (503, {"status": "starting", "waiting": {"store": "waiting"}})
+    assert (code, bot.out) == (0, f"kpibot: health and metrics on http://127.0.0.1:{ops_port}/\n"
+                                  "kpibot: stopped before the store could be reached\n"), bot.err
     lines = [json.loads(line) for line in bot.err.splitlines()]
     assert [(line["level"], line["logger"]) for line in lines][-1] == ("INFO", "bot.status")
-    assert lines[-1]["message"] == "kpibot: stopped before the store could be reached"
-    retries = lines[:-1]
+    assert [line["message"] for line in lines if line["logger"] == "bot.status"] == [
+        f"kpibot: health and metrics on http://127.0.0.1:{ops_port}/",
+        "kpibot: stopped before the store could be reached"]
+    retries = lines[1:-1]
     assert {(line["level"], line["logger"]) for line in retries} == {("WARNING", "bot.app")}
     assert retries[0]["message"].startswith(
         f"the store at postgresql+psycopg://kpibot:***@127.0.0.1:{port}/kpibot cannot be reached (try 1 of 50: ")
+
+
+def test_the_ops_endpoint_stops_when_run_gives_up_on_its_store(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process (main may run again): the endpoint started before the store is stopped at the exit, and
+    the signal handlers are as they were."""
+    import signal
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+        with socket.create_server(("127.0.0.1", 0)) as other:
+            ops_port = other.getsockname()[1]
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "postgresql+psycopg://kpibot:pw@127.0.0.1:{port}/kpibot"\nstart_attempts = 1\n'
+                      '[feishu]\napp_id = "cli_never_called"\ndomain = "http://127.0.0.1:9"\n'
+                      f'[fx]\nenabled = false\n[ops]\nport = {ops_port}\n', encoding="utf-8")
+    monkeypatch.setenv("KPIBOT_FEISHU_APP_SECRET", "unused")
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["run", "--config", str(config)]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"kpibot: health and metrics on http://127.0.0.1:{ops_port}/\n"
+    assert err.startswith(f"kpibot: cannot open the store at postgresql+psycopg://kpibot:***@127.0.0.1:{port}/kpibot: ")
+    assert signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{ops_port}/healthz", timeout=2)

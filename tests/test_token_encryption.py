@@ -224,8 +224,12 @@ def test_clear_tokens_read_without_a_key_are_warned_about_once(engine: Engine, c
 def test_a_token_no_key_decrypts_stops_the_rotation_and_changes_nothing(
         engine: Engine, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     add_shop(cli, "us1")
-    monkeypatch.setenv("KPIBOT_TOKEN_KEY", STRANGER)
-    add_shop(cli, "us2")                       # stored with another key, which is then lost
+    assert cli("shops", "add", "us2", "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
+               "--timezone", "UTC")[0] == 0
+    # stored with another key, which is then lost (`shops token` now refuses a key that opens no other
+    # shop's tokens, so as a store from before that check, or written by hand, would hold them)
+    DbTokenStore(engine, shop_id(engine, "us2"), TokenCipher([STRANGER])).save(
+        Tokens(access_token="AT-clear-0002", refresh_token="RT-clear-0002", expires_at=None))
     before = raw(engine)
     monkeypatch.setenv("KPIBOT_TOKEN_KEY", f"{NEW},{OLD}")
     assert cli("store", "rotate-key") == (1, "", "kpibot: no key in KPIBOT_TOKEN_KEY decrypts the tokens of "
@@ -328,7 +332,58 @@ def test_tokens_no_key_opens_are_a_visible_sync_failure(engine: Engine, cli: Cli
     assert cli("shops", "list")[1].splitlines()[1] == (
         "us1          tiktok_shop  US     USD  -          locked  failing 2x   -                 "
         "tokens locked: KPIBOT_TOKEN_KEY does not open them")
-    monkeypatch.setenv("KPIBOT_TOKEN_KEY", OLD)   # the key that stored them: they open again
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", OLD)   # the key that stored them: they open again, the error is stale
     assert cli("shops", "list")[1].splitlines()[1] == (
-        "us1          tiktok_shop  US     USD  -          yes     failing 2x   -                 "
-        "tokens locked: KPIBOT_TOKEN_KEY does not open them")
+        "us1          tiktok_shop  US     USD  -          yes     failing 2x   -                 -")
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", "not-a-key")
+    assert cli("shops", "list")[1].splitlines()[1] == (
+        "us1          tiktok_shop  US     USD  -          locked (KPIBOT_TOKEN_KEY is not a valid key) failing 2x   "
+        "-                 tokens locked: KPIBOT_TOKEN_KEY does not open them")
+
+
+def test_a_platform_without_app_credentials_is_a_visible_sync_failure(
+        engine: Engine, cli: Cli, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Tokens stored but no [platforms.tiktok_shop] in the configuration: as with locked tokens, one WARNING
+    per refresh run naming the shops and what to set, a sync failure counted, the shop's last error in `shops
+    list`; once the credentials are configured the error is no longer shown."""
+    for name in ("KPIBOT_TIKTOK_SHOP_APP_KEY", "KPIBOT_TIKTOK_SHOP_APP_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    add_shop(cli, "us1")
+    services = Services(engine, Rules(), "UTC", "en", ChartCache(), AlertRules(enabled=False))
+    counted = metrics.reset()
+    ctx = RefreshContext(services=services, source_for=lambda shop: build_source(engine, shop, PlatformsConfig()),
+                         messengers={}, clock=lambda: DEMO_MIDNIGHT, instance="r1", interval=timedelta(minutes=30))
+    with caplog.at_level(logging.INFO, logger="bot.jobs.refresh"):
+        result = run_refresh(ctx, DEMO_MIDNIGHT)
+    missing = ("no [platforms.tiktok_shop] credentials: set KPIBOT_TIKTOK_SHOP_APP_KEY and "
+               "KPIBOT_TIKTOK_SHOP_APP_SECRET")
+    assert result.skipped == {"us1": f"shop us1: {missing}"}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"shop refresh: 1 shop(s) skipped, their platform has no app credentials in the configuration: us1 ({missing})"]
+    assert counted.sync_failures._value.get() == 1
+    row = "us1          tiktok_shop  US     USD  -          yes     failing 1x   -                 "
+    assert cli("shops", "list")[1].splitlines()[1] == row + missing
+    monkeypatch.setenv("KPIBOT_TIKTOK_SHOP_APP_KEY", "k")
+    monkeypatch.setenv("KPIBOT_TIKTOK_SHOP_APP_SECRET", "s")
+    assert cli("shops", "list")[1].splitlines()[1] == row + "-"
+
+
+def test_after_a_rotation_the_old_key_cannot_store_tokens_under_a_second_key(
+        engine: Engine, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_shop(cli, "us1")
+    assert cli("shops", "add", "us2", "--platform", "tiktok_shop", "--region", "US", "--currency", "USD",
+               "--timezone", "UTC")[0] == 0
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", f"{NEW},{OLD}")
+    assert cli("store", "rotate-key")[0] == 0
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", OLD)
+    refused = ("kpibot: KPIBOT_TOKEN_KEY opens none of the tokens stored for the other shops: set it to the key "
+               "their tokens are under (or run kpibot store rotate-key first); nothing stored\n")
+    before = raw(engine)
+    assert cli("shops", "token", "us2", "--tokens-stdin", stdin=json.dumps(TOKENS)) == (2, "", refused)
+    assert add_shop(cli, "us3") == (2, "", refused)
+    assert raw(engine) == before and len(before) == 1
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", NEW)
+    assert cli("shops", "token", "us2", "--tokens-stdin", stdin=json.dumps(TOKENS)) == (
+        0, "stored tokens for shop us2: access_token, refresh_token, shop_cipher\n", "")
+    assert [Fernet(NEW).decrypt(a.removeprefix("fernet:").encode()) for a, _ in raw(engine)] == [
+        b"AT-clear-0001", b"AT-clear-0001"]

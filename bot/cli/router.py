@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 from bot.app import build_services, build_services_waiting, clock_from_env, shown_store, store_password
 from bot.config import Config
@@ -36,9 +37,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
     clock = clock_from_env()
     if args.command != "run":
         services = open_services(config)
-    else:   # log format and signals set before the first try of the store (bot.cli.serve.Startup)
-        from bot.cli.serve import Startup, StoppedEarly
+    else:   # log format, signals and ops endpoint set before the first try of the store (bot.cli.serve.Startup)
+        from bot.cli.serve import NO_PLATFORM, Startup, StoppedEarly, no_platform
 
+        if no_platform(config):   # a misnamed variable: refuse, rather than a console that exits 0 at EOF
+            print(NO_PLATFORM, file=sys.stderr)
+            return 2
         args.startup = startup = Startup.begin(config)
         try:
             try:
@@ -46,10 +50,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
             finally:
                 startup.reached()   # from now on a signal only sets startup.stop
         except StoppedEarly:
+            startup.close()
             return startup.stopped_early()
+        except BaseException:
+            startup.close()
+            raise
     try:
         return int(module.run(services, args, config, clock))
     finally:
+        if args.command == "run":
+            args.startup.close()
         services.engine.dispose()   # connections closed now, not whenever the engine is collected (main may run again)
 
 

@@ -1,4 +1,5 @@
-"""kpibot run: the long-running bot process (every configured platform, the scheduler and the console)."""
+"""kpibot run: the long-running bot process (every configured platform and the scheduler; never the console:
+with no platform configured it refuses, so a typo in .env is not a process that "runs" as a demo member)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.config import Config, OpsConfig
 from bot.dispatch import Dispatcher
-from bot.platforms.console import Console
 from services.container import Services
 
 log = logging.getLogger(__name__)
 # the process's status lines ("kpibot: serving" ...) as log records too, with [ops] log_format = "json"
 status_log = logging.getLogger("bot.status")
 STOPPED_EARLY = "kpibot: stopped before the store could be reached"
+NO_PLATFORM = ("kpibot: run needs a chat platform: set [feishu] app_id (KPIBOT_FEISHU_APP_ID) or [dingtalk] "
+               "client_id (KPIBOT_DINGTALK_CLIENT_ID); the console is kpibot demo")
+
+
+def no_platform(config: Config) -> bool:
+    """True when neither Feishu nor DingTalk is configured: `kpibot run` then refuses (exit 2) before its store."""
+    return config.feishu is None and config.dingtalk is None
 
 
 class StoppedEarly(BaseException):
@@ -40,9 +46,24 @@ class Startup:
     stop: threading.Event = field(default_factory=threading.Event)
     waiting: bool = True
     previous: dict[int, Any] = field(default_factory=dict)
+    ops: Any = None   # bot.ops.OpsServer when [ops] port is set: the process's one, started before the store
 
     @classmethod
     def begin(cls, config: Config) -> Startup:
+        """Also starts the ops endpoint, so a liveness probe passes while the store is waited for (minutes, at
+        worst): /healthz 200, /readyz 503 with the store "waiting" until serve() hands it the real checks."""
+        startup = cls._begin(config)
+        if config.ops.port:
+            from bot.ops import OpsServer
+
+            startup.ops = OpsServer(config.ops.host, config.ops.port, {"store": lambda: False},
+                                    waiting={"store": "waiting"}).start()
+            host, port = startup.ops.address
+            status(f"kpibot: health and metrics on http://{host}:{port}/", startup.json_logs)
+        return startup
+
+    @classmethod
+    def _begin(cls, config: Config) -> Startup:
         startup = cls(json_logs=config.ops.log_format == "json")
         if startup.json_logs:
             from bot.logs import use_json_logs
@@ -60,6 +81,16 @@ class Startup:
 
     def reached(self) -> None:
         self.waiting = False
+        if self.ops is not None:
+            self.ops.waiting = {"store": "reached", "platforms": "connecting"}
+
+    def close(self) -> None:
+        """At any exit of `kpibot run`: the ops endpoint stopped if it still runs (serve() stops it first) and the
+        signal handlers as they were (main may run again in the same process)."""
+        if self.ops is not None:
+            self.ops.stop()
+            self.ops = None
+        self.restore()
 
     def stopped_early(self) -> int:
         self.restore()
@@ -83,15 +114,13 @@ def status(line: str, json_logs: bool) -> None:
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
     dispatcher = Dispatcher(services, clock)
     startup: Startup | None = getattr(args, "startup", None)
-    return serve(services, config, Console(dispatcher, Path(config.charts.dir), sys.stdout), dispatcher,
-                 startup)
+    return serve(services, config, dispatcher, startup)
 
 
-def serve(services: Services, config: Config, console: Console, dispatcher: Dispatcher,
-          startup: Startup | None = None) -> int:
-    """The long-running process: every configured chat platform at once until SIGTERM or Ctrl-C; the console
-    when none is configured. If any connection ends for good, the process stops and exits non-zero. `startup`:
-    the signal handling and log format set up before the store was reached (a stop then is not lost)."""
+def serve(services: Services, config: Config, dispatcher: Dispatcher, startup: Startup | None = None) -> int:
+    """The long-running process: every configured chat platform at once until SIGTERM or Ctrl-C; exit 2 when
+    none is configured. If any connection ends for good, the process stops and exits non-zero. `startup`: the
+    signal handling, log format and ops endpoint set up before the store was reached (a stop then is not lost)."""
     from bot.scheduler import start_scheduler, stop_scheduler  # APScheduler: for this process only
 
     json_logs = config.ops.log_format == "json"
@@ -111,10 +140,8 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
 
         adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, services.engine, watchdog_s=watchdog_s))
     if not adapters:
-        if startup is not None:
-            startup.restore()
-        console.repl("host1")
-        return 0
+        print(NO_PLATFORM, file=sys.stderr)
+        return 2
     stop = startup.stop if startup is not None else threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -130,7 +157,10 @@ def serve(services: Services, config: Config, console: Console, dispatcher: Disp
             adapter.stop()
         return 1
     refresh_every = timedelta(minutes=config.schedule.refresh_minutes)
-    ops = _start_ops(config.ops, services, started, refresh_every, dispatcher.clock, json_logs)
+    ops = _start_ops(config.ops, services, started, refresh_every, dispatcher.clock, json_logs,
+                     startup.ops if startup is not None else None)
+    if startup is not None:
+        startup.ops = None   # stopped below, by this function
     scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=refresh_every,
                                 platforms=config.platforms, cache=dispatcher.cache,
@@ -175,9 +205,10 @@ def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: C
 
 
 def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any], refresh_every: timedelta,
-               clock: Callable[[], datetime], json_logs: bool = False) -> Any:
+               clock: Callable[[], datetime], json_logs: bool = False, running: Any = None) -> Any:
     """The /healthz, /readyz and /metrics endpoint when [ops] port is set; None when it is off. refresh_leader
-    passes while some replica took, renewed or finished the refresh lease within two refresh intervals."""
+    passes while some replica took, renewed or finished the refresh lease within two refresh intervals.
+    `running`: the endpoint Startup already started (one per process): it gets the real checks."""
     if ops.port == 0:
         return None
     from bot.ops import OpsServer
@@ -187,6 +218,9 @@ def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any], refresh_
     for adapter in adapters:
         checks[adapter.platform] = adapter.connected
     checks["refresh_leader"] = lambda: lease_current(services.engine, clock(), 2 * refresh_every)
+    if running is not None:
+        running.ready_when(checks)
+        return running
     server = OpsServer(ops.host, ops.port, checks).start()
     host, port = server.address
     status(f"kpibot: health and metrics on http://{host}:{port}/", json_logs)

@@ -28,10 +28,13 @@ from bot.usage import UsageError
 from scoring.money import is_currency
 from scoring.text import BadText, code_text, country_code, display_name, shown
 from services.container import Services
-from storage.ingest.token_store import DbTokenStore
+from storage.ingest.token_store import DbTokenStore, key_fits_others
 from storage.models import Shop, ShopCredential, ShopHealth, Team
 from storage.queries import find_team, organisation, teams
-from storage.token_cipher import TokenCipher, TokenKeyError, missing_key
+from storage.token_cipher import LOCKED_BAD_KEY, TokenCipher, TokenKeyError, missing_key
+
+OTHER_KEY = ("KPIBOT_TOKEN_KEY opens none of the tokens stored for the other shops: set it to the key their "
+             "tokens are under (or run kpibot store rotate-key first); nothing stored")
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
@@ -39,7 +42,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
         return _add(services, args, config)
     if args.action == "token":
         return _token(services, args)
-    return _list(services)
+    return _list(services, config)
 
 
 def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
@@ -68,8 +71,12 @@ def _add(services: Services, args: argparse.Namespace, config: Config) -> int:
     if platform == "shopee" and not (shop_id or "").isdigit():
         raise UsageError(f"--platform-shop-id must be the numeric Shopee shop_id, got {shop_id!r}")
     tokens = _read_tokens(args, platform) if (args.tokens_stdin or args.tokens_env) else None
-    if tokens is not None and TokenCipher.from_environment() is None:   # refused before the shop is added
-        raise UsageError(str(missing_key()))
+    if tokens is not None:   # refused before the shop is added
+        cipher = TokenCipher.from_environment()
+        if cipher is None:
+            raise UsageError(str(missing_key()))
+        if not key_fits_others(services.engine, cipher, None):
+            raise UsageError(OTHER_KEY)
     with Session(services.engine) as session:
         team_id = None
         if args.team:
@@ -101,6 +108,8 @@ def _token(services: Services, args: argparse.Namespace) -> int:
     store = DbTokenStore(services.engine, shop.id or 0)
     if store.cipher is None:
         raise UsageError(str(missing_key()))
+    if not key_fits_others(services.engine, store.cipher, shop.id):   # tokens under two keys: none opens all
+        raise UsageError(OTHER_KEY)
     tokens = _read_tokens(args, shop.platform)
     store.save(tokens)
     print(f"stored tokens for shop {shop.code}: {', '.join(token_fields(tokens))}")
@@ -120,15 +129,16 @@ def _read_tokens(args: argparse.Namespace, platform: str) -> Any:
         raise UsageError(f"tokens: {exc}") from None
 
 
-def _list(services: Services) -> int:
+def _list(services: Services, config: Config) -> int:
     with Session(services.engine) as session:
         rows = session.execute(select(Shop, ShopHealth, Team).outerjoin(ShopHealth, ShopHealth.shop_id == Shop.id)
                                .outerjoin(Team, Team.id == Shop.team_id).order_by(Shop.code)).all()
         with_tokens = {sid for sid in session.execute(select(ShopCredential.shop_id)).scalars()}
+    locked = "locked"
     try:
         cipher = TokenCipher.from_environment()
     except TokenKeyError:   # a malformed key opens nothing
-        cipher = None
+        cipher, locked = None, f"locked ({LOCKED_BAD_KEY.removeprefix('tokens locked: ')})"
     if not rows:
         print("no shops (add one: kpibot shops add CODE --platform P ...)")
         return 0
@@ -136,19 +146,32 @@ def _list(services: Services) -> int:
           f"{'last success':<17} last error")
     for shop, health, team in rows:
         tokens = "-" if shop.platform in FILE_PLATFORMS else (
-            _tokens(services, shop.id or 0, cipher) if shop.id in with_tokens else "no")
+            _tokens(services, shop.id or 0, cipher, locked) if shop.id in with_tokens else "no")
         print(f"{shop.code:<12} {shop.platform:<12} {shop.region:<6} {shop.currency:<4} "
               f"{(team.code if team else '-'):<10} {tokens:<7} {_health(health):<12} "
               f"{_stamp(health.last_success_at if health else None):<17} "
-              f"{(health.last_error if health and health.last_error and health.consecutive_failures else '-')}")
+              f"{_last_error(health, shop, tokens, config)}")
     return 0
 
 
-def _tokens(services: Services, shop_id: int, cipher: TokenCipher | None) -> str:
-    """"yes" only when KPIBOT_TOKEN_KEY opens the stored tokens (the refresh can use them), else "locked"."""
+def _tokens(services: Services, shop_id: int, cipher: TokenCipher | None, locked: str) -> str:
+    """"yes" only when KPIBOT_TOKEN_KEY opens the stored tokens (the refresh can use them), else `locked`."""
     if cipher is None:
-        return "locked"
+        return locked
     return "yes" if DbTokenStore(services.engine, shop_id, cipher).locked() is None else "locked"
+
+
+def _last_error(health: ShopHealth | None, shop: Shop, tokens: str, config: Config) -> str:
+    """The last failed sync's error while it may still hold: not "tokens locked" once the tokens open, nor
+    missing credentials once the configuration has them (the next successful sync resets it)."""
+    if health is None or not health.last_error or not health.consecutive_failures:
+        return "-"
+    error = health.last_error
+    if error.startswith("tokens locked") and tokens == "yes":
+        return "-"
+    if error.startswith(f"no [platforms.{shop.platform}]") and config.platforms.get(shop.platform) is not None:
+        return "-"
+    return error
 
 
 def _health(health: ShopHealth | None) -> str:

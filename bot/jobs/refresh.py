@@ -5,8 +5,9 @@ One run, in order:
 1. take the refresh lease in the store (below); without it another replica is refreshing, or just did: skip;
 2. each shop with a source (bot.shop_sources) is synced on its own: one shop's failure, even a broken source,
    never stops the others; a shop that cannot be built (no credentials, no tokens) is skipped with a log line;
-   one whose stored tokens KPIBOT_TOKEN_KEY cannot open is skipped too, but counted as a failed sync (health,
-   last error, the sync failure metric) with one WARNING per run naming those shops and the fix;
+   one whose stored tokens KPIBOT_TOKEN_KEY cannot open, or whose platform has no app credentials in the
+   configuration, is skipped too, but counted as a failed sync (health, last error, the sync failure metric)
+   with one WARNING per run and cause naming those shops and the fix;
 3. storage.attribution credits the orders written in the shops that changed (and orders an earlier run left
    due) to creators; services.crediting then credits those shops' orders of the last RECREDIT to hosts;
 4. today's ScoreSnapshot of every member of the teams those shops belong to is upserted (period YYYY-MM, as of
@@ -53,7 +54,7 @@ from sqlmodel import Session
 
 from bot import metrics
 from bot.card_cache import CardCache
-from bot.shop_sources import NoSource, TokensLocked
+from bot.shop_sources import NoCredentials, NoSource, TokensLocked
 from cards.i18n import MESSAGES, t
 from cards.model import Card, Text, Tone
 from services.admin_notices import admins_of, tell_admins
@@ -168,26 +169,31 @@ def _sync_shops(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
     writer = StoreWriter(engine, ctx.services.buyer_key)
     beat = _Heartbeat(ctx)
     locked: list[str] = []
+    uncredentialed: list[str] = []
     try:
         for shop in shops:
             if ctx.stopping.is_set():
                 raise Stopping
-            _sync_one(ctx, shop, now, result, writer, beat, locked)
+            _sync_one(ctx, shop, now, result, writer, beat, locked, uncredentialed)
     finally:
         if locked:
             log.warning("shop refresh: %d shop(s) skipped, their API tokens cannot be opened: %s; %s",
                         len(locked), ", ".join(locked), LOCKED_FIX)
+        if uncredentialed:
+            log.warning("shop refresh: %d shop(s) skipped, their platform has no app credentials in the "
+                        "configuration: %s", len(uncredentialed), ", ".join(uncredentialed))
 
 
 def _sync_one(ctx: RefreshContext, shop: Shop, now: datetime, result: RefreshResult, writer: StoreWriter,
-              beat: _Heartbeat, locked: list[str]) -> None:
+              beat: _Heartbeat, locked: list[str], uncredentialed: list[str]) -> None:
     engine = ctx.services.engine
     try:
         source = ctx.source_for(shop)
-    except TokensLocked as exc:   # stored tokens the key cannot open: the shop stops syncing, so a failure
+    except (TokensLocked, NoCredentials) as exc:   # the shop stops syncing until fixed: a failure
         result.skipped[shop.code] = str(exc)
-        locked.append(f"{shop.code} ({exc.reason})")
-        report = shop_failed(engine, shop.id or 0, exc.reason, "tokens_locked", now, ctx.unhealthy_after)
+        (locked if isinstance(exc, TokensLocked) else uncredentialed).append(f"{shop.code} ({exc.reason})")
+        kind = "tokens_locked" if isinstance(exc, TokensLocked) else "no_credentials"
+        report = shop_failed(engine, shop.id or 0, exc.reason, kind, now, ctx.unhealthy_after)
         metrics.synced(0, 1)
         if report.unhealthy:
             result.told += tell_unhealthy(ctx, shop, report, now)

@@ -120,6 +120,22 @@ class DbTokenStore:
             conn.execute(delete(CREDENTIAL).where(CREDENTIAL.c.shop_id == self.shop_id))
 
 
+def key_fits_others(engine: Engine, cipher: TokenCipher, shop_id: int | None) -> bool:
+    """True when `cipher` opens the encrypted tokens stored for some shop other than `shop_id` (one is enough
+    evidence), or none are stored: a new token then goes under the key the others are under, never a second
+    key (e.g. the old one after `kpibot store rotate-key`). Only reads."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(CREDENTIAL.c.access_token).where(CREDENTIAL.c.shop_id != (shop_id or 0))).all()
+    encrypted = [stored for (stored,) in rows if stored is not None and is_encrypted(stored)]
+    for stored in encrypted:
+        try:
+            cipher.decrypt(stored)
+            return True
+        except TokenKeyError:
+            continue
+    return not encrypted
+
+
 _warned_clear = False
 CLEAR_WARNING = (f"shop tokens are stored in clear: set {KEY_ENV} (make a key with: kpibot store new-key) and "
                  "run kpibot store rotate-key to encrypt them")
