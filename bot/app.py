@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from time import monotonic
+from time import monotonic, sleep
 from time import time as unix_time
 from zoneinfo import ZoneInfo
 
@@ -89,10 +90,17 @@ def shown_store(url: str) -> str:
         return "the configured URL"
 
 
-def build_services_waiting(config: Config, attempts: int, backoff_s: float) -> Services:
+class StartStopped(Exception):
+    """A stop (SIGTERM, Ctrl-C) came while `kpibot run` waited for its store."""
+
+
+def build_services_waiting(config: Config, attempts: int, backoff_s: float,
+                           stop: threading.Event | None = None) -> Services:
     """build_services, tried up to `attempts` times while the store cannot be reached (a database that starts
     after the bot, a network that is not up yet), waiting `backoff_s` doubled after each try (at most 30 s).
-    Each failed try is one warning line naming the store without its password; the last failure is raised."""
+    Each failed try is one warning line naming the store without its password; the last failure is raised.
+    `stop` set (by a signal handler, which only sets it) ends the wait between tries with StartStopped: a try
+    in progress (a migration, say) is never cut short."""
     url = config.store.url.get_secret_value()
     shown, secret = shown_store(url), store_password(url)
 
@@ -105,10 +113,15 @@ def build_services_waiting(config: Config, attempts: int, backoff_s: float) -> S
         log.warning("the store at %s cannot be reached (try %d of %d: %s: %s); trying again in %.1f s",
                     shown, state.attempt_number, attempts, type(exc).__name__, first, wait)
 
+    def stopped(_: RetryCallState) -> None:
+        if stop is not None and stop.is_set():
+            raise StartStopped
+
     retrying = Retrying(retry=retry_if_exception_type((OperationalError, InterfaceError)),
                         stop=stop_after_attempt(attempts),
                         wait=wait_exponential(multiplier=backoff_s, min=backoff_s, max=STORE_BACKOFF_MAX_S),
-                        before_sleep=told, reraise=True)
+                        before=stopped, before_sleep=told, reraise=True,
+                        sleep=stop.wait if stop is not None else sleep)
     return retrying(build_services, config)
 
 

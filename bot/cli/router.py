@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import threading
 
 from bot.app import build_services, build_services_waiting, clock_from_env, shown_store, store_password
 from bot.config import Config
@@ -38,18 +39,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.command != "run":
         services = open_services(config)
     else:   # log format, signals and ops endpoint set before the first try of the store (bot.cli.serve.Startup)
-        from bot.cli.serve import NO_PLATFORM, Startup, StoppedEarly, no_platform
+        from bot.app import StartStopped
+        from bot.cli.serve import NO_PLATFORM, Startup, no_platform
 
         if no_platform(config):   # a misnamed variable: refuse, rather than a console that exits 0 at EOF
             print(NO_PLATFORM, file=sys.stderr)
             return 2
         args.startup = startup = Startup.begin(config)
         try:
-            try:
-                services = open_services(config, wait=True)
-            finally:
-                startup.reached()   # from now on a signal only sets startup.stop
-        except StoppedEarly:
+            services = open_services(config, wait=True, stop=startup.stop)
+            if startup.stop.is_set():   # the stop came during the try that reached the store
+                services.engine.dispose()
+                raise StartStopped
+            startup.reached()
+        except StartStopped:
             startup.close()
             return startup.stopped_early()
         except BaseException:
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         services.engine.dispose()   # connections closed now, not whenever the engine is collected (main may run again)
 
 
-def open_services(config: Config, wait: bool = False) -> Services:
+def open_services(config: Config, wait: bool = False, stop: threading.Event | None = None) -> Services:
     """The services, or StoreUnavailable in one line (the URL without its password) instead of a driver's traceback.
     With `wait` (`kpibot run`), a store that cannot be reached is tried again ([store] start_attempts) first."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -72,7 +75,7 @@ def open_services(config: Config, wait: bool = False) -> Services:
     try:
         if not wait:
             return build_services(config)
-        return build_services_waiting(config, attempts, float(config.store.start_backoff_s))
+        return build_services_waiting(config, attempts, float(config.store.start_backoff_s), stop)
     except (SQLAlchemyError, ImportError) as exc:
         url = config.store.url.get_secret_value()
         first = (str(exc).strip().splitlines() or [""])[0][:200]

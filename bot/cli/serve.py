@@ -32,19 +32,15 @@ def no_platform(config: Config) -> bool:
     return config.feishu is None and config.dingtalk is None
 
 
-class StoppedEarly(BaseException):
-    """SIGTERM or Ctrl-C while `kpibot run` still waited for its store (a BaseException: no retry catches it)."""
-
-
 @dataclass
 class Startup:
     """What `kpibot run` sets up before its first try of the store (bot.cli.router): the log format, so the
     retry warnings are already JSON in json mode, and SIGTERM/SIGINT handling, so a stop while waiting for the
-    store exits 0 with one line. Once the store is reached a signal only sets `stop`, which serve() watches."""
+    store exits 0 with one line. A signal only sets `stop`: the store's retry ends its wait on it
+    (bot.app.build_services_waiting), and serve() watches it."""
 
     json_logs: bool
     stop: threading.Event = field(default_factory=threading.Event)
-    waiting: bool = True
     previous: dict[int, Any] = field(default_factory=dict)
     ops: Any = None   # bot.ops.OpsServer when [ops] port is set: the process's one, started before the store
 
@@ -75,12 +71,9 @@ class Startup:
         return startup
 
     def _signalled(self, *_: object) -> None:
-        self.stop.set()
-        if self.waiting:
-            raise StoppedEarly
+        self.stop.set()   # never raises: an exception from a handler would land anywhere, a migration included
 
     def reached(self) -> None:
-        self.waiting = False
         if self.ops is not None:
             self.ops.waiting = {"store": "reached", "platforms": "connecting"}
 
