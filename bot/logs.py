@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
+
+from storage.engine import store_unreachable
 
 event_id: ContextVar[str | None] = ContextVar("kpibot_event_id", default=None)
 
@@ -43,3 +46,14 @@ def use_json_logs() -> None:
         root.addHandler(logging.StreamHandler())
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter())
+
+
+def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """Inside an `except` block: the failure of a job's step. A store that could not be reached (an outage, a
+    lock held past its wait) is expected and passes: one warning line naming it, no traceback. Anything else
+    is logged with its traceback."""
+    exc = sys.exc_info()[1]
+    if exc is not None and store_unreachable(exc):
+        logger.warning(message + " (the store could not be reached: %s)", *args, exc.__class__.__name__)
+    else:
+        logger.exception(message, *args)

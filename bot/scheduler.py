@@ -50,6 +50,7 @@ from bot.jobs.fx_rates import run_fx_rates
 from bot.jobs.prune import run_prune
 from bot.jobs.refresh import RefreshContext, first_run_at
 from bot.jobs.score_snapshots import run_due_score_snapshots
+from bot.logs import log_failure
 from bot.shop_sources import build_source
 from services.container import Services
 from services.messaging import Messenger
@@ -86,7 +87,7 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
             try:
                 run(services, messengers, clock(), instance)
             except Exception:
-                log.exception("the %s job failed; it runs again at the next tick", name)
+                log_failure(log, "the %s job failed; it runs again at the next tick", name)
         return tick
 
     scheduler = BackgroundScheduler(timezone=UTC, jobstores={"default": MemoryJobStore()})

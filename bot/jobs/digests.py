@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import metrics
+from bot.logs import log_failure
 from cards.i18n import lang_of
 from cards.model import Card
 from scoring.sendtime import due_day, parse_hhmm
@@ -75,7 +76,7 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
                 else:
                     error = f"{sub.platform} did not accept the message"
             except Exception as exc:
-                log.exception("digest %s for subscription %s on %s failed", kind, sub.id, day)
+                log_failure(log, "digest %s for subscription %s on %s failed", kind, sub.id, day)
                 error = f"{exc.__class__.__name__}: {exc}"
             finish_send(services.engine, kind, subject, day, instance, now, error)
             results.append(Sent(sub.id or 0, kind, day, ok))

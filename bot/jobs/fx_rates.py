@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from bot.fx_feed import FeedError, fetch_ecb
+from bot.logs import log_failure
 from scoring.fx import FxRate
 from services import fx
 from services.container import Services
@@ -75,5 +76,5 @@ def _tell(services: Services, messengers: Mapping[str, Messenger], instance: str
     try:
         return tuple(tell_missing_rates(services, messengers, instance, now))
     except Exception:
-        log.exception("reporting currencies without an exchange rate failed; the next run tries again")
+        log_failure(log, "reporting currencies without an exchange rate failed; the next run tries again")
         return ()

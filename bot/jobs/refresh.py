@@ -54,6 +54,7 @@ from sqlmodel import Session
 
 from bot import metrics
 from bot.card_cache import CardCache
+from bot.logs import log_failure
 from bot.shop_sources import NoCredentials, NoSource, TokensLocked
 from cards.i18n import MESSAGES, t
 from cards.model import Card, Text, Tone
@@ -107,7 +108,7 @@ class RefreshContext:
         try:
             run_refresh(self, self.clock())
         except Exception:
-            log.exception("the shop refresh failed; it runs again at the next interval")
+            log_failure(log, "the shop refresh failed; it runs again at the next interval")
 
 
 @dataclass
@@ -230,7 +231,7 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
     try:
         close_overdue(ctx.services, now)
     except Exception:
-        log.exception("closing the shifts left open failed; crediting counts them as ending at the maximum")
+        log_failure(log, "closing the shifts left open failed; crediting counts them as ending at the maximum")
     with Session(ctx.services.engine) as session:
         due = set(session.execute(select(Order.shop_id).where(Order.attribution_due).distinct()).scalars())  # type: ignore[arg-type]
     affected = sorted(set(result.changed) | due)
@@ -239,12 +240,12 @@ def _after_sync(ctx: RefreshContext, now: datetime, result: RefreshResult) -> No
     try:
         result.attribution = attribute_orders(ctx.services.engine, affected)
     except Exception:
-        log.exception("attribution after the refresh failed; scores are recomputed without it")
+        log_failure(log, "attribution after the refresh failed; scores are recomputed without it")
     try:   # the recent orders again: sessions arrive after their orders
         result.credit = credit_shops(ctx.services.engine, affected, tail=ctx.services.live_tail, since=now - RECREDIT,
                                      max_shift=ctx.services.max_shift)
     except Exception:
-        log.exception("crediting hosts after the refresh failed; scores are recomputed without it")
+        log_failure(log, "crediting hosts after the refresh failed; scores are recomputed without it")
     with Session(ctx.services.engine) as session:
         team_ids = {s.team_id for s in session.execute(select(Shop).where(Shop.id.in_(affected))).scalars()}  # type: ignore[union-attr]
     result.snapshots = snapshot_scores(ctx.services, None if None in team_ids else {i for i in team_ids if i}, now,
@@ -260,7 +261,7 @@ def _tell_unknown_handles(ctx: RefreshContext, now: datetime) -> list[str]:
     try:
         return tell_unknown_handles(ctx.services, ctx.messengers, ctx.instance, now)
     except Exception:
-        log.exception("reporting handles that match no member failed; the next run tries again")
+        log_failure(log, "reporting handles that match no member failed; the next run tries again")
         return []
 
 
@@ -271,7 +272,7 @@ def _tell_missing_rates(ctx: RefreshContext, now: datetime) -> list[str]:
             return []   # the daily job's first fetch has not stored rates yet: it tells once it has
         return tell_missing_rates(ctx.services, ctx.messengers, ctx.instance, now, ctx.currencies)
     except Exception:
-        log.exception("reporting currencies without an exchange rate failed; the next run tries again")
+        log_failure(log, "reporting currencies without an exchange rate failed; the next run tries again")
         return []
 
 

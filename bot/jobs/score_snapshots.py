@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import Session
 
+from bot.logs import log_failure
 from scoring.periods import PeriodKind, Window
 from scoring.sendtime import due_day
 from services.container import Services
@@ -86,7 +87,7 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
                         now)) is not None]
                     write_snapshots(services, rows)
                 except Exception as exc:   # one member's failure never stops the others; retried next tick
-                    log.exception("score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
+                    log_failure(log, "score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
                     error = f"unexpected {type(exc).__name__}"
                 finish_send(services.engine, KIND, subject, today, instance, now, error)
                 done_now.extend((member.code, day, error is None) for day in days)
