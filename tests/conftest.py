@@ -24,9 +24,10 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-from bot.config import FeishuConfig
+from bot.config import DingTalkConfig, FeishuConfig
 from bot.dispatch import Dispatcher
 from bot.platforms.common import WorkerPool
+from bot.platforms.dingtalk import DingTalkAdapter
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Tone
@@ -37,6 +38,7 @@ from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.models import Organisation, Team
 from tests.clock import DEMO_NOW, DEMO_TODAY
+from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
 
 # the shop tokens' key (storage.token_cipher) of every test and of the kpibot processes they start; tests of a
@@ -324,6 +326,21 @@ def connected_feishu(store: Engine, services: Services) -> Iterator[tuple[FakeFe
     with FakeFeishu() as fake:
         adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url), Dispatcher(services), store,
                                 backoff_s=0.01)
+        adapter.start()
+        try:
+            yield fake, adapter
+        finally:
+            adapter.stop()
+
+
+@contextmanager
+def connected_dingtalk(store: Engine, services: Services, attempts: int = 5) -> Iterator[tuple[FakeDingTalk,
+                                                                                               DingTalkAdapter]]:
+    """A fake DingTalk and the real adapter connected to it with kpibot's card template, answering from `store`."""
+    with FakeDingTalk() as fake:
+        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
+                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
+        adapter = DingTalkAdapter(config, Dispatcher(services), store, attempts=attempts, backoff_s=0.01)
         adapter.start()
         try:
             yield fake, adapter

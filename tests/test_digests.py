@@ -15,10 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.config import DingTalkConfig
-from bot.dispatch import Dispatcher
 from bot.jobs.digests import run_due_digests
-from bot.platforms.dingtalk import DingTalkAdapter
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
 from cards.model import Buttons, Card, Fields, Image, Note, Table, Tone
@@ -29,8 +26,7 @@ from services.digests import build_digest
 from storage.models import DigestSubscription, ScheduledSend, Team
 from storage.queries import find_team
 from storage.schedule import STALE_AFTER, claim_send, send_key
-from tests.conftest import connected_feishu, seeded_demo
-from tests.fakes.dingtalk import FakeDingTalk
+from tests.conftest import connected_dingtalk, connected_feishu, seeded_demo
 from tests.fakes.feishu import FakeFeishu
 
 pytestmark = pytest.mark.wallclock   # reads the system clock: scripts/test-dates.sh moves it
@@ -226,18 +222,11 @@ def test_a_digest_taken_over_after_a_crash_is_not_doubled_on_a_dingtalk_card(
     sub = subscribe(store, "shopee-id", "cid_crash", "09:00", JAKARTA, platform="dingtalk", weekly=False)
     at, day = utc("2026-11-22T02:00"), date(2026, 11, 22)
     key = _crashed_mid_send(store, sub, day, at)
-    with FakeDingTalk() as fake:
-        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
-                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
-        adapter = DingTalkAdapter(config, Dispatcher(services), store, backoff_s=0.01)
-        adapter.start()
-        try:
-            first = Card("sent before the crash", (Note("x"), Buttons(())), Tone.NEUTRAL, "en")
-            assert adapter.send_to_chat("cid_crash", first, key)
-            taken = run_due_digests(services, {"dingtalk": adapter}, at + STALE_AFTER + STALE_AFTER / 15, "b")
-            assert [(s.kind, s.ok) for s in taken] == [("digest", True)]
-        finally:
-            adapter.stop()
+    with connected_dingtalk(store, services) as (fake, adapter):
+        first = Card("sent before the crash", (Note("x"), Buttons(())), Tone.NEUTRAL, "en")
+        assert adapter.send_to_chat("cid_crash", first, key)
+        taken = run_due_digests(services, {"dingtalk": adapter}, at + STALE_AFTER + STALE_AFTER / 15, "b")
+        assert [(s.kind, s.ok) for s in taken] == [("digest", True)]
         delivered = [d for d in fake.delivered if d.target == "cid_crash"]
         assert [(d.via, fake.cards[d.out_track_id or ""].params["title"]) for d in delivered] == \
             [("card", "sent before the crash")]
@@ -250,21 +239,14 @@ def test_a_keyed_dingtalk_card_whose_delivery_failed_is_delivered_once_by_the_re
     """The first try's createAndDeliver fails every attempt (and so does the markdown fallback): nothing counts as
     sent and no instance is left behind; the retry with the same key delivers the card exactly once, and a third
     try finds it there and does not deliver it again."""
-    with FakeDingTalk() as fake:
-        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
-                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
-        adapter = DingTalkAdapter(config, Dispatcher(services), store, attempts=2, backoff_s=0.01)
-        adapter.start()
-        try:
-            card = Card("digest", (Note("x"), Buttons(())), Tone.NEUTRAL, "en")
-            fake.fail_next(2, "createAndDeliver")
-            fake.fail_next(2, "groupMessages")
-            assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is False
-            assert fake.cards == {} and [d for d in fake.delivered if d.target == "cid_retry"] == []
-            assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is True
-            assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is True
-        finally:
-            adapter.stop()
+    with connected_dingtalk(store, services, attempts=2) as (fake, adapter):
+        card = Card("digest", (Note("x"), Buttons(())), Tone.NEUTRAL, "en")
+        fake.fail_next(2, "createAndDeliver")
+        fake.fail_next(2, "groupMessages")
+        assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is False
+        assert fake.cards == {} and [d for d in fake.delivered if d.target == "cid_retry"] == []
+        assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is True
+        assert adapter.send_to_chat("cid_retry", card, "digest:subscription:9:2026-11-22") is True
         delivered = [(d.via, d.target) for d in fake.delivered if d.target == "cid_retry"]
         assert delivered == [("card", "cid_retry")] and len(fake.cards) == 1
         assert [c.path for c in fake.calls if "/card/instances" in c.path] == \
@@ -339,16 +321,9 @@ def test_the_digest_numbers_and_finance_figures_only_in_finance_chats(services: 
 def test_a_scheduled_digest_reaches_a_dingtalk_group_as_a_card_with_its_chart(services: Services,
                                                                               store: Engine) -> None:
     subscribe(store, "shopee-id", "cid_leads", "09:00", JAKARTA, platform="dingtalk", locale="zh")
-    with FakeDingTalk() as fake:
-        config = DingTalkConfig(fake.client_id, fake.client_secret, endpoint=fake.base_url,
-                                media_endpoint=fake.base_url, card_template_id="kpibot_card.schema")
-        adapter = DingTalkAdapter(config, Dispatcher(services), store, backoff_s=0.01)
-        adapter.start()
-        try:
-            sent = run_due_digests(services, {"dingtalk": adapter}, utc("2026-11-22T02:00"), "a")
-            assert [s.ok for s in sent] == [True]
-        finally:
-            adapter.stop()
+    with connected_dingtalk(store, services) as (fake, adapter):
+        sent = run_due_digests(services, {"dingtalk": adapter}, utc("2026-11-22T02:00"), "a")
+        assert [s.ok for s in sent] == [True]
         delivered = [d for d in fake.delivered if d.target == "cid_leads"]
         assert len(delivered) == 1 and delivered[0].via == "card" and delivered[0].space == "group"
         params = fake.cards[delivered[0].out_track_id or ""].params

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,31 +70,39 @@ def test_a_claim_is_answered_released_or_taken_over_after_its_lease(engine: Engi
     assert [r[0] for r in rows(engine) if r[0].endswith(("3", "3b"))] == ["ev-3", "om-3"]
 
 
-def test_a_reply_whose_tries_ran_out_releases_the_claim_and_the_redelivery_is_answered(
-        tmp_path: Path) -> None:
-    store = make_engine(f"sqlite:///{tmp_path / 'kpibot.db'}")
+@contextmanager
+def feishu_on_an_empty_store(path: Path) -> Iterator[tuple[Engine, FakeFeishu, FeishuAdapter]]:
+    """A migrated SQLite store at `path` (no organisation), a fake Feishu and the real adapter answering from it,
+    two tries per reply."""
+    store = make_engine(f"sqlite:///{path}")
     upgrade(store)
     with FakeFeishu() as fake:
         adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url),
                                 dispatcher_for(store), store, attempts=2, backoff_s=0.01)
         adapter.start()
         try:
-            fake.fail_next(2, code=99991400, http_status=429, path_contains="/reply")   # both tries throttled
-            event = fake.message_event("ou_stranger", "/help", message_id="om_fail_1", event_id="ev_fail_1")
-            fake.push_event(event)
-            settle_pool(fake, adapter.pool)
-            assert [m for m in fake.messages if m.get("reply_to") == "om_fail_1"] == []
-            assert rows(store) == []                               # released
-            fake.push_event(event)                                 # Feishu delivers it again
-            fake.wait_for(lambda: len([m for m in fake.messages if m.get("reply_to") == "om_fail_1"]) == 1)
-            settle_pool(fake, adapter.pool)
-            assert [r[:2] for r in rows(store)] == [("ev_fail_1", ANSWERED), ("om_fail_1", ANSWERED)]
-            fake.push_event(event)                                 # and again: answered once
-            settle_pool(fake, adapter.pool)
-            assert len([m for m in fake.messages if m.get("reply_to") == "om_fail_1"]) == 1
+            yield store, fake, adapter
         finally:
             adapter.stop()
     store.dispose()
+
+
+def test_a_reply_whose_tries_ran_out_releases_the_claim_and_the_redelivery_is_answered(
+        tmp_path: Path) -> None:
+    with feishu_on_an_empty_store(tmp_path / "kpibot.db") as (store, fake, adapter):
+        fake.fail_next(2, code=99991400, http_status=429, path_contains="/reply")   # both tries throttled
+        event = fake.message_event("ou_stranger", "/help", message_id="om_fail_1", event_id="ev_fail_1")
+        fake.push_event(event)
+        settle_pool(fake, adapter.pool)
+        assert [m for m in fake.messages if m.get("reply_to") == "om_fail_1"] == []
+        assert rows(store) == []                               # released
+        fake.push_event(event)                                 # Feishu delivers it again
+        fake.wait_for(lambda: len([m for m in fake.messages if m.get("reply_to") == "om_fail_1"]) == 1)
+        settle_pool(fake, adapter.pool)
+        assert [r[:2] for r in rows(store)] == [("ev_fail_1", ANSWERED), ("om_fail_1", ANSWERED)]
+        fake.push_event(event)                                 # and again: answered once
+        settle_pool(fake, adapter.pool)
+        assert len([m for m in fake.messages if m.get("reply_to") == "om_fail_1"]) == 1
 
 
 def replies(fake: FakeFeishu, message_id: str) -> list[str]:
@@ -175,12 +184,7 @@ def test_in_a_store_outage_only_messages_for_the_bot_get_the_busy_card(
     monkeypatch.setattr(common, "STORE_WAIT_S", 0.3)
     counted = metrics.reset()
     path = tmp_path / "kpibot.db"
-    store = make_engine(f"sqlite:///{path}")
-    upgrade(store)
-    with FakeFeishu() as fake:
-        adapter = FeishuAdapter(FeishuConfig(fake.app_id, fake.app_secret, fake.base_url),
-                                dispatcher_for(store), store, attempts=2, backoff_s=0.01)
-        adapter.start()
+    with feishu_on_an_empty_store(path) as (store, fake, adapter):
         lock = sqlite3.connect(path, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
         try:
@@ -193,13 +197,11 @@ def test_in_a_store_outage_only_messages_for_the_bot_get_the_busy_card(
         finally:
             lock.execute("ROLLBACK")
             lock.close()
-            adapter.stop()
+        assert rows(store) == []
     assert [(m.get("reply_to"), BUSY in json.dumps(m["content"], ensure_ascii=False)) for m in fake.messages] == \
         [("om_help", True)]
-    assert rows(store) == []
     assert (counted.handled.labels("feishu")._value.get(), counted.failed.labels("feishu", "busy")._value.get(),
             counted.latency.labels("feishu")._sum.get()) == (2.0, 1.0, 0.0)
-    store.dispose()
 
 
 @pytest.mark.postgres
