@@ -43,6 +43,7 @@ class TokenCipher:
         if not fernets:
             raise TokenKeyError(f"{KEY_ENV} holds no key ({HOW_TO})")
         self._fernet = MultiFernet(fernets)
+        self._first = fernets[0]   # the one that encrypts
 
     def __repr__(self) -> str:
         return "TokenCipher(...)"
@@ -64,6 +65,16 @@ class TokenCipher:
             return self._fernet.decrypt(stored.removeprefix(PREFIX).encode()).decode()
         except InvalidToken:
             raise TokenKeyError(f"a stored token was encrypted with a key that is not in {KEY_ENV}") from None
+
+    def encrypted_with_first(self, stored: str) -> bool:
+        """Whether `stored` is encrypted with the first key, the one new tokens are encrypted with."""
+        if not is_encrypted(stored):
+            return False
+        try:
+            self._first.decrypt(stored.removeprefix(PREFIX).encode())
+            return True
+        except InvalidToken:
+            return False
 
     def rotate(self, stored: str) -> str:
         """`stored` encrypted again with the first key (a clear one encrypted)."""

@@ -376,11 +376,13 @@ def test_after_a_rotation_the_old_key_cannot_store_tokens_under_a_second_key(
     monkeypatch.setenv("KPIBOT_TOKEN_KEY", f"{NEW},{OLD}")
     assert cli("store", "rotate-key")[0] == 0
     monkeypatch.setenv("KPIBOT_TOKEN_KEY", OLD)
-    refused = ("kpibot: KPIBOT_TOKEN_KEY opens none of the tokens stored for the other shops: set it to the key "
-               "their tokens are under (or run kpibot store rotate-key first); nothing stored\n")
+    refused = ("kpibot: the first key in KPIBOT_TOKEN_KEY is not the one the other shops' tokens are under: put "
+               "that key first (or run kpibot store rotate-key first); nothing stored\n")
     before = raw(engine)
     assert cli("shops", "token", "us2", "--tokens-stdin", stdin=json.dumps(TOKENS)) == (2, "", refused)
     assert add_shop(cli, "us3") == (2, "", refused)
+    monkeypatch.setenv("KPIBOT_TOKEN_KEY", f"{OLD},{NEW}")   # NEW opens them, but OLD would encrypt
+    assert cli("shops", "token", "us2", "--tokens-stdin", stdin=json.dumps(TOKENS)) == (2, "", refused)
     assert raw(engine) == before and len(before) == 1
     monkeypatch.setenv("KPIBOT_TOKEN_KEY", NEW)
     assert cli("shops", "token", "us2", "--tokens-stdin", stdin=json.dumps(TOKENS)) == (

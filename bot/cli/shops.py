@@ -33,8 +33,8 @@ from storage.models import Shop, ShopCredential, ShopHealth, Team
 from storage.queries import find_team, organisation, teams
 from storage.token_cipher import LOCKED_BAD_KEY, TokenCipher, TokenKeyError, missing_key
 
-OTHER_KEY = ("KPIBOT_TOKEN_KEY opens none of the tokens stored for the other shops: set it to the key their "
-             "tokens are under (or run kpibot store rotate-key first); nothing stored")
+OTHER_KEY = ("the first key in KPIBOT_TOKEN_KEY is not the one the other shops' tokens are under: put that key "
+             "first (or run kpibot store rotate-key first); nothing stored")
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:

@@ -121,19 +121,14 @@ class DbTokenStore:
 
 
 def key_fits_others(engine: Engine, cipher: TokenCipher, shop_id: int | None) -> bool:
-    """True when `cipher` opens the encrypted tokens stored for some shop other than `shop_id` (one is enough
-    evidence), or none are stored: a new token then goes under the key the others are under, never a second
-    key (e.g. the old one after `kpibot store rotate-key`). Only reads."""
+    """True when the tokens stored for some shop other than `shop_id` are under `cipher`'s first key, the one a
+    new token is encrypted with (one is enough evidence), or none are stored encrypted: a new token then goes
+    under the key the others are under, never a second key (e.g. the old one after `kpibot store rotate-key`,
+    also when it is listed first as OLD,NEW). Only reads."""
     with engine.connect() as conn:
         rows = conn.execute(select(CREDENTIAL.c.access_token).where(CREDENTIAL.c.shop_id != (shop_id or 0))).all()
     encrypted = [stored for (stored,) in rows if stored is not None and is_encrypted(stored)]
-    for stored in encrypted:
-        try:
-            cipher.decrypt(stored)
-            return True
-        except TokenKeyError:
-            continue
-    return not encrypted
+    return not encrypted or any(cipher.encrypted_with_first(stored) for stored in encrypted)
 
 
 _warned_clear = False
