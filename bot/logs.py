@@ -54,6 +54,8 @@ def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
     is logged with its traceback."""
     exc = sys.exc_info()[1]
     if exc is not None and store_unreachable(exc):
-        logger.warning(message + " (the store could not be reached: %s)", *args, exc.__class__.__name__)
+        cause = getattr(exc, "orig", None) or exc   # the driver's words, not SQLAlchemy's (its SQL, its params)
+        first = (str(cause).strip().splitlines() or [""])[0][:200]
+        logger.warning(message + " (the store could not be reached: %s: %s)", *args, type(cause).__name__, first)
     else:
         logger.exception(message, *args)

@@ -26,5 +26,5 @@ def test_a_store_outage_is_one_warning_line_and_a_fault_keeps_its_traceback(capl
         log_failure(log, "the %s job failed; it runs again at the next tick", "digests")
     assert [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records] == [
         ("WARNING", "the digests job failed; it runs again at the next tick (the store could not be reached: "
-                    "OperationalError)", False),
+                    "OperationalError: database is locked)", False),
         ("ERROR", "the digests job failed; it runs again at the next tick", True)]

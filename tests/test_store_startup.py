@@ -65,14 +65,14 @@ def test_a_stop_while_waiting_for_the_store_exits_0_with_one_line_and_json_logs_
         tmp_path: Path) -> None:
     """[ops] log_format = "json": the retry warnings are JSON from the first one; the ops endpoint serves from
     before the first try, /healthz 200 and /readyz 503 with the store waiting, so a liveness probe does not
-    kill a process that waits for its store; SIGTERM while the process waits (start_backoff_s = 0.5 standing
-    for 1 s) exits 0 with one status line, on stdout and as a JSON record."""
+    kill a process that waits for its store; SIGTERM while the process waits 30 s before its next try exits 0
+    at once (the wait is on the stop event, not a sleep) with one status line, on stdout and as a JSON record."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]       # closed again at once: nothing listens there
         with socket.create_server(("127.0.0.1", 0)) as other:
             ops_port = other.getsockname()[1]
     with BotProcess(tmp_path, f"postgresql+psycopg://kpibot:pw@127.0.0.1:{port}/kpibot", feishu=UNREACHED_FEISHU,
-                    store="start_attempts = 50\nstart_backoff_s = 0.5\n",
+                    store="start_attempts = 50\nstart_backoff_s = 30\n",
                     extra=f'[fx]\nenabled = false\n[ops]\nlog_format = "json"\nport = {ops_port}\n') as bot:
         deadline = time.monotonic() + 30
         while "cannot be reached" not in bot.err:
@@ -80,7 +80,10 @@ def test_a_stop_while_waiting_for_the_store_exits_0_with_one_line_and_json_logs_
             time.sleep(0.05)
         health = httpx.get(f"http://127.0.0.1:{ops_port}/healthz", timeout=5)
         ready = httpx.get(f"http://127.0.0.1:{ops_port}/readyz", timeout=5)
+        asked = time.monotonic()
         code = bot.stop()
+        took = time.monotonic() - asked
+    assert took < 10, f"the stop waited out the 30 s backoff ({took:.1f} s)"
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert (ready.status_code, ready.json()) == (503, {"status": "starting", "waiting": {"store": "waiting"}})
     assert (code, bot.out) == (0, f"kpibot: health and metrics on http://127.0.0.1:{ops_port}/\n"
@@ -119,3 +122,26 @@ def test_the_ops_endpoint_stops_when_run_gives_up_on_its_store(
     assert signal.getsignal(signal.SIGTERM) is before
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{ops_port}/healthz", timeout=2)
+
+
+def test_an_ops_port_in_use_is_one_line_and_exit_2_with_nothing_left_behind(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The [ops] port is taken by another process: one line naming it, exit 2, before any store try, and the
+    signal handlers as they were (they are installed only once the endpoint listens)."""
+    import errno
+    import os
+    import signal
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        ops_port = taken.getsockname()[1]
+        config = tmp_path / "kpibot.toml"
+        config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "never.db"}"\n'
+                          '[feishu]\napp_id = "cli_never_called"\ndomain = "http://127.0.0.1:9"\n'
+                          f'[fx]\nenabled = false\n[ops]\nport = {ops_port}\n', encoding="utf-8")
+        monkeypatch.setenv("KPIBOT_FEISHU_APP_SECRET", "unused")
+        before = signal.getsignal(signal.SIGTERM)
+        assert main(["run", "--config", str(config)]) == 2
+    assert capsys.readouterr() == ("", f"kpibot: cannot serve [ops] on 127.0.0.1:{ops_port}: "
+                                       f"{os.strerror(errno.EADDRINUSE)}\n")
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert not (tmp_path / "never.db").exists()

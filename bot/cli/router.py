@@ -40,12 +40,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
         services = open_services(config)
     else:   # log format, signals and ops endpoint set before the first try of the store (bot.cli.serve.Startup)
         from bot.app import StartStopped
-        from bot.cli.serve import NO_PLATFORM, Startup, no_platform
+        from bot.cli.serve import NO_PLATFORM, OpsUnavailable, Startup, no_platform
 
         if no_platform(config):   # a misnamed variable: refuse, rather than a console that exits 0 at EOF
             print(NO_PLATFORM, file=sys.stderr)
             return 2
-        args.startup = startup = Startup.begin(config)
+        try:
+            args.startup = startup = Startup.begin(config)
+        except OpsUnavailable as exc:
+            print(exc, file=sys.stderr)
+            return 2
         try:
             services = open_services(config, wait=True, stop=startup.stop)
             if startup.stop.is_set():   # the stop came during the try that reached the store

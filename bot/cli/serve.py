@@ -32,6 +32,10 @@ def no_platform(config: Config) -> bool:
     return config.feishu is None and config.dingtalk is None
 
 
+class OpsUnavailable(Exception):
+    """The [ops] endpoint cannot listen where it is configured (the port in use, say): one line, exit 2."""
+
+
 @dataclass
 class Startup:
     """What `kpibot run` sets up before its first try of the store (bot.cli.router): the log format, so the
@@ -48,24 +52,23 @@ class Startup:
     def begin(cls, config: Config) -> Startup:
         """Also starts the ops endpoint, so a liveness probe passes while the store is waited for (minutes, at
         worst): /healthz 200, /readyz 503 with the store "waiting" until serve() hands it the real checks."""
-        startup = cls._begin(config)
-        if config.ops.port:
-            from bot.ops import OpsServer
-
-            startup.ops = OpsServer(config.ops.host, config.ops.port, {"store": lambda: False},
-                                    waiting={"store": "waiting"}).start()
-            host, port = startup.ops.address
-            status(f"kpibot: health and metrics on http://{host}:{port}/", startup.json_logs)
-        return startup
-
-    @classmethod
-    def _begin(cls, config: Config) -> Startup:
         startup = cls(json_logs=config.ops.log_format == "json")
         if startup.json_logs:
             from bot.logs import use_json_logs
 
             use_json_logs()
             status_log.setLevel(logging.INFO)
+        if config.ops.port:   # before the signal handlers: a port in use leaves nothing behind
+            from bot.ops import OpsServer
+
+            try:
+                startup.ops = OpsServer(config.ops.host, config.ops.port, {"store": lambda: False},
+                                        waiting={"store": "waiting"}).start()
+            except OSError as exc:
+                raise OpsUnavailable(f"kpibot: cannot serve [ops] on {config.ops.host}:{config.ops.port}: "
+                                     f"{exc.strerror or exc}") from None
+            host, port = startup.ops.address
+            status(f"kpibot: health and metrics on http://{host}:{port}/", startup.json_logs)
         for sig in (signal.SIGTERM, signal.SIGINT):
             startup.previous[sig] = signal.signal(sig, startup._signalled)
         return startup
