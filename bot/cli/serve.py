@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.config import Config, OpsConfig
+from bot.config import Config
 from bot.dispatch import Dispatcher
 from services.container import Services
 
@@ -108,23 +108,17 @@ def status(line: str, json_logs: bool) -> None:
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:
-    dispatcher = Dispatcher(services, clock)
-    startup: Startup | None = getattr(args, "startup", None)
-    return serve(services, config, dispatcher, startup)
+    return serve(services, config, Dispatcher(services, clock), args.startup)
 
 
-def serve(services: Services, config: Config, dispatcher: Dispatcher, startup: Startup | None = None) -> int:
-    """The long-running process: every configured chat platform at once until SIGTERM or Ctrl-C; exit 2 when
-    none is configured. If any connection ends for good, the process stops and exits non-zero. `startup`: the
-    signal handling, log format and ops endpoint set up before the store was reached (a stop then is not lost)."""
+def serve(services: Services, config: Config, dispatcher: Dispatcher, startup: Startup) -> int:
+    """The long-running process: every configured chat platform at once (bot.cli.router refused a config with
+    none) until SIGTERM or Ctrl-C. If any connection ends for good, the process stops and exits non-zero.
+    `startup`: the signal handling, log format and ops endpoint set up before the store was reached (a stop then
+    is not lost)."""
     from bot.scheduler import start_scheduler, stop_scheduler  # APScheduler: for this process only
 
-    json_logs = config.ops.log_format == "json"
-    if json_logs and startup is None:
-        from bot.logs import use_json_logs
-
-        use_json_logs()
-        status_log.setLevel(logging.INFO)
+    json_logs = startup.json_logs
     adapters: list[Any] = []
     watchdog_s = float(config.ops.watchdog_seconds)
     if config.feishu is not None:
@@ -135,12 +129,7 @@ def serve(services: Services, config: Config, dispatcher: Dispatcher, startup: S
         from bot.platforms.dingtalk import DingTalkAdapter
 
         adapters.append(DingTalkAdapter(config.dingtalk, dispatcher, services.engine, watchdog_s=watchdog_s))
-    if not adapters:
-        print(NO_PLATFORM, file=sys.stderr)
-        return 2
-    stop = startup.stop if startup is not None else threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = startup.stop
     started: list[Any] = []
     try:
         for adapter in adapters:
@@ -153,10 +142,9 @@ def serve(services: Services, config: Config, dispatcher: Dispatcher, startup: S
             adapter.stop()
         return 1
     refresh_every = timedelta(minutes=config.schedule.refresh_minutes)
-    ops = _start_ops(config.ops, services, started, refresh_every, dispatcher.clock, json_logs,
-                     startup.ops if startup is not None else None)
-    if startup is not None:
-        startup.ops = None   # stopped below, by this function
+    ops, startup.ops = startup.ops, None   # stopped below, by this function
+    if ops is not None:
+        ops.ready_when(_ready_checks(services, started, refresh_every, dispatcher.clock))
     scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=refresh_every,
                                 platforms=config.platforms, cache=dispatcher.cache,
@@ -200,27 +188,17 @@ def _drain(scheduler: Any, started: list[Any], bound_s: float, stop_scheduler: C
     return not stopping.is_alive() and all(adapter.pool.idle() for adapter in started)
 
 
-def _start_ops(ops: OpsConfig, services: Services, adapters: list[Any], refresh_every: timedelta,
-               clock: Callable[[], datetime], json_logs: bool = False, running: Any = None) -> Any:
-    """The /healthz, /readyz and /metrics endpoint when [ops] port is set; None when it is off. refresh_leader
-    passes while some replica took, renewed or finished the refresh lease within two refresh intervals.
-    `running`: the endpoint Startup already started (one per process): it gets the real checks."""
-    if ops.port == 0:
-        return None
-    from bot.ops import OpsServer
+def _ready_checks(services: Services, adapters: list[Any], refresh_every: timedelta,
+                  clock: Callable[[], datetime]) -> dict[str, Callable[[], bool]]:
+    """What /readyz checks once the process serves: the store answers, every platform connection is up, and
+    refresh_leader: some replica took, renewed or finished the refresh lease within two refresh intervals."""
     from storage.health import lease_current, store_answers
 
     checks: dict[str, Callable[[], bool]] = {"store": lambda: store_answers(services.engine)}
     for adapter in adapters:
         checks[adapter.platform] = adapter.connected
     checks["refresh_leader"] = lambda: lease_current(services.engine, clock(), 2 * refresh_every)
-    if running is not None:
-        running.ready_when(checks)
-        return running
-    server = OpsServer(ops.host, ops.port, checks).start()
-    host, port = server.address
-    status(f"kpibot: health and metrics on http://{host}:{port}/", json_logs)
-    return server
+    return checks
 
 
 def _where(platform: str, config: Config) -> str:
