@@ -99,6 +99,16 @@ def test_a_stop_while_waiting_for_the_store_exits_0_with_one_line_and_json_logs_
         f"the store at postgresql+psycopg://kpibot:***@127.0.0.1:{port}/kpibot cannot be reached (try 1 of 50: ")
 
 
+def run_config(tmp_path: Path, store: str, ops_port: int, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The config of an in-process `kpibot run`: `store` as the [store] table's lines, a Feishu app it never
+    reaches (it stops before connecting), no FX feed, the ops endpoint on `ops_port`."""
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\n{store}[feishu]\napp_id = "cli_never_called"\ndomain = "http://127.0.0.1:9"\n'
+                      f'[fx]\nenabled = false\n[ops]\nport = {ops_port}\n', encoding="utf-8")
+    monkeypatch.setenv("KPIBOT_FEISHU_APP_SECRET", "unused")
+    return config
+
+
 def test_the_ops_endpoint_stops_when_run_gives_up_on_its_store(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """In this process (main may run again): the endpoint started before the store is stopped at the exit, and
@@ -109,11 +119,8 @@ def test_the_ops_endpoint_stops_when_run_gives_up_on_its_store(
         port = probe.getsockname()[1]
         with socket.create_server(("127.0.0.1", 0)) as other:
             ops_port = other.getsockname()[1]
-    config = tmp_path / "kpibot.toml"
-    config.write_text(f'[store]\nurl = "postgresql+psycopg://kpibot:pw@127.0.0.1:{port}/kpibot"\nstart_attempts = 1\n'
-                      '[feishu]\napp_id = "cli_never_called"\ndomain = "http://127.0.0.1:9"\n'
-                      f'[fx]\nenabled = false\n[ops]\nport = {ops_port}\n', encoding="utf-8")
-    monkeypatch.setenv("KPIBOT_FEISHU_APP_SECRET", "unused")
+    config = run_config(tmp_path, f'url = "postgresql+psycopg://kpibot:pw@127.0.0.1:{port}/kpibot"\n'
+                                  'start_attempts = 1\n', ops_port, monkeypatch)
     before = signal.getsignal(signal.SIGTERM)
     assert main(["run", "--config", str(config)]) == 1
     out, err = capsys.readouterr()
@@ -134,11 +141,7 @@ def test_an_ops_port_in_use_is_one_line_and_exit_2_with_nothing_left_behind(
 
     with socket.create_server(("127.0.0.1", 0)) as taken:
         ops_port = taken.getsockname()[1]
-        config = tmp_path / "kpibot.toml"
-        config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "never.db"}"\n'
-                          '[feishu]\napp_id = "cli_never_called"\ndomain = "http://127.0.0.1:9"\n'
-                          f'[fx]\nenabled = false\n[ops]\nport = {ops_port}\n', encoding="utf-8")
-        monkeypatch.setenv("KPIBOT_FEISHU_APP_SECRET", "unused")
+        config = run_config(tmp_path, f'url = "sqlite:///{tmp_path / "never.db"}"\n', ops_port, monkeypatch)
         before = signal.getsignal(signal.SIGTERM)
         assert main(["run", "--config", str(config)]) == 2
     assert capsys.readouterr() == ("", f"kpibot: cannot serve [ops] on 127.0.0.1:{ops_port}: "
