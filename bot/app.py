@@ -76,7 +76,8 @@ def build_services(config: Config) -> Services:
                     org_locale=org.locale, charts=ChartCache(), alerts=config.alerts.rules,
                     buyer_key=config.store.buyer_key.get_secret_value().encode() if config.store.buyer_key else None,
                     live_tail=timedelta(minutes=config.attribution.live_tail_minutes),
-                    max_shift=timedelta(hours=config.attribution.max_shift_hours))
+                    max_shift=timedelta(hours=config.attribution.max_shift_hours),
+                    appeals=config.appeals.rules)
 
 
 STORE_BACKOFF_MAX_S = 30.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from datetime import time
+from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, get_args
@@ -41,6 +41,7 @@ from scoring.money import UnknownCurrency, exponent
 from scoring.periods import is_zone
 from scoring.rules import DEFAULT_GRADE_BANDS, CountOrdersAt, Rules
 from scoring.sendtime import parse_hhmm
+from services.appeal_routing import AppealRules
 
 DEFAULT_FILE = Path("config.toml")
 BUILT_IN = "<built-in defaults>"
@@ -270,6 +271,21 @@ class CommissionConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class AppealsConfig:
+    # a month may still be appealed this many days after it ends (services.appeals)
+    window_days: Annotated[StrictInt, _check(lambda v: 0 <= v <= 366, "must be between 0 and 366")] = 7
+    # an approver is reminded once a day when an appeal has waited this many days (bot.jobs.appeals) ...
+    remind_after_days: Annotated[StrictInt, _check(lambda v: 1 <= v <= 60, "must be between 1 and 60")] = 2
+    # ... and the appeal climbs to the next level (lead -> manager -> admin) after this many
+    escalate_after_days: Annotated[StrictInt, _check(lambda v: 1 <= v <= 120, "must be between 1 and 120")] = 5
+
+    @property
+    def rules(self) -> AppealRules:
+        return AppealRules(window=timedelta(days=self.window_days), remind_after=timedelta(days=self.remind_after_days),
+                           escalate_after=timedelta(days=self.escalate_after_days))
+
+
+@dataclass(frozen=True, config=SECTION)
 class ChartsConfig:
     dir: str = "kpibot-charts"
 
@@ -340,6 +356,7 @@ class Config(BaseSettings):
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
     commission: CommissionConfig = Field(default_factory=CommissionConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    appeals: AppealsConfig = Field(default_factory=AppealsConfig)
     fx: FxConfig = Field(default_factory=FxConfig)
     platforms: PlatformsConfig = Field(default_factory=PlatformsConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from cards.chart_cache import ChartCache
 from scoring.alerts import AlertRules
 from scoring.rules import Rules
+from services.appeal_routing import AppealRules
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,4 @@ class Services:
     buyer_key: bytes | None = field(default=None, repr=False)   # [store] buyer_key: how buyer ids are hashed
     live_tail: timedelta = timedelta(minutes=30)   # [attribution] live_tail_minutes (services.crediting)
     max_shift: timedelta = timedelta(hours=8)      # [attribution] max_shift_hours (services.live_shifts)
+    appeals: AppealRules = field(default_factory=AppealRules)   # [appeals] (services.appeal_routing)

@@ -521,17 +521,39 @@ class ScoreSnapshot(SQLModel, table=True):
 
 
 class Appeal(SQLModel, table=True):
+    """A member's dispute of one metric of one month (services.appeals). `status` changes once, from "open" to
+    approved | partly_approved | rejected | withdrawn, by a compare-and-swap on status = "open": of two clicks
+    at once exactly one decides. The approver is the one it is assigned to now (services.appeal_routing);
+    `level` is that approver's escalation level and `assigned_at` when they got it (reminders and escalation
+    count from there)."""
+
     __tablename__ = "appeal"
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     snapshot_id: int | None = Field(default=None, foreign_key="score_snapshot.id")
     metric_key: str | None = Field(default=None, max_length=48)
+    period: str = Field(default="", max_length=7)             # YYYY-MM: the month disputed
+    category: str = Field(default="other", max_length=24)     # APPEAL_CATEGORIES
     reason: str = Field(max_length=2000)
-    status: str = Field(default="pending", max_length=16)  # pending | approved | rejected
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # order ids, links
+    value_now: Decimal | None = Field(default=None, sa_type=ExactDecimal)      # the metric when appealed
+    value_claimed: Decimal | None = Field(default=None, sa_type=ExactDecimal)  # what the member says it is
+    status: str = Field(default="open", max_length=16, index=True)  # APPEAL_STATES
     approver_member_id: int | None = Field(default=None, foreign_key="member.id")
+    level: int = 0                                            # services.appeal_routing levels
+    assigned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reminded_at: datetime | None = _when()                    # the approver's last reminder
+    decided_by_member_id: int | None = Field(default=None, foreign_key="member.id")
+    decided_value: Decimal | None = Field(default=None, sa_type=ExactDecimal)  # a partial approval's value
     decision_note: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_at: datetime | None = _when()
+
+
+APPEAL_STATES = ("open", "approved", "partly_approved", "rejected", "withdrawn")
+# order wrongly attributed or missing | refund not the member's fault | live session or video missing |
+# target wrong | other
+APPEAL_CATEGORIES = ("attribution", "refund", "activity", "target", "other")
 
 
 # --- commission -------------------------------------------------------------------------------------------
