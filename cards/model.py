@@ -89,7 +89,17 @@ class Note:
     text: str
 
 
-Block = Text | Fields | Progress | Table | Image | Buttons | Note
+@dataclass(frozen=True, slots=True)
+class File:
+    """A file the card comes with (an export): sent as the platform's file message right after the card. A
+    platform that cannot send files says so in the card instead (the console writes it to disk)."""
+
+    name: str                   # the file name the receiver sees: kpibot-2026-11.xlsx
+    content: bytes = field(repr=False)
+    mime: str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+Block = Text | Fields | Progress | Table | Image | Buttons | Note | File
 
 
 @dataclass(frozen=True, slots=True)
