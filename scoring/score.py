@@ -46,7 +46,7 @@ from enum import StrEnum
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context, Metric, Unit
 from scoring.pace import Pace, pace_of, too_early
-from scoring.periods import Window, days_in_month, month_window
+from scoring.periods import PeriodKind, Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.shape import expected_share, moment_reaching
 from scoring.templates import Template
@@ -187,9 +187,12 @@ def anchor_day(window: Window, now: datetime) -> date:
 
 
 def scorecard(template: Template, activity: Activity, ctx: Context,
-              monthly_targets: Mapping[str, Mapping[tuple[int, int], Decimal]], in_trial: bool) -> Scorecard:
+              monthly_targets: Mapping[str, Mapping[tuple[int, int], Decimal]], in_trial: bool,
+              overrides: Mapping[str, Decimal] | None = None) -> Scorecard:
     """Score one member's activity in `ctx.window` against monthly targets keyed by metric. Metrics measured
-    over the month (`Metric.month_to_date`) use the anchor day's month whatever the window."""
+    over the month (`Metric.month_to_date`) use the anchor day's month whatever the window. `overrides`: metric
+    values of the anchor month an approved appeal set; they replace the computed value wherever the metric is
+    measured over that month (a day or week window keeps what it measures)."""
     if template.achievement_cap is not None or template.grade_bands is not None:   # the template's own
         ctx = replace(ctx, rules=replace(ctx.rules,
                                          achievement_cap=template.achievement_cap or ctx.rules.achievement_cap,
@@ -202,6 +205,8 @@ def scorecard(template: Template, activity: Activity, ctx: Context,
         metric = CATALOG[wm.key]
         mctx = month_ctx if metric.month_to_date else ctx
         actual = metric.compute(activity, mctx)
+        if overrides and wm.key in overrides and mctx.window.kind is PeriodKind.MONTH:
+            actual = overrides[wm.key]
         target = window_target(metric, monthly_targets.get(wm.key, {}), mctx.window.days(), anchor)
         elapsed = expected_share(mctx.window, ctx.now, ctx.shape)
         results.append(score_metric(metric, wm.weight, actual, target, elapsed, ctx.rules,
