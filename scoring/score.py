@@ -32,6 +32,12 @@ Definitions (also in docs/metrics.md):
 - Score: the weighted mean of the scored achievements times 100, rounded half-up to one decimal. The grade
   is the first band whose floor the score reaches.
 - Pace, as shown and judged (ahead, on pace, behind, no pace yet): see Pace below (scoring.pace).
+- Approved appeals (services.appeal_adjustments): an order taken out of a member's numbers, an order credited to
+  them and a live session added count in every period, like any other order or session. A value an appeal sets
+  for a metric and month (an override) replaces what the metric measures over that month: the month's score,
+  its rank, commission and the month's snapshot use it, and so does a week's or day's score for a metric measured
+  over the month. A day or week view of any other metric, and the month's daily chart, keep what they measure
+  from the orders and sessions themselves: the override is a value for the month, not spread over its days.
 """
 
 from __future__ import annotations

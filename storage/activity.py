@@ -7,6 +7,8 @@ Scope by role:
 - selector: the products they selected; the team's shops' orders.
 - lead: everything in the team's shops.
 Only the fact kinds a template reads are loaded (`needs`), so a host's card does not read inventory.
+A member's own load leaves out the orders approved appeals took out of their numbers (storage.adjustments); the
+team's load (a lead's view) keeps them.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from scoring.rules import Rules
 from services.appeal_adjustments import Proposal, apply_decision, parse_session_evidence, proposal_for
 from services.commission import estimate
 from services.container import Services
-from services.crediting import credit_shops
+from services.crediting import credit_shops, explain
 from services.errors import UserError
 from services.my_kpi import my_kpi
 from services.ranking import ranking
@@ -268,6 +268,8 @@ def test_credit_order_moves_the_order_and_crediting_never_takes_it_back(world: W
     attribute_orders(world.engine, everything=True)
     credit_shops(world.engine)
     assert credits(world)["B1"] == ("h1", "appeal", "ana", "appeal")
+    assert explain(world.engine, "B1")[0].lines()[1] == (
+        "credited to h1 by an approved appeal (services.appeal_adjustments); crediting leaves it as is")
     assert november(world, world.h1) == (D("1100.00"), D(2), D(3), D("79.0"))
     assert audit_rows(world) == [("lead1", "appeal.credit_order", {
         "appeal": aid, "member": world.h1.id, "period": "2026-11",
