@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -40,6 +40,8 @@ from services.snapshots import snapshot_row
 from storage.activity import load_team_activity
 from storage.attribution import attribute_orders
 from storage.commission import save_plan
+from storage.ingest.records import OrderRecord, OrderStatus
+from storage.ingest.writer import StoreWriter
 from storage.models import (
     AffiliateLine,
     Appeal,
@@ -260,10 +262,11 @@ def test_credit_order_moves_the_order_and_crediting_never_takes_it_back(world: W
     # h2: net GMV 0, orders 0, sessions 40: 40.0
     assert november(world, world.h1) == (D("1100.00"), D(2), D(3), D("79.0"))
     assert november(world, world.h2) == (D("0"), D(4), D(0), D("40.0"))
-    # crediting and attribution run again, as after a shop sync that rewrote the order (attribution_due)
-    with Session(world.engine) as s:
-        s.execute(update(Order).values(attribution_due=True))
-        s.commit()
+    # a shop sync brings B1 again, delivered now (the store's writer), then attribution and crediting run again
+    b1_delivered = OrderRecord("B1", OrderStatus.DELIVERED, "USD", D("400.00"), D(0), D("400.00"), D(0), D(0),
+                               D("400.00"), at(11, 21), at(14), paid_at=at(11, 21), shipped_at=at(12),
+                               delivered_at=at(14))
+    assert StoreWriter(world.engine).write_page(b1.shop_id, [b1_delivered]).updated == 1
     attribute_orders(world.engine)
     attribute_orders(world.engine, everything=True)
     credit_shops(world.engine)
