@@ -520,6 +520,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fx.no_rate_many": {"en": "There is no exchange rate at all from these currencies to {reporting}, so their amounts are left out of every card. Store one with the command shown with it, or many with kpibot fx import FILE.csv (columns day,base,quote,rate). You are told once about each currency.", "zh": "以下币种到 {reporting} 完全没有汇率，所有卡片都未计入它们的金额。请用各自后面的命令添加，或用 kpibot fx import FILE.csv（列：day,base,quote,rate）批量导入。每个币种只提醒这一次。"},
     "fx.no_rate_item": {"en": "{currency} ({shops}): kpibot fx set YYYY-MM-DD {currency} {reporting} RATE", "zh": "{currency}（{shops}）：kpibot fx set YYYY-MM-DD {currency} {reporting} RATE"},
     "fx.no_rate_more": {"en": "And {count} more.", "zh": "还有 {count} 种。"},
+    # appeal adjustments (services.appeal_adjustments): what approving an appeal would change
+    "appeal.nothing_to_apply": {"en": "Nothing to apply: this appeal names no order, session or claimed value. Approve it partly with the value it should have.", "zh": "没有可执行的调整：该申诉未指明订单、直播场次或申报数值。请以部分通过并填写应有的数值。"},
+    "appeal.proposal.credit_order": {"en": "Credit {count} order(s) to {member}: {orders}", "zh": "将 {count} 个订单计入 {member}：{orders}"},
+    "appeal.proposal.exclude_order": {"en": "Take {count} order(s) out of {member}'s {period} numbers (GMV and refunds): {orders}", "zh": "将 {count} 个订单从 {member} {period} 的数据中剔除（GMV 与退款）：{orders}"},
+    "appeal.proposal.add_session": {"en": "Add a live session of {member} on {shop}: {start}–{end}", "zh": "为 {member} 在 {shop} 补记一场直播：{start}–{end}"},
+    "appeal.proposal.override": {"en": "Set {member}'s {metric} for {period} to {value}", "zh": "将 {member} {period} 的 {metric} 改为 {value}"},
     "platform.console": {"en": "console", "zh": "控制台"},
     "platform.feishu": {"en": "Feishu", "zh": "飞书"},
     "platform.dingtalk": {"en": "DingTalk", "zh": "钉钉"},

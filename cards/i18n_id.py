@@ -455,5 +455,13 @@ INDONESIAN: dict[str, str] = {
     "fx.stale": "Belum ada kurs {base}->{quote} yang lebih baru: dikonversi dengan kurs tanggal {day}.",
     "fx.missing": "Jumlah dalam {base} tidak dihitung: belum ada kurs {base}->{quote}. Minta admin menambahkannya "
                   "(kpibot fx set).",
+    # appeal adjustments (services.appeal_adjustments)
+    "appeal.nothing_to_apply": "Tidak ada yang bisa diterapkan: banding ini tidak menyebut pesanan, sesi live, atau "
+                               "nilai yang diklaim. Setujui sebagian dengan nilai yang seharusnya.",
+    "appeal.proposal.credit_order": "Kreditkan {count} pesanan ke {member}: {orders}",
+    "appeal.proposal.exclude_order": "Keluarkan {count} pesanan dari angka {member} untuk {period} (GMV dan "
+                                     "refund): {orders}",
+    "appeal.proposal.add_session": "Tambahkan sesi live {member} di {shop}: {start}–{end}",
+    "appeal.proposal.override": "Ubah {metric} {member} untuk {period} menjadi {value}",
 }
 
