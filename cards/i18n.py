@@ -481,6 +481,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "click.failed": {"en": "Sorry, that did not work. Please try again.", "zh": "抱歉，操作失败，请重试。"},
     "click.other_chat": {"en": "This card was sent to another chat; use it there.", "zh": "这张卡片属于另一个群聊，请在原群聊中使用。"},
     "click.not_allowed": {"en": "Only this team's members can refresh its digest. Nothing was changed.", "zh": "只有本团队成员可以刷新团队日报，卡片未更改。"},
+    # a file a card comes with (an export), as the chat adapters send it (bot.platforms.files)
+    "file.attached": {"en": "File attached below: {name} ({size}).", "zh": "文件见下一条消息：{name}（{size}）。"},
+    "file.too_big": {"en": "{name} ({size}) is over {platform}'s {limit} limit for files, so it was not sent.",
+                     "zh": "{name}（{size}）超过{platform}的文件大小上限 {limit}，未发送。"},
+    "file.not_sent": {"en": "{name} could not be sent. Please try again later.", "zh": "{name} 发送失败，请稍后再试。"},
     # shop refresh (bot/jobs/refresh.py): told once per unhealthy streak
     "shop.unhealthy_title": {"en": "Shop sync failing: {shop}", "zh": "店铺同步失败：{shop}"},
     "shop.unhealthy": {"en": "{shop} has failed to sync {failures} times in a row, so its numbers are out of date. Last error: {error}. Check its API tokens and the platform's status (kpibot shops list). The bot keeps retrying; you are told once until it recovers.", "zh": "店铺 {shop} 已连续 {failures} 次同步失败，数据未更新。最近错误：{error}。请检查该店铺的 API 授权和平台状态（kpibot shops list）。系统会继续重试；恢复前只提醒这一次。"},

@@ -348,6 +348,10 @@ INDONESIAN: dict[str, str] = {
     "click.failed": "Maaf, gagal. Silakan coba lagi.",
     "click.other_chat": "Kartu ini dikirim ke obrolan lain; gunakan di sana.",
     "click.not_allowed": "Hanya anggota tim ini yang dapat memperbarui ringkasannya. Tidak ada yang diubah.",
+    # a file a card comes with
+    "file.attached": "File terlampir di bawah: {name} ({size}).",
+    "file.too_big": "{name} ({size}) melebihi batas file {platform} sebesar {limit}, jadi tidak dikirim.",
+    "file.not_sent": "{name} tidak dapat dikirim. Silakan coba lagi nanti.",
     # shop refresh
     "shop.unhealthy_title": "Sinkronisasi toko gagal: {shop}",
     "shop.unhealthy": "{shop} gagal disinkronkan {failures} kali berturut-turut, jadi angkanya tidak terbaru. "

@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal
 
-from cards.model import Buttons, Card, Fields, Image, Note, Progress, Table, Text
+from cards.model import Buttons, Card, Fields, File, Image, Note, Progress, Table, Text
 
 BAR_WIDTH = 20
 
@@ -27,9 +27,12 @@ def bar(ratio: Decimal | None) -> str:
     return "[" + "█" * filled + "░" * (BAR_WIDTH - filled) + "]"
 
 
-def render_text(card: Card, image_paths: Mapping[str, str] | None = None) -> str:
-    """`image_paths` maps an image key to where the console wrote the PNG."""
+def render_text(card: Card, image_paths: Mapping[str, str] | None = None,
+                file_paths: Mapping[str, str] | None = None) -> str:
+    """`image_paths` maps an image key to where the console wrote the PNG, `file_paths` a file's name to where
+    it wrote the file."""
     paths = image_paths or {}
+    files = file_paths or {}
     lines = [card.title, "=" * width(card.title)]
     for block in card.blocks:
         match block:
@@ -53,5 +56,8 @@ def render_text(card: Card, image_paths: Mapping[str, str] | None = None) -> str
                 lines.append("  ".join(f"[{b.label}: {b.as_text}]" for b in buttons))
             case Note(text=text):
                 lines.append(f"· {text}")
+            case File(name=name):
+                where = files.get(name)
+                lines.append(f"[file] {name}" + (f" -> {where}" if where else ""))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -589,7 +589,7 @@ def test_media_upload(fake: FakeDingTalk) -> None:
 
     assert upload(b"GIF89a not a png") == {"errcode": 40005, "errmsg": "不合法的文件类型"}
     assert upload(png, access_token="bogus") == {"errcode": 40014, "errmsg": "不合法的access_token"}
-    assert upload(png, kind="file")["errcode"] == 40035
+    assert upload(png, kind="voice")["errcode"] == 40035     # type=file is taken since files are sent
     assert upload(b"\xff\xd8\xff" + b"\x00" * (20 * 1024 * 1024))["errcode"] == 40006
     assert upload(b"\xff\xd8\xff\xe0 jpeg")["errcode"] == 0
     assert len(fake.media) == 2

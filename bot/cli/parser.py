@@ -43,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument("action", choices=["new-key", "rotate-key"],
                        help="new-key: print a new key; rotate-key: encrypt every shop's tokens again with the first "
                             "key of KPIBOT_TOKEN_KEY (all or nothing)")
+    backup = sub.add_parser("backup", parents=[common],
+                            help="copy the SQLite store to FILE, safely while the bot runs (PostgreSQL: pg_dump -Fc)")
+    backup.add_argument("file", metavar="FILE")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    restore = sub.add_parser("restore", parents=[common],
+                             help="replace the SQLite store with the backup FILE; stop the bot first "
+                                  "(PostgreSQL: pg_restore --clean)")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("--force", action="store_true",
+                         help="restore although the store looks in use (its -wal file was left by a crash)")
     _setup_parsers(sub, common)
     members = sub.add_parser("members", parents=[common], help="list members or bind platform ids")
     msub = members.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -21,7 +21,8 @@ GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "
           "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve",
           "credit": "credit", "lives": "credit", "org": "org", "teams": "teams",
           "products": "products",
-          "store": "store"}
+          "store": "store",
+          "backup": "backup", "restore": "backup"}
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -30,6 +31,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         from bot.cli import db
 
         return db.run(args, config)
+    if args.command in ("backup", "restore"):   # before the services: restore replaces the store they open
+        from bot.cli import backup
+
+        return backup.run(args, config)
     if args.command == "store" and args.action == "new-key":   # needs no store
         from bot.cli import store
 

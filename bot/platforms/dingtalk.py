@@ -13,6 +13,9 @@ It keeps the guarantees of the Feishu adapter, with the parts they share in bot.
   callbackType STREAM so its clicks come back over this connection) with the chart uploaded as media;
   anything else, and every card when no template is configured, is markdown through the message's
   sessionWebhook while it is valid, else through the robot message APIs.
+- A file a card comes with (an export) is uploaded first (media/upload type=file), then sent right after the
+  card as a robot message (msgKey sampleFile) to the same group or person: session webhooks take no files.
+  The card says when it was too big or refused.
 - A click runs the button's command as the clicker and puts the new card data in place; a newer click
   wins. A click is checked against the scope its button carries (cards.clicks): by anyone but the card's
   owner, or from another group, it leaves the card as it is and tells the clicker privately; on a group's
@@ -58,6 +61,7 @@ from bot.platforms.common import (
     track,
 )
 from bot.platforms.dingtalk_api import CardCreated, DingTalkApi
+from bot.platforms.files import DINGTALK_MAX_FILE_BYTES, Uploaded, extension, upload_files
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Buttons, Card, Note, Tone
@@ -311,6 +315,8 @@ class DingTalkAdapter:
         `done` hears whether DingTalk took the answer (later, when the answer waits for the group's turn)."""
         group = msg.conversation_id if msg.conversation_type == "2" else None
         out_track_id = "kpibot-" + hashlib.sha256(str(msg.message_id).encode()).hexdigest()[:40]
+        card, files = self._upload_files(card)
+        person = str(msg.sender_staff_id or owner)
 
         def send() -> bool:
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group,
@@ -326,6 +332,8 @@ class DingTalkAdapter:
 
         def send_and_tell() -> None:
             sent = send()
+            if sent:
+                self._send_files(files, group=group, user=None if group else person)
             if done is not None:
                 done(sent)
 
@@ -347,6 +355,7 @@ class DingTalkAdapter:
         Markdown robot messages (no card template, or a card that could not be created) have no idempotency
         key on DingTalk: those may still arrive twice after a takeover."""
         out_track_id = "kpibot-" + (idempotency_id(key, group or user or "") if key is not None else uuid.uuid4().hex)
+        card, files = self._upload_files(card)
 
         def send() -> bool:
             # a card for a person is theirs to click; a group's card is shared, within its scope (cards.clicks)
@@ -356,7 +365,25 @@ class DingTalkAdapter:
             title, text = self._markdown(card, group or user or "")
             return self._send_markdown(title, text, group=group, user=user)
 
-        return self._in_turn(group, send, wait=True)
+        sent = bool(self._in_turn(group, send, wait=True))
+        if sent:
+            self._send_files(files, group=group, user=user)
+        return sent
+
+    def _upload_files(self, card: Card) -> tuple[Card, list[Uploaded]]:
+        return upload_files(card, PLATFORM, DINGTALK_MAX_FILE_BYTES,
+                            lambda f: self.api.upload_file(f.name, f.content, f.mime))
+
+    def _send_files(self, files: list[Uploaded], group: str | None, user: str | None) -> None:
+        """Each file as a robot file message after its card, in the group's turn (a group message like any other).
+        A file that is not taken is logged; the card went out already."""
+        for file in files:
+            param = {"mediaId": file.key, "fileName": file.file.name,
+                     "fileType": extension(file.file.name) or "file"}
+            if group is not None:
+                self._in_turn(group, lambda p=param: self.api.send_to_group(group, "sampleFile", p), wait=True)
+            else:
+                self.api.send_to_users([str(user)], "sampleFile", param)
 
     def _in_turn(self, group: str | None, send: Any, wait: bool) -> Any:
         """Run `send` in the group's next free slot (20 messages a minute per group). A worker does not sit

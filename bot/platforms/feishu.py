@@ -13,6 +13,8 @@
   carries (cards.clicks): by anyone but the person the card was made for, or from another chat, it is refused
   with a toast only the clicker sees; on a group's shared digest it rebuilds that subscription's card, or tells
   a clicker who may not privately. The loop never touches the store: the language rides in the button value.
+- A file a card comes with (an export) is uploaded first (im/v1/files), then sent as a "file" message right
+  after the card, the same way (a reply, or to the same receiver); the card says when it was too big or refused.
 - Outgoing calls keep to Feishu's limits (50/s per app, 5/s per chat) and retry rate-limit and server
   errors with exponential backoff (tenacity); the last failure is logged with context, never raised.
 """
@@ -32,6 +34,8 @@ from typing import Any
 import lark_oapi as lark
 import lark_oapi.ws.client as lark_ws_client
 from lark_oapi.api.im.v1 import (
+    CreateFileRequest,
+    CreateFileRequestBody,
     CreateImageRequest,
     CreateImageRequestBody,
     CreateMessageRequest,
@@ -62,10 +66,11 @@ from bot.platforms.common import (
     track,
     with_retries,
 )
+from bot.platforms.files import FEISHU_MAX_FILE_BYTES, Uploaded, extension, upload_files
 from bot.ratelimit import RateLimiter
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
-from cards.model import Card
+from cards.model import Card, File
 from cards.render_feishu import card_content, fit_feishu, native_charts
 from storage.identity import bound_id
 
@@ -293,8 +298,19 @@ class FeishuAdapter:
         if card is None:
             done(True)      # nothing to say is an answer too
             return
-        content = self.content(card, message.chat_id, owner=open_id, chat=message.chat_id)
-        done(self.reply(message_id, message.chat_id, content, in_thread=is_group) is not None)
+        done(self.answer_card(message_id, message.chat_id, card, in_thread=is_group, owner=open_id) is not None)
+
+    def answer_card(self, message_id: str, chat_id: str, card: Card, in_thread: bool, owner: str) -> str | None:
+        """Reply `card` to the message, with the files it comes with right after it (each as a reply of its own,
+        with an idempotency uuid of its own); the card's message id, None when Feishu did not take the card."""
+        card, files = upload_files(card, PLATFORM, FEISHU_MAX_FILE_BYTES, lambda f: self._upload_file(f, chat_id))
+        content = self.content(card, chat_id, owner=owner, chat=chat_id)
+        sent = self.reply(message_id, chat_id, content, in_thread=in_thread)
+        if sent is not None:
+            for i, file in enumerate(files):
+                self.reply(message_id, chat_id, _file_content(file), in_thread=in_thread,
+                           uuid=idempotency_id(f"file-{i}", message_id), msg_type="file")
+        return sent
 
     def known_id(self, open_id: str, union_id: str | None) -> str:
         """The id the person is bound by: their open_id, or their union_id when only that is bound."""
@@ -302,10 +318,10 @@ class FeishuAdapter:
             return bound_id(session, PLATFORM, open_id, union_id)
 
     def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool,
-              uuid: str | None = None) -> str | None:
+              uuid: str | None = None, msg_type: str = "interactive") -> str | None:
         """The reply's message id; None when Feishu did not take it. `uuid` (Feishu's idempotency key, one
         hour) defaults to the message replied to, so a second delivery's reply is the same message."""
-        body = (ReplyMessageRequestBody.builder().msg_type("interactive").content(content)
+        body = (ReplyMessageRequestBody.builder().msg_type(msg_type).content(content)
                 .reply_in_thread(in_thread).uuid((uuid or message_id)[:50]).build())
         request = ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
         resp = self._call(chat_id, f"reply to {message_id}", lambda: self.rest.im.v1.message.reply(request))
@@ -333,6 +349,16 @@ class FeishuAdapter:
         resp = self._call(chat_id, "upload a chart", upload)
         return resp.data.image_key if resp is not None and resp.data is not None else None
 
+    def _upload_file(self, file: File, chat_id: str) -> str | None:
+        """The file_key of an uploaded file (im/v1/files), None when Feishu refused it."""
+        def upload() -> Any:
+            body = (CreateFileRequestBody.builder().file_type(_file_type(file.name)).file_name(file.name)
+                    .file(io.BytesIO(file.content)).build())
+            return self.rest.im.v1.file.create(CreateFileRequest.builder().request_body(body).build())
+
+        resp = self._call(chat_id, f"upload the file {file.name}", upload)
+        return resp.data.file_key if resp is not None and resp.data is not None else None
+
     # --- proactive sends (digests, alerts) -----------------------------------------------------------------
 
     def send_to_chat(self, chat_id: str, card: Card, key: str | None = None) -> bool:
@@ -345,17 +371,26 @@ class FeishuAdapter:
         """With a `key`, the message goes with a uuid made from it: Feishu sends at most one message per uuid
         within about an hour and answers a repeat with the first message, so a takeover or a retry of a send
         Feishu already took is not doubled (past the hour it would be)."""
+        card, files = upload_files(card, PLATFORM, FEISHU_MAX_FILE_BYTES,
+                                   lambda f: self._upload_file(f, receive_id))
         # a card for a person is theirs to click; a chat's card is shared, within its scope (cards.clicks)
         if id_type == "open_id":
             content = self.content(card, receive_id, owner=receive_id)
         else:
             content = self.content(card, receive_id, chat=receive_id)
-        builder = CreateMessageRequestBody.builder().receive_id(receive_id).msg_type("interactive").content(content)
+        if not self._send_new(receive_id, id_type, "interactive", content, key):
+            return False
+        for i, file in enumerate(files):   # after the card; a keyed send's files are keyed too
+            self._send_new(receive_id, id_type, "file", _file_content(file), None if key is None else f"{key}:file-{i}")
+        return True
+
+    def _send_new(self, receive_id: str, id_type: str, msg_type: str, content: str, key: str | None) -> bool:
+        builder = CreateMessageRequestBody.builder().receive_id(receive_id).msg_type(msg_type).content(content)
         if key is not None:
             builder = builder.uuid(idempotency_id(key, receive_id))
         body = builder.build()
         request = CreateMessageRequest.builder().receive_id_type(id_type).request_body(body).build()
-        return self._call(receive_id, f"send to {id_type} {receive_id}",
+        return self._call(receive_id, f"send a {msg_type} message to {id_type} {receive_id}",
                           lambda: self.rest.im.v1.message.create(request)) is not None
 
     # --- card clicks ----------------------------------------------------------------------------------
@@ -429,6 +464,19 @@ class FeishuAdapter:
             return None
 
         return with_retries(PLATFORM, what, attempt, self.attempts, self.backoff_s)
+
+
+# im/v1/files file_type: Feishu knows these; any other file goes as a generic "stream"
+_FILE_TYPES = {"xls": "xls", "xlsx": "xls", "csv": "stream", "pdf": "pdf", "doc": "doc", "docx": "doc",
+               "ppt": "ppt", "pptx": "ppt", "mp4": "mp4", "opus": "opus"}
+
+
+def _file_type(name: str) -> str:
+    return _FILE_TYPES.get(extension(name), "stream")
+
+
+def _file_content(file: Uploaded) -> str:
+    return json.dumps({"file_key": file.key})
 
 
 def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:

@@ -49,16 +49,18 @@ OpenAPI (``x-acs-dingtalk-access-token`` header on every call but the gateway an
   (``dingtalk_stream/card_replier.py``).
 * ``POST /v1.0/robot/groupMessages/send``, ``POST /v1.0/robot/oToMessages/batchSend``; msgKey ``sampleText``
   {content}, ``sampleMarkdown`` {title, text}, ``sampleImageMsg`` {photoURL}, ``sampleLink`` {text, title,
-  picUrl, messageUrl}, ``sampleActionCard`` {title, text, singleTitle, singleURL} (required fields:
-  UNVERIFIED beyond the first three).
+  picUrl, messageUrl}, ``sampleActionCard`` {title, text, singleTitle, singleURL}, ``sampleFile`` {mediaId,
+  fileName, fileType} (mediaId: a type=file upload of this fake) (required fields: UNVERIFIED beyond the first
+  three; sampleFile's from third-party connector docs naming the three fields).
 
 oapi-style (HTTP 200 with ``{"errcode", "errmsg"}``):
 
 * ``POST /robot/sendBySession?session=S`` (the ``sessionWebhook`` of a bot message, no token):
   ``{"msgtype": "text", "text": {"content"}}`` or ``{"msgtype": "markdown", "markdown": {"title", "text"}}``,
   optional ``"at": {"atUserIds": [...], "atMobiles": [...], "isAtAll": bool}`` -> ``{"errcode": 0, "errmsg": "ok"}``.
-* ``POST /media/upload?access_token=T`` multipart ``media`` (file) + ``type`` (``image``) ->
+* ``POST /media/upload?access_token=T`` multipart ``media`` (file) + ``type`` (``image`` or ``file``) ->
   ``{"errcode": 0, "errmsg": "ok", "media_id": "@lA...", "type": "image", "created_at": <ms>}``.
+  ``media`` holds the bytes by media_id, ``media_files`` the file name of each type=file upload.
 
 Errors
 ------
@@ -93,8 +95,8 @@ call-frequency-limit page (``90002``). Everything marked UNVERIFIED is this fake
   ``MAX_WEBHOOK_BYTES`` (20,000) errcode 460101 (UNVERIFIED); bad body errcode 40035 (DingTalk's "缺少参数"
   code; UNVERIFIED for this endpoint).
 * media upload: missing/unknown/expired token errcode 40014 "不合法的access_token"; missing ``type`` or
-  ``media`` or a type other than image errcode 40035 (UNVERIFIED here); not PNG/JPEG errcode 40005
-  (UNVERIFIED); empty or over 20 MB errcode 40006 (UNVERIFIED).
+  ``media`` or a type other than image or file errcode 40035 (UNVERIFIED here); an image that is not PNG/JPEG
+  errcode 40005 (UNVERIFIED); empty or over 20 MB errcode 40006 (UNVERIFIED).
 * ``fail_next``: /v1.0 paths HTTP ``http_status`` ``{"code": code, "message"}``; oapi-style paths HTTP
   ``http_status`` ``{"errcode": -1, "errmsg": "<code>: 系统繁忙"}`` (-1 = DingTalk's "system busy").
 * unknown path: HTTP 404 ``{"code": "NotFound", "message"}``.
@@ -146,6 +148,7 @@ MSG_KEYS: dict[str, tuple[str, ...]] = {
     "sampleImageMsg": ("photoURL",),
     "sampleLink": ("text", "title", "picUrl", "messageUrl"),
     "sampleActionCard": ("title", "text", "singleTitle", "singleURL"),
+    "sampleFile": ("mediaId", "fileName", "fileType"),
 }
 SESSION_MSGTYPES: dict[str, tuple[str, ...]] = {"text": ("content",), "markdown": ("title", "text")}
 SPACE_PREFIX = "dtv1.card//"
@@ -286,6 +289,7 @@ class FakeDingTalk(FakeServer):
         self.delivered: list[Delivered] = []
         self.cards: dict[str, CardInstance] = {}
         self.media: dict[str, bytes] = {}
+        self.media_files: dict[str, str] = {}          # media_id -> file name, for type=file uploads
         self.throttled: list[Call] = []
         self.protocol_errors: list[str] = []
         self.acks: dict[str, list[dict]] = {}
@@ -933,6 +937,8 @@ class FakeDingTalk(FakeServer):
         missing = [k for k in MSG_KEYS[msg_key] if not _nonempty_str(param.get(k))]
         if missing:
             raise _invalid(f"msgParam of {msg_key} needs non-empty string(s) {missing}")
+        if msg_key == "sampleFile" and param["mediaId"] not in self.media_files:
+            raise _invalid(f"mediaId {param['mediaId']!r} is not a file uploaded with type=file")
         return msg_key, param
 
     def _group_send(self, body: dict) -> tuple[int, dict]:
@@ -998,16 +1004,19 @@ class FakeDingTalk(FakeServer):
         if body_error or form is None:
             raise _oapi_error(40035, f"缺少参数 media (multipart/form-data expected) {body_error}".strip())
         media_type = form.get("type")
-        if media_type != "image":
-            raise _oapi_error(40035, f"缺少参数 type (this fake supports type=image only, got {media_type!r})")
+        if media_type not in ("image", "file"):
+            raise _oapi_error(40035, f"缺少参数 type (this fake supports type=image and file, got {media_type!r})")
         if "media" not in files:
             raise _oapi_error(40035, "缺少参数 media")
         data = files["media"]
         if not data or len(data) > MAX_MEDIA_BYTES:
             raise _oapi_error(40006, "不合法的文件大小")
-        if not (data.startswith(PNG_SIGNATURE) or data.startswith(JPEG_SIGNATURE)):
+        if media_type == "image" and not (data.startswith(PNG_SIGNATURE) or data.startswith(JPEG_SIGNATURE)):
             raise _oapi_error(40005, "不合法的文件类型")
         media_id = "@lA" + secrets.token_urlsafe(24)
         with self._lock:
             self.media[media_id] = data
-        return 200, {"errcode": 0, "errmsg": "ok", "media_id": media_id, "type": "image", "created_at": _now_ms()}
+            if media_type == "file":
+                self.media_files[media_id] = str(form["media"]["filename"] or "")
+        return 200, {"errcode": 0, "errmsg": "ok", "media_id": media_id, "type": media_type,
+                     "created_at": _now_ms()}

@@ -5,7 +5,7 @@ One aiohttp application on 127.0.0.1 (port 0) serves, on the same port:
 * ``POST /callback/ws/endpoint`` and ``GET /ws``: the long connection of ``lark_oapi.ws.Client``
   (protobuf ``pbbp2.Frame`` messages, see ``lark_oapi/ws/client.py``);
 * ``POST /open-apis/auth/v3/tenant_access_token/internal`` and the ``im/v1`` calls kpibot makes
-  (send, reply, patch a card, upload an image), with the checks Feishu applies.
+  (send, reply, patch a card, upload an image or a file), with the checks Feishu applies.
 
 The server runs in a daemon thread with its own event loop; every public method is called from the
 test's thread. Use it as a context manager or call ``start()``/``stop()``::
@@ -39,6 +39,10 @@ Error codes (HTTP status, body ``{"code", "msg"}``) and where they come from:
 * 230025: a create, reply or patch whose request BODY (the content travels in it as an escaped JSON string)
   is over the size limit (30 KB for cards, 150 KB for text; Feishu's send-message doc limits the request body).
 * 234001 / 234006 / 234011: image upload with a bad parameter / over 10 MB / not a PNG.
+* file upload (``POST /open-apis/im/v1/files``, multipart ``file_type`` one of FILE_TYPES, ``file_name``,
+  ``file``): 234001 a missing or bad field, 234006 over 30 MB (the im/v1/files doc's limit), 234010 an empty
+  file (UNVERIFIED code; Feishu documents that an empty file is refused). ``files`` records key -> FileUpload.
+  A ``file`` message's content is ``{"file_key"}`` of a file this fake issued (230001 otherwise).
 * ``fail_next`` defaults to 99991400 (Feishu's frequency-limit code) with HTTP 400; with HTTP 429
   the response also carries ``x-ogw-ratelimit-limit`` / ``x-ogw-ratelimit-reset`` headers.
 * anything else: HTTP 404 ``{"code": 404, "msg": "not found"}``.
@@ -79,11 +83,13 @@ TENANT_KEY = "tenant_test"
 WS_BAD_CREDENTIALS_CODE = 10014
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = 30 * 1024 * 1024
+FILE_TYPES = {"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"}
 MAX_CARD_BYTES = 30 * 1024   # request body of an interactive message (create, reply, patch)
 MAX_TEXT_BYTES = 150 * 1024
 UUID_TTL_SECONDS = 3600
 RECEIVE_ID_TYPES = {"open_id": "ou_", "chat_id": "oc_", "union_id": "on_", "user_id": "", "email": ""}
-MSG_TYPES = {"text", "interactive", "image"}
+MSG_TYPES = {"text", "interactive", "image", "file"}
 # The `chart` component (open.larkoffice.com card-json-v2-components/content-components/chart)
 CHART_PROPERTIES = {"tag", "element_id", "margin", "aspect_ratio", "color_theme", "chart_spec", "preview", "height"}
 CHART_TYPES = {"line", "area", "bar", "pie", "scatter", "wordCloud"}   # the types the docs name
@@ -107,6 +113,15 @@ class Call(RecordedCall):
     status: int = 0
     code: int = 0
     at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class FileUpload:
+    """A file uploaded through im/v1/files: what the receiver would download."""
+
+    file_type: str
+    file_name: str
+    content: bytes
 
 
 class _Reject(Exception):
@@ -261,6 +276,7 @@ class FakeFeishu(FakeServer):
         self.messages: list[dict] = []
         self.patches: list[dict] = []
         self.images: dict[str, bytes] = {}
+        self.files: dict[str, FileUpload] = {}       # file_key -> the uploaded file
         self.acks: dict[str, dict] = {}
         self.ack_latency: dict[str, float] = {}
         self.tokens: dict[str, float] = {}          # issued tenant_access_token -> expiry (epoch s)
@@ -308,7 +324,7 @@ class FakeFeishu(FakeServer):
         super().stop()
 
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_IMAGE_BYTES + 1024 * 1024)
+        app = web.Application(client_max_size=MAX_FILE_BYTES + 1024 * 1024)
         app.router.add_get("/ws", self._ws_handler)
         app.router.add_route("*", "/{tail:.*}", self._http_handler)
         return app
@@ -684,6 +700,8 @@ class FakeFeishu(FakeServer):
             route = "create"
         elif path == "/open-apis/im/v1/images" and method == "POST":
             route = "image"
+        elif path == "/open-apis/im/v1/files" and method == "POST":
+            route = "file"
         elif (m := re.fullmatch(r"/open-apis/im/v1/messages/([^/]+)/reply", path)) and method == "POST":
             route = "reply"
         elif (m := re.fullmatch(r"/open-apis/im/v1/messages/([^/]+)", path)) and method == "PATCH":
@@ -699,6 +717,8 @@ class FakeFeishu(FakeServer):
                                                            "open_id": BOT_OPEN_ID}}
         if route == "image":
             return self._image(request, parts, body_error)
+        if route == "file":
+            return self._file(parts, body_error)
         if body_error:
             raise _Reject(400, 99992402, f"field validation failed: {body_error}")
         body = call.json
@@ -776,6 +796,10 @@ class FakeFeishu(FakeServer):
             if parsed.get("image_key") not in self.images:
                 raise _Reject(400, 230001, "Your request contains an invalid request parameter, "
                                            f"ext=invalid image_key {parsed.get('image_key')!r}.")
+        elif msg_type == "file":
+            if parsed.get("file_key") not in self.files:
+                raise _Reject(400, 230001, "Your request contains an invalid request parameter, "
+                                           f"ext=invalid file_key {parsed.get('file_key')!r}.")
         else:
             self._check_card(parsed)
         return parsed
@@ -949,6 +973,29 @@ class FakeFeishu(FakeServer):
         with self._lock:
             self.images[key] = data
         return 200, {"code": 0, "msg": "success", "data": {"image_key": key}}
+
+    def _file(self, parts: list | None, body_error: str) -> tuple[int, dict]:
+        if parts is None:
+            raise _Reject(400, 234001, f"Invalid request param: multipart/form-data expected. {body_error}".strip())
+        fields = {p["name"]: (p, d) for p, d in parts}
+        file_type = fields["file_type"][1].decode("utf-8", "replace") if "file_type" in fields else None
+        if file_type not in FILE_TYPES:
+            raise _Reject(400, 234001, f"Invalid request param: file_type must be one of {sorted(FILE_TYPES)}, "
+                                       f"got {file_type!r}.")
+        file_name = fields["file_name"][1].decode("utf-8", "replace") if "file_name" in fields else ""
+        if not file_name:
+            raise _Reject(400, 234001, "Invalid request param: file_name is required.")
+        if "file" not in fields:
+            raise _Reject(400, 234001, "Invalid request param: the \"file\" part is missing.")
+        data = fields["file"][1]
+        if not data:
+            raise _Reject(400, 234010, "File's size can't be 0.")
+        if len(data) > MAX_FILE_BYTES:
+            raise _Reject(400, 234006, "The file size exceeds the limit (30 MB).")
+        key = "file_v3_" + secrets.token_hex(12)
+        with self._lock:
+            self.files[key] = FileUpload(file_type, file_name, data)
+        return 200, {"code": 0, "msg": "success", "data": {"file_key": key}}
 
     # ------------------------------------------------------------------ payload helpers
     def message_event(self, open_id: str, text: str, chat_type: str = "p2p", chat_id: str = "oc_chat1",
