@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 from sqlmodel import Session
 
+from cards.appeal_cards import AppealFacts
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
 from scoring.templates import TemplateError
 from services.appeal_routing import LEVELS, Route, may_decide, route
@@ -47,6 +48,19 @@ class AppealView:
     @property
     def level_name(self) -> str:
         return LEVELS[min(self.appeal.level, len(LEVELS) - 1)]
+
+
+def facts(services: Services, shown: AppealView, status: str | None = None) -> AppealFacts:
+    """What the appeal's cards show; `status` overrides the appeal's (an old approver's copy says "escalated")."""
+    a = shown.appeal
+    return AppealFacts(id=a.id or 0, appellant=f"{shown.appellant.name} ({shown.appellant.code})",
+                       metric_key=a.metric_key or "", period=a.period, category=a.category, reason=a.reason,
+                       evidence=tuple(a.evidence or ()), value_now=a.value_now, value_claimed=a.value_claimed,
+                       currency=services.rules.reporting_currency, status=status or a.status,
+                       approver=shown.approver.name if shown.approver else None, level=shown.level_name,
+                       created_at=a.created_at, decider=shown.decider.name if shown.decider else None,
+                       decided_at=a.assigned_at if status == "escalated" else a.decided_at,
+                       decided_value=a.decided_value, note=a.decision_note)
 
 
 def _clean(text: str, size: int) -> str:

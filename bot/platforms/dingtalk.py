@@ -442,7 +442,12 @@ class DingTalkAdapter:
                      lang: str) -> None:
         staff_id = self.known_id(user, None)
         if click.scope is None:
-            card, owner = self.dispatcher.handle_action(PLATFORM, staff_id, click.command, click.args), user
+            answer = self.dispatcher.handle_click(PLATFORM, staff_id, click.command, click.args)
+            if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
+                self.clicks.withdraw(out_track_id, seq)
+                self.send_to_user(user, answer.card)
+                return
+            card, owner = answer, user
         else:
             shared = self.dispatcher.handle_shared_click(PLATFORM, staff_id, chat or "", click.scope)
             if isinstance(shared, Refused):   # told privately; the group's card stays as it is

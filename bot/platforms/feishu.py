@@ -394,7 +394,12 @@ class FeishuAdapter:
                           seq: int, lang: str) -> None:
         user = self.known_id(operator, union_id)
         if click.scope is None:
-            card, owner = self.dispatcher.handle_action(PLATFORM, user, click.command, click.args), operator
+            answer = self.dispatcher.handle_click(PLATFORM, user, click.command, click.args)
+            if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
+                self.clicks.withdraw(message_id, seq)
+                self.send_to_user(operator, answer.card)
+                return
+            card, owner = answer, operator
         else:
             shared = self.dispatcher.handle_shared_click(PLATFORM, user, chat_id, click.scope)
             if isinstance(shared, Refused):   # told privately; the chat's card stays as it is
