@@ -339,7 +339,20 @@ class DingTalkAdapter:
     def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool:
         return self._push(card, group=None, user=user_id, key=key)
 
+    def deliver_to_user(self, user_id: str, card: Card, key: str | None = None) -> str | None:
+        return self._push_ref(card, group=None, user=user_id, key=key)
+
+    def update_for_user(self, user_id: str, ref: str, card: Card) -> bool:
+        """Update the card instance `ref` (its outTrackId) with `card`, its buttons still `user_id`'s."""
+        card = fit_card_params(card)
+        params = render_card_params(card, self.images.keys_for(card, user_id), owner=user_id, lang=card.lang,
+                                    chat=None)
+        return self.api.update_card(ref, params)
+
     def _push(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> bool:
+        return self._push_ref(card, group, user, key) is not None
+
+    def _push_ref(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> str | None:
         """Called from a job's thread: waits for the group's turn and says whether the card went out. With a
         `key`, an interactive card's outTrackId is made from it, so the same claim sent again (a takeover after
         a crash) finds its card instance already there (created and delivered in one call: createAndDeliver) and
@@ -348,13 +361,13 @@ class DingTalkAdapter:
         key on DingTalk: those may still arrive twice after a takeover."""
         out_track_id = "kpibot-" + (idempotency_id(key, group or user or "") if key is not None else uuid.uuid4().hex)
 
-        def send() -> bool:
+        def send() -> str | None:
             # a card for a person is theirs to click; a group's card is shared, within its scope (cards.clicks)
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group, user=user, owner=user,
                                                           chat=group, proactive=key is not None):
-                return True
+                return out_track_id
             title, text = self._markdown(card, group or user or "")
-            return self._send_markdown(title, text, group=group, user=user)
+            return "" if self._send_markdown(title, text, group=group, user=user) else None
 
         return self._in_turn(group, send, wait=True)
 

@@ -341,7 +341,17 @@ class FeishuAdapter:
     def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool:
         return self._create(user_id, "open_id", card, key)
 
+    def deliver_to_user(self, user_id: str, card: Card, key: str | None = None) -> str | None:
+        return self._create_ref(user_id, "open_id", card, key)
+
+    def update_for_user(self, user_id: str, ref: str, card: Card) -> bool:
+        """PATCH the message `ref` (a card sent to `user_id`) with `card`, its buttons still theirs."""
+        return self.patch(ref, user_id, self.content(card, user_id, owner=user_id))
+
     def _create(self, receive_id: str, id_type: str, card: Card, key: str | None) -> bool:
+        return self._create_ref(receive_id, id_type, card, key) is not None
+
+    def _create_ref(self, receive_id: str, id_type: str, card: Card, key: str | None) -> str | None:
         """With a `key`, the message goes with a uuid made from it: Feishu sends at most one message per uuid
         within about an hour and answers a repeat with the first message, so a takeover or a retry of a send
         Feishu already took is not doubled (past the hour it would be)."""
@@ -355,8 +365,11 @@ class FeishuAdapter:
             builder = builder.uuid(idempotency_id(key, receive_id))
         body = builder.build()
         request = CreateMessageRequest.builder().receive_id_type(id_type).request_body(body).build()
-        return self._call(receive_id, f"send to {id_type} {receive_id}",
-                          lambda: self.rest.im.v1.message.create(request)) is not None
+        resp = self._call(receive_id, f"send to {id_type} {receive_id}",
+                          lambda: self.rest.im.v1.message.create(request))
+        if resp is None:
+            return None
+        return (resp.data.message_id if resp.data is not None else None) or ""
 
     # --- card clicks ----------------------------------------------------------------------------------
 
