@@ -7,7 +7,7 @@ says how to type another (/appeal reject ID REASON, /appeal partly ID VALUE)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -45,6 +45,8 @@ class AppealFacts:
     decided_at: datetime | None = None
     decided_value: Decimal | None = None
     note: str | None = None
+    proposal_key: str | None = None          # what approving would change: a cards.i18n key and its values
+    proposal_values: dict[str, str] = field(default_factory=dict)
 
 
 def _when(moment: datetime | None, zone: str) -> str:
@@ -70,10 +72,9 @@ def midpoint(facts: AppealFacts) -> Decimal | None:
     return ((facts.value_now + facts.value_claimed) / 2).quantize(Decimal("0.01"))
 
 
-def appeal_card(facts: AppealFacts, lang: str, zone: str, change: str | None = None,
-                why: tuple[Block, ...] = ()) -> Card:
-    """The approver's card in `lang`, times in `zone` (the reader's). `change`: what approving would change;
-    `why`: the metric's trail (blocks of the why card). Buttons only while it is open."""
+def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...] = ()) -> Card:
+    """The approver's card in `lang`, times in `zone` (the reader's), with what approving would change and `why`:
+    the metric's trail (cards.why_card.why_blocks). Buttons only while it is open."""
     fields = (
         (t(lang, "appeal.member"), facts.appellant),
         (t(lang, "appeal.metric"), metric_name(facts.metric_key, lang)),
@@ -87,7 +88,8 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, change: str | None = N
     blocks: list[Block] = [Fields(fields), Text(t(lang, "appeal.reason", text=shown(facts.reason, REASON_SHOWN)))]
     refs = [shown(r, 60) for r in facts.evidence[:EVIDENCE_SHOWN]]
     blocks.append(Text(t(lang, "appeal.evidence", refs=", ".join(refs)) if refs else t(lang, "appeal.no_evidence")))
-    if change and facts.status == "open":
+    if facts.proposal_key and facts.status == "open":
+        change = t(lang, facts.proposal_key, **facts.proposal_values)
         blocks.append(Text(t(lang, "appeal.would_change", change=change)))
     blocks.extend(why)
     tone = Tone.INFO

@@ -203,6 +203,7 @@ def mykpi_card(*, name: str, lang: str, period: str, period_name: str, card: Sco
         Button(t(lang, "button.week"), "mykpi", ("week",), primary=period == "week"),
         Button(t(lang, "button.month"), "mykpi", ("month",), primary=period == "month"),
         Button(t(lang, "button.refresh"), "mykpi", (period,)),
+        Button(t(lang, "why.button"), "mykpi", ("why",)),   # why the score is what it is (cards.why_card)
     )))
     title = t(lang, "mykpi.title", name=name, period=period_name)
     return Card(title, tuple(blocks), tone_for(card.grade), lang)

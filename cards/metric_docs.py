@@ -15,6 +15,7 @@ import scoring.periods
 import scoring.score
 import scoring.shape
 import scoring.targets
+import scoring.trail
 from scoring.metrics import CATALOG
 from scoring.rules import DEFAULT_GRADE_BANDS
 from scoring.shipped_templates import DEFAULT_TEMPLATES
@@ -23,6 +24,16 @@ from scoring.shipped_templates import DEFAULT_TEMPLATES
 def _doc(module: object) -> str:
     text = (getattr(module, "__doc__", "") or "").strip()
     return "\n".join(line.strip() if not line.startswith("- ") else line for line in text.splitlines())
+
+
+WHY_HOW = """`/mykpi why [METRIC] [YYYY-MM]` (`/mykpi 为什么`, `/kpisaya kenapa`; the "Why" button on /mykpi) shows the
+trail of the month's score /mykpi shows, metric by metric: the actual and what it reads (counts and the largest
+items with their platform id, local time, amount in their own currency, the exchange rate and its date, the
+amount in the reporting currency), the definition and counting rules, the target and where it came from (the
+member's own, set by whom; the SOP's typical value in trial), achievement, the scored achievement under the cap,
+weight and points; then the commission statement (plan and version, basis, tier reached, rate, earned,
+clawbacks) for the member themself, finance staff, managers and admins. The current month or the one before
+can be asked; each metric ends with an "Appeal" button."""
 
 
 def metrics_markdown() -> str:
@@ -41,6 +52,7 @@ def metrics_markdown() -> str:
             "## Scoring", "", _doc(scoring.score), "", "Default grade bands: "
             + ", ".join(f"{g} from {floor}" for g, floor in DEFAULT_GRADE_BANDS) + ".", "",
             "## Pace", "", _doc(scoring.pace), "",
+            "## Why a score is what it is: /mykpi why", "", WHY_HOW, "", _doc(scoring.trail), "",
             "## Pace shape: the team's usual day and week", "", _doc(scoring.shape), "",
             "## What to do: forecast, needed per day, next grade", "", _doc(scoring.outlook), "",
             "## Default templates", "", "| template | role | stage | metrics (weight %) |", "|---|---|---|---|"]

@@ -18,7 +18,6 @@ from decimal import Decimal
 
 from cards.appeal_cards import (
     REJECT_PRESETS,
-    appeal_card,
     filed_card,
     open_list_card,
     usage_card,
@@ -32,7 +31,7 @@ from commands.spec import Command
 from scoring.metrics import lookup_metric
 from scoring.targets import AmountError, parse_amount
 from services.appeal_routing import may_decide
-from services.appeals import decide, facts, file_appeal, get, open_for, withdraw
+from services.appeals import approver_card, decide, facts, file_appeal, get, open_for, withdraw
 from services.errors import UserError
 
 CATEGORIES = ("attribution", "refund", "activity", "target", "other")   # storage.models.APPEAL_CATEGORIES
@@ -62,17 +61,16 @@ def handle(req: Request) -> Card:
         raise UserError("appeal.bad_id", value="", usage=_decide_usage())
     appeal_id = _id(req.args[1])
     rest = req.args[2:]
-    zone = req.member.timezone
     if action == "show":
         shown = get(req.services, appeal_id)
         if shown is None:
             raise UserError("appeal.not_found", id=appeal_id)
         if shown.appeal.member_id != req.member.id and not may_decide(shown.appeal, req.member):
             raise UserError("appeal.not_yours", id=appeal_id)
-        return appeal_card(facts(req.services, shown), req.lang, zone)
+        return approver_card(req.services, shown, req.member, req.now)
     if action == "withdraw":
         done = withdraw(req.services, req.member, appeal_id, req.now)
-        return appeal_card(facts(req.services, done), req.lang, zone)
+        return approver_card(req.services, done, req.member, req.now)
     value: Decimal | None = None
     if action == "partly":
         if not rest:
@@ -82,7 +80,7 @@ def handle(req: Request) -> Card:
     if action == "reject" and len(rest) == 1 and rest[0].startswith("#") and rest[0][1:] in REJECT_PRESETS:
         note = t(req.lang, f"appeal.preset.{rest[0][1:]}")
     done = decide(req.services, req.member, appeal_id, action, value, note or None, req.now)
-    return appeal_card(facts(req.services, done), req.lang, zone)
+    return approver_card(req.services, done, req.member, req.now)
 
 
 def _file(req: Request) -> Card:

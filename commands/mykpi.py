@@ -1,5 +1,6 @@
 """/mykpi [day|week|month]: the caller's numbers against target, pace, score, grade, rank and a chart. Also
-/mykpi yesterday (昨天, kemarin): the local day before today in the member's zone, named with its date."""
+/mykpi yesterday (昨天, kemarin): the local day before today in the member's zone, named with its date, and
+/mykpi why [METRIC] [YYYY-MM] (为什么, kenapa): why the month's score is what it is (services.why)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,24 @@ from cards.i18n import t
 from cards.kpi_cards import Headline, Todo, mykpi_card
 from cards.model import Card, Text, Tone
 from cards.sop_card import trial_targets_note
+from cards.why_card import why_card
 from commands.context import Request
-from commands.periods import parse_period
+from commands.periods import month_arg, parse_period
 from commands.spec import Command
+from scoring.metrics import lookup_metric
 from scoring.periods import PeriodKind, Window
+from services.errors import UserError
 from services.my_kpi import my_kpi
+from services.why import NoTemplate, explain
 
-USAGE = "/mykpi [day|week|month]"
+USAGE = "/mykpi [day|week|month]"   # and why [METRIC] [YYYY-MM]: README, docs/metrics.md
+WHY_USAGE = "/mykpi why [METRIC] [YYYY-MM]"
+WHY_WORDS = frozenset({"why", "为什么", "原因", "明细", "kenapa", "mengapa"})
 
 
 def handle(req: Request) -> Card:
+    if req.args and req.args[0].lower() in WHY_WORDS:
+        return why(req, req.args[1:])
     kind = parse_period(req.args, USAGE)
     member = req.member
     lang = req.lang
@@ -52,6 +61,28 @@ def handle(req: Request) -> Card:
     # the exchange-rate notes, then the counting rules as the card's last line (cards.counting)
     notes = (*fx_notes(kpi.fx_stale, kpi.fx_missing, lang), counting_note(req.services.rules, lang))
     return replace(card, blocks=(*card.blocks, *notes))
+
+
+def why(req: Request, args: tuple[str, ...]) -> Card:
+    """/mykpi why [METRIC] [YYYY-MM]: the trail of every metric of the member's month, or of one."""
+    lang, member = req.lang, req.member
+    period = None
+    words = list(args)
+    if words and (month := month_arg(words[-1])) is not None:
+        period = f"{month[0]:04d}-{month[1]:02d}"
+        words.pop()
+    if len(words) > 1:
+        raise UserError("error.bad_args", problem=" ".join(words), usage=WHY_USAGE)
+    key = None
+    if words:
+        metric = lookup_metric(words[0])
+        key = metric.key if metric is not None else words[0]
+    try:
+        trail = explain(req.services, member, key, period, req.now)
+    except NoTemplate:
+        return Card(t(lang, "why.title", name=member.name, period=period or ""),
+                    (Text(t(lang, "mykpi.no_template", role=t(lang, f"role.{member.role}"))),), Tone.NEUTRAL, lang)
+    return why_card(trail, lang)
 
 
 def _period_name(kind: PeriodKind, window: Window, lang: str) -> str:

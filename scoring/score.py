@@ -32,6 +32,12 @@ Definitions (also in docs/metrics.md):
 - Score: the weighted mean of the scored achievements times 100, rounded half-up to one decimal. The grade
   is the first band whose floor the score reaches.
 - Pace, as shown and judged (ahead, on pace, behind, no pace yet): see Pace below (scoring.pace).
+- Approved appeals (services.appeal_adjustments): an order taken out of a member's numbers, an order credited to
+  them and a live session added count in every period, like any other order or session. A value an appeal sets
+  for a metric and month (an override) replaces what the metric measures over that month: the month's score,
+  its rank, commission and the month's snapshot use it, and so does a week's or day's score for a metric measured
+  over the month. A day or week view of any other metric, and the month's daily chart, keep what they measure
+  from the orders and sessions themselves: the override is a value for the month, not spread over its days.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from enum import StrEnum
 from scoring.facts import Activity
 from scoring.metrics import CATALOG, Context, Metric, Unit
 from scoring.pace import Pace, pace_of, too_early
-from scoring.periods import Window, days_in_month, month_window
+from scoring.periods import PeriodKind, Window, days_in_month, month_window
 from scoring.rules import Rules
 from scoring.shape import expected_share, moment_reaching
 from scoring.templates import Template
@@ -187,9 +193,12 @@ def anchor_day(window: Window, now: datetime) -> date:
 
 
 def scorecard(template: Template, activity: Activity, ctx: Context,
-              monthly_targets: Mapping[str, Mapping[tuple[int, int], Decimal]], in_trial: bool) -> Scorecard:
+              monthly_targets: Mapping[str, Mapping[tuple[int, int], Decimal]], in_trial: bool,
+              overrides: Mapping[str, Decimal] | None = None) -> Scorecard:
     """Score one member's activity in `ctx.window` against monthly targets keyed by metric. Metrics measured
-    over the month (`Metric.month_to_date`) use the anchor day's month whatever the window."""
+    over the month (`Metric.month_to_date`) use the anchor day's month whatever the window. `overrides`: metric
+    values of the anchor month an approved appeal set; they replace the computed value wherever the metric is
+    measured over that month (a day or week window keeps what it measures)."""
     if template.achievement_cap is not None or template.grade_bands is not None:   # the template's own
         ctx = replace(ctx, rules=replace(ctx.rules,
                                          achievement_cap=template.achievement_cap or ctx.rules.achievement_cap,
@@ -202,6 +211,8 @@ def scorecard(template: Template, activity: Activity, ctx: Context,
         metric = CATALOG[wm.key]
         mctx = month_ctx if metric.month_to_date else ctx
         actual = metric.compute(activity, mctx)
+        if overrides and wm.key in overrides and mctx.window.kind is PeriodKind.MONTH:
+            actual = overrides[wm.key]
         target = window_target(metric, monthly_targets.get(wm.key, {}), mctx.window.days(), anchor)
         elapsed = expected_share(mctx.window, ctx.now, ctx.shape)
         results.append(score_metric(metric, wm.weight, actual, target, elapsed, ctx.rules,

@@ -19,13 +19,18 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 from sqlmodel import Session
 
-from cards.appeal_cards import AppealFacts
+from cards.appeal_cards import AppealFacts, appeal_card
+from cards.i18n import lang_of
+from cards.model import Block, Card
+from cards.why_card import why_blocks
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
 from scoring.templates import TemplateError
+from services.appeal_adjustments import apply_decision, proposal_for
 from services.appeal_routing import LEVELS, Route, may_decide, route
 from services.container import Services
 from services.errors import UserError
 from services.scorecards import Inputs, month_key, score_member
+from services.why import explain
 from storage.audit import audit
 from storage.models import APPEAL_CATEGORIES, Appeal, Member
 from storage.queries import team_of
@@ -51,8 +56,13 @@ class AppealView:
 
 
 def facts(services: Services, shown: AppealView, status: str | None = None) -> AppealFacts:
-    """What the appeal's cards show; `status` overrides the appeal's (an old approver's copy says "escalated")."""
+    """What the appeal's cards show; `status` overrides the appeal's (an old approver's copy says "escalated").
+    An open appeal says what approving it would change (services.appeal_adjustments.proposal_for)."""
     a = shown.appeal
+    proposal = None
+    if a.status == "open":
+        with Session(services.engine) as session:
+            proposal = proposal_for(session, a)
     return AppealFacts(id=a.id or 0, appellant=f"{shown.appellant.name} ({shown.appellant.code})",
                        metric_key=a.metric_key or "", period=a.period, category=a.category, reason=a.reason,
                        evidence=tuple(a.evidence or ()), value_now=a.value_now, value_claimed=a.value_claimed,
@@ -60,7 +70,25 @@ def facts(services: Services, shown: AppealView, status: str | None = None) -> A
                        approver=shown.approver.name if shown.approver else None, level=shown.level_name,
                        created_at=a.created_at, decider=shown.decider.name if shown.decider else None,
                        decided_at=a.assigned_at if status == "escalated" else a.decided_at,
-                       decided_value=a.decided_value, note=a.decision_note)
+                       decided_value=a.decided_value, note=a.decision_note,
+                       proposal_key=proposal.key if proposal else None,
+                       proposal_values=dict(proposal.values) if proposal else {})
+
+
+def approver_card(services: Services, shown: AppealView, reader: Member, now: datetime,
+                  status: str | None = None) -> Card:
+    """The appeal's card as `reader` (an approver) sees it, in their language and zone; while it is open, with the
+    metric's why trail (services.why) when the month is still within reach."""
+    lang = lang_of(reader.locale)
+    why: tuple[Block, ...] = ()
+    a = shown.appeal
+    if (status or a.status) == "open" and a.metric_key:
+        try:
+            why = why_blocks(explain(services, shown.appellant, a.metric_key, a.period, now, viewer=reader), lang,
+                             a.metric_key)
+        except (UserError, TemplateError, LookupError):
+            why = ()   # the month is out of reach now, or the metric left the template: the card without it
+    return appeal_card(facts(services, shown, status), lang, reader.timezone, why=why)
 
 
 def _clean(text: str, size: int) -> str:
@@ -203,6 +231,12 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         appeal = session.get(Appeal, appeal_id)
         assert appeal is not None
         session.refresh(appeal)
+        if outcome in ("approve", "partly"):
+            try:   # in the decision's transaction: no decision without its adjustment
+                apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
+            except UserError:
+                session.rollback()
+                raise
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
               {"before": before, "after": _state(appeal), "note": note}, at=now)

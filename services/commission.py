@@ -32,6 +32,7 @@ from services.container import Services
 from services.errors import UserError
 from services.scorecards import Inputs, month_key
 from storage.activity import load_activity
+from storage.adjustments import month_overrides
 from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
 from storage.models import CommissionPayout, Member
 from storage.queries import all_members, member_by_code, member_zone, team_of
@@ -104,6 +105,8 @@ def measure(session: Session, inputs: Inputs, member: Member, window: Window, pl
     metric = CATALOG[plan.basis.value]
     activity = load_activity(session, member, window.start, window.end, metric.reads, inputs.facts, role)
     value = metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx)) or Decimal(0)
+    if window.kind is PeriodKind.MONTH:   # a value an approved appeal set for the month (services.scorecards)
+        value = month_overrides(session, member.id, [window.label]).get((metric.key, window.label), value)
     day = anchor_day(window, inputs.now)
     reporting = inputs.rules.reporting_currency
     if not is_money(plan) or plan.currency == reporting:

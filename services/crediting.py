@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from scoring.crediting import DEFAULT_MAX_SHIFT, DEFAULT_TAIL, CreditRule, Shift
+from storage.adjustments import APPEAL_RULE
 from storage.crediting import CreditCounts, credit_batch, match_hosts, roster_shifts
 from storage.models import LiveSession, Member, Order, Shop
 
@@ -91,6 +92,9 @@ class Explanation:
             during = f", during live session {self.session}" if self.session else ""
             out.append(f"credited to {self.member} by the shift roster: on air for the shop's own account "
                        f"({self._span()}{self._when()}{during})")
+        elif self.rule == APPEAL_RULE:
+            out.append(f"credited to {self.member} by an approved appeal (services.appeal_adjustments); "
+                       "crediting leaves it as is")
         elif self.member is not None:
             out.append(f"credited to {self.member} outside kpibot's rules (seeded or set by hand); left as is")
         else:

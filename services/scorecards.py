@@ -21,6 +21,7 @@ from scoring.sop import Region, Typical, region_of, typical
 from scoring.templates import Role, Stage, Template, select_template
 from services.container import Services
 from storage.activity import FactCache, load_activity, team_order_moments
+from storage.adjustments import month_overrides
 from storage.models import Member, Team
 from storage.queries import fx_table, load_templates, monthly_targets, team_countries, team_members, team_of
 
@@ -78,6 +79,7 @@ class MemberScore:
     typical: TypicalTargets | None = None   # targets taken from the SOP library (in trial only)
     trial: bool = False            # the member is in trial for the window (in_trial): marked wherever shown
     shape: PaceShape | None = None  # the team's pace shape the score was judged on (None: clock time)
+    overrides: dict[str, Decimal] = field(default_factory=dict)   # the anchor month's values appeals set
 
     def context(self, inputs: Inputs, window: Window | None = None) -> Context:
         return Context(window or self.window, inputs.now, inputs.rules, inputs.fx, self.shape)
@@ -128,9 +130,17 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
     if trial:
         targets, typical_targets = with_typical_targets(session, member, team, template, targets, periods)
     shape = inputs.shape_for(session, team, window.tz)
-    card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx, shape), targets, trial)
+    overrides = anchor_overrides(session, member, month)
+    card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx, shape), targets, trial,
+                     overrides)
     return MemberScore(member, window, template, card, activity, targets, typical=typical_targets,
-                       trial=trial, shape=shape)
+                       trial=trial, shape=shape, overrides=overrides)
+
+
+def anchor_overrides(session: Session, member: Member, month: Window) -> dict[str, Decimal]:
+    """Metric key -> the value approved appeals set for the member in `month` (storage.adjustments)."""
+    period = month_key(month.first_day)
+    return {key: value for (key, p), value in month_overrides(session, member.id, [period]).items() if p == period}
 
 
 def with_typical_targets(session: Session, member: Member, team: Team | None, template: Template,
@@ -284,7 +294,7 @@ def _month_expected(score: MemberScore, inputs: Inputs, key: str) -> Decimal | N
     card = score.scorecard
     if card is None or score.window != month:
         card = scorecard(score.template, score.activity, score.context(inputs, month), score.month_targets,
-                         score.trial)
+                         score.trial, score.overrides)
     result = card.result(key)
     pace = result.pace_shown
     return None if pace is None or pace.percent is None else result.expected

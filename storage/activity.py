@@ -7,6 +7,8 @@ Scope by role:
 - selector: the products they selected; the team's shops' orders.
 - lead: everything in the team's shops.
 Only the fact kinds a template reads are loaded (`needs`), so a host's card does not read inventory.
+A member's own load leaves out the orders approved appeals took out of their numbers (storage.adjustments); the
+team's load (a lead's view) keeps them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from scoring.facts import (
 )
 from scoring.money import from_minor
 from scoring.roles import Role, Scope
+from storage.adjustments import excluded_orders
 from storage.models import (
     AdSpend,
     ContentPost,
@@ -102,6 +105,9 @@ def _load(session: Session, role: Role, member_id: int | None, team_id: int | No
         key = ("member", member_id) if by_member else ("team", team_id, country)
         orders = (cache or FactCache()).orders((*key, start, end, with_lines, with_buyers),
                                                lambda: _orders(session, owner, start, end, with_lines, with_buyers))
+        if member_id is not None and orders:   # what approved appeals took out of the member's numbers
+            excluded = excluded_orders(session, member_id)
+            orders = tuple(o for o in orders if o.order_id not in excluded) if excluded else orders
     lives: tuple[LiveFact, ...] = ()
     if "lives" in wanted:
         who = LiveSession.host_member_id == member_id if by_member else LiveSession.shop_id.in_(shops)  # type: ignore[attr-defined]

@@ -14,7 +14,8 @@ The evidence of an order:
 - promo codes: all the order's codes in the platform's order (Order.promo_code, comma-separated).
 - clicks: the order's visits (order_visit: time, utm_campaign, utm_content); the window is the caller's.
 - self-referral: the order's buyer_ref among the creator's own (creator_buyer).
-The order's time is its creation time. Cancellations and refunds do not change who is credited; what is
+An order an approved appeal credited (attribution_rule "appeal") keeps its creator. The order's time is its
+creation time. Cancellations and refunds do not change who is credited; what is
 credited is measured on the order as it stands (storage.creators), so they reverse the credit there.
 
 Concurrency: the refresh job runs attribution after the sync of the same shops, one run at a time. Still, a
@@ -37,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from scoring.attribution import DEFAULT_WINDOW, Click, Directory, OrderEvidence, PromoOwner, Rule, attribute
 from scoring.crediting import handle_key
+from storage.adjustments import APPEAL_RULE
 from storage.models import AffiliateLine, Creator, CreatorBuyer, Order, OrderVisit, PromoCode, Shop, TrackedLink
 from storage.types import table_of
 
@@ -123,6 +125,11 @@ def attribute_batch(conn: Connection, shop_id: int, org_id: int, platform: str, 
     clicks = _clicks(conn, [o.id for o in orders])
     changes = []
     for o in orders:
+        if o.attribution_rule == APPEAL_RULE:   # an approved appeal credited it: it stays (storage.adjustments)
+            counts.orders += 1
+            counts.credited += 1
+            changes.append({"order": o.id, "creator": o.creator_id, "rule": APPEAL_RULE})
+            continue
         evidence = OrderEvidence(shop_id=shop_id, placed_at=o.created_at,
                                  affiliate_creator_id=affiliates.get(o.platform_order_id),
                                  promo_codes=tuple(c for c in (o.promo_code or "").split(",") if c.strip()),

@@ -7,7 +7,8 @@
 - `unmatched_handles`: the one test of "a handle matching no member", shared by host crediting (its log and
   `kpibot credit --unmatched`) and the admins' notice (services.handle_notices), so they always agree.
 - `credit_batch`: credits a batch of a shop's paid orders (member_id, live_session_id, credit_rule). Orders
-  credited by something else (a member but no rule: the demo seeds them so) are left alone.
+  credited by something else (a member but no rule: the demo seeds them so) or by an approved appeal (rule
+  "appeal", storage.adjustments) are left alone.
 Each runs inside the caller's transaction.
 """
 
@@ -18,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of, shifts_of
 from scoring.text import HANDLE_MAX
+from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
 from storage.identity import MAX_PLATFORM, PLATFORM_NAME
 from storage.ingest.records import FILE_PLATFORMS
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order, Shop
@@ -130,7 +132,7 @@ def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
         todo = []
         for rid, member, handle, at in conn.execute(
                 select(table.c.id, table.c[member_col], table.c[handle_col], table.c[at_col])
-                .where(table.c.shop_id == shop_id).order_by(table.c.id)):
+                .where(*_not_from_appeal(table), table.c.shop_id == shop_id).order_by(table.c.id)):
             found = host_of(handle, at, handles, codes, shifts)
             if found is None and not handle:
                 continue   # nobody on the roster: keep what the row has (set by hand, or the demo)
@@ -141,6 +143,13 @@ def match_hosts(conn: Connection, shop_id: int, org_id: int, platform: str,
                          .values({member_col: bindparam("member")}), todo)
             changed += len(todo)
     return changed, {u.handle: u.sessions + u.videos for u in unmatched_handles(conn, [shop_id])}
+
+
+def _not_from_appeal(table: Table) -> list[ColumnElement[bool]]:
+    """A session an approved appeal added keeps its host (storage.adjustments)."""
+    if table is not LIVE:
+        return []
+    return [LIVE.c.platform_session_id.not_like(APPEAL_SESSION_PREFIX + "%")]
 
 
 @dataclass(slots=True)
@@ -204,7 +213,8 @@ def credit_batch(conn: Connection, shop_id: int, org_id: int, platform: str, tai
     query = (select(ORDER.c.id, ORDER.c.platform_order_id, ORDER.c.paid_at, ORDER.c.member_id,
                     ORDER.c.live_session_id, ORDER.c.credit_rule)
              .where(ORDER.c.shop_id == shop_id, ORDER.c.id > after, ORDER.c.paid_at.is_not(None),
-                    or_(ORDER.c.credit_rule.is_not(None), ORDER.c.member_id.is_(None)))
+                    or_(and_(ORDER.c.credit_rule.is_not(None), ORDER.c.credit_rule != APPEAL_RULE),
+                        ORDER.c.member_id.is_(None)))   # an appeal's credit stays (storage.adjustments)
              .order_by(ORDER.c.id).limit(BATCH))
     if since is not None:
         query = query.where(ORDER.c.paid_at >= since)

@@ -573,6 +573,32 @@ class AppealMessage(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class AppealAdjustment(SQLModel, table=True):
+    """What an approved appeal changed (services.appeal_adjustments): only ever added to, never updated or
+    deleted. `kind` (ADJUSTMENT_KINDS) says which of the other columns it names: exclude_order (order_id: out of
+    the member's numbers), credit_order (order_id credited to to_member_id, or to creator_id for affiliate
+    attribution), add_session (live_session_id: a session the appeal added), override (metric_key's value for the
+    member and period)."""
+
+    __tablename__ = "appeal_adjustment"
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: int = Field(foreign_key="appeal.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)   # the appellant
+    period: str = Field(max_length=7)                                # YYYY-MM
+    kind: str = Field(max_length=16)
+    order_id: int | None = Field(default=None, foreign_key="shop_order.id")
+    to_member_id: int | None = Field(default=None, foreign_key="member.id")
+    creator_id: int | None = Field(default=None, foreign_key="creator.id")
+    live_session_id: int | None = Field(default=None, foreign_key="live_session.id")
+    metric_key: str | None = Field(default=None, max_length=48)
+    value: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by_member_id: int = Field(foreign_key="member.id")
+
+
+ADJUSTMENT_KINDS = ("exclude_order", "credit_order", "add_session", "override")
+
+
 # --- commission -------------------------------------------------------------------------------------------
 
 class CommissionPlan(SQLModel, table=True):

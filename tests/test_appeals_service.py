@@ -197,3 +197,25 @@ def test_two_deciders_at_once_make_exactly_one_decision(engine: Engine) -> None:
         assert row is not None
         assert (row.status, row.decision_note) == ("rejected", f"by {winner}")
     assert [r[:2] for r in audit_rows(engine)] == [("buyer1", "appeal.file"), (winner, "appeal.reject")]
+
+
+def test_approve_applies_the_adjustment_in_the_decision_and_nothing_to_apply_changes_nothing(engine: Engine) -> None:
+    """Approving as claimed overrides ROI to 3 (the value a new appeal of it then sees); an approval with nothing
+    to apply is refused and leaves the appeal open, with no audit row."""
+    w = world(engine)
+    bare = file_appeal(w.services, w.buyer, "cpc", None, "other", "no value", [], NOW).appeal
+    with pytest.raises(UserError) as nothing:
+        decide(w.services, w.lead, bare.id or 0, "approve", None, None, NOW)
+    assert nothing.value.key == "appeal.nothing_to_apply"
+    with Session(engine) as s:
+        row = s.get(Appeal, bare.id)
+        assert row is not None and row.status == "open"
+    claimed = file_appeal(w.services, w.buyer, "roi", None, "other", "spend was double counted", [], NOW,
+                          value_claimed=D("3")).appeal
+    done = decide(w.services, w.lead, claimed.id or 0, "approve", None, None, NOW)
+    assert (done.appeal.status, done.appeal.decided_value) == ("approved", D("3"))
+    again = file_appeal(w.services, w.buyer, "roi", None, "other", "check", [], NOW)
+    assert again.appeal.value_now == D("3")
+    assert [r[:2] for r in audit_rows(engine)] == [("buyer1", "appeal.file"), ("buyer1", "appeal.file"),
+                                                   ("lead1", "appeal.override"), ("lead1", "appeal.approve"),
+                                                   ("buyer1", "appeal.file")]

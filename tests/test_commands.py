@@ -73,7 +73,8 @@ def test_mykpi_shows_the_members_numbers_from_the_store(dispatcher: Dispatcher, 
     assert images[0].alt == "Lin Xiaoyu 林小雨 · 2026-11 Net GMV"
     buttons = next(b for b in card.blocks if isinstance(b, Buttons)).buttons
     assert [(b.command, b.args) for b in buttons] == [("mykpi", ("day",)), ("mykpi", ("week",)),
-                                                      ("mykpi", ("month",)), ("mykpi", ("month",))]
+                                                      ("mykpi", ("month",)), ("mykpi", ("month",)),
+                                                      ("mykpi", ("why",))]
 
 
 # " /mykpi": where DingTalk took the robot's @name out; typed "@bot" is no platform mention and stays
@@ -445,7 +446,8 @@ def test_mykpi_yesterday_is_the_members_previous_local_day(dispatcher: Dispatche
     assert (fields(card)["Score"], fields(card)["Grade"]) == (score, grade)
     assert "Yesterday (2026-11-21) · Net GMV" in fields(card)
     buttons = next(b for b in card.blocks if isinstance(b, Buttons)).buttons
-    assert [(b.command, b.args) for b in buttons][-1] == ("mykpi", ("yesterday",))   # refresh asks the same
+    assert [(b.command, b.args) for b in buttons][-2:] == [("mykpi", ("yesterday",)),   # refresh asks the same
+                                                           ("mykpi", ("why",))]
 
 
 def test_yesterday_at_ten_past_midnight_on_the_first_is_last_months_last_day_in_the_members_period_zone(

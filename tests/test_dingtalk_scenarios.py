@@ -92,7 +92,8 @@ def test_mykpi_from_host1_gets_one_card_with_the_chart_and_the_members_numbers(
     buttons = json.loads(params["buttons"])
     assert [(b["text"], b["params"]) for b in buttons] == [
         (label, {"command": "mykpi", "args": [arg], "owner": "host1", "lang": "en"})
-        for label, arg in (("Today", "day"), ("Week", "week"), ("Month", "month"), ("Refresh", "month"))]
+        for label, arg in (("Today", "day"), ("Week", "week"), ("Month", "month"), ("Refresh", "month"),
+                           ("Why", "why"))]
     settle(fake, adapter.pool)
     assert len(to(fake, "host1", since)) == 1        # one answer, not two
 

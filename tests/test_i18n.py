@@ -129,7 +129,7 @@ def test_an_indonesian_hosts_mykpi(indonesian_host1: Dispatcher) -> None:
         "Tingkat refund (10%)"]
     assert card.images()[0].alt == "Lin Xiaoyu 林小雨 · GMV bersih 2026-11"
     buttons = next(b for b in card.blocks if isinstance(b, Buttons)).buttons
-    assert [b.label for b in buttons] == ["Hari ini", "Minggu", "Bulan", "Perbarui"]
+    assert [b.label for b in buttons] == ["Hari ini", "Minggu", "Bulan", "Perbarui", "Kenapa"]
     assert say(indonesian_host1, "host1", "/mykpi minggu").title == "Lin Xiaoyu 林小雨 · KPI Minggu ini"
     assert say(indonesian_host1, "host1", "/mykpi hari").title == "Lin Xiaoyu 林小雨 · KPI Hari ini"
     # the others keep their own language

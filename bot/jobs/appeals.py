@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from cards.appeal_cards import appeal_card, reminder_card, told_card
+from cards.appeal_cards import reminder_card, told_card
 from cards.i18n import lang_of
 from cards.model import Card
 from scoring.alerts import in_quiet_hours
-from services.appeals import AppealView, escalate, facts, view
+from services.appeals import AppealView, approver_card, escalate, facts, view
 from services.container import Services
 from services.messaging import Messenger, bound_platforms, send_private
 from storage.models import Appeal, AppealMessage, Member
@@ -63,8 +63,8 @@ def _views(services: Services, query: object) -> list[AppealView]:
         return [view(session, a) for a in session.execute(query).scalars().all()]  # type: ignore[call-overload]
 
 
-def card_for(services: Services, shown: AppealView, reader: Member, state: str | None = None) -> Card:
-    return appeal_card(facts(services, shown, state), lang_of(reader.locale), reader.timezone)
+def card_for(services: Services, shown: AppealView, reader: Member, now: datetime, state: str | None = None) -> Card:
+    return approver_card(services, shown, reader, now, state)
 
 
 def deliver(services: Services, messengers: Mapping[str, Messenger], shown: AppealView, now: datetime,
@@ -76,7 +76,7 @@ def deliver(services: Services, messengers: Mapping[str, Messenger], shown: Appe
     subject, day = f"appeal:{appeal.id}:{appeal.level}", appeal.assigned_at.date()
     if not claim_send(services.engine, CARD, subject, day, instance, now):
         return
-    card = card_for(services, shown, approver)
+    card = card_for(services, shown, approver, now)
     sent = 0
     for platform, user_id in bound_platforms(services.engine, messengers, approver):
         ref = messengers[platform].deliver_to_user(user_id, card, f"{send_key(CARD, subject, day)}|{platform}")
@@ -117,7 +117,7 @@ def update_copies(services: Services, messengers: Mapping[str, Messenger], now: 
         if moved != 1:
             continue
         reader = readers[copy.member_id]
-        card = card_for(services, views[appeal.id], reader, "escalated" if state == "escalated" else None)
+        card = card_for(services, views[appeal.id], reader, now, "escalated" if state == "escalated" else None)
         if not messengers[copy.platform].update_for_user(copy.receiver, copy.ref, card):
             with Session(services.engine) as session:   # let a later tick try again
                 session.execute(update(AppealMessage).where(AppealMessage.id == copy.id)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 copy in place (Feishu message_id, DingTalk outTrackId) and the state it shows.
 
 Revision ID: 0028
-Revises: 0024
+Revises: 0027
 Create Date: 2026-12-07
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 from storage.types import UTCDateTime
 
 revision: str = "0028"
-down_revision: str | None = "0024"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

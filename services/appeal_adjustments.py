@@ -1,0 +1,246 @@
+"""What an approved appeal changes, and what it would change (shown on the approver's card before they decide).
+
+Four kinds of adjustment (storage.models.AppealAdjustment, only ever added to), each respected wherever scores
+are computed (storage.activity, services.scorecards, services.commission read them):
+- exclude_order: the orders leave the appellant's numbers, their GMV and their refunds (a refund not their fault).
+- credit_order: the orders are credited to the appellant (Order.member_id, credit_rule "appeal", which crediting
+  never overwrites again); when the appellant is also a creator of the order's platform (Creator.member_id), the
+  order's affiliate attribution goes to that creator too (attribution_rule "appeal", kept by attribution).
+- add_session: a missed live session is added as a LiveSession of the appellant (platform_session_id
+  "appeal:<appeal id>"), so every metric that reads sessions counts it.
+- override: the metric's value for the appellant and the appeal's month is the value given (services.scorecards:
+  the month's score and commission use it; day and week views keep what they measure).
+
+Derivation from the appeal (proposal_for): "attribution" + evidence naming orders of the organisation's shops (the
+platform's order ids) -> credit_order; "refund" + orders -> exclude_order; "activity" + a session in the form of
+parse_session_evidence -> add_session; else a claimed value -> override; else nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from scoring.text import shown
+from services.errors import UserError
+from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
+from storage.audit import audit
+from storage.models import Appeal, AppealAdjustment, Creator, LiveSession, Member, Order, Shop
+
+MAX_ORDERS = 50          # evidence naming more orders than this is read only this far
+SHOWN_ORDERS = 5         # order ids a proposal names; the rest are counted
+MAX_SESSION = timedelta(hours=24)
+
+SESSION_EVIDENCE = re.compile(
+    r"live:(?P<shop>[^:\s]{1,64}):(?P<day>\d{4}-\d{2}-\d{2})T(?P<start>\d{2}:\d{2})/(?P<end>\d{2}:\d{2})",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    kind: str                    # exclude_order | credit_order | add_session | override
+    key: str                     # the cards/i18n.py key that says what approving would do
+    values: dict[str, str]       # its values (order ids, member code, value...), already formatted for display
+
+
+@dataclass(frozen=True)
+class SessionEvidence:
+    """A live session named in an appeal's evidence: "live:SHOP:2026-11-05T20:00/22:00" (shop code, local day
+    and hours on the shop's clock; an end at or before the start is on the next day)."""
+
+    shop: str
+    start: datetime              # naive: local time of the shop
+    end: datetime
+
+
+def parse_session_evidence(text: str) -> SessionEvidence | None:
+    """The session `text` names, or None when it is not in the form (or not a real day and time)."""
+    m = SESSION_EVIDENCE.fullmatch(text.strip())
+    if m is None:
+        return None
+    try:
+        start = datetime.fromisoformat(f"{m['day']}T{m['start']}")
+        end = datetime.fromisoformat(f"{m['day']}T{m['end']}")
+    except ValueError:
+        return None
+    if end <= start:
+        end += timedelta(days=1)
+    return SessionEvidence(m["shop"], start, end)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What approving as claimed applies: the proposal's stored side."""
+
+    kind: str
+    orders: tuple[Order, ...] = ()
+    shop: Shop | None = None
+    session: SessionEvidence | None = None
+    value: Decimal | None = None
+
+
+def proposal_for(session: Session, appeal: Appeal) -> Proposal | None:
+    """What approving `appeal` as claimed would change, from its category, evidence and value_claimed; None when
+    nothing can be derived (then only a partial approval with a value applies anything)."""
+    plan = _plan(session, appeal)
+    if plan is None:
+        return None
+    appellant = session.get(Member, appeal.member_id)
+    code = appellant.code if appellant is not None else str(appeal.member_id)
+    if plan.kind in ("credit_order", "exclude_order"):
+        ids = [o.platform_order_id for o in plan.orders]
+        listed = ", ".join(shown(i, 40) for i in ids[:SHOWN_ORDERS])
+        more = len(ids) - SHOWN_ORDERS
+        return Proposal(plan.kind, f"appeal.proposal.{plan.kind}",
+                        {"orders": listed + (f" (+{more})" if more > 0 else ""), "count": str(len(ids)),
+                         "member": code, "period": appeal.period})
+    if plan.kind == "add_session":
+        assert plan.shop is not None and plan.session is not None
+        return Proposal(plan.kind, "appeal.proposal.add_session",
+                        {"shop": plan.shop.code, "start": plan.session.start.strftime("%Y-%m-%d %H:%M"),
+                         "end": plan.session.end.strftime("%H:%M"), "member": code})
+    return Proposal(plan.kind, "appeal.proposal.override",
+                    {"metric": appeal.metric_key or "", "value": _decimal(plan.value), "member": code,
+                     "period": appeal.period})
+
+
+def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Decimal | None,
+                   now: datetime) -> list[AppealAdjustment]:
+    """In the caller's transaction: a partial approval's `value` (not None) overrides the metric's value for the
+    appeal's member and month; None applies the proposal. Raises services.errors.UserError("appeal.nothing_to_apply")
+    when there is neither. Audited (storage/audit.audit, actor decider.code, before/after)."""
+    if value is not None:
+        if not appeal.metric_key:
+            raise UserError("appeal.nothing_to_apply")
+        plan: _Plan | None = _Plan("override", value=value)
+    else:
+        plan = _plan(session, appeal)
+    if plan is None:
+        raise UserError("appeal.nothing_to_apply")
+    apply = {"override": _override, "exclude_order": _exclude, "credit_order": _credit, "add_session": _add_session}
+    made = apply[plan.kind](session, appeal, decider, plan, now)
+    session.flush()
+    for adjustment, before, after in made:
+        audit(session, decider.code, f"appeal.{adjustment.kind}", "appeal_adjustment", str(adjustment.id),
+              {"appeal": appeal.id, "member": appeal.member_id, "period": appeal.period, "before": before,
+               "after": after}, at=now)
+    return [a for a, _, _ in made]
+
+
+_Made = list[tuple[AppealAdjustment, dict[str, object], dict[str, object]]]
+
+
+def _adjustment(session: Session, appeal: Appeal, decider: Member, kind: str, now: datetime,
+                **named: object) -> AppealAdjustment:
+    row = AppealAdjustment(appeal_id=appeal.id or 0, member_id=appeal.member_id, period=appeal.period, kind=kind,
+                           created_at=now, created_by_member_id=decider.id or 0, **named)
+    session.add(row)
+    return row
+
+
+def _override(session: Session, appeal: Appeal, decider: Member, plan: _Plan, now: datetime) -> _Made:
+    row = _adjustment(session, appeal, decider, "override", now, metric_key=appeal.metric_key, value=plan.value)
+    return [(row, {"metric": appeal.metric_key, "value": _decimal(appeal.value_now)},
+             {"metric": appeal.metric_key, "value": _decimal(plan.value)})]
+
+
+def _exclude(session: Session, appeal: Appeal, decider: Member, plan: _Plan, now: datetime) -> _Made:
+    made: _Made = []
+    for order in plan.orders:
+        row = _adjustment(session, appeal, decider, "exclude_order", now, order_id=order.id)
+        made.append((row, {"order": order.platform_order_id, "counted": True},
+                     {"order": order.platform_order_id, "counted": False}))
+    return made
+
+
+def _credit(session: Session, appeal: Appeal, decider: Member, plan: _Plan, now: datetime) -> _Made:
+    made: _Made = []
+    codes = _codes(session, {o.member_id for o in plan.orders if o.member_id is not None} | {appeal.member_id})
+    for order in plan.orders:
+        shop = session.get(Shop, order.shop_id)
+        creator = _own_creator(session, appeal.member_id, shop.platform) if shop is not None else None
+        before: dict[str, object] = {"order": order.platform_order_id, "member": codes.get(order.member_id or 0),
+                                     "rule": order.credit_rule}
+        after: dict[str, object] = {"order": order.platform_order_id, "member": codes.get(appeal.member_id),
+                                    "rule": APPEAL_RULE}
+        order.member_id, order.credit_rule, order.live_session_id = appeal.member_id, APPEAL_RULE, None
+        if creator is not None:
+            before["creator"], after["creator"] = order.creator_id, creator
+            order.creator_id, order.attribution_rule = creator, APPEAL_RULE
+        session.add(order)
+        row = _adjustment(session, appeal, decider, "credit_order", now, order_id=order.id,
+                          to_member_id=appeal.member_id, creator_id=creator)
+        made.append((row, before, after))
+    return made
+
+
+def _add_session(session: Session, appeal: Appeal, decider: Member, plan: _Plan, now: datetime) -> _Made:
+    assert plan.shop is not None and plan.session is not None
+    zone = ZoneInfo(plan.shop.timezone)
+    live = LiveSession(shop_id=plan.shop.id or 0, host_member_id=appeal.member_id,
+                       platform_session_id=f"{APPEAL_SESSION_PREFIX}{appeal.id}",
+                       title=shown(appeal.reason, 200), started_at=plan.session.start.replace(tzinfo=zone),
+                       ended_at=plan.session.end.replace(tzinfo=zone), currency=plan.shop.currency)
+    session.add(live)
+    session.flush()
+    row = _adjustment(session, appeal, decider, "add_session", now, live_session_id=live.id)
+    when = {"shop": plan.shop.code, "start": plan.session.start.isoformat(timespec="minutes"),
+            "end": plan.session.end.isoformat(timespec="minutes")}
+    return [(row, {"session": None}, {"session": live.platform_session_id, **when})]
+
+
+def _plan(session: Session, appeal: Appeal) -> _Plan | None:
+    member = session.get(Member, appeal.member_id)
+    if member is None:
+        return None
+    if appeal.category in ("attribution", "refund"):
+        orders = _orders(session, member.org_id, appeal.evidence)
+        if orders:
+            return _Plan("credit_order" if appeal.category == "attribution" else "exclude_order", orders=orders)
+    if appeal.category == "activity":
+        for item in appeal.evidence:
+            found = parse_session_evidence(item)
+            shop = _shop(session, member.org_id, found.shop) if found is not None else None
+            if found is not None and shop is not None and found.end - found.start <= MAX_SESSION:
+                return _Plan("add_session", shop=shop, session=found)
+    if appeal.value_claimed is not None and appeal.metric_key:
+        return _Plan("override", value=appeal.value_claimed)
+    return None
+
+
+def _orders(session: Session, org_id: int, evidence: list[str]) -> tuple[Order, ...]:
+    """The orders of the organisation's shops the evidence names by the platform's order id, in evidence order."""
+    ids = list(dict.fromkeys(e.strip() for e in evidence if e.strip()))[:MAX_ORDERS]
+    if not ids:
+        return ()
+    found = session.execute(select(Order).join(Shop, Shop.id == Order.shop_id)  # type: ignore[arg-type]
+                            .where(Shop.org_id == org_id, Order.platform_order_id.in_(ids))  # type: ignore[arg-type,attr-defined]
+                            .order_by(Order.id)).scalars().all()
+    by_id = {o.platform_order_id: o for o in found}   # the same id in two shops: the first stored
+    return tuple(by_id[i] for i in ids if i in by_id)
+
+
+def _shop(session: Session, org_id: int, code: str) -> Shop | None:
+    return session.execute(select(Shop).where(Shop.org_id == org_id, Shop.code == code)).scalars().first()  # type: ignore[arg-type]
+
+
+def _own_creator(session: Session, member_id: int, platform: str) -> int | None:
+    """The appellant's own creator account on the shop's platform (tiktok_shop -> tiktok), if any."""
+    platforms = {platform, platform.removesuffix("_shop")}
+    return session.execute(select(Creator.id).where(Creator.member_id == member_id,  # type: ignore[arg-type]
+                                                    Creator.platform.in_(platforms))  # type: ignore[attr-defined]
+                           .order_by(Creator.id)).scalars().first()
+
+
+def _codes(session: Session, ids: set[int]) -> dict[int, str]:
+    return {mid: code for mid, code in session.execute(select(Member.id, Member.code).where(Member.id.in_(ids)))}  # type: ignore[union-attr]
+
+
+def _decimal(value: Decimal | None) -> str:
+    return "" if value is None else format(value.normalize() if value == value.to_integral() else value, "f")

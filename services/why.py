@@ -1,0 +1,144 @@
+"""Why a score is what it is (`/mykpi why [METRIC] [YYYY-MM]`, the approver's appeal card): the trail of the very
+MemberScore /mykpi shows (services.my_kpi: the member's row among their team's peers, on the same window), so
+the trail's actual, target, achievement, points and score are the card's. The facts' platform ids and the
+targets' setters come from storage.refs; the trail itself is computed by scoring.trail."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlmodel import Session
+
+from scoring.fx import MissingRate
+from scoring.metrics import CATALOG
+from scoring.periods import PeriodKind, month_window, period_zone
+from scoring.roles import Role, Scope
+from scoring.rules import CountOrdersAt
+from scoring.templates import TemplateError
+from scoring.trail import CommissionTrail, Item, MetricTrail, TargetSource, Why, trail
+from services.commission import _sees_others, estimate
+from services.container import Services
+from services.errors import UserError
+from services.scorecards import Inputs, MemberScore, member_window, month_key, score_member, team_scores
+from storage.commission import load_plans
+from storage.models import Member, Team
+from storage.queries import team_of
+from storage.refs import live_refs, order_refs, target_setters
+
+
+class NoTemplate(Exception):
+    """The member's role has no KPI template: nothing to explain (the command says so in the caller's words)."""
+
+
+def may_see_commission(viewer: Member, member: Member) -> bool:
+    """The member themself, finance staff, managers and admins (services.commission)."""
+    return viewer.id == member.id or _sees_others(viewer)
+
+
+def explain(services: Services, member: Member, metric_key: str | None, period: str | None, now: datetime,
+            viewer: Member | None = None) -> Why:
+    """The trail of `member`'s month `period` ("YYYY-MM": the current or the previous month in their period zone;
+    None: the current) for one metric of their template, or every one. Commission only when `viewer` (default:
+    the member) may see it. Raises UserError (a month out of reach, a metric not theirs: the latter offers their
+    metrics), NoTemplate, and TemplateError for a template that cannot be scored."""
+    with Session(services.engine) as session:
+        inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+        team = team_of(session, member)
+        if team is None and Role.parse(member.role).scope is Scope.TEAM:
+            raise UserError("error.not_in_team")
+        mine = _score(session, inputs, member, team, period)
+        if mine.problem is not None:
+            raise TemplateError(mine.problem)
+        if mine.scorecard is None or mine.template is None:
+            raise NoTemplate(member.role)
+        keys = [m.key for m in mine.template.metrics]
+        if metric_key is not None and metric_key not in keys:
+            raise UserError("why.unknown_metric", metric=metric_key, metrics=", ".join(keys))
+        card = mine.scorecard
+        label = month_key(mine.window.first_day)
+        ctx = mine.context(inputs)
+        cap = mine.template.achievement_cap or inputs.rules.achievement_cap
+        metrics = trail(card, mine.activity, ctx, ctx, _sources(session, mine, label), cap)
+        if metric_key is not None:
+            metrics = tuple(m for m in metrics if m.key == metric_key)
+        metrics = _named(session, member, metrics)
+        commission = None
+        if may_see_commission(viewer or member, member):
+            commission = _commission(session, inputs, member, mine)
+    rules = services.rules
+    return Why(member.name, member.code, label, mine.window.tz, rules.reporting_currency,
+               (rules.count_orders_at is CountOrdersAt.SHIPPED, rules.net_refunds), card.score, card.grade,
+               mine.template.name, metrics, commission)
+
+
+def _score(session: Session, inputs: Inputs, member: Member, team: Team | None, period: str | None) -> MemberScore:
+    """The member's month as /mykpi scores it: their row among their team's peers for the current month."""
+    current = member_window(PeriodKind.MONTH, inputs.now, member, team)
+    allowed = (month_key(current.first_day), _previous(current.first_day.year, current.first_day.month))
+    if period is not None and period not in allowed:
+        raise UserError("why.period", value=period, current=allowed[0], previous=allowed[1])
+    if period is None or period == allowed[0]:
+        peers = team_scores(session, inputs, team, PeriodKind.MONTH) if team else []
+        return next((p for p in peers if p.member.id == member.id), None) or score_member(
+            session, inputs, member, team, current)
+    zone = period_zone(member.timezone, team.timezone if team else None)
+    return score_member(session, inputs, member, team, month_window(int(period[:4]), int(period[5:]), zone))
+
+
+def _previous(year: int, month: int) -> str:
+    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
+
+
+def _sources(session: Session, mine: MemberScore, period: str) -> dict[str, TargetSource]:
+    """Where each metric's target came from: the SOP's typical value (in trial, when the member has none of their
+    own), else the member's own target (set by whom, when recorded), else none."""
+    typical = {v.metric: v.source for v in (mine.typical.values if mine.typical else ())}
+    setters = target_setters(session, mine.member.id or 0, period)
+    month = (int(period[:4]), int(period[5:]))
+    out = {}
+    for key, by_month in mine.month_targets.items():
+        if key in typical:
+            out[key] = TargetSource("typical", typical[key])
+        elif month in by_month:
+            out[key] = TargetSource("own", setters.get(key, ""))
+    return out
+
+
+def _named(session: Session, member: Member, metrics: tuple[MetricTrail, ...]) -> tuple[MetricTrail, ...]:
+    """The items with the platforms' ids."""
+    items = [i for m in metrics for i in m.largest]
+    orders = order_refs(session, [i.fact_id for i in items if i.kind == "order" and i.fact_id is not None])
+    lives = live_refs(session, member, [i.at for i in items if i.kind == "live" and isinstance(i.at, datetime)])
+
+    def named(i: Item) -> Item:
+        if i.kind == "order":
+            return replace(i, ref=orders.get(i.fact_id or 0, ""))
+        if i.kind == "live":
+            return replace(i, ref=lives.get(i.at, "") if isinstance(i.at, datetime) else "")
+        return i
+
+    return tuple(replace(m, largest=tuple(named(i) for i in m.largest)) for m in metrics)
+
+
+def _commission(session: Session, inputs: Inputs, member: Member, mine: MemberScore) -> CommissionTrail | None:
+    """The month's commission statement (services.commission.estimate); None without a plan, or without a rate to
+    convert its basis (the trail is still shown)."""
+    month = mine.window.first_day
+    plans = load_plans(session)
+    try:
+        est = estimate(session, inputs, member, month.year, month.month, plans)
+    except MissingRate:
+        return None
+    if est is None:
+        return None
+    plan = est.plan
+    version = next((v.effective_from for v in reversed(plans.versions)
+                    if v.active and v.plan == plan and v.effective_from <= month_key(month)), "")
+    basis = est.basis
+    tier = next((t for t in reversed(plan.tiers) if basis >= t.threshold), plan.tiers[0])
+    return CommissionTrail(plan.name, version, CATALOG[plan.basis.value].key, plan.currency, basis, tier.threshold,
+                           tier.rate, est.statement.earned,
+                           tuple((c.period, c.amount, c.currency) for c in est.clawbacks),
+                           est.statement.clawback, est.statement.payable)
+

@@ -1,0 +1,48 @@
+"""The store's side of what approved appeals changed (storage.models.AppealAdjustment; the use case:
+services.appeal_adjustments). The reads every score goes through:
+
+- `excluded_orders`: the orders an appeal took out of a member's numbers (their GMV and their refunds).
+- `month_overrides`: a member's metric values an appeal set for a month (the latest per metric wins).
+
+Orders an appeal credited carry credit_rule APPEAL_RULE (host) or attribution_rule APPEAL_RULE (creator), which
+crediting (storage.crediting.credit_batch) and attribution (storage.attribution.attribute_batch) never touch
+again; sessions an appeal added have a platform_session_id starting with APPEAL_SESSION_PREFIX, which host
+matching (storage.crediting.match_hosts) leaves alone and no shop sync ever names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from storage.models import AppealAdjustment
+
+APPEAL_RULE = "appeal"
+APPEAL_SESSION_PREFIX = "appeal:"
+
+
+def excluded_orders(session: Session, member_id: int) -> frozenset[int]:
+    """Ids of the orders appeals took out of the member's numbers."""
+    return frozenset(session.execute(
+        select(AppealAdjustment.order_id).where(
+            AppealAdjustment.member_id == member_id, AppealAdjustment.kind == "exclude_order",  # type: ignore[arg-type]
+            AppealAdjustment.order_id.is_not(None))).scalars())  # type: ignore[union-attr]
+
+
+def month_overrides(session: Session, member_id: int | None, periods: Iterable[str]) -> dict[tuple[str, str], Decimal]:
+    """(metric key, "YYYY-MM") -> the value appeals set for the member; a later adjustment wins."""
+    periods = list(periods)
+    if member_id is None or not periods:
+        return {}
+    out: dict[tuple[str, str], Decimal] = {}
+    for key, period, value in session.execute(
+            select(AppealAdjustment.metric_key, AppealAdjustment.period, AppealAdjustment.value)
+            .where(AppealAdjustment.member_id == member_id, AppealAdjustment.kind == "override",  # type: ignore[arg-type]
+                   AppealAdjustment.period.in_(periods), AppealAdjustment.value.is_not(None))  # type: ignore[attr-defined,union-attr]
+            .order_by(AppealAdjustment.id)):  # type: ignore[arg-type]
+        if key is not None:
+            out[key, period] = value
+    return out
