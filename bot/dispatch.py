@@ -56,6 +56,14 @@ class Refused:
     card: Card
 
 
+class _RefusedClick(Exception):
+    """A click's command refused it (a UserError), for handle_click: `text` in `lang` goes to the clicker."""
+
+    def __init__(self, text: str, lang: str) -> None:
+        super().__init__(text)
+        self.text, self.lang = text, lang
+
+
 class StoreBusy(Exception):
     """The store could not be reached in time while answering: say so instead of an error with a ref."""
 
@@ -101,6 +109,20 @@ class Dispatcher:
         except StoreBusy:
             return self.busy_card()
 
+    def handle_click(self, platform: str, user_id: str, command: str, args: tuple[str, ...]) -> Card | Refused:
+        """A click on a card made for the clicker (cards.clicks owner scope): as handle_action, but a command that
+        refuses in place (Command.refuses_in_place: an appeal decided already, or not the clicker's to decide)
+        answers Refused, so the clicked card stays as it is and the refusal is told privately."""
+        spec = lookup(command)
+        if spec is None or not spec.refuses_in_place:
+            return self.handle_action(platform, user_id, command, args)
+        try:
+            return self.run(platform, user_id, command, args, had_slash=True, refuse=True)
+        except _RefusedClick as refused:
+            return Refused(_told(refused.text, refused.lang))
+        except StoreBusy:
+            return Refused(self.busy_card())
+
     def busy_card(self) -> Card:
         """"kpibot is busy, try again in a minute", built from memory (the organisation's locale the Services
         hold): for when the store cannot be reached."""
@@ -137,7 +159,9 @@ class Dispatcher:
             log.exception("shared card click failed platform=%s user=%s scope=%s", platform, user_id, scope)
             return Refused(_told(t(lang, "click.failed"), lang))
 
-    def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool) -> Card:
+    def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool,
+            refuse: bool = False) -> Card:
+        """The command's card; with `refuse` (handle_click) a UserError raises _RefusedClick instead."""
         lang = lang_of(self.services.org_locale)
         try:
             member, lang = self._caller(platform, user_id)
@@ -160,8 +184,10 @@ class Dispatcher:
             return self.cache.through(self.cache.key(command.name, tuple(a.lower() for a in args), member.id, lang,
                                                      now), lambda: command.handler(request))
         except UserError as exc:
-            return _reply(None, t(lang, exc.key, **{k: v if k in OFFERED else _echo(v) for k, v in exc.values.items()}),
-                          lang)
+            said = t(lang, exc.key, **{k: v if k in OFFERED else _echo(v) for k, v in exc.values.items()})
+            if refuse:
+                raise _RefusedClick(said, lang) from None
+            return _reply(None, said, lang)
         except MissingRate as exc:
             log.error("missing FX rate platform=%s user=%s command=%s: %s", platform, user_id, name, exc)
             return _reply(None, t(lang, "error.fx", problem=_echo(str(exc), PROBLEM_ECHO_MAX)), lang)

@@ -1,7 +1,8 @@
 """The scheduler of the long-running process: APScheduler runs the jobs in bot/jobs on a background thread, all
 from an in-memory job store (nothing is pickled, no APScheduler table in the store).
 
-Digests, lag alerts and the daily score snapshots (bot/jobs/score_snapshots.py, at [schedule] score_time) run
+Digests, lag alerts, appeals (bot/jobs/appeals.py: delivery, copies, reminders, escalation) and the daily score
+snapshots (bot/jobs/score_snapshots.py, at [schedule] score_time) run
 every minute: they work out themselves what is due, so nothing is lost when the process restarts. Each never
 overlaps itself (max_instances=1) and runs once for ticks missed while the process was busy or asleep
 (coalesce). Sending exactly once does not depend on this process being the only scheduler: every job claims what
@@ -45,6 +46,7 @@ from bot import metrics
 from bot.card_cache import CardCache
 from bot.config import FxConfig, PlatformsConfig
 from bot.jobs.alerts import run_lag_alerts
+from bot.jobs.appeals import run_appeals
 from bot.jobs.digests import run_due_digests
 from bot.jobs.fx_rates import run_fx_rates
 from bot.jobs.prune import run_prune
@@ -91,7 +93,8 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
         return tick
 
     scheduler = BackgroundScheduler(timezone=UTC, jobstores={"default": MemoryJobStore()})
-    ticking: list[tuple[str, Callable[..., object]]] = [("digests", run_due_digests), ("lag-alerts", run_lag_alerts)]
+    ticking: list[tuple[str, Callable[..., object]]] = [("digests", run_due_digests), ("lag-alerts", run_lag_alerts),
+                                                        ("appeals", run_appeals)]
     if score_time is not None:
         ticking.append(("score-snapshots", partial(run_due_score_snapshots, at=score_time)))
     options = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}

@@ -25,6 +25,7 @@ class Command:
     listed: bool = True           # False: a shortcut /help leaves out, as another command's row names it (/开播)
     shown_aliases: tuple[str, ...] = ()  # what /help's alias column shows when not the first Chinese alias
     id_shown_aliases: tuple[str, ...] = ()  # what it shows Indonesian readers when not the first Indonesian alias
+    refuses_in_place: bool = False  # a click it refuses (an appeal decided already) leaves the card, told privately
 
     def names(self) -> tuple[str, ...]:
         """Every name the command answers to: its own, its aliases, its Indonesian aliases."""

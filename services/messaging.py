@@ -28,6 +28,16 @@ class Messenger(Protocol):
 
     def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool: ...
 
+    def deliver_to_user(self, user_id: str, card: Card, key: str | None = None) -> str | None:
+        """As send_to_user, giving the sent copy's reference to update it later (Feishu's message_id, DingTalk's
+        card outTrackId); "" when it went out in a form that cannot be updated (DingTalk markdown); None when it
+        was not sent."""
+        ...
+
+    def update_for_user(self, user_id: str, ref: str, card: Card) -> bool:
+        """Replace the copy `ref` (from deliver_to_user) sent to `user_id` with `card`, in place."""
+        ...
+
 
 def bound_platforms(engine: Engine, messengers: Mapping[str, Messenger], member: Member) -> list[tuple[str, str]]:
     """(platform, the member's primary user id there) of each connected platform the member is bound on, in the

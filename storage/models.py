@@ -556,6 +556,23 @@ APPEAL_STATES = ("open", "approved", "partly_approved", "rejected", "withdrawn")
 APPEAL_CATEGORIES = ("attribution", "refund", "activity", "target", "other")
 
 
+class AppealMessage(SQLModel, table=True):
+    """One sent copy of an appeal's card (bot.jobs.appeals): where it went and the reference that updates it in
+    place (Feishu's message_id, DingTalk's outTrackId), and the state it shows now ("open:<level>", "escalated",
+    or the appeal's decided status). A copy whose state differs from what it should show is updated."""
+
+    __tablename__ = "appeal_message"
+    __table_args__ = (UniqueConstraint("platform", "ref"),)
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: int = Field(foreign_key="appeal.id", index=True)
+    member_id: int = Field(foreign_key="member.id")     # who received it (an approver)
+    platform: str = Field(max_length=32)
+    receiver: str = Field(max_length=64)               # their id on the platform
+    ref: str = Field(max_length=128)
+    state: str = Field(max_length=24)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class AppealAdjustment(SQLModel, table=True):
     """What an approved appeal changed (services.appeal_adjustments): only ever added to, never updated or
     deleted. `kind` (ADJUSTMENT_KINDS) says which of the other columns it names: exclude_order (order_id: out of

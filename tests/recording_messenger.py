@@ -15,6 +15,7 @@ class Recorder:
     sent: list[tuple[str, Card]] = field(default_factory=list)
     accept: bool = True     # False: the platform refuses every message (nothing is recorded)
     keys: list[str | None] = field(default_factory=list)   # the idempotency key of each message in `sent`
+    updated: list[tuple[str, str, Card]] = field(default_factory=list)   # (user, ref, card) of each update
 
     def send_to_chat(self, chat_id: str, card: Card, key: str | None = None) -> bool:
         return self.send_to_user(chat_id, card, key)
@@ -23,4 +24,13 @@ class Recorder:
         if self.accept:
             self.sent.append((user_id, card))
             self.keys.append(key)
+        return self.accept
+
+    def deliver_to_user(self, user_id: str, card: Card, key: str | None = None) -> str | None:
+        """The copy's reference is its position in `sent`."""
+        return str(len(self.sent) - 1) if self.send_to_user(user_id, card, key) else None
+
+    def update_for_user(self, user_id: str, ref: str, card: Card) -> bool:
+        if self.accept:
+            self.updated.append((user_id, ref, card))
         return self.accept

@@ -143,7 +143,7 @@ def test_an_indonesian_hosts_help(indonesian_host1: Dispatcher) -> None:
     assert table.headers == ("Perintah", "Alias", "Fungsi")
     assert table.rows[0] == ("/mykpi [day|week|month]", "/kpisaya", "angka, skor, dan peringkat Anda")
     assert [r[1] for r in table.rows] == ["/kpisaya", "/peringkat", "", "/komisi", "/tautan", "/panduan", "/siapasaya",
-                                        "/mulaisiaran, /selesaisiaran", "/bantuan"]
+                                        "/mulaisiaran, /selesaisiaran", "/banding", "/daftarbanding", "/bantuan"]
     assert [b.text for b in card.blocks if isinstance(b, Note)] == [
         "Tambahkan hari, minggu, atau bulan: /kpisaya minggu. Perintah bahasa Inggris juga bisa: /mykpi week"]
     # the Indonesian names answer like the English ones

@@ -347,7 +347,20 @@ class DingTalkAdapter:
     def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool:
         return self._push(card, group=None, user=user_id, key=key)
 
+    def deliver_to_user(self, user_id: str, card: Card, key: str | None = None) -> str | None:
+        return self._push_ref(card, group=None, user=user_id, key=key)
+
+    def update_for_user(self, user_id: str, ref: str, card: Card) -> bool:
+        """Update the card instance `ref` (its outTrackId) with `card`, its buttons still `user_id`'s."""
+        card = fit_card_params(card)
+        params = render_card_params(card, self.images.keys_for(card, user_id), owner=user_id, lang=card.lang,
+                                    chat=None)
+        return self.api.update_card(ref, params)
+
     def _push(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> bool:
+        return self._push_ref(card, group, user, key) is not None
+
+    def _push_ref(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> str | None:
         """Called from a job's thread: waits for the group's turn and says whether the card went out. With a
         `key`, an interactive card's outTrackId is made from it, so the same claim sent again (a takeover after
         a crash) finds its card instance already there (created and delivered in one call: createAndDeliver) and
@@ -357,18 +370,18 @@ class DingTalkAdapter:
         out_track_id = "kpibot-" + (idempotency_id(key, group or user or "") if key is not None else uuid.uuid4().hex)
         card, files = self._upload_files(card)
 
-        def send() -> bool:
+        def send() -> str | None:
             # a card for a person is theirs to click; a group's card is shared, within its scope (cards.clicks)
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group, user=user, owner=user,
                                                           chat=group, proactive=key is not None):
-                return True
+                return out_track_id
             title, text = self._markdown(card, group or user or "")
-            return self._send_markdown(title, text, group=group, user=user)
+            return "" if self._send_markdown(title, text, group=group, user=user) else None
 
-        sent = bool(self._in_turn(group, send, wait=True))
-        if sent:
+        ref: str | None = self._in_turn(group, send, wait=True)
+        if ref is not None:
             self._send_files(files, group=group, user=user)
-        return sent
+        return ref
 
     def _upload_files(self, card: Card) -> tuple[Card, list[Uploaded]]:
         return upload_files(card, PLATFORM, DINGTALK_MAX_FILE_BYTES,
@@ -469,7 +482,12 @@ class DingTalkAdapter:
                      lang: str) -> None:
         staff_id = self.known_id(user, None)
         if click.scope is None:
-            card, owner = self.dispatcher.handle_action(PLATFORM, staff_id, click.command, click.args), user
+            answer = self.dispatcher.handle_click(PLATFORM, staff_id, click.command, click.args)
+            if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
+                self.clicks.withdraw(out_track_id, seq)
+                self.send_to_user(user, answer.card)
+                return
+            card, owner = answer, user
         else:
             shared = self.dispatcher.handle_shared_click(PLATFORM, staff_id, chat or "", click.scope)
             if isinstance(shared, Refused):   # told privately; the group's card stays as it is

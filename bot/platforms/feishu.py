@@ -367,7 +367,17 @@ class FeishuAdapter:
     def send_to_user(self, user_id: str, card: Card, key: str | None = None) -> bool:
         return self._create(user_id, "open_id", card, key)
 
+    def deliver_to_user(self, user_id: str, card: Card, key: str | None = None) -> str | None:
+        return self._create_ref(user_id, "open_id", card, key)
+
+    def update_for_user(self, user_id: str, ref: str, card: Card) -> bool:
+        """PATCH the message `ref` (a card sent to `user_id`) with `card`, its buttons still theirs."""
+        return self.patch(ref, user_id, self.content(card, user_id, owner=user_id))
+
     def _create(self, receive_id: str, id_type: str, card: Card, key: str | None) -> bool:
+        return self._create_ref(receive_id, id_type, card, key) is not None
+
+    def _create_ref(self, receive_id: str, id_type: str, card: Card, key: str | None) -> str | None:
         """With a `key`, the message goes with a uuid made from it: Feishu sends at most one message per uuid
         within about an hour and answers a repeat with the first message, so a takeover or a retry of a send
         Feishu already took is not doubled (past the hour it would be)."""
@@ -378,20 +388,25 @@ class FeishuAdapter:
             content = self.content(card, receive_id, owner=receive_id)
         else:
             content = self.content(card, receive_id, chat=receive_id)
-        if not self._send_new(receive_id, id_type, "interactive", content, key):
-            return False
+        ref = self._send_new(receive_id, id_type, "interactive", content, key)
+        if ref is None:
+            return None
         for i, file in enumerate(files):   # after the card; a keyed send's files are keyed too
             self._send_new(receive_id, id_type, "file", _file_content(file), None if key is None else f"{key}:file-{i}")
-        return True
+        return ref
 
-    def _send_new(self, receive_id: str, id_type: str, msg_type: str, content: str, key: str | None) -> bool:
+    def _send_new(self, receive_id: str, id_type: str, msg_type: str, content: str, key: str | None) -> str | None:
+        """The new message's id ("" when Feishu named none), None when it was not sent."""
         builder = CreateMessageRequestBody.builder().receive_id(receive_id).msg_type(msg_type).content(content)
         if key is not None:
             builder = builder.uuid(idempotency_id(key, receive_id))
         body = builder.build()
         request = CreateMessageRequest.builder().receive_id_type(id_type).request_body(body).build()
-        return self._call(receive_id, f"send a {msg_type} message to {id_type} {receive_id}",
-                          lambda: self.rest.im.v1.message.create(request)) is not None
+        resp = self._call(receive_id, f"send a {msg_type} message to {id_type} {receive_id}",
+                          lambda: self.rest.im.v1.message.create(request))
+        if resp is None:
+            return None
+        return (resp.data.message_id if resp.data is not None else None) or ""
 
     # --- card clicks ----------------------------------------------------------------------------------
 
@@ -429,7 +444,12 @@ class FeishuAdapter:
                           seq: int, lang: str) -> None:
         user = self.known_id(operator, union_id)
         if click.scope is None:
-            card, owner = self.dispatcher.handle_action(PLATFORM, user, click.command, click.args), operator
+            answer = self.dispatcher.handle_click(PLATFORM, user, click.command, click.args)
+            if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
+                self.clicks.withdraw(message_id, seq)
+                self.send_to_user(operator, answer.card)
+                return
+            card, owner = answer, operator
         else:
             shared = self.dispatcher.handle_shared_click(PLATFORM, user, chat_id, click.scope)
             if isinstance(shared, Refused):   # told privately; the chat's card stays as it is

@@ -1,0 +1,153 @@
+"""/appeal and /appeals: a member disputes a metric; its approver decides (services.appeals).
+
+    /appeal METRIC [YYYY-MM] [CATEGORY] [=VALUE] REASON... [evidence: REF REF ...]
+    /appeal approve ID [NOTE]          /appeal partly ID VALUE [NOTE]
+    /appeal reject ID REASON...        /appeal withdraw ID          /appeal show ID
+    /appeals                           open appeals waiting for the caller, oldest first
+
+Typed on a phone: the words may be English, Chinese or Indonesian (approve / 批准 / setujui, categories
+attribution / 归属 / atribusi ...); `=5200` is the value the member claims; everything after `evidence:` (证据:,
+bukti:) is references, and a link anywhere is one too. Without a reason the usage with the categories is shown (the
+why card's "Appeal" button runs `/appeal METRIC`). A decision refused (decided already, not the clicker's, moved)
+leaves a clicked card as it is and tells the clicker privately (Command.refuses_in_place).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cards.appeal_cards import (
+    REJECT_PRESETS,
+    filed_card,
+    open_list_card,
+    usage_card,
+    usage_text,
+)
+from cards.i18n import t
+from cards.model import Card
+from commands.context import Request
+from commands.periods import month_arg
+from commands.spec import Command
+from scoring.metrics import lookup_metric
+from scoring.targets import AmountError, parse_amount
+from services.appeal_routing import may_decide
+from services.appeals import approver_card, decide, facts, file_appeal, get, open_for, withdraw
+from services.errors import UserError
+
+CATEGORIES = ("attribution", "refund", "activity", "target", "other")   # storage.models.APPEAL_CATEGORIES
+CATEGORY_WORDS: dict[str, str] = {
+    "attribution": "attribution", "refund": "refund", "activity": "activity", "target": "target", "other": "other",
+    "归属": "attribution", "退款": "refund", "活动": "activity", "目标": "target", "其他": "other",
+    "atribusi": "attribution", "aktivitas": "activity", "lainnya": "other",
+}
+ACTIONS: dict[str, str] = {
+    "approve": "approve", "批准": "approve", "setujui": "approve",
+    "partly": "partly", "部分": "partly", "部分批准": "partly", "sebagian": "partly",
+    "reject": "reject", "驳回": "reject", "tolak": "reject",
+    "withdraw": "withdraw", "撤回": "withdraw", "tarik": "withdraw",
+    "show": "show", "查看": "show", "lihat": "show",
+}
+EVIDENCE_WORDS = ("evidence:", "证据:", "证据：", "bukti:")
+USAGE = "/appeal METRIC [YYYY-MM] REASON..."
+
+
+def handle(req: Request) -> Card:
+    if not req.args:
+        return usage_card(req.lang, usage_text(req.lang, CATEGORIES))
+    action = ACTIONS.get(req.args[0].lower())
+    if action is None:
+        return _file(req)
+    if len(req.args) < 2:
+        raise UserError("appeal.bad_id", value="", usage=_decide_usage())
+    appeal_id = _id(req.args[1])
+    rest = req.args[2:]
+    if action == "show":
+        shown = get(req.services, appeal_id)
+        if shown is None:
+            raise UserError("appeal.not_found", id=appeal_id)
+        if shown.appeal.member_id != req.member.id and not may_decide(shown.appeal, req.member):
+            raise UserError("appeal.not_yours", id=appeal_id)
+        return approver_card(req.services, shown, req.member, req.now)
+    if action == "withdraw":
+        done = withdraw(req.services, req.member, appeal_id, req.now)
+        return approver_card(req.services, done, req.member, req.now)
+    value: Decimal | None = None
+    if action == "partly":
+        if not rest:
+            raise UserError("appeal.partly_needs_value", id=appeal_id)
+        value, rest = _amount(rest[0]), rest[1:]
+    note = " ".join(rest)
+    if action == "reject" and len(rest) == 1 and rest[0].startswith("#") and rest[0][1:] in REJECT_PRESETS:
+        note = t(req.lang, f"appeal.preset.{rest[0][1:]}")
+    done = decide(req.services, req.member, appeal_id, action, value, note or None, req.now)
+    return approver_card(req.services, done, req.member, req.now)
+
+
+def _file(req: Request) -> Card:
+    metric = lookup_metric(req.args[0])
+    key = metric.key if metric is not None else req.args[0]
+    rest = list(req.args[1:])
+    period = None
+    if rest and (month := month_arg(rest[0])) is not None:
+        period, rest = f"{month[0]:04d}-{month[1]:02d}", rest[1:]
+    category = "other"
+    if rest and rest[0].lower() in CATEGORY_WORDS:
+        category, rest = CATEGORY_WORDS[rest[0].lower()], rest[1:]
+    claimed = None
+    if rest and rest[0].startswith("=") and len(rest[0]) > 1:
+        claimed, rest = _amount(rest[0][1:]), rest[1:]
+    reason, evidence = _split_evidence(rest)
+    if not reason:
+        return usage_card(req.lang, usage_text(req.lang, CATEGORIES))
+    filed = file_appeal(req.services, req.member, key, period, category, " ".join(reason), evidence, req.now,
+                        value_claimed=claimed)
+    return filed_card(facts(req.services, filed), req.lang)
+
+
+def _split_evidence(words: list[str]) -> tuple[list[str], list[str]]:
+    """(the reason's words, the evidence references): everything after an evidence word, and any link."""
+    reason: list[str] = []
+    evidence: list[str] = []
+    into_evidence = False
+    for word in words:
+        low = word.lower()
+        marker = next((w for w in EVIDENCE_WORDS if low.startswith(w)), None)
+        if marker is not None:
+            into_evidence, word = True, word[len(marker):]
+            if not word:
+                continue
+        if into_evidence or low.startswith(("http://", "https://")):
+            evidence.extend(part for part in word.split(",") if part)
+        else:
+            reason.append(word)
+    return reason, evidence
+
+
+def _id(text: str) -> int:
+    digits = text.lstrip("#")
+    if not digits.isdigit():
+        raise UserError("appeal.bad_id", value=text, usage=_decide_usage())
+    return int(digits)
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        return parse_amount(text, ratio=text.endswith("%"))
+    except AmountError as exc:
+        raise UserError(exc.key, usage=USAGE, **exc.values) from None
+
+
+def _decide_usage() -> str:
+    return "/appeal approve|partly|reject|withdraw|show ID"
+
+
+def handle_list(req: Request) -> Card:
+    rows = [(facts(req.services, v), max((req.now - v.appeal.created_at).days, 0))
+            for v in open_for(req.services, req.member)]
+    return open_list_card(rows, req.lang)
+
+
+SPEC = Command("appeal", ("申诉",), "appeal.help", USAGE, handle, writes=True, id_aliases=("banding",),
+               refuses_in_place=True)
+LIST_SPEC = Command("appeals", ("申诉列表",), "appeals.help", "/appeals", handle_list,
+                    id_aliases=("daftarbanding",))

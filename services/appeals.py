@@ -1,0 +1,298 @@
+"""Appeals: a member disputes one metric of one month; its approver (services.appeal_routing) decides it.
+
+- Filed on the member's current month, or on the previous one while it ended at most [appeals] window_days ago
+  (in the member's period zone, scoring.periods.period_zone). The value now is the metric's actual exactly as
+  /mykpi scores it (services.scorecards.score_member on that month's window).
+- Decided once: the decision is a compare-and-swap (UPDATE ... WHERE id = :id AND status = 'open'), the first
+  statement of the transaction that also applies the adjustment and writes the audit row, so of two clicks at once
+  exactly one decides and the other is refused with nothing changed.
+- Every change is audited (storage.audit) with the acting member's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CursorResult, select, update
+from sqlmodel import Session
+
+from cards.appeal_cards import AppealFacts, appeal_card
+from cards.i18n import lang_of
+from cards.model import Block, Card
+from cards.why_card import why_blocks
+from scoring.periods import PeriodKind, month_window, period_zone, window_for
+from scoring.templates import TemplateError
+from services.appeal_adjustments import apply_decision, proposal_for
+from services.appeal_routing import LEVELS, Route, may_decide, route
+from services.container import Services
+from services.errors import UserError
+from services.scorecards import Inputs, month_key, score_member
+from services.why import explain
+from storage.audit import audit
+from storage.models import APPEAL_CATEGORIES, Appeal, Member
+from storage.queries import team_of
+
+OUTCOMES: dict[str, str] = {"approve": "approved", "partly": "partly_approved", "reject": "rejected"}
+REASON_MAX = 2000
+EVIDENCE_MAX = 20          # references kept per appeal
+EVIDENCE_ITEM_MAX = 200    # characters per reference
+
+
+@dataclass(frozen=True)
+class AppealView:
+    """An appeal with the people it concerns, detached from any session (for cards and jobs)."""
+
+    appeal: Appeal
+    appellant: Member
+    approver: Member | None
+    decider: Member | None = None
+
+    @property
+    def level_name(self) -> str:
+        return LEVELS[min(self.appeal.level, len(LEVELS) - 1)]
+
+
+def facts(services: Services, shown: AppealView, status: str | None = None) -> AppealFacts:
+    """What the appeal's cards show; `status` overrides the appeal's (an old approver's copy says "escalated").
+    An open appeal says what approving it would change (services.appeal_adjustments.proposal_for)."""
+    a = shown.appeal
+    proposal = None
+    if a.status == "open":
+        with Session(services.engine) as session:
+            proposal = proposal_for(session, a)
+    return AppealFacts(id=a.id or 0, appellant=f"{shown.appellant.name} ({shown.appellant.code})",
+                       metric_key=a.metric_key or "", period=a.period, category=a.category, reason=a.reason,
+                       evidence=tuple(a.evidence or ()), value_now=a.value_now, value_claimed=a.value_claimed,
+                       currency=services.rules.reporting_currency, status=status or a.status,
+                       approver=shown.approver.name if shown.approver else None, level=shown.level_name,
+                       created_at=a.created_at, decider=shown.decider.name if shown.decider else None,
+                       decided_at=a.assigned_at if status == "escalated" else a.decided_at,
+                       decided_value=a.decided_value, note=a.decision_note,
+                       proposal_key=proposal.key if proposal else None,
+                       proposal_values=dict(proposal.values) if proposal else {})
+
+
+def approver_card(services: Services, shown: AppealView, reader: Member, now: datetime,
+                  status: str | None = None) -> Card:
+    """The appeal's card as `reader` (an approver) sees it, in their language and zone; while it is open, with the
+    metric's why trail (services.why) when the month is still within reach."""
+    lang = lang_of(reader.locale)
+    why: tuple[Block, ...] = ()
+    a = shown.appeal
+    if (status or a.status) == "open" and a.metric_key:
+        try:
+            why = why_blocks(explain(services, shown.appellant, a.metric_key, a.period, now, viewer=reader), lang,
+                             a.metric_key)
+        except (UserError, TemplateError, LookupError):
+            why = ()   # the month is out of reach now, or the metric left the template: the card without it
+    return appeal_card(facts(services, shown, status), lang, reader.timezone, why=why)
+
+
+def _clean(text: str, size: int) -> str:
+    """Text without control characters (a newline becomes a space), at most `size` characters."""
+    return "".join(" " if ch in "\r\n\t" else ch for ch in text if ch in "\r\n\t" or ch.isprintable())[:size].strip()
+
+
+def appeal_months(services: Services, member: Member, team_zone: str | None, now: datetime) -> tuple[str, str | None]:
+    """(the current month, the previous month while it may still be appealed, else None), as "YYYY-MM"."""
+    zone = period_zone(member.timezone, team_zone)
+    current = window_for(PeriodKind.MONTH, now, zone)
+    last_day = current.first_day - timedelta(days=1)
+    previous = month_window(last_day.year, last_day.month, zone)
+    open_previous = now - previous.end <= services.appeals.window
+    return month_key(current.first_day), month_key(previous.first_day) if open_previous else None
+
+
+def file_appeal(services: Services, member: Member, metric_key: str, period: str | None, category: str,
+                reason: str, evidence: list[str], now: datetime,
+                value_claimed: Decimal | None = None) -> AppealView:
+    """File `member`'s appeal of `metric_key` in `period` (None: the current month) and assign it. Refused
+    (UserError) for a month that may not be appealed, a metric not on the member's template, an empty reason, an
+    appeal of the same metric and month already open, or nobody to decide it."""
+    if category not in APPEAL_CATEGORIES:
+        raise UserError("appeal.bad_category", value=category)
+    reason = _clean(reason, REASON_MAX)
+    if not reason:
+        raise UserError("appeal.needs_reason")
+    refs = [r for r in (_clean(e, EVIDENCE_ITEM_MAX) for e in evidence) if r][:EVIDENCE_MAX]
+    with Session(services.engine, expire_on_commit=False) as session:
+        team = team_of(session, member)
+        current, previous = appeal_months(services, member, team.timezone if team else None, now)
+        month = period or current
+        if month not in (current, previous):
+            raise UserError("appeal.period_closed", period=month, days=services.appeals.window.days)
+        zone = period_zone(member.timezone, team.timezone if team else None)
+        inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+        score = score_member(session, inputs, member, team, month_window(int(month[:4]), int(month[5:7]), zone))
+        if score.problem is not None:
+            raise TemplateError(score.problem)
+        if score.scorecard is None:
+            raise UserError("appeal.no_template")
+        keys = [r.metric.key for r in score.scorecard.results]
+        key = metric_key.lower()
+        if key not in keys:
+            raise UserError("appeal.unknown_metric", metric=metric_key, metrics=", ".join(keys))
+        if session.execute(select(Appeal.id).where(Appeal.member_id == member.id, Appeal.metric_key == key,
+                                                   Appeal.period == month, Appeal.status == "open")).first():
+            raise UserError("appeal.already_open", metric=key, period=month)
+        found: Route | None = route(session, member, 0)
+        if found is None:
+            raise UserError("appeal.no_approver")
+        appeal = Appeal(member_id=member.id or 0, metric_key=key, period=month, category=category, reason=reason,
+                        evidence=refs, value_now=score.scorecard.result(key).actual, value_claimed=value_claimed,
+                        status="open", approver_member_id=found.approver.id, level=found.level, assigned_at=now,
+                        created_at=now)
+        session.add(appeal)
+        session.flush()
+        audit(session, member.code, "appeal.file", "appeal", str(appeal.id),
+              {"after": _state(appeal), "approver": found.approver.code}, at=now)
+        session.commit()
+        return AppealView(appeal, member, found.approver)
+
+
+def _state(appeal: Appeal) -> dict[str, Any]:
+    """What the audit row records of an appeal."""
+    return {"status": appeal.status, "member_id": appeal.member_id, "metric": appeal.metric_key,
+            "period": appeal.period, "category": appeal.category,
+            "value_now": None if appeal.value_now is None else str(appeal.value_now),
+            "value_claimed": None if appeal.value_claimed is None else str(appeal.value_claimed),
+            "decided_value": None if appeal.decided_value is None else str(appeal.decided_value),
+            "approver_member_id": appeal.approver_member_id, "level": appeal.level}
+
+
+def view(session: Session, appeal: Appeal) -> AppealView:
+    """`appeal` with its people, all detached-safe (loaded now)."""
+    appellant = session.get(Member, appeal.member_id)
+    assert appellant is not None
+    approver = session.get(Member, appeal.approver_member_id) if appeal.approver_member_id else None
+    decider = session.get(Member, appeal.decided_by_member_id) if appeal.decided_by_member_id else None
+    for row in {id(r): r for r in (appeal, appellant, approver, decider) if r is not None}.values():
+        session.refresh(row)
+        session.expunge(row)
+    return AppealView(appeal, appellant, approver, decider)
+
+
+def get(services: Services, appeal_id: int) -> AppealView | None:
+    with Session(services.engine, expire_on_commit=False) as session:
+        appeal = session.get(Appeal, appeal_id)
+        return view(session, appeal) if appeal is not None else None
+
+
+def _cas(session: Session, appeal: Appeal, values: dict[str, Any]) -> bool:
+    """Move `appeal` out of "open" (and off its current approver) once: True for the one UPDATE that did it."""
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Appeal).where(Appeal.id == appeal.id, Appeal.status == "open",  # type: ignore[arg-type]
+                             Appeal.level == appeal.level).values(**values))
+    return result.rowcount == 1
+
+
+def _load_open(services: Services, appeal_id: int) -> Appeal:
+    with Session(services.engine, expire_on_commit=False) as session:
+        appeal = session.get(Appeal, appeal_id)
+        if appeal is None:
+            raise UserError("appeal.not_found", id=appeal_id)
+        if appeal.status != "open":
+            raise UserError(f"appeal.already_{appeal.status}", id=appeal_id)
+        return appeal
+
+
+def _lost(session: Session, appeal_id: int) -> UserError:
+    """Why a compare-and-swap found nothing to change: decided meanwhile, or moved to another approver."""
+    status = session.execute(select(Appeal.status).where(Appeal.id == appeal_id)).scalar_one()  # type: ignore[arg-type]
+    return UserError("appeal.moved" if status == "open" else "appeal.already_decided", id=appeal_id)
+
+
+def decide(services: Services, decider: Member, appeal_id: int, outcome: str, value: Decimal | None,
+           note: str | None, now: datetime) -> AppealView:
+    """Decide an open appeal as `decider` (approve | partly | reject). Refused (UserError) when they may not
+    (services.appeal_routing.may_decide), when it is decided or withdrawn already, when a reject has no reason or
+    a partial approval no value; then nothing changes."""
+    if outcome not in OUTCOMES:
+        raise UserError("appeal.bad_outcome", value=outcome)
+    note = _clean(note or "", REASON_MAX) or None
+    if outcome == "reject" and not note:
+        raise UserError("appeal.reject_needs_reason", id=appeal_id)
+    if outcome == "partly" and value is None:
+        raise UserError("appeal.partly_needs_value", id=appeal_id)
+    seen = _load_open(services, appeal_id)
+    if not may_decide(seen, decider):
+        raise UserError("appeal.not_yours", id=appeal_id)
+    status = OUTCOMES[outcome]
+    decided_value = value if outcome == "partly" else (seen.value_claimed if outcome == "approve" else None)
+    with Session(services.engine, expire_on_commit=False) as session:
+        # the UPDATE is the transaction's first statement: on SQLite it takes the write lock before anything is read
+        if not _cas(session, seen, {"status": status, "decided_by_member_id": decider.id,
+                                    "decided_value": decided_value, "decision_note": note, "decided_at": now}):
+            session.rollback()
+            raise _lost(session, appeal_id)
+        appeal = session.get(Appeal, appeal_id)
+        assert appeal is not None
+        session.refresh(appeal)
+        if outcome in ("approve", "partly"):
+            try:   # in the decision's transaction: no decision without its adjustment
+                apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
+            except UserError:
+                session.rollback()
+                raise
+        before = {**_state(seen)}
+        audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
+              {"before": before, "after": _state(appeal), "note": note}, at=now)
+        session.commit()
+        return view(session, appeal)
+
+
+def withdraw(services: Services, member: Member, appeal_id: int, now: datetime) -> AppealView:
+    """The appellant withdraws their open appeal."""
+    seen = _load_open(services, appeal_id)
+    if seen.member_id != member.id:
+        raise UserError("appeal.not_your_appeal", id=appeal_id)
+    with Session(services.engine, expire_on_commit=False) as session:
+        if not _cas(session, seen, {"status": "withdrawn", "decided_at": now}):
+            session.rollback()
+            raise _lost(session, appeal_id)
+        appeal = session.get(Appeal, appeal_id)
+        assert appeal is not None
+        session.refresh(appeal)
+        audit(session, member.code, "appeal.withdraw", "appeal", str(appeal_id),
+              {"before": _state(seen), "after": _state(appeal)}, at=now)
+        session.commit()
+        return view(session, appeal)
+
+
+def escalate(services: Services, appeal_id: int, now: datetime) -> AppealView | None:
+    """Climb one level (bot.jobs.appeals): the next approver above the current level. None when it is no longer
+    open, was moved meanwhile, or there is nobody above."""
+    with Session(services.engine, expire_on_commit=False) as session:
+        seen = session.get(Appeal, appeal_id)
+        appellant = session.get(Member, seen.member_id) if seen is not None else None
+        if seen is None or appellant is None or seen.status != "open":
+            return None
+        found = route(session, appellant, seen.level + 1)
+        if found is None or found.approver.id == seen.approver_member_id:
+            return None
+        before = _state(seen)
+        session.expunge(seen)
+        if not _cas(session, seen, {"approver_member_id": found.approver.id, "level": found.level,
+                                    "assigned_at": now, "reminded_at": None}):
+            session.rollback()
+            return None
+        appeal = session.get(Appeal, appeal_id)
+        assert appeal is not None
+        session.refresh(appeal)
+        audit(session, "appeals", "appeal.escalate", "appeal", str(appeal_id),
+              {"before": before, "after": _state(appeal)}, at=now)
+        session.commit()
+        return view(session, appeal)
+
+
+def open_for(services: Services, approver: Member) -> list[AppealView]:
+    """The open appeals `approver` may decide, oldest first: those assigned to them, and every one for an admin
+    (never their own)."""
+    with Session(services.engine, expire_on_commit=False) as session:
+        query = select(Appeal).where(Appeal.status == "open", Appeal.member_id != approver.id)  # type: ignore[arg-type]
+        rows = [a for a in session.execute(query.order_by(Appeal.created_at, Appeal.id)).scalars()
+                if may_decide(a, approver)]
+        return [view(session, a) for a in rows]
