@@ -4,7 +4,7 @@ The demo is seeded for 2026-11-22 (tests.clock.DEMO_NOW), so October is over in 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,17 +16,23 @@ from bot.cli.commission import _effective_month
 from bot.usage import UsageError
 from cards.chart_cache import ChartCache
 from cards.render_text import render_text
+from scoring.periods import PeriodKind
 from scoring.rules import Rules
+from scoring.shipped_templates import DEFAULT_TEMPLATES
 from services.commission import MonthNotOver
 from services.container import Services
 from services.month_close import close, refinalise
+from services.my_kpi import my_kpi
+from services.templates import apply_templates
 from storage.commission import payout_for
 from storage.models import AuditLog, FinalScore, MonthClose, Refund
 from storage.month_close import final_scores
 from storage.queries import member_by_code
+from storage.targets import Subject, set_target
 from tests.clock import DEMO_NOW
 from tests.conftest import dispatcher_for
 from tests.test_commands import say
+from tests.test_commission_store import _order, _store, at
 
 D = Decimal
 
@@ -142,3 +148,26 @@ def test_late_data_leaves_a_closed_month_until_refinalised(demo_copy: Engine) ->
 
 HOST1_AFTER = (D("87.3"), "B", 4, 6)
 PAYOUT_AFTER = (105153, 104842, 104842)   # cents: host1 paid no clawback in October
+
+
+def test_on_an_empty_store_the_final_score_is_the_one_mykpi_showed_last(engine: Engine) -> None:
+    """A store set up as kpibot's own commands do (organisation, team, member, the shipped templates applied, a
+    target, a plan): November's final score and rank are what /mykpi showed at the month's last second; on
+    both backends."""
+    host, shop = _store(engine)
+    with Session(engine) as s:
+        apply_templates(s, host.org_id, list(DEFAULT_TEMPLATES), None, at(1, 11), "UTC")
+        set_target(s, host.org_id, Subject("member", member=host), "2026-11", "net_gmv", D("2000"), None)
+        _order(s, shop, host, "A", 130000, at(3, 11), "b1")
+        s.commit()
+    services = Services(engine, Rules(), "UTC", "en", ChartCache())
+    last = my_kpi(services, host, PeriodKind.MONTH, datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC))
+    assert last.score.scorecard is not None
+    result = close(services, 2026, 11, datetime(2026, 12, 1, 8, tzinfo=UTC), "cli:tester")
+    assert (result.scores, result.payouts) == (1, 1)
+    assert finals(engine, "2026-11") == {"h": (last.score.scorecard.score, last.score.scorecard.grade, 1, 1)}
+    assert last.rank == (1, 1)
+    with Session(engine) as s:
+        (row,) = final_scores(s, "2026-11")
+        net = next(m for m in row.metrics if m["key"] == "net_gmv")
+        assert (net["actual"], net["target"], net["achievement"]) == ("1300.00", "2000", "0.65")
