@@ -13,10 +13,8 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -30,6 +28,10 @@ from services.scorecards import Inputs
 from storage.models import CommissionPayout, FinalScore, Member, Team
 from storage.month_close import closed, final_scores
 from storage.queries import all_members
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from openpyxl.worksheet.worksheet import Worksheet
 
 MAX_MONTHS = 24
 RISKY = ("=", "+", "-", "@", "\t", "\r")   # what a spreadsheet may take for the start of a formula
@@ -72,6 +74,8 @@ def export(services: Services, viewer: Member | None, months: int, now: datetime
         raise UserError("export.forbidden")
     if not 1 <= months <= MAX_MONTHS:
         raise UserError("export.months", most=MAX_MONTHS)
+    import pandas as pd  # loaded by an export only: every command module is imported when the bot starts
+
     finance = sees_finance(viewer)
     with Session(services.engine) as session:
         every = list(session.execute(select(Team).order_by(Team.code)).scalars())
@@ -117,6 +121,8 @@ def _month_rows(session: Session, inputs: Inputs, scope: list[Team], teamless: l
 
 
 def _frame(session: Session, rows: list[FinalScore], period: str, finance: bool) -> pd.DataFrame:
+    import pandas as pd
+
     members = {m.id: m for m in all_members(session)}
     teams = {t.id: t.name for t in session.execute(select(Team)).scalars()}
     keys: list[str] = []
