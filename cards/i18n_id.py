@@ -87,6 +87,8 @@ INDONESIAN: dict[str, str] = {
                            "tambahkan --force (dicatat di log audit).",
     "target.settled_over": "{month} sudah berakhir, jadi targetnya sudah final. Untuk tetap mengubahnya, tambahkan "
                            "--force (dicatat di log audit).",
+    "target.closed": "{month} sudah ditutup: target, skor, dan komisinya hanya berubah lewat banding yang disetujui "
+                     "(/appeal).",
     "commission.title": "Komisi · {name} · {month}",
     "commission.plan": "Skema",
     "commission.kind_tiered": "bertingkat (tarif tiap tingkat untuk bagiannya)",
@@ -179,6 +181,14 @@ INDONESIAN: dict[str, str] = {
     "help.digest": "ringkasan harian tim, seperti kartu harian (team leader)",
     "help.team": "anggota tim Anda dan siapa yang tertinggal",
     "help.rank": "peringkat di tim Anda",
+    "help.export": "skor beberapa bulan terakhir sebagai workbook Excel",
+    "export.title": "Ekspor · {scope}",
+    "export.all": "semua tim",
+    "export.summary": "{count} bulan, {first} sampai {last} (satu sheet per bulan, terbaru dulu); {members} anggota "
+                      "di {last}.",
+    "export.finance": "Termasuk kolom komisi.",
+    "export.forbidden": "Hanya lead (timnya sendiri), manajer, dan admin yang dapat mengekspor skor.",
+    "export.months": "Berikan jumlah bulan dari 1 sampai {most}, misalnya /export 12.",
     "help.whoami": "akun dan koneksi Anda",
     "help.help": "daftar ini",
     "help.link": "link pelacakan produk untuk kreator, dengan kode QR",

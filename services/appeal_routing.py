@@ -19,7 +19,7 @@ from sqlmodel import Session
 from scoring.roles import Role
 from storage.models import Appeal, Member, TeamLead
 
-LEVELS: tuple[str, ...] = ("lead", "manager", "admin")
+LEVELS: tuple[Role, ...] = (Role.LEAD, Role.MANAGER, Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def route(session: Session, appellant: Member, from_level: int = 0) -> Route | N
 def _on_level(session: Session, appellant: Member, level: int) -> Member | None:
     query = select(Member).where(Member.active, Member.org_id == appellant.org_id,  # type: ignore[arg-type]
                                  Member.id != appellant.id)
-    if LEVELS[level] == "lead":
+    if LEVELS[level] is Role.LEAD:
         if appellant.team_id is None:
             return None
         query = query.join(TeamLead, TeamLead.member_id == Member.id).where(TeamLead.team_id == appellant.team_id)

@@ -35,6 +35,8 @@ def settled_or_refused(session: Session, services: Services, subject: Subject, m
     """Why the subject's month is settled (storage.targets.settled), None when it is not; a settled month
     without `force` raises UserError target.settled_paid / target.settled_over."""
     why = settled(session, month.period, zone_of(session, subject, services), now)
+    if why == "closed":   # a closed month changes only through an approved appeal
+        raise UserError("target.closed", month=month.period)
     if why is not None and not force:
         raise UserError(f"target.settled_{why}", month=month.period)
     return why

@@ -35,6 +35,7 @@ from scoring.templates import (
 from scoring.text import SHOWN_MAX, shown
 from services.scorecards import month_key
 from storage.models import KpiTemplate, KpiTemplateMetric
+from storage.month_close import closed_from
 from storage.queries import encode_grade_bands, load_templates
 
 KEYS = {"name", "role", "stage", "trial", "achievement_cap", "grade_bands", "weights"}
@@ -287,6 +288,10 @@ def apply_templates(session: Session, org_id: int, templates: list[Template], ef
     elif existing and effective_from < this_month:
         raise ValueError(f"--from {effective_from} is before the current month ({this_month}): a closed month "
                          "keeps being scored by the templates it had")
+    shut = closed_from(session, effective_from) if effective_from != BEGINNING or existing else None
+    if shut is not None:
+        raise ValueError(f"--from {effective_from}: {shut} is closed (kpibot month close) and keeps the templates "
+                         "it was scored with; a closed month changes only through an approved appeal")
     added = replaced = 0
     for t in templates:
         row = next((r for r in existing if r.name == t.name and r.effective_from == effective_from), None)

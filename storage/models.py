@@ -641,6 +641,40 @@ class CommissionPayout(SQLModel, table=True):
     paid_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+# --- month close (kpibot month close) ------------------------------------------------------------------
+
+class MonthClose(SQLModel, table=True):
+    """A closed month: its final scores are frozen in final_score; it changes only through an approved appeal
+    (services.month_close.refinalise)."""
+
+    __tablename__ = "month_close"
+    period: str = Field(max_length=7, primary_key=True)   # YYYY-MM
+    closed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    closed_by: str = Field(max_length=128)                 # the person who closed it (audit actor)
+
+
+class FinalScore(SQLModel, table=True):
+    """A member's frozen score of a closed month, as /mykpi and /rank showed it (services.month_close)."""
+
+    __tablename__ = "final_score"
+    __table_args__ = (UniqueConstraint("period", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=7, index=True)          # YYYY-MM
+    member_id: int = Field(foreign_key="member.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    role: str = Field(max_length=16)
+    template_name: str | None = Field(default=None, max_length=64)
+    score: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    grade: str | None = Field(default=None, max_length=4)
+    rank: int | None = None
+    rank_of: int | None = None
+    trial: bool = False
+    # [{"key", "weight", "actual", "target", "achievement", "points"}] as decimal strings (None: no value)
+    metrics: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    adjustments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 # --- operations ---------------------------------------------------------------------------------------------
 
 class AuditLog(SQLModel, table=True):

@@ -86,7 +86,10 @@ def _guarded(session: Session, rows: list[TargetRow], guard: Guard) -> dict[int,
             problems.append(f"line {row.line}: a target of 0 takes {row.metric_key} out of the score; "
                             "add --zero if that is meant")
         why = settled(session, row.period, zone_of(session, row.subject, guard.org_zone), guard.now)
-        if why is not None and not guard.force:
+        if why == "closed":
+            problems.append(f"line {row.line}: {row.period} is closed (kpibot month close): its targets change "
+                            "only through an approved appeal")
+        elif why is not None and not guard.force:
             problems.append(f"line {row.line}: " + (f"commission for {row.period} is already paid"
                                                     if why == "paid" else f"{row.period} is over")
                             + ", so its targets are settled; add --force to change them anyway (audited)")

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from scoring.periods import month_window, parse_month
 from storage.audit import audit
 from storage.models import CommissionPayout, CountryBaseline, Member, Target, Team, utcnow
+from storage.month_close import closed
 from storage.queries import member_zone
 
 
@@ -50,7 +51,10 @@ def zone_of(session: Session, subject: Subject, org_zone: str) -> str:
 def settled(session: Session, period: str, zone: str, now: datetime) -> str | None:
     """Why a month's targets are settled: "paid" once commission was paid for it (`kpibot commission close`
     stored a payout), "over" once it is over in `zone`; None while they may still be set. A settled month is
-    only rewritten on purpose (--force), and such a write is audited as target.force."""
+    only rewritten on purpose (--force), and such a write is audited as target.force. "closed" once the month is
+    closed (kpibot month close): never rewritten, not even with --force (only an approved appeal changes it)."""
+    if closed(session, period) is not None:
+        return "closed"
     paid = session.execute(select(CommissionPayout.id).where(CommissionPayout.period == period).limit(1)).first()
     if paid is not None:
         return "paid"

@@ -228,14 +228,14 @@ def test_help_lists_what_the_caller_may_use(dispatcher: Dispatcher) -> None:
                     "/help"]   # not /开播, /下播: shortcuts
     assert lead == ["/mykpi [day|week|month]", "/team [team]", "/digest", "/rank [day|week|month]", *mine,
                     "/creators [YYYY-MM]", "/link CREATOR PRODUCT-URL", "/sop [role]", "/whoami",
-                    "/live start [SHOP] | /live end", *appeals, "/help"]
+                    "/live start [SHOP] | /live end", *appeals, "/export [MONTHS]", "/help"]
     assert stranger == ["/whoami", "/help"]
 
 
 def test_help_shows_the_chinese_names_readme_gives(dispatcher: Dispatcher) -> None:
     zh = next(b for b in say(dispatcher, "lead1", "/帮助").blocks if isinstance(b, Table))
     assert [r[1] for r in zh.rows] == ["/我的KPI", "/团队", "/日报", "/排名", "/目标", "/提成", "/达人", "/链接",
-                                       "/岗位手册", "/我是谁", "/开播, /下播", "/申诉", "/申诉列表", "/帮助"]
+                                       "/岗位手册", "/我是谁", "/开播, /下播", "/申诉", "/申诉列表", "/导出", "/帮助"]
     # the shortcuts shown answer, and README's command table names the same ones
     assert [lookup(name).name for name in ("开播", "下播")] == ["开播", "下播"]  # type: ignore[union-attr]
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")

@@ -24,6 +24,7 @@ from storage.commission import BEGINNING, load_plans, paid_from, save_plan
 from storage.models import (
     Member,
 )
+from storage.month_close import closed_from
 
 TIER_USAGE = "--tier FROM:RATE, e.g. --tier 0:0.02 --tier 20000:0.03 (RATE 0.03 = 3 %)"
 
@@ -116,6 +117,10 @@ def _effective_month(session: Session, given: str | None, tz: str, now: datetime
         effective = month_key(date(*parse_month(given), 1))
     except ValueError as exc:
         raise UsageError(f"--from: {exc}") from None
+    shut = closed_from(session, effective)
+    if shut is not None:
+        raise UsageError(f"--from {effective}: {shut} is closed (kpibot month close) and keeps the plan it was paid "
+                         "under; a closed month changes only through an approved appeal")
     paid = paid_from(session, effective)
     if paid is not None:
         year, month = parse_month(paid)

@@ -21,6 +21,7 @@ GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "
           "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve",
           "credit": "credit", "lives": "credit", "org": "org", "teams": "teams",
           "products": "products",
+          "month": "month", "export": "export",
           "store": "store",
           "backup": "backup", "restore": "backup"}
 

@@ -13,7 +13,7 @@ from alembic import op
 from storage.types import ExactDecimal, UTCDateTime
 
 revision: str = "0027"
-down_revision: str | None = "0024"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

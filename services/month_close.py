@@ -1,0 +1,196 @@
+"""Closing a month (`kpibot month close YYYY-MM`): commission is closed (services.commission.close_month) and
+every member's final score of the month is frozen in final_score, with a month_close row, in one transaction.
+
+A final score is the member's month scored as /mykpi and /rank score it (services.scorecards.score_member on the
+member's period window, ranked with rank_in among their team), so one person has one number. A closed month then
+changes only through an approved appeal: refinalise recomputes the member's team and that member's payout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlmodel import Session
+
+from scoring.commission import paid_amount
+from scoring.money import to_minor
+from scoring.periods import month_window, parse_month, period_zone
+from services.commission import Closing, NoPlanInForce, close_month, measure, month_over
+from services.container import Services
+from services.scorecards import Inputs, MemberScore, rank_in, score_member
+from storage.audit import audit
+from storage.commission import payout_for, plan_from_snapshot
+from storage.models import Appeal, FinalScore, Member, MonthClose, Team
+from storage.month_close import closed
+from storage.queries import all_members, member_zone, team_members, team_of
+
+APPROVED = ("approved", "partly_approved")
+
+
+class CommissionNotClosed(Exception):
+    """Some members' commission could not be closed (a missing FX rate): the month is not closed at all."""
+
+    def __init__(self, failed: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{code}: {why}" for code, why in failed))
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class MonthClosed:
+    period: str
+    already: bool                 # it was closed before: nothing changed
+    closed_at: datetime
+    closed_by: str
+    scores: int = 0               # final scores frozen
+    payouts: int = 0              # commission payouts recorded now
+    no_plan: bool = False         # no commission plan in force that month: scores frozen, nothing paid
+
+
+def month_scores(session: Session, inputs: Inputs, team: Team | None, year: int, month: int,
+                 members: list[Member] | None = None) -> list[MemberScore]:
+    """Every active member of `team` (or `members`, teamless) scored on the month in their period zone, as
+    team_scores scores the current month."""
+    people = members if members is not None else team_members(session, team.id or 0) if team else []
+    tz = team.timezone if team else None
+    return [score_member(session, inputs, m, team, month_window(year, month, period_zone(m.timezone, tz)))
+            for m in people]
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _metrics(score: MemberScore) -> list[dict[str, Any]]:
+    card = score.scorecard
+    assert card is not None
+    judged = sum((r.weight for r in card.results if r.scored is not None), Decimal(0))
+    return [{"key": r.metric.key, "weight": str(r.weight), "actual": _text(r.actual), "target": _text(r.target),
+             "achievement": _text(r.achievement),
+             "points": None if r.scored is None or not judged
+             else str((r.weight * r.scored / judged * 100).quantize(Decimal("0.01")))}
+            for r in card.results]
+
+
+def adjustments(session: Session, member_id: int, period: str) -> list[dict[str, Any]]:
+    """The member's approved (or partly approved) appeals of the month: what changed their score."""
+    rows = session.execute(select(Appeal).where(Appeal.member_id == member_id, Appeal.period == period,
+                                                Appeal.status.in_(APPROVED))  # type: ignore[attr-defined]
+                           .order_by(Appeal.id)).scalars()
+    return [{"appeal": a.id, "status": a.status, "metric": a.metric_key, "value": _text(a.decided_value),
+             "note": a.decision_note} for a in rows]
+
+
+def final_rows(session: Session, scores: list[MemberScore], period: str, now: datetime) -> list[FinalScore]:
+    """The final_score rows of one team's (or one teamless member's) scores: members without a KPI template or
+    with a broken one have no score and no row, as /rank leaves them out."""
+    out = []
+    for s in scores:
+        if s.scorecard is None:
+            continue
+        position = rank_in(scores, s.member)
+        out.append(FinalScore(
+            period=period, member_id=s.member.id or 0, team_id=s.member.team_id, role=s.member.role,
+            template_name=s.scorecard.template.name, score=s.scorecard.score, grade=s.scorecard.grade,
+            rank=position[0] if position else None, rank_of=position[1] if position else None, trial=s.trial,
+            metrics=_metrics(s), adjustments=adjustments(session, s.member.id or 0, period), computed_at=now))
+    return out
+
+
+def freeze(session: Session, inputs: Inputs, year: int, month: int) -> list[FinalScore]:
+    """Every active member's final score of the month, added to the session (no commit)."""
+    period = f"{year:04d}-{month:02d}"
+    rows: list[FinalScore] = []
+    for team in session.execute(select(Team).order_by(Team.code)).scalars():
+        rows += final_rows(session, month_scores(session, inputs, team, year, month), period, inputs.now)
+    for m in all_members(session):
+        if m.team_id is None and m.active:
+            rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now)
+    session.add_all(rows)
+    return rows
+
+
+def close(services: Services, year: int, month: int, now: datetime, actor: str) -> MonthClosed:
+    """Close the month: commission first (as `kpibot commission close`), then the final scores, then the
+    month_close row, audited as month.close, all committed together. Raises MonthNotOver before the month is over
+    in every member's zone and CommissionNotClosed when a member's payout cannot be made; nothing changes then."""
+    period = f"{year:04d}-{month:02d}"
+    with Session(services.engine) as session:
+        done = closed(session, period)
+        if done is not None:
+            return MonthClosed(period, True, done.closed_at, done.closed_by)
+        month_over(session, all_members(session), year, month, now)
+        try:
+            closing: Closing | None = close_month(session, Inputs.load(session, services.rules, now), year, month)
+        except NoPlanInForce:
+            closing = None
+        if closing is not None and closing.failed:
+            session.rollback()
+            raise CommissionNotClosed(closing.failed)
+        # the scores as the views compute them (their inputs: an amount with no rate at all is left out)
+        rows = freeze(session, Inputs.load(session, services.rules, now, skip_missing_fx=True), year, month)
+        session.add(MonthClose(period=period, closed_at=now, closed_by=actor))
+        paid = len(closing.paid) if closing else 0
+        audit(session, actor, "month.close", "month", period,
+              {"final_scores": len(rows), "payouts": paid, "commission": "closed" if closing else "no plan"}, now)
+        session.commit()
+    return MonthClosed(period, False, now, actor, len(rows), paid, closing is None)
+
+
+def _shown(row: FinalScore) -> dict[str, Any]:
+    return {"score": _text(row.score), "grade": row.grade, "rank": row.rank, "rank_of": row.rank_of}
+
+
+def refinalise(session: Session, services: Services, member: Member, period: str, now: datetime,
+               actor: str) -> None:
+    """Recompute a closed month's final scores of the member's team (ranks move with them; a teamless member
+    alone) and that member's commission payout, under the plan it was paid under (its clawbacks booked then stay),
+    auditing before and after. For an approved appeal on a closed month; in the caller's transaction, no commit.
+    Whatever else reached the store since the close (late refunds) counts too for these members. ValueError when
+    the month is not closed."""
+    if closed(session, period) is None:
+        raise ValueError(f"{period} is not closed")
+    year, month = parse_month(period)
+    team = team_of(session, member)
+    inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+    scores = month_scores(session, inputs, team, year, month, None if team else [member])
+    new = final_rows(session, scores, period, now)
+    ids = {s.member.id for s in scores}
+    where = FinalScore.member_id.in_(ids)  # type: ignore[attr-defined]
+    if team is not None:
+        where = or_(where, FinalScore.team_id == team.id)
+    old = session.execute(select(FinalScore).where(FinalScore.period == period, where)).scalars().all()
+    before = {r.member_id: _shown(r) for r in old}
+    session.execute(delete(FinalScore).where(FinalScore.period == period, where))  # type: ignore[arg-type]
+    session.add_all(new)
+    after = {r.member_id: _shown(r) for r in new}
+    codes = {m.id: m.code for m in session.execute(select(Member).where(
+        Member.id.in_(set(before) | set(after)))).scalars()}  # type: ignore[union-attr]
+    audit(session, actor, "final_score.refinalise", "final_score", f"{period}:{member.code}",
+          {"period": period, "member": member.code,
+           "before": {codes.get(k, str(k)): v for k, v in before.items()},
+           "after": {codes.get(k, str(k)): v for k, v in after.items()}}, now)
+    _repay(session, services, member, period, now, actor)
+    session.flush()
+
+
+def _repay(session: Session, services: Services, member: Member, period: str, now: datetime, actor: str) -> None:
+    """The member's payout of the month measured again under the plan it was paid under; the clawbacks it took
+    for earlier months stay as booked."""
+    paid = payout_for(session, member.id or 0, period)
+    if paid is None:
+        return
+    plan = plan_from_snapshot(paid.plan)
+    window = month_window(*parse_month(period), member_zone(session, member))
+    basis, _, _ = measure(session, Inputs.load(session, services.rules, now), member, window, plan, paid.role)
+    before = {"basis": str(paid.basis_amount), "earned_minor": paid.earned_minor, "paid_minor": paid.paid_minor}
+    paid.basis_amount = basis
+    paid.earned_minor = to_minor(paid_amount(plan, basis), paid.currency)
+    paid.paid_minor = paid.earned_minor - paid.clawback_minor
+    session.add(paid)
+    audit(session, actor, "commission_payout.refinalise", "commission_payout", f"{period}:{member.code}",
+          {"period": period, "member": member.code, "before": before,
+           "after": {"basis": str(basis), "earned_minor": paid.earned_minor, "paid_minor": paid.paid_minor}}, now)
