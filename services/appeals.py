@@ -29,10 +29,12 @@ from services.appeal_adjustments import apply_decision, proposal_for
 from services.appeal_routing import LEVELS, Route, may_decide, route
 from services.container import Services
 from services.errors import UserError
+from services.month_close import refinalise
 from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
 from storage.audit import audit
 from storage.models import APPEAL_CATEGORIES, Appeal, Member
+from storage.month_close import closed
 from storage.queries import team_of
 
 OUTCOMES: dict[str, str] = {"approve": "approved", "partly": "partly_approved", "reject": "rejected"}
@@ -237,6 +239,10 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
             except UserError:
                 session.rollback()
                 raise
+            if closed(session, appeal.period) is not None:   # a closed month changes only here: its finals move
+                appellant = session.get(Member, appeal.member_id)
+                assert appellant is not None
+                refinalise(session, services, appellant, appeal.period, now, decider.code)
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
               {"before": before, "after": _state(appeal), "note": note}, at=now)

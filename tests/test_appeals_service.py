@@ -219,3 +219,32 @@ def test_approve_applies_the_adjustment_in_the_decision_and_nothing_to_apply_cha
     assert [r[:2] for r in audit_rows(engine)] == [("buyer1", "appeal.file"), ("buyer1", "appeal.file"),
                                                    ("lead1", "appeal.override"), ("lead1", "appeal.approve"),
                                                    ("buyer1", "appeal.file")]
+
+
+def test_an_approved_appeal_on_a_closed_month_moves_its_final_scores(engine: Engine) -> None:
+    """October is closed with the buyer's ROI 4 (40.00 of GMV on 10.00 of spend); an appeal of it, within the
+    window, approved as claimed (5) refinalises October: the frozen ROI becomes 5 and the change is audited."""
+    from services.month_close import close
+    from storage.models import FinalScore
+    w = world(engine)
+    with Session(engine) as s:
+        shop = s.execute(select(Shop)).scalars().one()
+        s.add(AdSpend(shop_id=shop.id, member_id=w.buyer.id, campaign_id="c1", day=date(2026, 10, 10),
+                      currency="USD", spend_minor=1_000, attributed_gmv_minor=4_000))
+        s.commit()
+
+    def october_roi() -> str:
+        with Session(engine) as s:
+            row = s.execute(select(FinalScore).where(FinalScore.period == "2026-10",
+                                                     FinalScore.member_id == w.buyer.id)).scalars().one()
+            return next(m["actual"] for m in row.metrics if m["key"] == "roi")
+
+    close(w.services, 2026, 10, NOW, "cli:admin")
+    assert october_roi() == "4"
+    appeal = file_appeal(w.services, w.buyer, "roi", "2026-10", "other", "spend counted twice", [], NOW,
+                         value_claimed=D("5")).appeal
+    decide(w.services, w.lead, appeal.id or 0, "approve", None, None, NOW)
+    assert october_roi() == "5"
+    assert [r[:2] for r in audit_rows(engine)][-3:] == [("lead1", "appeal.override"),
+                                                        ("lead1", "final_score.refinalise"),
+                                                        ("lead1", "appeal.approve")]
