@@ -31,6 +31,7 @@ from scoring.text import SHOWN_MAX, shown
 from services.container import Services
 from services.digests import shared_digest
 from services.errors import UserError
+from storage.audit import acting_as
 from storage.engine import store_unreachable
 from storage.identity import member_for
 from storage.models import Member
@@ -152,13 +153,15 @@ class Dispatcher:
                                       your_role=t(lang, f"role.{member.role}")), lang)
             now = self.clock()
             request = Request(command.name, args, Caller(platform, user_id, member), lang, now, self.services)
-            if not command.cacheable or member is None or member.id is None:
-                card = command.handler(request)
-                if command.writes:
-                    self.cache.clear()   # a /mykpi later this minute must show the new target
-                return card
-            return self.cache.through(self.cache.key(command.name, tuple(a.lower() for a in args), member.id, lang,
-                                                     now), lambda: command.handler(request))
+            # what the command changes is audited as done by this person (storage.audit)
+            with acting_as(member.code if member is not None else f"{platform}:{user_id}"):
+                if not command.cacheable or member is None or member.id is None:
+                    card = command.handler(request)
+                    if command.writes:
+                        self.cache.clear()   # a /mykpi later this minute must show the new target
+                    return card
+                return self.cache.through(self.cache.key(command.name, tuple(a.lower() for a in args), member.id,
+                                                         lang, now), lambda: command.handler(request))
         except UserError as exc:
             return _reply(None, t(lang, exc.key, **{k: v if k in OFFERED else _echo(v) for k, v in exc.values.items()}),
                           lang)

@@ -79,7 +79,7 @@ def save_plan(session: Session, org_id: int, plan: Plan, effective_from: str = B
     row.tiers = [[str(t.threshold), str(t.rate)] for t in plan.tiers]
     row.cap, row.active = plan.cap, True
     session.add(row)
-    audit(session, "system", "commission_plan.save", "commission_plan", plan.name,
+    audit(session, None, "commission_plan.save", "commission_plan", plan.name,
           {"role": plan.role, "tiers": row.tiers, "effective_from": effective_from})
 
 
