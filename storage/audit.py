@@ -24,7 +24,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from storage.models import AuditLog, utcnow
+from storage.models import AuditLog, Member, utcnow
 
 AUDIT = cast(Table, AuditLog.__table__)  # type: ignore[attr-defined]
 SYSTEM = "system"
@@ -67,3 +67,29 @@ def audit(db: Session | Connection, actor: str | None, action: str, entity: str,
     """Record one change in `db`'s transaction; `actor` None: whoever the entry point said is acting."""
     db.execute(AUDIT.insert().values(at=at or utcnow(), actor=(actor or current_actor())[:128], action=action,
                                      entity=entity, entity_id=entity_id, details=details))
+
+
+# what of a member decides their score or pay (their template by role, their team's targets, trial, finance access)
+MEMBER_FIELDS = ("role", "team_id", "trial_until", "finance", "active")
+
+
+def member_state(member: Member | None) -> dict[str, Any] | None:
+    """The member's audited fields as JSON values; None for a member not stored yet."""
+    if member is None:
+        return None
+    return {f: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for f, v in ((f, getattr(member, f)) for f in MEMBER_FIELDS)}
+
+
+def audit_member(db: Session, member: Member, before: dict[str, Any] | None, source: str | None = None) -> None:
+    """One member.create / member.change row with the fields that changed (before and after), none when nothing
+    did; `source` names an imported file."""
+    after = member_state(member) or {}
+    changed = [f for f in MEMBER_FIELDS if before is None or before.get(f) != after.get(f)]
+    if before is not None and not changed:
+        return
+    details: dict[str, Any] = {"before": None if before is None else {f: before.get(f) for f in changed},
+                               "after": {f: after[f] for f in changed}}
+    if source:
+        details["file"] = source
+    audit(db, None, "member.create" if before is None else "member.change", "member", member.code, details)
