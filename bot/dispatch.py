@@ -25,7 +25,6 @@ from commands.context import Caller, Request
 from commands.registry import COMMANDS, lookup
 from commands.whoami import unbound_card
 from scoring.fx import MissingRate
-from scoring.roles import at_least
 from scoring.templates import TemplateError
 from scoring.text import SHOWN_MAX, shown
 from services.container import Services
@@ -147,7 +146,7 @@ class Dispatcher:
                 return self._unknown(name, had_slash, lang)
             if command.needs_member and member is None:
                 return unbound_card(platform, user_id, lang)
-            if member is not None and command.min_role and not at_least(member.role, command.min_role):
+            if member is not None and not command.permits(member.role, member.finance):
                 return _reply(None, t(lang, "error.forbidden", command=f"/{command.name}",
                                       role=t(lang, f"role.{command.min_role}"),
                                       your_role=t(lang, f"role.{member.role}")), lang)

@@ -474,6 +474,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "platform.console": {"en": "console", "zh": "控制台"},
     "platform.feishu": {"en": "Feishu", "zh": "飞书"},
     "platform.dingtalk": {"en": "DingTalk", "zh": "钉钉"},
+    # /audit: the audit trail (commands/audit.py)
+    "help.audit": {"en": "the audit trail: who changed targets, templates, plans, pay (admins; finance: pay)",
+                   "zh": "审计日志：谁修改了目标、模板、提成方案、薪酬（管理员；财务仅看薪酬）"},
+    "audit.title": {"en": "Audit trail", "zh": "审计日志"},
+    "audit.forbidden": {"en": "/audit is for admins, and for finance staff (pay changes only).",
+                        "zh": "/audit 仅限管理员和财务人员（财务仅可查看薪酬相关变更）。"},
+    "audit.pay_only": {"en": "Pay changes only (commission plans, closes, payouts, appeal decisions).",
+                       "zh": "仅显示薪酬相关变更（提成方案、结算、发放、申诉裁定）。"},
+    "audit.empty": {"en": "No changes recorded match.", "zh": "没有符合条件的变更记录。"},
+    "audit.when": {"en": "When", "zh": "时间"},
+    "audit.who": {"en": "Who", "zh": "操作人"},
+    "audit.what": {"en": "What", "zh": "操作"},
+    "audit.about": {"en": "About", "zh": "对象"},
+    "audit.change": {"en": "Change", "zh": "变更"},
+    "audit.more": {"en": "{count} more not shown: on the command line, kpibot audit (--since, --who, --what, --json).",
+                   "zh": "另有 {count} 条未显示：请在命令行使用 kpibot audit（--since、--who、--what、--json）。"},
 }
 
 

@@ -408,5 +408,17 @@ INDONESIAN: dict[str, str] = {
     "fx.stale": "Belum ada kurs {base}->{quote} yang lebih baru: dikonversi dengan kurs tanggal {day}.",
     "fx.missing": "Jumlah dalam {base} tidak dihitung: belum ada kurs {base}->{quote}. Minta admin menambahkannya "
                   "(kpibot fx set).",
+    # /audit
+    "help.audit": "jejak audit: siapa mengubah target, template, skema komisi, gaji (admin; keuangan: gaji)",
+    "audit.title": "Jejak audit",
+    "audit.forbidden": "/audit hanya untuk admin, dan untuk staf keuangan (hanya perubahan gaji).",
+    "audit.pay_only": "Hanya perubahan gaji (skema komisi, penutupan, pembayaran, keputusan banding).",
+    "audit.empty": "Tidak ada perubahan tercatat yang cocok.",
+    "audit.when": "Waktu",
+    "audit.who": "Oleh",
+    "audit.what": "Aksi",
+    "audit.about": "Objek",
+    "audit.change": "Perubahan",
+    "audit.more": "{count} lagi tidak ditampilkan: di baris perintah, kpibot audit (--since, --who, --what, --json).",
 }
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from commands import commission, creators, digest, link, live, mykpi, rank, sop, target, team, whoami
+from commands import audit, commission, creators, digest, link, live, mykpi, rank, sop, target, team, whoami
 from commands import help as help_command
 from commands.spec import Command
 
 COMMANDS: tuple[Command, ...] = (mykpi.SPEC, team.SPEC, digest.SPEC, rank.SPEC, target.SPEC, commission.SPEC,
                                  creators.SPEC, link.SPEC, sop.SPEC, whoami.SPEC,
                                  live.SPEC, live.START_SPEC, live.END_SPEC,
+                                 audit.SPEC,
                                  help_command.SPEC)
 
 _BY_NAME: dict[str, Command] = {}

@@ -22,7 +22,8 @@ GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "
           "creators": "creators", "chat": "console", "demo": "console", "seed-demo": "console", "run": "serve",
           "credit": "credit", "lives": "credit", "org": "org", "teams": "teams",
           "products": "products",
-          "store": "store"}
+          "store": "store",
+          "audit": "audit"}
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
