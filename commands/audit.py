@@ -23,9 +23,11 @@ def _value(v: Any) -> str:
 
 
 def change_text(details: dict[str, Any]) -> str:
-    """A row's details in one short line: "before → after" first when it has them, then the rest."""
-    rest = {k: v for k, v in details.items() if k not in ("before", "after")}
-    parts = [f"{_value(details.get('before'))} → {_value(details.get('after'))}"] \
+    """A row's details in one short line: "before → after" first when it has them (a target's new value is its
+    "value"), then the rest."""
+    after_key = "after" if "after" in details or "value" not in details else "value"
+    rest = {k: v for k, v in details.items() if k not in ("before", after_key)}
+    parts = [f"{_value(details.get('before'))} → {_value(details.get(after_key))}"] \
         if "before" in details or "after" in details else []
     parts += [f"{k}={_value(v)}" for k, v in rest.items()]
     return shown("; ".join(parts), CHANGE_SHOWN)

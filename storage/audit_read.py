@@ -1,7 +1,7 @@
 """Reading the audit log (/audit and `kpibot audit`): newest first, filtered by who, what and since.
 
-- who: a member code (or a CLI/job actor): rows that person did (actor), and rows about them (a member's own rows,
-  their targets: entity_id CODE, CODE:..., member:CODE...);
+- who: a member code (or a CLI/job actor): rows that person did (actor), and rows about them (entity_id CODE,
+  CODE:... such as a payout, member:<their id> for their targets);
 - what: an action ("target.set"), an action's first word ("target": target.set, target.force ...) or an entity
   ("commission_plan");
 - since: rows at or after a moment (the caller turns a day into its start in the reader's zone).
@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlmodel import Session
 
 from storage.audit import AUDIT
+from storage.models import Member
 
 # what changes pay: commission plans, closes and payouts, a month's close, appeal decisions and their adjustments;
 # an action matches one of PAY_ACTIONS exactly or as "<it>.<anything>" when it ends with "."
@@ -56,12 +57,15 @@ def pay_only() -> ColumnElement[bool]:
                *(c.action.like(_like(a), escape="\\") if a.endswith(".") else c.action == a for a in PAY_ACTIONS))
 
 
-def _filters(who: str | None, what: str | None, since: datetime | None, pay: bool) -> list[ColumnElement[bool]]:
+def _filters(who: str | None, who_id: int | None, what: str | None, since: datetime | None,
+             pay: bool) -> list[ColumnElement[bool]]:
     c = AUDIT.c
     out: list[ColumnElement[bool]] = []
     if who:
-        out.append(or_(c.actor == who, c.entity_id == who, c.entity_id.like(_like(f"{who}:"), escape="\\"),
-                       c.entity_id == f"member:{who}", c.entity_id.like(_like(f"member:{who}:"), escape="\\")))
+        about = [c.actor == who, c.entity_id == who, c.entity_id.like(_like(f"{who}:"), escape="\\")]
+        if who_id is not None:   # a target's subject names the member by id (storage.targets.Subject.key)
+            about.append(c.entity_id == f"member:{who_id}")
+        out.append(or_(*about))
     if what:
         out.append(or_(c.action == what, c.action.like(_like(f"{what}."), escape="\\"), c.entity == what))
     if since is not None:
@@ -74,7 +78,8 @@ def _filters(who: str | None, what: str | None, since: datetime | None, pay: boo
 def read_audit(session: Session, *, who: str | None = None, what: str | None = None, since: datetime | None = None,
                pay: bool = False, limit: int | None = None) -> AuditPage:
     """The matching rows, newest first (at most `limit`), and how many match; `pay`: only pay changes."""
-    where = and_(*_filters(who, what, since, pay)) if (who or what or since or pay) else and_(True)
+    who_id = session.execute(select(Member.id).where(Member.code == who)).scalar_one_or_none() if who else None
+    where = and_(*_filters(who, who_id, what, since, pay)) if (who or what or since or pay) else and_(True)
     total = session.execute(select(func.count()).select_from(AUDIT).where(where)).scalar_one()
     query = select(AUDIT).where(where).order_by(AUDIT.c.at.desc(), AUDIT.c.id.desc())
     if limit is not None:
