@@ -3,8 +3,8 @@ changed or deleted (storage.audit_guard's triggers refuse it) and kept forever.
 
 Who acted (`actor`), one rule everywhere:
 - a chat command or card click: the member's code (an unbound chat user: "<platform>:<user id>");
-- the command line: "cli:" + the first of $KPIBOT_ACTOR, $SUDO_USER (deploy/kpibot-admin runs admin commands as
-  the service user through sudo, so this names the admin), the OS login name (cli_actor);
+- the command line: "cli:" + the first of $KPIBOT_ACTOR (deploy/kpibot-admin sets it to the sudo caller, as
+  systemd-run passes on no environment), $SUDO_USER (sudo kpibot ...), the OS login name (cli_actor);
 - a scheduled job: "job:<name>" (job_actor);
 - "system" only when nothing acted for a person (a migration, a test writing directly).
 The entry points (bot.dispatch, bot.cli.router, bot.scheduler) set it with acting_as for everything beneath them,

@@ -31,6 +31,9 @@ def test_the_actor_rule() -> None:
     assert cli_actor({"KPIBOT_ACTOR": "ana", "SUDO_USER": "bob"}) == "cli:ana"
     assert cli_actor({"KPIBOT_ACTOR": " ", "SUDO_USER": "bob"}) == "cli:bob"   # kpibot-admin runs through sudo
     assert job_actor("refresh") == "job:refresh"
+    # systemd-run passes no environment of its own: deploy/kpibot-admin hands the sudo caller on
+    admin = (Path(__file__).parent.parent / "deploy" / "kpibot-admin").read_text(encoding="utf-8")
+    assert '    --setenv=KPIBOT_ACTOR="${SUDO_USER:-root}" \\\n' in admin
 
 
 def _rows(engine: Engine, *actions: str) -> list[tuple[str, str, str | None, dict[str, object]]]:
