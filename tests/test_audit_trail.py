@@ -144,3 +144,35 @@ def test_kpibot_audit_json_has_every_field(engine: Engine, tmp_path: Path, capsy
         assert [r.action for r in read_audit(s, who="H01").rows] == [
             "identity.bind", "member.change", "member.create"]
         assert read_audit(s, what="member").total == 4
+
+
+def test_a_shop_refresh_audits_its_counts_as_the_job(engine: Engine) -> None:
+    """A sync run that wrote something: one sync.run row with its counts per resource; a run that changed nothing
+    writes none. Under the refresh job (bot.jobs.refresh) the actor is job:refresh."""
+    from storage.ingest.sync import sync_shop
+    from tests.test_sync_writer import NOW, _shops, _source
+
+    shop, _ = _shops(engine)
+    with acting_as(job_actor("refresh")):
+        first = sync_shop(engine, shop, _source(), None, NOW)
+        sync_shop(engine, shop, _source(), None, NOW)   # nothing new
+    assert first.ok
+    assert _rows(engine, "sync.run") == [("job:refresh", "sync.run", str(shop), {
+        "resources": {"returns": {"new": 0, "updated": 0, "pending": 3},
+                      "orders": {"new": 8, "updated": 0, "pending": 0}},
+        "failed": []})]
+
+
+def test_org_settings_that_change_scores_are_audited(engine: Engine, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    monkeypatch.setenv("KPIBOT_ACTOR", "ana")
+    assert main(["--config", str(config), "org", "init", "--name", "Acme", "--timezone", "UTC"]) == 0
+    assert main(["--config", str(config), "org", "set", "--count-orders-at", "shipped",
+                 "--timezone", "Asia/Shanghai"]) == 0
+    assert main(["--config", str(config), "org", "set", "--timezone", "Asia/Shanghai"]) == 0   # no change
+    assert _rows(engine, "org.settings") == [("cli:ana", "org.settings", "default", {
+        "before": {"count_orders_at": "paid", "timezone": "UTC"},
+        "after": {"count_orders_at": "shipped", "timezone": "Asia/Shanghai"}})]
