@@ -25,12 +25,12 @@ from commands.context import Caller, Request
 from commands.registry import COMMANDS, lookup
 from commands.whoami import unbound_card
 from scoring.fx import MissingRate
-from scoring.roles import at_least
 from scoring.templates import TemplateError
 from scoring.text import SHOWN_MAX, shown
 from services.container import Services
 from services.digests import shared_digest
 from services.errors import UserError
+from storage.audit import acting_as
 from storage.engine import store_unreachable
 from storage.identity import member_for
 from storage.models import Member
@@ -170,19 +170,21 @@ class Dispatcher:
                 return self._unknown(name, had_slash, lang)
             if command.needs_member and member is None:
                 return unbound_card(platform, user_id, lang)
-            if member is not None and command.min_role and not at_least(member.role, command.min_role):
+            if member is not None and not command.permits(member.role, member.finance):
                 return _reply(None, t(lang, "error.forbidden", command=f"/{command.name}",
                                       role=t(lang, f"role.{command.min_role}"),
                                       your_role=t(lang, f"role.{member.role}")), lang)
             now = self.clock()
             request = Request(command.name, args, Caller(platform, user_id, member), lang, now, self.services)
-            if not command.cacheable or member is None or member.id is None:
-                card = command.handler(request)
-                if command.writes:
-                    self.cache.clear()   # a /mykpi later this minute must show the new target
-                return card
-            return self.cache.through(self.cache.key(command.name, tuple(a.lower() for a in args), member.id, lang,
-                                                     now), lambda: command.handler(request))
+            # what the command changes is audited as done by this person (storage.audit)
+            with acting_as(member.code if member is not None else f"{platform}:{user_id}"):
+                if not command.cacheable or member is None or member.id is None:
+                    card = command.handler(request)
+                    if command.writes:
+                        self.cache.clear()   # a /mykpi later this minute must show the new target
+                    return card
+                return self.cache.through(self.cache.key(command.name, tuple(a.lower() for a in args), member.id,
+                                                         lang, now), lambda: command.handler(request))
         except UserError as exc:
             said = t(lang, exc.key, **{k: v if k in OFFERED else _echo(v) for k, v in exc.values.items()})
             if refuse:

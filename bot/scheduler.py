@@ -56,6 +56,7 @@ from bot.logs import log_failure
 from bot.shop_sources import build_source
 from services.container import Services
 from services.messaging import Messenger
+from storage.audit import acting_as, job_actor
 from storage.ingest.records import Source
 from storage.models import Shop
 
@@ -87,7 +88,8 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
     def job(name: str, run: Callable[..., object]) -> Callable[[], None]:
         def tick() -> None:
             try:
-                run(services, messengers, clock(), instance)
+                with acting_as(job_actor(name)):
+                    run(services, messengers, clock(), instance)
             except Exception:
                 log_failure(log, "the %s job failed; it runs again at the next tick", name)
         return tick

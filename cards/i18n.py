@@ -611,6 +611,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "appeals.how": {"en": "Open one: /appeal show ID. Decide: /appeal approve ID, /appeal partly ID VALUE, /appeal reject ID REASON.", "zh": "查看：/appeal show 编号。处理：/appeal approve 编号、/appeal partly 编号 数值、/appeal reject 编号 理由。"},
     "appeal.reminder_title": {"en": "Appeals waiting for you", "zh": "有申诉等待你处理"},
     "appeal.reminder": {"en": "{n} appeal(s) have waited more than {days} days for your decision: type /appeals.", "zh": "有 {n} 条申诉已等待你处理超过 {days} 天：发送 /appeals 查看。"},
+    # /audit: the audit trail (commands/audit.py)
+    "help.audit": {"en": "the audit trail: who changed targets, templates, plans, pay (admins; finance: pay)",
+                   "zh": "审计日志：谁修改了目标、模板、提成方案、薪酬（管理员；财务仅看薪酬）"},
+    "audit.title": {"en": "Audit trail", "zh": "审计日志"},
+    "audit.forbidden": {"en": "/audit is for admins, and for finance staff (pay changes only).",
+                        "zh": "/audit 仅限管理员和财务人员（财务仅可查看薪酬相关变更）。"},
+    "audit.pay_only": {"en": "Pay changes only (commission plans, closes, payouts, appeal decisions).",
+                       "zh": "仅显示薪酬相关变更（提成方案、结算、发放、申诉裁定）。"},
+    "audit.empty": {"en": "No changes recorded match.", "zh": "没有符合条件的变更记录。"},
+    "audit.when": {"en": "When", "zh": "时间"},
+    "audit.who": {"en": "Who", "zh": "操作人"},
+    "audit.what": {"en": "What", "zh": "操作"},
+    "audit.about": {"en": "About", "zh": "对象"},
+    "audit.change": {"en": "Change", "zh": "变更"},
+    "audit.more": {"en": "{count} more not shown: on the command line, kpibot audit (--since, --who, --what, --json).",
+                   "zh": "另有 {count} 条未显示：请在命令行使用 kpibot audit（--since、--who、--what、--json）。"},
 }
 
 

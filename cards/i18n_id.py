@@ -554,5 +554,17 @@ INDONESIAN: dict[str, str] = {
                                      "refund): {orders}",
     "appeal.proposal.add_session": "Tambahkan sesi live {member} di {shop}: {start}–{end}",
     "appeal.proposal.override": "Ubah {metric} {member} untuk {period} menjadi {value}",
+    # /audit
+    "help.audit": "jejak audit: siapa mengubah target, template, skema komisi, gaji (admin; keuangan: gaji)",
+    "audit.title": "Jejak audit",
+    "audit.forbidden": "/audit hanya untuk admin, dan untuk staf keuangan (hanya perubahan gaji).",
+    "audit.pay_only": "Hanya perubahan gaji (skema komisi, penutupan, pembayaran, keputusan banding).",
+    "audit.empty": "Tidak ada perubahan tercatat yang cocok.",
+    "audit.when": "Waktu",
+    "audit.who": "Oleh",
+    "audit.what": "Aksi",
+    "audit.about": "Objek",
+    "audit.change": "Perubahan",
+    "audit.more": "{count} lagi tidak ditampilkan: di baris perintah, kpibot audit (--since, --who, --what, --json).",
 }
 

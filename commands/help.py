@@ -6,7 +6,6 @@ from cards.i18n import t
 from cards.model import Card, Note, Table, Tone
 from commands.context import Request
 from commands.spec import Command
-from scoring.roles import at_least
 
 
 def handle(req: Request) -> Card:
@@ -16,7 +15,7 @@ def handle(req: Request) -> Card:
     role = req.caller.member.role if req.caller.member else None
     rows = []
     for cmd in COMMANDS:
-        if cmd.min_role and (role is None or not at_least(role, cmd.min_role)):
+        if not cmd.permits(role, bool(req.caller.member and req.caller.member.finance)):
             continue
         if (cmd.needs_member and role is None) or not cmd.listed:
             continue

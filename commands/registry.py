@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import appeal, commission, creators, digest, link, live, mykpi, rank, sop, target, team, whoami
+from commands import appeal, audit, commission, creators, digest, link, live, mykpi, rank, sop, target, team, whoami
 from commands import export as export_command
 from commands import help as help_command
 from commands.spec import Command
@@ -12,6 +12,7 @@ COMMANDS: tuple[Command, ...] = (mykpi.SPEC, team.SPEC, digest.SPEC, rank.SPEC, 
                                  live.SPEC, live.START_SPEC, live.END_SPEC,
                                  appeal.SPEC, appeal.LIST_SPEC,
                                  export_command.SPEC,
+                                 audit.SPEC,
                                  help_command.SPEC)
 
 _BY_NAME: dict[str, Command] = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cards.model import Card
 from commands.context import Request
-from scoring.roles import Role
+from scoring.roles import Role, at_least
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,13 @@ class Command:
     shown_aliases: tuple[str, ...] = ()  # what /help's alias column shows when not the first Chinese alias
     id_shown_aliases: tuple[str, ...] = ()  # what it shows Indonesian readers when not the first Indonesian alias
     refuses_in_place: bool = False  # a click it refuses (an appeal decided already) leaves the card, told privately
+    finance_too: bool = False     # members with finance access may run it below min_role (/audit: pay changes)
+
+    def permits(self, role: str | None, finance: bool = False) -> bool:
+        """Whether a member of `role` (None: nobody bound) may run it."""
+        if not self.min_role:
+            return True
+        return role is not None and (at_least(role, self.min_role) or (self.finance_too and finance))
 
     def names(self) -> tuple[str, ...]:
         """Every name the command answers to: its own, its aliases, its Indonesian aliases."""

@@ -288,7 +288,7 @@ def escalate(services: Services, appeal_id: int, now: datetime) -> AppealView | 
         appeal = session.get(Appeal, appeal_id)
         assert appeal is not None
         session.refresh(appeal)
-        audit(session, "appeals", "appeal.escalate", "appeal", str(appeal_id),
+        audit(session, None, "appeal.escalate", "appeal", str(appeal_id),
               {"before": before, "after": _state(appeal)}, at=now)
         session.commit()
         return view(session, appeal)

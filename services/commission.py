@@ -33,6 +33,7 @@ from services.errors import UserError
 from services.scorecards import Inputs, month_key
 from storage.activity import load_activity
 from storage.adjustments import month_overrides
+from storage.audit import audit
 from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
 from storage.models import CommissionPayout, Member
 from storage.queries import all_members, member_by_code, member_zone, team_of
@@ -222,6 +223,11 @@ def close_month(session: Session, inputs: Inputs, year: int, month: int) -> Clos
             currency=cur, paid_at=inputs.now)
         session.add(payout)
         out.paid.append(payout)
+        audit(session, None, "commission.close", "commission_payout", f"{member.code}:{period}",
+              {"plan": est.plan.name, "currency": cur, "basis": str(est.basis), "earned_minor": payout.earned_minor,
+               "clawback_minor": payout.clawback_minor, "paid_minor": payout.paid_minor,
+               "clawbacks_taken": [{"period": c.payout.period, "amount": str(c.amount), "currency": c.currency}
+                                   for c in est.clawbacks]})
     session.flush()
     return out
 

@@ -64,9 +64,9 @@ def parse_rate(day: str, base: str, quote: str, rate: str) -> FxRate:
     return FxRate(when, codes[0], codes[1], value)
 
 
-def store(services: Services, rates: Iterable[FxRate], source: str) -> Stored:
+def store(services: Services, rates: Iterable[FxRate], source: str, file: str | None = None) -> Stored:
     with Session(services.engine) as session:
-        stored = store_rates(session, rates, source)
+        stored = store_rates(session, rates, source, file)
         session.commit()
     return stored
 
@@ -140,4 +140,4 @@ def read_csv(path: Path, encoding: str | None = None) -> list[FxRate]:
 def import_file(services: Services, path: Path, encoding: str | None = None) -> tuple[int, Stored]:
     """`kpibot fx import FILE`: all rates of the file or none, source "import"."""
     rates = read_csv(path, encoding)
-    return len(rates), store(services, rates, "import")
+    return len(rates), store(services, rates, "import", path.name)

@@ -21,6 +21,7 @@ from scoring.money import is_currency
 from scoring.periods import is_zone
 from scoring.rules import CountOrdersAt
 from scoring.text import NAME_MAX, BadText, display_name, shown
+from storage.audit import audit
 from storage.demo import DEMO_ORG_CODE
 from storage.models import CommissionPayout, Member, Organisation, OrganisationSettings, Target
 
@@ -147,12 +148,22 @@ def update_organisation(session: Session, fallback: OrgSettings, *, name: str | 
         org.name = new_name
         session.add(org)
     row = session.get(OrganisationSettings, org.id) or _settings_row(org, fallback)
+    before = {f: _plain(getattr(row, f)) for f, v in changes.items() if v is not None}
     for field, value in changes.items():
         if value is not None:
             setattr(row, field, value)
     session.add(row)
     session.flush()
+    after = {f: _plain(getattr(row, f)) for f in before}
+    if before != after:   # the counting rules, the currency and the zone change scores
+        audit(session, None, "org.settings", "organisation", org.code,
+              {"before": {f: v for f, v in before.items() if after[f] != v},
+               "after": {f: v for f, v in after.items() if before[f] != v}})
     return org
+
+
+def _plain(value: object) -> object:
+    return getattr(value, "value", value)
 
 
 def settings_of(session: Session, org: Organisation, fallback: OrgSettings) -> OrgSettings:

@@ -26,6 +26,7 @@ from services.container import Services
 from services.errors import UserError
 from services.scorecards import Inputs, TypicalTargets, headline_key, in_trial, template_for, with_typical_targets
 from storage.activity import load_activity, load_team_activity
+from storage.audit import audit
 from storage.models import Member, Team
 from storage.queries import (
     country_baselines,
@@ -388,5 +389,7 @@ def import_file(services: Services, path: Path, org_id: int, now: datetime, forc
     with Session(services.engine) as session:
         result = import_targets(session, path, org_id, None, services.rules.reporting_currency,
                                 Guard(now, services.org_timezone, force, zero), encoding)
+        audit(session, None, "import.targets", "import", path.name,
+              {"targets": result.targets, "baselines": result.baselines, "force": force})
         session.commit()
     return result

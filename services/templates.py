@@ -34,6 +34,7 @@ from scoring.templates import (
 )
 from scoring.text import SHOWN_MAX, shown
 from services.scorecards import month_key
+from storage.audit import audit
 from storage.models import KpiTemplate, KpiTemplateMetric
 from storage.month_close import closed_from
 from storage.queries import encode_grade_bands, load_templates
@@ -300,6 +301,7 @@ def apply_templates(session: Session, org_id: int, templates: list[Template], ef
                     and other.stage == (t.stage.value if t.stage else None):
                 other.active = False
                 session.add(other)
+        before = _shape(session, row) if row is not None else None
         if row is None:
             row = KpiTemplate(org_id=org_id, name=t.name, effective_from=effective_from)
             added += 1
@@ -312,8 +314,21 @@ def apply_templates(session: Session, org_id: int, templates: list[Template], ef
         session.flush()
         session.add_all([KpiTemplateMetric(template_id=row.id or 0, metric_key=m.key, weight=m.weight, position=i)
                          for i, m in enumerate(t.metrics)])
+        session.flush()
+        audit(session, None, "template.apply", "kpi_template", f"{t.name}@{effective_from}",
+              {"before": before, "after": _shape(session, row)})
     session.commit()
     return Applied(effective_from, added, replaced)
+
+
+def _shape(session: Session, row: KpiTemplate) -> dict[str, Any]:
+    """What of a stored version scores (for the audit log): role, stage, trial, cap, bands, weights."""
+    weights = session.execute(select(KpiTemplateMetric.metric_key, KpiTemplateMetric.weight)
+                              .where(KpiTemplateMetric.template_id == row.id)
+                              .order_by(KpiTemplateMetric.position)).all()  # type: ignore[arg-type]
+    return {"role": row.role, "stage": row.stage, "trial": row.trial, "active": row.active,
+            "cap": None if row.achievement_cap is None else str(row.achievement_cap), "grades": row.grade_bands,
+            "weights": {key: str(weight) for key, weight in weights}}
 
 
 def versions(session: Session) -> list[Template]:

@@ -73,14 +73,22 @@ def save_plan(session: Session, org_id: int, plan: Plan, effective_from: str = B
     row = session.execute(select(CommissionPlan).where(
         CommissionPlan.org_id == org_id, CommissionPlan.name == plan.name,
         CommissionPlan.effective_from == effective_from)).scalars().first()
+    before = _plan_shape(row) if row is not None else None
     row = row or CommissionPlan(org_id=org_id, name=plan.name, role=plan.role, basis="", kind="", currency="",
                                 effective_from=effective_from)
     row.role, row.basis, row.kind, row.currency = plan.role, plan.basis.value, plan.kind.value, plan.currency
     row.tiers = [[str(t.threshold), str(t.rate)] for t in plan.tiers]
     row.cap, row.active = plan.cap, True
     session.add(row)
-    audit(session, "system", "commission_plan.save", "commission_plan", plan.name,
-          {"role": plan.role, "tiers": row.tiers, "effective_from": effective_from})
+    audit(session, None, "commission_plan.save", "commission_plan", plan.name,
+          {"role": plan.role, "tiers": row.tiers, "effective_from": effective_from, "before": before,
+           "after": _plan_shape(row)})
+
+
+def _plan_shape(row: CommissionPlan) -> dict[str, Any]:
+    return {"role": row.role, "basis": row.basis, "kind": row.kind, "currency": row.currency,
+            "tiers": [list(t) for t in row.tiers], "cap": None if row.cap is None else str(row.cap),
+            "active": row.active}
 
 
 def payouts_before(session: Session, member_id: int, period: str) -> list[CommissionPayout]:

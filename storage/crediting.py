@@ -26,6 +26,7 @@ from sqlmodel import Session
 from scoring.crediting import DEFAULT_MAX_SHIFT, OnAir, Shift, by_shift, credit, handle_key, host_of, shifts_of
 from scoring.text import HANDLE_MAX
 from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
+from storage.audit import audit
 from storage.identity import MAX_PLATFORM, PLATFORM_NAME
 from storage.ingest.records import FILE_PLATFORMS
 from storage.models import AffiliateLine, ContentPost, LiveRoster, LiveSession, Member, MemberHandle, Order, Shop
@@ -73,6 +74,7 @@ def set_handle(session: Session, member: Member, platform: str, handle: str) -> 
         return False
     session.add(MemberHandle(org_id=member.org_id, member_id=member.id or 0, platform=platform, handle=key))
     session.flush()
+    audit(session, None, "handle.add", "member", member.code, {"platform": platform, "handle": key})
     return True
 
 

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from scoring.crediting import handle_key
 from scoring.text import HANDLE_MAX, BadText, exact_text, shown
+from storage.audit import audit
 from storage.crediting import handle_platform
 from storage.ingest.records import HANDLE_PLATFORMS
 from storage.models import Member, MemberHandle
@@ -37,4 +38,6 @@ def remove_handle(session: Session, member: Member, platform: str, handle: str) 
         MemberHandle.member_id == member.id, MemberHandle.platform == name,  # type: ignore[arg-type]
         MemberHandle.handle == handle_key(value)))  # type: ignore[arg-type]
     session.flush()
+    if gone.rowcount:  # type: ignore[attr-defined]
+        audit(session, None, "handle.remove", "member", member.code, {"platform": name, "handle": handle_key(value)})
     return bool(gone.rowcount)  # type: ignore[attr-defined]

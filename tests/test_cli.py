@@ -286,8 +286,11 @@ def test_commission_plans_take_effect_from_a_month_a_paid_month_keeps_its_plan(t
         ["host-2027", "host", "tiered", "net_gmv", "USD", "from", "2027-01"]]
 
 
-def test_targets_import_refuses_settled_months_and_zero_unless_told(tmp_path: Path, cli: InProcess) -> None:
+def test_targets_import_refuses_settled_months_and_zero_unless_told(tmp_path: Path, cli: InProcess,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
+
+    monkeypatch.setenv("KPIBOT_ACTOR", "ana")   # who is at the command line (storage.audit.cli_actor)
 
     seeded_by_cli(tmp_path / "kpibot.db", NOW)   # as `kpibot seed-demo` leaves it (October paid), copied
     assert cli(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"
@@ -306,8 +309,8 @@ def test_targets_import_refuses_settled_months_and_zero_unless_told(tmp_path: Pa
     with sqlite3.connect(tmp_path / "kpibot.db") as db:
         rows = db.execute("SELECT action, actor, json_extract(details, '$.period'), json_extract(details, '$.settled')"
                           " FROM audit_log WHERE action LIKE 'target.%' ORDER BY id").fetchall()
-    assert rows[-3:] == [("target.force", "system", "2026-10", "paid"), ("target.set", "system", "2026-12", None),
-                         ("target.force", "system", "2025-01", "over")]
+    assert rows[-3:] == [("target.force", "cli:ana", "2026-10", "paid"), ("target.set", "cli:ana", "2026-12", None),
+                         ("target.force", "cli:ana", "2025-01", "over")]
 
 
 def test_run_with_no_chat_platform_refuses_with_what_to_set_and_exit_2(

@@ -15,6 +15,7 @@ from bot.config import Config
 from bot.usage import UsageError
 from services.container import Services
 from services.crediting import credit_shops, explain
+from storage.audit import audit
 from storage.crediting import unmatched_handles
 from storage.models import Shop
 from storage.roster_import import RosterProblem, import_roster
@@ -63,6 +64,7 @@ def _roster(services: Services, args: argparse.Namespace) -> int:
             shop_ids = import_roster(session, Path(args.file), args.encoding)
         except RosterProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
+        audit(session, None, "import.roster", "import", Path(args.file).name, {"shops": sorted(shop_ids)})
         session.commit()
     done = credit_shops(services.engine, shop_ids, tail=services.live_tail, max_shift=services.max_shift)
     print(f"roster {args.file}: imported; {done.hosts_changed} sessions got their host, "

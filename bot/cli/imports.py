@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.shops.files import MAX_KEPT_PROBLEMS, ImportRefused, load_mapping, refusal, stream_file
 from bot.usage import UsageError
 from services.container import Services
+from storage.audit import audit
 from storage.ingest.writer import StoreWriter, WriteCounts
 
 
@@ -52,6 +53,9 @@ def _import(services: Services, args: argparse.Namespace) -> int:
                 records += len(batch)
             if stream.problem_count and not args.skip_bad_rows:
                 raise _Refused
+            audit(txn.conn, None, "import.orders", "shop", shop.code,
+                  {"file": path.name, "records": records, "new": counts.inserted, "updated": counts.updated,
+                   "unchanged": counts.unchanged, "pending": counts.pending, "skipped": stream.problem_count})
     except _Refused:
         raise UsageError(str(refusal(path, stream.problems(), stream.problem_count, "--skip-bad-rows"))) from None
     except ImportRefused as exc:     # the file's shape, its encoding or its dates

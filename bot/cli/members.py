@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.usage import UsageError
 from scoring.text import shown
 from services.container import Services
+from storage.audit import audit_member, member_state
 from storage.crediting import HandleTaken, handles_of, set_handle
 from storage.handles import checked_handle, remove_handle
 from storage.identity import BadIdentity, IdentityTaken, bind_identity, identities
@@ -43,18 +44,22 @@ def _members(services: Services, args: argparse.Namespace, config: Config) -> in
             return 0
         if args.action == "trial":
             found = member_named(session, args.member)
+            before = member_state(found)
             try:
                 found.trial_until = None if args.off else date.fromisoformat(args.until)
             except ValueError:
                 raise UsageError(f"--until must be YYYY-MM-DD, got {args.until!r}") from None
             session.add(found)
+            audit_member(session, found, before)
             session.commit()
             print(f"{found.code}: " + (f"in trial until {found.trial_until}" if found.trial_until else "no trial"))
             return 0
         if args.action == "finance":
             found = member_named(session, args.member)
+            before = member_state(found)
             found.finance = args.allowed == "on"
             session.add(found)
+            audit_member(session, found, before)
             session.commit()
             print(f"{found.code}: sees " + ("others' commission" if found.finance else "only their own commission"))
             return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -14,11 +13,7 @@ from scoring.periods import parse_month
 from services.commission import MonthNotOver
 from services.container import Services
 from services.month_close import CommissionNotClosed, close
-
-
-def cli_actor() -> str:
-    """The person at the command line, as the audit log names them (the one place to swap for wt-a's helper)."""
-    return "cli:" + getpass.getuser()
+from storage.audit import cli_actor
 
 
 def run(services: Services, args: argparse.Namespace, config: Config, clock: Callable[[], datetime]) -> int:

@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--no-weekly", action="store_true", help="no weekly report on Mondays")
     unsubscribe = dsub.add_parser("unsubscribe", parents=[common], help="stop a subscription")
     unsubscribe.add_argument("id", type=int, metavar="ID")
+    audit = sub.add_parser("audit", parents=[common], help="the audit trail: every change to scores or pay, newest "
+                           "first (it cannot be changed)")
+    audit.add_argument("--since", metavar="YYYY-MM-DD", help="from this day on (the organisation's zone)")
+    audit.add_argument("--who", metavar="CODE", help="done by or about this member (or an actor such as cli:ana)")
+    audit.add_argument("--what", metavar="WORD", help="an action (target.set), its first word (target) or an entity")
+    audit.add_argument("--json", action="store_true", help="one JSON object a line, every field, details whole")
     _shop_parsers(sub, common)
     return p
 

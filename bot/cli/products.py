@@ -16,6 +16,7 @@ from bot.usage import UsageError
 from scoring.text import shown
 from services.catalogue import CatalogueRow, Stock, catalogue
 from services.container import Services
+from storage.audit import audit
 from storage.product_import import ProductProblem, import_products
 from storage.tabular import read_note
 
@@ -30,6 +31,9 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
             result = import_products(session, Path(args.file), clock(), args.encoding)
         except ProductProblem as exc:
             raise UsageError(f"nothing imported: {exc}") from None
+        audit(session, None, "import.products", "import", Path(args.file).name,
+              {"products_new": result.products_created, "products_updated": result.products_updated,
+               "skus_new": result.skus_created, "stock_rows": result.stock_rows})
         session.commit()
     days = ", ".join(day.isoformat() for day in result.stock_days)
     stock = f"stock of {result.stock_rows} SKUs on {days}" if days else "no stock"

@@ -13,6 +13,7 @@ from bot.app import build_services, build_services_waiting, clock_from_env, show
 from bot.config import Config
 from bot.usage import StoreUnavailable
 from services.container import Services
+from storage.audit import acting_as, cli_actor
 
 # command -> its group's module under bot/cli
 GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "templates", "targets": "targets",
@@ -23,7 +24,8 @@ GROUPS = {"members": "members", "digest": "digest", "kpi": "kpi", "templates": "
           "products": "products",
           "month": "month", "export": "export",
           "store": "store",
-          "backup": "backup", "restore": "backup"}
+          "backup": "backup", "restore": "backup",
+          "audit": "audit"}
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -69,7 +71,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
             startup.close()
             raise
     try:
-        return int(module.run(services, args, config, clock))
+        if args.command == "run":   # the bot: its commands and jobs each name their own actor (storage.audit)
+            return int(module.run(services, args, config, clock))
+        with acting_as(cli_actor()):
+            return int(module.run(services, args, config, clock))
     finally:
         if args.command == "run":
             args.startup.close()

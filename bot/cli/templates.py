@@ -25,6 +25,7 @@ from services.templates import (
     render_file,
     versions,
 )
+from storage.audit import audit
 from storage.models import KpiTemplate
 
 
@@ -83,6 +84,8 @@ def _templates(services: Services, args: argparse.Namespace) -> int:
             if not rows:
                 raise UsageError(f"no template {args.name!r} (see: kpibot templates list)")
             for row in rows:   # every version of the name
+                audit(session, None, "template.trial", "kpi_template", f"{row.name}@{row.effective_from}",
+                      {"before": row.trial, "after": args.state == "on"})
                 row.trial = args.state == "on"
                 session.add(row)
             session.commit()

@@ -15,6 +15,8 @@ bot's tables stop growing. Several replicas may run it: deleting is idempotent.
   streak lasts, so the notices of a shop still unhealthy are kept; the admins' notices sent once ever (a handle
   matching no member, a currency without rates: storage.schedule.ONCE_EVER) are never deleted, or they would be
   sent again (one row per admin and handle or currency: few).
+- audit_log is never deleted: it is kept forever, and the store refuses to delete or change its rows
+  (storage.audit_guard).
 """
 
 from __future__ import annotations

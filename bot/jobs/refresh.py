@@ -68,6 +68,7 @@ from services.live_shifts import close_overdue
 from services.messaging import Messenger
 from services.snapshots import snapshot_scores
 from storage.attribution import AttributionCounts, attribute_orders
+from storage.audit import acting_as, job_actor
 from storage.ingest.records import Source
 from storage.ingest.sync import SyncReport, shop_failed, sync_shop
 from storage.ingest.writer import StoreWriter
@@ -106,7 +107,8 @@ class RefreshContext:
     def scheduled(self) -> None:
         """The scheduler's job function: one run as of the clock's now; a failure is logged, never raised."""
         try:
-            run_refresh(self, self.clock())
+            with acting_as(job_actor("refresh")):   # what it audits (syncs, shop health) names this job
+                run_refresh(self, self.clock())
         except Exception:
             log_failure(log, "the shop refresh failed; it runs again at the next interval")
 

@@ -395,6 +395,7 @@ def shop_failed(engine: Engine, shop_id: int, error: str, kind: str, now: dateti
 def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: int) -> None:
     shop_id = report.shop_id
     with engine.begin() as conn:
+        _audit_counts(conn, report, now)
         upsert(conn, HEALTH, ("shop_id",), {"shop_id": shop_id, "consecutive_failures": 0},
                 {"shop_id": HEALTH.c.shop_id})
         this_shop = HEALTH.c.shop_id == shop_id
@@ -411,7 +412,7 @@ def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: 
                                        .values(unhealthy_since=now)).rowcount
                 report.notify = claimed == 1
                 if report.notify:
-                    audit(conn, "sync", "shop_unhealthy", "shop", str(shop_id),
+                    audit(conn, None, "shop_unhealthy", "shop", str(shop_id),
                           {"consecutive_failures": report.consecutive_failures, "resources": report.failed,
                            "last_error": error}, at=now)
                     log.warning("shop %s is unhealthy after %d failed syncs: %s", shop_id,
@@ -423,8 +424,18 @@ def _health(engine: Engine, report: SyncReport, now: datetime, unhealthy_after: 
             conn.execute(update(HEALTH).where(this_shop).values(consecutive_failures=0, last_success_at=now))
             report.recovered = claimed == 1
             if report.recovered:
-                audit(conn, "sync", "shop_recovered", "shop", str(shop_id), {"failures_before": before}, at=now)
+                audit(conn, None, "shop_recovered", "shop", str(shop_id), {"failures_before": before}, at=now)
                 log.info("shop %s recovered after %d failed syncs", shop_id, before)
+
+
+def _audit_counts(conn: Connection, report: SyncReport, now: datetime) -> None:
+    """A run that wrote something is audited with its counts per resource (a run that changed nothing is not: it
+    alters no score); failures are the health rows'."""
+    wrote = {r.resource: {"new": r.counts.inserted, "updated": r.counts.updated, "pending": r.counts.pending}
+             for r in report.resources if r.counts.inserted or r.counts.updated or r.counts.pending}
+    if wrote:
+        audit(conn, None, "sync.run", "shop", str(report.shop_id),
+              {"resources": wrote, "failed": report.failed}, at=now)
 
 
 def _where(exc: BaseException) -> str:

@@ -2,7 +2,7 @@
 holds each member's frozen score of a closed month (services.month_close).
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-07
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 from storage.types import ExactDecimal, UTCDateTime
 
 revision: str = "0026"
-down_revision: str | None = "0024"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

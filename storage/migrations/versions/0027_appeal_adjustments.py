@@ -1,7 +1,7 @@
 """What approved appeals change (services.appeal_adjustments): the appeal_adjustment table, only ever added to.
 
 Revision ID: 0027
-Revises: 0024
+Revises: 0026
 Create Date: 2026-12-07
 """
 from collections.abc import Sequence

@@ -1,0 +1,89 @@
+"""Reading the audit log (/audit and `kpibot audit`): newest first, filtered by who, what and since.
+
+- who: a member code (or a CLI/job actor): rows that person did (actor), and rows about them (entity_id CODE,
+  CODE:... such as a payout, member:<their id> for their targets);
+- what: an action ("target.set"), an action's first word ("target": target.set, target.force ...) or an entity
+  ("commission_plan");
+- since: rows at or after a moment (the caller turns a day into its start in the reader's zone).
+PAY_ACTIONS / PAY_ENTITIES are the pay changes, all a finance member may read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlmodel import Session
+
+from storage.audit import AUDIT
+from storage.models import Member
+
+# what changes pay: commission plans, closes and payouts, a month's close, appeal decisions and their adjustments;
+# an action matches one of PAY_ACTIONS exactly or as "<it>.<anything>" when it ends with "."
+PAY_ACTIONS = ("commission_plan.", "commission.", "commission_payout.", "payout.", "month.close",
+               "appeal.approved", "appeal.partly_approved", "appeal.rejected")
+PAY_ENTITIES = ("commission_plan", "commission_payout", "appeal_adjustment")
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    details: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at.isoformat(), "actor": self.actor, "action": self.action,
+                "entity": self.entity, "entity_id": self.entity_id, "details": self.details}
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditRow]   # newest first
+    total: int             # rows matching, shown or not
+
+
+def _like(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def pay_only() -> ColumnElement[bool]:
+    c = AUDIT.c
+    return or_(c.entity.in_(PAY_ENTITIES),
+               *(c.action.like(_like(a), escape="\\") if a.endswith(".") else c.action == a for a in PAY_ACTIONS))
+
+
+def _filters(who: str | None, who_id: int | None, what: str | None, since: datetime | None,
+             pay: bool) -> list[ColumnElement[bool]]:
+    c = AUDIT.c
+    out: list[ColumnElement[bool]] = []
+    if who:
+        about = [c.actor == who, c.entity_id == who, c.entity_id.like(_like(f"{who}:"), escape="\\")]
+        if who_id is not None:   # a target's subject names the member by id (storage.targets.Subject.key)
+            about.append(c.entity_id == f"member:{who_id}")
+        out.append(or_(*about))
+    if what:
+        out.append(or_(c.action == what, c.action.like(_like(f"{what}."), escape="\\"), c.entity == what))
+    if since is not None:
+        out.append(c.at >= since)
+    if pay:
+        out.append(pay_only())
+    return out
+
+
+def read_audit(session: Session, *, who: str | None = None, what: str | None = None, since: datetime | None = None,
+               pay: bool = False, limit: int | None = None) -> AuditPage:
+    """The matching rows, newest first (at most `limit`), and how many match; `pay`: only pay changes."""
+    who_id = session.execute(select(Member.id).where(Member.code == who)).scalar_one_or_none() if who else None
+    where = and_(*_filters(who, who_id, what, since, pay)) if (who or what or since or pay) else and_(True)
+    total = session.execute(select(func.count()).select_from(AUDIT).where(where)).scalar_one()
+    query = select(AUDIT).where(where).order_by(AUDIT.c.at.desc(), AUDIT.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    rows = [AuditRow(r.id, r.at, r.actor, r.action, r.entity, r.entity_id, r.details or {})
+            for r in session.execute(query)]
+    return AuditPage(rows, total)
