@@ -386,7 +386,8 @@ def test_the_refresh_is_an_in_memory_job_over_the_process_services(world: World,
         assert (job.trigger.interval, job.coalesce, job.max_instances, job.misfire_grace_time) == (EVERY, True, 1,
                                                                                                    None)
         assert timedelta(minutes=29) < job.next_run_time - runs[0] <= EVERY
-        assert sorted(j.id for j in scheduler.get_jobs()) == ["digests", "lag-alerts", "prune", "shop-refresh"]
+        assert sorted(j.id for j in scheduler.get_jobs()) == ["appeals", "digests", "lag-alerts", "prune",
+                                                              "shop-refresh"]
         assert [type(store).__name__ for store in scheduler._jobstores.values()] == ["MemoryJobStore"]
     finally:
         stop_scheduler(scheduler)
