@@ -111,7 +111,8 @@ def test_the_scheduler_runs_the_daily_snapshot_when_given_a_score_time(world: Wo
     run_refresh(world.context(), NOW)
     scheduler = start_scheduler(world.services, {}, lambda: shanghai(16, 6, 30), score_time=SIX)
     try:
-        assert sorted(job.id for job in scheduler.get_jobs()) == ["digests", "lag-alerts", "prune", "score-snapshots"]
+        assert sorted(job.id for job in scheduler.get_jobs()) == ["appeals", "digests", "lag-alerts", "prune",
+                                                                   "score-snapshots"]
         deadline = datetime.now(UTC) + timedelta(seconds=20)
         while date(2026, 11, 15) not in [r[2] for r in snapshots(world.services.engine)]:
             assert datetime.now(UTC) < deadline, "the first tick wrote no snapshot of 15 November"
