@@ -453,3 +453,32 @@ def test_dingtalk_appeals_decided_with_buttons(store_url: str, tmp_path: Path) -
         run_scenario(DingTalkChat(fake), store_url)
         assert bot.stop() == 0, bot.err
     assert "Traceback" not in bot.err
+
+
+def test_every_copy_on_both_platforms_shows_the_decision(store_url: str, tmp_path: Path) -> None:
+    """One process connected to both platforms: the lead, bound on both, gets the card on each; a click on the
+    DingTalk copy decides it, and the Feishu copy is updated in place too. lily is told once, on Feishu (the first
+    platform she is bound on)."""
+    with FakeFeishu() as feishu, FakeDingTalk() as dingtalk, BotProcess(
+            tmp_path, store_url, feishu=feishu, dingtalk=dingtalk, template=TEMPLATE, env=ENV, extra=EXTRA) as bot:
+        bot.wait_serving()
+        on_feishu, on_dingtalk = FeishuChat(feishu), DingTalkChat(dingtalk)
+        on_feishu.say("lily", "/appeal net_gmv attribution X-1 was sold in my live evidence: X-1")
+        title = "Appeal #1 · Lily Chen (lily)"
+        feishu_ref, feishu_lines_, _ = wait_card(on_feishu, "max", title)
+        dingtalk_ref, dingtalk_lines, buttons = wait_card(on_dingtalk, "max", title)
+        assert field(feishu_lines_, "Value now") == field(dingtalk_lines, "Value now") == "500.00 USD"
+        assert copies(store_url, 1) == [("ou_max", feishu_ref, "open:0"), ("max", dingtalk_ref, "open:0")]
+        on_dingtalk.click("max", buttons[0], dingtalk_ref)
+        on_feishu.wait_for(lambda: on_feishu.updates(feishu_ref) != [], "the Feishu copy updated")
+        on_dingtalk.wait_for(lambda: on_dingtalk.updates(dingtalk_ref) != [], "the DingTalk copy updated")
+        decided = "Approved by Max Wu on 2026-11-16 00:00."
+        assert [lines[-1] for lines, _ in on_feishu.updates(feishu_ref)] == [decided]
+        assert {lines[-1] for lines, _ in on_dingtalk.updates(dingtalk_ref)} == {decided}
+        assert [s for _, _, s in copies(store_url, 1)] == ["approved", "approved"]
+        told = "Your appeal #1 was decided"
+        on_feishu.wait_for(lambda: on_feishu.private("lily", told) != [], "lily told")
+        assert field(on_feishu.say("lily", "/mykpi"), "Score") == "60.0"
+        assert (len(on_feishu.private("lily", told)), len(on_dingtalk.private("lily", told))) == (1, 0)
+        assert bot.stop() == 0, bot.err
+    assert "Traceback" not in bot.err
