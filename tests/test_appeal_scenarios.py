@@ -329,6 +329,7 @@ class FeishuChat:
 
     def __init__(self, fake: FakeFeishu) -> None:
         self.fake = fake
+        self.toasts: list[tuple[str, str]] = []   # (member, text) of the clicks refused with a toast
 
     def uid(self, member: str) -> str:
         return f"ou_{member}"
@@ -349,16 +350,18 @@ class FeishuChat:
         return answer() or []
 
     def private(self, member: str, title: str) -> list[tuple[str, list[str], list[dict]]]:
-        return [(m["message_id"], feishu_lines(m["content"]), button_values(m["content"])) for m in self.fake.messages
+        """The cards sent to `member` with this title; a refusal toast counts as a notice titled "kpibot"."""
+        sent = [(m["message_id"], feishu_lines(m["content"]), button_values(m["content"])) for m in self.fake.messages
                 if m.get("receive_id") == self.uid(member)
                 and m["content"].get("header", {}).get("title", {}).get("content") == title]
+        toasts = [("", ["kpibot", text], []) for who, text in self.toasts if who == member and title == "kpibot"]
+        return sent + toasts
 
     def click(self, member: str, value: dict, ref: str) -> None:
         event = self.fake.card_action_event(self.uid(member), value, open_message_id=ref, chat_id=f"oc_p2p_{member}")
         toast = self.fake.push_event(event)["data"]["toast"]
-        if toast["content"] != "Updating…":           # refused at once: the toast is the private notice
-            self.fake.messages.append({"receive_id": self.uid(member), "message_id": "toast", "content": {
-                "header": {"title": {"content": "kpibot"}}, "body": {"elements": [{"content": toast["content"]}]}}})
+        if toast["content"] != "Updating…":           # refused at once: the toast only the clicker sees
+            self.toasts.append((member, toast["content"]))
 
     def click_nowait(self, member: str, value: dict, ref: str) -> None:
         self.fake.push_event_nowait(self.fake.card_action_event(self.uid(member), value, open_message_id=ref,
