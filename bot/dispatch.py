@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from bot.card_cache import CardCache
 from bot.parse import parse
+from cards.clicks import Click
 from cards.i18n import lang_of, t
 from cards.model import Card, Note, Text, Tone
 from commands.context import Caller, Request
@@ -122,6 +123,13 @@ class Dispatcher:
             return Refused(_told(refused.text, refused.lang))
         except StoreBusy:
             return Refused(self.busy_card())
+
+    def click(self, platform: str, user_id: str, click: Click, chat: str) -> Card | Refused:
+        """A click that passed cards.clicks.read_click: on a card made for the clicker (handle_click) or on a
+        card a chat shares (handle_shared_click, `chat` being where it came from)."""
+        if click.scope is None:
+            return self.handle_click(platform, user_id, click.command, click.args)
+        return self.handle_shared_click(platform, user_id, chat, click.scope)
 
     def busy_card(self) -> Card:
         """"kpibot is busy, try again in a minute", built from memory (the organisation's locale the Services

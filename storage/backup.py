@@ -83,7 +83,7 @@ def backup(url: str, target: Path, force: bool = False) -> str:
                 os.link(tmp, target)     # fails if the name was taken meanwhile: never replaced without --force
             except FileExistsError:
                 raise Refused(f"{target} exists; use --force to replace it") from None
-        _fsync_dir(target.parent)
+        _fsync(target.parent)
     return revision
 
 
@@ -121,7 +121,7 @@ def restore(url: str, source: Path, force: bool = False, now: datetime | None = 
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{store}{sibling}")
         os.replace(tmp, store)
-        _fsync_dir(store.parent)
+        _fsync(store.parent)
     return Restored(revision, head, kept)
 
 
@@ -203,16 +203,10 @@ def _copy(store: Path, to: Path) -> None:
 
 
 def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (after a rename in it), to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

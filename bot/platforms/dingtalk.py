@@ -481,20 +481,13 @@ class DingTalkAdapter:
     def handle_click(self, user: str, click: Click, chat: str | None, out_track_id: str, seq: int,
                      lang: str) -> None:
         staff_id = self.known_id(user, None)
-        if click.scope is None:
-            answer = self.dispatcher.handle_click(PLATFORM, staff_id, click.command, click.args)
-            if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
-                self.clicks.withdraw(out_track_id, seq)
-                self.send_to_user(user, answer.card)
-                return
-            card, owner = answer, user
-        else:
-            shared = self.dispatcher.handle_shared_click(PLATFORM, staff_id, chat or "", click.scope)
-            if isinstance(shared, Refused):   # told privately; the group's card stays as it is
-                self.clicks.withdraw(out_track_id, seq)
-                self.send_to_user(user, shared.card)
-                return
-            card, owner = shared, None
+        answer = self.dispatcher.click(PLATFORM, staff_id, click, chat or "")
+        if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
+            self.clicks.withdraw(out_track_id, seq)
+            self.send_to_user(user, answer.card)
+            return
+        # a card made for the clicker stays theirs; a group's shared card stays the group's (cards.clicks)
+        card, owner = answer, (user if click.scope is None else None)
         card = fit_card_params(card)
         params = render_card_params(card, self.images.keys_for(card, chat or user), owner=owner, lang=card.lang,
                                     chat=chat)

@@ -443,20 +443,13 @@ class FeishuAdapter:
     def _click_then_patch(self, operator: str, union_id: str | None, click: Click, message_id: str, chat_id: str,
                           seq: int, lang: str) -> None:
         user = self.known_id(operator, union_id)
-        if click.scope is None:
-            answer = self.dispatcher.handle_click(PLATFORM, user, click.command, click.args)
-            if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
-                self.clicks.withdraw(message_id, seq)
-                self.send_to_user(operator, answer.card)
-                return
-            card, owner = answer, operator
-        else:
-            shared = self.dispatcher.handle_shared_click(PLATFORM, user, chat_id, click.scope)
-            if isinstance(shared, Refused):   # told privately; the chat's card stays as it is
-                self.clicks.withdraw(message_id, seq)
-                self.send_to_user(operator, shared.card)
-                return
-            card, owner = shared, None
+        answer = self.dispatcher.click(PLATFORM, user, click, chat_id)
+        if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
+            self.clicks.withdraw(message_id, seq)
+            self.send_to_user(operator, answer.card)
+            return
+        # a card made for the clicker stays theirs; a chat's shared card stays the chat's (cards.clicks)
+        card, owner = answer, (operator if click.scope is None else None)
         content = self.content(card, chat_id, owner=owner, chat=chat_id or None)
         if not self.clicks.update_if_newest(message_id, seq, lambda: self.patch(message_id, chat_id, content)):
             log.info("feishu: a newer click on %s was answered; this one is dropped", message_id)
