@@ -19,6 +19,14 @@ from scoring.metrics import CATALOG
 from scoring.text import shown
 
 REJECT_PRESETS = ("evidence_missing", "not_yours", "target_right")
+
+
+def note_text(note: str, lang: str) -> str:
+    """A decision's note as `lang` reads it: a preset reason is stored as its token ("#not_yours") and shown in
+    the reader's language (a Chinese host reads an English lead's preset in Chinese); typed text as typed."""
+    if note.startswith("#") and note[1:] in REJECT_PRESETS:
+        return t(lang, f"appeal.preset.{note[1:]}")
+    return shown(note, REASON_SHOWN)
 REASON_SHOWN = 300     # characters of the appellant's reason a card shows
 EVIDENCE_SHOWN = 8     # references a card lists
 
@@ -98,7 +106,7 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...]
     else:
         blocks.append(Text(_state_line(facts, lang, zone), strong=True))
         if facts.note:
-            blocks.append(Text(t(lang, "appeal.note", text=shown(facts.note, REASON_SHOWN))))
+            blocks.append(Text(t(lang, "appeal.note", text=note_text(facts.note, lang))))
         tone = {"approved": Tone.GOOD, "partly_approved": Tone.GOOD, "rejected": Tone.BAD}.get(facts.status,
                                                                                                 Tone.NEUTRAL)
     return Card(t(lang, "appeal.title", id=facts.id, name=facts.appellant), tuple(blocks), tone, lang)

@@ -17,13 +17,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from cards.appeal_cards import (
-    REJECT_PRESETS,
     filed_card,
     open_list_card,
     usage_card,
     usage_text,
 )
-from cards.i18n import t
 from cards.model import Card
 from commands.context import Request
 from commands.periods import month_arg
@@ -76,9 +74,7 @@ def handle(req: Request) -> Card:
         if not rest:
             raise UserError("appeal.partly_needs_value", id=appeal_id)
         value, rest = _amount(rest[0]), rest[1:]
-    note = " ".join(rest)
-    if action == "reject" and len(rest) == 1 and rest[0].startswith("#") and rest[0][1:] in REJECT_PRESETS:
-        note = t(req.lang, f"appeal.preset.{rest[0][1:]}")
+    note = " ".join(rest)   # a preset reason stays its token ("#not_yours"): each reader sees it in their language
     done = decide(req.services, req.member, appeal_id, action, value, note or None, req.now)
     return approver_card(req.services, done, req.member, req.now)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming, Refused
+from cards.appeal_cards import note_text
 from cards.model import Buttons, Card, Fields, Note, Text
 from storage.models import Appeal
 from tests.conftest import migrated_sqlite
@@ -64,6 +65,10 @@ def test_file_decide_and_refuse(tmp_path: Path) -> None:
     assert isinstance(clicked, Card)
     assert texts(clicked)[-1] == "Note: evidence missing"
     assert texts(clicked)[-2] == "Rejected by Lead1 on 2026-11-04 12:00."
+    with Session(engine) as s:   # the preset is kept as its token: every reader sees it in their own language
+        row = s.get(Appeal, 1)
+        assert row is not None and row.decision_note == "#evidence_missing"
+    assert (note_text("#evidence_missing", "zh"), note_text("#nope\x1b", "en")) == ("缺少证据", "#nope")
     replay = d.handle_click("console", "lead1", "appeal", ("reject", "1", "#evidence_missing"))
     assert isinstance(replay, Refused)
     assert texts(replay.card)[1] == "Appeal #1 was rejected already; nothing changed."
