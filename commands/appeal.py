@@ -29,10 +29,9 @@ from commands.spec import Command
 from scoring.metrics import lookup_metric
 from scoring.targets import AmountError, parse_amount
 from services.appeal_routing import may_decide
-from services.appeals import approver_card, decide, facts, file_appeal, get, open_for, withdraw
+from services.appeals import CATEGORIES, approver_card, decide, facts, file_appeal, get, open_for, withdraw
 from services.errors import UserError
 
-CATEGORIES = ("attribution", "refund", "activity", "target", "other")   # storage.models.APPEAL_CATEGORIES
 CATEGORY_WORDS: dict[str, str] = {
     "attribution": "attribution", "refund": "refund", "activity": "activity", "target": "target", "other": "other",
     "归属": "attribution", "退款": "refund", "活动": "activity", "目标": "target", "其他": "other",

@@ -37,6 +37,8 @@ from storage.models import APPEAL_CATEGORIES, Appeal, Member
 from storage.month_close import closed
 from storage.queries import team_of
 
+CATEGORIES = APPEAL_CATEGORIES   # what a member may appeal for (commands read it here, not from storage)
+
 OUTCOMES: dict[str, str] = {"approve": "approved", "partly": "partly_approved", "reject": "rejected"}
 REASON_MAX = 2000
 EVIDENCE_MAX = 20          # references kept per appeal
