@@ -26,13 +26,21 @@ _PG_DROP = [
     "DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log",
     "DROP FUNCTION IF EXISTS audit_log_append_only()",
 ]
+# INSERT OR REPLACE deletes the row it collides with without firing a DELETE trigger (unless recursive_triggers
+# is on), so a new row may not take an existing row's id (migration 0029)
+SQLITE_NO_REPLACE = (
+    f"CREATE TRIGGER IF NOT EXISTS audit_log_no_replace BEFORE INSERT ON audit_log "
+    f"WHEN EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id) "
+    f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}: REPLACE refused'); END")
 _SQLITE = [
     f"CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
     f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}: UPDATE refused'); END",
     f"CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
     f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}: DELETE refused'); END",
+    SQLITE_NO_REPLACE,
 ]
-_SQLITE_DROP = ["DROP TRIGGER IF EXISTS audit_log_no_update", "DROP TRIGGER IF EXISTS audit_log_no_delete"]
+_SQLITE_DROP = ["DROP TRIGGER IF EXISTS audit_log_no_update", "DROP TRIGGER IF EXISTS audit_log_no_delete",
+                "DROP TRIGGER IF EXISTS audit_log_no_replace"]
 
 
 def install(conn: Connection) -> None:

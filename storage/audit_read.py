@@ -22,7 +22,7 @@ from storage.models import Member
 # what changes pay: commission plans, closes and payouts, a month's close, appeal decisions and their adjustments;
 # an action matches one of PAY_ACTIONS exactly or as "<it>.<anything>" when it ends with "."
 PAY_ACTIONS = ("commission_plan.", "commission.", "commission_payout.", "payout.", "month.close",
-               "appeal.approved", "appeal.partly_approved", "appeal.rejected")
+               "appeal.approve", "appeal.partly", "appeal.reject")   # services.appeals.decide's actions
 PAY_ENTITIES = ("commission_plan", "commission_payout", "appeal_adjustment")
 
 

@@ -21,6 +21,7 @@ from services.appeals import decide, escalate, file_appeal, open_for, withdraw
 from services.container import Services
 from services.errors import UserError
 from storage.audit import acting_as, job_actor
+from storage.audit_read import read_audit
 from storage.models import AdSpend, Appeal, AuditLog, KpiTemplate, KpiTemplateMetric, Member, Shop, TeamLead
 from tests.conftest import org_and_team
 
@@ -250,3 +251,22 @@ def test_an_approved_appeal_on_a_closed_month_moves_its_final_scores(engine: Eng
     assert [r[:2] for r in audit_rows(engine)][-3:] == [("lead1", "appeal.override"),
                                                         ("lead1", "final_score.refinalise"),
                                                         ("lead1", "appeal.approve")]
+
+
+def test_finance_reads_the_appeal_decisions_as_pay_changes(engine: Engine) -> None:
+    """/audit for a finance member (storage.audit_read pay=True) lists the decisions decide writes, with their
+    adjustments; the filing and the withdrawal are not pay changes."""
+    w = world(engine)
+    later = NOW + timedelta(hours=1)
+    approved = file_appeal(w.services, w.buyer, "roi", None, "other", "roi is 3", [], NOW, value_claimed=D("3"))
+    decide(w.services, w.lead, approved.appeal.id or 0, "approve", None, None, later)
+    partly = file_appeal(w.services, w.buyer, "cpc", None, "other", "cpc is 1", [], NOW, value_claimed=D("1"))
+    decide(w.services, w.lead, partly.appeal.id or 0, "partly", D("2"), None, later)
+    rejected = file_appeal(w.services, w.buyer, "cost_per_visitor", None, "other", "cpv", [], NOW)
+    decide(w.services, w.lead, rejected.appeal.id or 0, "reject", None, "no", later)
+    withdrawn = file_appeal(w.services, w.buyer, "roi", None, "other", "again", [], NOW)
+    withdraw(w.services, w.buyer, withdrawn.appeal.id or 0, later)
+    with Session(engine) as s:
+        pay = read_audit(s, pay=True)
+    assert sorted(r.action for r in pay.rows) == ["appeal.approve", "appeal.override", "appeal.override",
+                                                  "appeal.partly", "appeal.reject"]

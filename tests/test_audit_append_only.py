@@ -52,6 +52,13 @@ def _refused(engine: Engine, change: str) -> None:
                 session.execute(text("UPDATE audit_log SET actor = 'X'"))
             elif change == "raw delete":
                 session.execute(text("DELETE FROM audit_log WHERE id = 1"))
+            elif change == "replace":   # SQLite's REPLACE deletes the old row without a DELETE trigger
+                values = "VALUES (1, :at, 'X', 'target.set', 'target', 'member:H01:2026-11:net_gmv', '{}')"
+                session.execute(text(
+                    f"INSERT OR REPLACE INTO audit_log (id, at, actor, action, entity, entity_id, details) {values}"
+                    if engine.dialect.name == "sqlite" else
+                    f"INSERT INTO audit_log (id, at, actor, action, entity, entity_id, details) {values} "
+                    "ON CONFLICT (id) DO UPDATE SET actor = EXCLUDED.actor"), {"at": AT})
             else:
                 session.execute(text("TRUNCATE audit_log"))
         assert APPEND_ONLY in str(caught.value)
@@ -59,7 +66,7 @@ def _refused(engine: Engine, change: str) -> None:
 
 
 @pytest.mark.parametrize("change", ["orm update", "orm delete", "core update", "core delete", "raw update",
-                                    "raw delete"])
+                                    "raw delete", "replace"])
 def test_an_audit_row_cannot_be_changed_or_deleted(engine: Engine, change: str) -> None:
     _write(engine)
     _refused(engine, change)

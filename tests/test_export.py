@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -148,4 +149,21 @@ def test_month_close_and_export_on_the_command_line(tmp_path: Path, cli: InProce
     kept = cli(tmp_path, "export", "--out", str(out))
     assert (kept.returncode, kept.stderr) == (2, f"kpibot: {out} exists; add --force to overwrite it\n")
     assert cli(tmp_path, "export", "--months", "1", "--out", str(out), "--force").returncode == 0
+    assert list(sheets(out.read_bytes())) == ["2026-11"]
+
+
+def test_the_exported_workbook_is_readable_by_its_owner_only(tmp_path: Path, cli: InProcess) -> None:
+    """The command line's workbook has the commission columns: 0600 like a backup, also when --force replaces a
+    file others could read."""
+    seeded_by_cli(tmp_path / "kpibot.db", NOW)
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "scores.xlsx"
+        assert cli(tmp_path, "export", "--months", "1", "--out", str(out)).returncode == 0
+        assert out.stat().st_mode & 0o777 == 0o600
+        out.chmod(0o644)
+        assert cli(tmp_path, "export", "--months", "1", "--out", str(out), "--force").returncode == 0
+        assert out.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
     assert list(sheets(out.read_bytes())) == ["2026-11"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -24,8 +25,11 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
         result = export(services, None, args.months, clock())
     except UserError as exc:   # not reached for the command line (it sees everything); kept one line anyway
         raise UsageError(exc.key) from None
-    try:
-        out.write_bytes(result.content)
+    try:   # it holds pay (the commission columns): 0600 like a backup, also over a file others could read
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(result.content)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc}") from None
     print(f"{out}: {len(result.months)} months ({result.months[-1]} to {result.months[0]}, newest first), "
