@@ -133,6 +133,15 @@ def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Dec
     return [a for a, _, _ in made]
 
 
+def credited_from(session: Session, appeal: Appeal) -> list[int]:
+    """The members (other than the appellant) credited now with the orders approving `appeal` as claimed would
+    credit to the appellant: their numbers lose those orders."""
+    plan = _plan(session, appeal)
+    if plan is None or plan.kind != "credit_order":
+        return []
+    return sorted({o.member_id for o in plan.orders if o.member_id is not None and o.member_id != appeal.member_id})
+
+
 _Made = list[tuple[AppealAdjustment, dict[str, object], dict[str, object]]]
 
 

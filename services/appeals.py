@@ -25,7 +25,7 @@ from cards.model import Block, Card
 from cards.why_card import why_blocks
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
 from scoring.templates import TemplateError
-from services.appeal_adjustments import apply_decision, proposal_for
+from services.appeal_adjustments import apply_decision, credited_from, proposal_for
 from services.appeal_routing import LEVELS, Route, may_decide, route
 from services.container import Services
 from services.errors import UserError
@@ -236,6 +236,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         assert appeal is not None
         session.refresh(appeal)
         if outcome in ("approve", "partly"):
+            losers = credited_from(session, appeal) if outcome == "approve" else []
             try:   # in the decision's transaction: no decision without its adjustment
                 apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
             except UserError:
@@ -244,7 +245,8 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
             if closed(session, appeal.period) is not None:   # a closed month changes only here: its finals move
                 appellant = session.get(Member, appeal.member_id)
                 assert appellant is not None
-                refinalise(session, services, appellant, appeal.period, now, decider.code)
+                others = [m for i in losers if (m := session.get(Member, i)) is not None]
+                refinalise(session, services, appellant, appeal.period, now, decider.code, others)
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
               {"before": before, "after": _state(appeal), "note": note}, at=now)

@@ -8,6 +8,7 @@ changes only through an approved appeal: refinalise recomputes the member's team
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -145,14 +146,26 @@ def _shown(row: FinalScore) -> dict[str, Any]:
 
 
 def refinalise(session: Session, services: Services, member: Member, period: str, now: datetime,
-               actor: str) -> None:
+               actor: str, others: Iterable[Member] = ()) -> None:
     """Recompute a closed month's final scores of the member's team (ranks move with them; a teamless member
     alone) and that member's commission payout, under the plan it was paid under (its clawbacks booked then stay),
-    auditing before and after. For an approved appeal on a closed month; in the caller's transaction, no commit.
-    Whatever else reached the store since the close (late refunds) counts too for these members. ValueError when
-    the month is not closed."""
+    auditing before and after; the same for `others` the appeal also moved (the members an order was credited
+    away from), each team recomputed once. For an approved appeal on a closed month; in the caller's transaction,
+    no commit. Whatever else reached the store since the close (late refunds) counts too for these members.
+    ValueError when the month is not closed."""
     if closed(session, period) is None:
         raise ValueError(f"{period} is not closed")
+    done: set[int] = set()
+    for who in (member, *others):
+        if who.id not in done:
+            done |= _refreeze(session, services, who, period, now, actor)
+        _repay(session, services, who, period, now, actor)
+    session.flush()
+
+
+def _refreeze(session: Session, services: Services, member: Member, period: str, now: datetime,
+              actor: str) -> set[int]:
+    """The final scores of the member's team (or the member alone) computed again, audited; the ids rescored."""
     year, month = parse_month(period)
     team = team_of(session, member)
     inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
@@ -173,8 +186,7 @@ def refinalise(session: Session, services: Services, member: Member, period: str
           {"period": period, "member": member.code,
            "before": {codes.get(k, str(k)): v for k, v in before.items()},
            "after": {codes.get(k, str(k)): v for k, v in after.items()}}, now)
-    _repay(session, services, member, period, now, actor)
-    session.flush()
+    return {i for i in ids if i is not None}
 
 
 def _repay(session: Session, services: Services, member: Member, period: str, now: datetime, actor: str) -> None:
