@@ -1,17 +1,20 @@
-"""One person, one number after appeals, on SQLite and PostgreSQL: the demo (seeded for 2026-11-22, reporting in
+"""One person, one number after appeals: the demo (seeded for 2026-11-22, reporting in
 USD, with GBP and IDR shops and a CNY commission plan) with October closed (`kpibot month close`), then one appeal
 of each kind decided at the same pinned clock: host1's November net GMV overridden, a refunded order of host3's
 November excluded, a missed session added to host2 (IDR), a partial approval of buyer1's (a team-scoped role)
 November net GMV, and on closed October an order of host1 credited to host3 and a partial approval of operator1's
 net GMV (refinalised). For every member, every view of November (/mykpi, /mykpi why, /rank, the export's live
 sheet, the commission estimate, the appeal's value now) and of October (/mykpi why, final_score, the export's
-frozen sheet, the payout) shows the same score, rank and each metric's actual, target, achievement and points."""
+frozen sheet, the payout) shows the same score, rank and each metric's actual, target, achievement and points.
+On SQLite only: it passed on PostgreSQL too when written, but took 45 s there; the views read the store through the
+same queries on both backends, which the other appeal tests run on each."""
 
 from __future__ import annotations
 
 import io
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
@@ -34,11 +37,11 @@ from services.ranking import ranking
 from services.scorecards import Inputs
 from services.why import explain
 from storage.commission import payout_for
-from storage.demo import seed_demo
 from storage.models import Order, Refund
 from storage.month_close import final_scores
 from storage.queries import member_by_code
-from tests.clock import DEMO_NOW, DEMO_TODAY
+from tests.clock import DEMO_NOW
+from tests.conftest import seeded_demo
 
 D = Decimal
 NOW = DEMO_NOW
@@ -171,10 +174,8 @@ def _check(services: Services) -> None:
                                                len(scores)), code
 
 
-def test_every_view_agrees_after_each_kind_of_appeal(engine: Engine) -> None:
-    with Session(engine) as s:
-        seed_demo(s, DEMO_TODAY)
-        s.commit()
+def test_every_view_agrees_after_each_kind_of_appeal(tmp_path: Path) -> None:
+    engine = seeded_demo(tmp_path / "kpibot.db")
     services = _services(engine)
     assert close(services, 2026, 10, NOW, "cli:tester").scores == 8
     _check(services)
