@@ -151,11 +151,17 @@ def _sync(row: AuditRow, names: AuditNames, lang: str) -> str:
 
 
 def key_values(details: dict[str, Any]) -> str:
-    """Any other row's details: "before → after" first when it has them, then key=value pairs."""
+    """Any other row's details: its before and after first (per key when both are objects: "timezone UTC →
+    Asia/Shanghai"; a target-like row's new value is its "value"), then the other keys as key=value pairs."""
     after_key = "after" if "after" in details or "value" not in details else "value"
+    before, after = details.get("before"), details.get(after_key)
     rest = {k: v for k, v in details.items() if k not in ("before", after_key)}
-    parts = [f"{_value(details.get('before'))} {ARROW} {_value(details.get(after_key))}"] \
-        if "before" in details or "after" in details else []
+    parts: list[str] = []
+    if isinstance(after, dict) and isinstance(before, dict | None):
+        was = before or {}
+        parts += [f"{k} {_value(was.get(k))} {ARROW} {_value(v)}" for k, v in after.items() if was.get(k) != v]
+    elif "before" in details or "after" in details:
+        parts.append(f"{_value(before)} {ARROW} {_value(after)}")
     parts += [f"{k}={_value(v)}" for k, v in rest.items()]
     return "; ".join(parts)
 
