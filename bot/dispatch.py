@@ -185,7 +185,7 @@ class Dispatcher:
             now = self.clock()
             request = Request(command.name, args, Caller(platform, user_id, member), lang, now, self.services)
             # what the command changes is audited as done by this person (storage.audit)
-            with acting_as(member.code if member is not None else f"{platform}:{user_id}"):
+            with acting_as(member.code if member is not None else f"{platform}:{user_id}", self.clock):
                 if not command.cacheable or member is None or member.id is None:
                     card = command.handler(request)
                     if command.writes:

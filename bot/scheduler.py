@@ -88,7 +88,7 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
     def job(name: str, run: Callable[..., object]) -> Callable[[], None]:
         def tick() -> None:
             try:
-                with acting_as(job_actor(name)):
+                with acting_as(job_actor(name), clock):
                     run(services, messengers, clock(), instance)
             except Exception:
                 log_failure(log, "the %s job failed; it runs again at the next tick", name)

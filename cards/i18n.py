@@ -627,6 +627,24 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit.change": {"en": "Change", "zh": "变更"},
     "audit.more": {"en": "{count} more not shown: on the command line, kpibot audit (--since, --who, --what, --json).",
                    "zh": "另有 {count} 条未显示：请在命令行使用 kpibot audit（--since、--who、--what、--json）。"},
+    # /audit's change lines (commands/audit_lines.py)
+    "audit.status.open": {"en": "filed", "zh": "已提交"},
+    "audit.status.approved": {"en": "approved", "zh": "已批准"},
+    "audit.status.partly_approved": {"en": "partly approved", "zh": "部分批准"},
+    "audit.status.rejected": {"en": "rejected", "zh": "已驳回"},
+    "audit.status.withdrawn": {"en": "withdrawn", "zh": "已撤回"},
+    "audit.field.role": {"en": "role", "zh": "角色"},
+    "audit.field.team_id": {"en": "team", "zh": "团队"},
+    "audit.field.trial_until": {"en": "trial until", "zh": "试用至"},
+    "audit.field.finance": {"en": "finance", "zh": "财务权限"},
+    "audit.field.active": {"en": "active", "zh": "在职"},
+    "audit.yes": {"en": "yes", "zh": "是"},
+    "audit.no": {"en": "no", "zh": "否"},
+    "audit.more_rates": {"en": "+{count} more", "zh": "另有 {count} 条"},
+    "audit.sync.new": {"en": "{count} new", "zh": "新增 {count}"},
+    "audit.sync.updated": {"en": "{count} updated", "zh": "更新 {count}"},
+    "audit.sync.pending": {"en": "{count} pending", "zh": "待定 {count}"},
+    "audit.sync.failed": {"en": "failed: {what}", "zh": "失败：{what}"},
 }
 
 

@@ -3,39 +3,21 @@ admins see every change, finance members the pay changes only. More rows: `kpibo
 
 from __future__ import annotations
 
-import json
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.i18n import t
 from cards.model import Card, Note, Table, Text, Tone
+from commands.audit_lines import about, change_line
 from commands.context import Request
 from commands.spec import Command
 from scoring.roles import Role
 from scoring.text import shown
-from services.audit_log import USAGE, AuditRow, AuditView, audit_view
-
-CHANGE_SHOWN = 80   # characters of a row's details on the card; `kpibot audit --json` has them whole
+from services.audit_log import USAGE, AuditNames, AuditRow, AuditView, audit_view
 
 
-def _value(v: Any) -> str:
-    return "—" if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-
-
-def change_text(details: dict[str, Any]) -> str:
-    """A row's details in one short line: "before → after" first when it has them (a target's new value is its
-    "value"), then the rest."""
-    after_key = "after" if "after" in details or "value" not in details else "value"
-    rest = {k: v for k, v in details.items() if k not in ("before", after_key)}
-    parts = [f"{_value(details.get('before'))} → {_value(details.get(after_key))}"] \
-        if "before" in details or "after" in details else []
-    parts += [f"{k}={_value(v)}" for k, v in rest.items()]
-    return shown("; ".join(parts), CHANGE_SHOWN)
-
-
-def _row(row: AuditRow, zone: ZoneInfo) -> tuple[str, ...]:
+def _row(row: AuditRow, names: AuditNames, zone: ZoneInfo, lang: str) -> tuple[str, ...]:
     return (row.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), shown(row.actor), row.action,
-            shown(row.entity_id or row.entity), change_text(row.details))
+            about(row, names), change_line(row, names, lang))
 
 
 def audit_card(view: AuditView, lang: str, zone: str) -> Card:
@@ -48,7 +30,7 @@ def audit_card(view: AuditView, lang: str, zone: str) -> Card:
         tz = ZoneInfo(zone)
         blocks.append(Table((t(lang, "audit.when"), t(lang, "audit.who"), t(lang, "audit.what"),
                              t(lang, "audit.about"), t(lang, "audit.change")),
-                            tuple(_row(r, tz) for r in view.page.rows)))
+                            tuple(_row(r, view.names, tz, lang) for r in view.page.rows)))
     more = view.page.total - len(view.page.rows)
     if more > 0:
         blocks.append(Note(t(lang, "audit.more", count=more)))

@@ -7,14 +7,18 @@ Who acted (`actor`), one rule everywhere:
   systemd-run passes on no environment), $SUDO_USER (sudo kpibot ...), the OS login name (cli_actor);
 - a scheduled job: "job:<name>" (job_actor);
 - "system" only when nothing acted for a person (a migration, a test writing directly).
-The entry points (bot.dispatch, bot.cli.router, bot.scheduler) set it with acting_as for everything beneath them,
-so a writer deep in storage audits with `actor=None` and still names the person; an explicit actor wins."""
+The entry points (bot.dispatch, bot.cli.router, bot.scheduler, bot.jobs.refresh) set it with acting_as for everything
+beneath them, so a writer deep in storage audits with `actor=None` and still names the person; an explicit actor wins.
+
+When (`at`), one clock: acting_as also takes the entry point's clock (KPIBOT_NOW pins it, bot.app.clock_from_env),
+and a row written without `at` is stamped by it, so rows from the command line, chat and jobs sort on one timeline;
+outside any entry point, the real time."""
 
 from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -30,6 +34,7 @@ AUDIT = cast(Table, AuditLog.__table__)  # type: ignore[attr-defined]
 SYSTEM = "system"
 
 _ACTOR: ContextVar[str | None] = ContextVar("kpibot_audit_actor", default=None)
+_CLOCK: ContextVar[Callable[[], datetime] | None] = ContextVar("kpibot_audit_clock", default=None)
 
 
 def cli_actor(env: Mapping[str, str] | None = None) -> str:
@@ -49,12 +54,16 @@ def job_actor(name: str) -> str:
 
 
 @contextmanager
-def acting_as(actor: str) -> Iterator[None]:
-    """Audit rows written inside (in this thread or task) name `actor` unless their writer names one."""
+def acting_as(actor: str, clock: Callable[[], datetime] | None = None) -> Iterator[None]:
+    """Audit rows written inside (in this thread or task) name `actor` unless their writer names one, and are
+    stamped by `clock` unless their writer gives `at` (no clock: the enclosing entry point's, else the real time)."""
     token = _ACTOR.set(actor)
+    clock_token = _CLOCK.set(clock) if clock is not None else None
     try:
         yield
     finally:
+        if clock_token is not None:
+            _CLOCK.reset(clock_token)
         _ACTOR.reset(token)
 
 
@@ -62,10 +71,16 @@ def current_actor() -> str:
     return _ACTOR.get() or SYSTEM
 
 
+def audit_now() -> datetime:
+    """The time an audit row is stamped with: the entry point's clock (acting_as), else the real time."""
+    clock = _CLOCK.get()
+    return clock() if clock is not None else utcnow()
+
+
 def audit(db: Session | Connection, actor: str | None, action: str, entity: str, entity_id: str | None,
           details: dict[str, Any], at: datetime | None = None) -> None:
     """Record one change in `db`'s transaction; `actor` None: whoever the entry point said is acting."""
-    db.execute(AUDIT.insert().values(at=at or utcnow(), actor=(actor or current_actor())[:128], action=action,
+    db.execute(AUDIT.insert().values(at=at or audit_now(), actor=(actor or current_actor())[:128], action=action,
                                      entity=entity, entity_id=entity_id, details=details))
 
 

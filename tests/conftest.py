@@ -33,6 +33,7 @@ from cards.chart_cache import ChartCache
 from cards.model import Button, Buttons, Card, Fields, Image, Note, Progress, Table, Tone
 from scoring.rules import Rules
 from services.container import Services
+from storage.audit import SYSTEM, acting_as
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -229,8 +230,10 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 def _seed_demo(engine: Engine) -> None:
+    """As `kpibot seed-demo` under KPIBOT_NOW=DEMO_NOW: its audit rows are stamped by the demo's clock, so rows the
+    tests add at DEMO_NOW sort after them (storage.audit)."""
     upgrade(engine)
-    with Session(engine) as session:
+    with Session(engine) as session, acting_as(SYSTEM, lambda: DEMO_NOW):
         seed_demo(session, DEMO_TODAY)
         session.commit()
 

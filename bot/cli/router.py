@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.command == "run":   # the bot: its commands and jobs each name their own actor (storage.audit)
             return int(module.run(services, args, config, clock))
-        with acting_as(cli_actor()):
+        with acting_as(cli_actor(), clock):
             return int(module.run(services, args, config, clock))
     finally:
         if args.command == "run":

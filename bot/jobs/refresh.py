@@ -107,7 +107,7 @@ class RefreshContext:
     def scheduled(self) -> None:
         """The scheduler's job function: one run as of the clock's now; a failure is logged, never raised."""
         try:
-            with acting_as(job_actor("refresh")):   # what it audits (syncs, shop health) names this job
+            with acting_as(job_actor("refresh"), self.clock):   # what it audits (syncs, shop health) names this job
                 run_refresh(self, self.clock())
         except Exception:
             log_failure(log, "the shop refresh failed; it runs again at the next interval")
