@@ -14,6 +14,7 @@ from sqlmodel import Session
 from scoring.templates import Stage
 from scoring.text import CODE_MAX, BadText, ControlCharacter, code_text, country_code, shown
 from services.organisation import OrgSettings, SetupError, locale_of, name_of, the_organisation, zone_of
+from storage.audit import audit
 from storage.models import Member, Team, TeamCountry, TeamLead
 from storage.queries import find_team, member_by_code, teams
 
@@ -102,6 +103,7 @@ def set_team(session: Session, code: str, *, name: str | None = None, timezone: 
     new_leads = [_lead(session, team, text) for text in leads]
     if (new_name, new_zone, new_stage, new_locale) == (None,) * 4 and not new_countries and not new_leads:
         raise SetupError("nothing to change: give --name, --timezone, --stage, --locale, --country or --lead")
+    before = _audited(session, team)
     for field, value in (("name", new_name), ("timezone", new_zone), ("stage", new_stage), ("locale", new_locale)):
         if value is not None:
             setattr(team, field, value)
@@ -113,7 +115,22 @@ def set_team(session: Session, code: str, *, name: str | None = None, timezone: 
         for member_id in dict.fromkeys(m.id or 0 for m in new_leads):   # a lead named twice is one row
             session.add(TeamLead(team_id=team.id or 0, member_id=member_id))
     session.flush()
+    after = _audited(session, team)
+    changed = [k for k in after if after[k] != before[k]]
+    if changed:   # the zone moves the team's days, the stage its templates, the leads who decides its appeals
+        audit(session, None, "team.change", "team", team.code,
+              {"before": {k: before[k] for k in changed}, "after": {k: after[k] for k in changed}})
     return team
+
+
+def _audited(session: Session, team: Team) -> dict[str, object]:
+    """What of a team decides its members' scores and appeals, as JSON values."""
+    leads = session.execute(select(Member.code).join(TeamLead, TeamLead.member_id == Member.id)
+                            .where(TeamLead.team_id == team.id).order_by(Member.code)).scalars()
+    countries = session.execute(select(TeamCountry.country).where(TeamCountry.team_id == team.id)
+                                .order_by(TeamCountry.country)).scalars()  # type: ignore[arg-type]
+    return {"name": team.name, "timezone": team.timezone, "stage": team.stage, "locale": team.locale,
+            "countries": list(countries), "leads": list(leads)}
 
 
 def team_named(session: Session, text: str) -> Team:

@@ -172,3 +172,25 @@ def test_org_settings_that_change_scores_are_audited(engine: Engine, tmp_path: P
     assert _rows(engine, "org.settings") == [("cli:ana", "org.settings", "default", {
         "before": {"count_orders_at": "paid", "timezone": "UTC"},
         "after": {"count_orders_at": "shipped", "timezone": "Asia/Shanghai"}})]
+
+
+def test_team_changes_that_move_scores_or_approvals_are_audited(engine: Engine, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team's zone, stage and leads decide its members' days, templates and who decides their appeals."""
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    monkeypatch.setenv("KPIBOT_ACTOR", "ana")
+    kpibot = ["--config", str(config)]
+    assert main([*kpibot, "org", "init", "--name", "Acme", "--timezone", "UTC"]) == 0
+    assert main([*kpibot, "teams", "add", "us", "--name", "US"]) == 0
+    members = tmp_path / "members.csv"
+    members.write_text("member,name,role,team,timezone,locale\nmax,Max,lead,us,UTC,en\nzoe,Zoe,lead,us,UTC,en\n",
+                       encoding="utf-8")
+    assert main([*kpibot, "members", "import", str(members)]) == 0
+    assert main([*kpibot, "teams", "set", "us", "--lead", "max", "--stage", "stable"]) == 0
+    assert main([*kpibot, "teams", "set", "us", "--lead", "zoe"]) == 0
+    assert main([*kpibot, "teams", "set", "us", "--lead", "zoe"]) == 0   # no change: no row
+    assert _rows(engine, "team.change") == [
+        ("cli:ana", "team.change", "us", {"before": {"stage": "growth", "leads": []},
+                                          "after": {"stage": "stable", "leads": ["max"]}}),
+        ("cli:ana", "team.change", "us", {"before": {"leads": ["max"]}, "after": {"leads": ["zoe"]}})]
