@@ -116,6 +116,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "commission.future": {"en": "{month} has not started yet.", "zh": "{month} 还没有开始。"},
     "commission.paid": {"en": "Paid on {day}", "zh": "已发放（{day}）"},
     "commission.taken_since": {"en": "Taken back since", "zh": "其后已扣回"},
+    "commission.correction": {"en": "Correction after appeal #{id} on {day}", "zh": "申诉 #{id} 后更正（{day}）"},
+    "commission.correction_plain": {"en": "Correction on {day}", "zh": "更正（{day}）"},
     "commission.to_take_back": {"en": "To take back from the next payout", "zh": "待在下次发放中扣回"},
     "commission.next_tier": {"en": "Next tier", "zh": "下一档"},
     "commission.to_go": {"en": "{amount} more for {rate}", "zh": "再完成 {amount} 可达 {rate}"},

@@ -244,7 +244,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
             if closed(session, appeal.period) is not None:   # a closed month changes only here: its finals move
                 appellant = session.get(Member, appeal.member_id)
                 assert appellant is not None
-                refinalise(session, services, appellant, appeal.period, now, decider.code)
+                refinalise(session, services, appellant, appeal.period, now, decider.code, appeal.id)
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
               {"before": before, "after": _state(appeal), "note": note}, at=now)

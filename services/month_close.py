@@ -23,8 +23,8 @@ from services.commission import Closing, NoPlanInForce, close_month, measure, mo
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, rank_in, score_member
 from storage.audit import audit
-from storage.commission import payout_for, plan_from_snapshot
-from storage.models import Appeal, FinalScore, Member, MonthClose, Team
+from storage.commission import corrected_minor, payout_for, plan_from_snapshot
+from storage.models import Appeal, CommissionCorrection, FinalScore, Member, MonthClose, Team
 from storage.month_close import closed
 from storage.queries import all_members, member_zone, team_members, team_of
 
@@ -144,18 +144,27 @@ def _shown(row: FinalScore) -> dict[str, Any]:
     return {"score": _text(row.score), "grade": row.grade, "rank": row.rank, "rank_of": row.rank_of}
 
 
+def as_of(session: Session, period: str, now: datetime) -> datetime:
+    """The moment a view computes `period` as of: its close for a closed month (what final_score froze), else
+    `now`."""
+    done = closed(session, period)
+    return now if done is None else done.closed_at
+
+
 def refinalise(session: Session, services: Services, member: Member, period: str, now: datetime,
-               actor: str) -> None:
+               actor: str, appeal_id: int | None = None) -> None:
     """Recompute a closed month's final scores of the member's team (ranks move with them; a teamless member
-    alone) and that member's commission payout, under the plan it was paid under (its clawbacks booked then stay),
-    auditing before and after. For an approved appeal on a closed month; in the caller's transaction, no commit.
-    Whatever else reached the store since the close (late refunds) counts too for these members. ValueError when
+    alone) as of the month's close, so only what the approved appeal changed moves them (refunds and FX edits
+    since stay out, as they stay out of what was paid); an order paid in the month but first synced after the
+    close is counted (orders carry no time of arrival). The member's payout stays as paid: the difference is a
+    commission_correction row. Audited before and after; in the caller's transaction, no commit. ValueError when
     the month is not closed."""
-    if closed(session, period) is None:
+    done = closed(session, period)
+    if done is None:
         raise ValueError(f"{period} is not closed")
     year, month = parse_month(period)
     team = team_of(session, member)
-    inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+    inputs = Inputs.load(session, services.rules, done.closed_at, skip_missing_fx=True)
     scores = month_scores(session, inputs, team, year, month, None if team else [member])
     new = final_rows(session, scores, period, now)
     ids = {s.member.id for s in scores}
@@ -173,24 +182,31 @@ def refinalise(session: Session, services: Services, member: Member, period: str
           {"period": period, "member": member.code,
            "before": {codes.get(k, str(k)): v for k, v in before.items()},
            "after": {codes.get(k, str(k)): v for k, v in after.items()}}, now)
-    _repay(session, services, member, period, now, actor)
+    _correct(session, services, member, period, done.closed_at, now, actor, appeal_id)
     session.flush()
 
 
-def _repay(session: Session, services: Services, member: Member, period: str, now: datetime, actor: str) -> None:
-    """The member's payout of the month measured again under the plan it was paid under; the clawbacks it took
-    for earlier months stay as booked."""
+def _correct(session: Session, services: Services, member: Member, period: str, closed_at: datetime,
+             now: datetime, actor: str, appeal_id: int | None) -> CommissionCorrection | None:
+    """The member's paid month measured again as of its close under the plan it was paid under; what it earns
+    beyond (or short of) what was paid and corrected so far is a new correction, audited. The payout row, and
+    the clawbacks it took for earlier months, stay as booked. None: nothing paid, or nothing changed."""
     paid = payout_for(session, member.id or 0, period)
     if paid is None:
-        return
+        return None
     plan = plan_from_snapshot(paid.plan)
     window = month_window(*parse_month(period), member_zone(session, member))
-    basis, _, _ = measure(session, Inputs.load(session, services.rules, now), member, window, plan, paid.role)
-    before = {"basis": str(paid.basis_amount), "earned_minor": paid.earned_minor, "paid_minor": paid.paid_minor}
-    paid.basis_amount = basis
-    paid.earned_minor = to_minor(paid_amount(plan, basis), paid.currency)
-    paid.paid_minor = paid.earned_minor - paid.clawback_minor
-    session.add(paid)
-    audit(session, actor, "commission_payout.refinalise", "commission_payout", f"{period}:{member.code}",
-          {"period": period, "member": member.code, "before": before,
-           "after": {"basis": str(basis), "earned_minor": paid.earned_minor, "paid_minor": paid.paid_minor}}, now)
+    basis, _, _ = measure(session, Inputs.load(session, services.rules, closed_at), member, window, plan, paid.role)
+    earns = to_minor(paid_amount(plan, basis), paid.currency)
+    before = paid.earned_minor + corrected_minor(session, member.id or 0, period)
+    if earns == before:
+        return None
+    row = CommissionCorrection(member_id=member.id or 0, period=period, appeal_id=appeal_id, basis_amount=basis,
+                               amount_minor=earns - before, currency=paid.currency, at=now, by=actor)
+    session.add(row)
+    session.flush()
+    audit(session, actor, "commission_correction.add", "commission_correction", f"{period}:{member.code}",
+          {"period": period, "member": member.code, "appeal": appeal_id, "currency": paid.currency,
+           "basis_paid": str(paid.basis_amount), "basis_now": str(basis), "earned_before_minor": before,
+           "earned_after_minor": earns, "correction_minor": earns - before}, now)
+    return row
