@@ -369,6 +369,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     # /mykpi why (cards.why_card): why a score is what it is
     "why.title": {"en": "{name} · why {period}", "zh": "{name} · {period} 得分明细"},
     "why.score": {"en": "Score", "zh": "得分"},
+    "why.closed": {"en": "Closed on {day}: final. This is the month as it was closed; only an approved appeal changes it.", "zh": "已于 {day} 月结：为最终结果。此为月结时的数据，只有批准的申诉才能修改。"},
     "why.grade": {"en": "Grade", "zh": "等级"},
     "why.template": {"en": "Template", "zh": "模板"},
     "why.actual": {"en": "Actual", "zh": "实际"},

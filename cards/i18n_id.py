@@ -247,6 +247,7 @@ INDONESIAN: dict[str, str] = {
     # /mykpi why
     "why.title": "{name} · kenapa {period}",
     "why.score": "Skor",
+    "why.closed": "Ditutup pada {day}: final. Hanya banding yang disetujui yang mengubahnya.",
     "why.grade": "Grade",
     "why.template": "Template",
     "why.actual": "Aktual",

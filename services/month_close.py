@@ -48,6 +48,23 @@ class MonthClosed:
     scores: int = 0               # final scores frozen
     payouts: int = 0              # commission payouts recorded now
     no_plan: bool = False         # no commission plan in force that month: scores frozen, nothing paid
+    open_appeals: tuple[OpenAppeal, ...] = ()   # of the month, still undecided: an approval will refinalise it
+
+
+@dataclass(frozen=True)
+class OpenAppeal:
+    id: int
+    member: str                   # member code
+    metric: str | None            # None: the appeal names no metric
+    opened: datetime
+
+
+def open_appeals(session: Session, period: str) -> tuple[OpenAppeal, ...]:
+    """The month's appeals still open, oldest first: they may be decided within the appeal window after the
+    close, and an approval then refinalises the month."""
+    rows = session.execute(select(Appeal, Member.code).join(Member, Member.id == Appeal.member_id).where(
+        Appeal.period == period, Appeal.status == "open").order_by(Appeal.id)).all()
+    return tuple(OpenAppeal(a.id or 0, code, a.metric_key, a.created_at) for a, code in rows)
 
 
 def month_scores(session: Session, inputs: Inputs, team: Team | None, year: int, month: int,
@@ -121,7 +138,7 @@ def close(services: Services, year: int, month: int, now: datetime, actor: str) 
     with Session(services.engine) as session:
         done = closed(session, period)
         if done is not None:
-            return MonthClosed(period, True, done.closed_at, done.closed_by)
+            return MonthClosed(period, True, done.closed_at, done.closed_by, open_appeals=open_appeals(session, period))
         month_over(session, all_members(session), year, month, now)
         try:
             closing: Closing | None = close_month(session, Inputs.load(session, services.rules, now), year, month)
@@ -136,8 +153,9 @@ def close(services: Services, year: int, month: int, now: datetime, actor: str) 
         paid = len(closing.paid) if closing else 0
         audit(session, actor, "month.close", "month", period,
               {"final_scores": len(rows), "payouts": paid, "commission": "closed" if closing else "no plan"}, now)
+        pending = open_appeals(session, period)
         session.commit()
-    return MonthClosed(period, False, now, actor, len(rows), paid, closing is None)
+    return MonthClosed(period, False, now, actor, len(rows), paid, closing is None, pending)
 
 
 def _shown(row: FinalScore) -> dict[str, Any]:
