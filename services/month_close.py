@@ -3,7 +3,8 @@ every member's final score of the month is frozen in final_score, with a month_c
 
 A final score is the member's month scored as /mykpi and /rank score it (services.scorecards.score_member on the
 member's period window, ranked with rank_in among their team), so one person has one number. A closed month then
-changes only through an approved appeal: refinalise recomputes the member's team and that member's payout.
+changes only through an approved appeal: refinalise recomputes the member's team as of the close and records what
+that member's paid commission changes as a correction (the payout stays as paid).
 """
 
 from __future__ import annotations

@@ -208,6 +208,6 @@ def test_month_close_warns_of_the_months_open_appeals(engine: Engine, capsys: py
     assert month_cli.run(services, argparse.Namespace(period="2026-10"), None, lambda: at(3, 11)) == 0  # type: ignore[arg-type]
     out, err = capsys.readouterr()
     assert out == "2026-10 is closed already (on 2026-11-01 08:00 UTC by cli:tester); nothing changed\n"
-    assert err == ("warning: 1 open appeal(s) of 2026-10 may still be decided within 7 days of the close; an "
-                   "approval recomputes the month's final scores and adds a commission correction:\n"
+    assert err == ("warning: 1 open appeal(s) of 2026-10 may still be decided; an approval recomputes the "
+                   "month's final scores and adds a commission correction:\n"
                    f"  #{filed.appeal.id} h net_gmv (opened 2026-11-03)\n")

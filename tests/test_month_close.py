@@ -1,5 +1,5 @@
 """kpibot month close: commission closed and final scores frozen in one transaction; a closed month refuses
-target, template and plan changes; refinalise (for an approved appeal) recomputes the team and the payout.
+target, template and plan changes; refinalise (for an approved appeal) recomputes the team as of the close.
 The demo is seeded for 2026-11-22 (tests.clock.DEMO_NOW), so October is over in every zone."""
 
 from __future__ import annotations

@@ -48,9 +48,8 @@ def _warn_open(services: Services, result: MonthClosed) -> None:
     recomputes the month's final scores and adds a commission correction (services.month_close.refinalise)."""
     if not result.open_appeals:
         return
-    print(f"warning: {len(result.open_appeals)} open appeal(s) of {result.period} may still be decided within "
-          f"{services.appeals.window.days} days of the close; an approval recomputes the month's final scores and "
-          "adds a commission correction:", file=sys.stderr)
+    print(f"warning: {len(result.open_appeals)} open appeal(s) of {result.period} may still be decided; an "
+          "approval recomputes the month's final scores and adds a commission correction:", file=sys.stderr)
     for a in result.open_appeals:
         print(f"  #{a.id} {a.member} {a.metric or '-'} (opened {a.opened:%Y-%m-%d})", file=sys.stderr)
 
