@@ -116,6 +116,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "commission.future": {"en": "{month} has not started yet.", "zh": "{month} 还没有开始。"},
     "commission.paid": {"en": "Paid on {day}", "zh": "已发放（{day}）"},
     "commission.taken_since": {"en": "Taken back since", "zh": "其后已扣回"},
+    "commission.correction": {"en": "Correction after appeal #{id} on {day}", "zh": "申诉 #{id} 后更正（{day}）"},
+    "commission.correction_plain": {"en": "Correction on {day}", "zh": "更正（{day}）"},
     "commission.to_take_back": {"en": "To take back from the next payout", "zh": "待在下次发放中扣回"},
     "commission.next_tier": {"en": "Next tier", "zh": "下一档"},
     "commission.to_go": {"en": "{amount} more for {rate}", "zh": "再完成 {amount} 可达 {rate}"},
@@ -367,6 +369,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     # /mykpi why (cards.why_card): why a score is what it is
     "why.title": {"en": "{name} · why {period}", "zh": "{name} · {period} 得分明细"},
     "why.score": {"en": "Score", "zh": "得分"},
+    "why.closed": {"en": "Closed on {day}: final. This is the month as it was closed; only an approved appeal changes it.", "zh": "已于 {day} 月结：为最终结果。此为月结时的数据，只有批准的申诉才能修改。"},
     "why.grade": {"en": "Grade", "zh": "等级"},
     "why.template": {"en": "Template", "zh": "模板"},
     "why.actual": {"en": "Actual", "zh": "实际"},

@@ -106,6 +106,8 @@ INDONESIAN: dict[str, str] = {
     "commission.future": "{month} belum dimulai.",
     "commission.paid": "Dibayar pada {day}",
     "commission.taken_since": "Ditarik kembali sejak itu",
+    "commission.correction": "Koreksi setelah banding #{id} pada {day}",
+    "commission.correction_plain": "Koreksi pada {day}",
     "commission.to_take_back": "Akan ditarik dari pembayaran berikutnya",
     "commission.next_tier": "Tingkat berikutnya",
     "commission.to_go": "{amount} lagi untuk mencapai {rate}",
@@ -245,6 +247,7 @@ INDONESIAN: dict[str, str] = {
     # /mykpi why
     "why.title": "{name} · kenapa {period}",
     "why.score": "Skor",
+    "why.closed": "Ditutup pada {day}: final. Hanya banding yang disetujui yang mengubahnya.",
     "why.grade": "Grade",
     "why.template": "Template",
     "why.actual": "Aktual",

@@ -117,6 +117,8 @@ def why_card(why: Why, lang: str) -> Card:
         (t(lang, "why.grade"), why.grade or "—"),
         (t(lang, "why.template"), why.template),
     ))]
+    if why.closed_on is not None:   # frozen at the close: what final_score, the export and the pay read
+        blocks.append(Note(t(lang, "why.closed", day=why.closed_on.isoformat())))
     for m in why.metrics:
         blocks.extend(why_blocks(why, lang, m.key))
     if why.commission is not None:

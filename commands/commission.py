@@ -106,9 +106,15 @@ def _closed_card(shown: PaidMonth, lang: str) -> Card:
     if paid.clawback_minor:
         fields.append((t(lang, "commission.clawback_in_payout"), f"-{m(paid.clawback_minor)}"))
     fields.append((t(lang, "commission.paid", day=paid.paid_at.date().isoformat()), m(paid.paid_minor)))
+    for c in shown.corrections:   # the payout stays as paid: an appeal approved since is a line of its own
+        sign = "+" if c.amount_minor >= 0 else "-"
+        label = t(lang, "commission.correction", id=c.appeal_id, day=c.at.date().isoformat()) \
+            if c.appeal_id is not None else t(lang, "commission.correction_plain", day=c.at.date().isoformat())
+        fields.append((label, f"{sign}{m(abs(c.amount_minor))}"))
     if paid.clawed_back_minor:
         fields.append((t(lang, "commission.taken_since"), m(paid.clawed_back_minor)))
-    pending = from_minor(paid.earned_minor - paid.clawed_back_minor, cur) - earns_now
+    corrected = sum(c.amount_minor for c in shown.corrections)
+    pending = from_minor(paid.earned_minor + corrected - paid.clawed_back_minor, cur) - earns_now
     if pending > 0:
         fields.append((t(lang, "commission.to_take_back"), money(pending, cur)))
     return Card(t(lang, "commission.title", name=member.name, month=paid.period),

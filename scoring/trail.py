@@ -97,6 +97,7 @@ class Why:
     template: str
     metrics: tuple[MetricTrail, ...]
     commission: CommissionTrail | None = None
+    closed_on: date | None = None  # the month is closed (kpibot month close): the trail is as of then, final
 
     def metric(self, key: str) -> MetricTrail:
         return next(m for m in self.metrics if m.key == key)

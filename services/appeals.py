@@ -246,7 +246,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
                 appellant = session.get(Member, appeal.member_id)
                 assert appellant is not None
                 others = [m for i in losers if (m := session.get(Member, i)) is not None]
-                refinalise(session, services, appellant, appeal.period, now, decider.code, others)
+                refinalise(session, services, appellant, appeal.period, now, decider.code, appeal.id, others)
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
               {"before": before, "after": _state(appeal), "note": note}, at=now)

@@ -34,8 +34,17 @@ from services.scorecards import Inputs, month_key
 from storage.activity import load_activity
 from storage.adjustments import month_overrides
 from storage.audit import audit
-from storage.commission import Plans, load_plans, payout_for, payouts_before, plan_from_snapshot, plan_snapshot
-from storage.models import CommissionPayout, Member
+from storage.commission import (
+    Plans,
+    corrected_minor,
+    corrections_for,
+    load_plans,
+    payout_for,
+    payouts_before,
+    plan_from_snapshot,
+    plan_snapshot,
+)
+from storage.models import CommissionCorrection, CommissionPayout, Member
 from storage.queries import all_members, member_by_code, member_zone, team_of
 
 CLAWBACK_MONTHS = 12
@@ -80,6 +89,7 @@ class PaidMonth:
     payout: CommissionPayout
     plan: Plan                 # the plan it was paid under
     earns_now: Decimal         # in the payout's currency
+    corrections: tuple[CommissionCorrection, ...] = ()   # top-ups (or amounts owed) appeals made since, oldest first
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,9 @@ def clawbacks(session: Session, inputs: Inputs, member: Member, period: str, pla
         then = plan_from_snapshot(paid.plan)
         window = month_window(*parse_month(paid.period), member_zone(session, member))
         now_basis, _, _ = measure(session, inputs, member, window, then, paid.role)
-        keeps = from_minor(paid.earned_minor - paid.clawed_back_minor, paid.currency)
+        # what the month earned, with what appeals corrected since (month_close.refinalise), less what was taken
+        keeps = from_minor(paid.earned_minor + corrected_minor(session, member.id or 0, paid.period)
+                           - paid.clawed_back_minor, paid.currency)
         amount = clawback_of(then, Closed(paid.period, keeps, now_basis))
         if amount <= 0:
             continue
@@ -271,7 +283,8 @@ def month_view(services: Services, viewer: Member, code: str | None, month: tupl
         if paid is not None:
             then = plan_from_snapshot(paid.plan)
             basis_now, _, _ = measure(session, inputs, member, window, then, paid.role)
-            return PaidMonth(member, paid, then, paid_amount(then, basis_now))
+            return PaidMonth(member, paid, then, paid_amount(then, basis_now),
+                             tuple(corrections_for(session, member.id or 0, window.label)))
         est = estimate(session, inputs, member, *month)
     if est is None:
         raise NoPlan(member.role)

@@ -25,7 +25,7 @@ from services.container import Services
 from services.errors import UserError
 from services.month_close import adjustments, final_rows, month_scores
 from services.scorecards import Inputs
-from storage.models import CommissionPayout, FinalScore, Member, Team
+from storage.models import CommissionCorrection, CommissionPayout, FinalScore, Member, Team
 from storage.month_close import closed, final_scores
 from storage.queries import all_members
 
@@ -130,6 +130,10 @@ def _frame(session: Session, rows: list[FinalScore], period: str, finance: bool)
         keys += [m["key"] for m in r.metrics if m["key"] not in keys]
     payouts = {p.member_id: p for p in session.execute(
         select(CommissionPayout).where(CommissionPayout.period == period)).scalars()} if finance else {}
+    corrected: dict[int, int] = {}   # appeals approved after the payout: beside it, never in it
+    for c in session.execute(select(CommissionCorrection).where(CommissionCorrection.period == period)).scalars() \
+            if finance else ():
+        corrected[c.member_id] = corrected.get(c.member_id, 0) + c.amount_minor
     records = []
     for r in sorted(rows, key=lambda r: (teams.get(r.team_id or 0, ""), r.rank or 10**6, members[r.member_id].code)):
         member = members[r.member_id]
@@ -149,6 +153,7 @@ def _frame(session: Session, rows: list[FinalScore], period: str, finance: bool)
             record |= {
                 "commission earned": from_minor(paid.earned_minor, paid.currency) if paid else None,
                 "commission paid": from_minor(paid.paid_minor, paid.currency) if paid else None,
+                "commission correction": from_minor(corrected.get(r.member_id, 0), paid.currency) if paid else None,
                 "commission clawback": from_minor(paid.clawback_minor + paid.clawed_back_minor, paid.currency)
                 if paid else None,
                 "currency": paid.currency if paid else ""}
@@ -156,7 +161,8 @@ def _frame(session: Session, rows: list[FinalScore], period: str, finance: bool)
     columns = ["code", "name", "team", "role", *[f"{k} {c}" for k in keys for c in ("actual", "target", "achievement")],
                "score", "grade", "rank", "rank of", "trial", "adjustments"]
     if finance:
-        columns += ["commission earned", "commission paid", "commission clawback", "currency"]
+        columns += ["commission earned", "commission paid", "commission correction", "commission clawback",
+                    "currency"]
     return pd.DataFrame.from_records(records, columns=columns)
 
 

@@ -8,7 +8,7 @@ any reporting currency converts through EUR cross rates (scoring.fx), exact Deci
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,6 +21,7 @@ from scoring.money import UnknownCurrency, exponent
 from services.container import Services
 from storage.fx_rates import Stored, store_rates
 from storage.models import FxRateRow
+from storage.month_close import closed_periods
 from storage.tabular import TableProblem, joined_problems, parse_day, read_rows
 
 COLUMNS = ("day", "base", "quote", "rate")
@@ -64,11 +65,30 @@ def parse_rate(day: str, base: str, quote: str, rate: str) -> FxRate:
     return FxRate(when, codes[0], codes[1], value)
 
 
+class ClosedMonthRate(FxInputError):
+    """A rate of a day inside a closed month (kpibot month close): its scores and pay were settled with the rates
+    stored then, so none is added or changed (a missing one would have blocked the close's payouts)."""
+
+
 def store(services: Services, rates: Iterable[FxRate], source: str, file: str | None = None) -> Stored:
+    """Store `rates` from `source`. A rate of a closed month's day is refused (ClosedMonthRate, nothing stored) for
+    kpibot fx set and fx import; the daily job (source "ecb") leaves those days as they are and stores the rest,
+    counting them as closed."""
+    rates = list(rates)
     with Session(services.engine) as session:
-        stored = store_rates(session, rates, source, file)
+        shut = closed_periods(session, {_month(r.day) for r in rates})
+        kept = [r for r in rates if _month(r.day) in shut]
+        if kept and source != ECB:
+            first = min(kept, key=lambda r: r.day)
+            raise ClosedMonthRate(f"{first.day.isoformat()} is in {_month(first.day)}, a closed month (kpibot month "
+                                  f"close): its scores and commission were settled with the rates stored then")
+        stored = store_rates(session, [r for r in rates if _month(r.day) not in shut], source, file)
         session.commit()
-    return stored
+    return replace(stored, closed=len(kept))
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def newest_day(services: Services, source: str) -> date | None:

@@ -3,7 +3,8 @@ every member's final score of the month is frozen in final_score, with a month_c
 
 A final score is the member's month scored as /mykpi and /rank score it (services.scorecards.score_member on the
 member's period window, ranked with rank_in among their team), so one person has one number. A closed month then
-changes only through an approved appeal: refinalise recomputes the member's team and that member's payout.
+changes only through an approved appeal: refinalise recomputes the member's team as of the close and records what
+that member's paid commission changes as a correction (the payout stays as paid).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from services.commission import Closing, NoPlanInForce, close_month, measure, mo
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, rank_in, score_member
 from storage.audit import audit
-from storage.commission import payout_for, plan_from_snapshot
-from storage.models import Appeal, FinalScore, Member, MonthClose, Team
+from storage.commission import corrected_minor, payout_for, plan_from_snapshot
+from storage.models import Appeal, CommissionCorrection, FinalScore, Member, MonthClose, Team
 from storage.month_close import closed
 from storage.queries import all_members, member_zone, team_members, team_of
 
@@ -49,6 +50,23 @@ class MonthClosed:
     scores: int = 0               # final scores frozen
     payouts: int = 0              # commission payouts recorded now
     no_plan: bool = False         # no commission plan in force that month: scores frozen, nothing paid
+    open_appeals: tuple[OpenAppeal, ...] = ()   # of the month, still undecided: an approval will refinalise it
+
+
+@dataclass(frozen=True)
+class OpenAppeal:
+    id: int
+    member: str                   # member code
+    metric: str | None            # None: the appeal names no metric
+    opened: datetime
+
+
+def open_appeals(session: Session, period: str) -> tuple[OpenAppeal, ...]:
+    """The month's appeals still open, oldest first: they may be decided within the appeal window after the
+    close, and an approval then refinalises the month."""
+    rows = session.execute(select(Appeal, Member.code).join(Member, Member.id == Appeal.member_id).where(
+        Appeal.period == period, Appeal.status == "open").order_by(Appeal.id)).all()
+    return tuple(OpenAppeal(a.id or 0, code, a.metric_key, a.created_at) for a, code in rows)
 
 
 def month_scores(session: Session, inputs: Inputs, team: Team | None, year: int, month: int,
@@ -122,7 +140,7 @@ def close(services: Services, year: int, month: int, now: datetime, actor: str) 
     with Session(services.engine) as session:
         done = closed(session, period)
         if done is not None:
-            return MonthClosed(period, True, done.closed_at, done.closed_by)
+            return MonthClosed(period, True, done.closed_at, done.closed_by, open_appeals=open_appeals(session, period))
         month_over(session, all_members(session), year, month, now)
         try:
             closing: Closing | None = close_month(session, Inputs.load(session, services.rules, now), year, month)
@@ -137,38 +155,49 @@ def close(services: Services, year: int, month: int, now: datetime, actor: str) 
         paid = len(closing.paid) if closing else 0
         audit(session, actor, "month.close", "month", period,
               {"final_scores": len(rows), "payouts": paid, "commission": "closed" if closing else "no plan"}, now)
+        pending = open_appeals(session, period)
         session.commit()
-    return MonthClosed(period, False, now, actor, len(rows), paid, closing is None)
+    return MonthClosed(period, False, now, actor, len(rows), paid, closing is None, pending)
 
 
 def _shown(row: FinalScore) -> dict[str, Any]:
     return {"score": _text(row.score), "grade": row.grade, "rank": row.rank, "rank_of": row.rank_of}
 
 
+def as_of(session: Session, period: str, now: datetime) -> datetime:
+    """The moment a view computes `period` as of: its close for a closed month (what final_score froze), else
+    `now`."""
+    done = closed(session, period)
+    return now if done is None else done.closed_at
+
+
 def refinalise(session: Session, services: Services, member: Member, period: str, now: datetime,
-               actor: str, others: Iterable[Member] = ()) -> None:
+               actor: str, appeal_id: int | None = None, others: Iterable[Member] = ()) -> None:
     """Recompute a closed month's final scores of the member's team (ranks move with them; a teamless member
-    alone) and that member's commission payout, under the plan it was paid under (its clawbacks booked then stay),
-    auditing before and after; the same for `others` the appeal also moved (the members an order was credited
-    away from), each team recomputed once. For an approved appeal on a closed month; in the caller's transaction,
-    no commit. Whatever else reached the store since the close (late refunds) counts too for these members.
-    ValueError when the month is not closed."""
-    if closed(session, period) is None:
+    alone) as of the month's close, so only what the approved appeal changed moves them (refunds and FX edits
+    since stay out, as they stay out of what was paid); an order paid in the month but first synced after the
+    close is counted (orders carry no time of arrival). The same for `others` the appeal also moved (the members
+    an order was credited away from), each team recomputed once. Payouts stay as paid: each member's difference is
+    a commission_correction row. Audited before and after; in the caller's transaction, no commit. ValueError when
+    the month is not closed."""
+    done = closed(session, period)
+    if done is None:
         raise ValueError(f"{period} is not closed")
-    done: set[int] = set()
+    rescored: set[int] = set()
     for who in (member, *others):
-        if who.id not in done:
-            done |= _refreeze(session, services, who, period, now, actor)
-        _repay(session, services, who, period, now, actor)
+        if who.id not in rescored:
+            rescored |= _refreeze(session, services, who, period, done.closed_at, now, actor)
+        _correct(session, services, who, period, done.closed_at, now, actor, appeal_id)
     session.flush()
 
 
-def _refreeze(session: Session, services: Services, member: Member, period: str, now: datetime,
-              actor: str) -> set[int]:
-    """The final scores of the member's team (or the member alone) computed again, audited; the ids rescored."""
+def _refreeze(session: Session, services: Services, member: Member, period: str, closed_at: datetime,
+              now: datetime, actor: str) -> set[int]:
+    """The final scores of the member's team (or the member alone) computed again as of the close, audited; the
+    ids rescored."""
     year, month = parse_month(period)
     team = team_of(session, member)
-    inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+    inputs = Inputs.load(session, services.rules, closed_at, skip_missing_fx=True)
     scores = month_scores(session, inputs, team, year, month, None if team else [member])
     new = final_rows(session, scores, period, now)
     ids = {s.member.id for s in scores}
@@ -189,20 +218,27 @@ def _refreeze(session: Session, services: Services, member: Member, period: str,
     return {i for i in ids if i is not None}
 
 
-def _repay(session: Session, services: Services, member: Member, period: str, now: datetime, actor: str) -> None:
-    """The member's payout of the month measured again under the plan it was paid under; the clawbacks it took
-    for earlier months stay as booked."""
+def _correct(session: Session, services: Services, member: Member, period: str, closed_at: datetime,
+             now: datetime, actor: str, appeal_id: int | None) -> CommissionCorrection | None:
+    """The member's paid month measured again as of its close under the plan it was paid under; what it earns
+    beyond (or short of) what was paid and corrected so far is a new correction, audited. The payout row, and
+    the clawbacks it took for earlier months, stay as booked. None: nothing paid, or nothing changed."""
     paid = payout_for(session, member.id or 0, period)
     if paid is None:
-        return
+        return None
     plan = plan_from_snapshot(paid.plan)
     window = month_window(*parse_month(period), member_zone(session, member))
-    basis, _, _ = measure(session, Inputs.load(session, services.rules, now), member, window, plan, paid.role)
-    before = {"basis": str(paid.basis_amount), "earned_minor": paid.earned_minor, "paid_minor": paid.paid_minor}
-    paid.basis_amount = basis
-    paid.earned_minor = to_minor(paid_amount(plan, basis), paid.currency)
-    paid.paid_minor = paid.earned_minor - paid.clawback_minor
-    session.add(paid)
-    audit(session, actor, "commission_payout.refinalise", "commission_payout", f"{period}:{member.code}",
-          {"period": period, "member": member.code, "before": before,
-           "after": {"basis": str(basis), "earned_minor": paid.earned_minor, "paid_minor": paid.paid_minor}}, now)
+    basis, _, _ = measure(session, Inputs.load(session, services.rules, closed_at), member, window, plan, paid.role)
+    earns = to_minor(paid_amount(plan, basis), paid.currency)
+    before = paid.earned_minor + corrected_minor(session, member.id or 0, period)
+    if earns == before:
+        return None
+    row = CommissionCorrection(member_id=member.id or 0, period=period, appeal_id=appeal_id, basis_amount=basis,
+                               amount_minor=earns - before, currency=paid.currency, at=now, by=actor)
+    session.add(row)
+    session.flush()
+    audit(session, actor, "commission_correction.add", "commission_correction", f"{period}:{member.code}",
+          {"period": period, "member": member.code, "appeal": appeal_id, "currency": paid.currency,
+           "basis_paid": str(paid.basis_amount), "basis_now": str(basis), "earned_before_minor": before,
+           "earned_after_minor": earns, "correction_minor": earns - before}, now)
+    return row

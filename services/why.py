@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -23,6 +24,7 @@ from services.errors import UserError
 from services.scorecards import Inputs, MemberScore, member_window, month_key, score_member, team_scores
 from storage.commission import load_plans
 from storage.models import Member, Team
+from storage.month_close import closed
 from storage.queries import team_of
 from storage.refs import live_refs, order_refs, target_setters
 
@@ -47,6 +49,10 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
         team = team_of(session, member)
         if team is None and Role.parse(member.role).scope is Scope.TEAM:
             raise UserError("error.not_in_team")
+        _check_period(inputs, member, team, period)
+        done = closed(session, period) if period is not None else None
+        if done is not None:   # a closed month as final_score froze it: computed as of its close
+            inputs = Inputs.load(session, services.rules, done.closed_at, skip_missing_fx=True)
         mine = _score(session, inputs, member, team, period)
         if mine.problem is not None:
             raise TemplateError(mine.problem)
@@ -69,16 +75,23 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
     rules = services.rules
     return Why(member.name, member.code, label, mine.window.tz, rules.reporting_currency,
                (rules.count_orders_at is CountOrdersAt.SHIPPED, rules.net_refunds), card.score, card.grade,
-               mine.template.name, metrics, commission)
+               mine.template.name, metrics, commission,
+               None if done is None else done.closed_at.astimezone(ZoneInfo(mine.window.tz)).date())
 
 
-def _score(session: Session, inputs: Inputs, member: Member, team: Team | None, period: str | None) -> MemberScore:
-    """The member's month as /mykpi scores it: their row among their team's peers for the current month."""
+def _check_period(inputs: Inputs, member: Member, team: Team | None, period: str | None) -> None:
+    """A month out of reach (neither the current nor the previous one as of now) is refused (UserError)."""
     current = member_window(PeriodKind.MONTH, inputs.now, member, team)
     allowed = (month_key(current.first_day), _previous(current.first_day.year, current.first_day.month))
     if period is not None and period not in allowed:
         raise UserError("why.period", value=period, current=allowed[0], previous=allowed[1])
-    if period is None or period == allowed[0]:
+
+
+def _score(session: Session, inputs: Inputs, member: Member, team: Team | None, period: str | None) -> MemberScore:
+    """The member's month as /mykpi scores it: their row among their team's peers for the current month (as of
+    `inputs.now`), else the month `period` scored alone, as final_score scores it."""
+    current = member_window(PeriodKind.MONTH, inputs.now, member, team)
+    if period is None or period == month_key(current.first_day):
         peers = team_scores(session, inputs, team, PeriodKind.MONTH) if team else []
         return next((p for p in peers if p.member.id == member.id), None) or score_member(
             session, inputs, member, team, current)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from scoring.commission import Basis, Plan, PlanKind, Tier
 from storage.audit import audit
-from storage.models import CommissionPayout, CommissionPlan
+from storage.models import CommissionCorrection, CommissionPayout, CommissionPlan
 
 BEGINNING = "0001-01"   # the effective month of a plan in force in every month (those stored before 0020)
 
@@ -107,3 +107,16 @@ def paid_from(session: Session, period: str) -> str | None:
 def payout_for(session: Session, member_id: int, period: str) -> CommissionPayout | None:
     return session.execute(select(CommissionPayout).where(CommissionPayout.member_id == member_id,
                                                           CommissionPayout.period == period)).scalars().first()
+
+
+def corrections_for(session: Session, member_id: int, period: str) -> list[CommissionCorrection]:
+    """The corrections appeals made to the member's paid month, oldest first."""
+    return list(session.execute(
+        select(CommissionCorrection).where(CommissionCorrection.member_id == member_id,
+                                           CommissionCorrection.period == period)
+        .order_by(CommissionCorrection.id)).scalars())
+
+
+def corrected_minor(session: Session, member_id: int, period: str) -> int:
+    """The sum of the corrections of the member's paid month, in its payout's minor units (0: none)."""
+    return sum(c.amount_minor for c in corrections_for(session, member_id, period))

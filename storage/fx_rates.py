@@ -21,6 +21,7 @@ class Stored:
     added: int
     changed: int
     unchanged: int
+    closed: int = 0      # rates of a closed month's days left as they were (services.fx.store)
 
 
 def store_rates(session: Session, rates: Iterable[FxRate], source: str, file: str | None = None) -> Stored:

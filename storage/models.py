@@ -641,6 +641,22 @@ class CommissionPayout(SQLModel, table=True):
     paid_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class CommissionCorrection(SQLModel, table=True):
+    """What an appeal approved after a month was paid changed in its commission: a top-up (or, negative, an
+    amount owed back) beside the payout, which stays as paid (services.month_close.refinalise). Only ever added."""
+
+    __tablename__ = "commission_correction"
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    period: str = Field(max_length=7, index=True)          # YYYY-MM: the paid month it corrects
+    appeal_id: int | None = Field(default=None, foreign_key="appeal.id")
+    basis_amount: Decimal = Field(sa_type=ExactDecimal)    # the month's basis measured again as of its close
+    amount_minor: int = _money()                           # signed: what the month earns now minus before
+    currency: str = Field(max_length=3)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    by: str = Field(max_length=128)                        # the member code of who decided the appeal
+
+
 # --- month close (kpibot month close) ------------------------------------------------------------------
 
 class MonthClose(SQLModel, table=True):

@@ -13,6 +13,14 @@ def closed(session: Session, period: str) -> MonthClose | None:
     return session.get(MonthClose, period)
 
 
+def closed_periods(session: Session, periods: set[str]) -> set[str]:
+    """Which of `periods` (YYYY-MM) are closed."""
+    if not periods:
+        return set()
+    return set(session.execute(select(MonthClose.period).where(
+        MonthClose.period.in_(periods))).scalars())  # type: ignore[attr-defined]
+
+
 def closed_from(session: Session, period: str) -> str | None:
     """The latest closed month from `period` on, or None: a version taking effect then would change it."""
     return session.execute(select(MonthClose.period).where(MonthClose.period >= period)

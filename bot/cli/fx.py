@@ -3,10 +3,11 @@
 `kpibot fx set DAY BASE QUOTE RATE` stores 1 BASE = RATE QUOTE on DAY; `kpibot fx import FILE` a CSV with the
 header day,base,quote,rate, all lines or none. A bad value is refused with exit 2, naming the line. `kpibot fx update`
 runs the daily ECB job once now (bot.jobs.fx_rates), so an organisation has rates before, or without, `kpibot run`;
-a failed fetch is one line on stderr (the job's own warning is held back) and exit 1. `kpibot fx list` shows the
-stored rates of the last days (newest first, each as stored, with its source), then the currencies the shops and
-their orders use with the day of the rate each converts to the reporting currency with today (services.fx_notices,
-the cards' own lookup: scoring.fx), or "no rate"."""
+a rate of a day in a closed month (kpibot month close) is refused by set and import (exit 2, naming the month) and
+left as it was by update; a failed fetch is one line on stderr (the job's own warning is held back) and exit 1.
+`kpibot fx list` shows the stored rates of the last days (newest first, each as stored, with its source), then the
+currencies the shops and their orders use with the day of the rate each converts to the reporting currency with
+today (services.fx_notices, the cards' own lookup: scoring.fx), or "no rate"."""
 
 from __future__ import annotations
 
@@ -62,8 +63,9 @@ def _update(services: Services, config: Config, clock: Callable[[], datetime]) -
         print(f"kpibot: exchange rates not fetched from {done.url}: {done.problem}; cards keep the latest earlier "
               "rates", file=sys.stderr)
         return 1
+    shut = f", {done.stored.closed} of closed months left as they were" if done.stored.closed else ""
     print(f"exchange rates from {done.url}: {done.rates} read ({done.stored.added} new, {done.stored.changed} "
-          f"changed, {done.stored.unchanged} unchanged)")
+          f"changed, {done.stored.unchanged} unchanged{shut})")
     return 0
 
 

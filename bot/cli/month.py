@@ -12,7 +12,7 @@ from bot.usage import UsageError
 from scoring.periods import parse_month
 from services.commission import MonthNotOver
 from services.container import Services
-from services.month_close import CommissionNotClosed, close
+from services.month_close import CommissionNotClosed, MonthClosed, close
 from storage.audit import cli_actor
 
 
@@ -35,11 +35,23 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     if result.already:
         print(f"{result.period} is closed already (on {result.closed_at:%Y-%m-%d %H:%M} UTC by {result.closed_by}); "
               "nothing changed")
-        return 0
-    commission = ("no commission plan was in force, nothing paid" if result.no_plan
-                  else f"{result.payouts} commission payouts recorded")
-    print(f"{result.period} closed: {result.scores} final scores frozen, {commission}")
+    else:
+        commission = ("no commission plan was in force, nothing paid" if result.no_plan
+                      else f"{result.payouts} commission payouts recorded")
+        print(f"{result.period} closed: {result.scores} final scores frozen, {commission}")
+    _warn_open(services, result)
     return 0
+
+
+def _warn_open(services: Services, result: MonthClosed) -> None:
+    """The month's appeals still open: they may be decided within the appeal window, and an approval then
+    recomputes the month's final scores and adds a commission correction (services.month_close.refinalise)."""
+    if not result.open_appeals:
+        return
+    print(f"warning: {len(result.open_appeals)} open appeal(s) of {result.period} may still be decided; an "
+          "approval recomputes the month's final scores and adds a commission correction:", file=sys.stderr)
+    for a in result.open_appeals:
+        print(f"  #{a.id} {a.member} {a.metric or '-'} (opened {a.opened:%Y-%m-%d})", file=sys.stderr)
 
 
 def result_period(year: int, month: int) -> str:

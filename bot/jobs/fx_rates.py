@@ -66,8 +66,8 @@ def run_fx_rates(services: Services, messengers: Mapping[str, Messenger], now: d
         return FxRun(source_url, 0, None, _tell(services, messengers, instance, now) if newest is not None else (),
                      problem=str(exc))
     stored = fx.store(services, rates, SOURCE)
-    log.info("exchange rates from %s: %d read, %d new, %d changed", source_url, len(rates), stored.added,
-             stored.changed)
+    log.info("exchange rates from %s: %d read, %d new, %d changed, %d of closed months left as they were",
+             source_url, len(rates), stored.added, stored.changed, stored.closed)
     return FxRun(source_url, len(rates), stored, _tell(services, messengers, instance, now))
 
 
