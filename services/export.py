@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from cards.i18n import lang_of
+from scoring.metrics import CATALOG, Unit
 from scoring.money import from_minor
 from scoring.periods import local_today
 from scoring.roles import Role, at_least
@@ -34,6 +36,10 @@ if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
 MAX_MONTHS = 24
+ABOUT = "About"        # the last sheet: what each column is, its metric's name and its unit
+# a cell's number format by what the column holds (a ratio 0.25 shows 25.00 %; an achievement 1 shows 100.0 %)
+FORMATS = {Unit.MONEY: "#,##0.00", Unit.COUNT: "#,##0", Unit.RATIO: "0.00%", Unit.SECONDS: "#,##0",
+           Unit.DAYS: "0.0", "achievement": "0.0%", "score": "0.0", "pay": "#,##0.00"}
 RISKY = ("=", "+", "-", "@", "\t", "\r")   # what a spreadsheet may take for the start of a formula
 
 
@@ -93,11 +99,16 @@ def export(services: Services, viewer: Member | None, months: int, now: datetime
             frame = _frame(session, rows, period, finance)
             sheets.append((period, frame))
             counts.append(len(frame))
+    lang = lang_of(viewer.locale if viewer is not None else services.org_locale)
+    units = _units([c for _, frame in sheets for c in frame.columns], services.rules.reporting_currency)
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for name, frame in sheets:
             frame.to_excel(writer, sheet_name=name, index=False)
             _as_text(writer.sheets[name])
+            _readable(writer.sheets[name], list(frame.columns), units)
+        _about(units, lang).to_excel(writer, sheet_name=ABOUT, index=False)
+        _as_text(writer.sheets[ABOUT])
     return Export(buffer.getvalue(), tuple(n for n, _ in sheets), counts[0] if counts else 0,
                   tuple(t.name for t in scope), finance)
 
@@ -174,6 +185,56 @@ def _adjusted(items: list[dict[str, Any]]) -> str:
     """`#12 approved (net_gmv = 1500)`, one per approved appeal; empty without."""
     return "; ".join(f"#{a['appeal']} {a['status']}" + (f" ({a['metric']}" + (f" = {a['value']}" if a.get("value")
                      else "") + ")" if a.get("metric") else "") for a in items)
+
+
+@dataclass(frozen=True)
+class ColumnUnit:
+    format: str | None           # FORMATS key
+    metric: str | None           # the metric's key, for its name
+    unit: str                    # as the About sheet says it: USD, %, count ...
+
+
+def _units(columns: list[str], currency: str) -> dict[str, ColumnUnit]:
+    """What each column holds: metric columns ("net_gmv actual") take their metric's unit (money in the reporting
+    currency); achievements are shares of target; commission columns are in the row's currency column."""
+    said = {Unit.MONEY: currency, Unit.COUNT: "count", Unit.RATIO: "%", Unit.SECONDS: "s", Unit.DAYS: "days"}
+    out: dict[str, ColumnUnit] = {}
+    for column in dict.fromkeys(columns):
+        key, _, part = column.rpartition(" ")
+        metric = CATALOG.get(key)
+        if metric is not None and part in ("actual", "target"):
+            out[column] = ColumnUnit(metric.unit, key, said[metric.unit])
+        elif metric is not None and part == "achievement":
+            out[column] = ColumnUnit("achievement", key, "%")
+        elif column == "score":
+            out[column] = ColumnUnit("score", None, "points")
+        elif column.startswith("commission "):
+            out[column] = ColumnUnit("pay", None, "currency column")
+        else:
+            out[column] = ColumnUnit(None, None, "")
+    return out
+
+
+def _readable(sheet: Worksheet, columns: list[str], units: dict[str, ColumnUnit]) -> None:
+    """Numbers shown in their unit, the header and the member's code and name kept in view, columns wide enough."""
+    from openpyxl.utils import get_column_letter
+
+    sheet.freeze_panes = "C2"
+    for index, column in enumerate(columns, start=1):
+        letter = get_column_letter(index)
+        sheet.column_dimensions[letter].width = max(10, min(36, len(column) + 2))
+        fmt = FORMATS.get(units[column].format) if units[column].format else None
+        if fmt is not None:
+            for cell in sheet[letter][1:]:
+                cell.number_format = fmt
+
+
+def _about(units: dict[str, ColumnUnit], lang: str) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame.from_records(
+        [{"column": column, "metric": CATALOG[u.metric].name(lang) if u.metric else "", "unit": u.unit}
+         for column, u in units.items()], columns=["column", "metric", "unit"])
 
 
 def _as_text(sheet: Worksheet) -> None:

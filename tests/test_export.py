@@ -56,7 +56,7 @@ def row_of(rows: list[dict[str, Any]], code: str) -> dict[str, Any]:
 def test_the_demo_export_has_a_sheet_per_month_with_mykpis_numbers(demo_app: Services, demo_engine: Engine) -> None:
     result = export(demo_app, None, 3, DEMO_NOW)
     book = sheets(result.content)
-    assert list(book) == ["2026-11", "2026-10", "2026-09"] == list(result.months)
+    assert list(book) == ["2026-11", "2026-10", "2026-09", "About"] == [*result.months, "About"]
     assert (result.members, result.finance) == (8, True)
     with Session(demo_engine) as s:
         host1, lead2 = member_by_code(s, "host1"), member_by_code(s, "lead2")
@@ -76,6 +76,15 @@ def test_the_demo_export_has_a_sheet_per_month_with_mykpis_numbers(demo_app: Ser
     assert (buyer1["score"], buyer1["commission earned"], buyer1["currency"]) == (105.1, None, None)
     assert {r["code"] for r in book["2026-11"]} == {"host1", "host2", "host3", "buyer1", "operator1", "selector1",
                                                    "lead1", "lead2"}
+    # numbers in their unit, and an About sheet naming each column's metric and unit
+    sheet = openpyxl.load_workbook(io.BytesIO(result.content))["2026-11"]
+    formats = {c.value: sheet.cell(row=2, column=c.column).number_format for c in sheet[1]}
+    assert (formats["code"], formats["net_gmv actual"], formats["net_gmv achievement"], formats["roi actual"],
+            formats["score"], formats["commission paid"]) == ("General", "#,##0.00", "0.0%", "0.00%", "0.0",
+                                                              "#,##0.00")
+    about = {r["column"]: (r["metric"], r["unit"]) for r in book["About"]}
+    assert (about["net_gmv actual"], about["roi target"], about["net_gmv achievement"], about["code"]) == (
+        ("Net GMV", "USD"), ("ROI", "%"), ("Net GMV", "%"), (None, None))
 
 
 def test_a_closed_month_is_read_from_its_final_scores_and_no_text_becomes_a_formula(demo_copy: Engine) -> None:
@@ -100,7 +109,7 @@ def test_a_lead_exports_their_team_only_and_without_pay(demo_app: Services, demo
     assert lead1 is not None and host1 is not None
     result = export(demo_app, lead1, 12, DEMO_NOW)
     book = sheets(result.content)
-    assert list(book) == [f"2026-{m:02d}" for m in range(11, 0, -1)] + ["2025-12"]
+    assert list(book) == [f"2026-{m:02d}" for m in range(11, 0, -1)] + ["2025-12", "About"]
     assert (result.teams, result.finance) == (("直播一组 Live US/UK",), False)
     assert {r["code"] for r in book["2026-11"]} == {"host1", "host3", "buyer1", "operator1", "selector1", "lead1"}
     assert "commission earned" not in book["2026-11"][0]
@@ -143,13 +152,13 @@ def test_month_close_and_export_on_the_command_line(tmp_path: Path, cli: InProce
     assert (made.returncode, made.stdout, made.stderr) == (
         0, f"{out}: 2 months (2026-10 to 2026-11, newest first), 8 members in 2026-11\n", "")
     book = sheets(out.read_bytes())
-    assert list(book) == ["2026-11", "2026-10"]
+    assert list(book) == ["2026-11", "2026-10", "About"]
     buyer1 = row_of(book["2026-10"], "buyer1")   # paid by seed-demo on November 2nd
     assert (buyer1["score"], buyer1["commission earned"], buyer1["currency"]) == (105.1, 7201.44, "CNY")
     kept = cli(tmp_path, "export", "--out", str(out))
     assert (kept.returncode, kept.stderr) == (2, f"kpibot: {out} exists; add --force to overwrite it\n")
     assert cli(tmp_path, "export", "--months", "1", "--out", str(out), "--force").returncode == 0
-    assert list(sheets(out.read_bytes())) == ["2026-11"]
+    assert list(sheets(out.read_bytes())) == ["2026-11", "About"]
 
 
 def test_the_exported_workbook_is_readable_by_its_owner_only(tmp_path: Path, cli: InProcess) -> None:
@@ -166,4 +175,4 @@ def test_the_exported_workbook_is_readable_by_its_owner_only(tmp_path: Path, cli
         assert out.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
-    assert list(sheets(out.read_bytes())) == ["2026-11"]
+    assert list(sheets(out.read_bytes())) == ["2026-11", "About"]
