@@ -26,7 +26,7 @@ from cards.appeal_cards import reminder_card, told_card
 from cards.i18n import lang_of
 from cards.model import Card
 from scoring.alerts import in_quiet_hours
-from services.appeals import AppealView, approver_card, escalate, facts, view
+from services.appeals import AppealView, approver_card, escalate, facts, reroute, view
 from services.container import Services
 from services.messaging import Messenger, bound_platforms, send_private
 from storage.models import Appeal, AppealMessage, Member
@@ -39,6 +39,9 @@ TELL_WITHIN = timedelta(days=30)   # decisions older than this are not looked at
 
 def run_appeals(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> None:
     rules = services.appeals
+    for appeal_id in _open_ids(services, now):   # an approver who no longer fits their level: moved on
+        if reroute(services, appeal_id, now) is not None:
+            log.info("appeal %s moved: its approver no longer fits", appeal_id)
     for appeal_id in _open_ids(services, now - rules.escalate_after):
         if escalate(services, appeal_id, now) is not None:
             log.info("appeal %s escalated", appeal_id)
