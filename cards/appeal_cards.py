@@ -112,10 +112,10 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...]
         elif actions == "withdraw":
             blocks.append(Buttons((Button(t(lang, "appeal.withdraw"), "appeal", ("withdraw", str(facts.id))),)))
     else:
-        blocks.append(Text(_state_line(facts, lang, zone), strong=True))
         if facts.status in ("approved", "partly_approved") and facts.decided_value is not None:
             blocks.append(Text(t(lang, "appeal.result", metric=metric_name(facts.metric_key, lang),
                                  period=facts.period, value=_value(facts, facts.decided_value, lang))))
+        blocks.append(Text(_state_line(facts, lang, zone), strong=True))
         if facts.note:
             blocks.append(Text(t(lang, "appeal.note", text=note_text(facts.note, lang))))
         tone = {"approved": Tone.GOOD, "partly_approved": Tone.GOOD, "rejected": Tone.BAD}.get(facts.status,

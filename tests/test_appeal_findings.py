@@ -1,0 +1,140 @@
+"""The appeals flow as users met it (issue 23, new-user trial and security review), on both backends: who loses a
+credited order, the real decided value, teams, the reader's buttons, =VALUE anywhere, the value when appealed and
+now, and an approver who no longer fits their level. The clock is pinned by passing the moments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.dispatch import Dispatcher, Incoming
+from cards.model import Card
+from services.appeals import approver_card, decide, file_appeal, get, reroute
+from services.errors import UserError
+from storage.audit import acting_as, job_actor
+from storage.models import Appeal, AuditLog, Member, Shop, Team, TeamLead
+from tests.test_appeal_adjustments import DECIDED, appeal, build
+from tests.test_appeal_command import texts
+from tests.test_appeals_service import NOW, world
+
+
+def _lead_leads(engine: Engine, member: Member) -> None:
+    with Session(engine) as s:
+        s.add(TeamLead(team_id=member.team_id, member_id=member.id))
+        s.commit()
+
+
+def test_a_credit_says_who_loses_and_records_the_value_as_scored(engine: Engine) -> None:
+    """h1 claims B1 (h2's, 400.00) with "=1500": approving credits it; her net GMV becomes 700 + 400 = 1,100.00,
+    which the appeal, its card and its audit row record, never the claim."""
+    w = build(engine)
+    _lead_leads(engine, w.lead)
+    aid = appeal(w, "attribution", ["B1"], claimed=D("1500"))
+    shown = get(w.services, aid)
+    assert shown is not None
+    open_card = texts(approver_card(w.services, shown, w.lead, DECIDED))
+    assert ("Approving would change: Credit 1 order(s) to h1, taken from the member each is credited to now (who "
+            "loses it): B1 (h2, 400.00 USD)") in open_card
+    done = decide(w.services, w.lead, aid, "approve", None, None, DECIDED)
+    assert done.appeal.decided_value == D("1100.00")
+    card = texts(approver_card(w.services, done, w.lead, DECIDED))
+    assert "Result: Net GMV for 2026-11 is now 1,100.00 USD." in card
+    with Session(engine) as s:
+        row = s.execute(select(AuditLog).where(AuditLog.action == "appeal.approve")).scalar_one()
+        assert row.details["after"]["decided_value"] == "1100.00"
+
+
+def test_a_lead_moves_orders_within_their_team_only_an_admin_across(engine: Engine) -> None:
+    w = build(engine)
+    _lead_leads(engine, w.lead)
+    with Session(engine) as s:
+        shop = s.execute(select(Shop)).scalar_one()
+        other = Team(org_id=shop.org_id, code="t2", name="T2", timezone="UTC", locale="en")
+        s.add(other)
+        s.flush()
+        shop.team_id = other.id
+        admin = Member(org_id=shop.org_id, code="adm", name="Adm", role="admin", timezone="UTC", locale="en")
+        s.add_all([shop, admin])
+        s.commit()
+        s.refresh(admin)
+        s.expunge(admin)
+    aid = appeal(w, "attribution", ["B1"])
+    with pytest.raises(UserError) as refused:
+        decide(w.services, w.lead, aid, "approve", None, None, DECIDED)
+    assert (refused.value.key, refused.value.values) == ("appeal.other_team_order", {"order": "B1", "id": aid})
+    with Session(engine) as s:
+        assert s.get(Appeal, aid).status == "open"  # type: ignore[union-attr]
+    assert decide(w.services, admin, aid, "approve", None, None, DECIDED).appeal.status == "approved"
+
+
+def test_the_appellant_gets_withdraw_and_the_approver_the_decisions(engine: Engine) -> None:
+    w = world(engine)
+    filed = file_appeal(w.services, w.buyer, "roi", None, "other", "spend doubled", [], NOW, value_claimed=D("3"))
+    mine = approver_card(w.services, filed, w.buyer, NOW)
+    assert texts(mine)[-1] == "[Withdraw] /appeal withdraw 1"
+    assert not any(line.startswith("[Approve]") for line in texts(mine))
+    theirs = texts(approver_card(w.services, filed, w.lead, NOW))
+    assert "[Approve] /appeal approve 1" in theirs
+    assert "[Withdraw] /appeal withdraw 1" not in theirs
+    manager = texts(approver_card(w.services, filed, w.manager, NOW))   # neither: no button at all
+    assert [line for line in manager if line.startswith("[")] == []
+
+
+def test_value_when_appealed_and_value_now(engine: Engine) -> None:
+    """ROI 2.5 when appealed on 4 November; approved as claimed (3): the card shows both."""
+    w = world(engine)
+    filed = file_appeal(w.services, w.buyer, "roi", None, "other", "spend doubled", [], NOW, value_claimed=D("3"))
+    assert "Value when appealed (2026-11-04): 250.0%" in texts(approver_card(w.services, filed, w.lead, NOW))
+    done = decide(w.services, w.lead, filed.appeal.id or 0, "approve", None, None, NOW)
+    card = texts(approver_card(w.services, done, w.lead, NOW + timedelta(hours=1)))
+    assert card[2:6] == ["Metric: ROI", "Month: 2026-11", "Value when appealed (2026-11-04): 250.0%",
+                         "Value now: 300.0%"]
+    assert "Result: ROI for 2026-11 is now 300.0%." in card
+
+
+def test_a_claimed_value_anywhere_and_refused_in_the_metrics_unit(engine: Engine) -> None:
+    w = world(engine)
+    d = Dispatcher(w.services, clock=lambda: NOW)
+
+    def say(text: str) -> Card:
+        card = d.handle_message(Incoming("console", "buyer1", text))
+        assert card is not None
+        return card
+
+    filed = say("/appeal roi bogus =4 order missing evidence: =9")
+    assert texts(filed)[-1] == "Category: other; value claimed: 400.0%."
+    with Session(engine) as s:
+        row = s.get(Appeal, 1)
+        assert row is not None
+        assert (row.category, row.value_claimed, row.reason, row.evidence) == ("other", D("4"),
+                                                                               "bogus order missing", ["=9"])
+    assert texts(say("/appeal cpc =-5% wrong"))[1] == ("-5% is not a value for cpc: give an amount of 0 or more, "
+                                                       "e.g. =5200.")
+
+
+def test_an_approver_who_no_longer_fits_cannot_decide_and_the_job_moves_it(engine: Engine) -> None:
+    """lead1 stops leading the team: they may no longer decide; reroute moves it to the manager (level 1), audited."""
+    w = world(engine)
+    filed = file_appeal(w.services, w.buyer, "roi", None, "other", "r", [], NOW)
+    aid = filed.appeal.id or 0
+    assert reroute(w.services, aid, NOW) is None   # still fits: nothing moves
+    with Session(engine) as s:
+        for row in s.execute(select(TeamLead)).scalars():
+            s.delete(row)
+        s.commit()
+    with pytest.raises(UserError) as refused:
+        decide(w.services, w.lead, aid, "reject", None, "no", NOW)
+    assert refused.value.key == "appeal.not_yours"
+    with acting_as(job_actor("appeals")):
+        moved = reroute(w.services, aid, NOW + timedelta(hours=1))
+    assert moved is not None
+    assert (moved.approver.code if moved.approver else None, moved.appeal.level) == ("manager1", 1)
+    with Session(engine) as s:
+        assert [(r.actor, r.action) for r in s.execute(select(AuditLog).order_by(AuditLog.id)).scalars()] == [
+            ("buyer1", "appeal.file"), ("job:appeals", "appeal.reroute")]
+    assert decide(w.services, w.manager, aid, "reject", None, "no", NOW).appeal.status == "rejected"
