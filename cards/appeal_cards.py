@@ -154,6 +154,13 @@ def told_card(facts: AppealFacts, lang: str, zone: str) -> Card:
     return Card(t(lang, "appeal.told_title", id=facts.id), card.blocks, card.tone, lang)
 
 
+def lost_card(facts: AppealFacts, orders: list[str], lang: str) -> Card:
+    """The private notice to a member an approved appeal took orders from."""
+    return Card(t(lang, "appeal.lost_title"),
+                (Text(t(lang, "appeal.lost", id=facts.id, appellant=facts.appellant, who=facts.decider or "-",
+                        orders=", ".join(orders), period=facts.period)),), Tone.WARN, lang)
+
+
 def filed_card(facts: AppealFacts, lang: str) -> Card:
     """The appellant's receipt."""
     return Card(t(lang, "appeal.filed_title", id=facts.id),

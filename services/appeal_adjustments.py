@@ -204,13 +204,14 @@ def _credit(session: Session, appeal: Appeal, decider: Member, plan: _Plan, now:
                                      "rule": order.credit_rule}
         after: dict[str, object] = {"order": order.platform_order_id, "member": codes.get(appeal.member_id),
                                     "rule": APPEAL_RULE}
+        lost_by = order.member_id if order.member_id != appeal.member_id else None
         order.member_id, order.credit_rule, order.live_session_id = appeal.member_id, APPEAL_RULE, None
         if creator is not None:
             before["creator"], after["creator"] = order.creator_id, creator
             order.creator_id, order.attribution_rule = creator, APPEAL_RULE
         session.add(order)
         row = _adjustment(session, appeal, decider, "credit_order", now, order_id=order.id,
-                          to_member_id=appeal.member_id, creator_id=creator)
+                          to_member_id=appeal.member_id, from_member_id=lost_by, creator_id=creator)
         made.append((row, before, after))
     return made
 

@@ -20,11 +20,14 @@ from sqlalchemy import CursorResult, select, update
 from sqlmodel import Session
 
 from cards.appeal_cards import AppealFacts, appeal_card
+from cards.format import money
 from cards.i18n import lang_of
 from cards.model import Block, Card
 from cards.why_card import why_blocks
+from scoring.money import from_minor
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
 from scoring.templates import TemplateError
+from scoring.text import shown
 from services.appeal_adjustments import apply_decision, proposal_for
 from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
@@ -33,7 +36,7 @@ from services.month_close import refinalise
 from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
 from storage.audit import audit
-from storage.models import APPEAL_CATEGORIES, Appeal, Member
+from storage.models import APPEAL_CATEGORIES, Appeal, AppealAdjustment, Member, Order
 from storage.month_close import closed
 from storage.queries import team_of
 
@@ -353,6 +356,27 @@ def _move(services: Services, appeal_id: int, now: datetime, up: int, action: st
               {"before": before, "after": _state(appeal)}, at=now)
         session.commit()
         return view(session, appeal)
+
+
+def losers(services: Services, appeal_id: int) -> list[tuple[Member, list[str]]]:
+    """The members an approved appeal took credited orders from, each with those orders ("O-3 (1,400.00 USD)"),
+    detached: bot.jobs.appeals tells each of them privately, once."""
+    with Session(services.engine, expire_on_commit=False) as session:
+        rows = session.execute(select(AppealAdjustment.from_member_id, Order).join(
+            Order, Order.id == AppealAdjustment.order_id).where(  # type: ignore[arg-type]
+            AppealAdjustment.appeal_id == appeal_id, AppealAdjustment.kind == "credit_order",  # type: ignore[arg-type]
+            AppealAdjustment.from_member_id.is_not(None)).order_by(AppealAdjustment.id)).all()  # type: ignore[union-attr]
+        lost: dict[int, list[str]] = {}
+        for member_id, order in rows:
+            amount = money(from_minor(order.total_minor, order.currency), order.currency)
+            lost.setdefault(member_id, []).append(f"{shown(order.platform_order_id, 40)} ({amount})")
+        out = []
+        for member_id, orders in lost.items():
+            member = session.get(Member, member_id)
+            if member is not None:
+                session.expunge(member)
+                out.append((member, orders))
+        return out
 
 
 def open_for(services: Services, approver: Member) -> list[AppealView]:

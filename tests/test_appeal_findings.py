@@ -13,13 +13,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
+from bot.jobs.appeals import run_appeals
 from cards.model import Card
 from services.appeals import approver_card, decide, file_appeal, get, reroute
 from services.errors import UserError
 from storage.audit import acting_as, job_actor
 from storage.models import Appeal, AuditLog, Member, Shop, Team, TeamLead
+from tests.recording_messenger import Recorder
 from tests.test_appeal_adjustments import DECIDED, appeal, build
 from tests.test_appeal_command import texts
+from tests.test_appeals_job import bind, strong
 from tests.test_appeals_service import NOW, world
 
 
@@ -138,3 +141,40 @@ def test_an_approver_who_no_longer_fits_cannot_decide_and_the_job_moves_it(engin
         assert [(r.actor, r.action) for r in s.execute(select(AuditLog).order_by(AuditLog.id)).scalars()] == [
             ("buyer1", "appeal.file"), ("job:appeals", "appeal.reroute")]
     assert decide(w.services, w.manager, aid, "reject", None, "no", NOW).appeal.status == "rejected"
+
+
+def test_the_member_who_loses_an_order_is_told_once(engine: Engine) -> None:
+    """B1 credited from h2 to h1: the appeals job tells h2 privately, once across two replicas; h1 hears of the
+    decision as before."""
+    w = build(engine)
+    _lead_leads(engine, w.lead)
+    bind(engine, w.h1, w.h2)
+    aid = appeal(w, "attribution", ["B1"])
+    decide(w.services, w.lead, aid, "approve", None, None, DECIDED)
+    feishu, dingtalk = Recorder("feishu"), Recorder("dingtalk")
+    for minute, replica in ((1, "i1"), (2, "i2")):
+        run_appeals(w.services, {"feishu": feishu, "dingtalk": dingtalk}, DECIDED + timedelta(minutes=minute),
+                    replica)
+    assert [(u, c.title) for u, c in feishu.sent] == [("ou_h1", f"Your appeal #{aid} was decided"),
+                                                     ("ou_h2", "An appeal moved your order(s)")]
+    assert texts(feishu.sent[1][1])[1] == (f"Appeal #{aid} of Ana (h1), approved by Lee, credited to them: "
+                                           "B1 (400.00 USD). Your 2026-11 numbers no longer count these.")
+    assert dingtalk.sent == []
+
+
+def test_the_job_moves_an_appeal_from_a_lead_who_left(engine: Engine) -> None:
+    """lead1 got #1's card, then stopped leading: the next tick gives it to the manager; lead1's copies say so."""
+    w = world(engine)
+    bind(engine, w.buyer, w.lead, w.manager)
+    feishu = Recorder("feishu")
+    file_appeal(w.services, w.buyer, "roi", None, "other", "mine", [], NOW)
+    run_appeals(w.services, {"feishu": feishu}, NOW + timedelta(minutes=1), "i1")
+    with Session(engine) as s:
+        for row in s.execute(select(TeamLead)).scalars():
+            s.delete(row)
+        s.commit()
+    run_appeals(w.services, {"feishu": feishu}, NOW + timedelta(hours=1), "i1")
+    assert [(u, c.title) for u, c in feishu.sent] == [("ou_lead1", "Appeal #1 · Buyer1 (buyer1)"),
+                                                     ("ou_manager1", "Appeal #1 · Buyer1 (buyer1)")]
+    assert [(u, strong(c)) for u, _, c in feishu.updated] == [
+        ("ou_lead1", ["Escalated to Manager1 (manager) on 2026-11-04 13:00: decide it there."])]
