@@ -4,8 +4,9 @@ now, and an approver who no longer fits their level. The clock is pinned by pass
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,13 +15,18 @@ from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
 from bot.jobs.appeals import run_appeals
-from cards.model import Card
+from cards.model import Card, Fields, Text
+from cards.why_card import why_blocks
+from scoring.trail import Adjustment
 from services.appeals import approver_card, decide, file_appeal, get, reroute
 from services.errors import UserError
+from services.targets import import_file
+from services.why import explain
 from storage.audit import acting_as, job_actor
 from storage.models import Appeal, AuditLog, Member, Shop, Team, TeamLead
 from tests.recording_messenger import Recorder
-from tests.test_appeal_adjustments import DECIDED, appeal, build
+from tests.test_appeal_adjustments import AFTER, DECIDED, DURING, appeal, build
+from tests.test_appeal_adjustments import decide as decide_adjustment
 from tests.test_appeal_command import texts
 from tests.test_appeals_job import bind, strong
 from tests.test_appeals_service import NOW, world
@@ -178,3 +184,48 @@ def test_the_job_moves_an_appeal_from_a_lead_who_left(engine: Engine) -> None:
                                                      ("ou_manager1", "Appeal #1 · Buyer1 (buyer1)")]
     assert [(u, strong(c)) for u, _, c in feishu.updated] == [
         ("ou_lead1", ["Escalated to Manager1 (manager) on 2026-11-04 13:00: decide it there."])]
+
+
+def test_the_why_trail_lists_the_appeals_that_changed_the_month(engine: Engine) -> None:
+    """h1's November net GMV measures 700.00 (A1 600 + A2 300 - 200 refunded); B1 credited by one appeal, then
+    set to 1,250.00 by a partial approval of another: the trail names both, and the measured value."""
+    w = build(engine)
+    credit = appeal(w, "attribution", ["B1"])
+    decide_adjustment(w, credit)
+    override = appeal(w, "other", [], claimed=D("1500"))
+    decide_adjustment(w, override, D("1250"))
+    session_appeal = appeal(w, "activity", ["live:us1:2026-11-20T20:00/22:00"], metric="live_sessions")
+    decide_adjustment(w, session_appeal)
+    why = explain(w.services, w.h1, None, "2026-11", AFTER)
+    assert why.metric("net_gmv").adjustments == (
+        Adjustment("override", override, value=D("1250"), measured=D("1100.00")),
+        Adjustment("credit_order", credit, ref="B1"))
+    assert why.metric("live_sessions").adjustments == (
+        Adjustment("add_session", session_appeal, ref="us1 2026-11-20 20:00–22:00"),)
+    lines = [b.text for b in why_blocks(why, "en", "net_gmv") if isinstance(b, Text)]
+    assert lines[1:] == ["Largest 3", "Changed by appeals:",
+                         f"· set to 1,250.00 USD by appeal #{override} (measured 1,100.00 USD)",
+                         f"· order B1 credited by appeal #{credit}"]
+    assert [b.text for b in why_blocks(why, "zh", "live_sessions") if isinstance(b, Text)][1:] == [
+        "最大 3 笔", "申诉调整：", f"· 直播 us1 2026-11-20 20:00–22:00 经第 {session_appeal} 号申诉补记"]
+
+
+def test_the_why_trail_says_what_scored_is_judged_against_and_an_imported_target(engine: Engine,
+                                                                               tmp_path: Path) -> None:
+    """On 25 November 12:00 (24.5 of 30 days gone, clock pace) h1's net GMV 700.00 against 1,000.00: expected by
+    now 816.67 (82 %), pace 700 / 816.67 = 86 %; the target came from targets.csv, imported on 20 November."""
+    w = build(engine)
+    csv = tmp_path / "targets.csv"
+    csv.write_text("period,member,metric,value\n2026-11,h1,net_gmv,1000\n", encoding="utf-8")
+    with Session(engine) as s:
+        org_id = s.execute(select(Shop.org_id)).scalar_one()
+    import_file(w.services, csv, org_id, datetime(2026, 11, 20, 9, tzinfo=UTC))
+    why = explain(w.services, w.h1, "net_gmv", None, DURING)
+    rows = dict(next(b for b in why_blocks(why, "en", "net_gmv") if isinstance(b, Fields)).items)
+    assert (rows["Target"], rows["Achievement"], rows["Scored against"]) == (
+        "1,000.00 USD · imported (targets.csv, 2026-11-20)", "70%",
+        "expected by now 816.67 USD (82% of the target): pace 86%")
+    assert rows["Scored against"].endswith(rows[next(k for k in rows if k.startswith("Scored ("))])
+    orders = explain(w.services, w.h1, "orders", "2026-11", AFTER)   # November is over: judged on the target
+    assert dict(next(b for b in why_blocks(orders, "en", "orders") if isinstance(b, Fields)).items)[
+        "Scored against"] == "the target"
