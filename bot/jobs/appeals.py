@@ -1,5 +1,8 @@
 """The appeals job, every tick (bot.scheduler): escalate, deliver, update copies, tell, remind.
 
+- Re-routing: an open appeal whose approver no longer fits its level (services.appeal_routing.fits: a lead
+  demoted or moved to another team) goes to whoever fits now (services.appeals.reroute, audited appeal.reroute);
+  the new approver gets the card and the old copies are updated as for an escalation.
 - Escalation: an appeal open longer than [appeals] escalate_after at its level climbs one
   (services.appeals.escalate); its new approver gets the card, the old copies say it was escalated.
 - Delivery: an open appeal's card goes privately to its approver on every platform they are bound on, claimed per
