@@ -55,6 +55,7 @@ class AppealFacts:
     note: str | None = None
     proposal_key: str | None = None          # what approving would change: a cards.i18n key and its values
     proposal_values: dict[str, str] = field(default_factory=dict)
+    value_current: Decimal | None = None     # the metric's value when the card was built (None: not looked up)
 
 
 def _when(moment: datetime | None, zone: str) -> str:
@@ -80,14 +81,18 @@ def midpoint(facts: AppealFacts) -> Decimal | None:
     return ((facts.value_now + facts.value_claimed) / 2).quantize(Decimal("0.01"))
 
 
-def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...] = ()) -> Card:
+def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...] = (),
+                actions: str = "decide") -> Card:
     """The approver's card in `lang`, times in `zone` (the reader's), with what approving would change and `why`:
-    the metric's trail (cards.why_card.why_blocks). Buttons only while it is open."""
+    the metric's trail (cards.why_card.why_blocks). Buttons only while it is open, and only what the reader may do:
+    `actions` "decide" (its approver or an admin), "withdraw" (the appellant) or "none"."""
     fields = (
         (t(lang, "appeal.member"), facts.appellant),
         (t(lang, "appeal.metric"), metric_name(facts.metric_key, lang)),
         (t(lang, "appeal.period"), facts.period),
-        (t(lang, "appeal.value_now"), _value(facts, facts.value_now, lang)),
+        (t(lang, "appeal.value_when", date=_when(facts.created_at, zone)[:10]), _value(facts, facts.value_now, lang)),
+        *(((t(lang, "appeal.value_now"), _value(facts, facts.value_current, lang)),)
+          if facts.value_current is not None else ()),
         (t(lang, "appeal.value_claimed"), _value(facts, facts.value_claimed, lang)),
         (t(lang, "appeal.category"), t(lang, f"appeal.category.{facts.category}")),
         (t(lang, "appeal.approver"), f"{facts.approver or '-'} ({t(lang, f'appeal.level.{facts.level}')})"),
@@ -102,8 +107,14 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...]
     blocks.extend(why)
     tone = Tone.INFO
     if facts.status == "open":
-        blocks.extend(_decision_buttons(facts, lang))
+        if actions == "decide":
+            blocks.extend(_decision_buttons(facts, lang))
+        elif actions == "withdraw":
+            blocks.append(Buttons((Button(t(lang, "appeal.withdraw"), "appeal", ("withdraw", str(facts.id))),)))
     else:
+        if facts.status in ("approved", "partly_approved") and facts.decided_value is not None:
+            blocks.append(Text(t(lang, "appeal.result", metric=metric_name(facts.metric_key, lang),
+                                 period=facts.period, value=_value(facts, facts.decided_value, lang))))
         blocks.append(Text(_state_line(facts, lang, zone), strong=True))
         if facts.note:
             blocks.append(Text(t(lang, "appeal.note", text=note_text(facts.note, lang))))
@@ -139,8 +150,15 @@ def _state_line(facts: AppealFacts, lang: str, zone: str) -> str:
 
 def told_card(facts: AppealFacts, lang: str, zone: str) -> Card:
     """The appellant's private notice of the decision."""
-    card = appeal_card(facts, lang, zone)
+    card = appeal_card(facts, lang, zone, actions="none")
     return Card(t(lang, "appeal.told_title", id=facts.id), card.blocks, card.tone, lang)
+
+
+def lost_card(facts: AppealFacts, orders: list[str], lang: str) -> Card:
+    """The private notice to a member an approved appeal took orders from."""
+    return Card(t(lang, "appeal.lost_title"),
+                (Text(t(lang, "appeal.lost", id=facts.id, appellant=facts.appellant, who=facts.decider or "-",
+                        orders=", ".join(orders), period=facts.period)),), Tone.WARN, lang)
 
 
 def filed_card(facts: AppealFacts, lang: str) -> Card:
@@ -148,7 +166,9 @@ def filed_card(facts: AppealFacts, lang: str) -> Card:
     return Card(t(lang, "appeal.filed_title", id=facts.id),
                 (Text(t(lang, "appeal.filed", metric=metric_name(facts.metric_key, lang), period=facts.period,
                         value=_value(facts, facts.value_now, lang), approver=facts.approver or "-",
-                        level=t(lang, f"appeal.level.{facts.level}"))),), Tone.INFO, lang)
+                        level=t(lang, f"appeal.level.{facts.level}"))),
+                 Text(t(lang, "appeal.filed_as", category=t(lang, f"appeal.category.{facts.category}"),
+                        claimed=_value(facts, facts.value_claimed, lang)))), Tone.INFO, lang)
 
 
 def usage_card(lang: str, usage: str) -> Card:

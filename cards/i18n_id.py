@@ -252,6 +252,16 @@ INDONESIAN: dict[str, str] = {
     "why.template": "Template",
     "why.actual": "Aktual",
     "why.target": "Target",
+    # why: pace, imported targets, appeal adjustments (issue 23, wt-h)
+    "why.source.imported": "diimpor ({source})",
+    "why.judged": "Dinilai terhadap",
+    "why.judged.pace": "yang diharapkan sampai sekarang {expected} ({share} dari target): laju {pace}",
+    "why.judged.target": "target",
+    "why.adjustments": "Diubah oleh banding:",
+    "why.adjust.override": "diubah menjadi {value} oleh banding #{id} (terukur {measured})",
+    "why.adjust.credit_order": "pesanan {ref} dikreditkan oleh banding #{id}",
+    "why.adjust.exclude_order": "pesanan {ref} dikeluarkan oleh banding #{id}",
+    "why.adjust.add_session": "sesi live {ref} ditambahkan oleh banding #{id}",
     "why.source.own": "target sendiri",
     "why.source.own_by": "target sendiri, diatur oleh {who}",
     "why.source.typical": "nilai tipikal SOP masa percobaan ({source})",
@@ -547,6 +557,23 @@ INDONESIAN: dict[str, str] = {
     "appeals.days": "{n} hr",
     "appeals.how": "Buka: /appeal show ID. Putuskan: /appeal approve ID, /appeal partly ID NILAI, /appeal reject ID "
                    "ALASAN.",
+    # appeals as users met them (issue 23, wt-h)
+    "appeal.withdraw": "Tarik",
+    "appeal.value_when": "Nilai saat banding ({date})",
+    "appeal.result": "Hasil: {metric} untuk {period} sekarang {value}.",
+    "appeal.filed_as": "Kategori: {category}; nilai yang diklaim: {claimed}.",
+    "appeal.proposal.credit_order_from": "Kreditkan {count} pesanan ke {member}, diambil dari anggota yang "
+                                         "dikreditkan sekarang (yang kehilangannya): {orders}",
+    "appeal.other_team_order": "Banding #{id}: pesanan {order} milik tim lain (tokonya atau anggotanya); hanya admin "
+                               "yang boleh memindahkannya antartim. Tidak ada yang berubah.",
+    "appeal.lost_title": "Banding memindahkan pesanan Anda",
+    "appeal.lost": "Banding #{id} dari {appellant}, disetujui oleh {who}, mengkreditkan kepadanya: {orders}. Angka "
+                   "{period} Anda tidak lagi menghitung pesanan ini.",
+    "appeal.bad_value.money": "{text} bukan nilai untuk {metric}: tulis jumlah 0 atau lebih, misalnya =5200.",
+    "appeal.bad_value.count": "{text} bukan nilai untuk {metric}: tulis bilangan bulat 0 atau lebih, misalnya =12.",
+    "appeal.bad_value.ratio": "{text} bukan nilai untuk {metric}: tulis persentase 0% atau lebih, misalnya =35%.",
+    "appeal.bad_value.seconds": "{text} bukan nilai untuk {metric}: tulis jumlah detik 0 atau lebih, misalnya =90.",
+    "appeal.bad_value.days": "{text} bukan nilai untuk {metric}: tulis jumlah hari 0 atau lebih, misalnya =3.",
     "appeal.reminder_title": "Banding menunggu Anda",
     "appeal.reminder": "{n} banding sudah menunggu keputusan Anda lebih dari {days} hari: ketik /appeals.",
     # appeal adjustments (services.appeal_adjustments)

@@ -5,6 +5,7 @@ appeal card. The adapters fit it to the platforms' card size (cards.fit)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -13,7 +14,8 @@ from cards.format import metric_value, money, percent
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Text, Tone
 from scoring.metrics import CATALOG, Unit
-from scoring.trail import CommissionTrail, Item, MetricTrail, TargetSource, Why
+from scoring.text import shown
+from scoring.trail import Adjustment, CommissionTrail, Item, MetricTrail, TargetSource, Why
 
 
 def _q(value: Decimal, step: str) -> Decimal:
@@ -36,6 +38,8 @@ def rate_text(item: Item, reporting: str) -> str:
 def _source(source: TargetSource, lang: str) -> str:
     if source.kind == "typical":
         return t(lang, "why.source.typical", source=source.detail)
+    if source.kind == "imported":
+        return t(lang, "why.source.imported", source=source.detail)
     if source.kind == "own":
         return t(lang, "why.source.own_by", who=source.detail) if source.detail else t(lang, "why.source.own")
     return t(lang, "why.source.none")
@@ -74,6 +78,8 @@ def why_blocks(why: Why, lang: str, metric_key: str) -> tuple[Block, ...]:
         (t(lang, "why.scored", cap=percent(m.cap)), scored),
         (t(lang, "why.weight_points"), f"{m.weight}% · {'—' if m.points is None else _q(m.points, '0.1')}"),
     ]
+    if m.scored is not None and m.target is not None:
+        rows.insert(4, (t(lang, "why.judged"), _judged(m, value, lang)))
     counts = " · ".join(t(lang, f"why.count.{what}", n=f"{n:,}") for what, n in m.counts)
     if counts:
         rows.append((t(lang, "why.behind"), counts))
@@ -84,7 +90,26 @@ def why_blocks(why: Why, lang: str, metric_key: str) -> tuple[Block, ...]:
         headers = (t(lang, "why.col.id"), t(lang, "why.col.time"), t(lang, "why.col.amount"), t(lang, "why.col.rate"),
                    t(lang, "why.col.converted", currency=cur))
         blocks.append(Table(headers, tuple(_item_row(i, why, lang) for i in m.largest)))
+    if m.adjustments:   # after the items: what appeals changed on top of them, so the lines add up
+        blocks.append(Text(t(lang, "why.adjustments")))
+        blocks.extend(Text("· " + _adjustment(a, value, lang)) for a in m.adjustments)
     return tuple(blocks)
+
+
+def _judged(m: MetricTrail, value: Callable[[Decimal | None], str], lang: str) -> str:
+    """What Scored is judged against: the expected value by now (pace) while a cumulative metric's month runs,
+    else the target itself."""
+    if m.expected is not None and m.target and m.expected != m.target:
+        share = percent(m.expected / m.target)
+        pace = percent(m.actual / m.expected) if m.actual is not None and m.expected else "—"
+        return t(lang, "why.judged.pace", expected=value(m.expected), share=share, pace=pace)
+    return t(lang, "why.judged.target")
+
+
+def _adjustment(a: Adjustment, value: Callable[[Decimal | None], str], lang: str) -> str:
+    if a.kind == "override":
+        return t(lang, "why.adjust.override", value=value(a.value), id=a.appeal_id, measured=value(a.measured))
+    return t(lang, f"why.adjust.{a.kind}", ref=shown(a.ref, 60), id=a.appeal_id)
 
 
 def commission_blocks(c: CommissionTrail, lang: str) -> tuple[Block, ...]:

@@ -26,10 +26,10 @@ from cards.model import Card
 from commands.context import Request
 from commands.periods import month_arg
 from commands.spec import Command
-from scoring.metrics import lookup_metric
+from scoring.metrics import Metric, lookup_metric
 from scoring.targets import AmountError, parse_amount
-from services.appeal_routing import may_decide
-from services.appeals import CATEGORIES, approver_card, decide, facts, file_appeal, get, open_for, withdraw
+from scoring.text import shown
+from services.appeals import CATEGORIES, approver_card, can_decide, decide, facts, file_appeal, get, open_for, withdraw
 from services.errors import UserError
 
 CATEGORY_WORDS: dict[str, str] = {
@@ -62,7 +62,7 @@ def handle(req: Request) -> Card:
         shown = get(req.services, appeal_id)
         if shown is None:
             raise UserError("appeal.not_found", id=appeal_id)
-        if shown.appeal.member_id != req.member.id and not may_decide(shown.appeal, req.member):
+        if shown.appeal.member_id != req.member.id and not can_decide(req.services, shown.appeal, req.member):
             raise UserError("appeal.not_yours", id=appeal_id)
         return approver_card(req.services, shown, req.member, req.now)
     if action == "withdraw":
@@ -88,15 +88,33 @@ def _file(req: Request) -> Card:
     category = "other"
     if rest and rest[0].lower() in CATEGORY_WORDS:
         category, rest = CATEGORY_WORDS[rest[0].lower()], rest[1:]
-    claimed = None
-    if rest and rest[0].startswith("=") and len(rest[0]) > 1:
-        claimed, rest = _amount(rest[0][1:]), rest[1:]
+    claimed, rest = _claimed(rest, metric)
     reason, evidence = _split_evidence(rest)
     if not reason:
         return usage_card(req.lang, usage_text(req.lang, CATEGORIES))
     filed = file_appeal(req.services, req.member, key, period, category, " ".join(reason), evidence, req.now,
                         value_claimed=claimed)
     return filed_card(facts(req.services, filed), req.lang)
+
+
+def _claimed(words: list[str], metric: Metric | None) -> tuple[Decimal | None, list[str]]:
+    """(the claimed value, the other words): the first "=VALUE" anywhere before the evidence words."""
+    for i, word in enumerate(words):
+        if word.lower().startswith(EVIDENCE_WORDS):
+            break
+        if word.startswith("=") and len(word) > 1:
+            return _claim_value(word[1:], metric), words[:i] + words[i + 1:]
+    return None, words
+
+
+def _claim_value(text: str, metric: Metric | None) -> Decimal:
+    """A claimed value, refused in the metric's own terms (an amount, a count, a percentage...)."""
+    try:
+        return parse_amount(text, ratio=text.endswith("%"))
+    except AmountError as exc:
+        if metric is None:
+            raise UserError(exc.key, usage=USAGE, **exc.values) from None
+        raise UserError(f"appeal.bad_value.{metric.unit.value}", text=shown(text, 40), metric=metric.key) from None
 
 
 def _split_evidence(words: list[str]) -> tuple[list[str], list[str]]:

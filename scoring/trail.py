@@ -48,8 +48,21 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class TargetSource:
-    kind: str                    # own (the member's own target) | typical (the SOP's, in trial) | none
-    detail: str = ""             # typical: the SOP's source; own: who set it (member code), when known
+    kind: str                    # own (the member's own target) | imported (from a file) | typical (the SOP's,
+    #                              in trial) | none
+    detail: str = ""             # typical: the SOP's source; own: who set it (member code), when known;
+    #                              imported: "FILE, YYYY-MM-DD"
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """What an approved appeal changed in a metric's month (the service fills these in from the store)."""
+
+    kind: str                    # override | credit_order | exclude_order | add_session
+    appeal_id: int
+    ref: str = ""                # an order's platform id, a session "shop start-end"
+    value: Decimal | None = None     # override: the value set
+    measured: Decimal | None = None  # override: what the metric measures without it
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +80,8 @@ class MetricTrail:
     points: Decimal | None       # share of the score (see module docstring)
     counts: tuple[tuple[str, int], ...]   # (what, how many): orders, cancelled, refunds, lives, videos, ad_days, ...
     largest: tuple[Item, ...]
+    expected: Decimal | None = None       # a cumulative metric: the target x the share of the window passed
+    adjustments: tuple[Adjustment, ...] = ()   # approved appeals' changes to this metric's month
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,5 +202,6 @@ def trail(card: Scorecard, activity: Activity, ctx: Context, month_ctx: Context,
         m = r.metric
         counts, largest = behind(m.key, activity, month_ctx if m.month_to_date else ctx)
         out.append(MetricTrail(m.key, m.unit, r.actual, r.target, sources.get(m.key, TargetSource("none")),
-                               r.achievement, r.scored, r.left_out, cap, r.weight, shares[m.key], counts, largest))
+                               r.achievement, r.scored, r.left_out, cap, r.weight, shares[m.key], counts, largest,
+                               r.expected))
     return tuple(out)

@@ -27,6 +27,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
+from cards.format import money
+from scoring.money import from_minor
+from scoring.roles import Role
 from scoring.text import shown
 from services.errors import UserError
 from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
@@ -95,8 +98,15 @@ def proposal_for(session: Session, appeal: Appeal) -> Proposal | None:
     code = appellant.code if appellant is not None else str(appeal.member_id)
     if plan.kind in ("credit_order", "exclude_order"):
         ids = [o.platform_order_id for o in plan.orders]
-        listed = ", ".join(shown(i, 40) for i in ids[:SHOWN_ORDERS])
         more = len(ids) - SHOWN_ORDERS
+        if plan.kind == "credit_order" and any(o.member_id not in (None, appeal.member_id) for o in plan.orders):
+            # another member loses these: the approver sees whom and how much
+            codes = _codes(session, {o.member_id for o in plan.orders if o.member_id is not None})
+            listed = ", ".join(_order_now(o, codes) for o in plan.orders[:SHOWN_ORDERS])
+            return Proposal(plan.kind, "appeal.proposal.credit_order_from",
+                            {"orders": listed + (f" (+{more})" if more > 0 else ""), "count": str(len(ids)),
+                             "member": code, "period": appeal.period})
+        listed = ", ".join(shown(i, 40) for i in ids[:SHOWN_ORDERS])
         return Proposal(plan.kind, f"appeal.proposal.{plan.kind}",
                         {"orders": listed + (f" (+{more})" if more > 0 else ""), "count": str(len(ids)),
                          "member": code, "period": appeal.period})
@@ -110,6 +120,30 @@ def proposal_for(session: Session, appeal: Appeal) -> Proposal | None:
                      "period": appeal.period})
 
 
+def _order_now(order: Order, codes: dict[int, str]) -> str:
+    """"O-3 (hugo, 1,400.00 USD)": the order, whose it is now and its amount."""
+    owner = codes.get(order.member_id, "-") if order.member_id is not None else "-"
+    amount = money(from_minor(order.total_minor, order.currency), order.currency)
+    return f"{shown(order.platform_order_id, 40)} ({owner}, {amount})"
+
+
+def check_teams(session: Session, appeal: Appeal, decider: Member) -> None:
+    """Refuse (UserError appeal.other_team_order) moving an order of another team's shop, or from a member of
+    another team, unless the decider is an admin: a lead moves orders within their own team only."""
+    if Role.parse(decider.role) is Role.ADMIN:
+        return
+    plan = _plan(session, appeal)
+    appellant = session.get(Member, appeal.member_id)
+    if plan is None or plan.kind != "credit_order" or appellant is None:
+        return
+    for order in plan.orders:
+        shop = session.get(Shop, order.shop_id)
+        owner = session.get(Member, order.member_id) if order.member_id is not None else None
+        if (shop is None or shop.team_id != appellant.team_id
+                or (owner is not None and owner.team_id != appellant.team_id)):
+            raise UserError("appeal.other_team_order", order=shown(order.platform_order_id, 40), id=appeal.id)
+
+
 def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Decimal | None,
                    now: datetime) -> list[AppealAdjustment]:
     """In the caller's transaction: a partial approval's `value` (not None) overrides the metric's value for the
@@ -120,6 +154,7 @@ def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Dec
             raise UserError("appeal.nothing_to_apply")
         plan: _Plan | None = _Plan("override", value=value)
     else:
+        check_teams(session, appeal, decider)
         plan = _plan(session, appeal)
     if plan is None:
         raise UserError("appeal.nothing_to_apply")
@@ -131,15 +166,6 @@ def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Dec
               {"appeal": appeal.id, "member": appeal.member_id, "period": appeal.period, "before": before,
                "after": after}, at=now)
     return [a for a, _, _ in made]
-
-
-def credited_from(session: Session, appeal: Appeal) -> list[int]:
-    """The members (other than the appellant) credited now with the orders approving `appeal` as claimed would
-    credit to the appellant: their numbers lose those orders."""
-    plan = _plan(session, appeal)
-    if plan is None or plan.kind != "credit_order":
-        return []
-    return sorted({o.member_id for o in plan.orders if o.member_id is not None and o.member_id != appeal.member_id})
 
 
 _Made = list[tuple[AppealAdjustment, dict[str, object], dict[str, object]]]
@@ -178,13 +204,14 @@ def _credit(session: Session, appeal: Appeal, decider: Member, plan: _Plan, now:
                                      "rule": order.credit_rule}
         after: dict[str, object] = {"order": order.platform_order_id, "member": codes.get(appeal.member_id),
                                     "rule": APPEAL_RULE}
+        lost_by = order.member_id if order.member_id != appeal.member_id else None
         order.member_id, order.credit_rule, order.live_session_id = appeal.member_id, APPEAL_RULE, None
         if creator is not None:
             before["creator"], after["creator"] = order.creator_id, creator
             order.creator_id, order.attribution_rule = creator, APPEAL_RULE
         session.add(order)
         row = _adjustment(session, appeal, decider, "credit_order", now, order_id=order.id,
-                          to_member_id=appeal.member_id, creator_id=creator)
+                          to_member_id=appeal.member_id, from_member_id=lost_by, creator_id=creator)
         made.append((row, before, after))
     return made
 

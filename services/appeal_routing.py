@@ -5,7 +5,8 @@
 - Level 1: a manager (the first by code). Level 2: an admin (the first by code).
 - A level with nobody on it (no manager in the organisation) passes to the next. Nobody ever decides their own
   appeal. An appeal pending past [appeals] escalate_after_days climbs one level (bot.jobs.appeals).
-- Who may decide: the approver it is assigned to now, or any admin (never the appellant).
+- Who may decide: the approver it is assigned to now while they still fit its level (fits), or any admin (never
+  the appellant). The appeals job moves an appeal whose approver no longer fits (services.appeals.reroute).
 """
 
 from __future__ import annotations
@@ -60,8 +61,26 @@ def _on_level(session: Session, appellant: Member, level: int) -> Member | None:
     return session.execute(query.order_by(Member.code).limit(1)).scalars().first()
 
 
-def may_decide(appeal: Appeal, member: Member) -> bool:
-    """Whether `member` may decide `appeal`: its current approver or an admin, never the appellant."""
+def fits(session: Session, appeal: Appeal, member: Member) -> bool:
+    """Whether `member` still fits the appeal's level: level 0 a lead of the appellant's team, 1 a manager,
+    2 an admin (a lead demoted or moved to another team no longer decides what was assigned to them)."""
+    if not member.active:
+        return False
+    level = LEVELS[min(appeal.level, len(LEVELS) - 1)]
+    if level is Role.LEAD:
+        appellant = session.get(Member, appeal.member_id)
+        if appellant is None or appellant.team_id is None:
+            return False
+        return session.execute(select(TeamLead.member_id).where(TeamLead.team_id == appellant.team_id,  # type: ignore[arg-type]
+                                                         TeamLead.member_id == member.id)).first() is not None
+    return Role.parse(member.role) is level
+
+
+def may_decide(session: Session, appeal: Appeal, member: Member) -> bool:
+    """Whether `member` may decide `appeal`: its current approver while they still fit its level (fits), or an
+    admin, never the appellant."""
     if member.id is None or member.id == appeal.member_id or not member.active:
         return False
-    return member.id == appeal.approver_member_id or member.role == Role.ADMIN
+    if member.role == Role.ADMIN:
+        return True
+    return member.id == appeal.approver_member_id and fits(session, appeal, member)

@@ -20,20 +20,23 @@ from sqlalchemy import CursorResult, select, update
 from sqlmodel import Session
 
 from cards.appeal_cards import AppealFacts, appeal_card
+from cards.format import money
 from cards.i18n import lang_of
 from cards.model import Block, Card
 from cards.why_card import why_blocks
+from scoring.money import from_minor
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
 from scoring.templates import TemplateError
-from services.appeal_adjustments import apply_decision, credited_from, proposal_for
-from services.appeal_routing import LEVELS, Route, may_decide, route
+from scoring.text import shown
+from services.appeal_adjustments import apply_decision, proposal_for
+from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
 from services.errors import UserError
 from services.month_close import refinalise
 from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
 from storage.audit import audit
-from storage.models import APPEAL_CATEGORIES, Appeal, Member
+from storage.models import APPEAL_CATEGORIES, Appeal, AppealAdjustment, Member, Order
 from storage.month_close import closed
 from storage.queries import team_of
 
@@ -59,9 +62,11 @@ class AppealView:
         return LEVELS[min(self.appeal.level, len(LEVELS) - 1)]
 
 
-def facts(services: Services, shown: AppealView, status: str | None = None) -> AppealFacts:
+def facts(services: Services, shown: AppealView, status: str | None = None,
+          now: datetime | None = None) -> AppealFacts:
     """What the appeal's cards show; `status` overrides the appeal's (an old approver's copy says "escalated").
-    An open appeal says what approving it would change (services.appeal_adjustments.proposal_for)."""
+    An open appeal says what approving it would change (services.appeal_adjustments.proposal_for); with `now`,
+    the metric's value now as well as the value when appealed."""
     a = shown.appeal
     proposal = None
     if a.status == "open":
@@ -76,7 +81,8 @@ def facts(services: Services, shown: AppealView, status: str | None = None) -> A
                        decided_at=a.assigned_at if status == "escalated" else a.decided_at,
                        decided_value=a.decided_value, note=a.decision_note,
                        proposal_key=proposal.key if proposal else None,
-                       proposal_values=dict(proposal.values) if proposal else {})
+                       proposal_values=dict(proposal.values) if proposal else {},
+                       value_current=current_value(services, shown, now) if now is not None else None)
 
 
 def approver_card(services: Services, shown: AppealView, reader: Member, now: datetime,
@@ -92,7 +98,14 @@ def approver_card(services: Services, shown: AppealView, reader: Member, now: da
                              a.metric_key)
         except (UserError, TemplateError, LookupError):
             why = ()   # the month is out of reach now, or the metric left the template: the card without it
-    return appeal_card(facts(services, shown, status), lang, reader.timezone, why=why)
+    actions = "decide" if can_decide(services, a, reader) else "withdraw" if reader.id == a.member_id else "none"
+    return appeal_card(facts(services, shown, status, now), lang, reader.timezone, why=why, actions=actions)
+
+
+def can_decide(services: Services, appeal: Appeal, member: Member) -> bool:
+    """services.appeal_routing.may_decide in a session of its own (for commands and cards)."""
+    with Session(services.engine) as session:
+        return may_decide(session, appeal, member)
 
 
 def _clean(text: str, size: int) -> str:
@@ -157,6 +170,32 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
         return AppealView(appeal, member, found.approver)
 
 
+def scored_value(session: Session, services: Services, member_id: int, metric_key: str | None, period: str,
+                 now: datetime) -> Decimal | None:
+    """`metric_key`'s actual for the member's month `period` as /mykpi scores it now (in `session`, so with what
+    the caller's transaction changed); None when it cannot be scored."""
+    member = session.get(Member, member_id)
+    if member is None or not metric_key:
+        return None
+    team = team_of(session, member)
+    zone = period_zone(member.timezone, team.timezone if team else None)
+    inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+    try:
+        score = score_member(session, inputs, member, team, month_window(int(period[:4]), int(period[5:7]), zone))
+    except (TemplateError, LookupError):
+        return None
+    if score.scorecard is None or metric_key not in [r.metric.key for r in score.scorecard.results]:
+        return None
+    return score.scorecard.result(metric_key).actual
+
+
+def current_value(services: Services, shown: AppealView, now: datetime) -> Decimal | None:
+    """The appealed metric's value now (cards show it beside the value when appealed)."""
+    with Session(services.engine) as session:
+        return scored_value(session, services, shown.appeal.member_id, shown.appeal.metric_key, shown.appeal.period,
+                            now)
+
+
 def _state(appeal: Appeal) -> dict[str, Any]:
     """What the audit row records of an appeal."""
     return {"status": appeal.status, "member_id": appeal.member_id, "metric": appeal.metric_key,
@@ -185,11 +224,13 @@ def get(services: Services, appeal_id: int) -> AppealView | None:
         return view(session, appeal) if appeal is not None else None
 
 
-def _cas(session: Session, appeal: Appeal, values: dict[str, Any]) -> bool:
+def _cas(session: Session, appeal: Appeal, values: dict[str, Any], same_approver: bool = False) -> bool:
     """Move `appeal` out of "open" (and off its current approver) once: True for the one UPDATE that did it."""
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Appeal).where(Appeal.id == appeal.id, Appeal.status == "open",  # type: ignore[arg-type]
-                             Appeal.level == appeal.level).values(**values))
+    query = update(Appeal).where(Appeal.id == appeal.id, Appeal.status == "open",  # type: ignore[arg-type]
+                                 Appeal.level == appeal.level)  # type: ignore[arg-type]
+    if same_approver:   # a move within a level: only from the approver it was seen with
+        query = query.where(Appeal.approver_member_id == appeal.approver_member_id)  # type: ignore[arg-type]
+    result: CursorResult[Any] = session.execute(query.values(**values))  # type: ignore[assignment]
     return result.rowcount == 1
 
 
@@ -222,7 +263,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
     if outcome == "partly" and value is None:
         raise UserError("appeal.partly_needs_value", id=appeal_id)
     seen = _load_open(services, appeal_id)
-    if not may_decide(seen, decider):
+    if not can_decide(services, seen, decider):
         raise UserError("appeal.not_yours", id=appeal_id)
     status = OUTCOMES[outcome]
     decided_value = value if outcome == "partly" else (seen.value_claimed if outcome == "approve" else None)
@@ -236,16 +277,22 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         assert appeal is not None
         session.refresh(appeal)
         if outcome in ("approve", "partly"):
-            losers = credited_from(session, appeal) if outcome == "approve" else []
             try:   # in the decision's transaction: no decision without its adjustment
-                apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
+                made = apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
             except UserError:
                 session.rollback()
                 raise
+            if any(m.kind != "override" for m in made):   # what the month scores now, never the claim
+                appeal.decided_value = scored_value(session, services, appeal.member_id, appeal.metric_key,
+                                                    appeal.period, now)
+                session.add(appeal)
+                session.flush()
             if closed(session, appeal.period) is not None:   # a closed month changes only here: its finals move
                 appellant = session.get(Member, appeal.member_id)
                 assert appellant is not None
-                others = [m for i in losers if (m := session.get(Member, i)) is not None]
+                # the members an order was credited away from: their finals and pay move too
+                lost_by = sorted({m.from_member_id for m in made if m.from_member_id is not None})
+                others = [m for i in lost_by if (m := session.get(Member, i)) is not None]
                 refinalise(session, services, appellant, appeal.period, now, decider.code, appeal.id, others)
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
@@ -275,27 +322,64 @@ def withdraw(services: Services, member: Member, appeal_id: int, now: datetime) 
 def escalate(services: Services, appeal_id: int, now: datetime) -> AppealView | None:
     """Climb one level (bot.jobs.appeals): the next approver above the current level. None when it is no longer
     open, was moved meanwhile, or there is nobody above."""
+    return _move(services, appeal_id, now, 1, "appeal.escalate")
+
+
+def reroute(services: Services, appeal_id: int, now: datetime) -> AppealView | None:
+    """Move an open appeal whose approver no longer fits its level (demoted, moved to another team, deactivated:
+    services.appeal_routing.fits) to whoever is on that level now, or the first level above with someone (bot.jobs.
+    appeals). None when the approver still fits, it is not open, or there is nobody else."""
+    with Session(services.engine) as session:
+        seen = session.get(Appeal, appeal_id)
+        approver = session.get(Member, seen.approver_member_id) if seen and seen.approver_member_id else None
+        if seen is None or seen.status != "open" or (approver is not None and fits(session, seen, approver)):
+            return None
+    return _move(services, appeal_id, now, 0, "appeal.reroute")
+
+
+def _move(services: Services, appeal_id: int, now: datetime, up: int, action: str) -> AppealView | None:
     with Session(services.engine, expire_on_commit=False) as session:
         seen = session.get(Appeal, appeal_id)
         appellant = session.get(Member, seen.member_id) if seen is not None else None
         if seen is None or appellant is None or seen.status != "open":
             return None
-        found = route(session, appellant, seen.level + 1)
+        found = route(session, appellant, seen.level + up)
         if found is None or found.approver.id == seen.approver_member_id:
             return None
         before = _state(seen)
         session.expunge(seen)
         if not _cas(session, seen, {"approver_member_id": found.approver.id, "level": found.level,
-                                    "assigned_at": now, "reminded_at": None}):
+                                    "assigned_at": now, "reminded_at": None}, same_approver=True):
             session.rollback()
             return None
         appeal = session.get(Appeal, appeal_id)
         assert appeal is not None
         session.refresh(appeal)
-        audit(session, None, "appeal.escalate", "appeal", str(appeal_id),
+        audit(session, None, action, "appeal", str(appeal_id),
               {"before": before, "after": _state(appeal)}, at=now)
         session.commit()
         return view(session, appeal)
+
+
+def losers(services: Services, appeal_id: int) -> list[tuple[Member, list[str]]]:
+    """The members an approved appeal took credited orders from, each with those orders ("O-3 (1,400.00 USD)"),
+    detached: bot.jobs.appeals tells each of them privately, once."""
+    with Session(services.engine, expire_on_commit=False) as session:
+        rows = session.execute(select(AppealAdjustment.from_member_id, Order).join(
+            Order, Order.id == AppealAdjustment.order_id).where(  # type: ignore[arg-type]
+            AppealAdjustment.appeal_id == appeal_id, AppealAdjustment.kind == "credit_order",  # type: ignore[arg-type]
+            AppealAdjustment.from_member_id.is_not(None)).order_by(AppealAdjustment.id)).all()  # type: ignore[union-attr]
+        lost: dict[int, list[str]] = {}
+        for member_id, order in rows:
+            amount = money(from_minor(order.total_minor, order.currency), order.currency)
+            lost.setdefault(member_id, []).append(f"{shown(order.platform_order_id, 40)} ({amount})")
+        out = []
+        for member_id, orders in lost.items():
+            member = session.get(Member, member_id)
+            if member is not None:
+                session.expunge(member)
+                out.append((member, orders))
+        return out
 
 
 def open_for(services: Services, approver: Member) -> list[AppealView]:
@@ -304,5 +388,5 @@ def open_for(services: Services, approver: Member) -> list[AppealView]:
     with Session(services.engine, expire_on_commit=False) as session:
         query = select(Appeal).where(Appeal.status == "open", Appeal.member_id != approver.id)  # type: ignore[arg-type]
         rows = [a for a in session.execute(query.order_by(Appeal.created_at, Appeal.id)).scalars()
-                if may_decide(a, approver)]
+                if may_decide(session, a, approver)]
         return [view(session, a) for a in rows]

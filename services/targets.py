@@ -390,6 +390,6 @@ def import_file(services: Services, path: Path, org_id: int, now: datetime, forc
         result = import_targets(session, path, org_id, None, services.rules.reporting_currency,
                                 Guard(now, services.org_timezone, force, zero), encoding)
         audit(session, None, "import.targets", "import", path.name,
-              {"targets": result.targets, "baselines": result.baselines, "force": force})
+              {"targets": result.targets, "baselines": result.baselines, "force": force}, at=now)
         session.commit()
     return result

@@ -12,21 +12,23 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from scoring.fx import MissingRate
-from scoring.metrics import CATALOG
+from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, month_window, period_zone
 from scoring.roles import Role, Scope
 from scoring.rules import CountOrdersAt
 from scoring.templates import TemplateError
-from scoring.trail import CommissionTrail, Item, MetricTrail, TargetSource, Why, trail
+from scoring.text import shown
+from scoring.trail import Adjustment, CommissionTrail, Item, MetricTrail, TargetSource, Why, trail
 from services.commission import _sees_others, estimate
 from services.container import Services
 from services.errors import UserError
 from services.scorecards import Inputs, MemberScore, member_window, month_key, score_member, team_scores
+from storage.adjustments import month_adjustments
 from storage.commission import load_plans
 from storage.models import Member, Team
 from storage.month_close import closed
 from storage.queries import team_of
-from storage.refs import live_refs, order_refs, target_setters
+from storage.refs import live_refs, order_refs, target_imports, target_setters
 
 
 class NoTemplate(Exception):
@@ -69,6 +71,7 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
         if metric_key is not None:
             metrics = tuple(m for m in metrics if m.key == metric_key)
         metrics = _named(session, member, metrics)
+        metrics = _adjusted(session, member, label, metrics, mine, ctx)
         commission = None
         if may_see_commission(viewer or member, member):
             commission = _commission(session, inputs, member, mine)
@@ -108,14 +111,47 @@ def _sources(session: Session, mine: MemberScore, period: str) -> dict[str, Targ
     own), else the member's own target (set by whom, when recorded), else none."""
     typical = {v.metric: v.source for v in (mine.typical.values if mine.typical else ())}
     setters = target_setters(session, mine.member.id or 0, period)
+    imports = target_imports(session, mine.member.id or 0, period)
     month = (int(period[:4]), int(period[5:]))
     out = {}
     for key, by_month in mine.month_targets.items():
         if key in typical:
             out[key] = TargetSource("typical", typical[key])
+        elif month in by_month and key not in setters and key in imports:
+            name, at = imports[key]
+            day = at.astimezone(ZoneInfo(mine.window.tz)).date().isoformat()
+            out[key] = TargetSource("imported", f"{shown(name, 60)}, {day}")
         elif month in by_month:
             out[key] = TargetSource("own", setters.get(key, ""))
     return out
+
+
+def _adjusted(session: Session, member: Member, period: str, metrics: tuple[MetricTrail, ...], mine: MemberScore,
+              ctx: Context) -> tuple[MetricTrail, ...]:
+    """Each metric with the approved appeals that changed its month: an override of it (with what it measures
+    without the override), the orders credited or taken out of a metric over orders, the sessions added to a
+    metric over live sessions; so the trail's lines add up to its actual."""
+    found = month_adjustments(session, member.id or 0, period)
+    if not found:
+        return metrics
+    out = []
+    for m in metrics:
+        reads = CATALOG[m.key].reads
+        mine_: list[Adjustment] = []
+        for a in found:
+            if a.kind == "override" and a.metric_key == m.key:
+                measured = CATALOG[m.key].compute(mine.activity, ctx)
+                mine_.append(Adjustment("override", a.appeal_id, value=a.value, measured=measured))
+            elif a.kind in ("credit_order", "exclude_order") and "orders" in reads:
+                mine_.append(Adjustment(a.kind, a.appeal_id, ref=a.order_ref))
+            elif a.kind == "add_session" and "lives" in reads and a.session is not None:
+                shop, start, end = a.session
+                zone = ZoneInfo(mine.window.tz)
+                ref = f"{shop} {start.astimezone(zone):%Y-%m-%d %H:%M}–{end.astimezone(zone):%H:%M}"
+                mine_.append(Adjustment("add_session", a.appeal_id, ref=ref))
+        overrides = [x for x in mine_ if x.kind == "override"]
+        out.append(replace(m, adjustments=tuple(overrides[-1:] + [x for x in mine_ if x.kind != "override"])))
+    return tuple(out)
 
 
 def _named(session: Session, member: Member, metrics: tuple[MetricTrail, ...]) -> tuple[MetricTrail, ...]:

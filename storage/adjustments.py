@@ -13,12 +13,14 @@ matching (storage.crediting.match_hosts) leaves alone and no shop sync ever name
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from storage.models import AppealAdjustment
+from storage.models import AppealAdjustment, LiveSession, Order, Shop
 
 APPEAL_RULE = "appeal"
 APPEAL_SESSION_PREFIX = "appeal:"
@@ -45,4 +47,34 @@ def month_overrides(session: Session, member_id: int | None, periods: Iterable[s
             .order_by(AppealAdjustment.id)):  # type: ignore[arg-type]
         if key is not None:
             out[key, period] = value
+    return out
+
+
+@dataclass(frozen=True)
+class MonthAdjustment:
+    """One appeal adjustment of a member's month, as the why trail names it."""
+
+    id: int
+    appeal_id: int
+    kind: str
+    metric_key: str | None
+    value: Decimal | None
+    order_ref: str            # credit_order / exclude_order: the order's platform id
+    session: tuple[str, datetime, datetime] | None   # add_session: (shop code, start, end)
+
+
+def month_adjustments(session: Session, member_id: int, period: str) -> list[MonthAdjustment]:
+    """The appeal adjustments of the member's month `period`, oldest first."""
+    rows = session.execute(select(AppealAdjustment, Order.platform_order_id, Shop.code, LiveSession)
+                           .outerjoin(Order, Order.id == AppealAdjustment.order_id)  # type: ignore[arg-type]
+                           .outerjoin(LiveSession, LiveSession.id == AppealAdjustment.live_session_id)  # type: ignore[arg-type]
+                           .outerjoin(Shop, Shop.id == LiveSession.shop_id)  # type: ignore[arg-type]
+                           .where(AppealAdjustment.member_id == member_id,  # type: ignore[arg-type]
+                                  AppealAdjustment.period == period)
+                           .order_by(AppealAdjustment.id)).all()  # type: ignore[arg-type]
+    out = []
+    for adj, order_ref, shop_code, live in rows:
+        when = (shop_code or "", live.started_at, live.ended_at) if live is not None and live.ended_at else None
+        out.append(MonthAdjustment(adj.id or 0, adj.appeal_id, adj.kind, adj.metric_key, adj.value, order_ref or "",
+                                   when))
     return out

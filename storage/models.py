@@ -588,6 +588,7 @@ class AppealAdjustment(SQLModel, table=True):
     kind: str = Field(max_length=16)
     order_id: int | None = Field(default=None, foreign_key="shop_order.id")
     to_member_id: int | None = Field(default=None, foreign_key="member.id")
+    from_member_id: int | None = Field(default=None, foreign_key="member.id")   # credit_order: who lost it
     creator_id: int | None = Field(default=None, foreign_key="creator.id")
     live_session_id: int | None = Field(default=None, foreign_key="live_session.id")
     metric_key: str | None = Field(default=None, max_length=48)

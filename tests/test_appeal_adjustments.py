@@ -253,8 +253,10 @@ def test_crediting_gives_what_the_store_was_built_with(world: World) -> None:
 
 def test_credit_order_moves_the_order_and_crediting_never_takes_it_back(world: World) -> None:
     aid = appeal(world, "attribution", [" B1 ", "NOT-OURS"])
-    assert propose(world, aid) == Proposal("credit_order", "appeal.proposal.credit_order",
-                                           {"orders": "B1", "count": "1", "member": "h1", "period": "2026-11"})
+    # B1 is h2's now: the approver reads who loses it and how much (the task's change; it said only "B1")
+    assert propose(world, aid) == Proposal("credit_order", "appeal.proposal.credit_order_from",
+                                           {"orders": "B1 (h2, 400.00 USD)", "count": "1", "member": "h1",
+                                            "period": "2026-11"})
     with Session(world.engine) as s:
         b1 = s.execute(select(Order).where(Order.platform_order_id == "B1")).scalar_one()
     assert decide(world, aid) == [("credit_order", b1.id, None)]

@@ -43,7 +43,8 @@ def test_file_decide_and_refuse(tmp_path: Path) -> None:
     assert "Categories: attribution (order wrongly attributed or missing); refund" in texts(usage)[1]
     filed = say("buyer1", "/申诉 ROI 2026-11 归属 =3 order 77 is mine\x1b evidence: 77,78 https://x.example/a")
     assert texts(filed) == ["Appeal #1 filed", "ROI for 2026-11, now 250.0%. Lead1 (team lead) decides it; you will "
-                                               "be told here."]
+                                               "be told here.",
+                            "Category: attribution (order wrongly attributed or missing); value claimed: 300.0%."]
     with Session(engine) as s:
         row = s.get(Appeal, 1)
         assert row is not None

@@ -1,5 +1,8 @@
 """The appeals job, every tick (bot.scheduler): escalate, deliver, update copies, tell, remind.
 
+- Re-routing: an open appeal whose approver no longer fits its level (services.appeal_routing.fits: a lead
+  demoted or moved to another team) goes to whoever fits now (services.appeals.reroute, audited appeal.reroute);
+  the new approver gets the card and the old copies are updated as for an escalation.
 - Escalation: an appeal open longer than [appeals] escalate_after at its level climbs one
   (services.appeals.escalate); its new approver gets the card, the old copies say it was escalated.
 - Delivery: an open appeal's card goes privately to its approver on every platform they are bound on, claimed per
@@ -7,7 +10,8 @@
   stored (storage.models.AppealMessage) with the state it shows.
 - Copies: a copy whose state differs from what it should show now (decided, withdrawn, escalated) is updated in
   place; the state is moved by a compare-and-swap first, so one replica updates it.
-- The appellant is told of a decision once (claim appeal_told).
+- The appellant is told of a decision once (claim appeal_told); so is each member an approval took a credited
+  order from (claim appeal_lost, per member).
 - Reminders: an approver with an appeal open longer than remind_after is reminded at most once a day (claim per
   approver and local day), never in the [alerts] quiet hours of their zone.
 """
@@ -22,23 +26,26 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from cards.appeal_cards import reminder_card, told_card
+from cards.appeal_cards import lost_card, reminder_card, told_card
 from cards.i18n import lang_of
 from cards.model import Card
 from scoring.alerts import in_quiet_hours
-from services.appeals import AppealView, approver_card, escalate, facts, view
+from services.appeals import AppealView, approver_card, escalate, facts, losers, reroute, view
 from services.container import Services
 from services.messaging import Messenger, bound_platforms, send_private
 from storage.models import Appeal, AppealMessage, Member
 from storage.schedule import claim_send, finish_send, send_key
 
 log = logging.getLogger(__name__)
-CARD, TOLD, REMIND = "appeal_card", "appeal_told", "appeal_remind"
+CARD, TOLD, REMIND, LOST = "appeal_card", "appeal_told", "appeal_remind", "appeal_lost"
 TELL_WITHIN = timedelta(days=30)   # decisions older than this are not looked at again
 
 
 def run_appeals(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> None:
     rules = services.appeals
+    for appeal_id in _open_ids(services, now):   # an approver who no longer fits their level: moved on
+        if reroute(services, appeal_id, now) is not None:
+            log.info("appeal %s moved: its approver no longer fits", appeal_id)
     for appeal_id in _open_ids(services, now - rules.escalate_after):
         if escalate(services, appeal_id, now) is not None:
             log.info("appeal %s escalated", appeal_id)
@@ -49,6 +56,7 @@ def run_appeals(services: Services, messengers: Mapping[str, Messenger], now: da
                                   Appeal.decided_at >= now - TELL_WITHIN)  # type: ignore[operator]
     for shown in _views(services, recent):
         tell(services, messengers, shown, now, instance)
+        tell_losers(services, messengers, shown, now, instance)
     remind(services, messengers, now, instance)
 
 
@@ -136,6 +144,21 @@ def tell(services: Services, messengers: Mapping[str, Messenger], shown: AppealV
     card = told_card(facts(services, shown), lang_of(member.locale), member.timezone)
     ok = send_private(services.engine, messengers, member, card, send_key(TOLD, subject, day))
     finish_send(services.engine, TOLD, subject, day, instance, now, None if ok else "no connected platform took it")
+
+
+def tell_losers(services: Services, messengers: Mapping[str, Messenger], shown: AppealView, now: datetime,
+                instance: str) -> None:
+    """Each member an approved appeal took orders from hears of it privately, once (claim appeal_lost)."""
+    if shown.appeal.status not in ("approved", "partly_approved"):
+        return
+    for member, orders in losers(services, shown.appeal.id or 0):
+        subject, day = f"appeal:{shown.appeal.id}:{member.id}", (shown.appeal.decided_at or now).date()
+        if not claim_send(services.engine, LOST, subject, day, instance, now):
+            continue
+        card = lost_card(facts(services, shown), orders, lang_of(member.locale))
+        ok = send_private(services.engine, messengers, member, card, send_key(LOST, subject, day))
+        finish_send(services.engine, LOST, subject, day, instance, now,
+                    None if ok else "no connected platform took it")
 
 
 def remind(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> None:
