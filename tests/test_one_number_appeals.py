@@ -116,7 +116,7 @@ def _largest_orders(services: Services, code: str) -> tuple[list[str], dict[str,
 
 def _check(services: Services) -> None:
     sheets = _sheets(services)
-    assert set(sheets) == {"2026-11", "2026-10"}
+    assert set(sheets) == {"2026-11", "2026-10", "About"}
     with Session(services.engine) as s:
         frozen = {f.member_id: f for f in final_scores(s, "2026-10")}
     october_scores: dict[str, D | None] = {}
