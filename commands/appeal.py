@@ -35,7 +35,7 @@ from services.errors import UserError
 CATEGORY_WORDS: dict[str, str] = {
     "attribution": "attribution", "refund": "refund", "activity": "activity", "target": "target", "other": "other",
     "归属": "attribution", "退款": "refund", "活动": "activity", "目标": "target", "其他": "other",
-    "atribusi": "attribution", "aktivitas": "activity", "lainnya": "other",
+    "atribusi": "attribution", "pengembalian": "refund", "aktivitas": "activity", "lainnya": "other",
 }
 ACTIONS: dict[str, str] = {
     "approve": "approve", "批准": "approve", "setujui": "approve",

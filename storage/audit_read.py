@@ -21,9 +21,10 @@ from storage.models import Member
 
 # what changes pay: commission plans, closes and payouts, a month's close, appeal decisions and their adjustments;
 # an action matches one of PAY_ACTIONS exactly or as "<it>.<anything>" when it ends with "."
-PAY_ACTIONS = ("commission_plan.", "commission.", "commission_payout.", "payout.", "month.close",
+PAY_ACTIONS = ("commission_plan.", "commission.", "commission_payout.", "commission_correction.", "payout.",
+               "month.close",
                "appeal.approve", "appeal.partly", "appeal.reject")   # services.appeals.decide's actions
-PAY_ENTITIES = ("commission_plan", "commission_payout", "appeal_adjustment")
+PAY_ENTITIES = ("commission_plan", "commission_payout", "commission_correction", "appeal_adjustment")
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,31 @@ def test_the_job_moves_an_appeal_from_a_lead_who_left(engine: Engine) -> None:
         ("ou_lead1", ["Escalated to Manager1 (manager) on 2026-11-04 13:00: decide it there."])]
 
 
+def test_a_new_lead_on_the_same_level_gets_the_card(engine: Engine) -> None:
+    """lead1 got #1's card, then lead2 took the team over the same day: the next tick gives lead2 the card (the
+    send is claimed per approver, not only per level and day)."""
+    w = world(engine)
+    with Session(engine) as s:
+        lead2 = Member(org_id=w.lead.org_id, team_id=w.lead.team_id, code="lead2", name="Lead2", role="lead",
+                       timezone="UTC", locale="en")
+        s.add(lead2)
+        s.commit()
+        s.refresh(lead2)
+        s.expunge(lead2)
+    bind(engine, w.buyer, w.lead, lead2)
+    feishu = Recorder("feishu")
+    file_appeal(w.services, w.buyer, "roi", None, "other", "mine", [], NOW)
+    run_appeals(w.services, {"feishu": feishu}, NOW + timedelta(minutes=1), "i1")
+    with Session(engine) as s:
+        for row in s.execute(select(TeamLead)).scalars():
+            s.delete(row)
+        s.add(TeamLead(team_id=lead2.team_id, member_id=lead2.id))
+        s.commit()
+    run_appeals(w.services, {"feishu": feishu}, NOW + timedelta(hours=1), "i1")
+    assert [(u, c.title) for u, c in feishu.sent] == [("ou_lead1", "Appeal #1 · Buyer1 (buyer1)"),
+                                                     ("ou_lead2", "Appeal #1 · Buyer1 (buyer1)")]
+
+
 def test_the_why_trail_lists_the_appeals_that_changed_the_month(engine: Engine) -> None:
     """h1's November net GMV measures 700.00 (A1 600 + A2 300 - 200 refunded); B1 credited by one appeal, then
     set to 1,250.00 by a partial approval of another: the trail names both, and the measured value."""

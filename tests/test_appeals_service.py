@@ -270,3 +270,13 @@ def test_finance_reads_the_appeal_decisions_as_pay_changes(engine: Engine) -> No
         pay = read_audit(s, pay=True)
     assert sorted(r.action for r in pay.rows) == ["appeal.approve", "appeal.override", "appeal.override",
                                                   "appeal.partly", "appeal.reject"]
+
+
+def test_finance_reads_commission_corrections_as_pay_changes(engine: Engine) -> None:
+    """A correction an appeal books beside a paid month (services.month_close) is a pay change; a target is not."""
+    from storage.audit import audit
+    with Session(engine) as s:
+        audit(s, "lead1", "commission_correction.add", "commission_correction", "2026-10:buyer1", {}, NOW)
+        audit(s, "lead1", "target.set", "target", "buyer1", {}, NOW)
+        s.commit()
+        assert [r.action for r in read_audit(s, pay=True).rows] == ["commission_correction.add"]

@@ -77,11 +77,12 @@ def card_for(services: Services, shown: AppealView, reader: Member, now: datetim
 
 def deliver(services: Services, messengers: Mapping[str, Messenger], shown: AppealView, now: datetime,
             instance: str) -> None:
-    """The open appeal's card to its approver on each platform they are bound on, once per level."""
+    """The open appeal's card to its approver on each platform they are bound on, once per approver and level."""
     appeal, approver = shown.appeal, shown.approver
     if approver is None:
         return
-    subject, day = f"appeal:{appeal.id}:{appeal.level}", appeal.assigned_at.date()
+    # the approver is in the claim: a move to another approver of the same level on the same day is a new send
+    subject, day = f"appeal:{appeal.id}:{appeal.level}:{approver.id}", appeal.assigned_at.date()
     if not claim_send(services.engine, CARD, subject, day, instance, now):
         return
     card = card_for(services, shown, approver, now)
