@@ -210,7 +210,8 @@ def run_scenario(chat: Chat, url: str) -> None:
     assert [(b["args"], b["owner"]) for b in buttons] == [
         (["approve", "1"], lead), (["reject", "1", "#evidence_missing"], lead), (["reject", "1", "#not_yours"], lead),
         (["reject", "1", "#target_right"], lead)]
-    assert copies(url, 1) == [(lead, ref, "open:0")]
+    # the copy's reference is stored once the platform took the card: wait for it, not for the card alone
+    chat.wait_for(lambda: copies(url, 1) == [(lead, ref, "open:0")], "#1's copy stored")
     decided = decide_by_click(chat, url, 1, "max", buttons[0], ref, "approved")
     assert decided[-1] == "Approved by Max Wu on 2026-11-16 00:00."
     assert decisions(url, 1) == [("appeal.approve", "max")]
@@ -471,14 +472,16 @@ def test_every_copy_on_both_platforms_shows_the_decision(store_url: str, tmp_pat
         feishu_ref, feishu_lines_, _ = wait_card(on_feishu, "max", title)
         dingtalk_ref, dingtalk_lines, buttons = wait_card(on_dingtalk, "max", title)
         assert field(feishu_lines_, "Value now") == field(dingtalk_lines, "Value now") == "500.00 USD"
-        assert copies(store_url, 1) == [("ou_max", feishu_ref, "open:0"), ("max", dingtalk_ref, "open:0")]
+        on_feishu.wait_for(lambda: copies(store_url, 1) == [("ou_max", feishu_ref, "open:0"),
+                                                            ("max", dingtalk_ref, "open:0")], "both copies stored")
         on_dingtalk.click("max", buttons[0], dingtalk_ref)
         on_feishu.wait_for(lambda: on_feishu.updates(feishu_ref) != [], "the Feishu copy updated")
         on_dingtalk.wait_for(lambda: on_dingtalk.updates(dingtalk_ref) != [], "the DingTalk copy updated")
         decided = "Approved by Max Wu on 2026-11-16 00:00."
         assert [lines[-1] for lines, _ in on_feishu.updates(feishu_ref)] == [decided]
         assert {lines[-1] for lines, _ in on_dingtalk.updates(dingtalk_ref)} == {decided}
-        assert [s for _, _, s in copies(store_url, 1)] == ["approved", "approved"]
+        on_feishu.wait_for(lambda: [s for _, _, s in copies(store_url, 1)] == ["approved", "approved"],
+                           "both copies marked approved")
         told = "Your appeal #1 was decided"
         on_feishu.wait_for(lambda: on_feishu.private("lily", told) != [], "lily told")
         assert field(on_feishu.say("lily", "/mykpi"), "Score") == "60.0"
