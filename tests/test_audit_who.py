@@ -1,7 +1,8 @@
 """/audit WHO and `kpibot audit --who`: every row about a member, also the ones made TO them by someone else (an
 appeal's decision and adjustments, an order credited away from them, their corrected pay, their frozen score moved),
 found through the details' "members" list, element for element, on SQLite and PostgreSQL; WHAT matches a word of
-an action. Rows written before the list keep being found as before (actor, entity id)."""
+an action; the rows read as lines (commands.audit_lines). Rows written before the list keep being found as before
+(actor, entity id)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from decimal import Decimal
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from commands.audit_lines import change_line
 from services import appeals
+from services.audit_log import audit_names
 from storage.audit import acting_as, audit
 from storage.audit_read import read_audit
 from tests.test_closed_month import CLOSED, _october, _services
@@ -58,6 +61,15 @@ def test_who_finds_every_row_about_a_member_and_what_a_word_of_an_action(engine:
                                            ("cli:tester", "commission.close", "h2:2026-10", None),
                                            ("cli:tester", "commission.close", "h:2026-10", None)]
     assert (_seen(engine, what="score"), _seen(engine, what="lose")) == ([], [])   # a word, not a part of one
+    with Session(engine) as s:
+        rows = read_audit(s, who="h2").rows
+        names = audit_names(s, rows)
+    assert [change_line(r, names, "en") for r in rows] == [
+        "#2 h2 net_gmv: rejected; C was refunded", "#2 h2 net_gmv: filed, 1,000", "#1 h net_gmv: approved, 1,900",
+        "2026-10 h2 #1: earned 100.00 USD → 40.00 USD (-60.00 USD)",
+        "2026-10 h: score 65.0 → 95.0; h2: score 50.0 → 20.0",   # ranks stayed: only the scores
+        "#1 h 2026-10 credit_order: member h2 → h; rule — → appeal",
+        "host-plan: earned 100.00 USD, paid 100.00 USD", "h2 net_gmv 2026-10: — → 2,000"]
 
 
 def test_a_row_stored_before_the_members_list_is_found_as_before(engine: Engine) -> None:
