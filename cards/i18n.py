@@ -665,6 +665,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit.field.trial_until": {"en": "trial until", "zh": "试用至"},
     "audit.field.finance": {"en": "finance", "zh": "财务权限"},
     "audit.field.active": {"en": "active", "zh": "在职"},
+    # a month's final scores moved by an appeal, a payout and its corrections (commands/audit_lines.py)
+    "audit.field.score": {"en": "score", "zh": "得分"},
+    "audit.field.rank": {"en": "rank", "zh": "排名"},
+    "audit.field.earned": {"en": "earned", "zh": "应得"},
+    "audit.field.clawback": {"en": "clawback", "zh": "扣回"},
+    "audit.field.paid": {"en": "paid", "zh": "实发"},
     "audit.yes": {"en": "yes", "zh": "是"},
     "audit.no": {"en": "no", "zh": "否"},
     "audit.more_rates": {"en": "+{count} more", "zh": "另有 {count} 条"},

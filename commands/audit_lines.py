@@ -1,7 +1,8 @@
 """An audit row as /audit shows it: who or what it is about, and its change in one short readable line per action
-family (targets, member changes, appeals, FX rates, syncs); any other action as key=value pairs. Ids are shown as
-the codes services.audit_log.audit_names found (an id no longer stored stays an id). `kpibot audit --json` keeps the
-rows whole and raw."""
+family (targets, member changes, appeals, FX rates, syncs, refinalised final scores, commission closes and
+corrections); any other action as key=value pairs (an amount in minor units with the row's currency as money). Ids
+are shown as the codes services.audit_log.audit_names found (an id no longer stored stays an id). `kpibot audit
+--json` keeps the rows whole and raw."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from cards.format import money, percent
 from cards.i18n import MESSAGES, t
+from scoring.metrics import CATALOG, Unit
+from scoring.money import from_minor
 from scoring.text import shown
 from services.audit_log import AuditNames, AuditRow
 
@@ -37,6 +41,24 @@ def number(v: Any) -> str:
     if not d.is_finite():
         return _value(v)
     return f"{int(d):,}" if d == d.to_integral_value() else f"{d.normalize():,f}"
+
+
+def _metric_value(metric: Any, v: Any) -> str:
+    """A target's value: a ratio metric's as a percentage (0.08: 8.00%), else as number() reads it."""
+    m = CATALOG.get(metric) if isinstance(metric, str) else None
+    if m is not None and m.unit is Unit.RATIO and v is not None:
+        try:
+            return percent(Decimal(str(v)), 2)
+        except InvalidOperation:
+            return _value(v)
+    return number(v)
+
+
+def _money(minor: Any, currency: Any) -> str:
+    """An amount in minor units as money ("3800", USD: 38.00 USD); anything else as it is."""
+    if isinstance(minor, int) and not isinstance(minor, bool) and isinstance(currency, str) and currency:
+        return money(from_minor(minor, currency), currency)
+    return _value(minor)
 
 
 def _member(names: AuditNames, v: Any) -> str:
@@ -69,8 +91,9 @@ def _target(row: AuditRow, names: AuditNames, lang: str) -> str:
     d = row.details
     where = " ".join(str(p) for p in (_subject(names, row.entity_id), d.get("country"), d.get("metric"),
                                       d.get("period")) if p)
-    text = f"{where}: {number(d.get('before'))} {ARROW} {number(d.get('value'))}" if "before" in d \
-        else f"{where}: {number(d.get('value'))}"
+    metric = d.get("metric")
+    text = f"{where}: {_metric_value(metric, d.get('before'))} {ARROW} {_metric_value(metric, d.get('value'))}" \
+        if "before" in d else f"{where}: {_metric_value(metric, d.get('value'))}"
     return f"{text} (--force, {d['settled']})" if d.get("settled") else text
 
 
@@ -126,6 +149,43 @@ def _adjustment(row: AuditRow, names: AuditNames, lang: str) -> str:
     return f"#{d.get('appeal')} {_member(names, d.get('member'))} {d.get('period', '')} {kind}: " + "; ".join(changes)
 
 
+def _refinalise(row: AuditRow, names: AuditNames, lang: str) -> str:
+    """"2026-10 lily: score 53.0 → 33.0, rank 1 → 2; eq: rank 2 → 1": each member whose final score or rank
+    moved, the row's member first."""
+    d = row.details
+    before = d["before"] if isinstance(d.get("before"), dict) else {}
+    after = d["after"] if isinstance(d.get("after"), dict) else {}
+    codes = list(dict.fromkeys([c for c in (d.get("member"),) if isinstance(c, str)] + [*before, *after]))
+    parts = []
+    for code in codes:
+        was = before.get(code) if isinstance(before.get(code), dict) else {}
+        now = after.get(code) if isinstance(after.get(code), dict) else {}
+        moved = [f"{t(lang, f'audit.field.{k}')} {_value(was.get(k))} {ARROW} {_value(now.get(k))}"
+                 for k in ("score", "rank") if was.get(k) != now.get(k)]
+        if moved:
+            parts.append(f"{code}: " + ", ".join(moved))
+    return f"{d.get('period', '')} " + "; ".join(parts) if parts else ""
+
+
+def _payout(row: AuditRow, names: AuditNames, lang: str) -> str:
+    """A commission close: "plan-a: earned 38.00 USD, paid 38.00 USD" (a clawback when there is one)."""
+    d, cur = row.details, row.details.get("currency")
+    parts = [f"{t(lang, f'audit.field.{k}')} {_money(d.get(f'{k}_minor'), cur)}" for k in ("earned", "clawback", "paid")
+             if k != "clawback" or d.get("clawback_minor")]
+    return f"{d.get('plan')}: " + ", ".join(parts)
+
+
+def _correction(row: AuditRow, names: AuditNames, lang: str) -> str:
+    """A correction after an appeal: "2026-10 lily #8: earned 38.00 USD → 18.00 USD (-20.00 USD)"."""
+    d, cur = row.details, row.details.get("currency")
+    change = d.get("correction_minor")
+    sign = "+" if isinstance(change, int) and change > 0 else ""
+    appeal = f" #{d['appeal']}" if d.get("appeal") is not None else ""
+    return (f"{d.get('period')} {d.get('member')}{appeal}: {t(lang, 'audit.field.earned')} "
+            f"{_money(d.get('earned_before_minor'), cur)} {ARROW} {_money(d.get('earned_after_minor'), cur)} "
+            f"({sign}{_money(change, cur)})")
+
+
 def _fx(row: AuditRow, names: AuditNames, lang: str) -> str:
     rates = row.details.get("rates") if isinstance(row.details.get("rates"), list) else []
     parts = [f"{r.get('pair')} {r.get('day')}: {_value(r.get('before'))} {ARROW} {_value(r.get('after'))}"
@@ -162,14 +222,18 @@ def key_values(details: dict[str, Any]) -> str:
         parts += [f"{k} {_value(was.get(k))} {ARROW} {_value(v)}" for k, v in after.items() if was.get(k) != v]
     elif "before" in details or "after" in details:
         parts.append(f"{_value(before)} {ARROW} {_value(after)}")
-    parts += [f"{k}={_value(v)}" for k, v in rest.items()]
+    currency = details.get("currency")
+    parts += [f"{k.removesuffix('_minor')}={_money(v, currency)}" if k.endswith("_minor") and isinstance(v, int)
+              and isinstance(currency, str) else f"{k}={_value(v)}" for k, v in rest.items()]
     return "; ".join(parts)
 
 
 _Render = Callable[[AuditRow, AuditNames, str], str]
 FAMILIES: dict[str, _Render] = {"target.set": _target, "target.force": _target, "baseline.set": _target,
                                 "baseline.force": _target, "member.create": _member_change,
-                                "member.change": _member_change, "fx.store": _fx, "sync.run": _sync}
+                                "member.change": _member_change, "fx.store": _fx, "sync.run": _sync,
+                                "final_score.refinalise": _refinalise, "commission.close": _payout,
+                                "commission_correction.add": _correction}
 
 
 def change_line(row: AuditRow, names: AuditNames, lang: str) -> str:

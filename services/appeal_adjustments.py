@@ -34,6 +34,7 @@ from scoring.text import shown
 from services.errors import UserError
 from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
 from storage.audit import audit
+from storage.audit_read import MEMBERS
 from storage.models import Appeal, AppealAdjustment, Creator, LiveSession, Member, Order, Shop
 
 MAX_ORDERS = 50          # evidence naming more orders than this is read only this far
@@ -161,10 +162,13 @@ def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Dec
     apply = {"override": _override, "exclude_order": _exclude, "credit_order": _credit, "add_session": _add_session}
     made = apply[plan.kind](session, appeal, decider, plan, now)
     session.flush()
+    codes = _codes(session, {appeal.member_id} | {a.from_member_id for a, _, _ in made if a.from_member_id})
     for adjustment, before, after in made:
+        # the members it concerns: the appellant, and whoever an order was credited away from
+        concerned = [codes[i] for i in (appeal.member_id, adjustment.from_member_id) if i is not None and i in codes]
         audit(session, decider.code, f"appeal.{adjustment.kind}", "appeal_adjustment", str(adjustment.id),
               {"appeal": appeal.id, "member": appeal.member_id, "period": appeal.period, "before": before,
-               "after": after}, at=now)
+               "after": after, MEMBERS: concerned}, at=now)
     return [a for a, _, _ in made]
 
 

@@ -36,6 +36,7 @@ from services.month_close import refinalise
 from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
 from storage.audit import audit
+from storage.audit_read import MEMBERS
 from storage.models import APPEAL_CATEGORIES, Appeal, AppealAdjustment, Member, Order
 from storage.month_close import closed
 from storage.queries import team_of
@@ -165,7 +166,7 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
         session.add(appeal)
         session.flush()
         audit(session, member.code, "appeal.file", "appeal", str(appeal.id),
-              {"after": _state(appeal), "approver": found.approver.code}, at=now)
+              {"after": _state(appeal), "approver": found.approver.code, MEMBERS: [member.code]}, at=now)
         session.commit()
         return AppealView(appeal, member, found.approver)
 
@@ -276,6 +277,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         appeal = session.get(Appeal, appeal_id)
         assert appeal is not None
         session.refresh(appeal)
+        made: list[AppealAdjustment] = []
         if outcome in ("approve", "partly"):
             try:   # in the decision's transaction: no decision without its adjustment
                 made = apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
@@ -296,9 +298,18 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
                 refinalise(session, services, appellant, appeal.period, now, decider.code, appeal.id, others)
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
-              {"before": before, "after": _state(appeal), "note": note}, at=now)
+              {"before": before, "after": _state(appeal), "note": note,
+               MEMBERS: _concerned(session, appeal.member_id, made)}, at=now)
         session.commit()
         return view(session, appeal)
+
+
+def _concerned(session: Session, appellant_id: int, made: list[AppealAdjustment]) -> list[str]:
+    """The codes of the members a decision concerns (its audit row's MEMBERS): the appellant first, then whoever
+    an order was credited away from."""
+    ids = [appellant_id, *sorted({m.from_member_id for m in made if m.from_member_id is not None} - {appellant_id})]
+    codes = {i: c for i, c in session.execute(select(Member.id, Member.code).where(Member.id.in_(ids)))}  # type: ignore[union-attr]
+    return [codes[i] for i in ids if i in codes]
 
 
 def withdraw(services: Services, member: Member, appeal_id: int, now: datetime) -> AppealView:
@@ -314,7 +325,7 @@ def withdraw(services: Services, member: Member, appeal_id: int, now: datetime) 
         assert appeal is not None
         session.refresh(appeal)
         audit(session, member.code, "appeal.withdraw", "appeal", str(appeal_id),
-              {"before": _state(seen), "after": _state(appeal)}, at=now)
+              {"before": _state(seen), "after": _state(appeal), MEMBERS: [member.code]}, at=now)
         session.commit()
         return view(session, appeal)
 
@@ -356,7 +367,7 @@ def _move(services: Services, appeal_id: int, now: datetime, up: int, action: st
         assert appeal is not None
         session.refresh(appeal)
         audit(session, None, action, "appeal", str(appeal_id),
-              {"before": before, "after": _state(appeal)}, at=now)
+              {"before": before, "after": _state(appeal), MEMBERS: [appellant.code]}, at=now)
         session.commit()
         return view(session, appeal)
 

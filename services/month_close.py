@@ -25,6 +25,7 @@ from services.commission import Closing, NoPlanInForce, close_month, measure, mo
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, rank_in, score_member
 from storage.audit import audit
+from storage.audit_read import MEMBERS
 from storage.commission import corrected_minor, payout_for, plan_from_snapshot
 from storage.models import Appeal, CommissionCorrection, FinalScore, Member, MonthClose, Team
 from storage.month_close import closed
@@ -211,10 +212,13 @@ def _refreeze(session: Session, services: Services, member: Member, period: str,
     after = {r.member_id: _shown(r) for r in new}
     codes = {m.id: m.code for m in session.execute(select(Member).where(
         Member.id.in_(set(before) | set(after)))).scalars()}  # type: ignore[union-attr]
+    moved = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    concerned = list(dict.fromkeys([member.code, *(codes.get(k, str(k)) for k in moved)]))
     audit(session, actor, "final_score.refinalise", "final_score", f"{period}:{member.code}",
           {"period": period, "member": member.code,
            "before": {codes.get(k, str(k)): v for k, v in before.items()},
-           "after": {codes.get(k, str(k)): v for k, v in after.items()}}, now)
+           "after": {codes.get(k, str(k)): v for k, v in after.items()},
+           MEMBERS: concerned}, now)   # the appellant and everyone whose final score or rank moved
     return {i for i in ids if i is not None}
 
 
@@ -240,5 +244,5 @@ def _correct(session: Session, services: Services, member: Member, period: str, 
     audit(session, actor, "commission_correction.add", "commission_correction", f"{period}:{member.code}",
           {"period": period, "member": member.code, "appeal": appeal_id, "currency": paid.currency,
            "basis_paid": str(paid.basis_amount), "basis_now": str(basis), "earned_before_minor": before,
-           "earned_after_minor": earns, "correction_minor": earns - before}, now)
+           "earned_after_minor": earns, "correction_minor": earns - before, MEMBERS: [member.code]}, now)
     return row

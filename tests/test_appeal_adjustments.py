@@ -188,7 +188,7 @@ def test_override_replaces_the_months_value_in_score_rank_and_commission(world: 
         assert commission is not None and (commission.basis, commission.statement.earned) == (D("1000"), D("100.00"))
     assert audit_rows(world) == [("lead1", "appeal.override", {
         "appeal": aid, "member": world.h1.id, "period": "2026-11", "before": {"metric": "net_gmv", "value": ""},
-        "after": {"metric": "net_gmv", "value": "1000"}})]
+        "after": {"metric": "net_gmv", "value": "1000"}, "members": ["h1"]})]
 
 
 def test_a_partial_approval_overrides_with_its_value(world: World) -> None:
@@ -279,7 +279,8 @@ def test_credit_order_moves_the_order_and_crediting_never_takes_it_back(world: W
     assert audit_rows(world) == [("lead1", "appeal.credit_order", {
         "appeal": aid, "member": world.h1.id, "period": "2026-11",
         "before": {"order": "B1", "member": "h2", "rule": "live_session", "creator": b1.creator_id},
-        "after": {"order": "B1", "member": "h1", "rule": "appeal", "creator": _creator_id(world, "ana")}})]
+        "after": {"order": "B1", "member": "h1", "rule": "appeal", "creator": _creator_id(world, "ana")},
+        "members": ["h1", "h2"]})]
 
 
 def _creator_id(world: World, handle: str) -> int:

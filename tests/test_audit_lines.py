@@ -88,6 +88,33 @@ def test_acting_as_clock_stamps_rows_and_is_inherited() -> None:
      "m.csv", "rows=2; created=2; updated=0"),
     (_row("target.set", "target", "member:99", {"period": "2026-11", "metric": "net_gmv", "value": "1"}),
      "member:99", "member:99 net_gmv 2026-11: 1"),   # a member no longer stored: the id stays
+    (_row("target.set", "target", "member:1", {"period": "2026-11", "metric": "refund_rate", "value": "0.08",
+                                              "before": "0.1"}),
+     "lily", "lily refund_rate 2026-11: 10.00% → 8.00%"),   # a ratio metric's target as a percentage
+    (_row("final_score.refinalise", "final_score", "2026-10:lily", {
+        "period": "2026-10", "member": "lily", "members": ["lily", "eq"],
+        "before": {"eq": {"score": "33.0", "grade": "D", "rank": 2, "rank_of": 3},
+                   "lily": {"score": "53.0", "grade": "C", "rank": 1, "rank_of": 3},
+                   "lead1": {"score": None, "grade": None, "rank": None, "rank_of": None}},
+        "after": {"eq": {"score": "40.0", "grade": "D", "rank": 1, "rank_of": 3},
+                  "lily": {"score": "33.0", "grade": "D", "rank": 2, "rank_of": 3},
+                  "lead1": {"score": None, "grade": None, "rank": None, "rank_of": None}}}),
+     "2026-10:lily", "2026-10 lily: score 53.0 → 33.0, rank 1 → 2; eq: score 33.0 → 40.0, rank 2 → 1"),
+    (_row("commission.close", "commission_payout", "lily:2026-10", {
+        "plan": "hosts", "currency": "USD", "basis": "1300.00", "earned_minor": 3800, "clawback_minor": 0,
+        "paid_minor": 3800, "clawbacks_taken": []}),
+     "lily:2026-10", "hosts: earned 38.00 USD, paid 38.00 USD"),
+    (_row("commission.close", "commission_payout", "lily:2026-10", {
+        "plan": "hosts", "currency": "JPY", "basis": "9000", "earned_minor": 3800, "clawback_minor": 500,
+        "paid_minor": 3300, "clawbacks_taken": []}),
+     "lily:2026-10", "hosts: earned 3,800 JPY, clawback 500 JPY, paid 3,300 JPY"),   # JPY has no minor unit
+    (_row("commission_correction.add", "commission_correction", "2026-10:lily", {
+        "period": "2026-10", "member": "lily", "appeal": 8, "currency": "USD", "basis_paid": "1300.00",
+        "basis_now": "900.00", "earned_before_minor": 3800, "earned_after_minor": 1800, "correction_minor": -2000,
+        "members": ["lily"]}),
+     "2026-10:lily", "2026-10 lily #8: earned 38.00 USD → 18.00 USD (-20.00 USD)"),
+    (_row("import.sales", "import", "s.csv", {"currency": "USD", "total_minor": 123456}),
+     "s.csv", "currency=USD; total=1,234.56 USD"),   # any other row's minor units with its currency
 ])
 def test_each_family_in_one_readable_line(row: AuditRow, about_: str, line: str) -> None:
     assert (about(row, NAMES), change_line(row, NAMES, "en")) == (about_, line)
@@ -98,6 +125,14 @@ def test_lines_are_translated_and_shortened() -> None:
                                                              "metric": "net_gmv", "decided_value": "1300"}})
     assert change_line(appeal, NAMES, "zh") == "#6 lily net_gmv: 部分批准, 1,300"
     assert change_line(appeal, NAMES, "id") == "#6 lily net_gmv: disetujui sebagian, 1,300"
+    correction = _row("commission_correction.add", "commission_correction", "2026-10:lily", {
+        "period": "2026-10", "member": "lily", "appeal": None, "currency": "USD", "earned_before_minor": 3800,
+        "earned_after_minor": 4300, "correction_minor": 500})
+    assert change_line(correction, NAMES, "zh") == "2026-10 lily: 应得 38.00 USD → 43.00 USD (+5.00 USD)"
+    moved = _row("final_score.refinalise", "final_score", "2026-10:lily", {
+        "period": "2026-10", "member": "lily", "before": {"lily": {"score": "53.0", "rank": 1}},
+        "after": {"lily": {"score": "60.0", "rank": 1}}})
+    assert change_line(moved, NAMES, "id") == "2026-10 lily: skor 53.0 → 60.0"
     long = change_line(_row("import.orders", "shop", "x", {"note": "y" * 500}), NAMES, "en")
     assert (len(long), long[-1]) == (CHANGE_SHOWN, "…")
     odd = _row("member.change", "member", "lily", {"before": "?", "after": ["?"]})   # a shape no writer makes
