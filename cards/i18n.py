@@ -388,6 +388,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "why.adjust.credit_order": {"en": "order {ref} credited by appeal #{id}", "zh": "订单 {ref} 经第 {id} 号申诉计入"},
     "why.adjust.exclude_order": {"en": "order {ref} taken out by appeal #{id}", "zh": "订单 {ref} 经第 {id} 号申诉剔除"},
     "why.adjust.add_session": {"en": "live session {ref} added by appeal #{id}", "zh": "直播 {ref} 经第 {id} 号申诉补记"},
+    "why.adjust.credited_away": {"en": "order {ref} credited to {to} by appeal #{id}", "zh": "订单 {ref} 经第 {id} 号申诉改计给 {to}"},
+    "why.adjust.credited_away_amount": {"en": "order {ref} credited to {to} by appeal #{id} ({value})", "zh": "订单 {ref} 经第 {id} 号申诉改计给 {to}（{value}）"},
     "why.achievement": {"en": "Achievement", "zh": "达成率"},
     "why.scored": {"en": "Scored (cap {cap})", "zh": "计分（上限 {cap}）"},
     "why.weight_points": {"en": "Weight · points", "zh": "权重 · 得分"},

@@ -262,6 +262,8 @@ INDONESIAN: dict[str, str] = {
     "why.adjust.credit_order": "pesanan {ref} dikreditkan oleh banding #{id}",
     "why.adjust.exclude_order": "pesanan {ref} dikeluarkan oleh banding #{id}",
     "why.adjust.add_session": "sesi live {ref} ditambahkan oleh banding #{id}",
+    "why.adjust.credited_away": "pesanan {ref} dikreditkan ke {to} oleh banding #{id}",
+    "why.adjust.credited_away_amount": "pesanan {ref} dikreditkan ke {to} oleh banding #{id} ({value})",
     "why.source.own": "target sendiri",
     "why.source.own_by": "target sendiri, diatur oleh {who}",
     "why.source.typical": "nilai tipikal SOP masa percobaan ({source})",

@@ -71,7 +71,7 @@ def facts(services: Services, shown: AppealView, status: str | None = None,
     proposal = None
     if a.status == "open":
         with Session(services.engine) as session:
-            proposal = proposal_for(session, a)
+            proposal = proposal_for(session, a, services.rules)
     return AppealFacts(id=a.id or 0, appellant=f"{shown.appellant.name} ({shown.appellant.code})",
                        metric_key=a.metric_key or "", period=a.period, category=a.category, reason=a.reason,
                        evidence=tuple(a.evidence or ()), value_now=a.value_now, value_claimed=a.value_claimed,
