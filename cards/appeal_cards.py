@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from cards.format import metric_value
 from cards.i18n import t
 from cards.model import Block, Button, Buttons, Card, Fields, Note, Table, Text, Tone
-from scoring.metrics import CATALOG
+from scoring.metrics import CATALOG, Unit
 from scoring.text import shown
 
 REJECT_PRESETS = ("evidence_missing", "not_yours", "target_right")
@@ -59,7 +59,12 @@ class AppealFacts:
 
 
 def _when(moment: datetime | None, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
+    """A moment in the reader's zone with the zone's abbreviation (or UTC offset), so two readers in different zones
+    see that 04:00 and 20:00 are one moment."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or local.strftime('%z')}"
 
 
 def _value(facts: AppealFacts, value: Decimal | None, lang: str) -> str:
@@ -102,7 +107,7 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...]
     refs = [shown(r, 60) for r in facts.evidence[:EVIDENCE_SHOWN]]
     blocks.append(Text(t(lang, "appeal.evidence", refs=", ".join(refs)) if refs else t(lang, "appeal.no_evidence")))
     if facts.proposal_key and facts.status == "open":
-        change = t(lang, facts.proposal_key, **facts.proposal_values)
+        change = t(lang, facts.proposal_key, **_proposal_values(facts, lang))
         blocks.append(Text(t(lang, "appeal.would_change", change=change)))
     blocks.extend(why)
     tone = Tone.INFO
@@ -123,16 +128,39 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...]
     return Card(t(lang, "appeal.title", id=facts.id, name=facts.appellant), tuple(blocks), tone, lang)
 
 
+def _proposal_values(facts: AppealFacts, lang: str) -> dict[str, str]:
+    """The proposal's values as `lang` reads them: the metric by its name, an override's value in the metric's
+    unit (a ratio as a percentage)."""
+    values = dict(facts.proposal_values)
+    if "metric" in values:
+        values["metric"] = metric_name(values["metric"], lang)
+    if facts.proposal_key == "appeal.proposal.override" and values.get("value"):
+        values["value"] = _value(facts, Decimal(values["value"]), lang)
+    return values
+
+
 def _decision_buttons(facts: AppealFacts, lang: str) -> list[Block]:
+    """Approve only when approving applies something (a proposal); Partly at the midpoint; the preset rejects."""
     ident = str(facts.id)
-    first = [Button(t(lang, "appeal.approve"), "appeal", ("approve", ident), primary=True)]
+    first = [Button(t(lang, "appeal.approve"), "appeal", ("approve", ident), primary=True)] \
+        if facts.proposal_key else []
     half = midpoint(facts)
     if half is not None:
         first.append(Button(t(lang, "appeal.partly_at", value=_value(facts, half, lang)), "appeal",
-                            ("partly", ident, str(half))))
+                            ("partly", ident, _typed(facts, half))))
     rejects = [Button(t(lang, "appeal.reject_for", reason=t(lang, f"appeal.preset.{key}")), "appeal",
                       ("reject", ident, f"#{key}")) for key in REJECT_PRESETS]
-    return [Buttons(tuple(first)), Buttons(tuple(rejects)), Note(t(lang, "appeal.how_to_type", id=facts.id))]
+    return [*([Buttons(tuple(first))] if first else []), Buttons(tuple(rejects)),
+            Note(t(lang, "appeal.how_to_type", id=facts.id))]
+
+
+def _typed(facts: AppealFacts, value: Decimal) -> str:
+    """`value` as a partial approval types it: a ratio as a percentage ("75%"), as people type rates."""
+    metric = CATALOG.get(facts.metric_key)
+    if metric is not None and metric.unit is Unit.RATIO:
+        pct = value * 100
+        return f"{pct.normalize() if pct == pct.to_integral_value() else pct:f}%"
+    return str(value)
 
 
 def _state_line(facts: AppealFacts, lang: str, zone: str) -> str:
@@ -161,14 +189,17 @@ def lost_card(facts: AppealFacts, orders: list[str], lang: str) -> Card:
                         orders=", ".join(orders), period=facts.period)),), Tone.WARN, lang)
 
 
-def filed_card(facts: AppealFacts, lang: str) -> Card:
-    """The appellant's receipt."""
-    return Card(t(lang, "appeal.filed_title", id=facts.id),
-                (Text(t(lang, "appeal.filed", metric=metric_name(facts.metric_key, lang), period=facts.period,
-                        value=_value(facts, facts.value_now, lang), approver=facts.approver or "-",
-                        level=t(lang, f"appeal.level.{facts.level}"))),
-                 Text(t(lang, "appeal.filed_as", category=t(lang, f"appeal.category.{facts.category}"),
-                        claimed=_value(facts, facts.value_claimed, lang)))), Tone.INFO, lang)
+def filed_card(facts: AppealFacts, lang: str, unfound: tuple[str, ...] = ()) -> Card:
+    """The appellant's receipt; `unfound`: evidence references naming no order or session (filed all the same)."""
+    blocks: list[Block] = [
+        Text(t(lang, "appeal.filed", metric=metric_name(facts.metric_key, lang), period=facts.period,
+               value=_value(facts, facts.value_now, lang), approver=facts.approver or "-",
+               level=t(lang, f"appeal.level.{facts.level}"))),
+        Text(t(lang, "appeal.filed_as", category=t(lang, f"appeal.category.{facts.category}"),
+               claimed=_value(facts, facts.value_claimed, lang)))]
+    if unfound:
+        blocks.append(Text(t(lang, "appeal.unfound", refs=", ".join(shown(r, 40) for r in unfound[:EVIDENCE_SHOWN]))))
+    return Card(t(lang, "appeal.filed_title", id=facts.id), tuple(blocks), Tone.INFO, lang)
 
 
 def usage_card(lang: str, usage: str) -> Card:

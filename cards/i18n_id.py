@@ -262,6 +262,8 @@ INDONESIAN: dict[str, str] = {
     "why.adjust.credit_order": "pesanan {ref} dikreditkan oleh banding #{id}",
     "why.adjust.exclude_order": "pesanan {ref} dikeluarkan oleh banding #{id}",
     "why.adjust.add_session": "sesi live {ref} ditambahkan oleh banding #{id}",
+    "why.adjust.credited_away": "pesanan {ref} dikreditkan ke {to} oleh banding #{id}",
+    "why.adjust.credited_away_amount": "pesanan {ref} dikreditkan ke {to} oleh banding #{id} ({value})",
     "why.source.own": "target sendiri",
     "why.source.own_by": "target sendiri, diatur oleh {who}",
     "why.source.typical": "nilai tipikal SOP masa percobaan ({source})",
@@ -516,6 +518,7 @@ INDONESIAN: dict[str, str] = {
     "appeal.already_decided": "Banding #{id} sudah diputuskan; tidak ada yang berubah.",
     "appeal.moved": "Banding #{id} sudah dialihkan ke pemberi keputusan lain; tidak ada yang berubah.",
     "appeal.not_yours": "Banding #{id} bukan wewenang Anda; tidak ada yang berubah.",
+    "appeal.not_yours_to_see": "Anda tidak boleh melihat banding #{id}: hanya pengaju, penyetuju, dan admin.",
     "appeal.not_your_appeal": "Banding #{id} bukan milik Anda; hanya pengajunya yang bisa menariknya.",
     "appeal.filed_title": "Banding #{id} diajukan",
     "appeal.filed": "{metric} bulan {period}, saat ini {value}. {approver} ({level}) yang memutuskan; hasilnya "
@@ -561,6 +564,7 @@ INDONESIAN: dict[str, str] = {
     "appeal.withdraw": "Tarik",
     "appeal.value_when": "Nilai saat banding ({date})",
     "appeal.result": "Hasil: {metric} untuk {period} sekarang {value}.",
+    "appeal.unfound": "Tidak ditemukan (banding tetap diajukan; penyetuju memutuskan): {refs}",
     "appeal.filed_as": "Kategori: {category}; nilai yang diklaim: {claimed}.",
     "appeal.proposal.credit_order_from": "Kreditkan {count} pesanan ke {member}, diambil dari anggota yang "
                                          "dikreditkan sekarang (yang kehilangannya): {orders}",
@@ -571,6 +575,7 @@ INDONESIAN: dict[str, str] = {
                    "{period} Anda tidak lagi menghitung pesanan ini.",
     "appeal.bad_value.money": "{text} bukan nilai untuk {metric}: tulis jumlah 0 atau lebih, misalnya =5200.",
     "appeal.bad_value.count": "{text} bukan nilai untuk {metric}: tulis bilangan bulat 0 atau lebih, misalnya =12.",
+    "appeal.bad_value.share": "{text} bukan nilai untuk {metric}: porsi antara 0% dan 100%, misalnya =35%.",
     "appeal.bad_value.ratio": "{text} bukan nilai untuk {metric}: tulis persentase 0% atau lebih, misalnya =35%.",
     "appeal.bad_value.seconds": "{text} bukan nilai untuk {metric}: tulis jumlah detik 0 atau lebih, misalnya =90.",
     "appeal.bad_value.days": "{text} bukan nilai untuk {metric}: tulis jumlah hari 0 atau lebih, misalnya =3.",

@@ -109,6 +109,9 @@ def _judged(m: MetricTrail, value: Callable[[Decimal | None], str], lang: str) -
 def _adjustment(a: Adjustment, value: Callable[[Decimal | None], str], lang: str) -> str:
     if a.kind == "override":
         return t(lang, "why.adjust.override", value=value(a.value), id=a.appeal_id, measured=value(a.measured))
+    if a.kind == "credited_away":
+        key = "why.adjust.credited_away" if a.value is None else "why.adjust.credited_away_amount"
+        return t(lang, key, ref=shown(a.ref, 60), to=shown(a.to, 40), id=a.appeal_id, value=value(a.value))
     return t(lang, f"why.adjust.{a.kind}", ref=shown(a.ref, 60), id=a.appeal_id)
 
 

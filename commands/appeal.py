@@ -14,6 +14,7 @@ leaves a clicked card as it is and tells the clicker privately (Command.refuses_
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from cards.appeal_cards import (
@@ -26,7 +27,7 @@ from cards.model import Card
 from commands.context import Request
 from commands.periods import month_arg
 from commands.spec import Command
-from scoring.metrics import Metric, lookup_metric
+from scoring.metrics import CATALOG, Metric, lookup_metric
 from scoring.targets import AmountError, parse_amount
 from scoring.text import shown
 from services.appeals import CATEGORIES, approver_card, can_decide, decide, facts, file_appeal, get, open_for, withdraw
@@ -45,10 +46,23 @@ ACTIONS: dict[str, str] = {
     "show": "show", "查看": "show", "lihat": "show",
 }
 EVIDENCE_WORDS = ("evidence:", "证据:", "证据：", "bukti:")
+PLAIN_NUMBER = re.compile(r"[0-9][0-9.,_]*(?:k|m|w|万|千|百万|%)?", re.IGNORECASE)
 USAGE = "/appeal METRIC [YYYY-MM] REASON..."
 
 
 def handle(req: Request) -> Card:
+    """The appeal commands; a refusal naming a metric names it in the reader's language (a Chinese card never
+    says "net_gmv")."""
+    try:
+        return _handle(req)
+    except UserError as exc:
+        key = exc.values.get("metric")
+        if isinstance(key, str) and key in CATALOG:
+            exc.values["metric"] = CATALOG[key].name(req.lang)
+        raise
+
+
+def _handle(req: Request) -> Card:
     if not req.args:
         return usage_card(req.lang, usage_text(req.lang, CATEGORIES))
     action = ACTIONS.get(req.args[0].lower())
@@ -63,7 +77,7 @@ def handle(req: Request) -> Card:
         if shown is None:
             raise UserError("appeal.not_found", id=appeal_id)
         if shown.appeal.member_id != req.member.id and not can_decide(req.services, shown.appeal, req.member):
-            raise UserError("appeal.not_yours", id=appeal_id)
+            raise UserError("appeal.not_yours_to_see", id=appeal_id)
         return approver_card(req.services, shown, req.member, req.now)
     if action == "withdraw":
         done = withdraw(req.services, req.member, appeal_id, req.now)
@@ -94,7 +108,7 @@ def _file(req: Request) -> Card:
         return usage_card(req.lang, usage_text(req.lang, CATEGORIES))
     filed = file_appeal(req.services, req.member, key, period, category, " ".join(reason), evidence, req.now,
                         value_claimed=claimed)
-    return filed_card(facts(req.services, filed), req.lang)
+    return filed_card(facts(req.services, filed), req.lang, filed.unfound)
 
 
 def _claimed(words: list[str], metric: Metric | None) -> tuple[Decimal | None, list[str]]:
@@ -108,9 +122,10 @@ def _claimed(words: list[str], metric: Metric | None) -> tuple[Decimal | None, l
 
 
 def _claim_value(text: str, metric: Metric | None) -> Decimal:
-    """A claimed value, refused in the metric's own terms (an amount, a count, a percentage...)."""
+    """A claimed value, refused in the metric's own terms (an amount, a count, a percentage...); digits as people
+    type them only (no exponent, NaN or infinity: "=1e9" was accepted)."""
     try:
-        return parse_amount(text, ratio=text.endswith("%"))
+        return _plain(text)
     except AmountError as exc:
         if metric is None:
             raise UserError(exc.key, usage=USAGE, **exc.values) from None
@@ -143,9 +158,16 @@ def _id(text: str) -> int:
     return int(digits)
 
 
+def _plain(text: str) -> Decimal:
+    """scoring.targets.parse_amount of digits, separators and a suffix only."""
+    if not PLAIN_NUMBER.fullmatch(text.strip()):
+        raise AmountError("amount.not_number", f"{text!r} is not a number", text=text)
+    return parse_amount(text, ratio=text.endswith("%"))
+
+
 def _amount(text: str) -> Decimal:
     try:
-        return parse_amount(text, ratio=text.endswith("%"))
+        return _plain(text)
     except AmountError as exc:
         raise UserError(exc.key, usage=USAGE, **exc.values) from None
 

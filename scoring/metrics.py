@@ -81,6 +81,11 @@ class Metric:
     compute: Callable[[Activity, Context], Decimal | None]
     reads: frozenset[str]             # the Activity fields it reads, so the store loads only those
     month_to_date: bool = False       # measured over the month so far, whatever period is shown
+    share: bool = False               # a ratio that is a share of a whole: 0..1 (ROI is a ratio that may exceed 1)
+
+    def fits(self, value: Decimal) -> bool:
+        """Whether the metric can have `value`: finite, not negative (no metric can be), a share at most 1."""
+        return value.is_finite() and value >= 0 and (not self.share or value <= 1)
 
     def name(self, lang: str) -> str:
         return self.names.get(lang, self.names["en"])
@@ -328,11 +333,15 @@ _INDONESIAN: dict[str, str] = {
 }
 
 
+_SHARES = frozenset({"refund_rate", "return_rate", "interaction_rate", "add_to_cart_rate",
+                     "new_product_sell_through", "new_sku_hit_rate"})   # RATIO metrics that are a share of a whole
+
+
 def _m(key: str, en: str, zh: str, unit: Unit, lower: bool, cumulative: bool, definition: str,
        fn: Callable[[Activity, Context], Decimal | None]) -> Metric:
     names = {"en": en, "zh": zh, "id": _INDONESIAN[key]}
     return Metric(key, names, unit, lower, cumulative, " ".join(definition.split()), fn,
-                  frozenset(_READS[key].split()), month_to_date=key in _MONTH_TO_DATE)
+                  frozenset(_READS[key].split()), month_to_date=key in _MONTH_TO_DATE, share=key in _SHARES)
 
 
 CATALOG: dict[str, Metric] = {m.key: m for m in (

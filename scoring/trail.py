@@ -58,11 +58,13 @@ class TargetSource:
 class Adjustment:
     """What an approved appeal changed in a metric's month (the service fills these in from the store)."""
 
-    kind: str                    # override | credit_order | exclude_order | add_session
+    kind: str                    # override | credit_order | exclude_order | add_session | credited_away
     appeal_id: int
     ref: str = ""                # an order's platform id, a session "shop start-end"
-    value: Decimal | None = None     # override: the value set
+    value: Decimal | None = None     # override: the value set; credited_away: what the member lost (negative),
+    #                                  None for a metric that is no amount
     measured: Decimal | None = None  # override: what the metric measures without it
+    to: str = ""                 # credited_away: the member code the order was credited to
 
 
 @dataclass(frozen=True, slots=True)

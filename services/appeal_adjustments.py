@@ -28,10 +28,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cards.format import money
+from scoring.fx import FxTable
 from scoring.money import from_minor
 from scoring.roles import Role
+from scoring.rules import Rules
 from scoring.text import shown
 from services.errors import UserError
+from services.order_amounts import counted_amount, rates
 from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
 from storage.audit import audit
 from storage.audit_read import MEMBERS
@@ -89,9 +92,10 @@ class _Plan:
     value: Decimal | None = None
 
 
-def proposal_for(session: Session, appeal: Appeal) -> Proposal | None:
+def proposal_for(session: Session, appeal: Appeal, rules: Rules | None = None) -> Proposal | None:
     """What approving `appeal` as claimed would change, from its category, evidence and value_claimed; None when
-    nothing can be derived (then only a partial approval with a value applies anything)."""
+    nothing can be derived (then only a partial approval with a value applies anything). With `rules`, an order
+    taken from another member shows the amount the metric counts (services.order_amounts), else its total."""
     plan = _plan(session, appeal)
     if plan is None:
         return None
@@ -103,7 +107,8 @@ def proposal_for(session: Session, appeal: Appeal) -> Proposal | None:
         if plan.kind == "credit_order" and any(o.member_id not in (None, appeal.member_id) for o in plan.orders):
             # another member loses these: the approver sees whom and how much
             codes = _codes(session, {o.member_id for o in plan.orders if o.member_id is not None})
-            listed = ", ".join(_order_now(o, codes) for o in plan.orders[:SHOWN_ORDERS])
+            fx = rates(session) if rules is not None else None
+            listed = ", ".join(_order_now(o, codes, rules, fx) for o in plan.orders[:SHOWN_ORDERS])
             return Proposal(plan.kind, "appeal.proposal.credit_order_from",
                             {"orders": listed + (f" (+{more})" if more > 0 else ""), "count": str(len(ids)),
                              "member": code, "period": appeal.period})
@@ -121,10 +126,15 @@ def proposal_for(session: Session, appeal: Appeal) -> Proposal | None:
                      "period": appeal.period})
 
 
-def _order_now(order: Order, codes: dict[int, str]) -> str:
-    """"O-3 (hugo, 1,400.00 USD)": the order, whose it is now and its amount."""
+def _order_now(order: Order, codes: dict[int, str], rules: Rules | None = None, fx: FxTable | None = None) -> str:
+    """"O-3 (hugo, 1,400.00 USD)": the order, whose it is now and its amount (as the metric counts it, with
+    `rules` and `fx`)."""
     owner = codes.get(order.member_id, "-") if order.member_id is not None else "-"
-    amount = money(from_minor(order.total_minor, order.currency), order.currency)
+    if rules is not None and fx is not None:
+        value, currency = counted_amount(order, rules, fx)
+        amount = money(value, currency)
+    else:
+        amount = money(from_minor(order.total_minor, order.currency), order.currency)
     return f"{shown(order.platform_order_id, 40)} ({owner}, {amount})"
 
 

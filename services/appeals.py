@@ -20,15 +20,16 @@ from sqlalchemy import CursorResult, select, update
 from sqlmodel import Session
 
 from cards.appeal_cards import AppealFacts, appeal_card
-from cards.format import money
+from cards.format import metric_value, money
 from cards.i18n import lang_of
 from cards.model import Block, Card
 from cards.why_card import why_blocks
+from scoring.metrics import CATALOG
 from scoring.money import from_minor
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
 from scoring.templates import TemplateError
 from scoring.text import shown
-from services.appeal_adjustments import apply_decision, proposal_for
+from services.appeal_adjustments import apply_decision, parse_session_evidence, proposal_for
 from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
 from services.errors import UserError
@@ -37,7 +38,7 @@ from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
 from storage.audit import audit
 from storage.audit_read import MEMBERS
-from storage.models import APPEAL_CATEGORIES, Appeal, AppealAdjustment, Member, Order
+from storage.models import APPEAL_CATEGORIES, Appeal, AppealAdjustment, Member, Order, Shop
 from storage.month_close import closed
 from storage.queries import team_of
 
@@ -57,6 +58,7 @@ class AppealView:
     appellant: Member
     approver: Member | None
     decider: Member | None = None
+    unfound: tuple[str, ...] = ()     # filing: evidence references that name no order or session of the store
 
     @property
     def level_name(self) -> str:
@@ -72,7 +74,7 @@ def facts(services: Services, shown: AppealView, status: str | None = None,
     proposal = None
     if a.status == "open":
         with Session(services.engine) as session:
-            proposal = proposal_for(session, a)
+            proposal = proposal_for(session, a, services.rules)
     return AppealFacts(id=a.id or 0, appellant=f"{shown.appellant.name} ({shown.appellant.code})",
                        metric_key=a.metric_key or "", period=a.period, category=a.category, reason=a.reason,
                        evidence=tuple(a.evidence or ()), value_now=a.value_now, value_claimed=a.value_claimed,
@@ -153,6 +155,8 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
         key = metric_key.lower()
         if key not in keys:
             raise UserError("appeal.unknown_metric", metric=metric_key, metrics=", ".join(keys))
+        if value_claimed is not None:
+            check_value(key, value_claimed)
         if session.execute(select(Appeal.id).where(Appeal.member_id == member.id, Appeal.metric_key == key,
                                                    Appeal.period == month, Appeal.status == "open")).first():
             raise UserError("appeal.already_open", metric=key, period=month)
@@ -163,12 +167,39 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
                         evidence=refs, value_now=score.scorecard.result(key).actual, value_claimed=value_claimed,
                         status="open", approver_member_id=found.approver.id, level=found.level, assigned_at=now,
                         created_at=now)
+        missing = unfound(session, member.org_id, refs)
         session.add(appeal)
         session.flush()
         audit(session, member.code, "appeal.file", "appeal", str(appeal.id),
               {"after": _state(appeal), "approver": found.approver.code, MEMBERS: [member.code]}, at=now)
         session.commit()
-        return AppealView(appeal, member, found.approver)
+        return AppealView(appeal, member, found.approver, unfound=missing)
+
+
+def unfound(session: Session, org_id: int, refs: list[str]) -> tuple[str, ...]:
+    """The references that are neither a link, an order of the organisation's shops (its platform id) nor a live
+    session in the form services.appeal_adjustments.parse_session_evidence names, on a shop of the organisation:
+    the receipt names them (filing still succeeds; the approver decides)."""
+    plain = [r for r in refs if not r.lower().startswith(("http://", "https://"))]
+    sessions = [r for r in plain if r.lower().startswith("live:")]
+    ids = [r for r in plain if r not in sessions]
+    orders = set(session.execute(select(Order.platform_order_id).join(Shop, Shop.id == Order.shop_id)  # type: ignore[arg-type]
+                                 .where(Shop.org_id == org_id, Order.platform_order_id.in_(ids))).scalars()) \
+        if ids else set()  # type: ignore[attr-defined]
+    shops = set(session.execute(select(Shop.code).where(Shop.org_id == org_id)).scalars())  # type: ignore[arg-type]
+    bad_sessions = {r for r in sessions if (found := parse_session_evidence(r)) is None or found.shop not in shops}
+    return tuple(r for r in plain if r in bad_sessions or (r in ids and r not in orders))
+
+
+def check_value(metric_key: str, value: Decimal) -> None:
+    """Refuse (UserError appeal.bad_value.*) a value the metric cannot have (scoring.metrics.Metric.fits): a share
+    above 100 %, a negative or non-finite number."""
+    metric = CATALOG.get(metric_key)
+    if metric is None or metric.fits(value):
+        return
+    shown_as = metric_value(value, metric.unit, "", "en").strip() if value.is_finite() else str(value)
+    raise UserError("appeal.bad_value.share" if metric.share and value > 1 else f"appeal.bad_value.{metric.unit.value}",
+                    text=shown_as, metric=metric_key)
 
 
 def scored_value(session: Session, services: Services, member_id: int, metric_key: str | None, period: str,
@@ -266,6 +297,8 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
     seen = _load_open(services, appeal_id)
     if not can_decide(services, seen, decider):
         raise UserError("appeal.not_yours", id=appeal_id)
+    if value is not None and seen.metric_key:
+        check_value(seen.metric_key, value)
     status = OUTCOMES[outcome]
     decided_value = value if outcome == "partly" else (seen.value_claimed if outcome == "approve" else None)
     with Session(services.engine, expire_on_commit=False) as session:

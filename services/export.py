@@ -182,9 +182,15 @@ def _number(text: str | None) -> Decimal | None:
 
 
 def _adjusted(items: list[dict[str, Any]]) -> str:
-    """`#12 approved (net_gmv = 1500)`, one per approved appeal; empty without."""
-    return "; ".join(f"#{a['appeal']} {a['status']}" + (f" ({a['metric']}" + (f" = {a['value']}" if a.get("value")
+    """`#12 approved (net_gmv = 1500)`, one per approved appeal, and `#8 O-1 credited to eq (-200.00 USD)` per
+    order another member's appeal took; empty without."""
+    return "; ".join(_lost_line(a) if a.get("status") == "credited_away" else
+                     f"#{a['appeal']} {a['status']}" + (f" ({a['metric']}" + (f" = {a['value']}" if a.get("value")
                      else "") + ")" if a.get("metric") else "") for a in items)
+
+
+def _lost_line(a: dict[str, Any]) -> str:
+    return f"#{a['appeal']} {a.get('order', '')} credited to {a.get('to', '')} ({a.get('value', '')})"
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from sqlalchemy import delete, or_, select
 from sqlmodel import Session
 
 from scoring.commission import paid_amount
-from scoring.money import to_minor
+from scoring.money import from_minor, to_minor
 from scoring.periods import month_window, parse_month, period_zone
 from services.commission import Closing, NoPlanInForce, close_month, measure, month_over
 from services.container import Services
 from services.scorecards import Inputs, MemberScore, rank_in, score_member
+from storage.adjustments import LostOrder, lost_orders
 from storage.audit import audit
 from storage.audit_read import MEMBERS
 from storage.commission import corrected_minor, payout_for, plan_from_snapshot
@@ -96,12 +97,23 @@ def _metrics(score: MemberScore) -> list[dict[str, Any]]:
 
 
 def adjustments(session: Session, member_id: int, period: str) -> list[dict[str, Any]]:
-    """The member's approved (or partly approved) appeals of the month: what changed their score."""
+    """The member's approved (or partly approved) appeals of the month: what changed their score; then the orders
+    other members' appeals credited away from them (status "credited_away", with "order" and "to", and the
+    order's merchandise net of refunds, negative, in its own currency as "value")."""
     rows = session.execute(select(Appeal).where(Appeal.member_id == member_id, Appeal.period == period,
                                                 Appeal.status.in_(APPROVED))  # type: ignore[attr-defined]
                            .order_by(Appeal.id)).scalars()
-    return [{"appeal": a.id, "status": a.status, "metric": a.metric_key, "value": _text(a.decided_value),
+    mine = [{"appeal": a.id, "status": a.status, "metric": a.metric_key, "value": _text(a.decided_value),
              "note": a.decision_note} for a in rows]
+    return mine + [_lost(session, gone) for gone in lost_orders(session, member_id, period)]
+
+
+def _lost(session: Session, gone: LostOrder) -> dict[str, Any]:
+    o = gone.order
+    net = from_minor(o.merchandise_minor - min(o.refunded_minor, o.merchandise_minor), o.currency)
+    metric = session.execute(select(Appeal.metric_key).where(Appeal.id == gone.appeal_id)).scalar_one_or_none()  # type: ignore[arg-type]
+    return {"appeal": gone.appeal_id, "status": "credited_away", "metric": metric, "value": f"{-net} {o.currency}",
+            "note": None, "order": o.platform_order_id, "to": gone.to_code}
 
 
 def final_rows(session: Session, scores: list[MemberScore], period: str, now: datetime) -> list[FinalScore]:

@@ -22,13 +22,16 @@ from scoring.trail import Adjustment, CommissionTrail, Item, MetricTrail, Target
 from services.commission import _sees_others, estimate
 from services.container import Services
 from services.errors import UserError
+from services.order_amounts import counted_amount
 from services.scorecards import Inputs, MemberScore, member_window, month_key, score_member, team_scores
-from storage.adjustments import month_adjustments
+from storage.adjustments import lost_orders, month_adjustments
 from storage.commission import load_plans
 from storage.models import Member, Team
 from storage.month_close import closed
 from storage.queries import team_of
 from storage.refs import live_refs, order_refs, target_imports, target_setters
+
+_SUMS_ORDERS = frozenset({"gmv", "net_gmv"})   # metrics an order moved away lowers by its amount
 
 
 class NoTemplate(Exception):
@@ -132,7 +135,8 @@ def _adjusted(session: Session, member: Member, period: str, metrics: tuple[Metr
     without the override), the orders credited or taken out of a metric over orders, the sessions added to a
     metric over live sessions; so the trail's lines add up to its actual."""
     found = month_adjustments(session, member.id or 0, period)
-    if not found:
+    lost = lost_orders(session, member.id or 0, period)
+    if not found and not lost:
         return metrics
     out = []
     for m in metrics:
@@ -149,6 +153,12 @@ def _adjusted(session: Session, member: Member, period: str, metrics: tuple[Metr
                 zone = ZoneInfo(mine.window.tz)
                 ref = f"{shop} {start.astimezone(zone):%Y-%m-%d %H:%M}–{end.astimezone(zone):%H:%M}"
                 mine_.append(Adjustment("add_session", a.appeal_id, ref=ref))
+        if "orders" in reads:
+            for gone in lost:
+                amount, currency = counted_amount(gone.order, ctx.rules, ctx.fx, net=m.key != "gmv")
+                money = m.key in _SUMS_ORDERS and currency == ctx.rules.reporting_currency
+                mine_.append(Adjustment("credited_away", gone.appeal_id, ref=gone.order.platform_order_id,
+                                        value=-amount if money else None, to=gone.to_code))
         overrides = [x for x in mine_ if x.kind == "override"]
         out.append(replace(m, adjustments=tuple(overrides[-1:] + [x for x in mine_ if x.kind != "override"])))
     return tuple(out)

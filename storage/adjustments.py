@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlmodel import Session
 
-from storage.models import AppealAdjustment, LiveSession, Order, Shop
+from storage.models import AppealAdjustment, LiveSession, Member, Order, Shop
 
 APPEAL_RULE = "appeal"
 APPEAL_SESSION_PREFIX = "appeal:"
@@ -78,3 +78,23 @@ def month_adjustments(session: Session, member_id: int, period: str) -> list[Mon
         out.append(MonthAdjustment(adj.id or 0, adj.appeal_id, adj.kind, adj.metric_key, adj.value, order_ref or "",
                                    when))
     return out
+
+
+@dataclass(frozen=True)
+class LostOrder:
+    """An order an approved appeal credited away from a member (AppealAdjustment.from_member_id) in a month."""
+
+    appeal_id: int
+    order: Order
+    to_code: str              # the member it was credited to
+
+
+def lost_orders(session: Session, member_id: int, period: str) -> list[LostOrder]:
+    """The orders appeals of month `period` credited away from the member, oldest first (detached-safe: loaded)."""
+    rows = session.execute(select(AppealAdjustment.appeal_id, Order, Member.code)
+                           .join(Order, Order.id == AppealAdjustment.order_id)  # type: ignore[arg-type]
+                           .join(Member, Member.id == AppealAdjustment.to_member_id)  # type: ignore[arg-type]
+                           .where(AppealAdjustment.from_member_id == member_id,  # type: ignore[arg-type]
+                                  AppealAdjustment.kind == "credit_order", AppealAdjustment.period == period)
+                           .order_by(AppealAdjustment.id)).all()  # type: ignore[arg-type]
+    return [LostOrder(appeal_id, order, code) for appeal_id, order, code in rows]

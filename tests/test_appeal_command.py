@@ -44,14 +44,15 @@ def test_file_decide_and_refuse(tmp_path: Path) -> None:
     filed = say("buyer1", "/申诉 ROI 2026-11 归属 =3 order 77 is mine\x1b evidence: 77,78 https://x.example/a")
     assert texts(filed) == ["Appeal #1 filed", "ROI for 2026-11, now 250.0%. Lead1 (team lead) decides it; you will "
                                                "be told here.",
-                            "Category: attribution (order wrongly attributed or missing); value claimed: 300.0%."]
+                            "Category: attribution (order wrongly attributed or missing); value claimed: 300.0%.",
+                            "Not found (filed all the same; your approver decides): 77, 78"]
     with Session(engine) as s:
         row = s.get(Appeal, 1)
         assert row is not None
         assert (row.category, row.reason, row.evidence, str(row.value_claimed)) == (
             "attribution", "order 77 is mine", ["77", "78", "https://x.example/a"], "3")
     card = say("lead1", "/appeal show 1")
-    assert texts(card)[-6:] == ["[Approve] /appeal approve 1", "[Partly: 275.0%] /appeal partly 1 2.75",
+    assert texts(card)[-6:] == ["[Approve] /appeal approve 1", "[Partly: 275.0%] /appeal partly 1 275%",
                                 "[Reject: evidence missing] /appeal reject 1 #evidence_missing",
                                 "[Reject: the order is not yours] /appeal reject 1 #not_yours",
                                 "[Reject: the target was right] /appeal reject 1 #target_right",
@@ -65,7 +66,7 @@ def test_file_decide_and_refuse(tmp_path: Path) -> None:
     clicked = d.handle_click("console", "lead1", "appeal", ("reject", "1", "#evidence_missing"))
     assert isinstance(clicked, Card)
     assert texts(clicked)[-1] == "Note: evidence missing"
-    assert texts(clicked)[-2] == "Rejected by Lead1 on 2026-11-04 12:00."
+    assert texts(clicked)[-2] == "Rejected by Lead1 on 2026-11-04 12:00 UTC."
     with Session(engine) as s:   # the preset is kept as its token: every reader sees it in their own language
         row = s.get(Appeal, 1)
         assert row is not None and row.decision_note == "#evidence_missing"

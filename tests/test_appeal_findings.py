@@ -116,13 +116,14 @@ def test_a_claimed_value_anywhere_and_refused_in_the_metrics_unit(engine: Engine
         return card
 
     filed = say("/appeal roi bogus =4 order missing evidence: =9")
-    assert texts(filed)[-1] == "Category: other; value claimed: 400.0%."
+    assert texts(filed)[-2:] == ["Category: other; value claimed: 400.0%.",
+                                 "Not found (filed all the same; your approver decides): =9"]
     with Session(engine) as s:
         row = s.get(Appeal, 1)
         assert row is not None
         assert (row.category, row.value_claimed, row.reason, row.evidence) == ("other", D("4"),
                                                                                "bogus order missing", ["=9"])
-    assert texts(say("/appeal cpc =-5% wrong"))[1] == ("-5% is not a value for cpc: give an amount of 0 or more, "
+    assert texts(say("/appeal cpc =-5% wrong"))[1] == ("-5% is not a value for CPC: give an amount of 0 or more, "
                                                        "e.g. =5200.")
 
 
@@ -183,7 +184,7 @@ def test_the_job_moves_an_appeal_from_a_lead_who_left(engine: Engine) -> None:
     assert [(u, c.title) for u, c in feishu.sent] == [("ou_lead1", "Appeal #1 · Buyer1 (buyer1)"),
                                                      ("ou_manager1", "Appeal #1 · Buyer1 (buyer1)")]
     assert [(u, strong(c)) for u, _, c in feishu.updated] == [
-        ("ou_lead1", ["Escalated to Manager1 (manager) on 2026-11-04 13:00: decide it there."])]
+        ("ou_lead1", ["Escalated to Manager1 (manager) on 2026-11-04 13:00 UTC: decide it there."])]
 
 
 def test_a_new_lead_on_the_same_level_gets_the_card(engine: Engine) -> None:

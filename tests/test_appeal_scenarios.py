@@ -213,7 +213,7 @@ def run_scenario(chat: Chat, url: str) -> None:
     # the copy's reference is stored once the platform took the card: wait for it, not for the card alone
     chat.wait_for(lambda: copies(url, 1) == [(lead, ref, "open:0")], "#1's copy stored")
     decided = decide_by_click(chat, url, 1, "max", buttons[0], ref, "approved")
-    assert decided[-1] == "Approved by Max Wu on 2026-11-16 00:00."
+    assert decided[-1] == "Approved by Max Wu on 2026-11-16 00:00 UTC."
     assert decisions(url, 1) == [("appeal.approve", "max")]
     # recomputed: X-1 is lily's now
     mykpi = chat.say("lily", "/mykpi")
@@ -229,7 +229,7 @@ def run_scenario(chat: Chat, url: str) -> None:
     assert (field(lines, "Value now"), field(lines, "Value claimed")) == ("2", "4")
     assert [(b["args"]) for b in buttons][:2] == [["approve", "2"], ["partly", "2", "3.00"]]
     decided = decide_by_click(chat, url, 2, "max", buttons[1], ref, "partly_approved")
-    assert decided[-1] == "Partly approved (3) by Max Wu on 2026-11-16 00:00."
+    assert decided[-1] == "Partly approved (3) by Max Wu on 2026-11-16 00:00 UTC."
     assert score(chat, "lily") == "67.5"          # 30 + 3/4 x 30 + 15
     chat.wait_for(lambda: len(chat.private("lily", "Your appeal #2 was decided")) == 1, "lily told of #2")
 
@@ -247,11 +247,11 @@ def run_scenario(chat: Chat, url: str) -> None:
                       f"{forger} refused")
     assert appeal(url, 3).status == "open" and decisions(url, 3) == [] and chat.updates(ref) == []
     decided = decide_by_click(chat, url, 3, "max", buttons[-1], ref, "rejected")
-    assert decided[-2:] == ["Rejected by Max Wu on 2026-11-16 00:00.", "Note: the target was right"]
+    assert decided[-2:] == ["Rejected by Max Wu on 2026-11-16 00:00 UTC.", "Note: the target was right"]
     assert score(chat, "ben") == "55.0"
     chat.wait_for(lambda: len(chat.private("ben", "Your appeal #3 was decided")) == 1, "ben told of #3")
     told = chat.private("ben", "Your appeal #3 was decided")[0][1]
-    assert told[-2:] == ["Rejected by Max Wu on 2026-11-16 00:00.", "Note: the target was right"]
+    assert told[-2:] == ["Rejected by Max Wu on 2026-11-16 00:00 UTC.", "Note: the target was right"]
     # replayed: the lead's Approve delivered again after the decision
     updated = len(chat.updates(ref))
     chat.click("max", approve, ref)
@@ -269,7 +269,7 @@ def run_scenario(chat: Chat, url: str) -> None:
     assert len(winner) == 1 and winner[0][0] == "appeal.approve", winner
     lost = {"Appeal #4 was approved already; nothing changed.", "Appeal #4 was decided already; nothing changed."}
     if winner[0][1] == "ada":
-        assert (typed() or [])[-1] == "Approved by Ada Li on 2026-11-16 00:00."
+        assert (typed() or [])[-1] == "Approved by Ada Li on 2026-11-16 00:00 UTC."
         chat.wait_for(lambda: lost & set(notices(chat, "max")) != set(), "the lead refused")
     else:
         assert set((typed() or [])[1:]) & lost != set(), typed()
@@ -477,7 +477,7 @@ def test_every_copy_on_both_platforms_shows_the_decision(store_url: str, tmp_pat
         on_dingtalk.click("max", buttons[0], dingtalk_ref)
         on_feishu.wait_for(lambda: on_feishu.updates(feishu_ref) != [], "the Feishu copy updated")
         on_dingtalk.wait_for(lambda: on_dingtalk.updates(dingtalk_ref) != [], "the DingTalk copy updated")
-        decided = "Approved by Max Wu on 2026-11-16 00:00."
+        decided = "Approved by Max Wu on 2026-11-16 00:00 UTC."
         assert [lines[-1] for lines, _ in on_feishu.updates(feishu_ref)] == [decided]
         assert {lines[-1] for lines, _ in on_dingtalk.updates(dingtalk_ref)} == {decided}
         on_feishu.wait_for(lambda: [s for _, _, s in copies(store_url, 1)] == ["approved", "approved"],

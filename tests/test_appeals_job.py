@@ -56,8 +56,8 @@ def test_deliver_update_tell_remind_escalate(engine: Engine) -> None:
     run_appeals(w.services, messengers, decided_at + timedelta(minutes=1), "i1")
     run_appeals(w.services, messengers, decided_at + timedelta(minutes=2), "i2")
     assert [(u, r, strong(c)) for u, r, c in feishu.updated + dingtalk.updated] == [
-        ("ou_lead1", "0", ["Rejected by Lead1 on 2026-11-04 13:00."]),
-        ("lead1", "0", ["Rejected by Lead1 on 2026-11-04 13:00."])]
+        ("ou_lead1", "0", ["Rejected by Lead1 on 2026-11-04 13:00 UTC."]),
+        ("lead1", "0", ["Rejected by Lead1 on 2026-11-04 13:00 UTC."])]
     assert [(u, c.title) for u, c in feishu.sent[2:]] == [("ou_buyer1", "Your appeal #1 was decided")]
     assert len(dingtalk.sent) == 2   # told once, on the first platform the appellant is bound on
     # two days and an hour on, 13:00 UTC (outside 22:00-08:00): the lead is reminded of #2 once that day
@@ -70,7 +70,7 @@ def test_deliver_update_tell_remind_escalate(engine: Engine) -> None:
     run_appeals(w.services, messengers, up, "i1")
     assert [(u, c.title) for u, c in feishu.sent[4:]] == [("ou_manager1", "Appeal #2 · Buyer1 (buyer1)")]
     assert [(u, strong(c)) for u, _, c in feishu.updated[1:]] == [
-        ("ou_lead1", ["Escalated to Manager1 (manager) on 2026-11-09 12:01: decide it there."])]
+        ("ou_lead1", ["Escalated to Manager1 (manager) on 2026-11-09 12:01 UTC: decide it there."])]
     assert copies(engine)[2:] == [("feishu", "ou_lead1", "1", "escalated"), ("dingtalk", "lead1", "1", "escalated"),
                                   ("feishu", "ou_manager1", "4", "open:1"), ("dingtalk", "manager1", "2", "open:1")]
     assert second.id == 2
