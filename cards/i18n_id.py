@@ -516,6 +516,8 @@ INDONESIAN: dict[str, str] = {
     "appeal.already_decided": "Banding #{id} sudah diputuskan; tidak ada yang berubah.",
     "appeal.moved": "Banding #{id} sudah dialihkan ke pemberi keputusan lain; tidak ada yang berubah.",
     "appeal.not_yours": "Banding #{id} bukan wewenang Anda; tidak ada yang berubah.",
+    "appeal.period_locked": "Banding #{id} tidak bisa diputuskan lagi: {period} sudah ditutup dan {days} hari masa "
+                            "bandingnya sudah lewat; tidak ada yang berubah.",
     "appeal.not_your_appeal": "Banding #{id} bukan milik Anda; hanya pengajunya yang bisa menariknya.",
     "appeal.filed_title": "Banding #{id} diajukan",
     "appeal.filed": "{metric} bulan {period}, saat ini {value}. {approver} ({level}) yang memutuskan; hasilnya "

@@ -250,11 +250,29 @@ def _lost(session: Session, appeal_id: int) -> UserError:
     return UserError("appeal.moved" if status == "open" else "appeal.already_decided", id=appeal_id)
 
 
+def locked(services: Services, appeal: Appeal, now: datetime) -> bool:
+    """The appeal's month is closed and its decision window is over: more than [appeals] window_days since the
+    month ended in the appellant's period zone (the window an appeal of last month may be filed in). An open month
+    is never locked: an approval then changes what the close will freeze."""
+    with Session(services.engine) as session:
+        if closed(session, appeal.period) is None:
+            return False
+        member = session.get(Member, appeal.member_id)
+        if member is None:
+            return True
+        team = team_of(session, member)
+        zone = period_zone(member.timezone, team.timezone if team else None)
+        end = month_window(int(appeal.period[:4]), int(appeal.period[5:7]), zone).end
+        return now - end > services.appeals.window
+
+
 def decide(services: Services, decider: Member, appeal_id: int, outcome: str, value: Decimal | None,
            note: str | None, now: datetime) -> AppealView:
     """Decide an open appeal as `decider` (approve | partly | reject). Refused (UserError) when they may not
     (services.appeal_routing.may_decide), when it is decided or withdrawn already, when a reject has no reason or
-    a partial approval no value; then nothing changes."""
+    a partial approval no value, and when its month is locked (locked: the month is closed and more than
+    [appeals] window_days have passed since it ended in the appellant's period zone; appeal.period_locked, which a
+    click shows as a refusal in place); then nothing changes."""
     if outcome not in OUTCOMES:
         raise UserError("appeal.bad_outcome", value=outcome)
     note = _clean(note or "", REASON_MAX) or None
@@ -265,6 +283,8 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
     seen = _load_open(services, appeal_id)
     if not can_decide(services, seen, decider):
         raise UserError("appeal.not_yours", id=appeal_id)
+    if locked(services, seen, now):
+        raise UserError("appeal.period_locked", id=appeal_id, period=seen.period, days=services.appeals.window.days)
     status = OUTCOMES[outcome]
     decided_value = value if outcome == "partly" else (seen.value_claimed if outcome == "approve" else None)
     with Session(services.engine, expire_on_commit=False) as session:

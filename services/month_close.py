@@ -63,8 +63,9 @@ class OpenAppeal:
 
 
 def open_appeals(session: Session, period: str) -> tuple[OpenAppeal, ...]:
-    """The month's appeals still open, oldest first: they may be decided within the appeal window after the
-    close, and an approval then refinalises the month."""
+    """The month's appeals still open, oldest first: they may be decided until [appeals] window_days after the
+    month ended in the appellant's period zone (services.appeals.locked; services.appeals.decide refuses later),
+    and an approval then refinalises the month."""
     rows = session.execute(select(Appeal, Member.code).join(Member, Member.id == Appeal.member_id).where(
         Appeal.period == period, Appeal.status == "open").order_by(Appeal.id)).all()
     return tuple(OpenAppeal(a.id or 0, code, a.metric_key, a.created_at) for a, code in rows)
