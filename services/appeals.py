@@ -26,9 +26,10 @@ from cards.model import Block, Card
 from cards.why_card import why_blocks
 from scoring.money import from_minor
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
+from scoring.rules import CountOrdersAt
 from scoring.templates import TemplateError
 from scoring.text import shown
-from services.appeal_adjustments import apply_decision, proposal_for
+from services.appeal_adjustments import apply_decision, check_orders, proposal_for
 from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
 from services.errors import UserError
@@ -71,7 +72,7 @@ def facts(services: Services, shown: AppealView, status: str | None = None,
     proposal = None
     if a.status == "open":
         with Session(services.engine) as session:
-            proposal = proposal_for(session, a)
+            proposal = proposal_for(session, a, at_shipment(services))
     return AppealFacts(id=a.id or 0, appellant=f"{shown.appellant.name} ({shown.appellant.code})",
                        metric_key=a.metric_key or "", period=a.period, category=a.category, reason=a.reason,
                        evidence=tuple(a.evidence or ()), value_now=a.value_now, value_claimed=a.value_claimed,
@@ -102,6 +103,12 @@ def approver_card(services: Services, shown: AppealView, reader: Member, now: da
     return appeal_card(facts(services, shown, status, now), lang, reader.timezone, why=why, actions=actions)
 
 
+def at_shipment(services: Services) -> bool:
+    """The organisation counts orders at shipment ([org] count_orders_at): an appeal's orders are its month's by
+    their shipment time, else by their payment time."""
+    return services.rules.count_orders_at is CountOrdersAt.SHIPPED
+
+
 def can_decide(services: Services, appeal: Appeal, member: Member) -> bool:
     """services.appeal_routing.may_decide in a session of its own (for commands and cards)."""
     with Session(services.engine) as session:
@@ -128,7 +135,8 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
                 value_claimed: Decimal | None = None) -> AppealView:
     """File `member`'s appeal of `metric_key` in `period` (None: the current month) and assign it. Refused
     (UserError) for a month that may not be appealed, a metric not on the member's template, an empty reason, an
-    appeal of the same metric and month already open, or nobody to decide it."""
+    appeal of the same metric and month already open, evidence naming orders not counted in the month
+    (services.appeal_adjustments.check_orders), or nobody to decide it."""
     if category not in APPEAL_CATEGORIES:
         raise UserError("appeal.bad_category", value=category)
     reason = _clean(reason, REASON_MAX)
@@ -152,6 +160,7 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
         key = metric_key.lower()
         if key not in keys:
             raise UserError("appeal.unknown_metric", metric=metric_key, metrics=", ".join(keys))
+        check_orders(session, member, category, refs, month, at_shipment(services))
         if session.execute(select(Appeal.id).where(Appeal.member_id == member.id, Appeal.metric_key == key,
                                                    Appeal.period == month, Appeal.status == "open")).first():
             raise UserError("appeal.already_open", metric=key, period=month)
@@ -298,7 +307,8 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         session.refresh(appeal)
         if outcome in ("approve", "partly"):
             try:   # in the decision's transaction: no decision without its adjustment
-                made = apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
+                made = apply_decision(session, appeal, decider, value if outcome == "partly" else None, now,
+                                      at_shipment(services))
             except UserError:
                 session.rollback()
                 raise
