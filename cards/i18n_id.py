@@ -519,6 +519,11 @@ INDONESIAN: dict[str, str] = {
     "appeal.moved": "Banding #{id} sudah dialihkan ke pemberi keputusan lain; tidak ada yang berubah.",
     "appeal.not_yours": "Banding #{id} bukan wewenang Anda; tidak ada yang berubah.",
     "appeal.not_yours_to_see": "Anda tidak boleh melihat banding #{id}: hanya pengaju, penyetuju, dan admin.",
+    "appeal.orders_outside_month": "Pesanan {orders} tidak dihitung di {period} (dibayar, atau dikirim bila pesanan "
+                                   "dihitung saat pengiriman, di bulan lain atau belum): ajukan banding tiap pesanan "
+                                   "di bulan pesanan itu dihitung; tidak ada yang berubah.",
+    "appeal.period_locked": "Banding #{id} tidak bisa diputuskan lagi: {period} sudah ditutup dan {days} hari masa "
+                            "bandingnya sudah lewat; tidak ada yang berubah.",
     "appeal.not_your_appeal": "Banding #{id} bukan milik Anda; hanya pengajunya yang bisa menariknya.",
     "appeal.filed_title": "Banding #{id} diajukan",
     "appeal.filed": "{metric} bulan {period}, saat ini {value}. {approver} ({level}) yang memutuskan; hasilnya "

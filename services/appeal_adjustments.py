@@ -2,7 +2,8 @@
 
 Four kinds of adjustment (storage.models.AppealAdjustment, only ever added to), each respected wherever scores
 are computed (storage.activity, services.scorecards, services.commission read them):
-- exclude_order: the orders leave the appellant's numbers, their GMV and their refunds (a refund not their fault).
+- exclude_order: the orders leave the appellant's numbers of the appeal's month, their GMV and their refunds (a
+  refund not their fault).
 - credit_order: the orders are credited to the appellant (Order.member_id, credit_rule "appeal", which crediting
   never overwrites again); when the appellant is also a creator of the order's platform (Creator.member_id), the
   order's affiliate attribution goes to that creator too (attribution_rule "appeal", kept by attribution).
@@ -12,7 +13,9 @@ are computed (storage.activity, services.scorecards, services.commission read th
   the month's score and commission use it; day and week views keep what they measure).
 
 Derivation from the appeal (proposal_for): "attribution" + evidence naming orders of the organisation's shops (the
-platform's order ids) -> credit_order; "refund" + orders -> exclude_order; "activity" + a session in the form of
+platform's order ids) counted in the appeal's month (paid, or shipped when the organisation counts at shipment, in
+the member's period zone; an order counted in another month is refused when filing and approving) -> credit_order;
+"refund" + orders -> exclude_order; "activity" + a session in the form of
 parse_session_evidence -> add_session; else a claimed value -> override; else nothing.
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -30,8 +33,9 @@ from sqlmodel import Session
 from cards.format import money
 from scoring.fx import FxTable
 from scoring.money import from_minor
+from scoring.periods import month_window, parse_month
 from scoring.roles import Role
-from scoring.rules import Rules
+from scoring.rules import CountOrdersAt, Rules
 from scoring.text import shown
 from services.errors import UserError
 from services.order_amounts import counted_amount, rates
@@ -39,6 +43,7 @@ from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
 from storage.audit import audit
 from storage.audit_read import MEMBERS
 from storage.models import Appeal, AppealAdjustment, Creator, LiveSession, Member, Order, Shop
+from storage.queries import member_zone
 
 MAX_ORDERS = 50          # evidence naming more orders than this is read only this far
 SHOWN_ORDERS = 5         # order ids a proposal names; the rest are counted
@@ -94,9 +99,10 @@ class _Plan:
 
 def proposal_for(session: Session, appeal: Appeal, rules: Rules | None = None) -> Proposal | None:
     """What approving `appeal` as claimed would change, from its category, evidence and value_claimed; None when
-    nothing can be derived (then only a partial approval with a value applies anything). With `rules`, an order
-    taken from another member shows the amount the metric counts (services.order_amounts), else its total."""
-    plan = _plan(session, appeal)
+    nothing can be derived (then only a partial approval with a value applies anything). Orders not counted in the
+    appeal's month (by `rules`: at payment or at shipment) are left out. With `rules`, an order taken from another
+    member shows the amount the metric counts (services.order_amounts), else its total."""
+    plan = _plan(session, appeal, rules is not None and rules.count_orders_at is CountOrdersAt.SHIPPED)
     if plan is None:
         return None
     appellant = session.get(Member, appeal.member_id)
@@ -138,12 +144,12 @@ def _order_now(order: Order, codes: dict[int, str], rules: Rules | None = None, 
     return f"{shown(order.platform_order_id, 40)} ({owner}, {amount})"
 
 
-def check_teams(session: Session, appeal: Appeal, decider: Member) -> None:
+def check_teams(session: Session, appeal: Appeal, decider: Member, at_shipment: bool = False) -> None:
     """Refuse (UserError appeal.other_team_order) moving an order of another team's shop, or from a member of
     another team, unless the decider is an admin: a lead moves orders within their own team only."""
     if Role.parse(decider.role) is Role.ADMIN:
         return
-    plan = _plan(session, appeal)
+    plan = _plan(session, appeal, at_shipment)
     appellant = session.get(Member, appeal.member_id)
     if plan is None or plan.kind != "credit_order" or appellant is None:
         return
@@ -156,17 +162,19 @@ def check_teams(session: Session, appeal: Appeal, decider: Member) -> None:
 
 
 def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Decimal | None,
-                   now: datetime) -> list[AppealAdjustment]:
+                   now: datetime, at_shipment: bool = False) -> list[AppealAdjustment]:
     """In the caller's transaction: a partial approval's `value` (not None) overrides the metric's value for the
     appeal's member and month; None applies the proposal. Raises services.errors.UserError("appeal.nothing_to_apply")
-    when there is neither. Audited (storage/audit.audit, actor decider.code, before/after)."""
+    when there is neither, and UserError("appeal.orders_outside_month") when the evidence names an order not counted
+    in the appeal's month (`at_shipment`: the organisation counts orders at shipment). Audited (storage/audit.audit,
+    actor decider.code, before/after)."""
     if value is not None:
         if not appeal.metric_key:
             raise UserError("appeal.nothing_to_apply")
         plan: _Plan | None = _Plan("override", value=value)
     else:
-        check_teams(session, appeal, decider)
-        plan = _plan(session, appeal)
+        check_teams(session, appeal, decider, at_shipment)
+        plan = _plan(session, appeal, at_shipment, strict=True)
     if plan is None:
         raise UserError("appeal.nothing_to_apply")
     apply = {"override": _override, "exclude_order": _exclude, "credit_order": _credit, "add_session": _add_session}
@@ -245,12 +253,17 @@ def _add_session(session: Session, appeal: Appeal, decider: Member, plan: _Plan,
     return [(row, {"session": None}, {"session": live.platform_session_id, **when})]
 
 
-def _plan(session: Session, appeal: Appeal) -> _Plan | None:
+def _plan(session: Session, appeal: Appeal, at_shipment: bool = False, strict: bool = False) -> _Plan | None:
+    """What approving `appeal` as claimed applies. Only orders counted in the appeal's month are taken; with
+    `strict` (applying it) an order named but not counted in it refuses the whole (UserError
+    appeal.orders_outside_month), else (showing it) such orders are left out."""
     member = session.get(Member, appeal.member_id)
     if member is None:
         return None
     if appeal.category in ("attribution", "refund"):
-        orders = _orders(session, member.org_id, appeal.evidence)
+        orders, outside = _orders(session, member, appeal.evidence, appeal.period, at_shipment)
+        if outside and strict:
+            raise outside_month(outside, appeal.period)
         if orders:
             return _Plan("credit_order" if appeal.category == "attribution" else "exclude_order", orders=orders)
     if appeal.category == "activity":
@@ -264,16 +277,52 @@ def _plan(session: Session, appeal: Appeal) -> _Plan | None:
     return None
 
 
-def _orders(session: Session, org_id: int, evidence: list[str]) -> tuple[Order, ...]:
-    """The orders of the organisation's shops the evidence names by the platform's order id, in evidence order."""
+def check_orders(session: Session, member: Member, category: str, evidence: list[str], period: str,
+                 at_shipment: bool) -> None:
+    """At filing: refuse (UserError appeal.orders_outside_month) an attribution or refund appeal naming orders
+    of the organisation's shops that are not counted in `period` (in the member's period zone, at payment, or at
+    shipment when `at_shipment`): an order is appealed on the month it counts in."""
+    if category not in ("attribution", "refund"):
+        return
+    _, outside = _orders(session, member, evidence, period, at_shipment)
+    if outside:
+        raise outside_month(outside, period)
+
+
+def outside_month(orders: tuple[Order, ...], period: str) -> UserError:
+    listed = ", ".join(shown(o.platform_order_id, 40) for o in orders[:SHOWN_ORDERS])
+    more = len(orders) - SHOWN_ORDERS
+    return UserError("appeal.orders_outside_month", orders=listed + (f" (+{more})" if more > 0 else ""),
+                     period=period)
+
+
+def _orders(session: Session, member: Member, evidence: list[str], period: str,
+            at_shipment: bool) -> tuple[tuple[Order, ...], tuple[Order, ...]]:
+    """The orders of the organisation's shops the evidence names by the platform's order id, in evidence order:
+    (those counted in the member's month `period`, those not). Counted: paid (shipped, when the organisation
+    counts at shipment) inside the month's window in the member's period zone."""
     ids = list(dict.fromkeys(e.strip() for e in evidence if e.strip()))[:MAX_ORDERS]
     if not ids:
-        return ()
+        return (), ()
     found = session.execute(select(Order).join(Shop, Shop.id == Order.shop_id)  # type: ignore[arg-type]
-                            .where(Shop.org_id == org_id, Order.platform_order_id.in_(ids))  # type: ignore[arg-type,attr-defined]
+                            .where(Shop.org_id == member.org_id, Order.platform_order_id.in_(ids))  # type: ignore[arg-type,attr-defined]
                             .order_by(Order.id)).scalars().all()
-    by_id = {o.platform_order_id: o for o in found}   # the same id in two shops: the first stored
-    return tuple(by_id[i] for i in ids if i in by_id)
+    by_id: dict[str, Order] = {}
+    for order in found:   # the same id in two shops: the first stored
+        by_id.setdefault(order.platform_order_id, order)
+    named = [by_id[i] for i in ids if i in by_id]
+    window = month_window(*parse_month(period), member_zone(session, member))
+
+    def counted(order: Order) -> bool:
+        moment = order.shipped_at if at_shipment else order.paid_at
+        return moment is not None and window.start <= _aware(moment) < window.end
+
+    return tuple(o for o in named if counted(o)), tuple(o for o in named if not counted(o))
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time read back naive (SQLite) is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _shop(session: Session, org_id: int, code: str) -> Shop | None:

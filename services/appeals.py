@@ -27,9 +27,10 @@ from cards.why_card import why_blocks
 from scoring.metrics import CATALOG
 from scoring.money import from_minor
 from scoring.periods import PeriodKind, month_window, period_zone, window_for
+from scoring.rules import CountOrdersAt
 from scoring.templates import TemplateError
 from scoring.text import shown
-from services.appeal_adjustments import apply_decision, parse_session_evidence, proposal_for
+from services.appeal_adjustments import apply_decision, check_orders, parse_session_evidence, proposal_for
 from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
 from services.errors import UserError
@@ -105,6 +106,12 @@ def approver_card(services: Services, shown: AppealView, reader: Member, now: da
     return appeal_card(facts(services, shown, status, now), lang, reader.timezone, why=why, actions=actions)
 
 
+def at_shipment(services: Services) -> bool:
+    """The organisation counts orders at shipment ([org] count_orders_at): an appeal's orders are its month's by
+    their shipment time, else by their payment time."""
+    return services.rules.count_orders_at is CountOrdersAt.SHIPPED
+
+
 def can_decide(services: Services, appeal: Appeal, member: Member) -> bool:
     """services.appeal_routing.may_decide in a session of its own (for commands and cards)."""
     with Session(services.engine) as session:
@@ -131,7 +138,8 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
                 value_claimed: Decimal | None = None) -> AppealView:
     """File `member`'s appeal of `metric_key` in `period` (None: the current month) and assign it. Refused
     (UserError) for a month that may not be appealed, a metric not on the member's template, an empty reason, an
-    appeal of the same metric and month already open, or nobody to decide it."""
+    appeal of the same metric and month already open, evidence naming orders not counted in the month
+    (services.appeal_adjustments.check_orders), or nobody to decide it."""
     if category not in APPEAL_CATEGORIES:
         raise UserError("appeal.bad_category", value=category)
     reason = _clean(reason, REASON_MAX)
@@ -157,6 +165,7 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
             raise UserError("appeal.unknown_metric", metric=metric_key, metrics=", ".join(keys))
         if value_claimed is not None:
             check_value(key, value_claimed)
+        check_orders(session, member, category, refs, month, at_shipment(services))
         if session.execute(select(Appeal.id).where(Appeal.member_id == member.id, Appeal.metric_key == key,
                                                    Appeal.period == month, Appeal.status == "open")).first():
             raise UserError("appeal.already_open", metric=key, period=month)
@@ -282,11 +291,29 @@ def _lost(session: Session, appeal_id: int) -> UserError:
     return UserError("appeal.moved" if status == "open" else "appeal.already_decided", id=appeal_id)
 
 
+def locked(services: Services, appeal: Appeal, now: datetime) -> bool:
+    """The appeal's month is closed and its decision window is over: more than [appeals] window_days since the
+    month ended in the appellant's period zone (the window an appeal of last month may be filed in). An open month
+    is never locked: an approval then changes what the close will freeze."""
+    with Session(services.engine) as session:
+        if closed(session, appeal.period) is None:
+            return False
+        member = session.get(Member, appeal.member_id)
+        if member is None:
+            return True
+        team = team_of(session, member)
+        zone = period_zone(member.timezone, team.timezone if team else None)
+        end = month_window(int(appeal.period[:4]), int(appeal.period[5:7]), zone).end
+        return now - end > services.appeals.window
+
+
 def decide(services: Services, decider: Member, appeal_id: int, outcome: str, value: Decimal | None,
            note: str | None, now: datetime) -> AppealView:
     """Decide an open appeal as `decider` (approve | partly | reject). Refused (UserError) when they may not
     (services.appeal_routing.may_decide), when it is decided or withdrawn already, when a reject has no reason or
-    a partial approval no value; then nothing changes."""
+    a partial approval no value, and when its month is locked (locked: the month is closed and more than
+    [appeals] window_days have passed since it ended in the appellant's period zone; appeal.period_locked, which a
+    click shows as a refusal in place); then nothing changes."""
     if outcome not in OUTCOMES:
         raise UserError("appeal.bad_outcome", value=outcome)
     note = _clean(note or "", REASON_MAX) or None
@@ -299,6 +326,8 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         raise UserError("appeal.not_yours", id=appeal_id)
     if value is not None and seen.metric_key:
         check_value(seen.metric_key, value)
+    if locked(services, seen, now):
+        raise UserError("appeal.period_locked", id=appeal_id, period=seen.period, days=services.appeals.window.days)
     status = OUTCOMES[outcome]
     decided_value = value if outcome == "partly" else (seen.value_claimed if outcome == "approve" else None)
     with Session(services.engine, expire_on_commit=False) as session:
@@ -313,7 +342,8 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         made: list[AppealAdjustment] = []
         if outcome in ("approve", "partly"):
             try:   # in the decision's transaction: no decision without its adjustment
-                made = apply_decision(session, appeal, decider, value if outcome == "partly" else None, now)
+                made = apply_decision(session, appeal, decider, value if outcome == "partly" else None, now,
+                                      at_shipment(services))
             except UserError:
                 session.rollback()
                 raise

@@ -3,8 +3,9 @@ every member's final score of the month is frozen in final_score, with a month_c
 
 A final score is the member's month scored as /mykpi and /rank score it (services.scorecards.score_member on the
 member's period window, ranked with rank_in among their team), so one person has one number. A closed month then
-changes only through an approved appeal: refinalise recomputes the member's team as of the close and records what
-that member's paid commission changes as a correction (the payout stays as paid).
+changes only through an approved appeal: refinalise recomputes the member's team as it closed (the members frozen
+with it, ranked among themselves) as of the close and records what that member's paid commission changes as a
+correction (the payout stays as paid).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.commission import paid_amount
@@ -30,7 +31,7 @@ from storage.audit_read import MEMBERS
 from storage.commission import corrected_minor, payout_for, plan_from_snapshot
 from storage.models import Appeal, CommissionCorrection, FinalScore, Member, MonthClose, Team
 from storage.month_close import closed
-from storage.queries import all_members, member_zone, team_members, team_of
+from storage.queries import all_members, member_zone, team_members
 
 APPROVED = ("approved", "partly_approved")
 
@@ -64,8 +65,9 @@ class OpenAppeal:
 
 
 def open_appeals(session: Session, period: str) -> tuple[OpenAppeal, ...]:
-    """The month's appeals still open, oldest first: they may be decided within the appeal window after the
-    close, and an approval then refinalises the month."""
+    """The month's appeals still open, oldest first: they may be decided until [appeals] window_days after the
+    month ended in the appellant's period zone (services.appeals.locked; services.appeals.decide refuses later),
+    and an approval then refinalises the month."""
     rows = session.execute(select(Appeal, Member.code).join(Member, Member.id == Appeal.member_id).where(
         Appeal.period == period, Appeal.status == "open").order_by(Appeal.id)).all()
     return tuple(OpenAppeal(a.id or 0, code, a.metric_key, a.created_at) for a, code in rows)
@@ -186,9 +188,10 @@ def as_of(session: Session, period: str, now: datetime) -> datetime:
 
 def refinalise(session: Session, services: Services, member: Member, period: str, now: datetime,
                actor: str, appeal_id: int | None = None, others: Iterable[Member] = ()) -> None:
-    """Recompute a closed month's final scores of the member's team (ranks move with them; a teamless member
-    alone) as of the month's close, so only what the approved appeal changed moves them (refunds and FX edits
-    since stay out, as they stay out of what was paid); an order paid in the month but first synced after the
+    """Recompute a closed month's final scores of the member's team as it closed (the members whose frozen rows
+    carry the member's frozen team, ranked among themselves; a teamless member alone; nobody added) as of the
+    month's close, so only what the approved appeal changed moves them (refunds and FX edits since stay out, as
+    they stay out of what was paid); an order paid in the month but first synced after the
     close is counted (orders carry no time of arrival). The same for `others` the appeal also moved (the members
     an order was credited away from), each team recomputed once. Payouts stay as paid: each member's difference is
     a commission_correction row. Audited before and after; in the caller's transaction, no commit. ValueError when
@@ -206,20 +209,30 @@ def refinalise(session: Session, services: Services, member: Member, period: str
 
 def _refreeze(session: Session, services: Services, member: Member, period: str, closed_at: datetime,
               now: datetime, actor: str) -> set[int]:
-    """The final scores of the member's team (or the member alone) computed again as of the close, audited; the
-    ids rescored."""
+    """The final scores of the member's team as it closed computed again as of the close, audited; the ids
+    rescored. The team as it closed is the members whose frozen rows carry the team the member's frozen row
+    carries (a teamless member: the member alone), each scored with the team and role frozen and ranked among
+    them only: whoever left or was deactivated since keeps a row, whoever joined since gets none. A member with no
+    frozen row of the month is not added (nothing rescored)."""
+    own = session.execute(select(FinalScore).where(FinalScore.period == period,
+                                                   FinalScore.member_id == member.id)).scalars().first()
+    if own is None:
+        return set()
     year, month = parse_month(period)
-    team = team_of(session, member)
+    team = session.get(Team, own.team_id) if own.team_id is not None else None
+    where = FinalScore.team_id == own.team_id if own.team_id is not None else FinalScore.member_id == member.id
+    old = session.execute(select(FinalScore).where(FinalScore.period == period, where)  # type: ignore[arg-type]
+                          .order_by(FinalScore.member_id)).scalars().all()
+    people = [_as_closed(session, row) for row in old]
     inputs = Inputs.load(session, services.rules, closed_at, skip_missing_fx=True)
-    scores = month_scores(session, inputs, team, year, month, None if team else [member])
+    scores = month_scores(session, inputs, team, year, month, [p for p in people if p is not None])
     new = final_rows(session, scores, period, now)
-    ids = {s.member.id for s in scores}
-    where = FinalScore.member_id.in_(ids)  # type: ignore[attr-defined]
-    if team is not None:
-        where = or_(where, FinalScore.team_id == team.id)
-    old = session.execute(select(FinalScore).where(FinalScore.period == period, where)).scalars().all()
-    before = {r.member_id: _shown(r) for r in old}
-    session.execute(delete(FinalScore).where(FinalScore.period == period, where))  # type: ignore[arg-type]
+    replaced = {r.member_id for r in new}
+    stale = [r for r in old if r.member_id in replaced]
+    before = {r.member_id: _shown(r) for r in stale}
+    for row in stale:
+        session.delete(row)
+    session.flush()
     session.add_all(new)
     after = {r.member_id: _shown(r) for r in new}
     codes = {m.id: m.code for m in session.execute(select(Member).where(
@@ -231,7 +244,16 @@ def _refreeze(session: Session, services: Services, member: Member, period: str,
            "before": {codes.get(k, str(k)): v for k, v in before.items()},
            "after": {codes.get(k, str(k)): v for k, v in after.items()},
            MEMBERS: concerned}, now)   # the appellant and everyone whose final score or rank moved
-    return {i for i in ids if i is not None}
+    return replaced
+
+
+def _as_closed(session: Session, row: FinalScore) -> Member | None:
+    """The member of a frozen row as the month closed (its team and role), detached: scoring it never writes."""
+    member = session.get(Member, row.member_id)
+    if member is None:
+        return None
+    fields = {name: getattr(member, name) for name in Member.model_fields}
+    return Member(**{**fields, "team_id": row.team_id, "role": row.role})
 
 
 def _correct(session: Session, services: Services, member: Member, period: str, closed_at: datetime,

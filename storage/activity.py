@@ -106,7 +106,7 @@ def _load(session: Session, role: Role, member_id: int | None, team_id: int | No
         orders = (cache or FactCache()).orders((*key, start, end, with_lines, with_buyers),
                                                lambda: _orders(session, owner, start, end, with_lines, with_buyers))
         if member_id is not None and orders:   # what approved appeals took out of the member's numbers
-            excluded = excluded_orders(session, member_id)
+            excluded = excluded_orders(session, member_id, start, end)
             orders = tuple(o for o in orders if o.order_id not in excluded) if excluded else orders
     lives: tuple[LiveFact, ...] = ()
     if "lives" in wanted:

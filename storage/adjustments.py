@@ -1,7 +1,8 @@
 """The store's side of what approved appeals changed (storage.models.AppealAdjustment; the use case:
 services.appeal_adjustments). The reads every score goes through:
 
-- `excluded_orders`: the orders an appeal took out of a member's numbers (their GMV and their refunds).
+- `excluded_orders`: the orders an appeal took out of a member's numbers (their GMV and their refunds) in the
+  appeal's month.
 - `month_overrides`: a member's metric values an appeal set for a month (the latest per metric wins).
 
 Orders an appeal credited carry credit_rule APPEAL_RULE (host) or attribution_rule APPEAL_RULE (creator), which
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -26,12 +27,32 @@ APPEAL_RULE = "appeal"
 APPEAL_SESSION_PREFIX = "appeal:"
 
 
-def excluded_orders(session: Session, member_id: int) -> frozenset[int]:
-    """Ids of the orders appeals took out of the member's numbers."""
-    return frozenset(session.execute(
-        select(AppealAdjustment.order_id).where(
+def excluded_orders(session: Session, member_id: int, start: datetime | None = None,
+                    end: datetime | None = None) -> frozenset[int]:
+    """Ids of the orders appeals took out of the member's numbers; with `start` and `end` (the range facts are
+    loaded for) only those of appeals whose month the range holds whole (a month's score, its commission, a year)
+    or lies within (a day or week of it): an exclusion applies to its appeal's month, never to another month the
+    order might count in (the organisation switching to count at shipment)."""
+    rows = session.execute(
+        select(AppealAdjustment.order_id, AppealAdjustment.period).where(
             AppealAdjustment.member_id == member_id, AppealAdjustment.kind == "exclude_order",  # type: ignore[arg-type]
-            AppealAdjustment.order_id.is_not(None))).scalars())  # type: ignore[union-attr]
+            AppealAdjustment.order_id.is_not(None))).all()  # type: ignore[union-attr]
+    return frozenset(order_id for order_id, period in rows
+                     if start is None or end is None or _holds(start, end, period))
+
+
+ZONE_SLACK = timedelta(hours=14)   # the furthest a zone's midnight is from UTC's
+
+
+def _holds(start: datetime, end: datetime, period: str) -> bool:
+    """[start, end) holds the month `period` whole or lies within it, in some zone: the month's UTC bounds give
+    or take ZONE_SLACK."""
+    year, month = int(period[:4]), int(period[5:7])
+    first = datetime(year, month, 1, tzinfo=UTC)
+    following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    whole = start <= first + ZONE_SLACK and end >= following - ZONE_SLACK
+    within = start >= first - ZONE_SLACK and end <= following + ZONE_SLACK
+    return whole or within
 
 
 def month_overrides(session: Session, member_id: int | None, periods: Iterable[str]) -> dict[tuple[str, str], Decimal]:

@@ -10,8 +10,12 @@ Restore checks that FILE is a kpibot store whose schema version (alembic_version
 (head) or an older one, which is upgraded on the copy before it goes in place (a failed upgrade leaves the store
 as it was); a version this code does not know comes from a newer kpibot and is refused. The store it replaces
 is kept as STORE.before-restore-<UTC time>; the new store is written to a temporary file in the store's folder,
-fsynced and put in place with os.replace (atomic). The bot must be stopped first: a store another process has
-open (its -wal file outlives our own connection) or one a writer holds is refused unless `force`.
+fsynced and put in place with os.replace (atomic). The restore is itself audited, in the restored store: a
+`store.restore` row (the person at the command line; the backup's file name, schema version, when it was taken as
+far as the file's modification time says, and how many audit rows the replaced store had beyond the backup's:
+those are lost from the live store and kept only in the .before-restore copy). The bot must be stopped first: a
+store another process has open (its -wal file outlives our own connection) or one a writer holds is refused unless
+`force`.
 
 PostgreSQL stores are refused with the tools to use instead: pg_dump -Fc and pg_restore --clean.
 """
@@ -87,8 +91,11 @@ def backup(url: str, target: Path, force: bool = False) -> str:
     return revision
 
 
-def restore(url: str, source: Path, force: bool = False, now: datetime | None = None) -> Restored:
-    """Replace the store at `url` with the backup `source` (see the module docstring for the checks)."""
+def restore(url: str, source: Path, force: bool = False, now: datetime | None = None,
+            actor: str | None = None) -> Restored:
+    """Replace the store at `url` with the backup `source` (see the module docstring for the checks), audited as
+    `store.restore` by `actor` (None: storage.audit.current_actor) in the restored store."""
+    from storage.audit import audit
     from storage.engine import make_engine
     from storage.migrate import head_revision, upgrade
 
@@ -102,18 +109,24 @@ def restore(url: str, source: Path, force: bool = False, now: datetime | None = 
                       f"{head}): it comes from a newer kpibot; upgrade kpibot first")
     if not force:
         _refuse_if_in_use(store)
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    now = now or datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
     kept = store.with_name(f"{store.name}.before-restore-{stamp}") if store.exists() else None
     with _temporary(store) as tmp:
         with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
                 contextlib.closing(sqlite3.connect(tmp)) as dst:
             src.backup(dst)
-        if revision != head:     # on the copy: the store stays as it was if the upgrade fails
-            engine = make_engine(f"sqlite:///{tmp}")
-            try:
+        engine = make_engine(f"sqlite:///{tmp}")
+        try:
+            if revision != head:     # on the copy: the store stays as it was if the upgrade fails
                 upgrade(engine)
-            finally:
-                engine.dispose()
+            details = {"file": source.name, "schema": revision, "upgraded_to": head if revision != head else None,
+                       "taken_at": _modified(source), "kept": kept.name if kept is not None else None,
+                       "audit_rows_lost": _audit_beyond(store, tmp)}
+            with engine.begin() as conn:
+                audit(conn, actor, "store.restore", "store", source.name, details, at=now)
+        finally:
+            engine.dispose()
         _fsync(tmp)
         if kept is not None:
             _copy(store, kept)
@@ -123,6 +136,25 @@ def restore(url: str, source: Path, force: bool = False, now: datetime | None = 
         os.replace(tmp, store)
         _fsync(store.parent)
     return Restored(revision, head, kept)
+
+
+def _modified(path: Path) -> str:
+    """When the backup file was last written (kpibot backup writes it once), ISO 8601 UTC."""
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+
+
+def _audit_beyond(store: Path, copy: Path) -> int:
+    """How many audit rows the store has beyond the newest of the backup's (by row id, as rows are only ever
+    added): what the restore takes out of the live store. 0 when there is no store or it has no audit table."""
+    if not store.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as conn:
+        newest = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)) as conn:
+            return int(conn.execute("SELECT count(*) FROM audit_log WHERE id > ?", (newest,)).fetchone()[0])
+    except sqlite3.OperationalError:   # a store from before the audit table
+        return 0
 
 
 def check_store(path: Path) -> str:

@@ -27,7 +27,7 @@ from cards.chart_cache import ChartCache
 from cards.i18n import t
 from scoring.commission import Basis, Plan, PlanKind, Tier
 from scoring.periods import PeriodKind, month_window
-from scoring.rules import Rules
+from scoring.rules import CountOrdersAt, Rules
 from services.appeal_adjustments import Proposal, apply_decision, parse_session_evidence, proposal_for
 from services.commission import estimate
 from services.container import Services
@@ -335,3 +335,59 @@ def test_one_number_after_a_credit(world: World) -> None:
     assert commission is not None and snap is not None
     assert mine.score.scorecard.result("net_gmv").actual == commission.basis == D("1100.00")
     assert rows["Ana"] == snap["score"] == mine.score.scorecard.score
+
+
+def _october_order(world: World, ref: str, cents: int, paid: datetime, shipped: datetime | None = None) -> None:
+    """An order of h1's in the shop, paid (and shipped) when given."""
+    with Session(world.engine) as s:
+        shop = s.execute(select(Shop)).scalars().one()
+        s.add(Order(shop_id=shop.id, platform_order_id=ref, status="COMPLETED", currency="USD",
+                    merchandise_minor=cents, total_minor=cents, units=1, created_at=paid, paid_at=paid,
+                    shipped_at=shipped, member_id=world.h1.id, credit_rule="live_session"))
+        s.commit()
+
+
+def test_orders_of_another_month_are_refused_when_filing_and_approving(world: World) -> None:
+    """O1 was paid on 20 October: an appeal of November naming it is refused when filed (services.appeals,
+    on 25 November) and, filed before this rule, when approved, naming it; the proposal leaves it out; nothing
+    changes."""
+    from services.appeals import file_appeal
+    _october_order(world, "O1", 15000, datetime(2026, 10, 20, 12, tzinfo=UTC))
+    with pytest.raises(UserError) as filed:
+        file_appeal(world.services, world.h1, "net_gmv", "2026-11", "refund", "not my fault", ["A2", "O1"], DURING)
+    assert (filed.value.key, filed.value.values) == ("appeal.orders_outside_month",
+                                                     {"orders": "O1", "period": "2026-11"})
+    assert t("en", filed.value.key, **filed.value.values) == (
+        "Orders O1 are not counted in 2026-11 (paid, or shipped where orders count at shipment, in another month or "
+        "not yet): appeal each order in the month it counts in; nothing changed.")
+    aid = appeal(world, "refund", ["A2", "O1"])
+    assert propose(world, aid) == Proposal("exclude_order", "appeal.proposal.exclude_order",
+                                           {"orders": "A2", "count": "1", "member": "h1", "period": "2026-11"})
+    with pytest.raises(UserError) as approved:
+        decide(world, aid)
+    assert (approved.value.key, approved.value.values) == ("appeal.orders_outside_month",
+                                                           {"orders": "O1", "period": "2026-11"})
+    with Session(world.engine) as s:
+        assert s.execute(select(AppealAdjustment)).scalars().all() == []
+    assert november(world, world.h1) == (D("700.00"), D(2), D(2), D("58.0"))
+
+
+def test_an_exclusion_applies_to_its_appeals_month_only(world: World) -> None:
+    """X (150.00) was paid on 31 October 22:00 UTC and shipped on 3 November; h1's October appeal excludes it
+    (counted at payment). Counted at shipment (an organisation switching), X is November's and still counts
+    there: h1's November net GMV at shipment is X alone, 150.00; October at payment leaves it out."""
+    _october_order(world, "X", 15000, datetime(2026, 10, 31, 22, tzinfo=UTC), datetime(2026, 11, 3, 9, tzinfo=UTC))
+    with Session(world.engine) as s:
+        row = Appeal(member_id=world.h1.id, metric_key="net_gmv", period="2026-10", category="refund",
+                     reason="not my fault", evidence=["X"], approver_member_id=world.lead.id)
+        s.add(row)
+        s.commit()
+        aid = row.id or 0
+    assert [k for k, _, _ in decide(world, aid)] == ["exclude_order"]
+    with Session(world.engine) as s:
+        team = s.get(Team, world.h1.team_id)
+        shipped = Inputs.load(s, Rules(count_orders_at=CountOrdersAt.SHIPPED), AFTER)
+        card = score_member(s, shipped, world.h1, team, NOV).scorecard
+        assert card is not None and card.result("net_gmv").actual == D("150.00")
+        october = score_member(s, Inputs.load(s, Rules(), AFTER), world.h1, team, month_window(2026, 10, "UTC"))
+        assert october.scorecard is not None and october.scorecard.result("net_gmv").actual == D("0")

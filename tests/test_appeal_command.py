@@ -3,15 +3,20 @@ typing and by a click, and a refused click told privately with the card left as 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal as D
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming, Refused
 from cards.appeal_cards import note_text
 from cards.model import Buttons, Card, Fields, Note, Text
-from storage.models import Appeal
+from services.appeals import file_appeal
+from services.month_close import close
+from storage.models import AdSpend, Appeal, AuditLog, Shop
 from tests.conftest import migrated_sqlite
 from tests.test_appeals_service import NOW, world
 
@@ -80,3 +85,36 @@ def test_file_decide_and_refuse(tmp_path: Path) -> None:
     assert closed is not None
     assert texts(closed)[1] == ("2026-11 cannot be appealed: only this month, and last month for 7 days after "
                                 "it ends.")
+
+
+def test_a_click_after_the_decision_window_of_a_closed_month_is_refused_in_place(engine: Engine) -> None:
+    """October is closed on 4 November; the buyer's appeal of October filed then may be decided until 7 days
+    ([appeals] window_days) after October ended (8 November 00:00 UTC): a click a minute later is refused in place
+    as period locked and changes nothing; a click at the last moment decides it."""
+    w = world(engine)
+    with Session(engine) as s:
+        shop = s.execute(select(Shop)).scalars().one()
+        s.add(AdSpend(shop_id=shop.id, member_id=w.buyer.id, campaign_id="c1", day=date(2026, 10, 10),
+                      currency="USD", spend_minor=1_000, attributed_gmv_minor=4_000))
+        s.commit()
+    close(w.services, 2026, 10, NOW, "cli:admin")
+    appeal = file_appeal(w.services, w.buyer, "roi", "2026-10", "other", "spend counted twice", [], NOW,
+                         value_claimed=D("5")).appeal
+    end = datetime(2026, 11, 8, tzinfo=UTC)
+    late = Dispatcher(w.services, clock=lambda: end + timedelta(minutes=1))
+    refused = late.handle_click("console", "lead1", "appeal", ("approve", str(appeal.id)))
+    assert isinstance(refused, Refused)
+    assert texts(refused.card) == ["kpibot", f"Appeal #{appeal.id} can no longer be decided: 2026-10 is closed and "
+                                             "its 7 days for appeals are over; nothing changed."]
+    with Session(engine) as s:
+        row = s.get(Appeal, appeal.id)
+        assert row is not None
+        assert (row.status, row.decided_at) == ("open", None)
+        assert s.execute(select(AuditLog.action).where(AuditLog.action != "month.close")).scalars().all() == [
+            "appeal.file"]
+    last = Dispatcher(w.services, clock=lambda: end)
+    decided = last.handle_click("console", "lead1", "appeal", ("approve", str(appeal.id)))
+    assert isinstance(decided, Card)
+    with Session(engine) as s:
+        row = s.get(Appeal, appeal.id)
+        assert row is not None and row.status == "approved"

@@ -4,6 +4,8 @@ a sync writes is the store at one commit and restores to an identical store; res
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -126,7 +128,11 @@ def test_a_backup_taken_while_a_sync_writes_restores_to_the_store_at_one_commit(
     kept = next(path.parent.glob("kpibot.db.before-restore-*"))
     assert (code, out, err) == (0, f"restored {backup} (schema {head_revision()}); the store it replaced is kept "
                                    f"as {kept}\n", "")
-    assert dump(path) == copied
+    restored = dump(path)   # the backup, and the restore's own audit row (test_a_restore_is_audited_...)
+    assert [r for r in restored["audit_log"] if r[3] != "store.restore"] == copied["audit_log"]
+    assert [r[3] for r in restored["audit_log"] if r[3] == "store.restore"] == ["store.restore"]
+    assert {t: rows for t, rows in restored.items() if t != "audit_log"} == \
+        {t: rows for t, rows in copied.items() if t != "audit_log"}
     assert dump(kept) == source
     assert path.stat().st_mode & 0o777 == 0o600 and kept.stat().st_mode & 0o777 == 0o600
 
@@ -193,3 +199,32 @@ def test_postgres_stores_are_pointed_to_pg_dump_and_pg_restore(tmp_path: Path,
     assert main(["--config", str(config), "restore", str(tmp_path / "b.db")]) == 2
     assert "pg_restore --clean" in capsys.readouterr().err
     assert not (tmp_path / "b.db").exists()
+
+
+def test_a_restore_is_audited_in_the_restored_store(store: tuple[Path, Cli], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backup taken, then a team added and its zone set (audited); `kpibot restore` by alice (KPIBOT_ACTOR;
+    clock pinned at 2026-11-22 12:00 UTC by KPIBOT_NOW) writes store.restore into the restored store: the file,
+    its schema, when it was taken (its modification time, pinned here), and the audit rows the replaced store had
+    beyond it, which only the .before-restore copy keeps."""
+    path, cli = store
+    backup = tmp_path / "b.db"
+    assert cli("backup", str(backup))[0] == 0
+    os.utime(backup, (T0.timestamp(), T0.timestamp()))
+    in_backup = count(backup, "audit_log")
+    assert cli("teams", "add", "t2", "--name", "Team Two")[0] == 0
+    assert cli("teams", "set", "t2", "--timezone", "Asia/Jakarta")[0] == 0
+    assert count(path, "audit_log") == in_backup + 1
+    monkeypatch.setenv("KPIBOT_ACTOR", "alice")
+    assert cli("restore", str(backup))[0] == 0
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute("SELECT at, actor, action, entity, entity_id, details FROM audit_log "
+                            "ORDER BY id").fetchall()
+    assert len(rows) == in_backup + 1
+    at, actor, action, entity, entity_id, details = rows[-1]
+    assert (at[:19], actor, action, entity, entity_id) == ("2026-11-22 12:00:00", "cli:alice", "store.restore",
+                                                           "store", "b.db")
+    assert json.loads(details) == {"file": "b.db", "schema": head_revision(), "upgraded_to": None,
+                                   "taken_at": "2026-11-10T08:00:00+00:00",
+                                   "kept": "kpibot.db.before-restore-20261122T120000Z", "audit_rows_lost": 1}
+    assert count(path.with_name("kpibot.db.before-restore-20261122T120000Z"), "audit_log") == in_backup + 1

@@ -35,7 +35,7 @@ from services.month_close import close
 from services.templates import apply_templates
 from services.why import explain
 from storage.commission import payout_for
-from storage.models import AuditLog, CommissionCorrection, FxRateRow, Member, Refund, TeamLead
+from storage.models import AuditLog, CommissionCorrection, FxRateRow, Member, Refund, Shop, TeamLead
 from storage.month_close import final_scores
 from storage.targets import Subject, set_target
 from tests.fakes.ecb import FakeEcb
@@ -211,3 +211,27 @@ def test_month_close_warns_of_the_months_open_appeals(engine: Engine, capsys: py
     assert err == ("warning: 1 open appeal(s) of 2026-10 may still be decided; an approval recomputes the "
                    "month's final scores and adds a commission correction:\n"
                    f"  #{filed.appeal.id} h net_gmv (opened 2026-11-03)\n")
+
+
+def test_a_refinalise_rescores_the_team_as_it_closed(engine: Engine) -> None:
+    """After the close h2 is deactivated and h3 joins the team with a 5,000.00 order in October; h's appeal is
+    approved on 4 November: h2 keeps their frozen row, h3 gets none, and h is ranked among the team as it closed."""
+    host, other, lead = _october(engine)
+    services = _services(engine)
+    with Session(engine) as s:
+        s.get_one(Member, other.id).active = False
+        late = Member(org_id=host.org_id, team_id=host.team_id, code="h3", name="Host Three", role="host",
+                      timezone="UTC", locale="en")
+        s.add(late)
+        s.flush()
+        set_target(s, host.org_id, Subject("member", member=late), "2026-10", "net_gmv", D("2000"), None)
+        shop = s.execute(select(Shop)).scalars().one()
+        _order(s, shop, late, "E", 500000, at(6, 10), "b4")
+        s.commit()
+    filed = appeals.file_appeal(services, host, "net_gmv", "2026-10", "other", "order D missing", [], at(3, 11),
+                                D("1500"))
+    appeals.decide(services, lead, filed.appeal.id, "approve", None, None, at(4, 11))
+    # the lead is scored on the team's shops: an October order first stored after the close counts (documented)
+    assert _finals(engine) == {**FROZEN, "h": (D("75.0"), "C", 1, "1500"), "l": (None, None, None, "7300.00")}
+    with Session(engine) as s:
+        assert [(f.rank, f.rank_of) for f in final_scores(s, "2026-10") if f.member_id == other.id] == [(2, 2)]

@@ -8,7 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from bot.app import clock_from_env
 from bot.config import Config
+from storage.audit import cli_actor
 from storage.backup import Refused, backup, restore
 
 
@@ -19,7 +21,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             revision = backup(url, Path(args.file), force=args.force)
             print(f"backed up the store to {args.file} (schema {revision})")
             return 0
-        done = restore(url, Path(args.file), force=args.force)
+        done = restore(url, Path(args.file), force=args.force, now=clock_from_env()(), actor=cli_actor())
     except (Refused, OSError) as exc:
         print(f"kpibot {args.command}: {exc}", file=sys.stderr)
         return 2
