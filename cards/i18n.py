@@ -568,6 +568,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "appeal.category.target": {"en": "target (the target is wrong)", "zh": "目标（目标有误）"},
     "appeal.category.other": {"en": "other", "zh": "其他"},
     "appeal.bad_category": {"en": "{value} is not an appeal category.", "zh": "{value} 不是申诉类别。"},
+    "appeal.category_typo": {"en": "{value} is not a category: did you mean {category}? Nothing was filed.",
+                             "zh": "{value} 不是申诉类别：是指 {category} 吗？未提交。"},
     "appeal.needs_reason": {"en": "Say why you appeal. Try: {usage}", "zh": "请写明申诉理由。试试：{usage}"},
     "appeal.period_closed": {"en": "{period} cannot be appealed: only this month, and last month for {days} days after it ends.", "zh": "{period} 不能申诉：只能申诉本月，以及结束后 {days} 天内的上月。"},
     "appeal.no_template": {"en": "You have no KPI template yet, so there is nothing to appeal.", "zh": "你还没有 KPI 考核模板，无可申诉的指标。"},

@@ -498,6 +498,7 @@ INDONESIAN: dict[str, str] = {
     "appeal.category.target": "target (target salah)",
     "appeal.category.other": "lainnya",
     "appeal.bad_category": "{value} bukan kategori banding.",
+    "appeal.category_typo": "{value} bukan kategori: maksud Anda {category}? Tidak ada yang diajukan.",
     "appeal.needs_reason": "Tulis alasan banding Anda. Coba: {usage}",
     "appeal.period_closed": "{period} tidak bisa dibanding: hanya bulan ini, dan bulan lalu selama {days} hari setelah "
                             "berakhir.",

@@ -152,6 +152,7 @@ def why_card(why: Why, lang: str) -> Card:
     if why.commission is not None:
         blocks.extend(commission_blocks(why.commission, lang))
     blocks.append(Note(counting_line(why, lang)))
-    blocks.append(Buttons(tuple(Button(t(lang, "why.appeal", metric=CATALOG[m.key].name(lang)), "appeal", (m.key,))
-                                for m in why.metrics)))
+    # each button names the month explained: a past month's Appeal appeals that month, not the current one
+    blocks.append(Buttons(tuple(Button(t(lang, "why.appeal", metric=CATALOG[m.key].name(lang)), "appeal",
+                                       (m.key, why.period)) for m in why.metrics)))
     return Card(t(lang, "why.title", name=why.name, period=why.period), tuple(blocks), Tone.INFO, lang)

@@ -14,6 +14,7 @@ leaves a clicked card as it is and tells the clicker privately (Command.refuses_
 
 from __future__ import annotations
 
+import difflib
 import re
 from decimal import Decimal
 
@@ -102,6 +103,9 @@ def _file(req: Request) -> Card:
     category = "other"
     if rest and rest[0].lower() in CATEGORY_WORDS:
         category, rest = CATEGORY_WORDS[rest[0].lower()], rest[1:]
+    elif rest and (near := _near_category(rest[0])) is not None:
+        # "attributon" was filed as "other" without a word, and an "other" appeal overrides where a credit was meant
+        raise UserError("appeal.category_typo", value=rest[0], category=near)
     claimed, rest = _claimed(rest, metric)
     reason, evidence = _split_evidence(rest)
     if not reason:
@@ -109,6 +113,14 @@ def _file(req: Request) -> Card:
     filed = file_appeal(req.services, req.member, key, period, category, " ".join(reason), evidence, req.now,
                         value_claimed=claimed)
     return filed_card(facts(req.services, filed), req.lang, filed.unfound)
+
+
+def _near_category(word: str) -> str | None:
+    """The category word a mistyped first word of the reason is one or two letters from, if any."""
+    if len(word) < 5 or word.lower() in CATEGORY_WORDS:
+        return None
+    close = difflib.get_close_matches(word.lower(), list(CATEGORY_WORDS), n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _claimed(words: list[str], metric: Metric | None) -> tuple[Decimal | None, list[str]]:

@@ -118,3 +118,16 @@ def test_a_click_after_the_decision_window_of_a_closed_month_is_refused_in_place
     with Session(engine) as s:
         row = s.get(Appeal, appeal.id)
         assert row is not None and row.status == "approved"
+
+
+def test_a_misspelt_category_is_asked_about_not_filed_as_other(tmp_path: Path) -> None:
+    engine = migrated_sqlite(tmp_path / "kpibot.db")
+    w = world(engine)
+    d = Dispatcher(w.services, clock=lambda: NOW)
+    card = d.handle_message(Incoming("console", "buyer1", "/appeal roi attributon =3 order 77 is mine"))
+    assert card is not None
+    assert texts(card)[1] == "attributon is not a category: did you mean attribution? Nothing was filed."
+    with Session(engine) as s:
+        assert s.get(Appeal, 1) is None
+    filed = d.handle_message(Incoming("console", "buyer1", "/appeal roi bogus reason =3"))   # far from any: a reason
+    assert filed is not None and texts(filed)[0] == "Appeal #1 filed"

@@ -120,7 +120,9 @@ def test_the_why_button_and_the_appeal_buttons(store: Services) -> None:
     why = say(store, "lily", "/mykpi why")
     appeal = next(b for b in why.blocks if isinstance(b, Buttons)).buttons
     trail = explain(store, _member(store, "lily"), None, None, NOW)
-    assert [(b.command, b.args) for b in appeal] == [("appeal", (m.key,)) for m in trail.metrics]
+    assert [(b.command, b.args) for b in appeal] == [("appeal", (m.key, "2026-11")) for m in trail.metrics]
+    last = say(store, "lily", "/mykpi why 2026-10")   # a past month's buttons appeal that month
+    assert {b.args[1] for b in next(b for b in last.blocks if isinstance(b, Buttons)).buttons} == {"2026-10"}
 
 
 def test_commission_is_shown_to_the_member_and_not_to_their_lead(store: Services) -> None:
