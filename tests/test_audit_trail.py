@@ -136,6 +136,10 @@ def test_kpibot_audit_json_has_every_field(engine: Engine, tmp_path: Path, capsy
          "details": {"before": None, "after": {"role": "host", "team_id": None, "trial_until": None,
                                                "finance": False, "active": True}, "file": "m.csv"}},
     ]
+    table = kpibot("audit", "--who", "H01").splitlines()   # the table reads as /audit does; --json stays raw
+    assert [line[20:].split(None, 3)[:2] for line in table[1:]] == [
+        ["cli:ana", "identity.bind"], ["cli:ana", "member.change"], ["cli:ana", "member.create"]]
+    assert "{" not in "".join(table)
     with Session(engine) as s:
         assert [r.action for r in read_audit(s, who="H01").rows] == [
             "identity.bind", "member.change", "member.create"]

@@ -12,7 +12,9 @@ from sqlmodel import Session
 
 from bot.cli.common import parse_day
 from bot.config import Config
-from services.audit_log import start_of
+from cards.i18n import lang_of
+from commands.audit_lines import about, change_line
+from services.audit_log import audit_names, start_of
 from services.container import Services
 from storage.audit_read import read_audit
 
@@ -21,6 +23,7 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     since = start_of(parse_day(args.since), services.org_timezone) if args.since else None
     with Session(services.engine) as session:
         page = read_audit(session, who=args.who, what=args.what, since=since)
+        names = audit_names(session, page.rows)
     if args.json:
         for row in page.rows:
             print(json.dumps(row.as_json(), ensure_ascii=False, sort_keys=True))
@@ -28,8 +31,10 @@ def run(services: Services, args: argparse.Namespace, config: Config, clock: Cal
     if not page.rows:
         print("no audit rows match")
         return 0
-    print(f"{'at (UTC)':<20} {'actor':<16} {'action':<22} {'about':<28} details")
+    # the table reads as /audit does (codes for ids, money and percentages as such); --json keeps every field raw
+    lang = lang_of(services.org_locale)
+    print(f"{'at (UTC)':<20} {'actor':<16} {'action':<22} {'about':<28} change")
     for row in page.rows:
         print(f"{row.at.strftime('%Y-%m-%d %H:%M:%S'):<20} {row.actor:<16} {row.action:<22} "
-              f"{(row.entity_id or row.entity):<28} {json.dumps(row.details, ensure_ascii=False, sort_keys=True)}")
+              f"{about(row, names):<28} {change_line(row, names, lang)}")
     return 0
