@@ -28,7 +28,8 @@ def audit_card(view: AuditView, lang: str, zone: str) -> Card:
         blocks.append(Text(t(lang, "audit.empty")))
     else:
         tz = ZoneInfo(zone)
-        blocks.append(Table((t(lang, "audit.when"), t(lang, "audit.who"), t(lang, "audit.what"),
+        when = f"{t(lang, 'audit.when')} ({zone})"   # the times are in the reader's zone: say which
+        blocks.append(Table((when, t(lang, "audit.who"), t(lang, "audit.what"),
                              t(lang, "audit.about"), t(lang, "audit.change")),
                             tuple(_row(r, view.names, tz, lang) for r in view.page.rows)))
     more = view.page.total - len(view.page.rows)

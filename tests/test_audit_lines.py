@@ -175,7 +175,9 @@ def test_cli_and_chat_rows_share_one_clock_and_read_as_codes(engine: Engine, tmp
             (datetime(2026, 11, 22, 11, 0, tzinfo=UTC), "cli:ana", "target.set")]
     assert page.total == 2
     card = say(chat, "ou_adm", "/audit lily", "feishu")
-    rows = next(b for b in card.blocks if isinstance(b, Table)).rows
+    table = next(b for b in card.blocks if isinstance(b, Table))
+    assert table.headers[0] == "When (UTC)"   # the times are in the reader's zone, named
+    rows = table.rows
     assert rows[:3] == (
         ("2026-11-22 12:10", "cli:ana", "member.change", "lily", "finance no → yes"),
         ("2026-11-22 12:05", "lead1", "target.set", "lily", "lily net_gmv 2026-11: 1,000 → 1,200"),
