@@ -422,6 +422,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "why.earned": {"en": "Earned", "zh": "应得"},
     "why.clawback": {"en": "Clawback · {period}", "zh": "追回 · {period}"},
     "why.payable": {"en": "Payable", "zh": "应发"},
+    "why.still_due": {"en": "Still due", "zh": "尚待发放"},
     "why.appeal": {"en": "Appeal {metric}", "zh": "申诉 {metric}"},
     "why.button": {"en": "Why", "zh": "为什么"},
     "why.unknown_metric": {"en": "{metric} is not one of your metrics. Yours: {metrics}",

@@ -300,6 +300,7 @@ INDONESIAN: dict[str, str] = {
     "why.earned": "Diperoleh",
     "why.clawback": "Penarikan kembali · {period}",
     "why.payable": "Dibayarkan",
+    "why.still_due": "Masih terutang",
     "why.appeal": "Banding {metric}",
     "why.button": "Kenapa",
     "why.unknown_metric": "{metric} bukan metrik Anda. Metrik Anda: {metrics}",

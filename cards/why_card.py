@@ -128,7 +128,16 @@ def commission_blocks(c: CommissionTrail, lang: str) -> tuple[Block, ...]:
             (t(lang, "why.tier"), t(lang, "why.tier_value", threshold=amount(c.tier_from), rate=rate)),
             (t(lang, "why.earned"), money(c.earned, c.currency))]
     rows += [(t(lang, "why.clawback", period=p), money(a, cur)) for p, a, cur in c.clawbacks]
-    rows.append((t(lang, "why.payable"), money(c.payable, c.currency)))
+    if c.paid is None or c.paid_on is None:
+        rows.append((t(lang, "why.payable"), money(c.payable, c.currency)))
+    else:   # a paid month: what was paid and corrected since, and what is still due (never paid twice)
+        rows.append((t(lang, "commission.paid", day=c.paid_on.isoformat()), money(c.paid, c.currency)))
+        for appeal_id, day, amount in c.corrections:
+            label = t(lang, "commission.correction", id=appeal_id, day=day.isoformat()) if appeal_id is not None \
+                else t(lang, "commission.correction_plain", day=day.isoformat())
+            rows.append((label, ("+" if amount >= 0 else "-") + money(abs(amount), c.currency)))
+        due = c.payable - c.paid - sum((a for _, _, a in c.corrections), Decimal(0))
+        rows.append((t(lang, "why.still_due"), money(due, c.currency)))
     return Text(t(lang, "why.commission"), strong=True), Fields(tuple(rows))
 
 

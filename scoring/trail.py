@@ -99,6 +99,11 @@ class CommissionTrail:
     clawbacks: tuple[tuple[str, Decimal, str], ...]   # (closed month, amount, its currency)
     clawback: Decimal            # their total in the plan's currency
     payable: Decimal
+    # a paid month (kpibot month close): what its payout paid, and the corrections appeals booked beside it since;
+    # what is still due is then payable less both (0 unless something changed that no appeal booked)
+    paid: Decimal | None = None
+    paid_on: date | None = None
+    corrections: tuple[tuple[int | None, date, Decimal], ...] = ()   # (appeal id, day, amount)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from scoring.fx import MissingRate
 from scoring.metrics import CATALOG, Context
+from scoring.money import from_minor
 from scoring.periods import PeriodKind, month_window, period_zone
 from scoring.roles import Role, Scope
 from scoring.rules import CountOrdersAt
@@ -25,7 +26,7 @@ from services.errors import UserError
 from services.order_amounts import counted_amount
 from services.scorecards import Inputs, MemberScore, member_window, month_key, score_member, team_scores
 from storage.adjustments import lost_orders, month_adjustments
-from storage.commission import load_plans
+from storage.commission import corrections_for, load_plans, payout_for
 from storage.models import Member, Team
 from storage.month_close import closed
 from storage.queries import team_of
@@ -196,8 +197,13 @@ def _commission(session: Session, inputs: Inputs, member: Member, mine: MemberSc
                     if v.active and v.plan == plan and v.effective_from <= month_key(month)), "")
     basis = est.basis
     tier = next((t for t in reversed(plan.tiers) if basis >= t.threshold), plan.tiers[0])
+    paid = payout_for(session, member.id or 0, month_key(month))
+    booked = tuple((c.appeal_id, c.at.date(), from_minor(c.amount_minor, c.currency))
+                   for c in corrections_for(session, member.id or 0, month_key(month))) if paid else ()
     return CommissionTrail(plan.name, version, CATALOG[plan.basis.value].key, plan.currency, basis, tier.threshold,
                            tier.rate, est.statement.earned,
                            tuple((c.period, c.amount, c.currency) for c in est.clawbacks),
-                           est.statement.clawback, est.statement.payable)
+                           est.statement.clawback, est.statement.payable,
+                           from_minor(paid.paid_minor, paid.currency) if paid else None,
+                           paid.paid_at.date() if paid else None, booked)
 

@@ -22,7 +22,9 @@ from bot.cli import kpi as kpi_cli
 from bot.cli import month as month_cli
 from bot.jobs.fx_rates import run_fx_rates
 from cards.chart_cache import ChartCache
+from cards.model import Fields
 from cards.render_text import render_text
+from cards.why_card import commission_blocks
 from commands.commission import _closed_card
 from scoring.rules import Rules
 from scoring.shipped_templates import DEFAULT_TEMPLATES
@@ -162,6 +164,12 @@ def test_an_appeal_after_the_close_moves_only_its_adjustment_and_adds_a_correcti
         "Earned                                    160.00 USD",
         "Paid on 2026-11-01                        160.00 USD",
         "Correction after appeal #1 on 2026-11-04  +40.00 USD"]   # nothing to take back: 200.00 is earned now
+    # the why trail of the paid month says the same: paid, corrected, nothing still due (never paid twice)
+    trail = explain(services, host, "net_gmv", "2026-10", at(5, 11)).commission
+    assert trail is not None
+    rows = dict(next(b for b in commission_blocks(trail, "en") if isinstance(b, Fields)).items)
+    assert (rows["Earned"], rows["Paid on 2026-11-01"], rows["Correction after appeal #1 on 2026-11-04"],
+            rows["Still due"], "Payable" in rows) == ("200.00 USD", "160.00 USD", "+40.00 USD", "0.00 USD", False)
     # November's close takes nothing back from October: it keeps 160.00 paid + 40.00 corrected = what it earns
     close(services, 2026, 11, datetime(2026, 12, 1, 8, tzinfo=UTC), "cli:tester")
     with Session(engine) as s:
