@@ -56,6 +56,7 @@ class AppealFacts:
     proposal_key: str | None = None          # what approving would change: a cards.i18n key and its values
     proposal_values: dict[str, str] = field(default_factory=dict)
     value_current: Decimal | None = None     # the metric's value when the card was built (None: not looked up)
+    locked_days: int | None = None           # open but past its decision window (services.appeals.locked): its days
 
 
 def _when(moment: datetime | None, zone: str) -> str:
@@ -90,7 +91,8 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...]
                 actions: str = "decide") -> Card:
     """The approver's card in `lang`, times in `zone` (the reader's), with what approving would change and `why`:
     the metric's trail (cards.why_card.why_blocks). Buttons only while it is open, and only what the reader may do:
-    `actions` "decide" (its approver or an admin), "withdraw" (the appellant) or "none"."""
+    `actions` "decide" (its approver or an admin), "withdraw" (the appellant) or "none"; a locked appeal (past its
+    decision window) offers no decision, only a line saying why."""
     fields = (
         (t(lang, "appeal.member"), facts.appellant),
         (t(lang, "appeal.metric"), metric_name(facts.metric_key, lang)),
@@ -111,7 +113,12 @@ def appeal_card(facts: AppealFacts, lang: str, zone: str, why: tuple[Block, ...]
         blocks.append(Text(t(lang, "appeal.would_change", change=change)))
     blocks.extend(why)
     tone = Tone.INFO
-    if facts.status == "open":
+    if facts.status == "open" and facts.locked_days is not None:   # no decision can succeed: none is offered
+        blocks.append(Text(t(lang, "appeal.locked_line", period=facts.period, days=facts.locked_days), strong=True))
+        if actions == "withdraw":
+            blocks.append(Buttons((Button(t(lang, "appeal.withdraw"), "appeal", ("withdraw", str(facts.id))),)))
+        tone = Tone.NEUTRAL
+    elif facts.status == "open":
         if actions == "decide":
             blocks.extend(_decision_buttons(facts, lang))
         elif actions == "withdraw":

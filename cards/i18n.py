@@ -592,6 +592,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "appeal.not_yours_to_see": {"en": "Appeal #{id} is not yours to see: only its member, its approver and admins may.", "zh": "你无权查看 #{id} 号申诉：只有申诉人、审批人和管理员可以查看。"},
     "appeal.orders_outside_month": {"en": "Orders {orders} are not counted in {period} (paid, or shipped where orders count at shipment, in another month or not yet): appeal each order in the month it counts in; nothing changed.", "zh": "订单 {orders} 不计入 {period}（其付款时间，或按发货计时的发货时间，在其他月份或尚未发生）：请在订单计入的月份申诉，未作更改。"},
     "appeal.period_locked": {"en": "Appeal #{id} can no longer be decided: {period} is closed and its {days} days for appeals are over; nothing changed.", "zh": "#{id} 号申诉已不能处理：{period} 已结账，且申诉期 {days} 天已过，未作更改。"},
+    "appeal.locked_line": {"en": "This appeal can no longer be decided: {period} is closed and its {days} days for appeals are over.", "zh": "此申诉已不能处理：{period} 已结账，且申诉期 {days} 天已过。"},
     "appeal.not_your_appeal": {"en": "Appeal #{id} is not yours; only the member who filed it may withdraw it.", "zh": "#{id} 号申诉不是你的，只有申诉人可以撤回。"},
     "appeal.filed_title": {"en": "Appeal #{id} filed", "zh": "已提交第 {id} 号申诉"},
     "appeal.filed": {"en": "{metric} for {period}, now {value}. {approver} ({level}) decides it; you will be told here.", "zh": "{period} 的 {metric}，当前 {value}。由 {approver}（{level}）处理，结果会在这里通知你。"},

@@ -526,6 +526,8 @@ INDONESIAN: dict[str, str] = {
                                    "di bulan pesanan itu dihitung; tidak ada yang berubah.",
     "appeal.period_locked": "Banding #{id} tidak bisa diputuskan lagi: {period} sudah ditutup dan {days} hari masa "
                             "bandingnya sudah lewat; tidak ada yang berubah.",
+    "appeal.locked_line": "Banding ini tidak bisa diputuskan lagi: {period} sudah ditutup dan {days} hari masa "
+                          "bandingnya sudah lewat.",
     "appeal.not_your_appeal": "Banding #{id} bukan milik Anda; hanya pengajunya yang bisa menariknya.",
     "appeal.filed_title": "Banding #{id} diajukan",
     "appeal.filed": "{metric} bulan {period}, saat ini {value}. {approver} ({level}) yang memutuskan; hasilnya "

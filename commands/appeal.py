@@ -190,7 +190,7 @@ def _decide_usage() -> str:
 
 def handle_list(req: Request) -> Card:
     rows = [(facts(req.services, v), max((req.now - v.appeal.created_at).days, 0))
-            for v in open_for(req.services, req.member)]
+            for v in open_for(req.services, req.member, req.now)]
     return open_list_card(rows, req.lang)
 
 

@@ -99,10 +99,15 @@ class _Plan:
 
 def proposal_for(session: Session, appeal: Appeal, rules: Rules | None = None) -> Proposal | None:
     """What approving `appeal` as claimed would change, from its category, evidence and value_claimed; None when
-    nothing can be derived (then only a partial approval with a value applies anything). Orders not counted in the
-    appeal's month (by `rules`: at payment or at shipment) are left out. With `rules`, an order taken from another
+    nothing can be derived (then only a partial approval with a value applies anything), and None when the
+    evidence names an order not counted in the appeal's month (by `rules`: at payment or at shipment), which
+    apply_decision refuses: the card offers no Approve that would fail. With `rules`, an order taken from another
     member shows the amount the metric counts (services.order_amounts), else its total."""
-    plan = _plan(session, appeal, rules is not None and rules.count_orders_at is CountOrdersAt.SHIPPED)
+    try:   # as apply_decision reads it (strict), so what the card offers is what approving does
+        plan = _plan(session, appeal, rules is not None and rules.count_orders_at is CountOrdersAt.SHIPPED,
+                     strict=True)
+    except UserError:   # an order outside the month: approving as claimed is refused
+        return None
     if plan is None:
         return None
     appellant = session.get(Member, appeal.member_id)

@@ -34,7 +34,7 @@ from services.appeal_adjustments import apply_decision, check_orders, parse_sess
 from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
 from services.errors import UserError
-from services.month_close import refinalise
+from services.month_close import as_of, refinalise
 from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
 from storage.audit import audit
@@ -70,10 +70,12 @@ def facts(services: Services, shown: AppealView, status: str | None = None,
           now: datetime | None = None) -> AppealFacts:
     """What the appeal's cards show; `status` overrides the appeal's (an old approver's copy says "escalated").
     An open appeal says what approving it would change (services.appeal_adjustments.proposal_for); with `now`,
-    the metric's value now as well as the value when appealed."""
+    the metric's value now as well as the value when appealed, and whether it is locked (past its decision window,
+    see locked: then no proposal, and the card says it can no longer be decided instead of offering decisions)."""
     a = shown.appeal
     proposal = None
-    if a.status == "open":
+    is_locked = a.status == "open" and status in (None, "open") and now is not None and locked(services, a, now)
+    if a.status == "open" and not is_locked:
         with Session(services.engine) as session:
             proposal = proposal_for(session, a, services.rules)
     return AppealFacts(id=a.id or 0, appellant=f"{shown.appellant.name} ({shown.appellant.code})",
@@ -86,7 +88,8 @@ def facts(services: Services, shown: AppealView, status: str | None = None,
                        decided_value=a.decided_value, note=a.decision_note,
                        proposal_key=proposal.key if proposal else None,
                        proposal_values=dict(proposal.values) if proposal else {},
-                       value_current=current_value(services, shown, now) if now is not None else None)
+                       value_current=current_value(services, shown, now) if now is not None else None,
+                       locked_days=services.appeals.window.days if is_locked else None)
 
 
 def approver_card(services: Services, shown: AppealView, reader: Member, now: datetime,
@@ -153,7 +156,8 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
         if month not in (current, previous):
             raise UserError("appeal.period_closed", period=month, days=services.appeals.window.days)
         zone = period_zone(member.timezone, team.timezone if team else None)
-        inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+        # a closed month as it closed (what /mykpi why shows: refunds and FX edits since stay out), else now
+        inputs = Inputs.load(session, services.rules, as_of(session, month, now), skip_missing_fx=True)
         score = score_member(session, inputs, member, team, month_window(int(month[:4]), int(month[5:7]), zone))
         if score.problem is not None:
             raise TemplateError(score.problem)
@@ -214,13 +218,14 @@ def check_value(metric_key: str, value: Decimal) -> None:
 def scored_value(session: Session, services: Services, member_id: int, metric_key: str | None, period: str,
                  now: datetime) -> Decimal | None:
     """`metric_key`'s actual for the member's month `period` as /mykpi scores it now (in `session`, so with what
-    the caller's transaction changed); None when it cannot be scored."""
+    the caller's transaction changed), a closed month as of its close (services.month_close.as_of, as refinalise
+    recomputes it: refunds and FX edits since stay out); None when it cannot be scored."""
     member = session.get(Member, member_id)
     if member is None or not metric_key:
         return None
     team = team_of(session, member)
     zone = period_zone(member.timezone, team.timezone if team else None)
-    inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
+    inputs = Inputs.load(session, services.rules, as_of(session, period, now), skip_missing_fx=True)
     try:
         score = score_member(session, inputs, member, team, month_window(int(period[:4]), int(period[5:7]), zone))
     except (TemplateError, LookupError):
@@ -395,14 +400,14 @@ def withdraw(services: Services, member: Member, appeal_id: int, now: datetime) 
 
 def escalate(services: Services, appeal_id: int, now: datetime) -> AppealView | None:
     """Climb one level (bot.jobs.appeals): the next approver above the current level. None when it is no longer
-    open, was moved meanwhile, or there is nobody above."""
+    open, is locked (past its decision window), was moved meanwhile, or there is nobody above."""
     return _move(services, appeal_id, now, 1, "appeal.escalate")
 
 
 def reroute(services: Services, appeal_id: int, now: datetime) -> AppealView | None:
     """Move an open appeal whose approver no longer fits its level (demoted, moved to another team, deactivated:
     services.appeal_routing.fits) to whoever is on that level now, or the first level above with someone (bot.jobs.
-    appeals). None when the approver still fits, it is not open, or there is nobody else."""
+    appeals). None when the approver still fits, it is not open, it is locked, or there is nobody else."""
     with Session(services.engine) as session:
         seen = session.get(Appeal, appeal_id)
         approver = session.get(Member, seen.approver_member_id) if seen and seen.approver_member_id else None
@@ -415,8 +420,8 @@ def _move(services: Services, appeal_id: int, now: datetime, up: int, action: st
     with Session(services.engine, expire_on_commit=False) as session:
         seen = session.get(Appeal, appeal_id)
         appellant = session.get(Member, seen.member_id) if seen is not None else None
-        if seen is None or appellant is None or seen.status != "open":
-            return None
+        if seen is None or appellant is None or seen.status != "open" or locked(services, seen, now):
+            return None   # a locked appeal can no longer be decided: nobody else is asked to
         found = route(session, appellant, seen.level + up)
         if found is None or found.approver.id == seen.approver_member_id:
             return None
@@ -456,11 +461,12 @@ def losers(services: Services, appeal_id: int) -> list[tuple[Member, list[str]]]
         return out
 
 
-def open_for(services: Services, approver: Member) -> list[AppealView]:
-    """The open appeals `approver` may decide, oldest first: those assigned to them, and every one for an admin
-    (never their own)."""
+def open_for(services: Services, approver: Member, now: datetime) -> list[AppealView]:
+    """The open appeals `approver` may decide at `now`, oldest first: those assigned to them, and every one for an
+    admin (never their own). A locked appeal (past its decision window) is left out: nothing can be done with it
+    (/appeal show ID still shows it, saying so)."""
     with Session(services.engine, expire_on_commit=False) as session:
         query = select(Appeal).where(Appeal.status == "open", Appeal.member_id != approver.id)  # type: ignore[arg-type]
         rows = [a for a in session.execute(query.order_by(Appeal.created_at, Appeal.id)).scalars()
-                if may_decide(session, a, approver)]
+                if may_decide(session, a, approver) and not locked(services, a, now)]
         return [view(session, a) for a in rows]

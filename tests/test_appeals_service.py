@@ -134,9 +134,9 @@ def test_reject_needs_a_reason_and_only_the_approver_or_an_admin_decides(engine:
         with pytest.raises(UserError) as refused:
             decide(w.services, who, a.id, outcome, None, note, NOW)
         assert refused.value.key == key
-    assert [v.appeal.id for v in open_for(w.services, w.lead)] == [a.id]
-    assert [v.appeal.id for v in open_for(w.services, w.admin)] == [a.id]
-    assert open_for(w.services, w.manager) == []
+    assert [v.appeal.id for v in open_for(w.services, w.lead, NOW)] == [a.id]
+    assert [v.appeal.id for v in open_for(w.services, w.admin, NOW)] == [a.id]
+    assert open_for(w.services, w.manager, NOW) == []
     later = NOW + timedelta(hours=1)
     done = decide(w.services, w.admin, a.id, "reject", None, "target was right", later)
     assert (done.appeal.status, done.appeal.decision_note, done.appeal.decided_at,
@@ -144,7 +144,7 @@ def test_reject_needs_a_reason_and_only_the_approver_or_an_admin_decides(engine:
     with pytest.raises(UserError) as replay:
         decide(w.services, w.lead, a.id, "reject", None, "again", later)
     assert replay.value.key == "appeal.already_rejected"
-    assert open_for(w.services, w.lead) == []
+    assert open_for(w.services, w.lead, NOW) == []
     assert audit_rows(engine) == [("buyer1", "appeal.file", str(a.id)), ("admin1", "appeal.reject", str(a.id))]
 
 

@@ -14,6 +14,9 @@
   order from (claim appeal_lost, per member).
 - Reminders: an approver with an appeal open longer than remind_after is reminded at most once a day (claim per
   approver and local day), never in the [alerts] quiet hours of their zone.
+- Locked appeals (services.appeals.locked: the month is closed and its decision window is over) can no longer be
+  decided: they are not delivered, reminded of, escalated or re-routed (services.appeals refuses the moves), and
+  their copies are updated in place to say so, without decision buttons (state "locked").
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from cards.appeal_cards import lost_card, reminder_card, told_card
 from cards.i18n import lang_of
 from cards.model import Card
 from scoring.alerts import in_quiet_hours
-from services.appeals import AppealView, approver_card, escalate, facts, losers, reroute, view
+from services.appeals import AppealView, approver_card, escalate, facts, locked, losers, reroute, view
 from services.container import Services
 from services.messaging import Messenger, bound_platforms, send_private
 from storage.models import Appeal, AppealMessage, Member
@@ -50,7 +53,8 @@ def run_appeals(services: Services, messengers: Mapping[str, Messenger], now: da
         if escalate(services, appeal_id, now) is not None:
             log.info("appeal %s escalated", appeal_id)
     for shown in _views(services, select(Appeal).where(Appeal.status == "open")):  # type: ignore[arg-type]
-        deliver(services, messengers, shown, now, instance)
+        if not locked(services, shown.appeal, now):
+            deliver(services, messengers, shown, now, instance)
     update_copies(services, messengers, now)
     recent = select(Appeal).where(Appeal.status.in_(("approved", "partly_approved", "rejected")),  # type: ignore
                                   Appeal.decided_at >= now - TELL_WITHIN)  # type: ignore[operator]
@@ -100,10 +104,12 @@ def deliver(services: Services, messengers: Mapping[str, Messenger], shown: Appe
     finish_send(services.engine, CARD, subject, day, instance, now, None if sent else "no connected platform took it")
 
 
-def _should_show(appeal: Appeal, copy: AppealMessage) -> str:
+def _should_show(appeal: Appeal, copy: AppealMessage, is_locked: bool = False) -> str:
     if appeal.status != "open":
         return appeal.status
-    return f"open:{appeal.level}" if copy.member_id == appeal.approver_member_id else "escalated"
+    if copy.member_id != appeal.approver_member_id:
+        return "escalated"
+    return "locked" if is_locked else f"open:{appeal.level}"
 
 
 def update_copies(services: Services, messengers: Mapping[str, Messenger], now: datetime) -> None:
@@ -112,8 +118,9 @@ def update_copies(services: Services, messengers: Mapping[str, Messenger], now: 
     with Session(services.engine, expire_on_commit=False) as session:
         rows = session.execute(select(AppealMessage, Appeal).join(Appeal, Appeal.id == AppealMessage.appeal_id)
                                .where(AppealMessage.platform.in_(list(messengers)))).all()  # type: ignore[attr-defined]
-        stale = [(copy, appeal, _should_show(appeal, copy)) for copy, appeal in rows
-                 if copy.state != _should_show(appeal, copy)]
+        shut = {a.id for _, a in rows if a.status == "open" and locked(services, a, now)}
+        stale = [(copy, appeal, _should_show(appeal, copy, appeal.id in shut)) for copy, appeal in rows
+                 if copy.state != _should_show(appeal, copy, appeal.id in shut)]
         readers = {m.id: m for m in session.execute(select(Member).where(
             Member.id.in_([c.member_id for c, _, _ in stale]))).scalars()}  # type: ignore[union-attr]
         views = {a.id: view(session, session.get(Appeal, a.id)) for _, a, _ in stale}  # type: ignore[arg-type]
@@ -163,15 +170,19 @@ def tell_losers(services: Services, messengers: Mapping[str, Messenger], shown: 
 
 
 def remind(services: Services, messengers: Mapping[str, Messenger], now: datetime, instance: str) -> None:
-    """Each approver with appeals open longer than remind_after: one reminder a day, outside their quiet hours."""
+    """Each approver with appeals open longer than remind_after: one reminder a day, outside their quiet hours.
+    Locked appeals do not count: they can no longer be decided."""
     rules = services.appeals
     with Session(services.engine, expire_on_commit=False) as session:
-        waiting = session.execute(select(Appeal.approver_member_id, Appeal.id).where(
-            Appeal.status == "open", Appeal.assigned_at <= now - rules.remind_after)).all()  # type: ignore[arg-type]
+        waiting = [a for a in session.execute(select(Appeal).where(
+            Appeal.status == "open", Appeal.assigned_at <= now - rules.remind_after)).scalars()  # type: ignore[arg-type]
+            if not locked(services, a, now)]
         counts: dict[int, int] = {}
-        for approver_id, _ in waiting:
-            if approver_id is not None:
-                counts[approver_id] = counts.get(approver_id, 0) + 1
+        ids: dict[int, list[int]] = {}
+        for a in waiting:
+            if a.approver_member_id is not None:
+                counts[a.approver_member_id] = counts.get(a.approver_member_id, 0) + 1
+                ids.setdefault(a.approver_member_id, []).append(a.id or 0)
         approvers = [m for m in session.execute(select(Member).where(
             Member.id.in_(list(counts)))).scalars()]  # type: ignore[union-attr]
     for approver in approvers:
@@ -185,7 +196,8 @@ def remind(services: Services, messengers: Mapping[str, Messenger], now: datetim
         ok = send_private(services.engine, messengers, approver, card, send_key(REMIND, subject, local.date()))
         with Session(services.engine) as session:
             session.execute(update(Appeal).where(Appeal.status == "open",  # type: ignore[arg-type]
-                                                 Appeal.approver_member_id == approver.id)
+                                                 Appeal.approver_member_id == approver.id,
+                                                 Appeal.id.in_(ids[approver.id or 0]))  # type: ignore[union-attr]
                             .values(reminded_at=now))
             session.commit()
         finish_send(services.engine, REMIND, subject, local.date(), instance, now,
