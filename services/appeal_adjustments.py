@@ -269,6 +269,8 @@ def _plan(session: Session, appeal: Appeal, at_shipment: bool = False, strict: b
         orders, outside = _orders(session, member, appeal.evidence, appeal.period, at_shipment)
         if outside and strict:
             raise outside_month(outside, appeal.period)
+        if appeal.category == "attribution":   # an order already the appellant's: crediting it changes nothing
+            orders = tuple(o for o in orders if o.member_id != member.id)
         if orders:
             return _Plan("credit_order" if appeal.category == "attribution" else "exclude_order", orders=orders)
     if appeal.category == "activity":

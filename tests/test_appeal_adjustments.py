@@ -283,6 +283,15 @@ def test_credit_order_moves_the_order_and_crediting_never_takes_it_back(world: W
         "members": ["h1", "h2"]})]
 
 
+def test_crediting_an_order_already_the_appellants_is_not_offered(world: World) -> None:
+    """A1 is h1's already: an attribution appeal naming it offers no credit (approving changed nothing and still
+    wrote a credit row); with a claimed value it is an override of that value instead."""
+    assert propose(world, appeal(world, "attribution", ["A1"])) is None
+    assert propose(world, appeal(world, "attribution", ["A1"], claimed=Decimal("2000"))) == Proposal(
+        "override", "appeal.proposal.override", {"metric": "net_gmv", "value": "2000", "member": "h1",
+                                                 "period": "2026-11"})
+
+
 def _creator_id(world: World, handle: str) -> int:
     with Session(world.engine) as s:
         return s.execute(select(Creator.id).where(Creator.handle == handle)).scalar_one()
