@@ -524,6 +524,7 @@ INDONESIAN: dict[str, str] = {
     "appeal.orders_outside_month": "Pesanan {orders} tidak dihitung di {period} (dibayar, atau dikirim bila pesanan "
                                    "dihitung saat pengiriman, di bulan lain atau belum): ajukan banding tiap pesanan "
                                    "di bulan pesanan itu dihitung; tidak ada yang berubah.",
+    "appeal.own_appeal": "Banding #{id} milik Anda sendiri: orang lain yang memutuskannya; tidak ada yang berubah.",
     "appeal.period_locked": "Banding #{id} tidak bisa diputuskan lagi: {period} sudah ditutup dan {days} hari masa "
                             "bandingnya sudah lewat; tidak ada yang berubah.",
     "appeal.locked_line": "Banding ini tidak bisa diputuskan lagi: {period} sudah ditutup dan {days} hari masa "

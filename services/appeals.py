@@ -328,7 +328,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         raise UserError("appeal.partly_needs_value", id=appeal_id)
     seen = _load_open(services, appeal_id)
     if not can_decide(services, seen, decider):
-        raise UserError("appeal.not_yours", id=appeal_id)
+        raise UserError("appeal.own_appeal" if decider.id == seen.member_id else "appeal.not_yours", id=appeal_id)
     if value is not None and seen.metric_key:
         check_value(seen.metric_key, value)
     if locked(services, seen, now):

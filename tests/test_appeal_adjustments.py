@@ -367,7 +367,7 @@ def test_orders_of_another_month_are_refused_when_filing_and_approving(world: Wo
     assert (filed.value.key, filed.value.values) == ("appeal.orders_outside_month",
                                                      {"orders": "O1", "period": "2026-11"})
     assert t("en", filed.value.key, **filed.value.values) == (
-        "Orders O1 are not counted in 2026-11 (paid, or shipped where orders count at shipment, in another month or "
+        "Not counted in 2026-11: O1 (paid, or shipped where orders count at shipment, in another month or "
         "not yet): appeal each order in the month it counts in; nothing changed.")
     aid = appeal(world, "refund", ["A2", "O1"])
     assert propose(world, aid) is None

@@ -240,11 +240,11 @@ def run_scenario(chat: Chat, url: str) -> None:
     chat.click("lily", approve, ref)                                   # the lead's button, clicked by lily
     chat.wait_for(lambda: len(notices(chat, "lily")) == 1, "lily refused")
     assert notices(chat, "lily") == ["This card belongs to someone else. Send /mykpi to get your own."]
-    for forger in ("lily", "ben"):                                     # the value crafted as their own
+    for forger, told in (("lily", "Appeal #3 is not yours to decide; nothing changed."),   # crafted as theirs
+                         ("ben", "Appeal #3 is your own: someone else decides it; nothing changed.")):
         crafted = {**approve, "owner": chat.uid(forger)}
         chat.click(forger, crafted, ref)
-        chat.wait_for(lambda f=forger: "Appeal #3 is not yours to decide; nothing changed." in notices(chat, f),
-                      f"{forger} refused")
+        chat.wait_for(lambda f=forger, m=told: m in notices(chat, f), f"{forger} refused")
     assert appeal(url, 3).status == "open" and decisions(url, 3) == [] and chat.updates(ref) == []
     decided = decide_by_click(chat, url, 3, "max", buttons[-1], ref, "rejected")
     assert decided[-2:] == ["Rejected by Max Wu on 2026-11-16 00:00 UTC.", "Note: the target was right"]

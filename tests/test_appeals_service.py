@@ -130,7 +130,7 @@ def test_reject_needs_a_reason_and_only_the_approver_or_an_admin_decides(engine:
     for who, outcome, note, key in ((w.lead, "reject", None, "appeal.reject_needs_reason"),
                                     (w.lead, "partly", None, "appeal.partly_needs_value"),
                                     (w.manager, "reject", "no", "appeal.not_yours"),
-                                    (w.buyer, "reject", "no", "appeal.not_yours")):
+                                    (w.buyer, "reject", "no", "appeal.own_appeal")):
         with pytest.raises(UserError) as refused:
             decide(w.services, who, a.id, outcome, None, note, NOW)
         assert refused.value.key == key
@@ -280,3 +280,4 @@ def test_finance_reads_commission_corrections_as_pay_changes(engine: Engine) -> 
         audit(s, "lead1", "target.set", "target", "buyer1", {}, NOW)
         s.commit()
         assert [r.action for r in read_audit(s, pay=True).rows] == ["commission_correction.add"]
+
