@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from scoring.facts import Activity, OrderFact
 from scoring.fx import FxTable
@@ -95,8 +96,23 @@ def _ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | No
     return None if denominator == 0 else Decimal(numerator) / Decimal(denominator)
 
 
-def counting_moment(order: OrderFact, rules: Rules) -> datetime | None:
-    return order.paid_at if rules.count_orders_at is CountOrdersAt.PAID else order.shipped_at
+class Timed(Protocol):
+    """An order's times: a fact here, or the stored order (services.order_amounts)."""
+
+    @property
+    def paid_at(self) -> datetime | None: ...
+
+    @property
+    def shipped_at(self) -> datetime | None: ...
+
+
+def counting_moment(order: Timed, rules: Rules) -> datetime | None:
+    """When the order counts: paid, or shipped when the organisation counts at shipment (None: not yet)."""
+    return moment_at(order, rules.count_orders_at)
+
+
+def moment_at(order: Timed, count_orders_at: CountOrdersAt) -> datetime | None:
+    return order.paid_at if count_orders_at is CountOrdersAt.PAID else order.shipped_at
 
 
 def counted_orders(activity: Activity, ctx: Context) -> Iterable[OrderFact]:

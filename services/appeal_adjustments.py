@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -35,11 +35,11 @@ from scoring.fx import FxTable
 from scoring.money import from_minor
 from scoring.periods import month_window, parse_month
 from scoring.roles import Role
-from scoring.rules import CountOrdersAt, Rules
+from scoring.rules import Rules
 from scoring.text import shown
 from services.errors import UserError
-from services.order_amounts import counted_amount, rates
-from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX
+from services.order_amounts import at_shipment, counted_amount, counted_at, rates
+from storage.adjustments import APPEAL_RULE, APPEAL_SESSION_PREFIX, losers_of
 from storage.audit import audit
 from storage.audit_read import MEMBERS
 from storage.models import Appeal, AppealAdjustment, Creator, LiveSession, Member, Order, Shop
@@ -104,7 +104,7 @@ def proposal_for(session: Session, appeal: Appeal, rules: Rules | None = None) -
     apply_decision refuses: the card offers no Approve that would fail. With `rules`, an order taken from another
     member shows the amount the metric counts (services.order_amounts), else its total."""
     try:   # as apply_decision reads it (strict), so what the card offers is what approving does
-        plan = _plan(session, appeal, rules is not None and rules.count_orders_at is CountOrdersAt.SHIPPED,
+        plan = _plan(session, appeal, rules is not None and at_shipment(rules),
                      strict=True)
     except UserError:   # an order outside the month: approving as claimed is refused
         return None
@@ -185,7 +185,7 @@ def apply_decision(session: Session, appeal: Appeal, decider: Member, value: Dec
     apply = {"override": _override, "exclude_order": _exclude, "credit_order": _credit, "add_session": _add_session}
     made = apply[plan.kind](session, appeal, decider, plan, now)
     session.flush()
-    codes = _codes(session, {appeal.member_id} | {a.from_member_id for a, _, _ in made if a.from_member_id})
+    codes = _codes(session, {appeal.member_id, *losers_of(a for a, _, _ in made)})
     for adjustment, before, after in made:
         # the members it concerns: the appellant, and whoever an order was credited away from
         concerned = [codes[i] for i in (appeal.member_id, adjustment.from_member_id) if i is not None and i in codes]
@@ -321,15 +321,10 @@ def _orders(session: Session, member: Member, evidence: list[str], period: str,
     window = month_window(*parse_month(period), member_zone(session, member))
 
     def counted(order: Order) -> bool:
-        moment = order.shipped_at if at_shipment else order.paid_at
-        return moment is not None and window.start <= _aware(moment) < window.end
+        moment = counted_at(order, at_shipment)
+        return moment is not None and window.start <= moment < window.end
 
     return tuple(o for o in named if counted(o)), tuple(o for o in named if not counted(o))
-
-
-def _aware(moment: datetime) -> datetime:
-    """A stored time read back naive (SQLite) is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _shop(session: Session, org_id: int, code: str) -> Shop | None:

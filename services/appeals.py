@@ -25,9 +25,7 @@ from cards.i18n import lang_of
 from cards.model import Block, Card
 from cards.why_card import why_blocks
 from scoring.metrics import CATALOG
-from scoring.money import from_minor
-from scoring.periods import PeriodKind, month_window, period_zone, window_for
-from scoring.rules import CountOrdersAt
+from scoring.periods import PeriodKind, month_window, parse_month, period_zone, window_for
 from scoring.templates import TemplateError
 from scoring.text import shown
 from services.appeal_adjustments import apply_decision, check_orders, parse_session_evidence, proposal_for
@@ -35,13 +33,15 @@ from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
 from services.errors import UserError
 from services.month_close import as_of, refinalise
+from services.order_amounts import at_shipment, counted_amount, rates
 from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
+from storage.adjustments import losers_of, lost_by_appeal
 from storage.audit import audit
 from storage.audit_read import MEMBERS
 from storage.models import APPEAL_CATEGORIES, Appeal, AppealAdjustment, Member, Order, Shop
 from storage.month_close import closed
-from storage.queries import team_of
+from storage.queries import member_zone, team_of
 
 CATEGORIES = APPEAL_CATEGORIES   # what a member may appeal for (commands read it here, not from storage)
 
@@ -109,12 +109,6 @@ def approver_card(services: Services, shown: AppealView, reader: Member, now: da
     return appeal_card(facts(services, shown, status, now), lang, reader.timezone, why=why, actions=actions)
 
 
-def at_shipment(services: Services) -> bool:
-    """The organisation counts orders at shipment ([org] count_orders_at): an appeal's orders are its month's by
-    their shipment time, else by their payment time."""
-    return services.rules.count_orders_at is CountOrdersAt.SHIPPED
-
-
 def can_decide(services: Services, appeal: Appeal, member: Member) -> bool:
     """services.appeal_routing.may_decide in a session of its own (for commands and cards)."""
     with Session(services.engine) as session:
@@ -131,9 +125,14 @@ def appeal_months(services: Services, member: Member, team_zone: str | None, now
     zone = period_zone(member.timezone, team_zone)
     current = window_for(PeriodKind.MONTH, now, zone)
     last_day = current.first_day - timedelta(days=1)
-    previous = month_window(last_day.year, last_day.month, zone)
-    open_previous = now - previous.end <= services.appeals.window
-    return month_key(current.first_day), month_key(previous.first_day) if open_previous else None
+    previous = month_key(last_day)
+    return month_key(current.first_day), previous if in_window(services, previous, zone, now) else None
+
+
+def in_window(services: Services, period: str, zone: str, now: datetime) -> bool:
+    """At most [appeals] window_days have passed since month `period` ended in `zone` (the member's period zone):
+    an appeal of it may still be filed and decided."""
+    return now - month_window(*parse_month(period), zone).end <= services.appeals.window
 
 
 def file_appeal(services: Services, member: Member, metric_key: str, period: str | None, category: str,
@@ -169,7 +168,7 @@ def file_appeal(services: Services, member: Member, metric_key: str, period: str
             raise UserError("appeal.unknown_metric", metric=metric_key, metrics=", ".join(keys))
         if value_claimed is not None:
             check_value(key, value_claimed)
-        check_orders(session, member, category, refs, month, at_shipment(services))
+        check_orders(session, member, category, refs, month, at_shipment(services.rules))
         if session.execute(select(Appeal.id).where(Appeal.member_id == member.id, Appeal.metric_key == key,
                                                    Appeal.period == month, Appeal.status == "open")).first():
             raise UserError("appeal.already_open", metric=key, period=month)
@@ -306,10 +305,7 @@ def locked(services: Services, appeal: Appeal, now: datetime) -> bool:
         member = session.get(Member, appeal.member_id)
         if member is None:
             return True
-        team = team_of(session, member)
-        zone = period_zone(member.timezone, team.timezone if team else None)
-        end = month_window(int(appeal.period[:4]), int(appeal.period[5:7]), zone).end
-        return now - end > services.appeals.window
+        return not in_window(services, appeal.period, member_zone(session, member), now)
 
 
 def decide(services: Services, decider: Member, appeal_id: int, outcome: str, value: Decimal | None,
@@ -348,7 +344,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
         if outcome in ("approve", "partly"):
             try:   # in the decision's transaction: no decision without its adjustment
                 made = apply_decision(session, appeal, decider, value if outcome == "partly" else None, now,
-                                      at_shipment(services))
+                                      at_shipment(services.rules))
             except UserError:
                 session.rollback()
                 raise
@@ -361,8 +357,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
                 appellant = session.get(Member, appeal.member_id)
                 assert appellant is not None
                 # the members an order was credited away from: their finals and pay move too
-                lost_by = sorted({m.from_member_id for m in made if m.from_member_id is not None})
-                others = [m for i in lost_by if (m := session.get(Member, i)) is not None]
+                others = [m for i in losers_of(made) if (m := session.get(Member, i)) is not None]
                 refinalise(session, services, appellant, appeal.period, now, decider.code, appeal.id, others)
         before = {**_state(seen)}
         audit(session, decider.code, f"appeal.{outcome}", "appeal", str(appeal_id),
@@ -375,7 +370,7 @@ def decide(services: Services, decider: Member, appeal_id: int, outcome: str, va
 def _concerned(session: Session, appellant_id: int, made: list[AppealAdjustment]) -> list[str]:
     """The codes of the members a decision concerns (its audit row's MEMBERS): the appellant first, then whoever
     an order was credited away from."""
-    ids = [appellant_id, *sorted({m.from_member_id for m in made if m.from_member_id is not None} - {appellant_id})]
+    ids = [appellant_id, *(i for i in losers_of(made) if i != appellant_id)]
     codes = {i: c for i, c in session.execute(select(Member.id, Member.code).where(Member.id.in_(ids)))}  # type: ignore[union-attr]
     return [codes[i] for i in ids if i in codes]
 
@@ -441,17 +436,15 @@ def _move(services: Services, appeal_id: int, now: datetime, up: int, action: st
 
 
 def losers(services: Services, appeal_id: int) -> list[tuple[Member, list[str]]]:
-    """The members an approved appeal took credited orders from, each with those orders ("O-3 (1,400.00 USD)"),
-    detached: bot.jobs.appeals tells each of them privately, once."""
+    """The members an approved appeal took credited orders from, each with those orders ("O-3 (1,400.00 USD)": the
+    amount as the order metrics count it, services.order_amounts.counted_amount), detached: bot.jobs.appeals tells
+    each of them privately, once."""
     with Session(services.engine, expire_on_commit=False) as session:
-        rows = session.execute(select(AppealAdjustment.from_member_id, Order).join(
-            Order, Order.id == AppealAdjustment.order_id).where(  # type: ignore[arg-type]
-            AppealAdjustment.appeal_id == appeal_id, AppealAdjustment.kind == "credit_order",  # type: ignore[arg-type]
-            AppealAdjustment.from_member_id.is_not(None)).order_by(AppealAdjustment.id)).all()  # type: ignore[union-attr]
+        fx = rates(session)
         lost: dict[int, list[str]] = {}
-        for member_id, order in rows:
-            amount = money(from_minor(order.total_minor, order.currency), order.currency)
-            lost.setdefault(member_id, []).append(f"{shown(order.platform_order_id, 40)} ({amount})")
+        for gone in lost_by_appeal(session, appeal_id):
+            amount = money(*counted_amount(gone.order, services.rules, fx))
+            lost.setdefault(gone.from_member_id, []).append(f"{shown(gone.order.platform_order_id, 40)} ({amount})")
         out = []
         for member_id, orders in lost.items():
             member = session.get(Member, member_id)

@@ -96,7 +96,7 @@ def export(services: Services, viewer: Member | None, months: int, now: datetime
         for year, month in last_months(now, services.org_timezone, months):
             period = f"{year:04d}-{month:02d}"
             rows = _month_rows(session, inputs, scope, teamless, year, month)
-            frame = _frame(session, rows, period, finance)
+            frame = _frame(session, inputs, rows, period, finance)
             sheets.append((period, frame))
             counts.append(len(frame))
     lang = lang_of(viewer.locale if viewer is not None else services.org_locale)
@@ -125,13 +125,14 @@ def _month_rows(session: Session, inputs: Inputs, scope: list[Team], teamless: l
                 if (r.team_id in team_ids if r.team_id is not None else r.member_id in ids)]
     rows: list[FinalScore] = []
     for team in scope:
-        rows += final_rows(session, month_scores(session, inputs, team, year, month), period, inputs.now)
+        rows += final_rows(session, month_scores(session, inputs, team, year, month), period, inputs.now, inputs)
     for m in teamless:
-        rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now)
+        rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now,
+                           inputs)
     return rows
 
 
-def _frame(session: Session, rows: list[FinalScore], period: str, finance: bool) -> pd.DataFrame:
+def _frame(session: Session, inputs: Inputs, rows: list[FinalScore], period: str, finance: bool) -> pd.DataFrame:
     import pandas as pd
 
     members = {m.id: m for m in all_members(session)}
@@ -158,7 +159,8 @@ def _frame(session: Session, rows: list[FinalScore], period: str, finance: bool)
             record[f"{key} achievement"] = _number(m.get("achievement"))
         record |= {"score": r.score, "grade": r.grade, "rank": r.rank, "rank of": r.rank_of,
                    "trial": "yes" if r.trial else "",
-                   "adjustments": _adjusted(adjustments(session, r.member_id, period) or r.adjustments)}
+                   "adjustments": _adjusted(adjustments(session, r.member_id, period, inputs.rules, inputs.fx)
+                                              or r.adjustments)}
         if finance:
             paid = payouts.get(r.member_id)
             record |= {

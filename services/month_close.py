@@ -5,7 +5,10 @@ A final score is the member's month scored as /mykpi and /rank score it (service
 member's period window, ranked with rank_in among their team), so one person has one number. A closed month then
 changes only through an approved appeal: refinalise recomputes the member's team as it closed (the members frozen
 with it, ranked among themselves) as of the close and records what that member's paid commission changes as a
-correction (the payout stays as paid).
+correction (the payout stays as paid). An approval that credits an order away from another member (attribution)
+does the same for that member: their team as it closed is recomputed, their final row lists the order as
+"credited_away", and what their paid commission loses is a correction of theirs. Each correction measures the
+member as the month closed: the team and zone of their frozen row, not where they are now.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.commission import paid_amount
-from scoring.money import from_minor, to_minor
+from scoring.fx import FxTable
+from scoring.money import to_minor
 from scoring.periods import month_window, parse_month, period_zone
+from scoring.rules import Rules
 from services.commission import Closing, NoPlanInForce, close_month, measure, month_over
 from services.container import Services
+from services.order_amounts import counted_amount
 from services.scorecards import Inputs, MemberScore, rank_in, score_member
 from storage.adjustments import LostOrder, lost_orders
 from storage.audit import audit
@@ -98,29 +104,31 @@ def _metrics(score: MemberScore) -> list[dict[str, Any]]:
             for r in card.results]
 
 
-def adjustments(session: Session, member_id: int, period: str) -> list[dict[str, Any]]:
+def adjustments(session: Session, member_id: int, period: str, rules: Rules, fx: FxTable) -> list[dict[str, Any]]:
     """The member's approved (or partly approved) appeals of the month: what changed their score; then the orders
-    other members' appeals credited away from them (status "credited_away", with "order" and "to", and the
-    order's merchandise net of refunds, negative, in its own currency as "value")."""
+    other members' appeals credited away from them (status "credited_away", with "order" and "to", and as
+    "value" the order's amount as the order metrics count it, negative: services.order_amounts.counted_amount, in
+    the reporting currency, net of refunds when the organisation nets them)."""
     rows = session.execute(select(Appeal).where(Appeal.member_id == member_id, Appeal.period == period,
                                                 Appeal.status.in_(APPROVED))  # type: ignore[attr-defined]
                            .order_by(Appeal.id)).scalars()
     mine = [{"appeal": a.id, "status": a.status, "metric": a.metric_key, "value": _text(a.decided_value),
              "note": a.decision_note} for a in rows]
-    return mine + [_lost(session, gone) for gone in lost_orders(session, member_id, period)]
+    return mine + [_lost(session, gone, rules, fx) for gone in lost_orders(session, member_id, period)]
 
 
-def _lost(session: Session, gone: LostOrder) -> dict[str, Any]:
-    o = gone.order
-    net = from_minor(o.merchandise_minor - min(o.refunded_minor, o.merchandise_minor), o.currency)
+def _lost(session: Session, gone: LostOrder, rules: Rules, fx: FxTable) -> dict[str, Any]:
+    amount, currency = counted_amount(gone.order, rules, fx)
     metric = session.execute(select(Appeal.metric_key).where(Appeal.id == gone.appeal_id)).scalar_one_or_none()  # type: ignore[arg-type]
-    return {"appeal": gone.appeal_id, "status": "credited_away", "metric": metric, "value": f"{-net} {o.currency}",
-            "note": None, "order": o.platform_order_id, "to": gone.to_code}
+    return {"appeal": gone.appeal_id, "status": "credited_away", "metric": metric, "value": f"{-amount} {currency}",
+            "note": None, "order": gone.order.platform_order_id, "to": gone.to_code}
 
 
-def final_rows(session: Session, scores: list[MemberScore], period: str, now: datetime) -> list[FinalScore]:
+def final_rows(session: Session, scores: list[MemberScore], period: str, now: datetime,
+               inputs: Inputs) -> list[FinalScore]:
     """The final_score rows of one team's (or one teamless member's) scores: members without a KPI template or
-    with a broken one have no score and no row, as /rank leaves them out."""
+    with a broken one have no score and no row, as /rank leaves them out. `inputs`: the rules and rates the
+    scores were computed with (an order credited away is valued with them)."""
     out = []
     for s in scores:
         if s.scorecard is None:
@@ -130,7 +138,8 @@ def final_rows(session: Session, scores: list[MemberScore], period: str, now: da
             period=period, member_id=s.member.id or 0, team_id=s.member.team_id, role=s.member.role,
             template_name=s.scorecard.template.name, score=s.scorecard.score, grade=s.scorecard.grade,
             rank=position[0] if position else None, rank_of=position[1] if position else None, trial=s.trial,
-            metrics=_metrics(s), adjustments=adjustments(session, s.member.id or 0, period), computed_at=now))
+            metrics=_metrics(s), adjustments=adjustments(session, s.member.id or 0, period, inputs.rules, inputs.fx),
+            computed_at=now))
     return out
 
 
@@ -139,10 +148,11 @@ def freeze(session: Session, inputs: Inputs, year: int, month: int) -> list[Fina
     period = f"{year:04d}-{month:02d}"
     rows: list[FinalScore] = []
     for team in session.execute(select(Team).order_by(Team.code)).scalars():
-        rows += final_rows(session, month_scores(session, inputs, team, year, month), period, inputs.now)
+        rows += final_rows(session, month_scores(session, inputs, team, year, month), period, inputs.now, inputs)
     for m in all_members(session):
         if m.team_id is None and m.active:
-            rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now)
+            rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now,
+                               inputs)
     session.add_all(rows)
     return rows
 
@@ -226,7 +236,7 @@ def _refreeze(session: Session, services: Services, member: Member, period: str,
     people = [_as_closed(session, row) for row in old]
     inputs = Inputs.load(session, services.rules, closed_at, skip_missing_fx=True)
     scores = month_scores(session, inputs, team, year, month, [p for p in people if p is not None])
-    new = final_rows(session, scores, period, now)
+    new = final_rows(session, scores, period, now, inputs)
     replaced = {r.member_id for r in new}
     stale = [r for r in old if r.member_id in replaced]
     before = {r.member_id: _shown(r) for r in stale}
@@ -256,17 +266,27 @@ def _as_closed(session: Session, row: FinalScore) -> Member | None:
     return Member(**{**fields, "team_id": row.team_id, "role": row.role})
 
 
+def _closed_member(session: Session, member: Member, period: str) -> Member:
+    """The member as month `period` closed (their frozen row's team and role, detached); without a frozen row (no
+    template then), the member as they are."""
+    own = session.execute(select(FinalScore).where(FinalScore.period == period,  # type: ignore[arg-type]
+                                                   FinalScore.member_id == member.id)).scalars().first()
+    return (_as_closed(session, own) if own is not None else None) or member
+
+
 def _correct(session: Session, services: Services, member: Member, period: str, closed_at: datetime,
              now: datetime, actor: str, appeal_id: int | None) -> CommissionCorrection | None:
-    """The member's paid month measured again as of its close under the plan it was paid under; what it earns
-    beyond (or short of) what was paid and corrected so far is a new correction, audited. The payout row, and
-    the clawbacks it took for earlier months, stay as booked. None: nothing paid, or nothing changed."""
+    """The member's paid month measured again as of its close under the plan it was paid under, as the month
+    closed: with the team of their frozen final row and its zone (_as_closed), not the team they are in now; what
+    it earns beyond (or short of) what was paid and corrected so far is a new correction, audited. The payout row,
+    and the clawbacks it took for earlier months, stay as booked. None: nothing paid, or nothing changed."""
     paid = payout_for(session, member.id or 0, period)
     if paid is None:
         return None
     plan = plan_from_snapshot(paid.plan)
-    window = month_window(*parse_month(period), member_zone(session, member))
-    basis, _, _ = measure(session, Inputs.load(session, services.rules, closed_at), member, window, plan, paid.role)
+    then = _closed_member(session, member, period)
+    window = month_window(*parse_month(period), member_zone(session, then))
+    basis, _, _ = measure(session, Inputs.load(session, services.rules, closed_at), then, window, plan, paid.role)
     earns = to_minor(paid_amount(plan, basis), paid.currency)
     before = paid.earned_minor + corrected_minor(session, member.id or 0, period)
     if earns == before:

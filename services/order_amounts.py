@@ -5,12 +5,13 @@ amount shown is the amount the score moves by."""
 
 from __future__ import annotations
 
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlmodel import Session
 
 from scoring.fx import FxTable, MissingRate
+from scoring.metrics import counting_moment, moment_at
 from scoring.money import from_minor
 from scoring.rules import CountOrdersAt, Rules
 from storage.models import Order
@@ -25,12 +26,24 @@ def counted_amount(order: Order, rules: Rules, fx: FxTable, net: bool = True) ->
         merchandise -= min(from_minor(order.refunded_minor, order.currency), merchandise)
     if order.currency == rules.reporting_currency:
         return merchandise, order.currency
-    moment = (order.paid_at if rules.count_orders_at is CountOrdersAt.PAID else order.shipped_at) or order.created_at
+    moment = counting_moment(order, rules) or order.created_at
     try:
         rate = fx.rate(order.currency, rules.reporting_currency, moment.astimezone(UTC).date())
     except MissingRate:
         return merchandise, order.currency
     return (merchandise * rate).quantize(Decimal("0.01")), rules.reporting_currency
+
+
+def at_shipment(rules: Rules) -> bool:
+    """The organisation counts orders at shipment ([org] count_orders_at), else at payment."""
+    return rules.count_orders_at is CountOrdersAt.SHIPPED
+
+
+def counted_at(order: Order, shipped: bool) -> datetime | None:
+    """When the order counts (scoring.metrics's counting moment: shipped when `shipped`, else paid), aware: a
+    time SQLite reads back naive is UTC. None: not paid (shipped) yet."""
+    moment = moment_at(order, CountOrdersAt.SHIPPED if shipped else CountOrdersAt.PAID)
+    return None if moment is None else moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def rates(session: Session) -> FxTable:

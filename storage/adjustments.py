@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -108,14 +109,29 @@ class LostOrder:
     appeal_id: int
     order: Order
     to_code: str              # the member it was credited to
+    from_member_id: int = 0   # the member it was credited away from
 
 
 def lost_orders(session: Session, member_id: int, period: str) -> list[LostOrder]:
     """The orders appeals of month `period` credited away from the member, oldest first (detached-safe: loaded)."""
-    rows = session.execute(select(AppealAdjustment.appeal_id, Order, Member.code)
+    return _lost(session, AppealAdjustment.from_member_id == member_id, AppealAdjustment.period == period)
+
+
+def lost_by_appeal(session: Session, appeal_id: int) -> list[LostOrder]:
+    """The orders one appeal credited away from other members, oldest first (detached-safe: loaded)."""
+    return _lost(session, AppealAdjustment.appeal_id == appeal_id,  # type: ignore[arg-type]
+                 AppealAdjustment.from_member_id.is_not(None))  # type: ignore[union-attr]
+
+
+def _lost(session: Session, *where: Any) -> list[LostOrder]:
+    rows = session.execute(select(AppealAdjustment.appeal_id, Order, Member.code, AppealAdjustment.from_member_id)
                            .join(Order, Order.id == AppealAdjustment.order_id)  # type: ignore[arg-type]
                            .join(Member, Member.id == AppealAdjustment.to_member_id)  # type: ignore[arg-type]
-                           .where(AppealAdjustment.from_member_id == member_id,  # type: ignore[arg-type]
-                                  AppealAdjustment.kind == "credit_order", AppealAdjustment.period == period)
+                           .where(AppealAdjustment.kind == "credit_order", *where)  # type: ignore[arg-type]
                            .order_by(AppealAdjustment.id)).all()  # type: ignore[arg-type]
-    return [LostOrder(appeal_id, order, code) for appeal_id, order, code in rows]
+    return [LostOrder(appeal_id, order, code, lost_by or 0) for appeal_id, order, code, lost_by in rows]
+
+
+def losers_of(made: Iterable[AppealAdjustment]) -> list[int]:
+    """The ids of the members adjustments took an order from (credited away), sorted, each once."""
+    return sorted({a.from_member_id for a in made if a.from_member_id is not None})

@@ -20,6 +20,7 @@ from services.appeals import approver_card, decide, file_appeal, get
 from services.errors import UserError
 from services.export import _adjusted
 from services.month_close import adjustments
+from services.order_amounts import rates
 from services.why import explain
 from storage.models import Appeal, KpiTemplate, KpiTemplateMetric, Member, Order, TeamLead
 from tests.test_appeal_adjustments import AFTER, DECIDED, DURING, appeal, build
@@ -54,7 +55,7 @@ def test_the_member_who_loses_an_order_reads_it_in_their_trail_and_export(engine
     assert [b.text for b in why_blocks(why, "zh", "orders") if isinstance(b, Text)][-1] == (
         f"· 订单 B1 经第 {aid} 号申诉改计给 h1")
     with Session(engine) as s:
-        made = adjustments(s, w.h2.id or 0, "2026-11")
+        made = adjustments(s, w.h2.id or 0, "2026-11", w.services.rules, rates(s))
     assert made == [{"appeal": aid, "status": "credited_away", "metric": "net_gmv", "value": "-400.00 USD",
                      "note": None, "order": "B1", "to": "h1"}]
     assert _adjusted(made) == f"#{aid} B1 credited to h1 (-400.00 USD)"
