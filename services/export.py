@@ -187,8 +187,18 @@ def _adjusted(items: list[dict[str, Any]]) -> str:
     """`#12 approved (net_gmv = 1500)`, one per approved appeal, and `#8 O-1 credited to eq (-200.00 USD)` per
     order another member's appeal took; empty without."""
     return "; ".join(_lost_line(a) if a.get("status") == "credited_away" else
-                     f"#{a['appeal']} {a['status']}" + (f" ({a['metric']}" + (f" = {a['value']}" if a.get("value")
-                     else "") + ")" if a.get("metric") else "") for a in items)
+                     f"#{a['appeal']} {a['status']}" + (f" ({a['metric']}" + (f" = {_plain(a['value'])}"
+                     if a.get("value") else "") + ")" if a.get("metric") else "") for a in items)
+
+
+def _plain(value: object) -> str:
+    """A stored decimal as people write it: 304.0000 -> 304, 1500.50 -> 1500.5 (never an exponent)."""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    text = f"{number:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _lost_line(a: dict[str, Any]) -> str:

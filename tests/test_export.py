@@ -176,3 +176,11 @@ def test_the_exported_workbook_is_readable_by_its_owner_only(tmp_path: Path, cli
     finally:
         os.umask(old)
     assert list(sheets(out.read_bytes())) == ["2026-11", "About"]
+
+
+def test_adjustments_read_as_people_write_numbers() -> None:
+    """A decided value stored as 304.0000 read "= 304.0000" beside "= 470.00" (third new-user trial)."""
+    from services.export import _adjusted
+    assert _adjusted([{"appeal": 3, "status": "approved", "metric": "net_gmv", "value": "304.0000"},
+                      {"appeal": 4, "status": "partly_approved", "metric": "roi", "value": "1.50"}]) == (
+        "#3 approved (net_gmv = 304); #4 partly_approved (roi = 1.5)")
