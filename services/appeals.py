@@ -33,7 +33,7 @@ from services.appeal_routing import LEVELS, Route, fits, may_decide, route
 from services.container import Services
 from services.errors import UserError
 from services.month_close import as_of, refinalise
-from services.order_amounts import at_shipment, counted_amount, rates
+from services.order_amounts import at_shipment, counted_amount, rates, refunded_at_close
 from services.scorecards import Inputs, month_key, score_member
 from services.why import explain
 from storage.adjustments import losers_of, lost_by_appeal
@@ -442,8 +442,11 @@ def losers(services: Services, appeal_id: int) -> list[tuple[Member, list[str]]]
     with Session(services.engine, expire_on_commit=False) as session:
         fx = rates(session)
         lost: dict[int, list[str]] = {}
-        for gone in lost_by_appeal(session, appeal_id):
-            amount = money(*counted_amount(gone.order, services.rules, fx))
+        appeal = session.get(Appeal, appeal_id)
+        period = appeal.period if appeal is not None else ""
+        for gone in lost_by_appeal(session, appeal_id):   # a closed month's amount as of its close
+            amount = money(*counted_amount(gone.order, services.rules, fx,
+                                           refunded_minor=refunded_at_close(session, gone.order, period)))
             lost.setdefault(gone.from_member_id, []).append(f"{shown(gone.order.platform_order_id, 40)} ({amount})")
         out = []
         for member_id, orders in lost.items():

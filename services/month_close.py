@@ -29,7 +29,7 @@ from scoring.periods import month_window, parse_month, period_zone
 from scoring.rules import Rules
 from services.commission import Closing, NoPlanInForce, close_month, measure, month_over
 from services.container import Services
-from services.order_amounts import counted_amount
+from services.order_amounts import counted_amount, refunded_at_close
 from services.scorecards import Inputs, MemberScore, rank_in, score_member
 from storage.adjustments import LostOrder, lost_orders
 from storage.audit import audit
@@ -108,17 +108,19 @@ def adjustments(session: Session, member_id: int, period: str, rules: Rules, fx:
     """The member's approved (or partly approved) appeals of the month: what changed their score; then the orders
     other members' appeals credited away from them (status "credited_away", with "order" and "to", and as
     "value" the order's amount as the order metrics count it, negative: services.order_amounts.counted_amount, in
-    the reporting currency, net of refunds when the organisation nets them)."""
+    the reporting currency, net of refunds when the organisation nets them: for a closed month, those completed by
+    its close)."""
     rows = session.execute(select(Appeal).where(Appeal.member_id == member_id, Appeal.period == period,
                                                 Appeal.status.in_(APPROVED))  # type: ignore[attr-defined]
                            .order_by(Appeal.id)).scalars()
     mine = [{"appeal": a.id, "status": a.status, "metric": a.metric_key, "value": _text(a.decided_value),
              "note": a.decision_note} for a in rows]
-    return mine + [_lost(session, gone, rules, fx) for gone in lost_orders(session, member_id, period)]
+    return mine + [_lost(session, gone, rules, fx, period) for gone in lost_orders(session, member_id, period)]
 
 
-def _lost(session: Session, gone: LostOrder, rules: Rules, fx: FxTable) -> dict[str, Any]:
-    amount, currency = counted_amount(gone.order, rules, fx)
+def _lost(session: Session, gone: LostOrder, rules: Rules, fx: FxTable, period: str) -> dict[str, Any]:
+    amount, currency = counted_amount(gone.order, rules, fx, refunded_minor=refunded_at_close(session, gone.order,
+                                                                                              period))
     metric = session.execute(select(Appeal.metric_key).where(Appeal.id == gone.appeal_id)).scalar_one_or_none()  # type: ignore[arg-type]
     return {"appeal": gone.appeal_id, "status": "credited_away", "metric": metric, "value": f"{-amount} {currency}",
             "note": None, "order": gone.order.platform_order_id, "to": gone.to_code}

@@ -8,22 +8,27 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from scoring.fx import FxTable, MissingRate
 from scoring.metrics import counting_moment, moment_at
 from scoring.money import from_minor
 from scoring.rules import CountOrdersAt, Rules
-from storage.models import Order
+from storage.models import Order, Refund
+from storage.month_close import closed
 from storage.queries import fx_table
 
 
-def counted_amount(order: Order, rules: Rules, fx: FxTable, net: bool = True) -> tuple[Decimal, str]:
+def counted_amount(order: Order, rules: Rules, fx: FxTable, net: bool = True,
+                   refunded_minor: int | None = None) -> tuple[Decimal, str]:
     """(amount, currency): the reporting currency when a rate is known, else the order's own currency. `net`
-    False: the merchandise as platform GMV counts it, refunds or not."""
+    False: the merchandise as platform GMV counts it, refunds or not. `refunded_minor`: the refunds to net when
+    the amount is read as of a closed month's close (refunded_at_close), else every refund stored."""
     merchandise = from_minor(order.merchandise_minor, order.currency)
     if net and rules.net_refunds:
-        merchandise -= min(from_minor(order.refunded_minor, order.currency), merchandise)
+        refunded = order.refunded_minor if refunded_minor is None else refunded_minor
+        merchandise -= min(from_minor(refunded, order.currency), merchandise)
     if order.currency == rules.reporting_currency:
         return merchandise, order.currency
     moment = counting_moment(order, rules) or order.created_at
@@ -32,6 +37,18 @@ def counted_amount(order: Order, rules: Rules, fx: FxTable, net: bool = True) ->
     except MissingRate:
         return merchandise, order.currency
     return (merchandise * rate).quantize(Decimal("0.01")), rules.reporting_currency
+
+
+def refunded_at_close(session: Session, order: Order, period: str) -> int | None:
+    """For a closed month (`period`, YYYY-MM), the order's refunds completed by the close, in its minor units: what
+    the month's frozen scores netted (scoring.metrics counts a completed refund from its completion time), so a
+    refund after the close stays out of that month's amounts. None for an open month: every refund stored."""
+    done = closed(session, period)
+    if done is None:
+        return None
+    return int(session.execute(select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
+        Refund.order_id == order.id, Refund.status == "completed",  # type: ignore[arg-type]
+        Refund.completed_at <= done.closed_at)).scalar_one())  # type: ignore[operator]
 
 
 def at_shipment(rules: Rules) -> bool:

@@ -23,7 +23,7 @@ from scoring.trail import Adjustment, CommissionTrail, Item, MetricTrail, Target
 from services.commission import _sees_others, estimate
 from services.container import Services
 from services.errors import UserError
-from services.order_amounts import counted_amount
+from services.order_amounts import counted_amount, refunded_at_close
 from services.scorecards import Inputs, MemberScore, member_window, month_key, score_member, team_scores
 from storage.adjustments import lost_orders, month_adjustments
 from storage.commission import corrections_for, load_plans, payout_for
@@ -156,7 +156,8 @@ def _adjusted(session: Session, member: Member, period: str, metrics: tuple[Metr
                 mine_.append(Adjustment("add_session", a.appeal_id, ref=ref))
         if "orders" in reads:
             for gone in lost:
-                amount, currency = counted_amount(gone.order, ctx.rules, ctx.fx, net=m.key != "gmv")
+                amount, currency = counted_amount(gone.order, ctx.rules, ctx.fx, net=m.key != "gmv",
+                                                  refunded_minor=refunded_at_close(session, gone.order, period))
                 money = m.key in _SUMS_ORDERS and currency == ctx.rules.reporting_currency
                 mine_.append(Adjustment("credited_away", gone.appeal_id, ref=gone.order.platform_order_id,
                                         value=-amount if money else None, to=gone.to_code))

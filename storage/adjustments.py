@@ -31,8 +31,9 @@ APPEAL_SESSION_PREFIX = "appeal:"
 def excluded_orders(session: Session, member_id: int, start: datetime | None = None,
                     end: datetime | None = None) -> frozenset[int]:
     """Ids of the orders appeals took out of the member's numbers; with `start` and `end` (the range facts are
-    loaded for) only those of appeals whose month the range holds whole (a month's score, its commission, a year)
-    or lies within (a day or week of it): an exclusion applies to its appeal's month, never to another month the
+    loaded for) only those of appeals whose month the range holds whole (a month's score, its commission, a year),
+    lies within (a day or week of it) or covers part of beyond any zone's offset (a week across two months): an
+    exclusion applies to its appeal's month, never to another month the
     order might count in (the organisation switching to count at shipment)."""
     rows = session.execute(
         select(AppealAdjustment.order_id, AppealAdjustment.period).where(
@@ -53,7 +54,10 @@ def _holds(start: datetime, end: datetime, period: str) -> bool:
     following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     whole = start <= first + ZONE_SLACK and end >= following - ZONE_SLACK
     within = start >= first - ZONE_SLACK and end <= following + ZONE_SLACK
-    return whole or within
+    # a week across two months is loaded with its anchor month: it covers part of the month beyond any zone's
+    # offset, so the exclusion holds in it (it was counted again there); a neighbouring month never does
+    overlaps = start < following - ZONE_SLACK and end > first + ZONE_SLACK
+    return whole or within or overlaps
 
 
 def month_overrides(session: Session, member_id: int | None, periods: Iterable[str]) -> dict[tuple[str, str], Decimal]:

@@ -243,3 +243,29 @@ def test_a_refinalise_rescores_the_team_as_it_closed(engine: Engine) -> None:
     assert _finals(engine) == {**FROZEN, "h": (D("75.0"), "C", 1, "1500"), "l": (None, None, None, "7300.00")}
     with Session(engine) as s:
         assert [(f.rank, f.rank_of) for f in final_scores(s, "2026-10") if f.member_id == other.id] == [(2, 2)]
+
+
+def test_an_order_amount_of_a_closed_month_nets_only_the_refunds_before_its_close(engine: Engine) -> None:
+    """A refund of C (400.00) completed before the close counts in October's amounts; one after does not, as the
+    frozen scores leave it out (the final review found a credited-away amount netting a refund after the close)."""
+    from services.order_amounts import refunded_at_close
+    from storage.models import Order
+    _october(engine)
+    with Session(engine) as s:
+        order = s.execute(select(Order).where(Order.platform_order_id == "C")).scalar_one()
+        s.add_all([Refund(order_id=order.id, platform_refund_id="before", kind="refund", status="completed",
+                          currency="USD", amount_minor=5000, requested_at=at(20, 10), completed_at=at(20, 10)),
+                   Refund(order_id=order.id, platform_refund_id="after", kind="refund", status="completed",
+                          currency="USD", amount_minor=7000, requested_at=at(2, 11), completed_at=at(2, 11))])
+        s.commit()
+        assert (refunded_at_close(s, order, "2026-10"), refunded_at_close(s, order, "2026-11")) == (5000, None)
+
+
+def test_a_week_across_two_months_keeps_an_exclusion_of_its_anchor_month() -> None:
+    """A week of 27 January to 2 February (Asia/Shanghai) viewed on 1 February loads 26 Jan 16:00 to 28 Feb 16:00
+    UTC with its anchor month: January's exclusion holds in it; February's own month range is not January's."""
+    from storage.adjustments import _holds
+    week = (datetime(2026, 1, 26, 16, tzinfo=UTC), datetime(2026, 2, 28, 16, tzinfo=UTC))
+    february = (datetime(2026, 1, 31, 16, tzinfo=UTC), datetime(2026, 2, 28, 16, tzinfo=UTC))
+    assert (_holds(*week, "2026-01"), _holds(*february, "2026-01"), _holds(*february, "2026-02")) == (
+        True, False, True)
