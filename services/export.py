@@ -25,7 +25,7 @@ from scoring.periods import local_today
 from scoring.roles import Role, at_least
 from services.container import Services
 from services.errors import UserError
-from services.month_close import adjustments, final_rows, month_scores
+from services.month_close import month_rows
 from services.scorecards import Inputs
 from storage.models import CommissionCorrection, CommissionPayout, FinalScore, Member, Team
 from storage.month_close import closed, final_scores
@@ -69,10 +69,6 @@ def last_months(now: datetime, tz: str, months: int) -> list[tuple[int, int]]:
     return [((index - i) // 12, (index - i) % 12 + 1) for i in range(months)]
 
 
-def export_workbook(services: Services, viewer: Member | None, months: int, now: datetime) -> bytes:
-    return export(services, viewer, months, now).content
-
-
 def export(services: Services, viewer: Member | None, months: int, now: datetime) -> Export:
     """The workbook for `viewer` (None: the command line, everything). Raises UserError when the viewer may not
     export (export.forbidden) or a lead has no team (error.not_in_team)."""
@@ -96,7 +92,7 @@ def export(services: Services, viewer: Member | None, months: int, now: datetime
         for year, month in last_months(now, services.org_timezone, months):
             period = f"{year:04d}-{month:02d}"
             rows = _month_rows(session, inputs, scope, teamless, year, month)
-            frame = _frame(session, inputs, rows, period, finance)
+            frame = _frame(session, rows, period, finance)
             sheets.append((period, frame))
             counts.append(len(frame))
     lang = lang_of(viewer.locale if viewer is not None else services.org_locale)
@@ -123,16 +119,10 @@ def _month_rows(session: Session, inputs: Inputs, scope: list[Team], teamless: l
         ids = {m.id for m in teamless}
         return [r for r in final_scores(session, period)
                 if (r.team_id in team_ids if r.team_id is not None else r.member_id in ids)]
-    rows: list[FinalScore] = []
-    for team in scope:
-        rows += final_rows(session, month_scores(session, inputs, team, year, month), period, inputs.now, inputs)
-    for m in teamless:
-        rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now,
-                           inputs)
-    return rows
+    return month_rows(session, inputs, scope, teamless, year, month)
 
 
-def _frame(session: Session, inputs: Inputs, rows: list[FinalScore], period: str, finance: bool) -> pd.DataFrame:
+def _frame(session: Session, rows: list[FinalScore], period: str, finance: bool) -> pd.DataFrame:
     import pandas as pd
 
     members = {m.id: m for m in all_members(session)}
@@ -159,8 +149,8 @@ def _frame(session: Session, inputs: Inputs, rows: list[FinalScore], period: str
             record[f"{key} achievement"] = _number(m.get("achievement"))
         record |= {"score": r.score, "grade": r.grade, "rank": r.rank, "rank of": r.rank_of,
                    "trial": "yes" if r.trial else "",
-                   "adjustments": _adjusted(adjustments(session, r.member_id, period, inputs.rules, inputs.fx)
-                                              or r.adjustments)}
+                   # the row's own: frozen with it (refinalised by each appeal on a closed month) or just computed
+                   "adjustments": _adjusted(r.adjustments)}
         if finance:
             paid = payouts.get(r.member_id)
             record |= {

@@ -145,16 +145,24 @@ def final_rows(session: Session, scores: list[MemberScore], period: str, now: da
     return out
 
 
-def freeze(session: Session, inputs: Inputs, year: int, month: int) -> list[FinalScore]:
-    """Every active member's final score of the month, added to the session (no commit)."""
+def month_rows(session: Session, inputs: Inputs, teams: Iterable[Team], teamless: Iterable[Member], year: int,
+               month: int) -> list[FinalScore]:
+    """The month's final score rows as the views score it now, team by team (ranked within each), then each
+    teamless member alone; not added to the session. What the close freezes and the export shows of an open month."""
     period = f"{year:04d}-{month:02d}"
     rows: list[FinalScore] = []
-    for team in session.execute(select(Team).order_by(Team.code)).scalars():
+    for team in teams:
         rows += final_rows(session, month_scores(session, inputs, team, year, month), period, inputs.now, inputs)
-    for m in all_members(session):
-        if m.team_id is None and m.active:
-            rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now,
-                               inputs)
+    for m in teamless:
+        rows += final_rows(session, month_scores(session, inputs, None, year, month, [m]), period, inputs.now,
+                           inputs)
+    return rows
+
+
+def freeze(session: Session, inputs: Inputs, year: int, month: int) -> list[FinalScore]:
+    """Every active member's final score of the month, added to the session (no commit)."""
+    rows = month_rows(session, inputs, session.execute(select(Team).order_by(Team.code)).scalars(),
+                      [m for m in all_members(session) if m.team_id is None and m.active], year, month)
     session.add_all(rows)
     return rows
 
