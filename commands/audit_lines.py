@@ -127,7 +127,8 @@ def _member_change(row: AuditRow, names: AuditNames, lang: str) -> str:
 
 def _appeal(row: AuditRow, names: AuditNames, lang: str) -> str:
     after = row.details.get("after") if isinstance(row.details.get("after"), dict) else {}
-    head = f"#{row.entity_id} {_member(names, after.get('member_id'))} {after.get('metric', '')}".rstrip()
+    head = f"#{row.entity_id} {_member(names, after.get('member_id'))} {_metric_name(after.get('metric'), lang)}"
+    head = head.rstrip()
     status = after.get("status")
     said = t(lang, f"audit.status.{status}") if status in APPEAL_STATES else _value(status)
     if row.action == "appeal.escalate":
@@ -139,11 +140,25 @@ def _appeal(row: AuditRow, names: AuditNames, lang: str) -> str:
     return f"{text}; {note}" if isinstance(note, str) and note else text
 
 
+def _metric_name(key: Any, lang: str) -> str:
+    """A metric as the reader names it (点击成本CPC, not cpc); anything else as it is."""
+    metric = CATALOG.get(key) if isinstance(key, str) else None
+    return metric.name(lang) if metric is not None else ("" if key is None else _value(key))
+
+
+def _label(field: str, lang: str) -> str:
+    """A detail's name in the reader's language where the catalog has it (audit.field.*), else as stored."""
+    return t(lang, f"audit.field.{field}") if f"audit.field.{field}" in MESSAGES else field
+
+
 def _adjustment(row: AuditRow, names: AuditNames, lang: str) -> str:
     d = row.details
     before = d.get("before") if isinstance(d.get("before"), dict) else {}
     after = d.get("after") if isinstance(d.get("after"), dict) else {}
-    changes = [f"{k} {_value(before.get(k))} {ARROW} {_value(after.get(k))}" for k in after
+    def shown_as(k: str, v: Any) -> str:
+        return number(v) if k == "value" else _metric_name(v, lang) if k == "metric" else _value(v)
+
+    changes = [f"{_label(k, lang)} {shown_as(k, before.get(k))} {ARROW} {shown_as(k, after.get(k))}" for k in after
                if before.get(k) != after.get(k)]
     kind = row.action.removeprefix("appeal.")
     return f"#{d.get('appeal')} {_member(names, d.get('member'))} {d.get('period', '')} {kind}: " + "; ".join(changes)

@@ -59,16 +59,16 @@ def test_acting_as_clock_stamps_rows_and_is_inherited() -> None:
      "lily", "role host; team live-us"),
     (_row("appeal.approve", "appeal", "6", {"before": {"status": "open"}, "after": {
         "status": "approved", "member_id": 1, "metric": "net_gmv", "decided_value": "1400.00"}, "note": None}),
-     "#6", "#6 lily net_gmv: approved, 1,400"),
+     "#6", "#6 lily Net GMV: approved, 1,400"),
     (_row("appeal.reject", "appeal", "7", {"before": {"status": "open"}, "after": {
         "status": "rejected", "member_id": 1, "metric": "orders", "decided_value": None}, "note": "no proof"}),
-     "#7", "#7 lily orders: rejected; no proof"),
+     "#7", "#7 lily Orders: rejected; no proof"),
     (_row("appeal.file", "appeal", "8", {"after": {"status": "open", "member_id": 1, "metric": "net_gmv",
                                                    "value_claimed": "1500"}, "approver": "lead1"}),
-     "#8", "#8 lily net_gmv: filed, 1,500"),
+     "#8", "#8 lily Net GMV: filed, 1,500"),
     (_row("appeal.escalate", "appeal", "8", {"before": {"status": "open"}, "after": {
         "status": "open", "member_id": 1, "metric": "net_gmv", "approver_member_id": 3, "level": 2}}),
-     "#8", "#8 lily net_gmv: → mgr1 (2)"),
+     "#8", "#8 lily Net GMV: → mgr1 (2)"),
     (_row("appeal.exclude_order", "appeal_adjustment", "11", {
         "appeal": 6, "member": 1, "period": "2026-11", "before": {"order": "A1", "excluded": False},
         "after": {"order": "A1", "excluded": True}}),
@@ -123,8 +123,12 @@ def test_each_family_in_one_readable_line(row: AuditRow, about_: str, line: str)
 def test_lines_are_translated_and_shortened() -> None:
     appeal = _row("appeal.partly", "appeal", "6", {"after": {"status": "partly_approved", "member_id": 1,
                                                              "metric": "net_gmv", "decided_value": "1300"}})
-    assert change_line(appeal, NAMES, "zh") == "#6 lily net_gmv: 部分批准, 1,300"
-    assert change_line(appeal, NAMES, "id") == "#6 lily net_gmv: disetujui sebagian, 1,300"
+    assert change_line(appeal, NAMES, "zh") == "#6 lily 实际GMV: 部分批准, 1,300"
+    assert change_line(appeal, NAMES, "id") == "#6 lily GMV bersih: disetujui sebagian, 1,300"
+    override = _row("appeal.override", "appeal_adjustment", "12", {
+        "appeal": 6, "member": "lily", "period": "2026-11", "before": {"metric": "net_gmv", "value": "11225.66"},
+        "after": {"metric": "net_gmv", "value": "5200"}})
+    assert change_line(override, NAMES, "zh") == "#6 lily 2026-11 override: 数值 11,225.66 → 5,200"
     correction = _row("commission_correction.add", "commission_correction", "2026-10:lily", {
         "period": "2026-10", "member": "lily", "appeal": None, "currency": "USD", "earned_before_minor": 3800,
         "earned_after_minor": 4300, "correction_minor": 500})

@@ -65,7 +65,7 @@ def test_who_finds_every_row_about_a_member_and_what_a_word_of_an_action(engine:
         rows = read_audit(s, who="h2").rows
         names = audit_names(s, rows)
     assert [change_line(r, names, "en") for r in rows] == [
-        "#2 h2 net_gmv: rejected; C was refunded", "#2 h2 net_gmv: filed, 1,000", "#1 h net_gmv: approved, 1,900",
+        "#2 h2 Net GMV: rejected; C was refunded", "#2 h2 Net GMV: filed, 1,000", "#1 h Net GMV: approved, 1,900",
         "2026-10 h2 #1: earned 100.00 USD → 40.00 USD (-60.00 USD)",
         "2026-10 h: score 65.0 → 95.0; h2: score 50.0 → 20.0",   # ranks stayed: only the scores
         "#1 h 2026-10 credit_order: member h2 → h; rule — → appeal",
