@@ -67,11 +67,12 @@ class AppealView:
 
 
 def facts(services: Services, shown: AppealView, status: str | None = None,
-          now: datetime | None = None) -> AppealFacts:
+          now: datetime | None = None, current: Decimal | None = None) -> AppealFacts:
     """What the appeal's cards show; `status` overrides the appeal's (an old approver's copy says "escalated").
     An open appeal says what approving it would change (services.appeal_adjustments.proposal_for); with `now`,
     the metric's value now as well as the value when appealed, and whether it is locked (past its decision window,
-    see locked: then no proposal, and the card says it can no longer be decided instead of offering decisions)."""
+    see locked: then no proposal, and the card says it can no longer be decided instead of offering decisions).
+    `current`: that value when the caller has scored it already (the why trail's actual), not scored again."""
     a = shown.appeal
     proposal = None
     is_locked = a.status == "open" and status in (None, "open") and now is not None and locked(services, a, now)
@@ -88,7 +89,8 @@ def facts(services: Services, shown: AppealView, status: str | None = None,
                        decided_value=a.decided_value, note=a.decision_note,
                        proposal_key=proposal.key if proposal else None,
                        proposal_values=dict(proposal.values) if proposal else {},
-                       value_current=current_value(services, shown, now) if now is not None else None,
+                       value_current=current if current is not None or now is None
+                       else current_value(services, shown, now),
                        locked_days=services.appeals.window.days if is_locked else None)
 
 
@@ -98,15 +100,19 @@ def approver_card(services: Services, shown: AppealView, reader: Member, now: da
     metric's why trail (services.why) when the month is still within reach."""
     lang = lang_of(reader.locale)
     why: tuple[Block, ...] = ()
+    current: Decimal | None = None
     a = shown.appeal
     if (status or a.status) == "open" and a.metric_key:
         try:
-            why = why_blocks(explain(services, shown.appellant, a.metric_key, a.period, now, viewer=reader), lang,
-                             a.metric_key)
+            trail = explain(services, shown.appellant, a.metric_key, a.period, now, viewer=reader)
         except (UserError, TemplateError, LookupError):
-            why = ()   # the month is out of reach now, or the metric left the template: the card without it
+            trail = None   # the month is out of reach now, or the metric left the template: the card without it
+        if trail is not None:
+            why = why_blocks(trail, lang, a.metric_key)
+            current = trail.metric(a.metric_key).actual   # scored once: the trail's actual is the value now
     actions = "decide" if can_decide(services, a, reader) else "withdraw" if reader.id == a.member_id else "none"
-    return appeal_card(facts(services, shown, status, now), lang, reader.timezone, why=why, actions=actions)
+    return appeal_card(facts(services, shown, status, now, current), lang, reader.timezone, why=why,
+                       actions=actions)
 
 
 def can_decide(services: Services, appeal: Appeal, member: Member) -> bool:
