@@ -51,14 +51,14 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
     the member) may see it. Raises UserError (a month out of reach, a metric not theirs: the latter offers their
     metrics), NoTemplate, and TemplateError for a template that cannot be scored."""
     with Session(services.engine) as session:
-        inputs = Inputs.load(session, services.rules, now, skip_missing_fx=True)
         team = team_of(session, member)
         if team is None and Role.parse(member.role).scope is Scope.TEAM:
             raise UserError("error.not_in_team")
-        _check_period(inputs, member, team, period)
+        _check_period(now, member, team, period)
+        # a closed month as final_score froze it: computed as of its close (services.month_close.as_of)
         done = closed(session, period) if period is not None else None
-        if done is not None:   # a closed month as final_score froze it: computed as of its close
-            inputs = Inputs.load(session, services.rules, done.closed_at, skip_missing_fx=True)
+        at = now if done is None else done.closed_at
+        inputs = Inputs.load(session, services.rules, at, skip_missing_fx=True)
         mine = _score(session, inputs, member, team, period)
         if mine.problem is not None:
             raise TemplateError(mine.problem)
@@ -86,9 +86,9 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
                None if done is None else done.closed_at.astimezone(ZoneInfo(mine.window.tz)).date())
 
 
-def _check_period(inputs: Inputs, member: Member, team: Team | None, period: str | None) -> None:
+def _check_period(now: datetime, member: Member, team: Team | None, period: str | None) -> None:
     """A month out of reach (neither the current nor the previous one as of now) is refused (UserError)."""
-    current = member_window(PeriodKind.MONTH, inputs.now, member, team)
+    current = member_window(PeriodKind.MONTH, now, member, team)
     allowed = (month_key(current.first_day), _previous(current.first_day.year, current.first_day.month))
     if period is not None and period not in allowed:
         raise UserError("why.period", value=period, current=allowed[0], previous=allowed[1])
@@ -137,6 +137,7 @@ def _adjusted(session: Session, member: Member, period: str, metrics: tuple[Metr
     metric over live sessions; so the trail's lines add up to its actual."""
     found = month_adjustments(session, member.id or 0, period)
     lost = lost_orders(session, member.id or 0, period)
+    refunded = {gone.order.id: refunded_at_close(session, gone.order, period) for gone in lost}   # once an order
     if not found and not lost:
         return metrics
     out = []
@@ -157,7 +158,7 @@ def _adjusted(session: Session, member: Member, period: str, metrics: tuple[Metr
         if "orders" in reads:
             for gone in lost:
                 amount, currency = counted_amount(gone.order, ctx.rules, ctx.fx, net=m.key != "gmv",
-                                                  refunded_minor=refunded_at_close(session, gone.order, period))
+                                                  refunded_minor=refunded[gone.order.id])
                 money = m.key in _SUMS_ORDERS and currency == ctx.rules.reporting_currency
                 mine_.append(Adjustment("credited_away", gone.appeal_id, ref=gone.order.platform_order_id,
                                         value=-amount if money else None, to=gone.to_code))
