@@ -12,6 +12,11 @@ def _q(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
+def plain_number(value: Decimal) -> str:
+    """A stored decimal as people write it: 1200.00 -> 1,200; 1234.50 -> 1,234.5 (never an exponent)."""
+    return f"{int(value):,}" if value == value.to_integral_value() else f"{value.normalize():,f}"
+
+
 def money(value: Decimal, currency: str) -> str:
     return f"{round_money(value, currency):,} {currency}"
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cards.format import money, percent
+from cards.format import money, percent, plain_number
 from cards.i18n import MESSAGES, t
 from scoring.metrics import CATALOG, Unit
 from scoring.money import from_minor
@@ -40,7 +40,7 @@ def number(v: Any) -> str:
         return _value(v)
     if not d.is_finite():
         return _value(v)
-    return f"{int(d):,}" if d == d.to_integral_value() else f"{d.normalize():,f}"
+    return plain_number(d)
 
 
 def _metric_value(metric: Any, v: Any) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from cards.format import plain_number
 from cards.i18n import lang_of
 from scoring.metrics import CATALOG, Unit
 from scoring.money import from_minor
@@ -182,13 +183,12 @@ def _adjusted(items: list[dict[str, Any]]) -> str:
 
 
 def _plain(value: object) -> str:
-    """A stored decimal as people write it: 304.0000 -> 304, 1500.50 -> 1500.5 (never an exponent)."""
+    """A stored decimal as people write it (cards.format.plain_number): 304.0000 -> 304; text as it is."""
     try:
         number = Decimal(str(value))
     except ArithmeticError:
         return str(value)
-    text = f"{number:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return plain_number(number) if number.is_finite() else str(value)
 
 
 def _lost_line(a: dict[str, Any]) -> str:
