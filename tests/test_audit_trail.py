@@ -198,3 +198,22 @@ def test_team_changes_that_move_scores_or_approvals_are_audited(engine: Engine, 
         ("cli:ana", "team.change", "us", {"before": {"stage": "growth", "leads": []},
                                           "after": {"stage": "stable", "leads": ["max"]}}),
         ("cli:ana", "team.change", "us", {"before": {"leads": ["max"]}, "after": {"leads": ["zoe"]}})]
+
+
+def test_an_import_is_audited_as_what_the_file_held(engine: Engine, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live-session export is import.live, an order export import.orders (lives were audited as orders)."""
+    config = tmp_path / "kpibot.toml"
+    config.write_text(f'[store]\nurl = "{engine.url.render_as_string(hide_password=False)}"\n', encoding="utf-8")
+    monkeypatch.setenv("KPIBOT_ACTOR", "ana")
+    kpibot = ["--config", str(config)]
+    assert main([*kpibot, "org", "init", "--name", "Acme", "--timezone", "UTC"]) == 0
+    assert main([*kpibot, "shops", "add", "tts-us", "--platform", "file", "--region", "US", "--currency", "USD",
+                 "--timezone", "UTC"]) == 0
+    lives = tmp_path / "lives.csv"
+    lives.write_text("session_id,host,title,started_at,ended_at,currency,gmv,viewers,views,avg_watch_seconds,likes,"
+                     "comments,shares,new_followers\nL1,lily.live,Evening,2026-11-20 19:00,2026-11-20 21:00,USD,150.00,"
+                     "400,900,52,300,80,10,35\n", encoding="utf-8")
+    assert main([*kpibot, "import", str(lives), "--preset", "live_sessions", "--shop", "tts-us"]) == 0
+    assert [(a, e, i, d["file"], d["records"]) for a, e, i, d in _rows(engine, "import.live", "import.orders")] == [
+        ("cli:ana", "import.live", "tts-us", "lives.csv", 1)]

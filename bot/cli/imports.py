@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from bot.cli.common import counts_text, print_attribution, shop_named
 from bot.config import Config
-from bot.shops.files import MAX_KEPT_PROBLEMS, ImportRefused, load_mapping, refusal, stream_file
+from bot.shops.files import MAX_KEPT_PROBLEMS, PRESETS, ImportRefused, load_mapping, refusal, stream_file
 from bot.usage import UsageError
 from services.container import Services
 from storage.audit import audit
@@ -53,7 +53,8 @@ def _import(services: Services, args: argparse.Namespace) -> int:
                 records += len(batch)
             if stream.problem_count and not args.skip_bad_rows:
                 raise _Refused
-            audit(txn.conn, None, "import.orders", "shop", shop.code,
+            # what the file held: import.orders, import.live, import.videos, import.ad_spend (bot.shops.files.Preset)
+            audit(txn.conn, None, f"import.{PRESETS[args.preset].kind}", "shop", shop.code,
                   {"file": path.name, "records": records, "new": counts.inserted, "updated": counts.updated,
                    "unchanged": counts.unchanged, "pending": counts.pending, "skipped": stream.problem_count})
     except _Refused:
