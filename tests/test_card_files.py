@@ -167,7 +167,17 @@ def test_the_fake_dingtalk_checks_file_uploads_and_file_messages(store: Engine) 
                                  {"mediaId": chart_id, "fileName": "a.png", "fileType": "png"}) is False
         media_id = api.upload_file("a.xlsx", b"x", XLSX)
         assert api.send_to_group("cid_group_9", "sampleFile", {"mediaId": media_id, "fileName": "a.xlsx"}) is False
-        assert [c.code for c in fake.calls if c.path == "/media/upload"][-4:] == [40006, 40006, 0, 0]
+        # the name and type are the uploaded file's: another name, or a type not its extension, is refused
+        bare_id = api.upload_file("README", b"x", "application/octet-stream")
+        assert [api.send_to_group("cid_group_9", "sampleFile", p) for p in (
+            {"mediaId": media_id, "fileName": "b.xlsx", "fileType": "xlsx"},
+            {"mediaId": media_id, "fileName": "a.xlsx", "fileType": "csv"},
+            {"mediaId": media_id, "fileName": "a.xlsx", "fileType": "XLSX"},
+            {"mediaId": media_id, "fileName": "a.xlsx", "fileType": "file"},
+            {"mediaId": bare_id, "fileName": "README", "fileType": "README"},
+            {"mediaId": media_id, "fileName": "a.xlsx", "fileType": "xlsx"},
+            {"mediaId": bare_id, "fileName": "README", "fileType": "file"})] == [False] * 5 + [True] * 2
+        assert [c.code for c in fake.calls if c.path == "/media/upload"][-5:] == [40006, 40006, 0, 0, 0]
 
 
 # --- console -------------------------------------------------------------------------------------------

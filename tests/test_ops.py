@@ -139,7 +139,9 @@ def test_sigterm_sends_the_slow_answer_in_flight_and_exits_0(tmp_path: Path) -> 
         bot.wait_serving()
         feishu.delay_next(1, 3.0, path_contains="/reply")
         feishu.push_event(feishu.message_event("ou_nobody", "/help", message_id="om_slow_1"))   # acked
-        time.sleep(0.5)   # the worker is in the reply call, which the fake holds for 3 s
+        # stopped only once the reply is with Feishu, which holds it for 3 s: stopped earlier, the drain would
+        # also wait for the card to be built
+        feishu.wait_for(lambda: feishu.pending_delays() == 0, timeout=30, what="the reply to reach Feishu")
         started = time.monotonic()
         assert bot.stop(timeout=30) == 0, bot.err
         took = time.monotonic() - started
@@ -155,7 +157,8 @@ def test_the_drain_is_bounded_and_names_what_it_left(tmp_path: Path) -> None:
         bot.wait_serving()
         feishu.delay_next(1, 8.0, path_contains="/reply")
         feishu.push_event(feishu.message_event("ou_nobody", "/help", message_id="om_slow_2"))
-        time.sleep(0.5)   # the worker is in the reply call
+        # stopped only once the reply is with Feishu (held for 8 s), so the answer in flight is the one left unsent
+        feishu.wait_for(lambda: feishu.pending_delays() == 0, timeout=30, what="the reply to reach Feishu")
         started = time.monotonic()
         assert bot.stop(timeout=30) == 0, bot.err
         took = time.monotonic() - started

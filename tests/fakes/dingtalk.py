@@ -50,8 +50,9 @@ OpenAPI (``x-acs-dingtalk-access-token`` header on every call but the gateway an
 * ``POST /v1.0/robot/groupMessages/send``, ``POST /v1.0/robot/oToMessages/batchSend``; msgKey ``sampleText``
   {content}, ``sampleMarkdown`` {title, text}, ``sampleImageMsg`` {photoURL}, ``sampleLink`` {text, title,
   picUrl, messageUrl}, ``sampleActionCard`` {title, text, singleTitle, singleURL}, ``sampleFile`` {mediaId,
-  fileName, fileType} (mediaId: a type=file upload of this fake) (required fields: UNVERIFIED beyond the first
-  three; sampleFile's from third-party connector docs naming the three fields).
+  fileName, fileType} (mediaId: a type=file upload of this fake; fileName: that upload's file name; fileType:
+  that name's extension, lower case, or "file" for a name without one: UNVERIFIED) (required fields: UNVERIFIED
+  beyond the first three; sampleFile's from third-party connector docs naming the three fields).
 
 oapi-style (HTTP 200 with ``{"errcode", "errmsg"}``):
 
@@ -937,9 +938,26 @@ class FakeDingTalk(FakeServer):
         missing = [k for k in MSG_KEYS[msg_key] if not _nonempty_str(param.get(k))]
         if missing:
             raise _invalid(f"msgParam of {msg_key} needs non-empty string(s) {missing}")
-        if msg_key == "sampleFile" and param["mediaId"] not in self.media_files:
-            raise _invalid(f"mediaId {param['mediaId']!r} is not a file uploaded with type=file")
+        if msg_key == "sampleFile":
+            self._check_file_message(param)
         return msg_key, param
+
+    def _check_file_message(self, param: dict) -> None:
+        """A sampleFile's mediaId is a type=file upload, its fileName that upload's file name and its fileType
+        that name's extension, lower case, without the dot; a name without one ("README", ".env", "a.") takes
+        fileType "file" and nothing else (UNVERIFIED: all of it; DingTalk is not known to check the name and
+        type against the upload, the fake does so that a message naming another file, or no type the receiver
+        could open it by, is caught)."""
+        with self._lock:
+            name = self.media_files.get(param["mediaId"])
+        if name is None:
+            raise _invalid(f"mediaId {param['mediaId']!r} is not a file uploaded with type=file")
+        if param["fileName"] != name:
+            raise _invalid(f"fileName {param['fileName']!r} is not the name of the uploaded file ({name!r})")
+        stem, dot, ext = name.rpartition(".")
+        expected = ext.lower() if dot and stem and ext else "file"
+        if param["fileType"] != expected:
+            raise _invalid(f"fileType {param['fileType']!r} is not the uploaded file's type ({expected!r})")
 
     def _group_send(self, body: dict) -> tuple[int, dict]:
         msg_key, param = self._msg_param(body)

@@ -110,6 +110,7 @@ class Call(RecordedCall):
 
     json: Any | None
     form: dict[str, Any] | None
+    body_size: int = 0        # the raw request body's length in bytes, as received (what 230025 measures)
     status: int = 0
     code: int = 0
     at: float = field(default_factory=time.time)
@@ -637,7 +638,7 @@ class FakeFeishu(FakeServer):
     async def _http_handler(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         call = Call(method=request.method, path=request.path, query=dict(request.query),
-                    headers=dict(request.headers), json=None, form=None)
+                    headers=dict(request.headers), json=None, form=None, body_size=len(raw))
         ctype = request.headers.get("Content-Type", "")
         parts: list[tuple[dict[str, str | None], bytes]] | None = None
         body_error = ""
