@@ -87,6 +87,31 @@ class InventoryFact:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderSum:
+    """Orders of one currency counted at `moment` (one order's exact moment, or the start of the quarter-hour many
+    counted in), with what happened to them by the `now` they were read for (scoring.order_effects): the store
+    hands these instead of the orders themselves where the metrics need no more."""
+
+    currency: str
+    moment: datetime
+    gross: Decimal           # merchandise of all of them, cancelled or not (GMV)
+    orders: int              # kept: not cancelled by now
+    value: Decimal           # merchandise of the kept ones
+    refunded: Decimal        # refunded by now on the kept ones, each order's capped at its merchandise
+    units: int               # units the kept ones sold
+    returned_units: int      # units returned by now on the kept ones, each order's capped at its units
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSum:
+    """Units of one product sold at `moment` (a quarter-hour or an order's moment) in orders kept by now."""
+
+    product_id: int
+    moment: datetime
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
 class Activity:
     """Everything one member (or one team, for a lead) did that the metrics read."""
 
@@ -96,3 +121,7 @@ class Activity:
     ads: tuple[AdFact, ...] = ()
     products: tuple[ProductFact, ...] = ()
     inventory: tuple[InventoryFact, ...] = ()
+    # the orders as sums read for one `now` (scoring.order_effects); a load gives these or `orders`, never the
+    # same order in both
+    order_sums: tuple[OrderSum, ...] = ()
+    product_sums: tuple[ProductSum, ...] = ()

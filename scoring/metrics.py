@@ -121,33 +121,45 @@ def counted_orders(activity: Activity, ctx: Context) -> Iterable[OrderFact]:
 
 @dataclass(frozen=True, slots=True)
 class KeptOrder:
-    """A counted, not cancelled order with its amounts in the reporting currency (at its counting day)."""
+    """Counted orders not cancelled by `now`, with their amounts in the reporting currency (at their counting
+    day): one order (`order`), or many the store summed (scoring.facts.OrderSum: `order` is None)."""
 
-    order: OrderFact
+    order: OrderFact | None
     moment: datetime
     value: Decimal      # merchandise
-    refunded: Decimal   # refunded by now, capped at the merchandise
+    refunded: Decimal   # refunded by now, each order's capped at its merchandise
+    count: int = 1
+    units: int = 0
+    returned_units: int = 0   # returned by now, each order's capped at its units
 
 
 def kept_view(activity: Activity, ctx: Context) -> list[KeptOrder]:
-    """Counted orders that were not cancelled by `now`, converted once per context."""
+    """Counted orders (and sums of them) that were not cancelled by `now`, converted once per context."""
     hit = ctx._views.get(id(activity))
     if hit is not None and hit[0] is activity:
         return hit[1]
     kept = []
+    to = ctx.rules.reporting_currency
     for o in activity.orders:
         moment = counting_moment(o, ctx.rules)
         if moment is None or not ctx.happened(moment) or ctx.until_now(o.cancelled_at):
             continue
-        rate = ctx.fx.factor(o.currency, ctx.rules.reporting_currency, moment.astimezone(UTC).date())
-        kept.append(KeptOrder(o, moment, o.merchandise * rate, _refunded(o, ctx) * rate))
+        rate = ctx.fx.factor(o.currency, to, moment.astimezone(UTC).date())
+        returned = min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at)))
+        kept.append(KeptOrder(o, moment, o.merchandise * rate, _refunded(o, ctx) * rate, 1, o.units, returned))
+    for s in activity.order_sums:
+        if not ctx.happened(s.moment) or not (s.orders or s.value or s.refunded or s.units or s.returned_units):
+            continue
+        rate = ctx.fx.factor(s.currency, to, s.moment.astimezone(UTC).date())
+        kept.append(KeptOrder(None, s.moment, s.value * rate, s.refunded * rate, s.orders, s.units,
+                              s.returned_units))
     ctx._views[id(activity)] = (activity, kept)
     return kept
 
 
 def kept_orders(activity: Activity, ctx: Context) -> list[OrderFact]:
-    """Counted orders that were not cancelled by `now`."""
-    return [k.order for k in kept_view(activity, ctx)]
+    """Counted orders that were not cancelled by `now` (loaded one by one: not the sums)."""
+    return [k.order for k in kept_view(activity, ctx) if k.order is not None]
 
 
 def _order_value(order: OrderFact, ctx: Context, amount: Decimal) -> Decimal:
@@ -163,7 +175,9 @@ def _refunded(order: OrderFact, ctx: Context) -> Decimal:
 
 
 def gmv(a: Activity, ctx: Context) -> Decimal:
-    return sum((_order_value(o, ctx, o.merchandise) for o in counted_orders(a, ctx)), Decimal(0))
+    summed = sum((ctx.to_reporting(s.gross, s.currency, s.moment) for s in a.order_sums if ctx.happened(s.moment)),
+                 Decimal(0))
+    return summed + sum((_order_value(o, ctx, o.merchandise) for o in counted_orders(a, ctx)), Decimal(0))
 
 
 def net_gmv(a: Activity, ctx: Context) -> Decimal:
@@ -172,12 +186,12 @@ def net_gmv(a: Activity, ctx: Context) -> Decimal:
 
 
 def orders(a: Activity, ctx: Context) -> Decimal:
-    return Decimal(len(kept_view(a, ctx)))
+    return Decimal(sum(k.count for k in kept_view(a, ctx)))
 
 
 def average_order_value(a: Activity, ctx: Context) -> Decimal | None:
     kept = kept_view(a, ctx)
-    return _ratio(sum((k.value for k in kept), Decimal(0)), len(kept))
+    return _ratio(sum((k.value for k in kept), Decimal(0)), sum(k.count for k in kept))
 
 
 def matured_orders(a: Activity, ctx: Context) -> list[KeptOrder]:
@@ -193,15 +207,16 @@ def refund_rate(a: Activity, ctx: Context) -> Decimal | None:
 
 
 def return_rate(a: Activity, ctx: Context) -> Decimal | None:
-    kept = [k.order for k in matured_orders(a, ctx)]
-    returned = sum(min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at))) for o in kept)
-    return _ratio(returned, sum(o.units for o in kept))
+    kept = matured_orders(a, ctx)
+    return _ratio(sum(k.returned_units for k in kept), sum(k.units for k in kept))
 
 
 def gross_profit(a: Activity, ctx: Context) -> Decimal:
     kept = net_gmv(a, ctx)
     for k in kept_view(a, ctx):
         o = k.order
+        if o is None:
+            raise ValueError("gross profit reads the orders' lines: load the orders, not their sums")
         # returned goods reduce the cost only when their refund reduces the revenue
         returned = min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at))) \
             if ctx.rules.net_refunds else 0
@@ -213,7 +228,10 @@ def gross_profit(a: Activity, ctx: Context) -> Decimal:
 
 
 def new_customers(a: Activity, ctx: Context) -> Decimal:
-    return Decimal(sum(1 for k in kept_view(a, ctx) if k.order.new_customer and k.refunded < k.value))
+    kept = kept_view(a, ctx)
+    if any(k.order is None for k in kept):
+        raise ValueError("new customers reads each order's buyer: load the orders, not their sums")
+    return Decimal(sum(1 for k in kept if k.order is not None and k.order.new_customer and k.refunded < k.value))
 
 
 def _ads(a: Activity, ctx: Context) -> list:
@@ -292,6 +310,9 @@ def _units_sold_by_product(a: Activity, ctx: Context) -> dict[int, int]:
     for o in kept_orders(a, ctx):
         for line in o.lines:
             sold[line.product_id] = sold.get(line.product_id, 0) + line.units
+    for p in a.product_sums:
+        if ctx.happened(p.moment):
+            sold[p.product_id] = sold.get(p.product_id, 0) + p.units
     return sold
 
 
@@ -312,7 +333,7 @@ def new_sku_hit_rate(a: Activity, ctx: Context) -> Decimal | None:
 def inventory_turnover_days(a: Activity, ctx: Context) -> Decimal | None:
     counts = [i.units_on_hand for i in a.inventory if ctx.day_reached(i.day)]
     days = ctx.elapsed_days()
-    units_sold = sum(o.units for o in kept_orders(a, ctx))
+    units_sold = sum(k.units for k in kept_view(a, ctx))
     if not counts or days == 0 or units_sold == 0:
         return None
     average_stock = Decimal(sum(counts)) / len(counts)
@@ -329,7 +350,8 @@ _READS: dict[str, str] = {
     "return_rate": "orders", "roi": "ads", "cpc": "ads", "cost_per_visitor": "ads", "live_sessions": "lives",
     "gmv_per_live": "lives", "avg_watch_time": "lives", "interaction_rate": "lives", "videos_published": "posts",
     "video_views": "posts", "add_to_cart_rate": "posts", "new_followers": "lives posts",
-    "new_product_sell_through": "products orders lines", "new_sku_hit_rate": "products orders lines",
+    "new_product_sell_through": "products orders product_units",
+    "new_sku_hit_rate": "products orders product_units",
     "inventory_turnover_days": "inventory orders",
 }
 

@@ -22,10 +22,14 @@ def split_by_day(activity: Activity, ctx: Context) -> dict[date, Activity]:
         moment = counting_moment(o, ctx.rules)
         if moment is not None:
             buckets[w.local_day(moment)]["orders"].append(o)
+    for sums in activity.order_sums:
+        buckets[w.local_day(sums.moment)]["order_sums"].append(sums)
+    for p in activity.product_sums:
+        buckets[w.local_day(p.moment)]["product_sums"].append(p)
     for s in activity.lives:
         buckets[w.local_day(s.started_at)]["lives"].append(s)
-    for p in activity.posts:
-        buckets[w.local_day(p.published_at)]["posts"].append(p)
+    for post in activity.posts:
+        buckets[w.local_day(post.published_at)]["posts"].append(post)
     for a in activity.ads:
         buckets[a.day]["ads"].append(a)
     return {

@@ -41,14 +41,20 @@ class PaceShape:
 def learn_shape(moments: Iterable[datetime], tz: str) -> PaceShape | None:
     """The shape of the counting moments `moments` (the caller passes the history window's) in zone `tz`; None
     (linear fallback) when the history is too thin."""
+    return learn_shape_counted(((m, 1) for m in moments), tz)
+
+
+def learn_shape_counted(counted: Iterable[tuple[datetime, int]], tz: str) -> PaceShape | None:
+    """learn_shape of (moment, orders at it) pairs: the store's sums by quarter-hour (every zone's hours start on
+    one)."""
     zone = ZoneInfo(tz)
     hours = [0] * 24
     weekdays = [0] * 7
     days: set[date] = set()
-    for moment in moments:
+    for moment, n in counted:
         local = moment.astimezone(zone)
-        hours[local.hour] += 1
-        weekdays[local.weekday()] += 1
+        hours[local.hour] += n
+        weekdays[local.weekday()] += n
         days.add(local.date())
     total = sum(hours)
     if total < MIN_HISTORY_ORDERS or len(days) < MIN_HISTORY_DAYS:

@@ -16,11 +16,11 @@ from scoring.periods import PeriodKind, Window, month_window, period_zone, windo
 from scoring.rules import CountOrdersAt, Rules
 from scoring.score import Scorecard, anchor_day, rank, scorecard, window_target
 from scoring.series import cumulative_series
-from scoring.shape import PaceShape, expected_share, history_bounds, learn_shape
+from scoring.shape import PaceShape, expected_share, history_bounds, learn_shape, learn_shape_counted
 from scoring.sop import Region, Typical, region_of, typical
 from scoring.templates import Role, Stage, Template, select_template
 from services.container import Services
-from storage.activity import FactCache, load_activity, team_order_moments
+from storage.activity import FactCache, load_activity, team_order_counts, team_order_moments
 from storage.adjustments import month_overrides
 from storage.models import Member, Team
 from storage.queries import fx_table, load_templates, monthly_targets, team_countries, team_members, team_of
@@ -46,16 +46,22 @@ class Inputs:
         key = (team.id, tz, today)
         if key not in self.shapes:
             start, end = history_bounds(today, tz)
-            moments = team_order_moments(session, team.id, start, end,
-                                         self.rules.count_orders_at is CountOrdersAt.SHIPPED)
-            self.shapes[key] = learn_shape(moments, tz)
+            counted = team_order_counts(session, team.id, start, end, self.rules.count_orders_at) \
+                if self.facts.sums else None
+            self.shapes[key] = learn_shape_counted(counted, tz) if counted is not None else learn_shape(
+                team_order_moments(session, team.id, start, end, self.rules.count_orders_at is CountOrdersAt.SHIPPED),
+                tz)
         return self.shapes[key]
 
     @classmethod
-    def load(cls, session: Session, rules: Rules, now: datetime, skip_missing_fx: bool = False) -> Inputs:
-        """`skip_missing_fx`: a card, not a payout, may leave out an amount with no rate at all (and say so)."""
+    def load(cls, session: Session, rules: Rules, now: datetime, skip_missing_fx: bool = False,
+             one_by_one: bool = False) -> Inputs:
+        """`skip_missing_fx`: a card, not a payout, may leave out an amount with no rate at all (and say so).
+        `one_by_one`: the scores' activity holds the orders themselves, not their sums (storage.order_sums), for a
+        caller that lists them (services.why)."""
         return cls(rules, load_templates(session),
-                   fx_table(session, now.date() + timedelta(days=1), skip_missing=skip_missing_fx), now, FactCache())
+                   fx_table(session, now.date() + timedelta(days=1), skip_missing=skip_missing_fx), now,
+                   FactCache() if one_by_one else FactCache(now, rules))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
         # a closed month as final_score froze it: computed as of its close (services.month_close.as_of)
         done = closed(session, period) if period is not None else None
         at = now if done is None else done.closed_at
-        inputs = Inputs.load(session, services.rules, at, skip_missing_fx=True)
+        inputs = Inputs.load(session, services.rules, at, skip_missing_fx=True, one_by_one=True)
         mine = _score(session, inputs, member, team, period)
         if mine.problem is not None:
             raise TemplateError(mine.problem)

@@ -34,6 +34,7 @@ from scoring.facts import (
 )
 from scoring.money import from_minor
 from scoring.roles import Role, Scope
+from scoring.rules import CountOrdersAt, Rules
 from storage.adjustments import excluded_orders
 from storage.models import (
     AdSpend,
@@ -48,9 +49,11 @@ from storage.models import (
     Shop,
     Sku,
 )
+from storage.order_sums import Read, read_sums, shape_moments
 
 T = TypeVar("T")
-ALL_FACTS = frozenset({"orders", "lines", "buyers", "lives", "posts", "ads", "products", "inventory"})
+ALL_FACTS = frozenset({"orders", "lines", "buyers", "lives", "posts", "ads", "products", "inventory",
+                       "product_units"})
 
 
 def team_shop_ids(session: Session, team_id: int | None, country: str | None = None) -> list[int]:
@@ -65,15 +68,61 @@ def team_shop_ids(session: Session, team_id: int | None, country: str | None = N
 
 class FactCache:
     """Memo of loads within one request: the members of a team who are scored on the team's orders (ad
-    buyer, operator, selector, lead) share one read of them instead of one each."""
+    buyer, operator, selector, lead) share one read of them instead of one each.
 
-    def __init__(self) -> None:
+    Given `now` and the rules, orders are read as sums for that `now` (storage.order_sums: a cost that grows with
+    members and days, not orders) wherever the metrics need no order one by one (a buyer, a line's cost); `prefetch`
+    reads a whole team's members' sums in one query."""
+
+    def __init__(self, now: datetime | None = None, rules: Rules | None = None) -> None:
         self._orders: dict[tuple[object, ...], tuple[OrderFact, ...]] = {}
+        self._sums: dict[tuple[object, ...], Read] = {}
+        self.now = now
+        self.rules = rules
+
+    @property
+    def sums(self) -> bool:
+        return self.now is not None and self.rules is not None
 
     def orders(self, key: tuple[object, ...], load: Callable[[], tuple[OrderFact, ...]]) -> tuple[OrderFact, ...]:
         if key not in self._orders:
             self._orders[key] = load()
         return self._orders[key]
+
+    def read(self, session: Session, start: datetime, end: datetime, member_id: int | None, shops: list[int],
+             key: tuple[object, ...], products: list[int] | None) -> Read | None:
+        """The sums of a member's orders (`key` ("member", id)) or of `shops`' orders, less the orders appeals took
+        out of `member_id`'s numbers; None: read the orders instead."""
+        excluded = excluded_orders(session, member_id, start, end) if member_id is not None else frozenset()
+        full = (*key, start, end, tuple(products or ()), excluded)
+        if full not in self._sums:
+            members = [member_id] if member_id is not None and key[0] == "member" else []
+            got = self._read(session, start, end, members, shops, products,
+                             {members[0] if members else 0: excluded} if excluded else None)
+            if got is None:
+                return None
+            self._sums[full] = next(iter(got.values()))
+        return self._sums[full]
+
+    def prefetch(self, session: Session, member_ids: list[int], start: datetime, end: datetime) -> None:
+        """Read the sums of these members' own orders in [start, end) in one query, for `read` to find."""
+        if not self.sums:
+            return
+        excluded = {m: excluded_orders(session, m, start, end) for m in member_ids}
+        wanted = [m for m in member_ids if ("member", m, start, end, (), excluded[m]) not in self._sums]
+        if not wanted:
+            return
+        got = self._read(session, start, end, wanted, [], None, {m: excluded[m] for m in wanted if excluded[m]})
+        if got is not None:
+            for m, read in got.items():
+                self._sums["member", m, start, end, (), excluded[m]] = read
+
+    def _read(self, session: Session, start: datetime, end: datetime, members: list[int], shops: list[int],
+              products: list[int] | None, excluded: dict[int, frozenset[int]] | None) -> dict[int, Read] | None:
+        assert self.now is not None and self.rules is not None
+        cutoff = self.now - timedelta(days=self.rules.refund_maturity_days)
+        return read_sums(session.connection(), self.rules.count_orders_at, start, end, self.now, cutoff,
+                         members=members, shops=shops, products=products, excluded=excluded)
 
 
 def load_activity(session: Session, member: Member, start: datetime, end: datetime,
@@ -98,8 +147,19 @@ def _load(session: Session, role: Role, member_id: int | None, team_id: int | No
     by_member = role.scope is Scope.OWN
     day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
 
+    products: tuple[ProductFact, ...] = ()
+    if "products" in wanted:
+        who = Product.selector_member_id == member_id if role is Role.SELECTOR else Product.shop_id.in_(shops)  # type: ignore[attr-defined]
+        products = _products(session, who, day_from, day_to)
     orders: tuple[OrderFact, ...] = ()
-    if "orders" in wanted:
+    sums: Read | None = None
+    if "orders" in wanted and cache is not None and cache.sums and not wanted & {"lines", "buyers"}:
+        key = ("member", member_id) if by_member else ("team", team_id, country)
+        sums = cache.read(session, start, end, member_id, [] if by_member else shops, key,
+                          sorted(p.product_id for p in products) if "product_units" in wanted else None)
+    if "orders" in wanted and sums is None:
+        if "product_units" in wanted:
+            wanted = wanted | {"lines"}
         owner = Order.member_id == member_id if by_member else Order.shop_id.in_(shops)  # type: ignore[union-attr]
         with_lines, with_buyers = "lines" in wanted, "buyers" in wanted
         key = ("member", member_id) if by_member else ("team", team_id, country)
@@ -120,14 +180,11 @@ def _load(session: Session, role: Role, member_id: int | None, team_id: int | No
     if "ads" in wanted:
         who = AdSpend.shop_id.in_(shops) if role is Role.LEAD else AdSpend.member_id == member_id  # type: ignore[attr-defined]
         ads = _ads(session, who, day_from, day_to)
-    products: tuple[ProductFact, ...] = ()
-    if "products" in wanted:
-        who = Product.selector_member_id == member_id if role is Role.SELECTOR else Product.shop_id.in_(shops)  # type: ignore[attr-defined]
-        products = _products(session, who, day_from, day_to)
     inventory: tuple[InventoryFact, ...] = ()
     if "inventory" in wanted:
         inventory = _inventory(session, shops, day_from, day_to)
-    return Activity(orders=orders, lives=lives, posts=posts, ads=ads, products=products, inventory=inventory)
+    return Activity(orders=orders, lives=lives, posts=posts, ads=ads, products=products, inventory=inventory,
+                    order_sums=tuple(sums.orders) if sums else (), product_sums=tuple(sums.products) if sums else ())
 
 
 def _orders(session: Session, owner: ColumnElement[bool], start: datetime, end: datetime,
@@ -243,3 +300,10 @@ def team_order_moments(session: Session, team_id: int, start: datetime, end: dat
              .where(Shop.team_id == team_id, moment >= start, moment < end, Order.cancelled_at.is_(None),
                     Order.is_sample.is_(False)))  # type: ignore[union-attr, attr-defined]
     return list(session.execute(query).scalars())
+
+
+def team_order_counts(session: Session, team_id: int, start: datetime, end: datetime,
+                      basis: CountOrdersAt) -> list[tuple[datetime, int]] | None:
+    """team_order_moments as (quarter-hour, orders) from the store's sums; None when an hour in the range changed in
+    this transaction and is not yet summed (read team_order_moments instead)."""
+    return shape_moments(session.connection(), team_shop_ids(session, team_id), basis, start, end)

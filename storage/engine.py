@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import create_engine
 
+from storage.order_sums import keep_current
+
 SQLITE_CACHE_KIB = 65_536          # page cache per connection (see make_engine)
 SQLITE_CHECKPOINT_PAGES = 16_384   # WAL pages between automatic checkpoints
 # libpq waits for a server that accepted the TCP connection but does not answer with no limit of its own: a
@@ -76,11 +78,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
             cur.close()
 
+        keep_current(engine)
         return engine
     if "connect_timeout" not in parsed.query:
         connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **kwargs.pop("connect_args", {})}
         kwargs["connect_args"] = connect_args
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    keep_current(engine)
+    return engine
 
 
 def store_unreachable(exc: BaseException) -> bool:

@@ -440,6 +440,50 @@ class KpiTemplate(SQLModel, table=True):
     grade_bands: str | None = Field(default=None, max_length=200)   # "S:120,A:100,...,D:0"; None: the org's
 
 
+# --- order sums: the orders' figures by quarter-hour, kept by the store (storage.order_sums) ------------------
+
+class OrderSumRow(SQLModel, table=True):
+    """The steps (scoring.order_effects) of a shop's orders counted by `basis` ("paid" or "shipped") in one
+    quarter-hour (`moment_slot`, UTC quarter-hours since 1970), credited to `member_id` (0: nobody), in one
+    currency, summed by the quarter-hour each step takes effect (`effect_slot`). Amounts in minor units. Rebuilt
+    from the orders for every (shop, hour) a change touches, in the changing transaction (migration 0032)."""
+    __tablename__ = "order_sum"
+    __table_args__ = (Index("ix_order_sum_member", "member_id", "basis", "moment_slot"),)
+    shop_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_slot: int = Field(primary_key=True)
+    member_id: int = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    effect_slot: int = Field(primary_key=True)
+    gross_minor: int = _money()
+    orders: int = 0
+    value_minor: int = _money()
+    refunded_minor: int = _money()
+    units: int = 0
+    returned_units: int = 0
+    shape_orders: int = 0        # kept orders that are not samples, whatever `now`: a team's pace shape
+
+
+class OrderProductSumRow(SQLModel, table=True):
+    """Units of a product sold in kept orders, by shop, basis, counting quarter-hour and effect quarter-hour."""
+    __tablename__ = "order_product_sum"
+    __table_args__ = (Index("ix_order_product_sum_product", "product_id", "basis", "moment_slot"),)
+    shop_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_slot: int = Field(primary_key=True)
+    product_id: int = Field(primary_key=True)
+    effect_slot: int = Field(primary_key=True)
+    units: int = 0
+
+
+class OrderSumDue(SQLModel, table=True):
+    """A shop's hour (UTC hours since 1970) whose order sums a change made stale: written by triggers on
+    shop_order, refund and order_line, and cleared when the sums are rebuilt before the transaction commits."""
+    __tablename__ = "order_sum_due"
+    shop_id: int = Field(primary_key=True)
+    hour: int = Field(primary_key=True)
+
+
 class KpiTemplateMetric(SQLModel, table=True):
     __tablename__ = "kpi_template_metric"
     __table_args__ = (UniqueConstraint("template_id", "metric_key"),)

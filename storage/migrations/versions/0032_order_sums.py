@@ -1,0 +1,71 @@
+"""order_sum, order_product_sum and order_sum_due: the orders' figures by quarter-hour (storage.order_sums), the
+triggers that mark the hours a change to shop_order, refund or order_line makes stale, and the sums of the orders
+already stored, built here.
+
+Revision ID: 0032
+Revises: 0031
+Create Date: 2026-12-07
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from storage.order_sums import forget, install, rebuild_in, uninstall
+
+revision: str = "0032"
+down_revision: str | None = "0031"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "order_sum",
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("basis", sa.String(8), nullable=False),
+        sa.Column("moment_slot", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("effect_slot", sa.Integer(), nullable=False),
+        sa.Column("gross_minor", sa.BigInteger(), nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("value_minor", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
+        sa.Column("units", sa.Integer(), nullable=False),
+        sa.Column("returned_units", sa.Integer(), nullable=False),
+        sa.Column("shape_orders", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot", "member_id", "currency", "effect_slot"),
+    )
+    op.create_index("ix_order_sum_member", "order_sum", ["member_id", "basis", "moment_slot"])
+    op.create_table(
+        "order_product_sum",
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("basis", sa.String(8), nullable=False),
+        sa.Column("moment_slot", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("effect_slot", sa.Integer(), nullable=False),
+        sa.Column("units", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot", "product_id", "effect_slot"),
+    )
+    op.create_index("ix_order_product_sum_product", "order_product_sum", ["product_id", "basis", "moment_slot"])
+    op.create_table(
+        "order_sum_due",
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("hour", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("shop_id", "hour"),
+    )
+    conn = op.get_bind()
+    install(conn)
+    rebuild_in(conn)
+
+
+def downgrade() -> None:
+    conn = op.get_bind()
+    uninstall(conn)
+    op.drop_table("order_sum_due")
+    op.drop_index("ix_order_product_sum_product", "order_product_sum")
+    op.drop_table("order_product_sum")
+    op.drop_index("ix_order_sum_member", "order_sum")
+    op.drop_table("order_sum")
+    forget(conn.engine)
