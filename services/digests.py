@@ -37,7 +37,7 @@ from scoring.periods import PeriodKind, Window, month_window, window_for
 from scoring.score import MetricResult, window_target
 from scoring.series import cumulative_series
 from services.container import Services
-from services.scorecards import Inputs, MemberScore, month_key, pace_metric, score_member
+from services.scorecards import Inputs, MemberScore, month_key, pace_metric, score_members
 from services.team_access import sees_team
 from services.team_rows import TEAM_FIGURE, team_rows, team_total, total_text
 from storage.activity import load_team_activity
@@ -74,7 +74,7 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
         fields.append((t(lang, "mykpi.pace"), pace_text(total.pace_shown, lang)))
     if not weekly:
         fields.append((t(lang, "digest.yesterday"), _yesterday(activity, ctx, now, days, currency, lang)))
-    scores = [score_member(session, inputs, m, team, window) for m in team_members(session, team.id or 0)]
+    scores = score_members(session, inputs, team, [(m, window) for m in team_members(session, team.id or 0)])
     rows = team_rows(scores, total, lang, currency)
     team_row = rows.shared
     head = [t(lang, "team.member"), t(lang, "team.score"), t(lang, "team.key_metric"), t(lang, "team.status")]

@@ -30,7 +30,7 @@ from scoring.rules import Rules
 from services.commission import Closing, NoPlanInForce, close_month, measure, month_over
 from services.container import Services
 from services.order_amounts import counted_amount, refunded_at_close
-from services.scorecards import Inputs, MemberScore, rank_in, score_member
+from services.scorecards import Inputs, MemberScore, rank_in, score_members
 from storage.adjustments import LostOrder, lost_orders
 from storage.audit import audit
 from storage.audit_read import MEMBERS
@@ -85,8 +85,8 @@ def month_scores(session: Session, inputs: Inputs, team: Team | None, year: int,
     team_scores scores the current month."""
     people = members if members is not None else team_members(session, team.id or 0) if team else []
     tz = team.timezone if team else None
-    return [score_member(session, inputs, m, team, month_window(year, month, period_zone(m.timezone, tz)))
-            for m in people]
+    return score_members(session, inputs, team, [(m, month_window(year, month, period_zone(m.timezone, tz)))
+                                                 for m in people])
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -13,6 +13,7 @@ from scoring.facts import Activity
 from scoring.fx import FxTable
 from scoring.metrics import CATALOG, Context
 from scoring.periods import PeriodKind, Window, month_window, period_zone, window_for
+from scoring.roles import Scope
 from scoring.rules import CountOrdersAt, Rules
 from scoring.score import Scorecard, anchor_day, rank, scorecard, window_target
 from scoring.series import cumulative_series
@@ -36,6 +37,12 @@ class Inputs:
     now: datetime
     facts: FactCache
     shapes: dict[tuple[int, str, date], PaceShape | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the order sums are read as of a `now`: an Inputs made for another moment (dataclasses.replace) reads
+        # them as of its own
+        if self.facts.now is not None and self.facts.now != self.now:
+            object.__setattr__(self, "facts", self.facts.at(self.now))
 
     def shape_for(self, session: Session, team: Team | None, tz: str) -> PaceShape | None:
         """The team's pace shape in zone `tz` (scoring.shape), learned once per request from its shops' orders of
@@ -128,8 +135,7 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
         return MemberScore(member, window, None, None, Activity(), {}, template.problem if template else None,
                            trial=trial)
     needs = frozenset().union(*(CATALOG[m.key].reads for m in template.metrics))
-    activity = load_activity(session, member, min(window.start, month.start), max(window.end, month.end), needs,
-                             inputs.facts)
+    activity = load_activity(session, member, *load_range(window, inputs.now), needs, inputs.facts)
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     targets = monthly_targets(session, f"member:{member.id}", periods)
     typical_targets = None
@@ -141,6 +147,25 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
                      overrides)
     return MemberScore(member, window, template, card, activity, targets, typical=typical_targets,
                        trial=trial, shape=shape, overrides=overrides)
+
+
+def load_range(window: Window, now: datetime) -> tuple[datetime, datetime]:
+    """What score_member reads for `window`: the window and its anchor month together."""
+    month = anchor_month(window, now)
+    return min(window.start, month.start), max(window.end, month.end)
+
+
+def score_members(session: Session, inputs: Inputs, team: Team | None,
+                  windows: list[tuple[Member, Window]]) -> list[MemberScore]:
+    """score_member of each (member, window); the sums of the orders credited to them are read in one query for
+    all (storage.activity.FactCache.prefetch), not one each."""
+    ranges: dict[tuple[datetime, datetime], list[int]] = {}
+    for member, window in windows:
+        if member.id is not None and Role.parse(member.role).scope is Scope.OWN:
+            ranges.setdefault(load_range(window, inputs.now), []).append(member.id)
+    for (start, end), ids in ranges.items():
+        inputs.facts.prefetch(session, ids, start, end)
+    return [score_member(session, inputs, m, team, w) for m, w in windows]
 
 
 def anchor_overrides(session: Session, member: Member, month: Window) -> dict[str, Decimal]:
@@ -195,7 +220,8 @@ def score_current(session: Session, inputs: Inputs, member: Member, team: Team |
 
 def team_scores(session: Session, inputs: Inputs, team: Team, kind: PeriodKind) -> list[MemberScore]:
     """Every member of the team on their current period: the team's calendar, so the rows compare alike."""
-    return [score_current(session, inputs, m, team, kind) for m in team_members(session, team.id or 0)]
+    return score_members(session, inputs, team, [(m, member_window(kind, inputs.now, m, team))
+                                                 for m in team_members(session, team.id or 0)])
 
 
 def rank_in(scores: list[MemberScore], member: Member) -> tuple[int, int] | None:

@@ -77,8 +77,21 @@ class FactCache:
     def __init__(self, now: datetime | None = None, rules: Rules | None = None) -> None:
         self._orders: dict[tuple[object, ...], tuple[OrderFact, ...]] = {}
         self._sums: dict[tuple[object, ...], Read] = {}
+        self._excluded: dict[tuple[object, ...], frozenset[int]] = {}
         self.now = now
         self.rules = rules
+
+    def at(self, now: datetime) -> FactCache:
+        """This cache read as of another `now` (the loads it holds are shared; sums are kept per `now`)."""
+        other = FactCache(now, self.rules)
+        other._orders, other._sums, other._excluded = self._orders, self._sums, self._excluded
+        return other
+
+    def excluded(self, session: Session, member_id: int, start: datetime, end: datetime) -> frozenset[int]:
+        key = (member_id, start, end)
+        if key not in self._excluded:
+            self._excluded[key] = excluded_orders(session, member_id, start, end)
+        return self._excluded[key]
 
     @property
     def sums(self) -> bool:
@@ -93,8 +106,8 @@ class FactCache:
              key: tuple[object, ...], products: list[int] | None) -> Read | None:
         """The sums of a member's orders (`key` ("member", id)) or of `shops`' orders, less the orders appeals took
         out of `member_id`'s numbers; None: read the orders instead."""
-        excluded = excluded_orders(session, member_id, start, end) if member_id is not None else frozenset()
-        full = (*key, start, end, tuple(products or ()), excluded)
+        excluded = self.excluded(session, member_id, start, end) if member_id is not None else frozenset()
+        full = (*key, start, end, tuple(products or ()), excluded, self.now)
         if full not in self._sums:
             members = [member_id] if member_id is not None and key[0] == "member" else []
             got = self._read(session, start, end, members, shops, products,
@@ -108,14 +121,14 @@ class FactCache:
         """Read the sums of these members' own orders in [start, end) in one query, for `read` to find."""
         if not self.sums:
             return
-        excluded = {m: excluded_orders(session, m, start, end) for m in member_ids}
-        wanted = [m for m in member_ids if ("member", m, start, end, (), excluded[m]) not in self._sums]
+        excluded = {m: self.excluded(session, m, start, end) for m in member_ids}
+        wanted = [m for m in member_ids if ("member", m, start, end, (), excluded[m], self.now) not in self._sums]
         if not wanted:
             return
         got = self._read(session, start, end, wanted, [], None, {m: excluded[m] for m in wanted if excluded[m]})
         if got is not None:
             for m, read in got.items():
-                self._sums["member", m, start, end, (), excluded[m]] = read
+                self._sums["member", m, start, end, (), excluded[m], self.now] = read
 
     def _read(self, session: Session, start: datetime, end: datetime, members: list[int], shops: list[int],
               products: list[int] | None, excluded: dict[int, frozenset[int]] | None) -> dict[int, Read] | None:

@@ -335,6 +335,9 @@ class Order(SQLModel, table=True):
               postgresql_where=text("member_id IS NOT NULL")),
         Index("ix_shop_order_creator_id", "creator_id", sqlite_where=text("creator_id IS NOT NULL"),
               postgresql_where=text("creator_id IS NOT NULL")),
+        # the orders cancelled in the quarter-hour of `now`, which the order sums read one by one (migration 0032)
+        Index("ix_shop_order_cancelled_at", "cancelled_at", sqlite_where=text("cancelled_at IS NOT NULL"),
+              postgresql_where=text("cancelled_at IS NOT NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = Field(foreign_key="shop.id")   # indexed by the unique (shop_id, platform_order_id)
@@ -395,7 +398,10 @@ class OrderLine(SQLModel, table=True):
 
 class Refund(SQLModel, table=True):
     __tablename__ = "refund"
-    __table_args__ = (UniqueConstraint("order_id", "platform_refund_id"),)
+    __table_args__ = (UniqueConstraint("order_id", "platform_refund_id"),
+                      # refunds completed in the quarter-hour of `now` (storage.order_sums; migration 0032)
+                      Index("ix_refund_completed_at", "completed_at", sqlite_where=text("completed_at IS NOT NULL"),
+                            postgresql_where=text("completed_at IS NOT NULL")))
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="shop_order.id")   # indexed by the unique (order_id, platform_refund_id)
     platform_refund_id: str = Field(max_length=128)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, insert, or_, select, text
+from sqlalchemy import String, and_, delete, event, func, insert, or_, select, text, type_coerce, union
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.engine import Connection, Engine
 
@@ -210,13 +210,14 @@ class StoredOrder:
     is_sample: bool
 
 
-def _spans(hours: Sequence[int]) -> Iterator[tuple[int, int]]:
-    """Runs of consecutive hours as [first, last + 1), each at most HOURS_PER_READ long."""
+def _spans(hours: Iterable[int], max_gap: int = 1) -> Iterator[tuple[int, int]]:
+    """The hours as spans [first, last + 1) at most HOURS_PER_READ long, joining hours at most `max_gap` apart:
+    a span is read and rebuilt whole (the hours between its due ones too)."""
     start = prev = None
     for h in sorted(hours):
         if start is None:
             start = prev = h
-        elif h == prev + 1 and h - start < HOURS_PER_READ:
+        elif h - prev <= max_gap and h - start < HOURS_PER_READ:
             prev = h
         else:
             assert prev is not None
@@ -227,21 +228,37 @@ def _spans(hours: Sequence[int]) -> Iterator[tuple[int, int]]:
         yield start, prev + 1
 
 
+def _raw_time(conn: Connection, column: Any) -> Any:
+    """A time column as the driver gives it: SQLite's text, parsed by `_time_reader` (SQLAlchemy's own parsing of
+    SQLite times in Python is most of a rebuild's reading)."""
+    return type_coerce(column, String) if conn.dialect.name == "sqlite" else column
+
+
+def _time_reader(conn: Connection) -> Any:
+    if conn.dialect.name == "sqlite":
+        return lambda t: None if t is None else datetime.fromisoformat(t).replace(tzinfo=UTC)
+    return lambda t: None if t is None else t.replace(tzinfo=UTC)
+
+
 def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[StoredOrder]:
     """The orders `where` selects, with their completed refunds and (with `lines`) product lines."""
-    rows = conn.execute(select(
+    when = _time_reader(conn)
+    rows = [(*r[:6], *(when(t) for t in r[6:10]), r[10]) for r in conn.execute(select(
         ORDER.c.id, ORDER.c.shop_id, ORDER.c.member_id, ORDER.c.currency, ORDER.c.merchandise_minor, ORDER.c.units,
-        ORDER.c.created_at, ORDER.c.paid_at, ORDER.c.shipped_at, ORDER.c.cancelled_at, ORDER.c.is_sample,
-    ).where(where)).all()
+        *(_raw_time(conn, c) for c in (ORDER.c.created_at, ORDER.c.paid_at, ORDER.c.shipped_at,
+                                       ORDER.c.cancelled_at)),
+        ORDER.c.is_sample,
+    ).where(where))]
     refunds: dict[int, list[tuple[datetime | None, int, int]]] = defaultdict(list)
     products: dict[int, list[LineFact]] = defaultdict(list)
     ids = [r[0] for r in rows]
     for i in range(0, len(ids), IN_CHUNK):
         chunk = ids[i:i + IN_CHUNK]
         for oid, amount, back, at in conn.execute(
-                select(REFUND.c.order_id, REFUND.c.amount_minor, REFUND.c.returned_units, REFUND.c.completed_at)
+                select(REFUND.c.order_id, REFUND.c.amount_minor, REFUND.c.returned_units,
+                       _raw_time(conn, REFUND.c.completed_at))
                 .where(REFUND.c.order_id.in_(chunk), REFUND.c.status == "completed")):
-            refunds[oid].append((at, amount, back))
+            refunds[oid].append((when(at), amount, back))
         if lines:
             for oid, pid, qty in conn.execute(
                     select(LINE.c.order_id, LINE.c.product_id, LINE.c.quantity)
@@ -289,12 +306,12 @@ def _sum_rows(orders: Iterable[StoredOrder], hours: set[int]) -> tuple[list[dict
     return sum_rows, product_rows
 
 
-def _rebuild_hours(conn: Connection, shop_id: int, hours: Sequence[int]) -> int:
-    """Replace the sums of `shop_id`'s orders counted in `hours` with sums of the stored orders. The number of
-    orders read."""
+def _rebuild_hours(conn: Connection, shop_id: int, hours: Iterable[int], max_gap: int = 6) -> int:
+    """Replace the sums of `shop_id`'s orders counted in `hours` (and in the hours between them, up to `max_gap`
+    apart) with sums of the stored orders. The number of orders read."""
     read = 0
-    for first, end in _spans(hours):
-        wanted = {h for h in hours if first <= h < end}
+    for first, end in _spans(hours, max_gap):
+        wanted = set(range(first, end))
         a, b = hour_start(first), hour_start(end)
         for table in (SUM, PRODUCT_SUM):
             conn.execute(delete(table).where(table.c.shop_id == shop_id, table.c.moment_slot >= first * HOUR_SLOTS,
@@ -318,7 +335,7 @@ def fold_due(conn: Connection) -> int:
     read = 0
     for shop_id, hours in due.items():
         read += _rebuild_hours(conn, shop_id, hours)
-        for first, end in _spans(hours):
+        for first, end in _spans(hours, 6):
             conn.execute(delete(DUE).where(DUE.c.shop_id == shop_id, DUE.c.hour >= first, DUE.c.hour < end))
     return read
 
@@ -329,7 +346,7 @@ def rebuild_in(conn: Connection) -> int:
         conn.execute(delete(table))
     read = 0
     for shop_id in list(conn.execute(select(ORDER.c.shop_id).distinct()).scalars()):
-        read += _rebuild_hours(conn, shop_id, _shop_hours(conn, shop_id))
+        read += _rebuild_hours(conn, shop_id, _shop_hours(conn, shop_id), max_gap=HOURS_PER_READ)
     return read
 
 
@@ -415,18 +432,22 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
 
     owner = ORDER.c.member_id.in_(members) if by_member else ORDER.c.shop_id.in_(shops)
     in_range = and_(owner, moment >= start, moment < end, moment <= now)
-    whole = or_(*(and_(moment >= slot_start(s), moment < slot_start(s + 1)) for s in sorted(whole_raw)))
     wanted_products = set(products or ())
+    # each read picks its orders by id from a narrow range of times first: an index on the owner (a member's, a
+    # shop's orders) would read every order of theirs
+    whole = union(*(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1))
+                    for s in sorted(whole_raw)))
     seen: set[int] = set()
-    for stored in stored_orders(conn, and_(in_range, whole), lines=bool(wanted_products)):
+    for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(whole)), lines=bool(wanted_products)):
         seen.add(stored.fact.order_id)
         _add_raw(out[stored.member_id if by_member else 0], stored, basis, now, None, wanted_products)
     tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
-    touched = select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end) \
-        .union(select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
-                                               REFUND.c.status == "completed"))
-    for stored in stored_orders(conn, and_(in_range, or_(moment >= tail_start, ORDER.c.id.in_(touched))),
-                                lines=bool(wanted_products)):
+    touched = union(
+        select(ORDER.c.id).where(moment >= tail_start, moment <= now),
+        select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end),
+        select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
+                                        REFUND.c.status == "completed"))
+    for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(touched)), lines=bool(wanted_products)):
         if stored.fact.order_id not in seen:
             _add_raw(out[stored.member_id if by_member else 0], stored, basis, now, tail_start, wanted_products)
     for key, ids in (excluded or {}).items():

@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="the long-running bot process")
     sub.add_parser("seed-demo", parents=[common], help="load the demo organisation into the configured store")
     db = sub.add_parser("db", parents=[common], help="database schema")
-    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("action", choices=["upgrade", "rebuild-aggregates"],
+                    help="upgrade: create or upgrade the schema; rebuild-aggregates: recompute the order sums scores "
+                         "read from the orders (storage.order_sums), in one transaction")
     store = sub.add_parser("store", parents=[common], help="the shop tokens' encryption key (KPIBOT_TOKEN_KEY)")
     store.add_argument("action", choices=["new-key", "rotate-key"],
                        help="new-key: print a new key; rotate-key: encrypt every shop's tokens again with the first "

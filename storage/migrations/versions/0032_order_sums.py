@@ -55,6 +55,10 @@ def upgrade() -> None:
         sa.Column("hour", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("shop_id", "hour"),
     )
+    op.create_index("ix_shop_order_cancelled_at", "shop_order", ["cancelled_at"],
+                    sqlite_where=sa.text("cancelled_at IS NOT NULL"), postgresql_where=sa.text("cancelled_at IS NOT NULL"))
+    op.create_index("ix_refund_completed_at", "refund", ["completed_at"],
+                    sqlite_where=sa.text("completed_at IS NOT NULL"), postgresql_where=sa.text("completed_at IS NOT NULL"))
     conn = op.get_bind()
     install(conn)
     rebuild_in(conn)
@@ -64,6 +68,8 @@ def downgrade() -> None:
     conn = op.get_bind()
     uninstall(conn)
     op.drop_table("order_sum_due")
+    op.drop_index("ix_refund_completed_at", "refund")
+    op.drop_index("ix_shop_order_cancelled_at", "shop_order")
     op.drop_index("ix_order_product_sum_product", "order_product_sum")
     op.drop_table("order_product_sum")
     op.drop_index("ix_order_sum_member", "order_sum")
