@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from itertools import chain
 from typing import Protocol
 
 from scoring.facts import Activity, OrderFact
@@ -128,9 +129,24 @@ class KeptOrder:
     moment: datetime
     value: Decimal      # merchandise
     refunded: Decimal   # refunded by now, each order's capped at its merchandise
-    count: int = 1
-    units: int = 0
-    returned_units: int = 0   # returned by now, each order's capped at its units
+    count: int
+    units: int
+    returned_units: int       # returned by now, each order's capped at its units
+    currency: str             # the orders' own
+    day: date                 # the UTC day of `moment`: the rate's
+    own_value: Decimal        # `value` and `refunded` in `currency`
+    own_refunded: Decimal
+
+
+def in_reporting(ctx: Context, amounts: Iterable[tuple[str, date, Decimal]]) -> Decimal:
+    """The sum of (currency, rate day, amount) in the reporting currency: summed per currency and day in their own
+    currency (exact), then each converted once, in a fixed order. So orders read one by one and the store's sums
+    of them (scoring.facts.OrderSum) give the very same Decimal, not one that differs in its 28th digit."""
+    own: dict[tuple[str, date], Decimal] = {}
+    for currency, day, amount in amounts:
+        own[currency, day] = own.get((currency, day), Decimal(0)) + amount
+    to = ctx.rules.reporting_currency
+    return sum((own[key] * ctx.fx.factor(key[0], to, key[1]) for key in sorted(own)), Decimal(0))
 
 
 def kept_view(activity: Activity, ctx: Context) -> list[KeptOrder]:
@@ -144,15 +160,19 @@ def kept_view(activity: Activity, ctx: Context) -> list[KeptOrder]:
         moment = counting_moment(o, ctx.rules)
         if moment is None or not ctx.happened(moment) or ctx.until_now(o.cancelled_at):
             continue
-        rate = ctx.fx.factor(o.currency, to, moment.astimezone(UTC).date())
+        day = moment.astimezone(UTC).date()
+        rate = ctx.fx.factor(o.currency, to, day)
         returned = min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at)))
-        kept.append(KeptOrder(o, moment, o.merchandise * rate, _refunded(o, ctx) * rate, 1, o.units, returned))
+        refunded = _refunded(o, ctx)
+        kept.append(KeptOrder(o, moment, o.merchandise * rate, refunded * rate, 1, o.units, returned, o.currency, day,
+                              o.merchandise, refunded))
     for s in activity.order_sums:
         if not ctx.happened(s.moment) or not (s.orders or s.value or s.refunded or s.units or s.returned_units):
             continue
-        rate = ctx.fx.factor(s.currency, to, s.moment.astimezone(UTC).date())
+        day = s.moment.astimezone(UTC).date()
+        rate = ctx.fx.factor(s.currency, to, day)
         kept.append(KeptOrder(None, s.moment, s.value * rate, s.refunded * rate, s.orders, s.units,
-                              s.returned_units))
+                              s.returned_units, s.currency, day, s.value, s.refunded))
     ctx._views[id(activity)] = (activity, kept)
     return kept
 
@@ -162,12 +182,6 @@ def kept_orders(activity: Activity, ctx: Context) -> list[OrderFact]:
     return [k.order for k in kept_view(activity, ctx) if k.order is not None]
 
 
-def _order_value(order: OrderFact, ctx: Context, amount: Decimal) -> Decimal:
-    moment = counting_moment(order, ctx.rules)
-    assert moment is not None
-    return ctx.to_reporting(amount, order.currency, moment)
-
-
 def _refunded(order: OrderFact, ctx: Context) -> Decimal:
     """Money refunded on the order by `now`, capped at its merchandise value."""
     total = sum((r.amount for r in order.refunds if ctx.until_now(r.at)), Decimal(0))
@@ -175,14 +189,21 @@ def _refunded(order: OrderFact, ctx: Context) -> Decimal:
 
 
 def gmv(a: Activity, ctx: Context) -> Decimal:
-    summed = sum((ctx.to_reporting(s.gross, s.currency, s.moment) for s in a.order_sums if ctx.happened(s.moment)),
-                 Decimal(0))
-    return summed + sum((_order_value(o, ctx, o.merchandise) for o in counted_orders(a, ctx)), Decimal(0))
+    summed = ((s.currency, s.moment.astimezone(UTC).date(), s.gross) for s in a.order_sums if ctx.happened(s.moment))
+    one_by_one = ((o.currency, _counting_day(o, ctx), o.merchandise) for o in counted_orders(a, ctx))
+    return in_reporting(ctx, chain(summed, one_by_one))
+
+
+def _counting_day(order: OrderFact, ctx: Context) -> date:
+    moment = counting_moment(order, ctx.rules)
+    assert moment is not None
+    return moment.astimezone(UTC).date()
 
 
 def net_gmv(a: Activity, ctx: Context) -> Decimal:
     net = ctx.rules.net_refunds
-    return sum((k.value - k.refunded if net else k.value for k in kept_view(a, ctx)), Decimal(0))
+    return in_reporting(ctx, ((k.currency, k.day, k.own_value - k.own_refunded if net else k.own_value)
+                              for k in kept_view(a, ctx)))
 
 
 def orders(a: Activity, ctx: Context) -> Decimal:
@@ -191,7 +212,7 @@ def orders(a: Activity, ctx: Context) -> Decimal:
 
 def average_order_value(a: Activity, ctx: Context) -> Decimal | None:
     kept = kept_view(a, ctx)
-    return _ratio(sum((k.value for k in kept), Decimal(0)), sum(k.count for k in kept))
+    return _ratio(in_reporting(ctx, ((k.currency, k.day, k.own_value) for k in kept)), sum(k.count for k in kept))
 
 
 def matured_orders(a: Activity, ctx: Context) -> list[KeptOrder]:
@@ -203,7 +224,8 @@ def matured_orders(a: Activity, ctx: Context) -> list[KeptOrder]:
 
 def refund_rate(a: Activity, ctx: Context) -> Decimal | None:
     kept = matured_orders(a, ctx)
-    return _ratio(sum((k.refunded for k in kept), Decimal(0)), sum((k.value for k in kept), Decimal(0)))
+    return _ratio(in_reporting(ctx, ((k.currency, k.day, k.own_refunded) for k in kept)),
+                  in_reporting(ctx, ((k.currency, k.day, k.own_value) for k in kept)))
 
 
 def return_rate(a: Activity, ctx: Context) -> Decimal | None:

@@ -14,20 +14,21 @@ from sqlmodel import Session
 from scoring.periods import PeriodKind, local_today
 from scoring.score import MetricResult
 from services.container import Services
-from services.scorecards import Inputs, score_current
+from services.scorecards import Inputs, MemberScore, score_current, team_scores
 from storage.models import Member, ScoreSnapshot, Team
-from storage.queries import team_members, teams
+from storage.queries import teams
 from storage.upsert import upsert
 
 SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
 SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
 
 
-def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime
-                 ) -> dict[str, Any] | None:
+def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime,
+                 score: MemberScore | None = None) -> dict[str, Any] | None:
     """The score_snapshot row of `member`'s month score as of `inputs.now` (the day of that moment in the member's
-    period zone, the team's: services.scorecards.member_window); None for a member without a KPI template."""
-    score = score_current(session, inputs, member, team, PeriodKind.MONTH)
+    period zone, the team's: services.scorecards.member_window), or of `score` when already scored so; None for a
+    member without a KPI template."""
+    score = score or score_current(session, inputs, member, team, PeriodKind.MONTH)
     if score.scorecard is None or score.template is None:
         return None
     card = score.scorecard
@@ -55,10 +56,10 @@ def snapshot_scores(services: Services, team_ids: set[int] | None, now: datetime
     written_at = written_at or now
     with Session(services.engine) as session:
         inputs = Inputs.load(session, services.rules, now)
-        rows = [row for team in teams(session) if team_ids is None or team.id in team_ids
-                for member in team_members(session, team.id or 0)
-                if local_today(now, team.timezone) >= local_today(written_at, team.timezone)
-                and (row := snapshot_row(session, inputs, member, team, now)) is not None]
+        rows = [row for team in teams(session) if (team_ids is None or team.id in team_ids)
+                and local_today(now, team.timezone) >= local_today(written_at, team.timezone)
+                for score in team_scores(session, inputs, team, PeriodKind.MONTH)
+                if (row := snapshot_row(session, inputs, score.member, team, now, score)) is not None]
     return write_snapshots(services, rows)
 
 
