@@ -75,7 +75,9 @@ def hour_start(hour: int) -> datetime:
 # the columns of shop_order the sums read: an update of any other (attribution, status text) changes no sum
 ORDER_SUM_COLUMNS = ("shop_id", "currency", "merchandise_minor", "units", "paid_at", "shipped_at", "cancelled_at",
                      "member_id", "is_sample")
-_SQLITE_HOUR = "CAST(strftime('%s', {t}) AS INTEGER) / 3600"
+# the text cut to whole seconds: SQLite rounds a time's fraction to milliseconds, so strftime of 15:59:59.9996
+# gives 16:00:00, and the hour the order lies in would never be marked
+_SQLITE_HOUR = "CAST(strftime('%s', substr({t}, 1, 19)) AS INTEGER) / 3600"
 
 
 def _sqlite_mark(rows: str) -> str:

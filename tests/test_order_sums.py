@@ -1,0 +1,270 @@
+"""The order sums (storage.order_sums, scoring.order_effects) give the same figures as the orders read one by one,
+on SQLite and PostgreSQL.
+
+Random but seeded stores (tests/order_sums_world.py) are read for many random draws of scope (a host's own
+orders, a team's), window (day, week, month in five zones, one with a DST change inside the range), `now` (any
+microsecond, on a quarter-hour, a microsecond before one, at or next to an order's or refund's time) and rules
+(counted at payment or shipment, refunds netted or not, refund maturity 0-20 days), once with FactCache(now,
+rules) (the sums) and once with FactCache() (the orders): money equal to the cent, ratios to 1e-20 (the two
+differ only in Decimal's last digits of FX products), counts exactly, the daily cumulative series too.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from scoring.facts import Activity
+from scoring.metrics import CATALOG, Context, Unit
+from scoring.money import from_minor
+from scoring.periods import PeriodKind, Window, month_window, window_for
+from scoring.rules import CountOrdersAt, Rules
+from scoring.series import cumulative_series
+from storage.activity import FactCache, _orders, load_activity, load_team_activity
+from storage.models import Member, Order, OrderLine, OrderSumDue, Refund, Shop
+from storage.order_sums import rebuild, slot_of
+from tests.conftest import org_and_team
+from tests.order_sums_world import EDGES, FIRST, ZONES, World, build, moment
+
+# every order-based metric that needs no line costs or buyers
+METRICS = ("gmv", "net_gmv", "orders", "aov", "refund_rate", "return_rate", "inventory_turnover_days")
+PRODUCT_METRICS = ("new_product_sell_through", "new_sku_hit_rate")
+CUMULATIVE = ("gmv", "net_gmv", "orders")
+CENT = Decimal("0.01")
+RATIO_TOLERANCE = Decimal("1e-20")
+ORDER_NEEDS = frozenset({"orders", "inventory"})
+PRODUCT_NEEDS = frozenset({"orders", "products", "product_units"})
+
+
+@dataclass(frozen=True)
+class Draw:
+    scope: str              # "host" | "team"
+    who: int                # member or team id
+    window: Window
+    start: datetime         # the range loaded (the window, or the window and its month as scorecards load)
+    end: datetime
+    now: datetime
+    rules: Rules
+
+
+def draw(rng: random.Random, world: World, scope: str | None = None, who: int | None = None) -> Draw:
+    maturity = rng.randint(0, 20)
+    pick = rng.random()
+    if pick < 0.1:     # the refund maturity cut-off on an order's or a refund's time
+        now = rng.choice(world.moments) + timedelta(days=maturity, microseconds=rng.choice([0, -1, 1]))
+    elif pick < 0.45:
+        now = rng.choice(world.moments) + timedelta(microseconds=rng.choice([0, 0, -1, 1]))
+    elif pick < 0.6:
+        now = moment(rng, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 12, 20, tzinfo=UTC))
+        now = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    elif pick < 0.7:
+        now = rng.choice(EDGES) + timedelta(microseconds=rng.choice([0, -1, 1]))
+    else:
+        now = moment(rng, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 12, 20, tzinfo=UTC))
+    now = max(now, FIRST + timedelta(days=3))
+    kind = rng.choice([PeriodKind.DAY, PeriodKind.WEEK, PeriodKind.MONTH])
+    tz = rng.choice(ZONES)
+    window = window_for(kind, now, tz)
+    if rng.random() < 0.25:    # a period that is over
+        back = {PeriodKind.DAY: 1, PeriodKind.WEEK: 7, PeriodKind.MONTH: 31}[kind]
+        window = window_for(kind, now - timedelta(days=back), tz)
+    start, end = window.start, window.end
+    if rng.random() < 0.4:
+        month = month_window(window.first_day.year, window.first_day.month, tz)
+        start, end = min(start, month.start), max(end, month.end)
+    if scope is None:
+        scope = rng.choice(["host", "host", "team"])
+    if who is None:
+        who = rng.choice(world.hosts if scope == "host" else world.teams)
+    rules = Rules(count_orders_at=rng.choice(list(CountOrdersAt)), net_refunds=rng.random() < 0.5,
+                  refund_maturity_days=maturity, new_sku_hit_units=rng.randint(1, 6))
+    return Draw(scope, who, window, start, end, now, rules)
+
+
+def load(session: Session, d: Draw, needs: frozenset[str], sums: bool) -> Activity:
+    cache = FactCache(d.now, d.rules) if sums else FactCache()
+    if d.scope == "host":
+        member = session.get(Member, d.who)
+        assert member is not None
+        return load_activity(session, member, d.start, d.end, needs, cache)
+    return load_team_activity(session, d.who, d.start, d.end, needs, cache)
+
+
+def _same(key: str, got: Decimal | None, want: Decimal | None, label: str) -> None:
+    if got is None or want is None:
+        assert got == want, f"{key}: sums {got} != orders {want} ({label})"
+    elif CATALOG[key].unit is Unit.MONEY:
+        assert got.quantize(CENT) == want.quantize(CENT), f"{key}: sums {got} != orders {want} ({label})"
+    elif CATALOG[key].unit is Unit.COUNT:
+        assert got == want, f"{key}: sums {got} != orders {want} ({label})"
+    else:
+        assert abs(got - want) <= RATIO_TOLERANCE, f"{key}: sums {got} != orders {want} ({label})"
+
+
+def compare(session: Session, world: World, d: Draw, expect_sums: bool = True) -> tuple[int, int]:
+    """Assert the sums give the orders' figures for draw `d`. The number of order sums and of product sums read
+    (0: the orders were read: only when `expect_sums` is false)."""
+    label = repr(d)
+    one = load(session, d, ORDER_NEEDS, sums=False)
+    summed = load(session, d, ORDER_NEEDS, sums=True)
+    assert one.order_sums == ()
+    if expect_sums:   # the sums were really read: no order one by one
+        assert summed.orders == (), label
+    else:             # a due hour in the range: the orders were read
+        assert summed.order_sums == (), label
+    ctx_one, ctx_sum = (Context(d.window, d.now, d.rules, world.fx) for _ in range(2))
+    for key in METRICS:
+        _same(key, CATALOG[key].compute(summed, ctx_sum), CATALOG[key].compute(one, ctx_one), label)
+    if expect_sums and CATALOG["gmv"].compute(one, ctx_one) != 0:
+        assert summed.order_sums, label
+    for key in CUMULATIVE:
+        got, want = cumulative_series(key, summed, ctx_sum), cumulative_series(key, one, ctx_one)
+        assert len(got) == len(want)
+        for day, (g, w) in enumerate(zip(got, want, strict=True)):
+            _same(key, g, w, f"series day {day}, {label}")
+    # sold units of new products are summed by shop, so only a team's load reads them as sums
+    one_p = load(session, d, PRODUCT_NEEDS, sums=False)
+    summed_p = load(session, d, PRODUCT_NEEDS, sums=True)
+    if expect_sums and d.scope == "team":
+        assert summed_p.orders == (), label
+    for key in PRODUCT_METRICS:
+        ctx_a, ctx_b = (Context(d.window, d.now, d.rules, world.fx) for _ in range(2))
+        _same(key, CATALOG[key].compute(summed_p, ctx_a), CATALOG[key].compute(one_p, ctx_b), label)
+    if d.scope == "host" and expect_sums:   # a team's hosts read in one query (rank, team views): the same
+        cache = FactCache(d.now, d.rules)
+        cache.prefetch(session, world.hosts, d.start, d.end)
+        member = session.get(Member, d.who)
+        assert member is not None
+        fetched = load_activity(session, member, d.start, d.end, ORDER_NEEDS, cache)
+        assert fetched.orders == () and sorted(map(repr, fetched.order_sums)) == sorted(map(repr, summed.order_sums))
+    return len(summed.order_sums), len(summed_p.product_sums)
+
+
+def _sum_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {t: sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}")))
+                for t in ("order_sum", "order_product_sum")}
+
+
+def _due(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM order_sum_due")).scalar_one()
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_sums_give_the_orders_figures_for_random_members_windows_zones_nows_and_rules(engine: Engine,
+                                                                                       seed: int) -> None:
+    """Random draws; then an appeal's exclusion; then a rebuild gives the same rows."""
+    world = build(engine, seed)
+    assert _due(engine) == 0
+    rng = random.Random(seed * 1000)
+    read = products = 0
+    with Session(engine) as session:
+        for _ in range(60):
+            got = compare(session, world, draw(rng, world))
+            read, products = read + (got[0] > 0), products + (got[1] > 0)
+    assert read >= 30 and products >= 3   # most draws read sums: the test cannot pass by reading nothing
+    check_exclusion(engine, world, rng)
+    # a rebuild from the orders gives exactly the rows the incremental upkeep gave
+    incremental = _sum_rows(engine)
+    assert incremental["order_sum"] and incremental["order_product_sum"]
+    orders_read, rows = rebuild(engine)
+    assert orders_read > 0 and rows == len(incremental["order_sum"])
+    assert _sum_rows(engine) == incremental
+    assert _due(engine) == 0
+
+
+def test_a_cross_rate_does_not_terminate() -> None:
+    """The comparison's FX products are really inexact: a GBP -> USD cross rate of the worlds has 28 digits."""
+    world = World()
+    from tests.order_sums_world import fx_table
+    world.fx, _ = fx_table(random.Random(11))
+    assert len(world.fx.rate("GBP", "USD", datetime(2026, 11, 2).date()).as_tuple().digits) == 28
+
+
+def test_in_an_open_transaction_the_same_session_reads_the_changed_orders(engine: Engine) -> None:
+    """Orders changed and not yet committed: the hours they touch are due, so a read through the changing
+    session reads the orders (the due-hour fallback) and is exact; after the commit nothing is due and the sums
+    are exact again, and the same as a rebuild from the orders."""
+    world = build(engine, 21, orders=200)
+    rng = random.Random(2100)
+    with Session(engine) as session:
+        ids = list(session.execute(select(Order.id).where(Order.paid_at >= datetime(2026, 11, 2, tzinfo=UTC),
+                                                          Order.paid_at < datetime(2026, 11, 28, tzinfo=UTC))
+                                   .order_by(Order.id)).scalars())
+        for oid in rng.sample(ids, 4):
+            session.execute(update(Order).where(Order.id == oid).values(member_id=rng.choice(world.hosts)))
+        session.execute(update(Order).where(Order.id == ids[0]).values(cancelled_at=datetime(2026, 11, 29,
+                                                                                                tzinfo=UTC)))
+        session.add(Refund(order_id=ids[1], platform_refund_id="open", kind="refund", status="completed",
+                           currency=session.execute(select(Order.currency).where(Order.id == ids[1])).scalar_one(),
+                           amount_minor=777, returned_units=1, requested_at=FIRST,
+                           completed_at=datetime(2026, 11, 20, 3, 7, tzinfo=UTC)))
+        line = session.execute(select(OrderLine.id).where(OrderLine.order_id.in_(ids))).scalars().first()  # type: ignore[attr-defined]
+        session.execute(OrderLine.__table__.delete().where(OrderLine.id == line))  # type: ignore[attr-defined]
+        session.flush()
+        assert session.execute(select(OrderSumDue)).first() is not None
+        for _ in range(12):   # November in every zone: the changed hours are in the range
+            d = draw(rng, world)
+            d = Draw(d.scope, d.who, month_window(2026, 11, d.window.tz), month_window(2026, 11, d.window.tz).start,
+                     month_window(2026, 11, d.window.tz).end, datetime(2026, 12, 3, 10, tzinfo=UTC), d.rules)
+            compare(session, world, d, expect_sums=False)
+        session.commit()
+    assert _due(engine) == 0
+    with Session(engine) as session:
+        for _ in range(12):
+            compare(session, world, draw(rng, world))
+    incremental = _sum_rows(engine)
+    rebuild(engine)
+    assert _sum_rows(engine) == incremental
+
+
+def check_exclusion(engine: Engine, world: World, rng: random.Random) -> None:
+    """An appeal exclusion (storage.adjustments) is taken off the member's sums exactly: by the excluded order's
+    GMV, and the sums still give the orders' figures in November's windows."""
+    assert world.excluded is not None
+    member_id, order_id = world.excluded
+    nov = month_window(2026, 11, "UTC")
+    now = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
+    rules = Rules(count_orders_at=CountOrdersAt.PAID)
+    with Session(engine) as session:
+        d = Draw("host", member_id, nov, nov.start, nov.end, now, rules)
+        compare(session, world, d)
+        summed = load(session, d, ORDER_NEEDS, sums=True)
+        whole = Activity(orders=_orders(session, Order.member_id == member_id, nov.start, nov.end, False, False))
+        order = session.get(Order, order_id)
+        assert order is not None and order.paid_at is not None
+        ctx = Context(nov, now, rules, world.fx)
+        taken = ctx.to_reporting(from_minor(order.merchandise_minor, order.currency), order.currency, order.paid_at)
+        assert taken > 0
+        gap = CATALOG["gmv"].compute(whole, ctx) - CATALOG["gmv"].compute(summed, ctx)
+        assert abs(gap - taken) <= RATIO_TOLERANCE
+        for _ in range(15):   # its windows in November, in any zone, any now
+            d = draw(rng, world, "host", member_id)
+            if d.window.first_day.month == 11 and d.window.last_day.month == 11:
+                compare(session, world, d)
+
+
+def test_an_order_in_the_last_half_millisecond_of_an_hour_is_summed_in_that_hour(engine: Engine) -> None:
+    """SQLite rounds a time's fraction to milliseconds: its trigger once marked 15:59:59.9996 in hour 16."""
+    paid = datetime(2026, 11, 5, 15, 59, 59, 999_600, tzinfo=UTC)
+    with Session(engine) as session:
+        org, team = org_and_team(session)
+        shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform="tiktok_shop", region="US",
+                    currency="USD", timezone="UTC")
+        session.add(shop)
+        session.flush()
+        session.add(Order(shop_id=shop.id, platform_order_id="A", status="paid", currency="USD",
+                          merchandise_minor=1234, units=1, created_at=paid, paid_at=paid))
+        session.commit()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT moment_slot, gross_minor FROM order_sum WHERE basis = 'paid'")).all() \
+            == [(slot_of(paid), 1234)]
