@@ -44,6 +44,7 @@ SHOP_KINDS = (("USD", "America/Los_Angeles", "US"), ("GBP", "Europe/London", "GB
 TEAM_ZONES = ("America/Los_Angeles", "Europe/London", "Asia/Jakarta", "Asia/Shanghai")
 USD_PER = {"USD": 1.0, "GBP": 1.27, "IDR": 1 / 15800}   # rough, for targets only (never stored as money)
 PRODUCTS_PER_SHOP = 40
+CHUNK = 250_000        # orders drawn and written at a time
 CREDITED, CANCELLED, REFUNDED, SECOND_REFUND, PARTIAL = 0.70, 0.03, 0.065, 0.15, 0.4
 
 
@@ -276,7 +277,19 @@ def _local_offsets(zone: str) -> np.ndarray:
 
 def _orders(w: _Writer, gen: np.random.Generator, org: _Org, products: _Products,
             n: int) -> tuple[int, int, dict[tuple[int, str], float]]:
-    """Orders, their lines and refunds; returns the counts and each host's and team's rough USD GMV a month."""
+    """Orders, their lines and refunds, CHUNK orders at a time (memory stays flat at any --orders); returns the
+    counts and each host's and team's rough USD GMV and order count a month."""
+    usd_by: dict[tuple[int, str], float] = {}
+    refunds = 0
+    for first in range(0, n, CHUNK):
+        refunds += _order_chunk(w, gen, org, products, min(CHUNK, n - first), first, refunds, usd_by)
+    return n, refunds, usd_by
+
+
+def _order_chunk(w: _Writer, gen: np.random.Generator, org: _Org, products: _Products, n: int, before: int,
+                 refunds_before: int, usd_by: dict[tuple[int, str], float]) -> int:
+    """`n` orders with ids after `before` and refunds with ids after `refunds_before`; adds to `usd_by`; the number
+    of refund rows written."""
     hosts = [m for m in org.members if m["role"] == "host"]
     host_ids = np.array([m["id"] for m in hosts])
     # who: credited orders go to a host and one of the shops their team sells in, the rest to any shop
@@ -362,7 +375,7 @@ def _orders(w: _Writer, gen: np.random.Generator, org: _Org, products: _Products
         text_[~present] = None
         return list(text_)
 
-    ids = np.arange(1, n + 1)
+    ids = np.arange(before + 1, before + n + 1)
     every = np.ones(n, dtype=bool)
     created_s, updated_s = stamps(created, every), stamps(updated, every)
     order_cols = ("id", "shop_id", "platform_order_id", "status", "currency", "subtotal_minor", "discount_minor",
@@ -388,15 +401,16 @@ def _orders(w: _Writer, gen: np.random.Generator, org: _Org, products: _Products
     req1, comp1 = ts_array(requested[first]), ts_array(completed_at[first])
     for k, i in enumerate(first.tolist()):
         kind = "return_and_refund" if delivered[i] and not partial[i] else "refund"
-        ok = bool(done1[i])
-        refund_rows.append((len(refund_rows) + 1, i + 1, f"RF{i + 1}a", kind, "completed" if ok else "requested",
-                            currency[i], int(first_amount[i]), 1 if kind == "return_and_refund" else 0,
-                            req1[k], comp1[k] if ok else None))
+        ok, oid = bool(done1[i]), before + i + 1
+        refund_rows.append((refunds_before + len(refund_rows) + 1, oid, f"RF{oid}a", kind,
+                            "completed" if ok else "requested", currency[i], int(first_amount[i]),
+                            1 if kind == "return_and_refund" else 0, req1[k], comp1[k] if ok else None))
     req2, comp2 = ts_array(second_requested[two]), ts_array(second_completed[two])
     for k, i in enumerate(two.tolist()):
-        ok = bool(done2[i])
-        refund_rows.append((len(refund_rows) + 1, i + 1, f"RF{i + 1}b", "refund", "completed" if ok else "requested",
-                            currency[i], int(second_amount[i]), 0, req2[k], comp2[k] if ok else None))
+        ok, oid = bool(done2[i]), before + i + 1
+        refund_rows.append((refunds_before + len(refund_rows) + 1, oid, f"RF{oid}b", "refund",
+                            "completed" if ok else "requested", currency[i], int(second_amount[i]), 0, req2[k],
+                            comp2[k] if ok else None))
     w.rows("refund", ("id", "order_id", "platform_refund_id", "kind", "status", "currency", "amount_minor",
                       "returned_units", "requested_at", "completed_at"), refund_rows)
     # rough USD GMV per host and per team per month, for targets
@@ -404,16 +418,15 @@ def _orders(w: _Writer, gen: np.random.Generator, org: _Org, products: _Products
     month = np.searchsorted(np.array([_epoch(datetime(2026, 10, 1, tzinfo=UTC)),
                                       _epoch(datetime(2026, 11, 1, tzinfo=UTC))]), created, side="right")
     team_of_shop = np.array([0, *(s["team"] for s in org.shops)])
-    usd_by: dict[tuple[int, str], float] = {}
     for key, weights in (("member", member), ("team", team_of_shop[shop])):
         for mi, label in enumerate(MONTHS):
             sel = (month == mi) & is_paid & ~cancelled
             sums = np.bincount(weights[sel], weights=usd[sel])
             counts = np.bincount(weights[sel])
             for who in np.flatnonzero(counts):
-                usd_by[(int(who), f"{key}:{label}")] = float(sums[who])
-                usd_by[(int(who), f"{key}-orders:{label}")] = float(counts[who])
-    return n, len(refund_rows), usd_by
+                for name, value in ((f"{key}:{label}", sums[who]), (f"{key}-orders:{label}", counts[who])):
+                    usd_by[(int(who), name)] = usd_by.get((int(who), name), 0.0) + float(value)
+    return len(refund_rows)
 
 
 # --- activity ----------------------------------------------------------------------------------------------------
