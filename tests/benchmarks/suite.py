@@ -118,6 +118,14 @@ def build_store(args: argparse.Namespace) -> str:
     return url
 
 
+def forget_earlier_runs(engine: Engine) -> None:
+    """A reused store (--no-build): the claims and digest subscriptions of an earlier suite run go, so that the
+    snapshot job has every member due again and no digest is due while `kpibot run` idles."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM scheduled_send WHERE claimed_by = 'suite'"))
+        conn.execute(text("DELETE FROM digest_subscription WHERE chat_id LIKE '%\\_suite\\_%' ESCAPE '\\'"))
+
+
 def services_of(engine: Engine) -> Services:
     return Services(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
 
@@ -242,7 +250,6 @@ def digests(table: Table, engine: Engine, subscriptions: int) -> None:
     services = services_of(engine)
     with Session(engine) as session:
         teams = list(session.execute(select(Team.id)).scalars())
-        session.execute(text("DELETE FROM digest_subscription WHERE chat_id LIKE '%_suite_%'"))
         for i in range(subscriptions):
             platform = "feishu" if i % 2 == 0 else "dingtalk"
             chat = f"oc_suite_{i}" if platform == "feishu" else f"cid_suite_{i}"
@@ -325,6 +332,7 @@ def main() -> None:
     print(f"load before: {load()}", flush=True)
     url = build_store(args)
     engine = make_engine(url)
+    forget_earlier_runs(engine)
     with engine.connect() as conn:
         counts = [conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
                   for t in ("shop_order", "member", "team", "shop")]
