@@ -1,0 +1,366 @@
+"""The benchmark suite: one command measures everything at a chosen scale and prints one table (measure, value,
+goal, ok?). Prints figures; asserts nothing.
+
+    python -m tests.benchmarks.suite [--orders 1000000] [--members 500] [--shops 20] [--store URL [--reset]]
+                                     [--no-build --store URL | --store-file PATH] [--pg-url URL] [--quick]
+
+The store is built by tests/benchmarks/org_gen.py in a child process (so this process's peak RSS is what the
+measuring costs): a temporary SQLite file, or --store URL (PostgreSQL: empty, or --reset to empty it). --no-build
+measures a store built before (--store URL or --store-file PATH; it must be org_gen's, and the digest and
+snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, in order:
+- cold and cached latency of /mykpi, /team, /rank, /digest in process through bot.dispatch.Dispatcher (--calls
+  random members spread over the teams; cold: the card cache cleared before the call; cached: the same ask again);
+- cached /mykpi over Feishu and DingTalk against a bare SDK handler (bench_feishu / bench_dingtalk against_bare,
+  "n/a" while they do not exist);
+- a full recompute of every member's month: the daily score snapshot job's run (bot.jobs.score_snapshots) and the
+  refresh's (services.snapshots.snapshot_scores, today's rows);
+- `kpibot run` as a real process against the store and the fakes: start-up to serving, idle RSS after --idle-s;
+- digest fan-out: --subscriptions subscriptions due in one minute, through the fakes by the real adapters;
+- chart render time (bench_mykpi.render_times);
+- sync throughput (bench_sync.run, --sync-orders) into a temporary SQLite file and, with --pg-url, into that
+  PostgreSQL database (its public schema is DROPPED and recreated: give a database of its own);
+- the peak RSS of this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.dispatch import Dispatcher, Incoming
+from cards.chart_cache import ChartCache
+from cards.charts import ProgressChart, render_progress_chart
+from scoring.rules import Rules
+from services.container import Services
+from storage.engine import make_engine
+from storage.models import DigestSubscription, Member, Team
+from tests.benchmarks.bench_mykpi import percentile, render_times
+from tests.benchmarks.org_gen import NOW
+
+COLD_GOAL_MS, RATIO_GOAL, RECOMPUTE_GOAL_S, DIGEST_GOAL_S = 300.0, 1.5, 2.0, 10.0
+IDLE_GOAL_MB, START_GOAL_S = 200.0, 3.0
+FEISHU_LIMIT, DINGTALK_LIMIT = 50, 20   # calls a second: per app (Feishu), per card API (DingTalk)
+COMMANDS = (("/mykpi", ("host", "ad_buyer", "operator", "selector")), ("/team", ("lead",)),
+            ("/rank", ("host", "ad_buyer", "lead")), ("/digest", ("lead",)))
+
+
+@dataclass
+class Row:
+    measure: str
+    value: str
+    goal: str = ""
+    ok: bool | None = None
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    def add(self, measure: str, value: str, goal: str = "", ok: bool | None = None) -> None:
+        self.rows.append(Row(measure, value, goal, ok))
+        print(f"  {measure}: {value}" + (f"  (goal {goal})" if goal else ""), flush=True)
+
+    def print(self) -> None:
+        width = max(len(r.measure) for r in self.rows)
+        vwidth = max(len(r.value) for r in self.rows)
+        gwidth = max(len(r.goal) for r in self.rows)
+        print(f"\n{'measure':<{width}}  {'value':<{vwidth}}  {'goal':<{gwidth}}  ok?")
+        print(f"{'-' * width}  {'-' * vwidth}  {'-' * gwidth}  ---")
+        for r in self.rows:
+            ok = "" if r.ok is None else ("yes" if r.ok else "NO")
+            print(f"{r.measure:<{width}}  {r.value:<{vwidth}}  {r.goal:<{gwidth}}  {ok}")
+
+
+def ms(values: list[float]) -> str:
+    return f"p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms"
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+# --- the store ------------------------------------------------------------------------------------------------------
+
+def build_store(args: argparse.Namespace) -> str:
+    """The store's URL: org_gen run as a child process, unless --no-build."""
+    if args.no_build:
+        if args.store_file:
+            return f"sqlite:///{Path(args.store_file).resolve()}"
+        if not args.store:
+            raise SystemExit("--no-build needs --store URL or --store-file PATH")
+        return str(args.store)
+    url = args.store or f"sqlite:///{Path(tempfile.mkdtemp()) / 'suite.db'}"
+    command = [sys.executable, "-m", "tests.benchmarks.org_gen", "--orders", str(args.orders), "--members",
+               str(args.members), "--shops", str(args.shops), "--store", url]
+    if args.reset:
+        command.append("--reset")
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    print(f"store built in {time.perf_counter() - started:.1f} s (child process)", flush=True)
+    return url
+
+
+def forget_earlier_runs(engine: Engine) -> None:
+    """A reused store (--no-build): the claims and digest subscriptions of an earlier suite run go, so that the
+    snapshot job has every member due again and no digest is due while `kpibot run` idles."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM scheduled_send WHERE claimed_by = 'suite'"))
+        conn.execute(text("DELETE FROM digest_subscription WHERE chat_id LIKE '%\\_suite\\_%' ESCAPE '\\'"))
+
+
+def services_of(engine: Engine) -> Services:
+    return Services(engine, Rules(), "Asia/Shanghai", "en", ChartCache())
+
+
+# --- measures ---------------------------------------------------------------------------------------------------------
+
+def latencies(table: Table, engine: Engine, calls: int, rng: random.Random) -> None:
+    """Cold (card cache cleared) and cached (the same ask again) latency per command, members spread over teams."""
+    with Session(engine) as session:
+        members = list(session.execute(select(Member.code, Member.role, Member.team_id)).all())
+    by_team: dict[tuple[int | None, str], list[str]] = {}
+    for code, role, team in members:
+        by_team.setdefault((team, role), []).append(code)
+    teams = sorted({team for team, _ in by_team}, key=lambda t: t or 0)
+    dispatcher = Dispatcher(services_of(engine), clock=lambda: NOW)
+    dispatcher.handle_message(Incoming("console", members[0][0], "/mykpi"))   # warm: imports, fonts, pools
+    for command, roles in COMMANDS:
+        cold: list[float] = []
+        cached: list[float] = []
+        for i in range(calls):
+            team = teams[i % len(teams)]
+            candidates = [c for r in roles for c in by_team.get((team, r), [])]
+            user = rng.choice(candidates)
+            dispatcher.cache.clear()
+            t0 = time.perf_counter()
+            dispatcher.handle_message(Incoming("console", user, command))
+            cold.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            dispatcher.handle_message(Incoming("console", user, command))
+            cached.append((time.perf_counter() - t0) * 1000)
+        table.add(f"{command} cold ({calls} calls)", ms(cold), f"p99 < {COLD_GOAL_MS:.0f} ms",
+                  percentile(cold, 0.99) < COLD_GOAL_MS)
+        table.add(f"{command} cached", ms(cached))
+
+
+def against_bare(table: Table, engine: Engine, events: int) -> None:
+    """Cached /mykpi over each platform against a bare SDK handler, by the platform benchmarks' against_bare."""
+    for platform, module in (("Feishu", "tests.benchmarks.bench_feishu"),
+                             ("DingTalk", "tests.benchmarks.bench_dingtalk")):
+        try:
+            measure: Callable[..., tuple[list[float], list[float], list[float]]] = \
+                importlib.import_module(module).against_bare
+        except (ImportError, AttributeError):
+            table.add(f"{platform} /mykpi cached vs bare", "n/a (no against_bare yet)",
+                      f"p99 <= {RATIO_GOAL}x bare")
+            continue
+        try:
+            bare, ours, cold = measure(engine, lambda: NOW, events)
+        except Exception as exc:  # one broken measure leaves the others' figures standing
+            table.add(f"{platform} /mykpi cached vs bare", f"failed: {type(exc).__name__}: {exc}"[:100],
+                      f"p99 <= {RATIO_GOAL}x bare", False)
+            continue
+        ratio = percentile(ours, 0.99) / percentile(bare, 0.99)
+        table.add(f"{platform} bare SDK handler", ms(bare))
+        table.add(f"{platform} /mykpi cached", f"{ms(ours)}; ratio p99 {ratio:.2f}x", f"p99 <= {RATIO_GOAL}x bare",
+                  ratio <= RATIO_GOAL)
+        table.add(f"{platform} /mykpi cold", ms(cold), f"p99 < {COLD_GOAL_MS:.0f} ms",
+                  percentile(cold, 0.99) < COLD_GOAL_MS)
+
+
+def recompute(table: Table, engine: Engine) -> None:
+    """Every member's month scored and written: the daily snapshot job's run, then the refresh's."""
+    from bot.jobs.score_snapshots import run_due_score_snapshots
+    from services.snapshots import snapshot_scores
+
+    services = services_of(engine)
+    t0 = time.perf_counter()
+    done = run_due_score_snapshots(services, {}, NOW, "suite", at=clock_time(0, 5))
+    wall = time.perf_counter() - t0
+    members = len({code for code, _, _ in done})
+    table.add("full recompute: daily snapshot job", f"{wall:.2f} s ({members} members, {len(done)} member-days)",
+              f"< {RECOMPUTE_GOAL_S:.0f} s", wall < RECOMPUTE_GOAL_S and members > 0)
+    t0 = time.perf_counter()
+    written = snapshot_scores(services, None, NOW)
+    wall = time.perf_counter() - t0
+    table.add("full recompute: refresh (today's rows)", f"{wall:.2f} s ({written} rows)",
+              f"< {RECOMPUTE_GOAL_S:.0f} s", wall < RECOMPUTE_GOAL_S)
+
+
+def bot_process(table: Table, url: str, idle_s: float) -> None:
+    """`kpibot run` against the store and both fakes: start to serving, then RSS after `idle_s` of idling."""
+    from tests.bot_process import BotProcess
+    from tests.fakes.dingtalk import FakeDingTalk
+    from tests.fakes.feishu import FakeFeishu
+
+    with tempfile.TemporaryDirectory() as tmp, FakeFeishu() as feishu, FakeDingTalk() as dingtalk:
+        bot = BotProcess(Path(tmp), url, feishu=feishu, dingtalk=dingtalk, template="kpibot_card.schema",
+                         env={"KPIBOT_NOW": NOW.isoformat()})
+        t0 = time.perf_counter()
+        bot.start()
+        try:
+            bot.wait_serving(timeout=120)
+            start_s = time.perf_counter() - t0
+            time.sleep(idle_s)
+            assert bot.proc is not None
+            rss = _rss_mb(bot.proc.pid)
+        finally:
+            code = bot.stop()
+    table.add("kpibot run: start-up to serving", f"{start_s:.2f} s", f"< {START_GOAL_S:.0f} s", start_s < START_GOAL_S)
+    table.add(f"kpibot run: idle RSS after {idle_s:.0f} s", f"{rss:.0f} MB (exit {code})", f"< {IDLE_GOAL_MB:.0f} MB",
+              rss < IDLE_GOAL_MB)
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def digests(table: Table, engine: Engine, subscriptions: int) -> None:
+    """`subscriptions` digests due at NOW (20:00 in Asia/Shanghai), half to Feishu, half to DingTalk."""
+    from bot.config import DingTalkConfig, FeishuConfig
+    from bot.jobs.digests import run_due_digests
+    from bot.platforms.dingtalk import DingTalkAdapter
+    from bot.platforms.feishu import FeishuAdapter
+    from tests.benchmarks.bench_digest import busiest_second
+    from tests.fakes.dingtalk import FakeDingTalk
+    from tests.fakes.feishu import FakeFeishu
+
+    services = services_of(engine)
+    with Session(engine) as session:
+        teams = list(session.execute(select(Team.id)).scalars())
+        for i in range(subscriptions):
+            platform = "feishu" if i % 2 == 0 else "dingtalk"
+            chat = f"oc_suite_{i}" if platform == "feishu" else f"cid_suite_{i}"
+            session.add(DigestSubscription(team_id=teams[i % len(teams)], platform=platform, chat_id=chat,
+                                           send_time="20:00", timezone="Asia/Shanghai",
+                                           locale="zh" if i % 4 < 2 else "en", finance=i % 8 == 0, weekly=False))
+        session.commit()
+    with FakeFeishu() as feishu, FakeDingTalk() as dingtalk:
+        fs = FeishuAdapter(FeishuConfig(feishu.app_id, feishu.app_secret, feishu.base_url),
+                           Dispatcher(services, clock=lambda: NOW), engine)
+        dt = DingTalkAdapter(DingTalkConfig(dingtalk.client_id, dingtalk.client_secret, endpoint=dingtalk.base_url,
+                                            media_endpoint=dingtalk.base_url, card_template_id="kpibot_card.schema"),
+                             Dispatcher(services, clock=lambda: NOW), engine)
+        fs.start()
+        dt.start()
+        try:
+            t0 = time.perf_counter()
+            results = run_due_digests(services, {"feishu": fs, "dingtalk": dt}, NOW, "suite")
+            wall = time.perf_counter() - t0
+        finally:
+            fs.stop()
+            dt.stop()
+        feishu_peak = busiest_second([c.at for c in feishu.calls if "/im/v1/" in c.path])
+        card_paths = Counter(c.path for c in dingtalk.calls if c.path.startswith("/v1.0/card"))
+        dingtalk_peak = max((busiest_second([c.at for c in dingtalk.calls if c.path == p]) for p in card_paths),
+                            default=0)
+        refused = len(dingtalk.throttled) + sum(1 for c in feishu.calls if c.code in (99991400, 230020))
+    delivered = sum(r.ok for r in results)
+    within = feishu_peak <= FEISHU_LIMIT and dingtalk_peak <= DINGTALK_LIMIT and refused == 0
+    table.add(f"digest fan-out ({subscriptions} due)", f"{wall:.2f} s, {delivered}/{len(results)} delivered",
+              f"< {DIGEST_GOAL_S:.0f} s, all delivered", wall < DIGEST_GOAL_S and delivered == subscriptions)
+    table.add("digest fan-out: busiest second", f"Feishu {feishu_peak}/s, DingTalk {dingtalk_peak}/s per card API, "
+              f"{refused} refused", f"<= {FEISHU_LIMIT}/s, <= {DINGTALK_LIMIT}/s, 0 refused", within)
+
+
+def charts(table: Table) -> None:
+    chart = ProgressChart("Member host1 · 2026-11 Net GMV", tuple(str(d) for d in range(1, 31)),
+                          tuple(float(i * 1000) if i <= 22 else None for i in range(1, 31)), 40000.0, "USD")
+    times = render_times(lambda: render_progress_chart(chart), 20)
+    table.add("chart render (progress chart, 20)", f"median {sorted(times)[len(times) // 2]:.1f} ms, "
+              f"max {max(times):.1f} ms")
+
+
+def sync(table: Table, orders: int, pg_url: str | None) -> None:
+    from tests.benchmarks.bench_sync import BATCH_PAGES, check
+    from tests.benchmarks.bench_sync import run as run_sync
+
+    for name, url in (("SQLite", None), ("PostgreSQL", pg_url)):
+        if name == "PostgreSQL" and url is None:
+            table.add("sync throughput, PostgreSQL", "not run (no --pg-url)")
+            continue
+        r = run_sync(orders, url, url is not None, 100, None, [], BATCH_PAGES)
+        exact = not check(r["stored"], r["expected"])
+        table.add(f"sync throughput, {name} ({orders:,} orders)",
+                  f"{r['orders'] / r['wall_s']:,.0f} orders/s ({r['wall_s']:.1f} s){'' if exact else ', NOT EXACT'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=500)
+    parser.add_argument("--shops", type=int, default=20)
+    parser.add_argument("--store", help="SQLAlchemy URL of the store (default: a temporary SQLite file)")
+    parser.add_argument("--reset", action="store_true", help="PostgreSQL --store: drop and recreate its schema first")
+    parser.add_argument("--store-file", help="with --no-build: a SQLite file org_gen built")
+    parser.add_argument("--no-build", action="store_true", help="measure the store given as it is")
+    parser.add_argument("--pg-url", help="an EMPTY PostgreSQL database for the sync measure (its schema is reset)")
+    parser.add_argument("--sync-orders", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=30)
+    parser.add_argument("--events", type=int, default=30, help="events per handler for the platform ratios")
+    parser.add_argument("--subscriptions", type=int, default=200)
+    parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--skip", action="append", default=[], choices=("latency", "platforms", "recompute", "process",
+                                                                        "digests", "charts", "sync"))
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 orders, 50 members, small counts")
+    args = parser.parse_args()
+    if args.quick:
+        args.orders, args.members, args.calls, args.events = 20_000, 50, 5, 5
+        args.sync_orders, args.subscriptions, args.idle_s = 5_000, 20, 2.0
+    print(f"load before: {load()}", flush=True)
+    url = build_store(args)
+    engine = make_engine(url)
+    forget_earlier_runs(engine)
+    with engine.connect() as conn:
+        counts = [conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+                  for t in ("shop_order", "member", "team", "shop")]
+    table = Table()
+    table.add("store", f"{engine.dialect.name}: {counts[0]:,} orders, {counts[1]} members, {counts[2]} teams, "
+                       f"{counts[3]} shops")
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("latency", lambda: latencies(table, engine, args.calls, random.Random(24))),
+        ("platforms", lambda: against_bare(table, engine, args.events)),
+        ("recompute", lambda: recompute(table, engine)),
+        ("process", lambda: bot_process(table, url, args.idle_s)),   # before the digests: none due while idle
+        ("digests", lambda: digests(table, engine, args.subscriptions)),
+        ("charts", lambda: charts(table)),
+        ("sync", lambda: sync(table, args.sync_orders, args.pg_url)),
+    ]
+    for name, step in steps:
+        if name in args.skip:
+            continue
+        t0 = time.perf_counter()
+        try:
+            step()
+        except Exception as exc:   # report what failed and go on: the other figures still count
+            table.add(f"{name}", f"FAILED: {type(exc).__name__}: {exc}"[:160], ok=False)
+        print(f"[{name}: {time.perf_counter() - t0:.1f} s; load {load()}]", flush=True)
+    table.add("peak RSS of this suite process", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    table.add("machine load after", load())
+    table.print()
+
+
+if __name__ == "__main__":
+    main()
