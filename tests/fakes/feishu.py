@@ -74,7 +74,7 @@ from typing import Any, Self
 from aiohttp import WSMsgType, web
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
-from tests.fakes.server import FakeServer, RecordedCall, abort_connection
+from tests.fakes.server import Changes, FakeServer, RecordedCall, abort_connection, wait_until
 
 BOT_OPEN_ID = "ou_bot"
 BOT_UNION_ID = "on_bot"
@@ -287,7 +287,7 @@ class FakeFeishu(FakeServer):
         self.protocol_errors: list[str] = []         # wire-protocol violations seen on the long connection
         # internal state
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._cond = Changes(self._lock)
         self._store: dict[str, dict] = {}            # message_id -> stored message (sent or pushed)
         self._uuids: dict[str, tuple[float, dict]] = {}
         self._p2p_chats: dict[str, str] = {}         # open_id -> p2p chat_id
@@ -357,18 +357,14 @@ class FakeFeishu(FakeServer):
 
     # ------------------------------------------------------------------ waiting
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-        """Poll ``predicate`` every 20 ms until it is true; AssertionError naming it on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate():
-                return
-            if time.monotonic() >= deadline:
-                name = what or getattr(predicate, "__qualname__", repr(predicate))
-                last = [f"{c.method} {c.path} -> {c.status}/{c.code}" for c in self.calls[-5:]]
-                raise AssertionError(
-                    f"timed out after {timeout:.1f}s waiting for {name}; connections={self.connections}, "
-                    f"connected={self.connected}, last calls={last}, protocol_errors={self.protocol_errors[-3:]}")
-            time.sleep(0.02)
+        """Wait until ``predicate`` is true, woken by every call the fake answers (tests.fakes.server.wait_until);
+        AssertionError naming it on timeout."""
+        if not wait_until(self._cond, predicate, timeout):
+            name = what or getattr(predicate, "__qualname__", repr(predicate))
+            last = [f"{c.method} {c.path} -> {c.status}/{c.code}" for c in self.calls[-5:]]
+            raise AssertionError(
+                f"timed out after {timeout:.1f}s waiting for {name}; connections={self.connections}, "
+                f"connected={self.connected}, last calls={last}, protocol_errors={self.protocol_errors[-3:]}")
 
     @property
     def connected(self) -> bool:
@@ -487,10 +483,11 @@ class FakeFeishu(FakeServer):
         ws = web.WebSocketResponse(autoping=False, max_msg_size=16 * 1024 * 1024)   # pings answered below
         await ws.prepare(request)
         conn = _Conn(ws, request, device_id)
-        with self._lock:
+        with self._cond:
             self.connections += 1
             self._conn = conn
             self._all_conns.append(conn)
+            self._cond.notify_all()
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.PING:
