@@ -48,7 +48,6 @@ from lark_oapi.api.im.v1 import (
 )
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger, P2CardActionTriggerResponse
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from bot import metrics
 from bot.config import FeishuConfig
@@ -57,6 +56,7 @@ from bot.platforms.common import (
     ClickOrder,
     ImageUploads,
     Outcome,
+    Rendered,
     Retryable,
     ShuttingDown,
     Watchdog,
@@ -72,7 +72,6 @@ from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card, File
 from cards.render_feishu import card_content, fit_feishu, native_charts
-from storage.identity import bound_id
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +102,7 @@ class FeishuAdapter:
         self.app_limit, self.app_minute_limit, self.chat_limit = RateLimiter(50), RateLimiter(1000, 60), RateLimiter(5)
         self.attempts, self.backoff_s = attempts, backoff_s
         self.images = ImageUploads(self._upload_image)
+        self.rendered = Rendered()
         self.clicks = ClickOrder()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -288,13 +288,13 @@ class FeishuAdapter:
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
         open_id = sender.sender_id.open_id
-        user_id = self.known_id(open_id, sender.sender_id.union_id)
+        who = self.dispatcher.who(PLATFORM, open_id, sender.sender_id.union_id)   # the one read of the sender
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
-        incoming = Incoming(PLATFORM, user_id, text, is_group=is_group,
+        incoming = Incoming(PLATFORM, who.user_id, text, is_group=is_group,
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id,
                             mentions=_mention_keys(message.mentions))
-        card = self.dispatcher.handle_message(incoming) if text is not None else None
+        card = self.dispatcher.handle_message(incoming, who) if text is not None else None
         if card is None:
             done(True)      # nothing to say is an answer too
             return
@@ -311,11 +311,6 @@ class FeishuAdapter:
                 self.reply(message_id, chat_id, _file_content(file), in_thread=in_thread,
                            uuid=idempotency_id(f"file-{i}", message_id), msg_type="file")
         return sent
-
-    def known_id(self, open_id: str, union_id: str | None) -> str:
-        """The id the person is bound by: their open_id, or their union_id when only that is bound."""
-        with Session(self.engine) as session:
-            return bound_id(session, PLATFORM, open_id, union_id)
 
     def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool,
               uuid: str | None = None, msg_type: str = "interactive") -> str | None:
@@ -335,11 +330,20 @@ class FeishuAdapter:
     def content(self, card: Card, chat_id: str, owner: str | None = None, chat: str | None = None) -> str:
         """The card's message content, shortened to Feishu's size limit (fit_feishu): its charts native where
         they fit, the others uploaded as PNGs (a native chart costs no upload call). Its buttons carry its
-        `owner` and the `chat` it goes to (cards.clicks); `chat_id` is where it goes, for the rate limits."""
-        card = fit_feishu(card, owner, card.lang, chat)
-        native = native_charts(card, owner, card.lang, chat)
+        `owner` and the `chat` it goes to (cards.clicks); `chat_id` is where it goes, for the rate limits. The
+        same card object asked again (a cached answer) is rendered once (common.Rendered)."""
+        asked = card
+        kept = self.rendered.get(asked, (owner, chat))
+        if kept is None:
+            card = fit_feishu(card, owner, card.lang, chat)
+            native = native_charts(card, owner, card.lang, chat)
+        else:
+            card, native, keys_then, content = kept
         keys = self.images.keys_for(card, chat_id, skip=native)
-        return card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)
+        if kept is None or keys != keys_then:
+            content = card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)
+            self.rendered.put(asked, (owner, chat), (card, native, keys, content))
+        return content
 
     def _upload_image(self, png: bytes, chat_id: str) -> str | None:
         def upload() -> Any:
@@ -442,8 +446,8 @@ class FeishuAdapter:
 
     def _click_then_patch(self, operator: str, union_id: str | None, click: Click, message_id: str, chat_id: str,
                           seq: int, lang: str) -> None:
-        user = self.known_id(operator, union_id)
-        answer = self.dispatcher.click(PLATFORM, user, click, chat_id)
+        who = self.dispatcher.who(PLATFORM, operator, union_id)
+        answer = self.dispatcher.click(PLATFORM, who.user_id, click, chat_id, who)
         if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
             self.clicks.withdraw(message_id, seq)
             self.send_to_user(operator, answer.card)
