@@ -31,9 +31,9 @@ from scoring.text import SHOWN_MAX, shown
 from services.container import Services
 from services.digests import shared_digest
 from services.errors import UserError
+from services.identity import bound_member
 from storage.audit import acting_as
 from storage.engine import store_unreachable
-from storage.identity import member_for
 from storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,9 @@ class Dispatcher:
         if not candidates:
             raise ValueError("no id given")
         with Session(self.services.engine) as session:
-            for candidate in candidates:
-                if (member := member_for(session, platform, candidate)) is not None:
-                    return Who(candidate, member, lang_of(member.locale))
+            bound = bound_member(session, platform, candidates)
+        if bound is not None:
+            return Who(bound[0], bound[1], lang_of(bound[1].locale))
         return Who(candidates[0], None, lang_of(self.services.org_locale))
 
     def _caller(self, platform: str, user_id: str, who: Who | None) -> tuple[Member | None, str]:
