@@ -317,7 +317,8 @@ class DingTalkAdapter:
 
         def send() -> bool:
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group,
-                                                          user=None if group else owner, owner=owner, chat=group):
+                                                          user=None if group else owner, owner=owner, chat=group,
+                                                          keyed=True):
                 return True
             title, text = self._markdown(card, msg.conversation_id or owner)
             expires = int(msg.session_webhook_expired_time or 0)
@@ -370,7 +371,7 @@ class DingTalkAdapter:
         def send() -> str | None:
             # a card for a person is theirs to click; a group's card is shared, within its scope (cards.clicks)
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group, user=user, owner=user,
-                                                          chat=group, proactive=key is not None):
+                                                          chat=group, keyed=key is not None):
                 return out_track_id
             title, text = self._markdown(card, group or user or "")
             return "" if self._send_markdown(title, text, group=group, user=user) else None
@@ -422,14 +423,15 @@ class DingTalkAdapter:
         return interactive and self.config.card_template_id is not None
 
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
-                   owner: str | None, chat: str | None, proactive: bool = False) -> bool:
-        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. A keyed
-        proactive send (`proactive`) is created and delivered in one call (createAndDeliver), so a card instance
-        that already exists was delivered by an earlier try of the same claim: it counts as sent and is not
-        delivered again. (Created, then delivered in a second call, a card could exist undelivered after a
+                   owner: str | None, chat: str | None, keyed: bool = False) -> bool:
+        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. A card
+        whose outTrackId is made from a key (`keyed`: an answer's, from its message; a keyed proactive send's, from
+        its claim) is created and delivered in one call (createAndDeliver): one round trip, and a card instance
+        that already exists was delivered by an earlier try of the same message or claim: it counts as sent and is
+        not delivered again. (Created, then delivered in a second call, a card could exist undelivered after a
         failed delivery or a crash between the two, and the retry would count it as sent.)"""
         params = self._card_params(card, group or user or "", owner, chat)
-        if proactive:
+        if keyed:
             created = self.api.create_and_deliver_card(out_track_id, params, group, user)
             if created is CardCreated.EXISTS:
                 log.info("dingtalk: card %s already exists: delivered before a takeover or a lost answer; not "
