@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -331,12 +332,18 @@ class FeishuAdapter:
         """The card's message content, shortened to Feishu's size limit (fit_feishu): its charts native where
         they fit, the others uploaded as PNGs (a native chart costs no upload call). Its buttons carry its
         `owner` and the `chat` it goes to (cards.clicks); `chat_id` is where it goes, for the rate limits. The
-        same card object asked again (a cached answer) is rendered once (common.Rendered)."""
+        same card object asked again (a cached answer) is rendered once (common.Rendered), and fitted once for all
+        the owners and chats whose ids fit it alike (_layout)."""
         asked = card
         kept = self.rendered.get(asked, (owner, chat))
         if kept is None:
-            card = fit_feishu(card, owner, card.lang, chat)
-            native = native_charts(card, owner, card.lang, chat)
+            layout = _layout(owner, chat)
+            laid = self.rendered.get(asked, layout)
+            if laid is None:
+                card = fit_feishu(card, owner, card.lang, chat)
+                laid = card, native_charts(card, owner, card.lang, chat)
+                self.rendered.put(asked, layout, laid)
+            card, native = laid
         else:
             card, native, keys_then, content = kept
         keys = self.images.keys_for(card, chat_id, skip=native)
@@ -486,6 +493,20 @@ class FeishuAdapter:
 # im/v1/files file_type: Feishu knows these; any other file goes as a generic "stream"
 _FILE_TYPES = {"xls": "xls", "xlsx": "xls", "csv": "stream", "pdf": "pdf", "doc": "doc", "docx": "doc",
                "ppt": "ppt", "pptx": "ppt", "mp4": "mp4", "opus": "opus"}
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def _layout(owner: str | None, chat: str | None) -> tuple[Any, ...]:
+    """What fitting a card (fit_feishu, native_charts) depends on of its owner and chat. Both only weigh the
+    request body, where an id made of letters, digits and _.- is written as it is (no escaping at either JSON
+    level): such ids count by their length alone, so a card fitted for one chat is fitted for every chat whose id
+    is as long. Any other id counts as itself."""
+    owner, chat = owner or "", chat or ""   # an empty id is left out of the buttons, as a missing one
+    if _PLAIN_ID.fullmatch(owner) and _PLAIN_ID.fullmatch(chat):
+        return "layout", len(owner), len(chat)
+    return "layout-of", owner, chat
 
 
 def _file_type(name: str) -> str:
