@@ -307,7 +307,7 @@ class ImageUploads:
         _prune(self._keys, lambda entry: entry[1], now, self._max_age, self._max_entries)
 
 
-RENDERED_MAX_ENTRIES = 512
+RENDERED_MAX_ENTRIES = 256   # cards (and their renderings) kept: answers of the last minute or so
 
 
 class Rendered:
