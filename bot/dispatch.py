@@ -31,9 +31,9 @@ from scoring.text import SHOWN_MAX, shown
 from services.container import Services
 from services.digests import shared_digest
 from services.errors import UserError
+from services.identity import bound_member
 from storage.audit import acting_as
 from storage.engine import store_unreachable
-from storage.identity import member_for
 from storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,17 @@ class Incoming:
     mentioned: bool = False     # the bot was @-mentioned (groups answer only then)
     event_id: str | None = None
     mentions: tuple[str, ...] = ()  # the exact strings in `text` the platform marks as @-mentions; parse drops them
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who is asking (Dispatcher.who): the id they are bound by, their member (None when unbound) and the language
+    to answer them in. Read once per message, so an adapter that needs the bound id (to address the answer) and
+    the dispatcher share one read of the store."""
+
+    user_id: str
+    member: Member | None
+    lang: str
 
 
 @dataclass(frozen=True)
@@ -94,42 +105,45 @@ class Dispatcher:
             return False
         return parse(msg.text, msg.mentions) is not None
 
-    def handle_message(self, msg: Incoming) -> Card | None:
-        """The card to answer with, or None when the bot should stay silent."""
-        if not self.wants(msg):
+    def handle_message(self, msg: Incoming, who: Who | None = None) -> Card | None:
+        """The card to answer with, or None when the bot should stay silent. `who` is the sender when the adapter
+        has read it already (Dispatcher.who, for msg.user_id)."""
+        if msg.is_group and not msg.mentioned:   # as wants(), parsing once
             return None
         parsed = parse(msg.text, msg.mentions)
         if parsed is None:
             return None
-        return self.run(msg.platform, msg.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash)
+        return self.run(msg.platform, msg.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash, who=who)
 
-    def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...]) -> Card:
+    def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...],
+                      who: Who | None = None) -> Card:
         """A card button click carries (command, args) back here; it passes the same checks as typing."""
         try:
-            return self.run(platform, user_id, command, args, had_slash=True)
+            return self.run(platform, user_id, command, args, had_slash=True, who=who)
         except StoreBusy:
             return self.busy_card()
 
-    def handle_click(self, platform: str, user_id: str, command: str, args: tuple[str, ...]) -> Card | Refused:
+    def handle_click(self, platform: str, user_id: str, command: str, args: tuple[str, ...],
+                     who: Who | None = None) -> Card | Refused:
         """A click on a card made for the clicker (cards.clicks owner scope): as handle_action, but a command that
         refuses in place (Command.refuses_in_place: an appeal decided already, or not the clicker's to decide)
         answers Refused, so the clicked card stays as it is and the refusal is told privately."""
         spec = lookup(command)
         if spec is None or not spec.refuses_in_place:
-            return self.handle_action(platform, user_id, command, args)
+            return self.handle_action(platform, user_id, command, args, who)
         try:
-            return self.run(platform, user_id, command, args, had_slash=True, refuse=True)
+            return self.run(platform, user_id, command, args, had_slash=True, refuse=True, who=who)
         except _RefusedClick as refused:
             return Refused(_told(refused.text, refused.lang))
         except StoreBusy:
             return Refused(self.busy_card())
 
-    def click(self, platform: str, user_id: str, click: Click, chat: str) -> Card | Refused:
+    def click(self, platform: str, user_id: str, click: Click, chat: str, who: Who | None = None) -> Card | Refused:
         """A click that passed cards.clicks.read_click: on a card made for the clicker (handle_click) or on a
-        card a chat shares (handle_shared_click, `chat` being where it came from)."""
+        card a chat shares (handle_shared_click, `chat` being where it came from). `who` as handle_message's."""
         if click.scope is None:
-            return self.handle_click(platform, user_id, click.command, click.args)
-        return self.handle_shared_click(platform, user_id, chat, click.scope)
+            return self.handle_click(platform, user_id, click.command, click.args, who)
+        return self.handle_shared_click(platform, user_id, chat, click.scope, who)
 
     def busy_card(self) -> Card:
         """"kpibot is busy, try again in a minute", built from memory (the organisation's locale the Services
@@ -137,20 +151,34 @@ class Dispatcher:
         lang = lang_of(self.services.org_locale)
         return _reply(None, t(lang, "error.busy"), lang, Tone.WARN)
 
-    def _caller(self, platform: str, user_id: str) -> tuple[Member | None, str]:
-        """The bound member, if any, and the language to answer them in (the organisation's when unbound)."""
+    def who(self, platform: str, *ids: str | None) -> Who:
+        """The person behind a platform's ids, in one session: the first id a member is bound by (Feishu: open_id,
+        then union_id; storage.identity.bound_id), else the first id, so the unbound reply shows the id to bind;
+        their member and language (the organisation's when unbound)."""
+        candidates = [i for i in ids if i]
+        if not candidates:
+            raise ValueError("no id given")
         with Session(self.services.engine) as session:
-            member = member_for(session, platform, user_id)
-        return member, lang_of(member.locale if member is not None else self.services.org_locale)
+            bound = bound_member(session, platform, candidates)
+        if bound is not None:
+            return Who(bound[0], bound[1], lang_of(bound[1].locale))
+        return Who(candidates[0], None, lang_of(self.services.org_locale))
 
-    def handle_shared_click(self, platform: str, user_id: str, chat: str, scope: str) -> Card | Refused:
+    def _caller(self, platform: str, user_id: str, who: Who | None) -> tuple[Member | None, str]:
+        """The bound member, if any, and the language to answer them in: `who`'s when the adapter read it."""
+        if who is None or who.user_id != user_id:
+            who = self.who(platform, user_id)
+        return who.member, who.lang
+
+    def handle_shared_click(self, platform: str, user_id: str, chat: str, scope: str,
+                            who: Who | None = None) -> Card | Refused:
         """A click on a card a chat shares (cards.clicks): the card rebuilt within its scope, whoever clicked
         (kept for the rest of the minute, keyed by the scope and never by the clicker), or Refused with the
         card to tell the clicker privately, in their language (the organisation's when they are unbound); the
         shared card stays as it is."""
         lang = lang_of(self.services.org_locale)
         try:
-            member, lang = self._caller(platform, user_id)
+            member, lang = self._caller(platform, user_id, who)
             now = self.clock()
 
             def keep(card_lang: str, build: Callable[[], Card]) -> Card:
@@ -168,11 +196,12 @@ class Dispatcher:
             return Refused(_told(t(lang, "click.failed"), lang))
 
     def run(self, platform: str, user_id: str, name: str, args: tuple[str, ...], had_slash: bool,
-            refuse: bool = False) -> Card:
-        """The command's card; with `refuse` (handle_click) a UserError raises _RefusedClick instead."""
+            refuse: bool = False, who: Who | None = None) -> Card:
+        """The command's card; with `refuse` (handle_click) a UserError raises _RefusedClick instead. `who` is
+        the caller when the adapter read it already (Dispatcher.who)."""
         lang = lang_of(self.services.org_locale)
         try:
-            member, lang = self._caller(platform, user_id)
+            member, lang = self._caller(platform, user_id, who)
             command = lookup(name)
             if command is None:
                 return self._unknown(name, had_slash, lang)

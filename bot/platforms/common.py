@@ -307,6 +307,37 @@ class ImageUploads:
         _prune(self._keys, lambda entry: entry[1], now, self._max_age, self._max_entries)
 
 
+RENDERED_MAX_ENTRIES = 256   # cards (and their renderings) kept: answers of the last minute or so
+
+
+class Rendered:
+    """What an adapter made of a card object (its platform content, fitted and with its charts chosen), kept while
+    that same object is asked for again: the card cache (bot.card_cache) hands out one Card object per command,
+    member and minute, so a repeated ask renders it once. Keyed by the object's identity and what else the
+    rendering depends on (owner, chat, image keys); a hit requires the very object, so an id reused by another
+    card never matches. Bounded: the least recently used entries go first."""
+
+    def __init__(self, max_entries: int = RENDERED_MAX_ENTRIES) -> None:
+        self._max = max_entries
+        self._items: OrderedDict[tuple[int, Any], tuple[Card, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, card: Card, key: Any) -> Any | None:
+        with self._lock:
+            entry = self._items.get((id(card), key))
+            if entry is None or entry[0] is not card:
+                return None
+            self._items.move_to_end((id(card), key))
+            return entry[1]
+
+    def put(self, card: Card, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[(id(card), key)] = (card, value)
+            self._items.move_to_end((id(card), key))
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+
 NO_NEWEST = 0   # a card's newest click was withdrawn (ClickOrder.withdraw): any click may update it; never a number
 
 

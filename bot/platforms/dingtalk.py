@@ -45,7 +45,6 @@ import httpx
 import websockets
 from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, CardCallbackMessage, ChatbotMessage
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from bot import metrics
 from bot.config import DingTalkConfig
@@ -54,6 +53,7 @@ from bot.platforms.common import (
     ClickOrder,
     ImageUploads,
     Outcome,
+    Rendered,
     ShuttingDown,
     WorkerPool,
     answer_once,
@@ -66,7 +66,6 @@ from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Buttons, Card, Note, Tone
 from cards.render_dingtalk import fit_card_params, fit_markdown, render_card_params, render_markdown
-from storage.identity import bound_id
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +206,7 @@ class DingTalkAdapter:
         self.stream.register_callback_handler(CARD_TOPIC, _Frames(self._on_card_click))
         self.pool = WorkerPool(PLATFORM, workers)
         self.images = ImageUploads(lambda png, _chat: self.api.upload_image(png))
+        self.rendered = Rendered()
         self.clicks = ClickOrder()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Future[None] | None = None
@@ -289,7 +289,9 @@ class DingTalkAdapter:
                            busy)
 
     def _answer(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
-        user_id = self.known_id(msg.sender_staff_id, msg.sender_id)
+        # the one read of the sender: staffId for people of the organisation, the dingtalk id for anyone without one
+        who = self.dispatcher.who(PLATFORM, msg.sender_staff_id, msg.sender_id)
+        user_id = who.user_id
         is_group = msg.conversation_type == "2"
         mentioned = _mentioned(msg)
         text = _text_of(msg)
@@ -298,16 +300,11 @@ class DingTalkAdapter:
         # one the sender typed (a creator's handle, a URL) and must reach the command as it is.
         incoming = Incoming(PLATFORM, user_id, text or "", is_group=is_group, mentioned=mentioned,
                             event_id=msg.message_id, mentions=())
-        card = self.dispatcher.handle_message(incoming) if text is not None else None
+        card = self.dispatcher.handle_message(incoming, who) if text is not None else None
         if card is None:
             done(True)      # nothing to say is an answer too
             return
         self.answer(msg, card, owner=user_id, done=done)
-
-    def known_id(self, staff_id: str | None, sender_id: str | None) -> str:
-        """staffId for people of the organisation; the dingtalk id for anyone without one."""
-        with Session(self.engine) as session:
-            return bound_id(session, PLATFORM, staff_id, sender_id)
 
     def answer(self, msg: ChatbotMessage, card: Card, owner: str,
                done: Callable[[bool], None] | None = None) -> None:
@@ -320,7 +317,8 @@ class DingTalkAdapter:
 
         def send() -> bool:
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group,
-                                                          user=None if group else owner, owner=owner, chat=group):
+                                                          user=None if group else owner, owner=owner, chat=group,
+                                                          keyed=True):
                 return True
             title, text = self._markdown(card, msg.conversation_id or owner)
             expires = int(msg.session_webhook_expired_time or 0)
@@ -373,7 +371,7 @@ class DingTalkAdapter:
         def send() -> str | None:
             # a card for a person is theirs to click; a group's card is shared, within its scope (cards.clicks)
             if self._wants_card(card) and self._send_card(card, out_track_id, group=group, user=user, owner=user,
-                                                          chat=group, proactive=key is not None):
+                                                          chat=group, keyed=key is not None):
                 return out_track_id
             title, text = self._markdown(card, group or user or "")
             return "" if self._send_markdown(title, text, group=group, user=user) else None
@@ -425,16 +423,15 @@ class DingTalkAdapter:
         return interactive and self.config.card_template_id is not None
 
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
-                   owner: str | None, chat: str | None, proactive: bool = False) -> bool:
-        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. A keyed
-        proactive send (`proactive`) is created and delivered in one call (createAndDeliver), so a card instance
-        that already exists was delivered by an earlier try of the same claim: it counts as sent and is not
-        delivered again. (Created, then delivered in a second call, a card could exist undelivered after a
+                   owner: str | None, chat: str | None, keyed: bool = False) -> bool:
+        """An interactive card; False (and the caller falls back to markdown) when it could not be sent. A card
+        whose outTrackId is made from a key (`keyed`: an answer's, from its message; a keyed proactive send's, from
+        its claim) is created and delivered in one call (createAndDeliver): one round trip, and a card instance
+        that already exists was delivered by an earlier try of the same message or claim: it counts as sent and is
+        not delivered again. (Created, then delivered in a second call, a card could exist undelivered after a
         failed delivery or a crash between the two, and the retry would count it as sent.)"""
-        card = fit_card_params(card)
-        params = render_card_params(card, self.images.keys_for(card, group or user or ""), owner=owner,
-                                    lang=card.lang, chat=chat)
-        if proactive:
+        params = self._card_params(card, group or user or "", owner, chat)
+        if keyed:
             created = self.api.create_and_deliver_card(out_track_id, params, group, user)
             if created is CardCreated.EXISTS:
                 log.info("dingtalk: card %s already exists: delivered before a takeover or a lost answer; not "
@@ -442,6 +439,18 @@ class DingTalkAdapter:
             return created is not CardCreated.FAILED
         created = self.api.create_card(out_track_id, params)
         return created is CardCreated.NEW and self.api.deliver_card(out_track_id, group, user)
+
+    def _card_params(self, card: Card, chat_id: str, owner: str | None, chat: str | None) -> dict[str, str]:
+        """The card's params, fitted (fit_card_params), its charts uploaded for `chat_id`. The same card object
+        asked again (a cached answer) is rendered once (common.Rendered)."""
+        kept = self.rendered.get(card, (owner, chat))
+        fitted = fit_card_params(card) if kept is None else kept[0]
+        keys = self.images.keys_for(fitted, chat_id)
+        if kept is not None and kept[1] == keys:
+            return dict(kept[2])
+        params = render_card_params(fitted, keys, owner=owner, lang=fitted.lang, chat=chat)
+        self.rendered.put(card, (owner, chat), (fitted, keys, dict(params)))
+        return params
 
     # --- card clicks ----------------------------------------------------------------------------------
 
@@ -480,8 +489,8 @@ class DingTalkAdapter:
 
     def handle_click(self, user: str, click: Click, chat: str | None, out_track_id: str, seq: int,
                      lang: str) -> None:
-        staff_id = self.known_id(user, None)
-        answer = self.dispatcher.click(PLATFORM, staff_id, click, chat or "")
+        who = self.dispatcher.who(PLATFORM, user)
+        answer = self.dispatcher.click(PLATFORM, who.user_id, click, chat or "", who)
         if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
             self.clicks.withdraw(out_track_id, seq)
             self.send_to_user(user, answer.card)

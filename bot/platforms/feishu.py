@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +49,6 @@ from lark_oapi.api.im.v1 import (
 )
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger, P2CardActionTriggerResponse
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from bot import metrics
 from bot.config import FeishuConfig
@@ -57,6 +57,7 @@ from bot.platforms.common import (
     ClickOrder,
     ImageUploads,
     Outcome,
+    Rendered,
     Retryable,
     ShuttingDown,
     Watchdog,
@@ -72,7 +73,6 @@ from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
 from cards.model import Card, File
 from cards.render_feishu import card_content, fit_feishu, native_charts
-from storage.identity import bound_id
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ class FeishuAdapter:
         self.app_limit, self.app_minute_limit, self.chat_limit = RateLimiter(50), RateLimiter(1000, 60), RateLimiter(5)
         self.attempts, self.backoff_s = attempts, backoff_s
         self.images = ImageUploads(self._upload_image)
+        self.rendered = Rendered()
         self.clicks = ClickOrder()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -288,13 +289,13 @@ class FeishuAdapter:
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
         open_id = sender.sender_id.open_id
-        user_id = self.known_id(open_id, sender.sender_id.union_id)
+        who = self.dispatcher.who(PLATFORM, open_id, sender.sender_id.union_id)   # the one read of the sender
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
-        incoming = Incoming(PLATFORM, user_id, text, is_group=is_group,
+        incoming = Incoming(PLATFORM, who.user_id, text, is_group=is_group,
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id,
                             mentions=_mention_keys(message.mentions))
-        card = self.dispatcher.handle_message(incoming) if text is not None else None
+        card = self.dispatcher.handle_message(incoming, who) if text is not None else None
         if card is None:
             done(True)      # nothing to say is an answer too
             return
@@ -311,11 +312,6 @@ class FeishuAdapter:
                 self.reply(message_id, chat_id, _file_content(file), in_thread=in_thread,
                            uuid=idempotency_id(f"file-{i}", message_id), msg_type="file")
         return sent
-
-    def known_id(self, open_id: str, union_id: str | None) -> str:
-        """The id the person is bound by: their open_id, or their union_id when only that is bound."""
-        with Session(self.engine) as session:
-            return bound_id(session, PLATFORM, open_id, union_id)
 
     def reply(self, message_id: str, chat_id: str, content: str, in_thread: bool,
               uuid: str | None = None, msg_type: str = "interactive") -> str | None:
@@ -335,11 +331,26 @@ class FeishuAdapter:
     def content(self, card: Card, chat_id: str, owner: str | None = None, chat: str | None = None) -> str:
         """The card's message content, shortened to Feishu's size limit (fit_feishu): its charts native where
         they fit, the others uploaded as PNGs (a native chart costs no upload call). Its buttons carry its
-        `owner` and the `chat` it goes to (cards.clicks); `chat_id` is where it goes, for the rate limits."""
-        card = fit_feishu(card, owner, card.lang, chat)
-        native = native_charts(card, owner, card.lang, chat)
+        `owner` and the `chat` it goes to (cards.clicks); `chat_id` is where it goes, for the rate limits. The
+        same card object asked again (a cached answer) is rendered once (common.Rendered), and fitted once for all
+        the owners and chats whose ids fit it alike (_layout)."""
+        asked = card
+        kept = self.rendered.get(asked, (owner, chat))
+        if kept is None:
+            layout = _layout(owner, chat)
+            laid = self.rendered.get(asked, layout)
+            if laid is None:
+                card = fit_feishu(card, owner, card.lang, chat)
+                laid = card, native_charts(card, owner, card.lang, chat)
+                self.rendered.put(asked, layout, laid)
+            card, native = laid
+        else:
+            card, native, keys_then, content = kept
         keys = self.images.keys_for(card, chat_id, skip=native)
-        return card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)
+        if kept is None or keys != keys_then:
+            content = card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)
+            self.rendered.put(asked, (owner, chat), (card, native, keys, content))
+        return content
 
     def _upload_image(self, png: bytes, chat_id: str) -> str | None:
         def upload() -> Any:
@@ -442,8 +453,8 @@ class FeishuAdapter:
 
     def _click_then_patch(self, operator: str, union_id: str | None, click: Click, message_id: str, chat_id: str,
                           seq: int, lang: str) -> None:
-        user = self.known_id(operator, union_id)
-        answer = self.dispatcher.click(PLATFORM, user, click, chat_id)
+        who = self.dispatcher.who(PLATFORM, operator, union_id)
+        answer = self.dispatcher.click(PLATFORM, who.user_id, click, chat_id, who)
         if isinstance(answer, Refused):   # told privately; the clicked card stays as it is
             self.clicks.withdraw(message_id, seq)
             self.send_to_user(operator, answer.card)
@@ -482,6 +493,20 @@ class FeishuAdapter:
 # im/v1/files file_type: Feishu knows these; any other file goes as a generic "stream"
 _FILE_TYPES = {"xls": "xls", "xlsx": "xls", "csv": "stream", "pdf": "pdf", "doc": "doc", "docx": "doc",
                "ppt": "ppt", "pptx": "ppt", "mp4": "mp4", "opus": "opus"}
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def _layout(owner: str | None, chat: str | None) -> tuple[Any, ...]:
+    """What fitting a card (fit_feishu, native_charts) depends on of its owner and chat. Both only weigh the
+    request body, where an id made of letters, digits and _.- is written as it is (no escaping at either JSON
+    level): such ids count by their length alone, so a card fitted for one chat is fitted for every chat whose id
+    is as long. Any other id counts as itself."""
+    owner, chat = owner or "", chat or ""   # an empty id is left out of the buttons, as a missing one
+    if _PLAIN_ID.fullmatch(owner) and _PLAIN_ID.fullmatch(chat):
+        return "layout", len(owner), len(chat)
+    return "layout-of", owner, chat
 
 
 def _file_type(name: str) -> str:

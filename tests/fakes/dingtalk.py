@@ -123,7 +123,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.server import FakeServer, RecordedCall, abort_connection, cancel_other_tasks
+from tests.fakes.server import (
+    Changes,
+    FakeServer,
+    RecordedCall,
+    abort_connection,
+    cancel_other_tasks,
+    wait_until,
+)
 
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 CARD_TOPIC = "/v1.0/card/instances/callback"
@@ -301,7 +308,7 @@ class FakeDingTalk(FakeServer):
         self.tokens: dict[str, float] = {}             # accessToken -> expiry (epoch s)
         # internal state
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._cond = Changes(self._lock)
         self._tickets: dict[str, list[dict]] = {}      # issued, unused ticket -> subscriptions
         self._sessions: dict[str, _Session] = {}
         self._frames: dict[str, dict] = {}              # messageId -> last frame sent with it
@@ -337,16 +344,14 @@ class FakeDingTalk(FakeServer):
         self.wait_for(self.connected, timeout, "a Stream client to connect")
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-        """Poll ``predicate`` every 20 ms until it is true; AssertionError naming it on timeout."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() >= deadline:
-                name = what or getattr(predicate, "__qualname__", repr(predicate))
-                last = [f"{c.method} {c.path} -> {c.status} {c.code}" for c in self.calls[-5:]]
-                raise AssertionError(
-                    f"timed out after {timeout:.1f}s waiting for {name}; connections={self.connections}, "
-                    f"connected={self.connected()}, last calls={last}, protocol_errors={self.protocol_errors[-3:]}")
-            time.sleep(0.02)
+        """Wait until ``predicate`` is true, woken by every call the fake answers (tests.fakes.server.wait_until);
+        AssertionError naming it on timeout."""
+        if not wait_until(self._cond, predicate, timeout):
+            name = what or getattr(predicate, "__qualname__", repr(predicate))
+            last = [f"{c.method} {c.path} -> {c.status} {c.code}" for c in self.calls[-5:]]
+            raise AssertionError(
+                f"timed out after {timeout:.1f}s waiting for {name}; connections={self.connections}, "
+                f"connected={self.connected()}, last calls={last}, protocol_errors={self.protocol_errors[-3:]}")
 
     # ------------------------------------------------------------------ payloads
     def bot_message(self, staff_id: str, text: str, *, conversation_type: str = "1", conversation_id: str | None = None,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -20,6 +22,42 @@ class RecordedCall:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+
+
+class Changes(threading.Condition):
+    """A condition that counts its ``notify_all`` calls, so a waiter that checked its predicate outside the lock
+    can tell whether anything changed since (and not sleep through a change it did not see)."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__(lock)
+        self.version = 0
+
+    def notify_all(self) -> None:
+        self.version += 1
+        super().notify_all()
+
+
+# How often `wait_until` looks at a predicate anyway: for state a fake changes without notifying (a socket's
+# closed flag, a counter written on the server thread without the condition).
+RECHECK_S = 0.02
+
+
+def wait_until(changes: Changes, predicate: Callable[[], bool], timeout: float) -> bool:
+    """Wait until ``predicate()`` is true (False after ``timeout`` seconds). It is checked outside the lock (it
+    may take the fake's lock itself) at once, after every change the fake notifies, and every RECHECK_S: a fake
+    answers as fast as it can, so a benchmark measures the client, not this wait."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with changes:
+            seen = changes.version
+        if predicate():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        with changes:
+            if changes.version == seen:
+                changes.wait(min(RECHECK_S, left))
 
 
 class FakeServer:
