@@ -101,25 +101,25 @@ def settle(engine: Engine, platform: str, event_ids: tuple[str | None, ...], tok
 @contextmanager
 def _bounded(engine: Engine, wait_s: float | None) -> Iterator[Connection]:
     """A transaction that waits at most `wait_s` seconds for locks (SQLite's busy timeout, PostgreSQL's lock and
-    statement timeouts), then raises the store's OperationalError; the connection's own setting is restored."""
+    statement timeouts), then raises the store's OperationalError; the connection's own setting is restored.
+    SQLite's is set on the driver's connection, outside any transaction (a PRAGMA through SQLAlchemy would begin
+    one, and ending it cost a commit each way on every message answered)."""
     with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
+        raw = conn.connection.driver_connection if wait_s is not None and conn.dialect.name == "sqlite" else None
         before = None
-        if wait_s is not None and sqlite:
-            before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
-            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
-            conn.commit()   # ends the autobegun (empty) transaction, so that begin() below starts ours
+        if raw is not None:
+            before = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+            raw.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
         try:
             with conn.begin():
-                if wait_s is not None and not sqlite:
+                if wait_s is not None and raw is None:
                     ms = int(wait_s * 1000)
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
                 yield conn
         finally:
-            if before is not None:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before)}")
-                conn.commit()
+            if raw is not None and before is not None:
+                raw.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
 def prune(engine: Engine, before: datetime, batch: int = 1000) -> int:

@@ -507,6 +507,9 @@ def keep_current(engine: Engine) -> None:
     def _fold_before_commit(conn: Connection) -> None:
         if conn.info.get("folding"):
             return
+        raw = conn.connection.driver_connection
+        if conn.dialect.name == "sqlite" and not getattr(raw, "in_transaction", True):
+            return   # pysqlite opens a transaction at the first write only: this one wrote nothing
         if engine not in _MIGRATED:
             if not conn.dialect.has_table(conn, "order_sum_due"):
                 return
