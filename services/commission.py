@@ -114,7 +114,8 @@ def measure(session: Session, inputs: Inputs, member: Member, window: Window, pl
     """(basis in the plan's currency, the conversion rate used or None, the rate's day). `role`: the role the
     member had then, for a month paid before a role change."""
     metric = CATALOG[plan.basis.value]
-    activity = load_activity(session, member, window.start, window.end, metric.reads, inputs.facts, role)
+    activity = load_activity(session, member, window.start, window.end, metric.reads, inputs.facts, role,
+                             tz=window.tz)
     value = metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx)) or Decimal(0)
     if window.kind is PeriodKind.MONTH:   # a value an approved appeal set for the month (services.scorecards)
         value = month_overrides(session, member.id, [window.label]).get((metric.key, window.label), value)

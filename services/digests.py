@@ -67,7 +67,7 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
     # the day before yesterday may be in the previous month (on the 1st and 2nd): load back to it
     days = _days_back(now, team)
     activity = load_team_activity(session, team.id or 0, min(window.start, month.start, days[-1].start),
-                                  max(window.end, month.end), {"orders"}, inputs.facts)
+                                  max(window.end, month.end), {"orders"}, inputs.facts, tz=window.tz)
     total = team_total(session, inputs, team, window, HEADLINE, activity)
     fields = [(t(lang, "team.total", metric=metric.name(lang)), total_text(total, currency, lang))]
     if total.pace_shown is not None:

@@ -93,7 +93,8 @@ def outlook_of(session: Session, inputs: Inputs, mine: MemberScore, series: Mont
         window = Window(PeriodKind.DAY, day, day, series.window.tz)
         # the score's facts cover its anchor month: only the 1st's yesterday is read from the store
         activity = mine.activity if day >= series.window.first_day else \
-            load_activity(session, mine.member, window.start, window.end, metric.reads, inputs.facts)
+            load_activity(session, mine.member, window.start, window.end, metric.reads, inputs.facts,
+                          tz=window.tz)
         return metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx))
 
     land = None

@@ -53,7 +53,7 @@ class Inputs:
         key = (team.id, tz, today)
         if key not in self.shapes:
             start, end = history_bounds(today, tz)
-            counted = team_order_counts(session, team.id, start, end, self.rules.count_orders_at) \
+            counted = team_order_counts(session, team.id, start, end, self.rules.count_orders_at, tz) \
                 if self.facts.sums else None
             self.shapes[key] = learn_shape_counted(counted, tz) if counted is not None else learn_shape(
                 team_order_moments(session, team.id, start, end, self.rules.count_orders_at is CountOrdersAt.SHIPPED),
@@ -135,7 +135,7 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
         return MemberScore(member, window, None, None, Activity(), {}, template.problem if template else None,
                            trial=trial)
     needs = frozenset().union(*(CATALOG[m.key].reads for m in template.metrics))
-    activity = load_activity(session, member, *load_range(window, inputs.now), needs, inputs.facts)
+    activity = load_activity(session, member, *load_range(window, inputs.now), needs, inputs.facts, tz=window.tz)
     periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
     targets = monthly_targets(session, f"member:{member.id}", periods)
     typical_targets = None
@@ -159,12 +159,12 @@ def score_members(session: Session, inputs: Inputs, team: Team | None,
                   windows: list[tuple[Member, Window]]) -> list[MemberScore]:
     """score_member of each (member, window); the sums of the orders credited to them are read in one query for
     all (storage.activity.FactCache.prefetch), not one each."""
-    ranges: dict[tuple[datetime, datetime], list[int]] = {}
+    ranges: dict[tuple[datetime, datetime, str], list[int]] = {}
     for member, window in windows:
         if member.id is not None and Role.parse(member.role).scope is Scope.OWN:
-            ranges.setdefault(load_range(window, inputs.now), []).append(member.id)
-    for (start, end), ids in ranges.items():
-        inputs.facts.prefetch(session, ids, start, end)
+            ranges.setdefault((*load_range(window, inputs.now), window.tz), []).append(member.id)
+    for (start, end, tz), ids in ranges.items():
+        inputs.facts.prefetch(session, ids, start, end, tz)
     return [score_member(session, inputs, m, team, w) for m, w in windows]
 
 

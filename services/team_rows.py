@@ -51,7 +51,8 @@ def team_total(session: Session, inputs: Inputs, team: Team, window: Window, key
     and what the lead summary of lag alerts judges. A total over no orders is 0, not "no value"."""
     metric = CATALOG[key]
     if activity is None:
-        activity = load_team_activity(session, team.id or 0, window.start, window.end, metric.reads, inputs.facts)
+        activity = load_team_activity(session, team.id or 0, window.start, window.end, metric.reads, inputs.facts,
+                                      tz=window.tz)
     targets = monthly_targets(session, f"team:{team.id}", sorted({month_key(d) for d in window.days()})).get(key, {})
     actual = metric.compute(activity, Context(window, inputs.now, inputs.rules, inputs.fx))
     if actual is None and metric.cumulative:

@@ -103,59 +103,64 @@ class FactCache:
         return self._orders[key]
 
     def read(self, session: Session, start: datetime, end: datetime, member_id: int | None, shops: list[int],
-             key: tuple[object, ...], products: list[int] | None) -> Read | None:
+             key: tuple[object, ...], products: list[int] | None, tz: str | None = None) -> Read | None:
         """The sums of a member's orders (`key` ("member", id)) or of `shops`' orders, less the orders appeals took
         out of `member_id`'s numbers; None: read the orders instead."""
         excluded = self.excluded(session, member_id, start, end) if member_id is not None else frozenset()
-        full = (*key, start, end, tuple(products or ()), excluded, self.now)
+        full = (*key, start, end, tuple(products or ()), excluded, self.now, tz)
         if full not in self._sums:
             members = [member_id] if member_id is not None and key[0] == "member" else []
             got = self._read(session, start, end, members, shops, products,
-                             {members[0] if members else 0: excluded} if excluded else None)
+                             {members[0] if members else 0: excluded} if excluded else None, tz)
             if got is None:
                 return None
             self._sums[full] = next(iter(got.values()))
         return self._sums[full]
 
-    def prefetch(self, session: Session, member_ids: list[int], start: datetime, end: datetime) -> None:
+    def prefetch(self, session: Session, member_ids: list[int], start: datetime, end: datetime,
+                 tz: str | None = None) -> None:
         """Read the sums of these members' own orders in [start, end) in one query, for `read` to find."""
         if not self.sums:
             return
         excluded = {m: self.excluded(session, m, start, end) for m in member_ids}
-        wanted = [m for m in member_ids if ("member", m, start, end, (), excluded[m], self.now) not in self._sums]
+        wanted = [m for m in member_ids
+                  if ("member", m, start, end, (), excluded[m], self.now, tz) not in self._sums]
         if not wanted:
             return
-        got = self._read(session, start, end, wanted, [], None, {m: excluded[m] for m in wanted if excluded[m]})
+        got = self._read(session, start, end, wanted, [], None, {m: excluded[m] for m in wanted if excluded[m]}, tz)
         if got is not None:
             for m, read in got.items():
-                self._sums["member", m, start, end, (), excluded[m], self.now] = read
+                self._sums["member", m, start, end, (), excluded[m], self.now, tz] = read
 
     def _read(self, session: Session, start: datetime, end: datetime, members: list[int], shops: list[int],
-              products: list[int] | None, excluded: dict[int, frozenset[int]] | None) -> dict[int, Read] | None:
+              products: list[int] | None, excluded: dict[int, frozenset[int]] | None,
+              tz: str | None) -> dict[int, Read] | None:
         assert self.now is not None and self.rules is not None
         cutoff = self.now - timedelta(days=self.rules.refund_maturity_days)
         return read_sums(session.connection(), self.rules.count_orders_at, start, end, self.now, cutoff,
-                         members=members, shops=shops, products=products, excluded=excluded)
+                         members=members, shops=shops, products=products, excluded=excluded, tz=tz)
 
 
 def load_activity(session: Session, member: Member, start: datetime, end: datetime,
                   needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None,
-                  role: str | None = None) -> Activity:
+                  role: str | None = None, tz: str | None = None) -> Activity:
     """Facts of one member in [start, end). Orders are those paid or shipped in the range, with all their
-    refunds. `role` measures the member as they were in another role (a month paid before a role change)."""
+    refunds. `role` measures the member as they were in another role (a month paid before a role change). `tz`:
+    the zone of every window the activity is read in (whole local days), which lets the order sums come by day."""
     return _load(session, Role.parse(role or member.role), member.id, member.team_id, start, end, frozenset(needs),
-                 cache, None)
+                 cache, None, tz)
 
 
 def load_team_activity(session: Session, team_id: int, start: datetime, end: datetime,
                        needs: Iterable[str] = ALL_FACTS, cache: FactCache | None = None,
-                       country: str | None = None) -> Activity:
+                       country: str | None = None, tz: str | None = None) -> Activity:
     """Everything in the team's shops in [start, end), as a lead sees it; in one country's shops when given."""
-    return _load(session, Role.LEAD, None, team_id, start, end, frozenset(needs), cache, country)
+    return _load(session, Role.LEAD, None, team_id, start, end, frozenset(needs), cache, country, tz)
 
 
 def _load(session: Session, role: Role, member_id: int | None, team_id: int | None, start: datetime,
-          end: datetime, wanted: frozenset[str], cache: FactCache | None, country: str | None) -> Activity:
+          end: datetime, wanted: frozenset[str], cache: FactCache | None, country: str | None,
+          tz: str | None) -> Activity:
     shops = team_shop_ids(session, team_id, country)
     by_member = role.scope is Scope.OWN
     day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
@@ -169,7 +174,7 @@ def _load(session: Session, role: Role, member_id: int | None, team_id: int | No
     if "orders" in wanted and cache is not None and cache.sums and not wanted & {"lines", "buyers"}:
         key = ("member", member_id) if by_member else ("team", team_id, country)
         sums = cache.read(session, start, end, member_id, [] if by_member else shops, key,
-                          sorted(p.product_id for p in products) if "product_units" in wanted else None)
+                          sorted(p.product_id for p in products) if "product_units" in wanted else None, tz)
     if "orders" in wanted and sums is None:
         if "product_units" in wanted:
             wanted = wanted | {"lines"}
@@ -316,7 +321,7 @@ def team_order_moments(session: Session, team_id: int, start: datetime, end: dat
 
 
 def team_order_counts(session: Session, team_id: int, start: datetime, end: datetime,
-                      basis: CountOrdersAt) -> list[tuple[datetime, int]] | None:
+                      basis: CountOrdersAt, tz: str | None = None) -> list[tuple[datetime, int]] | None:
     """team_order_moments as (quarter-hour, orders) from the store's sums; None when an hour in the range changed in
     this transaction and is not yet summed (read team_order_moments instead)."""
-    return shape_moments(session.connection(), team_shop_ids(session, team_id), basis, start, end)
+    return shape_moments(session.connection(), team_shop_ids(session, team_id), basis, start, end, tz)

@@ -31,8 +31,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, delete, event, func, insert, or_, select, text, type_coerce, union
+from sqlalchemy import String, and_, case, delete, event, func, insert, or_, select, text, type_coerce, union
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.engine import Connection, Engine
 
@@ -386,7 +387,7 @@ def _aligned(moment: datetime) -> bool:
 def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: datetime, now: datetime,
               cutoff: datetime, members: Sequence[int] = (), shops: Sequence[int] = (),
               products: Sequence[int] | None = None,
-              excluded: dict[int, frozenset[int]] | None = None) -> dict[int, Read] | None:
+              excluded: dict[int, frozenset[int]] | None = None, tz: str | None = None) -> dict[int, Read] | None:
     """The orders counted by `basis` in [start, end) as of `now`, as sums: of each of `members` (orders credited to
     them; keyed by member id), or of the orders of `shops` (keyed 0). `cutoff` is the refund maturity cut-off
     (scoring.metrics.matured_orders): a sum never holds orders on both sides of it. `products`: the products whose
@@ -396,7 +397,11 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
-    taken in the quarter-hour of `now` (up to `now`)."""
+    taken in the quarter-hour of `now` (up to `now`).
+
+    With `tz`, the quarter-hours come summed by local day in `tz`, UTC day and side of the cut-off, each sum at
+    its earliest quarter-hour: right for every window of whole local days in `tz` (and for the rate of the day),
+    and a few rows per member and day instead of one per quarter-hour."""
     moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
     if products and members:   # sold units are summed by shop and product, not by member
         return None
@@ -412,23 +417,25 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     out: dict[int, Read] = {m: Read([], []) for m in members} if by_member else {0: Read([], [])}
 
     scope = SUM.c.member_id.in_(members) if by_member else SUM.c.shop_id.in_(shops)
+    buckets = _buckets(SUM.c.moment_slot, start, end, tz, slot_of(cutoff))
     for member, cur, m_slot, gross, count, value, refunded, units, returned in conn.execute(
-            select(SUM.c.member_id if by_member else sa_literal(0), SUM.c.currency, SUM.c.moment_slot,
+            select(SUM.c.member_id if by_member else sa_literal(0), SUM.c.currency, func.min(SUM.c.moment_slot),
                    func.sum(SUM.c.gross_minor), func.sum(SUM.c.orders), func.sum(SUM.c.value_minor),
                    func.sum(SUM.c.refunded_minor), func.sum(SUM.c.units), func.sum(SUM.c.returned_units))
             .where(scope, SUM.c.basis == basis.value, SUM.c.moment_slot >= lo, SUM.c.moment_slot < hi,
                    SUM.c.effect_slot < now_slot, SUM.c.moment_slot.not_in(sorted(whole_raw)))
-            .group_by(*([SUM.c.member_id] if by_member else []), SUM.c.currency, SUM.c.moment_slot)):
+            .group_by(*([SUM.c.member_id] if by_member else []), SUM.c.currency, *buckets)):
         out[member].orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
                                            from_minor(value, cur), from_minor(refunded, cur), units, returned))
     if products and not by_member:
         for product, m_slot, units in conn.execute(
-                select(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.moment_slot, func.sum(PRODUCT_SUM.c.units))
+                select(PRODUCT_SUM.c.product_id, func.min(PRODUCT_SUM.c.moment_slot), func.sum(PRODUCT_SUM.c.units))
                 .where(PRODUCT_SUM.c.shop_id.in_(shops), PRODUCT_SUM.c.product_id.in_(products),
                        PRODUCT_SUM.c.basis == basis.value, PRODUCT_SUM.c.moment_slot >= lo,
                        PRODUCT_SUM.c.moment_slot < hi, PRODUCT_SUM.c.effect_slot < now_slot,
                        PRODUCT_SUM.c.moment_slot.not_in(sorted(whole_raw)))
-                .group_by(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.moment_slot)):
+                .group_by(PRODUCT_SUM.c.product_id,
+                          *_buckets(PRODUCT_SUM.c.moment_slot, start, end, tz, slot_of(cutoff)))):
             if units:
                 out[0].products.append(ProductSum(product, slot_start(m_slot), units))
 
@@ -462,6 +469,21 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     return out
 
 
+def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_slot: int) -> list[Any]:
+    """What read_sums groups quarter-hours by: each alone without `tz`; else their local day in `tz` (a CASE over
+    the range's local midnights), UTC day (the rate's) and side of the refund cut-off."""
+    if tz is None:
+        return [slot]
+    zone = ZoneInfo(tz)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    midnights = []
+    while day <= last:
+        day += timedelta(days=1)
+        midnights.append(slot_of(datetime.combine(day, datetime.min.time(), zone)))
+    local_day = case(*((slot < m, i) for i, m in enumerate(midnights)), else_=len(midnights))
+    return [local_day, slot // (86400 // SLOT_SECONDS), slot < cutoff_slot]
+
+
 def _add_raw(into: Read, stored: StoredOrder, basis: CountOrdersAt, now: datetime, since: datetime | None,
              products: set[int], sign: int = 1) -> None:
     got = sums_by_now(stored.fact, basis, stored.merchandise, stored.refunds, now, since=since)
@@ -476,20 +498,34 @@ def _add_raw(into: Read, stored: StoredOrder, basis: CountOrdersAt, now: datetim
 
 
 def shape_moments(conn: Connection, shops: Sequence[int], basis: CountOrdersAt, start: datetime,
-                  end: datetime) -> list[tuple[datetime, int]] | None:
+                  end: datetime, tz: str | None = None) -> list[tuple[datetime, int]] | None:
     """(quarter-hour, orders) of the not cancelled, not sample orders of `shops` counted in [start, end) (both on
-    the quarter-hour), whatever `now`: what a team's pace shape is learned from (scoring.shape). None when an hour
-    in the range is due."""
+    the quarter-hour), whatever `now`: what a team's pace shape is learned from (scoring.shape). By the hour
+    instead when every offset of `tz` in the range is a whole hour (a UTC hour is then one local hour). None
+    when an hour in the range is due."""
     if not _aligned(start) or not _aligned(end) or conn.execute(
             select(DUE.c.hour).where(DUE.c.hour >= hour_of(start) - 1, DUE.c.hour <= hour_of(end) + 1)
             .limit(1)).first() is not None:
         return None
+    step = HOUR_SLOTS if tz is not None and _whole_hours(tz, start, end) else 1
+    bucket = SUM.c.moment_slot // step if step > 1 else SUM.c.moment_slot
     rows = conn.execute(
-        select(SUM.c.moment_slot, func.sum(SUM.c.shape_orders))
+        select(bucket, func.sum(SUM.c.shape_orders))
         .where(SUM.c.shop_id.in_(shops), SUM.c.basis == basis.value, SUM.c.moment_slot >= slot_of(start),
                SUM.c.moment_slot < slot_of(end))
-        .group_by(SUM.c.moment_slot))
-    return [(slot_start(s), int(n)) for s, n in rows if n]
+        .group_by(bucket))
+    return [(slot_start(b * step), int(n)) for b, n in rows if n]
+
+
+def _whole_hours(tz: str, start: datetime, end: datetime) -> bool:
+    zone = ZoneInfo(tz)
+    moment = start
+    while moment <= end:
+        offset = moment.astimezone(zone).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+        moment += timedelta(hours=6)
+    return True
 
 
 _MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()   # engines whose store has order_sum_due (checked until then)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,15 @@ from scoring.money import from_minor
 from scoring.periods import PeriodKind, Window, month_window, window_for
 from scoring.rules import CountOrdersAt, Rules
 from scoring.series import cumulative_series
-from storage.activity import FactCache, _orders, load_activity, load_team_activity
+from scoring.shape import history_bounds, learn_shape, learn_shape_counted
+from storage.activity import (
+    FactCache,
+    _orders,
+    load_activity,
+    load_team_activity,
+    team_order_counts,
+    team_order_moments,
+)
 from storage.models import Member, Order, OrderLine, OrderSumDue, Refund, Shop
 from storage.order_sums import rebuild, slot_of
 from tests.conftest import org_and_team
@@ -53,6 +61,7 @@ class Draw:
     end: datetime
     now: datetime
     rules: Rules
+    by_day: bool = False    # the sums read by local day in the window's zone (load_activity's `tz`)
 
 
 def draw(rng: random.Random, world: World, scope: str | None = None, who: int | None = None) -> Draw:
@@ -86,16 +95,17 @@ def draw(rng: random.Random, world: World, scope: str | None = None, who: int | 
         who = rng.choice(world.hosts if scope == "host" else world.teams)
     rules = Rules(count_orders_at=rng.choice(list(CountOrdersAt)), net_refunds=rng.random() < 0.5,
                   refund_maturity_days=maturity, new_sku_hit_units=rng.randint(1, 6))
-    return Draw(scope, who, window, start, end, now, rules)
+    return Draw(scope, who, window, start, end, now, rules, rng.random() < 0.5)
 
 
 def load(session: Session, d: Draw, needs: frozenset[str], sums: bool) -> Activity:
     cache = FactCache(d.now, d.rules) if sums else FactCache()
+    tz = d.window.tz if d.by_day else None
     if d.scope == "host":
         member = session.get(Member, d.who)
         assert member is not None
-        return load_activity(session, member, d.start, d.end, needs, cache)
-    return load_team_activity(session, d.who, d.start, d.end, needs, cache)
+        return load_activity(session, member, d.start, d.end, needs, cache, tz=tz)
+    return load_team_activity(session, d.who, d.start, d.end, needs, cache, tz=tz)
 
 
 def _same(key: str, got: Decimal | None, want: Decimal | None, label: str) -> None:
@@ -133,10 +143,11 @@ def compare(session: Session, world: World, d: Draw, expect_sums: bool = True) -
         _same(key, CATALOG[key].compute(summed_p, ctx_a), CATALOG[key].compute(one_p, ctx_b), label)
     if d.scope == "host" and expect_sums:   # a team's hosts read in one query (rank, team views): the same
         cache = FactCache(d.now, d.rules)
-        cache.prefetch(session, world.hosts, d.start, d.end)
+        tz = d.window.tz if d.by_day else None
+        cache.prefetch(session, world.hosts, d.start, d.end, tz)
         member = session.get(Member, d.who)
         assert member is not None
-        fetched = load_activity(session, member, d.start, d.end, ORDER_NEEDS, cache)
+        fetched = load_activity(session, member, d.start, d.end, ORDER_NEEDS, cache, tz=tz)
         assert fetched.orders == () and sorted(map(repr, fetched.order_sums)) == sorted(map(repr, summed.order_sums))
     return len(summed.order_sums), len(summed_p.product_sums)
 
@@ -261,3 +272,18 @@ def test_an_order_in_the_last_half_millisecond_of_an_hour_is_summed_in_that_hour
     with engine.connect() as conn:
         assert conn.execute(text("SELECT moment_slot, gross_minor FROM order_sum WHERE basis = 'paid'")).all() \
             == [(slot_of(paid), 1234)]
+
+
+def test_a_teams_pace_shape_from_the_sums_is_the_one_from_its_orders(engine: Engine) -> None:
+    """scoring.shape learned from the sums by quarter-hour (by the hour in a zone of whole-hour offsets) equals the
+    shape learned from the orders' counting moments, for each counting rule."""
+    world = build(engine, 11, orders=200)
+    with Session(engine) as session:
+        for tz, team_id in ((tz, t) for tz in ("UTC", "America/Los_Angeles", "Asia/Kolkata", "Asia/Kathmandu",
+                                               "Asia/Jakarta") for t in world.teams):
+            for basis in CountOrdersAt:
+                start, end = history_bounds(date(2026, 11, 20), tz)
+                counted = team_order_counts(session, team_id, start, end, basis, tz)
+                assert counted is not None and sum(n for _, n in counted) > 0
+                moments = team_order_moments(session, team_id, start, end, basis is CountOrdersAt.SHIPPED)
+                assert learn_shape_counted(counted, tz) == learn_shape(moments, tz)
