@@ -22,9 +22,17 @@ from scoring.sop import Region, Typical, region_of, typical
 from scoring.templates import Role, Stage, Template, select_template
 from services.container import Services
 from storage.activity import FactCache, load_activity, team_order_counts, team_order_moments
-from storage.adjustments import month_overrides
+from storage.adjustments import month_overrides, month_overrides_of
 from storage.models import Member, Team
-from storage.queries import fx_table, load_templates, monthly_targets, team_countries, team_members, team_of
+from storage.queries import (
+    fx_table,
+    load_templates,
+    monthly_targets,
+    monthly_targets_of,
+    team_countries,
+    team_members,
+    team_of,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,29 @@ class Inputs:
     now: datetime
     facts: FactCache
     shapes: dict[tuple[int, str, date], PaceShape | None] = field(default_factory=dict)
+
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict)   # targets and overrides read ahead
+
+    def prefetch_targets(self, session: Session, member_ids: list[int], periods: list[str]) -> None:
+        """The members' targets and appeals' overrides of `periods`, one query each for all of them."""
+        targets = monthly_targets_of(session, [f"member:{m}" for m in member_ids], periods)
+        overrides = month_overrides_of(session, member_ids, periods)
+        for m in member_ids:
+            self.memo["targets", m, tuple(periods)] = targets.get(f"member:{m}", {})
+            for period in periods:
+                self.memo["overrides", m, period] = {key: value for (key, p), value in overrides.get(m, {}).items()
+                                                     if p == period}
+
+    def targets_of(self, session: Session, member: Member,
+                   periods: list[str]) -> dict[str, dict[tuple[int, int], Decimal]]:
+        """monthly_targets of the member, from what prefetch_targets read when it did."""
+        got = self.memo.get(("targets", member.id, tuple(periods)))
+        return got if got is not None else monthly_targets(session, f"member:{member.id}", periods)  # type: ignore[return-value]
+
+    def overrides_of(self, session: Session, member: Member, month: Window) -> dict[str, Decimal]:
+        """anchor_overrides, from what prefetch_targets read when it did."""
+        got = self.memo.get(("overrides", member.id, month_key(month.first_day)))
+        return got if got is not None else anchor_overrides(session, member, month)  # type: ignore[return-value]
 
     def __post_init__(self) -> None:
         # the order sums are read as of a `now`: an Inputs made for another moment (dataclasses.replace) reads
@@ -136,17 +167,22 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
                            trial=trial)
     needs = frozenset().union(*(CATALOG[m.key].reads for m in template.metrics))
     activity = load_activity(session, member, *load_range(window, inputs.now), needs, inputs.facts, tz=window.tz)
-    periods = sorted({month_key(d) for d in (*window.days(), month.first_day)})
-    targets = monthly_targets(session, f"member:{member.id}", periods)
+    periods = target_periods(window, inputs.now)
+    targets = inputs.targets_of(session, member, periods)
     typical_targets = None
     if trial:
         targets, typical_targets = with_typical_targets(session, member, team, template, targets, periods)
     shape = inputs.shape_for(session, team, window.tz)
-    overrides = anchor_overrides(session, member, month)
+    overrides = inputs.overrides_of(session, member, month)
     card = scorecard(template, activity, Context(window, inputs.now, inputs.rules, inputs.fx, shape), targets, trial,
                      overrides)
     return MemberScore(member, window, template, card, activity, targets, typical=typical_targets,
                        trial=trial, shape=shape, overrides=overrides)
+
+
+def target_periods(window: Window, now: datetime) -> list[str]:
+    """The months ("YYYY-MM") whose targets score_member reads for `window`: its days' and its anchor month."""
+    return sorted({month_key(d) for d in (*window.days(), anchor_month(window, now).first_day)})
 
 
 def load_range(window: Window, now: datetime) -> tuple[datetime, datetime]:
@@ -159,12 +195,19 @@ def score_members(session: Session, inputs: Inputs, team: Team | None,
                   windows: list[tuple[Member, Window]]) -> list[MemberScore]:
     """score_member of each (member, window); the sums of the orders credited to them are read in one query for
     all (storage.activity.FactCache.prefetch), not one each."""
-    ranges: dict[tuple[datetime, datetime, str], list[int]] = {}
+    ranges: dict[tuple[datetime, datetime, str], list[Member]] = {}
     for member, window in windows:
-        if member.id is not None and Role.parse(member.role).scope is Scope.OWN:
-            ranges.setdefault((*load_range(window, inputs.now), window.tz), []).append(member.id)
-    for (start, end, tz), ids in ranges.items():
-        inputs.facts.prefetch(session, ids, start, end, tz)
+        if member.id is not None:
+            ranges.setdefault((*load_range(window, inputs.now), window.tz), []).append(member)
+    for (start, end, tz), members in ranges.items():
+        inputs.facts.prefetch(session, [m.id for m in members if m.id is not None], start, end, tz,
+                              [m.id for m in members if m.id is not None and Role.parse(m.role).scope is Scope.OWN])
+    periods: dict[tuple[str, ...], list[int]] = {}
+    for member, window in windows:
+        if member.id is not None:
+            periods.setdefault(tuple(target_periods(window, inputs.now)), []).append(member.id)
+    for months, ids in periods.items():
+        inputs.prefetch_targets(session, ids, list(months))
     return [score_member(session, inputs, m, team, w) for m, w in windows]
 
 

@@ -35,7 +35,7 @@ from scoring.facts import (
 from scoring.money import from_minor
 from scoring.roles import Role, Scope
 from scoring.rules import CountOrdersAt, Rules
-from storage.adjustments import excluded_orders
+from storage.adjustments import excluded_orders, excluded_orders_of
 from storage.models import (
     AdSpend,
     ContentPost,
@@ -78,13 +78,14 @@ class FactCache:
         self._orders: dict[tuple[object, ...], tuple[OrderFact, ...]] = {}
         self._sums: dict[tuple[object, ...], Read] = {}
         self._excluded: dict[tuple[object, ...], frozenset[int]] = {}
+        self._own: dict[tuple[object, ...], tuple[object, ...]] = {}   # (kind, member, start, end) -> facts
         self.now = now
         self.rules = rules
 
     def at(self, now: datetime) -> FactCache:
         """This cache read as of another `now` (the loads it holds are shared; sums are kept per `now`)."""
         other = FactCache(now, self.rules)
-        other._orders, other._sums, other._excluded = self._orders, self._sums, self._excluded
+        other._orders, other._sums, other._excluded, other._own = self._orders, self._sums, self._excluded, self._own
         return other
 
     def excluded(self, session: Session, member_id: int, start: datetime, end: datetime) -> frozenset[int]:
@@ -117,11 +118,28 @@ class FactCache:
             self._sums[full] = next(iter(got.values()))
         return self._sums[full]
 
+    def own(self, kind: str, member_id: int, start: datetime, end: datetime) -> tuple[object, ...] | None:
+        """A member's own live sessions, videos or ad days in [start, end) that `prefetch` read; None: not read."""
+        return self._own.get((kind, member_id, start, end))
+
     def prefetch(self, session: Session, member_ids: list[int], start: datetime, end: datetime,
-                 tz: str | None = None) -> None:
-        """Read the sums of these members' own orders in [start, end) in one query, for `read` to find."""
+                 tz: str | None = None, orders_of: list[int] | None = None) -> None:
+        """Read what these members did themselves in [start, end) with one query per kind for all of them, for the
+        loads to find: their live sessions, videos, ad days and appeals' exclusions, and the sums of the orders
+        credited to `orders_of` (default: all of them)."""
+        if not member_ids:
+            return
+        day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
+        for kind, by_member in (("lives", _lives_by(session, member_ids, start, end)),
+                                ("posts", _posts_by(session, member_ids, start, end)),
+                                ("ads", _ads_by(session, member_ids, day_from, day_to))):
+            for m in member_ids:
+                self._own[kind, m, start, end] = tuple(by_member.get(m, ()))
+        for m, ids in excluded_orders_of(session, member_ids, start, end).items():
+            self._excluded[m, start, end] = ids
         if not self.sums:
             return
+        member_ids = member_ids if orders_of is None else orders_of
         excluded = {m: self.excluded(session, m, start, end) for m in member_ids}
         wanted = [m for m in member_ids
                   if ("member", m, start, end, (), excluded[m], self.now, tz) not in self._sums]
@@ -186,18 +204,21 @@ def _load(session: Session, role: Role, member_id: int | None, team_id: int | No
         if member_id is not None and orders:   # what approved appeals took out of the member's numbers
             excluded = excluded_orders(session, member_id, start, end)
             orders = tuple(o for o in orders if o.order_id not in excluded) if excluded else orders
+    def own(kind: str) -> tuple[object, ...] | None:
+        return cache.own(kind, member_id, start, end) if cache is not None and member_id is not None else None
+
     lives: tuple[LiveFact, ...] = ()
     if "lives" in wanted:
         who = LiveSession.host_member_id == member_id if by_member else LiveSession.shop_id.in_(shops)  # type: ignore[attr-defined]
-        lives = _lives(session, who, start, end)
+        lives = own("lives") if by_member and own("lives") is not None else _lives(session, who, start, end)  # type: ignore[assignment]
     posts: tuple[PostFact, ...] = ()
     if "posts" in wanted:
         who = ContentPost.member_id == member_id if by_member else ContentPost.shop_id.in_(shops)  # type: ignore[attr-defined]
-        posts = _posts(session, who, start, end)
+        posts = own("posts") if by_member and own("posts") is not None else _posts(session, who, start, end)  # type: ignore[assignment]
     ads: tuple[AdFact, ...] = ()
     if "ads" in wanted:
         who = AdSpend.shop_id.in_(shops) if role is Role.LEAD else AdSpend.member_id == member_id  # type: ignore[attr-defined]
-        ads = _ads(session, who, day_from, day_to)
+        ads = own("ads") if role is not Role.LEAD and own("ads") is not None else _ads(session, who, day_from, day_to)  # type: ignore[assignment]
     inventory: tuple[InventoryFact, ...] = ()
     if "inventory" in wanted:
         inventory = _inventory(session, shops, day_from, day_to)
@@ -252,6 +273,44 @@ def _first_orders(session: Session, buyers: set[str]) -> set[int]:
             if buyer not in first or (paid, oid) < first[buyer]:
                 first[buyer] = (paid, oid)
     return {oid for _, oid in first.values()}
+
+
+def _lives_by(session: Session, members: list[int], start: datetime,
+              end: datetime) -> dict[int, list[LiveFact]]:
+    out: dict[int, list[LiveFact]] = defaultdict(list)
+    for m, *row in session.execute(
+        select(LiveSession.host_member_id, LiveSession.started_at, LiveSession.ended_at, LiveSession.currency,
+               LiveSession.gmv_minor, LiveSession.viewers, LiveSession.views, LiveSession.watch_seconds,
+               LiveSession.interactions, LiveSession.new_followers)
+        .where(LiveSession.host_member_id.in_(members), LiveSession.started_at >= start,  # type: ignore[union-attr,operator]
+               LiveSession.started_at < end)  # type: ignore[operator]
+    ):
+        s, e, cur, g, vw, v, w, i, f = row
+        out[m].append(LiveFact(s, e, cur, from_minor(g, cur), vw, v, w, i, f))
+    return out
+
+
+def _posts_by(session: Session, members: list[int], start: datetime, end: datetime) -> dict[int, list[PostFact]]:
+    out: dict[int, list[PostFact]] = defaultdict(list)
+    for m, *row in session.execute(
+        select(ContentPost.member_id, ContentPost.published_at, ContentPost.views, ContentPost.likes,
+               ContentPost.add_to_cart, ContentPost.orders, ContentPost.new_followers)
+        .where(ContentPost.member_id.in_(members), ContentPost.published_at >= start,  # type: ignore[union-attr,operator]
+               ContentPost.published_at < end)  # type: ignore[operator]
+    ):
+        out[m].append(PostFact(*row))
+    return out
+
+
+def _ads_by(session: Session, members: list[int], day_from: date, day_to: date) -> dict[int, list[AdFact]]:
+    out: dict[int, list[AdFact]] = defaultdict(list)
+    for m, d, cur, sp, c, i, g, v in session.execute(
+        select(AdSpend.member_id, AdSpend.day, AdSpend.currency, AdSpend.spend_minor, AdSpend.clicks,
+               AdSpend.impressions, AdSpend.attributed_gmv_minor, AdSpend.live_room_visitors)
+        .where(AdSpend.member_id.in_(members), AdSpend.day >= day_from, AdSpend.day <= day_to)  # type: ignore[union-attr,operator]
+    ):
+        out[m].append(AdFact(d, cur, from_minor(sp, cur), c, i, from_minor(g, cur), v))
+    return out
 
 
 def _lives(session: Session, who: ColumnElement[bool], start: datetime, end: datetime) -> tuple[LiveFact, ...]:

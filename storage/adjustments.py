@@ -43,6 +43,19 @@ def excluded_orders(session: Session, member_id: int, start: datetime | None = N
                      if start is None or end is None or _holds(start, end, period))
 
 
+def excluded_orders_of(session: Session, member_ids: list[int], start: datetime,
+                       end: datetime) -> dict[int, frozenset[int]]:
+    """excluded_orders of each of `member_ids` for [start, end), in one query."""
+    out: dict[int, set[int]] = {m: set() for m in member_ids}
+    for member_id, order_id, period in session.execute(
+            select(AppealAdjustment.member_id, AppealAdjustment.order_id, AppealAdjustment.period).where(
+                AppealAdjustment.member_id.in_(member_ids), AppealAdjustment.kind == "exclude_order",  # type: ignore[attr-defined,arg-type]
+                AppealAdjustment.order_id.is_not(None))):  # type: ignore[union-attr]
+        if _holds(start, end, period):
+            out[member_id].add(order_id)
+    return {m: frozenset(ids) for m, ids in out.items()}
+
+
 ZONE_SLACK = timedelta(hours=14)   # the furthest a zone's midnight is from UTC's
 
 
@@ -73,6 +86,24 @@ def month_overrides(session: Session, member_id: int | None, periods: Iterable[s
             .order_by(AppealAdjustment.id)):  # type: ignore[arg-type]
         if key is not None:
             out[key, period] = value
+    return out
+
+
+def month_overrides_of(session: Session, member_ids: list[int],
+                       periods: Iterable[str]) -> dict[int, dict[tuple[str, str], Decimal]]:
+    """month_overrides of several members in one query."""
+    periods = list(periods)
+    out: dict[int, dict[tuple[str, str], Decimal]] = {}
+    if not member_ids or not periods:
+        return out
+    for member_id, key, period, value in session.execute(
+            select(AppealAdjustment.member_id, AppealAdjustment.metric_key, AppealAdjustment.period,
+                   AppealAdjustment.value)
+            .where(AppealAdjustment.member_id.in_(member_ids), AppealAdjustment.kind == "override",  # type: ignore[attr-defined,arg-type]
+                   AppealAdjustment.period.in_(periods), AppealAdjustment.value.is_not(None))  # type: ignore[attr-defined,union-attr]
+            .order_by(AppealAdjustment.id)):  # type: ignore[arg-type]
+        if key is not None:
+            out.setdefault(member_id, {})[key, period] = value
     return out
 
 

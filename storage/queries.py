@@ -150,6 +150,18 @@ def monthly_targets(session: Session, subject: str, periods: list[str],
     return dict(out)
 
 
+def monthly_targets_of(session: Session, subjects: list[str],
+                       periods: list[str]) -> dict[str, dict[str, dict[tuple[int, int], Decimal]]]:
+    """monthly_targets of several members' subjects ("member:7") in one query (no team baselines)."""
+    out: dict[str, dict[str, dict[tuple[int, int], Decimal]]] = defaultdict(lambda: defaultdict(dict))
+    for subject, key, period, value in session.execute(
+        select(Target.subject, Target.metric_key, Target.period, Target.value)
+        .where(Target.subject.in_(subjects), Target.period.in_(periods))  # type: ignore[attr-defined]
+    ):
+        out[subject][key][_year_month(period)] = value
+    return {subject: dict(by_key) for subject, by_key in out.items()}
+
+
 def country_baselines(session: Session, team_id: int,
                       periods: list[str]) -> dict[str, dict[tuple[int, int], dict[str, Decimal]]]:
     """A team's country baselines by metric, then (year, month), then country."""
