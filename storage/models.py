@@ -451,8 +451,8 @@ class KpiTemplate(SQLModel, table=True):
 class OrderSumRow(SQLModel, table=True):
     """The steps (scoring.order_effects) of a shop's orders counted by `basis` ("paid" or "shipped") in one
     quarter-hour (`moment_slot`, UTC quarter-hours since 1970), credited to `member_id` (0: nobody), in one
-    currency, summed by the quarter-hour each step takes effect (`effect_slot`). Amounts in minor units. Rebuilt
-    from the orders for every (shop, hour) a change touches, in the changing transaction (migration 0032)."""
+    currency, summed by the quarter-hour each step takes effect (`effect_slot`). Amounts in minor units. Kept by
+    folding each changed order in the changing transaction (storage.order_sums; migration 0032)."""
     __tablename__ = "order_sum"
     __table_args__ = (Index("ix_order_sum_member", "member_id", "basis", "moment_slot"),)
     shop_id: int = Field(primary_key=True)
@@ -482,12 +482,42 @@ class OrderProductSumRow(SQLModel, table=True):
     units: int = 0
 
 
+class OrderSumPart(SQLModel, table=True):
+    """The ledger of order_sum: what one order adds to it, by basis and effect quarter-hour (storage.order_sums)."""
+    __tablename__ = "order_sum_part"
+    order_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    effect_slot: int = Field(primary_key=True)
+    shop_id: int
+    moment_slot: int
+    member_id: int
+    currency: str = Field(max_length=3)
+    gross_minor: int = _money()
+    orders: int = 0
+    value_minor: int = _money()
+    refunded_minor: int = _money()
+    units: int = 0
+    returned_units: int = 0
+    shape_orders: int = 0
+
+
+class OrderProductPart(SQLModel, table=True):
+    """The ledger of order_product_sum: one order's sold units of a product by basis and effect quarter-hour."""
+    __tablename__ = "order_product_part"
+    order_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    product_id: int = Field(primary_key=True)
+    effect_slot: int = Field(primary_key=True)
+    shop_id: int
+    moment_slot: int
+    units: int = 0
+
+
 class OrderSumDue(SQLModel, table=True):
-    """A shop's hour (UTC hours since 1970) whose order sums a change made stale: written by triggers on
-    shop_order, refund and order_line, and cleared when the sums are rebuilt before the transaction commits."""
+    """An order whose part of the sums a change made stale: written by triggers on shop_order, refund and
+    order_line, and cleared when it is folded, before the transaction commits (storage.order_sums)."""
     __tablename__ = "order_sum_due"
-    shop_id: int = Field(primary_key=True)
-    hour: int = Field(primary_key=True)
+    order_id: int = Field(primary_key=True)
 
 
 class KpiTemplateMetric(SQLModel, table=True):

@@ -6,17 +6,18 @@ hold each shop's orders' steps by counting quarter-hour, member, currency and th
 effect, so a score reads at most one row per member, quarter-hour and step time, whatever the number of orders.
 
 How they stay exact:
-- Triggers on shop_order, refund and order_line (installed by migration 0032; `install`) write the (shop, hour)
-  of every counting moment a change touches, before and after, into order_sum_due, in the changing statement.
-- Before any transaction on an engine from storage.engine.make_engine commits, `fold_due` rebuilds the sums of
-  those hours from the orders themselves and clears them (a `commit` listener: `keep_current`). So every writer
-  (the sync, imports, crediting, appeals, the demo, a console) keeps them without knowing. On PostgreSQL the due
-  row also serialises two transactions that change the same hour: the second waits for the first's commit and
-  then rebuilds with its changes in view.
-- A reader that still finds a due hour in its range (a store written by something that bypassed the engine)
-  reads those orders one by one, as it does the quarter-hour of `now` and the quarter-hour of the refund
-  maturity cut-off, where a step's exact time decides (`read_sums`).
-- `kpibot db rebuild-aggregates` (`rebuild`) recomputes every sum from the orders.
+- Triggers on shop_order, refund and order_line (installed by migration 0032; `install`) write the id of every
+  order a change touches into order_sum_due, in the changing statement.
+- Before any transaction on an engine from storage.engine.make_engine commits, `fold_due` folds those orders into
+  the sums and clears them (a `commit` listener: `keep_current`). So every writer (the sync, imports, crediting,
+  appeals, the demo, a console) keeps them without knowing. A ledger (order_sum_part, order_product_part) holds
+  what each order adds: a fold takes that off, adds what the order adds now and writes it down, so it costs the
+  changed orders only, not every order of their hours (a sync's pages spread over weeks). On PostgreSQL the due
+  row also serialises two transactions that change the same order: the second waits for the first's commit.
+- A reader that finds an order due (changed in its own transaction, not yet folded) reads orders one by one, as
+  it does the quarter-hour of `now` and the quarter-hour of the refund maturity cut-off, where a step's exact time
+  decides (`read_sums`).
+- `kpibot db rebuild-aggregates` (`rebuild`) recomputes every sum and the ledger from the orders.
 
 SQLite recreates a table for most ALTERs (Alembic's batch mode), which drops its triggers: a later migration that
 alters shop_order, refund or order_line in batch mode must `install` them again.
@@ -27,13 +28,27 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, delete, event, func, insert, or_, select, text, type_coerce, union
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    union,
+)
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.engine import Connection, Engine
 
@@ -49,26 +64,29 @@ from scoring.order_effects import (
     sums_by_now,
 )
 from scoring.rules import CountOrdersAt
-from storage.models import Order, OrderLine, OrderProductSumRow, OrderSumDue, OrderSumRow, Refund
+from storage.models import (
+    Order,
+    OrderLine,
+    OrderProductPart,
+    OrderProductSumRow,
+    OrderSumDue,
+    OrderSumPart,
+    OrderSumRow,
+    Refund,
+)
 from storage.types import table_of
+from storage.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 
 SUM, PRODUCT_SUM, DUE = table_of(OrderSumRow), table_of(OrderProductSumRow), table_of(OrderSumDue)
+PART, PRODUCT_PART = table_of(OrderSumPart), table_of(OrderProductPart)
 ORDER, REFUND, LINE = table_of(Order), table_of(Refund), table_of(OrderLine)
 HOUR_SLOTS = 3600 // SLOT_SECONDS
 BASES = (CountOrdersAt.PAID, CountOrdersAt.SHIPPED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 IN_CHUNK = 2000
-HOURS_PER_READ = 24 * 7       # hours of one shop rebuilt per read of its orders
-
-
-def hour_of(moment: datetime) -> int:
-    return int((moment - _EPOCH).total_seconds()) // 3600
-
-
-def hour_start(hour: int) -> datetime:
-    return _EPOCH + timedelta(hours=hour)
+REBUILD_CHUNK = 50_000        # orders a rebuild reads and sums at a time
 
 
 # --- triggers -------------------------------------------------------------------------------------------------
@@ -76,45 +94,29 @@ def hour_start(hour: int) -> datetime:
 # the columns of shop_order the sums read: an update of any other (attribution, status text) changes no sum
 ORDER_SUM_COLUMNS = ("shop_id", "currency", "merchandise_minor", "units", "paid_at", "shipped_at", "cancelled_at",
                      "member_id", "is_sample")
-# the text cut to whole seconds: SQLite rounds a time's fraction to milliseconds, so strftime of 15:59:59.9996
-# gives 16:00:00, and the hour the order lies in would never be marked
-_SQLITE_HOUR = "CAST(strftime('%s', substr({t}, 1, 19)) AS INTEGER) / 3600"
 
 
-def _sqlite_mark(rows: str) -> str:
-    """Mark the (shop, hour) pairs `rows` selects (columns s, h), skipping those marked already."""
-    return (f"INSERT INTO order_sum_due (shop_id, hour) SELECT DISTINCT s, h FROM ({rows}) "
-            f"WHERE h IS NOT NULL AND NOT EXISTS (SELECT 1 FROM order_sum_due d WHERE d.shop_id = s AND d.hour = h);")
-
-
-def _sqlite_order_rows(alias: str) -> str:
-    return " UNION ".join(f"SELECT {alias}.shop_id AS s, {_SQLITE_HOUR.format(t=f'{alias}.{c}')} AS h"
-                          for c in ("paid_at", "shipped_at"))
-
-
-def _sqlite_child_rows(alias: str) -> str:
-    return " UNION ".join(f"SELECT o.shop_id AS s, {_SQLITE_HOUR.format(t=f'o.{c}')} AS h FROM shop_order o "
-                          f"WHERE o.id = {alias}.order_id" for c in ("paid_at", "shipped_at"))
+def _sqlite_mark(order_id: str) -> str:
+    return (f"INSERT INTO order_sum_due (order_id) SELECT {order_id} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM order_sum_due WHERE order_id = {order_id});")
 
 
 def _sqlite_triggers() -> list[str]:
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in ORDER_SUM_COLUMNS)
     out = [
-        f"CREATE TRIGGER order_sum_order_insert AFTER INSERT ON shop_order BEGIN "
-        f"{_sqlite_mark(_sqlite_order_rows('NEW'))} END",
+        f"CREATE TRIGGER order_sum_order_insert AFTER INSERT ON shop_order BEGIN {_sqlite_mark('NEW.id')} END",
         f"CREATE TRIGGER order_sum_order_update AFTER UPDATE ON shop_order WHEN {changed} BEGIN "
-        f"{_sqlite_mark(_sqlite_order_rows('NEW'))} {_sqlite_mark(_sqlite_order_rows('OLD'))} END",
-        f"CREATE TRIGGER order_sum_order_delete AFTER DELETE ON shop_order BEGIN "
-        f"{_sqlite_mark(_sqlite_order_rows('OLD'))} END",
+        f"{_sqlite_mark('NEW.id')} END",
+        f"CREATE TRIGGER order_sum_order_delete AFTER DELETE ON shop_order BEGIN {_sqlite_mark('OLD.id')} END",
     ]
     for table in ("refund", "order_line"):
         out += [
             f"CREATE TRIGGER order_sum_{table}_insert AFTER INSERT ON {table} BEGIN "
-            f"{_sqlite_mark(_sqlite_child_rows('NEW'))} END",
+            f"{_sqlite_mark('NEW.order_id')} END",
             f"CREATE TRIGGER order_sum_{table}_update AFTER UPDATE ON {table} BEGIN "
-            f"{_sqlite_mark(_sqlite_child_rows('NEW'))} {_sqlite_mark(_sqlite_child_rows('OLD'))} END",
+            f"{_sqlite_mark('NEW.order_id')} {_sqlite_mark('OLD.order_id')} END",
             f"CREATE TRIGGER order_sum_{table}_delete AFTER DELETE ON {table} BEGIN "
-            f"{_sqlite_mark(_sqlite_child_rows('OLD'))} END",
+            f"{_sqlite_mark('OLD.order_id')} END",
         ]
     return out
 
@@ -122,46 +124,29 @@ def _sqlite_triggers() -> list[str]:
 _SQLITE_NAMES = [f"order_sum_{t}_{e}" for t in ("order", "refund", "order_line")
                  for e in ("insert", "update", "delete")]
 
-# PostgreSQL: statement-level triggers with transition tables, so a sync's multi-row statement marks its hours in
+
+# PostgreSQL: statement-level triggers with transition tables, so a sync's multi-row statement marks its orders in
 # one INSERT .. SELECT DISTINCT rather than one call per row
-_PG_HOUR = "floor(extract(epoch FROM t) / 3600)::bigint"
-
-
-def _pg_order_rows(table: str) -> str:
-    return (f"SELECT DISTINCT r.shop_id, {_PG_HOUR} FROM {table} r, unnest(ARRAY[r.paid_at, r.shipped_at]) AS t "
-            f"WHERE t IS NOT NULL")
-
-
-def _pg_child_rows(table: str) -> str:
-    return (f"SELECT DISTINCT o.shop_id, {_PG_HOUR} FROM (SELECT DISTINCT order_id FROM {table}) r "
-            f"JOIN shop_order o ON o.id = r.order_id, unnest(ARRAY[o.paid_at, o.shipped_at]) AS t "
-            f"WHERE t IS NOT NULL")
-
-
 def _pg_function(name: str, body: str) -> str:
     return (f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} "
             f"RETURN NULL; END $$")
 
 
 def _pg_mark(rows: str) -> str:
-    return f"INSERT INTO order_sum_due (shop_id, hour) {rows} ON CONFLICT DO NOTHING;"
+    return f"INSERT INTO order_sum_due (order_id) {rows} ON CONFLICT DO NOTHING;"
 
 
 def _pg_triggers() -> list[str]:
     changed = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in ORDER_SUM_COLUMNS)
-    pairs = (f"SELECT n.shop_id AS ns, n.paid_at AS np, n.shipped_at AS nsh, o.shop_id AS os, o.paid_at AS op, "
-             f"o.shipped_at AS osh FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE {changed}")
-    order_update = _pg_mark(
-        f"SELECT DISTINCT s, {_PG_HOUR} FROM ({pairs}) c, LATERAL (VALUES (c.ns, c.np), (c.ns, c.nsh), (c.os, c.op), "
-        f"(c.os, c.osh)) AS v(s, t) WHERE t IS NOT NULL")
     out = [
-        _pg_function("order_sum_order_new", _pg_mark(_pg_order_rows("new_rows"))),
-        _pg_function("order_sum_order_old", _pg_mark(_pg_order_rows("old_rows"))),
-        _pg_function("order_sum_order_changed", order_update),
-        _pg_function("order_sum_child_new", _pg_mark(_pg_child_rows("new_rows"))),
-        _pg_function("order_sum_child_old", _pg_mark(_pg_child_rows("old_rows"))),
-        _pg_function("order_sum_child_changed", _pg_mark(_pg_child_rows("new_rows")) + " "
-                     + _pg_mark(_pg_child_rows("old_rows"))),
+        _pg_function("order_sum_order_new", _pg_mark("SELECT DISTINCT id FROM new_rows")),
+        _pg_function("order_sum_order_old", _pg_mark("SELECT DISTINCT id FROM old_rows")),
+        _pg_function("order_sum_order_changed", _pg_mark(
+            f"SELECT DISTINCT n.id FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE {changed}")),
+        _pg_function("order_sum_child_new", _pg_mark("SELECT DISTINCT order_id FROM new_rows")),
+        _pg_function("order_sum_child_old", _pg_mark("SELECT DISTINCT order_id FROM old_rows")),
+        _pg_function("order_sum_child_changed", _pg_mark(
+            "SELECT order_id FROM new_rows UNION SELECT order_id FROM old_rows")),
         "CREATE TRIGGER order_sum_order_insert AFTER INSERT ON shop_order REFERENCING NEW TABLE AS new_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION order_sum_order_new()",
         "CREATE TRIGGER order_sum_order_update AFTER UPDATE ON shop_order REFERENCING NEW TABLE AS new_rows "
@@ -182,7 +167,7 @@ def _pg_triggers() -> list[str]:
 
 
 def install(conn: Connection) -> None:
-    """Create the triggers that mark changed hours (in `conn`'s transaction)."""
+    """Create the triggers that mark changed orders (in `conn`'s transaction)."""
     for statement in _pg_triggers() if conn.dialect.name == "postgresql" else _sqlite_triggers():
         conn.execute(text(statement))
 
@@ -199,7 +184,7 @@ def uninstall(conn: Connection) -> None:
             conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
 
 
-# --- rebuilding -----------------------------------------------------------------------------------------------
+# --- keeping the sums -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class StoredOrder:
@@ -211,24 +196,6 @@ class StoredOrder:
     merchandise: int
     refunds: list[tuple[datetime | None, int, int]]
     is_sample: bool
-
-
-def _spans(hours: Iterable[int], max_gap: int = 1) -> Iterator[tuple[int, int]]:
-    """The hours as spans [first, last + 1) at most HOURS_PER_READ long, joining hours at most `max_gap` apart:
-    a span is read and rebuilt whole (the hours between its due ones too)."""
-    start = prev = None
-    for h in sorted(hours):
-        if start is None:
-            start = prev = h
-        elif h - prev <= max_gap and h - start < HOURS_PER_READ:
-            prev = h
-        else:
-            assert prev is not None
-            yield start, prev + 1
-            start = prev = h
-    if start is not None:
-        assert prev is not None
-        yield start, prev + 1
 
 
 def _raw_time(conn: Connection, column: Any) -> Any:
@@ -273,23 +240,27 @@ def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[Stor
             for oid, shop, member, cur, merch, units, created, paid, shipped, cancelled, sample in rows]
 
 
-def _sum_rows(orders: Iterable[StoredOrder], hours: set[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The order_sum and order_product_sum rows of `orders`' steps whose counting moment lies in `hours`."""
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    units: dict[tuple[Any, ...], int] = defaultdict(int)
+SUM_KEY = ("shop_id", "basis", "moment_slot", "member_id", "currency", "effect_slot")
+SUM_VALUES = ("gross_minor", "orders", "value_minor", "refunded_minor", "units", "returned_units", "shape_orders")
+PRODUCT_KEY = ("shop_id", "basis", "moment_slot", "product_id", "effect_slot")
+
+
+def _parts(orders: Iterable[StoredOrder]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each order's steps (scoring.order_effects) by basis and effect quarter-hour: the rows of order_sum_part and
+    order_product_part, the ledger of what each order adds to the sums."""
+    parts: list[dict[str, Any]] = []
+    product_parts: list[dict[str, Any]] = []
     for o in orders:
         f = o.fact
         for basis in BASES:
             moment = f.paid_at if basis is CountOrdersAt.PAID else f.shipped_at
-            if moment is None or hour_of(moment) not in hours:
+            if moment is None:
                 continue
             m_slot = slot_of(moment)
             shape = 1 if f.cancelled_at is None and not o.is_sample else 0
+            by_effect: dict[int, list[int]] = {}
             for step in order_steps(f, basis, o.merchandise, o.refunds):
-                key = (o.shop_id, basis.value, m_slot, o.member_id, f.currency, slot_of(step.at))
-                acc = sums.get(key)
-                if acc is None:
-                    acc = sums[key] = [0] * 7
+                acc = by_effect.setdefault(slot_of(step.at), [0] * 7)
                 acc[0] += step.gross
                 acc[1] += step.orders
                 acc[2] += step.value
@@ -299,66 +270,115 @@ def _sum_rows(orders: Iterable[StoredOrder], hours: set[int]) -> tuple[list[dict
                 if step.at == moment:
                     acc[6] += shape
                     shape = 0
+            for effect, v in by_effect.items():
+                if not any(v):
+                    continue
+                parts.append(dict(order_id=f.order_id, shop_id=o.shop_id, basis=basis.value, moment_slot=m_slot,
+                                  member_id=o.member_id, currency=f.currency, effect_slot=effect,
+                                  **dict(zip(SUM_VALUES, v, strict=True))))
+            units: dict[tuple[int, int], int] = defaultdict(int)
             for at, product, n in product_steps(f, basis):
-                units[(o.shop_id, basis.value, m_slot, product, slot_of(at))] += n
-    sum_rows = [dict(shop_id=k[0], basis=k[1], moment_slot=k[2], member_id=k[3], currency=k[4], effect_slot=k[5],
-                     gross_minor=v[0], orders=v[1], value_minor=v[2], refunded_minor=v[3], units=v[4],
-                     returned_units=v[5], shape_orders=v[6]) for k, v in sums.items()]
-    product_rows = [dict(shop_id=k[0], basis=k[1], moment_slot=k[2], product_id=k[3], effect_slot=k[4], units=n)
-                    for k, n in units.items() if n]
-    return sum_rows, product_rows
+                units[product, slot_of(at)] += n
+            product_parts += [dict(order_id=f.order_id, shop_id=o.shop_id, basis=basis.value, moment_slot=m_slot,
+                                   product_id=product, effect_slot=effect, units=n)
+                              for (product, effect), n in units.items() if n]
+    return parts, product_parts
 
 
-def _rebuild_hours(conn: Connection, shop_id: int, hours: Iterable[int], max_gap: int = 6) -> int:
-    """Replace the sums of `shop_id`'s orders counted in `hours` (and in the hours between them, up to `max_gap`
-    apart) with sums of the stored orders. The number of orders read."""
+def _add(conn: Connection, table: Table, key: tuple[str, ...], values: tuple[str, ...],
+         rows: list[dict[str, Any]], sign: int) -> None:
+    """Add (sign 1) or take off (-1) `rows` (ledger rows) to the sums of `table`, grouped by `key` first."""
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        acc = totals.setdefault(tuple(row[k] for k in key), [0] * len(values))
+        for i, v in enumerate(values):
+            acc[i] += sign * row[v]
+    if not totals:
+        return
+    ins = dialect_insert(conn, table)
+    stmt = ins.on_conflict_do_update(index_elements=list(key),
+                                     set_={v: table.c[v] + ins.excluded[v] for v in values})
+    batch = [dict(zip(key, k, strict=True)) | dict(zip(values, v, strict=True)) for k, v in totals.items()]
+    for i in range(0, len(batch), IN_CHUNK):
+        conn.execute(stmt, batch[i:i + IN_CHUNK])
+
+
+def _ledger(conn: Connection, table: Table, ids: Sequence[int]) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(select(table).where(table.c.order_id.in_(ids)))]
+
+
+def fold(conn: Connection, order_ids: Sequence[int]) -> int:
+    """Bring the sums up to date for these orders, in `conn`'s transaction: take off what the ledger says each
+    added, add what it adds now (a deleted order adds nothing), and keep that in the ledger. The number of orders
+    read."""
     read = 0
-    for first, end in _spans(hours, max_gap):
-        wanted = set(range(first, end))
-        a, b = hour_start(first), hour_start(end)
-        for table in (SUM, PRODUCT_SUM):
-            conn.execute(delete(table).where(table.c.shop_id == shop_id, table.c.moment_slot >= first * HOUR_SLOTS,
-                                             table.c.moment_slot < end * HOUR_SLOTS))
-        orders = stored_orders(conn, and_(ORDER.c.shop_id == shop_id, or_(
-            and_(ORDER.c.paid_at >= a, ORDER.c.paid_at < b), and_(ORDER.c.shipped_at >= a, ORDER.c.shipped_at < b))))
-        read += len(orders)
-        sum_rows, product_rows = _sum_rows(orders, wanted)
-        for table, rows in ((SUM, sum_rows), (PRODUCT_SUM, product_rows)):
-            for i in range(0, len(rows), IN_CHUNK):
-                conn.execute(insert(table), rows[i:i + IN_CHUNK])
+    for i in range(0, len(order_ids), IN_CHUNK):
+        ids = order_ids[i:i + IN_CHUNK]
+        old, old_products = _ledger(conn, PART, ids), _ledger(conn, PRODUCT_PART, ids)
+        stored = stored_orders(conn, ORDER.c.id.in_(ids))
+        read += len(stored)
+        parts, product_parts = _parts(stored)
+        if old:
+            conn.execute(delete(PART).where(PART.c.order_id.in_(ids)))
+        if old_products:
+            conn.execute(delete(PRODUCT_PART).where(PRODUCT_PART.c.order_id.in_(ids)))
+        for table, rows in ((PART, parts), (PRODUCT_PART, product_parts)):
+            for j in range(0, len(rows), IN_CHUNK):
+                conn.execute(insert(table), rows[j:j + IN_CHUNK])
+        _add(conn, SUM, SUM_KEY, SUM_VALUES, old, -1)
+        _add(conn, SUM, SUM_KEY, SUM_VALUES, parts, 1)
+        _add(conn, PRODUCT_SUM, PRODUCT_KEY, ("units",), old_products, -1)
+        _add(conn, PRODUCT_SUM, PRODUCT_KEY, ("units",), product_parts, 1)
+        _drop_empty(conn, SUM, SUM_KEY, SUM_VALUES, old)
+        _drop_empty(conn, PRODUCT_SUM, PRODUCT_KEY, ("units",), old_products)
     return read
 
 
+def _drop_empty(conn: Connection, table: Table, key: tuple[str, ...], values: tuple[str, ...],
+                taken_off: list[dict[str, Any]]) -> None:
+    """Delete the sums that what was taken off left at zero: the table holds what a rebuild would, no more."""
+    keys = {tuple(row[k] for k in key) for row in taken_off}
+    if keys:
+        conn.execute(delete(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in key),
+                                         *(table.c[v] == 0 for v in values)),
+                     [{f"k_{k}": v for k, v in zip(key, row, strict=True)} for row in keys])
+
+
 def fold_due(conn: Connection) -> int:
-    """Rebuild the sums of every hour marked due, and clear the marks, in `conn`'s transaction. The number of
-    orders read (0: nothing was due)."""
-    due: dict[int, list[int]] = defaultdict(list)
-    for shop_id, hour in conn.execute(select(DUE.c.shop_id, DUE.c.hour)):
-        due[shop_id].append(hour)
-    read = 0
-    for shop_id, hours in due.items():
-        read += _rebuild_hours(conn, shop_id, hours)
-        for first, end in _spans(hours, 6):
-            conn.execute(delete(DUE).where(DUE.c.shop_id == shop_id, DUE.c.hour >= first, DUE.c.hour < end))
+    """Fold every order marked due (fold) and clear the marks, in `conn`'s transaction. The number of orders
+    read (0: nothing was due)."""
+    ids = sorted(conn.execute(select(DUE.c.order_id)).scalars())
+    read = fold(conn, ids)
+    for i in range(0, len(ids), IN_CHUNK):
+        conn.execute(delete(DUE).where(DUE.c.order_id.in_(ids[i:i + IN_CHUNK])))
     return read
 
 
 def rebuild_in(conn: Connection) -> int:
-    """Recompute every sum from the orders in `conn`'s transaction. The number of orders read."""
-    for table in (SUM, PRODUCT_SUM, DUE):
+    """Recompute every sum and the ledger from the orders in `conn`'s transaction. The number of orders read."""
+    for table in (SUM, PRODUCT_SUM, PART, PRODUCT_PART, DUE):
         conn.execute(delete(table))
-    read = 0
-    for shop_id in list(conn.execute(select(ORDER.c.shop_id).distinct()).scalars()):
-        read += _rebuild_hours(conn, shop_id, _shop_hours(conn, shop_id), max_gap=HOURS_PER_READ)
+    read, last = 0, 0
+    while True:
+        ids = list(conn.execute(select(ORDER.c.id).where(ORDER.c.id > last).order_by(ORDER.c.id)
+                                .limit(REBUILD_CHUNK)).scalars())
+        if not ids:
+            break
+        stored = []
+        for i in range(0, len(ids), IN_CHUNK):
+            stored += stored_orders(conn, ORDER.c.id.in_(ids[i:i + IN_CHUNK]))
+        read += len(stored)
+        parts, product_parts = _parts(stored)
+        for table, rows in ((PART, parts), (PRODUCT_PART, product_parts)):
+            for j in range(0, len(rows), IN_CHUNK):
+                conn.execute(insert(table), rows[j:j + IN_CHUNK])
+        last = ids[-1]
+    for table, ledger, key, values in ((SUM, PART, SUM_KEY, SUM_VALUES),
+                                       (PRODUCT_SUM, PRODUCT_PART, PRODUCT_KEY, ("units",))):
+        conn.execute(insert(table).from_select(
+            [*key, *values], select(*(ledger.c[k] for k in key), *(func.sum(ledger.c[v]) for v in values))
+            .group_by(*(ledger.c[k] for k in key))))
     return read
-
-
-def _shop_hours(conn: Connection, shop_id: int) -> list[int]:
-    hours: set[int] = set()
-    for column in (ORDER.c.paid_at, ORDER.c.shipped_at):
-        for moment in conn.execute(select(column).where(ORDER.c.shop_id == shop_id, column.is_not(None))).scalars():
-            hours.add(hour_of(moment))
-    return sorted(hours)
 
 
 def rebuild(engine: Engine) -> tuple[int, int]:
@@ -405,8 +425,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
     if products and members:   # sold units are summed by shop and product, not by member
         return None
-    if conn.execute(select(DUE.c.hour).where(DUE.c.hour >= hour_of(start) - 1, DUE.c.hour <= hour_of(end) + 1)
-                    .limit(1)).first() is not None:
+    if conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
         return None
     by_member = bool(members)
     now_slot = slot_of(now)
@@ -503,9 +522,7 @@ def shape_moments(conn: Connection, shops: Sequence[int], basis: CountOrdersAt, 
     the quarter-hour), whatever `now`: what a team's pace shape is learned from (scoring.shape). By the hour
     instead when every offset of `tz` in the range is a whole hour (a UTC hour is then one local hour). None
     when an hour in the range is due."""
-    if not _aligned(start) or not _aligned(end) or conn.execute(
-            select(DUE.c.hour).where(DUE.c.hour >= hour_of(start) - 1, DUE.c.hour <= hour_of(end) + 1)
-            .limit(1)).first() is not None:
+    if not _aligned(start) or not _aligned(end) or conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
         return None
     step = HOUR_SLOTS if tz is not None and _whole_hours(tz, start, end) else 1
     bucket = SUM.c.moment_slot // step if step > 1 else SUM.c.moment_slot
@@ -552,7 +569,7 @@ def keep_current(engine: Engine) -> None:
             _MIGRATED.add(engine)
         conn.info["folding"] = True
         try:
-            if conn.execute(select(DUE.c.hour).limit(1)).first() is not None:
+            if conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
                 fold_due(conn)
         finally:
             conn.info["folding"] = False
