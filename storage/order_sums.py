@@ -74,7 +74,7 @@ def hour_start(hour: int) -> datetime:
 
 # the columns of shop_order the sums read: an update of any other (attribution, status text) changes no sum
 ORDER_SUM_COLUMNS = ("shop_id", "currency", "merchandise_minor", "units", "paid_at", "shipped_at", "cancelled_at",
-                     "member_id", "is_sample")
+                     "member_id", "creator_id", "is_sample")
 # the text cut to whole seconds: SQLite rounds a time's fraction to milliseconds, so strftime of 15:59:59.9996
 # gives 16:00:00, and the hour the order lies in would never be marked
 _SQLITE_HOUR = "CAST(strftime('%s', substr({t}, 1, 19)) AS INTEGER) / 3600"
@@ -210,6 +210,7 @@ class StoredOrder:
     merchandise: int
     refunds: list[tuple[datetime | None, int, int]]
     is_sample: bool
+    creator_id: int = 0    # the creator it is attributed to (0: none)
 
 
 def _spans(hours: Iterable[int], max_gap: int = 1) -> Iterator[tuple[int, int]]:
@@ -245,11 +246,11 @@ def _time_reader(conn: Connection) -> Any:
 def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[StoredOrder]:
     """The orders `where` selects, with their completed refunds and (with `lines`) product lines."""
     when = _time_reader(conn)
-    rows = [(*r[:6], *(when(t) for t in r[6:10]), r[10]) for r in conn.execute(select(
+    rows = [(*r[:6], *(when(t) for t in r[6:10]), *r[10:]) for r in conn.execute(select(
         ORDER.c.id, ORDER.c.shop_id, ORDER.c.member_id, ORDER.c.currency, ORDER.c.merchandise_minor, ORDER.c.units,
         *(_raw_time(conn, c) for c in (ORDER.c.created_at, ORDER.c.paid_at, ORDER.c.shipped_at,
                                        ORDER.c.cancelled_at)),
-        ORDER.c.is_sample,
+        ORDER.c.is_sample, ORDER.c.creator_id,
     ).where(where))]
     refunds: dict[int, list[tuple[datetime | None, int, int]]] = defaultdict(list)
     products: dict[int, list[LineFact]] = defaultdict(list)
@@ -262,20 +263,20 @@ def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[Stor
                 .where(REFUND.c.order_id.in_(chunk), REFUND.c.status == "completed")):
             refunds[oid].append((when(at), amount, back))
         if lines:
-            for oid, pid, qty in conn.execute(
-                    select(LINE.c.order_id, LINE.c.product_id, LINE.c.quantity)
+            for oid, pid, qty, amount in conn.execute(
+                    select(LINE.c.order_id, LINE.c.product_id, LINE.c.quantity, LINE.c.amount_minor)
                     .where(LINE.c.order_id.in_(chunk), LINE.c.product_id.is_not(None))):
-                products[oid].append(LineFact(pid, qty))
+                products[oid].append(LineFact(pid, qty, amount_minor=amount))
     return [StoredOrder(OrderFact(oid, cur, from_minor(merch, cur), units, created, paid, shipped, cancelled,
                                   lines=tuple(products.get(oid, ()))),
-                        shop, member or 0, merch, refunds.get(oid, []), sample)
-            for oid, shop, member, cur, merch, units, created, paid, shipped, cancelled, sample in rows]
+                        shop, member or 0, merch, refunds.get(oid, []), sample, creator or 0)
+            for oid, shop, member, cur, merch, units, created, paid, shipped, cancelled, sample, creator in rows]
 
 
 def _sum_rows(orders: Iterable[StoredOrder], hours: set[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The order_sum and order_product_sum rows of `orders`' steps whose counting moment lies in `hours`."""
     sums: dict[tuple[Any, ...], list[int]] = {}
-    units: dict[tuple[Any, ...], int] = defaultdict(int)
+    products: dict[tuple[Any, ...], list[int]] = {}
     for o in orders:
         f = o.fact
         for basis in BASES:
@@ -285,7 +286,7 @@ def _sum_rows(orders: Iterable[StoredOrder], hours: set[int]) -> tuple[list[dict
             m_slot = slot_of(moment)
             shape = 1 if f.cancelled_at is None and not o.is_sample else 0
             for step in order_steps(f, basis, o.merchandise, o.refunds):
-                key = (o.shop_id, basis.value, m_slot, o.member_id, f.currency, slot_of(step.at))
+                key = (o.shop_id, basis.value, m_slot, o.member_id, o.creator_id, f.currency, slot_of(step.at))
                 acc = sums.get(key)
                 if acc is None:
                     acc = sums[key] = [0] * 7
@@ -298,13 +299,20 @@ def _sum_rows(orders: Iterable[StoredOrder], hours: set[int]) -> tuple[list[dict
                 if step.at == moment:
                     acc[6] += shape
                     shape = 0
-            for at, product, n in product_steps(f, basis):
-                units[(o.shop_id, basis.value, m_slot, product, slot_of(at))] += n
-    sum_rows = [dict(shop_id=k[0], basis=k[1], moment_slot=k[2], member_id=k[3], currency=k[4], effect_slot=k[5],
-                     gross_minor=v[0], orders=v[1], value_minor=v[2], refunded_minor=v[3], units=v[4],
-                     returned_units=v[5], shape_orders=v[6]) for k, v in sums.items()]
-    product_rows = [dict(shop_id=k[0], basis=k[1], moment_slot=k[2], product_id=k[3], effect_slot=k[4], units=n)
-                    for k, n in units.items() if n]
+            for p in product_steps(f, basis, o.merchandise, o.refunds):
+                pacc = products.get(pkey := (o.shop_id, basis.value, m_slot, p.product_id, f.currency, slot_of(p.at)))
+                if pacc is None:
+                    pacc = products[pkey] = [0] * 4
+                pacc[0] += p.units
+                pacc[1] += p.orders
+                pacc[2] += p.amount
+                pacc[3] += p.refunded
+    sum_rows = [dict(shop_id=k[0], basis=k[1], moment_slot=k[2], member_id=k[3], creator_id=k[4], currency=k[5],
+                     effect_slot=k[6], gross_minor=v[0], orders=v[1], value_minor=v[2], refunded_minor=v[3],
+                     units=v[4], returned_units=v[5], shape_orders=v[6]) for k, v in sums.items()]
+    product_rows = [dict(shop_id=k[0], basis=k[1], moment_slot=k[2], product_id=k[3], currency=k[4], effect_slot=k[5],
+                         units=v[0], orders=v[1], amount_minor=v[2], refunded_minor=v[3])
+                    for k, v in products.items() if any(v)]
     return sum_rows, product_rows
 
 
@@ -384,95 +392,126 @@ def _aligned(moment: datetime) -> bool:
 
 
 def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: datetime, now: datetime,
-              cutoff: datetime, members: Sequence[int] = (), shops: Sequence[int] = (),
+              cutoff: datetime | None, members: Sequence[int] = (), shops: Sequence[int] = (),
               products: Sequence[int] | None = None,
-              excluded: dict[int, frozenset[int]] | None = None) -> dict[int, Read] | None:
+              excluded: dict[int, frozenset[int]] | None = None, by_creator: bool = False,
+              every_product: bool = False, one_by_one: bool = False) -> dict[int, Read] | None:
     """The orders counted by `basis` in [start, end) as of `now`, as sums: of each of `members` (orders credited to
-    them; keyed by member id), or of the orders of `shops` (keyed 0). `cutoff` is the refund maturity cut-off
-    (scoring.metrics.matured_orders): a sum never holds orders on both sides of it. `products`: the products whose
-    sold units are wanted (None: none). None when an hour in the range is due (changed in this transaction and
-    not yet folded): the caller reads the orders themselves. `excluded`: orders left out, by key (an appeal took
-    them out of a member's numbers: storage.adjustments.excluded_orders).
+    them; keyed by member id), or of the orders of `shops` (keyed 0; with `by_creator`, keyed by the creator they
+    are attributed to, orders of none left out, and their products under 0). `cutoff` is the refund maturity
+    cut-off (scoring.metrics.matured_orders; None: none): a sum never holds orders on both sides of it.
+    `products`: the products whose figures are wanted (None: none; `every_product`: all). None when an hour in the
+    range is due (changed in this transaction and not yet folded): the caller reads the orders themselves, or
+    asks again with `one_by_one`, which reads every order of the range one by one through the same steps (the
+    same figures). `excluded`: orders left out, by key (an appeal took them out of a member's numbers:
+    storage.adjustments.excluded_orders).
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
     taken in the quarter-hour of `now` (up to `now`)."""
     moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
-    if products and members:   # sold units are summed by shop and product, not by member
+    want_products = every_product or bool(products)
+    if want_products and members:   # products are summed by shop, not by member
         return None
-    if conn.execute(select(DUE.c.hour).where(DUE.c.hour >= hour_of(start) - 1, DUE.c.hour <= hour_of(end) + 1)
-                    .limit(1)).first() is not None:
+    assert not (by_creator and members)
+    if not one_by_one and conn.execute(
+            select(DUE.c.hour).where(DUE.c.hour >= hour_of(start) - 1, DUE.c.hour <= hour_of(end) + 1)
+            .limit(1)).first() is not None:
         return None
     by_member = bool(members)
     now_slot = slot_of(now)
     lo = slot_of(start) + (0 if _aligned(start) else 1)
     hi = slot_of(end)
-    whole_raw = {slot_of(cutoff)} | ({slot_of(start)} if not _aligned(start) else set()) | \
-        ({slot_of(end)} if not _aligned(end) else set())
+    whole_raw = ({slot_of(cutoff)} if cutoff is not None else set()) | \
+        ({slot_of(start)} if not _aligned(start) else set()) | ({slot_of(end)} if not _aligned(end) else set())
     out: dict[int, Read] = {m: Read([], []) for m in members} if by_member else {0: Read([], [])}
 
-    scope = SUM.c.member_id.in_(members) if by_member else SUM.c.shop_id.in_(shops)
-    for member, cur, m_slot, gross, count, value, refunded, units, returned in conn.execute(
-            select(SUM.c.member_id if by_member else sa_literal(0), SUM.c.currency, SUM.c.moment_slot,
-                   func.sum(SUM.c.gross_minor), func.sum(SUM.c.orders), func.sum(SUM.c.value_minor),
-                   func.sum(SUM.c.refunded_minor), func.sum(SUM.c.units), func.sum(SUM.c.returned_units))
-            .where(scope, SUM.c.basis == basis.value, SUM.c.moment_slot >= lo, SUM.c.moment_slot < hi,
-                   SUM.c.effect_slot < now_slot, SUM.c.moment_slot.not_in(sorted(whole_raw)))
-            .group_by(*([SUM.c.member_id] if by_member else []), SUM.c.currency, SUM.c.moment_slot)):
-        out[member].orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
-                                           from_minor(value, cur), from_minor(refunded, cur), units, returned))
-    if products and not by_member:
-        for product, m_slot, units in conn.execute(
-                select(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.moment_slot, func.sum(PRODUCT_SUM.c.units))
-                .where(PRODUCT_SUM.c.shop_id.in_(shops), PRODUCT_SUM.c.product_id.in_(products),
+    def into(key: int) -> Read:
+        got = out.get(key)
+        if got is None:
+            got = out[key] = Read([], [])
+        return got
+
+    def key_of(stored: StoredOrder) -> int:
+        return stored.member_id if by_member else stored.creator_id if by_creator else 0
+
+    if not one_by_one:
+        key, scope = ((SUM.c.member_id, SUM.c.member_id.in_(members)) if by_member else
+                      (SUM.c.creator_id, and_(SUM.c.shop_id.in_(shops), SUM.c.creator_id != 0)) if by_creator else
+                      (sa_literal(0), SUM.c.shop_id.in_(shops)))
+        for who, cur, m_slot, gross, count, value, refunded, units, returned in conn.execute(
+                select(key, SUM.c.currency, SUM.c.moment_slot,
+                       func.sum(SUM.c.gross_minor), func.sum(SUM.c.orders), func.sum(SUM.c.value_minor),
+                       func.sum(SUM.c.refunded_minor), func.sum(SUM.c.units), func.sum(SUM.c.returned_units))
+                .where(scope, SUM.c.basis == basis.value, SUM.c.moment_slot >= lo, SUM.c.moment_slot < hi,
+                       SUM.c.effect_slot < now_slot, SUM.c.moment_slot.not_in(sorted(whole_raw)))
+                .group_by(*([key] if by_member or by_creator else []), SUM.c.currency, SUM.c.moment_slot)):
+            into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
+                                             from_minor(value, cur), from_minor(refunded, cur), units, returned))
+    if want_products and not by_member and not one_by_one:
+        chosen = [] if every_product else [PRODUCT_SUM.c.product_id.in_(products or ())]
+        for product, cur, m_slot, units, count, amount, refunded in conn.execute(
+                select(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, PRODUCT_SUM.c.moment_slot,
+                       func.sum(PRODUCT_SUM.c.units), func.sum(PRODUCT_SUM.c.orders),
+                       func.sum(PRODUCT_SUM.c.amount_minor), func.sum(PRODUCT_SUM.c.refunded_minor))
+                .where(PRODUCT_SUM.c.shop_id.in_(shops), *chosen,
                        PRODUCT_SUM.c.basis == basis.value, PRODUCT_SUM.c.moment_slot >= lo,
                        PRODUCT_SUM.c.moment_slot < hi, PRODUCT_SUM.c.effect_slot < now_slot,
                        PRODUCT_SUM.c.moment_slot.not_in(sorted(whole_raw)))
-                .group_by(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.moment_slot)):
-            if units:
-                out[0].products.append(ProductSum(product, slot_start(m_slot), units))
+                .group_by(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, PRODUCT_SUM.c.moment_slot)):
+            if units or count or amount or refunded:
+                out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
+                                                  from_minor(amount, cur), from_minor(refunded, cur)))
 
     owner = ORDER.c.member_id.in_(members) if by_member else ORDER.c.shop_id.in_(shops)
     in_range = and_(owner, moment >= start, moment < end, moment <= now)
-    wanted_products = set(products or ())
+    wanted: set[int] | None = None if every_product else set(products or ())
+    lines = want_products and not by_member
+    seen: set[int] = set()
     # each read picks its orders by id from a narrow range of times first: an index on the owner (a member's, a
     # shop's orders) would read every order of theirs
-    whole = union(*(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1))
-                    for s in sorted(whole_raw)))
-    seen: set[int] = set()
-    for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(whole)), lines=bool(wanted_products)):
-        seen.add(stored.fact.order_id)
-        _add_raw(out[stored.member_id if by_member else 0], stored, basis, now, None, wanted_products)
-    tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
-    touched = union(
-        select(ORDER.c.id).where(moment >= tail_start, moment <= now),
-        select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end),
-        select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
-                                        REFUND.c.status == "completed"))
-    for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(touched)), lines=bool(wanted_products)):
-        if stored.fact.order_id not in seen:
-            _add_raw(out[stored.member_id if by_member else 0], stored, basis, now, tail_start, wanted_products)
+    if one_by_one or whole_raw:
+        raw = in_range if one_by_one else and_(in_range, ORDER.c.id.in_(union(
+            *(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1))
+              for s in sorted(whole_raw)))))
+        for stored in stored_orders(conn, raw, lines=lines):
+            seen.add(stored.fact.order_id)
+            _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator)
+    if not one_by_one:
+        tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
+        touched = union(
+            select(ORDER.c.id).where(moment >= tail_start, moment <= now),
+            select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end),
+            select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
+                                            REFUND.c.status == "completed"))
+        for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(touched)), lines=lines):
+            if stored.fact.order_id not in seen:
+                _add_raw(into, key_of(stored), stored, basis, now, tail_start, wanted, lines, by_creator)
     for key, ids in (excluded or {}).items():
         ids_ = sorted(ids)
         for i in range(0, len(ids_), IN_CHUNK):
-            for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])),
-                                        lines=bool(wanted_products)):
-                if (stored.member_id if by_member else 0) == key:
-                    _add_raw(out[key], stored, basis, now, None, wanted_products, sign=-1)
+            for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
+                if key_of(stored) == key:
+                    _add_raw(into, key, stored, basis, now, None, wanted, lines, by_creator, sign=-1)
     return out
 
 
-def _add_raw(into: Read, stored: StoredOrder, basis: CountOrdersAt, now: datetime, since: datetime | None,
-             products: set[int], sign: int = 1) -> None:
+def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now: datetime,
+             since: datetime | None, products: set[int] | None, lines: bool, by_creator: bool,
+             sign: int = 1) -> None:
+    """Add one order's figures as of `now` (steps from `since`) to `into(key)`: its sum (not with `by_creator`
+    when it has no creator) and, with `lines`, its products (those of `products`; None: all) under `into(0)`."""
     got = sums_by_now(stored.fact, basis, stored.merchandise, stored.refunds, now, since=since)
-    if got is not None:
-        into.orders.append(got if sign == 1 else OrderSum(
+    if got is not None and not (by_creator and key == 0):
+        into(key).orders.append(got if sign == 1 else OrderSum(
             got.currency, got.moment, -got.gross, -got.orders, -got.value, -got.refunded, -got.units,
             -got.returned_units))
-    if products:
-        into.products.extend(ProductSum(p.product_id, p.moment, sign * p.units)
-                             for p in products_by_now(stored.fact, basis, now, since=since)
-                             if p.product_id in products)
+    if lines:
+        into(0).products.extend(
+            p if sign == 1 else ProductSum(p.product_id, p.moment, -p.units, p.currency, -p.orders, -p.amount,
+                                          -p.refunded)
+            for p in products_by_now(stored.fact, basis, now, since, stored.merchandise, stored.refunds)
+            if products is None or p.product_id in products)
 
 
 def shape_moments(conn: Connection, shops: Sequence[int], basis: CountOrdersAt, start: datetime,
