@@ -59,7 +59,7 @@ def leaders(session: Session, team_id: int, start: datetime, end: datetime, now:
         return [], []
     conn = session.connection()
     got = None if one_by_one else read_sums(conn, rules.count_orders_at, start, end, now, None, shops=shops,
-                                            by_creator=True, every_product=True)
+                                            by_creator=True, every_product=True, daily=True)
     if got is None:
         got = read_sums(conn, rules.count_orders_at, start, end, now, None, shops=shops, by_creator=True,
                         every_product=True, one_by_one=True)

@@ -32,7 +32,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, delete, event, func, insert, or_, select, text, type_coerce, union
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    delete,
+    event,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    type_coerce,
+    union,
+)
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.engine import Connection, Engine
 
@@ -56,6 +70,7 @@ log = logging.getLogger(__name__)
 SUM, PRODUCT_SUM, DUE = table_of(OrderSumRow), table_of(OrderProductSumRow), table_of(OrderSumDue)
 ORDER, REFUND, LINE = table_of(Order), table_of(Refund), table_of(OrderLine)
 HOUR_SLOTS = 3600 // SLOT_SECONDS
+DAY_SLOTS = 24 * HOUR_SLOTS
 BASES = (CountOrdersAt.PAID, CountOrdersAt.SHIPPED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 IN_CHUNK = 2000
@@ -395,7 +410,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
               cutoff: datetime | None, members: Sequence[int] = (), shops: Sequence[int] = (),
               products: Sequence[int] | None = None,
               excluded: dict[int, frozenset[int]] | None = None, by_creator: bool = False,
-              every_product: bool = False, one_by_one: bool = False) -> dict[int, Read] | None:
+              every_product: bool = False, one_by_one: bool = False, daily: bool = False) -> dict[int, Read] | None:
     """The orders counted by `basis` in [start, end) as of `now`, as sums: of each of `members` (orders credited to
     them; keyed by member id), or of the orders of `shops` (keyed 0; with `by_creator`, keyed by the creator they
     are attributed to, orders of none left out, and their products under 0). `cutoff` is the refund maturity
@@ -404,7 +419,8 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     range is due (changed in this transaction and not yet folded): the caller reads the orders themselves, or
     asks again with `one_by_one`, which reads every order of the range one by one through the same steps (the
     same figures). `excluded`: orders left out, by key (an appeal took them out of a member's numbers:
-    storage.adjustments.excluded_orders).
+    storage.adjustments.excluded_orders). `daily`: the table's sums come by UTC day (their moment the day's
+    midnight), fewer rows where only the rate day matters (the digest's leaders).
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
@@ -435,32 +451,36 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     def key_of(stored: StoredOrder) -> int:
         return stored.member_id if by_member else stored.creator_id if by_creator else 0
 
+    per = DAY_SLOTS if daily else 1
+    # the day as a literal: PostgreSQL takes a bound divisor in SELECT and GROUP BY for two expressions
+    sum_at = SUM.c.moment_slot // literal_column(str(per), Integer) if daily else SUM.c.moment_slot
+    product_at = PRODUCT_SUM.c.moment_slot // literal_column(str(per), Integer) if daily else PRODUCT_SUM.c.moment_slot
     if not one_by_one:
         key, scope = ((SUM.c.member_id, SUM.c.member_id.in_(members)) if by_member else
                       (SUM.c.creator_id, and_(SUM.c.shop_id.in_(shops), SUM.c.creator_id != 0)) if by_creator else
                       (sa_literal(0), SUM.c.shop_id.in_(shops)))
         for who, cur, m_slot, gross, count, value, refunded, units, returned in conn.execute(
-                select(key, SUM.c.currency, SUM.c.moment_slot,
+                select(key, SUM.c.currency, sum_at,
                        func.sum(SUM.c.gross_minor), func.sum(SUM.c.orders), func.sum(SUM.c.value_minor),
                        func.sum(SUM.c.refunded_minor), func.sum(SUM.c.units), func.sum(SUM.c.returned_units))
                 .where(scope, SUM.c.basis == basis.value, SUM.c.moment_slot >= lo, SUM.c.moment_slot < hi,
                        SUM.c.effect_slot < now_slot, SUM.c.moment_slot.not_in(sorted(whole_raw)))
-                .group_by(*([key] if by_member or by_creator else []), SUM.c.currency, SUM.c.moment_slot)):
-            into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
+                .group_by(*([key] if by_member or by_creator else []), SUM.c.currency, sum_at)):
+            into(who).orders.append(OrderSum(cur, slot_start(m_slot * per), from_minor(gross, cur), count,
                                              from_minor(value, cur), from_minor(refunded, cur), units, returned))
     if want_products and not by_member and not one_by_one:
         chosen = [] if every_product else [PRODUCT_SUM.c.product_id.in_(products or ())]
         for product, cur, m_slot, units, count, amount, refunded in conn.execute(
-                select(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, PRODUCT_SUM.c.moment_slot,
+                select(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, product_at,
                        func.sum(PRODUCT_SUM.c.units), func.sum(PRODUCT_SUM.c.orders),
                        func.sum(PRODUCT_SUM.c.amount_minor), func.sum(PRODUCT_SUM.c.refunded_minor))
                 .where(PRODUCT_SUM.c.shop_id.in_(shops), *chosen,
                        PRODUCT_SUM.c.basis == basis.value, PRODUCT_SUM.c.moment_slot >= lo,
                        PRODUCT_SUM.c.moment_slot < hi, PRODUCT_SUM.c.effect_slot < now_slot,
                        PRODUCT_SUM.c.moment_slot.not_in(sorted(whole_raw)))
-                .group_by(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, PRODUCT_SUM.c.moment_slot)):
+                .group_by(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, product_at)):
             if units or count or amount or refunded:
-                out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
+                out[0].products.append(ProductSum(product, slot_start(m_slot * per), units, cur, count,
                                                   from_minor(amount, cur), from_minor(refunded, cur)))
 
     owner = ORDER.c.member_id.in_(members) if by_member else ORDER.c.shop_id.in_(shops)
