@@ -2,8 +2,10 @@
 
 Why: a score reads a member's (or a team's) orders of a period as of `now`. Read order by order that costs as
 many rows as orders: 12 s for a team at a million orders. The sums (table order_sum, scoring.order_effects)
-hold each shop's orders' steps by counting quarter-hour, member, currency and the quarter-hour each step took
-effect, so a score reads at most one row per member, quarter-hour and step time, whatever the number of orders.
+hold each shop's orders' steps by counting quarter-hour, member, creator, currency and the quarter-hour each step
+took effect, so a score reads at most one row per member, quarter-hour and step time, whatever the number of orders.
+Table order_product_sum holds their products' steps (units, kept orders, line amounts and floored refund shares)
+the same way, by product and currency: the digest's leaders (storage.leaders) read both.
 
 How they stay exact:
 - Triggers on shop_order, refund and order_line (installed by migration 0032; `install`) write the (shop, hour)
