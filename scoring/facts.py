@@ -22,6 +22,7 @@ class LineFact:
     units: int
     cost: Decimal | None = None      # cost of goods of the line (SKU unit cost x units), None when unknown
     cost_currency: str | None = None
+    amount_minor: int = 0            # the line's amount in minor units of the order's currency (the store's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +105,17 @@ class OrderSum:
 
 @dataclass(frozen=True, slots=True)
 class ProductSum:
-    """Units of one product sold at `moment` (a quarter-hour or an order's moment) in orders kept by now."""
+    """Units of one product sold at `moment` (a quarter-hour or an order's moment) in orders kept by now; with
+    the orders' currency, the kept orders holding it, its lines' amounts and their shares of the refunds by now
+    (scoring.order_effects.product_steps)."""
 
     product_id: int
     moment: datetime
     units: int
+    currency: str = ""
+    orders: int = 0
+    amount: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

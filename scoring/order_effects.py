@@ -14,6 +14,7 @@ at shipment) takes effect when it counts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -79,15 +80,53 @@ def order_steps(order: OrderFact, basis: CountOrdersAt, merchandise: int,
     return steps
 
 
-def product_steps(order: OrderFact, basis: CountOrdersAt) -> list[tuple[datetime, int, int]]:
-    """(takes effect at, product id, units) of the order's lines: sold units count while the order is kept."""
-    moment = moment_at(order, basis)
-    cancelled = order.cancelled_at
-    if moment is None or (cancelled is not None and cancelled <= moment):
+@dataclass(frozen=True, slots=True)
+class ProductStep:
+    """A change to one product's figures in an order, in the order currency's minor units, taking effect at `at`."""
+
+    at: datetime
+    product_id: int
+    orders: int = 0          # the kept order holds the product: +1 when it counts, -1 when cancelled
+    units: int = 0           # units of its lines
+    amount: int = 0          # its lines' amounts
+    refunded: int = 0        # its lines' shares of the order's refunds (line_refund_share)
+
+
+def line_refund_share(amount: int, refunded: int, merchandise: int) -> int:
+    """A line's share of its order's refunds, in minor units: floor(amount x refunded / merchandise), `refunded`
+    capped at the merchandise (a refund names no line). An exact integer, so sums of shares are exact."""
+    if merchandise <= 0 or refunded <= 0:
+        return 0
+    return amount * min(refunded, merchandise) // merchandise
+
+
+def product_steps(order: OrderFact, basis: CountOrdersAt, merchandise: int = 0,
+                  refunds: Sequence[tuple[datetime | None, int, int]] = ()) -> list[ProductStep]:
+    """The steps of the order's lines, by product, while the order is kept: each product of the order counts
+    once (+1 order) with its lines' units and amounts when the order counts; each refund step of the order
+    (order_steps) adds the change of the lines' refund shares; a cancellation takes all of it back."""
+    steps = order_steps(order, basis, merchandise, list(refunds))
+    if not steps or steps[0].orders != 1 or not order.lines:
         return []
-    out = [(moment, line.product_id, line.units) for line in order.lines]
-    if cancelled is not None:
-        out += [(cancelled, line.product_id, -line.units) for line in order.lines]
+    lines: dict[int, list[tuple[int, int]]] = {}
+    for line in order.lines:
+        lines.setdefault(line.product_id, []).append((line.units, line.amount_minor))
+
+    def share(product: int, paid_back: int) -> int:
+        return sum(line_refund_share(amount, paid_back, merchandise) for _, amount in lines[product])
+
+    first = steps[0].at
+    out = [ProductStep(first, p, 1, sum(u for u, _ in ls), sum(a for _, a in ls)) for p, ls in lines.items()]
+    paid_back = 0
+    for step in steps[1:]:
+        if step.orders == -1:     # the cancellation: everything of the order's products goes
+            out += [ProductStep(step.at, p, -1, -sum(u for u, _ in ls), -sum(a for _, a in ls), -share(p, paid_back))
+                    for p, ls in lines.items()]
+        elif step.refunded:
+            after = paid_back + step.refunded
+            out += [ProductStep(step.at, p, refunded=share(p, after) - share(p, paid_back)) for p in lines
+                    if share(p, after) != share(p, paid_back)]
+            paid_back = after
     return out
 
 
@@ -108,13 +147,23 @@ def sums_by_now(order: OrderFact, basis: CountOrdersAt, merchandise: int,
                     sum(s.units for s in taken), sum(s.returned_units for s in taken))
 
 
-def products_by_now(order: OrderFact, basis: CountOrdersAt, now: datetime,
-                    since: datetime | None = None) -> list[ProductSum]:
+def products_by_now(order: OrderFact, basis: CountOrdersAt, now: datetime, since: datetime | None = None,
+                    merchandise: int = 0,
+                    refunds: Sequence[tuple[datetime | None, int, int]] = ()) -> list[ProductSum]:
+    """The order's products as of `now` (steps taken by `now`; with `since`, only those taken at or after it), one
+    ProductSum each at the order's counting moment. `merchandise` and `refunds` as for order_steps (without them
+    the refund shares are 0)."""
     moment = moment_at(order, basis)
     if moment is None:
         return []
-    units: dict[int, int] = {}
-    for at, product, n in product_steps(order, basis):
-        if at <= now and (since is None or at >= since):
-            units[product] = units.get(product, 0) + n
-    return [ProductSum(product, moment, n) for product, n in units.items() if n]
+    acc: dict[int, list[int]] = {}
+    for s in product_steps(order, basis, merchandise, refunds):
+        if s.at <= now and (since is None or s.at >= since):
+            a = acc.setdefault(s.product_id, [0, 0, 0, 0])
+            a[0] += s.orders
+            a[1] += s.units
+            a[2] += s.amount
+            a[3] += s.refunded
+    cur = order.currency
+    return [ProductSum(product, moment, a[1], cur, a[0], from_minor(a[2], cur), from_minor(a[3], cur))
+            for product, a in acc.items() if any(a)]

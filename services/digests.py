@@ -41,7 +41,8 @@ from services.scorecards import Inputs, MemberScore, month_key, pace_metric, sco
 from services.team_access import sees_team
 from services.team_rows import TEAM_FIGURE, team_rows, team_total, total_text
 from storage.activity import load_team_activity
-from storage.leaders import Leader, top_creators, top_products
+from storage.leaders import Leader
+from storage.leaders import leaders as top_leaders
 from storage.models import DigestSubscription, Member, Team
 from storage.queries import monthly_targets, team_members
 
@@ -99,10 +100,8 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
                            Text(t(lang, "team.lagging_summary", names=", ".join(lagging)) if lagging
                                 else t(lang, "team.nobody_lagging"), strong=bool(lagging))]
     until = min(window.end, now)
-    for key, leaders in (("digest.top_products", top_products(session, team.id or 0, window.start, until, now,
-                                                              rules, inputs.fx)),
-                         ("digest.top_creators", top_creators(session, team.id or 0, window.start, until, now,
-                                                              rules, inputs.fx))):
+    products, creators = top_leaders(session, team.id or 0, window.start, until, now, rules, inputs.fx)
+    for key, leaders in (("digest.top_products", products), ("digest.top_creators", creators)):
         if leaders:
             blocks.append(_leaders_table(t(lang, key), leaders, currency, lang))
     month_targets = monthly_targets(session, f"team:{team.id}", [month_key(month.first_day)]).get(HEADLINE, {})

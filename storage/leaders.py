@@ -4,26 +4,32 @@ Orders count at payment or at shipment ([org] count_orders_at) and cancelled ord
 GMV metrics (scoring.metrics), up to `now`: an order counted later, a cancellation or a refund after `now` is
 not seen. Both rank by net GMV as docs/metrics.md defines it: merchandise less the refunds completed by `now`
 (capped at the order's merchandise) when [org] net_refunds is true. Creators rank by the net merchandise of the
-orders attributed to them; products by their order lines' amounts, each order's refunds shared among its lines
-in proportion to their amounts (a refund names no line). Amounts convert into the reporting currency at the
-rate of the order's UTC counting day.
+orders attributed to them; products by their order lines' amounts, less each line's share of its order's refunds
+(a refund names no line): floor(line amount x refunded / merchandise) in minor units, `refunded` being the
+order's refunds completed by `now` capped at its merchandise (scoring.order_effects.line_refund_share), an exact
+integer. Amounts convert into the reporting currency at the rate of the order's UTC counting day, once per
+currency and day, summed in a fixed order.
+
+Both read the order sums (storage.order_sums: order_sum by creator, order_product_sum by product), so their cost
+grows with the range's quarter-hours and the team's products and creators, not with its orders; a range with a
+due hour (changed in this transaction) reads its orders one by one through the same steps: the same figures.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.fx import FxTable
-from scoring.money import exponent, round_money
-from scoring.rules import CountOrdersAt, Rules
-from storage.models import Creator, Order, OrderLine, Product, Refund, Shop
+from scoring.money import round_money
+from scoring.rules import Rules
+from storage.models import Creator, Product, Shop
+from storage.order_sums import Read, read_sums
 
 
 @dataclass(frozen=True)
@@ -34,79 +40,78 @@ class Leader:
     net: Decimal          # in the reporting currency
 
 
-def _counted_at(rules: Rules) -> Any:
-    return Order.shipped_at if rules.count_orders_at is CountOrdersAt.SHIPPED else Order.paid_at
-
-
 def top_products(session: Session, team_id: int, start: datetime, end: datetime, now: datetime, rules: Rules,
                  fx: FxTable, limit: int = 3) -> list[Leader]:
-    at = _counted_at(rules)
-    rows = session.execute(
-        select(Product.name, Order.id, OrderLine.currency, at, OrderLine.quantity, OrderLine.amount_minor,
-               Order.merchandise_minor)
-        .join(Order, OrderLine.order_id == Order.id).join(Product, OrderLine.product_id == Product.id)
-        .join(Shop, Order.shop_id == Shop.id)
-        .where(Shop.team_id == team_id, *_counted(at, start, end, now))).all()
-    refunded = _refunded(session, {r[1] for r in rows}, now) if rules.net_refunds else {}
-    return _rank(((name, oid, cur, when, qty, _net(amount, merch, refunded.get(oid, 0)))
-                  for name, oid, cur, when, qty, amount, merch in rows), rules, fx, limit)
+    return leaders(session, team_id, start, end, now, rules, fx, limit)[0]
 
 
 def top_creators(session: Session, team_id: int, start: datetime, end: datetime, now: datetime, rules: Rules,
                  fx: FxTable, limit: int = 3) -> list[Leader]:
-    at = _counted_at(rules)
-    rows = session.execute(
-        select(Creator.name, Creator.handle, Order.id, Order.currency, at, Order.units, Order.merchandise_minor)
-        .join(Creator, Order.creator_id == Creator.id).join(Shop, Order.shop_id == Shop.id)
-        .where(Shop.team_id == team_id, *_counted(at, start, end, now))).all()
-    refunded = _refunded(session, {r[2] for r in rows}, now) if rules.net_refunds else {}
-    return _rank(((name or handle, oid, cur, when, units, _net(merch, merch, refunded.get(oid, 0)))
-                  for name, handle, oid, cur, when, units, merch in rows), rules, fx, limit)
+    return leaders(session, team_id, start, end, now, rules, fx, limit)[1]
 
 
-def _counted(at: Any, start: datetime, end: datetime, now: datetime) -> tuple[Any, ...]:
-    """Counted in [start, min(end, now)] and not cancelled by `now` (as scoring.metrics.kept_view)."""
-    return (at >= start, at < end, at <= now,
-            or_(Order.cancelled_at.is_(None), Order.cancelled_at > now))  # type: ignore[union-attr,operator]
+def leaders(session: Session, team_id: int, start: datetime, end: datetime, now: datetime, rules: Rules,
+            fx: FxTable, limit: int = 3, one_by_one: bool = False) -> tuple[list[Leader], list[Leader]]:
+    """(top products, top creators) of the team's orders counted in [start, min(end, now)], in one read of the
+    sums. `one_by_one`: read the orders themselves (what the sums must equal)."""
+    shops = list(session.execute(select(Shop.id).where(Shop.team_id == team_id)).scalars())
+    if not shops:
+        return [], []
+    conn = session.connection()
+    got = None if one_by_one else read_sums(conn, rules.count_orders_at, start, end, now, None, shops=shops,
+                                            by_creator=True, every_product=True, daily=True)
+    if got is None:
+        got = read_sums(conn, rules.count_orders_at, start, end, now, None, shops=shops, by_creator=True,
+                        every_product=True, one_by_one=True)
+    assert got is not None
+    return _products(session, got.get(0, Read([], [])), rules, fx, limit), _creators(session, got, rules, fx, limit)
 
 
-def _refunded(session: Session, order_ids: set[int], now: datetime) -> dict[int, int]:
-    """Each order's refunds completed by `now`, in minor units of its currency."""
-    out: dict[int, int] = {}
-    ids = sorted(order_ids)
+def _add(tally: dict[str, list], name: str, orders: int, units: int, currency: str, moment: datetime,
+         net: Decimal) -> None:
+    """Add to `name`'s [orders, units, net by (currency, UTC day of the counting moment)]."""
+    t = tally.setdefault(name, [0, 0, {}])
+    t[0] += orders
+    t[1] += units
+    key = (currency, moment.astimezone(UTC).date())
+    t[2][key] = t[2].get(key, Decimal(0)) + net
+
+
+def _products(session: Session, read: Read, rules: Rules, fx: FxTable, limit: int) -> list[Leader]:
+    ids = sorted({p.product_id for p in read.products})
+    names: dict[int, str] = {}
     for i in range(0, len(ids), 5000):
-        out.update((oid, int(total)) for oid, total in session.execute(
-            select(Refund.order_id, func.sum(Refund.amount_minor))
-            .where(Refund.order_id.in_(ids[i:i + 5000]), Refund.status == "completed",  # type: ignore[attr-defined]
-                   Refund.completed_at <= now)  # type: ignore[operator]
-            .group_by(Refund.order_id)))
-    return out
+        names.update(session.execute(select(Product.id, Product.name)   # type: ignore[call-overload]
+                                     .where(Product.id.in_(ids[i:i + 5000]))).all())  # type: ignore[union-attr]
+    tally: dict[str, list] = {}
+    for p in read.products:
+        if p.product_id in names:   # products of the same name merge
+            _add(tally, names[p.product_id], p.orders, p.units, p.currency, p.moment,
+                 p.amount - p.refunded if rules.net_refunds else p.amount)
+    return _rank(tally.items(), rules, fx, limit)
 
 
-def _net(amount: int, merchandise: int, refunded: int) -> Decimal:
-    """`amount` (part of an order's `merchandise`) less its share of the order's refunds, capped at the
-    merchandise; in minor units, not rounded (the sum over a product is rounded once, on the card)."""
-    if not refunded or not merchandise:
-        return Decimal(amount)
-    return Decimal(amount) * (1 - Decimal(min(refunded, merchandise)) / Decimal(merchandise))
+def _creators(session: Session, got: dict[int, Read], rules: Rules, fx: FxTable, limit: int) -> list[Leader]:
+    ids = sorted(k for k, r in got.items() if k and r.orders)
+    names: dict[int, str] = {}
+    for i in range(0, len(ids), 5000):
+        names.update((cid, name or handle) for cid, name, handle in session.execute(
+            select(Creator.id, Creator.name, Creator.handle)
+            .where(Creator.id.in_(ids[i:i + 5000]))))  # type: ignore[union-attr]
+    tally: dict[str, list] = {}
+    for cid in ids:
+        for s in got[cid].orders:
+            if cid in names:   # creators of the same name merge
+                _add(tally, names[cid], s.orders, s.units, s.currency, s.moment,
+                     s.value - s.refunded if rules.net_refunds else s.value)
+    return _rank(tally.items(), rules, fx, limit)
 
 
-def _rank(rows: Any, rules: Rules, fx: FxTable, limit: int) -> list[Leader]:
-    orders: dict[str, set[int]] = defaultdict(set)
-    units: dict[str, int] = defaultdict(int)
-    net: dict[str, Decimal] = defaultdict(Decimal)
-    for name, order_id, currency, at, quantity, minor in rows:
-        orders[name].add(order_id)
-        units[name] += int(quantity or 0)
-        day = at.astimezone(UTC).date()
-        net[name] += fx.convert(_major(minor, currency), currency, rules.reporting_currency, day)
-    leaders = [Leader(name, len(orders[name]), units[name], net[name]) for name in orders]
-    # ranked on the figure shown: two products at the same cent tie there, and units then name decide (the
-    # unrounded shares differ in the 28th digit, which would decide instead)
-    shown = {x.name: round_money(x.net, rules.reporting_currency) for x in leaders}
+def _rank(tally: Iterable[tuple[str, list]], rules: Rules, fx: FxTable, limit: int) -> list[Leader]:
+    to = rules.reporting_currency
+    leaders = [Leader(name, orders, units, sum((own[k] * fx.factor(k[0], to, k[1]) for k in sorted(own)),
+                                                Decimal(0)))
+               for name, (orders, units, own) in tally if orders > 0]
+    # ranked on the figure shown: two products at the same cent tie there, and units then name decide
+    shown = {x.name: round_money(x.net, to) for x in leaders}
     return sorted(leaders, key=lambda x: (-shown[x.name], -x.units, x.name))[:limit]
-
-
-def _major(minor: Decimal, currency: str) -> Decimal:
-    """Minor units (possibly a fraction, after a refund's share) as an amount of `currency`."""
-    return Decimal(minor).scaleb(-exponent(currency))

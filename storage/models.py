@@ -450,15 +450,17 @@ class KpiTemplate(SQLModel, table=True):
 
 class OrderSumRow(SQLModel, table=True):
     """The steps (scoring.order_effects) of a shop's orders counted by `basis` ("paid" or "shipped") in one
-    quarter-hour (`moment_slot`, UTC quarter-hours since 1970), credited to `member_id` (0: nobody), in one
-    currency, summed by the quarter-hour each step takes effect (`effect_slot`). Amounts in minor units. Kept by
-    folding each changed order in the changing transaction (storage.order_sums; migration 0032)."""
+    quarter-hour (`moment_slot`, UTC quarter-hours since 1970), credited to `member_id` (0: nobody), attributed to
+    `creator_id` (0: none), in one currency, summed by the quarter-hour each step takes effect (`effect_slot`).
+    Amounts in minor units. Kept by folding each changed order in the changing transaction (storage.order_sums;
+    migration 0032)."""
     __tablename__ = "order_sum"
     __table_args__ = (Index("ix_order_sum_member", "member_id", "basis", "moment_slot"),)
     shop_id: int = Field(primary_key=True)
     basis: str = Field(primary_key=True, max_length=8)
     moment_slot: int = Field(primary_key=True)
     member_id: int = Field(primary_key=True)
+    creator_id: int = Field(primary_key=True)
     currency: str = Field(primary_key=True, max_length=3)
     effect_slot: int = Field(primary_key=True)
     gross_minor: int = _money()
@@ -471,15 +473,20 @@ class OrderSumRow(SQLModel, table=True):
 
 
 class OrderProductSumRow(SQLModel, table=True):
-    """Units of a product sold in kept orders, by shop, basis, counting quarter-hour and effect quarter-hour."""
+    """A product's figures in kept orders (scoring.order_effects.product_steps), by shop, basis, counting
+    quarter-hour, the orders' currency and effect quarter-hour. Amounts in minor units."""
     __tablename__ = "order_product_sum"
     __table_args__ = (Index("ix_order_product_sum_product", "product_id", "basis", "moment_slot"),)
     shop_id: int = Field(primary_key=True)
     basis: str = Field(primary_key=True, max_length=8)
     moment_slot: int = Field(primary_key=True)
     product_id: int = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
     effect_slot: int = Field(primary_key=True)
     units: int = 0
+    orders: int = 0                  # kept orders holding the product
+    amount_minor: int = _money()     # its lines' amounts
+    refunded_minor: int = _money()   # its lines' shares of the orders' refunds (floored, per line)
 
 
 class OrderSumPart(SQLModel, table=True):
@@ -491,6 +498,7 @@ class OrderSumPart(SQLModel, table=True):
     shop_id: int
     moment_slot: int
     member_id: int
+    creator_id: int
     currency: str = Field(max_length=3)
     gross_minor: int = _money()
     orders: int = 0
@@ -510,7 +518,11 @@ class OrderProductPart(SQLModel, table=True):
     effect_slot: int = Field(primary_key=True)
     shop_id: int
     moment_slot: int
+    currency: str = Field(max_length=3)
     units: int = 0
+    orders: int = 0
+    amount_minor: int = _money()
+    refunded_minor: int = _money()
 
 
 class OrderSumDue(SQLModel, table=True):

@@ -81,6 +81,7 @@ SUM, PRODUCT_SUM, DUE = table_of(OrderSumRow), table_of(OrderProductSumRow), tab
 PART, PRODUCT_PART = table_of(OrderSumPart), table_of(OrderProductPart)
 ORDER, REFUND, LINE = table_of(Order), table_of(Refund), table_of(OrderLine)
 HOUR_SLOTS = 3600 // SLOT_SECONDS
+DAY_SLOTS = 24 * HOUR_SLOTS
 BASES = (CountOrdersAt.PAID, CountOrdersAt.SHIPPED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 IN_CHUNK = 2000
@@ -91,7 +92,7 @@ REBUILD_CHUNK = 50_000        # orders a rebuild reads and sums at a time
 
 # the columns of shop_order the sums read: an update of any other (attribution, status text) changes no sum
 ORDER_SUM_COLUMNS = ("shop_id", "currency", "merchandise_minor", "units", "paid_at", "shipped_at", "cancelled_at",
-                     "member_id", "is_sample")
+                     "member_id", "creator_id", "is_sample")
 
 
 def _sqlite_mark(order_id: str) -> str:
@@ -194,6 +195,7 @@ class StoredOrder:
     merchandise: int
     refunds: list[tuple[datetime | None, int, int]]
     is_sample: bool
+    creator_id: int = 0    # the creator it is attributed to (0: none)
 
 
 def _raw_time(conn: Connection, column: Any) -> Any:
@@ -211,11 +213,11 @@ def _time_reader(conn: Connection) -> Any:
 def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[StoredOrder]:
     """The orders `where` selects, with their completed refunds and (with `lines`) product lines."""
     when = _time_reader(conn)
-    rows = [(*r[:6], *(when(t) for t in r[6:10]), r[10]) for r in conn.execute(select(
+    rows = [(*r[:6], *(when(t) for t in r[6:10]), *r[10:]) for r in conn.execute(select(
         ORDER.c.id, ORDER.c.shop_id, ORDER.c.member_id, ORDER.c.currency, ORDER.c.merchandise_minor, ORDER.c.units,
         *(_raw_time(conn, c) for c in (ORDER.c.created_at, ORDER.c.paid_at, ORDER.c.shipped_at,
                                        ORDER.c.cancelled_at)),
-        ORDER.c.is_sample,
+        ORDER.c.is_sample, ORDER.c.creator_id,
     ).where(where))]
     refunds: dict[int, list[tuple[datetime | None, int, int]]] = defaultdict(list)
     products: dict[int, list[LineFact]] = defaultdict(list)
@@ -228,21 +230,22 @@ def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[Stor
                 .where(REFUND.c.order_id.in_(chunk), REFUND.c.status == "completed")):
             refunds[oid].append((when(at), amount, back))
         if lines:
-            for oid, pid, qty in conn.execute(
-                    select(LINE.c.order_id, LINE.c.product_id, LINE.c.quantity)
+            for oid, pid, qty, amount in conn.execute(
+                    select(LINE.c.order_id, LINE.c.product_id, LINE.c.quantity, LINE.c.amount_minor)
                     .where(LINE.c.order_id.in_(chunk), LINE.c.product_id.is_not(None))):
-                products[oid].append(LineFact(pid, qty))
+                products[oid].append(LineFact(pid, qty, amount_minor=amount))
     return [StoredOrder(OrderFact(oid, cur, from_minor(merch, cur), units, created, paid, shipped, cancelled,
                                   lines=tuple(products.get(oid, ()))),
-                        shop, member or 0, merch, refunds.get(oid, []), sample)
-            for oid, shop, member, cur, merch, units, created, paid, shipped, cancelled, sample in rows]
+                        shop, member or 0, merch, refunds.get(oid, []), sample, creator or 0)
+            for oid, shop, member, cur, merch, units, created, paid, shipped, cancelled, sample, creator in rows]
 
 
-SUM_KEY = ("shop_id", "basis", "moment_slot", "member_id", "currency", "effect_slot")
+SUM_KEY = ("shop_id", "basis", "moment_slot", "member_id", "creator_id", "currency", "effect_slot")
 SUM_VALUES = ("gross_minor", "orders", "value_minor", "refunded_minor", "units", "returned_units", "shape_orders")
 PART_COLS = ("order_id", *SUM_KEY, *SUM_VALUES)
-PRODUCT_KEY = ("shop_id", "basis", "moment_slot", "product_id", "effect_slot")
-PRODUCT_PART_COLS = ("order_id", *PRODUCT_KEY, "units")
+PRODUCT_KEY = ("shop_id", "basis", "moment_slot", "product_id", "currency", "effect_slot")
+PRODUCT_VALUES = ("units", "orders", "amount_minor", "refunded_minor")
+PRODUCT_PART_COLS = ("order_id", *PRODUCT_KEY, *PRODUCT_VALUES)
 
 
 def _parts(orders: Iterable[StoredOrder]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -257,14 +260,16 @@ def _parts(orders: Iterable[StoredOrder]) -> tuple[list[tuple[Any, ...]], list[t
             if moment is None:
                 continue
             m_slot = slot_of(moment)
-            head = (f.order_id, o.shop_id, basis.value, m_slot, o.member_id, f.currency)
+            head = (f.order_id, o.shop_id, basis.value, m_slot, o.member_id, o.creator_id, f.currency)
             if not o.refunds and f.cancelled_at is None:   # most orders: one step, when they count
                 parts.append((*head, m_slot, o.merchandise, 1, o.merchandise, 0, f.units, 0, 0 if o.is_sample else 1))
-                units: dict[int, int] = defaultdict(int)
+                held: dict[int, list[int]] = {}
                 for line in f.lines:
-                    units[line.product_id] += line.units
-                product_parts += [(f.order_id, o.shop_id, basis.value, m_slot, product, m_slot, n)
-                                  for product, n in units.items() if n]
+                    acc = held.setdefault(line.product_id, [0, 1, 0, 0])
+                    acc[0] += line.units
+                    acc[2] += line.amount_minor
+                product_parts += [(f.order_id, o.shop_id, basis.value, m_slot, product, f.currency, m_slot, *v)
+                                  for product, v in held.items()]
                 continue
             shape = 1 if f.cancelled_at is None and not o.is_sample else 0
             by_effect: dict[int, list[int]] = {}
@@ -280,11 +285,15 @@ def _parts(orders: Iterable[StoredOrder]) -> tuple[list[tuple[Any, ...]], list[t
                     acc[6] += shape
                     shape = 0
             parts += [(*head, effect, *v) for effect, v in by_effect.items() if any(v)]
-            by_product: dict[tuple[int, int], int] = defaultdict(int)
-            for at, product, n in product_steps(f, basis):
-                by_product[product, slot_of(at)] += n
-            product_parts += [(f.order_id, o.shop_id, basis.value, m_slot, product, effect, n)
-                              for (product, effect), n in by_product.items() if n]
+            by_product: dict[tuple[int, int], list[int]] = {}
+            for p in product_steps(f, basis, o.merchandise, o.refunds):
+                pacc = by_product.setdefault((p.product_id, slot_of(p.at)), [0, 0, 0, 0])
+                pacc[0] += p.units
+                pacc[1] += p.orders
+                pacc[2] += p.amount
+                pacc[3] += p.refunded
+            product_parts += [(f.order_id, o.shop_id, basis.value, m_slot, product, f.currency, effect, *v)
+                              for (product, effect), v in by_product.items() if any(v)]
     return parts, product_parts
 
 
@@ -358,8 +367,9 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
         _many(conn, _insert_sql("order_product_part", PRODUCT_PART_COLS), product_parts)
         emptied = _add(conn, "order_sum", SUM_KEY, SUM_VALUES, [(old, -1), (parts, 1)])
         _drop_empty(conn, "order_sum", SUM_KEY, SUM_VALUES, emptied)
-        emptied = _add(conn, "order_product_sum", PRODUCT_KEY, ("units",), [(old_products, -1), (product_parts, 1)])
-        _drop_empty(conn, "order_product_sum", PRODUCT_KEY, ("units",), emptied)
+        emptied = _add(conn, "order_product_sum", PRODUCT_KEY, PRODUCT_VALUES,
+                       [(old_products, -1), (product_parts, 1)])
+        _drop_empty(conn, "order_product_sum", PRODUCT_KEY, PRODUCT_VALUES, emptied)
     return read
 
 
@@ -392,7 +402,7 @@ def rebuild_in(conn: Connection) -> int:
         _many(conn, _insert_sql("order_product_part", PRODUCT_PART_COLS), product_parts)
         last = ids[-1]
     for table, ledger, key, values in ((SUM, PART, SUM_KEY, SUM_VALUES),
-                                       (PRODUCT_SUM, PRODUCT_PART, PRODUCT_KEY, ("units",))):
+                                       (PRODUCT_SUM, PRODUCT_PART, PRODUCT_KEY, PRODUCT_VALUES)):
         conn.execute(insert(table).from_select(
             [*key, *values], select(*(ledger.c[k] for k in key), *(func.sum(ledger.c[v]) for v in values))
             .group_by(*(ledger.c[k] for k in key))))
@@ -423,92 +433,139 @@ def _aligned(moment: datetime) -> bool:
 
 
 def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: datetime, now: datetime,
-              cutoff: datetime, members: Sequence[int] = (), shops: Sequence[int] = (),
+              cutoff: datetime | None, members: Sequence[int] = (), shops: Sequence[int] = (),
               products: Sequence[int] | None = None,
-              excluded: dict[int, frozenset[int]] | None = None, tz: str | None = None) -> dict[int, Read] | None:
+              excluded: dict[int, frozenset[int]] | None = None, by_creator: bool = False,
+              every_product: bool = False, one_by_one: bool = False, daily: bool = False,
+              tz: str | None = None) -> dict[int, Read] | None:
     """The orders counted by `basis` in [start, end) as of `now`, as sums: of each of `members` (orders credited to
-    them; keyed by member id), or of the orders of `shops` (keyed 0). `cutoff` is the refund maturity cut-off
-    (scoring.metrics.matured_orders): a sum never holds orders on both sides of it. `products`: the products whose
-    sold units are wanted (None: none). None when an hour in the range is due (changed in this transaction and
-    not yet folded): the caller reads the orders themselves. `excluded`: orders left out, by key (an appeal took
-    them out of a member's numbers: storage.adjustments.excluded_orders).
+    them; keyed by member id), or of the orders of `shops` (keyed 0; with `by_creator`, keyed by the creator they
+    are attributed to, orders of none left out, and their products under 0). `cutoff` is the refund maturity
+    cut-off (scoring.metrics.matured_orders; None: none): a sum never holds orders on both sides of it.
+    `products`: the products whose figures are wanted (None: none; `every_product`: all). None when an hour in the
+    range is due (changed in this transaction and not yet folded): the caller reads the orders themselves, or
+    asks again with `one_by_one`, which reads every order of the range one by one through the same steps (the
+    same figures). `excluded`: orders left out, by key (an appeal took them out of a member's numbers:
+    storage.adjustments.excluded_orders). `daily`: the table's sums come by UTC day (each at its earliest
+    quarter-hour), fewer rows where only the rate day matters (the digest's leaders). With `tz`, they come by local
+    day in `tz`, UTC day and side of the cut-off: right for every window of whole local days in `tz` (and for the
+    rate of the day), a few rows per member and day instead of one per quarter-hour.
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
-    taken in the quarter-hour of `now` (up to `now`).
-
-    With `tz`, the quarter-hours come summed by local day in `tz`, UTC day and side of the cut-off, each sum at
-    its earliest quarter-hour: right for every window of whole local days in `tz` (and for the rate of the day),
-    and a few rows per member and day instead of one per quarter-hour."""
+    taken in the quarter-hour of `now` (up to `now`)."""
     moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
-    if products and members:   # sold units are summed by shop and product, not by member
+    want_products = every_product or bool(products)
+    if want_products and members:   # products are summed by shop, not by member
         return None
-    if conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
+    assert not (by_creator and members)
+    if not one_by_one and conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
         return None
     by_member = bool(members)
     now_slot = slot_of(now)
     lo = slot_of(start) + (0 if _aligned(start) else 1)
     hi = slot_of(end)
-    whole_raw = {slot_of(cutoff)} | ({slot_of(start)} if not _aligned(start) else set()) | \
-        ({slot_of(end)} if not _aligned(end) else set())
+    whole_raw = ({slot_of(cutoff)} if cutoff is not None else set()) | \
+        ({slot_of(start)} if not _aligned(start) else set()) | ({slot_of(end)} if not _aligned(end) else set())
     out: dict[int, Read] = {m: Read([], []) for m in members} if by_member else {0: Read([], [])}
 
-    scope = SUM.c.member_id.in_(members) if by_member else SUM.c.shop_id.in_(shops)
-    buckets = _buckets(SUM.c.moment_slot, start, end, tz, slot_of(cutoff))
-    for member, cur, m_slot, gross, count, value, refunded, units, returned in conn.execute(
-            select(SUM.c.member_id if by_member else sa_literal(0), SUM.c.currency, func.min(SUM.c.moment_slot),
-                   func.sum(SUM.c.gross_minor), func.sum(SUM.c.orders), func.sum(SUM.c.value_minor),
-                   func.sum(SUM.c.refunded_minor), func.sum(SUM.c.units), func.sum(SUM.c.returned_units))
-            .where(scope, SUM.c.basis == basis.value, SUM.c.moment_slot >= lo, SUM.c.moment_slot < hi,
-                   SUM.c.effect_slot < now_slot, SUM.c.moment_slot.not_in(sorted(whole_raw)))
-            .group_by(*([SUM.c.member_id] if by_member else []), SUM.c.currency, *buckets)):
-        out[member].orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
-                                           from_minor(value, cur), from_minor(refunded, cur), units, returned))
-    if products and not by_member:
-        for product, m_slot, units in conn.execute(
-                select(PRODUCT_SUM.c.product_id, func.min(PRODUCT_SUM.c.moment_slot), func.sum(PRODUCT_SUM.c.units))
-                .where(PRODUCT_SUM.c.shop_id.in_(shops), PRODUCT_SUM.c.product_id.in_(products),
+    def into(key: int) -> Read:
+        got = out.get(key)
+        if got is None:
+            got = out[key] = Read([], [])
+        return got
+
+    def key_of(stored: StoredOrder) -> int:
+        return stored.member_id if by_member else stored.creator_id if by_creator else 0
+
+    cutoff_slot = slot_of(cutoff) if cutoff is not None else None
+    if not one_by_one:
+        key, scope = ((SUM.c.member_id, SUM.c.member_id.in_(members)) if by_member else
+                      (SUM.c.creator_id, and_(SUM.c.shop_id.in_(shops), SUM.c.creator_id != 0)) if by_creator else
+                      (sa_literal(0), SUM.c.shop_id.in_(shops)))
+        for who, cur, m_slot, gross, count, value, refunded, units, returned in conn.execute(
+                select(key, SUM.c.currency, func.min(SUM.c.moment_slot),
+                       func.sum(SUM.c.gross_minor), func.sum(SUM.c.orders), func.sum(SUM.c.value_minor),
+                       func.sum(SUM.c.refunded_minor), func.sum(SUM.c.units), func.sum(SUM.c.returned_units))
+                .where(scope, SUM.c.basis == basis.value, SUM.c.moment_slot >= lo, SUM.c.moment_slot < hi,
+                       SUM.c.effect_slot < now_slot, SUM.c.moment_slot.not_in(sorted(whole_raw)))
+                .group_by(*([key] if by_member or by_creator else []), SUM.c.currency,
+                          *_buckets(SUM.c.moment_slot, start, end, tz, cutoff_slot, daily))):
+            into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
+                                             from_minor(value, cur), from_minor(refunded, cur), units, returned))
+    if want_products and not by_member and not one_by_one:
+        chosen = [] if every_product else [PRODUCT_SUM.c.product_id.in_(products or ())]
+        for product, cur, m_slot, units, count, amount, refunded in conn.execute(
+                select(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, func.min(PRODUCT_SUM.c.moment_slot),
+                       func.sum(PRODUCT_SUM.c.units), func.sum(PRODUCT_SUM.c.orders),
+                       func.sum(PRODUCT_SUM.c.amount_minor), func.sum(PRODUCT_SUM.c.refunded_minor))
+                .where(PRODUCT_SUM.c.shop_id.in_(shops), *chosen,
                        PRODUCT_SUM.c.basis == basis.value, PRODUCT_SUM.c.moment_slot >= lo,
                        PRODUCT_SUM.c.moment_slot < hi, PRODUCT_SUM.c.effect_slot < now_slot,
                        PRODUCT_SUM.c.moment_slot.not_in(sorted(whole_raw)))
-                .group_by(PRODUCT_SUM.c.product_id,
-                          *_buckets(PRODUCT_SUM.c.moment_slot, start, end, tz, slot_of(cutoff)))):
-            if units:
-                out[0].products.append(ProductSum(product, slot_start(m_slot), units))
+                .group_by(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency,
+                          *_buckets(PRODUCT_SUM.c.moment_slot, start, end, tz, cutoff_slot, daily))):
+            if units or count or amount or refunded:
+                out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
+                                                  from_minor(amount, cur), from_minor(refunded, cur)))
 
     owner = ORDER.c.member_id.in_(members) if by_member else ORDER.c.shop_id.in_(shops)
     in_range = and_(owner, moment >= start, moment < end, moment <= now)
-    wanted_products = set(products or ())
+    wanted: set[int] | None = None if every_product else set(products or ())
+    lines = want_products and not by_member
+    seen: set[int] = set()
     # each read picks its orders by id from a narrow range of times first: an index on the owner (a member's, a
     # shop's orders) would read every order of theirs
-    whole = union(*(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1))
-                    for s in sorted(whole_raw)))
-    seen: set[int] = set()
-    for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(whole)), lines=bool(wanted_products)):
-        seen.add(stored.fact.order_id)
-        _add_raw(out[stored.member_id if by_member else 0], stored, basis, now, None, wanted_products)
-    tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
-    touched = union(
-        select(ORDER.c.id).where(moment >= tail_start, moment <= now),
-        select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end),
-        select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
-                                        REFUND.c.status == "completed"))
-    for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(touched)), lines=bool(wanted_products)):
-        if stored.fact.order_id not in seen:
-            _add_raw(out[stored.member_id if by_member else 0], stored, basis, now, tail_start, wanted_products)
+    if one_by_one or whole_raw:
+        raw = in_range if one_by_one else and_(in_range, ORDER.c.id.in_(union(
+            *(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1))
+              for s in sorted(whole_raw)))))
+        for stored in stored_orders(conn, raw, lines=lines):
+            seen.add(stored.fact.order_id)
+            _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator)
+    if not one_by_one:
+        tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
+        touched = union(
+            select(ORDER.c.id).where(moment >= tail_start, moment <= now),
+            select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end),
+            select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
+                                            REFUND.c.status == "completed"))
+        for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(touched)), lines=lines):
+            if stored.fact.order_id not in seen:
+                _add_raw(into, key_of(stored), stored, basis, now, tail_start, wanted, lines, by_creator)
     for key, ids in (excluded or {}).items():
         ids_ = sorted(ids)
         for i in range(0, len(ids_), IN_CHUNK):
-            for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])),
-                                        lines=bool(wanted_products)):
-                if (stored.member_id if by_member else 0) == key:
-                    _add_raw(out[key], stored, basis, now, None, wanted_products, sign=-1)
+            for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
+                if key_of(stored) == key:
+                    _add_raw(into, key, stored, basis, now, None, wanted, lines, by_creator, sign=-1)
     return out
 
 
-def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_slot: int) -> list[Any]:
-    """What read_sums groups quarter-hours by: each alone without `tz`; else their local day in `tz` (a CASE over
-    the range's local midnights), UTC day (the rate's) and side of the refund cut-off."""
+def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now: datetime,
+             since: datetime | None, products: set[int] | None, lines: bool, by_creator: bool,
+             sign: int = 1) -> None:
+    """Add one order's figures as of `now` (steps from `since`) to `into(key)`: its sum (not with `by_creator`
+    when it has no creator) and, with `lines`, its products (those of `products`; None: all) under `into(0)`."""
+    got = sums_by_now(stored.fact, basis, stored.merchandise, stored.refunds, now, since=since)
+    if got is not None and not (by_creator and key == 0):
+        into(key).orders.append(got if sign == 1 else OrderSum(
+            got.currency, got.moment, -got.gross, -got.orders, -got.value, -got.refunded, -got.units,
+            -got.returned_units))
+    if lines:
+        into(0).products.extend(
+            p if sign == 1 else ProductSum(p.product_id, p.moment, -p.units, p.currency, -p.orders, -p.amount,
+                                          -p.refunded)
+            for p in products_by_now(stored.fact, basis, now, since, stored.merchandise, stored.refunds)
+            if products is None or p.product_id in products)
+
+
+def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_slot: int | None,
+             daily: bool = False) -> list[Any]:
+    """What read_sums groups quarter-hours by: their UTC day (`daily`); each alone without `tz`; else their local
+    day in `tz` (a CASE over the range's local midnights), UTC day (the rate's) and side of the refund cut-off."""
+    if daily:
+        return [slot // DAY_SLOTS]
     if tz is None:
         return [slot]
     zone = ZoneInfo(tz)
@@ -518,20 +575,7 @@ def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_s
         day += timedelta(days=1)
         midnights.append(slot_of(datetime.combine(day, datetime.min.time(), zone)))
     local_day = case(*((slot < m, i) for i, m in enumerate(midnights)), else_=len(midnights))
-    return [local_day, slot // (86400 // SLOT_SECONDS), slot < cutoff_slot]
-
-
-def _add_raw(into: Read, stored: StoredOrder, basis: CountOrdersAt, now: datetime, since: datetime | None,
-             products: set[int], sign: int = 1) -> None:
-    got = sums_by_now(stored.fact, basis, stored.merchandise, stored.refunds, now, since=since)
-    if got is not None:
-        into.orders.append(got if sign == 1 else OrderSum(
-            got.currency, got.moment, -got.gross, -got.orders, -got.value, -got.refunded, -got.units,
-            -got.returned_units))
-    if products:
-        into.products.extend(ProductSum(p.product_id, p.moment, sign * p.units)
-                             for p in products_by_now(stored.fact, basis, now, since=since)
-                             if p.product_id in products)
+    return [local_day, slot // DAY_SLOTS, *([slot < cutoff_slot] if cutoff_slot is not None else [])]
 
 
 def shape_moments(conn: Connection, shops: Sequence[int], basis: CountOrdersAt, start: datetime,

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("basis", sa.String(8), nullable=False),
         sa.Column("moment_slot", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("creator_id", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("effect_slot", sa.Integer(), nullable=False),
         sa.Column("gross_minor", sa.BigInteger(), nullable=False),
@@ -35,7 +36,8 @@ def upgrade() -> None:
         sa.Column("units", sa.Integer(), nullable=False),
         sa.Column("returned_units", sa.Integer(), nullable=False),
         sa.Column("shape_orders", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot", "member_id", "currency", "effect_slot"),
+        sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot", "member_id", "creator_id", "currency",
+                                "effect_slot"),
     )
     op.create_index("ix_order_sum_member", "order_sum", ["member_id", "basis", "moment_slot"])
     op.create_table(
@@ -44,9 +46,13 @@ def upgrade() -> None:
         sa.Column("basis", sa.String(8), nullable=False),
         sa.Column("moment_slot", sa.Integer(), nullable=False),
         sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("effect_slot", sa.Integer(), nullable=False),
         sa.Column("units", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot", "product_id", "effect_slot"),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot", "product_id", "currency", "effect_slot"),
     )
     op.create_index("ix_order_product_sum_product", "order_product_sum", ["product_id", "basis", "moment_slot"])
     op.create_table(
@@ -57,6 +63,7 @@ def upgrade() -> None:
         sa.Column("shop_id", sa.Integer(), nullable=False),
         sa.Column("moment_slot", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("creator_id", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("gross_minor", sa.BigInteger(), nullable=False),
         sa.Column("orders", sa.Integer(), nullable=False),
@@ -75,7 +82,11 @@ def upgrade() -> None:
         sa.Column("effect_slot", sa.Integer(), nullable=False),
         sa.Column("shop_id", sa.Integer(), nullable=False),
         sa.Column("moment_slot", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("units", sa.Integer(), nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("order_id", "basis", "product_id", "effect_slot"),
     )
     op.create_table(
