@@ -26,3 +26,11 @@ def test_a_writer_has_the_large_cache_only_during_its_transaction(tmp_path: Path
         assert cache(conn) == -SQLITE_CACHE_KIB
         assert conn.execute(text("SELECT COUNT(*) FROM t")).scalar_one() == 0   # committed
     engine.dispose()
+
+
+def test_releasing_free_memory_is_safe_to_call_any_time() -> None:
+    from bot.heap import release_free_memory
+
+    junk = [bytearray(1024) for _ in range(10_000)]
+    del junk
+    release_free_memory()   # glibc: malloc_trim(0); elsewhere nothing
