@@ -34,6 +34,22 @@ SCRIPT = textwrap.dedent("""
         pass
     else:
         raise AssertionError("a missing name must raise AttributeError")
+    import threading
+
+    def first_use(errors: list) -> None:   # threads asking at once: each sees the whole package
+        try:
+            from lark_oapi.api.corehr.v1 import Employment  # noqa: F401
+            assert type(client.corehr.v1.employment).__name__ == "Employment"
+        except Exception as exc:
+            errors.append(exc)
+
+    errors: list = []
+    threads = [threading.Thread(target=first_use, args=(errors,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
     from lark_oapi.api.im.v1 import CreateMessageRequest  # kept: loaded as the SDK loads it
     assert client.im.v1.message.create is not None
     print("ok")

@@ -28,23 +28,28 @@ KEEP = frozenset({"im"})   # the services kpibot calls: loaded as the SDK loads 
 class _DeferredInit(importlib.abc.Loader):
     """Runs a package's `__init__` (by its own loader) on the first missing attribute, once, under a lock."""
 
-    _lock = threading.RLock()
-
     def __init__(self, real: importlib.abc.Loader) -> None:
         self.real = real
+        self._lock = threading.RLock()   # per module: a first use in two threads runs the body once
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return None
 
     def exec_module(self, module: ModuleType) -> None:
         real, lock = self.real, self._lock
+        started = False
 
         def __getattr__(name: str) -> Any:
+            nonlocal started
             if name.startswith("__") and name != "__all__":   # probes such as the import system's `__path__`
                 raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
-            with lock:
-                if module.__dict__.pop("__getattr__", None) is not None:
-                    real.exec_module(module)
+            with lock:   # another thread waits for the body to finish; the body's own asks (same thread) do not
+                if not started:
+                    started = True
+                    try:
+                        real.exec_module(module)
+                    finally:
+                        del module.__dict__["__getattr__"]
             try:
                 return module.__dict__[name]
             except KeyError:
