@@ -45,6 +45,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import metrics
 from bot.card_cache import CardCache
 from bot.config import FxConfig, PlatformsConfig
+from bot.heap import release_free_memory
 from bot.jobs.alerts import run_lag_alerts
 from bot.jobs.appeals import run_appeals
 from bot.jobs.digests import run_due_digests
@@ -92,6 +93,8 @@ def start_scheduler(services: Services, messengers: Mapping[str, Messenger], clo
                     run(services, messengers, clock(), instance)
             except Exception:
                 log_failure(log, "the %s job failed; it runs again at the next tick", name)
+            finally:
+                release_free_memory()   # what the job freed, back to the OS: idle RSS is not its busiest minute's
         return tick
 
     scheduler = BackgroundScheduler(timezone=UTC, jobstores={"default": MemoryJobStore()})

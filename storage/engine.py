@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import create_engine
 
 from storage.order_sums import keep_current
 
-SQLITE_CACHE_KIB = 65_536          # page cache per connection (see make_engine)
+SQLITE_CACHE_KIB = 8_192           # page cache per connection: readers (see make_engine)
+SQLITE_WRITE_CACHE_KIB = 65_536    # ... while a writer's transaction runs (write_cache)
 SQLITE_CHECKPOINT_PAGES = 16_384   # WAL pages between automatic checkpoints
 # libpq waits for a server that accepted the TCP connection but does not answer with no limit of its own: a
 # chat answer would wait forever instead of saying the store is busy. A server on the same network answers a
@@ -56,11 +59,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the settings each backend needs: SQLite enforces foreign keys and uses WAL so that
     readers do not block the writer; PostgreSQL gets a pre-ping pool for long-running processes.
 
-    SQLite's page cache is 64 MiB per connection (SQLite's default is 2 MiB; the cache only grows as pages are
-    used) and the WAL is checkpointed every 16,384 pages (64 MiB) instead of every 1,000: a sync writes into
-    several indexes at random places (paid_at, shipped_at ...), and with the defaults every batch
-    spilled its cache mid-transaction and every commit ran a checkpoint (tests/benchmarks/bench_sync.py:
-    about a fifth of a first sync's CPU). The WAL file may grow to about that size before it is reused."""
+    SQLite's page cache is 8 MiB per connection (SQLite's default is 2 MiB; the cache only grows as pages are
+    used), 64 MiB while a writer's transaction runs (write_cache), and the WAL is checkpointed every 16,384
+    pages (64 MiB) instead of every 1,000: a sync writes into several indexes at random places (paid_at,
+    shipped_at ...), and with the defaults every batch spilled its cache mid-transaction and every commit ran a
+    checkpoint (tests/benchmarks/bench_sync.py: about a fifth of a first sync's CPU). The WAL file may grow to
+    about that size before it is reused. Readers keep the smaller cache: each pooled connection of `kpibot run`
+    kept up to 64 MiB of pages that its jobs had read once (the store file stays in the OS's page cache)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database not in (None, "", ":memory:") and not parsed.database.startswith("file:"):
@@ -86,6 +91,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
     keep_current(engine)
     return engine
+
+
+@contextmanager
+def write_cache(conn: Connection) -> Iterator[None]:
+    """SQLite: this connection's page cache at SQLITE_WRITE_CACHE_KIB while the block runs (a writer's
+    transaction, begun inside it), back to the readers' size after, which frees the pages above it. A no-op on
+    PostgreSQL."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection   # PRAGMA on the DBAPI connection: no SQLAlchemy transaction begun
+    assert raw is not None
+    raw.execute(f"PRAGMA cache_size=-{SQLITE_WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
 
 def store_unreachable(exc: BaseException) -> bool:

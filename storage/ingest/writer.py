@@ -84,6 +84,7 @@ from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from scoring.money import to_minor
+from storage.engine import write_cache
 from storage.ingest.encoding import (
     CURRENCY,
     ORDER_COLS,
@@ -590,7 +591,7 @@ class StoreWriter:
     def transaction(self) -> Iterator[WriteTransaction]:
         """One transaction for several writes (a sync batch): committed when the block ends, rolled back when it
         raises. Catalogue ids it creates are remembered only once it committed."""
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, write_cache(conn), conn.begin():
             raw, threshold = None, None
             if self._bulk.postgres:
                 conn.exec_driver_sql(PG_PAGE_SETTINGS)
