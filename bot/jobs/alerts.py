@@ -33,7 +33,7 @@ from scoring.score import MetricResult
 from scoring.sendtime import due_day, send_moment
 from services.container import Services
 from services.messaging import Messenger, send_private
-from services.scorecards import Inputs, pace_metric, score_current
+from services.scorecards import Inputs, member_window, pace_metric, score_current, score_members
 from services.team_rows import team_scoped, team_total
 from storage.models import Member, Team
 from storage.queries import team_members, teams
@@ -65,12 +65,14 @@ def run_lag_alerts(services: Services, messengers: Mapping[str, Messenger], now:
                    if (d := due_day(now, rules.at, m.timezone)) is not None
                    and not in_quiet_hours(now.astimezone(ZoneInfo(m.timezone)).time(), rules)}
             done = sent_today(services.engine, "lag_alert", due)   # nudged already: not scored again every minute
-            for member in members:
-                day = due.get(f"member:{member.id}")
-                if day is None or f"member:{member.id}" in done:
-                    continue
-                inputs = inputs or Inputs.load(session, services.rules, now)
-                score = score_current(session, inputs, member, team, PeriodKind.MONTH)
+            pending = [m for m in members if f"member:{m.id}" in due and f"member:{m.id}" not in done]
+            if not pending:
+                continue
+            inputs = inputs or Inputs.load(session, services.rules, now)
+            scores = score_members(session, inputs, team,   # the team's members read together, not one by one
+                                   [(m, member_window(PeriodKind.MONTH, now, m, team)) for m in pending])
+            for member, score in zip(pending, scores, strict=True):
+                day = due[f"member:{member.id}"]
                 if score.scorecard is None or score.template is None or team_scoped(score):
                     continue   # a team-scoped role's figure is the team's: its lead hears of it, once
                 head = score.scorecard.result(pace_metric(score.template))

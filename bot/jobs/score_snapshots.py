@@ -33,8 +33,9 @@ from scoring.periods import PeriodKind, Window
 from scoring.sendtime import due_day
 from services.container import Services
 from services.messaging import Messenger
-from services.scorecards import Inputs
+from services.scorecards import Inputs, MemberScore, member_window, score_members
 from services.snapshots import snapshot_row, write_snapshots
+from storage.models import Member, Team
 from storage.queries import team_members, teams
 from storage.schedule import SCORE_SNAPSHOT as KIND
 from storage.schedule import claim_send, finish_send, last_sent_days, sent_today
@@ -71,20 +72,25 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
             due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, team.timezone)) is not None}
             done = sent_today(services.engine, KIND, due)
             last = last_sent_days(services.engine, KIND, [subject for subject in due if subject not in done])
+            claimed = []
             for member in members:
                 subject = f"member:{member.id}"
                 today = due.get(subject)
                 if today is None or subject in done:
                     continue
-                if not claim_send(services.engine, KIND, subject, today, instance, now):
-                    continue
-                days = days_to_finish(today, last.get(subject))
+                if claim_send(services.engine, KIND, subject, today, instance, now):
+                    claimed.append((member, subject, today, days_to_finish(today, last.get(subject))))
+            if not claimed:
+                continue
+            inputs = inputs or Inputs.load(session, services.rules, now)
+            at_day = {day: dataclasses.replace(inputs, now=day_end(day, team.timezone))
+                      for *_, days in claimed for day in days}
+            scored = _team_scores(session, at_day, team, claimed)
+            for member, subject, today, days in claimed:
                 error = None
                 try:
-                    inputs = inputs or Inputs.load(session, services.rules, now)
                     rows = [row for day in days if (row := snapshot_row(
-                        session, dataclasses.replace(inputs, now=day_end(day, team.timezone)), member, team,
-                        now)) is not None]
+                        session, at_day[day], member, team, now, scored.get((member.id, day)))) is not None]
                     write_snapshots(services, rows)
                 except Exception as exc:   # one member's failure never stops the others; retried next tick
                     log_failure(log, "score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
@@ -95,3 +101,21 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
     return done_now
+
+
+def _team_scores(session: Session, at_day: dict[date, Inputs], team: Team,
+                 claimed: list[tuple[Member, str, date, list[date]]]) -> dict[tuple[int | None, date], MemberScore]:
+    """The month scores of the claimed members on each of their days, a day's members read together
+    (services.scorecards.score_members); {} when that fails: each member is then scored alone, and a failure is
+    that member's."""
+    out: dict[tuple[int | None, date], MemberScore] = {}
+    try:
+        for day, inputs in at_day.items():
+            members = [m for m, _, _, days in claimed if day in days]
+            for m, score in zip(members, score_members(session, inputs, team, [
+                    (m, member_window(PeriodKind.MONTH, inputs.now, m, team)) for m in members]), strict=True):
+                out[m.id, day] = score
+    except Exception:   # the per-member path reports it, member by member
+        log.debug("score snapshots: scoring %s's members together failed; one by one", team.name, exc_info=True)
+        return {}
+    return out
