@@ -106,17 +106,26 @@ class FactCache:
     def read(self, session: Session, start: datetime, end: datetime, member_id: int | None, shops: list[int],
              key: tuple[object, ...], products: list[int] | None, tz: str | None = None) -> Read | None:
         """The sums of a member's orders (`key` ("member", id)) or of `shops`' orders, less the orders appeals took
-        out of `member_id`'s numbers; None: read the orders instead."""
+        out of `member_id`'s numbers, and of `products`; None: read the orders instead. The orders' and the
+        products' are read and kept apart, so members of a team scored on its orders share the first."""
         excluded = self.excluded(session, member_id, start, end) if member_id is not None else frozenset()
-        full = (*key, start, end, tuple(products or ()), excluded, self.now, tz)
+        members = [member_id] if member_id is not None and key[0] == "member" else []
+        ex = {members[0] if members else 0: excluded} if excluded else None
+        full = (*key, start, end, (), excluded, self.now, tz)
         if full not in self._sums:
-            members = [member_id] if member_id is not None and key[0] == "member" else []
-            got = self._read(session, start, end, members, shops, products,
-                             {members[0] if members else 0: excluded} if excluded else None, tz)
+            got = self._read(session, start, end, members, shops, None, ex, tz)
             if got is None:
                 return None
             self._sums[full] = next(iter(got.values()))
-        return self._sums[full]
+        if not products:
+            return self._sums[full]
+        of_products = (*key, start, end, tuple(products), excluded, self.now, tz, "products")
+        if of_products not in self._sums:
+            got = self._read(session, start, end, members, shops, products, ex, tz, orders=False)
+            if got is None:
+                return None
+            self._sums[of_products] = next(iter(got.values()))
+        return Read(self._sums[full].orders, self._sums[of_products].products)
 
     def own(self, kind: str, member_id: int, start: datetime, end: datetime) -> tuple[object, ...] | None:
         """A member's own live sessions, videos or ad days in [start, end) that `prefetch` read; None: not read."""
@@ -152,11 +161,11 @@ class FactCache:
 
     def _read(self, session: Session, start: datetime, end: datetime, members: list[int], shops: list[int],
               products: list[int] | None, excluded: dict[int, frozenset[int]] | None,
-              tz: str | None) -> dict[int, Read] | None:
+              tz: str | None, orders: bool = True) -> dict[int, Read] | None:
         assert self.now is not None and self.rules is not None
         cutoff = self.now - timedelta(days=self.rules.refund_maturity_days)
         return read_sums(session.connection(), self.rules.count_orders_at, start, end, self.now, cutoff,
-                         members=members, shops=shops, products=products, excluded=excluded, tz=tz)
+                         members=members, shops=shops, products=products, excluded=excluded, tz=tz, orders=orders)
 
 
 def load_activity(session: Session, member: Member, start: datetime, end: datetime,
@@ -381,6 +390,6 @@ def team_order_moments(session: Session, team_id: int, start: datetime, end: dat
 
 def team_order_counts(session: Session, team_id: int, start: datetime, end: datetime,
                       basis: CountOrdersAt, tz: str | None = None) -> list[tuple[datetime, int]] | None:
-    """team_order_moments as (quarter-hour, orders) from the store's sums; None when an hour in the range changed in
+    """team_order_moments as (quarter-hour, orders) from the store's sums; None when an order changed in
     this transaction and is not yet summed (read team_order_moments instead)."""
     return shape_moments(session.connection(), team_shop_ids(session, team_id), basis, start, end, tz)

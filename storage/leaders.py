@@ -12,7 +12,7 @@ currency and day, summed in a fixed order.
 
 Both read the order sums (storage.order_sums: order_sum by creator, order_product_sum by product), so their cost
 grows with the range's quarter-hours and the team's products and creators, not with its orders; a range with a
-due hour (changed in this transaction) reads its orders one by one through the same steps: the same figures.
+due order (changed in this transaction) reads its orders one by one through the same steps: the same figures.
 """
 
 from __future__ import annotations

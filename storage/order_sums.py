@@ -52,6 +52,7 @@ from sqlalchemy import literal as sa_literal
 from sqlalchemy.engine import Connection, Engine
 
 from scoring.facts import LineFact, OrderFact, OrderSum, ProductSum
+from scoring.metrics import moment_at
 from scoring.money import from_minor
 from scoring.order_effects import (
     SLOT_SECONDS,
@@ -327,7 +328,8 @@ def _add(conn: Connection, table: str, key: tuple[str, ...], values: tuple[str, 
                 acc[i] += sign * v
             if sign < 0:
                 taken_off.add(k)
-    rows_ = [(*k, *v) for k, v in totals.items() if any(v)]
+    # in key order: two transactions folding orders of the same sums lock them in the same order (no deadlock)
+    rows_ = sorted((*k, *v) for k, v in totals.items() if any(v))
     if rows_:
         updates = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)
         _many(conn, f"{_insert_sql(table, (*key, *values))} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
@@ -429,7 +431,7 @@ class Read:
 
 
 def _aligned(moment: datetime) -> bool:
-    return int((moment - _EPOCH).total_seconds()) % SLOT_SECONDS == 0
+    return moment.microsecond == 0 and int((moment - _EPOCH).total_seconds()) % SLOT_SECONDS == 0
 
 
 def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: datetime, now: datetime,
@@ -437,19 +439,20 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
               products: Sequence[int] | None = None,
               excluded: dict[int, frozenset[int]] | None = None, by_creator: bool = False,
               every_product: bool = False, one_by_one: bool = False, daily: bool = False,
-              tz: str | None = None) -> dict[int, Read] | None:
+              tz: str | None = None, orders: bool = True) -> dict[int, Read] | None:
     """The orders counted by `basis` in [start, end) as of `now`, as sums: of each of `members` (orders credited to
     them; keyed by member id), or of the orders of `shops` (keyed 0; with `by_creator`, keyed by the creator they
     are attributed to, orders of none left out, and their products under 0). `cutoff` is the refund maturity
     cut-off (scoring.metrics.matured_orders; None: none): a sum never holds orders on both sides of it.
-    `products`: the products whose figures are wanted (None: none; `every_product`: all). None when an hour in the
-    range is due (changed in this transaction and not yet folded): the caller reads the orders themselves, or
+    `products`: the products whose figures are wanted (None: none; `every_product`: all). None when an order is due
+    (changed in this transaction and not yet folded): the caller reads the orders themselves, or
     asks again with `one_by_one`, which reads every order of the range one by one through the same steps (the
     same figures). `excluded`: orders left out, by key (an appeal took them out of a member's numbers:
     storage.adjustments.excluded_orders). `daily`: the table's sums come by UTC day (each at its earliest
     quarter-hour), fewer rows where only the rate day matters (the digest's leaders). With `tz`, they come by local
     day in `tz`, UTC day and side of the cut-off: right for every window of whole local days in `tz` (and for the
-    rate of the day), a few rows per member and day instead of one per quarter-hour.
+    rate of the day), a few rows per member and day instead of one per quarter-hour. `orders` false: the products'
+    figures only.
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
@@ -479,7 +482,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         return stored.member_id if by_member else stored.creator_id if by_creator else 0
 
     cutoff_slot = slot_of(cutoff) if cutoff is not None else None
-    if not one_by_one:
+    if orders and not one_by_one:
         key, scope = ((SUM.c.member_id, SUM.c.member_id.in_(members)) if by_member else
                       (SUM.c.creator_id, and_(SUM.c.shop_id.in_(shops), SUM.c.creator_id != 0)) if by_creator else
                       (sa_literal(0), SUM.c.shop_id.in_(shops)))
@@ -513,41 +516,41 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     in_range = and_(owner, moment >= start, moment < end, moment <= now)
     wanted: set[int] | None = None if every_product else set(products or ())
     lines = want_products and not by_member
-    seen: set[int] = set()
     # each read picks its orders by id from a narrow range of times first: an index on the owner (a member's, a
-    # shop's orders) would read every order of theirs
-    if one_by_one or whole_raw:
-        raw = in_range if one_by_one else and_(in_range, ORDER.c.id.in_(union(
-            *(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1))
-              for s in sorted(whole_raw)))))
-        for stored in stored_orders(conn, raw, lines=lines):
-            seen.add(stored.fact.order_id)
-            _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator)
-    if not one_by_one:
+    # shop's orders) would read every order of theirs. One read for both kinds: an order counted in a quarter-hour
+    # read whole gives all its steps; any other, those taken in the quarter-hour of now.
+    if one_by_one:
+        for stored in stored_orders(conn, in_range, lines=lines):
+            _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator, orders=orders)
+    else:
         tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
-        touched = union(
+        picked = union(
+            *(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1)) for s in sorted(whole_raw)),
             select(ORDER.c.id).where(moment >= tail_start, moment <= now),
             select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end),
             select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
                                             REFUND.c.status == "completed"))
-        for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(touched)), lines=lines):
-            if stored.fact.order_id not in seen:
-                _add_raw(into, key_of(stored), stored, basis, now, tail_start, wanted, lines, by_creator)
+        for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(picked)), lines=lines):
+            counted = moment_at(stored.fact, basis)
+            whole = counted is not None and slot_of(counted) in whole_raw
+            _add_raw(into, key_of(stored), stored, basis, now, None if whole else tail_start, wanted, lines,
+                     by_creator, orders=orders)
     for key, ids in (excluded or {}).items():
         ids_ = sorted(ids)
         for i in range(0, len(ids_), IN_CHUNK):
             for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
                 if key_of(stored) == key:
-                    _add_raw(into, key, stored, basis, now, None, wanted, lines, by_creator, sign=-1)
+                    _add_raw(into, key, stored, basis, now, None, wanted, lines, by_creator, sign=-1, orders=orders)
     return out
 
 
 def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now: datetime,
              since: datetime | None, products: set[int] | None, lines: bool, by_creator: bool,
-             sign: int = 1) -> None:
-    """Add one order's figures as of `now` (steps from `since`) to `into(key)`: its sum (not with `by_creator`
-    when it has no creator) and, with `lines`, its products (those of `products`; None: all) under `into(0)`."""
-    got = sums_by_now(stored.fact, basis, stored.merchandise, stored.refunds, now, since=since)
+             sign: int = 1, orders: bool = True) -> None:
+    """Add one order's figures as of `now` (steps from `since`) to `into(key)`: its sum (with `orders`; not with
+    `by_creator` when it has no creator) and, with `lines`, its products (those of `products`; None: all) under
+    `into(0)`."""
+    got = sums_by_now(stored.fact, basis, stored.merchandise, stored.refunds, now, since=since) if orders else None
     if got is not None and not (by_creator and key == 0):
         into(key).orders.append(got if sign == 1 else OrderSum(
             got.currency, got.moment, -got.gross, -got.orders, -got.value, -got.refunded, -got.units,
@@ -583,7 +586,7 @@ def shape_moments(conn: Connection, shops: Sequence[int], basis: CountOrdersAt, 
     """(quarter-hour, orders) of the not cancelled, not sample orders of `shops` counted in [start, end) (both on
     the quarter-hour), whatever `now`: what a team's pace shape is learned from (scoring.shape). By the hour
     instead when every offset of `tz` in the range is a whole hour (a UTC hour is then one local hour). None
-    when an hour in the range is due."""
+    when an order is due (changed in this transaction, not yet folded)."""
     if not _aligned(start) or not _aligned(end) or conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
         return None
     step = HOUR_SLOTS if tz is not None and _whole_hours(tz, start, end) else 1
@@ -616,7 +619,8 @@ def forget(engine: Engine) -> None:
 
 
 def keep_current(engine: Engine) -> None:
-    """Fold due hours into the sums before each of `engine`'s transactions commits (see the module docstring)."""
+    """Fold the due orders into the sums before each of `engine`'s transactions commits (see the module
+    docstring)."""
 
     @event.listens_for(engine, "commit")
     def _fold_before_commit(conn: Connection) -> None:

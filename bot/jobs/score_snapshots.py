@@ -116,6 +116,7 @@ def _team_scores(session: Session, at_day: dict[date, Inputs], team: Team,
                     (m, member_window(PeriodKind.MONTH, inputs.now, m, team)) for m in members]), strict=True):
                 out[m.id, day] = score
     except Exception:   # the per-member path reports it, member by member
+        session.rollback()   # on PostgreSQL a failed statement aborts the transaction the retries need
         log.debug("score snapshots: scoring %s's members together failed; one by one", team.name, exc_info=True)
         return {}
     return out

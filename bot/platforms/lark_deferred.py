@@ -48,6 +48,9 @@ class _DeferredInit(importlib.abc.Loader):
                     started = True
                     try:
                         real.exec_module(module)
+                    except BaseException:   # a half-run body must not stay importable: the next import raises again
+                        sys.modules.pop(module.__name__, None)
+                        raise
                     finally:
                         del module.__dict__["__getattr__"]
             try:
