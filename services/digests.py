@@ -53,9 +53,10 @@ HEADLINE = TEAM_FIGURE   # the team's figure, which the team-scoped roles share 
 
 
 def build_digest(session: Session, services: Services, team: Team, lang: str, now: datetime, finance: bool = False,
-                 weekly: bool = False) -> Card:
+                 weekly: bool = False, inputs: Inputs | None = None) -> Card:
+    """`inputs`: loaded for `now` already (the digest job shares them among the cards of one tick)."""
     rules, currency = services.rules, services.rules.reporting_currency
-    inputs = Inputs.load(session, rules, now, skip_missing_fx=True)
+    inputs = inputs or Inputs.load(session, rules, now, skip_missing_fx=True)
     if weekly:
         window = window_for(PeriodKind.WEEK, now - timedelta(days=7), team.timezone)
         title = t(lang, "digest.weekly_title", team=team.name, period=f"{window.first_day} – {window.last_day}")
@@ -75,7 +76,11 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
         fields.append((t(lang, "mykpi.pace"), pace_text(total.pace_shown, lang)))
     if not weekly:
         fields.append((t(lang, "digest.yesterday"), _yesterday(activity, ctx, now, days, currency, lang)))
-    scores = score_members(session, inputs, team, [(m, window) for m in team_members(session, team.id or 0)])
+    # the job's cards of one team in several languages share one scoring (their `inputs` are the tick's)
+    key = ("digest scores", team.id, window)
+    scores = inputs.memo.get(key) or score_members(session, inputs, team,  # type: ignore[assignment]
+                                                   [(m, window) for m in team_members(session, team.id or 0)])
+    inputs.memo[key] = scores
     rows = team_rows(scores, total, lang, currency)
     team_row = rows.shared
     head = [t(lang, "team.member"), t(lang, "team.score"), t(lang, "team.key_metric"), t(lang, "team.status")]
@@ -119,14 +124,14 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
 
 
 def subscription_digest(session: Session, services: Services, sub: DigestSubscription, now: datetime,
-                        weekly: bool = False) -> Card:
+                        weekly: bool = False, inputs: Inputs | None = None) -> Card:
     """The card a subscribed chat gets: its team's digest in the subscription's language, members' money only
     where the chat is marked for finance, scoped to the subscription (a click on it rebuilds this, see
     shared_digest)."""
     team = session.get(Team, sub.team_id)
     if team is None:
         raise LookupError(f"team {sub.team_id} no longer exists")
-    card = build_digest(session, services, team, lang_of(sub.locale), now, sub.finance, weekly)
+    card = build_digest(session, services, team, lang_of(sub.locale), now, sub.finance, weekly, inputs)
     return replace(card, scope=shared_scope(sub, weekly))
 
 

@@ -29,6 +29,7 @@ from scoring.sendtime import due_day, parse_hhmm
 from services.container import Services
 from services.digests import shared_scope, subscription_digest
 from services.messaging import Messenger
+from services.scorecards import Inputs
 from storage.models import DigestSubscription
 from storage.schedule import claim_send, finish_send, send_key
 
@@ -49,6 +50,7 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
         subscriptions = list(session.execute(
             select(DigestSubscription).where(DigestSubscription.active)).scalars())  # type: ignore[arg-type]
     built: dict[tuple[int, str, bool, bool], Card] = {}
+    inputs: Inputs | None = None    # one tick's cards share what they read (a team's scores, the rates)
     results = []
     for sub in subscriptions:
         messenger = messengers.get(sub.platform)
@@ -67,7 +69,8 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
                 key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
                 if key not in built:
                     with Session(services.engine) as session:
-                        built[key] = subscription_digest(session, services, sub, now, weekly)
+                        inputs = inputs or Inputs.load(session, services.rules, now, skip_missing_fx=True)
+                        built[key] = subscription_digest(session, services, sub, now, weekly, inputs)
                 # the same card for every chat of the key, each scoped to its own subscription
                 ok = messenger.send_to_chat(sub.chat_id, replace(built[key], scope=shared_scope(sub, weekly)),
                                             send_key(kind, subject, day))
