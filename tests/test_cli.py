@@ -5,8 +5,11 @@ stderr."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import re
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -325,3 +328,31 @@ def test_run_with_no_chat_platform_refuses_with_what_to_set_and_exit_2(
         2, "", "kpibot: run needs a chat platform: set [feishu] app_id (KPIBOT_FEISHU_APP_ID) or [dingtalk] "
                "client_id (KPIBOT_DINGTALK_CLIENT_ID); the console is kpibot demo\n")
     assert not (tmp_path / "kpibot.db").exists()   # refused before the store
+
+
+def test_db_rebuild_aggregates_recomputes_the_order_sums_and_refuses_an_old_schema(tmp_path: Path,
+                                                                                   cli: InProcess) -> None:
+    """The demo's order sums, kept as it was seeded, are what a rebuild from the orders gives, row for row; a store
+    whose schema is not current is refused (exit 2, on stderr) and left as it is."""
+    (tmp_path / "config.toml").write_text('[store]\nurl = "sqlite:///store.db"\n', encoding="utf-8")
+    assert cli(tmp_path, "seed-demo").stdout == "seeded the demo organisation\n"
+
+    def rows(table: str) -> list[tuple[object, ...]]:
+        with contextlib.closing(sqlite3.connect(tmp_path / "store.db")) as conn:
+            return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+
+    kept, kept_products = rows("order_sum"), rows("order_product_sum")
+    with contextlib.closing(sqlite3.connect(tmp_path / "store.db")) as conn:
+        orders = conn.execute("SELECT count(*) FROM shop_order").fetchone()[0]
+    rebuilt = cli(tmp_path, "db", "rebuild-aggregates")
+    assert rebuilt.returncode == 0
+    assert re.fullmatch(rf"order sums rebuilt from {orders:,} orders: {len(kept):,} rows in \d+\.\d s\n",
+                        rebuilt.stdout), rebuilt.stdout
+    assert (rows("order_sum"), rows("order_product_sum")) == (kept, kept_products)
+    assert len(kept) > 1000 and len(kept_products) > 1000
+    with contextlib.closing(sqlite3.connect(tmp_path / "store.db")) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0031'")
+    old = cli(tmp_path, "db", "rebuild-aggregates")
+    assert (old.returncode, old.stdout, old.stderr) == (
+        2, "", "the store's schema is not current: run `kpibot db upgrade` first\n")
+    assert rows("order_sum") == kept

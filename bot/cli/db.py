@@ -4,6 +4,7 @@ kpibot db rebuild-aggregates: recompute the order sums (storage.order_sums) from
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from sqlalchemy.engine import Engine
@@ -33,9 +34,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 def _rebuild(engine: Engine) -> int:
     if current_revision(engine) != head_revision():
-        print("the store's schema is not current: run `kpibot db upgrade` first")
+        print("the store's schema is not current: run `kpibot db upgrade` first", file=sys.stderr)
         return 2
     started = time.perf_counter()
     orders, rows = rebuild(engine)
-    print(f"order sums rebuilt from {orders:,} order readings: {rows:,} rows in {time.perf_counter() - started:.1f} s")
+    print(f"order sums rebuilt from {orders:,} orders: {rows:,} rows in {time.perf_counter() - started:.1f} s")
     return 0
