@@ -82,6 +82,13 @@ class FactCache:
         self.now = now
         self.rules = rules
 
+    def shops(self, session: Session, team_id: int | None, country: str | None) -> list[int]:
+        """team_shop_ids, read once per request."""
+        key = ("shops", team_id, country)
+        if key not in self._own:
+            self._own[key] = tuple(team_shop_ids(session, team_id, country))
+        return list(self._own[key])  # type: ignore[arg-type]
+
     def at(self, now: datetime) -> FactCache:
         """This cache read as of another `now` (the loads it holds are shared; sums are kept per `now`)."""
         other = FactCache(now, self.rules)
@@ -188,7 +195,7 @@ def load_team_activity(session: Session, team_id: int, start: datetime, end: dat
 def _load(session: Session, role: Role, member_id: int | None, team_id: int | None, start: datetime,
           end: datetime, wanted: frozenset[str], cache: FactCache | None, country: str | None,
           tz: str | None) -> Activity:
-    shops = team_shop_ids(session, team_id, country)
+    shops = cache.shops(session, team_id, country) if cache is not None else team_shop_ids(session, team_id, country)
     by_member = role.scope is Scope.OWN
     day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
 
