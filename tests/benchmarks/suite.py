@@ -119,9 +119,11 @@ def build_store(args: argparse.Namespace) -> str:
 
 
 def forget_earlier_runs(engine: Engine) -> None:
-    """A reused store (--no-build): the claims and digest subscriptions of an earlier suite run go, so that the
-    snapshot job has every member due again and no digest is due while `kpibot run` idles."""
+    """A reused store (--no-build): the claims, answered platform events and digest subscriptions of an earlier
+    suite run go, so that the snapshot job has every member due again, no digest is due while `kpibot run` idles
+    and the platform measures' messages (the same ids each run) are answered again, not dropped as redeliveries."""
     with engine.begin() as conn:
+        conn.execute(text("DELETE FROM processed_event"))
         conn.execute(text("DELETE FROM scheduled_send WHERE claimed_by = 'suite'"))
         conn.execute(text("DELETE FROM digest_subscription WHERE chat_id LIKE '%\\_suite\\_%' ESCAPE '\\'"))
 
