@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import ProcessedEvent
+from storage.order_sums import NO_ORDERS
 
 CLAIMED, ANSWERED = "claimed", "answered"
 # How long a claim holds before a redelivery may take it over. An answer takes a worker seconds: the store's
@@ -105,6 +106,7 @@ def _bounded(engine: Engine, wait_s: float | None) -> Iterator[Connection]:
     SQLite's is set on the driver's connection, outside any transaction (a PRAGMA through SQLAlchemy would begin
     one, and ending it cost a commit each way on every message answered)."""
     with engine.connect() as conn:
+        conn.info[NO_ORDERS] = True   # only processed_event is written here: no order sums to fold at commit
         raw = conn.connection.driver_connection if wait_s is not None and conn.dialect.name == "sqlite" else None
         before = None
         if raw is not None:
@@ -120,6 +122,7 @@ def _bounded(engine: Engine, wait_s: float | None) -> Iterator[Connection]:
                                          f"SET LOCAL synchronous_commit TO OFF")
                 yield conn
         finally:
+            conn.info.pop(NO_ORDERS, None)   # the info lives with the pooled connection: its next user folds
             if raw is not None and before is not None:
                 raw.execute(f"PRAGMA busy_timeout = {int(before)}")
 

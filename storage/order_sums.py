@@ -610,6 +610,10 @@ def _whole_hours(tz: str, start: datetime, end: datetime) -> bool:
     return True
 
 
+# conn.info flag of a connection whose transactions write no order, refund or line (storage.events' claims): its
+# commits skip the due check (on PostgreSQL a round trip per commit, on every message answered)
+NO_ORDERS = "writes_no_orders"
+
 _MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()   # engines whose store has order_sum_due (checked until then)
 
 
@@ -624,7 +628,7 @@ def keep_current(engine: Engine) -> None:
 
     @event.listens_for(engine, "commit")
     def _fold_before_commit(conn: Connection) -> None:
-        if conn.info.get("folding"):
+        if conn.info.get("folding") or conn.info.get(NO_ORDERS):
             return
         raw = conn.connection.driver_connection
         if conn.dialect.name == "sqlite" and not getattr(raw, "in_transaction", True):
