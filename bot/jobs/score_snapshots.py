@@ -25,6 +25,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -86,21 +87,43 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
             at_day = {day: dataclasses.replace(inputs, now=day_end(day, team.timezone))
                       for *_, days in claimed for day in days}
             scored = _team_scores(session, at_day, team, claimed)
-            for member, subject, today, days in claimed:
-                error = None
+            errors: dict[str, str | None] = {}
+            rows_of: dict[str, list[dict[str, Any]]] = {}
+            for member, subject, _, days in claimed:
                 try:
-                    rows = [row for day in days if (row := snapshot_row(
+                    rows_of[subject] = [row for day in days if (row := snapshot_row(
                         session, at_day[day], member, team, now, scored.get((member.id, day)))) is not None]
-                    write_snapshots(services, rows)
                 except Exception as exc:   # one member's failure never stops the others; retried next tick
                     log_failure(log, "score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
-                    error = f"unexpected {type(exc).__name__}"
+                    errors[subject] = f"unexpected {type(exc).__name__}"
+            errors |= _write(services, rows_of, {subject: member.code for member, subject, _, _ in claimed})
+            for member, subject, today, days in claimed:
+                error = errors.get(subject)
                 finish_send(services.engine, KIND, subject, today, instance, now, error)
                 done_now.extend((member.code, day, error is None) for day in days)
     if done_now:
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
     return done_now
+
+
+def _write(services: Services, rows_of: dict[str, list[dict[str, Any]]],
+           codes: dict[str, str]) -> dict[str, str | None]:
+    """Write the members' rows in one transaction; when that fails, member by member, so that one member's bad row
+    fails only that member. The errors by subject."""
+    try:
+        write_snapshots(services, [row for rows in rows_of.values() for row in rows])
+        return {}
+    except Exception:   # one by one below: the failure is the failing member's
+        log.debug("score snapshots: writing a team's rows together failed; one by one", exc_info=True)
+    errors: dict[str, str | None] = {}
+    for subject, rows in rows_of.items():
+        try:
+            write_snapshots(services, rows)
+        except Exception as exc:
+            log_failure(log, "score snapshots of %s could not be written", codes[subject])
+            errors[subject] = f"unexpected {type(exc).__name__}"
+    return errors
 
 
 def _team_scores(session: Session, at_day: dict[date, Inputs], team: Team,
