@@ -298,17 +298,26 @@ def _parts(orders: Iterable[StoredOrder]) -> tuple[list[tuple[Any, ...]], list[t
     return parts, product_parts
 
 
-def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """`sql` (with `?` marks) for each of `rows`, through the driver: SQLAlchemy's per-row parameter work was a
-    third of a fold."""
-    if conn.dialect.name != "sqlite":
-        sql = sql.replace("?", "%s")
+_TEXT_COLUMNS = frozenset({"basis", "currency"})
+
+
+def _insert(conn: Connection, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]],
+            on_conflict: str = "") -> None:
+    """INSERT `rows` into `table` (with `on_conflict`), through the driver: SQLite's executemany; on PostgreSQL one
+    INSERT .. SELECT FROM unnest(column arrays) a chunk (executemany there is a round trip a row). SQLAlchemy's
+    per-row parameter work was a third of a fold."""
     for i in range(0, len(rows), IN_CHUNK):
-        conn.exec_driver_sql(sql, rows[i:i + IN_CHUNK])
+        chunk = rows[i:i + IN_CHUNK]
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                                 f"{on_conflict}", chunk)
+        else:
+            conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM unnest({_arrays(cols)}) "
+                                 f"{on_conflict}", tuple(list(col) for col in zip(*chunk, strict=True)))
 
 
-def _insert_sql(table: str, cols: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+def _arrays(cols: tuple[str, ...]) -> str:
+    return ", ".join(f"%s::{'text' if c in _TEXT_COLUMNS else 'bigint'}[]" for c in cols)
 
 
 def _add(conn: Connection, table: str, key: tuple[str, ...], values: tuple[str, ...],
@@ -332,17 +341,25 @@ def _add(conn: Connection, table: str, key: tuple[str, ...], values: tuple[str, 
     rows_ = sorted((*k, *v) for k, v in totals.items() if any(v))
     if rows_:
         updates = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)
-        _many(conn, f"{_insert_sql(table, (*key, *values))} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
-              rows_)
+        _insert(conn, table, (*key, *values), rows_, f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
     return taken_off
 
 
 def _drop_empty(conn: Connection, table: str, key: tuple[str, ...], values: tuple[str, ...],
                 keys: set[tuple[Any, ...]]) -> None:
     """Delete the sums that what was taken off left at zero: the table holds what a rebuild would, no more."""
-    if keys:
-        where = " AND ".join([*(f"{k} = ?" for k in key), *(f"{v} = 0" for v in values)])
-        _many(conn, f"DELETE FROM {table} WHERE {where}", sorted(keys))
+    rows = sorted(keys)
+    zero = " AND ".join(f"{table}.{v} = 0" for v in values)
+    for i in range(0, len(rows), IN_CHUNK):
+        chunk = rows[i:i + IN_CHUNK]
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE {' AND '.join(f'{k} = ?' for k in key)} AND {zero}",
+                                 chunk)
+        else:
+            conn.exec_driver_sql(
+                f"DELETE FROM {table} USING unnest({_arrays(key)}) AS u({', '.join(key)}) "
+                f"WHERE {' AND '.join(f'{table}.{k} = u.{k}' for k in key)} AND {zero}",
+                tuple(list(col) for col in zip(*chunk, strict=True)))
 
 
 def _ledger(conn: Connection, table: Table, cols: tuple[str, ...], ids: Sequence[int]) -> list[tuple[Any, ...]]:
@@ -365,8 +382,8 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
             conn.execute(delete(PART).where(PART.c.order_id.in_(ids)))
         if old_products:
             conn.execute(delete(PRODUCT_PART).where(PRODUCT_PART.c.order_id.in_(ids)))
-        _many(conn, _insert_sql("order_sum_part", PART_COLS), parts)
-        _many(conn, _insert_sql("order_product_part", PRODUCT_PART_COLS), product_parts)
+        _insert(conn, "order_sum_part", PART_COLS, parts)
+        _insert(conn, "order_product_part", PRODUCT_PART_COLS, product_parts)
         emptied = _add(conn, "order_sum", SUM_KEY, SUM_VALUES, [(old, -1), (parts, 1)])
         _drop_empty(conn, "order_sum", SUM_KEY, SUM_VALUES, emptied)
         emptied = _add(conn, "order_product_sum", PRODUCT_KEY, PRODUCT_VALUES,
@@ -400,8 +417,8 @@ def rebuild_in(conn: Connection) -> int:
             stored += stored_orders(conn, ORDER.c.id.in_(ids[i:i + IN_CHUNK]))
         read += len(stored)
         parts, product_parts = _parts(stored)
-        _many(conn, _insert_sql("order_sum_part", PART_COLS), parts)
-        _many(conn, _insert_sql("order_product_part", PRODUCT_PART_COLS), product_parts)
+        _insert(conn, "order_sum_part", PART_COLS, parts)
+        _insert(conn, "order_product_part", PRODUCT_PART_COLS, product_parts)
         last = ids[-1]
     for table, ledger, key, values in ((SUM, PART, SUM_KEY, SUM_VALUES),
                                        (PRODUCT_SUM, PRODUCT_PART, PRODUCT_KEY, PRODUCT_VALUES)):
