@@ -489,6 +489,16 @@ class OrderProductSumRow(SQLModel, table=True):
     refunded_minor: int = _money()   # its lines' shares of the orders' refunds (floored, per line)
 
 
+class OrderShapeSum(SQLModel, table=True):
+    """Orders of a shop counted by `basis` in one quarter-hour that are not cancelled and not samples, whatever
+    `now`: what a team's pace shape is learned from (scoring.shape), a row per quarter-hour (storage.order_sums)."""
+    __tablename__ = "order_shape_sum"
+    shop_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_slot: int = Field(primary_key=True)
+    orders: int = 0
+
+
 class OrderSumPart(SQLModel, table=True):
     """The ledger of order_sum: what one order adds to it, by basis and effect quarter-hour (storage.order_sums)."""
     __tablename__ = "order_sum_part"

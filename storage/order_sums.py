@@ -69,6 +69,7 @@ from storage.models import (
     OrderLine,
     OrderProductPart,
     OrderProductSumRow,
+    OrderShapeSum,
     OrderSumDue,
     OrderSumPart,
     OrderSumRow,
@@ -79,7 +80,7 @@ from storage.types import table_of
 log = logging.getLogger(__name__)
 
 SUM, PRODUCT_SUM, DUE = table_of(OrderSumRow), table_of(OrderProductSumRow), table_of(OrderSumDue)
-PART, PRODUCT_PART = table_of(OrderSumPart), table_of(OrderProductPart)
+PART, PRODUCT_PART, SHAPE = table_of(OrderSumPart), table_of(OrderProductPart), table_of(OrderShapeSum)
 ORDER, REFUND, LINE = table_of(Order), table_of(Refund), table_of(OrderLine)
 HOUR_SLOTS = 3600 // SLOT_SECONDS
 DAY_SLOTS = 24 * HOUR_SLOTS
@@ -389,7 +390,17 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
         emptied = _add(conn, "order_product_sum", PRODUCT_KEY, PRODUCT_VALUES,
                        [(old_products, -1), (product_parts, 1)])
         _drop_empty(conn, "order_product_sum", PRODUCT_KEY, PRODUCT_VALUES, emptied)
+        emptied = _add(conn, "order_shape_sum", SHAPE_KEY, ("orders",), [(_shape(old), -1), (_shape(parts), 1)])
+        _drop_empty(conn, "order_shape_sum", SHAPE_KEY, ("orders",), emptied)
     return read
+
+
+SHAPE_KEY = ("shop_id", "basis", "moment_slot")
+
+
+def _shape(parts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Ledger rows (PART_COLS) as rows of order_shape_sum: (order id, shop, basis, quarter-hour, shape orders)."""
+    return [(p[0], p[1], p[2], p[3], p[-1]) for p in parts if p[-1]]
 
 
 def fold_due(conn: Connection) -> int:
@@ -404,7 +415,7 @@ def fold_due(conn: Connection) -> int:
 
 def rebuild_in(conn: Connection) -> int:
     """Recompute every sum and the ledger from the orders in `conn`'s transaction. The number of orders read."""
-    for table in (SUM, PRODUCT_SUM, PART, PRODUCT_PART, DUE):
+    for table in (SUM, PRODUCT_SUM, SHAPE, PART, PRODUCT_PART, DUE):
         conn.execute(delete(table))
     read, last = 0, 0
     while True:
@@ -425,6 +436,9 @@ def rebuild_in(conn: Connection) -> int:
         conn.execute(insert(table).from_select(
             [*key, *values], select(*(ledger.c[k] for k in key), *(func.sum(ledger.c[v]) for v in values))
             .group_by(*(ledger.c[k] for k in key))))
+    conn.execute(insert(SHAPE).from_select(
+        [*SHAPE_KEY, "orders"], select(*(PART.c[k] for k in SHAPE_KEY), func.sum(PART.c.shape_orders))
+        .where(PART.c.shape_orders != 0).group_by(*(PART.c[k] for k in SHAPE_KEY))))
     return read
 
 
@@ -607,11 +621,11 @@ def shape_moments(conn: Connection, shops: Sequence[int], basis: CountOrdersAt, 
     if not _aligned(start) or not _aligned(end) or conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
         return None
     step = HOUR_SLOTS if tz is not None and _whole_hours(tz, start, end) else 1
-    bucket = SUM.c.moment_slot // step if step > 1 else SUM.c.moment_slot
+    bucket = SHAPE.c.moment_slot // step if step > 1 else SHAPE.c.moment_slot
     rows = conn.execute(
-        select(bucket, func.sum(SUM.c.shape_orders))
-        .where(SUM.c.shop_id.in_(shops), SUM.c.basis == basis.value, SUM.c.moment_slot >= slot_of(start),
-               SUM.c.moment_slot < slot_of(end))
+        select(bucket, func.sum(SHAPE.c.orders))
+        .where(SHAPE.c.shop_id.in_(shops), SHAPE.c.basis == basis.value, SHAPE.c.moment_slot >= slot_of(start),
+               SHAPE.c.moment_slot < slot_of(end))
         .group_by(bucket))
     return [(slot_start(b * step), int(n)) for b, n in rows if n]
 

@@ -155,7 +155,7 @@ def compare(session: Session, world: World, d: Draw, expect_sums: bool = True) -
 def _sum_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         return {t: sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}")))
-                for t in ("order_sum", "order_product_sum")}
+                for t in ("order_sum", "order_product_sum", "order_shape_sum", "order_sum_part", "order_product_part")}
 
 
 def _due(engine: Engine) -> int:

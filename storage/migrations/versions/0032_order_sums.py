@@ -56,6 +56,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_order_product_sum_product", "order_product_sum", ["product_id", "basis", "moment_slot"])
     op.create_table(
+        "order_shape_sum",
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("basis", sa.String(8), nullable=False),
+        sa.Column("moment_slot", sa.Integer(), nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot"),
+    )
+    op.create_table(
         "order_sum_part",
         sa.Column("order_id", sa.Integer(), nullable=False),
         sa.Column("basis", sa.String(8), nullable=False),
@@ -109,6 +117,7 @@ def downgrade() -> None:
     op.drop_table("order_sum_due")
     op.drop_table("order_product_part")
     op.drop_table("order_sum_part")
+    op.drop_table("order_shape_sum")
     op.drop_index("ix_refund_completed_at", "refund")
     op.drop_index("ix_shop_order_cancelled_at", "shop_order")
     op.drop_index("ix_order_product_sum_product", "order_product_sum")
