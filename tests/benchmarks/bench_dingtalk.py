@@ -14,7 +14,6 @@ adapter keeps to it, so a faster push would measure the wait for the limit rathe
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import threading
@@ -33,7 +32,7 @@ from bot.platforms.dingtalk import DingTalkAdapter
 from cards.chart_cache import ChartCache
 from scoring.rules import Rules
 from services.container import Services
-from tests.benchmarks.bench_feishu import NOW, build_store, print_against_bare
+from tests.benchmarks.bench_feishu import run_against_bare
 from tests.fakes.dingtalk import FakeDingTalk
 
 PACE_PER_S = 15
@@ -117,15 +116,7 @@ def against_bare(engine: Engine, clock: Callable[[], datetime], events: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=100)
-    parser.add_argument("--orders", type=int, default=100_000)
-    args = parser.parse_args()
-    t0 = time.perf_counter()
-    engine, total = build_store(args.orders)
-    print(f"store: {total} orders (SQLite) built in {time.perf_counter() - t0:.1f} s")
-    bare, ours, cold = against_bare(engine, lambda: NOW, args.events)
-    print_against_bare("bare dingtalk-stream", bare, ours, cold)
+    run_against_bare(against_bare, "bare dingtalk-stream")
 
 
 if __name__ == "__main__":
