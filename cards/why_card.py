@@ -83,8 +83,9 @@ def why_blocks(why: Why, lang: str, metric_key: str) -> tuple[Block, ...]:
     counts = " · ".join(t(lang, f"why.count.{what}", n=f"{n:,}") for what, n in m.counts)
     if counts:
         rows.append((t(lang, "why.behind"), counts))
-    blocks: list[Block] = [Text(f"{metric.name(lang)} ({m.weight}%)", strong=True), Note(metric.definition),
-                           Fields(tuple(rows))]
+    # the written definitions are English (docs/metrics.md): a zh or id reader is not shown one in another language
+    definition: list[Block] = [Note(metric.definition)] if lang == "en" else []
+    blocks: list[Block] = [Text(f"{metric.name(lang)} ({m.weight}%)", strong=True), *definition, Fields(tuple(rows))]
     if m.largest:
         blocks.append(Text(t(lang, "why.largest", n=len(m.largest))))
         headers = (t(lang, "why.col.id"), t(lang, "why.col.time"), t(lang, "why.col.amount"), t(lang, "why.col.rate"),
@@ -132,10 +133,10 @@ def commission_blocks(c: CommissionTrail, lang: str) -> tuple[Block, ...]:
         rows.append((t(lang, "why.payable"), money(c.payable, c.currency)))
     else:   # a paid month: what was paid and corrected since, and what is still due (never paid twice)
         rows.append((t(lang, "commission.paid", day=c.paid_on.isoformat()), money(c.paid, c.currency)))
-        for appeal_id, day, amount in c.corrections:
+        for appeal_id, day, corrected in c.corrections:
             label = t(lang, "commission.correction", id=appeal_id, day=day.isoformat()) if appeal_id is not None \
                 else t(lang, "commission.correction_plain", day=day.isoformat())
-            rows.append((label, ("+" if amount >= 0 else "-") + money(abs(amount), c.currency)))
+            rows.append((label, ("+" if corrected >= 0 else "-") + money(abs(corrected), c.currency)))
         due = c.payable - c.paid - sum((a for _, _, a in c.corrections), Decimal(0))
         rows.append((t(lang, "why.still_due"), money(due, c.currency)))
     return Text(t(lang, "why.commission"), strong=True), Fields(tuple(rows))

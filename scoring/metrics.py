@@ -145,8 +145,12 @@ def in_reporting(ctx: Context, amounts: Iterable[tuple[str, date, Decimal]]) -> 
     own: dict[tuple[str, date], Decimal] = {}
     for currency, day, amount in amounts:
         own[currency, day] = own.get((currency, day), Decimal(0)) + amount
-    to = ctx.rules.reporting_currency
-    return sum((own[key] * ctx.fx.factor(key[0], to, key[1]) for key in sorted(own)), Decimal(0))
+    return converted_sum(ctx.fx, ctx.rules.reporting_currency, own)
+
+
+def converted_sum(fx: FxTable, to: str, own: dict[tuple[str, date], Decimal]) -> Decimal:
+    """Amounts by (currency, rate day), each converted into `to` once and summed in key order (in_reporting)."""
+    return sum((own[key] * fx.factor(key[0], to, key[1]) for key in sorted(own)), Decimal(0))
 
 
 def kept_view(activity: Activity, ctx: Context) -> list[KeptOrder]:
@@ -240,8 +244,7 @@ def gross_profit(a: Activity, ctx: Context) -> Decimal:
         if o is None:
             raise ValueError("gross profit reads the orders' lines: load the orders, not their sums")
         # returned goods reduce the cost only when their refund reduces the revenue
-        returned = min(o.units, sum(r.returned_units for r in o.refunds if ctx.until_now(r.at))) \
-            if ctx.rules.net_refunds else 0
+        returned = k.returned_units if ctx.rules.net_refunds else 0
         kept_share = Decimal(o.units - returned) / o.units if o.units else Decimal(1)
         for line in o.lines:
             if line.cost is not None and line.cost_currency is not None:
@@ -253,7 +256,7 @@ def new_customers(a: Activity, ctx: Context) -> Decimal:
     kept = kept_view(a, ctx)
     if any(k.order is None for k in kept):
         raise ValueError("new customers reads each order's buyer: load the orders, not their sums")
-    return Decimal(sum(1 for k in kept if k.order is not None and k.order.new_customer and k.refunded < k.value))
+    return Decimal(sum(1 for k in kept if k.order.new_customer and k.refunded < k.value))  # type: ignore[union-attr]
 
 
 def _ads(a: Activity, ctx: Context) -> list:
@@ -393,8 +396,9 @@ _INDONESIAN: dict[str, str] = {
 }
 
 
-_SHARES = frozenset({"refund_rate", "return_rate", "interaction_rate", "add_to_cart_rate",
-                     "new_product_sell_through", "new_sku_hit_rate"})   # RATIO metrics that are a share of a whole
+# RATIO metrics that are a share of a whole (at most 1). Not interaction_rate nor add_to_cart_rate: a live viewer
+# likes and comments many times, a video's viewer may add several items, so both may pass 100 %.
+_SHARES = frozenset({"refund_rate", "return_rate", "new_product_sell_through", "new_sku_hit_rate"})
 
 
 def _m(key: str, en: str, zh: str, unit: Unit, lower: bool, cumulative: bool, definition: str,

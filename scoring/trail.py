@@ -173,7 +173,7 @@ def behind(key: str, activity: Activity, ctx: Context) -> tuple[tuple[tuple[str,
     if "inventory" in reads:
         counts.append(("inventory_counts", sum(1 for i in activity.inventory if ctx.day_reached(i.day))))
     if reads & {"products", "inventory"}:
-        counts.append(("orders", len(kept_view(activity, ctx))))
+        counts.append(("orders", sum(k.count for k in kept_view(activity, ctx))))
     return tuple(counts), largest
 
 
@@ -196,7 +196,7 @@ def _orders_behind(key: str, activity: Activity, ctx: Context) -> tuple[tuple[tu
             rate, day = _rate_day(ctx, k.order.currency, k.moment.astimezone(UTC).date())
             items.append(Item("order", k.order.order_id, "", k.moment, k.order.merchandise, k.order.currency, rate,
                               day, k.value, k.refunded))
-    return (("orders", len(kept)), ("cancelled", cancelled), ("refunds", refunds)), _ranked(items)
+    return (("orders", sum(k.count for k in kept)), ("cancelled", cancelled), ("refunds", refunds)), _ranked(items)
 
 
 def trail(card: Scorecard, activity: Activity, ctx: Context, month_ctx: Context,

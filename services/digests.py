@@ -78,9 +78,10 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
         fields.append((t(lang, "digest.yesterday"), _yesterday(activity, ctx, now, days, currency, lang)))
     # the job's cards of one team in several languages share one scoring (their `inputs` are the tick's)
     key = ("digest scores", team.id, window)
-    scores = inputs.memo.get(key) or score_members(session, inputs, team,  # type: ignore[assignment]
-                                                   [(m, window) for m in team_members(session, team.id or 0)])
-    inputs.memo[key] = scores
+    if key not in inputs.memo:
+        inputs.memo[key] = score_members(session, inputs, team,
+                                         [(m, window) for m in team_members(session, team.id or 0)])
+    scores: list[MemberScore] = inputs.memo[key]  # type: ignore[assignment]
     rows = team_rows(scores, total, lang, currency)
     team_row = rows.shared
     head = [t(lang, "team.member"), t(lang, "team.score"), t(lang, "team.key_metric"), t(lang, "team.status")]

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from scoring.fx import MissingRate
+from scoring.languages import lang_of
 from scoring.metrics import CATALOG, Context
 from scoring.money import from_minor
 from scoring.periods import PeriodKind, month_window, period_zone
@@ -66,7 +67,9 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
             raise NoTemplate(member.role)
         keys = [m.key for m in mine.template.metrics]
         if metric_key is not None and metric_key not in keys:
-            raise UserError("why.unknown_metric", metric=metric_key, metrics=", ".join(keys))
+            lang = lang_of(member.locale)   # the metrics as the member asks for them, in their language
+            raise UserError("why.unknown_metric", metric=metric_key, metrics=", ".join(
+                CATALOG[k].name(lang) for k in keys))
         card = mine.scorecard
         label = month_key(mine.window.first_day)
         ctx = mine.context(inputs)

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, literal, or_, select
 from sqlmodel import Session
 
 from scoring.facts import (
@@ -146,9 +146,11 @@ class FactCache:
         if not member_ids:
             return
         day_from, day_to = (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date()
-        for kind, by_member in (("lives", _lives_by(session, member_ids, start, end)),
-                                ("posts", _posts_by(session, member_ids, start, end)),
-                                ("ads", _ads_by(session, member_ids, day_from, day_to))):
+        host, author, buyer = LiveSession.host_member_id, ContentPost.member_id, AdSpend.member_id
+        for kind, by_member in (
+                ("lives", _lives(session, host.in_(member_ids), start, end, host)),  # type: ignore[union-attr,arg-type]
+                ("posts", _posts(session, author.in_(member_ids), start, end, author)),  # type: ignore[union-attr,arg-type]
+                ("ads", _ads(session, buyer.in_(member_ids), day_from, day_to, buyer))):  # type: ignore[union-attr,arg-type]
             for m in member_ids:
                 self._own[kind, m, start, end] = tuple(by_member.get(m, ()))
         for m, ids in excluded_orders_of(session, member_ids, start, end).items():
@@ -218,23 +220,26 @@ def _load(session: Session, role: Role, member_id: int | None, team_id: int | No
         orders = (cache or FactCache()).orders((*key, start, end, with_lines, with_buyers),
                                                lambda: _orders(session, owner, start, end, with_lines, with_buyers))
         if member_id is not None and orders:   # what approved appeals took out of the member's numbers
-            excluded = excluded_orders(session, member_id, start, end)
+            excluded = cache.excluded(session, member_id, start, end) if cache is not None else \
+                excluded_orders(session, member_id, start, end)
             orders = tuple(o for o in orders if o.order_id not in excluded) if excluded else orders
-    def own(kind: str) -> tuple[object, ...] | None:
-        return cache.own(kind, member_id, start, end) if cache is not None and member_id is not None else None
+    def own(kind: str, read: Callable[[], dict[int, list[T]]]) -> tuple[T, ...]:
+        """The member's own `kind` as FactCache.prefetch read them for the team, else `read` now."""
+        got = cache.own(kind, member_id, start, end) if cache is not None and member_id is not None else None
+        return got if got is not None else tuple(read()[0])  # type: ignore[return-value]
 
     lives: tuple[LiveFact, ...] = ()
     if "lives" in wanted:
-        who = LiveSession.host_member_id == member_id if by_member else LiveSession.shop_id.in_(shops)  # type: ignore[attr-defined]
-        lives = own("lives") if by_member and own("lives") is not None else _lives(session, who, start, end)  # type: ignore[assignment]
+        lives = own("lives", lambda: _lives(session, LiveSession.host_member_id == member_id, start, end)) \
+            if by_member else tuple(_lives(session, LiveSession.shop_id.in_(shops), start, end)[0])  # type: ignore[attr-defined]
     posts: tuple[PostFact, ...] = ()
     if "posts" in wanted:
-        who = ContentPost.member_id == member_id if by_member else ContentPost.shop_id.in_(shops)  # type: ignore[attr-defined]
-        posts = own("posts") if by_member and own("posts") is not None else _posts(session, who, start, end)  # type: ignore[assignment]
+        posts = own("posts", lambda: _posts(session, ContentPost.member_id == member_id, start, end)) \
+            if by_member else tuple(_posts(session, ContentPost.shop_id.in_(shops), start, end)[0])  # type: ignore[attr-defined]
     ads: tuple[AdFact, ...] = ()
     if "ads" in wanted:
-        who = AdSpend.shop_id.in_(shops) if role is Role.LEAD else AdSpend.member_id == member_id  # type: ignore[attr-defined]
-        ads = own("ads") if role is not Role.LEAD and own("ads") is not None else _ads(session, who, day_from, day_to)  # type: ignore[assignment]
+        ads = tuple(_ads(session, AdSpend.shop_id.in_(shops), day_from, day_to)[0]) if role is Role.LEAD \
+            else own("ads", lambda: _ads(session, AdSpend.member_id == member_id, day_from, day_to))  # type: ignore[attr-defined]
     inventory: tuple[InventoryFact, ...] = ()
     if "inventory" in wanted:
         inventory = _inventory(session, shops, day_from, day_to)
@@ -291,70 +296,45 @@ def _first_orders(session: Session, buyers: set[str]) -> set[int]:
     return {oid for _, oid in first.values()}
 
 
-def _lives_by(session: Session, members: list[int], start: datetime,
-              end: datetime) -> dict[int, list[LiveFact]]:
+NOBODY = literal(0)   # the key of a load that is not split by member
+
+
+def _lives(session: Session, who: ColumnElement[bool], start: datetime, end: datetime,
+           key: ColumnElement[Any] = NOBODY) -> dict[int, list[LiveFact]]:
+    """Live sessions started in [start, end) that `who` selects, by `key` (a member column, or NOBODY)."""
     out: dict[int, list[LiveFact]] = defaultdict(list)
-    for m, *row in session.execute(
-        select(LiveSession.host_member_id, LiveSession.started_at, LiveSession.ended_at, LiveSession.currency,
-               LiveSession.gmv_minor, LiveSession.viewers, LiveSession.views, LiveSession.watch_seconds,
-               LiveSession.interactions, LiveSession.new_followers)
-        .where(LiveSession.host_member_id.in_(members), LiveSession.started_at >= start,  # type: ignore[union-attr,operator]
-               LiveSession.started_at < end)  # type: ignore[operator]
-    ):
-        s, e, cur, g, vw, v, w, i, f = row
-        out[m].append(LiveFact(s, e, cur, from_minor(g, cur), vw, v, w, i, f))
-    return out
-
-
-def _posts_by(session: Session, members: list[int], start: datetime, end: datetime) -> dict[int, list[PostFact]]:
-    out: dict[int, list[PostFact]] = defaultdict(list)
-    for m, *row in session.execute(
-        select(ContentPost.member_id, ContentPost.published_at, ContentPost.views, ContentPost.likes,
-               ContentPost.add_to_cart, ContentPost.orders, ContentPost.new_followers)
-        .where(ContentPost.member_id.in_(members), ContentPost.published_at >= start,  # type: ignore[union-attr,operator]
-               ContentPost.published_at < end)  # type: ignore[operator]
-    ):
-        out[m].append(PostFact(*row))
-    return out
-
-
-def _ads_by(session: Session, members: list[int], day_from: date, day_to: date) -> dict[int, list[AdFact]]:
-    out: dict[int, list[AdFact]] = defaultdict(list)
-    for m, d, cur, sp, c, i, g, v in session.execute(
-        select(AdSpend.member_id, AdSpend.day, AdSpend.currency, AdSpend.spend_minor, AdSpend.clicks,
-               AdSpend.impressions, AdSpend.attributed_gmv_minor, AdSpend.live_room_visitors)
-        .where(AdSpend.member_id.in_(members), AdSpend.day >= day_from, AdSpend.day <= day_to)  # type: ignore[union-attr,operator]
-    ):
-        out[m].append(AdFact(d, cur, from_minor(sp, cur), c, i, from_minor(g, cur), v))
-    return out
-
-
-def _lives(session: Session, who: ColumnElement[bool], start: datetime, end: datetime) -> tuple[LiveFact, ...]:
-    rows = session.execute(
-        select(LiveSession.started_at, LiveSession.ended_at, LiveSession.currency, LiveSession.gmv_minor,
+    for k, s, e, cur, g, vw, v, w, i, f in session.execute(
+        select(key, LiveSession.started_at, LiveSession.ended_at, LiveSession.currency, LiveSession.gmv_minor,
                LiveSession.viewers, LiveSession.views, LiveSession.watch_seconds, LiveSession.interactions,
                LiveSession.new_followers)
         .where(who, LiveSession.started_at >= start, LiveSession.started_at < end)  # type: ignore[operator]
-    )
-    return tuple(LiveFact(s, e, cur, from_minor(g, cur), vw, v, w, i, f) for s, e, cur, g, vw, v, w, i, f in rows)
+    ):
+        out[k].append(LiveFact(s, e, cur, from_minor(g, cur), vw, v, w, i, f))
+    return out
 
 
-def _posts(session: Session, who: ColumnElement[bool], start: datetime, end: datetime) -> tuple[PostFact, ...]:
-    rows = session.execute(
-        select(ContentPost.published_at, ContentPost.views, ContentPost.likes, ContentPost.add_to_cart,
+def _posts(session: Session, who: ColumnElement[bool], start: datetime, end: datetime,
+           key: ColumnElement[Any] = NOBODY) -> dict[int, list[PostFact]]:
+    out: dict[int, list[PostFact]] = defaultdict(list)
+    for k, *row in session.execute(
+        select(key, ContentPost.published_at, ContentPost.views, ContentPost.likes, ContentPost.add_to_cart,
                ContentPost.orders, ContentPost.new_followers)
         .where(who, ContentPost.published_at >= start, ContentPost.published_at < end)  # type: ignore[operator]
-    )
-    return tuple(PostFact(*row) for row in rows)
+    ):
+        out[k].append(PostFact(*row))
+    return out
 
 
-def _ads(session: Session, who: ColumnElement[bool], day_from: date, day_to: date) -> tuple[AdFact, ...]:
-    rows = session.execute(
-        select(AdSpend.day, AdSpend.currency, AdSpend.spend_minor, AdSpend.clicks, AdSpend.impressions,
+def _ads(session: Session, who: ColumnElement[bool], day_from: date, day_to: date,
+         key: ColumnElement[Any] = NOBODY) -> dict[int, list[AdFact]]:
+    out: dict[int, list[AdFact]] = defaultdict(list)
+    for k, d, cur, sp, c, i, g, v in session.execute(
+        select(key, AdSpend.day, AdSpend.currency, AdSpend.spend_minor, AdSpend.clicks, AdSpend.impressions,
                AdSpend.attributed_gmv_minor, AdSpend.live_room_visitors)
         .where(who, AdSpend.day >= day_from, AdSpend.day <= day_to)  # type: ignore[operator]
-    )
-    return tuple(AdFact(d, cur, from_minor(s, cur), c, i, from_minor(g, cur), v) for d, cur, s, c, i, g, v in rows)
+    ):
+        out[k].append(AdFact(d, cur, from_minor(sp, cur), c, i, from_minor(g, cur), v))
+    return out
 
 
 def _products(session: Session, who: ColumnElement[bool], day_from: date, day_to: date) -> tuple[ProductFact, ...]:

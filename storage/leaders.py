@@ -26,9 +26,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from scoring.fx import FxTable
+from scoring.metrics import converted_sum
 from scoring.money import round_money
 from scoring.rules import Rules
-from storage.models import Creator, Product, Shop
+from storage.activity import team_shop_ids
+from storage.models import Creator, Product
 from storage.order_sums import Read, read_sums
 
 
@@ -40,21 +42,11 @@ class Leader:
     net: Decimal          # in the reporting currency
 
 
-def top_products(session: Session, team_id: int, start: datetime, end: datetime, now: datetime, rules: Rules,
-                 fx: FxTable, limit: int = 3) -> list[Leader]:
-    return leaders(session, team_id, start, end, now, rules, fx, limit)[0]
-
-
-def top_creators(session: Session, team_id: int, start: datetime, end: datetime, now: datetime, rules: Rules,
-                 fx: FxTable, limit: int = 3) -> list[Leader]:
-    return leaders(session, team_id, start, end, now, rules, fx, limit)[1]
-
-
 def leaders(session: Session, team_id: int, start: datetime, end: datetime, now: datetime, rules: Rules,
             fx: FxTable, limit: int = 3, one_by_one: bool = False) -> tuple[list[Leader], list[Leader]]:
     """(top products, top creators) of the team's orders counted in [start, min(end, now)], in one read of the
     sums. `one_by_one`: read the orders themselves (what the sums must equal)."""
-    shops = list(session.execute(select(Shop.id).where(Shop.team_id == team_id)).scalars())
+    shops = team_shop_ids(session, team_id)
     if not shops:
         return [], []
     conn = session.connection()
@@ -109,9 +101,8 @@ def _creators(session: Session, got: dict[int, Read], rules: Rules, fx: FxTable,
 
 def _rank(tally: Iterable[tuple[str, list]], rules: Rules, fx: FxTable, limit: int) -> list[Leader]:
     to = rules.reporting_currency
-    leaders = [Leader(name, orders, units, sum((own[k] * fx.factor(k[0], to, k[1]) for k in sorted(own)),
-                                                Decimal(0)))
-               for name, (orders, units, own) in tally if orders > 0]
+    leaders = [Leader(name, orders, units, converted_sum(fx, to, own)) for name, (orders, units, own) in tally
+               if orders > 0]
     # ranked on the figure shown: two products at the same cent tie there, and units then name decide
     shown = {x.name: round_money(x.net, to) for x in leaders}
     return sorted(leaders, key=lambda x: (-shown[x.name], -x.units, x.name))[:limit]

@@ -3,6 +3,7 @@ while it runs (storage.engine.write_cache)."""
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 from sqlalchemy import text
@@ -34,3 +35,5 @@ def test_releasing_free_memory_is_safe_to_call_any_time() -> None:
     junk = [bytearray(1024) for _ in range(10_000)]
     del junk
     release_free_memory()   # glibc: malloc_trim(0); elsewhere nothing
+    from bot.heap import _TRIM
+    assert (_TRIM is not None) == (platform.libc_ver()[0] == "glibc")   # this machine's libc was found

@@ -15,6 +15,7 @@ from bot.cli import main
 from bot.dispatch import Dispatcher, Incoming
 from cards.chart_cache import ChartCache
 from cards.model import Buttons, Card, Fields, Progress, Table
+from scoring.metrics import CATALOG
 from scoring.rules import Rules
 from services.container import Services
 from services.errors import UserError
@@ -140,7 +141,7 @@ def test_refusals_in_chat(store: Services) -> None:
     unknown = say(store, "lily", "/mykpi why nope")
     trail = explain(store, _member(store, "lily"), None, None, NOW)
     assert unknown.blocks[0].text == (  # type: ignore[union-attr]
-        f"nope is not one of your metrics. Yours: {', '.join(m.key for m in trail.metrics)}")
+        f"nope is not one of your metrics. Yours: {', '.join(CATALOG[m.key].name('en') for m in trail.metrics)}")
     assert say(store, "lily", "/mykpi why 2026-09").blocks[0].text == (  # type: ignore[union-attr]
         "2026-09: only this month (2026-11) or the last (2026-10) can be explained.")
     with pytest.raises(UserError):

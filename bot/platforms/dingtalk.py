@@ -331,7 +331,7 @@ class DingTalkAdapter:
         def send_and_tell() -> None:
             sent = send()
             if sent:
-                self._send_files(files, group=group, user=None if group else person)
+                self._send_files(files, group=group, user=None if group else person, wait=False)
             if done is not None:
                 done(sent)
 
@@ -350,10 +350,7 @@ class DingTalkAdapter:
 
     def update_for_user(self, user_id: str, ref: str, card: Card) -> bool:
         """Update the card instance `ref` (its outTrackId) with `card`, its buttons still `user_id`'s."""
-        card = fit_card_params(card)
-        params = render_card_params(card, self.images.keys_for(card, user_id), owner=user_id, lang=card.lang,
-                                    chat=None)
-        return self.api.update_card(ref, params)
+        return self.api.update_card(ref, self._card_params(card, user_id, owner=user_id, chat=None))
 
     def _push(self, card: Card, group: str | None, user: str | None, key: str | None = None) -> bool:
         return self._push_ref(card, group, user, key) is not None
@@ -378,21 +375,22 @@ class DingTalkAdapter:
 
         ref: str | None = self._in_turn(group, send, wait=True)
         if ref is not None:
-            self._send_files(files, group=group, user=user)
+            self._send_files(files, group=group, user=user, wait=True)
         return ref
 
     def _upload_files(self, card: Card) -> tuple[Card, list[Uploaded]]:
         return upload_files(card, PLATFORM, DINGTALK_MAX_FILE_BYTES,
                             lambda f: self.api.upload_file(f.name, f.content, f.mime))
 
-    def _send_files(self, files: list[Uploaded], group: str | None, user: str | None) -> None:
-        """Each file as a robot file message after its card, in the group's turn (a group message like any other).
-        A file that is not taken is logged; the card went out already."""
+    def _send_files(self, files: list[Uploaded], group: str | None, user: str | None, wait: bool) -> None:
+        """Each file as a robot file message after its card, in the group's turn (a group message like any other;
+        an answer's worker does not wait for it: `wait` as for _in_turn). A file that is not taken is logged; the
+        card went out already."""
         for file in files:
             param = {"mediaId": file.key, "fileName": file.file.name,
                      "fileType": extension(file.file.name) or "file"}
             if group is not None:
-                self._in_turn(group, lambda p=param: self.api.send_to_group(group, "sampleFile", p), wait=True)
+                self._in_turn(group, lambda p=param: self.api.send_to_group(group, "sampleFile", p), wait=wait)
             else:
                 self.api.send_to_users([str(user)], "sampleFile", param)
 
@@ -497,9 +495,7 @@ class DingTalkAdapter:
             return
         # a card made for the clicker stays theirs; a group's shared card stays the group's (cards.clicks)
         card, owner = answer, (user if click.scope is None else None)
-        card = fit_card_params(card)
-        params = render_card_params(card, self.images.keys_for(card, chat or user), owner=owner, lang=card.lang,
-                                    chat=chat)
+        params = self._card_params(card, chat or user, owner=owner, chat=chat)
         if not self.clicks.update_if_newest(out_track_id, seq, lambda: self.api.update_card(out_track_id, params)):
             log.info("dingtalk: a newer click on %s was answered; this one is dropped", out_track_id)
 
