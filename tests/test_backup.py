@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -96,13 +97,14 @@ def test_a_backup_taken_while_a_sync_writes_restores_to_the_store_at_one_commit(
     writing = threading.Thread(target=sync)
     writing.start()
     try:
-        deadline = datetime.now(UTC).timestamp() + 30
-        while written < 20 and datetime.now(UTC).timestamp() < deadline:
+        deadline = time.monotonic() + 30
+        while written < 20 and time.monotonic() < deadline:
             stop.wait(0.01)
+        assert written >= 20, "the sync wrote fewer than 20 orders in 30 s"
         backup = tmp_path / "backups" / "kpibot-backup.db"
         code, out, err = cli("backup", str(backup))
         after_backup = written
-        while written < after_backup + 10 and datetime.now(UTC).timestamp() < deadline:
+        while written < after_backup + 10 and time.monotonic() < deadline:
             stop.wait(0.01)
     finally:
         stop.set()

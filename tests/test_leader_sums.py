@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import or_, select, text, update
@@ -17,10 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from scoring.fx import FxTable
-from scoring.money import from_minor
-from scoring.order_effects import line_refund_share
+from scoring.money import from_minor, round_money
 from scoring.rules import CountOrdersAt, Rules
-from storage.leaders import Leader, _add, _rank, leaders
+from storage.leaders import Leader, leaders
 from storage.models import Creator, Order, OrderLine, Organisation, Product, Refund, Shop
 from storage.order_sums import read_sums, rebuild
 from tests.order_sums_world import World, build
@@ -72,7 +72,8 @@ def by_hand(session: Session, team: int, start: datetime, end: datetime, now: da
         if oid not in orders:
             continue
         cur, moment, merch, _, _ = orders[oid]
-        back = line_refund_share(amount, refunded.get(oid, 0), merch) if rules.net_refunds else 0
+        paid_back = min(refunded.get(oid, 0), merch)
+        back = amount * paid_back // merch if rules.net_refunds and merch > 0 and paid_back > 0 else 0   # floored
         first = (oid, pid) not in held
         held.add((oid, pid))
         _add(products, name, int(first), qty, cur, moment.replace(tzinfo=UTC), from_minor(amount - back, cur))
@@ -82,7 +83,25 @@ def by_hand(session: Session, team: int, start: datetime, end: datetime, now: da
         if creator is not None:
             back = min(refunded.get(oid, 0), merch) if rules.net_refunds else 0
             _add(creators, names[creator], 1, units, cur, moment.replace(tzinfo=UTC), from_minor(merch - back, cur))
-    return _rank(products.items(), rules, fx, ALL), _rank(creators.items(), rules, fx, ALL)
+    return _ranked(products, rules, fx), _ranked(creators, rules, fx)
+
+
+def _add(tally: dict[str, list], name: str, orders: int, units: int, currency: str, moment: datetime,
+         net: Decimal) -> None:
+    """The key's own tally, written apart from storage.leaders: orders, units, net by (currency, UTC day)."""
+    t = tally.setdefault(name, [0, 0, {}])
+    t[0], t[1] = t[0] + orders, t[1] + units
+    day = (currency, moment.astimezone(UTC).date())
+    t[2][day] = t[2].get(day, Decimal(0)) + net
+
+
+def _ranked(tally: dict[str, list], rules: Rules, fx: FxTable) -> list[Leader]:
+    """Each name's net in the reporting currency (each currency and day's sum at its rate, in key order, as every
+    figure of kpibot is converted), by the cents shown, then units, then name."""
+    to = rules.reporting_currency
+    out = [Leader(name, orders, units, sum((own[k] * fx.rate(k[0], to, k[1]) for k in sorted(own)), Decimal(0)))
+           for name, (orders, units, own) in tally.items() if orders > 0]
+    return sorted(out, key=lambda x: (-round_money(x.net, to), -x.units, x.name))
 
 
 def compare(session: Session, world: World, rng: random.Random,
