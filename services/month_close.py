@@ -121,9 +121,8 @@ def adjustments(session: Session, member_id: int, period: str, rules: Rules, fx:
 def _lost(session: Session, gone: LostOrder, rules: Rules, fx: FxTable, period: str) -> dict[str, Any]:
     amount, currency = counted_amount(gone.order, rules, fx, refunded_minor=refunded_at_close(session, gone.order,
                                                                                               period))
-    metric = session.execute(select(Appeal.metric_key).where(Appeal.id == gone.appeal_id)).scalar_one_or_none()  # type: ignore[arg-type]
-    return {"appeal": gone.appeal_id, "status": "credited_away", "metric": metric, "value": f"{-amount} {currency}",
-            "note": None, "order": gone.order.platform_order_id, "to": gone.to_code}
+    return {"appeal": gone.appeal_id, "status": "credited_away", "metric": gone.metric_key,
+            "value": f"{-amount} {currency}", "note": None, "order": gone.order.platform_order_id, "to": gone.to_code}
 
 
 def final_rows(session: Session, scores: list[MemberScore], period: str, now: datetime,

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from storage.models import AppealAdjustment, LiveSession, Member, Order, Shop
+from storage.models import Appeal, AppealAdjustment, LiveSession, Member, Order, Shop
 
 APPEAL_RULE = "appeal"
 APPEAL_SESSION_PREFIX = "appeal:"
@@ -145,6 +145,7 @@ class LostOrder:
     order: Order
     to_code: str              # the member it was credited to
     from_member_id: int = 0   # the member it was credited away from
+    metric_key: str | None = None   # the metric the appeal was about
 
 
 def lost_orders(session: Session, member_id: int, period: str) -> list[LostOrder]:
@@ -159,12 +160,15 @@ def lost_by_appeal(session: Session, appeal_id: int) -> list[LostOrder]:
 
 
 def _lost(session: Session, *where: Any) -> list[LostOrder]:
-    rows = session.execute(select(AppealAdjustment.appeal_id, Order, Member.code, AppealAdjustment.from_member_id)
+    rows = session.execute(select(AppealAdjustment.appeal_id, Order, Member.code, AppealAdjustment.from_member_id,
+                                  Appeal.metric_key)
                            .join(Order, Order.id == AppealAdjustment.order_id)  # type: ignore[arg-type]
                            .join(Member, Member.id == AppealAdjustment.to_member_id)  # type: ignore[arg-type]
+                           .outerjoin(Appeal, Appeal.id == AppealAdjustment.appeal_id)  # type: ignore[arg-type]
                            .where(AppealAdjustment.kind == "credit_order", *where)  # type: ignore[arg-type]
                            .order_by(AppealAdjustment.id)).all()  # type: ignore[arg-type]
-    return [LostOrder(appeal_id, order, code, lost_by or 0) for appeal_id, order, code, lost_by in rows]
+    return [LostOrder(appeal_id, order, code, lost_by or 0, metric)
+            for appeal_id, order, code, lost_by, metric in rows]
 
 
 def losers_of(made: Iterable[AppealAdjustment]) -> list[int]:

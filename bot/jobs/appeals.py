@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
 from cards.appeal_cards import lost_card, reminder_card, told_card
@@ -114,13 +114,16 @@ def _should_show(appeal: Appeal, copy: AppealMessage, is_locked: bool = False) -
 
 def update_copies(services: Services, messengers: Mapping[str, Messenger], now: datetime) -> None:
     """Every stored copy whose state is not what its appeal shows now, updated in place (one replica: the state
-    moves by compare-and-swap before the update)."""
+    moves by compare-and-swap before the update). Copies of open appeals and of those decided within TELL_WITHIN:
+    the read does not grow with every appeal ever filed."""
     with Session(services.engine, expire_on_commit=False) as session:
         rows = session.execute(select(AppealMessage, Appeal).join(Appeal, Appeal.id == AppealMessage.appeal_id)
-                               .where(AppealMessage.platform.in_(list(messengers)))).all()  # type: ignore[attr-defined]
+                               .where(AppealMessage.platform.in_(list(messengers)),  # type: ignore[attr-defined]
+                                      or_(Appeal.status == "open",  # type: ignore[arg-type]
+                                          Appeal.decided_at >= now - TELL_WITHIN))).all()  # type: ignore[operator]
         shut = {a.id for _, a in rows if a.status == "open" and locked(services, a, now)}
-        stale = [(copy, appeal, _should_show(appeal, copy, appeal.id in shut)) for copy, appeal in rows
-                 if copy.state != _should_show(appeal, copy, appeal.id in shut)]
+        shown = [(copy, appeal, _should_show(appeal, copy, appeal.id in shut)) for copy, appeal in rows]
+        stale = [(copy, appeal, state) for copy, appeal, state in shown if copy.state != state]
         readers = {m.id: m for m in session.execute(select(Member).where(
             Member.id.in_([c.member_id for c, _, _ in stale]))).scalars()}  # type: ignore[union-attr]
         views = {a.id: view(session, session.get(Appeal, a.id)) for _, a, _ in stale}  # type: ignore[arg-type]
