@@ -28,19 +28,13 @@ APPEAL_RULE = "appeal"
 APPEAL_SESSION_PREFIX = "appeal:"
 
 
-def excluded_orders(session: Session, member_id: int, start: datetime | None = None,
-                    end: datetime | None = None) -> frozenset[int]:
-    """Ids of the orders appeals took out of the member's numbers; with `start` and `end` (the range facts are
-    loaded for) only those of appeals whose month the range holds whole (a month's score, its commission, a year),
-    lies within (a day or week of it) or covers part of beyond any zone's offset (a week across two months): an
-    exclusion applies to its appeal's month, never to another month the
-    order might count in (the organisation switching to count at shipment)."""
-    rows = session.execute(
-        select(AppealAdjustment.order_id, AppealAdjustment.period).where(
-            AppealAdjustment.member_id == member_id, AppealAdjustment.kind == "exclude_order",  # type: ignore[arg-type]
-            AppealAdjustment.order_id.is_not(None))).all()  # type: ignore[union-attr]
-    return frozenset(order_id for order_id, period in rows
-                     if start is None or end is None or _holds(start, end, period))
+def excluded_orders(session: Session, member_id: int, start: datetime, end: datetime) -> frozenset[int]:
+    """Ids of the orders appeals took out of the member's numbers, of the appeals whose month [start, end) (the
+    range facts are loaded for) holds whole (a month's score, its commission, a year), lies within (a day or week
+    of it) or covers part of beyond any zone's offset (a week across two months): an exclusion applies to its
+    appeal's month, never to another month the order might count in (the organisation switching to count at
+    shipment)."""
+    return excluded_orders_of(session, [member_id], start, end)[member_id]
 
 
 def excluded_orders_of(session: Session, member_ids: list[int], start: datetime,
@@ -75,18 +69,7 @@ def _holds(start: datetime, end: datetime, period: str) -> bool:
 
 def month_overrides(session: Session, member_id: int | None, periods: Iterable[str]) -> dict[tuple[str, str], Decimal]:
     """(metric key, "YYYY-MM") -> the value appeals set for the member; a later adjustment wins."""
-    periods = list(periods)
-    if member_id is None or not periods:
-        return {}
-    out: dict[tuple[str, str], Decimal] = {}
-    for key, period, value in session.execute(
-            select(AppealAdjustment.metric_key, AppealAdjustment.period, AppealAdjustment.value)
-            .where(AppealAdjustment.member_id == member_id, AppealAdjustment.kind == "override",  # type: ignore[arg-type]
-                   AppealAdjustment.period.in_(periods), AppealAdjustment.value.is_not(None))  # type: ignore[attr-defined,union-attr]
-            .order_by(AppealAdjustment.id)):  # type: ignore[arg-type]
-        if key is not None:
-            out[key, period] = value
-    return out
+    return {} if member_id is None else month_overrides_of(session, [member_id], periods).get(member_id, {})
 
 
 def month_overrides_of(session: Session, member_ids: list[int],

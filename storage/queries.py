@@ -136,13 +136,8 @@ def monthly_targets(session: Session, subject: str, periods: list[str],
     """Targets of one subject ("member:7", "team:2", "company") by metric, then by (year, month). A team
     month without a target of its own for a metric takes the sum of its country baselines (unless
     `baselines` is false)."""
-    out: dict[str, dict[tuple[int, int], Decimal]] = defaultdict(dict)
-    rows = session.execute(
-        select(Target.metric_key, Target.period, Target.value)
-        .where(Target.subject == subject, Target.period.in_(periods))  # type: ignore[attr-defined]
-    )
-    for key, period, value in rows:
-        out[key][_year_month(period)] = value
+    out: dict[str, dict[tuple[int, int], Decimal]] = defaultdict(
+        dict, monthly_targets_of(session, [subject], periods).get(subject, {}))
     if baselines and subject.startswith("team:"):
         for key, by_month in country_baselines(session, int(subject[5:]), periods).items():
             for month, by_country in by_month.items():
