@@ -101,11 +101,13 @@ def line_refund_share(amount: int, refunded: int, merchandise: int) -> int:
 
 
 def product_steps(order: OrderFact, basis: CountOrdersAt, merchandise: int = 0,
-                  refunds: Sequence[tuple[datetime | None, int, int]] = ()) -> list[ProductStep]:
+                  refunds: Sequence[tuple[datetime | None, int, int]] = (),
+                  steps: list[Step] | None = None) -> list[ProductStep]:
     """The steps of the order's lines, by product, while the order is kept: each product of the order counts
     once (+1 order) with its lines' units and amounts when the order counts; each refund step of the order
-    (order_steps) adds the change of the lines' refund shares; a cancellation takes all of it back."""
-    steps = order_steps(order, basis, merchandise, list(refunds))
+    (order_steps; `steps` when the caller has them) adds the change of the lines' refund shares; a cancellation
+    takes all of it back."""
+    steps = order_steps(order, basis, merchandise, list(refunds)) if steps is None else steps
     if not steps or steps[0].orders != 1 or not order.lines:
         return []
     lines: dict[int, list[tuple[int, int]]] = {}

@@ -85,7 +85,6 @@ ORDER, REFUND, LINE = table_of(Order), table_of(Refund), table_of(OrderLine)
 HOUR_SLOTS = 3600 // SLOT_SECONDS
 DAY_SLOTS = 24 * HOUR_SLOTS
 BASES = (CountOrdersAt.PAID, CountOrdersAt.SHIPPED)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 IN_CHUNK = 2000
 REBUILD_CHUNK = 50_000        # orders a rebuild reads and sums at a time
 
@@ -275,7 +274,8 @@ def _parts(orders: Iterable[StoredOrder]) -> tuple[list[tuple[Any, ...]], list[t
                 continue
             shape = 1 if f.cancelled_at is None and not o.is_sample else 0
             by_effect: dict[int, list[int]] = {}
-            for step in order_steps(f, basis, o.merchandise, o.refunds):
+            steps = order_steps(f, basis, o.merchandise, o.refunds)
+            for step in steps:
                 acc = by_effect.setdefault(slot_of(step.at), [0] * 7)
                 acc[0] += step.gross
                 acc[1] += step.orders
@@ -288,7 +288,7 @@ def _parts(orders: Iterable[StoredOrder]) -> tuple[list[tuple[Any, ...]], list[t
                     shape = 0
             parts += [(*head, effect, *v) for effect, v in by_effect.items() if any(v)]
             by_product: dict[tuple[int, int], list[int]] = {}
-            for p in product_steps(f, basis, o.merchandise, o.refunds):
+            for p in product_steps(f, basis, o.merchandise, steps=steps):
                 pacc = by_product.setdefault((p.product_id, slot_of(p.at)), [0, 0, 0, 0])
                 pacc[0] += p.units
                 pacc[1] += p.orders
@@ -462,7 +462,7 @@ class Read:
 
 
 def _aligned(moment: datetime) -> bool:
-    return moment.microsecond == 0 and int((moment - _EPOCH).total_seconds()) % SLOT_SECONDS == 0
+    return slot_start(slot_of(moment)) == moment
 
 
 def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: datetime, now: datetime,
