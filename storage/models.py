@@ -469,7 +469,6 @@ class OrderSumRow(SQLModel, table=True):
     refunded_minor: int = _money()
     units: int = 0
     returned_units: int = 0
-    shape_orders: int = 0        # kept orders that are not samples, whatever `now`: a team's pace shape
 
 
 class OrderProductSumRow(SQLModel, table=True):

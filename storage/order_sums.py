@@ -242,8 +242,9 @@ def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[Stor
 
 
 SUM_KEY = ("shop_id", "basis", "moment_slot", "member_id", "creator_id", "currency", "effect_slot")
-SUM_VALUES = ("gross_minor", "orders", "value_minor", "refunded_minor", "units", "returned_units", "shape_orders")
-PART_COLS = ("order_id", *SUM_KEY, *SUM_VALUES)
+SUM_VALUES = ("gross_minor", "orders", "value_minor", "refunded_minor", "units", "returned_units")
+# the ledger also keeps the order's count for the pace shape (order_shape_sum), last
+PART_COLS = ("order_id", *SUM_KEY, *SUM_VALUES, "shape_orders")
 PRODUCT_KEY = ("shop_id", "basis", "moment_slot", "product_id", "currency", "effect_slot")
 PRODUCT_VALUES = ("units", "orders", "amount_minor", "refunded_minor")
 PRODUCT_PART_COLS = ("order_id", *PRODUCT_KEY, *PRODUCT_VALUES)
@@ -334,7 +335,7 @@ def _add(conn: Connection, table: str, key: tuple[str, ...], values: tuple[str, 
             acc = totals.get(k)
             if acc is None:
                 acc = totals[k] = [0] * len(values)
-            for i, v in enumerate(row[1 + n:]):
+            for i, v in enumerate(row[1 + n:1 + n + len(values)]):
                 acc[i] += sign * v
             if sign < 0:
                 taken_off.add(k)

@@ -35,7 +35,6 @@ def upgrade() -> None:
         sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
         sa.Column("units", sa.Integer(), nullable=False),
         sa.Column("returned_units", sa.Integer(), nullable=False),
-        sa.Column("shape_orders", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("shop_id", "basis", "moment_slot", "member_id", "creator_id", "currency",
                                 "effect_slot"),
     )
