@@ -31,9 +31,9 @@ from scoring.text import SHOWN_MAX, shown
 from services.container import Services
 from services.digests import shared_digest
 from services.errors import UserError
-from services.identity import bound_member
 from storage.audit import acting_as
 from storage.engine import store_unreachable
+from storage.identity import bound_member
 from storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class Dispatcher:
 
     def who(self, platform: str, *ids: str | None) -> Who:
         """The person behind a platform's ids, in one session: the first id a member is bound by (Feishu: open_id,
-        then union_id; storage.identity.bound_id), else the first id, so the unbound reply shows the id to bind;
+        then union_id; storage.identity.bound_member), else the first id, so the unbound reply shows the id to bind;
         their member and language (the organisation's when unbound)."""
         candidates = [i for i in ids if i]
         if not candidates:

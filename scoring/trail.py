@@ -17,7 +17,7 @@ shows the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -132,14 +132,17 @@ def points(results: tuple[MetricResult, ...]) -> dict[str, Decimal | None]:
             for r in results}
 
 
-def _rate_day(ctx: Context, currency: str, day: date) -> tuple[Decimal, date | None]:
-    reporting = ctx.rules.reporting_currency
-    return ctx.fx.factor(currency, reporting, day), ctx.fx.as_of(currency, reporting, day)
+def _rate_day(ctx: Context, currency: str, day: date) -> tuple[Decimal, date]:
+    """The rate of `day` and, for now, `day` itself: _ranked finds the day of the rate used for the items shown
+    only (a look-up that walks the rates, once per row shown rather than per order)."""
+    return ctx.fx.factor(currency, ctx.rules.reporting_currency, day), day
 
 
-def _ranked(items: list[Item]) -> tuple[Item, ...]:
-    return tuple(sorted(items, key=lambda i: (-i.converted, i.at if isinstance(i.at, datetime) else
-                                              datetime(i.at.year, i.at.month, i.at.day, tzinfo=UTC)))[:LARGEST])
+def _ranked(items: list[Item], ctx: Context) -> tuple[Item, ...]:
+    top = sorted(items, key=lambda i: (-i.converted, i.at if isinstance(i.at, datetime) else
+                                       datetime(i.at.year, i.at.month, i.at.day, tzinfo=UTC)))[:LARGEST]
+    to = ctx.rules.reporting_currency
+    return tuple(replace(i, rate_day=ctx.fx.as_of(i.currency, to, i.rate_day) if i.rate_day else None) for i in top)
 
 
 def behind(key: str, activity: Activity, ctx: Context) -> tuple[tuple[tuple[str, int], ...], tuple[Item, ...]]:
@@ -153,7 +156,7 @@ def behind(key: str, activity: Activity, ctx: Context) -> tuple[tuple[tuple[str,
         for a in ads:
             rate, day = _rate_day(ctx, a.currency, a.day)
             items.append(Item("ad", None, a.day.isoformat(), a.day, a.spend, a.currency, rate, day, a.spend * rate))
-        return (("ad_days", len({a.day for a in ads})),), _ranked(items)
+        return (("ad_days", len({a.day for a in ads})),), _ranked(items, ctx)
     counts: list[tuple[str, int]] = []
     largest: tuple[Item, ...] = ()
     if "lives" in reads and key in _COUNTS_ONLY:
@@ -165,7 +168,7 @@ def behind(key: str, activity: Activity, ctx: Context) -> tuple[tuple[tuple[str,
         for s in lives:
             rate, day = _rate_day(ctx, s.currency, s.started_at.astimezone(UTC).date())
             items.append(Item("live", None, "", s.started_at, s.gmv, s.currency, rate, day, s.gmv * rate))
-        largest = _ranked(items)
+        largest = _ranked(items, ctx)
     if "posts" in reads:
         counts.append(("videos", sum(1 for p in activity.posts if ctx.happened(p.published_at))))
     if "products" in reads:
@@ -196,18 +199,18 @@ def _orders_behind(key: str, activity: Activity, ctx: Context) -> tuple[tuple[tu
             rate, day = _rate_day(ctx, k.order.currency, k.moment.astimezone(UTC).date())
             items.append(Item("order", k.order.order_id, "", k.moment, k.order.merchandise, k.order.currency, rate,
                               day, k.value, k.refunded))
-    return (("orders", sum(k.count for k in kept)), ("cancelled", cancelled), ("refunds", refunds)), _ranked(items)
+    return (("orders", sum(k.count for k in kept)), ("cancelled", cancelled), ("refunds", refunds)), _ranked(items, ctx)
 
 
-def trail(card: Scorecard, activity: Activity, ctx: Context, month_ctx: Context,
-          sources: dict[str, TargetSource], cap: Decimal) -> tuple[MetricTrail, ...]:
-    """Every metric of `card` with what is behind it; `month_ctx` for the metrics measured over the month
-    (Metric.month_to_date), as scoring.score.scorecard reads them."""
+def trail(card: Scorecard, activity: Activity, ctx: Context, sources: dict[str, TargetSource],
+          cap: Decimal) -> tuple[MetricTrail, ...]:
+    """Every metric of `card` (a month's: the metrics measured over the month so far read the same window) with
+    what is behind it."""
     shares = points(card.results)
     out = []
     for r in card.results:
         m = r.metric
-        counts, largest = behind(m.key, activity, month_ctx if m.month_to_date else ctx)
+        counts, largest = behind(m.key, activity, ctx)
         out.append(MetricTrail(m.key, m.unit, r.actual, r.target, sources.get(m.key, TargetSource("none")),
                                r.achievement, r.scored, r.left_out, cap, r.weight, shares[m.key], counts, largest,
                                r.expected))

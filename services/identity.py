@@ -7,16 +7,14 @@ Platform-neutral like storage.identity: a platform is the name its adapter uses,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from scoring.periods import period_zone
 from services.container import Services
-from storage.identity import CONSOLE, identities, member_for, platforms_in_use
-from storage.models import Member, MemberIdentity
+from storage.identity import CONSOLE, identities, platforms_in_use
+from storage.models import Member
 from storage.queries import team_of
 
 
@@ -33,26 +31,6 @@ def is_console(platform: str) -> bool:
     return platform == CONSOLE
 
 
-# storage.identity.member_for's query for several ids at once, built once: every chat message runs it, and
-# building the statement cost as much as running it
-_BOUND = (select(MemberIdentity.platform_user_id, Member)
-          .join(MemberIdentity, MemberIdentity.member_id == Member.id)  # type: ignore[arg-type]
-          .where(MemberIdentity.platform == bindparam("platform"),
-                 MemberIdentity.platform_user_id.in_(bindparam("ids", expanding=True)),  # type: ignore[attr-defined]
-                 Member.active))
-
-
-def bound_member(session: Session, platform: str, ids: Sequence[str]) -> tuple[str, Member] | None:
-    """The first of `ids` that an active member is bound by on `platform`, with that member (as member_for finds
-    them, one query for all the ids); None when none is."""
-    if not ids:
-        return None
-    if is_console(platform):
-        return next(((i, m) for i in ids if (m := member_for(session, platform, i)) is not None), None)
-    found: dict[str, Member] = {}
-    for user_id, member in session.execute(_BOUND, {"platform": platform, "ids": list(ids)}):
-        found.setdefault(user_id, member)
-    return next(((i, found[i]) for i in ids if i in found), None)
 
 
 def binding(services: Services, member: Member) -> Binding:

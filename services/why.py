@@ -74,7 +74,7 @@ def explain(services: Services, member: Member, metric_key: str | None, period: 
         label = month_key(mine.window.first_day)
         ctx = mine.context(inputs)
         cap = mine.template.achievement_cap or inputs.rules.achievement_cap
-        metrics = trail(card, mine.activity, ctx, ctx, _sources(session, mine, label), cap)
+        metrics = trail(card, mine.activity, ctx, _sources(session, mine, label), cap)
         if metric_key is not None:
             metrics = tuple(m for m in metrics if m.key == metric_key)
         metrics = _named(session, member, metrics)

@@ -8,8 +8,9 @@ design: its user ids are member codes, so every member can use it without a bind
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session
 
 from storage.audit import audit
@@ -106,10 +107,23 @@ def platforms_in_use(session: Session) -> list[str]:
                                 .order_by(first)).scalars())
 
 
-def bound_id(session: Session, platform: str, *candidates: str | None) -> str:
-    """The first of a person's ids that a member is bound by (Feishu: open_id, then union_id); the first id
-    when none is bound, so the unbound reply shows the id to bind."""
-    ids = [c for c in candidates if c]
+# member_for's query for several ids at once, built once: every chat message runs it, and building the statement
+# cost as much as running it
+_BOUND = (select(MemberIdentity.platform_user_id, Member)
+          .join(MemberIdentity, MemberIdentity.member_id == Member.id)  # type: ignore[arg-type]
+          .where(MemberIdentity.platform == bindparam("platform"),
+                 MemberIdentity.platform_user_id.in_(bindparam("ids", expanding=True)),  # type: ignore[attr-defined]
+                 Member.active))
+
+
+def bound_member(session: Session, platform: str, ids: Sequence[str]) -> tuple[str, Member] | None:
+    """The first of a person's `ids` (Feishu: open_id, then union_id) that an active member is bound by on
+    `platform`, with that member (as member_for finds them, one query for all the ids); None when none is."""
     if not ids:
-        raise ValueError("no id given")
-    return next((c for c in ids if member_for(session, platform, c) is not None), ids[0])
+        return None
+    if platform == CONSOLE:
+        return next(((i, m) for i in ids if (m := member_for(session, platform, i)) is not None), None)
+    found: dict[str, Member] = {}
+    for user_id, member in session.execute(_BOUND, {"platform": platform, "ids": list(ids)}):
+        found.setdefault(user_id, member)
+    return next(((i, found[i]) for i in ids if i in found), None)
