@@ -48,7 +48,11 @@ def test_deliver_update_tell_remind_escalate(engine: Engine) -> None:
     assert [(u, c.title) for u, c in feishu.sent] == [("ou_lead1", "Appeal #1 · Buyer1 (buyer1)"),
                                                      ("ou_lead1", "Appeal #2 · Buyer1 (buyer1)")]
     assert [u for u, _ in dingtalk.sent] == ["lead1", "lead1"]
-    assert any(isinstance(b, Buttons) for b in feishu.sent[0][1].blocks)
+    # appeal #1 (ROI, no value claimed, nothing to apply): no Approve nor Partly, the preset rejections for it
+    clicks = [(b.command, b.args) for block in feishu.sent[0][1].blocks if isinstance(block, Buttons)
+              for b in block.buttons]
+    assert clicks == [("appeal", ("reject", "1", "#evidence_missing")), ("appeal", ("reject", "1", "#not_yours")),
+                      ("appeal", ("reject", "1", "#target_right"))]
     assert copies(engine) == [("feishu", "ou_lead1", "0", "open:0"), ("dingtalk", "lead1", "0", "open:0"),
                               ("feishu", "ou_lead1", "1", "open:0"), ("dingtalk", "lead1", "1", "open:0")]
     decided_at = NOW + timedelta(hours=1)

@@ -30,9 +30,10 @@ def test_org_gen_writes_what_its_seed_says(tmp_path: Path) -> None:
         assert count("SELECT COUNT(*) FROM refund") == summary.refunds
         assert count("SELECT COUNT(*) FROM shop_order WHERE member_id IS NOT NULL") == SEEDED_CREDITED
         assert count("SELECT COUNT(*) FROM refund") == SEEDED_REFUNDS
-        assert count("SELECT COUNT(*) FROM target") > 0
+        assert count("SELECT COUNT(*) FROM target") == SEEDED_TARGETS
         assert count("SELECT COUNT(*) FROM member_identity") == 60
 
 
 SEEDED_CREDITED = 1390   # ~70 % of 2000, as seed 24 draws them
 SEEDED_REFUNDS = 133     # refund rows: ~6.5 % of paid orders, some in two parts
+SEEDED_TARGETS = 414     # each member's template metrics and each team's, for the three months
