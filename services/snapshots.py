@@ -17,7 +17,7 @@ from services.container import Services
 from services.scorecards import Inputs, MemberScore, score_current, team_scores
 from storage.models import Member, ScoreSnapshot, Team
 from storage.queries import teams
-from storage.upsert import upsert
+from storage.upsert import upsert_rows
 
 SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
 SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
@@ -42,8 +42,7 @@ def write_snapshots(services: Services, rows: list[dict[str, Any]]) -> int:
     """Upsert `rows` (snapshot_row) in one transaction; the number written."""
     if rows:
         with services.engine.begin() as conn:
-            for row in rows:
-                upsert(conn, SNAPSHOT, SNAPSHOT_KEY, row)
+            upsert_rows(conn, SNAPSHOT, SNAPSHOT_KEY, rows)
     return len(rows)
 
 

@@ -16,19 +16,21 @@ Claims are read only around the day they are for (and, for some kinds, back to t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, and_, delete, exists, func, not_, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from storage.models import ScheduledSend, ShopHealth
+from storage.upsert import dialect_insert
 
 MAX_ATTEMPTS = 5
 STALE_AFTER = timedelta(minutes=15)
+_CHUNK = 500   # claims inserted per statement (7 parameters a row: far under SQLite's limit)
 
 # the kinds of claims the jobs make, beside the digests' and alerts'
 SCORE_SNAPSHOT = "score_snapshot"   # the daily score snapshot of a member's finished day (bot/jobs/score_snapshots.py)
@@ -70,35 +72,61 @@ def last_sent_days(engine: Engine, kind: str, subjects: list[str]) -> dict[str, 
 
 def claim_send(engine: Engine, kind: str, subject: str, day: date, by: str, now: datetime) -> bool:
     """True when this process may send it now."""
-    with Session(engine) as session:
-        session.add(ScheduledSend(kind=kind, subject=subject, local_day=day, claimed_by=by, claimed_at=now))
-        try:
-            session.commit()
-            return True
-        except IntegrityError:
-            session.rollback()
-        retake = (update(ScheduledSend)
-                  .where(ScheduledSend.kind == kind, ScheduledSend.subject == subject,  # type: ignore[arg-type]
-                         ScheduledSend.local_day == day, ScheduledSend.attempts < MAX_ATTEMPTS,  # type: ignore[arg-type]
-                         or_(ScheduledSend.status == "failed",  # type: ignore[arg-type]
-                             (ScheduledSend.status == "sending") & (ScheduledSend.claimed_at < now - STALE_AFTER)))
-                  .values(status="sending", claimed_by=by, claimed_at=now, attempts=ScheduledSend.attempts + 1))
-        taken = session.execute(retake).rowcount  # type: ignore[attr-defined]
-        session.commit()
-        return taken == 1
+    return subject in claim_sends(engine, kind, {subject: day}, by, now)
+
+
+def claim_sends(engine: Engine, kind: str, days: Mapping[str, date], by: str, now: datetime) -> set[str]:
+    """Of `days` (subject -> its local day), the subjects this process may send now, claimed in one transaction:
+    a new claim is inserted; a failed one (under MAX_ATTEMPTS) or a stale "sending" one is taken over. Rows go in
+    subject order, so two processes claiming the same subjects wait for each other rather than deadlock."""
+    send = cast(Table, ScheduledSend.__table__)  # type: ignore[attr-defined]
+    subjects = sorted(days)
+    won: set[str] = set()
+    with engine.begin() as conn:
+        for start in range(0, len(subjects), _CHUNK):
+            rows = [{"kind": kind, "subject": s, "local_day": days[s], "status": "sending", "claimed_by": by,
+                     "claimed_at": now, "attempts": 1} for s in subjects[start:start + _CHUNK]]
+            won.update(conn.execute(dialect_insert(conn, send).values(rows).on_conflict_do_nothing()
+                                    .returning(send.c.subject)).scalars())
+        for day, taken in _by_day({s: days[s] for s in subjects if s not in won}).items():
+            retake = (update(send)
+                      .where(send.c.kind == kind, send.c.subject.in_(taken), send.c.local_day == day,
+                             send.c.attempts < MAX_ATTEMPTS,
+                             or_(send.c.status == "failed",
+                                 (send.c.status == "sending") & (send.c.claimed_at < now - STALE_AFTER)))
+                      .values(status="sending", claimed_by=by, claimed_at=now, attempts=send.c.attempts + 1)
+                      .returning(send.c.subject))
+            won.update(conn.execute(retake).scalars())
+    return won
 
 
 def finish_send(engine: Engine, kind: str, subject: str, day: date, by: str, now: datetime,
                 error: str | None = None) -> None:
     """Record the outcome of a claimed send: sent, or failed (to be retried by a later tick)."""
-    with Session(engine) as session:
-        session.execute(
-            update(ScheduledSend)
-            .where(ScheduledSend.kind == kind, ScheduledSend.subject == subject,  # type: ignore[arg-type]
-                   ScheduledSend.local_day == day, ScheduledSend.claimed_by == by)  # type: ignore[arg-type]
-            .values(status="failed" if error else "sent", sent_at=None if error else now,
-                    error=error[:500] if error else None))
-        session.commit()
+    finish_sends(engine, kind, {subject: (day, error)}, by, now)
+
+
+def finish_sends(engine: Engine, kind: str, outcomes: Mapping[str, tuple[date, str | None]], by: str,
+                 now: datetime) -> None:
+    """finish_send for many claims in one transaction: `outcomes` is subject -> (local day, error or None)."""
+    send = cast(Table, ScheduledSend.__table__)  # type: ignore[attr-defined]
+    alike: dict[tuple[date, str | None], list[str]] = defaultdict(list)
+    for subject in sorted(outcomes):
+        day, error = outcomes[subject]
+        alike[day, error[:500] if error else None].append(subject)
+    with engine.begin() as conn:
+        for (day, error), subjects in alike.items():
+            conn.execute(update(send)
+                         .where(send.c.kind == kind, send.c.subject.in_(subjects), send.c.local_day == day,
+                                send.c.claimed_by == by)
+                         .values(status="failed" if error else "sent", sent_at=None if error else now, error=error))
+
+
+def _by_day(days: Mapping[str, date]) -> dict[date, list[str]]:
+    out: dict[date, list[str]] = defaultdict(list)
+    for subject, day in days.items():
+        out[day].append(subject)
+    return out
 
 
 def prune(engine: Engine, before: date, *, keep_newest: Collection[str] = (), spare: Collection[str] = (),

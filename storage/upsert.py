@@ -22,3 +22,17 @@ def upsert(conn: Connection, table: Table, keys: tuple[str, ...], values: dict[s
     ins = dialect_insert(conn, table).values(**values)
     changes = on_update if on_update is not None else {k: v for k, v in values.items() if k not in keys}
     conn.execute(ins.on_conflict_do_update(index_elements=list(keys), set_=changes))
+
+
+def upsert_rows(conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """`upsert` of many rows (all with the same columns) in few statements: each row inserted, or the row with its
+    `keys` updated with the row's other values. Of rows with the same keys the last counts (one statement may not
+    touch a row twice on PostgreSQL)."""
+    unique = list({tuple(row[k] for k in keys): row for row in rows}.values())
+    if not unique:
+        return
+    per = max(1, 5000 // len(unique[0]))   # parameters per statement far under SQLite's limit
+    for start in range(0, len(unique), per):
+        ins = dialect_insert(conn, table).values(unique[start:start + per])
+        conn.execute(ins.on_conflict_do_update(
+            index_elements=list(keys), set_={c: ins.excluded[c] for c in unique[0] if c not in keys}))

@@ -10,9 +10,10 @@ Two jobs write them, through services.snapshots:
   also where no shop has an API and the refresh never runs, and the last day of a month holds the month's score
   as it stood when the month ended.
 
-Each (member, day) of the daily job is claimed in the store first (storage.schedule), like the digests: two
-schedulers write it once, and a failure is retried by a later tick. Days missed while the bot was down are made
-up by the first run after it is back, back to the member's last run (at most CATCH_UP_DAYS).
+Each (member, day) of the daily job is claimed in the store first (storage.schedule, a team's members in one
+transaction), like the digests: two schedulers write it once, and a failure is retried by a later tick. Days
+missed while the bot was down are made up by the first run after it is back, back to the member's last run (at
+most CATCH_UP_DAYS).
 
 A finished row is the score as it stood when the day ended: facts dated later (a refund in the next month) are
 not in it, though /mykpi's view of a past month shows them. Data synced or imported after score_time for the
@@ -39,7 +40,7 @@ from services.snapshots import snapshot_row, write_snapshots
 from storage.models import Member, Team
 from storage.queries import team_members, teams
 from storage.schedule import SCORE_SNAPSHOT as KIND
-from storage.schedule import claim_send, finish_send, last_sent_days, sent_today
+from storage.schedule import claim_sends, finish_sends, last_sent_days, sent_today
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,9 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
             due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, team.timezone)) is not None}
             done = sent_today(services.engine, KIND, due)
             last = last_sent_days(services.engine, KIND, [subject for subject in due if subject not in done])
-            claimed = []
-            for member in members:
-                subject = f"member:{member.id}"
-                today = due.get(subject)
-                if today is None or subject in done:
-                    continue
-                if claim_send(services.engine, KIND, subject, today, instance, now):
-                    claimed.append((member, subject, today, days_to_finish(today, last.get(subject))))
+            won = claim_sends(services.engine, KIND, {s: d for s, d in due.items() if s not in done}, instance, now)
+            claimed = [(member, subject, due[subject], days_to_finish(due[subject], last.get(subject)))
+                       for member in members if (subject := f"member:{member.id}") in won]
             if not claimed:
                 continue
             inputs = inputs or Inputs.load(session, services.rules, now)
@@ -97,10 +93,10 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
                     log_failure(log, "score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
                     errors[subject] = f"unexpected {type(exc).__name__}"
             errors |= _write(services, rows_of, {subject: member.code for member, subject, _, _ in claimed})
-            for member, subject, today, days in claimed:
-                error = errors.get(subject)
-                finish_send(services.engine, KIND, subject, today, instance, now, error)
-                done_now.extend((member.code, day, error is None) for day in days)
+            finish_sends(services.engine, KIND, {subject: (today, errors.get(subject))
+                                                 for _, subject, today, _ in claimed}, instance, now)
+            for member, subject, _, days in claimed:
+                done_now.extend((member.code, day, errors.get(subject) is None) for day in days)
     if done_now:
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
