@@ -5,6 +5,10 @@ should not pay that again. Cards show their "as of" time to the minute and shop 
 [schedule] refresh_minutes, so an answer from earlier in the same minute is the same answer. A command
 that writes (Command.writes, e.g. /target set) clears the cache of its process; other replicas see the
 change at the next minute.
+
+The same card is also kept by who asked (`keep_asked`): the platform ids of the sender and the command as typed,
+with the id they are bound by. A second ask in the minute is then answered without reading the store for the
+sender (Dispatcher.answer): the card was made for them this minute, so it is as current as the card itself.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from datetime import datetime
 from cards.model import Card
 
 Key = tuple[str, tuple[str, ...], int, str, str]
+AskedKey = tuple[str, tuple[str, ...], str, tuple[str, ...], str]   # platform, sender's ids, command, args, minute
 
 
 class CardCache:
     def __init__(self, max_items: int = 2048) -> None:
         self._items: OrderedDict[Key, Card] = OrderedDict()
+        self._asked: OrderedDict[AskedKey, tuple[str, Card]] = OrderedDict()
         self._max = max_items
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -40,6 +46,11 @@ class CardCache:
             self.hits += 1
             return card
 
+    def holds(self, key: Key, card: Card) -> bool:
+        """Whether `card` is the one kept under `key` (no hit or miss counted)."""
+        with self._lock:
+            return self._items.get(key) is card
+
     def put(self, key: Key, card: Card) -> None:
         with self._lock:
             self._items[key] = card
@@ -54,6 +65,26 @@ class CardCache:
             self.put(key, card)
         return card
 
+    @staticmethod
+    def asked_key(platform: str, ids: tuple[str, ...], command: str, args: tuple[str, ...],
+                  now: datetime) -> AskedKey:
+        return platform, ids, command, args, now.strftime("%Y-%m-%dT%H:%M")
+
+    def kept_asked(self, key: AskedKey) -> tuple[str, Card] | None:
+        """(the id the sender is bound by, the card) kept for this ask; None when there is none."""
+        with self._lock:
+            got = self._asked.get(key)
+            if got is not None:
+                self._asked.move_to_end(key)
+            return got
+
+    def keep_asked(self, key: AskedKey, user_id: str, card: Card) -> None:
+        with self._lock:
+            self._asked[key] = user_id, card
+            while len(self._asked) > self._max:
+                self._asked.popitem(last=False)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._asked.clear()

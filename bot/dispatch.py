@@ -8,6 +8,7 @@ claim on the event), a click gets the busy card.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import uuid
@@ -114,6 +115,29 @@ class Dispatcher:
         if parsed is None:
             return None
         return self.run(msg.platform, msg.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash, who=who)
+
+    def answer(self, msg: Incoming, ids: tuple[str | None, ...]) -> tuple[str, Card | None]:
+        """An adapter's message from the sender with these platform `ids` (Dispatcher.who; `msg.user_id` is
+        replaced by the one they are bound by): that id and handle_message's card. A cacheable command the same
+        sender asked this minute is answered with the card kept for them (CardCache.keep_asked) without reading the
+        store; any other message reads the sender once."""
+        parsed = None if msg.is_group and not msg.mentioned else parse(msg.text, msg.mentions)
+        if parsed is None:   # not for the bot (adapters ask `wants` first): nothing to read
+            return msg.user_id, None
+        command = lookup(parsed.name)
+        key = None
+        if command is not None and command.cacheable:
+            sender = tuple(i for i in ids if i)
+            key = self.cache.asked_key(msg.platform, sender, command.name, tuple(a.lower() for a in parsed.args),
+                                       self.clock())
+            if (kept := self.cache.kept_asked(key)) is not None:
+                return kept
+        who = self.who(msg.platform, *ids)
+        card = self.handle_message(dataclasses.replace(msg, user_id=who.user_id), who)
+        if key is not None and card is not None and who.member is not None and who.member.id is not None and \
+                self.cache.holds(self.cache.key(key[2], key[3], who.member.id, who.lang, self.clock()), card):
+            self.cache.keep_asked(key, who.user_id, card)   # only a card the cache holds: never an error's
+        return who.user_id, card
 
     def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...],
                       who: Who | None = None) -> Card:

@@ -25,7 +25,7 @@ from cards.render_feishu import MAX_CARD_BYTES, body_bytes, card_content, fit_fe
 from scoring.rules import Rules
 from services.container import Services
 from tests.clock import DEMO_NOW
-from tests.conftest import migrated_sqlite, settle
+from tests.conftest import SAMPLE_CARD, migrated_sqlite, settle
 from tests.fakes.feishu import FakeFeishu
 
 MEMBERS = 300
@@ -187,3 +187,39 @@ def test_a_card_fitted_by_its_content_alone_is_over_30_kb_as_a_body_and_refused(
     assert bot.reply("om_parent2", "oc_chat1", content, False) is None
     assert [c.code for c in fake.calls if c.path.endswith("/om_parent2/reply")][-1] == 230025
     assert len(fake.messages) == sent
+
+
+def test_one_card_sent_to_many_chats_is_exactly_the_card_rendered_for_each(
+        adapter: tuple[FakeFeishu, FeishuAdapter], store: Engine) -> None:
+    """FeishuAdapter.content renders a card once for plain ids and puts each owner and chat in its place: the
+    content is byte for byte what rendering it for that owner and chat gives, also for ids that are not plain."""
+    _, bot = adapter
+    card = team_card(store)
+    for owner, chat in (("ou_a", "oc_1"), ("ou_b", "oc_2"), ("ou_a", "oc_1"), ("ou_long_" + "x" * 40, "oc_3"),
+                        ("ou_中", "oc_4"), ("", "oc_5"), ("ou_a", 'oc_"q'), ("ou_c", "")):
+        got = bot.content(card, chat or "oc_x", owner=owner, chat=chat)
+        fitted = fit_feishu(card, owner, card.lang, chat)
+        native = native_charts(fitted, owner, card.lang, chat)
+        keys = bot.images.keys_for(fitted, chat or "oc_x", skip=native)
+        assert got == card_content(fitted, keys, owner=owner, lang=card.lang, native=native, chat=chat)
+        assert len(got.encode()) <= MAX_CARD_BYTES
+    for owner, chat in (("ou_a", "oc_1"), ("ou_b", "oc_2")):
+        values = [e["behaviors"][0]["value"] for e in _buttons(json.loads(bot.content(SAMPLE_CARD, chat, owner, chat)))]
+        assert values == [{"command": "mykpi", "args": [period], "owner": owner, "chat": chat, "lang": "en"}
+                          for period in ("week", "month")]
+
+
+def _buttons(content: dict) -> list[dict]:
+    found: list[dict] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("tag") == "button":
+                found.append(node)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(content)
+    return found

@@ -289,18 +289,18 @@ class DingTalkAdapter:
                            busy)
 
     def _answer(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
-        # the one read of the sender: staffId for people of the organisation, the dingtalk id for anyone without one
-        who = self.dispatcher.who(PLATFORM, msg.sender_staff_id, msg.sender_id)
-        user_id = who.user_id
         is_group = msg.conversation_type == "2"
         mentioned = _mentioned(msg)
         text = _text_of(msg)
         # No mentions to strip: DingTalk removes the linked @name of the robot (and of anyone else mentioned)
         # from text.content itself and names the people only by id in atUsers, so an "@" left in the text is
         # one the sender typed (a creator's handle, a URL) and must reach the command as it is.
-        incoming = Incoming(PLATFORM, user_id, text or "", is_group=is_group, mentioned=mentioned,
-                            event_id=msg.message_id, mentions=())
-        card = self.dispatcher.handle_message(incoming, who) if text is not None else None
+        incoming = Incoming(PLATFORM, str(msg.sender_staff_id or msg.sender_id or ""), text or "",
+                            is_group=is_group, mentioned=mentioned, event_id=msg.message_id, mentions=())
+        # the one read of the sender, if any (Dispatcher.answer): staffId for people of the organisation, the
+        # dingtalk id for anyone without one
+        user_id, card = self.dispatcher.answer(incoming, (msg.sender_staff_id, msg.sender_id)) \
+            if text is not None else (incoming.user_id, None)
         if card is None:
             done(True)      # nothing to say is an answer too
             return

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from uuid import uuid4
 
 import lark_oapi as lark
 import lark_oapi.ws.client as lark_ws_client
@@ -289,13 +290,13 @@ class FeishuAdapter:
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
         open_id = sender.sender_id.open_id
-        who = self.dispatcher.who(PLATFORM, open_id, sender.sender_id.union_id)   # the one read of the sender
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
-        incoming = Incoming(PLATFORM, who.user_id, text, is_group=is_group,
+        incoming = Incoming(PLATFORM, open_id or "", text or "", is_group=is_group,
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id,
                             mentions=_mention_keys(message.mentions))
-        card = self.dispatcher.handle_message(incoming, who) if text is not None else None
+        # the one read of the sender, if any (Dispatcher.answer)
+        card = self.dispatcher.answer(incoming, (open_id, sender.sender_id.union_id))[1] if text is not None else None
         if card is None:
             done(True)      # nothing to say is an answer too
             return
@@ -348,9 +349,23 @@ class FeishuAdapter:
             card, native, keys_then, content = kept
         keys = self.images.keys_for(card, chat_id, skip=native)
         if kept is None or keys != keys_then:
-            content = card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)
+            content = self._content(asked, card, keys, native, owner, chat)
             self.rendered.put(asked, (owner, chat), (card, native, keys, content))
         return content
+
+    def _content(self, asked: Card, card: Card, keys: dict[str, str], native: frozenset[str], owner: str | None,
+                 chat: str | None) -> str:
+        """card_content. Where the owner and the chat are both plain ids (_layout), they sit in the JSON as they
+        are: the card is rendered once with stand-ins (_OWNER, _CHAT) and each owner and chat put in their place,
+        so the same card sent to many chats is not rendered again for each."""
+        if not (owner and chat and _PLAIN_ID.fullmatch(owner) and _PLAIN_ID.fullmatch(chat)):
+            return card_content(card, keys, owner=owner, lang=card.lang, native=native, chat=chat)
+        template_key = ("template", _layout(owner, chat), tuple(sorted(keys.items())), native)  # as fitted
+        template = self.rendered.get(asked, template_key)
+        if template is None:
+            template = card_content(card, keys, owner=_OWNER, lang=card.lang, native=native, chat=_CHAT)
+            self.rendered.put(asked, template_key, template)
+        return str(template).replace(_OWNER, owner).replace(_CHAT, chat)
 
     def _upload_image(self, png: bytes, chat_id: str) -> str | None:
         def upload() -> Any:
@@ -496,6 +511,8 @@ _FILE_TYPES = {"xls": "xls", "xlsx": "xls", "csv": "stream", "pdf": "pdf", "doc"
 
 
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]*")
+# stand-ins for a card's owner and chat (FeishuAdapter._content): plain ids, new each start, never in a card's text
+_OWNER, _CHAT = f"owner{uuid4().hex}", f"chat{uuid4().hex}"
 
 
 def _layout(owner: str | None, chat: str | None) -> tuple[Any, ...]:

@@ -1,0 +1,81 @@
+"""A cacheable command asked again by the same sender in the same minute is answered from the card kept for them
+(bot.dispatch.Dispatcher.answer, bot.card_cache.CardCache.keep_asked) with no statement run on the store; anything
+else reads the sender, on the demo store and a pinned clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from bot.dispatch import Dispatcher, Incoming
+from cards.render_text import render_text
+from tests.conftest import DEMO_NOW, dispatcher_for
+
+
+@pytest.fixture
+def statements(module_demo: Engine) -> Iterator[list[str]]:
+    run: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        run.append(statement)
+
+    event.listen(module_demo, "before_cursor_execute", seen)
+    yield run
+    event.remove(module_demo, "before_cursor_execute", seen)
+
+
+def test_the_second_ask_in_a_minute_reads_nothing_and_gets_the_same_card(module_demo: Engine,
+                                                                         statements: list[str]) -> None:
+    clock = [DEMO_NOW]
+    d = Dispatcher(dispatcher_for(module_demo).services, clock=lambda: clock[0])
+    first = d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))
+    assert first[0] == "ou_host1" and len(statements) > 0
+    statements.clear()
+    again = d.answer(Incoming("feishu", "ou_host1", "/MYKPI"), ("ou_host1", None))
+    assert again == first and again[1] is first[1]
+    assert statements == []
+    clock[0] = DEMO_NOW + timedelta(seconds=59)
+    assert d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))[1] is first[1]
+    assert statements == []
+    # other arguments, another minute, a cleared cache (a command that writes clears it): the sender is read again
+    for text, at in (("/mykpi week", DEMO_NOW), ("/mykpi", DEMO_NOW + timedelta(minutes=1))):
+        clock[0] = at
+        statements.clear()
+        assert d.answer(Incoming("feishu", "ou_host1", text), ("ou_host1", None))[1] is not first[1]
+        assert len(statements) > 0
+    kept = d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))
+    d.cache.clear()
+    statements.clear()
+    assert d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))[1] is not kept[1]
+    assert len(statements) > 0
+
+
+def test_refusals_errors_unbound_senders_and_cheap_commands_are_never_kept(module_demo: Engine,
+                                                                          statements: list[str]) -> None:
+    d = dispatcher_for(module_demo)
+    for text, ids, says in (
+            ("/mykpi bogus", ("ou_host1", None), "I couldn't read that: bogus. Try: /mykpi [day|week|month]"),
+            ("/mykpi", ("ou_stranger", None), "ou_stranger"),
+            ("/whoami", ("ou_host1", None), "host1")):
+        for _ in range(2):
+            statements.clear()
+            user_id, card = d.answer(Incoming("feishu", ids[0], text), ids)
+            assert user_id == ids[0] and card is not None and says in render_text(card)
+            assert len(statements) > 0
+    # a group message that is not for the bot reads nothing and says nothing
+    statements.clear()
+    assert d.answer(Incoming("feishu", "ou_host1", "/mykpi", is_group=True), ("ou_host1", None)) == ("ou_host1", None)
+    assert statements == []
+
+
+def test_the_kept_answer_goes_to_the_id_the_sender_is_bound_by(module_demo: Engine, statements: list[str]) -> None:
+    d = dispatcher_for(module_demo)
+    # bound by the open_id, asked with an unknown first id: the bound one is the answer's, kept and reused
+    first = d.answer(Incoming("feishu", "ou_unknown", "/mykpi"), (None, "ou_host2"))
+    statements.clear()
+    assert d.answer(Incoming("feishu", "ou_unknown", "/mykpi"), (None, "ou_host2")) == first
+    assert first[0] == "ou_host2" and statements == []
