@@ -106,7 +106,10 @@ def build_digest(session: Session, services: Services, team: Team, lang: str, no
                            Text(t(lang, "team.lagging_summary", names=", ".join(lagging)) if lagging
                                 else t(lang, "team.nobody_lagging"), strong=bool(lagging))]
     until = min(window.end, now)
-    products, creators = top_leaders(session, team.id or 0, window.start, until, now, rules, inputs.fx)
+    key = ("digest leaders", team.id, window.start, until)   # as the scores: one read for the team's cards
+    if key not in inputs.memo:
+        inputs.memo[key] = top_leaders(session, team.id or 0, window.start, until, now, rules, inputs.fx)
+    products, creators = inputs.memo[key]  # type: ignore[misc]
     for key, leaders in (("digest.top_products", products), ("digest.top_creators", creators)):
         if leaders:
             blocks.append(_leaders_table(t(lang, key), leaders, currency, lang))

@@ -14,7 +14,9 @@ chats subscribe to them; each chat's copy carries its own subscription as its sc
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -44,45 +46,70 @@ class Sent:
     ok: bool
 
 
+SEND_WORKERS = 16   # digests claimed and being sent at once: a platform waiting for its limits holds up no other
+
+
 def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now: datetime,
                     instance: str) -> list[Sent]:
+    """The tick: each due digest claimed, built (here, one after another) and handed to one of SEND_WORKERS
+    senders, which records its outcome on the claim as soon as the platform answers. No more than SEND_WORKERS
+    claims are open at a time, so a crash mid-tick leaves at most that many to be taken over later
+    (storage.schedule.STALE_AFTER); the others are claimed by the next process as usual. The results are in
+    the order of the subscriptions."""
     with Session(services.engine) as session:
         subscriptions = list(session.execute(
             select(DigestSubscription).where(DigestSubscription.active)).scalars())  # type: ignore[arg-type]
     built: dict[tuple[int, str, bool, bool], Card] = {}
     inputs: Inputs | None = None    # one tick's cards share what they read (a team's scores, the rates)
-    results = []
-    for sub in subscriptions:
-        messenger = messengers.get(sub.platform)
-        if messenger is None:
-            continue        # that platform is not connected in this process
-        day = due_day(now, parse_hhmm(sub.send_time), sub.timezone)
-        if day is None:
-            continue
-        kinds = [("digest", False)] + ([("weekly", True)] if sub.weekly and day.weekday() == 0 else [])
-        for kind, weekly in kinds:
-            subject = f"subscription:{sub.id}"
-            if not claim_send(services.engine, kind, subject, day, instance, now):
-                continue
-            ok, error = False, None
-            try:
-                key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
-                if key not in built:
-                    with Session(services.engine) as session:
-                        inputs = inputs or Inputs.load(session, services.rules, now, skip_missing_fx=True)
-                        built[key] = subscription_digest(session, services, sub, now, weekly, inputs)
-                # the same card for every chat of the key, each scoped to its own subscription
-                ok = messenger.send_to_chat(sub.chat_id, replace(built[key], scope=shared_scope(sub, weekly)),
-                                            send_key(kind, subject, day))
-                if ok:
-                    metrics.digest_sent()
-                else:
-                    error = f"{sub.platform} did not accept the message"
-            except Exception as exc:
-                log_failure(log, "digest %s for subscription %s on %s failed", kind, sub.id, day)
-                error = f"{exc.__class__.__name__}: {exc}"
+    open_claims = threading.BoundedSemaphore(SEND_WORKERS)
+
+    def send(sub: DigestSubscription, messenger: Messenger, kind: str, card: Card | None, day: date,
+             error: str | None) -> Sent:
+        """Send `card` (None: it could not be built, for `error`), then record the outcome on the claim."""
+        subject = f"subscription:{sub.id}"
+        try:
+            if card is not None:
+                try:
+                    # the same card for every chat of the key, each scoped to its own subscription
+                    if messenger.send_to_chat(sub.chat_id, card, send_key(kind, subject, day)):
+                        metrics.digest_sent()
+                    else:
+                        error = f"{sub.platform} did not accept the message"
+                except Exception as exc:
+                    log_failure(log, "digest %s for subscription %s on %s failed", kind, sub.id, day)
+                    error = f"{exc.__class__.__name__}: {exc}"
             finish_send(services.engine, kind, subject, day, instance, now, error)
-            results.append(Sent(sub.id or 0, kind, day, ok))
-            log.info("digest %s for subscription %s (%s %s) on %s: %s", kind, sub.id, sub.platform, sub.chat_id,
-                     day, "sent" if ok else error)
-    return results
+        finally:
+            open_claims.release()
+        log.info("digest %s for subscription %s (%s %s) on %s: %s", kind, sub.id, sub.platform, sub.chat_id,
+                 day, "sent" if error is None else error)
+        return Sent(sub.id or 0, kind, day, error is None)
+
+    sending: list[Future[Sent]] = []
+    with ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="digest-send") as pool:
+        for sub in subscriptions:
+            messenger = messengers.get(sub.platform)
+            if messenger is None:
+                continue        # that platform is not connected in this process
+            day = due_day(now, parse_hhmm(sub.send_time), sub.timezone)
+            if day is None:
+                continue
+            kinds = [("digest", False)] + ([("weekly", True)] if sub.weekly and day.weekday() == 0 else [])
+            for kind, weekly in kinds:
+                open_claims.acquire()
+                if not claim_send(services.engine, kind, f"subscription:{sub.id}", day, instance, now):
+                    open_claims.release()
+                    continue
+                card, error = None, None
+                try:
+                    key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
+                    if key not in built:
+                        with Session(services.engine) as session:
+                            inputs = inputs or Inputs.load(session, services.rules, now, skip_missing_fx=True)
+                            built[key] = subscription_digest(session, services, sub, now, weekly, inputs)
+                    card = replace(built[key], scope=shared_scope(sub, weekly))
+                except Exception as exc:
+                    log_failure(log, "digest %s for subscription %s on %s failed", kind, sub.id, day)
+                    error = f"{exc.__class__.__name__}: {exc}"
+                sending.append(pool.submit(send, sub, messenger, kind, card, day, error))
+    return [future.result() for future in sending]
