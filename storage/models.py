@@ -488,6 +488,43 @@ class OrderProductSumRow(SQLModel, table=True):
     refunded_minor: int = _money()   # its lines' shares of the orders' refunds (floored, per line)
 
 
+class OrderHourSumRow(SQLModel, table=True):
+    """order_sum by the hour: the same sums with the counting and the effect quarter-hours taken to their UTC hour
+    (`moment_hour`, `effect_hour`: hours since 1970). A month read by local day reads a member's or a shop's hours,
+    not their quarter-hours: at most 24 rows a key and day, however many orders (storage.order_sums.read_sums;
+    migration 0033)."""
+    __tablename__ = "order_hour_sum"
+    __table_args__ = (Index("ix_order_hour_sum_member", "member_id", "basis", "moment_hour"),)
+    shop_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_hour: int = Field(primary_key=True)
+    member_id: int = Field(primary_key=True)
+    creator_id: int = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    effect_hour: int = Field(primary_key=True)
+    gross_minor: int = _money()
+    orders: int = 0
+    value_minor: int = _money()
+    refunded_minor: int = _money()
+    units: int = 0
+    returned_units: int = 0
+
+
+class OrderProductHourSumRow(SQLModel, table=True):
+    """order_product_sum by the hour, as order_hour_sum is order_sum by the hour."""
+    __tablename__ = "order_product_hour_sum"
+    shop_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_hour: int = Field(primary_key=True)
+    product_id: int = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    effect_hour: int = Field(primary_key=True)
+    units: int = 0
+    orders: int = 0
+    amount_minor: int = _money()
+    refunded_minor: int = _money()
+
+
 class OrderShapeSum(SQLModel, table=True):
     """Orders of a shop counted by `basis` in one quarter-hour that are not cancelled and not samples, whatever
     `now`: what a team's pace shape is learned from (scoring.shape), a row per quarter-hour (storage.order_sums)."""

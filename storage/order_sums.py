@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,10 +43,12 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     text,
     type_coerce,
     union,
+    union_all,
 )
 from sqlalchemy import literal as sa_literal
 from sqlalchemy.engine import Connection, Engine
@@ -66,7 +68,9 @@ from scoring.order_effects import (
 from scoring.rules import CountOrdersAt
 from storage.models import (
     Order,
+    OrderHourSumRow,
     OrderLine,
+    OrderProductHourSumRow,
     OrderProductPart,
     OrderProductSumRow,
     OrderShapeSum,
@@ -81,6 +85,7 @@ log = logging.getLogger(__name__)
 
 SUM, PRODUCT_SUM, DUE = table_of(OrderSumRow), table_of(OrderProductSumRow), table_of(OrderSumDue)
 PART, PRODUCT_PART, SHAPE = table_of(OrderSumPart), table_of(OrderProductPart), table_of(OrderShapeSum)
+HOUR, PRODUCT_HOUR = table_of(OrderHourSumRow), table_of(OrderProductHourSumRow)
 ORDER, REFUND, LINE = table_of(Order), table_of(Refund), table_of(OrderLine)
 HOUR_SLOTS = 3600 // SLOT_SECONDS
 DAY_SLOTS = 24 * HOUR_SLOTS
@@ -248,6 +253,15 @@ PART_COLS = ("order_id", *SUM_KEY, *SUM_VALUES, "shape_orders")
 PRODUCT_KEY = ("shop_id", "basis", "moment_slot", "product_id", "currency", "effect_slot")
 PRODUCT_VALUES = ("units", "orders", "amount_minor", "refunded_minor")
 PRODUCT_PART_COLS = ("order_id", *PRODUCT_KEY, *PRODUCT_VALUES)
+# the hour tables: the same keys with the two quarter-hours taken to their hour
+HOUR_KEY = ("shop_id", "basis", "moment_hour", "member_id", "creator_id", "currency", "effect_hour")
+PRODUCT_HOUR_KEY = ("shop_id", "basis", "moment_hour", "product_id", "currency", "effect_hour")
+
+
+def _by_hour(rows: list[tuple[Any, ...]], moment: int, effect: int) -> list[tuple[Any, ...]]:
+    """Ledger rows with their quarter-hours at `moment` and `effect` taken to their hours."""
+    return [(*r[:moment], r[moment] // HOUR_SLOTS, *r[moment + 1:effect], r[effect] // HOUR_SLOTS, *r[effect + 1:])
+            for r in rows]
 
 
 def _parts(orders: Iterable[StoredOrder]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -393,6 +407,13 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
         _drop_empty(conn, "order_product_sum", PRODUCT_KEY, PRODUCT_VALUES, emptied)
         emptied = _add(conn, "order_shape_sum", SHAPE_KEY, ("orders",), [(_shape(old), -1), (_shape(parts), 1)])
         _drop_empty(conn, "order_shape_sum", SHAPE_KEY, ("orders",), emptied)
+        # the hour tables: moment and effect at PART_COLS 3 and 7, PRODUCT_PART_COLS 3 and 6
+        emptied = _add(conn, "order_hour_sum", HOUR_KEY, SUM_VALUES,
+                       [(_by_hour(old, 3, 7), -1), (_by_hour(parts, 3, 7), 1)])
+        _drop_empty(conn, "order_hour_sum", HOUR_KEY, SUM_VALUES, emptied)
+        emptied = _add(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES,
+                       [(_by_hour(old_products, 3, 6), -1), (_by_hour(product_parts, 3, 6), 1)])
+        _drop_empty(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES, emptied)
     return read
 
 
@@ -414,8 +435,9 @@ def fold_due(conn: Connection) -> int:
     return read
 
 
-def rebuild_in(conn: Connection) -> int:
-    """Recompute every sum and the ledger from the orders in `conn`'s transaction. The number of orders read."""
+def rebuild_in(conn: Connection, hours: bool = True) -> int:
+    """Recompute every sum and the ledger from the orders in `conn`'s transaction. The number of orders read.
+    `hours` false: not the hour tables (migration 0032, which comes before them)."""
     for table in (SUM, PRODUCT_SUM, SHAPE, PART, PRODUCT_PART, DUE):
         conn.execute(delete(table))
     read, last = 0, 0
@@ -440,7 +462,22 @@ def rebuild_in(conn: Connection) -> int:
     conn.execute(insert(SHAPE).from_select(
         [*SHAPE_KEY, "orders"], select(*(PART.c[k] for k in SHAPE_KEY), func.sum(PART.c.shape_orders))
         .where(PART.c.shape_orders != 0).group_by(*(PART.c[k] for k in SHAPE_KEY))))
+    if hours:
+        rebuild_hours(conn)
     return read
+
+
+def rebuild_hours(conn: Connection) -> None:
+    """Recompute the hour tables from the ledger, in `conn`'s transaction. A key whose steps add up to nothing (an
+    order counted and cancelled within the hour) gets no row, as a fold leaves none."""
+    for table, ledger, key, values in ((HOUR, PART, HOUR_KEY, SUM_VALUES),
+                                       (PRODUCT_HOUR, PRODUCT_PART, PRODUCT_HOUR_KEY, PRODUCT_VALUES)):
+        conn.execute(delete(table))
+        by = [ledger.c[c.replace("_hour", "_slot")] // HOUR_SLOTS if c.endswith("_hour") else ledger.c[c]
+              for c in key]
+        totals = [func.sum(ledger.c[v]) for v in values]
+        conn.execute(insert(table).from_select(
+            [*key, *values], select(*by, *totals).group_by(*by).having(or_(*(t != 0 for t in totals)))))
 
 
 def rebuild(engine: Engine) -> tuple[int, int]:
@@ -514,32 +551,31 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         return stored.member_id if by_member else stored.creator_id if by_creator else 0
 
     cutoff_slot = slot_of(cutoff) if cutoff is not None else None
+    horizon = now_slot - now_slot % HOUR_SLOTS   # steps from the start of now's hour on: read order by order
+    plan = _plan(lo, hi, horizon, whole_raw, None if tz is None and not daily else
+                 [] if daily else _midnights(start, end, tz or "UTC"))
+
+    def buckets(slot: Any) -> list[Any]:
+        return _buckets(slot, start, end, tz, cutoff_slot, daily)
+
     if orders and not one_by_one:
-        key, scope = ((SUM.c.member_id, SUM.c.member_id.in_(members)) if by_member else
-                      (SUM.c.creator_id, and_(SUM.c.shop_id.in_(shops), SUM.c.creator_id != 0)) if by_creator else
-                      (sa_literal(0), SUM.c.shop_id.in_(shops)))
-        for who, cur, m_slot, gross, count, value, refunded, units, returned in conn.execute(
-                select(key, SUM.c.currency, func.min(SUM.c.moment_slot),
-                       func.sum(SUM.c.gross_minor), func.sum(SUM.c.orders), func.sum(SUM.c.value_minor),
-                       func.sum(SUM.c.refunded_minor), func.sum(SUM.c.units), func.sum(SUM.c.returned_units))
-                .where(scope, SUM.c.basis == basis.value, SUM.c.moment_slot >= lo, SUM.c.moment_slot < hi,
-                       SUM.c.effect_slot < now_slot, SUM.c.moment_slot.not_in(sorted(whole_raw)))
-                .group_by(*([key] if by_member or by_creator else []), SUM.c.currency,
-                          *_buckets(SUM.c.moment_slot, start, end, tz, cutoff_slot, daily))):
+        def scope(t: Table) -> tuple[Any, Any]:
+            return ((t.c.member_id, t.c.member_id.in_(members)) if by_member else
+                    (t.c.creator_id, and_(t.c.shop_id.in_(shops), t.c.creator_id != 0)) if by_creator else
+                    (sa_literal(0), t.c.shop_id.in_(shops)))
+
+        for who, cur, m_slot, gross, count, value, refunded, units, returned in _table_sums(
+                conn, SUM, HOUR, scope, SUM_VALUES, basis, plan, buckets):
             into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
                                              from_minor(value, cur), from_minor(refunded, cur), units, returned))
     if want_products and not by_member and not one_by_one:
-        chosen = [] if every_product else [PRODUCT_SUM.c.product_id.in_(products or ())]
-        for product, cur, m_slot, units, count, amount, refunded in conn.execute(
-                select(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency, func.min(PRODUCT_SUM.c.moment_slot),
-                       func.sum(PRODUCT_SUM.c.units), func.sum(PRODUCT_SUM.c.orders),
-                       func.sum(PRODUCT_SUM.c.amount_minor), func.sum(PRODUCT_SUM.c.refunded_minor))
-                .where(PRODUCT_SUM.c.shop_id.in_(shops), *chosen,
-                       PRODUCT_SUM.c.basis == basis.value, PRODUCT_SUM.c.moment_slot >= lo,
-                       PRODUCT_SUM.c.moment_slot < hi, PRODUCT_SUM.c.effect_slot < now_slot,
-                       PRODUCT_SUM.c.moment_slot.not_in(sorted(whole_raw)))
-                .group_by(PRODUCT_SUM.c.product_id, PRODUCT_SUM.c.currency,
-                          *_buckets(PRODUCT_SUM.c.moment_slot, start, end, tz, cutoff_slot, daily))):
+        def product_scope(t: Table) -> tuple[Any, Any]:
+            chosen = t.c.shop_id.in_(shops) if every_product else \
+                and_(t.c.shop_id.in_(shops), t.c.product_id.in_(products or ()))
+            return t.c.product_id, chosen
+
+        for product, cur, m_slot, units, count, amount, refunded in _table_sums(
+                conn, PRODUCT_SUM, PRODUCT_HOUR, product_scope, PRODUCT_VALUES, basis, plan, buckets):
             if units or count or amount or refunded:
                 out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
                                                   from_minor(amount, cur), from_minor(refunded, cur)))
@@ -555,7 +591,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         for stored in stored_orders(conn, in_range, lines=lines):
             _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator, orders=orders)
     else:
-        tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
+        tail_start, tail_end = slot_start(horizon), slot_start(horizon + HOUR_SLOTS)
         picked = union(
             *(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1)) for s in sorted(whole_raw)),
             select(ORDER.c.id).where(moment >= tail_start, moment <= now),
@@ -595,6 +631,75 @@ def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now
             if products is None or p.product_id in products)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Where read_sums takes a range's table sums from: the quarter-hours [lo, hi) less `raw` (read order by order),
+    steps taken before the quarter-hour `horizon`; the whole hours [hours) less `broken` from the hour tables and
+    the quarter-hours `slots` from the quarter-hour tables, or (hours None) every quarter-hour from the latter."""
+
+    lo: int
+    hi: int
+    horizon: int
+    raw: frozenset[int]
+    hours: tuple[int, int] | None = None
+    broken: tuple[int, ...] = ()
+    slots: tuple[int, ...] = ()
+
+
+def _plan(lo: int, hi: int, horizon: int, raw: set[int], midnights: list[int] | None) -> _Plan:
+    """The plan of a read whose sums are grouped by day (`midnights`: the quarter-hours its local days start at;
+    None: grouped by quarter-hour, no hours then). An hour is read from the hour tables when it lies in the range,
+    before `horizon`, holds no quarter-hour read order by order and no local midnight (a zone off the whole hour);
+    the quarter-hours of the range's other hours come from the quarter-hour tables."""
+    end = min(hi, horizon)      # no step taken before the horizon is counted after it
+    first, last = -(-lo // HOUR_SLOTS), end // HOUR_SLOTS
+    if midnights is None or first >= last:
+        return _Plan(lo, hi, horizon, frozenset(raw))
+    broken = sorted(h for h in {s // HOUR_SLOTS for s in raw} | {m // HOUR_SLOTS for m in midnights if m % HOUR_SLOTS}
+                    if first <= h < last)
+    slots = [s for s in (*range(lo, first * HOUR_SLOTS), *range(last * HOUR_SLOTS, end),
+                         *(s for h in broken for s in range(h * HOUR_SLOTS, (h + 1) * HOUR_SLOTS))) if s not in raw]
+    return _Plan(lo, hi, horizon, frozenset(raw), (first, last), tuple(broken), tuple(sorted(slots)))
+
+
+def _table_sums(conn: Connection, quarters: Table, hours: Table, scope: Callable[[Table], tuple[Any, Any]],
+                values: tuple[str, ...], basis: CountOrdersAt, plan: _Plan, buckets: Callable[[Any], list[Any]]) -> Any:
+    """(key, currency, first quarter-hour, *sums of `values`) of the table rows `plan` reads, in `scope` ((key
+    column, condition) of a table), grouped by key, currency and `buckets` of the quarter-hour."""
+    parts = []
+    q_key, q_scope = scope(quarters)
+    if plan.hours is None:
+        chosen = and_(quarters.c.moment_slot >= plan.lo, quarters.c.moment_slot < plan.hi,
+                      quarters.c.moment_slot.not_in(sorted(plan.raw)))
+    else:
+        chosen = quarters.c.moment_slot.in_(plan.slots)
+    if plan.hours is None or plan.slots:
+        parts.append(select(q_key.label("k"), quarters.c.currency.label("cur"), quarters.c.moment_slot.label("slot"),
+                            *(quarters.c[v].label(v) for v in values))
+                     .where(q_scope, quarters.c.basis == basis.value, chosen, quarters.c.effect_slot < plan.horizon))
+    if plan.hours is not None:
+        h_key, h_scope = scope(hours)
+        parts.append(select(h_key.label("k"), hours.c.currency.label("cur"),
+                            (hours.c.moment_hour * HOUR_SLOTS).label("slot"), *(hours.c[v].label(v) for v in values))
+                     .where(h_scope, hours.c.basis == basis.value, hours.c.moment_hour >= plan.hours[0],
+                            hours.c.moment_hour < plan.hours[1], hours.c.moment_hour.not_in(plan.broken),
+                            hours.c.effect_hour < plan.horizon // HOUR_SLOTS))
+    rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    return conn.execute(select(rows.c.k, rows.c.cur, func.min(rows.c.slot), *(func.sum(rows.c[v]) for v in values))
+                        .group_by(rows.c.k, rows.c.cur, *buckets(rows.c.slot)))
+
+
+def _midnights(start: datetime, end: datetime, tz: str) -> list[int]:
+    """The quarter-hours (slot_of) the local days of [start, end] in `tz` end at."""
+    zone = ZoneInfo(tz)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    midnights = []
+    while day <= last:
+        day += timedelta(days=1)
+        midnights.append(slot_of(datetime.combine(day, datetime.min.time(), zone)))
+    return midnights
+
+
 def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_slot: int | None,
              daily: bool = False) -> list[Any]:
     """What read_sums groups quarter-hours by: their UTC day (`daily`); each alone without `tz`; else their local
@@ -603,12 +708,7 @@ def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_s
         return [slot // DAY_SLOTS]
     if tz is None:
         return [slot]
-    zone = ZoneInfo(tz)
-    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-    midnights = []
-    while day <= last:
-        day += timedelta(days=1)
-        midnights.append(slot_of(datetime.combine(day, datetime.min.time(), zone)))
+    midnights = _midnights(start, end, tz)
     local_day = case(*((slot < m, i) for i, m in enumerate(midnights)), else_=len(midnights))
     return [local_day, slot // DAY_SLOTS, *([slot < cutoff_slot] if cutoff_slot is not None else [])]
 

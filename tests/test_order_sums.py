@@ -37,7 +37,7 @@ from storage.activity import (
     team_order_moments,
 )
 from storage.models import Member, Order, OrderLine, OrderSumDue, Refund, Shop
-from storage.order_sums import rebuild, slot_of
+from storage.order_sums import _plan, rebuild, slot_of
 from tests.conftest import org_and_team
 from tests.order_sums_world import EDGES, FIRST, ZONES, World, build, moment
 
@@ -154,7 +154,8 @@ def compare(session: Session, world: World, d: Draw, expect_sums: bool = True) -
 def _sum_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         return {t: sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}")))
-                for t in ("order_sum", "order_product_sum", "order_shape_sum", "order_sum_part", "order_product_part")}
+                for t in ("order_sum", "order_product_sum", "order_shape_sum", "order_sum_part", "order_product_part",
+                          "order_hour_sum", "order_product_hour_sum")}
 
 
 def _due(engine: Engine) -> int:
@@ -178,7 +179,8 @@ def test_sums_give_the_orders_figures_for_random_members_windows_zones_nows_and_
     check_exclusion(engine, world, rng)
     # a rebuild from the orders gives exactly the rows the incremental upkeep gave
     incremental = _sum_rows(engine)
-    assert incremental["order_sum"] and incremental["order_product_sum"]
+    assert incremental["order_sum"] and incremental["order_product_sum"] and incremental["order_hour_sum"]
+    assert len(incremental["order_hour_sum"]) < len(incremental["order_sum"])
     orders_read, rows = rebuild(engine)
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT count(*) FROM shop_order")).scalar_one()
@@ -292,3 +294,16 @@ def test_a_teams_pace_shape_from_the_sums_is_the_one_from_its_orders(engine: Eng
                 assert counted is not None and sum(n for _, n in counted) > 0
                 moments = team_order_moments(session, team_id, start, end, basis is CountOrdersAt.SHIPPED)
                 assert learn_shape_counted(counted, tz) == learn_shape(moments, tz)
+
+
+def test_a_read_by_day_takes_whole_hours_from_the_hour_tables_and_the_rest_by_the_quarter_hour() -> None:
+    """storage.order_sums._plan, worked by hand: quarter-hours 101-199 of a read grouped by day, now's hour
+    starting at 180, quarter-hour 150 read order by order (a cut-off), local days starting at 132 (on the hour)
+    and 170 (off it, a zone at +x:30). Hours 26-44 are whole in the range before 180; 37 holds 150, 42 holds 170.
+    Quarter-hours: 101-103 before hour 26, 148, 149, 151 of hour 37, 168-171 of hour 42; 180-199 are after the
+    horizon (order by order)."""
+    plan = _plan(101, 200, 180, {150}, [132, 170])
+    assert (plan.hours, plan.broken) == ((26, 45), (37, 42))
+    assert plan.slots == (101, 102, 103, 148, 149, 151, 168, 169, 170, 171)
+    assert _plan(101, 200, 180, {150}, None).hours is None            # grouped by quarter-hour: no hours
+    assert _plan(101, 106, 180, set(), []).hours is None               # no whole hour in the range

@@ -107,7 +107,7 @@ def upgrade() -> None:
                     sqlite_where=sa.text("completed_at IS NOT NULL"), postgresql_where=sa.text("completed_at IS NOT NULL"))
     conn = op.get_bind()
     install(conn)
-    rebuild_in(conn)
+    rebuild_in(conn, hours=False)   # the hour tables come with 0033
 
 
 def downgrade() -> None:
