@@ -7,8 +7,10 @@ that writes (Command.writes, e.g. /target set) clears the cache of its process; 
 change at the next minute.
 
 The same card is also kept by who asked (`keep_asked`): the platform ids of the sender and the command as typed,
-with the id they are bound by. A second ask in the minute is then answered without reading the store for the
-sender (Dispatcher.answer): the card was made for them this minute, so it is as current as the card itself.
+with the id they are bound by. A second ask in the minute is then answered without reading who the sender is
+(Dispatcher.answer). Who is who can change elsewhere (a binding, a role, a deactivation by the CLI or another
+replica): the dispatcher drops these with `forget_asked` as soon as the store's counter of such changes moves
+(storage.identity_version), so they never answer for someone the store no longer says the sender is.
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ class CardCache:
             self._asked[key] = user_id, card
             while len(self._asked) > self._max:
                 self._asked.popitem(last=False)
+
+    def forget_asked(self) -> None:
+        """Drop the cards kept by who asked (not the cards themselves)."""
+        with self._lock:
+            self._asked.clear()
 
     def clear(self) -> None:
         with self._lock:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from services.errors import UserError
 from storage.audit import acting_as
 from storage.engine import store_unreachable
 from storage.identity import bound_member
+from storage.identity_version import identity_version
 from storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -90,12 +93,18 @@ def _told(text: str, lang: str) -> Card:
     return Card("kpibot", (Note(text),), Tone.WARN, lang)
 
 
+IDENTITY_LOOK_S = 1.0   # how often, at most, answers kept by sender look whether who is who changed in the store
+
+
 class Dispatcher:
     def __init__(self, services: Services, clock: Callable[[], datetime] | None = None,
-                 cache: CardCache | None = None) -> None:
+                 cache: CardCache | None = None, identity_look_s: float = IDENTITY_LOOK_S) -> None:
         self.services = services
         self.clock = clock or (lambda: datetime.now(UTC))
         self.cache = cache if cache is not None else CardCache()
+        self.identity_look_s = identity_look_s
+        self._identity: tuple[float, int] | None = None   # (monotonic time of the last look, the counter then)
+        self._identity_lock = threading.Lock()
 
     @staticmethod
     def wants(msg: Incoming) -> bool:
@@ -119,8 +128,9 @@ class Dispatcher:
     def answer(self, msg: Incoming, ids: tuple[str | None, ...]) -> tuple[str, Card | None]:
         """An adapter's message from the sender with these platform `ids` (Dispatcher.who; `msg.user_id` is
         replaced by the one they are bound by): that id and handle_message's card. A cacheable command the same
-        sender asked this minute is answered with the card kept for them (CardCache.keep_asked) without reading the
-        store; any other message reads the sender once."""
+        sender asked this minute is answered with the card kept for them (CardCache.keep_asked) without reading who
+        they are, unless who is who changed in the store since (`_identities_unchanged`, looked at no more than
+        every `identity_look_s` seconds); any other message reads the sender once."""
         parsed = None if msg.is_group and not msg.mentioned else parse(msg.text, msg.mentions)
         if parsed is None:   # not for the bot (adapters ask `wants` first): nothing to read
             return msg.user_id, None
@@ -130,7 +140,7 @@ class Dispatcher:
             sender = tuple(i for i in ids if i)
             key = self.cache.asked_key(msg.platform, sender, command.name, tuple(a.lower() for a in parsed.args),
                                        self.clock())
-            if (kept := self.cache.kept_asked(key)) is not None:
+            if self._identities_unchanged() and (kept := self.cache.kept_asked(key)) is not None:
                 return kept
         who = self.who(msg.platform, *ids)
         card = self.handle_message(dataclasses.replace(msg, user_id=who.user_id), who)
@@ -138,6 +148,21 @@ class Dispatcher:
                 self.cache.holds(self.cache.key(key[2], key[3], who.member.id, who.lang, self.clock()), card):
             self.cache.keep_asked(key, who.user_id, card)   # only a card the cache holds: never an error's
         return who.user_id, card
+
+    def _identities_unchanged(self) -> bool:
+        """Whether the answers kept by sender may be used: the store's counter of changes to members and their
+        platform ids (storage.identity_version) is as it was at the last look. When it moved, they are dropped (and
+        the answer reads the sender); the store is read at most every `identity_look_s` seconds."""
+        with self._identity_lock:
+            now = time.monotonic()
+            if self._identity is not None and now - self._identity[0] < self.identity_look_s:
+                return True
+            version = identity_version(self.services.engine)
+            unchanged = self._identity is not None and self._identity[1] == version
+            if not unchanged:
+                self.cache.forget_asked()
+            self._identity = (now, version)
+            return unchanged
 
     def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...],
                       who: Who | None = None) -> Card:

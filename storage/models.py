@@ -108,6 +108,14 @@ class Member(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class StoreVersion(SQLModel, table=True):
+    """A counter the store's triggers move on every change of a kind (storage.identity_version: "identity", any
+    change to member or member_identity), for processes that keep something derived from it."""
+    __tablename__ = "store_version"
+    name: str = Field(primary_key=True, max_length=32)
+    version: int = Field(default=0, sa_type=BigInteger)
+
+
 class MemberIdentity(SQLModel, table=True):
     """A member's id on a chat platform: who is typing is (platform, platform_user_id). `kind` tells the
     member's primary id there (the one the bot writes to and shows) from an alias that also identifies them

@@ -113,6 +113,8 @@ class PgDatabases:
                     conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
                     conn.execute(text("DELETE FROM audit_log"))
                     conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+                elif has_rows and table == "store_version":   # its rows are the migration's (identity_version)
+                    conn.execute(text("UPDATE store_version SET version = 0"))
                 elif has_rows:
                     conn.execute(text(f'DELETE FROM "{table}"'))
             conn.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false) "

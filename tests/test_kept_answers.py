@@ -1,6 +1,8 @@
 """A cacheable command asked again by the same sender in the same minute is answered from the card kept for them
 (bot.dispatch.Dispatcher.answer, bot.card_cache.CardCache.keep_asked) with no statement run on the store; anything
-else reads the sender, on the demo store and a pinned clock."""
+else reads the sender, on the demo store and a pinned clock. A change to who is who made by another writer (the
+CLI, another replica) drops the kept answers at the dispatcher's next look at the store's counter
+(storage.identity_version), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.dispatch import Dispatcher, Incoming
 from cards.render_text import render_text
+from storage.models import MemberIdentity
+from storage.queries import member_by_code
 from tests.conftest import DEMO_NOW, dispatcher_for
 
 
@@ -31,7 +36,8 @@ def statements(module_demo: Engine) -> Iterator[list[str]]:
 def test_the_second_ask_in_a_minute_reads_nothing_and_gets_the_same_card(module_demo: Engine,
                                                                          statements: list[str]) -> None:
     clock = [DEMO_NOW]
-    d = Dispatcher(dispatcher_for(module_demo).services, clock=lambda: clock[0])
+    # the store's counter of who-is-who changes is looked at once (a look an hour at most, so no second look here)
+    d = Dispatcher(dispatcher_for(module_demo).services, clock=lambda: clock[0], identity_look_s=3600)
     first = d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))
     assert first[0] == "ou_host1" and len(statements) > 0
     statements.clear()
@@ -73,9 +79,45 @@ def test_refusals_errors_unbound_senders_and_cheap_commands_are_never_kept(modul
 
 
 def test_the_kept_answer_goes_to_the_id_the_sender_is_bound_by(module_demo: Engine, statements: list[str]) -> None:
-    d = dispatcher_for(module_demo)
+    d = Dispatcher(dispatcher_for(module_demo).services, clock=lambda: DEMO_NOW, identity_look_s=3600)
     # bound by the open_id, asked with an unknown first id: the bound one is the answer's, kept and reused
     first = d.answer(Incoming("feishu", "ou_unknown", "/mykpi"), (None, "ou_host2"))
     statements.clear()
     assert d.answer(Incoming("feishu", "ou_unknown", "/mykpi"), (None, "ou_host2")) == first
     assert first[0] == "ou_host2" and statements == []
+
+
+@pytest.mark.parametrize("change", ["deactivated", "bindings swapped", "demoted"])
+def test_a_change_to_who_is_who_made_elsewhere_is_seen_at_the_next_look(engine: Engine, change: str) -> None:
+    """host1 asks /mykpi and lead1 /team; then another writer (a session of its own, as the CLI would) changes who
+    is who. With a look at every message, the next ask answers for the store as it is now."""
+    from tests.conftest import _seed_demo
+
+    _seed_demo(engine)
+    d = Dispatcher(dispatcher_for(engine).services, clock=lambda: DEMO_NOW, identity_look_s=0)
+    before = render_text(d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))[1])
+    team_before = render_text(d.answer(Incoming("feishu", "ou_lead1", "/team"), ("ou_lead1", None))[1])
+    assert before.startswith("Lin Xiaoyu") and "Live US" in team_before.splitlines()[0]
+    with Session(engine) as s:
+        host1, host2, lead1 = (member_by_code(s, c) for c in ("host1", "host2", "lead1"))
+        assert host1 is not None and host2 is not None and lead1 is not None
+        if change == "deactivated":
+            host1.active = False
+        elif change == "bindings swapped":
+            ids = {m.id: s.execute(select(MemberIdentity).where(MemberIdentity.member_id == m.id,
+                                                                MemberIdentity.platform == "feishu")).scalar_one()
+                   for m in (host1, host2)}
+            ids[host1.id].platform_user_id, ids[host2.id].platform_user_id = "swap", "ou_host1"
+            s.flush()
+            ids[host1.id].platform_user_id = "ou_host2"
+        else:
+            lead1.role = "host"
+        s.commit()
+    after = render_text(d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))[1])
+    team_after = render_text(d.answer(Incoming("feishu", "ou_lead1", "/team"), ("ou_lead1", None))[1])
+    if change == "deactivated":
+        assert "ou_host1" in after and "Lin Xiaoyu" not in after        # the unbound card, naming the id to link
+    elif change == "bindings swapped":
+        assert after.startswith("Wang Fang")                           # host2's card now
+    else:
+        assert after == before and "/team" in team_after.splitlines()[2] and "Live US" not in team_after
