@@ -343,7 +343,7 @@ class Order(SQLModel, table=True):
               postgresql_where=text("member_id IS NOT NULL")),
         Index("ix_shop_order_creator_id", "creator_id", sqlite_where=text("creator_id IS NOT NULL"),
               postgresql_where=text("creator_id IS NOT NULL")),
-        # the orders cancelled in the quarter-hour of `now`, which the order sums read one by one (migration 0032)
+        # the orders cancelled since the start of now's hour, which the order sums read one by one (migration 0032)
         Index("ix_shop_order_cancelled_at", "cancelled_at", sqlite_where=text("cancelled_at IS NOT NULL"),
               postgresql_where=text("cancelled_at IS NOT NULL")),
     )
@@ -407,7 +407,7 @@ class OrderLine(SQLModel, table=True):
 class Refund(SQLModel, table=True):
     __tablename__ = "refund"
     __table_args__ = (UniqueConstraint("order_id", "platform_refund_id"),
-                      # refunds completed in the quarter-hour of `now` (storage.order_sums; migration 0032)
+                      # refunds completed since the start of now's hour (storage.order_sums; migration 0032)
                       Index("ix_refund_completed_at", "completed_at", sqlite_where=text("completed_at IS NOT NULL"),
                             postgresql_where=text("completed_at IS NOT NULL")))
     id: int | None = Field(default=None, primary_key=True)

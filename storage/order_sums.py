@@ -1,4 +1,5 @@
-"""The orders' figures summed by quarter-hour, kept by the store in the transaction that changes the orders.
+"""The orders' figures summed by quarter-hour and by hour, kept by the store in the transaction that changes the
+orders.
 
 Why: a score reads a member's (or a team's) orders of a period as of `now`. Read order by order that costs as
 many rows as orders: 12 s for a team at a million orders. The sums (table order_sum, scoring.order_effects)
@@ -17,6 +18,9 @@ How they stay exact:
 - A reader that finds an order due (changed in its own transaction, not yet folded) reads orders one by one, as
   it does the quarter-hour of `now` and the quarter-hour of the refund maturity cut-off, where a step's exact time
   decides (`read_sums`).
+- The same sums by the UTC hour (order_hour_sum, order_product_hour_sum; migration 0033) are kept by the same fold:
+  a read grouped by day takes its whole hours from them, the hours that a local midnight (a zone off the whole
+  hour), the cut-off or a range edge splits by the quarter-hour.
 - `kpibot db rebuild-aggregates` (`rebuild`) recomputes every sum and the ledger from the orders.
 
 SQLite recreates a table for most ALTERs (Alembic's batch mode), which drops its triggers: a later migration that
@@ -525,7 +529,9 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
-    taken in the quarter-hour of `now` (up to `now`)."""
+    taken in the quarter-hour of `now` (up to `now`). Grouped by day (`tz` or `daily`), whole hours come from
+    order_hour_sum instead (`_plan`): at most 24 rows a key and day however many orders; the refunds and
+    cancellations of their orders since the start of now's hour are then read one by one too."""
     moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
     want_products = every_product or bool(products)
     if want_products and members:   # products are summed by shop, not by member
@@ -551,8 +557,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         return stored.member_id if by_member else stored.creator_id if by_creator else 0
 
     cutoff_slot = slot_of(cutoff) if cutoff is not None else None
-    horizon = now_slot - now_slot % HOUR_SLOTS   # steps from the start of now's hour on: read order by order
-    plan = _plan(lo, hi, horizon, whole_raw, None if tz is None and not daily else
+    plan = _plan(lo, hi, now_slot, whole_raw, None if tz is None and not daily else
                  [] if daily else _midnights(start, end, tz or "UTC"))
 
     def buckets(slot: Any) -> list[Any]:
@@ -585,24 +590,28 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     wanted: set[int] | None = None if every_product else set(products or ())
     lines = want_products and not by_member
     # each read picks its orders by id from a narrow range of times first: an index on the owner (a member's, a
-    # shop's orders) would read every order of theirs. One read for both kinds: an order counted in a quarter-hour
-    # read whole gives all its steps; any other, those taken in the quarter-hour of now.
+    # shop's orders) would read every order of theirs. One read for all kinds: an order counted in a quarter-hour
+    # read whole gives all its steps; one counted in an hour the hour tables gave, those taken from the start of
+    # now's hour (a refund or a cancellation since: the hour tables hold the steps of hours before now's only); any
+    # other, those taken in the quarter-hour of now.
     if one_by_one:
         for stored in stored_orders(conn, in_range, lines=lines):
             _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator, orders=orders)
     else:
-        tail_start, tail_end = slot_start(horizon), slot_start(horizon + HOUR_SLOTS)
+        tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
+        # with hours read from the hour tables, refunds and cancellations from the start of now's hour are picked
+        hour_start = slot_start(now_slot - now_slot % HOUR_SLOTS) if plan.hours is not None else tail_start
         picked = union(
             *(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1)) for s in sorted(whole_raw)),
             select(ORDER.c.id).where(moment >= tail_start, moment <= now),
-            select(ORDER.c.id).where(ORDER.c.cancelled_at >= tail_start, ORDER.c.cancelled_at < tail_end),
-            select(REFUND.c.order_id).where(REFUND.c.completed_at >= tail_start, REFUND.c.completed_at < tail_end,
+            select(ORDER.c.id).where(ORDER.c.cancelled_at >= hour_start, ORDER.c.cancelled_at < tail_end),
+            select(REFUND.c.order_id).where(REFUND.c.completed_at >= hour_start, REFUND.c.completed_at < tail_end,
                                             REFUND.c.status == "completed"))
         for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(picked)), lines=lines):
             counted = moment_at(stored.fact, basis)
-            whole = counted is not None and slot_of(counted) in whole_raw
-            _add_raw(into, key_of(stored), stored, basis, now, None if whole else tail_start, wanted, lines,
-                     by_creator, orders=orders)
+            slot = slot_of(counted) if counted is not None else None
+            since = None if slot in whole_raw else hour_start if plan.in_hours(slot) else tail_start
+            _add_raw(into, key_of(stored), stored, basis, now, since, wanted, lines, by_creator, orders=orders)
     for key, ids in (excluded or {}).items():
         ids_ = sorted(ids)
         for i in range(0, len(ids_), IN_CHUNK):
@@ -634,32 +643,39 @@ def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """Where read_sums takes a range's table sums from: the quarter-hours [lo, hi) less `raw` (read order by order),
-    steps taken before the quarter-hour `horizon`; the whole hours [hours) less `broken` from the hour tables and
-    the quarter-hours `slots` from the quarter-hour tables, or (hours None) every quarter-hour from the latter."""
+    steps taken before the quarter-hour of now (`now_slot`). With `hours`: the whole hours [hours) less `broken`
+    from the hour tables, steps taken before now's hour (the hour tables cannot tell its quarter-hours apart), and
+    the quarter-hours `slots` from the quarter-hour tables; without, every quarter-hour from the latter."""
 
     lo: int
     hi: int
-    horizon: int
+    now_slot: int
     raw: frozenset[int]
     hours: tuple[int, int] | None = None
     broken: tuple[int, ...] = ()
     slots: tuple[int, ...] = ()
 
+    def in_hours(self, slot: int | None) -> bool:
+        """Whether an order counted in quarter-hour `slot` is summed from the hour tables."""
+        if slot is None or self.hours is None:
+            return False
+        hour = slot // HOUR_SLOTS
+        return self.hours[0] <= hour < self.hours[1] and hour not in self.broken
 
-def _plan(lo: int, hi: int, horizon: int, raw: set[int], midnights: list[int] | None) -> _Plan:
-    """The plan of a read whose sums are grouped by day (`midnights`: the quarter-hours its local days start at;
+
+def _plan(lo: int, hi: int, now_slot: int, raw: set[int], midnights: list[int] | None) -> _Plan:
+    """The plan of a read whose sums are grouped by day (`midnights`: the quarter-hours its local days end at;
     None: grouped by quarter-hour, no hours then). An hour is read from the hour tables when it lies in the range,
-    before `horizon`, holds no quarter-hour read order by order and no local midnight (a zone off the whole hour);
-    the quarter-hours of the range's other hours come from the quarter-hour tables."""
-    end = min(hi, horizon)      # no step taken before the horizon is counted after it
-    first, last = -(-lo // HOUR_SLOTS), end // HOUR_SLOTS
+    before now's hour, holds no quarter-hour read order by order and no local midnight (a zone off the whole hour);
+    the quarter-hours of the range's other hours, now's hour's included, come from the quarter-hour tables."""
+    first, last = -(-lo // HOUR_SLOTS), min(hi, now_slot) // HOUR_SLOTS
     if midnights is None or first >= last:
-        return _Plan(lo, hi, horizon, frozenset(raw))
+        return _Plan(lo, hi, now_slot, frozenset(raw))
     broken = sorted(h for h in {s // HOUR_SLOTS for s in raw} | {m // HOUR_SLOTS for m in midnights if m % HOUR_SLOTS}
                     if first <= h < last)
-    slots = [s for s in (*range(lo, first * HOUR_SLOTS), *range(last * HOUR_SLOTS, end),
+    slots = [s for s in (*range(lo, first * HOUR_SLOTS), *range(last * HOUR_SLOTS, min(hi, now_slot)),
                          *(s for h in broken for s in range(h * HOUR_SLOTS, (h + 1) * HOUR_SLOTS))) if s not in raw]
-    return _Plan(lo, hi, horizon, frozenset(raw), (first, last), tuple(broken), tuple(sorted(slots)))
+    return _Plan(lo, hi, now_slot, frozenset(raw), (first, last), tuple(broken), tuple(sorted(slots)))
 
 
 def _table_sums(conn: Connection, quarters: Table, hours: Table, scope: Callable[[Table], tuple[Any, Any]],
@@ -676,14 +692,14 @@ def _table_sums(conn: Connection, quarters: Table, hours: Table, scope: Callable
     if plan.hours is None or plan.slots:
         parts.append(select(q_key.label("k"), quarters.c.currency.label("cur"), quarters.c.moment_slot.label("slot"),
                             *(quarters.c[v].label(v) for v in values))
-                     .where(q_scope, quarters.c.basis == basis.value, chosen, quarters.c.effect_slot < plan.horizon))
+                     .where(q_scope, quarters.c.basis == basis.value, chosen, quarters.c.effect_slot < plan.now_slot))
     if plan.hours is not None:
         h_key, h_scope = scope(hours)
         parts.append(select(h_key.label("k"), hours.c.currency.label("cur"),
                             (hours.c.moment_hour * HOUR_SLOTS).label("slot"), *(hours.c[v].label(v) for v in values))
                      .where(h_scope, hours.c.basis == basis.value, hours.c.moment_hour >= plan.hours[0],
                             hours.c.moment_hour < plan.hours[1], hours.c.moment_hour.not_in(plan.broken),
-                            hours.c.effect_hour < plan.horizon // HOUR_SLOTS))
+                            hours.c.effect_hour < plan.now_slot // HOUR_SLOTS))
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
     return conn.execute(select(rows.c.k, rows.c.cur, func.min(rows.c.slot), *(func.sum(rows.c[v]) for v in values))
                         .group_by(rows.c.k, rows.c.cur, *buckets(rows.c.slot)))
@@ -746,11 +762,11 @@ def _whole_hours(tz: str, start: datetime, end: datetime) -> bool:
 # commits skip the due check (on PostgreSQL a round trip per commit, on every message answered)
 NO_ORDERS = "writes_no_orders"
 
-_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()   # engines whose store has order_sum_due (checked until then)
+_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()   # engines whose store has the sums (checked until then)
 
 
 def forget(engine: Engine) -> None:
-    """`engine`'s store no longer has the sums (migration 0032 undone): check again before folding."""
+    """`engine`'s store no longer has the sums (migration 0033 or 0032 undone): check again before folding."""
     _MIGRATED.discard(engine)
 
 
@@ -766,7 +782,7 @@ def keep_current(engine: Engine) -> None:
         if conn.dialect.name == "sqlite" and not getattr(raw, "in_transaction", True):
             return   # pysqlite opens a transaction at the first write only: this one wrote nothing
         if engine not in _MIGRATED:
-            if not conn.dialect.has_table(conn, "order_sum_due"):
+            if not conn.dialect.has_table(conn, "order_hour_sum"):   # a store before 0033: its orders stay due
                 return
             _MIGRATED.add(engine)
         conn.info["folding"] = True

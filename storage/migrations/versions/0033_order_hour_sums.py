@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from storage.order_sums import rebuild_hours
+from storage.order_sums import fold_due, forget, rebuild_hours
 
 revision: str = "0033"
 down_revision: str | None = "0032"
@@ -55,10 +55,13 @@ def upgrade() -> None:
         sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("shop_id", "basis", "moment_hour", "product_id", "currency", "effect_hour"),
     )
-    rebuild_hours(op.get_bind())
+    conn = op.get_bind()
+    fold_due(conn)        # orders changed while the store was at 0032 (the code folds from 0033 on)
+    rebuild_hours(conn)
 
 
 def downgrade() -> None:
+    forget(op.get_bind().engine)   # this process folds no more (its orders stay due, read one by one)
     op.drop_table("order_product_hour_sum")
     op.drop_index("ix_order_hour_sum_member", "order_hour_sum")
     op.drop_table("order_hour_sum")

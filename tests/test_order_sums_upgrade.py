@@ -1,0 +1,45 @@
+"""A store at migration 0032 under code that folds the hour sums (added by 0033): its changed orders stay due
+(reads take them one by one) and commit; the upgrade to 0033 folds them, so the hour sums equal a rebuild."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from storage.models import Order, Organisation, Shop, Team
+from storage.order_sums import rebuild
+
+
+def test_orders_changed_at_0032_are_due_until_0033_folds_them(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'kpibot.db'}")
+    upgrade(engine, "0032")
+    paid = datetime(2026, 1, 1, 10, 20, tzinfo=UTC)
+    with Session(engine) as s:
+        org = Organisation(code="o", name="O")
+        s.add(org)
+        s.flush()
+        team = Team(org_id=org.id, code="t", name="T", timezone="UTC", locale="en")
+        s.add(team)
+        s.flush()
+        shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform="shopee", region="ID",
+                    currency="IDR", timezone="UTC")
+        s.add(shop)
+        s.flush()
+        s.add(Order(shop_id=shop.id, platform_order_id="1", status="paid", currency="IDR", subtotal_minor=100,
+                    merchandise_minor=100, total_minor=100, units=1, created_at=paid, paid_at=paid))
+        s.commit()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM order_sum_due")).scalar_one() == 1
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM order_sum_due")).scalar_one() == 0
+        hours = conn.execute(text("SELECT moment_hour, gross_minor, orders FROM order_hour_sum")).all()
+    assert hours == [(int(paid.timestamp()) // 3600, 100, 1)]
+    assert rebuild(engine) == (1, 1)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT moment_hour, gross_minor, orders FROM order_hour_sum")).all() == hours
