@@ -54,8 +54,10 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
     """The tick: each due digest claimed, built (here, one after another) and handed to one of SEND_WORKERS
     senders, which records its outcome on the claim as soon as the platform answers. No more than SEND_WORKERS
     claims are open at a time, so a crash mid-tick leaves at most that many to be taken over later
-    (storage.schedule.STALE_AFTER); the others are claimed by the next process as usual. The results are in
-    the order of the subscriptions."""
+    (storage.schedule.STALE_AFTER); the others are claimed by the next process as usual. A taken-over send that
+    had reached the platform is not doubled where the platform has an idempotency key (Feishu's uuid, DingTalk's
+    card outTrackId); a DingTalk digest sent as markdown (no card template) has none and may arrive twice. The
+    results are in the order of the subscriptions."""
     with Session(services.engine) as session:
         subscriptions = list(session.execute(
             select(DigestSubscription).where(DigestSubscription.active)).scalars())  # type: ignore[arg-type]
@@ -78,7 +80,11 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
                 except Exception as exc:
                     log_failure(log, "digest %s for subscription %s on %s failed", kind, sub.id, day)
                     error = f"{exc.__class__.__name__}: {exc}"
-            finish_send(services.engine, kind, subject, day, instance, now, error)
+            try:
+                finish_send(services.engine, kind, subject, day, instance, now, error)
+            except Exception:   # the claim stays "sending": taken over after STALE_AFTER, as after a crash
+                log_failure(log, "digest %s for subscription %s on %s: its outcome could not be recorded", kind,
+                            sub.id, day)
         finally:
             open_claims.release()
         log.info("digest %s for subscription %s (%s %s) on %s: %s", kind, sub.id, sub.platform, sub.chat_id,
