@@ -502,7 +502,13 @@ class OrderHourSumRow(SQLModel, table=True):
     not their quarter-hours: at most 24 rows a key and day, however many orders (storage.order_sums.read_sums;
     migration 0033)."""
     __tablename__ = "order_hour_sum"
-    __table_args__ = (Index("ix_order_hour_sum_member", "member_id", "basis", "moment_hour"),)
+    # covering: a member's and a shop's reads are answered from the index alone (no table row fetched per hour)
+    __table_args__ = (Index("ix_order_hour_sum_member", "member_id", "basis", "moment_hour", "currency",
+                            "effect_hour", "gross_minor", "orders", "value_minor", "refunded_minor", "units",
+                            "returned_units"),
+                      Index("ix_order_hour_sum_shop", "shop_id", "basis", "moment_hour", "creator_id", "currency",
+                            "effect_hour", "gross_minor", "orders", "value_minor", "refunded_minor", "units",
+                            "returned_units"))
     shop_id: int = Field(primary_key=True)
     basis: str = Field(primary_key=True, max_length=8)
     moment_hour: int = Field(primary_key=True)
@@ -519,8 +525,10 @@ class OrderHourSumRow(SQLModel, table=True):
 
 
 class OrderProductHourSumRow(SQLModel, table=True):
-    """order_product_sum by the hour, as order_hour_sum is order_sum by the hour."""
+    """order_product_sum by the hour, as order_hour_sum is order_sum by the hour (its index covers a shop's reads)."""
     __tablename__ = "order_product_hour_sum"
+    __table_args__ = (Index("ix_order_product_hour_sum_shop", "shop_id", "basis", "moment_hour", "product_id",
+                            "currency", "effect_hour", "units", "orders", "amount_minor", "refunded_minor"),)
     shop_id: int = Field(primary_key=True)
     basis: str = Field(primary_key=True, max_length=8)
     moment_hour: int = Field(primary_key=True)
