@@ -25,6 +25,7 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import resource
@@ -322,6 +323,8 @@ def main() -> None:
                                                                         "digests", "charts", "sync"))
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 orders, 50 members, small counts")
     args = parser.parse_args()
+    # the DingTalk SDK logs as an ERROR the reconnect it tries when a measure's fake shuts down: not a failure
+    logging.getLogger("dingtalk_stream").setLevel(logging.CRITICAL)
     if args.quick:
         args.orders, args.members, args.calls, args.events = 20_000, 50, 5, 5
         args.sync_orders, args.subscriptions, args.idle_s = 5_000, 20, 2.0
