@@ -316,7 +316,7 @@ def main() -> None:
     parser.add_argument("--pg-url", help="an EMPTY PostgreSQL database for the sync measure (its schema is reset)")
     parser.add_argument("--sync-orders", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=30)
-    parser.add_argument("--events", type=int, default=30, help="events per handler for the platform ratios")
+    parser.add_argument("--events", type=int, default=100, help="events per handler for the platform ratios")
     parser.add_argument("--subscriptions", type=int, default=200)
     parser.add_argument("--idle-s", type=float, default=10.0)
     parser.add_argument("--skip", action="append", default=[], choices=("latency", "platforms", "recompute", "process",
