@@ -587,6 +587,11 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
 
     owner = ORDER.c.member_id.in_(members) if by_member else ORDER.c.shop_id.in_(shops)
     in_range = and_(owner, moment >= start, moment < end, moment <= now)
+    # the same for orders picked by id: SQLite (no statistics) would rather walk the owner's or the range's index,
+    # every order of a shop, than look the few picked ids up (90 ms at ten million orders): told the terms are
+    # "likely" true, it looks them up by id
+    hinted = and_(*(func.likely(term) for term in (owner, moment >= start, moment < end, moment <= now))) \
+        if conn.dialect.name == "sqlite" else in_range
     wanted: set[int] | None = None if every_product else set(products or ())
     lines = want_products and not by_member
     # each read picks its orders by id from a narrow range of times first: an index on the owner (a member's, a
@@ -607,7 +612,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
             select(ORDER.c.id).where(ORDER.c.cancelled_at >= hour_start, ORDER.c.cancelled_at < tail_end),
             select(REFUND.c.order_id).where(REFUND.c.completed_at >= hour_start, REFUND.c.completed_at < tail_end,
                                             REFUND.c.status == "completed"))
-        for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(picked)), lines=lines):
+        for stored in stored_orders(conn, and_(hinted, ORDER.c.id.in_(picked)), lines=lines):
             counted = moment_at(stored.fact, basis)
             slot = slot_of(counted) if counted is not None else None
             since = None if slot in whole_raw else hour_start if plan.in_hours(slot) else tail_start
@@ -615,7 +620,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     for key, ids in (excluded or {}).items():
         ids_ = sorted(ids)
         for i in range(0, len(ids_), IN_CHUNK):
-            for stored in stored_orders(conn, and_(in_range, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
+            for stored in stored_orders(conn, and_(hinted, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
                 if key_of(stored) == key:
                     _add_raw(into, key, stored, basis, now, None, wanted, lines, by_creator, sign=-1, orders=orders)
     return out
