@@ -11,8 +11,9 @@ from sqlmodel import Session
 
 from storage.engine import make_engine
 from storage.migrate import upgrade
-from storage.models import Order, Organisation, Shop, Team
+from storage.models import Order, Shop
 from storage.order_sums import rebuild
+from tests.conftest import org_and_team
 
 
 def test_orders_changed_at_0032_are_due_until_0033_folds_them(tmp_path: Path) -> None:
@@ -20,12 +21,7 @@ def test_orders_changed_at_0032_are_due_until_0033_folds_them(tmp_path: Path) ->
     upgrade(engine, "0032")
     paid = datetime(2026, 1, 1, 10, 20, tzinfo=UTC)
     with Session(engine) as s:
-        org = Organisation(code="o", name="O")
-        s.add(org)
-        s.flush()
-        team = Team(org_id=org.id, code="t", name="T", timezone="UTC", locale="en")
-        s.add(team)
-        s.flush()
+        org, team = org_and_team(s)
         shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform="shopee", region="ID",
                     currency="IDR", timezone="UTC")
         s.add(shop)
