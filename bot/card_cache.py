@@ -9,8 +9,9 @@ change at the next minute.
 The same card is also kept by who asked (`keep_asked`): the platform ids of the sender and the command as typed,
 with the id they are bound by. A second ask in the minute is then answered without reading who the sender is
 (Dispatcher.answer). Who is who can change elsewhere (a binding, a role, a deactivation by the CLI or another
-replica): the dispatcher drops these with `forget_asked` as soon as the store's counter of such changes moves
-(storage.identity_version), so they never answer for someone the store no longer says the sender is.
+replica): the dispatcher looks at the store's counter of such changes (storage.identity_version) at most once a
+second and drops these with `forget_asked` when it moved; an answer whose sender was read before a drop is not
+kept after it (`generation`). So a change reaches them within about a second.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class CardCache:
     def __init__(self, max_items: int = 2048) -> None:
         self._items: OrderedDict[Key, Card] = OrderedDict()
         self._asked: OrderedDict[AskedKey, tuple[str, Card]] = OrderedDict()
+        self._generation = 0   # moved by every drop of the kept answers: one read before it is not kept after
         self._max = max_items
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -80,18 +82,31 @@ class CardCache:
                 self._asked.move_to_end(key)
             return got
 
-    def keep_asked(self, key: AskedKey, user_id: str, card: Card) -> None:
+    @property
+    def generation(self) -> int:
+        """Read before the sender is read: `keep_asked` keeps nothing read before a drop since."""
         with self._lock:
+            return self._generation
+
+    def keep_asked(self, key: AskedKey, user_id: str, card: Card, generation: int) -> bool:
+        """Keep the card for this ask, unless the kept answers were dropped since `generation` was read (the
+        sender was read before a change that dropped them). Whether it was kept."""
+        with self._lock:
+            if generation != self._generation:
+                return False
             self._asked[key] = user_id, card
             while len(self._asked) > self._max:
                 self._asked.popitem(last=False)
+            return True
 
     def forget_asked(self) -> None:
         """Drop the cards kept by who asked (not the cards themselves)."""
         with self._lock:
             self._asked.clear()
+            self._generation += 1
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
             self._asked.clear()
+            self._generation += 1

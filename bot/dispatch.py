@@ -8,7 +8,6 @@ claim on the event), a click gets the busy card.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import logging
 import threading
@@ -105,6 +104,7 @@ class Dispatcher:
         self.identity_look_s = identity_look_s
         self._identity: tuple[float, int] | None = None   # (monotonic time of the last look, the counter then)
         self._identity_lock = threading.Lock()
+        self._looking = False    # a thread is reading the counter
 
     @staticmethod
     def wants(msg: Incoming) -> bool:
@@ -135,29 +135,39 @@ class Dispatcher:
         if parsed is None:   # not for the bot (adapters ask `wants` first): nothing to read
             return msg.user_id, None
         command = lookup(parsed.name)
+        args = tuple(a.lower() for a in parsed.args)
         key = None
         if command is not None and command.cacheable:
-            sender = tuple(i for i in ids if i)
-            key = self.cache.asked_key(msg.platform, sender, command.name, tuple(a.lower() for a in parsed.args),
-                                       self.clock())
+            key = self.cache.asked_key(msg.platform, tuple(i for i in ids if i), command.name, args, self.clock())
             if self._identities_unchanged() and (kept := self.cache.kept_asked(key)) is not None:
                 return kept
+        generation = self.cache.generation
         who = self.who(msg.platform, *ids)
-        card = self.handle_message(dataclasses.replace(msg, user_id=who.user_id), who)
-        if key is not None and card is not None and who.member is not None and who.member.id is not None and \
-                self.cache.holds(self.cache.key(key[2], key[3], who.member.id, who.lang, self.clock()), card):
-            self.cache.keep_asked(key, who.user_id, card)   # only a card the cache holds: never an error's
+        card = self.run(msg.platform, who.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash, who=who)
+        if key is not None and who.member is not None and who.member.id is not None and \
+                self.cache.holds(self.cache.key(key[2], args, who.member.id, who.lang, self.clock()), card):
+            # only a card the cache holds (never an error's), and only if no drop came since the sender was read
+            self.cache.keep_asked(key, who.user_id, card, generation)
         return who.user_id, card
 
     def _identities_unchanged(self) -> bool:
         """Whether the answers kept by sender may be used: the store's counter of changes to members and their
         platform ids (storage.identity_version) is as it was at the last look. When it moved, they are dropped (and
-        the answer reads the sender); the store is read at most every `identity_look_s` seconds."""
+        the answer reads the sender); the store is read at most every `identity_look_s` seconds, by one thread at a
+        time: the others meanwhile read their sender."""
+        now = time.monotonic()
         with self._identity_lock:
-            now = time.monotonic()
             if self._identity is not None and now - self._identity[0] < self.identity_look_s:
                 return True
+            if self._looking:
+                return False
+            self._looking = True
+        try:
             version = identity_version(self.services.engine)
+        finally:
+            with self._identity_lock:
+                self._looking = False
+        with self._identity_lock:
             unchanged = self._identity is not None and self._identity[1] == version
             if not unchanged:
                 self.cache.forget_asked()

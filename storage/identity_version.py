@@ -16,6 +16,9 @@ TABLES = ("member", "member_identity")
 _EVENTS = ("INSERT", "UPDATE", "DELETE")
 _BUMP = f"UPDATE store_version SET version = version + 1 WHERE name = '{NAME}'"
 
+# PostgreSQL: row triggers deferred to the commit, so the counter's row is locked last, after every row the
+# transaction changes (two transactions writing members in different orders do not deadlock on it), and only for
+# rows that changed; TRUNCATE has only a statement trigger
 _PG = [
     f"""CREATE OR REPLACE FUNCTION store_version_identity() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -23,10 +26,13 @@ BEGIN
     RETURN NULL;
 END
 $$""",
-    *(f"CREATE TRIGGER {table}_identity_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+    *(f"CREATE CONSTRAINT TRIGGER {table}_identity_version AFTER INSERT OR UPDATE OR DELETE ON {table} "
+      f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION store_version_identity()" for table in TABLES),
+    *(f"CREATE TRIGGER {table}_identity_version_truncate AFTER TRUNCATE ON {table} "
       f"FOR EACH STATEMENT EXECUTE FUNCTION store_version_identity()" for table in TABLES),
 ]
 _PG_DROP = [*(f"DROP TRIGGER IF EXISTS {table}_identity_version ON {table}" for table in TABLES),
+            *(f"DROP TRIGGER IF EXISTS {table}_identity_version_truncate ON {table}" for table in TABLES),
             "DROP FUNCTION IF EXISTS store_version_identity()"]
 _SQLITE = [f"CREATE TRIGGER IF NOT EXISTS {table}_identity_version_{event.lower()} AFTER {event} ON {table} "
            f"BEGIN {_BUMP}; END" for table in TABLES for event in _EVENTS]
@@ -35,8 +41,11 @@ _SQLITE_DROP = [f"DROP TRIGGER IF EXISTS {table}_identity_version_{event.lower()
 
 
 def install(conn: Connection) -> None:
-    """The counter's row and the triggers, on `conn`'s backend (in its transaction)."""
-    conn.execute(text("INSERT INTO store_version (name, version) VALUES (:name, 0)"), {"name": NAME})
+    """The counter's row (kept if it is there) and the triggers, on `conn`'s backend (in its transaction). SQLite
+    drops a table's triggers when a migration recreates it (Alembic's batch mode): such a migration of member or
+    member_identity must install them again."""
+    conn.execute(text("INSERT INTO store_version (name, version) VALUES (:name, 0) ON CONFLICT (name) DO NOTHING"),
+                 {"name": NAME})
     for statement in _PG if conn.dialect.name == "postgresql" else _SQLITE:
         conn.execute(text(statement))
 

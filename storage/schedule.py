@@ -88,7 +88,7 @@ def claim_sends(engine: Engine, kind: str, days: Mapping[str, date], by: str, no
                      "claimed_at": now, "attempts": 1} for s in subjects[start:start + _CHUNK]]
             won.update(conn.execute(dialect_insert(conn, send).values(rows).on_conflict_do_nothing()
                                     .returning(send.c.subject)).scalars())
-        for day, taken in _by_day({s: days[s] for s in subjects if s not in won}).items():
+        for day, taken in sorted(_by_day({s: days[s] for s in subjects if s not in won}).items()):
             retake = (update(send)
                       .where(send.c.kind == kind, send.c.subject.in_(taken), send.c.local_day == day,
                              send.c.attempts < MAX_ATTEMPTS,

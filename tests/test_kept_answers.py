@@ -129,3 +129,20 @@ def test_a_change_to_who_is_who_made_elsewhere_is_seen_at_the_next_look(engine: 
         host2.active = False
     unbound = ask("ou_host1", "/mykpi")
     assert "ou_host1" in unbound and "Wang Fang" not in unbound      # the unbound card, naming the id to link
+
+
+def test_an_answer_whose_sender_was_read_before_a_drop_is_not_kept() -> None:
+    """The race a review found: a worker reads the sender, another drops the kept answers (the counter moved, or a
+    command wrote), then the first keeps its card: it must not be kept, or it would outlive the change."""
+    from bot.card_cache import CardCache
+    from cards.model import Card, Text, Tone
+
+    cache, card = CardCache(), Card("t", (Text("x"),), Tone.INFO, "en")
+    key = cache.asked_key("feishu", ("ou_1",), "mykpi", (), DEMO_NOW)
+    read_at = cache.generation
+    cache.forget_asked()
+    assert cache.keep_asked(key, "ou_1", card, read_at) is False and cache.kept_asked(key) is None
+    read_at = cache.generation
+    cache.clear()
+    assert cache.keep_asked(key, "ou_1", card, read_at) is False and cache.kept_asked(key) is None
+    assert cache.keep_asked(key, "ou_1", card, cache.generation) is True and cache.kept_asked(key) == ("ou_1", card)
