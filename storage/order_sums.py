@@ -522,10 +522,10 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     asks again with `one_by_one`, which reads every order of the range one by one through the same steps (the
     same figures). `excluded`: orders left out, by key (an appeal took them out of a member's numbers:
     storage.adjustments.excluded_orders). `daily`: the table's sums come by UTC day (each at its earliest
-    quarter-hour), fewer rows where only the rate day matters (the digest's leaders). With `tz`, they come by local
-    day in `tz`, UTC day and side of the cut-off: right for every window of whole local days in `tz` (and for the
-    rate of the day), a few rows per member and day instead of one per quarter-hour. `orders` false: the products'
-    figures only.
+    quarter-hour, the start of its hour for sums from the hour tables), fewer rows where only the rate day matters
+    (the digest's leaders). With `tz`, they come by local day in `tz`, UTC day and side of the cut-off: right for
+    every window of whole local days in `tz` (and for the rate of the day), a few rows per member and day instead
+    of one per quarter-hour. `orders` false: the products' figures only.
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
