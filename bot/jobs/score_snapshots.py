@@ -79,28 +79,39 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
                        for member in members if (subject := f"member:{member.id}") in won]
             if not claimed:
                 continue
-            inputs = inputs or Inputs.load(session, services.rules, now)
-            at_day = {day: dataclasses.replace(inputs, now=day_end(day, team.timezone))
-                      for *_, days in claimed for day in days}
-            scored = _team_scores(session, at_day, team, claimed)
-            errors: dict[str, str | None] = {}
-            rows_of: dict[str, list[dict[str, Any]]] = {}
-            for member, subject, _, days in claimed:
-                try:
-                    rows_of[subject] = [row for day in days if (row := snapshot_row(
-                        session, at_day[day], member, team, now, scored.get((member.id, day)))) is not None]
-                except Exception as exc:   # one member's failure never stops the others; retried next tick
-                    log_failure(log, "score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
-                    errors[subject] = f"unexpected {type(exc).__name__}"
-            errors |= _write(services, rows_of, {subject: member.code for member, subject, _, _ in claimed})
-            finish_sends(services.engine, KIND, {subject: (today, errors.get(subject))
-                                                 for _, subject, today, _ in claimed}, instance, now)
+            try:
+                inputs = inputs or Inputs.load(session, services.rules, now)
+                errors = _team_rows(services, session, inputs, team, claimed, now)
+                finish_sends(services.engine, KIND, {subject: (today, errors.get(subject))
+                                                     for _, subject, today, _ in claimed}, instance, now)
+            except Exception:   # one team's failure never stops the others: its claims are taken over later
+                session.rollback()
+                log_failure(log, "score snapshots of team %s failed; its claims are retried after they go stale",
+                            team.code)
+                continue
             for member, subject, _, days in claimed:
                 done_now.extend((member.code, day, errors.get(subject) is None) for day in days)
     if done_now:
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
     return done_now
+
+
+def _team_rows(services: Services, session: Session, inputs: Inputs, team: Team,
+               claimed: list[tuple[Member, str, date, list[date]]], now: datetime) -> dict[str, str | None]:
+    """Score and write the claimed members' finished days; the errors by subject (a member's failure is theirs)."""
+    at_day = {day: dataclasses.replace(inputs, now=day_end(day, team.timezone)) for *_, days in claimed for day in days}
+    scored = _team_scores(session, at_day, team, claimed)
+    errors: dict[str, str | None] = {}
+    rows_of: dict[str, list[dict[str, Any]]] = {}
+    for member, subject, _, days in claimed:
+        try:
+            rows_of[subject] = [row for day in days if (row := snapshot_row(
+                session, at_day[day], member, team, now, scored.get((member.id, day)))) is not None]
+        except Exception as exc:   # one member's failure never stops the others; retried next tick
+            log_failure(log, "score snapshots of %s for %s to %s failed", member.code, days[0], days[-1])
+            errors[subject] = f"unexpected {type(exc).__name__}"
+    return errors | _write(services, rows_of, {subject: member.code for member, subject, _, _ in claimed})
 
 
 def _write(services: Services, rows_of: dict[str, list[dict[str, Any]]],
