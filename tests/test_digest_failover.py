@@ -74,17 +74,23 @@ def claims(url: str) -> list[tuple[str, str, str]]:
         engine.dispose()
 
 
-def claimed_by(url: str, chat: str) -> str:
-    """The instance holding the digest claim of `chat`'s subscription."""
+def claim_of(url: str, chat: str) -> tuple[str, str]:
+    """(the instance holding it, its status) of the digest claim of `chat`'s subscription."""
     engine = make_engine(url)
     try:
         with Session(engine) as session:
             sub = session.execute(select(DigestSubscription).where(
                 DigestSubscription.chat_id == chat)).scalar_one()  # type: ignore[arg-type]
-            return session.execute(select(ScheduledSend.claimed_by).where(
-                ScheduledSend.kind == "digest", ScheduledSend.subject == f"subscription:{sub.id}")).scalar_one()
+            by, status = session.execute(select(ScheduledSend.claimed_by, ScheduledSend.status).where(
+                ScheduledSend.kind == "digest", ScheduledSend.subject == f"subscription:{sub.id}")).one()
+            return by, status
     finally:
         engine.dispose()
+
+
+def claimed_by(url: str, chat: str) -> str:
+    """The instance holding the digest claim of `chat`'s subscription."""
+    return claim_of(url, chat)[0]
 
 
 def wait_all_sent(url: str, timeout: float = 60.0) -> list[tuple[str, str, str]]:
@@ -119,10 +125,11 @@ def test_kill_9_during_digests_then_a_restart_sends_every_due_digest_exactly_onc
         finally:
             first.kill()
         fake.release_held()
-        # the held one is open; at most SEND_WORKERS claims were open at once, the others wait for the restart
+        # the held one's claim is open, each other one open, sent, or not claimed yet (waiting for the restart);
+        # at most SEND_WORKERS are open at once
+        assert claim_of(url, chat)[1] == "sending"
         statuses = [status for _, status, _ in claims(url)]
-        assert "sending" in statuses and statuses.count("sending") <= SEND_WORKERS
-        assert set(statuses) <= {"sending", "sent"}
+        assert set(statuses) <= {"sending", "sent"} and statuses.count("sending") <= SEND_WORKERS
         with BotProcess(tmp_path, url, feishu=fake, env=env, extra=EXTRA, name="second") as second:
             second.wait_serving()
             wait_all_sent(url)

@@ -129,7 +129,7 @@ from tests.fakes.server import (
     RecordedCall,
     abort_connection,
     cancel_other_tasks,
-    wait_until,
+    wait_or_fail,
 )
 
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
@@ -346,12 +346,10 @@ class FakeDingTalk(FakeServer):
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
         """Wait until ``predicate`` is true, woken by every call the fake answers (tests.fakes.server.wait_until);
         AssertionError naming it on timeout."""
-        if not wait_until(self._cond, predicate, timeout):
-            name = what or getattr(predicate, "__qualname__", repr(predicate))
-            last = [f"{c.method} {c.path} -> {c.status} {c.code}" for c in self.calls[-5:]]
-            raise AssertionError(
-                f"timed out after {timeout:.1f}s waiting for {name}; connections={self.connections}, "
-                f"connected={self.connected()}, last calls={last}, protocol_errors={self.protocol_errors[-3:]}")
+        wait_or_fail(self._cond, predicate, timeout, what, lambda: (
+            f"connections={self.connections}, connected={self.connected()}, last calls="
+            f"{[f'{c.method} {c.path} -> {c.status} {c.code}' for c in self.calls[-5:]]}, "
+            f"protocol_errors={self.protocol_errors[-3:]}"))
 
     # ------------------------------------------------------------------ payloads
     def bot_message(self, staff_id: str, text: str, *, conversation_type: str = "1", conversation_id: str | None = None,

@@ -74,7 +74,7 @@ from typing import Any, Self
 from aiohttp import WSMsgType, web
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
-from tests.fakes.server import Changes, FakeServer, RecordedCall, abort_connection, wait_until
+from tests.fakes.server import Changes, FakeServer, RecordedCall, abort_connection, wait_or_fail
 
 BOT_OPEN_ID = "ou_bot"
 BOT_UNION_ID = "on_bot"
@@ -363,12 +363,10 @@ class FakeFeishu(FakeServer):
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
         """Wait until ``predicate`` is true, woken by every call the fake answers (tests.fakes.server.wait_until);
         AssertionError naming it on timeout."""
-        if not wait_until(self._cond, predicate, timeout):
-            name = what or getattr(predicate, "__qualname__", repr(predicate))
-            last = [f"{c.method} {c.path} -> {c.status}/{c.code}" for c in self.calls[-5:]]
-            raise AssertionError(
-                f"timed out after {timeout:.1f}s waiting for {name}; connections={self.connections}, "
-                f"connected={self.connected}, last calls={last}, protocol_errors={self.protocol_errors[-3:]}")
+        wait_or_fail(self._cond, predicate, timeout, what, lambda: (
+            f"connections={self.connections}, connected={self.connected}, last calls="
+            f"{[f'{c.method} {c.path} -> {c.status}/{c.code}' for c in self.calls[-5:]]}, "
+            f"protocol_errors={self.protocol_errors[-3:]}"))
 
     @property
     def connected(self) -> bool:

@@ -60,6 +60,15 @@ def wait_until(changes: Changes, predicate: Callable[[], bool], timeout: float) 
                 changes.wait(min(RECHECK_S, left))
 
 
+def wait_or_fail(changes: Changes, predicate: Callable[[], bool], timeout: float, what: str,
+                 state: Callable[[], str]) -> None:
+    """wait_until, or AssertionError naming what was waited for (`what`, else the predicate's name) and the fake's
+    `state()` then."""
+    if not wait_until(changes, predicate, timeout):
+        name = what or getattr(predicate, "__qualname__", repr(predicate))
+        raise AssertionError(f"timed out after {timeout:.1f}s waiting for {name}; {state()}")
+
+
 class FakeServer:
     """Subclasses route requests to ``_handle`` (or override ``_make_app``) and may extend ``_astop``.
     ``request_delay_s`` (set on the instance at any time, 0 by default) holds every request routed to
