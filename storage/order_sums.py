@@ -95,6 +95,7 @@ HOUR_SLOTS = 3600 // SLOT_SECONDS
 DAY_SLOTS = 24 * HOUR_SLOTS
 BASES = (CountOrdersAt.PAID, CountOrdersAt.SHIPPED)
 IN_CHUNK = 2000
+TICK = timedelta(microseconds=1)   # the stores' resolution: `t <= now` is `t < now + TICK`
 REBUILD_CHUNK = 50_000        # orders a rebuild reads and sums at a time
 
 
@@ -540,10 +541,15 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     if not one_by_one and conn.execute(select(DUE.c.order_id).limit(1)).first() is not None:
         return None
     by_member = bool(members)
-    now_slot = slot_of(now)
+    # a step taken at or before `now` is one taken before `until`: when that falls on a quarter-hour (`now` the last
+    # microsecond of one, as at the end of a day), the tables hold now's quarter-hour whole and nothing of it is read
+    # one by one. So with the cut-off: an order counted at or before it, before a quarter-hour, needs no order read.
+    until = now + TICK
+    now_slot = slot_of(until)
+    cutoff_slot = slot_of(cutoff + TICK) if cutoff is not None else None
     lo = slot_of(start) + (0 if _aligned(start) else 1)
     hi = slot_of(end)
-    whole_raw = ({slot_of(cutoff)} if cutoff is not None else set()) | \
+    whole_raw = ({slot_of(cutoff)} if cutoff is not None and not _aligned(cutoff + TICK) else set()) | \
         ({slot_of(start)} if not _aligned(start) else set()) | ({slot_of(end)} if not _aligned(end) else set())
     out: dict[int, Read] = {m: Read([], []) for m in members} if by_member else {0: Read([], [])}
 
@@ -556,9 +562,10 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     def key_of(stored: StoredOrder) -> int:
         return stored.member_id if by_member else stored.creator_id if by_creator else 0
 
-    cutoff_slot = slot_of(cutoff) if cutoff is not None else None
+    # the hour tables cannot split an hour at a local midnight nor at the cut-off (off the hour)
     plan = _plan(lo, hi, now_slot, whole_raw, None if tz is None and not daily else
-                 [] if daily else _midnights(start, end, tz or "UTC"))
+                 [*([] if daily else _midnights(start, end, tz or "UTC")),
+                  *([cutoff_slot] if cutoff_slot is not None else [])])
 
     def buckets(slot: Any) -> list[Any]:
         return _buckets(slot, start, end, tz, cutoff_slot, daily)
@@ -603,14 +610,14 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         for stored in stored_orders(conn, in_range, lines=lines):
             _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator, orders=orders)
     else:
-        tail_start, tail_end = slot_start(now_slot), slot_start(now_slot + 1)
+        tail_start = slot_start(now_slot)
         # with hours read from the hour tables, refunds and cancellations from the start of now's hour are picked
         hour_start = slot_start(now_slot - now_slot % HOUR_SLOTS) if plan.hours is not None else tail_start
         picked = union(
             *(select(ORDER.c.id).where(moment >= slot_start(s), moment < slot_start(s + 1)) for s in sorted(whole_raw)),
             select(ORDER.c.id).where(moment >= tail_start, moment <= now),
-            select(ORDER.c.id).where(ORDER.c.cancelled_at >= hour_start, ORDER.c.cancelled_at < tail_end),
-            select(REFUND.c.order_id).where(REFUND.c.completed_at >= hour_start, REFUND.c.completed_at < tail_end,
+            select(ORDER.c.id).where(ORDER.c.cancelled_at >= hour_start, ORDER.c.cancelled_at <= now),
+            select(REFUND.c.order_id).where(REFUND.c.completed_at >= hour_start, REFUND.c.completed_at <= now,
                                             REFUND.c.status == "completed"))
         for stored in stored_orders(conn, and_(hinted, ORDER.c.id.in_(picked)), lines=lines):
             counted = moment_at(stored.fact, basis)
@@ -668,15 +675,16 @@ class _Plan:
         return self.hours[0] <= hour < self.hours[1] and hour not in self.broken
 
 
-def _plan(lo: int, hi: int, now_slot: int, raw: set[int], midnights: list[int] | None) -> _Plan:
-    """The plan of a read whose sums are grouped by day (`midnights`: the quarter-hours its local days end at;
-    None: grouped by quarter-hour, no hours then). An hour is read from the hour tables when it lies in the range,
-    before now's hour, holds no quarter-hour read order by order and no local midnight (a zone off the whole hour);
-    the quarter-hours of the range's other hours, now's hour's included, come from the quarter-hour tables."""
+def _plan(lo: int, hi: int, now_slot: int, raw: set[int], splits: list[int] | None) -> _Plan:
+    """The plan of a read whose sums are grouped by day (`splits`: the quarter-hours its sums are split at, where
+    its local days end and the cut-off; None: grouped by quarter-hour, no hours then). An hour is read from the
+    hour tables when it lies in the range, before now's hour, holds no quarter-hour read order by order and no split
+    (a local midnight of a zone off the whole hour, a cut-off off the hour); the quarter-hours of the range's other
+    hours, now's hour's included, come from the quarter-hour tables."""
     first, last = -(-lo // HOUR_SLOTS), min(hi, now_slot) // HOUR_SLOTS
-    if midnights is None or first >= last:
+    if splits is None or first >= last:
         return _Plan(lo, hi, now_slot, frozenset(raw))
-    broken = sorted(h for h in {s // HOUR_SLOTS for s in raw} | {m // HOUR_SLOTS for m in midnights if m % HOUR_SLOTS}
+    broken = sorted(h for h in {s // HOUR_SLOTS for s in raw} | {m // HOUR_SLOTS for m in splits if m % HOUR_SLOTS}
                     if first <= h < last)
     slots = [s for s in (*range(lo, first * HOUR_SLOTS), *range(last * HOUR_SLOTS, min(hi, now_slot)),
                          *(s for h in broken for s in range(h * HOUR_SLOTS, (h + 1) * HOUR_SLOTS))) if s not in raw]

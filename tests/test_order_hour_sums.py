@@ -37,7 +37,7 @@ from sqlmodel import Session
 from scoring.order_effects import slot_of, slot_start
 from scoring.rules import CountOrdersAt
 from storage.models import Creator, Order, OrderLine, Organisation, Product, Refund, Sku
-from storage.order_sums import HOUR_SLOTS, Read, _aligned, _midnights, _Plan, _plan, read_sums, rebuild
+from storage.order_sums import HOUR_SLOTS, TICK, Read, _aligned, _midnights, _Plan, _plan, read_sums, rebuild
 from tests.order_sums_world import World, build
 
 DRAWS = 80
@@ -171,7 +171,8 @@ def draw(rng: random.Random, store: Store, n: int) -> Draw:
     kind = rng.random()
     now = (hour if kind < 0.2 else hour + timedelta(microseconds=rng.choice([1, 2, 999])) if kind < 0.3 else
            hour - timedelta(microseconds=1) if kind < 0.4 else hour + timedelta(hours=1) if kind < 0.5 else
-           base.replace(minute=base.minute - base.minute % 15, second=0, microsecond=0) if kind < 0.6 else
+           base.replace(minute=base.minute - base.minute % 15, second=0, microsecond=0) -
+           timedelta(microseconds=rng.choice([0, 1])) if kind < 0.6 else
            base + timedelta(microseconds=rng.choice([0, 0, 1, -1])))
     tz = rng.choice([*ZONES, None, None])
     daily = tz is None and rng.random() < 0.4
@@ -192,8 +193,11 @@ def draw(rng: random.Random, store: Store, n: int) -> Draw:
     r = rng.random()
     cutoff = (None if r < 0.25 else now if r < 0.35 else now - timedelta(days=rng.randint(0, 3)) if r < 0.6 else
               start + (end - start) * rng.random())
-    if cutoff is not None and rng.random() < 0.3:
-        cutoff = cutoff.replace(minute=rng.choice([0, 15, 30]), second=0, microsecond=rng.choice([0, 1]))
+    if rng.random() < 0.15:    # the last microsecond of the quarter-hour before a step: no order read there
+        cutoff = slot_start(slot_of(rng.choice(store.moments))) - TICK
+    elif cutoff is not None and rng.random() < 0.3:
+        cutoff = cutoff.replace(minute=rng.choice([0, 15, 30]), second=0, microsecond=0) + \
+            timedelta(microseconds=rng.choice([0, 1, -1]))
     basis = rng.choice(list(CountOrdersAt))
     scope = rng.choice(["member", "shop", "creator", "products"])
     world = store.world
@@ -222,17 +226,19 @@ def draw(rng: random.Random, store: Store, n: int) -> Draw:
 
 def plan_of(d: Draw) -> _Plan:
     """The plan read_sums makes for `d` (as it makes it)."""
-    now_slot = slot_of(d.now)
-    raw = ({slot_of(d.cutoff)} if d.cutoff is not None else set()) | \
+    now_slot = slot_of(d.now + TICK)
+    raw = ({slot_of(d.cutoff)} if d.cutoff is not None and not _aligned(d.cutoff + TICK) else set()) | \
         ({slot_of(d.start)} if not _aligned(d.start) else set()) | ({slot_of(d.end)} if not _aligned(d.end) else set())
     lo = slot_of(d.start) + (0 if _aligned(d.start) else 1)
-    midnights = None if d.tz is None and not d.daily else [] if d.daily else _midnights(d.start, d.end, d.tz or "UTC")
+    midnights = None if d.tz is None and not d.daily else \
+        [*([] if d.daily else _midnights(d.start, d.end, d.tz or "UTC")),
+         *([slot_of(d.cutoff + TICK)] if d.cutoff is not None else [])]
     return _plan(lo, slot_of(d.end), now_slot - now_slot % HOUR_SLOTS, raw, midnights)
 
 
 def bucketer(d: Draw) -> Callable[[datetime], Hashable]:
     """What a figure is compared by besides key and currency: the grouping read_sums promises for `d`."""
-    side: Callable[[datetime], bool | None] = (lambda m: None) if d.cutoff is None else (lambda m: m < d.cutoff)
+    side: Callable[[datetime], bool | None] = (lambda m: None) if d.cutoff is None else (lambda m: m <= d.cutoff)
     if d.daily:
         return lambda m: m.astimezone(UTC).date()
     if d.tz is None:    # by quarter-hour
@@ -294,7 +300,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
         zero = {t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE {' AND '.join(f'{v} = 0' for v in values)}"))
                 .scalar_one() for t, values in HOUR_TABLES.items()}
     backend = engine.dialect.name
-    hours = split = tail = compared = 0
+    hours = split = tail = compared = ends = 0
     mismatches: list[str] = []
     for n in range(DRAWS):
         d = draw(rng, store, n)
@@ -304,6 +310,8 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
             split += any(m % HOUR_SLOTS and plan.hours[0] <= m // HOUR_SLOTS < plan.hours[1]
                          for m in _midnights(d.start, d.end, d.tz or "UTC")) if d.tz else 0
         tail += old_step_in_nows_hour(store, d)
+        # `now` or the cut-off the last microsecond of a quarter-hour: read whole from the tables
+        ends += _aligned(d.now + TICK) or (d.cutoff is not None and _aligned(d.cutoff + TICK))
         args = (d.basis, d.start, d.end, d.now, d.cutoff)
         with engine.connect() as conn:
             summed = read_sums(conn, *args, tz=d.tz, daily=d.daily, **d.kw)
@@ -326,6 +334,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
     assert hours >= DRAWS // 2, f"only {hours} draws read whole hours from the hour tables"
     assert split >= 8, f"only {split} draws split an hour at a local midnight off the hour"
     assert tail >= 8, f"only {tail} draws saw an old order's step inside now's hour"
+    assert ends >= 8, f"only {ends} draws had a now or a cut-off ending a quarter-hour"
     # the hour tables the folds kept (adding and taking off) are exactly a rebuild's, with no zero rows
     for table in HOUR_TABLES:
         assert kept[table] and not zero[table], f"{table}: {len(kept[table])} rows, {zero[table]} of them zero"
