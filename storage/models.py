@@ -541,6 +541,65 @@ class OrderProductHourSumRow(SQLModel, table=True):
     refunded_minor: int = _money()
 
 
+class _HourTotal(SQLModel):
+    """What an hour total holds: every step of its orders whatever hour it took effect in (order_hour_sum summed
+    over `effect_hour`), how many ledger rows it sums (`steps`: none left, the row goes) and the latest hour one of
+    them took effect in (`last_effect_hour`; at least: taking a step off leaves it). A read as of a `now` after that
+    hour takes the row whole; before it, the row's hour comes from the hour table by effect hour
+    (storage.order_sums; migration 0035). One row a key and hour however late the refunds and cancellations come,
+    where the hour tables hold one per hour a step took effect in."""
+    steps: int = 0
+    last_effect_hour: int = 0
+
+
+class OrderMemberHourTotal(_HourTotal, table=True):
+    """A member's orders' figures by the UTC hour they count in (a team's, a member's month)."""
+    __tablename__ = "order_member_hour_total"
+    __table_args__ = {"sqlite_with_rowid": False}   # the key orders the table: a read is one range of it
+    member_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_hour: int = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    gross_minor: int = _money()
+    orders: int = 0
+    value_minor: int = _money()
+    refunded_minor: int = _money()
+    units: int = 0
+    returned_units: int = 0
+
+
+class OrderShopHourTotal(_HourTotal, table=True):
+    """A shop's orders' figures by the UTC hour they count in and the creator they are attributed to (0: none)."""
+    __tablename__ = "order_shop_hour_total"
+    __table_args__ = {"sqlite_with_rowid": False}
+    shop_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_hour: int = Field(primary_key=True)
+    creator_id: int = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    gross_minor: int = _money()
+    orders: int = 0
+    value_minor: int = _money()
+    refunded_minor: int = _money()
+    units: int = 0
+    returned_units: int = 0
+
+
+class OrderProductHourTotal(_HourTotal, table=True):
+    """A shop's products' figures by the UTC hour their orders count in."""
+    __tablename__ = "order_product_hour_total"
+    __table_args__ = {"sqlite_with_rowid": False}
+    shop_id: int = Field(primary_key=True)
+    basis: str = Field(primary_key=True, max_length=8)
+    moment_hour: int = Field(primary_key=True)
+    product_id: int = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    units: int = 0
+    orders: int = 0
+    amount_minor: int = _money()
+    refunded_minor: int = _money()
+
+
 class OrderShapeSum(SQLModel, table=True):
     """Orders of a shop counted by `basis` in one quarter-hour that are not cancelled and not samples, whatever
     `now`: what a team's pace shape is learned from (scoring.shape), a row per quarter-hour (storage.order_sums)."""

@@ -74,10 +74,13 @@ from storage.models import (
     Order,
     OrderHourSumRow,
     OrderLine,
+    OrderMemberHourTotal,
     OrderProductHourSumRow,
+    OrderProductHourTotal,
     OrderProductPart,
     OrderProductSumRow,
     OrderShapeSum,
+    OrderShopHourTotal,
     OrderSumDue,
     OrderSumPart,
     OrderSumRow,
@@ -90,6 +93,8 @@ log = logging.getLogger(__name__)
 SUM, PRODUCT_SUM, DUE = table_of(OrderSumRow), table_of(OrderProductSumRow), table_of(OrderSumDue)
 PART, PRODUCT_PART, SHAPE = table_of(OrderSumPart), table_of(OrderProductPart), table_of(OrderShapeSum)
 HOUR, PRODUCT_HOUR = table_of(OrderHourSumRow), table_of(OrderProductHourSumRow)
+MEMBER_TOTAL, SHOP_TOTAL = table_of(OrderMemberHourTotal), table_of(OrderShopHourTotal)
+PRODUCT_TOTAL = table_of(OrderProductHourTotal)
 ORDER, REFUND, LINE = table_of(Order), table_of(Refund), table_of(OrderLine)
 HOUR_SLOTS = 3600 // SLOT_SECONDS
 DAY_SLOTS = 24 * HOUR_SLOTS
@@ -263,6 +268,43 @@ HOUR_KEY = ("shop_id", "basis", "moment_hour", "member_id", "creator_id", "curre
 PRODUCT_HOUR_KEY = ("shop_id", "basis", "moment_hour", "product_id", "currency", "effect_hour")
 
 
+@dataclass(frozen=True)
+class _Total:
+    """An hour total table (storage.models._HourTotal): its key, read from a ledger row at `picks` (the moment
+    quarter-hour, at `moment`, taken to its hour), the values at `values` of the row, and the effect quarter-hour at
+    `effect`. `matches`: the columns its rows and the hour table's rows it sums share besides the hour."""
+
+    table: Table
+    ledger: Table
+    ledger_cols: tuple[str, ...]
+    key: tuple[str, ...]
+    picks: tuple[int, ...]
+    moment: int
+    values: tuple[str, ...]
+    first_value: int
+    effect: int
+    hours: Table
+    matches: tuple[str, ...]
+
+    def rows(self, ledger: list[tuple[Any, ...]]) -> list[tuple[tuple[Any, ...], tuple[int, ...], int]]:
+        """(key, values, effect hour) of each ledger row."""
+        n = len(self.values)
+        return [(tuple(r[i] // HOUR_SLOTS if i == self.moment else r[i] for i in self.picks),
+                 r[self.first_value:self.first_value + n], r[self.effect] // HOUR_SLOTS) for r in ledger]
+
+
+# PART_COLS: order_id 0, shop 1, basis 2, moment 3, member 4, creator 5, currency 6, effect 7, values 8..13;
+# PRODUCT_PART_COLS: order_id 0, shop 1, basis 2, moment 3, product 4, currency 5, effect 6, values 7..10
+TOTALS = (
+    _Total(MEMBER_TOTAL, PART, PART_COLS, ("member_id", "basis", "moment_hour", "currency"), (4, 2, 3, 6), 3,
+           SUM_VALUES, 8, 7, HOUR, ("member_id", "basis", "currency")),
+    _Total(SHOP_TOTAL, PART, PART_COLS, ("shop_id", "basis", "moment_hour", "creator_id", "currency"), (1, 2, 3, 5, 6),
+           3, SUM_VALUES, 8, 7, HOUR, ("shop_id", "basis", "creator_id", "currency")),
+    _Total(PRODUCT_TOTAL, PRODUCT_PART, PRODUCT_PART_COLS,
+           ("shop_id", "basis", "moment_hour", "product_id", "currency"), (1, 2, 3, 4, 5), 3, PRODUCT_VALUES, 7, 6,
+           PRODUCT_HOUR, ("shop_id", "basis", "product_id", "currency")))
+
+
 def _by_hour(rows: list[tuple[Any, ...]], moment: int, effect: int) -> list[tuple[Any, ...]]:
     """Ledger rows with their quarter-hours at `moment` and `effect` taken to their hours."""
     return [(*r[:moment], r[moment] // HOUR_SLOTS, *r[moment + 1:effect], r[effect] // HOUR_SLOTS, *r[effect + 1:])
@@ -419,7 +461,49 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
         emptied = _add(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES,
                        [(_by_hour(old_products, 3, 6), -1), (_by_hour(product_parts, 3, 6), 1)])
         _drop_empty(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES, emptied)
+        for total in TOTALS:
+            ledger = (old, parts) if total.ledger is PART else (old_products, product_parts)
+            _add_total(conn, total, total.rows(ledger[0]), total.rows(ledger[1]))
     return read
+
+
+def _add_total(conn: Connection, total: _Total, old: list[tuple[tuple[Any, ...], tuple[int, ...], int]],
+               new: list[tuple[tuple[Any, ...], tuple[int, ...], int]]) -> None:
+    """Take the `old` ledger rows off `total` and add the `new` ones: values, steps and the latest effect hour (a
+    row's only rises; taking off leaves it). A row no step is left in goes."""
+    n = len(total.values)
+    acc: dict[tuple[Any, ...], list[int]] = {}
+    for rows, sign in ((old, -1), (new, 1)):
+        for key, values, effect in rows:
+            got = acc.get(key)
+            if got is None:
+                got = acc[key] = [0] * n + [0, -1]
+            for i, v in enumerate(values):
+                got[i] += sign * v
+            got[n] += sign
+            if sign > 0 and effect > got[n + 1]:
+                got[n + 1] = effect
+    # every key a row is added to (its values may not change while its latest effect does); in key order, as _add
+    rows_ = sorted((*k, *v) for k, v in acc.items() if any(v[:n + 1]) or v[n + 1] >= 0)
+    if not rows_:
+        return
+    name = total.table.name
+    latest = "greatest" if conn.dialect.name == "postgresql" else "max"
+    updates = ", ".join([*(f"{v} = {name}.{v} + excluded.{v}" for v in (*total.values, "steps")),
+                         f"last_effect_hour = {latest}({name}.last_effect_hour, excluded.last_effect_hour)"])
+    _insert(conn, name, (*total.key, *total.values, "steps", "last_effect_hour"), rows_,
+            f"ON CONFLICT ({', '.join(total.key)}) DO UPDATE SET {updates}")
+    gone = sorted(k for k, v in acc.items() if v[n] < 0)
+    for i in range(0, len(gone), IN_CHUNK):
+        chunk = gone[i:i + IN_CHUNK]
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DELETE FROM {name} WHERE {' AND '.join(f'{k} = ?' for k in total.key)} "
+                                 f"AND steps = 0", chunk)
+        else:
+            conn.exec_driver_sql(
+                f"DELETE FROM {name} USING unnest({_arrays(total.key)}) AS u({', '.join(total.key)}) "
+                f"WHERE {' AND '.join(f'{name}.{k} = u.{k}' for k in total.key)} AND {name}.steps = 0",
+                tuple(list(col) for col in zip(*chunk, strict=True)))
 
 
 SHAPE_KEY = ("shop_id", "basis", "moment_slot")
@@ -469,6 +553,7 @@ def rebuild_in(conn: Connection, hours: bool = True) -> int:
         .where(PART.c.shape_orders != 0).group_by(*(PART.c[k] for k in SHAPE_KEY))))
     if hours:
         rebuild_hours(conn)
+        rebuild_totals(conn)
     return read
 
 
@@ -483,6 +568,19 @@ def rebuild_hours(conn: Connection) -> None:
         totals = [func.sum(ledger.c[v]) for v in values]
         conn.execute(insert(table).from_select(
             [*key, *values], select(*by, *totals).group_by(*by).having(or_(*(t != 0 for t in totals)))))
+
+
+def rebuild_totals(conn: Connection) -> None:
+    """Recompute the hour totals from the ledger, in `conn`'s transaction: every key a ledger row adds to, with
+    the rows' count and the latest hour one took effect in."""
+    for total in TOTALS:
+        conn.execute(delete(total.table))
+        cols = [total.ledger.c[c] for c in total.ledger_cols]
+        by = [cols[i] // HOUR_SLOTS if i == total.moment else cols[i] for i in total.picks]
+        conn.execute(insert(total.table).from_select(
+            [*total.key, *total.values, "steps", "last_effect_hour"],
+            select(*by, *(func.sum(total.ledger.c[v]) for v in total.values), func.count(),
+                   func.max(cols[total.effect]) // HOUR_SLOTS).group_by(*by)))
 
 
 def rebuild(engine: Engine) -> tuple[int, int]:
@@ -577,7 +675,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
                     (sa_literal(0), t.c.shop_id.in_(shops)))
 
         for who, cur, m_slot, gross, count, value, refunded, units, returned in _table_sums(
-                conn, SUM, HOUR, scope, SUM_VALUES, basis, plan, buckets):
+                conn, SUM, TOTALS[0] if by_member else TOTALS[1], scope, SUM_VALUES, basis, plan, buckets):
             into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
                                              from_minor(value, cur), from_minor(refunded, cur), units, returned))
     if want_products and not by_member and not one_by_one:
@@ -587,7 +685,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
             return t.c.product_id, chosen
 
         for product, cur, m_slot, units, count, amount, refunded in _table_sums(
-                conn, PRODUCT_SUM, PRODUCT_HOUR, product_scope, PRODUCT_VALUES, basis, plan, buckets):
+                conn, PRODUCT_SUM, TOTALS[2], product_scope, PRODUCT_VALUES, basis, plan, buckets):
             if units or count or amount or refunded:
                 out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
                                                   from_minor(amount, cur), from_minor(refunded, cur)))
@@ -691,10 +789,12 @@ def _plan(lo: int, hi: int, now_slot: int, raw: set[int], splits: list[int] | No
     return _Plan(lo, hi, now_slot, frozenset(raw), (first, last), tuple(broken), tuple(sorted(slots)))
 
 
-def _table_sums(conn: Connection, quarters: Table, hours: Table, scope: Callable[[Table], tuple[Any, Any]],
+def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: Callable[[Table], tuple[Any, Any]],
                 values: tuple[str, ...], basis: CountOrdersAt, plan: _Plan, buckets: Callable[[Any], list[Any]]) -> Any:
     """(key, currency, first quarter-hour, *sums of `values`) of the table rows `plan` reads, in `scope` ((key
-    column, condition) of a table), grouped by key, currency and `buckets` of the quarter-hour."""
+    column, condition) of a table), grouped by key, currency and `buckets` of the quarter-hour. Whole hours come
+    from the hour totals (`total`), each row whole when its latest step took effect before now's hour; the hours
+    of the others come from the hour table by effect hour, the steps before now's hour."""
     parts = []
     q_key, q_scope = scope(quarters)
     if plan.hours is None:
@@ -707,12 +807,22 @@ def _table_sums(conn: Connection, quarters: Table, hours: Table, scope: Callable
                             *(quarters.c[v].label(v) for v in values))
                      .where(q_scope, quarters.c.basis == basis.value, chosen, quarters.c.effect_slot < plan.now_slot))
     if plan.hours is not None:
-        h_key, h_scope = scope(hours)
+        now_hour = plan.now_slot // HOUR_SLOTS
+        totals, hours = total.table, total.hours
+        t_key, t_scope = scope(totals)
+        in_plan = and_(t_scope, totals.c.basis == basis.value, totals.c.moment_hour >= plan.hours[0],
+                       totals.c.moment_hour < plan.hours[1], totals.c.moment_hour.not_in(plan.broken))
+        parts.append(select(t_key.label("k"), totals.c.currency.label("cur"),
+                            (totals.c.moment_hour * HOUR_SLOTS).label("slot"), *(totals.c[v].label(v) for v in values))
+                     .where(in_plan, totals.c.last_effect_hour < now_hour))
+        recent = select(*(totals.c[c] for c in total.matches), totals.c.moment_hour) \
+            .where(in_plan, totals.c.last_effect_hour >= now_hour).distinct().subquery()
+        h_key, _ = scope(hours)
         parts.append(select(h_key.label("k"), hours.c.currency.label("cur"),
                             (hours.c.moment_hour * HOUR_SLOTS).label("slot"), *(hours.c[v].label(v) for v in values))
-                     .where(h_scope, hours.c.basis == basis.value, hours.c.moment_hour >= plan.hours[0],
-                            hours.c.moment_hour < plan.hours[1], hours.c.moment_hour.not_in(plan.broken),
-                            hours.c.effect_hour < plan.now_slot // HOUR_SLOTS))
+                     .select_from(recent.join(hours, and_(*(hours.c[c] == recent.c[c] for c in total.matches),
+                                                          hours.c.moment_hour == recent.c.moment_hour)))
+                     .where(hours.c.effect_hour < now_hour))
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
     return conn.execute(select(rows.c.k, rows.c.cur, func.min(rows.c.slot), *(func.sum(rows.c[v]) for v in values))
                         .group_by(rows.c.k, rows.c.cur, *buckets(rows.c.slot)))
@@ -795,7 +905,7 @@ def keep_current(engine: Engine) -> None:
         if conn.dialect.name == "sqlite" and not getattr(raw, "in_transaction", True):
             return   # pysqlite opens a transaction at the first write only: this one wrote nothing
         if engine not in _MIGRATED:
-            if not conn.dialect.has_table(conn, "order_hour_sum"):   # a store before 0033: its orders stay due
+            if not conn.dialect.has_table(conn, MEMBER_TOTAL.name):   # a store before 0035: its orders stay due
                 return
             _MIGRATED.add(engine)
         conn.info["folding"] = True

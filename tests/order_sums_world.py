@@ -14,9 +14,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from scoring.fx import FxRate, FxTable
@@ -337,3 +338,36 @@ def exclude(engine: Engine, world: World, rng: random.Random) -> None:
                                      order_id=order, created_by_member_id=member))
         session.commit()
     world.excluded = (member, order)
+
+
+# the tables storage.order_sums keeps; the hour totals' latest effect hour is compared apart (sum_tables_agree)
+SUM_TABLES = ("order_sum", "order_product_sum", "order_shape_sum", "order_sum_part", "order_product_part",
+              "order_hour_sum", "order_product_hour_sum", "order_member_hour_total", "order_shop_hour_total",
+              "order_product_hour_total")
+TOTAL_TABLES = SUM_TABLES[-3:]
+
+
+def sum_tables(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every sum table's rows, sorted; an hour total's with its latest effect hour last."""
+    got = {}
+    for table in SUM_TABLES:
+        result = conn.execute(text(f"SELECT * FROM {table}"))
+        names = list(result.keys())
+        last = names.index("last_effect_hour") if table in TOTAL_TABLES else None
+        got[table] = sorted((*r[:last], *r[last + 1:], r[last]) if last is not None else tuple(r) for r in result)
+    return got
+
+
+def sum_tables_agree(kept: dict[str, list[tuple[Any, ...]]], rebuilt: dict[str, list[tuple[Any, ...]]]) -> None:
+    """The sums the folds kept are a rebuild's: every row equal, but an hour total's latest effect hour, which
+    taking a step off leaves (it may only be later than the rebuild's)."""
+    for table in SUM_TABLES:
+        if table not in TOTAL_TABLES:
+            assert kept[table] == rebuilt[table], \
+                f"{table}: kept {len(kept[table])} rows, rebuilt {len(rebuilt[table])}; differing: " \
+                f"{sorted(set(kept[table]) ^ set(rebuilt[table]))[:4]}"
+            continue
+        assert [r[:-1] for r in kept[table]] == [r[:-1] for r in rebuilt[table]], \
+            f"{table}: differing: {sorted({r[:-1] for r in kept[table]} ^ {r[:-1] for r in rebuilt[table]})[:4]}"
+        later = [(k, r) for k, r in zip(kept[table], rebuilt[table], strict=True) if k[-1] < r[-1]]
+        assert not later, f"{table}: a latest effect hour the folds kept is before the steps': {later[:4]}"

@@ -123,7 +123,8 @@ def test_a_backup_taken_while_a_sync_writes_restores_to_the_store_at_one_commit(
     assert copied["shop_order"] == [r for r in source["shop_order"] if r[0] in order_ids]
     assert copied["order_line"] == [r for r in source["order_line"] if r[1] in order_ids]
     synced = ("shop_order", "order_line", "shop_sync_state", "order_sum", "order_product_sum", "order_sum_part",
-              "order_product_part", "order_shape_sum", "order_hour_sum", "order_product_hour_sum")
+              "order_product_part", "order_shape_sum", "order_hour_sum", "order_product_hour_sum",
+              "order_member_hour_total", "order_shop_hour_total", "order_product_hour_total")
     assert {t: rows for t, rows in copied.items() if t not in synced} == \
         {t: rows for t, rows in source.items() if t not in synced}
     # the order sums (storage.order_sums) of the same commit: they add up to the copied orders

@@ -1,0 +1,57 @@
+"""order_member_hour_total, order_shop_hour_total, order_product_hour_total: the hour tables summed over the hour
+each step took effect in (storage.models._HourTotal), built here from the ledger; then the orders changed while
+the store was at 0033 or 0034 are folded (the code folds from here on).
+
+Why: a month read from the hour tables held a row per hour a refund or a cancellation of an hour's orders came in,
+and per member for a shop: the rows grew with the orders (a shop's month: 8,500 rows at a million orders, 22,000
+at ten million). A total holds one row a key and hour, so a read costs members (shops) x hours.
+
+Revision ID: 0035
+Revises: 0034
+Create Date: 2026-12-07
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from storage.order_sums import fold_due, forget, rebuild_totals
+
+revision: str = "0035"
+down_revision: str | None = "0034"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_ORDER_VALUES = [("gross_minor", sa.BigInteger()), ("orders", sa.Integer()), ("value_minor", sa.BigInteger()),
+                 ("refunded_minor", sa.BigInteger()), ("units", sa.Integer()), ("returned_units", sa.Integer())]
+_PRODUCT_VALUES = [("units", sa.Integer()), ("orders", sa.Integer()), ("amount_minor", sa.BigInteger()),
+                   ("refunded_minor", sa.BigInteger())]
+_TABLES = (
+    ("order_member_hour_total", [("member_id", sa.Integer()), ("basis", sa.String(8)), ("moment_hour", sa.Integer()),
+                                 ("currency", sa.String(3))], _ORDER_VALUES),
+    ("order_shop_hour_total", [("shop_id", sa.Integer()), ("basis", sa.String(8)), ("moment_hour", sa.Integer()),
+                               ("creator_id", sa.Integer()), ("currency", sa.String(3))], _ORDER_VALUES),
+    ("order_product_hour_total", [("shop_id", sa.Integer()), ("basis", sa.String(8)), ("moment_hour", sa.Integer()),
+                                  ("product_id", sa.Integer()), ("currency", sa.String(3))], _PRODUCT_VALUES),
+)
+
+
+def upgrade() -> None:
+    for name, key, values in _TABLES:
+        op.create_table(
+            name,
+            sa.Column("steps", sa.Integer(), nullable=False),
+            sa.Column("last_effect_hour", sa.Integer(), nullable=False),
+            *(sa.Column(column, type_, nullable=False) for column, type_ in key + values),
+            sa.PrimaryKeyConstraint(*(column for column, _ in key)),
+            sqlite_with_rowid=False,   # the key orders the table: a read is one range of it
+        )
+    conn = op.get_bind()
+    rebuild_totals(conn)   # from the ledger, as the sums are
+    fold_due(conn)         # orders changed while the store was at 0033 or 0034
+
+
+def downgrade() -> None:
+    forget(op.get_bind().engine)   # this process folds no more (its orders stay due, read one by one)
+    for name, _, _ in reversed(_TABLES):
+        op.drop_table(name)
