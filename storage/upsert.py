@@ -31,8 +31,9 @@ def upsert_rows(conn: Connection, table: Table, keys: tuple[str, ...], rows: lis
     unique = list({tuple(row[k] for k in keys): row for row in rows}.values())
     if not unique:
         return
-    per = max(1, 5000 // len(unique[0]))   # parameters per statement far under SQLite's limit
-    for start in range(0, len(unique), per):
-        ins = dialect_insert(conn, table).values(unique[start:start + per])
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=list(keys), set_={c: ins.excluded[c] for c in unique[0] if c not in keys}))
+    # one statement for any number of rows, so it is compiled once and cached (a statement of the rows' values
+    # was compiled anew for every count of rows): the driver's executemany (SQLite), SQLAlchemy's batches of
+    # VALUES (psycopg)
+    ins = dialect_insert(conn, table)
+    conn.execute(ins.on_conflict_do_update(
+        index_elements=list(keys), set_={c: ins.excluded[c] for c in unique[0] if c not in keys}), unique)
