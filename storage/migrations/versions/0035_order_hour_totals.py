@@ -1,6 +1,7 @@
 """order_member_hour_total, order_shop_hour_total, order_product_hour_total: the hour tables summed over the hour
 each step took effect in (storage.models._HourTotal), built here from the ledger; then the orders changed while
-the store was at 0033 or 0034 are folded (the code folds from here on).
+the store was at 0033 or 0034 are folded (the code folds from here on). On PostgreSQL order_shape_sum's key carries
+its count, as the totals' keys carry their values.
 
 Why: a month read from the hour tables held a row per hour a refund or a cancellation of an hour's orders came in,
 and per member for a shop: the rows grew with the orders (a shop's month: 8,500 rows at a million orders, 22,000
@@ -50,6 +51,8 @@ def upgrade() -> None:
             sqlite_with_rowid=False,
         )
     conn = op.get_bind()
+    if conn.dialect.name == "postgresql":   # the pace shape's month read from the key's index alone
+        _shape_key("INCLUDE (orders)")
     rebuild_totals(conn)   # from the ledger, as the sums are
     fold_due(conn)         # orders changed while the store was at 0033 or 0034
 
@@ -58,3 +61,10 @@ def downgrade() -> None:
     forget(op.get_bind().engine)   # this process folds no more (its orders stay due, read one by one)
     for name, _, _ in reversed(_TABLES):
         op.drop_table(name)
+    if op.get_bind().dialect.name == "postgresql":
+        _shape_key("")
+
+
+def _shape_key(include: str) -> None:
+    op.execute("ALTER TABLE order_shape_sum DROP CONSTRAINT order_shape_sum_pkey, ADD CONSTRAINT "
+               f"order_shape_sum_pkey PRIMARY KEY (shop_id, basis, moment_slot) {include}")
