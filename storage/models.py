@@ -503,17 +503,14 @@ class OrderProductSumRow(SQLModel, table=True):
 
 class OrderHourSumRow(SQLModel, table=True):
     """order_sum by the hour: the same sums with the counting and the effect quarter-hours taken to their UTC hour
-    (`moment_hour`, `effect_hour`: hours since 1970). A month read by local day reads a member's or a shop's hours,
-    not their quarter-hours: at most 24 rows a key and day, however many orders (storage.order_sums.read_sums;
-    migration 0033)."""
+    (`moment_hour`, `effect_hour`: hours since 1970). A read by local day takes an hour with a step taken in now's
+    hour from here, by effect hour, and the other whole hours from the hour totals (storage.order_sums.read_sums;
+    migrations 0033, 0035)."""
     __tablename__ = "order_hour_sum"
-    # covering: a member's and a shop's reads are answered from the index alone (no table row fetched per hour)
+    # a member's hours with recent steps (a shop's come by the key); whole hours are read from the hour totals,
+    # so no index here carries the figures (migration 0035 narrowed those of 0033)
     __table_args__ = (Index("ix_order_hour_sum_member", "member_id", "basis", "moment_hour", "currency",
-                            "effect_hour", "gross_minor", "orders", "value_minor", "refunded_minor", "units",
-                            "returned_units"),
-                      Index("ix_order_hour_sum_shop", "shop_id", "basis", "moment_hour", "creator_id", "currency",
-                            "effect_hour", "gross_minor", "orders", "value_minor", "refunded_minor", "units",
-                            "returned_units"))
+                            "effect_hour"),)
     shop_id: int = Field(primary_key=True)
     basis: str = Field(primary_key=True, max_length=8)
     moment_hour: int = Field(primary_key=True)
@@ -530,10 +527,8 @@ class OrderHourSumRow(SQLModel, table=True):
 
 
 class OrderProductHourSumRow(SQLModel, table=True):
-    """order_product_sum by the hour, as order_hour_sum is order_sum by the hour (its index covers a shop's reads)."""
+    """order_product_sum by the hour, as order_hour_sum is order_sum by the hour (read by its key)."""
     __tablename__ = "order_product_hour_sum"
-    __table_args__ = (Index("ix_order_product_hour_sum_shop", "shop_id", "basis", "moment_hour", "product_id",
-                            "currency", "effect_hour", "units", "orders", "amount_minor", "refunded_minor"),)
     shop_id: int = Field(primary_key=True)
     basis: str = Field(primary_key=True, max_length=8)
     moment_hour: int = Field(primary_key=True)

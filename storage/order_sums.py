@@ -17,10 +17,13 @@ How they stay exact:
   row also serialises two transactions that change the same order: the second waits for the first's commit.
 - A reader that finds an order due (changed in its own transaction, not yet folded) reads orders one by one, as
   it does the quarter-hour of `now` and the quarter-hour of the refund maturity cut-off, where a step's exact time
-  decides (`read_sums`).
-- The same sums by the UTC hour (order_hour_sum, order_product_hour_sum; migration 0033) are kept by the same fold:
-  a read grouped by day takes its whole hours from them, the hours that a local midnight (a zone off the whole
-  hour), the cut-off or a range edge splits by the quarter-hour.
+  decides (`read_sums`; none when `now` or the cut-off is the last microsecond of a quarter-hour).
+- The same sums by the UTC hour (order_hour_sum, order_product_hour_sum; migration 0033) and those summed over the
+  hour each step took effect in (the hour totals: order_member_hour_total, order_shop_hour_total,
+  order_product_hour_total, with the latest effect hour; migration 0035) are kept by the same fold. A read grouped
+  by day takes its whole hours from the totals (a total with a step from now's hour on: from the hour table, by
+  effect hour), and the hours that a local midnight (a zone off the whole hour), the cut-off or a range edge
+  splits by the quarter-hour.
 - `kpibot db rebuild-aggregates` (`rebuild`) recomputes every sum and the ledger from the orders.
 
 SQLite recreates a table for most ALTERs (Alembic's batch mode), which drops its triggers: a later migration that
@@ -271,39 +274,54 @@ PRODUCT_HOUR_KEY = ("shop_id", "basis", "moment_hour", "product_id", "currency",
 
 @dataclass(frozen=True)
 class _Total:
-    """An hour total table (storage.models._HourTotal): its key, read from a ledger row at `picks` (the moment
-    quarter-hour, at `moment`, taken to its hour), the values at `values` of the row, and the effect quarter-hour at
-    `effect`. `matches`: the columns its rows and the hour table's rows it sums share besides the hour."""
+    """An hour total table (storage.models._HourTotal) and where its rows come from: the ledger's rows (`ledger`,
+    columns `ledger_cols`), its key's columns named as there but for `moment_hour` (the ledger's moment quarter-hour
+    taken to its hour), its `values`, and the hour table (`hours`) a key's hour is read from by effect hour while a
+    step of it is recent. `credited`: only orders credited to a member (no read asks for member 0's, and the row
+    every uncredited order of an hour would add to is one that concurrent syncs of different shops would queue on)."""
 
     table: Table
     ledger: Table
     ledger_cols: tuple[str, ...]
     key: tuple[str, ...]
-    picks: tuple[int, ...]
-    moment: int
     values: tuple[str, ...]
-    first_value: int
-    effect: int
     hours: Table
-    matches: tuple[str, ...]
+    credited: bool = False
+
+    @property
+    def matches(self) -> tuple[str, ...]:
+        """The key's columns but the hour: what its rows share with the hour table's rows they sum."""
+        return tuple(c for c in self.key if c != "moment_hour")
+
+    def _picks(self) -> list[int]:
+        return [self.ledger_cols.index("moment_slot" if c == "moment_hour" else c) for c in self.key]
 
     def rows(self, ledger: list[tuple[Any, ...]]) -> list[tuple[tuple[Any, ...], tuple[int, ...], int]]:
-        """(key, values, effect hour) of each ledger row."""
-        n = len(self.values)
-        return [(tuple(r[i] // HOUR_SLOTS if i == self.moment else r[i] for i in self.picks),
-                 r[self.first_value:self.first_value + n], r[self.effect] // HOUR_SLOTS) for r in ledger]
+        """(key, values, effect hour) of each ledger row that adds to the table."""
+        picks, moment = self._picks(), self.ledger_cols.index("moment_slot")
+        values = [self.ledger_cols.index(v) for v in self.values]
+        effect = self.ledger_cols.index("effect_slot")
+        member = self.ledger_cols.index("member_id") if self.credited else None
+        return [(tuple(r[i] // HOUR_SLOTS if i == moment else r[i] for i in picks), tuple(r[i] for i in values),
+                 r[effect] // HOUR_SLOTS) for r in ledger if member is None or r[member]]
+
+    def rebuilt(self) -> Any:
+        """The table's rows from the whole ledger: the key's sums, the rows' count and the latest effect hour."""
+        cols = [self.ledger.c[c] for c in self.ledger_cols]
+        moment = self.ledger_cols.index("moment_slot")
+        by = [cols[i] // HOUR_SLOTS if i == moment else cols[i] for i in self._picks()]
+        rows = select(*by, *(func.sum(self.ledger.c[v]) for v in self.values), func.count(),
+                      func.max(self.ledger.c.effect_slot) // HOUR_SLOTS).group_by(*by)
+        return rows.where(self.ledger.c.member_id != 0) if self.credited else rows
 
 
-# PART_COLS: order_id 0, shop 1, basis 2, moment 3, member 4, creator 5, currency 6, effect 7, values 8..13;
-# PRODUCT_PART_COLS: order_id 0, shop 1, basis 2, moment 3, product 4, currency 5, effect 6, values 7..10
-TOTALS = (
-    _Total(MEMBER_TOTAL, PART, PART_COLS, ("member_id", "basis", "moment_hour", "currency"), (4, 2, 3, 6), 3,
-           SUM_VALUES, 8, 7, HOUR, ("member_id", "basis", "currency")),
-    _Total(SHOP_TOTAL, PART, PART_COLS, ("shop_id", "basis", "moment_hour", "creator_id", "currency"), (1, 2, 3, 5, 6),
-           3, SUM_VALUES, 8, 7, HOUR, ("shop_id", "basis", "creator_id", "currency")),
-    _Total(PRODUCT_TOTAL, PRODUCT_PART, PRODUCT_PART_COLS,
-           ("shop_id", "basis", "moment_hour", "product_id", "currency"), (1, 2, 3, 4, 5), 3, PRODUCT_VALUES, 7, 6,
-           PRODUCT_HOUR, ("shop_id", "basis", "product_id", "currency")))
+MEMBER_TOTALS = _Total(MEMBER_TOTAL, PART, PART_COLS, ("member_id", "basis", "moment_hour", "currency"), SUM_VALUES,
+                       HOUR, credited=True)
+SHOP_TOTALS = _Total(SHOP_TOTAL, PART, PART_COLS, ("shop_id", "basis", "moment_hour", "creator_id", "currency"),
+                     SUM_VALUES, HOUR)
+PRODUCT_TOTALS = _Total(PRODUCT_TOTAL, PRODUCT_PART, PRODUCT_PART_COLS,
+                        ("shop_id", "basis", "moment_hour", "product_id", "currency"), PRODUCT_VALUES, PRODUCT_HOUR)
+TOTALS = (MEMBER_TOTALS, SHOP_TOTALS, PRODUCT_TOTALS)
 
 
 def _by_hour(rows: list[tuple[Any, ...]], moment: int, effect: int) -> list[tuple[Any, ...]]:
@@ -411,7 +429,8 @@ def _add(conn: Connection, table: str, key: tuple[str, ...], values: tuple[str, 
 
 def _drop_empty(conn: Connection, table: str, key: tuple[str, ...], values: tuple[str, ...],
                 keys: set[tuple[Any, ...]]) -> None:
-    """Delete the sums that what was taken off left at zero: the table holds what a rebuild would, no more."""
+    """Delete the rows of `keys` whose `values` taking off left at zero (a sum's figures; a total's steps): the
+    table holds what a rebuild would, no more."""
     rows = sorted(keys)
     zero = " AND ".join(f"{table}.{v} = 0" for v in values)
     for i in range(0, len(rows), IN_CHUNK):
@@ -435,6 +454,7 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
     added, add what it adds now (a deleted order adds nothing), and keep that in the ledger. The number of orders
     read."""
     read = 0
+    totals: dict[_Total, tuple[list[Any], list[Any]]] = {total: ([], []) for total in TOTALS}
     for i in range(0, len(order_ids), IN_CHUNK):
         ids = order_ids[i:i + IN_CHUNK]
         old = _ledger(conn, PART, PART_COLS, ids)
@@ -462,9 +482,14 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
         emptied = _add(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES,
                        [(_by_hour(old_products, 3, 6), -1), (_by_hour(product_parts, 3, 6), 1)])
         _drop_empty(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES, emptied)
-        for total in TOTALS:
+        for total, (took, added) in totals.items():
             ledger = (old, parts) if total.ledger is PART else (old_products, product_parts)
-            _add_total(conn, total, total.rows(ledger[0]), total.rows(ledger[1]))
+            took += total.rows(ledger[0])
+            added += total.rows(ledger[1])
+    # the totals once for all the chunks: keys shared across shops (a member's) locked in one sorted pass, so two
+    # transactions folding many orders each cannot lock them in opposite orders
+    for total, (took, added) in totals.items():
+        _add_total(conn, total, took, added)
     return read
 
 
@@ -494,17 +519,7 @@ def _add_total(conn: Connection, total: _Total, old: list[tuple[tuple[Any, ...],
                          f"last_effect_hour = {latest}({name}.last_effect_hour, excluded.last_effect_hour)"])
     _insert(conn, name, (*total.key, *total.values, "steps", "last_effect_hour"), rows_,
             f"ON CONFLICT ({', '.join(total.key)}) DO UPDATE SET {updates}")
-    gone = sorted(k for k, v in acc.items() if v[n] < 0)
-    for i in range(0, len(gone), IN_CHUNK):
-        chunk = gone[i:i + IN_CHUNK]
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(f"DELETE FROM {name} WHERE {' AND '.join(f'{k} = ?' for k in total.key)} "
-                                 f"AND steps = 0", chunk)
-        else:
-            conn.exec_driver_sql(
-                f"DELETE FROM {name} USING unnest({_arrays(total.key)}) AS u({', '.join(total.key)}) "
-                f"WHERE {' AND '.join(f'{name}.{k} = u.{k}' for k in total.key)} AND {name}.steps = 0",
-                tuple(list(col) for col in zip(*chunk, strict=True)))
+    _drop_empty(conn, name, total.key, ("steps",), {k for k, v in acc.items() if v[n] < 0})
 
 
 SHAPE_KEY = ("shop_id", "basis", "moment_slot")
@@ -527,7 +542,7 @@ def fold_due(conn: Connection) -> int:
 
 def rebuild_in(conn: Connection, hours: bool = True) -> int:
     """Recompute every sum and the ledger from the orders in `conn`'s transaction. The number of orders read.
-    `hours` false: not the hour tables (migration 0032, which comes before them)."""
+    `hours` false: neither the hour tables nor the hour totals (migration 0032, which comes before them)."""
     for table in (SUM, PRODUCT_SUM, SHAPE, PART, PRODUCT_PART, DUE):
         conn.execute(delete(table))
     read, last = 0, 0
@@ -576,12 +591,8 @@ def rebuild_totals(conn: Connection) -> None:
     the rows' count and the latest hour one took effect in."""
     for total in TOTALS:
         conn.execute(delete(total.table))
-        cols = [total.ledger.c[c] for c in total.ledger_cols]
-        by = [cols[i] // HOUR_SLOTS if i == total.moment else cols[i] for i in total.picks]
-        conn.execute(insert(total.table).from_select(
-            [*total.key, *total.values, "steps", "last_effect_hour"],
-            select(*by, *(func.sum(total.ledger.c[v]) for v in total.values), func.count(),
-                   func.max(cols[total.effect]) // HOUR_SLOTS).group_by(*by)))
+        conn.execute(insert(total.table).from_select([*total.key, *total.values, "steps", "last_effect_hour"],
+                                                     total.rebuilt()))
 
 
 def rebuild(engine: Engine) -> tuple[int, int]:
@@ -629,9 +640,10 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
 
     Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
     quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
-    taken in the quarter-hour of `now` (up to `now`). Grouped by day (`tz` or `daily`), whole hours come from
-    order_hour_sum instead (`_plan`): at most 24 rows a key and day however many orders; the refunds and
-    cancellations of their orders since the start of now's hour are then read one by one too."""
+    taken in the quarter-hour of `now` (up to `now`); neither when `now` or the cut-off is the last microsecond of a
+    quarter-hour. Grouped by day (`tz` or `daily`), whole hours come from the hour totals instead (`_plan`,
+    `_table_sums`): one row a key and hour however many orders; the refunds and cancellations of their orders
+    since the start of now's hour are then read one by one too."""
     moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
     want_products = every_product or bool(products)
     if want_products and members:   # products are summed by shop, not by member
@@ -676,7 +688,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
                     (sa_literal(0), t.c.shop_id.in_(shops)))
 
         for who, cur, m_slot, gross, count, value, refunded, units, returned in _table_sums(
-                conn, SUM, TOTALS[0] if by_member else TOTALS[1], scope, SUM_VALUES, basis, plan, buckets):
+                conn, SUM, MEMBER_TOTALS if by_member else SHOP_TOTALS, scope, SUM_VALUES, basis, plan, buckets):
             into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
                                              from_minor(value, cur), from_minor(refunded, cur), units, returned))
     if want_products and not by_member and not one_by_one:
@@ -686,7 +698,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
             return t.c.product_id, chosen
 
         for product, cur, m_slot, units, count, amount, refunded in _table_sums(
-                conn, PRODUCT_SUM, TOTALS[2], product_scope, PRODUCT_VALUES, basis, plan, buckets):
+                conn, PRODUCT_SUM, PRODUCT_TOTALS, product_scope, PRODUCT_VALUES, basis, plan, buckets):
             if units or count or amount or refunded:
                 out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
                                                   from_minor(amount, cur), from_minor(refunded, cur)))
@@ -758,9 +770,10 @@ def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """Where read_sums takes a range's table sums from: the quarter-hours [lo, hi) less `raw` (read order by order),
-    steps taken before the quarter-hour of now (`now_slot`). With `hours`: the whole hours [hours) less `broken`
-    from the hour tables, steps taken before now's hour (the hour tables cannot tell its quarter-hours apart), and
-    the quarter-hours `slots` from the quarter-hour tables; without, every quarter-hour from the latter."""
+    steps taken before `now_slot` (the quarter-hour after the last microsecond up to `now`). With `hours`: the whole
+    hours [hours) less `broken` from the hour totals, steps taken before now's hour (they cannot tell its
+    quarter-hours apart), and the quarter-hours `slots` from the quarter-hour tables; without, every quarter-hour
+    from the latter."""
 
     lo: int
     hi: int
@@ -781,7 +794,7 @@ class _Plan:
 def _plan(lo: int, hi: int, now_slot: int, raw: set[int], splits: list[int] | None) -> _Plan:
     """The plan of a read whose sums are grouped by day (`splits`: the quarter-hours its sums are split at, where
     its local days end and the cut-off; None: grouped by quarter-hour, no hours then). An hour is read from the
-    hour tables when it lies in the range, before now's hour, holds no quarter-hour read order by order and no split
+    hour totals when it lies in the range, before now's hour, holds no quarter-hour read order by order and no split
     (a local midnight of a zone off the whole hour, a cut-off off the hour); the quarter-hours of the range's other
     hours, now's hour's included, come from the quarter-hour tables."""
     first, last = -(-lo // HOUR_SLOTS), min(hi, now_slot) // HOUR_SLOTS
@@ -821,7 +834,8 @@ def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: Callabl
                             (totals.c.moment_hour * HOUR_SLOTS).label("slot"), *(totals.c[v].label(v) for v in values))
                      .where(in_plan, totals.c.last_effect_hour < now_hour))
         recent = select(*(totals.c[c] for c in total.matches), totals.c.moment_hour) \
-            .where(in_plan, totals.c.last_effect_hour >= now_hour).distinct().subquery()
+            .where(in_plan, totals.c.last_effect_hour >= now_hour).distinct().subquery()   # DISTINCT: not flattened
+        # (flattened, SQLite drives the join from the hour table: every hour row of the range, not the few recent)
         h_key, _ = scope(hours)
         parts.append(select(h_key.label("k"), hours.c.currency.label("cur"),
                             (hours.c.moment_hour * HOUR_SLOTS).label("slot"), *(hours.c[v].label(v) for v in values))
@@ -847,7 +861,8 @@ def _midnights(start: datetime, end: datetime, tz: str) -> list[int]:
 def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_slot: int | None,
              daily: bool = False) -> list[Any]:
     """What read_sums groups quarter-hours by: their UTC day (`daily`); each alone without `tz`; else their local
-    day in `tz` (a CASE over the range's local midnights), UTC day (the rate's) and side of the refund cut-off."""
+    day in `tz` (the quarter-hours since the range's first local midnight, in days; a CASE over its local midnights
+    where the zone's offset changes in it), UTC day (the rate's) and side of the refund cut-off."""
     if daily:
         return [slot // DAY_SLOTS]
     if tz is None:
@@ -899,7 +914,7 @@ _MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()   # engines whose store h
 
 
 def forget(engine: Engine) -> None:
-    """`engine`'s store no longer has the sums (migration 0033 or 0032 undone): check again before folding."""
+    """`engine`'s store no longer has the sums (migration 0035, 0033 or 0032 undone): check again before folding."""
     _MIGRATED.discard(engine)
 
 

@@ -1,4 +1,4 @@
-"""INSERT .. ON CONFLICT DO UPDATE for one row, on SQLite and PostgreSQL alike (both read the same clause)."""
+"""INSERT .. ON CONFLICT DO UPDATE, on SQLite and PostgreSQL alike (both read the same clause)."""
 
 from __future__ import annotations
 
@@ -26,14 +26,12 @@ def upsert(conn: Connection, table: Table, keys: tuple[str, ...], values: dict[s
 
 def upsert_rows(conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     """`upsert` of many rows (all with the same columns) in few statements: each row inserted, or the row with its
-    `keys` updated with the row's other values. Of rows with the same keys the last counts (one statement may not
-    touch a row twice on PostgreSQL)."""
+    `keys` updated with the row's other values. Of rows with the same keys the last counts."""
     unique = list({tuple(row[k] for k in keys): row for row in rows}.values())
     if not unique:
         return
     # one statement for any number of rows, so it is compiled once and cached (a statement of the rows' values
-    # was compiled anew for every count of rows): the driver's executemany (SQLite), SQLAlchemy's batches of
-    # VALUES (psycopg)
+    # was compiled anew for every count of rows), run by the driver's executemany
     ins = dialect_insert(conn, table)
     conn.execute(ins.on_conflict_do_update(
         index_elements=list(keys), set_={c: ins.excluded[c] for c in unique[0] if c not in keys}), unique)

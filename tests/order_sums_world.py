@@ -344,7 +344,7 @@ def exclude(engine: Engine, world: World, rng: random.Random) -> None:
 SUM_TABLES = ("order_sum", "order_product_sum", "order_shape_sum", "order_sum_part", "order_product_part",
               "order_hour_sum", "order_product_hour_sum", "order_member_hour_total", "order_shop_hour_total",
               "order_product_hour_total")
-TOTAL_TABLES = SUM_TABLES[-3:]
+TOTAL_TABLES = ("order_member_hour_total", "order_shop_hour_total", "order_product_hour_total")
 
 
 def sum_tables(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:

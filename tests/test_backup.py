@@ -137,6 +137,9 @@ def test_a_backup_taken_while_a_sync_writes_restores_to_the_store_at_one_commit(
         assert conn.execute("SELECT sum(gross_minor), sum(orders), sum(units) FROM order_hour_sum WHERE basis = 'paid'"
                             ).fetchone() == conn.execute(
             "SELECT sum(merchandise_minor), count(*), sum(units) FROM shop_order WHERE paid_at IS NOT NULL").fetchone()
+        assert conn.execute("SELECT sum(gross_minor), sum(orders), sum(units) FROM order_shop_hour_total "
+                            "WHERE basis = 'paid'").fetchone() == conn.execute(
+            "SELECT sum(merchandise_minor), count(*), sum(units) FROM shop_order WHERE paid_at IS NOT NULL").fetchone()
         assert conn.execute("SELECT count(*) FROM order_sum_due").fetchone() == (0,)
 
     # restored (the bot stopped): the store is the backup, and the store it replaced is kept as it was

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from scoring.order_effects import slot_of, slot_start
@@ -271,10 +271,28 @@ def figures(read: dict[int, Read], bucket: Callable[[datetime], Hashable]) -> tu
     return ({k: tuple(v) for k, v in orders.items() if any(v)}, {k: tuple(v) for k, v in products.items() if any(v)})
 
 
+def totals_read(conn: Connection, d: Draw, plan: _Plan) -> tuple[bool, bool]:
+    """Whether `d`'s read takes an hour total whole (its latest step before now's hour), and whether it reads an
+    hour of one from the hour table (a step of it from now's hour on)."""
+    if plan.hours is None or plan.hours[1] - plan.hours[0] <= len(plan.broken):
+        return False, False
+    table, owner = ("order_member_hour_total", "member_id") if "members" in d.kw else \
+        ("order_shop_hour_total", "shop_id")
+    owners = ", ".join(str(int(o)) for o in d.kw.get("members") or d.kw["shops"])
+    now_hour = plan.now_slot // HOUR_SLOTS
+    whole, recent = conn.execute(text(
+        f"SELECT count(CASE WHEN last_effect_hour < {now_hour} THEN 1 END), "
+        f"count(CASE WHEN last_effect_hour >= {now_hour} THEN 1 END) "
+        f"FROM {table} WHERE {owner} IN ({owners}) AND basis = '{d.basis.value}' AND moment_hour >= "
+        f"{plan.hours[0]} AND moment_hour < {plan.hours[1]}")).one()
+    return bool(whole), bool(recent)
+
+
 def old_step_in_nows_hour(store: Store, d: Draw) -> bool:
     """Whether an order of `d`'s scope counted in the range before now's hour took a step (cancelled, refunded)
     inside now's hour, up to `now`: the tail read order by order must add just that step."""
-    hour = slot_start(slot_of(d.now) - slot_of(d.now) % HOUR_SLOTS)
+    until = slot_of(d.now + TICK)   # a now ending an hour has no step inside its own
+    hour = slot_start(until - until % HOUR_SLOTS)
     members, shops = set(d.kw.get("members", ())), set(d.kw.get("shops", ()))
     for _, shop, member, paid, shipped, cancelled, refunds in store.orders:
         counted = paid if d.basis is CountOrdersAt.PAID else shipped
@@ -297,7 +315,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
         zero = {t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE {' AND '.join(f'{v} = 0' for v in values)}"))
                 .scalar_one() for t, values in HOUR_TABLES.items()}
     backend = engine.dialect.name
-    hours = split = tail = compared = ends = 0
+    hours = split = tail = compared = ends = whole = recent = 0
     mismatches: list[str] = []
     for n in range(DRAWS):
         d = draw(rng, store, n)
@@ -311,6 +329,8 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
         ends += _aligned(d.now + TICK) or (d.cutoff is not None and _aligned(d.cutoff + TICK))
         args = (d.basis, d.start, d.end, d.now, d.cutoff)
         with engine.connect() as conn:
+            read_whole, read_recent = totals_read(conn, d, plan)
+            whole, recent = whole + read_whole, recent + read_recent
             summed = read_sums(conn, *args, tz=d.tz, daily=d.daily, **d.kw)
             one = read_sums(conn, *args, tz=d.tz, daily=d.daily, one_by_one=True, **d.kw)
         assert summed is not None and one is not None, f"draw {n}: an order is due"
@@ -332,6 +352,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
     assert split >= 8, f"only {split} draws split an hour at a local midnight off the hour"
     assert tail >= 8, f"only {tail} draws saw an old order's step inside now's hour"
     assert ends >= 8, f"only {ends} draws had a now or a cut-off ending a quarter-hour"
+    assert whole >= DRAWS // 3 and recent >= 8, f"totals read whole in {whole} draws, by the hour table in {recent}"
     # the hour tables the folds kept (adding and taking off) are exactly a rebuild's, with no zero rows
     for table in HOUR_TABLES:
         assert kept[table] and not zero[table], f"{table}: {len(kept[table])} rows, {zero[table]} of them zero"

@@ -13,9 +13,10 @@ from sqlmodel import Session
 
 from storage.engine import make_engine
 from storage.migrate import upgrade
-from storage.models import Order, Shop
+from storage.models import Member, Order, Shop
 from storage.order_sums import rebuild
 from tests.conftest import org_and_team
+from tests.order_sums_world import sum_tables, sum_tables_agree
 
 
 @pytest.mark.parametrize("at", ["0032", "0034"])
@@ -29,11 +30,16 @@ def test_orders_changed_before_0035_are_due_until_0035_folds_them(tmp_path: Path
                     currency="IDR", timezone="UTC")
         s.add(shop)
         s.flush()
+        host = Member(org_id=org.id, team_id=team.id, code="h", name="H", role="host", timezone="UTC", locale="en")
+        s.add(host)
+        s.flush()
         s.add(Order(shop_id=shop.id, platform_order_id="1", status="paid", currency="IDR", subtotal_minor=100,
                     merchandise_minor=100, total_minor=100, units=1, created_at=paid, paid_at=paid))
+        s.add(Order(shop_id=shop.id, platform_order_id="2", status="paid", currency="IDR", subtotal_minor=50,
+                    merchandise_minor=50, total_minor=50, units=1, created_at=paid, paid_at=paid, member_id=host.id))
         s.commit()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM order_sum_due")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM order_sum_due")).scalar_one() == 2
     upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM order_sum_due")).scalar_one() == 0
@@ -41,8 +47,14 @@ def test_orders_changed_before_0035_are_due_until_0035_folds_them(tmp_path: Path
         totals = [conn.execute(text(f"SELECT moment_hour, gross_minor, orders, steps, last_effect_hour FROM {t}"))
                   .all() for t in ("order_member_hour_total", "order_shop_hour_total")]
     hour = int(paid.timestamp()) // 3600
-    assert hours == [(hour, 100, 1)]
-    assert totals == [[(hour, 100, 1, 1, hour)]] * 2
-    assert rebuild(engine) == (1, 1)
+    assert sorted(hours) == [(hour, 50, 1), (hour, 100, 1)]   # credited to the host; to nobody
+    # a member's totals hold credited orders only; the shop's hold both
+    assert totals == [[(hour, 50, 1, 1, hour)], [(hour, 150, 2, 2, hour)]]
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT moment_hour, gross_minor, orders FROM order_hour_sum")).all() == hours
+        kept = sum_tables(conn)
+    assert rebuild(engine) == (2, 2)
+    with engine.connect() as conn:
+        sum_tables_agree(kept, sum_tables(conn))
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT moment_hour, gross_minor, orders FROM order_hour_sum")).all()) == \
+            sorted(hours)
