@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from bot.card_cache import CardCache
+from bot.card_cache import AskedKey, CardCache
 from bot.parse import parse
 from cards.clicks import Click
 from cards.i18n import lang_of, t
@@ -134,13 +134,10 @@ class Dispatcher:
         parsed = None if msg.is_group and not msg.mentioned else parse(msg.text, msg.mentions)
         if parsed is None:   # not for the bot (adapters ask `wants` first): nothing to read
             return msg.user_id, None
-        command = lookup(parsed.name)
         args = tuple(a.lower() for a in parsed.args)
-        key = None
-        if command is not None and command.cacheable:
-            key = self.cache.asked_key(msg.platform, tuple(i for i in ids if i), command.name, args, self.clock())
-            if self._identities_unchanged() and (kept := self.cache.kept_asked(key)) is not None:
-                return kept
+        key = self._asked_key(msg, ids, parsed.name, args)
+        if key is not None and self._identities_unchanged() and (kept := self.cache.kept_asked(key)) is not None:
+            return kept
         generation = self.cache.generation
         who = self.who(msg.platform, *ids)
         card = self.run(msg.platform, who.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash, who=who)
@@ -149,6 +146,23 @@ class Dispatcher:
             # only a card the cache holds (never an error's), and only if no drop came since the sender was read
             self.cache.keep_asked(key, who.user_id, card, generation)
         return who.user_id, card
+
+    def kept(self, msg: Incoming, ids: tuple[str | None, ...]) -> tuple[str, Card] | None:
+        """What `answer` would answer from the cards kept by sender, without reading the store but the counter of
+        who is who (at most every `identity_look_s` seconds): (the id the sender is bound by, the card), or None
+        when the message is not a cacheable command that sender asked this minute."""
+        parsed = None if msg.is_group and not msg.mentioned else parse(msg.text, msg.mentions)
+        key = None if parsed is None else self._asked_key(msg, ids, parsed.name,
+                                                          tuple(a.lower() for a in parsed.args))
+        return self.cache.kept_asked(key) if key is not None and self._identities_unchanged() else None
+
+    def _asked_key(self, msg: Incoming, ids: tuple[str | None, ...], name: str,
+                   args: tuple[str, ...]) -> AskedKey | None:
+        """The key a cacheable command's card is kept by for its sender (CardCache.keep_asked); None for others."""
+        command = lookup(name)
+        if command is None or not command.cacheable:
+            return None
+        return self.cache.asked_key(msg.platform, tuple(i for i in ids if i), command.name, args, self.clock())
 
     def _identities_unchanged(self) -> bool:
         """Whether the answers kept by sender may be used: the store's counter of changes to members and their

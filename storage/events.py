@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.models import ProcessedEvent
 from storage.order_sums import NO_ORDERS
+from storage.upsert import dialect_insert
 
 CLAIMED, ANSWERED = "claimed", "answered"
 # How long a claim holds before a redelivery may take it over. An answer takes a worker seconds: the store's
@@ -50,6 +51,21 @@ def claim(engine: Engine, platform: str, *event_ids: str | None, token: str = ""
     except IntegrityError:
         pass
     return _take_over(engine, platform, ids, token, at, wait_s)
+
+
+def record_answered(engine: Engine, platform: str, *event_ids: str | None, wait_s: float | None = None,
+                    now: datetime | None = None) -> None:
+    """Record an event answered without a claim first: one whose reply the platform sends once however often it
+    is sent (Feishu's idempotency uuid), answered from a kept card (bot.platforms.feishu). A later delivery then
+    finds it answered. Ids already stored (another worker's claim or answer) are left as they are."""
+    ids = sorted({i for i in event_ids if i})
+    if not ids:
+        raise ValueError("an event needs at least one id")
+    at = now or datetime.now(UTC)
+    with _bounded(engine, wait_s) as conn:
+        conn.execute(dialect_insert(conn, ProcessedEvent.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
+                     [{"platform": platform, "event_id": i, "received_at": at, "state": ANSWERED, "claimed_at": at,
+                       "claim_token": ""} for i in ids])
 
 
 def _take_over(engine: Engine, platform: str, ids: list[str], token: str, at: datetime,

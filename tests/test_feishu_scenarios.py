@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.config import FeishuConfig
@@ -110,6 +111,42 @@ def test_a_redelivered_event_is_answered_once_also_after_reconnect_and_restart(
         fake.push_event(event)
         settle(fake, restarted.pool)
         assert len([c for c in fake.calls if c.path.endswith("/om_dup_1/reply")]) == 1
+    finally:
+        restarted.stop()
+
+
+def test_a_kept_answer_is_replied_before_it_is_recorded_and_once_per_delivery(
+        fake: FakeFeishu, adapter: FeishuAdapter, store: Engine) -> None:
+    """The same ask within the minute is answered from the card kept for the sender without the store's claim
+    first (Feishu's uuid makes a second sending no second message), then recorded answered: a redelivery to this
+    process, and one to a new process on the same store, reply nothing."""
+    def recorded(event_id: str) -> list[tuple[str, str]]:
+        with store.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT state, claim_token FROM processed_event WHERE platform = 'feishu' AND event_id = :e"),
+                {"e": event_id})]
+
+    first = fake.message_event("ou_host1", "/mykpi", message_id="om_kept_1", event_id="ev_kept_1")
+    fake.push_event(first)
+    fake.wait_for(lambda: len(replies_to(fake, "om_kept_1")) == 1)
+    settle(fake, adapter.pool)
+    [(state, token)] = recorded("ev_kept_1")
+    assert state == "answered" and token != ""          # claimed first, then settled
+    again = fake.message_event("ou_host1", "/mykpi", message_id="om_kept_2", event_id="ev_kept_2")
+    fake.push_event(again)
+    fake.wait_for(lambda: len(replies_to(fake, "om_kept_2")) == 1)
+    settle(fake, adapter.pool)
+    assert recorded("ev_kept_2") == [("answered", "")]  # recorded after the reply, never claimed
+    assert replies_to(fake, "om_kept_2")[0]["content"] == replies_to(fake, "om_kept_1")[0]["content"]
+    fake.push_event(again)                              # this process answered it: no reply at all
+    settle(fake, adapter.pool)
+    assert len([c for c in fake.calls if c.path.endswith("/om_kept_2/reply")]) == 1
+    adapter.stop()
+    restarted = connect(fake, store)                    # the store's record stops a new process
+    try:
+        fake.push_event(again)
+        settle(fake, restarted.pool)
+        assert len([c for c in fake.calls if c.path.endswith("/om_kept_2/reply")]) == 1
     finally:
         restarted.stop()
 

@@ -8,7 +8,9 @@
   that failed releases it, and a claim whose process died is taken over by a redelivery after its lease
   (storage.events.CLAIM_LEASE). Both adapters ack before they claim, so a platform delivers an event again
   only after a reconnect or an ack that came late: a reply whose retries ran out leaves the message unanswered
-  unless that happens; it is logged as unsent and counted (kpibot_messages_failed, reason "unsent").
+  unless that happens; it is logged as unsent and counted (kpibot_messages_failed, reason "unsent"). A card
+  kept for its sender's same ask this minute goes first on Feishu, whose reply uuid (the message id) makes a
+  second sending no second message, and the event is recorded answered after (`answer_kept`).
 - A message not for the bot (group chatter without an @-mention, a picture, text that is not a command) is left
   alone before anything touches the store (Dispatcher.wants): it is neither claimed nor answered "busy".
 - A store that cannot be reached within STORE_WAIT_S (refused, dropped, locked) never swallows a message: the
@@ -43,7 +45,7 @@ from bot.dispatch import StoreBusy
 from bot.logs import about_event
 from cards.model import Card
 from storage.engine import store_unreachable
-from storage.events import claim, settle
+from storage.events import claim, record_answered, settle
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -307,6 +309,7 @@ class ImageUploads:
         _prune(self._keys, lambda entry: entry[1], now, self._max_age, self._max_entries)
 
 
+ANSWERED_MAX_ENTRIES = 10_000   # event ids this process answered (AnsweredEvents): minutes of a busy bot's
 RENDERED_MAX_ENTRIES = 256   # cards (and their renderings) kept: answers of the last minute or so
 
 
@@ -429,6 +432,61 @@ def with_retries(platform: str, what: str, attempt: Callable[[], T], attempts: i
 STORE_WAIT_S = 3.0
 
 
+class AnsweredEvents:
+    """The ids of the events this process is answering or answered lately (the newest `max_entries`): a kept
+    answer, which skips the store's claim (`answer_kept`), is not sent again for a delivery this process took
+    already."""
+
+    def __init__(self, max_entries: int = ANSWERED_MAX_ENTRIES) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def take(self, ids: tuple[str | None, ...]) -> bool:
+        """Note the event as this process's to answer; False (nothing noted) when it was already."""
+        with self._lock:
+            if any(i in self._ids for i in ids if i):
+                return False
+            for i in ids:
+                if i:
+                    self._ids[i] = None
+            while len(self._ids) > self._max:
+                self._ids.popitem(last=False)
+            return True
+
+    def release(self, ids: tuple[str | None, ...]) -> None:
+        """The answer was not sent: a redelivery may be answered."""
+        with self._lock:
+            for i in ids:
+                self._ids.pop(i or "", None)
+
+
+def answer_kept(platform: str, engine: Engine, ids: tuple[str | None, ...], reply: Callable[[], bool],
+                answered: AnsweredEvents) -> Outcome:
+    """Reply first, then record the event's `ids` answered (storage.events.record_answered): for a card kept for
+    its sender (Dispatcher.kept) on a platform that sends one message per idempotency key however often the reply
+    is sent (Feishu's uuid, the message id). The claim's transaction before the reply, most of a kept answer's
+    time on PostgreSQL, is spared. A delivery this process answered already (`answered`) gets no reply; one that
+    another replica answered at the same moment gets the same message back from the platform, not a second one.
+    `reply()` is True when the platform took it."""
+    label = "/".join(i for i in ids if i)
+    if not answered.take(ids):
+        log.info("%s: duplicate delivery %s ignored", platform, label)
+        return Outcome.DUPLICATE
+    if not reply():
+        answered.release(ids)
+        _unsent(platform, label)
+        return Outcome.UNSENT
+    try:
+        record_answered(engine, platform, *ids, wait_s=STORE_WAIT_S)
+    except Exception as exc:
+        if not store_unreachable(exc):
+            raise
+        log.warning("%s: %s was answered but could not be recorded (%s); the platform's idempotency key keeps a "
+                    "redelivery within its hour from a second message", platform, label, exc.__class__.__name__)
+    return Outcome.ANSWERED
+
+
 def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
                 answer: Callable[[Callable[[bool], None]], None], busy: Callable[[], object]) -> Outcome:
     """Claim the event's `ids`, then `answer(done)`; the answer calls `done(True)` once the platform accepted
@@ -462,8 +520,7 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
             log.warning("%s: the claim on %s could not be %s (%s); it holds until its lease ends", platform,
                         label, "marked answered" if sent else "released", exc.__class__.__name__)
         if not sent:
-            log.warning("%s: the answer to %s was not sent (logged as unsent, counted in kpibot_messages_failed); "
-                        "it stays unanswered unless the platform delivers the message again", platform, label)
+            _unsent(platform, label)
         with lock:
             late = state["returned"] and state["outcome"] is None
             if state["outcome"] is None:
@@ -487,3 +544,8 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
     with lock:
         state["returned"] = True
         return state["outcome"] if state["outcome"] is not None else Outcome.DEFERRED
+
+
+def _unsent(platform: str, label: str) -> None:
+    log.warning("%s: the answer to %s was not sent (logged as unsent, counted in kpibot_messages_failed); "
+                "it stays unanswered unless the platform delivers the message again", platform, label)

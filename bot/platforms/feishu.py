@@ -4,9 +4,10 @@
   the event to a worker pool and returns; the worker answers through the reply API.
 - A redelivered event gets no second answer: handled ids are recorded in the store, and every reply is
   sent with the event's message_id as Feishu's idempotency uuid, so even two concurrent deliveries
-  produce one message. The event is acked before it is claimed, so Feishu delivers it again only after a
-  reconnect or a late ack: a reply whose retries ran out leaves it unanswered unless that happens (logged as
-  unsent, counted in kpibot_messages_failed).
+  produce one message; so a card kept for the sender's same ask this minute is replied before the event is
+  recorded (no claim first: bot.platforms.common.answer_kept). The event is acked before it is claimed, so
+  Feishu delivers it again only after a reconnect or a late ack: a reply whose retries ran out leaves it
+  unanswered unless that happens (logged as unsent, counted in kpibot_messages_failed).
 - The SDK runs handlers on its connection loop, so nothing blocks there: a card click is answered at once
   with a toast (well inside Feishu's 3 s) and the card is patched in place when the worker has built it;
   a patch from an older click never overwrites a newer one. A click is checked against the scope its button
@@ -55,6 +56,7 @@ from bot import metrics
 from bot.config import FeishuConfig
 from bot.dispatch import Dispatcher, Incoming, Refused
 from bot.platforms.common import (
+    AnsweredEvents,
     ClickOrder,
     ImageUploads,
     Outcome,
@@ -63,6 +65,7 @@ from bot.platforms.common import (
     ShuttingDown,
     Watchdog,
     WorkerPool,
+    answer_kept,
     answer_once,
     idempotency_id,
     track,
@@ -106,6 +109,7 @@ class FeishuAdapter:
         self.images = ImageUploads(self._upload_image)
         self.rendered = Rendered()
         self.clicks = ClickOrder()
+        self.answered = AnsweredEvents()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.bot_open_id: str | None = None
@@ -273,10 +277,17 @@ class FeishuAdapter:
         message = data.event.message
         message_id, in_thread = message.message_id, message.chat_type != "p2p"
         text = _text_of(message.message_type, message.content)
-        if text is None or not self.dispatcher.wants(
-                Incoming(PLATFORM, "", text, is_group=in_thread, mentioned=self.mentions_bot(message.mentions),
-                         mentions=_mention_keys(message.mentions))):
+        incoming = None if text is None else Incoming(
+            PLATFORM, "", text, is_group=in_thread, mentioned=self.mentions_bot(message.mentions),
+            mentions=_mention_keys(message.mentions))
+        if incoming is None or not self.dispatcher.wants(incoming):
             return Outcome.IGNORED
+        sender = data.event.sender.sender_id
+        kept = self.dispatcher.kept(incoming, (sender.open_id, sender.union_id))
+        if kept is not None:   # the reply's uuid is the message id: Feishu sends it once, so it goes before the record
+            return answer_kept(PLATFORM, self.engine, (data.header.event_id, message_id), lambda: self.answer_card(
+                message_id, message.chat_id, kept[1], in_thread=in_thread, owner=sender.open_id or "") is not None,
+                self.answered)
 
         def busy() -> None:
             content = self.content(self.dispatcher.busy_card(), message.chat_id)
@@ -290,17 +301,26 @@ class FeishuAdapter:
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
         open_id = sender.sender_id.open_id
+        if not self.answered.take((event_id, message_id)):   # this process's kept answer is on its way
+            done(True)
+            return
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
         incoming = Incoming(PLATFORM, open_id or "", text or "", is_group=is_group,
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id,
                             mentions=_mention_keys(message.mentions))
-        # the one read of the sender, if any (Dispatcher.answer)
-        card = self.dispatcher.answer(incoming, (open_id, sender.sender_id.union_id))[1] if text is not None else None
-        if card is None:
-            done(True)      # nothing to say is an answer too
-            return
-        done(self.answer_card(message_id, message.chat_id, card, in_thread=is_group, owner=open_id) is not None)
+        try:
+            # the one read of the sender, if any (Dispatcher.answer)
+            card = self.dispatcher.answer(incoming, (open_id, sender.sender_id.union_id))[1] \
+                if text is not None else None
+            sent = card is None or \
+                self.answer_card(message_id, message.chat_id, card, in_thread=is_group, owner=open_id) is not None
+        except BaseException:
+            self.answered.release((event_id, message_id))
+            raise
+        if not sent:
+            self.answered.release((event_id, message_id))
+        done(sent)      # nothing to say (no card) is an answer too
 
     def answer_card(self, message_id: str, chat_id: str, card: Card, in_thread: bool, owner: str) -> str | None:
         """Reply `card` to the message, with the files it comes with right after it (each as a reply of its own,
