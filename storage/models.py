@@ -559,7 +559,17 @@ class _HourTotal(SQLModel):
     last_effect_hour: int = 0
 
 
-class OrderMemberHourTotal(_HourTotal, table=True):
+class _OrderHourTotal(_HourTotal):
+    """An hour total of orders' figures (those of order_sum)."""
+    gross_minor: int = _money()
+    orders: int = 0
+    value_minor: int = _money()
+    refunded_minor: int = _money()
+    units: int = 0
+    returned_units: int = 0
+
+
+class OrderMemberHourTotal(_OrderHourTotal, table=True):
     """A member's orders' figures by the UTC hour they count in (a team's, a member's month)."""
     __tablename__ = "order_member_hour_total"
     __table_args__ = (PrimaryKeyConstraint("member_id", "basis", "moment_hour", "currency",
@@ -569,15 +579,9 @@ class OrderMemberHourTotal(_HourTotal, table=True):
     basis: str = Field(primary_key=True, max_length=8)
     moment_hour: int = Field(primary_key=True)
     currency: str = Field(primary_key=True, max_length=3)
-    gross_minor: int = _money()
-    orders: int = 0
-    value_minor: int = _money()
-    refunded_minor: int = _money()
-    units: int = 0
-    returned_units: int = 0
 
 
-class OrderShopHourTotal(_HourTotal, table=True):
+class OrderShopHourTotal(_OrderHourTotal, table=True):
     """A shop's orders' figures by the UTC hour they count in and the creator they are attributed to (0: none)."""
     __tablename__ = "order_shop_hour_total"
     __table_args__ = (PrimaryKeyConstraint("shop_id", "basis", "moment_hour", "creator_id", "currency",
@@ -588,12 +592,6 @@ class OrderShopHourTotal(_HourTotal, table=True):
     moment_hour: int = Field(primary_key=True)
     creator_id: int = Field(primary_key=True)
     currency: str = Field(primary_key=True, max_length=3)
-    gross_minor: int = _money()
-    orders: int = 0
-    value_minor: int = _money()
-    refunded_minor: int = _money()
-    units: int = 0
-    returned_units: int = 0
 
 
 class OrderProductHourTotal(_HourTotal, table=True):

@@ -105,12 +105,18 @@ def test_a_redelivered_event_is_answered_once_also_after_reconnect_and_restart(
     # answered once: not just deduplicated by Feishu's uuid, the bot did not reply again at all
     assert len([c for c in fake.calls if c.path.endswith("/om_dup_1/reply")]) == 1
     # a new process on the same store: still no second answer
+    assert_no_reply_in_a_new_process(fake, adapter, store, event, "om_dup_1")
+
+
+def assert_no_reply_in_a_new_process(fake: FakeFeishu, adapter: FeishuAdapter, store: Engine, event: dict,
+                                     message_id: str) -> None:
+    """`adapter` stops; a new one on the same store gets `event` again and replies nothing (one reply call in all)."""
     adapter.stop()
     restarted = connect(fake, store)
     try:
         fake.push_event(event)
         settle(fake, restarted.pool)
-        assert len([c for c in fake.calls if c.path.endswith("/om_dup_1/reply")]) == 1
+        assert len([c for c in fake.calls if c.path.endswith(f"/{message_id}/reply")]) == 1
     finally:
         restarted.stop()
 
@@ -141,14 +147,7 @@ def test_a_kept_answer_is_replied_before_it_is_recorded_and_once_per_delivery(
     fake.push_event(again)                              # this process answered it: no reply at all
     settle(fake, adapter.pool)
     assert len([c for c in fake.calls if c.path.endswith("/om_kept_2/reply")]) == 1
-    adapter.stop()
-    restarted = connect(fake, store)                    # the store's record stops a new process
-    try:
-        fake.push_event(again)
-        settle(fake, restarted.pool)
-        assert len([c for c in fake.calls if c.path.endswith("/om_kept_2/reply")]) == 1
-    finally:
-        restarted.stop()
+    assert_no_reply_in_a_new_process(fake, adapter, store, again, "om_kept_2")   # the store's record stops it
 
 
 def test_groups_answer_only_when_the_bot_is_mentioned(fake: FakeFeishu, adapter: FeishuAdapter) -> None:
