@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from bot.card_cache import AskedKey, CardCache
-from bot.parse import parse
+from bot.parse import Parsed, parse
 from cards.clicks import Click
 from cards.i18n import lang_of, t
 from cards.model import Card, Note, Text, Tone
@@ -131,13 +131,12 @@ class Dispatcher:
         sender asked this minute is answered with the card kept for them (CardCache.keep_asked) without reading who
         they are, unless who is who changed in the store since (`_identities_unchanged`, looked at no more than
         every `identity_look_s` seconds); any other message reads the sender once."""
-        parsed = None if msg.is_group and not msg.mentioned else parse(msg.text, msg.mentions)
+        parsed, key, kept = self._asked(msg, ids)
         if parsed is None:   # not for the bot (adapters ask `wants` first): nothing to read
             return msg.user_id, None
-        args = tuple(a.lower() for a in parsed.args)
-        key = self._asked_key(msg, ids, parsed.name, args)
-        if key is not None and self._identities_unchanged() and (kept := self.cache.kept_asked(key)) is not None:
+        if kept is not None:
             return kept
+        args = tuple(a.lower() for a in parsed.args)
         generation = self.cache.generation
         who = self.who(msg.platform, *ids)
         card = self.run(msg.platform, who.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash, who=who)
@@ -147,22 +146,30 @@ class Dispatcher:
             self.cache.keep_asked(key, who.user_id, card, generation)
         return who.user_id, card
 
-    def kept(self, msg: Incoming, ids: tuple[str | None, ...]) -> tuple[str, Card] | None:
+    def kept_answer(self, msg: Incoming, ids: tuple[str | None, ...]) -> tuple[str, Card] | None:
         """What `answer` would answer from the cards kept by sender, without reading the store but the counter of
         who is who (at most every `identity_look_s` seconds): (the id the sender is bound by, the card), or None
-        when the message is not a cacheable command that sender asked this minute."""
-        parsed = None if msg.is_group and not msg.mentioned else parse(msg.text, msg.mentions)
-        key = None if parsed is None else self._asked_key(msg, ids, parsed.name,
-                                                          tuple(a.lower() for a in parsed.args))
-        return self.cache.kept_asked(key) if key is not None and self._identities_unchanged() else None
+        when the message is not a cacheable command that sender asked this minute, or the counter cannot be read
+        now (the caller then answers as ever: busy, when the store is away)."""
+        try:
+            return self._asked(msg, ids)[2]
+        except Exception as exc:
+            if store_unreachable(exc):
+                return None
+            raise
 
-    def _asked_key(self, msg: Incoming, ids: tuple[str | None, ...], name: str,
-                   args: tuple[str, ...]) -> AskedKey | None:
-        """The key a cacheable command's card is kept by for its sender (CardCache.keep_asked); None for others."""
-        command = lookup(name)
-        if command is None or not command.cacheable:
-            return None
-        return self.cache.asked_key(msg.platform, tuple(i for i in ids if i), command.name, args, self.clock())
+    def _asked(self, msg: Incoming, ids: tuple[str | None, ...]) -> tuple[Parsed | None, AskedKey | None,
+                                                                         tuple[str, Card] | None]:
+        """The message parsed (None: not for the bot), the key a cacheable command's card is kept by for its
+        sender (CardCache.keep_asked; None for other commands), and the card kept under it, if who is who did not
+        change since."""
+        parsed = None if msg.is_group and not msg.mentioned else parse(msg.text, msg.mentions)
+        command = lookup(parsed.name) if parsed is not None else None
+        if parsed is None or command is None or not command.cacheable:
+            return parsed, None, None
+        key = self.cache.asked_key(msg.platform, tuple(i for i in ids if i), command.name,
+                                   tuple(a.lower() for a in parsed.args), self.clock())
+        return parsed, key, self.cache.kept_asked(key) if self._identities_unchanged() else None
 
     def _identities_unchanged(self) -> bool:
         """Whether the answers kept by sender may be used: the store's counter of changes to members and their

@@ -97,16 +97,15 @@ def restore(url: str, source: Path, force: bool = False, now: datetime | None = 
     `store.restore` by `actor` (None: storage.audit.current_actor) in the restored store."""
     from storage.audit import audit
     from storage.engine import make_engine
-    from storage.migrate import head_revision, upgrade
+    from storage.migrate import head_revision, known_revision, newer_store_message, upgrade
 
     store = sqlite_store(url, PG_RESTORE)
     if not source.is_file():
         raise Refused(f"there is no file {source}")
     revision = check_store(source)
     head = head_revision()
-    if not _known(revision):
-        raise Refused(f"{source} has schema version {revision}, which this kpibot does not know (its newest is "
-                      f"{head}): it comes from a newer kpibot; upgrade kpibot first")
+    if not known_revision(revision):
+        raise Refused(f"{source} {newer_store_message(revision)}")
     if not force:
         _refuse_if_in_use(store)
     now = now or datetime.now(UTC)
@@ -177,18 +176,6 @@ def check_store(path: Path) -> str:
     if ok is None or ok[0] != "ok":
         raise Refused(f"{path} is damaged: {ok[0] if ok else 'no answer'} (PRAGMA quick_check)")
     return str(versions[0])
-
-
-def _known(revision: str) -> bool:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from storage.migrate import MIGRATIONS
-
-    try:
-        return ScriptDirectory.from_config(Config(str(MIGRATIONS / "alembic.ini"))).get_revision(revision) is not None
-    except Exception:   # alembic's own errors for an unknown or malformed revision
-        return False
 
 
 def _refuse_if_in_use(store: Path) -> None:

@@ -37,11 +37,38 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+class NewerStore(ValueError):
+    """The store's schema is a version this kpibot does not know: a newer kpibot made it (the CLI prints this)."""
+
+
+def known_revision(revision: str) -> bool:
+    """Whether `revision` is one of this kpibot's migrations."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    try:
+        return ScriptDirectory.from_config(Config(str(MIGRATIONS / "alembic.ini"))).get_revision(revision) is not None
+    except Exception:   # alembic's own errors for an unknown or malformed revision
+        return False
+
+
+def newer_store_message(revision: str) -> str:
+    return (f"has schema version {revision}, which this kpibot does not know (its newest is {head_revision()}): "
+            "it comes from a newer kpibot; upgrade kpibot first")
+
+
+def _refuse_newer(before: str | None) -> None:
+    if before is not None and not known_revision(before):
+        raise NewerStore(f"the store {newer_store_message(before)}")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Bring the schema to `revision` (default the newest); returns (before, after)."""
+    """Bring the schema to `revision` (default the newest); returns (before, after). NewerStore when the store's
+    schema is newer than this kpibot's (rather than alembic's traceback)."""
     from alembic import command
 
     before = current_revision(engine)
+    _refuse_newer(before)
     cfg = _config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -50,6 +77,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade when the store is behind; a no-op when it is current."""
-    if current_revision(engine) != head_revision():
+    """Upgrade when the store is behind; a no-op when it is current; NewerStore when it is ahead."""
+    current = current_revision(engine)
+    if current != head_revision():
+        _refuse_newer(current)
         upgrade(engine)

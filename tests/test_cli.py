@@ -194,6 +194,23 @@ def test_db_upgrade_members_and_run(tmp_path: Path, cli: InProcess) -> None:
     assert "feishu=ou_real_1" in next(line for line in listed if line.startswith("host1 "))
 
 
+def test_a_store_from_a_newer_kpibot_is_one_line_and_exit_2(tmp_path: Path, cli: InProcess) -> None:
+    """A schema this kpibot does not know (a newer kpibot upgraded the store) is refused in one line by every
+    command that would upgrade or rebuild it, not with alembic's traceback, and the store is left as it is."""
+    import sqlite3
+
+    assert cli(tmp_path, "db", "upgrade").returncode == 0
+    with contextlib.closing(sqlite3.connect(tmp_path / "kpibot.db")) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    told = (f"kpibot: the store has schema version 9999, which this kpibot does not know (its newest is "
+            f"{head_revision()}): it comes from a newer kpibot; upgrade kpibot first\n")
+    for command in (("db", "upgrade"), ("db", "rebuild-aggregates"), ("org", "show")):
+        run = cli(tmp_path, *command)
+        assert (run.returncode, run.stdout, run.stderr) == (2, "", told), command
+    with contextlib.closing(sqlite3.connect(tmp_path / "kpibot.db")) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999",)]
+
+
 def test_demo_prompt_switches_users(workdir: Path, cli: InProcess) -> None:
     run = cli(workdir, "demo", stdin="/mykpi week\n:as lead1\n/team\n/nonsense\n:quit\n")
     assert run.returncode == 0, run.stderr

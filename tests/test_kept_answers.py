@@ -146,3 +146,19 @@ def test_an_answer_whose_sender_was_read_before_a_drop_is_not_kept() -> None:
     cache.clear()
     assert cache.keep_asked(key, "ou_1", card, read_at) is False and cache.kept_asked(key) is None
     assert cache.keep_asked(key, "ou_1", card, cache.generation) is True and cache.kept_asked(key) == ("ou_1", card)
+
+
+def test_a_kept_answer_is_not_used_when_who_is_who_cannot_be_looked_at() -> None:
+    """In a store outage the counter of who is who cannot be read: `kept_answer` says there is none (the adapter
+    then claims the event, which answers the busy card) rather than raising past the busy path (from review)."""
+    from cards.model import Card, Text, Tone
+    from storage.engine import make_engine
+
+    down = make_engine("postgresql+psycopg://kpibot:kpibot@127.0.0.1:1/kpibot")   # nothing listens on port 1
+    dispatcher = dispatcher_for(down)
+    dispatcher.identity_look_s = 0.0   # look at the counter on every ask
+    card = Card("t", (Text("x"),), Tone.INFO, "en")
+    key = dispatcher.cache.asked_key("feishu", ("ou_1",), "mykpi", (), DEMO_NOW)
+    assert dispatcher.cache.keep_asked(key, "ou_1", card, dispatcher.cache.generation)
+    assert dispatcher.kept_answer(Incoming("feishu", "", "/mykpi"), ("ou_1",)) is None
+    down.dispose()

@@ -154,7 +154,7 @@ class WorkerPool:
 
 
 class Outcome(enum.Enum):
-    """What became of one chat message (`answer_once`, counted by `track`)."""
+    """What became of one chat message (`answer_once`, `answer_kept`; counted by `track`)."""
     ANSWERED = "answered"      # the platform took the reply
     IGNORED = "ignored"        # nothing to say (not for the bot): nothing claimed, nothing sent
     DUPLICATE = "duplicate"    # a redelivery of a message answered or in hand elsewhere
@@ -309,7 +309,7 @@ class ImageUploads:
         _prune(self._keys, lambda entry: entry[1], now, self._max_age, self._max_entries)
 
 
-ANSWERED_MAX_ENTRIES = 10_000   # event ids this process answered (AnsweredEvents): minutes of a busy bot's
+ANSWERED_MAX_ENTRIES = 10_000   # ids of events this process took (AnsweredEvents; two an event): a busy hour's
 RENDERED_MAX_ENTRIES = 256   # cards (and their renderings) kept: answers of the last minute or so
 
 
@@ -473,9 +473,14 @@ def answer_kept(platform: str, engine: Engine, ids: tuple[str | None, ...], repl
     if not answered.take(ids):
         log.info("%s: duplicate delivery %s ignored", platform, label)
         return Outcome.DUPLICATE
-    if not reply():
+    try:
+        sent = reply()
+    except BaseException:
         answered.release(ids)
-        _unsent(platform, label)
+        raise
+    if not sent:
+        answered.release(ids)
+        _log_unsent(platform, label)
         return Outcome.UNSENT
     try:
         record_answered(engine, platform, *ids, wait_s=STORE_WAIT_S)
@@ -520,7 +525,7 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
             log.warning("%s: the claim on %s could not be %s (%s); it holds until its lease ends", platform,
                         label, "marked answered" if sent else "released", exc.__class__.__name__)
         if not sent:
-            _unsent(platform, label)
+            _log_unsent(platform, label)
         with lock:
             late = state["returned"] and state["outcome"] is None
             if state["outcome"] is None:
@@ -546,6 +551,6 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
         return state["outcome"] if state["outcome"] is not None else Outcome.DEFERRED
 
 
-def _unsent(platform: str, label: str) -> None:
+def _log_unsent(platform: str, label: str) -> None:
     log.warning("%s: the answer to %s was not sent (logged as unsent, counted in kpibot_messages_failed); "
                 "it stays unanswered unless the platform delivers the message again", platform, label)

@@ -270,7 +270,8 @@ class FeishuAdapter:
         self.pool.submit(track, PLATFORM, data.header.event_id, self.handle_message, data)
 
     def handle_message(self, data: P2ImMessageReceiveV1) -> Outcome:
-        """Answer once (bot.platforms.common.answer_once). A message not for the bot (no @-mention in a group,
+        """Answer once (bot.platforms.common.answer_once; a card kept for the sender's same ask this minute:
+        answer_kept, which replies before it records). A message not for the bot (no @-mention in a group,
         not text, not a command) is left alone before anything touches the store, so it never gets the busy card.
         The busy card goes with an idempotency uuid of its own: the real answer's uuid (the message_id) must
         stay free for the answer to a later redelivery."""
@@ -283,7 +284,7 @@ class FeishuAdapter:
         if incoming is None or not self.dispatcher.wants(incoming):
             return Outcome.IGNORED
         sender = data.event.sender.sender_id
-        kept = self.dispatcher.kept(incoming, (sender.open_id, sender.union_id))
+        kept = self.dispatcher.kept_answer(incoming, (sender.open_id, sender.union_id))
         if kept is not None:   # the reply's uuid is the message id: Feishu sends it once, so it goes before the record
             return answer_kept(PLATFORM, self.engine, (data.header.event_id, message_id), lambda: self.answer_card(
                 message_id, message.chat_id, kept[1], in_thread=in_thread, owner=sender.open_id or "") is not None,
@@ -301,8 +302,10 @@ class FeishuAdapter:
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
         open_id = sender.sender_id.open_id
-        if not self.answered.take((event_id, message_id)):   # this process's kept answer is on its way
-            done(True)
+        if not self.answered.take((event_id, message_id)):
+            # this process is answering it (a kept answer on its way) or answered it: no second reply. The claim is
+            # left to its lease rather than marked answered, so a redelivery after it is answered if that reply fails
+            log.info("%s: %s is this process's to answer already", PLATFORM, message_id)
             return
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
