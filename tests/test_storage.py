@@ -33,6 +33,7 @@ from storage.models import (
     Team,
 )
 from storage.queries import fx_table, monthly_targets
+from tests.conftest import fresh_engine
 
 T0 = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
@@ -548,3 +549,45 @@ def test_0013_versions_templates_from_the_beginning_and_back(backend: str, tmp_p
     assert "effective_from" not in {col["name"] for col in inspect(eng).get_columns("kpi_template")}
     assert upgrade(eng) == ("0012", head_revision())
     eng.dispose()
+
+
+def _physical_keys(engine: Engine) -> dict[str, str]:
+    """What compare_metadata does not see: each order-sum table's key and indexes as the backend stores them
+    (PostgreSQL's INCLUDE columns; SQLite's WITHOUT ROWID and index columns)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = conn.execute(text(
+                "SELECT c.relname || '.' || i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid "
+                "WHERE c.relname LIKE 'order%' OR c.relname = 'shop_order'")).all()
+            return {name: " ".join(sql.split()) for name, sql in rows}
+        got = {}
+        for table, sql in conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND "
+                                            "(name LIKE 'order%' OR name = 'shop_order')")).all():
+            got[table] = "WITHOUT ROWID" if "WITHOUT ROWID" in sql.upper() else "rowid"
+            for index in conn.execute(text(f"PRAGMA index_list('{table}')")).all():
+                columns = [r[2] for r in conn.execute(text(f"PRAGMA index_info('{index[1]}')")).all()]
+                got[f"{table}.{index[1] if not index[1].startswith('sqlite_autoindex') else 'key'}"] = \
+                    ",".join(columns)
+        return got
+
+
+def test_the_migrated_keys_and_indexes_are_the_models_where_compare_metadata_cannot_tell(
+        engine: Engine, tmp_path: Path) -> None:
+    """Migrations 0035 and 0036 build keys that alembic's comparison does not look into: the hour totals' and
+    order_shape_sum's PostgreSQL keys INCLUDE their figures, the totals are WITHOUT ROWID on SQLite, the orders'
+    time indexes carry shop and member. The migrated store has them as storage.models declares (from review)."""
+    (tmp_path / "d").mkdir()
+    declared = fresh_engine("sqlite" if engine.dialect.name == "sqlite" else "postgres", tmp_path / "d")
+    SQLModel.metadata.create_all(declared)
+    try:
+        migrated, models = _physical_keys(engine), _physical_keys(declared)
+    finally:
+        declared.dispose()
+    assert migrated == models
+    totals = {k: v for k, v in migrated.items() if "hour_total" in k}
+    if engine.dialect.name == "postgresql":
+        assert "INCLUDE (gross_minor, orders, value_minor, refunded_minor, units, returned_units, " \
+               "last_effect_hour)" in totals["order_member_hour_total.order_member_hour_total_pkey"]
+    else:
+        assert totals["order_member_hour_total"] == "WITHOUT ROWID"
