@@ -37,7 +37,7 @@ from storage.audit import SYSTEM, acting_as
 from storage.demo import seed_demo
 from storage.engine import make_engine
 from storage.migrate import upgrade
-from storage.models import Organisation, Team
+from storage.models import Organisation, Shop, Team
 from tests.clock import DEMO_NOW, DEMO_TODAY
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.feishu import FakeFeishu
@@ -303,6 +303,16 @@ def org_and_team(session: Session, timezone: str = "UTC") -> tuple[Organisation,
     session.add(team)
     session.flush()
     return org, team
+
+
+def a_shop(session: Session, org: Organisation, team: Team, currency: str, platform: str = "tiktok_shop",
+           region: str = "US") -> Shop:
+    """A shop (code "s") of `team` in `currency`, on UTC, flushed so it has an id."""
+    shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform=platform, region=region,
+                currency=currency, timezone="UTC")
+    session.add(shop)
+    session.flush()
+    return shop
 
 
 @pytest.fixture

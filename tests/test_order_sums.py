@@ -36,9 +36,9 @@ from storage.activity import (
     team_order_counts,
     team_order_moments,
 )
-from storage.models import Member, Order, OrderLine, OrderSumDue, Refund, Shop
+from storage.models import Member, Order, OrderLine, OrderSumDue, Refund
 from storage.order_sums import _plan, rebuild, slot_of
-from tests.conftest import org_and_team
+from tests.conftest import a_shop, org_and_team
 from tests.order_sums_world import EDGES, FIRST, ZONES, World, build, moment, sum_tables, sum_tables_agree
 
 # every order-based metric that needs no line costs or buyers
@@ -267,11 +267,7 @@ def test_an_order_in_the_last_half_millisecond_of_an_hour_is_summed_in_that_hour
     """SQLite rounds a time's fraction to milliseconds: its trigger once marked 15:59:59.9996 in hour 16."""
     paid = datetime(2026, 11, 5, 15, 59, 59, 999_600, tzinfo=UTC)
     with Session(engine) as session:
-        org, team = org_and_team(session)
-        shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform="tiktok_shop", region="US",
-                    currency="USD", timezone="UTC")
-        session.add(shop)
-        session.flush()
+        shop = a_shop(session, *org_and_team(session), "USD")
         session.add(Order(shop_id=shop.id, platform_order_id="A", status="paid", currency="USD",
                           merchandise_minor=1234, units=1, created_at=paid, paid_at=paid))
         session.commit()

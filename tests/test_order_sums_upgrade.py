@@ -13,9 +13,9 @@ from sqlmodel import Session
 
 from storage.engine import make_engine
 from storage.migrate import upgrade
-from storage.models import Member, Order, Shop
+from storage.models import Member, Order
 from storage.order_sums import rebuild
-from tests.conftest import org_and_team
+from tests.conftest import a_shop, org_and_team
 from tests.order_sums_world import sum_tables, sum_tables_agree
 
 
@@ -26,10 +26,7 @@ def test_orders_changed_before_0035_are_due_until_0035_folds_them(tmp_path: Path
     paid = datetime(2026, 1, 1, 10, 20, tzinfo=UTC)
     with Session(engine) as s:
         org, team = org_and_team(s)
-        shop = Shop(org_id=org.id, team_id=team.id, code="s", name="S", platform="shopee", region="ID",
-                    currency="IDR", timezone="UTC")
-        s.add(shop)
-        s.flush()
+        shop = a_shop(s, org, team, "IDR", platform="shopee", region="ID")
         host = Member(org_id=org.id, team_id=team.id, code="h", name="H", role="host", timezone="UTC", locale="en")
         s.add(host)
         s.flush()
