@@ -15,9 +15,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.jobs.digests import run_due_digests
+from bot.jobs.digests import DRAW_APART_FROM, run_due_digests
 from bot.platforms.feishu import FeishuAdapter
 from cards.chart_cache import ChartCache
+from cards.chart_worker import draw_chart
 from cards.model import Buttons, Card, Fields, Image, Note, Table, Tone
 from scoring.rules import Rules
 from scoring.sendtime import due_day, send_moment
@@ -330,6 +331,29 @@ def test_a_scheduled_digest_reaches_a_dingtalk_group_as_a_card_with_its_chart(se
         assert params["title"] == "Shopee 印尼组 · 日报 2026-11-22"
         assert fake.media[params["chart"]][:8] == b"\x89PNG\r\n\x1a\n"
         assert fake.throttled == []
+
+
+def test_a_big_tick_draws_its_charts_in_a_worker_process(store: Engine) -> None:
+    """DRAW_APART_FROM digests due at once: their charts are drawn by a worker process (cards.chart_worker), each
+    once, and the groups get the very PNGs this process draws; the next tick finds them sent and claims nothing."""
+    services = Services(store, Rules(), SHANGHAI, "en", ChartCache())   # its own cache: no chart drawn yet
+    teams, locales = ("shopee-id", "live-us"), ("zh", "en")
+    for i in range(DRAW_APART_FROM):
+        subscribe(store, teams[i % 2], f"cid_big_{i}", "09:00", JAKARTA, platform="dingtalk",
+                  locale=locales[i // 2 % 2], finance=i % 4 == 3, weekly=False)
+    now = utc("2026-11-22T02:00")
+    with connected_dingtalk(store, services) as (fake, adapter):
+        sent = run_due_digests(services, {"dingtalk": adapter}, now, "a")
+        assert [s.ok for s in sent] == [True] * DRAW_APART_FROM
+        assert services.charts.drawn_apart == 4 and services.charts.renders == 4   # two teams, two languages
+        pngs = {fake.media[fake.cards[d.out_track_id or ""].params["chart"]] for d in fake.delivered}
+        with Session(store) as session:
+            charts = [next(b for b in build_digest(session, services, find_team(session, team) or Team(), lang, now)
+                           .blocks if isinstance(b, Image)).chart for team in teams for lang in locales]
+        assert pngs == {draw_chart(c) for c in charts if c is not None} and len(pngs) == 4
+        assert run_due_digests(services, {"dingtalk": adapter}, utc("2026-11-22T02:01"), "b") == []
+    with Session(store) as session:
+        assert {c.claimed_by for c in session.execute(select(ScheduledSend)).scalars()} == {"a"}
 
 
 def _by_hand(store: Engine, team: str, start: datetime, end: datetime, now: datetime) -> tuple[

@@ -33,7 +33,7 @@ from services.digests import shared_scope, subscription_digest
 from services.messaging import Messenger
 from services.scorecards import Inputs
 from storage.models import DigestSubscription
-from storage.schedule import claim_send, finish_send, send_key
+from storage.schedule import claim_send, finish_send, send_key, sent_today
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ class Sent:
 
 
 SEND_WORKERS = 16   # digests claimed and being sent at once: a platform waiting for its limits holds up no other
+# digests due in a tick from which their charts are drawn by a worker process (cards.chart_worker): a worker takes
+# about a second to start, in which this process draws some 15 charts itself
+DRAW_APART_FROM = 16
 
 
 def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now: datetime,
@@ -57,7 +60,8 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
     (storage.schedule.STALE_AFTER); the others are claimed by the next process as usual. A taken-over send that
     had reached the platform is not doubled where the platform has an idempotency key (Feishu's uuid, DingTalk's
     card outTrackId); a DingTalk digest sent as markdown (no card template) has none and may arrive twice. The
-    results are in the order of the subscriptions."""
+    results are in the order of the subscriptions. Digests sent earlier today are skipped before any claim; with
+    DRAW_APART_FROM or more due, their charts are drawn by a worker process (ChartCache.drawing_apart)."""
     with Session(services.engine) as session:
         subscriptions = list(session.execute(
             select(DigestSubscription).where(DigestSubscription.active)).scalars())  # type: ignore[arg-type]
@@ -91,31 +95,39 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
                  day, "sent" if error is None else error)
         return Sent(sub.id or 0, kind, day, error is None)
 
+    due: list[tuple[DigestSubscription, Messenger, str, bool, date]] = []
+    for sub in subscriptions:
+        messenger = messengers.get(sub.platform)
+        if messenger is None:
+            continue        # that platform is not connected in this process
+        day = due_day(now, parse_hhmm(sub.send_time), sub.timezone)
+        if day is None:
+            continue
+        kinds = [("digest", False)] + ([("weekly", True)] if sub.weekly and day.weekday() == 0 else [])
+        due.extend((sub, messenger, kind, weekly, day) for kind, weekly in kinds)
+    # what went out earlier today is left alone without a claim: a tick after the send times claims nothing
+    sent = {kind: sent_today(services.engine, kind, {f"subscription:{s.id}": d for s, _, k, _, d in due if k == kind})
+            for kind in ("digest", "weekly")}
+    due = [d for d in due if f"subscription:{d[0].id}" not in sent[d[2]]]
     sending: list[Future[Sent]] = []
-    with ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="digest-send") as pool:
-        for sub in subscriptions:
-            messenger = messengers.get(sub.platform)
-            if messenger is None:
-                continue        # that platform is not connected in this process
-            day = due_day(now, parse_hhmm(sub.send_time), sub.timezone)
-            if day is None:
+    # the senders are done before the chart worker stops (the blocks end in reverse order)
+    with services.charts.drawing_apart(len(due) >= DRAW_APART_FROM), \
+            ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="digest-send") as pool:
+        for sub, messenger, kind, weekly, day in due:
+            open_claims.acquire()
+            if not claim_send(services.engine, kind, f"subscription:{sub.id}", day, instance, now):
+                open_claims.release()
                 continue
-            kinds = [("digest", False)] + ([("weekly", True)] if sub.weekly and day.weekday() == 0 else [])
-            for kind, weekly in kinds:
-                open_claims.acquire()
-                if not claim_send(services.engine, kind, f"subscription:{sub.id}", day, instance, now):
-                    open_claims.release()
-                    continue
-                card, error = None, None
-                try:
-                    key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
-                    if key not in built:
-                        with Session(services.engine) as session:
-                            inputs = inputs or Inputs.load(session, services.rules, now, skip_missing_fx=True)
-                            built[key] = subscription_digest(session, services, sub, now, weekly, inputs)
-                    card = replace(built[key], scope=shared_scope(sub, weekly))
-                except Exception as exc:
-                    log_failure(log, "digest %s for subscription %s on %s failed", kind, sub.id, day)
-                    error = f"{exc.__class__.__name__}: {exc}"
-                sending.append(pool.submit(send, sub, messenger, kind, card, day, error))
+            card, error = None, None
+            try:
+                key = (sub.team_id, lang_of(sub.locale), sub.finance, weekly)
+                if key not in built:
+                    with Session(services.engine) as session:
+                        inputs = inputs or Inputs.load(session, services.rules, now, skip_missing_fx=True)
+                        built[key] = subscription_digest(session, services, sub, now, weekly, inputs)
+                card = replace(built[key], scope=shared_scope(sub, weekly))
+            except Exception as exc:
+                log_failure(log, "digest %s for subscription %s on %s failed", kind, sub.id, day)
+                error = f"{exc.__class__.__name__}: {exc}"
+            sending.append(pool.submit(send, sub, messenger, kind, card, day, error))
     return [future.result() for future in sending]

@@ -1,0 +1,79 @@
+"""A worker process that draws charts while a batch of cards goes out (the digest job's tick).
+
+Why a process: drawing a chart is CPU work that holds Python's GIL (matplotlib), about 60 ms a digest chart, and
+in a tick of many digests it was half the process's CPU: the cards were built, the charts drawn and the messages
+sent on one core. Drawn in a worker, the charts take a second core while the bot builds and sends, and the bot's
+answers to people are not held up behind them. The worker is started with "spawn" (the bot's threads make a fork
+unsafe) when a batch opens and stopped when it closes: an idle bot keeps no second process, and a batch too small
+to pay for the start (about a second) draws in the bot (services decide; bot.jobs.digests.DRAW_APART_FROM).
+
+A worker that cannot start or dies is not fatal: the caller (cards.chart_cache) draws the chart itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from cards.charts import ProgressChart, render_progress_chart
+from cards.digest_chart import DigestChart, render_digest_chart
+
+log = logging.getLogger(__name__)
+
+Chart = ProgressChart | DigestChart
+DRAW_TIMEOUT_S = 60.0     # a chart takes well under a second: past this the worker is stuck, the bot draws it
+
+
+def draw_chart(chart: Chart) -> bytes:
+    """The chart's PNG, by its type: what the worker runs (a module-level function, so that it can be sent)."""
+    if isinstance(chart, ProgressChart):
+        return render_progress_chart(chart)
+    if isinstance(chart, DigestChart):
+        return render_digest_chart(chart)
+    raise TypeError(f"cannot draw a {type(chart).__name__}")
+
+
+def _warm() -> int:
+    """Import the drawing code and load the fonts in the worker, so that its first chart is not the slow one."""
+    from matplotlib import font_manager
+
+    from cards.charts import FONT_FAMILY, _ensure_font
+    from cards.digest_drawing import draw  # noqa: F401  (imported for its matplotlib imports)
+
+    _ensure_font()
+    for family in FONT_FAMILY:
+        font_manager.get_font(font_manager.findfont(family, fallback_to_default=True))
+    return os.getpid()
+
+
+def spare_cores() -> int:
+    """The cores this process may run on, less the one it uses itself."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        cores = os.cpu_count() or 1
+    return cores - 1
+
+
+class ChartWorker:
+    """One worker process (started now, warming up while the caller goes on) that draws charts on request."""
+
+    def __init__(self) -> None:
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.pid: Future[int] = self._pool.submit(_warm)
+        self.drawn = 0            # charts the worker drew
+        self._lock = threading.Lock()
+
+    def draw(self, chart: Chart) -> bytes:
+        """The chart drawn by the worker; raises what the drawing raised, or why the worker could not draw it."""
+        png = self._pool.submit(draw_chart, chart).result(timeout=DRAW_TIMEOUT_S)
+        with self._lock:
+            self.drawn += 1
+        return png
+
+    def close(self) -> None:
+        """Stop the worker: charts still being drawn are dropped (their askers draw them themselves)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
