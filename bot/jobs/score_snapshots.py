@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -44,6 +46,7 @@ from storage.schedule import claim_sends, finish_sends, last_sent_days, sent_tod
 
 log = logging.getLogger(__name__)
 
+TEAM_WORKERS = 2     # teams scored at once
 CATCH_UP_DAYS = 35   # days missed while the bot was down that a run makes up, at most (a month and its turn)
 
 
@@ -65,36 +68,52 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
     of the days that ended since their last run (days_to_finish), once. Returns (member code, day, written) for each day
     handled in this tick."""
     del messengers   # a scheduler job's signature (bot.scheduler): this job sends nothing
-    done_now: list[tuple[str, date, bool]] = []
     with Session(services.engine) as session:
-        inputs: Inputs | None = None    # loaded once somebody is due
-        for team in teams(session):
-            members = team_members(session, team.id or 0)
-            # the members' days are the team's (scoring.periods.period_zone): their rows are finished on its clock
-            due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, team.timezone)) is not None}
-            done = sent_today(services.engine, KIND, due)
-            last = last_sent_days(services.engine, KIND, [subject for subject in due if subject not in done])
-            won = claim_sends(services.engine, KIND, {s: d for s, d in due.items() if s not in done}, instance, now)
-            claimed = [(member, subject, due[subject], days_to_finish(due[subject], last.get(subject)))
-                       for member in members if (subject := f"member:{member.id}") in won]
-            if not claimed:
-                continue
-            try:
-                inputs = inputs or Inputs.load(session, services.rules, now)
-                errors = _team_rows(services, session, inputs, team, claimed, now)
-                finish_sends(services.engine, KIND, {subject: (today, errors.get(subject))
-                                                     for _, subject, today, _ in claimed}, instance, now)
-            except Exception:   # one team's failure never stops the others: its claims are taken over later
-                session.rollback()
-                log_failure(log, "score snapshots of team %s failed; its claims are retried after they go stale",
-                            team.code)
-                continue
-            for member, subject, _, days in claimed:
-                done_now.extend((member.code, day, errors.get(subject) is None) for day in days)
+        all_teams = teams(session)
+    shared: list[Inputs] = []    # loaded once somebody is due, then shared by the teams
+    lock = threading.Lock()
+
+    def inputs_now(session: Session) -> Inputs:
+        with lock:
+            if not shared:
+                shared.append(Inputs.load(session, services.rules, now))
+            return shared[0]
+
+    # teams in parallel: one team's reads wait on the database while another's are scored
+    with ThreadPoolExecutor(TEAM_WORKERS, thread_name_prefix="score-snapshots") as pool:
+        done_now = [row for rows in pool.map(lambda team: _team_tick(services, team, now, instance, at, inputs_now),
+                                             all_teams) for row in rows]
     if done_now:
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
     return done_now
+
+
+def _team_tick(services: Services, team: Team, now: datetime, instance: str, at: time,
+               inputs_now: Callable[[Session], Inputs]) -> list[tuple[str, date, bool]]:
+    """One team's members in the tick: claimed, scored, written, their claims finished."""
+    with Session(services.engine) as session:
+        members = team_members(session, team.id or 0)
+        # the members' days are the team's (scoring.periods.period_zone): their rows are finished on its clock
+        due = {f"member:{m.id}": d for m in members if (d := due_day(now, at, team.timezone)) is not None}
+        done = sent_today(services.engine, KIND, due)
+        last = last_sent_days(services.engine, KIND, [subject for subject in due if subject not in done])
+        won = claim_sends(services.engine, KIND, {s: d for s, d in due.items() if s not in done}, instance, now)
+        claimed = [(member, subject, due[subject], days_to_finish(due[subject], last.get(subject)))
+                   for member in members if (subject := f"member:{member.id}") in won]
+        if not claimed:
+            return []
+        try:
+            errors = _team_rows(services, session, inputs_now(session), team, claimed, now)
+            finish_sends(services.engine, KIND, {subject: (today, errors.get(subject))
+                                                 for _, subject, today, _ in claimed}, instance, now)
+        except Exception:   # one team's failure never stops the others: its claims are taken over later
+            session.rollback()
+            log_failure(log, "score snapshots of team %s failed; its claims are retried after they go stale",
+                        team.code)
+            return []
+        return [(member.code, day, errors.get(subject) is None) for member, subject, _, days in claimed
+                for day in days]
 
 
 def _team_rows(services: Services, session: Session, inputs: Inputs, team: Team,
