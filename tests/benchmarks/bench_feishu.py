@@ -16,6 +16,7 @@ handler calls the SDK directly, without limits). `against_bare` is what the benc
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import tempfile
@@ -83,6 +84,7 @@ def measure(fake: FakeFeishu, adapter: FeishuAdapter, events: int, text_: str, t
     before = fake.connections
     adapter.start()
     fake.wait_for(lambda: fake.connections > before, timeout=30)
+    gc.freeze()   # as `kpibot run` does once serving (bot.cli.serve)
     latencies = []
     for i in range(events + 1):
         message_id = f"om_{tag}_{i}"

@@ -25,6 +25,7 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import random
@@ -144,6 +145,7 @@ def latencies(table: Table, engine: Engine, calls: int, rng: random.Random) -> N
     teams = sorted({team for team, _ in by_team}, key=lambda t: t or 0)
     dispatcher = Dispatcher(services_of(engine), clock=lambda: NOW)
     dispatcher.handle_message(Incoming("console", members[0][0], "/mykpi"))   # warm: imports, fonts, pools
+    gc.freeze()   # as `kpibot run` does once serving (bot.cli.serve)
     for command, roles in COMMANDS:
         cold: list[float] = []
         cached: list[float] = []
