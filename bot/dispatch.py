@@ -97,11 +97,13 @@ IDENTITY_LOOK_S = 1.0   # how often, at most, answers kept by sender look whethe
 
 class Dispatcher:
     def __init__(self, services: Services, clock: Callable[[], datetime] | None = None,
-                 cache: CardCache | None = None, identity_look_s: float = IDENTITY_LOOK_S) -> None:
+                 cache: CardCache | None = None, identity_look_s: float = IDENTITY_LOOK_S,
+                 ticks: Callable[[], float] = time.monotonic) -> None:
         self.services = services
         self.clock = clock or (lambda: datetime.now(UTC))
         self.cache = cache if cache is not None else CardCache()
         self.identity_look_s = identity_look_s
+        self.ticks = ticks   # seconds, for the looks' ages
         self._identity: tuple[float, int] | None = None   # (monotonic time of the last look, the counter then)
         self._identity_lock = threading.Lock()
         self._looking = False    # a thread is reading the counter
@@ -175,14 +177,27 @@ class Dispatcher:
         """Whether the answers kept by sender may be used: the store's counter of changes to members and their
         platform ids (storage.identity_version) is as it was at the last look. When it moved, they are dropped (and
         the answer reads the sender); the store is read at most every `identity_look_s` seconds, by one thread at a
-        time: the others meanwhile read their sender."""
-        now = time.monotonic()
+        time: the others meanwhile read their sender. A look that is due while the last one is under twice that old
+        is made in the background and the kept answers are used meanwhile, so that a steady stream of asks never
+        waits for the store (on PostgreSQL the look was the tail of the kept answers' latency): a change made
+        elsewhere is seen within two `identity_look_s`."""
+        now = self.ticks()
         with self._identity_lock:
-            if self._identity is not None and now - self._identity[0] < self.identity_look_s:
+            age = None if self._identity is None else now - self._identity[0]
+            if age is not None and age < self.identity_look_s:
                 return True
+            recent = age is not None and age < 2 * self.identity_look_s
             if self._looking:
-                return False
+                return recent
             self._looking = True
+        if recent:
+            threading.Thread(target=self._look_aside, args=(now,), name="identity-look", daemon=True).start()
+            return True
+        return self._look(now)
+
+    def _look(self, now: float) -> bool:
+        """Read the counter (the look started at `now`): whether it is as at the last look; the kept answers are
+        dropped when it is not."""
         try:
             version = identity_version(self.services.engine)
         finally:
@@ -194,6 +209,12 @@ class Dispatcher:
                 self.cache.forget_asked()
             self._identity = (now, version)
             return unchanged
+
+    def _look_aside(self, now: float) -> None:
+        try:
+            self._look(now)
+        except Exception:   # the next ask looks itself once this look is too old (the store's error is its then)
+            log.debug("the background look at who is who failed", exc_info=True)
 
     def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...],
                       who: Who | None = None) -> Card:

@@ -3,6 +3,7 @@ the fake DingTalk."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.config import DingTalkConfig
@@ -120,6 +122,70 @@ def test_a_redelivery_and_a_disconnect_frame_give_a_reconnect_and_no_second_answ
         assert len(to(fake, "host2", since)) == 1
     finally:
         restarted.stop()
+
+
+def _recorded(store: Engine, *ids: str) -> list[tuple[str, str]]:
+    """(state, claim token) of the store's record of each of `ids` (frame or message ids), in that order."""
+    with store.connect() as conn:
+        return [tuple(conn.execute(text("SELECT state, claim_token FROM processed_event WHERE platform = 'dingtalk' "
+                                        "AND event_id = :e"), {"e": i}).one()) for i in ids]
+
+
+def _card_sends(fake: FakeDingTalk, msg_id: str) -> int:
+    """The bot's createAndDeliver calls for the card answering message `msg_id`."""
+    track = "kpibot-" + hashlib.sha256(msg_id.encode()).hexdigest()[:40]
+    return len([c for c in fake.calls if c.path == "/v1.0/card/instances/createAndDeliver"
+                and (c.json or {}).get("outTrackId") == track])
+
+
+def test_a_kept_answer_is_delivered_before_it_is_recorded_and_once_per_delivery(
+        fake: FakeDingTalk, adapter: DingTalkAdapter, store: Engine) -> None:
+    """The same ask within the minute in a one-to-one chat is answered from the card kept for the sender without
+    the store's claim first (its outTrackId is made from the message id: DingTalk makes one card of it), then
+    recorded answered: a redelivery to this process, and one to a new process on the same store, get nothing."""
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("host1", "/mykpi", msg_id="msg_kept_1"), message_id="frame_kept_1")
+    fake.wait_for(lambda: len(to(fake, "host1", since)) == 1)
+    settle(fake, adapter.pool)
+    (state, token), _ = _recorded(store, "frame_kept_1", "msg_kept_1")
+    assert state == "answered" and token != ""          # claimed first, then settled
+    again = fake.bot_message("host1", "/mykpi", msg_id="msg_kept_2")
+    fake.push_message(again, message_id="frame_kept_2")
+    fake.wait_for(lambda: len(to(fake, "host1", since)) == 2)
+    settle(fake, adapter.pool)
+    assert _recorded(store, "frame_kept_2", "msg_kept_2") == [("answered", "")] * 2   # after the card, never claimed
+    first, second = to(fake, "host1", since)
+    assert second.via == "card" and fake.cards[second.out_track_id or ""].params == \
+        fake.cards[first.out_track_id or ""].params
+    fake.push_message(again, message_id="frame_kept_3")  # the same message again: this process answered it
+    settle(fake, adapter.pool)
+    assert _card_sends(fake, "msg_kept_2") == 1 and len(to(fake, "host1", since)) == 2
+    adapter.stop()
+    restarted = connect(fake, store)                     # a new process: the store's record stops it
+    try:
+        fake.push_message(again, message_id="frame_kept_4")
+        settle(fake, restarted.pool)
+        assert _card_sends(fake, "msg_kept_2") == 1 and len(to(fake, "host1", since)) == 2
+    finally:
+        restarted.stop()
+
+
+def test_a_kept_card_dingtalk_refuses_is_answered_as_ever(fake: FakeDingTalk, adapter: DingTalkAdapter,
+                                                         store: Engine) -> None:
+    """The kept card's send fails: the message is then claimed and answered the usual way (here the card again,
+    which DingTalk now takes), once."""
+    since = len(fake.delivered)
+    fake.push_message(fake.bot_message("host2", "/mykpi", msg_id="msg_kept_ref_1"))
+    fake.wait_for(lambda: len(to(fake, "host2", since)) == 1)
+    settle(fake, adapter.pool)
+    fake.fail_next(1, path_contains="/v1.0/card/instances", http_status=400, code="InvalidParameter")
+    fake.push_message(fake.bot_message("host2", "/mykpi", msg_id="msg_kept_ref_2"), message_id="frame_kept_ref_2")
+    fake.wait_for(lambda: len(to(fake, "host2", since)) == 2)
+    settle(fake, adapter.pool)
+    assert to(fake, "host2", since)[1].via == "card" and _card_sends(fake, "msg_kept_ref_2") == 2
+    [(state, token)] = _recorded(store, "frame_kept_ref_2")
+    assert state == "answered" and token != ""          # the usual path: claimed, then settled
+    assert len(to(fake, "host2", since)) == 2
 
 
 def test_plain_answers_go_through_the_session_webhook_as_escaped_markdown(

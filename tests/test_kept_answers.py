@@ -6,6 +6,7 @@ CLI, another replica) drops the kept answers at the dispatcher's next look at th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -129,6 +130,52 @@ def test_a_change_to_who_is_who_made_elsewhere_is_seen_at_the_next_look(engine: 
         host2.active = False
     unbound = ask("ou_host1", "/mykpi")
     assert "ou_host1" in unbound and "Wang Fang" not in unbound      # the unbound card, naming the id to link
+
+
+def test_a_look_due_soon_after_the_last_is_made_aside_and_a_late_one_in_the_ask(module_demo: Engine) -> None:
+    """With looks every 10 s (pinned ticks): an ask 15 s after the last look gets the kept card at once and the look
+    is made aside, which drops the kept answers when who is who changed; an ask 20 s or more after the last look
+    looks itself before it answers."""
+    ticks = [0.0]
+    d = Dispatcher(dispatcher_for(module_demo).services, clock=lambda: DEMO_NOW, identity_look_s=10,
+                   ticks=lambda: ticks[0])
+
+    def ask() -> str:
+        card = d.answer(Incoming("feishu", "ou_host1", "/mykpi"), ("ou_host1", None))[1]
+        assert card is not None
+        return render_text(card)
+
+    def set_active(active: bool) -> None:
+        with Session(module_demo) as s:
+            host1 = member_by_code(s, "host1")
+            assert host1 is not None
+            host1.active = active
+            s.commit()
+
+    def looked_at(at: float) -> None:
+        for _ in range(500):
+            if d._identity is not None and d._identity[0] == at and not d._looking:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"no look at {at}")
+
+    kept = ask()
+    assert kept.startswith("Lin Xiaoyu")
+    try:
+        set_active(False)
+        ticks[0] = 15.0
+        assert ask() == kept                    # the kept card, not held up by the look
+        looked_at(15.0)
+        unbound = ask()                         # the look aside saw the change: host1 is read again
+        assert "ou_host1" in unbound and "Lin Xiaoyu" not in unbound
+        set_active(True)
+        ticks[0] = 16.0
+        assert ask().startswith("Lin Xiaoyu")   # read anew (nothing kept since the drop) and kept
+        set_active(False)
+        ticks[0] = 36.0                         # 21 s after the last look: this ask looks first
+        assert "ou_host1" in ask()
+    finally:
+        set_active(True)
 
 
 def test_an_answer_whose_sender_was_read_before_a_drop_is_not_kept() -> None:

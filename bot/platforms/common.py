@@ -462,13 +462,14 @@ class AnsweredEvents:
 
 
 def answer_kept(platform: str, engine: Engine, ids: tuple[str | None, ...], reply: Callable[[], bool],
-                answered: AnsweredEvents) -> Outcome:
+                answered: AnsweredEvents) -> Outcome | None:
     """Reply first, then record the event's `ids` answered (storage.events.record_answered): for a card kept for
     its sender (Dispatcher.kept) on a platform that sends one message per idempotency key however often the reply
     is sent (Feishu's uuid, the message id). The claim's transaction before the reply, most of a kept answer's
     time on PostgreSQL, is spared. A delivery this process answered already (`answered`) gets no reply; one that
     another replica answered at the same moment gets the same message back from the platform, not a second one.
-    `reply()` is True when the platform took it."""
+    `reply()` is True when the platform took it; when it did not, None: the caller answers as ever (claimed first;
+    its reply has the same idempotency key, so a kept reply the platform took after all is not doubled)."""
     label = "/".join(i for i in ids if i)
     if not answered.take(ids):
         log.info("%s: duplicate delivery %s ignored", platform, label)
@@ -480,8 +481,8 @@ def answer_kept(platform: str, engine: Engine, ids: tuple[str | None, ...], repl
         raise
     if not sent:
         answered.release(ids)
-        _log_unsent(platform, label)
-        return Outcome.UNSENT
+        log.info("%s: the kept answer to %s did not go; answering it as ever", platform, label)
+        return None
     try:
         record_answered(engine, platform, *ids, wait_s=STORE_WAIT_S)
     except Exception as exc:

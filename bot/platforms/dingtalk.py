@@ -50,12 +50,14 @@ from bot import metrics
 from bot.config import DingTalkConfig
 from bot.dispatch import Dispatcher, Incoming, Refused
 from bot.platforms.common import (
+    AnsweredEvents,
     ClickOrder,
     ImageUploads,
     Outcome,
     Rendered,
     ShuttingDown,
     WorkerPool,
+    answer_kept,
     answer_once,
     idempotency_id,
     track,
@@ -64,7 +66,7 @@ from bot.platforms.dingtalk_api import CardCreated, DingTalkApi
 from bot.platforms.files import DINGTALK_MAX_FILE_BYTES, Uploaded, extension, upload_files
 from cards.clicks import Click, read_click
 from cards.i18n import LANGS, lang_of, t
-from cards.model import Buttons, Card, Note, Tone
+from cards.model import Buttons, Card, File, Note, Tone
 from cards.render_dingtalk import fit_card_params, fit_markdown, render_card_params, render_markdown
 
 log = logging.getLogger(__name__)
@@ -208,6 +210,7 @@ class DingTalkAdapter:
         self.images = ImageUploads(lambda png, _chat: self.api.upload_image(png))
         self.rendered = Rendered()
         self.clicks = ClickOrder()
+        self.answered = AnsweredEvents()   # events this process is answering or answered (answer_kept)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None
@@ -272,23 +275,54 @@ class DingTalkAdapter:
         return AckMessage.STATUS_OK, "OK"
 
     def handle_message(self, frame_id: str | None, data: dict[str, Any]) -> Outcome:
-        """Answer once (bot.platforms.common.answer_once). A message not for the bot (no @-mention in a group,
-        not text, not a command) is left alone before anything touches the store, so it never gets the busy
-        card. The busy card needs no store (not even the sender's bound id: it goes back through the message's
-        session webhook, else to the sender's staffId)."""
+        """Answer once (bot.platforms.common.answer_once; a card kept for the sender's same ask this minute, in a
+        one-to-one chat: answer_kept, which replies before it records, as on Feishu). A message not for the bot
+        (no @-mention in a group, not text, not a command) is left alone before anything touches the store, so it
+        never gets the busy card. The busy card needs no store (not even the sender's bound id: it goes back
+        through the message's session webhook, else to the sender's staffId)."""
         msg = ChatbotMessage.from_dict(data)
         text = _text_of(msg)
-        if text is None or not self.dispatcher.wants(
-                Incoming(PLATFORM, "", text, is_group=msg.conversation_type == "2", mentioned=_mentioned(msg))):
+        incoming = None if text is None else Incoming(PLATFORM, "", text, is_group=msg.conversation_type == "2",
+                                                      mentioned=_mentioned(msg))
+        if incoming is None or not self.dispatcher.wants(incoming):
             return Outcome.IGNORED
+        ids = (frame_id, msg.message_id)
+        kept = self.dispatcher.kept_answer(incoming, (msg.sender_staff_id, msg.sender_id))
+        if kept is not None and self._keyed_card(kept[1]) and msg.conversation_type != "2":
+            # the card's outTrackId is made from the message id, and DingTalk makes one card instance of it however
+            # often it is sent (createAndDeliver): the reply can go before the record. Not in a group, where an
+            # answer waits for the group's turn. A card that did not go is answered as ever below
+            owner, card = kept
+            outcome = answer_kept(PLATFORM, self.engine, ids, lambda: self._send_card(
+                card, _answer_track_id(msg), group=None, user=owner, owner=owner, chat=None, keyed=True),
+                self.answered)
+            if outcome is not None:
+                return outcome
 
         def busy() -> None:
             self.answer(msg, self.dispatcher.busy_card(), owner=str(msg.sender_staff_id or msg.sender_id or ""))
 
-        return answer_once(PLATFORM, self.engine, (frame_id, msg.message_id), lambda done: self._answer(msg, done),
-                           busy)
+        return answer_once(PLATFORM, self.engine, ids, lambda done: self._answer(msg, ids, done), busy)
 
-    def _answer(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
+    def _answer(self, msg: ChatbotMessage, ids: tuple[str | None, ...], done: Callable[[bool], None]) -> None:
+        if not self.answered.take(ids):
+            # this process is answering it (a kept answer on its way) or answered it: no second reply. The claim is
+            # left to its lease rather than marked answered, so a redelivery after it is answered if that reply fails
+            log.info("%s: %s is this process's to answer already", PLATFORM, msg.message_id)
+            return
+
+        def told(sent: bool) -> None:
+            if not sent:
+                self.answered.release(ids)
+            done(sent)
+
+        try:
+            self._answer_taken(msg, told)
+        except BaseException:
+            self.answered.release(ids)
+            raise
+
+    def _answer_taken(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
         is_group = msg.conversation_type == "2"
         mentioned = _mentioned(msg)
         text = _text_of(msg)
@@ -311,7 +345,7 @@ class DingTalkAdapter:
         """Answer where the message came from. Group answers take their turn in the group's 20 a minute.
         `done` hears whether DingTalk took the answer (later, when the answer waits for the group's turn)."""
         group = msg.conversation_id if msg.conversation_type == "2" else None
-        out_track_id = "kpibot-" + hashlib.sha256(str(msg.message_id).encode()).hexdigest()[:40]
+        out_track_id = _answer_track_id(msg)
         card, files = self._upload_files(card)
         person = str(msg.sender_staff_id or owner)
 
@@ -420,6 +454,11 @@ class DingTalkAdapter:
         interactive = any(isinstance(b, Buttons) for b in card.blocks) or bool(card.images())
         return interactive and self.config.card_template_id is not None
 
+    def _keyed_card(self, card: Card) -> bool:
+        """Whether `card` goes as an interactive card alone, so that a keyed send of it is made once however often
+        it is sent: not markdown (no template, nothing interactive), no file messages after it."""
+        return self._wants_card(card) and not any(isinstance(b, File) for b in card.blocks)
+
     def _send_card(self, card: Card, out_track_id: str, group: str | None, user: str | None,
                    owner: str | None, chat: str | None, keyed: bool = False) -> bool:
         """An interactive card; False (and the caller falls back to markdown) when it could not be sent. A card
@@ -501,6 +540,11 @@ class DingTalkAdapter:
 
     def _tell(self, staff_id: str, lang: str, key: str) -> None:
         self.send_to_user(staff_id, Card("kpibot", (Note(t(lang, key)),), Tone.WARN, lang))
+
+
+def _answer_track_id(msg: ChatbotMessage) -> str:
+    """The outTrackId of the card answering `msg`, made from its message id: one card instance per message."""
+    return "kpibot-" + hashlib.sha256(str(msg.message_id).encode()).hexdigest()[:40]
 
 
 def _mentioned(msg: ChatbotMessage) -> bool:

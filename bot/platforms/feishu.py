@@ -286,9 +286,11 @@ class FeishuAdapter:
         sender = data.event.sender.sender_id
         kept = self.dispatcher.kept_answer(incoming, (sender.open_id, sender.union_id))
         if kept is not None:   # the reply's uuid is the message id: Feishu sends it once, so it goes before the record
-            return answer_kept(PLATFORM, self.engine, (data.header.event_id, message_id), lambda: self.answer_card(
+            outcome = answer_kept(PLATFORM, self.engine, (data.header.event_id, message_id), lambda: self.answer_card(
                 message_id, message.chat_id, kept[1], in_thread=in_thread, owner=sender.open_id or "") is not None,
                 self.answered)
+            if outcome is not None:
+                return outcome   # a reply that did not go is answered as ever below (the same uuid: never twice)
 
         def busy() -> None:
             content = self.content(self.dispatcher.busy_card(), message.chat_id)
