@@ -7,6 +7,9 @@ It keeps the guarantees of the Feishu adapter, with the parts they share in bot.
   before it answers, so a redelivery (also to another process) is dropped. The frame is acked before it is
   claimed, so DingTalk delivers it again only after a reconnect or a late ack: a reply whose retries ran out
   leaves the message unanswered unless that happens (logged as unsent, counted in kpibot_messages_failed).
+  A card kept for the sender's same ask this minute, in a one-to-one chat, goes before the record instead
+  (bot.platforms.common.answer_kept): its outTrackId is made from the msgId, and DingTalk makes one card
+  instance of an outTrackId however often it is sent.
 - Senders are known by staffId (`members bind --dingtalk`); an unbound sender is told their id. In groups
   the bot answers only when it is @-mentioned.
 - Answers: a card with a chart or buttons goes out as an interactive card (kpibot's card template,
