@@ -4,7 +4,6 @@ with no platform configured it refuses, so a typo in .env is not a process that 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ from typing import Any
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from services.container import Services
+from storage.ingest.heap import freeze_for_life
 
 log = logging.getLogger(__name__)
 # the process's status lines ("kpibot: serving" ...) as log records too, with [ops] log_format = "json"
@@ -146,13 +146,13 @@ def serve(services: Services, config: Config, dispatcher: Dispatcher, startup: S
     ops, startup.ops = startup.ops, None   # stopped below, by this function
     if ops is not None:
         ops.ready_when(_ready_checks(services, started, refresh_every, dispatcher.clock))
+    # what start-up made (modules, SDK clients, the schema) lives as long as the process: out of the collector's
+    # full passes, which otherwise walk all of it on the thread of whichever answer is running (100-300 ms)
+    freeze_for_life()
     scheduler = start_scheduler(services, {a.platform: a for a in started}, dispatcher.clock,
                                 refresh_every=refresh_every,
                                 platforms=config.platforms, cache=dispatcher.cache,
                                 score_time=config.schedule.score_time, fx=config.fx)
-    # what start-up made (modules, SDK clients, the schema) lives as long as the process: out of the collector's
-    # full passes, which otherwise walk all of it on the thread of whichever answer is running (100-300 ms)
-    gc.freeze()
     status("kpibot: serving; stop with Ctrl-C or SIGTERM", json_logs)
     code = 0
     while not stop.wait(2):

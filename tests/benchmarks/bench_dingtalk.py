@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from bot.platforms.dingtalk import DingTalkAdapter
 from cards.chart_cache import ChartCache
 from scoring.rules import Rules
 from services.container import Services
+from storage.ingest.heap import freeze_for_life
 from tests.benchmarks.bench_feishu import run_against_bare
 from tests.fakes.dingtalk import FakeDingTalk
 
@@ -80,7 +80,7 @@ def measure(fake: FakeDingTalk, bot: Any, events: int, tag: str, reset: Any = No
     before = fake.connections
     bot.start()
     fake.wait_for(lambda: fake.connections > before, timeout=30)
-    gc.freeze()   # as `kpibot run` does once serving (bot.cli.serve)
+    freeze_for_life()   # as `kpibot run` does once serving (bot.cli.serve)
     latencies = []
     for i in range(events + 1):
         if reset is not None:

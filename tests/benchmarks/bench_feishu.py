@@ -16,7 +16,6 @@ handler calls the SDK directly, without limits). `against_bare` is what the benc
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import statistics
 import tempfile
@@ -39,6 +38,7 @@ from scoring.rules import Rules
 from services.container import Services
 from storage.demo import seed_demo
 from storage.engine import make_engine
+from storage.ingest.heap import freeze_for_life
 from storage.migrate import upgrade
 from tests.benchmarks.bench_mykpi import percentile
 from tests.fakes.feishu import FakeFeishu
@@ -84,7 +84,7 @@ def measure(fake: FakeFeishu, adapter: FeishuAdapter, events: int, text_: str, t
     before = fake.connections
     adapter.start()
     fake.wait_for(lambda: fake.connections > before, timeout=30)
-    gc.freeze()   # as `kpibot run` does once serving (bot.cli.serve)
+    freeze_for_life()   # as `kpibot run` does once serving (bot.cli.serve)
     latencies = []
     for i in range(events + 1):
         message_id = f"om_{tag}_{i}"

@@ -25,7 +25,6 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import random
@@ -51,6 +50,7 @@ from cards.charts import ProgressChart, render_progress_chart
 from scoring.rules import Rules
 from services.container import Services
 from storage.engine import make_engine
+from storage.ingest.heap import freeze_for_life
 from storage.models import DigestSubscription, Member, Team
 from tests.benchmarks.bench_mykpi import percentile, render_times
 from tests.benchmarks.org_gen import NOW
@@ -145,7 +145,7 @@ def latencies(table: Table, engine: Engine, calls: int, rng: random.Random) -> N
     teams = sorted({team for team, _ in by_team}, key=lambda t: t or 0)
     dispatcher = Dispatcher(services_of(engine), clock=lambda: NOW)
     dispatcher.handle_message(Incoming("console", members[0][0], "/mykpi"))   # warm: imports, fonts, pools
-    gc.freeze()   # as `kpibot run` does once serving (bot.cli.serve)
+    freeze_for_life()   # as `kpibot run` does once serving (bot.cli.serve)
     for command, roles in COMMANDS:
         cold: list[float] = []
         cached: list[float] = []
