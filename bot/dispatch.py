@@ -191,7 +191,12 @@ class Dispatcher:
                 return recent
             self._looking = True
         if recent:
-            threading.Thread(target=self._look_aside, args=(now,), name="identity-look", daemon=True).start()
+            try:
+                threading.Thread(target=self._look_aside, args=(now,), name="identity-look", daemon=True).start()
+            except BaseException:
+                with self._identity_lock:
+                    self._looking = False
+                raise
             return True
         return self._look(now)
 
@@ -200,10 +205,12 @@ class Dispatcher:
         dropped when it is not."""
         try:
             version = identity_version(self.services.engine)
-        finally:
+        except BaseException:
             with self._identity_lock:
                 self._looking = False
+            raise
         with self._identity_lock:
+            self._looking = False
             unchanged = self._identity is not None and self._identity[1] == version
             if not unchanged:
                 self.cache.forget_asked()

@@ -1,7 +1,9 @@
 """Rendered charts by content key: a chart whose data has not changed is not drawn again.
 
-Inside `drawing_apart` (a batch of many cards: the digest job's tick), a chart not yet drawn is drawn by a
-worker process (cards.chart_worker) instead of this one; if the worker fails, here after all."""
+Inside `drawing_apart` (a batch of many cards: the digest job's tick), a chart not yet drawn that one of the
+batch's own threads asks for (`draw_apart_here`) is drawn by a worker process (cards.chart_worker), started at
+the batch's first such chart; a person's chart asked for meanwhile is drawn here, as ever, so it never waits
+behind the batch's. A worker that fails is dropped for the rest of the batch, and its charts are drawn here."""
 
 from __future__ import annotations
 
@@ -35,9 +37,13 @@ class ChartCache:
         self._max = max_items
         self._lock = threading.Lock()
         self.renders = 0
+        # the worker of the open batches: started at their first chart, stopped when the last batch ends
+        self._batch_lock = threading.Lock()
+        self._batches = 0
         self._worker: ChartWorker | None = None
-        self._batches = 0          # open drawing_apart blocks: the worker stops when the last one closes
-        self.drawn_apart = 0       # charts a worker drew, over this cache's life
+        self._worker_failed = False       # dropped in this run of batches: not started again until they end
+        self._batch_thread = threading.local()
+        self.drawn_apart = 0              # charts a worker drew, over this cache's life
 
     def image(self, chart: Chart, alt: str) -> Image:
         """The chart as a picture, drawn when first needed (Image.png) and then kept by its content key."""
@@ -46,30 +52,28 @@ class ChartCache:
 
     @contextmanager
     def drawing_apart(self, wanted: bool = True) -> Iterator[None]:
-        """Charts first asked for inside the block are drawn by a worker process, started now (when `wanted`: the
-        caller's batch is big enough to pay for the start, and this process may use a second core) and stopped when
-        the last such block ends."""
+        """A batch: the charts its threads ask for are drawn by a worker process (when `wanted`: the batch is big
+        enough to pay for the worker's start, about a second, and this process may use a second core)."""
         if not wanted or spare_cores() < 1:
             yield
             return
-        with self._lock:
+        with self._batch_lock:
             self._batches += 1
-            if self._worker is None:
-                try:
-                    self._worker = ChartWorker()
-                except Exception:   # no process could be started: the charts are drawn here
-                    log.warning("charts: no worker process could be started; drawing them in this one", exc_info=True)
         try:
             yield
         finally:
-            with self._lock:
+            with self._batch_lock:
                 self._batches -= 1
-                worker = self._worker if self._batches == 0 else None
-                if worker is not None:
-                    self._worker = None
-                    self.drawn_apart += worker.drawn
+                worker = None
+                if self._batches == 0:
+                    worker, self._worker, self._worker_failed = self._worker, None, False
+                    self.drawn_apart += worker.drawn if worker is not None else 0
             if worker is not None:
                 worker.close()
+
+    def draw_apart_here(self) -> None:
+        """Mark the calling thread as one of a batch's (a sender's: a ThreadPoolExecutor initializer)."""
+        self._batch_thread.drawing_apart = True
 
     def _png(self, key: str, chart: Chart) -> bytes:
         with self._lock:
@@ -77,8 +81,7 @@ class ChartCache:
             if png is not None:
                 self._items.move_to_end(key)
                 return png
-            worker = self._worker
-        png = self._draw(chart, worker)
+        png = self._draw(chart)
         with self._lock:
             self.renders += 1
             self._items[key] = png
@@ -86,11 +89,35 @@ class ChartCache:
                 self._items.popitem(last=False)
         return png
 
-    @staticmethod
-    def _draw(chart: Chart, worker: ChartWorker | None) -> bytes:
+    def _draw(self, chart: Chart) -> bytes:
+        worker = self._batch_worker() if getattr(self._batch_thread, "drawing_apart", False) else None
         if worker is not None:
             try:
                 return worker.draw(chart)
-            except Exception:   # the worker died, is stuck or could not start: this process draws it
-                log.warning("charts: the worker process could not draw a chart; drawing it here", exc_info=True)
+            except Exception:   # the worker died, is stuck or could not start: dropped, and this process draws
+                self._drop(worker)
         return draw_chart(chart)
+
+    def _batch_worker(self) -> ChartWorker | None:
+        """The open batches' worker, started now if it is not yet; None outside a batch or after a failure."""
+        with self._batch_lock:
+            if self._batches == 0 or self._worker_failed:
+                return None
+            if self._worker is None:
+                try:
+                    self._worker = ChartWorker()
+                except Exception:
+                    self._worker_failed = True
+                    log.warning("charts: no worker process could be started; drawing them in this one",
+                                exc_info=True)
+            return self._worker
+
+    def _drop(self, worker: ChartWorker) -> None:
+        with self._batch_lock:
+            if self._worker is not worker:
+                return      # another thread dropped it already (and said so)
+            self._worker, self._worker_failed = None, True
+            self.drawn_apart += worker.drawn
+        log.warning("charts: the worker process could not draw a chart; it is stopped and this process draws "
+                    "the batch's charts", exc_info=True)
+        worker.close()

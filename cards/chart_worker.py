@@ -2,29 +2,30 @@
 
 Why a process: drawing a chart is CPU work that holds Python's GIL (matplotlib), about 60 ms a digest chart, and
 in a tick of many digests it was half the process's CPU: the cards were built, the charts drawn and the messages
-sent on one core. Drawn in a worker, the charts take a second core while the bot builds and sends, and the bot's
-answers to people are not held up behind them. The worker is started with "spawn" (the bot's threads make a fork
-unsafe) when a batch opens and stopped when it closes: an idle bot keeps no second process, and a batch too small
-to pay for the start (about a second) draws in the bot (services decide; bot.jobs.digests.DRAW_APART_FROM).
+sent on one core. Drawn in a worker, the charts take a second core while the bot builds and sends. The worker is
+started with "spawn" (the bot's threads make a fork unsafe) at a batch's first chart and stopped when the batch
+ends: an idle bot keeps no drawing process (multiprocessing's small resource tracker, started with the first
+worker, stays). A batch too small to pay for the start (about a second) draws in the bot (the caller decides:
+bot.jobs.digests.DRAW_APART_FROM).
 
-A worker that cannot start or dies is not fatal: the caller (cards.chart_cache) draws the chart itself.
+A worker that cannot start or fails is not fatal: the caller (cards.chart_cache) draws the chart itself.
 """
 
 from __future__ import annotations
 
-import logging
+import math
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 
 from cards.charts import ProgressChart, render_progress_chart
 from cards.digest_chart import DigestChart, render_digest_chart
 
-log = logging.getLogger(__name__)
-
 Chart = ProgressChart | DigestChart
-DRAW_TIMEOUT_S = 60.0     # a chart takes well under a second: past this the worker is stuck, the bot draws it
+DRAW_TIMEOUT_S = 30.0     # a chart takes well under a second: past this the worker is stuck, the bot draws it
 
 
 def draw_chart(chart: Chart) -> bytes:
@@ -50,19 +51,31 @@ def _warm() -> int:
 
 
 def spare_cores() -> int:
-    """The cores this process may run on, less the one it uses itself."""
+    """The cores this process may run on (its CPU affinity, within its cgroup's CPU quota), less the one it uses."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:   # not on Linux
         cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):   # no cgroup v2 quota to read
+        pass
     return cores - 1
+
+
+def _ignore_interrupts() -> None:
+    """In the worker: Ctrl-C is the bot's to handle (it stops the batch, which stops the worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class ChartWorker:
     """One worker process (started now, warming up while the caller goes on) that draws charts on request."""
 
     def __init__(self) -> None:
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_ignore_interrupts)
         self.pid: Future[int] = self._pool.submit(_warm)
         self.drawn = 0            # charts the worker drew
         self._lock = threading.Lock()

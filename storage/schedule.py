@@ -55,6 +55,7 @@ def sent_today(engine: Engine, kind: str, days: dict[str, date]) -> set[str]:
     with Session(engine) as session:
         rows = session.execute(select(ScheduledSend.subject, ScheduledSend.local_day).where(
             ScheduledSend.kind == kind, ScheduledSend.status == "sent",  # type: ignore[arg-type]
+            ScheduledSend.local_day.in_(sorted(set(days.values()))),  # type: ignore[attr-defined]
             ScheduledSend.subject.in_(list(days))))  # type: ignore[attr-defined]
         return {subject for subject, day in rows if days.get(subject) == day}
 

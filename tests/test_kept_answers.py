@@ -6,6 +6,7 @@ CLI, another replica) drops the kept answers at the dispatcher's next look at th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import dispatch
 from bot.dispatch import Dispatcher, Incoming
 from cards.render_text import render_text
 from storage.models import Member, MemberIdentity
@@ -132,10 +134,15 @@ def test_a_change_to_who_is_who_made_elsewhere_is_seen_at_the_next_look(engine: 
     assert "ou_host1" in unbound and "Wang Fang" not in unbound      # the unbound card, naming the id to link
 
 
-def test_a_look_due_soon_after_the_last_is_made_aside_and_a_late_one_in_the_ask(module_demo: Engine) -> None:
+def test_a_look_due_soon_after_the_last_is_made_aside_and_a_late_one_in_the_ask(
+        module_demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """With looks every 10 s (pinned ticks): an ask 15 s after the last look gets the kept card at once and the look
     is made aside, which drops the kept answers when who is who changed; an ask 20 s or more after the last look
     looks itself before it answers."""
+    gate = threading.Event()      # a look waits here while it is closed: the test says when the look aside reads
+    gate.set()
+    reads = dispatch.identity_version
+    monkeypatch.setattr(dispatch, "identity_version", lambda engine: gate.wait(30) and reads(engine))
     ticks = [0.0]
     d = Dispatcher(dispatcher_for(module_demo).services, clock=lambda: DEMO_NOW, identity_look_s=10,
                    ticks=lambda: ticks[0])
@@ -164,7 +171,9 @@ def test_a_look_due_soon_after_the_last_is_made_aside_and_a_late_one_in_the_ask(
     try:
         set_active(False)
         ticks[0] = 15.0
-        assert ask() == kept                    # the kept card, not held up by the look
+        gate.clear()
+        assert ask() == kept                    # the kept card, not held up by the look (waiting at the gate)
+        gate.set()
         looked_at(15.0)
         unbound = ask()                         # the look aside saw the change: host1 is read again
         assert "ou_host1" in unbound and "Lin Xiaoyu" not in unbound

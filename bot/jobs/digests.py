@@ -47,8 +47,9 @@ class Sent:
 
 
 SEND_WORKERS = 16   # digests claimed and being sent at once: a platform waiting for its limits holds up no other
-# digests due in a tick from which their charts are drawn by a worker process (cards.chart_worker): a worker takes
-# about a second to start, in which this process draws some 15 charts itself
+# digests due in a tick from which the charts its senders draw (DingTalk's pictures; Feishu draws its own) are drawn
+# by a worker process (ChartCache.drawing_apart), started at the first: it takes about a second to start, in which
+# this process draws some 15 charts itself
 DRAW_APART_FROM = 16
 
 
@@ -61,7 +62,8 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
     had reached the platform is not doubled where the platform has an idempotency key (Feishu's uuid, DingTalk's
     card outTrackId); a DingTalk digest sent as markdown (no card template) has none and may arrive twice. The
     results are in the order of the subscriptions. Digests sent earlier today are skipped before any claim; with
-    DRAW_APART_FROM or more due, their charts are drawn by a worker process (ChartCache.drawing_apart)."""
+    DRAW_APART_FROM or more due, the charts the senders draw are drawn by a worker process
+    (ChartCache.drawing_apart)."""
     with Session(services.engine) as session:
         subscriptions = list(session.execute(
             select(DigestSubscription).where(DigestSubscription.active)).scalars())  # type: ignore[arg-type]
@@ -112,7 +114,8 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
     sending: list[Future[Sent]] = []
     # the senders are done before the chart worker stops (the blocks end in reverse order)
     with services.charts.drawing_apart(len(due) >= DRAW_APART_FROM), \
-            ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="digest-send") as pool:
+            ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="digest-send",
+                               initializer=services.charts.draw_apart_here) as pool:
         for sub, messenger, kind, weekly, day in due:
             open_claims.acquire()
             if not claim_send(services.engine, kind, f"subscription:{sub.id}", day, instance, now):

@@ -79,7 +79,9 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
                 shared.append(Inputs.load(session, services.rules, now))
             return shared[0]
 
-    # teams in parallel: one team's reads wait on the database while another's are scored
+    # teams in parallel: one team's reads wait on the database while another's are scored. The threads share the
+    # tick's Inputs (its fact cache, rates and memos): each team's entries are under keys of its own, and a dict
+    # set is atomic, so the worst is a value worked out twice
     with ThreadPoolExecutor(TEAM_WORKERS, thread_name_prefix="score-snapshots") as pool:
         done_now = [row for rows in pool.map(lambda team: _team_tick(services, team, now, instance, at, inputs_now),
                                              all_teams) for row in rows]

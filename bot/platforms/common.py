@@ -469,7 +469,8 @@ def answer_kept(platform: str, engine: Engine, ids: tuple[str | None, ...], repl
     time on PostgreSQL, is spared. A delivery this process answered already (`answered`) gets no reply; one that
     another replica answered at the same moment gets the same message back from the platform, not a second one.
     `reply()` is True when the platform took it; when it did not, None: the caller answers as ever (claimed first;
-    its reply has the same idempotency key, so a kept reply the platform took after all is not doubled)."""
+    its reply has the same idempotency key, so a kept reply the platform took after all is not doubled, unless that
+    reply fails too and falls back to a message with no such key: DingTalk's markdown)."""
     label = "/".join(i for i in ids if i)
     if not answered.take(ids):
         log.info("%s: duplicate delivery %s ignored", platform, label)

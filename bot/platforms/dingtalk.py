@@ -290,8 +290,9 @@ class DingTalkAdapter:
         if incoming is None or not self.dispatcher.wants(incoming):
             return Outcome.IGNORED
         ids = (frame_id, msg.message_id)
-        kept = self.dispatcher.kept_answer(incoming, (msg.sender_staff_id, msg.sender_id))
-        if kept is not None and self._keyed_card(kept[1]) and msg.conversation_type != "2":
+        kept = None if msg.conversation_type == "2" else \
+            self.dispatcher.kept_answer(incoming, (msg.sender_staff_id, msg.sender_id))
+        if kept is not None and self._keyed_card(kept[1]):
             # the card's outTrackId is made from the message id, and DingTalk makes one card instance of it however
             # often it is sent (createAndDeliver): the reply can go before the record. Not in a group, where an
             # answer waits for the group's turn. A card that did not go is answered as ever below
@@ -366,9 +367,14 @@ class DingTalkAdapter:
             return self._send_markdown(title, text, group=group, user=None if group else owner)
 
         def send_and_tell() -> None:
-            sent = send()
-            if sent:
-                self._send_files(files, group=group, user=None if group else person, wait=False)
+            try:
+                sent = send()
+                if sent:
+                    self._send_files(files, group=group, user=None if group else person, wait=False)
+            except BaseException:   # the claim and this process's note of the event go: a redelivery is answered
+                if done is not None:
+                    done(False)
+                raise
             if done is not None:
                 done(sent)
 
