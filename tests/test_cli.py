@@ -233,6 +233,24 @@ def test_seed_demo_refuses_a_store_with_a_real_organisation(tmp_path: Path, cli:
                                                "organisation; the demo goes only into an empty store\n")
 
 
+def test_a_chat_subscribed_twice_is_told_so_and_one_unsubscribed_can_be_subscribed_again(tmp_path: Path,
+                                                                                      cli: InProcess) -> None:
+    """From the new-user trial: the second subscribe printed a traceback, and a chat once unsubscribed could never
+    be subscribed again (its row kept the unique key)."""
+    assert cli(tmp_path, "seed-demo").returncode == 0
+    sub = ("digest", "subscribe", "live-us", "--platform", "feishu", "--chat", "oc_leads", "--tz", "Asia/Shanghai")
+    first = cli(tmp_path, *sub, "--time", "09:00")
+    assert first.returncode == 0 and first.stdout.startswith("subscription ")
+    number = first.stdout.split()[1].rstrip(":")
+    again = cli(tmp_path, *sub, "--time", "10:00")
+    assert (again.returncode, again.stdout, again.stderr) == (
+        2, "", "kpibot: feishu chat oc_leads already gets the digest of live-us\n")
+    assert cli(tmp_path, "digest", "unsubscribe", number).stdout == f"subscription {number} stopped\n"
+    back = cli(tmp_path, *sub, "--time", "10:00", "--lang", "zh", "--no-weekly")
+    assert (back.returncode, back.stdout) == (
+        0, f"subscription {number}: live-us -> feishu oc_leads at 10:00 Asia/Shanghai (zh)\n")
+
+
 def test_commission_plan_refuses_bad_tiers_and_rates_above_the_cap(tmp_path: Path, cli: InProcess) -> None:
     seeded_by_cli(tmp_path / "kpibot.db", NOW)   # as `kpibot seed-demo` leaves it (October paid), copied
     assert cli(tmp_path, "seed-demo").stdout == "the demo organisation is already in the store\n"

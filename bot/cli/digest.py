@@ -37,14 +37,25 @@ def _digest(services: Services, args: argparse.Namespace) -> int:
                 ZoneInfo(args.tz or team.timezone)
             except (ValueError, ZoneInfoNotFoundError, OSError) as exc:
                 raise UsageError(f"--time must be HH:MM and --tz an IANA zone ({exc})") from None
-            sub = DigestSubscription(team_id=team.id or 0, platform=args.platform, chat_id=args.chat,
-                                     send_time=args.time, timezone=args.tz or team.timezone,
-                                     locale=args.lang or team.locale, finance=args.finance, weekly=not args.no_weekly)
-            session.add(sub)
+            already = f"{args.platform} chat {args.chat} already gets the digest of {team.code}"
+            settings = {"send_time": args.time, "timezone": args.tz or team.timezone,
+                        "locale": args.lang or team.locale, "finance": args.finance, "weekly": not args.no_weekly}
+            # one row a (team, platform, chat): a chat unsubscribed before is subscribed again with these settings
+            sub = session.execute(select(DigestSubscription).where(
+                DigestSubscription.team_id == team.id, DigestSubscription.platform == args.platform,
+                DigestSubscription.chat_id == args.chat)).scalar_one_or_none()
+            if sub is not None and sub.active:
+                raise UsageError(already)
+            if sub is None:
+                sub = DigestSubscription(team_id=team.id or 0, platform=args.platform, chat_id=args.chat, **settings)
+                session.add(sub)
+            else:
+                for name, value in {**settings, "active": True}.items():
+                    setattr(sub, name, value)
             try:
                 session.commit()
-            except IntegrityError:
-                raise UsageError(f"{args.platform} chat {args.chat} already gets the digest of {team.code}") from None
+            except IntegrityError:   # subscribed by another process at the same moment
+                raise UsageError(already) from None
             print(f"subscription {sub.id}: {team.code} -> {args.platform} {args.chat} at {sub.send_time} "
                   f"{sub.timezone} ({sub.locale}{', finance' if sub.finance else ''}"
                   f"{', weekly on Mondays' if sub.weekly else ''})")
