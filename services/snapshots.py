@@ -4,6 +4,7 @@ daily job (bot.jobs.score_snapshots) the rows of days that have ended; both thro
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -21,6 +22,7 @@ from storage.upsert import upsert_rows
 
 SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
 SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
+TEAM_WORKERS = 2   # teams scored at once: one team's reads wait on the database while another team is scored
 
 
 def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime,
@@ -55,10 +57,17 @@ def snapshot_scores(services: Services, team_ids: set[int] | None, now: datetime
     written_at = written_at or now
     with Session(services.engine) as session:
         inputs = Inputs.load(session, services.rules, now)
-        rows = [row for team in teams(session) if (team_ids is None or team.id in team_ids)
-                and local_today(now, team.timezone) >= local_today(written_at, team.timezone)
-                for score in team_scores(session, inputs, team, PeriodKind.MONTH)
-                if (row := snapshot_row(session, inputs, score.member, team, now, score)) is not None]
+        chosen = [team for team in teams(session) if (team_ids is None or team.id in team_ids)
+                  and local_today(now, team.timezone) >= local_today(written_at, team.timezone)]
+
+    def rows_of(team: Team) -> list[dict[str, Any]]:
+        with Session(services.engine) as session:
+            return [row for score in team_scores(session, inputs, team, PeriodKind.MONTH)
+                    if (row := snapshot_row(session, inputs, score.member, team, now, score)) is not None]
+
+    # teams in parallel, as the daily job's (bot.jobs.score_snapshots): they share `inputs`, each under keys of its own
+    with ThreadPoolExecutor(TEAM_WORKERS, thread_name_prefix="score-snapshots") as pool:
+        rows = [row for team_rows in pool.map(rows_of, chosen) for row in team_rows]
     return write_snapshots(services, rows)
 
 

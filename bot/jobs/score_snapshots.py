@@ -38,7 +38,7 @@ from scoring.sendtime import due_day
 from services.container import Services
 from services.messaging import Messenger
 from services.scorecards import Inputs, MemberScore, member_window, score_members
-from services.snapshots import snapshot_row, write_snapshots
+from services.snapshots import TEAM_WORKERS, snapshot_row, write_snapshots
 from storage.models import Member, Team
 from storage.queries import team_members, teams
 from storage.schedule import SCORE_SNAPSHOT as KIND
@@ -46,7 +46,6 @@ from storage.schedule import claim_sends, finish_sends, last_sent_days, sent_tod
 
 log = logging.getLogger(__name__)
 
-TEAM_WORKERS = 2     # teams scored at once
 CATCH_UP_DAYS = 35   # days missed while the bot was down that a run makes up, at most (a month and its turn)
 
 
