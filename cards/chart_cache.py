@@ -13,22 +13,10 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cards.chart_worker import Chart, ChartWorker, draw_chart, spare_cores
-from cards.charts import ProgressChart, chart_key
-from cards.digest_chart import DigestChart, digest_chart_key
+from cards.chart_worker import Chart, ChartWorker, chart_key_of, draw_chart, spare_cores
 from cards.model import Image
 
 log = logging.getLogger(__name__)
-
-
-def _key(chart: Chart) -> str:
-    """The chart's content key, by its type."""
-    # Digest keys hash a "kind" field, so the two kinds never share a key in the one store.
-    if isinstance(chart, ProgressChart):
-        return chart_key(chart)
-    if isinstance(chart, DigestChart):
-        return digest_chart_key(chart)
-    raise TypeError(f"ChartCache cannot draw a {type(chart).__name__}")
 
 
 class ChartCache:
@@ -47,7 +35,7 @@ class ChartCache:
 
     def image(self, chart: Chart, alt: str) -> Image:
         """The chart as a picture, drawn when first needed (Image.png) and then kept by its content key."""
-        key = _key(chart)
+        key = chart_key_of(chart)
         return Image(lambda: self._png(key, chart), key, alt, chart)
 
     @contextmanager

@@ -18,23 +18,35 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from cards.charts import ProgressChart, render_progress_chart
-from cards.digest_chart import DigestChart, render_digest_chart
+from cards.charts import ProgressChart, chart_key, render_progress_chart
+from cards.digest_chart import DigestChart, digest_chart_key, render_digest_chart
 
 Chart = ProgressChart | DigestChart
 DRAW_TIMEOUT_S = 30.0     # a chart takes well under a second: past this the worker is stuck, the bot draws it
 
 
+def _kind(chart: Chart) -> tuple[Callable[[Any], str], Callable[[Any], bytes]]:
+    """How to key and how to draw a chart of this type (a digest's key hashes its kind: never a progress chart's)."""
+    if isinstance(chart, ProgressChart):
+        return chart_key, render_progress_chart
+    if isinstance(chart, DigestChart):
+        return digest_chart_key, render_digest_chart
+    raise TypeError(f"cannot draw a {type(chart).__name__}")
+
+
+def chart_key_of(chart: Chart) -> str:
+    """The chart's content key, by its type."""
+    return _kind(chart)[0](chart)
+
+
 def draw_chart(chart: Chart) -> bytes:
     """The chart's PNG, by its type: what the worker runs (a module-level function, so that it can be sent)."""
-    if isinstance(chart, ProgressChart):
-        return render_progress_chart(chart)
-    if isinstance(chart, DigestChart):
-        return render_digest_chart(chart)
-    raise TypeError(f"cannot draw a {type(chart).__name__}")
+    return _kind(chart)[1](chart)
 
 
 def _warm() -> int:
