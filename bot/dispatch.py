@@ -193,11 +193,9 @@ class Dispatcher:
         if recent:
             try:
                 threading.Thread(target=self._look_aside, args=(now,), name="identity-look", daemon=True).start()
-            except BaseException:
-                with self._identity_lock:
-                    self._looking = False
-                raise
-            return True
+                return True
+            except RuntimeError:   # no thread to be had: this ask looks itself
+                pass
         return self._look(now)
 
     def _look(self, now: float) -> bool:

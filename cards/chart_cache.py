@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cards.chart_worker import Chart, ChartWorker, chart_key_of, draw_chart, spare_cores
+from cards.chart_worker import WORKER_FAILURES, Chart, ChartWorker, chart_key_of, draw_chart, spare_cores
 from cards.model import Image
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class ChartCache:
         if worker is not None:
             try:
                 return worker.draw(chart)
-            except Exception:   # the worker died, is stuck or could not start: dropped, and this process draws
+            except WORKER_FAILURES:   # the worker died, is stuck or could not start: dropped, and this process draws
                 self._drop(worker)
         return draw_chart(chart)
 
@@ -108,4 +108,4 @@ class ChartCache:
             self.drawn_apart += worker.drawn
         log.warning("charts: the worker process could not draw a chart; it is stopped and this process draws "
                     "the batch's charts", exc_info=True)
-        worker.close()
+        worker.close(kill=True)

@@ -13,13 +13,14 @@ A worker that cannot start or fails is not fatal: the caller (cards.chart_cache)
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,11 @@ from cards.charts import ProgressChart, chart_key, render_progress_chart
 from cards.digest_chart import DigestChart, digest_chart_key, render_digest_chart
 
 Chart = ProgressChart | DigestChart
+START_TIMEOUT_S = 120.0   # the worker's start (a new interpreter, matplotlib, the fonts): seconds, more when busy
 DRAW_TIMEOUT_S = 30.0     # a chart takes well under a second: past this the worker is stuck, the bot draws it
+# what says the worker, not the chart, failed: it died, is stuck, was stopped, or the chart could not be sent
+WORKER_FAILURES: tuple[type[BaseException], ...] = (BrokenProcessPool, TimeoutError, CancelledError, RuntimeError,
+                                                     OSError, pickle.PicklingError)
 
 
 def _kind(chart: Chart) -> tuple[Callable[[Any], str], Callable[[Any], bytes]]:
@@ -63,18 +68,35 @@ def _warm() -> int:
 
 
 def spare_cores() -> int:
-    """The cores this process may run on (its CPU affinity, within its cgroup's CPU quota), less the one it uses."""
+    """The cores this process may run on (its CPU affinity, within the CPU quotas of its cgroup and the cgroups
+    above it, whole cores only), less the one it uses."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:   # not on Linux
         cores = os.cpu_count() or 1
+    return min([cores, *_quota_cores()]) - 1
+
+
+def _quota_cores(root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")) -> list[int]:
+    """The whole cores each cgroup v2 CPU quota on this process's path (`membership`) allows, from its own cgroup up
+    to the `root`; none where there is none."""
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):   # no cgroup v2 quota to read
-        pass
-    return cores - 1
+        path = next(line[3:].strip() for line in membership.read_text().splitlines()
+                    if line.startswith("0::"))
+    except (OSError, StopIteration):
+        return []
+    found = []
+    here = (root / path.lstrip("/")).resolve()
+    for directory in (here, *here.parents):
+        if directory != root and root not in directory.parents:
+            break
+        try:
+            quota, period = (directory / "cpu.max").read_text().split()[:2]
+            if quota != "max":
+                found.append(max(1, int(quota) // int(period)))
+        except (OSError, ValueError):
+            pass
+    return found
 
 
 def _ignore_interrupts() -> None:
@@ -88,17 +110,28 @@ class ChartWorker:
     def __init__(self) -> None:
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_ignore_interrupts)
-        self.pid: Future[int] = self._pool.submit(_warm)
+        try:
+            self.pid: Future[int] = self._pool.submit(_warm)
+        except BaseException:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            raise
         self.drawn = 0            # charts the worker drew
         self._lock = threading.Lock()
 
     def draw(self, chart: Chart) -> bytes:
-        """The chart drawn by the worker; raises what the drawing raised, or why the worker could not draw it."""
+        """The chart drawn by the worker; raises what the drawing raised, or (WORKER_FAILURES) why the worker could
+        not draw it."""
+        self.pid.result(timeout=START_TIMEOUT_S)
         png = self._pool.submit(draw_chart, chart).result(timeout=DRAW_TIMEOUT_S)
         with self._lock:
             self.drawn += 1
         return png
 
-    def close(self) -> None:
-        """Stop the worker: charts still being drawn are dropped (their askers draw them themselves)."""
+    def close(self, kill: bool = False) -> None:
+        """Stop the worker: charts still being drawn are dropped (their askers draw them themselves). `kill`: a
+        worker that failed is killed, lest a stuck one hold up the bot's exit (the standard library offers no
+        public way to kill a pool's processes before Python 3.14)."""
+        if kill:
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)

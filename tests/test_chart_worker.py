@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,18 @@ def test_a_dead_worker_is_dropped_and_the_batch_drawn_here(caplog: pytest.LogCap
     assert cache.drawn_apart == 1 and cache.renders == 3
     assert [r.getMessage() for r in caplog.records] == [   # said once
         "charts: the worker process could not draw a chart; it is stopped and this process draws the batch's charts"]
+
+
+def test_the_cores_counted_are_the_whole_cores_of_the_tightest_cgroup_quota(tmp_path: Path) -> None:
+    from cards.chart_worker import _quota_cores
+
+    root = tmp_path / "cgroup"
+    (root / "bot.slice" / "kpibot.service").mkdir(parents=True)
+    (root / "cpu.max").write_text("max 100000\n")                            # the root's: no quota
+    (root / "bot.slice" / "cpu.max").write_text("150000 100000\n")           # 1.5 CPUs: one whole core
+    (root / "bot.slice" / "kpibot.service" / "cpu.max").write_text("400000 100000\n")
+    membership = tmp_path / "self-cgroup"
+    membership.write_text("0::/bot.slice/kpibot.service\n")
+    assert _quota_cores(root, membership) == [4, 1]
+    membership.write_text("1:cpu:/\n")                                       # cgroup v1 only: none read
+    assert _quota_cores(root, membership) == []

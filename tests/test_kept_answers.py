@@ -142,7 +142,12 @@ def test_a_look_due_soon_after_the_last_is_made_aside_and_a_late_one_in_the_ask(
     gate = threading.Event()      # a look waits here while it is closed: the test says when the look aside reads
     gate.set()
     reads = dispatch.identity_version
-    monkeypatch.setattr(dispatch, "identity_version", lambda engine: gate.wait(30) and reads(engine))
+    def gated(engine: Engine) -> int:
+        if not gate.wait(30):
+            raise AssertionError("the gate stayed closed")
+        return reads(engine)
+
+    monkeypatch.setattr(dispatch, "identity_version", gated)
     ticks = [0.0]
     d = Dispatcher(dispatcher_for(module_demo).services, clock=lambda: DEMO_NOW, identity_look_s=10,
                    ticks=lambda: ticks[0])
@@ -184,6 +189,7 @@ def test_a_look_due_soon_after_the_last_is_made_aside_and_a_late_one_in_the_ask(
         ticks[0] = 36.0                         # 21 s after the last look: this ask looks first
         assert "ou_host1" in ask()
     finally:
+        gate.set()
         set_active(True)
 
 

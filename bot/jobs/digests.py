@@ -113,9 +113,10 @@ def run_due_digests(services: Services, messengers: Mapping[str, Messenger], now
     due = [d for d in due if f"subscription:{d[0].id}" not in sent[d[2]]]
     sending: list[Future[Sent]] = []
     # the senders are done before the chart worker stops (the blocks end in reverse order)
-    with services.charts.drawing_apart(len(due) >= DRAW_APART_FROM), \
+    apart = len(due) >= DRAW_APART_FROM
+    with services.charts.drawing_apart(apart), \
             ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="digest-send",
-                               initializer=services.charts.draw_apart_here) as pool:
+                               initializer=services.charts.draw_apart_here if apart else None) as pool:
         for sub, messenger, kind, weekly, day in due:
             open_claims.acquire()
             if not claim_send(services.engine, kind, f"subscription:{sub.id}", day, instance, now):

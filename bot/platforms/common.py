@@ -519,6 +519,10 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
         return Outcome.BUSY
 
     def done(sent: bool) -> None:
+        with lock:   # the first word stands (an answer that raised after it said may be told again)
+            if state.get("said"):
+                return
+            state["said"] = True
         try:
             settle(engine, platform, ids, token, answered=sent, wait_s=STORE_WAIT_S)
         except Exception as exc:

@@ -369,14 +369,14 @@ class DingTalkAdapter:
         def send_and_tell() -> None:
             try:
                 sent = send()
-                if sent:
-                    self._send_files(files, group=group, user=None if group else person, wait=False)
             except BaseException:   # the claim and this process's note of the event go: a redelivery is answered
                 if done is not None:
                     done(False)
                 raise
             if done is not None:
-                done(sent)
+                done(sent)          # before the files: the answer went, whatever becomes of them
+            if sent:
+                self._send_files(files, group=group, user=None if group else person, wait=False)
 
         self._in_turn(group, send_and_tell, wait=False)
 

@@ -8,8 +8,8 @@ during the sync are collected as usual. Nested or concurrent users share one fre
 Cyclic garbage among the frozen objects is only freed after the freeze ends, which is why it must end.
 
 `kpibot run` freezes its start-up heap for good once it serves (`freeze_for_life`: the collector's full passes
-walked it on whichever answer was running, 100-300 ms); a sync ending after that collects and freezes again
-rather than giving the heap back.
+walked it on whichever answer was running, 100-300 ms). A sync after that freezes nothing more and gives nothing
+back: the heap it would freeze is frozen already, and giving it back would undo the freeze for life.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _for_life = False   # freeze_for_life was called: a sync's end freezes again
 
 
 def freeze_for_life() -> None:
-    """Collect, then freeze what is alive now for the rest of the process."""
+    """Collect, then freeze what is alive now for the rest of the process (a sync running now keeps it too)."""
     global _for_life
     with _lock:
         gc.collect()
@@ -37,7 +37,7 @@ def freeze_for_life() -> None:
 def frozen_heap() -> Iterator[None]:
     global _users
     with _lock:
-        if _users == 0:
+        if _users == 0 and not _for_life:
             gc.freeze()
         _users += 1
     try:
@@ -45,8 +45,5 @@ def frozen_heap() -> Iterator[None]:
     finally:
         with _lock:
             _users -= 1
-            if _users == 0:
+            if _users == 0 and not _for_life:
                 gc.unfreeze()
-                if _for_life:   # what the sync left alive is kept; its garbage is freed first
-                    gc.collect()
-                    gc.freeze()
