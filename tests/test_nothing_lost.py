@@ -5,6 +5,7 @@ that failed releases its claim; a claim whose process died is taken over after i
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -356,3 +357,25 @@ def test_answer_once_says_what_became_of_a_message_and_track_counts_it(engine: E
     assert (counted.handled.labels("feishu")._value.get(), counted.duplicates.labels("feishu")._value.get(),
             failed, sent) == (2.0, 1.0, {"unsent": 1.0, "busy": 1.0, "error": 1.0}, ["busy"])
     assert [r[:2] for r in rows(engine) if r[0].endswith("5")] == [("ev-5", ANSWERED), ("om-5", ANSWERED)]
+
+
+def test_answer_once_takes_the_first_word_of_an_answer_that_then_raises(engine: Engine,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """An answer that said its reply went, then raised (a file after the card): the claim stays answered, not
+    released by the exception's own "not sent"; one that said it did not go is released and logged once."""
+    def said(sent: bool) -> Callable[[Callable[[bool], None]], None]:
+        def answer(done: Callable[[bool], None]) -> None:
+            done(sent)
+            raise ValueError("after it said")
+        return answer
+
+    with caplog.at_level(logging.WARNING, logger="bot.platforms.common"):
+        for ids, sent in ((("ev-w1", "om-w1"), True), (("ev-w2", "om-w2"), False)):
+            with pytest.raises(ValueError, match="after it said"):
+                common.answer_once("feishu", engine, ids, said(sent), lambda: None)
+    by_id = {r[0]: r[1] for r in rows(engine)}
+    assert (by_id["ev-w1"], by_id["om-w1"]) == (ANSWERED, ANSWERED)
+    assert "ev-w2" not in by_id and "om-w2" not in by_id       # released: a redelivery is answered
+    assert [r.getMessage() for r in caplog.records if "was not sent" in r.getMessage()] == [
+        "feishu: the answer to ev-w2/om-w2 was not sent (logged as unsent, counted in kpibot_messages_failed); "
+        "it stays unanswered unless the platform delivers the message again"]
