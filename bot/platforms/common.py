@@ -495,12 +495,15 @@ def answer_kept(platform: str, engine: Engine, ids: tuple[str | None, ...], repl
 
 
 def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
-                answer: Callable[[Callable[[bool], None]], None], busy: Callable[[], object]) -> Outcome:
+                answer: Callable[[Callable[[bool], None]], None], busy: Callable[[], object],
+                answered: AnsweredEvents | None = None) -> Outcome:
     """Claim the event's `ids`, then `answer(done)`; the answer calls `done(True)` once the platform accepted
     its reply (or there was nothing to say) and `done(False)` when the reply failed, which releases the claim.
     When the store cannot be reached, `busy()` sends the busy card instead. A duplicate delivery does nothing.
-    Returns the outcome; DEFERRED when `done` was not called by the time `answer` returned (a reply waiting
-    for its group's slot): `done` then counts the outcome itself when it comes."""
+    `answered`: the events this process is answering or answered (answer_kept's); one of them is not answered
+    again, and an answer that did not go is taken off it. Returns the outcome; DEFERRED when `done` was not called
+    by the time `answer` returned (a reply waiting for its group's slot): `done` then counts the outcome itself
+    when it comes."""
     token = uuid4().hex
     started = time.monotonic()
     lock = threading.Lock()
@@ -517,12 +520,19 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
                     exc.__class__.__name__)
         busy()
         return Outcome.BUSY
+    if answered is not None and not answered.take(ids):
+        # this process is answering it (a kept answer on its way) or answered it: no second reply. The claim is
+        # left to its lease rather than marked answered, so a redelivery after it is answered if that reply fails
+        log.info("%s: %s is this process's to answer already", platform, label)
+        return Outcome.DUPLICATE
 
     def done(sent: bool) -> None:
         with lock:   # the first word stands (an answer that raised after it said may be told again)
             if state.get("said"):
                 return
             state["said"] = True
+        if not sent and answered is not None:
+            answered.release(ids)
         try:
             settle(engine, platform, ids, token, answered=sent, wait_s=STORE_WAIT_S)
         except Exception as exc:

@@ -306,27 +306,9 @@ class DingTalkAdapter:
         def busy() -> None:
             self.answer(msg, self.dispatcher.busy_card(), owner=str(msg.sender_staff_id or msg.sender_id or ""))
 
-        return answer_once(PLATFORM, self.engine, ids, lambda done: self._answer(msg, ids, done), busy)
+        return answer_once(PLATFORM, self.engine, ids, lambda done: self._answer(msg, done), busy, self.answered)
 
-    def _answer(self, msg: ChatbotMessage, ids: tuple[str | None, ...], done: Callable[[bool], None]) -> None:
-        if not self.answered.take(ids):
-            # this process is answering it (a kept answer on its way) or answered it: no second reply. The claim is
-            # left to its lease rather than marked answered, so a redelivery after it is answered if that reply fails
-            log.info("%s: %s is this process's to answer already", PLATFORM, msg.message_id)
-            return
-
-        def told(sent: bool) -> None:
-            if not sent:
-                self.answered.release(ids)
-            done(sent)
-
-        try:
-            self._answer_taken(msg, told)
-        except BaseException:
-            self.answered.release(ids)
-            raise
-
-    def _answer_taken(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
+    def _answer(self, msg: ChatbotMessage, done: Callable[[bool], None]) -> None:
         is_group = msg.conversation_type == "2"
         mentioned = _mentioned(msg)
         text = _text_of(msg)

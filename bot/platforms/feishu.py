@@ -297,34 +297,22 @@ class FeishuAdapter:
             self.reply(message_id, message.chat_id, content, in_thread=in_thread, uuid=f"busy-{message_id}")
 
         return answer_once(PLATFORM, self.engine, (data.header.event_id, message_id),
-                           lambda done: self._answer(data, done), busy)
+                           lambda done: self._answer(data, done), busy, self.answered)
 
     def _answer(self, data: P2ImMessageReceiveV1, done: Callable[[bool], None]) -> None:
         header, event = data.header, data.event
         message, sender = event.message, event.sender
         event_id, message_id = header.event_id, message.message_id
         open_id = sender.sender_id.open_id
-        if not self.answered.take((event_id, message_id)):
-            # this process is answering it (a kept answer on its way) or answered it: no second reply. The claim is
-            # left to its lease rather than marked answered, so a redelivery after it is answered if that reply fails
-            log.info("%s: %s is this process's to answer already", PLATFORM, message_id)
-            return
         text = _text_of(message.message_type, message.content)
         is_group = message.chat_type != "p2p"
         incoming = Incoming(PLATFORM, open_id or "", text or "", is_group=is_group,
                             mentioned=self.mentions_bot(message.mentions), event_id=event_id,
                             mentions=_mention_keys(message.mentions))
-        try:
-            # the one read of the sender, if any (Dispatcher.answer)
-            card = self.dispatcher.answer(incoming, (open_id, sender.sender_id.union_id))[1] \
-                if text is not None else None
-            sent = card is None or \
-                self.answer_card(message_id, message.chat_id, card, in_thread=is_group, owner=open_id) is not None
-        except BaseException:
-            self.answered.release((event_id, message_id))
-            raise
-        if not sent:
-            self.answered.release((event_id, message_id))
+        # the one read of the sender, if any (Dispatcher.answer)
+        card = self.dispatcher.answer(incoming, (open_id, sender.sender_id.union_id))[1] if text is not None else None
+        sent = card is None or \
+            self.answer_card(message_id, message.chat_id, card, in_thread=is_group, owner=open_id) is not None
         done(sent)      # nothing to say (no card) is an answer too
 
     def answer_card(self, message_id: str, chat_id: str, card: Card, in_thread: bool, owner: str) -> str | None:
