@@ -4,10 +4,11 @@ daily job (bot.jobs.score_snapshots) the rows of days that have ended; both thro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table
 from sqlmodel import Session
@@ -22,7 +23,8 @@ from storage.upsert import upsert_rows
 
 SNAPSHOT = cast(Table, ScoreSnapshot.__table__)  # type: ignore[attr-defined]
 SNAPSHOT_KEY = ("member_id", "period", "as_of_day")
-TEAM_WORKERS = 2   # teams scored at once: one team's reads wait on the database while another team is scored
+TEAM_WORKERS = 2   # teams scored at once (each_team)
+T = TypeVar("T")
 
 
 def snapshot_row(session: Session, inputs: Inputs, member: Member, team: Team, computed_at: datetime,
@@ -65,10 +67,15 @@ def snapshot_scores(services: Services, team_ids: set[int] | None, now: datetime
             return [row for score in team_scores(session, inputs, team, PeriodKind.MONTH)
                     if (row := snapshot_row(session, inputs, score.member, team, now, score)) is not None]
 
-    # teams in parallel, as the daily job's (bot.jobs.score_snapshots): they share `inputs`, each under keys of its own
+    return write_snapshots(services, each_team(chosen, rows_of))
+
+
+def each_team(chosen: list[Team], work: Callable[[Team], list[T]]) -> list[T]:
+    """What `work` gives for each team, TEAM_WORKERS teams at a time, in the teams' order: one team's reads wait on
+    the database while another is scored. The teams may share an Inputs (its fact cache, rates and memos): each
+    team's entries are under keys of its own and a dict set is atomic, so the worst is a value worked out twice."""
     with ThreadPoolExecutor(TEAM_WORKERS, thread_name_prefix="score-snapshots") as pool:
-        rows = [row for team_rows in pool.map(rows_of, chosen) for row in team_rows]
-    return write_snapshots(services, rows)
+        return [item for items in pool.map(work, chosen) for item in items]
 
 
 def _metric(r: MetricResult) -> dict[str, Any]:

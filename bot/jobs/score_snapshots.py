@@ -26,7 +26,6 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ from scoring.sendtime import due_day
 from services.container import Services
 from services.messaging import Messenger
 from services.scorecards import Inputs, MemberScore, member_window, score_members
-from services.snapshots import TEAM_WORKERS, snapshot_row, write_snapshots
+from services.snapshots import each_team, snapshot_row, write_snapshots
 from storage.models import Member, Team
 from storage.queries import team_members, teams
 from storage.schedule import SCORE_SNAPSHOT as KIND
@@ -78,12 +77,7 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
                 shared.append(Inputs.load(session, services.rules, now))
             return shared[0]
 
-    # teams in parallel: one team's reads wait on the database while another's are scored. The threads share the
-    # tick's Inputs (its fact cache, rates and memos): each team's entries are under keys of its own, and a dict
-    # set is atomic, so the worst is a value worked out twice
-    with ThreadPoolExecutor(TEAM_WORKERS, thread_name_prefix="score-snapshots") as pool:
-        done_now = [row for rows in pool.map(lambda team: _team_tick(services, team, now, instance, at, inputs_now),
-                                             all_teams) for row in rows]
+    done_now = each_team(all_teams, lambda team: _team_tick(services, team, now, instance, at, inputs_now))
     if done_now:
         log.info("score snapshots at %s: %d members' finished days written", now.isoformat(),
                  sum(ok for _, _, ok in done_now))
