@@ -138,12 +138,11 @@ class Dispatcher:
             return msg.user_id, None
         if kept is not None:
             return kept
-        args = tuple(a.lower() for a in parsed.args)
         generation = self.cache.generation
         who = self.who(msg.platform, *ids)
         card = self.run(msg.platform, who.user_id, parsed.name, parsed.args, had_slash=parsed.had_slash, who=who)
         if key is not None and who.member is not None and who.member.id is not None and \
-                self.cache.holds(self.cache.key(key[2], args, who.member.id, who.lang, self.clock()), card):
+                self.cache.holds(self.cache.key(key[2], key[3], who.member.id, who.lang, self.clock()), card):
             # only a card the cache holds (never an error's), and only if no drop came since the sender was read
             self.cache.keep_asked(key, who.user_id, card, generation)
         return who.user_id, card
@@ -218,7 +217,7 @@ class Dispatcher:
     def _look_aside(self, now: float) -> None:
         try:
             self._look(now)
-        except Exception:   # the next ask looks itself once this look is too old (the store's error is its then)
+        except Exception:   # the ask that looks next, once this look is too old, meets the store's error itself
             log.debug("the background look at who is who failed", exc_info=True)
 
     def handle_action(self, platform: str, user_id: str, command: str, args: tuple[str, ...],

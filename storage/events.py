@@ -56,7 +56,8 @@ def claim(engine: Engine, platform: str, *event_ids: str | None, token: str = ""
 def record_answered(engine: Engine, platform: str, *event_ids: str | None, wait_s: float | None = None,
                     now: datetime | None = None) -> None:
     """Record an event answered without a claim first: one whose reply the platform sends once however often it
-    is sent (Feishu's idempotency uuid), answered from a kept card (bot.platforms.feishu). A later delivery then
+    is sent (Feishu's idempotency uuid, DingTalk's card outTrackId), answered from a kept card
+    (bot.platforms.common.answer_kept). A later delivery then
     finds it answered. Ids already stored (another worker's claim or answer) are left as they are."""
     ids = sorted({i for i in event_ids if i})
     if not ids:

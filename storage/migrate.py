@@ -57,7 +57,8 @@ def newer_store_message(revision: str) -> str:
             "it comes from a newer kpibot; upgrade kpibot first")
 
 
-def _refuse_newer(before: str | None) -> None:
+def refuse_newer(before: str | None) -> None:
+    """NewerStore when `before` (the store's revision) is one this kpibot does not know: a newer kpibot's."""
     if before is not None and not known_revision(before):
         raise NewerStore(f"the store {newer_store_message(before)}")
 
@@ -68,7 +69,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     from alembic import command
 
     before = current_revision(engine)
-    _refuse_newer(before)
+    refuse_newer(before)
     cfg = _config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -80,5 +81,4 @@ def ensure_schema(engine: Engine) -> None:
     """Upgrade when the store is behind; a no-op when it is current; NewerStore when it is ahead."""
     current = current_revision(engine)
     if current != head_revision():
-        _refuse_newer(current)
-        upgrade(engine)
+        upgrade(engine)   # which refuses a newer store

@@ -382,14 +382,15 @@ def test_answer_once_takes_the_first_word_of_an_answer_that_then_raises(engine: 
 
 
 def test_answer_once_answers_nothing_this_process_is_answering_and_gives_back_what_did_not_go(engine: Engine) -> None:
-    """`answered` (the events this process took, a kept answer's too): one taken is claimed but not answered again,
-    its claim left to its lease; one whose answer did not go is taken off, so a redelivery is answered."""
+    """`answered` (the events this process took, a kept answer's too): one taken is not answered again and its claim
+    goes (should the answer on its way fail, answering it as ever finds none); one whose answer did not go is taken
+    off, so a redelivery is answered."""
     answered = common.AnsweredEvents()
     replies: list[str] = []
     assert answered.take(("ev-k1", "om-k1"))                    # a kept answer on its way
     assert common.answer_once("feishu", engine, ("ev-k1b", "om-k1"), lambda done: replies.append("k1"),
                               lambda: None, answered) is common.Outcome.DUPLICATE
-    assert replies == [] and {r[0]: r[1] for r in rows(engine)}["om-k1"] == CLAIMED
+    assert replies == [] and [r for r in rows(engine) if r[0].endswith("k1") or r[0].endswith("k1b")] == []
     assert common.answer_once("feishu", engine, ("ev-k2", "om-k2"), lambda done: done(False), lambda: None,
                               answered) is common.Outcome.UNSENT
     assert answered.take(("ev-k2", "om-k2"))                    # given back: a redelivery may answer it

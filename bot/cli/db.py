@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from bot.config import Config
 from storage.engine import make_engine
-from storage.migrate import current_revision, head_revision, known_revision, newer_store_message, upgrade
+from storage.migrate import current_revision, head_revision, refuse_newer, upgrade
 from storage.order_sums import rebuild
 
 
@@ -34,9 +34,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 def _rebuild(engine: Engine) -> int:
     current = current_revision(engine)
-    if current is not None and not known_revision(current):
-        print(f"kpibot: the store {newer_store_message(current)}", file=sys.stderr)
-        return 2
+    refuse_newer(current)   # one line and exit 2, as for every command
     if current != head_revision():
         print("the store's schema is not current: run `kpibot db upgrade` first", file=sys.stderr)
         return 2

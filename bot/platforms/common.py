@@ -9,8 +9,9 @@
   (storage.events.CLAIM_LEASE). Both adapters ack before they claim, so a platform delivers an event again
   only after a reconnect or an ack that came late: a reply whose retries ran out leaves the message unanswered
   unless that happens; it is logged as unsent and counted (kpibot_messages_failed, reason "unsent"). A card
-  kept for its sender's same ask this minute goes first on Feishu, whose reply uuid (the message id) makes a
-  second sending no second message, and the event is recorded answered after (`answer_kept`).
+  kept for its sender's same ask this minute goes first where a second sending makes no second message
+  (Feishu's reply uuid, DingTalk's card outTrackId, both made from the message id), and the event is recorded
+  answered after (`answer_kept`).
 - A message not for the bot (group chatter without an @-mention, a picture, text that is not a command) is left
   alone before anything touches the store (Dispatcher.wants): it is neither claimed nor answered "busy".
 - A store that cannot be reached within STORE_WAIT_S (refused, dropped, locked) never swallows a message: the
@@ -309,7 +310,6 @@ class ImageUploads:
         _prune(self._keys, lambda entry: entry[1], now, self._max_age, self._max_entries)
 
 
-ANSWERED_MAX_ENTRIES = 10_000   # ids of events this process took (AnsweredEvents; two an event): a busy hour's
 RENDERED_MAX_ENTRIES = 256   # cards (and their renderings) kept: answers of the last minute or so
 
 
@@ -432,6 +432,9 @@ def with_retries(platform: str, what: str, attempt: Callable[[], T], attempts: i
 STORE_WAIT_S = 3.0
 
 
+ANSWERED_MAX_ENTRIES = 10_000   # ids of events this process took (two an event): a busy hour's and more
+
+
 class AnsweredEvents:
     """The ids of the events this process is answering or answered lately (the newest `max_entries`): a kept
     answer, which skips the store's claim (`answer_kept`), is not sent again for a delivery this process took
@@ -464,7 +467,7 @@ class AnsweredEvents:
 def answer_kept(platform: str, engine: Engine, ids: tuple[str | None, ...], reply: Callable[[], bool],
                 answered: AnsweredEvents) -> Outcome | None:
     """Reply first, then record the event's `ids` answered (storage.events.record_answered): for a card kept for
-    its sender (Dispatcher.kept) on a platform that sends one message per idempotency key however often the reply
+    its sender (Dispatcher.kept_answer) on a platform that sends one message per idempotency key however often the reply
     is sent (Feishu's uuid, the message id). The claim's transaction before the reply, most of a kept answer's
     time on PostgreSQL, is spared. A delivery this process answered already (`answered`) gets no reply; one that
     another replica answered at the same moment gets the same message back from the platform, not a second one.
@@ -507,7 +510,7 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
     token = uuid4().hex
     started = time.monotonic()
     lock = threading.Lock()
-    state: dict[str, Any] = {"returned": False, "outcome": None}
+    state: dict[str, Any] = {"returned": False, "outcome": None, "said": False}
     label = "/".join(i for i in ids if i)
     try:
         if not claim(engine, platform, *ids, token=token, wait_s=STORE_WAIT_S):
@@ -521,14 +524,19 @@ def answer_once(platform: str, engine: Engine, ids: tuple[str | None, ...],
         busy()
         return Outcome.BUSY
     if answered is not None and not answered.take(ids):
-        # this process is answering it (a kept answer on its way) or answered it: no second reply. The claim is
-        # left to its lease rather than marked answered, so a redelivery after it is answered if that reply fails
+        # this process is answering it (a kept answer on its way) or answered it: no second reply. The claim goes
+        # (not marked answered): should that answer fail, its answering as ever, or a redelivery, finds none
         log.info("%s: %s is this process's to answer already", platform, label)
+        try:
+            settle(engine, platform, ids, token, answered=False, wait_s=STORE_WAIT_S)
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
         return Outcome.DUPLICATE
 
     def done(sent: bool) -> None:
         with lock:   # the first word stands (an answer that raised after it said may be told again)
-            if state.get("said"):
+            if state["said"]:
                 return
             state["said"] = True
         if not sent and answered is not None:

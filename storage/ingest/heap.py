@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 _lock = threading.Lock()
 _users = 0
-_for_life = False   # freeze_for_life was called: a sync's end freezes again
+_for_life = False   # freeze_for_life was called: syncs neither freeze more nor give the heap back
 
 
 def freeze_for_life() -> None:
