@@ -454,7 +454,7 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
     added, add what it adds now (a deleted order adds nothing), and keep that in the ledger. The number of orders
     read."""
     read = 0
-    totals: dict[_Total, tuple[list[Any], list[Any]]] = {total: ([], []) for total in TOTALS}
+    totals: dict[_Total, dict[tuple[Any, ...], list[int]]] = {total: {} for total in TOTALS}   # changes by key
     for i in range(0, len(order_ids), IN_CHUNK):
         ids = order_ids[i:i + IN_CHUNK]
         old = _ledger(conn, PART, PART_COLS, ids)
@@ -482,23 +482,22 @@ def fold(conn: Connection, order_ids: Sequence[int]) -> int:
         emptied = _add(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES,
                        [(_by_hour(old_products, 3, 6), -1), (_by_hour(product_parts, 3, 6), 1)])
         _drop_empty(conn, "order_product_hour_sum", PRODUCT_HOUR_KEY, PRODUCT_VALUES, emptied)
-        for total, (took, added) in totals.items():
+        for total, acc in totals.items():
             ledger = (old, parts) if total.ledger is PART else (old_products, product_parts)
-            took += total.rows(ledger[0])
-            added += total.rows(ledger[1])
+            _change_total(acc, len(total.values), total.rows(ledger[0]), total.rows(ledger[1]))
     # the totals once for all the chunks: keys shared across shops (a member's) locked in one sorted pass, so two
     # transactions folding many orders each cannot lock them in opposite orders
-    for total, (took, added) in totals.items():
-        _add_total(conn, total, took, added)
+    for total, acc in totals.items():
+        _write_total(conn, total, acc)
     return read
 
 
-def _add_total(conn: Connection, total: _Total, old: list[tuple[tuple[Any, ...], tuple[int, ...], int]],
-               new: list[tuple[tuple[Any, ...], tuple[int, ...], int]]) -> None:
-    """Take the `old` ledger rows off `total` and add the `new` ones: values, steps and the latest effect hour (a
-    row's only rises; taking off leaves it). A row no step is left in goes."""
-    n = len(total.values)
-    acc: dict[tuple[Any, ...], list[int]] = {}
+def _change_total(acc: dict[tuple[Any, ...], list[int]], n: int,
+                  old: list[tuple[tuple[Any, ...], tuple[int, ...], int]],
+                  new: list[tuple[tuple[Any, ...], tuple[int, ...], int]]) -> None:
+    """Into `acc` (a total's change by key: its `n` values, steps and latest effect hour, -1 for none): the `old`
+    ledger rows taken off and the `new` ones added. A row's latest effect hour only rises; taking off leaves it.
+    Kept by key, not by ledger row: a fold of many orders holds a row a key and hour, not one an order."""
     for rows, sign in ((old, -1), (new, 1)):
         for key, values, effect in rows:
             got = acc.get(key)
@@ -509,6 +508,11 @@ def _add_total(conn: Connection, total: _Total, old: list[tuple[tuple[Any, ...],
             got[n] += sign
             if sign > 0 and effect > got[n + 1]:
                 got[n + 1] = effect
+
+
+def _write_total(conn: Connection, total: _Total, acc: dict[tuple[Any, ...], list[int]]) -> None:
+    """Add `acc` (_change_total) to `total`'s rows; a row no step is left in goes."""
+    n = len(total.values)
     # every key a row is added to (its values may not change while its latest effect does); in key order, as _add
     rows_ = sorted((*k, *v) for k, v in acc.items() if any(v[:n + 1]) or v[n + 1] >= 0)
     if not rows_:
