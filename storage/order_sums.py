@@ -872,10 +872,12 @@ def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_s
     if tz is None:
         return [slot]
     midnights = _midnights(start, end, tz)
-    if all(b - a == DAY_SLOTS for a, b in pairwise(midnights)):
-        # no change of the zone's offset in the range: its local days are whole UTC days shifted (an expression
-        # as cheap to build and run as the UTC day's, where a CASE is one bound term per day)
-        local_day = (slot - (midnights[0] - DAY_SLOTS)) // DAY_SLOTS
+    first = slot_of(datetime.combine(start.astimezone(ZoneInfo(tz)).date(), datetime.min.time(), ZoneInfo(tz)))
+    if all(b - a == DAY_SLOTS for a, b in pairwise([first, *midnights])):
+        # no change of the zone's offset in the range, its first day included: its local days are whole UTC days
+        # shifted (an expression as cheap to build and run as the UTC day's, where a CASE is one bound term per
+        # day); no quarter-hour of the range is before `first`, so the division is of no negative number
+        local_day = (slot - first) // DAY_SLOTS
     else:
         local_day = case(*((slot < m, i) for i, m in enumerate(midnights)), else_=len(midnights))
     return [local_day, slot // DAY_SLOTS, *([slot < cutoff_slot] if cutoff_slot is not None else [])]
