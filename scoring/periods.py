@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -52,8 +52,12 @@ class Window:
     def _utc_bounds(self) -> tuple[datetime, datetime]:
         return self.start.astimezone(UTC), self.end.astimezone(UTC)
 
-    def days(self) -> list[date]:
-        return [self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
+    def days(self) -> tuple[date, ...]:
+        return self._days
+
+    @cached_property
+    def _days(self) -> tuple[date, ...]:
+        return tuple(self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1))
 
     def contains(self, moment: datetime) -> bool:
         start, end = self._utc_bounds
@@ -118,7 +122,10 @@ def window_for(kind: PeriodKind, now: datetime, tz: str) -> Window:
     return month_window(today.year, today.month, tz)
 
 
+@lru_cache(maxsize=1024)
 def month_window(year: int, month: int, tz: str) -> Window:
+    """The calendar month in `tz`: one Window per month and zone, shared (it is immutable), so what it works out
+    once (its bounds, its days, its zone) is worked out once for every member scored on it."""
     last = calendar.monthrange(year, month)[1]
     return Window(PeriodKind.MONTH, date(year, month, 1), date(year, month, last), tz)
 

@@ -43,7 +43,7 @@ Definitions (also in docs/metrics.md):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -118,7 +118,7 @@ class Scorecard:
         return next(r for r in self.results if r.metric.key == key)
 
 
-def window_target(metric: Metric, monthly: Mapping[tuple[int, int], Decimal], days: list[date],
+def window_target(metric: Metric, monthly: Mapping[tuple[int, int], Decimal], days: Sequence[date],
                   anchor: date | None = None) -> Decimal | None:
     """The target for a window of local days, from monthly targets keyed by (year, month). A level metric
     takes the target of the anchor day's month (default: the window's last day)."""

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from scoring.periods import PeriodKind, Window
@@ -98,9 +99,16 @@ def day_share(day: date, now: datetime, zone: ZoneInfo, shape: PaceShape) -> Dec
     return min(share, Decimal(1))
 
 
+@lru_cache(maxsize=4096)
 def expected_share(window: Window, now: datetime, shape: PaceShape | None) -> Decimal:
     """Share of `window`'s usual activity that has passed at `now`, in [0, 1]; without a shape the share of its
-    clock time (the fallback)."""
+    clock time (the fallback). Remembered (pure; every value hashable): a team's members share their window, `now`
+    and shape, and a score asks it once per metric, so a run scoring a team works it out once, not hundreds of
+    times."""
+    return _expected_share(window, now, shape)
+
+
+def _expected_share(window: Window, now: datetime, shape: PaceShape | None) -> Decimal:
     if shape is None:
         return window.elapsed_fraction(now)
     if now.astimezone(UTC) >= window.end.astimezone(UTC):
@@ -129,11 +137,11 @@ def moment_reaching(window: Window, share: Decimal, shape: PaceShape | None) -> 
     when it never does."""
     start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
     low, high = 0, int((end - start).total_seconds() // 60)
-    if expected_share(window, end, shape) < share:
+    if _expected_share(window, end, shape) < share:
         return None
-    while low < high:   # expected_share grows with time: bisect on whole minutes
+    while low < high:   # expected_share grows with time: bisect on whole minutes (not remembered: asked once each)
         mid = (low + high) // 2
-        if expected_share(window, start + timedelta(minutes=mid), shape) >= share:
+        if _expected_share(window, start + timedelta(minutes=mid), shape) >= share:
             high = mid
         else:
             low = mid + 1

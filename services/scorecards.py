@@ -84,7 +84,7 @@ class Inputs:
         key = (team.id, tz, today)
         if key not in self.shapes:
             start, end = history_bounds(today, tz)
-            counted = team_order_counts(session, team.id, start, end, self.rules.count_orders_at, tz) \
+            counted = team_order_counts(session, team.id, start, end, self.rules.count_orders_at, tz, self.facts) \
                 if self.facts.sums else None
             self.shapes[key] = learn_shape_counted(counted, tz) if counted is not None else learn_shape(
                 team_order_moments(session, team.id, start, end, self.rules.count_orders_at is CountOrdersAt.SHIPPED),
@@ -182,7 +182,12 @@ def score_member(session: Session, inputs: Inputs, member: Member, team: Team | 
 
 def target_periods(window: Window, now: datetime) -> list[str]:
     """The months ("YYYY-MM") whose targets score_member reads for `window`: its days' and its anchor month."""
-    return sorted({month_key(d) for d in (*window.days(), anchor_month(window, now).first_day)})
+    first, last, anchor = window.first_day, window.last_day, anchor_day(window, now)
+    # month by month from the first day's to the last day's, not day by day: a month's window scored for hundreds
+    # of members asks this for each
+    months = {month_key(anchor)} | {month_key(date(index // 12, index % 12 + 1, 1)) for index in
+                                    range(first.year * 12 + first.month - 1, last.year * 12 + last.month)}
+    return sorted(months)
 
 
 def load_range(window: Window, now: datetime) -> tuple[datetime, datetime]:

@@ -376,7 +376,10 @@ def team_order_moments(session: Session, team_id: int, start: datetime, end: dat
 
 
 def team_order_counts(session: Session, team_id: int, start: datetime, end: datetime,
-                      basis: CountOrdersAt, tz: str | None = None) -> list[tuple[datetime, int]] | None:
+                      basis: CountOrdersAt, tz: str | None = None,
+                      cache: FactCache | None = None) -> list[tuple[datetime, int]] | None:
     """team_order_moments as (quarter-hour, orders) from the store's sums; None when an order changed in
-    this transaction and is not yet summed (read team_order_moments instead)."""
-    return shape_moments(session.connection(), team_shop_ids(session, team_id), basis, start, end, tz)
+    this transaction and is not yet summed (read team_order_moments instead). `cache`: the request's, whose
+    team's shops are read once."""
+    shops = cache.shops(session, team_id, None) if cache is not None else team_shop_ids(session, team_id)
+    return shape_moments(session.connection(), shops, basis, start, end, tz)

@@ -14,7 +14,8 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
   "n/a" while they do not exist);
 - a full recompute of every member's month: the daily score snapshot job's run (bot.jobs.score_snapshots) and the
   refresh's (services.snapshots.snapshot_scores, today's rows);
-- `kpibot run` as a real process against the store and the fakes: start-up to serving, idle RSS after --idle-s;
+- `kpibot run` as a real process against the store and the fakes, its bytecode compiled as an installed kpibot's:
+  start-up to serving (the median of START_RUNS starts), idle RSS after --idle-s;
 - digest fan-out: --subscriptions subscriptions due in one minute, through the fakes by the real adapters;
 - chart render time (bench_mykpi.render_times);
 - sync throughput (bench_sync.run, --sync-orders) into a temporary SQLite file and, with --pg-url, into that
@@ -203,26 +204,47 @@ def recompute(table: Table, engine: Engine) -> None:
               f"< {RECOMPUTE_GOAL_S:.0f} s", wall < RECOMPUTE_GOAL_S)
 
 
+START_RUNS = 3   # `kpibot run` started this many times: the start-up is their median
+PACKAGES = ("bot", "cards", "commands", "scoring", "services", "storage")   # kpibot's own code (pyproject.toml)
+
+
+def compile_checkout() -> None:
+    """The checkout's modules compiled to bytecode (__pycache__, ignored by git), as an installed kpibot has them:
+    pip compiles a wheel's modules when it installs them (the Dockerfile's image, the systemd unit's venv). A
+    checkout run with PYTHONDONTWRITEBYTECODE (this machine's environment, the image's too) never writes them, and
+    every start compiled kpibot's source anew: 0.5-0.8 s of the start-up measured here before."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *PACKAGES], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def bot_process(table: Table, url: str, idle_s: float) -> None:
-    """`kpibot run` against the store and both fakes: start to serving, then RSS after `idle_s` of idling."""
+    """`kpibot run` against the store and both fakes, its bytecode compiled (compile_checkout): start to serving,
+    START_RUNS times (the median is judged), then RSS after `idle_s` of idling in the last run."""
     from tests.bot_process import BotProcess
     from tests.fakes.dingtalk import FakeDingTalk
     from tests.fakes.feishu import FakeFeishu
 
+    compile_checkout()
+    starts: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, FakeFeishu() as feishu, FakeDingTalk() as dingtalk:
-        bot = BotProcess(Path(tmp), url, feishu=feishu, dingtalk=dingtalk, template="kpibot_card.schema",
-                         env={"KPIBOT_NOW": NOW.isoformat()})
-        t0 = time.perf_counter()
-        bot.start()
-        try:
-            bot.wait_serving(timeout=120)
-            start_s = time.perf_counter() - t0
-            time.sleep(idle_s)
-            assert bot.proc is not None
-            rss = _rss_mb(bot.proc.pid)
-        finally:
-            code = bot.stop()
-    table.add("kpibot run: start-up to serving", f"{start_s:.2f} s", f"< {START_GOAL_S:.0f} s", start_s < START_GOAL_S)
+        for run in range(START_RUNS):
+            bot = BotProcess(Path(tmp), url, feishu=feishu, dingtalk=dingtalk, template="kpibot_card.schema",
+                             env={"KPIBOT_NOW": NOW.isoformat()})
+            t0 = time.perf_counter()
+            bot.start()
+            try:
+                bot.wait_serving(timeout=120)
+                starts.append(time.perf_counter() - t0)
+                if run == START_RUNS - 1:
+                    time.sleep(idle_s)
+                    assert bot.proc is not None
+                    rss = _rss_mb(bot.proc.pid)
+            finally:
+                code = bot.stop()
+    start_s = sorted(starts)[len(starts) // 2]
+    table.add("kpibot run: start-up to serving", f"median {start_s:.2f} s ({', '.join(f'{s:.2f}' for s in starts)})",
+              f"< {START_GOAL_S:.0f} s", start_s < START_GOAL_S)
     table.add(f"kpibot run: idle RSS after {idle_s:.0f} s", f"{rss:.0f} MB (exit {code})", f"< {IDLE_GOAL_MB:.0f} MB",
               rss < IDLE_GOAL_MB)
 
