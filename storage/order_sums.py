@@ -848,7 +848,7 @@ def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: Callabl
                      .where(hours.c.effect_hour < now_hour))
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
     return conn.execute(select(rows.c.k, rows.c.cur, func.min(rows.c.slot), *(func.sum(rows.c[v]) for v in values))
-                        .group_by(rows.c.k, rows.c.cur, *buckets(rows.c.slot)))
+                        .group_by(rows.c.k, rows.c.cur, *buckets(rows.c.slot))).all()   # all: one fetch, not a row each
 
 
 def _midnights(start: datetime, end: datetime, tz: str) -> list[int]:

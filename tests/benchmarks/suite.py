@@ -13,7 +13,7 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 - cached /mykpi over Feishu and DingTalk against a bare SDK handler (bench_feishu / bench_dingtalk against_bare,
   "n/a" while they do not exist);
 - a full recompute of every member's month: the daily score snapshot job's run (bot.jobs.score_snapshots) and the
-  refresh's (services.snapshots.snapshot_scores, today's rows);
+  refresh's (services.snapshots.snapshot_scores, today's rows), each the median of RECOMPUTE_RUNS runs;
 - `kpibot run` as a real process against the store and the fakes, its bytecode compiled as an installed kpibot's:
   start-up to serving (the median of START_RUNS starts), idle RSS after --idle-s;
 - digest fan-out: --subscriptions subscriptions due in one minute, through the fakes by the real adapters;
@@ -185,23 +185,43 @@ def against_bare(table: Table, engine: Engine, events: int) -> None:
                   percentile(cold, 0.99) < COLD_GOAL_MS)
 
 
+RECOMPUTE_RUNS = 3   # each recompute measured this many times: the median is judged, every run shown
+
+
 def recompute(table: Table, engine: Engine) -> None:
-    """Every member's month scored and written: the daily snapshot job's run, then the refresh's."""
+    """Every member's month scored and written: the daily snapshot job's run, then the refresh's, RECOMPUTE_RUNS
+    times (before each, the suite's claims and every snapshot row go: every member is due again and their rows
+    are written anew, as on a new day). The first run in a process also pays what it does once (SQL statements
+    compiled, pooled connections opened); `kpibot run` runs the job in a process the refresh has kept warm."""
     from bot.jobs.score_snapshots import run_due_score_snapshots
     from services.snapshots import snapshot_scores
 
     services = services_of(engine)
-    t0 = time.perf_counter()
-    done = run_due_score_snapshots(services, {}, NOW, "suite", at=clock_time(0, 5))
-    wall = time.perf_counter() - t0
-    members = len({code for code, _, _ in done})
-    table.add("full recompute: daily snapshot job", f"{wall:.2f} s ({members} members, {len(done)} member-days)",
+    daily: list[float] = []
+    refresh: list[float] = []
+    members = written = 0
+    for _ in range(RECOMPUTE_RUNS):
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM scheduled_send WHERE claimed_by = 'suite' AND kind = 'score_snapshot'"))
+            conn.execute(text("DELETE FROM score_snapshot"))
+        t0 = time.perf_counter()
+        done = run_due_score_snapshots(services, {}, NOW, "suite", at=clock_time(0, 5))
+        daily.append(time.perf_counter() - t0)
+        members = len({code for code, _, _ in done})
+        t0 = time.perf_counter()
+        written = snapshot_scores(services, None, NOW)
+        refresh.append(time.perf_counter() - t0)
+
+    def shown(runs: list[float]) -> tuple[float, str]:
+        median = sorted(runs)[len(runs) // 2]
+        return median, f"median {median:.2f} s (runs {', '.join(f'{r:.2f}' for r in runs)})"
+
+    wall, label = shown(daily)
+    table.add("full recompute: daily snapshot job", f"{label}; {members} members, {len(done)} member-days",
               f"< {RECOMPUTE_GOAL_S:.0f} s", wall < RECOMPUTE_GOAL_S and members > 0)
-    t0 = time.perf_counter()
-    written = snapshot_scores(services, None, NOW)
-    wall = time.perf_counter() - t0
-    table.add("full recompute: refresh (today's rows)", f"{wall:.2f} s ({written} rows)",
-              f"< {RECOMPUTE_GOAL_S:.0f} s", wall < RECOMPUTE_GOAL_S)
+    wall, label = shown(refresh)
+    table.add("full recompute: refresh (today's rows)", f"{label}; {written} rows", f"< {RECOMPUTE_GOAL_S:.0f} s",
+              wall < RECOMPUTE_GOAL_S)
 
 
 START_RUNS = 3   # `kpibot run` started this many times: the start-up is their median
