@@ -35,17 +35,20 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Integer,
     String,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     event,
@@ -682,27 +685,17 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
                  [*([] if daily else _midnights(start, end, tz or "UTC")),
                   *([cutoff_slot] if cutoff_slot is not None else [])])
 
-    def buckets(slot: Any) -> list[Any]:
-        return _buckets(slot, start, end, tz, cutoff_slot, daily)
-
+    bucketing = _bucketing(start, end, tz, cutoff_slot, daily)
     if orders and not one_by_one:
-        def scope(t: Table) -> tuple[Any, Any]:
-            return ((t.c.member_id, t.c.member_id.in_(members)) if by_member else
-                    (t.c.creator_id, and_(t.c.shop_id.in_(shops), t.c.creator_id != 0)) if by_creator else
-                    (sa_literal(0), t.c.shop_id.in_(shops)))
-
+        scope = _Scope("member" if by_member else "creator" if by_creator else "shop", members=members, shops=shops)
         for who, cur, m_slot, gross, count, value, refunded, units, returned in _table_sums(
-                conn, SUM, MEMBER_TOTALS if by_member else SHOP_TOTALS, scope, SUM_VALUES, basis, plan, buckets):
+                conn, SUM, MEMBER_TOTALS if by_member else SHOP_TOTALS, scope, SUM_VALUES, basis, plan, bucketing):
             into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
                                              from_minor(value, cur), from_minor(refunded, cur), units, returned))
     if want_products and not by_member and not one_by_one:
-        def product_scope(t: Table) -> tuple[Any, Any]:
-            chosen = t.c.shop_id.in_(shops) if every_product else \
-                and_(t.c.shop_id.in_(shops), t.c.product_id.in_(products or ()))
-            return t.c.product_id, chosen
-
+        scope = _Scope("every product" if every_product else "product", shops=shops, products=products or ())
         for product, cur, m_slot, units, count, amount, refunded in _table_sums(
-                conn, PRODUCT_SUM, PRODUCT_TOTALS, product_scope, PRODUCT_VALUES, basis, plan, buckets):
+                conn, PRODUCT_SUM, PRODUCT_TOTALS, scope, PRODUCT_VALUES, basis, plan, bucketing):
             if units or count or amount or refunded:
                 out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
                                                   from_minor(amount, cur), from_minor(refunded, cur)))
@@ -811,76 +804,170 @@ def _plan(lo: int, hi: int, now_slot: int, raw: set[int], splits: list[int] | No
     return _Plan(lo, hi, now_slot, frozenset(raw), (first, last), tuple(broken), tuple(sorted(slots)))
 
 
-def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: Callable[[Table], tuple[Any, Any]],
-                values: tuple[str, ...], basis: CountOrdersAt, plan: _Plan, buckets: Callable[[Any], list[Any]]) -> Any:
-    """(key, currency, first quarter-hour, *sums of `values`) of the table rows `plan` reads, in `scope` ((key
-    column, condition) of a table), grouped by key, currency and `buckets` of the quarter-hour. Whole hours come
-    from the hour totals (`total`), each row whole when its latest step took effect before now's hour; the hours
-    of the others come from the hour table by effect hour, the steps before now's hour."""
+@dataclass(frozen=True)
+class _Scope:
+    """Whose rows a read_sums table query takes: `kind` "member" (`members`' credited orders, keyed by member),
+    "creator" (`shops`' orders keyed by the creator they are attributed to, none left out), "shop" (`shops`' orders,
+    keyed 0), "product" (`products` of `shops`, keyed by product) or "every product" (of `shops`)."""
+
+    kind: str
+    members: Sequence[int] = ()
+    shops: Sequence[int] = ()
+    products: Sequence[int] = ()
+
+    def of(self, t: Table) -> tuple[Any, Any]:
+        """(key column, condition) in table `t`, the lists as parameters ("members", "shops", "products")."""
+        if self.kind == "member":   # the member totals have no shop
+            return t.c.member_id, t.c.member_id.in_(bindparam("members", expanding=True))
+        shops = t.c.shop_id.in_(bindparam("shops", expanding=True))
+        if self.kind == "creator":
+            return t.c.creator_id, and_(shops, t.c.creator_id != 0)
+        if self.kind == "shop":
+            return sa_literal(0), shops
+        if self.kind == "product":
+            return t.c.product_id, and_(shops, t.c.product_id.in_(bindparam("products", expanding=True)))
+        return t.c.product_id, shops
+
+    def params(self) -> dict[str, list[int]]:
+        return {"members": list(self.members), "shops": list(self.shops), "products": list(self.products)}
+
+
+@dataclass(frozen=True)
+class _Bucketing:
+    """What read_sums groups quarter-hours by (_buckets): `kind` "daily" (their UTC day), "slot" (each alone),
+    "shifted" (local days that are whole UTC days shifted: from the quarter-hour `first`) or "case" (local days
+    ending at `midnights`), the last two with the UTC day and, with `cutoff_slot`, the side of the cut-off."""
+
+    kind: str
+    first: int = 0
+    midnights: tuple[int, ...] = ()
+    cutoff_slot: int | None = None
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        return self.kind, len(self.midnights), self.cutoff_slot is not None
+
+    def params(self) -> dict[str, int]:
+        return {"first": self.first, "cutoff_slot": self.cutoff_slot or 0,
+                **{f"midnight_{i}": m for i, m in enumerate(self.midnights)}}
+
+    def of(self, slot: Any) -> list[Any]:
+        """The group-by expressions of quarter-hour column `slot`, the numbers as parameters."""
+        if self.kind == "daily":
+            return [slot // DAY_SLOTS]
+        if self.kind == "slot":
+            return [slot]
+        if self.kind == "shifted":
+            local_day = (slot - bindparam("first", type_=Integer)) // DAY_SLOTS
+        else:
+            local_day = case(*((slot < bindparam(f"midnight_{i}", type_=Integer), i)
+                               for i in range(len(self.midnights))), else_=len(self.midnights))
+        cutoff = [slot < bindparam("cutoff_slot", type_=Integer)] if self.cutoff_slot is not None else []
+        return [local_day, slot // DAY_SLOTS, *cutoff]
+
+
+# read_sums' table queries, built once per shape (tables, scope kind, plan and bucketing shapes: a few dozen) with
+# every number and list a parameter: building one anew took about as long as the database took to run it
+_TABLE_QUERIES: dict[tuple[Any, ...], Any] = {}
+_TABLE_QUERIES_MAX = 256
+
+
+def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: _Scope, values: tuple[str, ...],
+                basis: CountOrdersAt, plan: _Plan, bucketing: _Bucketing) -> Any:
+    """(key, currency, first quarter-hour, *sums of `values`) of the table rows `plan` reads, in `scope`, grouped by
+    key, currency and `bucketing` of the quarter-hour. Whole hours come from the hour totals (`total`), each row
+    whole when its latest step took effect before now's hour; the hours of the others come from the hour table by
+    effect hour, the steps before now's hour."""
+    shape = (quarters.name, total.table.name, scope.kind, values, plan.hours is None, bool(plan.slots),
+             bucketing.shape)
+    query = _TABLE_QUERIES.get(shape)
+    if query is None:
+        query = _table_query(quarters, total, scope, values, plan, bucketing)
+        if len(_TABLE_QUERIES) >= _TABLE_QUERIES_MAX:
+            _TABLE_QUERIES.clear()
+        _TABLE_QUERIES[shape] = query
+    hours = plan.hours or (0, 0)
+    return conn.execute(query, {
+        **scope.params(), **bucketing.params(), "basis": basis.value, "lo": plan.lo, "hi": plan.hi,
+        "now_slot": plan.now_slot, "now_hour": plan.now_slot // HOUR_SLOTS, "raw": sorted(plan.raw),
+        "slots": list(plan.slots), "first_hour": hours[0], "last_hour": hours[1], "broken": list(plan.broken),
+    }).all()   # all: one fetch, not a row each
+
+
+def _table_query(quarters: Table, total: _Total, scope: _Scope, values: tuple[str, ...], plan: _Plan,
+                 bucketing: _Bucketing) -> Any:
+    """_table_sums' query for the shape of these arguments; the numbers and lists are its parameters."""
+    def number(name: str) -> Any:
+        return bindparam(name, type_=Integer)
+
+    def numbers(name: str) -> Any:
+        return bindparam(name, expanding=True)
+
+    basis = bindparam("basis", type_=String)
     parts = []
-    q_key, q_scope = scope(quarters)
+    q_key, q_scope = scope.of(quarters)
     if plan.hours is None:
-        chosen = and_(quarters.c.moment_slot >= plan.lo, quarters.c.moment_slot < plan.hi,
-                      quarters.c.moment_slot.not_in(sorted(plan.raw)))
+        chosen = and_(quarters.c.moment_slot >= number("lo"), quarters.c.moment_slot < number("hi"),
+                      quarters.c.moment_slot.not_in(numbers("raw")))
     else:
-        chosen = quarters.c.moment_slot.in_(plan.slots)
+        chosen = quarters.c.moment_slot.in_(numbers("slots"))
     if plan.hours is None or plan.slots:
         parts.append(select(q_key.label("k"), quarters.c.currency.label("cur"), quarters.c.moment_slot.label("slot"),
                             *(quarters.c[v].label(v) for v in values))
-                     .where(q_scope, quarters.c.basis == basis.value, chosen, quarters.c.effect_slot < plan.now_slot))
+                     .where(q_scope, quarters.c.basis == basis, chosen, quarters.c.effect_slot < number("now_slot")))
     if plan.hours is not None:
-        now_hour = plan.now_slot // HOUR_SLOTS
+        now_hour = number("now_hour")
         totals, hours = total.table, total.hours
-        t_key, t_scope = scope(totals)
-        in_plan = and_(t_scope, totals.c.basis == basis.value, totals.c.moment_hour >= plan.hours[0],
-                       totals.c.moment_hour < plan.hours[1], totals.c.moment_hour.not_in(plan.broken))
+        t_key, t_scope = scope.of(totals)
+        in_plan = and_(t_scope, totals.c.basis == basis, totals.c.moment_hour >= number("first_hour"),
+                       totals.c.moment_hour < number("last_hour"), totals.c.moment_hour.not_in(numbers("broken")))
         parts.append(select(t_key.label("k"), totals.c.currency.label("cur"),
                             (totals.c.moment_hour * HOUR_SLOTS).label("slot"), *(totals.c[v].label(v) for v in values))
                      .where(in_plan, totals.c.last_effect_hour < now_hour))
         recent = select(*(totals.c[c] for c in total.matches), totals.c.moment_hour) \
             .where(in_plan, totals.c.last_effect_hour >= now_hour).distinct().subquery()   # DISTINCT: not flattened
         # (flattened, SQLite drives the join from the hour table: every hour row of the range, not the few recent)
-        h_key, _ = scope(hours)
+        h_key, _ = scope.of(hours)
         parts.append(select(h_key.label("k"), hours.c.currency.label("cur"),
                             (hours.c.moment_hour * HOUR_SLOTS).label("slot"), *(hours.c[v].label(v) for v in values))
                      .select_from(recent.join(hours, and_(*(hours.c[c] == recent.c[c] for c in total.matches),
                                                           hours.c.moment_hour == recent.c.moment_hour)))
                      .where(hours.c.effect_hour < now_hour))
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
-    return conn.execute(select(rows.c.k, rows.c.cur, func.min(rows.c.slot), *(func.sum(rows.c[v]) for v in values))
-                        .group_by(rows.c.k, rows.c.cur, *buckets(rows.c.slot))).all()   # all: one fetch, not a row each
+    return select(rows.c.k, rows.c.cur, func.min(rows.c.slot), *(func.sum(rows.c[v]) for v in values)) \
+        .group_by(rows.c.k, rows.c.cur, *bucketing.of(rows.c.slot))
 
 
-def _midnights(start: datetime, end: datetime, tz: str) -> list[int]:
-    """The quarter-hours (slot_of) the local days of [start, end] in `tz` end at."""
+@lru_cache(maxsize=1024)
+def _midnights(start: datetime, end: datetime, tz: str) -> tuple[int, ...]:
+    """The quarter-hours (slot_of) the local days of [start, end] in `tz` end at (remembered: a read's plan and
+    bucketing both ask, for every team read over the same month)."""
     zone = ZoneInfo(tz)
     day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
     midnights = []
     while day <= last:
         day += timedelta(days=1)
         midnights.append(slot_of(datetime.combine(day, datetime.min.time(), zone)))
-    return midnights
+    return tuple(midnights)
 
 
-def _buckets(slot: Any, start: datetime, end: datetime, tz: str | None, cutoff_slot: int | None,
-             daily: bool = False) -> list[Any]:
+def _bucketing(start: datetime, end: datetime, tz: str | None, cutoff_slot: int | None,
+               daily: bool = False) -> _Bucketing:
     """What read_sums groups quarter-hours by: their UTC day (`daily`); each alone without `tz`; else their local
     day in `tz` (the quarter-hours since the range's first local midnight, in days; a CASE over its local midnights
     where the zone's offset changes in it), UTC day (the rate's) and side of the refund cut-off."""
     if daily:
-        return [slot // DAY_SLOTS]
+        return _Bucketing("daily")
     if tz is None:
-        return [slot]
+        return _Bucketing("slot")
     midnights = _midnights(start, end, tz)
     first = slot_of(datetime.combine(start.astimezone(ZoneInfo(tz)).date(), datetime.min.time(), ZoneInfo(tz)))
     if all(b - a == DAY_SLOTS for a, b in pairwise([first, *midnights])):
         # no change of the zone's offset in the range, its first day included: its local days are whole UTC days
         # shifted (an expression as cheap to build and run as the UTC day's, where a CASE is one bound term per
         # day); no quarter-hour of the range is before `first`, so the division is of no negative number
-        local_day = (slot - first) // DAY_SLOTS
-    else:
-        local_day = case(*((slot < m, i) for i, m in enumerate(midnights)), else_=len(midnights))
-    return [local_day, slot // DAY_SLOTS, *([slot < cutoff_slot] if cutoff_slot is not None else [])]
+        return _Bucketing("shifted", first=first, cutoff_slot=cutoff_slot)
+    return _Bucketing("case", midnights=midnights, cutoff_slot=cutoff_slot)
 
 
 def shape_moments(conn: Connection, shops: Sequence[int], basis: CountOrdersAt, start: datetime,
