@@ -10,7 +10,7 @@ from decimal import Decimal as D
 from time import sleep
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -174,3 +174,24 @@ def test_a_run_finishes_yesterday_and_back_to_the_last_run_at_most_35_days() -> 
     assert days_to_finish(today, date(2026, 11, 29)) == [date(2026, 11, 29), date(2026, 11, 30), date(2026, 12, 1),
                                                          date(2026, 12, 2)]
     assert days_to_finish(today, date(2026, 1, 1)) == [date(2026, 10, 29) + timedelta(days=i) for i in range(35)]
+
+
+def test_a_run_claims_every_due_member_at_once_and_writes_every_teams_rows_in_one_transaction(world: World) -> None:
+    """Three commits a run whatever the number of teams (the claims, the rows, the claims finished): on PostgreSQL
+    each commit is a round trip and a flush, and three a team were half a second of a 25-team run."""
+    engine = world.services.engine
+    commits: list[object] = []
+
+    def committed(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(engine, "commit", committed)
+    try:
+        # 06:00 UTC on the 16th is 14:00 in Shanghai: op1 (Shanghai team) and op2 (UTC team) are both due
+        done = run_due_score_snapshots(world.services, {}, datetime(2026, 11, 16, 6, 0, tzinfo=UTC), "r1", at=SIX)
+    finally:
+        event.remove(engine, "commit", committed)
+    assert sorted(done) == [("op1", date(2026, 11, 15), True), ("op2", date(2026, 11, 15), True)]
+    assert len(commits) == 3
+    assert sorted((r[0], r[2]) for r in snapshots(engine)) == [(world.ids["op1"], date(2026, 11, 15)),
+                                                               (world.ids["op2"], date(2026, 11, 15))]
