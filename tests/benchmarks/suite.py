@@ -15,7 +15,8 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 - a full recompute of every member's month: the daily score snapshot job's run (bot.jobs.score_snapshots) and the
   refresh's (services.snapshots.snapshot_scores, today's rows), each the median of RECOMPUTE_RUNS runs;
 - `kpibot run` as a real process against the store and the fakes, its bytecode compiled as an installed kpibot's:
-  start-up to serving (the median of START_RUNS starts), idle RSS after --idle-s;
+  start-up to connected to both platforms (the goal's measure) and to serving, the median of START_RUNS starts,
+  and idle RSS after --idle-s;
 - digest fan-out: --subscriptions subscriptions due in one minute, through the fakes by the real adapters;
 - chart render time (bench_mykpi.render_times);
 - sync throughput (bench_sync.run, --sync-orders) into a temporary SQLite file and, with --pg-url, into that
@@ -190,9 +191,10 @@ RECOMPUTE_RUNS = 3   # each recompute measured this many times: the median is ju
 
 def recompute(table: Table, engine: Engine) -> None:
     """Every member's month scored and written: the daily snapshot job's run, then the refresh's, RECOMPUTE_RUNS
-    times (before each, the suite's claims and every snapshot row go: every member is due again and their rows
-    are written anew, as on a new day). The first run in a process also pays what it does once (SQL statements
-    compiled, pooled connections opened); `kpibot run` runs the job in a process the refresh has kept warm."""
+    times (before each, every snapshot claim and row goes, in org_gen's store only runs made them: every member is
+    due again and their rows are written anew, as on a new day). The first run in a process also pays what it does
+    once (SQL statements compiled, pooled connections opened); `kpibot run` runs the job in a process the refresh
+    has kept warm."""
     from bot.jobs.score_snapshots import run_due_score_snapshots
     from services.snapshots import snapshot_scores
 
@@ -202,7 +204,7 @@ def recompute(table: Table, engine: Engine) -> None:
     members = written = 0
     for _ in range(RECOMPUTE_RUNS):
         with engine.begin() as conn:
-            conn.execute(text("DELETE FROM scheduled_send WHERE claimed_by = 'suite' AND kind = 'score_snapshot'"))
+            conn.execute(text("DELETE FROM scheduled_send WHERE kind = 'score_snapshot'"))
             conn.execute(text("DELETE FROM score_snapshot"))
         t0 = time.perf_counter()
         done = run_due_score_snapshots(services, {}, NOW, "suite", at=clock_time(0, 5))
@@ -238,15 +240,20 @@ def compile_checkout() -> None:
                    stdout=subprocess.DEVNULL)
 
 
+CONNECTED = "kpibot: connected to "   # kpibot run's line for each platform it has connected to
+
+
 def bot_process(table: Table, url: str, idle_s: float) -> None:
-    """`kpibot run` against the store and both fakes, its bytecode compiled (compile_checkout): start to serving,
-    START_RUNS times (the median is judged), then RSS after `idle_s` of idling in the last run."""
-    from tests.bot_process import BotProcess
+    """`kpibot run` against the store and both fakes, its bytecode compiled (compile_checkout), START_RUNS times:
+    start to connected to both platforms (the goal's measure; the median is judged) and to serving (the scheduler
+    started too), read from its output every 5 ms; then RSS after `idle_s` of idling in the last run."""
+    from tests.bot_process import SERVING, BotProcess
     from tests.fakes.dingtalk import FakeDingTalk
     from tests.fakes.feishu import FakeFeishu
 
     compile_checkout()
-    starts: list[float] = []
+    connected: list[float] = []
+    serving: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, FakeFeishu() as feishu, FakeDingTalk() as dingtalk:
         for run in range(START_RUNS):
             bot = BotProcess(Path(tmp), url, feishu=feishu, dingtalk=dingtalk, template="kpibot_card.schema",
@@ -254,17 +261,30 @@ def bot_process(table: Table, url: str, idle_s: float) -> None:
             t0 = time.perf_counter()
             bot.start()
             try:
-                bot.wait_serving(timeout=120)
-                starts.append(time.perf_counter() - t0)
+                deadline = t0 + 120
+                while SERVING not in bot.out:
+                    if len(connected) == run and bot.out.count(CONNECTED) == 2:
+                        connected.append(time.perf_counter() - t0)
+                    assert bot.proc is not None and bot.proc.poll() is None, f"kpibot run ended:\n{bot.err}"
+                    assert time.perf_counter() < deadline, "kpibot run did not serve within 120 s"
+                    time.sleep(0.005)
+                serving.append(time.perf_counter() - t0)
+                if len(connected) == run:   # both lines came in the same 5 ms
+                    connected.append(serving[-1])
                 if run == START_RUNS - 1:
                     time.sleep(idle_s)
-                    assert bot.proc is not None
                     rss = _rss_mb(bot.proc.pid)
             finally:
                 code = bot.stop()
-    start_s = sorted(starts)[len(starts) // 2]
-    table.add("kpibot run: start-up to serving", f"median {start_s:.2f} s ({', '.join(f'{s:.2f}' for s in starts)})",
-              f"< {START_GOAL_S:.0f} s", start_s < START_GOAL_S)
+
+    def median(runs: list[float]) -> float:
+        return sorted(runs)[len(runs) // 2]
+
+    table.add("kpibot run: start-up to connected", f"median {median(connected):.2f} s "
+              f"({', '.join(f'{s:.2f}' for s in connected)})", f"< {START_GOAL_S:.0f} s",
+              median(connected) < START_GOAL_S)
+    table.add("kpibot run: start-up to serving", f"median {median(serving):.2f} s "
+              f"({', '.join(f'{s:.2f}' for s in serving)})")
     table.add(f"kpibot run: idle RSS after {idle_s:.0f} s", f"{rss:.0f} MB (exit {code})", f"< {IDLE_GOAL_MB:.0f} MB",
               rss < IDLE_GOAL_MB)
 
