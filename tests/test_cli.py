@@ -381,7 +381,8 @@ def test_db_rebuild_aggregates_recomputes_the_order_sums_and_refuses_an_old_sche
         orders = conn.execute("SELECT count(*) FROM shop_order").fetchone()[0]
     rebuilt = cli(tmp_path, "db", "rebuild-aggregates")
     assert rebuilt.returncode == 0
-    assert re.fullmatch(rf"order sums rebuilt from {orders:,} orders: {len(kept):,} rows in \d+\.\d s\n",
+    assert re.fullmatch(rf"order sums rebuilt from {orders:,} orders: {len(kept):,} order_sum rows \(and the hour, "
+                        rf"product and shape sums\) in \d+\.\d s\n",
                         rebuilt.stdout), rebuilt.stdout
     assert (rows("order_sum"), rows("order_product_sum")) == (kept, kept_products)
     assert len(kept) > 1000 and len(kept_products) > 1000

@@ -40,5 +40,6 @@ def _rebuild(engine: Engine) -> int:
         return 2
     started = time.perf_counter()
     orders, rows = rebuild(engine)
-    print(f"order sums rebuilt from {orders:,} orders: {rows:,} rows in {time.perf_counter() - started:.1f} s")
+    print(f"order sums rebuilt from {orders:,} orders: {rows:,} order_sum rows (and the hour, product and shape "
+          f"sums) in {time.perf_counter() - started:.1f} s")
     return 0

@@ -116,7 +116,9 @@ def build_store(args: argparse.Namespace) -> str:
     if args.reset:
         command.append("--reset")
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    built = subprocess.run(command)
+    if built.returncode:   # org_gen said why; its command line holds the store's password
+        raise SystemExit(f"the store could not be built (org_gen exited with {built.returncode})")
     print(f"store built in {time.perf_counter() - started:.1f} s (child process)", flush=True)
     return url
 
