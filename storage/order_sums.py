@@ -837,7 +837,7 @@ class _Scope:
 
 @dataclass(frozen=True)
 class _Bucketing:
-    """What read_sums groups quarter-hours by (_buckets): `kind` "daily" (their UTC day), "slot" (each alone),
+    """What read_sums groups quarter-hours by (_bucketing): `kind` "daily" (their UTC day), "slot" (each alone),
     "shifted" (local days that are whole UTC days shifted: from the quarter-hour `first`) or "case" (local days
     ending at `midnights`), the last two with the UTC day and, with `cutoff_slot`, the side of the cut-off."""
 
