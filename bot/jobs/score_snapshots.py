@@ -88,7 +88,7 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
         return []
     with Session(engine) as session:
         inputs = Inputs.load(session, services.rules, now)
-    scored = each_team(chosen, lambda team: _team_tick(services, team, inputs, claimed_of[team.id], now))
+    scored = each_team(chosen, lambda team: _score_team(services, team, inputs, claimed_of[team.id], now))
     rows_of = {subject: rows for _, team_rows, _ in scored for subject, rows in team_rows.items()}
     codes = {subject: member.code for team in chosen for member, subject, _, _ in claimed_of[team.id]}
     errors = {subject: error for _, _, team_errors in scored for subject, error in team_errors.items()}
@@ -104,7 +104,7 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
     return done_now
 
 
-def _team_tick(services: Services, team: Team, inputs: Inputs, claimed: list[tuple[Member, str, date, list[date]]],
+def _score_team(services: Services, team: Team, inputs: Inputs, claimed: list[tuple[Member, str, date, list[date]]],
                now: datetime) -> list[tuple[Team, dict[str, list[dict[str, Any]]], dict[str, str | None]]]:
     """One team's claimed members scored: [(team, their rows by subject, errors by subject)], or [] when the team
     failed as a whole (one team's failure never stops the others: its claims are taken over once stale)."""
