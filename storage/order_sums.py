@@ -16,8 +16,10 @@ How they stay exact:
   changed orders only, not every order of their hours (a sync's pages spread over weeks). On PostgreSQL the due
   row also serialises two transactions that change the same order: the second waits for the first's commit.
 - A reader that finds an order due (changed in its own transaction, not yet folded) reads orders one by one, as
-  it does the quarter-hour of `now` and the quarter-hour of the refund maturity cut-off, where a step's exact time
-  decides (`read_sums`; none when `now` or the cut-off is the last microsecond of a quarter-hour).
+  it does the steps taken in the quarter-hour of `now`, where a step's exact time decides (`read_sums`; none when
+  `now` is the last microsecond of a quarter-hour). The orders of the quarter-hour of the refund maturity cut-off
+  (or of a range edge off the quarter-hour), whose exact moments decide their side, are summed by the database
+  from the ledger joined to the orders (`_ledger_sums`).
 - The same sums by the UTC hour (order_hour_sum, order_product_hour_sum; migration 0033) and those summed over the
   hour each step took effect in (the hour totals: order_member_hour_total, order_shop_hour_total,
   order_product_hour_total, with the latest effect hour; migration 0035) are kept by the same fold. A read grouped
@@ -235,13 +237,22 @@ def _time_reader(conn: Connection) -> Any:
 
 def stored_orders(conn: Connection, where: Any, lines: bool = True) -> list[StoredOrder]:
     """The orders `where` selects, with their completed refunds and (with `lines`) product lines."""
-    when = _time_reader(conn)
-    rows = [(*r[:6], *(when(t) for t in r[6:10]), *r[10:]) for r in conn.execute(select(
+    return _stored(conn, _order_columns(conn).where(where), {}, lines)
+
+
+def _order_columns(conn: Connection) -> Any:
+    """The select of the order columns stored_orders reads (a statement to add a where clause to)."""
+    return select(
         ORDER.c.id, ORDER.c.shop_id, ORDER.c.member_id, ORDER.c.currency, ORDER.c.merchandise_minor, ORDER.c.units,
         *(_raw_time(conn, c) for c in (ORDER.c.created_at, ORDER.c.paid_at, ORDER.c.shipped_at,
                                        ORDER.c.cancelled_at)),
-        ORDER.c.is_sample, ORDER.c.creator_id,
-    ).where(where))]
+        ORDER.c.is_sample, ORDER.c.creator_id)
+
+
+def _stored(conn: Connection, query: Any, params: dict[str, Any], lines: bool) -> list[StoredOrder]:
+    """stored_orders of a statement from _order_columns and its parameters."""
+    when = _time_reader(conn)
+    rows = [(*r[:6], *(when(t) for t in r[6:10]), *r[10:]) for r in conn.execute(query, params)]
     refunds: dict[int, list[tuple[datetime | None, int, int]]] = defaultdict(list)
     products: dict[int, list[LineFact]] = defaultdict(list)
     ids = [r[0] for r in rows]
@@ -645,12 +656,13 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     every window of whole local days in `tz` (and for the rate of the day), a few rows per member and day instead
     of one per quarter-hour. `orders` false: the products' figures only.
 
-    Sums come whole from order_sum where every step of theirs is decided by quarter-hours: orders counted in the
-    quarter-hours of the cut-off or of a range edge off the quarter-hour are read one by one, and so are the steps
-    taken in the quarter-hour of `now` (up to `now`); neither when `now` or the cut-off is the last microsecond of a
-    quarter-hour. Grouped by day (`tz` or `daily`), whole hours come from the hour totals instead (`_plan`,
-    `_table_sums`): one row a key and hour however many orders; the refunds and cancellations of their orders
-    since the start of now's hour are then read one by one too."""
+    Sums come whole from order_sum where every step of theirs is decided by quarter-hours. Orders counted in the
+    quarter-hours of the cut-off or of a range edge off the quarter-hour are summed from the ledger by their exact
+    moments (`_ledger_sums`, one row per key, currency and side of the cut-off), their steps before now's
+    quarter-hour; the steps taken in the quarter-hour of `now` (up to `now`) are read one by one (none when `now` is
+    the last microsecond of a quarter-hour). Grouped by day (`tz` or `daily`), whole hours come from the hour totals
+    instead (`_plan`, `_table_sums`): one row a key and hour however many orders; the refunds and cancellations of
+    their orders since the start of now's hour are then read one by one too."""
     moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
     want_products = every_product or bool(products)
     if want_products and members:   # products are summed by shop, not by member
@@ -661,13 +673,14 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     by_member = bool(members)
     # a step taken at or before `now` is one taken before `until`: when that falls on a quarter-hour (`now` the last
     # microsecond of one, as at the end of a day), the tables hold now's quarter-hour whole and nothing of it is read
-    # one by one. So with the cut-off: an order counted at or before it, before a quarter-hour, needs no order read.
+    # one by one. So with the cut-off: an order counted at or before it, before a quarter-hour, needs no ledger read.
     until = now + TICK
     now_slot = slot_of(until)
     cutoff_slot = slot_of(cutoff + TICK) if cutoff is not None else None
     lo = slot_of(start) + (0 if _aligned(start) else 1)
     hi = slot_of(end)
-    whole_raw = ({slot_of(cutoff)} if cutoff is not None and not _aligned(cutoff + TICK) else set()) | \
+    # the quarter-hours the cut-off or a range edge splits: the tables cannot tell their orders apart
+    split = ({slot_of(cutoff)} if cutoff is not None and not _aligned(cutoff + TICK) else set()) | \
         ({slot_of(start)} if not _aligned(start) else set()) | ({slot_of(end)} if not _aligned(end) else set())
     out: dict[int, Read] = {m: Read([], []) for m in members} if by_member else {0: Read([], [])}
 
@@ -681,17 +694,26 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         return stored.member_id if by_member else stored.creator_id if by_creator else 0
 
     # the hour tables cannot split an hour at a local midnight nor at the cut-off (off the hour)
-    plan = _plan(lo, hi, now_slot, whole_raw, None if tz is None and not daily else
+    plan = _plan(lo, hi, now_slot, split, None if tz is None and not daily else
                  [*([] if daily else _midnights(start, end, tz or "UTC")),
                   *([cutoff_slot] if cutoff_slot is not None else [])])
 
     bucketing = _bucketing(start, end, tz, cutoff_slot, daily)
+    # the split quarter-hours' steps before now's quarter-hour, summed from the ledger by the orders' exact moments;
+    # a later one (now's, or one after it) has no such step
+    ledgered = [s for s in sorted(split) if s < now_slot]
+    window = _Window(basis, start, end, now, cutoff)
     if orders and not one_by_one:
         scope = _Scope("member" if by_member else "creator" if by_creator else "shop", members=members, shops=shops)
         for who, cur, m_slot, gross, count, value, refunded, units, returned in _table_sums(
                 conn, SUM, MEMBER_TOTALS if by_member else SHOP_TOTALS, scope, SUM_VALUES, basis, plan, bucketing):
             into(who).orders.append(OrderSum(cur, slot_start(m_slot), from_minor(gross, cur), count,
                                              from_minor(value, cur), from_minor(refunded, cur), units, returned))
+        for slot in ledgered:
+            for who, cur, first, gross, count, value, refunded, units, returned in _ledger_sums(
+                    conn, PART, scope, SUM_VALUES, window, slot, now_slot):
+                into(who).orders.append(OrderSum(cur, first, from_minor(gross, cur), count, from_minor(value, cur),
+                                                 from_minor(refunded, cur), units, returned))
     if want_products and not by_member and not one_by_one:
         scope = _Scope("every product" if every_product else "product", shops=shops, products=products or ())
         for product, cur, m_slot, units, count, amount, refunded in _table_sums(
@@ -699,46 +721,44 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
             if units or count or amount or refunded:
                 out[0].products.append(ProductSum(product, slot_start(m_slot), units, cur, count,
                                                   from_minor(amount, cur), from_minor(refunded, cur)))
+        for slot in ledgered:
+            for product, cur, first, units, count, amount, refunded in _ledger_sums(
+                    conn, PRODUCT_PART, scope, PRODUCT_VALUES, window, slot, now_slot):
+                if units or count or amount or refunded:
+                    out[0].products.append(ProductSum(product, first, units, cur, count, from_minor(amount, cur),
+                                                      from_minor(refunded, cur)))
 
     owner = ORDER.c.member_id.in_(members) if by_member else ORDER.c.shop_id.in_(shops)
-    in_range = and_(owner, moment >= start, moment < end, moment <= now)
-    # the same for orders picked by id: SQLite (no statistics) would rather walk the owner's or the range's index,
-    # every order of a shop, than look the few picked ids up (90 ms at ten million orders): told the terms are
-    # "likely" true, it looks them up by id
-    hinted = and_(*(func.likely(term) for term in (owner, moment >= start, moment < end, moment <= now))) \
-        if conn.dialect.name == "sqlite" else in_range
+    terms = (owner, moment >= start, moment < end, moment <= now)
     wanted: set[int] | None = None if every_product else set(products or ())
     lines = want_products and not by_member
-    # each read picks its orders by id from a narrow range of times first: an index on the owner (a member's, a
-    # shop's orders) would read every order of theirs. One read for all kinds: an order counted in a quarter-hour
-    # read whole gives all its steps; one counted in an hour the hour tables gave, those taken from the start of
-    # now's hour (a refund or a cancellation since: the hour tables hold the steps of hours before now's only); any
-    # other, those taken in the quarter-hour of now.
+    # one read of the orders with a step the tables and the ledger do not give (_tail_query): one counted in an hour
+    # the hour tables gave gives those taken from the start of now's hour (a refund or a cancellation since: the
+    # hour tables hold the steps of hours before now's only); any other, those taken in the quarter-hour of now
     if one_by_one:
-        for stored in stored_orders(conn, in_range, lines=lines):
+        for stored in stored_orders(conn, and_(*terms), lines=lines):
             _add_raw(into, key_of(stored), stored, basis, now, None, wanted, lines, by_creator, orders=orders)
     else:
         tail_start = slot_start(now_slot)
         # with hours read from the hour tables, refunds and cancellations from the start of now's hour are picked
         hour_start = slot_start(now_slot - now_slot % HOUR_SLOTS) if plan.hours is not None else tail_start
-        # with `now` the last microsecond of an hour (a day's end: the daily job's reads) and no quarter-hour read
-        # whole, every range below is empty: no query
-        if whole_raw or hour_start <= now:
-            # the owner's orders of a time range, from the time's index alone (it carries shop and member: migration
-            # 0036); SQLite, told the owner term is likely true, keeps to that index rather than the owner's
-            mine = func.likely(owner) if conn.dialect.name == "sqlite" else owner
-            picked = union(
-                *(select(ORDER.c.id).where(mine, moment >= slot_start(s), moment < slot_start(s + 1))
-                  for s in sorted(whole_raw)),
-                select(ORDER.c.id).where(mine, moment >= tail_start, moment <= now),
-                select(ORDER.c.id).where(mine, ORDER.c.cancelled_at >= hour_start, ORDER.c.cancelled_at <= now),
-                select(REFUND.c.order_id).where(REFUND.c.completed_at >= hour_start, REFUND.c.completed_at <= now,
-                                                REFUND.c.status == "completed"))
-            for stored in stored_orders(conn, and_(hinted, ORDER.c.id.in_(picked)), lines=lines):
+        # with `now` the last microsecond of an hour (a day's end: the daily job's reads), every range below is
+        # empty: no query
+        if hour_start <= now:
+            shape = (conn.dialect.name, basis, by_member)
+            query = _TAIL_QUERIES.get(shape)
+            if query is None:
+                query = _TAIL_QUERIES[shape] = _tail_query(conn, basis, by_member)
+            for stored in _stored(conn, query, {
+                    "owners": list(members) if by_member else list(shops), "start": start, "end": end, "now": now,
+                    "tail_start": tail_start, "hour_start": hour_start}, lines):
                 counted = moment_at(stored.fact, basis)
                 slot = slot_of(counted) if counted is not None else None
-                since = None if slot in whole_raw else hour_start if plan.in_hours(slot) else tail_start
+                since = hour_start if plan.in_hours(slot) else tail_start
                 _add_raw(into, key_of(stored), stored, basis, now, since, wanted, lines, by_creator, orders=orders)
+    # orders picked by id, as in _tail_query: SQLite looks them up by id when told the other terms are likely
+    hinted = (and_(*(func.likely(term) for term in terms)) if conn.dialect.name == "sqlite" else and_(*terms)) \
+        if excluded else None
     for key, ids in (excluded or {}).items():
         ids_ = sorted(ids)
         for i in range(0, len(ids_), IN_CHUNK):
@@ -769,11 +789,11 @@ def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """Where read_sums takes a range's table sums from: the quarter-hours [lo, hi) less `raw` (read order by order),
-    steps taken before `now_slot` (the quarter-hour after the last microsecond up to `now`). With `hours`: the whole
-    hours [hours) less `broken` from the hour totals, steps taken before now's hour (they cannot tell its
-    quarter-hours apart), and the quarter-hours `slots` from the quarter-hour tables; without, every quarter-hour
-    from the latter."""
+    """Where read_sums takes a range's table sums from: the quarter-hours [lo, hi) less `raw` (those the cut-off or a
+    range edge splits, which read_sums sums from the ledger), steps taken before `now_slot` (the quarter-hour after
+    the last microsecond up to `now`). With `hours`: the whole hours [hours) less `broken` from the hour totals,
+    steps taken before now's hour (they cannot tell its quarter-hours apart), and the quarter-hours `slots` from the
+    quarter-hour tables; without, every quarter-hour from the latter."""
 
     lo: int
     hi: int
@@ -794,7 +814,7 @@ class _Plan:
 def _plan(lo: int, hi: int, now_slot: int, raw: set[int], splits: list[int] | None) -> _Plan:
     """The plan of a read whose sums are grouped by day (`splits`: the quarter-hours its sums are split at, where
     its local days end and the cut-off; None: grouped by quarter-hour, no hours then). An hour is read from the
-    hour totals when it lies in the range, before now's hour, holds no quarter-hour read order by order and no split
+    hour totals when it lies in the range, before now's hour, holds no quarter-hour of `raw` and no split
     (a local midnight of a zone off the whole hour, a cut-off off the hour); the quarter-hours of the range's other
     hours, now's hour's included, come from the quarter-hour tables."""
     first, last = -(-lo // HOUR_SLOTS), min(hi, now_slot) // HOUR_SLOTS
@@ -868,6 +888,90 @@ class _Bucketing:
         cutoff = [slot < bindparam("cutoff_slot", type_=Integer)] if self.cutoff_slot is not None else []
         return [local_day, slot // DAY_SLOTS, *cutoff]
 
+
+def _tail_query(conn: Connection, basis: CountOrdersAt, by_member: bool) -> Any:
+    """read_sums' pick of the owners' orders counted in [start, end) by `now` with a step from now's quarter-hour or
+    hour on: counted from `tail_start`, or cancelled or refunded from `hour_start`; the owners, times and bounds
+    are its parameters. Each pick comes from a narrow range of times first: an index on the owner (a member's, a
+    shop's orders) would read every order of theirs."""
+    moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
+
+    def at(name: str) -> Any:
+        return bindparam(name, type_=moment.type)
+
+    owner = (ORDER.c.member_id if by_member else ORDER.c.shop_id).in_(bindparam("owners", expanding=True))
+    terms = (owner, moment >= at("start"), moment < at("end"), moment <= at("now"))
+    sqlite = conn.dialect.name == "sqlite"
+    # the owner's orders of a time range, from the time's index alone (it carries shop and member: migration 0036);
+    # SQLite, told the owner term is likely true, keeps to that index rather than the owner's
+    mine = func.likely(owner) if sqlite else owner
+    picked = union(
+        select(ORDER.c.id).where(mine, moment >= at("tail_start"), moment <= at("now")),
+        select(ORDER.c.id).where(mine, ORDER.c.cancelled_at >= at("hour_start"), ORDER.c.cancelled_at <= at("now")),
+        select(REFUND.c.order_id).where(REFUND.c.completed_at >= at("hour_start"), REFUND.c.completed_at <= at("now"),
+                                        REFUND.c.status == "completed"))
+    # SQLite (no statistics) would rather walk the owner's or the range's index, every order of a shop, than look
+    # the few picked ids up (90 ms at ten million orders): told the terms are "likely" true, it looks them up by id
+    hinted = and_(*(func.likely(term) for term in terms)) if sqlite else and_(*terms)
+    return _order_columns(conn).where(hinted, ORDER.c.id.in_(picked))
+
+
+_TAIL_QUERIES: dict[tuple[Any, ...], Any] = {}   # _tail_query's, by dialect, basis and owner kind
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """What a read counts, as _ledger_sums' parameters: orders counted by `basis` in [start, end) by `now`, split
+    at `cutoff` (None: not split)."""
+
+    basis: CountOrdersAt
+    start: datetime
+    end: datetime
+    now: datetime
+    cutoff: datetime | None
+
+
+def _ledger_sums(conn: Connection, ledger: Table, scope: _Scope, values: tuple[str, ...], window: _Window,
+                 slot: int, now_slot: int) -> list[tuple[Any, ...]]:
+    """(key, currency, earliest moment, *sums of `values`) of the ledger rows (`ledger`: order_sum_part or
+    order_product_part) of the orders in `scope` counted in quarter-hour `slot` within `window`, their steps before
+    `now_slot`, grouped by key, currency and side of the window's cut-off (at or before it, after it). Why: the
+    tables cannot tell the orders of a quarter-hour a range edge or the cut-off splits apart; the ledger joined to
+    the orders can, by their exact moments, without reading them one by one (about as many as a quarter-hour has
+    orders: 60 a shop at ten million orders). The earliest moment stands for the group's: every moment in it has
+    the same quarter-hour, UTC day, local day and side of the cut-off."""
+    key = (conn.dialect.name, ledger.name, scope.kind, window.basis, window.cutoff is not None)
+    query = _LEDGER_QUERIES.get(key)
+    if query is None:
+        query = _LEDGER_QUERIES[key] = _ledger_query(conn, ledger, scope, values, window)
+    when = _time_reader(conn)
+    return [(k, cur, when(first), *sums) for k, cur, first, *sums in conn.execute(query, {
+        **scope.params(), "basis": window.basis.value, "slot_from": slot_start(slot), "slot_to": slot_start(slot + 1),
+        "start": window.start, "end": window.end, "now": window.now, "cutoff": window.cutoff, "now_slot": now_slot,
+    }).all()]
+
+
+def _ledger_query(conn: Connection, ledger: Table, scope: _Scope, values: tuple[str, ...], window: _Window) -> Any:
+    """_ledger_sums' query for the shape of these arguments; the numbers, times and lists are its parameters."""
+    moment = ORDER.c.paid_at if window.basis is CountOrdersAt.PAID else ORDER.c.shipped_at
+    key, in_scope = scope.of(ledger)
+    # the orders come from the time's index (it carries shop and member), told the owner is likely, as the tail's
+    owner = ORDER.c.member_id.in_(bindparam("members", expanding=True)) if scope.kind == "member" else \
+        ORDER.c.shop_id.in_(bindparam("shops", expanding=True))
+    side = [moment <= bindparam("cutoff", type_=moment.type)] if window.cutoff is not None else []
+    first = func.min(_raw_time(conn, moment))
+    query = select(key, ledger.c.currency, first, *(func.sum(ledger.c[v]) for v in values)) \
+        .select_from(ORDER.join(ledger, ledger.c.order_id == ORDER.c.id)) \
+        .where(func.likely(owner) if conn.dialect.name == "sqlite" else owner,
+               moment >= bindparam("slot_from", type_=moment.type), moment < bindparam("slot_to", type_=moment.type),
+               moment >= bindparam("start", type_=moment.type), moment < bindparam("end", type_=moment.type),
+               moment <= bindparam("now", type_=moment.type), in_scope,
+               ledger.c.basis == bindparam("basis", type_=String),
+               ledger.c.effect_slot < bindparam("now_slot", type_=Integer))
+    return query.group_by(key, ledger.c.currency, *side)
+
+
+_LEDGER_QUERIES: dict[tuple[Any, ...], Any] = {}   # _ledger_query's, by dialect and shape: a dozen at most
 
 # read_sums' table queries, built once per shape (tables, scope kind, plan and bucketing shapes: a few dozen) with
 # every number and list a parameter: building one anew took about as long as the database took to run it

@@ -27,6 +27,7 @@ import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -200,6 +201,13 @@ def draw(rng: random.Random, store: Store, n: int) -> Draw:
         cutoff = cutoff.replace(minute=rng.choice([0, 15, 30]), second=0, microsecond=0) + \
             timedelta(microseconds=rng.choice([0, 1, -1]))
     basis = rng.choice(list(CountOrdersAt))
+    counted = sorted(t for _, _, _, paid, shipped, _, _ in store.orders
+                     if (t := paid if basis is CountOrdersAt.PAID else shipped) is not None and start <= t < end
+                     and slot_of(t) < slot_of(now + TICK))
+    pairs = [(a, b) for a, b in pairwise(counted) if a < b and slot_of(a) == slot_of(b)]
+    if cutoff is not None and pairs and rng.random() < 0.4:   # between two orders of a quarter-hour before now's
+        a, b = rng.choice(pairs)
+        cutoff = rng.choice([a, b - TICK, a + (b - a) / 2])
     scope = rng.choice(["member", "shop", "creator", "products"])
     world = store.world
     kw: dict[str, Any] = {}
@@ -288,6 +296,20 @@ def totals_read(conn: Connection, d: Draw, plan: _Plan) -> tuple[bool, bool]:
     return bool(whole), bool(recent)
 
 
+def cut_quarter_hour(store: Store, d: Draw) -> bool:
+    """Whether the cut-off splits a quarter-hour before now's between orders counted in `d`'s range: the sums of
+    that quarter-hour must come apart at it (read_sums takes them from the ledger by the orders' moments)."""
+    if d.cutoff is None or slot_of(d.cutoff) >= slot_of(d.now + TICK):
+        return False
+    sides = set()
+    for _, _, _, paid, shipped, _, _ in store.orders:
+        counted = paid if d.basis is CountOrdersAt.PAID else shipped
+        if counted is not None and d.start <= counted < d.end and counted <= d.now and \
+                slot_of(counted) == slot_of(d.cutoff):
+            sides.add(counted <= d.cutoff)
+    return len(sides) == 2
+
+
 def old_step_in_nows_hour(store: Store, d: Draw) -> bool:
     """Whether an order of `d`'s scope counted in the range before now's hour took a step (cancelled, refunded)
     inside now's hour, up to `now`: the tail read order by order must add just that step."""
@@ -315,7 +337,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
         zero = {t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE {' AND '.join(f'{v} = 0' for v in values)}"))
                 .scalar_one() for t, values in HOUR_TABLES.items()}
     backend = engine.dialect.name
-    hours = split = tail = compared = ends = whole = recent = 0
+    hours = split = tail = compared = ends = whole = recent = cut = 0
     mismatches: list[str] = []
     for n in range(DRAWS):
         d = draw(rng, store, n)
@@ -325,6 +347,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
             split += any(m % HOUR_SLOTS and plan.hours[0] <= m // HOUR_SLOTS < plan.hours[1]
                          for m in _midnights(d.start, d.end, d.tz or "UTC")) if d.tz else 0
         tail += old_step_in_nows_hour(store, d)
+        cut += cut_quarter_hour(store, d)
         # `now` or the cut-off the last microsecond of a quarter-hour: read whole from the tables
         ends += _aligned(d.now + TICK) or (d.cutoff is not None and _aligned(d.cutoff + TICK))
         args = (d.basis, d.start, d.end, d.now, d.cutoff)
@@ -351,6 +374,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
     assert hours >= DRAWS // 2, f"only {hours} draws read whole hours from the hour tables"
     assert split >= 8, f"only {split} draws split an hour at a local midnight off the hour"
     assert tail >= 8, f"only {tail} draws saw an old order's step inside now's hour"
+    assert cut >= 8, f"only {cut} draws had a cut-off between two orders of a quarter-hour"
     assert ends >= 8, f"only {ends} draws had a now or a cut-off ending a quarter-hour"
     assert whole >= DRAWS // 3 and recent >= 8, f"totals read whole in {whole} draws, by the hour table in {recent}"
     # the hour tables the folds kept (adding and taking off) are exactly a rebuild's, with no zero rows
