@@ -22,11 +22,17 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 - sync throughput (bench_sync.run, --sync-orders) into a temporary SQLite file and, with --pg-url, into that
   PostgreSQL database (its public schema is DROPPED and recreated: give a database of its own);
 - the peak RSS of this process.
+
+The scale goal ("the same figures at 10,000,000 orders within 1.5x" of those at 1,000,000): `--save FILE` writes
+the run's figures as JSON, and a run at a larger scale with `--baseline FILE` adds one row per figure both runs have,
+its ratio to the baseline's, judged against SCALE_GOAL. Both runs print the machine's speed (`speed_check`): this
+machine's speed drifts through the day, so compare runs made close together.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import random
@@ -59,6 +65,7 @@ from tests.benchmarks.org_gen import NOW
 
 COLD_GOAL_MS, RATIO_GOAL, RECOMPUTE_GOAL_S, DIGEST_GOAL_S = 300.0, 1.5, 2.0, 10.0
 IDLE_GOAL_MB, START_GOAL_S = 200.0, 3.0
+SCALE_GOAL = 1.5   # a figure at ten times the orders, against the same figure at the baseline's scale
 FEISHU_LIMIT, DINGTALK_LIMIT = 50, 20   # calls a second: per app (Feishu), per card API (DingTalk)
 COMMANDS = (("/mykpi", ("host", "ad_buyer", "operator", "selector")), ("/team", ("lead",)),
             ("/rank", ("host", "ad_buyer", "lead")), ("/digest", ("lead",)))
@@ -75,6 +82,10 @@ class Row:
 class Table:
     def __init__(self) -> None:
         self.rows: list[Row] = []
+        self.figures: dict[str, float] = {}   # what --save writes and --baseline compares: lower is better
+
+    def figure(self, name: str, value: float) -> None:
+        self.figures[name] = value
 
     def add(self, measure: str, value: str, goal: str = "", ok: bool | None = None) -> None:
         self.rows.append(Row(measure, value, goal, ok))
@@ -166,6 +177,8 @@ def latencies(table: Table, engine: Engine, calls: int, rng: random.Random) -> N
             cached.append((time.perf_counter() - t0) * 1000)
         table.add(f"{command} cold ({calls} calls)", ms(cold), f"p99 < {COLD_GOAL_MS:.0f} ms",
                   percentile(cold, 0.99) < COLD_GOAL_MS)
+        table.figure(f"{command} cold p50 ms", percentile(cold, 0.5))
+        table.figure(f"{command} cold p99 ms", percentile(cold, 0.99))
         table.add(f"{command} cached", ms(cached))
 
 
@@ -184,6 +197,7 @@ def against_bare(table: Table, engine: Engine, events: int) -> None:
         table.add(f"{platform} bare SDK handler", ms(bare))
         table.add(f"{platform} /mykpi cached", f"{ms(ours)}; ratio p99 {ratio:.2f}x", f"p99 <= {RATIO_GOAL}x bare",
                   ratio <= RATIO_GOAL)
+        table.figure(f"{platform} /mykpi cached p99 ms", percentile(ours, 0.99))
         table.add(f"{platform} /mykpi cold", ms(cold), f"p99 < {COLD_GOAL_MS:.0f} ms",
                   percentile(cold, 0.99) < COLD_GOAL_MS)
 
@@ -228,9 +242,11 @@ def recompute(table: Table, engine: Engine) -> None:
     wall, label = shown(daily)
     table.add("full recompute: daily snapshot job", f"{label}; {members} members, {len(done)} member-days",
               f"< {RECOMPUTE_GOAL_S:.0f} s", wall < RECOMPUTE_GOAL_S and members > 0)
+    table.figure("full recompute: daily snapshot job s", wall)
     wall, label = shown(refresh)
     table.add("full recompute: refresh (today's rows)", f"{label}; {written} rows", f"< {RECOMPUTE_GOAL_S:.0f} s",
               wall < RECOMPUTE_GOAL_S)
+    table.figure("full recompute: refresh s", wall)
 
 
 START_RUNS = 3   # `kpibot run` started this many times: the start-up is their median
@@ -295,6 +311,8 @@ def bot_process(table: Table, url: str, idle_s: float) -> None:
               f"({', '.join(f'{s:.2f}' for s in serving)})")
     table.add(f"kpibot run: idle RSS after {idle_s:.0f} s", f"{rss:.0f} MB (exit {code})", f"< {IDLE_GOAL_MB:.0f} MB",
               rss < IDLE_GOAL_MB)
+    table.figure("kpibot run: start-up to connected s", median(connected))
+    table.figure("kpibot run: idle RSS MB", rss)
 
 
 def _rss_mb(pid: int) -> float:
@@ -349,6 +367,7 @@ def digests(table: Table, engine: Engine, subscriptions: int) -> None:
     within = feishu_peak <= FEISHU_LIMIT and dingtalk_peak <= DINGTALK_LIMIT and refused == 0
     table.add(f"digest fan-out ({subscriptions} due)", f"{wall:.2f} s, {delivered}/{len(results)} delivered",
               f"< {DIGEST_GOAL_S:.0f} s, all delivered", wall < DIGEST_GOAL_S and delivered == subscriptions)
+    table.figure(f"digest fan-out ({subscriptions} due) s", wall)
     table.add("digest fan-out: busiest second", f"Feishu {feishu_peak}/s, DingTalk {dingtalk_peak}/s per card API, "
               f"{refused} refused", f"<= {FEISHU_LIMIT}/s, <= {DINGTALK_LIMIT}/s, 0 refused", within)
 
@@ -376,6 +395,31 @@ def sync(table: Table, orders: int, pg_url: str | None) -> None:
                   "the store equals the seed", exact)
 
 
+def speed_check() -> float:
+    """Seconds this machine takes for a fixed piece of pure Python (the median of 3): its speed when measured."""
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(10**7))
+        runs.append(time.perf_counter() - t0)
+    return sorted(runs)[1]
+
+
+def against_baseline(table: Table, orders: int, path: str) -> None:
+    """One row per figure this run and the baseline's (a --save of a run at a smaller scale) both have: this run's
+    over the baseline's, judged against SCALE_GOAL."""
+    baseline = json.loads(Path(path).read_text())
+    base_orders, base = int(baseline["orders"]), baseline["figures"]
+    scale = f"{orders / base_orders:.0f}x the orders" if base_orders else "?"
+    table.add("baseline", f"{path}: {base_orders:,} orders, speed check {baseline['speed_check_s']:.2f} s; "
+                          f"this run {orders:,} orders ({scale})")
+    for name, value in table.figures.items():
+        if name in base and base[name] > 0:
+            ratio = value / base[name]
+            table.add(f"scale: {name}", f"{value:.2f} against {base[name]:.2f}: {ratio:.2f}x",
+                      f"<= {SCALE_GOAL}x baseline", ratio <= SCALE_GOAL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
@@ -394,6 +438,8 @@ def main() -> None:
     parser.add_argument("--skip", action="append", default=[], choices=("latency", "platforms", "recompute", "process",
                                                                         "digests", "charts", "sync"))
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 orders, 50 members, small counts")
+    parser.add_argument("--save", help="write this run's figures to this JSON file (a later run's --baseline)")
+    parser.add_argument("--baseline", help="a --save of a run at a smaller scale: each figure's ratio to it")
     args = parser.parse_args()
     # the DingTalk SDK logs as an ERROR the reconnect it tries when a measure's fake shuts down: not a failure
     logging.getLogger("dingtalk_stream").setLevel(logging.CRITICAL)
@@ -410,6 +456,8 @@ def main() -> None:
     table = Table()
     table.add("store", f"{engine.dialect.name}: {counts[0]:,} orders, {counts[1]} members, {counts[2]} teams, "
                        f"{counts[3]} shops")
+    speed = speed_check()
+    table.add("machine speed check (sum of 10**7 squares)", f"{speed:.2f} s")
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("latency", lambda: latencies(table, engine, args.calls, random.Random(24))),
         ("platforms", lambda: against_bare(table, engine, args.events)),
@@ -430,6 +478,11 @@ def main() -> None:
         print(f"[{name}: {time.perf_counter() - t0:.1f} s; load {load()}]", flush=True)
     table.add("peak RSS of this suite process", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     table.add("machine load after", load())
+    if args.save:
+        Path(args.save).write_text(json.dumps({"orders": counts[0], "store": engine.dialect.name,
+                                               "speed_check_s": speed, "figures": table.figures}, indent=1))
+    if args.baseline:
+        against_baseline(table, counts[0], args.baseline)
     table.print()
 
 
