@@ -679,8 +679,8 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     cutoff_slot = slot_of(cutoff + TICK) if cutoff is not None else None
     lo = slot_of(start) + (0 if _aligned(start) else 1)
     hi = slot_of(end)
-    # the quarter-hours the cut-off or a range edge splits: the tables cannot tell their orders apart
-    split = ({slot_of(cutoff)} if cutoff is not None and not _aligned(cutoff + TICK) else set()) | \
+    # the quarter-hours the cut-off or a range edge cuts through: the tables cannot tell their orders apart
+    cut = ({slot_of(cutoff)} if cutoff is not None and not _aligned(cutoff + TICK) else set()) | \
         ({slot_of(start)} if not _aligned(start) else set()) | ({slot_of(end)} if not _aligned(end) else set())
     out: dict[int, Read] = {m: Read([], []) for m in members} if by_member else {0: Read([], [])}
 
@@ -694,15 +694,15 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         return stored.member_id if by_member else stored.creator_id if by_creator else 0
 
     # the hour tables cannot split an hour at a local midnight nor at the cut-off (off the hour)
-    plan = _plan(lo, hi, now_slot, split, None if tz is None and not daily else
+    plan = _plan(lo, hi, now_slot, cut, None if tz is None and not daily else
                  [*([] if daily else _midnights(start, end, tz or "UTC")),
                   *([cutoff_slot] if cutoff_slot is not None else [])])
 
     bucketing = _bucketing(start, end, tz, cutoff_slot, daily)
-    # the split quarter-hours' steps before now's quarter-hour, summed from the ledger by the orders' exact moments;
-    # a later one (now's, or one after it) has no such step
-    ledgered = [s for s in sorted(split) if s < now_slot]
-    window = _Window(basis, start, end, now, cutoff)
+    # the cut quarter-hours' steps before now's quarter-hour, summed from the ledger by the orders' exact moments;
+    # one after the range, before it or from now's on has no such step
+    ledgered = [s for s in sorted(cut) if s < now_slot and slot_start(s + 1) > start and slot_start(s) < end]
+    window = _Window(basis, start, end, cutoff)
     if orders and not one_by_one:
         scope = _Scope("member" if by_member else "creator" if by_creator else "shop", members=members, shops=shops)
         for who, cur, m_slot, gross, count, value, refunded, units, returned in _table_sums(
@@ -756,10 +756,9 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
                 slot = slot_of(counted) if counted is not None else None
                 since = hour_start if plan.in_hours(slot) else tail_start
                 _add_raw(into, key_of(stored), stored, basis, now, since, wanted, lines, by_creator, orders=orders)
-    # orders picked by id, as in _tail_query: SQLite looks them up by id when told the other terms are likely
-    hinted = (and_(*(func.likely(term) for term in terms)) if conn.dialect.name == "sqlite" else and_(*terms)) \
-        if excluded else None
     for key, ids in (excluded or {}).items():
+        # orders picked by id, as in _tail_query: SQLite looks them up by id when told the other terms are likely
+        hinted = and_(*(func.likely(term) for term in terms)) if conn.dialect.name == "sqlite" else and_(*terms)
         ids_ = sorted(ids)
         for i in range(0, len(ids_), IN_CHUNK):
             for stored in stored_orders(conn, and_(hinted, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
@@ -789,16 +788,16 @@ def _add_raw(into: Any, key: int, stored: StoredOrder, basis: CountOrdersAt, now
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """Where read_sums takes a range's table sums from: the quarter-hours [lo, hi) less `raw` (those the cut-off or a
-    range edge splits, which read_sums sums from the ledger), steps taken before `now_slot` (the quarter-hour after
-    the last microsecond up to `now`). With `hours`: the whole hours [hours) less `broken` from the hour totals,
-    steps taken before now's hour (they cannot tell its quarter-hours apart), and the quarter-hours `slots` from the
-    quarter-hour tables; without, every quarter-hour from the latter."""
+    """Where read_sums takes a range's table sums from: the quarter-hours [lo, hi) less `cut` (those the cut-off or a
+    range edge cuts through, which read_sums sums from the ledger), steps taken before `now_slot` (the quarter-hour
+    after the last microsecond up to `now`). With `hours`: the whole hours [hours) less `broken` from the hour
+    totals, steps taken before now's hour (they cannot tell its quarter-hours apart), and the quarter-hours `slots`
+    from the quarter-hour tables; without, every quarter-hour from the latter."""
 
     lo: int
     hi: int
     now_slot: int
-    raw: frozenset[int]
+    cut: frozenset[int]
     hours: tuple[int, int] | None = None
     broken: tuple[int, ...] = ()
     slots: tuple[int, ...] = ()
@@ -811,20 +810,20 @@ class _Plan:
         return self.hours[0] <= hour < self.hours[1] and hour not in self.broken
 
 
-def _plan(lo: int, hi: int, now_slot: int, raw: set[int], splits: list[int] | None) -> _Plan:
+def _plan(lo: int, hi: int, now_slot: int, cut: set[int], splits: list[int] | None) -> _Plan:
     """The plan of a read whose sums are grouped by day (`splits`: the quarter-hours its sums are split at, where
     its local days end and the cut-off; None: grouped by quarter-hour, no hours then). An hour is read from the
-    hour totals when it lies in the range, before now's hour, holds no quarter-hour of `raw` and no split
+    hour totals when it lies in the range, before now's hour, holds no quarter-hour of `cut` and no split
     (a local midnight of a zone off the whole hour, a cut-off off the hour); the quarter-hours of the range's other
     hours, now's hour's included, come from the quarter-hour tables."""
     first, last = -(-lo // HOUR_SLOTS), min(hi, now_slot) // HOUR_SLOTS
     if splits is None or first >= last:
-        return _Plan(lo, hi, now_slot, frozenset(raw))
-    broken = sorted(h for h in {s // HOUR_SLOTS for s in raw} | {m // HOUR_SLOTS for m in splits if m % HOUR_SLOTS}
+        return _Plan(lo, hi, now_slot, frozenset(cut))
+    broken = sorted(h for h in {s // HOUR_SLOTS for s in cut} | {m // HOUR_SLOTS for m in splits if m % HOUR_SLOTS}
                     if first <= h < last)
     slots = [s for s in (*range(lo, first * HOUR_SLOTS), *range(last * HOUR_SLOTS, min(hi, now_slot)),
-                         *(s for h in broken for s in range(h * HOUR_SLOTS, (h + 1) * HOUR_SLOTS))) if s not in raw]
-    return _Plan(lo, hi, now_slot, frozenset(raw), (first, last), tuple(broken), tuple(sorted(slots)))
+                         *(s for h in broken for s in range(h * HOUR_SLOTS, (h + 1) * HOUR_SLOTS))) if s not in cut]
+    return _Plan(lo, hi, now_slot, frozenset(cut), (first, last), tuple(broken), tuple(sorted(slots)))
 
 
 @dataclass(frozen=True)
@@ -921,13 +920,12 @@ _TAIL_QUERIES: dict[tuple[Any, ...], Any] = {}   # _tail_query's, by dialect, ba
 
 @dataclass(frozen=True, slots=True)
 class _Window:
-    """What a read counts, as _ledger_sums' parameters: orders counted by `basis` in [start, end) by `now`, split
-    at `cutoff` (None: not split)."""
+    """What a read counts, as _ledger_sums' parameters: orders counted by `basis` in [start, end), split at `cutoff`
+    (None: not split)."""
 
     basis: CountOrdersAt
     start: datetime
     end: datetime
-    now: datetime
     cutoff: datetime | None
 
 
@@ -935,19 +933,22 @@ def _ledger_sums(conn: Connection, ledger: Table, scope: _Scope, values: tuple[s
                  slot: int, now_slot: int) -> list[tuple[Any, ...]]:
     """(key, currency, earliest moment, *sums of `values`) of the ledger rows (`ledger`: order_sum_part or
     order_product_part) of the orders in `scope` counted in quarter-hour `slot` within `window`, their steps before
-    `now_slot`, grouped by key, currency and side of the window's cut-off (at or before it, after it). Why: the
-    tables cannot tell the orders of a quarter-hour a range edge or the cut-off splits apart; the ledger joined to
-    the orders can, by their exact moments, without reading them one by one (about as many as a quarter-hour has
-    orders: 60 a shop at ten million orders). The earliest moment stands for the group's: every moment in it has
-    the same quarter-hour, UTC day, local day and side of the cut-off."""
+    `now_slot` (so counted by now, too), grouped by key, currency and side of the window's cut-off (at or before it,
+    after it). The window's range and the quarter-hour's are one pair of bounds: SQLite, without statistics, seeks
+    the time index by the first pair it finds.
+
+    Why: the tables cannot tell apart the orders of a quarter-hour that a range edge or the cut-off cuts through;
+    the ledger joined to the orders can, by their exact moments, without loading them one by one (about as many as
+    a quarter-hour has orders: 60 a shop at ten million orders). The earliest moment stands for the group's: every
+    moment in it has the same quarter-hour, UTC day, local day and side of the cut-off."""
     key = (conn.dialect.name, ledger.name, scope.kind, window.basis, window.cutoff is not None)
     query = _LEDGER_QUERIES.get(key)
     if query is None:
         query = _LEDGER_QUERIES[key] = _ledger_query(conn, ledger, scope, values, window)
     when = _time_reader(conn)
     return [(k, cur, when(first), *sums) for k, cur, first, *sums in conn.execute(query, {
-        **scope.params(), "basis": window.basis.value, "slot_from": slot_start(slot), "slot_to": slot_start(slot + 1),
-        "start": window.start, "end": window.end, "now": window.now, "cutoff": window.cutoff, "now_slot": now_slot,
+        **scope.params(), "basis": window.basis.value, "moment_from": max(slot_start(slot), window.start),
+        "moment_to": min(slot_start(slot + 1), window.end), "cutoff": window.cutoff, "now_slot": now_slot,
     }).all()]
 
 
@@ -958,20 +959,21 @@ def _ledger_query(conn: Connection, ledger: Table, scope: _Scope, values: tuple[
     # the orders come from the time's index (it carries shop and member), told the owner is likely, as the tail's
     owner = ORDER.c.member_id.in_(bindparam("members", expanding=True)) if scope.kind == "member" else \
         ORDER.c.shop_id.in_(bindparam("shops", expanding=True))
-    side = [moment <= bindparam("cutoff", type_=moment.type)] if window.cutoff is not None else []
+    def at(name: str) -> Any:
+        return bindparam(name, type_=moment.type)
+
+    side = [moment <= at("cutoff")] if window.cutoff is not None else []
     first = func.min(_raw_time(conn, moment))
     query = select(key, ledger.c.currency, first, *(func.sum(ledger.c[v]) for v in values)) \
         .select_from(ORDER.join(ledger, ledger.c.order_id == ORDER.c.id)) \
         .where(func.likely(owner) if conn.dialect.name == "sqlite" else owner,
-               moment >= bindparam("slot_from", type_=moment.type), moment < bindparam("slot_to", type_=moment.type),
-               moment >= bindparam("start", type_=moment.type), moment < bindparam("end", type_=moment.type),
-               moment <= bindparam("now", type_=moment.type), in_scope,
+               moment >= at("moment_from"), moment < at("moment_to"), in_scope,
                ledger.c.basis == bindparam("basis", type_=String),
-               ledger.c.effect_slot < bindparam("now_slot", type_=Integer))
+               ledger.c.effect_slot < bindparam("now_slot", type_=Integer))   # so counted by now, too
     return query.group_by(key, ledger.c.currency, *side)
 
 
-_LEDGER_QUERIES: dict[tuple[Any, ...], Any] = {}   # _ledger_query's, by dialect and shape: a dozen at most
+_LEDGER_QUERIES: dict[tuple[Any, ...], Any] = {}   # _ledger_query's, by dialect and shape: 20 a dialect
 
 # read_sums' table queries, built once per shape (tables, scope kind, plan and bucketing shapes: a few dozen) with
 # every number and list a parameter: building one anew took about as long as the database took to run it
@@ -996,7 +998,7 @@ def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: _Scope,
     hours = plan.hours or (0, 0)
     return conn.execute(query, {
         **scope.params(), **bucketing.params(), "basis": basis.value, "lo": plan.lo, "hi": plan.hi,
-        "now_slot": plan.now_slot, "now_hour": plan.now_slot // HOUR_SLOTS, "raw": sorted(plan.raw),
+        "now_slot": plan.now_slot, "now_hour": plan.now_slot // HOUR_SLOTS, "cut": sorted(plan.cut),
         "slots": list(plan.slots), "first_hour": hours[0], "last_hour": hours[1], "broken": list(plan.broken),
     }).all()   # all: one fetch, not a row each
 
@@ -1015,7 +1017,7 @@ def _table_query(quarters: Table, total: _Total, scope: _Scope, values: tuple[st
     q_key, q_scope = scope.of(quarters)
     if plan.hours is None:
         chosen = and_(quarters.c.moment_slot >= number("lo"), quarters.c.moment_slot < number("hi"),
-                      quarters.c.moment_slot.not_in(numbers("raw")))
+                      quarters.c.moment_slot.not_in(numbers("cut")))
     else:
         chosen = quarters.c.moment_slot.in_(numbers("slots"))
     if plan.hours is None or plan.slots:

@@ -1,6 +1,7 @@
 """The order sums by the hour (storage.order_sums: `_plan`, `_table_sums` over the hour totals, the hour tables for
-the hours with steps from now's hour on, and the order-by-order tail from the start of now's hour) give exactly what
-the orders read one by one give, on SQLite and PostgreSQL.
+the hours with steps from now's hour on, the ledger's sums of the quarter-hours the cut-off or a range edge cuts
+through, and the order-by-order tail from the start of now's hour) give exactly what the orders read one by one
+give, on SQLite and PostgreSQL.
 
 Why: tests/test_order_sums.py reads the sums through the scorecards, whose windows and `now`s seldom land where the
 hour tables' edges are: an hour holding a local midnight off the hour (India, Nepal, Newfoundland, Eucla, Chatham,
@@ -12,13 +13,14 @@ What: a seeded store (tests/order_sums_world.py) plus a dense cluster of orders 
 inside and exactly on the hour, creators, two product lines each; a later transaction cancels, re-credits and
 un-refunds some of them, so the hour tables are kept by taking off as well as adding. Then random draws of `now`
 (on the hour, a microsecond after or before it, on a quarter-hour, on an order's step), zone (off the whole hour,
-across DST, none, `daily`), window (whole local days, or edges to the microsecond), refund cut-off, basis and scope
+across DST, none, `daily`), window (whole local days, or edges to the microsecond, some between two orders of a
+quarter-hour), refund cut-off (some between two orders of a quarter-hour), basis and scope
 (members with excluded orders, shops, by creator, every product or chosen ones, products only) compare
 read_sums(...) with read_sums(..., one_by_one=True): every figure summed per key, currency, local day, UTC day and
 side of the cut-off (per quarter-hour without a zone) must be equal. The test also checks it reached what it is
 for (draws that read the hour tables, that split hours at off-hour midnights, that saw an old order's step inside
-now's hour), and that the hour tables and totals kept by the folds equal a rebuild from the orders (the hour tables
-with no zero rows).
+now's hour, whose cut-off or range edge cut through a quarter-hour between orders), and that the hour tables and
+totals kept by the folds equal a rebuild from the orders (the hour tables with no zero rows).
 """
 
 from __future__ import annotations
@@ -201,13 +203,6 @@ def draw(rng: random.Random, store: Store, n: int) -> Draw:
         cutoff = cutoff.replace(minute=rng.choice([0, 15, 30]), second=0, microsecond=0) + \
             timedelta(microseconds=rng.choice([0, 1, -1]))
     basis = rng.choice(list(CountOrdersAt))
-    counted = sorted(t for _, _, _, paid, shipped, _, _ in store.orders
-                     if (t := paid if basis is CountOrdersAt.PAID else shipped) is not None and start <= t < end
-                     and slot_of(t) < slot_of(now + TICK))
-    pairs = [(a, b) for a, b in pairwise(counted) if a < b and slot_of(a) == slot_of(b)]
-    if cutoff is not None and pairs and rng.random() < 0.4:   # between two orders of a quarter-hour before now's
-        a, b = rng.choice(pairs)
-        cutoff = rng.choice([a, b - TICK, a + (b - a) / 2])
     scope = rng.choice(["member", "shop", "creator", "products"])
     world = store.world
     kw: dict[str, Any] = {}
@@ -230,7 +225,29 @@ def draw(rng: random.Random, store: Store, n: int) -> Draw:
                 kw["products"] = rng.sample(store.products, 8)
         if rng.random() < 0.2:
             kw["orders"] = False
+    # the cut-off or a range edge between two orders of the scope in one quarter-hour before now's: that
+    # quarter-hour's sums must come apart there (read_sums sums it from the ledger by the orders' moments)
+    pairs = [(a, b) for a, b in pairwise(sorted(counted_moments(store, basis, kw, now))) if slot_of(a) == slot_of(b)]
+    r = rng.random()
+    if pairs and r < 0.45:
+        a, b = rng.choice(pairs)
+        if r < 0.15 and cutoff is not None:
+            cutoff = rng.choice([a, a + (b - a) / 2, b - TICK])
+            start, end = min(start, a), max(end, b + TICK)
+        elif r < 0.3:
+            start, end = min(start, a), rng.choice([b, a + (b - a) / 2])
+        else:
+            start, end = rng.choice([b, a + (b - a) / 2]), max(end, b + TICK)
     return Draw(n, basis, start, end, now, cutoff, tz, daily, kw)
+
+
+def counted_moments(store: Store, basis: CountOrdersAt, kw: dict[str, Any], now: datetime) -> list[datetime]:
+    """The moments the orders of a draw's scope (`kw`) count at by `basis`, in quarter-hours before now's."""
+    members, shops = set(kw.get("members", ())), set(kw.get("shops", ()))
+    return [t for _, shop, member, paid, shipped, _, _ in store.orders
+            if (member in members if members else shop in shops)
+            and (t := paid if basis is CountOrdersAt.PAID else shipped) is not None
+            and slot_of(t) < slot_of(now + TICK)]
 
 
 def plan_of(d: Draw) -> _Plan:
@@ -296,18 +313,19 @@ def totals_read(conn: Connection, d: Draw, plan: _Plan) -> tuple[bool, bool]:
     return bool(whole), bool(recent)
 
 
-def cut_quarter_hour(store: Store, d: Draw) -> bool:
-    """Whether the cut-off splits a quarter-hour before now's between orders counted in `d`'s range: the sums of
-    that quarter-hour must come apart at it (read_sums takes them from the ledger by the orders' moments)."""
-    if d.cutoff is None or slot_of(d.cutoff) >= slot_of(d.now + TICK):
-        return False
-    sides = set()
-    for _, _, _, paid, shipped, _, _ in store.orders:
-        counted = paid if d.basis is CountOrdersAt.PAID else shipped
-        if counted is not None and d.start <= counted < d.end and counted <= d.now and \
-                slot_of(counted) == slot_of(d.cutoff):
-            sides.add(counted <= d.cutoff)
-    return len(sides) == 2
+def splits_between_orders(store: Store, d: Draw) -> tuple[bool, bool]:
+    """Whether the cut-off splits a quarter-hour before now's between orders of `d`'s scope counted in its range, and
+    whether a range edge off the quarter-hour splits one between orders it takes and orders it leaves out."""
+    moments = counted_moments(store, d.basis, d.kw, d.now)
+
+    def apart(at: datetime, inclusive: bool, in_range: bool) -> bool:
+        """Orders of the quarter-hour of `at` on both sides of it (at it: before, with `inclusive`)."""
+        return len({t < at or (inclusive and t == at) for t in moments
+                    if slot_of(t) == slot_of(at) and (not in_range or d.start <= t < d.end)}) == 2
+
+    cut = d.cutoff is not None and apart(d.cutoff, inclusive=True, in_range=True)
+    edge = any(not _aligned(at) and apart(at, inclusive=False, in_range=False) for at in (d.start, d.end))
+    return cut, edge
 
 
 def old_step_in_nows_hour(store: Store, d: Draw) -> bool:
@@ -337,7 +355,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
         zero = {t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE {' AND '.join(f'{v} = 0' for v in values)}"))
                 .scalar_one() for t, values in HOUR_TABLES.items()}
     backend = engine.dialect.name
-    hours = split = tail = compared = ends = whole = recent = cut = 0
+    hours = split = tail = compared = ends = whole = recent = cut = edge = 0
     mismatches: list[str] = []
     for n in range(DRAWS):
         d = draw(rng, store, n)
@@ -347,7 +365,8 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
             split += any(m % HOUR_SLOTS and plan.hours[0] <= m // HOUR_SLOTS < plan.hours[1]
                          for m in _midnights(d.start, d.end, d.tz or "UTC")) if d.tz else 0
         tail += old_step_in_nows_hour(store, d)
-        cut += cut_quarter_hour(store, d)
+        cut_here, edge_here = splits_between_orders(store, d)
+        cut, edge = cut + cut_here, edge + edge_here
         # `now` or the cut-off the last microsecond of a quarter-hour: read whole from the tables
         ends += _aligned(d.now + TICK) or (d.cutoff is not None and _aligned(d.cutoff + TICK))
         args = (d.basis, d.start, d.end, d.now, d.cutoff)
@@ -374,7 +393,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
     assert hours >= DRAWS // 2, f"only {hours} draws read whole hours from the hour tables"
     assert split >= 8, f"only {split} draws split an hour at a local midnight off the hour"
     assert tail >= 8, f"only {tail} draws saw an old order's step inside now's hour"
-    assert cut >= 8, f"only {cut} draws had a cut-off between two orders of a quarter-hour"
+    assert cut >= 8 and edge >= 8, f"a cut-off split a quarter-hour between orders in {cut} draws, an edge in {edge}"
     assert ends >= 8, f"only {ends} draws had a now or a cut-off ending a quarter-hour"
     assert whole >= DRAWS // 3 and recent >= 8, f"totals read whole in {whole} draws, by the hour table in {recent}"
     # the hour tables the folds kept (adding and taking off) are exactly a rebuild's, with no zero rows

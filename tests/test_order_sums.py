@@ -293,7 +293,7 @@ def test_a_teams_pace_shape_from_the_sums_is_the_one_from_its_orders(engine: Eng
 
 def test_a_read_by_day_takes_whole_hours_from_the_hour_tables_and_the_rest_by_the_quarter_hour() -> None:
     """storage.order_sums._plan, worked by hand: quarter-hours 101-199 of a read grouped by day, now in quarter-hour
-    182 (now's hour starts at 180), quarter-hour 150 read order by order (a cut-off), local days starting at 132
+    182 (now's hour starts at 180), quarter-hour 150 cut by the cut-off (summed from the ledger), local days at 132
     (on the hour) and 170 (off it, a zone at +x:30). Hours 26-44 are whole in the range before now's hour; 37 holds
     150, 42 holds 170. Quarter-hours: 101-103 before hour 26, 148, 149, 151 of hour 37, 168-171 of hour 42, 180
     and 181 of now's hour; 182 on are read order by order (the quarter-hour of now) or hold no step yet."""
