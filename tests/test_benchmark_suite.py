@@ -1,10 +1,11 @@
 """The benchmark suite at tiny scale: its generator gives the counts its seed says, and the scale goal judges each
-ratio to the baseline store as it says, so that neither can rot unseen."""
+ratio to the baseline store and refuses a wrong baseline as it says, so that neither can rot unseen."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from storage.engine import make_engine
@@ -45,9 +46,32 @@ def test_the_scale_goal_judges_each_ratio_to_the_baseline_store() -> None:
     from tests.benchmarks.suite import Table, judge_scale
 
     table = Table()
-    judge_scale(table, "full recompute: refresh, median", 3.0, 2.0, "s")
-    judge_scale(table, "/team cold p99", 200.0, 100.0, "ms")
+    judge_scale(table, "full recompute: refresh, median of 3", 3.0, 2.0, "s")
+    judge_scale(table, "/team cold p99 (30 calls each)", 200.0, 100.0, "ms")
     assert [(r.measure, r.value, r.goal, r.ok) for r in table.rows] == [
-        ("scale: full recompute: refresh, median", "3.00 s against 2.00 s: 1.50x", "<= 1.5x baseline", True),
-        ("scale: /team cold p99", "200.00 ms against 100.00 ms: 2.00x", "<= 1.5x baseline", False),
+        ("scale: full recompute: refresh, median of 3", "this store 3.00 s, baseline 2.00 s: 1.50x",
+         "<= 1.5x baseline", True),
+        ("scale: /team cold p99 (30 calls each)", "this store 200.00 ms, baseline 100.00 ms: 2.00x",
+         "<= 1.5x baseline", False),
     ]
+
+
+def test_a_baseline_store_is_checked_before_anything_is_built(tmp_path: Path) -> None:
+    """--baseline-store: a missing file, a store that is not org_gen's, or another organisation or scale is refused
+    in one line (and the missing file is not created)."""
+    from tests.benchmarks.suite import open_baseline, same_organisation
+
+    missing = tmp_path / "nope.db"
+    with pytest.raises(SystemExit, match=f"no SQLite file at {missing}"):
+        open_baseline(f"sqlite:///{missing}")
+    assert not missing.exists()
+    with pytest.raises(SystemExit, match="cannot open it \\(NoSuchModuleError\\)"):
+        open_baseline("sqlte:///x.db")
+    (tmp_path / "empty.db").touch()
+    with pytest.raises(SystemExit, match="not an org_gen store \\(no table shop_order, member, team, shop\\)"):
+        open_baseline(str(tmp_path / "empty.db"))   # a path is a SQLite file
+    with pytest.raises(SystemExit, match="another organisation"):
+        same_organisation((200, 50, 5, 4), (20, 10, 1, 2))
+    with pytest.raises(SystemExit, match="holds 200 orders, this store 20"):
+        same_organisation((20, 50, 5, 4), (200, 50, 5, 4))
+    same_organisation((200, 50, 5, 4), (20, 50, 5, 4))

@@ -3,7 +3,7 @@ goal, ok?). Prints figures; asserts nothing.
 
     python -m tests.benchmarks.suite [--orders 1000000] [--members 500] [--shops 20] [--store URL [--reset]]
                                      [--no-build --store URL | --store-file PATH] [--pg-url URL] [--quick]
-                                     [--baseline-store URL] [--skip STEP]
+                                     [--baseline-store URL-or-FILE] [--skip STEP]
 
 The store is built by tests/benchmarks/org_gen.py in a child process (so this process's peak RSS is what the
 measuring costs): a temporary SQLite file, or --store URL (PostgreSQL: empty, or --reset to empty it). --no-build
@@ -26,7 +26,8 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 - the peak RSS of this process.
 
 The scale goal ("the same figures at 10,000,000 orders within 1.5x" of those at 1,000,000): with `--baseline-store
-URL` (org_gen's store at the smaller scale), the step `scale` measures the figures that read orders (cold latency per
+URL-or-FILE` (org_gen's store of the same organisation at the smaller scale: checked before anything is built), the
+step `scale` measures the figures that read orders (cold latency per
 command, the full recompute) on both stores in turn, call by call and run by run, and judges each ratio against
 SCALE_GOAL. In turn, because this machine's speed drifts by half through the day: figures of runs made apart, even
 minutes apart, differ by more than the goal allows (/team cold p50: 55 and 84 ms at 1M and 10M in runs 20 minutes
@@ -51,7 +52,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import inspect, make_url, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -131,6 +132,49 @@ def build_store(args: argparse.Namespace) -> str:
         raise SystemExit(f"the store could not be built (org_gen exited with {built.returncode})")
     print(f"store built in {time.perf_counter() - started:.1f} s (child process)", flush=True)
     return url
+
+
+COUNTED = ("shop_order", "member", "team", "shop")
+
+
+def store_counts(engine: Engine) -> tuple[int, ...]:
+    """(orders, members, teams, shops) of an org_gen store."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in COUNTED)
+
+
+def described(engine: Engine, counts: tuple[int, ...]) -> str:
+    return f"{engine.dialect.name}: {counts[0]:,} orders, {counts[1]} members, {counts[2]} teams, {counts[3]} shops"
+
+
+def open_baseline(given: str) -> Engine:
+    """The --baseline-store's engine: a URL, or a SQLite file's path; checked before anything is built or measured,
+    so that a mistyped one costs one line, not a build. It must be an org_gen store (same_organisation checks it
+    against this run's store once that is known)."""
+    try:
+        url = make_url(given) if "://" in given else make_url(f"sqlite:///{Path(given).resolve()}")
+        if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+            raise SystemExit(f"--baseline-store: no SQLite file at {url.database}")
+        engine = make_engine(url.render_as_string(hide_password=False))
+        with engine.connect() as conn:
+            missing = [t for t in COUNTED if not inspect(conn).has_table(t)]
+    except SystemExit:
+        raise
+    except Exception as exc:   # one line: a URL's error may hold its password, a driver's runs over many lines
+        raise SystemExit(f"--baseline-store: cannot open it ({type(exc).__name__})") from None
+    if missing:
+        raise SystemExit(f"--baseline-store: not an org_gen store (no table {', '.join(missing)})")
+    return engine
+
+
+def same_organisation(counts: tuple[int, ...], baseline_counts: tuple[int, ...]) -> None:
+    """The scale goal compares one organisation at two scales: the same members, teams and shops, fewer orders."""
+    if counts[1:] != baseline_counts[1:]:
+        raise SystemExit("--baseline-store: another organisation (members, teams, shops "
+                         f"{baseline_counts[1:]} against {counts[1:]}): build it with the same --members and --shops")
+    if baseline_counts[0] >= counts[0]:
+        raise SystemExit(f"--baseline-store: it holds {baseline_counts[0]:,} orders, this store {counts[0]:,}: the "
+                         "baseline is the smaller scale")
 
 
 def forget_earlier_runs(engine: Engine) -> None:
@@ -275,9 +319,6 @@ def scale(table: Table, engine: Engine, baseline: Engine, calls: int) -> None:
     recompute (RECOMPUTE_RUNS runs) on this store and on `baseline` in turn, which goes first alternating; each
     ratio of this store's figure to the baseline's judged against SCALE_GOAL."""
     stores = {"this": engine, "baseline": baseline}
-    with baseline.connect() as conn:
-        orders = conn.execute(text("SELECT COUNT(*) FROM shop_order")).scalar_one()
-    table.add("scale: baseline store", f"{baseline.dialect.name}: {orders:,} orders")
     askers = {name: Askers(e) for name, e in stores.items()}
     dispatchers = {name: warm_dispatcher(e, askers[name]) for name, e in stores.items()}
 
@@ -292,7 +333,7 @@ def scale(table: Table, engine: Engine, baseline: Engine, calls: int) -> None:
                 dispatchers[name].cache.clear()
                 cold[name].append(timed_ask(dispatchers[name], askers[name].user(roles, i, rngs[name]), command))
         for q, label in ((0.5, "p50"), (0.99, "p99")):
-            judge_scale(table, f"{command} cold {label}", percentile(cold["this"], q),
+            judge_scale(table, f"{command} cold {label} ({calls} calls each)", percentile(cold["this"], q),
                         percentile(cold["baseline"], q), "ms")
     daily: dict[str, list[float]] = {name: [] for name in stores}
     refresh: dict[str, list[float]] = {name: [] for name in stores}
@@ -302,13 +343,13 @@ def scale(table: Table, engine: Engine, baseline: Engine, calls: int) -> None:
             daily[name].append(job)
             refresh[name].append(fresh)
     for label, runs in (("full recompute: daily snapshot job", daily), ("full recompute: refresh", refresh)):
-        judge_scale(table, f"{label}, median", median(runs["this"]), median(runs["baseline"]), "s")
+        judge_scale(table, f"{label}, median of {RECOMPUTE_RUNS}", median(runs["this"]), median(runs["baseline"]), "s")
 
 
 def judge_scale(table: Table, measure: str, value: float, base: float, unit: str) -> None:
     """A row of the scale goal: `value` on this store against `base` on the baseline store."""
     ratio = value / base
-    table.add(f"scale: {measure}", f"{value:.2f} {unit} against {base:.2f} {unit}: {ratio:.2f}x",
+    table.add(f"scale: {measure}", f"this store {value:.2f} {unit}, baseline {base:.2f} {unit}: {ratio:.2f}x",
               f"<= {SCALE_GOAL}x baseline", ratio <= SCALE_GOAL)
 
 
@@ -480,8 +521,10 @@ def main() -> None:
     parser.add_argument("--skip", action="append", default=[], choices=("latency", "scale", "platforms", "recompute",
                                                                         "process", "digests", "charts", "sync"))
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 orders, 50 members, small counts")
-    parser.add_argument("--baseline-store", help="URL of org_gen's store at a smaller scale: the step `scale` "
-                                                 "measures the figures that read orders on both in turn")
+    parser.add_argument("--baseline-store", help="org_gen's store of the same organisation (--members, --shops) at "
+                                                 "a smaller scale, a URL or a SQLite file: the step `scale` measures "
+                                                 "the figures that read orders on both in turn (its snapshot rows "
+                                                 "and claims are rewritten, as this store's)")
     args = parser.parse_args()
     # the DingTalk SDK logs as an ERROR the reconnect it tries when a measure's fake shuts down: not a failure
     logging.getLogger("dingtalk_stream").setLevel(logging.CRITICAL)
@@ -489,20 +532,21 @@ def main() -> None:
         args.orders, args.members, args.calls, args.events = 20_000, 50, 5, 5
         args.sync_orders, args.subscriptions, args.idle_s = 5_000, 20, 2.0
     print(f"load before: {load()}", flush=True)
+    baseline = open_baseline(args.baseline_store) if args.baseline_store else None
     url = build_store(args)
     engine = make_engine(url)
     forget_earlier_runs(engine)
-    with engine.connect() as conn:
-        counts = [conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
-                  for t in ("shop_order", "member", "team", "shop")]
+    counts = store_counts(engine)
     table = Table()
-    table.add("store", f"{engine.dialect.name}: {counts[0]:,} orders, {counts[1]} members, {counts[2]} teams, "
-                       f"{counts[3]} shops")
+    table.add("store", described(engine, counts))
+    if baseline is not None:
+        baseline_counts = store_counts(baseline)
+        same_organisation(counts, baseline_counts)
+        table.add("baseline store (--baseline-store)", described(baseline, baseline_counts))
     speed = speed_check()
     table.add("machine speed check (sum of 10**7 squares)", f"{speed:.2f} s")
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("latency", lambda: latencies(table, engine, args.calls, random.Random(24))),
-        ("scale", lambda: scale(table, engine, make_engine(args.baseline_store), args.calls)),
         ("platforms", lambda: against_bare(table, engine, args.events)),
         ("recompute", lambda: recompute(table, engine)),
         ("process", lambda: bot_process(table, url, args.idle_s)),   # before the digests: none due while idle
@@ -510,14 +554,17 @@ def main() -> None:
         ("charts", lambda: charts(table)),
         ("sync", lambda: sync(table, args.sync_orders, args.pg_url)),
     ]
+    if baseline is not None:
+        steps.insert(1, ("scale", lambda: scale(table, engine, baseline, args.calls)))
     for name, step in steps:
-        if name in args.skip or (name == "scale" and not args.baseline_store):
+        if name in args.skip:
             continue
         t0 = time.perf_counter()
         try:
             step()
         except Exception as exc:   # report what failed and go on: the other figures still count
-            table.add(f"{name}", f"FAILED: {type(exc).__name__}: {exc}"[:160], ok=False)
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            table.add(f"{name}", f"FAILED: {type(exc).__name__}: {first_line}"[:160], ok=False)
         print(f"[{name}: {time.perf_counter() - t0:.1f} s; load {load()}]", flush=True)
     table.add("peak RSS of this suite process", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     table.add("machine load after", load())
