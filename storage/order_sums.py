@@ -17,7 +17,8 @@ How they stay exact:
   row also serialises two transactions that change the same order: the second waits for the first's commit.
 - A reader that finds an order due (changed in its own transaction, not yet folded) reads orders one by one, as
   it does the steps taken in the quarter-hour of `now`, where a step's exact time decides (`read_sums`; none when
-  `now` is the last microsecond of a quarter-hour). The orders of the quarter-hour of the refund maturity cut-off
+  `now` is the last microsecond of a quarter-hour), and, in a read by day, the refunds and cancellations since the
+  start of now's hour. The orders of the quarter-hour of the refund maturity cut-off
   (or of a range edge off the quarter-hour), whose exact moments decide their side, are summed by the database
   from the ledger joined to the orders (`_ledger_sums`).
 - The same sums by the UTC hour (order_hour_sum, order_product_hour_sum; migration 0033) and those summed over the
@@ -663,7 +664,7 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
     the last microsecond of a quarter-hour). Grouped by day (`tz` or `daily`), whole hours come from the hour totals
     instead (`_plan`, `_table_sums`): one row a key and hour however many orders; the refunds and cancellations of
     their orders since the start of now's hour are then read one by one too."""
-    moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
+    moment = _moment_column(basis)
     want_products = every_product or bool(products)
     if want_products and members:   # products are summed by shop, not by member
         return None
@@ -756,14 +757,15 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
                 slot = slot_of(counted) if counted is not None else None
                 since = hour_start if plan.in_hours(slot) else tail_start
                 _add_raw(into, key_of(stored), stored, basis, now, since, wanted, lines, by_creator, orders=orders)
-    for key, ids in (excluded or {}).items():
-        # orders picked by id, as in _tail_query: SQLite looks them up by id when told the other terms are likely
-        hinted = and_(*(func.likely(term) for term in terms)) if conn.dialect.name == "sqlite" else and_(*terms)
-        ids_ = sorted(ids)
-        for i in range(0, len(ids_), IN_CHUNK):
-            for stored in stored_orders(conn, and_(hinted, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
-                if key_of(stored) == key:
-                    _add_raw(into, key, stored, basis, now, None, wanted, lines, by_creator, sign=-1, orders=orders)
+    if excluded:
+        hinted = _likely_all(conn, terms)   # orders picked by id
+        for key, ids in excluded.items():
+            ids_ = sorted(ids)
+            for i in range(0, len(ids_), IN_CHUNK):
+                for stored in stored_orders(conn, and_(hinted, ORDER.c.id.in_(ids_[i:i + IN_CHUNK])), lines=lines):
+                    if key_of(stored) == key:
+                        _add_raw(into, key, stored, basis, now, None, wanted, lines, by_creator, sign=-1,
+                                 orders=orders)
     return out
 
 
@@ -888,12 +890,24 @@ class _Bucketing:
         return [local_day, slot // DAY_SLOTS, *cutoff]
 
 
+def _moment_column(basis: CountOrdersAt) -> Any:
+    """The orders' column `basis` counts them at."""
+    return ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
+
+
+def _likely_all(conn: Connection, terms: Sequence[Any]) -> Any:
+    """The terms together; on SQLite each told "likely" true. SQLite (no statistics) would rather walk the owner's or
+    the range's index, every order of a shop, than look a few orders picked by id up (90 ms at ten million orders):
+    told the terms are likely, it looks them up by id."""
+    return and_(*(func.likely(term) for term in terms)) if conn.dialect.name == "sqlite" else and_(*terms)
+
+
 def _tail_query(conn: Connection, basis: CountOrdersAt, by_member: bool) -> Any:
     """read_sums' pick of the owners' orders counted in [start, end) by `now` with a step from now's quarter-hour or
     hour on: counted from `tail_start`, or cancelled or refunded from `hour_start`; the owners, times and bounds
     are its parameters. Each pick comes from a narrow range of times first: an index on the owner (a member's, a
     shop's orders) would read every order of theirs."""
-    moment = ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
+    moment = _moment_column(basis)
 
     def at(name: str) -> Any:
         return bindparam(name, type_=moment.type)
@@ -909,10 +923,7 @@ def _tail_query(conn: Connection, basis: CountOrdersAt, by_member: bool) -> Any:
         select(ORDER.c.id).where(mine, ORDER.c.cancelled_at >= at("hour_start"), ORDER.c.cancelled_at <= at("now")),
         select(REFUND.c.order_id).where(REFUND.c.completed_at >= at("hour_start"), REFUND.c.completed_at <= at("now"),
                                         REFUND.c.status == "completed"))
-    # SQLite (no statistics) would rather walk the owner's or the range's index, every order of a shop, than look
-    # the few picked ids up (90 ms at ten million orders): told the terms are "likely" true, it looks them up by id
-    hinted = and_(*(func.likely(term) for term in terms)) if sqlite else and_(*terms)
-    return _order_columns(conn).where(hinted, ORDER.c.id.in_(picked))
+    return _order_columns(conn).where(_likely_all(conn, terms), ORDER.c.id.in_(picked))
 
 
 _TAIL_QUERIES: dict[tuple[Any, ...], Any] = {}   # _tail_query's, by dialect, basis and owner kind
@@ -954,11 +965,12 @@ def _ledger_sums(conn: Connection, ledger: Table, scope: _Scope, values: tuple[s
 
 def _ledger_query(conn: Connection, ledger: Table, scope: _Scope, values: tuple[str, ...], window: _Window) -> Any:
     """_ledger_sums' query for the shape of these arguments; the numbers, times and lists are its parameters."""
-    moment = ORDER.c.paid_at if window.basis is CountOrdersAt.PAID else ORDER.c.shipped_at
+    moment = _moment_column(window.basis)
     key, in_scope = scope.of(ledger)
     # the orders come from the time's index (it carries shop and member), told the owner is likely, as the tail's
     owner = ORDER.c.member_id.in_(bindparam("members", expanding=True)) if scope.kind == "member" else \
         ORDER.c.shop_id.in_(bindparam("shops", expanding=True))
+
     def at(name: str) -> Any:
         return bindparam(name, type_=moment.type)
 

@@ -62,16 +62,23 @@ def test_a_baseline_store_is_checked_before_anything_is_built(tmp_path: Path) ->
     from tests.benchmarks.suite import open_baseline, same_organisation
 
     missing = tmp_path / "nope.db"
-    with pytest.raises(SystemExit, match=f"no SQLite file at {missing}"):
+    with pytest.raises(SystemExit, match=r"^--baseline-store: no SQLite file at that path$"):
         open_baseline(f"sqlite:///{missing}")
     assert not missing.exists()
-    with pytest.raises(SystemExit, match="cannot open it \\(NoSuchModuleError\\)"):
+    with pytest.raises(SystemExit, match=r"^--baseline-store: no SQLite file at that path$"):   # a URL typo with a
+        open_baseline("postgresql:/kpibot:s3cret@db/kpibot")   # password is a path here: never repeated
+    with pytest.raises(SystemExit, match=r"^--baseline-store: cannot open it \(NoSuchModuleError\)$"):
         open_baseline("sqlte:///x.db")
-    (tmp_path / "empty.db").touch()
-    with pytest.raises(SystemExit, match="not an org_gen store \\(no table shop_order, member, team, shop\\)"):
-        open_baseline(str(tmp_path / "empty.db"))   # a path is a SQLite file
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(SystemExit, match=r"not an org_gen store \(no table shop_order, member, team, shop\)"):
+        open_baseline(str(empty))   # a path is a SQLite file, read without changing it
+    assert empty.stat().st_size == 0
     with pytest.raises(SystemExit, match="another organisation"):
         same_organisation((200, 50, 5, 4), (20, 10, 1, 2))
     with pytest.raises(SystemExit, match="holds 200 orders, this store 20"):
         same_organisation((20, 50, 5, 4), (200, 50, 5, 4))
+    with pytest.raises(SystemExit, match="another organisation"):   # before a build: its teams are not known
+        same_organisation((200, 60, None, 4), (20, 50, 5, 4))
     same_organisation((200, 50, 5, 4), (20, 50, 5, 4))
+    same_organisation((200, 50, None, 4), (20, 50, 5, 4))

@@ -238,6 +238,9 @@ def draw(rng: random.Random, store: Store, n: int) -> Draw:
             start, end = min(start, a), rng.choice([b, a + (b - a) / 2])
         else:
             start, end = rng.choice([b, a + (b - a) / 2]), max(end, b + TICK)
+    elif pairs and r < 0.55 and cutoff is not None:   # the cut-off and the range's start in one quarter-hour
+        a, b = rng.choice(pairs)
+        start, cutoff, end = a, a + (b - a) / 2, max(end, b + TICK)
     return Draw(n, basis, start, end, now, cutoff, tz, daily, kw)
 
 
@@ -313,9 +316,10 @@ def totals_read(conn: Connection, d: Draw, plan: _Plan) -> tuple[bool, bool]:
     return bool(whole), bool(recent)
 
 
-def splits_between_orders(store: Store, d: Draw) -> tuple[bool, bool]:
-    """Whether the cut-off splits a quarter-hour before now's between orders of `d`'s scope counted in its range, and
-    whether a range edge off the quarter-hour splits one between orders it takes and orders it leaves out."""
+def splits_between_orders(store: Store, d: Draw) -> tuple[bool, bool, bool]:
+    """Whether the cut-off splits a quarter-hour before now's between orders of `d`'s scope counted in its range,
+    whether a range edge off the quarter-hour splits one between orders it takes and orders it leaves out, and
+    whether the cut-off splits the quarter-hour of such an edge."""
     moments = counted_moments(store, d.basis, d.kw, d.now)
 
     def apart(at: datetime, inclusive: bool, in_range: bool) -> bool:
@@ -324,8 +328,10 @@ def splits_between_orders(store: Store, d: Draw) -> tuple[bool, bool]:
                     if slot_of(t) == slot_of(at) and (not in_range or d.start <= t < d.end)}) == 2
 
     cut = d.cutoff is not None and apart(d.cutoff, inclusive=True, in_range=True)
-    edge = any(not _aligned(at) and apart(at, inclusive=False, in_range=False) for at in (d.start, d.end))
-    return cut, edge
+    edges = [at for at in (d.start, d.end) if not _aligned(at)]
+    edge = any(apart(at, inclusive=False, in_range=False) for at in edges)
+    both = cut and d.cutoff is not None and any(slot_of(at) == slot_of(d.cutoff) for at in edges)
+    return cut, edge, both
 
 
 def old_step_in_nows_hour(store: Store, d: Draw) -> bool:
@@ -355,7 +361,7 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
         zero = {t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE {' AND '.join(f'{v} = 0' for v in values)}"))
                 .scalar_one() for t, values in HOUR_TABLES.items()}
     backend = engine.dialect.name
-    hours = split = tail = compared = ends = whole = recent = cut = edge = 0
+    hours = split = tail = compared = ends = whole = recent = cut = edge = both = 0
     mismatches: list[str] = []
     for n in range(DRAWS):
         d = draw(rng, store, n)
@@ -365,8 +371,8 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
             split += any(m % HOUR_SLOTS and plan.hours[0] <= m // HOUR_SLOTS < plan.hours[1]
                          for m in _midnights(d.start, d.end, d.tz or "UTC")) if d.tz else 0
         tail += old_step_in_nows_hour(store, d)
-        cut_here, edge_here = splits_between_orders(store, d)
-        cut, edge = cut + cut_here, edge + edge_here
+        cut_here, edge_here, both_here = splits_between_orders(store, d)
+        cut, edge, both = cut + cut_here, edge + edge_here, both + both_here
         # `now` or the cut-off the last microsecond of a quarter-hour: read whole from the tables
         ends += _aligned(d.now + TICK) or (d.cutoff is not None and _aligned(d.cutoff + TICK))
         args = (d.basis, d.start, d.end, d.now, d.cutoff)
@@ -393,7 +399,8 @@ def test_hour_sums_give_the_orders_figures_for_adversarial_nows_zones_and_window
     assert hours >= DRAWS // 2, f"only {hours} draws read whole hours from the hour tables"
     assert split >= 8, f"only {split} draws split an hour at a local midnight off the hour"
     assert tail >= 8, f"only {tail} draws saw an old order's step inside now's hour"
-    assert cut >= 8 and edge >= 8, f"a cut-off split a quarter-hour between orders in {cut} draws, an edge in {edge}"
+    assert cut >= 8 and edge >= 8 and both >= 8, \
+        f"a cut-off split a quarter-hour between orders in {cut} draws, an edge in {edge}, both one in {both}"
     assert ends >= 8, f"only {ends} draws had a now or a cut-off ending a quarter-hour"
     assert whole >= DRAWS // 3 and recent >= 8, f"totals read whole in {whole} draws, by the hour table in {recent}"
     # the hour tables the folds kept (adding and taking off) are exactly a rebuild's, with no zero rows

@@ -11,11 +11,11 @@ measures a store built before (--store URL or --store-file PATH; it must be org_
 snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, in order:
 - cold and cached latency of /mykpi, /team, /rank, /digest in process through bot.dispatch.Dispatcher (--calls
   random members spread over the teams; cold: the card cache cleared before the call; cached: the same ask again);
-- with --baseline-store, the scale goal (below);
 - cached /mykpi over Feishu and DingTalk against a bare SDK handler (bench_feishu / bench_dingtalk against_bare,
   "n/a" while they do not exist);
 - a full recompute of every member's month: the daily score snapshot job's run (bot.jobs.score_snapshots) and the
   refresh's (services.snapshots.snapshot_scores, today's rows), each the median of RECOMPUTE_RUNS runs;
+- with --baseline-store, the scale goal (below);
 - `kpibot run` as a real process against the store and the fakes, its bytecode compiled as an installed kpibot's:
   start-up to connected to both platforms (the goal's measure) and to serving, the median of START_RUNS starts,
   and idle RSS after --idle-s;
@@ -27,11 +27,10 @@ snapshot measures write into it). The clock is pinned to org_gen.NOW. Measures, 
 
 The scale goal ("the same figures at 10,000,000 orders within 1.5x" of those at 1,000,000): with `--baseline-store
 URL-or-FILE` (org_gen's store of the same organisation at the smaller scale: checked before anything is built), the
-step `scale` measures the figures that read orders (cold latency per
-command, the full recompute) on both stores in turn, call by call and run by run, and judges each ratio against
-SCALE_GOAL. In turn, because this machine's speed drifts by half through the day: figures of runs made apart, even
-minutes apart, differ by more than the goal allows (/team cold p50: 55 and 84 ms at 1M and 10M in runs 20 minutes
-apart; 90 and 96 ms measured in turn). Every run prints a speed check of the machine (`speed_check`).
+step `scale` measures the figures that read orders (the full recompute, cold latency per command) on both stores in
+turn, run by run and call by call, and judges each ratio against SCALE_GOAL. In turn, because this machine's speed
+drifts through the day by more than the goal allows: figures of runs made apart do not compare. Every run prints a
+speed check of the machine (`speed_check`).
 """
 
 from __future__ import annotations
@@ -41,12 +40,14 @@ import logging
 import os
 import random
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import time as clock_time
 from pathlib import Path
@@ -134,13 +135,14 @@ def build_store(args: argparse.Namespace) -> str:
     return url
 
 
-COUNTED = ("shop_order", "member", "team", "shop")
+COUNTED_TABLES = ("shop_order", "member", "team", "shop")
+ASKERS_SEED = 24   # the askers' draw: the same members ask in every run, and in both stores of the scale step
 
 
 def store_counts(engine: Engine) -> tuple[int, ...]:
     """(orders, members, teams, shops) of an org_gen store."""
     with engine.connect() as conn:
-        return tuple(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in COUNTED)
+        return tuple(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in COUNTED_TABLES)
 
 
 def described(engine: Engine, counts: tuple[int, ...]) -> str:
@@ -148,31 +150,38 @@ def described(engine: Engine, counts: tuple[int, ...]) -> str:
 
 
 def open_baseline(given: str) -> Engine:
-    """The --baseline-store's engine: a URL, or a SQLite file's path; checked before anything is built or measured,
-    so that a mistyped one costs one line, not a build. It must be an org_gen store (same_organisation checks it
-    against this run's store once that is known)."""
+    """The --baseline-store's engine: a URL, or a SQLite file's path. Checked before anything is built or measured,
+    so that a mistyped one costs one line, not a build; the messages never repeat what was given (a mistyped URL
+    may hold a password). A SQLite file is read without changing it (make_engine would set its mode and journal)
+    until it is known to be an org_gen store; same_organisation checks the rest."""
     try:
         url = make_url(given) if "://" in given else make_url(f"sqlite:///{Path(given).resolve()}")
-        if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
-            raise SystemExit(f"--baseline-store: no SQLite file at {url.database}")
-        engine = make_engine(url.render_as_string(hide_password=False))
-        with engine.connect() as conn:
-            missing = [t for t in COUNTED if not inspect(conn).has_table(t)]
-    except SystemExit:
-        raise
-    except Exception as exc:   # one line: a URL's error may hold its password, a driver's runs over many lines
+    except Exception:
+        raise SystemExit("--baseline-store: not a URL (give one with ://, or a SQLite file's path)") from None
+    try:
+        if url.get_backend_name() == "sqlite":
+            if not (url.database and Path(url.database).is_file()):
+                raise SystemExit("--baseline-store: no SQLite file at that path")
+            with closing(sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)) as db:
+                tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        else:
+            with make_engine(url.render_as_string(hide_password=False)).connect() as conn:
+                tables = set(inspect(conn).get_table_names())
+    except Exception as exc:   # one line: a driver's message may hold the URL, or run over many lines
         raise SystemExit(f"--baseline-store: cannot open it ({type(exc).__name__})") from None
+    missing = [t for t in COUNTED_TABLES if t not in tables]
     if missing:
         raise SystemExit(f"--baseline-store: not an org_gen store (no table {', '.join(missing)})")
-    return engine
+    return make_engine(url.render_as_string(hide_password=False))
 
 
-def same_organisation(counts: tuple[int, ...], baseline_counts: tuple[int, ...]) -> None:
-    """The scale goal compares one organisation at two scales: the same members, teams and shops, fewer orders."""
-    if counts[1:] != baseline_counts[1:]:
+def same_organisation(counts: tuple[int | None, ...], baseline_counts: tuple[int, ...]) -> None:
+    """The scale goal compares one organisation at two scales: the same members, teams and shops, fewer orders.
+    `counts` is (orders, members, teams, shops); before a build, teams are not known yet (None: not compared)."""
+    if any(c is not None and c != b for c, b in zip(counts[1:], baseline_counts[1:], strict=True)):
         raise SystemExit("--baseline-store: another organisation (members, teams, shops "
                          f"{baseline_counts[1:]} against {counts[1:]}): build it with the same --members and --shops")
-    if baseline_counts[0] >= counts[0]:
+    if counts[0] is not None and baseline_counts[0] >= counts[0]:
         raise SystemExit(f"--baseline-store: it holds {baseline_counts[0]:,} orders, this store {counts[0]:,}: the "
                          "baseline is the smaller scale")
 
@@ -198,7 +207,8 @@ class Askers:
 
     def __init__(self, engine: Engine) -> None:
         with Session(engine) as session:
-            members = list(session.execute(select(Member.code, Member.role, Member.team_id)).all())
+            members = list(session.execute(select(Member.code, Member.role, Member.team_id)
+                                           .order_by(Member.id)).all())  # type: ignore[arg-type]
         self.first = members[0][0]
         self.by_team: dict[tuple[int | None, str], list[str]] = {}
         for code, role, team in members:
@@ -210,11 +220,14 @@ class Askers:
         return rng.choice([c for r in roles for c in self.by_team.get((team, r), [])])
 
 
-def warm_dispatcher(engine: Engine, askers: Askers) -> Dispatcher:
-    """A dispatcher on the store, warmed by one answer (imports, fonts, pools) and its start-up frozen, as `kpibot
-    run` does once serving (bot.cli.serve)."""
+def warm_dispatcher(engine: Engine, askers: Askers, commands: tuple[tuple[str, tuple[str, ...]], ...] = (),
+                    ) -> Dispatcher:
+    """A dispatcher on the store, warmed by one /mykpi (imports, fonts, pools) and one ask of each of `commands`
+    (their statements compiled), and its start-up frozen, as `kpibot run` does once serving (bot.cli.serve)."""
     dispatcher = Dispatcher(services_of(engine), clock=lambda: NOW)
     dispatcher.handle_message(Incoming("console", askers.first, "/mykpi"))
+    for command, roles in commands:
+        dispatcher.handle_message(Incoming("console", askers.user(roles, 0, random.Random(ASKERS_SEED)), command))
     freeze_for_life()
     return dispatcher
 
@@ -315,19 +328,31 @@ def recompute(table: Table, engine: Engine) -> None:
 
 
 def scale(table: Table, engine: Engine, baseline: Engine, calls: int) -> None:
-    """The scale goal: cold latency per command (`calls` calls, the same askers in both stores) and the full
-    recompute (RECOMPUTE_RUNS runs) on this store and on `baseline` in turn, which goes first alternating; each
-    ratio of this store's figure to the baseline's judged against SCALE_GOAL."""
+    """The scale goal: the full recompute (RECOMPUTE_RUNS runs) and cold latency per command (`calls` calls, the
+    same askers in both stores) on this store and on `baseline` in turn, which goes first alternating; each ratio
+    of this store's figure to the baseline's judged against SCALE_GOAL. Both stores are warmed alike first: a
+    recompute each (every member's month read: the store's pages in the cache, the statements compiled) and one
+    ask of every command."""
     stores = {"this": engine, "baseline": baseline}
-    askers = {name: Askers(e) for name, e in stores.items()}
-    dispatchers = {name: warm_dispatcher(e, askers[name]) for name, e in stores.items()}
 
     def in_turn(i: int) -> list[str]:
         return list(stores) if i % 2 == 0 else list(reversed(stores))
 
+    daily: dict[str, list[float]] = {name: [] for name in stores}
+    refresh: dict[str, list[float]] = {name: [] for name in stores}
+    for i in range(-1, RECOMPUTE_RUNS):   # run -1 warms
+        for name in in_turn(i):
+            job, fresh, *_ = recompute_once(stores[name])
+            if i >= 0:
+                daily[name].append(job)
+                refresh[name].append(fresh)
+    for label, runs in (("full recompute: daily snapshot job", daily), ("full recompute: refresh", refresh)):
+        judge_scale(table, f"{label}, median of {RECOMPUTE_RUNS}", median(runs["this"]), median(runs["baseline"]), "s")
+    askers = {name: Askers(e) for name, e in stores.items()}
+    dispatchers = {name: warm_dispatcher(e, askers[name], COMMANDS) for name, e in stores.items()}
     for command, roles in COMMANDS:
         cold: dict[str, list[float]] = {name: [] for name in stores}
-        rngs = {name: random.Random(24) for name in stores}
+        rngs = {name: random.Random(ASKERS_SEED) for name in stores}
         for i in range(calls):
             for name in in_turn(i):
                 dispatchers[name].cache.clear()
@@ -335,15 +360,6 @@ def scale(table: Table, engine: Engine, baseline: Engine, calls: int) -> None:
         for q, label in ((0.5, "p50"), (0.99, "p99")):
             judge_scale(table, f"{command} cold {label} ({calls} calls each)", percentile(cold["this"], q),
                         percentile(cold["baseline"], q), "ms")
-    daily: dict[str, list[float]] = {name: [] for name in stores}
-    refresh: dict[str, list[float]] = {name: [] for name in stores}
-    for i in range(RECOMPUTE_RUNS):
-        for name in in_turn(i):
-            job, fresh, *_ = recompute_once(stores[name])
-            daily[name].append(job)
-            refresh[name].append(fresh)
-    for label, runs in (("full recompute: daily snapshot job", daily), ("full recompute: refresh", refresh)):
-        judge_scale(table, f"{label}, median of {RECOMPUTE_RUNS}", median(runs["this"]), median(runs["baseline"]), "s")
 
 
 def judge_scale(table: Table, measure: str, value: float, base: float, unit: str) -> None:
@@ -474,7 +490,7 @@ def charts(table: Table) -> None:
     chart = ProgressChart("Member host1 · 2026-11 Net GMV", tuple(str(d) for d in range(1, 31)),
                           tuple(float(i * 1000) if i <= 22 else None for i in range(1, 31)), 40000.0, "USD")
     times = render_times(lambda: render_progress_chart(chart), 20)
-    table.add("chart render (progress chart, 20)", f"median {sorted(times)[len(times) // 2]:.1f} ms, "
+    table.add("chart render (progress chart, 20)", f"median {median(times):.1f} ms, "
               f"max {max(times):.1f} ms")
 
 
@@ -500,7 +516,7 @@ def speed_check() -> float:
         t0 = time.perf_counter()
         sum(i * i for i in range(10**7))
         runs.append(time.perf_counter() - t0)
-    return sorted(runs)[1]
+    return median(runs)
 
 
 def main() -> None:
@@ -533,6 +549,8 @@ def main() -> None:
         args.sync_orders, args.subscriptions, args.idle_s = 5_000, 20, 2.0
     print(f"load before: {load()}", flush=True)
     baseline = open_baseline(args.baseline_store) if args.baseline_store else None
+    if baseline is not None and not args.no_build:   # what the build will make, before it is made
+        same_organisation((args.orders, args.members, None, args.shops), store_counts(baseline))
     url = build_store(args)
     engine = make_engine(url)
     forget_earlier_runs(engine)
@@ -542,11 +560,12 @@ def main() -> None:
     if baseline is not None:
         baseline_counts = store_counts(baseline)
         same_organisation(counts, baseline_counts)
+        forget_earlier_runs(baseline)
         table.add("baseline store (--baseline-store)", described(baseline, baseline_counts))
     speed = speed_check()
     table.add("machine speed check (sum of 10**7 squares)", f"{speed:.2f} s")
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("latency", lambda: latencies(table, engine, args.calls, random.Random(24))),
+        ("latency", lambda: latencies(table, engine, args.calls, random.Random(ASKERS_SEED))),
         ("platforms", lambda: against_bare(table, engine, args.events)),
         ("recompute", lambda: recompute(table, engine)),
         ("process", lambda: bot_process(table, url, args.idle_s)),   # before the digests: none due while idle
@@ -554,8 +573,9 @@ def main() -> None:
         ("charts", lambda: charts(table)),
         ("sync", lambda: sync(table, args.sync_orders, args.pg_url)),
     ]
-    if baseline is not None:
-        steps.insert(1, ("scale", lambda: scale(table, engine, baseline, args.calls)))
+    if baseline is not None:   # after the recompute step, whose first run is the process's first
+        base = baseline
+        steps.insert(3, ("scale", lambda: scale(table, engine, base, args.calls)))
     for name, step in steps:
         if name in args.skip:
             continue
@@ -563,8 +583,8 @@ def main() -> None:
         try:
             step()
         except Exception as exc:   # report what failed and go on: the other figures still count
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            table.add(f"{name}", f"FAILED: {type(exc).__name__}: {first_line}"[:160], ok=False)
+            lines = str(exc).strip().splitlines()   # the first line: a driver's message runs over many
+            table.add(f"{name}", f"FAILED: {type(exc).__name__}{': ' + lines[0] if lines else ''}"[:160], ok=False)
         print(f"[{name}: {time.perf_counter() - t0:.1f} s; load {load()}]", flush=True)
     table.add("peak RSS of this suite process", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     table.add("machine load after", load())
