@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -746,10 +746,8 @@ def read_sums(conn: Connection, basis: CountOrdersAt, start: datetime, end: date
         # with `now` the last microsecond of an hour (a day's end: the daily job's reads), every range below is
         # empty: no query
         if hour_start <= now:
-            shape = (conn.dialect.name, basis, by_member)
-            query = _TAIL_QUERIES.get(shape)
-            if query is None:
-                query = _TAIL_QUERIES[shape] = _tail_query(conn, basis, by_member)
+            query = _statement(("tail", conn.dialect.name, basis, by_member),
+                               lambda: _tail_query(conn, basis, by_member))
             for stored in _stored(conn, query, {
                     "owners": list(members) if by_member else list(shops), "start": start, "end": end, "now": now,
                     "tail_start": tail_start, "hour_start": hour_start}, lines):
@@ -890,6 +888,28 @@ class _Bucketing:
         return [local_day, slot // DAY_SLOTS, *cutoff]
 
 
+# read_sums' statements, built once per shape (which tables, whose rows, how the hours are split and grouped; a few
+# dozen) with every number, time and list a parameter: building one anew took about as long as the database took
+# to run it
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_STATEMENTS_MAX = 256
+
+
+def _statement(shape: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """The statement of `shape`, built by `build` the first time it is asked for."""
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        if len(_STATEMENTS) >= _STATEMENTS_MAX:
+            _STATEMENTS.clear()
+        statement = _STATEMENTS[shape] = build()
+    return statement
+
+
+def _likely(conn: Connection, term: Any) -> Any:
+    """`term` as SQLite is told it is likely true (it then keeps to the orders' time index, not the owner's)."""
+    return func.likely(term) if conn.dialect.name == "sqlite" else term
+
+
 def _moment_column(basis: CountOrdersAt) -> Any:
     """The orders' column `basis` counts them at."""
     return ORDER.c.paid_at if basis is CountOrdersAt.PAID else ORDER.c.shipped_at
@@ -899,7 +919,7 @@ def _likely_all(conn: Connection, terms: Sequence[Any]) -> Any:
     """The terms together; on SQLite each told "likely" true. SQLite (no statistics) would rather walk the owner's or
     the range's index, every order of a shop, than look a few orders picked by id up (90 ms at ten million orders):
     told the terms are likely, it looks them up by id."""
-    return and_(*(func.likely(term) for term in terms)) if conn.dialect.name == "sqlite" else and_(*terms)
+    return and_(*(_likely(conn, term) for term in terms))
 
 
 def _tail_query(conn: Connection, basis: CountOrdersAt, by_member: bool) -> Any:
@@ -914,19 +934,14 @@ def _tail_query(conn: Connection, basis: CountOrdersAt, by_member: bool) -> Any:
 
     owner = (ORDER.c.member_id if by_member else ORDER.c.shop_id).in_(bindparam("owners", expanding=True))
     terms = (owner, moment >= at("start"), moment < at("end"), moment <= at("now"))
-    sqlite = conn.dialect.name == "sqlite"
-    # the owner's orders of a time range, from the time's index alone (it carries shop and member: migration 0036);
-    # SQLite, told the owner term is likely true, keeps to that index rather than the owner's
-    mine = func.likely(owner) if sqlite else owner
+    # the owner's orders of a time range, from the time's index alone (it carries shop and member: migration 0036)
+    mine = _likely(conn, owner)
     picked = union(
         select(ORDER.c.id).where(mine, moment >= at("tail_start"), moment <= at("now")),
         select(ORDER.c.id).where(mine, ORDER.c.cancelled_at >= at("hour_start"), ORDER.c.cancelled_at <= at("now")),
         select(REFUND.c.order_id).where(REFUND.c.completed_at >= at("hour_start"), REFUND.c.completed_at <= at("now"),
                                         REFUND.c.status == "completed"))
     return _order_columns(conn).where(_likely_all(conn, terms), ORDER.c.id.in_(picked))
-
-
-_TAIL_QUERIES: dict[tuple[Any, ...], Any] = {}   # _tail_query's, by dialect, basis and owner kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -952,10 +967,8 @@ def _ledger_sums(conn: Connection, ledger: Table, scope: _Scope, values: tuple[s
     the ledger joined to the orders can, by their exact moments, without loading them one by one (about as many as
     a quarter-hour has orders: 60 a shop at ten million orders). The earliest moment stands for the group's: every
     moment in it has the same quarter-hour, UTC day, local day and side of the cut-off."""
-    key = (conn.dialect.name, ledger.name, scope.kind, window.basis, window.cutoff is not None)
-    query = _LEDGER_QUERIES.get(key)
-    if query is None:
-        query = _LEDGER_QUERIES[key] = _ledger_query(conn, ledger, scope, values, window)
+    query = _statement(("ledger", conn.dialect.name, ledger.name, scope.kind, window.basis, window.cutoff is not None),
+                       lambda: _ledger_query(conn, ledger, scope, values, window))
     when = _time_reader(conn)
     return [(k, cur, when(first), *sums) for k, cur, first, *sums in conn.execute(query, {
         **scope.params(), "basis": window.basis.value, "moment_from": max(slot_start(slot), window.start),
@@ -978,19 +991,10 @@ def _ledger_query(conn: Connection, ledger: Table, scope: _Scope, values: tuple[
     first = func.min(_raw_time(conn, moment))
     query = select(key, ledger.c.currency, first, *(func.sum(ledger.c[v]) for v in values)) \
         .select_from(ORDER.join(ledger, ledger.c.order_id == ORDER.c.id)) \
-        .where(func.likely(owner) if conn.dialect.name == "sqlite" else owner,
-               moment >= at("moment_from"), moment < at("moment_to"), in_scope,
+        .where(_likely(conn, owner), moment >= at("moment_from"), moment < at("moment_to"), in_scope,
                ledger.c.basis == bindparam("basis", type_=String),
                ledger.c.effect_slot < bindparam("now_slot", type_=Integer))   # so counted by now, too
     return query.group_by(key, ledger.c.currency, *side)
-
-
-_LEDGER_QUERIES: dict[tuple[Any, ...], Any] = {}   # _ledger_query's, by dialect and shape: 20 a dialect
-
-# read_sums' table queries, built once per shape (tables, scope kind, plan and bucketing shapes: a few dozen) with
-# every number and list a parameter: building one anew took about as long as the database took to run it
-_TABLE_QUERIES: dict[tuple[Any, ...], Any] = {}
-_TABLE_QUERIES_MAX = 256
 
 
 def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: _Scope, values: tuple[str, ...],
@@ -999,14 +1003,9 @@ def _table_sums(conn: Connection, quarters: Table, total: _Total, scope: _Scope,
     key, currency and `bucketing` of the quarter-hour. Whole hours come from the hour totals (`total`), each row
     whole when its latest step took effect before now's hour; the hours of the others come from the hour table by
     effect hour, the steps before now's hour."""
-    shape = (quarters.name, total.table.name, scope.kind, values, plan.hours is None, bool(plan.slots),
-             bucketing.shape)
-    query = _TABLE_QUERIES.get(shape)
-    if query is None:
-        query = _table_query(quarters, total, scope, values, plan, bucketing)
-        if len(_TABLE_QUERIES) >= _TABLE_QUERIES_MAX:
-            _TABLE_QUERIES.clear()
-        _TABLE_QUERIES[shape] = query
+    query = _statement(("table", quarters.name, total.table.name, scope.kind, values, plan.hours is None,
+                        bool(plan.slots), bucketing.shape),
+                       lambda: _table_query(quarters, total, scope, values, plan, bucketing))
     hours = plan.hours or (0, 0)
     return conn.execute(query, {
         **scope.params(), **bucketing.params(), "basis": basis.value, "lo": plan.lo, "hi": plan.hi,

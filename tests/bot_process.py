@@ -51,6 +51,7 @@ class BotProcess:
         self.proc: subprocess.Popen[str] | None = None
         self._out: list[str] = []
         self._err: list[str] = []
+        self._out_at: list[float] = []   # when each line of _out was read (time.perf_counter)
         self._readers: list[threading.Thread] = []
 
     def __enter__(self) -> BotProcess:
@@ -62,12 +63,13 @@ class BotProcess:
             self.stop()
 
     def start(self) -> None:
-        self._out, self._err = [], []
+        self._out, self._err, self._out_at = [], [], []
         self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(self.config),
                                       *self.args], cwd=self.work, env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
-        self._readers = [threading.Thread(target=_read, args=(stream, into), daemon=True)
-                         for stream, into in ((self.proc.stdout, self._out), (self.proc.stderr, self._err))]
+        self._readers = [threading.Thread(target=_read, args=(stream, into, at), daemon=True)
+                         for stream, into, at in ((self.proc.stdout, self._out, self._out_at),
+                                                  (self.proc.stderr, self._err, None))]
         for reader in self._readers:
             reader.start()
 
@@ -112,6 +114,16 @@ class BotProcess:
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.returncode
 
+    def printed_at(self, text: str, nth: int = 1) -> float | None:
+        """When (time.perf_counter, as the line was read) the process printed the `nth` line holding `text`; None
+        if it has not."""
+        seen = 0
+        for line, at in zip(list(self._out), list(self._out_at), strict=False):
+            seen += text in line
+            if seen == nth:
+                return at
+        return None
+
     @property
     def out(self) -> str:
         return "".join(self._out)
@@ -121,7 +133,9 @@ class BotProcess:
         return "".join(self._err)
 
 
-def _read(stream: Any, into: list[str]) -> None:
+def _read(stream: Any, into: list[str], at: list[float] | None) -> None:
     for line in iter(stream.readline, ""):
+        if at is not None:   # the time first: a reader of `into` then always finds the line's time
+            at.append(time.perf_counter())
         into.append(line)
     stream.close()
