@@ -38,7 +38,7 @@ from services.messaging import Messenger
 from services.scorecards import Inputs, MemberScore, member_window, score_members
 from services.snapshots import each_team, snapshot_row, write_snapshots
 from storage.models import Member, Team
-from storage.queries import team_members, teams
+from storage.queries import active_members, teams
 from storage.schedule import SCORE_SNAPSHOT as KIND
 from storage.schedule import claim_sends, finish_sends, last_sent_days, sent_today
 
@@ -72,7 +72,10 @@ def run_due_score_snapshots(services: Services, messengers: Mapping[str, Messeng
     engine = services.engine
     with Session(engine) as session:
         all_teams = teams(session)
-        members_of = {team.id: team_members(session, team.id or 0) for team in all_teams}
+        members_of: dict[int | None, list[Member]] = {team.id: [] for team in all_teams}
+        for member in active_members(session):   # one read for every team, each team's in code order
+            if member.team_id in members_of:
+                members_of[member.team_id].append(member)
     # the members' days are the team's (scoring.periods.period_zone): their rows are finished on its clock
     due = {f"member:{m.id}": d for team in all_teams if (d := due_day(now, at, team.timezone)) is not None
            for m in members_of[team.id]}
